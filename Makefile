@@ -1,0 +1,108 @@
+# gpupool — top-level build.
+#
+#   make            build everything into $(BUILD) (default build/)
+#   make test       install missing Debian packages, build, run every test with prove
+#   make asan       the same tests built with AddressSanitizer + UBSan (into build/asan)
+#   make bench      every benchmark; make bench-<part> one of them (tests/bench/<part>.sh)
+#   make demo       bring up a local multi-region pool and run a sample workload
+#   make deps       install the Debian packages gpupool needs, when missing
+#
+# Each part adds its own rules in <folder>/build.mk (and tests/<part>/build.mk);
+# this file holds what they share.  Unit tests are tests/<part>/test_*.c, each
+# built to $(BUILD)/tests/<part>/test_*.t and run directly by prove; shell
+# integration tests are tests/<part>/*.t.
+
+BUILD    ?= build
+SAN      ?=
+CC       ?= cc
+CFLAGS   := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -fPIC \
+            -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Icommon -Itests -MMD -MP
+LDFLAGS  :=
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer -O1
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# Libraries, by what a program needs of them.
+LIBS_ETCD := -lcurl -ljansson -lssl -lcrypto
+LIBS_ZMQ  := -lzmq
+LIBS_HTTP := -lmicrohttpd
+LIBS_BASE := -lpthread -lm -ldl
+
+DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
+                libssl-dev libzmq3-dev libmicrohttpd-dev gnuplot-nox \
+                libtest-harness-perl openssl curl iproute2
+
+LIB      := $(BUILD)/libgpupool.a
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+TAP_OBJ  := $(BUILD)/tests/tap.o
+
+# Filled in by the parts' build.mk files.
+PROGRAMS :=
+TEST_PROGRAMS :=
+
+UNIT_SRCS := $(wildcard tests/*/test_*.c)
+UNIT_TESTS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%.t)
+TEST_PROGRAMS += $(UNIT_TESTS)
+
+.SECONDARY:
+.PHONY: all test asan bench demo deps clean check-tests
+all:
+
+include $(sort $(wildcard */build.mk tests/*/build.mk))
+
+all: $(LIB) $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+# A unit test links the whole library and every library it may need; the
+# linker keeps only what the test uses.
+$(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(TAP_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing $$missing"; \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+check-tests: all $(TEST_PROGRAMS)
+
+test: deps
+	$(MAKE) check-tests
+	GP_BUILD=$(abspath $(BUILD)) prove -j2 $(abspath $(UNIT_TESTS)) $(sort $(wildcard tests/*/*.t))
+
+asan: deps
+	$(MAKE) BUILD=build/asan SAN=1 check-tests
+	GP_BUILD=$(abspath build/asan) GP_SAN=1 prove -j2 \
+	  $(abspath $(UNIT_SRCS:tests/%.c=build/asan/tests/%.t)) $(sort $(wildcard tests/*/*.t))
+
+bench: deps all $(TEST_PROGRAMS)
+	@for b in $(sort $(wildcard tests/bench/*.sh)); do \
+	  echo "== $$b"; GP_BUILD=$(abspath $(BUILD)) bash $$b || exit 1; done
+
+bench-%: deps all $(TEST_PROGRAMS)
+	GP_BUILD=$(abspath $(BUILD)) bash tests/bench/$*.sh
+
+demo: deps all
+	GP_BUILD=$(abspath $(BUILD)) bash deploy/local-pool.sh demo
+
+clean:
+	rm -rf $(BUILD) build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

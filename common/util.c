@@ -1,0 +1,129 @@
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "banned.h"
+
+size_t gp_strlcpy(char *dst, const char *src, size_t dstsize)
+{
+    size_t len = strlen(src);
+    if (dstsize > 0) {
+        size_t n = len < dstsize - 1 ? len : dstsize - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+int gp_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t')
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int gp_parse_uint64(const char *s, uint64_t max, uint64_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int gp_parse_double(const char *s, double min, double max, double *out)
+{
+    if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t')
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Split "123unit" into its number and unit; the number must be a plain
+ * non-negative integer. */
+static int s_number_unit(const char *s, uint64_t *num, const char **unit)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    *num = v;
+    *unit = end;
+    return 0;
+}
+
+int gp_parse_mib(const char *s, uint64_t *out_mib)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        { "", 1 }, { "M", 1 }, { "MiB", 1 }, { "Mi", 1 },
+        { "G", 1024 }, { "GiB", 1024 }, { "Gi", 1024 },
+        { "T", 1024 * 1024 }, { "TiB", 1024 * 1024 }, { "Ti", 1024 * 1024 },
+    };
+    uint64_t v;
+    const char *unit;
+    if (s_number_unit(s, &v, &unit) < 0)
+        return -1;
+    for (size_t i = 0; i < GP_ARRAY_LEN(units); i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (v > UINT64_MAX / units[i].mul)
+                return -1;
+            *out_mib = v * units[i].mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int gp_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+    };
+    uint64_t v;
+    const char *unit;
+    if (s_number_unit(s, &v, &unit) < 0)
+        return -1;
+    for (size_t i = 0; i < GP_ARRAY_LEN(units); i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (v > (uint64_t)INT64_MAX / units[i].mul)
+                return -1;
+            *out_ms = (int64_t)(v * units[i].mul);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int64_t s_clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t gp_mono_ns(void) { return s_clock_ns(CLOCK_MONOTONIC); }
+int64_t gp_mono_ms(void) { return s_clock_ns(CLOCK_MONOTONIC) / 1000000LL; }
+int64_t gp_wall_ms(void) { return s_clock_ns(CLOCK_REALTIME) / 1000000LL; }

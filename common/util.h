@@ -1,0 +1,33 @@
+/*
+ * util.h - small helpers every part needs: bounded string copy, strict
+ * number parsing, clocks.
+ *
+ * The parsers accept the whole string or nothing: "12x", "", " 12" and
+ * out-of-range values are errors (return -1, *out untouched).
+ */
+#ifndef GP_UTIL_H
+#define GP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Copy src into dst (size dstsize), always NUL-terminated; returns
+ * strlen(src), so truncation is `gp_strlcpy(...) >= dstsize`. */
+size_t gp_strlcpy(char *dst, const char *src, size_t dstsize);
+
+int gp_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+int gp_parse_uint64(const char *s, uint64_t max, uint64_t *out);
+int gp_parse_double(const char *s, double min, double max, double *out);
+/* A size in MiB: "512", "512M", "512MiB", "4G", "4GiB", "1T". */
+int gp_parse_mib(const char *s, uint64_t *out_mib);
+/* A duration in milliseconds: "250ms", "5s", "2m", "1h", or a bare number of ms. */
+int gp_parse_duration_ms(const char *s, int64_t *out_ms);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds / milliseconds. */
+int64_t gp_mono_ns(void);
+int64_t gp_mono_ms(void);
+int64_t gp_wall_ms(void);
+
+#endif
