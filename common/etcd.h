@@ -1,0 +1,389 @@
+/*
+ * etcd.h - the etcd v3 client: KV, transactions, leases, watches, batches.
+ *
+ * gpupool keeps all of its state in etcd and talks to it through etcd's v3
+ * JSON gateway (POST /v3/kv/range, /v3/kv/put, /v3/kv/txn, ...) with libcurl
+ * and jansson.  Keys and values are binary-safe byte strings (base64 on the
+ * wire); revisions and lease ids are int64_t.
+ *
+ * Threading: a gp_etcd_t is used by one thread at a time (it holds libcurl
+ * multi handles, which are not thread-safe).  Give each thread its own client
+ * when several threads need etcd.  Callbacks (watch events, lease loss) run
+ * only from inside gp_etcd_step(), on the caller's thread; never from a
+ * synchronous call or a batch run.  A callback may call any function of this
+ * header except gp_etcd_step() and gp_etcd_destroy(); it may stop its own
+ * watch or keep-alive.
+ *
+ * Ownership: strings and arrays passed in are copied; the caller keeps them.
+ * Results (gp_etcd_result_t) are filled by the library and owned by the
+ * caller, who releases them with gp_etcd_result_free().  Data handed to a
+ * callback is borrowed for the duration of the callback only.  Handles
+ * (client, batch, watch, keep-alive) are released with their destroy/stop
+ * call, which clears the caller's pointer.
+ *
+ * Errors: every fallible call returns 0 or -1 and fills a gp_err_t:
+ *   GP_ERR_TRANSPORT  no endpoint could be reached (refused, reset, TLS)
+ *   GP_ERR_TIMEOUT    the request deadline passed
+ *   GP_ERR_SERVER     etcd answered with an error (err->status = gRPC code,
+ *                     err->msg = etcd's message)
+ *   GP_ERR_PROTOCOL   the answer was not what the gateway sends (truncated,
+ *                     not JSON, wrong types)
+ *   GP_ERR_AUTH       authentication or permission refused
+ *   GP_ERR_NOTFOUND   lease not found (revoke, time-to-live)
+ *   GP_ERR_COMPACTED  a range at a compacted revision
+ *   GP_ERR_INVALID    a bad argument
+ * Nothing aborts on a server or network failure.  A failed compare in a txn
+ * is not an error: the txn call returns 0 with result.succeeded = false and
+ * the failure ops' responses.
+ *
+ * Endpoints and failover: the client sticks to one endpoint while it works.
+ * When an endpoint cannot be reached (connect refused or timed out, TLS
+ * failure) the request moves to the next endpoint, within the request's
+ * deadline (request_timeout_ms).  Reads are also retried elsewhere after a
+ * broken connection or an "unavailable" answer; a write whose connection
+ * broke after it was sent is not retried (its outcome is unknown) and fails
+ * with GP_ERR_TRANSPORT - a caller that must know re-reads or uses a txn.
+ *
+ * Authentication: with a username the client calls /v3/auth/authenticate
+ * before its first request and sends the token in the Authorization header;
+ * when etcd says the token is invalid or expired it authenticates again and
+ * retries once.
+ *
+ * Calling sequence:
+ *
+ *     gp_etcd_config_t cfg = GP_ETCD_CONFIG_INIT;
+ *     cfg.endpoints = "http://10.0.0.1:2379,http://10.0.0.2:2379";
+ *     gp_etcd_t *etcd = gp_etcd_new(&cfg, &err);
+ *
+ *     // synchronous calls
+ *     gp_etcd_put(etcd, "/gpupool/x", "v", 1, 0, &rev, &err);
+ *     gp_etcd_result_t res;
+ *     gp_etcd_get(etcd, "/gpupool/nodes/", GP_ETCD_PREFIX, &res, &err);
+ *     ... res.kvs[i] ...
+ *     gp_etcd_result_free(&res);
+ *
+ *     // many operations in flight
+ *     gp_etcd_batch_t *b = gp_etcd_batch_new(etcd);
+ *     for (...) gp_etcd_batch_add(b, &op, &err);      // or _add_txn
+ *     gp_etcd_batch_run(b, 64, &err);
+ *     for (i...) gp_etcd_batch_result(b, i, &res_p, &op_err);
+ *     gp_etcd_batch_destroy(&b);
+ *
+ *     // background work in the caller's event loop
+ *     gp_etcd_watch_t *w = gp_etcd_watch_new(etcd, &wopts, &err);
+ *     gp_etcd_keepalive_t *ka = gp_etcd_keepalive_start(etcd, lease, ttl, on_lost, arg, &err);
+ *     for (;;) {
+ *         struct pollfd pfd[32]; int n, timeout;
+ *         n = gp_etcd_pollfds(etcd, pfd, 32, &timeout);   // + the loop's own fds
+ *         poll(pfd, n, timeout);                             // or zmq_poll
+ *         gp_etcd_step(etcd, 0);                              // runs callbacks
+ *     }
+ *     // or simply: for (;;) gp_etcd_step(etcd, 100);
+ *
+ *     gp_etcd_destroy(&etcd);     // stops watches and keep-alives too
+ */
+#ifndef GP_ETCD_H
+#define GP_ETCD_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct gp_etcd gp_etcd_t;
+typedef struct gp_etcd_batch gp_etcd_batch_t;
+typedef struct gp_etcd_watch gp_etcd_watch_t;
+typedef struct gp_etcd_keepalive gp_etcd_keepalive_t;
+
+/* ------------------------------------------------------------ client */
+
+typedef struct {
+    const char *endpoints;      /* "http://h:2379,https://h2:2379" (required) */
+    int request_timeout_ms;     /* whole request incl. failover; default 5000 */
+    int dial_timeout_ms;        /* one TCP/TLS connect; default 2000 */
+    const char *ca_file;        /* PEM CA bundle for https endpoints, or NULL */
+    const char *cert_file;      /* PEM client certificate, or NULL */
+    const char *key_file;       /* PEM client key, or NULL */
+    const char *username;       /* etcd user, or NULL for no authentication */
+    const char *password;
+    int max_connections;        /* keep-alive connections for requests; default 64 */
+} gp_etcd_config_t;
+
+#define GP_ETCD_CONFIG_INIT { NULL, 5000, 2000, NULL, NULL, NULL, NULL, NULL, 64 }
+
+/* Create a client.  Does no I/O (the first request connects).  Returns NULL
+ * and fills err on bad configuration.  The config's strings are copied. */
+gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err);
+/* Stop every watch and keep-alive (no callbacks), close the connections,
+ * free the client and set *etcd_p to NULL.  Handles of watches, keep-alives
+ * and batches must not be used afterwards (destroy batches first). */
+void gp_etcd_destroy(gp_etcd_t **etcd_p);
+/* The endpoint the client currently uses (borrowed). */
+const char *gp_etcd_endpoint(const gp_etcd_t *etcd);
+
+/* ------------------------------------------------------------ data */
+
+/* One key-value.  key and value are NUL-terminated for convenience but may
+ * hold NUL bytes: use the lengths. */
+typedef struct {
+    char *key;
+    size_t key_len;
+    char *value;
+    size_t value_len;
+    int64_t create_revision;
+    int64_t mod_revision;
+    int64_t version;
+    int64_t lease;
+} gp_etcd_kv_t;
+
+typedef enum {
+    GP_ETCD_OP_RANGE = 0,
+    GP_ETCD_OP_PUT,
+    GP_ETCD_OP_DELETE,
+    GP_ETCD_OP_TXN,
+} gp_etcd_op_type_t;
+
+/* Op flags. */
+#define GP_ETCD_PREFIX       0x01u  /* key is a prefix (ignored when range_end is set) */
+#define GP_ETCD_PREV_KV      0x02u  /* put/delete: return the previous kv(s) */
+#define GP_ETCD_KEYS_ONLY    0x04u  /* range: no values */
+#define GP_ETCD_COUNT_ONLY   0x08u  /* range: only the count */
+#define GP_ETCD_SERIALIZABLE 0x10u  /* range: served by the member, no quorum read */
+#define GP_ETCD_FROM_KEY     0x20u  /* range/delete: every key >= key */
+
+typedef enum { GP_ETCD_SORT_NONE = 0, GP_ETCD_SORT_ASCEND, GP_ETCD_SORT_DESCEND } gp_etcd_sort_order_t;
+typedef enum {
+    GP_ETCD_SORT_KEY = 0, GP_ETCD_SORT_VERSION, GP_ETCD_SORT_CREATE,
+    GP_ETCD_SORT_MOD, GP_ETCD_SORT_VALUE,
+} gp_etcd_sort_target_t;
+
+/* One operation: put, range or delete (a txn is gp_etcd_txn_t).  A
+ * length of 0 means "strlen" for key, range_end; value_len is taken
+ * literally (0 = empty value).  Zero-initialise and set what you need. */
+typedef struct {
+    gp_etcd_op_type_t type;
+    const char *key;
+    size_t key_len;
+    const char *range_end;      /* explicit range end, or NULL */
+    size_t range_end_len;
+    const void *value;          /* put */
+    size_t value_len;
+    int64_t lease;              /* put: attach to this lease (0 = none) */
+    unsigned flags;             /* GP_ETCD_* */
+    int64_t limit;              /* range: at most this many kvs (0 = all) */
+    int64_t revision;           /* range: read at this revision (0 = latest) */
+    gp_etcd_sort_order_t sort_order;
+    gp_etcd_sort_target_t sort_target;
+} gp_etcd_op_t;
+
+typedef enum {
+    GP_ETCD_CMP_VERSION = 0, GP_ETCD_CMP_CREATE, GP_ETCD_CMP_MOD,
+    GP_ETCD_CMP_VALUE, GP_ETCD_CMP_LEASE,
+} gp_etcd_cmp_target_t;
+typedef enum {
+    GP_ETCD_CMP_EQUAL = 0, GP_ETCD_CMP_GREATER, GP_ETCD_CMP_LESS, GP_ETCD_CMP_NOT_EQUAL,
+} gp_etcd_cmp_result_t;
+
+/* One compare of a txn: "target(key) result operand".  A key that does not
+ * exist has version, create and mod revision 0 and lease 0. */
+typedef struct {
+    const char *key;
+    size_t key_len;             /* 0 = strlen */
+    gp_etcd_cmp_target_t target;
+    gp_etcd_cmp_result_t result;
+    int64_t number;             /* VERSION, CREATE, MOD, LEASE */
+    const void *value;          /* VALUE */
+    size_t value_len;
+} gp_etcd_cmp_t;
+
+/* A transaction: if every compare holds, run success[], else failure[].
+ * Ops are put, range or delete (no nested txn).  etcd limits the ops per
+ * txn (--max-txn-ops, default 128) and a key may be written once per txn. */
+typedef struct {
+    const gp_etcd_cmp_t *compare;
+    size_t n_compare;
+    const gp_etcd_op_t *success;
+    size_t n_success;
+    const gp_etcd_op_t *failure;
+    size_t n_failure;
+} gp_etcd_txn_t;
+
+/* The result of one operation (owned by the caller; gp_etcd_result_free).
+ *   RANGE:  kvs[n_kvs] found, count = total matching keys, more = truncated by limit
+ *   PUT:    with GP_ETCD_PREV_KV, the previous kv in kvs[0] when there was one
+ *   DELETE: deleted = number deleted; with GP_ETCD_PREV_KV the deleted kvs
+ *   TXN:    succeeded, and responses[n_responses], one per op of the branch
+ *           that ran, in order
+ * revision is the store's revision after the operation (header.revision);
+ * for a put/txn that wrote, the revision it wrote at. */
+typedef struct gp_etcd_result {
+    gp_etcd_op_type_t type;
+    int64_t revision;
+    gp_etcd_kv_t *kvs;
+    size_t n_kvs;
+    int64_t count;
+    bool more;
+    int64_t deleted;
+    bool succeeded;
+    struct gp_etcd_result *responses;
+    size_t n_responses;
+} gp_etcd_result_t;
+
+/* Release what a result holds (not the struct itself) and zero it.  Safe on
+ * a zeroed result. */
+void gp_etcd_result_free(gp_etcd_result_t *res);
+
+/* ------------------------------------------------------------ synchronous calls */
+
+/* Run one op / one txn and wait for it.  *res is filled only on success. */
+int gp_etcd_do(gp_etcd_t *etcd, const gp_etcd_op_t *op, gp_etcd_result_t *res, gp_err_t *err);
+int gp_etcd_txn(gp_etcd_t *etcd, const gp_etcd_txn_t *txn, gp_etcd_result_t *res, gp_err_t *err);
+
+/* Conveniences over gp_etcd_do.  key is a NUL-terminated string.
+ * put: lease 0 = none; *revision (may be NULL) gets the revision written.
+ * get: flags 0 for one key or GP_ETCD_PREFIX (and KEYS_ONLY, ...).
+ * delete: flags 0 or GP_ETCD_PREFIX; *deleted (may be NULL) gets the count. */
+int gp_etcd_put(gp_etcd_t *etcd, const char *key, const void *value, size_t value_len,
+                int64_t lease, int64_t *revision, gp_err_t *err);
+int gp_etcd_get(gp_etcd_t *etcd, const char *key, unsigned flags, gp_etcd_result_t *res,
+                gp_err_t *err);
+int gp_etcd_delete(gp_etcd_t *etcd, const char *key, unsigned flags, int64_t *deleted,
+                   gp_err_t *err);
+/* Compact the key-value history up to revision (physical: wait for it). */
+int gp_etcd_compact(gp_etcd_t *etcd, int64_t revision, gp_err_t *err);
+
+/* ------------------------------------------------------------ leases */
+
+/* Grant a lease of ttl_s seconds; id 0 lets etcd choose.  Outputs may be NULL. */
+int gp_etcd_lease_grant(gp_etcd_t *etcd, int64_t ttl_s, int64_t id, int64_t *lease_id,
+                        int64_t *granted_ttl_s, gp_err_t *err);
+/* Revoke a lease: its keys are deleted.  GP_ERR_NOTFOUND when it is gone. */
+int gp_etcd_lease_revoke(gp_etcd_t *etcd, int64_t lease_id, gp_err_t *err);
+/* Remaining and granted TTL in seconds; GP_ERR_NOTFOUND when it is gone. */
+int gp_etcd_lease_ttl(gp_etcd_t *etcd, int64_t lease_id, int64_t *ttl_s,
+                      int64_t *granted_ttl_s, gp_err_t *err);
+/* One synchronous keep-alive; *ttl_s gets the renewed TTL.  GP_ERR_NOTFOUND
+ * when the lease is gone. */
+int gp_etcd_lease_keepalive_once(gp_etcd_t *etcd, int64_t lease_id, int64_t *ttl_s,
+                                 gp_err_t *err);
+
+/* Called from gp_etcd_step() when a kept-alive lease is lost: why->code is
+ * GP_ERR_LOST with a message saying "expired or revoked" or "unreachable
+ * for longer than the TTL".  The keep-alive does nothing more afterwards;
+ * the caller still stops it (gp_etcd_keepalive_stop, allowed in here). */
+typedef void (gp_etcd_lease_lost_fn)(gp_etcd_t *etcd, int64_t lease_id, const gp_err_t *why,
+                                     void *arg);
+
+/* Keep a lease alive from gp_etcd_step(): a refresh every ttl_s/3 seconds
+ * (retrying on other endpoints every 500 ms when one fails) until stopped,
+ * or until the lease is lost: etcd says it no longer exists, or no refresh
+ * succeeded for ttl_s seconds since the last good one.  ttl_s is the
+ * lease's granted TTL.  No thread: it runs only while the caller steps. */
+gp_etcd_keepalive_t *gp_etcd_keepalive_start(gp_etcd_t *etcd, int64_t lease_id, int64_t ttl_s,
+                                             gp_etcd_lease_lost_fn *on_lost, void *arg,
+                                             gp_err_t *err);
+/* Stop (without revoking), free and set *ka_p to NULL.  NULL is a no-op. */
+void gp_etcd_keepalive_stop(gp_etcd_keepalive_t **ka_p);
+
+/* ------------------------------------------------------------ watches */
+
+typedef enum { GP_ETCD_EVENT_PUT = 0, GP_ETCD_EVENT_DELETE } gp_etcd_event_type_t;
+
+typedef struct {
+    gp_etcd_event_type_t type;
+    gp_etcd_kv_t kv;            /* DELETE: key and mod_revision (the delete's) */
+    bool has_prev_kv;
+    gp_etcd_kv_t prev_kv;       /* when the watch asked for prev_kv */
+} gp_etcd_event_t;
+
+typedef enum {
+    GP_ETCD_WATCH_EVENTS = 0,   /* events[n_events], in revision order */
+    GP_ETCD_WATCH_PROGRESS,     /* no events; every event <= revision was delivered */
+    GP_ETCD_WATCH_COMPACTED,    /* the start revision is compacted: re-list at
+                                   compact_revision or later; the watch has ended */
+    GP_ETCD_WATCH_ERROR,        /* etcd cancelled the watch (err says why); ended */
+} gp_etcd_watch_kind_t;
+
+typedef struct {
+    gp_etcd_watch_kind_t kind;
+    int64_t revision;           /* header revision of the response */
+    int64_t compact_revision;   /* COMPACTED */
+    const gp_etcd_event_t *events;
+    size_t n_events;
+    const gp_err_t *err;        /* ERROR */
+} gp_etcd_watch_resp_t;
+
+typedef void (gp_etcd_watch_fn)(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg);
+
+typedef struct {
+    const char *key;
+    size_t key_len;             /* 0 = strlen */
+    bool prefix;                /* watch every key under key */
+    int64_t start_revision;     /* first revision to deliver; 0 = from now */
+    bool prev_kv;               /* deliver each event's previous kv */
+    bool progress_notify;       /* ask etcd for periodic progress responses */
+    gp_etcd_watch_fn *cb;
+    void *arg;
+} gp_etcd_watch_opts_t;
+
+/* Start a watch, delivered from gp_etcd_step().  It survives disconnects:
+ * it reconnects (to the next endpoint) and resumes after the last revision
+ * it delivered, so no event is lost or delivered twice.  After COMPACTED or
+ * ERROR the watch is dead; the caller re-lists and starts a new one. */
+gp_etcd_watch_t *gp_etcd_watch_new(gp_etcd_t *etcd, const gp_etcd_watch_opts_t *opts,
+                                   gp_err_t *err);
+/* The revision the watch resumes from after a reconnect (last delivered + 1). */
+int64_t gp_etcd_watch_next_revision(const gp_etcd_watch_t *w);
+/* Times the watch (re)connected to a member; 1 after the first connect. */
+int gp_etcd_watch_connects(const gp_etcd_watch_t *w);
+/* Cancel, free and set *w_p to NULL.  NULL is a no-op.  Allowed from the
+ * watch's own callback. */
+void gp_etcd_watch_destroy(gp_etcd_watch_t **w_p);
+
+/* ------------------------------------------------------------ event loop */
+
+/* Fill up to max pollfds with the sockets the background work (watches,
+ * keep-alives) waits on, and *timeout_ms with how long the caller may sleep
+ * (-1 = no deadline).  Returns the number of fds it needs; when that is
+ * more than max, only max were filled.  The caller polls them (with its
+ * own) and then calls gp_etcd_step(etcd, 0). */
+int gp_etcd_pollfds(gp_etcd_t *etcd, struct pollfd *fds, int max, int *timeout_ms);
+/* Wait up to timeout_ms for the background sockets (0 = don't wait), then
+ * drive watches, keep-alives and reconnects and run their callbacks.
+ * Returns 0, or -1 on an internal failure (err). */
+int gp_etcd_step(gp_etcd_t *etcd, int timeout_ms, gp_err_t *err);
+
+/* ------------------------------------------------------------ batches */
+
+/* A batch runs many independent ops with up to N requests in flight over
+ * the client's keep-alive connections, and keeps one result or error per
+ * op.  Ops are independent: no order between them is promised; use a txn
+ * for atomicity.  A batch can be reset and reused.  Callbacks of watches and
+ * keep-alives do not run during gp_etcd_batch_run. */
+gp_etcd_batch_t *gp_etcd_batch_new(gp_etcd_t *etcd);
+/* Queue an op / a txn (copied).  Returns its index (0, 1, ...) or -1. */
+int gp_etcd_batch_add(gp_etcd_batch_t *b, const gp_etcd_op_t *op, gp_err_t *err);
+int gp_etcd_batch_add_txn(gp_etcd_batch_t *b, const gp_etcd_txn_t *txn, gp_err_t *err);
+size_t gp_etcd_batch_size(const gp_etcd_batch_t *b);
+/* Run every queued op not yet run, max_inflight at a time (1..max_connections).
+ * Returns 0 when every op succeeded, -1 when at least one failed (err
+ * describes the first failure); per-op outcomes come from batch_result. */
+int gp_etcd_batch_run(gp_etcd_batch_t *b, int max_inflight, gp_err_t *err);
+/* The outcome of op i after a run: 0 and *res_p (borrowed, valid until the
+ * batch is reset or destroyed) or -1 and err. */
+int gp_etcd_batch_result(gp_etcd_batch_t *b, size_t i, const gp_etcd_result_t **res_p,
+                         gp_err_t *err);
+/* Drop every op and result; keep the allocated memory for reuse. */
+void gp_etcd_batch_reset(gp_etcd_batch_t *b);
+void gp_etcd_batch_destroy(gp_etcd_batch_t **b_p);
+
+/* ------------------------------------------------------------ helpers */
+
+/* The end of the range of every key starting with prefix (prefix with its
+ * last byte below 0xff incremented; "\0" when every byte is 0xff).  Writes
+ * at most prefix_len bytes to out (or 1) and returns the length. */
+size_t gp_etcd_prefix_end(const char *prefix, size_t prefix_len, char *out);
+
+#endif
