@@ -1,0 +1,93 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#include "banned.h"
+
+static int s_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t s_pending;
+
+static void s_handler(int sig)
+{
+    int saved = errno;
+    s_pending |= (sig == SIGHUP) ? GP_SIG_RELOAD : GP_SIG_STOP;
+    if (s_pipe[1] >= 0) {
+        ssize_t w = write(s_pipe[1], "s", 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+int gp_daemon_signals_init(gp_err_t *err)
+{
+    if (s_pipe[0] < 0 && pipe2(s_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+        return gp_err_errno(err, "pipe2");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+        sigaction(SIGHUP, &sa, NULL) < 0)
+        return gp_err_errno(err, "sigaction");
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int gp_daemon_signal_fd(void) { return s_pipe[0]; }
+
+unsigned gp_daemon_take_signals(void)
+{
+    char buf[64];
+    while (s_pipe[0] >= 0 && read(s_pipe[0], buf, sizeof buf) > 0)
+        ;
+    unsigned got = (unsigned)s_pending;
+    s_pending = 0;
+    return got;
+}
+
+int gp_daemon_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (path == NULL || *path == '\0')
+        return 0;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';   /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
+    return n < 0 ? -1 : 0;
+}
+
+void gp_daemon_ready(const char *prog, const char *fmt, ...)
+{
+    char details[512] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(details, sizeof details, fmt, ap);
+    va_end(ap);
+    printf("%s ready%s%s\n", prog, *details ? " " : "", details);
+    fflush(stdout);
+    gp_daemon_notify("READY=1");
+}

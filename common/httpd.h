@@ -1,0 +1,57 @@
+/*
+ * httpd.h - a small HTTP/1.1 server for the REST API and /metrics, on
+ * libmicrohttpd, driven by the caller's event loop (no threads).
+ *
+ * The server listens on one address; the caller polls gp_httpd_fd() (an
+ * epoll descriptor) with its other sockets, waits at most
+ * gp_httpd_timeout_ms(), and calls gp_httpd_run() after every wake-up.
+ * Request handlers therefore run on the loop's thread and may touch the
+ * program's state without locks.
+ *
+ * A handler is called once per request, with the whole body read (bodies
+ * over max_body are refused with 413 before the handler sees them).  It
+ * must answer each request exactly once with gp_http_respond(): either
+ * before it returns, or later (the connection is suspended meanwhile), for
+ * example once an etcd write the answer depends on has completed.  The
+ * request stays valid until it is answered.
+ */
+#ifndef GP_HTTPD_H
+#define GP_HTTPD_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct gp_httpd gp_httpd_t;
+typedef struct gp_http_req gp_http_req_t;
+
+typedef void (*gp_http_handler_fn)(void *arg, gp_http_req_t *req);
+
+/* Listen on addr:port (port 0: any free port, see gp_httpd_port). */
+gp_httpd_t *gp_httpd_new(const char *addr, int port, size_t max_body, gp_http_handler_fn handler,
+                         void *arg, gp_err_t *err);
+/* Stops listening; requests not yet answered are dropped. */
+void gp_httpd_destroy(gp_httpd_t **self_p);
+
+int gp_httpd_port(const gp_httpd_t *self);
+int gp_httpd_fd(const gp_httpd_t *self);
+/* How long the loop may sleep: -1 forever, 0 when work is pending. */
+int gp_httpd_timeout_ms(const gp_httpd_t *self);
+/* Do whatever the server has to do now; never blocks. */
+void gp_httpd_run(gp_httpd_t *self);
+
+const char *gp_http_req_method(const gp_http_req_t *req);
+const char *gp_http_req_path(const gp_http_req_t *req);      /* without the query */
+const char *gp_http_req_query(const gp_http_req_t *req, const char *name);  /* or NULL */
+const char *gp_http_req_header(const gp_http_req_t *req, const char *name); /* or NULL */
+const char *gp_http_req_body(const gp_http_req_t *req, size_t *len);        /* NUL-terminated */
+
+/* Answer req: takes ownership of body (heap, may be NULL).  After this call
+ * req must not be used. */
+void gp_http_respond(gp_http_req_t *req, int status, const char *content_type, char *body,
+                     size_t len);
+/* Convenience: a JSON body {"error": msg} with the given status. */
+void gp_http_respond_error(gp_http_req_t *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
