@@ -1,0 +1,196 @@
+/*
+ * etcd_internal.h - what the modules of the etcd client share; not for
+ * users of the client (they include etcd.h).
+ *
+ *   etcd.c        the client: endpoints, failover, authentication, the
+ *                 request engine over libcurl multi handles, synchronous calls
+ *   etcd_json.c   base64, request bodies, strict parsing of responses
+ *   etcd_batch.c  many ops in flight, results per op
+ *   etcd_loop.c   the background multi: socket/timer tracking, pollfds, step
+ *   etcd_watch.c  watch streams and their resumption
+ *   etcd_lease.c  keep-alives
+ *
+ * A request (gp_etcd_req_t) is one POST to one gateway path with a JSON body
+ * built up front.  The engine attaches a pooled easy handle, sends it to the
+ * client's current endpoint, and on completion classifies the outcome:
+ * success (HTTP 200, body kept), final error, or retry on another endpoint.
+ * Two multi handles carry requests: "fg" for synchronous calls and batches
+ * (driven to completion inside the call) and "bg" for watches and
+ * keep-alives (driven by gp_etcd_step), so that callbacks never run inside a
+ * synchronous call.
+ */
+#ifndef GP_ETCD_INTERNAL_H
+#define GP_ETCD_INTERNAL_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "etcd.h"
+
+/* ------------------------------------------------------------ buffers */
+
+typedef struct {
+    char *p;
+    size_t len;
+    size_t cap;
+} gp_ebuf_t;
+
+int gp_ebuf_reserve(gp_ebuf_t *b, size_t extra);
+int gp_ebuf_add(gp_ebuf_t *b, const void *data, size_t len);
+int gp_ebuf_adds(gp_ebuf_t *b, const char *s);
+int gp_ebuf_addf(gp_ebuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gp_ebuf_free(gp_ebuf_t *b);
+
+/* ------------------------------------------------------------ JSON (etcd_json.c) */
+
+int gp_etcd_b64_encode(gp_ebuf_t *b, const void *data, size_t len);
+/* Strict decode; out gets a malloc'd NUL-terminated buffer. */
+int gp_etcd_b64_decode(const char *s, size_t slen, char **out, size_t *out_len);
+
+/* Append the JSON object of a put/range/delete request (the body of
+ * /v3/kv/put etc., or the inside of a txn's request_*). */
+int gp_etcd_json_op(gp_ebuf_t *b, const gp_etcd_op_t *op, gp_err_t *err);
+int gp_etcd_json_txn(gp_ebuf_t *b, const gp_etcd_txn_t *txn, gp_err_t *err);
+/* The gateway path of an op type. */
+const char *gp_etcd_op_path(gp_etcd_op_type_t type);
+
+/* Parse a whole response body (HTTP 200) of an op into res. */
+int gp_etcd_parse_result(const char *body, size_t len, gp_etcd_op_type_t type,
+                         gp_etcd_result_t *res, gp_err_t *err);
+/* Parse an error body {"error","code","message"} into err (GP_ERR_SERVER,
+ * GP_ERR_AUTH, GP_ERR_COMPACTED...).  Always returns -1.  A body that is
+ * not a gateway error gives GP_ERR_SERVER with the HTTP status. */
+int gp_etcd_parse_error(const char *body, size_t len, long http_status, gp_err_t *err);
+/* Load a JSON object from a body (strict: one object, nothing after). */
+json_t *gp_etcd_json_load(const char *body, size_t len, gp_err_t *err);
+/* An int64 field encoded as a string or a number; absent = 0. */
+int gp_etcd_json_int64(const json_t *obj, const char *field, int64_t *out, gp_err_t *err);
+int gp_etcd_json_bool(const json_t *obj, const char *field, bool *out, gp_err_t *err);
+int gp_etcd_parse_header_rev(const json_t *obj, int64_t *rev, gp_err_t *err);
+int gp_etcd_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err);
+void gp_etcd_kv_free(gp_etcd_kv_t *kv);
+
+/* ------------------------------------------------------------ requests (etcd.c) */
+
+/* A txn's responses must match the branch that ran, op for op. */
+int gp_etcd_txn_check(const gp_etcd_txn_t *txn, const gp_etcd_result_t *r, gp_err_t *err);
+/* A keep-alive answer; *ttl_s = 0 when the lease is gone. */
+int gp_etcd_parse_keepalive(const char *body, size_t len, int64_t *ttl_s, gp_err_t *err);
+
+typedef struct gp_etcd_req gp_etcd_req_t;
+typedef void (gp_etcd_req_done_fn)(gp_etcd_req_t *req);
+/* Streaming requests see the response bytes as they come; return false to
+ * abort the transfer. */
+typedef bool (gp_etcd_req_data_fn)(gp_etcd_req_t *req, const char *data, size_t len);
+
+struct gp_etcd_req {
+    gp_etcd_t *etcd;
+    const char *path;           /* "/v3/kv/put" (static string) */
+    gp_ebuf_t body;             /* request JSON */
+    gp_ebuf_t resp;             /* response body (non-streaming, or an error) */
+    bool idempotent;            /* safe to resend after a broken connection */
+    bool streaming;             /* no overall timeout; data goes to on_data */
+    bool has_leader;            /* ask etcd to end the stream when the member loses its leader */
+    gp_etcd_req_data_fn *on_data;
+    gp_etcd_req_done_fn *done;  /* called once when the request is final */
+    void *owner;
+    size_t index;               /* the owner's index (batch) */
+
+    /* engine state */
+    CURL *easy;
+    int ep;                     /* endpoint index of the current attempt */
+    int attempts;
+    bool auth_retried;
+    int64_t deadline_ms;        /* 0 = none */
+    int64_t not_before_ms;      /* retry backoff */
+    long http_status;
+    bool streamed_ok;           /* streaming: got HTTP 200 */
+
+    /* outcome, valid in done() */
+    int failed;
+    gp_err_t err;
+};
+
+void gp_etcd_req_init(gp_etcd_req_t *req, gp_etcd_t *etcd, const char *path);
+void gp_etcd_req_release(gp_etcd_req_t *req);   /* frees buffers, returns the easy handle */
+void gp_etcd_req_release_easy(gp_etcd_req_t *req);   /* returns the easy handle only */
+/* Clear the outcome and the response so that the request can be sent again. */
+void gp_etcd_req_rearm(gp_etcd_req_t *req);
+
+/* Run reqs on the fg multi, max_inflight at a time, each to a final
+ * outcome (done() called for each, failed/err set).  Returns 0, or -1 only
+ * for an internal failure (err). */
+int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_inflight,
+                   gp_err_t *err);
+
+/* The bg multi: start a request (done() runs later from gp_etcd_step) and
+ * cancel one in flight (done() is not called). */
+int gp_etcd_bg_start(gp_etcd_t *etcd, gp_etcd_req_t *req, gp_err_t *err);
+void gp_etcd_bg_cancel(gp_etcd_t *etcd, gp_etcd_req_t *req);
+
+/* Engine internals shared with etcd_loop.c. */
+int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err_t *err);
+/* After curl finished req's transfer (already removed from its multi):
+ * true when the request should be sent again (to req->ep, not before
+ * req->not_before_ms), false when final (outcome set). */
+bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc);
+void gp_etcd_endpoint_failed(gp_etcd_t *etcd, int ep);
+int gp_etcd_request_timeout_ms(const gp_etcd_t *etcd);
+
+/* ------------------------------------------------------------ the client */
+
+typedef struct gp_etcd_loop gp_etcd_loop_t;
+
+struct gp_etcd {
+    char **endpoints;
+    int n_endpoints;
+    int cur_ep;
+    int request_timeout_ms;
+    int dial_timeout_ms;
+    int max_connections;
+    char *ca_file, *cert_file, *key_file;
+    char *username, *password;
+    char *token;
+    struct curl_slist *headers;        /* Content-Type, Expect, Authorization */
+    struct curl_slist *stream_headers; /* the same plus the has-leader metadata */
+    struct curl_slist *old_headers[8]; /* replaced lists, freed at destroy */
+    int n_old_headers;
+
+    CURLM *fg;
+    CURL **easy_pool;
+    int n_easy_pool;
+    int cap_easy_pool;
+
+    gp_etcd_loop_t *loop;              /* bg multi, watches, keep-alives */
+};
+
+/* Get the token (authenticate when there is none yet, or when force). */
+int gp_etcd_authenticate(gp_etcd_t *etcd, bool force, gp_err_t *err);
+
+/* ------------------------------------------------------------ the loop (etcd_loop.c) */
+
+gp_etcd_loop_t *gp_etcd_loop_new(gp_etcd_t *etcd);
+void gp_etcd_loop_destroy(gp_etcd_loop_t **loop_p);
+bool gp_etcd_loop_in_step(const gp_etcd_t *etcd);
+
+/* Background tasks (a watch, a keep-alive) register with the loop.  At
+ * every step the loop calls tick(obj, now) for each live task, after
+ * delivering finished bg requests to their done(); tick runs the task's
+ * timers and callbacks and returns when it next wants a tick (absolute ms,
+ * or -1 for "only when a request finishes").  free_fn releases the task;
+ * the loop calls it for tasks removed during a step at the end of the step,
+ * and for every task at client destroy. */
+typedef int64_t (gp_etcd_tick_fn)(void *obj, int64_t now_ms);
+typedef void (gp_etcd_free_fn)(void *obj);
+int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn);
+/* Remove a task: cancels nothing itself (the task cancels its requests
+ * first); frees it now, or at the end of the step when inside one. */
+void gp_etcd_loop_remove(gp_etcd_t *etcd, void *obj);
+/* Ask for a tick at the next step (e.g. after data arrived). */
+void gp_etcd_loop_wake(gp_etcd_t *etcd);
+
+#endif
