@@ -1,0 +1,160 @@
+/*
+ * placement.h - the placement engine: where does a job go?
+ *
+ * A pure library (no I/O, no global state, deterministic for a seed) shared
+ * by the coordinator (its watch-fed cache of the inventory, the ranking for
+ * a call for bids, preemption), the node agent (the score of its own node for
+ * a bid) and gpupool-sim (the same decisions, replayed).
+ *
+ * The engine holds the cluster state: nodes with their devices, and the
+ * allocations on them.  The state changes only through add/remove calls, so
+ * a coordinator keeps it in sync from an etcd watch (nodes/..., alloc/...).
+ * Placing a job computes a plan (a gp_alloc_t); it does not change the state
+ * until the caller commits it with gp_placement_add_alloc (the coordinator
+ * does that when its etcd transaction has succeeded).
+ *
+ *     gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
+ *     o.policy = "fgd";
+ *     gp_placement_t *pl = gp_placement_new(&o, &err);
+ *     gp_placement_add_node(pl, &node, &err);            // per node record
+ *     gp_placement_add_alloc(pl, &alloc, &err);          // per allocation
+ *     if (gp_placement_place(pl, &job, &plan, &err) == 0)
+ *         gp_placement_add_alloc(pl, &plan, &err);       // commit
+ *     gp_placement_destroy(&pl);
+ *
+ * Invariants: on every device the sum of allocated memory never exceeds
+ * mem_mib x oversub and the sum of compute never exceeds 100%; a whole
+ * allocation is alone on its device; a node's allocated CPU and host memory
+ * never exceed its capacity.  add_alloc refuses (GP_ERR_CONFLICT) anything
+ * that would break them.
+ *
+ * Filters, in order: node health; region/cloud/zone pins; required labels;
+ * CPU and host memory; then per device: health, vendor and model allow and
+ * deny lists, uuid allow and deny lists, free memory and compute (or a free
+ * device for whole requests).  Preferences (prefer_regions, ...) rank a
+ * node above every node that matches fewer of them; the policy ranks the
+ * rest.
+ *
+ * Policies (gp_policy_names() lists them; docs in policy_*.c):
+ *   binpack, spread, topology  gpupool's own (node and device level)
+ *   fgd                        fragmentation gradient descent (Weng et al.,
+ *                              ATC'23), over the workload's typical shapes
+ *   random, dotprod, gpuclustering, gpupacking, bestfit
+ *                              the published baselines FGD is compared with
+ *
+ * Speed: nodes sit in a max-summary tree (free CPU, host memory, best free
+ * device, free whole devices, models present), so a query visits only the
+ * subtrees where the job can fit; policies that are a pure function of the
+ * node's state cache their score per node and job shape.  With more than
+ * opts.full_scan_nodes nodes, a query scores at most opts.max_candidates
+ * feasible nodes taken from a seeded random starting point (the sampling
+ * Kubernetes' scheduler does for large clusters).
+ *
+ * Thread safety: none; one engine per thread, or a lock around it.
+ */
+#ifndef GP_PLACEMENT_H
+#define GP_PLACEMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "model.h"
+
+typedef struct gp_placement gp_placement_t;
+
+typedef struct {
+    const char *policy;        /* default "binpack" */
+    uint64_t seed;             /* tie-breaking, random policy, sampling */
+    int full_scan_nodes;       /* score every feasible node up to this many nodes (4096) */
+    int max_candidates;        /* above it, score this many feasible nodes (512) */
+} gp_placement_opts_t;
+
+#define GP_PLACEMENT_OPTS_DEFAULT { "binpack", 1, 4096, 512 }
+
+/* A shape of job for the FGD policy's workload distribution: per device
+ * demand in thousandths of a device (1000 = whole), devices, CPU. */
+typedef struct {
+    int64_t cpu_milli;
+    int milli;                 /* per device, 0 for CPU-only */
+    int devices;
+    char model[GP_SHORT_LEN];  /* "" = any model */
+} gp_shape_t;
+
+/* One ranked candidate. */
+typedef struct {
+    double score;              /* higher is better; comparable within one call */
+    gp_alloc_t plan;
+} gp_candidate_t;
+
+typedef struct {
+    int nodes;
+    int devices;
+    int64_t gpu_milli_total;   /* devices x 1000 (healthy nodes) */
+    int64_t gpu_milli_used;    /* sum over devices of the share in use */
+    int64_t cpu_total, cpu_used;
+    int allocs;
+} gp_placement_stats_t;
+
+/* NULL-terminated list of policy names; one line of documentation each. */
+const char *const *gp_policy_names(void);
+const char *gp_policy_doc(const char *name);
+
+/* The caller owns the engine.  NULL with err set on a bad option. */
+gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err);
+void gp_placement_destroy(gp_placement_t **self_p);
+int gp_placement_set_policy(gp_placement_t *self, const char *policy, gp_err_t *err);
+const char *gp_placement_policy(const gp_placement_t *self);
+void gp_placement_reseed(gp_placement_t *self, uint64_t seed);
+
+/* Add a node, or update it (same name): an update keeps the allocations
+ * when every allocated device is still there with the same uuid, else it
+ * fails with GP_ERR_CONFLICT.  The record is copied. */
+int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t *err);
+/* Remove a node and every allocation on it. */
+int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *err);
+/* Commit an allocation (device by index, checked against uuid when given). */
+int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err);
+int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *err);
+int gp_placement_get_alloc(const gp_placement_t *self, const char *job, gp_alloc_t *out);
+
+/* The best node and devices for job, as a plan (not committed).  -1 with
+ * GP_ERR_NOTFOUND when nothing fits now, GP_ERR_INVALID when the job is
+ * malformed or names an unknown policy. */
+int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *out,
+                       gp_err_t *err);
+/* The k best candidates, best first, into out[0..k); *n gets how many. */
+int gp_placement_rank(gp_placement_t *self, const gp_job_t *job, gp_candidate_t *out, int k,
+                      int *n, gp_err_t *err);
+/* The policy's score of one node for job (the agent's bid) and its plan.
+ * GP_ERR_NOTFOUND: no such node; GP_ERR_CONFLICT: the job does not fit it. */
+int gp_placement_score_node(gp_placement_t *self, const char *node, const gp_job_t *job,
+                            double *score, gp_alloc_t *plan, gp_err_t *err);
+bool gp_placement_fits(gp_placement_t *self, const char *node, const gp_job_t *job);
+
+/* Gang: place every member or none.  Plans go to out[0..n); with commit
+ * they are also added (and the members must have distinct ids). */
+int gp_placement_place_gang(gp_placement_t *self, const gp_job_t *jobs, int n, bool commit,
+                            gp_alloc_t *out, gp_err_t *err);
+
+/* Preemption planning for a job that does not fit: the smallest set of
+ * allocations of lower priority whose removal lets it fit on one node
+ * (fewest victims, then lowest priorities).  victims[0..*nvictims) get the
+ * job ids (at most max), plan the placement after their removal.  Nothing
+ * is changed.  GP_ERR_NOTFOUND when no such set exists. */
+int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
+                                 char (*victims)[GP_NAME_LEN], int max, int *nvictims,
+                                 gp_alloc_t *plan, gp_err_t *err);
+
+/* The workload's typical shapes and their frequencies (any positive
+ * weights) for FGD and the fragmentation measure.  Without it, the engine
+ * learns them from the jobs it is asked to place. */
+int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
+                             const double *weights, int n, gp_err_t *err);
+/* Fragmentation of the cluster now, in thousandths of a device: the idle
+ * device capacity that the typical shapes cannot use (their expectation),
+ * and the idle capacity in all. */
+void gp_placement_frag(gp_placement_t *self, double *frag_milli, double *idle_milli);
+void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out);
+
+#endif

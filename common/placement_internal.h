@@ -1,0 +1,177 @@
+/*
+ * placement_internal.h - what the engine (placement.c) shares with its
+ * policies (policy_*.c).  Not for other modules: use placement.h.
+ *
+ * A policy is one gp_policy_t: a name, one line of documentation, and a
+ * score function that, for one node that passed the engine's node filters,
+ * picks the devices (device level) and returns a score (node level, higher
+ * is better), or false when the job does not fit the node's devices.  The
+ * engine does the filtering, the candidate search, preferences, ties and
+ * top-K; policies only judge.
+ */
+#ifndef GP_PLACEMENT_INTERNAL_H
+#define GP_PLACEMENT_INTERNAL_H
+
+#include "placement.h"
+
+typedef struct {
+    int64_t mem_cap;        /* MiB offered to slices: physical x oversub */
+    int64_t mem_phys;
+    int64_t mem_free;
+    int comp_free;          /* permille */
+    int nalloc;
+    bool whole_taken;
+    bool healthy;
+    int numa;
+    uint32_t links;
+    int group;              /* interned vendor/model */
+    char *uuid;
+} gp_pl_dev_t;
+
+typedef struct gp_pl_alloc gp_pl_alloc_t;
+
+typedef struct {
+    uint64_t tag;
+    uint32_t version;
+    uint32_t pick;          /* device bit mask */
+    double score;
+    int ok;
+} gp_pl_cache_t;
+
+#define GP_PL_CACHE_WAYS 32
+
+typedef struct {
+    char *name;
+    bool used;
+    bool healthy;
+    int64_t cpu_cap, cpu_free, mem_cap, mem_free;
+    int ndev;
+    gp_pl_dev_t *dev;
+    int group;              /* of device 0 (-1 without devices) */
+    int region, cloud, zone;
+    int nlabels;
+    int *labels;            /* interned "key=value" */
+    uint32_t version;
+    gp_pl_alloc_t **allocs;
+    int nallocs, allocs_cap;
+    gp_pl_cache_t *cache;
+    double frag;            /* FGD: cached fragmentation */
+    uint32_t frag_version;
+    uint32_t frag_epoch;
+} gp_pl_node_t;
+
+struct gp_pl_alloc {
+    char *job;
+    int node;
+    int priority;
+    int64_t cpu, mem;
+    int ndev;
+    int tag;                /* per-device share (permille), for gpuclustering */
+    struct { int idx; int64_t mem; int comp; bool whole; } dev[GP_MAX_DEVICES];
+};
+
+#define GP_PL_MAX_GROUPS 64
+
+typedef struct gp_policy gp_policy_t;
+
+/* A job compiled against the engine's interned names. */
+typedef struct {
+    const gp_job_t *job;
+    int n;
+    bool whole;
+    int64_t mem_mib;
+    int mem_pm;
+    int comp_pm;
+    int64_t cpu, hmem;
+    uint64_t group_mask;    /* allowed interned models (all ones: any / too many) */
+    bool dev_filter;        /* uuid lists present: check each device */
+    bool node_filter;       /* pins or labels present */
+    int priority;
+    int milli;              /* per-device share in permille for shape-based policies */
+    uint64_t shape;         /* hash of the shape, for score caches */
+    const gp_policy_t *policy;
+    int npin[3], pin[3][GP_MAX_LIST];      /* region, cloud, zone ids */
+    int npref[3], pref[3][GP_MAX_LIST];
+    int nlabels, labels[GP_MAX_LABELS];
+    bool impossible;        /* names a pin or label no node has */
+    uint8_t allowed[GP_PL_MAX_GROUPS * 4];
+} gp_pl_req_t;
+
+enum { GP_PICK_PACK, GP_PICK_SPREAD, GP_PICK_FIRST, GP_PICK_TOPO };
+
+struct gp_policy {
+    const char *name;
+    const char *doc;
+    bool cacheable;         /* score is a pure function of (node state, shape) */
+    bool (*score)(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
+                  double *score, int8_t *pick);
+};
+
+/* The FGD tables compiled from the typical shapes (policy_fgd.c). */
+typedef struct gp_pl_typical gp_pl_typical_t;
+
+typedef struct {
+    char **keys;
+    int *vals;
+    int cap, n, tomb;
+} gp_pl_map_t;
+
+struct gp_placement {
+    const gp_policy_t *policy;
+    uint64_t rng;
+    int full_scan_nodes, max_candidates;
+    gp_pl_node_t *nodes;
+    int nslots, slots_cap;
+    int *free_slots;
+    int nfree;
+    int nnodes;
+    gp_pl_map_t node_index;      /* name -> slot */
+    gp_pl_map_t job_index;       /* job -> index in allocs */
+    gp_pl_alloc_t **allocs;
+    int nallocs, allocs_cap;
+    gp_pl_map_t strings;         /* interned names */
+    int nstrings;
+    int ngroups;
+    int64_t group_mem[GP_PL_MAX_GROUPS * 4];
+    char *group_vendor[GP_PL_MAX_GROUPS * 4];
+    char *group_model[GP_PL_MAX_GROUPS * 4];
+    /* max-summary tree over node slots */
+    struct gp_pl_sum *tree;
+    int tree_leaves;
+    double max_cpu, max_gpu_milli;
+    /* FGD */
+    gp_pl_typical_t *typical;
+    uint32_t epoch;
+    bool typical_fixed;
+    gp_shape_t *seen;            /* learned shapes */
+    double *seen_w;
+    int nseen, seen_cap;
+    int64_t nobserved, next_learn;
+};
+
+/* FGD tables: build from shapes (NULL on no memory), free. */
+gp_pl_typical_t *gp_pl_typical_build(const gp_placement_t *pl, const gp_shape_t *shapes,
+                                     const double *w, int n);
+void gp_pl_typical_free(gp_pl_typical_t *t);
+
+/* Engine services for policies. */
+int gp_pl_dev_free_milli(const gp_pl_dev_t *d);
+bool gp_pl_dev_fits(const gp_placement_t *pl, const gp_pl_dev_t *d, const gp_pl_req_t *r);
+int64_t gp_pl_dev_mem_need(const gp_pl_dev_t *d, const gp_pl_req_t *r);
+int gp_pl_dev_milli_after(const gp_pl_dev_t *d, const gp_pl_req_t *r);
+/* Choose r->n devices into pick[0..n); false when too few fit. */
+bool gp_pl_pick(const gp_placement_t *pl, const gp_pl_node_t *node, const gp_pl_req_t *r,
+                int mode, int8_t *pick);
+uint64_t gp_pl_rand(gp_placement_t *pl);
+/* binpack's utilization of a node after r on pick (policy_binpack.c) */
+double gp_pl_util_after(const gp_pl_node_t *n, const gp_pl_req_t *r, const int8_t *pick);
+void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli);
+int64_t gp_pl_node_gpu_free(const gp_pl_node_t *n);
+double gp_pl_fgd_node_frag(gp_placement_t *pl, const gp_pl_node_t *n, int64_t cpu_free,
+                           const int *milli_free);
+
+extern const gp_policy_t gp_policy_binpack, gp_policy_spread, gp_policy_topology,
+    gp_policy_fgd, gp_policy_random, gp_policy_dotprod, gp_policy_gpuclustering,
+    gp_policy_gpupacking, gp_policy_bestfit;
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * policy_fgd.c - FGD, fragmentation gradient descent (Weng et al., "Beware
+ * of Fragmentation: Scheduling GPU-Sharing Workloads with Fragmentation
+ * Gradient Descent", USENIX ATC 2023).
+ *
+ * Fragmentation of a node, measured against a workload: the workload is a
+ * distribution over "typical" job shapes t (CPU, devices n_t, share per
+ * device m_t in thousandths, model), each with its popularity f_t.  For one
+ * shape, the node's idle device capacity L (the sum of each device's free
+ * share) counts as fragment
+ *   - entirely, when a job of shape t cannot go there at all: it asks for
+ *     no device (a CPU-only job leaves the GPUs idle), or it does not accept
+ *     the node's model, or the node lacks the CPU, or fewer than n_t devices
+ *     have m_t free;
+ *   - otherwise only the free share of the devices that have less than m_t
+ *     free (the crumbs that shape cannot use).
+ * The node's fragmentation is the expectation over shapes:
+ *   F(node) = sum_t f_t * frag_t(node).
+ * FGD places a job on the node, and on the device(s) of that node, whose
+ * fragmentation grows least: it minimises F(after) - F(before), the
+ * gradient of fragmentation along the placement.  For a single fractional
+ * job every device that can take it is tried; for a multi-device or whole
+ * job the devices are packed (least free first).  The cluster's
+ * fragmentation (gp_placement_frag) is the sum over nodes.
+ *
+ * Typical shapes: the most popular shapes that together make 95% of the
+ * jobs (CPU-only jobs included), renormalised, as the published simulator
+ * does.  They come from gp_placement_set_typical or are learned from the
+ * jobs the engine places.
+ *
+ * Computing F fast.  frag_t depends on the node's CPU only through the
+ * comparison cpu_free >= cpu_t, and shapes with the same (m, n) differ only
+ * in cpu_t.  So the tables group shapes, per model, into classes (m, n);
+ * the distinct CPU demands of all shapes form a sorted threshold list, and
+ * a node's "CPU level" is how many thresholds it meets (binary search).
+ * P[class][level] is the popularity of the class's shapes that the level
+ * satisfies, F[class] the class's total.  Then
+ *   F(node) = L * c_model
+ *           + sum over classes: fits(m, n) ? P * S_<m + (F - P) * L : F * L
+ * where c_model is the popularity of shapes that can never use the node
+ * (CPU-only or another model) and S_<m the free share on devices with
+ * less than m free.  That is O(classes x devices) per node state, with no
+ * allocation; F(before) is cached per node, and the engine's per-node
+ * score cache (keyed by job shape and node version) means a node is
+ * re-scored only after it changed.
+ */
+#include "placement_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "banned.h"
+
+typedef struct {
+    double cf;               /* shapes that never use this model */
+    int ncls;
+    int *m, *n;
+    double *F;
+    double *P;               /* ncls x (nlevels + 1) */
+} s_group_t;
+
+struct gp_pl_typical {
+    int nlevels;
+    int64_t *thr;
+    int ngroups;
+    s_group_t *g;
+};
+
+void gp_pl_typical_free(gp_pl_typical_t *t)
+{
+    if (t == NULL)
+        return;
+    for (int g = 0; g < t->ngroups; g++) {
+        free(t->g[g].m);
+        free(t->g[g].n);
+        free(t->g[g].F);
+        free(t->g[g].P);
+    }
+    free(t->g);
+    free(t->thr);
+    free(t);
+}
+
+static int s_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int s_level(const gp_pl_typical_t *t, int64_t cpu)
+{
+    int lo = 0, hi = t->nlevels;       /* count of thr <= cpu */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (t->thr[mid] <= cpu)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+gp_pl_typical_t *gp_pl_typical_build(const gp_placement_t *pl, const gp_shape_t *shapes,
+                                     const double *w, int n)
+{
+    gp_pl_typical_t *t = calloc(1, sizeof *t);
+    int *idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
+    double *f = calloc((size_t)(n ? n : 1), sizeof *f);
+    if (t == NULL || idx == NULL || f == NULL)
+        goto fail;
+    /* the most popular shapes covering 95% of the weight */
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        idx[i] = i;
+        total += w[i];
+    }
+    for (int i = 1; i < n; i++) {       /* insertion sort, weight desc, stable */
+        int v = idx[i], j = i - 1;
+        while (j >= 0 && w[idx[j]] < w[v]) {
+            idx[j + 1] = idx[j];
+            j--;
+        }
+        idx[j + 1] = v;
+    }
+    int keep = 0;
+    double cum = 0;
+    while (keep < n && cum < 0.95 * total)
+        cum += w[idx[keep++]];
+    for (int k = 0; k < keep; k++)
+        f[idx[k]] = w[idx[k]] / cum;
+    t->thr = malloc(sizeof *t->thr * (size_t)(keep ? keep : 1));
+    if (t->thr == NULL)
+        goto fail;
+    for (int k = 0; k < keep; k++)
+        t->thr[k] = shapes[idx[k]].cpu_milli;
+    qsort(t->thr, (size_t)keep, sizeof *t->thr, s_cmp_i64);
+    int nl = 0;
+    for (int k = 0; k < keep; k++)
+        if (nl == 0 || t->thr[nl - 1] != t->thr[k])
+            t->thr[nl++] = t->thr[k];
+    t->nlevels = nl;
+    t->ngroups = pl->ngroups;
+    t->g = calloc((size_t)(pl->ngroups ? pl->ngroups : 1), sizeof *t->g);
+    if (t->g == NULL)
+        goto fail;
+    for (int g = 0; g < pl->ngroups; g++) {
+        s_group_t *G = &t->g[g];
+        G->m = malloc(sizeof *G->m * (size_t)(keep ? keep : 1));
+        G->n = malloc(sizeof *G->n * (size_t)(keep ? keep : 1));
+        G->F = calloc((size_t)(keep ? keep : 1), sizeof *G->F);
+        G->P = calloc((size_t)(keep ? keep : 1) * (size_t)(nl + 1), sizeof *G->P);
+        if (!G->m || !G->n || !G->F || !G->P)
+            goto fail;
+        for (int k = 0; k < keep; k++) {
+            const gp_shape_t *s = &shapes[idx[k]];
+            double fk = f[idx[k]];
+            if (s->devices == 0 || s->milli == 0 ||
+                (s->model[0] && strcmp(s->model, pl->group_model[g]) != 0)) {
+                G->cf += fk;
+                continue;
+            }
+            int c;
+            for (c = 0; c < G->ncls; c++)
+                if (G->m[c] == s->milli && G->n[c] == s->devices)
+                    break;
+            if (c == G->ncls) {
+                G->m[c] = s->milli;
+                G->n[c] = s->devices;
+                G->ncls++;
+            }
+            G->F[c] += fk;
+            int lv = s_level(t, s->cpu_milli);   /* thr index + 1 */
+            for (int l = lv; l <= nl; l++)
+                G->P[c * (nl + 1) + l] += fk;
+        }
+    }
+    free(idx);
+    free(f);
+    return t;
+fail:
+    free(idx);
+    free(f);
+    gp_pl_typical_free(t);
+    return NULL;
+}
+
+static gp_pl_typical_t *s_tables(gp_placement_t *pl)
+{
+    if (pl->typical == NULL && pl->nseen > 0)
+        pl->typical = gp_pl_typical_build(pl, pl->seen, pl->seen_w, pl->nseen);
+    return pl->typical;
+}
+
+double gp_pl_fgd_node_frag(gp_placement_t *pl, const gp_pl_node_t *node, int64_t cpu_free,
+                           const int *mf)
+{
+    gp_pl_typical_t *t = s_tables(pl);
+    if (t == NULL || node->group < 0 || node->group >= t->ngroups)
+        return 0;
+    double L = 0;
+    for (int i = 0; i < node->ndev; i++)
+        L += mf[i];
+    if (L == 0)
+        return 0;
+    const s_group_t *G = &t->g[node->group];
+    int lvl = s_level(t, cpu_free);
+    double res = L * G->cf;
+    for (int c = 0; c < G->ncls; c++) {
+        int m = G->m[c], cnt = 0;
+        double S = 0;
+        for (int i = 0; i < node->ndev; i++) {
+            if (mf[i] >= m)
+                cnt++;
+            else
+                S += mf[i];
+        }
+        if (cnt >= G->n[c]) {
+            double p = G->P[c * (t->nlevels + 1) + lvl];
+            res += p * S + (G->F[c] - p) * L;
+        } else {
+            res += G->F[c] * L;
+        }
+    }
+    return res;
+}
+
+static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
+                        double *score, int8_t *pick)
+{
+    int mf[GP_MAX_DEVICES];
+    for (int i = 0; i < node->ndev; i++)
+        mf[i] = gp_pl_dev_free_milli(&node->dev[i]);
+    if (node->frag_version != node->version || node->frag_epoch != pl->epoch ||
+        node->version == 0) {
+        node->frag = gp_pl_fgd_node_frag(pl, node, node->cpu_free, mf);
+        node->frag_version = node->version;
+        node->frag_epoch = pl->epoch;
+    }
+    double before = node->frag, after;
+    int64_t cpu_after = node->cpu_free - r->cpu;
+    if (r->n == 0) {
+        after = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
+    } else if (r->n == 1 && !r->whole) {
+        int best = -1, seen_free[GP_MAX_DEVICES], nseen = 0;
+        double bestf = 0;
+        for (int i = 0; i < node->ndev; i++) {
+            const gp_pl_dev_t *d = &node->dev[i];
+            if (!gp_pl_dev_fits(pl, d, r))
+                continue;
+            bool dup = false;      /* devices in the same state give the same answer */
+            for (int k = 0; k < nseen; k++)
+                if (seen_free[k] == mf[i])
+                    dup = true;
+            if (dup)
+                continue;
+            seen_free[nseen++] = mf[i];
+            int keep = mf[i];
+            mf[i] = gp_pl_dev_milli_after(d, r);
+            double fr = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
+            mf[i] = keep;
+            if (best < 0 || fr < bestf) {
+                best = i;
+                bestf = fr;
+            }
+        }
+        if (best < 0)
+            return false;
+        pick[0] = (int8_t)best;
+        after = bestf;
+    } else {
+        if (!gp_pl_pick(pl, node, r, GP_PICK_PACK, pick))
+            return false;
+        for (int k = 0; k < r->n; k++)
+            mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
+        after = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
+    }
+    *score = before - after;
+    return true;
+}
+
+const gp_policy_t gp_policy_fgd = {
+    "fgd",
+    "fragmentation gradient descent: the node and devices whose expected "
+    "fragmentation (over the workload's typical shapes) grows least",
+    true, s_fgd_score,
+};
