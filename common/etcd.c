@@ -359,6 +359,7 @@ int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.p ? req->body.p : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->has_leader ? etcd->stream_headers : etcd->headers);
+    req->token_gen = etcd->token_gen;
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
     curl_easy_setopt(e, CURLOPT_PRIVATE, req);
     long t = 0;
@@ -388,9 +389,9 @@ static bool s_nothing_sent(CURLcode rc)
 /* See the comment at the top of the file. */
 bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc)
 {
+    enum { NO_RETRY, RETRY_NOW, RETRY_ROUND, RETRY_UNTIL_DEADLINE } retry = NO_RETRY;
     gp_etcd_t *etcd = req->etcd;
     int64_t now = gp_mono_ms();
-    bool retry = false;
     gp_err_clear(&req->err);
     req->failed = 0;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->http_status);
@@ -399,71 +400,70 @@ bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc)
     if (req->streaming && req->streamed_ok) {
         /* a stream that had started and then ended: the owner resumes it */
         req->failed = 1;
-        gp_err_set(&req->err, rc == CURLE_OK ? GP_ERR_TRANSPORT : GP_ERR_TRANSPORT,
-                   "etcd stream from %s ended: %s", ep,
+        gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd stream from %s ended: %s", ep,
                    rc == CURLE_OK ? "closed by the server" : curl_easy_strerror(rc));
         if (rc != CURLE_OK)
             gp_etcd_endpoint_failed(etcd, req->ep);
         return false;
     }
-    if (rc == CURLE_OK && req->http_status == 200) {
+    if (rc == CURLE_OK && req->http_status == 200)
         return false;
-    }
+    req->failed = 1;
     if (rc == CURLE_OK) {
         gp_etcd_parse_error(req->resp.p ? req->resp.p : "", req->resp.len, req->http_status, &req->err);
-        req->failed = 1;
         if (req->err.code == GP_ERR_AUTH && req->err.status == 16 && etcd->username &&
             !req->auth_retried) {
             /* token expired or unknown to this member: get a new one */
             req->auth_retried = true;
             gp_err_t aerr;
-            if (gp_etcd_authenticate(etcd, true, &aerr) == 0)
-                retry = true;
+            if (req->token_gen != etcd->token_gen)
+                retry = RETRY_NOW;   /* another request already got a new token */
+            else if (gp_etcd_authenticate(etcd, true, &aerr) == 0)
+                retry = RETRY_NOW;
             else
                 req->err = aerr;
-        } else if (req->err.status == 14 /* Unavailable */) {
+        } else if (req->err.status == 14 /* Unavailable: no leader, stopping, ... */) {
             gp_etcd_endpoint_failed(etcd, req->ep);
-            retry = req->idempotent || strstr(req->err.msg, "no leader");
+            if (req->idempotent || strstr(req->err.msg, "no leader") || strstr(req->err.msg, "not capable"))
+                retry = RETRY_UNTIL_DEADLINE;
         } else if (req->http_status >= 500 && req->err.status == req->http_status) {
-            /* not the gateway (a proxy, a dying member) */
+            /* not the gateway talking (a proxy, a dying member) */
             gp_etcd_endpoint_failed(etcd, req->ep);
-            retry = req->idempotent;
+            if (req->idempotent)
+                retry = RETRY_ROUND;
         }
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && !req->streaming && now >= req->deadline_ms - 1) {
+        gp_err_set(&req->err, GP_ERR_TIMEOUT, "etcd request %s to %s timed out", req->path, ep);
+        gp_etcd_endpoint_failed(etcd, req->ep);
+    } else if (rc == CURLE_WRITE_ERROR) {
+        gp_err_set(&req->err, GP_ERR_PROTOCOL, "etcd response from %s refused (too large or malformed)", ep);
     } else {
-        req->failed = 1;
-        if (rc == CURLE_OPERATION_TIMEDOUT && now >= req->deadline_ms && !req->streaming) {
-            gp_err_set(&req->err, GP_ERR_TIMEOUT, "etcd request %s to %s timed out", req->path, ep);
-            gp_etcd_endpoint_failed(etcd, req->ep);
-        } else {
-            gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd request %s to %s failed: %s", req->path,
-                       ep, curl_easy_strerror(rc));
-            if (rc != CURLE_WRITE_ERROR) {
-                gp_etcd_endpoint_failed(etcd, req->ep);
-                retry = s_nothing_sent(rc) || req->idempotent ||
-                        (rc == CURLE_OPERATION_TIMEDOUT && req->streaming);
-            } else if (req->resp.len > ((size_t)256 << 20) - 65536) {
-                gp_err_set(&req->err, GP_ERR_PROTOCOL, "etcd response too large");
-            }
-        }
+        gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd request %s to %s failed: %s", req->path, ep,
+                   curl_easy_strerror(rc));
+        gp_etcd_endpoint_failed(etcd, req->ep);
+        if (s_nothing_sent(rc) || rc == CURLE_OPERATION_TIMEDOUT)
+            retry = RETRY_UNTIL_DEADLINE;   /* connect failed or timed out */
+        else if (req->idempotent)
+            retry = RETRY_ROUND;
     }
-    if (retry && (req->streaming || now < req->deadline_ms) && req->attempts < 8 * etcd->n_endpoints) {
-        req->ep = etcd->cur_ep;
-        /* one full round over the endpoints, then pause before the next */
-        req->not_before_ms = (req->attempts % etcd->n_endpoints == 0) ? now + 100 : now;
-        if (!req->streaming && req->not_before_ms >= req->deadline_ms) {
-            gp_err_set(&req->err, GP_ERR_TIMEOUT, "etcd request %s timed out after %d attempts: %s",
-                       req->path, req->attempts, req->err.msg);
-            return false;
-        }
-        req->failed = 0;
-        return true;
+    if (retry == NO_RETRY)
+        return false;
+    if (retry == RETRY_ROUND && req->attempts >= etcd->n_endpoints)
+        return false;
+    if (req->attempts >= 64 * etcd->n_endpoints)
+        return false;
+    req->ep = etcd->cur_ep;
+    /* one full round over the endpoints, then pause before the next */
+    req->not_before_ms = (retry != RETRY_NOW && req->attempts % etcd->n_endpoints == 0) ? now + 100 : now;
+    if (!req->streaming && req->not_before_ms >= req->deadline_ms) {
+        char last[sizeof(req->err.msg)];
+        gp_strlcpy(last, req->err.msg, sizeof(last));
+        gp_err_set(&req->err, GP_ERR_TIMEOUT, "etcd request %s timed out after %d attempts; last: %s",
+                   req->path, req->attempts, last);
+        return false;
     }
-    if (retry && !req->streaming && now >= req->deadline_ms && req->err.code == GP_ERR_TRANSPORT) {
-        char m[sizeof(req->err.msg)];
-        gp_strlcpy(m, req->err.msg, sizeof(m));
-        gp_err_set(&req->err, GP_ERR_TIMEOUT, "etcd request timed out: %s", m);
-    }
-    return false;
+    req->failed = 0;
+    return true;
 }
 
 /* Drive reqs to completion on the fg multi. */
@@ -640,6 +640,8 @@ int gp_etcd_authenticate(gp_etcd_t *etcd, bool force, gp_err_t *err)
             rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         }
         free(old);
+        if (rc == 0)
+            etcd->token_gen++;
         json_decref(j);
     }
     if (req.easy)

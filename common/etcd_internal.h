@@ -105,6 +105,7 @@ struct gp_etcd_req {
     int ep;                     /* endpoint index of the current attempt */
     int attempts;
     bool auth_retried;
+    unsigned token_gen;         /* the token generation it was sent with */
     int64_t deadline_ms;        /* 0 = none */
     int64_t not_before_ms;      /* retry backoff */
     long http_status;
@@ -155,6 +156,7 @@ struct gp_etcd {
     char *ca_file, *cert_file, *key_file;
     char *username, *password;
     char *token;
+    unsigned token_gen;                /* bumped at every new token */
     struct curl_slist *headers;        /* Content-Type, Expect, Authorization */
     struct curl_slist *stream_headers; /* the same plus the has-leader metadata */
     struct curl_slist *old_headers[8]; /* replaced lists, freed at destroy */

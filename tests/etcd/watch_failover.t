@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Kill the member a watch streams from, while writes go on: the watch resumes
+# on another member with no gap and no duplicate.
+. "$(dirname "$0")/../lib.sh"
+etcd_start 3 || bail_out "etcd did not start"
+ETCD_PIDS=$(daemon_pid etcd0),$(daemon_pid etcd1),$(daemon_pid etcd2)
+export ETCD_PIDS
+run_tap_program "$GP_BUILD/tests/etcd/etcd_client_test" watch-failover
