@@ -1,0 +1,359 @@
+#include "jobrec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define S_HISTORY_MAX 32
+
+static const char *const s_states[] = {
+    [GP_JOB_PENDING] = "pending",     [GP_JOB_PLACED] = "placed",
+    [GP_JOB_RUNNING] = "running",     [GP_JOB_SUSPENDED] = "suspended",
+    [GP_JOB_PREEMPTED] = "preempted", [GP_JOB_SUCCEEDED] = "succeeded",
+    [GP_JOB_FAILED] = "failed",       [GP_JOB_CANCELLED] = "cancelled",
+    [GP_JOB_LOST] = "lost",
+};
+static const char *const s_restarts[] = { "never", "on-failure", "always" };
+
+const char *gp_job_state_name(gp_job_state_t s)
+{
+    return (unsigned)s < GP_ARRAY_LEN(s_states) ? s_states[s] : "unknown";
+}
+
+int gp_job_state_parse(const char *name, gp_job_state_t *out)
+{
+    for (size_t i = 0; i < GP_ARRAY_LEN(s_states); i++)
+        if (strcmp(name, s_states[i]) == 0) {
+            *out = (gp_job_state_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+int gp_job_state_final(gp_job_state_t s)
+{
+    return s == GP_JOB_SUCCEEDED || s == GP_JOB_FAILED || s == GP_JOB_CANCELLED;
+}
+
+void gp_jobrec_init(gp_jobrec_t *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    gp_job_init(&rec->spec);
+    rec->max_restarts = 3;
+}
+
+static void s_free_strv(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+void gp_jobrec_clear(gp_jobrec_t *rec)
+{
+    s_free_strv(rec->argv);
+    s_free_strv(rec->env);
+    json_decref(rec->history);
+    gp_jobrec_init(rec);
+}
+
+/* The run fields and the state fields, parsed from obj into rec; the keys
+ * consumed are deleted from obj, so that what remains is the spec. */
+static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
+{
+    json_t *v;
+    if ((v = json_object_get(obj, "command")) != NULL) {
+        if (!json_is_array(v) || json_array_size(v) == 0 ||
+            json_array_size(v) > GP_JOB_MAX_ARGS)
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "command: expected a non-empty array of at most %d strings",
+                              GP_JOB_MAX_ARGS);
+        size_t n = json_array_size(v);
+        rec->argv = calloc(n + 1, sizeof(char *));
+        if (rec->argv == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            const char *s = json_string_value(json_array_get(v, i));
+            if (s == NULL || (i == 0 && *s == '\0'))
+                return gp_err_set(err, GP_ERR_INVALID, "command[%zu]: expected a string", i);
+            if ((rec->argv[i] = strdup(s)) == NULL)
+                return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        }
+        json_object_del(obj, "command");
+    }
+    if ((v = json_object_get(obj, "env")) != NULL) {
+        if (!json_is_object(v) || json_object_size(v) > GP_JOB_MAX_ENV)
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "env: expected an object of at most %d strings", GP_JOB_MAX_ENV);
+        rec->env = calloc(json_object_size(v) + 1, sizeof(char *));
+        if (rec->env == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        const char *k;
+        json_t *val;
+        size_t i = 0;
+        json_object_foreach(v, k, val) {
+            const char *s = json_string_value(val);
+            if (s == NULL)
+                return gp_err_set(err, GP_ERR_INVALID, "env.%s: expected a string", k);
+            if (*k == '\0' || strchr(k, '=') != NULL)
+                return gp_err_set(err, GP_ERR_INVALID, "env: bad variable name \"%s\"", k);
+            if (asprintf(&rec->env[i++], "%s=%s", k, s) < 0) {
+                rec->env[i - 1] = NULL;
+                return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            }
+        }
+        json_object_del(obj, "env");
+    }
+    if ((v = json_object_get(obj, "restart")) != NULL) {
+        const char *s = json_string_value(v);
+        size_t i;
+        for (i = 0; s && i < GP_ARRAY_LEN(s_restarts); i++)
+            if (strcmp(s, s_restarts[i]) == 0)
+                break;
+        if (s == NULL || i == GP_ARRAY_LEN(s_restarts))
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "restart: expected \"never\", \"on-failure\" or \"always\"");
+        rec->restart = (gp_restart_t)i;
+        json_object_del(obj, "restart");
+    }
+    if ((v = json_object_get(obj, "max_restarts")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000)
+            return gp_err_set(err, GP_ERR_INVALID, "max_restarts: expected an integer 0..1000");
+        rec->max_restarts = (int)json_integer_value(v);
+        json_object_del(obj, "max_restarts");
+    }
+    if ((v = json_object_get(obj, "duration_s")) != NULL) {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e9)
+            return gp_err_set(err, GP_ERR_INVALID, "duration_s: expected a number >= 0");
+        rec->duration_s = json_number_value(v);
+        json_object_del(obj, "duration_s");
+    }
+    static const struct { const char *name; size_t off; } strs[] = {
+        { "owner", offsetof(gp_jobrec_t, owner) },
+        { "region", offsetof(gp_jobrec_t, region) },
+    };
+    for (size_t i = 0; i < GP_ARRAY_LEN(strs); i++) {
+        if ((v = json_object_get(obj, strs[i].name)) == NULL)
+            continue;
+        const char *s = json_string_value(v);
+        if (s == NULL || *s == '\0' || strlen(s) >= GP_SHORT_LEN)
+            return gp_err_set(err, GP_ERR_INVALID, "%s: expected a string of 1..%d characters",
+                              strs[i].name, GP_SHORT_LEN - 1);
+        gp_strlcpy((char *)rec + strs[i].off, s, GP_SHORT_LEN);
+        json_object_del(obj, strs[i].name);
+    }
+    return 0;
+}
+
+static json_t *s_load(const char *text, size_t len, gp_err_t *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL) {
+        gp_err_set(err, GP_ERR_INVALID, "not valid JSON: %s (line %d, column %d)", jerr.text,
+                   jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        gp_err_set(err, GP_ERR_INVALID, "expected a JSON object");
+        return NULL;
+    }
+    return obj;
+}
+
+int gp_jobrec_from_submission(const char *text, size_t len, const char *default_region,
+                              int64_t now_ms, gp_jobrec_t *out, gp_err_t *err)
+{
+    json_t *obj = s_load(text, len, err);
+    if (obj == NULL)
+        return -1;
+    gp_jobrec_t rec;
+    gp_jobrec_init(&rec);
+    int rc = -1;
+    if (s_take_run(obj, &rec, err) < 0 || gp_job_from_json(obj, &rec.spec, err) < 0)
+        goto cleanup;
+    if (rec.spec.id[0] == '\0') {
+        gp_err_set(err, GP_ERR_INVALID, "id: required");
+        goto cleanup;
+    }
+    if (!gp_name_valid(rec.spec.id)) {
+        gp_err_set(err, GP_ERR_INVALID,
+                   "id: \"%s\" must be 1..127 of [A-Za-z0-9._-], not starting with '.'",
+                   rec.spec.id);
+        goto cleanup;
+    }
+    if (rec.region[0] == '\0' && default_region)
+        gp_strlcpy(rec.region, default_region, sizeof rec.region);
+    rec.history = json_array();
+    if (rec.history == NULL) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    rec.submitted_ms = now_ms;
+    gp_jobrec_set_state(&rec, GP_JOB_PENDING, NULL, "submitted", now_ms);
+    *out = rec;
+    gp_jobrec_init(&rec);
+    rc = 0;
+cleanup:
+    gp_jobrec_clear(&rec);
+    json_decref(obj);
+    return rc;
+}
+
+int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_err_t *err)
+{
+    json_t *obj = s_load(text, len, err);
+    if (obj == NULL)
+        return -1;
+    gp_jobrec_t rec;
+    gp_jobrec_init(&rec);
+    int rc = -1;
+    json_t *spec = json_object_get(obj, "spec"), *v;
+    if (spec == NULL || !json_is_object(spec)) {
+        gp_err_set(err, GP_ERR_INVALID, "spec: required object");
+        goto cleanup;
+    }
+    if (gp_job_from_json(spec, &rec.spec, err) < 0)
+        goto cleanup;
+    json_object_del(obj, "spec");
+    const char *state = json_string_value(json_object_get(obj, "state"));
+    if (state == NULL || gp_job_state_parse(state, &rec.state) < 0) {
+        gp_err_set(err, GP_ERR_INVALID, "state: unknown \"%s\"", state ? state : "(missing)");
+        goto cleanup;
+    }
+    json_object_del(obj, "state");
+    static const struct { const char *name; size_t off, size; } strs[] = {
+        { "reason", offsetof(gp_jobrec_t, reason), sizeof(((gp_jobrec_t *)0)->reason) },
+        { "node", offsetof(gp_jobrec_t, node), GP_NAME_LEN },
+    };
+    for (size_t i = 0; i < GP_ARRAY_LEN(strs); i++) {
+        if ((v = json_object_get(obj, strs[i].name)) == NULL)
+            continue;
+        if (!json_is_string(v)) {
+            gp_err_set(err, GP_ERR_INVALID, "%s: expected a string", strs[i].name);
+            goto cleanup;
+        }
+        gp_strlcpy((char *)&rec + strs[i].off, json_string_value(v), strs[i].size);
+        json_object_del(obj, strs[i].name);
+    }
+    static const struct { const char *name; size_t off; int is64; } nums[] = {
+        { "exit_code", offsetof(gp_jobrec_t, exit_code), 0 },
+        { "attempts", offsetof(gp_jobrec_t, attempts), 0 },
+        { "submitted_ms", offsetof(gp_jobrec_t, submitted_ms), 1 },
+        { "updated_ms", offsetof(gp_jobrec_t, updated_ms), 1 },
+    };
+    for (size_t i = 0; i < GP_ARRAY_LEN(nums); i++) {
+        if ((v = json_object_get(obj, nums[i].name)) == NULL)
+            continue;
+        if (!json_is_integer(v)) {
+            gp_err_set(err, GP_ERR_INVALID, "%s: expected an integer", nums[i].name);
+            goto cleanup;
+        }
+        if (nums[i].is64)
+            *(int64_t *)((char *)&rec + nums[i].off) = json_integer_value(v);
+        else
+            *(int *)((char *)&rec + nums[i].off) = (int)json_integer_value(v);
+        json_object_del(obj, nums[i].name);
+    }
+    v = json_object_get(obj, "history");
+    rec.history = v && json_is_array(v) ? json_incref(v) : json_array();
+    json_object_del(obj, "history");
+    json_object_del(obj, "id");
+    if (s_take_run(obj, &rec, err) < 0)
+        goto cleanup;
+    if (json_object_size(obj) > 0) {
+        gp_err_set(err, GP_ERR_INVALID, "%s: unknown field", json_object_iter_key(json_object_iter(obj)));
+        goto cleanup;
+    }
+    *out = rec;
+    gp_jobrec_init(&rec);
+    rc = 0;
+cleanup:
+    gp_jobrec_clear(&rec);
+    json_decref(obj);
+    return rc;
+}
+
+json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
+{
+    json_t *o = json_object();
+    json_t *spec = gp_job_to_json(&r->spec);
+    if (o == NULL || spec == NULL) {
+        json_decref(o);
+        json_decref(spec);
+        return NULL;
+    }
+    json_object_set_new(o, "id", json_string(r->spec.id));
+    json_object_set_new(o, "spec", spec);
+    if (r->argv) {
+        json_t *a = json_array();
+        for (char **p = r->argv; *p; p++)
+            json_array_append_new(a, json_string(*p));
+        json_object_set_new(o, "command", a);
+    }
+    if (r->env) {
+        json_t *e = json_object();
+        for (char **p = r->env; *p; p++) {
+            const char *eq = strchr(*p, '=');
+            char name[256];
+            size_t nl = eq ? (size_t)(eq - *p) : strlen(*p);
+            if (nl >= sizeof name)
+                nl = sizeof name - 1;
+            memcpy(name, *p, nl);
+            name[nl] = '\0';
+            json_object_set_new(e, name, json_string(eq ? eq + 1 : ""));
+        }
+        json_object_set_new(o, "env", e);
+    }
+    json_object_set_new(o, "restart", json_string(s_restarts[r->restart]));
+    json_object_set_new(o, "max_restarts", json_integer(r->max_restarts));
+    if (r->duration_s > 0)
+        json_object_set_new(o, "duration_s", json_real(r->duration_s));
+    if (r->owner[0])
+        json_object_set_new(o, "owner", json_string(r->owner));
+    if (r->region[0])
+        json_object_set_new(o, "region", json_string(r->region));
+    json_object_set_new(o, "state", json_string(gp_job_state_name(r->state)));
+    json_object_set_new(o, "reason", json_string(r->reason));
+    if (r->node[0])
+        json_object_set_new(o, "node", json_string(r->node));
+    json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+    json_object_set_new(o, "attempts", json_integer(r->attempts));
+    json_object_set_new(o, "submitted_ms", json_integer(r->submitted_ms));
+    json_object_set_new(o, "updated_ms", json_integer(r->updated_ms));
+    json_object_set(o, "history", r->history ? r->history : json_array());
+    return o;
+}
+
+char *gp_jobrec_dump(const gp_jobrec_t *rec)
+{
+    json_t *o = gp_jobrec_to_json(rec);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+void gp_jobrec_set_state(gp_jobrec_t *rec, gp_job_state_t state, const char *node,
+                         const char *reason, int64_t now_ms)
+{
+    rec->state = state;
+    if (node)
+        gp_strlcpy(rec->node, node, sizeof rec->node);
+    gp_strlcpy(rec->reason, reason ? reason : "", sizeof rec->reason);
+    rec->updated_ms = now_ms;
+    if (rec->history == NULL)
+        rec->history = json_array();
+    if (rec->history == NULL)
+        return;
+    json_t *h = json_pack("{s:s,s:s,s:s,s:I}", "state", gp_job_state_name(state), "node",
+                          rec->node, "reason", rec->reason, "at_ms", (json_int_t)now_ms);
+    if (h)
+        json_array_append_new(rec->history, h);
+    while (json_array_size(rec->history) > S_HISTORY_MAX)
+        json_array_remove(rec->history, 0);
+}

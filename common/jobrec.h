@@ -1,0 +1,105 @@
+/*
+ * jobrec.h - the job record: what a submitter asked for, how to run it,
+ * and where it stands.  Stored as JSON at P jobs/<id> (keys.h).
+ *
+ * A submission (REST body, `gpupool submit FILE`) is a job spec (model.h:
+ * devices, memory, compute, filters, pins, priority, gang, HAMi aliases)
+ * with these fields besides:
+ *
+ *   "command"       [string]: the program and its arguments (optional: a
+ *                   job without one is a reservation, "running" until it is
+ *                   cancelled or its duration passes)
+ *   "env"           {"NAME": "value"}: added to the job's environment
+ *   "restart"       "never" (default), "on-failure", "always"
+ *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
+ *   "duration_s"    number >= 0: for jobs without a command, how long they
+ *                   "run" (0 = until cancelled)
+ *   "owner"         string: the team that owns the job (quotas)
+ *   "region"        string: the region the job is submitted to (default:
+ *                   the coordinator's); it becomes the owner region
+ *
+ * The stored record adds the state (below), the reason of the last change,
+ * the node it runs on, its exit code, the number of placements (attempts),
+ * times in ms since the epoch, and a history of state changes.
+ *
+ * States:  pending -> placed -> running -> succeeded | failed
+ *          any live state -> cancelled (by a user) | preempted (requeued
+ *          as pending) | lost (its node vanished; requeued by policy)
+ *          running <-> suspended (compute preemption on a shared GPU)
+ *
+ * Ownership: a gp_jobrec_t owns its strings, arrays and JSON; release with
+ * gp_jobrec_clear().  Decoders assign their output only on success.
+ */
+#ifndef GP_JOBREC_H
+#define GP_JOBREC_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "model.h"
+
+typedef enum {
+    GP_JOB_PENDING = 0,
+    GP_JOB_PLACED,
+    GP_JOB_RUNNING,
+    GP_JOB_SUSPENDED,
+    GP_JOB_PREEMPTED,
+    GP_JOB_SUCCEEDED,
+    GP_JOB_FAILED,
+    GP_JOB_CANCELLED,
+    GP_JOB_LOST,
+} gp_job_state_t;
+
+typedef enum { GP_RESTART_NEVER = 0, GP_RESTART_ON_FAILURE, GP_RESTART_ALWAYS } gp_restart_t;
+
+#define GP_JOB_MAX_ARGS 256
+#define GP_JOB_MAX_ENV  256
+
+typedef struct {
+    gp_job_t spec;
+    char **argv;              /* NULL-terminated, or NULL without a command */
+    char **env;               /* NULL-terminated "NAME=value", or NULL */
+    gp_restart_t restart;
+    int max_restarts;
+    double duration_s;
+    char owner[GP_SHORT_LEN];
+    char region[GP_SHORT_LEN];
+
+    gp_job_state_t state;
+    char reason[256];
+    char node[GP_NAME_LEN];
+    int exit_code;
+    int attempts;
+    int64_t submitted_ms;
+    int64_t updated_ms;
+    json_t *history;          /* array of {"state","node","reason","at_ms"}, owned */
+} gp_jobrec_t;
+
+const char *gp_job_state_name(gp_job_state_t s);
+int gp_job_state_parse(const char *name, gp_job_state_t *out);
+/* Ended for good: succeeded, failed, cancelled. */
+int gp_job_state_final(gp_job_state_t s);
+
+void gp_jobrec_init(gp_jobrec_t *rec);
+void gp_jobrec_clear(gp_jobrec_t *rec);
+
+/* Parse a submission (spec + run fields; no state fields allowed).  The
+ * record comes out pending, with submitted_ms = now_ms.  default_region is
+ * used when the submission names none. */
+int gp_jobrec_from_submission(const char *text, size_t len, const char *default_region,
+                              int64_t now_ms, gp_jobrec_t *out, gp_err_t *err);
+/* Parse a stored record. */
+int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_err_t *err);
+/* Encode a record (new reference, caller decrefs); NULL when out of memory. */
+json_t *gp_jobrec_to_json(const gp_jobrec_t *rec);
+/* Encode to a compact string (caller frees). */
+char *gp_jobrec_dump(const gp_jobrec_t *rec);
+
+/* Change the state, record reason/node, stamp updated_ms and append to the
+ * history (the history keeps its last 32 entries). */
+void gp_jobrec_set_state(gp_jobrec_t *rec, gp_job_state_t state, const char *node,
+                         const char *reason, int64_t now_ms);
+
+#endif

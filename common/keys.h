@@ -1,0 +1,60 @@
+/*
+ * keys.h - the etcd keyspace of a pool, in one place.
+ *
+ * Every key lives under the pool's prefix P (default "/gpupool/"):
+ *
+ *   P nodes/<region>/<node>        node record (model.h), written by the
+ *                                  node's agent, bound to the agent's lease
+ *   P usage/<region>/<node>        live usage of the node (free memory and
+ *                                  utilization per device, per-slice usage),
+ *                                  agent's lease; rewritten only on change
+ *   P jobs/<job>                   job record (jobrec.h): spec, run section,
+ *                                  state, owner region, attempts, history
+ *   P queue/<region>/<job>         the job waits for placement in <region>
+ *                                  (empty value); its owner region is the
+ *                                  region in this key
+ *   P alloc/<node>/<job>           an allocation (model.h): devices, memory
+ *                                  and compute of each
+ *   P nodealloc/<node>             the node's allocation generation: bumped
+ *                                  in every transaction that adds or removes
+ *                                  an allocation on the node, so that a
+ *                                  commit can check "nothing changed on this
+ *                                  node since I looked" by mod revision
+ *   P leader/<region>              the region's leader election key (the
+ *                                  leader's id, bound to its lease)
+ *   P coordinators/<region>/<id>   a coordinator's endpoints and CURVE public
+ *                                  key, bound to its lease (agents find their
+ *                                  coordinators here)
+ *
+ * Names (regions, nodes, jobs) are [A-Za-z0-9._-], 1..127 characters, not
+ * starting with '.', so that a key never splits differently than it was
+ * built.  gp_name_valid() checks that.
+ */
+#ifndef GP_KEYS_H
+#define GP_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GP_DEFAULT_PREFIX "/gpupool/"
+#define GP_KEY_MAX 512
+
+bool gp_name_valid(const char *name);
+/* A prefix must start and end with '/'. */
+bool gp_prefix_valid(const char *prefix);
+
+/* Each writes the key into buf (GP_KEY_MAX bytes) and returns buf.  A
+ * NULL last part gives the folder: "P nodes/<region>/" or "P nodes/". */
+char *gp_key_node(char *buf, const char *prefix, const char *region, const char *node);
+char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node);
+char *gp_key_job(char *buf, const char *prefix, const char *job);
+char *gp_key_queue(char *buf, const char *prefix, const char *region, const char *job);
+char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job);
+char *gp_key_nodealloc(char *buf, const char *prefix, const char *node);
+char *gp_key_leader(char *buf, const char *prefix, const char *region);
+char *gp_key_coordinator(char *buf, const char *prefix, const char *region, const char *id);
+
+/* The last path element of key (after the final '/'), or key. */
+const char *gp_key_base(const char *key, size_t key_len, size_t *base_len);
+
+#endif

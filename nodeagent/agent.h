@@ -1,0 +1,162 @@
+/*
+ * agent.h - the node agent's state, shared by its modules (internal).
+ *
+ *   main.c       options, start-up, the event loop, signals, reload
+ *   inventory.c  devices: NVML (dlopen'ed), a declared devices file, or
+ *                generated virtual nodes (--simulate N); live usage
+ *   registry.c   the node records in etcd on the agent's lease; usage
+ *                records; re-registration after the lease is lost
+ *   bidder.c     coordinators found in etcd, ZeroMQ DEALER sockets with
+ *                CURVE, HELLO heartbeats, calls for bids answered with bids
+ *   jobs.c       the allocation watch; jobs started exactly once per
+ *                committed allocation, adopted after a restart, stopped
+ *                when their allocation goes; state reports; slice regions
+ *   runner.c     processes under supervisors (runner.h)
+ *
+ * One thread.  Every socket (etcd's, ZeroMQ's, the metrics server's, the
+ * signal pipe) is polled by the loop in main.c; the modules are called from
+ * it.  The agent acts on what is committed in etcd: messages from
+ * coordinators only ever lead to bids.
+ */
+#ifndef GP_AGENT_H
+#define GP_AGENT_H
+
+#include <stdint.h>
+
+#include "etcd.h"
+#include "jobrec.h"
+#include "metrics.h"
+#include "model.h"
+#include "placement.h"
+#include "runner.h"
+#include "slice_region.h"
+#include "strmap.h"
+#include "wire.h"
+
+typedef struct {
+    char *name, *region, *zone, *cloud, *cluster, *labels;
+    int64_t cpu_milli, mem_mib;
+    double oversub;
+    char *etcd_endpoints, *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
+    char *prefix;
+    int64_t lease_ttl_ms;
+    char *state_dir, *shim, *runner;
+    int64_t stop_grace_ms;
+    char *metrics_listen;
+    int64_t simulate;
+    char *simulate_devices, *simulate_nvlink;
+    char *devices_file, *nvml;
+    int64_t usage_interval_ms, heartbeat_ms;
+    char *curve_key, *coordinator_keys;
+    char *log_level;
+    char *policy;
+} agent_cfg_t;
+
+/* One node this agent speaks for (one, or N with --simulate). */
+typedef struct {
+    gp_node_t node;
+    int nvml_index[GP_MAX_DEVICES];   /* NVML device index, -1 for declared/virtual */
+    int64_t free_mib[GP_MAX_DEVICES]; /* live, from NVML; -1 unknown */
+    int util[GP_MAX_DEVICES];         /* live GPU utilization %, -1 unknown */
+    uint64_t record_digest;           /* of the node record last written */
+    uint64_t usage_digest;            /* of the usage record last written */
+} agent_node_t;
+
+/* A job this agent runs (one per committed allocation on its nodes). */
+typedef struct {
+    gp_alloc_t alloc;
+    int64_t alloc_create_rev;         /* identifies the allocation (fence) */
+    int64_t alloc_mod_rev;
+    int have_rec;                     /* job record fetched */
+    gp_jobrec_t rec;
+    int64_t rec_mod_rev;
+    int started;                      /* process started (or pretend-started) */
+    int reported_running;
+    int pretend;                      /* no command: "runs" until duration/cancel */
+    int64_t pretend_end_ms;           /* 0 = until cancelled */
+    int stopping;                     /* allocation gone: stop, report nothing */
+    int ended;                        /* ended, end not yet reported */
+    int exit_code, term_signal, lost;
+    gp_slice_region_t *region;
+    char region_path[4096];
+    int suspended;
+    int todo;                         /* queued for the next tick's batch work */
+    int64_t report_after_ms;          /* retry of a failed report */
+    uint64_t prev_charged_ns[GP_MAX_DEVICES];
+    int64_t prev_sample_ms;
+    double compute_share[GP_MAX_DEVICES];
+} agent_job_t;
+
+typedef struct agent agent_t;
+
+/* inventory.c */
+int agent_inventory_load(agent_t *a, gp_err_t *err);
+void agent_inventory_refresh(agent_t *a);   /* live health / free memory / utilization */
+void agent_inventory_close(agent_t *a);
+
+/* registry.c */
+int agent_registry_start(agent_t *a, gp_err_t *err);
+void agent_registry_tick(agent_t *a);        /* re-register, usage records */
+void agent_registry_stop(agent_t *a);
+
+/* bidder.c */
+int agent_bidder_start(agent_t *a, gp_err_t *err);
+int agent_bidder_pollitems(agent_t *a, void *items, int max);  /* zmq_pollitem_t */
+void agent_bidder_handle(agent_t *a);
+void agent_bidder_tick(agent_t *a);
+void agent_bidder_stop(agent_t *a);
+
+/* jobs.c */
+int agent_jobs_start(agent_t *a, gp_err_t *err);
+void agent_jobs_tick(agent_t *a);
+void agent_jobs_stop(agent_t *a);
+int agent_jobs_count(agent_t *a);
+/* The slices on a node, for its usage record: [{"job", "devices": [...]}]. */
+json_t *agent_jobs_usage(agent_t *a, const char *node);
+
+struct agent {
+    agent_cfg_t cfg;
+    gp_etcd_t *etcd;
+    gp_metrics_t *metrics;
+    gp_placement_t *engine;           /* our nodes and their committed allocations */
+
+    agent_node_t *nodes;
+    int nnodes;
+    gp_strmap_t *node_index;          /* name -> agent_node_t* */
+    void *nvml;                       /* inventory's NVML handle (opaque) */
+
+    /* registry */
+    int64_t lease;
+    gp_etcd_keepalive_t *keepalive;
+    int lease_lost;
+    int64_t next_register_ms;
+    int registered;
+
+    /* bidder */
+    void *zctx;
+    gp_strmap_t *coordinators;        /* id -> bidder's peer (opaque) */
+    gp_etcd_watch_t *coord_watch;
+    gp_curve_keys_t keys;
+    int have_keys;
+    void *trusted;                    /* trusted coordinator keys (bidder's) */
+    int64_t next_hello_ms;
+    int coord_relist;
+
+    /* jobs */
+    gp_runner_t *runner;
+    gp_strmap_t *jobs;                /* job id -> agent_job_t* */
+    gp_etcd_watch_t *alloc_watch;
+    int alloc_relist;
+    int64_t next_usage_ms;
+    char slice_dir[3072];
+
+    int stopping;
+};
+
+/* Metric helpers (main.c). */
+void agent_count(agent_t *a, const char *name, const char *help, const char *labels);
+void agent_count_etcd_error(agent_t *a, const char *what, const gp_err_t *err);
+/* FNV-1a of a string, for "did this record change" checks. */
+uint64_t agent_digest(const char *s);
+
+#endif

@@ -1,0 +1,728 @@
+/*
+ * jobs.c - running what etcd says this node runs.
+ *
+ * The agent acts on committed allocations, never on messages: it watches
+ * P alloc/<node>/ (with --simulate, P alloc/ filtered to its nodes), and
+ *
+ *   allocation appears   -> fetch the job record, start the job in its
+ *                           slice, report "running"
+ *   allocation vanishes  -> the coordinator cancelled, preempted or lost
+ *                           the job: stop it (SIGTERM, SIGKILL after
+ *                           stop-grace), report nothing (the coordinator
+ *                           wrote the state)
+ *   job ends by itself   -> report succeeded / failed (or requeue it by its
+ *                           restart policy) and delete the allocation, in
+ *                           one transaction fenced on the allocation
+ *
+ * Exactly once.  A job is started at most once per committed allocation,
+ * identified by the allocation key's create revision: the runner's state
+ * folder is named <job>.r<create revision>, and a folder that exists is
+ * adopted, never started again.  An agent restarted after kill -9 lists the
+ * allocations, finds the folders of running jobs and adopts them; a folder
+ * whose allocation is gone is a job cancelled while the agent was away, and
+ * is stopped.  (A job re-placed on the same node later is a new allocation,
+ * with a new create revision, and starts again, as it should.)
+ *
+ * Fencing.  Every write of the agent is a transaction that compares the
+ * allocation key's create revision with the one the job was started for:
+ * a report about an allocation that was since deleted (a cancel racing the
+ * job's exit) changes nothing.
+ *
+ * Batching.  Watch callbacks only record what changed; the tick fetches
+ * job records and writes reports in batches (many requests in flight), so
+ * that a burst of thousands of allocations costs a few round trips.
+ *
+ * Jobs without a command are reservations: they "run" (nothing is
+ * started) until their duration_s passes or they are cancelled.  This is
+ * also how --simulate nodes run jobs that have no command.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define S_MAX_ENV 32
+
+static agent_node_t *s_node(agent_t *a, const char *name)
+{
+    return gp_strmap_get(a->node_index, name);
+}
+
+static void s_runner_id(const agent_job_t *j, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.r%lld", j->alloc.job, (long long)j->alloc_create_rev);
+}
+
+static void s_region_path(agent_t *a, agent_job_t *j)
+{
+    char rid[GP_NAME_LEN + 32];
+    s_runner_id(j, rid, sizeof rid);
+    snprintf(j->region_path, sizeof j->region_path, "%s/%s.region", a->slice_dir, rid);
+}
+
+static void s_job_free(agent_t *a, agent_job_t *j)
+{
+    (void)a;
+    if (j->region) {
+        gp_slice_region_close(&j->region);
+        unlink(j->region_path);
+    }
+    gp_jobrec_clear(&j->rec);
+    free(j);
+}
+
+/* Forget a job: out of the engine, the runner's folder and the map. */
+static void s_job_drop(agent_t *a, agent_job_t *j)
+{
+    char rid[GP_NAME_LEN + 32];
+    s_runner_id(j, rid, sizeof rid);
+    gp_err_t err;
+    if (j->started && !j->pretend && gp_runner_forget(a->runner, rid, &err) < 0)
+        gp_log_warn("cannot remove job folder job=%s err=\"%s\"", j->alloc.job, err.msg);
+    gp_strmap_del(a->jobs, j->alloc.job);
+    s_job_free(a, j);
+}
+
+static void s_count_state(agent_t *a, const char *state)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "state=\"%s\"", state);
+    agent_count(a, "gpupool_agent_jobs_total", "Job state changes seen by the agent", labels);
+}
+
+/* The allocation went away: stop what runs. */
+static void s_alloc_gone(agent_t *a, agent_job_t *j)
+{
+    gp_err_t err;
+    gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
+    if (j->started && !j->pretend && !j->ended) {
+        char rid[GP_NAME_LEN + 32];
+        s_runner_id(j, rid, sizeof rid);
+        j->stopping = 1;
+        gp_log_info("allocation removed, stopping job=%s node=%s", j->alloc.job, j->alloc.node);
+        if (gp_runner_stop(a->runner, rid, a->cfg.stop_grace_ms, &err) < 0) {
+            gp_log_warn("cannot stop job=%s err=\"%s\"", j->alloc.job, err.msg);
+            s_job_drop(a, j);
+        }
+        s_count_state(a, "stopped");
+        return;
+    }
+    s_job_drop(a, j);
+}
+
+/* An allocation key was put (or listed). */
+static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
+{
+    gp_alloc_t alloc;
+    gp_err_t err;
+    if (gp_alloc_from_json_str(kv->value, &alloc, &err) < 0) {
+        agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
+                    "what=\"alloc-record\"");
+        gp_log_warn("malformed allocation ignored key=%.*s err=\"%s\"", (int)kv->key_len, kv->key,
+                    err.msg);
+        return;
+    }
+    if (s_node(a, alloc.node) == NULL)
+        return;   /* another node's (simulate mode watches every allocation) */
+    agent_job_t *j = gp_strmap_get(a->jobs, alloc.job);
+    if (j && j->alloc_create_rev == kv->create_revision) {
+        j->alloc_mod_rev = kv->mod_revision;
+        return;   /* an update of the same allocation */
+    }
+    if (j)
+        s_alloc_gone(a, j);   /* replaced while we were not looking */
+    j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return;
+    j->alloc = alloc;
+    j->alloc_create_rev = kv->create_revision;
+    j->alloc_mod_rev = kv->mod_revision;
+    gp_jobrec_init(&j->rec);
+    j->todo = 1;
+    if (gp_placement_add_alloc(a->engine, &alloc, &err) < 0) {
+        agent_count(a, "gpupool_agent_inconsistencies_total",
+                    "Committed allocations the agent's view could not hold", NULL);
+        gp_log_error("committed allocation does not fit the agent's view job=%s node=%s err=\"%s\"",
+                     alloc.job, alloc.node, err.msg);
+    }
+    if (gp_strmap_put(a->jobs, alloc.job, j) < 0)
+        s_job_free(a, j);
+}
+
+static void s_alloc_deleted(agent_t *a, const char *key, size_t key_len)
+{
+    size_t bl;
+    const char *base = gp_key_base(key, key_len, &bl);
+    char job[GP_NAME_LEN];
+    snprintf(job, sizeof job, "%.*s", (int)bl, base);
+    agent_job_t *j = gp_strmap_get(a->jobs, job);
+    /* The key names the node: only a delete on the job's own node counts. */
+    if (j && key_len > bl + 1) {
+        char nodekey[GP_KEY_MAX];
+        gp_key_alloc(nodekey, a->cfg.prefix, j->alloc.node, NULL);
+        if (strlen(nodekey) == key_len - bl && !memcmp(nodekey, key, key_len - bl))
+            s_alloc_gone(a, j);
+    }
+}
+
+static void s_on_alloc_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
+{
+    (void)w;
+    agent_t *a = arg;
+    if (resp->kind == GP_ETCD_WATCH_COMPACTED || resp->kind == GP_ETCD_WATCH_ERROR) {
+        gp_log_warn("allocation watch ended (%s), listing again",
+                    resp->kind == GP_ETCD_WATCH_COMPACTED ? "compacted" : "error");
+        a->alloc_relist = 1;
+        return;
+    }
+    for (size_t i = 0; i < resp->n_events; i++) {
+        const gp_etcd_event_t *e = &resp->events[i];
+        if (e->type == GP_ETCD_EVENT_PUT)
+            s_alloc_put(a, &e->kv);
+        else
+            s_alloc_deleted(a, e->kv.key, e->kv.key_len);
+    }
+}
+
+static void s_alloc_prefix(agent_t *a, char *buf)
+{
+    if (a->cfg.simulate > 0)
+        gp_key_alloc(buf, a->cfg.prefix, NULL, NULL);
+    else
+        gp_key_alloc(buf, a->cfg.prefix, a->nodes[0].node.name, NULL);
+}
+
+/* List the allocations, reconcile the table with them, watch from there. */
+static int s_relist(agent_t *a, gp_err_t *err)
+{
+    gp_etcd_watch_destroy(&a->alloc_watch);
+    char prefix[GP_KEY_MAX];
+    s_alloc_prefix(a, prefix);
+    gp_etcd_result_t res;
+    if (gp_etcd_get(a->etcd, prefix, GP_ETCD_PREFIX, &res, err) < 0)
+        return -1;
+    gp_strmap_t *seen = gp_strmap_new();
+    for (size_t i = 0; i < res.n_kvs; i++) {
+        s_alloc_put(a, &res.kvs[i]);
+        size_t bl;
+        const char *base = gp_key_base(res.kvs[i].key, res.kvs[i].key_len, &bl);
+        char job[GP_NAME_LEN];
+        snprintf(job, sizeof job, "%.*s", (int)bl, base);
+        if (seen)
+            gp_strmap_put(seen, job, &res.kvs[i]);
+    }
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); seen && it.key;
+         it = gp_strmap_next(a->jobs, it)) {
+        agent_job_t *j = it.value;
+        gp_etcd_kv_t *kv = gp_strmap_get(seen, it.key);
+        if (kv == NULL || kv->create_revision != j->alloc_create_rev)
+            if (!j->stopping)
+                s_alloc_gone(a, j);
+    }
+    gp_strmap_destroy(&seen);
+    gp_etcd_watch_opts_t wo = { .key = prefix, .prefix = true, .start_revision = res.revision + 1,
+                                .cb = s_on_alloc_watch, .arg = a };
+    gp_etcd_result_free(&res);
+    a->alloc_watch = gp_etcd_watch_new(a->etcd, &wo, err);
+    return a->alloc_watch ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- starting */
+
+static const char *s_priority_name(int prio)
+{
+    return prio >= 100 ? "high" : prio <= 0 ? "low" : "normal";
+}
+
+/* The slice's environment and its accounting region. */
+static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, gp_err_t *err)
+{
+    agent_node_t *an = s_node(a, j->alloc.node);
+    gp_slice_config_t sc;
+    memset(&sc, 0, sizeof sc);
+    sc.ndevices = j->alloc.ndevices;
+    sc.priority = j->alloc.priority >= 100 ? GP_SLICE_PRIO_HIGH
+                  : j->alloc.priority <= 0 ? GP_SLICE_PRIO_LOW : GP_SLICE_PRIO_NORMAL;
+    sc.oversubscribe = an->node.oversub > 1.0;
+    char uuids[GP_MAX_DEVICES * GP_SHORT_LEN], mem[GP_MAX_DEVICES * 24], cpt[GP_MAX_DEVICES * 8];
+    size_t ul = 0, ml = 0, cl = 0;
+    uuids[0] = mem[0] = cpt[0] = '\0';
+    for (int i = 0; i < j->alloc.ndevices; i++) {
+        const gp_alloc_dev_t *d = &j->alloc.devices[i];
+        int64_t mib = d->mem_mib;
+        if (d->whole || mib <= 0)
+            mib = d->index >= 0 && d->index < an->node.ndevices ? an->node.devices[d->index].mem_mib
+                                                                : mib;
+        int pct = d->whole || d->compute_permille <= 0 ? 100 : (d->compute_permille + 9) / 10;
+        gp_strlcpy(sc.dev[i].uuid, d->uuid, sizeof sc.dev[i].uuid);
+        sc.dev[i].mem_limit = (uint64_t)mib << 20;
+        sc.dev[i].compute_pct = (unsigned)pct;
+        ul += (size_t)snprintf(uuids + ul, sizeof uuids - ul, "%s%s", i ? "," : "", d->uuid);
+        ml += (size_t)snprintf(mem + ml, sizeof mem - ml, "%s%lld", i ? "," : "", (long long)mib);
+        cl += (size_t)snprintf(cpt + cl, sizeof cpt - cl, "%s%d", i ? "," : "", pct);
+    }
+    s_region_path(a, j);
+    if (sc.ndevices > 0) {
+        j->region = gp_slice_region_open(j->region_path, &sc, err);
+        if (j->region == NULL)
+            return -1;
+    }
+    int n = *nenv;
+#define S_ENV(...) do { if (asprintf(&env[n], __VA_ARGS__) < 0) return gp_err_set(err, GP_ERR_NOMEM, "out of memory"); n++; } while (0)
+    S_ENV("GPUPOOL_JOB=%s", j->alloc.job);
+    S_ENV("GPUPOOL_NODE=%s", j->alloc.node);
+    if (sc.ndevices > 0) {
+        S_ENV("CUDA_VISIBLE_DEVICES=%s", uuids);
+        S_ENV("NVIDIA_VISIBLE_DEVICES=%s", uuids);
+        S_ENV("GP_SLICE_REGION=%s", j->region_path);
+        S_ENV("GP_SLICE_DEVICES=%d", sc.ndevices);
+        S_ENV("GP_SLICE_MEM_LIMIT=%s", mem);
+        S_ENV("GP_SLICE_COMPUTE=%s", cpt);
+        S_ENV("GP_SLICE_PRIORITY=%s", s_priority_name(j->alloc.priority));
+        S_ENV("GP_SLICE_OVERSUBSCRIBE=%d", sc.oversubscribe);
+        if (a->cfg.shim && *a->cfg.shim)
+            S_ENV("LD_PRELOAD=%s", a->cfg.shim);
+    } else {
+        S_ENV("CUDA_VISIBLE_DEVICES=");
+    }
+#undef S_ENV
+    *nenv = n;
+    return 0;
+}
+
+static void s_start(agent_t *a, agent_job_t *j)
+{
+    char rid[GP_NAME_LEN + 32];
+    s_runner_id(j, rid, sizeof rid);
+    gp_err_t err;
+    gp_run_status_t st;
+    int found = gp_runner_adopt(a->runner, rid, &st, &err);
+    if (found == 1) {
+        j->started = 1;
+        if (st.state == GP_RUN_RUNNING) {
+            gp_log_info("adopted running job=%s pid=%d", j->alloc.job, (int)st.pid);
+            s_count_state(a, "adopted");
+        } else {
+            j->ended = 1;
+            j->exit_code = st.exit_code;
+            j->term_signal = st.term_signal;
+            j->lost = st.state == GP_RUN_LOST;
+            gp_log_info("job ended while the agent was away job=%s", j->alloc.job);
+        }
+        if (j->rec.state == GP_JOB_RUNNING)
+            j->reported_running = 1;
+        if (j->region == NULL && j->alloc.ndevices > 0) {
+            s_region_path(a, j);
+            j->region = gp_slice_region_open(j->region_path, NULL, NULL);
+        }
+        return;
+    }
+    if (j->rec.argv == NULL) {
+        j->pretend = 1;
+        j->started = 1;
+        j->pretend_end_ms = j->rec.duration_s > 0
+                                ? gp_mono_ms() + (int64_t)(j->rec.duration_s * 1000.0) : 0;
+        s_count_state(a, "started");
+        return;
+    }
+    char *env[S_MAX_ENV + GP_JOB_MAX_ENV + 1];
+    int n = 0;
+    for (char **e = j->rec.env; e && *e && n < GP_JOB_MAX_ENV; e++)
+        env[n++] = strdup(*e);
+    int rc = s_slice(a, j, env, &n, &err);
+    env[n] = NULL;
+    if (rc == 0)
+        rc = gp_runner_start(a->runner, rid, j->rec.argv, env, &err);
+    for (int i = 0; i < n; i++)
+        free(env[i]);
+    if (rc < 0) {
+        gp_log_error("cannot start job=%s err=\"%s\"", j->alloc.job, err.msg);
+        j->started = 1;
+        j->ended = 1;
+        j->exit_code = 127;
+        return;
+    }
+    j->started = 1;
+    s_count_state(a, "started");
+    gp_log_info("started job=%s node=%s devices=%d", j->alloc.job, j->alloc.node,
+                j->alloc.ndevices);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+/* The fenced report: compare the allocation's create revision (and the
+ * job record's mod revision), then write the record; on an end also delete
+ * the allocation and, for a restart, queue the job again. */
+static int s_queue_report(agent_t *a, gp_etcd_batch_t *b, agent_job_t *j, int end)
+{
+    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
+    gp_key_alloc(akey, a->cfg.prefix, j->alloc.node, j->alloc.job);
+    gp_key_job(jkey, a->cfg.prefix, j->alloc.job);
+    int64_t now = gp_wall_ms();
+    gp_etcd_op_t ops[3];
+    memset(ops, 0, sizeof ops);
+    int nops = 0;
+    if (!end) {
+        gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
+    } else {
+        int failed = j->lost || j->term_signal || j->exit_code != 0;
+        int restart = (j->rec.restart == GP_RESTART_ALWAYS ||
+                       (j->rec.restart == GP_RESTART_ON_FAILURE && failed)) &&
+                      j->rec.attempts <= j->rec.max_restarts;
+        char reason[128];
+        if (j->lost)
+            snprintf(reason, sizeof reason, "the job's process vanished");
+        else if (j->term_signal)
+            snprintf(reason, sizeof reason, "killed by signal %d", j->term_signal);
+        else
+            snprintf(reason, sizeof reason, "exited with code %d", j->exit_code);
+        j->rec.exit_code = j->term_signal ? 128 + j->term_signal : j->exit_code;
+        if (restart) {
+            char why[200];
+            snprintf(why, sizeof why, "%s; restarting (%s)", reason,
+                     j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
+            gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
+                                reason, now);
+            gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
+            ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT,
+                                          .key = gp_key_queue(qkey, a->cfg.prefix,
+                                                              j->rec.region[0] ? j->rec.region
+                                                                               : a->cfg.region,
+                                                              j->alloc.job),
+                                          .value = "", .value_len = 0 };
+        } else {
+            gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
+                                reason, now);
+        }
+        ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_DELETE, .key = akey };
+    }
+    char *text = gp_jobrec_dump(&j->rec);
+    if (text == NULL)
+        return -1;
+    ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT, .key = jkey, .value = text,
+                                  .value_len = strlen(text) };
+    gp_etcd_cmp_t cmp[2] = {
+        { .key = akey, .target = GP_ETCD_CMP_CREATE, .result = GP_ETCD_CMP_EQUAL,
+          .number = j->alloc_create_rev },
+        { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
+          .number = j->rec_mod_rev },
+    };
+    gp_etcd_txn_t txn = { cmp, 2, ops, (size_t)nops, NULL, 0 };
+    gp_err_t err;
+    int rc = gp_etcd_batch_add_txn(b, &txn, &err);
+    free(text);
+    return rc;
+}
+
+static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *res)
+{
+    gp_err_t err;
+    if (res->n_kvs == 0) {
+        gp_log_warn("allocation without a job record job=%s", j->alloc.job);
+        return;
+    }
+    gp_jobrec_t rec;
+    if (gp_jobrec_from_json_str(res->kvs[0].value, res->kvs[0].value_len, &rec, &err) < 0) {
+        agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
+                    "what=\"job-record\"");
+        gp_log_warn("malformed job record job=%s err=\"%s\"", j->alloc.job, err.msg);
+        return;
+    }
+    gp_jobrec_clear(&j->rec);
+    j->rec = rec;
+    j->rec_mod_rev = res->kvs[0].mod_revision;
+    j->have_rec = 1;
+}
+
+/* Fetch the records of new jobs and start them. */
+static void s_fetch_and_start(agent_t *a)
+{
+    gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
+    if (b == NULL)
+        return;
+    agent_job_t **want = NULL;
+    size_t nwant = 0;
+    int64_t now = gp_mono_ms();
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key; it = gp_strmap_next(a->jobs, it)) {
+        agent_job_t *j = it.value;
+        if (!j->todo || j->stopping || (j->have_rec && j->started) || now < j->report_after_ms)
+            continue;
+        char key[GP_KEY_MAX];
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = gp_key_job(key, a->cfg.prefix, j->alloc.job) };
+        agent_job_t **p = realloc(want, sizeof *want * (nwant + 1));
+        if (p == NULL)
+            break;
+        want = p;
+        if (gp_etcd_batch_add(b, &op, NULL) < 0)
+            break;
+        want[nwant++] = j;
+    }
+    gp_err_t err;
+    if (nwant > 0) {
+        if (gp_etcd_batch_run(b, 64, &err) < 0)
+            agent_count_etcd_error(a, "fetch", &err);
+        for (size_t i = 0; i < nwant; i++) {
+            const gp_etcd_result_t *res;
+            agent_job_t *j = want[i];
+            if (gp_etcd_batch_result(b, i, &res, &err) < 0) {
+                j->report_after_ms = now + 500;
+                continue;
+            }
+            s_parse_record(a, j, res);
+            if (!j->have_rec) {
+                j->report_after_ms = now + 1000;
+                continue;
+            }
+            if (!j->started)
+                s_start(a, j);
+        }
+    }
+    free(want);
+    gp_etcd_batch_destroy(&b);
+}
+
+/* Write "running" and end reports, in one batch. */
+static void s_report(agent_t *a)
+{
+    gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
+    if (b == NULL)
+        return;
+    agent_job_t **sent = NULL;
+    int *kind = NULL;
+    size_t n = 0;
+    int64_t now = gp_mono_ms();
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key; it = gp_strmap_next(a->jobs, it)) {
+        agent_job_t *j = it.value;
+        if (!j->have_rec || !j->started || j->stopping || now < j->report_after_ms)
+            continue;
+        if (j->pretend && j->pretend_end_ms && now >= j->pretend_end_ms && !j->ended) {
+            j->ended = 1;
+            j->exit_code = 0;
+        }
+        int end = j->ended;
+        if (!end && j->reported_running)
+            continue;
+        void *p1 = realloc(sent, sizeof *sent * (n + 1)), *p2 = NULL;
+        if (p1)
+            sent = p1;
+        if (p1)
+            p2 = realloc(kind, sizeof *kind * (n + 1));
+        if (p2)
+            kind = p2;
+        if (p1 == NULL || p2 == NULL || s_queue_report(a, b, j, end) < 0)
+            break;
+        sent[n] = j;
+        kind[n] = end;
+        n++;
+    }
+    gp_err_t err;
+    if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0 && err.code != GP_OK)
+        gp_log_debug("some reports failed err=\"%s\"", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        agent_job_t *j = sent[i];
+        const gp_etcd_result_t *res;
+        if (gp_etcd_batch_result(b, i, &res, &err) < 0) {
+            agent_count_etcd_error(a, "report", &err);
+            j->report_after_ms = now + 500;
+            continue;
+        }
+        if (!res->succeeded) {
+            /* The allocation is gone (the watch will say so) or the record
+             * changed under us: read it again and retry. */
+            j->have_rec = 0;
+            j->todo = 1;
+            j->report_after_ms = now + 100;
+            continue;
+        }
+        if (!kind[i]) {
+            j->reported_running = 1;
+            j->todo = 0;
+            s_count_state(a, "running");
+            continue;
+        }
+        s_count_state(a, gp_job_state_name(j->rec.state));
+        gp_log_info("job ended job=%s state=%s exit_code=%d", j->alloc.job,
+                    gp_job_state_name(j->rec.state), j->rec.exit_code);
+        gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
+        s_job_drop(a, j);
+    }
+    free(sent);
+    free(kind);
+    gp_etcd_batch_destroy(&b);
+}
+
+/* ---------------------------------------------------------------- ends */
+
+typedef struct {
+    agent_t *a;
+} s_poll_ctx_t;
+
+static void s_on_end(const gp_run_status_t *st, void *arg)
+{
+    agent_t *a = ((s_poll_ctx_t *)arg)->a;
+    /* st->job is "<job>.r<rev>" */
+    char job[GP_NAME_LEN];
+    gp_strlcpy(job, st->job, sizeof job);
+    char *r = strrchr(job, '.');
+    if (r && r[1] == 'r')
+        *r = '\0';
+    agent_job_t *j = gp_strmap_get(a->jobs, job);
+    if (j == NULL) {
+        /* A job whose allocation went while the agent was away. */
+        gp_runner_forget(a->runner, st->job, NULL);
+        return;
+    }
+    if (j->stopping) {
+        gp_log_info("stopped job=%s", j->alloc.job);
+        s_job_drop(a, j);
+        return;
+    }
+    j->ended = 1;
+    j->exit_code = st->state == GP_RUN_EXITED ? st->exit_code : 0;
+    j->term_signal = st->state == GP_RUN_KILLED ? st->term_signal : 0;
+    j->lost = st->state == GP_RUN_LOST;
+}
+
+/* At start-up: folders of jobs whose allocation is gone are stopped. */
+static void s_orphan(const char *rid, void *arg)
+{
+    agent_t *a = arg;
+    char job[GP_NAME_LEN];
+    gp_strlcpy(job, rid, sizeof job);
+    char *r = strrchr(job, '.');
+    if (r == NULL || r[1] != 'r')
+        return;
+    long long rev = strtoll(r + 2, NULL, 10);
+    *r = '\0';
+    agent_job_t *j = gp_strmap_get(a->jobs, job);
+    if (j && j->alloc_create_rev == rev)
+        return;
+    gp_run_status_t st;
+    gp_err_t err;
+    if (gp_runner_adopt(a->runner, rid, &st, &err) == 1 && st.state == GP_RUN_RUNNING) {
+        gp_log_info("allocation gone while the agent was away, stopping job=%s", job);
+        gp_runner_stop(a->runner, rid, a->cfg.stop_grace_ms, &err);
+    } else {
+        gp_runner_forget(a->runner, rid, &err);
+    }
+}
+
+int agent_jobs_start(agent_t *a, gp_err_t *err)
+{
+    a->jobs = gp_strmap_new();
+    if (a->jobs == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    a->runner = gp_runner_new(a->cfg.state_dir, a->cfg.runner, err);
+    if (a->runner == NULL)
+        return -1;
+    snprintf(a->slice_dir, sizeof a->slice_dir, "%s/slices", a->cfg.state_dir);
+    if (mkdir(a->slice_dir, 0755) < 0 && errno != EEXIST)
+        return gp_err_errno(err, "cannot create %s", a->slice_dir);
+    if (s_relist(a, err) < 0) {
+        gp_log_warn("cannot list allocations yet, will retry err=\"%s\"", err->msg);
+        a->alloc_relist = 1;
+    } else {
+        s_fetch_and_start(a);
+        gp_runner_scan(a->runner, s_orphan, a, NULL);
+    }
+    return 0;
+}
+
+void agent_jobs_tick(agent_t *a)
+{
+    if (a->alloc_relist) {
+        gp_err_t err;
+        a->alloc_relist = 0;
+        if (s_relist(a, &err) < 0) {
+            agent_count_etcd_error(a, "list-allocations", &err);
+            a->alloc_relist = 1;
+        } else {
+            gp_runner_scan(a->runner, s_orphan, a, NULL);
+        }
+    }
+    s_poll_ctx_t ctx = { a };
+    gp_runner_poll(a->runner, s_on_end, &ctx);
+    s_fetch_and_start(a);
+    s_report(a);
+}
+
+void agent_jobs_stop(agent_t *a)
+{
+    gp_etcd_watch_destroy(&a->alloc_watch);
+    if (a->jobs) {
+        for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
+             it = gp_strmap_next(a->jobs, it)) {
+            agent_job_t *j = it.value;
+            if (j->region)
+                gp_slice_region_close(&j->region);   /* keep the file: the job runs on */
+            gp_jobrec_clear(&j->rec);
+            free(j);
+        }
+        gp_strmap_destroy(&a->jobs);
+    }
+    gp_runner_destroy(&a->runner);
+}
+
+int agent_jobs_count(agent_t *a)
+{
+    return a->jobs ? (int)gp_strmap_size(a->jobs) : 0;
+}
+
+json_t *agent_jobs_usage(agent_t *a, const char *node)
+{
+    json_t *out = json_array();
+    int64_t now = gp_mono_ms();
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); out && it.key;
+         it = gp_strmap_next(a->jobs, it)) {
+        agent_job_t *j = it.value;
+        if (strcmp(j->alloc.node, node) != 0)
+            continue;
+        json_t *devs = json_array();
+        if (j->region) {
+            gp_slice_region_reclaim(j->region);
+            for (int d = 0; d < gp_slice_region_ndevices(j->region) && d < GP_MAX_DEVICES; d++) {
+                gp_slice_usage_t u;
+                if (gp_slice_region_usage(j->region, d, &u) < 0)
+                    continue;
+                if (j->prev_sample_ms && now > j->prev_sample_ms)
+                    j->compute_share[d] = 100.0 * (double)(u.charged_ns - j->prev_charged_ns[d]) /
+                                          ((double)(now - j->prev_sample_ms) * 1e6);
+                j->prev_charged_ns[d] = u.charged_ns;
+                char labels[256];
+                snprintf(labels, sizeof labels, "job=\"%s\",device=\"%s\"", j->alloc.job,
+                         d < j->alloc.ndevices ? j->alloc.devices[d].uuid : "?");
+                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_memory_bytes",
+                                               "Device memory used by the slice", labels),
+                              (double)u.mem_used);
+                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_compute_percent",
+                                               "GPU time achieved by the slice, %", labels),
+                              j->compute_share[d]);
+                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_suspended_seconds",
+                                               "Time the slice's launches waited suspended",
+                                               labels),
+                              (double)u.suspended_ns / 1e9);
+                json_array_append_new(
+                    devs, json_pack("{s:s,s:I,s:I,s:I,s:f,s:I,s:b}", "uuid",
+                                    d < j->alloc.ndevices ? j->alloc.devices[d].uuid : "",
+                                    "mem_used_mib", (json_int_t)(u.mem_used >> 20), "host_mib",
+                                    (json_int_t)(u.host_used >> 20), "mem_limit_mib",
+                                    (json_int_t)(u.mem_limit >> 20), "compute_percent",
+                                    j->compute_share[d], "suspended_ms",
+                                    (json_int_t)(u.suspended_ns / 1000000), "suspended",
+                                    u.suspended != 0));
+            }
+            j->prev_sample_ms = now;
+        }
+        json_array_append_new(out, json_pack("{s:s,s:o}", "job", j->alloc.job, "devices", devs));
+    }
+    return out;
+}

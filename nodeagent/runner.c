@@ -1,0 +1,602 @@
+#include "runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#include "banned.h"
+
+extern char **environ;
+
+typedef struct {
+    gp_run_status_t st;
+    pid_t supervisor;
+    unsigned long long start_time;   /* the job's, from /proc/<pid>/stat */
+    int64_t kill_at_ms;              /* SIGKILL deadline while stopping; 0 = none */
+} s_job_t;
+
+struct gp_runner {
+    char *state_dir;
+    char *template;
+    s_job_t *jobs;
+    int njobs, cap;
+    char dirbuf[4096];
+};
+
+/* Job ids name folders: letters, digits, '.', '_', '-', not starting with '.'. */
+static int s_valid_id(const char *job)
+{
+    size_t n = strlen(job);
+    if (n == 0 || n >= sizeof(((gp_run_status_t *)0)->job) || job[0] == '.')
+        return 0;
+    for (const char *p = job; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+const char *gp_runner_dir(gp_runner_t *self, const char *job)
+{
+    snprintf(self->dirbuf, sizeof self->dirbuf, "%s/jobs/%s", self->state_dir, job);
+    return self->dirbuf;
+}
+
+static int s_mkdirs(const char *path)
+{
+    char buf[4096];
+    gp_strlcpy(buf, path, sizeof buf);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+gp_runner_t *gp_runner_new(const char *state_dir, const char *runner_template, gp_err_t *err)
+{
+    gp_runner_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    self->state_dir = strdup(state_dir);
+    self->template = runner_template && *runner_template ? strdup(runner_template) : NULL;
+    char jobs[4096];
+    snprintf(jobs, sizeof jobs, "%s/jobs", state_dir);
+    if (self->state_dir == NULL || (runner_template && *runner_template && !self->template)) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        gp_runner_destroy(&self);
+        return NULL;
+    }
+    if (s_mkdirs(jobs) < 0) {
+        gp_err_errno(err, "cannot create state folder %s", jobs);
+        gp_runner_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void gp_runner_destroy(gp_runner_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    free((*self_p)->state_dir);
+    free((*self_p)->template);
+    free((*self_p)->jobs);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static s_job_t *s_find(const gp_runner_t *self, const char *job)
+{
+    for (int i = 0; i < self->njobs; i++)
+        if (strcmp(self->jobs[i].st.job, job) == 0)
+            return &self->jobs[i];
+    return NULL;
+}
+
+static s_job_t *s_add(gp_runner_t *self, const char *job)
+{
+    if (self->njobs == self->cap) {
+        int cap = self->cap ? self->cap * 2 : 16;
+        s_job_t *p = realloc(self->jobs, sizeof *p * (size_t)cap);
+        if (p == NULL)
+            return NULL;
+        self->jobs = p;
+        self->cap = cap;
+    }
+    s_job_t *j = &self->jobs[self->njobs++];
+    memset(j, 0, sizeof *j);
+    gp_strlcpy(j->st.job, job, sizeof j->st.job);
+    return j;
+}
+
+/* Field 22 of /proc/<pid>/stat: the process's start time in clock ticks
+ * since boot.  With the pid it identifies a process across pid reuse. */
+static unsigned long long s_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');   /* the command name may hold spaces */
+    if (p == NULL)
+        return 0;
+    /* after ") " come fields 3.. ; start time is field 22 */
+    int field = 2;
+    for (p++; *p && field < 21; p++)
+        if (*p == ' ')
+            field++;
+    return strtoull(p, NULL, 10);
+}
+
+static int s_alive(pid_t pid, unsigned long long start_time)
+{
+    if (pid <= 0 || kill(pid, 0) < 0)
+        return 0;
+    unsigned long long st = s_start_time(pid);
+    if (st != start_time)
+        return 0;
+    /* a zombie is not running */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z';
+}
+
+static int s_write_atomic(const char *dir, const char *name, const char *text)
+{
+    char tmp[4200], path[4200];
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    int ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Append s to the buffer, single-quoted for /bin/sh. */
+static int s_shell_quote(FILE *out, const char *s)
+{
+    fputc('\'', out);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", out);
+        else
+            fputc(*s, out);
+    }
+    return fputc('\'', out) == EOF ? -1 : 0;
+}
+
+/* Expand the runner template: {command}, {job}, {dir}. */
+static char *s_expand(const char *tmpl, char *const argv[], const char *job, const char *dir)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (out == NULL)
+        return NULL;
+    for (const char *p = tmpl; *p;) {
+        if (!strncmp(p, "{command}", 9)) {
+            for (int i = 0; argv[i]; i++) {
+                if (i)
+                    fputc(' ', out);
+                s_shell_quote(out, argv[i]);
+            }
+            p += 9;
+        } else if (!strncmp(p, "{job}", 5)) {
+            s_shell_quote(out, job);
+            p += 5;
+        } else if (!strncmp(p, "{dir}", 5)) {
+            s_shell_quote(out, dir);
+            p += 5;
+        } else {
+            fputc(*p++, out);
+        }
+    }
+    if (fclose(out) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The environment of the job: the agent's, with env's entries replacing
+ * variables of the same name. */
+static char **s_build_env(char *const env[])
+{
+    size_t n = 0, extra = 0;
+    while (environ && environ[n])
+        n++;
+    while (env && env[extra])
+        extra++;
+    char **out = calloc(n + extra + 1, sizeof *out);
+    if (out == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t nl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        int replaced = 0;
+        for (size_t j = 0; j < extra && !replaced; j++)
+            replaced = !strncmp(env[j], environ[i], nl) && env[j][nl] == '=';
+        if (!replaced)
+            out[k++] = environ[i];
+    }
+    for (size_t j = 0; j < extra; j++)
+        out[k++] = env[j];
+    out[k] = NULL;
+    return out;
+}
+
+/* The supervisor: runs in the forked child, never returns. */
+static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, char *const argv[],
+                        const char *shell_cmd, char **envp)
+{
+    setsid();
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Close everything of the agent's but what the job needs. */
+    for (int fd = 3; fd < 1024; fd++)
+        if (fd != report_fd && fd != out_fd && fd != err_fd)
+            close(fd);
+
+    int go[2];
+    if (pipe(go) < 0)
+        _exit(120);
+    pid_t job = fork();
+    if (job < 0)
+        _exit(121);
+    if (job == 0) {
+        setpgid(0, 0);
+        close(go[1]);
+        char c;
+        /* Wait until the supervisor has recorded our pid: a job that runs
+         * always has a pid file, which is what makes adoption exact. */
+        if (read(go[0], &c, 1) != 1)
+            _exit(122);
+        close(go[0]);
+        close(report_fd);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        if (devnull > 2)
+            close(devnull);
+        close(out_fd);
+        close(err_fd);
+        if (shell_cmd) {
+            char *sh[] = { "/bin/sh", "-c", (char *)shell_cmd, NULL };
+            execve("/bin/sh", sh, envp);
+        } else {
+            environ = envp;
+            execvp(argv[0], argv);
+        }
+        dprintf(2, "gpupool: cannot run %s: %s\n", shell_cmd ? "/bin/sh" : argv[0],
+                strerror(errno));
+        _exit(127);
+    }
+    setpgid(job, job);
+    close(go[0]);
+    char text[128];
+    snprintf(text, sizeof text, "%d %d %llu\n", (int)getpid(), (int)job, s_start_time(job));
+    int ok = s_write_atomic(dir, "pid", text) == 0;
+    ssize_t w = write(report_fd, &job, sizeof job);
+    (void)w;
+    close(report_fd);
+    if (!ok) {
+        kill(job, SIGKILL);
+        _exit(123);
+    }
+    w = write(go[1], "g", 1);
+    close(go[1]);
+    close(out_fd);
+    close(err_fd);
+
+    int status;
+    while (waitpid(job, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status))
+        snprintf(text, sizeof text, "exit %d\n", WEXITSTATUS(status));
+    else
+        snprintf(text, sizeof text, "signal %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    s_write_atomic(dir, "exit", text);
+    _exit(0);
+}
+
+int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
+                    gp_err_t *err)
+{
+    if (!s_valid_id(job))
+        return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
+    if (!self->template && (argv == NULL || argv[0] == NULL))
+        return gp_err_set(err, GP_ERR_INVALID, "job %s has no command", job);
+    char dir[4096];
+    gp_strlcpy(dir, gp_runner_dir(self, job), sizeof dir);
+    if (mkdir(dir, 0755) < 0) {
+        if (errno == EEXIST)
+            return gp_err_set(err, GP_ERR_CONFLICT, "job %s was already started here", job);
+        return gp_err_errno(err, "cannot create %s", dir);
+    }
+
+    int rc = -1, out_fd = -1, err_fd = -1, rep[2] = { -1, -1 };
+    char **envp = NULL, *shell_cmd = NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stdout", dir);
+    out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    err_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0 || err_fd < 0) {
+        gp_err_errno(err, "cannot create the log files of job %s", job);
+        goto cleanup;
+    }
+    /* The log fds must survive exec: clear CLOEXEC (they are dup2'ed anyway). */
+    if (pipe2(rep, O_CLOEXEC) < 0) {
+        gp_err_errno(err, "pipe");
+        goto cleanup;
+    }
+    envp = s_build_env(env);
+    if (self->template) {
+        char *const empty[] = { NULL };
+        shell_cmd = s_expand(self->template, argv ? argv : empty, job, dir);
+    }
+    if (envp == NULL || (self->template && shell_cmd == NULL)) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    pid_t sup = fork();
+    if (sup < 0) {
+        gp_err_errno(err, "fork");
+        goto cleanup;
+    }
+    if (sup == 0) {
+        close(rep[0]);
+        s_supervise(dir, rep[1], out_fd, err_fd, argv, shell_cmd, envp);
+    }
+    close(rep[1]);
+    rep[1] = -1;
+    pid_t jobpid = 0;
+    ssize_t n;
+    while ((n = read(rep[0], &jobpid, sizeof jobpid)) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof jobpid) {
+        gp_err_set(err, GP_ERR_IO, "the supervisor of job %s failed to start it", job);
+        waitpid(sup, NULL, 0);
+        goto cleanup;
+    }
+    s_job_t *j = s_add(self, job);
+    if (j == NULL) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;   /* the job runs; it will be adopted after a restart */
+    }
+    j->st.state = GP_RUN_RUNNING;
+    j->st.pid = jobpid;
+    j->supervisor = sup;
+    j->start_time = s_start_time(jobpid);
+    rc = 0;
+
+cleanup:
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
+    if (rep[0] >= 0)
+        close(rep[0]);
+    if (rep[1] >= 0)
+        close(rep[1]);
+    free(envp);
+    free(shell_cmd);
+    return rc;
+}
+
+/* Read "exit N" / "signal N" into st; 1 when the job has ended. */
+static int s_read_exit(const char *dir, gp_run_status_t *st)
+{
+    char path[4200], buf[64];
+    snprintf(path, sizeof path, "%s/exit", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    int v = 0, ended = 0;
+    if (fgets(buf, sizeof buf, f)) {
+        if (sscanf(buf, "exit %d", &v) == 1) {
+            st->state = GP_RUN_EXITED;
+            st->exit_code = v;
+            ended = 1;
+        } else if (sscanf(buf, "signal %d", &v) == 1) {
+            st->state = GP_RUN_KILLED;
+            st->term_signal = v;
+            ended = 1;
+        }
+    }
+    fclose(f);
+    return ended;
+}
+
+int gp_runner_adopt(gp_runner_t *self, const char *job, gp_run_status_t *st, gp_err_t *err)
+{
+    if (!s_valid_id(job))
+        return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
+    char dir[4096];
+    gp_strlcpy(dir, gp_runner_dir(self, job), sizeof dir);
+    struct stat sb;
+    if (stat(dir, &sb) < 0)
+        return 0;
+    gp_run_status_t s;
+    memset(&s, 0, sizeof s);
+    gp_strlcpy(s.job, job, sizeof s.job);
+    s_job_t *known = s_find(self, job);
+    if (known) {
+        *st = known->st;
+        return 1;
+    }
+    if (s_read_exit(dir, &s)) {
+        *st = s;
+        return 1;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pid", dir);
+    FILE *f = fopen(path, "r");
+    int sup = 0, pid = 0;
+    unsigned long long start = 0;
+    int have = f && fscanf(f, "%d %d %llu", &sup, &pid, &start) == 3;
+    if (f)
+        fclose(f);
+    if (have && (s_alive(pid, start) || kill(sup, 0) == 0)) {
+        /* Running (or its supervisor is writing the exit file right now). */
+        s_job_t *j = s_add(self, job);
+        if (j == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        j->st.state = GP_RUN_RUNNING;
+        j->st.pid = pid;
+        j->supervisor = sup;
+        j->start_time = start;
+        *st = j->st;
+        return 1;
+    }
+    s.state = GP_RUN_LOST;
+    s.pid = pid;
+    *st = s;
+    return 1;
+}
+
+int gp_runner_scan(gp_runner_t *self, void (*fn)(const char *job, void *arg), void *arg,
+                   gp_err_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jobs", self->state_dir);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return gp_err_errno(err, "cannot read %s", path);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (s_valid_id(e->d_name))
+            fn(e->d_name, arg);
+    closedir(d);
+    return 0;
+}
+
+void gp_runner_poll(gp_runner_t *self, void (*fn)(const gp_run_status_t *st, void *arg), void *arg)
+{
+    /* Reap our supervisors (their status is in the exit files). */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    int64_t now = gp_mono_ms();
+    for (int i = 0; i < self->njobs;) {
+        s_job_t *j = &self->jobs[i];
+        gp_run_status_t st = j->st;
+        const char *dir = gp_runner_dir(self, j->st.job);
+        int ended = s_read_exit(dir, &st);
+        if (!ended && !s_alive(j->st.pid, j->start_time) && kill(j->supervisor, 0) < 0) {
+            st.state = GP_RUN_LOST;   /* the supervisor died without a record */
+            ended = 1;
+        }
+        if (ended) {
+            fn(&st, arg);
+            self->jobs[i] = self->jobs[--self->njobs];
+            continue;
+        }
+        if (j->kill_at_ms && now >= j->kill_at_ms) {
+            gp_log_info("job did not stop in time, killing job=%s pid=%d", j->st.job,
+                        (int)j->st.pid);
+            kill(-j->st.pid, SIGKILL);
+            j->kill_at_ms = 0;
+        }
+        i++;
+    }
+}
+
+int gp_runner_signal(gp_runner_t *self, const char *job, int sig, gp_err_t *err)
+{
+    s_job_t *j = s_find(self, job);
+    if (j == NULL)
+        return gp_err_set(err, GP_ERR_NOTFOUND, "job %s is not running here", job);
+    if (!s_alive(j->st.pid, j->start_time))
+        return 0;   /* already gone: poll will report it */
+    if (kill(-j->st.pid, sig) < 0 && errno != ESRCH)
+        return gp_err_errno(err, "kill job %s", job);
+    return 0;
+}
+
+int gp_runner_stop(gp_runner_t *self, const char *job, int64_t grace_ms, gp_err_t *err)
+{
+    s_job_t *j = s_find(self, job);
+    if (j == NULL)
+        return gp_err_set(err, GP_ERR_NOTFOUND, "job %s is not running here", job);
+    if (gp_runner_signal(self, job, SIGTERM, err) < 0)
+        return -1;
+    j->st.stopping = 1;
+    j->kill_at_ms = gp_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+    return 0;
+}
+
+int gp_runner_status(const gp_runner_t *self, const char *job, gp_run_status_t *st)
+{
+    s_job_t *j = s_find(self, job);
+    if (j == NULL)
+        return -1;
+    *st = j->st;
+    return 0;
+}
+
+int gp_runner_count(const gp_runner_t *self) { return self->njobs; }
+
+int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err)
+{
+    if (!s_valid_id(job))
+        return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
+    if (s_find(self, job))
+        return gp_err_set(err, GP_ERR_CONFLICT, "job %s is still running", job);
+    const char *dir = gp_runner_dir(self, job);
+    static const char *const files[] = { "pid", "exit", "stdout", "stderr", ".pid.tmp",
+                                         ".exit.tmp" };
+    char path[4200];
+    for (size_t i = 0; i < GP_ARRAY_LEN(files); i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        return gp_err_errno(err, "cannot remove %s", dir);
+    return 0;
+}

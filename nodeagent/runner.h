@@ -1,0 +1,102 @@
+/*
+ * runner.h - start, watch, signal and adopt job processes on a node.
+ *
+ * Each job runs under its own small supervisor, so that the job outlives
+ * the agent and its exit status is never lost:
+ *
+ *     agent ──fork──> supervisor (setsid; closes the agent's descriptors)
+ *                        └──fork──> job (own process group; stdout/stderr to
+ *                                   files; exec of the command or of the
+ *                                   runner template through /bin/sh)
+ *
+ * The supervisor waits for the job and writes its exit status to the job's
+ * state folder (<state-dir>/jobs/<job>/exit, written to a temporary file and
+ * renamed, so that it is complete or absent) and exits.  The state folder
+ * also holds `pid` ("<supervisor pid> <job pid> <job start time>"), `stdout`
+ * and `stderr`.
+ *
+ * Exactly once: gp_runner_start refuses a job whose state folder exists.
+ * After an agent restart, gp_runner_adopt reads the folder: an exit file
+ * means the job ended while the agent was away (its status is reported);
+ * a live job process (pid and start time both match, so a recycled pid is
+ * not mistaken for it) is adopted; otherwise the job is reported lost.
+ *
+ * The agent's loop calls gp_runner_poll() periodically (and on SIGCHLD) to
+ * collect exits.  Stopping a job: gp_runner_signal(job, SIGTERM), then
+ * SIGKILL after the grace period (gp_runner_stop does both, driven by poll).
+ * Signals go to the job's process group, so a job that forks is stopped
+ * whole.
+ *
+ * Ownership: the runner owns its job table; strings passed in are copied.
+ */
+#ifndef GP_RUNNER_H
+#define GP_RUNNER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+typedef struct gp_runner gp_runner_t;
+
+typedef enum {
+    GP_RUN_RUNNING = 0,
+    GP_RUN_EXITED,     /* exit_code valid */
+    GP_RUN_KILLED,     /* term_signal valid */
+    GP_RUN_LOST,       /* gone without a recorded status (e.g. supervisor killed) */
+} gp_run_state_t;
+
+typedef struct {
+    char job[128];
+    gp_run_state_t state;
+    int exit_code;
+    int term_signal;
+    pid_t pid;         /* the job's process (and process group) */
+    int stopping;      /* a stop was asked for */
+} gp_run_status_t;
+
+/* state_dir is created if missing.  runner_template may be NULL or "" (run
+ * the command directly); otherwise it is a /bin/sh command line in which
+ * {command} is replaced by the job's command, each argument shell-quoted,
+ * {job} by the job id and {dir} by the job's state folder. */
+gp_runner_t *gp_runner_new(const char *state_dir, const char *runner_template, gp_err_t *err);
+/* Forget the table; the jobs keep running (they are adopted on restart). */
+void gp_runner_destroy(gp_runner_t **self_p);
+
+/* Start a job.  argv is the command (argv[0] searched in PATH); env is a
+ * NULL-terminated list of "NAME=value" added to the agent's environment.
+ * Fails with GP_ERR_CONFLICT when the job already has a state folder. */
+int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
+                    gp_err_t *err);
+
+/* After a restart: look for a job's state folder.  Returns 1 and fills st
+ * (RUNNING: adopted; EXITED/KILLED/LOST: ended while the agent was away),
+ * or 0 when the job was never started here. */
+int gp_runner_adopt(gp_runner_t *self, const char *job, gp_run_status_t *st, gp_err_t *err);
+
+/* The ids of jobs with a state folder (for adoption at start-up).  Calls
+ * fn(job, arg) for each. */
+int gp_runner_scan(gp_runner_t *self, void (*fn)(const char *job, void *arg), void *arg,
+                   gp_err_t *err);
+
+/* Collect ended jobs: calls fn once for each job that ended since the last
+ * poll (it is then forgotten by the table; its folder stays until
+ * gp_runner_forget), and sends SIGKILL to stopping jobs past their grace. */
+void gp_runner_poll(gp_runner_t *self, void (*fn)(const gp_run_status_t *st, void *arg),
+                    void *arg);
+
+/* Signal the job's process group. */
+int gp_runner_signal(gp_runner_t *self, const char *job, int sig, gp_err_t *err);
+/* SIGTERM now, SIGKILL after grace_ms if it is still running. */
+int gp_runner_stop(gp_runner_t *self, const char *job, int64_t grace_ms, gp_err_t *err);
+
+/* Status of a job the table knows; -1 when unknown. */
+int gp_runner_status(const gp_runner_t *self, const char *job, gp_run_status_t *st);
+/* Jobs the table tracks (running or stopping). */
+int gp_runner_count(const gp_runner_t *self);
+/* Remove an ended job's state folder (after its end has been reported). */
+int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err);
+/* The job's state folder (borrowed until the next call). */
+const char *gp_runner_dir(gp_runner_t *self, const char *job);
+
+#endif
