@@ -1,0 +1,423 @@
+/*
+ * shim.c - start-up, the real driver, and the three ways a program reaches
+ * a driver entry point.
+ *
+ * 1. Linked: the program's references to cuMemAlloc_v2 & co. bind to ours,
+ *    since the shim is preloaded.
+ * 2. dlopen + dlsym: dlsym with a library handle searches that library, not
+ *    the preloaded shim, so we interpose dlsym itself: a name we wrap
+ *    returns our wrapper, anything else goes to the real dlsym.
+ * 3. cuGetProcAddress (v1 and v2, as the CUDA runtime uses): we let the
+ *    driver resolve the name, version and stream flags, then replace the
+ *    entry point it chose by our wrapper of the same entry point -- found by
+ *    address among the real entry points we wrap, or, should the driver
+ *    hand out an address we do not know, by the driver's naming rules (the
+ *    versioned name current at that CUDA version, the _ptsz/_ptds variant
+ *    when per-thread default stream is asked for).
+ */
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "alloc_table.h"
+#include "log.h"
+
+#include "banned.h"
+
+gp_real_t gp_real;
+_Atomic int gp_loaded;
+gp_shim_t gp_shim = { .slot = -1 };
+
+static pthread_mutex_t s_load_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *(*s_real_dlsym)(void *, const char *);
+static void *s_libcuda, *s_libnvml;
+
+/* ------------------------------------------------------------ the real dlsym */
+
+static void s_find_real_dlsym(void)
+{
+    if (s_real_dlsym != NULL)
+        return;
+    void *p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+    if (p == NULL)
+        p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+    *(void **)&s_real_dlsym = p;
+}
+
+/* ------------------------------------------------------------ wrappers table */
+
+/* Every entry point we wrap, by its exported name. */
+#define GP_WRAPPED(X) \
+    X(cuGetProcAddress) X(cuGetProcAddress_v2) \
+    X(cuCtxCreate_v2) X(cuCtxCreate_v3) X(cuCtxCreate_v4) X(cuDevicePrimaryCtxRetain) \
+    X(cuMemAlloc_v2) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemFree_v2) \
+    X(cuMemAllocAsync) X(cuMemAllocAsync_ptsz) X(cuMemAllocFromPoolAsync) \
+    X(cuMemAllocFromPoolAsync_ptsz) X(cuMemFreeAsync) X(cuMemFreeAsync_ptsz) \
+    X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) X(cuArray3DCreate_v2) \
+    X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
+    X(cuMemGetInfo_v2) X(cuDeviceTotalMem_v2) \
+    X(cuLaunchKernel) X(cuLaunchKernel_ptsz) X(cuLaunchKernelEx) X(cuLaunchKernelEx_ptsz) \
+    X(cuLaunchCooperativeKernel) X(cuLaunchCooperativeKernel_ptsz) \
+    X(cuGraphLaunch) X(cuGraphLaunch_ptsz)
+
+#define GP_WRAPPED_NVML(X) X(nvmlDeviceGetMemoryInfo) X(nvmlDeviceGetMemoryInfo_v2)
+
+typedef struct {
+    const char *name;
+    void *wrapper;
+    size_t real_off;     /* offset of the real entry point in gp_real */
+} gp_wrap_t;
+
+#define GP_WRAP_ENTRY(name) { #name, (void *)name, offsetof(gp_real_t, name) },
+static const gp_wrap_t s_wraps[] = { GP_WRAPPED(GP_WRAP_ENTRY) GP_WRAPPED_NVML(GP_WRAP_ENTRY) };
+#define NWRAPS (sizeof s_wraps / sizeof s_wraps[0])
+
+static void *s_real_at(size_t off) { return *(void **)((char *)&gp_real + off); }
+
+static const gp_wrap_t *s_wrap_by_name(const char *name)
+{
+    for (size_t i = 0; i < NWRAPS; i++)
+        if (strcmp(s_wraps[i].name, name) == 0)
+            return &s_wraps[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------ loading */
+
+void gp_shim_load(void)
+{
+    pthread_mutex_lock(&s_load_lock);
+    if (atomic_load(&gp_loaded)) {
+        pthread_mutex_unlock(&s_load_lock);
+        return;
+    }
+    s_find_real_dlsym();
+    s_libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (s_libcuda == NULL)
+        gp_log_warn("cannot load the CUDA driver err=\"%s\"", dlerror());
+    s_libnvml = dlopen("libnvidia-ml.so.1", RTLD_LAZY | RTLD_GLOBAL);
+#define GP_RESOLVE(name, params, args) \
+    *(void **)&gp_real.name = s_libcuda ? s_real_dlsym(s_libcuda, #name) : NULL;
+    GP_CUDA_CALLS(GP_RESOLVE)
+#undef GP_RESOLVE
+#define GP_RESOLVE_NVML(name, params, args) \
+    *(void **)&gp_real.name = s_libnvml ? s_real_dlsym(s_libnvml, #name) : NULL;
+    GP_NVML_CALLS(GP_RESOLVE_NVML)
+#undef GP_RESOLVE_NVML
+    /* Never call a NULL entry point: a wrapper of a missing function reports
+     * what the driver would for an unknown one. */
+    atomic_store_explicit(&gp_loaded, 1, memory_order_release);
+    pthread_mutex_unlock(&s_load_lock);
+}
+
+/* ------------------------------------------------------------ dlsym */
+
+GP_EXPORT void *dlsym(void *handle, const char *name)
+{
+    s_find_real_dlsym();
+    if (((name[0] == 'c' && name[1] == 'u') || strncmp(name, "nvml", 4) == 0)) {
+        const gp_wrap_t *w = s_wrap_by_name(name);
+        if (w != NULL) {
+            GP_ENTER();
+            if (s_real_at(w->real_off) != NULL)
+                return w->wrapper;
+        }
+    }
+    /* Note: a dlsym(RTLD_NEXT, ...) made through us searches after the
+     * shim rather than after its caller. */
+    return s_real_dlsym(handle, name);
+}
+
+/* ------------------------------------------------------------ cuGetProcAddress */
+
+/* The driver's names for an entry point by the CUDA version that introduced
+ * them; used only when the driver returns an address we do not know. */
+static const struct { const char *base; int since; const char *name; } s_versions[] = {
+    { "cuCtxCreate", 3020, "cuCtxCreate_v2" },
+    { "cuCtxCreate", 11040, "cuCtxCreate_v3" },
+    { "cuCtxCreate", 12050, "cuCtxCreate_v4" },
+    { "cuMemGetInfo", 3020, "cuMemGetInfo_v2" },
+    { "cuDeviceTotalMem", 3020, "cuDeviceTotalMem_v2" },
+    { "cuMemAlloc", 3020, "cuMemAlloc_v2" },
+    { "cuMemAllocPitch", 3020, "cuMemAllocPitch_v2" },
+    { "cuMemFree", 3020, "cuMemFree_v2" },
+    { "cuArrayCreate", 3020, "cuArrayCreate_v2" },
+    { "cuArray3DCreate", 3020, "cuArray3DCreate_v2" },
+    { "cuGetProcAddress", 12000, "cuGetProcAddress_v2" },
+};
+
+static void *s_wrapper_for(const char *sym, int ver, cuuint64_t flags, void *real)
+{
+    for (size_t i = 0; i < NWRAPS; i++)
+        if (s_real_at(s_wraps[i].real_off) == real)
+            return s_wraps[i].wrapper;
+    const char *chosen = sym;
+    for (size_t i = 0; i < sizeof s_versions / sizeof s_versions[0]; i++)
+        if (strcmp(s_versions[i].base, sym) == 0 && ver >= s_versions[i].since)
+            chosen = s_versions[i].name;
+    char name[128];
+    snprintf(name, sizeof name, "%s%s", chosen,
+             (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) ? "_ptsz" : "");
+    const gp_wrap_t *w = s_wrap_by_name(name);
+    if (w == NULL && (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
+        w = s_wrap_by_name(chosen);
+    if (w == NULL || s_real_at(w->real_off) == NULL)
+        return NULL;
+    return w->wrapper;
+}
+
+GP_EXPORT CUresult cuGetProcAddress(const char *sym, void **pfn, int ver, cuuint64_t flags)
+{
+    GP_ENTER();
+    if (gp_real.cuGetProcAddress == NULL)
+        return CUDA_ERROR_NOT_FOUND;
+    CUresult rc = gp_real.cuGetProcAddress(sym, pfn, ver, flags);
+    if (rc == CUDA_SUCCESS && pfn != NULL && *pfn != NULL) {
+        void *w = s_wrapper_for(sym, ver, flags, *pfn);
+        if (w != NULL)
+            *pfn = w;
+    }
+    return rc;
+}
+
+GP_EXPORT CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int ver, cuuint64_t flags,
+                                       CUdriverProcAddressQueryResult *status)
+{
+    GP_ENTER();
+    if (gp_real.cuGetProcAddress_v2 == NULL)
+        return CUDA_ERROR_NOT_FOUND;
+    CUresult rc = gp_real.cuGetProcAddress_v2(sym, pfn, ver, flags, status);
+    if (rc == CUDA_SUCCESS && pfn != NULL && *pfn != NULL) {
+        void *w = s_wrapper_for(sym, ver, flags, *pfn);
+        if (w != NULL)
+            *pfn = w;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ the slice */
+
+static int s_claim_slot(void)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    int slot = atomic_load(&gp_shim.slot);
+    if (slot < 0) {
+        slot = gp_slice_region_attach(gp_shim.region, (int)getpid());
+        if (slot < 0)
+            gp_log_error("no free process slot in the slice region path=%s",
+                         gp_shim.cfg.region_path);
+        atomic_store(&gp_shim.slot, slot);
+    }
+    pthread_mutex_unlock(&lock);
+    return slot;
+}
+
+int gp_shim_reserve(int dev, uint64_t bytes, int flags)
+{
+    int slot = atomic_load_explicit(&gp_shim.slot, memory_order_relaxed);
+    if (GP_UNLIKELY(slot < 0) && (slot = s_claim_slot()) < 0)
+        return -1;
+    if (gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
+        return 0;
+    /* Over the limit: a crashed process may still hold memory.  Reclaim
+     * (off the hot path: this is the refusal path) and try once more. */
+    if (gp_slice_region_reclaim(gp_shim.region) > 0 &&
+        gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
+        return 0;
+    return -1;
+}
+
+void gp_shim_release(int dev, uint64_t bytes, int flags)
+{
+    int slot = atomic_load_explicit(&gp_shim.slot, memory_order_relaxed);
+    if (slot >= 0)
+        gp_slice_region_release(gp_shim.region, slot, dev, bytes, flags);
+}
+
+void gp_shim_mark_host(int dev, uint64_t bytes)
+{
+    int slot = atomic_load_explicit(&gp_shim.slot, memory_order_relaxed);
+    if (slot >= 0)
+        gp_slice_region_mark_host(gp_shim.region, slot, dev, bytes);
+}
+
+static GP_TLS CUcontext t_ctx;
+static GP_TLS int t_ctx_dev = -1;
+
+int gp_shim_current_dev(void)
+{
+    if (GP_LIKELY(gp_shim.ndev == 1))
+        return 0;
+    CUcontext ctx = NULL;
+    if (gp_real.cuCtxGetCurrent == NULL || gp_real.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS ||
+        ctx == NULL)
+        return -1;
+    if (ctx == t_ctx)
+        return t_ctx_dev;
+    CUdevice d;
+    if (gp_real.cuCtxGetDevice(&d) != CUDA_SUCCESS)
+        return -1;
+    t_ctx = ctx;
+    t_ctx_dev = d >= 0 && d < gp_shim.ndev ? d : -1;
+    return t_ctx_dev;
+}
+
+void gp_shim_learn_uuid(int dev)
+{
+    gp_slice_device_t *d = gp_shim.dev[dev];
+    if (d == NULL || d->uuid[0] != '\0')
+        return;
+    CUuuid u;
+    CUresult rc = CUDA_ERROR_NOT_FOUND;
+    if (gp_real.cuDeviceGetUuid_v2 != NULL)
+        rc = gp_real.cuDeviceGetUuid_v2(&u, dev);
+    if (rc != CUDA_SUCCESS && gp_real.cuDeviceGetUuid != NULL)
+        rc = gp_real.cuDeviceGetUuid(&u, dev);
+    if (rc != CUDA_SUCCESS)
+        return;
+    char s[GP_SLICE_UUID_LEN];
+    gp_cuda_uuid_string(&u, s, sizeof s);
+    gp_slice_region_set_uuid(gp_shim.region, dev, s);
+}
+
+int gp_shim_count_context(int dev)
+{
+    if (dev < 0 || dev >= gp_shim.ndev)
+        return 0;
+    if (atomic_load(&gp_shim.ctx_counted[dev]))
+        return 0;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&gp_shim.ctx_counted[dev], &expect, 1))
+        return 0;
+    if (gp_shim.cfg.ctx_overhead > 0 && gp_shim_reserve(dev, gp_shim.cfg.ctx_overhead, 0) < 0) {
+        atomic_store(&gp_shim.ctx_counted[dev], 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* A context on dev: count its overhead before creating it, give it back if
+ * the driver refuses. */
+static CUresult s_ctx_begin(CUdevice dev, int *counted)
+{
+    *counted = 0;
+    if (!gp_shim.active || dev < 0 || dev >= gp_shim.ndev)
+        return CUDA_SUCCESS;
+    if (atomic_load(&gp_shim.ctx_counted[dev]))
+        return CUDA_SUCCESS;
+    if (gp_shim_count_context(dev) < 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *counted = 1;
+    return CUDA_SUCCESS;
+}
+
+static void s_ctx_end(CUdevice dev, int counted, CUresult rc)
+{
+    if (!gp_shim.active || dev < 0 || dev >= gp_shim.ndev)
+        return;
+    if (rc == CUDA_SUCCESS) {
+        gp_shim_learn_uuid(dev);
+    } else if (counted) {
+        if (gp_shim.cfg.ctx_overhead > 0)
+            gp_shim_release(dev, gp_shim.cfg.ctx_overhead, 0);
+        atomic_store(&gp_shim.ctx_counted[dev], 0);
+    }
+}
+
+#define GP_CTX_WRAP(fn, args, dev) do { \
+        GP_ENTER(); \
+        if (gp_real.fn == NULL) return CUDA_ERROR_NOT_FOUND; \
+        int counted_; \
+        CUresult rc_ = s_ctx_begin((dev), &counted_); \
+        if (rc_ != CUDA_SUCCESS) return rc_; \
+        rc_ = gp_real.fn args; \
+        s_ctx_end((dev), counted_, rc_); \
+        return rc_; \
+    } while (0)
+
+GP_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+    GP_CTX_WRAP(cuCtxCreate_v2, (pctx, flags, dev), dev);
+}
+
+GP_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, void *params, int n, unsigned int flags,
+                                  CUdevice dev)
+{
+    GP_CTX_WRAP(cuCtxCreate_v3, (pctx, params, n, flags, dev), dev);
+}
+
+GP_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
+{
+    GP_CTX_WRAP(cuCtxCreate_v4, (pctx, params, flags, dev), dev);
+}
+
+GP_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+    GP_CTX_WRAP(cuDevicePrimaryCtxRetain, (pctx, dev), dev);
+}
+
+/* ------------------------------------------------------------ start-up, exit, fork */
+
+static const char *s_getenv(const char *name) { return getenv(name); }
+
+static void s_fork_child(void)
+{
+    /* The child holds nothing yet: its parent's allocations, contexts and
+     * slot stay the parent's. */
+    atomic_store(&gp_shim.slot, -1);
+    for (int d = 0; d < GP_SLICE_MAX_DEVICES; d++)
+        atomic_store(&gp_shim.ctx_counted[d], 0);
+    gp_alloc_clear();
+    gp_compute_fork_child();
+}
+
+__attribute__((constructor)) static void s_start(void)
+{
+    gp_err_t err;
+    gp_shim_config_t cfg;
+    if (gp_shim_config_parse(&cfg, s_getenv, &err) < 0) {
+        gp_log_init("gpupool-shim", GP_LOG_WARN);
+        gp_log_error("bad slice configuration, not starting: %s", err.msg);
+        _exit(EX_CONFIG);
+    }
+    gp_log_init("gpupool-shim", cfg.log_level);
+    gp_shim.cfg = cfg;
+    if (!cfg.enabled) {
+        gp_log_debug("no GP_SLICE_REGION: passing the driver through");
+        return;
+    }
+    gp_slice_config_t create;
+    gp_shim_config_to_slice(&cfg, &create);
+    gp_shim.region = gp_slice_region_open(cfg.region_path, &create, &err);
+    if (gp_shim.region == NULL) {
+        gp_log_error("cannot open the slice region, not starting: %s", err.msg);
+        _exit(EX_OSERR);
+    }
+    gp_shim.ndev = gp_slice_region_ndevices(gp_shim.region);
+    for (int d = 0; d < gp_shim.ndev; d++)
+        gp_shim.dev[d] = gp_slice_region_device(gp_shim.region, d);
+    gp_shim.priority = gp_slice_region_priority(gp_shim.region);
+    gp_shim.oversubscribe = gp_slice_region_oversubscribe(gp_shim.region);
+    gp_shim.active = 1;
+    gp_compute_init();
+    pthread_atfork(NULL, NULL, s_fork_child);
+    gp_log_debug("slice enforced region=%s devices=%d priority=%d", cfg.region_path,
+                 gp_shim.ndev, (int)gp_shim.priority);
+}
+
+__attribute__((destructor)) static void s_stop(void)
+{
+    if (!gp_shim.active)
+        return;
+    int slot = atomic_exchange(&gp_shim.slot, -1);
+    if (slot >= 0)
+        gp_slice_region_detach(gp_shim.region, slot);
+}

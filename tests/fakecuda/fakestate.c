@@ -1,0 +1,218 @@
+#include "fakestate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+#define FAKE_MAGIC 0x4b41464144554331ULL
+
+static fake_state_t *s_state;
+static pthread_mutex_t s_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int s_slot = -1;
+static int s_slot_pid;
+
+int64_t fake_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void fake_sleep_until(int64_t t_ns)
+{
+    struct timespec ts = { .tv_sec = t_ns / 1000000000, .tv_nsec = t_ns % 1000000000 };
+    while (fake_now_ns() < t_ns)
+        if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 && errno != EINTR)
+            break;
+}
+
+static int s_init(fake_state_t *s)
+{
+    const char *nd = getenv("FAKECUDA_DEVICES");
+    const char *mem = getenv("FAKECUDA_MEM_MIB");
+    int n = 1;
+    if (nd != NULL) {
+        char *end;
+        long v = strtol(nd, &end, 10);
+        if (*nd == '\0' || *end != '\0' || v < 1 || v > FAKE_MAX_DEVICES) {
+            fprintf(stderr, "fakecuda: bad FAKECUDA_DEVICES=%s\n", nd);
+            return -1;
+        }
+        n = (int)v;
+    }
+    memset(s, 0, sizeof *s);
+    s->ndevices = n;
+    uint64_t mib = 16384;
+    const char *p = mem;
+    for (int d = 0; d < n; d++) {
+        if (p != NULL && *p != '\0') {
+            char *end;
+            unsigned long long v = strtoull(p, &end, 10);
+            if (end == p || (*end != ',' && *end != '\0') || v == 0) {
+                fprintf(stderr, "fakecuda: bad FAKECUDA_MEM_MIB=%s\n", mem);
+                return -1;
+            }
+            mib = v;
+            p = *end == ',' ? end + 1 : end;
+        }
+        s->dev[d].total = mib << 20;
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        pthread_mutex_init(&s->dev[d].lock, &attr);
+        pthread_mutexattr_destroy(&attr);
+    }
+    atomic_store(&s->magic, FAKE_MAGIC);
+    return 0;
+}
+
+fake_state_t *fake_state_get(void)
+{
+    fake_state_t *s = __atomic_load_n(&s_state, __ATOMIC_ACQUIRE);
+    if (s != NULL)
+        return s;
+    pthread_mutex_lock(&s_init_lock);
+    if (s_state != NULL) {
+        pthread_mutex_unlock(&s_init_lock);
+        return s_state;
+    }
+    const char *path = getenv("FAKECUDA_STATE");
+    void *p = MAP_FAILED;
+    if (path == NULL || *path == '\0') {
+        p = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED && s_init(p) < 0) {
+            munmap(p, sizeof *s);
+            p = MAP_FAILED;
+        }
+    } else {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd >= 0 && flock(fd, LOCK_EX) == 0) {
+            struct stat st;
+            int fresh = fstat(fd, &st) == 0 && st.st_size == 0;
+            if (fresh && ftruncate(fd, sizeof *s) < 0)
+                fresh = -1;
+            if (fresh >= 0)
+                p = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (p != MAP_FAILED && fresh && s_init(p) < 0) {
+                munmap(p, sizeof *s);
+                p = MAP_FAILED;
+                ftruncate(fd, 0);
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    if (p != MAP_FAILED && atomic_load(&((fake_state_t *)p)->magic) == FAKE_MAGIC)
+        __atomic_store_n(&s_state, (fake_state_t *)p, __ATOMIC_RELEASE);
+    else if (path != NULL)
+        fprintf(stderr, "fakecuda: cannot use state %s\n", path);
+    pthread_mutex_unlock(&s_init_lock);
+    return s_state;
+}
+
+static int s_alive(int pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+static int s_my_slot(fake_state_t *s)
+{
+    int pid = (int)getpid();
+    if (s_slot >= 0 && s_slot_pid == pid)
+        return s_slot;
+    for (int i = 0; i < FAKE_MAX_PROCS; i++) {
+        int32_t zero = 0;
+        if (atomic_compare_exchange_strong(&s->proc[i].pid, &zero, pid)) {
+            for (int d = 0; d < FAKE_MAX_DEVICES; d++)
+                atomic_store(&s->proc[i].used[d], 0);
+            s_slot = i;
+            s_slot_pid = pid;
+            return i;
+        }
+    }
+    return -1;
+}
+
+void fake_reclaim(fake_state_t *s)
+{
+    for (int i = 0; i < FAKE_MAX_PROCS; i++) {
+        int pid = atomic_load(&s->proc[i].pid);
+        if (pid == 0 || s_alive(pid))
+            continue;
+        for (int d = 0; d < s->ndevices; d++) {
+            uint64_t u = atomic_exchange(&s->proc[i].used[d], 0);
+            atomic_fetch_sub(&s->dev[d].used, u);
+        }
+        int32_t expect = pid;
+        atomic_compare_exchange_strong(&s->proc[i].pid, &expect, 0);
+    }
+}
+
+int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes)
+{
+    fake_device_t *d = &s->dev[dev];
+    uint64_t used = atomic_load(&d->used);
+    do {
+        if (bytes > d->total || used > d->total - bytes)
+            return -1;
+    } while (!atomic_compare_exchange_weak(&d->used, &used, used + bytes));
+    int slot = s_my_slot(s);
+    if (slot >= 0)
+        atomic_fetch_add(&s->proc[slot].used[dev], bytes);
+    return 0;
+}
+
+void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes)
+{
+    atomic_fetch_sub(&s->dev[dev].used, bytes);
+    int slot = s_my_slot(s);
+    if (slot >= 0)
+        atomic_fetch_sub(&s->proc[slot].used[dev], bytes);
+}
+
+static void s_lock(fake_device_t *d)
+{
+    if (pthread_mutex_lock(&d->lock) == EOWNERDEAD)
+        pthread_mutex_consistent(&d->lock);
+}
+
+int64_t fake_enqueue(fake_state_t *s, int dev, int64_t dur)
+{
+    fake_device_t *d = &s->dev[dev];
+    int64_t now = fake_now_ns();
+    s_lock(d);
+    int64_t start = d->busy_until_ns > now ? d->busy_until_ns : now;
+    d->busy_until_ns = start + dur;
+    d->enqueued_ns += (uint64_t)dur;
+    int64_t end = d->busy_until_ns;
+    pthread_mutex_unlock(&d->lock);
+    atomic_fetch_add(&d->launches, 1);
+    return end;
+}
+
+uint64_t fake_busy_ns(fake_state_t *s, int dev, int64_t now)
+{
+    fake_device_t *d = &s->dev[dev];
+    s_lock(d);
+    uint64_t busy = d->enqueued_ns;
+    if (d->busy_until_ns > now)
+        busy -= (uint64_t)(d->busy_until_ns - now);
+    pthread_mutex_unlock(&d->lock);
+    return busy;
+}
+
+void fake_uuid(int dev, char out[16])
+{
+    static const unsigned char base[16] = { 0x6b, 0x1e, 0x5a, 0x11, 0xfa, 0x4e, 0x4c, 0x0d,
+                                            0x9a, 0x77, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+    memcpy(out, base, 16);
+    out[15] = (char)dev;
+}

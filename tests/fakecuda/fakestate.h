@@ -1,0 +1,74 @@
+/*
+ * fakestate.h - the simulated GPUs behind the fake CUDA driver
+ * (libcuda.so.1) and the fake NVML (libnvidia-ml.so.1) that the tests build.
+ *
+ * The devices live in a file shared by every process of a test (path in
+ * FAKECUDA_STATE; without it each process has private devices), so that
+ * memory used by one process is seen by the others and by NVML, as on a
+ * real GPU.  Configuration, read by the process that creates the file:
+ *
+ *   FAKECUDA_DEVICES   number of devices, 1..8 (default 1)
+ *   FAKECUDA_MEM_MIB   memory per device in MiB, comma list or one value
+ *                      (default 16384)
+ *
+ * The simulated device clock is CLOCK_MONOTONIC.  Each device runs the
+ * kernels launched on it one after the other (FIFO across processes and
+ * streams): a kernel of duration d launched at t starts at
+ * max(t, busy_until) and ends d later.  Its duration comes from the launch
+ * parameters: a function named "gp_spin" runs for the number of
+ * nanoseconds in its first kernel parameter (a uint64_t); any other
+ * function runs for 0 ns.  Busy time is the sum of the durations launched
+ * minus what is still queued after now, exact at any instant.
+ *
+ * A process's memory is given back when it has exited (checked at cuInit
+ * and at every memory query), as the real driver does.
+ */
+#ifndef GP_FAKESTATE_H
+#define GP_FAKESTATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define FAKE_MAX_DEVICES 8
+#define FAKE_MAX_PROCS 128
+
+typedef struct {
+    uint64_t total;
+    _Atomic uint64_t used;
+    pthread_mutex_t lock;          /* robust, process-shared: the timeline */
+    int64_t busy_until_ns;
+    uint64_t enqueued_ns;
+    _Atomic uint64_t launches;
+} fake_device_t;
+
+typedef struct {
+    _Atomic int32_t pid;
+    _Atomic uint64_t used[FAKE_MAX_DEVICES];
+} fake_proc_t;
+
+typedef struct {
+    _Atomic uint64_t magic;
+    int ndevices;
+    fake_device_t dev[FAKE_MAX_DEVICES];
+    fake_proc_t proc[FAKE_MAX_PROCS];
+} fake_state_t;
+
+/* Map the state (creating it when missing); NULL when the configuration is
+ * bad (a message is printed). */
+fake_state_t *fake_state_get(void);
+int64_t fake_now_ns(void);
+void fake_sleep_until(int64_t t_ns);
+/* Count bytes on dev for this process: 0, or -1 when the device is full. */
+int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes);
+void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes);
+/* Give back the memory of exited processes. */
+void fake_reclaim(fake_state_t *s);
+/* Queue a kernel of d ns on dev; returns its end time. */
+int64_t fake_enqueue(fake_state_t *s, int dev, int64_t d);
+/* Busy ns of dev up to now. */
+uint64_t fake_busy_ns(fake_state_t *s, int dev, int64_t now);
+/* The device's 16-byte UUID. */
+void fake_uuid(int dev, char out[16]);
+
+#endif

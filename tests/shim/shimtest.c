@@ -1,0 +1,616 @@
+/*
+ * shimtest - the programs the shim's tests run under LD_PRELOAD.
+ *
+ * They use only the CUDA driver API (linked, dlsym'd and through
+ * cuGetProcAddress) and NVML (dlopen'd), and take what they expect from the
+ * slice contract in the environment (GP_SLICE_MEM_LIMIT, GP_SLICE_COMPUTE,
+ * GP_SLICE_CTX_OVERHEAD_MIB), so that they run the same against the fake
+ * driver and a real one.  Kernels are "gp_spin", which spins for the
+ * nanoseconds in its first parameter (PTX below; the fake driver reads the
+ * parameter as the kernel's duration).
+ *
+ *   shimtest paths                  every allocation path holds the limit (TAP)
+ *   shimtest meminfo USED_MIB       CUDA and NVML report the slice (TAP)
+ *   shimtest hold MIB SECONDS       allocate and hold, print "holding"
+ *   shimtest stress SECONDS SEED    allocate/free random sizes; print counts
+ *   shimtest churn                  allocate/free forever (to be killed)
+ *   shimtest compute HOW SECONDS US achieved share vs GP_SLICE_COMPUTE (TAP);
+ *                                   HOW: launch, ex, coop, graph, procaddr
+ *   shimtest launchlog START_NS SECONDS US   launch+sync in a loop; print
+ *                                   launches per 100 ms bucket from START
+ *   shimtest burst START_NS FROM_MS TO_MS US launch+sync between two times
+ *   shimtest oversub DEVICE_MIB     oversubscription serves host memory (TAP)
+ *   shimtest noop                   start and exit
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cuda_api.h"
+#include "tap.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define MiB ((uint64_t)1024 * 1024)
+
+static const char s_ptx[] =
+    ".version 7.0\n.target sm_70\n.address_size 64\n"
+    ".visible .entry gp_spin(.param .u64 ns)\n{\n"
+    "  .reg .u64 %rd<5>;\n  .reg .pred %p;\n"
+    "  ld.param.u64 %rd1, [ns];\n  mov.u64 %rd2, %globaltimer;\n"
+    "SPIN:\n  mov.u64 %rd3, %globaltimer;\n  sub.u64 %rd4, %rd3, %rd2;\n"
+    "  setp.lt.u64 %p, %rd4, %rd1;\n  @%p bra SPIN;\n  ret;\n}\n";
+
+static CUcontext s_ctx;
+static CUfunction s_spin;
+
+#define CK(call) do { \
+        CUresult rc_ = (call); \
+        if (rc_ != CUDA_SUCCESS) { \
+            fprintf(stderr, "shimtest: %s failed: %d at line %d\n", #call, (int)rc_, __LINE__); \
+            exit(2); \
+        } \
+    } while (0)
+
+static int64_t s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void s_sleep_until(int64_t t)
+{
+    struct timespec ts = { .tv_sec = t / 1000000000, .tv_nsec = t % 1000000000 };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* The runtime's way in: the primary context. */
+static void s_setup(void)
+{
+    CUdevice dev;
+    CK(cuInit(0));
+    CK(cuDeviceGet(&dev, 0));
+    CK(cuDevicePrimaryCtxRetain(&s_ctx, dev));
+    CK(cuCtxSetCurrent(s_ctx));
+    CUmodule mod;
+    CK(cuModuleLoadData(&mod, s_ptx));
+    CK(cuModuleGetFunction(&s_spin, mod, "gp_spin"));
+}
+
+static uint64_t s_env_mib(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    uint64_t mib;
+    if (v == NULL)
+        return dflt;
+    char first[64];
+    gp_strlcpy(first, v, sizeof first);
+    char *comma = strchr(first, ',');
+    if (comma != NULL)
+        *comma = '\0';
+    if (gp_parse_mib(first, &mib) < 0) {
+        fprintf(stderr, "shimtest: bad %s\n", name);
+        exit(2);
+    }
+    return mib;
+}
+
+static uint64_t s_limit(void) { return s_env_mib("GP_SLICE_MEM_LIMIT", 0) * MiB; }
+static uint64_t s_overhead(void) { return s_env_mib("GP_SLICE_CTX_OVERHEAD_MIB", 0) * MiB; }
+
+/* What the job sees as used: total - free. */
+static uint64_t s_seen_used(void)
+{
+    size_t f, t;
+    CK(cuMemGetInfo_v2(&f, &t));
+    return t - f;
+}
+
+/* ------------------------------------------------------------ NVML */
+
+static struct {
+    nvmlReturn_t (*init)(void);
+    nvmlReturn_t (*handle)(unsigned int, nvmlDevice_t *);
+    nvmlReturn_t (*mem)(nvmlDevice_t, nvmlMemory_t *);
+    nvmlReturn_t (*mem2)(nvmlDevice_t, nvmlMemory_v2_t *);
+    nvmlReturn_t (*util)(nvmlDevice_t, nvmlUtilization_t *);
+    nvmlDevice_t dev;
+} N;
+
+static void s_nvml(void)
+{
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    if (h == NULL) {
+        fprintf(stderr, "shimtest: no NVML: %s\n", dlerror());
+        exit(2);
+    }
+    *(void **)&N.init = dlsym(h, "nvmlInit_v2");
+    *(void **)&N.handle = dlsym(h, "nvmlDeviceGetHandleByIndex_v2");
+    *(void **)&N.mem = dlsym(h, "nvmlDeviceGetMemoryInfo");
+    *(void **)&N.mem2 = dlsym(h, "nvmlDeviceGetMemoryInfo_v2");
+    *(void **)&N.util = dlsym(h, "nvmlDeviceGetUtilizationRates");
+    if (!N.init || !N.handle || !N.mem || !N.mem2 || !N.util || N.init() != NVML_SUCCESS ||
+        N.handle(0, &N.dev) != NVML_SUCCESS) {
+        fprintf(stderr, "shimtest: NVML unusable\n");
+        exit(2);
+    }
+}
+
+/* ------------------------------------------------------------ paths */
+
+typedef CUresult (*alloc_fn)(CUdeviceptr *, size_t);
+typedef CUresult (*async_fn)(CUdeviceptr *, size_t, CUstream);
+
+enum { P_ALLOC, P_PITCH, P_MANAGED, P_ASYNC, P_POOL, P_CREATE, P_ARRAY, P_ARRAY3D, P_MIPMAP,
+       P_PROC_V1, P_PROC_V2, P_PROC_PTSZ, P_DLSYM, P_COUNT };
+static const char *const s_path_names[P_COUNT] = {
+    "cuMemAlloc", "cuMemAllocPitch", "cuMemAllocManaged", "cuMemAllocAsync",
+    "cuMemAllocFromPoolAsync", "cuMemCreate", "cuArrayCreate", "cuArray3DCreate",
+    "cuMipmappedArrayCreate", "cuMemAlloc via cuGetProcAddress",
+    "cuMemAlloc via cuGetProcAddress_v2", "cuMemAllocAsync via cuGetProcAddress (per-thread stream)",
+    "cuMemAlloc_v2 via dlopen+dlsym",
+};
+
+static alloc_fn s_proc_alloc_v1, s_proc_alloc_v2, s_dlsym_alloc;
+static async_fn s_proc_async_ptsz;
+static CUresult (*s_proc_free)(CUdeviceptr);
+
+/* One allocation of about chunk bytes on path p; *bytes is what it should
+ * count; *handle is what to free it with. */
+static CUresult s_alloc_on(int p, uint64_t chunk, uint64_t *bytes, uintptr_t *handle)
+{
+    CUdeviceptr d = 0;
+    CUresult rc;
+    *bytes = chunk;
+    switch (p) {
+    case P_ALLOC: rc = cuMemAlloc_v2(&d, chunk); break;
+    case P_PITCH: {
+        /* a width that is not a multiple of the pitch alignment: the true
+         * pitch is wider, and that is what must be counted */
+        size_t pitch = 0, width = 1000, height = chunk / 1024;
+        rc = cuMemAllocPitch_v2(&d, &pitch, width, height, 4);
+        *bytes = (uint64_t)pitch * height;
+        break;
+    }
+    case P_MANAGED: rc = cuMemAllocManaged(&d, chunk, CU_MEM_ATTACH_GLOBAL); break;
+    case P_ASYNC: rc = cuMemAllocAsync(&d, chunk, NULL); break;
+    case P_POOL: {
+        CUmemoryPool pool;
+        CK(cuDeviceGetDefaultMemPool(&pool, 0));
+        rc = cuMemAllocFromPoolAsync(&d, chunk, pool, NULL);
+        break;
+    }
+    case P_CREATE: {
+        CUmemAllocationProp prop;
+        memset(&prop, 0, sizeof prop);
+        prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+        prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+        prop.location.id = 0;
+        CUmemGenericAllocationHandle h = 0;
+        rc = cuMemCreate(&h, chunk, &prop, 0);
+        *handle = (uintptr_t)h;
+        return rc;
+    }
+    case P_ARRAY: {
+        /* float4 elements: 16 bytes each */
+        CUDA_ARRAY_DESCRIPTOR a = { 1024, chunk / (1024 * 16), CU_AD_FORMAT_FLOAT, 4 };
+        CUarray arr = NULL;
+        rc = cuArrayCreate_v2(&arr, &a);
+        *bytes = 1024ULL * (chunk / (1024 * 16)) * 16;
+        *handle = (uintptr_t)arr;
+        return rc;
+    }
+    case P_ARRAY3D: {
+        CUDA_ARRAY3D_DESCRIPTOR a = { 256, 256, chunk / (256 * 256 * 4), CU_AD_FORMAT_UNSIGNED_INT8, 4, 0 };
+        CUarray arr = NULL;
+        rc = cuArray3DCreate_v2(&arr, &a);
+        *bytes = 256ULL * 256 * (chunk / (256 * 256 * 4)) * 4;
+        *handle = (uintptr_t)arr;
+        return rc;
+    }
+    case P_MIPMAP: {
+        /* 2 levels of a square 2D array: the second is a quarter of the first */
+        uint64_t side = 1;
+        while ((side * 2) * (side * 2) * 4 * 5 / 4 <= chunk)
+            side *= 2;
+        CUDA_ARRAY3D_DESCRIPTOR a = { side, side, 0, CU_AD_FORMAT_FLOAT, 1, 0 };
+        CUmipmappedArray arr = NULL;
+        rc = cuMipmappedArrayCreate(&arr, &a, 2);
+        *bytes = side * side * 4 + (side / 2) * (side / 2) * 4;
+        *handle = (uintptr_t)arr;
+        return rc;
+    }
+    case P_PROC_V1: rc = s_proc_alloc_v1(&d, chunk); break;
+    case P_PROC_V2: rc = s_proc_alloc_v2(&d, chunk); break;
+    case P_PROC_PTSZ: rc = s_proc_async_ptsz(&d, chunk, NULL); break;
+    default: rc = s_dlsym_alloc(&d, chunk); break;
+    }
+    *handle = (uintptr_t)d;
+    return rc;
+}
+
+static CUresult s_free_on(int p, uintptr_t h)
+{
+    switch (p) {
+    case P_ASYNC: case P_POOL: return cuMemFreeAsync((CUdeviceptr)h, NULL);
+    case P_CREATE: return cuMemRelease((CUmemGenericAllocationHandle)h);
+    case P_ARRAY: case P_ARRAY3D: return cuArrayDestroy((CUarray)h);
+    case P_MIPMAP: return cuMipmappedArrayDestroy((CUmipmappedArray)h);
+    case P_PROC_V1: case P_PROC_V2: return s_proc_free((CUdeviceptr)h);
+    default: return cuMemFree_v2((CUdeviceptr)h);
+    }
+}
+
+static int cmd_paths(void)
+{
+    s_setup();
+    uint64_t limit = s_limit();
+    if (limit == 0)
+        bail_out("GP_SLICE_MEM_LIMIT must be set");
+    CK(cuGetProcAddress("cuMemAlloc", (void **)&s_proc_alloc_v1, 12000, CU_GET_PROC_ADDRESS_DEFAULT));
+    CUdriverProcAddressQueryResult q;
+    CK(cuGetProcAddress_v2("cuMemAlloc", (void **)&s_proc_alloc_v2, 12040, CU_GET_PROC_ADDRESS_DEFAULT, &q));
+    CK(cuGetProcAddress_v2("cuMemAllocAsync", (void **)&s_proc_async_ptsz, 12040,
+                           CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &q));
+    CK(cuGetProcAddress_v2("cuMemFree", (void **)&s_proc_free, 12040, CU_GET_PROC_ADDRESS_DEFAULT, &q));
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW);
+    if (lib == NULL || (*(void **)&s_dlsym_alloc = dlsym(lib, "cuMemAlloc_v2")) == NULL)
+        bail_out("cannot dlsym cuMemAlloc_v2");
+
+    uint64_t base = s_seen_used();
+    is_int(base, s_overhead(), "before any allocation the slice counts the context overhead only");
+    /* 4 MiB chunks: a multiple of every granularity a real driver has */
+    uint64_t chunk = 4 * MiB;
+    for (int p = 0; p < P_COUNT; p++) {
+        uintptr_t handles[4096];
+        int n = 0;
+        uint64_t counted = 0, bytes = chunk;
+        CUresult rc = CUDA_SUCCESS;
+        while (n < 4096) {
+            uintptr_t h = 0;
+            uint64_t b = 0;
+            rc = s_alloc_on(p, chunk, &b, &h);
+            if (rc != CUDA_SUCCESS)
+                break;
+            handles[n++] = h;
+            counted += b;
+            bytes = b;
+        }
+        uint64_t used = s_seen_used();
+        is_int(rc, CUDA_ERROR_OUT_OF_MEMORY, "%s: over the limit the driver call fails with OUT_OF_MEMORY",
+               s_path_names[p]);
+        is_int(used, base + counted, "%s: every allocation counted at its true size", s_path_names[p]);
+        ok(used <= limit && limit - used < bytes,
+           "%s: allocations fill the slice up to its limit and not beyond (used %" PRIu64
+           " MiB of %" PRIu64 " MiB)", s_path_names[p], used / MiB, limit / MiB);
+        int freed = 1;
+        for (int i = 0; i < n; i++)
+            freed &= s_free_on(p, handles[i]) == CUDA_SUCCESS;
+        ok(freed, "%s: every allocation frees", s_path_names[p]);
+        is_int(s_seen_used(), base, "%s: after the frees nothing stays counted", s_path_names[p]);
+    }
+
+    /* a refused allocation leaves nothing behind */
+    CUdeviceptr big;
+    is_int(cuMemAlloc_v2(&big, limit + MiB), CUDA_ERROR_OUT_OF_MEMORY, "one allocation larger than the slice is refused");
+    is_int(s_seen_used(), base, "a refused allocation counts nothing");
+    /* freeing what the slice never counted */
+    CUresult rc = cuMemFree_v2((CUdeviceptr)0x7ff0deadbee0ULL);
+    ok(rc != CUDA_SUCCESS, "freeing an unknown pointer is left to the driver (which refuses it: %d)", (int)rc);
+    is_int(s_seen_used(), base, "freeing an unknown pointer is never counted negative");
+    return done_testing();
+}
+
+/* ------------------------------------------------------------ meminfo, hold */
+
+static int cmd_meminfo(uint64_t expect_used)
+{
+    s_setup();
+    s_nvml();
+    uint64_t limit = s_limit();
+    size_t f, t, tm;
+    CK(cuMemGetInfo_v2(&f, &t));
+    CUdevice dev;
+    CK(cuDeviceGet(&dev, 0));
+    CK(cuDeviceTotalMem_v2(&tm, dev));
+    nvmlMemory_t m;
+    nvmlMemory_v2_t m2;
+    memset(&m2, 0, sizeof m2);
+    m2.version = nvmlMemory_v2;
+    is_int(N.mem(N.dev, &m), NVML_SUCCESS, "nvmlDeviceGetMemoryInfo answers");
+    is_int(N.mem2(N.dev, &m2), NVML_SUCCESS, "nvmlDeviceGetMemoryInfo_v2 answers");
+    is_int(t, limit, "cuMemGetInfo total is the slice's limit");
+    is_int(tm, limit, "cuDeviceTotalMem is the slice's limit");
+    is_int(m.total, limit, "NVML total is the slice's limit");
+    is_int(m2.total, limit, "NVML v2 total is the slice's limit");
+    is_int(t - f, expect_used, "cuMemGetInfo shows what the whole slice uses");
+    is_int(m.used, expect_used, "NVML used is what the whole slice uses");
+    is_int(m.free, f, "NVML free equals cuMemGetInfo free");
+    is_int(m2.free, f, "NVML v2 free equals cuMemGetInfo free");
+    is_int(m2.used, expect_used, "NVML v2 used is what the whole slice uses");
+    return done_testing();
+}
+
+static int cmd_hold(uint64_t mib, double seconds)
+{
+    s_setup();
+    CUdeviceptr d;
+    CK(cuMemAlloc_v2(&d, mib * MiB));
+    printf("holding\n");
+    fflush(stdout);
+    s_sleep_until(s_now() + (int64_t)(seconds * 1e9));
+    CK(cuMemFree_v2(d));
+    return 0;
+}
+
+/* ------------------------------------------------------------ stress, churn */
+
+static int cmd_stress(double seconds, unsigned seed)
+{
+    s_setup();
+    uint64_t limit = s_limit();
+    CUdeviceptr held[8] = { 0 };
+    uint64_t ok_n = 0, oom = 0, over = 0;
+    int64_t end = s_now() + (int64_t)(seconds * 1e9);
+    while (s_now() < end) {
+        int i = rand_r(&seed) % 8;
+        if (held[i] != 0) {
+            CK(cuMemFree_v2(held[i]));
+            held[i] = 0;
+            continue;
+        }
+        uint64_t sz = (uint64_t)(1 + rand_r(&seed) % 48) * MiB;
+        CUresult rc = cuMemAlloc_v2(&held[i], sz);
+        if (rc == CUDA_SUCCESS) {
+            ok_n++;
+            if (s_seen_used() > limit)
+                over++;
+        } else if (rc == CUDA_ERROR_OUT_OF_MEMORY) {
+            held[i] = 0;
+            oom++;
+        } else {
+            fprintf(stderr, "shimtest: cuMemAlloc: %d\n", (int)rc);
+            return 2;
+        }
+    }
+    for (int i = 0; i < 8; i++)
+        if (held[i] != 0)
+            CK(cuMemFree_v2(held[i]));
+    printf("ok=%" PRIu64 " oom=%" PRIu64 " over=%" PRIu64 "\n", ok_n, oom, over);
+    return 0;
+}
+
+static int cmd_churn(void)
+{
+    s_setup();
+    CUdeviceptr keep[4];
+    for (int i = 0; i < 4; i++)
+        CK(cuMemAlloc_v2(&keep[i], 8 * MiB));
+    printf("churning\n");
+    fflush(stdout);
+    for (unsigned i = 0;; i++) {
+        CUdeviceptr d;
+        if (cuMemAlloc_v2(&d, (1 + i % 7) * MiB) == CUDA_SUCCESS)
+            cuMemFree_v2(d);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ compute */
+
+static CUresult s_launch(const char *how, uint64_t *ns, CUgraphExec exec)
+{
+    void *params[] = { ns };
+    if (strcmp(how, "launch") == 0)
+        return cuLaunchKernel(s_spin, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL);
+    if (strcmp(how, "coop") == 0)
+        return cuLaunchCooperativeKernel(s_spin, 1, 1, 1, 32, 1, 1, 0, NULL, params);
+    if (strcmp(how, "ex") == 0) {
+        CUlaunchConfig cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.gridDimX = cfg.gridDimY = cfg.gridDimZ = 1;
+        cfg.blockDimX = 32;
+        cfg.blockDimY = cfg.blockDimZ = 1;
+        return cuLaunchKernelEx(&cfg, s_spin, params, NULL);
+    }
+    if (strcmp(how, "graph") == 0)
+        return cuGraphLaunch(exec, NULL);
+    static CUresult (*ptsz)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                            unsigned, CUstream, void **, void **);
+    if (ptsz == NULL) {
+        CUdriverProcAddressQueryResult q;
+        CK(cuGetProcAddress_v2("cuLaunchKernel", (void **)&ptsz, 12040,
+                               CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &q));
+    }
+    return ptsz(s_spin, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL);
+}
+
+static int cmd_compute(const char *how, double seconds, uint64_t us)
+{
+    s_setup();
+    s_nvml();
+    const char *cap_s = getenv("GP_SLICE_COMPUTE");
+    uint64_t cap = 100;
+    if (cap_s == NULL || gp_parse_uint64(cap_s, 100, &cap) < 0)
+        bail_out("GP_SLICE_COMPUTE must be one percentage");
+    uint64_t ns = us * 1000;
+    CUgraphExec exec = NULL;
+    if (strcmp(how, "graph") == 0) {
+        /* a graph of two kernels */
+        CUgraph g;
+        CUgraphNode node;
+        void *params[] = { &ns };
+        CUDA_KERNEL_NODE_PARAMS kp = { s_spin, 1, 1, 1, 32, 1, 1, 0, params, NULL };
+        CK(cuGraphCreate(&g, 0));
+        CK(cuGraphAddKernelNode_v2(&node, g, NULL, 0, &kp));
+        CK(cuGraphAddKernelNode_v2(&node, g, &node, 1, &kp));
+        CK(cuGraphInstantiateWithFlags(&exec, g, 0));
+    }
+    nvmlUtilization_t u;
+    int64_t warm = s_now() + 500000000;
+    while (s_now() < warm)
+        CK(s_launch(how, &ns, exec));
+    N.util(N.dev, &u);     /* starts the window */
+    int64_t end = s_now() + (int64_t)(seconds * 1e9);
+    uint64_t n = 0;
+    while (s_now() < end) {
+        CK(s_launch(how, &ns, exec));
+        n++;
+    }
+    N.util(N.dev, &u);
+    int share = (int)u.gpu;
+    diag("%s: cap %" PRIu64 "%% achieved %d%% (%" PRIu64 " launches of %" PRIu64 " us)", how, cap,
+         share, n, us);
+    ok(share >= (int)cap - 5 && share <= (int)cap + 5,
+       "%s at a %" PRIu64 "%% cap keeps the GPU busy %d%% of the time (want %" PRIu64 " +/- 5)", how,
+       cap, share, cap);
+    cuCtxSynchronize();
+    return done_testing();
+}
+
+/* ------------------------------------------------------------ priority */
+
+static int cmd_launchlog(int64_t start, double seconds, uint64_t us)
+{
+    s_setup();
+    uint64_t ns = us * 1000;
+    int nb = (int)(seconds * 10);
+    int *bucket = calloc((size_t)nb, sizeof *bucket);
+    s_sleep_until(start);
+    int64_t end = start + (int64_t)(seconds * 1e9);
+    for (;;) {
+        CK(s_launch("launch", &ns, NULL));
+        CK(cuCtxSynchronize());
+        int64_t t = s_now();
+        if (t >= end)
+            break;
+        bucket[(t - start) / 100000000]++;
+    }
+    printf("buckets=");
+    for (int i = 0; i < nb; i++)
+        printf("%s%d", i ? "," : "", bucket[i]);
+    printf("\n");
+    free(bucket);
+    return 0;
+}
+
+static int cmd_burst(int64_t start, int64_t from_ms, int64_t to_ms, uint64_t us)
+{
+    s_setup();
+    uint64_t ns = us * 1000;
+    s_sleep_until(start + from_ms * 1000000);
+    uint64_t n = 0;
+    while (s_now() < start + to_ms * 1000000) {
+        CK(s_launch("launch", &ns, NULL));
+        CK(cuCtxSynchronize());
+        n++;
+    }
+    printf("launches=%" PRIu64 "\n", n);
+    return 0;
+}
+
+/* ------------------------------------------------------------ oversubscription */
+
+static int cmd_oversub(uint64_t device_mib)
+{
+    s_setup();
+    uint64_t limit = s_limit();
+    uint64_t chunk = device_mib * MiB * 3 / 4;
+    CUdeviceptr d[16];
+    int n = 0;
+    while (n < 16 && (uint64_t)(n + 1) * chunk <= limit) {
+        CUresult rc = cuMemAlloc_v2(&d[n], chunk);
+        if (rc != CUDA_SUCCESS)
+            break;
+        n++;
+    }
+    is_int(n, (int)(limit / chunk), "allocations beyond the device's memory succeed up to the slice's limit");
+    is_int(s_seen_used(), (uint64_t)n * chunk + s_overhead(), "they are all counted in the slice");
+    CUdeviceptr more;
+    is_int(cuMemAlloc_v2(&more, chunk), CUDA_ERROR_OUT_OF_MEMORY, "beyond the slice's limit: OUT_OF_MEMORY");
+    size_t pitch = 0;
+    CUdeviceptr pd;
+    is_int(cuMemAllocPitch_v2(&pd, &pitch, 1000, 16, 4), CUDA_SUCCESS, "a pitched allocation is served too");
+    ok(pitch >= 1000, "with a pitch (%zu) no narrower than its width", pitch);
+    CK(cuMemFree_v2(pd));
+    printf("# holding %d\n", n);
+    fflush(stdout);
+    const char *wait_file = getenv("SHIMTEST_WAIT_FILE");
+    if (wait_file != NULL) {
+        printf("# ready\n");
+        fflush(stdout);
+        while (access(wait_file, F_OK) != 0)
+            s_sleep_until(s_now() + 20000000);
+    }
+    int freed = 1;
+    for (int i = 0; i < n; i++)
+        freed &= cuMemFree_v2(d[i]) == CUDA_SUCCESS;
+    ok(freed, "host-served allocations free like device ones");
+    is_int(s_seen_used(), s_overhead(), "and leave nothing counted");
+    return done_testing();
+}
+
+/* ------------------------------------------------------------ main */
+
+static void s_usage(void)
+{
+    fprintf(stderr, "usage: shimtest paths|meminfo|hold|stress|churn|compute|launchlog|burst|oversub|noop ...\n");
+    exit(64);
+}
+
+static double s_arg_d(int argc, char **argv, int i)
+{
+    double v;
+    if (i >= argc || gp_parse_double(argv[i], 0, 1e12, &v) < 0)
+        s_usage();
+    return v;
+}
+
+static int64_t s_arg_i(int argc, char **argv, int i)
+{
+    int64_t v;
+    if (i >= argc || gp_parse_int64(argv[i], INT64_MIN, INT64_MAX, &v) < 0)
+        s_usage();
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        s_usage();
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "paths") == 0)
+        return cmd_paths();
+    if (strcmp(cmd, "meminfo") == 0)
+        return cmd_meminfo((uint64_t)s_arg_i(argc, argv, 2) * MiB);
+    if (strcmp(cmd, "hold") == 0)
+        return cmd_hold((uint64_t)s_arg_i(argc, argv, 2), s_arg_d(argc, argv, 3));
+    if (strcmp(cmd, "stress") == 0)
+        return cmd_stress(s_arg_d(argc, argv, 2), (unsigned)s_arg_i(argc, argv, 3));
+    if (strcmp(cmd, "churn") == 0)
+        return cmd_churn();
+    if (strcmp(cmd, "compute") == 0 && argc >= 5)
+        return cmd_compute(argv[2], s_arg_d(argc, argv, 3), (uint64_t)s_arg_i(argc, argv, 4));
+    if (strcmp(cmd, "launchlog") == 0)
+        return cmd_launchlog(s_arg_i(argc, argv, 2), s_arg_d(argc, argv, 3),
+                             (uint64_t)s_arg_i(argc, argv, 4));
+    if (strcmp(cmd, "burst") == 0)
+        return cmd_burst(s_arg_i(argc, argv, 2), s_arg_i(argc, argv, 3), s_arg_i(argc, argv, 4),
+                         (uint64_t)s_arg_i(argc, argv, 5));
+    if (strcmp(cmd, "oversub") == 0)
+        return cmd_oversub((uint64_t)s_arg_i(argc, argv, 2));
+    if (strcmp(cmd, "noop") == 0) {
+        CK(cuInit(0));
+        return 0;
+    }
+    s_usage();
+    return 64;
+}
