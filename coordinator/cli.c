@@ -1,0 +1,1369 @@
+/*
+ * gpupool - the command-line client of a pool's REST API.
+ *
+ *     gpupool [--api URL] [--token TOKEN | --token-file FILE] [-o table|json] COMMAND ...
+ *
+ * Every command is one or a few HTTP requests to a coordinator (any
+ * coordinator of any region: standbys answer too), printed as an aligned
+ * table or as the server's JSON.  `keys` works offline: it makes CURVE key
+ * pairs and API tokens for the daemons.
+ *
+ * Errors are one line on stderr ("gpupool: ...") and an exit status from
+ * <sysexits.h>, so that scripts can tell a bad request from a server that
+ * is down:
+ *
+ *   0   EX_OK           success
+ *   64  EX_USAGE        bad command line
+ *   65  EX_DATAERR      invalid input: a file that is not JSON, or the server
+ *                       refused the request (400, 409, 413)
+ *   66  EX_NOINPUT      no such job (404) or no such file
+ *   69  EX_UNAVAILABLE  the server cannot be reached or failed (5xx)
+ *   73  EX_CANTCREAT    `keys curve` would overwrite a key file
+ *   76  EX_PROTOCOL     the server's answer is not the gpupool API
+ *   77  EX_NOPERM       the token is missing or refused (401, 403)
+ *
+ * Requests are made with libcurl's easy interface, one handle reused for
+ * the whole run (so `top` keeps its connection).  Answers are parsed with
+ * jansson; the tables read fields defensively, so a record with fewer
+ * fields than expected prints "-" rather than failing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "daemon.h"
+#include "util.h"
+#include "wire.h"
+
+#include "banned.h"
+
+#define PROG "gpupool"
+#define DEFAULT_API "http://127.0.0.1:8080"
+#define CLI_MAX_INPUT (64u << 20)       /* largest submission file read */
+#define CLI_MAX_ANSWER (256u << 20)     /* largest answer accepted from the server */
+
+typedef enum { OUT_TABLE = 0, OUT_JSON } out_fmt_t;
+
+typedef struct {
+    char *api;               /* base URL without a trailing '/' (owned) */
+    char *token;             /* bearer token or NULL (owned) */
+    out_fmt_t out;
+    CURL *curl;
+    const char *what;        /* names the object of the next request in errors, or NULL */
+} cli_t;
+
+/* ------------------------------------------------------------- messages */
+
+static void s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void s_fail(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, PROG ": %s\n", line);
+}
+
+static void s_usage(FILE *out)
+{
+    fputs(
+        "usage: gpupool [--api URL] [--token TOKEN | --token-file FILE] [-o table|json] COMMAND ...\n"
+        "\n"
+        "Commands:\n"
+        "  submit FILE|-                 submit jobs (a JSON object or an array of them)\n"
+        "  get ID                        one job: state, node, devices, history\n"
+        "  ls [--state S] [--region R] [--owner O] [-q]\n"
+        "                                list jobs (-q: their ids only)\n"
+        "  cancel ID...                  cancel jobs\n"
+        "  nodes                         nodes, their devices and what is allocated\n"
+        "  regions                       regions, their leaders and load\n"
+        "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
+        "  keys curve PREFIX             write a CURVE key pair: PREFIX.key (0600), PREFIX.pub\n"
+        "  keys token                    print a new random API token (64 hex characters)\n"
+        "\n"
+        "Options:\n"
+        "  --api URL          the coordinator's REST API (env GPUPOOL_API; default " DEFAULT_API ")\n"
+        "  --token TOKEN      API token (env GPUPOOL_TOKEN)\n"
+        "  --token-file FILE  read the token from FILE (env GPUPOOL_TOKEN_FILE)\n"
+        "  -o, --output FMT   table (default) or json\n"
+        "  -h, --help         this help\n"
+        "  --version          print the version\n"
+        "\n"
+        "Exit status:\n"
+        "  0 success; 64 usage; 65 invalid input (not JSON, or refused by the server: 400, 409,\n"
+        "  413); 66 no such job or file (404); 69 server unreachable or failing (5xx);\n"
+        "  73 a key file exists; 76 the answer is not the gpupool API; 77 token refused (401, 403)\n",
+        out);
+}
+
+/* ------------------------------------------------------------- strings */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool too_big;
+} buf_t;
+
+static int s_buf_add(buf_t *b, const void *data, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->buf, cap);
+        if (p == NULL)
+            return -1;
+        b->buf = p;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+static void s_buf_free(buf_t *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+}
+
+/* Read a whole file ("-" is stdin).  Returns 0, or an exit status with the
+ * message printed. */
+static int s_read_file(const char *path, buf_t *out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        s_fail("cannot open %s: %s", path, strerror(errno));
+        return errno == EACCES ? EX_NOPERM : EX_NOINPUT;
+    }
+    buf_t b = { 0 };
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n > CLI_MAX_INPUT) {
+            s_fail("%s: larger than %u MiB", path, CLI_MAX_INPUT >> 20);
+            rc = EX_DATAERR;
+            break;
+        }
+        if (s_buf_add(&b, chunk, n) < 0) {
+            s_fail("out of memory");
+            rc = EX_OSERR;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        s_fail("cannot read %s: %s", path, strerror(errno));
+        rc = EX_IOERR;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (rc != 0) {
+        s_buf_free(&b);
+        return rc;
+    }
+    if (b.buf == NULL && s_buf_add(&b, "", 0) < 0)
+        return EX_OSERR;
+    *out = b;
+    return 0;
+}
+
+/* 1536 -> "1.5G", 81920 -> "80G", 512 -> "512M". */
+static void s_fmt_mib(char *out, size_t size, int64_t mib)
+{
+    if (mib >= 1024 * 1024 && mib % (1024 * 1024) == 0)
+        snprintf(out, size, "%" PRId64 "T", mib / (1024 * 1024));
+    else if (mib >= 1024 && mib % 1024 == 0)
+        snprintf(out, size, "%" PRId64 "G", mib / 1024);
+    else if (mib >= 1024)
+        snprintf(out, size, "%.1fG", (double)mib / 1024.0);
+    else
+        snprintf(out, size, "%" PRId64 "M", mib);
+}
+
+/* A duration in ms as "45s", "12m", "3h", "2d". */
+static void s_fmt_age(char *out, size_t size, int64_t ms)
+{
+    int64_t s = ms < 0 ? 0 : ms / 1000;
+    if (s < 120)
+        snprintf(out, size, "%" PRId64 "s", s);
+    else if (s < 2 * 3600)
+        snprintf(out, size, "%" PRId64 "m", s / 60);
+    else if (s < 2 * 86400)
+        snprintf(out, size, "%" PRId64 "h", s / 3600);
+    else
+        snprintf(out, size, "%" PRId64 "d", s / 86400);
+}
+
+/* Milliseconds since the epoch as "2026-11-21T15:04:05Z". */
+static void s_fmt_time(char *out, size_t size, int64_t ms)
+{
+    if (ms <= 0) {
+        gp_strlcpy(out, "-", size);
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        gp_strlcpy(out, "-", size);
+}
+
+/* ------------------------------------------------------------- JSON fields */
+
+static const char *s_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s && *s ? s : "-";
+}
+
+static int64_t s_int(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return 0;
+}
+
+static double s_num(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : 0.0;
+}
+
+/* ------------------------------------------------------------- tables */
+
+#define TABLE_MAX_COLS 12
+
+typedef struct {
+    int ncols;
+    size_t nrows, cap;
+    char **cells;            /* nrows * ncols strings, row-major, owned */
+    bool right[TABLE_MAX_COLS];
+} table_t;
+
+static void s_table_init(table_t *t, int ncols, const char *const *heads)
+{
+    memset(t, 0, sizeof *t);
+    t->ncols = ncols;
+    t->cap = 16;
+    t->cells = calloc(t->cap * (size_t)ncols, sizeof *t->cells);
+    if (t->cells == NULL) {
+        s_fail("out of memory");
+        exit(EX_OSERR);
+    }
+    for (int c = 0; c < ncols; c++)
+        t->cells[c] = strdup(heads[c]);
+    t->nrows = 1;
+}
+
+/* Add a row of ncols strings (copied). */
+static void s_table_row(table_t *t, const char *const *cells)
+{
+    if (t->nrows == t->cap) {
+        char **p = realloc(t->cells, t->cap * 2 * (size_t)t->ncols * sizeof *p);
+        if (p == NULL) {
+            s_fail("out of memory");
+            exit(EX_OSERR);
+        }
+        t->cells = p;
+        t->cap *= 2;
+    }
+    for (int c = 0; c < t->ncols; c++)
+        t->cells[t->nrows * (size_t)t->ncols + (size_t)c] = strdup(cells[c] ? cells[c] : "-");
+    t->nrows++;
+}
+
+/* Print with two spaces between columns; the last column is not padded. */
+static void s_table_print(table_t *t, FILE *out)
+{
+    size_t width[TABLE_MAX_COLS] = { 0 };
+    for (size_t r = 0; r < t->nrows; r++)
+        for (int c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
+            size_t n = s ? strlen(s) : 0;
+            if (n > width[c])
+                width[c] = n;
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
+            s = s ? s : "";
+            bool last = c == t->ncols - 1;
+            if (t->right[c])
+                fprintf(out, "%*s%s", (int)width[c], s, last ? "" : "  ");
+            else if (last)
+                fputs(s, out);
+            else
+                fprintf(out, "%-*s  ", (int)width[c], s);
+        }
+        fputc('\n', out);
+    }
+}
+
+static void s_table_free(table_t *t)
+{
+    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+/* ------------------------------------------------------------- HTTP */
+
+static size_t s_on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    buf_t *b = arg;
+    size_t n = size * nmemb;
+    if (b->len + n > CLI_MAX_ANSWER) {
+        b->too_big = true;
+        return 0;
+    }
+    return s_buf_add(b, data, n) < 0 ? 0 : n;
+}
+
+/* The exit status for an HTTP error status. */
+static int s_status_exit(long status)
+{
+    if (status == 401 || status == 403)
+        return EX_NOPERM;
+    if (status == 404)
+        return EX_NOINPUT;
+    if (status >= 500)
+        return EX_UNAVAILABLE;
+    return EX_DATAERR;
+}
+
+/*
+ * One request: METHOD api+path, with body (JSON) when not NULL.  On a 2xx
+ * answer with a JSON body, *out is the parsed answer (caller decrefs) and
+ * 0 is returned.  Otherwise the error is printed (the server's "error"
+ * message for a 4xx/5xx) and the exit status returned.
+ */
+static int s_request(cli_t *cli, const char *method, const char *path, const char *body,
+                     size_t body_len, json_t **out)
+{
+    char url[4096];
+    if ((size_t)snprintf(url, sizeof url, "%s%s", cli->api, path) >= sizeof url) {
+        s_fail("URL too long");
+        return EX_USAGE;
+    }
+    CURL *c = cli->curl;
+    curl_easy_reset(c);
+    buf_t answer = { 0 };
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL;
+    char auth[1024];
+    int rc = 0;
+
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (body)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    if (cli->token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", cli->token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, PROG "/" GP_VERSION);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK) {
+        long os_errno = 0;
+        curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+        if (answer.too_big) {
+            s_fail("%s %s: answer larger than %u MiB", method, url, CLI_MAX_ANSWER >> 20);
+            rc = EX_PROTOCOL;
+        } else {
+            const char *why = os_errno ? strerror((int)os_errno)
+                              : errbuf[0] ? errbuf : curl_easy_strerror(cc);
+            s_fail("cannot reach %s: %s", cli->api, why);
+            rc = EX_UNAVAILABLE;
+        }
+        goto cleanup;
+    }
+
+    json_error_t jerr;
+    json_t *j = answer.len ? json_loadb(answer.buf, answer.len, 0, &jerr) : NULL;
+    if (status < 200 || status > 299) {
+        const char *msg = json_string_value(json_object_get(j, "error"));
+        char text[300] = "";
+        if (msg == NULL && answer.len) {
+            /* not our JSON: show the start of the body, on one line */
+            size_t k = 0;
+            for (size_t i = 0; i < answer.len && k + 1 < sizeof text && k < 200; i++)
+                text[k++] = (answer.buf[i] == '\n' || answer.buf[i] == '\r') ? ' ' : answer.buf[i];
+            text[k] = '\0';
+            msg = text;
+        }
+        if (cli->what && status == 404)
+            s_fail("%s: %s (HTTP %ld)", cli->what, msg && *msg ? msg : "not found", status);
+        else if (status == 401 || status == 403)
+            s_fail("%s (HTTP %ld; check --token, --token-file or GPUPOOL_TOKEN)",
+                   msg && *msg ? msg : "not authorized", status);
+        else
+            s_fail("%s (HTTP %ld)", msg && *msg ? msg : "request failed", status);
+        json_decref(j);
+        rc = s_status_exit(status);
+        goto cleanup;
+    }
+    if (j == NULL) {
+        s_fail("%s %s: the answer is not JSON%s%s", method, url, answer.len ? ": " : "",
+               answer.len ? jerr.text : " (empty)");
+        rc = EX_PROTOCOL;
+        goto cleanup;
+    }
+    *out = j;
+cleanup:
+    curl_slist_free_all(hdrs);
+    s_buf_free(&answer);
+    return rc;
+}
+
+static int s_get(cli_t *cli, const char *path, json_t **out)
+{
+    return s_request(cli, "GET", path, NULL, 0, out);
+}
+
+/* "/v1/jobs/" + escaped id. */
+static int s_job_path(cli_t *cli, const char *id, char *out, size_t size)
+{
+    char *esc = curl_easy_escape(cli->curl, id, 0);
+    if (esc == NULL)
+        return -1;
+    int n = snprintf(out, size, "/v1/jobs/%s", esc);
+    curl_free(esc);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* Print a JSON value, indented, on stdout. */
+static int s_print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s == NULL) {
+        s_fail("out of memory");
+        return EX_OSERR;
+    }
+    puts(s);
+    free(s);
+    return 0;
+}
+
+/* A response that must carry an array under key. */
+static json_t *s_array(const json_t *j, const char *key)
+{
+    json_t *a = json_object_get(j, key);
+    if (!json_is_array(a)) {
+        s_fail("the answer has no \"%s\" array", key);
+        return NULL;
+    }
+    return a;
+}
+
+/* ------------------------------------------------------------- jobs */
+
+/* What a job asked for: "2 whole", "1x 10G 25%", "1x 40% mem". */
+static void s_fmt_request(char *out, size_t size, const json_t *spec)
+{
+    int64_t n = s_int(spec, "devices");
+    if (n == 0)
+        n = s_int(spec, "nvidia.com/gpu");
+    int64_t mem = s_int(spec, "mem_mib");
+    double memp = s_num(spec, "mem_percent");
+    double comp = s_num(spec, "compute_percent");
+    bool whole = json_is_true(json_object_get(spec, "whole")) ||
+                 (n > 0 && mem == 0 && memp == 0 && comp == 0);
+    if (n == 0) {
+        gp_strlcpy(out, "cpu", size);
+    } else if (whole) {
+        snprintf(out, size, "%" PRId64 " whole", n);
+    } else {
+        char m[32] = "";
+        if (mem > 0)
+            s_fmt_mib(m, sizeof m, mem);
+        else if (memp > 0)
+            snprintf(m, sizeof m, "%g%%mem", memp);
+        else
+            gp_strlcpy(m, "all-mem", sizeof m);
+        snprintf(out, size, "%" PRId64 "x %s %g%%", n, m, comp);
+    }
+}
+
+/* Where a job runs: "gpu0 10G 25%", "gpu0,1 whole". */
+static void s_fmt_alloc(char *out, size_t size, const json_t *alloc)
+{
+    json_t *devs = json_object_get(alloc, "devices");
+    size_t n = json_array_size(devs);
+    if (n == 0) {
+        gp_strlcpy(out, "cpu", size);
+        return;
+    }
+    char idx[128] = "gpu";
+    size_t k = 3;
+    for (size_t i = 0; i < n && k + 8 < sizeof idx; i++)
+        k += (size_t)snprintf(idx + k, sizeof idx - k, "%s%" PRId64, i ? "," : "",
+                              s_int(json_array_get(devs, i), "index"));
+    const json_t *d0 = json_array_get(devs, 0);
+    if (json_is_true(json_object_get(d0, "whole"))) {
+        snprintf(out, size, "%s whole", idx);
+        return;
+    }
+    char m[32];
+    s_fmt_mib(m, sizeof m, s_int(d0, "mem_mib"));
+    double pct = json_object_get(d0, "compute_percent") ? s_num(d0, "compute_percent")
+                                                         : s_num(d0, "compute_permille") / 10.0;
+    snprintf(out, size, "%s %s %g%%", idx, m, pct);
+}
+
+static int s_cmp_jobs(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int64_t tx = s_int(x, "submitted_ms"), ty = s_int(y, "submitted_ms");
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return strcmp(s_str(x, "id"), s_str(y, "id"));
+}
+
+static int s_cmd_submit(cli_t *cli, int argc, char **argv)
+{
+    if (argc != 2) {
+        s_fail("usage: gpupool submit FILE|-");
+        return EX_USAGE;
+    }
+    const char *path = argv[1];
+    buf_t in;
+    int rc = s_read_file(path, &in);
+    if (rc != 0)
+        return rc;
+    json_error_t jerr;
+    json_t *doc = json_loadb(in.buf, in.len, 0, &jerr);
+    json_t *ans = NULL;
+    if (doc == NULL) {
+        s_fail("%s: not JSON: %s (line %d, column %d)", strcmp(path, "-") ? path : "stdin",
+               jerr.text, jerr.line, jerr.column);
+        rc = EX_DATAERR;
+        goto cleanup;
+    }
+    if (!json_is_object(doc) && !json_is_array(doc)) {
+        s_fail("%s: expected a job (JSON object) or an array of jobs", path);
+        rc = EX_DATAERR;
+        goto cleanup;
+    }
+    if (json_is_array(doc) && json_array_size(doc) == 0) {
+        s_fail("%s: the array of jobs is empty", path);
+        rc = EX_DATAERR;
+        goto cleanup;
+    }
+    rc = s_request(cli, "POST", "/v1/jobs", in.buf, in.len, &ans);
+    if (rc != 0)
+        goto cleanup;
+    if (cli->out == OUT_JSON) {
+        rc = s_print_json(ans);
+        if (rc == 0 && json_is_array(doc)) {
+            json_t *res = json_object_get(ans, "results"), *r;
+            size_t i;
+            json_array_foreach(res, i, r) {
+                int64_t st = s_int(r, "status");
+                if (st >= 300 && rc == 0)
+                    rc = s_status_exit(st);
+            }
+        }
+        goto cleanup;
+    }
+    if (json_is_object(doc)) {
+        printf("%s %s\n", s_str(ans, "id"), s_str(ans, "state"));
+        goto cleanup;
+    }
+    json_t *res = s_array(ans, "results");
+    if (res == NULL) {
+        rc = EX_PROTOCOL;
+        goto cleanup;
+    }
+    size_t i, nerr = 0;
+    json_t *r;
+    json_array_foreach(res, i, r) {
+        int64_t st = s_int(r, "status");
+        if (st == 201)
+            printf("%s created\n", s_str(r, "id"));
+        else if (st == 200)
+            printf("%s exists\n", s_str(r, "id"));
+        else {
+            const char *id = json_string_value(json_object_get(r, "id"));
+            char where[64];
+            snprintf(where, sizeof where, "job %zu", i + 1);
+            s_fail("%s: %s (%" PRId64 ")", id && *id ? id : where, s_str(r, "error"), st);
+            if (nerr++ == 0)
+                rc = s_status_exit(st);
+        }
+    }
+    if (nerr)
+        s_fail("%zu of %zu jobs refused", nerr, json_array_size(res));
+cleanup:
+    json_decref(ans);
+    json_decref(doc);
+    s_buf_free(&in);
+    return rc;
+}
+
+static void s_print_job(const json_t *job)
+{
+    char t[64], req[96], age[32];
+    json_t *spec = json_object_get(job, "spec");
+    json_t *alloc = json_object_get(job, "alloc");
+    int64_t now = gp_wall_ms();
+    printf("Job:        %s\n", s_str(job, "id"));
+    printf("State:      %s", s_str(job, "state"));
+    const char *reason = json_string_value(json_object_get(job, "reason"));
+    if (reason && *reason)
+        printf(" (%s)", reason);
+    putchar('\n');
+    printf("Owner:      %s\n", s_str(job, "owner"));
+    printf("Region:     %s\n", s_str(job, "region"));
+    printf("Node:       %s\n", s_str(job, "node"));
+    s_fmt_request(req, sizeof req, spec);
+    printf("Request:    %s, priority %" PRId64, req, s_int(spec, "priority"));
+    static const char *const lists[] = { "models", "exclude_models", "vendors", "regions",
+                                         "clouds", "zones", "uuids" };
+    for (size_t i = 0; i < GP_ARRAY_LEN(lists); i++) {
+        json_t *l = json_object_get(spec, lists[i]), *v;
+        size_t k;
+        if (json_array_size(l) == 0)
+            continue;
+        printf(", %s ", lists[i]);
+        json_array_foreach(l, k, v) printf("%s%s", k ? "," : "", json_string_value(v));
+    }
+    putchar('\n');
+    if (json_is_object(alloc)) {
+        json_t *d;
+        size_t i;
+        printf("Devices:\n");
+        json_array_foreach(json_object_get(alloc, "devices"), i, d) {
+            char m[32];
+            s_fmt_mib(m, sizeof m, s_int(d, "mem_mib"));
+            double pct = json_object_get(d, "compute_percent") ? s_num(d, "compute_percent")
+                                                                : s_num(d, "compute_permille") / 10.0;
+            if (json_is_true(json_object_get(d, "whole")))
+                printf("  gpu%" PRId64 "  %s  whole\n", s_int(d, "index"), s_str(d, "uuid"));
+            else
+                printf("  gpu%" PRId64 "  %s  %s memory, %g%% compute\n", s_int(d, "index"),
+                       s_str(d, "uuid"), m, pct);
+        }
+    }
+    json_t *cmd = json_object_get(job, "command");
+    if (json_array_size(cmd) > 0) {
+        json_t *a;
+        size_t i;
+        printf("Command:   ");
+        json_array_foreach(cmd, i, a) printf(" %s", json_string_value(a) ? json_string_value(a) : "?");
+        putchar('\n');
+    }
+    printf("Restart:    %s (max %" PRId64 "), attempts %" PRId64, s_str(job, "restart"),
+           s_int(job, "max_restarts"), s_int(job, "attempts"));
+    if (json_is_integer(json_object_get(job, "exit_code")) &&
+        (!strcmp(s_str(job, "state"), "succeeded") || !strcmp(s_str(job, "state"), "failed")))
+        printf(", exit code %" PRId64, s_int(job, "exit_code"));
+    putchar('\n');
+    s_fmt_time(t, sizeof t, s_int(job, "submitted_ms"));
+    s_fmt_age(age, sizeof age, now - s_int(job, "submitted_ms"));
+    printf("Submitted:  %s (%s ago)\n", t, age);
+    s_fmt_time(t, sizeof t, s_int(job, "updated_ms"));
+    printf("Updated:    %s\n", t);
+    json_t *hist = json_object_get(job, "history");
+    if (json_array_size(hist) > 0) {
+        table_t tab;
+        static const char *const heads[] = { "  AT", "STATE", "NODE", "REASON" };
+        s_table_init(&tab, 4, heads);
+        json_t *h;
+        size_t i;
+        json_array_foreach(hist, i, h) {
+            char at[80];
+            s_fmt_time(t, sizeof t, s_int(h, "at_ms"));
+            snprintf(at, sizeof at, "  %s", t);
+            const char *row[] = { at, s_str(h, "state"), s_str(h, "node"), s_str(h, "reason") };
+            s_table_row(&tab, row);
+        }
+        printf("History:\n");
+        s_table_print(&tab, stdout);
+        s_table_free(&tab);
+    }
+}
+
+static int s_cmd_get(cli_t *cli, int argc, char **argv)
+{
+    if (argc != 2) {
+        s_fail("usage: gpupool get ID");
+        return EX_USAGE;
+    }
+    char path[1024];
+    if (s_job_path(cli, argv[1], path, sizeof path) < 0) {
+        s_fail("job id too long");
+        return EX_USAGE;
+    }
+    json_t *job = NULL;
+    cli->what = argv[1];
+    int rc = s_get(cli, path, &job);
+    if (rc != 0)
+        return rc;
+    if (cli->out == OUT_JSON)
+        rc = s_print_json(job);
+    else
+        s_print_job(job);
+    json_decref(job);
+    return rc;
+}
+
+static int s_cmd_ls(cli_t *cli, int argc, char **argv)
+{
+    const char *filters[3] = { NULL, NULL, NULL };
+    static const char *const names[3] = { "state", "region", "owner" };
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        bool found = false;
+        for (int f = 0; f < 3 && !found; f++) {
+            size_t n = strlen(names[f]);
+            if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, names[f], n))
+                continue;
+            if (argv[i][2 + n] == '=') {
+                filters[f] = argv[i] + 3 + n;
+                found = true;
+            } else if (argv[i][2 + n] == '\0' && i + 1 < argc) {
+                filters[f] = argv[++i];
+                found = true;
+            }
+        }
+        if (found)
+            continue;
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            quiet = true;
+            continue;
+        }
+        s_fail("usage: gpupool ls [--state S] [--region R] [--owner O] [-q]");
+        return EX_USAGE;
+    }
+    char path[2048] = "/v1/jobs";
+    size_t k = strlen(path);
+    char sep = '?';
+    for (int f = 0; f < 3; f++) {
+        if (filters[f] == NULL)
+            continue;
+        char *esc = curl_easy_escape(cli->curl, filters[f], 0);
+        if (esc == NULL)
+            return EX_OSERR;
+        int n = snprintf(path + k, sizeof path - k, "%c%s=%s", sep, names[f], esc);
+        curl_free(esc);
+        if (n < 0 || (size_t)n >= sizeof path - k) {
+            s_fail("filters too long");
+            return EX_USAGE;
+        }
+        k += (size_t)n;
+        sep = '&';
+    }
+    json_t *ans = NULL;
+    int rc = s_get(cli, path, &ans);
+    if (rc != 0)
+        return rc;
+    json_t *jobs = s_array(ans, "jobs");
+    if (jobs == NULL) {
+        json_decref(ans);
+        return EX_PROTOCOL;
+    }
+    size_t n = json_array_size(jobs);
+    json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
+    if (sorted == NULL) {
+        json_decref(ans);
+        return EX_OSERR;
+    }
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = json_array_get(jobs, i);
+    qsort(sorted, n, sizeof *sorted, s_cmp_jobs);
+
+    if (cli->out == OUT_JSON) {
+        rc = s_print_json(ans);
+    } else if (quiet) {
+        for (size_t i = 0; i < n; i++)
+            puts(s_str(sorted[i], "id"));
+    } else {
+        table_t t;
+        static const char *const heads[] = { "ID",       "STATE", "REGION", "NODE",
+                                             "DEVICES",  "PRIORITY", "AGE", "REASON" };
+        s_table_init(&t, 8, heads);
+        t.right[5] = t.right[6] = true;
+        int64_t now = gp_wall_ms();
+        for (size_t i = 0; i < n; i++) {
+            const json_t *j = sorted[i];
+            char dev[128], prio[24], age[24];
+            json_t *alloc = json_object_get(j, "alloc");
+            if (json_is_object(alloc))
+                s_fmt_alloc(dev, sizeof dev, alloc);
+            else
+                s_fmt_request(dev, sizeof dev, json_object_get(j, "spec"));
+            snprintf(prio, sizeof prio, "%" PRId64, s_int(json_object_get(j, "spec"), "priority"));
+            s_fmt_age(age, sizeof age, now - s_int(j, "submitted_ms"));
+            const char *row[] = { s_str(j, "id"), s_str(j, "state"), s_str(j, "region"),
+                                  s_str(j, "node"), dev, prio, age, s_str(j, "reason") };
+            s_table_row(&t, row);
+        }
+        s_table_print(&t, stdout);
+        s_table_free(&t);
+    }
+    free(sorted);
+    json_decref(ans);
+    return rc;
+}
+
+static int s_cmd_cancel(cli_t *cli, int argc, char **argv)
+{
+    if (argc < 2) {
+        s_fail("usage: gpupool cancel ID...");
+        return EX_USAGE;
+    }
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        char path[1024];
+        if (s_job_path(cli, argv[i], path, sizeof path) < 0) {
+            s_fail("%s: job id too long", argv[i]);
+            rc = rc ? rc : EX_USAGE;
+            continue;
+        }
+        json_t *job = NULL;
+        cli->what = argv[i];
+        int r = s_request(cli, "DELETE", path, NULL, 0, &job);
+        if (r != 0) {
+            rc = rc ? rc : r;
+            if (r == EX_UNAVAILABLE || r == EX_NOPERM)
+                break;       /* the next ones would fail the same way */
+            continue;
+        }
+        if (cli->out == OUT_JSON)
+            s_print_json(job);
+        else
+            printf("%s %s\n", s_str(job, "id"), s_str(job, "state"));
+        json_decref(job);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------- nodes, regions, top */
+
+static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        s_fail("usage: gpupool nodes");
+        return EX_USAGE;
+    }
+    json_t *ans = NULL;
+    int rc = s_get(cli, "/v1/nodes", &ans);
+    if (rc != 0)
+        return rc;
+    json_t *nodes = s_array(ans, "nodes");
+    if (nodes == NULL) {
+        json_decref(ans);
+        return EX_PROTOCOL;
+    }
+    if (cli->out == OUT_JSON) {
+        rc = s_print_json(ans);
+        json_decref(ans);
+        return rc;
+    }
+    table_t t;
+    static const char *const heads[] = { "NODE", "REGION", "ZONE", "MODEL", "GPUS",
+                                         "MEM", "ALLOCATED", "JOBS", "HEALTHY" };
+    s_table_init(&t, 9, heads);
+    t.right[4] = t.right[7] = true;
+    json_t *node;
+    size_t i;
+    json_array_foreach(nodes, i, node) {
+        json_t *devs = json_object_get(node, "devices"), *d;
+        size_t k, ndev = json_array_size(devs), unhealthy = 0;
+        int64_t mem = 0;
+        char models[128] = "";
+        json_array_foreach(devs, k, d) {
+            mem += s_int(d, "mem_mib");
+            if (json_is_false(json_object_get(d, "healthy")))
+                unhealthy++;
+            const char *m = s_str(d, "model");
+            /* the distinct models, in order of appearance */
+            bool seen = false;
+            for (size_t p = 0; p < k && !seen; p++)
+                seen = !strcmp(s_str(json_array_get(devs, p), "model"), m);
+            if (!seen) {
+                size_t len = strlen(models);
+                snprintf(models + len, sizeof models - len, "%s%s", len ? "," : "", m);
+            }
+        }
+        json_t *al = json_object_get(node, "allocated");
+        char gpus[24], memtxt[80], used[32], total[32], alloc[48], jobs[24], healthy[24];
+        snprintf(gpus, sizeof gpus, "%zu", ndev);
+        s_fmt_mib(used, sizeof used, s_int(al, "mem_mib"));
+        s_fmt_mib(total, sizeof total, mem);
+        snprintf(memtxt, sizeof memtxt, "%s/%s", used, total);
+        double milli = (double)s_int(al, "gpu_milli");
+        snprintf(alloc, sizeof alloc, "%.2f/%zu (%.0f%%)", milli / 1000.0, ndev,
+                 ndev ? milli / 10.0 / (double)ndev : 0.0);
+        snprintf(jobs, sizeof jobs, "%" PRId64, s_int(al, "jobs"));
+        if (json_is_false(json_object_get(node, "healthy")))
+            gp_strlcpy(healthy, "no", sizeof healthy);
+        else if (unhealthy)
+            snprintf(healthy, sizeof healthy, "%zu/%zu gpus", ndev - unhealthy, ndev);
+        else
+            gp_strlcpy(healthy, "yes", sizeof healthy);
+        const char *row[] = { s_str(node, "name"), s_str(node, "region"), s_str(node, "zone"),
+                              models[0] ? models : "-", gpus, memtxt, alloc, jobs, healthy };
+        s_table_row(&t, row);
+    }
+    s_table_print(&t, stdout);
+    s_table_free(&t);
+    json_decref(ans);
+    return 0;
+}
+
+static int s_cmd_regions(cli_t *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        s_fail("usage: gpupool regions");
+        return EX_USAGE;
+    }
+    json_t *ans = NULL;
+    int rc = s_get(cli, "/v1/regions", &ans);
+    if (rc != 0)
+        return rc;
+    json_t *regions = s_array(ans, "regions");
+    if (regions == NULL) {
+        json_decref(ans);
+        return EX_PROTOCOL;
+    }
+    if (cli->out == OUT_JSON) {
+        rc = s_print_json(ans);
+        json_decref(ans);
+        return rc;
+    }
+    table_t t;
+    static const char *const heads[] = { "REGION", "LEADER", "COORDINATORS", "NODES",
+                                         "GPUS",   "USED",   "PENDING" };
+    s_table_init(&t, 7, heads);
+    t.right[3] = t.right[4] = t.right[6] = true;
+    json_t *r;
+    size_t i;
+    json_array_foreach(regions, i, r) {
+        char coords[256] = "", nodes[24], gpus[24], used[48], pending[24];
+        json_t *c;
+        size_t k;
+        json_array_foreach(json_object_get(r, "coordinators"), k, c) {
+            size_t len = strlen(coords);
+            snprintf(coords + len, sizeof coords - len, "%s%s", k ? "," : "",
+                     json_string_value(c) ? json_string_value(c) : "?");
+        }
+        int64_t ngpus = s_int(r, "gpus");
+        double milli = (double)s_int(r, "gpu_milli_used");
+        snprintf(nodes, sizeof nodes, "%" PRId64, s_int(r, "nodes"));
+        snprintf(gpus, sizeof gpus, "%" PRId64, ngpus);
+        snprintf(used, sizeof used, "%.2f (%.0f%%)", milli / 1000.0,
+                 ngpus ? milli / 10.0 / (double)ngpus : 0.0);
+        snprintf(pending, sizeof pending, "%" PRId64, s_int(r, "pending"));
+        const char *row[] = { s_str(r, "name"), s_str(r, "leader"), coords[0] ? coords : "-",
+                              nodes, gpus, used, pending };
+        s_table_row(&t, row);
+    }
+    s_table_print(&t, stdout);
+    s_table_free(&t);
+    json_decref(ans);
+    return 0;
+}
+
+static volatile sig_atomic_t s_stop;
+static void s_on_signal(int sig) { (void)sig; s_stop = 1; }
+
+/* "12.50/48 (26%)" from used thousandths of a GPU and a GPU count. */
+static void s_fmt_used(char *out, size_t size, int64_t milli, int64_t gpus)
+{
+    snprintf(out, size, "%.2f/%" PRId64 " (%.0f%%)", (double)milli / 1000.0, gpus,
+             gpus ? (double)milli / 10.0 / (double)gpus : 0.0);
+}
+
+static void s_print_usage(const cli_t *cli, const json_t *u)
+{
+    char now[40], used[64];
+    s_fmt_time(now, sizeof now, gp_wall_ms());
+    const json_t *p = json_object_get(u, "pool");
+    int64_t gpus = s_int(p, "gpus");
+    int64_t total = s_int(p, "gpu_milli_total") ? s_int(p, "gpu_milli_total") : gpus * 1000;
+    printf("gpupool %s  %s\n", cli->api, now);
+    printf("pool: %" PRId64 " nodes, %" PRId64 " GPUs, %.2f GPUs allocated (%.1f%%), "
+           "%" PRId64 " jobs running, %" PRId64 " pending\n\n",
+           s_int(p, "nodes"), gpus, (double)s_int(p, "gpu_milli_used") / 1000.0,
+           total ? 100.0 * (double)s_int(p, "gpu_milli_used") / (double)total : 0.0,
+           s_int(p, "jobs_running"), s_int(p, "jobs_pending"));
+
+    table_t t;
+    static const char *const rheads[] = { "REGION", "NODES", "GPUS", "ALLOCATED", "RUNNING",
+                                          "PENDING" };
+    s_table_init(&t, 6, rheads);
+    t.right[1] = t.right[2] = t.right[4] = t.right[5] = true;
+    const json_t *r;
+    size_t i;
+    json_array_foreach(json_object_get(u, "by_region"), i, r) {
+        char nodes[24], ngpus[24], running[24], pending[24];
+        const char *name = s_str(r, "name");
+        if (!strcmp(name, "-"))
+            name = s_str(r, "region");
+        snprintf(nodes, sizeof nodes, "%" PRId64, s_int(r, "nodes"));
+        snprintf(ngpus, sizeof ngpus, "%" PRId64, s_int(r, "gpus"));
+        s_fmt_used(used, sizeof used, s_int(r, "gpu_milli_used"), s_int(r, "gpus"));
+        snprintf(running, sizeof running, "%" PRId64, s_int(r, "jobs_running"));
+        snprintf(pending, sizeof pending, "%" PRId64, s_int(r, "jobs_pending"));
+        const char *row[] = { name, nodes, ngpus, used, running, pending };
+        s_table_row(&t, row);
+    }
+    s_table_print(&t, stdout);
+    s_table_free(&t);
+    putchar('\n');
+
+    static const char *const mheads[] = { "MODEL", "GPUS", "ALLOCATED" };
+    s_table_init(&t, 3, mheads);
+    t.right[1] = true;
+    json_array_foreach(json_object_get(u, "by_model"), i, r) {
+        char ngpus[24];
+        snprintf(ngpus, sizeof ngpus, "%" PRId64, s_int(r, "gpus"));
+        s_fmt_used(used, sizeof used, s_int(r, "gpu_milli_used"), s_int(r, "gpus"));
+        const char *row[] = { s_str(r, "model"), ngpus, used };
+        s_table_row(&t, row);
+    }
+    s_table_print(&t, stdout);
+    s_table_free(&t);
+}
+
+static int s_cmd_top(cli_t *cli, int argc, char **argv)
+{
+    int64_t interval_ms = 2000;
+    bool once = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--once")) {
+            once = true;
+            continue;
+        }
+        if (!strncmp(argv[i], "--interval=", 11))
+            v = argv[i] + 11;
+        else if (!strcmp(argv[i], "--interval") && i + 1 < argc)
+            v = argv[++i];
+        if (v == NULL || gp_parse_duration_ms(v, &interval_ms) < 0 || interval_ms < 100 ||
+            interval_ms > 3600000) {
+            s_fail(v ? "--interval: expected a duration from 100ms to 1h, like 2s"
+                     : "usage: gpupool top [--interval 2s] [--once]");
+            return EX_USAGE;
+        }
+    }
+    bool tty = isatty(STDOUT_FILENO);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    for (;;) {
+        json_t *u = NULL;
+        int rc = s_get(cli, "/v1/usage", &u);
+        if (rc != 0)
+            return rc;
+        if (cli->out == OUT_JSON) {
+            rc = s_print_json(u);
+        } else {
+            if (tty && !once)
+                fputs("\033[H\033[2J", stdout);
+            s_print_usage(cli, u);
+        }
+        json_decref(u);
+        fflush(stdout);
+        if (once || rc != 0)
+            return rc;
+        if (!tty && cli->out == OUT_TABLE)
+            putchar('\n');
+        struct timespec ts = { interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L };
+        while (!s_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        if (s_stop)
+            return 0;
+    }
+}
+
+/* ------------------------------------------------------------- keys */
+
+static int s_cmd_keys(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "curve")) {
+        const char *prefix = argv[2];
+        char path[4096];
+        static const char *const exts[] = { ".key", ".pub" };
+        for (size_t i = 0; i < 2; i++) {
+            struct stat st;
+            snprintf(path, sizeof path, "%s%s", prefix, exts[i]);
+            if (lstat(path, &st) == 0) {
+                s_fail("%s exists; not overwriting it (remove it first)", path);
+                return EX_CANTCREAT;
+            }
+        }
+        gp_curve_keys_t keys;
+        gp_err_t err;
+        if (gp_curve_generate(&keys, &err) < 0) {
+            s_fail("%s", err.msg);
+            return EX_SOFTWARE;
+        }
+        if (gp_curve_save(prefix, &keys, &err) < 0) {
+            s_fail("%s", err.msg);
+            return EX_CANTCREAT;
+        }
+        explicit_bzero(keys.secret_key, sizeof keys.secret_key);
+        printf("%s.key %s.pub public-key=%s\n", prefix, prefix, keys.public_key);
+        return 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "token")) {
+        unsigned char raw[32];
+        size_t got = 0;
+        while (got < sizeof raw) {
+            ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                s_fail("getrandom: %s", strerror(errno));
+                return EX_OSERR;
+            }
+            got += (size_t)n;
+        }
+        char hex[2 * sizeof raw + 1];
+        for (size_t i = 0; i < sizeof raw; i++)
+            snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        explicit_bzero(raw, sizeof raw);
+        puts(hex);
+        return 0;
+    }
+    s_fail("usage: gpupool keys curve PREFIX | gpupool keys token");
+    return EX_USAGE;
+}
+
+/* ------------------------------------------------------------- main */
+
+/* Read the token: the first line that is neither blank nor a comment. */
+static int s_read_token(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        s_fail("cannot read token file %s: %s", path, strerror(errno));
+        return errno == EACCES ? EX_NOPERM : EX_NOINPUT;
+    }
+    char line[1024];
+    int rc = EX_DATAERR;
+    while (fgets(line, sizeof line, f)) {
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+            s[--n] = '\0';
+        if (n == 0 || s[0] == '#')
+            continue;
+        *out = strdup(s);
+        rc = *out ? 0 : EX_OSERR;
+        break;
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+    if (rc == EX_DATAERR)
+        s_fail("token file %s holds no token", path);
+    return rc;
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
+static const char *s_flag_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+typedef int (*cmd_fn)(cli_t *cli, int argc, char **argv);
+
+int main(int argc, char **argv)
+{
+    cli_t cli = { 0 };
+    const char *api = getenv("GPUPOOL_API");
+    const char *token = getenv("GPUPOOL_TOKEN");
+    const char *token_file = getenv("GPUPOOL_TOKEN_FILE");
+    bool flag_token = false;
+    /* Global options may come before or after the command (`gpupool ls -o
+     * json`); they are taken out and the rest keeps its order. */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (rest == NULL)
+        return EX_OSERR;
+    int nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--")) {
+            while (++i < argc)
+                rest[nrest++] = argv[i];
+            break;
+        }
+        if (argv[i][0] != '-' || !strcmp(argv[i], "-")) {
+            rest[nrest++] = argv[i];
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            s_usage(stdout);
+            free(rest);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf(PROG " %s\n", GP_VERSION);
+            free(rest);
+            return 0;
+        } else if ((v = s_flag_value(argc, argv, &i, "--api"))) {
+            api = v;
+        } else if ((v = s_flag_value(argc, argv, &i, "--token-file"))) {
+            token_file = v;
+            token = NULL;
+            flag_token = true;
+        } else if ((v = s_flag_value(argc, argv, &i, "--token"))) {
+            token = v;
+            if (!flag_token)
+                token_file = NULL;
+            flag_token = true;
+        } else if ((v = s_flag_value(argc, argv, &i, "--output")) ||
+                   (v = s_flag_value(argc, argv, &i, "-o"))) {
+            if (!strcmp(v, "json"))
+                cli.out = OUT_JSON;
+            else if (!strcmp(v, "table"))
+                cli.out = OUT_TABLE;
+            else {
+                s_fail("-o: expected table or json, got \"%s\"", v);
+                free(rest);
+                return EX_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--api") || !strcmp(argv[i], "--token") ||
+                   !strcmp(argv[i], "--token-file") || !strcmp(argv[i], "-o") ||
+                   !strcmp(argv[i], "--output")) {
+            s_fail("%s needs a value", argv[i]);
+            free(rest);
+            return EX_USAGE;
+        } else {
+            rest[nrest++] = argv[i];     /* a command's own option */
+        }
+    }
+    if (nrest == 0 || rest[0][0] == '-') {
+        if (nrest)
+            s_fail("unknown option %s (see gpupool --help)", rest[0]);
+        else
+            s_usage(stderr);
+        free(rest);
+        return EX_USAGE;
+    }
+    const char *cmd = rest[0];
+    int cargc = nrest;
+    char **cargv = rest;
+    int rc = 0;
+    if (!strcmp(cmd, "keys")) {
+        rc = s_cmd_keys(cargc, cargv);
+        free(rest);
+        return rc;
+    }
+
+    static const struct {
+        const char *name;
+        cmd_fn fn;
+    } cmds[] = {
+        { "submit", s_cmd_submit }, { "get", s_cmd_get },         { "ls", s_cmd_ls },
+        { "cancel", s_cmd_cancel }, { "nodes", s_cmd_nodes },     { "regions", s_cmd_regions },
+        { "top", s_cmd_top },
+    };
+    cmd_fn fn = NULL;
+    for (size_t k = 0; k < GP_ARRAY_LEN(cmds); k++)
+        if (!strcmp(cmd, cmds[k].name))
+            fn = cmds[k].fn;
+    if (fn == NULL) {
+        s_fail("unknown command \"%s\" (see gpupool --help)", cmd);
+        free(rest);
+        return EX_USAGE;
+    }
+
+    if (api == NULL || *api == '\0')
+        api = DEFAULT_API;
+    if (strncmp(api, "http://", 7) && strncmp(api, "https://", 8)) {
+        s_fail("--api: expected an http:// or https:// URL, got \"%s\"", api);
+        free(rest);
+        return EX_USAGE;
+    }
+    cli.api = strdup(api);
+    if (cli.api == NULL) {
+        free(rest);
+        return EX_OSERR;
+    }
+    size_t n = strlen(cli.api);
+    while (n > 0 && cli.api[n - 1] == '/')
+        cli.api[--n] = '\0';
+    if (token && *token) {
+        cli.token = strdup(token);
+    } else if (token_file && *token_file) {
+        rc = s_read_token(token_file, &cli.token);
+        if (rc != 0)
+            goto cleanup;
+    }
+    if (cli.token && strpbrk(cli.token, "\r\n")) {
+        s_fail("the token holds a line break");
+        rc = EX_USAGE;
+        goto cleanup;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (cli.curl = curl_easy_init()) == NULL) {
+        s_fail("cannot initialise libcurl");
+        rc = EX_SOFTWARE;
+        goto cleanup;
+    }
+    rc = fn(&cli, cargc, cargv);
+    if (fflush(stdout) != 0 && rc == 0) {
+        s_fail("cannot write the output: %s", strerror(errno));
+        rc = EX_IOERR;
+    }
+cleanup:
+    if (cli.curl)
+        curl_easy_cleanup(cli.curl);
+    curl_global_cleanup();
+    if (cli.token) {
+        explicit_bzero(cli.token, strlen(cli.token));
+        free(cli.token);
+    }
+    free(cli.api);
+    free(rest);
+    return rc;
+}
