@@ -277,6 +277,7 @@ static CURL *s_easy_get(gp_etcd_t *etcd)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 5L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)etcd->dial_timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PROXY, "");   /* never a proxy (and no environment lookups per request) */
     if (etcd->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, etcd->ca_file);
     if (etcd->cert_file) {
@@ -355,7 +356,10 @@ int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory for a curl handle");
     snprintf(url, sizeof(url), "%s%s", etcd->endpoints[req->ep], req->path);
     CURL *e = req->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    /* a pooled handle usually goes to the same URL again: skip re-parsing it */
+    char *last = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &last) != CURLE_OK || !last || strcmp(last, url) != 0)
+        curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.p ? req->body.p : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->has_leader ? etcd->stream_headers : etcd->headers);

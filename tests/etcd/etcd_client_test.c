@@ -125,7 +125,7 @@ static void suite_kv(void)
 
     /* prefix, limit, keys_only, count_only, sort */
     for (int i = 0; i < 5; i++) {
-        char k[32], v[8];
+        char k[32], v[16];
         snprintf(k, sizeof(k), "/t/p/%d", i);
         snprintf(v, sizeof(v), "v%d", i);
         gp_etcd_put(etcd, k, v, strlen(v), 0, NULL, &err);
