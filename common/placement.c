@@ -218,7 +218,9 @@ static void s_sum_leaf(const gp_pl_node_t *n, struct gp_pl_sum *s)
             s->comp = d->comp_free;
         if (d->mem_free > s->dmem)
             s->dmem = d->mem_free;
-        int pm = (int)(d->mem_free * 1000 / d->mem_phys);
+        /* an upper bound of the permille a device can still take (see
+         * gp_pl_dev_mem_need: a request of pm takes floor(pm * phys / 1000)) */
+        int pm = (int)((d->mem_free + 1) * 1000 / d->mem_phys);
         if (pm > s->dpm)
             s->dpm = pm;
         if (d->nalloc == 0)
@@ -308,6 +310,19 @@ static int s_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int 
     if (pl->nslots == 0)
         return 0;
     int start = (int)(gp_pl_rand(pl) % (uint64_t)pl->nslots);
+    if (max >= pl->nslots) {
+        /* every node will be scored: a straight pass over the leaves is
+         * cheaper than the descent */
+        int n = 0;
+        const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
+        for (int s = start; s < pl->nslots; s++)
+            if (s_sum_ok(&leaf[s], r))
+                out[n++] = s;
+        for (int s = 0; s < start; s++)
+            if (s_sum_ok(&leaf[s], r))
+                out[n++] = s;
+        return n;
+    }
     s_visit_t v = {out, 0, max};
     s_tree_visit(pl, 1, 0, pl->tree_leaves, start, pl->nslots, r, &v);
     s_tree_visit(pl, 1, 0, pl->tree_leaves, 0, start, r, &v);
@@ -407,6 +422,8 @@ const char *gp_placement_policy(const gp_placement_t *self)
 
 /* ------------------------------------------------------------------ nodes */
 
+static void s_node_refresh(gp_pl_node_t *n);
+
 static int s_group(gp_placement_t *pl, const char *vendor, const char *model, int64_t mem)
 {
     for (int g = 0; g < pl->ngroups; g++)
@@ -477,6 +494,7 @@ static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src
         if (i == 0)
             n->group = d->group;
     }
+    s_node_refresh(n);
     if (src->cpu_milli > pl->max_cpu) {
         pl->max_cpu = (double)src->cpu_milli;
         pl->epoch++;           /* scores normalised by the largest node */
@@ -634,6 +652,7 @@ static void s_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign)
                 break;
             }
     }
+    s_node_refresh(n);
     n->version++;
     s_tree_update(pl, a->node);
 }
@@ -823,6 +842,8 @@ static int s_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp
     for (int i = 0; i < 3; i++) {
         s_fill_ids(pl, pins[i], r->pin[i], &r->npin[i]);
         s_fill_ids(pl, prefs[i], r->pref[i], &r->npref[i]);
+        if (r->npref[i])
+            r->has_pref = true;
         if (r->npin[i])
             r->node_filter = true;
     }
@@ -863,48 +884,29 @@ static int s_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp
 
 /* ------------------------------------------------------------ device level */
 
-int gp_pl_dev_free_milli(const gp_pl_dev_t *d)
+static int s_dev_milli_calc(const gp_pl_dev_t *d)
 {
     if (!d->healthy || d->whole_taken)
         return 0;
-    int64_t m = d->mem_free * 1000 / d->mem_cap;
+    int64_t m = (d->mem_free * 1000 + d->mem_cap / 2) / d->mem_cap;
     return m < d->comp_free ? (int)m : d->comp_free;
 }
 
-int64_t gp_pl_dev_mem_need(const gp_pl_dev_t *d, const gp_pl_req_t *r)
+static void s_node_refresh(gp_pl_node_t *n)
 {
-    if (r->whole)
-        return d->mem_cap;
-    if (r->mem_mib > 0)
-        return r->mem_mib;
-    return (r->mem_pm * d->mem_phys + 999) / 1000;
-}
-
-/* The device's free share (permille) if r were placed on it. */
-int gp_pl_dev_milli_after(const gp_pl_dev_t *d, const gp_pl_req_t *r)
-{
-    if (r->whole)
-        return 0;
-    int64_t m = (d->mem_free - gp_pl_dev_mem_need(d, r)) * 1000 / d->mem_cap;
-    int c = d->comp_free - r->comp_pm;
-    return m < c ? (int)m : c;
-}
-
-bool gp_pl_dev_fits(const gp_placement_t *pl, const gp_pl_dev_t *d, const gp_pl_req_t *r)
-{
-    if (!d->healthy || d->whole_taken || !r->allowed[d->group])
-        return false;
-    if (r->dev_filter) {
-        const gp_job_t *j = r->job;
-        if (j->uuids.n && !gp_strlist_has(&j->uuids, d->uuid))
-            return false;
-        if (gp_strlist_has(&j->exclude_uuids, d->uuid))
-            return false;
+    n->gpu_free = 0;
+    for (int i = 0; i < n->ndev; i++) {
+        n->dev[i].milli = s_dev_milli_calc(&n->dev[i]);
+        n->gpu_free += n->dev[i].milli;
     }
-    (void)pl;
-    if (r->whole)
-        return d->nalloc == 0;
-    return d->comp_free >= r->comp_pm && d->mem_free >= gp_pl_dev_mem_need(d, r);
+}
+
+bool gp_pl_dev_fits_slow(const gp_pl_dev_t *d, const gp_pl_req_t *r)
+{
+    const gp_job_t *j = r->job;
+    if (j->uuids.n && !gp_strlist_has(&j->uuids, d->uuid))
+        return false;
+    return !gp_strlist_has(&j->exclude_uuids, d->uuid);
 }
 
 /*
@@ -991,10 +993,7 @@ bool gp_pl_pick(const gp_placement_t *pl, const gp_pl_node_t *node, const gp_pl_
 
 int64_t gp_pl_node_gpu_free(const gp_pl_node_t *n)
 {
-    int64_t s = 0;
-    for (int i = 0; i < n->ndev; i++)
-        s += gp_pl_dev_free_milli(&n->dev[i]);
-    return s;
+    return n->gpu_free;
 }
 
 void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli)
@@ -1033,6 +1032,8 @@ static bool s_node_static_ok(const gp_pl_node_t *n, const gp_pl_req_t *r)
 
 static double s_pref_bonus(const gp_pl_node_t *n, const gp_pl_req_t *r)
 {
+    if (!r->has_pref)
+        return 0;
     int own[3] = {n->region, n->cloud, n->zone};
     int m = 0;
     for (int i = 0; i < 3; i++)
@@ -1041,13 +1042,23 @@ static double s_pref_bonus(const gp_pl_node_t *n, const gp_pl_req_t *r)
     return m * 1e12;
 }
 
-/* Score one node; false when r does not fit it. */
+static uint32_t s_mask(const int8_t *pick, int n)
+{
+    uint32_t m = 0;
+    for (int k = 0; k < n; k++)
+        m |= 1u << pick[k];
+    return m;
+}
+
+/* Score one node; false when r does not fit it.  The devices come back as
+ * a bit mask (the order of a pick carries no meaning). */
 static bool s_eval(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r, double *score,
-                   int8_t *pick)
+                   uint32_t *mask)
 {
     if (!s_node_static_ok(n, r))
         return false;
     const gp_policy_t *pol = r->policy;
+    int8_t pick[GP_MAX_DEVICES];
     bool ok;
     if (pol->cacheable && !r->dev_filter) {
         if (n->cache == NULL && (n->cache = calloc(GP_PL_CACHE_WAYS, sizeof *n->cache)) == NULL)
@@ -1058,11 +1069,7 @@ static bool s_eval(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r, do
             if (!c->ok)
                 return false;
             *score = c->score;
-            int k = 0;
-            for (int i = 0; i < n->ndev && k < r->n; i++)
-                if (c->pick >> i & 1u)
-                    pick[k++] = (int8_t)i;
-            /* the order of a cached pick is by index; it was chosen as a set */
+            *mask = c->pick;
             return true;
         }
         ok = pol->score(pl, n, r, score, pick);
@@ -1070,13 +1077,23 @@ static bool s_eval(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r, do
         c->version = n->version;
         c->ok = ok;
         c->score = ok ? *score : 0;
-        c->pick = 0;
-        for (int k = 0; ok && k < r->n; k++)
-            c->pick |= 1u << pick[k];
+        c->pick = ok ? s_mask(pick, r->n) : 0;
+        *mask = c->pick;
         return ok;
     }
 direct:
-    return pol->score(pl, n, r, score, pick);
+    ok = pol->score(pl, n, r, score, pick);
+    if (ok)
+        *mask = s_mask(pick, r->n);
+    return ok;
+}
+
+static void s_unmask(uint32_t mask, int8_t *pick)
+{
+    int k = 0;
+    for (int i = 0; mask; i++, mask >>= 1)
+        if (mask & 1u)
+            pick[k++] = (int8_t)i;
 }
 
 static void s_make_plan(const gp_placement_t *pl, const gp_pl_node_t *n, const gp_pl_req_t *r,
@@ -1106,7 +1123,7 @@ static void s_observe(gp_placement_t *pl, const gp_pl_req_t *r);
 typedef struct {
     double score;
     int slot;
-    int8_t pick[GP_MAX_DEVICES];
+    uint32_t mask;
 } s_cand_t;
 
 /* The best k candidates for r into top[0..*n), best first. */
@@ -1126,7 +1143,7 @@ static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int
     for (int i = 0; i < nc; i++) {
         gp_pl_node_t *n = &pl->nodes[slots[i]];
         s_cand_t c;
-        if (!s_eval(pl, n, r, &c.score, c.pick))
+        if (!s_eval(pl, n, r, &c.score, &c.mask))
             continue;
         c.score += s_pref_bonus(n, r);
         c.slot = slots[i];
@@ -1163,8 +1180,10 @@ int gp_placement_rank(gp_placement_t *self, const gp_job_t *job, gp_candidate_t 
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < nt; i++) {
+        int8_t pick[GP_MAX_DEVICES];
+        s_unmask(top[i].mask, pick);
         out[i].score = top[i].score;
-        s_make_plan(self, &self->nodes[top[i].slot], &r, top[i].pick, &out[i].plan);
+        s_make_plan(self, &self->nodes[top[i].slot], &r, pick, &out[i].plan);
     }
     if (top != &one)
         free(top);
@@ -1187,7 +1206,9 @@ int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *ou
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     if (nt == 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node can hold it now", job->id);
-    s_make_plan(self, &self->nodes[best.slot], &r, best.pick, out);
+    int8_t pick[GP_MAX_DEVICES];
+    s_unmask(best.mask, pick);
+    s_make_plan(self, &self->nodes[best.slot], &r, pick, out);
     return 0;
 }
 
@@ -1201,10 +1222,12 @@ int gp_placement_score_node(gp_placement_t *self, const char *node, const gp_job
     if (s_compile(self, job, &r, err) < 0)
         return -1;
     double sc;
+    uint32_t mask;
     int8_t pick[GP_MAX_DEVICES];
-    if (!s_eval(self, &self->nodes[slot], &r, &sc, pick))
+    if (!s_eval(self, &self->nodes[slot], &r, &sc, &mask))
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s does not fit node %s", job->id, node);
     sc += s_pref_bonus(&self->nodes[slot], &r);
+    s_unmask(mask, pick);
     if (plan)
         s_make_plan(self, &self->nodes[slot], &r, pick, plan);
     *score = sc;
@@ -1284,7 +1307,7 @@ static bool s_cost_less(s_cost_t a, s_cost_t b)
 }
 
 static bool s_fits_without(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
-                           gp_pl_alloc_t **v, int nv, double *score, int8_t *pick)
+                           gp_pl_alloc_t **v, int nv, double *score, uint32_t *pick)
 {
     for (int i = 0; i < nv; i++)
         s_apply(pl, v[i], -1);
@@ -1311,7 +1334,7 @@ int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
     s_cost_t best = {0, 0, 0};
     gp_pl_alloc_t *bestv[64];
     int nbest = 0, bslot = -1;
-    int8_t bpick[GP_MAX_DEVICES];
+    uint32_t bpick = 0;
     gp_pl_alloc_t **low = NULL;
     int lowcap = 0;
     for (int s = 0; s < self->nslots; s++) {
@@ -1335,43 +1358,43 @@ int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
             continue;
         qsort(low, (size_t)m, sizeof *low, s_prio_cmp);
         double sc;
-        int8_t pk[GP_MAX_DEVICES];
-        if (!s_fits_without(self, n, &r, low, m, &sc, pk))
+        uint32_t pk;
+        if (!s_fits_without(self, n, &r, low, m, &sc, &pk))
             continue;
         gp_pl_alloc_t *set[64];
         int ns = 0;
         bool got = false;
         for (int a = 0; a < m && !got; a++) {
             set[0] = low[a];
-            if (s_fits_without(self, n, &r, set, 1, &sc, pk)) { ns = 1; got = true; }
+            if (s_fits_without(self, n, &r, set, 1, &sc, &pk)) { ns = 1; got = true; }
         }
         for (int a = 0; a < m && !got && m <= 64; a++)
             for (int b = a + 1; b < m && !got; b++) {
                 set[0] = low[a]; set[1] = low[b];
-                if (s_fits_without(self, n, &r, set, 2, &sc, pk)) { ns = 2; got = true; }
+                if (s_fits_without(self, n, &r, set, 2, &sc, &pk)) { ns = 2; got = true; }
             }
         for (int a = 0; a < m && !got && m <= 24; a++)
             for (int b = a + 1; b < m && !got; b++)
                 for (int c = b + 1; c < m && !got; c++) {
                     set[0] = low[a]; set[1] = low[b]; set[2] = low[c];
-                    if (s_fits_without(self, n, &r, set, 3, &sc, pk)) { ns = 3; got = true; }
+                    if (s_fits_without(self, n, &r, set, 3, &sc, &pk)) { ns = 3; got = true; }
                 }
         if (!got) {
             ns = 0;
             for (int a = 0; a < m && ns < 64; a++) {
                 set[ns++] = low[a];
-                if (s_fits_without(self, n, &r, set, ns, &sc, pk))
+                if (s_fits_without(self, n, &r, set, ns, &sc, &pk))
                     break;
             }
             for (int a = ns - 1; a >= 0; a--) {
                 gp_pl_alloc_t *keep = set[a];
                 set[a] = set[ns - 1];
-                if (s_fits_without(self, n, &r, set, ns - 1, &sc, pk))
+                if (s_fits_without(self, n, &r, set, ns - 1, &sc, &pk))
                     ns--;
                 else
                     set[a] = keep;
             }
-            if (!s_fits_without(self, n, &r, set, ns, &sc, pk))
+            if (!s_fits_without(self, n, &r, set, ns, &sc, &pk))
                 continue;
         }
         s_cost_t c = {ns, INT32_MIN, 0};
@@ -1386,7 +1409,7 @@ int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
             nbest = ns;
             memcpy(bestv, set, sizeof *set * (size_t)ns);
             bslot = s;
-            s_fits_without(self, n, &r, set, ns, &sc, bpick);
+            s_fits_without(self, n, &r, set, ns, &sc, &bpick);
         }
     }
     free(low);
@@ -1399,8 +1422,11 @@ int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
     for (int i = 0; i < nbest; i++)
         gp_strlcpy(victims[i], bestv[i]->job, GP_NAME_LEN);
     *nvictims = nbest;
-    if (plan)
-        s_make_plan(self, &self->nodes[bslot], &r, bpick, plan);
+    if (plan) {
+        int8_t pick[GP_MAX_DEVICES];
+        s_unmask(bpick, pick);
+        s_make_plan(self, &self->nodes[bslot], &r, pick, plan);
+    }
     return 0;
 }
 
@@ -1516,7 +1542,7 @@ void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out)
             if (d->whole_taken)
                 used = 1000;
             else {
-                int64_t m = (d->mem_cap - d->mem_free) * 1000 / d->mem_cap;
+                int64_t m = ((d->mem_cap - d->mem_free) * 1000 + d->mem_cap / 2) / d->mem_cap;
                 int c = 1000 - d->comp_free;
                 used = m > c ? (int)m : c;
                 if (used > 1000)

@@ -25,6 +25,7 @@ typedef struct {
     int numa;
     uint32_t links;
     int group;              /* interned vendor/model */
+    int milli;              /* free share, permille: gp_pl_dev_free_milli, kept current */
     char *uuid;
 } gp_pl_dev_t;
 
@@ -48,6 +49,7 @@ typedef struct {
     int ndev;
     gp_pl_dev_t *dev;
     int group;              /* of device 0 (-1 without devices) */
+    int64_t gpu_free;       /* sum of the devices' free share, kept current */
     int region, cloud, zone;
     int nlabels;
     int *labels;            /* interned "key=value" */
@@ -94,6 +96,7 @@ typedef struct {
     int npref[3], pref[3][GP_MAX_LIST];
     int nlabels, labels[GP_MAX_LABELS];
     bool impossible;        /* names a pin or label no node has */
+    bool has_pref;
     uint8_t allowed[GP_PL_MAX_GROUPS * 4];
 } gp_pl_req_t;
 
@@ -155,10 +158,51 @@ gp_pl_typical_t *gp_pl_typical_build(const gp_placement_t *pl, const gp_shape_t 
 void gp_pl_typical_free(gp_pl_typical_t *t);
 
 /* Engine services for policies. */
-int gp_pl_dev_free_milli(const gp_pl_dev_t *d);
-bool gp_pl_dev_fits(const gp_placement_t *pl, const gp_pl_dev_t *d, const gp_pl_req_t *r);
-int64_t gp_pl_dev_mem_need(const gp_pl_dev_t *d, const gp_pl_req_t *r);
-int gp_pl_dev_milli_after(const gp_pl_dev_t *d, const gp_pl_req_t *r);
+
+/* A device's free share in thousandths: the smaller of free compute and
+ * free memory (kept current by the engine). */
+static inline int gp_pl_dev_free_milli(const gp_pl_dev_t *d)
+{
+    return d->milli;
+}
+
+/* Memory r takes on d: a share of the device is rounded down, so that
+ * shares adding up to 100% fit one device. */
+static inline int64_t gp_pl_dev_mem_need(const gp_pl_dev_t *d, const gp_pl_req_t *r)
+{
+    if (r->whole)
+        return d->mem_cap;
+    if (r->mem_mib > 0)
+        return r->mem_mib;
+    int64_t need = r->mem_pm * d->mem_phys / 1000;
+    return need > 0 ? need : 1;
+}
+
+/* The device's free share (permille) if r were placed on it. */
+static inline int gp_pl_dev_milli_after(const gp_pl_dev_t *d, const gp_pl_req_t *r)
+{
+    if (r->whole)
+        return 0;
+    int64_t m = ((d->mem_free - gp_pl_dev_mem_need(d, r)) * 1000 + d->mem_cap / 2) / d->mem_cap;
+    int c = d->comp_free - r->comp_pm;
+    return m < c ? (int)m : c;
+}
+
+bool gp_pl_dev_fits_slow(const gp_pl_dev_t *d, const gp_pl_req_t *r);
+
+/* Can d take r (health, model, uuid lists, room)? */
+static inline bool gp_pl_dev_fits(const gp_placement_t *pl, const gp_pl_dev_t *d,
+                                  const gp_pl_req_t *r)
+{
+    (void)pl;
+    if (!d->healthy || d->whole_taken || !r->allowed[d->group])
+        return false;
+    if (r->dev_filter && !gp_pl_dev_fits_slow(d, r))
+        return false;
+    if (r->whole)
+        return d->nalloc == 0;
+    return d->comp_free >= r->comp_pm && d->mem_free >= gp_pl_dev_mem_need(d, r);
+}
 /* Choose r->n devices into pick[0..n); false when too few fit. */
 bool gp_pl_pick(const gp_placement_t *pl, const gp_pl_node_t *node, const gp_pl_req_t *r,
                 int mode, int8_t *pick);

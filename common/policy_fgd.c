@@ -51,6 +51,11 @@
 
 #include "banned.h"
 
+/* Weight of the packing tie-break, per thousandth of a device left idle. */
+#define S_TIE 0.01
+
+
+
 typedef struct {
     double cf;               /* shapes that never use this model */
     int ncls;
@@ -274,7 +279,12 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
             mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
         after = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
     }
-    *score = before - after;
+    double lafter = 0;
+    for (int i = 0; i < node->ndev; i++)
+        lafter += mf[i];
+    if (r->n == 1 && !r->whole)
+        lafter -= mf[pick[0]] - gp_pl_dev_milli_after(&node->dev[pick[0]], r);
+    *score = before - after - S_TIE * lafter;
     return true;
 }
 

@@ -1,0 +1,157 @@
+/*
+ * sim.h - gpupool-sim's parts: inputs (sim_input.c), replays
+ * (sim_replay.c), capacity planning (sim_plan.c), output (sim_output.c),
+ * the command line (sim_main.c).
+ *
+ * The simulator holds an inventory and a workload in compact arrays (a
+ * 100,000-node, 1,000,000-pod replay fits in a few hundred MiB), builds a
+ * placement engine (common/placement.h) per run and feeds it the pods one
+ * by one through exactly the calls the coordinator uses: place, then
+ * add_alloc to commit, remove_alloc when a pod departs.
+ *
+ * Inputs (--format openb, or jsonl):
+ *   openb: the CSV files of shared/data/openb (node list, pod list).
+ *   jsonl inventory: one node record per line (model.h), "#" comments and
+ *     blank lines ignored.
+ *   jsonl workload: one job spec per line (model.h) with two optional
+ *     extra fields: "arrival" (seconds) and "duration" (seconds).
+ * Errors name the file and line; the process exits EX_DATAERR.
+ */
+#ifndef GP_SIM_H
+#define GP_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "model.h"
+#include "placement.h"
+
+#define SIM_VERSION "1.0"
+
+typedef struct {
+    char name[GP_NAME_LEN];
+    int64_t cpu, mem;
+    int ngpu;
+    int model;               /* index into the model table, -1 none */
+    gp_node_t *full;         /* jsonl records keep the whole record, else NULL */
+} sim_node_t;
+
+typedef struct {
+    int64_t cpu, mem;
+    int n;                   /* devices */
+    bool whole;
+    int milli;               /* per device share, permille (1000 whole) */
+    int64_t mem_mib;         /* absolute per-device memory (jsonl) */
+    int mem_pm, comp_pm;
+    int spec;                /* index into the spec table (allowed models), -1 any */
+    int priority;
+    double arrival, duration;   /* seconds; < 0 unknown */
+    int line;
+    gp_job_t *full;          /* jsonl jobs using filters beyond models, else NULL */
+} sim_pod_t;
+
+typedef struct {
+    char name[GP_SHORT_LEN];
+    char vendor[GP_SHORT_LEN];
+    int64_t mem_mib;
+} sim_model_t;
+
+typedef struct {
+    sim_node_t *nodes;
+    int nnodes, nodes_cap;
+    sim_pod_t *pods;
+    int npods, pods_cap;
+    sim_model_t models[256];
+    int nmodels;
+    gp_strlist_t *specs;
+    int nspecs, specs_cap;
+    int64_t gpu_total;       /* devices in the inventory */
+} sim_data_t;
+
+/* sim_input.c */
+int sim_model_find(sim_data_t *d, const char *name, bool create);
+int sim_load_nodes(sim_data_t *d, const char *path, const char *format, gp_err_t *err);
+int sim_load_pods(sim_data_t *d, const char *path, const char *format, gp_err_t *err);
+void sim_data_free(sim_data_t *d);
+/* Fill job (kept between calls, reused) from a pod; id is set by caller. */
+void sim_pod_job(const sim_data_t *d, const sim_pod_t *p, gp_job_t *job);
+/* Fill node from an inventory entry. */
+void sim_node_record(const sim_data_t *d, const sim_node_t *n, int copy, gp_node_t *out);
+/* The workload's typical shapes (all pods, weights = counts). */
+int sim_typical(const sim_data_t *d, gp_shape_t **shapes, double **weights, int *n);
+int sim_add_node(sim_data_t *d, const sim_node_t *n);
+
+uint64_t sim_rand(uint64_t *state);
+double sim_rand01(uint64_t *state);
+
+/* sim_replay.c */
+typedef struct {
+    const char *policy;
+    uint64_t seed;
+    double inflate;          /* arrived GPU request target, fraction of capacity */
+    int count;               /* > 0: sample this many pods instead of inflating */
+    int candidates;          /* engine max_candidates when the cluster is large */
+    bool whole_only;         /* round every fractional request up to whole devices */
+    int scale_nodes;         /* > 0: inventory of this many nodes sampled from the list */
+    /* time mode */
+    bool time_mode;
+    double arrival_rate;     /* > 0: synthetic Poisson arrivals, pods per second */
+    double duration;         /* > 0: synthetic durations, mean seconds */
+    bool duration_fixed;
+    double max_wait;         /* < 0: forever */
+    double sample;           /* seconds between samples, 0 auto */
+} sim_run_opts_t;
+
+#define SIM_SERIES 201       /* inflation: arrived 0..200% in 1% steps */
+
+typedef struct {
+    double t, util_pct, running, queued;
+} sim_sample_t;
+
+typedef struct {
+    const char *policy;
+    uint64_t seed;
+    int pods, placed, failed, failed_gpu;
+    double cap_gpus;
+    double alloc_pct_90, alloc_pct_100, alloc_pct_final, final_arrived_pct;
+    double unalloc_gpus_final;
+    double frag_pct_100, frag_gpus_100;
+    double series[SIM_SERIES];   /* alloc % at arrived i% (NAN before) */
+    /* time mode */
+    double util_mean, util_peak, wait_mean, wait_p95, queue_peak;
+    int unplaced;
+    sim_sample_t *samples;
+    int nsamples;
+    double wall_s;
+    int capacity_error;      /* an accounting check failed */
+} sim_result_t;
+
+int sim_run(const sim_data_t *d, const sim_run_opts_t *o, const gp_shape_t *shapes,
+            const double *weights, int nshapes, sim_result_t *res, gp_err_t *err);
+void sim_result_free(sim_result_t *r);
+
+/* sim_plan.c */
+typedef struct {
+    const char *policy;
+    uint64_t *seeds;
+    int nseeds;
+    double success;          /* percent of pods placed */
+    const char *mix;         /* "MODEL=weight,..." or NULL: the inventory's own */
+    int candidates;
+    bool json;
+} sim_plan_opts_t;
+int sim_plan(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
+
+/* sim_output.c */
+void sim_progress(int done, int total, const char *what);
+void sim_print_table(FILE *out, const sim_result_t *mean, int n, bool time_mode);
+void sim_print_json(FILE *out, const sim_result_t *mean, const uint64_t *seeds, int nseeds,
+                    const sim_run_opts_t *o);
+int sim_write_csv(const char *path, const sim_result_t *mean, int n, bool time_mode,
+                  gp_err_t *err);
+int sim_write_plot(const char *path, const sim_result_t *mean, int n, bool time_mode,
+                   gp_err_t *err);
+
+#endif

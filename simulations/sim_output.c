@@ -1,0 +1,193 @@
+/*
+ * sim_output.c - what gpupool-sim prints: a table for people, one JSON
+ * object per policy per line for programs, CSV series, gnuplot plots, and a
+ * progress bar on stderr when stderr is a terminal.
+ */
+#include "sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+#include "banned.h"
+
+void sim_progress(int done, int total, const char *what)
+{
+    if (!isatty(2) || total <= 1)
+        return;
+    int width = 30, fill = total ? done * width / total : width;
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\r[%s] %d/%d %s", bar, done, total, what);
+    if (done == total)
+        fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+void sim_print_table(FILE *out, const sim_result_t *m, int n, bool time_mode)
+{
+    if (time_mode) {
+        fprintf(out, "%-14s %8s %9s %9s %9s %10s %10s %8s %8s\n", "policy", "pods", "util.mean",
+                "util.peak", "queue.max", "wait.mean", "wait.p95", "failed", "unplaced");
+        for (int i = 0; i < n; i++)
+            fprintf(out, "%-14s %8d %8.2f%% %8.2f%% %9.0f %9.1fs %9.1fs %8d %8d\n",
+                    m[i].policy, m[i].pods, m[i].util_mean, m[i].util_peak, m[i].queue_peak,
+                    m[i].wait_mean, m[i].wait_p95, m[i].failed, m[i].unplaced);
+        return;
+    }
+    int fin = n ? (int)lround(m[0].final_arrived_pct) : 0;
+    char h90[16], h100[16], hfin[16], hun[24];
+    snprintf(h90, sizeof h90, "alloc@90%%");
+    snprintf(h100, sizeof h100, "alloc@100%%");
+    snprintf(hfin, sizeof hfin, "alloc@%d%%", fin);
+    snprintf(hun, sizeof hun, "unalloc.GPUs@%d%%", fin);
+    fprintf(out, "%-14s %9s %10s %10s %17s %11s %12s %11s\n", "policy", h90, h100, hfin, hun,
+            "frag@100%", "frag.GPUs", "failed.pods");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%-14s %8.2f%% %9.2f%% %9.2f%% %17.1f %10.2f%% %12.1f %11.1f\n",
+                m[i].policy, m[i].alloc_pct_90, m[i].alloc_pct_100, m[i].alloc_pct_final,
+                m[i].unalloc_gpus_final, m[i].frag_pct_100, m[i].frag_gpus_100,
+                (double)m[i].failed);
+}
+
+static double s_r(double v, int digits)
+{
+    double p = pow(10, digits);
+    return round(v * p) / p;
+}
+
+void sim_print_json(FILE *out, const sim_result_t *m, const uint64_t *seeds, int nseeds,
+                    const sim_run_opts_t *o)
+{
+    json_t *j = json_object();
+    json_t *sa = json_array();
+    for (int i = 0; i < nseeds; i++)
+        json_array_append_new(sa, json_integer((json_int_t)seeds[i]));
+    json_object_set_new(j, "policy", json_string(m->policy));
+    json_object_set_new(j, "seeds", sa);
+    json_object_set_new(j, "mode", json_string(o->time_mode ? "time" : "inflate"));
+    json_object_set_new(j, "gpus", json_real(m->cap_gpus));
+    json_object_set_new(j, "pods", json_real(s_r(m->pods, 1)));
+    json_object_set_new(j, "placed", json_real(s_r(m->placed, 1)));
+    json_object_set_new(j, "failed_pods", json_real(s_r(m->failed, 1)));
+    json_object_set_new(j, "failed_gpu_pods", json_real(s_r(m->failed_gpu, 1)));
+    if (o->time_mode) {
+        json_object_set_new(j, "util_mean_pct", json_real(s_r(m->util_mean, 3)));
+        json_object_set_new(j, "util_peak_pct", json_real(s_r(m->util_peak, 3)));
+        json_object_set_new(j, "queue_peak", json_real(m->queue_peak));
+        json_object_set_new(j, "wait_mean_s", json_real(s_r(m->wait_mean, 3)));
+        json_object_set_new(j, "wait_p95_s", json_real(s_r(m->wait_p95, 3)));
+        json_object_set_new(j, "unplaced", json_real(s_r(m->unplaced, 1)));
+    } else {
+        char key[48];
+        int fin = (int)lround(o->count > 0 ? m->final_arrived_pct : o->inflate * 100);
+        json_object_set_new(j, "alloc_pct_90", json_real(s_r(m->alloc_pct_90, 3)));
+        json_object_set_new(j, "alloc_pct_100", json_real(s_r(m->alloc_pct_100, 3)));
+        snprintf(key, sizeof key, "alloc_pct_%d", fin);
+        json_object_set_new(j, key, json_real(s_r(m->alloc_pct_final, 3)));
+        snprintf(key, sizeof key, "unallocated_gpus_%d", fin);
+        json_object_set_new(j, key, json_real(s_r(m->unalloc_gpus_final, 2)));
+        json_object_set_new(j, "arrived_pct_final", json_real(s_r(m->final_arrived_pct, 3)));
+        json_object_set_new(j, "frag_pct_100", json_real(s_r(m->frag_pct_100, 3)));
+        json_object_set_new(j, "frag_gpus_100", json_real(s_r(m->frag_gpus_100, 2)));
+    }
+    json_object_set_new(j, "wall_s", json_real(s_r(m->wall_s, 4)));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (s) {
+        fprintf(out, "%s\n", s);
+        free(s);
+    }
+    json_decref(j);
+}
+
+int sim_write_csv(const char *path, const sim_result_t *m, int n, bool time_mode, gp_err_t *err)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return gp_err_errno(err, "%s", path);
+    if (time_mode) {
+        fprintf(f, "policy,t_s,util_pct,running,queued\n");
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < m[i].nsamples; k++)
+                fprintf(f, "%s,%.3f,%.4f,%.0f,%.0f\n", m[i].policy, m[i].samples[k].t,
+                        m[i].samples[k].util_pct, m[i].samples[k].running,
+                        m[i].samples[k].queued);
+    } else {
+        fprintf(f, "policy,arrived_pct,alloc_pct\n");
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < SIM_SERIES; k++)
+                if (!isnan(m[i].series[k]))
+                    fprintf(f, "%s,%d,%.4f\n", m[i].policy, k, m[i].series[k]);
+    }
+    if (fclose(f) != 0)
+        return gp_err_errno(err, "%s", path);
+    return 0;
+}
+
+/* Plot with gnuplot: one data block per policy, PNG or SVG by extension. */
+int sim_write_plot(const char *path, const sim_result_t *m, int n, bool time_mode,
+                   gp_err_t *err)
+{
+    size_t len = strlen(path);
+    bool svg = len > 4 && strcmp(path + len - 4, ".svg") == 0;
+    bool png = len > 4 && strcmp(path + len - 4, ".png") == 0;
+    if (!svg && !png)
+        return gp_err_set(err, GP_ERR_INVALID, "%s: the plot must be .png or .svg", path);
+    if (strchr(path, '\'') || strchr(path, '\\'))
+        return gp_err_set(err, GP_ERR_INVALID, "%s: quote characters in the path", path);
+    char data[] = "/tmp/gpupool-sim-plot.XXXXXX";
+    int fd = mkstemp(data);
+    if (fd < 0)
+        return gp_err_errno(err, "mkstemp");
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        close(fd);
+        unlink(data);
+        return gp_err_errno(err, "fdopen");
+    }
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "# %s\n", m[i].policy);
+        if (time_mode) {
+            for (int k = 0; k < m[i].nsamples; k++)
+                fprintf(f, "%.3f %.4f\n", m[i].samples[k].t / 3600.0, m[i].samples[k].util_pct);
+        } else {
+            for (int k = 0; k < SIM_SERIES; k++)
+                if (!isnan(m[i].series[k]))
+                    fprintf(f, "%d %.4f\n", k, m[i].series[k]);
+        }
+        fprintf(f, "\n\n");
+    }
+    fclose(f);
+    FILE *g = popen("gnuplot 2>&1", "w");
+    if (g == NULL) {
+        unlink(data);
+        return gp_err_errno(err, "gnuplot");
+    }
+    fprintf(g, "set terminal %s size 900,560\n", svg ? "svg" : "png");
+    fprintf(g, "set output '%s'\nset grid\nset key left top\n", path);
+    if (time_mode)
+        fprintf(g, "set title 'GPU utilization over time'\nset xlabel 'time (h)'\n"
+                   "set ylabel 'allocated GPU (%%)'\n");
+    else
+        fprintf(g, "set title 'GPU allocation ratio against arrived workload'\n"
+                   "set xlabel 'arrived GPU request (%% of capacity)'\n"
+                   "set ylabel 'GPU allocation ratio (%%)'\n"
+                   "plot x title 'ideal' with lines dashtype 2 lc rgb 'gray', \\\n");
+    if (time_mode)
+        fprintf(g, "plot \\\n");
+    for (int i = 0; i < n; i++)
+        fprintf(g, "  '%s' index %d using 1:2 with lines lw 2 title '%s'%s\n", data, i,
+                m[i].policy, i + 1 < n ? ", \\" : "");
+    int rc = pclose(g);
+    unlink(data);
+    if (rc != 0)
+        return gp_err_set(err, GP_ERR_IO, "gnuplot failed (status %d) writing %s", rc, path);
+    return 0;
+}

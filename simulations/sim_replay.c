@@ -1,0 +1,544 @@
+/*
+ * sim_replay.c - one replay of a workload on an inventory, through the
+ * placement engine.
+ *
+ * Inflation (the published method; Weng et al., ATC'23): the workload is
+ * every trace pod plus random copies of trace pods until the pods' total
+ * GPU request reaches `inflate` x the cluster's GPU capacity, shuffled with
+ * the run's seed.  Pods arrive one by one and never leave; one that cannot
+ * be placed counts as failed and the replay goes on.  As pods arrive, the
+ * GPU allocation ratio (allocated GPU share / capacity) is recorded against
+ * the arrived GPU request (% of capacity) at every whole percent, and the
+ * cluster's fragmentation (placement.h, FGD's measure) when the arrived
+ * request reaches 100%.  With `count`, `count` pods are drawn at random
+ * from the trace instead (the synthetic workloads of the benchmark).
+ *
+ * Time (arrivals and departures): pods arrive at the trace's creation times
+ * and leave after their lifetimes, or, with arrival_rate, arrive as a
+ * Poisson process (shapes drawn from the trace) and live for `duration`
+ * seconds (exponential, or fixed).  A pod that does not fit waits in a FIFO
+ * queue; after each departure the queue is retried in order (at most 64
+ * tries, so that a long queue of big pods cannot stall the replay); a pod
+ * waiting longer than max_wait is dropped as failed.  Reported: utilization
+ * over time (sampled), its time-weighted mean and peak, queue length,
+ * waiting times, failed and never-placed pods.
+ *
+ * Accounting check: after the replay the engine's own view of used device
+ * share must equal the sum of what the placed pods asked for (within
+ * rounding of memory to MiB) and never exceed 100%; otherwise the result is
+ * flagged (capacity_error) and the command fails.
+ */
+#include "sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#include "banned.h"
+
+static int64_t s_req_milli(const sim_pod_t *p, bool whole_only)
+{
+    if (p->n == 0)
+        return 0;
+    if (whole_only || p->whole)
+        return 1000LL * p->n;
+    return (int64_t)p->milli * p->n;
+}
+
+static void s_job(const sim_data_t *d, const sim_pod_t *p, bool whole_only, long id,
+                  gp_job_t *job)
+{
+    sim_pod_job(d, p, job);
+    snprintf(job->id, sizeof job->id, "p%ld", id);
+    if (whole_only && job->devices > 0 && !job->whole) {
+        job->whole = true;
+        job->mem_mib = 0;
+        job->mem_permille = 0;
+        job->compute_permille = 0;
+    }
+}
+
+static gp_placement_t *s_engine(const sim_data_t *d, const sim_run_opts_t *o,
+                                const gp_shape_t *shapes, const double *weights, int nshapes,
+                                double *cap_milli, gp_err_t *err)
+{
+    gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
+    po.policy = o->policy;
+    po.seed = o->seed;
+    if (o->candidates > 0)
+        po.max_candidates = o->candidates;
+    gp_placement_t *pl = gp_placement_new(&po, err);
+    if (pl == NULL)
+        return NULL;
+    gp_node_t *rec = malloc(sizeof *rec);
+    if (rec == NULL) {
+        gp_placement_destroy(&pl);
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    double cap = 0;
+    int total = o->scale_nodes > 0 ? o->scale_nodes : d->nnodes;
+    uint64_t rs = o->seed ^ 0xA5A5A5A5ULL;
+    for (int i = 0; i < total; i++) {
+        const sim_node_t *n;
+        int copy = 0;
+        if (o->scale_nodes > 0) {
+            n = &d->nodes[sim_rand(&rs) % (uint64_t)d->nnodes];
+            copy = i + 1;
+        } else {
+            n = &d->nodes[i];
+        }
+        sim_node_record(d, n, copy, rec);
+        if (gp_placement_add_node(pl, rec, err) < 0) {
+            free(rec);
+            gp_placement_destroy(&pl);
+            return NULL;
+        }
+        cap += 1000.0 * n->ngpu;
+    }
+    free(rec);
+    if (nshapes > 0 && gp_placement_set_typical(pl, shapes, weights, nshapes, err) < 0) {
+        gp_placement_destroy(&pl);
+        return NULL;
+    }
+    *cap_milli = cap;
+    return pl;
+}
+
+static void s_check(gp_placement_t *pl, double alloc_milli, sim_result_t *res)
+{
+    gp_placement_stats_t st;
+    gp_placement_stats(pl, &st);
+    if (st.gpu_milli_used > st.gpu_milli_total ||
+        fabs((double)st.gpu_milli_used - alloc_milli) > st.devices + 1.0)
+        res->capacity_error = 1;
+}
+
+static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *pl,
+                     double cap, sim_result_t *res, gp_err_t *err)
+{
+    uint64_t rs = o->seed;
+    int *order = NULL;
+    long n = 0, cap_o = 0;
+    double total = 0;
+    if (o->count > 0) {
+        cap_o = o->count;
+        if ((order = malloc(sizeof *order * (size_t)cap_o)) == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        for (n = 0; n < o->count; n++)
+            order[n] = (int)(sim_rand(&rs) % (uint64_t)d->npods);
+    } else {
+        cap_o = d->npods * 2 + 16;
+        if ((order = malloc(sizeof *order * (size_t)cap_o)) == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        for (n = 0; n < d->npods; n++) {
+            order[n] = (int)n;
+            total += (double)s_req_milli(&d->pods[n], o->whole_only);
+        }
+        double target = o->inflate * cap;
+        bool any_gpu = false;
+        for (int i = 0; i < d->npods; i++)
+            if (d->pods[i].n > 0)
+                any_gpu = true;
+        while (any_gpu && total < target) {
+            if (n == cap_o) {
+                cap_o *= 2;
+                int *no = realloc(order, sizeof *order * (size_t)cap_o);
+                if (no == NULL) {
+                    free(order);
+                    return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+                }
+                order = no;
+            }
+            int k = (int)(sim_rand(&rs) % (uint64_t)d->npods);
+            order[n++] = k;
+            total += (double)s_req_milli(&d->pods[k], o->whole_only);
+        }
+        for (long i = n - 1; i > 0; i--) {          /* Fisher-Yates */
+            long j = (long)(sim_rand(&rs) % (uint64_t)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+    }
+    gp_job_t *job = calloc(1, sizeof *job);
+    gp_alloc_t *plan = malloc(sizeof *plan);
+    if (job == NULL || plan == NULL) {
+        free(job);
+        free(plan);
+        free(order);
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    }
+    gp_job_init(job);
+    double arrived = 0, alloc = 0;
+    int next_pct = 0;
+    bool got90 = false, got100 = false;
+    for (int i = 0; i < SIM_SERIES; i++)
+        res->series[i] = NAN;
+    for (long i = 0; i < n; i++) {
+        const sim_pod_t *p = &d->pods[order[i]];
+        s_job(d, p, o->whole_only, i, job);
+        double req = (double)s_req_milli(p, o->whole_only);
+        gp_err_t e;
+        if (gp_placement_place(pl, job, plan, &e) == 0 &&
+            gp_placement_add_alloc(pl, plan, &e) == 0) {
+            alloc += req;
+            res->placed++;
+        } else {
+            if (e.code != GP_ERR_NOTFOUND) {
+                gp_err_set(err, e.code, "pod %ld (line %d): %s", i, p->line, e.msg);
+                free(job);
+                free(plan);
+                free(order);
+                return -1;
+            }
+            res->failed++;
+            if (p->n > 0)
+                res->failed_gpu++;
+        }
+        arrived += req;
+        double pct = cap > 0 ? arrived * 100.0 / cap : 0;
+        double apct = cap > 0 ? alloc * 100.0 / cap : 0;
+        while (next_pct < SIM_SERIES && next_pct <= pct)
+            res->series[next_pct++] = apct;
+        if (!got90 && pct >= 90) {
+            got90 = true;
+            res->alloc_pct_90 = apct;
+        }
+        if (!got100 && pct >= 100) {
+            got100 = true;
+            res->alloc_pct_100 = apct;
+            double fr, idle;
+            gp_placement_frag(pl, &fr, &idle);
+            res->frag_gpus_100 = fr / 1000.0;
+            res->frag_pct_100 = idle > 0 ? fr * 100.0 / idle : 0;
+        }
+    }
+    res->pods = (int)n;
+    res->alloc_pct_final = cap > 0 ? alloc * 100.0 / cap : 0;
+    res->final_arrived_pct = cap > 0 ? arrived * 100.0 / cap : 0;
+    if (!got90)
+        res->alloc_pct_90 = res->alloc_pct_final;
+    if (!got100) {
+        res->alloc_pct_100 = res->alloc_pct_final;
+        double fr, idle;
+        gp_placement_frag(pl, &fr, &idle);
+        res->frag_gpus_100 = fr / 1000.0;
+        res->frag_pct_100 = idle > 0 ? fr * 100.0 / idle : 0;
+    }
+    res->unalloc_gpus_final = (cap - alloc) / 1000.0;
+    s_check(pl, alloc, res);
+    free(job);
+    free(plan);
+    free(order);
+    return 0;
+}
+
+/* ------------------------------------------------------------ time mode */
+
+typedef struct {
+    double t;
+    int k;          /* index into the schedule */
+} s_ev_t;
+
+typedef struct {
+    s_ev_t *a;
+    int n, cap;
+} s_heap_t;
+
+static int s_heap_push(s_heap_t *h, s_ev_t e)
+{
+    if (h->n == h->cap) {
+        int ncap = h->cap ? h->cap * 2 : 1024;
+        s_ev_t *na = realloc(h->a, sizeof *na * (size_t)ncap);
+        if (na == NULL)
+            return -1;
+        h->a = na;
+        h->cap = ncap;
+    }
+    int i = h->n++;
+    while (i > 0 && h->a[(i - 1) / 2].t > e.t) {
+        h->a[i] = h->a[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->a[i] = e;
+    return 0;
+}
+
+static s_ev_t s_heap_pop(s_heap_t *h)
+{
+    s_ev_t top = h->a[0], last = h->a[--h->n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->a[c + 1].t < h->a[c].t)
+            c++;
+        if (h->a[c].t >= last.t)
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n > 0)
+        h->a[i] = last;
+    return top;
+}
+
+typedef struct {
+    int pod;
+    double at, dur;
+} s_sched_t;
+
+static int s_cmp_sched(const void *a, const void *b)
+{
+    const s_sched_t *x = a, *y = b;
+    if (x->at != y->at)
+        return (x->at > y->at) - (x->at < y->at);
+    return (x->pod > y->pod) - (x->pod < y->pod);
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    const sim_data_t *d;
+    const sim_run_opts_t *o;
+    gp_placement_t *pl;
+    s_sched_t *sch;
+    gp_job_t *job;
+    gp_alloc_t *plan;
+    s_heap_t dep;
+    int *queue;             /* schedule indices, FIFO */
+    int qhead, qtail, qcap;
+    double alloc, cap;
+    int running;
+    double *waits;
+    int nwaits;
+    sim_result_t *res;
+    gp_err_t *err;
+} s_tm_t;
+
+/* Try to place schedule entry k at time t: 1 placed, 0 no room, -1 error. */
+static int s_try(s_tm_t *m, int k, double t)
+{
+    const sim_pod_t *p = &m->d->pods[m->sch[k].pod];
+    s_job(m->d, p, m->o->whole_only, k, m->job);
+    gp_err_t e;
+    if (gp_placement_place(m->pl, m->job, m->plan, &e) < 0) {
+        if (e.code == GP_ERR_NOTFOUND)
+            return 0;
+        gp_err_set(m->err, e.code, "pod line %d: %s", p->line, e.msg);
+        return -1;
+    }
+    if (gp_placement_add_alloc(m->pl, m->plan, m->err) < 0)
+        return -1;
+    m->alloc += (double)s_req_milli(p, m->o->whole_only);
+    m->running++;
+    m->res->placed++;
+    m->waits[m->nwaits++] = t - m->sch[k].at;
+    if (m->sch[k].dur >= 0) {
+        s_ev_t e2 = {t + m->sch[k].dur, k};
+        if (s_heap_push(&m->dep, e2) < 0) {
+            gp_err_set(m->err, GP_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+    }
+    return 1;
+}
+
+static int s_retry_queue(s_tm_t *m, double t)
+{
+    int tries = 0, n = m->qtail - m->qhead;
+    for (int i = 0; i < n && tries < 64; i++) {
+        int k = m->queue[m->qhead];
+        m->qhead++;
+        if (m->o->max_wait >= 0 && t - m->sch[k].at > m->o->max_wait) {
+            m->res->failed++;
+            if (m->d->pods[m->sch[k].pod].n > 0)
+                m->res->failed_gpu++;
+            continue;
+        }
+        tries++;
+        int r = s_try(m, k, t);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            m->queue[m->qtail++] = k;    /* back of the queue; room reserved */
+    }
+    return 0;
+}
+
+static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *pl,
+                  double cap, sim_result_t *res, gp_err_t *err)
+{
+    uint64_t rs = o->seed;
+    int n = o->arrival_rate > 0 && o->count > 0 ? o->count : d->npods;
+    s_tm_t m;
+    memset(&m, 0, sizeof m);
+    m.d = d;
+    m.o = o;
+    m.pl = pl;
+    m.cap = cap;
+    m.res = res;
+    m.err = err;
+    m.sch = malloc(sizeof *m.sch * (size_t)n);
+    m.job = calloc(1, sizeof *m.job);
+    m.plan = malloc(sizeof *m.plan);
+    m.qcap = 2 * n + 2;
+    m.queue = malloc(sizeof *m.queue * (size_t)m.qcap);
+    m.waits = malloc(sizeof *m.waits * (size_t)n + 8);
+    int rc = -1;
+    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    double t = 0;
+    for (int i = 0; i < n; i++) {
+        if (o->arrival_rate > 0) {
+            m.sch[i].pod = o->count > 0 ? (int)(sim_rand(&rs) % (uint64_t)d->npods) : i;
+            t += -log(1.0 - sim_rand01(&rs)) / o->arrival_rate;
+            m.sch[i].at = t;
+        } else {
+            m.sch[i].pod = i;
+            m.sch[i].at = d->pods[i].arrival >= 0 ? d->pods[i].arrival : 0;
+        }
+        const sim_pod_t *p = &d->pods[m.sch[i].pod];
+        if (o->duration > 0)
+            m.sch[i].dur = o->duration_fixed ? o->duration
+                                             : -log(1.0 - sim_rand01(&rs)) * o->duration;
+        else
+            m.sch[i].dur = p->duration;
+    }
+    qsort(m.sch, (size_t)n, sizeof *m.sch, s_cmp_sched);
+    double t0 = n ? m.sch[0].at : 0, tend = n ? m.sch[n - 1].at : 0;
+    for (int i = 0; i < n; i++)
+        if (m.sch[i].dur >= 0 && m.sch[i].at + m.sch[i].dur > tend)
+            tend = m.sch[i].at + m.sch[i].dur;
+    double step = o->sample > 0 ? o->sample : (tend - t0) / 200.0;
+    if (step <= 0)
+        step = 1;
+    int scap = (int)((tend - t0) / step) + 4;
+    if (scap > 100000)
+        scap = 100000;
+    res->samples = calloc((size_t)scap, sizeof *res->samples);
+    if (res->samples == NULL) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    double next_sample = t0, last_t = t0, util_int = 0;
+    int i = 0;
+    for (;;) {
+        bool dep = m.dep.n > 0 && (i >= n || m.dep.a[0].t <= m.sch[i].at);
+        if (!dep && i >= n)
+            break;
+        double now = dep ? m.dep.a[0].t : m.sch[i].at;
+        while (next_sample <= now && res->nsamples < scap) {
+            sim_sample_t *s = &res->samples[res->nsamples++];
+            s->t = next_sample - t0;
+            s->util_pct = cap > 0 ? m.alloc * 100.0 / cap : 0;
+            s->running = m.running;
+            s->queued = m.qtail - m.qhead;
+            next_sample += step;
+        }
+        double u = cap > 0 ? m.alloc * 100.0 / cap : 0;
+        util_int += u * (now - last_t);
+        last_t = now;
+        if (dep) {
+            s_ev_t e = s_heap_pop(&m.dep);
+            const sim_pod_t *p = &d->pods[m.sch[e.k].pod];
+            char id[32];
+            snprintf(id, sizeof id, "p%d", e.k);
+            if (gp_placement_remove_alloc(pl, id, err) < 0)
+                goto cleanup;
+            m.alloc -= (double)s_req_milli(p, o->whole_only);
+            m.running--;
+            if (s_retry_queue(&m, now) < 0)
+                goto cleanup;
+        } else {
+            int r = s_try(&m, i, now);
+            if (r < 0)
+                goto cleanup;
+            if (r == 0) {
+                if (o->max_wait == 0) {
+                    res->failed++;
+                    if (d->pods[m.sch[i].pod].n > 0)
+                        res->failed_gpu++;
+                } else {
+                    if (m.qtail == m.qcap) {     /* compact */
+                        memmove(m.queue, m.queue + m.qhead,
+                                sizeof *m.queue * (size_t)(m.qtail - m.qhead));
+                        m.qtail -= m.qhead;
+                        m.qhead = 0;
+                    }
+                    m.queue[m.qtail++] = i;
+                }
+            }
+            i++;
+        }
+        if (u > res->util_peak)
+            res->util_peak = u;
+        double ql = m.qtail - m.qhead;
+        if (ql > res->queue_peak)
+            res->queue_peak = ql;
+        if (m.qtail + 64 >= m.qcap) {
+            memmove(m.queue, m.queue + m.qhead, sizeof *m.queue * (size_t)(m.qtail - m.qhead));
+            m.qtail -= m.qhead;
+            m.qhead = 0;
+        }
+    }
+    res->pods = n;
+    res->unplaced = m.qtail - m.qhead;
+    res->failed += res->unplaced;
+    res->util_mean = last_t > t0 ? util_int / (last_t - t0) : 0;
+    if (m.nwaits > 0) {
+        double s = 0;
+        for (int k = 0; k < m.nwaits; k++)
+            s += m.waits[k];
+        res->wait_mean = s / m.nwaits;
+        qsort(m.waits, (size_t)m.nwaits, sizeof *m.waits, s_cmp_double);
+        res->wait_p95 = m.waits[(int)(0.95 * (m.nwaits - 1))];
+    }
+    res->alloc_pct_final = cap > 0 ? m.alloc * 100.0 / cap : 0;
+    s_check(pl, m.alloc, res);
+    rc = 0;
+cleanup:
+    free(m.sch);
+    free(m.job);
+    free(m.plan);
+    free(m.queue);
+    free(m.waits);
+    free(m.dep.a);
+    return rc;
+}
+
+int sim_run(const sim_data_t *d, const sim_run_opts_t *o, const gp_shape_t *shapes,
+            const double *weights, int nshapes, sim_result_t *res, gp_err_t *err)
+{
+    memset(res, 0, sizeof *res);
+    res->policy = o->policy;
+    res->seed = o->seed;
+    int64_t t0 = gp_mono_ns();
+    double cap;
+    gp_placement_t *pl = s_engine(d, o, shapes, weights, nshapes, &cap, err);
+    if (pl == NULL)
+        return -1;
+    res->cap_gpus = cap / 1000.0;
+    int rc = o->time_mode ? s_time(d, o, pl, cap, res, err) : s_inflate(d, o, pl, cap, res, err);
+    gp_placement_destroy(&pl);
+    res->wall_s = (double)(gp_mono_ns() - t0) / 1e9;
+    return rc;
+}
+
+void sim_result_free(sim_result_t *r)
+{
+    free(r->samples);
+    r->samples = NULL;
+    r->nsamples = 0;
+}
