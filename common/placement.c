@@ -331,6 +331,10 @@ static int s_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int 
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void s_node_refresh(gp_pl_node_t *n);
+static void s_changed(gp_placement_t *pl, int slot);
+static void s_ix_free_all(gp_placement_t *pl);
+
 gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
 {
     gp_placement_opts_t def = GP_PLACEMENT_OPTS_DEFAULT;
@@ -399,6 +403,11 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->group_model[g]);
     }
     free(pl->tree);
+    if (pl->shape_ix) {
+        s_ix_free_all(pl);
+        free(pl->shape_ix);
+    }
+    free(pl->changes);
     gp_pl_typical_free(pl->typical);
     free(pl->seen);
     free(pl->seen_w);
@@ -422,7 +431,6 @@ const char *gp_placement_policy(const gp_placement_t *self)
 
 /* ------------------------------------------------------------------ nodes */
 
-static void s_node_refresh(gp_pl_node_t *n);
 
 static int s_group(gp_placement_t *pl, const char *vendor, const char *model, int64_t mem)
 {
@@ -538,13 +546,14 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
         }
         gp_pl_alloc_t **list = old->allocs;
         int nlist = old->nallocs;
-        fresh.version = old->version + 1;
+        fresh.version = ++self->clock;
         old->allocs = NULL;
         s_node_clear(old);
         *old = fresh;
         for (int i = 0; i < nlist; i++)
             s_apply(self, list[i], +1);
         free(list);
+        s_changed(self, slot);
         s_tree_update(self, slot);
         return 0;
     }
@@ -580,6 +589,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
     if (slot == self->nslots)
         self->nslots++;
     self->nnodes++;
+    s_changed(self, slot);
     if (self->nslots > self->tree_leaves) {
         if (s_tree_resize(self, self->nslots) < 0)
             return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -614,6 +624,7 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
     s_map_del(&self->node_index, name);
     self->free_slots[self->nfree++] = slot;
     self->nnodes--;
+    s_changed(self, slot);
     s_tree_update(self, slot);
     return 0;
 }
@@ -653,7 +664,7 @@ static void s_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign)
             }
     }
     s_node_refresh(n);
-    n->version++;
+    s_changed(pl, a->node);
     s_tree_update(pl, a->node);
 }
 
@@ -1161,6 +1172,211 @@ static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int
     return nt;
 }
 
+/* ------------------------------------------------------------ shape index
+ *
+ * The fast path of place() for the common job: no pins, labels,
+ * preferences or uuid lists, and a policy whose score is a pure function
+ * of the node's state and the job's shape (gp_policy_t.cacheable).  Then a
+ * node's score for a shape changes only when the node changes, and every
+ * change goes through s_changed, which stamps the node with a new version
+ * and appends its slot to a change log (a ring).
+ *
+ * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
+ * keeps a max-heap of (score, random tie key, slot, version, devices).  A
+ * query for a shape first scores the nodes logged since its previous query
+ * and pushes the feasible ones, then pops entries whose node has changed
+ * since they were pushed (stale version) or is gone; the top is the best
+ * node.  So a placement costs O(c log h) for the c nodes changed since the
+ * shape was last seen (typically a handful), not a pass over every node,
+ * and the answer is the same as scoring every node.  A shape seen for the
+ * first time, or whose log position fell out of the ring, is built by one
+ * pass.  Heaps are compacted when stale entries outnumber the nodes, and
+ * the total number of entries is bounded (S_MAX_ENTRIES).
+ */
+#define S_LOG_SIZE 65536
+#define S_MAX_SHAPES 256
+#define S_MAX_ENTRIES (16L * 1024 * 1024)
+
+typedef struct {
+    float score;
+    uint32_t slot;
+    uint32_t version;
+    uint16_t mask;
+    uint16_t rnd;
+} s_hent_t;
+
+struct gp_pl_shape_ix {
+    uint64_t tag;
+    s_hent_t *h;
+    int n, cap;
+    uint64_t log_pos;
+    uint64_t used;
+};
+
+static void s_changed(gp_placement_t *pl, int slot)
+{
+    pl->nodes[slot].version = ++pl->clock;
+    if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
+        /* without a log the indexes cannot follow: drop them */
+        pl->nchanges += S_LOG_SIZE + 1;
+        return;
+    }
+    pl->changes[pl->nchanges % S_LOG_SIZE] = slot;
+    pl->nchanges++;
+}
+
+static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
+{
+    return a->score > b->score || (a->score == b->score && a->rnd < b->rnd);
+}
+
+static void s_hsift_down(s_hent_t *h, int n, int i)
+{
+    s_hent_t x = h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s_hbetter(&h[c + 1], &h[c]))
+            c++;
+        if (!s_hbetter(&h[c], &x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+static int s_hpush(gp_placement_t *pl, struct gp_pl_shape_ix *ix, s_hent_t e)
+{
+    if (ix->n == ix->cap) {
+        int ncap = ix->cap ? ix->cap * 2 : 256;
+        s_hent_t *nh = realloc(ix->h, sizeof *nh * (size_t)ncap);
+        if (nh == NULL)
+            return -1;
+        pl->shape_entries += ncap - ix->cap;
+        ix->h = nh;
+        ix->cap = ncap;
+    }
+    int i = ix->n++;
+    while (i > 0 && s_hbetter(&e, &ix->h[(i - 1) / 2])) {
+        ix->h[i] = ix->h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    ix->h[i] = e;
+    return 0;
+}
+
+static bool s_hvalid(const gp_placement_t *pl, const s_hent_t *e)
+{
+    const gp_pl_node_t *n = &pl->nodes[e->slot];
+    return n->used && n->version == e->version;
+}
+
+static int s_ix_add(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r, int slot)
+{
+    gp_pl_node_t *n = &pl->nodes[slot];
+    double sc;
+    uint32_t mask;
+    if (!n->used || !s_eval(pl, n, r, &sc, &mask))
+        return 0;
+    s_hent_t e = {(float)sc, (uint32_t)slot, n->version, (uint16_t)mask,
+                  (uint16_t)(gp_pl_rand(pl) & 0xffff)};
+    return s_hpush(pl, ix, e);
+}
+
+static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
+{
+    pl->shape_entries -= ix->cap;
+    free(ix->h);
+    memset(ix, 0, sizeof *ix);
+}
+
+static void s_ix_free_all(gp_placement_t *pl)
+{
+    for (int i = 0; i < pl->nshape_ix; i++)
+        s_ix_free_one(pl, &pl->shape_ix[i]);
+    pl->nshape_ix = 0;
+}
+
+/* 1 and *best when a node fits, 0 when none, -1 out of memory. */
+static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
+{
+    if (pl->shape_ix == NULL &&
+        (pl->shape_ix = calloc(S_MAX_SHAPES, sizeof *pl->shape_ix)) == NULL)
+        return -1;
+    if (pl->ix_epoch != pl->epoch) {
+        s_ix_free_all(pl);
+        pl->ix_epoch = pl->epoch;
+    }
+    uint64_t tag = r->shape | 1;
+    struct gp_pl_shape_ix *ix = NULL;
+    for (int i = 0; i < pl->nshape_ix; i++)
+        if (pl->shape_ix[i].tag == tag) {
+            ix = &pl->shape_ix[i];
+            break;
+        }
+    bool rebuild = false;
+    if (ix == NULL) {
+        if (pl->nshape_ix == S_MAX_SHAPES || pl->shape_entries > S_MAX_ENTRIES) {
+            int lru = 0;
+            for (int i = 1; i < pl->nshape_ix; i++)
+                if (pl->shape_ix[i].used < pl->shape_ix[lru].used)
+                    lru = i;
+            s_ix_free_one(pl, &pl->shape_ix[lru]);
+            pl->shape_ix[lru] = pl->shape_ix[--pl->nshape_ix];
+            memset(&pl->shape_ix[pl->nshape_ix], 0, sizeof *ix);
+        }
+        ix = &pl->shape_ix[pl->nshape_ix++];
+        ix->tag = tag;
+        rebuild = true;
+    } else if (pl->nchanges - ix->log_pos > S_LOG_SIZE) {
+        rebuild = true;
+    }
+    ix->used = ++pl->shape_use;
+    if (rebuild) {
+        ix->n = 0;
+        for (int s = 0; s < pl->nslots; s++)
+            if (s_ix_add(pl, ix, r, s) < 0)
+                return -1;
+    } else {
+        int prev = -1;
+        for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
+            int slot = pl->changes[c % S_LOG_SIZE];
+            if (slot == prev)
+                continue;
+            prev = slot;
+            if (s_ix_add(pl, ix, r, slot) < 0)
+                return -1;
+        }
+    }
+    ix->log_pos = pl->nchanges;
+    if (ix->n > 2 * pl->nnodes + 4096) {
+        int k = 0;
+        for (int i = 0; i < ix->n; i++)
+            if (s_hvalid(pl, &ix->h[i]))
+                ix->h[k++] = ix->h[i];
+        ix->n = k;
+        for (int i = k / 2 - 1; i >= 0; i--)
+            s_hsift_down(ix->h, k, i);
+    }
+    while (ix->n > 0 && !s_hvalid(pl, &ix->h[0])) {
+        ix->h[0] = ix->h[--ix->n];
+        s_hsift_down(ix->h, ix->n, 0);
+    }
+    if (ix->n == 0)
+        return 0;
+    best->slot = (int)ix->h[0].slot;
+    best->mask = ix->h[0].mask;
+    best->score = ix->h[0].score;
+    return 1;
+}
+
+static bool s_ix_applies(const gp_pl_req_t *r)
+{
+    return r->policy->cacheable && !r->dev_filter && !r->node_filter && !r->has_pref;
+}
+
 int gp_placement_rank(gp_placement_t *self, const gp_job_t *job, gp_candidate_t *out, int k,
                       int *n, gp_err_t *err)
 {
@@ -1201,7 +1417,11 @@ int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *ou
         return -1;
     s_observe(self, &r);
     s_cand_t best;
-    int nt = s_search(self, &r, &best, 1);
+    int nt;
+    if (s_ix_applies(&r) && !(r.n > 0 && r.group_mask == 0))
+        nt = s_ix_best(self, &r, &best);
+    else
+        nt = s_search(self, &r, &best, 1);
     if (nt < 0)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     if (nt == 0)

@@ -142,6 +142,15 @@ struct gp_placement {
     struct gp_pl_sum *tree;
     int tree_leaves;
     double max_cpu, max_gpu_milli;
+    /* change log and per-shape indexes (placement.c) */
+    uint32_t clock;              /* node versions: every change takes the next */
+    uint64_t nchanges;
+    int *changes;                /* ring of changed slots */
+    struct gp_pl_shape_ix *shape_ix;
+    int nshape_ix;
+    int64_t shape_entries;
+    uint32_t ix_epoch;
+    uint64_t shape_use;
     /* FGD */
     gp_pl_typical_t *typical;
     uint32_t epoch;
