@@ -1,0 +1,471 @@
+/*
+ * cache.c - the coordinator's view of the whole pool, fed by one watch.
+ *
+ * At start (and after a compaction) the cache lists every folder of the
+ * pool at one revision R (the first range fixes R, the others read at R),
+ * so the listing is one consistent snapshot; then it watches the whole
+ * prefix from R + 1.  One watch, not one per folder: etcd delivers the
+ * events of one prefix in revision order, so the cache is always the
+ * state of the pool at some revision, never a mix (separate watches could
+ * show nodealloc/<n> ahead of the alloc/<n>/ it guards, and let a plan see
+ * capacity that is gone).
+ *
+ * What it keeps:
+ *   nodes         node records -> the placement engine; per node, the mod
+ *                 revision of nodealloc/<node> (the commit fence) and the
+ *                 agent that hosts it (from HELLOs, round.c)
+ *   allocs        every committed allocation; those on present nodes are in
+ *                 the engine too (a node that vanishes takes its allocations
+ *                 out of the engine; they come back if it returns)
+ *   tentative     allocations planned by a bid round, already in the engine
+ *                 so that the next jobs of the batch see them; confirmed when
+ *                 the watch delivers the committed allocation, removed when
+ *                 the commit fails
+ *   jobs          a summary of every job record and its JSON (for rounds and
+ *                 the API), whether it is queued and where
+ *   leaders, coordinators   for the API and the election
+ *
+ * The invariant the placement relies on: the engine never holds less than
+ * what etcd has committed on a node whose nodealloc revision the cache
+ * shows, because both arrive in the same watch response.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+#include "banned.h"
+
+typedef enum {
+    K_NONE, K_NODES, K_USAGE, K_JOBS, K_QUEUE, K_ALLOC, K_NODEALLOC, K_LEADER, K_COORD,
+} s_kind_t;
+
+static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
+    { "nodes/", K_NODES, 2 },       { "usage/", K_USAGE, 2 },      { "jobs/", K_JOBS, 1 },
+    { "queue/", K_QUEUE, 2 },       { "alloc/", K_ALLOC, 2 },      { "nodealloc/", K_NODEALLOC, 1 },
+    { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
+};
+
+/* Split a key into its kind and one or two names. */
+static s_kind_t s_parse_key(coord_t *c, const char *key, size_t len, char *a, char *b)
+{
+    size_t pl = strlen(c->cfg.prefix);
+    if (len <= pl || memcmp(key, c->cfg.prefix, pl) != 0)
+        return K_NONE;
+    key += pl;
+    len -= pl;
+    for (size_t i = 0; i < GP_ARRAY_LEN(s_kinds); i++) {
+        size_t kl = strlen(s_kinds[i].name);
+        if (len <= kl || memcmp(key, s_kinds[i].name, kl) != 0)
+            continue;
+        const char *rest = key + kl;
+        size_t rl = len - kl;
+        const char *slash = memchr(rest, '/', rl);
+        if (s_kinds[i].parts == 1) {
+            if (slash || rl >= GP_NAME_LEN)
+                return K_NONE;
+            memcpy(a, rest, rl);
+            a[rl] = '\0';
+        } else {
+            if (!slash || (size_t)(slash - rest) >= GP_NAME_LEN ||
+                rl - (size_t)(slash - rest) - 1 >= GP_NAME_LEN || slash + 1 == rest + rl)
+                return K_NONE;
+            memcpy(a, rest, (size_t)(slash - rest));
+            a[slash - rest] = '\0';
+            memcpy(b, slash + 1, rl - (size_t)(slash - rest) - 1);
+            b[rl - (size_t)(slash - rest) - 1] = '\0';
+        }
+        return s_kinds[i].kind;
+    }
+    return K_NONE;
+}
+
+coord_node_t *coord_cache_node(coord_t *c, const char *name, int create)
+{
+    coord_node_t *n = gp_strmap_get(c->nodes, name);
+    if (n || !create)
+        return n;
+    n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return NULL;
+    gp_strlcpy(n->name, name, sizeof n->name);
+    if (gp_strmap_put(c->nodes, name, n) < 0) {
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+coord_job_t *coord_cache_job(coord_t *c, const char *id)
+{
+    return gp_strmap_get(c->jobs, id);
+}
+
+void coord_cache_untentative(coord_t *c, const char *job)
+{
+    gp_alloc_t *t = gp_strmap_del(c->tentative, job);
+    if (t == NULL)
+        return;
+    gp_placement_remove_alloc(c->engine, job, NULL);
+    /* A committed allocation of the job (an older one) goes back in. */
+    gp_alloc_t *old = gp_strmap_get(c->allocs, job);
+    coord_node_t *n = old ? coord_cache_node(c, old->node, 0) : NULL;
+    if (old && n && n->present)
+        gp_placement_add_alloc(c->engine, old, NULL);
+    free(t);
+}
+
+static void s_node_put(coord_t *c, const char *region, const char *name, const gp_etcd_kv_t *kv)
+{
+    gp_node_t node;
+    gp_err_t err;
+    if (gp_node_from_json_str(kv->value, &node, &err) < 0 || strcmp(node.name, name) != 0) {
+        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
+                    "kind=\"node\"");
+        gp_log_warn("ignoring a malformed node record node=%s err=\"%s\"", name, err.msg);
+        return;
+    }
+    coord_node_t *n = coord_cache_node(c, name, 1);
+    if (n == NULL)
+        return;
+    int was = n->present;
+    gp_strlcpy(n->region, region, sizeof n->region);
+    if (gp_placement_add_node(c->engine, &node, &err) < 0) {
+        /* A device with allocations went away: take the node out and in again. */
+        gp_placement_remove_node(c->engine, name, NULL);
+        if (gp_placement_add_node(c->engine, &node, &err) < 0) {
+            gp_log_warn("node record refused node=%s err=\"%s\"", name, err.msg);
+            n->present = 0;
+            return;
+        }
+        was = 0;
+    }
+    n->present = 1;
+    c->capacity_freed = 1;
+    json_decref(n->record);
+    n->record = json_loadb(kv->value, kv->value_len, 0, NULL);
+    if (!was) {
+        for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key;
+             it = gp_strmap_next(c->allocs, it)) {
+            gp_alloc_t *al = it.value;
+            if (strcmp(al->node, name) == 0 && gp_strmap_get(c->tentative, al->job) == NULL &&
+                gp_placement_add_alloc(c->engine, al, &err) < 0)
+                gp_log_warn("allocation does not fit its node job=%s node=%s err=\"%s\"", al->job,
+                            name, err.msg);
+        }
+    }
+}
+
+static void s_node_del(coord_t *c, const char *name)
+{
+    coord_node_t *n = coord_cache_node(c, name, 0);
+    if (n == NULL || !n->present)
+        return;
+    n->present = 0;
+    json_decref(n->record);
+    n->record = NULL;
+    /* Tentative plans on it are void. */
+    for (gp_strmap_iter_t it = gp_strmap_first(c->tentative); it.key;
+         it = gp_strmap_next(c->tentative, it)) {
+        gp_alloc_t *t = it.value;
+        if (strcmp(t->node, name) == 0)
+            free(gp_strmap_del(c->tentative, it.key));
+    }
+    gp_placement_remove_node(c->engine, name, NULL);
+    gp_log_info("node gone node=%s", name);
+}
+
+static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_etcd_kv_t *kv)
+{
+    gp_alloc_t al;
+    gp_err_t err;
+    if (gp_alloc_from_json_str(kv->value, &al, &err) < 0 || strcmp(al.node, node) != 0 ||
+        strcmp(al.job, job) != 0) {
+        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
+                    "kind=\"alloc\"");
+        gp_log_warn("ignoring a malformed allocation key=%.*s", (int)kv->key_len, kv->key);
+        return;
+    }
+    gp_alloc_t *copy = malloc(sizeof *copy);
+    if (copy == NULL)
+        return;
+    *copy = al;
+    free(gp_strmap_get(c->allocs, job));
+    gp_strmap_put(c->allocs, job, copy);
+    gp_alloc_t *t = gp_strmap_get(c->tentative, job);
+    if (t && strcmp(t->node, node) == 0) {
+        free(gp_strmap_del(c->tentative, job));   /* our plan, now committed */
+        gp_placement_remove_alloc(c->engine, job, NULL);
+    } else if (t) {
+        coord_cache_untentative(c, job);
+    }
+    gp_placement_remove_alloc(c->engine, job, NULL);
+    coord_node_t *n = coord_cache_node(c, node, 0);
+    if (n && n->present && gp_placement_add_alloc(c->engine, copy, &err) < 0) {
+        coord_count(c, "gpupool_coordinator_inconsistencies_total",
+                    "Committed allocations that do not fit the cached node", NULL);
+        gp_log_error("committed allocation does not fit its node job=%s node=%s err=\"%s\"", job,
+                     node, err.msg);
+    }
+}
+
+static void s_alloc_del(coord_t *c, const char *node, const char *job)
+{
+    gp_alloc_t *al = gp_strmap_get(c->allocs, job);
+    if (al == NULL || strcmp(al->node, node) != 0)
+        return;
+    gp_strmap_del(c->allocs, job);
+    free(al);
+    c->capacity_freed = 1;
+    if (gp_strmap_get(c->tentative, job) == NULL)
+        gp_placement_remove_alloc(c->engine, job, NULL);
+}
+
+static void s_job_free(coord_job_t *j)
+{
+    if (j) {
+        free(j->raw);
+        free(j);
+    }
+}
+
+static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(kv->value, kv->value_len, 0, &jerr);
+    const char *state = o ? json_string_value(json_object_get(o, "state")) : NULL;
+    gp_job_state_t st;
+    if (state == NULL || gp_job_state_parse(state, &st) < 0) {
+        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
+                    "kind=\"job\"");
+        json_decref(o);
+        return;
+    }
+    coord_job_t *j = coord_cache_job(c, id);
+    if (j == NULL) {
+        j = calloc(1, sizeof *j);
+        if (j == NULL || gp_strmap_put(c->jobs, id, j) < 0) {
+            free(j);
+            json_decref(o);
+            return;
+        }
+        gp_strlcpy(j->id, id, sizeof j->id);
+    }
+    char *raw = malloc(kv->value_len + 1);
+    if (raw) {
+        memcpy(raw, kv->value, kv->value_len);
+        raw[kv->value_len] = '\0';
+        free(j->raw);
+        j->raw = raw;
+        j->raw_len = kv->value_len;
+    }
+    j->state = st;
+    j->mod_rev = kv->mod_revision;
+#define S_STR(field, name) gp_strlcpy(j->field, json_string_value(json_object_get(o, name)) ? json_string_value(json_object_get(o, name)) : "", sizeof j->field)
+    S_STR(region, "region");
+    S_STR(owner, "owner");
+    S_STR(node, "node");
+    S_STR(reason, "reason");
+#undef S_STR
+    json_t *spec = json_object_get(o, "spec");
+    j->priority = (int)json_integer_value(json_object_get(spec, "priority"));
+    j->devices = (int)json_integer_value(json_object_get(spec, "devices"));
+    j->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
+    j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
+    j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
+    json_decref(o);
+}
+
+static void s_queue_set(coord_t *c, const char *region, const char *id, int on)
+{
+    coord_job_t *j = coord_cache_job(c, id);
+    if (j == NULL)
+        return;   /* a queue key without a record: ignored until the record comes */
+    int here_before = j->queued && !strcmp(j->queue_region, c->cfg.region);
+    j->queued = on;
+    if (on)
+        gp_strlcpy(j->queue_region, region, sizeof j->queue_region);
+    int here_after = j->queued && !strcmp(j->queue_region, c->cfg.region);
+    if (here_after && !here_before) {
+        j->not_before_ms = 0;
+        j->backoff_ms = 0;
+        gp_strmap_put(c->queue, id, j);
+    } else if (here_before && !here_after) {
+        gp_strmap_del(c->queue, id);
+    }
+}
+
+static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *kv)
+{
+    char a[GP_NAME_LEN], b[GP_NAME_LEN];
+    int put = type == GP_ETCD_EVENT_PUT;
+    switch (s_parse_key(c, kv->key, kv->key_len, a, b)) {
+    case K_NODES:
+        if (put)
+            s_node_put(c, a, b, kv);
+        else
+            s_node_del(c, b);
+        break;
+    case K_ALLOC:
+        if (put)
+            s_alloc_put(c, a, b, kv);
+        else
+            s_alloc_del(c, a, b);
+        break;
+    case K_NODEALLOC: {
+        coord_node_t *n = coord_cache_node(c, a, put);
+        if (n)
+            n->nodealloc_rev = put ? kv->mod_revision : 0;
+        break;
+    }
+    case K_JOBS:
+        if (put) {
+            s_job_put(c, a, kv);
+        } else {
+            coord_job_t *j = gp_strmap_del(c->jobs, a);
+            gp_strmap_del(c->queue, a);
+            s_job_free(j);
+        }
+        break;
+    case K_QUEUE:
+        s_queue_set(c, a, b, put);
+        break;
+    case K_LEADER:
+        free(gp_strmap_del(c->leaders, a));
+        if (put) {
+            char *v = strndup(kv->value, kv->value_len);
+            if (v)
+                gp_strmap_put(c->leaders, a, v);
+        } else if (!strcmp(a, c->cfg.region)) {
+            c->next_campaign_ms = 0;   /* the leader is gone: campaign now */
+        }
+        break;
+    case K_COORD: {
+        char key[2 * GP_NAME_LEN + 2];
+        snprintf(key, sizeof key, "%s/%s", a, b);
+        free(gp_strmap_del(c->coordinators, key));
+        if (put) {
+            char *v = strndup(kv->value, kv->value_len);
+            if (v)
+                gp_strmap_put(c->coordinators, key, v);
+        }
+        break;
+    }
+    case K_USAGE:
+    case K_NONE:
+        break;
+    }
+}
+
+static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
+{
+    (void)w;
+    coord_t *c = arg;
+    if (resp->kind == GP_ETCD_WATCH_COMPACTED || resp->kind == GP_ETCD_WATCH_ERROR) {
+        gp_log_warn("pool watch ended (%s), listing again",
+                    resp->kind == GP_ETCD_WATCH_COMPACTED ? "compacted" : "error");
+        c->relist = 1;
+        return;
+    }
+    for (size_t i = 0; i < resp->n_events; i++)
+        s_apply(c, resp->events[i].type, &resp->events[i].kv);
+    if (resp->revision > c->cache_rev)
+        c->cache_rev = resp->revision;
+}
+
+static void s_clear(coord_t *c)
+{
+    gp_etcd_watch_destroy(&c->watch);
+    for (gp_strmap_iter_t it = c->nodes ? gp_strmap_first(c->nodes) : (gp_strmap_iter_t){ 0 };
+         it.key; it = gp_strmap_next(c->nodes, it))
+        json_decref(((coord_node_t *)it.value)->record);
+    gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->tentative, &c->leaders, &c->coordinators };
+    for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++) {
+        if (*maps[m] == NULL)
+            continue;
+        for (gp_strmap_iter_t it = gp_strmap_first(*maps[m]); it.key;
+             it = gp_strmap_next(*maps[m], it))
+            free(it.value);
+        gp_strmap_destroy(maps[m]);
+    }
+    if (c->jobs) {
+        for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it))
+            s_job_free(it.value);
+        gp_strmap_destroy(&c->jobs);
+    }
+    gp_placement_destroy(&c->engine);
+    gp_strmap_destroy(&c->queue);
+}
+
+static int s_list(coord_t *c, gp_err_t *err)
+{
+    s_clear(c);
+    gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
+    po.policy = c->cfg.policy;
+    c->engine = gp_placement_new(&po, err);
+    c->nodes = gp_strmap_new();
+    c->allocs = gp_strmap_new();
+    c->tentative = gp_strmap_new();
+    c->jobs = gp_strmap_new();
+    c->leaders = gp_strmap_new();
+    c->coordinators = gp_strmap_new();
+    c->queue = gp_strmap_new();
+    if (!c->queue || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
+        !c->coordinators)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    /* Nodes before allocations, records before queue keys. */
+    static const char *const order[] = { "nodes/", "alloc/", "nodealloc/", "jobs/", "queue/",
+                                         "leader/", "coordinators/" };
+    int64_t rev = 0;
+    for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
+        char key[GP_KEY_MAX];
+        snprintf(key, sizeof key, "%s%s", c->cfg.prefix, order[i]);
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = key, .flags = GP_ETCD_PREFIX,
+                            .revision = rev };
+        gp_etcd_result_t res;
+        if (gp_etcd_do(c->etcd, &op, &res, err) < 0)
+            return -1;
+        if (rev == 0)
+            rev = res.revision;
+        for (size_t k = 0; k < res.n_kvs; k++)
+            s_apply(c, GP_ETCD_EVENT_PUT, &res.kvs[k]);
+        gp_etcd_result_free(&res);
+    }
+    c->cache_rev = rev;
+    gp_etcd_watch_opts_t wo = { .key = c->cfg.prefix, .prefix = true, .start_revision = rev + 1,
+                                .cb = s_on_watch, .arg = c };
+    c->watch = gp_etcd_watch_new(c->etcd, &wo, err);
+    if (c->watch == NULL)
+        return -1;
+    gp_log_info("cache listed revision=%lld nodes=%zu allocations=%zu jobs=%zu queued_here=%zu",
+                (long long)rev, gp_strmap_size(c->nodes), gp_strmap_size(c->allocs),
+                gp_strmap_size(c->jobs), gp_strmap_size(c->queue));
+    return 0;
+}
+
+int coord_cache_start(coord_t *c, gp_err_t *err)
+{
+    return s_list(c, err);
+}
+
+void coord_cache_tick(coord_t *c)
+{
+    if (!c->relist)
+        return;
+    coord_round_abort(c, "the cache is rebuilt");
+    gp_err_t err;
+    if (s_list(c, &err) < 0) {
+        coord_count_etcd_error(c, "list", &err);
+        return;   /* relist stays set: retried next tick */
+    }
+    c->relist = 0;
+}
+
+void coord_cache_stop(coord_t *c)
+{
+    s_clear(c);
+}

@@ -1,0 +1,782 @@
+/*
+ * intake.c - the coordinator's REST API (README "REST API").
+ *
+ * Every coordinator of every region serves it, leader or not.  Requests
+ * other than GET /metrics and GET /healthz need "Authorization: Bearer
+ * <token>" with a token from the api-tokens file (compared in constant
+ * time); 401 otherwise.
+ *
+ * Submissions are group-committed: the handler validates the body (a job
+ * or an array of jobs; a 400 names the field that is wrong and nothing is
+ * stored), queues the valid jobs and leaves the request unanswered; the
+ * loop then writes every queued job of every waiting request in one batch
+ * of transactions ("if jobs/<id> does not exist, put it and its queue key
+ * queue/<region>/<id>"), and answers.  So a 201 means "stored in etcd",
+ * and the cost of durability is shared by every request that arrived
+ * meanwhile.  Submitting an id again is idempotent: the same job gives 200
+ * with the stored record, a different one gives 409.
+ *
+ * Reads of one job go to etcd (read-your-writes across coordinators);
+ * listings, nodes, regions and usage come from the watch-fed cache.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define S_MAX_JOBS_PER_REQUEST 10000
+
+/* One job of a waiting submission. */
+typedef struct {
+    gp_http_req_t *req;
+    int index;                 /* in the request's array, -1 for a single object */
+    char id[GP_NAME_LEN];
+    char *text;                /* the record to store */
+    char region[GP_SHORT_LEN];
+    json_t *submitted;         /* canonical submission, for idempotency */
+    int status;
+    json_t *answer;            /* record or error */
+} s_sub_t;
+
+typedef struct {
+    gp_http_req_t *req;
+    int is_array;
+    int waiting;               /* jobs of it not yet stored */
+    json_t *results;           /* array answers, by index */
+    int status;                /* single answers */
+    json_t *single;
+} s_pending_req_t;
+
+typedef struct {
+    s_sub_t *subs;
+    int nsubs, cap;
+    s_pending_req_t **reqs;
+    int nreqs, reqcap;
+} s_intake_t;
+
+static s_intake_t *s_in(coord_t *c)
+{
+    if (c->intake == NULL)
+        c->intake = calloc(1, sizeof(s_intake_t));
+    return c->intake;
+}
+
+static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        gp_http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    size_t n = strlen(text);
+    char *t = realloc(text, n + 2);
+    if (t) {
+        t[n] = '\n';
+        t[n + 1] = '\0';
+        text = t;
+        n++;
+    }
+    gp_http_respond(req, status, "application/json", text, n);
+}
+
+static int s_authorized(coord_t *c, gp_http_req_t *req)
+{
+    const char *h = gp_http_req_header(req, "Authorization");
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = h + 7;
+    size_t tl = strlen(tok);
+    int good = 0;
+    for (char **t = c->tokens; t && *t; t++) {
+        size_t l = strlen(*t);
+        unsigned diff = (unsigned)(l ^ tl);
+        for (size_t i = 0; i < l; i++)
+            diff |= (unsigned char)(*t)[i] ^ (unsigned char)(i < tl ? tok[i] : 0);
+        good |= diff == 0;
+    }
+    return good;
+}
+
+/* The fields of a record that a submission set, for "same job again?". */
+static json_t *s_canonical(const gp_jobrec_t *rec)
+{
+    json_t *o = gp_jobrec_to_json(rec);
+    if (o == NULL)
+        return NULL;
+    static const char *const drop[] = { "state", "reason", "node", "exit_code", "attempts",
+                                        "submitted_ms", "updated_ms", "history" };
+    for (size_t i = 0; i < GP_ARRAY_LEN(drop); i++)
+        json_object_del(o, drop[i]);
+    return o;
+}
+
+/* Validate one submission and queue it. -1: answered with an error. */
+static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text, size_t len,
+                    json_t **error)
+{
+    gp_jobrec_t rec;
+    gp_err_t err;
+    if (gp_jobrec_from_submission(text, len, c->cfg.region, gp_wall_ms(), &rec, &err) < 0) {
+        *error = json_pack("{s:s}", "error", err.msg);
+        return -1;
+    }
+    if (!gp_name_valid(rec.region)) {
+        *error = json_pack("{s:s}", "error", "region: must be 1..127 of [A-Za-z0-9._-]");
+        gp_jobrec_clear(&rec);
+        return -1;
+    }
+    s_intake_t *in = s_in(c);
+    if (in->nsubs == in->cap) {
+        int cap = in->cap ? in->cap * 2 : 256;
+        s_sub_t *p = realloc(in->subs, sizeof *p * (size_t)cap);
+        if (p == NULL) {
+            gp_jobrec_clear(&rec);
+            *error = json_pack("{s:s}", "error", "out of memory");
+            return -1;
+        }
+        in->subs = p;
+        in->cap = cap;
+    }
+    s_sub_t *s = &in->subs[in->nsubs];
+    memset(s, 0, sizeof *s);
+    s->req = pr->req;
+    s->index = index;
+    gp_strlcpy(s->id, rec.spec.id, sizeof s->id);
+    gp_strlcpy(s->region, rec.region, sizeof s->region);
+    s->text = gp_jobrec_dump(&rec);
+    s->submitted = s_canonical(&rec);
+    gp_jobrec_clear(&rec);
+    if (s->text == NULL || s->submitted == NULL) {
+        free(s->text);
+        json_decref(s->submitted);
+        *error = json_pack("{s:s}", "error", "out of memory");
+        return -1;
+    }
+    in->nsubs++;
+    pr->waiting++;
+    return 0;
+}
+
+static void s_finish(coord_t *c, s_pending_req_t *pr)
+{
+    (void)c;
+    if (pr->is_array) {
+        s_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
+    } else {
+        s_respond_json(pr->req, pr->status, pr->single);
+    }
+    free(pr);
+}
+
+static void s_submit(coord_t *c, gp_http_req_t *req)
+{
+    size_t len;
+    const char *body = gp_http_req_body(req, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        gp_http_respond_error(req, 400, "not valid JSON: %s (line %d, column %d)", jerr.text,
+                              jerr.line, jerr.column);
+        return;
+    }
+    if (!json_is_object(doc) && !json_is_array(doc)) {
+        json_decref(doc);
+        gp_http_respond_error(req, 400, "expected a job (a JSON object) or an array of jobs");
+        return;
+    }
+    if (json_is_array(doc) && json_array_size(doc) > S_MAX_JOBS_PER_REQUEST) {
+        json_decref(doc);
+        gp_http_respond_error(req, 413, "at most %d jobs per request", S_MAX_JOBS_PER_REQUEST);
+        return;
+    }
+    s_pending_req_t *pr = calloc(1, sizeof *pr);
+    s_intake_t *in = s_in(c);
+    if (pr == NULL || in == NULL) {
+        free(pr);
+        json_decref(doc);
+        gp_http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    pr->req = req;
+    if (json_is_object(doc)) {
+        json_t *error = NULL;
+        if (s_accept(c, pr, -1, body, len, &error) < 0) {
+            free(pr);
+            json_decref(doc);
+            s_respond_json(req, 400, error);
+            return;
+        }
+    } else {
+        pr->is_array = 1;
+        pr->results = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach(doc, i, v) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            json_t *error = NULL;
+            json_t *slot = json_null();
+            if (text == NULL || s_accept(c, pr, (int)i, text, strlen(text), &error) < 0) {
+                json_t *id = json_is_object(v) ? json_object_get(v, "id") : NULL;
+                slot = json_pack("{s:O?,s:i,s:s}", "id", json_is_string(id) ? id : NULL, "status",
+                                 400, "error",
+                                 error ? json_string_value(json_object_get(error, "error"))
+                                       : "out of memory");
+            }
+            json_decref(error);
+            json_array_append_new(pr->results, slot);
+            free(text);
+        }
+    }
+    json_decref(doc);
+    if (pr->waiting == 0) {
+        s_finish(c, pr);
+        return;
+    }
+    if (in->nreqs == in->reqcap) {
+        int cap = in->reqcap ? in->reqcap * 2 : 64;
+        s_pending_req_t **p = realloc(in->reqs, sizeof *p * (size_t)cap);
+        if (p == NULL) {
+            gp_http_respond_error(req, 500, "out of memory");
+            return;   /* the queued subs answer nothing: they are dropped at flush */
+        }
+        in->reqs = p;
+        in->reqcap = cap;
+    }
+    in->reqs[in->nreqs++] = pr;
+}
+
+int coord_intake_pending(coord_t *c)
+{
+    s_intake_t *in = c->intake;
+    return in ? in->nsubs : 0;
+}
+
+static s_pending_req_t *s_find_req(s_intake_t *in, gp_http_req_t *req)
+{
+    for (int i = 0; i < in->nreqs; i++)
+        if (in->reqs[i]->req == req)
+            return in->reqs[i];
+    return NULL;
+}
+
+/* Store every waiting submission in one batch and answer their requests. */
+void coord_intake_flush(coord_t *c)
+{
+    s_intake_t *in = c->intake;
+    if (in == NULL || in->nsubs == 0)
+        return;
+    gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
+    if (b == NULL)
+        return;
+    for (int i = 0; i < in->nsubs; i++) {
+        s_sub_t *s = &in->subs[i];
+        char jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
+        gp_key_job(jkey, c->cfg.prefix, s->id);
+        gp_key_queue(qkey, c->cfg.prefix, s->region, s->id);
+        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_CREATE,
+                              .result = GP_ETCD_CMP_EQUAL, .number = 0 };
+        gp_etcd_op_t ok_ops[2] = {
+            { .type = GP_ETCD_OP_PUT, .key = jkey, .value = s->text, .value_len = strlen(s->text) },
+            { .type = GP_ETCD_OP_PUT, .key = qkey, .value = "", .value_len = 0 },
+        };
+        gp_etcd_op_t get = { .type = GP_ETCD_OP_RANGE, .key = jkey };
+        gp_etcd_txn_t txn = { &cmp, 1, ok_ops, 2, &get, 1 };
+        gp_etcd_batch_add_txn(b, &txn, NULL);
+    }
+    int64_t t0 = gp_mono_ns();
+    gp_err_t err;
+    gp_etcd_batch_run(b, 64, &err);
+    gp_metric_observe(gp_metrics_histogram(c->metrics, "gpupool_coordinator_intake_seconds",
+                                           "Time to store a batch of submissions", "", NULL, 0),
+                      (double)(gp_mono_ns() - t0) / 1e9);
+    for (int i = 0; i < in->nsubs; i++) {
+        s_sub_t *s = &in->subs[i];
+        const gp_etcd_result_t *res;
+        if (gp_etcd_batch_result(b, (size_t)i, &res, &err) < 0) {
+            s->status = 503;
+            s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", err.msg);
+            coord_count_etcd_error(c, "submit", &err);
+        } else if (res->succeeded) {
+            s->status = 201;
+            s->answer = json_loads(s->text, 0, NULL);
+            coord_count(c, "gpupool_coordinator_submissions_total", "Jobs stored", NULL);
+        } else if (res->n_responses == 1 && res->responses[0].n_kvs == 1) {
+            const gp_etcd_kv_t *kv = &res->responses[0].kvs[0];
+            gp_jobrec_t old;
+            json_t *canon = NULL;
+            if (gp_jobrec_from_json_str(kv->value, kv->value_len, &old, NULL) == 0) {
+                canon = s_canonical(&old);
+                gp_jobrec_clear(&old);
+            }
+            if (canon && json_equal(canon, s->submitted)) {
+                s->status = 200;
+                s->answer = json_loadb(kv->value, kv->value_len, 0, NULL);
+            } else {
+                s->status = 409;
+                s->answer = json_pack("{s:s,s:s}", "id", s->id, "error",
+                                      "a different job with this id exists");
+            }
+            json_decref(canon);
+        } else {
+            s->status = 503;
+            s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", "unexpected answer from etcd");
+        }
+    }
+    gp_etcd_batch_destroy(&b);
+    /* Answer the requests. */
+    for (int i = 0; i < in->nsubs; i++) {
+        s_sub_t *s = &in->subs[i];
+        s_pending_req_t *pr = s_find_req(in, s->req);
+        if (pr == NULL) {
+            json_decref(s->answer);
+        } else if (pr->is_array) {
+            json_t *slot = json_pack("{s:s,s:i}", "id", s->id, "status", s->status);
+            if (s->status >= 400 && s->answer)
+                json_object_set(slot, "error", json_object_get(s->answer, "error"));
+            else if (s->answer)
+                json_object_set(slot, "state", json_object_get(s->answer, "state"));
+            json_array_set_new(pr->results, (size_t)s->index, slot);
+            json_decref(s->answer);
+        } else {
+            pr->status = s->status;
+            pr->single = s->answer;
+        }
+        if (pr)
+            pr->waiting--;
+        free(s->text);
+        json_decref(s->submitted);
+    }
+    in->nsubs = 0;
+    int kept = 0;
+    for (int i = 0; i < in->nreqs; i++) {
+        if (in->reqs[i]->waiting == 0)
+            s_finish(c, in->reqs[i]);
+        else
+            in->reqs[kept++] = in->reqs[i];
+    }
+    in->nreqs = kept;
+}
+
+void coord_intake_stop(coord_t *c)
+{
+    s_intake_t *in = c->intake;
+    if (in == NULL)
+        return;
+    coord_intake_flush(c);
+    for (int i = 0; i < in->nreqs; i++) {
+        gp_http_respond_error(in->reqs[i]->req, 503, "the coordinator is stopping");
+        json_decref(in->reqs[i]->results);
+        free(in->reqs[i]);
+    }
+    free(in->reqs);
+    free(in->subs);
+    free(in);
+    c->intake = NULL;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
+{
+    char key[GP_KEY_MAX];
+    gp_etcd_result_t res;
+    gp_err_t err;
+    if (!gp_name_valid(id)) {
+        gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
+        return;
+    }
+    if (gp_etcd_get(c->etcd, gp_key_job(key, c->cfg.prefix, id), 0, &res, &err) < 0) {
+        gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+        return;
+    }
+    json_t *rec = res.n_kvs ? json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL) : NULL;
+    gp_etcd_result_free(&res);
+    if (rec == NULL) {
+        gp_http_respond_error(req, 404, "no job %s", id);
+        return;
+    }
+    const char *node = json_string_value(json_object_get(rec, "node"));
+    if (node && *node && gp_name_valid(node) &&
+        gp_etcd_get(c->etcd, gp_key_alloc(key, c->cfg.prefix, node, id), 0, &res, &err) == 0) {
+        if (res.n_kvs)
+            json_object_set_new(rec, "alloc",
+                                json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL));
+        gp_etcd_result_free(&res);
+    }
+    s_respond_json(req, 200, rec);
+}
+
+static void s_list_jobs(coord_t *c, gp_http_req_t *req)
+{
+    const char *state = gp_http_req_query(req, "state");
+    const char *region = gp_http_req_query(req, "region");
+    const char *owner = gp_http_req_query(req, "owner");
+    gp_job_state_t st = GP_JOB_PENDING;
+    if (state && gp_job_state_parse(state, &st) < 0) {
+        gp_http_respond_error(req, 400, "unknown state \"%s\"", state);
+        return;
+    }
+    json_t *jobs = json_array();
+    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+        coord_job_t *j = it.value;
+        if ((state && j->state != st) || (region && strcmp(j->region, region)) ||
+            (owner && strcmp(j->owner, owner)) || j->raw == NULL)
+            continue;
+        json_t *rec = json_loadb(j->raw, j->raw_len, 0, NULL);
+        if (rec)
+            json_array_append_new(jobs, rec);
+    }
+    s_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
+/* Allocated share of one device by an allocation, in thousandths. */
+static int64_t s_milli(const gp_alloc_dev_t *d, int64_t dev_mem)
+{
+    if (d->whole)
+        return 1000;
+    int64_t m = dev_mem > 0 ? d->mem_mib * 1000 / dev_mem : 0;
+    return d->compute_permille > m ? d->compute_permille : m;
+}
+
+static int64_t s_dev_mem(const json_t *record, int index, const char **model)
+{
+    json_t *d = json_array_get(json_object_get(record, "devices"), (size_t)index);
+    if (model)
+        *model = json_string_value(json_object_get(d, "model"));
+    return json_integer_value(json_object_get(d, "mem_mib"));
+}
+
+static void s_nodes(coord_t *c, gp_http_req_t *req)
+{
+    json_t *out = json_array();
+    gp_strmap_t *alloc_milli = gp_strmap_new();
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *n = it.value;
+        if (!n->present || n->record == NULL)
+            continue;
+        json_t *rec = json_deep_copy(n->record);
+        int64_t milli = 0, mem = 0, jobs = 0;
+        for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
+            gp_alloc_t *al = a.value;
+            if (strcmp(al->node, n->name) != 0)
+                continue;
+            jobs++;
+            for (int d = 0; d < al->ndevices; d++) {
+                int64_t dm = s_dev_mem(n->record, al->devices[d].index, NULL);
+                milli += s_milli(&al->devices[d], dm);
+                mem += al->devices[d].whole ? dm : al->devices[d].mem_mib;
+            }
+        }
+        json_object_set_new(rec, "allocated", json_pack("{s:I,s:I,s:I}", "gpu_milli", (json_int_t)milli,
+                                                        "mem_mib", (json_int_t)mem, "jobs",
+                                                        (json_int_t)jobs));
+        json_array_append_new(out, rec);
+    }
+    gp_strmap_destroy(&alloc_milli);
+    s_respond_json(req, 200, json_pack("{s:o}", "nodes", out));
+}
+
+/* Per-region and per-model totals from the cache. */
+typedef struct {
+    int64_t nodes, gpus, milli_total, milli_used, pending, running;
+} s_tot_t;
+
+static s_tot_t *s_tot(gp_strmap_t *m, const char *key)
+{
+    s_tot_t *t = gp_strmap_get(m, key);
+    if (t == NULL && (t = calloc(1, sizeof *t)) != NULL)
+        gp_strmap_put(m, key, t);
+    return t;
+}
+
+static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, s_tot_t *pool)
+{
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *n = it.value;
+        if (!n->present || n->record == NULL)
+            continue;
+        s_tot_t *r = s_tot(by_region, n->region);
+        size_t nd = json_array_size(json_object_get(n->record, "devices"));
+        if (r) {
+            r->nodes++;
+            r->gpus += (int64_t)nd;
+            r->milli_total += (int64_t)nd * 1000;
+        }
+        pool->nodes++;
+        pool->gpus += (int64_t)nd;
+        pool->milli_total += (int64_t)nd * 1000;
+        for (size_t d = 0; d < nd; d++) {
+            const char *model;
+            s_dev_mem(n->record, (int)d, &model);
+            s_tot_t *m = s_tot(by_model, model ? model : "?");
+            if (m) {
+                m->gpus++;
+                m->milli_total += 1000;
+            }
+        }
+    }
+    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
+        gp_alloc_t *al = a.value;
+        coord_node_t *n = coord_cache_node(c, al->node, 0);
+        if (n == NULL || !n->present || n->record == NULL)
+            continue;
+        s_tot_t *r = s_tot(by_region, n->region);
+        for (int d = 0; d < al->ndevices; d++) {
+            const char *model;
+            int64_t dm = s_dev_mem(n->record, al->devices[d].index, &model);
+            int64_t milli = s_milli(&al->devices[d], dm);
+            if (r)
+                r->milli_used += milli;
+            pool->milli_used += milli;
+            s_tot_t *m = s_tot(by_model, model ? model : "?");
+            if (m)
+                m->milli_used += milli;
+        }
+    }
+    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+        coord_job_t *j = it.value;
+        s_tot_t *r = s_tot(by_region, j->queued ? j->queue_region : j->region);
+        if (j->state == GP_JOB_PENDING) {
+            pool->pending++;
+            if (r)
+                r->pending++;
+        } else if (j->state == GP_JOB_RUNNING || j->state == GP_JOB_PLACED ||
+                   j->state == GP_JOB_SUSPENDED) {
+            pool->running++;
+            if (r)
+                r->running++;
+        }
+    }
+}
+
+static void s_free_tot(gp_strmap_t **m)
+{
+    for (gp_strmap_iter_t it = gp_strmap_first(*m); it.key; it = gp_strmap_next(*m, it))
+        free(it.value);
+    gp_strmap_destroy(m);
+}
+
+static void s_regions(coord_t *c, gp_http_req_t *req)
+{
+    gp_strmap_t *by_region = gp_strmap_new(), *by_model = gp_strmap_new();
+    s_tot_t pool = { 0 };
+    s_totals(c, by_region, by_model, &pool);
+    /* Regions with coordinators but no nodes are regions too. */
+    for (gp_strmap_iter_t it = gp_strmap_first(c->coordinators); it.key;
+         it = gp_strmap_next(c->coordinators, it)) {
+        char region[GP_NAME_LEN];
+        gp_strlcpy(region, it.key, sizeof region);
+        char *slash = strchr(region, '/');
+        if (slash)
+            *slash = '\0';
+        s_tot(by_region, region);
+    }
+    json_t *out = json_array();
+    for (gp_strmap_iter_t it = gp_strmap_first(by_region); it.key; it = gp_strmap_next(by_region, it)) {
+        s_tot_t *t = it.value;
+        json_t *coords = json_array();
+        size_t rl = strlen(it.key);
+        for (gp_strmap_iter_t k = gp_strmap_first(c->coordinators); k.key;
+             k = gp_strmap_next(c->coordinators, k))
+            if (!strncmp(k.key, it.key, rl) && k.key[rl] == '/')
+                json_array_append_new(coords, json_string(k.key + rl + 1));
+        const char *leader = gp_strmap_get(c->leaders, it.key);
+        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,
+                                             "leader", leader, "coordinators", coords, "nodes",
+                                             (json_int_t)t->nodes, "gpus", (json_int_t)t->gpus,
+                                             "gpu_milli_total", (json_int_t)t->milli_total,
+                                             "gpu_milli_used", (json_int_t)t->milli_used, "pending",
+                                             (json_int_t)t->pending, "running",
+                                             (json_int_t)t->running));
+    }
+    s_free_tot(&by_region);
+    s_free_tot(&by_model);
+    s_respond_json(req, 200, json_pack("{s:o}", "regions", out));
+}
+
+static void s_usage(coord_t *c, gp_http_req_t *req)
+{
+    gp_strmap_t *by_region = gp_strmap_new(), *by_model = gp_strmap_new();
+    s_tot_t pool = { 0 };
+    s_totals(c, by_region, by_model, &pool);
+    json_t *regions = json_array(), *models = json_array();
+    for (gp_strmap_iter_t it = gp_strmap_first(by_region); it.key; it = gp_strmap_next(by_region, it)) {
+        s_tot_t *t = it.value;
+        json_array_append_new(regions, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "region", it.key,
+                                                 "nodes", (json_int_t)t->nodes, "gpus",
+                                                 (json_int_t)t->gpus, "gpu_milli_total",
+                                                 (json_int_t)t->milli_total, "gpu_milli_used",
+                                                 (json_int_t)t->milli_used, "jobs_running",
+                                                 (json_int_t)t->running, "jobs_pending",
+                                                 (json_int_t)t->pending));
+    }
+    for (gp_strmap_iter_t it = gp_strmap_first(by_model); it.key; it = gp_strmap_next(by_model, it)) {
+        s_tot_t *t = it.value;
+        json_array_append_new(models, json_pack("{s:s,s:I,s:I,s:I}", "model", it.key, "gpus",
+                                                (json_int_t)t->gpus, "gpu_milli_total",
+                                                (json_int_t)t->milli_total, "gpu_milli_used",
+                                                (json_int_t)t->milli_used));
+    }
+    json_t *p = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "nodes", (json_int_t)pool.nodes, "gpus",
+                          (json_int_t)pool.gpus, "gpu_milli_total", (json_int_t)pool.milli_total,
+                          "gpu_milli_used", (json_int_t)pool.milli_used, "jobs_running",
+                          (json_int_t)pool.running, "jobs_pending", (json_int_t)pool.pending);
+    s_free_tot(&by_region);
+    s_free_tot(&by_model);
+    s_respond_json(req, 200, json_pack("{s:o,s:o,s:o}", "pool", p, "by_region", regions, "by_model",
+                                       models));
+}
+
+/* Cancel: the record says cancelled, the queue key and the allocation go
+ * (the agent stops the job when its allocation goes), in one transaction
+ * fenced on the record's mod revision; retried when the record changed. */
+static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
+{
+    if (!gp_name_valid(id)) {
+        gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
+        return;
+    }
+    char jkey[GP_KEY_MAX], qkey[GP_KEY_MAX], akey[GP_KEY_MAX];
+    gp_key_job(jkey, c->cfg.prefix, id);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        gp_etcd_result_t res;
+        gp_err_t err;
+        if (gp_etcd_get(c->etcd, jkey, 0, &res, &err) < 0) {
+            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+            return;
+        }
+        if (res.n_kvs == 0) {
+            gp_etcd_result_free(&res);
+            gp_http_respond_error(req, 404, "no job %s", id);
+            return;
+        }
+        gp_jobrec_t rec;
+        int64_t mod = res.kvs[0].mod_revision;
+        int bad = gp_jobrec_from_json_str(res.kvs[0].value, res.kvs[0].value_len, &rec, &err);
+        gp_etcd_result_free(&res);
+        if (bad < 0) {
+            gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
+            return;
+        }
+        if (gp_job_state_final(rec.state)) {
+            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            gp_jobrec_clear(&rec);
+            return;
+        }
+        char node[GP_NAME_LEN];
+        gp_strlcpy(node, rec.node, sizeof node);
+        gp_jobrec_set_state(&rec, GP_JOB_CANCELLED, NULL, "cancelled by a user", gp_wall_ms());
+        char *text = gp_jobrec_dump(&rec);
+        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
+                              .number = mod };
+        gp_etcd_op_t ops[3] = {
+            { .type = GP_ETCD_OP_PUT, .key = jkey, .value = text, .value_len = text ? strlen(text) : 0 },
+            { .type = GP_ETCD_OP_DELETE, .key = gp_key_queue(qkey, c->cfg.prefix,
+                                                             rec.region[0] ? rec.region : c->cfg.region, id) },
+            { .type = GP_ETCD_OP_DELETE, .key = gp_key_alloc(akey, c->cfg.prefix, node, id) },
+        };
+        gp_etcd_txn_t txn = { &cmp, 1, ops, node[0] && gp_name_valid(node) ? 3 : 2, NULL, 0 };
+        int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
+        if (rc == 0 && res.succeeded) {
+            gp_etcd_result_free(&res);
+            coord_count(c, "gpupool_coordinator_cancellations_total", "Jobs cancelled", NULL);
+            gp_log_info("job cancelled job=%s", id);
+            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            free(text);
+            gp_jobrec_clear(&rec);
+            return;
+        }
+        if (rc == 0)
+            gp_etcd_result_free(&res);
+        free(text);
+        gp_jobrec_clear(&rec);
+        if (rc < 0) {
+            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+            return;
+        }
+    }
+    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+}
+
+void coord_http(void *arg, gp_http_req_t *req)
+{
+    coord_t *c = arg;
+    const char *method = gp_http_req_method(req), *path = gp_http_req_path(req);
+    if (!strcmp(path, "/healthz")) {
+        char *body = strdup("ok\n");
+        gp_http_respond(req, 200, "text/plain", body, body ? 3 : 0);
+        return;
+    }
+    if (!strcmp(path, "/metrics")) {
+        char *text;
+        size_t len;
+        gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_leader",
+                                       "1 while this coordinator leads its region", NULL),
+                      coord_is_leader(c));
+        /* Per-model allocation, rebuilt at each scrape. */
+        gp_strmap_t *by_region = gp_strmap_new(), *by_model = gp_strmap_new();
+        s_tot_t pool = { 0 };
+        s_totals(c, by_region, by_model, &pool);
+        gp_metrics_reset_family(c->metrics, "gpupool_gpu_milli_allocated");
+        gp_metrics_reset_family(c->metrics, "gpupool_gpu_milli_total");
+        for (int pass = 0; pass < 2; pass++) {
+            gp_strmap_t *m = pass ? by_model : by_region;
+            for (gp_strmap_iter_t it = gp_strmap_first(m); it.key; it = gp_strmap_next(m, it)) {
+                char labels[160], esc[128];
+                snprintf(labels, sizeof labels, "%s=\"%s\"", pass ? "model" : "region",
+                         gp_metrics_escape(it.key, esc, sizeof esc));
+                s_tot_t *t = it.value;
+                gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_gpu_milli_allocated",
+                                               "GPU thousandths allocated", labels),
+                              (double)t->milli_used);
+                gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_gpu_milli_total",
+                                               "GPU thousandths in the pool", labels),
+                              (double)t->milli_total);
+            }
+        }
+        s_free_tot(&by_region);
+        s_free_tot(&by_model);
+        if (gp_metrics_render(c->metrics, &text, &len) < 0) {
+            gp_http_respond_error(req, 500, "cannot render metrics");
+            return;
+        }
+        gp_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+        return;
+    }
+    if (!s_authorized(c, req)) {
+        coord_count(c, "gpupool_coordinator_unauthorized_total", "Requests without a valid token",
+                    NULL);
+        gp_http_respond_error(req, 401, "missing or wrong API token (Authorization: Bearer ...)");
+        return;
+    }
+    if (!strcmp(path, "/v1/jobs")) {
+        if (!strcmp(method, "POST"))
+            s_submit(c, req);
+        else if (!strcmp(method, "GET"))
+            s_list_jobs(c, req);
+        else
+            gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
+    } else if (!strncmp(path, "/v1/jobs/", 9)) {
+        if (!strcmp(method, "GET"))
+            s_get_job(c, req, path + 9);
+        else if (!strcmp(method, "DELETE"))
+            s_cancel(c, req, path + 9);
+        else
+            gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
+    } else if (!strcmp(path, "/v1/nodes") && !strcmp(method, "GET")) {
+        s_nodes(c, req);
+    } else if (!strcmp(path, "/v1/regions") && !strcmp(method, "GET")) {
+        s_regions(c, req);
+    } else if (!strcmp(path, "/v1/usage") && !strcmp(method, "GET")) {
+        s_usage(c, req);
+    } else {
+        gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
+    }
+}

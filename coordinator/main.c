@@ -1,0 +1,452 @@
+/*
+ * gpupool-coordinator - a regional coordinator.  Several run per region;
+ * the elected leader places the region's jobs, every one serves the REST
+ * API.  See coord.h for its modules.
+ *
+ * The loop polls the signal pipe, the API server, etcd's sockets (the pool
+ * watch and the lease keep-alive), the ROUTER socket agents connect to,
+ * and the ZAP handler that authenticates them.  After each wake-up it
+ * drives etcd, reads agents' messages, serves HTTP, then stores the
+ * submissions that arrived (one batch), and runs the election and the bid
+ * round duties.
+ *
+ * Signals: SIGTERM/SIGINT answer what is waiting, resign (the lease is
+ * revoked, so a standby takes over at once) and exit 0.  SIGHUP re-reads
+ * the configuration: API tokens, authorized agent keys, log level and the
+ * round's tuning take effect; the rest is reported as needing a restart.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "config.h"
+#include "coord.h"
+#include "daemon.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define PROG "gpupool-coordinator"
+
+static const gp_opt_t s_opts[] = {
+    { "id", GP_OPT_STRING, offsetof(coord_cfg_t, id), "", 0, 0,
+      "this coordinator's id, unique in the pool (default: host name)" },
+    { "region", GP_OPT_STRING, offsetof(coord_cfg_t, region), "", 0, 0,
+      "the region this coordinator serves (required)" },
+    { "etcd-endpoints", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_endpoints),
+      "http://127.0.0.1:2379", 0, 0, "etcd client URLs, comma-separated" },
+    { "etcd-ca", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_ca), "", 0, 0, "CA bundle for https endpoints" },
+    { "etcd-cert", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_cert), "", 0, 0, "client certificate" },
+    { "etcd-key", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_key), "", 0, 0, "client key" },
+    { "etcd-user", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_user), "", 0, 0, "etcd user name" },
+    { "etcd-password", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_password), "", 0, 0, "etcd password" },
+    { "prefix", GP_OPT_STRING, offsetof(coord_cfg_t, prefix), GP_DEFAULT_PREFIX, 0, 0,
+      "the pool's key prefix in etcd" },
+    { "api-listen", GP_OPT_STRING, offsetof(coord_cfg_t, api_listen), "127.0.0.1:8080", 0, 0,
+      "address:port of the REST API and /metrics (port 0: any free port)" },
+    { "bid-listen", GP_OPT_STRING, offsetof(coord_cfg_t, bid_listen), "tcp://127.0.0.1:5555", 0, 0,
+      "ZeroMQ endpoint agents connect to (port * or 0: any free port)" },
+    { "api-tokens", GP_OPT_STRING, offsetof(coord_cfg_t, api_tokens), "", 0, 0,
+      "file of API tokens, one per line (required; `gpupool keys token` makes one)" },
+    { "curve-key", GP_OPT_STRING, offsetof(coord_cfg_t, curve_key), "", 0, 0,
+      "the coordinator's CURVE key pair (.key file); empty: agents connect without CURVE" },
+    { "agent-keys", GP_OPT_STRING, offsetof(coord_cfg_t, agent_keys), "", 0, 0,
+      "file of agent public keys allowed to bid (required with curve-key)" },
+    { "lease-ttl", GP_OPT_DURATION, offsetof(coord_cfg_t, lease_ttl_ms), "5s", 1000, 600000,
+      "the coordinator's lease: a dead leader is replaced within this" },
+    { "policy", GP_OPT_STRING, offsetof(coord_cfg_t, policy), "binpack", 0, 0,
+      "placement policy (jobs may name their own)" },
+    { "candidates", GP_OPT_INT, offsetof(coord_cfg_t, candidates), "3", 1, 8,
+      "nodes asked for a bid per job" },
+    { "batch", GP_OPT_INT, offsetof(coord_cfg_t, batch), "1024", 1, 100000,
+      "jobs per bid round at most" },
+    { "bid-timeout", GP_OPT_DURATION, offsetof(coord_cfg_t, bid_timeout_ms), "100ms", 1, 60000,
+      "how long a round waits for bids" },
+    { "max-body", GP_OPT_MIB, offsetof(coord_cfg_t, max_body), "4", 1, 1024,
+      "largest REST request body, MiB" },
+    { "log-level", GP_OPT_STRING, offsetof(coord_cfg_t, log_level), "info", 0, 0,
+      "debug, info, warn or error" },
+    { NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+static coord_t s_coord;
+
+void coord_count(coord_t *c, const char *name, const char *help, const char *labels)
+{
+    gp_metric_inc(gp_metrics_counter(c->metrics, name, help, labels));
+}
+
+void coord_count_etcd_error(coord_t *c, const char *what, const gp_err_t *err)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "op=\"%s\",kind=\"%s\"", what, gp_err_name(err->code));
+    coord_count(c, "gpupool_coordinator_etcd_errors_total", "Failed etcd requests", labels);
+    gp_log_debug("etcd error op=%s err=\"%s\"", what, err->msg);
+}
+
+static void s_free_tokens(char **t)
+{
+    for (char **p = t; p && *p; p++)
+        free(*p);
+    free(t);
+}
+
+static char **s_load_tokens(const char *path, gp_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        gp_err_errno(err, "cannot open api-tokens %s", path);
+        return NULL;
+    }
+    char **t = calloc(1, sizeof *t), line[512];
+    int n = 0;
+    while (t && fgets(line, sizeof line, f)) {
+        char *s = line + strspn(line, " \t");
+        s[strcspn(s, " \t\r\n")] = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        if (strlen(s) < 16) {
+            gp_err_set(err, GP_ERR_INVALID, "%s: tokens must be at least 16 characters", path);
+            s_free_tokens(t);
+            fclose(f);
+            return NULL;
+        }
+        char **p = realloc(t, sizeof *t * (size_t)(n + 2));
+        if (p == NULL)
+            break;
+        t = p;
+        t[n++] = strdup(s);
+        t[n] = NULL;
+    }
+    fclose(f);
+    if (t == NULL || n == 0) {
+        gp_err_set(err, GP_ERR_INVALID, "%s: no token in it", path);
+        s_free_tokens(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int s_validate(coord_cfg_t *c, gp_err_t *err)
+{
+    if (c->id[0] == '\0') {
+        char host[256];
+        if (gethostname(host, sizeof host) < 0)
+            return gp_err_errno(err, "gethostname");
+        host[sizeof host - 1] = '\0';
+        free(c->id);
+        if ((c->id = strdup(host)) == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    }
+    if (!gp_name_valid(c->id))
+        return gp_err_set(err, GP_ERR_INVALID, "id: \"%s\" must be 1..127 of [A-Za-z0-9._-]", c->id);
+    if (c->region[0] == '\0')
+        return gp_err_set(err, GP_ERR_INVALID, "region: required");
+    if (!gp_name_valid(c->region))
+        return gp_err_set(err, GP_ERR_INVALID, "region: \"%s\" must be 1..127 of [A-Za-z0-9._-]",
+                          c->region);
+    if (!gp_prefix_valid(c->prefix))
+        return gp_err_set(err, GP_ERR_INVALID, "prefix: \"%s\" must start and end with '/'", c->prefix);
+    if (c->api_tokens[0] == '\0')
+        return gp_err_set(err, GP_ERR_INVALID, "api-tokens: required (the REST API needs a token)");
+    if (c->curve_key[0] && c->agent_keys[0] == '\0')
+        return gp_err_set(err, GP_ERR_INVALID, "agent-keys: required with curve-key");
+    gp_log_level_t lv;
+    if (gp_log_parse_level(c->log_level, &lv) < 0)
+        return gp_err_set(err, GP_ERR_INVALID, "log-level: unknown \"%s\"", c->log_level);
+    gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
+    po.policy = c->policy;
+    gp_err_t perr;
+    gp_placement_t *pl = gp_placement_new(&po, &perr);
+    if (pl == NULL)
+        return gp_err_set(err, GP_ERR_INVALID, "policy: %s", perr.msg);
+    gp_placement_destroy(&pl);
+    char **t = s_load_tokens(c->api_tokens, err);
+    if (t == NULL)
+        return -1;
+    s_free_tokens(t);
+    return 0;
+}
+
+static void s_reload(coord_t *c, int argc, char **argv)
+{
+    coord_cfg_t next;
+    memset(&next, 0, sizeof next);
+    gp_config_cli_t cli;
+    gp_err_t err;
+    char **tokens = NULL;
+    if (gp_config_reload(s_opts, &next, argc, argv, &cli, &err) < 0 || s_validate(&next, &err) < 0 ||
+        (tokens = s_load_tokens(next.api_tokens, &err)) == NULL ||
+        (c->zap && *next.agent_keys && gp_zap_reload(c->zap, next.agent_keys, &err) < 0)) {
+        gp_log_error("reload refused, keeping the running configuration: %s", err.msg);
+        s_free_tokens(tokens);
+        gp_config_free(s_opts, &next);
+        return;
+    }
+    static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-ca", "etcd-cert",
+                                         "etcd-key", "etcd-user", "etcd-password", "prefix",
+                                         "api-listen", "bid-listen", "curve-key", "policy" };
+    for (size_t i = 0; i < GP_ARRAY_LEN(fixed); i++) {
+        for (const gp_opt_t *o = s_opts; o->name; o++) {
+            if (strcmp(o->name, fixed[i]) || o->type != GP_OPT_STRING)
+                continue;
+            char **old = (char **)((char *)&c->cfg + o->offset);
+            char **new = (char **)((char *)&next + o->offset);
+            if (strcmp(*old, *new) != 0) {
+                gp_log_warn("reload: %s changes only at restart, keeping \"%s\"", o->name, *old);
+                char *t = *new;
+                *new = *old;
+                *old = t;
+            }
+        }
+    }
+    next.lease_ttl_ms = c->cfg.lease_ttl_ms;
+    s_free_tokens(c->tokens);
+    c->tokens = tokens;
+    gp_config_free(s_opts, &c->cfg);
+    c->cfg = next;
+    gp_log_level_t lv;
+    gp_log_parse_level(c->cfg.log_level, &lv);
+    gp_log_set_level(cli.verbose ? GP_LOG_DEBUG : lv);
+    gp_log_info("configuration reloaded");
+}
+
+static int s_parse_listen(const char *s, char *addr, size_t size, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    int64_t p;
+    if (colon == NULL || (size_t)(colon - s) >= size || gp_parse_int64(colon + 1, 0, 65535, &p) < 0)
+        return -1;
+    memcpy(addr, s, (size_t)(colon - s));
+    addr[colon - s] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* The ROUTER socket agents connect to, with CURVE and ZAP when configured. */
+static void s_bind(coord_t *c)
+{
+    gp_err_t err;
+    c->zctx = zmq_ctx_new();
+    if (c->cfg.curve_key[0]) {
+        if (gp_curve_load(c->cfg.curve_key, &c->keys, &err) < 0)
+            gp_log_fatal(EX_CONFIG, "curve-key: %s", err.msg);
+        if (c->keys.secret_key[0] == '\0')
+            gp_log_fatal(EX_CONFIG, "curve-key %s has no secret key (use the .key file)",
+                         c->cfg.curve_key);
+        c->have_keys = 1;
+        c->zap = gp_zap_new(c->zctx, c->cfg.agent_keys, &err);
+        if (c->zap == NULL)
+            gp_log_fatal(EX_CONFIG, "agent-keys: %s", err.msg);
+    }
+    c->router = zmq_socket(c->zctx, ZMQ_ROUTER);
+    int zero = 0, hwm = 100000, one = 1;
+    int64_t maxmsg = (int64_t)GP_WIRE_MAX_BYTES + 4096;
+    if (c->router == NULL || zmq_setsockopt(c->router, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
+        zmq_setsockopt(c->router, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
+        zmq_setsockopt(c->router, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
+        zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
+        zmq_setsockopt(c->router, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0 ||
+        (c->have_keys && gp_curve_server(c->router, &c->keys, &err) < 0))
+        gp_log_fatal(EX_SOFTWARE, "bid socket: %s", zmq_strerror(zmq_errno()));
+    char ep[256];
+    gp_strlcpy(ep, c->cfg.bid_listen, sizeof ep);
+    size_t el = strlen(ep);
+    if (el > 2 && !strcmp(ep + el - 2, ":0"))
+        ep[el - 1] = '*';   /* ZeroMQ says "any port" with '*' */
+    if (zmq_bind(c->router, ep) < 0)
+        gp_log_fatal(EX_UNAVAILABLE, "cannot bind bid-listen %s: %s", c->cfg.bid_listen,
+                     zmq_strerror(zmq_errno()));
+    size_t sz = sizeof c->bid_endpoint;
+    zmq_getsockopt(c->router, ZMQ_LAST_ENDPOINT, c->bid_endpoint, &sz);
+}
+
+static void s_recv_agents(coord_t *c)
+{
+    for (int budget = 0; budget < 10000; budget++) {
+        gp_wire_msg_t msg;
+        gp_err_t err;
+        int rc = gp_wire_recv(c->router, &msg, &err);
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
+                        "what=\"message\"");
+            gp_log_warn("message dropped reason=\"%s\"", err.msg);
+            continue;
+        }
+        coord_round_on_msg(c, &msg);
+        gp_wire_msg_clear(&msg);
+    }
+}
+
+static int s_run(coord_t *c, int argc, char **argv)
+{
+    gp_err_t err;
+    if (gp_daemon_signals_init(&err) < 0)
+        gp_log_fatal(EX_OSERR, "%s", err.msg);
+    c->metrics = gp_metrics_new();
+    c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
+    if (c->metrics == NULL || c->tokens == NULL)
+        gp_log_fatal(EX_CONFIG, "%s", c->tokens ? "out of memory" : err.msg);
+    gp_etcd_config_t ec = GP_ETCD_CONFIG_INIT;
+    ec.endpoints = c->cfg.etcd_endpoints;
+    ec.ca_file = *c->cfg.etcd_ca ? c->cfg.etcd_ca : NULL;
+    ec.cert_file = *c->cfg.etcd_cert ? c->cfg.etcd_cert : NULL;
+    ec.key_file = *c->cfg.etcd_key ? c->cfg.etcd_key : NULL;
+    ec.username = *c->cfg.etcd_user ? c->cfg.etcd_user : NULL;
+    ec.password = *c->cfg.etcd_password ? c->cfg.etcd_password : NULL;
+    c->etcd = gp_etcd_new(&ec, &err);
+    if (c->etcd == NULL)
+        gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
+    char addr[64];
+    int port;
+    if (s_parse_listen(c->cfg.api_listen, addr, sizeof addr, &port) < 0)
+        gp_log_fatal(EX_CONFIG, "api-listen: expected ADDRESS:PORT, got \"%s\"", c->cfg.api_listen);
+    c->httpd = gp_httpd_new(addr, port, (size_t)c->cfg.max_body << 20, coord_http, c, &err);
+    if (c->httpd == NULL)
+        gp_log_fatal(EX_UNAVAILABLE, "api: %s", err.msg);
+    s_bind(c);
+    if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
+        gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
+    /* The cache must be listed before anything is decided; retry until etcd answers. */
+    for (int64_t backoff = 250; coord_cache_start(c, &err) < 0; backoff = backoff < 4000 ? backoff * 2 : 4000) {
+        gp_log_warn("cannot list the pool yet, retrying err=\"%s\"", err.msg);
+        if (gp_daemon_take_signals() & GP_SIG_STOP)
+            goto out;
+        usleep((useconds_t)backoff * 1000);
+    }
+    int ready = 0;
+    int64_t next_tick = 0;
+    for (;;) {
+        zmq_pollitem_t items[80];
+        struct pollfd pfds[64];
+        int n = 0, etcd_to = -1;
+        items[n++] = (zmq_pollitem_t){ NULL, gp_daemon_signal_fd(), ZMQ_POLLIN, 0 };
+        items[n++] = (zmq_pollitem_t){ NULL, gp_httpd_fd(c->httpd), ZMQ_POLLIN, 0 };
+        items[n++] = (zmq_pollitem_t){ c->router, 0, ZMQ_POLLIN, 0 };
+        if (c->zap)
+            items[n++] = (zmq_pollitem_t){ gp_zap_socket(c->zap), 0, ZMQ_POLLIN, 0 };
+        int ne = gp_etcd_pollfds(c->etcd, pfds, 64, &etcd_to);
+        for (int i = 0; i < ne && i < 64; i++)
+            items[n++] = (zmq_pollitem_t){ NULL, pfds[i].fd,
+                                           (short)((pfds[i].events & POLLIN ? ZMQ_POLLIN : 0) |
+                                                   (pfds[i].events & POLLOUT ? ZMQ_POLLOUT : 0)), 0 };
+        int64_t now = gp_mono_ms();
+        int64_t wake = next_tick;
+        int64_t rd = coord_round_deadline(c);
+        if (rd && rd < wake)
+            wake = rd;
+        long timeout = wake > now ? (long)(wake - now) : 0;
+        if (etcd_to >= 0 && etcd_to < timeout)
+            timeout = etcd_to;
+        int ht = gp_httpd_timeout_ms(c->httpd);
+        if (ht >= 0 && ht < timeout)
+            timeout = ht;
+        if (coord_intake_pending(c))
+            timeout = 0;
+        if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR)
+            gp_log_warn("zmq_poll: %s", zmq_strerror(zmq_errno()));
+
+        unsigned sig = gp_daemon_take_signals();
+        if (sig & GP_SIG_STOP) {
+            gp_log_info("stopping on signal");
+            gp_daemon_notify("STOPPING=1");
+            break;
+        }
+        if (sig & GP_SIG_RELOAD) {
+            gp_daemon_notify("RELOADING=1");
+            s_reload(c, argc, argv);
+            gp_daemon_notify("READY=1");
+        }
+        if (gp_etcd_step(c->etcd, 0, &err) < 0)
+            gp_log_warn("etcd: %s", err.msg);
+        if (c->zap)
+            gp_zap_handle(c->zap);
+        s_recv_agents(c);
+        gp_httpd_run(c->httpd);
+        coord_intake_flush(c);
+        now = gp_mono_ms();
+        if (now >= next_tick || (rd && now >= rd)) {
+            coord_cache_tick(c);
+            coord_election_tick(c);
+            coord_round_tick(c);
+            if (now >= next_tick)
+                next_tick = now + 20;
+            if (!ready && c->registered) {
+                ready = 1;
+                gp_daemon_ready(PROG, "id=%s region=%s api=%d bid=%s", c->cfg.id, c->cfg.region,
+                                gp_httpd_port(c->httpd), c->bid_endpoint);
+            }
+        }
+    }
+out:
+    coord_intake_stop(c);
+    coord_round_stop(c);
+    coord_election_stop(c);
+    coord_cache_stop(c);
+    gp_etcd_destroy(&c->etcd);
+    gp_httpd_destroy(&c->httpd);
+    gp_zap_destroy(&c->zap);
+    if (c->router)
+        zmq_close(c->router);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    s_free_tokens(c->tokens);
+    gp_metrics_destroy(&c->metrics);
+    gp_config_free(s_opts, &c->cfg);
+    gp_log_info("stopped");
+    return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+    gp_log_init(PROG, GP_LOG_INFO);
+    coord_t *c = &s_coord;
+    gp_config_cli_t cli;
+    gp_err_t err;
+    if (gp_config_load(s_opts, &c->cfg, argc, argv, &cli, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        return EX_USAGE;
+    }
+    if (cli.action == GP_CONFIG_HELP) {
+        gp_config_usage(stdout, PROG, "A gpupool regional coordinator: job intake (REST), "
+                                      "leader election, bid rounds, fenced commits.", s_opts);
+        gp_config_free(s_opts, &c->cfg);
+        return EX_OK;
+    }
+    if (cli.action == GP_CONFIG_VERSION) {
+        printf("%s %s\n", PROG, GP_VERSION);
+        gp_config_free(s_opts, &c->cfg);
+        return EX_OK;
+    }
+    if (s_validate(&c->cfg, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        gp_config_free(s_opts, &c->cfg);
+        return EX_CONFIG;
+    }
+    gp_log_level_t lv;
+    gp_log_parse_level(c->cfg.log_level, &lv);
+    gp_log_set_level(cli.verbose ? GP_LOG_DEBUG : lv);
+    if (cli.action == GP_CONFIG_CHECK) {
+        gp_curve_keys_t keys;
+        if (*c->cfg.curve_key && gp_curve_load(c->cfg.curve_key, &keys, &err) < 0) {
+            fprintf(stderr, "%s: curve-key: %s\n", PROG, err.msg);
+            gp_config_free(s_opts, &c->cfg);
+            return EX_CONFIG;
+        }
+        printf("%s: configuration OK\n", PROG);
+        gp_config_free(s_opts, &c->cfg);
+        return EX_OK;
+    }
+    return s_run(c, argc, argv);
+}
