@@ -1372,6 +1372,40 @@ static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
     return 1;
 }
 
+/*
+ * The random policy wants a node drawn uniformly from the nodes that can
+ * hold the job.  Rejection sampling does that exactly without looking at
+ * every node: draw a slot, keep it if the job fits.  When the job fits few
+ * nodes (after 64 misses), draw instead from the nodes whose summary
+ * covers the job, removing each that turns out not to fit: still uniform
+ * over the feasible nodes.
+ */
+static int s_random_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
+{
+    for (int t = 0; t < 64 && pl->nslots > 0; t++) {
+        int slot = (int)(gp_pl_rand(pl) % (uint64_t)pl->nslots);
+        if (s_eval(pl, &pl->nodes[slot], r, &best->score, &best->mask)) {
+            best->slot = slot;
+            return 1;
+        }
+    }
+    int *slots = malloc(sizeof *slots * (size_t)(pl->nslots ? pl->nslots : 1));
+    if (slots == NULL)
+        return -1;
+    int n = s_candidates(pl, r, slots, pl->nslots);
+    while (n > 0) {
+        int i = (int)(gp_pl_rand(pl) % (uint64_t)n);
+        if (s_eval(pl, &pl->nodes[slots[i]], r, &best->score, &best->mask)) {
+            best->slot = slots[i];
+            free(slots);
+            return 1;
+        }
+        slots[i] = slots[--n];
+    }
+    free(slots);
+    return 0;
+}
+
 static bool s_ix_applies(const gp_pl_req_t *r)
 {
     return r->policy->cacheable && !r->dev_filter && !r->node_filter && !r->has_pref;
@@ -1418,7 +1452,11 @@ int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *ou
     s_observe(self, &r);
     s_cand_t best;
     int nt;
-    if (s_ix_applies(&r) && !(r.n > 0 && r.group_mask == 0))
+    if (r.n > 0 && r.group_mask == 0)
+        nt = 0;
+    else if (r.policy == &gp_policy_random && !r.has_pref)
+        nt = s_random_best(self, &r, &best);
+    else if (s_ix_applies(&r))
         nt = s_ix_best(self, &r, &best);
     else
         nt = s_search(self, &r, &best, 1);
