@@ -187,7 +187,9 @@ static int s_read_file(const char *path, buf_t *out)
 /* 1536 -> "1.5G", 81920 -> "80G", 512 -> "512M". */
 static void s_fmt_mib(char *out, size_t size, int64_t mib)
 {
-    if (mib >= 1024 * 1024 && mib % (1024 * 1024) == 0)
+    if (mib == 0)
+        gp_strlcpy(out, "0", size);
+    else if (mib >= 1024 * 1024 && mib % (1024 * 1024) == 0)
         snprintf(out, size, "%" PRId64 "T", mib / (1024 * 1024));
     else if (mib >= 1024 && mib % 1024 == 0)
         snprintf(out, size, "%" PRId64 "G", mib / 1024);
@@ -547,6 +549,35 @@ static void s_fmt_alloc(char *out, size_t size, const json_t *alloc)
     snprintf(out, size, "%s %s %g%%", idx, m, pct);
 }
 
+/* The elements of a JSON array sorted by one or two string fields (a view:
+ * the array owns them).  Caller frees the returned array. */
+static const char *s_sort_k1, *s_sort_k2;
+
+static int s_cmp_fields(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c = strcmp(s_str(x, s_sort_k1), s_str(y, s_sort_k1));
+    if (c == 0 && s_sort_k2)
+        c = strcmp(s_str(x, s_sort_k2), s_str(y, s_sort_k2));
+    return c;
+}
+
+static json_t **s_sorted(const json_t *array, const char *k1, const char *k2, size_t *n)
+{
+    *n = json_array_size(array);
+    json_t **v = calloc(*n ? *n : 1, sizeof *v);
+    if (v == NULL) {
+        s_fail("out of memory");
+        exit(EX_OSERR);
+    }
+    for (size_t i = 0; i < *n; i++)
+        v[i] = json_array_get(array, i);
+    s_sort_k1 = k1;
+    s_sort_k2 = k2;
+    qsort(v, *n, sizeof *v, s_cmp_fields);
+    return v;
+}
+
 static int s_cmp_jobs(const void *a, const void *b)
 {
     const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
@@ -903,9 +934,10 @@ static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
                                          "MEM", "ALLOCATED", "JOBS", "HEALTHY" };
     s_table_init(&t, 9, heads);
     t.right[4] = t.right[7] = true;
-    json_t *node;
-    size_t i;
-    json_array_foreach(nodes, i, node) {
+    size_t nn;
+    json_t **sorted = s_sorted(nodes, "region", "name", &nn);
+    for (size_t i = 0; i < nn; i++) {
+        json_t *node = sorted[i];
         json_t *devs = json_object_get(node, "devices"), *d;
         size_t k, ndev = json_array_size(devs), unhealthy = 0;
         int64_t mem = 0;
@@ -944,6 +976,7 @@ static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
                               models[0] ? models : "-", gpus, memtxt, alloc, jobs, healthy };
         s_table_row(&t, row);
     }
+    free(sorted);
     s_table_print(&t, stdout);
     s_table_free(&t);
     json_decref(ans);
@@ -976,9 +1009,10 @@ static int s_cmd_regions(cli_t *cli, int argc, char **argv)
                                          "GPUS",   "USED",   "PENDING" };
     s_table_init(&t, 7, heads);
     t.right[3] = t.right[4] = t.right[6] = true;
-    json_t *r;
-    size_t i;
-    json_array_foreach(regions, i, r) {
+    size_t nr;
+    json_t **sorted = s_sorted(regions, "name", NULL, &nr);
+    for (size_t i = 0; i < nr; i++) {
+        json_t *r = sorted[i];
         char coords[256] = "", nodes[24], gpus[24], used[48], pending[24];
         json_t *c;
         size_t k;
@@ -998,6 +1032,7 @@ static int s_cmd_regions(cli_t *cli, int argc, char **argv)
                               nodes, gpus, used, pending };
         s_table_row(&t, row);
     }
+    free(sorted);
     s_table_print(&t, stdout);
     s_table_free(&t);
     json_decref(ans);
@@ -1033,9 +1068,12 @@ static void s_print_usage(const cli_t *cli, const json_t *u)
                                           "PENDING" };
     s_table_init(&t, 6, rheads);
     t.right[1] = t.right[2] = t.right[4] = t.right[5] = true;
-    const json_t *r;
-    size_t i;
-    json_array_foreach(json_object_get(u, "by_region"), i, r) {
+    size_t n;
+    json_t **sorted = s_sorted(json_object_get(u, "by_region"),
+                               json_object_get(json_array_get(json_object_get(u, "by_region"), 0),
+                                               "name") ? "name" : "region", NULL, &n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = sorted[i];
         char nodes[24], ngpus[24], running[24], pending[24];
         const char *name = s_str(r, "name");
         if (!strcmp(name, "-"))
@@ -1048,6 +1086,7 @@ static void s_print_usage(const cli_t *cli, const json_t *u)
         const char *row[] = { name, nodes, ngpus, used, running, pending };
         s_table_row(&t, row);
     }
+    free(sorted);
     s_table_print(&t, stdout);
     s_table_free(&t);
     putchar('\n');
@@ -1055,13 +1094,16 @@ static void s_print_usage(const cli_t *cli, const json_t *u)
     static const char *const mheads[] = { "MODEL", "GPUS", "ALLOCATED" };
     s_table_init(&t, 3, mheads);
     t.right[1] = true;
-    json_array_foreach(json_object_get(u, "by_model"), i, r) {
+    sorted = s_sorted(json_object_get(u, "by_model"), "model", NULL, &n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = sorted[i];
         char ngpus[24];
         snprintf(ngpus, sizeof ngpus, "%" PRId64, s_int(r, "gpus"));
         s_fmt_used(used, sizeof used, s_int(r, "gpu_milli_used"), s_int(r, "gpus"));
         const char *row[] = { s_str(r, "model"), ngpus, used };
         s_table_row(&t, row);
     }
+    free(sorted);
     s_table_print(&t, stdout);
     s_table_free(&t);
 }

@@ -305,12 +305,20 @@ do_down() {
     [ -f "$DIR/pids" ] || { [ -d "$DIR" ] && [ "${GPUPOOL_KEEP:-0}" != 1 ] && rm -rf "$DIR"; die "no pool in $DIR"; }
     local failed=0 group name pid
     for group in '*-agent' '*-c[0-9]*' 'etcd*'; do
-        local names=() pids=()
+        local names=() pids=() k
         while read -r name pid; do
             # shellcheck disable=SC2254
             case $name in $group) names+=("$name"); pids+=("$pid");; esac
         done <"$DIR/pids"
-        local k
+        if [ "$group" = 'etcd*' ]; then
+            # One member at a time: a member stopping while its peers stop
+            # too waits for a leadership transfer that cannot happen.
+            for k in "${!names[@]}"; do
+                alive "${names[$k]}" && kill -TERM "${pids[$k]}" 2>/dev/null
+                stop_wait "${names[$k]}" "${pids[$k]}" || failed=1
+            done
+            continue
+        fi
         for k in "${!names[@]}"; do
             alive "${names[$k]}" && kill -TERM "${pids[$k]}" 2>/dev/null
         done
@@ -355,6 +363,8 @@ stop_wait() {
     fi
     local st
     st=$(cat "$DIR/run/$name.status" 2>/dev/null || echo '?')
+    # etcd cleans up on SIGTERM and then re-raises it: 143 is its clean exit.
+    case $name in etcd*) [ "$st" = 143 ] && st=0;; esac
     if [ "$st" != 0 ]; then
         echo "local-pool: $name exited with status $st" >&2
         show_log "$name"
@@ -366,32 +376,41 @@ stop_wait() {
 
 # ---------------------------------------------------------------- demo
 
-# The sample workload: what a platform's submitters would send.
+# The sample workload: what a platform's submitters would send.  Each job
+# is submitted to a region ("region"), whose leader places it; jobs that pin
+# a model or a cloud go to the region that has it.
 demo_jobs() {
-    local i sep=""
+    local i r sep=""
+    local volc=volcengine-cn-beijing tencent=tencent-ap-guangzhou ali=alibaba-cn-hangzhou
+    local spread=("$volc" "$tencent" "$ali")
     echo "["
     # 20 inference services, each on a quarter of a GPU with 10 GiB
-    for i in $(seq -w 1 20); do
-        printf '%s{"id":"infer-%s","devices":1,"mem_mib":10240,"compute_percent":25,"owner":"search","priority":10}\n' "$sep" "$i"
+    for i in $(seq 1 20); do
+        r=${spread[$(( (i - 1) % 3 ))]}
+        printf '%s{"id":"infer-%02d","region":"%s","devices":1,"mem_mib":10240,"compute_percent":25,"owner":"search","priority":10}\n' \
+            "$sep" "$i" "$r"
         sep=","
     done
-    # HAMi-style requests: 8 GiB / 30% of a T4 or V100
+    # HAMi-style requests (the nvidia.com/* resource names): 8 GiB and 30%
+    # of a T4 or a V100
     for i in 1 2 3 4; do
-        printf ',{"id":"hami-%s","nvidia.com/gpu":1,"nvidia.com/gpumem":8192,"nvidia.com/gpucores":30,"nvidia.com/use-gputype":"T4,V100","owner":"ads"}\n' "$i"
+        printf ',{"id":"hami-%s","region":"%s","nvidia.com/gpu":1,"nvidia.com/gpumem":8192,"nvidia.com/gpucores":30,"nvidia.com/use-gputype":"T4,V100","owner":"ads"}\n' "$i" "$tencent"
     done
-    # training on whole GPUs: a 4-GPU job on A100s, two 2-GPU jobs anywhere
-    printf ',{"id":"train-a100-x4","devices":4,"models":["A100"],"owner":"llm","priority":50}\n'
-    printf ',{"id":"train-x2-1","devices":2,"owner":"llm"}\n'
-    printf ',{"id":"train-x2-2","devices":2,"owner":"llm"}\n'
-    # jobs pinned to a model and a cloud
-    printf ',{"id":"t4-batch-1","devices":1,"mem_mib":4096,"compute_percent":50,"models":["T4"],"owner":"video"}\n'
-    printf ',{"id":"t4-batch-2","devices":1,"mem_mib":4096,"compute_percent":50,"models":["T4"],"owner":"video"}\n'
-    printf ',{"id":"h800-finetune","devices":2,"models":["H800"],"clouds":["alibaba"],"owner":"llm","priority":20}\n'
-    printf ',{"id":"a10-render","devices":1,"mem_mib":12288,"compute_percent":40,"models":["A10"],"owner":"video"}\n'
-    # short tests that finish by themselves
+    # training on whole GPUs: 4 A100s, and two jobs of 2 GPUs
+    printf ',{"id":"train-a100-x4","region":"%s","devices":4,"models":["A100"],"owner":"llm","priority":50}\n' "$volc"
+    printf ',{"id":"train-x2-1","region":"%s","devices":2,"owner":"llm"}\n' "$ali"
+    printf ',{"id":"train-x2-2","region":"%s","devices":2,"owner":"llm"}\n' "$ali"
+    # jobs pinned to a GPU model (and a cloud)
+    printf ',{"id":"t4-batch-1","region":"%s","devices":1,"mem_mib":4096,"compute_percent":50,"models":["T4"],"owner":"video"}\n' "$tencent"
+    printf ',{"id":"t4-batch-2","region":"%s","devices":1,"mem_mib":4096,"compute_percent":50,"models":["T4"],"owner":"video"}\n' "$tencent"
+    printf ',{"id":"h800-finetune","region":"%s","devices":2,"models":["H800"],"clouds":["alibaba"],"owner":"llm","priority":20}\n' "$ali"
+    printf ',{"id":"a10-render","region":"%s","devices":1,"mem_mib":12288,"compute_percent":40,"models":["A10"],"owner":"video"}\n' "$volc"
+    # short tests that finish by themselves: reservations of 3 s, and one
+    # real process started by the agent inside its slice
     for i in 1 2 3; do
-        printf ',{"id":"ci-test-%s","devices":1,"mem_mib":2048,"compute_percent":10,"duration_s":3,"owner":"ci"}\n' "$i"
+        printf ',{"id":"ci-test-%s","region":"%s","devices":1,"mem_mib":2048,"compute_percent":10,"duration_s":3,"owner":"ci"}\n' "$i" "${spread[$((i - 1))]}"
     done
+    printf ',{"id":"ci-hello","region":"%s","devices":1,"mem_mib":1024,"compute_percent":10,"owner":"ci","command":["sh","-c","echo hello from $GPUPOOL_JOB on $GPUPOOL_NODE: devices $GP_SLICE_DEVICES, memory $GP_SLICE_MEM_LIMIT, compute $GP_SLICE_COMPUTE"]}\n' "$volc"
     echo "]"
 }
 
@@ -409,7 +428,7 @@ do_demo() {
     demo_jobs >"$DIR/demo-jobs.json"
     local njobs
     njobs=$(grep -c '"id"' "$DIR/demo-jobs.json")
-    say "submitting $njobs jobs: 20 inference slices (10 GiB, 25%), 4 HAMi-style T4/V100 slices, whole-GPU training, model-pinned jobs, 3 short tests"
+    say "submitting $njobs jobs: 20 inference slices (10 GiB, 25%), 4 HAMi-style T4/V100 slices, whole-GPU training, model-pinned jobs, 4 short tests"
     "$cli" submit "$DIR/demo-jobs.json" >"$DIR/demo-submit.out" || { cat "$DIR/demo-submit.out"; demo_fail "submit failed"; }
     grep -c ' created$' "$DIR/demo-submit.out" | sed 's/^/local-pool: created: /'
 
@@ -418,11 +437,11 @@ do_demo() {
     local deadline=$(( SECONDS + 30 )) pending succeeded
     while :; do
         pending=$( { "$cli" ls --state pending -q; "$cli" ls --state placed -q; } | wc -l)
-        succeeded=$("$cli" ls --state succeeded -q | grep -c '^ci-test-')
-        [ "$pending" = 0 ] && [ "$succeeded" = 3 ] && break
+        succeeded=$("$cli" ls --state succeeded -q | grep -c '^ci-')
+        [ "$pending" = 0 ] && [ "$succeeded" = 4 ] && break
         if [ $SECONDS -ge $deadline ]; then
             "$cli" ls >&2
-            demo_fail "after 30s: $pending jobs not running, $succeeded of 3 tests succeeded"
+            demo_fail "after 30s: $pending jobs not running, $succeeded of 4 tests succeeded"
         fi
         check_daemons
         sleep 0.5
@@ -443,6 +462,9 @@ do_demo() {
     echo
     echo "== gpupool get infer-01"
     "$cli" get infer-01
+    echo
+    echo "== the output of ci-hello"
+    cat "$DIR"/agents/*/done/ci-hello*/stdout 2>/dev/null || echo "(not found)"
     echo
     say "cancelling the inference services"
     "$cli" cancel $("$cli" ls --state running -q | grep '^infer-') >/dev/null || demo_fail "cancel failed"
