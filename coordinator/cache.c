@@ -24,6 +24,8 @@
  *   jobs          a summary of every job record and its JSON (for rounds and
  *                 the API), whether it is queued and where
  *   leaders, coordinators   for the API and the election
+ *   capacity      a second engine with the same nodes and no allocations:
+ *                 intake asks it whether any node could ever hold a job
  *
  * The invariant the placement relies on: the engine never holds less than
  * what etcd has committed on a node whose nodealloc revision the cache
@@ -146,6 +148,8 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     }
     n->present = 1;
     c->capacity_freed = 1;
+    gp_placement_remove_node(c->capacity, name, NULL);
+    gp_placement_add_node(c->capacity, &node, NULL);
     json_decref(n->record);
     n->record = json_loadb(kv->value, kv->value_len, 0, NULL);
     if (!was) {
@@ -176,6 +180,7 @@ static void s_node_del(coord_t *c, const char *name)
             free(gp_strmap_del(c->tentative, it.key));
     }
     gp_placement_remove_node(c->engine, name, NULL);
+    gp_placement_remove_node(c->capacity, name, NULL);
     gp_log_info("node gone node=%s", name);
 }
 
@@ -398,6 +403,7 @@ static void s_clear(coord_t *c)
         gp_strmap_destroy(&c->jobs);
     }
     gp_placement_destroy(&c->engine);
+    gp_placement_destroy(&c->capacity);
     gp_strmap_destroy(&c->queue);
 }
 
@@ -407,6 +413,7 @@ static int s_list(coord_t *c, gp_err_t *err)
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = c->cfg.policy;
     c->engine = gp_placement_new(&po, err);
+    c->capacity = gp_placement_new(&po, err);
     c->nodes = gp_strmap_new();
     c->allocs = gp_strmap_new();
     c->tentative = gp_strmap_new();
@@ -414,7 +421,7 @@ static int s_list(coord_t *c, gp_err_t *err)
     c->leaders = gp_strmap_new();
     c->coordinators = gp_strmap_new();
     c->queue = gp_strmap_new();
-    if (!c->queue || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
+    if (!c->queue || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Nodes before allocations, records before queue keys. */

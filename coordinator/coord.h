@@ -115,6 +115,7 @@ struct coord {
 
     /* cache */
     gp_placement_t *engine;
+    gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
     gp_strmap_t *nodes;              /* name -> coord_node_t* */
     gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
     gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */

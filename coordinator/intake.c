@@ -132,6 +132,21 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
+    /* Impossible: no node of the pool could hold it even if it were empty.
+     * (Judged only once the pool has nodes.) */
+    gp_placement_stats_t ps;
+    gp_placement_stats(c->capacity, &ps);
+    gp_candidate_t cand;
+    int ncand = 0;
+    gp_err_set(&err, GP_ERR_NOTFOUND, "no node matches");
+    if (ps.nodes > 0 &&
+        (gp_placement_rank(c->capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "no node in the pool could ever hold this job (%s)", err.msg);
+        *error = json_pack("{s:s}", "error", msg);
+        gp_jobrec_clear(&rec);
+        return -1;
+    }
     s_intake_t *in = s_in(c);
     if (in->nsubs == in->cap) {
         int cap = in->cap ? in->cap * 2 : 256;

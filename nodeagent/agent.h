@@ -41,7 +41,7 @@ typedef struct {
     char *prefix;
     int64_t lease_ttl_ms;
     char *state_dir, *shim, *runner;
-    int64_t stop_grace_ms;
+    int64_t stop_grace_ms, log_retention_ms;
     char *metrics_listen;
     int64_t simulate;
     char *simulate_devices, *simulate_nvlink;
@@ -147,7 +147,7 @@ struct agent {
     gp_strmap_t *jobs;                /* job id -> agent_job_t* */
     gp_etcd_watch_t *alloc_watch;
     int alloc_relist;
-    int64_t next_usage_ms;
+    int64_t next_usage_ms, next_prune_ms;
     char slice_dir[3072];
 
     int stopping;

@@ -651,6 +651,12 @@ void agent_jobs_tick(agent_t *a)
     }
     s_poll_ctx_t ctx = { a };
     gp_runner_poll(a->runner, s_on_end, &ctx);
+    if (gp_mono_ms() >= a->next_prune_ms) {
+        int n = gp_runner_prune(a->runner, a->cfg.log_retention_ms / 1000);
+        if (n > 0)
+            gp_log_info("pruned old job folders count=%d", n);
+        a->next_prune_ms = gp_mono_ms() + 3600 * 1000;
+    }
     s_fetch_and_start(a);
     s_report(a);
 }

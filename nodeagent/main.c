@@ -71,6 +71,8 @@ static const gp_opt_t s_opts[] = {
       "run jobs through this /bin/sh command; {command}, {job} and {dir} are replaced" },
     { "stop-grace", GP_OPT_DURATION, offsetof(agent_cfg_t, stop_grace_ms), "10s", 0, 3600000,
       "time between SIGTERM and SIGKILL when a job is stopped" },
+    { "log-retention", GP_OPT_DURATION, offsetof(agent_cfg_t, log_retention_ms), "24h", 0,
+      INT64_C(365) * 24 * 3600 * 1000, "how long ended jobs' folders (logs) are kept in state-dir/done" },
     { "metrics-listen", GP_OPT_STRING, offsetof(agent_cfg_t, metrics_listen), "127.0.0.1:9464", 0, 0,
       "address:port of /metrics (port 0: any free port; empty: off)" },
     { "simulate", GP_OPT_INT, offsetof(agent_cfg_t, simulate), "0", 0, 100000,

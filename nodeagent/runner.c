@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -430,6 +431,25 @@ cleanup:
     return rc;
 }
 
+/* Remove a job folder: its files, then itself (job folders hold no
+ * subfolders). */
+static int s_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[4500];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(dir);
+}
+
 /* Read "exit N" / "signal N" into st; 1 when the job has ended. */
 static int s_read_exit(const char *dir, gp_run_status_t *st)
 {
@@ -588,15 +608,36 @@ int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
     if (s_find(self, job))
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is still running", job);
-    const char *dir = gp_runner_dir(self, job);
-    static const char *const files[] = { "pid", "exit", "stdout", "stderr", ".pid.tmp",
-                                         ".exit.tmp" };
-    char path[4200];
-    for (size_t i = 0; i < GP_ARRAY_LEN(files); i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    if (rmdir(dir) < 0 && errno != ENOENT)
-        return gp_err_errno(err, "cannot remove %s", dir);
+    char done[4200], to[4400];
+    snprintf(done, sizeof done, "%s/done", self->state_dir);
+    snprintf(to, sizeof to, "%s/%s", done, job);
+    if (mkdir(done, 0755) < 0 && errno != EEXIST)
+        return gp_err_errno(err, "cannot create %s", done);
+    s_remove_tree(to);   /* an older run of the same id */
+    if (rename(gp_runner_dir(self, job), to) < 0 && errno != ENOENT)
+        return gp_err_errno(err, "cannot move the folder of job %s to %s", job, done);
     return 0;
+}
+
+int gp_runner_prune(gp_runner_t *self, int64_t max_age_s)
+{
+    char done[4200];
+    snprintf(done, sizeof done, "%s/done", self->state_dir);
+    DIR *d = opendir(done);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!s_valid_id(e->d_name))
+            continue;
+        char path[4500];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", done, e->d_name);
+        if (stat(path, &sb) == 0 && now - sb.st_mtime > max_age_s && s_remove_tree(path) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }

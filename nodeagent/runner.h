@@ -13,7 +13,8 @@
  * state folder (<state-dir>/jobs/<job>/exit, written to a temporary file and
  * renamed, so that it is complete or absent) and exits.  The state folder
  * also holds `pid` ("<supervisor pid> <job pid> <job start time>"), `stdout`
- * and `stderr`.
+ * and `stderr`.  Once the job's end is reported the folder moves to
+ * <state-dir>/done/, where it is kept for the log retention time.
  *
  * Exactly once: gp_runner_start refuses a job whose state folder exists.
  * After an agent restart, gp_runner_adopt reads the folder: an exit file
@@ -94,8 +95,12 @@ int gp_runner_stop(gp_runner_t *self, const char *job, int64_t grace_ms, gp_err_
 int gp_runner_status(const gp_runner_t *self, const char *job, gp_run_status_t *st);
 /* Jobs the table tracks (running or stopping). */
 int gp_runner_count(const gp_runner_t *self);
-/* Remove an ended job's state folder (after its end has been reported). */
+/* Move an ended job's state folder, logs included, to <state-dir>/done/
+ * (after its end has been reported): it no longer counts as this node's,
+ * and its logs stay readable until gp_runner_prune removes them. */
 int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err);
+/* Remove folders in done/ older than max_age_s; returns how many. */
+int gp_runner_prune(gp_runner_t *self, int64_t max_age_s);
 /* The job's state folder (borrowed until the next call). */
 const char *gp_runner_dir(gp_runner_t *self, const char *job);
 

@@ -346,3 +346,54 @@ etcdctl_() {
     ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" --dial-timeout 2s \
         --command-timeout 5s "${ETCDCTL_ARGS[@]}" "$@"
 }
+
+# ---------------------------------------------------------------- a pool
+
+# pool_token: an API token in $T_TMP/tokens, exported as GPUPOOL_TOKEN for
+# the CLI.
+pool_token() {
+    GPUPOOL_TOKEN=$(printf 'test-token-%s-%s' "$$" "$RANDOM$RANDOM")
+    echo "$GPUPOOL_TOKEN" > "$T_TMP/tokens"
+    export GPUPOOL_TOKEN
+}
+
+declare -A POOL_API=()
+
+# pool_coordinator NAME REGION [ARGS...]: start gpupool-coordinator with id
+# NAME on free ports; its API URL is ${POOL_API[NAME]}.  Lease 2 s, so that
+# failover tests are quick.
+pool_coordinator() {
+    local name=$1 region=$2 port
+    shift 2
+    [ -f "$T_TMP/tokens" ] || pool_token
+    alloc_port port
+    POOL_API[$name]="http://127.0.0.1:$port"
+    start_daemon "$name" 'gpupool-coordinator ready' 30 -- "$GP_BUILD/gpupool-coordinator" \
+        --id "$name" --region "$region" --etcd-endpoints "$ETCD_ENDPOINTS" \
+        --api-listen "127.0.0.1:$port" --bid-listen tcp://127.0.0.1:0 \
+        --api-tokens "$T_TMP/tokens" --lease-ttl 2s "$@"
+}
+
+# pool_agent NAME REGION N DEVICES [ARGS...]: a simulated agent of N nodes
+# named NAME-0000..., devices as --simulate-devices (e.g. 2xA10:24576).
+pool_agent() {
+    local name=$1 region=$2 n=$3 devices=$4
+    shift 4
+    start_daemon "$name" 'gpupool-agent ready' 30 -- "$GP_BUILD/gpupool-agent" \
+        --name "$name" --region "$region" --simulate "$n" --simulate-devices "$devices" \
+        --etcd-endpoints "$ETCD_ENDPOINTS" --state-dir "$T_TMP/$name.state" \
+        --metrics-listen 127.0.0.1:0 --shim "" --lease-ttl 3s --heartbeat 500ms \
+        --stop-grace 2s "$@"
+}
+
+# gpupool_ NAME ARGS...: the CLI against coordinator NAME.
+gpupool_() {
+    local name=$1
+    shift
+    "$GP_BUILD/gpupool" --api "${POOL_API[$name]}" "$@"
+}
+
+# pool_check ARGS...: check the pool's invariants in etcd (pool_check.c).
+pool_check() {
+    "$GP_BUILD/tests/coordinator/pool_check" --etcd-endpoints "$ETCD_ENDPOINTS" "$@"
+}

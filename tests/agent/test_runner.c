@@ -56,6 +56,7 @@ int main(void)
         bail_out("mkdtemp");
     gp_err_t err;
     gp_runner_t *r = gp_runner_new(dir, NULL, &err);
+    gp_run_status_t st;
     ok(r != NULL, "a runner opens its state folder");
 
     char *a1[] = { "sh", "-c", "echo out $SLICE; echo err >&2; exit 3", NULL };
@@ -71,12 +72,17 @@ int main(void)
            "stdout is captured, with the slice environment");
     is_str(s_slurp(gp_runner_dir(r, "job-1"), "stderr"), "err\n", "stderr is captured");
     is_int(gp_runner_forget(r, "job-1", &err), 0, "an ended job is forgotten");
+    char done[200];
+    snprintf(done, sizeof done, "%s/done/job-1", dir);
+    is_str(s_slurp(done, "stdout"), "out s-1\n", "its logs are kept in done/");
+    is_int(gp_runner_adopt(r, "job-1", &st, &err), 0, "and it is no longer this node's job");
+    is_int(gp_runner_prune(r, 3600), 0, "prune keeps recent logs");
+    is_int(gp_runner_prune(r, -1), 1, "and removes old ones");
     is_int(gp_runner_start(r, "../x", a1, NULL, &err), -1, "a job id cannot name another folder");
 
     /* Stop: SIGTERM to the whole group, SIGKILL after the grace period. */
     char *a2[] = { "sh", "-c", "sleep 100 & sleep 100", NULL };
     gp_runner_start(r, "job-2", a2, NULL, &err);
-    gp_run_status_t st;
     ok(gp_runner_status(r, "job-2", &st) == 0 && st.state == GP_RUN_RUNNING, "job-2 runs");
     pid_t pgid = st.pid;
     gp_runner_stop(r, "job-2", 5000, &err);

@@ -1,0 +1,5 @@
+# The pool invariant checker used by the coordinator's integration tests.
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/pool_check
+
+$(BUILD)/tests/coordinator/pool_check: $(BUILD)/tests/coordinator/pool_check.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)
