@@ -8,6 +8,9 @@
 #   DIR/coordinator.crt, .key          client certificate of the coordinators
 #   DIR/agent.crt, .key                client certificate of the agents
 #
+# The server certificate carries clientAuth as well as serverAuth: with
+# --client-cert-auth, etcd's JSON gateway (which gpupool uses) dials etcd's
+# own gRPC server presenting the server certificate as a client.
 # The server and peer certificates are for 127.0.0.1 and localhost, plus the
 # names and addresses in $GPUPOOL_CERT_SANS (e.g. "DNS:etcd-0.etcd,IP:10.0.0.11").
 # Validity: $GPUPOOL_CERT_DAYS days (default 825).  Keys are EC P-256, mode
@@ -74,7 +77,7 @@ if ! {
         -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -out "$dir/ca.crt" >>"$log" 2>&1 &&
-    s_cert etcd-server etcd serverAuth "$sans" &&
+    s_cert etcd-server etcd "serverAuth, clientAuth" "$sans" &&
     s_cert etcd-peer etcd-peer "serverAuth, clientAuth" "$sans" &&
     s_cert coordinator gpupool-coordinator clientAuth &&
     s_cert agent gpupool-agent clientAuth
