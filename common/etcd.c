@@ -16,9 +16,14 @@
  * failure, a broken connection, "no leader"), the endpoint is marked failed
  * (cur_ep moves to the next one) and the request is sent again when that is
  * safe: always when nothing was sent (connect failures), and after a
- * broken connection or a server error only for idempotent requests (reads,
- * lease time-to-live, keep-alives).  Attempts stop at the request's
- * deadline; a full round over every endpoint waits 100 ms before the next.
+ * broken connection or an "unavailable" answer only for requests whose
+ * repetition has the same effect: reads, lease time-to-live, keep-alives,
+ * and puts (a put applied twice leaves the same value; it may cost one more
+ * revision and one more watch event).  Txns, deletes, grants and revokes
+ * are not repeated after they may have reached etcd: their outcome is
+ * unknown and the caller gets GP_ERR_TRANSPORT/GP_ERR_TIMEOUT.  Attempts
+ * stop at the request's deadline; a full round over every endpoint waits
+ * 100 ms before the next.
  *
  * Authentication.  With a username, the client gets a token from
  * /v3/auth/authenticate (synchronously, trying every endpoint) and sends it
@@ -686,7 +691,8 @@ static int s_do_body(gp_etcd_t *etcd, gp_etcd_op_type_t type, gp_ebuf_t *body,
 {
     gp_etcd_req_t req;
     int rc = -1;
-    if (s_call(etcd, gp_etcd_op_path(type), body, type == GP_ETCD_OP_RANGE, &req, err))
+    /* a put may be sent twice: its effect is the same (see the top of the file) */
+    if (s_call(etcd, gp_etcd_op_path(type), body, type == GP_ETCD_OP_RANGE || type == GP_ETCD_OP_PUT, &req, err))
         rc = gp_etcd_parse_result(req.resp.p, req.resp.len, type, res, err);
     gp_etcd_req_release(&req);
     return rc;

@@ -39,10 +39,12 @@
  * Endpoints and failover: the client sticks to one endpoint while it works.
  * When an endpoint cannot be reached (connect refused or timed out, TLS
  * failure) the request moves to the next endpoint, within the request's
- * deadline (request_timeout_ms).  Reads are also retried elsewhere after a
- * broken connection or an "unavailable" answer; a write whose connection
- * broke after it was sent is not retried (its outcome is unknown) and fails
- * with GP_ERR_TRANSPORT - a caller that must know re-reads or uses a txn.
+ * deadline (request_timeout_ms).  Reads and puts are also retried
+ * elsewhere after a broken connection or an "unavailable" answer (a put
+ * sent twice leaves the same value, possibly one revision later); a txn or
+ * delete whose connection broke after it was sent is not retried (its
+ * outcome is unknown) and fails with GP_ERR_TRANSPORT or GP_ERR_TIMEOUT - a
+ * caller that must know re-reads (a fenced txn is safe to re-check).
  *
  * Authentication: with a username the client calls /v3/auth/authenticate
  * before its first request and sends the token in the Authorization header;

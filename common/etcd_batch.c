@@ -81,7 +81,7 @@ static gp_etcd_req_t *s_slot_begin(gp_etcd_batch_t *b, gp_etcd_op_type_t type, g
     req->resp = resp;
     req->body.len = 0;
     req->resp.len = 0;
-    req->idempotent = type == GP_ETCD_OP_RANGE;
+    req->idempotent = type == GP_ETCD_OP_RANGE || type == GP_ETCD_OP_PUT;   /* as in etcd.c */
     req->owner = b;
     req->index = b->n;
     req->done = s_done;

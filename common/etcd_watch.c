@@ -38,6 +38,9 @@ struct gp_etcd_watch {
     int backoff_ms;
     int connects;
     bool got_data;          /* this connection delivered something */
+    bool auth_retried;      /* a refusal already led to a new token */
+    bool fatal;             /* etcd refused the watch itself: report, end */
+    gp_err_t fatal_err;
     bool destroyed;
 };
 
@@ -58,6 +61,16 @@ static void s_on_done(gp_etcd_req_t *req)
     gp_etcd_watch_t *w = req->owner;
     if (w->state == W_DEAD)
         return;
+    if (req->failed && !req->streamed_ok &&
+        (req->err.code == GP_ERR_AUTH || (req->err.code == GP_ERR_SERVER && req->err.status == 3))) {
+        /* refused, not unreachable: retrying would not help */
+        w->fatal = true;
+        w->fatal_err = req->err;
+        w->state = W_CONNECT;
+        w->connect_at = INT64_MAX;
+        gp_etcd_loop_wake(w->etcd);
+        return;
+    }
     w->state = W_CONNECT;
     if (w->got_data || req->streamed_ok) {
         w->backoff_ms = 0;
@@ -88,12 +101,13 @@ static void s_die(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp)
 }
 
 /* Drop the current stream and connect again from next_rev. */
-static void s_restart(gp_etcd_watch_t *w, const char *why)
+static void s_restart(gp_etcd_watch_t *w, const char *why, bool endpoint_bad)
 {
     gp_log_warn("etcd watch restarts key=%.*s next_rev=%" PRId64 " reason=\"%s\"",
                 (int)(w->key_len > 128 ? 128 : w->key_len), w->key, w->next_rev, why);
     gp_etcd_bg_cancel(w->etcd, &w->req);
-    gp_etcd_endpoint_failed(w->etcd, w->req.ep);
+    if (endpoint_bad && w->req.ep >= 0)
+        gp_etcd_endpoint_failed(w->etcd, w->req.ep);
     w->state = W_CONNECT;
     w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 50;
     if (w->backoff_ms > 2000)
@@ -116,7 +130,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
     gp_err_t err;
     json_t *j = gp_etcd_json_load(line, len, &err);
     if (!j) {
-        s_restart(w, err.msg);
+        s_restart(w, err.msg, true);
         return -1;
     }
     json_t *res = json_object_get(j, "result");
@@ -129,7 +143,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         char why[200];
         snprintf(why, sizeof(why), "stream error: %s",
                  json_is_string(m) ? json_string_value(m) : "a line without a result");
-        s_restart(w, why);
+        s_restart(w, why, true);
         rc = -1;
         goto out;
     }
@@ -141,7 +155,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         gp_etcd_json_bool(res, "created", &created, &err) < 0 ||
         gp_etcd_json_bool(res, "canceled", &canceled, &err) < 0 ||
         (events && !json_is_null(events) && !json_is_array(events))) {
-        s_restart(w, events && !json_is_array(events) ? "events is not an array" : err.msg);
+        s_restart(w, events && !json_is_array(events) ? "events is not an array" : err.msg, true);
         rc = -1;
         goto out;
     }
@@ -152,6 +166,16 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
             gp_log_info("etcd watch compacted key=%.*s next_rev=%" PRId64 " compact_rev=%" PRId64,
                         (int)(w->key_len > 128 ? 128 : w->key_len), w->key, w->next_rev, compact_rev);
             s_die(w, &r);
+        } else if (w->etcd->username && !w->auth_retried) {
+            /* etcd answers "permission denied" to an expired token too: get
+             * a new token and try once more before giving up */
+            w->auth_retried = true;
+            gp_err_t aerr;
+            if (gp_etcd_authenticate(w->etcd, true, &aerr) < 0)
+                gp_log_warn("etcd watch cannot re-authenticate err=\"%s\"", aerr.msg);
+            s_restart(w, "cancelled by etcd; retrying with a new token", false);
+            w->backoff_ms = 0;
+            w->connect_at = gp_mono_ms();
         } else {
             json_t *reason = json_object_get(res, "cancel_reason");
             gp_err_t cerr;
@@ -165,6 +189,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         goto out;
     }
     if (created) {
+        w->auth_retried = false;
         if (w->next_rev == 0)
             w->next_rev = rev + 1;   /* "from now": later events are > rev */
         goto out;
@@ -176,7 +201,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         goto out;
     }
     if (!(ev = calloc(n_ev, sizeof(*ev)))) {
-        s_restart(w, "out of memory");
+        s_restart(w, "out of memory", true);
         rc = -1;
         goto out;
     }
@@ -187,7 +212,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         gp_etcd_event_t *e = &ev[keep];
         memset(e, 0, sizeof(*e));
         if (!json_is_object(je) || !json_is_object(jkv = json_object_get(je, "kv"))) {
-            s_restart(w, "watch event without a kv");
+            s_restart(w, "watch event without a kv", true);
             n_ev = keep;
             rc = -1;
             goto out;
@@ -195,7 +220,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         jt = json_object_get(je, "type");
         if (jt && !json_is_null(jt) && (!json_is_string(jt) ||
             (strcmp(json_string_value(jt), "PUT") != 0 && strcmp(json_string_value(jt), "DELETE") != 0))) {
-            s_restart(w, "watch event of an unknown type");
+            s_restart(w, "watch event of an unknown type", true);
             n_ev = keep;
             rc = -1;
             goto out;
@@ -203,7 +228,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         e->type = jt && json_is_string(jt) && strcmp(json_string_value(jt), "DELETE") == 0
                       ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
         if (gp_etcd_parse_kv(jkv, &e->kv, &err) < 0) {
-            s_restart(w, err.msg);
+            s_restart(w, err.msg, true);
             n_ev = keep;
             rc = -1;
             goto out;
@@ -212,7 +237,7 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         if (jprev && !json_is_null(jprev)) {
             if (gp_etcd_parse_kv(jprev, &e->prev_kv, &err) < 0) {
                 gp_etcd_kv_free(&e->kv);
-                s_restart(w, err.msg);
+                s_restart(w, err.msg, true);
                 n_ev = keep;
                 rc = -1;
                 goto out;
@@ -314,6 +339,11 @@ static int64_t s_tick(void *obj, int64_t now)
     gp_etcd_watch_t *w = obj;
     if (w->destroyed || w->state == W_DEAD)
         return -1;
+    if (w->fatal) {
+        gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_ERROR, .err = &w->fatal_err };
+        s_die(w, &r);
+        return -1;
+    }
     /* complete lines */
     while (w->state != W_DEAD && !w->destroyed) {
         char *start = w->in.p + w->in_off;

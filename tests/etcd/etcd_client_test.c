@@ -666,6 +666,14 @@ static void suite_auth(void)
     gp_etcd_watch_destroy(&w);
     diag("waiting for the token to expire (--auth-token-ttl 1)");
     sleep(3);
+    static s_seen_t late;
+    gp_etcd_watch_opts_t wl = { .key = "/t/auth", .start_revision = 1, .cb = s_watch_cb, .arg = &late };
+    w = gp_etcd_watch_new(etcd, &wl, &err);
+    t0 = gp_mono_ms();
+    while (late.n < 1 && late.errors == 0 && gp_mono_ms() - t0 < 5000)
+        gp_etcd_step(etcd, 100, &err);
+    ok(late.n == 1 && late.errors == 0, "a watch started with an expired token gets a new one");
+    gp_etcd_watch_destroy(&w);
     ok(gp_etcd_get(etcd, "/t/auth", 0, &r, &err) == 0 && r.n_kvs == 1, "after the token expired: refreshed: %s",
        err.msg);
     gp_etcd_result_free(&r);
@@ -688,6 +696,14 @@ static void suite_auth(void)
     etcd = s_client(&cfg);
     ok(gp_etcd_get(etcd, "/t/auth", 0, &r, &err) < 0 && err.code == GP_ERR_AUTH, "no credentials is AUTH: %s",
        err.msg);
+    static s_seen_t refused;
+    gp_etcd_watch_opts_t wr = { .key = "/t/auth", .start_revision = 1, .cb = s_watch_cb, .arg = &refused };
+    w = gp_etcd_watch_new(etcd, &wr, &err);
+    t0 = gp_mono_ms();
+    while (refused.errors == 0 && refused.n == 0 && gp_mono_ms() - t0 < 5000)
+        gp_etcd_step(etcd, 100, &err);
+    ok(refused.errors == 1 && refused.n == 0, "a watch without credentials ends with an error, no events");
+    gp_etcd_watch_destroy(&w);
     gp_etcd_destroy(&etcd);
 }
 
