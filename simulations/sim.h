@@ -113,7 +113,7 @@ typedef struct {
 typedef struct {
     const char *policy;
     uint64_t seed;
-    int pods, placed, failed, failed_gpu;
+    double pods, placed, failed, failed_gpu;   /* counts (means over seeds) */
     double cap_gpus;
     double alloc_pct_90, alloc_pct_100, alloc_pct_final, final_arrived_pct;
     double unalloc_gpus_final;
@@ -121,7 +121,7 @@ typedef struct {
     double series[SIM_SERIES];   /* alloc % at arrived i% (NAN before) */
     /* time mode */
     double util_mean, util_peak, wait_mean, wait_p95, queue_peak;
-    int unplaced;
+    double unplaced;
     sim_sample_t *samples;
     int nsamples;
     double wall_s;

@@ -215,10 +215,10 @@ static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
         for (int k = 0; k < 16; k++)
             a[k] += v[k] / n;
     }
-    out->pods = (int)lround(a[0]);
-    out->placed = (int)lround(a[1]);
-    out->failed = (int)lround(a[2]);
-    out->failed_gpu = (int)lround(a[3]);
+    out->pods = a[0];
+    out->placed = a[1];
+    out->failed = a[2];
+    out->failed_gpu = a[3];
     out->alloc_pct_90 = a[4];
     out->alloc_pct_100 = a[5];
     out->alloc_pct_final = a[6];
@@ -230,7 +230,7 @@ static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
     out->util_peak = a[12];
     out->wait_mean = a[13];
     out->wait_p95 = a[14];
-    out->unplaced = (int)lround(a[15]);
+    out->unplaced = a[15];
     out->wall_s = 0;
     out->queue_peak = 0;
     for (int i = 0; i < n; i++) {

@@ -37,7 +37,7 @@ void sim_print_table(FILE *out, const sim_result_t *m, int n, bool time_mode)
         fprintf(out, "%-14s %8s %9s %9s %9s %10s %10s %8s %8s\n", "policy", "pods", "util.mean",
                 "util.peak", "queue.max", "wait.mean", "wait.p95", "failed", "unplaced");
         for (int i = 0; i < n; i++)
-            fprintf(out, "%-14s %8d %8.2f%% %8.2f%% %9.0f %9.1fs %9.1fs %8d %8d\n",
+            fprintf(out, "%-14s %8.0f %8.2f%% %8.2f%% %9.0f %9.1fs %9.1fs %8.1f %8.1f\n",
                     m[i].policy, m[i].pods, m[i].util_mean, m[i].util_peak, m[i].queue_peak,
                     m[i].wait_mean, m[i].wait_p95, m[i].failed, m[i].unplaced);
         return;
@@ -53,14 +53,22 @@ void sim_print_table(FILE *out, const sim_result_t *m, int n, bool time_mode)
     for (int i = 0; i < n; i++)
         fprintf(out, "%-14s %8.2f%% %9.2f%% %9.2f%% %17.1f %10.2f%% %12.1f %11.1f\n",
                 m[i].policy, m[i].alloc_pct_90, m[i].alloc_pct_100, m[i].alloc_pct_final,
-                m[i].unalloc_gpus_final, m[i].frag_pct_100, m[i].frag_gpus_100,
-                (double)m[i].failed);
+                m[i].unalloc_gpus_final, m[i].frag_pct_100, m[i].frag_gpus_100, m[i].failed);
 }
 
 static double s_r(double v, int digits)
 {
     double p = pow(10, digits);
     return round(v * p) / p;
+}
+
+/* Counts are means over seeds: whole numbers print as integers. */
+static json_t *s_count(double v)
+{
+    double r = round(v * 10) / 10;
+    if (r == floor(r) && fabs(r) < 1e15)
+        return json_integer((json_int_t)r);
+    return json_real(r);
 }
 
 void sim_print_json(FILE *out, const sim_result_t *m, const uint64_t *seeds, int nseeds,
@@ -74,17 +82,17 @@ void sim_print_json(FILE *out, const sim_result_t *m, const uint64_t *seeds, int
     json_object_set_new(j, "seeds", sa);
     json_object_set_new(j, "mode", json_string(o->time_mode ? "time" : "inflate"));
     json_object_set_new(j, "gpus", json_real(m->cap_gpus));
-    json_object_set_new(j, "pods", json_real(s_r(m->pods, 1)));
-    json_object_set_new(j, "placed", json_real(s_r(m->placed, 1)));
-    json_object_set_new(j, "failed_pods", json_real(s_r(m->failed, 1)));
-    json_object_set_new(j, "failed_gpu_pods", json_real(s_r(m->failed_gpu, 1)));
+    json_object_set_new(j, "pods", s_count(m->pods));
+    json_object_set_new(j, "placed", s_count(m->placed));
+    json_object_set_new(j, "failed_pods", s_count(m->failed));
+    json_object_set_new(j, "failed_gpu_pods", s_count(m->failed_gpu));
     if (o->time_mode) {
         json_object_set_new(j, "util_mean_pct", json_real(s_r(m->util_mean, 3)));
         json_object_set_new(j, "util_peak_pct", json_real(s_r(m->util_peak, 3)));
-        json_object_set_new(j, "queue_peak", json_real(m->queue_peak));
+        json_object_set_new(j, "queue_peak", s_count(m->queue_peak));
         json_object_set_new(j, "wait_mean_s", json_real(s_r(m->wait_mean, 3)));
         json_object_set_new(j, "wait_p95_s", json_real(s_r(m->wait_p95, 3)));
-        json_object_set_new(j, "unplaced", json_real(s_r(m->unplaced, 1)));
+        json_object_set_new(j, "unplaced", s_count(m->unplaced));
     } else {
         char key[48];
         int fin = (int)lround(o->count > 0 ? m->final_arrived_pct : o->inflate * 100);

@@ -186,7 +186,7 @@ static int s_eval(const sim_data_t *d, const sim_plan_opts_t *o, s_kind_t *kinds
             free(v.nodes);
             return -1;
         }
-        s += r.pods ? 100.0 * r.placed / r.pods : 100;
+        s += r.pods > 0 ? 100.0 * r.placed / r.pods : 100;
         sim_result_free(&r);
     }
     *success = s / o->nseeds;

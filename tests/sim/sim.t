@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# gpupool-sim on the openb trace and on hand-made inputs: the documented
+# command, determinism, capacity accounting, the policies' order at 130%,
+# the other modes and outputs, and bad input.
+. "$(dirname "$0")/../lib.sh"
+
+SIM="$GP_BUILD/gpupool-sim"
+OPENB="$GP_ROOT/../shared/data/openb"
+NODES="$OPENB/openb_node_list_gpu_node.csv"
+PODS="$OPENB/openb_pod_list_default.csv"
+[ -x "$SIM" ] || bail_out "no $SIM (run make)"
+[ -r "$PODS" ] || bail_out "no openb trace at $OPENB"
+
+field() { # json key -> value
+    printf '%s' "$1" | grep -o "\"$2\":[^,}]*" | head -1 | cut -d: -f2 | tr -d '"'
+}
+num_ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+num_gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
+
+"$SIM" --help | grep -q "gpupool-sim COMMAND"; ok $? "--help"
+"$SIM" --version | grep -Eq "^gpupool-sim [0-9]"; ok $? "--version"
+"$SIM" policies | grep -c . | grep -qx 9; ok $? "nine policies listed"
+
+# --- the documented command, shortened to 2 seeds
+out=$("$SIM" replay --nodes "$NODES" --pods "$PODS" --format openb --policy fgd \
+      --inflate 1.3 --seeds 42-43 --json -q)
+is "$?" 0 "the replay command exits 0"
+is "$(printf '%s\n' "$out" | wc -l)" 1 "one JSON object"
+for k in policy seeds alloc_pct_90 alloc_pct_100 alloc_pct_130 unallocated_gpus_130 \
+         failed_pods frag_pct_100; do
+    like "$out" "\"$k\":" "the object has $k"
+done
+like "$out" '"seeds":\[42,43\]' "the seeds are listed"
+
+# --- determinism: same seed, same answer, whatever the thread count
+a=$("$SIM" replay -n "$NODES" -p "$PODS" -P bestfit,fgd -s 44 --json -q -j 1 | sed 's/"wall_s":[^}]*//')
+b=$("$SIM" replay -n "$NODES" -p "$PODS" -P bestfit,fgd -s 44 --json -q -j 2 | sed 's/"wall_s":[^}]*//')
+is "$a" "$b" "deterministic for a seed, with 1 or 2 threads"
+is "$(printf '%s\n' "$a" | wc -l)" 2 "a policy list gives one object per policy"
+
+# --- accounting and the published ordering at 130% (3 seeds)
+all=$("$SIM" replay -n "$NODES" -p "$PODS" -P random,dotprod,gpuclustering,gpupacking,bestfit,fgd,binpack,spread,topology \
+      -s 42-44 --json -q)
+is "$?" 0 "every policy runs and passes the accounting check (exit 0)"
+bad=0
+while read -r line; do
+    for k in alloc_pct_90 alloc_pct_100 alloc_pct_130; do
+        v=$(field "$line" $k)
+        num_ge 100 "$v" || bad=1
+        num_ge "$v" 0 || bad=1
+    done
+    placed=$(field "$line" placed); failed=$(field "$line" failed_pods); pods=$(field "$line" pods)
+    awk -v p="$placed" -v f="$failed" -v n="$pods" 'BEGIN { exit !(p + f == n) }' || bad=1
+done <<< "$all"
+is "$bad" 0 "allocation ratios within 0..100% and placed + failed = pods"
+get() { printf '%s\n' "$all" | grep "\"policy\":\"$1\"" | head -1; }
+fgd=$(field "$(get fgd)" alloc_pct_130)
+bf=$(field "$(get bestfit)" alloc_pct_130)
+rnd=$(field "$(get random)" alloc_pct_130)
+num_gt "$fgd" "$bf"; ok $? "FGD beats BestFit at 130% ($fgd > $bf)"
+num_gt "$bf" "$rnd"; ok $? "BestFit beats Random at 130% ($bf > $rnd)"
+num_gt "$(field "$(get bestfit)" unallocated_gpus_130)" "$(field "$(get fgd)" unallocated_gpus_130)"
+ok $? "FGD leaves fewer GPUs unallocated"
+
+# --- table, CSV and plot
+tab=$("$SIM" replay -n "$NODES" -p "$PODS" -P fgd,bestfit -s 42 -q --csv "$T_TMP/s.csv" \
+      --plot "$T_TMP/s.svg")
+is "$?" 0 "table with CSV and plot"
+like "$tab" "^policy +alloc@90%" "the table has a header"
+like "$(head -1 "$T_TMP/s.csv")" "^policy,arrived_pct,alloc_pct$" "CSV header"
+[ "$(grep -c '^fgd,' "$T_TMP/s.csv")" -gt 100 ]; ok $? "CSV has the FGD series"
+grep -q "<svg" "$T_TMP/s.svg"; ok $? "an SVG plot is written"
+
+# --- hand-made JSON-lines inputs: time mode, unplaceable job, planning
+cat > "$T_TMP/inv.jsonl" <<'J'
+# two nodes
+{"name":"a","cpu_milli":32000,"mem_mib":131072,"devices":[{"uuid":"a0","model":"A10","mem_mib":24576},{"uuid":"a1","model":"A10","mem_mib":24576}]}
+{"name":"b","cpu_milli":32000,"mem_mib":131072,"region":"eu","devices":[{"uuid":"b0","model":"T4","mem_mib":15360}]}
+J
+cat > "$T_TMP/work.jsonl" <<'J'
+{"id":"w1","devices":1,"mem_percent":50,"compute_percent":50,"cpu_milli":1000,"arrival":0,"duration":100}
+{"id":"w2","nvidia.com/gpu":1,"nvidia.com/gpumem-percentage":50,"nvidia.com/gpucores":50,"arrival":10,"duration":100}
+{"id":"w3","devices":2,"arrival":20,"duration":50}
+{"id":"w4","devices":1,"regions":["eu"],"arrival":30,"duration":10}
+{"id":"huge","devices":4,"arrival":40,"duration":10}
+J
+t=$("$SIM" replay -n "$T_TMP/inv.jsonl" -p "$T_TMP/work.jsonl" --mode time --max-wait 1000 \
+    -P fgd --json -q --csv "$T_TMP/t.csv")
+is "$?" 0 "time mode on JSON lines"
+is "$(field "$t" placed)" 4 "four jobs placed (w3 waits for room)"
+is "$(field "$t" failed_pods)" 1 "the job no node could hold is reported as failed"
+like "$(head -1 "$T_TMP/t.csv")" "^policy,t_s,util_pct,running,queued$" "utilization series"
+t=$("$SIM" replay -n "$T_TMP/inv.jsonl" -p "$T_TMP/work.jsonl" --mode time -P binpack -q \
+    --arrival-rate 0.5 --duration 20 --count 200 --json)
+is "$(field "$t" pods)" 200 "synthetic arrivals and durations"
+p=$("$SIM" plan -n "$NODES" -p "$PODS" -P bestfit --success 95 --json)
+is "$?" 0 "capacity planning"
+sh=$(printf '%s' "$p" | grep -o '"shared":{[^}]*' | grep -o '"gpus":[0-9]*' | cut -d: -f2)
+wh=$(printf '%s' "$p" | grep -o '"whole":{[^}]*' | grep -o '"gpus":[0-9]*' | cut -d: -f2)
+[ -n "$sh" ] && [ "$sh" -lt "$wh" ]; ok $? "sharing needs fewer GPUs ($sh) than whole GPUs ($wh)"
+
+# --- bad input: clear errors with file and line, sysexits codes
+printf 'sn,cpu_milli,gpu,model\nn1,1000,1,T4\n' > "$T_TMP/nocol.csv"
+e=$("$SIM" replay -n "$T_TMP/nocol.csv" -p "$PODS" 2>&1); rc=$?
+is "$rc" 65 "missing column: EX_DATAERR"
+like "$e" "nocol.csv:1: missing column memory_mib" "names file, line and column"
+printf 'sn,cpu_milli,memory_mib,gpu,model\nn1,-5,1000,1,T4\n' > "$T_TMP/neg.csv"
+e=$("$SIM" replay -n "$T_TMP/neg.csv" -p "$PODS" 2>&1); rc=$?
+is "$rc" 65 "negative number: EX_DATAERR"
+like "$e" "neg.csv:2: column cpu_milli: negative" "names the line"
+printf 'sn,cpu_milli,memory_mib,gpu,model\nn1,5,1000,1,Z80\n' > "$T_TMP/model.csv"
+e=$("$SIM" replay -n "$T_TMP/model.csv" -p "$PODS" 2>&1); rc=$?
+is "$rc" 65 "unknown model: EX_DATAERR"
+like "$e" "model.csv:2: unknown GPU model \"Z80\"" "names the model"
+printf '{"id":"x","devices":1,"gpus":3}\n' > "$T_TMP/badjob.jsonl"
+e=$("$SIM" replay -n "$T_TMP/inv.jsonl" -p "$T_TMP/badjob.jsonl" 2>&1); rc=$?
+is "$rc" 65 "unknown job field: EX_DATAERR"
+like "$e" "badjob.jsonl:1: unknown field \"gpus\"" "names the field"
+printf 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1000,10,1,1200\n' > "$T_TMP/milli.csv"
+e=$("$SIM" replay -n "$NODES" -p "$T_TMP/milli.csv" 2>&1); rc=$?
+is "$rc" 65 "gpu_milli over 1000: EX_DATAERR"
+"$SIM" replay -n "$T_TMP/none.csv" -p "$PODS" 2>/dev/null; is "$?" 66 "missing file: EX_NOINPUT"
+"$SIM" replay -n "$NODES" -p "$PODS" --policy nope 2>/dev/null; is "$?" 64 "unknown policy: EX_USAGE"
+"$SIM" replay -n "$NODES" -p "$PODS" --bogus 2>/dev/null; is "$?" 64 "unknown flag: EX_USAGE"
+"$SIM" replay -n "$NODES" -p "$PODS" --seeds 9-1 2>/dev/null; is "$?" 64 "bad seeds: EX_USAGE"
+"$SIM" replay -n "$NODES" 2>/dev/null; is "$?" 64 "missing --pods: EX_USAGE"
+done_testing
