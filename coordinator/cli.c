@@ -532,7 +532,7 @@ static void s_fmt_alloc(char *out, size_t size, const json_t *alloc)
         gp_strlcpy(out, "cpu", size);
         return;
     }
-    char idx[128] = "gpu";
+    char idx[64] = "gpu";
     size_t k = 3;
     for (size_t i = 0; i < n && k + 8 < sizeof idx; i++)
         k += (size_t)snprintf(idx + k, sizeof idx - k, "%s%" PRId64, i ? "," : "",
@@ -581,7 +581,8 @@ static json_t **s_sorted(const json_t *array, const char *k1, const char *k2, si
 static int s_cmp_jobs(const void *a, const void *b)
 {
     const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int64_t tx = s_int(x, "submitted_ms"), ty = s_int(y, "submitted_ms");
+    /* by the second of submission, then by id: a batch reads in order */
+    int64_t tx = s_int(x, "submitted_ms") / 1000, ty = s_int(y, "submitted_ms") / 1000;
     if (tx != ty)
         return tx < ty ? -1 : 1;
     return strcmp(s_str(x, "id"), s_str(y, "id"));
