@@ -149,6 +149,7 @@ struct coord {
     /* intake */
     void *intake;                    /* intake.c's state */
 
+    int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int stopping;
 };
 

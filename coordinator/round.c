@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -461,6 +462,15 @@ static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t now_wall)
         ntxn++;
     }
     first[ntxn] = n;
+    if (c->fault_pause_ms > 0) {
+        /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
+         * deciding and committing, as a long GC pause or a stopped VM would,
+         * so that tests can check a leader deposed meanwhile is fenced. */
+        gp_log_warn("fault injection: pausing %lld ms before a commit",
+                    (long long)c->fault_pause_ms);
+        usleep((useconds_t)(c->fault_pause_ms * 1000));
+        c->fault_pause_ms = 0;
+    }
     int64_t t0 = gp_mono_ns();
     gp_err_t err;
     gp_etcd_batch_run(b, 64, &err);

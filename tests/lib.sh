@@ -397,3 +397,26 @@ gpupool_() {
 pool_check() {
     "$GP_BUILD/tests/coordinator/pool_check" --etcd-endpoints "$ETCD_ENDPOINTS" "$@"
 }
+
+# pool_submit NAME FILE PREFIX FROM TO [SPEC]: submit jobs PREFIX-FROM..TO in
+# arrays of 20 to coordinator NAME; the ids the API acknowledged (201/200)
+# are appended to FILE.  SPEC is the JSON fields of each job besides its id.
+pool_submit() {
+    local name=$1 file=$2 prefix=$3 from=$4 to=$5
+    local spec=${6:-'"devices": 1, "mem_mib": 6144, "compute_percent": 25'}
+    local i body
+    for ((i = from; i <= to; i += 20)); do
+        body="["
+        local k
+        for ((k = i; k < i + 20 && k <= to; k++)); do
+            body+="{\"id\": \"$prefix-$k\", $spec},"
+        done
+        body="${body%,}]"
+        curl -s -m 10 -H "Authorization: Bearer $GPUPOOL_TOKEN" --data-binary "$body" \
+            "${POOL_API[$name]}/v1/jobs" 2>/dev/null |
+            grep -o '"id":"[^"]*","status":20[01]' | sed 's/"id":"\([^"]*\)".*/\1/' >>"$file"
+    done
+}
+
+# pool_leader REGION: the id of the region's leader, from etcd.
+pool_leader() { etcdctl_ get "/gpupool/leader/$1" --print-value-only 2>/dev/null; }
