@@ -160,10 +160,12 @@ do_up() {
     if [ -f "$DIR/pids" ]; then
         die "a pool already lives in $DIR (run '$0 down' first, or set GPUPOOL_POOL_DIR)"
     fi
-    [ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && die "$DIR exists and is not empty"
+    [ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] &&
+        die "$DIR exists and is not empty (the logs of a failed run? '$0 down' removes them)"
     mkdir -p "$DIR"/{conf,logs,keys,run,etcd,agents} || die "cannot create $DIR"
     chmod 700 "$DIR" "$DIR/keys"
     : >"$DIR/pids"; : >"$DIR/ports"
+    echo "a gpupool local pool: $SELF down removes this folder" >"$DIR/.local-pool"
     local cli=$GP_BUILD/gpupool
 
     # -- keys: one pair per daemon; each side trusts the other side's keys
@@ -302,7 +304,12 @@ do_status() {
 # the agents started keep running by design when their agent stops, so the
 # supervisors left in the agents' state dirs are stopped too.
 do_down() {
-    [ -f "$DIR/pids" ] || { [ -d "$DIR" ] && [ "${GPUPOOL_KEEP:-0}" != 1 ] && rm -rf "$DIR"; die "no pool in $DIR"; }
+    if [ ! -f "$DIR/pids" ]; then
+        [ -f "$DIR/.local-pool" ] || die "no pool in $DIR"
+        # what a failed start left behind (its logs): nothing runs
+        rm -rf "$DIR" && say "removed $DIR (no daemon of it was running)"
+        return
+    fi
     local failed=0 group name pid
     for group in '*-agent' '*-c[0-9]*' 'etcd*'; do
         local names=() pids=() k
