@@ -47,9 +47,9 @@ declare -A CLOUD=([volcengine-cn-beijing]=volcengine [tencent-ap-guangzhou]=tenc
                   [alibaba-cn-hangzhou]=alibaba)
 declare -A SHORT=([volcengine-cn-beijing]=volc [tencent-ap-guangzhou]=tencent
                   [alibaba-cn-hangzhou]=ali)
-declare -A DEVICES=([volcengine-cn-beijing]=8xA100:81920,8xA10:24576
-                    [tencent-ap-guangzhou]=8xT4:15360,8xV100:32768
-                    [alibaba-cn-hangzhou]=8xA100:81920,8xH800:81920)
+declare -A DEVICES=([volcengine-cn-beijing]="8xA100:81920,8xA10:24576"
+                    [tencent-ap-guangzhou]="8xT4:15360,8xV100:32768"
+                    [alibaba-cn-hangzhou]="8xA100:81920,8xH800:81920")
 NODES_PER_AGENT=2
 
 say() { printf 'local-pool: %s\n' "$*"; }
@@ -70,8 +70,8 @@ need() {
 # running at the same time never pick the same port).  Recorded in $DIR/ports.
 reserve_port() {
     mkdir -p "$PORT_LOCKS" 2>/dev/null
-    local try port
-    for try in $(seq 1 500); do
+    local port _
+    for _ in $(seq 1 500); do
         port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
         mkdir "$PORT_LOCKS/$port" 2>/dev/null || continue
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
@@ -185,9 +185,10 @@ do_up() {
     local cluster="" urls=() peers=() n
     local cp pp
     for n in 0 1 2; do
-        cp=$(reserve_port) && pp=$(reserve_port) || fail_up "no free port"
-        urls[$n]="http://127.0.0.1:$cp"
-        peers[$n]="http://127.0.0.1:$pp"
+        cp=$(reserve_port) || fail_up "no free port"
+        pp=$(reserve_port) || fail_up "no free port"
+        urls[n]="http://127.0.0.1:$cp"
+        peers[n]="http://127.0.0.1:$pp"
         cluster+="${cluster:+,}etcd$n=${peers[$n]}"
     done
     ETCD_ENDPOINTS=$(IFS=,; echo "${urls[*]}")
@@ -417,6 +418,7 @@ demo_jobs() {
     for i in 1 2 3; do
         printf ',{"id":"ci-test-%s","region":"%s","devices":1,"mem_mib":2048,"compute_percent":10,"duration_s":3,"owner":"ci"}\n' "$i" "${spread[$((i - 1))]}"
     done
+    # shellcheck disable=SC2016  # $GPUPOOL_JOB and friends expand in the job
     printf ',{"id":"ci-hello","region":"%s","devices":1,"mem_mib":1024,"compute_percent":10,"owner":"ci","command":["sh","-c","echo hello from $GPUPOOL_JOB on $GPUPOOL_NODE: devices $GP_SLICE_DEVICES, memory $GP_SLICE_MEM_LIMIT, compute $GP_SLICE_COMPUTE"]}\n' "$volc"
     echo "]"
 }
@@ -474,7 +476,9 @@ do_demo() {
     cat "$DIR"/agents/*/done/ci-hello*/stdout 2>/dev/null || echo "(not found)"
     echo
     say "cancelling the inference services"
-    "$cli" cancel $("$cli" ls --state running -q | grep '^infer-') >/dev/null || demo_fail "cancel failed"
+    local ids
+    mapfile -t ids < <("$cli" ls --state running -q | grep '^infer-')
+    "$cli" cancel "${ids[@]}" >/dev/null || demo_fail "cancel failed"
     check_daemons
     trap - EXIT
     do_down || exit 1
