@@ -1182,25 +1182,25 @@ static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int
  * and appends its slot to a change log (a ring).
  *
  * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
- * keeps a max-heap of (score, random tie key, slot, version, devices).  A
- * query for a shape first scores the nodes logged since its previous query
- * and pushes the feasible ones, then pops entries whose node has changed
- * since they were pushed (stale version) or is gone; the top is the best
- * node.  So a placement costs O(c log h) for the c nodes changed since the
- * shape was last seen (typically a handful), not a pass over every node,
- * and the answer is the same as scoring every node.  A shape seen for the
- * first time, or whose log position fell out of the ring, is built by one
- * pass.  Heaps are compacted when stale entries outnumber the nodes, and
- * the total number of entries is bounded (S_MAX_ENTRIES).
+ * keeps an indexed max-heap of the nodes that can hold the shape, keyed by
+ * (score, random tie key), with each node's position in the heap.  A query
+ * for a shape first re-scores the nodes logged since its previous query:
+ * a node that still fits moves up or down to its new place, one that no
+ * longer fits (or is gone) leaves the heap, one that now fits enters it.
+ * Then the top is the best node.  So a placement costs O(c log n) for the
+ * c nodes changed since the shape was last seen (typically a handful), not
+ * a pass over every node, and the answer is the one scoring every node
+ * would give.  A shape seen for the first time, or whose log position fell
+ * out of the ring, is built by one pass and a heapify.  Memory: one entry
+ * and one position per node per indexed shape.
  */
 #define S_LOG_SIZE 65536
 #define S_MAX_SHAPES 256
-#define S_MAX_ENTRIES (16L * 1024 * 1024)
+#define S_MAX_ENTRIES (32L * 1024 * 1024)
 
 typedef struct {
     float score;
     uint32_t slot;
-    uint32_t version;
     uint16_t mask;
     uint16_t rnd;
 } s_hent_t;
@@ -1209,6 +1209,8 @@ struct gp_pl_shape_ix {
     uint64_t tag;
     s_hent_t *h;
     int n, cap;
+    int32_t *pos;           /* slot -> heap index, -1 absent */
+    int npos;
     uint64_t log_pos;
     uint64_t used;
 };
@@ -1217,7 +1219,7 @@ static void s_changed(gp_placement_t *pl, int slot)
 {
     pl->nodes[slot].version = ++pl->clock;
     if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
-        /* without a log the indexes cannot follow: drop them */
+        /* without a log the indexes cannot follow: make them rebuild */
         pl->nchanges += S_LOG_SIZE + 1;
         return;
     }
@@ -1230,65 +1232,121 @@ static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
     return a->score > b->score || (a->score == b->score && a->rnd < b->rnd);
 }
 
-static void s_hsift_down(s_hent_t *h, int n, int i)
+static void s_hset(struct gp_pl_shape_ix *ix, int i, s_hent_t e)
 {
-    s_hent_t x = h[i];
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && s_hbetter(&h[c + 1], &h[c]))
-            c++;
-        if (!s_hbetter(&h[c], &x))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
+    ix->h[i] = e;
+    ix->pos[e.slot] = i;
 }
 
-static int s_hpush(gp_placement_t *pl, struct gp_pl_shape_ix *ix, s_hent_t e)
+static void s_hup(struct gp_pl_shape_ix *ix, int i)
 {
-    if (ix->n == ix->cap) {
-        int ncap = ix->cap ? ix->cap * 2 : 256;
-        s_hent_t *nh = realloc(ix->h, sizeof *nh * (size_t)ncap);
-        if (nh == NULL)
-            return -1;
-        pl->shape_entries += ncap - ix->cap;
-        ix->h = nh;
-        ix->cap = ncap;
-    }
-    int i = ix->n++;
-    while (i > 0 && s_hbetter(&e, &ix->h[(i - 1) / 2])) {
-        ix->h[i] = ix->h[(i - 1) / 2];
+    s_hent_t x = ix->h[i];
+    while (i > 0 && s_hbetter(&x, &ix->h[(i - 1) / 2])) {
+        s_hset(ix, i, ix->h[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
-    ix->h[i] = e;
+    s_hset(ix, i, x);
+}
+
+static void s_hdown(struct gp_pl_shape_ix *ix, int i)
+{
+    s_hent_t x = ix->h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= ix->n)
+            break;
+        if (c + 1 < ix->n && s_hbetter(&ix->h[c + 1], &ix->h[c]))
+            c++;
+        if (!s_hbetter(&ix->h[c], &x))
+            break;
+        s_hset(ix, i, ix->h[c]);
+        i = c;
+    }
+    s_hset(ix, i, x);
+}
+
+static void s_hremove(struct gp_pl_shape_ix *ix, int slot)
+{
+    int i = ix->pos[slot];
+    if (i < 0)
+        return;
+    ix->pos[slot] = -1;
+    if (i == --ix->n)
+        return;
+    s_hset(ix, i, ix->h[ix->n]);
+    s_hup(ix, i);
+    s_hdown(ix, ix->pos[ix->h[i].slot] == i ? i : ix->pos[ix->h[i].slot]);
+}
+
+static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
+{
+    if (ix->npos < pl->nslots) {
+        int np = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
+        int32_t *p = realloc(ix->pos, sizeof *p * (size_t)np);
+        if (p == NULL)
+            return -1;
+        for (int i = ix->npos; i < np; i++)
+            p[i] = -1;
+        ix->pos = p;
+        ix->npos = np;
+    }
+    if (ix->cap < pl->nslots) {
+        int nc = ix->npos;
+        s_hent_t *h = realloc(ix->h, sizeof *h * (size_t)nc);
+        if (h == NULL)
+            return -1;
+        pl->shape_entries += nc - ix->cap;
+        ix->h = h;
+        ix->cap = nc;
+    }
     return 0;
 }
 
-static bool s_hvalid(const gp_placement_t *pl, const s_hent_t *e)
-{
-    const gp_pl_node_t *n = &pl->nodes[e->slot];
-    return n->used && n->version == e->version;
-}
-
-static int s_ix_add(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r, int slot)
+/* Score slot for the shape; false when it cannot hold it. */
+static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e)
 {
     gp_pl_node_t *n = &pl->nodes[slot];
     double sc;
-    uint32_t mask;
-    if (!n->used || !s_eval(pl, n, r, &sc, &mask))
-        return 0;
-    s_hent_t e = {(float)sc, (uint32_t)slot, n->version, (uint16_t)mask,
-                  (uint16_t)(gp_pl_rand(pl) & 0xffff)};
-    return s_hpush(pl, ix, e);
+    int8_t pick[GP_MAX_DEVICES];
+    /* the heap is the cache here: score directly */
+    if (!n->used || !s_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
+        !s_node_static_ok(n, r) || !r->policy->score(pl, n, r, &sc, pick))
+        return false;
+    e->score = (float)sc;
+    e->slot = (uint32_t)slot;
+    e->mask = (uint16_t)s_mask(pick, r->n);
+    e->rnd = (uint16_t)(gp_pl_rand(pl) & 0xffff);
+    return true;
+}
+
+static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
+                        int slot)
+{
+    s_hent_t e;
+    if (!s_ix_score(pl, r, slot, &e)) {
+        s_hremove(ix, slot);
+        return;
+    }
+    int i = ix->pos[slot];
+    if (i < 0) {
+        i = ix->n++;
+        s_hset(ix, i, e);
+        s_hup(ix, i);
+    } else {
+        bool up = s_hbetter(&e, &ix->h[i]);
+        s_hset(ix, i, e);
+        if (up)
+            s_hup(ix, i);
+        else
+            s_hdown(ix, i);
+    }
 }
 
 static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
 {
     pl->shape_entries -= ix->cap;
     free(ix->h);
+    free(ix->pos);
     memset(ix, 0, sizeof *ix);
 }
 
@@ -1318,7 +1376,8 @@ static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
         }
     bool rebuild = false;
     if (ix == NULL) {
-        if (pl->nshape_ix == S_MAX_SHAPES || pl->shape_entries > S_MAX_ENTRIES) {
+        while (pl->nshape_ix > 0 && (pl->nshape_ix == S_MAX_SHAPES ||
+                                     pl->shape_entries + pl->nslots > S_MAX_ENTRIES)) {
             int lru = 0;
             for (int i = 1; i < pl->nshape_ix; i++)
                 if (pl->shape_ix[i].used < pl->shape_ix[lru].used)
@@ -1334,36 +1393,29 @@ static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
         rebuild = true;
     }
     ix->used = ++pl->shape_use;
+    if (s_ix_reserve(pl, ix) < 0)
+        return -1;
     if (rebuild) {
+        for (int i = 0; i < ix->npos; i++)
+            ix->pos[i] = -1;
         ix->n = 0;
-        for (int s = 0; s < pl->nslots; s++)
-            if (s_ix_add(pl, ix, r, s) < 0)
-                return -1;
+        for (int s = 0; s < pl->nslots; s++) {
+            s_hent_t e;
+            if (s_ix_score(pl, r, s, &e))
+                s_hset(ix, ix->n++, e);
+        }
+        for (int i = ix->n / 2 - 1; i >= 0; i--)
+            s_hdown(ix, i);
     } else {
         int prev = -1;
         for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
             int slot = pl->changes[c % S_LOG_SIZE];
-            if (slot == prev)
-                continue;
+            if (slot != prev)
+                s_ix_update(pl, ix, r, slot);
             prev = slot;
-            if (s_ix_add(pl, ix, r, slot) < 0)
-                return -1;
         }
     }
     ix->log_pos = pl->nchanges;
-    if (ix->n > 2 * pl->nnodes + 4096) {
-        int k = 0;
-        for (int i = 0; i < ix->n; i++)
-            if (s_hvalid(pl, &ix->h[i]))
-                ix->h[k++] = ix->h[i];
-        ix->n = k;
-        for (int i = k / 2 - 1; i >= 0; i--)
-            s_hsift_down(ix->h, k, i);
-    }
-    while (ix->n > 0 && !s_hvalid(pl, &ix->h[0])) {
-        ix->h[0] = ix->h[--ix->n];
-        s_hsift_down(ix->h, ix->n, 0);
-    }
     if (ix->n == 0)
         return 0;
     best->slot = (int)ix->h[0].slot;
