@@ -2,8 +2,8 @@
 # etcd client benchmark: puts/s and single-key txns/s with 1 and with 64
 # requests in flight, for the client library and for the simplest libcurl
 # loop doing the same work (the reference), against a local 3-member
-# cluster, in the same run.  Each pair runs twice, alternating reference and
-# client; the better of the two runs of each is reported.
+# cluster, in the same run.  Each pair runs three times, alternating
+# reference and client; the best run of each is reported.
 #
 #   bench: etcd_put_64_per_s N      bench: etcd_put_64_ref_per_s N
 #   ... put_1, txn_1, txn_64 likewise; and etcd_<w>_<n>_ratio (client/ref).
@@ -27,7 +27,7 @@ echo "# 3-member cluster, requests to $ENDPOINT, ${secs}s per run"
 for w in put txn; do
     for n in 1 64; do
         ref=0 cli=0
-        for round in 1 2; do
+        for round in 1 2 3; do
             r=$("$bin" ref "$w" "$n" "$secs" | awk '/^ops_per_s/ {print $2}')
             [ -n "$r" ] && [ "$r" -gt "$ref" ] && ref=$r
             c=$("$bin" client "$w" "$n" "$secs" | awk '/^ops_per_s/ {print $2}')
