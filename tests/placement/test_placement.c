@@ -428,12 +428,12 @@ static void test_rank_score(void)
     gp_placement_t *pl = engine("binpack");
     gp_node_t n;
     for (int i = 0; i < 5; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "n%d", i);
         mk(&n, name, 32000, 64000, 4, "A10", 24000);
         add(pl, &n);
         for (int k = 0; k < i && k < 4; k++) {
-            char id[16];
+            char id[32];
             snprintf(id, sizeof id, "fill%d-%d", i, k);
             gp_job_t f = job(id, 1, 0, 0);
             gp_strlist_add(&f.uuids, n.devices[k].uuid);
@@ -543,14 +543,14 @@ static void test_index_matches_scan(void)
         gp_placement_t *pl = engine(pols[p]);
         gp_node_t n;
         for (int i = 0; i < 40; i++) {
-            char name[16];
+            char name[32];
             snprintf(name, sizeof name, "n%d", i);
             mk(&n, name, 16000 + 8000 * (i % 4), 128000, 1 + i % 8, i % 3 ? "A10" : "T4", 24000);
             add(pl, &n);
         }
         uint64_t r = 12345;
         int mismatches = 0, placed = 0, live = 0;
-        char ids[400][16];
+        char ids[400][32];
         for (int step = 0; step < 400; step++) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
             int kind = (int)(r >> 33) % 10;
@@ -560,7 +560,7 @@ static void test_index_matches_scan(void)
                 memcpy(ids[k], ids[--live], sizeof ids[k]);
                 continue;
             }
-            char id[16];
+            char id[32];
             snprintf(id, sizeof id, "j%d", step);
             int dev = kind == 9 ? 2 : kind == 8 ? 0 : 1;
             int share = kind < 6 ? 100 * (1 + (int)((r >> 40) % 9)) : 0;
@@ -599,14 +599,14 @@ static void test_big(void)
     gp_placement_t *pl = engine("fgd");
     gp_node_t n;
     for (int i = 0; i < 10000; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "n%05d", i);
         mk(&n, name, 96000, 393216, 8, "G2", 32768);
         add(pl, &n);
     }
     int placed = 0;
     for (int i = 0; i < 2000; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "j%d", i);
         gp_job_t j = job(id, 1, i % 3 ? 500 : 0, 4000);
         if (strcmp(put(pl, &j, NULL), "-") != 0)
