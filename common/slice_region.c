@@ -512,7 +512,8 @@ gp_gpu_state_t *gp_gpu_state_open(const char *dir, const char *uuid, gp_err_t *e
         atomic_store(&s->magic, GP_GPU_STATE_MAGIC);
     }
 cleanup:
-    close(fd); /* also drops the lock */
+    flock(fd, LOCK_UN); /* explicitly: the mapping keeps the file open */
+    close(fd);
     return s;
 }
 

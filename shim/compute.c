@@ -63,7 +63,7 @@
 
 #include "banned.h"
 
-#define BURST_NS (50LL * 1000000)          /* wall time a slice may bank */
+#define BURST_NS (100LL * 1000000)         /* wall time a slice may bank */
 #define PROBE_INTERVAL_NS (20LL * 1000000) /* one timed launch per interval */
 #define POLL_INTERVAL_NS (1LL * 1000000)
 #define SUSPEND_POLL_NS (1LL * 1000000)

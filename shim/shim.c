@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc_table.h"
@@ -228,7 +229,15 @@ int gp_shim_reserve(int dev, uint64_t bytes, int flags)
     if (gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;
     /* Over the limit: a crashed process may still hold memory.  Reclaim
-     * (off the hot path: this is the refusal path) and try once more. */
+     * (off the hot path: this is the refusal path, and at most every
+     * 100 ms per process) and try once more. */
+    static _Atomic int64_t next_reclaim;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t due = atomic_load_explicit(&next_reclaim, memory_order_relaxed);
+    if (now < due || !atomic_compare_exchange_strong(&next_reclaim, &due, now + 100000000))
+        return -1;
     if (gp_slice_region_reclaim(gp_shim.region) > 0 &&
         gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;

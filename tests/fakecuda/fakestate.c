@@ -110,8 +110,10 @@ fake_state_t *fake_state_get(void)
                 ftruncate(fd, 0);
             }
         }
-        if (fd >= 0)
+        if (fd >= 0) {
+            flock(fd, LOCK_UN); /* the mapping keeps the file open: unlock explicitly */
             close(fd);
+        }
     }
     if (p != MAP_FAILED && atomic_load(&((fake_state_t *)p)->magic) == FAKE_MAGIC)
         __atomic_store_n(&s_state, (fake_state_t *)p, __ATOMIC_RELEASE);

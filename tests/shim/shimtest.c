@@ -10,7 +10,7 @@
  * parameter as the kernel's duration).
  *
  *   shimtest paths                  every allocation path holds the limit (TAP)
- *   shimtest meminfo USED_MIB       CUDA and NVML report the slice (TAP)
+ *   shimtest meminfo USED_MIB [FREE_MIB]  CUDA and NVML report the slice (TAP)
  *   shimtest hold MIB SECONDS       allocate and hold, print "holding"
  *   shimtest stress SECONDS SEED    allocate/free random sizes; print counts
  *   shimtest churn                  allocate/free forever (to be killed)
@@ -20,6 +20,7 @@
  *                                   launches per 100 ms bucket from START
  *   shimtest burst START_NS FROM_MS TO_MS US launch+sync between two times
  *   shimtest oversub DEVICE_MIB     oversubscription serves host memory (TAP)
+ *   shimtest now                    print CLOCK_MONOTONIC in ns
  *   shimtest noop                   start and exit
  */
 #include <dlfcn.h>
@@ -311,7 +312,7 @@ static int cmd_paths(void)
 
 /* ------------------------------------------------------------ meminfo, hold */
 
-static int cmd_meminfo(uint64_t expect_used)
+static int cmd_meminfo(uint64_t expect_used, int64_t expect_free)
 {
     s_setup();
     s_nvml();
@@ -331,7 +332,10 @@ static int cmd_meminfo(uint64_t expect_used)
     is_int(tm, limit, "cuDeviceTotalMem is the slice's limit");
     is_int(m.total, limit, "NVML total is the slice's limit");
     is_int(m2.total, limit, "NVML v2 total is the slice's limit");
-    is_int(t - f, expect_used, "cuMemGetInfo shows what the whole slice uses");
+    if (expect_free >= 0)
+        is_int(f, expect_free, "cuMemGetInfo free is no more than the device really has free");
+    else
+        is_int(t - f, expect_used, "cuMemGetInfo shows what the whole slice uses");
     is_int(m.used, expect_used, "NVML used is what the whole slice uses");
     is_int(m.free, f, "NVML free equals cuMemGetInfo free");
     is_int(m2.free, f, "NVML v2 free equals cuMemGetInfo free");
@@ -590,7 +594,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "paths") == 0)
         return cmd_paths();
     if (strcmp(cmd, "meminfo") == 0)
-        return cmd_meminfo((uint64_t)s_arg_i(argc, argv, 2) * MiB);
+        return cmd_meminfo((uint64_t)s_arg_i(argc, argv, 2) * MiB,
+                           argc > 3 ? s_arg_i(argc, argv, 3) * (int64_t)MiB : -1);
     if (strcmp(cmd, "hold") == 0)
         return cmd_hold((uint64_t)s_arg_i(argc, argv, 2), s_arg_d(argc, argv, 3));
     if (strcmp(cmd, "stress") == 0)
@@ -607,6 +612,10 @@ int main(int argc, char **argv)
                          (uint64_t)s_arg_i(argc, argv, 5));
     if (strcmp(cmd, "oversub") == 0)
         return cmd_oversub((uint64_t)s_arg_i(argc, argv, 2));
+    if (strcmp(cmd, "now") == 0) {
+        printf("%" PRId64 "\n", s_now());
+        return 0;
+    }
     if (strcmp(cmd, "noop") == 0) {
         CK(cuInit(0));
         return 0;
