@@ -1369,11 +1369,12 @@ static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
     }
     uint64_t tag = r->shape | 1;
     struct gp_pl_shape_ix *ix = NULL;
-    for (int i = 0; i < pl->nshape_ix; i++)
-        if (pl->shape_ix[i].tag == tag) {
+    int hint = pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS];
+    if (hint < pl->nshape_ix && pl->shape_ix[hint].tag == tag)
+        ix = &pl->shape_ix[hint];
+    for (int i = 0; ix == NULL && i < pl->nshape_ix; i++)
+        if (pl->shape_ix[i].tag == tag)
             ix = &pl->shape_ix[i];
-            break;
-        }
     bool rebuild = false;
     if (ix == NULL) {
         while (pl->nshape_ix > 0 && (pl->nshape_ix == S_MAX_SHAPES ||
@@ -1393,6 +1394,7 @@ static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
         rebuild = true;
     }
     ix->used = ++pl->shape_use;
+    pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
     if (s_ix_reserve(pl, ix) < 0)
         return -1;
     if (rebuild) {

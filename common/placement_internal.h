@@ -73,6 +73,7 @@ struct gp_pl_alloc {
 };
 
 #define GP_PL_MAX_GROUPS 64
+#define GP_PL_SHAPE_HINTS 1024
 
 typedef struct gp_policy gp_policy_t;
 
@@ -150,6 +151,7 @@ struct gp_placement {
     int nshape_ix;
     int64_t shape_entries;
     uint32_t ix_epoch;
+    int shape_hint[GP_PL_SHAPE_HINTS];        /* tag -> likely index in shape_ix */
     uint64_t shape_use;
     /* FGD */
     gp_pl_typical_t *typical;

@@ -187,7 +187,7 @@ int sim_write_plot(const char *path, const sim_result_t *m, int n, bool time_mod
         fprintf(g, "set title 'GPU allocation ratio against arrived workload'\n"
                    "set xlabel 'arrived GPU request (%% of capacity)'\n"
                    "set ylabel 'GPU allocation ratio (%%)'\n"
-                   "plot x title 'ideal' with lines dashtype 2 lc rgb 'gray', \\\n");
+                   "plot (x < 100 ? x : 100) title 'ideal' with lines dashtype 2 lc rgb 'gray', \\\n");
     if (time_mode)
         fprintf(g, "plot \\\n");
     for (int i = 0; i < n; i++)
