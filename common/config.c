@@ -229,8 +229,11 @@ int gp_config_load(const gp_opt_t *opts, void *cfg, int argc, char **argv,
                 goto cleanup;
         }
         if (pass == 0 && c.config_path && c.action != GP_CONFIG_HELP &&
-            c.action != GP_CONFIG_VERSION && s_load_file(opts, scratch, c.config_path, err) < 0)
+            c.action != GP_CONFIG_VERSION && s_load_file(opts, scratch, c.config_path, err) < 0) {
+            if (err)
+                err->status = GP_CONFIG_IN_FILE;
             goto cleanup;
+        }
     }
 
     gp_config_free(opts, cfg);

@@ -63,6 +63,8 @@ typedef enum {
     GP_CONFIG_HELP,       /* -h */
 } gp_config_action_t;
 
+#define GP_CONFIG_IN_FILE 1
+
 typedef struct {
     const char *config_path;  /* -c FILE, or NULL; points into argv */
     int verbose;              /* count of -v */
@@ -71,7 +73,9 @@ typedef struct {
 
 /* Parse argv (fixed flags and table flags), read the config file when one
  * was named, and fill cfg (a struct described by opts).  On error returns -1
- * with err naming the flag or file:line, and cfg is untouched.  A cfg filled
+ * with err naming the flag or file:line, and cfg is untouched; err->status
+ * is GP_CONFIG_IN_FILE when the fault is in the config file (a daemon then
+ * exits EX_CONFIG) and 0 when it is on the command line (EX_USAGE).  A cfg filled
  * before is released and replaced only on success. */
 int gp_config_load(const gp_opt_t *opts, void *cfg, int argc, char **argv,
                    gp_config_cli_t *cli, gp_err_t *err);

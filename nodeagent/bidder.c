@@ -18,6 +18,7 @@
  * the coordinator chose.  For each (job, node) the agent answers, in one
  * BIDS message, either a bid (the placement engine's score of the node
  * for the job, lowered by the devices' recent utilization, and the plan:
+ * for a multi-device job, the NVLink-connected (then same-NUMA) set;
  * which devices, how much memory and compute) or a refusal with a reason
  * (unknown node, not registered, unhealthy, does not fit, memory in use
  * outside the pool).  The engine holds the node's committed allocations
@@ -302,6 +303,14 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
     double score;
     gp_alloc_t plan;
     gp_err_t err;
+    /* A multi-device job gets the best-connected device set the node has
+     * (NVLink, then same NUMA node), whatever the node-level policy. */
+    gp_job_t topo;
+    if (job->devices > 1 && job->policy[0] == '\0') {
+        topo = *job;
+        gp_strlcpy(topo.policy, "topology", sizeof topo.policy);
+        job = &topo;
+    }
     if (gp_placement_score_node(a->engine, node, job, &score, &plan, &err) < 0) {
         snprintf(reason, sizeof reason, "does not fit: %s", err.msg);
         return json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", reason);

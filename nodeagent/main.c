@@ -390,7 +390,7 @@ int main(int argc, char **argv)
     gp_err_t err;
     if (gp_config_load(s_opts, &a->cfg, argc, argv, &cli, &err) < 0) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
-        return EX_USAGE;
+        return err.status == GP_CONFIG_IN_FILE ? EX_CONFIG : EX_USAGE;
     }
     if (cli.action == GP_CONFIG_HELP) {
         gp_config_usage(stdout, PROG, "The gpupool node agent: registers the node's GPUs, bids for "

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -271,12 +272,17 @@ static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, 
                         const char *shell_cmd, char **envp)
 {
     setsid();
+    /* Orphans of the job become ours, so that we can reap them (below). */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     for (int s = 1; s < 32; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* A job signalled before it read its "go" byte closes the pipe's read
+     * end: the supervisor's write must fail with EPIPE, not kill it. */
+    signal(SIGPIPE, SIG_IGN);
     /* Close everything of the agent's but what the job needs. */
     for (int fd = 3; fd < 1024; fd++)
         if (fd != report_fd && fd != out_fd && fd != err_fd)
@@ -289,6 +295,7 @@ static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, 
     if (job < 0)
         _exit(121);
     if (job == 0) {
+        signal(SIGPIPE, SIG_DFL);
         setpgid(0, 0);
         close(go[1]);
         char c;
@@ -335,9 +342,20 @@ static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, 
     close(out_fd);
     close(err_fd);
 
-    int status;
+    int status = 0;
     while (waitpid(job, &status, 0) < 0 && errno == EINTR)
         ;
+    /* The job is its main process: what it leaves behind in its process
+     * group is killed and reaped (for at most a second) before the end is
+     * recorded, so that an ended job holds no GPU memory. */
+    kill(-job, SIGKILL);
+    for (int i = 0; i < 100; i++) {
+        pid_t r = waitpid(-1, NULL, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            break;
+        if (r <= 0)
+            usleep(10000);
+    }
     if (WIFEXITED(status))
         snprintf(text, sizeof text, "exit %d\n", WEXITSTATUS(status));
     else
@@ -553,8 +571,9 @@ void gp_runner_poll(gp_runner_t *self, void (*fn)(const gp_run_status_t *st, voi
             ended = 1;
         }
         if (ended) {
-            fn(&st, arg);
+            /* Out of the table first: the callback may forget the job. */
             self->jobs[i] = self->jobs[--self->njobs];
+            fn(&st, arg);
             continue;
         }
         if (j->kill_at_ms && now >= j->kill_at_ms) {

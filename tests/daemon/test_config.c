@@ -69,6 +69,7 @@ int main(void)
     char *argv2[] = { "prog", "-c", path, NULL };
     is_int(gp_config_load(opts, &c, 3, argv2, &cli, &err), -1, "out-of-range value fails");
     ok(strstr(err.msg, ":2:") && strstr(err.msg, "port"), "error names line and option: %s", err.msg);
+    is_int(err.status, GP_CONFIG_IN_FILE, "and says the fault is in the file");
     is_str(c.name, "node b", "a failed load leaves the old configuration");
     is_int(c.port, 7200, "... all of it");
 
@@ -81,6 +82,7 @@ int main(void)
 
     char *argv3[] = { "prog", "--lease-ttl=5", NULL };
     is_int(gp_config_load(opts, &c, 2, argv3, &cli, &err), -1, "a duration below min fails");
+    is_int(err.status, 0, "on the command line, not in a file");
     char *argv4[] = { "prog", "--bogus", "1", NULL };
     is_int(gp_config_load(opts, &c, 3, argv4, &cli, &err), -1, "an unknown flag fails");
     ok(strstr(err.msg, "--bogus") != NULL, "and names it: %s", err.msg);
