@@ -551,13 +551,17 @@ static void test_index_matches_scan(void)
         uint64_t r = 12345;
         int mismatches = 0, placed = 0, live = 0;
         char ids[400][32];
+        int64_t milli[400], sum = 0;
         for (int step = 0; step < 400; step++) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
             int kind = (int)(r >> 33) % 10;
             if (kind < 3 && live > 0) {
                 int k = (int)((r >> 20) % (uint64_t)live);
                 gp_placement_remove_alloc(pl, ids[k], NULL);
-                memcpy(ids[k], ids[--live], sizeof ids[k]);
+                sum -= milli[k];
+                live--;
+                memcpy(ids[k], ids[live], sizeof ids[k]);
+                milli[k] = milli[live];
                 continue;
             }
             char id[32];
@@ -584,9 +588,16 @@ static void test_index_matches_scan(void)
                 mismatches++;
             if (gp_placement_add_alloc(pl, &a, &err) == 0) {
                 placed++;
+                milli[live] = (int64_t)dev * (j.whole ? 1000 : share);
+                sum += milli[live];
                 memcpy(ids[live++], id, sizeof ids[0]);
             }
         }
+        gp_placement_stats_t st;
+        gp_placement_stats(pl, &st);
+        ok(st.gpu_milli_used == sum && st.gpu_milli_used <= st.gpu_milli_total &&
+           st.allocs == live, "%s: the devices' used share is what the live jobs asked for "
+           "(%lld = %lld)", pols[p], (long long)st.gpu_milli_used, (long long)sum);
         ok(mismatches == 0 && placed > 50, "%s: the index finds the best node (%d placed, "
            "%d mismatches)", pols[p], placed, mismatches);
         gp_placement_destroy(&pl);
