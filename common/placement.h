@@ -153,8 +153,9 @@ int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
                                  gp_alloc_t *plan, gp_err_t *err);
 
 /* The workload's typical shapes and their frequencies (any positive
- * weights) for FGD and the fragmentation measure.  Without it, the engine
- * learns them from the jobs it is asked to place. */
+ * weights) for FGD and the fragmentation measure.  Without it, an engine
+ * learns them from the jobs it is asked to place with the fgd policy (and
+ * gp_placement_frag reports 0 until it has some).  The shapes are copied. */
 int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
                              const double *weights, int n, gp_err_t *err);
 /* Fragmentation of the cluster now, in thousandths of a device: the idle
