@@ -23,7 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "shim_config.h"
 #include "cuda_api.h"
 #include "slice_region.h"
 

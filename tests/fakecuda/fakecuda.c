@@ -376,7 +376,7 @@ EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
     NEED_CTX();
     fake_reclaim(S);
     fake_device_t *d = &S->dev[t_ctx->dev];
-    uint64_t used = atomic_load(&d->used);
+    uint64_t used = fake_mem_used(S, (int)(d - S->dev));
     *total = d->total;
     *free_b = used < d->total ? d->total - used : 0;
     return CUDA_SUCCESS;

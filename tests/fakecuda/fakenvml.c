@@ -80,7 +80,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t dev, nvmlMemory_t *mem)
     CHECK(dev);
     fake_reclaim(S);
     fake_device_t *d = &S->dev[dev->index];
-    uint64_t used = atomic_load(&d->used);
+    uint64_t used = fake_mem_used(S, (int)(d - S->dev));
     mem->total = d->total;
     mem->used = used;
     mem->free = used < d->total ? d->total - used : 0;

@@ -137,6 +137,9 @@ static int s_my_slot(fake_state_t *s)
                 atomic_store(&s->proc[i].used[d], 0);
             s_slot = i;
             s_slot_pid = pid;
+            int hi = atomic_load(&s->proc_hi);
+            while (hi < i + 1 && !atomic_compare_exchange_weak(&s->proc_hi, &hi, i + 1))
+                ;
             return i;
         }
     }
@@ -149,35 +152,46 @@ void fake_reclaim(fake_state_t *s)
         int pid = atomic_load(&s->proc[i].pid);
         if (pid == 0 || s_alive(pid))
             continue;
-        for (int d = 0; d < s->ndevices; d++) {
-            uint64_t u = atomic_exchange(&s->proc[i].used[d], 0);
-            atomic_fetch_sub(&s->dev[d].used, u);
-        }
+        for (int d = 0; d < s->ndevices; d++)
+            atomic_store(&s->proc[i].used[d], 0);
         int32_t expect = pid;
         atomic_compare_exchange_strong(&s->proc[i].pid, &expect, 0);
     }
 }
 
+/* A device's used memory is the sum of what each process holds: one
+ * counter per process, so that a process killed at any point leaves
+ * nothing inconsistent behind. */
+uint64_t fake_mem_used(fake_state_t *s, int dev)
+{
+    uint64_t used = 0;
+    int hi = atomic_load(&s->proc_hi);
+    for (int i = 0; i < hi; i++)
+        if (atomic_load(&s->proc[i].pid) != 0)
+            used += atomic_load(&s->proc[i].used[dev]);
+    return used;
+}
+
 int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes)
 {
     fake_device_t *d = &s->dev[dev];
-    uint64_t used = atomic_load(&d->used);
-    do {
-        if (bytes > d->total || used > d->total - bytes)
-            return -1;
-    } while (!atomic_compare_exchange_weak(&d->used, &used, used + bytes));
     int slot = s_my_slot(s);
-    if (slot >= 0)
-        atomic_fetch_add(&s->proc[slot].used[dev], bytes);
+    if (slot < 0)
+        return -1;
+    uint64_t used = fake_mem_used(s, dev);
+    if (bytes > d->total || used > d->total - bytes)
+        return -1;
+    atomic_fetch_add(&s->proc[slot].used[dev], bytes);
     return 0;
 }
 
 void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes)
 {
-    atomic_fetch_sub(&s->dev[dev].used, bytes);
     int slot = s_my_slot(s);
-    if (slot >= 0)
-        atomic_fetch_sub(&s->proc[slot].used[dev], bytes);
+    if (slot < 0)
+        return;
+    uint64_t u = atomic_load(&s->proc[slot].used[dev]);
+    atomic_store(&s->proc[slot].used[dev], u > bytes ? u - bytes : 0);
 }
 
 static void s_lock(fake_device_t *d)

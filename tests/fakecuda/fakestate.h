@@ -35,7 +35,6 @@
 
 typedef struct {
     uint64_t total;
-    _Atomic uint64_t used;
     pthread_mutex_t lock;          /* robust, process-shared: the timeline */
     int64_t busy_until_ns;
     uint64_t enqueued_ns;
@@ -50,6 +49,7 @@ typedef struct {
 typedef struct {
     _Atomic uint64_t magic;
     int ndevices;
+    _Atomic int proc_hi;           /* slots in use are below this */
     fake_device_t dev[FAKE_MAX_DEVICES];
     fake_proc_t proc[FAKE_MAX_PROCS];
 } fake_state_t;
@@ -62,6 +62,7 @@ void fake_sleep_until(int64_t t_ns);
 /* Count bytes on dev for this process: 0, or -1 when the device is full. */
 int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes);
 void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes);
+uint64_t fake_mem_used(fake_state_t *s, int dev);
 /* Give back the memory of exited processes. */
 void fake_reclaim(fake_state_t *s);
 /* Queue a kernel of d ns on dev; returns its end time. */

@@ -18,7 +18,11 @@ $(SHIMTEST_DIR)/shimbench: $(SHIMTEST_DIR)/shimbench.o $(LIB) $(FAKECUDA_LIB)
 $(SHIMTEST_DIR)/slicectl: $(SHIMTEST_DIR)/slicectl.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ -lpthread
 
-# The configuration parser is the shim's own (not in libgpupool.a).
-$(SHIMTEST_DIR)/test_config.t: $(BUILD)/shim/obj/shim/config.o
+# The configuration parser is the shim's own (not in libgpupool.a), so this
+# unit test has its own link rule.
+$(SHIMTEST_DIR)/test_config.t: $(SHIMTEST_DIR)/test_config.o $(BUILD)/shim/obj/shim/shim_config.o \
+                                $(TAP_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ -lpthread -lm
 
 TEST_PROGRAMS += $(SHIMTEST_PROGS) $(SHIM_SO)
+$(SHIMTEST_DIR)/test_config.o: CFLAGS += -Ishim

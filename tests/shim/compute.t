@@ -2,7 +2,7 @@
 # Compute caps of 10..90% are achieved within +/- 5 points, for every launch
 # path (cuLaunchKernel, cuLaunchKernelEx, cooperative launches, CUDA graphs,
 # and an entry point from cuGetProcAddress with the per-thread stream).
-# The share is measured by NVML's utilization over 2 s: on the fake driver
+# The share is measured by NVML's utilization over 3 s: on the fake driver
 # that is busy time on the simulated device clock, so it does not depend on
 # how fast this machine runs the test.
 . "$(dirname "$0")/common.sh"
@@ -13,7 +13,7 @@ run_case() {
     local d=$T_TMP/$how-$cap
     mkdir -p "$d"
     env "${DRIVER_ENV[@]}" FAKECUDA_STATE="$d/fakegpu" "${SAN_ENV[@]}" GP_SLICE_REGION="$d/slice" \
-        GP_SLICE_COMPUTE="$cap" LD_PRELOAD="$PRELOAD" "$SHIMTEST" compute "$how" 2 "$us" \
+        GP_SLICE_COMPUTE="$cap" LD_PRELOAD="$PRELOAD" "$SHIMTEST" compute "$how" 3 "$us" \
         >"$d/out" 2>&1
     echo $? >"$d/status"
 }

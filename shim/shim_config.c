@@ -1,4 +1,4 @@
-#include "config.h"
+#include "shim_config.h"
 
 #include <string.h>
 

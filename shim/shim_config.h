@@ -1,5 +1,5 @@
 /*
- * config.h - the shim's configuration: the slice contract's environment
+ * shim_config.h - the shim's configuration: the slice contract's environment
  * variables (listed in common/slice_region.h and the README), parsed
  * strictly at start-up.
  *
