@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Placement benchmark: a 3-member etcd cluster, one region with a leader,
+# gpupool-agent --simulate 1000 (8 GPUs per node) and a load generator
+# submitting fractional jobs through the REST API (placement_load.c).
+#
+#   bench: placements_per_s N          a burst of BENCH_JOBS jobs, submit to committed
+#   bench: etcd_put_ceiling_per_s N    raw single-key puts, 64 in flight (libcurl loop), same cluster
+#   bench: placements_to_put_ceiling R
+#   bench: submit_to_commit_p50_ms X   at a fixed offered load of BENCH_RATE jobs/s
+#   bench: submit_to_commit_p99_ms X
+#
+# The members' data lives on tmpfs, as in the etcd benchmark: the figures are
+# the software's, not the disk's fsync latency.
+. "$(dirname "$0")/../lib.sh"
+
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    rmdir "$T_TMP" && T_TMP=$(mktemp -d /dev/shm/gpupool-bench.XXXXXX) || bail_out "mktemp"
+fi
+jobs=${BENCH_JOBS:-20000}
+rate=${BENCH_RATE:-1000}
+secs=${BENCH_RATE_SECONDS:-10}
+
+etcd_start 3 || bail_out "etcd did not start"
+pool_coordinator c1 r1 --log-level warn || bail_out "coordinator did not start"
+pool_agent a1 r1 1000 8xA100:81920 --log-level warn --usage-interval 60s || bail_out "agent did not start"
+API=${POOL_API[c1]}
+wait_for 60 bash -c "curl -s -H 'Authorization: Bearer $GPUPOOL_TOKEN' $API/v1/usage | grep -q '\"nodes\": *1000'" ||
+    bail_out "the coordinator does not see 1000 nodes"
+echo "# 1 region, 1000 simulated nodes x 8 A100 (8000 GPUs), jobs of 8 GiB / 10% of one GPU"
+
+ceiling=$(ENDPOINT=${ETCD_CLIENT_URL[0]} "$GP_BUILD/tests/etcd/etcd_bench" ref put 64 3 | awk '/^ops_per_s/ {print $2}')
+load=$GP_BUILD/tests/bench/placement_load
+out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" burst "$jobs")
+echo "$out" | sed 's/^/# burst: /'
+pps=$(echo "$out" | awk '/^placements_per_s/ {print $2}')
+echo "bench: placements_per_s ${pps:-0}"
+echo "bench: etcd_put_ceiling_per_s ${ceiling:-0}"
+awk -v p="${pps:-0}" -v c="${ceiling:-0}" 'BEGIN { printf "bench: placements_to_put_ceiling %.3f\n", c > 0 ? p / c : 0 }'
+
+out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate "$rate" "$secs")
+echo "$out" | sed 's/^/# rate: /'
+echo "bench: submit_to_commit_p50_ms $(echo "$out" | awk '/^p50_ms/ {print $2}')"
+echo "bench: submit_to_commit_p99_ms $(echo "$out" | awk '/^p99_ms/ {print $2}')"
+echo "# offered load ${rate} jobs/s for ${secs} s, one job per request"
+rss=$(awk '/VmRSS/ {print $2}' /proc/"$(daemon_pid c1)"/status)
+echo "# coordinator RSS after $((jobs + rate * secs)) jobs: $((rss / 1024)) MiB"
+stop_daemon a1 >/dev/null
+stop_daemon c1 >/dev/null

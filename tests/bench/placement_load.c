@@ -1,0 +1,282 @@
+/*
+ * placement_load - load generator for the placement benchmark.
+ *
+ *   placement_load API TOKEN ETCD_ENDPOINTS burst N          (as fast as it can)
+ *   placement_load API TOKEN ETCD_ENDPOINTS rate R SECONDS   (R jobs/s, one per request)
+ *
+ * Submits fractional jobs (1 device, 8 GiB, 10% compute) through the REST
+ * API over keep-alive connections (curl multi) and watches P alloc/ in
+ * etcd; a job is committed when its allocation appears.  Both clocks are
+ * this process's, so submit-to-committed latency includes the API, the
+ * bid round, the commit and the watch's delivery.
+ *
+ * burst: jobs in arrays of 250, 8 requests in flight; prints
+ *   placements_per_s N   (N / time from the first submission to the N-th commit)
+ *   submitted_per_s N
+ * rate: one job per request, paced; prints
+ *   committed N / N, p50_ms X, p99_ms X, max_ms X
+ */
+#include <curl/curl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd.h"
+#include "keys.h"
+#include "strmap.h"
+#include "util.h"
+
+#include "banned.h"
+
+typedef struct {
+    int64_t submit_ns;
+    int64_t commit_ns;
+} s_job_t;
+
+static gp_strmap_t *s_jobs;
+static int64_t s_committed, s_last_commit_ns;
+static char s_prefix[32] = "r";
+
+static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
+{
+    (void)w;
+    (void)arg;
+    int64_t now = gp_mono_ns();
+    for (size_t i = 0; i < resp->n_events; i++) {
+        if (resp->events[i].type != GP_ETCD_EVENT_PUT || resp->events[i].kv.version != 1)
+            continue;
+        size_t bl;
+        const char *base = gp_key_base(resp->events[i].kv.key, resp->events[i].kv.key_len, &bl);
+        char id[128];
+        snprintf(id, sizeof id, "%.*s", (int)bl, base);
+        s_job_t *j = gp_strmap_get(s_jobs, id);
+        if (j && j->commit_ns == 0) {
+            j->commit_ns = now;
+            s_committed++;
+            s_last_commit_ns = now;
+        }
+    }
+}
+
+static size_t s_discard(char *p, size_t sz, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return sz * n;
+}
+
+typedef struct {
+    CURL *h;
+    char *body;
+    struct curl_slist *hdrs;
+    int busy;
+} s_conn_t;
+
+static CURLM *s_multi;
+static const char *s_api;
+static char s_auth[300];
+static long s_errors;
+
+static void s_post(s_conn_t *c, char *body)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/v1/jobs", s_api);
+    if (c->h == NULL) {
+        c->h = curl_easy_init();
+        c->hdrs = curl_slist_append(NULL, s_auth);
+        c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
+    }
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, s_discard);
+    curl_easy_setopt(c->h, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 30L);
+    free(c->body);
+    c->body = body;
+    c->busy = 1;
+    curl_multi_add_handle(s_multi, c->h);
+}
+
+static void s_reap(void)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s_multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        s_conn_t *c;
+        long code = 0;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        if (m->data.result != CURLE_OK || (code != 200 && code != 201))
+            s_errors++;
+        curl_multi_remove_handle(s_multi, m->easy_handle);
+        c->busy = 0;
+    }
+}
+
+static char *s_job_json(int64_t i)
+{
+    char *s = NULL;
+    if (asprintf(&s, "{\"id\":\"%s-%lld\",\"devices\":1,\"mem_mib\":8192,\"compute_percent\":10}",
+                 s_prefix, (long long)i) < 0)
+        return NULL;
+    return s;
+}
+
+static void s_track(int64_t i, int64_t now)
+{
+    char id[64];
+    snprintf(id, sizeof id, "%s-%lld", s_prefix, (long long)i);
+    s_job_t *j = calloc(1, sizeof *j);
+    j->submit_ns = now;
+    gp_strmap_put(s_jobs, id, j);
+}
+
+/* Wait for sockets of curl and etcd, drive both. */
+static void s_step(gp_etcd_t *etcd, int ms)
+{
+    struct pollfd pf[64];
+    int to = -1;
+    int n = gp_etcd_pollfds(etcd, pf, 64, &to);
+    struct curl_waitfd wf[64];
+    for (int i = 0; i < n && i < 64; i++) {
+        wf[i].fd = pf[i].fd;
+        wf[i].events = (short)((pf[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
+                               (pf[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
+        wf[i].revents = 0;
+    }
+    if (to >= 0 && to < ms)
+        ms = to;
+    curl_multi_poll(s_multi, wf, (unsigned)(n < 64 ? n : 64), ms, NULL);
+    int running;
+    curl_multi_perform(s_multi, &running);
+    s_reap();
+    gp_etcd_step(etcd, 0, NULL);
+}
+
+static int s_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: placement_load API TOKEN ETCD burst N | rate R SECONDS\n");
+        return 64;
+    }
+    s_api = argv[1];
+    snprintf(s_auth, sizeof s_auth, "Authorization: Bearer %s", argv[2]);
+    gp_etcd_config_t ec = GP_ETCD_CONFIG_INIT;
+    ec.endpoints = argv[3];
+    gp_err_t err;
+    gp_etcd_t *etcd = gp_etcd_new(&ec, &err);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    s_multi = curl_multi_init();
+    s_jobs = gp_strmap_new();
+    int burst = !strcmp(argv[4], "burst");
+    int64_t n = 0, rate = 0, seconds = 0;
+    if (burst) {
+        gp_parse_int64(argv[5], 1, 10000000, &n);
+        gp_strlcpy(s_prefix, "burst", sizeof s_prefix);
+    } else if (argc >= 7) {
+        gp_parse_int64(argv[5], 1, 1000000, &rate);
+        gp_parse_int64(argv[6], 1, 3600, &seconds);
+        n = rate * seconds;
+        gp_strlcpy(s_prefix, "rate", sizeof s_prefix);
+    }
+    if (etcd == NULL || n <= 0) {
+        fprintf(stderr, "placement_load: bad arguments\n");
+        return 64;
+    }
+    gp_etcd_result_t res;
+    if (gp_etcd_get(etcd, "/gpupool/alloc/", GP_ETCD_PREFIX | GP_ETCD_COUNT_ONLY, &res, &err) < 0) {
+        fprintf(stderr, "placement_load: etcd: %s\n", err.msg);
+        return 69;
+    }
+    gp_etcd_watch_opts_t wo = { .key = "/gpupool/alloc/", .prefix = true,
+                                .start_revision = res.revision + 1, .cb = s_on_watch };
+    gp_etcd_result_free(&res);
+    gp_etcd_watch_t *w = gp_etcd_watch_new(etcd, &wo, &err);
+    if (w == NULL)
+        return 69;
+
+    enum { CONNS = 16, PER_REQ = 250, INFLIGHT = 8 };
+    s_conn_t conns[CONNS];
+    memset(conns, 0, sizeof conns);
+    int64_t sent = 0, t0 = gp_mono_ns(), submitted_ns = 0;
+    while (sent < n) {
+        int64_t now = gp_mono_ns();
+        int64_t due = burst ? n : (now - t0) * rate / 1000000000LL + 1;
+        if (due > n)
+            due = n;
+        for (int c = 0; c < (burst ? INFLIGHT : CONNS) && sent < due; c++) {
+            if (conns[c].busy)
+                continue;
+            if (burst) {
+                char *body = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&body, &len);
+                fputc('[', f);
+                for (int k = 0; k < PER_REQ && sent < n; k++, sent++) {
+                    char *j = s_job_json(sent);
+                    fprintf(f, "%s%s", k ? "," : "", j);
+                    free(j);
+                    s_track(sent, now);
+                }
+                fputc(']', f);
+                fclose(f);
+                s_post(&conns[c], body);
+            } else {
+                s_track(sent, now);
+                s_post(&conns[c], s_job_json(sent));
+                sent++;
+            }
+        }
+        s_step(etcd, burst ? 5 : 1);
+    }
+    submitted_ns = gp_mono_ns();
+    int64_t deadline = gp_mono_ns() + 60LL * 1000000000LL;
+    while (s_committed < n && gp_mono_ns() < deadline)
+        s_step(etcd, 20);
+    for (int c = 0; c < CONNS; c++) {
+        if (conns[c].h) {
+            curl_multi_remove_handle(s_multi, conns[c].h);
+            curl_easy_cleanup(conns[c].h);
+            curl_slist_free_all(conns[c].hdrs);
+        }
+        free(conns[c].body);
+    }
+    if (burst) {
+        double secs = (double)(s_last_commit_ns - t0) / 1e9;
+        printf("committed %lld / %lld, errors %ld\n", (long long)s_committed, (long long)n, s_errors);
+        printf("submitted_per_s %.0f\n", (double)n / ((double)(submitted_ns - t0) / 1e9));
+        printf("placements_per_s %.0f\n", s_committed == n && secs > 0 ? (double)n / secs : 0.0);
+    } else {
+        int64_t *lat = calloc((size_t)n, sizeof *lat);
+        size_t k = 0;
+        for (gp_strmap_iter_t it = gp_strmap_first(s_jobs); it.key; it = gp_strmap_next(s_jobs, it)) {
+            s_job_t *j = it.value;
+            if (j->commit_ns)
+                lat[k++] = j->commit_ns - j->submit_ns;
+        }
+        qsort(lat, k, sizeof *lat, s_cmp_i64);
+        printf("committed %zu / %lld, errors %ld\n", k, (long long)n, s_errors);
+        if (k > 0)
+            printf("p50_ms %.2f\np99_ms %.2f\nmax_ms %.2f\n", (double)lat[k / 2] / 1e6,
+                   (double)lat[(k * 99) / 100] / 1e6, (double)lat[k - 1] / 1e6);
+        free(lat);
+    }
+    for (gp_strmap_iter_t it = gp_strmap_first(s_jobs); it.key; it = gp_strmap_next(s_jobs, it))
+        free(it.value);
+    gp_strmap_destroy(&s_jobs);
+    gp_etcd_watch_destroy(&w);
+    gp_etcd_destroy(&etcd);
+    curl_multi_cleanup(s_multi);
+    curl_global_cleanup();
+    return s_committed == n ? 0 : 1;
+}
