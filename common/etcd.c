@@ -502,10 +502,11 @@ int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_infl
     size_t next = 0, done = 0;
     int inflight = 0;
     /* requests waiting for a retry */
-    gp_etcd_req_t **wait = NULL;
+    gp_etcd_req_t *wait_small[16];
+    gp_etcd_req_t **wait = wait_small;
     size_t n_wait = 0;
     int rc = 0;
-    if (n > 0 && !(wait = malloc(sizeof(*wait) * n)))
+    if (n > GP_ARRAY_LEN(wait_small) && !(wait = malloc(sizeof(*wait) * n)))
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
 
     while (done < n) {
@@ -593,7 +594,8 @@ int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_infl
             }
         }
     }
-    free(wait);
+    if (wait != wait_small)
+        free(wait);
     return rc;
 }
 
