@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "banned.h"
@@ -40,35 +43,92 @@ static void s_rebuild_totals(gp_slice_layout_t *m)
     }
 }
 
+/* This process's pid, cached (getpid is a system call); a forked child
+ * refreshes it. */
+static _Atomic int32_t s_pid;
+static pthread_once_t s_pid_once = PTHREAD_ONCE_INIT;
+
+static void s_pid_refresh(void) { atomic_store(&s_pid, (int32_t)getpid()); }
+static void s_pid_init(void)
+{
+    s_pid_refresh();
+    pthread_atfork(NULL, NULL, s_pid_refresh);
+}
+
+static inline int32_t s_me(void)
+{
+    int32_t me = atomic_load_explicit(&s_pid, memory_order_relaxed);
+    if (__builtin_expect(me == 0, 0)) {
+        pthread_once(&s_pid_once, s_pid_init);
+        me = atomic_load(&s_pid);
+    }
+    return me;
+}
+
+/*
+ * The region's lock: a word holding the owner's pid.  Taking it is one
+ * compare-and-swap, releasing it one store: no system call unless a waiter
+ * has spun for a while, when it yields.  A critical section is a handful
+ * of loads and stores, so a long wait means the owner was preempted -- or
+ * died.  A waiter that has waited long checks the owner: when its pid is
+ * gone (or the same pid has held the lock for over 5 s, which only a
+ * stopped or reused pid explains), it takes the lock over and rebuilds the
+ * device totals from the process slots, since the dead owner may have
+ * stopped between two of its stores.
+ */
 static void s_lock(gp_slice_layout_t *m)
 {
-    int rc = pthread_mutex_lock(&m->lock);
-    if (rc == EOWNERDEAD) {
-        s_rebuild_totals(m);
-        pthread_mutex_consistent(&m->lock);
+    int32_t me = s_me();
+    unsigned spins = 0;
+    int32_t seen = 0;
+    struct timespec since = { 0, 0 };
+    for (;;) {
+        int32_t expect = 0;
+        if (atomic_load_explicit(&m->lock_owner, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&m->lock_owner, &expect, me,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return;
+        if (++spins < 64) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        sched_yield();
+        if (spins % 256 != 0)
+            continue;
+        int32_t owner = atomic_load(&m->lock_owner);
+        if (owner == 0)
+            continue;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (owner != seen) {
+            seen = owner;
+            since = now;
+        }
+        int stale = now.tv_sec - since.tv_sec > 5;
+        if ((stale || (kill(owner, 0) < 0 && errno == ESRCH)) &&
+            atomic_compare_exchange_strong(&m->lock_owner, &owner, me)) {
+            s_rebuild_totals(m);
+            return;
+        }
     }
 }
 
-static void s_unlock(gp_slice_layout_t *m) { pthread_mutex_unlock(&m->lock); }
+static void s_unlock(gp_slice_layout_t *m)
+{
+    atomic_store_explicit(&m->lock_owner, 0, memory_order_release);
+}
 
 /* ------------------------------------------------------------ open / close */
 
 static int s_init_layout(gp_slice_layout_t *m, const gp_slice_config_t *cfg, gp_err_t *err)
 {
+    (void)err;
     memset(m, 0, sizeof *m);
     m->version = GP_SLICE_REGION_VERSION;
     m->ndevices = (uint32_t)cfg->ndevices;
     m->size = sizeof *m;
     m->priority = (uint32_t)cfg->priority;
     m->oversubscribe = cfg->oversubscribe ? 1 : 0;
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    int rc = pthread_mutex_init(&m->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    if (rc != 0)
-        return gp_err_set(err, GP_ERR_IO, "mutex init failed: %s", strerror(rc));
     for (int d = 0; d < cfg->ndevices; d++) {
         gp_slice_device_t *dev = &m->dev[d];
         memcpy(dev->uuid, cfg->dev[d].uuid, sizeof dev->uuid);

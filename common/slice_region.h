@@ -51,8 +51,9 @@
  * GPU's UUID ("GPU-xxxxxxxx-..."), filled by the agent or by the first
  * process that opens a context, so that NVML handles map to it.
  *
- * Invariants, all kept under the region's lock (a robust process-shared
- * mutex, held only for a few loads and stores, never across a driver call):
+ * Invariants, all kept under the region's lock (a spinlock word holding the
+ * owner's pid, held only for a few loads and stores, never across a driver
+ * call; a waiter that finds the owner dead takes the lock over):
  *   dev.mem_used  == sum over process slots of slot.used[dev]
  *   dev.host_used == sum over process slots of slot.host[dev]
  *   dev.mem_used  <= dev.mem_limit after every successful reservation.
@@ -87,7 +88,6 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
-#include <pthread.h>
 
 #include "err.h"
 
@@ -137,8 +137,9 @@ typedef struct {
     uint64_t size;
     uint32_t priority;                   /* gp_slice_priority_t */
     uint32_t oversubscribe;
-    pthread_mutex_t lock;                /* robust, process-shared */
-    uint8_t pad[128 - 32 - sizeof(pthread_mutex_t) % 128];
+    _Atomic int32_t lock_owner;          /* pid holding the region's lock, 0: free */
+    uint32_t pad0;
+    uint8_t pad[128 - 40];
     gp_slice_device_t dev[GP_SLICE_MAX_DEVICES];
     gp_slice_proc_t proc[GP_SLICE_MAX_PROCS];
 } gp_slice_layout_t;

@@ -11,7 +11,7 @@
 
 typedef struct {
     atomic_flag lock;
-    gp_alloc_t *slots;       /* key 0: empty */
+    gp_shim_alloc_t *slots;       /* key 0: empty */
     size_t cap, n;
     char pad[64 - sizeof(atomic_flag) - sizeof(void *) - 2 * sizeof(size_t)];
 } shard_t;
@@ -42,7 +42,7 @@ static inline void s_lock(shard_t *s)
 
 static inline void s_unlock(shard_t *s) { atomic_flag_clear_explicit(&s->lock, memory_order_release); }
 
-static void s_insert(shard_t *s, const gp_alloc_t *a)
+static void s_insert(shard_t *s, const gp_shim_alloc_t *a)
 {
     size_t mask = s->cap - 1;
     size_t i = (size_t)(s_hash(a->key, a->kind) >> 6) & mask;
@@ -55,10 +55,10 @@ static void s_insert(shard_t *s, const gp_alloc_t *a)
 static int s_grow(shard_t *s)
 {
     size_t ncap = s->cap ? s->cap * 2 : 256;
-    gp_alloc_t *nslots = calloc(ncap, sizeof *nslots);
+    gp_shim_alloc_t *nslots = calloc(ncap, sizeof *nslots);
     if (nslots == NULL)
         return -1;
-    gp_alloc_t *old = s->slots;
+    gp_shim_alloc_t *old = s->slots;
     size_t ocap = s->cap;
     s->slots = nslots;
     s->cap = ncap;
@@ -70,7 +70,7 @@ static int s_grow(shard_t *s)
     return 0;
 }
 
-int gp_alloc_put(const gp_alloc_t *a)
+int gp_shim_alloc_put(const gp_shim_alloc_t *a)
 {
     shard_t *s = &s_shards[s_hash(a->key, a->kind) & (NSHARDS - 1)];
     int rc = 0;
@@ -83,7 +83,7 @@ int gp_alloc_put(const gp_alloc_t *a)
     return rc;
 }
 
-int gp_alloc_take(uintptr_t key, int kind, gp_alloc_t *out)
+int gp_shim_alloc_take(uintptr_t key, int kind, gp_shim_alloc_t *out)
 {
     uint64_t h = s_hash(key, kind);
     shard_t *s = &s_shards[h & (NSHARDS - 1)];
@@ -125,7 +125,7 @@ out:
     return rc;
 }
 
-void gp_alloc_clear(void)
+void gp_shim_alloc_clear(void)
 {
     for (int k = 0; k < NSHARDS; k++) {
         shard_t *s = &s_shards[k];

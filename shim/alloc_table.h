@@ -6,7 +6,7 @@
  * told apart by kind.  The table is split into shards by key, each an
  * open-addressed array under its own spinlock; a lock is held for a probe
  * and a store, never across a driver call, and no memory is allocated
- * except when a shard grows.  gp_alloc_take removes and returns a record,
+ * except when a shard grows.  gp_shim_alloc_take removes and returns a record,
  * so that of two threads freeing one pointer only one gives its bytes back.
  */
 #ifndef GP_SHIM_ALLOC_TABLE_H
@@ -28,13 +28,13 @@ typedef struct {
     int16_t dev;
     uint8_t kind;
     uint8_t flags;           /* GP_SLICE_HOST */
-} gp_alloc_t;
+} gp_shim_alloc_t;
 
 /* 0, or -1 when memory for the table ran out. */
-int gp_alloc_put(const gp_alloc_t *a);
+int gp_shim_alloc_put(const gp_shim_alloc_t *a);
 /* Remove the record of key and kind into *out: 0, or -1 when unknown. */
-int gp_alloc_take(uintptr_t key, int kind, gp_alloc_t *out);
+int gp_shim_alloc_take(uintptr_t key, int kind, gp_shim_alloc_t *out);
 /* Drop every record (after fork, in the child). */
-void gp_alloc_clear(void);
+void gp_shim_alloc_clear(void);
 
 #endif

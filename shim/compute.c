@@ -30,7 +30,8 @@
  * The cost of a launch comes from measurement, not from the launch's
  * shape: the limiter keeps a per-process table of the GPU time of each
  * (function, grid, block) or graph, learned by timing launches with a pair
- * of events around them.  The first launch of a process is timed
+ * of events around them (less the host time between the two records, which
+ * on an idle GPU is idle time).  The first launch of a process is timed
  * synchronously (so nothing is queued unpaced); after that one launch every
  * PROBE_INTERVAL is timed asynchronously, and its events are read on a
  * later launch.  A timed launch also corrects V by the difference between
@@ -38,8 +39,9 @@
  * charged the process's running average and timed.  Graphs are metered as
  * one unit, keyed by their executable graph.
  *
- * The hot path under a cap that does not bind: one clock read (vDSO, no
- * syscall), a table probe, and one compare-and-swap on V; nothing is locked
+ * The hot path under a cap that does not bind: one read of the coarse clock
+ * (vDSO, no syscall; the precise clock only when V is within a tick of
+ * now), a table probe, and one compare-and-swap on V; nothing is locked
  * across the driver call, and the timing runs at most every PROBE_INTERVAL.
  *
  * PRIORITY
@@ -76,6 +78,16 @@ static inline int64_t s_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The coarse clock (the last timer tick, a few ms behind, and several times
+ * cheaper to read) is never ahead of the precise one: a launch it shows
+ * owing nothing owes nothing. */
+static inline int64_t s_coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -216,6 +228,8 @@ static int64_t s_meter(gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t
     int64_t scaled = cost * 100 / (int64_t)cap;
     int64_t waited_from = 0;
     int64_t v = atomic_load_explicit(&d->vclock_ns, memory_order_relaxed);
+    if (v > now)
+        now = s_now();   /* the coarse time was not enough to decide */
     for (;;) {
         if (v > now) {
             if (waited_from == 0)
@@ -226,8 +240,8 @@ static int64_t s_meter(gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t
             continue;
         }
         int64_t base = v > now - BURST_NS ? v : now - BURST_NS;
-        if (scaled == 0 && base == v)
-            break;   /* nothing to charge, nothing to store */
+        if (scaled == 0)
+            break;   /* nothing to charge: leave V (and its cache line) alone */
         if (atomic_compare_exchange_weak_explicit(&d->vclock_ns, &v, base + scaled,
                                                   memory_order_relaxed, memory_order_relaxed))
             break;
@@ -246,6 +260,7 @@ typedef struct {
     CUevent start, end;
     uint64_t key;
     int64_t charged;
+    int64_t host_span;     /* host time between the two event records */
     int dev;
 } s_probe_t;
 
@@ -270,6 +285,18 @@ static int64_t s_elapsed_ns(CUevent a, CUevent b)
     return (int64_t)((double)ms * 1e6);
 }
 
+/* The GPU time of a timed launch.  The events bracket the launch; on an
+ * idle GPU the first one completes as soon as it is recorded, before the
+ * kernel has even been submitted, so the host time between the two records
+ * is idle time, not the kernel's.  Subtracting it is exact on an idle GPU
+ * and undercounts by that span (microseconds) on a busy one. */
+static int64_t s_gpu_time(int64_t elapsed, int64_t host_span)
+{
+    if (elapsed < 0)
+        return -1;
+    return elapsed > host_span ? elapsed - host_span : 0;
+}
+
 /* Launch l between two events.  With sync, wait for it and return its
  * measured time in *measured; without, queue the probe (under s_probe_lock,
  * held by the caller). */
@@ -284,14 +311,16 @@ static CUresult s_timed_launch(const s_launch_t *l, uint64_t key, int dev, int64
         gp_real.cuEventDestroy_v2(a);
         return s_call(l);
     }
+    int64_t h0 = s_now();
     int ok = s_record(a, l) == CUDA_SUCCESS;
     CUresult rc = s_call(l);
     ok = ok && rc == CUDA_SUCCESS && s_record(b, l) == CUDA_SUCCESS;
+    int64_t span = s_now() - h0;
     if (ok && sync) {
         if (gp_real.cuEventSynchronize(b) == CUDA_SUCCESS)
-            *measured = s_elapsed_ns(a, b);
+            *measured = s_gpu_time(s_elapsed_ns(a, b), span);
     } else if (ok && s_nprobes < MAX_PROBES) {
-        s_probes[s_nprobes++] = (s_probe_t){ a, b, key, charged, dev };
+        s_probes[s_nprobes++] = (s_probe_t){ a, b, key, charged, span, dev };
         return rc;
     }
     gp_real.cuEventDestroy_v2(a);
@@ -309,7 +338,7 @@ static void s_poll_probes(int64_t now)
             i++;
             continue;
         }
-        int64_t m = q == CUDA_SUCCESS ? s_elapsed_ns(p->start, p->end) : -1;
+        int64_t m = q == CUDA_SUCCESS ? s_gpu_time(s_elapsed_ns(p->start, p->end), p->host_span) : -1;
         if (m >= 0) {
             s_est_put(p->key, m);
             gp_slice_device_t *d = gp_shim.dev[p->dev];
@@ -415,7 +444,7 @@ static CUresult s_gated(const s_launch_t *l)
         return s_call(l);
     gp_slice_device_t *d = gp_shim.dev[dev];
     s_count_launch(d);
-    int64_t now = s_now();
+    int64_t now = s_coarse_now();
     if (gp_shim.priority == GP_SLICE_PRIO_LOW || atomic_load_explicit(&d->suspended, memory_order_relaxed))
         now = s_wait_resumed(dev, d, now);
     else if (gp_shim.priority == GP_SLICE_PRIO_HIGH)

@@ -51,9 +51,9 @@
 /* Over the limit, or the table cannot record: refuse like the driver would. */
 static CUresult s_record(uintptr_t key, uint64_t bytes, int dev, int kind, int flags, void *host)
 {
-    gp_alloc_t a = { .key = key, .bytes = bytes, .host = host, .dev = (int16_t)dev,
+    gp_shim_alloc_t a = { .key = key, .bytes = bytes, .host = host, .dev = (int16_t)dev,
                      .kind = (uint8_t)kind, .flags = (uint8_t)flags };
-    return gp_alloc_put(&a) == 0 ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    return gp_shim_alloc_put(&a) == 0 ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
 
 /* Serve bytes from mapped pinned host memory: the slice has reserved them
@@ -204,11 +204,11 @@ GP_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w
 
 /* Free a pointer: take its record, free, release (or put the record back). */
 #define GP_FREE_BODY(key, kind, call) do { \
-        gp_alloc_t a_; \
-        if (gp_alloc_take((uintptr_t)(key), (kind), &a_) < 0) return gp_real.call; \
+        gp_shim_alloc_t a_; \
+        if (gp_shim_alloc_take((uintptr_t)(key), (kind), &a_) < 0) return gp_real.call; \
         CUresult rc_ = a_.host != NULL ? gp_real.cuMemFreeHost(a_.host) : gp_real.call; \
         if (rc_ == CUDA_SUCCESS) gp_shim_release(a_.dev, a_.bytes, a_.flags); \
-        else gp_alloc_put(&a_); \
+        else gp_shim_alloc_put(&a_); \
         return rc_; \
     } while (0)
 

@@ -384,7 +384,7 @@ static void s_fork_child(void)
     atomic_store(&gp_shim.slot, -1);
     for (int d = 0; d < GP_SLICE_MAX_DEVICES; d++)
         atomic_store(&gp_shim.ctx_counted[d], 0);
-    gp_alloc_clear();
+    gp_shim_alloc_clear();
     gp_compute_fork_child();
 }
 

@@ -10,6 +10,7 @@
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_api.h"
@@ -113,5 +114,64 @@ EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilizat
     dev->prev_busy = busy;
     util->gpu = pct > 100 ? 100 : pct;
     util->memory = 0;
+    return NVML_SUCCESS;
+}
+
+/* What the node agent's discovery asks besides.  The name is
+ * FAKECUDA_MODEL (default "FakeGPU"); NVLink peers are FAKECUDA_NVLINK,
+ * pairs of device indexes "0-1,2-3" (default none); NUMA nodes are
+ * FAKECUDA_NUMA, one per device "0,0,1,1" (default 0). */
+EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t dev, char *name, unsigned int len);
+EXPORT nvmlReturn_t nvmlDeviceGetP2PStatus(nvmlDevice_t a, nvmlDevice_t b, int caps, int *status);
+EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t dev, unsigned int *node);
+
+EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t dev, char *name, unsigned int len)
+{
+    CHECK(dev);
+    const char *m = getenv("FAKECUDA_MODEL");
+    if (len == 0)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    snprintf(name, len, "%s", m && *m ? m : "FakeGPU");
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetP2PStatus(nvmlDevice_t a, nvmlDevice_t b, int caps, int *status)
+{
+    CHECK(a);
+    CHECK(b);
+    const char *links = getenv("FAKECUDA_NVLINK");
+    *status = 4;   /* NVML_P2P_STATUS_NOT_SUPPORTED */
+    if (caps != 2 || links == NULL)   /* 2: NVML_P2P_CAPS_INDEX_NVLINK */
+        return NVML_SUCCESS;
+    for (const char *p = links; *p;) {
+        int x, y, n = 0;
+        if (sscanf(p, "%d-%d%n", &x, &y, &n) != 2)
+            break;
+        if ((x == a->index && y == b->index) || (y == a->index && x == b->index))
+            *status = 0;   /* NVML_P2P_STATUS_OK */
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetNumaNodeId(nvmlDevice_t dev, unsigned int *node)
+{
+    CHECK(dev);
+    const char *numa = getenv("FAKECUDA_NUMA");
+    unsigned v = 0;
+    for (int i = 0; numa && *numa; i++) {
+        unsigned x;
+        int n = 0;
+        if (sscanf(numa, "%u%n", &x, &n) != 1)
+            break;
+        if (i == dev->index)
+            v = x;
+        numa += n;
+        if (*numa == ',')
+            numa++;
+    }
+    *node = v;
     return NVML_SUCCESS;
 }

@@ -5,7 +5,7 @@
  *   shimbench launch N              ns per cuLaunchKernel of an empty kernel
  *   shimbench allocfree N MIB [START_NS]   ns per cuMemAlloc+cuMemFree pair
  *
- * Each prints "ns_per_op=<best of 5 rounds>".  START_NS (CLOCK_MONOTONIC)
+ * Each prints "ns_per_op=<best of 5 rounds> ns_mean=<mean of the 5>".  START_NS (CLOCK_MONOTONIC)
  * lines up concurrent processes.
  */
 #include <errno.h>
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     CK(cuDeviceGet(&dev, 0));
     CK(cuDevicePrimaryCtxRetain(&ctx, dev));
     CK(cuCtxSetCurrent(ctx));
-    double best = 1e18;
+    double best = 1e18, sum = 0;
     if (strcmp(argv[1], "launch") == 0) {
         CUmodule mod;
         CUfunction f;
@@ -54,6 +54,7 @@ int main(int argc, char **argv)
                 CK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL));
             double ns = (double)(s_now() - t0) / (double)n;
             best = ns < best ? ns : best;
+            sum += ns;
         }
     } else if (strcmp(argv[1], "allocfree") == 0 && argc >= 4) {
         int64_t mib, start = 0;
@@ -75,10 +76,11 @@ int main(int argc, char **argv)
             }
             double ns = (double)(s_now() - t0) / (double)n;
             best = ns < best ? ns : best;
+            sum += ns;
         }
     } else {
         return 64;
     }
-    printf("ns_per_op=%.1f\n", best);
+    printf("ns_per_op=%.1f ns_mean=%.1f\n", best, sum / 5);
     return 0;
 }

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/bench/shim.sh - what the shim adds, against the fake driver, measured
+# with and without the shim in the same run (best of several rounds each):
+#
+#   shim_launch_added_ns          per cuLaunchKernel, no compute cap
+#   shim_launch_capped_added_ns   per cuLaunchKernel, a 90% cap that does not bind
+#                                 (empty kernels)
+#   shim_allocfree_added_ns       per 1 MiB cuMemAlloc + cuMemFree pair, one process
+#   shim_allocfree_8proc_slowdown 8 processes of one slice allocating at once:
+#                                 their time per pair, scaled by the cores they
+#                                 share (x min(8, cores) / 8), over the
+#                                 one-process time; 1.0 = no contention cost
+#
+# Targets: <= 10 ns, <= 50 ns, <= 150 ns, <= 2.0, and the slice's limit never
+# exceeded (checked from its region).
+set -u
+: "${GP_BUILD:?run through make bench-shim}"
+BENCH=$GP_BUILD/tests/shim/shimbench
+SLICECTL=$GP_BUILD/tests/shim/slicectl
+SHIM=$GP_BUILD/libgpupool-shim.so
+T=$(mktemp -d "${TMPDIR:-/tmp}/gpupool-bench-shim.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+drv=(LD_LIBRARY_PATH="$GP_BUILD/tests/fakecuda" FAKECUDA_STATE="$T/gpu")
+N_LAUNCH=${N_LAUNCH:-2000000}
+N_ALLOC=${N_ALLOC:-200000}
+
+field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
+min() { printf '%s\n' "$@" | sort -g | head -1; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; printf "%.1f", d < 0 ? 0 : d }'; }
+
+# Alternate the runs with and without the shim, so that both see the same
+# machine; keep the best of each.
+ref_l=(); shim_l=(); cap_l=(); ref_a=(); shim_a=(); shim_a_mean=()
+for round in 1 2 3; do
+    ref_l+=("$(env "${drv[@]}" "$BENCH" launch "$N_LAUNCH" | field ns_per_op)")
+    shim_l+=("$(env "${drv[@]}" GP_SLICE_REGION="$T/s-launch" LD_PRELOAD="$SHIM" \
+                "$BENCH" launch "$N_LAUNCH" | field ns_per_op)")
+    cap_l+=("$(env "${drv[@]}" GP_SLICE_REGION="$T/s-cap" GP_SLICE_COMPUTE=90 LD_PRELOAD="$SHIM" \
+               "$BENCH" launch "$N_LAUNCH" | field ns_per_op)")
+    ref_a+=("$(env "${drv[@]}" "$BENCH" allocfree "$N_ALLOC" 1 | field ns_per_op)")
+    out=$(env "${drv[@]}" GP_SLICE_REGION="$T/s-alloc" GP_SLICE_MEM_LIMIT=1G LD_PRELOAD="$SHIM" \
+              "$BENCH" allocfree "$N_ALLOC" 1)
+    shim_a+=("$(printf '%s' "$out" | field ns_per_op)")
+    shim_a_mean+=("$(printf '%s' "$out" | field ns_mean)")
+done
+ref_launch=$(min "${ref_l[@]}"); shim_launch=$(min "${shim_l[@]}"); cap_launch=$(min "${cap_l[@]}")
+ref_alloc=$(min "${ref_a[@]}"); shim_alloc=$(min "${shim_a[@]}"); shim_alloc_mean=$(min "${shim_a_mean[@]}")
+
+# 8 processes on one slice of 16 MiB, each allocating and freeing 1 MiB, all
+# starting at the same instant.
+cores=$(nproc); [ "$cores" -gt 8 ] && cores=8
+start=$(( $(env "${drv[@]}" "$GP_BUILD/tests/shim/shimtest" now) + 300000000 ))
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    env "${drv[@]}" GP_SLICE_REGION="$T/s-8" GP_SLICE_MEM_LIMIT=16 LD_PRELOAD="$SHIM" \
+        "$BENCH" allocfree $((N_ALLOC / 4)) 1 "$start" >"$T/p$i" 2>&1 &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || { echo "bench: an 8-process run failed"; cat "$T"/p*; exit 1; }; done
+mean8=$(cat "$T"/p* | field ns_mean | awk '{ s += $1 } END { printf "%.1f", s / NR }')
+slowdown=$(awk -v m="$mean8" -v c="$cores" -v s="$shim_alloc_mean" 'BEGIN { printf "%.2f", m * c / 8 / s }')
+peak=$("$SLICECTL" usage "$T/s-8" | field mem_peak)
+used=$("$SLICECTL" usage "$T/s-8" | field mem_used)
+limit_ok=0
+[ "$peak" -le $((16 * 1048576)) ] && [ "$used" = 0 ] && limit_ok=1
+
+echo "# reference, fake driver without the shim: ${ref_launch} ns per launch, ${ref_alloc} ns per 1 MiB alloc+free"
+echo "# with the shim: ${shim_launch} ns per launch, ${cap_launch} ns per capped launch, ${shim_alloc} ns per alloc+free (mean ${shim_alloc_mean})"
+echo "# 8 processes on $cores cores: ${mean8} ns per alloc+free each; slice peak $((peak / 1048576)) MiB of 16"
+echo "bench: shim_launch_added_ns $(sub "$shim_launch" "$ref_launch")"
+echo "bench: shim_launch_capped_added_ns $(sub "$cap_launch" "$ref_launch")"
+echo "bench: shim_allocfree_added_ns $(sub "$shim_alloc" "$ref_alloc")"
+echo "bench: shim_allocfree_8proc_slowdown $slowdown"
+echo "bench: shim_allocfree_8proc_limit_held $limit_ok"
