@@ -639,6 +639,8 @@ int gp_alloc_from_json(const json_t *obj, gp_alloc_t *out, gp_err_t *err)
             if (s_int(v, k, false, 0, INT64_C(1) << 40, &a.cpu_milli, err) < 0) return -1;
         } else if (!strcmp(k, "host_mem_mib")) {
             if (s_int(v, k, false, 0, INT64_C(1) << 40, &a.host_mem_mib, err) < 0) return -1;
+        } else if (!strcmp(k, "suspended")) {
+            if (s_bool(v, k, &a.suspended, err) < 0) return -1;
         } else if (!strcmp(k, "devices")) {
             if (!json_is_array(v) || json_array_size(v) > GP_MAX_DEVICES)
                 return gp_err_set(err, GP_ERR_INVALID,
@@ -706,7 +708,10 @@ json_t *gp_alloc_to_json(const gp_alloc_t *a)
             "uuid", d->uuid, "index", d->index, "mem_mib", (json_int_t)d->mem_mib,
             "compute_percent", d->compute_permille / 10.0, "whole", d->whole));
     }
-    return json_pack("{s:s, s:s, s:i, s:I, s:I, s:o}", "job", a->job, "node", a->node,
-                     "priority", a->priority, "cpu_milli", (json_int_t)a->cpu_milli,
-                     "host_mem_mib", (json_int_t)a->host_mem_mib, "devices", devs);
+    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:o}", "job", a->job, "node", a->node,
+                          "priority", a->priority, "cpu_milli", (json_int_t)a->cpu_milli,
+                          "host_mem_mib", (json_int_t)a->host_mem_mib, "devices", devs);
+    if (o && a->suspended)
+        json_object_set_new(o, "suspended", json_true());
+    return o;
 }

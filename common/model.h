@@ -70,7 +70,11 @@
  *   {"job": "j1", "node": "n1", "priority": 0, "cpu_milli": 4000,
  *    "host_mem_mib": 8192,
  *    "devices": [{"uuid": "GPU-0", "index": 0, "mem_mib": 8192,
- *                 "compute_percent": 30, "whole": false}]}
+ *                 "compute_percent": 30, "whole": false}],
+ *    "suspended": true}
+ *   "suspended" (default false): the job's kernel launches are held by its
+ *   shim while its memory stays in place (set by a suspend, cleared by a
+ *   resume); the node's agent applies it to the slice.
  */
 #ifndef GP_MODEL_H
 #define GP_MODEL_H
@@ -141,6 +145,7 @@ typedef struct {
     int priority;
     int64_t cpu_milli;
     int64_t host_mem_mib;
+    bool suspended;          /* the job's kernel launches are held (its memory stays) */
     int ndevices;
     gp_alloc_dev_t devices[GP_MAX_DEVICES];
 } gp_alloc_t;

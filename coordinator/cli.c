@@ -90,6 +90,8 @@ static void s_usage(FILE *out)
         "  ls [--state S] [--region R] [--owner O] [-q]\n"
         "                                list jobs (-q: their ids only)\n"
         "  cancel ID...                  cancel jobs\n"
+        "  suspend ID...                 hold placed jobs' kernel launches (memory stays)\n"
+        "  resume ID...                  let suspended jobs launch again\n"
         "  nodes                         nodes, their devices and what is allocated\n"
         "  regions                       regions, their leaders and load\n"
         "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
@@ -875,23 +877,25 @@ static int s_cmd_ls(cli_t *cli, int argc, char **argv)
     return rc;
 }
 
-static int s_cmd_cancel(cli_t *cli, int argc, char **argv)
+/* cancel, suspend, resume: one request per job id, "ID STATE" per answer. */
+static int s_job_action(cli_t *cli, int argc, char **argv, const char *method, const char *suffix)
 {
     if (argc < 2) {
-        s_fail("usage: gpupool cancel ID...");
+        s_fail("usage: gpupool %s ID...", argv[0]);
         return EX_USAGE;
     }
     int rc = 0;
     for (int i = 1; i < argc; i++) {
-        char path[1024];
+        char path[1024], full[1100];
         if (s_job_path(cli, argv[i], path, sizeof path) < 0) {
             s_fail("%s: job id too long", argv[i]);
             rc = rc ? rc : EX_USAGE;
             continue;
         }
+        snprintf(full, sizeof full, "%s%s", path, suffix);
         json_t *job = NULL;
         cli->what = argv[i];
-        int r = s_request(cli, "DELETE", path, NULL, 0, &job);
+        int r = s_request(cli, method, full, NULL, 0, &job);
         if (r != 0) {
             rc = rc ? rc : r;
             if (r == EX_UNAVAILABLE || r == EX_NOPERM)
@@ -905,6 +909,21 @@ static int s_cmd_cancel(cli_t *cli, int argc, char **argv)
         json_decref(job);
     }
     return rc;
+}
+
+static int s_cmd_cancel(cli_t *cli, int argc, char **argv)
+{
+    return s_job_action(cli, argc, argv, "DELETE", "");
+}
+
+static int s_cmd_suspend(cli_t *cli, int argc, char **argv)
+{
+    return s_job_action(cli, argc, argv, "POST", "/suspend");
+}
+
+static int s_cmd_resume(cli_t *cli, int argc, char **argv)
+{
+    return s_job_action(cli, argc, argv, "POST", "/resume");
 }
 
 /* ------------------------------------------------------------- nodes, regions, top */
@@ -1348,7 +1367,8 @@ int main(int argc, char **argv)
         cmd_fn fn;
     } cmds[] = {
         { "submit", s_cmd_submit }, { "get", s_cmd_get },         { "ls", s_cmd_ls },
-        { "cancel", s_cmd_cancel }, { "nodes", s_cmd_nodes },     { "regions", s_cmd_regions },
+        { "cancel", s_cmd_cancel }, { "suspend", s_cmd_suspend }, { "resume", s_cmd_resume },
+        { "nodes", s_cmd_nodes },     { "regions", s_cmd_regions },
         { "top", s_cmd_top },
     };
     cmd_fn fn = NULL;

@@ -720,6 +720,88 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
     gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
 }
 
+/* Suspend or resume a placed job: its allocation says so (the agent holds
+ * or releases the slice's launches) and its record records it, in one
+ * transaction fenced on both. */
+static void s_suspend(coord_t *c, gp_http_req_t *req, const char *id, int on)
+{
+    char jkey[GP_KEY_MAX], akey[GP_KEY_MAX];
+    gp_key_job(jkey, c->cfg.prefix, id);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        gp_etcd_result_t res, ares;
+        gp_err_t err;
+        if (gp_etcd_get(c->etcd, jkey, 0, &res, &err) < 0) {
+            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+            return;
+        }
+        if (res.n_kvs == 0) {
+            gp_etcd_result_free(&res);
+            gp_http_respond_error(req, 404, "no job %s", id);
+            return;
+        }
+        gp_jobrec_t rec;
+        int64_t jmod = res.kvs[0].mod_revision;
+        int bad = gp_jobrec_from_json_str(res.kvs[0].value, res.kvs[0].value_len, &rec, &err);
+        gp_etcd_result_free(&res);
+        if (bad < 0) {
+            gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
+            return;
+        }
+        gp_alloc_t al;
+        int have = 0;
+        int64_t amod = 0;
+        if (rec.node[0] && gp_name_valid(rec.node) &&
+            gp_etcd_get(c->etcd, gp_key_alloc(akey, c->cfg.prefix, rec.node, id), 0, &ares, &err) == 0) {
+            if (ares.n_kvs == 1 &&
+                gp_alloc_from_json_str(ares.kvs[0].value, &al, NULL) == 0) {
+                have = 1;
+                amod = ares.kvs[0].mod_revision;
+            }
+            gp_etcd_result_free(&ares);
+        }
+        if (!have) {
+            gp_http_respond_error(req, 409, "job %s is %s: only a placed job can be %s", id,
+                                  gp_job_state_name(rec.state), on ? "suspended" : "resumed");
+            gp_jobrec_clear(&rec);
+            return;
+        }
+        al.suspended = on;
+        gp_jobrec_set_state(&rec, on ? GP_JOB_SUSPENDED : GP_JOB_RUNNING, NULL,
+                            on ? "suspended by a user" : "resumed by a user", gp_wall_ms());
+        char *text = gp_jobrec_dump(&rec);
+        json_t *aj = gp_alloc_to_json(&al);
+        char *atext = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
+        json_decref(aj);
+        gp_etcd_cmp_t cmp[2] = {
+            { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL, .number = jmod },
+            { .key = akey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL, .number = amod },
+        };
+        gp_etcd_op_t ops[2] = {
+            { .type = GP_ETCD_OP_PUT, .key = jkey, .value = text, .value_len = text ? strlen(text) : 0 },
+            { .type = GP_ETCD_OP_PUT, .key = akey, .value = atext, .value_len = atext ? strlen(atext) : 0 },
+        };
+        gp_etcd_txn_t txn = { cmp, 2, ops, 2, NULL, 0 };
+        int rc = text && atext ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
+        free(text);
+        free(atext);
+        if (rc == 0 && res.succeeded) {
+            gp_etcd_result_free(&res);
+            gp_log_info("job %s job=%s", on ? "suspended" : "resumed", id);
+            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            gp_jobrec_clear(&rec);
+            return;
+        }
+        if (rc == 0)
+            gp_etcd_result_free(&res);
+        gp_jobrec_clear(&rec);
+        if (rc < 0) {
+            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+            return;
+        }
+    }
+    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+}
+
 void coord_http(void *arg, gp_http_req_t *req)
 {
     coord_t *c = arg;
@@ -778,6 +860,20 @@ void coord_http(void *arg, gp_http_req_t *req)
             s_list_jobs(c, req);
         else
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
+    } else if (!strncmp(path, "/v1/jobs/", 9) && strchr(path + 9, '/')) {
+        /* /v1/jobs/<id>/suspend, /v1/jobs/<id>/resume */
+        char id[GP_NAME_LEN];
+        const char *slash = strchr(path + 9, '/');
+        snprintf(id, sizeof id, "%.*s", (int)(slash - (path + 9)), path + 9);
+        int on = !strcmp(slash, "/suspend");
+        if (strcmp(method, "POST") != 0)
+            gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
+        else if (!on && strcmp(slash, "/resume") != 0)
+            gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
+        else if (!gp_name_valid(id))
+            gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
+        else
+            s_suspend(c, req, id, on);
     } else if (!strncmp(path, "/v1/jobs/", 9)) {
         if (!strcmp(method, "GET"))
             s_get_job(c, req, path + 9);

@@ -119,6 +119,21 @@ static void s_alloc_gone(agent_t *a, agent_job_t *j)
     s_job_drop(a, j);
 }
 
+/* Hold or release the slice's kernel launches, through its accounting
+ * region (the shim checks the flag before every launch; memory stays). */
+static void s_apply_suspension(agent_t *a, agent_job_t *j)
+{
+    if (j->region == NULL)
+        return;   /* not started yet (applied at start), or nothing to hold */
+    if (gp_slice_region_set_suspended(j->region, -1, j->alloc.suspended) < 0) {
+        gp_log_warn("cannot change the suspension of job=%s", j->alloc.job);
+        return;
+    }
+    j->suspended = j->alloc.suspended;
+    gp_log_info("%s job=%s", j->suspended ? "suspended" : "resumed", j->alloc.job);
+    s_count_state(a, j->suspended ? "suspended" : "resumed");
+}
+
 /* An allocation key was put (or listed). */
 static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
 {
@@ -135,8 +150,13 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
         return;   /* another node's (simulate mode watches every allocation) */
     agent_job_t *j = gp_strmap_get(a->jobs, alloc.job);
     if (j && j->alloc_create_rev == kv->create_revision) {
+        /* An update of the same allocation: a suspend or a resume. */
         j->alloc_mod_rev = kv->mod_revision;
-        return;   /* an update of the same allocation */
+        if (alloc.suspended != j->alloc.suspended) {
+            j->alloc.suspended = alloc.suspended;
+            s_apply_suspension(a, j);
+        }
+        return;
     }
     if (j)
         s_alloc_gone(a, j);   /* replaced while we were not looking */
@@ -275,6 +295,8 @@ static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, gp_err_t *
         j->region = gp_slice_region_open(j->region_path, &sc, err);
         if (j->region == NULL)
             return -1;
+        if (j->alloc.suspended)
+            s_apply_suspension(a, j);
     }
     int n = *nenv;
 #define S_ENV(...) do { if (asprintf(&env[n], __VA_ARGS__) < 0) return gp_err_set(err, GP_ERR_NOMEM, "out of memory"); n++; } while (0)
