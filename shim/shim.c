@@ -42,7 +42,12 @@ static void *s_libcuda, *s_libnvml;
 
 /* ------------------------------------------------------------ the real dlsym */
 
-static void s_find_real_dlsym(void)
+/* dlsym and what it calls before anything else may run uninstrumented: a
+ * sanitizer runtime resolves its own interceptors through dlsym while it
+ * starts, before its shadow memory exists. */
+#define GP_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+
+GP_NO_SANITIZE static void s_find_real_dlsym(void)
 {
     if (s_real_dlsym != NULL)
         return;
@@ -120,10 +125,11 @@ void gp_shim_load(void)
 
 /* ------------------------------------------------------------ dlsym */
 
-GP_EXPORT void *dlsym(void *handle, const char *name)
+GP_NO_SANITIZE GP_EXPORT void *dlsym(void *handle, const char *name)
 {
     s_find_real_dlsym();
-    if (((name[0] == 'c' && name[1] == 'u') || strncmp(name, "nvml", 4) == 0)) {
+    if ((name[0] == 'c' && name[1] == 'u') ||
+        (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l')) {
         const gp_wrap_t *w = s_wrap_by_name(name);
         if (w != NULL) {
             GP_ENTER();

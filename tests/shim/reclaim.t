@@ -10,7 +10,7 @@ for delay in 0.05 0.13 0.21 0.34 0.5; do
         env "${DRIVER_ENV[@]}" "${SAN_ENV[@]}" GP_SLICE_REGION="$region" GP_SLICE_MEM_LIMIT=64 \
         GP_SLICE_CTX_OVERHEAD_MIB=4 LD_PRELOAD="$PRELOAD" "$SHIMTEST" churn
     sleep "$delay"
-    stop_daemon churn KILL >/dev/null
+    stop_daemon churn KILL >/dev/null 2>&1
 done
 used=$(usage_of "$region" mem_used)
 [ "$used" -gt 0 ]
@@ -26,7 +26,7 @@ is "$(usage_of "$region" nprocs)" 0 "and no slot is held"
 start_daemon churn '^churning' 20 -- \
     env "${DRIVER_ENV[@]}" "${SAN_ENV[@]}" GP_SLICE_REGION="$region" GP_SLICE_MEM_LIMIT=64 \
     LD_PRELOAD="$PRELOAD" "$SHIMTEST" churn
-stop_daemon churn KILL >/dev/null
+stop_daemon churn KILL >/dev/null 2>&1
 in_slice "$region" GP_SLICE_MEM_LIMIT=64 -- "$SHIMTEST" hold 60 0 >"$T_TMP/out" 2>&1
 ok $? "a new process gets the whole slice: the dead one's usage was reclaimed on the way"
 is "$(usage_of "$region" mem_used)" 0 "and the slice ends empty"
