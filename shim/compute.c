@@ -500,9 +500,12 @@ static inline int s_fast(void)
     if (GP_LIKELY(mode == GP_LAUNCH_PASS))
         return 1;
     if (mode == GP_LAUNCH_FAST) {
+        /* one device, normal priority, no cap at start: stay fast while the
+         * agent neither suspends the slice nor sets a cap */
         gp_slice_device_t *d = gp_shim.dev[0];
         s_count_launch(d);
-        return atomic_load_explicit(&d->suspended, memory_order_relaxed) == 0;
+        return atomic_load_explicit(&d->suspended, memory_order_relaxed) == 0 &&
+               atomic_load_explicit(&d->compute_pct, memory_order_relaxed) >= 100;
     }
     return 0;
 }

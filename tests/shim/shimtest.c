@@ -20,6 +20,8 @@
  *                                   launches per 100 ms bucket from START
  *   shimtest burst START_NS FROM_MS TO_MS US launch+sync between two times
  *   shimtest oversub DEVICE_MIB     oversubscription serves host memory (TAP)
+ *   shimtest multidev               a two-device slice: limits per device (TAP)
+ *   shimtest fork                   a forked child shares the slice (TAP)
  *   shimtest now                    print CLOCK_MONOTONIC in ns
  *   shimtest noop                   start and exit
  */
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cuda_api.h"
@@ -86,24 +89,27 @@ static void s_setup(void)
     CK(cuModuleGetFunction(&s_spin, mod, "gp_spin"));
 }
 
-static uint64_t s_env_mib(const char *name, uint64_t dflt)
+/* The i-th value of a comma-separated list of sizes (the last one when the
+ * list is shorter), in MiB. */
+static uint64_t s_env_mib_at(const char *name, int i, uint64_t dflt)
 {
     const char *v = getenv(name);
     uint64_t mib;
     if (v == NULL)
         return dflt;
-    char first[64];
-    gp_strlcpy(first, v, sizeof first);
-    char *comma = strchr(first, ',');
-    if (comma != NULL)
-        *comma = '\0';
-    if (gp_parse_mib(first, &mib) < 0) {
+    char buf[256];
+    gp_strlcpy(buf, v, sizeof buf);
+    char *item = buf, *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL && i >= 0; tok = strtok_r(NULL, ",", &save), i--)
+        item = tok;
+    if (gp_parse_mib(item, &mib) < 0) {
         fprintf(stderr, "shimtest: bad %s\n", name);
         exit(2);
     }
     return mib;
 }
 
+static uint64_t s_env_mib(const char *name, uint64_t dflt) { return s_env_mib_at(name, 0, dflt); }
 static uint64_t s_limit(void) { return s_env_mib("GP_SLICE_MEM_LIMIT", 0) * MiB; }
 static uint64_t s_overhead(void) { return s_env_mib("GP_SLICE_CTX_OVERHEAD_MIB", 0) * MiB; }
 
@@ -562,6 +568,76 @@ static int cmd_oversub(uint64_t device_mib)
     return done_testing();
 }
 
+/* ------------------------------------------------------------ several devices */
+
+/* Fill device d of the slice with 4 MiB allocations; returns how many. */
+static int s_fill(CUdeviceptr *held, int max)
+{
+    int n = 0;
+    while (n < max && cuMemAlloc_v2(&held[n], 4 * MiB) == CUDA_SUCCESS)
+        n++;
+    return n;
+}
+
+static int cmd_multidev(void)
+{
+    CK(cuInit(0));
+    s_nvml();
+    nvmlReturn_t (*handle)(unsigned int, nvmlDevice_t *) = N.handle;
+    for (int d = 1; d >= 0; d--) {
+        CUdevice dev;
+        CUcontext ctx;
+        CK(cuDeviceGet(&dev, d));
+        CK(cuCtxCreate_v2(&ctx, 0, dev));
+        uint64_t limit = s_env_mib_at("GP_SLICE_MEM_LIMIT", d, 0) * MiB;
+        size_t f, t;
+        CK(cuMemGetInfo_v2(&f, &t));
+        is_int(t, limit, "device %d: cuMemGetInfo total is that device's limit", d);
+        CUdeviceptr held[1024];
+        int n = s_fill(held, 1024);
+        is_int((uint64_t)n * 4 * MiB, limit, "device %d: allocations fill exactly its own limit", d);
+        nvmlDevice_t h;
+        nvmlMemory_t m;
+        handle((unsigned)d, &h);
+        N.mem(h, &m);
+        is_int(m.total, limit, "device %d: NVML (by UUID) reports that device's limit", d);
+        is_int(m.used, limit, "device %d: and what the slice uses on it", d);
+        for (int i = 0; i < n; i++)
+            CK(cuMemFree_v2(held[i]));
+    }
+    return done_testing();
+}
+
+/* ------------------------------------------------------------ fork */
+
+static int cmd_fork(void)
+{
+    s_setup();
+    CUdeviceptr a;
+    CK(cuMemAlloc_v2(&a, 10 * MiB));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* the child starts its own CUDA state, as a real child must */
+        CUdevice dev;
+        CUcontext ctx;
+        CUdeviceptr b;
+        if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS ||
+            cuCtxCreate_v2(&ctx, 0, dev) != CUDA_SUCCESS || cuMemAlloc_v2(&b, 20 * MiB) != CUDA_SUCCESS)
+            exit(3);
+        /* exit, not _exit: a process that ends normally gives its usage back */
+        exit(s_seen_used() == 30 * MiB + 2 * s_overhead() ? 0 : 4);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+           "a forked child's allocations count in the same slice as its parent's");
+    is_int(s_seen_used(), 10 * MiB + s_overhead(), "the child's usage leaves with it; the parent's stays");
+    CK(cuMemFree_v2(a));
+    is_int(s_seen_used(), s_overhead(), "the parent frees its own");
+    return done_testing();
+}
+
 /* ------------------------------------------------------------ main */
 
 static void s_usage(void)
@@ -612,6 +688,10 @@ int main(int argc, char **argv)
                          (uint64_t)s_arg_i(argc, argv, 5));
     if (strcmp(cmd, "oversub") == 0)
         return cmd_oversub((uint64_t)s_arg_i(argc, argv, 2));
+    if (strcmp(cmd, "multidev") == 0)
+        return cmd_multidev();
+    if (strcmp(cmd, "fork") == 0)
+        return cmd_fork();
     if (strcmp(cmd, "now") == 0) {
         printf("%" PRId64 "\n", s_now());
         return 0;
