@@ -436,6 +436,12 @@ int gp_slice_region_attach(gp_slice_region_t *self, int pid)
     uint64_t st = s_starttime(pid);
     for (int attempt = 0; attempt < 2; attempt++) {
         s_lock(m);
+        /* A slot already under this pid belongs to the image this process
+         * ran before an exec: the driver freed its memory with the old
+         * address space, so its usage goes too. */
+        for (int i = 0; i < GP_SLICE_MAX_PROCS; i++)
+            if (atomic_load(&m->proc[i].pid) == pid)
+                s_clear_slot(m, i);
         for (int i = 0; i < GP_SLICE_MAX_PROCS; i++) {
             if (atomic_load(&m->proc[i].pid) != 0)
                 continue;

@@ -99,9 +99,16 @@ static const gp_wrap_t *s_wrap_by_name(const char *name)
 
 void gp_shim_load(void)
 {
+    /* loading the driver may call back into us (dlsym from its
+     * constructors): that call sees what is loaded so far */
+    static GP_TLS int t_loading;
+    if (t_loading)
+        return;
+    t_loading = 1;
     pthread_mutex_lock(&s_load_lock);
     if (atomic_load(&gp_loaded)) {
         pthread_mutex_unlock(&s_load_lock);
+        t_loading = 0;
         return;
     }
     s_find_real_dlsym();
@@ -121,6 +128,7 @@ void gp_shim_load(void)
      * what the driver would for an unknown one. */
     atomic_store_explicit(&gp_loaded, 1, memory_order_release);
     pthread_mutex_unlock(&s_load_lock);
+    t_loading = 0;
 }
 
 /* ------------------------------------------------------------ dlsym */

@@ -112,6 +112,15 @@ int main(void)
     gp_gpu_state_close(&g);
     gp_gpu_state_close(&g2);
 
+    /* after an exec the same pid attaches again: the old image's memory is gone */
+    gp_slice_region_reserve(r, a, 0, 20 * MiB, 0);
+    int again = gp_slice_region_attach(r, (int)getpid());
+    ok(again >= 0, "a process attaching again after an exec gets a slot");
+    is_int(s_used(r, 0), 0, "  and the usage of its previous image is given back");
+    gp_slice_region_usage(r, 0, &u);
+    is_int(u.nprocs, 1, "  one slot per process");
+    a = again;
+
     gp_slice_region_detach(r, a);
     gp_slice_region_usage(r, 0, &u);
     is_int(u.nprocs, 0, "detach frees the slot");
