@@ -301,7 +301,7 @@ int agent_inventory_load(agent_t *a, gp_err_t *err)
             for (int d = 0; d < k->count; d++) {
                 gp_device_t *dev = &an->node.devices[d];
                 gp_device_init(dev);
-                snprintf(dev->uuid, sizeof dev->uuid, "GPU-%.48s-%d", name, d);
+                snprintf(dev->uuid, sizeof dev->uuid, "GPU-%.40s-%d", name, d);
                 gp_strlcpy(dev->model, k->model, sizeof dev->model);
                 dev->mem_mib = k->mem_mib;
                 dev->compute_units = 100;
