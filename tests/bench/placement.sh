@@ -35,7 +35,7 @@ echo "$out" | sed 's/^/# burst: /'
 pps=$(echo "$out" | awk '/^placements_per_s/ {print $2}')
 echo "bench: placements_per_s ${pps:-0}"
 echo "bench: etcd_put_ceiling_per_s ${ceiling:-0}"
-awk -v p="${pps:-0}" -v c="${ceiling:-0}" 'BEGIN { printf "bench: placements_to_put_ceiling %.3f\n", c > 0 ? p / c : 0 }'
+awk -v p="${pps:-0}" -v c="${ceiling:-0}" 'BEGIN { printf "bench: placements_to_put_ceiling %.3f\n", (c > 0 ? p / c : 0) }'
 
 out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate "$rate" "$secs")
 echo "$out" | sed 's/^/# rate: /'
