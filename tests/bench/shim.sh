@@ -31,7 +31,7 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; printf "%.1f", d < 0 ? 0 : d
 # Alternate the runs with and without the shim, so that both see the same
 # machine; keep the best of each.
 ref_l=(); shim_l=(); cap_l=(); ref_a=(); shim_a=(); shim_a_mean=()
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
     ref_l+=("$(env "${drv[@]}" "$BENCH" launch "$N_LAUNCH" | field ns_per_op)")
     shim_l+=("$(env "${drv[@]}" GP_SLICE_REGION="$T/s-launch" LD_PRELOAD="$SHIM" \
                 "$BENCH" launch "$N_LAUNCH" | field ns_per_op)")
@@ -47,18 +47,26 @@ ref_launch=$(min "${ref_l[@]}"); shim_launch=$(min "${shim_l[@]}"); cap_launch=$
 ref_alloc=$(min "${ref_a[@]}"); shim_alloc=$(min "${shim_a[@]}"); shim_alloc_mean=$(min "${shim_a_mean[@]}")
 
 # 8 processes on one slice of 16 MiB, each allocating and freeing 1 MiB, all
-# starting at the same instant.
+# starting at the same instant; the same without the shim for reference.
 cores=$(nproc); [ "$cores" -gt 8 ] && cores=8
-start=$(( $(env "${drv[@]}" "$GP_BUILD/tests/shim/shimtest" now) + 300000000 ))
-pids=()
-for i in 1 2 3 4 5 6 7 8; do
-    env "${drv[@]}" GP_SLICE_REGION="$T/s-8" GP_SLICE_MEM_LIMIT=16 LD_PRELOAD="$SHIM" \
-        "$BENCH" allocfree $((N_ALLOC / 4)) 1 "$start" >"$T/p$i" 2>&1 &
-    pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || { echo "bench: an 8-process run failed"; cat "$T"/p*; exit 1; }; done
-mean8=$(cat "$T"/p* | field ns_mean | awk '{ s += $1 } END { printf "%.1f", s / NR }')
+run8() { # NAME ENV... : mean ns per pair over the 8 processes
+    local name=$1; shift
+    local start pids=() p i
+    start=$(( $(env "${drv[@]}" "$GP_BUILD/tests/shim/shimtest" now) + 300000000 ))
+    for i in 1 2 3 4 5 6 7 8; do
+        env "${drv[@]}" "$@" "$BENCH" allocfree $((N_ALLOC / 4)) 1 "$start" >"$T/$name$i" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" || { echo "bench: an 8-process run failed" >&2; cat "$T/$name"* >&2; exit 1; }
+    done
+    cat "$T/$name"[1-8] | field ns_mean | awk '{ s += $1 } END { printf "%.1f", s / NR }'
+}
+ref_alloc_mean=$(env "${drv[@]}" "$BENCH" allocfree "$N_ALLOC" 1 | field ns_mean)
+ref8=$(run8 ref) || exit 1
+mean8=$(run8 shim GP_SLICE_REGION="$T/s-8" GP_SLICE_MEM_LIMIT=16 LD_PRELOAD="$SHIM") || exit 1
 slowdown=$(awk -v m="$mean8" -v c="$cores" -v s="$shim_alloc_mean" 'BEGIN { printf "%.2f", m * c / 8 / s }')
+ref_slowdown=$(awk -v m="$ref8" -v c="$cores" -v s="$ref_alloc_mean" 'BEGIN { printf "%.2f", m * c / 8 / s }')
 peak=$("$SLICECTL" usage "$T/s-8" | field mem_peak)
 used=$("$SLICECTL" usage "$T/s-8" | field mem_used)
 limit_ok=0
@@ -67,6 +75,7 @@ limit_ok=0
 echo "# reference, fake driver without the shim: ${ref_launch} ns per launch, ${ref_alloc} ns per 1 MiB alloc+free"
 echo "# with the shim: ${shim_launch} ns per launch, ${cap_launch} ns per capped launch, ${shim_alloc} ns per alloc+free (mean ${shim_alloc_mean})"
 echo "# 8 processes on $cores cores: ${mean8} ns per alloc+free each; slice peak $((peak / 1048576)) MiB of 16"
+echo "# 8 processes without the shim: ${ref8} ns per alloc+free each (slowdown ${ref_slowdown} by the same measure)"
 echo "bench: shim_launch_added_ns $(sub "$shim_launch" "$ref_launch")"
 echo "bench: shim_launch_capped_added_ns $(sub "$cap_launch" "$ref_launch")"
 echo "bench: shim_allocfree_added_ns $(sub "$shim_alloc" "$ref_alloc")"

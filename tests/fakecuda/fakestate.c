@@ -172,13 +172,31 @@ uint64_t fake_mem_used(fake_state_t *s, int dev)
     return used;
 }
 
+/* What the other processes use, refreshed at most every millisecond, so
+ * that allocations in several processes do not all read each other's
+ * counters (the real driver does not serialise processes either); this
+ * process's own usage is always exact. */
+static uint64_t s_others_used(fake_state_t *s, int dev, int slot)
+{
+    static _Thread_local int64_t when[FAKE_MAX_DEVICES];
+    static _Thread_local uint64_t cached[FAKE_MAX_DEVICES];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (now - when[dev] >= 1000000 || when[dev] == 0) {
+        cached[dev] = fake_mem_used(s, dev) - atomic_load(&s->proc[slot].used[dev]);
+        when[dev] = now;
+    }
+    return cached[dev];
+}
+
 int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes)
 {
     fake_device_t *d = &s->dev[dev];
     int slot = s_my_slot(s);
     if (slot < 0)
         return -1;
-    uint64_t used = fake_mem_used(s, dev);
+    uint64_t used = s_others_used(s, dev, slot) + atomic_load(&s->proc[slot].used[dev]);
     if (bytes > d->total || used > d->total - bytes)
         return -1;
     atomic_fetch_add(&s->proc[slot].used[dev], bytes);
