@@ -24,8 +24,9 @@
  * overshoot is not lost: V only moves when a launch is granted, so a late
  * wake-up leaves V further behind now, which the next launches use.  Since
  * launches are paced as they are queued, the GPU's queue holds at most a
- * burst of the slice's work, and the share is exact on the GPU's clock, not
- * only on average over queue drains.
+ * burst of the slice's work, and the share holds on the GPU's clock over
+ * short windows, not only on average over queue drains.  What remains is
+ * the error of the cost estimates below.
  *
  * The cost of a launch comes from measurement, not from the launch's
  * shape: the limiter keeps a per-process table of the GPU time of each
@@ -37,11 +38,16 @@
  * later launch.  A timed launch also corrects V by the difference between
  * its estimate and its measured time.  A launch with no estimate yet is
  * charged the process's running average and timed.  Graphs are metered as
- * one unit, keyed by their executable graph.
+ * one unit, keyed by their executable graph.  Because the cost is measured
+ * GPU time, the cap means the same on a small GPU and a large one, and a
+ * kernel slowed by other work sharing the GPU is charged for the time it
+ * occupied -- the cap errs towards the other slices.  (Sampling NVML's
+ * utilization instead, as some limiters do, cannot tell one slice's kernels
+ * from another's and reacts a sample period late.)
  *
  * The hot path under a cap that does not bind: one read of the coarse clock
- * (vDSO, no syscall; the precise clock only when V is within a tick of
- * now), a table probe, and one compare-and-swap on V; nothing is locked
+ * (vDSO, no syscall; the precise clock only when V is ahead of the coarse
+ * time), a table probe, and one compare-and-swap on V; nothing is locked
  * across the driver call, and the timing runs at most every PROBE_INTERVAL.
  *
  * PRIORITY

@@ -25,4 +25,3 @@ $(SHIMTEST_DIR)/test_config.t: $(SHIMTEST_DIR)/test_config.o $(BUILD)/shim/obj/s
 	$(CC) $(LDFLAGS) $^ -o $@ -lpthread -lm
 
 TEST_PROGRAMS += $(SHIMTEST_PROGS) $(SHIM_SO)
-$(SHIMTEST_DIR)/test_config.o: CFLAGS += -Ishim
