@@ -43,13 +43,14 @@
 #include "banned.h"
 
 typedef enum {
-    K_NONE, K_NODES, K_USAGE, K_JOBS, K_QUEUE, K_ALLOC, K_NODEALLOC, K_LEADER, K_COORD,
+    K_NONE, K_NODES, K_USAGE, K_JOBS, K_QUEUE, K_ALLOC, K_NODEALLOC, K_LEADER, K_COORD, K_QUOTA,
 } s_kind_t;
 
 static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
     { "nodes/", K_NODES, 2 },       { "usage/", K_USAGE, 2 },      { "jobs/", K_JOBS, 1 },
     { "queue/", K_QUEUE, 2 },       { "alloc/", K_ALLOC, 2 },      { "nodealloc/", K_NODEALLOC, 1 },
     { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
+    { "quotas/", K_QUOTA, 1 },
 };
 
 /* Split a key into its kind and one or two names. */
@@ -119,6 +120,50 @@ void coord_cache_untentative(coord_t *c, const char *job)
     if (old && n && n->present)
         gp_placement_add_alloc(c->engine, old, NULL);
     free(t);
+}
+
+int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, int64_t *compute_pct,
+                          const char **model_of_first)
+{
+    coord_node_t *n = coord_cache_node(c, al->node, 0);
+    json_t *devs = n && n->record ? json_object_get(n->record, "devices") : NULL;
+    int64_t milli = 0, mem = 0, cpt = 0;
+    for (int d = 0; d < al->ndevices; d++) {
+        json_t *dev = json_array_get(devs, (size_t)al->devices[d].index);
+        int64_t dm = json_integer_value(json_object_get(dev, "mem_mib"));
+        if (d == 0 && model_of_first)
+            *model_of_first = json_string_value(json_object_get(dev, "model"));
+        if (al->devices[d].whole) {
+            milli += 1000;
+            mem += dm;
+            cpt += 100;
+            continue;
+        }
+        int64_t share = dm > 0 ? al->devices[d].mem_mib * 1000 / dm : 0;
+        milli += al->devices[d].compute_permille > share ? al->devices[d].compute_permille : share;
+        mem += al->devices[d].mem_mib;
+        cpt += al->devices[d].compute_permille / 10;
+    }
+    if (mem_mib)
+        *mem_mib = mem;
+    if (compute_pct)
+        *compute_pct = cpt;
+    return milli;
+}
+
+int coord_cache_hold(coord_t *c, const gp_alloc_t *plan)
+{
+    gp_alloc_t *t = malloc(sizeof *t);
+    if (t == NULL)
+        return -1;
+    *t = *plan;
+    if (gp_placement_add_alloc(c->engine, t, NULL) < 0) {
+        free(t);
+        return -1;
+    }
+    free(gp_strmap_get(c->tentative, plan->job));
+    gp_strmap_put(c->tentative, plan->job, t);
+    return 0;
 }
 
 static void s_node_put(coord_t *c, const char *region, const char *name, const gp_etcd_kv_t *kv)
@@ -280,6 +325,9 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     j->priority = (int)json_integer_value(json_object_get(spec, "priority"));
     j->devices = (int)json_integer_value(json_object_get(spec, "devices"));
     j->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
+    gp_strlcpy(j->gang, json_string_value(json_object_get(spec, "gang")) ?
+               json_string_value(json_object_get(spec, "gang")) : "", sizeof j->gang);
+    j->gang_size = (int)json_integer_value(json_object_get(spec, "gang_size"));
     j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
     j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
     json_decref(o);
@@ -360,6 +408,21 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         }
         break;
     }
+    case K_QUOTA: {
+        free(gp_strmap_del(c->quotas, a));
+        json_t *q = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+        coord_quota_t *qt = q ? calloc(1, sizeof *qt) : NULL;
+        if (qt) {
+            json_t *v;
+            qt->gpus = json_is_number(v = json_object_get(q, "gpus")) ? json_number_value(v) : -1;
+            qt->mem_mib = json_is_integer(v = json_object_get(q, "mem_mib")) ? json_integer_value(v) : -1;
+            qt->compute_percent = json_is_integer(v = json_object_get(q, "compute_percent"))
+                                      ? json_integer_value(v) : -1;
+            gp_strmap_put(c->quotas, a, qt);
+        }
+        json_decref(q);
+        break;
+    }
     case K_USAGE:
     case K_NONE:
         break;
@@ -388,7 +451,8 @@ static void s_clear(coord_t *c)
     for (gp_strmap_iter_t it = c->nodes ? gp_strmap_first(c->nodes) : (gp_strmap_iter_t){ 0 };
          it.key; it = gp_strmap_next(c->nodes, it))
         json_decref(((coord_node_t *)it.value)->record);
-    gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->tentative, &c->leaders, &c->coordinators };
+    gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->tentative, &c->leaders, &c->coordinators,
+                             &c->quotas };
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++) {
         if (*maps[m] == NULL)
             continue;
@@ -421,12 +485,13 @@ static int s_list(coord_t *c, gp_err_t *err)
     c->leaders = gp_strmap_new();
     c->coordinators = gp_strmap_new();
     c->queue = gp_strmap_new();
-    if (!c->queue || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
+    c->quotas = gp_strmap_new();
+    if (!c->quotas || !c->queue || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Nodes before allocations, records before queue keys. */
     static const char *const order[] = { "nodes/", "alloc/", "nodealloc/", "jobs/", "queue/",
-                                         "leader/", "coordinators/" };
+                                         "leader/", "coordinators/", "quotas/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];

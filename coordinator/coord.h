@@ -11,6 +11,13 @@
  *               nodes, regions, usage, /metrics
  *   round.c     bid rounds: batch, rank, call for bids, award, commit with
  *               fenced transactions
+ *   recovery.c  allocations of vanished nodes released, their jobs requeued
+ *   handoff.c   jobs handed to another region (cross-region placement)
+ *   preempt.c   a high-priority job that fits nowhere takes lower-priority
+ *               jobs' place
+ *   gang.c      gangs placed all-or-nothing
+ *   quota.c     per-team limits
+ *   txn.c       building fenced transactions
  *
  * One thread; every socket is polled by main.c's loop.
  */
@@ -61,7 +68,18 @@ typedef struct {
     int64_t not_before_ms;          /* backoff after a failed attempt */
     int backoff_ms;
     char last_reason[128];          /* the pending reason last written */
+    char gang[GP_NAME_LEN];         /* gang name, "" for none */
+    int gang_size;
 } coord_job_t;
+
+#define GP_MAX_GANG 30              /* members of a gang (one transaction) */
+
+/* A team's limits (quotas/<team>); -1: no limit. */
+typedef struct {
+    double gpus;
+    int64_t mem_mib;
+    int64_t compute_percent;
+} coord_quota_t;
 
 typedef struct {
     char name[GP_NAME_LEN];
@@ -83,6 +101,14 @@ coord_node_t *coord_cache_node(coord_t *c, const char *name, int create);
 coord_job_t *coord_cache_job(coord_t *c, const char *id);
 /* Drop the tentative allocations (a round's plans not committed). */
 void coord_cache_untentative(coord_t *c, const char *job);
+/* The GPU share (thousandths of a device; a slice counts the larger of its
+ * memory and compute shares) and the device memory of an allocation, from
+ * its node's record; 0 when the node is unknown. */
+int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, int64_t *compute_pct,
+                          const char **model_of_first);
+/* Hold a plan in the engine until the watch confirms or it is dropped;
+ * -1 when it does not fit. */
+int coord_cache_hold(coord_t *c, const gp_alloc_t *plan);
 
 /* election.c */
 int coord_election_start(coord_t *c, gp_err_t *err);
@@ -91,6 +117,38 @@ void coord_election_stop(coord_t *c);
 /* True only while this coordinator holds the region's leadership and its
  * lease is known valid (with a safety margin). */
 int coord_is_leader(coord_t *c);
+
+/* recovery.c: release the allocations of vanished nodes (leader) */
+void coord_recovery_tick(coord_t *c);
+
+/* handoff.c: 1 when the job should leave this region for *target (why
+ * says so); 0 when it stays (placed here, or waiting: why says why). */
+int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *target, size_t size,
+                         char *why, size_t wsize);
+/* Queue the hand-off transaction in a batch. */
+void coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
+                       const char *why);
+
+/* preempt.c: place a positive-priority job that fits nowhere by preempting
+ * lower-priority jobs on one node; 1 when committed. */
+int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize);
+
+/* gang.c: place every complete gang queued here (leader) */
+void coord_gang_round(coord_t *c, int64_t now);
+
+/* quota.c: per-team usage and limits. */
+typedef struct coord_usage coord_usage_t;
+coord_usage_t *coord_quota_usage(coord_t *c);            /* committed and held, per team */
+void coord_quota_usage_free(coord_usage_t **u_p);
+/* 1 (with why) when the plan would take team over its quota. */
+int coord_quota_exceeded(coord_t *c, coord_usage_t *u, const char *team, const gp_alloc_t *plan,
+                         char *why, size_t wsize);
+void coord_quota_charge(coord_t *c, coord_usage_t *u, const char *team, const gp_alloc_t *plan);
+/* REST: GET /v1/quotas, PUT and DELETE /v1/quotas/<team>. */
+void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team);
+
+/* txn.c: queue a fenced write of a pending job's reason, when it changed. */
+void coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char *reason);
 
 /* intake.c */
 void coord_http(void *arg, gp_http_req_t *req);
@@ -122,6 +180,7 @@ struct coord {
     gp_strmap_t *jobs;               /* id -> coord_job_t* */
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
+    gp_strmap_t *quotas;             /* team -> coord_quota_t* */
     gp_etcd_watch_t *watch;
     int relist;
     int64_t cache_rev;               /* revision the cache reflects */

@@ -132,6 +132,13 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
+    if (rec.spec.gang[0] && rec.spec.gang_size > GP_MAX_GANG) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "gang_size: at most %d members (one transaction)", GP_MAX_GANG);
+        *error = json_pack("{s:s}", "error", msg);
+        gp_jobrec_clear(&rec);
+        return -1;
+    }
     /* Impossible: no node of the pool could hold it even if it were empty.
      * (Judged only once the pool has nodes.) */
     gp_placement_stats_t ps;
@@ -451,15 +458,6 @@ static void s_list_jobs(coord_t *c, gp_http_req_t *req)
     s_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
-/* Allocated share of one device by an allocation, in thousandths. */
-static int64_t s_milli(const gp_alloc_dev_t *d, int64_t dev_mem)
-{
-    if (d->whole)
-        return 1000;
-    int64_t m = dev_mem > 0 ? d->mem_mib * 1000 / dev_mem : 0;
-    return d->compute_permille > m ? d->compute_permille : m;
-}
-
 static int64_t s_dev_mem(const json_t *record, int index, const char **model)
 {
     json_t *d = json_array_get(json_object_get(record, "devices"), (size_t)index);
@@ -483,11 +481,9 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
             if (strcmp(al->node, n->name) != 0)
                 continue;
             jobs++;
-            for (int d = 0; d < al->ndevices; d++) {
-                int64_t dm = s_dev_mem(n->record, al->devices[d].index, NULL);
-                milli += s_milli(&al->devices[d], dm);
-                mem += al->devices[d].whole ? dm : al->devices[d].mem_mib;
-            }
+            int64_t m = 0;
+            milli += coord_alloc_milli(c, al, &m, NULL, NULL);
+            mem += m;
         }
         json_object_set_new(rec, "allocated", json_pack("{s:I,s:I,s:I}", "gpu_milli", (json_int_t)milli,
                                                         "mem_mib", (json_int_t)mem, "jobs",
@@ -543,17 +539,14 @@ static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, 
         if (n == NULL || !n->present || n->record == NULL)
             continue;
         s_tot_t *r = s_tot(by_region, n->region);
-        for (int d = 0; d < al->ndevices; d++) {
-            const char *model;
-            int64_t dm = s_dev_mem(n->record, al->devices[d].index, &model);
-            int64_t milli = s_milli(&al->devices[d], dm);
-            if (r)
-                r->milli_used += milli;
-            pool->milli_used += milli;
-            s_tot_t *m = s_tot(by_model, model ? model : "?");
-            if (m)
-                m->milli_used += milli;
-        }
+        const char *model = NULL;
+        int64_t milli = coord_alloc_milli(c, al, NULL, NULL, &model);
+        if (r)
+            r->milli_used += milli;
+        pool->milli_used += milli;
+        s_tot_t *m = s_tot(by_model, model ? model : "?");
+        if (m)
+            m->milli_used += milli;
     }
     for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
         coord_job_t *j = it.value;
@@ -881,6 +874,10 @@ void coord_http(void *arg, gp_http_req_t *req)
             s_cancel(c, req, path + 9);
         else
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
+    } else if (!strcmp(path, "/v1/quotas")) {
+        coord_quota_http(c, req, NULL);
+    } else if (!strncmp(path, "/v1/quotas/", 11)) {
+        coord_quota_http(c, req, path + 11);
     } else if (!strcmp(path, "/v1/nodes") && !strcmp(method, "GET")) {
         s_nodes(c, req);
     } else if (!strcmp(path, "/v1/regions") && !strcmp(method, "GET")) {

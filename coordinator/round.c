@@ -5,9 +5,11 @@
  * off and no round is in flight:
  *
  *  1. Batch.  Take up to `batch` queued jobs, highest priority first, then
- *     oldest.  Each is placed with its region pinned to this region (a job
- *     that names regions keeps them: cross-region hand-off is the owner
- *     region's decision).
+ *     oldest (gangs go to gang.c first).  A job is placed here only on this
+ *     region's nodes; one that cannot be, or that prefers another region, is
+ *     handed off (handoff.c); one that fits nowhere and has a positive
+ *     priority may preempt (preempt.c); one over its team's quota waits
+ *     (quota.c).
  *  2. Rank.  For each job, in that order, the placement engine (fed by the
  *     cache) ranks the `candidates` best nodes.  The best plan is added to
  *     the engine as *tentative*, so that the next jobs of the batch see the
@@ -71,6 +73,7 @@ typedef struct {
     double best_score;
     gp_alloc_t best;              /* the best bid's plan */
     char reason[160];             /* why it is not placed, when it is not */
+    char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
 } s_entry_t;
 
@@ -235,22 +238,6 @@ static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
     (void)c;
 }
 
-/* Tentatively hold a plan in the engine. */
-static int s_hold(coord_t *c, const gp_alloc_t *plan)
-{
-    gp_alloc_t *t = malloc(sizeof *t);
-    if (t == NULL)
-        return -1;
-    *t = *plan;
-    if (gp_placement_add_alloc(c->engine, t, NULL) < 0) {
-        free(t);
-        return -1;
-    }
-    free(gp_strmap_get(c->tentative, plan->job));
-    gp_strmap_put(c->tentative, plan->job, t);
-    return 0;
-}
-
 static int s_open(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
@@ -267,8 +254,9 @@ static int s_open(coord_t *c, int64_t now)
         return 0;
     for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
         coord_job_t *j = it.value;
-        if (j->in_round || j->not_before_ms > now || j->raw == NULL || j->state != GP_JOB_PENDING)
-            continue;
+        if (j->in_round || j->not_before_ms > now || j->raw == NULL ||
+            j->state != GP_JOB_PENDING || j->gang[0])
+            continue;   /* gangs are placed by gang.c */
         s_entry_t *e = &r->e[r->n];
         gp_strlcpy(e->id, j->id, sizeof e->id);
         e->prio = j->priority;
@@ -289,8 +277,12 @@ static int s_open(coord_t *c, int64_t now)
     r->started_ms = now;
     r->active = 1;
 
-    /* Rank each job and hold its best plan, in priority order. */
+    /* Rank each job and hold its best plan, in priority order.  A job is
+     * placed here only on this region's nodes; one that does not fit here,
+     * or prefers elsewhere, is handed off (handoff.c), or preempts
+     * (preempt.c), or waits. */
     gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
+    coord_usage_t *usage = coord_quota_usage(c);
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
@@ -301,20 +293,44 @@ static int s_open(coord_t *c, int64_t now)
             continue;
         }
         j->in_round = 1;
-        e->job = rec.spec;
+        gp_job_t orig = rec.spec;
         gp_jobrec_clear(&rec);
-        if (e->job.regions.n == 0)
-            gp_strlist_add(&e->job.regions, c->cfg.region);
+        e->job = orig;
+        e->job.regions.n = 0;
+        gp_strlist_add(&e->job.regions, c->cfg.region);
         gp_strmap_put(r->by_job, e->id, e);
         int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
         gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
-        if (gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) < 0 ||
-            e->ncand == 0) {
-            snprintf(e->reason, sizeof e->reason, "no node fits: %.140s", err.msg);
+        int allowed = orig.regions.n == 0 || gp_strlist_has(&orig.regions, c->cfg.region);
+        int fits = allowed && gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) == 0 &&
+                   e->ncand > 0;
+        if (!fits) {
+            e->ncand = 0;
+            snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
+        }
+        char why[160] = "";
+        if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
+            coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
+            gp_strlcpy(e->reason, why, sizeof e->reason);
             e->ncand = 0;
             continue;
         }
-        s_hold(c, &e->cand[0].plan);
+        if (!fits) {
+            if (coord_preempt(c, &e->job, why, sizeof why)) {
+                e->awarded = 1;
+                e->reason[0] = '\0';
+            } else if (why[0]) {
+                snprintf(e->reason, sizeof e->reason, "%s", why);
+            }
+            continue;
+        }
+        if (coord_quota_exceeded(c, usage, j->owner, &e->cand[0].plan, why, sizeof why)) {
+            gp_strlcpy(e->reason, why, sizeof e->reason);
+            e->ncand = 0;
+            continue;
+        }
+        coord_quota_charge(c, usage, j->owner, &e->cand[0].plan);
+        coord_cache_hold(c, &e->cand[0].plan);
         json_t *spec = NULL;
         for (int ci = 0; ci < e->ncand; ci++) {
             coord_node_t *cn = coord_cache_node(c, e->cand[ci].plan.node, 0);
@@ -353,6 +369,7 @@ static int s_open(coord_t *c, int64_t now)
         json_decref(body);
     }
     gp_strmap_destroy(&calls);
+    coord_quota_usage_free(&usage);
     r->deadline_ms = r->asked ? now + c->cfg.bid_timeout_ms : 0;
     return 1;
 }
@@ -505,43 +522,27 @@ cleanup:
     gp_etcd_batch_destroy(&b);
 }
 
-/* Pending reasons, written once per change so that `gpupool get` says why. */
-static void s_write_reasons(coord_t *c, int64_t now_wall)
+/* Pending reasons, written once per change so that `gpupool get` says why,
+ * and hand-offs, in one batch. */
+static void s_write_reasons(coord_t *c)
 {
     s_round_t *r = s_r(c);
-    gp_etcd_batch_t *b = NULL;
+    gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
+    if (b == NULL)
+        return;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
-        if (e->awarded || j == NULL || e->reason[0] == '\0' || j->mod_rev != e->mod_rev ||
-            !strcmp(j->last_reason, e->reason) || !strcmp(j->reason, e->reason))
+        if (e->awarded || j == NULL || j->mod_rev != e->mod_rev)
             continue;
-        gp_jobrec_t rec;
-        if (gp_jobrec_from_json_str(j->raw, j->raw_len, &rec, NULL) < 0)
-            continue;
-        gp_strlcpy(rec.reason, e->reason, sizeof rec.reason);
-        rec.updated_ms = now_wall;
-        char *text = gp_jobrec_dump(&rec);
-        gp_jobrec_clear(&rec);
-        if (text == NULL)
-            continue;
-        if (b == NULL)
-            b = gp_etcd_batch_new(c->etcd);
-        char key[GP_KEY_MAX];
-        gp_etcd_cmp_t cmp = { .key = gp_key_job(key, c->cfg.prefix, e->id),
-                              .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
-                              .number = e->mod_rev };
-        gp_etcd_op_t op = { .type = GP_ETCD_OP_PUT, .key = key, .value = text,
-                            .value_len = strlen(text) };
-        gp_etcd_txn_t txn = { &cmp, 1, &op, 1, NULL, 0 };
-        if (b && gp_etcd_batch_add_txn(b, &txn, NULL) >= 0)
-            gp_strlcpy(j->last_reason, e->reason, sizeof j->last_reason);
-        free(text);
+        if (e->handoff[0])
+            coord_handoff_add(c, b, e->id, e->handoff, e->reason);
+        else
+            coord_set_reason(c, b, j, e->reason);
     }
-    if (b) {
+    if (gp_etcd_batch_size(b) > 0)
         gp_etcd_batch_run(b, 64, NULL);
-        gp_etcd_batch_destroy(&b);
-    }
+    gp_etcd_batch_destroy(&b);
 }
 
 static void s_close(coord_t *c, int64_t now)
@@ -556,18 +557,20 @@ static void s_close(coord_t *c, int64_t now)
         coord_cache_untentative(c, r->e[i].id);
     for (int i = 0; aw && i < r->n; i++) {
         s_entry_t *e = &r->e[i];
+        if (e->awarded || e->handoff[0])
+            continue;   /* placed by preemption, or leaving the region */
         if (!e->has_bid) {
             if (e->reason[0] == '\0')
                 snprintf(e->reason, sizeof e->reason, "no bids in time");
             continue;
         }
-        if (s_hold(c, &e->best) < 0) {
+        if (coord_cache_hold(c, &e->best) < 0) {
             /* The agent's device plan no longer fits: the leader's own plan
              * for the same node, if there is one. */
             double score;
             gp_alloc_t plan;
             if (gp_placement_score_node(c->engine, e->best.node, &e->job, &score, &plan, NULL) < 0 ||
-                s_hold(c, &plan) < 0) {
+                coord_cache_hold(c, &plan) < 0) {
                 snprintf(e->reason, sizeof e->reason, "the bid for %.100s no longer fits",
                          e->best.node);
                 continue;
@@ -627,7 +630,7 @@ static void s_close(coord_t *c, int64_t now)
             s_backoff(c, j, now);
         }
     }
-    s_write_reasons(c, now_wall);
+    s_write_reasons(c);
     for (int i = 0; i < naw; i++) {
         free(aw[i].alloc_text);
         free(aw[i].job_text);
@@ -659,10 +662,13 @@ void coord_round_tick(coord_t *c)
         coord_round_abort(c, "not the leader");
         return;
     }
+    coord_recovery_tick(c);
     if (r->active && now >= r->deadline_ms)
         s_close(c, now);
-    if (!r->active)
+    if (!r->active) {
+        coord_gang_round(c, now);
         s_open(c, now);
+    }
     if (r->active && r->asked == 0)
         s_close(c, now);   /* nobody to ask: no bids, back off */
 }

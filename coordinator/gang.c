@@ -1,0 +1,234 @@
+/*
+ * gang.c - gangs: members placed all-or-nothing, in one transaction.
+ *
+ * Jobs with the same `gang` name and a `gang_size` wait until every member
+ * is queued in this region (until then they wait, with a reason saying how
+ * many are there).  The leader then plans them together from its cache
+ * (gp_placement_place_gang: each member in turn, against the engine with
+ * the previous members held): first inside one zone at a time (zones tried
+ * by their free GPU capacity, most first), and only if no single zone can
+ * hold the gang, across zones.  Multi-device members get the topology
+ * policy, so each node's share is an NVLink-connected (then same-NUMA)
+ * device set.  The whole gang is then committed in ONE transaction, fenced
+ * like a bid round's (leader key, every node's allocation generation,
+ * every member's record): either every member has its allocation in etcd
+ * or none has -- a partial gang never exists, whatever races it.
+ * Gangs are placed by the leader's plan without a call for bids.  A gang is
+ * at most 30 members (etcd's 128 operations per transaction), checked at
+ * intake.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "txn.h"
+#include "util.h"
+
+#include "banned.h"
+
+typedef struct {
+    char name[GP_NAME_LEN];
+    int size, n;
+    coord_job_t *members[GP_MAX_GANG];
+} s_gang_t;
+
+/* Free GPU milli of the region's nodes in one zone. */
+static int64_t s_zone_free(coord_t *c, const char *zone)
+{
+    int64_t total = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *n = it.value;
+        const char *z = n->record ? json_string_value(json_object_get(n->record, "zone")) : NULL;
+        if (n->present && !strcmp(n->region, c->cfg.region) && z && !strcmp(z, zone))
+            total += (int64_t)json_array_size(json_object_get(n->record, "devices")) * 1000;
+    }
+    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
+        gp_alloc_t *al = it.value;
+        coord_node_t *n = coord_cache_node(c, al->node, 0);
+        const char *z = n && n->record ? json_string_value(json_object_get(n->record, "zone")) : NULL;
+        if (n && n->present && z && !strcmp(z, zone))
+            for (int d = 0; d < al->ndevices; d++)
+                total -= al->devices[d].whole ? 1000 : al->devices[d].compute_permille;
+    }
+    return total;
+}
+
+/* Plan the gang: one zone first (most free first), then any zone. */
+static int s_plan(coord_t *c, gp_job_t *jobs, int n, gp_alloc_t *plans, char *why, size_t wsize)
+{
+    char zones[32][GP_SHORT_LEN];
+    int64_t free_milli[32];
+    int nz = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key && nz < 32; it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *nd = it.value;
+        const char *z = nd->record ? json_string_value(json_object_get(nd->record, "zone")) : NULL;
+        if (!nd->present || strcmp(nd->region, c->cfg.region) || z == NULL || *z == '\0')
+            continue;
+        int seen = 0;
+        for (int i = 0; i < nz && !seen; i++)
+            seen = !strcmp(zones[i], z);
+        if (!seen) {
+            gp_strlcpy(zones[nz], z, GP_SHORT_LEN);
+            free_milli[nz] = s_zone_free(c, z);
+            nz++;
+        }
+    }
+    for (int pass = 0; pass < nz; pass++) {
+        int best = -1;
+        for (int i = 0; i < nz; i++)
+            if (free_milli[i] >= 0 && (best < 0 || free_milli[i] > free_milli[best]))
+                best = i;
+        if (best < 0)
+            break;
+        gp_job_t *copy = malloc(sizeof *copy * (size_t)n);
+        if (copy == NULL)
+            return -1;
+        for (int m = 0; m < n; m++) {
+            copy[m] = jobs[m];
+            if (copy[m].zones.n == 0)
+                gp_strlist_add(&copy[m].zones, zones[best]);
+        }
+        int rc = gp_placement_place_gang(c->engine, copy, n, false, plans, NULL);
+        free(copy);
+        if (rc == 0)
+            return 0;
+        free_milli[best] = -1;
+    }
+    gp_err_t err;
+    if (gp_placement_place_gang(c->engine, jobs, n, false, plans, &err) == 0)
+        return 0;
+    snprintf(why, wsize, "gang does not fit: %.160s", err.msg);
+    return -1;
+}
+
+static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
+{
+    gp_job_t *jobs = calloc((size_t)g->n, sizeof *jobs);
+    gp_alloc_t *plans = calloc((size_t)g->n, sizeof *plans);
+    gp_jobrec_t rec;
+    char why[200] = "";
+    coord_txn_t *t = NULL;
+    int nheld = 0;
+    if (jobs == NULL || plans == NULL)
+        goto cleanup;
+    for (int i = 0; i < g->n; i++) {
+        if (coord_job_record(c, g->members[i]->id, &rec, NULL) < 0)
+            goto cleanup;
+        jobs[i] = rec.spec;
+        if (jobs[i].regions.n == 0)
+            gp_strlist_add(&jobs[i].regions, c->cfg.region);
+        if (jobs[i].devices > 1 && jobs[i].policy[0] == '\0')
+            gp_strlcpy(jobs[i].policy, "topology", sizeof jobs[i].policy);
+        gp_jobrec_clear(&rec);
+    }
+    if (s_plan(c, jobs, g->n, plans, why, sizeof why) < 0) {
+        for (int i = 0; i < g->n; i++)
+            coord_set_reason(c, reasons, g->members[i], why);
+        goto cleanup;
+    }
+    t = coord_txn_new();
+    if (t == NULL)
+        goto cleanup;
+    coord_txn_fence(t, c);
+    int64_t now = gp_wall_ms();
+    char key[GP_KEY_MAX];
+    for (int i = 0; i < g->n; i++) {
+        /* each node's generation once */
+        int first = 1;
+        for (int k = 0; k < i && first; k++)
+            first = strcmp(plans[k].node, plans[i].node) != 0;
+        if (first) {
+            coord_node_t *nd = coord_cache_node(c, plans[i].node, 0);
+            coord_txn_cmp_mod(t, gp_key_nodealloc(key, c->cfg.prefix, plans[i].node),
+                              nd ? nd->nodealloc_rev : 0);
+            coord_txn_put(t, key, "gang");
+        }
+        int64_t mod;
+        if (coord_job_record(c, g->members[i]->id, &rec, &mod) < 0)
+            goto cleanup;
+        rec.attempts++;
+        snprintf(why, sizeof why, "attempt %d, gang %.80s of %d", rec.attempts, g->name, g->n);
+        gp_jobrec_set_state(&rec, GP_JOB_PLACED, plans[i].node, why, now);
+        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, rec.spec.id), mod);
+        coord_txn_put_job(t, c, &rec);
+        json_t *aj = gp_alloc_to_json(&plans[i]);
+        char *atext = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
+        json_decref(aj);
+        coord_txn_put(t, gp_key_alloc(key, c->cfg.prefix, plans[i].node, rec.spec.id),
+                      atext ? atext : "");
+        free(atext);
+        coord_txn_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, rec.spec.id));
+        gp_jobrec_clear(&rec);
+    }
+    for (nheld = 0; nheld < g->n; nheld++)
+        if (coord_cache_hold(c, &plans[nheld]) < 0)
+            break;
+    int committed = 0;
+    gp_err_t err;
+    if (nheld == g->n && coord_txn_run(t, c, &committed, &err) < 0)
+        coord_count_etcd_error(c, "gang", &err);
+    if (committed) {
+        gp_log_info("gang placed gang=%s members=%d", g->name, g->n);
+        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_placements_total",
+                                         "Jobs placed", NULL), g->n);
+        coord_count(c, "gpupool_coordinator_gangs_total", "Gangs placed", NULL);
+        nheld = 0;   /* keep them: the watch confirms */
+    } else {
+        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
+                    "Transactions refused by a compare or failed", NULL);
+    }
+cleanup:
+    for (int i = 0; i < nheld; i++)
+        coord_cache_untentative(c, plans[i].job);
+    coord_txn_destroy(&t);
+    free(jobs);
+    free(plans);
+}
+
+void coord_gang_round(coord_t *c, int64_t now)
+{
+    gp_strmap_t *gangs = gp_strmap_new();
+    if (gangs == NULL)
+        return;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
+        coord_job_t *j = it.value;
+        if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING || j->not_before_ms > now)
+            continue;
+        s_gang_t *g = gp_strmap_get(gangs, j->gang);
+        if (g == NULL) {
+            g = calloc(1, sizeof *g);
+            if (g == NULL)
+                continue;
+            gp_strlcpy(g->name, j->gang, sizeof g->name);
+            g->size = j->gang_size;
+            gp_strmap_put(gangs, j->gang, g);
+        }
+        if (g->n < GP_MAX_GANG)
+            g->members[g->n++] = j;
+    }
+    gp_etcd_batch_t *reasons = gp_etcd_batch_new(c->etcd);
+    for (gp_strmap_iter_t it = gp_strmap_first(gangs); it.key; it = gp_strmap_next(gangs, it)) {
+        s_gang_t *g = it.value;
+        if (g->n < g->size) {
+            char why[160];
+            snprintf(why, sizeof why, "waiting for the gang: %d of %d members queued", g->n, g->size);
+            for (int i = 0; i < g->n; i++)
+                coord_set_reason(c, reasons, g->members[i], why);
+        } else {
+            s_commit_gang(c, g, reasons);
+        }
+        for (int i = 0; i < g->n; i++) {
+            g->members[i]->backoff_ms = g->members[i]->backoff_ms ? g->members[i]->backoff_ms * 2 : 100;
+            if (g->members[i]->backoff_ms > 2000)
+                g->members[i]->backoff_ms = 2000;
+            g->members[i]->not_before_ms = now + g->members[i]->backoff_ms;
+        }
+        free(g);
+    }
+    if (reasons && gp_etcd_batch_size(reasons) > 0)
+        gp_etcd_batch_run(reasons, 64, NULL);
+    gp_etcd_batch_destroy(&reasons);
+    gp_strmap_destroy(&gangs);
+}

@@ -1,0 +1,149 @@
+/*
+ * handoff.c - cross-region placement: which region should hold a job.
+ *
+ * A job waits in the queue of its owner region, and only that region's
+ * leader places it, on that region's nodes.  When a bid round finds no
+ * node for it here, or the job prefers another region, the leader looks at
+ * the global inventory (its cache holds every region's nodes and
+ * allocations) and hands the job over: one fenced transaction moves its
+ * queue key from queue/<here>/ to queue/<there>/ and records the new owner
+ * in the job record, so that the job is owned by exactly one region at
+ * every revision -- never two, never none.
+ *
+ * The rules, in order:
+ *   1. Pins (`regions`) limit the candidates; without pins every region
+ *      with nodes is a candidate.  `clouds` and `zones` pins are honoured
+ *      by the placement itself.
+ *   2. Candidates are tried in this order: the `prefer_regions` in the
+ *      order given; then regions with nodes in a `prefer_clouds` cloud;
+ *      then this region; then the others by name.
+ *   3. The first candidate that can hold the job now wins.  If that is this
+ *      region, the job stays and is placed here; if it is another, the job
+ *      is handed to it -- but only to a region that has a leader: a region
+ *      whose coordinators are all down is skipped (the job goes elsewhere,
+ *      or waits here).
+ *   4. If no candidate can hold it now, the job waits here, with a reason;
+ *      it is retried as capacity frees.  A job pinned to a full region
+ *      therefore waits instead of moving.
+ * A gang is handed over as a whole only by its members' own rounds; gangs
+ * are placed in their owner region (gang.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "txn.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define S_MAX_REGIONS 64
+
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static int s_has(char (*list)[GP_SHORT_LEN], int n, const char *r)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i], r))
+            return 1;
+    return 0;
+}
+
+/* Can the job be placed in region r now? */
+static int s_fits_in(coord_t *c, const gp_job_t *job, const char *r)
+{
+    gp_job_t copy = *job;
+    copy.regions.n = 0;
+    gp_strlist_add(&copy.regions, r);
+    gp_candidate_t cand;
+    int n = 0;
+    return gp_placement_rank(c->engine, &copy, &cand, 1, &n, NULL) == 0 && n > 0;
+}
+
+int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *target, size_t size,
+                         char *why, size_t wsize)
+{
+    char known[S_MAX_REGIONS][GP_SHORT_LEN], order[S_MAX_REGIONS][GP_SHORT_LEN];
+    int nk = 0, no = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *n = it.value;
+        if (n->present && n->region[0] && nk < S_MAX_REGIONS && !s_has(known, nk, n->region) &&
+            (job->regions.n == 0 || gp_strlist_has(&job->regions, n->region)))
+            gp_strlcpy(known[nk++], n->region, GP_SHORT_LEN);
+    }
+    qsort(known, (size_t)nk, GP_SHORT_LEN, s_cmp_str);
+    for (int i = 0; i < job->prefer_regions.n; i++)
+        if (s_has(known, nk, job->prefer_regions.v[i]) && !s_has(order, no, job->prefer_regions.v[i]))
+            gp_strlcpy(order[no++], job->prefer_regions.v[i], GP_SHORT_LEN);
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); job->prefer_clouds.n && it.key;
+         it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *n = it.value;
+        const char *cloud = n->record ? json_string_value(json_object_get(n->record, "cloud")) : NULL;
+        if (n->present && cloud && gp_strlist_has(&job->prefer_clouds, cloud) &&
+            s_has(known, nk, n->region) && !s_has(order, no, n->region))
+            gp_strlcpy(order[no++], n->region, GP_SHORT_LEN);
+    }
+    if ((job->regions.n == 0 || gp_strlist_has(&job->regions, c->cfg.region)) &&
+        !s_has(order, no, c->cfg.region))
+        gp_strlcpy(order[no++], c->cfg.region, GP_SHORT_LEN);
+    for (int i = 0; i < nk; i++)
+        if (!s_has(order, no, known[i]))
+            gp_strlcpy(order[no++], known[i], GP_SHORT_LEN);
+
+    int leaderless = 0;
+    for (int i = 0; i < no; i++) {
+        if (!strcmp(order[i], c->cfg.region)) {
+            if (fits_here)
+                return 0;
+            continue;
+        }
+        if (!s_fits_in(c, job, order[i]))
+            continue;
+        if (gp_strmap_get(c->leaders, order[i]) == NULL) {
+            leaderless++;
+            continue;
+        }
+        snprintf(target, size, "%s", order[i]);
+        snprintf(why, wsize, "handed off from %.60s to %.60s", c->cfg.region, order[i]);
+        return 1;
+    }
+    if (!fits_here)
+        snprintf(why, wsize, "%s",
+                 leaderless ? "no region with a leader can hold it now; waiting"
+                 : job->regions.n ? "no region it is pinned to can hold it now; waiting"
+                                  : "no region can hold it now; waiting");
+    return 0;
+}
+
+void coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
+                       const char *why)
+{
+    gp_jobrec_t rec;
+    int64_t mod;
+    if (coord_job_record(c, id, &rec, &mod) < 0)
+        return;
+    coord_txn_t *t = coord_txn_new();
+    if (t == NULL) {
+        gp_jobrec_clear(&rec);
+        return;
+    }
+    char key[GP_KEY_MAX];
+    coord_txn_fence(t, c);
+    coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, id), mod);
+    coord_txn_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, id));
+    coord_txn_put(t, gp_key_queue(key, c->cfg.prefix, target, id), "");
+    gp_strlcpy(rec.region, target, sizeof rec.region);
+    gp_jobrec_set_state(&rec, GP_JOB_PENDING, "", why, gp_wall_ms());
+    coord_txn_put_job(t, c, &rec);
+    if (coord_txn_add(t, b, NULL) >= 0) {
+        gp_log_info("job handed off job=%s from=%s to=%s", id, c->cfg.region, target);
+        coord_count(c, "gpupool_coordinator_handoffs_total", "Jobs handed to another region", NULL);
+    }
+    coord_txn_destroy(&t);
+    gp_jobrec_clear(&rec);
+}

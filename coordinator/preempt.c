@@ -1,0 +1,109 @@
+/*
+ * preempt.c - scheduling preemption.
+ *
+ * A job with a positive priority that fits nowhere it may run (not in this
+ * region, and no other region takes it) may take the place of jobs of
+ * lower priority: the placement engine plans the fewest victims, lowest
+ * priorities first, on one node of this region (gp_placement_plan_preemption).
+ * One fenced transaction then, together:
+ *   - deletes each victim's allocation (its agent stops it: SIGTERM, then
+ *     SIGKILL after its grace), records it as preempted and puts it back in
+ *     its owner region's queue -- with its priority, attempts and history --
+ *     so it runs again when there is room;
+ *   - commits the job's own allocation, as a bid round would, fenced on the
+ *     leader key, the node's allocation generation and every record read.
+ * The job is not bid for: the agents' bids could not offer capacity that is
+ * still in use; the agent starts it once the victims' slices are gone from
+ * its view (the allocation is committed either way).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "txn.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define S_MAX_VICTIMS 16
+
+int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
+{
+    if (job->priority <= 0)
+        return 0;
+    char victims[S_MAX_VICTIMS][GP_NAME_LEN];
+    int nv = 0;
+    gp_alloc_t plan;
+    gp_err_t err;
+    if (gp_placement_plan_preemption(c->engine, job, victims, S_MAX_VICTIMS, &nv, &plan, &err) < 0)
+        return 0;
+    coord_txn_t *t = coord_txn_new();
+    if (t == NULL)
+        return 0;
+    int64_t now = gp_wall_ms();
+    char key[GP_KEY_MAX], reason[200];
+    coord_txn_fence(t, c);
+    coord_node_t *node = coord_cache_node(c, plan.node, 0);
+    coord_txn_cmp_mod(t, gp_key_nodealloc(key, c->cfg.prefix, plan.node),
+                      node ? node->nodealloc_rev : 0);
+    coord_txn_put(t, key, "preemption");
+    snprintf(reason, sizeof reason, "preempted by %.100s (priority %d)", job->id, job->priority);
+    int ok = 1;
+    for (int i = 0; i < nv && ok; i++) {
+        gp_jobrec_t v;
+        int64_t mod;
+        if (coord_job_record(c, victims[i], &v, &mod) < 0) {
+            ok = 0;
+            break;
+        }
+        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, victims[i]), mod);
+        coord_txn_del(t, gp_key_alloc(key, c->cfg.prefix, plan.node, victims[i]));
+        if (coord_requeue(&v, GP_JOB_PREEMPTED, reason, now))
+            coord_txn_put(t, gp_key_queue(key, c->cfg.prefix, v.region[0] ? v.region : c->cfg.region,
+                                          victims[i]), "");
+        coord_txn_put_job(t, c, &v);
+        gp_jobrec_clear(&v);
+    }
+    gp_jobrec_t rec;
+    int64_t mod;
+    if (ok && coord_job_record(c, job->id, &rec, &mod) == 0) {
+        char *alloc = NULL;
+        json_t *aj = gp_alloc_to_json(&plan);
+        alloc = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
+        json_decref(aj);
+        rec.attempts++;
+        snprintf(reason, sizeof reason, "attempt %d, preempting %d job%s", rec.attempts, nv,
+                 nv == 1 ? "" : "s");
+        gp_jobrec_set_state(&rec, GP_JOB_PLACED, plan.node, reason, now);
+        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, job->id), mod);
+        coord_txn_put(t, gp_key_alloc(key, c->cfg.prefix, plan.node, job->id), alloc ? alloc : "");
+        coord_txn_put_job(t, c, &rec);
+        coord_txn_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, job->id));
+        ok = alloc != NULL;
+        free(alloc);
+        gp_jobrec_clear(&rec);
+    } else {
+        ok = 0;
+    }
+    int committed = 0;
+    if (ok && coord_txn_run(t, c, &committed, &err) < 0)
+        coord_count_etcd_error(c, "preempt", &err);
+    coord_txn_destroy(&t);
+    if (!committed) {
+        snprintf(why, wsize, "a preemption on %.80s did not commit; retrying", plan.node);
+        return 0;
+    }
+    /* The engine reflects it at once: victims out, the job in (held until
+     * the watch confirms). */
+    for (int i = 0; i < nv; i++) {
+        coord_cache_untentative(c, victims[i]);
+        gp_placement_remove_alloc(c->engine, victims[i], NULL);
+    }
+    coord_cache_hold(c, &plan);
+    gp_log_info("preempted job=%s node=%s victims=%d first=%s", job->id, plan.node, nv,
+                nv ? victims[0] : "-");
+    gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_preempted_total",
+                                     "Jobs preempted for higher-priority ones", NULL), nv);
+    return 1;
+}
