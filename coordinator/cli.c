@@ -92,6 +92,8 @@ static void s_usage(FILE *out)
         "  cancel ID...                  cancel jobs\n"
         "  suspend ID...                 hold placed jobs' kernel launches (memory stays)\n"
         "  resume ID...                  let suspended jobs launch again\n"
+        "  quota ls | set TEAM [--gpus N] [--mem-mib N] [--compute PCT] | rm TEAM\n"
+        "                                per-team limits (a job's owner is its team)\n"
         "  nodes                         nodes, their devices and what is allocated\n"
         "  regions                       regions, their leaders and load\n"
         "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
@@ -926,6 +928,120 @@ static int s_cmd_resume(cli_t *cli, int argc, char **argv)
     return s_job_action(cli, argc, argv, "POST", "/resume");
 }
 
+/* ------------------------------------------------------------- quotas */
+
+/* quota ls | quota set TEAM [--gpus N] [--mem-mib N] [--compute PCT] | quota rm TEAM */
+static int s_cmd_quota(cli_t *cli, int argc, char **argv)
+{
+    const char *usage = "usage: gpupool quota ls | set TEAM [--gpus N] [--mem-mib N] "
+                        "[--compute PCT] | rm TEAM";
+    if (argc < 2) {
+        s_fail("%s", usage);
+        return EX_USAGE;
+    }
+    json_t *ans = NULL;
+    int rc;
+    if (!strcmp(argv[1], "ls") && argc == 2) {
+        if ((rc = s_get(cli, "/v1/quotas", &ans)) != 0)
+            return rc;
+        json_t *qs = s_array(ans, "quotas");
+        if (qs == NULL) {
+            json_decref(ans);
+            return EX_PROTOCOL;
+        }
+        if (cli->out == OUT_JSON) {
+            rc = s_print_json(ans);
+            json_decref(ans);
+            return rc;
+        }
+        table_t t;
+        static const char *const heads[] = { "TEAM", "GPUS", "MEM_MIB", "COMPUTE%" };
+        s_table_init(&t, 4, heads);
+        size_t n;
+        json_t **sorted = s_sorted(qs, "team", NULL, &n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *q = sorted[i], *used = json_object_get(q, "used");
+            char g[64], m[64], cp[64];
+            json_t *v;
+            snprintf(g, sizeof g, "%.2f / %s", json_number_value(json_object_get(used, "gpus")),
+                     (v = json_object_get(q, "gpus")) ? "" : "-");
+            if (v) {
+                size_t l = strlen(g);
+                snprintf(g + l, sizeof g - l, "%.2f", json_number_value(v));
+            }
+            snprintf(m, sizeof m, "%" PRId64 " / ", s_int(used, "mem_mib"));
+            if ((v = json_object_get(q, "mem_mib")) != NULL) {
+                size_t l = strlen(m);
+                snprintf(m + l, sizeof m - l, "%" PRId64, (int64_t)json_integer_value(v));
+            } else {
+                size_t l = strlen(m);
+                snprintf(m + l, sizeof m - l, "-");
+            }
+            snprintf(cp, sizeof cp, "%" PRId64 " / ", s_int(used, "compute_percent"));
+            if ((v = json_object_get(q, "compute_percent")) != NULL) {
+                size_t l = strlen(cp);
+                snprintf(cp + l, sizeof cp - l, "%" PRId64, (int64_t)json_integer_value(v));
+            } else {
+                size_t l = strlen(cp);
+                snprintf(cp + l, sizeof cp - l, "-");
+            }
+            const char *row[] = { s_str(q, "team"), g, m, cp };
+            s_table_row(&t, row);
+        }
+        free(sorted);
+        s_table_print(&t, stdout);
+        s_table_free(&t);
+        json_decref(ans);
+        return 0;
+    }
+    if (argc < 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "rm"))) {
+        s_fail("%s", usage);
+        return EX_USAGE;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "/v1/quotas/%s", argv[2]);
+    if (!strcmp(argv[1], "rm")) {
+        cli->what = argv[2];
+        rc = s_request(cli, "DELETE", path, NULL, 0, &ans);
+        json_decref(ans);
+        return rc;
+    }
+    json_t *body = json_object();
+    for (int i = 3; i < argc; i += 2) {
+        double d;
+        if (i + 1 >= argc || gp_parse_double(argv[i + 1], 0, 1e12, &d) < 0) {
+            json_decref(body);
+            s_fail("%s needs a number >= 0\n%s", argv[i], usage);
+            return EX_USAGE;
+        }
+        if (!strcmp(argv[i], "--gpus"))
+            json_object_set_new(body, "gpus", json_real(d));
+        else if (!strcmp(argv[i], "--mem-mib"))
+            json_object_set_new(body, "mem_mib", json_integer((json_int_t)d));
+        else if (!strcmp(argv[i], "--compute"))
+            json_object_set_new(body, "compute_percent", json_integer((json_int_t)d));
+        else {
+            json_decref(body);
+            s_fail("unknown option %s\n%s", argv[i], usage);
+            return EX_USAGE;
+        }
+    }
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        s_fail("%s", usage);
+        return EX_USAGE;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    cli->what = argv[2];
+    rc = s_request(cli, "PUT", path, text, text ? strlen(text) : 0, &ans);
+    free(text);
+    if (rc == 0 && cli->out == OUT_JSON)
+        s_print_json(ans);
+    json_decref(ans);
+    return rc;
+}
+
 /* ------------------------------------------------------------- nodes, regions, top */
 
 static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
@@ -1368,7 +1484,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "submit", s_cmd_submit }, { "get", s_cmd_get },         { "ls", s_cmd_ls },
         { "cancel", s_cmd_cancel }, { "suspend", s_cmd_suspend }, { "resume", s_cmd_resume },
-        { "nodes", s_cmd_nodes },     { "regions", s_cmd_regions },
+        { "nodes", s_cmd_nodes },     { "regions", s_cmd_regions }, { "quota", s_cmd_quota },
         { "top", s_cmd_top },
     };
     cmd_fn fn = NULL;

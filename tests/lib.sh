@@ -420,3 +420,20 @@ pool_submit() {
 
 # pool_leader REGION: the id of the region's leader, from etcd.
 pool_leader() { etcdctl_ get "/gpupool/leader/$1" --print-value-only 2>/dev/null; }
+
+# job_state NAME ID / job_field NAME ID FIELD: from the CLI's JSON (as the
+# first occurrence, i.e. the record's own field, not its history's).
+job_field() {
+    gpupool_ "$1" -o json get "$2" 2>/dev/null | tr -d '\n' |
+        grep -o "\"$3\": *\"[^\"]*\"" | head -1 | sed 's/^[^:]*: *"//; s/"$//'
+}
+job_state() { job_field "$1" "$2" state; }
+# wait_state NAME ID STATE TIMEOUT_S
+wait_state() {
+    local i
+    for i in $(seq 1 $(( $4 * 10 ))); do
+        [ "$(job_state "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
