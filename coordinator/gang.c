@@ -31,6 +31,7 @@
 typedef struct {
     char name[GP_NAME_LEN];
     int size, n;
+    int64_t not_before_ms;     /* the gang's backoff: its members' latest */
     coord_job_t *members[GP_MAX_GANG];
 } s_gang_t;
 
@@ -194,7 +195,7 @@ void coord_gang_round(coord_t *c, int64_t now)
         return;
     for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
         coord_job_t *j = it.value;
-        if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING || j->not_before_ms > now)
+        if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING)
             continue;
         s_gang_t *g = gp_strmap_get(gangs, j->gang);
         if (g == NULL) {
@@ -207,10 +208,16 @@ void coord_gang_round(coord_t *c, int64_t now)
         }
         if (g->n < GP_MAX_GANG)
             g->members[g->n++] = j;
+        if (j->not_before_ms > g->not_before_ms)
+            g->not_before_ms = j->not_before_ms;
     }
     gp_etcd_batch_t *reasons = gp_etcd_batch_new(c->etcd);
     for (gp_strmap_iter_t it = gp_strmap_first(gangs); it.key; it = gp_strmap_next(gangs, it)) {
         s_gang_t *g = it.value;
+        if (g->not_before_ms > now) {
+            free(g);
+            continue;   /* the whole gang backs off together */
+        }
         if (g->n < g->size) {
             char why[160];
             snprintf(why, sizeof why, "waiting for the gang: %d of %d members queued", g->n, g->size);
@@ -219,11 +226,14 @@ void coord_gang_round(coord_t *c, int64_t now)
         } else {
             s_commit_gang(c, g, reasons);
         }
+        int backoff = 0;
+        for (int i = 0; i < g->n; i++)
+            if (g->members[i]->backoff_ms > backoff)
+                backoff = g->members[i]->backoff_ms;
+        backoff = backoff ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : 100;
         for (int i = 0; i < g->n; i++) {
-            g->members[i]->backoff_ms = g->members[i]->backoff_ms ? g->members[i]->backoff_ms * 2 : 100;
-            if (g->members[i]->backoff_ms > 2000)
-                g->members[i]->backoff_ms = 2000;
-            g->members[i]->not_before_ms = now + g->members[i]->backoff_ms;
+            g->members[i]->backoff_ms = backoff;
+            g->members[i]->not_before_ms = now + backoff;
         }
         free(g);
     }

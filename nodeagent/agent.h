@@ -82,6 +82,8 @@ typedef struct {
     int suspended;
     int todo;                         /* queued for the next tick's batch work */
     int64_t report_after_ms;          /* retry of a failed report */
+    int prio_suspended;               /* held by a high-priority slice on its GPU */
+    int report_state;                 /* prio_suspended changed: record it */
     uint64_t prev_charged_ns[GP_MAX_DEVICES];
     int64_t prev_sample_ms;
     double compute_share[GP_MAX_DEVICES];

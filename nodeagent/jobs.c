@@ -37,6 +37,7 @@
  * also how --simulate nodes run jobs that have no command.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,7 +394,12 @@ static int s_queue_report(agent_t *a, gp_etcd_batch_t *b, agent_job_t *j, int en
     gp_etcd_op_t ops[3];
     memset(ops, 0, sizeof ops);
     int nops = 0;
-    if (!end) {
+    if (!end && j->report_state && j->reported_running) {
+        gp_jobrec_set_state(&j->rec, j->prio_suspended ? GP_JOB_SUSPENDED : GP_JOB_RUNNING,
+                            j->alloc.node,
+                            j->prio_suspended ? "compute preempted by a high-priority job on its GPU"
+                                              : "resumed: the high-priority job is idle", now);
+    } else if (!end) {
         gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
     } else {
         int failed = j->lost || j->term_signal || j->exit_code != 0;
@@ -531,7 +537,7 @@ static void s_report(agent_t *a)
             j->exit_code = 0;
         }
         int end = j->ended;
-        if (!end && j->reported_running)
+        if (!end && j->reported_running && !j->report_state)
             continue;
         void *p1 = realloc(sent, sizeof *sent * (n + 1)), *p2 = NULL;
         if (p1)
@@ -566,9 +572,15 @@ static void s_report(agent_t *a)
             continue;
         }
         if (!kind[i]) {
+            if (j->reported_running && j->report_state) {
+                j->report_state = 0;
+                s_count_state(a, j->prio_suspended ? "priority-suspended" : "priority-resumed");
+            } else {
+                s_count_state(a, "running");
+            }
             j->reported_running = 1;
             j->todo = 0;
-            s_count_state(a, "running");
+            j->rec_mod_rev = res->revision;
             continue;
         }
         s_count_state(a, gp_job_state_name(j->rec.state));
@@ -705,6 +717,33 @@ int agent_jobs_count(agent_t *a)
     return a->jobs ? (int)gp_strmap_size(a->jobs) : 0;
 }
 
+/* Compute preemption on a shared GPU: a low-priority slice's shim holds
+ * its launches while a high-priority slice on the same GPU is active (the
+ * per-GPU state file, slice_region.h).  The agent reads the same file and
+ * records it in the job's record: "suspended" while held, "running" again
+ * after, so that `gpupool get` shows it. */
+#define S_PRIORITY_IDLE_NS (500LL * 1000000LL)   /* the shim's default idle interval */
+
+static void s_watch_priority(agent_t *a, agent_job_t *j)
+{
+    if (j->region == NULL || j->alloc.priority > 0 || j->alloc.suspended || j->ended || j->stopping)
+        return;
+    int held = 0;
+    int64_t now = gp_mono_ns();
+    for (int d = 0; d < j->alloc.ndevices && !held; d++) {
+        gp_gpu_state_t *g = gp_gpu_state_open(a->slice_dir, j->alloc.devices[d].uuid, NULL);
+        if (g == NULL)
+            continue;
+        int64_t last = atomic_load(&g->hp_last_active_ns);
+        held = last > 0 && now - last < S_PRIORITY_IDLE_NS;
+        gp_gpu_state_close(&g);
+    }
+    if (held != j->prio_suspended) {
+        j->prio_suspended = held;
+        j->report_state = 1;
+    }
+}
+
 json_t *agent_jobs_usage(agent_t *a, const char *node)
 {
     json_t *out = json_array();
@@ -750,6 +789,7 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
             }
             j->prev_sample_ms = now;
         }
+        s_watch_priority(a, j);
         json_array_append_new(out, json_pack("{s:s,s:o}", "job", j->alloc.job, "devices", devs));
     }
     return out;
