@@ -3,3 +3,9 @@ TEST_PROGRAMS += $(BUILD)/tests/coordinator/pool_check
 
 $(BUILD)/tests/coordinator/pool_check: $(BUILD)/tests/coordinator/pool_check.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)
+
+# A TCP relay that partition tests stop and resume.
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/tcpproxy
+
+$(BUILD)/tests/coordinator/tcpproxy: $(BUILD)/tests/coordinator/tcpproxy.o
+	$(CC) $(LDFLAGS) $^ -o $@
