@@ -475,14 +475,66 @@ do_demo() {
     echo "== the output of ci-hello"
     cat "$DIR"/agents/*/done/ci-hello*/stdout 2>/dev/null || echo "(not found)"
     echo
-    say "cancelling the inference services"
+    say "cancelling everything for the second act"
     local ids
-    mapfile -t ids < <("$cli" ls --state running -q | grep '^infer-')
-    "$cli" cancel "${ids[@]}" >/dev/null || demo_fail "cancel failed"
+    mapfile -t ids < <("$cli" ls --state running -q)
+    [ ${#ids[@]} -eq 0 ] || "$cli" cancel "${ids[@]}" >/dev/null || demo_fail "cancel failed"
+    sleep 1
+    demo_act2 "$cli"
     check_daemons
     trap - EXIT
     do_down || exit 1
     say "demo done in $((SECONDS - t0))s"
+}
+
+# The second act: what makes the pool more than separate clusters.
+#   - a job only another region can hold, submitted where it cannot run:
+#     its owner region hands it over;
+#   - a training gang of 2 x 6 GPUs: on two nodes, all or nothing;
+#   - a high-priority service that fits nowhere preempts a batch job.
+demo_act2() {
+    local cli=$1 volc=volcengine-cn-beijing ali=alibaba-cn-hangzhou
+    say "act 2: a V100 job submitted to $volc (no V100 there), a 2-node gang, a preemption"
+    "$cli" submit - >/dev/null <<EOJ || demo_fail "submit failed"
+[{"id":"v100-eval","region":"$volc","devices":1,"mem_mib":8192,"models":["V100"],"owner":"research"},
+ {"id":"pretrain-0","region":"$ali","gang":"pretrain","gang_size":2,"devices":6,"owner":"llm"},
+ {"id":"pretrain-1","region":"$ali","gang":"pretrain","gang_size":2,"devices":6,"owner":"llm"},
+ {"id":"render-batch","region":"$volc","devices":8,"models":["A10"],"priority":0,"owner":"video",
+  "restart":"on-failure"}]
+EOJ
+    demo_wait "$cli" running v100-eval pretrain-0 pretrain-1 render-batch
+    echo '{"id":"online-a10","region":"'"$volc"'","devices":1,"models":["A10"],"priority":100,"owner":"search"}' |
+        "$cli" submit - >/dev/null || demo_fail "submit failed"
+    demo_wait "$cli" running online-a10
+    demo_wait "$cli" pending render-batch
+    echo
+    echo "== cross-region: v100-eval"
+    "$cli" get v100-eval | grep -iE '^(state|node|region):|handed' | head -8
+    echo
+    echo "== the gang: pretrain-0 and pretrain-1 (all or nothing, one transaction)"
+    "$cli" ls | grep -E '^(ID|pretrain-)'
+    echo
+    echo "== preemption: online-a10 (priority 100) took render-batch's place; render-batch waits"
+    "$cli" ls | grep -E '^(ID|online-a10|render-batch)'
+    "$cli" get render-batch | grep -E 'preempted|requeued' | head -3
+    mapfile -t ids < <("$cli" ls --state running -q)
+    [ ${#ids[@]} -eq 0 ] || "$cli" cancel "${ids[@]}" >/dev/null || demo_fail "cancel failed"
+    "$cli" cancel render-batch >/dev/null || demo_fail "cancel failed"
+    echo
+}
+
+# demo_wait CLI STATE ID...: wait (30 s at most) until every job is in STATE.
+demo_wait() {
+    local cli=$1 want=$2 id
+    shift 2
+    local deadline=$(( SECONDS + 30 ))
+    for id in "$@"; do
+        until "$cli" -o json get "$id" 2>/dev/null | tr -d ' \n' | grep -q "^{\"id\":\"$id\".*\"state\":\"$want\",\"reason\""; do
+            [ $SECONDS -lt $deadline ] || { "$cli" get "$id" >&2; demo_fail "$id is not $want after 30s"; }
+            check_daemons
+            sleep 0.3
+        done
+    done
 }
 
 check_daemons() {
