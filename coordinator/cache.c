@@ -151,6 +151,18 @@ int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, in
     return milli;
 }
 
+void coord_cache_dequeue(coord_t *c, const char *id, gp_job_state_t state, int64_t revision)
+{
+    coord_job_t *j = coord_cache_job(c, id);
+    if (j == NULL)
+        return;
+    j->state = state;
+    j->queued = 0;
+    gp_strmap_del(c->queue, id);
+    if (revision > j->mod_rev)
+        j->mod_rev = revision;
+}
+
 int coord_cache_hold(coord_t *c, const gp_alloc_t *plan)
 {
     gp_alloc_t *t = malloc(sizeof *t);
@@ -191,6 +203,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
         }
         was = 0;
     }
+    c->nodes_present += !n->present;
     n->present = 1;
     c->capacity_freed = 1;
     gp_placement_remove_node(c->capacity, name, NULL);
@@ -215,6 +228,7 @@ static void s_node_del(coord_t *c, const char *name)
     if (n == NULL || !n->present)
         return;
     n->present = 0;
+    c->nodes_present--;
     json_decref(n->record);
     n->record = NULL;
     /* Tentative plans on it are void. */
@@ -371,7 +385,8 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         break;
     case K_NODEALLOC: {
         coord_node_t *n = coord_cache_node(c, a, put);
-        if (n)
+        /* never backwards: round.c records its own commits before the watch does */
+        if (n && (!put || kv->mod_revision > n->nodealloc_rev))
             n->nodealloc_rev = put ? kv->mod_revision : 0;
         break;
     }
@@ -469,6 +484,7 @@ static void s_clear(coord_t *c)
     gp_placement_destroy(&c->engine);
     gp_placement_destroy(&c->capacity);
     gp_strmap_destroy(&c->queue);
+    c->nodes_present = 0;
 }
 
 static int s_list(coord_t *c, gp_err_t *err)

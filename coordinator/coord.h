@@ -106,6 +106,10 @@ void coord_cache_untentative(coord_t *c, const char *job);
  * its node's record; 0 when the node is unknown. */
 int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, int64_t *compute_pct,
                           const char **model_of_first);
+/* A job left this region's queue by our own committed transaction (at
+ * revision): reflect it now, before the watch delivers it, so that the next
+ * round does not pick the job again. */
+void coord_cache_dequeue(coord_t *c, const char *id, gp_job_state_t state, int64_t revision);
 /* Hold a plan in the engine until the watch confirms or it is dropped;
  * -1 when it does not fit. */
 int coord_cache_hold(coord_t *c, const gp_alloc_t *plan);
@@ -147,8 +151,13 @@ void coord_quota_charge(coord_t *c, coord_usage_t *u, const char *team, const gp
 /* REST: GET /v1/quotas, PUT and DELETE /v1/quotas/<team>. */
 void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team);
 
-/* txn.c: queue a fenced write of a pending job's reason, when it changed. */
-void coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char *reason);
+/* txn.c: queue a fenced write of a pending job's reason, when it changed;
+ * returns its index in the batch, or -1.  After the batch ran,
+ * coord_reasons_done records the written revisions in the cache at once,
+ * so that the next round does not compare a stale one. */
+int coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char *reason);
+void coord_reasons_done(coord_t *c, gp_etcd_batch_t *b, char (*ids)[GP_NAME_LEN], const int *idx,
+                        int n);
 
 /* intake.c */
 void coord_http(void *arg, gp_http_req_t *req);
@@ -174,6 +183,7 @@ struct coord {
     /* cache */
     gp_placement_t *engine;
     gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
+    int nodes_present;               /* nodes with a record */
     gp_strmap_t *nodes;              /* name -> coord_node_t* */
     gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
     gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */

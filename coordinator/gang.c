@@ -110,7 +110,7 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
     gp_alloc_t *plans = calloc((size_t)g->n, sizeof *plans);
     gp_jobrec_t rec;
     char why[200] = "";
-    coord_txn_t *t = NULL;
+    gp_txnb_t *t = NULL;
     int nheld = 0;
     if (jobs == NULL || plans == NULL)
         goto cleanup;
@@ -129,7 +129,7 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
             coord_set_reason(c, reasons, g->members[i], why);
         goto cleanup;
     }
-    t = coord_txn_new();
+    t = gp_txnb_new();
     if (t == NULL)
         goto cleanup;
     coord_txn_fence(t, c);
@@ -142,9 +142,9 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
             first = strcmp(plans[k].node, plans[i].node) != 0;
         if (first) {
             coord_node_t *nd = coord_cache_node(c, plans[i].node, 0);
-            coord_txn_cmp_mod(t, gp_key_nodealloc(key, c->cfg.prefix, plans[i].node),
-                              nd ? nd->nodealloc_rev : 0);
-            coord_txn_put(t, key, "gang");
+            gp_txnb_cmp(t, gp_key_nodealloc(key, c->cfg.prefix, plans[i].node), GP_ETCD_CMP_MOD,
+                        nd ? nd->nodealloc_rev : 0);
+            gp_txnb_put(t, key, "gang");
         }
         int64_t mod;
         if (coord_job_record(c, g->members[i]->id, &rec, &mod) < 0)
@@ -152,15 +152,15 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
         rec.attempts++;
         snprintf(why, sizeof why, "attempt %d, gang %.80s of %d", rec.attempts, g->name, g->n);
         gp_jobrec_set_state(&rec, GP_JOB_PLACED, plans[i].node, why, now);
-        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, rec.spec.id), mod);
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, rec.spec.id), GP_ETCD_CMP_MOD, mod);
         coord_txn_put_job(t, c, &rec);
         json_t *aj = gp_alloc_to_json(&plans[i]);
         char *atext = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
         json_decref(aj);
-        coord_txn_put(t, gp_key_alloc(key, c->cfg.prefix, plans[i].node, rec.spec.id),
+        gp_txnb_put(t, gp_key_alloc(key, c->cfg.prefix, plans[i].node, rec.spec.id),
                       atext ? atext : "");
         free(atext);
-        coord_txn_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, rec.spec.id));
+        gp_txnb_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, rec.spec.id));
         gp_jobrec_clear(&rec);
     }
     for (nheld = 0; nheld < g->n; nheld++)
@@ -171,6 +171,8 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
     if (nheld == g->n && coord_txn_run(t, c, &committed, &err) < 0)
         coord_count_etcd_error(c, "gang", &err);
     if (committed) {
+        for (int i = 0; i < g->n; i++)
+            coord_cache_dequeue(c, g->members[i]->id, GP_JOB_PLACED, 0);
         gp_log_info("gang placed gang=%s members=%d", g->name, g->n);
         gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_placements_total",
                                          "Jobs placed", NULL), g->n);
@@ -183,7 +185,7 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
 cleanup:
     for (int i = 0; i < nheld; i++)
         coord_cache_untentative(c, plans[i].job);
-    coord_txn_destroy(&t);
+    gp_txnb_destroy(&t);
     free(jobs);
     free(plans);
 }
@@ -238,7 +240,7 @@ void coord_gang_round(coord_t *c, int64_t now)
         free(g);
     }
     if (reasons && gp_etcd_batch_size(reasons) > 0)
-        gp_etcd_batch_run(reasons, 64, NULL);
+        gp_etcd_batch_run(reasons, 64, NULL);   /* gangs back off past the watch's delay */
     gp_etcd_batch_destroy(&reasons);
     gp_strmap_destroy(&gangs);
 }

@@ -127,23 +127,26 @@ void coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const cha
     int64_t mod;
     if (coord_job_record(c, id, &rec, &mod) < 0)
         return;
-    coord_txn_t *t = coord_txn_new();
+    gp_txnb_t *t = gp_txnb_new();
     if (t == NULL) {
         gp_jobrec_clear(&rec);
         return;
     }
     char key[GP_KEY_MAX];
     coord_txn_fence(t, c);
-    coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, id), mod);
-    coord_txn_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, id));
-    coord_txn_put(t, gp_key_queue(key, c->cfg.prefix, target, id), "");
+    gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, id), GP_ETCD_CMP_MOD, mod);
+    gp_txnb_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, id));
+    gp_txnb_put(t, gp_key_queue(key, c->cfg.prefix, target, id), "");
     gp_strlcpy(rec.region, target, sizeof rec.region);
     gp_jobrec_set_state(&rec, GP_JOB_PENDING, "", why, gp_wall_ms());
     coord_txn_put_job(t, c, &rec);
-    if (coord_txn_add(t, b, NULL) >= 0) {
+    if (gp_txnb_add(t, b, NULL) >= 0) {
+        /* Not picked again while the hand-off is in flight; if it fails,
+         * the watch (or the next listing) brings the job back. */
+        coord_cache_dequeue(c, id, GP_JOB_PENDING, 0);
         gp_log_info("job handed off job=%s from=%s to=%s", id, c->cfg.region, target);
         coord_count(c, "gpupool_coordinator_handoffs_total", "Jobs handed to another region", NULL);
     }
-    coord_txn_destroy(&t);
+    gp_txnb_destroy(&t);
     gp_jobrec_clear(&rec);
 }

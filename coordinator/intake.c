@@ -26,6 +26,7 @@
 #include "coord.h"
 #include "keys.h"
 #include "log.h"
+#include "txnbuild.h"
 #include "util.h"
 
 #include "banned.h"
@@ -141,12 +142,10 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     }
     /* Impossible: no node of the pool could hold it even if it were empty.
      * (Judged only once the pool has nodes.) */
-    gp_placement_stats_t ps;
-    gp_placement_stats(c->capacity, &ps);
     gp_candidate_t cand;
     int ncand = 0;
     gp_err_set(&err, GP_ERR_NOTFOUND, "no node matches");
-    if (ps.nodes > 0 &&
+    if (c->nodes_present > 0 &&
         (gp_placement_rank(c->capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
         char msg[400];
         snprintf(msg, sizeof msg, "no node in the pool could ever hold this job (%s)", err.msg);
@@ -288,40 +287,81 @@ static s_pending_req_t *s_find_req(s_intake_t *in, gp_http_req_t *req)
     return NULL;
 }
 
-/* Store every waiting submission in one batch and answer their requests. */
-void coord_intake_flush(coord_t *c)
+/* Up to 60 submissions per transaction: each compares "jobs/<id> does not
+ * exist" and puts the record and its queue key (120 operations); on
+ * failure the transaction reads every key back.  A job found stored is
+ * answered by comparison (200 or 409); the group's other jobs, not stored
+ * because the transaction failed whole, go to the next pass, as do ids
+ * submitted twice in one flush. */
+#define S_SUBS_PER_TXN 60
+#define S_PASSES 4
+
+static void s_answer_existing(s_sub_t *s, const gp_etcd_kv_t *kv)
 {
-    s_intake_t *in = c->intake;
-    if (in == NULL || in->nsubs == 0)
-        return;
+    gp_jobrec_t old;
+    json_t *canon = NULL;
+    if (gp_jobrec_from_json_str(kv->value, kv->value_len, &old, NULL) == 0) {
+        canon = s_canonical(&old);
+        gp_jobrec_clear(&old);
+    }
+    if (canon && json_equal(canon, s->submitted)) {
+        s->status = 200;
+        s->answer = json_loadb(kv->value, kv->value_len, 0, NULL);
+    } else {
+        s->status = 409;
+        s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", "a different job with this id exists");
+    }
+    json_decref(canon);
+}
+
+/* One pass over the subs not yet answered; returns how many are left. */
+static int s_store_pass(coord_t *c, s_intake_t *in, int last)
+{
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
-    if (b == NULL)
-        return;
+    gp_txnb_t *t = gp_txnb_new();
+    gp_strmap_t *ids = gp_strmap_new();
+    int *group = calloc((size_t)in->nsubs, sizeof *group), ngroups = 0, in_group = 0, left = 0;
+    if (b == NULL || t == NULL || ids == NULL || group == NULL)
+        goto cleanup;
     for (int i = 0; i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
+        group[i] = -1;
+        if (s->status || gp_strmap_get(ids, s->id))
+            continue;   /* answered, or the same id once more in this pass */
+        gp_strmap_put(ids, s->id, s);
         char jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
         gp_key_job(jkey, c->cfg.prefix, s->id);
-        gp_key_queue(qkey, c->cfg.prefix, s->region, s->id);
-        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_CREATE,
-                              .result = GP_ETCD_CMP_EQUAL, .number = 0 };
-        gp_etcd_op_t ok_ops[2] = {
-            { .type = GP_ETCD_OP_PUT, .key = jkey, .value = s->text, .value_len = strlen(s->text) },
-            { .type = GP_ETCD_OP_PUT, .key = qkey, .value = "", .value_len = 0 },
-        };
-        gp_etcd_op_t get = { .type = GP_ETCD_OP_RANGE, .key = jkey };
-        gp_etcd_txn_t txn = { &cmp, 1, ok_ops, 2, &get, 1 };
-        gp_etcd_batch_add_txn(b, &txn, NULL);
+        gp_txnb_cmp(t, jkey, GP_ETCD_CMP_CREATE, 0);
+        gp_txnb_fail_range(t, jkey);
+        gp_txnb_put(t, jkey, s->text);
+        gp_txnb_put(t, gp_key_queue(qkey, c->cfg.prefix, s->region, s->id), "");
+        group[i] = ngroups;
+        if (++in_group == S_SUBS_PER_TXN) {
+            gp_txnb_add(t, b, NULL);
+            gp_txnb_reset(t);
+            ngroups++;
+            in_group = 0;
+        }
     }
-    int64_t t0 = gp_mono_ns();
+    if (in_group > 0) {
+        gp_txnb_add(t, b, NULL);
+        ngroups++;
+    }
     gp_err_t err;
-    gp_etcd_batch_run(b, 64, &err);
+    int64_t t0 = gp_mono_ns();
+    if (ngroups > 0)
+        gp_etcd_batch_run(b, 64, &err);
     gp_metric_observe(gp_metrics_histogram(c->metrics, "gpupool_coordinator_intake_seconds",
                                            "Time to store a batch of submissions", "", NULL, 0),
                       (double)(gp_mono_ns() - t0) / 1e9);
-    for (int i = 0; i < in->nsubs; i++) {
+    int *pos = calloc((size_t)ngroups + 1, sizeof *pos);   /* index inside the group */
+    for (int i = 0; pos && i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
+        if (group[i] < 0)
+            continue;
+        int k = pos[group[i]]++;
         const gp_etcd_result_t *res;
-        if (gp_etcd_batch_result(b, (size_t)i, &res, &err) < 0) {
+        if (gp_etcd_batch_result(b, (size_t)group[i], &res, &err) < 0) {
             s->status = 503;
             s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", err.msg);
             coord_count_etcd_error(c, "submit", &err);
@@ -329,29 +369,36 @@ void coord_intake_flush(coord_t *c)
             s->status = 201;
             s->answer = json_loads(s->text, 0, NULL);
             coord_count(c, "gpupool_coordinator_submissions_total", "Jobs stored", NULL);
-        } else if (res->n_responses == 1 && res->responses[0].n_kvs == 1) {
-            const gp_etcd_kv_t *kv = &res->responses[0].kvs[0];
-            gp_jobrec_t old;
-            json_t *canon = NULL;
-            if (gp_jobrec_from_json_str(kv->value, kv->value_len, &old, NULL) == 0) {
-                canon = s_canonical(&old);
-                gp_jobrec_clear(&old);
-            }
-            if (canon && json_equal(canon, s->submitted)) {
-                s->status = 200;
-                s->answer = json_loadb(kv->value, kv->value_len, 0, NULL);
-            } else {
-                s->status = 409;
-                s->answer = json_pack("{s:s,s:s}", "id", s->id, "error",
-                                      "a different job with this id exists");
-            }
-            json_decref(canon);
-        } else {
-            s->status = 503;
-            s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", "unexpected answer from etcd");
+        } else if ((size_t)k < res->n_responses && res->responses[k].n_kvs == 1) {
+            s_answer_existing(s, &res->responses[k].kvs[0]);
         }
     }
+    free(pos);
+cleanup:
+    for (int i = 0; i < in->nsubs; i++) {
+        s_sub_t *s = &in->subs[i];
+        if (s->status == 0 && last) {
+            s->status = 503;
+            s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", "not stored: try again");
+        }
+        left += s->status == 0;
+    }
+    free(group);
+    gp_strmap_destroy(&ids);
+    gp_txnb_destroy(&t);
     gp_etcd_batch_destroy(&b);
+    return left;
+}
+
+/* Store every waiting submission and answer their requests. */
+void coord_intake_flush(coord_t *c)
+{
+    s_intake_t *in = c->intake;
+    if (in == NULL || in->nsubs == 0)
+        return;
+    for (int pass = 0; pass < S_PASSES; pass++)
+        if (s_store_pass(c, in, pass == S_PASSES - 1) == 0)
+            break;
     /* Answer the requests. */
     for (int i = 0; i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];

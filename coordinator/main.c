@@ -69,7 +69,7 @@ static const gp_opt_t s_opts[] = {
       "nodes asked for a bid per job" },
     { "batch", GP_OPT_INT, offsetof(coord_cfg_t, batch), "1024", 1, 100000,
       "jobs per bid round at most" },
-    { "bid-timeout", GP_OPT_DURATION, offsetof(coord_cfg_t, bid_timeout_ms), "100ms", 1, 60000,
+    { "bid-timeout", GP_OPT_DURATION, offsetof(coord_cfg_t, bid_timeout_ms), "250ms", 1, 60000,
       "how long a round waits for bids" },
     { "max-body", GP_OPT_MIB, offsetof(coord_cfg_t, max_body), "4", 1, 1024,
       "largest REST request body, MiB" },

@@ -38,16 +38,16 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
     gp_err_t err;
     if (gp_placement_plan_preemption(c->engine, job, victims, S_MAX_VICTIMS, &nv, &plan, &err) < 0)
         return 0;
-    coord_txn_t *t = coord_txn_new();
+    gp_txnb_t *t = gp_txnb_new();
     if (t == NULL)
         return 0;
     int64_t now = gp_wall_ms();
     char key[GP_KEY_MAX], reason[200];
     coord_txn_fence(t, c);
     coord_node_t *node = coord_cache_node(c, plan.node, 0);
-    coord_txn_cmp_mod(t, gp_key_nodealloc(key, c->cfg.prefix, plan.node),
-                      node ? node->nodealloc_rev : 0);
-    coord_txn_put(t, key, "preemption");
+    gp_txnb_cmp(t, gp_key_nodealloc(key, c->cfg.prefix, plan.node), GP_ETCD_CMP_MOD,
+                        node ? node->nodealloc_rev : 0);
+    gp_txnb_put(t, key, "preemption");
     snprintf(reason, sizeof reason, "preempted by %.100s (priority %d)", job->id, job->priority);
     int ok = 1;
     for (int i = 0; i < nv && ok; i++) {
@@ -57,10 +57,10 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
             ok = 0;
             break;
         }
-        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, victims[i]), mod);
-        coord_txn_del(t, gp_key_alloc(key, c->cfg.prefix, plan.node, victims[i]));
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, victims[i]), GP_ETCD_CMP_MOD, mod);
+        gp_txnb_del(t, gp_key_alloc(key, c->cfg.prefix, plan.node, victims[i]));
         if (coord_requeue(&v, GP_JOB_PREEMPTED, reason, now))
-            coord_txn_put(t, gp_key_queue(key, c->cfg.prefix, v.region[0] ? v.region : c->cfg.region,
+            gp_txnb_put(t, gp_key_queue(key, c->cfg.prefix, v.region[0] ? v.region : c->cfg.region,
                                           victims[i]), "");
         coord_txn_put_job(t, c, &v);
         gp_jobrec_clear(&v);
@@ -76,10 +76,10 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
         snprintf(reason, sizeof reason, "attempt %d, preempting %d job%s", rec.attempts, nv,
                  nv == 1 ? "" : "s");
         gp_jobrec_set_state(&rec, GP_JOB_PLACED, plan.node, reason, now);
-        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, job->id), mod);
-        coord_txn_put(t, gp_key_alloc(key, c->cfg.prefix, plan.node, job->id), alloc ? alloc : "");
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, job->id), GP_ETCD_CMP_MOD, mod);
+        gp_txnb_put(t, gp_key_alloc(key, c->cfg.prefix, plan.node, job->id), alloc ? alloc : "");
         coord_txn_put_job(t, c, &rec);
-        coord_txn_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, job->id));
+        gp_txnb_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, job->id));
         ok = alloc != NULL;
         free(alloc);
         gp_jobrec_clear(&rec);
@@ -89,7 +89,7 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
     int committed = 0;
     if (ok && coord_txn_run(t, c, &committed, &err) < 0)
         coord_count_etcd_error(c, "preempt", &err);
-    coord_txn_destroy(&t);
+    gp_txnb_destroy(&t);
     if (!committed) {
         snprintf(why, wsize, "a preemption on %.80s did not commit; retrying", plan.node);
         return 0;
@@ -101,6 +101,7 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
         gp_placement_remove_alloc(c->engine, victims[i], NULL);
     }
     coord_cache_hold(c, &plan);
+    coord_cache_dequeue(c, job->id, GP_JOB_PLACED, 0);
     gp_log_info("preempted job=%s node=%s victims=%d first=%s", job->id, plan.node, nv,
                 nv ? victims[0] : "-");
     gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_preempted_total",

@@ -44,20 +44,20 @@ void coord_recovery_tick(coord_t *c)
             continue;   /* another region's leader releases it */
         if (b == NULL && (b = gp_etcd_batch_new(c->etcd)) == NULL)
             return;
-        coord_txn_t *t = coord_txn_new();
+        gp_txnb_t *t = gp_txnb_new();
         if (t == NULL)
             break;
         char akey[GP_KEY_MAX], qkey[GP_KEY_MAX], jkey[GP_KEY_MAX], reason[200];
         coord_txn_fence(t, c);
-        coord_txn_del(t, gp_key_alloc(akey, c->cfg.prefix, al->node, al->job));
+        gp_txnb_del(t, gp_key_alloc(akey, c->cfg.prefix, al->node, al->job));
         gp_jobrec_t rec;
         int64_t mod;
         if (coord_job_record(c, al->job, &rec, &mod) == 0) {
             snprintf(reason, sizeof reason, "node %.100s vanished (its agent's lease expired)",
                      al->node);
-            coord_txn_cmp_mod(t, gp_key_job(jkey, c->cfg.prefix, al->job), mod);
+            gp_txnb_cmp(t, gp_key_job(jkey, c->cfg.prefix, al->job), GP_ETCD_CMP_MOD, mod);
             if (coord_requeue(&rec, GP_JOB_LOST, reason, gp_wall_ms()))
-                coord_txn_put(t, gp_key_queue(qkey, c->cfg.prefix,
+                gp_txnb_put(t, gp_key_queue(qkey, c->cfg.prefix,
                                               rec.region[0] ? rec.region : c->cfg.region, al->job),
                               "");
             coord_txn_put_job(t, c, &rec);
@@ -65,8 +65,8 @@ void coord_recovery_tick(coord_t *c)
                         al->job, al->node, rec.state == GP_JOB_PENDING ? "yes" : "no");
             gp_jobrec_clear(&rec);
         }
-        coord_txn_add(t, b, NULL);
-        coord_txn_destroy(&t);
+        gp_txnb_add(t, b, NULL);
+        gp_txnb_destroy(&t);
         n++;
     }
     if (b) {

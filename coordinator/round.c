@@ -17,24 +17,29 @@
  *  3. Call for bids.  One CFB per agent, carrying every (job, candidate
  *     nodes) pair for the nodes that agent hosts (known from its HELLOs).
  *     Agents answer from live state with a bid (score and device plan) or a
- *     refusal.  The round waits until every agent asked has answered or
- *     `bid-timeout` passes; no answer means no bid.  The loop keeps serving
+ *     refusal.  The round waits until every agent asked has answered or the
+ *     deadline passes: twice the agents' recent answer time, within
+ *     [bid-timeout, 2 s]; no answer means no bid.  The loop keeps serving
  *     the API meanwhile.
- *  4. Award.  Jobs in priority order; each takes its highest-scoring bid
- *     whose plan still fits the engine (the agent's device plan, or the
- *     leader's own plan for that node).  Jobs without a usable bid back off
- *     (100 ms doubling to 5 s, reset when capacity frees) and keep a pending
- *     reason in their record.
+ *  4. Award.  Jobs in priority order.  A job keeps the plan the leader held
+ *     for it when its node bid (the batch's plans were made together and do
+ *     not collide; agents bid on each job alone, so their device plans for
+ *     one node may); when that node refused or was silent, the job takes its
+ *     best-scoring other bid whose plan still fits (the agent's device plan,
+ *     else the leader's plan for that node).  Jobs without bids in time retry
+ *     at once; jobs refused everywhere back off (100 ms doubling to 5 s, reset
+ *     when capacity frees) and keep a pending reason in their record.
  *  5. Commit.  Awards are grouped by node and packed into transactions of
  *     at most 30 awards (etcd allows 128 operations per transaction): each
  *     compares the leader key's create revision with our fencing revision,
  *     every touched node's nodealloc/<node> mod revision with the cached one,
  *     and every job record's mod revision with the cached one; and then puts
  *     alloc/<node>/<job>, puts the job record as "placed", deletes its queue
- *     key, and bumps nodealloc/<node>.  Each node is in one transaction per
- *     round, so the transactions of a round never conflict with each other
- *     and run in parallel (a batch, 64 in flight): one wide-area round trip
- *     per batch, not per job.  A failed compare means the cache was behind
+ *     key, and bumps nodealloc/<node>.  A node is in one transaction per
+ *     wave, so a wave's transactions never conflict and run in parallel (a
+ *     batch, 64 in flight); a node with more than 30 awards continues in the
+ *     next wave, comparing the generation the previous one produced.  One
+ *     wide-area round trip per wave, not per job.  A failed compare means the cache was behind
  *     (or we are deposed): those jobs go back to the queue at once and the
  *     cache catches up from the watch.  A transport error leaves the outcome
  *     unknown: the jobs are requeued, and if the commit did happen the watch
@@ -52,6 +57,7 @@
 #include "coord.h"
 #include "keys.h"
 #include "log.h"
+#include "txn.h"
 #include "util.h"
 
 #include "banned.h"
@@ -70,11 +76,16 @@ typedef struct {
     int ncand;
     int asked;
     int has_bid;
-    double best_score;
-    gp_alloc_t best;              /* the best bid's plan */
+    int nbids;
+    struct {
+        double score;
+        gp_alloc_t plan;          /* the agent's device plan for that node */
+    } bids[S_MAX_CAND];
+    gp_alloc_t best;              /* the plan awarded */
     char reason[160];             /* why it is not placed, when it is not */
     char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
+    int late;                     /* no bid before the deadline */
 } s_entry_t;
 
 typedef struct {
@@ -86,6 +97,8 @@ typedef struct {
     gp_strmap_t *by_job;          /* id -> s_entry_t* */
     gp_strmap_t *agents;          /* routing id -> (void*)1 asked, (void*)2 answered */
     int asked, answered;
+    int64_t sent_ms;              /* when the calls for bids went out */
+    int64_t answer_ms;            /* agents' recent answer time (moving average) */
 } s_round_t;
 
 static s_round_t *s_r(coord_t *c) { return c->round; }
@@ -133,6 +146,11 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
                     "what=\"bids\"");
         return;
     }
+    /* How long agents take to answer, late answers included: the deadline
+     * follows it (twice the recent answer time, within [bid-timeout, 2 s]). */
+    int64_t took = gp_mono_ms() - r->sent_ms;
+    if (json_integer_value(round) == r->id || json_integer_value(round) == r->id - 1)
+        r->answer_ms = r->answer_ms ? (r->answer_ms * 3 + took) / 4 : took;
     if (!r->active || json_integer_value(round) != r->id) {
         coord_count(c, "gpupool_coordinator_late_bids_total", "Bids for a round already closed",
                     NULL);
@@ -169,11 +187,11 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
             continue;
         }
         coord_count(c, "gpupool_coordinator_bids_total", "Bids received", "result=\"bid\"");
-        double s = json_number_value(score);
-        if (!e->has_bid || s > e->best_score) {
+        if (e->nbids < S_MAX_CAND) {
+            e->bids[e->nbids].score = json_number_value(score);
+            e->bids[e->nbids].plan = plan;
+            e->nbids++;
             e->has_bid = 1;
-            e->best_score = s;
-            e->best = plan;
         }
     }
     if (r->answered >= r->asked)
@@ -219,14 +237,21 @@ void coord_round_abort(coord_t *c, const char *why)
     s_reset(r);
 }
 
-static int s_cmp_entry(const void *pa, const void *pb)
+/* The batch is chosen on small keys; entries are built for it alone. */
+typedef struct {
+    int prio;
+    int64_t submitted_ms;
+    coord_job_t *j;
+} s_key_t;
+
+static int s_cmp_key(const void *pa, const void *pb)
 {
-    const s_entry_t *a = pa, *b = pb;
+    const s_key_t *a = pa, *b = pb;
     if (a->prio != b->prio)
         return a->prio > b->prio ? -1 : 1;
     if (a->submitted_ms != b->submitted_ms)
         return a->submitted_ms < b->submitted_ms ? -1 : 1;
-    return strcmp(a->id, b->id);
+    return strcmp(a->j->id, b->j->id);
 }
 
 static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
@@ -249,28 +274,33 @@ static int s_open(coord_t *c, int64_t now)
             ((coord_job_t *)it.value)->not_before_ms = 0;
         c->capacity_freed = 0;
     }
-    r->e = calloc(nq, sizeof *r->e);
-    if (r->e == NULL)
+    s_key_t *keys = malloc(sizeof *keys * nq);
+    size_t nk = 0;
+    if (keys == NULL)
         return 0;
     for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
         coord_job_t *j = it.value;
         if (j->in_round || j->not_before_ms > now || j->raw == NULL ||
             j->state != GP_JOB_PENDING || j->gang[0])
             continue;   /* gangs are placed by gang.c */
-        s_entry_t *e = &r->e[r->n];
-        gp_strlcpy(e->id, j->id, sizeof e->id);
-        e->prio = j->priority;
-        e->submitted_ms = j->submitted_ms;
-        e->mod_rev = j->mod_rev;
-        r->n++;
+        keys[nk++] = (s_key_t){ j->priority, j->submitted_ms, j };
     }
-    if (r->n == 0) {
-        s_reset(r);
+    qsort(keys, nk, sizeof *keys, s_cmp_key);
+    if (nk > (size_t)c->cfg.batch)
+        nk = (size_t)c->cfg.batch;
+    r->e = nk ? calloc(nk, sizeof *r->e) : NULL;
+    if (r->e == NULL) {
+        free(keys);
         return 0;
     }
-    qsort(r->e, (size_t)r->n, sizeof *r->e, s_cmp_entry);
-    if (r->n > c->cfg.batch)
-        r->n = (int)c->cfg.batch;
+    for (size_t k = 0; k < nk; k++) {
+        s_entry_t *e = &r->e[r->n++];
+        gp_strlcpy(e->id, keys[k].j->id, sizeof e->id);
+        e->prio = keys[k].j->priority;
+        e->submitted_ms = keys[k].j->submitted_ms;
+        e->mod_rev = keys[k].j->mod_rev;
+    }
+    free(keys);
     r->by_job = gp_strmap_new();
     r->agents = gp_strmap_new();
     r->id++;
@@ -370,7 +400,13 @@ static int s_open(coord_t *c, int64_t now)
     }
     gp_strmap_destroy(&calls);
     coord_quota_usage_free(&usage);
-    r->deadline_ms = r->asked ? now + c->cfg.bid_timeout_ms : 0;
+    int64_t wait = 2 * r->answer_ms;
+    if (wait < c->cfg.bid_timeout_ms)
+        wait = c->cfg.bid_timeout_ms;
+    if (wait > 2000)
+        wait = 2000;
+    r->sent_ms = gp_mono_ms();
+    r->deadline_ms = r->asked ? r->sent_ms + wait : 0;
     return 1;
 }
 
@@ -414,100 +450,120 @@ static int s_cmp_award_node(const void *pa, const void *pb)
     return strcmp(a->e->best.node, b->e->best.node);
 }
 
-/* Pack awards (sorted by node) into fenced transactions and run them. */
+/* Commit awards (sorted by node) in waves.  A wave takes up to 30 of each
+ * node's remaining awards, packs them into transactions of at most 30
+ * awards (whole node chunks: a node is in one transaction per wave, so the
+ * wave's transactions never conflict and run in parallel), and runs them.
+ * A committed chunk tells the node's new generation (the transaction's
+ * revision), which the node's next chunk compares in the next wave; a
+ * failed chunk ends the node's awards for this round. */
+typedef struct {
+    int from, to;     /* awards [from, to) of one node */
+    int next;         /* first award not committed yet */
+    int failed;
+} s_chunk_t;
+
 static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t now_wall)
 {
     if (n == 0)
         return;
     qsort(aw, (size_t)n, sizeof *aw, s_cmp_award_node);
-    gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
-    int *first = calloc((size_t)n + 1, sizeof *first);   /* txn t covers [first[t], first[t+1]) */
-    int ntxn = 0;
-    char leader_key[GP_KEY_MAX], round_id[32];
-    gp_key_leader(leader_key, c->cfg.prefix, c->cfg.region);
+    s_chunk_t *nodes = calloc((size_t)n, sizeof *nodes);
+    int *seg_node = calloc((size_t)n, sizeof *seg_node), *seg_txn = calloc((size_t)n, sizeof *seg_txn);
+    int *seg_to = calloc((size_t)n, sizeof *seg_to);
+    gp_txnb_t *t = gp_txnb_new();
+    int nn = 0;
+    char round_id[32], key[GP_KEY_MAX];
     snprintf(round_id, sizeof round_id, "%lld", (long long)s_r(c)->id);
-    if (b == NULL || first == NULL)
+    if (nodes == NULL || seg_node == NULL || seg_txn == NULL || seg_to == NULL || t == NULL)
         goto cleanup;
-    int i = 0;
-    while (i < n) {
-        first[ntxn] = i;
-        gp_etcd_cmp_t cmp[1 + 2 * S_TXN_AWARDS];
-        gp_etcd_op_t ops[4 * S_TXN_AWARDS];
-        char nkeys[S_TXN_AWARDS][GP_KEY_MAX];
-        int ncmp = 0, nops = 0, nnodes = 0, count = 0;
-        cmp[ncmp++] = (gp_etcd_cmp_t){ .key = leader_key, .target = GP_ETCD_CMP_CREATE,
-                                       .result = GP_ETCD_CMP_EQUAL, .number = c->leader_rev };
-        /* Whole nodes only: a node's awards all go in this transaction. */
-        while (i < n) {
-            int k = i;
-            while (k < n && !strcmp(aw[k].e->best.node, aw[i].e->best.node))
-                k++;
-            if (count > 0 && count + (k - i) > S_TXN_AWARDS)
-                break;
-            if (k - i > S_TXN_AWARDS)
-                k = i + S_TXN_AWARDS;   /* a node with more awards: the rest wait a round */
-            coord_node_t *cn = coord_cache_node(c, aw[i].e->best.node, 0);
-            gp_key_nodealloc(nkeys[nnodes], c->cfg.prefix, aw[i].e->best.node);
-            cmp[ncmp++] = (gp_etcd_cmp_t){ .key = nkeys[nnodes], .target = GP_ETCD_CMP_MOD,
-                                           .result = GP_ETCD_CMP_EQUAL,
-                                           .number = cn ? cn->nodealloc_rev : 0 };
-            ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT, .key = nkeys[nnodes],
-                                          .value = round_id, .value_len = strlen(round_id) };
-            nnodes++;
-            for (int a = i; a < k; a++) {
-                aw[a].ok = 1;
-                cmp[ncmp++] = (gp_etcd_cmp_t){ .key = aw[a].jkey, .target = GP_ETCD_CMP_MOD,
-                                               .result = GP_ETCD_CMP_EQUAL,
-                                               .number = aw[a].e->mod_rev };
-                ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT, .key = aw[a].akey,
-                                              .value = aw[a].alloc_text,
-                                              .value_len = strlen(aw[a].alloc_text) };
-                ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT, .key = aw[a].jkey,
-                                              .value = aw[a].job_text,
-                                              .value_len = strlen(aw[a].job_text) };
-                ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_DELETE, .key = aw[a].qkey };
-            }
-            count += k - i;
-            /* skip the awards of this node beyond the cap */
-            while (k < n && !strcmp(aw[k].e->best.node, aw[i].e->best.node))
-                k++;
-            i = k;
-        }
-        gp_etcd_txn_t txn = { cmp, (size_t)ncmp, ops, (size_t)nops, NULL, 0 };
-        if (gp_etcd_batch_add_txn(b, &txn, NULL) < 0)
-            goto cleanup;
-        ntxn++;
-    }
-    first[ntxn] = n;
-    if (c->fault_pause_ms > 0) {
-        /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
-         * deciding and committing, as a long GC pause or a stopped VM would,
-         * so that tests can check a leader deposed meanwhile is fenced. */
-        gp_log_warn("fault injection: pausing %lld ms before a commit",
-                    (long long)c->fault_pause_ms);
-        usleep((useconds_t)(c->fault_pause_ms * 1000));
-        c->fault_pause_ms = 0;
+    for (int i = 0; i < n;) {
+        int k = i;
+        while (k < n && !strcmp(aw[k].e->best.node, aw[i].e->best.node))
+            k++;
+        nodes[nn++] = (s_chunk_t){ i, k, i, 0 };
+        i = k;
     }
     int64_t t0 = gp_mono_ns();
-    gp_err_t err;
-    gp_etcd_batch_run(b, 64, &err);
-    s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
-                  (double)(gp_mono_ns() - t0) / 1e9);
-    for (int t = 0; t < ntxn; t++) {
-        const gp_etcd_result_t *res;
-        int committed = gp_etcd_batch_result(b, (size_t)t, &res, &err) == 0 && res->succeeded;
-        if (!committed) {
-            coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                        "Transactions refused by a compare or failed", NULL);
-            if (gp_etcd_batch_result(b, (size_t)t, &res, &err) < 0)
-                gp_log_warn("commit failed, jobs requeued err=\"%s\"", err.msg);
-        }
-        for (int a = first[t]; a < first[t + 1]; a++) {
-            if (!aw[a].ok)
+    for (int wave = 0;; wave++) {
+        gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
+        if (b == NULL)
+            break;
+        int nseg = 0, ntxn = 0, in_txn = 0;
+        gp_txnb_reset(t);
+        for (int g = 0; g < nn; g++) {
+            s_chunk_t *nd = &nodes[g];
+            if (nd->failed || nd->next == nd->to)
                 continue;
-            aw[a].ok = committed;
-            if (committed) {
+            int take = nd->to - nd->next > S_TXN_AWARDS ? S_TXN_AWARDS : nd->to - nd->next;
+            if (in_txn > 0 && in_txn + take > S_TXN_AWARDS) {
+                gp_txnb_add(t, b, NULL);
+                gp_txnb_reset(t);
+                ntxn++;
+                in_txn = 0;
+            }
+            if (in_txn == 0)
+                coord_txn_fence(t, c);
+            coord_node_t *cn = coord_cache_node(c, aw[nd->next].e->best.node, 0);
+            gp_key_nodealloc(key, c->cfg.prefix, aw[nd->next].e->best.node);
+            gp_txnb_cmp(t, key, GP_ETCD_CMP_MOD, cn ? cn->nodealloc_rev : 0);
+            gp_txnb_put(t, key, round_id);
+            for (int a = nd->next; a < nd->next + take; a++) {
+                gp_txnb_cmp(t, aw[a].jkey, GP_ETCD_CMP_MOD, aw[a].e->mod_rev);
+                gp_txnb_put(t, aw[a].akey, aw[a].alloc_text);
+                gp_txnb_put(t, aw[a].jkey, aw[a].job_text);
+                gp_txnb_del(t, aw[a].qkey);
+            }
+            seg_node[nseg] = g;
+            seg_txn[nseg] = ntxn;
+            seg_to[nseg] = nd->next + take;
+            nseg++;
+            in_txn += take;
+        }
+        if (in_txn > 0) {
+            gp_txnb_add(t, b, NULL);
+            ntxn++;
+        }
+        if (nseg == 0) {
+            gp_etcd_batch_destroy(&b);
+            break;
+        }
+        if (wave == 0 && c->fault_pause_ms > 0) {
+            /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
+             * deciding and committing, as a long GC pause or a stopped VM would,
+             * so that tests can check a leader deposed meanwhile is fenced. */
+            gp_log_warn("fault injection: pausing %lld ms before a commit",
+                        (long long)c->fault_pause_ms);
+            usleep((useconds_t)(c->fault_pause_ms * 1000));
+            c->fault_pause_ms = 0;
+        }
+        gp_err_t err;
+        gp_etcd_batch_run(b, 64, &err);
+        for (int sgi = 0; sgi < nseg; sgi++) {
+            s_chunk_t *nd = &nodes[seg_node[sgi]];
+            const gp_etcd_result_t *res;
+            int committed = gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) == 0 &&
+                            res->succeeded;
+            if (!committed) {
+                nd->failed = 1;
+                if (sgi == 0 || seg_txn[sgi - 1] != seg_txn[sgi]) {
+                    coord_count(c, "gpupool_coordinator_commit_conflicts_total",
+                                "Transactions refused by a compare or failed", NULL);
+                    if (gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) < 0)
+                        gp_log_warn("commit failed, jobs requeued err=\"%s\"", err.msg);
+                }
+                continue;
+            }
+            /* The node's generation is now this transaction's revision:
+             * record it at once for the next wave and the next round (the
+             * watch delivers it later). */
+            coord_node_t *cn = coord_cache_node(c, aw[nd->next].e->best.node, 0);
+            if (cn && cn->nodealloc_rev < res->revision)
+                cn->nodealloc_rev = res->revision;
+            for (int a = nd->next; a < seg_to[sgi]; a++) {
+                aw[a].ok = 1;
                 aw[a].e->awarded = 1;
+                coord_cache_dequeue(c, aw[a].e->id, GP_JOB_PLACED, res->revision);
                 coord_job_t *j = coord_cache_job(c, aw[a].e->id);
                 coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
                 if (j && j->submitted_ms)
@@ -515,11 +571,18 @@ static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t now_wall)
                                   "From submission to committed placement",
                                   (double)(now_wall - j->submitted_ms) / 1000.0);
             }
+            nd->next = seg_to[sgi];
         }
+        gp_etcd_batch_destroy(&b);
     }
+    s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
+                  (double)(gp_mono_ns() - t0) / 1e9);
 cleanup:
-    free(first);
-    gp_etcd_batch_destroy(&b);
+    free(nodes);
+    free(seg_node);
+    free(seg_txn);
+    free(seg_to);
+    gp_txnb_destroy(&t);
 }
 
 /* Pending reasons, written once per change so that `gpupool get` says why,
@@ -528,20 +591,30 @@ static void s_write_reasons(coord_t *c)
 {
     s_round_t *r = s_r(c);
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
-    if (b == NULL)
-        return;
+    char (*ids)[GP_NAME_LEN] = calloc((size_t)r->n + 1, GP_NAME_LEN);
+    int *idx = calloc((size_t)r->n + 1, sizeof *idx), n = 0;
+    if (b == NULL || ids == NULL || idx == NULL)
+        goto cleanup;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
-        if (e->awarded || j == NULL || j->mod_rev != e->mod_rev)
-            continue;
-        if (e->handoff[0])
+        if (e->awarded || e->late || j == NULL || j->mod_rev != e->mod_rev)
+            continue;   /* placed, retried at once, or changed meanwhile */
+        if (e->handoff[0]) {
             coord_handoff_add(c, b, e->id, e->handoff, e->reason);
-        else
-            coord_set_reason(c, b, j, e->reason);
+        } else {
+            gp_strlcpy(ids[n], e->id, GP_NAME_LEN);
+            idx[n] = coord_set_reason(c, b, j, e->reason);
+            n++;
+        }
     }
-    if (gp_etcd_batch_size(b) > 0)
+    if (gp_etcd_batch_size(b) > 0) {
         gp_etcd_batch_run(b, 64, NULL);
+        coord_reasons_done(c, b, ids, idx, n);
+    }
+cleanup:
+    free(ids);
+    free(idx);
     gp_etcd_batch_destroy(&b);
 }
 
@@ -550,35 +623,56 @@ static void s_close(coord_t *c, int64_t now)
     s_round_t *r = s_r(c);
     int64_t now_wall = gp_wall_ms();
     s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
-    int naw = 0;
-    /* Free every tentative plan first: awards are re-held one by one in
-     * priority order against the engine as it really is. */
-    for (int i = 0; i < r->n; i++)
-        coord_cache_untentative(c, r->e[i].id);
+    int naw = 0, naw_prepfail = 0;
+    /* Award in priority order.  The leader's held plan stands when its node
+     * was bid on: the batch's plans were made together and do not collide.
+     * When that node refused (or did not answer), the job moves to its
+     * best-scoring other bid: the agent's device plan if it still fits, else
+     * the leader's plan for that node. */
     for (int i = 0; aw && i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         if (e->awarded || e->handoff[0])
             continue;   /* placed by preemption, or leaving the region */
         if (!e->has_bid) {
-            if (e->reason[0] == '\0')
+            coord_cache_untentative(c, e->id);
+            if (e->reason[0] == '\0') {
                 snprintf(e->reason, sizeof e->reason, "no bids in time");
+                e->late = 1;   /* agents busy or slow: retry soon, without backing off */
+            }
             continue;
         }
-        if (coord_cache_hold(c, &e->best) < 0) {
-            /* The agent's device plan no longer fits: the leader's own plan
-             * for the same node, if there is one. */
-            double score;
-            gp_alloc_t plan;
-            if (gp_placement_score_node(c->engine, e->best.node, &e->job, &score, &plan, NULL) < 0 ||
-                coord_cache_hold(c, &plan) < 0) {
-                snprintf(e->reason, sizeof e->reason, "the bid for %.100s no longer fits",
-                         e->best.node);
+        const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
+        int keep = 0;
+        for (int b = 0; held && b < e->nbids && !keep; b++)
+            keep = !strcmp(e->bids[b].plan.node, held->node);
+        if (keep) {
+            e->best = *held;
+        } else {
+            coord_cache_untentative(c, e->id);
+            int placed = 0;
+            while (!placed && e->nbids > 0) {
+                int top = 0;
+                for (int b = 1; b < e->nbids; b++)
+                    if (e->bids[b].score > e->bids[top].score)
+                        top = b;
+                gp_alloc_t plan = e->bids[top].plan;
+                e->bids[top] = e->bids[--e->nbids];
+                double score;
+                if (coord_cache_hold(c, &plan) == 0 ||
+                    (gp_placement_score_node(c->engine, plan.node, &e->job, &score, &plan, NULL) == 0 &&
+                     coord_cache_hold(c, &plan) == 0)) {
+                    e->best = plan;
+                    placed = 1;
+                }
+            }
+            if (!placed) {
+                snprintf(e->reason, sizeof e->reason, "the nodes that bid are full now");
                 continue;
             }
-            e->best = plan;
         }
         aw[naw].e = e;
         if (s_prepare(c, &aw[naw], now_wall) < 0) {
+            naw_prepfail++;
             coord_cache_untentative(c, e->id);
             free(aw[naw].alloc_text);
             free(aw[naw].job_text);
@@ -614,7 +708,11 @@ static void s_close(coord_t *c, int64_t now)
         json_decref(body);
     }
     gp_strmap_destroy(&hints);
-    int placed = 0;
+    int placed = 0, nobid = 0, prep_failed = naw_prepfail, commit_failed = 0;
+    for (int i = 0; i < naw; i++)
+        commit_failed += !aw[i].ok;
+    for (int i = 0; i < r->n; i++)
+        nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
@@ -626,6 +724,8 @@ static void s_close(coord_t *c, int64_t now)
             j->backoff_ms = 0;
         } else if (e->has_bid && e->reason[0] == '\0') {
             j->not_before_ms = 0;   /* lost a race: retry at once */
+        } else if (e->late) {
+            j->not_before_ms = now + 50;
         } else {
             s_backoff(c, j, now);
         }
@@ -638,8 +738,9 @@ static void s_close(coord_t *c, int64_t now)
     free(aw);
     s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
                   (double)(gp_mono_ms() - r->started_ms) / 1000.0);
-    gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d", (long long)r->id, r->n,
-                 placed, r->answered, r->asked);
+    gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d no_bid=%d "
+                 "not_prepared=%d commit_failed=%d", (long long)r->id, r->n, placed, r->answered,
+                 r->asked, nobid, prep_failed, commit_failed);
     s_reset(r);
 }
 

@@ -8,119 +8,29 @@
 
 #include "banned.h"
 
-struct coord_txn {
-    gp_etcd_cmp_t cmp[COORD_TXN_MAX_OPS];
-    gp_etcd_op_t ops[COORD_TXN_MAX_OPS];
-    int ncmp, nops;
-    char *strings[4 * COORD_TXN_MAX_OPS];
-    int nstrings;
-    int broken;   /* out of memory or over the limit */
-};
-
-coord_txn_t *coord_txn_new(void)
-{
-    return calloc(1, sizeof(coord_txn_t));
-}
-
-void coord_txn_destroy(coord_txn_t **t_p)
-{
-    if (t_p == NULL || *t_p == NULL)
-        return;
-    for (int i = 0; i < (*t_p)->nstrings; i++)
-        free((*t_p)->strings[i]);
-    free(*t_p);
-    *t_p = NULL;
-}
-
-static const char *s_keep(coord_txn_t *t, const char *s)
-{
-    if (t->nstrings == (int)GP_ARRAY_LEN(t->strings)) {
-        t->broken = 1;
-        return NULL;
-    }
-    char *copy = strdup(s ? s : "");
-    if (copy == NULL)
-        t->broken = 1;
-    else
-        t->strings[t->nstrings++] = copy;
-    return copy;
-}
-
-void coord_txn_fence(coord_txn_t *t, coord_t *c)
+void coord_txn_fence(gp_txnb_t *t, coord_t *c)
 {
     char key[GP_KEY_MAX];
-    gp_key_leader(key, c->cfg.prefix, c->cfg.region);
-    if (t->ncmp == COORD_TXN_MAX_OPS) {
-        t->broken = 1;
-        return;
-    }
-    t->cmp[t->ncmp++] = (gp_etcd_cmp_t){ .key = s_keep(t, key), .target = GP_ETCD_CMP_CREATE,
-                                         .result = GP_ETCD_CMP_EQUAL, .number = c->leader_rev };
+    gp_txnb_cmp(t, gp_key_leader(key, c->cfg.prefix, c->cfg.region), GP_ETCD_CMP_CREATE,
+                c->leader_rev);
 }
 
-void coord_txn_cmp_mod(coord_txn_t *t, const char *key, int64_t mod_rev)
-{
-    if (t->ncmp == COORD_TXN_MAX_OPS) {
-        t->broken = 1;
-        return;
-    }
-    t->cmp[t->ncmp++] = (gp_etcd_cmp_t){ .key = s_keep(t, key), .target = GP_ETCD_CMP_MOD,
-                                         .result = GP_ETCD_CMP_EQUAL, .number = mod_rev };
-}
-
-void coord_txn_put(coord_txn_t *t, const char *key, const char *value)
-{
-    if (t->nops == COORD_TXN_MAX_OPS) {
-        t->broken = 1;
-        return;
-    }
-    const char *v = s_keep(t, value);
-    t->ops[t->nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT, .key = s_keep(t, key), .value = v,
-                                        .value_len = v ? strlen(v) : 0 };
-}
-
-void coord_txn_put_job(coord_txn_t *t, coord_t *c, const gp_jobrec_t *rec)
+void coord_txn_put_job(gp_txnb_t *t, coord_t *c, const gp_jobrec_t *rec)
 {
     char key[GP_KEY_MAX];
     char *text = gp_jobrec_dump(rec);
-    if (text == NULL) {
-        t->broken = 1;
-        return;
-    }
-    coord_txn_put(t, gp_key_job(key, c->cfg.prefix, rec->spec.id), text);
+    gp_txnb_put(t, gp_key_job(key, c->cfg.prefix, rec->spec.id), text ? text : "");
     free(text);
 }
 
-void coord_txn_del(coord_txn_t *t, const char *key)
+int coord_txn_run(gp_txnb_t *t, coord_t *c, int *succeeded, gp_err_t *err)
 {
-    if (t->nops == COORD_TXN_MAX_OPS) {
-        t->broken = 1;
-        return;
-    }
-    t->ops[t->nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_DELETE, .key = s_keep(t, key) };
-}
-
-int coord_txn_ops(const coord_txn_t *t) { return t->nops; }
-
-int coord_txn_run(coord_txn_t *t, coord_t *c, int *succeeded, gp_err_t *err)
-{
-    if (t->broken)
-        return gp_err_set(err, GP_ERR_INVALID, "transaction too large or out of memory");
-    gp_etcd_txn_t txn = { t->cmp, (size_t)t->ncmp, t->ops, (size_t)t->nops, NULL, 0 };
     gp_etcd_result_t res;
-    if (gp_etcd_txn(c->etcd, &txn, &res, err) < 0)
+    if (gp_txnb_run(t, c->etcd, &res, err) < 0)
         return -1;
     *succeeded = res.succeeded;
     gp_etcd_result_free(&res);
     return 0;
-}
-
-int coord_txn_add(coord_txn_t *t, gp_etcd_batch_t *b, gp_err_t *err)
-{
-    if (t->broken)
-        return gp_err_set(err, GP_ERR_INVALID, "transaction too large or out of memory");
-    gp_etcd_txn_t txn = { t->cmp, (size_t)t->ncmp, t->ops, (size_t)t->nops, NULL, 0 };
-    return gp_etcd_batch_add_txn(b, &txn, err);
 }
 
 int coord_job_record(coord_t *c, const char *id, gp_jobrec_t *rec, int64_t *mod_rev)
@@ -147,25 +57,39 @@ int coord_requeue(gp_jobrec_t *rec, gp_job_state_t why, const char *reason, int6
     return again;
 }
 
-void coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char *reason)
+int coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char *reason)
 {
+    int idx = -1;
     if (b == NULL || j == NULL || reason[0] == '\0' || !strcmp(j->last_reason, reason) ||
         !strcmp(j->reason, reason))
-        return;
+        return -1;
     gp_jobrec_t rec;
     int64_t mod;
     if (coord_job_record(c, j->id, &rec, &mod) < 0)
-        return;
+        return -1;
     gp_strlcpy(rec.reason, reason, sizeof rec.reason);
     rec.updated_ms = gp_wall_ms();
-    coord_txn_t *t = coord_txn_new();
+    gp_txnb_t *t = gp_txnb_new();
     char key[GP_KEY_MAX];
     if (t) {
-        coord_txn_cmp_mod(t, gp_key_job(key, c->cfg.prefix, j->id), mod);
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, j->id), GP_ETCD_CMP_MOD, mod);
         coord_txn_put_job(t, c, &rec);
-        if (coord_txn_add(t, b, NULL) >= 0)
+        if ((idx = gp_txnb_add(t, b, NULL)) >= 0)
             gp_strlcpy(j->last_reason, reason, sizeof j->last_reason);
-        coord_txn_destroy(&t);
+        gp_txnb_destroy(&t);
     }
     gp_jobrec_clear(&rec);
+    return idx;
+}
+
+void coord_reasons_done(coord_t *c, gp_etcd_batch_t *b, char (*ids)[GP_NAME_LEN], const int *idx,
+                        int n)
+{
+    for (int i = 0; i < n; i++) {
+        const gp_etcd_result_t *res;
+        coord_job_t *j = coord_cache_job(c, ids[i]);
+        if (j && idx[i] >= 0 && gp_etcd_batch_result(b, (size_t)idx[i], &res, NULL) == 0 &&
+            res->succeeded && res->revision > j->mod_rev)
+            j->mod_rev = res->revision;   /* our write: known before the watch says so */
+    }
 }

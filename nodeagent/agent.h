@@ -81,6 +81,7 @@ typedef struct {
     char region_path[4096];
     int suspended;
     int todo;                         /* queued for the next tick's batch work */
+    int solo;                         /* its last report failed in a group: report alone */
     int64_t report_after_ms;          /* retry of a failed report */
     int prio_suspended;               /* held by a high-priority slice on its GPU */
     int report_state;                 /* prio_suspended changed: record it */

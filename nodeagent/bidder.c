@@ -313,6 +313,7 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
     }
     if (gp_placement_score_node(a->engine, node, job, &score, &plan, &err) < 0) {
         snprintf(reason, sizeof reason, "does not fit: %s", err.msg);
+        gp_log_debug("refusing job=%s node=%s reason=\"%s\"", job_id, node, reason);
         return json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", reason);
     }
     double util = 0;

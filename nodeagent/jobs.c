@@ -47,6 +47,7 @@
 #include "agent.h"
 #include "keys.h"
 #include "log.h"
+#include "txnbuild.h"
 #include "util.h"
 
 #include "banned.h"
@@ -382,18 +383,18 @@ static void s_start(agent_t *a, agent_job_t *j)
 
 /* ---------------------------------------------------------------- reports */
 
-/* The fenced report: compare the allocation's create revision (and the
- * job record's mod revision), then write the record; on an end also delete
- * the allocation and, for a restart, queue the job again. */
-static int s_queue_report(agent_t *a, gp_etcd_batch_t *b, agent_job_t *j, int end)
+/* The fenced report, appended to a transaction that may carry other jobs'
+ * reports: compare the allocation's create revision (and the job record's
+ * mod revision), then write the record; on an end also delete the
+ * allocation and, for a restart, queue the job again. */
+static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
 {
     char akey[GP_KEY_MAX], jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
     gp_key_alloc(akey, a->cfg.prefix, j->alloc.node, j->alloc.job);
     gp_key_job(jkey, a->cfg.prefix, j->alloc.job);
     int64_t now = gp_wall_ms();
-    gp_etcd_op_t ops[3];
-    memset(ops, 0, sizeof ops);
-    int nops = 0;
+    gp_txnb_cmp(t, akey, GP_ETCD_CMP_CREATE, j->alloc_create_rev);
+    gp_txnb_cmp(t, jkey, GP_ETCD_CMP_MOD, j->rec_mod_rev);
     if (!end && j->report_state && j->reported_running) {
         gp_jobrec_set_state(&j->rec, j->prio_suspended ? GP_JOB_SUSPENDED : GP_JOB_RUNNING,
                             j->alloc.node,
@@ -414,41 +415,22 @@ static int s_queue_report(agent_t *a, gp_etcd_batch_t *b, agent_job_t *j, int en
         else
             snprintf(reason, sizeof reason, "exited with code %d", j->exit_code);
         j->rec.exit_code = j->term_signal ? 128 + j->term_signal : j->exit_code;
+        gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
+                            reason, now);
         if (restart) {
             char why[200];
             snprintf(why, sizeof why, "%s; restarting (%s)", reason,
                      j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
-            gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
-                                reason, now);
             gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
-            ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT,
-                                          .key = gp_key_queue(qkey, a->cfg.prefix,
-                                                              j->rec.region[0] ? j->rec.region
-                                                                               : a->cfg.region,
-                                                              j->alloc.job),
-                                          .value = "", .value_len = 0 };
-        } else {
-            gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
-                                reason, now);
+            gp_txnb_put(t, gp_key_queue(qkey, a->cfg.prefix,
+                                        j->rec.region[0] ? j->rec.region : a->cfg.region,
+                                        j->alloc.job), "");
         }
-        ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_DELETE, .key = akey };
+        gp_txnb_del(t, akey);
     }
     char *text = gp_jobrec_dump(&j->rec);
-    if (text == NULL)
-        return -1;
-    ops[nops++] = (gp_etcd_op_t){ .type = GP_ETCD_OP_PUT, .key = jkey, .value = text,
-                                  .value_len = strlen(text) };
-    gp_etcd_cmp_t cmp[2] = {
-        { .key = akey, .target = GP_ETCD_CMP_CREATE, .result = GP_ETCD_CMP_EQUAL,
-          .number = j->alloc_create_rev },
-        { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
-          .number = j->rec_mod_rev },
-    };
-    gp_etcd_txn_t txn = { cmp, 2, ops, (size_t)nops, NULL, 0 };
-    gp_err_t err;
-    int rc = gp_etcd_batch_add_txn(b, &txn, &err);
+    gp_txnb_put(t, jkey, text ? text : "");
     free(text);
-    return rc;
 }
 
 static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *res)
@@ -471,64 +453,82 @@ static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *r
     j->have_rec = 1;
 }
 
-/* Fetch the records of new jobs and start them. */
+/* Etcd work per tick is bounded, so that the loop keeps answering calls
+ * for bids while thousands of jobs start; the rest waits for the next tick. */
+#define S_WORK_PER_TICK 1024
+#define S_RANGES_PER_TXN 120     /* etcd: at most 128 operations per txn */
+#define S_REPORTS_PER_TXN 40     /* each: 2 compares, up to 3 operations */
+
+/* Fetch the records of new jobs (many ranges per transaction) and start them. */
 static void s_fetch_and_start(agent_t *a)
 {
+    agent_job_t **want = malloc(sizeof *want * S_WORK_PER_TICK);
     gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
-    if (b == NULL)
-        return;
-    agent_job_t **want = NULL;
+    gp_txnb_t *t = gp_txnb_new();
     size_t nwant = 0;
     int64_t now = gp_mono_ms();
-    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key; it = gp_strmap_next(a->jobs, it)) {
+    if (want == NULL || b == NULL || t == NULL)
+        goto cleanup;
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key && nwant < S_WORK_PER_TICK;
+         it = gp_strmap_next(a->jobs, it)) {
         agent_job_t *j = it.value;
         if (!j->todo || j->stopping || (j->have_rec && j->started) || now < j->report_after_ms)
             continue;
         char key[GP_KEY_MAX];
-        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = gp_key_job(key, a->cfg.prefix, j->alloc.job) };
-        agent_job_t **p = realloc(want, sizeof *want * (nwant + 1));
-        if (p == NULL)
-            break;
-        want = p;
-        if (gp_etcd_batch_add(b, &op, NULL) < 0)
-            break;
+        gp_txnb_range(t, gp_key_job(key, a->cfg.prefix, j->alloc.job));
         want[nwant++] = j;
-    }
-    gp_err_t err;
-    if (nwant > 0) {
-        if (gp_etcd_batch_run(b, 64, &err) < 0)
-            agent_count_etcd_error(a, "fetch", &err);
-        for (size_t i = 0; i < nwant; i++) {
-            const gp_etcd_result_t *res;
-            agent_job_t *j = want[i];
-            if (gp_etcd_batch_result(b, i, &res, &err) < 0) {
-                j->report_after_ms = now + 500;
-                continue;
-            }
-            s_parse_record(a, j, res);
-            if (!j->have_rec) {
-                j->report_after_ms = now + 1000;
-                continue;
-            }
-            if (!j->started)
-                s_start(a, j);
+        if (gp_txnb_ops(t) == S_RANGES_PER_TXN) {
+            gp_txnb_add(t, b, NULL);
+            gp_txnb_reset(t);
         }
     }
+    if (gp_txnb_ops(t) > 0)
+        gp_txnb_add(t, b, NULL);
+    if (nwant == 0)
+        goto cleanup;
+    gp_err_t err;
+    if (gp_etcd_batch_run(b, 64, &err) < 0)
+        agent_count_etcd_error(a, "fetch", &err);
+    for (size_t i = 0; i < nwant; i++) {
+        agent_job_t *j = want[i];
+        const gp_etcd_result_t *res;
+        if (gp_etcd_batch_result(b, i / S_RANGES_PER_TXN, &res, &err) < 0 ||
+            i % S_RANGES_PER_TXN >= res->n_responses) {
+            j->report_after_ms = now + 500;
+            continue;
+        }
+        s_parse_record(a, j, &res->responses[i % S_RANGES_PER_TXN]);
+        if (!j->have_rec) {
+            j->report_after_ms = now + 1000;
+            continue;
+        }
+        if (!j->started)
+            s_start(a, j);
+    }
+cleanup:
     free(want);
+    gp_txnb_destroy(&t);
     gp_etcd_batch_destroy(&b);
 }
 
-/* Write "running" and end reports, in one batch. */
+/* Write "running", state and end reports: up to 40 jobs per transaction,
+ * all the transactions in one batch.  A transaction fails whole when any
+ * of its compares fails (an allocation deleted meanwhile, a record changed):
+ * its jobs re-read their records and report alone next time. */
 static void s_report(agent_t *a)
 {
+    agent_job_t **sent = malloc(sizeof *sent * S_WORK_PER_TICK);
+    int *kind = malloc(sizeof *kind * S_WORK_PER_TICK);
+    int *txn_of = malloc(sizeof *txn_of * S_WORK_PER_TICK);
     gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
-    if (b == NULL)
-        return;
-    agent_job_t **sent = NULL;
-    int *kind = NULL;
+    gp_txnb_t *t = gp_txnb_new();
     size_t n = 0;
+    int ntxn = 0, in_txn = 0;
     int64_t now = gp_mono_ms();
-    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key; it = gp_strmap_next(a->jobs, it)) {
+    if (sent == NULL || kind == NULL || txn_of == NULL || b == NULL || t == NULL)
+        goto cleanup;
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key && n < S_WORK_PER_TICK;
+         it = gp_strmap_next(a->jobs, it)) {
         agent_job_t *j = it.value;
         if (!j->have_rec || !j->started || j->stopping || now < j->report_after_ms)
             continue;
@@ -539,18 +539,28 @@ static void s_report(agent_t *a)
         int end = j->ended;
         if (!end && j->reported_running && !j->report_state)
             continue;
-        void *p1 = realloc(sent, sizeof *sent * (n + 1)), *p2 = NULL;
-        if (p1)
-            sent = p1;
-        if (p1)
-            p2 = realloc(kind, sizeof *kind * (n + 1));
-        if (p2)
-            kind = p2;
-        if (p1 == NULL || p2 == NULL || s_queue_report(a, b, j, end) < 0)
-            break;
+        if (in_txn > 0 && (j->solo || in_txn == S_REPORTS_PER_TXN)) {
+            gp_txnb_add(t, b, NULL);
+            gp_txnb_reset(t);
+            ntxn++;
+            in_txn = 0;
+        }
+        s_queue_report(a, t, j, end);
         sent[n] = j;
         kind[n] = end;
+        txn_of[n] = ntxn;
         n++;
+        in_txn++;
+        if (j->solo) {
+            gp_txnb_add(t, b, NULL);
+            gp_txnb_reset(t);
+            ntxn++;
+            in_txn = 0;
+        }
+    }
+    if (in_txn > 0) {
+        gp_txnb_add(t, b, NULL);
+        ntxn++;
     }
     gp_err_t err;
     if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0 && err.code != GP_OK)
@@ -558,19 +568,23 @@ static void s_report(agent_t *a)
     for (size_t i = 0; i < n; i++) {
         agent_job_t *j = sent[i];
         const gp_etcd_result_t *res;
-        if (gp_etcd_batch_result(b, i, &res, &err) < 0) {
+        if (gp_etcd_batch_result(b, (size_t)txn_of[i], &res, &err) < 0) {
             agent_count_etcd_error(a, "report", &err);
+            j->have_rec = 0;   /* the record was changed in memory: read it again */
+            j->todo = 1;
             j->report_after_ms = now + 500;
             continue;
         }
         if (!res->succeeded) {
             /* The allocation is gone (the watch will say so) or the record
-             * changed under us: read it again and retry. */
+             * changed under us: read it again, and report alone. */
+            j->solo = 1;
             j->have_rec = 0;
             j->todo = 1;
             j->report_after_ms = now + 100;
             continue;
         }
+        j->solo = 0;
         if (!kind[i]) {
             if (j->reported_running && j->report_state) {
                 j->report_state = 0;
@@ -589,8 +603,11 @@ static void s_report(agent_t *a)
         gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
         s_job_drop(a, j);
     }
+cleanup:
     free(sent);
     free(kind);
+    free(txn_of);
+    gp_txnb_destroy(&t);
     gp_etcd_batch_destroy(&b);
 }
 
@@ -692,6 +709,7 @@ void agent_jobs_tick(agent_t *a)
         a->next_prune_ms = gp_mono_ms() + 3600 * 1000;
     }
     s_fetch_and_start(a);
+    agent_bidder_handle(a);   /* calls for bids that came meanwhile: answer them first */
     s_report(a);
 }
 
