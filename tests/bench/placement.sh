@@ -8,6 +8,7 @@
 #   bench: placements_to_put_ceiling R
 #   bench: submit_to_commit_p50_ms X   at a fixed offered load of BENCH_RATE jobs/s
 #   bench: submit_to_commit_p99_ms X
+#   bench: submit_to_commit_p50_ms_at_200 X, ..._p99_ms_at_200 X   the same at 200 jobs/s
 #
 # The members' data lives on tmpfs, as in the etcd benchmark: the figures are
 # the software's, not the disk's fsync latency.
@@ -21,7 +22,7 @@ rate=${BENCH_RATE:-1000}
 secs=${BENCH_RATE_SECONDS:-10}
 
 etcd_start 3 || bail_out "etcd did not start"
-pool_coordinator c1 r1 --log-level warn || bail_out "coordinator did not start"
+pool_coordinator c1 r1 --log-level warn --lease-ttl 5s || bail_out "coordinator did not start"
 pool_agent a1 r1 1000 8xA100:81920 --log-level warn --usage-interval 60s || bail_out "agent did not start"
 API=${POOL_API[c1]}
 wait_for 60 bash -c "curl -s -H 'Authorization: Bearer $GPUPOOL_TOKEN' $API/v1/usage | grep -q '\"nodes\": *1000'" ||
@@ -30,19 +31,27 @@ echo "# 1 region, 1000 simulated nodes x 8 A100 (8000 GPUs), jobs of 8 GiB / 10%
 
 ceiling=$(ENDPOINT=${ETCD_CLIENT_URL[0]} "$GP_BUILD/tests/etcd/etcd_bench" ref put 64 3 | awk '/^ops_per_s/ {print $2}')
 load=$GP_BUILD/tests/bench/placement_load
+
+# Latency first, on the fresh pool: a fixed offered load, one job per request.
+out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate "$rate" "$secs")
+echo "$out" | sed 's/^/# rate: /'
+echo "bench: submit_to_commit_p50_ms $(echo "$out" | awk '/^p50_ms/ {print $2}')"
+echo "bench: submit_to_commit_p99_ms $(echo "$out" | awk '/^p99_ms/ {print $2}')"
+echo "# offered load ${rate} jobs/s for ${secs} s, one job per request"
+out=$(LOAD_PREFIX=low "$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate 200 "$secs" 2>&1)
+echo "$out" | sed 's/^/# rate 200: /'
+echo "bench: submit_to_commit_p50_ms_at_200 $(echo "$out" | awk '/^p50_ms/ {print $2}')"
+echo "bench: submit_to_commit_p99_ms_at_200 $(echo "$out" | awk '/^p99_ms/ {print $2}')"
+
+# Throughput: a burst, as fast as the load generator can submit.
 out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" burst "$jobs")
 echo "$out" | sed 's/^/# burst: /'
 pps=$(echo "$out" | awk '/^placements_per_s/ {print $2}')
 echo "bench: placements_per_s ${pps:-0}"
 echo "bench: etcd_put_ceiling_per_s ${ceiling:-0}"
 awk -v p="${pps:-0}" -v c="${ceiling:-0}" 'BEGIN { printf "bench: placements_to_put_ceiling %.3f\n", (c > 0 ? p / c : 0) }'
-
-out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate "$rate" "$secs")
-echo "$out" | sed 's/^/# rate: /'
-echo "bench: submit_to_commit_p50_ms $(echo "$out" | awk '/^p50_ms/ {print $2}')"
-echo "bench: submit_to_commit_p99_ms $(echo "$out" | awk '/^p99_ms/ {print $2}')"
-echo "# offered load ${rate} jobs/s for ${secs} s, one job per request"
+echo "# burst of ${jobs} jobs in requests of 250, 8 in flight; the ceiling: raw single-key puts, 64 in flight, same cluster"
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$(daemon_pid c1)"/status)
-echo "# coordinator RSS after $((jobs + rate * secs)) jobs: $((rss / 1024)) MiB"
+echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs)) jobs: $((rss / 1024)) MiB"
 stop_daemon a1 >/dev/null
 stop_daemon c1 >/dev/null
