@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "util.h"
 
 #include "banned.h"
@@ -247,6 +248,24 @@ cleanup:
     gp_config_free(opts, scratch);
     free(scratch);
     return rc;
+}
+
+void gp_config_keep(const gp_opt_t *opts, void *running, void *next, const char *const *names)
+{
+    for (const char *const *n = names; *n; n++) {
+        for (const gp_opt_t *o = opts; o->name; o++) {
+            if (strcmp(o->name, *n) || o->type != GP_OPT_STRING)
+                continue;
+            char **old = (char **)((char *)running + o->offset);
+            char **new = (char **)((char *)next + o->offset);
+            if (strcmp(*old, *new) != 0) {
+                gp_log_warn("reload: %s changes only at restart, keeping \"%s\"", o->name, *old);
+                char *t = *new;
+                *new = *old;
+                *old = t;
+            }
+        }
+    }
 }
 
 void gp_config_free(const gp_opt_t *opts, void *cfg)

@@ -83,6 +83,11 @@ int gp_config_load(const gp_opt_t *opts, void *cfg, int argc, char **argv,
 /* Reload: the same flags as at start-up, the file read again (for SIGHUP). */
 #define gp_config_reload gp_config_load
 
+/* For a reload: the string options named in names[] (NULL-terminated) take
+ * effect only at restart; where next differs from running, keep the
+ * running value in next (and log that). */
+void gp_config_keep(const gp_opt_t *opts, void *running, void *next, const char *const *names);
+
 /* Release the strings of a struct filled by gp_config_load. */
 void gp_config_free(const gp_opt_t *opts, void *cfg);
 

@@ -51,6 +51,20 @@ static void s_curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void gp_etcd_config_from(gp_etcd_config_t *cfg, const char *endpoints, const char *ca,
+                         const char *cert, const char *key, const char *user,
+                         const char *password)
+{
+    gp_etcd_config_t d = GP_ETCD_CONFIG_INIT;
+    *cfg = d;
+    cfg->endpoints = endpoints;
+    cfg->ca_file = ca && *ca ? ca : NULL;
+    cfg->cert_file = cert && *cert ? cert : NULL;
+    cfg->key_file = key && *key ? key : NULL;
+    cfg->username = user && *user ? user : NULL;
+    cfg->password = password && *password ? password : NULL;
+}
+
 /* ------------------------------------------------------------ headers */
 
 static int s_build_headers(gp_etcd_t *etcd)

@@ -115,6 +115,12 @@ typedef struct {
 
 #define GP_ETCD_CONFIG_INIT { NULL, 5000, 2000, NULL, NULL, NULL, NULL, NULL, 64 }
 
+/* Fill a config from option strings ("" means unset); the strings are
+ * borrowed until gp_etcd_new copies them. */
+void gp_etcd_config_from(gp_etcd_config_t *cfg, const char *endpoints, const char *ca,
+                         const char *cert, const char *key, const char *user,
+                         const char *password);
+
 /* Create a client.  Does no I/O (the first request connects).  Returns NULL
  * and fills err on bad configuration.  The config's strings are copied. */
 gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err);

@@ -117,6 +117,19 @@ int gp_parse_duration_ms(const char *s, int64_t *out_ms)
     return -1;
 }
 
+int gp_parse_hostport(const char *s, char *addr, size_t size, int *port)
+{
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    int64_t p;
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= size ||
+        gp_parse_int64(colon + 1, 0, 65535, &p) < 0)
+        return -1;
+    memcpy(addr, s, (size_t)(colon - s));
+    addr[colon - s] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 static int64_t s_clock_ns(clockid_t id)
 {
     struct timespec ts;

@@ -25,6 +25,9 @@ int gp_parse_mib(const char *s, uint64_t *out_mib);
 /* A duration in milliseconds: "250ms", "5s", "2m", "1h", or a bare number of ms. */
 int gp_parse_duration_ms(const char *s, int64_t *out_ms);
 
+/* "ADDRESS:PORT" (port 0..65535) into addr (size bytes) and *port. */
+int gp_parse_hostport(const char *s, char *addr, size_t size, int *port);
+
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds / milliseconds. */
 int64_t gp_mono_ns(void);
 int64_t gp_mono_ms(void);

@@ -689,6 +689,33 @@ static void s_usage(coord_t *c, gp_http_req_t *req)
                                        models));
 }
 
+/* Read a job's stored record for a change: 0 with *rec (the caller clears
+ * it) and its mod revision, or -1 when the request was answered (404, 503,
+ * 500). */
+static int s_load_job(coord_t *c, gp_http_req_t *req, const char *jkey, const char *id,
+                      gp_jobrec_t *rec, int64_t *mod)
+{
+    gp_etcd_result_t res;
+    gp_err_t err;
+    if (gp_etcd_get(c->etcd, jkey, 0, &res, &err) < 0) {
+        gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+        return -1;
+    }
+    if (res.n_kvs == 0) {
+        gp_etcd_result_free(&res);
+        gp_http_respond_error(req, 404, "no job %s", id);
+        return -1;
+    }
+    *mod = res.kvs[0].mod_revision;
+    int bad = gp_jobrec_from_json_str(res.kvs[0].value, res.kvs[0].value_len, rec, &err);
+    gp_etcd_result_free(&res);
+    if (bad < 0) {
+        gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Cancel: the record says cancelled, the queue key and the allocation go
  * (the agent stops the job when its allocation goes), in one transaction
  * fenced on the record's mod revision; retried when the record changed. */
@@ -703,23 +730,10 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
     for (int attempt = 0; attempt < 5; attempt++) {
         gp_etcd_result_t res;
         gp_err_t err;
-        if (gp_etcd_get(c->etcd, jkey, 0, &res, &err) < 0) {
-            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
-            return;
-        }
-        if (res.n_kvs == 0) {
-            gp_etcd_result_free(&res);
-            gp_http_respond_error(req, 404, "no job %s", id);
-            return;
-        }
         gp_jobrec_t rec;
-        int64_t mod = res.kvs[0].mod_revision;
-        int bad = gp_jobrec_from_json_str(res.kvs[0].value, res.kvs[0].value_len, &rec, &err);
-        gp_etcd_result_free(&res);
-        if (bad < 0) {
-            gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
+        int64_t mod;
+        if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
             return;
-        }
         if (gp_job_state_final(rec.state)) {
             s_respond_json(req, 200, gp_jobrec_to_json(&rec));
             gp_jobrec_clear(&rec);
@@ -770,23 +784,10 @@ static void s_suspend(coord_t *c, gp_http_req_t *req, const char *id, int on)
     for (int attempt = 0; attempt < 5; attempt++) {
         gp_etcd_result_t res, ares;
         gp_err_t err;
-        if (gp_etcd_get(c->etcd, jkey, 0, &res, &err) < 0) {
-            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
-            return;
-        }
-        if (res.n_kvs == 0) {
-            gp_etcd_result_free(&res);
-            gp_http_respond_error(req, 404, "no job %s", id);
-            return;
-        }
         gp_jobrec_t rec;
-        int64_t jmod = res.kvs[0].mod_revision;
-        int bad = gp_jobrec_from_json_str(res.kvs[0].value, res.kvs[0].value_len, &rec, &err);
-        gp_etcd_result_free(&res);
-        if (bad < 0) {
-            gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
+        int64_t jmod;
+        if (s_load_job(c, req, jkey, id, &rec, &jmod) < 0)
             return;
-        }
         gp_alloc_t al;
         int have = 0;
         int64_t amod = 0;

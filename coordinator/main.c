@@ -194,21 +194,9 @@ static void s_reload(coord_t *c, int argc, char **argv)
     }
     static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-ca", "etcd-cert",
                                          "etcd-key", "etcd-user", "etcd-password", "prefix",
-                                         "api-listen", "bid-listen", "curve-key", "policy" };
-    for (size_t i = 0; i < GP_ARRAY_LEN(fixed); i++) {
-        for (const gp_opt_t *o = s_opts; o->name; o++) {
-            if (strcmp(o->name, fixed[i]) || o->type != GP_OPT_STRING)
-                continue;
-            char **old = (char **)((char *)&c->cfg + o->offset);
-            char **new = (char **)((char *)&next + o->offset);
-            if (strcmp(*old, *new) != 0) {
-                gp_log_warn("reload: %s changes only at restart, keeping \"%s\"", o->name, *old);
-                char *t = *new;
-                *new = *old;
-                *old = t;
-            }
-        }
-    }
+                                         "api-listen", "bid-listen", "curve-key", "policy", NULL };
+    gp_config_keep(s_opts, &c->cfg, &next, fixed);
+
     next.lease_ttl_ms = c->cfg.lease_ttl_ms;
     s_free_tokens(c->tokens);
     c->tokens = tokens;
@@ -218,18 +206,6 @@ static void s_reload(coord_t *c, int argc, char **argv)
     gp_log_parse_level(c->cfg.log_level, &lv);
     gp_log_set_level(cli.verbose ? GP_LOG_DEBUG : lv);
     gp_log_info("configuration reloaded");
-}
-
-static int s_parse_listen(const char *s, char *addr, size_t size, int *port)
-{
-    const char *colon = strrchr(s, ':');
-    int64_t p;
-    if (colon == NULL || (size_t)(colon - s) >= size || gp_parse_int64(colon + 1, 0, 65535, &p) < 0)
-        return -1;
-    memcpy(addr, s, (size_t)(colon - s));
-    addr[colon - s] = '\0';
-    *port = (int)p;
-    return 0;
 }
 
 /* The ROUTER socket agents connect to, with CURVE and ZAP when configured. */
@@ -302,19 +278,15 @@ static int s_run(coord_t *c, int argc, char **argv)
     c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
     if (c->metrics == NULL || c->tokens == NULL)
         gp_log_fatal(EX_CONFIG, "%s", c->tokens ? "out of memory" : err.msg);
-    gp_etcd_config_t ec = GP_ETCD_CONFIG_INIT;
-    ec.endpoints = c->cfg.etcd_endpoints;
-    ec.ca_file = *c->cfg.etcd_ca ? c->cfg.etcd_ca : NULL;
-    ec.cert_file = *c->cfg.etcd_cert ? c->cfg.etcd_cert : NULL;
-    ec.key_file = *c->cfg.etcd_key ? c->cfg.etcd_key : NULL;
-    ec.username = *c->cfg.etcd_user ? c->cfg.etcd_user : NULL;
-    ec.password = *c->cfg.etcd_password ? c->cfg.etcd_password : NULL;
+    gp_etcd_config_t ec;
+    gp_etcd_config_from(&ec, c->cfg.etcd_endpoints, c->cfg.etcd_ca, c->cfg.etcd_cert,
+                        c->cfg.etcd_key, c->cfg.etcd_user, c->cfg.etcd_password);
     c->etcd = gp_etcd_new(&ec, &err);
     if (c->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
     char addr[64];
     int port;
-    if (s_parse_listen(c->cfg.api_listen, addr, sizeof addr, &port) < 0)
+    if (gp_parse_hostport(c->cfg.api_listen, addr, sizeof addr, &port) < 0)
         gp_log_fatal(EX_CONFIG, "api-listen: expected ADDRESS:PORT, got \"%s\"", c->cfg.api_listen);
     c->httpd = gp_httpd_new(addr, port, (size_t)c->cfg.max_body << 20, coord_http, c, &err);
     if (c->httpd == NULL)

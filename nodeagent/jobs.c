@@ -708,6 +708,8 @@ void agent_jobs_tick(agent_t *a)
             gp_log_info("pruned old job folders count=%d", n);
         a->next_prune_ms = gp_mono_ms() + 3600 * 1000;
     }
+    if (gp_strmap_size(a->jobs) == 0)
+        return;   /* idle: nothing to fetch or report */
     s_fetch_and_start(a);
     agent_bidder_handle(a);   /* calls for bids that came meanwhile: answer them first */
     s_report(a);

@@ -5,8 +5,8 @@
  * The loop.  One thread polls, with zmq_poll, the signal pipe, the metrics
  * server, etcd's sockets (watches and the lease keep-alive) and one ZeroMQ
  * socket per coordinator.  After every wake-up it drives etcd's background
- * work, answers calls for bids, and every tick (50 ms, or at once after a
- * watch event) runs the registry, bidder and jobs duties.  Nothing blocks
+ * work and answers calls for bids; every tick (100 ms) it runs the
+ * registry, bidder and jobs duties.  Nothing blocks
  * for long: etcd requests have deadlines, and batches bound their work.
  *
  * Signals: SIGTERM/SIGINT stop taking work and exit 0; running jobs keep
@@ -155,18 +155,6 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
     return 0;
 }
 
-static int s_parse_listen(const char *s, char *addr, size_t size, int *port)
-{
-    const char *colon = strrchr(s, ':');
-    int64_t p;
-    if (colon == NULL || (size_t)(colon - s) >= size || gp_parse_int64(colon + 1, 0, 65535, &p) < 0)
-        return -1;
-    memcpy(addr, s, (size_t)(colon - s));
-    addr[colon - s] = '\0';
-    *port = (int)p;
-    return 0;
-}
-
 static void s_http(void *arg, gp_http_req_t *req)
 {
     agent_t *a = arg;
@@ -212,21 +200,9 @@ static void s_reload(agent_t *a, int argc, char **argv)
                                          "etcd-user", "etcd-password", "prefix", "state-dir",
                                          "simulate-devices", "simulate-nvlink", "devices-file",
                                          "nvml", "curve-key", "coordinator-keys", "metrics-listen",
-                                         "shim", "policy" };
-    for (size_t i = 0; i < GP_ARRAY_LEN(fixed); i++) {
-        for (const gp_opt_t *o = s_opts; o->name; o++) {
-            if (strcmp(o->name, fixed[i]) || o->type != GP_OPT_STRING)
-                continue;
-            char **old = (char **)((char *)&a->cfg + o->offset);
-            char **new = (char **)((char *)&next + o->offset);
-            if (strcmp(*old, *new) != 0) {
-                gp_log_warn("reload: %s changes only at restart, keeping \"%s\"", o->name, *old);
-                char *t = *new;
-                *new = *old;
-                *old = t;
-            }
-        }
-    }
+                                         "shim", "policy", NULL };
+    gp_config_keep(s_opts, &a->cfg, &next, fixed);
+
     if (next.simulate != a->cfg.simulate || next.lease_ttl_ms != a->cfg.lease_ttl_ms) {
         gp_log_warn("reload: simulate and lease-ttl change only at restart");
         next.simulate = a->cfg.simulate;
@@ -286,13 +262,9 @@ static int s_run(agent_t *a, int argc, char **argv)
         ndev += a->nodes[i].node.ndevices;
     gp_log_info("inventory nodes=%d devices=%d", a->nnodes, ndev);
 
-    gp_etcd_config_t ec = GP_ETCD_CONFIG_INIT;
-    ec.endpoints = a->cfg.etcd_endpoints;
-    ec.ca_file = *a->cfg.etcd_ca ? a->cfg.etcd_ca : NULL;
-    ec.cert_file = *a->cfg.etcd_cert ? a->cfg.etcd_cert : NULL;
-    ec.key_file = *a->cfg.etcd_key ? a->cfg.etcd_key : NULL;
-    ec.username = *a->cfg.etcd_user ? a->cfg.etcd_user : NULL;
-    ec.password = *a->cfg.etcd_password ? a->cfg.etcd_password : NULL;
+    gp_etcd_config_t ec;
+    gp_etcd_config_from(&ec, a->cfg.etcd_endpoints, a->cfg.etcd_ca, a->cfg.etcd_cert,
+                        a->cfg.etcd_key, a->cfg.etcd_user, a->cfg.etcd_password);
     a->etcd = gp_etcd_new(&ec, &err);
     if (a->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
@@ -300,7 +272,7 @@ static int s_run(agent_t *a, int argc, char **argv)
     if (*a->cfg.metrics_listen) {
         char addr[64];
         int port;
-        if (s_parse_listen(a->cfg.metrics_listen, addr, sizeof addr, &port) < 0)
+        if (gp_parse_hostport(a->cfg.metrics_listen, addr, sizeof addr, &port) < 0)
             gp_log_fatal(EX_CONFIG, "metrics-listen: expected ADDRESS:PORT, got \"%s\"",
                          a->cfg.metrics_listen);
         httpd = gp_httpd_new(addr, port, 4096, s_http, a, &err);
@@ -359,7 +331,7 @@ static int s_run(agent_t *a, int argc, char **argv)
             agent_registry_tick(a);
             agent_bidder_tick(a);
             agent_jobs_tick(a);
-            next_tick = now + 50;
+            next_tick = now + 100;
             if (!ready && a->registered) {
                 ready = 1;
                 gp_daemon_ready(PROG, "name=%s region=%s nodes=%d devices=%d metrics=%d",

@@ -437,3 +437,16 @@ wait_state() {
     done
     return 1
 }
+
+# launch_sums FILE LO-HI LO-HI LO-HI: the sums of three ranges of the
+# per-100-ms launch counts that `shimtest launchlog` printed ("buckets=...").
+launch_sums() {
+    local b r out=""
+    b=$(sed -n 's/^buckets=//p' "$1")
+    shift
+    for r in "$@"; do
+        out+="$(echo "$b" | tr ',' '\n' | awk -v lo="${r%-*}" -v hi="${r#*-}" \
+            'NR - 1 >= lo && NR - 1 <= hi { s += $1 } END { print s + 0 }') "
+    done
+    echo "${out% }"
+}

@@ -49,15 +49,8 @@ gpupool_ c1 resume spin >/dev/null; is "$?" 0 "resume exits 0"
 is "$(state spin)" running "the job runs again"
 wait_for 15 bash -c "ls $T_TMP/state/done | grep -q '^spin\\.'"
 ok $? "the job ends"
-b=$(sed -n 's/^buckets=//p' "$T_TMP"/state/done/spin.r*/stdout)
-diag "launches per 100 ms: $b"
-IFS=, read -r -a n <<<"$b"
-before=0; during=0; after=0
-for i in "${!n[@]}"; do
-    if [ "$i" -ge 1 ] && [ "$i" -le 8 ]; then before=$((before + n[i])); fi
-    if [ "$i" -ge 13 ] && [ "$i" -le 22 ]; then during=$((during + n[i])); fi
-    if [ "$i" -ge 29 ] && [ "$i" -le 38 ]; then after=$((after + n[i])); fi
-done
+read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout 1-8 13-22 29-38)"
+diag "launches per 100 ms: $(sed -n 's/^buckets=//p' "$T_TMP"/state/done/spin.r*/stdout)"
 [ "$before" -gt 0 ]; ok $? "launches before the suspension ($before)"
 is "$during" 0 "no launch while suspended"
 [ "$after" -gt 0 ]; ok $? "launches after the resume ($after)"

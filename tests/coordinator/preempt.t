@@ -54,15 +54,8 @@ wait_state c1 batch suspended 15; ok $? "while the high-priority slice is busy, 
 like "$(job_field c1 batch reason)" "compute preempted" "with the reason"
 wait_for 15 bash -c "ls $T_TMP/state/done | grep -q '^batch\\.'"
 ok $? "the low-priority job finishes"
-b=$(sed -n 's/^buckets=//p' "$T_TMP"/state/done/batch.r*/stdout)
-diag "low-priority launches per 100 ms: $b"
-IFS=, read -r -a n <<<"$b"
-before=0; during=0; after=0
-for i in "${!n[@]}"; do
-    if [ "$i" -ge 1 ] && [ "$i" -le 8 ]; then before=$((before + n[i])); fi
-    if [ "$i" -ge 12 ] && [ "$i" -le 19 ]; then during=$((during + n[i])); fi
-    if [ "$i" -ge 28 ] && [ "$i" -le 38 ]; then after=$((after + n[i])); fi
-done
+read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/batch.r*/stdout 1-8 12-19 28-38)"
+diag "launches per 100 ms: $(sed -n 's/^buckets=//p' "$T_TMP"/state/done/batch.r*/stdout)"
 [ "$before" -gt 0 ]; ok $? "it launched before the high-priority burst ($before)"
 is "$during" 0 "no launch during the burst"
 [ "$after" -gt 0 ]; ok $? "launches resumed after it ($after)"
