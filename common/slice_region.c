@@ -1,5 +1,7 @@
 #include "slice_region.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -358,29 +360,8 @@ int gp_slice_region_find_uuid(gp_slice_region_t *self, const char *uuid)
 /* The start time of pid (clock ticks since boot), 0 when it does not exist. */
 static uint64_t s_starttime(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (p == NULL)
-        return 0;
-    /* after ") " come fields 3.. ; starttime is field 22 */
-    p++;
-    for (int field = 3; field <= 22 && p != NULL; field++) {
-        while (*p == ' ')
-            p++;
-        if (field == 22)
-            return strtoull(p, NULL, 10);
-        p = strchr(p, ' ');
-    }
-    return 0;
+    uint64_t t;
+    return gp_proc_stat(pid, &t, NULL) == 0 ? t : 0;
 }
 
 static int s_alive(int pid, uint64_t starttime)

@@ -1,6 +1,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +116,38 @@ int gp_parse_duration_ms(const char *s, int64_t *out_ms)
             *out_ms = (int64_t)(v * units[i].mul);
             return 0;
         }
+    }
+    return -1;
+}
+
+int gp_proc_stat(int pid, uint64_t *start_time, char *state)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');   /* the command name may hold spaces and ')' */
+    if (p == NULL || p[1] != ' ')
+        return -1;
+    if (state)
+        *state = p[2];
+    /* after ") " come fields 3..; the start time is field 22 */
+    p++;
+    for (int field = 3; field <= 22 && p != NULL; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 22) {
+            if (start_time)
+                *start_time = strtoull(p, NULL, 10);
+            return 0;
+        }
+        p = strchr(p, ' ');
     }
     return -1;
 }

@@ -25,6 +25,11 @@ int gp_parse_mib(const char *s, uint64_t *out_mib);
 /* A duration in milliseconds: "250ms", "5s", "2m", "1h", or a bare number of ms. */
 int gp_parse_duration_ms(const char *s, int64_t *out_ms);
 
+/* From /proc/<pid>/stat: the process's start time (clock ticks since boot;
+ * with the pid it names one process across pid reuse) and its state letter
+ * ('R', 'S', 'Z', ...).  -1 when there is no such process. */
+int gp_proc_stat(int pid, uint64_t *start_time, char *state);
+
 /* "ADDRESS:PORT" (port 0..65535) into addr (size bytes) and *port. */
 int gp_parse_hostport(const char *s, char *addr, size_t size, int *port);
 

@@ -928,6 +928,30 @@ static int s_cmd_resume(cli_t *cli, int argc, char **argv)
     return s_job_action(cli, argc, argv, "POST", "/resume");
 }
 
+/* GET a list (path answers {key: [...]}): with -o json print the answer and
+ * return 1 with *rc = 0; on error return 1 with *rc the exit code; else
+ * return 0 with *ans (the caller decrefs) and *list (borrowed from it)
+ * for a table. */
+static int s_get_list(cli_t *cli, const char *path, const char *key, json_t **ans, json_t **list,
+                      int *rc)
+{
+    *ans = NULL;
+    if ((*rc = s_get(cli, path, ans)) != 0)
+        return 1;
+    *list = s_array(*ans, key);
+    if (*list == NULL) {
+        json_decref(*ans);
+        *rc = EX_PROTOCOL;
+        return 1;
+    }
+    if (cli->out == OUT_JSON) {
+        *rc = s_print_json(*ans);
+        json_decref(*ans);
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- quotas */
 
 /* quota ls | quota set TEAM [--gpus N] [--mem-mib N] [--compute PCT] | quota rm TEAM */
@@ -942,18 +966,9 @@ static int s_cmd_quota(cli_t *cli, int argc, char **argv)
     json_t *ans = NULL;
     int rc;
     if (!strcmp(argv[1], "ls") && argc == 2) {
-        if ((rc = s_get(cli, "/v1/quotas", &ans)) != 0)
+        json_t *qs;
+        if (s_get_list(cli, "/v1/quotas", "quotas", &ans, &qs, &rc))
             return rc;
-        json_t *qs = s_array(ans, "quotas");
-        if (qs == NULL) {
-            json_decref(ans);
-            return EX_PROTOCOL;
-        }
-        if (cli->out == OUT_JSON) {
-            rc = s_print_json(ans);
-            json_decref(ans);
-            return rc;
-        }
         table_t t;
         static const char *const heads[] = { "TEAM", "GPUS", "MEM_MIB", "COMPUTE%" };
         s_table_init(&t, 4, heads);
@@ -1051,20 +1066,10 @@ static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
         s_fail("usage: gpupool nodes");
         return EX_USAGE;
     }
-    json_t *ans = NULL;
-    int rc = s_get(cli, "/v1/nodes", &ans);
-    if (rc != 0)
+    json_t *ans, *nodes;
+    int rc;
+    if (s_get_list(cli, "/v1/nodes", "nodes", &ans, &nodes, &rc))
         return rc;
-    json_t *nodes = s_array(ans, "nodes");
-    if (nodes == NULL) {
-        json_decref(ans);
-        return EX_PROTOCOL;
-    }
-    if (cli->out == OUT_JSON) {
-        rc = s_print_json(ans);
-        json_decref(ans);
-        return rc;
-    }
     table_t t;
     static const char *const heads[] = { "NODE", "REGION", "ZONE", "MODEL", "GPUS",
                                          "MEM", "ALLOCATED", "JOBS", "HEALTHY" };
@@ -1126,20 +1131,10 @@ static int s_cmd_regions(cli_t *cli, int argc, char **argv)
         s_fail("usage: gpupool regions");
         return EX_USAGE;
     }
-    json_t *ans = NULL;
-    int rc = s_get(cli, "/v1/regions", &ans);
-    if (rc != 0)
+    json_t *ans, *regions;
+    int rc;
+    if (s_get_list(cli, "/v1/regions", "regions", &ans, &regions, &rc))
         return rc;
-    json_t *regions = s_array(ans, "regions");
-    if (regions == NULL) {
-        json_decref(ans);
-        return EX_PROTOCOL;
-    }
-    if (cli->out == OUT_JSON) {
-        rc = s_print_json(ans);
-        json_decref(ans);
-        return rc;
-    }
     table_t t;
     static const char *const heads[] = { "REGION", "LEADER", "COORDINATORS", "NODES",
                                          "GPUS",   "USED",   "PENDING" };

@@ -128,51 +128,18 @@ static s_job_t *s_add(gp_runner_t *self, const char *job)
     return j;
 }
 
-/* Field 22 of /proc/<pid>/stat: the process's start time in clock ticks
- * since boot.  With the pid it identifies a process across pid reuse. */
 static unsigned long long s_start_time(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');   /* the command name may hold spaces */
-    if (p == NULL)
-        return 0;
-    /* after ") " come fields 3.. ; start time is field 22 */
-    int field = 2;
-    for (p++; *p && field < 21; p++)
-        if (*p == ' ')
-            field++;
-    return strtoull(p, NULL, 10);
+    uint64_t t;
+    return gp_proc_stat((int)pid, &t, NULL) == 0 ? t : 0;
 }
 
+/* The process is the one started (same start time) and not a zombie. */
 static int s_alive(pid_t pid, unsigned long long start_time)
 {
-    if (pid <= 0 || kill(pid, 0) < 0)
-        return 0;
-    unsigned long long st = s_start_time(pid);
-    if (st != start_time)
-        return 0;
-    /* a zombie is not running */
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] != 'Z';
+    uint64_t t;
+    char state;
+    return pid > 0 && gp_proc_stat((int)pid, &t, &state) == 0 && t == start_time && state != 'Z';
 }
 
 static int s_write_atomic(const char *dir, const char *name, const char *text)
