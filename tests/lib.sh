@@ -262,7 +262,7 @@ stop_daemon() {
         fi
         sleep 0.05
     done
-    wait "$pid"
+    wait "$pid" 2>/dev/null   # (bash would report a killed job on stderr)
 }
 
 # ---------------------------------------------------------------- etcd
