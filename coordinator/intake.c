@@ -623,6 +623,8 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     gp_strmap_t *by_region = gp_strmap_new(), *by_model = gp_strmap_new();
     s_tot_t pool = { 0 };
     s_totals(c, by_region, by_model, &pool);
+    /* Our own region is known before the watch brings our registration back. */
+    s_tot(by_region, c->cfg.region);
     /* Regions with coordinators but no nodes are regions too. */
     for (gp_strmap_iter_t it = gp_strmap_first(c->coordinators); it.key;
          it = gp_strmap_next(c->coordinators, it)) {
@@ -638,10 +640,16 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
         s_tot_t *t = it.value;
         json_t *coords = json_array();
         size_t rl = strlen(it.key);
+        int self = 0;
         for (gp_strmap_iter_t k = gp_strmap_first(c->coordinators); k.key;
-             k = gp_strmap_next(c->coordinators, k))
-            if (!strncmp(k.key, it.key, rl) && k.key[rl] == '/')
+             k = gp_strmap_next(c->coordinators, k)) {
+            if (!strncmp(k.key, it.key, rl) && k.key[rl] == '/') {
                 json_array_append_new(coords, json_string(k.key + rl + 1));
+                self |= !strcmp(it.key, c->cfg.region) && !strcmp(k.key + rl + 1, c->cfg.id);
+            }
+        }
+        if (!self && !strcmp(it.key, c->cfg.region) && c->registered)
+            json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
         json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,
                                              "leader", leader, "coordinators", coords, "nodes",
