@@ -101,22 +101,30 @@ static int s_nvml_dev(nvmlDevice_t h)
     return gp_slice_region_find_uuid(gp_shim.region, uuid);
 }
 
+/* Replace NVML's device totals with the slice's view (both NVML memory
+ * queries); 1 when the device is in the slice and was rewritten. */
+static int s_nvml_view(nvmlDevice_t h, unsigned long long *total, unsigned long long *free_b,
+                       unsigned long long *used)
+{
+    int dev = gp_shim.active ? s_nvml_dev(h) : -1;
+    if (dev < 0)
+        return 0;
+    uint64_t t, f, u;
+    s_slice_view(dev, *total, *free_b, &t, &f, &u);
+    *total = t;
+    *free_b = f;
+    *used = u;
+    return 1;
+}
+
 GP_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t h, nvmlMemory_t *mem)
 {
     GP_ENTER();
     if (gp_real.nvmlDeviceGetMemoryInfo == NULL)
         return NVML_ERROR_UNINITIALIZED;
     nvmlReturn_t rc = gp_real.nvmlDeviceGetMemoryInfo(h, mem);
-    if (rc != NVML_SUCCESS || !gp_shim.active || mem == NULL)
-        return rc;
-    int dev = s_nvml_dev(h);
-    if (dev < 0)
-        return rc;
-    uint64_t t, f, u;
-    s_slice_view(dev, mem->total, mem->free, &t, &f, &u);
-    mem->total = t;
-    mem->free = f;
-    mem->used = u;
+    if (rc == NVML_SUCCESS && mem != NULL)
+        s_nvml_view(h, &mem->total, &mem->free, &mem->used);
     return rc;
 }
 
@@ -126,16 +134,7 @@ GP_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t h, nvmlMemory_v2_
     if (gp_real.nvmlDeviceGetMemoryInfo_v2 == NULL)
         return NVML_ERROR_UNINITIALIZED;
     nvmlReturn_t rc = gp_real.nvmlDeviceGetMemoryInfo_v2(h, mem);
-    if (rc != NVML_SUCCESS || !gp_shim.active || mem == NULL)
-        return rc;
-    int dev = s_nvml_dev(h);
-    if (dev < 0)
-        return rc;
-    uint64_t t, f, u;
-    s_slice_view(dev, mem->total, mem->free, &t, &f, &u);
-    mem->total = t;
-    mem->free = f;
-    mem->used = u;
-    mem->reserved = 0;
+    if (rc == NVML_SUCCESS && mem != NULL && s_nvml_view(h, &mem->total, &mem->free, &mem->used))
+        mem->reserved = 0;
     return rc;
 }
