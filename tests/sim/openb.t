@@ -2,20 +2,7 @@
 # gpupool-sim on the openb default trace: the documented command,
 # determinism, capacity accounting, and the policies' order at 130%
 # (FGD > BestFit > Random, as published).
-. "$(dirname "$0")/../lib.sh"
-
-SIM="$GP_BUILD/gpupool-sim"
-OPENB="$GP_ROOT/../shared/data/openb"
-NODES="$OPENB/openb_node_list_gpu_node.csv"
-PODS="$OPENB/openb_pod_list_default.csv"
-[ -x "$SIM" ] || bail_out "no $SIM (run make)"
-[ -r "$PODS" ] || bail_out "no openb trace at $OPENB"
-
-field() { # json key -> value
-    printf '%s' "$1" | grep -o "\"$2\":[^,}]*" | head -1 | cut -d: -f2 | tr -d '"'
-}
-num_ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
-num_gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
+. "$(dirname "$0")/common.sh"
 
 # --- the documented command, shortened to 2 seeds
 out=$("$SIM" replay --nodes "$NODES" --pods "$PODS" --format openb --policy fgd \

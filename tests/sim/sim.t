@@ -1,20 +1,7 @@
 #!/usr/bin/env bash
 # gpupool-sim's command line, outputs (table, CSV, plot), the time mode,
 # capacity planning, and bad input (clear errors, sysexits codes).
-. "$(dirname "$0")/../lib.sh"
-
-SIM="$GP_BUILD/gpupool-sim"
-OPENB="$GP_ROOT/../shared/data/openb"
-NODES="$OPENB/openb_node_list_gpu_node.csv"
-PODS="$OPENB/openb_pod_list_default.csv"
-[ -x "$SIM" ] || bail_out "no $SIM (run make)"
-[ -r "$PODS" ] || bail_out "no openb trace at $OPENB"
-
-field() { # json key -> value
-    printf '%s' "$1" | grep -o "\"$2\":[^,}]*" | head -1 | cut -d: -f2 | tr -d '"'
-}
-num_ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
-num_gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
+. "$(dirname "$0")/common.sh"
 
 "$SIM" --help | grep -q "gpupool-sim COMMAND"; ok $? "--help"
 "$SIM" --version | grep -Eq "^gpupool-sim [0-9]"; ok $? "--version"
