@@ -361,6 +361,7 @@ static void s_queue_set(coord_t *c, const char *region, const char *id, int on)
         j->not_before_ms = 0;
         j->backoff_ms = 0;
         gp_strmap_put(c->queue, id, j);
+        c->round_kick = 1;
     } else if (here_before && !here_after) {
         gp_strmap_del(c->queue, id);
     }

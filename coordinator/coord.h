@@ -169,7 +169,10 @@ void coord_intake_stop(coord_t *c);
 int coord_round_start(coord_t *c, gp_err_t *err);
 void coord_round_on_msg(coord_t *c, gp_wire_msg_t *msg);
 void coord_round_tick(coord_t *c);
-int64_t coord_round_deadline(coord_t *c);   /* next time the round needs a tick, or 0 */
+/* When the round next needs a tick (monotonic ms; 0 = only at the regular
+ * tick): its bid deadline, or now when every agent has answered or a job
+ * was just queued and no round is in flight. */
+int64_t coord_round_deadline(coord_t *c);
 void coord_round_abort(coord_t *c, const char *why);
 void coord_round_stop(coord_t *c);
 
@@ -196,6 +199,7 @@ struct coord {
     int64_t cache_rev;               /* revision the cache reflects */
     gp_strmap_t *queue;              /* id -> coord_job_t*: jobs queued in this region */
     int capacity_freed;              /* an allocation or node came: retry waiting jobs */
+    int round_kick;                  /* a job was queued here: open a round now, not at the tick */
 
     /* election */
     int64_t lease;

@@ -352,12 +352,14 @@ static int s_run(coord_t *c, int argc, char **argv)
         gp_httpd_run(c->httpd);
         coord_intake_flush(c);
         now = gp_mono_ms();
-        if (now >= next_tick || (rd && now >= rd)) {
+        rd = coord_round_deadline(c);   /* bids or jobs that came in this wake-up */
+        if (now < next_tick && rd && now >= rd) {
+            coord_round_tick(c);
+        } else if (now >= next_tick) {
             coord_cache_tick(c);
             coord_election_tick(c);
             coord_round_tick(c);
-            if (now >= next_tick)
-                next_tick = now + 20;
+            next_tick = now + 20;
             if (!ready && c->registered) {
                 ready = 1;
                 gp_daemon_ready(PROG, "id=%s region=%s api=%d bid=%s", c->cfg.id, c->cfg.region,

@@ -195,7 +195,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         }
     }
     if (r->answered >= r->asked)
-        r->deadline_ms = 0;   /* every agent answered: award now */
+        r->deadline_ms = gp_mono_ms();   /* every agent answered: award now */
 }
 
 void coord_round_on_msg(coord_t *c, gp_wire_msg_t *msg)
@@ -621,6 +621,7 @@ cleanup:
 static void s_close(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
+    int64_t bids_ms = gp_mono_ms() - r->sent_ms, commit_ns = gp_mono_ns();
     int64_t now_wall = gp_wall_ms();
     s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
     int naw = 0, naw_prepfail = 0;
@@ -682,6 +683,7 @@ static void s_close(coord_t *c, int64_t now)
         naw++;
     }
     s_commit(c, aw, naw, now_wall);
+    commit_ns = gp_mono_ns() - commit_ns;
 
     /* Hints for the winners, backoff for the others. */
     gp_strmap_t *hints = gp_strmap_new();
@@ -739,8 +741,11 @@ static void s_close(coord_t *c, int64_t now)
     s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
                   (double)(gp_mono_ms() - r->started_ms) / 1000.0);
     gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d no_bid=%d "
-                 "not_prepared=%d commit_failed=%d", (long long)r->id, r->n, placed, r->answered,
-                 r->asked, nobid, prep_failed, commit_failed);
+                 "not_prepared=%d commit_failed=%d open_ms=%lld bids_ms=%lld commit_ms=%.1f "
+                 "total_ms=%lld", (long long)r->id, r->n, placed, r->answered, r->asked, nobid,
+                 prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
+                 (long long)bids_ms, (double)commit_ns / 1e6,
+                 (long long)(gp_mono_ms() - r->started_ms));
     s_reset(r);
 }
 
@@ -767,6 +772,7 @@ void coord_round_tick(coord_t *c)
     if (r->active && now >= r->deadline_ms)
         s_close(c, now);
     if (!r->active) {
+        c->round_kick = 0;
         coord_gang_round(c, now);
         s_open(c, now);
     }
@@ -777,7 +783,11 @@ void coord_round_tick(coord_t *c)
 int64_t coord_round_deadline(coord_t *c)
 {
     s_round_t *r = s_r(c);
-    return r && r->active ? r->deadline_ms : 0;
+    if (r == NULL)
+        return 0;
+    if (r->active)
+        return r->deadline_ms;
+    return c->round_kick && coord_is_leader(c) ? gp_mono_ms() : 0;
 }
 
 void coord_round_stop(coord_t *c)
