@@ -3,3 +3,8 @@ TEST_PROGRAMS += $(BUILD)/tests/bench/placement_load
 
 $(BUILD)/tests/bench/placement_load: $(BUILD)/tests/bench/placement_load.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)
+
+TEST_PROGRAMS += $(BUILD)/tests/bench/rss_floor
+
+$(BUILD)/tests/bench/rss_floor: $(BUILD)/tests/bench/rss_floor.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)

@@ -9,6 +9,9 @@
 #   bench: submit_to_commit_p50_ms X   at a fixed offered load of BENCH_RATE jobs/s
 #   bench: submit_to_commit_p99_ms X
 #   bench: submit_to_commit_p50_ms_at_200 X, ..._p99_ms_at_200 X   the same at 200 jobs/s
+#   bench: cpu_ms_per_placement X      CPU of every process of the pool per job placed
+#                                      in the burst, and its split (etcd, coordinator,
+#                                      agent, load generator) in a comment
 #
 # The members' data lives on tmpfs, as in the etcd benchmark: the figures are
 # the software's, not the disk's fsync latency.
@@ -43,14 +46,27 @@ echo "$out" | sed 's/^/# rate 200: /'
 echo "bench: submit_to_commit_p50_ms_at_200 $(echo "$out" | awk '/^p50_ms/ {print $2}')"
 echo "bench: submit_to_commit_p99_ms_at_200 $(echo "$out" | awk '/^p99_ms/ {print $2}')"
 
-# Throughput: a burst, as fast as the load generator can submit.
+# Throughput: a burst, as fast as the load generator can submit.  Every
+# process of the pool shares this machine's cores: the CPU each one spends
+# per placement says where the ceiling comes from.
+cpu_ticks() { local p s=0; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo "$s"; }
+etcd_pids="$(daemon_pid etcd0) $(daemon_pid etcd1) $(daemon_pid etcd2)"
+e0=$(cpu_ticks $etcd_pids); c0=$(cpu_ticks "$(daemon_pid c1)"); a0=$(cpu_ticks "$(daemon_pid a1)")
 out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" burst "$jobs")
+e1=$(cpu_ticks $etcd_pids); c1=$(cpu_ticks "$(daemon_pid c1)"); a1=$(cpu_ticks "$(daemon_pid a1)")
 echo "$out" | sed 's/^/# burst: /'
 pps=$(echo "$out" | awk '/^placements_per_s/ {print $2}')
 echo "bench: placements_per_s ${pps:-0}"
 echo "bench: etcd_put_ceiling_per_s ${ceiling:-0}"
 awk -v p="${pps:-0}" -v c="${ceiling:-0}" 'BEGIN { printf "bench: placements_to_put_ceiling %.3f\n", (c > 0 ? p / c : 0) }'
 echo "# burst of ${jobs} jobs in requests of 250, 8 in flight; the ceiling: raw single-key puts, 64 in flight, same cluster"
+hz=$(getconf CLK_TCK)
+awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) -v a=$((a1 - a0)) -v l="$(echo "$out" | awk '/^cpu_s/ {print $2}')" \
+    -v hz="$hz" -v n="$jobs" -v cores="$(nproc)" 'BEGIN {
+    e = e / hz * 1000 / n; c = c / hz * 1000 / n; a = a / hz * 1000 / n; l = l * 1000 / n
+    printf "bench: cpu_ms_per_placement %.2f\n", e + c + a + l
+    printf "# CPU per placement (ms): etcd members %.2f, coordinator %.2f, agent %.2f, load generator %.2f;", e, c, a, l
+    printf " %d cores: at most %.0f placements/s at this cost\n", cores, cores * 1000 / (e + c + a + l) }'
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$(daemon_pid c1)"/status)
 echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs)) jobs: $((rss / 1024)) MiB"
 stop_daemon a1 >/dev/null

@@ -14,6 +14,7 @@
  *   placements_per_s N   (jobs committed / time from the first submission to the
  *                         last commit seen, within 2 minutes of the last submission)
  *   submitted_per_s N
+ *   cpu_s X              (this process's own CPU time: user + system)
  * LOAD_PREFIX (env) names the jobs (default "burst" / "rate").
  * rate: one job per request, paced, up to 64 requests in flight; prints
  *   committed N / N, p50_ms X, p99_ms X, max_ms X, offered_per_s X
@@ -23,6 +24,7 @@
  */
 #include <curl/curl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +266,10 @@ int main(int argc, char **argv)
         printf("committed %lld / %lld, errors %ld\n", (long long)s_committed, (long long)n, s_errors);
         printf("submitted_per_s %.0f\n", (double)n / ((double)(submitted_ns - t0) / 1e9));
         printf("placements_per_s %.0f\n", secs > 0 ? (double)s_committed / secs : 0.0);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("cpu_s %.2f\n", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
     } else {
         int64_t *lat = calloc((size_t)n, sizeof *lat);
         size_t k = 0;
