@@ -8,7 +8,8 @@
  * and the ZAP handler that authenticates them.  After each wake-up it
  * drives etcd, reads agents' messages, serves HTTP, then stores the
  * submissions that arrived (one batch), and runs the election and the bid
- * round duties.
+ * round duties every 20 ms tick, and the round's at once when it asks to
+ * (a job queued, every bid in, a deadline passed).
  *
  * Signals: SIGTERM/SIGINT answer what is waiting, resign (the lease is
  * revoked, so a standby takes over at once) and exit 0.  SIGHUP re-reads

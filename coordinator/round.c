@@ -2,7 +2,10 @@
  * round.c - the bid round: how the region's leader places jobs.
  *
  * A round runs whenever the leader has queued jobs that are not backing
- * off and no round is in flight:
+ * off and no round is in flight.  It is driven by events, not only by the
+ * loop's 20 ms tick: a job queued here opens a round at once when none is in
+ * flight, and the last agent's answer closes it at once (see
+ * coord_round_deadline), so a lone job waits for no timer.
  *
  *  1. Batch.  Take up to `batch` queued jobs, highest priority first, then
  *     oldest (gangs go to gang.c first).  A job is placed here only on this
