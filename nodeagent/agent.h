@@ -112,12 +112,6 @@ void agent_bidder_stop(agent_t *a);
 /* jobs.c */
 int agent_jobs_start(agent_t *a, gp_err_t *err);
 void agent_jobs_tick(agent_t *a);
-/* When the jobs' work is due before the regular tick (monotonic ms), or 0:
- * AGENT_JOBS_GAP_MS after its last run when an allocation came meanwhile,
- * so that a job starts within milliseconds of its commit while a stream of
- * commits still batches. */
-#define AGENT_JOBS_GAP_MS 10
-int64_t agent_jobs_due(const agent_t *a);
 void agent_jobs_stop(agent_t *a);
 int agent_jobs_count(agent_t *a);
 /* The slices on a node, for its usage record: [{"job", "devices": [...]}]. */
@@ -156,8 +150,6 @@ struct agent {
     gp_strmap_t *jobs;                /* job id -> agent_job_t* */
     gp_etcd_watch_t *alloc_watch;
     int alloc_relist;
-    int jobs_kick;                  /* an allocation came: do the jobs' work soon, not at the tick */
-    int64_t jobs_last_ms;           /* when the jobs' work last ran */
     int64_t next_usage_ms, next_prune_ms;
     char slice_dir[3072];
 

@@ -208,10 +208,8 @@ static void s_on_alloc_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *res
     }
     for (size_t i = 0; i < resp->n_events; i++) {
         const gp_etcd_event_t *e = &resp->events[i];
-        if (e->type == GP_ETCD_EVENT_PUT) {
+        if (e->type == GP_ETCD_EVENT_PUT)
             s_alloc_put(a, &e->kv);
-            a->jobs_kick = 1;
-        }
         else
             s_alloc_deleted(a, e->kv.key, e->kv.key_len);
     }
@@ -690,15 +688,8 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
     return 0;
 }
 
-int64_t agent_jobs_due(const agent_t *a)
-{
-    return a->jobs_kick ? a->jobs_last_ms + AGENT_JOBS_GAP_MS : 0;
-}
-
 void agent_jobs_tick(agent_t *a)
 {
-    a->jobs_kick = 0;
-    a->jobs_last_ms = gp_mono_ms();
     if (a->alloc_relist) {
         gp_err_t err;
         a->alloc_relist = 0;

@@ -6,10 +6,8 @@
  * server, etcd's sockets (watches and the lease keep-alive) and one ZeroMQ
  * socket per coordinator.  After every wake-up it drives etcd's background
  * work and answers calls for bids; every tick (100 ms) it runs the
- * registry, bidder and jobs duties, and the jobs' duty also runs between
- * ticks, 10 ms after its last run, when an allocation came (so a job
- * starts soon after its commit).  Nothing blocks for long: etcd requests
- * have deadlines, and batches bound their work.
+ * registry, bidder and jobs duties.  Nothing blocks
+ * for long: etcd requests have deadlines, and batches bound their work.
  *
  * Signals: SIGTERM/SIGINT stop taking work and exit 0; running jobs keep
  * running (their supervisors hold them) and are adopted by the next agent.
@@ -301,10 +299,7 @@ static int s_run(agent_t *a, int argc, char **argv)
                                                                  (pfds[i].events & POLLOUT ? ZMQ_POLLOUT : 0)), 0 };
         n += agent_bidder_pollitems(a, items + n, (int)GP_ARRAY_LEN(items) - n);
         int64_t now = gp_mono_ms();
-        int64_t wake = next_tick, jobs_due = agent_jobs_due(a);
-        if (jobs_due && jobs_due < wake)
-            wake = jobs_due;
-        long timeout = wake > now ? (long)(wake - now) : 0;
+        long timeout = next_tick > now ? (long)(next_tick - now) : 0;
         if (etcd_to >= 0 && etcd_to < timeout)
             timeout = etcd_to;
         if (httpd) {
@@ -332,10 +327,7 @@ static int s_run(agent_t *a, int argc, char **argv)
             gp_httpd_run(httpd);
         agent_bidder_handle(a);
         now = gp_mono_ms();
-        jobs_due = agent_jobs_due(a);
-        if (now < next_tick && jobs_due && now >= jobs_due) {
-            agent_jobs_tick(a);
-        } else if (now >= next_tick) {
+        if (now >= next_tick) {
             agent_registry_tick(a);
             agent_bidder_tick(a);
             agent_jobs_tick(a);
