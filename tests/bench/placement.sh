@@ -26,7 +26,9 @@ secs=${BENCH_RATE_SECONDS:-10}
 
 etcd_start 3 || bail_out "etcd did not start"
 pool_coordinator c1 r1 --log-level warn --lease-ttl 5s || bail_out "coordinator did not start"
-pool_agent a1 r1 1000 8xA100:81920 --log-level warn --usage-interval 60s || bail_out "agent did not start"
+# The daemons' default leases (the test helpers' short ones are for quick failover tests).
+pool_agent a1 r1 1000 8xA100:81920 --log-level warn --usage-interval 60s --lease-ttl 10s ||
+    bail_out "agent did not start"
 API=${POOL_API[c1]}
 wait_for 60 bash -c "curl -s -H 'Authorization: Bearer $GPUPOOL_TOKEN' $API/v1/usage | grep -q '\"nodes\": *1000'" ||
     bail_out "the coordinator does not see 1000 nodes"
