@@ -9,6 +9,8 @@
 #   bench: submit_to_commit_p50_ms X   at a fixed offered load of BENCH_RATE jobs/s
 #   bench: submit_to_commit_p99_ms X
 #   bench: submit_to_commit_p50_ms_at_200 X, ..._p99_ms_at_200 X   the same at 200 jobs/s
+#   bench: submit_to_commit_p50_ms_at_5 X   a light load on the fresh pool (each job
+#                                      nearly alone: the latency of the steps themselves)
 #   bench: cpu_ms_per_placement X      CPU of every process of the pool per job placed
 #                                      in the burst, and its split (etcd, coordinator,
 #                                      agent, load generator) in a comment
@@ -38,6 +40,9 @@ ceiling=$(ENDPOINT=${ETCD_CLIENT_URL[0]} "$GP_BUILD/tests/etcd/etcd_bench" ref p
 load=$GP_BUILD/tests/bench/placement_load
 
 # Latency first, on the fresh pool: a fixed offered load, one job per request.
+out=$(LOAD_PREFIX=light "$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate 5 4 2>&1)
+echo "$out" | sed 's/^/# rate 5: /'
+echo "bench: submit_to_commit_p50_ms_at_5 $(echo "$out" | awk '/^p50_ms/ {print $2}')"
 out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate "$rate" "$secs")
 echo "$out" | sed 's/^/# rate: /'
 echo "bench: submit_to_commit_p50_ms $(echo "$out" | awk '/^p50_ms/ {print $2}')"
@@ -70,6 +75,6 @@ awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) -v a=$((a1 - a0)) -v l="$(echo "$out" | 
     printf "# CPU per placement (ms): etcd members %.2f, coordinator %.2f, agent %.2f, load generator %.2f;", e, c, a, l
     printf " %d cores: at most %.0f placements/s at this cost\n", cores, cores * 1000 / (e + c + a + l) }'
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$(daemon_pid c1)"/status)
-echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs)) jobs: $((rss / 1024)) MiB"
+echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs + 20)) jobs: $((rss / 1024)) MiB"
 stop_daemon a1 >/dev/null
 stop_daemon c1 >/dev/null
