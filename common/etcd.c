@@ -506,6 +506,18 @@ bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc)
     return true;
 }
 
+/* Attach r to the fg multi; when that fails, r is final at once (failed,
+ * its done() called) and false is returned. */
+static bool s_attach_fg(gp_etcd_t *etcd, gp_etcd_req_t *r)
+{
+    if (gp_etcd_req_attach(etcd, r, etcd->fg, &r->err) == 0)
+        return true;
+    r->failed = 1;
+    if (r->done)
+        r->done(r);
+    return false;
+}
+
 /* Drive reqs to completion on the fg multi. */
 int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_inflight, gp_err_t *err)
 {
@@ -535,25 +547,16 @@ int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_infl
                 continue;
             }
             wait[i] = wait[--n_wait];
-            if (gp_etcd_req_attach(etcd, r, etcd->fg, &r->err) < 0) {
-                r->failed = 1;
+            if (s_attach_fg(etcd, r))
+                inflight++;
+            else
                 done++;
-                if (r->done)
-                    r->done(r);
-                continue;
-            }
-            inflight++;
         }
         while (next < n && inflight < max_inflight) {
-            gp_etcd_req_t *r = reqs[next++];
-            if (gp_etcd_req_attach(etcd, r, etcd->fg, &r->err) < 0) {
-                r->failed = 1;
+            if (s_attach_fg(etcd, reqs[next++]))
+                inflight++;
+            else
                 done++;
-                if (r->done)
-                    r->done(r);
-                continue;
-            }
-            inflight++;
         }
         if (done >= n)
             break;
