@@ -145,6 +145,17 @@ skip() { # n why
 
 bail_out() { echo "Bail out! $*"; exit 255; }
 
+# bench_figure NAME VALUE: print a benchmark's figure as "bench: NAME VALUE".
+# A value that is not a number means the measurement failed: say so and
+# exit non-zero, printing no figure (a benchmark never reports a default).
+bench_figure() {
+    if [[ ! "$2" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then
+        echo "# benchmark failed: $1 was not measured (got '$2')"
+        exit 1
+    fi
+    echo "bench: $1 $2"
+}
+
 done_testing() {
     if [ "$T_PLANNED" -lt 0 ]; then echo "1..$T_RUN"
     elif [ "$T_PLANNED" != "$T_RUN" ]; then

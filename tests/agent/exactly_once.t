@@ -34,22 +34,26 @@ wait_for 10 bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS ge
 ok $? "the agent reports it running"
 pid=$(awk '{print $2}' "$T_TMP"/state/jobs/j1.r*/pid)
 
-commit j2 2048 10 "sleep 2; exit 3"
+commit j2 2048 10 "while [ ! -e $T_TMP/j2.end ]; do sleep 0.05; done; exit 3"
 wait_for 10 bash -c "ls $T_TMP/state/jobs/ | grep -q '^j2\\.'"
 ok $? "a second job starts"
 stop_daemon agent KILL
 kill -0 "$pid"; ok $? "kill -9 of the agent leaves the job running"
 commit j3 1024 10 "echo j3 >> $T_TMP/starts3; exec sleep 60"   # while the agent is away
-sleep 3   # j2 ends meanwhile
+touch "$T_TMP/j2.end"   # j2 ends while the agent is away: its supervisor records it
+wait_for 10 bash -c "grep -q 'exit 3' $T_TMP/state/jobs/j2.r*/exit"
+ok $? "j2 ended while the agent was away"
 start_daemon agent2 'gpupool-agent ready' 20 -- "${AGENT[@]}" || bail_out "agent did not restart"
 wait_for 10 grep -q 'adopted running job=j1' "$T_TMP/agent2.log"
 ok $? "the restarted agent adopts the running job"
 wait_for 10 test -s "$T_TMP/starts3"; ok $? "an allocation committed while the agent was away starts"
-sleep 1
-is "$(wc -l < "$T_TMP/starts")" 1 "the adopted job was not started again"
-is "$(wc -l < "$T_TMP/starts3")" 1 "and the new one started once"
 wait_for 10 bash -c "ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/jobs/j2 --print-value-only | grep -q '\"state\":\"failed\"'"
 ok $? "the job that ended while the agent was away is reported failed"
+grep -q 'job ended while the agent was away job=j2' "$T_TMP/agent2.log"
+ok $? "through the path for jobs that ended while the agent was away"
+# j3 started and j2 reported: the agent's job passes since its restart have run.
+is "$(wc -l < "$T_TMP/starts")" 1 "the adopted job was not started again"
+is "$(wc -l < "$T_TMP/starts3")" 1 "and the new one started once"
 like "$(etcdctl_ get /gpupool/jobs/j2 --print-value-only)" '"exit_code":3' "with its exit code"
 is "$(etcdctl_ get /gpupool/alloc/n-0000/j2 --keys-only | grep -c .)" 0 "and its allocation released"
 

@@ -75,7 +75,9 @@ etcdctl_ get /gpupool/jobs/hold2 --print-value-only | sed 's/"state":"[a-z]*"/"s
     etcdctl_ put /gpupool/jobs/hold2 >/dev/null
 etcdctl_ del "$akey" >/dev/null
 wait_for 10 bash -c "! kill -0 $p2 2>/dev/null"; ok $? "the preempted job's process stops"
-sleep 0.5
+# The agent has finished with both ends once their folders moved to done/.
+wait_for 10 bash -c "ls $T_TMP/state/done | grep -q '^hold1\.' && ls $T_TMP/state/done | grep -q '^hold2\.'"
+ok $? "the agent has handled both ends"
 is "$(state hold2)" preempted "the agent leaves the preempted record alone"
 is "$(state hold1)" cancelled "and the cancelled one"
 stop_daemon agent; is "$?" 0 "the agent exits 0"

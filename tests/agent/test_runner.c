@@ -34,6 +34,12 @@ static int s_wait_end(gp_runner_t *r)
     return s_ended;
 }
 
+/* Poll until COND holds or 10 s pass; 1 when it holds. */
+#define S_WAIT(cond) ({ int ok_ = 0;                        \
+        for (int i_ = 0; i_ < 1000 && !(ok_ = (cond)); i_++) \
+            usleep(10000);                                  \
+        ok_; })
+
 static char *s_slurp(const char *dir, const char *name)
 {
     static char buf[4096];
@@ -89,12 +95,15 @@ int main(void)
     s_wait_end(r);
     ok(s_ended && s_last.state == GP_RUN_KILLED && s_last.term_signal == SIGTERM,
        "a stopped job ends by SIGTERM (state %d signal %d)", s_last.state, s_last.term_signal);
-    usleep(100000);
-    ok(kill(-pgid, 0) < 0, "its forked children are gone too");
+    ok(S_WAIT(kill(-pgid, 0) < 0), "its forked children are gone too");
 
-    char *a3[] = { "sh", "-c", "trap '' TERM; while :; do sleep 0.05; done", NULL };
+    /* The job says when its trap is installed. */
+    char ready3[300], cmd3[400];
+    snprintf(ready3, sizeof ready3, "%s/job-3.ready", dir);
+    snprintf(cmd3, sizeof cmd3, "trap '' TERM; : > %s; while :; do sleep 0.05; done", ready3);
+    char *a3[] = { "sh", "-c", cmd3, NULL };
     gp_runner_start(r, "job-3", a3, NULL, &err);
-    usleep(200000);  /* let the trap be installed */
+    ok(S_WAIT(access(ready3, F_OK) == 0), "job-3 ignores SIGTERM");
     gp_runner_stop(r, "job-3", 200, &err);
     s_wait_end(r);
     ok(s_ended && s_last.state == GP_RUN_KILLED && s_last.term_signal == SIGKILL,
@@ -102,13 +111,21 @@ int main(void)
 
     /* Restart: a new runner on the same folder. */
     char *a4[] = { "sleep", "100", NULL };
-    char *a5[] = { "sh", "-c", "sleep 0.3; exit 7", NULL };
+    /* job-5 ends when told to, after its agent went away. */
+    char end5[300], cmd5[400], exit5[600];
+    snprintf(end5, sizeof end5, "%s/job-5.end", dir);
+    snprintf(cmd5, sizeof cmd5, "while [ ! -e %s ]; do sleep 0.02; done; exit 7", end5);
+    char *a5[] = { "sh", "-c", cmd5, NULL };
     gp_runner_start(r, "job-4", a4, NULL, &err);
     gp_runner_start(r, "job-5", a5, NULL, &err);
+    snprintf(exit5, sizeof exit5, "%s/exit", gp_runner_dir(r, "job-5"));
     gp_runner_status(r, "job-4", &st);
     pid_t job4 = st.pid;
     gp_runner_destroy(&r);   /* the agent goes away; jobs keep running */
-    usleep(600000);
+    FILE *f5 = fopen(end5, "w");
+    if (f5)
+        fclose(f5);
+    ok(S_WAIT(access(exit5, F_OK) == 0), "job-5 ends while no agent runs (its exit is recorded)");
     ok(kill(job4, 0) == 0, "a job outlives its agent");
     r = gp_runner_new(dir, NULL, &err);
     is_int(gp_runner_adopt(r, "job-4", &st, &err), 1, "job-4 is found after the restart");

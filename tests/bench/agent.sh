@@ -33,9 +33,10 @@ hz=$(getconf CLK_TCK)
 r0=($(sample "$(daemon_pid real)")); s0=($(sample "$(daemon_pid sim)"))
 sleep "$secs"
 r1=($(sample "$(daemon_pid real)")); s1=($(sample "$(daemon_pid sim)"))
-awk -v k="${r1[0]}" 'BEGIN { printf "bench: agent_idle_rss_mib %.1f\n", k / 1024 }'
-floor=$("$GP_BUILD/tests/bench/rss_floor" | awk '/^rss_kib/ {print $2}')
-awk -v k="${floor:-0}" 'BEGIN { printf "bench: agent_libraries_rss_mib %.1f\n", k / 1024 }'
+mib() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9]+$/) printf "%.1f", k / 1024 }'; }
+bench_figure agent_idle_rss_mib "$(mib "${r1[0]}")"
+floor=$("$GP_BUILD/tests/bench/rss_floor") || bail_out "rss_floor failed"
+bench_figure agent_libraries_rss_mib "$(mib "$(echo "$floor" | awk '/^rss_kib/ {print $2}')")"
 awk '/^Pss:/ {p = $2} /^Private_(Clean|Dirty):/ {q += $2}
      END { printf "bench: agent_idle_pss_mib %.1f\nbench: agent_idle_private_mib %.1f\n", p / 1024, q / 1024 }' \
     /proc/"$(daemon_pid real)"/smaps_rollup

@@ -36,22 +36,33 @@ wait_for 60 bash -c "curl -s -H 'Authorization: Bearer $GPUPOOL_TOKEN' $API/v1/u
     bail_out "the coordinator does not see 1000 nodes"
 echo "# 1 region, 1000 simulated nodes x 8 A100 (8000 GPUs), jobs of 8 GiB / 10% of one GPU"
 
-ceiling=$(ENDPOINT=${ETCD_CLIENT_URL[0]} "$GP_BUILD/tests/etcd/etcd_bench" ref put 64 3 | awk '/^ops_per_s/ {print $2}')
+ceiling=$(ENDPOINT=${ETCD_CLIENT_URL[0]} "$GP_BUILD/tests/etcd/etcd_bench" ref put 64 3) ||
+    bail_out "etcd_bench failed"
+ceiling=$(echo "$ceiling" | awk '/^ops_per_s/ {print $2}')
 load=$GP_BUILD/tests/bench/placement_load
 
+# run_load LABEL ARGS...: run the load generator, its output as comments in
+# $out; a failed run ends the benchmark with no figure.
+run_load() {
+    local label=$1
+    shift
+    out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" "$@" 2>&1)
+    local st=$?
+    echo "$out" | sed "s/^/# $label: /"
+    [ "$st" -eq 0 ] || bail_out "placement_load $* failed (exit $st)"
+}
+field() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
+
 # Latency first, on the fresh pool: a fixed offered load, one job per request.
-out=$(LOAD_PREFIX=light "$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate 5 4 2>&1)
-echo "$out" | sed 's/^/# rate 5: /'
-echo "bench: submit_to_commit_p50_ms_at_5 $(echo "$out" | awk '/^p50_ms/ {print $2}')"
-out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate "$rate" "$secs")
-echo "$out" | sed 's/^/# rate: /'
-echo "bench: submit_to_commit_p50_ms $(echo "$out" | awk '/^p50_ms/ {print $2}')"
-echo "bench: submit_to_commit_p99_ms $(echo "$out" | awk '/^p99_ms/ {print $2}')"
+LOAD_PREFIX=light run_load "rate 5" rate 5 4
+bench_figure submit_to_commit_p50_ms_at_5 "$(field p50_ms)"
+run_load rate rate "$rate" "$secs"
+bench_figure submit_to_commit_p50_ms "$(field p50_ms)"
+bench_figure submit_to_commit_p99_ms "$(field p99_ms)"
 echo "# offered load ${rate} jobs/s for ${secs} s, one job per request"
-out=$(LOAD_PREFIX=low "$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" rate 200 "$secs" 2>&1)
-echo "$out" | sed 's/^/# rate 200: /'
-echo "bench: submit_to_commit_p50_ms_at_200 $(echo "$out" | awk '/^p50_ms/ {print $2}')"
-echo "bench: submit_to_commit_p99_ms_at_200 $(echo "$out" | awk '/^p99_ms/ {print $2}')"
+LOAD_PREFIX=low run_load "rate 200" rate 200 "$secs"
+bench_figure submit_to_commit_p50_ms_at_200 "$(field p50_ms)"
+bench_figure submit_to_commit_p99_ms_at_200 "$(field p99_ms)"
 
 # Throughput: a burst, as fast as the load generator can submit.  Every
 # process of the pool shares this machine's cores: the CPU each one spends
@@ -59,16 +70,17 @@ echo "bench: submit_to_commit_p99_ms_at_200 $(echo "$out" | awk '/^p99_ms/ {prin
 cpu_ticks() { local p s=0; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo "$s"; }
 etcd_pids="$(daemon_pid etcd0) $(daemon_pid etcd1) $(daemon_pid etcd2)"
 e0=$(cpu_ticks $etcd_pids); c0=$(cpu_ticks "$(daemon_pid c1)"); a0=$(cpu_ticks "$(daemon_pid a1)")
-out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" burst "$jobs")
+run_load burst burst "$jobs"
 e1=$(cpu_ticks $etcd_pids); c1=$(cpu_ticks "$(daemon_pid c1)"); a1=$(cpu_ticks "$(daemon_pid a1)")
-echo "$out" | sed 's/^/# burst: /'
-pps=$(echo "$out" | awk '/^placements_per_s/ {print $2}')
-echo "bench: placements_per_s ${pps:-0}"
-echo "bench: etcd_put_ceiling_per_s ${ceiling:-0}"
-awk -v p="${pps:-0}" -v c="${ceiling:-0}" 'BEGIN { printf "bench: placements_to_put_ceiling %.3f\n", (c > 0 ? p / c : 0) }'
+pps=$(field placements_per_s)
+bench_figure placements_per_s "$pps"
+bench_figure etcd_put_ceiling_per_s "$ceiling"
+bench_figure placements_to_put_ceiling "$(awk -v p="$pps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.3f", p / c }')"
 echo "# burst of ${jobs} jobs in requests of 250, 8 in flight; the ceiling: raw single-key puts, 64 in flight, same cluster"
 hz=$(getconf CLK_TCK)
-awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) -v a=$((a1 - a0)) -v l="$(echo "$out" | awk '/^cpu_s/ {print $2}')" \
+lcpu=$(field cpu_s)
+[ -n "$lcpu" ] || bail_out "the load generator did not report its CPU time"
+awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) -v a=$((a1 - a0)) -v l="$lcpu" \
     -v hz="$hz" -v n="$jobs" -v cores="$(nproc)" 'BEGIN {
     e = e / hz * 1000 / n; c = c / hz * 1000 / n; a = a / hz * 1000 / n; l = l * 1000 / n
     printf "bench: cpu_ms_per_placement %.2f\n", e + c + a + l

@@ -30,9 +30,10 @@ like "$pairs" '^((01|23) )+$' "each member has an NVLink pair ($pairs)"
 
 member g3 3 1 1 | gpupool_ c1 submit - >/dev/null
 member g3 3 2 1 | gpupool_ c1 submit - >/dev/null
-sleep 1
+reason_is() { job_field c1 "$1" reason | grep -q "$2"; }
+wait_for 10 reason_is g3-1 "2 of 3 members"
+ok $? "a round saw the incomplete gang and says how many members are there"
 is "$(job_state c1 g3-1)" pending "an incomplete gang waits"
-like "$(job_field c1 g3-1 reason)" "2 of 3 members" "saying how many members are there"
 is "$(allocs_of g3)" 0 "and holds nothing"
 member g3 3 3 1 | gpupool_ c1 submit - >/dev/null
 wait_state c1 g3-3 running 15; ok $? "with its last member it runs"
@@ -40,9 +41,9 @@ is "$(allocs_of g3)" 3 "all three members hold their GPU"
 
 # 16 GPUs: g1 8, g2 4, g3 3 -> 1 free.  A gang of 2 x 1 GPU cannot fit whole.
 { echo "["; member g4 2 1 1; echo ","; member g4 2 2 1; echo "]"; } | gpupool_ c1 submit - >/dev/null
-sleep 1.5
+wait_for 10 reason_is g4-1 "gang does not fit"
+ok $? "a round tried the gang that does not fit, and it says why"
 is "$(allocs_of g4)" 0 "a gang that does not fit holds nothing, though one member would"
-like "$(job_field c1 g4-1 reason)" "gang does not fit" "and says why"
 
 # Contention: free g2's 4 GPUs, then gangs and single jobs race for them.
 gpupool_ c1 cancel g2-1 g2-2 g4-1 g4-2 >/dev/null
@@ -54,7 +55,11 @@ echo "$body" | gpupool_ c1 submit - >/dev/null &
 sub=$!
 echo '[{"id": "s4", "devices": 1}, {"id": "s5", "devices": 1}]' | gpupool_ c1 submit - >/dev/null
 wait "$sub"
-sleep 3
+# 5 GPUs are free (g2 and g4 gone): the pool fills them with 1-GPU
+# allocations, whole gangs or single jobs; g1 and g3 hold 5 allocations.
+n_allocs() { etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c .; }
+filled() { [ "$(n_allocs)" -eq 10 ]; }
+wait_for 30 filled; ok $? "the contended GPUs are all allocated ($(n_allocs) allocations, 10 expected)"
 partial=0
 for g in 5 6 7; do
     a=$(allocs_of g$g)

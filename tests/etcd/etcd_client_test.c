@@ -392,6 +392,21 @@ typedef struct {
     int64_t last_rev;
 } s_seen_t;
 
+typedef struct {
+    gp_etcd_watch_t *w;
+    int calls;
+} s_selfdestruct_t;
+
+/* Destroys its own watch at its first delivery. */
+static void s_selfdestruct_cb(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
+{
+    (void)w;
+    (void)resp;
+    s_selfdestruct_t *sd = arg;
+    sd->calls++;
+    gp_etcd_watch_destroy(&sd->w);
+}
+
 static void s_watch_cb(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
 {
     (void)w;
@@ -495,9 +510,28 @@ static void suite_watch(void)
     is_int(seen3.n, 0, "and no events");
     gp_etcd_watch_destroy(&w);
 
-    /* a watch destroyed from inside its callback, and a watch left to the client's destroy */
+    /* A watch destroyed from inside its callback: it delivers nothing more,
+     * and the client goes on (ASan run: nothing used after it is freed). */
+    s_selfdestruct_t sd = { 0 };
+    gp_etcd_watch_opts_t wo4 = { .key = "/t/w/sd", .cb = s_selfdestruct_cb, .arg = &sd };
+    sd.w = gp_etcd_watch_new(etcd, &wo4, &err);
+    s_step_for(etcd, 300);
+    gp_etcd_put(etcd, "/t/w/sd", "1", 1, 0, NULL, &err);
+    gp_etcd_put(etcd, "/t/w/sd", "2", 1, 0, NULL, &err);
+    t0 = gp_mono_ms();
+    while (sd.calls == 0 && gp_mono_ms() - t0 < 5000)
+        gp_etcd_step(etcd, 100, &err);
+    ok(sd.calls == 1 && sd.w == NULL, "a watch destroys itself from its callback (calls=%d)", sd.calls);
+    gp_etcd_put(etcd, "/t/w/sd", "3", 1, 0, NULL, &err);
+    s_step_for(etcd, 300);
+    is_int(sd.calls, 1, "and is called no more");
+    int64_t rev_after;
+    ok(gp_etcd_put(etcd, "/t/w/sd", "4", 1, 0, &rev_after, &err) == 0 && rev_after > 0,
+       "the client works on after it");
+
+    /* a watch left to the client's destroy */
     gp_etcd_watch_t *w2 = gp_etcd_watch_new(etcd, &wo, &err);
-    (void)w2;
+    ok(w2 != NULL, "a watch still open when the client is destroyed");
     gp_etcd_destroy(&etcd);
     ok(etcd == NULL, "destroying the client stops its watches");
 }

@@ -243,6 +243,14 @@ static void test_parse(void)
 /* ------------------------------------------------------------ against the fake gateway */
 
 static int g_events;
+
+static void s_on_lost(gp_etcd_t *etcd, int64_t lease, const gp_err_t *why, void *arg)
+{
+    (void)etcd;
+    (void)lease;
+    (void)why;
+    ++*(int *)arg;
+}
 static void s_watch_cb(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *r, void *arg)
 {
     (void)w;
@@ -341,11 +349,16 @@ static void test_fake_gateway(void)
 
     /* a keep-alive whose answers are garbage: the lease is lost after its TTL */
     s_set_reply(garbage);
-    gp_etcd_keepalive_t *ka = gp_etcd_keepalive_start(etcd, 42, 1, NULL, NULL, &err);
-    until = gp_mono_ms() + 1500;
-    while (gp_mono_ms() < until)
+    int lost = 0;
+    int64_t started = gp_mono_ms();
+    gp_etcd_keepalive_t *ka = gp_etcd_keepalive_start(etcd, 42, 1, s_on_lost, &lost, &err);
+    ok(ka != NULL, "a keep-alive fed garbage starts");
+    until = started + 10000;
+    while (!lost && gp_mono_ms() < until)
         gp_etcd_step(etcd, 50, &err);
-    ok(ka != NULL, "a keep-alive fed garbage runs without crashing");
+    int64_t lost_after = gp_mono_ms() - started;
+    is_int(lost, 1, "its lease is reported lost");
+    ok(lost_after >= 1000, "not before its 1 s TTL could have passed (%lld ms)", (long long)lost_after);
     gp_etcd_keepalive_stop(&ka);
 
     gp_etcd_destroy(&etcd);

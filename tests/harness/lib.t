@@ -24,16 +24,20 @@ etcd_member_start 0
 wait_for 20 etcdctl_ --endpoints "${ETCD_CLIENT_URL[0]}" endpoint health
 ok $? "a killed member restarts from its data directory"
 
-# Cleanup kills what the script started: check it in a child script.
+# Cleanup kills what the script started: check it in a child script, which
+# proves first that its daemon was alive and its directory existed.
 child=$T_TMP/child.t
 cat > "$child" <<EOS
 . "$GP_ROOT/tests/lib.sh"
-start_daemon s ready 5 -- bash -c 'echo ready; exec sleep 600'
+start_daemon s ready 5 -- bash -c 'echo ready; exec sleep 600' || exit 3
+kill -0 "\$(daemon_pid s)" && [ -d "\$T_TMP" ] || exit 4
 echo "pid \$(daemon_pid s) tmp \$T_TMP"
 EOS
-out=$(bash "$child")
+out=$(bash "$child"); crc=$?
+is "$crc" 0 "the child script started its daemon and exited 0"
 cpid=$(echo "$out" | awk '/^pid/{print $2}'); ctmp=$(echo "$out" | awk '/^pid/{print $4}')
-sleep 0.2
-kill -0 "$cpid" 2>/dev/null; isnt "$?" 0 "cleanup kills the daemons a script started"
-[ -e "$ctmp" ]; isnt "$?" 0 "cleanup removes the script's temporary directory"
+like "$cpid $ctmp" '^[0-9]+ /.+' "the child reported its daemon's pid and its directory"
+gone() { ! kill -0 "$cpid" 2>/dev/null; }
+[ -n "$cpid" ] && wait_for 10 gone; ok $? "cleanup kills the daemons a script started"
+[ -n "$ctmp" ] && [ ! -e "$ctmp" ]; ok $? "cleanup removes the script's temporary directory"
 done_testing
