@@ -347,24 +347,32 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     json_decref(o);
 }
 
+void coord_cache_queue_here(coord_t *c, coord_job_t *j)
+{
+    j->queued = 1;
+    gp_strlcpy(j->queue_region, c->cfg.region, sizeof j->queue_region);
+    j->not_before_ms = 0;
+    j->backoff_ms = 0;
+    gp_strmap_put(c->queue, j->id, j);
+    c->round_kick = 1;
+}
+
 static void s_queue_set(coord_t *c, const char *region, const char *id, int on)
 {
     coord_job_t *j = coord_cache_job(c, id);
     if (j == NULL)
         return;   /* a queue key without a record: ignored until the record comes */
     int here_before = j->queued && !strcmp(j->queue_region, c->cfg.region);
+    int here_after = on ? !strcmp(region, c->cfg.region) : 0;
+    if (here_after && !here_before) {
+        coord_cache_queue_here(c, j);
+        return;
+    }
     j->queued = on;
     if (on)
         gp_strlcpy(j->queue_region, region, sizeof j->queue_region);
-    int here_after = j->queued && !strcmp(j->queue_region, c->cfg.region);
-    if (here_after && !here_before) {
-        j->not_before_ms = 0;
-        j->backoff_ms = 0;
-        gp_strmap_put(c->queue, id, j);
-        c->round_kick = 1;
-    } else if (here_before && !here_after) {
+    if (here_before && !here_after)
         gp_strmap_del(c->queue, id);
-    }
 }
 
 static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *kv)

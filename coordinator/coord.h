@@ -110,6 +110,8 @@ int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, in
  * revision): reflect it now, before the watch delivers it, so that the next
  * round does not pick the job again. */
 void coord_cache_dequeue(coord_t *c, const char *id, gp_job_state_t state, int64_t revision);
+/* Queue a job in this region (its queue key here is in etcd). */
+void coord_cache_queue_here(coord_t *c, coord_job_t *j);
 /* Hold a plan in the engine until the watch confirms or it is dropped;
  * -1 when it does not fit. */
 int coord_cache_hold(coord_t *c, const gp_alloc_t *plan);
@@ -122,16 +124,23 @@ void coord_election_stop(coord_t *c);
  * lease is known valid (with a safety margin). */
 int coord_is_leader(coord_t *c);
 
-/* recovery.c: release the allocations of vanished nodes (leader) */
+/* recovery.c: release the allocations of vanished nodes, and repair the
+ * queue from etcd (leader) */
 void coord_recovery_tick(coord_t *c);
+/* Repair the queue at the next tick (after a transaction that failed). */
+void coord_recovery_reconcile_soon(coord_t *c);
 
 /* handoff.c: 1 when the job should leave this region for *target (why
  * says so); 0 when it stays (placed here, or waiting: why says why). */
 int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *target, size_t size,
                          char *why, size_t wsize);
-/* Queue the hand-off transaction in a batch. */
-void coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
-                       const char *why);
+/* Queue the hand-off transaction in a batch; its index in the batch, or -1.
+ * After the batch ran, coord_handoff_done takes the job out of this
+ * region's queue when the hand-off committed, and leaves it queued here
+ * when it did not. */
+int coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
+                      const char *why);
+void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target, int idx);
 
 /* preempt.c: place a positive-priority job that fits nowhere by preempting
  * lower-priority jobs on one node; 1 when committed. */
@@ -223,6 +232,7 @@ struct coord {
     void *intake;                    /* intake.c's state */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
+    int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
     int stopping;
 };
 

@@ -120,17 +120,17 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
     return 0;
 }
 
-void coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
-                       const char *why)
+int coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
+                      const char *why)
 {
     gp_jobrec_t rec;
     int64_t mod;
     if (coord_job_record(c, id, &rec, &mod) < 0)
-        return;
+        return -1;
     gp_txnb_t *t = gp_txnb_new();
     if (t == NULL) {
         gp_jobrec_clear(&rec);
-        return;
+        return -1;
     }
     char key[GP_KEY_MAX];
     coord_txn_fence(t, c);
@@ -140,13 +140,30 @@ void coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const cha
     gp_strlcpy(rec.region, target, sizeof rec.region);
     gp_jobrec_set_state(&rec, GP_JOB_PENDING, "", why, gp_wall_ms());
     coord_txn_put_job(t, c, &rec);
-    if (gp_txnb_add(t, b, NULL) >= 0) {
-        /* Not picked again while the hand-off is in flight; if it fails,
-         * the watch (or the next listing) brings the job back. */
-        coord_cache_dequeue(c, id, GP_JOB_PENDING, 0);
-        gp_log_info("job handed off job=%s from=%s to=%s", id, c->cfg.region, target);
-        coord_count(c, "gpupool_coordinator_handoffs_total", "Jobs handed to another region", NULL);
-    }
+    int idx = gp_txnb_add(t, b, NULL);
     gp_txnb_destroy(&t);
     gp_jobrec_clear(&rec);
+    return idx;
+}
+
+/* The job leaves this region's queue only once its hand-off committed.
+ * Refused (the job changed, we were deposed) or failed in transport, it
+ * stays queued here, backed off by its round: if the transaction did
+ * commit after all, the watch delivers its queue key's deletion and that
+ * removes it; any award made meanwhile fails its compare on the record. */
+void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target, int idx)
+{
+    const gp_etcd_result_t *res = NULL;
+    gp_err_t err = { 0 };
+    if (idx >= 0 && gp_etcd_batch_result(b, (size_t)idx, &res, &err) == 0 && res->succeeded) {
+        coord_cache_dequeue(c, id, GP_JOB_PENDING, res->revision);
+        gp_log_info("job handed off job=%s from=%s to=%s", id, c->cfg.region, target);
+        coord_count(c, "gpupool_coordinator_handoffs_total", "Jobs handed to another region", NULL);
+        return;
+    }
+    gp_log_warn("hand-off not committed, the job stays queued here job=%s to=%s err=\"%s\"", id,
+                target, idx < 0 ? "not built" : res ? "refused by a compare" : err.msg);
+    coord_count(c, "gpupool_coordinator_commit_conflicts_total",
+                "Transactions refused by a compare or failed", NULL);
+    coord_recovery_reconcile_soon(c);
 }

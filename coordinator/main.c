@@ -271,10 +271,14 @@ static int s_run(coord_t *c, int argc, char **argv)
     gp_err_t err;
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
-    const char *fault = getenv("GPUPOOL_FAULT_COMMIT_PAUSE_MS");
-    if (fault && gp_parse_int64(fault, 0, 600000, &c->fault_pause_ms) < 0)
-        gp_log_fatal(EX_CONFIG, "GPUPOOL_FAULT_COMMIT_PAUSE_MS: expected milliseconds, got \"%s\"",
-                     fault);
+    static const char *const faults[] = { "GPUPOOL_FAULT_COMMIT_PAUSE_MS",
+                                          "GPUPOOL_FAULT_HANDOFF_PAUSE_MS" };
+    int64_t *pauses[] = { &c->fault_pause_ms, &c->fault_handoff_pause_ms };
+    for (size_t i = 0; i < GP_ARRAY_LEN(faults); i++) {
+        const char *fault = getenv(faults[i]);
+        if (fault && gp_parse_int64(fault, 0, 600000, pauses[i]) < 0)
+            gp_log_fatal(EX_CONFIG, "%s: expected milliseconds, got \"%s\"", faults[i], fault);
+    }
     c->metrics = gp_metrics_new();
     c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
     if (c->metrics == NULL || c->tokens == NULL)

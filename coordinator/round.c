@@ -596,15 +596,17 @@ static void s_write_reasons(coord_t *c)
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
     char (*ids)[GP_NAME_LEN] = calloc((size_t)r->n + 1, GP_NAME_LEN);
     int *idx = calloc((size_t)r->n + 1, sizeof *idx), n = 0;
-    if (b == NULL || ids == NULL || idx == NULL)
+    int *hidx = calloc((size_t)r->n + 1, sizeof *hidx);
+    if (b == NULL || ids == NULL || idx == NULL || hidx == NULL)
         goto cleanup;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
+        hidx[i] = -2;   /* no hand-off tried */
         if (e->awarded || e->late || j == NULL || j->mod_rev != e->mod_rev)
             continue;   /* placed, retried at once, or changed meanwhile */
         if (e->handoff[0]) {
-            coord_handoff_add(c, b, e->id, e->handoff, e->reason);
+            hidx[i] = coord_handoff_add(c, b, e->id, e->handoff, e->reason);
         } else {
             gp_strlcpy(ids[n], e->id, GP_NAME_LEN);
             idx[n] = coord_set_reason(c, b, j, e->reason);
@@ -612,12 +614,27 @@ static void s_write_reasons(coord_t *c)
         }
     }
     if (gp_etcd_batch_size(b) > 0) {
+        for (int i = 0; i < r->n && c->fault_handoff_pause_ms > 0; i++) {
+            if (hidx[i] < 0)
+                continue;
+            /* Fault injection (GPUPOOL_FAULT_HANDOFF_PAUSE_MS): stall once
+             * before a hand-off commits, so that tests can change the job
+             * meanwhile and check that a refused hand-off strands nothing. */
+            gp_log_warn("fault injection: pausing %lld ms before a hand-off",
+                        (long long)c->fault_handoff_pause_ms);
+            usleep((useconds_t)(c->fault_handoff_pause_ms * 1000));
+            c->fault_handoff_pause_ms = 0;
+        }
         gp_etcd_batch_run(b, 64, NULL);
         coord_reasons_done(c, b, ids, idx, n);
     }
+    for (int i = 0; i < r->n; i++)
+        if (hidx[i] != -2)
+            coord_handoff_done(c, b, r->e[i].id, r->e[i].handoff, hidx[i]);
 cleanup:
     free(ids);
     free(idx);
+    free(hidx);
     gp_etcd_batch_destroy(&b);
 }
 

@@ -19,10 +19,11 @@ pool_coordinator c1 r1 --curve-key "$K/coord.key" --agent-keys "$K/agents" ||
 pool_agent rogue r1 1 1xA10:24576 --curve-key "$K/rogue.key" --coordinator-keys "$K/coordinators" ||
     bail_out "rogue agent did not start"
 echo '{"id": "j1", "devices": 1, "mem_mib": 1024}' | gpupool_ c1 submit - >/dev/null
-sleep 2
-like "$(gpupool_ c1 -o json get j1)" '"state": *"pending"' "an unauthorized agent's node gets no job"
 wait_for 10 grep -q 'unknown CURVE key' "$T_TMP/c1.log"
 ok $? "the coordinator refused its handshake: $(grep -o 'connection refused: unknown CURVE key' "$T_TMP/c1.log" | head -1)"
+no_agent() { job_field c1 j1 reason | grep -q 'no agent answers'; }
+wait_for 10 no_agent; ok $? "a round found no agent to ask for the rogue agent's node"
+like "$(gpupool_ c1 -o json get j1)" '"state": *"pending"' "an unauthorized agent's node gets no job"
 stop_daemon rogue >/dev/null
 
 pool_agent good r1 1 1xA10:24576 --curve-key "$K/good.key" --coordinator-keys "$K/coordinators" ||

@@ -55,7 +55,8 @@ start_daemon agent2 'gpupool-agent ready' 20 -- "${AGENT[@]}" -c "$T_TMP/agent.c
 is "$(count)" 2 "a restarted agent registers again"
 
 etcd_member_kill 0
-sleep 3.5   # longer than the TTL: the agent's keep-alive gives the lease up
+wait_for 20 grep -q 'lease lost' "$T_TMP/agent2.log"
+ok $? "with etcd away longer than the TTL, the agent's keep-alive gives the lease up"
 etcd_member_start 0
 wait_for 20 etcdctl_ endpoint health
 wait_for 20 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/nodes/r1/ --prefix --keys-only 2>/dev/null | grep -c .) = 2 ] && [ \$(grep -c 'registered nodes' $T_TMP/agent2.log) -ge 2 ]"

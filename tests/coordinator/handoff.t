@@ -23,19 +23,20 @@ is "$(job_field c1 spill region)" r2 "which now owns it"
 like "$(gpupool_ c1 -o json get spill | tr -d ' \n')" 'handedofffromr1tor2' "its history records the hand-off"
 
 submit c1 '{"id": "pinned", "devices": 1, "regions": ["r1"]}'
-sleep 1.5
+reason_is() { job_field c1 "$1" reason | grep -q "$2"; }
+wait_for 10 reason_is pinned "pinned to can hold it now"
+ok $? "a round tried the job pinned to the full region, and it says why it waits"
 is "$(job_state c1 pinned)" pending "a job pinned to the full region waits"
-like "$(job_field c1 pinned reason)" "pinned to can hold it now" "and says why"
 is "$(job_field c1 pinned region)" r1 "it stays r1's"
 
 stop_daemon c2 >/dev/null
 wait_for 10 bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/leader/r2 --print-value-only)\" ]"
 ok $? "r2 has no leader any more"
 submit c1 '{"id": "orphan", "devices": 1, "mem_mib": 1024}'
-sleep 1.5
+wait_for 10 reason_is orphan "leader"
+ok $? "a round tried the job, saying no region with a leader can hold it"
 is "$(job_state c1 orphan)" pending "with r1 full and r2 leaderless, a job waits"
 is "$(job_field c1 orphan region)" r1 "in r1's queue: never lost"
-like "$(job_field c1 orphan reason)" "leader" "saying no region with a leader can hold it"
 pool_coordinator c2b r2 || bail_out "c2b did not start"
 wait_state c1 orphan running 20; ok $? "once r2 has a leader again, the job moves there and runs"
 is "$(job_field c1 orphan node)" a2-0000 "on r2's node"

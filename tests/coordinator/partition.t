@@ -32,7 +32,8 @@ ok $? "r1's leadership lapses (its lease expired)"
 submit c2 '{"id": "r2-b", "devices": 1, "mem_mib": 4096}'
 submit c2 '{"id": "r1-b", "devices": 1, "mem_mib": 4096, "region": "r1"}'
 wait_state c2 r2-b running 15; ok $? "r2 keeps placing during the partition"
-sleep 2
+# r2-b, submitted after r1-b, runs: r2's leader has had rounds since, and
+# it leaves r1's job alone (r1's own leader is cut off).
 is "$(job_state c2 r1-b)" pending "a job for r1 is stored and waits"
 is "$(placements)" "$before" "r1's coordinator committed nothing while cut off"
 

@@ -18,11 +18,14 @@ echo '{"id": "b1", "owner": "team-b", "devices": 1, "mem_mib": 2048, "compute_pe
     gpupool_ c1 submit - >/dev/null
 wait_state c1 b1 running 15; ok $? "team-b is not held back"
 count() { local n=0 j; for j in a1 a2 a3; do [ "$(job_state c1 $j)" = "$1" ] && n=$((n + 1)); done; echo $n; }
-for i in $(seq 1 100); do [ "$(count running)" = 2 ] && break; sleep 0.1; done
+two_running() { [ "$(count running)" = 2 ]; }
+wait_for 10 two_running
 is "$(count running)" 2 "two half-GPU jobs of team-a run (its 1 GPU)"
-sleep 1
-is "$(count pending)" 1 "the third waits"
 waiting=$(for j in a1 a2 a3; do [ "$(job_state c1 $j)" = pending ] && echo $j; done)
+over_quota() { job_field c1 "$waiting" reason | grep -q 'over the quota'; }
+[ -n "$waiting" ] && wait_for 10 over_quota
+ok $? "a round tried the third ($waiting) and refused it for the quota"
+is "$(count pending)" 1 "the third waits"
 like "$(job_field c1 "$waiting" reason)" "over the quota of team team-a: GPUs 1.00 in use \+ 0.50 > 1.00" \
      "with the limit it would pass"
 running=$(for j in a1 a2 a3; do [ "$(job_state c1 $j)" = running ] && echo $j; done | head -1)

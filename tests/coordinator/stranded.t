@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# An accepted job is never stranded: a hand-off that etcd refuses leaves the
+# job in its region's queue, and it is handed off again; a pending job with
+# a queue key that the leader's queue lost (here: its queue key written
+# before its record, which the watch-fed cache does not join) is put back
+# by the leader's periodic reconciliation with etcd.
+. "$(dirname "$0")/../lib.sh"
+
+etcd_start 1 || bail_out "etcd did not start"
+GPUPOOL_FAULT_HANDOFF_PAUSE_MS=3000 pool_coordinator c1 r1 || bail_out "c1 did not start"
+pool_coordinator c2 r2 || bail_out "c2 did not start"
+pool_agent a1 r1 1 1xA10:24576 || bail_out "a1 did not start"
+pool_agent a2 r2 1 2xA10:24576 || bail_out "a2 did not start"
+
+submit() { echo "$2" | gpupool_ "$1" submit - >/dev/null; }
+submit c1 '{"id": "fill", "devices": 1}'
+wait_state c1 fill running 15; ok $? "a whole-GPU job fills region r1"
+
+# The hand-off of "spill" to r2 stalls before its transaction; meanwhile its
+# record changes (rewritten as it is), so etcd refuses the hand-off.
+submit c1 '{"id": "spill", "devices": 1}'
+pausing() { grep -q 'pausing .* before a hand-off' "$T_TMP/c1.log"; }
+wait_for 15 pausing; ok $? "r1's leader decided a hand-off and stalls before committing it"
+etcdctl_ get /gpupool/jobs/spill --print-value-only | etcdctl_ put /gpupool/jobs/spill >/dev/null
+refused() { grep -q 'hand-off not committed.* job=spill' "$T_TMP/c1.log"; }
+wait_for 15 refused; ok $? "etcd refused the hand-off, and the leader says so"
+wait_state c1 spill running 20; ok $? "the job is not stranded: handed off again, it runs"
+is "$(job_field c1 spill region)" r2 "in r2"
+
+# A queue key that arrives before its record: the cache ignores the key,
+# and nothing but reconciliation would ever queue the job.
+etcdctl_ put /gpupool/queue/r1/late "" >/dev/null
+etcdctl_ put /gpupool/jobs/late '{"id":"late","spec":{"id":"late","devices":1,"mem_mib":1024},"region":"r1","state":"pending","attempts":0}' >/dev/null
+repaired() { grep -q 'queue repaired.* job=late' "$T_TMP/c1.log"; }
+wait_for 30 repaired; ok $? "the leader's reconciliation finds the job missing from its queue"
+wait_state c1 late running 20; ok $? "and the job runs"
+metric=$(curl -s -H "Authorization: Bearer $GPUPOOL_TOKEN" "${POOL_API[c1]}/metrics" |
+         awk '$1 == "gpupool_coordinator_queue_repairs_total" {print $2}')
+is "$metric" 1 "the repair is counted"
+
+pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"
+diag "$(cat "$T_TMP/check.out")"
+for d in a1 a2 c1 c2; do stop_daemon $d; is "$?" 0 "$d exits 0"; done
+done_testing
