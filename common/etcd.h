@@ -121,6 +121,13 @@ void gp_etcd_config_from(gp_etcd_config_t *cfg, const char *endpoints, const cha
                          const char *cert, const char *key, const char *user,
                          const char *password);
 
+/* Derive the request timeout from the lease a daemon holds: a request may
+ * block its caller for at most one TTL (between 1 s and 5 s), so that a
+ * hung member is given up in time to reach another while the lease lives
+ * (keep-alives have shorter deadlines of their own, see
+ * gp_etcd_keepalive_start). */
+void gp_etcd_config_for_lease(gp_etcd_config_t *cfg, int64_t lease_ttl_ms);
+
 /* Create a client.  Does no I/O (the first request connects).  Returns NULL
  * and fills err on bad configuration.  The config's strings are copied. */
 gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err);

@@ -95,6 +95,7 @@ struct gp_etcd_req {
     bool idempotent;            /* safe to resend after a broken connection */
     bool streaming;             /* no overall timeout; data goes to on_data */
     bool has_leader;            /* ask etcd to end the stream when the member loses its leader */
+    bool in_sync;               /* bg: may finish (done() called) during a pump */
     gp_etcd_req_data_fn *on_data;
     gp_etcd_req_done_fn *done;  /* called once when the request is final */
     void *owner;
@@ -188,11 +189,23 @@ bool gp_etcd_loop_in_step(const gp_etcd_t *etcd);
  * and for every task at client destroy. */
 typedef int64_t (gp_etcd_tick_fn)(void *obj, int64_t now_ms);
 typedef void (gp_etcd_free_fn)(void *obj);
-int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn);
+/* in_sync: the task is also ticked by gp_etcd_loop_pump, inside the
+ * caller's synchronous calls; its tick must then call no user code
+ * (gp_etcd_loop_pumping tells it). */
+int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn,
+                     bool in_sync);
 /* Remove a task: cancels nothing itself (the task cancels its requests
  * first); frees it now, or at the end of the step when inside one. */
 void gp_etcd_loop_remove(gp_etcd_t *etcd, void *obj);
 /* Ask for a tick at the next step (e.g. after data arrived). */
 void gp_etcd_loop_wake(gp_etcd_t *etcd);
+/* Run the in_sync tasks and requests now, without waiting, at most every
+ * 20 ms; a no-op inside a step.  Called by the synchronous engine while it
+ * waits, so that keep-alives go on during long synchronous calls. */
+void gp_etcd_loop_pump(gp_etcd_t *etcd);
+bool gp_etcd_loop_pumping(const gp_etcd_t *etcd);
+/* How long the synchronous engine may wait between pumps (ms), or -1 when
+ * there is nothing to pump. */
+int gp_etcd_loop_pump_wait_ms(const gp_etcd_t *etcd);
 
 #endif

@@ -17,6 +17,7 @@
 #include "banned.h"
 
 #define RETRY_MS 500
+#define MIN_DEADLINE_MS 250
 
 struct gp_etcd_keepalive {
     gp_etcd_t *etcd;
@@ -60,7 +61,9 @@ static void s_on_done(gp_etcd_req_t *req)
         }
     }
     gp_log_warn("etcd keep-alive failed lease=%" PRId64 " err=\"%s\"", ka->lease_id, err.msg);
-    ka->next_due_ms = now + RETRY_MS;
+    /* A member that timed out or could not be reached has been passed
+     * over: try the next one at once.  Other errors wait a little. */
+    ka->next_due_ms = err.code == GP_ERR_TIMEOUT || err.code == GP_ERR_TRANSPORT ? now : now + RETRY_MS;
 }
 
 static void s_lost(gp_etcd_keepalive_t *ka, const char *why)
@@ -80,23 +83,30 @@ static void s_lost(gp_etcd_keepalive_t *ka, const char *why)
  *
  * A lease lives ttl seconds after its last refresh.  The keep-alive
  * refreshes it every ttl/3 (from etcd's answer), so two refreshes can fail
- * before the lease is at risk.  A failed refresh (member down, timeout,
- * error answer) is retried every 500 ms; the engine sends it to the next
- * endpoint.  The lease is reported lost, once, when
+ * before the lease is at risk.  A refresh that timed out or could not
+ * reach its member is sent again at once to the next endpoint (the engine
+ * moved on); one that got an error answer is retried after 500 ms.  The lease is reported lost, once, when
  *   - etcd answers that the lease does not exist (TTL 0 / "lease not
  *     found"): it expired or was revoked, and its keys are gone; or
  *   - ttl has passed since the sending time of the last refresh etcd
  *     confirmed: etcd may have expired it (we cannot tell), so the holder
  *     must act as if it did (stop acting as leader, re-register).
- * Each refresh gets a deadline of ttl/3 (at least 500 ms, at most the
- * client's request timeout) so that a hung member cannot hold it past the
- * lease's life.
+ * Each refresh gets a deadline of ttl/5 (at least 250 ms, at most the
+ * client's request timeout): a hung member (stopped, or waiting for a raft
+ * election) costs one short deadline, and several other members can be
+ * tried before the lease is at risk.
+ *
+ * Keep-alives run inside the caller's synchronous calls too (the engine
+ * pumps them, see etcd_loop.c): a daemon blocked in a long batch keeps its
+ * lease.  Inside a pump a loss is not reported: the next step does it.
  */
 static int64_t s_tick(void *obj, int64_t now)
 {
     gp_etcd_keepalive_t *ka = obj;
     if (ka->dead || ka->stopped)
         return -1;
+    if (gp_etcd_loop_pumping(ka->etcd) && (ka->gone || now - ka->last_ok_ms >= ka->ttl_ms))
+        return now;   /* report the loss at the next real step, not inside a call */
     if (ka->gone) {
         s_lost(ka, "expired or revoked");
         return -1;
@@ -107,9 +117,9 @@ static int64_t s_tick(void *obj, int64_t now)
     }
     if (!ka->in_flight && now >= ka->next_due_ms) {
         gp_etcd_req_rearm(&ka->req);
-        int64_t limit = ka->ttl_ms / 3;
-        if (limit < RETRY_MS)
-            limit = RETRY_MS;
+        int64_t limit = ka->ttl_ms / 5;
+        if (limit < MIN_DEADLINE_MS)
+            limit = MIN_DEADLINE_MS;
         if (limit > gp_etcd_request_timeout_ms(ka->etcd))
             limit = gp_etcd_request_timeout_ms(ka->etcd);
         ka->req.deadline_ms = now + limit;
@@ -158,10 +168,11 @@ gp_etcd_keepalive_t *gp_etcd_keepalive_start(gp_etcd_t *etcd, int64_t lease_id, 
     ka->next_due_ms = ka->last_ok_ms;   /* refresh (and check) right away */
     gp_etcd_req_init(&ka->req, etcd, "/v3/lease/keepalive");
     ka->req.idempotent = true;
+    ka->req.in_sync = true;
     ka->req.done = s_on_done;
     ka->req.owner = ka;
     if (gp_ebuf_addf(&ka->req.body, "{\"ID\":%" PRId64 "}", lease_id) < 0 ||
-        gp_etcd_loop_add(etcd, ka, s_tick, s_free) < 0) {
+        gp_etcd_loop_add(etcd, ka, s_tick, s_free, true) < 0) {
         s_free(ka);
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         return NULL;

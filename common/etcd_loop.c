@@ -20,6 +20,17 @@
  *   4. tick every task: watches parse what arrived and call back, keep-alives
  *      send refreshes when due and report loss;
  *   5. free the tasks removed during the step.
+ *
+ * Keep-alives must not wait for the caller's next step: a daemon inside a
+ * long synchronous call (a batch of commits against an overloaded or hung
+ * member) would otherwise lose its lease although etcd is fine.  So the
+ * synchronous engine pumps the loop (gp_etcd_loop_pump) every 20 ms while
+ * it waits: the same steps 1-4, without waiting, for the tasks and
+ * requests marked safe to run inside a synchronous call (keep-alives,
+ * whose done() and tick() call no user code there: a lease found lost is
+ * reported at the next real step).  Other requests that finish meanwhile
+ * are held, with their result, for the next real step; other tasks are
+ * not ticked.  Streams' data is buffered by curl callbacks as usual.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,7 +52,16 @@ typedef struct {
     gp_etcd_tick_fn *tick;
     gp_etcd_free_fn *free_fn;
     bool removed;
+    bool in_sync;               /* ticked by the pump too */
 } s_task_t;
+
+/* A request that finished during a pump, kept for the next step. */
+typedef struct {
+    gp_etcd_req_t *req;
+    CURLcode rc;
+} s_held_t;
+
+#define S_PUMP_EVERY_MS 20
 
 struct gp_etcd_loop {
     gp_etcd_t *etcd;
@@ -56,6 +76,11 @@ struct gp_etcd_loop {
     int64_t next_tick;          /* absolute ms, -1 = none */
     bool wake;
     bool in_step;
+    bool pumping;               /* inside gp_etcd_loop_pump */
+    int64_t next_pump;          /* absolute ms */
+    int n_sync_tasks;
+    s_held_t *held;
+    int n_held, cap_held;
 };
 
 static int s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -132,6 +157,7 @@ void gp_etcd_loop_destroy(gp_etcd_loop_t **loop_p)
             loop->tasks[i].free_fn(loop->tasks[i].obj);
     free(loop->tasks);
     free(loop->retry);
+    free(loop->held);
     curl_multi_cleanup(loop->bg);
     free(loop->socks);
     free(loop);
@@ -143,7 +169,8 @@ bool gp_etcd_loop_in_step(const gp_etcd_t *etcd)
     return etcd->loop && etcd->loop->in_step;
 }
 
-int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn)
+int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn,
+                     bool in_sync)
 {
     gp_etcd_loop_t *loop = etcd->loop;
     if (loop->n_tasks == loop->cap_tasks) {
@@ -154,7 +181,8 @@ int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_
         loop->tasks = p;
         loop->cap_tasks = cap;
     }
-    loop->tasks[loop->n_tasks++] = (s_task_t){ obj, tick, free_fn, false };
+    loop->tasks[loop->n_tasks++] = (s_task_t){ obj, tick, free_fn, false, in_sync };
+    loop->n_sync_tasks += in_sync;
     loop->wake = true;
     return 0;
 }
@@ -165,6 +193,7 @@ void gp_etcd_loop_remove(gp_etcd_t *etcd, void *obj)
     for (int i = 0; i < loop->n_tasks; i++) {
         if (loop->tasks[i].obj != obj || loop->tasks[i].removed)
             continue;
+        loop->n_sync_tasks -= loop->tasks[i].in_sync;
         if (loop->in_step) {
             loop->tasks[i].removed = true;   /* freed at the end of the step */
         } else {
@@ -198,6 +227,12 @@ void gp_etcd_bg_cancel(gp_etcd_t *etcd, gp_etcd_req_t *req)
             break;
         }
     }
+    for (int i = 0; i < loop->n_held; i++) {
+        if (loop->held[i].req == req) {
+            loop->held[i] = loop->held[--loop->n_held];
+            break;
+        }
+    }
     if (req->easy) {
         /* removing a handle mid-transfer closes its connection */
         curl_multi_remove_handle(loop->bg, req->easy);
@@ -217,7 +252,7 @@ static int64_t s_min_deadline(int64_t a, int64_t b)
 /* The earliest absolute time the loop needs to run, or -1. */
 static int64_t s_deadline(const gp_etcd_loop_t *loop, int64_t now)
 {
-    int64_t d = loop->wake ? now : -1;
+    int64_t d = loop->wake || loop->n_held > 0 ? now : -1;
     d = s_min_deadline(d, loop->curl_deadline);
     d = s_min_deadline(d, loop->next_tick);
     for (int i = 0; i < loop->n_retry; i++)
@@ -239,6 +274,118 @@ int gp_etcd_pollfds(gp_etcd_t *etcd, struct pollfd *fds, int max, int *timeout_m
         *timeout_ms = d < 0 ? -1 : d <= now ? 0 : (int)(d - now > 3600000 ? 3600000 : d - now);
     }
     return loop->n_socks;
+}
+
+/* Hand a finished request to its owner, or to the retry list when the
+ * engine says to send it again. */
+static void s_finish(gp_etcd_loop_t *loop, gp_etcd_req_t *r, CURLcode res)
+{
+    if (gp_etcd_req_finish(r, res)) {
+        if (loop->n_retry == loop->cap_retry) {
+            int cap = loop->cap_retry ? loop->cap_retry * 2 : 8;
+            gp_etcd_req_t **p = realloc(loop->retry, sizeof(*p) * (size_t)cap);
+            if (!p) {
+                r->failed = 1;
+                gp_err_set(&r->err, GP_ERR_NOMEM, "out of memory");
+                goto final;
+            }
+            loop->retry = p;
+            loop->cap_retry = cap;
+        }
+        loop->retry[loop->n_retry++] = r;
+        return;
+    }
+final:
+    gp_etcd_req_release_easy(r);
+    if (r->done)
+        r->done(r);
+}
+
+/* Keep a request that finished during a pump for the next step. */
+static int s_hold(gp_etcd_loop_t *loop, gp_etcd_req_t *r, CURLcode res)
+{
+    if (loop->n_held == loop->cap_held) {
+        int cap = loop->cap_held ? loop->cap_held * 2 : 8;
+        s_held_t *p = realloc(loop->held, sizeof(*p) * (size_t)cap);
+        if (!p)
+            return -1;
+        loop->held = p;
+        loop->cap_held = cap;
+    }
+    loop->held[loop->n_held++] = (s_held_t){ r, res };
+    return 0;
+}
+
+/* Steps 2 to 4 after the poll (fds[0..n) with their revents). */
+static void s_run(gp_etcd_t *etcd, struct pollfd *fds, int n, int pr)
+{
+    gp_etcd_loop_t *loop = etcd->loop;
+    bool pump = loop->pumping;
+
+    /* 2. readiness and timers to curl */
+    int running;
+    for (int i = 0; pr > 0 && i < n; i++) {
+        if (!fds[i].revents)
+            continue;
+        int mask = 0;
+        if (fds[i].revents & (POLLIN | POLLHUP))
+            mask |= CURL_CSELECT_IN;
+        if (fds[i].revents & POLLOUT)
+            mask |= CURL_CSELECT_OUT;
+        if (fds[i].revents & (POLLERR | POLLNVAL))
+            mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(loop->bg, fds[i].fd, mask, &running);
+    }
+    int64_t now = gp_mono_ms();
+    if (loop->curl_deadline >= 0 && loop->curl_deadline <= now) {
+        loop->curl_deadline = -1;
+        curl_multi_socket_action(loop->bg, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+
+    /* 3. finished requests: those held by a pump first */
+    while (!pump && loop->n_held > 0) {
+        s_held_t h = loop->held[--loop->n_held];   /* off the list before its done() */
+        s_finish(loop, h.req, h.rc);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(loop->bg, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        gp_etcd_req_t *r = NULL;
+        CURL *e = msg->easy_handle;
+        CURLcode res = msg->data.result;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+        curl_multi_remove_handle(loop->bg, e);
+        if (pump && !r->in_sync && s_hold(loop, r, res) == 0)
+            continue;
+        s_finish(loop, r, res);
+    }
+    now = gp_mono_ms();
+    for (int i = 0; i < loop->n_retry;) {
+        gp_etcd_req_t *r = loop->retry[i];
+        if (r->not_before_ms > now || (pump && !r->in_sync)) {
+            i++;
+            continue;
+        }
+        loop->retry[i] = loop->retry[--loop->n_retry];
+        if (gp_etcd_req_attach(etcd, r, loop->bg, &r->err) < 0) {
+            r->failed = 1;
+            gp_etcd_req_release_easy(r);
+            if (r->done)
+                r->done(r);
+        }
+    }
+
+    /* 4. tasks (the array may grow while we iterate: index, not pointer) */
+    if (!pump)
+        loop->next_tick = -1;
+    for (int i = 0; i < loop->n_tasks; i++) {
+        if (loop->tasks[i].removed || (pump && !loop->tasks[i].in_sync))
+            continue;
+        int64_t t = loop->tasks[i].tick(loop->tasks[i].obj, gp_mono_ms());
+        loop->next_tick = s_min_deadline(loop->next_tick, t);
+    }
 }
 
 int gp_etcd_step(gp_etcd_t *etcd, int timeout_ms, gp_err_t *err)
@@ -270,84 +417,9 @@ int gp_etcd_step(gp_etcd_t *etcd, int timeout_ms, gp_err_t *err)
     }
     loop->in_step = true;
     loop->wake = false;
-
-    /* 2. readiness and timers to curl */
-    int running;
-    for (int i = 0; pr > 0 && i < n; i++) {
-        if (!fds[i].revents)
-            continue;
-        int mask = 0;
-        if (fds[i].revents & (POLLIN | POLLHUP))
-            mask |= CURL_CSELECT_IN;
-        if (fds[i].revents & POLLOUT)
-            mask |= CURL_CSELECT_OUT;
-        if (fds[i].revents & (POLLERR | POLLNVAL))
-            mask |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(loop->bg, fds[i].fd, mask, &running);
-    }
+    s_run(etcd, fds, n, pr);
     if (fds != stackfds)
         free(fds);
-    now = gp_mono_ms();
-    if (loop->curl_deadline >= 0 && loop->curl_deadline <= now) {
-        loop->curl_deadline = -1;
-        curl_multi_socket_action(loop->bg, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-
-    /* 3. finished requests */
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(loop->bg, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        gp_etcd_req_t *r = NULL;
-        CURL *e = msg->easy_handle;
-        CURLcode res = msg->data.result;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-        curl_multi_remove_handle(loop->bg, e);
-        if (gp_etcd_req_finish(r, res)) {
-            if (loop->n_retry == loop->cap_retry) {
-                int cap = loop->cap_retry ? loop->cap_retry * 2 : 8;
-                gp_etcd_req_t **p = realloc(loop->retry, sizeof(*p) * (size_t)cap);
-                if (!p) {
-                    r->failed = 1;
-                    gp_err_set(&r->err, GP_ERR_NOMEM, "out of memory");
-                    goto final;
-                }
-                loop->retry = p;
-                loop->cap_retry = cap;
-            }
-            loop->retry[loop->n_retry++] = r;
-            continue;
-        }
-final:
-        gp_etcd_req_release_easy(r);
-        if (r->done)
-            r->done(r);
-    }
-    now = gp_mono_ms();
-    for (int i = 0; i < loop->n_retry;) {
-        gp_etcd_req_t *r = loop->retry[i];
-        if (r->not_before_ms > now) {
-            i++;
-            continue;
-        }
-        loop->retry[i] = loop->retry[--loop->n_retry];
-        if (gp_etcd_req_attach(etcd, r, loop->bg, &r->err) < 0) {
-            r->failed = 1;
-            gp_etcd_req_release_easy(r);
-            if (r->done)
-                r->done(r);
-        }
-    }
-
-    /* 4. tasks (the array may grow while we iterate: index, not pointer) */
-    loop->next_tick = -1;
-    for (int i = 0; i < loop->n_tasks; i++) {
-        if (loop->tasks[i].removed)
-            continue;
-        int64_t t = loop->tasks[i].tick(loop->tasks[i].obj, gp_mono_ms());
-        loop->next_tick = s_min_deadline(loop->next_tick, t);
-    }
 
     /* 5. removed tasks */
     loop->in_step = false;
@@ -362,4 +434,39 @@ final:
         t.free_fn(t.obj);
     }
     return 0;
+}
+
+void gp_etcd_loop_pump(gp_etcd_t *etcd)
+{
+    gp_etcd_loop_t *loop = etcd->loop;
+    if (loop == NULL || loop->in_step || loop->n_sync_tasks == 0)
+        return;   /* called from a callback, or nothing to keep alive */
+    int64_t now = gp_mono_ms();
+    if (now < loop->next_pump)
+        return;
+    loop->next_pump = now + S_PUMP_EVERY_MS;
+    struct pollfd stackfds[32];
+    struct pollfd *fds = stackfds;
+    int n = loop->n_socks;
+    if (n > (int)GP_ARRAY_LEN(stackfds) && !(fds = malloc(sizeof(*fds) * (size_t)n)))
+        return;
+    gp_etcd_pollfds(etcd, fds, n, NULL);
+    int pr = poll(fds, (nfds_t)n, 0);
+    loop->in_step = true;
+    loop->pumping = true;
+    s_run(etcd, fds, n, pr < 0 ? 0 : pr);
+    loop->pumping = false;
+    loop->in_step = false;
+    if (fds != stackfds)
+        free(fds);
+}
+
+bool gp_etcd_loop_pumping(const gp_etcd_t *etcd)
+{
+    return etcd->loop && etcd->loop->pumping;
+}
+
+int gp_etcd_loop_pump_wait_ms(const gp_etcd_t *etcd)
+{
+    return etcd->loop && etcd->loop->n_sync_tasks > 0 ? S_PUMP_EVERY_MS : -1;
 }

@@ -62,8 +62,8 @@ static const gp_opt_t s_opts[] = {
       "the coordinator's CURVE key pair (.key file); empty: agents connect without CURVE" },
     { "agent-keys", GP_OPT_STRING, offsetof(coord_cfg_t, agent_keys), "", 0, 0,
       "file of agent public keys allowed to bid (required with curve-key)" },
-    { "lease-ttl", GP_OPT_DURATION, offsetof(coord_cfg_t, lease_ttl_ms), "5s", 1000, 600000,
-      "the coordinator's lease: a dead leader is replaced within this" },
+    { "lease-ttl", GP_OPT_DURATION, offsetof(coord_cfg_t, lease_ttl_ms), "5s", 2000, 600000,
+      "the coordinator's lease: a dead leader is replaced within this (at least 2s)" },
     { "policy", GP_OPT_STRING, offsetof(coord_cfg_t, policy), "binpack", 0, 0,
       "placement policy (jobs may name their own)" },
     { "candidates", GP_OPT_INT, offsetof(coord_cfg_t, candidates), "3", 1, 8,
@@ -286,6 +286,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     gp_etcd_config_t ec;
     gp_etcd_config_from(&ec, c->cfg.etcd_endpoints, c->cfg.etcd_ca, c->cfg.etcd_cert,
                         c->cfg.etcd_key, c->cfg.etcd_user, c->cfg.etcd_password);
+    gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
     c->etcd = gp_etcd_new(&ec, &err);
     if (c->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);

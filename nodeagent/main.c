@@ -265,6 +265,7 @@ static int s_run(agent_t *a, int argc, char **argv)
     gp_etcd_config_t ec;
     gp_etcd_config_from(&ec, a->cfg.etcd_endpoints, a->cfg.etcd_ca, a->cfg.etcd_cert,
                         a->cfg.etcd_key, a->cfg.etcd_user, a->cfg.etcd_password);
+    gp_etcd_config_for_lease(&ec, a->cfg.lease_ttl_ms);
     a->etcd = gp_etcd_new(&ec, &err);
     if (a->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
