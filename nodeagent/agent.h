@@ -59,7 +59,8 @@ typedef struct {
     int64_t free_mib[GP_MAX_DEVICES]; /* live, from NVML; -1 unknown */
     int util[GP_MAX_DEVICES];         /* live GPU utilization %, -1 unknown */
     uint64_t record_digest;           /* of the node record last written */
-    uint64_t usage_digest;            /* of the usage record last written */
+    uint64_t usage_digest;            /* of the usage record last written, 0 = write it */
+    size_t usage_slices;              /* slices listed in that record */
 } agent_node_t;
 
 /* A job this agent runs (one per committed allocation on its nodes). */

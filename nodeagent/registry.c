@@ -110,7 +110,7 @@ int agent_registry_start(agent_t *a, gp_err_t *err)
 }
 
 /* The node's usage record: live device state and the slices on it. */
-static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest)
+static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest, size_t *nslices)
 {
     json_t *devs = json_array(), *coarse = json_array();
     for (int i = 0; i < an->node.ndevices; i++) {
@@ -122,6 +122,7 @@ static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest)
                                                 an->util[i] / 10, an->node.devices[i].healthy));
     }
     json_t *slices = agent_jobs_usage(a, an->node.name);
+    *nslices = slices ? json_array_size(slices) : 0;
     json_t *o = json_pack("{s:o,s:o,s:I}", "devices", devs, "slices", slices ? slices : json_array(),
                           "at_ms", (json_int_t)gp_wall_ms());
     json_t *d = json_pack("{s:o,s:O}", "d", coarse, "s", json_object_get(o, "slices"));
@@ -148,18 +149,22 @@ static void s_write_changes(agent_t *a)
         if (text && agent_digest(text) != an->record_digest)
             s_queue_record(a, b, an, &err);
         free(text);
-        if (a->nvml == NULL && agent_jobs_count(a) == 0 && an->usage_digest)
+        if (a->nvml == NULL && agent_jobs_count(a) == 0 && an->usage_digest &&
+            an->usage_slices == 0)
             continue;   /* nothing live to report on virtual or declared devices */
         uint64_t digest;
-        char *usage = s_usage_text(a, an, &digest);
+        size_t nslices;
+        char *usage = s_usage_text(a, an, &digest, &nslices);
         if (usage && digest != an->usage_digest) {
             char key[GP_KEY_MAX];
             gp_etcd_op_t op = { .type = GP_ETCD_OP_PUT,
                                 .key = gp_key_usage(key, a->cfg.prefix, an->node.region,
                                                     an->node.name),
                                 .value = usage, .value_len = strlen(usage), .lease = a->lease };
-            if (gp_etcd_batch_add(b, &op, &err) >= 0)
+            if (gp_etcd_batch_add(b, &op, &err) >= 0) {
                 an->usage_digest = digest;
+                an->usage_slices = nslices;
+            }
         }
         free(usage);
     }
@@ -196,6 +201,9 @@ void agent_registry_tick(agent_t *a)
         }
         s_backoff_ms = 500;
         a->registered = 1;
+        /* The usage records of a lost lease are gone with it: write them again. */
+        for (int i = 0; i < a->nnodes; i++)
+            a->nodes[i].usage_digest = 0;
         gp_log_info("registered nodes=%d lease=%lld", a->nnodes, (long long)a->lease);
         a->next_usage_ms = 0;
     }
