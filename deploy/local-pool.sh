@@ -27,7 +27,10 @@
 #   ports   the TCP ports reserved for the pool
 #   env     `. $DIR/env` sets GPUPOOL_API and GPUPOOL_TOKEN_FILE for the CLI
 # `down` stops exactly what `up` started (the pids file) and removes the
-# directory (GPUPOOL_KEEP=1 keeps it, logs included).
+# directory (GPUPOOL_KEEP=1 keeps it, logs, data and ports included).
+# `up` on a kept directory restarts that pool with its data (after a reboot,
+# say): the same ports, keys and configurations, etcd's members from their
+# data directories, the agents adopting the jobs they find in their state.
 #
 # Programs come from $GP_BUILD (default: build/ next to this folder);
 # etcd and etcdctl from $PATH.  Exit status: 0, or 1 with a message on
@@ -85,11 +88,12 @@ reserve_port() {
     die "no free port found"
 }
 
+# release_ports: give the pool's ports up (the list stays: a kept pool
+# takes the same ones again when it restarts).
 release_ports() {
     local p
     [ -f "$DIR/ports" ] || return 0
     while read -r p; do rmdir "$PORT_LOCKS/$p" 2>/dev/null; done <"$DIR/ports"
-    : >"$DIR/ports"
 }
 
 # ---------------------------------------------------------------- processes
@@ -155,10 +159,92 @@ etcdctl_() {
     ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" --dial-timeout 2s --command-timeout 5s "$@"
 }
 
+# spawn_etcd N CLIENT_URL PEER_URL CLUSTER TOKEN STATE: start member N.
+spawn_etcd() {
+    spawn "etcd$1" etcd --name "etcd$1" --data-dir "$DIR/etcd/etcd$1" \
+        --listen-client-urls "$2" --advertise-client-urls "$2" \
+        --listen-peer-urls "$3" --initial-advertise-peer-urls "$3" \
+        --initial-cluster "$4" --initial-cluster-state "$6" \
+        --initial-cluster-token "$5" \
+        --heartbeat-interval 50 --election-timeout 500 --log-level warn --logger zap
+    echo "client $2 peer $3" >"$DIR/run/etcd$1.info"
+}
+
+# wait_etcd URL...: until every member is healthy.
+wait_etcd() {
+    local deadline=$(( $(date +%s) + READY_TIMEOUT )) n=0 url
+    for url in "$@"; do
+        until ETCDCTL_API=3 etcdctl --endpoints "$url" --dial-timeout 1s \
+                --command-timeout 2s endpoint health >/dev/null 2>&1; do
+            alive "etcd$n" || { show_log "etcd$n"; fail_up "etcd$n exited"; }
+            [ "$(date +%s)" -lt "$deadline" ] || { show_log "etcd$n"; fail_up "etcd$n not healthy"; }
+            sleep 0.1
+        done
+        n=$((n + 1))
+    done
+}
+
+# wait_daemons: until every coordinator, then every agent, is ready.
+wait_daemons() {
+    local r i
+    for r in "${REGIONS[@]}"; do
+        for i in 0 1; do wait_ready "$r-c$i" '^gpupool-coordinator ready '; done
+    done
+    say "coordinators: 2 in each of ${REGIONS[*]}"
+    for r in "${REGIONS[@]}"; do wait_ready "$r-agent" '^gpupool-agent ready '; done
+    say "agents: one per region, $NODES_PER_AGENT simulated nodes each"
+}
+
+# Restart a pool that `GPUPOOL_KEEP=1 down` kept: its ports again (refused
+# if another program took one meanwhile), etcd from its data, the daemons
+# from their configurations and state.
+do_restart() {
+    local p n held=()
+    mkdir -p "$PORT_LOCKS" 2>/dev/null
+    for p in $(cat "$DIR/ports"); do
+        if mkdir "$PORT_LOCKS/$p" 2>/dev/null; then
+            held+=("$p")
+            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || continue
+        fi
+        for n in "${held[@]}"; do rmdir "$PORT_LOCKS/$n" 2>/dev/null; done
+        die "port $p of the kept pool in $DIR is taken; the pool cannot restart on its ports"
+    done
+    : >"$DIR/pids"
+    local urls=() peers=() cluster="" token
+    for n in 0 1 2; do
+        read -r _ urls[n] _ peers[n] <"$DIR/run/etcd$n.info" ||
+            fail_up "$DIR/run/etcd$n.info: unreadable; the kept pool is incomplete"
+        cluster+="${cluster:+,}etcd$n=${peers[$n]}"
+    done
+    token=$(cat "$DIR/run/etcd-token" 2>/dev/null) || token=gpupool-local
+    for n in 0 1 2; do
+        spawn_etcd "$n" "${urls[$n]}" "${peers[$n]}" "$cluster" "$token" existing
+    done
+    wait_etcd "${urls[@]}"
+    say "etcd: 3 members restarted from their data at $(cat "$DIR/run/etcd-endpoints")"
+    local r i
+    for r in "${REGIONS[@]}"; do
+        for i in 0 1; do
+            spawn "$r-c$i" "$GP_BUILD/gpupool-coordinator" -c "$DIR/conf/$r-c$i.conf"
+        done
+    done
+    for r in "${REGIONS[@]}"; do
+        spawn "$r-agent" "$GP_BUILD/gpupool-agent" -c "$DIR/conf/$r-agent.conf"
+    done
+    wait_daemons
+    # shellcheck disable=SC1091
+    say "up: API $(. "$DIR/env"; echo "$GPUPOOL_API"), token file $DIR/keys/api-tokens (. $DIR/env)"
+}
+
 do_up() {
     need "$GP_BUILD/gpupool" "$GP_BUILD/gpupool-coordinator" "$GP_BUILD/gpupool-agent" etcd etcdctl
     if [ -f "$DIR/pids" ]; then
         die "a pool already lives in $DIR (run '$0 down' first, or set GPUPOOL_POOL_DIR)"
+    fi
+    if [ -f "$DIR/.local-pool" ] && [ -f "$DIR/env" ] && [ -d "$DIR/etcd/etcd0/member" ]; then
+        say "restarting the pool kept in $DIR"
+        do_restart
+        return
     fi
     [ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] &&
         die "$DIR exists and is not empty (the logs of a failed run? '$0 down' removes them)"
@@ -193,24 +279,11 @@ do_up() {
     done
     ETCD_ENDPOINTS=$(IFS=,; echo "${urls[*]}")
     local token="gpupool-local-$$-$RANDOM"
+    echo "$token" >"$DIR/run/etcd-token"
     for n in 0 1 2; do
-        spawn "etcd$n" etcd --name "etcd$n" --data-dir "$DIR/etcd/etcd$n" \
-            --listen-client-urls "${urls[$n]}" --advertise-client-urls "${urls[$n]}" \
-            --listen-peer-urls "${peers[$n]}" --initial-advertise-peer-urls "${peers[$n]}" \
-            --initial-cluster "$cluster" --initial-cluster-state new \
-            --initial-cluster-token "$token" \
-            --heartbeat-interval 50 --election-timeout 500 --log-level warn --logger zap
+        spawn_etcd "$n" "${urls[$n]}" "${peers[$n]}" "$cluster" "$token" new
     done
-    local deadline=$(( $(date +%s) + READY_TIMEOUT ))
-    for n in 0 1 2; do
-        until ETCDCTL_API=3 etcdctl --endpoints "${urls[$n]}" --dial-timeout 1s \
-                --command-timeout 2s endpoint health >/dev/null 2>&1; do
-            alive "etcd$n" || { show_log "etcd$n"; fail_up "etcd$n exited"; }
-            [ "$(date +%s)" -lt "$deadline" ] || { show_log "etcd$n"; fail_up "etcd$n not healthy"; }
-            sleep 0.1
-        done
-        echo "client ${urls[$n]} peer ${peers[$n]}" >"$DIR/run/etcd$n.info"
-    done
+    wait_etcd "${urls[@]}"
     echo "$ETCD_ENDPOINTS" >"$DIR/run/etcd-endpoints"
     say "etcd: 3 members at $ETCD_ENDPOINTS"
 
@@ -235,10 +308,6 @@ EOF
             spawn "$r-c$i" "$GP_BUILD/gpupool-coordinator" -c "$DIR/conf/$r-c$i.conf"
         done
     done
-    for r in "${REGIONS[@]}"; do
-        for i in 0 1; do wait_ready "$r-c$i" '^gpupool-coordinator ready '; done
-    done
-    say "coordinators: 2 in each of ${REGIONS[*]}"
 
     # -- agents: one per region, each simulating two nodes
     for r in "${REGIONS[@]}"; do
@@ -262,8 +331,7 @@ lease-ttl = 3s
 EOF
         spawn "$r-agent" "$GP_BUILD/gpupool-agent" -c "$DIR/conf/$r-agent.conf"
     done
-    for r in "${REGIONS[@]}"; do wait_ready "$r-agent" '^gpupool-agent ready '; done
-    say "agents: one per region, $NODES_PER_AGENT simulated nodes each"
+    wait_daemons
 
     cat >"$DIR/env" <<EOF
 # . $DIR/env   -- points the gpupool CLI at this pool
