@@ -4,6 +4,7 @@
 #   make test       install missing Debian packages, build, run every test with prove
 #   make asan       the same tests built with AddressSanitizer + UBSan (into build/asan)
 #   make bench      every benchmark; make bench-<part> one of them (tests/bench/<part>.sh)
+#   make chaos      the chaos suite with every fault (tests/chaos/chaos.t)
 #   make demo       bring up a local multi-region pool and run a sample workload
 #   make deps       install the Debian packages gpupool needs, when missing
 #
@@ -33,7 +34,7 @@ LIBS_BASE := -lpthread -lm -ldl
 
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
                 libssl-dev libzmq3-dev libmicrohttpd-dev gnuplot-nox \
-                libtest-harness-perl openssl curl iproute2 procps gcc make
+                libtest-harness-perl openssl curl iproute2 procps gcc make python3
 
 LIB      := $(BUILD)/libgpupool.a
 COMMON_SRCS := $(wildcard common/*.c)
@@ -49,7 +50,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%.t)
 TEST_PROGRAMS += $(UNIT_TESTS)
 
 .SECONDARY:
-.PHONY: all test asan bench demo deps clean check-tests
+.PHONY: all test asan bench chaos demo deps clean check-tests
 all:
 
 include $(sort $(wildcard */build.mk tests/*/build.mk))
@@ -98,6 +99,10 @@ bench: deps all $(TEST_PROGRAMS)
 
 bench-%: deps all $(TEST_PROGRAMS)
 	GP_BUILD=$(abspath $(BUILD)) bash tests/bench/$*.sh
+
+# Every fault of the chaos suite (make test runs three of them).
+chaos: deps all $(TEST_PROGRAMS)
+	GP_BUILD=$(abspath $(BUILD)) CHAOS_FAULTS=all prove -v tests/chaos/chaos.t
 
 demo: deps all
 	GP_BUILD=$(abspath $(BUILD)) bash deploy/local-pool.sh demo
