@@ -22,6 +22,10 @@
  *   shimtest oversub DEVICE_MIB     oversubscription serves host memory (TAP)
  *   shimtest multidev               a two-device slice: limits per device (TAP)
  *   shimtest fork                   a forked child shares the slice (TAP)
+ *   shimtest fakedriver             the fake driver's own memory rules (TAP;
+ *                                   without the shim, two fake devices)
+ *   shimtest devmem [DEV]           what the device really holds: used=
+ *                                   (and peak= on the fake driver)
  *   shimtest now                    print CLOCK_MONOTONIC in ns
  *   shimtest noop                   start and exit
  */
@@ -42,6 +46,8 @@
 #include "banned.h"
 
 #define MiB ((uint64_t)1024 * 1024)
+/* the fake driver's resident threads (fakestate.h: 16 SMs x 2048) */
+#define FAKE_STACK_THREADS (16ULL * 2048)
 
 static const char s_ptx[] =
     ".version 7.0\n.target sm_70\n.address_size 64\n"
@@ -638,6 +644,237 @@ static int cmd_fork(void)
     return done_testing();
 }
 
+/* ------------------------------------------------------------ the device's truth */
+
+/* What device dev really holds, from the driver and not through the shim:
+ * the fake driver's own counters, or NVML's used memory on a real one.
+ * Returns 0 and sets *peak to UINT64_MAX when the driver keeps no peak. */
+static int s_device_truth(int dev, uint64_t *used, uint64_t *peak)
+{
+    uint64_t (*f_used)(int), (*f_peak)(int);
+    *(void **)&f_used = dlsym(RTLD_DEFAULT, "fakecuda_mem_used");
+    *(void **)&f_peak = dlsym(RTLD_DEFAULT, "fakecuda_mem_peak");
+    if (f_used != NULL && f_peak != NULL) {
+        *used = f_used(dev);
+        *peak = f_peak(dev);
+        return 0;
+    }
+    s_nvml();
+    nvmlDevice_t h;
+    nvmlMemory_t m;
+    if (N.handle((unsigned)dev, &h) != NVML_SUCCESS || N.mem(h, &m) != NVML_SUCCESS)
+        return -1;
+    *used = m.used;
+    *peak = UINT64_MAX;
+    return 0;
+}
+
+static uint64_t s_dev_used(int dev)
+{
+    uint64_t u, p;
+    if (s_device_truth(dev, &u, &p) < 0)
+        bail_out("cannot read the device's memory");
+    return u;
+}
+
+static int cmd_devmem(int dev)
+{
+    uint64_t u, p;
+    if (s_device_truth(dev, &u, &p) < 0)
+        return 2;
+    if (p == UINT64_MAX)
+        printf("used=%" PRIu64 "\n", u);
+    else
+        printf("used=%" PRIu64 " peak=%" PRIu64 "\n", u, p);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the fake driver itself */
+
+static CUmemAllocationProp s_vmm_prop(int dev)
+{
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = dev;
+    return prop;
+}
+
+/* Create bytes of VMM memory on dev and map it: the handle and the address. */
+static CUresult s_vmm_map(int dev, uint64_t bytes, CUmemGenericAllocationHandle *h, CUdeviceptr *va)
+{
+    CUmemAllocationProp prop = s_vmm_prop(dev);
+    CUresult rc = cuMemCreate(h, bytes, &prop, 0);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    CK(cuMemAddressReserve(va, bytes, 0, 0, 0));
+    CK(cuMemMap(*va, bytes, 0, *h, 0));
+    CUmemAccessDesc acc = { prop.location, CU_MEM_ACCESS_FLAGS_PROT_READWRITE };
+    CK(cuMemSetAccess(*va, bytes, &acc, 1));
+    return CUDA_SUCCESS;
+}
+
+static void s_write_all(int fd, const void *p, size_t n)
+{
+    if (write(fd, p, n) != (ssize_t)n)
+        exit(5);
+}
+
+static void s_read_all(int fd, void *p, size_t n)
+{
+    if (read(fd, p, n) != (ssize_t)n)
+        exit(5);
+}
+
+/* In a forked child: import the shareable handle fd, map it, tell the
+ * parent (byte 'm'), wait for its go (any byte), unmap and release, exit. */
+static void s_child_import(int fd, uint64_t bytes, int to_parent, int from_parent)
+{
+    CUdevice dev;
+    CUcontext ctx;
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr va;
+    char c = 'm';
+    if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS ||
+        cuCtxCreate_v2(&ctx, 0, dev) != CUDA_SUCCESS ||
+        cuMemImportFromShareableHandle(&h, (void *)(intptr_t)fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) != CUDA_SUCCESS ||
+        cuMemAddressReserve(&va, bytes, 0, 0, 0) != CUDA_SUCCESS ||
+        cuMemMap(va, bytes, 0, h, 0) != CUDA_SUCCESS)
+        exit(3);
+    s_write_all(to_parent, &c, 1);
+    s_read_all(from_parent, &c, 1);
+    if (cuMemUnmap(va, bytes) != CUDA_SUCCESS || cuMemRelease(h) != CUDA_SUCCESS)
+        exit(4);
+    exit(0);
+}
+
+static int cmd_fakedriver(void)
+{
+    CUdevice dev0, dev1;
+    CUcontext c0, c1, p0;
+    CK(cuInit(0));
+    CK(cuDeviceGet(&dev0, 0));
+    CK(cuDeviceGet(&dev1, 1));
+    uint64_t ctx_mib = s_env_mib("FAKECUDA_CTX_MIB", 0) * MiB;
+    uint64_t u0 = s_dev_used(0);
+    CK(cuDevicePrimaryCtxRetain(&p0, dev0));
+    is_int(s_dev_used(0) - u0, ctx_mib, "a context occupies FAKECUDA_CTX_MIB of its device");
+    CK(cuDevicePrimaryCtxRetain(&p0, dev0));
+    CK(cuDevicePrimaryCtxRelease_v2(dev0));
+    is_int(s_dev_used(0) - u0, ctx_mib, "the primary context stays while it is retained");
+    CK(cuDevicePrimaryCtxRelease_v2(dev0));
+    is_int(s_dev_used(0), u0, "and goes with its last release");
+    CK(cuDevicePrimaryCtxRetain(&p0, dev0));
+    CK(cuDevicePrimaryCtxReset_v2(dev0));
+    is_int(s_dev_used(0), u0, "or at a reset");
+    CK(cuCtxCreate_v2(&c0, 0, dev0));
+    uint64_t base = s_dev_used(0);
+    is_int(base - u0, ctx_mib, "a created context occupies its device too");
+    CK(cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 72 * MiB));
+    is_int(s_dev_used(0) - base, 64 * MiB, "a malloc heap raised from 8 to 72 MiB takes 64 MiB more");
+    CK(cuCtxSetLimit(CU_LIMIT_STACK_SIZE, 2048));
+    is_int(s_dev_used(0) - base, 64 * MiB + 1024ULL * FAKE_STACK_THREADS,
+           "a stack raised by 1 KiB takes 1 KiB per resident thread");
+    CK(cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 8 * MiB));
+    CK(cuCtxSetLimit(CU_LIMIT_STACK_SIZE, 1024));
+    is_int(s_dev_used(0), base, "limits set back to their defaults give it back");
+
+    /* granularity */
+    CUmemAllocationProp prop = s_vmm_prop(0);
+    size_t gran = 0;
+    CK(cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    is_int(gran, 2 * MiB, "the allocation granularity is 2 MiB");
+    CUdeviceptr d;
+    CK(cuMemAlloc_v2(&d, 2 * MiB + 4096));
+    is_int(s_dev_used(0) - base, 4 * MiB, "2 MiB + 4 KiB occupies 4 MiB of the device");
+    CK(cuMemFree_v2(d));
+    is_int(s_dev_used(0), base, "and gives all of it back");
+    CUmemGenericAllocationHandle h;
+    is_int(cuMemCreate(&h, 3 * MiB, &prop, 0), CUDA_ERROR_INVALID_VALUE,
+           "cuMemCreate refuses a size that is not a multiple of the granularity");
+
+    /* VMM: alive until the last handle and the last mapping are gone */
+    CUdeviceptr va;
+    CK(s_vmm_map(0, 8 * MiB, &h, &va));
+    CK(cuMemRelease(h));
+    is_int(s_dev_used(0) - base, 8 * MiB, "VMM memory released while mapped stays on the device");
+    CUmemGenericAllocationHandle h2;
+    CK(cuMemRetainAllocationHandle(&h2, (void *)(uintptr_t)(va + MiB)));
+    CK(cuMemUnmap(va, 8 * MiB));
+    is_int(s_dev_used(0) - base, 8 * MiB, "a retained handle keeps it after the last unmap");
+    CK(cuMemRelease(h2));
+    is_int(s_dev_used(0), base, "the last release gives it back");
+    is_int(cuMemRelease(h2), CUDA_ERROR_INVALID_VALUE, "a handle cannot be released twice");
+
+    /* VMM across processes: an imported handle is the same memory */
+    int fd = -1, up[2], down[2];
+    CK(s_vmm_map(0, 16 * MiB, &h, &va));
+    CK(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+    if (pipe(up) < 0 || pipe(down) < 0)
+        bail_out("pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        s_child_import(fd, 16 * MiB, up[1], down[0]);
+    char c;
+    s_read_all(up[0], &c, 1);
+    is_int(s_dev_used(0) - base, 16 * MiB, "memory imported by another process is not counted twice");
+    CK(cuMemUnmap(va, 16 * MiB));
+    CK(cuMemRelease(h));
+    is_int(s_dev_used(0) - base, 16 * MiB, "it stays while the importer maps it");
+    s_write_all(down[1], &c, 1);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the importer mapped, unmapped and released it");
+    is_int(s_dev_used(0), base, "the importer's last release gives it back");
+
+    /* pools keep freed memory above their release threshold */
+    CUmemoryPool pool;
+    CK(cuDeviceGetDefaultMemPool(&pool, 0));
+    CK(cuMemAllocAsync(&d, 10 * MiB + 1, NULL));
+    is_int(s_dev_used(0) - base, 12 * MiB, "a pool allocation takes whole pages");
+    CK(cuMemFreeAsync(d, NULL));
+    is_int(s_dev_used(0) - base, 12 * MiB, "freed, it stays reserved in the pool until a synchronisation");
+    CK(cuCtxSynchronize());
+    is_int(s_dev_used(0), base, "with the default release threshold (0) a synchronisation gives it back");
+    cuuint64_t thr = UINT64_MAX, reserved = 0;
+    CK(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &thr));
+    CK(cuMemAllocAsync(&d, 10 * MiB, NULL));
+    CK(cuMemFreeAsync(d, NULL));
+    CK(cuCtxSynchronize());
+    CK(cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved));
+    is_int(s_dev_used(0) - base, 10 * MiB, "with the threshold raised the pool keeps it after synchronising");
+    is_int(reserved, 10 * MiB, "and reports it as reserved");
+    CK(cuMemAllocAsync(&d, 6 * MiB, NULL));
+    is_int(s_dev_used(0) - base, 10 * MiB, "a new allocation reuses the pool's reserve");
+    CK(cuMemFreeAsync(d, NULL));
+    CK(cuMemPoolTrimTo(pool, 0));
+    is_int(s_dev_used(0), base, "cuMemPoolTrimTo gives it back");
+    thr = 0;
+    CK(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &thr));
+
+    /* a stream-ordered allocation is made on the stream's device */
+    CUstream s0;
+    CK(cuStreamCreate(&s0, 0));
+    CK(cuCtxCreate_v2(&c1, 0, dev1));
+    uint64_t base1 = s_dev_used(1);
+    CK(cuMemAllocAsync(&d, 4 * MiB, s0));
+    is_int(s_dev_used(0) - base, 4 * MiB, "cuMemAllocAsync takes memory on the stream's device");
+    is_int(s_dev_used(1), base1, "not on the current context's");
+    CK(cuMemFreeAsync(d, s0));
+    CK(cuStreamSynchronize(s0));
+    CK(cuCtxDestroy_v2(c1));
+    CK(cuCtxSetCurrent(c0));
+    CK(cuCtxDestroy_v2(c0));
+    is_int(s_dev_used(0), u0, "destroying the context gives its memory back");
+    uint64_t used, peak;
+    s_device_truth(0, &used, &peak);
+    ok(peak >= base + 16 * MiB, "the device keeps its peak (%" PRIu64 " MiB)", peak / MiB);
+    return done_testing();
+}
+
 /* ------------------------------------------------------------ main */
 
 static void s_usage(void)
@@ -692,6 +929,10 @@ int main(int argc, char **argv)
         return cmd_multidev();
     if (strcmp(cmd, "fork") == 0)
         return cmd_fork();
+    if (strcmp(cmd, "fakedriver") == 0)
+        return cmd_fakedriver();
+    if (strcmp(cmd, "devmem") == 0)
+        return cmd_devmem(argc > 2 ? (int)s_arg_i(argc, argv, 2) : 0);
     if (strcmp(cmd, "now") == 0) {
         printf("%" PRId64 "\n", s_now());
         return 0;
