@@ -50,6 +50,8 @@ GP_EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
     int dev = gp_shim_current_dev();
     if (dev < 0)
         goto out;
+    /* pools give memory back at synchronisation: count what they hold now */
+    gp_pools_settle_dev(dev);
     uint64_t t, f, u;
     s_slice_view(dev, rt, rf, &t, &f, &u);
     rf = (size_t)f;

@@ -63,10 +63,16 @@ GP_NO_SANITIZE static void s_find_real_dlsym(void)
 #define GP_WRAPPED(X) \
     X(cuGetProcAddress) X(cuGetProcAddress_v2) \
     X(cuCtxCreate_v2) X(cuCtxCreate_v3) X(cuCtxCreate_v4) X(cuDevicePrimaryCtxRetain) \
+    X(cuCtxDestroy_v2) X(cuDevicePrimaryCtxRelease_v2) X(cuDevicePrimaryCtxReset_v2) \
+    X(cuCtxSetLimit) \
     X(cuMemAlloc_v2) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemFree_v2) \
     X(cuMemAllocAsync) X(cuMemAllocAsync_ptsz) X(cuMemAllocFromPoolAsync) \
     X(cuMemAllocFromPoolAsync_ptsz) X(cuMemFreeAsync) X(cuMemFreeAsync_ptsz) \
-    X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) X(cuArray3DCreate_v2) \
+    X(cuDeviceGetDefaultMemPool) X(cuDeviceGetMemPool) X(cuDeviceSetMemPool) \
+    X(cuMemPoolCreate) X(cuMemPoolDestroy) X(cuMemPoolTrimTo) \
+    X(cuMemCreate) X(cuMemRelease) X(cuMemMap) X(cuMemUnmap) \
+    X(cuMemRetainAllocationHandle) X(cuMemImportFromShareableHandle) \
+    X(cuArrayCreate_v2) X(cuArray3DCreate_v2) \
     X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
     X(cuMemGetInfo_v2) X(cuDeviceTotalMem_v2) \
     X(cuLaunchKernel) X(cuLaunchKernel_ptsz) X(cuLaunchKernelEx) X(cuLaunchKernelEx_ptsz) \
@@ -158,6 +164,9 @@ static const struct { const char *base; int since; const char *name; } s_version
     { "cuCtxCreate", 3020, "cuCtxCreate_v2" },
     { "cuCtxCreate", 11040, "cuCtxCreate_v3" },
     { "cuCtxCreate", 12050, "cuCtxCreate_v4" },
+    { "cuCtxDestroy", 4000, "cuCtxDestroy_v2" },
+    { "cuDevicePrimaryCtxRelease", 11000, "cuDevicePrimaryCtxRelease_v2" },
+    { "cuDevicePrimaryCtxReset", 11000, "cuDevicePrimaryCtxReset_v2" },
     { "cuMemGetInfo", 3020, "cuMemGetInfo_v2" },
     { "cuDeviceTotalMem", 3020, "cuDeviceTotalMem_v2" },
     { "cuMemAlloc", 3020, "cuMemAlloc_v2" },
@@ -242,7 +251,12 @@ int gp_shim_reserve(int dev, uint64_t bytes, int flags)
         return -1;
     if (gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;
-    /* Over the limit: a crashed process may still hold memory.  Reclaim
+    /* Over the limit: this process's memory pools may hold freed memory;
+     * give it back to the device first (pools.c). */
+    if (gp_pools_trim(dev) > 0 &&
+        gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
+        return 0;
+    /* A crashed process may still hold memory.  Reclaim
      * (off the hot path: this is the refusal path, and at most every
      * 100 ms per process) and try once more. */
     static _Atomic int64_t next_reclaim;
@@ -256,6 +270,14 @@ int gp_shim_reserve(int dev, uint64_t bytes, int flags)
         gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;
     return -1;
+}
+
+int gp_shim_reserve_now(int dev, uint64_t bytes, int flags)
+{
+    int slot = atomic_load_explicit(&gp_shim.slot, memory_order_relaxed);
+    if (GP_UNLIKELY(slot < 0) && (slot = s_claim_slot()) < 0)
+        return -1;
+    return gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags);
 }
 
 void gp_shim_release(int dev, uint64_t bytes, int flags)
@@ -293,6 +315,31 @@ int gp_shim_current_dev(void)
     return t_ctx_dev;
 }
 
+uint64_t gp_shim_granularity_slow(int dev)
+{
+    size_t g = 0;
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = dev;
+    /* a power of two, or the driver's page size when it cannot say */
+    if (gp_real.cuMemGetAllocationGranularity == NULL ||
+        gp_real.cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) !=
+            CUDA_SUCCESS ||
+        g == 0 || (g & (g - 1)) != 0)
+        g = GP_DEFAULT_GRANULARITY;
+    atomic_store_explicit(&gp_shim.gran[dev], (uint64_t)g, memory_order_relaxed);
+    return g;
+}
+
+void gp_shim_learn_device(int dev)
+{
+    gp_shim_learn_uuid(dev);
+    if (atomic_load_explicit(&gp_shim.gran[dev], memory_order_relaxed) == 0)
+        gp_shim_granularity_slow(dev);
+}
+
 void gp_shim_learn_uuid(int dev)
 {
     gp_slice_device_t *d = gp_shim.dev[dev];
@@ -327,66 +374,6 @@ int gp_shim_count_context(int dev)
     return 0;
 }
 
-/* A context on dev: count its overhead before creating it, give it back if
- * the driver refuses. */
-static CUresult s_ctx_begin(CUdevice dev, int *counted)
-{
-    *counted = 0;
-    if (!gp_shim.active || dev < 0 || dev >= gp_shim.ndev)
-        return CUDA_SUCCESS;
-    if (atomic_load(&gp_shim.ctx_counted[dev]))
-        return CUDA_SUCCESS;
-    if (gp_shim_count_context(dev) < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    *counted = 1;
-    return CUDA_SUCCESS;
-}
-
-static void s_ctx_end(CUdevice dev, int counted, CUresult rc)
-{
-    if (!gp_shim.active || dev < 0 || dev >= gp_shim.ndev)
-        return;
-    if (rc == CUDA_SUCCESS) {
-        gp_shim_learn_uuid(dev);
-    } else if (counted) {
-        if (gp_shim.cfg.ctx_overhead > 0)
-            gp_shim_release(dev, gp_shim.cfg.ctx_overhead, 0);
-        atomic_store(&gp_shim.ctx_counted[dev], 0);
-    }
-}
-
-#define GP_CTX_WRAP(fn, args, dev) do { \
-        GP_ENTER(); \
-        if (gp_real.fn == NULL) return CUDA_ERROR_NOT_FOUND; \
-        int counted_; \
-        CUresult rc_ = s_ctx_begin((dev), &counted_); \
-        if (rc_ != CUDA_SUCCESS) return rc_; \
-        rc_ = gp_real.fn args; \
-        s_ctx_end((dev), counted_, rc_); \
-        return rc_; \
-    } while (0)
-
-GP_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
-{
-    GP_CTX_WRAP(cuCtxCreate_v2, (pctx, flags, dev), dev);
-}
-
-GP_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, void *params, int n, unsigned int flags,
-                                  CUdevice dev)
-{
-    GP_CTX_WRAP(cuCtxCreate_v3, (pctx, params, n, flags, dev), dev);
-}
-
-GP_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
-{
-    GP_CTX_WRAP(cuCtxCreate_v4, (pctx, params, flags, dev), dev);
-}
-
-GP_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
-{
-    GP_CTX_WRAP(cuDevicePrimaryCtxRetain, (pctx, dev), dev);
-}
-
 /* ------------------------------------------------------------ start-up, exit, fork */
 
 static const char *s_getenv(const char *name) { return getenv(name); }
@@ -399,6 +386,9 @@ static void s_fork_child(void)
     for (int d = 0; d < GP_SLICE_MAX_DEVICES; d++)
         atomic_store(&gp_shim.ctx_counted[d], 0);
     gp_shim_alloc_clear();
+    gp_vmm_fork_child();
+    gp_pools_fork_child();
+    gp_ctx_fork_child();
     gp_compute_fork_child();
 }
 
