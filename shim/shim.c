@@ -18,6 +18,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,7 +39,10 @@ gp_shim_t gp_shim = { .slot = -1 };
 
 static pthread_mutex_t s_load_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *(*s_real_dlsym)(void *, const char *);
+static void *(*s_real_dlopen)(const char *, int);
 static void *s_libcuda, *s_libnvml;
+/* a libcuda the program opened itself before the shim loaded one */
+static void *_Atomic s_cuda_hint;
 
 /* ------------------------------------------------------------ the real dlsym */
 
@@ -47,14 +51,32 @@ static void *s_libcuda, *s_libnvml;
  * starts, before its shadow memory exists. */
 #define GP_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 
+/* glibc's versions of dlsym and dlopen: the current one (2.34, libc), else
+ * the architecture's first (libdl). */
+#if defined(__aarch64__)
+#define GP_GLIBC_BASE "GLIBC_2.17"
+#elif defined(__x86_64__)
+#define GP_GLIBC_BASE "GLIBC_2.2.5"
+#elif defined(__i386__)
+#define GP_GLIBC_BASE "GLIBC_2.0"
+#else
+#define GP_GLIBC_BASE NULL
+#endif
+
+GP_NO_SANITIZE static void *s_glibc_sym(const char *name)
+{
+    void *p = dlvsym(RTLD_NEXT, name, "GLIBC_2.34");
+    if (p == NULL && GP_GLIBC_BASE != NULL)
+        p = dlvsym(RTLD_NEXT, name, GP_GLIBC_BASE);
+    return p;
+}
+
 GP_NO_SANITIZE static void s_find_real_dlsym(void)
 {
-    if (s_real_dlsym != NULL)
+    if (s_real_dlsym != NULL && s_real_dlopen != NULL)
         return;
-    void *p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
-    if (p == NULL)
-        p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
-    *(void **)&s_real_dlsym = p;
+    *(void **)&s_real_dlopen = s_glibc_sym("dlopen");
+    *(void **)&s_real_dlsym = s_glibc_sym("dlsym");
 }
 
 /* ------------------------------------------------------------ wrappers table */
@@ -111,39 +133,89 @@ void gp_shim_load(void)
     if (t_loading)
         return;
     t_loading = 1;
-    pthread_mutex_lock(&s_load_lock);
-    if (atomic_load(&gp_loaded)) {
-        pthread_mutex_unlock(&s_load_lock);
-        t_loading = 0;
-        return;
-    }
     s_find_real_dlsym();
-    s_libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
-    if (s_libcuda == NULL)
+    /* The loader's lock is taken by dlopen and dlsym: neither is called
+     * holding ours (a library constructor calling the driver while we wait
+     * for the loader would deadlock).  Threads that race here each load,
+     * and the first to finish publishes. */
+    void *cuda = atomic_load(&s_cuda_hint);
+    if (cuda == NULL)
+        cuda = s_real_dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (cuda == NULL)
         gp_log_warn("cannot load the CUDA driver err=\"%s\"", dlerror());
-    s_libnvml = dlopen("libnvidia-ml.so.1", RTLD_LAZY | RTLD_GLOBAL);
+    void *nvml = s_real_dlopen("libnvidia-ml.so.1", RTLD_LAZY | RTLD_GLOBAL);
+    gp_real_t t;
 #define GP_RESOLVE(name, params, args) \
-    *(void **)&gp_real.name = s_libcuda ? s_real_dlsym(s_libcuda, #name) : NULL;
+    *(void **)&t.name = cuda ? s_real_dlsym(cuda, #name) : NULL;
     GP_CUDA_CALLS(GP_RESOLVE)
 #undef GP_RESOLVE
 #define GP_RESOLVE_NVML(name, params, args) \
-    *(void **)&gp_real.name = s_libnvml ? s_real_dlsym(s_libnvml, #name) : NULL;
+    *(void **)&t.name = nvml ? s_real_dlsym(nvml, #name) : NULL;
     GP_NVML_CALLS(GP_RESOLVE_NVML)
 #undef GP_RESOLVE_NVML
     /* Never call a NULL entry point: a wrapper of a missing function reports
      * what the driver would for an unknown one. */
-    atomic_store_explicit(&gp_loaded, 1, memory_order_release);
+    pthread_mutex_lock(&s_load_lock);
+    if (!atomic_load(&gp_loaded)) {
+        gp_real = t;
+        s_libcuda = cuda;
+        s_libnvml = nvml;
+        atomic_store_explicit(&gp_loaded, 1, memory_order_release);
+    }
     pthread_mutex_unlock(&s_load_lock);
     t_loading = 0;
 }
 
 /* ------------------------------------------------------------ dlsym */
 
-GP_NO_SANITIZE GP_EXPORT void *dlsym(void *handle, const char *name)
+/* dlsym(RTLD_NEXT, name) searches the objects loaded after its caller.
+ * glibc finds the caller by the return address, which is ours when we call
+ * it -- unless the compiler made our call a tail call (not at -O0, nor
+ * always under sanitizers).  Called by us, it searches after the shim:
+ * right for a caller after the shim, not for one before it (the program,
+ * or a library preloaded first).  For those, the objects from the caller's
+ * next up to the shim are searched here first: each by a handle of its
+ * own (dlopen RTLD_NOLOAD: it is loaded already), the shim by its own
+ * exports. */
+GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self);
+
+GP_NO_SANITIZE static int s_is_shim_export(const char *name)
+{
+    return strcmp(name, "dlsym") == 0 || strcmp(name, "dlopen") == 0;
+}
+
+GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self)
+{
+    Dl_info info;
+    struct link_map *from = NULL, *me = NULL;
+    if (dladdr1(caller, &info, (void **)&from, RTLD_DL_LINKMAP) == 0 || from == NULL ||
+        dladdr1((void *)&gp_shim, &info, (void **)&me, RTLD_DL_LINKMAP) == 0 || me == NULL)
+        return s_real_dlsym(RTLD_NEXT, name);
+    /* is the caller before the shim? */
+    struct link_map *l = from->l_next;
+    while (l != NULL && l != me)
+        l = l->l_next;
+    if (l == NULL)
+        return s_real_dlsym(RTLD_NEXT, name);      /* after it: glibc's answer is right */
+    for (l = from->l_next; l != me; l = l->l_next) {
+        void *h = s_real_dlopen(l->l_name[0] != '\0' ? l->l_name : NULL, RTLD_LAZY | RTLD_NOLOAD);
+        if (h == NULL)
+            continue;
+        void *p = s_real_dlsym(h, name);
+        dlclose(h);
+        if (p != NULL)
+            return p;
+    }
+    if (s_is_shim_export(name))
+        return self != NULL && strcmp(name, "dlsym") == 0 ? self : (void *)dlopen;
+    return s_real_dlsym(RTLD_NEXT, name);
+}
+
+GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlsym(void *handle, const char *name)
 {
     s_find_real_dlsym();
-    if ((name[0] == 'c' && name[1] == 'u') ||
-        (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l')) {
+    if (gp_shim.active && ((name[0] == 'c' && name[1] == 'u') ||
+        (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l'))) {
         const gp_wrap_t *w = s_wrap_by_name(name);
         if (w != NULL) {
             GP_ENTER();
@@ -151,9 +223,41 @@ GP_NO_SANITIZE GP_EXPORT void *dlsym(void *handle, const char *name)
                 return w->wrapper;
         }
     }
-    /* Note: a dlsym(RTLD_NEXT, ...) made through us searches after the
-     * shim rather than after its caller. */
+    if (handle == RTLD_NEXT)
+        return s_dlsym_next(name, __builtin_extract_return_addr(__builtin_return_address(0)),
+                            (void *)dlsym);
     return s_real_dlsym(handle, name);
+}
+
+/* A program that opens libcuda itself -- by full path, as from a CUDA
+ * forward-compatibility directory -- gets the driver the shim enforces on:
+ * before the shim has loaded a driver, the program's becomes the shim's;
+ * after, a second, different copy is refused (NULL, and an error in the
+ * log), since its entry points would escape the slice or, wrapped, reach a
+ * driver the program never initialised. */
+GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlopen(const char *file, int mode)
+{
+    s_find_real_dlsym();
+    void *h = s_real_dlopen(file, mode);
+    if (h == NULL || file == NULL || !gp_shim.active)
+        return h;
+    const char *base = strrchr(file, '/');
+    base = base != NULL ? base + 1 : file;
+    if (strncmp(base, "libcuda.so", 10) != 0)
+        return h;
+    if (!atomic_load_explicit(&gp_loaded, memory_order_acquire)) {
+        void *expect = NULL;
+        if (atomic_compare_exchange_strong(&s_cuda_hint, &expect, h))
+            s_real_dlopen(file, RTLD_NOW | RTLD_GLOBAL);   /* the shim's own reference */
+        GP_ENTER();
+    }
+    if (h != s_libcuda) {
+        gp_log_error("refusing a second CUDA driver path=%s: the slice is enforced on the one "
+                     "loaded first; load that one (or only this one)", file);
+        dlclose(h);
+        return NULL;
+    }
+    return h;
 }
 
 /* ------------------------------------------------------------ cuGetProcAddress */

@@ -38,6 +38,11 @@
  *   shimtest devmem [DEV]           what the device really holds: used=
  *                                   (and peak= on the fake driver)
  *   shimtest now                    print CLOCK_MONOTONIC in ns
+ *   shimtest rtldnext               dlsym(RTLD_NEXT) from the program searches
+ *                                   after the program, whatever the shim's
+ *                                   build (TAP)
+ *   shimtest nvmlonly               NVML reports the slice without CUDA being
+ *                                   initialised by it (TAP)
  *   shimtest passthrough MIB        allocate MIB: the driver's own answers (TAP)
  *   shimtest noop                   start and exit
  */
@@ -1224,6 +1229,40 @@ static int cmd_passthrough(uint64_t mib)
     return done_testing();
 }
 
+/* ------------------------------------------------------------ robustness */
+
+static const char *s_object_of(void *p)
+{
+    Dl_info info;
+    if (p == NULL || dladdr(p, &info) == 0 || info.dli_fname == NULL)
+        return "(none)";
+    return info.dli_fname;
+}
+
+static int cmd_rtldnext(void)
+{
+    /* the program is first in load order, the shim next: the next "dlsym"
+     * after the program is the shim's own */
+    const char *o = s_object_of(dlsym(RTLD_NEXT, "dlsym"));
+    ok(strstr(o, "libgpupool-shim") != NULL, "dlsym(RTLD_NEXT, \"dlsym\") finds the next object's: %s", o);
+    o = s_object_of(dlsym(RTLD_NEXT, "cuMemAlloc_v2"));
+    ok(strstr(o, "libgpupool-shim") != NULL, "dlsym(RTLD_NEXT, \"cuMemAlloc_v2\") is the shim's: %s", o);
+    o = s_object_of(dlsym(RTLD_NEXT, "getpid"));
+    ok(strstr(o, "libc.so") != NULL, "dlsym(RTLD_NEXT, \"getpid\") is libc's: %s", o);
+    return done_testing();
+}
+
+static int cmd_nvmlonly(void)
+{
+    s_nvml();
+    nvmlMemory_t m;
+    is_int(N.mem(N.dev, &m), NVML_SUCCESS, "nvmlDeviceGetMemoryInfo answers in a process that never used CUDA");
+    is_int(m.total, s_limit(), "with the slice's limit");
+    int count = 0;
+    is_int(cuDeviceGetCount(&count), CUDA_ERROR_NOT_INITIALIZED, "and CUDA is still not initialised");
+    return done_testing();
+}
+
 /* ------------------------------------------------------------ main */
 
 static void s_usage(void)
@@ -1296,6 +1335,10 @@ int main(int argc, char **argv)
         printf("%" PRId64 "\n", s_now());
         return 0;
     }
+    if (strcmp(cmd, "rtldnext") == 0)
+        return cmd_rtldnext();
+    if (strcmp(cmd, "nvmlonly") == 0)
+        return cmd_nvmlonly();
     if (strcmp(cmd, "passthrough") == 0)
         return cmd_passthrough((uint64_t)s_arg_i(argc, argv, 2));
     if (strcmp(cmd, "noop") == 0) {
