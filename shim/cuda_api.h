@@ -143,6 +143,33 @@ typedef enum {
     CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39,
 } CUdevice_attribute;
 
+typedef struct {
+    CUmemPoolProps poolProps;
+    const CUmemAccessDesc *accessDescs;
+    size_t accessDescCount;
+    size_t bytesize;
+    CUdeviceptr dptr;
+} CUDA_MEM_ALLOC_NODE_PARAMS;
+
+typedef enum {
+    CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT = 0,
+    CU_GRAPH_MEM_ATTR_USED_MEM_HIGH = 1,
+    CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT = 2,
+    CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH = 3,
+} CUgraphMem_attribute;
+
+typedef enum {
+    CU_STREAM_CAPTURE_STATUS_NONE = 0,
+    CU_STREAM_CAPTURE_STATUS_ACTIVE = 1,
+    CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2,
+} CUstreamCaptureStatus;
+
+typedef enum {
+    CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
+    CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
+    CU_STREAM_CAPTURE_MODE_RELAXED = 2,
+} CUstreamCaptureMode;
+
 /* the special streams */
 #define CU_STREAM_LEGACY ((CUstream)0x1)
 #define CU_STREAM_PER_THREAD ((CUstream)0x2)
@@ -267,6 +294,15 @@ typedef enum {
     X(cuGraphCreate, (CUgraph *g, unsigned int flags), (g, flags)) \
     X(cuGraphAddKernelNode_v2, (CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps, const CUDA_KERNEL_NODE_PARAMS *params), (node, g, deps, ndeps, params)) \
     X(cuGraphInstantiateWithFlags, (CUgraphExec *exec, CUgraph g, unsigned long long flags), (exec, g, flags)) \
+    X(cuGraphAddMemAllocNode, (CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps, CUDA_MEM_ALLOC_NODE_PARAMS *params), (node, g, deps, ndeps, params)) \
+    X(cuGraphAddMemFreeNode, (CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps, CUdeviceptr dptr), (node, g, deps, ndeps, dptr)) \
+    X(cuGraphDestroy, (CUgraph g), (g)) \
+    X(cuGraphExecDestroy, (CUgraphExec exec), (exec)) \
+    X(cuDeviceGraphMemTrim, (CUdevice dev), (dev)) \
+    X(cuDeviceGetGraphMemAttribute, (CUdevice dev, CUgraphMem_attribute attr, void *value), (dev, attr, value)) \
+    X(cuStreamBeginCapture_v2, (CUstream s, CUstreamCaptureMode mode), (s, mode)) \
+    X(cuStreamEndCapture, (CUstream s, CUgraph *g), (s, g)) \
+    X(cuStreamIsCapturing, (CUstream s, CUstreamCaptureStatus *status), (s, status)) \
     X(cuGraphLaunch, (CUgraphExec exec, CUstream s), (exec, s)) \
     X(cuGraphLaunch_ptsz, (CUgraphExec exec, CUstream s), (exec, s)) \
     X(cuGetProcAddress, (const char *sym, void **pfn, int ver, cuuint64_t flags), (sym, pfn, ver, flags)) \

@@ -55,6 +55,7 @@ GP_EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
         goto out;
     /* pools give memory back at synchronisation: count what they hold now */
     gp_pools_settle_dev(dev);
+    gp_graph_settle_dev(dev);
     uint64_t t, f, u;
     s_slice_view(dev, rt, rf, &t, &f, &u);
     rf = (size_t)f;

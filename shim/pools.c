@@ -19,6 +19,9 @@
  *      more than the slice can hold gives the allocation back, is trimmed
  *      and the allocation refused.
  *
+ * On a capturing stream an allocation is a node of the captured graph:
+ * counted when the graph runs (graph.c), not now.
+ *
  * A free settles its pool after the driver call (a pool gives memory back
  * at synchronisation, so its count may stay high until its next
  * allocation, free, cuMemGetInfo, or the slice's next refusal).  Before
@@ -362,6 +365,8 @@ static CUresult s_call_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, 
         if (!gp_shim.active || bytes == 0 || dptr == NULL) return gp_real.fn args; \
         int dev = s_stream_dev(s); \
         if (dev < 0) return CUDA_ERROR_OUT_OF_MEMORY; \
+        int cap_ = gp_graph_captured(s, dev, bytes); \
+        if (cap_ != 0) return cap_ > 0 ? gp_real.fn args : CUDA_ERROR_OUT_OF_MEMORY; \
         return s_alloc(s_current_pool(dev), dptr, bytes, s, s_call_async, \
                        (CUresult (*)(void))(void *)gp_real.fn); \
     } while (0)

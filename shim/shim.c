@@ -99,7 +99,9 @@ GP_NO_SANITIZE static void s_find_real_dlsym(void)
     X(cuMemGetInfo_v2) X(cuDeviceTotalMem_v2) \
     X(cuLaunchKernel) X(cuLaunchKernel_ptsz) X(cuLaunchKernelEx) X(cuLaunchKernelEx_ptsz) \
     X(cuLaunchCooperativeKernel) X(cuLaunchCooperativeKernel_ptsz) \
-    X(cuGraphLaunch) X(cuGraphLaunch_ptsz)
+    X(cuGraphLaunch) X(cuGraphLaunch_ptsz) \
+    X(cuGraphAddMemAllocNode) X(cuStreamEndCapture) X(cuGraphInstantiateWithFlags) \
+    X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuDeviceGraphMemTrim)
 
 #define GP_WRAPPED_NVML(X) X(nvmlDeviceGetMemoryInfo) X(nvmlDeviceGetMemoryInfo_v2)
 
@@ -179,9 +181,18 @@ void gp_shim_load(void)
  * exports. */
 GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self);
 
+/* No libc string function here: a sanitizer's interceptors of them are
+ * not ready while it resolves its own through dlsym. */
+GP_NO_SANITIZE static int s_streq(const char *a, const char *b)
+{
+    while (*a != '\0' && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
 GP_NO_SANITIZE static int s_is_shim_export(const char *name)
 {
-    return strcmp(name, "dlsym") == 0 || strcmp(name, "dlopen") == 0;
+    return s_streq(name, "dlsym") || s_streq(name, "dlopen");
 }
 
 GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self)
@@ -201,13 +212,17 @@ GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, v
         void *h = s_real_dlopen(l->l_name[0] != '\0' ? l->l_name : NULL, RTLD_LAZY | RTLD_NOLOAD);
         if (h == NULL)
             continue;
+        /* that object's own definition, not one of its dependencies' */
         void *p = s_real_dlsym(h, name);
+        struct link_map *in = NULL;
+        if (p != NULL && (dladdr1(p, &info, (void **)&in, RTLD_DL_LINKMAP) == 0 || in != l))
+            p = NULL;
         dlclose(h);
         if (p != NULL)
             return p;
     }
     if (s_is_shim_export(name))
-        return self != NULL && strcmp(name, "dlsym") == 0 ? self : (void *)dlopen;
+        return self != NULL && s_streq(name, "dlsym") ? self : (void *)dlopen;
     return s_real_dlsym(RTLD_NEXT, name);
 }
 
@@ -357,7 +372,7 @@ int gp_shim_reserve(int dev, uint64_t bytes, int flags)
         return 0;
     /* Over the limit: this process's memory pools may hold freed memory;
      * give it back to the device first (pools.c). */
-    if (gp_pools_trim(dev) > 0 &&
+    if ((gp_pools_trim(dev) > 0 || gp_graph_trim(dev) > 0) &&
         gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;
     /* A crashed process may still hold memory.  Reclaim
@@ -493,6 +508,7 @@ static void s_fork_child(void)
     gp_vmm_fork_child();
     gp_pools_fork_child();
     gp_ctx_fork_child();
+    gp_graph_fork_child();
     gp_compute_fork_child();
 }
 

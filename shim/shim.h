@@ -12,7 +12,8 @@
  * Files: shim.c (start-up, dlsym, cuGetProcAddress), memory.c (the
  * cuMemAlloc family and arrays), vmm.c (cuMemCreate and its handles and
  * mappings), pools.c (memory pools and stream-ordered allocations),
- * context.c (contexts, their overhead and limits), meminfo.c (what the job
+ * context.c (contexts, their overhead and limits), graph.c (graph memory
+ * nodes), meminfo.c (what the job
  * sees: cuMemGetInfo, cuDeviceTotalMem, NVML), compute.c (launch metering
  * and priority), alloc_table.c (the process's allocations).
  *
@@ -119,11 +120,27 @@ void gp_pools_settle_dev(int dev);
  * answer in *rc), 0 when the shim does not know it as one. */
 int gp_pools_free(uintptr_t key, CUresult (*fn)(CUdeviceptr, CUstream), CUstream s, CUresult *rc);
 
+/* Graph memory (graph.c): gp_graph_mem_used is set once an instantiated
+ * graph allocates.  A launch of exec: reserve what its allocation nodes
+ * need (held, per device): 1 reserved, 0 nothing to reserve, -1 over the
+ * limit; after the driver call, recount (or give back on failure).  An
+ * allocation on a capturing stream is the captured graph's: 1 recorded (do
+ * not count it now), 0 not capturing, -1 cannot be recorded.  Trim and
+ * recount the device's graph memory before a refusal (bytes got back), or
+ * recount it. */
+extern _Atomic int gp_graph_mem_used;
+int gp_graph_launch_begin(CUgraphExec exec, uint64_t held[GP_SLICE_MAX_DEVICES]);
+void gp_graph_launch_end(const uint64_t held[GP_SLICE_MAX_DEVICES], CUresult rc);
+int gp_graph_captured(CUstream s, int dev, uint64_t bytes);
+uint64_t gp_graph_trim(int dev);
+void gp_graph_settle_dev(int dev);
+
 /* Fork: the child keeps nothing of its parent's accounting. */
 void gp_memory_forget_all(void);
 void gp_vmm_fork_child(void);
 void gp_pools_fork_child(void);
 void gp_ctx_fork_child(void);
+void gp_graph_fork_child(void);
 void gp_compute_init(void);
 void gp_compute_fork_child(void);
 

@@ -55,6 +55,7 @@ static _Thread_local int t_ctx_depth;
 static const size_t s_limit_default[3] = { 1024, (size_t)1 << 20, (size_t)8 << 20 };
 
 static void s_pools_settle(void);
+static int s_graph_ptr_free(CUdeviceptr dptr);
 
 #define NEED_INIT() do { if (!s_inited) return CUDA_ERROR_NOT_INITIALIZED; } while (0)
 #define NEED_CTX() do { NEED_INIT(); if (t_ctx == NULL) return CUDA_ERROR_INVALID_CONTEXT; } while (0)
@@ -607,7 +608,7 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
         return CUDA_SUCCESS;
     }
     if (s_alloc_take((uintptr_t)dptr, 5, &a) < 0)
-        return CUDA_ERROR_INVALID_VALUE;
+        return s_graph_ptr_free(dptr) == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     free((void *)(uintptr_t)dptr);
     pthread_mutex_lock(&s_pool_lock);
     a.pool->used -= a.size;
@@ -615,7 +616,10 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
     return CUDA_SUCCESS;
 }
 
-struct CUstream_st { CUcontext ctx; };
+struct CUstream_st { CUcontext ctx; CUgraph capture; };
+
+static CUresult s_capture_alloc(CUstream s, CUdeviceptr *dptr, uint64_t bytes, int dev);
+static int s_capture_free(CUstream s, CUdeviceptr dptr);
 
 /* The device a stream's work runs on: its context's, or the current one's
  * for the special streams. */
@@ -632,6 +636,8 @@ EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
     int dev = s_stream_dev(s);
     if (dev < 0)
         return CUDA_ERROR_INVALID_CONTEXT;
+    if (s != NULL && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD && s->capture != NULL)
+        return s_capture_alloc(s, dptr, bytes, dev);
     return s_pool_alloc(dptr, bytes, s_pool_of(dev));
 }
 
@@ -778,7 +784,8 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CU
 
 EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
 {
-    (void)s;
+    if (s != NULL && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD && s->capture != NULL)
+        return s_capture_free(s, dptr) == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     return cuMemFree_v2(dptr);
 }
 
@@ -1301,10 +1308,21 @@ EXPORT CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end)
 
 /* ------------------------------------------------------------ graphs */
 
-struct CUgraph_st { int64_t total_ns; int nodes; };
-struct CUgraphExec_st { int64_t total_ns; int nodes; };
+/* Graph memory: an allocation node's memory comes from the device's graph
+ * memory pool when the graph is launched (not when it is built or
+ * captured), and goes back to that pool at its free node (or at the free
+ * of its pointer, for an allocation that outlives the launch); the pool
+ * keeps what it reserved until cuDeviceGraphMemTrim. */
+typedef struct { CUdeviceptr ptr; int dev; uint64_t size; int freed; } fake_gnode_t;
+struct CUgraph_st { int64_t total_ns; int nodes; fake_gnode_t *mem; size_t nmem; };
+struct CUgraphExec_st { int64_t total_ns; int nodes; fake_gnode_t *mem; size_t nmem; };
 struct CUgraphNode_st { int unused; };
 static struct CUgraphNode_st s_node;
+static pthread_mutex_t s_gmem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { uint64_t reserved, used, reserved_high, used_high; } s_gmem[FAKE_MAX_DEVICES];
+typedef struct { CUdeviceptr ptr; int dev; uint64_t size; } fake_gptr_t;
+static fake_gptr_t s_gptrs[1024];       /* graph allocations alive after their launch */
+static size_t s_ngptrs;
 
 EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned int flags)
 {
@@ -1312,6 +1330,16 @@ EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned int flags)
     NEED_INIT();
     *g = calloc(1, sizeof **g);
     return *g ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+EXPORT CUresult cuGraphDestroy(CUgraph g)
+{
+    NEED_INIT();
+    if (g == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    free(g->mem);
+    free(g);
+    return CUDA_SUCCESS;
 }
 
 EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *node, CUgraph g, const CUgraphNode *deps,
@@ -1327,6 +1355,99 @@ EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode *node, CUgraph g, const CUgr
     return CUDA_SUCCESS;
 }
 
+static CUresult s_graph_add_alloc(CUgraph g, int dev, uint64_t bytes, CUdeviceptr *dptr)
+{
+    if (bytes == 0 || bytes > UINT64_MAX - FAKE_GRANULARITY)
+        return CUDA_ERROR_INVALID_VALUE;
+    fake_gnode_t *n = realloc(g->mem, (g->nmem + 1) * sizeof *n);
+    if (n == NULL)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    g->mem = n;
+    uint64_t size = s_pages(bytes);
+    CUdeviceptr va = atomic_fetch_add(&s_va_next, size + FAKE_GRANULARITY);
+    g->mem[g->nmem++] = (fake_gnode_t){ va, dev, size, 0 };
+    g->nodes++;
+    *dptr = va;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps,
+                                       size_t ndeps, CUDA_MEM_ALLOC_NODE_PARAMS *params)
+{
+    (void)deps, (void)ndeps;
+    NEED_INIT();
+    if (g == NULL || params == NULL || params->poolProps.location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return CUDA_ERROR_INVALID_VALUE;
+    CHECK_DEV(params->poolProps.location.id);
+    CUresult rc = s_graph_add_alloc(g, params->poolProps.location.id, params->bytesize, &params->dptr);
+    if (rc == CUDA_SUCCESS)
+        *node = &s_node;
+    return rc;
+}
+
+static int s_graph_mark_free(CUgraph g, CUdeviceptr dptr)
+{
+    for (size_t i = 0; i < g->nmem; i++)
+        if (g->mem[i].ptr == dptr && !g->mem[i].freed) {
+            g->mem[i].freed = 1;
+            g->nodes++;
+            return 0;
+        }
+    return -1;
+}
+
+EXPORT CUresult cuGraphAddMemFreeNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps,
+                                      size_t ndeps, CUdeviceptr dptr)
+{
+    (void)deps, (void)ndeps;
+    NEED_INIT();
+    if (g == NULL || s_graph_mark_free(g, dptr) < 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    *node = &s_node;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode)
+{
+    (void)mode;
+    NEED_INIT();
+    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || s->capture != NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    s->capture = calloc(1, sizeof *s->capture);
+    return s->capture ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+EXPORT CUresult cuStreamEndCapture(CUstream s, CUgraph *g)
+{
+    NEED_INIT();
+    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || s->capture == NULL || g == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    *g = s->capture;
+    s->capture = NULL;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *status)
+{
+    NEED_INIT();
+    if (status == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    *status = s != NULL && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD && s->capture != NULL
+                  ? CU_STREAM_CAPTURE_STATUS_ACTIVE : CU_STREAM_CAPTURE_STATUS_NONE;
+    return CUDA_SUCCESS;
+}
+
+/* A stream-ordered allocation or free on a capturing stream becomes a
+ * node of the captured graph: nothing is allocated now. */
+static CUresult s_capture_alloc(CUstream s, CUdeviceptr *dptr, uint64_t bytes, int dev)
+{
+    if (dptr == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return s_graph_add_alloc(s->capture, dev, bytes, dptr);
+}
+
+static int s_capture_free(CUstream s, CUdeviceptr dptr) { return s_graph_mark_free(s->capture, dptr); }
+
 EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph g, unsigned long long flags)
 {
     (void)flags;
@@ -1338,7 +1459,123 @@ EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph g, unsign
         return CUDA_ERROR_OUT_OF_MEMORY;
     (*exec)->total_ns = g->total_ns;
     (*exec)->nodes = g->nodes;
+    if (g->nmem > 0) {
+        (*exec)->mem = malloc(g->nmem * sizeof *g->mem);
+        if ((*exec)->mem == NULL) {
+            free(*exec);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        memcpy((*exec)->mem, g->mem, g->nmem * sizeof *g->mem);
+        (*exec)->nmem = g->nmem;
+    }
     return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphExecDestroy(CUgraphExec exec)
+{
+    NEED_INIT();
+    if (exec == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    free(exec->mem);
+    free(exec);
+    return CUDA_SUCCESS;
+}
+
+/* Run a graph's memory nodes: take what its allocations need from the
+ * devices' graph pools (growing them), give back what it frees. */
+static CUresult s_graph_mem_run(CUgraphExec exec)
+{
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&s_gmem_lock);
+    size_t i;
+    for (i = 0; i < exec->nmem; i++) {
+        fake_gnode_t *m = &exec->mem[i];
+        if (!m->freed && s_ngptrs == sizeof s_gptrs / sizeof s_gptrs[0]) {
+            rc = CUDA_ERROR_OUT_OF_MEMORY;
+            break;
+        }
+        uint64_t used = s_gmem[m->dev].used + m->size;
+        if (used > s_gmem[m->dev].reserved) {
+            if (fake_mem_take(S, m->dev, used - s_gmem[m->dev].reserved) < 0) {
+                rc = CUDA_ERROR_OUT_OF_MEMORY;
+                break;
+            }
+            s_gmem[m->dev].reserved = used;
+        }
+        s_gmem[m->dev].used = used;
+        if (!m->freed)
+            s_gptrs[s_ngptrs++] = (fake_gptr_t){ m->ptr, m->dev, m->size };
+    }
+    if (rc != CUDA_SUCCESS) {
+        /* nothing of the graph runs: undo the allocations made */
+        while (i-- > 0) {
+            fake_gnode_t *m = &exec->mem[i];
+            s_gmem[m->dev].used -= m->size;
+            if (!m->freed)
+                s_ngptrs--;
+        }
+    } else {
+        for (i = 0; i < exec->nmem; i++) {
+            fake_gnode_t *m = &exec->mem[i];
+            if (s_gmem[m->dev].used > s_gmem[m->dev].used_high)
+                s_gmem[m->dev].used_high = s_gmem[m->dev].used;
+            if (s_gmem[m->dev].reserved > s_gmem[m->dev].reserved_high)
+                s_gmem[m->dev].reserved_high = s_gmem[m->dev].reserved;
+        }
+        for (i = 0; i < exec->nmem; i++)
+            if (exec->mem[i].freed)
+                s_gmem[exec->mem[i].dev].used -= exec->mem[i].size;
+    }
+    pthread_mutex_unlock(&s_gmem_lock);
+    return rc;
+}
+
+static int s_graph_ptr_free(CUdeviceptr dptr)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s_gmem_lock);
+    for (size_t i = 0; i < s_ngptrs; i++)
+        if (s_gptrs[i].ptr == dptr) {
+            s_gmem[s_gptrs[i].dev].used -= s_gptrs[i].size;
+            s_gptrs[i] = s_gptrs[--s_ngptrs];
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&s_gmem_lock);
+    return rc;
+}
+
+EXPORT CUresult cuDeviceGraphMemTrim(CUdevice dev)
+{
+    NEED_INIT();
+    CHECK_DEV(dev);
+    pthread_mutex_lock(&s_gmem_lock);
+    if (s_gmem[dev].reserved > s_gmem[dev].used) {
+        fake_mem_give(S, dev, s_gmem[dev].reserved - s_gmem[dev].used);
+        s_gmem[dev].reserved = s_gmem[dev].used;
+    }
+    pthread_mutex_unlock(&s_gmem_lock);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice dev, CUgraphMem_attribute attr, void *value)
+{
+    NEED_INIT();
+    CHECK_DEV(dev);
+    if (value == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    cuuint64_t *v = value;
+    CUresult rc = CUDA_SUCCESS;
+    pthread_mutex_lock(&s_gmem_lock);
+    switch ((int)attr) {
+    case CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT: *v = s_gmem[dev].used; break;
+    case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH: *v = s_gmem[dev].used_high; break;
+    case CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT: *v = s_gmem[dev].reserved; break;
+    case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH: *v = s_gmem[dev].reserved_high; break;
+    default: rc = CUDA_ERROR_INVALID_VALUE;
+    }
+    pthread_mutex_unlock(&s_gmem_lock);
+    return rc;
 }
 
 EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream s)
@@ -1346,6 +1583,12 @@ EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream s)
     (void)s;
     if (exec == NULL)
         return CUDA_ERROR_INVALID_HANDLE;
+    if (exec->nmem > 0) {
+        NEED_INIT();
+        CUresult rc = s_graph_mem_run(exec);
+        if (rc != CUDA_SUCCESS)
+            return rc;
+    }
     return s_run(exec->total_ns);
 }
 
@@ -1368,6 +1611,7 @@ static const struct { const char *base; int since; const char *name; } s_version
     { "cuDevicePrimaryCtxRelease", 11000, "cuDevicePrimaryCtxRelease_v2" },
     { "cuDevicePrimaryCtxReset", 11000, "cuDevicePrimaryCtxReset_v2" },
     { "cuCtxPushCurrent", 4000, "cuCtxPushCurrent_v2" },
+    { "cuStreamBeginCapture", 10010, "cuStreamBeginCapture_v2" },
     { "cuCtxPopCurrent", 4000, "cuCtxPopCurrent_v2" },
     { "cuDeviceGetUuid", 11040, "cuDeviceGetUuid_v2" },
     { "cuMemGetInfo", 3020, "cuMemGetInfo_v2" },

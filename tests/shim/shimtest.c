@@ -31,6 +31,7 @@
  *                                   before a refusal (TAP)
  *   shimtest pooldev                stream-ordered memory charged to the
  *                                   stream's device (TAP, two devices)
+ *   shimtest graphmem               graph memory charged when a graph runs (TAP)
  *   shimtest contexts               context overhead given back, limits
  *                                   counted (TAP)
  *   shimtest fakedriver             the fake driver's own memory rules (TAP;
@@ -1022,6 +1023,84 @@ static int cmd_pooldev(void)
 
 /* ------------------------------------------------------------ contexts */
 
+/* ------------------------------------------------------------ graph memory */
+
+/* A graph of n allocation nodes of bytes each on device 0, each freed in
+ * the graph when free_them. */
+static CUgraphExec s_mem_graph(int n, uint64_t bytes, int free_them)
+{
+    CUgraph g;
+    CUgraphExec exec;
+    CK(cuGraphCreate(&g, 0));
+    for (int i = 0; i < n; i++) {
+        CUDA_MEM_ALLOC_NODE_PARAMS p;
+        memset(&p, 0, sizeof p);
+        p.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+        p.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+        p.poolProps.location.id = 0;
+        p.bytesize = bytes;
+        CUgraphNode an, fn;
+        CK(cuGraphAddMemAllocNode(&an, g, NULL, 0, &p));
+        if (free_them)
+            CK(cuGraphAddMemFreeNode(&fn, g, &an, 1, p.dptr));
+    }
+    CK(cuGraphInstantiateWithFlags(&exec, g, 0));
+    CK(cuGraphDestroy(g));
+    return exec;
+}
+
+static int cmd_graphmem(void)
+{
+    s_setup();
+    uint64_t limit = s_limit(), base = s_seen_used(), base_dev = s_dev_used(0) - s_overhead();
+    CUgraphExec e1 = s_mem_graph(1, 24 * MiB, 1);
+    is_int(s_seen_used(), base, "building and instantiating a graph that allocates counts nothing");
+    CK(cuGraphLaunch(e1, NULL));
+    CK(cuCtxSynchronize());
+    is_int(s_seen_used() - base, 24 * MiB, "its launch counts the graph memory it reserves");
+    cuuint64_t reserved = 0;
+    CK(cuDeviceGetGraphMemAttribute(0, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &reserved));
+    is_int(s_seen_used() - base, reserved, "as much as CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT");
+    CK(cuGraphLaunch(e1, NULL));
+    CK(cuGraphLaunch(e1, NULL));
+    is_int(s_seen_used() - base, 24 * MiB, "launched again, it reuses that memory: counted once");
+    CK(cuDeviceGraphMemTrim(0));
+    is_int(s_seen_used(), base, "cuDeviceGraphMemTrim gives it back");
+
+    /* a graph that needs more than the slice */
+    CUgraphExec e3 = s_mem_graph(3, 24 * MiB, 0);
+    is_int(cuGraphLaunch(e3, NULL), CUDA_ERROR_OUT_OF_MEMORY, "a graph allocating more than the slice is refused at launch");
+    s_check_truth(0, base_dev, limit, "graph memory");
+    is_int(s_seen_used(), base, "and counts nothing");
+
+    /* allocations captured from a stream */
+    CUstream st;
+    CUgraph g;
+    CUgraphExec ec;
+    CUdeviceptr d;
+    CK(cuStreamCreate(&st, 0));
+    CK(cuStreamBeginCapture_v2(st, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CK(cuMemAllocAsync(&d, 16 * MiB, st));
+    CK(cuMemFreeAsync(d, st));
+    CK(cuStreamEndCapture(st, &g));
+    is_int(s_seen_used(), base, "a captured cuMemAllocAsync counts nothing at capture");
+    CK(cuGraphInstantiateWithFlags(&ec, g, 0));
+    CK(cuGraphLaunch(ec, st));
+    CK(cuStreamSynchronize(st));
+    is_int(s_seen_used() - base, 16 * MiB, "it is counted when the graph runs");
+    is_int(s_dev_used(0) - base_dev - s_overhead(), 16 * MiB, "as the device holds it");
+    /* the slice wants the graph pool's memory: it is trimmed first */
+    CUdeviceptr big;
+    is_int(cuMemAlloc_v2(&big, limit - base - 8 * MiB), CUDA_SUCCESS,
+           "an allocation the graph pool stands in the way of succeeds (it is trimmed first)");
+    s_check_truth(0, base_dev, limit, "after the trim");
+    CK(cuMemFree_v2(big));
+    CK(cuGraphExecDestroy(e1));
+    CK(cuGraphExecDestroy(e3));
+    CK(cuGraphExecDestroy(ec));
+    return done_testing();
+}
+
 /* What the slice uses on device 0 as NVML reports it (no context needed). */
 static uint64_t s_nvml_used(void)
 {
@@ -1181,6 +1260,31 @@ static int cmd_fakedriver(void)
     thr = 0;
     CK(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &thr));
 
+    /* graph memory: taken when the graph runs, kept by the graph pool */
+    CUgraphExec ge = s_mem_graph(1, 6 * MiB, 1);
+    is_int(s_dev_used(0), base, "a graph that allocates takes nothing until it runs");
+    CK(cuGraphLaunch(ge, NULL));
+    CK(cuGraphLaunch(ge, NULL));
+    is_int(s_dev_used(0) - base, 6 * MiB, "run (twice), its graph pool keeps what it took, once");
+    CK(cuDeviceGraphMemTrim(0));
+    is_int(s_dev_used(0), base, "cuDeviceGraphMemTrim gives it back");
+    CK(cuGraphExecDestroy(ge));
+    CUstream cs;
+    CUgraph cg;
+    CK(cuStreamCreate(&cs, 0));
+    CK(cuStreamBeginCapture_v2(cs, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CK(cuMemAllocAsync(&d, 4 * MiB, cs));
+    CK(cuStreamEndCapture(cs, &cg));
+    is_int(s_dev_used(0), base, "a captured stream-ordered allocation takes nothing at capture");
+    CK(cuGraphInstantiateWithFlags(&ge, cg, 0));
+    CK(cuGraphLaunch(ge, cs));
+    is_int(s_dev_used(0) - base, 4 * MiB, "it takes its memory when the graph runs");
+    CK(cuMemFreeAsync(d, cs));
+    CK(cuDeviceGraphMemTrim(0));
+    is_int(s_dev_used(0), base, "freed and trimmed, it is given back");
+    CK(cuGraphExecDestroy(ge));
+    CK(cuGraphDestroy(cg));
+
     /* a stream-ordered allocation is made on the stream's device */
     CUstream s0;
     CK(cuStreamCreate(&s0, 0));
@@ -1325,6 +1429,8 @@ int main(int argc, char **argv)
         return cmd_pool();
     if (strcmp(cmd, "pooldev") == 0)
         return cmd_pooldev();
+    if (strcmp(cmd, "graphmem") == 0)
+        return cmd_graphmem();
     if (strcmp(cmd, "contexts") == 0)
         return cmd_contexts();
     if (strcmp(cmd, "fakedriver") == 0)
