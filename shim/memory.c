@@ -200,12 +200,20 @@ static CUresult s_free_sync(CUdeviceptr p, CUstream s)
 }
 
 /* cuMemFree and cuMemFreeAsync take a pointer of either kind: of the
- * cuMemAlloc family (counted per pointer) or from a pool (pools.c). */
+ * cuMemAlloc family (counted per pointer, looked up first) or from a pool
+ * (pools.c); one the shim does not know goes to the driver. */
 #define GP_FREE_ANY(fn, free_fn, dptr, s) do { \
         GP_PASSTHROUGH_IF_INACTIVE(fn, args_); \
+        gp_shim_alloc_t a_; \
+        if (gp_shim_alloc_take((uintptr_t)(dptr), GP_ALLOC_PTR, &a_) == 0) { \
+            CUresult rc_ = a_.host != NULL ? gp_real.cuMemFreeHost(a_.host) : gp_real.fn args_; \
+            if (rc_ == CUDA_SUCCESS) gp_shim_release(a_.dev, a_.bytes, a_.flags); \
+            else gp_shim_alloc_put(&a_); \
+            return rc_; \
+        } \
         CUresult prc_; \
         if (gp_pools_free((uintptr_t)(dptr), (free_fn), (s), &prc_)) return prc_; \
-        GP_FREE_BODY(dptr, GP_ALLOC_PTR, fn args_); \
+        return gp_real.fn args_; \
     } while (0)
 
 GP_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)

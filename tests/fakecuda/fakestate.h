@@ -66,8 +66,10 @@ typedef struct {
     int64_t busy_until_ns;
     uint64_t enqueued_ns;
     _Atomic uint64_t launches;
-    _Atomic uint64_t used_now;     /* exact: what every process holds */
+    /* on a cache line of their own, written by every allocation */
+    _Alignas(64) _Atomic uint64_t used_now;   /* exact: what every process holds */
     _Atomic uint64_t peak;         /* the most used_now has ever been */
+    char pad[64 - 2 * sizeof(uint64_t)];
 } fake_device_t;
 
 /* Physical memory of cuMemCreate: refs counts handles and mappings, in
