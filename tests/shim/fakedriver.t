@@ -3,8 +3,9 @@
 # real driver has them: allocations in whole 2 MiB pages; VMM memory alive
 # until its last handle and its last mapping are gone, in every process that
 # imported it; pools that keep freed memory reserved above their release
-# threshold; stream-ordered allocations on the stream's device; contexts and
-# their limits occupying memory.  No shim here.
+# threshold; graph memory taken when a graph runs (built or captured), kept
+# by the graph pool until trimmed; stream-ordered allocations on the
+# stream's device; contexts and their limits occupying memory.  No shim here.
 . "$(dirname "$0")/common.sh"
 
 if [ "${GP_REAL_CUDA:-0}" = 1 ]; then
