@@ -377,6 +377,9 @@ static CUresult s_call_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, 
         if (!gp_shim.active || bytes == 0 || dptr == NULL || pool == NULL) return gp_real.fn args; \
         gp_pool_t *p = s_find(pool, -1, 0); \
         if (p == NULL) p = s_find(pool, gp_shim_current_dev(), 1); \
+        if (p == NULL) return CUDA_ERROR_OUT_OF_MEMORY; \
+        int cap_ = gp_graph_captured(s, p->dev, bytes); \
+        if (cap_ != 0) return cap_ > 0 ? gp_real.fn args : CUDA_ERROR_OUT_OF_MEMORY; \
         return s_alloc(p, dptr, bytes, s, s_call_pool, (CUresult (*)(void))(void *)gp_real.fn); \
     } while (0)
 

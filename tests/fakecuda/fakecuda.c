@@ -769,10 +769,11 @@ EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute att
 EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
                                         CUstream s)
 {
-    (void)s;
     NEED_INIT();
     if (pool == NULL)
         return CUDA_ERROR_INVALID_VALUE;
+    if (s != NULL && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD && s->capture != NULL)
+        return s_capture_alloc(s, dptr, bytes, pool->dev);
     return s_pool_alloc(dptr, bytes, pool);
 }
 
