@@ -29,8 +29,9 @@
  * size rounded up to whole pages: cuMemAlloc, cuMemAllocManaged, a pitched
  * allocation's pitch x height (the pitch the driver chose: reserved with a
  * 512-byte-aligned estimate, then corrected), and arrays (width x height x
- * depth x element size, layers and mipmap levels included; the driver does
- * not report an array's size).
+ * depth x element size, layers and mipmap levels included, computed from
+ * the descriptor: cuArrayGetMemoryRequirements, which reports a size, is
+ * not used).
  *
  * Oversubscription (GP_SLICE_OVERSUBSCRIBE=1): when the driver says the
  * device is full but the slice still has room, cuMemAlloc and
