@@ -30,8 +30,9 @@
  * allocation's pitch x height (the pitch the driver chose: reserved with a
  * 512-byte-aligned estimate, then corrected), and arrays (width x height x
  * depth x element size, layers and mipmap levels included, computed from
- * the descriptor: cuArrayGetMemoryRequirements, which reports a size, is
- * not used).
+ * the descriptor: the driver reports an array's size only for arrays with
+ * deferred mapping, which take no memory of their own -- theirs is mapped
+ * from VMM handles, counted by vmm.c -- and count nothing here).
  *
  * Oversubscription (GP_SLICE_OVERSUBSCRIBE=1): when the driver says the
  * device is full but the slice still has room, cuMemAlloc and
@@ -335,7 +336,7 @@ GP_EXPORT CUresult cuArrayCreate_v2(CUarray *arr, const CUDA_ARRAY_DESCRIPTOR *d
 GP_EXPORT CUresult cuArray3DCreate_v2(CUarray *arr, const CUDA_ARRAY3D_DESCRIPTOR *desc)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuArray3DCreate_v2, (arr, desc));
-    if (arr == NULL || desc == NULL)
+    if (arr == NULL || desc == NULL || (desc->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING))
         return gp_real.cuArray3DCreate_v2(arr, desc);
     struct s_array_args a = { .arr = arr, .d3 = desc };
     return s_array_create((void **)arr, GP_ALLOC_ARRAY, s_array_bytes(desc, 1), s_call_3d, &a);
@@ -345,7 +346,7 @@ GP_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *arr, const CUDA_ARRA
                                           unsigned int levels)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuMipmappedArrayCreate, (arr, desc, levels));
-    if (arr == NULL || desc == NULL || levels == 0)
+    if (arr == NULL || desc == NULL || levels == 0 || (desc->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING))
         return gp_real.cuMipmappedArrayCreate(arr, desc, levels);
     struct s_array_args a = { .mip = arr, .d3 = desc, .levels = levels };
     return s_array_create((void **)arr, GP_ALLOC_MIPMAP, s_array_bytes(desc, levels), s_call_mip, &a);
