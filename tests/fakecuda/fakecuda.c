@@ -1067,8 +1067,9 @@ static CUresult s_array(void **out, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned l
             z = z > 1 ? z / 2 : 1;
     }
     int dev = t_ctx->dev;
-    bytes = s_pages(bytes);
-    if (fake_mem_take(S, dev, bytes) < 0)
+    /* deferred mapping: the memory is mapped in later, from VMM handles */
+    bytes = (d->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING) ? 0 : s_pages(bytes);
+    if (bytes > 0 && fake_mem_take(S, dev, bytes) < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     void *p = malloc(1);
     if (p == NULL || s_alloc_put((uintptr_t)p, bytes, dev, 4, NULL) < 0) {

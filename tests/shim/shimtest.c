@@ -926,6 +926,13 @@ static int cmd_gran(void)
         CK(cuCtxSynchronize());
         is_int(s_seen_used(), base, "%s: the frees give it all back", s_gran_names[p]);
     }
+    /* an array with deferred mapping takes no memory of its own */
+    CUDA_ARRAY3D_DESCRIPTOR dd = { 1024, 1024, 8, CU_AD_FORMAT_FLOAT, 4, CUDA_ARRAY3D_DEFERRED_MAPPING };
+    CUarray deferred;
+    CK(cuArray3DCreate_v2(&deferred, &dd));
+    is_int(s_dev_used(0) - base_dev - s_overhead(), 0, "a 128 MiB array with deferred mapping takes nothing of the device");
+    is_int(s_seen_used(), base, "and the slice counts nothing for it");
+    CK(cuArrayDestroy(deferred));
     return done_testing();
 }
 
