@@ -190,15 +190,32 @@ static int s_device_truth(int dev, uint64_t *used, uint64_t *peak)
         *peak = f_peak(dev);
         return 0;
     }
+    /* NVML's own answer, not the shim's view of it: looked up with libc's
+     * dlsym (by its symbol version), which the shim does not interpose */
+    static nvmlReturn_t (*real_mem)(nvmlDevice_t, nvmlMemory_t *);
     s_nvml();
+    if (real_mem == NULL) {
+        static const char *const vers[] = { "GLIBC_2.34", "GLIBC_2.17", "GLIBC_2.2.5" };
+        void *(*libc_dlsym)(void *, const char *) = NULL;
+        for (size_t i = 0; i < sizeof vers / sizeof vers[0] && libc_dlsym == NULL; i++)
+            *(void **)&libc_dlsym = dlvsym(RTLD_DEFAULT, "dlsym", vers[i]);
+        void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_NOLOAD);
+        if (lib != NULL && libc_dlsym != NULL)
+            *(void **)&real_mem = libc_dlsym(lib, "nvmlDeviceGetMemoryInfo");
+        if (real_mem == NULL)
+            return -1;
+    }
     nvmlDevice_t h;
     nvmlMemory_t m;
-    if (N.handle((unsigned)dev, &h) != NVML_SUCCESS || N.mem(h, &m) != NVML_SUCCESS)
+    if (N.handle((unsigned)dev, &h) != NVML_SUCCESS || real_mem(h, &m) != NVML_SUCCESS)
         return -1;
     *used = m.used;
     *peak = UINT64_MAX;
     return 0;
 }
+
+/* Whether the driver is the fake one (which keeps the device's exact usage). */
+static int s_is_fake(void) { return dlsym(RTLD_DEFAULT, "fakecuda_mem_used") != NULL; }
 
 static uint64_t s_dev_used(int dev)
 {
@@ -911,9 +928,14 @@ static int cmd_gran(void)
         while (n < 256 && (rc = s_gran_alloc(p, &hs[n])) == CUDA_SUCCESS)
             n++;
         is_int(rc, CUDA_ERROR_OUT_OF_MEMORY, "%s: 2 MiB + 4 KiB at a time, the limit is reached", s_gran_names[p]);
-        is_int(s_seen_used() - base, s_dev_used(0) - base_dev - s_overhead(),
-               "%s: the slice counts what the device lost (%d allocations, %" PRIu64 " MiB)",
-               s_gran_names[p], n, (s_dev_used(0) - base_dev - s_overhead()) / MiB);
+        uint64_t lost = s_dev_used(0) - base_dev - s_overhead();
+        if (s_is_fake() || (p != G_MANAGED && p != G_ARRAY))
+            is_int(s_seen_used() - base, lost,
+                   "%s: the slice counts what the device lost (%d allocations, %" PRIu64 " MiB)",
+                   s_gran_names[p], n, lost / MiB);
+        else   /* managed memory is resident only once touched; arrays are laid out by the GPU */
+            diag("%s: the slice counts %" PRIu64 " MiB, the device lost %" PRIu64 " MiB", s_gran_names[p],
+                 (s_seen_used() - base) / MiB, lost / MiB);
         s_check_truth(0, base_dev, limit, s_gran_names[p]);
         for (int i = 0; i < n; i++) {
             if (p == G_ARRAY)
