@@ -41,7 +41,7 @@ static pthread_mutex_t s_load_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *(*s_real_dlsym)(void *, const char *);
 static void *(*s_real_dlopen)(const char *, int);
 static void *s_libcuda, *s_libnvml;
-/* a libcuda the program opened itself before the shim loaded one */
+/* a libcuda the program opened itself before the shim loaded one (dlsym) */
 static void *_Atomic s_cuda_hint;
 
 /* ------------------------------------------------------------ the real dlsym */
@@ -179,8 +179,6 @@ void gp_shim_load(void)
  * next up to the shim are searched here first: each by a handle of its
  * own (dlopen RTLD_NOLOAD: it is loaded already), the shim by its own
  * exports. */
-GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self);
-
 /* No libc string function here: a sanitizer's interceptors of them are
  * not ready while it resolves its own through dlsym. */
 GP_NO_SANITIZE static int s_streq(const char *a, const char *b)
@@ -190,10 +188,7 @@ GP_NO_SANITIZE static int s_streq(const char *a, const char *b)
     return *a == *b;
 }
 
-GP_NO_SANITIZE static int s_is_shim_export(const char *name)
-{
-    return s_streq(name, "dlsym") || s_streq(name, "dlopen");
-}
+GP_NO_SANITIZE static int s_is_shim_export(const char *name) { return s_streq(name, "dlsym"); }
 
 GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self)
 {
@@ -222,8 +217,46 @@ GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, v
             return p;
     }
     if (s_is_shim_export(name))
-        return self != NULL && s_streq(name, "dlsym") ? self : (void *)dlopen;
+        return self;
     return s_real_dlsym(RTLD_NEXT, name);
+}
+
+/* A program that opens libcuda itself -- by full path, as from a CUDA
+ * forward-compatibility directory -- and looks entry points up on that
+ * handle must reach the driver the shim enforces on.  The first lookup of a
+ * driver entry point on a handle of a libcuda decides: before the shim has
+ * loaded a driver, the program's becomes the shim's; after, a different
+ * copy is refused -- no entry point of it is given out (NULL, and an error
+ * in the log), since its functions would escape the slice or, wrapped,
+ * reach a driver the program never initialised.  (dlopen itself is not
+ * interposed: glibc resolves a relative name by its caller's RUNPATH.) */
+GP_NO_SANITIZE static int s_other_libcuda(void *handle)
+{
+    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT ||
+        (atomic_load_explicit(&gp_loaded, memory_order_acquire) && handle == s_libcuda))
+        return 0;
+    struct link_map *lm = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL || lm->l_name == NULL)
+        return 0;
+    const char *base = lm->l_name;
+    for (const char *c = lm->l_name; *c != '\0'; c++)
+        if (*c == '/')
+            base = c + 1;
+    const char *want = "libcuda.so";
+    for (; *want != '\0'; want++, base++)
+        if (*base != *want)
+            return 0;
+    if (!atomic_load_explicit(&gp_loaded, memory_order_acquire)) {
+        void *expect = NULL;
+        if (atomic_compare_exchange_strong(&s_cuda_hint, &expect, handle))
+            s_real_dlopen(lm->l_name, RTLD_NOW | RTLD_NOLOAD);    /* the shim's own reference */
+        GP_ENTER();
+    }
+    if (handle == s_libcuda)
+        return 0;
+    gp_log_error("refusing a second CUDA driver path=%s: the slice is enforced on the one loaded "
+                 "first; load only one", lm->l_name);
+    return 1;
 }
 
 GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlsym(void *handle, const char *name)
@@ -231,6 +264,8 @@ GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlsym(void *handle, con
     s_find_real_dlsym();
     if (gp_shim.active && ((name[0] == 'c' && name[1] == 'u') ||
         (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l'))) {
+        if (name[0] == 'c' && s_other_libcuda(handle))
+            return NULL;
         const gp_wrap_t *w = s_wrap_by_name(name);
         if (w != NULL) {
             GP_ENTER();
@@ -242,37 +277,6 @@ GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlsym(void *handle, con
         return s_dlsym_next(name, __builtin_extract_return_addr(__builtin_return_address(0)),
                             (void *)dlsym);
     return s_real_dlsym(handle, name);
-}
-
-/* A program that opens libcuda itself -- by full path, as from a CUDA
- * forward-compatibility directory -- gets the driver the shim enforces on:
- * before the shim has loaded a driver, the program's becomes the shim's;
- * after, a second, different copy is refused (NULL, and an error in the
- * log), since its entry points would escape the slice or, wrapped, reach a
- * driver the program never initialised. */
-GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlopen(const char *file, int mode)
-{
-    s_find_real_dlsym();
-    void *h = s_real_dlopen(file, mode);
-    if (h == NULL || file == NULL || !gp_shim.active)
-        return h;
-    const char *base = strrchr(file, '/');
-    base = base != NULL ? base + 1 : file;
-    if (strncmp(base, "libcuda.so", 10) != 0)
-        return h;
-    if (!atomic_load_explicit(&gp_loaded, memory_order_acquire)) {
-        void *expect = NULL;
-        if (atomic_compare_exchange_strong(&s_cuda_hint, &expect, h))
-            s_real_dlopen(file, RTLD_NOW | RTLD_GLOBAL);   /* the shim's own reference */
-        GP_ENTER();
-    }
-    if (h != s_libcuda) {
-        gp_log_error("refusing a second CUDA driver path=%s: the slice is enforced on the one "
-                     "loaded first; load that one (or only this one)", file);
-        dlclose(h);
-        return NULL;
-    }
-    return h;
 }
 
 /* ------------------------------------------------------------ cuGetProcAddress */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A program that opens libcuda itself by full path (a CUDA
 # forward-compatibility directory) and looks its entry points up on that
-# handle is held to the slice when that is the driver it uses; a second,
-# different copy opened after the shim loaded one is refused, never half
-# hooked.
+# handle is held to the slice when that is the driver it uses; the entry
+# points of a second, different copy, opened after the shim loaded one, are
+# refused, never half hooked.
 . "$(dirname "$0")/common.sh"
 
 if [ "${GP_REAL_CUDA:-0}" = 1 ]; then
