@@ -12,11 +12,13 @@
  *   - the bytes of a graph's allocation nodes (whole pages) are summed per
  *     device as they are added or captured, and carried to its
  *     instantiations;
- *   - a launch of a graph that allocates reserves that sum in the slice
- *     first (refused with CUDA_ERROR_OUT_OF_MEMORY over the limit, after
- *     trimming), then sets the slice's count to what the driver reports
- *     reserved for graphs on the device (what a graph frees goes back to
- *     that pool and is reused);
+ *   - once a graph of the process allocates, a launch reserves its graph's
+ *     sum in the slice first (refused with CUDA_ERROR_OUT_OF_MEMORY over
+ *     the limit, after trimming), then sets the slice's count to what the
+ *     driver reports reserved for graphs on each device (what a graph frees
+ *     goes back to that pool and is reused); an instantiation made by an
+ *     entry point the shim does not wrap (cuGraphInstantiateWithParams)
+ *     reserves nothing first and is counted after its launch;
  *   - cuDeviceGraphMemTrim, cuMemGetInfo and the slice's refusals
  *     (gp_graph_trim) recount it.
  *
@@ -40,7 +42,7 @@ typedef struct {
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_graph_rec_t *s_recs;
 static size_t s_n, s_cap;
-_Atomic int gp_graph_mem_used;       /* some instantiation allocates */
+_Atomic int gp_graph_mem_used;       /* some graph of this process allocates */
 
 static pthread_mutex_t s_count_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t s_counted[GP_SLICE_MAX_DEVICES];
@@ -162,6 +164,7 @@ GP_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph g, const CU
     int dev = params->poolProps.location.id;
     if (dev < 0 || dev >= gp_shim.ndev || s_add(g, dev, gp_shim_pages(dev, params->bytesize)) < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;   /* outside the slice, or not countable */
+    atomic_store(&gp_graph_mem_used, 1);
     return rc;
 }
 
@@ -172,7 +175,10 @@ int gp_graph_captured(CUstream s, int dev, uint64_t bytes)
         gp_real.cuStreamIsCapturing == NULL || gp_real.cuStreamIsCapturing(s, &st) != CUDA_SUCCESS ||
         st != CU_STREAM_CAPTURE_STATUS_ACTIVE)
         return 0;
-    return s_add(s, dev, gp_shim_pages(dev, bytes)) == 0 ? 1 : -1;
+    if (s_add(s, dev, gp_shim_pages(dev, bytes)) < 0)
+        return -1;
+    atomic_store(&gp_graph_mem_used, 1);
+    return 1;
 }
 
 GP_EXPORT CUresult cuStreamEndCapture(CUstream s, CUgraph *g)
@@ -211,7 +217,6 @@ GP_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph g, uns
         gp_graph_rec_t *e = s_get_locked(*exec);
         if (e != NULL) {
             memcpy(e->bytes, copy.bytes, sizeof e->bytes);
-            atomic_store(&gp_graph_mem_used, 1);
         } else {
             failed = 1;
         }
@@ -264,14 +269,10 @@ int gp_graph_launch_begin(CUgraphExec exec, uint64_t held[GP_SLICE_MAX_DEVICES])
     memset(held, 0, sizeof(uint64_t) * GP_SLICE_MAX_DEVICES);
     pthread_mutex_lock(&s_lock);
     gp_graph_rec_t *r = s_find_locked(exec);
-    int any = 0;
     if (r != NULL)
         for (int d = 0; d < gp_shim.ndev; d++)
-            if ((held[d] = r->bytes[d]) > 0)
-                any = 1;
+            held[d] = r->bytes[d];
     pthread_mutex_unlock(&s_lock);
-    if (!any)
-        return 0;
     for (int d = 0; d < gp_shim.ndev; d++) {
         if (held[d] > 0 && gp_shim_reserve(d, held[d], 0) < 0) {
             while (d-- > 0)
@@ -280,17 +281,17 @@ int gp_graph_launch_begin(CUgraphExec exec, uint64_t held[GP_SLICE_MAX_DEVICES])
             return -1;
         }
     }
+    /* an instantiation not seen here (made by an entry point the shim does
+     * not wrap) reserves nothing first, and is counted after its launch */
     return 1;
 }
 
 void gp_graph_launch_end(const uint64_t held[GP_SLICE_MAX_DEVICES], CUresult rc)
 {
     for (int d = 0; d < gp_shim.ndev; d++) {
-        if (held[d] == 0)
-            continue;
         if (rc == CUDA_SUCCESS)
             s_settle(d, held[d]);
-        else
+        else if (held[d] > 0)
             gp_shim_release(d, held[d], 0);
     }
 }

@@ -120,10 +120,10 @@ void gp_pools_settle_dev(int dev);
  * answer in *rc), 0 when the shim does not know it as one. */
 int gp_pools_free(uintptr_t key, CUresult (*fn)(CUdeviceptr, CUstream), CUstream s, CUresult *rc);
 
-/* Graph memory (graph.c): gp_graph_mem_used is set once an instantiated
- * graph allocates.  A launch of exec: reserve what its allocation nodes
- * need (held, per device): 1 reserved, 0 nothing to reserve, -1 over the
- * limit; after the driver call, recount (or give back on failure).  An
+/* Graph memory (graph.c): gp_graph_mem_used is set once a graph of the
+ * process allocates.  A launch of exec: reserve what its allocation nodes
+ * need (held, per device): 1, or -1 over the limit; after the driver
+ * call, recount (or give back on failure).  An
  * allocation on a capturing stream is the captured graph's: 1 recorded (do
  * not count it now), 0 not capturing, -1 cannot be recorded.  Trim and
  * recount the device's graph memory before a refusal (bytes got back), or
