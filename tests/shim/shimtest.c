@@ -687,8 +687,11 @@ static int cmd_multidev(void)
         CK(cuMemGetInfo_v2(&f, &t));
         is_int(t, limit, "device %d: cuMemGetInfo total is that device's limit", d);
         CUdeviceptr held[1024];
+        uint64_t before = s_dev_used(d);
         int n = s_fill(held, 1024);
         is_int((uint64_t)n * 4 * MiB, limit, "device %d: allocations fill exactly its own limit", d);
+        ok(s_dev_used(d) - before <= limit, "device %d: which the device itself holds no more than (%" PRIu64 " MiB)",
+           d, (s_dev_used(d) - before) / MiB);
         nvmlDevice_t h;
         nvmlMemory_t m;
         handle((unsigned)d, &h);
