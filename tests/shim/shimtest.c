@@ -746,7 +746,7 @@ static int cmd_devmem(int dev)
     return 0;
 }
 
-/* ------------------------------------------------------------ VMM helpers */
+/* ------------------------------------------------------------ VMM, processes */
 
 
 static CUmemAllocationProp s_vmm_prop(int dev)
