@@ -4,7 +4,8 @@
 
 SHIMTEST_DIR := $(BUILD)/tests/shim
 SHIMTEST_PROGS := $(SHIMTEST_DIR)/shimtest $(SHIMTEST_DIR)/shimbench $(SHIMTEST_DIR)/slicectl \
-                  $(SHIMTEST_DIR)/dlopentest $(SHIMTEST_DIR)/O0/libgpupool-shim.so
+                  $(SHIMTEST_DIR)/dlopentest $(SHIMTEST_DIR)/O0/libgpupool-shim.so \
+                  $(SHIMTEST_DIR)/lockorder $(SHIMTEST_DIR)/libctorlib.so
 
 $(SHIMTEST_DIR)/%.o: CFLAGS += -Ishim
 
@@ -19,6 +20,14 @@ $(SHIMTEST_DIR)/shimbench: $(SHIMTEST_DIR)/shimbench.o $(LIB) $(FAKECUDA_LIB)
 # links no libcuda: it opens one by path
 $(SHIMTEST_DIR)/dlopentest: $(SHIMTEST_DIR)/dlopentest.o $(TAP_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ -ldl -lpthread -lm
+
+# a driver call from a library constructor while the shim loads the driver
+$(SHIMTEST_DIR)/lockorder: $(SHIMTEST_DIR)/lockorder.o $(TAP_OBJ) $(FAKECUDA_LIB)
+	$(CC) $(LDFLAGS) -rdynamic $(SHIMTEST_DIR)/lockorder.o $(TAP_OBJ) -o $@ \
+	  -L$(FAKECUDA_DIR) -l:libcuda.so.1 -ldl -lpthread
+
+$(SHIMTEST_DIR)/libctorlib.so: $(SHIMTEST_DIR)/ctorlib.o
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl
 
 # The shim built without optimisation (tests/shim/noopt.t): nothing in it
 # may depend on what the optimiser does (a tail call in dlsym).
