@@ -9,6 +9,15 @@
 
 #define NSHARDS 64
 
+/* A spin-wait hint for the CPU, on the architectures the shim runs on. */
+#if defined(__x86_64__) || defined(__i386__)
+#define GP_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define GP_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define GP_CPU_RELAX() do { } while (0)
+#endif
+
 typedef struct {
     atomic_flag lock;
     gp_shim_alloc_t *slots;       /* key 0: empty */
@@ -35,7 +44,7 @@ static inline void s_lock(shard_t *s)
             sched_yield();
             spins = 0;
         } else {
-            __builtin_ia32_pause();
+            GP_CPU_RELAX();
         }
     }
 }

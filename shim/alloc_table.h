@@ -2,7 +2,7 @@
  * alloc_table.h - the process's live allocations: what each one counted,
  * so that a free gives back exactly that.
  *
- * Keys are device pointers, generic allocation handles and array handles,
+ * Keys are device pointers and array handles,
  * told apart by kind.  The table is split into shards by key, each an
  * open-addressed array under its own spinlock; a lock is held for a probe
  * and a store, never across a driver call, and no memory is allocated
@@ -16,7 +16,7 @@
 
 enum {
     GP_ALLOC_PTR = 1,        /* cuMemAlloc*, managed, async, pitch */
-    GP_ALLOC_HANDLE = 2,     /* cuMemCreate */
+    GP_ALLOC_POOL = 2,       /* from a memory pool; host: its pools.c entry */
     GP_ALLOC_ARRAY = 3,      /* cuArrayCreate, cuArray3DCreate */
     GP_ALLOC_MIPMAP = 4,     /* cuMipmappedArrayCreate */
 };

@@ -588,22 +588,36 @@ GP_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx,
     return s_gated(&l);
 }
 
+/* A graph that allocates memory reserves it first (graph.c). */
+static CUresult s_graph_launch(CUgraphExec exec, CUstream s, int kind)
+{
+    uint64_t held[GP_SLICE_MAX_DEVICES];
+    int mem = 0;
+    if (GP_UNLIKELY(atomic_load_explicit(&gp_graph_mem_used, memory_order_relaxed)) && gp_shim.active &&
+        (mem = gp_graph_launch_begin(exec, held)) < 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc;
+    if (GP_LIKELY(s_fast())) {
+        rc = kind == L_GRAPH ? gp_real.cuGraphLaunch(exec, s) : gp_real.cuGraphLaunch_ptsz(exec, s);
+    } else {
+        s_launch_t l = { kind, NULL, { 0, 0, 0 }, { 0, 0, 0 }, 0, s, NULL, NULL, NULL, exec };
+        rc = s_gated(&l);
+    }
+    if (mem > 0)
+        gp_graph_launch_end(held, rc);
+    return rc;
+}
+
 GP_EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream s)
 {
     GP_LAUNCH_GUARD(cuGraphLaunch);
-    if (GP_LIKELY(s_fast()))
-        return gp_real.cuGraphLaunch(exec, s);
-    s_launch_t l = { L_GRAPH, NULL, { 0, 0, 0 }, { 0, 0, 0 }, 0, s, NULL, NULL, NULL, exec };
-    return s_gated(&l);
+    return s_graph_launch(exec, s, L_GRAPH);
 }
 
 GP_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream s)
 {
     GP_LAUNCH_GUARD(cuGraphLaunch_ptsz);
-    if (GP_LIKELY(s_fast()))
-        return gp_real.cuGraphLaunch_ptsz(exec, s);
-    s_launch_t l = { L_GRAPH_PTSZ, NULL, { 0, 0, 0 }, { 0, 0, 0 }, 0, s, NULL, NULL, NULL, exec };
-    return s_gated(&l);
+    return s_graph_launch(exec, s, L_GRAPH_PTSZ);
 }
 
 /* ------------------------------------------------------------ set-up */

@@ -80,8 +80,17 @@ typedef struct {
 
 #define CUDA_ARRAY3D_LAYERED 0x01
 #define CUDA_ARRAY3D_CUBEMAP 0x04
+#define CUDA_ARRAY3D_DEFERRED_MAPPING 0x80
 
 typedef enum { CU_MEM_ALLOCATION_TYPE_PINNED = 0x1 } CUmemAllocationType;
+typedef enum {
+    CU_MEM_HANDLE_TYPE_NONE = 0x0,
+    CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR = 0x1,
+} CUmemAllocationHandleType;
+typedef enum {
+    CU_MEM_ALLOC_GRANULARITY_MINIMUM = 0x0,
+    CU_MEM_ALLOC_GRANULARITY_RECOMMENDED = 0x1,
+} CUmemAllocationGranularity_flags;
 typedef enum { CU_MEM_LOCATION_TYPE_DEVICE = 0x1 } CUmemLocationType;
 typedef struct {
     CUmemLocationType type;
@@ -99,6 +108,72 @@ typedef struct {
         unsigned char reserved[4];
     } allocFlags;
 } CUmemAllocationProp;
+
+typedef enum { CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 0x3 } CUmemAccess_flags;
+typedef struct {
+    CUmemLocation location;
+    CUmemAccess_flags flags;
+} CUmemAccessDesc;
+
+typedef struct {
+    CUmemAllocationType allocType;
+    CUmemAllocationHandleType handleTypes;
+    CUmemLocation location;
+    void *win32SecurityAttributes;
+    size_t maxSize;
+    unsigned short usage;
+    unsigned char reserved[54];
+} CUmemPoolProps;
+
+typedef enum {
+    CU_MEMPOOL_ATTR_RELEASE_THRESHOLD = 4,
+    CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT = 5,
+    CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH = 6,
+    CU_MEMPOOL_ATTR_USED_MEM_CURRENT = 7,
+    CU_MEMPOOL_ATTR_USED_MEM_HIGH = 8,
+} CUmemPool_attribute;
+
+typedef enum {
+    CU_LIMIT_STACK_SIZE = 0x00,
+    CU_LIMIT_PRINTF_FIFO_SIZE = 0x01,
+    CU_LIMIT_MALLOC_HEAP_SIZE = 0x02,
+} CUlimit;
+
+typedef enum {
+    CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
+    CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39,
+} CUdevice_attribute;
+
+typedef struct {
+    CUmemPoolProps poolProps;
+    const CUmemAccessDesc *accessDescs;
+    size_t accessDescCount;
+    size_t bytesize;
+    CUdeviceptr dptr;
+} CUDA_MEM_ALLOC_NODE_PARAMS;
+
+typedef enum {
+    CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT = 0,
+    CU_GRAPH_MEM_ATTR_USED_MEM_HIGH = 1,
+    CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT = 2,
+    CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH = 3,
+} CUgraphMem_attribute;
+
+typedef enum {
+    CU_STREAM_CAPTURE_STATUS_NONE = 0,
+    CU_STREAM_CAPTURE_STATUS_ACTIVE = 1,
+    CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2,
+} CUstreamCaptureStatus;
+
+typedef enum {
+    CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
+    CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
+    CU_STREAM_CAPTURE_MODE_RELAXED = 2,
+} CUstreamCaptureMode;
+
+/* the special streams */
+#define CU_STREAM_LEGACY ((CUstream)0x1)
+#define CU_STREAM_PER_THREAD ((CUstream)0x2)
 
 typedef struct CUlaunchAttribute_st CUlaunchAttribute;
 typedef struct {
@@ -155,6 +230,12 @@ typedef enum {
     X(cuCtxSynchronize, (void), ()) \
     X(cuDevicePrimaryCtxRetain, (CUcontext *pctx, CUdevice dev), (pctx, dev)) \
     X(cuDevicePrimaryCtxRelease_v2, (CUdevice dev), (dev)) \
+    X(cuDevicePrimaryCtxReset_v2, (CUdevice dev), (dev)) \
+    X(cuDeviceGetAttribute, (int *value, CUdevice_attribute attr, CUdevice dev), (value, attr, dev)) \
+    X(cuCtxSetLimit, (CUlimit limit, size_t value), (limit, value)) \
+    X(cuCtxGetLimit, (size_t *value, CUlimit limit), (value, limit)) \
+    X(cuCtxPushCurrent_v2, (CUcontext ctx), (ctx)) \
+    X(cuCtxPopCurrent_v2, (CUcontext *pctx), (pctx)) \
     X(cuMemGetInfo_v2, (size_t *free_b, size_t *total), (free_b, total)) \
     X(cuMemAlloc_v2, (CUdeviceptr *dptr, size_t bytes), (dptr, bytes)) \
     X(cuMemAllocPitch_v2, (CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned int elem), (dptr, pitch, width, height, elem)) \
@@ -167,8 +248,24 @@ typedef enum {
     X(cuMemFreeAsync, (CUdeviceptr dptr, CUstream s), (dptr, s)) \
     X(cuMemFreeAsync_ptsz, (CUdeviceptr dptr, CUstream s), (dptr, s)) \
     X(cuDeviceGetDefaultMemPool, (CUmemoryPool *pool, CUdevice dev), (pool, dev)) \
+    X(cuDeviceGetMemPool, (CUmemoryPool *pool, CUdevice dev), (pool, dev)) \
+    X(cuDeviceSetMemPool, (CUdevice dev, CUmemoryPool pool), (dev, pool)) \
+    X(cuMemPoolCreate, (CUmemoryPool *pool, const CUmemPoolProps *props), (pool, props)) \
+    X(cuMemPoolDestroy, (CUmemoryPool pool), (pool)) \
+    X(cuMemPoolTrimTo, (CUmemoryPool pool, size_t keep), (pool, keep)) \
+    X(cuMemPoolSetAttribute, (CUmemoryPool pool, CUmemPool_attribute attr, void *value), (pool, attr, value)) \
+    X(cuMemPoolGetAttribute, (CUmemoryPool pool, CUmemPool_attribute attr, void *value), (pool, attr, value)) \
+    X(cuMemGetAllocationGranularity, (size_t *gran, const CUmemAllocationProp *prop, CUmemAllocationGranularity_flags option), (gran, prop, option)) \
     X(cuMemCreate, (CUmemGenericAllocationHandle *h, size_t bytes, const CUmemAllocationProp *prop, unsigned long long flags), (h, bytes, prop, flags)) \
     X(cuMemRelease, (CUmemGenericAllocationHandle h), (h)) \
+    X(cuMemAddressReserve, (CUdeviceptr *ptr, size_t size, size_t align, CUdeviceptr addr, unsigned long long flags), (ptr, size, align, addr, flags)) \
+    X(cuMemAddressFree, (CUdeviceptr ptr, size_t size), (ptr, size)) \
+    X(cuMemMap, (CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags), (ptr, size, offset, h, flags)) \
+    X(cuMemUnmap, (CUdeviceptr ptr, size_t size), (ptr, size)) \
+    X(cuMemSetAccess, (CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count), (ptr, size, desc, count)) \
+    X(cuMemRetainAllocationHandle, (CUmemGenericAllocationHandle *h, void *addr), (h, addr)) \
+    X(cuMemExportToShareableHandle, (void *shareable, CUmemGenericAllocationHandle h, CUmemAllocationHandleType type, unsigned long long flags), (shareable, h, type, flags)) \
+    X(cuMemImportFromShareableHandle, (CUmemGenericAllocationHandle *h, void *os_handle, CUmemAllocationHandleType type), (h, os_handle, type)) \
     X(cuMemHostAlloc, (void **pp, size_t bytes, unsigned int flags), (pp, bytes, flags)) \
     X(cuMemHostGetDevicePointer_v2, (CUdeviceptr *dptr, void *p, unsigned int flags), (dptr, p, flags)) \
     X(cuMemFreeHost, (void *p), (p)) \
@@ -181,6 +278,7 @@ typedef enum {
     X(cuModuleGetFunction, (CUfunction *f, CUmodule mod, const char *name), (f, mod, name)) \
     X(cuStreamCreate, (CUstream *s, unsigned int flags), (s, flags)) \
     X(cuStreamSynchronize, (CUstream s), (s)) \
+    X(cuStreamGetCtx, (CUstream s, CUcontext *pctx), (s, pctx)) \
     X(cuEventCreate, (CUevent *e, unsigned int flags), (e, flags)) \
     X(cuEventDestroy_v2, (CUevent e), (e)) \
     X(cuEventRecord, (CUevent e, CUstream s), (e, s)) \
@@ -197,6 +295,15 @@ typedef enum {
     X(cuGraphCreate, (CUgraph *g, unsigned int flags), (g, flags)) \
     X(cuGraphAddKernelNode_v2, (CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps, const CUDA_KERNEL_NODE_PARAMS *params), (node, g, deps, ndeps, params)) \
     X(cuGraphInstantiateWithFlags, (CUgraphExec *exec, CUgraph g, unsigned long long flags), (exec, g, flags)) \
+    X(cuGraphAddMemAllocNode, (CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps, CUDA_MEM_ALLOC_NODE_PARAMS *params), (node, g, deps, ndeps, params)) \
+    X(cuGraphAddMemFreeNode, (CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps, CUdeviceptr dptr), (node, g, deps, ndeps, dptr)) \
+    X(cuGraphDestroy, (CUgraph g), (g)) \
+    X(cuGraphExecDestroy, (CUgraphExec exec), (exec)) \
+    X(cuDeviceGraphMemTrim, (CUdevice dev), (dev)) \
+    X(cuDeviceGetGraphMemAttribute, (CUdevice dev, CUgraphMem_attribute attr, void *value), (dev, attr, value)) \
+    X(cuStreamBeginCapture_v2, (CUstream s, CUstreamCaptureMode mode), (s, mode)) \
+    X(cuStreamEndCapture, (CUstream s, CUgraph *g), (s, g)) \
+    X(cuStreamIsCapturing, (CUstream s, CUstreamCaptureStatus *status), (s, status)) \
     X(cuGraphLaunch, (CUgraphExec exec, CUstream s), (exec, s)) \
     X(cuGraphLaunch_ptsz, (CUgraphExec exec, CUstream s), (exec, s)) \
     X(cuGetProcAddress, (const char *sym, void **pfn, int ver, cuuint64_t flags), (sym, pfn, ver, flags)) \

@@ -17,7 +17,10 @@
  */
 #include "shim.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 #include "banned.h"
 
@@ -50,6 +53,9 @@ GP_EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total)
     int dev = gp_shim_current_dev();
     if (dev < 0)
         goto out;
+    /* pools give memory back at synchronisation: count what they hold now */
+    gp_pools_settle_dev(dev);
+    gp_graph_settle_dev(dev);
     uint64_t t, f, u;
     s_slice_view(dev, rt, rf, &t, &f, &u);
     rf = (size_t)f;
@@ -78,7 +84,14 @@ GP_EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
     return rc;
 }
 
-/* The slice device of an NVML handle, or -1. */
+/* The slice device of an NVML handle, or -1.  The region records each
+ * device's UUID once the process has a context there; until then the
+ * slice's devices are found without initialising CUDA (an NVML query must
+ * not do that in a process that never did): from CUDA_VISIBLE_DEVICES when
+ * it lists UUIDs (as the agent sets it: slice device i is its i-th), else
+ * by NVML index (slice device i is NVML device i, the order the CUDA
+ * driver uses when CUDA_DEVICE_ORDER=PCI_BUS_ID -- and asked of the CUDA
+ * driver instead when this process has initialised it). */
 static int s_nvml_dev(nvmlDevice_t h)
 {
     char uuid[96];
@@ -87,18 +100,38 @@ static int s_nvml_dev(nvmlDevice_t h)
     int dev = gp_slice_region_find_uuid(gp_shim.region, uuid);
     if (dev >= 0)
         return dev;
-    /* Not known yet: learn the slice's UUIDs from the CUDA driver. */
     int missing = 0;
     for (int d = 0; d < gp_shim.ndev; d++)
         missing |= gp_shim.dev[d]->uuid[0] == '\0';
-    if (!missing || gp_real.cuInit == NULL || gp_real.cuInit(0) != CUDA_SUCCESS)
+    if (!missing)
         return -1;
+    /* CUDA initialised by the program: the driver knows its devices */
     int count = 0;
-    if (gp_real.cuDeviceGetCount(&count) != CUDA_SUCCESS)
+    if (gp_real.cuDeviceGetCount != NULL && gp_real.cuDeviceGetCount(&count) == CUDA_SUCCESS) {
+        for (int d = 0; d < gp_shim.ndev && d < count; d++)
+            gp_shim_learn_uuid(d);
+        return gp_slice_region_find_uuid(gp_shim.region, uuid);
+    }
+    const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+    if (vis != NULL && strncmp(vis, "GPU-", 4) == 0) {
+        char list[1024];
+        gp_strlcpy(list, vis, sizeof list);
+        char *save = NULL;
+        int d = 0;
+        for (char *tok = strtok_r(list, ",", &save); tok != NULL && d < gp_shim.ndev;
+             tok = strtok_r(NULL, ",", &save), d++)
+            if (strcmp(tok, uuid) == 0)
+                return d;
         return -1;
-    for (int d = 0; d < gp_shim.ndev && d < count; d++)
-        gp_shim_learn_uuid(d);
-    return gp_slice_region_find_uuid(gp_shim.region, uuid);
+    }
+    if (gp_real.nvmlDeviceGetHandleByIndex_v2 == NULL)
+        return -1;
+    for (int d = 0; d < gp_shim.ndev; d++) {
+        nvmlDevice_t hd;
+        if (gp_real.nvmlDeviceGetHandleByIndex_v2((unsigned)d, &hd) == NVML_SUCCESS && hd == h)
+            return d;
+    }
+    return -1;
 }
 
 /* Replace NVML's device totals with the slice's view (both NVML memory

@@ -1,5 +1,6 @@
 /*
- * memory.c - every allocation path, counted against the slice.
+ * memory.c - the cuMemAlloc family and arrays, counted against the slice
+ * (VMM: vmm.c; memory pools and stream-ordered allocations: pools.c).
  *
  * The reservation protocol, the same on every path:
  *
@@ -22,11 +23,16 @@
  * together; a refusal can at worst be spurious for the instant between a
  * driver free and its release.
  *
- * Sizes: what the program asks for; for a pitched allocation the pitch the
- * driver chose (reserved with a 512-byte-aligned estimate, then corrected
- * to pitch x height); for arrays width x height x depth x element size,
- * layers and mipmap levels included.  Stream-ordered frees are counted when
- * they are submitted.
+ * Sizes: what the device loses, not what was asked -- the driver hands out
+ * memory in pages of its allocation granularity (2 MiB on current GPUs,
+ * asked of cuMemGetAllocationGranularity), so every allocation counts its
+ * size rounded up to whole pages: cuMemAlloc, cuMemAllocManaged, a pitched
+ * allocation's pitch x height (the pitch the driver chose: reserved with a
+ * 512-byte-aligned estimate, then corrected), and arrays (width x height x
+ * depth x element size, layers and mipmap levels included, computed from
+ * the descriptor: the driver reports an array's size only for arrays with
+ * deferred mapping, which take no memory of their own -- theirs is mapped
+ * from VMM handles, counted by vmm.c -- and count nothing here).
  *
  * Oversubscription (GP_SLICE_OVERSUBSCRIBE=1): when the driver says the
  * device is full but the slice still has room, cuMemAlloc and
@@ -114,7 +120,10 @@ GP_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
     if (bytes == 0 || dptr == NULL)
         return gp_real.cuMemAlloc_v2(dptr, bytes);
     int dev = gp_shim_current_dev();
-    GP_ALLOC_BODY(cuMemAlloc_v2(dptr, bytes), dptr, bytes, dev, 1);
+    if (dev < 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t pages = gp_shim_pages(dev, bytes);
+    GP_ALLOC_BODY(cuMemAlloc_v2(dptr, bytes), dptr, pages, dev, 1);
 }
 
 GP_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags)
@@ -123,36 +132,10 @@ GP_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned i
     if (bytes == 0 || dptr == NULL)
         return gp_real.cuMemAllocManaged(dptr, bytes, flags);
     int dev = gp_shim_current_dev();
-    GP_ALLOC_BODY(cuMemAllocManaged(dptr, bytes, flags), dptr, bytes, dev, 0);
-}
-
-#define GP_ASYNC_ALLOC(fn, args) do { \
-        GP_PASSTHROUGH_IF_INACTIVE(fn, args); \
-        if (bytes == 0 || dptr == NULL) return gp_real.fn args; \
-        int dev = gp_shim_current_dev(); \
-        GP_ALLOC_BODY(fn args, dptr, bytes, dev, 0); \
-    } while (0)
-
-GP_EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytes, CUstream s)
-{
-    GP_ASYNC_ALLOC(cuMemAllocAsync, (dptr, bytes, s));
-}
-
-GP_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytes, CUstream s)
-{
-    GP_ASYNC_ALLOC(cuMemAllocAsync_ptsz, (dptr, bytes, s));
-}
-
-GP_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool,
-                                           CUstream s)
-{
-    GP_ASYNC_ALLOC(cuMemAllocFromPoolAsync, (dptr, bytes, pool, s));
-}
-
-GP_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes,
-                                                CUmemoryPool pool, CUstream s)
-{
-    GP_ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, (dptr, bytes, pool, s));
+    if (dev < 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t pages = gp_shim_pages(dev, bytes);
+    GP_ALLOC_BODY(cuMemAllocManaged(dptr, bytes, flags), dptr, pages, dev, 0);
 }
 
 GP_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width,
@@ -164,7 +147,7 @@ GP_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w
     int dev = gp_shim_current_dev();
     if (dev < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    uint64_t estimate = (uint64_t)((width + 511) & ~(size_t)511) * height;
+    uint64_t estimate = gp_shim_pages(dev, (uint64_t)((width + 511) & ~(size_t)511) * height);
     if (gp_shim_reserve(dev, estimate, 0) < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUresult rc = gp_real.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
@@ -182,7 +165,7 @@ GP_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w
         return rc;
     }
     /* the true size is the pitch the driver chose times the height */
-    uint64_t truth = (uint64_t)*pitch * height;
+    uint64_t truth = gp_shim_pages(dev, (uint64_t)*pitch * height);
     if (truth > bytes) {
         if (gp_shim_reserve(dev, truth - bytes, flags) < 0) {
             s_free_ptr_driver(*dptr, host);
@@ -212,53 +195,48 @@ GP_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t w
         return rc_; \
     } while (0)
 
+static CUresult s_free_sync(CUdeviceptr p, CUstream s)
+{
+    (void)s;
+    return gp_real.cuMemFree_v2(p);
+}
+
+/* cuMemFree and cuMemFreeAsync take a pointer of either kind: of the
+ * cuMemAlloc family (counted per pointer, looked up first) or from a pool
+ * (pools.c); one the shim does not know goes to the driver. */
+#define GP_FREE_ANY(fn, free_fn, dptr, s) do { \
+        GP_PASSTHROUGH_IF_INACTIVE(fn, args_); \
+        gp_shim_alloc_t a_; \
+        if (gp_shim_alloc_take((uintptr_t)(dptr), GP_ALLOC_PTR, &a_) == 0) { \
+            CUresult rc_ = a_.host != NULL ? gp_real.cuMemFreeHost(a_.host) : gp_real.fn args_; \
+            if (rc_ == CUDA_SUCCESS) gp_shim_release(a_.dev, a_.bytes, a_.flags); \
+            else gp_shim_alloc_put(&a_); \
+            return rc_; \
+        } \
+        CUresult prc_; \
+        if (gp_pools_free((uintptr_t)(dptr), (free_fn), (s), &prc_)) return prc_; \
+        return gp_real.fn args_; \
+    } while (0)
+
 GP_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
-    GP_PASSTHROUGH_IF_INACTIVE(cuMemFree_v2, (dptr));
-    GP_FREE_BODY(dptr, GP_ALLOC_PTR, cuMemFree_v2(dptr));
+#define args_ (dptr)
+    GP_FREE_ANY(cuMemFree_v2, s_free_sync, dptr, NULL);
+#undef args_
 }
 
 GP_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
 {
-    GP_PASSTHROUGH_IF_INACTIVE(cuMemFreeAsync, (dptr, s));
-    GP_FREE_BODY(dptr, GP_ALLOC_PTR, cuMemFreeAsync(dptr, s));
+#define args_ (dptr, s)
+    GP_FREE_ANY(cuMemFreeAsync, gp_real.cuMemFreeAsync, dptr, s);
+#undef args_
 }
 
 GP_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s)
 {
-    GP_PASSTHROUGH_IF_INACTIVE(cuMemFreeAsync_ptsz, (dptr, s));
-    GP_FREE_BODY(dptr, GP_ALLOC_PTR, cuMemFreeAsync_ptsz(dptr, s));
-}
-
-GP_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t bytes,
-                               const CUmemAllocationProp *prop, unsigned long long flags)
-{
-    GP_PASSTHROUGH_IF_INACTIVE(cuMemCreate, (h, bytes, prop, flags));
-    if (h == NULL || prop == NULL || bytes == 0 ||
-        prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
-        return gp_real.cuMemCreate(h, bytes, prop, flags);
-    int dev = prop->location.id;
-    if (dev < 0 || dev >= gp_shim.ndev)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    if (gp_shim_reserve(dev, bytes, 0) < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult rc = gp_real.cuMemCreate(h, bytes, prop, flags);
-    if (rc != CUDA_SUCCESS) {
-        gp_shim_release(dev, bytes, 0);
-        return rc;
-    }
-    if (s_record((uintptr_t)*h, bytes, dev, GP_ALLOC_HANDLE, 0, NULL) != CUDA_SUCCESS) {
-        gp_real.cuMemRelease(*h);
-        gp_shim_release(dev, bytes, 0);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    return CUDA_SUCCESS;
-}
-
-GP_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h)
-{
-    GP_PASSTHROUGH_IF_INACTIVE(cuMemRelease, (h));
-    GP_FREE_BODY(h, GP_ALLOC_HANDLE, cuMemRelease(h));
+#define args_ (dptr, s)
+    GP_FREE_ANY(cuMemFreeAsync_ptsz, gp_real.cuMemFreeAsync_ptsz, dptr, s);
+#undef args_
 }
 
 /* ------------------------------------------------------------ arrays */
@@ -300,6 +278,7 @@ static CUresult s_array_create(void **handle, int kind, uint64_t bytes, CUresult
     int dev = gp_shim_current_dev();
     if (dev < 0 || bytes == UINT64_MAX)
         return CUDA_ERROR_OUT_OF_MEMORY;
+    bytes = gp_shim_pages(dev, bytes);
     if (gp_shim_reserve(dev, bytes, 0) < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUresult rc = call(arg);
@@ -357,7 +336,7 @@ GP_EXPORT CUresult cuArrayCreate_v2(CUarray *arr, const CUDA_ARRAY_DESCRIPTOR *d
 GP_EXPORT CUresult cuArray3DCreate_v2(CUarray *arr, const CUDA_ARRAY3D_DESCRIPTOR *desc)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuArray3DCreate_v2, (arr, desc));
-    if (arr == NULL || desc == NULL)
+    if (arr == NULL || desc == NULL || (desc->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING))
         return gp_real.cuArray3DCreate_v2(arr, desc);
     struct s_array_args a = { .arr = arr, .d3 = desc };
     return s_array_create((void **)arr, GP_ALLOC_ARRAY, s_array_bytes(desc, 1), s_call_3d, &a);
@@ -367,7 +346,7 @@ GP_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *arr, const CUDA_ARRA
                                           unsigned int levels)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuMipmappedArrayCreate, (arr, desc, levels));
-    if (arr == NULL || desc == NULL || levels == 0)
+    if (arr == NULL || desc == NULL || levels == 0 || (desc->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING))
         return gp_real.cuMipmappedArrayCreate(arr, desc, levels);
     struct s_array_args a = { .mip = arr, .d3 = desc, .levels = levels };
     return s_array_create((void **)arr, GP_ALLOC_MIPMAP, s_array_bytes(desc, levels), s_call_mip, &a);

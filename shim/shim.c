@@ -18,6 +18,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,7 +39,10 @@ gp_shim_t gp_shim = { .slot = -1 };
 
 static pthread_mutex_t s_load_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *(*s_real_dlsym)(void *, const char *);
+static void *(*s_real_dlopen)(const char *, int);
 static void *s_libcuda, *s_libnvml;
+/* a libcuda the program opened itself before the shim loaded one (dlsym) */
+static void *_Atomic s_cuda_hint;
 
 /* ------------------------------------------------------------ the real dlsym */
 
@@ -47,14 +51,32 @@ static void *s_libcuda, *s_libnvml;
  * starts, before its shadow memory exists. */
 #define GP_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 
+/* glibc's versions of dlsym and dlopen: the current one (2.34, libc), else
+ * the architecture's first (libdl). */
+#if defined(__aarch64__)
+#define GP_GLIBC_BASE "GLIBC_2.17"
+#elif defined(__x86_64__)
+#define GP_GLIBC_BASE "GLIBC_2.2.5"
+#elif defined(__i386__)
+#define GP_GLIBC_BASE "GLIBC_2.0"
+#else
+#define GP_GLIBC_BASE NULL
+#endif
+
+GP_NO_SANITIZE static void *s_glibc_sym(const char *name)
+{
+    void *p = dlvsym(RTLD_NEXT, name, "GLIBC_2.34");
+    if (p == NULL && GP_GLIBC_BASE != NULL)
+        p = dlvsym(RTLD_NEXT, name, GP_GLIBC_BASE);
+    return p;
+}
+
 GP_NO_SANITIZE static void s_find_real_dlsym(void)
 {
-    if (s_real_dlsym != NULL)
+    if (s_real_dlsym != NULL && s_real_dlopen != NULL)
         return;
-    void *p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
-    if (p == NULL)
-        p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
-    *(void **)&s_real_dlsym = p;
+    *(void **)&s_real_dlopen = s_glibc_sym("dlopen");
+    *(void **)&s_real_dlsym = s_glibc_sym("dlsym");
 }
 
 /* ------------------------------------------------------------ wrappers table */
@@ -63,15 +85,23 @@ GP_NO_SANITIZE static void s_find_real_dlsym(void)
 #define GP_WRAPPED(X) \
     X(cuGetProcAddress) X(cuGetProcAddress_v2) \
     X(cuCtxCreate_v2) X(cuCtxCreate_v3) X(cuCtxCreate_v4) X(cuDevicePrimaryCtxRetain) \
+    X(cuCtxDestroy_v2) X(cuDevicePrimaryCtxRelease_v2) X(cuDevicePrimaryCtxReset_v2) \
+    X(cuCtxSetLimit) \
     X(cuMemAlloc_v2) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemFree_v2) \
     X(cuMemAllocAsync) X(cuMemAllocAsync_ptsz) X(cuMemAllocFromPoolAsync) \
     X(cuMemAllocFromPoolAsync_ptsz) X(cuMemFreeAsync) X(cuMemFreeAsync_ptsz) \
-    X(cuMemCreate) X(cuMemRelease) X(cuArrayCreate_v2) X(cuArray3DCreate_v2) \
+    X(cuDeviceGetDefaultMemPool) X(cuDeviceGetMemPool) X(cuDeviceSetMemPool) \
+    X(cuMemPoolCreate) X(cuMemPoolDestroy) X(cuMemPoolTrimTo) \
+    X(cuMemCreate) X(cuMemRelease) X(cuMemMap) X(cuMemUnmap) \
+    X(cuMemRetainAllocationHandle) X(cuMemImportFromShareableHandle) \
+    X(cuArrayCreate_v2) X(cuArray3DCreate_v2) \
     X(cuArrayDestroy) X(cuMipmappedArrayCreate) X(cuMipmappedArrayDestroy) \
     X(cuMemGetInfo_v2) X(cuDeviceTotalMem_v2) \
     X(cuLaunchKernel) X(cuLaunchKernel_ptsz) X(cuLaunchKernelEx) X(cuLaunchKernelEx_ptsz) \
     X(cuLaunchCooperativeKernel) X(cuLaunchCooperativeKernel_ptsz) \
-    X(cuGraphLaunch) X(cuGraphLaunch_ptsz)
+    X(cuGraphLaunch) X(cuGraphLaunch_ptsz) \
+    X(cuGraphAddMemAllocNode) X(cuStreamEndCapture) X(cuGraphInstantiateWithFlags) \
+    X(cuGraphDestroy) X(cuGraphExecDestroy) X(cuDeviceGraphMemTrim)
 
 #define GP_WRAPPED_NVML(X) X(nvmlDeviceGetMemoryInfo) X(nvmlDeviceGetMemoryInfo_v2)
 
@@ -105,39 +135,137 @@ void gp_shim_load(void)
     if (t_loading)
         return;
     t_loading = 1;
-    pthread_mutex_lock(&s_load_lock);
-    if (atomic_load(&gp_loaded)) {
-        pthread_mutex_unlock(&s_load_lock);
-        t_loading = 0;
-        return;
-    }
     s_find_real_dlsym();
-    s_libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
-    if (s_libcuda == NULL)
+    /* The loader's lock is taken by dlopen and dlsym: neither is called
+     * holding ours (a library constructor calling the driver while we wait
+     * for the loader would deadlock).  Threads that race here each load,
+     * and the first to finish publishes. */
+    void *cuda = atomic_load(&s_cuda_hint);
+    if (cuda == NULL)
+        cuda = s_real_dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (cuda == NULL)
         gp_log_warn("cannot load the CUDA driver err=\"%s\"", dlerror());
-    s_libnvml = dlopen("libnvidia-ml.so.1", RTLD_LAZY | RTLD_GLOBAL);
+    void *nvml = s_real_dlopen("libnvidia-ml.so.1", RTLD_LAZY | RTLD_GLOBAL);
+    gp_real_t t;
 #define GP_RESOLVE(name, params, args) \
-    *(void **)&gp_real.name = s_libcuda ? s_real_dlsym(s_libcuda, #name) : NULL;
+    *(void **)&t.name = cuda ? s_real_dlsym(cuda, #name) : NULL;
     GP_CUDA_CALLS(GP_RESOLVE)
 #undef GP_RESOLVE
 #define GP_RESOLVE_NVML(name, params, args) \
-    *(void **)&gp_real.name = s_libnvml ? s_real_dlsym(s_libnvml, #name) : NULL;
+    *(void **)&t.name = nvml ? s_real_dlsym(nvml, #name) : NULL;
     GP_NVML_CALLS(GP_RESOLVE_NVML)
 #undef GP_RESOLVE_NVML
     /* Never call a NULL entry point: a wrapper of a missing function reports
      * what the driver would for an unknown one. */
-    atomic_store_explicit(&gp_loaded, 1, memory_order_release);
+    pthread_mutex_lock(&s_load_lock);
+    if (!atomic_load(&gp_loaded)) {
+        gp_real = t;
+        s_libcuda = cuda;
+        s_libnvml = nvml;
+        atomic_store_explicit(&gp_loaded, 1, memory_order_release);
+    }
     pthread_mutex_unlock(&s_load_lock);
     t_loading = 0;
 }
 
 /* ------------------------------------------------------------ dlsym */
 
-GP_NO_SANITIZE GP_EXPORT void *dlsym(void *handle, const char *name)
+/* dlsym(RTLD_NEXT, name) searches the objects loaded after its caller.
+ * glibc finds the caller by the return address, which is ours when we call
+ * it -- unless the compiler made our call a tail call (not at -O0, nor
+ * always under sanitizers).  Called by us, it searches after the shim:
+ * right for a caller after the shim, not for one before it (the program,
+ * or a library preloaded first).  For those, the objects from the caller's
+ * next up to the shim are searched here first: each by a handle of its
+ * own (dlopen RTLD_NOLOAD: it is loaded already), the shim by its own
+ * exports. */
+/* No libc string function here: a sanitizer's interceptors of them are
+ * not ready while it resolves its own through dlsym. */
+GP_NO_SANITIZE static int s_streq(const char *a, const char *b)
+{
+    while (*a != '\0' && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+GP_NO_SANITIZE static int s_is_shim_export(const char *name) { return s_streq(name, "dlsym"); }
+
+GP_NO_SANITIZE static void *s_dlsym_next(const char *name, const void *caller, void *self)
+{
+    Dl_info info;
+    struct link_map *from = NULL, *me = NULL;
+    if (dladdr1(caller, &info, (void **)&from, RTLD_DL_LINKMAP) == 0 || from == NULL ||
+        dladdr1((void *)&gp_shim, &info, (void **)&me, RTLD_DL_LINKMAP) == 0 || me == NULL)
+        return s_real_dlsym(RTLD_NEXT, name);
+    /* is the caller before the shim? */
+    struct link_map *l = from->l_next;
+    while (l != NULL && l != me)
+        l = l->l_next;
+    if (l == NULL)
+        return s_real_dlsym(RTLD_NEXT, name);      /* after it: glibc's answer is right */
+    for (l = from->l_next; l != me; l = l->l_next) {
+        void *h = s_real_dlopen(l->l_name[0] != '\0' ? l->l_name : NULL, RTLD_LAZY | RTLD_NOLOAD);
+        if (h == NULL)
+            continue;
+        /* that object's own definition, not one of its dependencies' */
+        void *p = s_real_dlsym(h, name);
+        struct link_map *in = NULL;
+        if (p != NULL && (dladdr1(p, &info, (void **)&in, RTLD_DL_LINKMAP) == 0 || in != l))
+            p = NULL;
+        dlclose(h);
+        if (p != NULL)
+            return p;
+    }
+    if (s_is_shim_export(name))
+        return self;
+    return s_real_dlsym(RTLD_NEXT, name);
+}
+
+/* A program that opens libcuda itself -- by full path, as from a CUDA
+ * forward-compatibility directory -- and looks entry points up on that
+ * handle must reach the driver the shim enforces on.  The first lookup of a
+ * driver entry point on a handle of a libcuda decides: before the shim has
+ * loaded a driver, the program's becomes the shim's; after, a different
+ * copy is refused -- no entry point of it is given out (NULL, and an error
+ * in the log), since its functions would escape the slice or, wrapped,
+ * reach a driver the program never initialised.  (dlopen itself is not
+ * interposed: glibc resolves a relative name by its caller's RUNPATH.) */
+GP_NO_SANITIZE static int s_other_libcuda(void *handle)
+{
+    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT ||
+        (atomic_load_explicit(&gp_loaded, memory_order_acquire) && handle == s_libcuda))
+        return 0;
+    struct link_map *lm = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL || lm->l_name == NULL)
+        return 0;
+    const char *base = lm->l_name;
+    for (const char *c = lm->l_name; *c != '\0'; c++)
+        if (*c == '/')
+            base = c + 1;
+    const char *want = "libcuda.so";
+    for (; *want != '\0'; want++, base++)
+        if (*base != *want)
+            return 0;
+    if (!atomic_load_explicit(&gp_loaded, memory_order_acquire)) {
+        void *expect = NULL;
+        if (atomic_compare_exchange_strong(&s_cuda_hint, &expect, handle))
+            s_real_dlopen(lm->l_name, RTLD_NOW | RTLD_NOLOAD);    /* the shim's own reference */
+        GP_ENTER();
+    }
+    if (handle == s_libcuda)
+        return 0;
+    gp_log_error("refusing a second CUDA driver path=%s: the slice is enforced on the one loaded "
+                 "first; load only one", lm->l_name);
+    return 1;
+}
+
+GP_NO_SANITIZE __attribute__((noinline)) GP_EXPORT void *dlsym(void *handle, const char *name)
 {
     s_find_real_dlsym();
-    if ((name[0] == 'c' && name[1] == 'u') ||
-        (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l')) {
+    if (gp_shim.active && ((name[0] == 'c' && name[1] == 'u') ||
+        (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l'))) {
+        if (name[0] == 'c' && s_other_libcuda(handle))
+            return NULL;
         const gp_wrap_t *w = s_wrap_by_name(name);
         if (w != NULL) {
             GP_ENTER();
@@ -145,8 +273,9 @@ GP_NO_SANITIZE GP_EXPORT void *dlsym(void *handle, const char *name)
                 return w->wrapper;
         }
     }
-    /* Note: a dlsym(RTLD_NEXT, ...) made through us searches after the
-     * shim rather than after its caller. */
+    if (handle == RTLD_NEXT)
+        return s_dlsym_next(name, __builtin_extract_return_addr(__builtin_return_address(0)),
+                            (void *)dlsym);
     return s_real_dlsym(handle, name);
 }
 
@@ -158,6 +287,9 @@ static const struct { const char *base; int since; const char *name; } s_version
     { "cuCtxCreate", 3020, "cuCtxCreate_v2" },
     { "cuCtxCreate", 11040, "cuCtxCreate_v3" },
     { "cuCtxCreate", 12050, "cuCtxCreate_v4" },
+    { "cuCtxDestroy", 4000, "cuCtxDestroy_v2" },
+    { "cuDevicePrimaryCtxRelease", 11000, "cuDevicePrimaryCtxRelease_v2" },
+    { "cuDevicePrimaryCtxReset", 11000, "cuDevicePrimaryCtxReset_v2" },
     { "cuMemGetInfo", 3020, "cuMemGetInfo_v2" },
     { "cuDeviceTotalMem", 3020, "cuDeviceTotalMem_v2" },
     { "cuMemAlloc", 3020, "cuMemAlloc_v2" },
@@ -242,7 +374,12 @@ int gp_shim_reserve(int dev, uint64_t bytes, int flags)
         return -1;
     if (gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;
-    /* Over the limit: a crashed process may still hold memory.  Reclaim
+    /* Over the limit: this process's memory pools may hold freed memory;
+     * give it back to the device first (pools.c). */
+    if ((gp_pools_trim(dev) > 0 || gp_graph_trim(dev) > 0) &&
+        gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
+        return 0;
+    /* A crashed process may still hold memory.  Reclaim
      * (off the hot path: this is the refusal path, and at most every
      * 100 ms per process) and try once more. */
     static _Atomic int64_t next_reclaim;
@@ -256,6 +393,14 @@ int gp_shim_reserve(int dev, uint64_t bytes, int flags)
         gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags) == 0)
         return 0;
     return -1;
+}
+
+int gp_shim_reserve_now(int dev, uint64_t bytes, int flags)
+{
+    int slot = atomic_load_explicit(&gp_shim.slot, memory_order_relaxed);
+    if (GP_UNLIKELY(slot < 0) && (slot = s_claim_slot()) < 0)
+        return -1;
+    return gp_slice_region_reserve(gp_shim.region, slot, dev, bytes, flags);
 }
 
 void gp_shim_release(int dev, uint64_t bytes, int flags)
@@ -293,6 +438,31 @@ int gp_shim_current_dev(void)
     return t_ctx_dev;
 }
 
+uint64_t gp_shim_granularity_slow(int dev)
+{
+    size_t g = 0;
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = dev;
+    /* a power of two, or the driver's page size when it cannot say */
+    if (gp_real.cuMemGetAllocationGranularity == NULL ||
+        gp_real.cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) !=
+            CUDA_SUCCESS ||
+        g == 0 || (g & (g - 1)) != 0)
+        g = GP_DEFAULT_GRANULARITY;
+    atomic_store_explicit(&gp_shim.gran[dev], (uint64_t)g, memory_order_relaxed);
+    return g;
+}
+
+void gp_shim_learn_device(int dev)
+{
+    gp_shim_learn_uuid(dev);
+    if (atomic_load_explicit(&gp_shim.gran[dev], memory_order_relaxed) == 0)
+        gp_shim_granularity_slow(dev);
+}
+
 void gp_shim_learn_uuid(int dev)
 {
     gp_slice_device_t *d = gp_shim.dev[dev];
@@ -327,66 +497,6 @@ int gp_shim_count_context(int dev)
     return 0;
 }
 
-/* A context on dev: count its overhead before creating it, give it back if
- * the driver refuses. */
-static CUresult s_ctx_begin(CUdevice dev, int *counted)
-{
-    *counted = 0;
-    if (!gp_shim.active || dev < 0 || dev >= gp_shim.ndev)
-        return CUDA_SUCCESS;
-    if (atomic_load(&gp_shim.ctx_counted[dev]))
-        return CUDA_SUCCESS;
-    if (gp_shim_count_context(dev) < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    *counted = 1;
-    return CUDA_SUCCESS;
-}
-
-static void s_ctx_end(CUdevice dev, int counted, CUresult rc)
-{
-    if (!gp_shim.active || dev < 0 || dev >= gp_shim.ndev)
-        return;
-    if (rc == CUDA_SUCCESS) {
-        gp_shim_learn_uuid(dev);
-    } else if (counted) {
-        if (gp_shim.cfg.ctx_overhead > 0)
-            gp_shim_release(dev, gp_shim.cfg.ctx_overhead, 0);
-        atomic_store(&gp_shim.ctx_counted[dev], 0);
-    }
-}
-
-#define GP_CTX_WRAP(fn, args, dev) do { \
-        GP_ENTER(); \
-        if (gp_real.fn == NULL) return CUDA_ERROR_NOT_FOUND; \
-        int counted_; \
-        CUresult rc_ = s_ctx_begin((dev), &counted_); \
-        if (rc_ != CUDA_SUCCESS) return rc_; \
-        rc_ = gp_real.fn args; \
-        s_ctx_end((dev), counted_, rc_); \
-        return rc_; \
-    } while (0)
-
-GP_EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
-{
-    GP_CTX_WRAP(cuCtxCreate_v2, (pctx, flags, dev), dev);
-}
-
-GP_EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, void *params, int n, unsigned int flags,
-                                  CUdevice dev)
-{
-    GP_CTX_WRAP(cuCtxCreate_v3, (pctx, params, n, flags, dev), dev);
-}
-
-GP_EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, void *params, unsigned int flags, CUdevice dev)
-{
-    GP_CTX_WRAP(cuCtxCreate_v4, (pctx, params, flags, dev), dev);
-}
-
-GP_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
-{
-    GP_CTX_WRAP(cuDevicePrimaryCtxRetain, (pctx, dev), dev);
-}
-
 /* ------------------------------------------------------------ start-up, exit, fork */
 
 static const char *s_getenv(const char *name) { return getenv(name); }
@@ -399,6 +509,10 @@ static void s_fork_child(void)
     for (int d = 0; d < GP_SLICE_MAX_DEVICES; d++)
         atomic_store(&gp_shim.ctx_counted[d], 0);
     gp_shim_alloc_clear();
+    gp_vmm_fork_child();
+    gp_pools_fork_child();
+    gp_ctx_fork_child();
+    gp_graph_fork_child();
     gp_compute_fork_child();
 }
 

@@ -152,8 +152,10 @@ void fake_reclaim(fake_state_t *s)
         int pid = atomic_load(&s->proc[i].pid);
         if (pid == 0 || s_alive(pid))
             continue;
-        for (int d = 0; d < s->ndevices; d++)
-            atomic_store(&s->proc[i].used[d], 0);
+        for (int d = 0; d < s->ndevices; d++) {
+            uint64_t u = atomic_exchange(&s->proc[i].used[d], 0);
+            atomic_fetch_sub(&s->dev[d].used_now, u);
+        }
         int32_t expect = pid;
         atomic_compare_exchange_strong(&s->proc[i].pid, &expect, 0);
     }
@@ -200,7 +202,22 @@ int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes)
     if (bytes > d->total || used > d->total - bytes)
         return -1;
     atomic_fetch_add(&s->proc[slot].used[dev], bytes);
+    uint64_t now = atomic_fetch_add(&d->used_now, bytes) + bytes;
+    uint64_t peak = atomic_load(&d->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&d->peak, &peak, now))
+        ;
     return 0;
+}
+
+/* Take up to bytes from a slot's usage (never below zero) and from the
+ * device's. */
+static void s_give_slot(fake_state_t *s, int slot, int dev, uint64_t bytes)
+{
+    uint64_t u = atomic_load(&s->proc[slot].used[dev]), take;
+    do
+        take = u > bytes ? bytes : u;
+    while (!atomic_compare_exchange_weak(&s->proc[slot].used[dev], &u, u - take));
+    atomic_fetch_sub(&s->dev[dev].used_now, take);
 }
 
 void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes)
@@ -208,8 +225,63 @@ void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes)
     int slot = s_my_slot(s);
     if (slot < 0)
         return;
-    uint64_t u = atomic_load(&s->proc[slot].used[dev]);
-    atomic_store(&s->proc[slot].used[dev], u > bytes ? u - bytes : 0);
+    s_give_slot(s, slot, dev, bytes);
+}
+
+uint64_t fake_mem_now(fake_state_t *s, int dev) { return atomic_load(&s->dev[dev].used_now); }
+uint64_t fake_mem_peak(fake_state_t *s, int dev) { return atomic_load(&s->dev[dev].peak); }
+
+int fake_phys_new(fake_state_t *s, int dev, uint64_t size)
+{
+    for (int i = 0; i < FAKE_MAX_PHYS; i++) {
+        int32_t zero = 0;
+        /* -1 marks an entry being filled in: not free, not referable */
+        if (!atomic_compare_exchange_strong(&s->phys[i].refs, &zero, -1))
+            continue;
+        if (fake_mem_take(s, dev, size) < 0) {
+            atomic_store(&s->phys[i].refs, 0);
+            return -1;
+        }
+        s->phys[i].slot = s_my_slot(s);
+        s->phys[i].pid = (int32_t)getpid();
+        s->phys[i].dev = dev;
+        s->phys[i].size = size;
+        atomic_store(&s->phys[i].refs, 1);
+        return i;
+    }
+    return -1;
+}
+
+int fake_phys_ref(fake_state_t *s, int idx)
+{
+    if (idx < 0 || idx >= FAKE_MAX_PHYS)
+        return -1;
+    int32_t r = atomic_load(&s->phys[idx].refs);
+    do
+        if (r <= 0)
+            return -1;
+    while (!atomic_compare_exchange_weak(&s->phys[idx].refs, &r, r + 1));
+    return 0;
+}
+
+void fake_phys_unref(fake_state_t *s, int idx)
+{
+    fake_phys_t *p = &s->phys[idx];
+    int32_t r = atomic_load(&p->refs);
+    for (;;) {
+        if (r <= 0)
+            return;
+        /* the last reference marks the entry -1 while it is torn down */
+        if (atomic_compare_exchange_weak(&p->refs, &r, r == 1 ? -1 : r - 1))
+            break;
+    }
+    if (r != 1)
+        return;
+    /* the last reference: back to the device, from its creator's usage
+     * unless the creator has exited and been reclaimed already */
+    if (atomic_load(&s->proc[p->slot].pid) == p->pid)
+        s_give_slot(s, p->slot, p->dev, p->size);
+    atomic_store(&p->refs, 0);
 }
 
 static void s_lock(fake_device_t *d)

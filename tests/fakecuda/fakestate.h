@@ -22,6 +22,29 @@
  *
  * A process's memory is given back when it has exited (checked at cuInit
  * and at every memory query), as the real driver does.
+ *
+ * Device memory as a real driver hands it out (fakecuda.c):
+ *
+ *   - granularity: every allocation occupies a whole number of 2 MiB pages
+ *     (FAKE_GRANULARITY), what cuMemGetAllocationGranularity reports;
+ *     cuMemCreate refuses a size that is not a multiple of it;
+ *   - VMM: cuMemCreate's physical memory (a "phys" entry here, shared by
+ *     the processes, so that a handle exported by one process and imported
+ *     by another is the same memory) lives while any handle to it or any
+ *     mapping of it remains; it is charged to the process that created it;
+ *   - memory pools keep what cuMemFreeAsync gave back reserved, and give
+ *     the part above their release threshold back to the device at the
+ *     next synchronisation (or cuMemPoolTrimTo);
+ *   - contexts: FAKECUDA_CTX_MIB per process and device while it has a
+ *     context there (default 0), and cuCtxSetLimit's heap, printf FIFO and
+ *     stack (per thread, x FAKE_SMS x FAKE_THREADS_PER_SM) above their
+ *     defaults.
+ *
+ * Every device keeps its exact usage and its peak (fakecuda_mem_used,
+ * fakecuda_mem_peak): the tests' independent witness of what the device
+ * really held.  (Not modelled: the memory of a process that died while
+ * another process still holds an imported handle to it is given back with
+ * the dead process's.)
  */
 #ifndef GP_FAKESTATE_H
 #define GP_FAKESTATE_H
@@ -32,6 +55,10 @@
 
 #define FAKE_MAX_DEVICES 8
 #define FAKE_MAX_PROCS 128
+#define FAKE_MAX_PHYS 4096
+#define FAKE_GRANULARITY ((uint64_t)2 << 20)
+#define FAKE_SMS 16
+#define FAKE_THREADS_PER_SM 2048
 
 typedef struct {
     uint64_t total;
@@ -39,7 +66,21 @@ typedef struct {
     int64_t busy_until_ns;
     uint64_t enqueued_ns;
     _Atomic uint64_t launches;
+    /* on a cache line of their own, written by every allocation */
+    _Alignas(64) _Atomic uint64_t used_now;   /* exact: what every process holds */
+    _Atomic uint64_t peak;         /* the most used_now has ever been */
+    char pad[64 - 2 * sizeof(uint64_t)];
 } fake_device_t;
+
+/* Physical memory of cuMemCreate: refs counts handles and mappings, in
+ * every process; the entry is free when refs is 0. */
+typedef struct {
+    _Atomic int32_t refs;
+    int32_t slot;                  /* charged to this process slot */
+    int32_t pid;                   /* ... while this process holds it */
+    int32_t dev;
+    uint64_t size;
+} fake_phys_t;
 
 typedef struct {
     _Atomic int32_t pid;
@@ -52,6 +93,7 @@ typedef struct {
     _Atomic int proc_hi;           /* slots in use are below this */
     fake_device_t dev[FAKE_MAX_DEVICES];
     fake_proc_t proc[FAKE_MAX_PROCS];
+    fake_phys_t phys[FAKE_MAX_PHYS];
 } fake_state_t;
 
 /* Map the state (creating it when missing); NULL when the configuration is
@@ -63,6 +105,15 @@ void fake_sleep_until(int64_t t_ns);
 int fake_mem_take(fake_state_t *s, int dev, uint64_t bytes);
 void fake_mem_give(fake_state_t *s, int dev, uint64_t bytes);
 uint64_t fake_mem_used(fake_state_t *s, int dev);
+/* The device's exact usage and its peak, from its own counters. */
+uint64_t fake_mem_now(fake_state_t *s, int dev);
+uint64_t fake_mem_peak(fake_state_t *s, int dev);
+/* Physical memory: a new entry of size bytes on dev charged to this
+ * process, refs 1 (index, or -1 when the device is full); take or drop a
+ * reference (the memory goes back to the device with the last). */
+int fake_phys_new(fake_state_t *s, int dev, uint64_t size);
+int fake_phys_ref(fake_state_t *s, int idx);
+void fake_phys_unref(fake_state_t *s, int idx);
 /* Give back the memory of exited processes. */
 void fake_reclaim(fake_state_t *s);
 /* Queue a kernel of d ns on dev; returns its end time. */

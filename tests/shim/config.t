@@ -29,8 +29,10 @@ CASES
 out=$(in_slice "$region" GP_SLICE_MEM_LIMIT=1G,2G GP_SLICE_COMPUTE=10,20,30 -- "$SHIMTEST" noop 2>&1)
 is "$?" 78 "lists of different lengths stop the process"
 [ ! -e "$region" ]; ok $? "no region is created from a bad configuration"
-env "${DRIVER_ENV[@]}" "${SAN_ENV[@]}" LD_PRELOAD="$PRELOAD" "$SHIMTEST" noop
-is "$?" 0 "without GP_SLICE_REGION the shim passes everything through"
+# the shim loaded, a limit in the environment, but no region: no slice
+env "${DRIVER_ENV[@]}" "${SAN_ENV[@]}" GP_SLICE_MEM_LIMIT=64 LD_PRELOAD="$PRELOAD" \
+    "$SHIMTEST" passthrough 200 >"$T_TMP/pass" 2>&1
+tap_ok "$T_TMP/pass" $? "without GP_SLICE_REGION the shim passes everything through (200 MiB with a 64 MiB limit set)"
 in_slice "$region" GP_SLICE_MEM_LIMIT=4G GP_SLICE_COMPUTE=50 GP_SLICE_PRIORITY=high -- "$SHIMTEST" noop
 is "$?" 0 "a valid configuration starts"
 is "$(usage_of "$region" mem_limit)" $((4096 * MiB)) "and the region holds its limit"

@@ -15,6 +15,10 @@ for who in second third; do
         "$SHIMTEST" meminfo 120 >"$T_TMP/$who" 2>&1
     tap_ok "$T_TMP/$who" $? "a $who process sees the slice in CUDA and NVML (limit 1 GiB, 120 MiB used)"
 done
+# an NVML query alone does not initialise CUDA, and finds the slice (a new
+# one, whose devices' UUIDs no process has recorded yet)
+in_slice "$T_TMP/slice-nvml" GP_SLICE_MEM_LIMIT=1G -- "$SHIMTEST" nvmlonly >"$T_TMP/nvml" 2>&1
+tap_ok "$T_TMP/nvml" $? "NVML reports the slice in a process that never used CUDA, without initialising it"
 stop_daemon holder
 is "$(usage_of "$region" nprocs)" 1 "a process killed by a signal still holds its slot"
 "$SLICECTL" reclaim "$region" >/dev/null
