@@ -65,6 +65,7 @@ const char *gp_err_name(gp_errcode_t code)
         [GP_ERR_COMPACTED] = "compacted",
         [GP_ERR_AUTH] = "auth",
         [GP_ERR_LOST] = "lost",
+        [GP_ERR_NOSPACE] = "nospace",
     };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code])
         return names[code];

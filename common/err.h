@@ -32,6 +32,7 @@ typedef enum {
     GP_ERR_COMPACTED,   /* a requested revision has been compacted away */
     GP_ERR_AUTH,        /* authentication or permission refused */
     GP_ERR_LOST,        /* a lease or a leadership was lost */
+    GP_ERR_NOSPACE,     /* the store is full (etcd's NOSPACE alarm): writes are refused */
 } gp_errcode_t;
 
 typedef struct {

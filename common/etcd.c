@@ -845,7 +845,9 @@ static json_t *s_call_json(gp_etcd_t *etcd, const char *path, bool idempotent, g
     if (s_call(etcd, path, &body, idempotent, &req, err)) {
         j = gp_etcd_json_load(req.resp.p, req.resp.len, err);
         int64_t rev;
-        if (j && gp_etcd_parse_header_rev(j, &rev, err) < 0) {
+        /* An empty answer is a whole one where etcd has nothing to say (the
+         * gateway omits empty fields; an alarm list without alarms is {}). */
+        if (j && json_object_size(j) > 0 && gp_etcd_parse_header_rev(j, &rev, err) < 0) {
             json_decref(j);
             j = NULL;
         }
@@ -853,6 +855,32 @@ static json_t *s_call_json(gp_etcd_t *etcd, const char *path, bool idempotent, g
     gp_etcd_req_release(&req);
     gp_ebuf_free(&body);
     return j;
+}
+
+int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *err)
+{
+    gp_etcd_store_status_t out = { 0 };
+    json_t *j = s_call_json(etcd, "/v3/maintenance/status", true, err, "{}");
+    if (!j)
+        return -1;
+    if (gp_etcd_json_int64(j, "dbSize", &out.db_bytes, err) < 0 ||
+        gp_etcd_json_int64(j, "dbSizeInUse", &out.db_in_use_bytes, err) < 0) {
+        json_decref(j);
+        return -1;
+    }
+    json_decref(j);
+    j = s_call_json(etcd, "/v3/maintenance/alarm", true, err, "{\"action\":\"GET\"}");
+    if (!j)
+        return -1;
+    json_t *alarms = json_object_get(j, "alarms"), *a;
+    size_t i;
+    json_array_foreach(alarms, i, a) {
+        const char *kind = json_string_value(json_object_get(a, "alarm"));
+        out.nospace |= kind && !strcmp(kind, "NOSPACE");
+    }
+    json_decref(j);
+    *st = out;
+    return 0;
 }
 
 int gp_etcd_compact(gp_etcd_t *etcd, int64_t revision, gp_err_t *err)

@@ -31,6 +31,8 @@
  *   GP_ERR_AUTH       authentication or permission refused
  *   GP_ERR_NOTFOUND   lease not found (revoke, time-to-live)
  *   GP_ERR_COMPACTED  a range at a compacted revision
+ *   GP_ERR_NOSPACE    a write refused because etcd's NOSPACE alarm is raised
+ *                     (the backend reached its quota; reads and deletes pass)
  *   GP_ERR_INVALID    a bad argument
  * Nothing aborts on a server or network failure.  A failed compare in a txn
  * is not an error: the txn call returns 0 with result.succeeded = false and
@@ -268,6 +270,16 @@ int gp_etcd_delete(gp_etcd_t *etcd, const char *key, unsigned flags, int64_t *de
                    gp_err_t *err);
 /* Compact the key-value history up to revision (physical: wait for it). */
 int gp_etcd_compact(gp_etcd_t *etcd, int64_t revision, gp_err_t *err);
+
+/* The store's state as the member the client talks to sees it: its backend
+ * size, the part of it in use (the rest is freed pages that only a
+ * defragmentation gives back), and whether the cluster's NOSPACE alarm is
+ * raised. */
+typedef struct {
+    int64_t db_bytes, db_in_use_bytes;
+    bool nospace;
+} gp_etcd_store_status_t;
+int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *err);
 
 /* ------------------------------------------------------------ leases */
 

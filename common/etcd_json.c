@@ -619,6 +619,8 @@ int gp_etcd_parse_error(const char *body, size_t len, long http_status, gp_err_t
         ec = GP_ERR_COMPACTED;
     else if (c == GRPC_NOT_FOUND && strstr(m, "lease not found"))
         ec = GP_ERR_NOTFOUND;
+    else if (strstr(m, "database space exceeded"))
+        ec = GP_ERR_NOSPACE;   /* the NOSPACE alarm is raised: only reads and deletes pass */
     gp_err_set(err, ec, "etcd: %s (code %d)", m, c);
     if (err)
         err->status = c;

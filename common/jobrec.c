@@ -44,6 +44,7 @@ void gp_jobrec_init(gp_jobrec_t *rec)
     memset(rec, 0, sizeof *rec);
     gp_job_init(&rec->spec);
     rec->max_restarts = 3;
+    rec->ttl_after_finished_s = -1;
 }
 
 static void s_free_strv(char **v)
@@ -131,6 +132,12 @@ static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
             return gp_err_set(err, GP_ERR_INVALID, "duration_s: expected a number >= 0");
         rec->duration_s = json_number_value(v);
         json_object_del(obj, "duration_s");
+    }
+    if ((v = json_object_get(obj, "ttl_after_finished_s")) != NULL) {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e9)
+            return gp_err_set(err, GP_ERR_INVALID, "ttl_after_finished_s: expected a number >= 0");
+        rec->ttl_after_finished_s = json_number_value(v);
+        json_object_del(obj, "ttl_after_finished_s");
     }
     static const struct { const char *name; size_t off; } strs[] = {
         { "owner", offsetof(gp_jobrec_t, owner) },
@@ -314,6 +321,8 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
     json_object_set_new(o, "max_restarts", json_integer(r->max_restarts));
     if (r->duration_s > 0)
         json_object_set_new(o, "duration_s", json_real(r->duration_s));
+    if (r->ttl_after_finished_s >= 0)
+        json_object_set_new(o, "ttl_after_finished_s", json_real(r->ttl_after_finished_s));
     if (r->owner[0])
         json_object_set_new(o, "owner", json_string(r->owner));
     if (r->region[0])

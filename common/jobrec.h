@@ -14,6 +14,9 @@
  *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
  *   "duration_s"    number >= 0: for jobs without a command, how long they
  *                   "run" (0 = until cancelled)
+ *   "ttl_after_finished_s"  number >= 0: how long the record of the ended
+ *                   job stays in the store (default: the coordinators'
+ *                   job-retention), as Kubernetes' Job field
  *   "owner"         string: the team that owns the job (quotas)
  *   "region"        string: the region the job is submitted to (default:
  *                   the coordinator's); it becomes the owner region
@@ -64,6 +67,7 @@ typedef struct {
     gp_restart_t restart;
     int max_restarts;
     double duration_s;
+    double ttl_after_finished_s;   /* < 0: the pool's job-retention */
     char owner[GP_SHORT_LEN];
     char region[GP_SHORT_LEN];
 

@@ -18,6 +18,8 @@
  *   gang.c      gangs placed all-or-nothing
  *   quota.c     per-team limits
  *   txn.c       building fenced transactions
+ *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
+ *               store-full alarm
  *
  * One thread; every socket is polled by main.c's loop.
  */
@@ -44,6 +46,8 @@ typedef struct {
     int64_t lease_ttl_ms;
     char *policy;
     int64_t candidates, batch, bid_timeout_ms, max_body;
+    int64_t compaction_retention_ms, job_retention_ms, job_retention_max;
+    char *job_archive;
     char *log_level;
 } coord_cfg_t;
 
@@ -58,6 +62,7 @@ typedef struct {
     char reason[128];
     int priority, devices, attempts;
     int64_t submitted_ms, updated_ms;
+    int64_t ttl_after_finished_ms;  /* -1: the coordinator's job-retention */
     int64_t mod_rev;                /* of jobs/<id> */
     int queued;                     /* has a queue key ... */
     char queue_region[GP_SHORT_LEN];/* ... in this region */
@@ -141,6 +146,16 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
 int coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target,
                       const char *why);
 void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target, int idx);
+
+/* store.c: compaction of etcd's history, retention of ended jobs, the
+ * store-full alarm (see its opening comment). */
+void coord_store_tick(coord_t *c);
+/* A write failed: when etcd said NOSPACE, the store is full from now on
+ * until etcd's alarm clears. */
+void coord_store_write_failed(coord_t *c, const gp_err_t *err);
+int coord_store_full(coord_t *c);
+/* The archived record of a job no longer in etcd (caller decrefs), or NULL. */
+json_t *coord_store_archived(coord_t *c, const char *id);
 
 /* preempt.c: place a positive-priority job that fits nowhere by preempting
  * lower-priority jobs on one node; 1 when committed. */

@@ -198,6 +198,11 @@ static void s_finish(coord_t *c, s_pending_req_t *pr)
 
 static void s_submit(coord_t *c, gp_http_req_t *req)
 {
+    if (coord_store_full(c)) {
+        gp_http_respond_error(req, 507, "the store is full (etcd's NOSPACE alarm): nothing can be "
+                                        "stored until an operator frees space; try again later");
+        return;
+    }
     size_t len;
     const char *body = gp_http_req_body(req, &len);
     json_error_t jerr;
@@ -362,9 +367,10 @@ static int s_store_pass(coord_t *c, s_intake_t *in, int last)
         int k = pos[group[i]]++;
         const gp_etcd_result_t *res;
         if (gp_etcd_batch_result(b, (size_t)group[i], &res, &err) < 0) {
-            s->status = 503;
+            s->status = err.code == GP_ERR_NOSPACE ? 507 : 503;
             s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", err.msg);
             coord_count_etcd_error(c, "submit", &err);
+            coord_store_write_failed(c, &err);
         } else if (res->succeeded) {
             s->status = 201;
             s->answer = json_loads(s->text, 0, NULL);
@@ -467,6 +473,10 @@ static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
     }
     json_t *rec = res.n_kvs ? json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL) : NULL;
     gp_etcd_result_free(&res);
+    if (rec == NULL && (rec = coord_store_archived(c, id)) != NULL) {
+        s_respond_json(req, 200, rec);   /* ended and removed from the store */
+        return;
+    }
     if (rec == NULL) {
         gp_http_respond_error(req, 404, "no job %s", id);
         return;

@@ -74,6 +74,14 @@ static const gp_opt_t s_opts[] = {
       "how long a round waits for bids" },
     { "max-body", GP_OPT_MIB, offsetof(coord_cfg_t, max_body), "4", 1, 1024,
       "largest REST request body, MiB" },
+    { "compaction-retention", GP_OPT_DURATION, offsetof(coord_cfg_t, compaction_retention_ms), "5m",
+      0, 86400000, "etcd's history is compacted to this long ago (0: etcd's own flags do it)" },
+    { "job-retention", GP_OPT_DURATION, offsetof(coord_cfg_t, job_retention_ms), "1h", 0,
+      31536000000, "ended jobs' records stay this long (a job's ttl_after_finished_s overrides)" },
+    { "job-retention-max", GP_OPT_INT, offsetof(coord_cfg_t, job_retention_max), "10000", 0,
+      100000000, "ended jobs kept per region at most (the oldest go first)" },
+    { "job-archive", GP_OPT_STRING, offsetof(coord_cfg_t, job_archive), "", 0, 0,
+      "file the removed records of ended jobs are appended to (JSON lines; empty: none)" },
     { "log-level", GP_OPT_STRING, offsetof(coord_cfg_t, log_level), "info", 0, 0,
       "debug, info, warn or error" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
@@ -364,6 +372,7 @@ static int s_run(coord_t *c, int argc, char **argv)
         } else if (now >= next_tick) {
             coord_cache_tick(c);
             coord_election_tick(c);
+            coord_store_tick(c);
             coord_round_tick(c);
             next_tick = now + 20;
             if (!ready && c->registered) {

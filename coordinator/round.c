@@ -549,12 +549,19 @@ static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t now_wall)
                             res->succeeded;
             if (!committed) {
                 nd->failed = 1;
+                int errored = gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) < 0;
                 if (sgi == 0 || seg_txn[sgi - 1] != seg_txn[sgi]) {
                     coord_count(c, "gpupool_coordinator_commit_conflicts_total",
                                 "Transactions refused by a compare or failed", NULL);
-                    if (gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) < 0)
+                    if (errored) {
                         gp_log_warn("commit failed, jobs requeued err=\"%s\"", err.msg);
+                        coord_store_write_failed(c, &err);
+                    }
                 }
+                /* A failed write, not a lost race: its jobs back off. */
+                for (int a = nd->next; errored && a < seg_to[sgi]; a++)
+                    snprintf(aw[a].e->reason, sizeof aw[a].e->reason, "commit failed: %.100s",
+                             err.msg);
                 continue;
             }
             /* The node's generation is now this transaction's revision:
@@ -791,6 +798,8 @@ void coord_round_tick(coord_t *c)
     coord_recovery_tick(c);
     if (r->active && now >= r->deadline_ms)
         s_close(c, now);
+    if (!r->active && coord_store_full(c))
+        return;   /* nothing can be committed: no round until the store takes writes */
     if (!r->active) {
         c->round_kick = 0;
         coord_gang_round(c, now);
@@ -807,7 +816,7 @@ int64_t coord_round_deadline(coord_t *c)
         return 0;
     if (r->active)
         return r->deadline_ms;
-    return c->round_kick && coord_is_leader(c) ? gp_mono_ms() : 0;
+    return c->round_kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
 }
 
 void coord_round_stop(coord_t *c)

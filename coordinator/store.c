@@ -1,0 +1,333 @@
+/*
+ * store.c - keeping etcd bounded for months: compaction of its history,
+ * retention of ended jobs, and the store-full (NOSPACE) alarm.
+ *
+ * Compaction.  etcd keeps every revision of every key until told to forget
+ * them.  Every 10 s (a quarter of the retention when that is shorter) each
+ * coordinator samples (now, the revision its cache reflects).  The leader
+ * of the region whose name sorts first among the regions that have a
+ * leader compacts the history to the newest sample taken at least
+ * `compaction-retention` ago (default 5 min), at most once per sampling
+ * period.  So history younger than the retention is always
+ * there: a watcher that fell behind by less resumes, one that fell behind
+ * by more gets COMPACTED and re-lists (both daemons do).  Two leaders that
+ * briefly both think they sort first compact twice; compaction to a
+ * revision already compacted fails harmlessly.  `compaction-retention = 0`
+ * leaves it to etcd's own --auto-compaction-* flags.
+ *
+ * Retention.  Every second, the leader of a region deletes the records of
+ * that region's jobs that ended (succeeded, failed, cancelled, lost) longer
+ * ago than their `ttl_after_finished_s` or, without one, `job-retention`
+ * (default 1 h); and when more than `job-retention-max` ended jobs of the
+ * region remain, the oldest beyond it.  Each deletion is a fenced
+ * transaction (the leader key, the record's mod revision), at most 256 a
+ * pass.  With `job-archive FILE`, each deleted record is first read and,
+ * once deleted, appended to FILE as one JSON line (rotated to FILE.1 past
+ * 64 MiB); `GET /v1/jobs/<id>` of a job no longer in etcd answers from the
+ * archive with "archived": true.  A resubmission of a deleted job's id is
+ * a new job.
+ *
+ * The store-full alarm.  When etcd's backend reaches its quota, etcd raises
+ * NOSPACE and refuses every write but deletions.  A write refused so marks
+ * the store full: the coordinator logs it (once a minute while it lasts),
+ * sets gpupool_coordinator_store_full, refuses submissions with 507, and
+ * its leader opens no rounds.  Every 2 s it asks etcd whether the alarm is
+ * still raised; once an operator cleared it (compact, defragment, disarm)
+ * everything resumes by itself: rounds reopen and the queue is reconciled
+ * at once.  Every 30 s, full or not, the backend's size and the part in use
+ * are published as gauges.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "keys.h"
+#include "log.h"
+#include "txn.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define S_SAMPLE_MS      10000
+#define S_SAMPLES        64          /* > compaction-retention / sample period, capped */
+#define S_RETAIN_EVERY   1000
+#define S_RETAIN_BATCH   256
+#define S_PROBE_MS       2000
+#define S_STATUS_MS      30000
+#define S_ARCHIVE_ROTATE (64LL << 20)
+
+typedef struct {
+    int64_t at_ms, revision;
+} s_sample_t;
+
+static struct {
+    s_sample_t samples[S_SAMPLES];
+    int nsamples;
+    int64_t next_sample_ms, compacted_rev;
+    int64_t next_retain_ms;
+    int full;
+    int64_t full_logged_ms, next_probe_ms, next_status_ms;
+} s_st;
+
+/* ---------------------------------------------------------------- compaction */
+
+static int s_first_region_leader(coord_t *c)
+{
+    if (!coord_is_leader(c))
+        return 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->leaders); it.key; it = gp_strmap_next(c->leaders, it))
+        if (strcmp(it.key, c->cfg.region) < 0)
+            return 0;
+    return 1;
+}
+
+static void s_compact(coord_t *c, int64_t now)
+{
+    if (now < s_st.next_sample_ms || c->cache_rev <= 0)
+        return;
+    int64_t period = c->cfg.compaction_retention_ms / 4;   /* short retentions sample faster */
+    s_st.next_sample_ms = now + (period > 0 && period < S_SAMPLE_MS ? period : S_SAMPLE_MS);
+    if (s_st.nsamples == S_SAMPLES) {
+        memmove(&s_st.samples[0], &s_st.samples[1], sizeof s_st.samples[0] * (S_SAMPLES - 1));
+        s_st.nsamples--;
+    }
+    s_st.samples[s_st.nsamples++] = (s_sample_t){ now, c->cache_rev };
+    if (c->cfg.compaction_retention_ms <= 0 || !s_first_region_leader(c))
+        return;
+    int64_t target = 0;
+    for (int i = 0; i < s_st.nsamples; i++)
+        if (now - s_st.samples[i].at_ms >= c->cfg.compaction_retention_ms)
+            target = s_st.samples[i].revision;
+    if (target <= s_st.compacted_rev)
+        return;
+    gp_err_t err;
+    if (gp_etcd_compact(c->etcd, target, &err) < 0 && err.code != GP_ERR_COMPACTED) {
+        coord_count_etcd_error(c, "compact", &err);
+        gp_log_warn("compaction failed revision=%lld err=\"%s\"", (long long)target, err.msg);
+        return;
+    }
+    s_st.compacted_rev = target;
+    gp_log_info("compacted etcd's history revision=%lld", (long long)target);
+    coord_count(c, "gpupool_coordinator_compactions_total", "Compactions of etcd's history", NULL);
+}
+
+/* ---------------------------------------------------------------- retention */
+
+typedef struct {
+    coord_job_t *j;
+    int64_t ended_ms;
+} s_ended_t;
+
+static int s_cmp_ended(const void *a, const void *b)
+{
+    const s_ended_t *x = a, *y = b;
+    return (x->ended_ms > y->ended_ms) - (x->ended_ms < y->ended_ms);
+}
+
+static void s_archive(coord_t *c, const char *text, size_t len)
+{
+    const char *path = c->cfg.job_archive;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && sb.st_size > S_ARCHIVE_ROTATE) {
+        char old[4096];
+        snprintf(old, sizeof old, "%s.1", path);
+        if (rename(path, old) < 0)
+            gp_log_warn("cannot rotate the job archive %s: %s", path, strerror(errno));
+    }
+    FILE *f = fopen(path, "a");
+    if (f == NULL || fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
+        gp_log_warn("cannot append to the job archive %s: %s", path, strerror(errno));
+        coord_count(c, "gpupool_coordinator_archive_errors_total", "Job records not archived", NULL);
+    }
+    if (f)
+        fclose(f);
+}
+
+static void s_retain(coord_t *c, int64_t now)
+{
+    if (now < s_st.next_retain_ms || !coord_is_leader(c) || s_st.full)
+        return;
+    s_st.next_retain_ms = now + S_RETAIN_EVERY;
+    size_t cap = gp_strmap_size(c->jobs) + 1, n = 0;
+    s_ended_t *ended = malloc(cap * sizeof *ended);
+    if (ended == NULL)
+        return;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+        coord_job_t *j = it.value;
+        if (gp_job_state_final(j->state) && !strcmp(j->region, c->cfg.region))
+            ended[n++] = (s_ended_t){ j, j->updated_ms };
+    }
+    qsort(ended, n, sizeof *ended, s_cmp_ended);
+    int64_t wall = gp_wall_ms();
+    size_t over = n > (size_t)c->cfg.job_retention_max ? n - (size_t)c->cfg.job_retention_max : 0;
+    gp_etcd_batch_t *reads = NULL, *dels = NULL;
+    char (*ids)[GP_NAME_LEN] = calloc(S_RETAIN_BATCH, GP_NAME_LEN);
+    int nids = 0;
+    for (size_t i = 0; ids && i < n && nids < S_RETAIN_BATCH; i++) {
+        coord_job_t *j = ended[i].j;
+        int64_t keep = j->ttl_after_finished_ms >= 0 ? j->ttl_after_finished_ms
+                                                     : c->cfg.job_retention_ms;
+        if (i >= over && wall - ended[i].ended_ms < keep)
+            continue;
+        gp_strlcpy(ids[nids++], j->id, GP_NAME_LEN);
+    }
+    free(ended);
+    if (nids == 0)
+        goto cleanup;
+    reads = gp_etcd_batch_new(c->etcd);
+    dels = gp_etcd_batch_new(c->etcd);
+    if (reads == NULL || dels == NULL)
+        goto cleanup;
+    char key[GP_KEY_MAX];
+    for (int i = 0; i < nids; i++) {
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = gp_key_job(key, c->cfg.prefix, ids[i]) };
+        gp_etcd_batch_add(reads, &op, NULL);
+    }
+    gp_err_t err;
+    if (gp_etcd_batch_run(reads, 64, &err) < 0) {
+        coord_count_etcd_error(c, "retention", &err);
+        goto cleanup;
+    }
+    int *idx = calloc((size_t)nids, sizeof *idx);
+    for (int i = 0; idx && i < nids; i++) {
+        const gp_etcd_result_t *res;
+        idx[i] = -1;
+        if (gp_etcd_batch_result(reads, (size_t)i, &res, NULL) < 0 || res->n_kvs != 1)
+            continue;
+        gp_txnb_t *t = gp_txnb_new();
+        if (t == NULL)
+            break;
+        coord_txn_fence(t, c);
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, ids[i]), GP_ETCD_CMP_MOD,
+                    res->kvs[0].mod_revision);
+        gp_txnb_del(t, key);
+        idx[i] = gp_txnb_add(t, dels, NULL);
+        gp_txnb_destroy(&t);
+    }
+    int deleted = 0;
+    if (idx && gp_etcd_batch_size(dels) > 0) {
+        gp_etcd_batch_run(dels, 64, &err);
+        for (int i = 0; i < nids; i++) {
+            const gp_etcd_result_t *res, *rd;
+            if (idx[i] < 0 || gp_etcd_batch_result(dels, (size_t)idx[i], &res, &err) < 0 ||
+                !res->succeeded)
+                continue;
+            deleted++;
+            if (c->cfg.job_archive[0] &&
+                gp_etcd_batch_result(reads, (size_t)i, &rd, NULL) == 0 && rd->n_kvs == 1)
+                s_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
+        }
+    }
+    free(idx);
+    if (deleted > 0) {
+        gp_log_info("ended jobs removed from the store count=%d archived=%s", deleted,
+                    c->cfg.job_archive[0] ? "yes" : "no");
+        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_jobs_removed_total",
+                                         "Ended jobs removed from the store after their retention",
+                                         NULL), deleted);
+    }
+cleanup:
+    free(ids);
+    gp_etcd_batch_destroy(&reads);
+    gp_etcd_batch_destroy(&dels);
+}
+
+json_t *coord_store_archived(coord_t *c, const char *id)
+{
+    if (c->cfg.job_archive[0] == '\0')
+        return NULL;
+    char want[GP_NAME_LEN + 16];
+    snprintf(want, sizeof want, "\"id\":\"%s\"", id);
+    json_t *found = NULL;
+    for (int k = 0; k < 2 && found == NULL; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, k == 0 ? "%s" : "%s.1", c->cfg.job_archive);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) > 0) {
+            if (strstr(line, want) == NULL)
+                continue;
+            json_t *rec = json_loads(line, 0, NULL);
+            const char *rid = rec ? json_string_value(json_object_get(rec, "id")) : NULL;
+            if (rid && !strcmp(rid, id)) {
+                json_decref(found);   /* the last line wins: a later life of the id */
+                found = rec;
+            } else {
+                json_decref(rec);
+            }
+        }
+        free(line);
+        fclose(f);
+    }
+    if (found)
+        json_object_set_new(found, "archived", json_true());
+    return found;
+}
+
+/* ---------------------------------------------------------------- the alarm */
+
+void coord_store_write_failed(coord_t *c, const gp_err_t *err)
+{
+    if (err == NULL || err->code != GP_ERR_NOSPACE || s_st.full)
+        return;
+    s_st.full = 1;
+    s_st.full_logged_ms = gp_mono_ms();
+    s_st.next_probe_ms = s_st.full_logged_ms + S_PROBE_MS;
+    gp_log_warn("store full: etcd refuses writes (NOSPACE alarm); submissions are refused and "
+                "no round opens until it clears err=\"%s\"", err->msg);
+    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_full",
+                                   "1 while etcd's NOSPACE alarm refuses writes", NULL), 1);
+}
+
+int coord_store_full(coord_t *c)
+{
+    (void)c;
+    return s_st.full;
+}
+
+static void s_status(coord_t *c, int64_t now)
+{
+    if (now < s_st.next_status_ms && !(s_st.full && now >= s_st.next_probe_ms))
+        return;
+    gp_etcd_store_status_t st;
+    gp_err_t err;
+    if (gp_etcd_store_status(c->etcd, &st, &err) < 0) {
+        coord_count_etcd_error(c, "status", &err);
+        s_st.next_probe_ms = now + S_PROBE_MS;
+        return;
+    }
+    s_st.next_status_ms = now + S_STATUS_MS;
+    s_st.next_probe_ms = now + S_PROBE_MS;
+    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_db_bytes",
+                                   "etcd backend size, as the member asked sees it", NULL),
+                  (double)st.db_bytes);
+    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_db_in_use_bytes",
+                                   "the part of the etcd backend in use (the rest awaits "
+                                   "defragmentation)", NULL),
+                  (double)st.db_in_use_bytes);
+    if (s_st.full && !st.nospace) {
+        s_st.full = 0;
+        gp_log_info("store writable again: etcd's NOSPACE alarm is cleared");
+        gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_full",
+                                       "1 while etcd's NOSPACE alarm refuses writes", NULL), 0);
+        c->round_kick = 1;
+        coord_recovery_reconcile_soon(c);
+    } else if (s_st.full && now - s_st.full_logged_ms >= 60000) {
+        s_st.full_logged_ms = now;
+        gp_log_warn("store still full: etcd's NOSPACE alarm is raised (compact, defragment, "
+                    "then `etcdctl alarm disarm`)");
+    }
+}
+
+void coord_store_tick(coord_t *c)
+{
+    int64_t now = gp_mono_ms();
+    s_status(c, now);
+    s_compact(c, now);
+    s_retain(c, now);
+}
