@@ -175,9 +175,30 @@ uint64_t gp_pl_rand(gp_placement_t *pl)
     return z ^ (z >> 31);
 }
 
+/* A node's place in the tie order: a hash of the seed and its name, so the
+ * order is a random permutation fixed for a seed (the published simulator
+ * prefixes node names with a seeded permutation index and takes the lowest
+ * name among equal scores: first fit in a random but fixed order). */
+static uint32_t s_rank(uint64_t seed, const char *name)
+{
+    uint64_t z = s_hash(name) ^ (seed * 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
 void gp_placement_reseed(gp_placement_t *self, uint64_t seed)
 {
     self->rng = seed * 0x2545F4914F6CDD1DULL + 1;
+    self->seed = seed;
+    bool any = false;
+    for (int i = 0; i < self->nslots; i++)
+        if (self->nodes[i].used) {
+            self->nodes[i].rank = s_rank(seed, self->nodes[i].name);
+            any = true;
+        }
+    if (any)
+        self->epoch++;             /* the per-shape heaps are ordered by rank */
 }
 
 /* ---------------------------------------------------------- summary tree
@@ -464,6 +485,7 @@ static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src
     if (n->name == NULL || n->dev == NULL || n->labels == NULL)
         goto nomem;
     n->used = true;
+    n->rank = s_rank(pl->seed, src->name);
     n->healthy = src->healthy;
     n->cpu_cap = n->cpu_free = src->cpu_milli;
     n->mem_cap = n->mem_free = src->mem_mib;
@@ -735,11 +757,9 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
             s_alloc_free(a);
             return gp_err_set(err, GP_ERR_INVALID, "job %s: bad device share", alloc->job);
         }
-        int tag = s->whole ? 1000 : (int)(a->dev[k].mem * 1000 / n->dev[idx].mem_phys);
-        if (!s->whole && s->compute_permille > tag)
-            tag = s->compute_permille;
-        a->tag = tag;
     }
+    /* gpuclustering's tag: a fractional job is "share", a whole one "N whole" */
+    a->tag = a->ndev == 0 ? -1 : a->dev[0].whole ? a->ndev : 0;
     if (s_alloc_check(self, n, a, err) < 0) {
         s_alloc_free(a);
         return -1;
@@ -1137,6 +1157,15 @@ typedef struct {
     uint32_t mask;
 } s_cand_t;
 
+/* Higher score first; among equal scores the node earlier in the tie order. */
+static bool s_cand_better(const gp_placement_t *pl, const s_cand_t *a, const s_cand_t *b)
+{
+    if (a->score != b->score)
+        return a->score > b->score;
+    uint32_t ra = pl->nodes[a->slot].rank, rb = pl->nodes[b->slot].rank;
+    return ra < rb || (ra == rb && a->slot < b->slot);
+}
+
 /* The best k candidates for r into top[0..*n), best first. */
 static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int k)
 {
@@ -1158,10 +1187,10 @@ static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int
             continue;
         c.score += s_pref_bonus(n, r);
         c.slot = slots[i];
-        if (nt == k && c.score <= top[k - 1].score)
+        if (nt == k && !s_cand_better(pl, &c, &top[k - 1]))
             continue;
         int j = nt < k ? nt++ : k - 1;
-        while (j > 0 && top[j - 1].score < c.score) {
+        while (j > 0 && s_cand_better(pl, &c, &top[j - 1])) {
             top[j] = top[j - 1];
             j--;
         }
@@ -1201,8 +1230,8 @@ static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int
 typedef struct {
     float score;
     uint32_t slot;
+    uint32_t rank;
     uint16_t mask;
-    uint16_t rnd;
 } s_hent_t;
 
 struct gp_pl_shape_ix {
@@ -1229,7 +1258,8 @@ static void s_changed(gp_placement_t *pl, int slot)
 
 static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
 {
-    return a->score > b->score || (a->score == b->score && a->rnd < b->rnd);
+    return a->score > b->score ||
+           (a->score == b->score && (a->rank < b->rank || (a->rank == b->rank && a->slot < b->slot)));
 }
 
 static void s_hset(struct gp_pl_shape_ix *ix, int i, s_hent_t e)
@@ -1315,7 +1345,7 @@ static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hen
     e->score = (float)sc;
     e->slot = (uint32_t)slot;
     e->mask = (uint16_t)s_mask(pick, r->n);
-    e->rnd = (uint16_t)(gp_pl_rand(pl) & 0xffff);
+    e->rank = n->rank;
     return true;
 }
 

@@ -60,6 +60,7 @@ typedef struct {
     double frag;            /* FGD: cached fragmentation */
     uint32_t frag_version;
     uint32_t frag_epoch;
+    uint32_t rank;          /* tie order, fixed per seed: lower wins among equal scores */
 } gp_pl_node_t;
 
 struct gp_pl_alloc {
@@ -68,7 +69,7 @@ struct gp_pl_alloc {
     int priority;
     int64_t cpu, mem;
     int ndev;
-    int tag;                /* per-device share (permille), for gpuclustering */
+    int tag;                /* gpuclustering: -1 no device, 0 a share, N whole devices */
     struct { int idx; int64_t mem; int comp; bool whole; } dev[GP_MAX_DEVICES];
 };
 
@@ -123,6 +124,7 @@ typedef struct {
 struct gp_placement {
     const gp_policy_t *policy;
     uint64_t rng;
+    uint64_t seed;
     int full_scan_nodes, max_candidates;
     gp_pl_node_t *nodes;
     int nslots, slots_cap;

@@ -209,8 +209,10 @@ static void test_accounting(void)
        "an unknown device is refused");
     gp_placement_stats_t st;
     gp_placement_stats(pl, &st);
-    ok(st.gpu_milli_used >= 500 && st.gpu_milli_used <= 1000 && st.allocs == 1,
-       "stats count the one allocation (%lld milli)", (long long)st.gpu_milli_used);
+    /* the larger of its memory (20000 of 24576 MiB: 813.8, rounded) and
+     * compute (500) shares */
+    is_int(st.gpu_milli_used, 814, "stats count the one allocation's share of the device");
+    is_int(st.allocs, 1, "stats count one allocation");
 
     /* oversubscription: factor 2 doubles the memory offered */
     mk(&n, "over", 8000, 16000, 1, "A10", 10000);
@@ -391,13 +393,14 @@ static void test_baselines(void)
     j = job("q", 1, 250, 0);
     gp_strlist_add(&j.uuids, "a-g0");
     put(pl, &j, NULL);
-    j = job("h", 1, 500, 0);
+    j = job("h", 1, 0, 0);
     gp_strlist_add(&j.uuids, "b-g0");
     put(pl, &j, NULL);
-    j = job("q2", 1, 250, 0);
-    is_str(where(pl, &j, NULL), "a", "gpuclustering: with jobs of the same share");
-    j = job("h2", 1, 500, 0);
-    is_str(where(pl, &j, NULL), "b", "gpuclustering: the other share elsewhere");
+    j = job("q2", 1, 500, 0);
+    is_str(where(pl, &j, NULL), "a", "gpuclustering: a shared slice joins the shared slices "
+           "(whatever their share)");
+    j = job("h2", 1, 0, 0);
+    is_str(where(pl, &j, NULL), "b", "gpuclustering: a whole device joins the whole devices");
     gp_placement_destroy(&pl);
 
     /* random: deterministic for a seed, and it does spread */
@@ -547,6 +550,13 @@ static void test_index_matches_scan(void)
             snprintf(name, sizeof name, "n%d", i);
             mk(&n, name, 16000 + 8000 * (i % 4), 128000, 1 + i % 8, i % 3 ? "A10" : "T4", 24000);
             add(pl, &n);
+        }
+        if (strcmp(pols[p], "fgd") == 0) {
+            /* a fixed distribution: learning it from the jobs would change
+             * the tables between the place() and rank() being compared */
+            gp_shape_t ts[3] = {{2000, 300, 1, ""}, {0, 1000, 1, ""}, {2000, 0, 0, ""}};
+            double tw[3] = {3, 2, 1};
+            gp_placement_set_typical(pl, ts, tw, 3, &err);
         }
         uint64_t r = 12345;
         int mismatches = 0, placed = 0, live = 0;
