@@ -58,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #include "banned.h"
 
 typedef struct {
@@ -325,6 +327,100 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
         mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
     *score = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
     return true;
+}
+
+/* ------------------------------------------------------------ typical shapes */
+
+int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
+                             const double *weights, int n, gp_err_t *err)
+{
+    for (int i = 0; i < n; i++)
+        if (!(weights[i] > 0) || shapes[i].milli < 0 || shapes[i].milli > 1000 ||
+            shapes[i].devices < 0 || shapes[i].devices > GP_MAX_DEVICES ||
+            shapes[i].cpu_milli < 0)
+            return gp_err_set(err, GP_ERR_INVALID, "typical shape %d is malformed", i);
+    gp_shape_t *s = malloc(sizeof *s * (size_t)(n ? n : 1));
+    double *w = malloc(sizeof *w * (size_t)(n ? n : 1));
+    if (s == NULL || w == NULL) {
+        free(s);
+        free(w);
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    }
+    memcpy(s, shapes, sizeof *s * (size_t)n);
+    memcpy(w, weights, sizeof *w * (size_t)n);
+    free(self->seen);
+    free(self->seen_w);
+    self->seen = s;
+    self->seen_w = w;
+    self->nseen = self->seen_cap = n;
+    self->typical_fixed = true;
+    gp_pl_typical_free(self->typical);
+    self->typical = NULL;
+    self->epoch++;
+    return 0;
+}
+
+/* Learn the workload's shapes from the jobs placed, for FGD without a set
+ * distribution.  The tables are rebuilt at 16, 32, 64, ... observations
+ * and then every 4096, so that score caches stay warm between rebuilds. */
+void gp_pl_observe(gp_placement_t *pl, const gp_pl_req_t *r)
+{
+    if (pl->typical_fixed || r->policy != &gp_policy_fgd)
+        return;
+    gp_shape_t sh;
+    memset(&sh, 0, sizeof sh);
+    sh.cpu_milli = r->cpu;
+    sh.milli = r->n ? r->milli : 0;
+    sh.devices = r->n;
+    if (r->job->models.n == 1)
+        gp_strlcpy(sh.model, r->job->models.v[0], sizeof sh.model);
+    int i;
+    for (i = 0; i < pl->nseen; i++)
+        if (memcmp(&pl->seen[i], &sh, sizeof sh) == 0)
+            break;
+    if (i == pl->nseen && pl->nseen < 1024) {
+        if (pl->nseen == pl->seen_cap) {
+            int ncap = pl->seen_cap ? pl->seen_cap * 2 : 16;
+            gp_shape_t *ns = realloc(pl->seen, sizeof *ns * (size_t)ncap);
+            if (ns == NULL)
+                return;
+            pl->seen = ns;
+            double *nw = realloc(pl->seen_w, sizeof *nw * (size_t)ncap);
+            if (nw == NULL)
+                return;
+            pl->seen_w = nw;
+            pl->seen_cap = ncap;
+        }
+        pl->seen[i] = sh;
+        pl->seen_w[i] = 0;
+        pl->nseen++;
+    }
+    if (i < pl->nseen)
+        pl->seen_w[i] += 1;
+    if (++pl->nobserved >= pl->next_learn || pl->typical == NULL) {
+        pl->next_learn = pl->nobserved < 4096 ? pl->nobserved * 2 : pl->nobserved + 4096;
+        gp_pl_typical_free(pl->typical);
+        pl->typical = NULL;
+        pl->epoch++;
+    }
+}
+
+void gp_placement_frag(gp_placement_t *self, double *frag_milli, double *idle_milli)
+{
+    double f = 0, idle = 0;
+    int mf[GP_MAX_DEVICES];
+    for (int s = 0; s < self->nslots; s++) {
+        gp_pl_node_t *n = &self->nodes[s];
+        if (!n->used || !n->healthy)
+            continue;
+        for (int i = 0; i < n->ndev; i++) {
+            mf[i] = gp_pl_dev_free_milli(&n->dev[i]);
+            idle += mf[i];
+        }
+        f += gp_pl_fgd_node_frag(self, n, n->cpu_free, mf);
+    }
+    *frag_milli = f;
+    *idle_milli = idle;
 }
 
 const gp_policy_t gp_policy_fgd = {
