@@ -26,12 +26,12 @@
 static const gp_policy_t *const s_policies[] = {
     &gp_policy_binpack, &gp_policy_spread, &gp_policy_topology, &gp_policy_fgd,
     &gp_policy_random, &gp_policy_dotprod, &gp_policy_gpuclustering, &gp_policy_gpupacking,
-    &gp_policy_bestfit,
+    &gp_policy_bestfit, &gp_policy_gpupool,
 };
 
 static const char *const s_policy_names[] = {
     "binpack", "spread", "topology", "fgd", "random", "dotprod", "gpuclustering",
-    "gpupacking", "bestfit", NULL,
+    "gpupacking", "bestfit", "gpupool", NULL,
 };
 
 const char *const *gp_policy_names(void)

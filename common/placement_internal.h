@@ -165,6 +165,8 @@ struct gp_placement {
     double *seen_w;
     int nseen, seen_cap;
     int64_t nobserved, next_learn;
+    double cpu_per_gpu;          /* gpupool: the shapes' CPU per GPU milli */
+    uint32_t cpu_per_gpu_epoch;
 };
 
 /* FGD tables: build from shapes (NULL on no memory), free. */
@@ -228,6 +230,9 @@ void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli);
 int64_t gp_pl_node_gpu_free(const gp_pl_node_t *n);
 double gp_pl_fgd_node_frag(gp_placement_t *pl, const gp_pl_node_t *n, int64_t cpu_free,
                            const int *milli_free);
+/* FGD's fragmentation of the node as it is (milli_free: its devices' free
+ * shares), cached per node version. */
+double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *n, const int *milli_free);
 
 /* A candidate node: its score, slot and device mask. */
 typedef struct {
@@ -267,6 +272,6 @@ void gp_pl_observe(gp_placement_t *pl, const gp_pl_req_t *r);
 
 extern const gp_policy_t gp_policy_binpack, gp_policy_spread, gp_policy_topology,
     gp_policy_fgd, gp_policy_random, gp_policy_dotprod, gp_policy_gpuclustering,
-    gp_policy_gpupacking, gp_policy_bestfit;
+    gp_policy_gpupacking, gp_policy_bestfit, gp_policy_gpupool;
 
 #endif

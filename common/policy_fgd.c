@@ -270,6 +270,17 @@ double gp_pl_fgd_node_frag(gp_placement_t *pl, const gp_pl_node_t *node, int64_t
     return res;
 }
 
+double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *node, const int *mf)
+{
+    if (node->frag_version != node->version || node->frag_epoch != pl->epoch ||
+        node->version == 0) {
+        node->frag = gp_pl_fgd_node_frag(pl, node, node->cpu_free, mf);
+        node->frag_version = node->version;
+        node->frag_epoch = pl->epoch;
+    }
+    return node->frag;
+}
+
 /* The published plugin's score: the fragmentation decrease through a
  * sigmoid, scaled to 0..100 and truncated to a whole number. */
 static int s_sigmoid_score(double before, double after)
@@ -283,13 +294,7 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
     int mf[GP_MAX_DEVICES];
     for (int i = 0; i < node->ndev; i++)
         mf[i] = gp_pl_dev_free_milli(&node->dev[i]);
-    if (node->frag_version != node->version || node->frag_epoch != pl->epoch ||
-        node->version == 0) {
-        node->frag = gp_pl_fgd_node_frag(pl, node, node->cpu_free, mf);
-        node->frag_version = node->version;
-        node->frag_epoch = pl->epoch;
-    }
-    double before = node->frag;
+    double before = gp_pl_fgd_node_frag_cached(pl, node, mf);
     int64_t cpu_after = node->cpu_free - r->cpu;
     if (r->n == 1 && !r->whole) {
         /* every fitting device in index order; the first with the best
@@ -365,7 +370,7 @@ int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
  * and then every 4096, so that score caches stay warm between rebuilds. */
 void gp_pl_observe(gp_placement_t *pl, const gp_pl_req_t *r)
 {
-    if (pl->typical_fixed || r->policy != &gp_policy_fgd)
+    if (pl->typical_fixed || (r->policy != &gp_policy_fgd && r->policy != &gp_policy_gpupool))
         return;
     gp_shape_t sh;
     memset(&sh, 0, sizeof sh);

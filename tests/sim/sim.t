@@ -5,7 +5,7 @@
 
 "$SIM" --help | grep -q "gpupool-sim COMMAND"; ok $? "--help"
 "$SIM" --version | grep -Eq "^gpupool-sim [0-9]"; ok $? "--version"
-"$SIM" policies | grep -c . | grep -qx 9; ok $? "nine policies listed"
+"$SIM" policies | grep -c . | grep -qx 10; ok $? "ten policies listed"
 
 # --- table, CSV and plot
 tab=$("$SIM" replay -n "$NODES" -p "$PODS" -P fgd,bestfit -s 42 -q --csv "$T_TMP/s.csv" \
