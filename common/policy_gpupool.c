@@ -77,11 +77,17 @@ static bool s_gpupool(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t 
     int64_t cpu_after = node->cpu_free - r->cpu;
     if (r->n == 1 && !r->whole) {
         double best = -1;
-        int bi = -1;
+        int bi = -1, seen[GP_MAX_DEVICES], nseen = 0;
         for (int i = 0; i < node->ndev; i++) {
             const gp_pl_dev_t *d = &node->dev[i];
             if (!gp_pl_dev_fits(pl, d, r))
                 continue;
+            bool dup = false;      /* an earlier device in the same state scored the same */
+            for (int k = 0; k < nseen && !dup; k++)
+                dup = seen[k] == mf[i];
+            if (dup)
+                continue;
+            seen[nseen++] = mf[i];
             int keep = mf[i], left = gp_pl_dev_milli_after(d, r);
             mf[i] = left;
             double after = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
