@@ -184,7 +184,8 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
  *
  * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
  * keeps an indexed max-heap of the nodes that can hold the shape, keyed by
- * (score, random tie key), with each node's position in the heap.  A query
+ * (score, the node's place in the seed's tie order), with each node's
+ * position in the heap.  A query
  * for a shape first re-scores the nodes logged since its previous query:
  * a node that still fits moves up or down to its new place, one that no
  * longer fits (or is gone) leaves the heap, one that now fits enters it.

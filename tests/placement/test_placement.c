@@ -664,7 +664,7 @@ static void test_tie_order(void)
         const char *again = first[seed - 1];
         int same = 1;
         for (int k = 0; k < 3; k++) {
-            char id[8];
+            char id[16];
             snprintf(id, sizeof id, "b%d", k);
             j = job(id, 0, 0, 1000);
             same &= strcmp(put(pl, &j, NULL), again) == 0;
