@@ -1,4 +1,17 @@
-/* placement.c - the placement engine (see placement.h). */
+/*
+ * placement.c - the placement engine's state (see placement.h): the policy
+ * table, interned names, the seeded random source and tie order, nodes and
+ * their devices, allocations (the invariants of placement.h are checked
+ * here, in add_alloc), a job compiled against the engine (gp_pl_req_t),
+ * the device-level helpers policies use, and the statistics.
+ *
+ * Beside it: placement_index.c (where to look: the summary tree and the
+ * per-shape heaps), placement_plan.c (where to go: scoring, search,
+ * place/rank/score, gangs), placement_preempt.c (whom to move) and the
+ * policies, policy_*.c, each a score function (placement_internal.h).
+ * Every change to a node goes through gp_pl_changed, which stamps it and
+ * logs it for the index.
+ */
 #include "placement_internal.h"
 
 #include <math.h>
@@ -13,12 +26,12 @@
 static const gp_policy_t *const s_policies[] = {
     &gp_policy_binpack, &gp_policy_spread, &gp_policy_topology, &gp_policy_fgd,
     &gp_policy_random, &gp_policy_dotprod, &gp_policy_gpuclustering, &gp_policy_gpupacking,
-    &gp_policy_bestfit,
+    &gp_policy_bestfit, &gp_policy_gpupool,
 };
 
 static const char *const s_policy_names[] = {
     "binpack", "spread", "topology", "fgd", "random", "dotprod", "gpuclustering",
-    "gpupacking", "bestfit", NULL,
+    "gpupacking", "bestfit", "gpupool", NULL,
 };
 
 const char *const *gp_policy_names(void)
@@ -55,7 +68,7 @@ static uint64_t s_hash(const char *s)
     return h ^ (h >> 29);
 }
 
-static int s_map_find(const gp_pl_map_t *m, const char *key)
+int gp_pl_map_find(const gp_pl_map_t *m, const char *key)
 {
     if (m->cap == 0)
         return -1;
@@ -152,7 +165,7 @@ static int s_intern(gp_placement_t *pl, const char *s)
 {
     if (*s == '\0')
         return -1;
-    int id = s_map_find(&pl->strings, s);
+    int id = gp_pl_map_find(&pl->strings, s);
     if (id >= 0)
         return id;
     if (s_map_put(&pl->strings, s, pl->nstrings) < 0)
@@ -162,7 +175,7 @@ static int s_intern(gp_placement_t *pl, const char *s)
 
 static int s_lookup(const gp_placement_t *pl, const char *s)
 {
-    return s_map_find(&pl->strings, s);
+    return gp_pl_map_find(&pl->strings, s);
 }
 
 /* ------------------------------------------------------------------ random */
@@ -175,165 +188,35 @@ uint64_t gp_pl_rand(gp_placement_t *pl)
     return z ^ (z >> 31);
 }
 
+/* A node's place in the tie order: a hash of the seed and its name, so the
+ * order is a random permutation fixed for a seed (the published simulator
+ * prefixes node names with a seeded permutation index and takes the lowest
+ * name among equal scores: first fit in a random but fixed order). */
+static uint32_t s_rank(uint64_t seed, const char *name)
+{
+    uint64_t z = s_hash(name) ^ (seed * 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
 void gp_placement_reseed(gp_placement_t *self, uint64_t seed)
 {
     self->rng = seed * 0x2545F4914F6CDD1DULL + 1;
-}
-
-/* ---------------------------------------------------------- summary tree
- *
- * The index.  Node slots are the leaves of a complete binary tree kept in
- * an array (leaf i at tree_leaves + i).  A leaf holds the node's summary:
- * free CPU, free host memory, and over its devices the best free compute,
- * the best free memory (MiB and permille of the device), the number of
- * entirely free devices and the set of models present.  An inner entry
- * holds the component-wise maximum (and the union of models) of its two
- * children.  A job can fit a node only if the node's summary covers the
- * job's demand, so a search descends only into subtrees whose summary
- * covers it: when few nodes fit it visits little more than the path to
- * them, when many fit it stops after the candidates it needs.  Updates
- * (an allocation added or removed) recompute one leaf and its log2(n)
- * ancestors.  Free slots have cpu -1 and match nothing.
- */
-struct gp_pl_sum {
-    int64_t cpu, mem, dmem;
-    int comp, dpm, whole;
-    uint64_t groups;
-};
-
-static void s_sum_leaf(const gp_pl_node_t *n, struct gp_pl_sum *s)
-{
-    memset(s, 0, sizeof *s);
-    s->cpu = -1;
-    if (!n->used || !n->healthy)
-        return;
-    s->cpu = n->cpu_free;
-    s->mem = n->mem_free;
-    for (int i = 0; i < n->ndev; i++) {
-        const gp_pl_dev_t *d = &n->dev[i];
-        s->groups |= 1ULL << (d->group < 63 ? d->group : 63);
-        if (!d->healthy || d->whole_taken)
-            continue;
-        if (d->comp_free > s->comp)
-            s->comp = d->comp_free;
-        if (d->mem_free > s->dmem)
-            s->dmem = d->mem_free;
-        /* an upper bound of the permille a device can still take (see
-         * gp_pl_dev_mem_need: a request of pm takes floor(pm * phys / 1000)) */
-        int pm = (int)((d->mem_free + 1) * 1000 / d->mem_phys);
-        if (pm > s->dpm)
-            s->dpm = pm;
-        if (d->nalloc == 0)
-            s->whole++;
-    }
-}
-
-static void s_sum_merge(struct gp_pl_sum *o, const struct gp_pl_sum *a, const struct gp_pl_sum *b)
-{
-    o->cpu = a->cpu > b->cpu ? a->cpu : b->cpu;
-    o->mem = a->mem > b->mem ? a->mem : b->mem;
-    o->dmem = a->dmem > b->dmem ? a->dmem : b->dmem;
-    o->comp = a->comp > b->comp ? a->comp : b->comp;
-    o->dpm = a->dpm > b->dpm ? a->dpm : b->dpm;
-    o->whole = a->whole > b->whole ? a->whole : b->whole;
-    o->groups = a->groups | b->groups;
-}
-
-static bool s_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
-{
-    if (s->cpu < r->cpu || s->mem < r->hmem)
-        return false;
-    if (r->n == 0)
-        return true;
-    if ((s->groups & r->group_mask) == 0)
-        return false;
-    if (r->whole)
-        return s->whole >= r->n;
-    if (s->comp < r->comp_pm)
-        return false;
-    return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
-}
-
-static void s_tree_update(gp_placement_t *pl, int slot)
-{
-    int i = pl->tree_leaves + slot;
-    s_sum_leaf(&pl->nodes[slot], &pl->tree[i]);
-    for (i /= 2; i >= 1; i /= 2)
-        s_sum_merge(&pl->tree[i], &pl->tree[2 * i], &pl->tree[2 * i + 1]);
-}
-
-static int s_tree_resize(gp_placement_t *pl, int min_leaves)
-{
-    int leaves = pl->tree_leaves ? pl->tree_leaves : 64;
-    while (leaves < min_leaves)
-        leaves *= 2;
-    struct gp_pl_sum *t = malloc(sizeof *t * 2 * (size_t)leaves);
-    if (t == NULL)
-        return -1;
-    for (int i = 0; i < 2 * leaves; i++) {
-        memset(&t[i], 0, sizeof t[i]);
-        t[i].cpu = -1;
-    }
-    free(pl->tree);
-    pl->tree = t;
-    pl->tree_leaves = leaves;
-    for (int s = 0; s < pl->nslots; s++)
-        s_sum_leaf(&pl->nodes[s], &t[leaves + s]);
-    for (int i = leaves - 1; i >= 1; i--)
-        s_sum_merge(&t[i], &t[2 * i], &t[2 * i + 1]);
-    return 0;
-}
-
-typedef struct {
-    int *out;
-    int n, max;
-} s_visit_t;
-
-static void s_tree_visit(const gp_placement_t *pl, int i, int lo, int hi, int from, int to,
-                         const gp_pl_req_t *r, s_visit_t *v)
-{
-    if (v->n >= v->max || hi <= from || lo >= to || !s_sum_ok(&pl->tree[i], r))
-        return;
-    if (i >= pl->tree_leaves) {
-        v->out[v->n++] = i - pl->tree_leaves;
-        return;
-    }
-    int mid = (lo + hi) / 2;
-    s_tree_visit(pl, 2 * i, lo, mid, from, to, r, v);
-    s_tree_visit(pl, 2 * i + 1, mid, hi, from, to, r, v);
-}
-
-/* Slots of nodes whose summary covers r, starting at a random slot and
- * wrapping, at most max of them. */
-static int s_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max)
-{
-    if (pl->nslots == 0)
-        return 0;
-    int start = (int)(gp_pl_rand(pl) % (uint64_t)pl->nslots);
-    if (max >= pl->nslots) {
-        /* every node will be scored: a straight pass over the leaves is
-         * cheaper than the descent */
-        int n = 0;
-        const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
-        for (int s = start; s < pl->nslots; s++)
-            if (s_sum_ok(&leaf[s], r))
-                out[n++] = s;
-        for (int s = 0; s < start; s++)
-            if (s_sum_ok(&leaf[s], r))
-                out[n++] = s;
-        return n;
-    }
-    s_visit_t v = {out, 0, max};
-    s_tree_visit(pl, 1, 0, pl->tree_leaves, start, pl->nslots, r, &v);
-    s_tree_visit(pl, 1, 0, pl->tree_leaves, 0, start, r, &v);
-    return v.n;
+    self->seed = seed;
+    bool any = false;
+    for (int i = 0; i < self->nslots; i++)
+        if (self->nodes[i].used) {
+            self->nodes[i].rank = s_rank(seed, self->nodes[i].name);
+            any = true;
+        }
+    if (any)
+        self->epoch++;             /* the per-shape heaps are ordered by rank */
 }
 
 /* ------------------------------------------------------------ lifecycle */
 
 static void s_node_refresh(gp_pl_node_t *n);
-static void s_changed(gp_placement_t *pl, int slot);
-static void s_ix_free_all(gp_placement_t *pl);
 
 gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
 {
@@ -355,7 +238,7 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     pl->full_scan_nodes = opts->full_scan_nodes > 0 ? opts->full_scan_nodes : 4096;
     pl->max_candidates = opts->max_candidates > 0 ? opts->max_candidates : 512;
     pl->next_learn = 16;
-    if (s_tree_resize(pl, 64) < 0) {
+    if (gp_pl_tree_resize(pl, 64) < 0) {
         free(pl);
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         return NULL;
@@ -404,7 +287,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
     }
     free(pl->tree);
     if (pl->shape_ix) {
-        s_ix_free_all(pl);
+        gp_pl_index_free(pl);
         free(pl->shape_ix);
     }
     free(pl->changes);
@@ -464,6 +347,7 @@ static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src
     if (n->name == NULL || n->dev == NULL || n->labels == NULL)
         goto nomem;
     n->used = true;
+    n->rank = s_rank(pl->seed, src->name);
     n->healthy = src->healthy;
     n->cpu_cap = n->cpu_free = src->cpu_milli;
     n->mem_cap = n->mem_free = src->mem_mib;
@@ -517,7 +401,6 @@ nomem:
     return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
 }
 
-static void s_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign);
 static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
                          const gp_pl_alloc_t *a, gp_err_t *err);
 
@@ -525,7 +408,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
 {
     if (gp_node_validate(node, err) < 0)
         return -1;
-    int slot = s_map_find(&self->node_index, node->name);
+    int slot = gp_pl_map_find(&self->node_index, node->name);
     if (slot >= 0) {
         /* Update: rebuild the node, then re-apply its allocations. */
         gp_pl_node_t *old = &self->nodes[slot];
@@ -551,10 +434,10 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
         s_node_clear(old);
         *old = fresh;
         for (int i = 0; i < nlist; i++)
-            s_apply(self, list[i], +1);
+            gp_pl_apply(self, list[i], +1);
         free(list);
-        s_changed(self, slot);
-        s_tree_update(self, slot);
+        gp_pl_changed(self, slot);
+        gp_pl_tree_update(self, slot);
         return 0;
     }
     if (self->nfree > 0) {
@@ -589,19 +472,19 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
     if (slot == self->nslots)
         self->nslots++;
     self->nnodes++;
-    s_changed(self, slot);
+    gp_pl_changed(self, slot);
     if (self->nslots > self->tree_leaves) {
-        if (s_tree_resize(self, self->nslots) < 0)
+        if (gp_pl_tree_resize(self, self->nslots) < 0)
             return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     } else {
-        s_tree_update(self, slot);
+        gp_pl_tree_update(self, slot);
     }
     return 0;
 }
 
 static void s_alloc_unlink(gp_placement_t *pl, gp_pl_alloc_t *a)
 {
-    int idx = s_map_find(&pl->job_index, a->job);
+    int idx = gp_pl_map_find(&pl->job_index, a->job);
     s_map_del(&pl->job_index, a->job);
     if (idx >= 0 && idx < pl->nallocs - 1) {
         pl->allocs[idx] = pl->allocs[pl->nallocs - 1];
@@ -612,7 +495,7 @@ static void s_alloc_unlink(gp_placement_t *pl, gp_pl_alloc_t *a)
 
 int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *err)
 {
-    int slot = s_map_find(&self->node_index, name);
+    int slot = gp_pl_map_find(&self->node_index, name);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no node %s", name);
     gp_pl_node_t *n = &self->nodes[slot];
@@ -624,8 +507,8 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
     s_map_del(&self->node_index, name);
     self->free_slots[self->nfree++] = slot;
     self->nnodes--;
-    s_changed(self, slot);
-    s_tree_update(self, slot);
+    gp_pl_changed(self, slot);
+    gp_pl_tree_update(self, slot);
     return 0;
 }
 
@@ -633,7 +516,7 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
 
 /* Add (sign +1) or take back (-1) an allocation's resources on its node;
  * +1 also links it into the node's list, -1 unlinks it. */
-static void s_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign)
+void gp_pl_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign)
 {
     gp_pl_node_t *n = &pl->nodes[a->node];
     n->cpu_free -= sign * a->cpu;
@@ -664,8 +547,8 @@ static void s_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign)
             }
     }
     s_node_refresh(n);
-    s_changed(pl, a->node);
-    s_tree_update(pl, a->node);
+    gp_pl_changed(pl, a->node);
+    gp_pl_tree_update(pl, a->node);
 }
 
 static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
@@ -692,12 +575,12 @@ static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
 
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err)
 {
-    int slot = s_map_find(&self->node_index, alloc->node);
+    int slot = gp_pl_map_find(&self->node_index, alloc->node);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "allocation without a job id");
-    if (s_map_find(&self->job_index, alloc->job) >= 0)
+    if (gp_pl_map_find(&self->job_index, alloc->job) >= 0)
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is already allocated", alloc->job);
     gp_pl_node_t *n = &self->nodes[slot];
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
@@ -735,11 +618,9 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
             s_alloc_free(a);
             return gp_err_set(err, GP_ERR_INVALID, "job %s: bad device share", alloc->job);
         }
-        int tag = s->whole ? 1000 : (int)(a->dev[k].mem * 1000 / n->dev[idx].mem_phys);
-        if (!s->whole && s->compute_permille > tag)
-            tag = s->compute_permille;
-        a->tag = tag;
     }
+    /* gpuclustering's tag: a fractional job is "share", a whole one "N whole" */
+    a->tag = a->ndev == 0 ? -1 : a->dev[0].whole ? a->ndev : 0;
     if (s_alloc_check(self, n, a, err) < 0) {
         s_alloc_free(a);
         return -1;
@@ -759,17 +640,17 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }
     self->allocs[self->nallocs++] = a;
-    s_apply(self, a, +1);
+    gp_pl_apply(self, a, +1);
     return 0;
 }
 
 int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *err)
 {
-    int idx = s_map_find(&self->job_index, job);
+    int idx = gp_pl_map_find(&self->job_index, job);
     if (idx < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no allocation for job %s", job);
     gp_pl_alloc_t *a = self->allocs[idx];
-    s_apply(self, a, -1);
+    gp_pl_apply(self, a, -1);
     s_alloc_unlink(self, a);
     s_alloc_free(a);
     return 0;
@@ -797,7 +678,7 @@ static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_
 
 int gp_placement_get_alloc(const gp_placement_t *self, const char *job, gp_alloc_t *out)
 {
-    int idx = s_map_find(&self->job_index, job);
+    int idx = gp_pl_map_find(&self->job_index, job);
     if (idx < 0)
         return -1;
     s_alloc_export(self, self->allocs[idx], out);
@@ -823,7 +704,7 @@ static bool s_group_allowed(const gp_placement_t *pl, const gp_job_t *j, int g)
     return j->models.n == 0 || gp_strlist_has(&j->models, model);
 }
 
-static int s_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_err_t *err)
+int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_err_t *err)
 {
     if (gp_job_validate(job, err) < 0)
         return -1;
@@ -1011,829 +892,6 @@ void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli)
 {
     *cpu = pl->max_cpu > 0 ? pl->max_cpu : 1;
     *gpu_milli = pl->max_gpu_milli > 0 ? pl->max_gpu_milli : 1;
-}
-
-/* ------------------------------------------------------------ evaluation */
-
-static bool s_in(const int *ids, int n, int id)
-{
-    for (int i = 0; i < n; i++)
-        if (ids[i] == id && id >= 0)
-            return true;
-    return false;
-}
-
-static bool s_node_static_ok(const gp_pl_node_t *n, const gp_pl_req_t *r)
-{
-    if (!n->used || !n->healthy || n->cpu_free < r->cpu || n->mem_free < r->hmem)
-        return false;
-    if (!r->node_filter)
-        return true;
-    if (r->impossible)
-        return false;
-    int own[3] = {n->region, n->cloud, n->zone};
-    for (int i = 0; i < 3; i++)
-        if (r->npin[i] && !s_in(r->pin[i], r->npin[i], own[i]))
-            return false;
-    for (int i = 0; i < r->nlabels; i++)
-        if (!s_in(n->labels, n->nlabels, r->labels[i]))
-            return false;
-    return true;
-}
-
-static double s_pref_bonus(const gp_pl_node_t *n, const gp_pl_req_t *r)
-{
-    if (!r->has_pref)
-        return 0;
-    int own[3] = {n->region, n->cloud, n->zone};
-    int m = 0;
-    for (int i = 0; i < 3; i++)
-        if (r->npref[i] && s_in(r->pref[i], r->npref[i], own[i]))
-            m++;
-    return m * 1e12;
-}
-
-static uint32_t s_mask(const int8_t *pick, int n)
-{
-    uint32_t m = 0;
-    for (int k = 0; k < n; k++)
-        m |= 1u << pick[k];
-    return m;
-}
-
-/* Score one node; false when r does not fit it.  The devices come back as
- * a bit mask (the order of a pick carries no meaning). */
-static bool s_eval(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r, double *score,
-                   uint32_t *mask)
-{
-    if (!s_node_static_ok(n, r))
-        return false;
-    const gp_policy_t *pol = r->policy;
-    int8_t pick[GP_MAX_DEVICES];
-    bool ok;
-    if (pol->cacheable && !r->dev_filter) {
-        if (n->cache == NULL && (n->cache = calloc(GP_PL_CACHE_WAYS, sizeof *n->cache)) == NULL)
-            goto direct;
-        uint64_t tag = r->shape ^ ((uint64_t)pl->epoch * 0x9E3779B97F4A7C15ULL);
-        gp_pl_cache_t *c = &n->cache[(tag >> 17) % GP_PL_CACHE_WAYS];
-        if (c->tag == tag && c->version == n->version && c->ok >= 0) {
-            if (!c->ok)
-                return false;
-            *score = c->score;
-            *mask = c->pick;
-            return true;
-        }
-        ok = pol->score(pl, n, r, score, pick);
-        c->tag = tag;
-        c->version = n->version;
-        c->ok = ok;
-        c->score = ok ? *score : 0;
-        c->pick = ok ? s_mask(pick, r->n) : 0;
-        *mask = c->pick;
-        return ok;
-    }
-direct:
-    ok = pol->score(pl, n, r, score, pick);
-    if (ok)
-        *mask = s_mask(pick, r->n);
-    return ok;
-}
-
-static void s_unmask(uint32_t mask, int8_t *pick)
-{
-    int k = 0;
-    for (int i = 0; mask; i++, mask >>= 1)
-        if (mask & 1u)
-            pick[k++] = (int8_t)i;
-}
-
-static void s_make_plan(const gp_placement_t *pl, const gp_pl_node_t *n, const gp_pl_req_t *r,
-                        const int8_t *pick, gp_alloc_t *out)
-{
-    (void)pl;
-    gp_alloc_init(out);
-    gp_strlcpy(out->job, r->job->id, sizeof out->job);
-    gp_strlcpy(out->node, n->name, sizeof out->node);
-    out->priority = r->priority;
-    out->cpu_milli = r->cpu;
-    out->host_mem_mib = r->hmem;
-    out->ndevices = r->n;
-    for (int k = 0; k < r->n; k++) {
-        const gp_pl_dev_t *d = &n->dev[pick[k]];
-        gp_alloc_dev_t *o = &out->devices[k];
-        gp_strlcpy(o->uuid, d->uuid, sizeof o->uuid);
-        o->index = pick[k];
-        o->whole = r->whole;
-        o->mem_mib = r->whole ? d->mem_phys : gp_pl_dev_mem_need(d, r);
-        o->compute_permille = r->whole ? 1000 : r->comp_pm;
-    }
-}
-
-static void s_observe(gp_placement_t *pl, const gp_pl_req_t *r);
-
-typedef struct {
-    double score;
-    int slot;
-    uint32_t mask;
-} s_cand_t;
-
-/* The best k candidates for r into top[0..*n), best first. */
-static int s_search(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *top, int k)
-{
-    if (r->n > 0 && r->group_mask == 0)
-        return 0;
-    int max = pl->nnodes <= pl->full_scan_nodes ? pl->nslots : pl->max_candidates;
-    if (max < k)
-        max = k;
-    int stackbuf[1024];
-    int *slots = max <= 1024 ? stackbuf : malloc(sizeof *slots * (size_t)max);
-    if (slots == NULL)
-        return -1;
-    int nc = s_candidates(pl, r, slots, max);
-    int nt = 0;
-    for (int i = 0; i < nc; i++) {
-        gp_pl_node_t *n = &pl->nodes[slots[i]];
-        s_cand_t c;
-        if (!s_eval(pl, n, r, &c.score, &c.mask))
-            continue;
-        c.score += s_pref_bonus(n, r);
-        c.slot = slots[i];
-        if (nt == k && c.score <= top[k - 1].score)
-            continue;
-        int j = nt < k ? nt++ : k - 1;
-        while (j > 0 && top[j - 1].score < c.score) {
-            top[j] = top[j - 1];
-            j--;
-        }
-        top[j] = c;
-    }
-    if (slots != stackbuf)
-        free(slots);
-    return nt;
-}
-
-/* ------------------------------------------------------------ shape index
- *
- * The fast path of place() for the common job: no pins, labels,
- * preferences or uuid lists, and a policy whose score is a pure function
- * of the node's state and the job's shape (gp_policy_t.cacheable).  Then a
- * node's score for a shape changes only when the node changes, and every
- * change goes through s_changed, which stamps the node with a new version
- * and appends its slot to a change log (a ring).
- *
- * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
- * keeps an indexed max-heap of the nodes that can hold the shape, keyed by
- * (score, random tie key), with each node's position in the heap.  A query
- * for a shape first re-scores the nodes logged since its previous query:
- * a node that still fits moves up or down to its new place, one that no
- * longer fits (or is gone) leaves the heap, one that now fits enters it.
- * Then the top is the best node.  So a placement costs O(c log n) for the
- * c nodes changed since the shape was last seen (typically a handful), not
- * a pass over every node, and the answer is the one scoring every node
- * would give.  A shape seen for the first time, or whose log position fell
- * out of the ring, is built by one pass and a heapify.  Memory: one entry
- * and one position per node per indexed shape.
- */
-#define S_LOG_SIZE 65536
-#define S_MAX_SHAPES 256
-#define S_MAX_ENTRIES (32L * 1024 * 1024)
-
-typedef struct {
-    float score;
-    uint32_t slot;
-    uint16_t mask;
-    uint16_t rnd;
-} s_hent_t;
-
-struct gp_pl_shape_ix {
-    uint64_t tag;
-    s_hent_t *h;
-    int n, cap;
-    int32_t *pos;           /* slot -> heap index, -1 absent */
-    int npos;
-    uint64_t log_pos;
-    uint64_t used;
-};
-
-static void s_changed(gp_placement_t *pl, int slot)
-{
-    pl->nodes[slot].version = ++pl->clock;
-    if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
-        /* without a log the indexes cannot follow: make them rebuild */
-        pl->nchanges += S_LOG_SIZE + 1;
-        return;
-    }
-    pl->changes[pl->nchanges % S_LOG_SIZE] = slot;
-    pl->nchanges++;
-}
-
-static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
-{
-    return a->score > b->score || (a->score == b->score && a->rnd < b->rnd);
-}
-
-static void s_hset(struct gp_pl_shape_ix *ix, int i, s_hent_t e)
-{
-    ix->h[i] = e;
-    ix->pos[e.slot] = i;
-}
-
-static void s_hup(struct gp_pl_shape_ix *ix, int i)
-{
-    s_hent_t x = ix->h[i];
-    while (i > 0 && s_hbetter(&x, &ix->h[(i - 1) / 2])) {
-        s_hset(ix, i, ix->h[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    s_hset(ix, i, x);
-}
-
-static void s_hdown(struct gp_pl_shape_ix *ix, int i)
-{
-    s_hent_t x = ix->h[i];
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= ix->n)
-            break;
-        if (c + 1 < ix->n && s_hbetter(&ix->h[c + 1], &ix->h[c]))
-            c++;
-        if (!s_hbetter(&ix->h[c], &x))
-            break;
-        s_hset(ix, i, ix->h[c]);
-        i = c;
-    }
-    s_hset(ix, i, x);
-}
-
-static void s_hremove(struct gp_pl_shape_ix *ix, int slot)
-{
-    int i = ix->pos[slot];
-    if (i < 0)
-        return;
-    ix->pos[slot] = -1;
-    if (i == --ix->n)
-        return;
-    s_hset(ix, i, ix->h[ix->n]);
-    s_hup(ix, i);
-    s_hdown(ix, ix->pos[ix->h[i].slot] == i ? i : ix->pos[ix->h[i].slot]);
-}
-
-static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
-{
-    if (ix->npos < pl->nslots) {
-        int np = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
-        int32_t *p = realloc(ix->pos, sizeof *p * (size_t)np);
-        if (p == NULL)
-            return -1;
-        for (int i = ix->npos; i < np; i++)
-            p[i] = -1;
-        ix->pos = p;
-        ix->npos = np;
-    }
-    if (ix->cap < pl->nslots) {
-        int nc = ix->npos;
-        s_hent_t *h = realloc(ix->h, sizeof *h * (size_t)nc);
-        if (h == NULL)
-            return -1;
-        pl->shape_entries += nc - ix->cap;
-        ix->h = h;
-        ix->cap = nc;
-    }
-    return 0;
-}
-
-/* Score slot for the shape; false when it cannot hold it. */
-static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e)
-{
-    gp_pl_node_t *n = &pl->nodes[slot];
-    double sc;
-    int8_t pick[GP_MAX_DEVICES];
-    /* the heap is the cache here: score directly */
-    if (!n->used || !s_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
-        !s_node_static_ok(n, r) || !r->policy->score(pl, n, r, &sc, pick))
-        return false;
-    e->score = (float)sc;
-    e->slot = (uint32_t)slot;
-    e->mask = (uint16_t)s_mask(pick, r->n);
-    e->rnd = (uint16_t)(gp_pl_rand(pl) & 0xffff);
-    return true;
-}
-
-static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
-                        int slot)
-{
-    s_hent_t e;
-    if (!s_ix_score(pl, r, slot, &e)) {
-        s_hremove(ix, slot);
-        return;
-    }
-    int i = ix->pos[slot];
-    if (i < 0) {
-        i = ix->n++;
-        s_hset(ix, i, e);
-        s_hup(ix, i);
-    } else {
-        bool up = s_hbetter(&e, &ix->h[i]);
-        s_hset(ix, i, e);
-        if (up)
-            s_hup(ix, i);
-        else
-            s_hdown(ix, i);
-    }
-}
-
-static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
-{
-    pl->shape_entries -= ix->cap;
-    free(ix->h);
-    free(ix->pos);
-    memset(ix, 0, sizeof *ix);
-}
-
-static void s_ix_free_all(gp_placement_t *pl)
-{
-    for (int i = 0; i < pl->nshape_ix; i++)
-        s_ix_free_one(pl, &pl->shape_ix[i]);
-    pl->nshape_ix = 0;
-}
-
-/* 1 and *best when a node fits, 0 when none, -1 out of memory. */
-static int s_ix_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
-{
-    if (pl->shape_ix == NULL &&
-        (pl->shape_ix = calloc(S_MAX_SHAPES, sizeof *pl->shape_ix)) == NULL)
-        return -1;
-    if (pl->ix_epoch != pl->epoch) {
-        s_ix_free_all(pl);
-        pl->ix_epoch = pl->epoch;
-    }
-    uint64_t tag = r->shape | 1;
-    struct gp_pl_shape_ix *ix = NULL;
-    int hint = pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS];
-    if (hint < pl->nshape_ix && pl->shape_ix[hint].tag == tag)
-        ix = &pl->shape_ix[hint];
-    for (int i = 0; ix == NULL && i < pl->nshape_ix; i++)
-        if (pl->shape_ix[i].tag == tag)
-            ix = &pl->shape_ix[i];
-    bool rebuild = false;
-    if (ix == NULL) {
-        while (pl->nshape_ix > 0 && (pl->nshape_ix == S_MAX_SHAPES ||
-                                     pl->shape_entries + pl->nslots > S_MAX_ENTRIES)) {
-            int lru = 0;
-            for (int i = 1; i < pl->nshape_ix; i++)
-                if (pl->shape_ix[i].used < pl->shape_ix[lru].used)
-                    lru = i;
-            s_ix_free_one(pl, &pl->shape_ix[lru]);
-            pl->shape_ix[lru] = pl->shape_ix[--pl->nshape_ix];
-            memset(&pl->shape_ix[pl->nshape_ix], 0, sizeof *ix);
-        }
-        ix = &pl->shape_ix[pl->nshape_ix++];
-        ix->tag = tag;
-        rebuild = true;
-    } else if (pl->nchanges - ix->log_pos > S_LOG_SIZE) {
-        rebuild = true;
-    }
-    ix->used = ++pl->shape_use;
-    pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
-    if (s_ix_reserve(pl, ix) < 0)
-        return -1;
-    if (rebuild) {
-        for (int i = 0; i < ix->npos; i++)
-            ix->pos[i] = -1;
-        ix->n = 0;
-        for (int s = 0; s < pl->nslots; s++) {
-            s_hent_t e;
-            if (s_ix_score(pl, r, s, &e))
-                s_hset(ix, ix->n++, e);
-        }
-        for (int i = ix->n / 2 - 1; i >= 0; i--)
-            s_hdown(ix, i);
-    } else {
-        int prev = -1;
-        for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
-            int slot = pl->changes[c % S_LOG_SIZE];
-            if (slot != prev)
-                s_ix_update(pl, ix, r, slot);
-            prev = slot;
-        }
-    }
-    ix->log_pos = pl->nchanges;
-    if (ix->n == 0)
-        return 0;
-    best->slot = (int)ix->h[0].slot;
-    best->mask = ix->h[0].mask;
-    best->score = ix->h[0].score;
-    return 1;
-}
-
-/*
- * The random policy wants a node drawn uniformly from the nodes that can
- * hold the job.  Rejection sampling does that exactly without looking at
- * every node: draw a slot, keep it if the job fits.  When the job fits few
- * nodes (after 64 misses), draw instead from the nodes whose summary
- * covers the job, removing each that turns out not to fit: still uniform
- * over the feasible nodes.
- */
-static int s_random_best(gp_placement_t *pl, const gp_pl_req_t *r, s_cand_t *best)
-{
-    for (int t = 0; t < 64 && pl->nslots > 0; t++) {
-        int slot = (int)(gp_pl_rand(pl) % (uint64_t)pl->nslots);
-        if (s_eval(pl, &pl->nodes[slot], r, &best->score, &best->mask)) {
-            best->slot = slot;
-            return 1;
-        }
-    }
-    int *slots = malloc(sizeof *slots * (size_t)(pl->nslots ? pl->nslots : 1));
-    if (slots == NULL)
-        return -1;
-    int n = s_candidates(pl, r, slots, pl->nslots);
-    while (n > 0) {
-        int i = (int)(gp_pl_rand(pl) % (uint64_t)n);
-        if (s_eval(pl, &pl->nodes[slots[i]], r, &best->score, &best->mask)) {
-            best->slot = slots[i];
-            free(slots);
-            return 1;
-        }
-        slots[i] = slots[--n];
-    }
-    free(slots);
-    return 0;
-}
-
-static bool s_ix_applies(const gp_pl_req_t *r)
-{
-    return r->policy->cacheable && !r->dev_filter && !r->node_filter && !r->has_pref;
-}
-
-int gp_placement_rank(gp_placement_t *self, const gp_job_t *job, gp_candidate_t *out, int k,
-                      int *n, gp_err_t *err)
-{
-    gp_pl_req_t r;
-    if (k < 1)
-        return gp_err_set(err, GP_ERR_INVALID, "rank: k must be >= 1");
-    if (s_compile(self, job, &r, err) < 0)
-        return -1;
-    s_observe(self, &r);
-    s_cand_t one, *top = k == 1 ? &one : malloc(sizeof *top * (size_t)k);
-    if (top == NULL)
-        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    int nt = s_search(self, &r, top, k);
-    if (nt < 0) {
-        if (top != &one)
-            free(top);
-        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < nt; i++) {
-        int8_t pick[GP_MAX_DEVICES];
-        s_unmask(top[i].mask, pick);
-        out[i].score = top[i].score;
-        s_make_plan(self, &self->nodes[top[i].slot], &r, pick, &out[i].plan);
-    }
-    if (top != &one)
-        free(top);
-    *n = nt;
-    if (nt == 0)
-        return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node can hold it now", job->id);
-    return 0;
-}
-
-int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *out,
-                       gp_err_t *err)
-{
-    gp_pl_req_t r;
-    if (s_compile(self, job, &r, err) < 0)
-        return -1;
-    s_observe(self, &r);
-    s_cand_t best;
-    int nt;
-    if (r.n > 0 && r.group_mask == 0)
-        nt = 0;
-    else if (r.policy == &gp_policy_random && !r.has_pref)
-        nt = s_random_best(self, &r, &best);
-    else if (s_ix_applies(&r))
-        nt = s_ix_best(self, &r, &best);
-    else
-        nt = s_search(self, &r, &best, 1);
-    if (nt < 0)
-        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    if (nt == 0)
-        return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node can hold it now", job->id);
-    int8_t pick[GP_MAX_DEVICES];
-    s_unmask(best.mask, pick);
-    s_make_plan(self, &self->nodes[best.slot], &r, pick, out);
-    return 0;
-}
-
-int gp_placement_score_node(gp_placement_t *self, const char *node, const gp_job_t *job,
-                            double *score, gp_alloc_t *plan, gp_err_t *err)
-{
-    int slot = s_map_find(&self->node_index, node);
-    if (slot < 0)
-        return gp_err_set(err, GP_ERR_NOTFOUND, "no node %s", node);
-    gp_pl_req_t r;
-    if (s_compile(self, job, &r, err) < 0)
-        return -1;
-    double sc;
-    uint32_t mask;
-    int8_t pick[GP_MAX_DEVICES];
-    if (!s_eval(self, &self->nodes[slot], &r, &sc, &mask))
-        return gp_err_set(err, GP_ERR_CONFLICT, "job %s does not fit node %s", job->id, node);
-    sc += s_pref_bonus(&self->nodes[slot], &r);
-    s_unmask(mask, pick);
-    if (plan)
-        s_make_plan(self, &self->nodes[slot], &r, pick, plan);
-    *score = sc;
-    return 0;
-}
-
-bool gp_placement_fits(gp_placement_t *self, const char *node, const gp_job_t *job)
-{
-    double s;
-    return gp_placement_score_node(self, node, job, &s, NULL, NULL) == 0;
-}
-
-/* ------------------------------------------------------------------ gangs */
-
-int gp_placement_place_gang(gp_placement_t *self, const gp_job_t *jobs, int n, bool commit,
-                            gp_alloc_t *out, gp_err_t *err)
-{
-    int placed = 0, rc = -1;
-    char (*ids)[GP_NAME_LEN] = calloc((size_t)(n > 0 ? n : 1), GP_NAME_LEN);
-    if (ids == NULL)
-        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++) {
-        gp_job_t m = jobs[i];
-        if (m.id[0] == '\0' || !commit)
-            snprintf(m.id, sizeof m.id, "\x01gang-%d", i);  /* not a valid job id */
-        if (gp_placement_place(self, &m, &out[i], err) < 0) {
-            if (err && err->code == GP_ERR_NOTFOUND)
-                gp_err_set(err, GP_ERR_NOTFOUND, "gang member %d (%s) does not fit", i,
-                           jobs[i].id);
-            goto cleanup;
-        }
-        if (gp_placement_add_alloc(self, &out[i], err) < 0)
-            goto cleanup;
-        gp_strlcpy(ids[placed++], out[i].job, GP_NAME_LEN);
-    }
-    rc = 0;
-cleanup:
-    if (rc < 0 || !commit) {
-        for (int i = placed - 1; i >= 0; i--)
-            gp_placement_remove_alloc(self, ids[i], NULL);
-    }
-    if (rc == 0 && !commit)
-        for (int i = 0; i < n; i++)
-            gp_strlcpy(out[i].job, jobs[i].id, sizeof out[i].job);
-    free(ids);
-    return rc;
-}
-
-/* -------------------------------------------------------------- preemption
- *
- * For a job that fits nowhere, find on one node the cheapest set of
- * allocations with a lower priority whose removal lets it fit.  Cost is
- * compared as (number of victims, highest victim priority, sum of victim
- * priorities), lowest first.  Per node:
- *   1. Take back every lower-priority allocation; if the job still does not
- *      fit, the node is out.
- *   2. Otherwise search subsets in order of size: all single victims, all
- *      pairs, all triples (exact, in lowest-priority-first order), and when
- *      none works a greedy set (remove in lowest-priority order until it
- *      fits, then put back each one it can do without).
- * Nodes are independent and the state is restored after each trial, so the
- * plan changes nothing.  Cost: O(nodes x m^3) fit checks for m
- * lower-priority allocations per node, fine for the tens a node holds.
- */
-typedef struct {
-    int count, maxp;
-    long sump;
-} s_cost_t;
-
-static bool s_cost_less(s_cost_t a, s_cost_t b)
-{
-    if (a.count != b.count)
-        return a.count < b.count;
-    if (a.maxp != b.maxp)
-        return a.maxp < b.maxp;
-    return a.sump < b.sump;
-}
-
-static bool s_fits_without(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
-                           gp_pl_alloc_t **v, int nv, double *score, uint32_t *pick)
-{
-    for (int i = 0; i < nv; i++)
-        s_apply(pl, v[i], -1);
-    bool ok = s_eval(pl, n, r, score, pick);
-    for (int i = nv - 1; i >= 0; i--)
-        s_apply(pl, v[i], +1);
-    return ok;
-}
-
-static int s_prio_cmp(const void *a, const void *b)
-{
-    const gp_pl_alloc_t *x = *(gp_pl_alloc_t *const *)a, *y = *(gp_pl_alloc_t *const *)b;
-    return (x->priority > y->priority) - (x->priority < y->priority);
-}
-
-int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
-                                 char (*victims)[GP_NAME_LEN], int max, int *nvictims,
-                                 gp_alloc_t *plan, gp_err_t *err)
-{
-    gp_pl_req_t r;
-    if (s_compile(self, job, &r, err) < 0)
-        return -1;
-    bool found = false;
-    s_cost_t best = {0, 0, 0};
-    gp_pl_alloc_t *bestv[64];
-    int nbest = 0, bslot = -1;
-    uint32_t bpick = 0;
-    gp_pl_alloc_t **low = NULL;
-    int lowcap = 0;
-    for (int s = 0; s < self->nslots; s++) {
-        gp_pl_node_t *n = &self->nodes[s];
-        if (!n->used || !n->healthy)
-            continue;
-        int m = 0;
-        if (n->nallocs > lowcap) {
-            gp_pl_alloc_t **nl = realloc(low, sizeof *nl * (size_t)n->nallocs);
-            if (nl == NULL) {
-                free(low);
-                return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-            }
-            low = nl;
-            lowcap = n->nallocs;
-        }
-        for (int i = 0; i < n->nallocs; i++)
-            if (n->allocs[i]->priority < r.priority)
-                low[m++] = n->allocs[i];
-        if (m == 0)
-            continue;
-        qsort(low, (size_t)m, sizeof *low, s_prio_cmp);
-        double sc;
-        uint32_t pk;
-        if (!s_fits_without(self, n, &r, low, m, &sc, &pk))
-            continue;
-        gp_pl_alloc_t *set[64];
-        int ns = 0;
-        bool got = false;
-        for (int a = 0; a < m && !got; a++) {
-            set[0] = low[a];
-            if (s_fits_without(self, n, &r, set, 1, &sc, &pk)) { ns = 1; got = true; }
-        }
-        for (int a = 0; a < m && !got && m <= 64; a++)
-            for (int b = a + 1; b < m && !got; b++) {
-                set[0] = low[a]; set[1] = low[b];
-                if (s_fits_without(self, n, &r, set, 2, &sc, &pk)) { ns = 2; got = true; }
-            }
-        for (int a = 0; a < m && !got && m <= 24; a++)
-            for (int b = a + 1; b < m && !got; b++)
-                for (int c = b + 1; c < m && !got; c++) {
-                    set[0] = low[a]; set[1] = low[b]; set[2] = low[c];
-                    if (s_fits_without(self, n, &r, set, 3, &sc, &pk)) { ns = 3; got = true; }
-                }
-        if (!got) {
-            ns = 0;
-            for (int a = 0; a < m && ns < 64; a++) {
-                set[ns++] = low[a];
-                if (s_fits_without(self, n, &r, set, ns, &sc, &pk))
-                    break;
-            }
-            for (int a = ns - 1; a >= 0; a--) {
-                gp_pl_alloc_t *keep = set[a];
-                set[a] = set[ns - 1];
-                if (s_fits_without(self, n, &r, set, ns - 1, &sc, &pk))
-                    ns--;
-                else
-                    set[a] = keep;
-            }
-            if (!s_fits_without(self, n, &r, set, ns, &sc, &pk))
-                continue;
-        }
-        s_cost_t c = {ns, INT32_MIN, 0};
-        for (int i = 0; i < ns; i++) {
-            if (set[i]->priority > c.maxp)
-                c.maxp = set[i]->priority;
-            c.sump += set[i]->priority;
-        }
-        if (!found || s_cost_less(c, best)) {
-            found = true;
-            best = c;
-            nbest = ns;
-            memcpy(bestv, set, sizeof *set * (size_t)ns);
-            bslot = s;
-            s_fits_without(self, n, &r, set, ns, &sc, &bpick);
-        }
-    }
-    free(low);
-    if (!found)
-        return gp_err_set(err, GP_ERR_NOTFOUND,
-                          "job %s: no set of lower-priority jobs makes room", job->id);
-    if (nbest > max)
-        return gp_err_set(err, GP_ERR_INVALID, "preemption needs %d victims, room for %d",
-                          nbest, max);
-    for (int i = 0; i < nbest; i++)
-        gp_strlcpy(victims[i], bestv[i]->job, GP_NAME_LEN);
-    *nvictims = nbest;
-    if (plan) {
-        int8_t pick[GP_MAX_DEVICES];
-        s_unmask(bpick, pick);
-        s_make_plan(self, &self->nodes[bslot], &r, pick, plan);
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------ typical shapes */
-
-int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
-                             const double *weights, int n, gp_err_t *err)
-{
-    for (int i = 0; i < n; i++)
-        if (!(weights[i] > 0) || shapes[i].milli < 0 || shapes[i].milli > 1000 ||
-            shapes[i].devices < 0 || shapes[i].devices > GP_MAX_DEVICES ||
-            shapes[i].cpu_milli < 0)
-            return gp_err_set(err, GP_ERR_INVALID, "typical shape %d is malformed", i);
-    gp_shape_t *s = malloc(sizeof *s * (size_t)(n ? n : 1));
-    double *w = malloc(sizeof *w * (size_t)(n ? n : 1));
-    if (s == NULL || w == NULL) {
-        free(s);
-        free(w);
-        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    }
-    memcpy(s, shapes, sizeof *s * (size_t)n);
-    memcpy(w, weights, sizeof *w * (size_t)n);
-    free(self->seen);
-    free(self->seen_w);
-    self->seen = s;
-    self->seen_w = w;
-    self->nseen = self->seen_cap = n;
-    self->typical_fixed = true;
-    gp_pl_typical_free(self->typical);
-    self->typical = NULL;
-    self->epoch++;
-    return 0;
-}
-
-/* Learn the workload's shapes from the jobs placed, for FGD without a set
- * distribution.  The tables are rebuilt at 16, 32, 64, ... observations
- * and then every 4096, so that score caches stay warm between rebuilds. */
-static void s_observe(gp_placement_t *pl, const gp_pl_req_t *r)
-{
-    if (pl->typical_fixed || r->policy != &gp_policy_fgd)
-        return;
-    gp_shape_t sh;
-    memset(&sh, 0, sizeof sh);
-    sh.cpu_milli = r->cpu;
-    sh.milli = r->n ? r->milli : 0;
-    sh.devices = r->n;
-    if (r->job->models.n == 1)
-        gp_strlcpy(sh.model, r->job->models.v[0], sizeof sh.model);
-    int i;
-    for (i = 0; i < pl->nseen; i++)
-        if (memcmp(&pl->seen[i], &sh, sizeof sh) == 0)
-            break;
-    if (i == pl->nseen && pl->nseen < 1024) {
-        if (pl->nseen == pl->seen_cap) {
-            int ncap = pl->seen_cap ? pl->seen_cap * 2 : 16;
-            gp_shape_t *ns = realloc(pl->seen, sizeof *ns * (size_t)ncap);
-            if (ns == NULL)
-                return;
-            pl->seen = ns;
-            double *nw = realloc(pl->seen_w, sizeof *nw * (size_t)ncap);
-            if (nw == NULL)
-                return;
-            pl->seen_w = nw;
-            pl->seen_cap = ncap;
-        }
-        pl->seen[i] = sh;
-        pl->seen_w[i] = 0;
-        pl->nseen++;
-    }
-    if (i < pl->nseen)
-        pl->seen_w[i] += 1;
-    if (++pl->nobserved >= pl->next_learn || pl->typical == NULL) {
-        pl->next_learn = pl->nobserved < 4096 ? pl->nobserved * 2 : pl->nobserved + 4096;
-        gp_pl_typical_free(pl->typical);
-        pl->typical = NULL;
-        pl->epoch++;
-    }
-}
-
-void gp_placement_frag(gp_placement_t *self, double *frag_milli, double *idle_milli)
-{
-    double f = 0, idle = 0;
-    int mf[GP_MAX_DEVICES];
-    for (int s = 0; s < self->nslots; s++) {
-        gp_pl_node_t *n = &self->nodes[s];
-        if (!n->used || !n->healthy)
-            continue;
-        for (int i = 0; i < n->ndev; i++) {
-            mf[i] = gp_pl_dev_free_milli(&n->dev[i]);
-            idle += mf[i];
-        }
-        f += gp_pl_fgd_node_frag(self, n, n->cpu_free, mf);
-    }
-    *frag_milli = f;
-    *idle_milli = idle;
 }
 
 void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out)

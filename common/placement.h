@@ -37,10 +37,15 @@
  *
  * Policies (gp_policy_names() lists them; docs in policy_*.c):
  *   binpack, spread, topology  gpupool's own (node and device level)
+ *   gpupool                    FGD plus the GPUs a node's CPU cannot feed
  *   fgd                        fragmentation gradient descent (Weng et al.,
  *                              ATC'23), over the workload's typical shapes
  *   random, dotprod, gpuclustering, gpupacking, bestfit
  *                              the published baselines FGD is compared with
+ * fgd and the baselines behave as in the authors' simulator (whole-number
+ * scores).  Among equal scores every policy takes the node first in an
+ * order fixed by the seed (a hash of seed and node name): first fit in a
+ * random but fixed order.
  *
  * Speed: every change to a node (allocation added or removed, node added,
  * updated or removed) is logged.  For the common job (no pins, labels,
@@ -71,7 +76,7 @@ typedef struct gp_placement gp_placement_t;
 
 typedef struct {
     const char *policy;        /* default "binpack" */
-    uint64_t seed;             /* tie-breaking, random policy, sampling */
+    uint64_t seed;             /* the tie order, random policy, sampling */
     int full_scan_nodes;       /* score every feasible node up to this many nodes (4096) */
     int max_candidates;        /* above it, score this many feasible nodes (512) */
 } gp_placement_opts_t;

@@ -1,6 +1,8 @@
 /*
- * placement_internal.h - what the engine (placement.c) shares with its
- * policies (policy_*.c).  Not for other modules: use placement.h.
+ * placement_internal.h - what the engine's files (placement.c,
+ * placement_index.c, placement_plan.c, placement_preempt.c) share with each
+ * other and with the policies (policy_*.c).  Not for other modules: use
+ * placement.h.
  *
  * A policy is one gp_policy_t: a name, one line of documentation, and a
  * score function that, for one node that passed the engine's node filters,
@@ -60,6 +62,7 @@ typedef struct {
     double frag;            /* FGD: cached fragmentation */
     uint32_t frag_version;
     uint32_t frag_epoch;
+    uint32_t rank;          /* tie order, fixed per seed: lower wins among equal scores */
 } gp_pl_node_t;
 
 struct gp_pl_alloc {
@@ -68,7 +71,7 @@ struct gp_pl_alloc {
     int priority;
     int64_t cpu, mem;
     int ndev;
-    int tag;                /* per-device share (permille), for gpuclustering */
+    int tag;                /* gpuclustering: -1 no device, 0 a share, N whole devices */
     struct { int idx; int64_t mem; int comp; bool whole; } dev[GP_MAX_DEVICES];
 };
 
@@ -123,6 +126,7 @@ typedef struct {
 struct gp_placement {
     const gp_policy_t *policy;
     uint64_t rng;
+    uint64_t seed;
     int full_scan_nodes, max_candidates;
     gp_pl_node_t *nodes;
     int nslots, slots_cap;
@@ -161,6 +165,8 @@ struct gp_placement {
     double *seen_w;
     int nseen, seen_cap;
     int64_t nobserved, next_learn;
+    double cpu_per_gpu;          /* gpupool: the shapes' CPU per GPU milli */
+    uint32_t cpu_per_gpu_epoch;
 };
 
 /* FGD tables: build from shapes (NULL on no memory), free. */
@@ -224,9 +230,48 @@ void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli);
 int64_t gp_pl_node_gpu_free(const gp_pl_node_t *n);
 double gp_pl_fgd_node_frag(gp_placement_t *pl, const gp_pl_node_t *n, int64_t cpu_free,
                            const int *milli_free);
+/* FGD's fragmentation of the node as it is (milli_free: its devices' free
+ * shares), cached per node version. */
+double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *n, const int *milli_free);
+
+/* A candidate node: its score, slot and device mask. */
+typedef struct {
+    double score;
+    int slot;
+    uint32_t mask;
+} gp_pl_cand_t;
+
+/* placement.c: the state */
+int gp_pl_map_find(const gp_pl_map_t *m, const char *key);
+void gp_pl_changed(gp_placement_t *pl, int slot);      /* stamp and log a node change */
+void gp_pl_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign);  /* +1 add, -1 take back */
+int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_err_t *err);
+
+/* placement_index.c: where to look */
+void gp_pl_tree_update(gp_placement_t *pl, int slot);
+int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves);
+/* Slots whose summary covers r, into out[0..max), from a seeded start. */
+int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max);
+void gp_pl_index_free(gp_placement_t *pl);
+/* 1 and *best when a node fits, 0 when none, -1 out of memory. */
+int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best);
+int gp_pl_random_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best);
+
+/* placement_plan.c: where to go */
+bool gp_pl_node_static_ok(const gp_pl_node_t *n, const gp_pl_req_t *r);
+uint32_t gp_pl_mask(const int8_t *pick, int n);
+void gp_pl_unmask(uint32_t mask, int8_t *pick);
+/* The policy's score of n for r (cached per shape and node version). */
+bool gp_pl_eval(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r, double *score,
+                uint32_t *mask);
+void gp_pl_make_plan(const gp_placement_t *pl, const gp_pl_node_t *n, const gp_pl_req_t *r,
+                     const int8_t *pick, gp_alloc_t *out);
+
+/* policy_fgd.c: learn the typical shapes from the jobs asked about */
+void gp_pl_observe(gp_placement_t *pl, const gp_pl_req_t *r);
 
 extern const gp_policy_t gp_policy_binpack, gp_policy_spread, gp_policy_topology,
     gp_policy_fgd, gp_policy_random, gp_policy_dotprod, gp_policy_gpuclustering,
-    gp_policy_gpupacking, gp_policy_bestfit;
+    gp_policy_gpupacking, gp_policy_bestfit, gp_policy_gpupool;
 
 #endif

@@ -1,30 +1,44 @@
 /*
- * policy_baselines.c - the published baselines FGD is compared with (the
- * ATC'23 paper's evaluation and its Kubernetes scheduler simulator), each
- * a node score plus a device choice.  "Free GPU" below is a device's free
- * share in thousandths; maxCPU and maxGPU are the largest node's capacity.
+ * policy_baselines.c - the published baselines FGD is compared with, as the
+ * authors' Kubernetes scheduler simulator runs them (Weng et al., ATC'23;
+ * hkust-adsl/kubernetes-scheduler-simulator, with the configuration of its
+ * published run scripts).
  *
- * random         a uniformly random feasible node; devices packed.
- * dotprod        Tetris-style alignment.  For each way the node can take the
- *                job (a shared device with room, or the node's entirely free
- *                devices), node vector (free CPU / maxCPU, free GPU of that
- *                option / maxGPU), job vector (CPU / maxCPU, GPU / maxGPU);
- *                the option with the smallest dot product wins; score
- *                1 - dot / 2 (a small product means the job is small
- *                against what is left: the least disturbance).
- * gpuclustering  keep jobs of the same per-device share together: a node
- *                holding only jobs with this share scores in (75, 100], one
- *                holding this share among others (50, 75], an empty node
- *                (25, 50], any other node (0, 25]; inside a band the node
- *                with less free GPU is preferred.  CPU-only jobs: 0.
- * gpupacking     prefer using shared devices, then free devices of a node
- *                already in use, then an entirely free node: bands
- *                [50, 100] (100 - free share of the used devices / 10),
- *                [33, 50] (50 - whole free devices it must take), and
- *                [0, 33] (33 - free devices of the empty node).  CPU-only: 0.
- * bestfit        the node left with the least resources:
- *                score = 1 - (0.5 (freeCPU - CPU) / maxCPU
- *                           + 0.5 (freeGPU - GPU) / maxGPU).
+ * Every score is a whole number 0..100, like a Kubernetes score plugin's;
+ * the engine breaks ties by the node order fixed per seed (first fit among
+ * equals), which is how the published simulator decides between equal
+ * scores.  That coarseness is part of the published results.  maxCPU and
+ * maxGPU are the largest node's CPU and device capacity (128 cores and 8
+ * devices on openb, the constants the simulator normalises with); "free
+ * GPU" of a node is the sum over its devices of their free share (1000 =
+ * a whole device); a device "fits" a share m when its free share >= m.
+ *
+ * random         a node drawn uniformly from the nodes that fit; for a
+ *                fractional job a device drawn uniformly from the devices
+ *                that fit, for whole devices the free ones in index order.
+ * dotprod        Tetris-style alignment, "merged" GPU dimension:
+ *                score = trunc(100 (1 - dot / 2)) with
+ *                dot = freeCPU/maxCPU * CPU/maxCPU + freeGPU/maxGPU * GPU/maxGPU
+ *                (GPU of the job = devices x share); devices best fit.
+ * gpuclustering  jobs tagged "share" (any fractional job) or "N whole"
+ *                together: a node whose jobs all carry the job's tag scores
+ *                75 + b, one carrying it among others 50 + b, a node without
+ *                device jobs 25 + b, any other node b, where
+ *                b = 25 (maxGPU - freeGPU) / maxGPU (integer division);
+ *                CPU-only jobs score 0 everywhere.  Devices best fit.
+ * gpupacking     a node whose devices are all free: max(33 - free devices,
+ *                free devices); else take the fitting devices least free
+ *                first: if k of them are entirely free, max(50 - k, 33);
+ *                otherwise max(100 - s / 10, 50) with s the sum over them of
+ *                free share / 10 (integer).  CPU-only jobs score 0.
+ * bestfit        score = trunc(100 (1 - 0.5 (freeCPU - CPU) / maxCPU
+ *                                    - 0.5 (freeGPU - GPU) / maxGPU)).
+ *                (The simulator min-max normalises it over the nodes, which
+ *                keeps the same best nodes.)  Devices best fit.
+ *
+ * Best fit device choice: a fractional job goes to the fitting device with
+ * the least free share (lowest index among equals), whole devices are the
+ * entirely free ones in index order.
  */
 #include "placement_internal.h"
 
@@ -35,55 +49,32 @@ static bool s_random(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
 {
     if (!gp_pl_pick(pl, n, r, GP_PICK_PACK, pick))
         return false;
-    *score = (double)(gp_pl_rand(pl) >> 11);
+    if (r->n == 1 && !r->whole) {
+        int seen = 0;
+        for (int i = 0; i < n->ndev; i++)
+            if (gp_pl_dev_fits(pl, &n->dev[i], r) &&
+                gp_pl_rand(pl) % (uint64_t)++seen == 0)
+                pick[0] = (int8_t)i;
+    }
+    *score = 0;
     return true;
+}
+
+static int64_t s_job_gpu(const gp_pl_req_t *r)
+{
+    return (int64_t)r->n * r->milli;
 }
 
 static bool s_dotprod(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
                       double *score, int8_t *pick)
 {
+    if (!gp_pl_pick(pl, n, r, GP_PICK_PACK, pick))
+        return false;
     double mc, mg;
     gp_pl_max_spec(pl, &mc, &mg);
-    double pc = (double)r->cpu / mc, pg = (double)r->n * r->milli / mg;
-    double nc = (double)n->cpu_free / mc;
-    double best = -1;
-    if (r->n == 1 && !r->whole && r->milli < 1000) {
-        for (int i = 0; i < n->ndev; i++) {
-            const gp_pl_dev_t *d = &n->dev[i];
-            int mf = gp_pl_dev_free_milli(d);
-            if (mf >= 1000 || !gp_pl_dev_fits(pl, d, r))
-                continue;
-            double dot = nc * pc + (mf / mg) * pg;
-            if (best < 0 || dot < best) {
-                best = dot;
-                pick[0] = (int8_t)i;
-            }
-        }
-    }
-    if (r->n == 0) {
-        best = nc * pc + (gp_pl_node_gpu_free(n) / mg) * pg;
-    } else {
-        int idle = 0;
-        for (int i = 0; i < n->ndev; i++)
-            if (n->dev[i].nalloc == 0 && gp_pl_dev_fits(pl, &n->dev[i], r))
-                idle++;
-        if (idle >= r->n) {
-            double dot = nc * pc + (idle * 1000.0 / mg) * pg;
-            if (best < 0 || dot < best) {
-                gp_pl_req_t w = *r;   /* the exclusive option takes idle devices */
-                int k = 0;
-                for (int i = 0; i < n->ndev && k < r->n; i++)
-                    if (n->dev[i].nalloc == 0 && gp_pl_dev_fits(pl, &n->dev[i], &w))
-                        pick[k++] = (int8_t)i;
-                best = dot;
-            }
-        }
-        if (best < 0 && !gp_pl_pick(pl, n, r, GP_PICK_PACK, pick))
-            return false;
-        if (best < 0)
-            best = nc * pc + (gp_pl_node_gpu_free(n) / mg) * pg;
-    }
-    *score = 1.0 - best / 2.0;
+    double dot = ((double)n->cpu_free / mc) * ((double)r->cpu / mc) +
+                 ((double)gp_pl_node_gpu_free(n) / mg) * ((double)s_job_gpu(r) / mg);
+    *score = (double)(int64_t)(100.0 * (1.0 - dot / 2.0));
     return true;
 }
 
@@ -96,19 +87,26 @@ static bool s_gpuclustering(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req
         *score = 0;
         return true;
     }
-    double mc, mg;
-    gp_pl_max_spec(pl, &mc, &mg);
-    bool same = false, other = false;
+    double mc, mgd;
+    gp_pl_max_spec(pl, &mc, &mgd);
+    int64_t mg = (int64_t)mgd;
+    int tag = r->whole ? r->n : 0;
+    bool same = false;
+    int other = -2;          /* -2: no device job yet; -1: more than one other tag */
     for (int i = 0; i < n->nallocs; i++) {
-        if (n->allocs[i]->ndev == 0)
+        int t = n->allocs[i]->tag;
+        if (t < 0)
             continue;
-        if (n->allocs[i]->tag == r->milli)
+        if (t == tag)
             same = true;
+        else if (other == -2 || other == t)
+            other = t;
         else
-            other = true;
+            other = -1;
     }
-    double band = same ? (other ? 50 : 75) : (other ? 0 : 25);
-    *score = band + 25.0 * (mg - (double)gp_pl_node_gpu_free(n)) / mg;
+    int64_t b = 25 * (mg - gp_pl_node_gpu_free(n)) / mg;
+    int64_t band = same ? (other == -2 ? 75 : 50) : (other == -2 ? 25 : 0);
+    *score = (double)(band + b);
     return true;
 }
 
@@ -121,28 +119,29 @@ static bool s_gpupacking(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t 
         *score = 0;
         return true;
     }
-    int free_all = 0, free_used = 0;
+    int free_all = 0;
     for (int i = 0; i < n->ndev; i++)
-        if (n->dev[i].nalloc == 0 && n->dev[i].healthy)
+        if (gp_pl_dev_free_milli(&n->dev[i]) == 1000)
             free_all++;
     if (free_all == n->ndev) {
-        double s = 100.0 / 3 - free_all;
-        *score = s > 0 ? s : 0;
+        int s = 33 - free_all;
+        *score = s > free_all ? s : free_all;
         return true;
     }
-    double freeratio = 0;
+    int whole_used = 0;
+    int64_t ratio = 0;
     for (int k = 0; k < r->n; k++) {
-        const gp_pl_dev_t *d = &n->dev[pick[k]];
-        if (d->nalloc == 0)
-            free_used++;
-        freeratio += gp_pl_dev_free_milli(d) / 10.0;
+        int f = gp_pl_dev_free_milli(&n->dev[pick[k]]);
+        if (f == 1000)
+            whole_used++;
+        ratio += f * 100 / 1000;
     }
-    if (free_used > 0) {
-        double s = 50 - free_used;
-        *score = s > 100.0 / 3 ? s : 100.0 / 3;
+    if (whole_used > 0) {
+        int s = 50 - whole_used;
+        *score = s > 33 ? s : 33;
     } else {
-        double s = 100 - freeratio / 10;
-        *score = s > 50 ? s : 50;
+        int64_t s = 100 - ratio / 10;
+        *score = (double)(s > 50 ? s : 50);
     }
     return true;
 }
@@ -154,10 +153,9 @@ static bool s_bestfit(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
         return false;
     double mc, mg;
     gp_pl_max_spec(pl, &mc, &mg);
-    double freeg = (double)gp_pl_node_gpu_free(n);
     double s = 0.5 * ((double)(n->cpu_free - r->cpu) / mc) +
-               0.5 * ((freeg - (double)r->n * r->milli) / mg);
-    *score = 1.0 - s;
+               0.5 * ((double)(gp_pl_node_gpu_free(n) - s_job_gpu(r)) / mg);
+    *score = (double)(int64_t)((1.0 - s) * 100.0);
     return true;
 }
 
@@ -169,8 +167,8 @@ const gp_policy_t gp_policy_dotprod = {
     s_dotprod,
 };
 const gp_policy_t gp_policy_gpuclustering = {
-    "gpuclustering", "jobs with the same per-device share together (baseline)", true,
-    s_gpuclustering,
+    "gpuclustering", "jobs of the same kind (shared, N whole devices) together (baseline)",
+    true, s_gpuclustering,
 };
 const gp_policy_t gp_policy_gpupacking = {
     "gpupacking", "shared devices, then used nodes, then empty nodes (baseline)", true,

@@ -17,16 +17,24 @@
  * The node's fragmentation is the expectation over shapes:
  *   F(node) = sum_t f_t * frag_t(node).
  * FGD places a job on the node, and on the device(s) of that node, whose
- * fragmentation grows least: it minimises F(after) - F(before), the
- * gradient of fragmentation along the placement.  For a single fractional
- * job every device that can take it is tried; for a multi-device or whole
- * job the devices are packed (least free first).  The cluster's
- * fragmentation (gp_placement_frag) is the sum over nodes.
+ * fragmentation grows least.  As in the authors' simulator, the score is
+ * a whole number, trunc(100 x sigmoid((F(before) - F(after)) / 1000)),
+ * and the engine takes the best score, the first node in the seed's fixed
+ * order among equals.  That coarseness (every change within a few
+ * thousandths of a device scores 50) and first fit among equals are part
+ * of FGD's published result: a finer score scatters whole-device jobs over
+ * empty nodes.  For a single fractional job every device that can take it
+ * is tried in index order, the first with the best score wins; a
+ * multi-device or whole job takes the fitting devices with least free
+ * share first.  The cluster's fragmentation (gp_placement_frag) is the sum
+ * over nodes.
  *
- * Typical shapes: the most popular shapes that together make 95% of the
- * jobs (CPU-only jobs included), renormalised, as the published simulator
- * does.  They come from gp_placement_set_typical or are learned from the
- * jobs the engine places.
+ * Typical shapes: the most popular shapes (by count; among equal counts
+ * the larger CPU, share, devices first) that together make 95% of the
+ * jobs, CPU-only jobs included, renormalised, as the published simulator
+ * computes them.  A shape's model is "" (any) or a list "A|B" of models
+ * any of which can serve it.  They come from gp_placement_set_typical or
+ * are learned from the jobs the engine places.
  *
  * Computing F fast.  frag_t depends on the node's CPU only through the
  * comparison cpu_free >= cpu_t, and shapes with the same (m, n) differ only
@@ -46,15 +54,13 @@
  */
 #include "placement_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #include "banned.h"
-
-/* Weight of the packing tie-break, per thousandth of a device left idle. */
-#define S_TIE 0.01
-
-
 
 typedef struct {
     double cf;               /* shapes that never use this model */
@@ -92,6 +98,42 @@ static int s_cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Popularity order of the typical shapes: more frequent first; among
+ * equally frequent ones the larger (CPU, then share, devices, models)
+ * first, the order the published simulator sorts them in. */
+static bool s_before(const gp_shape_t *sh, const double *w, int a, int b)
+{
+    if (w[a] != w[b])
+        return w[a] > w[b];
+    const gp_shape_t *x = &sh[a], *y = &sh[b];
+    if (x->cpu_milli != y->cpu_milli)
+        return x->cpu_milli > y->cpu_milli;
+    if (x->milli != y->milli)
+        return x->milli > y->milli;
+    if (x->devices != y->devices)
+        return x->devices > y->devices;
+    return strcmp(x->model, y->model) > 0;
+}
+
+/* Does a shape's model list ("" any, else models separated by '|') accept
+ * a device model? */
+static bool s_model_ok(const char *list, const char *model)
+{
+    if (list[0] == '\0')
+        return true;
+    size_t ml = strlen(model);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, '|');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == ml && strncmp(p, model, l) == 0)
+            return true;
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
 static int s_level(const gp_pl_typical_t *t, int64_t cpu)
 {
     int lo = 0, hi = t->nlevels;       /* count of thr <= cpu */
@@ -119,9 +161,9 @@ gp_pl_typical_t *gp_pl_typical_build(const gp_placement_t *pl, const gp_shape_t 
         idx[i] = i;
         total += w[i];
     }
-    for (int i = 1; i < n; i++) {       /* insertion sort, weight desc, stable */
+    for (int i = 1; i < n; i++) {       /* insertion sort: s_before order */
         int v = idx[i], j = i - 1;
-        while (j >= 0 && w[idx[j]] < w[v]) {
+        while (j >= 0 && s_before(shapes, w, v, idx[j])) {
             idx[j + 1] = idx[j];
             j--;
         }
@@ -159,8 +201,7 @@ gp_pl_typical_t *gp_pl_typical_build(const gp_placement_t *pl, const gp_shape_t 
         for (int k = 0; k < keep; k++) {
             const gp_shape_t *s = &shapes[idx[k]];
             double fk = f[idx[k]];
-            if (s->devices == 0 || s->milli == 0 ||
-                (s->model[0] && strcmp(s->model, pl->group_model[g]) != 0)) {
+            if (s->devices == 0 || s->milli == 0 || !s_model_ok(s->model, pl->group_model[g])) {
                 G->cf += fk;
                 continue;
             }
@@ -229,30 +270,41 @@ double gp_pl_fgd_node_frag(gp_placement_t *pl, const gp_pl_node_t *node, int64_t
     return res;
 }
 
-static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
-                        double *score, int8_t *pick)
+double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *node, const int *mf)
 {
-    int mf[GP_MAX_DEVICES];
-    for (int i = 0; i < node->ndev; i++)
-        mf[i] = gp_pl_dev_free_milli(&node->dev[i]);
     if (node->frag_version != node->version || node->frag_epoch != pl->epoch ||
         node->version == 0) {
         node->frag = gp_pl_fgd_node_frag(pl, node, node->cpu_free, mf);
         node->frag_version = node->version;
         node->frag_epoch = pl->epoch;
     }
-    double before = node->frag, after;
+    return node->frag;
+}
+
+/* The published plugin's score: the fragmentation decrease through a
+ * sigmoid, scaled to 0..100 and truncated to a whole number. */
+static int s_sigmoid_score(double before, double after)
+{
+    return (int)(100.0 / (1.0 + exp(-(before - after) / 1000.0)));
+}
+
+static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
+                        double *score, int8_t *pick)
+{
+    int mf[GP_MAX_DEVICES];
+    for (int i = 0; i < node->ndev; i++)
+        mf[i] = gp_pl_dev_free_milli(&node->dev[i]);
+    double before = gp_pl_fgd_node_frag_cached(pl, node, mf);
     int64_t cpu_after = node->cpu_free - r->cpu;
-    if (r->n == 0) {
-        after = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
-    } else if (r->n == 1 && !r->whole) {
-        int best = -1, seen_free[GP_MAX_DEVICES], nseen = 0;
-        double bestf = 0;
+    if (r->n == 1 && !r->whole) {
+        /* every fitting device in index order; the first with the best
+         * (whole-number) score wins */
+        int best = -1, best_sc = 0, seen_free[GP_MAX_DEVICES], nseen = 0;
         for (int i = 0; i < node->ndev; i++) {
             const gp_pl_dev_t *d = &node->dev[i];
             if (!gp_pl_dev_fits(pl, d, r))
                 continue;
-            bool dup = false;      /* devices in the same state give the same answer */
+            bool dup = false;      /* an earlier device in the same state scored the same */
             for (int k = 0; k < nseen; k++)
                 if (seen_free[k] == mf[i])
                     dup = true;
@@ -261,31 +313,119 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
             seen_free[nseen++] = mf[i];
             int keep = mf[i];
             mf[i] = gp_pl_dev_milli_after(d, r);
-            double fr = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
+            int sc = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
             mf[i] = keep;
-            if (best < 0 || fr < bestf) {
+            if (best < 0 || sc > best_sc) {
                 best = i;
-                bestf = fr;
+                best_sc = sc;
             }
         }
         if (best < 0)
             return false;
         pick[0] = (int8_t)best;
-        after = bestf;
-    } else {
-        if (!gp_pl_pick(pl, node, r, GP_PICK_PACK, pick))
-            return false;
-        for (int k = 0; k < r->n; k++)
-            mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
-        after = gp_pl_fgd_node_frag(pl, node, cpu_after, mf);
+        *score = best_sc;
+        return true;
     }
-    double lafter = 0;
-    for (int i = 0; i < node->ndev; i++)
-        lafter += mf[i];
-    if (r->n == 1 && !r->whole)
-        lafter -= mf[pick[0]] - gp_pl_dev_milli_after(&node->dev[pick[0]], r);
-    *score = before - after - S_TIE * lafter;
+    if (!gp_pl_pick(pl, node, r, GP_PICK_PACK, pick))
+        return false;
+    for (int k = 0; k < r->n; k++)
+        mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
+    *score = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
     return true;
+}
+
+/* ------------------------------------------------------------ typical shapes */
+
+int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
+                             const double *weights, int n, gp_err_t *err)
+{
+    for (int i = 0; i < n; i++)
+        if (!(weights[i] > 0) || shapes[i].milli < 0 || shapes[i].milli > 1000 ||
+            shapes[i].devices < 0 || shapes[i].devices > GP_MAX_DEVICES ||
+            shapes[i].cpu_milli < 0)
+            return gp_err_set(err, GP_ERR_INVALID, "typical shape %d is malformed", i);
+    gp_shape_t *s = malloc(sizeof *s * (size_t)(n ? n : 1));
+    double *w = malloc(sizeof *w * (size_t)(n ? n : 1));
+    if (s == NULL || w == NULL) {
+        free(s);
+        free(w);
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    }
+    memcpy(s, shapes, sizeof *s * (size_t)n);
+    memcpy(w, weights, sizeof *w * (size_t)n);
+    free(self->seen);
+    free(self->seen_w);
+    self->seen = s;
+    self->seen_w = w;
+    self->nseen = self->seen_cap = n;
+    self->typical_fixed = true;
+    gp_pl_typical_free(self->typical);
+    self->typical = NULL;
+    self->epoch++;
+    return 0;
+}
+
+/* Learn the workload's shapes from the jobs placed, for FGD without a set
+ * distribution.  The tables are rebuilt at 16, 32, 64, ... observations
+ * and then every 4096, so that score caches stay warm between rebuilds. */
+void gp_pl_observe(gp_placement_t *pl, const gp_pl_req_t *r)
+{
+    if (pl->typical_fixed || (r->policy != &gp_policy_fgd && r->policy != &gp_policy_gpupool))
+        return;
+    gp_shape_t sh;
+    memset(&sh, 0, sizeof sh);
+    sh.cpu_milli = r->cpu;
+    sh.milli = r->n ? r->milli : 0;
+    sh.devices = r->n;
+    if (r->job->models.n == 1)
+        gp_strlcpy(sh.model, r->job->models.v[0], sizeof sh.model);
+    int i;
+    for (i = 0; i < pl->nseen; i++)
+        if (memcmp(&pl->seen[i], &sh, sizeof sh) == 0)
+            break;
+    if (i == pl->nseen && pl->nseen < 1024) {
+        if (pl->nseen == pl->seen_cap) {
+            int ncap = pl->seen_cap ? pl->seen_cap * 2 : 16;
+            gp_shape_t *ns = realloc(pl->seen, sizeof *ns * (size_t)ncap);
+            if (ns == NULL)
+                return;
+            pl->seen = ns;
+            double *nw = realloc(pl->seen_w, sizeof *nw * (size_t)ncap);
+            if (nw == NULL)
+                return;
+            pl->seen_w = nw;
+            pl->seen_cap = ncap;
+        }
+        pl->seen[i] = sh;
+        pl->seen_w[i] = 0;
+        pl->nseen++;
+    }
+    if (i < pl->nseen)
+        pl->seen_w[i] += 1;
+    if (++pl->nobserved >= pl->next_learn || pl->typical == NULL) {
+        pl->next_learn = pl->nobserved < 4096 ? pl->nobserved * 2 : pl->nobserved + 4096;
+        gp_pl_typical_free(pl->typical);
+        pl->typical = NULL;
+        pl->epoch++;
+    }
+}
+
+void gp_placement_frag(gp_placement_t *self, double *frag_milli, double *idle_milli)
+{
+    double f = 0, idle = 0;
+    int mf[GP_MAX_DEVICES];
+    for (int s = 0; s < self->nslots; s++) {
+        gp_pl_node_t *n = &self->nodes[s];
+        if (!n->used || !n->healthy)
+            continue;
+        for (int i = 0; i < n->ndev; i++) {
+            mf[i] = gp_pl_dev_free_milli(&n->dev[i]);
+            idle += mf[i];
+        }
+        f += gp_pl_fgd_node_frag(self, n, n->cpu_free, mf);
+    }
+    *frag_milli = f;
+    *idle_milli = idle;
 }
 
 const gp_policy_t gp_policy_fgd = {

@@ -117,6 +117,8 @@ typedef struct {
     double cap_gpus;
     double alloc_pct_90, alloc_pct_100, alloc_pct_final, final_arrived_pct;
     double unalloc_gpus_final;
+    double alloc_pct_130, unalloc_gpus_130;  /* when the arrived request reaches 130%
+                                                (the end, if it never does) */
     double frag_pct_100, frag_gpus_100;
     double series[SIM_SERIES];   /* alloc % at arrived i% (NAN before) */
     /* time mode */

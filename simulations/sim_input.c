@@ -1,6 +1,8 @@
 /* sim_input.c - inventories and workloads for gpupool-sim (see sim.h). */
 #include "sim.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -182,6 +184,13 @@ static int s_open(const char *path, FILE **f, gp_err_t *err)
     *f = fopen(path, "r");
     if (*f == NULL)
         return gp_err_errno(err, "%s", path);
+    struct stat st;
+    if (fstat(fileno(*f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(*f);
+        *f = NULL;
+        errno = EISDIR;      /* glibc opens a directory for reading; reading it fails */
+        return gp_err_errno(err, "%s", path);
+    }
     return 0;
 }
 
@@ -600,6 +609,7 @@ void sim_node_record(const sim_data_t *d, const sim_node_t *n, int copy, gp_node
 {
     if (n->full) {
         *out = *n->full;
+        gp_strlcpy(out->name, n->name, sizeof out->name);   /* plan renames copies */
     } else {
         gp_node_init(out);
         gp_strlcpy(out->name, n->name, sizeof out->name);
@@ -622,8 +632,10 @@ void sim_node_record(const sim_data_t *d, const sim_node_t *n, int copy, gp_node
     }
 }
 
-/* Typical shapes: the distinct (CPU, share, devices, model) of the pods,
- * weighted by count.  The engine keeps the most popular 95% (FGD). */
+/* Typical shapes: the distinct (CPU, share, devices, models) of the trace's
+ * own pods (CPU-only ones included; a multi-model spec is one shape that
+ * any of its models can serve), weighted by count.  The engine keeps the
+ * most popular 95% (FGD), as the published simulator does. */
 int sim_typical(const sim_data_t *d, gp_shape_t **shapes, double **weights, int *n)
 {
     int cap = 64, ns = 0;
@@ -638,8 +650,13 @@ int sim_typical(const sim_data_t *d, gp_shape_t **shapes, double **weights, int 
         sh.cpu_milli = p->cpu;
         sh.devices = p->n;
         sh.milli = p->n ? p->milli : 0;
-        if (p->spec >= 0 && d->specs[p->spec].n == 1)
-            gp_strlcpy(sh.model, d->specs[p->spec].v[0], sizeof sh.model);
+        if (p->spec >= 0) {     /* "A|B": any of them (the trace's own spelling) */
+            const gp_strlist_t *l = &d->specs[p->spec];
+            size_t len = 0;
+            for (int k = 0; k < l->n && len < sizeof sh.model; k++)
+                len += (size_t)snprintf(sh.model + len, sizeof sh.model - len, "%s%s",
+                                        k ? "|" : "", l->v[k]);
+        }
         int k;
         for (k = 0; k < ns; k++)
             if (memcmp(&s[k], &sh, sizeof sh) == 0)

@@ -205,14 +205,15 @@ static void *s_worker(void *arg)
 static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
 {
     *out = r[0];
-    double a[16] = {0};
+    double a[18] = {0};
     for (int i = 0; i < n; i++) {
         const double v[] = {r[i].pods, r[i].placed, r[i].failed, r[i].failed_gpu,
                             r[i].alloc_pct_90, r[i].alloc_pct_100, r[i].alloc_pct_final,
                             r[i].final_arrived_pct, r[i].unalloc_gpus_final,
                             r[i].frag_pct_100, r[i].frag_gpus_100, r[i].util_mean,
-                            r[i].util_peak, r[i].wait_mean, r[i].wait_p95, r[i].unplaced};
-        for (int k = 0; k < 16; k++)
+                            r[i].util_peak, r[i].wait_mean, r[i].wait_p95, r[i].unplaced,
+                            r[i].alloc_pct_130, r[i].unalloc_gpus_130};
+        for (int k = 0; k < 18; k++)
             a[k] += v[k] / n;
     }
     out->pods = a[0];
@@ -231,6 +232,8 @@ static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
     out->wait_mean = a[13];
     out->wait_p95 = a[14];
     out->unplaced = a[15];
+    out->alloc_pct_130 = a[16];
+    out->unalloc_gpus_130 = a[17];
     out->wall_s = 0;
     out->queue_peak = 0;
     for (int i = 0; i < n; i++) {
@@ -253,7 +256,8 @@ static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
 
 static int s_exit_for(const gp_err_t *e)
 {
-    if (e->code == GP_ERR_IO && strstr(e->msg, "No such file"))
+    if (e->code == GP_ERR_IO &&
+        (strstr(e->msg, "No such file") || strstr(e->msg, "Is a directory")))
         return EX_NOINPUT;
     if (e->code == GP_ERR_NOMEM)
         return EX_OSERR;

@@ -138,12 +138,31 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
             order[n] = (int)n;
             total += (double)s_req_milli(&d->pods[n], o->whole_only);
         }
+        for (long i = n - 1; i > 0; i--) {          /* Fisher-Yates */
+            long j = (long)(sim_rand(&rs) % (uint64_t)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
         double target = o->inflate * cap;
+        /* a trace above the target: random pods leave until it is not */
+        while (o->inflate > 0 && n > 0 && total > target) {
+            long j = (long)(sim_rand(&rs) % (uint64_t)n);
+            total -= (double)s_req_milli(&d->pods[order[j]], o->whole_only);
+            order[j] = order[--n];
+        }
         bool any_gpu = false;
         for (int i = 0; i < d->npods; i++)
             if (d->pods[i].n > 0)
                 any_gpu = true;
-        while (any_gpu && total < target) {
+        /* below it: random copies follow, until the next one would pass it
+         * (judged, as the published simulator does, by its per-device share) */
+        while (o->inflate > 0 && any_gpu) {
+            int k = (int)(sim_rand(&rs) % (uint64_t)d->npods);
+            const sim_pod_t *p = &d->pods[k];
+            double step = p->n == 0 ? 0 : (o->whole_only || p->whole) ? 1000 : p->milli;
+            if (total + step > target)
+                break;
             if (n == cap_o) {
                 cap_o *= 2;
                 int *no = realloc(order, sizeof *order * (size_t)cap_o);
@@ -153,15 +172,8 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
                 }
                 order = no;
             }
-            int k = (int)(sim_rand(&rs) % (uint64_t)d->npods);
             order[n++] = k;
-            total += (double)s_req_milli(&d->pods[k], o->whole_only);
-        }
-        for (long i = n - 1; i > 0; i--) {          /* Fisher-Yates */
-            long j = (long)(sim_rand(&rs) % (uint64_t)(i + 1));
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
+            total += (double)s_req_milli(p, o->whole_only);
         }
     }
     gp_job_t *job = calloc(1, sizeof *job);
@@ -175,7 +187,7 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
     gp_job_init(job);
     double arrived = 0, alloc = 0;
     int next_pct = 0;
-    bool got90 = false, got100 = false;
+    bool got90 = false, got100 = false, got130 = false;
     for (int i = 0; i < SIM_SERIES; i++)
         res->series[i] = NAN;
     for (long i = 0; i < n; i++) {
@@ -208,6 +220,11 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
             got90 = true;
             res->alloc_pct_90 = apct;
         }
+        if (!got130 && pct >= 130) {
+            got130 = true;
+            res->alloc_pct_130 = apct;
+            res->unalloc_gpus_130 = (cap - alloc) / 1000.0;
+        }
         if (!got100 && pct >= 100) {
             got100 = true;
             res->alloc_pct_100 = apct;
@@ -220,8 +237,13 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
     res->pods = (int)n;
     res->alloc_pct_final = cap > 0 ? alloc * 100.0 / cap : 0;
     res->final_arrived_pct = cap > 0 ? arrived * 100.0 / cap : 0;
+    res->unalloc_gpus_final = (cap - alloc) / 1000.0;
     if (!got90)
         res->alloc_pct_90 = res->alloc_pct_final;
+    if (!got130) {
+        res->alloc_pct_130 = res->alloc_pct_final;
+        res->unalloc_gpus_130 = res->unalloc_gpus_final;
+    }
     if (!got100) {
         res->alloc_pct_100 = res->alloc_pct_final;
         double fr, idle;
@@ -229,7 +251,6 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
         res->frag_gpus_100 = fr / 1000.0;
         res->frag_pct_100 = idle > 0 ? fr * 100.0 / idle : 0;
     }
-    res->unalloc_gpus_final = (cap - alloc) / 1000.0;
     s_check(pl, alloc, res);
     free(job);
     free(plan);

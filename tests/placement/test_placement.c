@@ -209,8 +209,10 @@ static void test_accounting(void)
        "an unknown device is refused");
     gp_placement_stats_t st;
     gp_placement_stats(pl, &st);
-    ok(st.gpu_milli_used >= 500 && st.gpu_milli_used <= 1000 && st.allocs == 1,
-       "stats count the one allocation (%lld milli)", (long long)st.gpu_milli_used);
+    /* the larger of its memory (20000 of 24576 MiB: 813.8, rounded) and
+     * compute (500) shares */
+    is_int(st.gpu_milli_used, 814, "stats count the one allocation's share of the device");
+    is_int(st.allocs, 1, "stats count one allocation");
 
     /* oversubscription: factor 2 doubles the memory offered */
     mk(&n, "over", 8000, 16000, 1, "A10", 10000);
@@ -391,13 +393,14 @@ static void test_baselines(void)
     j = job("q", 1, 250, 0);
     gp_strlist_add(&j.uuids, "a-g0");
     put(pl, &j, NULL);
-    j = job("h", 1, 500, 0);
+    j = job("h", 1, 0, 0);
     gp_strlist_add(&j.uuids, "b-g0");
     put(pl, &j, NULL);
-    j = job("q2", 1, 250, 0);
-    is_str(where(pl, &j, NULL), "a", "gpuclustering: with jobs of the same share");
-    j = job("h2", 1, 500, 0);
-    is_str(where(pl, &j, NULL), "b", "gpuclustering: the other share elsewhere");
+    j = job("q2", 1, 500, 0);
+    is_str(where(pl, &j, NULL), "a", "gpuclustering: a shared slice joins the shared slices "
+           "(whatever their share)");
+    j = job("h2", 1, 0, 0);
+    is_str(where(pl, &j, NULL), "b", "gpuclustering: a whole device joins the whole devices");
     gp_placement_destroy(&pl);
 
     /* random: deterministic for a seed, and it does spread */
@@ -537,8 +540,8 @@ static void test_preemption(void)
  * commits and releases, for every policy that uses the index. */
 static void test_index_matches_scan(void)
 {
-    const char *pols[] = {"fgd", "bestfit", "binpack", "spread", "dotprod", "gpupacking",
-                          "gpuclustering", "topology"};
+    const char *pols[] = {"fgd", "gpupool", "bestfit", "binpack", "spread", "dotprod",
+                          "gpupacking", "gpuclustering", "topology"};
     for (size_t p = 0; p < GP_ARRAY_LEN(pols); p++) {
         gp_placement_t *pl = engine(pols[p]);
         gp_node_t n;
@@ -547,6 +550,13 @@ static void test_index_matches_scan(void)
             snprintf(name, sizeof name, "n%d", i);
             mk(&n, name, 16000 + 8000 * (i % 4), 128000, 1 + i % 8, i % 3 ? "A10" : "T4", 24000);
             add(pl, &n);
+        }
+        if (strcmp(pols[p], "fgd") == 0 || strcmp(pols[p], "gpupool") == 0) {
+            /* a fixed distribution: learning it from the jobs would change
+             * the tables between the place() and rank() being compared */
+            gp_shape_t ts[3] = {{2000, 300, 1, ""}, {0, 1000, 1, ""}, {2000, 0, 0, ""}};
+            double tw[3] = {3, 2, 1};
+            gp_placement_set_typical(pl, ts, tw, 3, &err);
         }
         uint64_t r = 12345;
         int mismatches = 0, placed = 0, live = 0;
@@ -630,6 +640,79 @@ static void test_big(void)
     gp_placement_destroy(&pl);
 }
 
+/* Tie order: a node order fixed per seed, first fit among equal scores. */
+static void test_tie_order(void)
+{
+    gp_node_t n;
+    char first[8][GP_NAME_LEN];
+    int differ = 0;
+    for (int seed = 1; seed <= 8; seed++) {
+        gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
+        o.policy = "gpupacking";
+        o.seed = (uint64_t)seed;
+        gp_placement_t *pl = gp_placement_new(&o, &err);
+        for (int i = 0; i < 6; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "e%d", i);
+            mk(&n, name, 32000, 64000, 4, "A10", 24000);
+            add(pl, &n);
+        }
+        /* CPU-only jobs score 0 everywhere under gpupacking: the seed's
+         * first node wins, again and again (first fit), until it is full */
+        gp_job_t j = job("a", 0, 0, 1000);
+        gp_strlcpy(first[seed - 1], put(pl, &j, NULL), GP_NAME_LEN);
+        const char *again = first[seed - 1];
+        int same = 1;
+        for (int k = 0; k < 3; k++) {
+            char id[16];
+            snprintf(id, sizeof id, "b%d", k);
+            j = job(id, 0, 0, 1000);
+            same &= strcmp(put(pl, &j, NULL), again) == 0;
+        }
+        ok(same, "seed %d: equal scores go to one node first (first fit)", seed);
+        if (seed > 1 && strcmp(first[seed - 1], first[0]) != 0)
+            differ = 1;
+        gp_placement_destroy(&pl);
+    }
+    ok(differ, "the first node depends on the seed");
+}
+
+/* gpupool: a node whose CPU cannot feed its free GPUs counts them as lost. */
+static void test_gpupool(void)
+{
+    gp_node_t poor, rich;
+    mk(&poor, "poor", 16000, 128000, 8, "A10", 24000);   /* 2 cores per GPU */
+    mk(&rich, "rich", 64000, 128000, 8, "A10", 24000);   /* 8 cores per GPU */
+    gp_shape_t ts[1] = {{2000, 1000, 1, ""}};             /* 2 cores per GPU asked */
+    double tw[1] = {1};
+    int fgd_poor = 0, gpupool_poor = 0;
+    for (int seed = 1; seed <= 8; seed++) {
+        const char *pols[2] = {"fgd", "gpupool"};
+        for (int p = 0; p < 2; p++) {
+            gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
+            o.policy = pols[p];
+            o.seed = (uint64_t)seed;
+            gp_placement_t *pl = gp_placement_new(&o, &err);
+            add(pl, &poor);
+            add(pl, &rich);
+            gp_placement_set_typical(pl, ts, tw, 1, &err);
+            /* a CPU-only job of 8 cores: on "poor" it leaves 8 cores for 8
+             * GPUs, 4 GPUs' worth of CPU short; FGD's shapes still fit */
+            gp_job_t j = job("cpu", 0, 0, 8000);
+            if (strcmp(where(pl, &j, NULL), "poor") == 0) {
+                if (p == 0)
+                    fgd_poor++;
+                else
+                    gpupool_poor++;
+            }
+            gp_placement_destroy(&pl);
+        }
+    }
+    is_int(gpupool_poor, 0, "gpupool never strands GPUs by taking a CPU-poor node's cores");
+    ok(fgd_poor > 0, "fgd does for some seeds (%d of 8): it only sees the typical shapes",
+       fgd_poor);
+}
+
 int main(void)
 {
     test_filters();
@@ -643,6 +726,8 @@ int main(void)
     test_preemption();
     test_index_matches_scan();
     test_big();
+    test_tie_order();
+    test_gpupool();
     ok(gp_policy_doc("fgd") != NULL && gp_policy_doc("nope") == NULL, "policy docs");
     gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
     o.policy = "nope";

@@ -45,4 +45,22 @@ num_gt "$bf" "$rnd"; ok $? "BestFit beats Random at 130% ($bf > $rnd)"
 num_gt "$(field "$(get bestfit)" unallocated_gpus_130)" "$(field "$(get fgd)" unallocated_gpus_130)"
 ok $? "FGD leaves fewer GPUs unallocated"
 
+# --- alloc_pct_130 is the allocation when the arrived request reaches 130%,
+# not the end state: a workload that runs far past 130% (--count draws)
+one=$("$SIM" replay -n "$NODES" -p "$PODS" -P bestfit --count 12000 -s 42 --json -q \
+      --csv "$T_TMP/cross.csv")
+fin=$(field "$one" arrived_pct_final)
+num_gt "$fin" 140; ok $? "the drawn workload runs past 130% ($fin%)"
+at130=$(grep '^bestfit,130,' "$T_TMP/cross.csv" | cut -d, -f3)
+is "$(awk -v a="$(field "$one" alloc_pct_130)" -v b="$at130" 'BEGIN { d = a - b; print (d < 0.001 && d > -0.001) ? "same" : a " vs " b }')" \
+   same "alloc_pct_130 is the series' value at arrived 130%"
+num_gt "$(field "$one" alloc_pct_final)" "$(field "$one" alloc_pct_130)"
+ok $? "and differs from the end state, which kept filling"
+
+# --- a trace above 130% on its own is trimmed (random pods leave) to 130%
+{ cat "$PODS"; tail -n +2 "$PODS"; } > "$T_TMP/double.csv"
+two=$("$SIM" replay -n "$NODES" -p "$T_TMP/double.csv" -P bestfit -s 42 --json -q)
+arr=$(field "$two" arrived_pct_final)
+num_ge 130 "$arr" && num_ge "$arr" 129.9; ok $? "a trace of 196% is trimmed to 130% ($arr%)"
+
 done_testing

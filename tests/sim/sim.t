@@ -5,7 +5,7 @@
 
 "$SIM" --help | grep -q "gpupool-sim COMMAND"; ok $? "--help"
 "$SIM" --version | grep -Eq "^gpupool-sim [0-9]"; ok $? "--version"
-"$SIM" policies | grep -c . | grep -qx 9; ok $? "nine policies listed"
+"$SIM" policies | grep -c . | grep -qx 10; ok $? "ten policies listed"
 
 # --- table, CSV and plot
 tab=$("$SIM" replay -n "$NODES" -p "$PODS" -P fgd,bestfit -s 42 -q --csv "$T_TMP/s.csv" \
@@ -43,6 +43,15 @@ is "$?" 0 "capacity planning"
 sh=$(printf '%s' "$p" | grep -o '"shared":{[^}]*' | grep -o '"gpus":[0-9]*' | cut -d: -f2)
 wh=$(printf '%s' "$p" | grep -o '"whole":{[^}]*' | grep -o '"gpus":[0-9]*' | cut -d: -f2)
 [ -n "$sh" ] && [ "$sh" -lt "$wh" ]; ok $? "sharing needs fewer GPUs ($sh) than whole GPUs ($wh)"
+# the inference scenario README documents: 65 small services on mixed models
+SC="$GP_ROOT/simulations/scenarios"
+p=$("$SIM" plan -n "$SC/inference_nodes.jsonl" -p "$SC/inference_services.jsonl" -P fgd \
+    --success 100 --seeds 42-51 --json)
+is "$?" 0 "capacity planning on the inference scenario (JSON-lines inventory)"
+sh=$(printf '%s' "$p" | grep -o '"shared":{[^}]*' | grep -o '"gpus":[0-9]*' | cut -d: -f2)
+wh=$(printf '%s' "$p" | grep -o '"whole":{[^}]*' | grep -o '"gpus":[0-9]*' | cut -d: -f2)
+[ -n "$sh" ] && [ $((sh * 2)) -lt "$wh" ]
+ok $? "65 services: sharing needs under half the GPUs ($sh) of whole GPUs ($wh)"
 
 # --- bad input: clear errors with file and line, sysexits codes
 printf 'sn,cpu_milli,gpu,model\nn1,1000,1,T4\n' > "$T_TMP/nocol.csv"
@@ -65,6 +74,9 @@ printf 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1000,10,1,1200\n' > "$T_T
 e=$("$SIM" replay -n "$NODES" -p "$T_TMP/milli.csv" 2>&1); rc=$?
 is "$rc" 65 "gpu_milli over 1000: EX_DATAERR"
 "$SIM" replay -n "$T_TMP/none.csv" -p "$PODS" 2>/dev/null; is "$?" 66 "missing file: EX_NOINPUT"
+e=$("$SIM" replay -n "$T_TMP" -p "$PODS" 2>&1); rc=$?
+is "$rc" 66 "a directory given as a file: EX_NOINPUT"
+like "$e" "Is a directory" "and it says so"
 "$SIM" replay -n "$NODES" -p "$PODS" --policy nope 2>/dev/null; is "$?" 64 "unknown policy: EX_USAGE"
 "$SIM" replay -n "$NODES" -p "$PODS" --bogus 2>/dev/null; is "$?" 64 "unknown flag: EX_USAGE"
 "$SIM" replay -n "$NODES" -p "$PODS" --seeds 9-1 2>/dev/null; is "$?" 64 "bad seeds: EX_USAGE"

@@ -1,0 +1,464 @@
+/*
+ * placement_index.c - where to look for a node that can hold a job.
+ *
+ * Two structures over the engine's node slots, both kept current by the
+ * engine (gp_pl_tree_update after every change of a node, gp_pl_changed
+ * logging it):
+ *   - the summary tree: a max-summary of free resources over the slots, so
+ *     that a search visits only subtrees where the job can fit
+ *     (gp_pl_candidates);
+ *   - the shape index: per job shape an indexed heap of the nodes that can
+ *     hold it, ordered by the policy's score then the seed's tie order, and
+ *     updated from the change log (gp_pl_index_best): the fast path of
+ *     place() for cacheable policies.
+ * And the random policy's uniform draw over the feasible nodes
+ * (gp_pl_random_best).  The comments above each explain the algorithm.
+ */
+#include "placement_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#include "banned.h"
+
+/* ---------------------------------------------------------- summary tree
+ *
+ * The index.  Node slots are the leaves of a complete binary tree kept in
+ * an array (leaf i at tree_leaves + i).  A leaf holds the node's summary:
+ * free CPU, free host memory, and over its devices the best free compute,
+ * the best free memory (MiB and permille of the device), the number of
+ * entirely free devices and the set of models present.  An inner entry
+ * holds the component-wise maximum (and the union of models) of its two
+ * children.  A job can fit a node only if the node's summary covers the
+ * job's demand, so a search descends only into subtrees whose summary
+ * covers it: when few nodes fit it visits little more than the path to
+ * them, when many fit it stops after the candidates it needs.  Updates
+ * (an allocation added or removed) recompute one leaf and its log2(n)
+ * ancestors.  Free slots have cpu -1 and match nothing.
+ */
+struct gp_pl_sum {
+    int64_t cpu, mem, dmem;
+    int comp, dpm, whole;
+    uint64_t groups;
+};
+
+static void s_sum_leaf(const gp_pl_node_t *n, struct gp_pl_sum *s)
+{
+    memset(s, 0, sizeof *s);
+    s->cpu = -1;
+    if (!n->used || !n->healthy)
+        return;
+    s->cpu = n->cpu_free;
+    s->mem = n->mem_free;
+    for (int i = 0; i < n->ndev; i++) {
+        const gp_pl_dev_t *d = &n->dev[i];
+        s->groups |= 1ULL << (d->group < 63 ? d->group : 63);
+        if (!d->healthy || d->whole_taken)
+            continue;
+        if (d->comp_free > s->comp)
+            s->comp = d->comp_free;
+        if (d->mem_free > s->dmem)
+            s->dmem = d->mem_free;
+        /* an upper bound of the permille a device can still take (see
+         * gp_pl_dev_mem_need: a request of pm takes floor(pm * phys / 1000)) */
+        int pm = (int)((d->mem_free + 1) * 1000 / d->mem_phys);
+        if (pm > s->dpm)
+            s->dpm = pm;
+        if (d->nalloc == 0)
+            s->whole++;
+    }
+}
+
+static void s_sum_merge(struct gp_pl_sum *o, const struct gp_pl_sum *a, const struct gp_pl_sum *b)
+{
+    o->cpu = a->cpu > b->cpu ? a->cpu : b->cpu;
+    o->mem = a->mem > b->mem ? a->mem : b->mem;
+    o->dmem = a->dmem > b->dmem ? a->dmem : b->dmem;
+    o->comp = a->comp > b->comp ? a->comp : b->comp;
+    o->dpm = a->dpm > b->dpm ? a->dpm : b->dpm;
+    o->whole = a->whole > b->whole ? a->whole : b->whole;
+    o->groups = a->groups | b->groups;
+}
+
+static bool s_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
+{
+    if (s->cpu < r->cpu || s->mem < r->hmem)
+        return false;
+    if (r->n == 0)
+        return true;
+    if ((s->groups & r->group_mask) == 0)
+        return false;
+    if (r->whole)
+        return s->whole >= r->n;
+    if (s->comp < r->comp_pm)
+        return false;
+    return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
+}
+
+void gp_pl_tree_update(gp_placement_t *pl, int slot)
+{
+    int i = pl->tree_leaves + slot;
+    s_sum_leaf(&pl->nodes[slot], &pl->tree[i]);
+    for (i /= 2; i >= 1; i /= 2)
+        s_sum_merge(&pl->tree[i], &pl->tree[2 * i], &pl->tree[2 * i + 1]);
+}
+
+int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves)
+{
+    int leaves = pl->tree_leaves ? pl->tree_leaves : 64;
+    while (leaves < min_leaves)
+        leaves *= 2;
+    struct gp_pl_sum *t = malloc(sizeof *t * 2 * (size_t)leaves);
+    if (t == NULL)
+        return -1;
+    for (int i = 0; i < 2 * leaves; i++) {
+        memset(&t[i], 0, sizeof t[i]);
+        t[i].cpu = -1;
+    }
+    free(pl->tree);
+    pl->tree = t;
+    pl->tree_leaves = leaves;
+    for (int s = 0; s < pl->nslots; s++)
+        s_sum_leaf(&pl->nodes[s], &t[leaves + s]);
+    for (int i = leaves - 1; i >= 1; i--)
+        s_sum_merge(&t[i], &t[2 * i], &t[2 * i + 1]);
+    return 0;
+}
+
+typedef struct {
+    int *out;
+    int n, max;
+} s_visit_t;
+
+static void s_tree_visit(const gp_placement_t *pl, int i, int lo, int hi, int from, int to,
+                         const gp_pl_req_t *r, s_visit_t *v)
+{
+    if (v->n >= v->max || hi <= from || lo >= to || !s_sum_ok(&pl->tree[i], r))
+        return;
+    if (i >= pl->tree_leaves) {
+        v->out[v->n++] = i - pl->tree_leaves;
+        return;
+    }
+    int mid = (lo + hi) / 2;
+    s_tree_visit(pl, 2 * i, lo, mid, from, to, r, v);
+    s_tree_visit(pl, 2 * i + 1, mid, hi, from, to, r, v);
+}
+
+/* Slots of nodes whose summary covers r, starting at a random slot and
+ * wrapping, at most max of them. */
+int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max)
+{
+    if (pl->nslots == 0)
+        return 0;
+    int start = (int)(gp_pl_rand(pl) % (uint64_t)pl->nslots);
+    if (max >= pl->nslots) {
+        /* every node will be scored: a straight pass over the leaves is
+         * cheaper than the descent */
+        int n = 0;
+        const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
+        for (int s = start; s < pl->nslots; s++)
+            if (s_sum_ok(&leaf[s], r))
+                out[n++] = s;
+        for (int s = 0; s < start; s++)
+            if (s_sum_ok(&leaf[s], r))
+                out[n++] = s;
+        return n;
+    }
+    s_visit_t v = {out, 0, max};
+    s_tree_visit(pl, 1, 0, pl->tree_leaves, start, pl->nslots, r, &v);
+    s_tree_visit(pl, 1, 0, pl->tree_leaves, 0, start, r, &v);
+    return v.n;
+}
+
+/* ------------------------------------------------------------ shape index
+ *
+ * The fast path of place() for the common job: no pins, labels,
+ * preferences or uuid lists, and a policy whose score is a pure function
+ * of the node's state and the job's shape (gp_policy_t.cacheable).  Then a
+ * node's score for a shape changes only when the node changes, and every
+ * change goes through gp_pl_changed, which stamps the node with a new version
+ * and appends its slot to a change log (a ring).
+ *
+ * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
+ * keeps an indexed max-heap of the nodes that can hold the shape, keyed by
+ * (score, the node's place in the seed's tie order), with each node's
+ * position in the heap.  A query
+ * for a shape first re-scores the nodes logged since its previous query:
+ * a node that still fits moves up or down to its new place, one that no
+ * longer fits (or is gone) leaves the heap, one that now fits enters it.
+ * Then the top is the best node.  So a placement costs O(c log n) for the
+ * c nodes changed since the shape was last seen (typically a handful), not
+ * a pass over every node, and the answer is the one scoring every node
+ * would give.  A shape seen for the first time, or whose log position fell
+ * out of the ring, is built by one pass and a heapify.  Memory: one entry
+ * and one position per node per indexed shape.
+ */
+#define S_LOG_SIZE 65536
+#define S_MAX_SHAPES 256
+#define S_MAX_ENTRIES (32L * 1024 * 1024)
+
+typedef struct {
+    float score;
+    uint32_t slot;
+    uint32_t rank;
+    uint16_t mask;
+} s_hent_t;
+
+struct gp_pl_shape_ix {
+    uint64_t tag;
+    s_hent_t *h;
+    int n, cap;
+    int32_t *pos;           /* slot -> heap index, -1 absent */
+    int npos;
+    uint64_t log_pos;
+    uint64_t used;
+};
+
+void gp_pl_changed(gp_placement_t *pl, int slot)
+{
+    pl->nodes[slot].version = ++pl->clock;
+    if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
+        /* without a log the indexes cannot follow: make them rebuild */
+        pl->nchanges += S_LOG_SIZE + 1;
+        return;
+    }
+    pl->changes[pl->nchanges % S_LOG_SIZE] = slot;
+    pl->nchanges++;
+}
+
+static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
+{
+    return a->score > b->score ||
+           (a->score == b->score && (a->rank < b->rank || (a->rank == b->rank && a->slot < b->slot)));
+}
+
+static void s_hset(struct gp_pl_shape_ix *ix, int i, s_hent_t e)
+{
+    ix->h[i] = e;
+    ix->pos[e.slot] = i;
+}
+
+static void s_hup(struct gp_pl_shape_ix *ix, int i)
+{
+    s_hent_t x = ix->h[i];
+    while (i > 0 && s_hbetter(&x, &ix->h[(i - 1) / 2])) {
+        s_hset(ix, i, ix->h[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    s_hset(ix, i, x);
+}
+
+static void s_hdown(struct gp_pl_shape_ix *ix, int i)
+{
+    s_hent_t x = ix->h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= ix->n)
+            break;
+        if (c + 1 < ix->n && s_hbetter(&ix->h[c + 1], &ix->h[c]))
+            c++;
+        if (!s_hbetter(&ix->h[c], &x))
+            break;
+        s_hset(ix, i, ix->h[c]);
+        i = c;
+    }
+    s_hset(ix, i, x);
+}
+
+static void s_hremove(struct gp_pl_shape_ix *ix, int slot)
+{
+    int i = ix->pos[slot];
+    if (i < 0)
+        return;
+    ix->pos[slot] = -1;
+    if (i == --ix->n)
+        return;
+    s_hset(ix, i, ix->h[ix->n]);
+    s_hup(ix, i);
+    s_hdown(ix, ix->pos[ix->h[i].slot] == i ? i : ix->pos[ix->h[i].slot]);
+}
+
+static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
+{
+    if (ix->npos < pl->nslots) {
+        int np = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
+        int32_t *p = realloc(ix->pos, sizeof *p * (size_t)np);
+        if (p == NULL)
+            return -1;
+        for (int i = ix->npos; i < np; i++)
+            p[i] = -1;
+        ix->pos = p;
+        ix->npos = np;
+    }
+    if (ix->cap < pl->nslots) {
+        int nc = ix->npos;
+        s_hent_t *h = realloc(ix->h, sizeof *h * (size_t)nc);
+        if (h == NULL)
+            return -1;
+        pl->shape_entries += nc - ix->cap;
+        ix->h = h;
+        ix->cap = nc;
+    }
+    return 0;
+}
+
+/* Score slot for the shape; false when it cannot hold it. */
+static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e)
+{
+    gp_pl_node_t *n = &pl->nodes[slot];
+    double sc;
+    int8_t pick[GP_MAX_DEVICES];
+    /* the heap is the cache here: score directly */
+    if (!n->used || !s_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
+        !gp_pl_node_static_ok(n, r) || !r->policy->score(pl, n, r, &sc, pick))
+        return false;
+    e->score = (float)sc;
+    e->slot = (uint32_t)slot;
+    e->mask = (uint16_t)gp_pl_mask(pick, r->n);
+    e->rank = n->rank;
+    return true;
+}
+
+static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
+                        int slot)
+{
+    s_hent_t e;
+    if (!s_ix_score(pl, r, slot, &e)) {
+        s_hremove(ix, slot);
+        return;
+    }
+    int i = ix->pos[slot];
+    if (i < 0) {
+        i = ix->n++;
+        s_hset(ix, i, e);
+        s_hup(ix, i);
+    } else {
+        bool up = s_hbetter(&e, &ix->h[i]);
+        s_hset(ix, i, e);
+        if (up)
+            s_hup(ix, i);
+        else
+            s_hdown(ix, i);
+    }
+}
+
+static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
+{
+    pl->shape_entries -= ix->cap;
+    free(ix->h);
+    free(ix->pos);
+    memset(ix, 0, sizeof *ix);
+}
+
+void gp_pl_index_free(gp_placement_t *pl)
+{
+    for (int i = 0; i < pl->nshape_ix; i++)
+        s_ix_free_one(pl, &pl->shape_ix[i]);
+    pl->nshape_ix = 0;
+}
+
+/* 1 and *best when a node fits, 0 when none, -1 out of memory. */
+int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best)
+{
+    if (pl->shape_ix == NULL &&
+        (pl->shape_ix = calloc(S_MAX_SHAPES, sizeof *pl->shape_ix)) == NULL)
+        return -1;
+    if (pl->ix_epoch != pl->epoch) {
+        gp_pl_index_free(pl);
+        pl->ix_epoch = pl->epoch;
+    }
+    uint64_t tag = r->shape | 1;
+    struct gp_pl_shape_ix *ix = NULL;
+    int hint = pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS];
+    if (hint < pl->nshape_ix && pl->shape_ix[hint].tag == tag)
+        ix = &pl->shape_ix[hint];
+    for (int i = 0; ix == NULL && i < pl->nshape_ix; i++)
+        if (pl->shape_ix[i].tag == tag)
+            ix = &pl->shape_ix[i];
+    bool rebuild = false;
+    if (ix == NULL) {
+        while (pl->nshape_ix > 0 && (pl->nshape_ix == S_MAX_SHAPES ||
+                                     pl->shape_entries + pl->nslots > S_MAX_ENTRIES)) {
+            int lru = 0;
+            for (int i = 1; i < pl->nshape_ix; i++)
+                if (pl->shape_ix[i].used < pl->shape_ix[lru].used)
+                    lru = i;
+            s_ix_free_one(pl, &pl->shape_ix[lru]);
+            pl->shape_ix[lru] = pl->shape_ix[--pl->nshape_ix];
+            memset(&pl->shape_ix[pl->nshape_ix], 0, sizeof *ix);
+        }
+        ix = &pl->shape_ix[pl->nshape_ix++];
+        ix->tag = tag;
+        rebuild = true;
+    } else if (pl->nchanges - ix->log_pos > S_LOG_SIZE) {
+        rebuild = true;
+    }
+    ix->used = ++pl->shape_use;
+    pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
+    if (s_ix_reserve(pl, ix) < 0)
+        return -1;
+    if (rebuild) {
+        for (int i = 0; i < ix->npos; i++)
+            ix->pos[i] = -1;
+        ix->n = 0;
+        for (int s = 0; s < pl->nslots; s++) {
+            s_hent_t e;
+            if (s_ix_score(pl, r, s, &e))
+                s_hset(ix, ix->n++, e);
+        }
+        for (int i = ix->n / 2 - 1; i >= 0; i--)
+            s_hdown(ix, i);
+    } else {
+        int prev = -1;
+        for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
+            int slot = pl->changes[c % S_LOG_SIZE];
+            if (slot != prev)
+                s_ix_update(pl, ix, r, slot);
+            prev = slot;
+        }
+    }
+    ix->log_pos = pl->nchanges;
+    if (ix->n == 0)
+        return 0;
+    best->slot = (int)ix->h[0].slot;
+    best->mask = ix->h[0].mask;
+    best->score = ix->h[0].score;
+    return 1;
+}
+
+/*
+ * The random policy wants a node drawn uniformly from the nodes that can
+ * hold the job.  Rejection sampling does that exactly without looking at
+ * every node: draw a slot, keep it if the job fits.  When the job fits few
+ * nodes (after 64 misses), draw instead from the nodes whose summary
+ * covers the job, removing each that turns out not to fit: still uniform
+ * over the feasible nodes.
+ */
+int gp_pl_random_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best)
+{
+    for (int t = 0; t < 64 && pl->nslots > 0; t++) {
+        int slot = (int)(gp_pl_rand(pl) % (uint64_t)pl->nslots);
+        if (gp_pl_eval(pl, &pl->nodes[slot], r, &best->score, &best->mask)) {
+            best->slot = slot;
+            return 1;
+        }
+    }
+    int *slots = malloc(sizeof *slots * (size_t)(pl->nslots ? pl->nslots : 1));
+    if (slots == NULL)
+        return -1;
+    int n = gp_pl_candidates(pl, r, slots, pl->nslots);
+    while (n > 0) {
+        int i = (int)(gp_pl_rand(pl) % (uint64_t)n);
+        if (gp_pl_eval(pl, &pl->nodes[slots[i]], r, &best->score, &best->mask)) {
+            best->slot = slots[i];
+            free(slots);
+            return 1;
+        }
+        slots[i] = slots[--n];
+    }
+    free(slots);
+    return 0;
+}
