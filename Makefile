@@ -5,6 +5,7 @@
 #   make asan       the same tests built with AddressSanitizer + UBSan (into build/asan)
 #   make bench      every benchmark; make bench-<part> one of them (tests/bench/<part>.sh)
 #   make chaos      the chaos suite with every fault (tests/chaos/chaos.t)
+#   make soak       the soak test at full length (tests/soak/soak.t)
 #   make demo       bring up a local multi-region pool and run a sample workload
 #   make deps       install the Debian packages gpupool needs, when missing
 #
@@ -51,7 +52,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%.t)
 TEST_PROGRAMS += $(UNIT_TESTS)
 
 .SECONDARY:
-.PHONY: all test asan bench chaos demo deps clean check-tests
+.PHONY: all test asan bench chaos soak demo deps clean check-tests
 all:
 
 include $(sort $(wildcard */build.mk tests/*/build.mk))
@@ -104,6 +105,11 @@ bench-%: deps all $(TEST_PROGRAMS)
 # Every fault of the chaos suite (make test runs three of them).
 chaos: deps all $(TEST_PROGRAMS)
 	GP_BUILD=$(abspath $(BUILD)) CHAOS_FAULTS=all prove -v tests/chaos/chaos.t
+
+# The soak test at full length (make test runs 4,000 jobs).
+soak: deps all $(TEST_PROGRAMS)
+	GP_BUILD=$(abspath $(BUILD)) SOAK_JOBS=$${SOAK_JOBS:-200000} SOAK_RATE=$${SOAK_RATE:-200} \
+	  prove -v tests/soak/soak.t
 
 demo: deps all
 	GP_BUILD=$(abspath $(BUILD)) bash deploy/local-pool.sh demo
