@@ -4,6 +4,8 @@
 #   make test       install missing Debian packages, build, run every test with prove
 #   make asan       the same tests built with AddressSanitizer + UBSan (into build/asan)
 #   make bench      every benchmark; make bench-<part> one of them (tests/bench/<part>.sh)
+#   make fuzz       libFuzzer targets (clang) for every parser of outside input,
+#                   FUZZ_S seconds each (tests/fuzz/build.mk)
 #   make demo       bring up a local multi-region pool and run a sample workload
 #   make deps       install the Debian packages gpupool needs, when missing
 #

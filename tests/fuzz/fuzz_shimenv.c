@@ -15,7 +15,7 @@ static const char *s_get(const char *name)
 {
     size_t nl = strlen(name);
     for (char *line = s_env; line && line < s_env + s_len;) {
-        char *end = memchr(line, '\n', (size_t)(s_env + s_len - line));
+        char *end = memchr(line, '\0', (size_t)(s_env + s_len - line));
         if (!strncmp(line, name, nl) && line[nl] == '=')
             return line + nl + 1;
         line = end ? end + 1 : NULL;
