@@ -148,8 +148,8 @@ static char s_pair[4096];
 static int s_pair_closed;
 
 /* The limits phase. */
-static int s_slow_fds[10], s_slow_closed, s_other_closed;
-static char s_other[2048], s_timeout_answer[256];
+static int s_slow_fds[10], s_slow_closed, s_other_closed, s_body_closed;
+static char s_other[2048], s_timeout_answer[256], s_body_answer[256];
 
 static void s_exchange(int i, const char *bytes)
 {
@@ -207,6 +207,12 @@ static void *s_slow_client(void *arg)
             snprintf(s_timeout_answer, sizeof s_timeout_answer, "%s", buf);
         close(s_slow_fds[i]);
     }
+    /* A whole header, then 10 of the 100 body bytes it announced. */
+    fd = s_connect("127.0.0.3");
+    const char *part = "POST /victim HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+    send(fd, part, strlen(part), MSG_NOSIGNAL);
+    s_body_closed = s_read_all(fd, s_body_answer, sizeof s_body_answer);
+    close(fd);
     s_done = 1;
     return NULL;
 }
@@ -263,6 +269,7 @@ int main(void)
     lim.max_connections = 8;
     lim.per_client = 4;
     lim.header_timeout_ms = 300;
+    lim.body_timeout_ms = 300;
     h = gp_httpd_new("127.0.0.1", 0, &lim, s_handler, NULL, &err);
     if (h == NULL)
         bail_out("cannot start server: %s", err.msg);
@@ -274,6 +281,9 @@ int main(void)
     is_int(s_slow_closed, 10, "every slow connection is closed: over the limit, or by the header "
            "deadline");
     is_str(s_timeout_answer, "", "a late header gets no answer, only the close");
+    ok(s_body_closed, "a body that stops short is closed by the body deadline");
+    is_str(s_body_answer, "", "without an answer");
+    is_int(s_victim_hits, s_hits_after[0], "and the handler never saw it");
     gp_httpd_destroy(&h);
     return done_testing();
 }
