@@ -129,8 +129,7 @@ static enum MHD_Result s_queue(gp_http_req_t *r)
  * folded name usually stops being a token too, which is checked as well.
  * (This is how libmicrohttpd 0.9.75, Debian 12's, parses a header; should
  * a later version copy names elsewhere, every request would be refused and
- * tests/daemon/test_httpd_wire.c says so at once.  Versions from 0.9.77 on
- * reject folding themselves.)
+ * tests/daemon/test_httpd_wire.c says so at once.)
  */
 typedef struct {
     int content_length, transfer_encoding;
