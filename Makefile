@@ -6,6 +6,8 @@
 #   make bench      every benchmark; make bench-<part> one of them (tests/bench/<part>.sh)
 #   make chaos      the chaos suite with every fault (tests/chaos/chaos.t)
 #   make soak       the soak test at full length (tests/soak/soak.t)
+#   make fuzz       libFuzzer targets (clang) for every parser of outside input,
+#                   FUZZ_S seconds each (tests/fuzz/build.mk)
 #   make demo       bring up a local multi-region pool and run a sample workload
 #   make deps       install the Debian packages gpupool needs, when missing
 #

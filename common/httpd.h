@@ -14,11 +14,31 @@
  * before it returns, or later (the connection is suspended meanwhile), for
  * example once an etcd write the answer depends on has completed.  The
  * request stays valid until it is answered.
+ *
+ * What a handler sees has been checked first (RFC 9112), each failure a 400
+ * with a JSON error before any handler runs:
+ *   - framing that two parsers could read differently is refused and the
+ *     connection closed (the bytes after the header are never read as a
+ *     request): Content-Length given twice or not a number,
+ *     Transfer-Encoding together with Content-Length, a transfer coding
+ *     other than "chunked", a header field folded onto a second line
+ *     (obsolete line folding), a field name that is not a token;
+ *   - the request target is decoded strictly by uri.h (no %00, no %2F in a
+ *     segment, no dot segments, UTF-8 only).
+ *
+ * Slow clients cannot starve the others: at most per_client connections
+ * from one address (more are closed at once), max_connections in all; a
+ * request's header must arrive within header_timeout_ms (counted from the
+ * connection's start, or from the previous answer on a kept-alive
+ * connection) and its body within body_timeout_ms after the header; a
+ * connection silent for idle_timeout_s is closed.  A request whose handler
+ * has not answered yet has no deadline.
  */
 #ifndef GP_HTTPD_H
 #define GP_HTTPD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -27,9 +47,22 @@ typedef struct gp_http_req gp_http_req_t;
 
 typedef void (*gp_http_handler_fn)(void *arg, gp_http_req_t *req);
 
+typedef struct {
+    size_t max_body;             /* bytes; larger bodies get 413 */
+    unsigned max_connections;    /* all clients together */
+    unsigned per_client;         /* from one IP address; 0: no limit */
+    unsigned idle_timeout_s;     /* a connection silent this long is closed */
+    int64_t header_timeout_ms;   /* see above */
+    int64_t body_timeout_ms;
+} gp_httpd_limits_t;
+
+/* The defaults: 1000 connections, 64 per client, idle 30 s, header 10 s,
+ * body 60 s. */
+void gp_httpd_limits_default(gp_httpd_limits_t *limits, size_t max_body);
+
 /* Listen on addr:port (port 0: any free port, see gp_httpd_port). */
-gp_httpd_t *gp_httpd_new(const char *addr, int port, size_t max_body, gp_http_handler_fn handler,
-                         void *arg, gp_err_t *err);
+gp_httpd_t *gp_httpd_new(const char *addr, int port, const gp_httpd_limits_t *limits,
+                         gp_http_handler_fn handler, void *arg, gp_err_t *err);
 /* Stops listening; requests not yet answered are dropped. */
 void gp_httpd_destroy(gp_httpd_t **self_p);
 
@@ -41,8 +74,8 @@ int gp_httpd_timeout_ms(const gp_httpd_t *self);
 void gp_httpd_run(gp_httpd_t *self);
 
 const char *gp_http_req_method(const gp_http_req_t *req);
-const char *gp_http_req_path(const gp_http_req_t *req);      /* without the query */
-const char *gp_http_req_query(const gp_http_req_t *req, const char *name);  /* or NULL */
+const char *gp_http_req_path(const gp_http_req_t *req);      /* decoded, without the query */
+const char *gp_http_req_query(const gp_http_req_t *req, const char *name);  /* decoded, or NULL */
 const char *gp_http_req_header(const gp_http_req_t *req, const char *name); /* or NULL */
 const char *gp_http_req_body(const gp_http_req_t *req, size_t *len);        /* NUL-terminated */
 

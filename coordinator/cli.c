@@ -19,7 +19,8 @@
  *   66  EX_NOINPUT      no such job (404) or no such file
  *   69  EX_UNAVAILABLE  the server cannot be reached or failed (5xx)
  *   73  EX_CANTCREAT    `keys curve` would overwrite a key file
- *   76  EX_PROTOCOL     the server's answer is not the gpupool API
+ *   76  EX_PROTOCOL     the server's answer is not the gpupool API (not JSON, or
+ *                       a 4xx without its JSON error: a wrong --api URL)
  *   77  EX_NOPERM       the token is missing or refused (401, 403)
  *
  * Requests are made with libcurl's easy interface, one handle reused for
@@ -433,6 +434,16 @@ static int s_request(cli_t *cli, const char *method, const char *path, const cha
                 text[k++] = (answer.buf[i] == '\n' || answer.buf[i] == '\r') ? ' ' : answer.buf[i];
             text[k] = '\0';
             msg = text;
+        }
+        int ours = json_is_string(json_object_get(j, "error"));
+        if (!ours && status < 500 && status != 401 && status != 403) {
+            /* A 404 (or any 4xx) without our JSON error is some other
+             * server's: the URL is wrong, not the job. */
+            s_fail("%s %s: the answer is not the gpupool API (HTTP %ld%s%s)", method, url, status,
+                   msg && *msg ? ": " : "", msg && *msg ? msg : "");
+            json_decref(j);
+            rc = EX_PROTOCOL;
+            goto cleanup;
         }
         if (cli->what && status == 404)
             s_fail("%s: %s (HTTP %ld)", cli->what, msg && *msg ? msg : "not found", status);

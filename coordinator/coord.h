@@ -48,6 +48,8 @@ typedef struct {
     int64_t candidates, batch, bid_timeout_ms, max_body;
     int64_t compaction_retention_ms, job_retention_ms, job_retention_max;
     char *job_archive;
+    int64_t api_max_connections, api_connections_per_client;
+    int64_t api_idle_timeout_ms, api_header_timeout_ms, api_body_timeout_ms;
     char *log_level;
 } coord_cfg_t;
 

@@ -111,8 +111,11 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
     json_t *o = gp_jobrec_to_json(rec);
     if (o == NULL)
         return NULL;
+    /* The region too: a hand-off rewrites it, and a resubmission to
+     * another region's coordinator defaults it differently; the job is the
+     * same. */
     static const char *const drop[] = { "state", "reason", "node", "exit_code", "attempts",
-                                        "submitted_ms", "updated_ms", "history" };
+                                        "submitted_ms", "updated_ms", "history", "region" };
     for (size_t i = 0; i < GP_ARRAY_LEN(drop); i++)
         json_object_del(o, drop[i]);
     return o;
@@ -242,13 +245,26 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
     } else {
         pr->is_array = 1;
         pr->results = json_array();
+        /* An id twice in one array is a 400 for every copy after the first
+         * accepted one: one request, one job per id. */
+        gp_strmap_t *seen = gp_strmap_new();
         size_t i;
         json_t *v;
         json_array_foreach(doc, i, v) {
             char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             json_t *error = NULL;
             json_t *slot = json_null();
-            if (text == NULL || s_accept(c, pr, (int)i, text, strlen(text), &error) < 0) {
+            const char *vid = json_string_value(json_object_get(v, "id"));
+            if (vid && seen && gp_strmap_get(seen, vid)) {
+                error = json_pack("{s:s}", "error", "this id appears earlier in the same request");
+                slot = NULL;
+            } else if (seen == NULL || text == NULL ||
+                       s_accept(c, pr, (int)i, text, strlen(text), &error) < 0) {
+                slot = NULL;
+            } else if (vid) {
+                gp_strmap_put(seen, vid, pr);
+            }
+            if (slot == NULL) {
                 json_t *id = json_is_object(v) ? json_object_get(v, "id") : NULL;
                 slot = json_pack("{s:O?,s:i,s:s}", "id", json_is_string(id) ? id : NULL, "status",
                                  400, "error",
@@ -259,6 +275,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             json_array_append_new(pr->results, slot);
             free(text);
         }
+        gp_strmap_destroy(&seen);
     }
     json_decref(doc);
     if (pr->waiting == 0) {
@@ -919,27 +936,29 @@ void coord_http(void *arg, gp_http_req_t *req)
             s_list_jobs(c, req);
         else
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
-    } else if (!strncmp(path, "/v1/jobs/", 9) && strchr(path + 9, '/')) {
-        /* /v1/jobs/<id>/suspend, /v1/jobs/<id>/resume */
-        char id[GP_NAME_LEN];
-        const char *slash = strchr(path + 9, '/');
-        snprintf(id, sizeof id, "%.*s", (int)(slash - (path + 9)), path + 9);
-        int on = !strcmp(slash, "/suspend");
-        if (strcmp(method, "POST") != 0)
-            gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
-        else if (!on && strcmp(slash, "/resume") != 0)
-            gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
-        else if (!gp_name_valid(id))
-            gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
-        else
-            s_suspend(c, req, id, on);
     } else if (!strncmp(path, "/v1/jobs/", 9)) {
-        if (!strcmp(method, "GET"))
-            s_get_job(c, req, path + 9);
-        else if (!strcmp(method, "DELETE"))
-            s_cancel(c, req, path + 9);
-        else
+        /* /v1/jobs/<id>, /v1/jobs/<id>/suspend, /v1/jobs/<id>/resume: the
+         * endpoint must exist (404), then the method fit it (405), then the
+         * id be valid (400).  The path is decoded already (httpd.h). */
+        const char *rest = path + 9, *slash = strchr(rest, '/');
+        size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+        int on = slash && !strcmp(slash, "/suspend");
+        char id[GP_NAME_LEN];
+        snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id ? idlen : sizeof id - 1), rest);
+        if (idlen == 0 || (slash && !on && strcmp(slash, "/resume") != 0))
+            gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
+        else if (slash ? strcmp(method, "POST") != 0
+                       : strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
+        else if (idlen >= sizeof id || !gp_name_valid(id))
+            gp_http_respond_error(req, 400, "bad job id \"%.*s\"", (int)(idlen < 200 ? idlen : 200),
+                                  rest);
+        else if (slash)
+            s_suspend(c, req, id, on);
+        else if (!strcmp(method, "GET"))
+            s_get_job(c, req, id);
+        else
+            s_cancel(c, req, id);
     } else if (!strcmp(path, "/v1/quotas")) {
         coord_quota_http(c, req, NULL);
     } else if (!strncmp(path, "/v1/quotas/", 11)) {

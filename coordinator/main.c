@@ -82,6 +82,16 @@ static const gp_opt_t s_opts[] = {
       100000000, "ended jobs kept per region at most (the oldest go first)" },
     { "job-archive", GP_OPT_STRING, offsetof(coord_cfg_t, job_archive), "", 0, 0,
       "file the removed records of ended jobs are appended to (JSON lines; empty: none)" },
+    { "api-max-connections", GP_OPT_INT, offsetof(coord_cfg_t, api_max_connections), "1000", 1,
+      100000, "REST API connections open at once, all clients together (restart)" },
+    { "api-connections-per-client", GP_OPT_INT, offsetof(coord_cfg_t, api_connections_per_client),
+      "64", 0, 100000, "REST API connections from one IP address (0: no limit) (restart)" },
+    { "api-idle-timeout", GP_OPT_DURATION, offsetof(coord_cfg_t, api_idle_timeout_ms), "30s", 1000,
+      3600000, "a REST API connection silent this long is closed (restart)" },
+    { "api-header-timeout", GP_OPT_DURATION, offsetof(coord_cfg_t, api_header_timeout_ms), "10s",
+      100, 3600000, "a request's header must arrive within this (restart)" },
+    { "api-body-timeout", GP_OPT_DURATION, offsetof(coord_cfg_t, api_body_timeout_ms), "60s", 100,
+      3600000, "a request's body must arrive within this after its header (restart)" },
     { "log-level", GP_OPT_STRING, offsetof(coord_cfg_t, log_level), "info", 0, 0,
       "debug, info, warn or error" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
@@ -302,7 +312,15 @@ static int s_run(coord_t *c, int argc, char **argv)
     int port;
     if (gp_parse_hostport(c->cfg.api_listen, addr, sizeof addr, &port) < 0)
         gp_log_fatal(EX_CONFIG, "api-listen: expected ADDRESS:PORT, got \"%s\"", c->cfg.api_listen);
-    c->httpd = gp_httpd_new(addr, port, (size_t)c->cfg.max_body << 20, coord_http, c, &err);
+    gp_httpd_limits_t lim = {
+        .max_body = (size_t)c->cfg.max_body << 20,
+        .max_connections = (unsigned)c->cfg.api_max_connections,
+        .per_client = (unsigned)c->cfg.api_connections_per_client,
+        .idle_timeout_s = (unsigned)((c->cfg.api_idle_timeout_ms + 999) / 1000),
+        .header_timeout_ms = c->cfg.api_header_timeout_ms,
+        .body_timeout_ms = c->cfg.api_body_timeout_ms,
+    };
+    c->httpd = gp_httpd_new(addr, port, &lim, coord_http, c, &err);
     if (c->httpd == NULL)
         gp_log_fatal(EX_UNAVAILABLE, "api: %s", err.msg);
     s_bind(c);

@@ -276,7 +276,9 @@ static int s_run(agent_t *a, int argc, char **argv)
         if (gp_parse_hostport(a->cfg.metrics_listen, addr, sizeof addr, &port) < 0)
             gp_log_fatal(EX_CONFIG, "metrics-listen: expected ADDRESS:PORT, got \"%s\"",
                          a->cfg.metrics_listen);
-        httpd = gp_httpd_new(addr, port, 4096, s_http, a, &err);
+        gp_httpd_limits_t lim;
+        gp_httpd_limits_default(&lim, 4096);
+        httpd = gp_httpd_new(addr, port, &lim, s_http, a, &err);
         if (httpd == NULL)
             gp_log_fatal(EX_UNAVAILABLE, "metrics: %s", err.msg);
     }

@@ -71,6 +71,19 @@ is "$err" "gpupool: cannot reach http://127.0.0.1:$dead: Connection refused" "..
 GPUPOOL_API=http://127.0.0.1:$dead run "$CLI" nodes
 is "$rc" 69 "GPUPOOL_API is used"
 
+# A web server that is not the gpupool API: its 404 is not "no such job".
+alloc_port web
+mkdir -p "$T_TMP/www"
+start_daemon web 'Serving HTTP' -- python3 -u -m http.server --bind 127.0.0.1 \
+    --directory "$T_TMP/www" "$web" || bail_out "python3 -m http.server did not start"
+run "$CLI" --api "http://127.0.0.1:$web" get some-job
+is "$rc" 76 "get against a server that is not the gpupool API: 76"
+like "$err" "^gpupool: GET http://127.0.0.1:$web/v1/jobs/some-job: the answer is not the gpupool API \\(HTTP 404" \
+    "...saying so"
+run "$CLI" --api "http://127.0.0.1:$web" ls
+is "$rc" 76 "ls against it: 76"
+stop_daemon web >/dev/null
+
 # keys
 run "$CLI" keys curve "$T_TMP/k1"
 is "$rc" 0 "keys curve writes a key pair"

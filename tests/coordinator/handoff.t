@@ -21,6 +21,17 @@ wait_state c1 spill running 15; ok $? "a job that does not fit in r1 runs"
 is "$(job_field c1 spill node)" a2-0000 "in region r2"
 is "$(job_field c1 spill region)" r2 "which now owns it"
 like "$(gpupool_ c1 -o json get spill | tr -d ' \n')" 'handedofffromr1tor2' "its history records the hand-off"
+# Submitting the same job again is idempotent wherever it now lives: the
+# region the hand-off rewrote is the pool's, not the submitter's.
+resubmit() {
+    curl -s -o "$T_TMP/resubmit" -w '%{http_code}' -H "Authorization: Bearer $GPUPOOL_TOKEN" \
+        --data-binary "$2" "${POOL_API[$1]}/v1/jobs"
+}
+is "$(resubmit c1 '{"id": "spill", "devices": 1}')" 200 "the handed-off job submitted again to r1: 200"
+like "$(cat "$T_TMP/resubmit")" '"region":"r2"' "with the stored record (owned by r2)"
+is "$(resubmit c2 '{"id": "spill", "devices": 1}')" 200 "and to r2: 200"
+is "$(resubmit c1 '{"id": "spill", "devices": 1, "region": "r1"}')" 200 "and naming r1 explicitly: 200"
+is "$(resubmit c1 '{"id": "spill", "devices": 1, "mem_mib": 1024}')" 409 "a different job with its id: 409"
 
 submit c1 '{"id": "pinned", "devices": 1, "regions": ["r1"]}'
 reason_is() { job_field c1 "$1" reason | grep -q "$2"; }

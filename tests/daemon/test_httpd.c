@@ -93,9 +93,12 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     gp_err_t err;
-    ok(gp_httpd_new("not-an-ip", 0, 100, s_handler, NULL, &err) == NULL, "a bad address fails: %s",
+    gp_httpd_limits_t lim;
+    gp_httpd_limits_default(&lim, 100);
+    ok(gp_httpd_new("not-an-ip", 0, &lim, s_handler, NULL, &err) == NULL, "a bad address fails: %s",
        err.msg);
-    gp_httpd_t *h = gp_httpd_new("127.0.0.1", 0, 65536, s_handler, NULL, &err);
+    lim.max_body = 65536;
+    gp_httpd_t *h = gp_httpd_new("127.0.0.1", 0, &lim, s_handler, NULL, &err);
     if (h == NULL)
         bail_out("cannot start server: %s", err.msg);
     s_port = gp_httpd_port(h);
