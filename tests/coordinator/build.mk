@@ -9,3 +9,9 @@ TEST_PROGRAMS += $(BUILD)/tests/coordinator/tcpproxy
 
 $(BUILD)/tests/coordinator/tcpproxy: $(BUILD)/tests/coordinator/tcpproxy.o
 	$(CC) $(LDFLAGS) $^ -o $@
+
+# The receiving end of $NOTIFY_SOCKET, for the daemons' sd_notify messages.
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/notify_listen
+
+$(BUILD)/tests/coordinator/notify_listen: $(BUILD)/tests/coordinator/notify_listen.o
+	$(CC) $(LDFLAGS) $^ -o $@
