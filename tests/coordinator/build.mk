@@ -15,3 +15,9 @@ TEST_PROGRAMS += $(BUILD)/tests/coordinator/notify_listen
 
 $(BUILD)/tests/coordinator/notify_listen: $(BUILD)/tests/coordinator/notify_listen.o
 	$(CC) $(LDFLAGS) $^ -o $@
+
+# Sends raw ZeroMQ frames to a coordinator (malformed messages).
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/wiresend
+
+$(BUILD)/tests/coordinator/wiresend: $(BUILD)/tests/coordinator/wiresend.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ZMQ)
