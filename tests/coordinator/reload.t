@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The daemons and systemd: READY=1 on $NOTIFY_SOCKET once ready (coordinator
-# and agent), and the coordinator's SIGHUP: a valid new configuration takes
-# effect (here: the API tokens), an invalid one is refused and the running
-# one kept, whole; STOPPING=1 and exit 0 on SIGTERM.
+# The coordinator's command line (-n, exit 64 and 78, --version); READY=1
+# on $NOTIFY_SOCKET once ready (coordinator and agent); the coordinator's
+# SIGHUP: a valid new configuration takes effect (here: the API tokens), an
+# invalid one is refused and the running one kept, whole, and an option
+# read only at start-up is reported as such; STOPPING=1 and exit 0 on
+# SIGTERM.
 . "$(dirname "$0")/../lib.sh"
 
 NOTIFY=$GP_BUILD/tests/coordinator/notify_listen
@@ -29,6 +31,19 @@ status() { curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer
 # msgs: what the daemons sent to $NOTIFY_SOCKET, one message a line.
 msgs() { grep -v '^notify_listen ready$' "$T_TMP/notify.log"; }
 reloads() { grep -c "$1" "$T_TMP/c1.log"; }
+
+# The command line: -n checks, a bad flag is 64, a bad file 78 naming file:line.
+conf "api-tokens = $T_TMP/tokens1"
+out=$("$GP_BUILD/gpupool-coordinator" -c "$T_TMP/c1.conf" -n 2>&1); st=$?
+is "$st" 0 "-n with a good configuration exits 0"
+like "$out" "configuration OK" "...saying so"
+"$GP_BUILD/gpupool-coordinator" -c "$T_TMP/c1.conf" --bogus 1 >/dev/null 2>&1
+is "$?" 64 "an unknown flag: 64 (EX_USAGE)"
+conf "api-tokens = $T_TMP/tokens1" "batch = nonsense"
+out=$("$GP_BUILD/gpupool-coordinator" -c "$T_TMP/c1.conf" -n 2>&1); st=$?
+is "$st" 78 "a bad option value in the file: 78 (EX_CONFIG)"
+like "$out" "c1.conf:8: batch" "...naming the file, line and option"
+like "$("$GP_BUILD/gpupool-coordinator" --version)" '^gpupool-coordinator [0-9]+\.[0-9]+\.[0-9]+$' "--version"
 
 conf "api-tokens = $T_TMP/tokens1"
 NOTIFY_SOCKET=$T_TMP/notify.sock start_daemon c1 'gpupool-coordinator ready' 30 -- \
@@ -64,6 +79,15 @@ wait_for 10 bash -c "[ \$(grep -c 'reload refused' $T_TMP/c1.log) -ge 2 ]"
 ok $? "SIGHUP with an api-tokens file that cannot be read: refused"
 is "$(status "token-number-two-$$")" 200 "the running configuration is kept"
 is "$(reloads 'configuration reloaded')" 1 "only the valid configuration was ever applied"
+# A valid configuration that changes an option read only at start-up: the
+# rest applies, that option is reported and kept.
+conf "api-tokens = $T_TMP/tokens1" "policy = spread"
+kill -HUP "$(daemon_pid c1)"
+wait_for 10 bash -c "[ \$(grep -c 'configuration reloaded' $T_TMP/c1.log) -ge 2 ]"
+ok $? "SIGHUP changing policy: reloaded"
+like "$(grep 'changes only at restart' "$T_TMP/c1.log")" 'policy changes only at restart' \
+     "the policy change is reported as needing a restart"
+is "$(status "token-number-one-$$")" 200 "the other options took effect (the token file)"
 kill -0 "$(daemon_pid c1)"; ok $? "the coordinator keeps running"
 
 # The agent tells systemd too.
