@@ -21,6 +21,7 @@ submit '{"id": "never", "devices": 1, "restart": "never", "command": ["false"]}'
 submit '{"id": "onfail-bad", "devices": 1, "restart": "on-failure", "max_restarts": 2, "command": ["false"]}'
 submit '{"id": "onfail-good", "devices": 1, "restart": "on-failure", "max_restarts": 2, "command": ["true"]}'
 submit '{"id": "always", "devices": 1, "restart": "always", "max_restarts": 1, "command": ["true"]}'
+submit '{"id": "default", "devices": 1, "restart": "on-failure", "command": ["false"]}'
 
 wait_for 30 ended never failed; ok $? "restart=never: a failed job stays failed"
 is "$(attempts never)" 1 "after one attempt"
@@ -42,10 +43,13 @@ is "$(attempts always)" 2 "after 1 + max_restarts (1) attempts"
 is "$(runs always)" 2 "its process ran twice"
 like "$(gpupool_ c1 -o json get always | tr -d ' \n')" 'restarting\(always\)' "its history says why it ran again"
 
+wait_for 60 ended default failed; ok $? "restart=on-failure without max_restarts ends failed"
+is "$(attempts default)" 4 "after 1 + 3 attempts: max_restarts defaults to 3"
+
 # The final states are final: a round later nothing has run again.
 submit '{"id": "marker", "devices": 1, "restart": "never", "command": ["true"]}'
 wait_for 30 ended marker succeeded; ok $? "a later job ran to its end (a round ran)"
-is "$(runs onfail-bad) $(runs always) $(runs never)" "3 2 1" "and no ended job was started again"
+is "$(runs onfail-bad) $(runs always) $(runs never) $(runs default)" "3 2 1 4" "and no ended job was started again"
 pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"
 stop_daemon a1; is "$?" 0 "agent exits 0"
 stop_daemon c1; is "$?" 0 "coordinator exits 0"
