@@ -47,7 +47,7 @@ etcdctl_ watch "$LKEY" >"$T_TMP/watch.out" 2>/dev/null &
 track_pid $!
 spec='"devices": 1, "mem_mib": 8192, "compute_percent": 10'
 pool_submit c2 "$T_TMP/acked" x 1 100 "$spec"
-kill -KILL "$(daemon_pid c1)"
+stop_daemon c1 KILL   # reaped here, so bash prints no "Killed" notice
 s1=$(sentinel 8)   # twice c1's lease-ttl, from the kill on
 diag "killed the leader c1 with SIGKILL; its lease $(hex "$l1"), sentinel lease $s1 (8 s)"
 pool_submit c2 "$T_TMP/acked" y 1 200 "$spec"
