@@ -783,6 +783,11 @@ static int s_cmd_get(cli_t *cli, int argc, char **argv)
     int rc = s_get(cli, path, &job);
     if (rc != 0)
         return rc;
+    if (!json_is_string(json_object_get(job, "id"))) {
+        s_fail("the answer is not a job record (no \"id\")");
+        json_decref(job);
+        return EX_PROTOCOL;
+    }
     if (cli->out == OUT_JSON)
         rc = s_print_json(job);
     else
@@ -1282,6 +1287,11 @@ static int s_cmd_top(cli_t *cli, int argc, char **argv)
         int rc = s_get(cli, "/v1/usage", &u);
         if (rc != 0)
             return rc;
+        if (!json_is_object(json_object_get(u, "pool"))) {
+            s_fail("the answer has no \"pool\" object");
+            json_decref(u);
+            return EX_PROTOCOL;
+        }
         if (cli->out == OUT_JSON) {
             rc = s_print_json(u);
         } else {

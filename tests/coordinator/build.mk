@@ -9,3 +9,15 @@ TEST_PROGRAMS += $(BUILD)/tests/coordinator/tcpproxy
 
 $(BUILD)/tests/coordinator/tcpproxy: $(BUILD)/tests/coordinator/tcpproxy.o
 	$(CC) $(LDFLAGS) $^ -o $@
+
+# The receiving end of $NOTIFY_SOCKET, for the daemons' sd_notify messages.
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/notify_listen
+
+$(BUILD)/tests/coordinator/notify_listen: $(BUILD)/tests/coordinator/notify_listen.o
+	$(CC) $(LDFLAGS) $^ -o $@
+
+# Sends raw ZeroMQ frames to a coordinator (malformed messages).
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/wiresend
+
+$(BUILD)/tests/coordinator/wiresend: $(BUILD)/tests/coordinator/wiresend.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ZMQ)
