@@ -863,11 +863,15 @@ int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *
     json_t *j = s_call_json(etcd, "/v3/maintenance/status", true, err, "{}");
     if (!j)
         return -1;
+    json_t *hdr = json_object_get(j, "header");
+    const char *me = json_string_value(json_object_get(hdr, "member_id"));
+    const char *leader = json_string_value(json_object_get(j, "leader"));
     if (gp_etcd_json_int64(j, "dbSize", &out.db_bytes, err) < 0 ||
         gp_etcd_json_int64(j, "dbSizeInUse", &out.db_in_use_bytes, err) < 0) {
         json_decref(j);
         return -1;
     }
+    out.is_leader = me && leader && !strcmp(me, leader);
     json_decref(j);
     j = s_call_json(etcd, "/v3/maintenance/alarm", true, err, "{\"action\":\"GET\"}");
     if (!j)
@@ -880,6 +884,15 @@ int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *
     }
     json_decref(j);
     *st = out;
+    return 0;
+}
+
+int gp_etcd_defragment(gp_etcd_t *etcd, gp_err_t *err)
+{
+    json_t *j = s_call_json(etcd, "/v3/maintenance/defragment", false, err, "{}");
+    if (!j)
+        return -1;
+    json_decref(j);
     return 0;
 }
 

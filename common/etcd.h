@@ -278,8 +278,13 @@ int gp_etcd_compact(gp_etcd_t *etcd, int64_t revision, gp_err_t *err);
 typedef struct {
     int64_t db_bytes, db_in_use_bytes;
     bool nospace;
+    bool is_leader;             /* the member asked is the raft leader */
 } gp_etcd_store_status_t;
 int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *err);
+/* Defragment the member the client talks to (a client of one endpoint, to
+ * name the member): it gives its freed pages back to the file system, and
+ * blocks that member's requests meanwhile. */
+int gp_etcd_defragment(gp_etcd_t *etcd, gp_err_t *err);
 
 /* ------------------------------------------------------------ leases */
 

@@ -47,6 +47,7 @@ typedef struct {
     char *policy;
     int64_t candidates, batch, bid_timeout_ms, max_body;
     int64_t compaction_retention_ms, job_retention_ms, job_retention_max;
+    double defrag_threshold;
     char *job_archive;
     int64_t api_max_connections, api_connections_per_client;
     int64_t api_idle_timeout_ms, api_header_timeout_ms, api_body_timeout_ms;

@@ -82,6 +82,8 @@ static const gp_opt_t s_opts[] = {
       100000000, "ended jobs kept per region at most (the oldest go first)" },
     { "job-archive", GP_OPT_STRING, offsetof(coord_cfg_t, job_archive), "", 0, 0,
       "file the removed records of ended jobs are appended to (JSON lines; empty: none)" },
+    { "defrag-threshold", GP_OPT_DOUBLE, offsetof(coord_cfg_t, defrag_threshold), "0", 0, 1,
+      "defragment an etcd member when this fraction of its backend is unused (0: never)" },
     { "api-max-connections", GP_OPT_INT, offsetof(coord_cfg_t, api_max_connections), "1000", 1,
       100000, "REST API connections open at once, all clients together (restart)" },
     { "api-connections-per-client", GP_OPT_INT, offsetof(coord_cfg_t, api_connections_per_client),

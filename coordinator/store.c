@@ -3,12 +3,12 @@
  * retention of ended jobs, and the store-full (NOSPACE) alarm.
  *
  * Compaction.  etcd keeps every revision of every key until told to forget
- * them.  Every 10 s (a quarter of the retention when that is shorter) each
- * coordinator samples (now, the revision its cache reflects).  The leader
- * of the region whose name sorts first among the regions that have a
- * leader compacts the history to the newest sample taken at least
- * `compaction-retention` ago (default 5 min), at most once per sampling
- * period.  So history younger than the retention is always
+ * them.  The leader of the region whose name sorts first among the regions
+ * that have a leader samples etcd's current revision every 10 s (a quarter
+ * of the retention when that is shorter) and compacts the history to the
+ * newest sample taken at least `compaction-retention` ago (default 5 min),
+ * at most once per sampling period, and never past the revision its own
+ * cache reflects (the queue's reconciliation reads at that revision).  So history younger than the retention is always
  * there: a watcher that fell behind by less resumes, one that fell behind
  * by more gets COMPACTED and re-lists (both daemons do).  Two leaders that
  * briefly both think they sort first compact twice; compaction to a
@@ -26,6 +26,15 @@
  * 64 MiB); `GET /v1/jobs/<id>` of a job no longer in etcd answers from the
  * archive with "archived": true.  A resubmission of a deleted job's id is
  * a new job.
+ *
+ * Defragmentation (off unless `defrag-threshold` is set).  Compaction and
+ * deletions free pages inside etcd's backend file but never shrink it.
+ * Every 10 s the leader that compacts asks each member, through a client of
+ * that member alone, for its backend size and the part in use; when every
+ * member answered (none is down) and one of them has more than
+ * `defrag-threshold` of its backend unused (and at least 1 MiB), it
+ * defragments that one member -- followers before the raft leader, never
+ * two in one pass -- so that the cluster always has a quorum serving.
  *
  * The store-full alarm.  When etcd's backend reaches its quota, etcd raises
  * NOSPACE and refuses every write but deletions.  A write refused so marks
@@ -85,24 +94,36 @@ static int s_first_region_leader(coord_t *c)
 
 static void s_compact(coord_t *c, int64_t now)
 {
-    if (now < s_st.next_sample_ms || c->cache_rev <= 0)
+    if (now < s_st.next_sample_ms || c->cfg.compaction_retention_ms <= 0)
         return;
     int64_t period = c->cfg.compaction_retention_ms / 4;   /* short retentions sample faster */
     s_st.next_sample_ms = now + (period > 0 && period < S_SAMPLE_MS ? period : S_SAMPLE_MS);
+    if (!s_first_region_leader(c))
+        return;
+    /* etcd's current revision: what the cluster wrote, in the pool's keys or not. */
+    char key[GP_KEY_MAX];
+    gp_etcd_result_t res;
+    gp_err_t err;
+    if (gp_etcd_get(c->etcd, gp_key_leader(key, c->cfg.prefix, c->cfg.region), GP_ETCD_KEYS_ONLY,
+                    &res, &err) < 0) {
+        coord_count_etcd_error(c, "compact", &err);
+        return;
+    }
+    int64_t current = res.revision;
+    gp_etcd_result_free(&res);
     if (s_st.nsamples == S_SAMPLES) {
         memmove(&s_st.samples[0], &s_st.samples[1], sizeof s_st.samples[0] * (S_SAMPLES - 1));
         s_st.nsamples--;
     }
-    s_st.samples[s_st.nsamples++] = (s_sample_t){ now, c->cache_rev };
-    if (c->cfg.compaction_retention_ms <= 0 || !s_first_region_leader(c))
-        return;
+    s_st.samples[s_st.nsamples++] = (s_sample_t){ now, current };
     int64_t target = 0;
     for (int i = 0; i < s_st.nsamples; i++)
         if (now - s_st.samples[i].at_ms >= c->cfg.compaction_retention_ms)
             target = s_st.samples[i].revision;
+    if (target > c->cache_rev)
+        target = c->cache_rev;   /* never past what our own cache (and its re-reads) needs */
     if (target <= s_st.compacted_rev)
         return;
-    gp_err_t err;
     if (gp_etcd_compact(c->etcd, target, &err) < 0 && err.code != GP_ERR_COMPACTED) {
         coord_count_etcd_error(c, "compact", &err);
         gp_log_warn("compaction failed revision=%lld err=\"%s\"", (long long)target, err.msg);
@@ -269,6 +290,72 @@ json_t *coord_store_archived(coord_t *c, const char *id)
     return found;
 }
 
+/* ---------------------------------------------------------------- defragmentation */
+
+#define S_DEFRAG_EVERY_MS 10000
+#define S_DEFRAG_MIN_FREE (1LL << 20)
+#define S_MAX_MEMBERS     16
+
+static gp_etcd_t *s_member_client(coord_t *c, const char *endpoint)
+{
+    gp_etcd_config_t ec;
+    gp_etcd_config_from(&ec, endpoint, c->cfg.etcd_ca, c->cfg.etcd_cert, c->cfg.etcd_key,
+                        c->cfg.etcd_user, c->cfg.etcd_password);
+    gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
+    return gp_etcd_new(&ec, NULL);
+}
+
+static void s_defrag(coord_t *c, int64_t now)
+{
+    static int64_t next_ms;
+    if (c->cfg.defrag_threshold <= 0 || now < next_ms || !s_first_region_leader(c))
+        return;
+    next_ms = now + S_DEFRAG_EVERY_MS;
+    char *list = strdup(c->cfg.etcd_endpoints), *save = NULL;
+    gp_etcd_t *member[S_MAX_MEMBERS] = { 0 };
+    gp_etcd_store_status_t st[S_MAX_MEMBERS];
+    char name[S_MAX_MEMBERS][256];
+    int n = 0, answered = 0, pick = -1;
+    for (char *ep = list ? strtok_r(list, ",", &save) : NULL; ep && n < S_MAX_MEMBERS;
+         ep = strtok_r(NULL, ",", &save)) {
+        gp_strlcpy(name[n], ep, sizeof name[n]);
+        member[n] = s_member_client(c, ep);
+        answered += member[n] && gp_etcd_store_status(member[n], &st[n], NULL) == 0;
+        n++;
+    }
+    free(list);
+    if (answered == n) {
+        /* The member with the most unused space, followers before the leader. */
+        double best = c->cfg.defrag_threshold;
+        for (int pass = 0; pass < 2 && pick < 0; pass++) {
+            for (int i = 0; i < n; i++) {
+                int64_t unused = st[i].db_bytes - st[i].db_in_use_bytes;
+                double frac = st[i].db_bytes > 0 ? (double)unused / (double)st[i].db_bytes : 0;
+                if (st[i].is_leader != (pass == 1) || unused < S_DEFRAG_MIN_FREE || frac <= best)
+                    continue;
+                best = frac;
+                pick = i;
+            }
+        }
+    }
+    if (pick >= 0) {
+        gp_err_t err;
+        int64_t t0 = gp_mono_ms();
+        if (gp_etcd_defragment(member[pick], &err) < 0) {
+            coord_count_etcd_error(c, "defragment", &err);
+            gp_log_warn("defragmentation failed member=%s err=\"%s\"", name[pick], err.msg);
+        } else {
+            gp_log_info("defragmented an etcd member member=%s before_bytes=%lld in_use_bytes=%lld "
+                        "took_ms=%lld", name[pick], (long long)st[pick].db_bytes,
+                        (long long)st[pick].db_in_use_bytes, (long long)(gp_mono_ms() - t0));
+            coord_count(c, "gpupool_coordinator_defragmentations_total",
+                        "etcd members defragmented", NULL);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        gp_etcd_destroy(&member[i]);
+}
+
 /* ---------------------------------------------------------------- the alarm */
 
 void coord_store_write_failed(coord_t *c, const gp_err_t *err)
@@ -329,5 +416,6 @@ void coord_store_tick(coord_t *c)
     int64_t now = gp_mono_ms();
     s_status(c, now);
     s_compact(c, now);
+    s_defrag(c, now);
     s_retain(c, now);
 }

@@ -2,7 +2,8 @@
 # A bounded store: etcd's history is compacted behind the pool; ended jobs
 # leave the store after their retention (a job's ttl_after_finished_s
 # overrides it; beyond job-retention-max the oldest go first), archived
-# and still readable; a full store (etcd's NOSPACE alarm) refuses
+# and still readable; freed space is given back by defragmentation; a full
+# store (etcd's NOSPACE alarm) refuses
 # submissions with 507 without hammering etcd, and once an operator cleared
 # the alarm the pool places jobs again by itself.
 . "$(dirname "$0")/../lib.sh"
@@ -10,7 +11,7 @@
 ETCD_EXTRA_ARGS=(--quota-backend-bytes 16777216)   # 16 MiB
 etcd_start 1 || bail_out "etcd did not start"
 pool_coordinator c1 r1 --job-retention 1s --compaction-retention 1s \
-    --job-archive "$T_TMP/archive.jsonl" || bail_out "c1 did not start"
+    --job-archive "$T_TMP/archive.jsonl" --defrag-threshold 0.5 || bail_out "c1 did not start"
 pool_coordinator c2 r2 --job-retention 1h --job-retention-max 1 || bail_out "c2 did not start"
 pool_agent a1 r1 1 2xA10:24576 || bail_out "a1 did not start"
 pool_agent a2 r2 1 2xA10:24576 || bail_out "a2 did not start"
@@ -43,8 +44,19 @@ done
 only_k3() { ! stored k1 && ! stored k2 && stored k3; }
 wait_for 15 only_k3; ok $? "beyond job-retention-max, the oldest ended jobs go first"
 
-# Fill the store past its quota: etcd raises NOSPACE.
+# Deleted data frees pages etcd's file keeps: the pool defragments.
 head -c 1000000 /dev/zero | tr '\0' x >"$T_TMP/blob"
+db_bytes() { etcdctl_ endpoint status -w json | grep -o '"dbSize":[0-9]*' | cut -d: -f2; }
+for i in 1 2 3 4 5 6; do etcdctl_ put "/scratch/$i" <"$T_TMP/blob" >/dev/null; done
+etcdctl_ del /scratch/ --prefix >/dev/null
+submit c1 '{"id": "after-scratch", "devices": 1, "mem_mib": 1024, "duration_s": 0.1}' >/dev/null
+big=$(db_bytes)
+defragmented() { grep -q 'defragmented an etcd member' "$T_TMP/c1.log"; }
+wait_for 40 defragmented; ok $? "with most of its backend unused, the pool defragments the member"
+small() { [ "$(db_bytes)" -lt $((big / 2)) ]; }
+wait_for 10 small; ok $? "which gives the space back ($big bytes before, $(db_bytes) after)"
+
+# Fill the store past its quota: etcd raises NOSPACE.
 for i in $(seq 1 40); do
     etcdctl_ put "/filler/$i" <"$T_TMP/blob" >/dev/null 2>&1 || break
 done
