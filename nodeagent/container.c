@@ -13,8 +13,6 @@
 
 #include "banned.h"
 
-/* Where the shim is mounted in every container. */
-#define S_SHIM_IN "/gpupool/libgpupool-shim.so"
 
 /* What differs between the runtimes' CLIs.  Everything else (run's flags,
  * stop --time, inspect --format, wait, rm -f, pull, --env-file, --pull
@@ -382,7 +380,7 @@ static void s_run(const gp_container_t *self, const gp_container_job_t *job, s_a
     }
     if (*self->shim) {
         s_add(a, "-v");
-        s_addf(a, "%s:" S_SHIM_IN ":ro", self->shim);
+        s_addf(a, "%s:" GP_CONTAINER_SHIM ":ro", self->shim);
     }
     for (char *const *f = job->files; f && *f; f++) {
         s_add(a, "-v");

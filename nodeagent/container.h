@@ -55,6 +55,9 @@
 
 typedef struct gp_container gp_container_t;
 
+/* Where the shim is mounted (read-only) in every container. */
+#define GP_CONTAINER_SHIM "/gpupool/libgpupool-shim.so"
+
 /* The agent's container options (agent.conf: container-*). */
 typedef struct {
     const char *runtime;          /* "podman" or "docker" */
