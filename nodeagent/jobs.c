@@ -371,11 +371,16 @@ static int s_start_container(agent_t *a, agent_job_t *j, const char *rid, char *
         }
     if (j->region) {
         files[nf++] = strdup(j->region_path);
-        /* A numeric user must be able to write its slice's region. */
+        /* A numeric user ("uid" or "uid:gid") must be able to write its
+         * slice's region (a user name means nothing outside the image: the
+         * region then stays the agent's, group-writable). */
         if (j->rec.user[0] >= '1' && j->rec.user[0] <= '9') {
-            unsigned uid = (unsigned)strtoul(j->rec.user, NULL, 10);
-            if (chown(j->region_path, uid, (gid_t)-1) < 0)
-                gp_log_warn("cannot give the slice region to uid=%u job=%s", uid, j->alloc.job);
+            char *end;
+            unsigned long uid = strtoul(j->rec.user, &end, 10);
+            unsigned long gid = *end == ':' ? strtoul(end + 1, NULL, 10) : (unsigned long)-1;
+            if (chown(j->region_path, (uid_t)uid, (gid_t)gid) < 0)
+                gp_log_warn("cannot give the slice region to user=%s job=%s", j->rec.user,
+                            j->alloc.job);
         }
         for (int d = 0; d < cj.ndevices; d++) {
             gp_gpu_state_t *g = gp_gpu_state_open(a->slice_dir, cj.uuids[d], NULL);

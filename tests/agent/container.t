@@ -5,7 +5,8 @@
 # memory limit through the shim; two containers share one device within
 # their slices; suspend and resume hold and release a container's launches;
 # cancel and preempt stop containers; a restarted agent adopts a running
-# container, also one whose supervisor is gone (found by name); a missing or
+# container, also one whose supervisor is gone (found by name); a job with
+# a user of its own can use its slice; a missing or
 # disallowed image is a job failure that says why.
 #
 # The image is built here (no registry is reachable): the test programs,
@@ -108,6 +109,13 @@ peak=$(devmem | sed -n 's/.*peak=//p')
 env_file=$f/env
 like "$(cat "$env_file")" "LD_PRELOAD=/gpupool/libgpupool-shim.so" "the shim is preloaded from its read-only mount"
 like "$(grep -c '^GP_SLICE_' "$env_file")" '^[5-9]$' "every GP_SLICE_ variable is set ($(grep -o '^GP_SLICE_[A-Z_]*' "$env_file" | tr '\n' ' '))"
+
+# A job that runs as a user of its own, in a working directory.
+chmod -R a+rwX "$T_TMP/fake"
+submit asuser 1024 '["shimtest", "hold", "256", "0.1"]' '"user": "1000:1000", "workdir": "/tmp"'
+wait_state c1 "$TAG-asuser" succeeded 60
+ok $? "a container that runs as uid 1000 uses its slice (the agent gave it its region)"
+diag_file "$(done_folder asuser)/stderr" 5
 
 # ---------------------------------------------------------------- sharing
 submit share1 6144 '["shimtest", "hold", "4096", "300"]'
