@@ -6,8 +6,9 @@
 # their slices; suspend and resume hold and release a container's launches;
 # cancel and preempt stop containers; a restarted agent adopts a running
 # container, also one whose supervisor is gone (found by name); a job with
-# a user of its own can use its slice; a missing or
-# disallowed image is a job failure that says why.
+# a user of its own can use its slice; an image missing on the node is
+# pulled from an allowed registry (a registry of the test's own); a missing
+# or disallowed image is a job failure that says why.
 #
 # The image is built here (no registry is reachable): the test programs,
 # the libraries ldd lists for them, the fake CUDA driver and NVML, imported
@@ -29,11 +30,12 @@ IMAGE=localhost/gpupool-test-$TAG:1
 ULIMITS="nofile=$(ulimit -Sn):$(ulimit -Hn),nproc=4096:4096"
 PODMAN=(podman --runtime runc --cgroup-manager cgroupfs)
 
+REMOTE=
 c_cleanup() {
     local ids
     ids=$(podman ps -a --filter "name=^gpupool-$TAG-" -q 2>/dev/null)
     [ -n "$ids" ] && "${PODMAN[@]}" rm -f $ids >/dev/null 2>&1
-    podman rmi -f "$IMAGE" >/dev/null 2>&1
+    podman rmi -f "$IMAGE" ${REMOTE:+"$REMOTE"} >/dev/null 2>&1
 }
 trap 'rc=$?; c_cleanup; (exit $rc); t_cleanup' EXIT
 
@@ -62,6 +64,37 @@ now_ns() { LD_LIBRARY_PATH=$FAKELIB "$SHIMTEST" now; }
 sleep_until() { local d=$(( $1 - $(now_ns) )); [ "$d" -gt 0 ] && sleep "$(awk -v d="$d" 'BEGIN { print d / 1e9 }')"; }
 devmem() { LD_LIBRARY_PATH=$FAKELIB "$SHIMTEST" devmem 0; }
 
+# A registry of our own (Debian's docker-registry), when it is installed:
+# an image the node does not have is pulled from an allowed registry.
+REGISTRY=
+if command -v docker-registry >/dev/null 2>&1; then
+    alloc_port rport
+    mkdir -p "$T_TMP/registry"
+    cat > "$T_TMP/registry.yml" <<EOY
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $T_TMP/registry
+http:
+  addr: 127.0.0.1:$rport
+EOY
+    docker-registry serve "$T_TMP/registry.yml" > "$T_TMP/registry.log" 2>&1 &
+    track_pid $!
+    if wait_for 20 curl -sf "http://127.0.0.1:$rport/v2/"; then
+        REGISTRY=127.0.0.1:$rport
+        REMOTE=$REGISTRY/gpupool/test-$TAG:1
+        # plain HTTP: this registry is insecure for podman (the agent's
+        # environment carries the configuration to its launches)
+        printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY" > "$T_TMP/registries.conf"
+        export CONTAINERS_REGISTRIES_CONF=$T_TMP/registries.conf
+        podman push --quiet --tls-verify=false "$IMAGE" "$REMOTE" >/dev/null 2>&1 ||
+            bail_out "cannot push the test image to the test registry"
+        podman rmi "$REMOTE" >/dev/null 2>&1
+    fi
+fi
+
 etcd_start 1 || bail_out "etcd did not start"
 pool_coordinator c1 r1 || bail_out "coordinator did not start"
 AGENT_ARGS=(--name gpu1 --region r1 --nvml "$FAKELIB/libnvidia-ml.so.1"
@@ -69,7 +102,8 @@ AGENT_ARGS=(--name gpu1 --region r1 --nvml "$FAKELIB/libnvidia-ml.so.1"
     --state-dir "$T_TMP/state" --metrics-listen 127.0.0.1:0 --lease-ttl 3s --heartbeat 500ms
     --stop-grace 2s --usage-interval 300ms
     --container-runtime podman --container-oci-runtime runc --container-cgroup-manager cgroupfs
-    --container-ulimits "$ULIMITS" --container-devices none --container-registries localhost
+    --container-ulimits "$ULIMITS" --container-devices none
+    --container-registries "localhost${REGISTRY:+,$REGISTRY}"
     --container-mount-paths "$T_TMP/fake")
 start_daemon agent 'gpupool-agent ready' 30 -- "$GP_BUILD/gpupool-agent" "${AGENT_ARGS[@]}" ||
     bail_out "agent did not start"
@@ -197,6 +231,28 @@ EOJ
 gpupool_ c1 submit "$T_TMP/etc.json" >/dev/null
 wait_state c1 "$TAG-etc" failed 30; ok $? "a job that mounts a host path not allowed fails"
 like "$(job_field c1 "$TAG-etc" reason)" "mount /etc: the host path is not allowed" "and says why"
+
+# ---------------------------------------------------------------- pulls
+if [ -n "$REGISTRY" ]; then
+    podman image exists "$REMOTE"; isnt "$?" 0 "the registry's image is not on the node"
+    cat > "$T_TMP/pulled.json" <<EOJ
+{"id": "$TAG-pulled", "devices": 1, "mem_mib": 512, "image": "$REMOTE",
+ "mounts": ["$T_TMP/fake:$T_TMP/fake"],
+ "env": {"LD_LIBRARY_PATH": "/usr/lib/fakecuda", "FAKECUDA_STATE": "$FAKECUDA_STATE"},
+ "command": ["shimtest", "hold", "256", "0.1"]}
+EOJ
+    gpupool_ c1 submit "$T_TMP/pulled.json" >/dev/null
+    wait_state c1 "$TAG-pulled" succeeded 60; ok $? "a job whose image is in an allowed registry runs"
+    podman image exists "$REMOTE"; ok $? "its image was pulled"
+    cat > "$T_TMP/nopull.json" <<EOJ
+{"id": "$TAG-nopull", "devices": 1, "mem_mib": 512, "image": "$REGISTRY/gpupool/none-$TAG:1"}
+EOJ
+    gpupool_ c1 submit "$T_TMP/nopull.json" >/dev/null
+    wait_state c1 "$TAG-nopull" failed 60; ok $? "a job whose image its allowed registry does not have fails"
+    like "$(job_field c1 "$TAG-nopull" reason)" "is not on the node and its pull failed" "and says why"
+else
+    skip 5 "docker-registry is not installed: no registry to pull from"
+fi
 
 stop_daemon agent2; is "$?" 0 "the agent exits 0"
 done_testing
