@@ -193,7 +193,7 @@ gone() { [ -z "$(podman ps -a --filter "name=^gpupool-$TAG-share" -q)" ]; }
 wait_for 20 gone; ok $? "ended containers are removed"
 
 # ---------------------------------------------------------------- suspend, resume
-t0=$(( $(now_ns) + 5000000000 ))
+t0=$(( $(now_ns) + 8000000000 ))   # a container may take seconds to start on a busy host
 submit spin 2048 "[\"shimtest\", \"launchlog\", \"$t0\", \"4.0\", \"1000\"]"
 wait_state c1 "$TAG-spin" running 30; ok $? "a container that launches kernels runs"
 sleep_until $(( t0 + 1000000000 ))
