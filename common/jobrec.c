@@ -58,8 +58,128 @@ void gp_jobrec_clear(gp_jobrec_t *rec)
 {
     s_free_strv(rec->argv);
     s_free_strv(rec->env);
+    s_free_strv(rec->mounts);
     json_decref(rec->history);
     gp_jobrec_init(rec);
+}
+
+/* An absolute path without "..", ",", ":" or control characters (the
+ * container runtimes' -v syntax has no quoting). */
+static int s_path_ok(const char *p, size_t len)
+{
+    if (len == 0 || len >= 256 || p[0] != '/')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c == 0x7f || c == ',' || c == ':')
+            return 0;
+        if (c == '.' && i > 0 && p[i - 1] == '/' && i + 1 <= len &&
+            (i + 1 == len || p[i + 1] == '/' ||
+             (p[i + 1] == '.' && (i + 2 == len || p[i + 2] == '/'))))
+            return 0;   /* "/./" or "/../" */
+    }
+    return 1;
+}
+
+/* An image reference that names its registry: the first component has a
+ * '.' or a ':' (a host, a port) or is "localhost", and a name follows. */
+static int s_image_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= 256)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._/:@-", *p)))
+            return 0;
+    const char *slash = strchr(s, '/');
+    if (slash == NULL || slash == s || slash[1] == '\0')
+        return 0;
+    size_t hl = (size_t)(slash - s);
+    return memchr(s, '.', hl) || memchr(s, ':', hl) || (hl == 9 && !strncmp(s, "localhost", 9));
+}
+
+/* "name", "uid" or "uid:gid"; not root. */
+static int s_user_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= 64)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._-:", *p)))
+            return 0;
+    const char *colon = strchr(s, ':');
+    size_t ul = colon ? (size_t)(colon - s) : n;
+    if (ul == 0 || (colon && (colon[1] == '\0' || strchr(colon + 1, ':'))))
+        return 0;
+    if ((ul == 4 && !strncmp(s, "root", 4)) || strspn(s, "0") == ul)
+        return 0;
+    return 1;
+}
+
+static int s_take_container(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
+{
+    json_t *v;
+    if ((v = json_object_get(obj, "image")) != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || !s_image_ok(s))
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "image: expected a reference that names its registry "
+                              "(\"registry.example.com/app:1\", \"localhost/app:1\"), "
+                              "1..255 of [a-z0-9._/:@-]");
+        gp_strlcpy(rec->image, s, sizeof rec->image);
+        json_object_del(obj, "image");
+    }
+    if ((v = json_object_get(obj, "workdir")) != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || !s_path_ok(s, strlen(s)))
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "workdir: expected an absolute path without \"..\", \",\" or \":\"");
+        gp_strlcpy(rec->workdir, s, sizeof rec->workdir);
+        json_object_del(obj, "workdir");
+    }
+    if ((v = json_object_get(obj, "user")) != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || !s_user_ok(s))
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "user: expected \"name\", \"uid\" or \"uid:gid\", not root");
+        gp_strlcpy(rec->user, s, sizeof rec->user);
+        json_object_del(obj, "user");
+    }
+    if ((v = json_object_get(obj, "mounts")) != NULL) {
+        if (!json_is_array(v) || json_array_size(v) > GP_JOB_MAX_MOUNTS)
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "mounts: expected an array of at most %d \"HOST:CONTAINER[:ro]\"",
+                              GP_JOB_MAX_MOUNTS);
+        size_t n = json_array_size(v);
+        rec->mounts = calloc(n + 1, sizeof(char *));
+        if (rec->mounts == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            const char *s = json_string_value(json_array_get(v, i));
+            const char *c1 = s ? strchr(s, ':') : NULL;
+            const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+            const char *mode = c2 ? c2 + 1 : "rw";
+            size_t tl = c1 ? (c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1)) : 0;
+            if (c1 == NULL || !s_path_ok(s, (size_t)(c1 - s)) || !s_path_ok(c1 + 1, tl) ||
+                (strcmp(mode, "ro") && strcmp(mode, "rw")) ||
+                (tl >= 8 && !strncmp(c1 + 1, "/gpupool", 8) && (tl == 8 || c1[9] == '/')) ||
+                tl == 1)
+                return gp_err_set(err, GP_ERR_INVALID,
+                                  "mounts[%zu]: expected \"HOST:CONTAINER\" or "
+                                  "\"HOST:CONTAINER:ro\" (absolute paths without \"..\" or "
+                                  "\",\"; not onto / or /gpupool)", i);
+            if (asprintf(&rec->mounts[i], "%.*s:%.*s:%s", (int)(c1 - s), s, (int)tl, c1 + 1,
+                         mode) < 0) {
+                rec->mounts[i] = NULL;
+                return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            }
+        }
+        json_object_del(obj, "mounts");
+    }
+    if (rec->image[0] == '\0' && (rec->workdir[0] || rec->user[0] || rec->mounts))
+        return gp_err_set(err, GP_ERR_INVALID, "workdir, user and mounts need an image");
+    return 0;
 }
 
 /* The run fields and the state fields, parsed from obj into rec; the keys
@@ -153,7 +273,7 @@ static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
         gp_strlcpy((char *)rec + strs[i].off, s, GP_SHORT_LEN);
         json_object_del(obj, strs[i].name);
     }
-    return 0;
+    return s_take_container(obj, rec, err);
 }
 
 static json_t *s_load(const char *text, size_t len, gp_err_t *err)
@@ -327,6 +447,22 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         json_object_set_new(o, "owner", json_string(r->owner));
     if (r->region[0])
         json_object_set_new(o, "region", json_string(r->region));
+    if (r->image[0])
+        json_object_set_new(o, "image", json_string(r->image));
+    if (r->workdir[0])
+        json_object_set_new(o, "workdir", json_string(r->workdir));
+    if (r->user[0])
+        json_object_set_new(o, "user", json_string(r->user));
+    if (r->mounts) {
+        json_t *m = json_array();
+        for (char **p = r->mounts; *p; p++) {
+            size_t l = strlen(*p);
+            /* "rw" is the default: stored as submitted */
+            json_array_append_new(m, l > 3 && !strcmp(*p + l - 3, ":rw")
+                                         ? json_stringn(*p, l - 3) : json_string(*p));
+        }
+        json_object_set_new(o, "mounts", m);
+    }
     json_object_set_new(o, "state", json_string(gp_job_state_name(r->state)));
     json_object_set_new(o, "reason", json_string(r->reason));
     if (r->node[0])

@@ -17,6 +17,19 @@
  *   "ttl_after_finished_s"  number >= 0: how long the record of the ended
  *                   job stays in the store (default: the coordinators'
  *                   job-retention), as Kubernetes' Job field
+ *   "image"         string: run the command in a container of this image
+ *                   (without "command", the image's own); the reference
+ *                   names its registry ("registry.example.com/team/app:1",
+ *                   "localhost/app:1"), so that no search list of the node
+ *                   chooses where it comes from; 1..255 of [a-z0-9._/:@-]
+ *   "workdir"       absolute path: the container's working directory
+ *   "user"          "name", "uid" or "uid:gid" inside the container; never
+ *                   root (0)
+ *   "mounts"        ["HOST:CONTAINER", "HOST:CONTAINER:ro"]: host folders
+ *                   in the container (at most 16; absolute paths without
+ *                   ".." or ","; the node's agent allows only the host
+ *                   paths under its container-mount-paths); workdir, user
+ *                   and mounts need an image
  *   "owner"         string: the team that owns the job (quotas)
  *   "region"        string: the region the job is submitted to (default:
  *                   the coordinator's); it becomes the owner region
@@ -59,6 +72,7 @@ typedef enum { GP_RESTART_NEVER = 0, GP_RESTART_ON_FAILURE, GP_RESTART_ALWAYS } 
 
 #define GP_JOB_MAX_ARGS 256
 #define GP_JOB_MAX_ENV  256
+#define GP_JOB_MAX_MOUNTS 16
 
 typedef struct {
     gp_job_t spec;
@@ -70,6 +84,10 @@ typedef struct {
     double ttl_after_finished_s;   /* < 0: the pool's job-retention */
     char owner[GP_SHORT_LEN];
     char region[GP_SHORT_LEN];
+    char image[256];          /* "" = the command runs on the host */
+    char workdir[256];        /* "" = the image's */
+    char user[64];            /* "" = the image's */
+    char **mounts;            /* NULL-terminated "HOST:CONTAINER:ro|rw", or NULL */
 
     gp_job_state_t state;
     char reason[256];

@@ -12,6 +12,7 @@
  *                committed allocation, adopted after a restart, stopped
  *                when their allocation goes; state reports; slice regions
  *   runner.c     processes under supervisors (runner.h)
+ *   container.c  the container runtime's command lines (container.h)
  *
  * One thread.  Every socket (etcd's, ZeroMQ's, the metrics server's, the
  * signal pipe) is polled by the loop in main.c; the modules are called from
@@ -23,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "container.h"
 #include "etcd.h"
 #include "jobrec.h"
 #include "metrics.h"
@@ -50,6 +52,9 @@ typedef struct {
     char *curve_key, *coordinator_keys;
     char *log_level;
     char *policy;
+    char *container_runtime, *container_oci_runtime, *container_cgroup_manager;
+    char *container_ulimits, *container_network, *container_registries;
+    char *container_mount_paths, *container_devices;
 } agent_cfg_t;
 
 /* One node this agent speaks for (one, or N with --simulate). */
@@ -89,9 +94,14 @@ typedef struct {
     uint64_t prev_charged_ns[GP_MAX_DEVICES];
     int64_t prev_sample_ms;
     double compute_share[GP_MAX_DEVICES];
+    char fail_reason[256];            /* why it could not run ("" = its exit status says) */
 } agent_job_t;
 
 typedef struct agent agent_t;
+
+/* The container options of a configuration (validated; NULL and err when
+ * wrong).  jobs.c; main.c validates with it. */
+gp_container_t *agent_containers_new(const agent_cfg_t *cfg, gp_err_t *err);
 
 /* inventory.c */
 int agent_inventory_load(agent_t *a, gp_err_t *err);
@@ -148,6 +158,7 @@ struct agent {
 
     /* jobs */
     gp_runner_t *runner;
+    gp_container_t *containers;       /* the container runtime's options */
     gp_strmap_t *jobs;                /* job id -> agent_job_t* */
     gp_etcd_watch_t *alloc_watch;
     int alloc_relist;

@@ -265,8 +265,10 @@ static const char *s_priority_name(int prio)
     return prio >= 100 ? "high" : prio <= 0 ? "low" : "normal";
 }
 
-/* The slice's environment and its accounting region. */
-static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, gp_err_t *err)
+/* The slice's environment and its accounting region (a container job
+ * finds the shim where its container mounts it). */
+static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, int in_container,
+                   gp_err_t *err)
 {
     agent_node_t *an = s_node(a, j->alloc.node);
     gp_slice_config_t sc;
@@ -314,13 +316,95 @@ static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, gp_err_t *
         S_ENV("GP_SLICE_PRIORITY=%s", s_priority_name(j->alloc.priority));
         S_ENV("GP_SLICE_OVERSUBSCRIBE=%d", sc.oversubscribe);
         if (a->cfg.shim && *a->cfg.shim)
-            S_ENV("LD_PRELOAD=%s", a->cfg.shim);
+            S_ENV("LD_PRELOAD=%s", in_container ? GP_CONTAINER_SHIM : a->cfg.shim);
     } else {
         S_ENV("CUDA_VISIBLE_DEVICES=");
     }
 #undef S_ENV
     *nenv = n;
     return 0;
+}
+
+gp_container_t *agent_containers_new(const agent_cfg_t *cfg, gp_err_t *err)
+{
+    gp_container_opts_t o = {
+        .runtime = cfg->container_runtime, .oci_runtime = cfg->container_oci_runtime,
+        .cgroup_manager = cfg->container_cgroup_manager, .ulimits = cfg->container_ulimits,
+        .network = cfg->container_network, .registries = cfg->container_registries,
+        .mount_paths = cfg->container_mount_paths, .devices = cfg->container_devices,
+        .shim = cfg->shim,
+    };
+    return gp_container_new(&o, err);
+}
+
+/* Start a job that names an image: the node's policy first (registries,
+ * mount paths), then the launch under a supervisor.  The container gets the
+ * slice's accounting region and the per-GPU state files of its devices,
+ * mounted at their host paths, so that the agent reads its usage and
+ * suspends and resumes it as a host job's. */
+static int s_start_container(agent_t *a, agent_job_t *j, const char *rid, char **env,
+                             gp_err_t *err)
+{
+    int rc = -1, nf = 0;
+    char name[GP_NAME_LEN + 48], dir[4096], envfile[4200], reason[4200];
+    char *files[GP_MAX_DEVICES + 2] = { NULL };
+    char **argv = NULL;
+    gp_container_name(name, sizeof name, j->alloc.job, (long long)j->alloc_create_rev);
+    gp_strlcpy(dir, gp_runner_dir(a->runner, rid), sizeof dir);
+    snprintf(envfile, sizeof envfile, "%s/env", dir);
+    snprintf(reason, sizeof reason, "%s/reason", dir);
+    gp_container_job_t cj = { .name = name, .image = j->rec.image, .workdir = j->rec.workdir,
+                              .user = j->rec.user, .mounts = j->rec.mounts, .argv = j->rec.argv,
+                              .env_file = envfile, .files = files };
+    for (int d = 0; d < j->alloc.ndevices && d < 16; d++) {
+        cj.uuids[d] = j->alloc.devices[d].uuid;
+        cj.indexes[d] = j->alloc.devices[d].index;
+        cj.ndevices = d + 1;
+    }
+    if (gp_container_check(a->containers, &cj, err) < 0)
+        goto cleanup;
+    for (char **e = env; *e; e++)
+        if (strchr(*e, '\n')) {
+            gp_err_set(err, GP_ERR_INVALID, "env: a value with a newline cannot be passed to a "
+                                            "container");
+            goto cleanup;
+        }
+    if (j->region) {
+        files[nf++] = strdup(j->region_path);
+        /* A numeric user ("uid" or "uid:gid") must be able to write its
+         * slice's region (a user name means nothing outside the image: the
+         * region then stays the agent's, group-writable). */
+        if (j->rec.user[0] >= '1' && j->rec.user[0] <= '9') {
+            char *end;
+            unsigned long uid = strtoul(j->rec.user, &end, 10);
+            unsigned long gid = *end == ':' ? strtoul(end + 1, NULL, 10) : (unsigned long)-1;
+            if (chown(j->region_path, (uid_t)uid, (gid_t)gid) < 0)
+                gp_log_warn("cannot give the slice region to user=%s job=%s", j->rec.user,
+                            j->alloc.job);
+        }
+        for (int d = 0; d < cj.ndevices; d++) {
+            gp_gpu_state_t *g = gp_gpu_state_open(a->slice_dir, cj.uuids[d], NULL);
+            gp_gpu_state_close(&g);
+            if (asprintf(&files[nf], "%s/gpu-%s.state", a->slice_dir, cj.uuids[d]) < 0)
+                files[nf] = NULL;
+            else
+                nf++;
+        }
+    }
+    argv = gp_container_launch_argv(a->containers, &cj, reason);
+    if (argv == NULL) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = gp_runner_start_container(a->runner, rid, name, argv, env, err);
+    if (rc == 0)
+        gp_log_info("container started job=%s container=%s image=%s", j->alloc.job, name,
+                    j->rec.image);
+cleanup:
+    for (int i = 0; i < nf; i++)
+        free(files[i]);
+    gp_container_argv_free(argv);
+    return rc;
 }
 
 static void s_start(agent_t *a, agent_job_t *j)
@@ -350,7 +434,7 @@ static void s_start(agent_t *a, agent_job_t *j)
         }
         return;
     }
-    if (j->rec.argv == NULL) {
+    if (j->rec.argv == NULL && j->rec.image[0] == '\0') {
         j->pretend = 1;
         j->started = 1;
         j->pretend_end_ms = j->rec.duration_s > 0
@@ -362,9 +446,12 @@ static void s_start(agent_t *a, agent_job_t *j)
     int n = 0;
     for (char **e = j->rec.env; e && *e && n < GP_JOB_MAX_ENV; e++)
         env[n++] = strdup(*e);
-    int rc = s_slice(a, j, env, &n, &err);
+    int in_container = j->rec.image[0] != '\0';
+    int rc = s_slice(a, j, env, &n, in_container, &err);
     env[n] = NULL;
-    if (rc == 0)
+    if (rc == 0 && in_container)
+        rc = s_start_container(a, j, rid, env, &err);
+    else if (rc == 0)
         rc = gp_runner_start(a->runner, rid, j->rec.argv, env, &err);
     for (int i = 0; i < n; i++)
         free(env[i]);
@@ -372,7 +459,8 @@ static void s_start(agent_t *a, agent_job_t *j)
         gp_log_error("cannot start job=%s err=\"%s\"", j->alloc.job, err.msg);
         j->started = 1;
         j->ended = 1;
-        j->exit_code = 127;
+        j->exit_code = in_container ? 125 : 127;
+        snprintf(j->fail_reason, sizeof j->fail_reason, "not started: %.240s", err.msg);
         return;
     }
     j->started = 1;
@@ -403,12 +491,14 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
     } else if (!end) {
         gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
     } else {
-        int failed = j->lost || j->term_signal || j->exit_code != 0;
+        int failed = j->lost || j->term_signal || j->exit_code != 0 || j->fail_reason[0];
         int restart = (j->rec.restart == GP_RESTART_ALWAYS ||
                        (j->rec.restart == GP_RESTART_ON_FAILURE && failed)) &&
                       j->rec.attempts <= j->rec.max_restarts;
-        char reason[128];
-        if (j->lost)
+        char reason[300];
+        if (j->fail_reason[0])
+            snprintf(reason, sizeof reason, "%s", j->fail_reason);
+        else if (j->lost)
             snprintf(reason, sizeof reason, "the job's process vanished");
         else if (j->term_signal)
             snprintf(reason, sizeof reason, "killed by signal %d", j->term_signal);
@@ -418,7 +508,7 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
                             reason, now);
         if (restart) {
-            char why[200];
+            char why[360];
             snprintf(why, sizeof why, "%s; restarting (%s)", reason,
                      j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
             gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
@@ -638,6 +728,15 @@ static void s_on_end(const gp_run_status_t *st, void *arg)
         return;
     }
     j->ended = 1;
+    /* A container that could not be started says why (container.h). */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/reason", gp_runner_dir(a->runner, st->job));
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(j->fail_reason, sizeof j->fail_reason, f))
+            j->fail_reason[strcspn(j->fail_reason, "\n")] = '\0';
+        fclose(f);
+    }
     j->exit_code = st->state == GP_RUN_EXITED ? st->exit_code : 0;
     j->term_signal = st->state == GP_RUN_KILLED ? st->term_signal : 0;
     j->lost = st->state == GP_RUN_LOST;
@@ -675,6 +774,10 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
     a->runner = gp_runner_new(a->cfg.state_dir, a->cfg.runner, err);
     if (a->runner == NULL)
         return -1;
+    a->containers = agent_containers_new(&a->cfg, err);
+    if (a->containers == NULL)
+        return -1;
+    gp_runner_set_containers(a->runner, a->containers);
     snprintf(a->slice_dir, sizeof a->slice_dir, "%s/slices", a->cfg.state_dir);
     if (mkdir(a->slice_dir, 0755) < 0 && errno != EEXIST)
         return gp_err_errno(err, "cannot create %s", a->slice_dir);
@@ -730,6 +833,7 @@ void agent_jobs_stop(agent_t *a)
         gp_strmap_destroy(&a->jobs);
     }
     gp_runner_destroy(&a->runner);
+    gp_container_destroy(&a->containers);
 }
 
 int agent_jobs_count(agent_t *a)

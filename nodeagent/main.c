@@ -97,6 +97,25 @@ static const gp_opt_t s_opts[] = {
       "debug, info, warn or error" },
     { "policy", GP_OPT_STRING, offsetof(agent_cfg_t, policy), "binpack", 0, 0,
       "placement policy used to score bids (jobs may name their own)" },
+    { "container-runtime", GP_OPT_STRING, offsetof(agent_cfg_t, container_runtime), "podman", 0, 0,
+      "runtime of jobs that name an image: podman or docker" },
+    { "container-oci-runtime", GP_OPT_STRING, offsetof(agent_cfg_t, container_oci_runtime), "", 0,
+      0, "OCI runtime the container runtime uses, e.g. runc (empty: its default)" },
+    { "container-cgroup-manager", GP_OPT_STRING, offsetof(agent_cfg_t, container_cgroup_manager),
+      "", 0, 0, "podman's cgroup manager: cgroupfs or systemd (empty: its default)" },
+    { "container-ulimits", GP_OPT_STRING, offsetof(agent_cfg_t, container_ulimits), "", 0, 0,
+      "containers' limits, NAME=SOFT:HARD[,...], e.g. nofile=1024:1024 (empty: the runtime's)" },
+    { "container-network", GP_OPT_STRING, offsetof(agent_cfg_t, container_network), "", 0, 0,
+      "containers' network, e.g. host or none (empty: the runtime's default)" },
+    { "container-registries", GP_OPT_STRING, offsetof(agent_cfg_t, container_registries),
+      "localhost", 0, 0,
+      "registries jobs' images may come from (and be pulled from), comma-separated; "
+      "localhost: local images, never pulled" },
+    { "container-mount-paths", GP_OPT_STRING, offsetof(agent_cfg_t, container_mount_paths), "", 0,
+      0, "host folders jobs may mount into their containers, comma-separated (empty: none)" },
+    { "container-devices", GP_OPT_STRING, offsetof(agent_cfg_t, container_devices), "cdi", 0, 0,
+      "how a slice's GPUs enter its container: cdi (nvidia.com/gpu=UUID), none, or a device "
+      "path with {index} or {uuid}" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -152,6 +171,10 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
     if (pl == NULL)
         return gp_err_set(err, GP_ERR_INVALID, "policy: %s", perr.msg);
     gp_placement_destroy(&pl);
+    gp_container_t *ct = agent_containers_new(c, err);
+    if (ct == NULL)
+        return -1;
+    gp_container_destroy(&ct);
     return 0;
 }
 
@@ -200,7 +223,11 @@ static void s_reload(agent_t *a, int argc, char **argv)
                                          "etcd-user", "etcd-password", "prefix", "state-dir",
                                          "simulate-devices", "simulate-nvlink", "devices-file",
                                          "nvml", "curve-key", "coordinator-keys", "metrics-listen",
-                                         "shim", "policy", NULL };
+                                         "shim", "policy", "container-runtime",
+                                         "container-oci-runtime", "container-cgroup-manager",
+                                         "container-ulimits", "container-network",
+                                         "container-registries", "container-mount-paths",
+                                         "container-devices", NULL };
     gp_config_keep(s_opts, &a->cfg, &next, fixed);
 
     if (next.simulate != a->cfg.simulate || next.lease_ttl_ms != a->cfg.lease_ttl_ms) {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,18 @@ typedef struct {
     pid_t supervisor;
     unsigned long long start_time;   /* the job's, from /proc/<pid>/stat */
     int64_t kill_at_ms;              /* SIGKILL deadline while stopping; 0 = none */
+    char container[192];             /* the container's name; "" for a host job */
 } s_job_t;
+
+/* Time the container runtime gets beyond the grace to stop a container. */
+#define S_CONTAINER_STOP_SLACK_MS 10000
+/* Deadline of a synchronous runtime query (adoption by name). */
+#define S_CONTAINER_QUERY_MS 10000
 
 struct gp_runner {
     char *state_dir;
     char *template;
+    const gp_container_t *containers;
     s_job_t *jobs;
     int njobs, cap;
     char dirbuf[4096];
@@ -331,21 +339,12 @@ static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, 
     _exit(0);
 }
 
-int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
-                    gp_err_t *err)
+/* Start argv (through the template when use_template) under a new
+ * supervisor in the job's existing folder dir; the job enters the table. */
+static s_job_t *s_launch(gp_runner_t *self, const char *job, const char *dir, char *const argv[],
+                         char *const env[], int use_template, gp_err_t *err)
 {
-    if (!s_valid_id(job))
-        return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
-    if (!self->template && (argv == NULL || argv[0] == NULL))
-        return gp_err_set(err, GP_ERR_INVALID, "job %s has no command", job);
-    char dir[4096];
-    gp_strlcpy(dir, gp_runner_dir(self, job), sizeof dir);
-    if (mkdir(dir, 0755) < 0) {
-        if (errno == EEXIST)
-            return gp_err_set(err, GP_ERR_CONFLICT, "job %s was already started here", job);
-        return gp_err_errno(err, "cannot create %s", dir);
-    }
-
+    s_job_t *added = NULL;
     int rc = -1, out_fd = -1, err_fd = -1, rep[2] = { -1, -1 };
     char **envp = NULL, *shell_cmd = NULL;
     char path[4200];
@@ -363,11 +362,11 @@ int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char
         goto cleanup;
     }
     envp = s_build_env(env);
-    if (self->template) {
+    if (use_template) {
         char *const empty[] = { NULL };
         shell_cmd = s_expand(self->template, argv ? argv : empty, job, dir);
     }
-    if (envp == NULL || (self->template && shell_cmd == NULL)) {
+    if (envp == NULL || (use_template && shell_cmd == NULL)) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
@@ -400,6 +399,7 @@ int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char
     j->st.pid = jobpid;
     j->supervisor = sup;
     j->start_time = s_start_time(jobpid);
+    added = j;
     rc = 0;
 
 cleanup:
@@ -413,7 +413,184 @@ cleanup:
         close(rep[1]);
     free(envp);
     free(shell_cmd);
-    return rc;
+    return rc == 0 ? added : NULL;
+}
+
+/* Create the job's folder; it must not exist (exactly once). */
+static int s_new_folder(gp_runner_t *self, const char *job, char *dir, size_t size, gp_err_t *err)
+{
+    if (!s_valid_id(job))
+        return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
+    gp_strlcpy(dir, gp_runner_dir(self, job), size);
+    if (mkdir(dir, 0755) < 0) {
+        if (errno == EEXIST)
+            return gp_err_set(err, GP_ERR_CONFLICT, "job %s was already started here", job);
+        return gp_err_errno(err, "cannot create %s", dir);
+    }
+    return 0;
+}
+
+int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
+                    gp_err_t *err)
+{
+    if (!self->template && (argv == NULL || argv[0] == NULL))
+        return gp_err_set(err, GP_ERR_INVALID, "job %s has no command", job);
+    char dir[4096];
+    if (s_new_folder(self, job, dir, sizeof dir, err) < 0)
+        return -1;
+    return s_launch(self, job, dir, argv, env, self->template != NULL, err) ? 0 : -1;
+}
+
+void gp_runner_set_containers(gp_runner_t *self, const gp_container_t *containers)
+{
+    self->containers = containers;
+}
+
+int gp_runner_start_container(gp_runner_t *self, const char *job, const char *container,
+                              char *const argv[], char *const container_env[], gp_err_t *err)
+{
+    if (self->containers == NULL)
+        return gp_err_set(err, GP_ERR_INVALID, "no container runtime configured");
+    if (argv == NULL || argv[0] == NULL || strlen(container) >= sizeof(((s_job_t *)0)->container))
+        return gp_err_set(err, GP_ERR_INVALID, "job %s: bad container launch", job);
+    char dir[4096], path[4200];
+    if (s_new_folder(self, job, dir, sizeof dir, err) < 0)
+        return -1;
+    char text[256];
+    snprintf(text, sizeof text, "%s\n", container);
+    snprintf(path, sizeof path, "%s/env", dir);
+    if (s_write_atomic(dir, "container", text) < 0)
+        return gp_err_errno(err, "cannot write the container name of job %s", job);
+    if (gp_container_write_env(path, container_env, err) < 0)
+        return -1;
+    s_job_t *j = s_launch(self, job, dir, argv, NULL, 0, err);
+    if (j == NULL)
+        return -1;
+    gp_strlcpy(j->container, container, sizeof j->container);
+    return 0;
+}
+
+/* The container name recorded in a job's folder, into buf; 0 when none. */
+static int s_read_container(const char *dir, char *buf, size_t size)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/container", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    int ok = fgets(buf, (int)size, f) != NULL;
+    fclose(f);
+    buf[ok ? strcspn(buf, "\n") : 0] = '\0';
+    return buf[0] != '\0';
+}
+
+/* Run a runtime command in the background, detached, its output appended
+ * to the job's stderr (or dropped); reaped by gp_runner_poll. */
+static void s_spawn(char **argv, const char *dir)
+{
+    if (argv == NULL)
+        return;
+    pid_t pid = fork();
+    if (pid != 0)
+        return;
+    setsid();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stderr", dir ? dir : "/dev");
+    int out = dir ? open(path, O_WRONLY | O_APPEND) : -1;
+    if (out < 0)
+        out = open("/dev/null", O_WRONLY);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    execvp(argv[0], argv);
+    _exit(127);
+}
+
+/* Run a runtime command and read its output (at most size-1 bytes),
+ * waiting at most S_CONTAINER_QUERY_MS; its exit status, or -1. */
+static int s_capture(char **argv, char *buf, size_t size)
+{
+    int p[2];
+    buf[0] = '\0';
+    if (argv == NULL || pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(p[1], 1);
+        dup2(nul, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    int64_t deadline = gp_mono_ms() + S_CONTAINER_QUERY_MS;
+    for (;;) {
+        int64_t left = deadline - gp_mono_ms();
+        struct pollfd pfd = { p[0], POLLIN, 0 };
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        ssize_t n = read(p[0], buf + len, size - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == size - 1)
+            break;
+    }
+    buf[len] = '\0';
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A container job whose supervisor is gone: find the container by name.
+ * Running: a new supervisor waits for it; ended: its exit status is
+ * recorded.  Returns 1 (st filled) or 0 (no such container: lost). */
+static int s_adopt_by_name(gp_runner_t *self, const char *job, const char *dir, const char *name,
+                           gp_run_status_t *st)
+{
+    char out[256];
+    char **q = gp_container_state_argv(self->containers, name);
+    int rc = s_capture(q, out, sizeof out);
+    gp_container_argv_free(q);
+    char status[64];
+    int code = 0;
+    if (rc != 0 || sscanf(out, "%63s %d", status, &code) != 2)
+        return 0;
+    if (!strcmp(status, "running") || !strcmp(status, "paused")) {
+        char **w = gp_container_wait_argv(self->containers, name);
+        gp_err_t err;
+        s_job_t *j = w ? s_launch(self, job, dir, w, NULL, 0, &err) : NULL;
+        gp_container_argv_free(w);
+        if (j == NULL)
+            return 0;
+        gp_strlcpy(j->container, name, sizeof j->container);
+        gp_log_info("container found by name, adopted job=%s container=%s", job, name);
+        *st = j->st;
+        return 1;
+    }
+    if (!strcmp(status, "exited") || !strcmp(status, "stopped")) {
+        char text[64];
+        snprintf(text, sizeof text, "exit %d\n", code);
+        s_write_atomic(dir, "exit", text);
+        st->state = GP_RUN_EXITED;
+        st->exit_code = code;
+        return 1;
+    }
+    return 0;
 }
 
 /* Remove a job folder: its files, then itself (job folders hold no
@@ -488,6 +665,8 @@ int gp_runner_adopt(gp_runner_t *self, const char *job, gp_run_status_t *st, gp_
     int have = f && fscanf(f, "%d %d %llu", &sup, &pid, &start) == 3;
     if (f)
         fclose(f);
+    char container[192];
+    int is_container = s_read_container(dir, container, sizeof container);
     if (have && (s_alive(pid, start) || kill(sup, 0) == 0)) {
         /* Running (or its supervisor is writing the exit file right now). */
         s_job_t *j = s_add(self, job);
@@ -497,7 +676,15 @@ int gp_runner_adopt(gp_runner_t *self, const char *job, gp_run_status_t *st, gp_
         j->st.pid = pid;
         j->supervisor = sup;
         j->start_time = start;
+        if (is_container)
+            gp_strlcpy(j->container, container, sizeof j->container);
         *st = j->st;
+        return 1;
+    }
+    /* The supervisor is gone, the exit unrecorded: a container may still be
+     * there (the runtime keeps it apart from the process that started it). */
+    if (is_container && self->containers && s_adopt_by_name(self, job, dir, container, &s)) {
+        *st = s;
         return 1;
     }
     s.state = GP_RUN_LOST;
@@ -570,6 +757,17 @@ int gp_runner_stop(gp_runner_t *self, const char *job, int64_t grace_ms, gp_err_
     s_job_t *j = s_find(self, job);
     if (j == NULL)
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s is not running here", job);
+    if (j->container[0] && self->containers) {
+        /* The runtime stops the container: SIGTERM, SIGKILL after the
+         * grace; its `run` process then exits with the container. */
+        char **v = gp_container_stop_argv(self->containers, j->container,
+                                          (int)((grace_ms + 999) / 1000));
+        s_spawn(v, gp_runner_dir(self, job));
+        gp_container_argv_free(v);
+        j->st.stopping = 1;
+        j->kill_at_ms = gp_mono_ms() + (grace_ms > 0 ? grace_ms : 0) + S_CONTAINER_STOP_SLACK_MS;
+        return 0;
+    }
     if (gp_runner_signal(self, job, SIGTERM, err) < 0)
         return -1;
     j->st.stopping = 1;
@@ -600,6 +798,12 @@ int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err)
     if (mkdir(done, 0755) < 0 && errno != EEXIST)
         return gp_err_errno(err, "cannot create %s", done);
     s_remove_tree(to);   /* an older run of the same id */
+    char container[192];
+    if (self->containers && s_read_container(gp_runner_dir(self, job), container, sizeof container)) {
+        char **v = gp_container_remove_argv(self->containers, container);
+        s_spawn(v, NULL);
+        gp_container_argv_free(v);
+    }
     if (rename(gp_runner_dir(self, job), to) < 0 && errno != ENOENT)
         return gp_err_errno(err, "cannot move the folder of job %s to %s", job, done);
     return 0;

@@ -28,7 +28,19 @@
  * Signals go to the job's process group, so a job that forks is stopped
  * whole.
  *
- * Ownership: the runner owns its job table; strings passed in are copied.
+ * Containers.  A job started with gp_runner_start_container runs the same
+ * way (its supervised process is the runtime's attached `run`, container.h)
+ * and its folder also holds `container` (the container's name) and `env`
+ * (the variables given to the container, mode 0600).  For such a job, stop
+ * asks the runtime to stop the container (SIGKILL of the `run` process
+ * after the grace and 10 s more, should the runtime not answer); forget
+ * also removes the container; and adopt finds the container by name when
+ * its supervisor is gone: still running, a new supervisor waits for it
+ * (`<rt> wait`); ended, its exit status is the runtime's record of it.
+ *
+ * Ownership: the runner owns its job table; strings passed in are copied;
+ * the container handle given to gp_runner_set_containers is borrowed and
+ * must outlive the runner.
  */
 #ifndef GP_RUNNER_H
 #define GP_RUNNER_H
@@ -36,6 +48,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "container.h"
 #include "err.h"
 
 typedef struct gp_runner gp_runner_t;
@@ -69,6 +82,17 @@ void gp_runner_destroy(gp_runner_t **self_p);
  * Fails with GP_ERR_CONFLICT when the job already has a state folder. */
 int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
                     gp_err_t *err);
+
+/* The container runtime for container jobs (borrowed; NULL: none). */
+void gp_runner_set_containers(gp_runner_t *self, const gp_container_t *containers);
+
+/* Start a job in a container: argv is the launch (gp_container_launch_argv),
+ * run directly (never through the runner template); container names the
+ * container; container_env (NULL-terminated "NAME=value") is written to
+ * the folder's `env` file before the launch.  Exactly once, as
+ * gp_runner_start. */
+int gp_runner_start_container(gp_runner_t *self, const char *job, const char *container,
+                              char *const argv[], char *const container_env[], gp_err_t *err);
 
 /* After a restart: look for a job's state folder.  Returns 1 and fills st
  * (RUNNING: adopted; EXITED/KILLED/LOST: ended while the agent was away),
