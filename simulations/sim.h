@@ -10,7 +10,7 @@
  * add_alloc to commit, remove_alloc when a pod departs.
  *
  * Inputs (--format openb, or jsonl):
- *   openb: the CSV files of shared/data/openb (node list, pod list).
+ *   openb: the CSV files of simulations/data/openb (node list, pod list).
  *   jsonl inventory: one node record per line (model.h), "#" comments and
  *     blank lines ignored.
  *   jsonl workload: one job spec per line (model.h) with two optional

@@ -9,7 +9,7 @@
 #   no810.csv    the trace's most common share, 810, becomes 500
 set -e
 out=${1:?usage: mixes.sh DIR}
-src=${OPENB_PODS:-$(dirname "$0")/../../../shared/data/openb/openb_pod_list_default.csv}
+src=${OPENB_PODS:-$(dirname "$0")/../data/openb/openb_pod_list_default.csv}
 mkdir -p "$out"
 awk -F, -v OFS=, 'NR==1{print;next} {if($4==1 && $5==1000 && NR%2==0){k=NR%3; $5=(k==0?470:(k==1?320:650))} print}' "$src" > "$out/share.csv"
 awk -F, -v OFS=, 'NR==1{print;next} {if($4==1 && $5==1000 && NR%5==0){k=NR%3; $4=(k==0?2:(k==1?4:8)); $2=$2*$4} print}' "$src" > "$out/multi.csv"

@@ -16,7 +16,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 SIM="$GP_BUILD/gpupool-sim"
-OPENB="$GP_ROOT/../shared/data/openb"
+OPENB="$GP_ROOT/simulations/data/openb"
 [ -x "$SIM" ] || bail_out "$SIM is not built"
 cd "$GP_ROOT" || exit 1
 
@@ -24,8 +24,8 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 t0=$(now)
-out=$("$SIM" replay --nodes ../shared/data/openb/openb_node_list_gpu_node.csv \
-      --pods ../shared/data/openb/openb_pod_list_default.csv --format openb \
+out=$("$SIM" replay --nodes simulations/data/openb/openb_node_list_gpu_node.csv \
+      --pods simulations/data/openb/openb_pod_list_default.csv --format openb \
       --policy random,dotprod,gpuclustering,gpupacking,bestfit,fgd \
       --inflate 1.3 --seeds 42-51 --json -q) || bail_out "replay failed"
 t1=$(now)
@@ -37,8 +37,8 @@ printf '%s\n' "$out" | awk '
     { printf "# %-14s %8.2f%% %9.2f%% %9.2f%% %15.1f %9.2f%% %11.1f\n", f("policy"), f("alloc_pct_90"), f("alloc_pct_100"), f("alloc_pct_130"), f("unallocated_gpus_130"), f("frag_pct_100"), f("failed_pods") }'
 
 t0=$(now)
-gp=$("$SIM" replay --nodes ../shared/data/openb/openb_node_list_gpu_node.csv \
-      --pods ../shared/data/openb/openb_pod_list_default.csv --format openb \
+gp=$("$SIM" replay --nodes simulations/data/openb/openb_node_list_gpu_node.csv \
+      --pods simulations/data/openb/openb_pod_list_default.csv --format openb \
       --policy gpupool --inflate 1.3 --seeds 42-51 --json -q) || bail_out "gpupool replay failed"
 t1=$(now)
 echo "bench: sim_openb_gpupool_10runs_s $(secs "$t0" "$t1")"

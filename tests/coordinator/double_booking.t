@@ -54,8 +54,12 @@ wait_for 20 noticed; ok $? "the resumed leader noticed it no longer leads"
 pool_check >"$T_TMP/check.out"; st=$?
 diag "$(cat "$T_TMP/check.out")"
 is "$st" 0 "no device is over-allocated, no job placed twice"
-like "$(cat "$T_TMP/check.out")" "allocations=128 jobs=$n_acked " \
-     "exactly the capacity is allocated, and every acknowledged job is stored"
+like "$(cat "$T_TMP/check.out")" "allocations=128 " "exactly the capacity is allocated"
+# Every acknowledged job is stored.  (A submission whose answer timed out
+# may be stored too: the client was not told, so it is not counted here.)
+missing=$(sort -u "$T_TMP/acked" | comm -23 - <(etcdctl_ get /gpupool/jobs/ --prefix --keys-only |
+          sed -n 's#^/gpupool/jobs/##p' | sort) | wc -l)
+is "$missing" 0 "every acknowledged job is stored ($n_acked acknowledged)"
 stop_daemon a1; is "$?" 0 "agent exits 0"
 stop_daemon c1; is "$?" 0 "c1 exits 0"
 stop_daemon c2; is "$?" 0 "c2 exits 0"

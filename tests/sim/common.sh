@@ -3,7 +3,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 SIM="$GP_BUILD/gpupool-sim"
-OPENB="$GP_ROOT/../shared/data/openb"
+OPENB="$GP_ROOT/simulations/data/openb"
 NODES="$OPENB/openb_node_list_gpu_node.csv"
 PODS="$OPENB/openb_pod_list_default.csv"
 [ -x "$SIM" ] || bail_out "no $SIM (run make)"
