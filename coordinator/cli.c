@@ -1182,6 +1182,9 @@ static int s_cmd_regions(cli_t *cli, int argc, char **argv)
     free(sorted);
     s_table_print(&t, stdout);
     s_table_free(&t);
+    if (json_is_true(json_object_get(json_object_get(ans, "store"), "full")))
+        printf("store full: etcd's NOSPACE alarm refuses writes; submissions wait until an "
+               "operator frees space (README: \"The store's lifecycle\")\n");
     json_decref(ans);
     return 0;
 }

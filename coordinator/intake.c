@@ -688,7 +688,8 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     }
     s_free_tot(&by_region);
     s_free_tot(&by_model);
-    s_respond_json(req, 200, json_pack("{s:o}", "regions", out));
+    s_respond_json(req, 200, json_pack("{s:o,s:{s:b}}", "regions", out, "store", "full",
+                                       coord_store_full(c)));
 }
 
 static void s_usage(coord_t *c, gp_http_req_t *req)

@@ -65,6 +65,7 @@ out=$(submit c1 '{"id": "f1", "devices": 1, "mem_mib": 1024}')
 like "$out" "507|full|space" "a submission is refused as the store is full ($out)"
 full() { [ "$(metric c1 gpupool_coordinator_store_full)" = 1 ]; }
 wait_for 10 full; ok $? "the coordinator reports the store full"
+like "$(gpupool_ c1 regions)" "store full: etcd's NOSPACE alarm" "gpupool regions says so"
 like "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GPUPOOL_TOKEN" \
         --data-binary '{"id": "f2", "devices": 1}' "${POOL_API[c1]}/v1/jobs")" '^507$' \
      "the next one is refused at once with 507"
@@ -82,6 +83,7 @@ etcdctl_ alarm disarm >/dev/null
 healed=$(date +%s%N)
 writable() { [ "$(metric c1 gpupool_coordinator_store_full)" = 0 ]; }
 wait_for 20 writable; ok $? "the coordinator sees the store writable again"
+gpupool_ c1 regions | grep -q "store full"; isnt $? 0 "gpupool regions no longer says it is full"
 out=$(submit c1 '{"id": "f3", "devices": 1, "mem_mib": 1024}')
 is "$out" "f3 pending" "submissions are stored again"
 wait_state c1 f3 running 20; ok $? "and placed: the leader's rounds resumed"
