@@ -89,6 +89,7 @@ typedef struct {
     int todo;                         /* queued for the next tick's batch work */
     int solo;                         /* its last report failed in a group: report alone */
     int64_t report_after_ms;          /* retry of a failed report */
+    int64_t report_backoff_ms;        /* its backoff: doubles per failure, 0 after a success */
     int prio_suspended;               /* held by a high-priority slice on its GPU */
     int report_state;                 /* prio_suspended changed: record it */
     uint64_t prev_charged_ns[GP_MAX_DEVICES];

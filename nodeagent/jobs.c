@@ -471,6 +471,18 @@ static void s_start(agent_t *a, agent_job_t *j)
 
 /* ---------------------------------------------------------------- reports */
 
+/* When to try a job's failed etcd read or report again: a backoff from
+ * 500 ms doubling to 10 s, with jitter (half to all of it), so that a full
+ * or unreachable store is not hammered by every job of every node. */
+static int64_t s_retry_at(agent_job_t *j, int64_t now)
+{
+    j->report_backoff_ms = j->report_backoff_ms ? j->report_backoff_ms * 2 : 500;
+    if (j->report_backoff_ms > 10000)
+        j->report_backoff_ms = 10000;
+    int64_t half = j->report_backoff_ms / 2;
+    return now + half + (int64_t)(random() % (half + 1));
+}
+
 /* The fenced report, appended to a transaction that may carry other jobs'
  * reports: compare the allocation's create revision (and the job record's
  * mod revision), then write the record; on an end also delete the
@@ -584,7 +596,7 @@ static void s_fetch_and_start(agent_t *a)
         const gp_etcd_result_t *res;
         if (gp_etcd_batch_result(b, i / S_RANGES_PER_TXN, &res, &err) < 0 ||
             i % S_RANGES_PER_TXN >= res->n_responses) {
-            j->report_after_ms = now + 500;
+            j->report_after_ms = s_retry_at(j, now);
             continue;
         }
         s_parse_record(a, j, &res->responses[i % S_RANGES_PER_TXN]);
@@ -662,7 +674,7 @@ static void s_report(agent_t *a)
             agent_count_etcd_error(a, "report", &err);
             j->have_rec = 0;   /* the record was changed in memory: read it again */
             j->todo = 1;
-            j->report_after_ms = now + 500;
+            j->report_after_ms = s_retry_at(j, now);
             continue;
         }
         if (!res->succeeded) {
@@ -675,6 +687,7 @@ static void s_report(agent_t *a)
             continue;
         }
         j->solo = 0;
+        j->report_backoff_ms = 0;
         if (!kind[i]) {
             if (j->reported_running && j->report_state) {
                 j->report_state = 0;
