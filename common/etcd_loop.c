@@ -83,6 +83,21 @@ struct gp_etcd_loop {
     int n_held, cap_held;
 };
 
+/* Make room for one more element in a growing array (*arr of n, *cap). */
+static int s_reserve(void *arr, int n, int *cap, size_t size)
+{
+    void **a = arr;
+    if (n < *cap)
+        return 0;
+    int grown = *cap ? *cap * 2 : 8;
+    void *p = realloc(*a, size * (size_t)grown);
+    if (!p)
+        return -1;
+    *a = p;
+    *cap = grown;
+    return 0;
+}
+
 static int s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
@@ -98,14 +113,8 @@ static int s_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void
         return 0;
     }
     if (i == loop->n_socks) {
-        if (loop->n_socks == loop->cap_socks) {
-            int cap = loop->cap_socks ? loop->cap_socks * 2 : 8;
-            s_sock_t *p = realloc(loop->socks, sizeof(*p) * (size_t)cap);
-            if (!p)
-                return -1;
-            loop->socks = p;
-            loop->cap_socks = cap;
-        }
+        if (s_reserve(&loop->socks, loop->n_socks, &loop->cap_socks, sizeof(*loop->socks)) < 0)
+            return -1;
         loop->socks[loop->n_socks++].fd = fd;
     }
     short ev = 0;
@@ -173,14 +182,8 @@ int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_
                      bool in_sync)
 {
     gp_etcd_loop_t *loop = etcd->loop;
-    if (loop->n_tasks == loop->cap_tasks) {
-        int cap = loop->cap_tasks ? loop->cap_tasks * 2 : 8;
-        s_task_t *p = realloc(loop->tasks, sizeof(*p) * (size_t)cap);
-        if (!p)
-            return -1;
-        loop->tasks = p;
-        loop->cap_tasks = cap;
-    }
+    if (s_reserve(&loop->tasks, loop->n_tasks, &loop->cap_tasks, sizeof(*loop->tasks)) < 0)
+        return -1;
     loop->tasks[loop->n_tasks++] = (s_task_t){ obj, tick, free_fn, false, in_sync };
     loop->n_sync_tasks += in_sync;
     loop->wake = true;
@@ -281,21 +284,13 @@ int gp_etcd_pollfds(gp_etcd_t *etcd, struct pollfd *fds, int max, int *timeout_m
 static void s_finish(gp_etcd_loop_t *loop, gp_etcd_req_t *r, CURLcode res)
 {
     if (gp_etcd_req_finish(r, res)) {
-        if (loop->n_retry == loop->cap_retry) {
-            int cap = loop->cap_retry ? loop->cap_retry * 2 : 8;
-            gp_etcd_req_t **p = realloc(loop->retry, sizeof(*p) * (size_t)cap);
-            if (!p) {
-                r->failed = 1;
-                gp_err_set(&r->err, GP_ERR_NOMEM, "out of memory");
-                goto final;
-            }
-            loop->retry = p;
-            loop->cap_retry = cap;
+        if (s_reserve(&loop->retry, loop->n_retry, &loop->cap_retry, sizeof(*loop->retry)) == 0) {
+            loop->retry[loop->n_retry++] = r;
+            return;
         }
-        loop->retry[loop->n_retry++] = r;
-        return;
+        r->failed = 1;
+        gp_err_set(&r->err, GP_ERR_NOMEM, "out of memory");
     }
-final:
     gp_etcd_req_release_easy(r);
     if (r->done)
         r->done(r);
@@ -304,14 +299,8 @@ final:
 /* Keep a request that finished during a pump for the next step. */
 static int s_hold(gp_etcd_loop_t *loop, gp_etcd_req_t *r, CURLcode res)
 {
-    if (loop->n_held == loop->cap_held) {
-        int cap = loop->cap_held ? loop->cap_held * 2 : 8;
-        s_held_t *p = realloc(loop->held, sizeof(*p) * (size_t)cap);
-        if (!p)
-            return -1;
-        loop->held = p;
-        loop->cap_held = cap;
-    }
+    if (s_reserve(&loop->held, loop->n_held, &loop->cap_held, sizeof(*loop->held)) < 0)
+        return -1;
     loop->held[loop->n_held++] = (s_held_t){ r, res };
     return 0;
 }

@@ -358,6 +358,27 @@ etcdctl_() {
         --command-timeout 5s "${ETCDCTL_ARGS[@]}" "$@"
 }
 
+# etcd_fill PREFIX: write 1 MB values under PREFIX until etcd refuses one
+# (its NOSPACE alarm, with a small --quota-backend-bytes) or 64 are stored.
+etcd_fill() {
+    local i
+    head -c 1000000 /dev/zero | tr '\0' x >"$T_TMP/etcd-fill.blob"
+    for i in $(seq 1 64); do
+        etcdctl_ put "$1$i" <"$T_TMP/etcd-fill.blob" >/dev/null 2>&1 || break
+    done
+}
+
+# etcd_recover_nospace PREFIX: etcd's documented recovery from a full store:
+# delete what filled it, compact, defragment, disarm the alarm.
+etcd_recover_nospace() {
+    local rev
+    etcdctl_ del "$1" --prefix >/dev/null
+    rev=$(etcdctl_ get / -w json | grep -o '"revision":[0-9]*' | head -1 | cut -d: -f2)
+    etcdctl_ compact "$rev" >/dev/null 2>&1
+    etcdctl_ defrag >/dev/null
+    etcdctl_ alarm disarm >/dev/null
+}
+
 # ---------------------------------------------------------------- a pool
 
 # pool_token: an API token in $T_TMP/tokens, exported as GPUPOOL_TOKEN for

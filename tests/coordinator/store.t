@@ -57,9 +57,7 @@ small() { [ "$(db_bytes)" -lt $((big / 2)) ]; }
 wait_for 10 small; ok $? "which gives the space back ($big bytes before, $(db_bytes) after)"
 
 # Fill the store past its quota: etcd raises NOSPACE.
-for i in $(seq 1 40); do
-    etcdctl_ put "/filler/$i" <"$T_TMP/blob" >/dev/null 2>&1 || break
-done
+etcd_fill /filler/
 like "$(etcdctl_ alarm list)" NOSPACE "etcd's NOSPACE alarm is raised"
 out=$(submit c1 '{"id": "f1", "devices": 1, "mem_mib": 1024}')
 like "$out" "507|full|space" "a submission is refused as the store is full ($out)"
@@ -75,11 +73,7 @@ e1=$(metric c1 gpupool_coordinator_etcd_errors_total'{op="submit",kind="nospace"
 is "${e1:-0}" "${e0:-0}" "while full, submissions do not reach etcd"
 
 # The documented recovery: free space, compact, defragment, disarm.
-etcdctl_ del /filler/ --prefix >/dev/null
-rev=$(etcdctl_ get / -w json | grep -o '"revision":[0-9]*' | head -1 | cut -d: -f2)
-etcdctl_ compact "$rev" >/dev/null 2>&1
-etcdctl_ defrag >/dev/null
-etcdctl_ alarm disarm >/dev/null
+etcd_recover_nospace /filler/
 healed=$(date +%s%N)
 writable() { [ "$(metric c1 gpupool_coordinator_store_full)" = 0 ]; }
 wait_for 20 writable; ok $? "the coordinator sees the store writable again"

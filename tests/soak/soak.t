@@ -88,9 +88,8 @@ growth() { # FIELD_PARITY (0: RSS, 1: descriptors) FORMAT
 rss_growth=$(growth 0 pct)
 fd_growth=$(growth 1 count)
 
-# Forced full: a quota below what is stored.
-head -c 1000000 /dev/zero | tr '\0' x >"$T_TMP/blob"
-for i in $(seq 1 $((quota_mib + 4))); do etcdctl_ put "/filler/$i" <"$T_TMP/blob" >/dev/null 2>&1 || break; done
+# Forced full: more than the quota written.
+etcd_fill /filler/
 like "$(etcdctl_ alarm list)" NOSPACE "the store is forced full"
 echo '{"id": "nospace-1", "devices": 1, "mem_mib": 1024}' | gpupool_ c1 submit - >/dev/null 2>&1
 metric_sum() { # sum of a metric's series on each daemon's /metrics
@@ -103,11 +102,7 @@ metric_sum() { # sum of a metric's series on each daemon's /metrics
 }
 w0=$(metric_sum gpupool_); sleep 10; w1=$(metric_sum gpupool_)
 writes=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.1f", (b - a) / 10 / 2 }')
-etcdctl_ del /filler/ --prefix >/dev/null
-rev=$(etcdctl_ get / -w json | grep -o '"revision":[0-9]*' | head -1 | cut -d: -f2)
-etcdctl_ compact "$rev" >/dev/null 2>&1
-etcdctl_ defrag >/dev/null
-etcdctl_ alarm disarm >/dev/null
+etcd_recover_nospace /filler/
 healed=$(date +%s%N)
 placed() { echo '{"id": "after-nospace", "devices": 1, "mem_mib": 1024}' | gpupool_ c1 submit - >/dev/null 2>&1
            [ "$(job_state c1 after-nospace)" = running ]; }
