@@ -211,7 +211,7 @@ static void s_retain(coord_t *c, int64_t now)
         coord_count_etcd_error(c, "retention", &err);
         goto cleanup;
     }
-    int *idx = calloc((size_t)nids, sizeof *idx);
+    int *idx = calloc(S_RETAIN_BATCH, sizeof *idx);
     for (int i = 0; idx && i < nids; i++) {
         const gp_etcd_result_t *res;
         idx[i] = -1;
