@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,4 +91,16 @@ void gp_daemon_ready(const char *prog, const char *fmt, ...)
     printf("%s ready%s%s\n", prog, *details ? " " : "", details);
     fflush(stdout);
     gp_daemon_notify("READY=1");
+}
+
+void gp_daemon_trim_memory(void)
+{
+    static int64_t next_ms;
+    int64_t now = gp_mono_ms();
+    if (now < next_ms)
+        return;
+    next_ms = now + 60000;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

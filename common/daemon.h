@@ -39,6 +39,11 @@ void gp_daemon_ready(const char *prog, const char *fmt, ...) __attribute__((form
 /* Send one sd_notify state; a no-op (returning 0) without $NOTIFY_SOCKET. */
 int gp_daemon_notify(const char *state);
 
+/* A periodic duty of long-running daemons: at most once a minute, hand the
+ * free pages inside the heap back to the system (glibc's malloc_trim), so
+ * that memory freed after a burst does not stay resident for months. */
+void gp_daemon_trim_memory(void);
+
 /* The version of gpupool, printed by --version. */
 #define GP_VERSION "0.1.0"
 

@@ -393,6 +393,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_cache_tick(c);
             coord_election_tick(c);
             coord_store_tick(c);
+            gp_daemon_trim_memory();
             coord_round_tick(c);
             next_tick = now + 20;
             if (!ready && c->registered) {

@@ -361,6 +361,7 @@ static int s_run(agent_t *a, int argc, char **argv)
             agent_registry_tick(a);
             agent_bidder_tick(a);
             agent_jobs_tick(a);
+            gp_daemon_trim_memory();
             next_tick = now + 100;
             if (!ready && a->registered) {
                 ready = 1;
