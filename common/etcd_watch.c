@@ -17,6 +17,8 @@
 #include "util.h"
 #include "banned.h"
 
+#define S_IN_KEEP (256 * 1024)   /* stream buffer kept between bursts */
+
 typedef enum { W_CONNECT, W_STREAMING, W_DEAD } s_state_t;
 
 struct gp_etcd_watch {
@@ -365,6 +367,11 @@ static int64_t s_tick(void *obj, int64_t now)
     if (w->destroyed || w->state == W_DEAD)
         return -1;
     if (w->in_off > 0 && w->in_off == w->in.len) {
+        /* All parsed.  A burst (a long synchronous call of the caller, when
+         * the stream is only buffered) may have grown the buffer far past
+         * a stream's usual size: give that back rather than keep it. */
+        if (w->in.cap > S_IN_KEEP)
+            gp_ebuf_free(&w->in);
         w->in.len = w->in_off = 0;
     } else if (w->in_off > 65536) {
         memmove(w->in.p, w->in.p + w->in_off, w->in.len - w->in_off);
