@@ -334,7 +334,8 @@ EOF
     wait_daemons
 
     cat >"$DIR/env" <<EOF
-# . $DIR/env   -- points the gpupool CLI at this pool
+# . $DIR/env   -- puts the gpupool CLI on PATH and points it at this pool
+case ":\$PATH:" in *":$GP_BUILD:"*) ;; *) export PATH="$GP_BUILD:\$PATH" ;; esac
 export GPUPOOL_API=$api_url
 export GPUPOOL_TOKEN_FILE=$DIR/keys/api-tokens
 unset GPUPOOL_TOKEN

@@ -12,6 +12,8 @@ trap 'rc=$?; [ -f "$GPUPOOL_POOL_DIR/pids" ] && bash "$POOL" down >/dev/null 2>&
 
 bash "$POOL" up >"$T_TMP/up.out" 2>&1 || { diag_file "$T_TMP/up.out" 40; bail_out "the pool did not come up"; }
 # shellcheck disable=SC1091
+(PATH=/usr/bin:/bin; . "$GPUPOOL_POOL_DIR/env"; command -v gpupool) >"$T_TMP/which"
+is "$(cat "$T_TMP/which")" "$GP_BUILD/gpupool" "sourcing the pool's env puts the gpupool CLI on PATH"
 . "$GPUPOOL_POOL_DIR/env"
 api=$GPUPOOL_API
 echo '{"id": "before", "region": "volcengine-cn-beijing", "devices": 1, "mem_mib": 1024}' |
