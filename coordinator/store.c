@@ -1,19 +1,22 @@
 /*
  * store.c - keeping etcd bounded for months: compaction of its history,
- * retention of ended jobs, and the store-full (NOSPACE) alarm.
+ * retention of ended jobs, defragmentation, and the store-full (NOSPACE)
+ * alarm.
  *
  * Compaction.  etcd keeps every revision of every key until told to forget
  * them.  The leader of the region whose name sorts first among the regions
  * that have a leader samples etcd's current revision every 10 s (a quarter
- * of the retention when that is shorter) and compacts the history to the
- * newest sample taken at least `compaction-retention` ago (default 5 min),
- * at most once per sampling period, and never past the revision its own
- * cache reflects (the queue's reconciliation reads at that revision).  So history younger than the retention is always
- * there: a watcher that fell behind by less resumes, one that fell behind
- * by more gets COMPACTED and re-lists (both daemons do).  Two leaders that
- * briefly both think they sort first compact twice; compaction to a
- * revision already compacted fails harmlessly.  `compaction-retention = 0`
- * leaves it to etcd's own --auto-compaction-* flags.
+ * of the retention when that is shorter, 1/32 of it when that is longer)
+ * and compacts the history to the newest sample taken at least
+ * `compaction-retention` ago (default 5 min), at most once per sampling
+ * period, and never past the revision its own cache reflects (the queue's
+ * reconciliation reads at that revision).  So history younger than the
+ * retention is always there: a watcher that fell behind by less resumes,
+ * one that fell behind by more gets COMPACTED and re-lists (both daemons
+ * do).  Two leaders that briefly both think they sort first compact twice;
+ * compaction to a revision already compacted fails harmlessly.
+ * `compaction-retention = 0` leaves it to etcd's own --auto-compaction-*
+ * flags.
  *
  * Retention.  Every second, the leader of a region deletes the records of
  * that region's jobs that ended (succeeded, failed, cancelled, lost) longer
@@ -60,7 +63,7 @@
 #include "banned.h"
 
 #define S_SAMPLE_MS      10000
-#define S_SAMPLES        64          /* > compaction-retention / sample period, capped */
+#define S_SAMPLES        64          /* they cover twice compaction-retention */
 #define S_RETAIN_EVERY   1000
 #define S_RETAIN_BATCH   256
 #define S_PROBE_MS       2000
@@ -96,8 +99,12 @@ static void s_compact(coord_t *c, int64_t now)
 {
     if (now < s_st.next_sample_ms || c->cfg.compaction_retention_ms <= 0)
         return;
-    int64_t period = c->cfg.compaction_retention_ms / 4;   /* short retentions sample faster */
-    s_st.next_sample_ms = now + (period > 0 && period < S_SAMPLE_MS ? period : S_SAMPLE_MS);
+    /* Short retentions sample faster; long ones slower, so that the samples
+     * always reach twice the retention back. */
+    int64_t r = c->cfg.compaction_retention_ms, period = r / 4 < S_SAMPLE_MS ? r / 4 : S_SAMPLE_MS;
+    if (period < r / (S_SAMPLES / 2))
+        period = r / (S_SAMPLES / 2);
+    s_st.next_sample_ms = now + (period > 0 ? period : 1);
     if (!s_first_region_leader(c))
         return;
     /* etcd's current revision: what the cluster wrote, in the pool's keys or not. */
