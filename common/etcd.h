@@ -318,6 +318,12 @@ gp_etcd_keepalive_t *gp_etcd_keepalive_start(gp_etcd_t *etcd, int64_t lease_id, 
                                              gp_err_t *err);
 /* Stop (without revoking), free and set *ka_p to NULL.  NULL is a no-op. */
 void gp_etcd_keepalive_stop(gp_etcd_keepalive_t **ka_p);
+/* Let due keep-alives run now (at most every 20 ms; a no-op inside a step
+ * or without keep-alives).  Synchronous calls do this by themselves; a
+ * caller's long CPU-bound loop (thousands of jobs parsed or ranked) calls
+ * it now and then, so that no work of its own outlasts a lease.  A loss is
+ * reported at the next step. */
+void gp_etcd_keepalives_pump(gp_etcd_t *etcd);
 
 /* ------------------------------------------------------------ watches */
 

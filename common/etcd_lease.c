@@ -193,3 +193,8 @@ void gp_etcd_keepalive_stop(gp_etcd_keepalive_t **ka_p)
     ka->in_flight = false;
     gp_etcd_loop_remove(ka->etcd, ka);
 }
+
+void gp_etcd_keepalives_pump(gp_etcd_t *etcd)
+{
+    gp_etcd_loop_pump(etcd);
+}

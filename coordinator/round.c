@@ -317,6 +317,8 @@ static int s_open(coord_t *c, int64_t now)
     gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
     coord_usage_t *usage = coord_quota_usage(c);
     for (int i = 0; i < r->n; i++) {
+        if (i % 128 == 127)
+            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
         gp_jobrec_t rec;
