@@ -452,6 +452,13 @@ pool_submit() {
 
 # pool_leader REGION: the id of the region's leader, from etcd.
 pool_leader() { etcdctl_ get "/gpupool/leader/$1" --print-value-only 2>/dev/null; }
+# pool_leader_term REGION: the leader key's create revision, which names one
+# term of leadership (it changes when the lease is lost or handed over).
+pool_leader_term() { etcdctl_ get "/gpupool/leader/$1" -w json | grep -o '"create_revision":[0-9]*'; }
+
+# pool_metric NAME SERIES: one series' value on coordinator NAME's /metrics
+# (SERIES as printed, labels included); empty when it is not there.
+pool_metric() { curl -s "${POOL_API[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
 
 # job_state NAME ID / job_field NAME ID FIELD: from the CLI's JSON (as the
 # first occurrence, i.e. the record's own field, not its history's).

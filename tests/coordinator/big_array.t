@@ -16,7 +16,7 @@ pool_coordinator c2 r1 --lease-ttl 5s || bail_out "c2 did not start"
 pool_agent a1 r1 200 8xA100:81920 --lease-ttl 10s || bail_out "a1 did not start"
 has_leader() { [ -n "$(pool_leader r1)" ]; }
 wait_for 10 has_leader || bail_out "no leader"
-term() { etcdctl_ get /gpupool/leader/r1 -w json | grep -o '"create_revision":[0-9]*'; }
+term() { pool_leader_term r1; }
 t0=$(term); leader=$(pool_leader r1)
 
 body="["

@@ -23,7 +23,7 @@ four() { [ "$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" get /gpupool/a
 wait_for 15 four
 ok $? "c2 fills the GPU"
 # c1 wakes up and commits its stale decision: etcd must refuse it.
-metric() { curl -s "${POOL_API[c1]}/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+metric() { pool_metric c1 "$1"; }
 wait_for 15 bash -c "curl -s ${POOL_API[c1]}/metrics | grep -q '^gpupool_coordinator_commit_conflicts_total [1-9]'"
 ok $? "the stalled leader's commit was refused (commit conflicts: $(metric gpupool_coordinator_commit_conflicts_total))"
 is "$(metric gpupool_coordinator_placements_total)" "" "the stalled leader placed nothing"

@@ -18,7 +18,7 @@ pool_agent a2 r2 4 4xA10:24576 --lease-ttl 10s || bail_out "a2 did not start"
 has_leaders() { [ -n "$(pool_leader r1)" ] && [ -n "$(pool_leader r2)" ]; }
 wait_for 10 has_leaders; ok $? "both regions have a leader"
 # The election key's create revision names one term of leadership.
-term() { etcdctl_ get "/gpupool/leader/$1" -w json | grep -o '"create_revision":[0-9]*'; }
+term() { pool_leader_term "$1"; }
 t1=$(term r1); t2=$(term r2)
 diag "terms: r1 $(pool_leader r1) $t1, r2 $(pool_leader r2) $t2"
 

@@ -17,7 +17,7 @@ pool_coordinator c2 r2 || bail_out "c2 did not start"
 pool_agent a1 r1 1 4xA10:24576 || bail_out "a1 did not start"
 pool_agent a2 r2 1 4xA10:24576 || bail_out "a2 did not start"
 submit() { echo "$2" | gpupool_ "$1" submit - >/dev/null; }
-placements() { curl -s "${POOL_API[c1]}/metrics" | awk '$1 == "gpupool_coordinator_placements_total" {print $2}'; }
+placements() { pool_metric c1 gpupool_coordinator_placements_total; }
 
 submit c1 '{"id": "r1-a", "devices": 1, "mem_mib": 4096}'
 submit c2 '{"id": "r2-a", "devices": 1, "mem_mib": 4096}'

@@ -17,7 +17,6 @@ pool_agent a1 r1 1 2xA10:24576 || bail_out "a1 did not start"
 pool_agent a2 r2 1 2xA10:24576 || bail_out "a2 did not start"
 submit() { echo "$2" | gpupool_ "$1" submit - 2>&1; }
 stored() { [ -n "$(etcdctl_ get "/gpupool/jobs/$1" --keys-only)" ]; }
-metric() { curl -s "${POOL_API[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
 
 # Compaction: the first revisions are forgotten once the retention passed.
 compacted() { etcdctl_ get /gpupool/ --prefix --rev 2 --keys-only 2>&1 | grep -q compacted; }
@@ -34,7 +33,7 @@ stored j2; ok $? "the one with ttl_after_finished_s 3600 stays"
 like "$(gpupool_ c1 -o json get j1 | tr -d ' \n')" '"state":"succeeded".*"archived":true|"archived":true.*"state":"succeeded"' \
     "gpupool get still answers for it, from the archive"
 is "$(grep -c '"id":"j1"' "$T_TMP/archive.jsonl")" 1 "its final record is archived once"
-is "$(metric c1 gpupool_coordinator_jobs_removed_total)" 1 "the removal is counted"
+is "$(pool_metric c1 gpupool_coordinator_jobs_removed_total)" 1 "the removal is counted"
 
 # r2 keeps at most one ended job: the oldest go first.
 for k in k1 k2 k3; do
@@ -61,21 +60,21 @@ etcd_fill /filler/
 like "$(etcdctl_ alarm list)" NOSPACE "etcd's NOSPACE alarm is raised"
 out=$(submit c1 '{"id": "f1", "devices": 1, "mem_mib": 1024}')
 like "$out" "507|full|space" "a submission is refused as the store is full ($out)"
-full() { [ "$(metric c1 gpupool_coordinator_store_full)" = 1 ]; }
+full() { [ "$(pool_metric c1 gpupool_coordinator_store_full)" = 1 ]; }
 wait_for 10 full; ok $? "the coordinator reports the store full"
 like "$(gpupool_ c1 regions)" "store full: etcd's NOSPACE alarm" "gpupool regions says so"
 like "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GPUPOOL_TOKEN" \
         --data-binary '{"id": "f2", "devices": 1}' "${POOL_API[c1]}/v1/jobs")" '^507$' \
      "the next one is refused at once with 507"
-e0=$(metric c1 gpupool_coordinator_etcd_errors_total'{op="submit",kind="nospace"}')
+e0=$(pool_metric c1 gpupool_coordinator_etcd_errors_total'{op="submit",kind="nospace"}')
 sleep 3   # the length of the observation: writes attempted while full
-e1=$(metric c1 gpupool_coordinator_etcd_errors_total'{op="submit",kind="nospace"}')
+e1=$(pool_metric c1 gpupool_coordinator_etcd_errors_total'{op="submit",kind="nospace"}')
 is "${e1:-0}" "${e0:-0}" "while full, submissions do not reach etcd"
 
 # The documented recovery: free space, compact, defragment, disarm.
 etcd_recover_nospace /filler/
 healed=$(date +%s%N)
-writable() { [ "$(metric c1 gpupool_coordinator_store_full)" = 0 ]; }
+writable() { [ "$(pool_metric c1 gpupool_coordinator_store_full)" = 0 ]; }
 wait_for 20 writable; ok $? "the coordinator sees the store writable again"
 gpupool_ c1 regions | grep -q "store full"; isnt $? 0 "gpupool regions no longer says it is full"
 out=$(submit c1 '{"id": "f3", "devices": 1, "mem_mib": 1024}')

@@ -34,9 +34,7 @@ etcdctl_ put /gpupool/jobs/late '{"id":"late","spec":{"id":"late","devices":1,"m
 repaired() { grep -q 'queue repaired.* job=late' "$T_TMP/c1.log"; }
 wait_for 30 repaired; ok $? "the leader's reconciliation finds the job missing from its queue"
 wait_state c1 late running 20; ok $? "and the job runs"
-metric=$(curl -s -H "Authorization: Bearer $GPUPOOL_TOKEN" "${POOL_API[c1]}/metrics" |
-         awk '$1 == "gpupool_coordinator_queue_repairs_total" {print $2}')
-is "$metric" 1 "the repair is counted"
+is "$(pool_metric c1 gpupool_coordinator_queue_repairs_total)" 1 "the repair is counted"
 
 pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"
 diag "$(cat "$T_TMP/check.out")"
