@@ -255,6 +255,9 @@ struct coord {
 };
 
 void coord_count(coord_t *c, const char *name, const char *help, const char *labels);
+/* An etcd client of these endpoints with the coordinator's TLS, credentials
+ * and lease-derived timeouts (main.c); caller owns it. */
+gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err);
 void coord_count_etcd_error(coord_t *c, const char *what, const gp_err_t *err);
 
 #endif

@@ -101,6 +101,15 @@ static const gp_opt_t s_opts[] = {
 
 static coord_t s_coord;
 
+gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err)
+{
+    gp_etcd_config_t ec;
+    gp_etcd_config_from(&ec, endpoints, c->cfg.etcd_ca, c->cfg.etcd_cert, c->cfg.etcd_key,
+                        c->cfg.etcd_user, c->cfg.etcd_password);
+    gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
+    return gp_etcd_new(&ec, err);
+}
+
 void coord_count(coord_t *c, const char *name, const char *help, const char *labels)
 {
     gp_metric_inc(gp_metrics_counter(c->metrics, name, help, labels));
@@ -303,11 +312,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
     if (c->metrics == NULL || c->tokens == NULL)
         gp_log_fatal(EX_CONFIG, "%s", c->tokens ? "out of memory" : err.msg);
-    gp_etcd_config_t ec;
-    gp_etcd_config_from(&ec, c->cfg.etcd_endpoints, c->cfg.etcd_ca, c->cfg.etcd_cert,
-                        c->cfg.etcd_key, c->cfg.etcd_user, c->cfg.etcd_password);
-    gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
-    c->etcd = gp_etcd_new(&ec, &err);
+    c->etcd = coord_etcd_new(c, c->cfg.etcd_endpoints, &err);
     if (c->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
     char addr[64];

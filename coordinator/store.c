@@ -303,15 +303,6 @@ json_t *coord_store_archived(coord_t *c, const char *id)
 #define S_DEFRAG_MIN_FREE (1LL << 20)
 #define S_MAX_MEMBERS     16
 
-static gp_etcd_t *s_member_client(coord_t *c, const char *endpoint)
-{
-    gp_etcd_config_t ec;
-    gp_etcd_config_from(&ec, endpoint, c->cfg.etcd_ca, c->cfg.etcd_cert, c->cfg.etcd_key,
-                        c->cfg.etcd_user, c->cfg.etcd_password);
-    gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
-    return gp_etcd_new(&ec, NULL);
-}
-
 static void s_defrag(coord_t *c, int64_t now)
 {
     static int64_t next_ms;
@@ -326,7 +317,7 @@ static void s_defrag(coord_t *c, int64_t now)
     for (char *ep = list ? strtok_r(list, ",", &save) : NULL; ep && n < S_MAX_MEMBERS;
          ep = strtok_r(NULL, ",", &save)) {
         gp_strlcpy(name[n], ep, sizeof name[n]);
-        member[n] = s_member_client(c, ep);
+        member[n] = coord_etcd_new(c, ep, NULL);
         answered += member[n] && gp_etcd_store_status(member[n], &st[n], NULL) == 0;
         n++;
     }
@@ -365,17 +356,22 @@ static void s_defrag(coord_t *c, int64_t now)
 
 /* ---------------------------------------------------------------- the alarm */
 
+static void s_set_full(coord_t *c, int full)
+{
+    s_st.full = full;
+    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_full",
+                                   "1 while etcd's NOSPACE alarm refuses writes", NULL), full);
+}
+
 void coord_store_write_failed(coord_t *c, const gp_err_t *err)
 {
     if (err == NULL || err->code != GP_ERR_NOSPACE || s_st.full)
         return;
-    s_st.full = 1;
+    s_set_full(c, 1);
     s_st.full_logged_ms = gp_mono_ms();
     s_st.next_probe_ms = s_st.full_logged_ms + S_PROBE_MS;
     gp_log_warn("store full: etcd refuses writes (NOSPACE alarm); submissions are refused and "
                 "no round opens until it clears err=\"%s\"", err->msg);
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_full",
-                                   "1 while etcd's NOSPACE alarm refuses writes", NULL), 1);
 }
 
 int coord_store_full(coord_t *c)
@@ -405,10 +401,8 @@ static void s_status(coord_t *c, int64_t now)
                                    "defragmentation)", NULL),
                   (double)st.db_in_use_bytes);
     if (s_st.full && !st.nospace) {
-        s_st.full = 0;
+        s_set_full(c, 0);
         gp_log_info("store writable again: etcd's NOSPACE alarm is cleared");
-        gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_full",
-                                       "1 while etcd's NOSPACE alarm refuses writes", NULL), 0);
         c->round_kick = 1;
         coord_recovery_reconcile_soon(c);
     } else if (s_st.full && now - s_st.full_logged_ms >= 60000) {
