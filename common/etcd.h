@@ -286,6 +286,16 @@ int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *
  * blocks that member's requests meanwhile. */
 int gp_etcd_defragment(gp_etcd_t *etcd, gp_err_t *err);
 
+/* Stream a snapshot of the backend of the member the client talks to into
+ * fd (etcd's maintenance API: the database followed by its SHA-256, the file
+ * `etcdctl snapshot restore` takes).  The digest is checked as the stream
+ * ends; on failure what was written is incomplete and the caller discards
+ * it.  *bytes (may be NULL) gets the size written.  (etcd_snapshot.c) */
+int gp_etcd_snapshot(gp_etcd_t *etcd, int fd, int64_t *bytes, gp_err_t *err);
+/* Check a snapshot file read from fd: its last 32 bytes must be the SHA-256
+ * of the rest.  *bytes (may be NULL) gets its size. */
+int gp_etcd_snapshot_verify(int fd, int64_t *bytes, gp_err_t *err);
+
 /* ------------------------------------------------------------ leases */
 
 /* Grant a lease of ttl_s seconds; id 0 lets etcd choose.  Outputs may be NULL. */

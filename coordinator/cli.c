@@ -46,6 +46,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli_backup.h"
 #include "daemon.h"
 #include "util.h"
 #include "wire.h"
@@ -100,6 +101,12 @@ static void s_usage(FILE *out)
         "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
         "  keys curve PREFIX             write a CURVE key pair: PREFIX.key (0600), PREFIX.pub\n"
         "  keys token                    print a new random API token (64 hex characters)\n"
+        "  backup FILE [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] [--etcd-key F]\n"
+        "         [--etcd-user U] [--prefix P]\n"
+        "                                an etcd snapshot (checked) to FILE and its metadata to\n"
+        "                                FILE.meta (env GPUPOOL_ETCD_ENDPOINTS, ..._CA, ..._CERT,\n"
+        "                                ..._KEY, ..._USER, ..._PASSWORD)\n"
+        "  restore-check FILE            check a backup and say what it holds\n"
         "\n"
         "Options:\n"
         "  --api URL          the coordinator's REST API (env GPUPOOL_API; default " DEFAULT_API ")\n"
@@ -112,7 +119,7 @@ static void s_usage(FILE *out)
         "Exit status:\n"
         "  0 success; 64 usage; 65 invalid input (not JSON, or refused by the server: 400, 409,\n"
         "  413); 66 no such job or file (404); 69 server unreachable or failing (5xx);\n"
-        "  73 a key file exists; 76 the answer is not the gpupool API; 77 token refused (401, 403)\n",
+        "  73 a key or backup file exists; 76 the answer is not the gpupool API; 77 token refused (401, 403)\n",
         out);
 }
 
@@ -1491,8 +1498,11 @@ int main(int argc, char **argv)
     int cargc = nrest;
     char **cargv = rest;
     int rc = 0;
-    if (!strcmp(cmd, "keys")) {
-        rc = s_cmd_keys(cargc, cargv);
+    if (!strcmp(cmd, "keys") || !strcmp(cmd, "backup") || !strcmp(cmd, "restore-check")) {
+        /* offline, or etcd's own: no API */
+        rc = !strcmp(cmd, "keys")     ? s_cmd_keys(cargc, cargv)
+             : !strcmp(cmd, "backup") ? cli_backup(cargc, cargv)
+                                      : cli_restore_check(cargc, cargv);
         free(rest);
         return rc;
     }
