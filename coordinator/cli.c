@@ -46,7 +46,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "cli_backup.h"
+#include "cli.h"
 #include "daemon.h"
 #include "util.h"
 #include "wire.h"
@@ -1409,8 +1409,7 @@ static int s_read_token(const char *path, char **out)
     return rc;
 }
 
-/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
-static const char *s_flag_value(int argc, char **argv, int *i, const char *name)
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name)
 {
     size_t n = strlen(name);
     if (strncmp(argv[*i], name, n) != 0)
@@ -1454,19 +1453,19 @@ int main(int argc, char **argv)
             printf(PROG " %s\n", GP_VERSION);
             free(rest);
             return 0;
-        } else if ((v = s_flag_value(argc, argv, &i, "--api"))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--api"))) {
             api = v;
-        } else if ((v = s_flag_value(argc, argv, &i, "--token-file"))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--token-file"))) {
             token_file = v;
             token = NULL;
             flag_token = true;
-        } else if ((v = s_flag_value(argc, argv, &i, "--token"))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--token"))) {
             token = v;
             if (!flag_token)
                 token_file = NULL;
             flag_token = true;
-        } else if ((v = s_flag_value(argc, argv, &i, "--output")) ||
-                   (v = s_flag_value(argc, argv, &i, "-o"))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--output")) ||
+                   (v = cli_flag_value(argc, argv, &i, "-o"))) {
             if (!strcmp(v, "json"))
                 cli.out = OUT_JSON;
             else if (!strcmp(v, "table"))

@@ -1,6 +1,6 @@
 /*
  * cli_backup.c - `gpupool backup` and `gpupool restore-check` (see
- * cli_backup.h for what they write and check).
+ * cli.h for what they write and check).
  *
  * The metadata's counts come from one read of the pool's prefix at the
  * revision read just before the snapshot (a consistent view of the pool at
@@ -10,7 +10,7 @@
  * writes earlier.  `etcdctl snapshot status FILE` tells the snapshot's own
  * revision.
  */
-#include "cli_backup.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,19 +46,6 @@ static int s_fail(int status, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return status;
-}
-
-/* The value of --name VALUE or --name=VALUE at argv[*i], or NULL. */
-static const char *s_opt(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
 }
 
 static const char *s_env(const char *name, const char *dflt)
@@ -144,17 +131,17 @@ int cli_backup(int argc, char **argv)
     const char *prefix = "/gpupool/";
     for (int i = 1; i < argc; i++) {
         const char *v;
-        if ((v = s_opt(argc, argv, &i, "--etcd-endpoints")))
+        if ((v = cli_flag_value(argc, argv, &i, "--etcd-endpoints")))
             endpoints = v;
-        else if ((v = s_opt(argc, argv, &i, "--etcd-ca")))
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-ca")))
             ca = v;
-        else if ((v = s_opt(argc, argv, &i, "--etcd-cert")))
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-cert")))
             cert = v;
-        else if ((v = s_opt(argc, argv, &i, "--etcd-key")))
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-key")))
             key = v;
-        else if ((v = s_opt(argc, argv, &i, "--etcd-user")))
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-user")))
             user = v;
-        else if ((v = s_opt(argc, argv, &i, "--prefix")))
+        else if ((v = cli_flag_value(argc, argv, &i, "--prefix")))
             prefix = v;
         else if (argv[i][0] == '-')
             return s_fail(EX_USAGE, "backup: unknown option %s", argv[i]);

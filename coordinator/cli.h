@@ -1,7 +1,11 @@
 /*
- * cli_backup.h - `gpupool backup` and `gpupool restore-check`.
+ * cli.h - what the files of the gpupool CLI share.
  *
- * Both talk to etcd (backup) or read files (restore-check), never to a
+ * cli_flag_value: "--name VALUE" or "--name=VALUE" at argv[*i] (advancing
+ * *i past a separate value), or NULL when argv[*i] is not that flag.
+ *
+ * cli_backup, cli_restore_check (cli_backup.c): `gpupool backup` and
+ * `gpupool restore-check`.  Both talk to etcd (backup) or read files (restore-check), never to a
  * coordinator's API, so they work while every coordinator is down:
  *
  *   gpupool backup FILE [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F]
@@ -21,8 +25,10 @@
  *
  * Each returns a <sysexits.h> status and prints its own errors.
  */
-#ifndef GP_CLI_BACKUP_H
-#define GP_CLI_BACKUP_H
+#ifndef GP_CLI_H
+#define GP_CLI_H
+
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name);
 
 int cli_backup(int argc, char **argv);
 int cli_restore_check(int argc, char **argv);
