@@ -45,10 +45,10 @@
   }
   const when = (ms) => (ms ? new Date(ms).toLocaleString() : '');
   const badge = (s) => '<span class="badge s-' + esc(s) + '">' + esc(s) + '</span>';
-  function hue(s) {
-    let h = 0;
-    for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) % 360;
-    return h;
+  function hue(s) {   // far-apart hues for neighbouring names (golden angle)
+    let h = 2166136261;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+    return Math.round(((h % 1000) * 137.508) % 360);
   }
 
   /* ------------------------------------------------------------ theme */
@@ -229,19 +229,19 @@
         esc(h.interval_s) + ' s, ' + s.length + ' so far.</p>';
     const W = 600, H = 150, t0 = s[0][0], t1 = s[s.length - 1][0];
     const x = (t) => (t1 > t0 ? ((t - t0) / (t1 - t0)) * W : 0);
-    const y = (v, tot) => H - (tot > 0 ? (v / tot) * H : 0);
+    const y = (v, tot) => H + 2 - (tot > 0 ? (v / tot) * H : 0);
     const line = (k) => s.map((p) => x(p[0]).toFixed(1) + ',' + y(p[k], p[1]).toFixed(1)).join(' ');
     let grid = '';
-    for (const g of [0, 50, 100])
-      grid += '<line class="grid" x1="0" x2="' + W + '" y1="' + (H - (g * H) / 100) + '" y2="' + (H - (g * H) / 100) +
-        '"/><text x="2" y="' + Math.max(10, H - (g * H) / 100 - 2) + '">' + g + '%</text>';
-    const mins = Math.round((t1 - t0) / 60000);
+    for (const g of [0, 25, 50, 75, 100])
+      grid += '<line class="grid" x1="0" x2="' + W + '" y1="' + (H - (g * H) / 100 + 2) + '" y2="' + (H - (g * H) / 100 + 2) + '"/>';
+    const mins = Math.max(1, Math.round((t1 - t0) / 60000));
     return '<svg class="chart" viewBox="0 0 ' + W + ' ' + (H + 4) + '" preserveAspectRatio="none" role="img" ' +
       'aria-label="Allocation and utilization over the last ' + mins + ' minutes">' + grid +
       '<polyline class="alloc" points="' + line(2) + '"/><polyline class="busy" points="' + line(3) + '"/></svg>' +
       '<div class="legend"><span><span class="key alloc"></span>allocated</span>' +
       '<span><span class="key busy"></span>really used (agents\' utilization)</span>' +
-      '<span>last ' + mins + ' min</span></div>';
+      '<span>lines at 0, 25, 50, 75 and 100% of the pool\'s GPUs; the last ' + mins + ' min (since ' +
+      esc(new Date(t0).toLocaleTimeString()) + ')</span></div>';
   }
 
   function overviewPage() {
@@ -304,7 +304,7 @@
       out += '<g data-slice-job="' + esc(s.job) + '"><title>' + esc(s.job) + (s.team ? ' (' + esc(s.team) + ')' : '') +
         ': ' + (kind === 'mem' ? mib(s.mem_mib) + ', uses ' + mib(s.used_mib) : (s.compute_permille / 10) +
         '% compute, uses ' + (s.compute_percent === undefined ? '?' : Math.round(s.compute_percent) + '%')) +
-        '</title><rect x="' + x.toFixed(2) + '" y="0" width="' + w.toFixed(2) + '" height="14" fill="hsl(' + hue(s.job) +
+        '</title><rect class="slice" x="' + x.toFixed(2) + '" y="0" width="' + w.toFixed(2) + '" height="14" fill="hsl(' + hue(s.job) +
         ' 55% 55%)"/><rect class="used" x="' + x.toFixed(2) + '" y="10" width="' + uw.toFixed(2) + '" height="4"/></g>';
       x += w;
     }
@@ -401,7 +401,7 @@
         '<th class="num hide-narrow">Priority</th><th class="num">Age</th><th>Reason</th></tr></thead><tbody>';
       for (const j of d.jobs)
         html += '<tr data-job="' + esc(j.id) + '" data-state="' + esc(j.state) + '"><td><a href="#/job/' +
-          encodeURIComponent(j.id) + '">' + esc(j.id) + '</a></td><td>' + badge(j.state) + '</td><td>' + esc(j.team) +
+          encodeURIComponent(j.id) + '">' + esc(j.id) + '</a></td><td>' + badge(j.state) + '</td><td class="team">' + esc(j.team) +
           '</td><td class="hide-narrow">' + esc(j.region) + '</td><td class="hide-narrow">' + esc(j.node) +
           '</td><td class="num hide-narrow">' + j.devices + '</td><td class="num hide-narrow">' + j.priority +
           '</td><td class="num">' + age(j.submitted_ms) + '</td><td class="reason">' +
