@@ -102,7 +102,7 @@
       showLogin('This token was refused (401). Check it against the api-tokens file.');
       return;
     }
-    showApp();
+    route();
   }
 
   function signOut(message) {
@@ -115,7 +115,6 @@
     $('nav').hidden = false;
     $('logout').hidden = false;
     $('view').hidden = false;
-    route();
   }
 
   /* ------------------------------------------------------------ polling */
@@ -196,6 +195,7 @@
 
   function route() {
     if (!token()) { showLogin(); return; }
+    showApp();
     const { path, params } = parseHash();
     const focusH1 = () => { const h = $('view').querySelector('h1'); if (h) h.focus({ preventScroll: true }); };
     if (path.startsWith('job/')) jobPage(decodeURIComponent(path.slice(4)));
@@ -301,11 +301,12 @@
       const w = total > 0 ? Math.min(100 - x, (100 * share) / total) : 0;
       const used = kind === 'mem' ? (s.used_mib || 0) : (s.compute_percent || 0) * 10;
       const uw = total > 0 ? Math.min(w, (100 * used) / total) : 0;
-      out += '<g data-slice-job="' + esc(s.job) + '"><title>' + esc(s.job) + (s.team ? ' (' + esc(s.team) + ')' : '') +
+      out += '<g data-slice-job="' + esc(s.job) + '"' + (s.used_mib === undefined ? '' : ' data-used-mib="' +
+        esc(s.used_mib) + '"') + '><title>' + esc(s.job) + (s.team ? ' (' + esc(s.team) + ')' : '') +
         ': ' + (kind === 'mem' ? mib(s.mem_mib) + ', uses ' + mib(s.used_mib) : (s.compute_permille / 10) +
         '% compute, uses ' + (s.compute_percent === undefined ? '?' : Math.round(s.compute_percent) + '%')) +
         '</title><rect class="slice" x="' + x.toFixed(2) + '" y="0" width="' + w.toFixed(2) + '" height="14" fill="hsl(' + hue(s.job) +
-        ' 55% 55%)"/><rect class="used" x="' + x.toFixed(2) + '" y="10" width="' + uw.toFixed(2) + '" height="4"/></g>';
+        ' 55% 55%)"/><rect class="used" x="' + x.toFixed(2) + '" y="9" width="' + uw.toFixed(2) + '" height="5"/></g>';
       x += w;
     }
     return '<svg viewBox="0 0 100 14" preserveAspectRatio="none" role="img" aria-label="' +
@@ -355,7 +356,9 @@
           for (const s of dev.slices)
             html += '<span><a href="#/job/' + encodeURIComponent(s.job) + '">' + esc(s.job) + '</a>' +
               (s.team ? ' ' + esc(s.team) : '') + ' · ' + (s.whole ? 'whole' : mib(s.mem_mib) + ', ' +
-              s.compute_permille / 10 + '%') + (s.suspended ? ' · suspended' : '') + '</span>';
+              s.compute_permille / 10 + '%') + (s.used_mib === undefined ? '' : ' · uses ' + mib(s.used_mib) +
+              (s.compute_percent === undefined ? '' : ', ' + Math.round(s.compute_percent) + '%')) +
+              (s.suspended ? ' · suspended' : '') + '</span>';
           if (!dev.slices.length) html += '<span>free</span>';
           html += '</div></div>';
         }
@@ -469,11 +472,10 @@
     $('theme').addEventListener('click', toggleTheme);
     $('logout').addEventListener('click', () => signOut());
     $('login-form').addEventListener('submit', login);
-    window.addEventListener('hashchange', () => { if (token()) route(); });
+    window.addEventListener('hashchange', route);
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden && current && token()) { stopPolling(); const g = generation; poll(g); }
     });
-    if (token()) showApp();
-    else showLogin();
+    route();
   });
 })();

@@ -155,7 +155,7 @@ try:
     driver.execute_script("window.__sameDocument = 1")
     t0 = time.monotonic()
     cli("submit", "-", stdin='{"id": "j1", "devices": 1, "mem_mib": 12288, "compute_percent": 10, '
-                              '"owner": "team-a", "duration_s": 3600}')
+                              '"owner": "team-a", "models": ["A10"], "duration_s": 3600}')
     row = wait_until(lambda: found('tr[data-job="j1"]'))
     check(row, "a job submitted with the CLI appears on the queue page")
     diag("j1 on the queue page %.2f s after the CLI returned" % (time.monotonic() - t0))
@@ -171,11 +171,20 @@ try:
           "j1 is drawn on the bar of its GPU (%s)" % uuid)
     t0 = time.monotonic()
     cli("submit", "-", stdin='{"id": "j2", "devices": 1, "mem_mib": 6144, "compute_percent": 30, '
-                             '"owner": "team-b", "duration_s": 3600}')
+                             '"owner": "team-b", "models": ["A10"], "duration_s": 3600}')
     check(wait_until(lambda: found('[data-gpu] [data-slice-job="j2"]')),
           "a job submitted while the nodes page is open appears on a GPU's bar")
     diag("j2 on its GPU's bar %.2f s after the CLI returned" % (time.monotonic() - t0))
     check(driver.execute_script("return window.__sameDocument") == 1, "without a reload")
+    # what a slice really uses: a real process holding 1 GiB through the shim
+    cli("submit", "-", stdin=os.environ["GP_UI_HOLD_JOB"])
+    used = wait_until(lambda: [g.get_attribute("data-used-mib") for g in
+                               found('[data-node="gpu1"] [data-slice-job="hold"]')
+                               if g.get_attribute("data-used-mib") == "1024"])
+    check(used, "a slice shows what it really uses (1 GiB of its 4 GiB, from the agent's usage record)",
+          [g.get_attribute("outerHTML")[:300] for g in found('[data-slice-job="hold"]')])
+    check(wait_until(lambda: "1 GiB used" in driver.find_element(By.CSS_SELECTOR, '[data-node="gpu1"]').text),
+          "and its GPU what is used on it", driver.find_element(By.CSS_SELECTOR, '[data-node="gpu1"]').text)
     shot("nodes")
 
     # ------------------------------------------------------------ a pending job's reason

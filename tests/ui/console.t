@@ -13,9 +13,25 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] ||
     exit 0
 fi
 
+SHIMTEST=$GP_BUILD/tests/shim/shimtest
+PRELOAD=$GP_BUILD/libgpupool-shim.so
+if [ "${GP_SAN:-0}" = 1 ]; then
+    PRELOAD="$(gcc -print-file-name=libasan.so) $PRELOAD"
+    export ASAN_OPTIONS=detect_leaks=0
+fi
+FAKELIB=$GP_BUILD/tests/fakecuda
+export FAKECUDA_STATE=$T_TMP/fakegpu FAKECUDA_DEVICES=1 FAKECUDA_MEM_MIB=23034 FAKECUDA_MODEL=L4
+
 etcd_start 1 || bail_out "etcd did not start"
 pool_coordinator c1 r1 || bail_out "c1 did not start"
 pool_agent a1 r1 1 2xA10:24576 || bail_out "a1 did not start"
+# A node with a (fake) GPU that real processes use through the shim: its
+# usage record says what a slice really uses.
+start_daemon gpu1 'gpupool-agent ready' 20 -- "$GP_BUILD/gpupool-agent" --name gpu1 --region r1 \
+    --nvml "$FAKELIB/libnvidia-ml.so.1" --shim "$PRELOAD" --etcd-endpoints "$ETCD_ENDPOINTS" \
+    --state-dir "$T_TMP/gpu1.state" --metrics-listen 127.0.0.1:0 --lease-ttl 3s \
+    --heartbeat 500ms --stop-grace 2s --usage-interval 200ms || bail_out "gpu1 did not start"
+export GP_UI_HOLD_JOB="{\"id\": \"hold\", \"devices\": 1, \"mem_mib\": 4096, \"compute_percent\": 20, \"models\": [\"L4\"], \"owner\": \"team-c\", \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"hold\", \"1024\", \"600\"]}"
 API=${POOL_API[c1]}
 AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
 code() { curl -s -o /dev/null -w '%{http_code}' -m 10 "$@"; }
@@ -57,6 +73,6 @@ is "${py_rc:-none}" 0 "the browser session ran to its end (console.py exit 0)"
 ls "$shots"/overview.png "$shots"/nodes.png "$shots"/queue.png "$shots"/job.png "$shots"/login.png >/dev/null 2>&1
 ok $? "screenshots of every page in $shots"
 
-stop_daemon a1; is "$?" 0 "the agent exits 0"
+stop_daemon gpu1; is "$?" 0 "the agents exit 0" && stop_daemon a1; is "$?" 0 "the agent exits 0"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0"
 done_testing
