@@ -42,6 +42,7 @@
 #define S_MEMO         16             /* rendered views kept */
 #define S_NODES_PAGE   100            /* nodes per page of the nodes view */
 #define S_JOBS_MAX     1000           /* rows of the jobs view */
+#define S_DATA_CACHE   "private, no-store"
 
 typedef struct {
     int64_t at_ms;
@@ -623,12 +624,15 @@ static int s_etag_matches(gp_http_req_t *req, const char *etag)
     return inm && (!strcmp(inm, etag) || !strcmp(inm, "*"));
 }
 
-static void s_send(gp_http_req_t *req, int status, const char *type, const char *etag,
+/* Answer 200 with a copy of data, or 304 when the request names etag.
+ * cache: the Cache-Control value ("no-cache" for the console's files,
+ * "private, no-store" for its data, which a browser must not keep). */
+static void s_send(gp_http_req_t *req, const char *type, const char *cache, const char *etag,
                    const void *data, size_t len)
 {
-    if (etag && status == 200 && s_etag_matches(req, etag)) {
+    if (etag && s_etag_matches(req, etag)) {
         gp_http_set_header(req, "ETag", etag);
-        gp_http_set_header(req, "Cache-Control", "no-cache");
+        gp_http_set_header(req, "Cache-Control", cache);
         gp_http_respond(req, 304, NULL, NULL, 0);
         return;
     }
@@ -641,8 +645,8 @@ static void s_send(gp_http_req_t *req, int status, const char *type, const char 
     body[len] = '\0';
     if (etag)
         gp_http_set_header(req, "ETag", etag);
-    gp_http_set_header(req, "Cache-Control", "no-cache");
-    gp_http_respond(req, status, type, body, len);
+    gp_http_set_header(req, "Cache-Control", cache);
+    gp_http_respond(req, 200, type, body, len);
 }
 
 static void s_asset(gp_http_req_t *req, const char *name)
@@ -653,7 +657,7 @@ static void s_asset(gp_http_req_t *req, const char *name)
         char etag[40];
         snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)s_fnv(a->data, a->len));
         s_security_headers(req);
-        s_send(req, 200, s_mime(a->name), etag, a->data, a->len);
+        s_send(req, s_mime(a->name), "no-cache", etag, a->data, a->len);
         return;
     }
     gp_http_respond_error(req, 404, "no such file /ui/%s", name);
@@ -712,13 +716,14 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
              overview ? (unsigned long long)u->sample_seq : 0ULL,
              overview ? coord_store_full(c) * 2 + coord_is_leader(c) : 0,
              (unsigned long long)s_fnv((const unsigned char *)key, strlen(key)));
+    gp_http_set_header(req, "X-Content-Type-Options", "nosniff");
     if (s_etag_matches(req, etag)) {
-        s_send(req, 200, NULL, etag, NULL, 0);   /* 304 */
+        s_send(req, NULL, S_DATA_CACHE, etag, NULL, 0);   /* 304 */
         return;
     }
     s_memo_t *m = s_memo_find(u, key, etag);
     if (m) {
-        s_send(req, 200, "application/json", etag, m->body, m->len);
+        s_send(req, "application/json", S_DATA_CACHE, etag, m->body, m->len);
         return;
     }
     json_t *o = NULL;
@@ -749,7 +754,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
         return;
     }
     size_t len = strlen(text);
-    s_send(req, 200, "application/json", etag, text, len);
+    s_send(req, "application/json", S_DATA_CACHE, etag, text, len);
     s_memo_put(u, key, etag, text, len);
 }
 
