@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets (clang) for every parser of outside input,
 #                   FUZZ_S seconds each (tests/fuzz/build.mk)
 #   make demo       bring up a local multi-region pool and run a sample workload
+#   make ui-shots   screenshots of every page of the web console, in $(BUILD)/ui-shots
 #   make deps       install the Debian packages gpupool needs, when missing
 #
 # Each part adds its own rules in <folder>/build.mk (and tests/<part>/build.mk);
@@ -38,7 +39,8 @@ LIBS_BASE := -lpthread -lm -ldl
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
                 libssl-dev libzmq3-dev libmicrohttpd-dev gnuplot-nox \
                 libtest-harness-perl openssl curl iproute2 procps gcc make python3 \
-                gcc-aarch64-linux-gnu podman runc docker-registry python3-yaml
+                gcc-aarch64-linux-gnu podman runc docker-registry python3-yaml \
+                chromium chromium-driver python3-selenium
 
 LIB      := $(BUILD)/libgpupool.a
 COMMON_SRCS := $(wildcard common/*.c)
@@ -54,7 +56,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%.t)
 TEST_PROGRAMS += $(UNIT_TESTS)
 
 .SECONDARY:
-.PHONY: all test asan bench chaos soak demo deps clean check-tests
+.PHONY: all test asan bench chaos soak demo deps clean check-tests ui-shots
 all:
 
 include $(sort $(wildcard */build.mk tests/*/build.mk))
@@ -112,6 +114,11 @@ chaos: deps all $(TEST_PROGRAMS)
 soak: deps all $(TEST_PROGRAMS)
 	GP_BUILD=$(abspath $(BUILD)) SOAK_JOBS=$${SOAK_JOBS:-200000} SOAK_RATE=$${SOAK_RATE:-200} \
 	  prove -v tests/soak/soak.t
+
+# The web console's pages in headless Chromium (tests/ui/console.t), as PNGs.
+ui-shots: deps all
+	GP_BUILD=$(abspath $(BUILD)) GP_UI_SHOTS=$(abspath $(BUILD))/ui-shots prove -v tests/ui/console.t
+	@echo "ui-shots: $(abspath $(BUILD))/ui-shots"
 
 demo: deps all
 	GP_BUILD=$(abspath $(BUILD)) bash deploy/local-pool.sh demo

@@ -55,6 +55,8 @@ struct gp_http_req {
     char *resp_body;
     size_t resp_len;
     char content_type[64];
+    int nheaders;              /* extra response header fields */
+    char headers[GP_HTTP_MAX_HEADERS][2][256];
 };
 
 static void s_req_free(gp_http_req_t *r)
@@ -113,6 +115,8 @@ static enum MHD_Result s_queue(gp_http_req_t *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -456,6 +460,18 @@ const char *gp_http_req_body(const gp_http_req_t *req, size_t *len)
     if (len)
         *len = req->len;
     return req->body;
+}
+
+int gp_http_set_header(gp_http_req_t *req, const char *name, const char *value)
+{
+    if (req->answered || req->nheaders == GP_HTTP_MAX_HEADERS ||
+        strlen(name) >= sizeof req->headers[0][0] || strlen(value) >= sizeof req->headers[0][1] ||
+        strpbrk(name, "\r\n: ") != NULL || strpbrk(value, "\r\n") != NULL)
+        return -1;
+    snprintf(req->headers[req->nheaders][0], sizeof req->headers[0][0], "%s", name);
+    snprintf(req->headers[req->nheaders][1], sizeof req->headers[0][1], "%s", value);
+    req->nheaders++;
+    return 0;
 }
 
 void gp_http_respond(gp_http_req_t *req, int status, const char *content_type, char *body,

@@ -79,6 +79,12 @@ const char *gp_http_req_query(const gp_http_req_t *req, const char *name);  /* d
 const char *gp_http_req_header(const gp_http_req_t *req, const char *name); /* or NULL */
 const char *gp_http_req_body(const gp_http_req_t *req, size_t *len);        /* NUL-terminated */
 
+/* Add a header field to req's answer (before gp_http_respond); at most
+ * GP_HTTP_MAX_HEADERS of them, name < 256 bytes without ':' or white space,
+ * value < 256 bytes without CR or LF; -1 otherwise. */
+#define GP_HTTP_MAX_HEADERS 6
+int gp_http_set_header(gp_http_req_t *req, const char *name, const char *value);
+
 /* Answer req: takes ownership of body (heap, may be NULL).  After this call
  * req must not be used. */
 void gp_http_respond(gp_http_req_t *req, int status, const char *content_type, char *body,

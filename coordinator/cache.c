@@ -23,6 +23,8 @@
  *                 the commit fails
  *   jobs          a summary of every job record and its JSON (for rounds and
  *                 the API), whether it is queued and where
+ *   usage         each node's usage record as the agent wrote it (the web
+ *                 console shows what slices really use)
  *   leaders, coordinators   for the API and the election
  *   capacity      a second engine with the same nodes and no allocations:
  *                 intake asks it whether any node could ever hold a job
@@ -449,7 +451,14 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         json_decref(q);
         break;
     }
-    case K_USAGE:
+    case K_USAGE: {
+        coord_node_t *n = coord_cache_node(c, b, put);
+        if (n) {
+            json_decref(n->usage);
+            n->usage = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+        }
+        break;
+    }
     case K_NONE:
         break;
     }
@@ -475,8 +484,10 @@ static void s_clear(coord_t *c)
 {
     gp_etcd_watch_destroy(&c->watch);
     for (gp_strmap_iter_t it = c->nodes ? gp_strmap_first(c->nodes) : (gp_strmap_iter_t){ 0 };
-         it.key; it = gp_strmap_next(c->nodes, it))
+         it.key; it = gp_strmap_next(c->nodes, it)) {
         json_decref(((coord_node_t *)it.value)->record);
+        json_decref(((coord_node_t *)it.value)->usage);
+    }
     gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->tentative, &c->leaders, &c->coordinators,
                              &c->quotas };
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++) {
@@ -518,7 +529,7 @@ static int s_list(coord_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Nodes before allocations, records before queue keys. */
     static const char *const order[] = { "nodes/", "alloc/", "nodealloc/", "jobs/", "queue/",
-                                         "leader/", "coordinators/", "quotas/" };
+                                         "leader/", "coordinators/", "quotas/", "usage/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];

@@ -97,6 +97,7 @@ typedef struct {
     int64_t agent_seen_ms;
     int present;                    /* has a node record */
     json_t *record;                 /* the node record, for the API */
+    json_t *usage;                  /* the agent's usage record (usage/<region>/<node>), or NULL */
 } coord_node_t;
 
 typedef struct coord coord_t;
@@ -248,6 +249,7 @@ struct coord {
 
     /* intake */
     void *intake;                    /* intake.c's state */
+    void *ui;                        /* ui.c's state (the web console) */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */

@@ -27,6 +27,7 @@
 #include "keys.h"
 #include "log.h"
 #include "txnbuild.h"
+#include "ui.h"
 #include "util.h"
 
 #include "banned.h"
@@ -924,6 +925,10 @@ void coord_http(void *arg, gp_http_req_t *req)
             return;
         }
         gp_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+        return;
+    }
+    if (!strcmp(path, "/ui") || !strncmp(path, "/ui/", 4)) {
+        coord_ui_http(c, req, s_authorized(c, req));   /* ui.c: the console's pages need no token */
         return;
     }
     if (!s_authorized(c, req)) {

@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "keys.h"
 #include "log.h"
+#include "ui.h"
 #include "util.h"
 
 #include "banned.h"
@@ -398,6 +399,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_cache_tick(c);
             coord_election_tick(c);
             coord_store_tick(c);
+            coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);
             next_tick = now + 20;
@@ -410,6 +412,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     }
 out:
     coord_intake_stop(c);
+    coord_ui_stop(c);
     coord_round_stop(c);
     coord_election_stop(c);
     coord_cache_stop(c);

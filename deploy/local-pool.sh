@@ -234,6 +234,8 @@ do_restart() {
     wait_daemons
     # shellcheck disable=SC1091
     say "up: API $(. "$DIR/env"; echo "$GPUPOOL_API"), token file $DIR/keys/api-tokens (. $DIR/env)"
+    # shellcheck disable=SC1091
+    say "web console: $(. "$DIR/env"; echo "$GPUPOOL_API")/ui/ (sign in with the token in $DIR/keys/api-tokens)"
 }
 
 do_up() {
@@ -341,6 +343,7 @@ export GPUPOOL_TOKEN_FILE=$DIR/keys/api-tokens
 unset GPUPOOL_TOKEN
 EOF
     say "up: API $api_url, token file $DIR/keys/api-tokens (. $DIR/env)"
+    say "web console: $api_url/ui/ (sign in with the token in $DIR/keys/api-tokens)"
 }
 
 # ---------------------------------------------------------------- status
@@ -360,6 +363,7 @@ do_status() {
     # shellcheck disable=SC1091
     . "$DIR/env"
     echo "API:   $GPUPOOL_API"
+    echo "console: $GPUPOOL_API/ui/"
     echo "token: $GPUPOOL_TOKEN_FILE"
     echo "logs:  $DIR/logs"
     echo
@@ -552,8 +556,12 @@ do_demo() {
     demo_act2 "$cli"
     check_daemons
     trap - EXIT
+    if [ "${GPUPOOL_DEMO_KEEP:-0}" = 1 ]; then
+        say "demo done in $((SECONDS - t0))s; the pool stays up: web console $GPUPOOL_API/ui/ (token in $DIR/keys/api-tokens), $SELF down stops it"
+        return 0
+    fi
     do_down || exit 1
-    say "demo done in $((SECONDS - t0))s"
+    say "demo done in $((SECONDS - t0))s (GPUPOOL_DEMO_KEEP=1 make demo keeps the pool up for the web console)"
 }
 
 # The second act: what makes the pool more than separate clusters.

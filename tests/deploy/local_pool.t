@@ -56,6 +56,9 @@ out=$(bash "$POOL" status 2>&1)
 is "$?" 0 "status exits 0"
 like "$out" 'tencent-ap-guangzhou-c1 +[0-9]+ +running' "status lists the coordinators as running"
 like "$out" "token: $GPUPOOL_POOL_DIR/keys/api-tokens" "status names the token file"
+console=$(echo "$out" | sed -n 's/^console: //p')
+like "$console" '^http://127\.0\.0\.1:[0-9]+/ui/$' "status gives the web console's URL"
+like "$(curl -s -m 5 "$console")" 'id="login"' "which serves the console"
 
 bash "$POOL" down >"$T_TMP/down.out" 2>&1
 is "$?" 0 "down exits 0: every daemon exited cleanly"
