@@ -226,7 +226,8 @@ static void s_reload(coord_t *c, int argc, char **argv)
     }
     static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-ca", "etcd-cert",
                                          "etcd-key", "etcd-user", "etcd-password", "prefix",
-                                         "api-listen", "bid-listen", "curve-key", "policy", NULL };
+                                         "api-listen", "bid-listen", "curve-key", "policy",
+                                         "shapes-half-life", NULL };
     gp_config_keep(s_opts, &c->cfg, &next, fixed);
 
     next.lease_ttl_ms = c->cfg.lease_ttl_ms;
