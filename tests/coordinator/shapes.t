@@ -15,7 +15,8 @@ wait_for 10 bash -c '[ -n "$(ETCDCTL_API=3 etcdctl --endpoints '"$ETCD_ENDPOINTS
 pool_coordinator c2 r1 || bail_out "c2 did not start"
 pool_agent a1 r1 4 8xA100:81920 --cpu-milli 64000 || bail_out "agent did not start"
 is "$(pool_leader r1)" c1 "c1 leads"
-like "$(gpupool-coordinator --help 2>&1)" 'policy.*gpupool|gpupool.*policy' "gpupool is the default policy"
+like "$("$GP_BUILD/gpupool-coordinator" --help 2>&1 | grep -e '--policy ')" '\(default gpupool\)' \
+     "gpupool is the default policy"
 
 SLICE='"devices": 1, "mem_mib": 8192, "compute_percent": 25, "cpu_milli": 2000'
 WHOLE='"devices": 2, "whole": true, "cpu_milli": 8000'
