@@ -106,6 +106,8 @@ bench: deps all $(TEST_PROGRAMS)
 bench-%: deps all $(TEST_PROGRAMS)
 	GP_BUILD=$(abspath $(BUILD)) bash tests/bench/$*.sh
 
+bench-live-vs-sim: bench-live_vs_sim ; @:
+
 # Every fault of the chaos suite (make test runs three of them).
 chaos: deps all $(TEST_PROGRAMS)
 	GP_BUILD=$(abspath $(BUILD)) CHAOS_FAULTS=all prove -v tests/chaos/chaos.t

@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "placement.h"
+#include "shapes.h"
 #include "strmap.h"
 #include "wire.h"
 
@@ -52,6 +53,7 @@ typedef struct {
     int64_t api_max_connections, api_connections_per_client;
     int64_t api_idle_timeout_ms, api_header_timeout_ms, api_body_timeout_ms;
     char *log_level;
+    int64_t shapes_half_life_ms;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the full record only while it waits
@@ -250,6 +252,7 @@ struct coord {
     /* intake */
     void *intake;                    /* intake.c's state */
     void *ui;                        /* ui.c's state (the web console) */
+    void *shapes;                    /* shapes.c's state */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */

@@ -65,8 +65,10 @@ static const gp_opt_t s_opts[] = {
       "file of agent public keys allowed to bid (required with curve-key)" },
     { "lease-ttl", GP_OPT_DURATION, offsetof(coord_cfg_t, lease_ttl_ms), "5s", 2000, 600000,
       "the coordinator's lease: a dead leader is replaced within this (at least 2s)" },
-    { "policy", GP_OPT_STRING, offsetof(coord_cfg_t, policy), "binpack", 0, 0,
+    { "policy", GP_OPT_STRING, offsetof(coord_cfg_t, policy), "gpupool", 0, 0,
       "placement policy (jobs may name their own)" },
+    { "shapes-half-life", GP_OPT_DURATION, offsetof(coord_cfg_t, shapes_half_life_ms), "1h", 1000,
+      31536000000, "half-life of a job's weight in the learned typical shapes (restart)" },
     { "candidates", GP_OPT_INT, offsetof(coord_cfg_t, candidates), "3", 1, 8,
       "nodes asked for a bid per job" },
     { "batch", GP_OPT_INT, offsetof(coord_cfg_t, batch), "1024", 1, 100000,
@@ -225,7 +227,8 @@ static void s_reload(coord_t *c, int argc, char **argv)
     }
     static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-ca", "etcd-cert",
                                          "etcd-key", "etcd-user", "etcd-password", "prefix",
-                                         "api-listen", "bid-listen", "curve-key", "policy", NULL };
+                                         "api-listen", "bid-listen", "curve-key", "policy",
+                                         "shapes-half-life", NULL };
     gp_config_keep(s_opts, &c->cfg, &next, fixed);
 
     next.lease_ttl_ms = c->cfg.lease_ttl_ms;

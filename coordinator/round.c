@@ -394,6 +394,11 @@ static int s_open(coord_t *c, int64_t now)
     }
     for (gp_strmap_iter_t it = gp_strmap_first(calls); it.key; it = gp_strmap_next(calls, it)) {
         json_t *body = json_pack("{s:I,s:o}", "round", (json_int_t)r->id, "jobs", it.value);
+        json_t *shapes = coord_shapes_wire(c);   /* the agents score with them too */
+        if (body && shapes)
+            json_object_set_new(body, "shapes", shapes);
+        else
+            json_decref(shapes);
         gp_err_t err;
         if (body && gp_wire_send(c->router, it.key, strlen(it.key), GP_MSG_CFB, body, &err) == 0) {
             gp_strmap_put(r->agents, it.key, (void *)1);
@@ -793,6 +798,7 @@ void coord_round_tick(coord_t *c)
     gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_queue_depth",
                                    "Jobs queued in this region", NULL),
                   c->queue ? (double)gp_strmap_size(c->queue) : 0);
+    coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
     if (!coord_is_leader(c)) {
         coord_round_abort(c, "not the leader");
         return;

@@ -95,7 +95,7 @@ static const gp_opt_t s_opts[] = {
       "file of coordinator public keys the agent trusts (empty: any key registered in etcd)" },
     { "log-level", GP_OPT_STRING, offsetof(agent_cfg_t, log_level), "info", 0, 0,
       "debug, info, warn or error" },
-    { "policy", GP_OPT_STRING, offsetof(agent_cfg_t, policy), "binpack", 0, 0,
+    { "policy", GP_OPT_STRING, offsetof(agent_cfg_t, policy), "gpupool", 0, 0,
       "placement policy used to score bids (jobs may name their own)" },
     { "container-runtime", GP_OPT_STRING, offsetof(agent_cfg_t, container_runtime), "podman", 0, 0,
       "runtime of jobs that name an image: podman or docker" },
