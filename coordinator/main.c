@@ -298,6 +298,7 @@ static void s_recv_agents(coord_t *c)
 static int s_run(coord_t *c, int argc, char **argv)
 {
     gp_err_t err;
+    gp_daemon_memory_init();
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
     static const char *const faults[] = { "GPUPOOL_FAULT_COMMIT_PAUSE_MS",

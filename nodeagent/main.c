@@ -268,6 +268,7 @@ static int s_run(agent_t *a, int argc, char **argv)
 {
     gp_err_t err;
     gp_httpd_t *httpd = NULL;
+    gp_daemon_memory_init();
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
     a->metrics = gp_metrics_new();
