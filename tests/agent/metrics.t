@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every agent metric README lists is on /metrics and moves when its event
 # happens: bids, job state changes, per-slice device memory, compute share
-# achieved and time suspended, etcd errors, leases lost.  Jobs run real
+# achieved and time suspended, etcd errors, leases lost; counters are there
+# at 0 before their first event, a job's slice series go when the job ends,
+# and promtool check metrics passes on /metrics.  Jobs run real
 # processes under the shim against the fake CUDA driver.  (Protocol
 # errors: tests/agent/bids.t, whose bidprobe sends malformed messages.)
 . "$(dirname "$0")/../lib.sh"
@@ -33,6 +35,21 @@ above() { scrape; gt "$("$@")" "$ABOVE"; }   # ABOVE=x above FN ARGS...
 submit() { echo "$1" | gpupool_ c1 submit - >/dev/null; }
 
 scrape
+for s in 'gpupool_agent_bids_total{result="refused"}' gpupool_agent_lease_lost_total \
+         'gpupool_agent_protocol_errors_total{what="message"}' gpupool_agent_coordinators_refused_total \
+         'gpupool_agent_jobs_total{state="failed"}'; do
+    grep -q "^$s 0\$" "$T_TMP/metrics"; ok $? "$s is 0 before its first event"
+done
+# promtool_ok: promtool check metrics passes on the agent's /metrics.
+promtool_ok() {
+    scrape
+    local out rc
+    out=$(promtool check metrics <"$T_TMP/metrics" 2>&1); rc=$?
+    [ -s "$T_TMP/metrics" ] && [ "$rc" = 0 ] && [ -z "$out" ] && return 0
+    diag "promtool: rc=$rc $out"
+    return 1
+}
+promtool_ok; ok $? "promtool check metrics passes at start"
 bids0=$(msum gpupool_agent_bids_total)
 started0=$(m 'gpupool_agent_jobs_total{state="started"}')
 ended0=$(m 'gpupool_agent_jobs_total{state="succeeded"}')
@@ -72,6 +89,15 @@ ABOVE=0 wait_for 15 above slice gpupool_agent_slice_suspended_seconds spin
 ok $? "gpupool_agent_slice_suspended_seconds{job=\"spin\"} moves ($(slice gpupool_agent_slice_suspended_seconds spin))"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_compute_percent spin
 ok $? "and its compute share is above 0 again"
+
+promtool_ok; ok $? "promtool check metrics passes with slices running"
+
+# --- a job's slice series go when it ends
+gpupool_ c1 cancel mem >/dev/null; ok $? "the job holding memory is cancelled"
+no_mem_series() { scrape; ! grep -q 'job="mem"' "$T_TMP/metrics"; }
+wait_for 15 no_mem_series; ok $? "its slice series are gone from /metrics"
+grep -q 'gpupool_agent_slice_memory_bytes{job="spin"' "$T_TMP/metrics"
+ok $? "the running job's series stay"
 
 # --- leases lost: revoke the agent's lease behind its back
 lease=$(etcdctl_ get /gpupool/nodes/r1/gpu1 -w json | grep -o '"lease":[0-9]*' | cut -d: -f2)
