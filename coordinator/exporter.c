@@ -59,6 +59,7 @@ static const char *const s_counters[][3] = {
     { "gpupool_coordinator_queue_repairs_total", "Queue keys repaired", "" },
     { "gpupool_coordinator_lost_allocations_total", "Allocations of vanished nodes released", "" },
     { "gpupool_coordinator_elections_won_total", "Leaderships won", "" },
+    { "gpupool_coordinator_lease_lost_total", "Leases lost (leadership given up)", "" },
     { "gpupool_coordinator_inconsistencies_total", "Inconsistent records seen", "" },
     { "gpupool_coordinator_bad_records_total", "Records that do not parse", "kind=\"node\"" },
     { "gpupool_coordinator_bad_records_total", "Records that do not parse", "kind=\"alloc\"" },
@@ -180,8 +181,11 @@ static void s_region_gauges(coord_t *c)
 void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
 {
     int leader = coord_is_leader(c);
+    char region[GP_SHORT_LEN * 2 + 1], labels[GP_SHORT_LEN * 2 + 16];
+    snprintf(labels, sizeof labels, "region=\"%s\"",
+             gp_metrics_escape(c->cfg.region, region, sizeof region));
     gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_leader",
-                                   "1 while this coordinator leads its region", NULL),
+                                   "1 while this coordinator leads its region", labels),
                   leader);
     gp_metric_set(gp_metrics_counter(c->metrics, "gpupool_coordinator_curve_refusals_total",
                                      "CURVE handshakes refused (agent key not authorized)", NULL),

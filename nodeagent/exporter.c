@@ -5,7 +5,7 @@
  *   1. Every counter exists at 0 from the start, with each label value it
  *      can take (etcd errors, whose op and kind are open-ended, appear with
  *      the first one), so that rate() and alerts work before any event.
- *   2. A job's slice series (gpupool_agent_slice_*{job=...}, set by jobs.c
+ *   2. A job's slice series (gpupool_agent_slice_*{job_id=...}, set by jobs.c
  *      at each usage sample) are dropped once the job ended or its
  *      allocation went: at every scrape, before rendering, and once a
  *      second otherwise, so that an agent that runs for months keeps no
@@ -72,7 +72,7 @@ static int s_job_runs(const char *job, void *arg)
 static void s_sweep(agent_t *a)
 {
     if (a->jobs)
-        gp_metrics_sweep(a->metrics, "job", s_job_runs, a);
+        gp_metrics_sweep(a->metrics, "job_id", s_job_runs, a);
 }
 
 void agent_exporter_tick(agent_t *a)

@@ -29,7 +29,7 @@ scrape() { curl -s -m 5 "http://127.0.0.1:$mport/metrics" >"$T_TMP/metrics"; }
 m() { awk -v s="$1" '$1 == s { v = $2 } END { print v + 0 }' "$T_TMP/metrics"; }
 msum() { awk -v n="$1" '$1 == n || index($1, n "{") == 1 { v += $2 } END { print v + 0 }' "$T_TMP/metrics"; }
 # slice NAME JOB: the value of a per-slice series of JOB (one device).
-slice() { awk -v n="$1" -v j="job=\"$2\"" 'index($1, n "{") == 1 && index($1, j) { v = $2 } END { print v + 0 }' "$T_TMP/metrics"; }
+slice() { awk -v n="$1" -v j="job_id=\"$2\"" 'index($1, n "{") == 1 && index($1, j) { v = $2 } END { print v + 0 }' "$T_TMP/metrics"; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 above() { scrape; gt "$("$@")" "$ABOVE"; }   # ABOVE=x above FN ARGS...
 submit() { echo "$1" | gpupool_ c1 submit - >/dev/null; }
@@ -72,21 +72,21 @@ submit "{\"id\": \"mem\", \"devices\": 1, \"mem_mib\": 4096, \"compute_percent\"
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"hold\", \"1024\", \"600\"]}"
 wait_state c1 mem running 20; ok $? "a job holding 1 GiB of device memory runs"
 mem_is_1g() { scrape; [ "$(slice gpupool_agent_slice_memory_bytes mem)" = 1073741824 ]; }
-wait_for 15 mem_is_1g; ok $? "gpupool_agent_slice_memory_bytes{job=\"mem\"} is 1 GiB ($(slice gpupool_agent_slice_memory_bytes mem))"
+wait_for 15 mem_is_1g; ok $? "gpupool_agent_slice_memory_bytes{job_id=\"mem\"} is 1 GiB ($(slice gpupool_agent_slice_memory_bytes mem))"
 
 submit "{\"id\": \"spin\", \"devices\": 1, \"mem_mib\": 1024, \"compute_percent\": 30,
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"launchlog\", \"$(now_ns)\", \"600\", \"1000\"]}"
 wait_state c1 spin running 20; ok $? "a job launching kernels runs"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_compute_percent spin
-ok $? "gpupool_agent_slice_compute_percent{job=\"spin\"} moves above 0 ($(slice gpupool_agent_slice_compute_percent spin))"
-is "$(slice gpupool_agent_slice_suspended_seconds spin)" 0 "gpupool_agent_slice_suspended_seconds{job=\"spin\"} is 0 before a suspension"
+ok $? "gpupool_agent_slice_compute_percent{job_id=\"spin\"} moves above 0 ($(slice gpupool_agent_slice_compute_percent spin))"
+is "$(slice gpupool_agent_slice_suspended_seconds spin)" 0 "gpupool_agent_slice_suspended_seconds{job_id=\"spin\"} is 0 before a suspension"
 gpupool_ c1 suspend spin >/dev/null; ok $? "the job is suspended"
 share_zero() { scrape; [ "$(slice gpupool_agent_slice_compute_percent spin)" = 0 ]; }
 wait_for 15 share_zero; ok $? "while suspended, its compute share falls to 0"
 # The shim adds a wait to the slice's suspended time when the wait ends.
 gpupool_ c1 resume spin >/dev/null; ok $? "the job is resumed"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_suspended_seconds spin
-ok $? "gpupool_agent_slice_suspended_seconds{job=\"spin\"} moves ($(slice gpupool_agent_slice_suspended_seconds spin))"
+ok $? "gpupool_agent_slice_suspended_seconds{job_id=\"spin\"} moves ($(slice gpupool_agent_slice_suspended_seconds spin))"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_compute_percent spin
 ok $? "and its compute share is above 0 again"
 
@@ -94,9 +94,9 @@ promtool_ok; ok $? "promtool check metrics passes with slices running"
 
 # --- a job's slice series go when it ends
 gpupool_ c1 cancel mem >/dev/null; ok $? "the job holding memory is cancelled"
-no_mem_series() { scrape; ! grep -q 'job="mem"' "$T_TMP/metrics"; }
+no_mem_series() { scrape; ! grep -q 'job_id="mem"' "$T_TMP/metrics"; }
 wait_for 15 no_mem_series; ok $? "its slice series are gone from /metrics"
-grep -q 'gpupool_agent_slice_memory_bytes{job="spin"' "$T_TMP/metrics"
+grep -q 'gpupool_agent_slice_memory_bytes{job_id="spin"' "$T_TMP/metrics"
 ok $? "the running job's series stay"
 
 # --- leases lost: revoke the agent's lease behind its back

@@ -89,8 +89,8 @@ promtool_ok "$API" "the leader, after a placement"; ok $? "promtool check metric
 
 # --- the standby: pool-wide gauges come from the leader only
 curl -s -m 5 "${POOL_API[c2]}/metrics" >"$T_TMP/standby"
-grep -q '^gpupool_coordinator_leader 0$' "$T_TMP/standby"; ok $? "the standby says it does not lead"
-grep -q '^gpupool_coordinator_leader 1$' "$T_TMP/metrics"; ok $? "the leader says it leads"
+grep -q '^gpupool_coordinator_leader{region="r1"} 0$' "$T_TMP/standby"; ok $? "the standby says it does not lead"
+grep -q '^gpupool_coordinator_leader{region="r1"} 1$' "$T_TMP/metrics"; ok $? "the leader says it leads"
 for s in gpupool_gpu_milli_allocated gpupool_gpu_milli_capacity gpupool_coordinator_queue_depth \
          gpupool_coordinator_queue_oldest_seconds gpupool_coordinator_store_db_bytes; do
     grep -q "^$s[{ ]" "$T_TMP/metrics"; ok $? "the leader shows $s"
