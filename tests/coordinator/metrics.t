@@ -121,6 +121,32 @@ wait_for 10 two_more
 ok $? "gpupool_coordinator_protocol_errors_total counts a wrong version and a body that is not JSON ($(msum gpupool_coordinator_protocol_errors_total))"
 grep -q 'message dropped agent=wiresend reason="unknown protocol version"' "$T_TMP/c1.log"
 ok $? "the log line of a dropped message names its sender"
+
+# --- a bid for a job the round did not ask about: bidspoof plays the agent
+# of a node ("ghost-0", a copy of a1-0000's record) and answers the call
+# for bids with a bid for "not-asked".
+etcdctl_ get /gpupool/nodes/r1/a1-0000 --print-value-only | sed 's/"a1-0000"/"ghost-0"/g' |
+    etcdctl_ put /gpupool/nodes/r1/ghost-0 >/dev/null
+ok $? "a node record for ghost-0"
+"$GP_BUILD/tests/coordinator/bidspoof" "$bid" r1 ghost-0 2>"$T_TMP/bidspoof.err" &
+spoof=$!
+# Until bidspoof has answered a call (its HELLO may arrive after a first
+# submission), a small job every half second.
+n=0
+answered() {
+    kill -0 "$spoof" 2>/dev/null || return 0
+    n=$((n + 1))
+    submit "{\"id\": \"small-$n\", \"devices\": 1, \"mem_mib\": 1024, \"compute_percent\": 5}"
+    local i
+    for i in $(seq 10); do kill -0 "$spoof" 2>/dev/null || return 0; sleep 0.05; done
+    return 1
+}
+wait_for 30 answered
+wait "$spoof"; ok $? "bidspoof was called for bids and answered for a job it was not asked about"
+unasked() { scrape; [ "$(m 'gpupool_coordinator_protocol_errors_total{what="bid-not-asked"}')" -ge 1 ]; }
+wait_for 10 unasked; ok $? "gpupool_coordinator_protocol_errors_total{what=\"bid-not-asked\"} counts it"
+grep -q 'bid dropped agent=bidspoof job=not-asked reason="not asked of this agent"' "$T_TMP/c1.log"
+ok $? "and the coordinator logs it, naming the agent and the job"
 kill -0 "$(daemon_pid c1)"; ok $? "the coordinator is still up"
 
 stop_daemon a1; is "$?" 0 "agent exits 0"
