@@ -43,9 +43,10 @@ int gp_daemon_notify(const char *state);
  * before the daemon allocates much.  Call once, early in main. */
 void gp_daemon_memory_init(void);
 
-/* A periodic duty of long-running daemons: at most once a minute, hand the
- * free pages inside the heap back to the system (glibc's malloc_trim), so
- * that memory freed after a burst does not stay resident for months. */
+/* A periodic duty of long-running daemons (call it from every loop tick; it
+ * acts at most once a second): when more than 1 MiB of the heap is free
+ * inside it, hand those pages back to the system (glibc's malloc_trim), so
+ * that memory freed after a burst does not stay resident. */
 void gp_daemon_trim_memory(void);
 
 /* The version of gpupool, printed by --version. */
