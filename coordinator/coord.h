@@ -20,6 +20,8 @@
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
+ *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
+ *               from one coordinator only
  *
  * One thread; every socket is polled by main.c's loop.
  */
@@ -258,6 +260,11 @@ struct coord {
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
     int stopping;
 };
+
+/* exporter.c: register every counter at 0 (once, at start-up); answer
+ * GET /metrics. */
+void coord_exporter_init(coord_t *c);
+void coord_exporter_serve(coord_t *c, gp_http_req_t *req);
 
 void coord_count(coord_t *c, const char *name, const char *help, const char *labels);
 /* An etcd client of these endpoints with the coordinator's TLS, credentials

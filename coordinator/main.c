@@ -291,7 +291,10 @@ static void s_recv_agents(coord_t *c)
         if (rc < 0) {
             coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
                         "what=\"message\"");
-            gp_log_warn("message dropped reason=\"%s\"", err.msg);
+            char agent[64];
+            gp_log_warn("message dropped agent=%s reason=\"%s\"",
+                        gp_wire_printable(msg.identity, msg.identity_len, agent, sizeof agent),
+                        err.msg);
             continue;
         }
         coord_round_on_msg(c, &msg);
@@ -302,6 +305,7 @@ static void s_recv_agents(coord_t *c)
 static int s_run(coord_t *c, int argc, char **argv)
 {
     gp_err_t err;
+    gp_daemon_memory_init();
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
     static const char *const faults[] = { "GPUPOOL_FAULT_COMMIT_PAUSE_MS",
@@ -316,6 +320,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
     if (c->metrics == NULL || c->tokens == NULL)
         gp_log_fatal(EX_CONFIG, "%s", c->tokens ? "out of memory" : err.msg);
+    coord_exporter_init(c);
     c->etcd = coord_etcd_new(c, c->cfg.etcd_endpoints, &err);
     if (c->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);

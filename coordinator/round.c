@@ -172,8 +172,15 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         const char *node = json_string_value(json_object_get(b, "node"));
         s_entry_t *e = job ? gp_strmap_get(r->by_job, job) : NULL;
         coord_node_t *cn = node ? coord_cache_node(c, node, 0) : NULL;
-        if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0)
-            continue;   /* not asked of this agent */
+        if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
+            char a[64], jb[64];
+            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
+                        "what=\"bid-not-asked\"");
+            gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
+                        gp_wire_printable(agent, strlen(agent), a, sizeof a),
+                        gp_wire_printable(job ? job : "", job ? strlen(job) : 0, jb, sizeof jb));
+            continue;
+        }
         const char *refused = json_string_value(json_object_get(b, "refused"));
         if (refused) {
             snprintf(e->reason, sizeof e->reason, "%.40s refused: %.100s", node, refused);

@@ -13,6 +13,8 @@
  *                when their allocation goes; state reports; slice regions
  *   runner.c     processes under supervisors (runner.h)
  *   container.c  the container runtime's command lines (container.h)
+ *   exporter.c   /metrics: counters at 0 from the start, slice series of
+ *                ended jobs dropped
  *
  * One thread.  Every socket (etcd's, ZeroMQ's, the metrics server's, the
  * signal pipe) is polled by the loop in main.c; the modules are called from
@@ -26,6 +28,7 @@
 
 #include "container.h"
 #include "etcd.h"
+#include "httpd.h"
 #include "jobrec.h"
 #include "metrics.h"
 #include "model.h"
@@ -168,6 +171,13 @@ struct agent {
 
     int stopping;
 };
+
+/* exporter.c: register every counter at 0 (once, at start-up); drop the
+ * series of jobs that ended (each loop tick; at most once a second); answer
+ * GET /metrics. */
+void agent_exporter_init(agent_t *a);
+void agent_exporter_tick(agent_t *a);
+void agent_exporter_serve(agent_t *a, gp_http_req_t *req);
 
 /* Metric helpers (main.c). */
 void agent_count(agent_t *a, const char *name, const char *help, const char *labels);

@@ -183,22 +183,7 @@ static void s_http(void *arg, gp_http_req_t *req)
     agent_t *a = arg;
     const char *path = gp_http_req_path(req);
     if (strcmp(path, "/metrics") == 0) {
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_nodes", "Nodes served", NULL),
-                      a->nnodes);
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_jobs", "Jobs on the agent's nodes",
-                                       NULL), agent_jobs_count(a));
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_registered",
-                                       "1 when the node records are in etcd", NULL), a->registered);
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_coordinators",
-                                       "Coordinators connected", NULL),
-                      a->coordinators ? (double)gp_strmap_size(a->coordinators) : 0);
-        char *text;
-        size_t len;
-        if (gp_metrics_render(a->metrics, &text, &len) < 0) {
-            gp_http_respond_error(req, 500, "cannot render metrics");
-            return;
-        }
-        gp_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+        agent_exporter_serve(a, req);
     } else if (strcmp(path, "/healthz") == 0) {
         char *body = strdup(a->registered ? "ok\n" : "not registered\n");
         gp_http_respond(req, a->registered ? 200 : 503, "text/plain", body, body ? strlen(body) : 0);
@@ -268,6 +253,7 @@ static int s_run(agent_t *a, int argc, char **argv)
 {
     gp_err_t err;
     gp_httpd_t *httpd = NULL;
+    gp_daemon_memory_init();
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
     a->metrics = gp_metrics_new();
@@ -277,6 +263,7 @@ static int s_run(agent_t *a, int argc, char **argv)
     a->engine = gp_placement_new(&po, &err);
     if (a->metrics == NULL || a->node_index == NULL || a->engine == NULL)
         gp_log_fatal(EX_SOFTWARE, "out of memory");
+    agent_exporter_init(a);
     if (agent_inventory_load(a, &err) < 0)
         gp_log_fatal(EX_CONFIG, "inventory: %s", err.msg);
     for (int i = 0; i < a->nnodes; i++) {
@@ -361,6 +348,7 @@ static int s_run(agent_t *a, int argc, char **argv)
             agent_registry_tick(a);
             agent_bidder_tick(a);
             agent_jobs_tick(a);
+            agent_exporter_tick(a);
             gp_daemon_trim_memory();
             next_tick = now + 100;
             if (!ready && a->registered) {
