@@ -318,6 +318,24 @@ int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *
  * blocks that member's requests meanwhile. */
 int gp_etcd_defragment(gp_etcd_t *etcd, gp_err_t *err);
 
+/* One member as seen from here (etcd_member.c; `gpupool doctor`). */
+typedef struct {
+    double rtt_min_ms, rtt_ms;  /* serializable reads: the fastest and the median
+                                   (network round trip plus the member's own work) */
+    double read_ms;             /* linearizable reads, median: plus the member's
+                                   round trip to the raft leader */
+    bool is_leader;
+    double peer_rtt_ms;         /* the largest mean round trip to a peer the member
+                                   measured itself (its /metrics), or -1 */
+    int heartbeat_ms;           /* its --heartbeat-interval and --election-timeout */
+    int election_ms;            /* (its command line on /debug/vars), or -1 */
+} gp_etcd_member_report_t;
+/* Measure the one member cfg->endpoints names (samples reads of each kind;
+ * TLS and credentials from cfg).  Fills *out only on success; -1 with err
+ * when the member cannot be reached or fails. */
+int gp_etcd_member_report(const gp_etcd_config_t *cfg, int samples, gp_etcd_member_report_t *out,
+                          gp_err_t *err);
+
 /* ------------------------------------------------------------ leases */
 
 /* Grant a lease of ttl_s seconds; id 0 lets etcd choose.  Outputs may be NULL. */

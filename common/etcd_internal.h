@@ -10,6 +10,7 @@
  *   etcd_watch.c  watch streams and their resumption
  *   etcd_lease.c  keep-alives
  *   etcd_home.c   local endpoints: probes of the local members, failback
+ *   etcd_member.c one member's distance, role and raft timing (doctor)
  *
  * A request (gp_etcd_req_t) is one POST to one gateway path with a JSON body
  * built up front.  The engine attaches a pooled easy handle, sends it to the

@@ -75,6 +75,30 @@ for d in c1 a1; do
 done
 is "$(grep -c 'etcd endpoint back to local' "$T_TMP/c1.log")" 1 "c1 came back once (no flapping)"
 
+# gpupool doctor, with r1's settings, from r1's cloud (this host reaches
+# member 1 directly and the others through their relays)
+doc=$("$GP_BUILD/gpupool" doctor --etcd-endpoints "${WAN_ENDPOINTS[1]}" \
+    --etcd-local-endpoints "${WAN_LOCAL[1]}" --lease-ttl 10s 2>&1)
+diag "$doc"
+is "$(echo "$doc" | grep -c '^http://')" 3 "gpupool doctor measures all three members"
+like "$doc" "${WAN_LOCAL[1]} +yes " "and lists r1's own member first, as local"
+unlike_local=$(echo "$doc" | grep -c 'etcd-local-endpoints')
+is "$unlike_local" 0 "it finds nothing wrong with r1's local endpoint"
+doc=$("$GP_BUILD/gpupool" doctor --etcd-endpoints "${WAN_ENDPOINTS[1]}" 2>&1)
+st=$?
+like "$doc" "warning: .*no etcd-local-endpoints is set: name the nearest \\(${WAN_LOCAL[1]}\\)" \
+    "without local endpoints, it names the nearest member"
+is "$st" 1 "and exits 1"
+wan_set_delay 120 || bail_out "the relays did not take the delay"
+doc=$("$GP_BUILD/gpupool" doctor --etcd-endpoints "${WAN_ENDPOINTS[1]}" --etcd-local-endpoints "${WAN_LOCAL[1]}" 2>&1)
+diag "$doc"
+like "$doc" "warning: heartbeat-interval 100 ms is under half the round trip" \
+    "at 240 ms between members, the 100 ms heartbeat is reported too short"
+like "$doc" "warning: election-timeout 1000 ms is under ten round trips" "and the 1 s election timeout"
+like "$doc" "suggested for these distances: --heartbeat-interval [0-9]+ --election-timeout [0-9]+" \
+    "with values that fit"
+wan_set_delay 15
+
 for i in 0 1 2; do
     stop_daemon "a$i"; is "$?" 0 "a$i exits 0"
     stop_daemon "c$i"; is "$?" 0 "c$i exits 0"
