@@ -62,9 +62,8 @@ static void s_on_done(gp_etcd_req_t *req)
     h->in_flight = false;
     h->next_ms = now + h->interval_ms;
     if (req->failed) {
-        if (h->healthy > 0 || etcd->n_local > 1)
-            gp_log_debug("etcd local endpoint probe failed endpoint=%s err=\"%s\"",
-                         etcd->endpoints[h->probe_ep], req->err.msg);
+        gp_log_debug("etcd local endpoint probe failed endpoint=%s err=\"%s\"",
+                     etcd->endpoints[h->probe_ep], req->err.msg);
         h->healthy = 0;
         h->probe_ep = (h->probe_ep + 1) % etcd->n_local;
         return;

@@ -94,6 +94,18 @@ wan_member_start() {
     T_DAEMON_PID[etcd$i]=$pid
 }
 
+# wan_stop: stop the members and the relays and forget the members' data
+# (the daemons are the caller's to stop first); wan_start may follow.
+wan_stop() {
+    local i
+    for i in $(seq 0 $((ETCD_N - 1))); do
+        etcd_member_kill "$i" TERM
+        stop_daemon "peer-relay$i" >/dev/null
+        stop_daemon "client-relay$i" >/dev/null
+        rm -rf "$T_TMP/etcd$i"
+    done
+}
+
 # wan_set_delay MS: every relay delays each direction by MS (RTT 2 x MS).
 wan_set_delay() {
     local i name

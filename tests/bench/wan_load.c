@@ -5,7 +5,8 @@
  *   wan_load TOKEN ETCD_URL NAME burst N CLIENTS PER_REQ API=REGION...
  *   wan_load TOKEN ETCD_URL NAME rate R N API=REGION
  *
- * Submits fractional jobs (1 device, 1 GiB, 1% compute) named NAME-<i>
+ * Submits fractional jobs named NAME-<i> (1 device, 8 GiB, 10% compute;
+ * LOAD_JOB in the environment replaces those fields: '"devices":2,...')
  * through the REST API and watches the pool's prefix (/gpupool/) through
  * ETCD_URL: a job is placed when its allocation appears (alloc/<node>/<id>
  * created) and running when its record says "state":"running".  Every
@@ -16,7 +17,8 @@
  *   arrays of PER_REQ jobs one request after the other until N are sent.
  *   Prints placements_per_s (jobs placed / time from the first submission
  *   to the last placement) and ack_p50_ms (per request).
- * rate: one job per request, R per second, N jobs, to the one API; prints
+ * rate: one job per request, R per second, N jobs, to the one API (up to 64
+ *   requests in flight, so that each job is sent when due); prints
  *   ack_p50_ms (submit -> the API's answer: stored), placed_p50_ms and
  *   running_p50_ms (from the submission), and their p90.
  * Both print "placed K / N" and "running K / N"; the exit status is 0 when
@@ -161,10 +163,11 @@ static void s_reap(void)
     }
 }
 
+static const char *s_spec = "\"devices\":1,\"mem_mib\":8192,\"compute_percent\":10";
+
 static void s_job_json(FILE *f, int64_t i, const char *region)
 {
-    fprintf(f, "{\"id\":\"%s-%lld\",\"region\":\"%s\",\"devices\":1,\"mem_mib\":1024,"
-               "\"compute_percent\":1}", s_name, (long long)i, region);
+    fprintf(f, "{\"id\":\"%s-%lld\",\"region\":\"%s\",%s}", s_name, (long long)i, region, s_spec);
 }
 
 static void s_step(gp_etcd_t *etcd, int ms)
@@ -231,8 +234,12 @@ int main(int argc, char **argv)
         if (gp_parse_int64(argv[5], 1, 10000, &rate) < 0 || gp_parse_int64(argv[6], 1, 1000000, &n) < 0)
             goto usage;
         first_api = 7;
+        clients = 64;   /* connections: a slow answer must not hold the next job back */
     }
     int n_api = argc - first_api;
+    const char *job = getenv("LOAD_JOB");
+    if (job && *job)
+        s_spec = job;
     snprintf(s_auth, sizeof s_auth, "Authorization: Bearer %s", argv[1]);
     gp_strlcpy(s_name, argv[3], sizeof s_name);
     s_n = n;
