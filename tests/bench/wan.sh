@@ -15,7 +15,8 @@
 #   - then a burst: WAN_JOBS jobs (1,500) from 16 clients spread over the
 #     three regions' APIs, arrays of WAN_PER_REQ (20) jobs, one request at a
 #     time per client.
-# Jobs ask for 8 GiB / 10% of one GPU.
+# Jobs ask for 8 GiB / 10% of one GPU.  The distances take turns, WAN_ROUNDS
+# (2) times; each figure is the median of its rounds.
 # Figures:
 #   bench: wan_placements_per_s_0 / _30 / _80    the bursts
 #   bench: wan_throughput_ratio_30 / _80         against RTT 0 (goals 0.8 / 0.6)
@@ -65,8 +66,15 @@ terms() { local i; for i in 0 1 2; do pool_leader_term "r$i"; done | tr '\n' ' '
 # A fresh pool for each distance, so that no series inherits another's
 # jobs or backlog: the low-rate series first (on the idle pool: the
 # latencies of the steps themselves), then the burst.
-declare -A PPS ACK RUN
+# The distances take turns, WAN_ROUNDS (2) times, and each figure is the
+# median of its rounds (of two: their mean): the machine's load varies
+# over the run, and every distance then sees the same spread of it.
+declare -A PPS ACK RUN PLACED
 changes=0
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "# load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+for round in $(seq 1 "${WAN_ROUNDS:-2}"); do
 for rtt in $rtts; do
     wan_start 3 || bail_out "etcd did not start"
     wan_set_delay $((rtt / 2)) || bail_out "the relays did not take the delay"
@@ -87,29 +95,21 @@ for rtt in $rtts; do
     follower=$(( (leader + 1) % 3 ))
     apis=()
     for i in 0 1 2; do apis+=("${POOL_API[c$i]}=r$i"); done
-    echo "# == RTT $rtt ms between clouds (a fresh pool); raft leader: member $leader (cloud of r$leader)"
+    echo "# == round $round, RTT $rtt ms between clouds (a fresh pool); raft leader: member $leader (cloud of r$leader)"
     h0_i=$(hist "c$follower" gpupool_coordinator_intake_seconds)
     h0_r=$(hist "c$follower" gpupool_coordinator_round_seconds)
     h0_c=$(hist "c$follower" gpupool_coordinator_commit_seconds)
     run_load "low rate $rtt, from r$follower" "${ETCD_CLIENT_URL[$leader]}" "low$rtt" rate "$rate" "$rate_jobs" \
         "${POOL_API[c$follower]}=r$follower"
-    ACK[$rtt]=$(field ack_p50_ms)
-    RUN[$rtt]=$(field running_p50_ms)
-    placed=$(field placed_p50_ms)
-    echo "# RTT $rtt: submit -> answered ${ACK[$rtt]} ms, -> placed $placed ms, -> running ${RUN[$rtt]} ms (p50s, $rate jobs/s)"
+    ACK[$rtt]+=" $(field ack_p50_ms)"
+    RUN[$rtt]+=" $(field running_p50_ms)"
+    PLACED[$rtt]+=" $(field placed_p50_ms)"
+    echo "# RTT $rtt: submit -> answered $(field ack_p50_ms) ms, -> placed $(field placed_p50_ms) ms, -> running $(field running_p50_ms) ms (p50s, $rate jobs/s)"
     echo "# RTT $rtt: r$follower's leader, means over the series: intake $(mean_ms "$h0_i" "$(hist "c$follower" gpupool_coordinator_intake_seconds)") ms," \
          "bid round $(mean_ms "$h0_r" "$(hist "c$follower" gpupool_coordinator_round_seconds)") ms," \
          "commit $(mean_ms "$h0_c" "$(hist "c$follower" gpupool_coordinator_commit_seconds)") ms"
-    if [ "$rtt" -gt 0 ]; then
-        awk -v r="$rtt" -v a="${ACK[$rtt]}" -v p="$placed" -v u="${RUN[$rtt]}" -v a0="${ACK[0]:-0}" -v p0="${PLACED0:-0}" -v u0="${RUN[0]:-0}" 'BEGIN {
-            printf "# RTT %d, in round trips beyond the loopback figures: answered %.1f, placed %.1f, running %.1f; step by step: answer %.1f, answer -> placed %.1f, placed -> running %.1f\n",
-                r, (a - a0) / r, (p - p0) / r, (u - u0) / r, (a - a0) / r, ((p - a) - (p0 - a0)) / r, ((u - p) - (u0 - p0)) / r }'
-    else
-        PLACED0=$placed
-    fi
     run_load "burst $rtt" "${ETCD_CLIENT_URL[$leader]}" "burst$rtt" burst "$jobs" 16 "$per_req" "${apis[@]}"
-    PPS[$rtt]=$(field placements_per_s)
-    bench_figure "wan_placements_per_s_$rtt" "${PPS[$rtt]}"
+    PPS[$rtt]+=" $(field placements_per_s)"
     raft=$(( $(wan_leader_changes) - raft_before ))
     terms_after=$(terms)
     regions=0
@@ -120,16 +120,34 @@ for rtt in $rtts; do
     wan_stop
     rm -rf "$T_TMP"/a[0-9].state
 done
+done
+
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the medians
+declare -A M_PPS M_ACK M_RUN M_PLACED
+for rtt in $rtts; do
+    M_PPS[$rtt]=$(echo "${PPS[$rtt]}" | median)
+    M_ACK[$rtt]=$(echo "${ACK[$rtt]}" | median)
+    M_RUN[$rtt]=$(echo "${RUN[$rtt]}" | median)
+    M_PLACED[$rtt]=$(echo "${PLACED[$rtt]}" | median)
+    bench_figure "wan_placements_per_s_$rtt" "${M_PPS[$rtt]}"
+    echo "# RTT $rtt, every round: placements/s${PPS[$rtt]}; answered p50 (ms)${ACK[$rtt]}; placed${PLACED[$rtt]}; running${RUN[$rtt]}"
+    [ "$rtt" = 0 ] && continue
+    awk -v r="$rtt" -v a="${M_ACK[$rtt]}" -v p="${M_PLACED[$rtt]}" -v u="${M_RUN[$rtt]}" \
+        -v a0="${M_ACK[0]}" -v p0="${M_PLACED[0]}" -v u0="${M_RUN[0]}" 'BEGIN {
+        printf "# RTT %d, in round trips beyond the loopback figures (medians): answered %.1f, placed %.1f, running %.1f; step by step: answer %.1f, answer -> placed %.1f, placed -> running %.1f\n",
+            r, (a - a0) / r, (p - p0) / r, (u - u0) / r, (a - a0) / r, ((p - a) - (p0 - a0)) / r, ((u - p) - (u0 - p0)) / r }'
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b }'; }
 for rtt in $rtts; do
     [ "$rtt" = 0 ] && continue
-    bench_figure "wan_throughput_ratio_$rtt" "$(ratio "${PPS[$rtt]}" "${PPS[0]}")"
+    bench_figure "wan_throughput_ratio_$rtt" "$(ratio "${M_PPS[$rtt]}" "${M_PPS[0]}")"
 done
 echo "# goals: ratio_30 >= 0.8, ratio_80 >= 0.6"
 far=${rtts##* }
-bench_figure wan_submit_ack_p50_rtt "$(awk -v a="${ACK[$far]}" -v a0="${ACK[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
-bench_figure wan_submit_to_running_p50_rtt "$(awk -v a="${RUN[$far]}" -v a0="${RUN[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
+bench_figure wan_submit_ack_p50_rtt "$(awk -v a="${M_ACK[$far]}" -v a0="${M_ACK[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
+bench_figure wan_submit_to_running_p50_rtt "$(awk -v a="${M_RUN[$far]}" -v a0="${M_RUN[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
 echo "# at RTT $far ms from a follower's cloud, beyond the loopback figures; goals: ack <= 2.2, running <= 4"
 bench_figure wan_leader_changes "$changes"
 echo "# raft leader changes + regions' leadership changes over the whole run (want 0)"
