@@ -43,6 +43,7 @@
 typedef struct {
     char *id, *region;
     char *etcd_endpoints, *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
+    char *etcd_local;           /* etcd-local-endpoints */
     char *prefix;
     char *api_listen, *bid_listen, *api_tokens;
     char *curve_key, *agent_keys;

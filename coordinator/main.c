@@ -46,6 +46,8 @@ static const gp_opt_t s_opts[] = {
       "the region this coordinator serves (required)" },
     { "etcd-endpoints", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_endpoints),
       "http://127.0.0.1:2379", 0, 0, "etcd client URLs, comma-separated" },
+    { "etcd-local-endpoints", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_local), "", 0, 0,
+      "the etcd members in this daemon's own cloud, used first and returned to after a failover" },
     { "etcd-ca", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_ca), "", 0, 0, "CA bundle for https endpoints" },
     { "etcd-cert", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_cert), "", 0, 0, "client certificate" },
     { "etcd-key", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_key), "", 0, 0, "client key" },
@@ -110,6 +112,8 @@ gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err)
     gp_etcd_config_from(&ec, endpoints, c->cfg.etcd_ca, c->cfg.etcd_cert, c->cfg.etcd_key,
                         c->cfg.etcd_user, c->cfg.etcd_password);
     gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
+    if (endpoints == c->cfg.etcd_endpoints)   /* the main client, not a per-member one */
+        ec.local_endpoints = c->cfg.etcd_local;
     return gp_etcd_new(&ec, err);
 }
 
@@ -225,7 +229,7 @@ static void s_reload(coord_t *c, int argc, char **argv)
         gp_config_free(s_opts, &next);
         return;
     }
-    static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-ca", "etcd-cert",
+    static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-local-endpoints", "etcd-ca", "etcd-cert",
                                          "etcd-key", "etcd-user", "etcd-password", "prefix",
                                          "api-listen", "bid-listen", "curve-key", "policy",
                                          "shapes-half-life", NULL };

@@ -43,6 +43,7 @@ typedef struct {
     int64_t cpu_milli, mem_mib;
     double oversub;
     char *etcd_endpoints, *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
+    char *etcd_local;           /* etcd-local-endpoints */
     char *prefix;
     int64_t lease_ttl_ms;
     char *state_dir, *shim, *runner;

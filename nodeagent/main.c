@@ -54,6 +54,8 @@ static const gp_opt_t s_opts[] = {
       "device memory offered to slices, as a multiple of the physical memory" },
     { "etcd-endpoints", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_endpoints),
       "http://127.0.0.1:2379", 0, 0, "etcd client URLs, comma-separated" },
+    { "etcd-local-endpoints", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_local), "", 0, 0,
+      "the etcd members in this daemon's own cloud, used first and returned to after a failover" },
     { "etcd-ca", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_ca), "", 0, 0, "CA bundle for https endpoints" },
     { "etcd-cert", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_cert), "", 0, 0, "client certificate" },
     { "etcd-key", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_key), "", 0, 0, "client key" },
@@ -204,7 +206,7 @@ static void s_reload(agent_t *a, int argc, char **argv)
         return;
     }
     static const char *const fixed[] = { "name", "region", "zone", "cloud", "cluster",
-                                         "etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key",
+                                         "etcd-endpoints", "etcd-local-endpoints", "etcd-ca", "etcd-cert", "etcd-key",
                                          "etcd-user", "etcd-password", "prefix", "state-dir",
                                          "simulate-devices", "simulate-nvlink", "devices-file",
                                          "nvml", "curve-key", "coordinator-keys", "metrics-listen",
@@ -280,6 +282,7 @@ static int s_run(agent_t *a, int argc, char **argv)
     gp_etcd_config_from(&ec, a->cfg.etcd_endpoints, a->cfg.etcd_ca, a->cfg.etcd_cert,
                         a->cfg.etcd_key, a->cfg.etcd_user, a->cfg.etcd_password);
     gp_etcd_config_for_lease(&ec, a->cfg.lease_ttl_ms);
+    ec.local_endpoints = a->cfg.etcd_local;
     a->etcd = gp_etcd_new(&ec, &err);
     if (a->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
