@@ -39,7 +39,7 @@ set -u
 : "${GP_BUILD:?run through make bench-shim}"
 BENCH=$GP_BUILD/tests/shim/shimbench
 SLICECTL=$GP_BUILD/tests/shim/slicectl
-SHIM=$GP_BUILD/libgpupool-shim.so
+SHIM=${GP_BENCH_SHIM:-$GP_BUILD/libgpupool-shim.so}   # another build of the shim, to compare two
 T=$(mktemp -d "${TMPDIR:-/tmp}/gpupool-bench-shim.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 drv=(LD_LIBRARY_PATH="$GP_BUILD/tests/fakecuda" FAKECUDA_STATE="$T/gpu")
