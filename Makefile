@@ -39,8 +39,8 @@ LIBS_BASE := -lpthread -lm -ldl
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
                 libssl-dev libzmq3-dev libmicrohttpd-dev gnuplot-nox \
                 libtest-harness-perl openssl curl iproute2 procps gcc make python3 \
-                gcc-aarch64-linux-gnu podman runc docker-registry python3-yaml \
-                chromium chromium-driver python3-selenium prometheus
+                gcc-aarch64-linux-gnu libc6-arm64-cross qemu-user podman runc docker-registry \
+                python3-yaml chromium chromium-driver python3-selenium prometheus
 
 LIB      := $(BUILD)/libgpupool.a
 COMMON_SRCS := $(wildcard common/*.c)
