@@ -474,6 +474,17 @@ static void s_start(agent_t *a, agent_job_t *j)
     if (rc == 0 && as_user && j->region && chown(j->region_path, user.uid, user.gid) < 0)
         gp_log_warn("cannot give the slice region to uid=%u job=%s", (unsigned)user.uid,
                     j->alloc.job);
+    /* The per-GPU priority state is shared by every job on the GPU, of any
+     * account: made here (jobs cannot create files in the slice folder),
+     * open to all as the GPU's device nodes are. */
+    for (int d = 0; rc == 0 && as_user && j->region && d < j->alloc.ndevices; d++) {
+        gp_gpu_state_t *g = gp_gpu_state_open(a->slice_dir, j->alloc.devices[d].uuid, NULL);
+        gp_gpu_state_close(&g);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/gpu-%s.state", a->slice_dir, j->alloc.devices[d].uuid);
+        if (chmod(path, 0666) < 0)
+            gp_log_warn("cannot share the GPU state path=%s err=\"%s\"", path, strerror(errno));
+    }
     if (rc == 0 && in_container)
         rc = s_start_container(a, j, rid, env, as_user ? &user : NULL, &err);
     else if (rc == 0)

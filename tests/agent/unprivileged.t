@@ -61,7 +61,6 @@ submit a1 team-a "
 id -u > $OUT.uid; id -g > $OUT.gid; id -G > $OUT.groups
 pwd > $OUT.pwd; stat -c '%a %u' . > $OUT.work; echo \"\$HOME\" > $OUT.home
 grep NoNewPrivs /proc/self/status | tr -d '\t ' > $OUT.nnp
-ls /proc/\$\$/fd | sort -n | tr '\n' ' ' > $OUT.fds
 ulimit -n > $OUT.nofile; ulimit -c > $OUT.core
 for f in /etc/shadow $K/agent.key $K/coord.key $BDIR/work/mine $BDIR/stdout $BDIR/pid; do
     if cat \"\$f\" >/dev/null 2>&1; then echo \"read \$f\"; else echo \"denied \$f\"; fi
@@ -79,7 +78,9 @@ like "$(cat "$OUT.pwd")" "^$STATE/jobs/a1\.r[0-9]+/work$" "the job starts in its
 is "$(cat "$OUT.work")" "700 40001" "owned by its account, mode 0700"
 is "$(cat "$OUT.home")" "$(cat "$OUT.pwd")" "which is its HOME"
 is "$(cat "$OUT.nnp")" "NoNewPrivs:1" "no new privileges (PR_SET_NO_NEW_PRIVS)"
-is "$(cat "$OUT.fds")" "0 1 2 " "no descriptor inherited but stdin, stdout, stderr"
+bpid=$(awk '{print $2}' "$BDIR/pid")
+is "$(ls /proc/"$bpid"/fd 2>&1 | sort -n | tr '\n' ' ')" "0 1 2 " \
+   "no descriptor inherited but stdin, stdout, stderr (team-b's running job)"
 is "$(cat "$OUT.nofile")" 1000 "job-rlimits: nofile"
 is "$(cat "$OUT.core")" 0 "job-rlimits: core"
 is "$(grep -c '^denied' "$OUT.reads")" 6 "it reads none of: /etc/shadow, the agent's and coordinator's keys, team-b's files, its logs, its pid file"
@@ -94,6 +95,14 @@ ok $? "(the agent itself runs as root)"
 submit b2 team-b "cat $BDIR/work/mine > $T_TMP/b2.out"
 wait_for 20 test -s "$T_TMP/b2.out"
 is "$(cat "$T_TMP/b2.out" 2>/dev/null)" team-b-private "another team-b job reads team-b's folder"
+
+# A sliced job writes its own accounting region and the GPU's shared state.
+printf '%s' '{"id": "a3", "owner": "team-a", "devices": 1, "mem_mib": 1024, "compute_percent": 10,
+  "command": ["sh", "-c", "test -w \"$GP_SLICE_REGION\" && echo region > '"$T_TMP"'/a3.out; test -w '"$STATE"'/slices/gpu-$CUDA_VISIBLE_DEVICES.state && echo gpu-state >> '"$T_TMP"'/a3.out"]}' |
+    gpupool_ c1 submit - >/dev/null
+wait_for 20 test -s "$T_TMP/a3.out"
+is "$(sort -u "$T_TMP/a3.out" 2>/dev/null | tr '\n' ' ')" "gpu-state region " \
+   "a sliced job writes its slice region and its GPU's priority state"
 
 # A job of a team without a mapping runs as job-user (nobody).
 submit c1job team-c "id -u > $T_TMP/c.uid"
