@@ -24,6 +24,21 @@ like "$(grep ' alice ' "$TOKENS")" '^sha256:[0-9a-f]{64} alice submitter team-a$
      "an entry is sha256:<hash> principal roles teams"
 is "$(stat -c %a "$TOKENS")" 600 "the token file is made 0600"
 
+# A bad entry is a configuration error naming its file and line.
+bad_file() { # LINE -> the coordinator's -n exit status and message
+    { head -2 "$TOKENS"; echo "$1"; } >"$T_TMP/bad-tokens"
+    local out rc
+    out=$("$GP_BUILD/gpupool-coordinator" -n --region r1 --api-tokens "$T_TMP/bad-tokens" 2>&1)
+    rc=$?
+    echo "$out exit=$rc"
+}
+like "$(bad_file "sha256:abcd alice submitter team-a")" "bad-tokens:3: sha256: needs 64 hex digits.*exit=78" \
+     "a short hash: exit 78, naming file and line"
+like "$(bad_file "cert:x bob admin -")" 'bad-tokens:3: unknown role "admin".*exit=78' "an unknown role"
+like "$(bad_file "cert:x bob submitter -")" 'bad-tokens:3: a submitter needs at least one team.*exit=78' \
+     "a submitter without a team"
+like "$(bad_file "cert:x bob reader -   # a comment")" 'configuration OK' "a reader without teams, and a comment"
+
 etcd_start 1 || bail_out "etcd did not start"
 pool_coordinator c1 r1 --audit-log "$T_TMP/audit.log" || bail_out "coordinator did not start"
 API=${POOL_API[c1]}
