@@ -193,8 +193,6 @@ gp_accounts_t *gp_accounts_new(const char *job_users, const char *job_user,
             goto fail;
         }
     }
-    if (!self->can_switch)
-        gp_log_warn("the agent is not root: jobs run as its own user, not as their teams' accounts");
     return self;
 fail:
     gp_accounts_destroy(&self);

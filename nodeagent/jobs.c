@@ -831,6 +831,8 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
                                   a->cfg.job_rlimits, err);
     if (a->accounts == NULL)
         return -1;
+    if (geteuid() != 0)
+        gp_log_warn("the agent is not root: jobs run as its own user, not as their teams' accounts");
     snprintf(a->slice_dir, sizeof a->slice_dir, "%s/slices", a->cfg.state_dir);
     /* Jobs open their own region by name (0711: they list nothing). */
     if ((mkdir(a->slice_dir, 0711) < 0 && errno != EEXIST) || chmod(a->slice_dir, 0711) < 0)

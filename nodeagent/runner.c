@@ -396,6 +396,7 @@ static s_job_t *s_launch(gp_runner_t *self, const char *job, const char *dir, ch
     s_job_t *added = NULL;
     int rc = -1, out_fd = -1, err_fd = -1, rep[2] = { -1, -1 };
     char **envp = NULL, *shell_cmd = NULL, **env2 = NULL;
+    size_t env2_own = 0;       /* env2[env2_own...] are ours to free */
     char path[4200];
     if (user) {
         /* The job's own folder, the only place of the node it owns. */
@@ -413,18 +414,22 @@ static s_job_t *s_launch(gp_runner_t *self, const char *job, const char *dir, ch
             gp_err_set(err, GP_ERR_NOMEM, "out of memory");
             goto cleanup;
         }
-        /* The account's variables first: the job's own env may override. */
-        int k = 0;
-        if (asprintf(&env2[k], "HOME=%s", path) >= 0)
-            k++;
-        if (asprintf(&env2[k], "TMPDIR=%s", path) >= 0)
-            k++;
-        if (asprintf(&env2[k], "USER=%s", user->name) >= 0)
-            k++;
-        if (asprintf(&env2[k], "LOGNAME=%s", user->name) >= 0)
-            k++;
+        /* The account's variables, unless the job's own env sets them (the
+         * first of two equal names wins: the job's come first). */
         for (size_t i = 0; i < n; i++)
-            env2[k + (int)i] = env[i];
+            env2[i] = env[i];
+        static const char *const names[] = { "HOME", "TMPDIR", "USER", "LOGNAME" };
+        const char *values[] = { path, path, user->name, user->name };
+        size_t k = n;
+        for (size_t v = 0; v < 4; v++) {
+            size_t nl = strlen(names[v]);
+            int set = 0;
+            for (size_t i = 0; i < n && !set; i++)
+                set = !strncmp(env[i], names[v], nl) && env[i][nl] == '=';
+            if (!set && asprintf(&env2[k], "%s=%s", names[v], values[v]) >= 0)
+                k++;
+        }
+        env2_own = n;
         env = env2;
     }
     snprintf(path, sizeof path, "%s/stdout", dir);
@@ -493,7 +498,7 @@ cleanup:
     free(envp);
     free(shell_cmd);
     if (env2) {
-        for (int i = 0; i < 4; i++)
+        for (size_t i = env2_own; env2[i]; i++)
             free(env2[i]);
         free(env2);
     }
