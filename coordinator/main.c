@@ -315,6 +315,10 @@ static int s_run(coord_t *c, int argc, char **argv)
     if (c->httpd == NULL)
         gp_log_fatal(EX_UNAVAILABLE, "api: %s", err.msg);
     gp_httpd_set_observer(c->httpd, coord_audit_observe, c);
+    gp_log_info("api listening port=%d tls=%s client_certificates=%s principals=%d audit=%s",
+                gp_httpd_port(c->httpd), c->cfg.api_tls_cert[0] ? "yes" : "no",
+                c->cfg.api_tls_client_ca[0] ? "yes" : "no", coord_auth_count(c->auth),
+                c->cfg.audit_log[0] ? c->cfg.audit_log : "log");
     s_bind(c);
     if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
         gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
