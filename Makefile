@@ -33,7 +33,7 @@ endif
 # Libraries, by what a program needs of them.
 LIBS_ETCD := -lcurl -ljansson -lssl -lcrypto
 LIBS_ZMQ  := -lzmq
-LIBS_HTTP := -lmicrohttpd
+LIBS_HTTP := -lmicrohttpd -lgnutls
 LIBS_BASE := -lpthread -lm -ldl
 
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \

@@ -1,6 +1,9 @@
 #include "httpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -37,6 +40,10 @@ struct gp_httpd {
     int port;
     int resumed;          /* a deferred answer is waiting for gp_httpd_run */
     s_conn_t *conns;      /* open connections */
+    int tls;              /* HTTPS */
+    char *tls_cert, *tls_key, *tls_ca;   /* PEM text, kept while MHD runs */
+    gp_http_observer_fn observer;
+    void *observer_arg;
 };
 
 /* One request.  State machine: READING (body arriving) -> DISPATCHED
@@ -57,6 +64,11 @@ struct gp_http_req {
     char content_type[64];
     int nheaders;              /* extra response header fields */
     char headers[GP_HTTP_MAX_HEADERS][2][256];
+    char peer[64];             /* client address */
+    char *principal;           /* the handler's label, for the observer */
+    int cert_checked;
+    gp_http_cert_t cert;
+    char cert_cn[256];         /* common name, or why the certificate was refused */
 };
 
 static void s_req_free(gp_http_req_t *r)
@@ -66,6 +78,7 @@ static void s_req_free(gp_http_req_t *r)
     gp_uri_destroy(&r->uri);
     free(r->body);
     free(r->resp_body);
+    free(r->principal);
     free(r);
 }
 
@@ -226,6 +239,11 @@ static void *s_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     r->server = cls;
     r->conn = conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, r->peer,
+                  sizeof r->peer);
     r->target = strdup(uri);
     if (r->target == NULL || s_append(r, "", 0) < 0) {
         s_req_free(r);
@@ -360,8 +378,45 @@ void gp_httpd_limits_default(gp_httpd_limits_t *limits, size_t max_body)
                                    .body_timeout_ms = 60000 };
 }
 
+/* A whole PEM file as a string (caller frees), or NULL with err set. */
+static char *s_read_pem(const char *what, const char *path, gp_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+    if (f == NULL) {
+        gp_err_errno(err, "cannot open %s %s", what, path);
+        return NULL;
+    }
+    FILE *m = open_memstream(&text, &len);
+    char buf[4096];
+    size_t n;
+    while (m && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, m);
+    int bad = ferror(f);
+    fclose(f);
+    if (m == NULL || fclose(m) != 0 || bad) {
+        free(text);
+        gp_err_set(err, GP_ERR_IO, "cannot read %s %s", what, path);
+        return NULL;
+    }
+    if (strstr(text, "-----BEGIN ") == NULL) {
+        free(text);
+        gp_err_set(err, GP_ERR_INVALID, "%s %s: not a PEM file", what, path);
+        return NULL;
+    }
+    return text;
+}
+
 gp_httpd_t *gp_httpd_new(const char *addr, int port, const gp_httpd_limits_t *limits,
                          gp_http_handler_fn handler, void *arg, gp_err_t *err)
+{
+    return gp_httpd_new_tls(addr, port, limits, NULL, handler, arg, err);
+}
+
+gp_httpd_t *gp_httpd_new_tls(const char *addr, int port, const gp_httpd_limits_t *limits,
+                             const gp_httpd_tls_t *tls, gp_http_handler_fn handler, void *arg,
+                             gp_err_t *err)
 {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -385,8 +440,29 @@ gp_httpd_t *gp_httpd_new(const char *addr, int port, const gp_httpd_limits_t *li
     self->handler = handler;
     self->arg = arg;
     self->lim = *limits;
-    self->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
-                                 NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &sa,
+    /* TLS options go first in the list; unused slots end it early. */
+    struct MHD_OptionItem tlsopts[4] = { { MHD_OPTION_END, 0, NULL } };
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (tls) {
+        if ((self->tls_cert = s_read_pem("TLS certificate", tls->cert_file, err)) == NULL ||
+            (self->tls_key = s_read_pem("TLS key", tls->key_file, err)) == NULL ||
+            (tls->client_ca && *tls->client_ca &&
+             (self->tls_ca = s_read_pem("client CA", tls->client_ca, err)) == NULL)) {
+            gp_httpd_destroy(&self);
+            return NULL;
+        }
+        self->tls = 1;
+        flags |= MHD_USE_TLS;
+        int k = 0;
+        tlsopts[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, self->tls_cert };
+        tlsopts[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, self->tls_key };
+        if (self->tls_ca)
+            tlsopts[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, self->tls_ca };
+        tlsopts[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    }
+    self->mhd = MHD_start_daemon(flags, 0,
+                                 NULL, NULL, s_access, self, MHD_OPTION_ARRAY, tlsopts,
+                                 MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, self,
                                  MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
                                  MHD_OPTION_NOTIFY_CONNECTION, s_notify, self,
@@ -395,8 +471,12 @@ gp_httpd_t *gp_httpd_new(const char *addr, int port, const gp_httpd_limits_t *li
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits->per_client,
                                  MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (self->mhd == NULL) {
-        gp_err_set(err, GP_ERR_IO, "cannot listen on %s:%d (address in use?)", addr, port);
-        free(self);
+        if (self->tls)
+            gp_err_set(err, GP_ERR_IO, "cannot listen on %s:%d (address in use, or a TLS "
+                                       "certificate and key that do not load or match)", addr, port);
+        else
+            gp_err_set(err, GP_ERR_IO, "cannot listen on %s:%d (address in use?)", addr, port);
+        gp_httpd_destroy(&self);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -408,7 +488,14 @@ void gp_httpd_destroy(gp_httpd_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
-    MHD_stop_daemon((*self_p)->mhd);
+    if ((*self_p)->mhd)
+        MHD_stop_daemon((*self_p)->mhd);
+    free((*self_p)->tls_cert);
+    if ((*self_p)->tls_key) {
+        explicit_bzero((*self_p)->tls_key, strlen((*self_p)->tls_key));
+        free((*self_p)->tls_key);
+    }
+    free((*self_p)->tls_ca);
     free(*self_p);
     *self_p = NULL;
 }
@@ -443,7 +530,10 @@ void gp_httpd_run(gp_httpd_t *self)
 }
 
 const char *gp_http_req_method(const gp_http_req_t *req) { return req->method; }
-const char *gp_http_req_path(const gp_http_req_t *req) { return gp_uri_path(req->uri); }
+const char *gp_http_req_path(const gp_http_req_t *req)
+{
+    return req->uri ? gp_uri_path(req->uri) : "";   /* "": refused before it was decoded */
+}
 
 const char *gp_http_req_query(const gp_http_req_t *req, const char *name)
 {
@@ -474,6 +564,79 @@ int gp_http_set_header(gp_http_req_t *req, const char *name, const char *value)
     return 0;
 }
 
+void gp_httpd_set_observer(gp_httpd_t *self, gp_http_observer_fn fn, void *arg)
+{
+    self->observer = fn;
+    self->observer_arg = arg;
+}
+
+const char *gp_http_req_peer(const gp_http_req_t *req) { return req->peer; }
+
+void gp_http_req_set_principal(gp_http_req_t *req, const char *name)
+{
+    free(req->principal);
+    req->principal = name ? strdup(name) : NULL;
+}
+
+const char *gp_http_req_principal(const gp_http_req_t *req) { return req->principal; }
+
+/* Verify the connection's client certificate (once per request). */
+static void s_check_cert(gp_http_req_t *req)
+{
+    req->cert_checked = 1;
+    req->cert = GP_HTTP_CERT_NONE;
+    if (!req->server->tls || req->server->tls_ca == NULL || req->conn == NULL)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned n = 0;
+    const gnutls_datum_t *chain = session ? gnutls_certificate_get_peers(session, &n) : NULL;
+    if (chain == NULL || n == 0)
+        return;
+    req->cert = GP_HTTP_CERT_REFUSED;
+    unsigned status = 0;
+    int rc = gnutls_certificate_verify_peers2(session, &status);
+    if (rc < 0) {
+        snprintf(req->cert_cn, sizeof req->cert_cn, "cannot be verified: %s", gnutls_strerror(rc));
+        return;
+    }
+    if (status) {
+        const char *why = status & GNUTLS_CERT_EXPIRED         ? "expired"
+                          : status & GNUTLS_CERT_NOT_ACTIVATED ? "not valid yet"
+                          : status & GNUTLS_CERT_REVOKED       ? "revoked"
+                          : status & GNUTLS_CERT_SIGNER_NOT_FOUND
+                              ? "not signed by the API's client CA"
+                              : "invalid";
+        snprintf(req->cert_cn, sizeof req->cert_cn, "%s", why);
+        return;
+    }
+    gnutls_x509_crt_t crt;
+    size_t size = sizeof req->cert_cn;
+    if (gnutls_x509_crt_init(&crt) < 0) {
+        snprintf(req->cert_cn, sizeof req->cert_cn, "out of memory");
+        return;
+    }
+    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) < 0 ||
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, req->cert_cn,
+                                      &size) < 0 ||
+        req->cert_cn[0] == '\0') {
+        snprintf(req->cert_cn, sizeof req->cert_cn, "has no common name");
+    } else {
+        req->cert = GP_HTTP_CERT_VERIFIED;
+    }
+    gnutls_x509_crt_deinit(crt);
+}
+
+gp_http_cert_t gp_http_req_client_cert(gp_http_req_t *req, const char **cn)
+{
+    if (!req->cert_checked)
+        s_check_cert(req);
+    if (cn)
+        *cn = req->cert == GP_HTTP_CERT_NONE ? NULL : req->cert_cn;
+    return req->cert;
+}
+
 void gp_http_respond(gp_http_req_t *req, int status, const char *content_type, char *body,
                      size_t len)
 {
@@ -481,6 +644,8 @@ void gp_http_respond(gp_http_req_t *req, int status, const char *content_type, c
         free(body);
         return;
     }
+    if (req->server->observer)
+        req->server->observer(req->server->observer_arg, req, status, body, body ? len : 0);
     req->answered = 1;
     req->status = status;
     req->resp_body = body;

@@ -33,6 +33,22 @@
  * connection) and its body within body_timeout_ms after the header; a
  * connection silent for idle_timeout_s is closed.  A request whose handler
  * has not answered yet has no deadline.
+ *
+ * TLS (gp_httpd_new_tls): the server speaks HTTPS only (GnuTLS, through
+ * libmicrohttpd), with its certificate chain and key read from files at
+ * start.  With a client CA, clients are asked for a certificate (not made to
+ * give one); what was presented is verified against that CA when the
+ * request comes, and gp_http_req_client_cert() tells the handler: none,
+ * verified (with the certificate's common name), or refused and why
+ * (expired, not yet valid, not signed by the CA, revoked...).  So a request
+ * with a bad certificate reaches the handler, which answers it with a clear
+ * error instead of a bare handshake failure.  A plain-HTTP request sent to
+ * a TLS listener is not a handshake: the connection is closed.
+ *
+ * Observing answers: gp_httpd_set_observer's function sees every answer
+ * (the request, its status and body) just before it is sent; the audit log
+ * hangs on it.  A handler may tag a request with the principal it
+ * authenticated (gp_http_req_set_principal) for the observer to read.
  */
 #ifndef GP_HTTPD_H
 #define GP_HTTPD_H
@@ -63,6 +79,23 @@ void gp_httpd_limits_default(gp_httpd_limits_t *limits, size_t max_body);
 /* Listen on addr:port (port 0: any free port, see gp_httpd_port). */
 gp_httpd_t *gp_httpd_new(const char *addr, int port, const gp_httpd_limits_t *limits,
                          gp_http_handler_fn handler, void *arg, gp_err_t *err);
+/* TLS settings: cert_file (PEM, the chain) and key_file are required;
+ * client_ca (PEM) optional. */
+typedef struct {
+    const char *cert_file, *key_file, *client_ca;
+} gp_httpd_tls_t;
+
+/* As gp_httpd_new, serving HTTPS with tls (NULL: plain HTTP). */
+gp_httpd_t *gp_httpd_new_tls(const char *addr, int port, const gp_httpd_limits_t *limits,
+                             const gp_httpd_tls_t *tls, gp_http_handler_fn handler, void *arg,
+                             gp_err_t *err);
+
+/* Called with every answer before it is sent; body is the handler's (not
+ * owned, may be NULL). */
+typedef void (*gp_http_observer_fn)(void *arg, gp_http_req_t *req, int status, const char *body,
+                                    size_t len);
+void gp_httpd_set_observer(gp_httpd_t *self, gp_http_observer_fn fn, void *arg);
+
 /* Stops listening; requests not yet answered are dropped. */
 void gp_httpd_destroy(gp_httpd_t **self_p);
 
@@ -84,6 +117,22 @@ const char *gp_http_req_body(const gp_http_req_t *req, size_t *len);        /* N
  * value < 256 bytes without CR or LF; -1 otherwise. */
 #define GP_HTTP_MAX_HEADERS 6
 int gp_http_set_header(gp_http_req_t *req, const char *name, const char *value);
+/* The client's address ("203.0.113.7"), or "" when unknown. */
+const char *gp_http_req_peer(const gp_http_req_t *req);
+/* A label for the observer (copied; NULL clears it), and reading it back
+ * (NULL when none). */
+void gp_http_req_set_principal(gp_http_req_t *req, const char *name);
+const char *gp_http_req_principal(const gp_http_req_t *req);
+
+typedef enum {
+    GP_HTTP_CERT_NONE = 0,     /* plain HTTP, no client CA, or none presented */
+    GP_HTTP_CERT_VERIFIED,     /* *cn is the certificate's common name */
+    GP_HTTP_CERT_REFUSED,      /* *cn is why ("expired", ...) */
+} gp_http_cert_t;
+/* The client certificate of req's connection, verified against the
+ * server's client CA; *cn (may be NULL) is valid until the request is
+ * answered. */
+gp_http_cert_t gp_http_req_client_cert(gp_http_req_t *req, const char **cn);
 
 /* Answer req: takes ownership of body (heap, may be NULL).  After this call
  * req must not be used. */

@@ -218,8 +218,12 @@ static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
         size_t i = 0;
         json_object_foreach(v, k, val) {
             const char *s = json_string_value(val);
+            if (json_is_object(val) && json_object_size(val) == 1 &&
+                (s = json_string_value(json_object_get(val, "secret"))) != NULL)
+                rec->env_secret[i] = 1;
             if (s == NULL)
-                return gp_err_set(err, GP_ERR_INVALID, "env.%s: expected a string", k);
+                return gp_err_set(err, GP_ERR_INVALID,
+                                  "env.%s: expected a string or {\"secret\": \"value\"}", k);
             if (*k == '\0' || strchr(k, '=') != NULL)
                 return gp_err_set(err, GP_ERR_INVALID, "env: bad variable name \"%s\"", k);
             if (asprintf(&rec->env[i++], "%s=%s", k, s) < 0) {
@@ -433,7 +437,10 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
                 nl = sizeof name - 1;
             memcpy(name, *p, nl);
             name[nl] = '\0';
-            json_object_set_new(e, name, json_string(eq ? eq + 1 : ""));
+            json_t *value = json_string(eq ? eq + 1 : "");
+            if (r->env_secret[p - r->env])
+                value = json_pack("{s:o}", "secret", value);
+            json_object_set_new(e, name, value);
         }
         json_object_set_new(o, "env", e);
     }
@@ -501,4 +508,26 @@ void gp_jobrec_set_state(gp_jobrec_t *rec, gp_job_state_t state, const char *nod
         json_array_append_new(rec->history, h);
     while (json_array_size(rec->history) > S_HISTORY_MAX)
         json_array_remove(rec->history, 0);
+}
+
+static void s_redact_env(json_t *record)
+{
+    json_t *env = json_object_get(record, "env"), *v;
+    const char *k;
+    json_object_foreach(env, k, v)
+        if (json_is_object(v) && json_object_get(v, "secret"))
+            json_object_set_new(v, "secret", json_true());
+}
+
+void gp_jobrec_redact_json(json_t *doc)
+{
+    size_t i;
+    json_t *v;
+    if (json_is_array(doc)) {
+        json_array_foreach(doc, i, v)
+            gp_jobrec_redact_json(v);
+    } else if (json_is_object(doc)) {
+        s_redact_env(doc);
+        gp_jobrec_redact_json(json_object_get(doc, "jobs"));
+    }
 }

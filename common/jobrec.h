@@ -9,7 +9,10 @@
  *   "command"       [string]: the program and its arguments (optional: a
  *                   job without one is a reservation, "running" until it is
  *                   cancelled or its duration passes)
- *   "env"           {"NAME": "value"}: added to the job's environment
+ *   "env"           {"NAME": "value"}: added to the job's environment; a
+ *                   value written {"secret": "value"} is a secret: stored
+ *                   and given to the job like the others, but never shown
+ *                   by the API (gp_jobrec_redact_json) nor logged
  *   "restart"       "never" (default), "on-failure", "always"
  *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
  *   "duration_s"    number >= 0: for jobs without a command, how long they
@@ -78,6 +81,7 @@ typedef struct {
     gp_job_t spec;
     char **argv;              /* NULL-terminated, or NULL without a command */
     char **env;               /* NULL-terminated "NAME=value", or NULL */
+    unsigned char env_secret[GP_JOB_MAX_ENV];   /* 1: env[i]'s value is a secret */
     gp_restart_t restart;
     int max_restarts;
     double duration_s;
@@ -118,6 +122,11 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
 json_t *gp_jobrec_to_json(const gp_jobrec_t *rec);
 /* Encode to a compact string (caller frees). */
 char *gp_jobrec_dump(const gp_jobrec_t *rec);
+
+/* Hide the values of secret env variables in an encoded record (in place):
+ * each {"secret": "value"} becomes {"secret": true}.  Records inside
+ * {"jobs": [...]} and arrays of records are handled too. */
+void gp_jobrec_redact_json(json_t *doc);
 
 /* Change the state, record reason/node, stamp updated_ms and append to the
  * history (the history keeps its last 32 entries). */

@@ -29,6 +29,7 @@
  * fields than expected prints "-" rather than failing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,10 +46,12 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "cli.h"
 #include "daemon.h"
 #include "etcd.h"
+#include "keys.h"
 #include "util.h"
 #include "wire.h"
 
@@ -64,6 +67,8 @@ typedef enum { OUT_TABLE = 0, OUT_JSON } out_fmt_t;
 typedef struct {
     char *api;               /* base URL without a trailing '/' (owned) */
     char *token;             /* bearer token or NULL (owned) */
+    const char *cacert;      /* CA bundle the API's certificate is checked against, or NULL */
+    const char *cert, *key;  /* client certificate and key, or NULL */
     out_fmt_t out;
     CURL *curl;
     const char *what;        /* names the object of the next request in errors, or NULL */
@@ -111,11 +116,17 @@ static void s_usage(FILE *out)
         "  doctor [-c DAEMON.conf] [--etcd-endpoints URLS] [--etcd-local-endpoints URLS]\n"
         "                                this host's round trips to each etcd member; warns when\n"
         "                                etcd's timing or the local endpoints do not fit them\n"
+        "  keys token --principal P --role R [--team T]... [--file F]\n"
+        "                                also append its entry (hashed) to F, the api-tokens file\n"
+        "  audit [--principal P] [--limit N] [--file FILE]\n"
+        "                                the coordinator's audit log (operators), or a copy of it\n"
         "\n"
         "Options:\n"
         "  --api URL          the coordinator's REST API (env GPUPOOL_API; default " DEFAULT_API ")\n"
         "  --token TOKEN      API token (env GPUPOOL_TOKEN)\n"
         "  --token-file FILE  read the token from FILE (env GPUPOOL_TOKEN_FILE)\n"
+        "  --cacert FILE      CA bundle to verify an https:// API with (env GPUPOOL_CACERT)\n"
+        "  --cert FILE, --key FILE  client certificate and key (env GPUPOOL_CERT, GPUPOOL_KEY)\n"
         "  -o, --output FMT   table (default) or json\n"
         "  -h, --help         this help\n"
         "  --version          print the version\n"
@@ -410,6 +421,12 @@ static int s_request(cli_t *cli, const char *method, const char *path, const cha
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (cli->cacert)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cli->cacert);
+    if (cli->cert)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cli->cert);
+    if (cli->key)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, cli->key);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -427,7 +444,16 @@ static int s_request(cli_t *cli, const char *method, const char *path, const cha
         } else {
             const char *why = os_errno ? strerror((int)os_errno)
                               : errbuf[0] ? errbuf : curl_easy_strerror(cc);
-            s_fail("cannot reach %s: %s", cli->api, why);
+            /* Say what a TLS mismatch looks like from here. */
+            const char *hint = "";
+            if ((cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR) &&
+                !strncmp(cli->api, "http://", 7))
+                hint = " (is the API HTTPS? use an https:// URL)";
+            else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+                hint = " (the API's certificate is not trusted: check --cacert or GPUPOOL_CACERT)";
+            else if (cc == CURLE_SSL_CERTPROBLEM)
+                hint = " (check --cert and --key, or GPUPOOL_CERT and GPUPOOL_KEY)";
+            s_fail("cannot reach %s: %s%s", cli->api, why, hint);
             rc = EX_UNAVAILABLE;
         }
         goto cleanup;
@@ -1329,6 +1355,110 @@ static int s_cmd_top(cli_t *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------- keys */
 
+
+/* ------------------------------------------------------------- audit */
+
+/* One audit entry as a table row. */
+static void s_audit_row(table_t *t, const json_t *e)
+{
+    char status[16];
+    snprintf(status, sizeof status, "%lld", (long long)s_int(e, "status"));
+    const char *principal = s_str(e, "principal");
+    const char *cells[] = { s_str(e, "time"), principal[0] ? principal : "-", s_str(e, "peer"),
+                            s_str(e, "method"), s_str(e, "path"), status, s_str(e, "error") };
+    s_table_row(t, cells);
+}
+
+/* gpupool audit [--principal P] [--limit N] [--file FILE]: the audit log of
+ * the coordinator (GET /v1/audit, operators), or a copy of its file. */
+static int s_cmd_audit(cli_t *cli, int argc, char **argv)
+{
+    const char *principal = NULL, *file = NULL, *limit = "100";
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = cli_flag_value(argc, argv, &i, "--principal")))
+            principal = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--limit")))
+            limit = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--file")))
+            file = v;
+        else {
+            s_fail("usage: gpupool audit [--principal P] [--limit N] [--file FILE]");
+            return EX_USAGE;
+        }
+    }
+    int64_t lim;
+    if (gp_parse_int64(limit, 1, 100000, &lim) < 0) {
+        s_fail("--limit: expected 1..100000, got \"%s\"", limit);
+        return EX_USAGE;
+    }
+    json_t *entries = NULL, *ans = NULL;
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (f == NULL) {
+            s_fail("cannot read %s: %s", file, strerror(errno));
+            return EX_NOINPUT;
+        }
+        entries = json_array();
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        int lineno = 0, bad = 0;
+        while ((n = getline(&line, &cap, f)) > 0) {
+            lineno++;
+            json_t *e = json_loadb(line, (size_t)n, 0, NULL);
+            if (!json_is_object(e)) {
+                if (!bad++)
+                    s_fail("%s:%d: not an audit entry (skipped)", file, lineno);
+            } else if (principal == NULL || !strcmp(s_str(e, "principal"), principal)) {
+                json_array_append(entries, e);
+            }
+            json_decref(e);
+        }
+        free(line);
+        fclose(f);
+        while (json_array_size(entries) > (size_t)lim)
+            json_array_remove(entries, 0);
+        ans = json_pack("{s:O}", "entries", entries);
+    } else {
+        char path[512], esc[400] = "";
+        if (principal) {
+            char *e = curl_easy_escape(cli->curl, principal, 0);
+            snprintf(esc, sizeof esc, "&principal=%s", e ? e : "");
+            curl_free(e);
+        }
+        snprintf(path, sizeof path, "/v1/audit?limit=%lld%s", (long long)lim, esc);
+        int rc = s_get(cli, path, &ans);
+        if (rc != 0)
+            return rc;
+        entries = json_incref(json_object_get(ans, "entries"));
+        if (!json_is_array(entries)) {
+            s_fail("GET %s: the answer has no entries", path);
+            json_decref(entries);
+            json_decref(ans);
+            return EX_PROTOCOL;
+        }
+    }
+    int rc = 0;
+    if (cli->out == OUT_JSON) {
+        rc = s_print_json(ans);
+    } else {
+        static const char *const heads[] = { "TIME", "PRINCIPAL", "PEER", "METHOD", "PATH",
+                                             "STATUS", "ERROR" };
+        table_t t;
+        s_table_init(&t, 7, heads);
+        size_t i;
+        json_t *e;
+        json_array_foreach(entries, i, e)
+            s_audit_row(&t, e);
+        s_table_print(&t, stdout);
+        s_table_free(&t);
+    }
+    json_decref(entries);
+    json_decref(ans);
+    return rc;
+}
+
 static int s_cmd_keys(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "curve")) {
@@ -1357,7 +1487,55 @@ static int s_cmd_keys(int argc, char **argv)
         printf("%s.key %s.pub public-key=%s\n", prefix, prefix, keys.public_key);
         return 0;
     }
-    if (argc == 2 && !strcmp(argv[1], "token")) {
+    if (argc >= 2 && !strcmp(argv[1], "token")) {
+        /* --principal P --role R [--role R2] [--team T]... [--file F]: an
+         * entry of the coordinators' api-tokens file (coordinator/auth.h). */
+        const char *principal = NULL, *file = NULL;
+        char roles[256] = "", teams[1024] = "";
+        for (int i = 2; i < argc; i++) {
+            const char *v;
+            char *list = NULL;
+            size_t lsize = 0;
+            if ((v = cli_flag_value(argc, argv, &i, "--principal"))) {
+                principal = v;
+                continue;
+            } else if ((v = cli_flag_value(argc, argv, &i, "--file"))) {
+                file = v;
+                continue;
+            } else if ((v = cli_flag_value(argc, argv, &i, "--role"))) {
+                list = roles;
+                lsize = sizeof roles;
+                if (strcmp(v, "submitter") && strcmp(v, "operator") && strcmp(v, "reader")) {
+                    s_fail("--role: submitter, operator or reader, not \"%s\"", v);
+                    return EX_USAGE;
+                }
+            } else if ((v = cli_flag_value(argc, argv, &i, "--team"))) {
+                list = teams;
+                lsize = sizeof teams;
+                if (!gp_name_valid(v)) {
+                    s_fail("--team: \"%s\" must be 1..127 of [A-Za-z0-9._-]", v);
+                    return EX_USAGE;
+                }
+            } else {
+                s_fail("keys token: unknown argument %s", argv[i]);
+                return EX_USAGE;
+            }
+            size_t l = strlen(list);
+            snprintf(list + l, lsize - l, "%s%s", l ? "," : "", v);
+        }
+        if ((principal || file || roles[0] || teams[0]) && (principal == NULL || roles[0] == '\0')) {
+            s_fail("keys token: an entry needs --principal and --role (and --team for a "
+                   "submitter)");
+            return EX_USAGE;
+        }
+        if (principal && strpbrk(principal, " \t#\r\n")) {
+            s_fail("--principal: no blanks or '#'");
+            return EX_USAGE;
+        }
+        if (strstr(roles, "submitter") && teams[0] == '\0') {
+            s_fail("keys token: a submitter needs --team");
+            return EX_USAGE;
+        }
         unsigned char raw[32];
         size_t got = 0;
         while (got < sizeof raw) {
@@ -1374,10 +1552,35 @@ static int s_cmd_keys(int argc, char **argv)
         for (size_t i = 0; i < sizeof raw; i++)
             snprintf(hex + 2 * i, 3, "%02x", raw[i]);
         explicit_bzero(raw, sizeof raw);
+        if (principal) {
+            unsigned char h[32];
+            unsigned hl = sizeof h;
+            char line[2048];
+            int ll = snprintf(line, sizeof line, "sha256:");
+            EVP_Digest(hex, strlen(hex), h, &hl, EVP_sha256(), NULL);
+            for (size_t i = 0; i < sizeof h; i++)
+                ll += snprintf(line + ll, sizeof line - (size_t)ll, "%02x", h[i]);
+            snprintf(line + ll, sizeof line - (size_t)ll, " %s %s %s\n", principal, roles,
+                     teams[0] ? teams : "-");
+            if (file) {
+                int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+                size_t len = strlen(line);
+                if (fd < 0 || write(fd, line, len) != (ssize_t)len) {
+                    s_fail("cannot append to %s: %s", file, strerror(errno));
+                    if (fd >= 0)
+                        close(fd);
+                    return EX_CANTCREAT;
+                }
+                close(fd);
+            } else {
+                fputs(line, stderr);   /* the entry, for the operator to place */
+            }
+        }
         puts(hex);
         return 0;
     }
-    s_fail("usage: gpupool keys curve PREFIX | gpupool keys token");
+    s_fail("usage: gpupool keys curve PREFIX | gpupool keys token [--principal P --role R "
+           "[--team T]... [--file F]]");
     return EX_USAGE;
 }
 
@@ -1761,6 +1964,9 @@ int main(int argc, char **argv)
     const char *api = getenv("GPUPOOL_API");
     const char *token = getenv("GPUPOOL_TOKEN");
     const char *token_file = getenv("GPUPOOL_TOKEN_FILE");
+    cli.cacert = getenv("GPUPOOL_CACERT");
+    cli.cert = getenv("GPUPOOL_CERT");
+    cli.key = getenv("GPUPOOL_KEY");
     bool flag_token = false;
     /* Global options may come before or after the command (`gpupool ls -o
      * json`); they are taken out and the rest keeps its order. */
@@ -1796,6 +2002,12 @@ int main(int argc, char **argv)
             if (!flag_token)
                 token_file = NULL;
             flag_token = true;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--cacert"))) {
+            cli.cacert = v;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--cert"))) {
+            cli.cert = v;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--key"))) {
+            cli.key = v;
         } else if ((v = cli_flag_value(argc, argv, &i, "--output")) ||
                    (v = cli_flag_value(argc, argv, &i, "-o"))) {
             if (!strcmp(v, "json"))
@@ -1809,6 +2021,8 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--api") || !strcmp(argv[i], "--token") ||
                    !strcmp(argv[i], "--token-file") || !strcmp(argv[i], "-o") ||
+                   !strcmp(argv[i], "--cacert") || !strcmp(argv[i], "--cert") ||
+                   !strcmp(argv[i], "--key") ||
                    !strcmp(argv[i], "--output")) {
             s_fail("%s needs a value", argv[i]);
             free(rest);
@@ -1851,6 +2065,7 @@ int main(int argc, char **argv)
         { "cancel", s_cmd_cancel }, { "suspend", s_cmd_suspend }, { "resume", s_cmd_resume },
         { "nodes", s_cmd_nodes },     { "regions", s_cmd_regions }, { "quota", s_cmd_quota },
         { "top", s_cmd_top },
+        { "audit", s_cmd_audit },
     };
     cmd_fn fn = NULL;
     for (size_t k = 0; k < GP_ARRAY_LEN(cmds); k++)

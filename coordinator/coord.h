@@ -9,6 +9,8 @@
  *               the region's leader election (fencing revision)
  *   intake.c    the REST API: submit (group-committed), get, list, cancel,
  *               nodes, regions, usage, /metrics
+ *   auth.c      principals and roles: who may do what on the API
+ *   audit.c     the audit log of mutating requests
  *   round.c     bid rounds: batch, rank, call for bids, award, commit with
  *               fenced transactions
  *   recovery.c  allocations of vanished nodes released, their jobs requeued
@@ -30,6 +32,8 @@
 
 #include <stdint.h>
 
+#include "audit.h"
+#include "auth.h"
 #include "etcd.h"
 #include "httpd.h"
 #include "jobrec.h"
@@ -57,6 +61,9 @@ typedef struct {
     int64_t api_idle_timeout_ms, api_header_timeout_ms, api_body_timeout_ms;
     char *log_level;
     int64_t shapes_half_life_ms;
+    char *api_tls_cert, *api_tls_key, *api_tls_client_ca;
+    char *audit_log;
+    int64_t audit_log_size;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the full record only while it waits
@@ -214,7 +221,9 @@ struct coord {
     gp_etcd_t *etcd;
     gp_metrics_t *metrics;
     gp_httpd_t *httpd;
-    char **tokens;                   /* API tokens, NULL-terminated */
+    coord_auth_t *auth;              /* principals (api-tokens), auth.h */
+    const coord_principal_t *caller; /* while a request's handler runs */
+    coord_audit_t *audit;            /* audit.h */
 
     /* cache */
     gp_placement_t *engine;

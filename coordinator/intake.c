@@ -2,9 +2,9 @@
  * intake.c - the coordinator's REST API (README "REST API").
  *
  * Every coordinator of every region serves it, leader or not.  Requests
- * other than GET /metrics and GET /healthz need "Authorization: Bearer
- * <token>" with a token from the api-tokens file (compared in constant
- * time); 401 otherwise.
+ * other than GET /metrics and GET /healthz need a principal (auth.h: a
+ * bearer token or a client certificate; 401 otherwise) whose roles allow
+ * them (403 otherwise); answers never show secret env values.
  *
  * Submissions are group-committed: the handler validates the body (a job
  * or an array of jobs; a 400 names the field that is wrong and nothing is
@@ -71,6 +71,7 @@ static s_intake_t *s_in(coord_t *c)
 
 static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
 {
+    gp_jobrec_redact_json(body);   /* secret env values never leave */
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) {
@@ -86,24 +87,6 @@ static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
         n++;
     }
     gp_http_respond(req, status, "application/json", text, n);
-}
-
-static int s_authorized(coord_t *c, gp_http_req_t *req)
-{
-    const char *h = gp_http_req_header(req, "Authorization");
-    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
-        return 0;
-    const char *tok = h + 7;
-    size_t tl = strlen(tok);
-    int good = 0;
-    for (char **t = c->tokens; t && *t; t++) {
-        size_t l = strlen(*t);
-        unsigned diff = (unsigned)(l ^ tl);
-        for (size_t i = 0; i < l; i++)
-            diff |= (unsigned char)(*t)[i] ^ (unsigned char)(i < tl ? tok[i] : 0);
-        good |= diff == 0;
-    }
-    return good;
 }
 
 /* The fields of a record that a submission set, for "same job again?". */
@@ -130,6 +113,13 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_err_t err;
     if (gp_jobrec_from_submission(text, len, c->cfg.region, gp_wall_ms(), &rec, &err) < 0) {
         *error = json_pack("{s:s}", "error", err.msg);
+        return -1;
+    }
+    int status = 400;
+    char why[300];
+    if (coord_auth_owner(c, rec.owner, sizeof rec.owner, &status, why, sizeof why) < 0) {
+        *error = json_pack("{s:s,s:i}", "error", why, "status", status);
+        gp_jobrec_clear(&rec);
         return -1;
     }
     if (!gp_name_valid(rec.region)) {
@@ -240,7 +230,9 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         if (s_accept(c, pr, -1, body, len, &error) < 0) {
             free(pr);
             json_decref(doc);
-            s_respond_json(req, 400, error);
+            int st = (int)json_integer_value(json_object_get(error, "status"));
+            json_object_del(error, "status");
+            s_respond_json(req, st ? st : 400, error);
             return;
         }
     } else {
@@ -269,8 +261,9 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             }
             if (slot == NULL) {
                 json_t *id = json_is_object(v) ? json_object_get(v, "id") : NULL;
+                int st = (int)json_integer_value(json_object_get(error, "status"));
                 slot = json_pack("{s:O?,s:i,s:s}", "id", json_is_string(id) ? id : NULL, "status",
-                                 400, "error",
+                                 st ? st : 400, "error",
                                  error ? json_string_value(json_object_get(error, "error"))
                                        : "out of memory");
             }
@@ -493,12 +486,16 @@ static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
     }
     json_t *rec = res.n_kvs ? json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL) : NULL;
     gp_etcd_result_free(&res);
-    if (rec == NULL && (rec = coord_store_archived(c, id)) != NULL) {
-        s_respond_json(req, 200, rec);   /* ended and removed from the store */
+    if (rec == NULL && (rec = coord_store_archived(c, id)) == NULL) {
+        gp_http_respond_error(req, 404, "no job %s", id);
         return;
     }
-    if (rec == NULL) {
-        gp_http_respond_error(req, 404, "no job %s", id);
+    if (coord_auth_job(c, req, id, json_string_value(json_object_get(rec, "owner")), "read") < 0) {
+        json_decref(rec);
+        return;
+    }
+    if (json_object_get(rec, "archived")) {
+        s_respond_json(req, 200, rec);   /* ended and removed from the store */
         return;
     }
     const char *node = json_string_value(json_object_get(rec, "node"));
@@ -529,6 +526,8 @@ static void s_list_jobs(coord_t *c, gp_http_req_t *req)
             (owner && strcmp(j->owner, owner)) || j->raw == NULL)
             continue;
         json_t *rec = json_loadb(j->raw, j->raw_len, 0, NULL);
+        if (rec)
+            coord_auth_redact(c, rec);   /* other teams' jobs: no command, env */
         if (rec)
             json_array_append_new(jobs, rec);
     }
@@ -752,6 +751,10 @@ static int s_load_job(coord_t *c, gp_http_req_t *req, const char *jkey, const ch
         gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
         return -1;
     }
+    if (coord_auth_job(c, req, id, rec->owner, "change") < 0) {
+        gp_jobrec_clear(rec);
+        return -1;
+    }
     return 0;
 }
 
@@ -896,15 +899,16 @@ void coord_http(void *arg, gp_http_req_t *req)
         return;
     }
     if (!strcmp(path, "/ui") || !strncmp(path, "/ui/", 4)) {
-        coord_ui_http(c, req, s_authorized(c, req));   /* ui.c: the console's pages need no token */
+        /* ui.c: the console's pages need no principal, its data (/ui/api/) does */
+        int data = !strncmp(path, "/ui/api/", 8);
+        if (data && coord_auth_request(c, req) < 0)
+            return;
+        coord_ui_http(c, req, data);
+        c->caller = NULL;
         return;
     }
-    if (!s_authorized(c, req)) {
-        coord_count(c, "gpupool_coordinator_unauthorized_total", "Requests without a valid token",
-                    NULL);
-        gp_http_respond_error(req, 401, "missing or wrong API token (Authorization: Bearer ...)");
+    if (coord_auth_request(c, req) < 0)
         return;
-    }
     if (!strcmp(path, "/v1/jobs")) {
         if (!strcmp(method, "POST"))
             s_submit(c, req);
@@ -945,7 +949,10 @@ void coord_http(void *arg, gp_http_req_t *req)
         s_regions(c, req);
     } else if (!strcmp(path, "/v1/usage") && !strcmp(method, "GET")) {
         s_usage(c, req);
+    } else if (!strcmp(path, "/v1/audit")) {
+        coord_audit_http(c, req);
     } else {
         gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
     }
+    c->caller = NULL;
 }

@@ -13,7 +13,7 @@
  *
  * Signals: SIGTERM/SIGINT answer what is waiting, resign (the lease is
  * revoked, so a standby takes over at once) and exit 0.  SIGHUP re-reads
- * the configuration: API tokens, authorized agent keys, log level and the
+ * the configuration: API principals, the audit log, authorized agent keys, log level and the
  * round's tuning take effect; the rest is reported as needing a restart.
  */
 #include <errno.h>
@@ -60,7 +60,18 @@ static const gp_opt_t s_opts[] = {
     { "bid-listen", GP_OPT_STRING, offsetof(coord_cfg_t, bid_listen), "tcp://127.0.0.1:5555", 0, 0,
       "ZeroMQ endpoint agents connect to (port * or 0: any free port)" },
     { "api-tokens", GP_OPT_STRING, offsetof(coord_cfg_t, api_tokens), "", 0, 0,
-      "file of API tokens, one per line (required; `gpupool keys token` makes one)" },
+      "file of API principals: hashed tokens and client certificates with their roles and teams "
+      "(required; `gpupool keys token` writes entries)" },
+    { "api-tls-cert", GP_OPT_STRING, offsetof(coord_cfg_t, api_tls_cert), "", 0, 0,
+      "the API's TLS certificate chain (PEM): the API speaks HTTPS only (restart)" },
+    { "api-tls-key", GP_OPT_STRING, offsetof(coord_cfg_t, api_tls_key), "", 0, 0,
+      "the API's TLS private key (PEM; required with api-tls-cert) (restart)" },
+    { "api-tls-client-ca", GP_OPT_STRING, offsetof(coord_cfg_t, api_tls_client_ca), "", 0, 0,
+      "CA of client certificates (PEM): verified ones map to principals by cert:<CN> (restart)" },
+    { "audit-log", GP_OPT_STRING, offsetof(coord_cfg_t, audit_log), "", 0, 0,
+      "file of the audit log, one JSON line per mutating request (empty: the daemon's log)" },
+    { "audit-log-size", GP_OPT_MIB, offsetof(coord_cfg_t, audit_log_size), "64", 1, 65536,
+      "the audit log is rotated past this many MiB (3 old files kept)" },
     { "curve-key", GP_OPT_STRING, offsetof(coord_cfg_t, curve_key), "", 0, 0,
       "the coordinator's CURVE key pair (.key file); empty: agents connect without CURVE" },
     { "agent-keys", GP_OPT_STRING, offsetof(coord_cfg_t, agent_keys), "", 0, 0,
@@ -130,49 +141,6 @@ void coord_count_etcd_error(coord_t *c, const char *what, const gp_err_t *err)
     gp_log_debug("etcd error op=%s err=\"%s\"", what, err->msg);
 }
 
-static void s_free_tokens(char **t)
-{
-    for (char **p = t; p && *p; p++)
-        free(*p);
-    free(t);
-}
-
-static char **s_load_tokens(const char *path, gp_err_t *err)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        gp_err_errno(err, "cannot open api-tokens %s", path);
-        return NULL;
-    }
-    char **t = calloc(1, sizeof *t), line[512];
-    int n = 0;
-    while (t && fgets(line, sizeof line, f)) {
-        char *s = line + strspn(line, " \t");
-        s[strcspn(s, " \t\r\n")] = '\0';
-        if (*s == '\0' || *s == '#')
-            continue;
-        if (strlen(s) < 16) {
-            gp_err_set(err, GP_ERR_INVALID, "%s: tokens must be at least 16 characters", path);
-            s_free_tokens(t);
-            fclose(f);
-            return NULL;
-        }
-        char **p = realloc(t, sizeof *t * (size_t)(n + 2));
-        if (p == NULL)
-            break;
-        t = p;
-        t[n++] = strdup(s);
-        t[n] = NULL;
-    }
-    fclose(f);
-    if (t == NULL || n == 0) {
-        gp_err_set(err, GP_ERR_INVALID, "%s: no token in it", path);
-        s_free_tokens(t);
-        return NULL;
-    }
-    return t;
-}
-
 static int s_validate(coord_cfg_t *c, gp_err_t *err)
 {
     if (c->id[0] == '\0') {
@@ -195,6 +163,10 @@ static int s_validate(coord_cfg_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "prefix: \"%s\" must start and end with '/'", c->prefix);
     if (c->api_tokens[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "api-tokens: required (the REST API needs a token)");
+    if ((c->api_tls_cert[0] == '\0') != (c->api_tls_key[0] == '\0'))
+        return gp_err_set(err, GP_ERR_INVALID, "api-tls-cert and api-tls-key: give both or neither");
+    if (c->api_tls_client_ca[0] && c->api_tls_cert[0] == '\0')
+        return gp_err_set(err, GP_ERR_INVALID, "api-tls-client-ca: needs api-tls-cert and api-tls-key");
     if (c->curve_key[0] && c->agent_keys[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "agent-keys: required with curve-key");
     gp_log_level_t lv;
@@ -207,10 +179,10 @@ static int s_validate(coord_cfg_t *c, gp_err_t *err)
     if (pl == NULL)
         return gp_err_set(err, GP_ERR_INVALID, "policy: %s", perr.msg);
     gp_placement_destroy(&pl);
-    char **t = s_load_tokens(c->api_tokens, err);
-    if (t == NULL)
+    coord_auth_t *auth = coord_auth_load(c->api_tokens, err);
+    if (auth == NULL)
         return -1;
-    s_free_tokens(t);
+    coord_auth_destroy(&auth);
     return 0;
 }
 
@@ -220,24 +192,31 @@ static void s_reload(coord_t *c, int argc, char **argv)
     memset(&next, 0, sizeof next);
     gp_config_cli_t cli;
     gp_err_t err;
-    char **tokens = NULL;
+    coord_auth_t *auth = NULL;
+    coord_audit_t *audit = NULL;
     if (gp_config_reload(s_opts, &next, argc, argv, &cli, &err) < 0 || s_validate(&next, &err) < 0 ||
-        (tokens = s_load_tokens(next.api_tokens, &err)) == NULL ||
+        (auth = coord_auth_load(next.api_tokens, &err)) == NULL ||
+        (audit = coord_audit_new(next.audit_log, next.audit_log_size << 20, &err)) == NULL ||
         (c->zap && *next.agent_keys && gp_zap_reload(c->zap, next.agent_keys, &err) < 0)) {
         gp_log_error("reload refused, keeping the running configuration: %s", err.msg);
-        s_free_tokens(tokens);
+        coord_auth_destroy(&auth);
+        coord_audit_destroy(&audit);
         gp_config_free(s_opts, &next);
         return;
     }
     static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-local-endpoints", "etcd-ca", "etcd-cert",
                                          "etcd-key", "etcd-user", "etcd-password", "prefix",
                                          "api-listen", "bid-listen", "curve-key", "policy",
-                                         "shapes-half-life", NULL };
+                                         "shapes-half-life", "api-tls-cert", "api-tls-key",
+                                         "api-tls-client-ca", NULL };
     gp_config_keep(s_opts, &c->cfg, &next, fixed);
 
     next.lease_ttl_ms = c->cfg.lease_ttl_ms;
-    s_free_tokens(c->tokens);
-    c->tokens = tokens;
+    coord_auth_destroy(&c->auth);
+    c->auth = auth;
+    coord_audit_destroy(&c->audit);
+    c->audit = audit;
+    gp_log_info("api principals loaded count=%d", coord_auth_count(c->auth));
     gp_config_free(s_opts, &c->cfg);
     c->cfg = next;
     gp_log_level_t lv;
@@ -321,9 +300,12 @@ static int s_run(coord_t *c, int argc, char **argv)
             gp_log_fatal(EX_CONFIG, "%s: expected milliseconds, got \"%s\"", faults[i], fault);
     }
     c->metrics = gp_metrics_new();
-    c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
-    if (c->metrics == NULL || c->tokens == NULL)
-        gp_log_fatal(EX_CONFIG, "%s", c->tokens ? "out of memory" : err.msg);
+    c->auth = coord_auth_load(c->cfg.api_tokens, &err);
+    if (c->metrics == NULL || c->auth == NULL)
+        gp_log_fatal(EX_CONFIG, "%s", c->auth ? "out of memory" : err.msg);
+    c->audit = coord_audit_new(c->cfg.audit_log, c->cfg.audit_log_size << 20, &err);
+    if (c->audit == NULL)
+        gp_log_fatal(EX_CONFIG, "%s", err.msg);
     coord_exporter_init(c);
     c->etcd = coord_etcd_new(c, c->cfg.etcd_endpoints, &err);
     if (c->etcd == NULL)
@@ -340,9 +322,16 @@ static int s_run(coord_t *c, int argc, char **argv)
         .header_timeout_ms = c->cfg.api_header_timeout_ms,
         .body_timeout_ms = c->cfg.api_body_timeout_ms,
     };
-    c->httpd = gp_httpd_new(addr, port, &lim, coord_http, c, &err);
+    gp_httpd_tls_t tls = { c->cfg.api_tls_cert, c->cfg.api_tls_key, c->cfg.api_tls_client_ca };
+    c->httpd = gp_httpd_new_tls(addr, port, &lim, c->cfg.api_tls_cert[0] ? &tls : NULL, coord_http,
+                                c, &err);
     if (c->httpd == NULL)
         gp_log_fatal(EX_UNAVAILABLE, "api: %s", err.msg);
+    gp_httpd_set_observer(c->httpd, coord_audit_observe, c);
+    gp_log_info("api listening port=%d tls=%s client_certificates=%s principals=%d audit=%s",
+                gp_httpd_port(c->httpd), c->cfg.api_tls_cert[0] ? "yes" : "no",
+                c->cfg.api_tls_client_ca[0] ? "yes" : "no", coord_auth_count(c->auth),
+                c->cfg.audit_log[0] ? c->cfg.audit_log : "log");
     s_bind(c);
     if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
         gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
@@ -435,7 +424,8 @@ out:
         zmq_close(c->router);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
-    s_free_tokens(c->tokens);
+    coord_auth_destroy(&c->auth);
+    coord_audit_destroy(&c->audit);
     gp_metrics_destroy(&c->metrics);
     gp_config_free(s_opts, &c->cfg);
     gp_log_info("stopped");

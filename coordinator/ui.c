@@ -17,18 +17,21 @@
  * busy (the sum of every device's utilization in the agents' usage
  * records).  It starts empty at each start of the coordinator.
  *
- * Who sees what.  Every holder of a valid API token sees everything today.
- * Principals (teams, roles) plug in at s_who(), which resolves the caller,
- * and s_full_view(), which decides whether a job is shown in full (spec,
- * command, environment, history) or as metadata only (id, state, team,
- * region, node, devices, reason): a submitter sees its own teams' jobs in
- * full and the others' as metadata.  who.key enters the memo key and the
- * ETag, so that two principals never share an answer.
+ * Who sees what.  The console's data is behind the API's authentication
+ * (auth.h: c->caller is the principal while the request runs).  s_who()
+ * takes the caller, and s_full_view() decides whether a job is shown in
+ * full (spec, command, environment, history) or as metadata only (id,
+ * state, team, region, node, devices, reason): operators see every job in
+ * full, submitters and readers their own teams' jobs in full and the
+ * others' as metadata.  who.key (empty for operators, who all see the same)
+ * enters the memo key and the ETag, so that two principals who may see
+ * different things never share an answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "keys.h"
 #include "log.h"
 #include "ui.h"
@@ -70,7 +73,8 @@ typedef struct {
 /* The caller, as far as the console is concerned (see the opening comment). */
 typedef struct {
     int authorized;
-    char key[64];                     /* "" while every token sees everything */
+    const coord_t *c;                 /* c->caller: the principal (auth.h) */
+    char key[160];                    /* "" for those who see everything */
 } s_who_t;
 
 static s_ui_t *s_ui(coord_t *c)
@@ -86,17 +90,17 @@ static s_ui_t *s_ui(coord_t *c)
 
 static s_who_t s_who(coord_t *c, gp_http_req_t *req, int authorized)
 {
-    (void)c;
     (void)req;
-    s_who_t who = { .authorized = authorized };
+    s_who_t who = { .authorized = authorized, .c = c };
+    if (authorized && c->caller && !(c->caller->roles & COORD_ROLE_OPERATOR))
+        snprintf(who.key, sizeof who.key, "p:%s", c->caller->name);
     return who;
 }
 
 /* Whether who sees job j in full, or its metadata only. */
 static int s_full_view(const s_who_t *who, const coord_job_t *j)
 {
-    (void)j;
-    return who->authorized;
+    return who->authorized && coord_auth_sees(who->c, j->owner);
 }
 
 /* ---------------------------------------------------------------- history */
@@ -558,8 +562,11 @@ static json_t *s_view_job(coord_t *c, const s_who_t *who, const char *id)
     }
     if (rec == NULL && j)
         rec = s_job_meta(j);
-    if (rec == NULL && who->authorized && (rec = coord_store_archived(c, id)) != NULL)
-        full = 1;   /* ended and removed from the store */
+    if (rec == NULL && who->authorized && (rec = coord_store_archived(c, id)) != NULL) {
+        /* ended and removed from the store */
+        full = coord_auth_sees(c, json_string_value(json_object_get(rec, "owner")));
+        coord_auth_redact(c, rec);
+    }
     if (rec == NULL)
         return NULL;
     json_t *out = json_pack("{s:o,s:b,s:b,s:n,s:I}", "job", rec, "full", full, "archived", j == NULL,
@@ -710,8 +717,14 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
     const char *state = s_param(req, "state"), *team = s_param(req, "team"),
                *region = s_param(req, "region"), *page = s_param(req, "page");
     int overview = !strcmp(view, "overview");
-    snprintf(key, sizeof key, "%s|%s|%s|%s|%s|%s", view, state ? state : "", team ? team : "",
-             region ? region : "", page ? page : "", who->key);
+    /* The principal first, and no truncation: a long parameter must never
+     * cut it off and make two principals' views share a key. */
+    int klen = snprintf(key, sizeof key, "%s|%s|%s|%s|%s|%s", who->key, view, state ? state : "",
+                        team ? team : "", region ? region : "", page ? page : "");
+    if (klen < 0 || (size_t)klen >= sizeof key) {
+        gp_http_respond_error(req, 400, "query parameters too long");
+        return;
+    }
     snprintf(etag, sizeof etag, "W/\"%08x-%lld-%llu-%d-%016llx\"", u->boot, (long long)c->cache_rev,
              overview ? (unsigned long long)u->sample_seq : 0ULL,
              overview ? coord_store_full(c) * 2 + coord_is_leader(c) : 0,

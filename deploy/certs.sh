@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # deploy/certs.sh DIR - certificates for running etcd over TLS with client
-# certificates, made with openssl:
+# certificates, and the coordinators' REST API over HTTPS, made with openssl:
 #
 #   DIR/ca.crt, ca.key                 the pool's CA (keep ca.key offline)
 #   DIR/etcd-server.crt, .key          etcd's client-facing certificate
 #   DIR/etcd-peer.crt, .key            etcd's member-to-member certificate
 #   DIR/coordinator.crt, .key          client certificate of the coordinators
 #   DIR/agent.crt, .key                client certificate of the agents
+#   DIR/api-server.crt, .key           the coordinators' HTTPS certificate
+#   DIR/api-client-NAME.crt, .key      API client certificates, CN=NAME, one per
+#                                      name in $GPUPOOL_CERT_API_CLIENTS
+#                                      (default "operator")
+#
+# The API with them (coordinator.conf), and the CLI:
+#   api-tls-cert = DIR/api-server.crt
+#   api-tls-key = DIR/api-server.key
+#   api-tls-client-ca = DIR/ca.crt       (optional: client certificates)
+#   gpupool --api https://127.0.0.1:8080 --cacert DIR/ca.crt \
+#           [--cert DIR/api-client-operator.crt --key DIR/api-client-operator.key]
+# A client certificate is a principal by its CN: "cert:operator ops operator -"
+# in the coordinators' api-tokens file (coordinator/auth.h).
 #
 # The server certificate carries clientAuth as well as serverAuth: with
 # --client-cert-auth, etcd's JSON gateway (which gpupool uses) dials etcd's
@@ -70,6 +83,15 @@ s_cert() {
     openssl verify -CAfile "$dir/ca.crt" "$dir/$name.crt" >>"$log" 2>&1
 }
 
+# One client certificate per name of $GPUPOOL_CERT_API_CLIENTS.
+s_clients() {
+    local n
+    for n in ${GPUPOOL_CERT_API_CLIENTS:-operator}; do
+        case $n in *[!A-Za-z0-9._@-]*|'') echo "certs.sh: bad client name \"$n\"" >>"$log"; return 1;; esac
+        s_cert "api-client-$n" "$n" clientAuth || return 1
+    done
+}
+
 if ! {
     s_key "$dir/ca.key" &&
     openssl req -x509 -new -key "$dir/ca.key" -sha256 -days "$days" \
@@ -80,7 +102,9 @@ if ! {
     s_cert etcd-server etcd "serverAuth, clientAuth" "$sans" &&
     s_cert etcd-peer etcd-peer "serverAuth, clientAuth" "$sans" &&
     s_cert coordinator gpupool-coordinator clientAuth &&
-    s_cert agent gpupool-agent clientAuth
+    s_cert agent gpupool-agent clientAuth &&
+    s_cert api-server gpupool-api serverAuth "$sans" &&
+    s_clients
 }; then
     echo "certs.sh: openssl failed:" >&2
     sed 's/^/  | /' "$log" >&2

@@ -18,17 +18,24 @@
 #       tencent-ap-guangzhou   (tencent)     T4 16G node,   V100 32G node
 #       alibaba-cn-hangzhou    (alibaba)     A100 80G node, H800 80G node
 #   - CURVE key pairs for every coordinator and agent (`gpupool keys curve`),
-#     each side trusting only the other side's public keys, and one API token
-#     (`gpupool keys token`).
+#     each side trusting only the other side's public keys;
+#   - the API over HTTPS (deploy/certs.sh: the pool's CA, the coordinators'
+#     certificate, an operator's client certificate), with principals: an
+#     operator ("ops", token in keys/operator.token, or the client
+#     certificate certs/api-client-operator.*) and a submitter of the demo's
+#     teams ("submitter", keys/submitter.token); keys/api-tokens holds their
+#     hashes (`gpupool keys token --principal ...`);
+#   - each coordinator's audit log in logs/<name>.audit; jobs run as nobody.
 #
 # Everything lives in one directory, ${GPUPOOL_POOL_DIR:-/tmp/gpupool-local}:
 #   conf/   one config file per daemon        logs/  one log per daemon
-#   keys/   key pairs, trusted key lists, the API token
+#   keys/   key pairs, trusted key lists, the API tokens   certs/ TLS
 #   run/    <name>.pid and <name>.status (exit status, written when it ends)
 #   etcd/   the members' data                 agents/ the agents' state dirs
 #   pids    "name pid" of everything `up` started, in start order
 #   ports   the TCP ports reserved for the pool
-#   env     `. $DIR/env` sets GPUPOOL_API and GPUPOOL_TOKEN_FILE for the CLI
+#   env     `. $DIR/env` sets GPUPOOL_API, GPUPOOL_CACERT and GPUPOOL_TOKEN_FILE
+#           (the operator's) for the CLI
 # `down` stops exactly what `up` started (the pids file) and removes the
 # directory (GPUPOOL_KEEP=1 keeps it, logs, data and ports included).
 # `up` on a kept directory restarts that pool with its data (after a reboot,
@@ -236,9 +243,9 @@ do_restart() {
     done
     wait_daemons
     # shellcheck disable=SC1091
-    say "up: API $(. "$DIR/env"; echo "$GPUPOOL_API"), token file $DIR/keys/api-tokens (. $DIR/env)"
+    say "up: API $(. "$DIR/env"; echo "$GPUPOOL_API"), token file $DIR/keys/operator.token (. $DIR/env)"
     # shellcheck disable=SC1091
-    say "web console: $(. "$DIR/env"; echo "$GPUPOOL_API")/ui/ (sign in with the token in $DIR/keys/api-tokens)"
+    say "web console: $(. "$DIR/env"; echo "$GPUPOOL_API")/ui/ (sign in with the token in $DIR/keys/operator.token)"
 }
 
 do_up() {
@@ -254,14 +261,28 @@ do_up() {
     [ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ] &&
         die "$DIR exists and is not empty (the logs of a failed run? '$0 down' removes them)"
     mkdir -p "$DIR"/{conf,logs,keys,run,etcd,agents} || die "cannot create $DIR"
-    chmod 700 "$DIR" "$DIR/keys"
+    # 0711: jobs (as nobody) reach their work folders under agents/ by name
+    chmod 711 "$DIR"
+    chmod 700 "$DIR/keys" "$DIR/conf" "$DIR/logs" "$DIR/run" "$DIR/etcd"
     : >"$DIR/pids"; : >"$DIR/ports"
     echo "a gpupool local pool: $SELF down removes this folder" >"$DIR/.local-pool"
     local cli=$GP_BUILD/gpupool
 
     # -- keys: one pair per daemon; each side trusts the other side's keys
     local r i
-    (umask 077; "$cli" keys token >"$DIR/keys/api-tokens") || fail_up "gpupool keys token failed"
+    # API principals: an operator and a submitter of the demo's teams (their
+    # tokens for the CLI, only their hashes for the coordinators), and the
+    # operator's client certificate.
+    (umask 077
+     "$cli" keys token --principal ops --role operator --file "$DIR/keys/api-tokens" \
+         >"$DIR/keys/operator.token" &&
+     "$cli" keys token --principal submitter --role submitter --team search --team ads \
+         --team llm --team video --team ci --file "$DIR/keys/api-tokens" \
+         >"$DIR/keys/submitter.token" &&
+     echo "cert:operator ops operator -" >>"$DIR/keys/api-tokens") ||
+        fail_up "gpupool keys token failed"
+    bash "$(dirname "$SELF")/certs.sh" "$DIR/certs" >"$DIR/logs/certs.log" 2>&1 ||
+        fail_up "deploy/certs.sh failed (see $DIR/logs/certs.log)"
     : >"$DIR/keys/agents.pub"; : >"$DIR/keys/coordinators.pub"
     for r in "${REGIONS[@]}"; do
         for i in 0 1; do
@@ -299,7 +320,7 @@ do_up() {
     for r in "${REGIONS[@]}"; do
         for i in 0 1; do
             api_port=$(reserve_port) || fail_up "no free port"
-            [ -n "$api_url" ] || api_url="http://127.0.0.1:$api_port"
+            [ -n "$api_url" ] || api_url="https://127.0.0.1:$api_port"
             cat >"$DIR/conf/$r-c$i.conf" <<EOF
 # coordinator $i of region $r (written by local-pool.sh)
 id = $r-c$i
@@ -309,6 +330,10 @@ etcd-local-endpoints = ${LOCAL_EP[$r]}
 api-listen = 127.0.0.1:$api_port
 bid-listen = tcp://127.0.0.1:0
 api-tokens = $DIR/keys/api-tokens
+api-tls-cert = $DIR/certs/api-server.crt
+api-tls-key = $DIR/certs/api-server.key
+api-tls-client-ca = $DIR/certs/ca.crt
+audit-log = $DIR/logs/$r-c$i.audit
 curve-key = $DIR/keys/$r-c$i.key
 agent-keys = $DIR/keys/agents.pub
 lease-ttl = 3s
@@ -337,6 +362,7 @@ simulate-devices = ${DEVICES[$r]}
 curve-key = $DIR/keys/$r-agent.key
 coordinator-keys = $DIR/keys/coordinators.pub
 lease-ttl = 3s
+job-user = nobody
 EOF
         spawn "$r-agent" "$GP_BUILD/gpupool-agent" -c "$DIR/conf/$r-agent.conf"
     done
@@ -346,11 +372,12 @@ EOF
 # . $DIR/env   -- puts the gpupool CLI on PATH and points it at this pool
 case ":\$PATH:" in *":$GP_BUILD:"*) ;; *) export PATH="$GP_BUILD:\$PATH" ;; esac
 export GPUPOOL_API=$api_url
-export GPUPOOL_TOKEN_FILE=$DIR/keys/api-tokens
+export GPUPOOL_CACERT=$DIR/certs/ca.crt
+export GPUPOOL_TOKEN_FILE=$DIR/keys/operator.token
 unset GPUPOOL_TOKEN
 EOF
-    say "up: API $api_url, token file $DIR/keys/api-tokens (. $DIR/env)"
-    say "web console: $api_url/ui/ (sign in with the token in $DIR/keys/api-tokens)"
+    say "up: API $api_url, token file $DIR/keys/operator.token (. $DIR/env)"
+    say "web console: $api_url/ui/ (sign in with the token in $DIR/keys/operator.token)"
 }
 
 # ---------------------------------------------------------------- status
@@ -499,7 +526,7 @@ demo_jobs() {
         printf ',{"id":"ci-test-%s","region":"%s","devices":1,"mem_mib":2048,"compute_percent":10,"duration_s":3,"owner":"ci"}\n' "$i" "${spread[$((i - 1))]}"
     done
     # shellcheck disable=SC2016  # $GPUPOOL_JOB and friends expand in the job
-    printf ',{"id":"ci-hello","region":"%s","devices":1,"mem_mib":1024,"compute_percent":10,"owner":"ci","command":["sh","-c","echo hello from $GPUPOOL_JOB on $GPUPOOL_NODE: devices $GP_SLICE_DEVICES, memory $GP_SLICE_MEM_LIMIT, compute $GP_SLICE_COMPUTE"]}\n' "$volc"
+    printf ',{"id":"ci-hello","region":"%s","devices":1,"mem_mib":1024,"compute_percent":10,"owner":"ci","command":["sh","-c","echo hello from $GPUPOOL_JOB on $GPUPOOL_NODE as $(id -un): devices $GP_SLICE_DEVICES, memory $GP_SLICE_MEM_LIMIT, compute $GP_SLICE_COMPUTE"]}\n' "$volc"
     echo "]"
 }
 
@@ -517,8 +544,9 @@ do_demo() {
     demo_jobs >"$DIR/demo-jobs.json"
     local njobs
     njobs=$(grep -c '"id"' "$DIR/demo-jobs.json")
-    say "submitting $njobs jobs: 20 inference slices (10 GiB, 25%), 4 HAMi-style T4/V100 slices, whole-GPU training, model-pinned jobs, 4 short tests"
-    "$cli" submit "$DIR/demo-jobs.json" >"$DIR/demo-submit.out" || { cat "$DIR/demo-submit.out"; demo_fail "submit failed"; }
+    say "submitting $njobs jobs as the teams' submitter: 20 inference slices (10 GiB, 25%), 4 HAMi-style T4/V100 slices, whole-GPU training, model-pinned jobs, 4 short tests"
+    "$cli" --token-file "$DIR/keys/submitter.token" submit "$DIR/demo-jobs.json" \
+        >"$DIR/demo-submit.out" || { cat "$DIR/demo-submit.out"; demo_fail "submit failed"; }
     grep -c ' created$' "$DIR/demo-submit.out" | sed 's/^/local-pool: created: /'
 
     # Wait until nothing is pending or placed-but-not-started, and the short
@@ -552,8 +580,21 @@ do_demo() {
     echo "== gpupool get infer-01"
     "$cli" get infer-01
     echo
-    echo "== the output of ci-hello"
+    echo "== the output of ci-hello (jobs run as an unprivileged account)"
     cat "$DIR"/agents/*/done/ci-hello*/stdout 2>/dev/null || echo "(not found)"
+    grep -qs ' as nobody:' "$DIR"/agents/*/done/ci-hello*/stdout ||
+        demo_fail "ci-hello did not run as nobody"
+    echo
+    echo "== roles: the submitter may not set a quota; the operator's client certificate may"
+    if "$cli" --token-file "$DIR/keys/submitter.token" quota set llm --gpus 16; then
+        demo_fail "the submitter could set a quota"
+    fi
+    GPUPOOL_TOKEN_FILE='' "$cli" --cert "$DIR/certs/api-client-operator.crt" \
+        --key "$DIR/certs/api-client-operator.key" quota set llm --gpus 16 ||
+        demo_fail "the operator's certificate could not set a quota"
+    echo
+    echo "== gpupool audit --limit 4 (the audit log of the coordinator the CLI talks to)"
+    "$cli" audit --limit 4 || demo_fail "gpupool audit failed"
     echo
     say "cancelling everything for the second act"
     local ids
@@ -564,7 +605,7 @@ do_demo() {
     check_daemons
     trap - EXIT
     if [ "${GPUPOOL_DEMO_KEEP:-0}" = 1 ]; then
-        say "demo done in $((SECONDS - t0))s; the pool stays up: web console $GPUPOOL_API/ui/ (token in $DIR/keys/api-tokens), $SELF down stops it"
+        say "demo done in $((SECONDS - t0))s; the pool stays up: web console $GPUPOOL_API/ui/ (token in $DIR/keys/operator.token), $SELF down stops it"
         return 0
     fi
     do_down || exit 1

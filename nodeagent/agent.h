@@ -26,6 +26,7 @@
 
 #include <stdint.h>
 
+#include "accounts.h"
 #include "container.h"
 #include "etcd.h"
 #include "httpd.h"
@@ -59,6 +60,7 @@ typedef struct {
     char *container_runtime, *container_oci_runtime, *container_cgroup_manager;
     char *container_ulimits, *container_network, *container_registries;
     char *container_mount_paths, *container_devices;
+    char *job_user, *job_users, *job_root_teams, *job_rlimits;
 } agent_cfg_t;
 
 /* One node this agent speaks for (one, or N with --simulate). */
@@ -164,6 +166,7 @@ struct agent {
     /* jobs */
     gp_runner_t *runner;
     gp_container_t *containers;       /* the container runtime's options */
+    gp_accounts_t *accounts;          /* the accounts jobs run as (accounts.h) */
     gp_strmap_t *jobs;                /* job id -> agent_job_t* */
     gp_etcd_watch_t *alloc_watch;
     int alloc_relist;

@@ -343,10 +343,10 @@ gp_container_t *agent_containers_new(const agent_cfg_t *cfg, gp_err_t *err)
  * mounted at their host paths, so that the agent reads its usage and
  * suspends and resumes it as a host job's. */
 static int s_start_container(agent_t *a, agent_job_t *j, const char *rid, char **env,
-                             gp_err_t *err)
+                             const gp_run_user_t *user, gp_err_t *err)
 {
     int rc = -1, nf = 0;
-    char name[GP_NAME_LEN + 48], dir[4096], envfile[4200], reason[4200];
+    char name[GP_NAME_LEN + 48], dir[4096], envfile[4200], reason[4200], ugid[48];
     char *files[GP_MAX_DEVICES + 2] = { NULL };
     char **argv = NULL;
     gp_container_name(name, sizeof name, j->alloc.job, (long long)j->alloc_create_rev);
@@ -360,6 +360,25 @@ static int s_start_container(agent_t *a, agent_job_t *j, const char *rid, char *
         cj.uuids[d] = j->alloc.devices[d].uuid;
         cj.indexes[d] = j->alloc.devices[d].index;
         cj.ndevices = d + 1;
+    }
+    /* The container runs as the team's account (--user uid:gid).  A job's
+     * own user must be that account's uid, by number: a name means
+     * whatever the image says. */
+    if (user) {
+        snprintf(ugid, sizeof ugid, "%u:%u", (unsigned)user->uid, (unsigned)user->gid);
+        if (j->rec.user[0] == '\0') {
+            cj.user = ugid;
+        } else {
+            char *end;
+            unsigned long uid = strtoul(j->rec.user, &end, 10);
+            if (end == j->rec.user || (*end && *end != ':') || uid != (unsigned long)user->uid) {
+                gp_err_set(err, GP_ERR_AUTH, "user %s: the jobs of team %s run as %s (uid %u) "
+                                             "on this node", j->rec.user,
+                           j->rec.owner[0] ? j->rec.owner : "(none)", user->name,
+                           (unsigned)user->uid);
+                goto cleanup;
+            }
+        }
     }
     if (gp_container_check(a->containers, &cj, err) < 0)
         goto cleanup;
@@ -447,12 +466,29 @@ static void s_start(agent_t *a, agent_job_t *j)
     for (char **e = j->rec.env; e && *e && n < GP_JOB_MAX_ENV; e++)
         env[n++] = strdup(*e);
     int in_container = j->rec.image[0] != '\0';
-    int rc = s_slice(a, j, env, &n, in_container, &err);
+    /* The team's account (accounts.h): never the agent's root. */
+    gp_run_user_t user;
+    int as_user = gp_accounts_for(a->accounts, j->rec.owner, &user, &err);
+    int rc = as_user < 0 ? -1 : s_slice(a, j, env, &n, in_container, &err);
     env[n] = NULL;
+    if (rc == 0 && as_user && j->region && chown(j->region_path, user.uid, user.gid) < 0)
+        gp_log_warn("cannot give the slice region to uid=%u job=%s", (unsigned)user.uid,
+                    j->alloc.job);
+    /* The per-GPU priority state is shared by every job on the GPU, of any
+     * account: made here (jobs cannot create files in the slice folder),
+     * open to all as the GPU's device nodes are. */
+    for (int d = 0; rc == 0 && as_user && j->region && d < j->alloc.ndevices; d++) {
+        gp_gpu_state_t *g = gp_gpu_state_open(a->slice_dir, j->alloc.devices[d].uuid, NULL);
+        gp_gpu_state_close(&g);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/gpu-%s.state", a->slice_dir, j->alloc.devices[d].uuid);
+        if (chmod(path, 0666) < 0)
+            gp_log_warn("cannot share the GPU state path=%s err=\"%s\"", path, strerror(errno));
+    }
     if (rc == 0 && in_container)
-        rc = s_start_container(a, j, rid, env, &err);
+        rc = s_start_container(a, j, rid, env, as_user ? &user : NULL, &err);
     else if (rc == 0)
-        rc = gp_runner_start(a->runner, rid, j->rec.argv, env, &err);
+        rc = gp_runner_start_as(a->runner, rid, j->rec.argv, env, as_user ? &user : NULL, &err);
     for (int i = 0; i < n; i++)
         free(env[i]);
     if (rc < 0) {
@@ -791,8 +827,15 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
     if (a->containers == NULL)
         return -1;
     gp_runner_set_containers(a->runner, a->containers);
+    a->accounts = gp_accounts_new(a->cfg.job_users, a->cfg.job_user, a->cfg.job_root_teams,
+                                  a->cfg.job_rlimits, err);
+    if (a->accounts == NULL)
+        return -1;
+    if (geteuid() != 0)
+        gp_log_warn("the agent is not root: jobs run as its own user, not as their teams' accounts");
     snprintf(a->slice_dir, sizeof a->slice_dir, "%s/slices", a->cfg.state_dir);
-    if (mkdir(a->slice_dir, 0755) < 0 && errno != EEXIST)
+    /* Jobs open their own region by name (0711: they list nothing). */
+    if ((mkdir(a->slice_dir, 0711) < 0 && errno != EEXIST) || chmod(a->slice_dir, 0711) < 0)
         return gp_err_errno(err, "cannot create %s", a->slice_dir);
     if (s_relist(a, err) < 0) {
         gp_log_warn("cannot list allocations yet, will retry err=\"%s\"", err->msg);
@@ -847,6 +890,7 @@ void agent_jobs_stop(agent_t *a)
     }
     gp_runner_destroy(&a->runner);
     gp_container_destroy(&a->containers);
+    gp_accounts_destroy(&a->accounts);
 }
 
 int agent_jobs_count(agent_t *a)

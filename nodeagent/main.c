@@ -118,6 +118,16 @@ static const gp_opt_t s_opts[] = {
     { "container-devices", GP_OPT_STRING, offsetof(agent_cfg_t, container_devices), "cdi", 0, 0,
       "how a slice's GPUs enter its container: cdi (nvidia.com/gpu=UUID), none, or a device "
       "path with {index} or {uuid}" },
+    { "job-user", GP_OPT_STRING, offsetof(agent_cfg_t, job_user), "nobody", 0, 0,
+      "the Unix account (name or uid[:gid]) jobs run as when job-users names none for their "
+      "team; never root" },
+    { "job-users", GP_OPT_STRING, offsetof(agent_cfg_t, job_users), "", 0, 0,
+      "each team's account, TEAM=ACCOUNT comma-separated (ACCOUNT: name or uid[:gid])" },
+    { "job-root-teams", GP_OPT_STRING, offsetof(agent_cfg_t, job_root_teams), "", 0, 0,
+      "teams whose job-users account may be root, comma-separated (empty: none)" },
+    { "job-rlimits", GP_OPT_STRING, offsetof(agent_cfg_t, job_rlimits), "core=0", 0, 0,
+      "resource limits of every job, NAME=VALUE comma-separated (as, core, cpu, data, fsize, "
+      "memlock, nofile, nproc, stack; a number or unlimited)" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -177,6 +187,11 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
     if (ct == NULL)
         return -1;
     gp_container_destroy(&ct);
+    gp_accounts_t *acc = gp_accounts_new(c->job_users, c->job_user, c->job_root_teams,
+                                         c->job_rlimits, err);
+    if (acc == NULL)
+        return -1;
+    gp_accounts_destroy(&acc);
     return 0;
 }
 
@@ -245,6 +260,15 @@ static void s_reload(agent_t *a, int argc, char **argv)
     }
     gp_config_free(s_opts, &a->cfg);
     a->cfg = next;
+    gp_err_t aerr;
+    gp_accounts_t *acc = gp_accounts_new(a->cfg.job_users, a->cfg.job_user, a->cfg.job_root_teams,
+                                         a->cfg.job_rlimits, &aerr);
+    if (acc) {   /* validated above; only a changed passwd database fails here */
+        gp_accounts_destroy(&a->accounts);
+        a->accounts = acc;
+    } else {
+        gp_log_error("reload: keeping the job accounts: %s", aerr.msg);
+    }
     gp_log_level_t lv;
     gp_log_parse_level(a->cfg.log_level, &lv);
     gp_log_set_level(cli.verbose ? GP_LOG_DEBUG : lv);

@@ -3,12 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -93,7 +95,9 @@ gp_runner_t *gp_runner_new(const char *state_dir, const char *runner_template, g
         gp_runner_destroy(&self);
         return NULL;
     }
-    if (s_mkdirs(jobs) < 0) {
+    /* Jobs reach their own work folders through these by name; they list
+     * nothing and read nothing of the agent's. */
+    if (s_mkdirs(jobs) < 0 || chmod(state_dir, 0711) < 0 || chmod(jobs, 0711) < 0) {
         gp_err_errno(err, "cannot create state folder %s", jobs);
         gp_runner_destroy(&self);
         return NULL;
@@ -155,7 +159,7 @@ static int s_write_atomic(const char *dir, const char *name, const char *text)
     char tmp[4200], path[4200];
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     size_t len = strlen(text);
@@ -233,7 +237,8 @@ static char **s_build_env(char *const env[])
         int replaced = 0;
         for (size_t j = 0; j < extra && !replaced; j++)
             replaced = !strncmp(env[j], environ[i], nl) && env[j][nl] == '=';
-        if (!replaced)
+        /* systemd's socket is the agent's, not its jobs'. */
+        if (!replaced && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
             out[k++] = environ[i];
     }
     for (size_t j = 0; j < extra; j++)
@@ -243,8 +248,41 @@ static char **s_build_env(char *const env[])
 }
 
 /* The supervisor: runs in the forked child, never returns. */
+/* In the job's process, before exec: become user (see runner.h).  Returns
+ * only on success; on failure it says why on stderr (the job's log) and
+ * exits 126. */
+static void s_become(const gp_run_user_t *user, const char *workdir)
+{
+    const char *what = "chdir";
+    if (chdir(workdir) < 0)
+        goto fail;
+    what = "setrlimit";
+    for (int i = 0; i < user->nrlimits; i++) {
+        struct rlimit rl = { (rlim_t)user->rlimits[i].value, (rlim_t)user->rlimits[i].value };
+        if (setrlimit(user->rlimits[i].resource, &rl) < 0)
+            goto fail;
+    }
+    what = "setgroups";
+    if (setgroups((size_t)user->ngroups, user->groups) < 0)
+        goto fail;
+    what = "setgid";
+    if (setresgid(user->gid, user->gid, user->gid) < 0)
+        goto fail;
+    what = "setuid";
+    if (setresuid(user->uid, user->uid, user->uid) < 0)
+        goto fail;
+    what = "root could be regained";
+    if (user->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+        goto fail;
+    return;
+fail:
+    dprintf(2, "gpupool: cannot start the job as %s (uid %u): %s: %s\n", user->name,
+            (unsigned)user->uid, what, strerror(errno));
+    _exit(126);
+}
+
 static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, char *const argv[],
-                        const char *shell_cmd, char **envp)
+                        const char *shell_cmd, char **envp, const gp_run_user_t *user)
 {
     setsid();
     /* Orphans of the job become ours, so that we can reap them (below). */
@@ -289,6 +327,16 @@ static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, 
             close(devnull);
         close(out_fd);
         close(err_fd);
+        if (user) {
+            char work[4200];
+            snprintf(work, sizeof work, "%s/work", dir);
+            s_become(user, work);
+        }
+        /* No setuid program or file capability raises the job again, and
+         * it inherits nothing of the agent's but its three streams. */
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
         if (shell_cmd) {
             char *sh[] = { "/bin/sh", "-c", (char *)shell_cmd, NULL };
             execve("/bin/sh", sh, envp);
@@ -342,16 +390,52 @@ static void s_supervise(const char *dir, int report_fd, int out_fd, int err_fd, 
 /* Start argv (through the template when use_template) under a new
  * supervisor in the job's existing folder dir; the job enters the table. */
 static s_job_t *s_launch(gp_runner_t *self, const char *job, const char *dir, char *const argv[],
-                         char *const env[], int use_template, gp_err_t *err)
+                         char *const env[], int use_template, const gp_run_user_t *user,
+                         gp_err_t *err)
 {
     s_job_t *added = NULL;
     int rc = -1, out_fd = -1, err_fd = -1, rep[2] = { -1, -1 };
-    char **envp = NULL, *shell_cmd = NULL;
+    char **envp = NULL, *shell_cmd = NULL, **env2 = NULL;
+    size_t env2_own = 0;       /* env2[env2_own...] are ours to free */
     char path[4200];
+    if (user) {
+        /* The job's own folder, the only place of the node it owns. */
+        snprintf(path, sizeof path, "%s/work", dir);
+        if ((mkdir(path, 0700) < 0 && errno != EEXIST) || chown(path, user->uid, user->gid) < 0 ||
+            chmod(path, 0700) < 0) {
+            gp_err_errno(err, "cannot make the work folder of job %s", job);
+            goto cleanup;
+        }
+        size_t n = 0;
+        while (env && env[n])
+            n++;
+        env2 = calloc(n + 5, sizeof *env2);
+        if (env2 == NULL) {
+            gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            goto cleanup;
+        }
+        /* The account's variables, unless the job's own env sets them (the
+         * first of two equal names wins: the job's come first). */
+        for (size_t i = 0; i < n; i++)
+            env2[i] = env[i];
+        static const char *const names[] = { "HOME", "TMPDIR", "USER", "LOGNAME" };
+        const char *values[] = { path, path, user->name, user->name };
+        size_t k = n;
+        for (size_t v = 0; v < 4; v++) {
+            size_t nl = strlen(names[v]);
+            int set = 0;
+            for (size_t i = 0; i < n && !set; i++)
+                set = !strncmp(env[i], names[v], nl) && env[i][nl] == '=';
+            if (!set && asprintf(&env2[k], "%s=%s", names[v], values[v]) >= 0)
+                k++;
+        }
+        env2_own = n;
+        env = env2;
+    }
     snprintf(path, sizeof path, "%s/stdout", dir);
-    out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(path, sizeof path, "%s/stderr", dir);
-    err_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    err_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (out_fd < 0 || err_fd < 0) {
         gp_err_errno(err, "cannot create the log files of job %s", job);
         goto cleanup;
@@ -377,7 +461,7 @@ static s_job_t *s_launch(gp_runner_t *self, const char *job, const char *dir, ch
     }
     if (sup == 0) {
         close(rep[0]);
-        s_supervise(dir, rep[1], out_fd, err_fd, argv, shell_cmd, envp);
+        s_supervise(dir, rep[1], out_fd, err_fd, argv, shell_cmd, envp, user);
     }
     close(rep[1]);
     rep[1] = -1;
@@ -413,6 +497,11 @@ cleanup:
         close(rep[1]);
     free(envp);
     free(shell_cmd);
+    if (env2) {
+        for (size_t i = env2_own; env2[i]; i++)
+            free(env2[i]);
+        free(env2);
+    }
     return rc == 0 ? added : NULL;
 }
 
@@ -422,23 +511,29 @@ static int s_new_folder(gp_runner_t *self, const char *job, char *dir, size_t si
     if (!s_valid_id(job))
         return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
     gp_strlcpy(dir, gp_runner_dir(self, job), size);
-    if (mkdir(dir, 0755) < 0) {
+    if (mkdir(dir, 0711) < 0) {
         if (errno == EEXIST)
             return gp_err_set(err, GP_ERR_CONFLICT, "job %s was already started here", job);
         return gp_err_errno(err, "cannot create %s", dir);
     }
-    return 0;
+    return chmod(dir, 0711) < 0 ? gp_err_errno(err, "cannot chmod %s", dir) : 0;
 }
 
-int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
-                    gp_err_t *err)
+int gp_runner_start_as(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
+                       const gp_run_user_t *user, gp_err_t *err)
 {
     if (!self->template && (argv == NULL || argv[0] == NULL))
         return gp_err_set(err, GP_ERR_INVALID, "job %s has no command", job);
     char dir[4096];
     if (s_new_folder(self, job, dir, sizeof dir, err) < 0)
         return -1;
-    return s_launch(self, job, dir, argv, env, self->template != NULL, err) ? 0 : -1;
+    return s_launch(self, job, dir, argv, env, self->template != NULL, user, err) ? 0 : -1;
+}
+
+int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
+                    gp_err_t *err)
+{
+    return gp_runner_start_as(self, job, argv, env, NULL, err);
 }
 
 void gp_runner_set_containers(gp_runner_t *self, const gp_container_t *containers)
@@ -463,7 +558,7 @@ int gp_runner_start_container(gp_runner_t *self, const char *job, const char *co
         return gp_err_errno(err, "cannot write the container name of job %s", job);
     if (gp_container_write_env(path, container_env, err) < 0)
         return -1;
-    s_job_t *j = s_launch(self, job, dir, argv, NULL, 0, err);
+    s_job_t *j = s_launch(self, job, dir, argv, NULL, 0, NULL, err);
     if (j == NULL)
         return -1;
     gp_strlcpy(j->container, container, sizeof j->container);
@@ -573,7 +668,7 @@ static int s_adopt_by_name(gp_runner_t *self, const char *job, const char *dir, 
     if (!strcmp(status, "running") || !strcmp(status, "paused")) {
         char **w = gp_container_wait_argv(self->containers, name);
         gp_err_t err;
-        s_job_t *j = w ? s_launch(self, job, dir, w, NULL, 0, &err) : NULL;
+        s_job_t *j = w ? s_launch(self, job, dir, w, NULL, 0, NULL, &err) : NULL;
         gp_container_argv_free(w);
         if (j == NULL)
             return 0;
@@ -595,20 +690,38 @@ static int s_adopt_by_name(gp_runner_t *self, const char *job, const char *dir, 
 
 /* Remove a job folder: its files, then itself (job folders hold no
  * subfolders). */
-static int s_remove_tree(const char *dir)
+/* Remove what is inside the folder open as dfd, never following a link: a
+ * job's work folder is the job's, and a link it left there (or swapped in
+ * meanwhile) must not lead the agent out of it. */
+static void s_empty_at(int dfd, int depth)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -1;
+    DIR *d = fdopendir(dfd);
+    if (d == NULL) {
+        close(dfd);
+        return;
+    }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        char path[4500];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0 || (errno != EISDIR && errno != EPERM))
+            continue;
+        int sub = depth < 64 ? openat(dirfd(d), e->d_name,
+                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        if (sub >= 0) {
+            s_empty_at(sub, depth + 1);
+            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+        }
     }
     closedir(d);
+}
+
+static int s_remove_tree(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    s_empty_at(dfd, 0);
     return rmdir(dir);
 }
 
@@ -795,7 +908,7 @@ int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err)
     char done[4200], to[4400];
     snprintf(done, sizeof done, "%s/done", self->state_dir);
     snprintf(to, sizeof to, "%s/%s", done, job);
-    if (mkdir(done, 0755) < 0 && errno != EEXIST)
+    if (mkdir(done, 0700) < 0 && errno != EEXIST)
         return gp_err_errno(err, "cannot create %s", done);
     s_remove_tree(to);   /* an older run of the same id */
     char container[192];

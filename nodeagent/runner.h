@@ -38,6 +38,19 @@
  * its supervisor is gone: still running, a new supervisor waits for it
  * (`<rt> wait`); ended, its exit status is the runtime's record of it.
  *
+ * Jobs as unprivileged accounts.  gp_runner_start_as runs the job as the
+ * given account: the supervisor stays the agent's (it writes `pid` and
+ * `exit`), and the job's process, after it forked, sets its resource
+ * limits, its supplementary groups, gid and uid (in that order, each
+ * checked; getting root back must then fail), PR_SET_NO_NEW_PRIVS (no
+ * setuid program or file capability can raise it again), closes every
+ * descriptor but 0-2, and starts in its own working folder
+ * <state-dir>/jobs/<job>/work, owned by the account, mode 0700, which is
+ * also its HOME and TMPDIR.  The state folder and the job's folder are the
+ * agent's, mode 0711 (a job reaches its own work folder by name, lists
+ * nothing), and the job's logs, `pid` and `exit` are mode 0600: a job reads
+ * neither another job's folder nor the agent's files.
+ *
  * Ownership: the runner owns its job table; strings passed in are copied;
  * the container handle given to gp_runner_set_containers is borrowed and
  * must outlive the runner.
@@ -69,6 +82,22 @@ typedef struct {
     int stopping;      /* a stop was asked for */
 } gp_run_status_t;
 
+/* An account to run a job as (accounts.h builds it). */
+#define GP_RUN_MAX_GROUPS 64
+#define GP_RUN_MAX_RLIMITS 9
+typedef struct {
+    char name[64];
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[GP_RUN_MAX_GROUPS];
+    int ngroups;
+    struct {
+        int resource;
+        unsigned long long value;   /* RLIM_INFINITY for "unlimited" */
+    } rlimits[GP_RUN_MAX_RLIMITS];
+    int nrlimits;
+} gp_run_user_t;
+
 /* state_dir is created if missing.  runner_template may be NULL or "" (run
  * the command directly); otherwise it is a /bin/sh command line in which
  * {command} is replaced by the job's command, each argument shell-quoted,
@@ -82,6 +111,10 @@ void gp_runner_destroy(gp_runner_t **self_p);
  * Fails with GP_ERR_CONFLICT when the job already has a state folder. */
 int gp_runner_start(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
                     gp_err_t *err);
+
+/* gp_runner_start, as user (NULL: as the agent, the same as gp_runner_start). */
+int gp_runner_start_as(gp_runner_t *self, const char *job, char *const argv[], char *const env[],
+                       const gp_run_user_t *user, gp_err_t *err);
 
 /* The container runtime for container jobs (borrowed; NULL: none). */
 void gp_runner_set_containers(gp_runner_t *self, const gp_container_t *containers);

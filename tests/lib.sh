@@ -42,6 +42,11 @@ PATH="$GP_BUILD:$PATH"
 
 T_NAME=$(basename "$0" .t)
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gpupool-$T_NAME.XXXXXX") || { echo "Bail out! mktemp failed"; exit 255; }
+# Agents run jobs as unprivileged accounts (nobody by default), and test
+# jobs leave their findings in T_TMP: it is open to them as /tmp is
+# (sticky); what the agent keeps there (state, keys) is its own, 0700/0600.
+chmod 1777 "$T_TMP"
+
 T_PIDS=()
 T_PORTS=()
 T_RUN=0

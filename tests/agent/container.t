@@ -104,7 +104,7 @@ AGENT_ARGS=(--name gpu1 --region r1 --nvml "$FAKELIB/libnvidia-ml.so.1"
     --container-runtime podman --container-oci-runtime runc --container-cgroup-manager cgroupfs
     --container-ulimits "$ULIMITS" --container-devices none
     --container-registries "localhost${REGISTRY:+,$REGISTRY}"
-    --container-mount-paths "$T_TMP/fake")
+    --container-mount-paths "$T_TMP/fake" --job-user 1000:1000)
 start_daemon agent 'gpupool-agent ready' 30 -- "$GP_BUILD/gpupool-agent" "${AGENT_ARGS[@]}" ||
     bail_out "agent did not start"
 
@@ -125,6 +125,10 @@ done_folder() { ls -d "$T_TMP"/state/done/"$TAG-$1".r* 2>/dev/null | head -1; }
 running_container() { podman ps --filter "name=^gpupool-$TAG-$1-r[0-9]+\$" --format '{{.Names}}'; }
 has_container() { [ -n "$(running_container "$1")" ]; }
 no_container() { [ -z "$(running_container "$1")" ]; }
+
+# Jobs run as the agent's job-user, 1000:1000 (--user): the fake GPU's
+# files are theirs to use.
+chmod -R a+rwX "$T_TMP/fake"
 
 # ---------------------------------------------------------------- the limit
 submit paths 1024 '["shimtest", "paths"]'
@@ -150,6 +154,11 @@ submit asuser 1024 '["shimtest", "hold", "256", "0.1"]' '"user": "1000:1000", "w
 wait_state c1 "$TAG-asuser" succeeded 60
 ok $? "a container that runs as uid 1000 uses its slice (the agent gave it its region)"
 diag_file "$(done_folder asuser)/stderr" 5
+submit otheruser 1024 '["true"]' '"user": "1001"'
+wait_state c1 "$TAG-otheruser" failed 60
+ok $? "a container asking for another uid than its team's account is refused"
+like "$(job_field c1 "$TAG-otheruser" reason)" 'user 1001: the jobs of team \(none\) run as 1000:1000 \(uid 1000\)' \
+     "saying which account its team runs as"
 
 # ---------------------------------------------------------------- sharing
 submit share1 6144 '["shimtest", "hold", "4096", "300"]'
@@ -157,6 +166,8 @@ submit share2 6144 '["shimtest", "hold", "4096", "300"]'
 wait_for 60 bash -c "grep -q holding $T_TMP/state/jobs/$TAG-share1.r*/stdout && grep -q holding $T_TMP/state/jobs/$TAG-share2.r*/stdout"
 ok $? "two containers on one device both hold 4 GiB in their 6 GiB slices"
 has_container share1 && has_container share2; ok $? "both containers run"
+is "$(podman inspect --format '{{.Config.User}}' "$(running_container share1)" 2>&1)" 1000:1000 \
+   "as the team's account (job-user: --user 1000:1000)"
 like "$(devmem)" '^used=8589934592 ' "the device holds both (8 GiB)"
 usage() { etcdctl_ get /gpupool/usage/r1/gpu1 --print-value-only; }
 both_used() { [ "$(usage | grep -o '"mem_used_mib":4096' | wc -l)" = 2 ]; }

@@ -21,7 +21,7 @@ bash "$POOL" up >"$T_TMP/up.out" 2>&1
 up_rc=$?
 is "$up_rc" 0 "local-pool.sh up exits 0"
 [ "$up_rc" = 0 ] || { diag_file "$T_TMP/up.out" 40; bail_out "the pool did not come up"; }
-like "$(cat "$T_TMP/up.out")" 'up: API http://127\.0\.0\.1:[0-9]+' "up prints the API URL"
+like "$(cat "$T_TMP/up.out")" 'up: API https://127\.0\.0\.1:[0-9]+' "up prints the API URL (HTTPS)"
 is "$(wc -l <"$GPUPOOL_POOL_DIR/pids")" 12 "12 daemons started: 3 etcd, 6 coordinators, 3 agents"
 pids=$(awk '{print $2}' "$GPUPOOL_POOL_DIR/pids")
 [ "$(stat -c %a "$GPUPOOL_POOL_DIR/keys/api-tokens")" = 600 ]; ok $? "the API token file is private"
@@ -55,10 +55,10 @@ like "$out" 'gpu[0-9]+ +GPU-[^ ]+ +4G memory, 25% compute' "...in a 4 GiB / 25% 
 out=$(bash "$POOL" status 2>&1)
 is "$?" 0 "status exits 0"
 like "$out" 'tencent-ap-guangzhou-c1 +[0-9]+ +running' "status lists the coordinators as running"
-like "$out" "token: $GPUPOOL_POOL_DIR/keys/api-tokens" "status names the token file"
+like "$out" "token: $GPUPOOL_POOL_DIR/keys/operator.token" "status names the token file"
 console=$(echo "$out" | sed -n 's/^console: //p')
-like "$console" '^http://127\.0\.0\.1:[0-9]+/ui/$' "status gives the web console's URL"
-like "$(curl -s -m 5 "$console")" 'id="login"' "which serves the console"
+like "$console" '^https://127\.0\.0\.1:[0-9]+/ui/$' "status gives the web console's URL"
+like "$(curl -s -m 5 --cacert "$GPUPOOL_POOL_DIR/certs/ca.crt" "$console")" 'id="login"' "which serves the console"
 
 bash "$POOL" down >"$T_TMP/down.out" 2>&1
 is "$?" 0 "down exits 0: every daemon exited cleanly"

@@ -97,6 +97,10 @@ fake_state_t *fake_state_get(void)
         }
     } else {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        /* Every user's processes share the fake GPUs, as /dev/nvidia* are
+         * 0666 (jobs run as other accounts than the agent). */
+        if (fd >= 0)
+            fchmod(fd, 0666);
         if (fd >= 0 && flock(fd, LOCK_EX) == 0) {
             struct stat st;
             int fresh = fstat(fd, &st) == 0 && st.st_size == 0;
