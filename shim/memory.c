@@ -2,7 +2,9 @@
  * memory.c - the cuMemAlloc family and arrays, counted against the slice
  * (VMM: vmm.c; memory pools and stream-ordered allocations: pools.c).
  *
- * The reservation protocol, the same on every path:
+ * The reservation protocol, the same on every path, and written once: every
+ * allocation of this file goes through s_alloc, every free through s_free
+ * (a request names the driver entry point and its arguments):
  *
  *   1. reserve the bytes in the slice's region (gp_shim_reserve: under the
  *      region's lock, used + bytes <= limit, or refuse) -- over the limit the
