@@ -161,7 +161,7 @@ wan_agent() {
 }
 
 # wan_etcd_ports NAME: the etcd ports daemon NAME's TCP connections that
-# received something in the last two seconds go to (idle ones are left out).
+# received something in the last five seconds go to (idle ones are left out).
 wan_etcd_ports() {
     local pid known
     pid=$(daemon_pid "$1")
@@ -169,7 +169,9 @@ wan_etcd_ports() {
     ss -Htnpi state established 2>/dev/null |
         awk -v pid="pid=$pid," -v known="$known" '
             /^[^ \t]/ { peer = ""; if (index($0, pid)) { peer = $4; sub(/.*:/, "", peer) } next }
-            peer != "" && index(known, " " peer " ") && match($0, /lastrcv:[0-9]+/) {
-                if (substr($0, RSTART + 8, RLENGTH - 8) + 0 < 2000) print peer }' |
+            peer != "" && index(known, " " peer " ") {
+                # ss leaves lastrcv out when it is 0: just received
+                t = match($0, /lastrcv:[0-9]+/) ? substr($0, RSTART + 8, RLENGTH - 8) + 0 : 0
+                if (t < 5000) print peer }' |
         sort -u | tr '\n' ' '
 }
