@@ -37,7 +37,7 @@ LIBS_HTTP := -lmicrohttpd -lgnutls
 LIBS_BASE := -lpthread -lm -ldl
 
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
-                libssl-dev libzmq3-dev libmicrohttpd-dev gnuplot-nox \
+                libssl-dev libzmq3-dev libmicrohttpd-dev libgnutls28-dev gnuplot-nox \
                 libtest-harness-perl openssl curl iproute2 procps gcc make python3 \
                 gcc-aarch64-linux-gnu libc6-arm64-cross qemu-user podman runc docker-registry \
                 python3-yaml chromium chromium-driver python3-selenium prometheus
