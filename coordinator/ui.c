@@ -232,7 +232,9 @@ static json_t *s_regions_json(coord_t *c)
         int seen = 0;
         size_t i;
         json_t *v;
-        json_array_foreach(clouds, i, v) seen |= cloud && !strcmp(json_string_value(v), cloud);
+        json_array_foreach(clouds, i, v) {
+            seen |= cloud && !strcmp(json_string_value(v), cloud);
+        }
         if (cloud && *cloud && !seen)
             json_array_append_new(clouds, json_string(cloud));
         json_object_set_new(r, "nodes", json_integer(json_integer_value(json_object_get(r, "nodes")) + 1));
@@ -442,21 +444,18 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
     (void)who;   /* slices name job, team and share: metadata every caller sees */
     size_t cap = gp_strmap_size(c->nodes), n = 0;
     coord_node_t **list = calloc(cap ? cap : 1, sizeof *list);
-    gp_strmap_t *regions = gp_strmap_new(), *slices = gp_strmap_new();
+    gp_strmap_t *regions = gp_strmap_new(), *slices = gp_strmap_new(), *held = gp_strmap_new();
     json_t *out = NULL;
-    if (list == NULL || regions == NULL || slices == NULL)
+    if (list == NULL || regions == NULL || slices == NULL || held == NULL)
         goto cleanup;
+    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a))
+        gp_strmap_put(held, ((gp_alloc_t *)a.value)->node, a.value);
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *nd = it.value;
-        int lost = 0;
-        if (!nd->present) {
-            /* A node whose record is gone while allocations remain: NotReady. */
-            for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key && !lost;
-                 a = gp_strmap_next(c->allocs, a))
-                lost = !strcmp(((gp_alloc_t *)a.value)->node, nd->name);
-            if (!lost)
-                continue;
-        }
+        /* A node whose record is gone while allocations remain: NotReady
+         * (until the leader's recovery releases them). */
+        if (!nd->present && gp_strmap_get(held, nd->name) == NULL)
+            continue;
         if (nd->region[0])
             gp_strmap_put(regions, nd->region, nd);
         if (region && strcmp(nd->region, region) != 0)
@@ -479,6 +478,7 @@ cleanup:
     free(list);
     gp_strmap_destroy(&regions);
     gp_strmap_destroy(&slices);
+    gp_strmap_destroy(&held);
     return out;
 }
 
