@@ -20,6 +20,8 @@
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
+ *   ui.c        the web console under /ui/: its files, its read-only data
+ *               from the cache, the pool's one-hour history (ui.h)
  *
  * One thread; every socket is polled by main.c's loop.
  */
