@@ -39,8 +39,8 @@ LIBS_BASE := -lpthread -lm -ldl
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
                 libssl-dev libzmq3-dev libmicrohttpd-dev gnuplot-nox \
                 libtest-harness-perl openssl curl iproute2 procps gcc make python3 \
-                gcc-aarch64-linux-gnu podman runc docker-registry \
-                chromium chromium-driver python3-selenium
+                gcc-aarch64-linux-gnu libc6-arm64-cross qemu-user podman runc docker-registry \
+                python3-yaml chromium chromium-driver python3-selenium prometheus
 
 LIB      := $(BUILD)/libgpupool.a
 COMMON_SRCS := $(wildcard common/*.c)
@@ -105,6 +105,8 @@ bench: deps all $(TEST_PROGRAMS)
 
 bench-%: deps all $(TEST_PROGRAMS)
 	GP_BUILD=$(abspath $(BUILD)) bash tests/bench/$*.sh
+
+bench-live-vs-sim: bench-live_vs_sim ; @:
 
 # Every fault of the chaos suite (make test runs three of them).
 chaos: deps all $(TEST_PROGRAMS)

@@ -39,9 +39,14 @@ void gp_daemon_ready(const char *prog, const char *fmt, ...) __attribute__((form
 /* Send one sd_notify state; a no-op (returning 0) without $NOTIFY_SOCKET. */
 int gp_daemon_notify(const char *state);
 
-/* A periodic duty of long-running daemons: at most once a minute, hand the
- * free pages inside the heap back to the system (glibc's malloc_trim), so
- * that memory freed after a burst does not stay resident for months. */
+/* Fix malloc's large-block and heap-trim thresholds (glibc; see daemon.c),
+ * before the daemon allocates much.  Call once, early in main. */
+void gp_daemon_memory_init(void);
+
+/* A periodic duty of long-running daemons (call it from every loop tick; it
+ * acts at most once a second): when more than 1 MiB of the heap is free
+ * inside it, hand those pages back to the system (glibc's malloc_trim), so
+ * that memory freed after a burst does not stay resident. */
 void gp_daemon_trim_memory(void);
 
 /* The version of gpupool, printed by --version. */

@@ -11,6 +11,11 @@
  * connection carries one request at a time and N in flight need N
  * connections; max_connections bounds them).
  *
+ * Endpoints.  The list is the local endpoints (the members near the
+ * caller) followed by the others, duplicates dropped; a client without
+ * local endpoints treats them all alike.  Coming back to a local endpoint
+ * after a failover is etcd_home.c's duty.
+ *
  * Failover.  The client sticks to cur_ep.  When an attempt fails in a way
  * that says "this member is unusable" (connect refused or timed out, TLS
  * failure, a broken connection, "no leader"), the endpoint is marked failed
@@ -136,6 +141,39 @@ static char *s_strdup_opt(const char *s, bool *oom)
     return d;
 }
 
+/* Append the comma-separated URLs of list to the client's endpoints,
+ * trailing slashes dropped, skipping those already there. */
+static int s_add_endpoints(gp_etcd_t *etcd, const char *list_in, gp_err_t *err)
+{
+    char *list = strdup(list_in), *save = NULL;
+    int rc = 0;
+    if (!list)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    for (char *tok = strtok_r(list, ", ", &save); tok && rc == 0; tok = strtok_r(NULL, ", ", &save)) {
+        size_t n = strlen(tok);
+        while (n > 0 && tok[n - 1] == '/')
+            tok[--n] = '\0';
+        if (strncmp(tok, "http://", 7) != 0 && strncmp(tok, "https://", 8) != 0) {
+            rc = gp_err_set(err, GP_ERR_INVALID, "etcd endpoint %s is not an http:// or https:// URL", tok);
+            break;
+        }
+        bool dup = false;
+        for (int i = 0; i < etcd->n_endpoints && !dup; i++)
+            dup = !strcmp(etcd->endpoints[i], tok);
+        if (dup)
+            continue;
+        char **eps = realloc(etcd->endpoints, sizeof(char *) * (size_t)(etcd->n_endpoints + 1));
+        if (eps)
+            etcd->endpoints = eps;
+        if (!eps || !(eps[etcd->n_endpoints] = strdup(tok)))
+            rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        else
+            etcd->n_endpoints++;
+    }
+    free(list);
+    return rc;
+}
+
 gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err)
 {
     if (!cfg || !cfg->endpoints || !*cfg->endpoints) {
@@ -168,36 +206,24 @@ gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err)
         goto fail;
     }
 
-    /* endpoints: comma-separated URLs, trailing slashes dropped */
-    char *list = strdup(cfg->endpoints), *save = NULL;
-    if (!list) {
-        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        size_t n = strlen(tok);
-        while (n > 0 && tok[n - 1] == '/')
-            tok[--n] = '\0';
-        if (strncmp(tok, "http://", 7) != 0 && strncmp(tok, "https://", 8) != 0) {
-            gp_err_set(err, GP_ERR_INVALID, "etcd endpoint %s is not an http:// or https:// URL", tok);
-            free(list);
+    /* endpoints: the local ones, then the others */
+    if (cfg->local_endpoints && *cfg->local_endpoints) {
+        if (s_add_endpoints(etcd, cfg->local_endpoints, err) < 0)
+            goto fail;
+        if (etcd->n_endpoints == 0) {
+            gp_err_set(err, GP_ERR_INVALID, "etcd: no endpoints in \"%s\"", cfg->local_endpoints);
             goto fail;
         }
-        char **eps = realloc(etcd->endpoints, sizeof(char *) * (size_t)(etcd->n_endpoints + 1));
-        if (!eps || !(eps[etcd->n_endpoints] = strdup(tok))) {
-            if (eps)
-                etcd->endpoints = eps;
-            gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-            free(list);
+        etcd->n_local = etcd->n_endpoints;
+    }
+    if (s_add_endpoints(etcd, cfg->endpoints, err) < 0)
+        goto fail;
+    if (etcd->n_endpoints == etcd->n_local) {
+        if (etcd->n_local == 0) {
+            gp_err_set(err, GP_ERR_INVALID, "etcd: no endpoints in \"%s\"", cfg->endpoints);
             goto fail;
         }
-        etcd->endpoints = eps;
-        etcd->n_endpoints++;
-    }
-    free(list);
-    if (etcd->n_endpoints == 0) {
-        gp_err_set(err, GP_ERR_INVALID, "etcd: no endpoints in \"%s\"", cfg->endpoints);
-        goto fail;
+        etcd->n_local = 0;   /* every endpoint is local: nothing to come back from */
     }
 
     if (s_build_headers(etcd) < 0 || !(etcd->fg = curl_multi_init())) {
@@ -211,6 +237,8 @@ gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err)
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (etcd->n_local > 0 && gp_etcd_home_start(etcd, err) < 0)
+        goto fail;
     return etcd;
 fail:
     gp_etcd_destroy(&etcd);
@@ -253,6 +281,25 @@ const char *gp_etcd_endpoint(const gp_etcd_t *etcd)
     return etcd->endpoints[etcd->cur_ep];
 }
 
+bool gp_etcd_endpoint_local(const gp_etcd_t *etcd)
+{
+    return etcd->cur_ep < etcd->n_local;
+}
+
+const char *const *gp_etcd_endpoints(const gp_etcd_t *etcd, int *n, int *n_local)
+{
+    if (n)
+        *n = etcd->n_endpoints;
+    if (n_local)
+        *n_local = etcd->n_local;
+    return (const char *const *)etcd->endpoints;
+}
+
+int gp_etcd_failbacks(const gp_etcd_t *etcd)
+{
+    return etcd->failbacks;
+}
+
 int gp_etcd_request_timeout_ms(const gp_etcd_t *etcd)
 {
     return etcd->request_timeout_ms;
@@ -262,8 +309,10 @@ void gp_etcd_endpoint_failed(gp_etcd_t *etcd, int ep)
 {
     if (ep == etcd->cur_ep && etcd->n_endpoints > 1) {
         etcd->cur_ep = (ep + 1) % etcd->n_endpoints;
-        gp_log_info("etcd endpoint failed endpoint=%s next=%s", etcd->endpoints[ep],
-                    etcd->endpoints[etcd->cur_ep]);
+        if (ep < etcd->n_local && etcd->cur_ep >= etcd->n_local)
+            etcd->left_local_ms = gp_mono_ms();
+        gp_log_info("etcd endpoint failed endpoint=%s next=%s local=%s", etcd->endpoints[ep],
+                    etcd->endpoints[etcd->cur_ep], etcd->cur_ep < etcd->n_local ? "yes" : "no");
     }
 }
 
@@ -443,6 +492,24 @@ bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc)
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->http_status);
     const char *ep = etcd->endpoints[req->ep];
 
+    if (req->probe) {
+        /* A probe's answer is its whole outcome.  An authentication
+         * refusal is an answer from a working member too (its token may
+         * simply be unknown there: the next real request gets one). */
+        if (rc == CURLE_OK && req->http_status == 200)
+            return false;
+        req->failed = 1;
+        if (rc == CURLE_OK) {
+            gp_etcd_parse_error(req->resp.p ? req->resp.p : "", req->resp.len, req->http_status,
+                                &req->err);
+            if (req->err.code == GP_ERR_AUTH)
+                req->failed = 0;
+        } else {
+            gp_err_set(&req->err, rc == CURLE_OPERATION_TIMEDOUT ? GP_ERR_TIMEOUT : GP_ERR_TRANSPORT,
+                       "etcd probe of %s failed: %s", ep, curl_easy_strerror(rc));
+        }
+        return false;
+    }
     if (req->streaming && req->streamed_ok) {
         /* a stream that had started and then ended: the owner resumes it */
         req->failed = 1;
@@ -810,6 +877,12 @@ int gp_etcd_get(gp_etcd_t *etcd, const char *key, unsigned flags, gp_etcd_result
 {
     gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = key, .flags = flags };
     return gp_etcd_do(etcd, &op, res, err);
+}
+
+int gp_etcd_get_serializable(gp_etcd_t *etcd, const char *key, unsigned flags,
+                             gp_etcd_result_t *res, gp_err_t *err)
+{
+    return gp_etcd_get(etcd, key, flags | GP_ETCD_SERIALIZABLE, res, err);
 }
 
 int gp_etcd_delete(gp_etcd_t *etcd, const char *key, unsigned flags, int64_t *deleted, gp_err_t *err)

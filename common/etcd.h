@@ -41,7 +41,16 @@
  * Endpoints and failover: the client sticks to one endpoint while it works.
  * When an endpoint cannot be reached (connect refused or timed out, TLS
  * failure) the request moves to the next endpoint, within the request's
- * deadline (request_timeout_ms).  Reads and puts are also retried
+ * deadline (request_timeout_ms).  Local endpoints (local_endpoints: the
+ * members in the caller's own cloud or data centre) come first: the client
+ * starts on them, fails over to them before the others, and while it works
+ * on another member it probes them (a linearizable read, every
+ * GP_ETCD_HOME_PROBE_MS) and goes back to a local one after two healthy
+ * probes in a row - sooner would flap between a member that restarts and
+ * the others; a local member that fails again within a minute of the
+ * return waits twice as long before the next (up to a minute).  Watches
+ * streaming from another member move back too (resumed from their next
+ * revision: nothing lost, nothing twice).  Reads and puts are also retried
  * elsewhere after a broken connection or an "unavailable" answer (a put
  * sent twice leaves the same value, possibly one revision later); a txn or
  * delete whose connection broke after it was sent is not retried (its
@@ -113,9 +122,16 @@ typedef struct {
     const char *username;       /* etcd user, or NULL for no authentication */
     const char *password;
     int max_connections;        /* keep-alive connections for requests; default 64 */
+    const char *local_endpoints;/* the members near the caller, tried first and
+                                   returned to ("http://h:2379,..."), or NULL: all
+                                   endpoints alike, in their order.  Local endpoints
+                                   missing from endpoints are added to them. */
 } gp_etcd_config_t;
 
-#define GP_ETCD_CONFIG_INIT { NULL, 5000, 2000, NULL, NULL, NULL, NULL, NULL, 64 }
+#define GP_ETCD_CONFIG_INIT { NULL, 5000, 2000, NULL, NULL, NULL, NULL, NULL, 64, NULL }
+
+/* How often a client working on a non-local member probes its local ones. */
+#define GP_ETCD_HOME_PROBE_MS 1000
 
 /* Fill a config from option strings ("" means unset); the strings are
  * borrowed until gp_etcd_new copies them. */
@@ -139,6 +155,12 @@ gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err);
 void gp_etcd_destroy(gp_etcd_t **etcd_p);
 /* The endpoint the client currently uses (borrowed). */
 const char *gp_etcd_endpoint(const gp_etcd_t *etcd);
+/* Whether that endpoint is one of the local endpoints (false without any). */
+bool gp_etcd_endpoint_local(const gp_etcd_t *etcd);
+/* The client's endpoints, local ones first (*n_local of them); borrowed. */
+const char *const *gp_etcd_endpoints(const gp_etcd_t *etcd, int *n, int *n_local);
+/* Times the client went back to a local endpoint after a failover. */
+int gp_etcd_failbacks(const gp_etcd_t *etcd);
 
 /* ------------------------------------------------------------ data */
 
@@ -167,7 +189,13 @@ typedef enum {
 #define GP_ETCD_PREV_KV      0x02u  /* put/delete: return the previous kv(s) */
 #define GP_ETCD_KEYS_ONLY    0x04u  /* range: no values */
 #define GP_ETCD_COUNT_ONLY   0x08u  /* range: only the count */
-#define GP_ETCD_SERIALIZABLE 0x10u  /* range: served by the member, no quorum read */
+#define GP_ETCD_SERIALIZABLE 0x10u  /* range: served by the member the client talks to
+                                       from its own copy, without a round trip to the
+                                       raft leader; it may lag the cluster by the
+                                       entries that member has not applied yet (tens
+                                       of ms across clouds).  For caches, listings and
+                                       records only their writer changes; never for a
+                                       read that decides a write (use a txn compare). */
 #define GP_ETCD_FROM_KEY     0x20u  /* range/delete: every key >= key */
 
 typedef enum { GP_ETCD_SORT_NONE = 0, GP_ETCD_SORT_ASCEND, GP_ETCD_SORT_DESCEND } gp_etcd_sort_order_t;
@@ -266,6 +294,10 @@ int gp_etcd_put(gp_etcd_t *etcd, const char *key, const void *value, size_t valu
                 int64_t lease, int64_t *revision, gp_err_t *err);
 int gp_etcd_get(gp_etcd_t *etcd, const char *key, unsigned flags, gp_etcd_result_t *res,
                 gp_err_t *err);
+/* gp_etcd_get with GP_ETCD_SERIALIZABLE: answered by the member the client
+ * talks to (its local one), without a round trip to the raft leader. */
+int gp_etcd_get_serializable(gp_etcd_t *etcd, const char *key, unsigned flags,
+                             gp_etcd_result_t *res, gp_err_t *err);
 int gp_etcd_delete(gp_etcd_t *etcd, const char *key, unsigned flags, int64_t *deleted,
                    gp_err_t *err);
 /* Compact the key-value history up to revision (physical: wait for it). */
@@ -285,6 +317,33 @@ int gp_etcd_store_status(gp_etcd_t *etcd, gp_etcd_store_status_t *st, gp_err_t *
  * name the member): it gives its freed pages back to the file system, and
  * blocks that member's requests meanwhile. */
 int gp_etcd_defragment(gp_etcd_t *etcd, gp_err_t *err);
+
+/* Stream a snapshot of the backend of the member the client talks to into
+ * fd (etcd's maintenance API: the database followed by its SHA-256, the file
+ * `etcdctl snapshot restore` takes).  The digest is checked as the stream
+ * ends; on failure what was written is incomplete and the caller discards
+ * it.  *bytes (may be NULL) gets the size written.  (etcd_snapshot.c) */
+int gp_etcd_snapshot(gp_etcd_t *etcd, int fd, int64_t *bytes, gp_err_t *err);
+/* Check a snapshot file read from fd: its last 32 bytes must be the SHA-256
+ * of the rest.  *bytes (may be NULL) gets its size. */
+int gp_etcd_snapshot_verify(int fd, int64_t *bytes, gp_err_t *err);
+/* One member as seen from here (etcd_member.c; `gpupool doctor`). */
+typedef struct {
+    double rtt_min_ms, rtt_ms;  /* serializable reads: the fastest and the median
+                                   (network round trip plus the member's own work) */
+    double read_ms;             /* linearizable reads, median: plus the member's
+                                   round trip to the raft leader */
+    bool is_leader;
+    double peer_rtt_ms;         /* the largest mean round trip to a peer the member
+                                   measured itself (its /metrics), or -1 */
+    int heartbeat_ms;           /* its --heartbeat-interval and --election-timeout */
+    int election_ms;            /* (its command line on /debug/vars), or -1 */
+} gp_etcd_member_report_t;
+/* Measure the one member cfg->endpoints names (samples reads of each kind;
+ * TLS and credentials from cfg).  Fills *out only on success; -1 with err
+ * when the member cannot be reached or fails. */
+int gp_etcd_member_report(const gp_etcd_config_t *cfg, int samples, gp_etcd_member_report_t *out,
+                          gp_err_t *err);
 
 /* ------------------------------------------------------------ leases */
 

@@ -9,6 +9,8 @@
  *   etcd_loop.c   the background multi: socket/timer tracking, pollfds, step
  *   etcd_watch.c  watch streams and their resumption
  *   etcd_lease.c  keep-alives
+ *   etcd_home.c   local endpoints: probes of the local members, failback
+ *   etcd_member.c one member's distance, role and raft timing (doctor)
  *
  * A request (gp_etcd_req_t) is one POST to one gateway path with a JSON body
  * built up front.  The engine attaches a pooled easy handle, sends it to the
@@ -96,6 +98,8 @@ struct gp_etcd_req {
     bool streaming;             /* no overall timeout; data goes to on_data */
     bool has_leader;            /* ask etcd to end the stream when the member loses its leader */
     bool in_sync;               /* bg: may finish (done() called) during a pump */
+    bool probe;                 /* a health probe of req->ep: outcome only, no
+                                   failover, no retry, no re-authentication */
     gp_etcd_req_data_fn *on_data;
     gp_etcd_req_done_fn *done;  /* called once when the request is final */
     void *owner;
@@ -147,10 +151,17 @@ int gp_etcd_request_timeout_ms(const gp_etcd_t *etcd);
 
 typedef struct gp_etcd_loop gp_etcd_loop_t;
 
+typedef struct gp_etcd_home gp_etcd_home_t;
+
 struct gp_etcd {
-    char **endpoints;
+    char **endpoints;                  /* local ones first */
     int n_endpoints;
+    int n_local;                       /* endpoints[0..n_local) are local */
     int cur_ep;
+    int64_t left_local_ms;             /* when cur_ep last moved off a local endpoint */
+    unsigned home_gen;                 /* bumped at every failback: watches move back */
+    int failbacks;
+    gp_etcd_home_t *home;              /* the probe task, with local endpoints */
     int request_timeout_ms;
     int dial_timeout_ms;
     int max_connections;
@@ -173,6 +184,12 @@ struct gp_etcd {
 
 /* Get the token (authenticate when there is none yet, or when force). */
 int gp_etcd_authenticate(gp_etcd_t *etcd, bool force, gp_err_t *err);
+
+/* ------------------------------------------------------------ local endpoints (etcd_home.c) */
+
+/* Start the probe task of a client with local and other endpoints (a loop
+ * task, in_sync: it runs in pumps too; it calls no user code). */
+int gp_etcd_home_start(gp_etcd_t *etcd, gp_err_t *err);
 
 /* ------------------------------------------------------------ the loop (etcd_loop.c) */
 

@@ -44,6 +44,7 @@ struct gp_etcd_watch {
     bool fatal;             /* etcd refused the watch itself: report, end */
     gp_err_t fatal_err;
     bool destroyed;
+    unsigned home_gen;      /* the client's home_gen when the stream opened */
 };
 
 static bool s_on_data(gp_etcd_req_t *req, const char *data, size_t len)
@@ -308,6 +309,7 @@ static int s_connect(gp_etcd_watch_t *w)
     }
     w->connects++;
     w->state = W_STREAMING;
+    w->home_gen = w->etcd->home_gen;
     return 0;
 }
 
@@ -377,6 +379,21 @@ static int64_t s_tick(void *obj, int64_t now)
         memmove(w->in.p, w->in.p + w->in_off, w->in.len - w->in_off);
         w->in.len -= w->in_off;
         w->in_off = 0;
+    }
+    if (w->state == W_STREAMING && w->home_gen != w->etcd->home_gen) {
+        /* The client went back to a local endpoint (etcd_home.c): a stream
+         * from another member moves there too, resumed from next_rev like
+         * any reconnect (a watch "from now" not yet created stays). */
+        w->home_gen = w->etcd->home_gen;
+        if (w->next_rev > 0 && w->req.ep >= w->etcd->n_local && w->etcd->cur_ep < w->etcd->n_local) {
+            gp_log_info("etcd watch moves to the local endpoint key=%.*s endpoint=%s next_rev=%" PRId64,
+                        (int)(w->key_len > 128 ? 128 : w->key_len), w->key,
+                        gp_etcd_endpoint(w->etcd), w->next_rev);
+            gp_etcd_bg_cancel(w->etcd, &w->req);
+            w->state = W_CONNECT;
+            w->backoff_ms = 0;
+            w->connect_at = now;
+        }
     }
     if (w->state == W_CONNECT) {
         if (now < w->connect_at)

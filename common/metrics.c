@@ -24,6 +24,7 @@ struct gp_metric {
 typedef struct s_family {
     struct s_family *next;
     char *name, *help;
+    char *label_names;     /* "a,b": every series of the family has these */
     s_type_t type;
     double *bounds;
     int nbounds;
@@ -63,11 +64,52 @@ void gp_metrics_destroy(gp_metrics_t **self_p)
         s_free_series(f);
         free(f->name);
         free(f->help);
+        free(f->label_names);
         free(f->bounds);
         free(f);
     }
     free(*self_p);
     *self_p = NULL;
+}
+
+/* The names of a label set, "a=\"x\",b=\"y\"" -> "a,b", into buf; -1 when
+ * the set is malformed (a name that is not [a-zA-Z_][a-zA-Z0-9_]*, a value
+ * not quoted, a reserved "__" name). */
+static int s_label_names(const char *labels, char *buf, size_t size)
+{
+    size_t o = 0;
+    const char *p = labels;
+    buf[0] = '\0';
+    while (*p) {
+        const char *name = p;
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return -1;
+        while (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+               (*p >= '0' && *p <= '9'))
+            p++;
+        size_t nl = (size_t)(p - name);
+        if ((nl >= 2 && name[0] == '_' && name[1] == '_') || p[0] != '=' || p[1] != '"')
+            return -1;
+        for (p += 2; *p && *p != '"'; p++)
+            if (*p == '\\' && *++p == '\0')
+                return -1;
+        if (*p++ != '"' || (*p != '\0' && *p++ != ','))
+            return -1;
+        if (o + nl + 2 > size)
+            return -1;
+        if (o)
+            buf[o++] = ',';
+        memcpy(buf + o, name, nl);
+        o += nl;
+        buf[o] = '\0';
+    }
+    return 0;
+}
+
+static int s_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 static s_family_t *s_family(gp_metrics_t *self, const char *name, const char *help, s_type_t type,
@@ -76,6 +118,13 @@ static s_family_t *s_family(gp_metrics_t *self, const char *name, const char *he
     for (s_family_t *f = self->families; f; f = f->next)
         if (strcmp(f->name, name) == 0)
             return f->type == type ? f : NULL;
+    /* Prometheus' conventions: a counter's name ends in _total, no other
+     * type's does, and only a histogram's series end in _bucket, _sum or
+     * _count. */
+    if ((type == S_COUNTER) != s_ends_with(name, "_total") ||
+        (type != S_HISTOGRAM && (s_ends_with(name, "_bucket") || s_ends_with(name, "_sum") ||
+                                 s_ends_with(name, "_count"))))
+        return NULL;
     s_family_t *f = calloc(1, sizeof *f);
     if (f == NULL)
         return NULL;
@@ -116,6 +165,17 @@ static gp_metric_t *s_series(gp_metrics_t *self, const char *name, const char *h
     for (gp_metric_t *m = f->series; m; m = m->next)
         if (strcmp(m->labels, labels) == 0)
             return m;
+    /* A new series: its label names must be the family's (the first
+     * series' set them), so that sum() and friends never count twice. */
+    char names[512];
+    if (s_label_names(labels, names, sizeof names) < 0 ||
+        (type == S_HISTOGRAM && (!strcmp(names, "le") || strstr(names, ",le") ||
+                                 !strncmp(names, "le,", 3))))
+        return NULL;
+    if (f->label_names == NULL && (f->label_names = strdup(names)) == NULL)
+        return NULL;
+    if (strcmp(f->label_names, names) != 0)
+        return NULL;
     gp_metric_t *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
@@ -180,6 +240,54 @@ void gp_metrics_reset_family(gp_metrics_t *self, const char *name)
             s_free_series(f);
 }
 
+/* The raw (escaped) value of label `label` in a label set, into buf; 0 if
+ * the set has no such label. */
+static int s_label_value(const char *labels, const char *label, char *buf, size_t size)
+{
+    size_t ll = strlen(label);
+    for (const char *p = labels; *p;) {
+        const char *eq = strchr(p, '=');
+        if (eq == NULL || eq[1] != '"')
+            return 0;
+        const char *v = eq + 2, *e = v;
+        while (*e && *e != '"')
+            e += (*e == '\\' && e[1]) ? 2 : 1;
+        if ((size_t)(eq - p) == ll && strncmp(p, label, ll) == 0) {
+            snprintf(buf, size, "%.*s", (int)(e - v), v);
+            return 1;
+        }
+        p = *e ? e + 1 : e;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+int gp_metrics_sweep(gp_metrics_t *self, const char *label,
+                     int (*keep)(const char *value, void *arg), void *arg)
+{
+    int dropped = 0;
+    char value[512];
+    for (s_family_t *f = self->families; f; f = f->next) {
+        gp_metric_t **pp = &f->series;
+        f->tail = &f->series;
+        while (*pp) {
+            gp_metric_t *m = *pp;
+            if (s_label_value(m->labels, label, value, sizeof value) && !keep(value, arg)) {
+                *pp = m->next;
+                free(m->labels);
+                free(m->buckets);
+                free(m);
+                dropped++;
+                continue;
+            }
+            pp = &m->next;
+            f->tail = pp;
+        }
+    }
+    return dropped;
+}
+
 char *gp_metrics_escape(const char *value, char *buf, size_t size)
 {
     size_t o = 0;
@@ -217,8 +325,13 @@ int gp_metrics_render(const gp_metrics_t *self, char **out, size_t *len)
     for (const s_family_t *fam = self->families; fam; fam = fam->next) {
         if (fam->series == NULL)
             continue;
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
-                types[fam->type]);
+        fprintf(f, "# HELP %s ", fam->name);
+        for (const char *h = fam->help; *h; h++) {   /* HELP escapes \\ and newline */
+            if (*h == '\\' || *h == '\n')
+                fputc('\\', f);
+            fputc(*h == '\n' ? 'n' : *h, f);
+        }
+        fprintf(f, "\n# TYPE %s %s\n", fam->name, types[fam->type]);
         for (const gp_metric_t *m = fam->series; m; m = m->next) {
             if (fam->type != S_HISTOGRAM) {
                 fprintf(f, "%s", fam->name);

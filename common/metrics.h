@@ -13,7 +13,21 @@
  *     gp_metric_observe(lat, 0.0021);
  *
  * Looking a series up again returns the same handle, so callers may cache
- * handles or not.  Handles stay valid until the registry is destroyed.
+ * handles or not.
+ *
+ * The registry keeps what `promtool check metrics` and PromQL expect: a
+ * counter's name ends in _total and no other type's does; a non-histogram's
+ * name does not end in _bucket, _sum or _count; every series of a family has
+ * the same label names (so that sum() over a family never counts anything
+ * twice); label sets are well formed.  A lookup that would break one of
+ * these returns NULL (and the update is a no-op): a programmer's error that
+ * the tests' promtool runs and test_metrics catch.
+ *
+ * Series that describe something transient (a job's slice) are dropped when
+ * it ends, by gp_metrics_sweep, so that a daemon that runs for months does
+ * not keep (or export) series of every job it ever ran.  Handles stay valid
+ * until the registry is destroyed, or the series reset
+ * (gp_metrics_reset_family) or swept (gp_metrics_sweep).
  * Histograms without explicit bounds use latency buckets from 100 µs to
  * 10 s.  A registry is not thread-safe: use it from the event loop that
  * also serves /metrics.  Label values are the caller's to escape
@@ -49,6 +63,13 @@ double gp_metric_value(const gp_metric_t *m);
 /* Drop every series of a family (for gauges rebuilt at each scrape, e.g.
  * per-model allocation). */
 void gp_metrics_reset_family(gp_metrics_t *self, const char *name);
+
+/* Drop every series, of any family, that has label `label` and whose value
+ * (as written, escaped) keep() refuses (returns 0 for).  Returns the number
+ * of series dropped.  Handles to dropped series become invalid: callers that
+ * sweep must not cache them. */
+int gp_metrics_sweep(gp_metrics_t *self, const char *label,
+                     int (*keep)(const char *value, void *arg), void *arg);
 
 /* Render everything; *out is a NUL-terminated heap string the caller frees. */
 int gp_metrics_render(const gp_metrics_t *self, char **out, size_t *len);

@@ -160,9 +160,16 @@ int gp_placement_plan_preemption(gp_placement_t *self, const gp_job_t *job,
 /* The workload's typical shapes and their frequencies (any positive
  * weights) for FGD and the fragmentation measure.  Without it, an engine
  * learns them from the jobs it is asked to place with the fgd policy (and
- * gp_placement_frag reports 0 until it has some).  The shapes are copied. */
+ * gp_placement_frag reports 0 until it has some).  The shapes are copied;
+ * setting the shapes already set changes nothing (the score caches stay). */
 int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
                              const double *weights, int n, gp_err_t *err);
+/* The shape of a job as the typical shapes count it: CPU, per-device share
+ * in thousandths (a slice's larger share; memory in MiB against the
+ * largest device model the engine knows), devices, and its model list as
+ * "A|B" ("" for any).  -1 with GP_ERR_INVALID for a malformed job. */
+int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t *out,
+                           gp_err_t *err);
 /* Fragmentation of the cluster now, in thousandths of a device: the idle
  * device capacity that the typical shapes cannot use (their expectation),
  * and the idle capacity in all. */

@@ -344,6 +344,10 @@ int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
             shapes[i].devices < 0 || shapes[i].devices > GP_MAX_DEVICES ||
             shapes[i].cpu_milli < 0)
             return gp_err_set(err, GP_ERR_INVALID, "typical shape %d is malformed", i);
+    if (self->typical_fixed && n == self->nseen &&
+        (n == 0 || (memcmp(shapes, self->seen, sizeof *shapes * (size_t)n) == 0 &&
+                    memcmp(weights, self->seen_w, sizeof *weights * (size_t)n) == 0)))
+        return 0;   /* the same: keep the tables and the caches built on them */
     gp_shape_t *s = malloc(sizeof *s * (size_t)(n ? n : 1));
     double *w = malloc(sizeof *w * (size_t)(n ? n : 1));
     if (s == NULL || w == NULL) {
@@ -362,6 +366,23 @@ int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
     gp_pl_typical_free(self->typical);
     self->typical = NULL;
     self->epoch++;
+    return 0;
+}
+
+int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t *out,
+                           gp_err_t *err)
+{
+    gp_pl_req_t r;
+    if (gp_pl_compile(self, job, &r, err) < 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->cpu_milli = r.cpu;
+    out->devices = r.n;
+    out->milli = r.n ? r.milli : 0;
+    size_t len = 0;
+    for (int k = 0; k < job->models.n && len < sizeof out->model; k++)
+        len += (size_t)snprintf(out->model + len, sizeof out->model - len, "%s%s", k ? "|" : "",
+                                job->models.v[k]);
     return 0;
 }
 

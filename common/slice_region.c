@@ -24,6 +24,9 @@ _Static_assert(sizeof(gp_gpu_state_t) == 64, "gpu state is 64 bytes");
 struct gp_slice_region {
     gp_slice_layout_t *map;
     size_t size;
+    uint32_t ndevices;       /* the map's, read once: the hot paths do not
+                              * touch the header's cache line, which holds
+                              * the lock, before they take it */
 };
 
 /* ------------------------------------------------------------ locking */
@@ -95,8 +98,11 @@ static void s_lock(gp_slice_layout_t *m)
     int32_t seen = 0;
     struct timespec since = { 0, 0 };
     for (;;) {
+        /* The first try goes straight for the word (one transfer of its
+         * cache line); a waiter then reads it until it looks free, so that
+         * waiters do not take the line from the owner over and over. */
         int32_t expect = 0;
-        if (atomic_load_explicit(&m->lock_owner, memory_order_relaxed) == 0 &&
+        if ((spins == 0 || atomic_load_explicit(&m->lock_owner, memory_order_relaxed) == 0) &&
             atomic_compare_exchange_weak_explicit(&m->lock_owner, &expect, me,
                                                   memory_order_acquire, memory_order_relaxed))
             return;
@@ -255,6 +261,7 @@ gp_slice_region_t *gp_slice_region_open(const char *path, const gp_slice_config_
     }
     self->map = m;
     self->size = sizeof *m;
+    self->ndevices = m->ndevices;
     p = MAP_FAILED;
 cleanup:
     if (p != MAP_FAILED)
@@ -286,7 +293,7 @@ int gp_slice_region_oversubscribe(const gp_slice_region_t *self)
 
 gp_slice_device_t *gp_slice_region_device(gp_slice_region_t *self, int dev)
 {
-    if (dev < 0 || (uint32_t)dev >= self->map->ndevices)
+    if (dev < 0 || (uint32_t)dev >= self->ndevices)
         return NULL;
     return &self->map->dev[dev];
 }
@@ -464,7 +471,7 @@ int gp_slice_region_reserve(gp_slice_region_t *self, int slot, int dev, uint64_t
                             int flags)
 {
     gp_slice_layout_t *m = self->map;
-    if (slot < 0 || slot >= GP_SLICE_MAX_PROCS || dev < 0 || (uint32_t)dev >= m->ndevices)
+    if (slot < 0 || slot >= GP_SLICE_MAX_PROCS || dev < 0 || (uint32_t)dev >= self->ndevices)
         return -1;
     gp_slice_device_t *d = &m->dev[dev];
     gp_slice_proc_t *p = &m->proc[slot];
@@ -495,7 +502,7 @@ void gp_slice_region_release(gp_slice_region_t *self, int slot, int dev, uint64_
                              int flags)
 {
     gp_slice_layout_t *m = self->map;
-    if (slot < 0 || slot >= GP_SLICE_MAX_PROCS || dev < 0 || (uint32_t)dev >= m->ndevices)
+    if (slot < 0 || slot >= GP_SLICE_MAX_PROCS || dev < 0 || (uint32_t)dev >= self->ndevices)
         return;
     gp_slice_device_t *d = &m->dev[dev];
     gp_slice_proc_t *p = &m->proc[slot];
@@ -518,7 +525,7 @@ void gp_slice_region_release(gp_slice_region_t *self, int slot, int dev, uint64_
 void gp_slice_region_mark_host(gp_slice_region_t *self, int slot, int dev, uint64_t bytes)
 {
     gp_slice_layout_t *m = self->map;
-    if (slot < 0 || slot >= GP_SLICE_MAX_PROCS || dev < 0 || (uint32_t)dev >= m->ndevices)
+    if (slot < 0 || slot >= GP_SLICE_MAX_PROCS || dev < 0 || (uint32_t)dev >= self->ndevices)
         return;
     gp_slice_proc_t *p = &m->proc[slot];
     s_lock(m);

@@ -148,11 +148,32 @@ int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err)
     }
     rc = 1;
 cleanup:
+    if (rc < 0) {
+        /* A message dropped still names its sender (the caller logs it). */
+        gp_wire_msg_clear(msg);
+        if (type == ZMQ_ROUTER && n > 0) {
+            size_t il = zmq_msg_size(&parts[0]);
+            msg->identity_len = il < sizeof msg->identity ? il : sizeof msg->identity;
+            memcpy(msg->identity, zmq_msg_data(&parts[0]), msg->identity_len);
+        }
+    }
     for (int i = 0; i < n; i++)
         zmq_msg_close(&parts[i]);
-    if (rc < 0)
-        gp_wire_msg_clear(msg);
     return rc;
+}
+
+char *gp_wire_printable(const void *data, size_t len, char *buf, size_t size)
+{
+    const unsigned char *p = data;
+    size_t o = 0;
+    if (size == 0)
+        return buf;
+    for (size_t i = 0; i < len && o + 1 < size; i++)
+        buf[o++] = (p[i] > ' ' && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') ? (char)p[i] : '?';
+    if (o == 0 && size > 1)
+        buf[o++] = '-';
+    buf[o] = '\0';
+    return buf;
 }
 
 /* ---------------------------------------------------------------- keys */

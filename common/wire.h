@@ -69,8 +69,14 @@ int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_t
 
 /* Receive one message without blocking.  Returns 1 and fills msg, 0 when
  * nothing is waiting, -1 when a malformed message was read and dropped
- * (err says why; the caller counts it). */
+ * (err says why; the caller counts it; on a ROUTER, msg->identity still
+ * names the sender, and msg holds nothing else). */
 int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err);
+
+/* data (a routing id, a name from a peer) made safe for a log line's
+ * key=value field: printable ASCII but space, quote and backslash, others
+ * shown as '?', truncated to size - 1, "-" when empty.  Returns buf. */
+char *gp_wire_printable(const void *data, size_t len, char *buf, size_t size);
 
 /* ---- CURVE keys ---- */
 

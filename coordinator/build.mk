@@ -1,5 +1,6 @@
 # gpupool-coordinator (the regional coordinator) and gpupool (the CLI).
-COORD_SRCS := $(filter-out coordinator/cli.c,$(wildcard coordinator/*.c))
+COORD_SRCS := $(filter-out coordinator/cli%.c,$(wildcard coordinator/*.c))
+CLI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard coordinator/cli*.c))
 COORD_OBJS := $(COORD_SRCS:%.c=$(BUILD)/%.o)
 
 # The web console's files, compiled into the coordinator: embed.sh turns
@@ -18,7 +19,7 @@ endif
 $(BUILD)/gpupool-coordinator: $(COORD_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
 
-$(BUILD)/gpupool: $(BUILD)/coordinator/cli.o $(LIB)
+$(BUILD)/gpupool: $(CLI_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
 
 $(BUILD)/coordinator/ui_assets.c: $(UI_ASSETS) coordinator/ui/embed.sh

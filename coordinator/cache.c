@@ -348,6 +348,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     json_t *ttl = json_object_get(o, "ttl_after_finished_s");
     j->ttl_after_finished_ms = json_is_number(ttl) ? (int64_t)(json_number_value(ttl) * 1000) : -1;
     j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
+    coord_shapes_job_seen(c, id, o);   /* counted the first time only */
     json_decref(o);
 }
 
@@ -409,6 +410,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         } else {
             coord_job_t *j = gp_strmap_del(c->jobs, a);
             gp_strmap_del(c->queue, a);
+            coord_shapes_job_gone(c, a);
             s_job_free(j);
         }
         break;
@@ -512,6 +514,7 @@ static void s_clear(coord_t *c)
 static int s_list(coord_t *c, gp_err_t *err)
 {
     s_clear(c);
+    coord_shapes_reset(c);   /* relearned from the records listed */
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = c->cfg.policy;
     c->engine = gp_placement_new(&po, err);
@@ -578,4 +581,5 @@ void coord_cache_tick(coord_t *c)
 void coord_cache_stop(coord_t *c)
 {
     s_clear(c);
+    coord_shapes_destroy(c);
 }

@@ -20,6 +20,8 @@
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
+ *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
+ *               from one coordinator only
  *   ui.c        the web console under /ui/: its files, its read-only data
  *               from the cache, the pool's one-hour history (ui.h)
  *
@@ -36,12 +38,14 @@
 #include "metrics.h"
 #include "model.h"
 #include "placement.h"
+#include "shapes.h"
 #include "strmap.h"
 #include "wire.h"
 
 typedef struct {
     char *id, *region;
     char *etcd_endpoints, *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
+    char *etcd_local;           /* etcd-local-endpoints */
     char *prefix;
     char *api_listen, *bid_listen, *api_tokens;
     char *curve_key, *agent_keys;
@@ -54,6 +58,7 @@ typedef struct {
     int64_t api_max_connections, api_connections_per_client;
     int64_t api_idle_timeout_ms, api_header_timeout_ms, api_body_timeout_ms;
     char *log_level;
+    int64_t shapes_half_life_ms;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the full record only while it waits
@@ -252,11 +257,17 @@ struct coord {
     /* intake */
     void *intake;                    /* intake.c's state */
     void *ui;                        /* ui.c's state (the web console) */
+    void *shapes;                    /* shapes.c's state */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
     int stopping;
 };
+
+/* exporter.c: register every counter at 0 (once, at start-up); answer
+ * GET /metrics. */
+void coord_exporter_init(coord_t *c);
+void coord_exporter_serve(coord_t *c, gp_http_req_t *req);
 
 void coord_count(coord_t *c, const char *name, const char *help, const char *labels);
 /* An etcd client of these endpoints with the coordinator's TLS, credentials

@@ -42,6 +42,7 @@ static void s_on_lost(gp_etcd_t *etcd, int64_t lease, const gp_err_t *why, void 
     gp_log_warn("lease lost lease=%lld leader=%s reason=\"%s\"", (long long)lease,
                 c->leader ? "yes" : "no", why ? why->msg : "-");
     c->lease_lost = 1;
+    coord_count(c, "gpupool_coordinator_lease_lost_total", "Leases lost (leadership given up)", NULL);
     c->leader = 0;
 }
 

@@ -892,39 +892,7 @@ void coord_http(void *arg, gp_http_req_t *req)
         return;
     }
     if (!strcmp(path, "/metrics")) {
-        char *text;
-        size_t len;
-        gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_leader",
-                                       "1 while this coordinator leads its region", NULL),
-                      coord_is_leader(c));
-        /* Per-model allocation, rebuilt at each scrape. */
-        gp_strmap_t *by_region = gp_strmap_new(), *by_model = gp_strmap_new();
-        s_tot_t pool = { 0 };
-        s_totals(c, by_region, by_model, &pool);
-        gp_metrics_reset_family(c->metrics, "gpupool_gpu_milli_allocated");
-        gp_metrics_reset_family(c->metrics, "gpupool_gpu_milli_total");
-        for (int pass = 0; pass < 2; pass++) {
-            gp_strmap_t *m = pass ? by_model : by_region;
-            for (gp_strmap_iter_t it = gp_strmap_first(m); it.key; it = gp_strmap_next(m, it)) {
-                char labels[160], esc[128];
-                snprintf(labels, sizeof labels, "%s=\"%s\"", pass ? "model" : "region",
-                         gp_metrics_escape(it.key, esc, sizeof esc));
-                s_tot_t *t = it.value;
-                gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_gpu_milli_allocated",
-                                               "GPU thousandths allocated", labels),
-                              (double)t->milli_used);
-                gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_gpu_milli_total",
-                                               "GPU thousandths in the pool", labels),
-                              (double)t->milli_total);
-            }
-        }
-        s_free_tot(&by_region);
-        s_free_tot(&by_model);
-        if (gp_metrics_render(c->metrics, &text, &len) < 0) {
-            gp_http_respond_error(req, 500, "cannot render metrics");
-            return;
-        }
-        gp_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+        coord_exporter_serve(c, req);
         return;
     }
     if (!strcmp(path, "/ui") || !strncmp(path, "/ui/", 4)) {

@@ -46,6 +46,8 @@ static const gp_opt_t s_opts[] = {
       "the region this coordinator serves (required)" },
     { "etcd-endpoints", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_endpoints),
       "http://127.0.0.1:2379", 0, 0, "etcd client URLs, comma-separated" },
+    { "etcd-local-endpoints", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_local), "", 0, 0,
+      "the etcd members in this daemon's own cloud, used first and returned to after a failover" },
     { "etcd-ca", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_ca), "", 0, 0, "CA bundle for https endpoints" },
     { "etcd-cert", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_cert), "", 0, 0, "client certificate" },
     { "etcd-key", GP_OPT_STRING, offsetof(coord_cfg_t, etcd_key), "", 0, 0, "client key" },
@@ -65,8 +67,10 @@ static const gp_opt_t s_opts[] = {
       "file of agent public keys allowed to bid (required with curve-key)" },
     { "lease-ttl", GP_OPT_DURATION, offsetof(coord_cfg_t, lease_ttl_ms), "5s", 2000, 600000,
       "the coordinator's lease: a dead leader is replaced within this (at least 2s)" },
-    { "policy", GP_OPT_STRING, offsetof(coord_cfg_t, policy), "binpack", 0, 0,
+    { "policy", GP_OPT_STRING, offsetof(coord_cfg_t, policy), "gpupool", 0, 0,
       "placement policy (jobs may name their own)" },
+    { "shapes-half-life", GP_OPT_DURATION, offsetof(coord_cfg_t, shapes_half_life_ms), "1h", 1000,
+      31536000000, "half-life of a job's weight in the learned typical shapes (restart)" },
     { "candidates", GP_OPT_INT, offsetof(coord_cfg_t, candidates), "3", 1, 8,
       "nodes asked for a bid per job" },
     { "batch", GP_OPT_INT, offsetof(coord_cfg_t, batch), "1024", 1, 100000,
@@ -108,6 +112,8 @@ gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err)
     gp_etcd_config_from(&ec, endpoints, c->cfg.etcd_ca, c->cfg.etcd_cert, c->cfg.etcd_key,
                         c->cfg.etcd_user, c->cfg.etcd_password);
     gp_etcd_config_for_lease(&ec, c->cfg.lease_ttl_ms);
+    if (endpoints == c->cfg.etcd_endpoints)   /* the main client, not a per-member one */
+        ec.local_endpoints = c->cfg.etcd_local;
     return gp_etcd_new(&ec, err);
 }
 
@@ -223,9 +229,10 @@ static void s_reload(coord_t *c, int argc, char **argv)
         gp_config_free(s_opts, &next);
         return;
     }
-    static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-ca", "etcd-cert",
+    static const char *const fixed[] = { "id", "region", "etcd-endpoints", "etcd-local-endpoints", "etcd-ca", "etcd-cert",
                                          "etcd-key", "etcd-user", "etcd-password", "prefix",
-                                         "api-listen", "bid-listen", "curve-key", "policy", NULL };
+                                         "api-listen", "bid-listen", "curve-key", "policy",
+                                         "shapes-half-life", NULL };
     gp_config_keep(s_opts, &c->cfg, &next, fixed);
 
     next.lease_ttl_ms = c->cfg.lease_ttl_ms;
@@ -288,7 +295,10 @@ static void s_recv_agents(coord_t *c)
         if (rc < 0) {
             coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
                         "what=\"message\"");
-            gp_log_warn("message dropped reason=\"%s\"", err.msg);
+            char agent[64];
+            gp_log_warn("message dropped agent=%s reason=\"%s\"",
+                        gp_wire_printable(msg.identity, msg.identity_len, agent, sizeof agent),
+                        err.msg);
             continue;
         }
         coord_round_on_msg(c, &msg);
@@ -299,6 +309,7 @@ static void s_recv_agents(coord_t *c)
 static int s_run(coord_t *c, int argc, char **argv)
 {
     gp_err_t err;
+    gp_daemon_memory_init();
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
     static const char *const faults[] = { "GPUPOOL_FAULT_COMMIT_PAUSE_MS",
@@ -313,6 +324,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     c->tokens = s_load_tokens(c->cfg.api_tokens, &err);
     if (c->metrics == NULL || c->tokens == NULL)
         gp_log_fatal(EX_CONFIG, "%s", c->tokens ? "out of memory" : err.msg);
+    coord_exporter_init(c);
     c->etcd = coord_etcd_new(c, c->cfg.etcd_endpoints, &err);
     if (c->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);

@@ -172,8 +172,15 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         const char *node = json_string_value(json_object_get(b, "node"));
         s_entry_t *e = job ? gp_strmap_get(r->by_job, job) : NULL;
         coord_node_t *cn = node ? coord_cache_node(c, node, 0) : NULL;
-        if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0)
-            continue;   /* not asked of this agent */
+        if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
+            char a[64], jb[64];
+            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
+                        "what=\"bid-not-asked\"");
+            gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
+                        gp_wire_printable(agent, strlen(agent), a, sizeof a),
+                        gp_wire_printable(job ? job : "", job ? strlen(job) : 0, jb, sizeof jb));
+            continue;
+        }
         const char *refused = json_string_value(json_object_get(b, "refused"));
         if (refused) {
             snprintf(e->reason, sizeof e->reason, "%.40s refused: %.100s", node, refused);
@@ -394,6 +401,11 @@ static int s_open(coord_t *c, int64_t now)
     }
     for (gp_strmap_iter_t it = gp_strmap_first(calls); it.key; it = gp_strmap_next(calls, it)) {
         json_t *body = json_pack("{s:I,s:o}", "round", (json_int_t)r->id, "jobs", it.value);
+        json_t *shapes = coord_shapes_wire(c);   /* the agents score with them too */
+        if (body && shapes)
+            json_object_set_new(body, "shapes", shapes);
+        else
+            json_decref(shapes);
         gp_err_t err;
         if (body && gp_wire_send(c->router, it.key, strlen(it.key), GP_MSG_CFB, body, &err) == 0) {
             gp_strmap_put(r->agents, it.key, (void *)1);
@@ -793,6 +805,7 @@ void coord_round_tick(coord_t *c)
     gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_queue_depth",
                                    "Jobs queued in this region", NULL),
                   c->queue ? (double)gp_strmap_size(c->queue) : 0);
+    coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
     if (!coord_is_leader(c)) {
         coord_round_abort(c, "not the leader");
         return;

@@ -7,7 +7,10 @@
 #   deploy/local-pool.sh demo     up, a sample workload through the CLI, the result, down
 #
 # The pool, on 127.0.0.1 only, on free ports:
-#   - a 3-member etcd cluster (Debian's etcd);
+#   - a 3-member etcd cluster (Debian's etcd), one member per "cloud":
+#     each region's daemons name their own cloud's member as their local
+#     etcd endpoint (etcd-local-endpoints): they use it first, fail over to
+#     the others and come back to it, as in a deployment across clouds;
 #   - three regions named after their clouds, each with two coordinator
 #     replicas (one leads, one stands by) and one agent simulating two GPU
 #     nodes of different models:
@@ -289,8 +292,10 @@ do_up() {
     echo "$ETCD_ENDPOINTS" >"$DIR/run/etcd-endpoints"
     say "etcd: 3 members at $ETCD_ENDPOINTS"
 
-    # -- coordinators: two per region
-    local api_port api_url=""
+    # -- coordinators: two per region; region k's local member is etcd k
+    local api_port api_url="" k
+    declare -A LOCAL_EP=()
+    for k in "${!REGIONS[@]}"; do LOCAL_EP[${REGIONS[$k]}]=${urls[$k]}; done
     for r in "${REGIONS[@]}"; do
         for i in 0 1; do
             api_port=$(reserve_port) || fail_up "no free port"
@@ -300,6 +305,7 @@ do_up() {
 id = $r-c$i
 region = $r
 etcd-endpoints = $ETCD_ENDPOINTS
+etcd-local-endpoints = ${LOCAL_EP[$r]}
 api-listen = 127.0.0.1:$api_port
 bid-listen = tcp://127.0.0.1:0
 api-tokens = $DIR/keys/api-tokens
@@ -322,6 +328,7 @@ cloud = ${CLOUD[$r]}
 cluster = ${SHORT[$r]}-gpu
 zone = $r-a
 etcd-endpoints = $ETCD_ENDPOINTS
+etcd-local-endpoints = ${LOCAL_EP[$r]}
 state-dir = $DIR/agents/$r
 shim = $GP_BUILD/libgpupool-shim.so
 metrics-listen = 127.0.0.1:0

@@ -13,6 +13,8 @@
  *                when their allocation goes; state reports; slice regions
  *   runner.c     processes under supervisors (runner.h)
  *   container.c  the container runtime's command lines (container.h)
+ *   exporter.c   /metrics: counters at 0 from the start, slice series of
+ *                ended jobs dropped
  *
  * One thread.  Every socket (etcd's, ZeroMQ's, the metrics server's, the
  * signal pipe) is polled by the loop in main.c; the modules are called from
@@ -26,6 +28,7 @@
 
 #include "container.h"
 #include "etcd.h"
+#include "httpd.h"
 #include "jobrec.h"
 #include "metrics.h"
 #include "model.h"
@@ -40,6 +43,7 @@ typedef struct {
     int64_t cpu_milli, mem_mib;
     double oversub;
     char *etcd_endpoints, *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
+    char *etcd_local;           /* etcd-local-endpoints */
     char *prefix;
     int64_t lease_ttl_ms;
     char *state_dir, *shim, *runner;
@@ -168,6 +172,13 @@ struct agent {
 
     int stopping;
 };
+
+/* exporter.c: register every counter at 0 (once, at start-up); drop the
+ * series of jobs that ended (each loop tick; at most once a second); answer
+ * GET /metrics. */
+void agent_exporter_init(agent_t *a);
+void agent_exporter_tick(agent_t *a);
+void agent_exporter_serve(agent_t *a, gp_http_req_t *req);
 
 /* Metric helpers (main.c). */
 void agent_count(agent_t *a, const char *name, const char *help, const char *labels);

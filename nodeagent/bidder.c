@@ -36,6 +36,7 @@
 #include "daemon.h"
 #include "keys.h"
 #include "log.h"
+#include "placement_shapes.h"
 #include "util.h"
 
 #include "banned.h"
@@ -351,6 +352,9 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
         gp_log_warn("malformed CFB dropped coordinator=%s", p->id);
         return;
     }
+    gp_err_t serr;   /* the shapes the coordinator learned: bids score with them too */
+    if (gp_placement_set_typical_json(a->engine, json_object_get(body, "shapes"), &serr) < 0)
+        gp_log_warn("CFB shapes ignored coordinator=%s err=\"%s\"", p->id, serr.msg);
     json_t *bids = json_array();
     size_t i;
     json_t *entry;

@@ -902,7 +902,7 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
                                           ((double)(now - j->prev_sample_ms) * 1e6);
                 j->prev_charged_ns[d] = u.charged_ns;
                 char labels[256];
-                snprintf(labels, sizeof labels, "job=\"%s\",device=\"%s\"", j->alloc.job,
+                snprintf(labels, sizeof labels, "job_id=\"%s\",device=\"%s\"", j->alloc.job,
                          d < j->alloc.ndevices ? j->alloc.devices[d].uuid : "?");
                 gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_memory_bytes",
                                                "Device memory used by the slice", labels),
@@ -910,6 +910,15 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
                 gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_compute_percent",
                                                "GPU time achieved by the slice, %", labels),
                               j->compute_share[d]);
+                if (u.mem_limit != UINT64_MAX)
+                    gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_memory_limit_bytes",
+                                                   "Device memory the slice may use", labels),
+                                  (double)u.mem_limit);
+                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_compute_limit_percent",
+                                               "GPU time the slice may use, %", labels),
+                              d < j->alloc.ndevices && !j->alloc.devices[d].whole &&
+                                      j->alloc.devices[d].compute_permille > 0
+                                  ? j->alloc.devices[d].compute_permille / 10.0 : 100.0);
                 gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_suspended_seconds",
                                                "Time the slice's launches waited suspended",
                                                labels),

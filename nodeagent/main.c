@@ -54,6 +54,8 @@ static const gp_opt_t s_opts[] = {
       "device memory offered to slices, as a multiple of the physical memory" },
     { "etcd-endpoints", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_endpoints),
       "http://127.0.0.1:2379", 0, 0, "etcd client URLs, comma-separated" },
+    { "etcd-local-endpoints", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_local), "", 0, 0,
+      "the etcd members in this daemon's own cloud, used first and returned to after a failover" },
     { "etcd-ca", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_ca), "", 0, 0, "CA bundle for https endpoints" },
     { "etcd-cert", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_cert), "", 0, 0, "client certificate" },
     { "etcd-key", GP_OPT_STRING, offsetof(agent_cfg_t, etcd_key), "", 0, 0, "client key" },
@@ -95,7 +97,7 @@ static const gp_opt_t s_opts[] = {
       "file of coordinator public keys the agent trusts (empty: any key registered in etcd)" },
     { "log-level", GP_OPT_STRING, offsetof(agent_cfg_t, log_level), "info", 0, 0,
       "debug, info, warn or error" },
-    { "policy", GP_OPT_STRING, offsetof(agent_cfg_t, policy), "binpack", 0, 0,
+    { "policy", GP_OPT_STRING, offsetof(agent_cfg_t, policy), "gpupool", 0, 0,
       "placement policy used to score bids (jobs may name their own)" },
     { "container-runtime", GP_OPT_STRING, offsetof(agent_cfg_t, container_runtime), "podman", 0, 0,
       "runtime of jobs that name an image: podman or docker" },
@@ -183,22 +185,7 @@ static void s_http(void *arg, gp_http_req_t *req)
     agent_t *a = arg;
     const char *path = gp_http_req_path(req);
     if (strcmp(path, "/metrics") == 0) {
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_nodes", "Nodes served", NULL),
-                      a->nnodes);
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_jobs", "Jobs on the agent's nodes",
-                                       NULL), agent_jobs_count(a));
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_registered",
-                                       "1 when the node records are in etcd", NULL), a->registered);
-        gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_coordinators",
-                                       "Coordinators connected", NULL),
-                      a->coordinators ? (double)gp_strmap_size(a->coordinators) : 0);
-        char *text;
-        size_t len;
-        if (gp_metrics_render(a->metrics, &text, &len) < 0) {
-            gp_http_respond_error(req, 500, "cannot render metrics");
-            return;
-        }
-        gp_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+        agent_exporter_serve(a, req);
     } else if (strcmp(path, "/healthz") == 0) {
         char *body = strdup(a->registered ? "ok\n" : "not registered\n");
         gp_http_respond(req, a->registered ? 200 : 503, "text/plain", body, body ? strlen(body) : 0);
@@ -219,7 +206,7 @@ static void s_reload(agent_t *a, int argc, char **argv)
         return;
     }
     static const char *const fixed[] = { "name", "region", "zone", "cloud", "cluster",
-                                         "etcd-endpoints", "etcd-ca", "etcd-cert", "etcd-key",
+                                         "etcd-endpoints", "etcd-local-endpoints", "etcd-ca", "etcd-cert", "etcd-key",
                                          "etcd-user", "etcd-password", "prefix", "state-dir",
                                          "simulate-devices", "simulate-nvlink", "devices-file",
                                          "nvml", "curve-key", "coordinator-keys", "metrics-listen",
@@ -268,6 +255,7 @@ static int s_run(agent_t *a, int argc, char **argv)
 {
     gp_err_t err;
     gp_httpd_t *httpd = NULL;
+    gp_daemon_memory_init();
     if (gp_daemon_signals_init(&err) < 0)
         gp_log_fatal(EX_OSERR, "%s", err.msg);
     a->metrics = gp_metrics_new();
@@ -277,6 +265,7 @@ static int s_run(agent_t *a, int argc, char **argv)
     a->engine = gp_placement_new(&po, &err);
     if (a->metrics == NULL || a->node_index == NULL || a->engine == NULL)
         gp_log_fatal(EX_SOFTWARE, "out of memory");
+    agent_exporter_init(a);
     if (agent_inventory_load(a, &err) < 0)
         gp_log_fatal(EX_CONFIG, "inventory: %s", err.msg);
     for (int i = 0; i < a->nnodes; i++) {
@@ -293,6 +282,7 @@ static int s_run(agent_t *a, int argc, char **argv)
     gp_etcd_config_from(&ec, a->cfg.etcd_endpoints, a->cfg.etcd_ca, a->cfg.etcd_cert,
                         a->cfg.etcd_key, a->cfg.etcd_user, a->cfg.etcd_password);
     gp_etcd_config_for_lease(&ec, a->cfg.lease_ttl_ms);
+    ec.local_endpoints = a->cfg.etcd_local;
     a->etcd = gp_etcd_new(&ec, &err);
     if (a->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
@@ -361,6 +351,7 @@ static int s_run(agent_t *a, int argc, char **argv)
             agent_registry_tick(a);
             agent_bidder_tick(a);
             agent_jobs_tick(a);
+            agent_exporter_tick(a);
             gp_daemon_trim_memory();
             next_tick = now + 100;
             if (!ready && a->registered) {

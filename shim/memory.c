@@ -48,22 +48,82 @@
 
 #include "banned.h"
 
+/* The one macro: a wrapper whose slice is not enforced (or whose driver
+ * has no such entry point) is a pure pass-through. */
 #define GP_PASSTHROUGH_IF_INACTIVE(fn, args) do { \
         GP_ENTER(); \
         if (gp_real.fn == NULL) return CUDA_ERROR_NOT_INITIALIZED; \
         if (!gp_shim.active) return gp_real.fn args; \
     } while (0)
 
-/* Over the limit, or the table cannot record: refuse like the driver would. */
-static CUresult s_record(uintptr_t key, uint64_t bytes, int dev, int kind, int flags, void *host)
+/* ------------------------------------------------------------ the protocol */
+
+/* An allocation of this file: the driver entry point, its arguments, and
+ * where the driver puts the new pointer or handle. */
+typedef enum { S_ALLOC, S_MANAGED, S_PITCH, S_ARRAY, S_ARRAY3D, S_MIPMAP } s_op_t;
+
+typedef struct {
+    s_op_t op;
+    CUdeviceptr *dptr;                     /* S_ALLOC, S_MANAGED, S_PITCH */
+    CUarray *arr;                          /* S_ARRAY, S_ARRAY3D */
+    CUmipmappedArray *mip;                 /* S_MIPMAP */
+    size_t bytes;                          /* S_ALLOC, S_MANAGED: what was asked */
+    unsigned int flags;                    /* S_MANAGED */
+    size_t *pitch, width, height;          /* S_PITCH */
+    unsigned int elem;                     /* S_PITCH */
+    const CUDA_ARRAY_DESCRIPTOR *d2;       /* S_ARRAY */
+    const CUDA_ARRAY3D_DESCRIPTOR *d3;     /* S_ARRAY3D, S_MIPMAP */
+    unsigned int levels;                   /* S_MIPMAP */
+} s_alloc_t;
+
+static CUresult s_driver_alloc(const s_alloc_t *r)
 {
-    gp_shim_alloc_t a = { .key = key, .bytes = bytes, .host = host, .dev = (int16_t)dev,
-                     .kind = (uint8_t)kind, .flags = (uint8_t)flags };
-    return gp_shim_alloc_put(&a) == 0 ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    switch (r->op) {
+    case S_ALLOC: return gp_real.cuMemAlloc_v2(r->dptr, r->bytes);
+    case S_MANAGED: return gp_real.cuMemAllocManaged(r->dptr, r->bytes, r->flags);
+    case S_PITCH: return gp_real.cuMemAllocPitch_v2(r->dptr, r->pitch, r->width, r->height, r->elem);
+    case S_ARRAY: return gp_real.cuArrayCreate_v2(r->arr, r->d2);
+    case S_ARRAY3D: return gp_real.cuArray3DCreate_v2(r->arr, r->d3);
+    case S_MIPMAP: return gp_real.cuMipmappedArrayCreate(r->mip, r->d3, r->levels);
+    }
+    return CUDA_ERROR_INVALID_VALUE;
 }
 
-/* Serve bytes from mapped pinned host memory: the slice has reserved them
- * already (as device bytes); move them to host-backed. */
+/* The record of an allocation the driver made: its key and kind. */
+static int s_kind(const s_alloc_t *r)
+{
+    return r->op == S_MIPMAP ? GP_ALLOC_MIPMAP :
+           r->op == S_ARRAY || r->op == S_ARRAY3D ? GP_ALLOC_ARRAY : GP_ALLOC_PTR;
+}
+
+static uintptr_t s_key(const s_alloc_t *r)
+{
+    switch (s_kind(r)) {
+    case GP_ALLOC_MIPMAP: return (uintptr_t)*r->mip;
+    case GP_ALLOC_ARRAY: return (uintptr_t)*r->arr;
+    default: return (uintptr_t)*r->dptr;
+    }
+}
+
+/* Give back to the driver what it (or host memory) just gave us. */
+static void s_driver_undo(const s_alloc_t *r, void *host)
+{
+    if (host != NULL)
+        gp_real.cuMemFreeHost(host);
+    else if (r->op == S_MIPMAP)
+        gp_real.cuMipmappedArrayDestroy(*r->mip);
+    else if (r->op == S_ARRAY || r->op == S_ARRAY3D)
+        gp_real.cuArrayDestroy(*r->arr);
+    else
+        gp_real.cuMemFree_v2(*r->dptr);
+}
+
+/* The row pitch a pitched allocation is reserved with before the driver
+ * has chosen one (and served with from host memory). */
+static size_t s_pitch_estimate(size_t width) { return (width + 511) & ~(size_t)511; }
+
+/* Serve a pointer allocation from mapped pinned host memory: the slice has
+ * reserved its bytes already (as device bytes); move them to host-backed. */
 static CUresult s_host_backed(CUdeviceptr *dptr, uint64_t bytes, int dev, void **host)
 {
     if (gp_real.cuMemHostAlloc == NULL || gp_real.cuMemHostGetDevicePointer_v2 == NULL)
@@ -76,43 +136,119 @@ static CUresult s_host_backed(CUdeviceptr *dptr, uint64_t bytes, int dev, void *
         gp_real.cuMemFreeHost(p);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    /* the bytes stay reserved; they are now host-backed */
     gp_shim_mark_host(dev, bytes);
     *host = p;
     return CUDA_SUCCESS;
 }
 
-/* The common path of the pointer allocations: reserve, call, record. */
-#define GP_ALLOC_BODY(call, dptr, bytes, dev, can_host) do { \
-        if ((dev) < 0) return CUDA_ERROR_OUT_OF_MEMORY; \
-        if (gp_shim_reserve((dev), (bytes), 0) < 0) return CUDA_ERROR_OUT_OF_MEMORY; \
-        CUresult rc_ = gp_real.call; \
-        void *host_ = NULL; \
-        int flags_ = 0; \
-        if (rc_ == CUDA_ERROR_OUT_OF_MEMORY && (can_host) && gp_shim.oversubscribe && \
-            s_host_backed((dptr), (bytes), (dev), &host_) == CUDA_SUCCESS) { \
-            rc_ = CUDA_SUCCESS; \
-            flags_ = GP_SLICE_HOST; \
-        } \
-        if (rc_ != CUDA_SUCCESS) { \
-            gp_shim_release((dev), (bytes), 0); \
-            return rc_; \
-        } \
-        if (s_record((uintptr_t)*(dptr), (bytes), (dev), GP_ALLOC_PTR, flags_, host_) != CUDA_SUCCESS) { \
-            s_free_ptr_driver(*(dptr), host_); \
-            gp_shim_release((dev), (bytes), flags_); \
-            return CUDA_ERROR_OUT_OF_MEMORY; \
-        } \
-        return CUDA_SUCCESS; \
-    } while (0)
-
-static void s_free_ptr_driver(CUdeviceptr p, void *host)
+/*
+ * Every allocation of this file: reserve bytes on dev (whole pages), call
+ * the driver, then commit -- record what is counted under the new pointer
+ * or handle -- or release.  A pitched allocation was reserved with an
+ * estimate and is corrected to the pitch the driver chose; a pointer
+ * allocation the device cannot hold any more may be served from host
+ * memory (oversubscription).  Whatever fails after the driver succeeded
+ * gives the allocation back to the driver and the bytes to the slice, so
+ * that nothing stays counted that the job does not hold, and nothing held
+ * goes uncounted.
+ */
+static CUresult s_alloc(const s_alloc_t *r, int dev, uint64_t bytes)
 {
-    if (host != NULL)
-        gp_real.cuMemFreeHost(host);
-    else
-        gp_real.cuMemFree_v2(p);
+    if (dev < 0 || bytes == UINT64_MAX || gp_shim_reserve(dev, bytes, 0) < 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    void *host = NULL;
+    int flags = 0;
+    CUresult rc = s_driver_alloc(r);
+    if (rc == CUDA_ERROR_OUT_OF_MEMORY && gp_shim.oversubscribe &&
+        (r->op == S_ALLOC || r->op == S_PITCH) &&
+        s_host_backed(r->dptr, bytes, dev, &host) == CUDA_SUCCESS) {
+        rc = CUDA_SUCCESS;
+        flags = GP_SLICE_HOST;
+        if (r->op == S_PITCH)
+            *r->pitch = s_pitch_estimate(r->width);
+    }
+    if (rc != CUDA_SUCCESS) {
+        gp_shim_release(dev, bytes, 0);
+        return rc;
+    }
+    if (r->op == S_PITCH) {
+        /* the true size is the pitch the driver chose times the height */
+        uint64_t truth = *r->pitch > UINT64_MAX / r->height ? UINT64_MAX :
+                         gp_shim_pages(dev, (uint64_t)*r->pitch * r->height);
+        if (truth > bytes) {
+            if (truth == UINT64_MAX || gp_shim_reserve(dev, truth - bytes, flags) < 0)
+                goto undo;
+        } else if (truth < bytes) {
+            gp_shim_release(dev, bytes - truth, flags);
+        }
+        bytes = truth;
+    }
+    gp_shim_alloc_t a = { .key = s_key(r), .bytes = bytes, .host = host, .dev = (int16_t)dev,
+                          .kind = (uint8_t)s_kind(r), .flags = (uint8_t)flags };
+    if (gp_shim_alloc_put(&a) == 0)
+        return CUDA_SUCCESS;
+undo:
+    /* over the limit after all, or the table cannot record: refuse like
+     * the driver would */
+    s_driver_undo(r, host);
+    gp_shim_release(dev, bytes, flags);
+    return CUDA_ERROR_OUT_OF_MEMORY;
 }
+
+/* A free of this file: the driver entry point, and what it frees. */
+typedef enum { S_FREE, S_FREE_ASYNC, S_FREE_ASYNC_PTSZ, S_ARRAY_DESTROY, S_MIPMAP_DESTROY } s_free_op_t;
+
+static CUresult s_free_sync(CUdeviceptr p, CUstream s)
+{
+    (void)s;
+    return gp_real.cuMemFree_v2(p);
+}
+
+static CUresult s_driver_free(s_free_op_t op, uintptr_t key, CUstream s)
+{
+    switch (op) {
+    case S_FREE: return gp_real.cuMemFree_v2((CUdeviceptr)key);
+    case S_FREE_ASYNC: return gp_real.cuMemFreeAsync((CUdeviceptr)key, s);
+    case S_FREE_ASYNC_PTSZ: return gp_real.cuMemFreeAsync_ptsz((CUdeviceptr)key, s);
+    case S_ARRAY_DESTROY: return gp_real.cuArrayDestroy((CUarray)key);
+    case S_MIPMAP_DESTROY: return gp_real.cuMipmappedArrayDestroy((CUmipmappedArray)key);
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+/*
+ * Every free of this file: take the record out of the table first (so
+ * that of two threads freeing one pointer only one gives its bytes back),
+ * call the driver (or free the host memory serving it), then release the
+ * bytes -- or put the record back when the driver refused.  cuMemFree and
+ * cuMemFreeAsync take a pointer of either kind: of the cuMemAlloc family
+ * (looked up first) or from a memory pool (pools.c).  A pointer or handle
+ * the shim does not know goes to the driver uncounted.
+ */
+static CUresult s_free(s_free_op_t op, uintptr_t key, CUstream s)
+{
+    int kind = op == S_ARRAY_DESTROY ? GP_ALLOC_ARRAY :
+               op == S_MIPMAP_DESTROY ? GP_ALLOC_MIPMAP : GP_ALLOC_PTR;
+    gp_shim_alloc_t a;
+    if (gp_shim_alloc_take(key, kind, &a) == 0) {
+        CUresult rc = a.host != NULL ? gp_real.cuMemFreeHost(a.host) : s_driver_free(op, key, s);
+        if (rc == CUDA_SUCCESS)
+            gp_shim_release(a.dev, a.bytes, a.flags);
+        else
+            gp_shim_alloc_put(&a);
+        return rc;
+    }
+    if (kind == GP_ALLOC_PTR) {
+        CUresult rc;
+        CUresult (*fn)(CUdeviceptr, CUstream) = op == S_FREE ? s_free_sync :
+            op == S_FREE_ASYNC ? gp_real.cuMemFreeAsync : gp_real.cuMemFreeAsync_ptsz;
+        if (gp_pools_free(key, fn, s, &rc))
+            return rc;
+    }
+    return s_driver_free(op, key, s);
+}
+
+/* ------------------------------------------------------------ the cuMemAlloc family */
 
 GP_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
 {
@@ -120,10 +256,8 @@ GP_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes)
     if (bytes == 0 || dptr == NULL)
         return gp_real.cuMemAlloc_v2(dptr, bytes);
     int dev = gp_shim_current_dev();
-    if (dev < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    uint64_t pages = gp_shim_pages(dev, bytes);
-    GP_ALLOC_BODY(cuMemAlloc_v2(dptr, bytes), dptr, pages, dev, 1);
+    s_alloc_t r = { .op = S_ALLOC, .dptr = dptr, .bytes = bytes };
+    return s_alloc(&r, dev, dev < 0 ? 0 : gp_shim_pages(dev, bytes));
 }
 
 GP_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned int flags)
@@ -132,111 +266,39 @@ GP_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytes, unsigned i
     if (bytes == 0 || dptr == NULL)
         return gp_real.cuMemAllocManaged(dptr, bytes, flags);
     int dev = gp_shim_current_dev();
-    if (dev < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    uint64_t pages = gp_shim_pages(dev, bytes);
-    GP_ALLOC_BODY(cuMemAllocManaged(dptr, bytes, flags), dptr, pages, dev, 0);
+    s_alloc_t r = { .op = S_MANAGED, .dptr = dptr, .bytes = bytes, .flags = flags };
+    return s_alloc(&r, dev, dev < 0 ? 0 : gp_shim_pages(dev, bytes));
 }
 
 GP_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width,
                                       size_t height, unsigned int elem)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuMemAllocPitch_v2, (dptr, pitch, width, height, elem));
-    if (dptr == NULL || pitch == NULL || width == 0 || height == 0 || width > SIZE_MAX / height)
+    if (dptr == NULL || pitch == NULL || width == 0 || height == 0 ||
+        s_pitch_estimate(width) < width || s_pitch_estimate(width) > SIZE_MAX / height)
         return gp_real.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
     int dev = gp_shim_current_dev();
-    if (dev < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    uint64_t estimate = gp_shim_pages(dev, (uint64_t)((width + 511) & ~(size_t)511) * height);
-    if (gp_shim_reserve(dev, estimate, 0) < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult rc = gp_real.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
-    void *host = NULL;
-    int flags = 0;
-    uint64_t bytes = estimate;
-    if (rc == CUDA_ERROR_OUT_OF_MEMORY && gp_shim.oversubscribe &&
-        s_host_backed(dptr, estimate, dev, &host) == CUDA_SUCCESS) {
-        rc = CUDA_SUCCESS;
-        flags = GP_SLICE_HOST;
-        *pitch = (width + 511) & ~(size_t)511;
-    }
-    if (rc != CUDA_SUCCESS) {
-        gp_shim_release(dev, estimate, 0);
-        return rc;
-    }
-    /* the true size is the pitch the driver chose times the height */
-    uint64_t truth = gp_shim_pages(dev, (uint64_t)*pitch * height);
-    if (truth > bytes) {
-        if (gp_shim_reserve(dev, truth - bytes, flags) < 0) {
-            s_free_ptr_driver(*dptr, host);
-            gp_shim_release(dev, bytes, flags);
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        bytes = truth;
-    } else if (truth < bytes) {
-        gp_shim_release(dev, bytes - truth, flags);
-        bytes = truth;
-    }
-    if (s_record((uintptr_t)*dptr, bytes, dev, GP_ALLOC_PTR, flags, host) != CUDA_SUCCESS) {
-        s_free_ptr_driver(*dptr, host);
-        gp_shim_release(dev, bytes, flags);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    return CUDA_SUCCESS;
+    s_alloc_t r = { .op = S_PITCH, .dptr = dptr, .pitch = pitch, .width = width,
+                    .height = height, .elem = elem };
+    return s_alloc(&r, dev, dev < 0 ? 0 : gp_shim_pages(dev, (uint64_t)s_pitch_estimate(width) * height));
 }
-
-/* Free a pointer: take its record, free, release (or put the record back). */
-#define GP_FREE_BODY(key, kind, call) do { \
-        gp_shim_alloc_t a_; \
-        if (gp_shim_alloc_take((uintptr_t)(key), (kind), &a_) < 0) return gp_real.call; \
-        CUresult rc_ = a_.host != NULL ? gp_real.cuMemFreeHost(a_.host) : gp_real.call; \
-        if (rc_ == CUDA_SUCCESS) gp_shim_release(a_.dev, a_.bytes, a_.flags); \
-        else gp_shim_alloc_put(&a_); \
-        return rc_; \
-    } while (0)
-
-static CUresult s_free_sync(CUdeviceptr p, CUstream s)
-{
-    (void)s;
-    return gp_real.cuMemFree_v2(p);
-}
-
-/* cuMemFree and cuMemFreeAsync take a pointer of either kind: of the
- * cuMemAlloc family (counted per pointer, looked up first) or from a pool
- * (pools.c); one the shim does not know goes to the driver. */
-#define GP_FREE_ANY(fn, free_fn, dptr, s) do { \
-        GP_PASSTHROUGH_IF_INACTIVE(fn, args_); \
-        gp_shim_alloc_t a_; \
-        if (gp_shim_alloc_take((uintptr_t)(dptr), GP_ALLOC_PTR, &a_) == 0) { \
-            CUresult rc_ = a_.host != NULL ? gp_real.cuMemFreeHost(a_.host) : gp_real.fn args_; \
-            if (rc_ == CUDA_SUCCESS) gp_shim_release(a_.dev, a_.bytes, a_.flags); \
-            else gp_shim_alloc_put(&a_); \
-            return rc_; \
-        } \
-        CUresult prc_; \
-        if (gp_pools_free((uintptr_t)(dptr), (free_fn), (s), &prc_)) return prc_; \
-        return gp_real.fn args_; \
-    } while (0)
 
 GP_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
-#define args_ (dptr)
-    GP_FREE_ANY(cuMemFree_v2, s_free_sync, dptr, NULL);
-#undef args_
+    GP_PASSTHROUGH_IF_INACTIVE(cuMemFree_v2, (dptr));
+    return s_free(S_FREE, (uintptr_t)dptr, NULL);
 }
 
 GP_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
 {
-#define args_ (dptr, s)
-    GP_FREE_ANY(cuMemFreeAsync, gp_real.cuMemFreeAsync, dptr, s);
-#undef args_
+    GP_PASSTHROUGH_IF_INACTIVE(cuMemFreeAsync, (dptr, s));
+    return s_free(S_FREE_ASYNC, (uintptr_t)dptr, s);
 }
 
 GP_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream s)
 {
-#define args_ (dptr, s)
-    GP_FREE_ANY(cuMemFreeAsync_ptsz, gp_real.cuMemFreeAsync_ptsz, dptr, s);
-#undef args_
+    GP_PASSTHROUGH_IF_INACTIVE(cuMemFreeAsync_ptsz, (dptr, s));
+    return s_free(S_FREE_ASYNC_PTSZ, (uintptr_t)dptr, s);
 }
 
 /* ------------------------------------------------------------ arrays */
@@ -251,9 +313,10 @@ static uint64_t s_format_bytes(CUarray_format f)
     }
 }
 
-/* Bytes of an array: every level of a mipmapped one; layers and the six
- * faces of a cubemap are the depth and do not shrink. */
-static uint64_t s_array_bytes(const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels)
+/* Pages of an array on the current device: every level of a mipmapped
+ * one; layers and the six faces of a cubemap are the depth and do not
+ * shrink.  UINT64_MAX when the size overflows (s_alloc refuses it). */
+static uint64_t s_array_pages(int dev, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels)
 {
     uint64_t elem = s_format_bytes(d->Format) * (d->NumChannels ? d->NumChannels : 1);
     uint64_t w = d->Width ? d->Width : 1, h = d->Height ? d->Height : 1, z = d->Depth ? d->Depth : 1;
@@ -261,7 +324,8 @@ static uint64_t s_array_bytes(const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels)
     uint64_t total = 0;
     for (unsigned l = 0; l < levels; l++) {
         uint64_t lv = w * h;
-        if (lv / h != w || lv * z / z != lv || lv * z * elem / elem != lv * z)
+        if (lv / h != w || lv * z / z != lv || lv * z * elem / elem != lv * z ||
+            total + lv * z * elem < total)
             return UINT64_MAX;
         total += lv * z * elem;
         w = w > 1 ? w / 2 : 1;
@@ -269,58 +333,7 @@ static uint64_t s_array_bytes(const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels)
         if (!keep_depth)
             z = z > 1 ? z / 2 : 1;
     }
-    return total;
-}
-
-static CUresult s_array_create(void **handle, int kind, uint64_t bytes, CUresult (*call)(void *),
-                               void *arg)
-{
-    int dev = gp_shim_current_dev();
-    if (dev < 0 || bytes == UINT64_MAX)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    bytes = gp_shim_pages(dev, bytes);
-    if (gp_shim_reserve(dev, bytes, 0) < 0)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult rc = call(arg);
-    if (rc != CUDA_SUCCESS) {
-        gp_shim_release(dev, bytes, 0);
-        return rc;
-    }
-    if (s_record((uintptr_t)*handle, bytes, dev, kind, 0, NULL) != CUDA_SUCCESS) {
-        if (kind == GP_ALLOC_MIPMAP)
-            gp_real.cuMipmappedArrayDestroy((CUmipmappedArray)*handle);
-        else
-            gp_real.cuArrayDestroy((CUarray)*handle);
-        gp_shim_release(dev, bytes, 0);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    return CUDA_SUCCESS;
-}
-
-struct s_array_args {
-    CUarray *arr;
-    CUmipmappedArray *mip;
-    const CUDA_ARRAY_DESCRIPTOR *d2;
-    const CUDA_ARRAY3D_DESCRIPTOR *d3;
-    unsigned levels;
-};
-
-static CUresult s_call_2d(void *p)
-{
-    struct s_array_args *a = p;
-    return gp_real.cuArrayCreate_v2(a->arr, a->d2);
-}
-
-static CUresult s_call_3d(void *p)
-{
-    struct s_array_args *a = p;
-    return gp_real.cuArray3DCreate_v2(a->arr, a->d3);
-}
-
-static CUresult s_call_mip(void *p)
-{
-    struct s_array_args *a = p;
-    return gp_real.cuMipmappedArrayCreate(a->mip, a->d3, a->levels);
+    return dev < 0 ? 0 : gp_shim_pages(dev, total);
 }
 
 GP_EXPORT CUresult cuArrayCreate_v2(CUarray *arr, const CUDA_ARRAY_DESCRIPTOR *desc)
@@ -329,8 +342,9 @@ GP_EXPORT CUresult cuArrayCreate_v2(CUarray *arr, const CUDA_ARRAY_DESCRIPTOR *d
     if (arr == NULL || desc == NULL)
         return gp_real.cuArrayCreate_v2(arr, desc);
     CUDA_ARRAY3D_DESCRIPTOR d = { desc->Width, desc->Height, 0, desc->Format, desc->NumChannels, 0 };
-    struct s_array_args a = { .arr = arr, .d2 = desc };
-    return s_array_create((void **)arr, GP_ALLOC_ARRAY, s_array_bytes(&d, 1), s_call_2d, &a);
+    int dev = gp_shim_current_dev();
+    s_alloc_t r = { .op = S_ARRAY, .arr = arr, .d2 = desc };
+    return s_alloc(&r, dev, s_array_pages(dev, &d, 1));
 }
 
 GP_EXPORT CUresult cuArray3DCreate_v2(CUarray *arr, const CUDA_ARRAY3D_DESCRIPTOR *desc)
@@ -338,8 +352,9 @@ GP_EXPORT CUresult cuArray3DCreate_v2(CUarray *arr, const CUDA_ARRAY3D_DESCRIPTO
     GP_PASSTHROUGH_IF_INACTIVE(cuArray3DCreate_v2, (arr, desc));
     if (arr == NULL || desc == NULL || (desc->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING))
         return gp_real.cuArray3DCreate_v2(arr, desc);
-    struct s_array_args a = { .arr = arr, .d3 = desc };
-    return s_array_create((void **)arr, GP_ALLOC_ARRAY, s_array_bytes(desc, 1), s_call_3d, &a);
+    int dev = gp_shim_current_dev();
+    s_alloc_t r = { .op = S_ARRAY3D, .arr = arr, .d3 = desc };
+    return s_alloc(&r, dev, s_array_pages(dev, desc, 1));
 }
 
 GP_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *arr, const CUDA_ARRAY3D_DESCRIPTOR *desc,
@@ -348,18 +363,19 @@ GP_EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *arr, const CUDA_ARRA
     GP_PASSTHROUGH_IF_INACTIVE(cuMipmappedArrayCreate, (arr, desc, levels));
     if (arr == NULL || desc == NULL || levels == 0 || (desc->Flags & CUDA_ARRAY3D_DEFERRED_MAPPING))
         return gp_real.cuMipmappedArrayCreate(arr, desc, levels);
-    struct s_array_args a = { .mip = arr, .d3 = desc, .levels = levels };
-    return s_array_create((void **)arr, GP_ALLOC_MIPMAP, s_array_bytes(desc, levels), s_call_mip, &a);
+    int dev = gp_shim_current_dev();
+    s_alloc_t r = { .op = S_MIPMAP, .mip = arr, .d3 = desc, .levels = levels };
+    return s_alloc(&r, dev, s_array_pages(dev, desc, levels));
 }
 
 GP_EXPORT CUresult cuArrayDestroy(CUarray arr)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuArrayDestroy, (arr));
-    GP_FREE_BODY(arr, GP_ALLOC_ARRAY, cuArrayDestroy(arr));
+    return s_free(S_ARRAY_DESTROY, (uintptr_t)arr, NULL);
 }
 
 GP_EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray arr)
 {
     GP_PASSTHROUGH_IF_INACTIVE(cuMipmappedArrayDestroy, (arr));
-    GP_FREE_BODY(arr, GP_ALLOC_MIPMAP, cuMipmappedArrayDestroy(arr));
+    return s_free(S_MIPMAP_DESTROY, (uintptr_t)arr, NULL);
 }

@@ -136,7 +136,6 @@ uint64_t gp_graph_trim(int dev);
 void gp_graph_settle_dev(int dev);
 
 /* Fork: the child keeps nothing of its parent's accounting. */
-void gp_memory_forget_all(void);
 void gp_vmm_fork_child(void);
 void gp_pools_fork_child(void);
 void gp_ctx_fork_child(void);

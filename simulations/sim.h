@@ -28,8 +28,6 @@
 #include "model.h"
 #include "placement.h"
 
-#define SIM_VERSION "1.0"
-
 typedef struct {
     char name[GP_NAME_LEN];
     int64_t cpu, mem;

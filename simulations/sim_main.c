@@ -24,6 +24,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "util.h"
 
 #include "banned.h"
@@ -285,7 +286,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("gpupool-sim %s\n", SIM_VERSION);
+        printf("gpupool-sim %s\n", GP_VERSION);
         return 0;
     }
     if (!strcmp(cmd, "policies")) {
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'h': fputs(s_usage, stdout); return 0;
-        case O_VERSION: printf("gpupool-sim %s\n", SIM_VERSION); return 0;
+        case O_VERSION: printf("gpupool-sim %s\n", GP_VERSION); return 0;
         case O_CANDIDATES:
             if (gp_parse_int64(optarg, 1, 1000000, &i64) < 0)
                 return s_usage_error("--candidates: \"%s\" is not 1..1000000", optarg);

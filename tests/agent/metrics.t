@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every agent metric README lists is on /metrics and moves when its event
 # happens: bids, job state changes, per-slice device memory, compute share
-# achieved and time suspended, etcd errors, leases lost.  Jobs run real
+# achieved and time suspended, etcd errors, leases lost; counters are there
+# at 0 before their first event, a job's slice series go when the job ends,
+# and promtool check metrics passes on /metrics.  Jobs run real
 # processes under the shim against the fake CUDA driver.  (Protocol
 # errors: tests/agent/bids.t, whose bidprobe sends malformed messages.)
 . "$(dirname "$0")/../lib.sh"
@@ -27,12 +29,27 @@ scrape() { curl -s -m 5 "http://127.0.0.1:$mport/metrics" >"$T_TMP/metrics"; }
 m() { awk -v s="$1" '$1 == s { v = $2 } END { print v + 0 }' "$T_TMP/metrics"; }
 msum() { awk -v n="$1" '$1 == n || index($1, n "{") == 1 { v += $2 } END { print v + 0 }' "$T_TMP/metrics"; }
 # slice NAME JOB: the value of a per-slice series of JOB (one device).
-slice() { awk -v n="$1" -v j="job=\"$2\"" 'index($1, n "{") == 1 && index($1, j) { v = $2 } END { print v + 0 }' "$T_TMP/metrics"; }
+slice() { awk -v n="$1" -v j="job_id=\"$2\"" 'index($1, n "{") == 1 && index($1, j) { v = $2 } END { print v + 0 }' "$T_TMP/metrics"; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 above() { scrape; gt "$("$@")" "$ABOVE"; }   # ABOVE=x above FN ARGS...
 submit() { echo "$1" | gpupool_ c1 submit - >/dev/null; }
 
 scrape
+for s in 'gpupool_agent_bids_total{result="refused"}' gpupool_agent_lease_lost_total \
+         'gpupool_agent_protocol_errors_total{what="message"}' gpupool_agent_coordinators_refused_total \
+         'gpupool_agent_jobs_total{state="failed"}'; do
+    grep -q "^$s 0\$" "$T_TMP/metrics"; ok $? "$s is 0 before its first event"
+done
+# promtool_ok: promtool check metrics passes on the agent's /metrics.
+promtool_ok() {
+    scrape
+    local out rc
+    out=$(promtool check metrics <"$T_TMP/metrics" 2>&1); rc=$?
+    [ -s "$T_TMP/metrics" ] && [ "$rc" = 0 ] && [ -z "$out" ] && return 0
+    diag "promtool: rc=$rc $out"
+    return 1
+}
+promtool_ok; ok $? "promtool check metrics passes at start"
 bids0=$(msum gpupool_agent_bids_total)
 started0=$(m 'gpupool_agent_jobs_total{state="started"}')
 ended0=$(m 'gpupool_agent_jobs_total{state="succeeded"}')
@@ -55,23 +72,32 @@ submit "{\"id\": \"mem\", \"devices\": 1, \"mem_mib\": 4096, \"compute_percent\"
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"hold\", \"1024\", \"600\"]}"
 wait_state c1 mem running 20; ok $? "a job holding 1 GiB of device memory runs"
 mem_is_1g() { scrape; [ "$(slice gpupool_agent_slice_memory_bytes mem)" = 1073741824 ]; }
-wait_for 15 mem_is_1g; ok $? "gpupool_agent_slice_memory_bytes{job=\"mem\"} is 1 GiB ($(slice gpupool_agent_slice_memory_bytes mem))"
+wait_for 15 mem_is_1g; ok $? "gpupool_agent_slice_memory_bytes{job_id=\"mem\"} is 1 GiB ($(slice gpupool_agent_slice_memory_bytes mem))"
 
 submit "{\"id\": \"spin\", \"devices\": 1, \"mem_mib\": 1024, \"compute_percent\": 30,
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"launchlog\", \"$(now_ns)\", \"600\", \"1000\"]}"
 wait_state c1 spin running 20; ok $? "a job launching kernels runs"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_compute_percent spin
-ok $? "gpupool_agent_slice_compute_percent{job=\"spin\"} moves above 0 ($(slice gpupool_agent_slice_compute_percent spin))"
-is "$(slice gpupool_agent_slice_suspended_seconds spin)" 0 "gpupool_agent_slice_suspended_seconds{job=\"spin\"} is 0 before a suspension"
+ok $? "gpupool_agent_slice_compute_percent{job_id=\"spin\"} moves above 0 ($(slice gpupool_agent_slice_compute_percent spin))"
+is "$(slice gpupool_agent_slice_suspended_seconds spin)" 0 "gpupool_agent_slice_suspended_seconds{job_id=\"spin\"} is 0 before a suspension"
 gpupool_ c1 suspend spin >/dev/null; ok $? "the job is suspended"
 share_zero() { scrape; [ "$(slice gpupool_agent_slice_compute_percent spin)" = 0 ]; }
 wait_for 15 share_zero; ok $? "while suspended, its compute share falls to 0"
 # The shim adds a wait to the slice's suspended time when the wait ends.
 gpupool_ c1 resume spin >/dev/null; ok $? "the job is resumed"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_suspended_seconds spin
-ok $? "gpupool_agent_slice_suspended_seconds{job=\"spin\"} moves ($(slice gpupool_agent_slice_suspended_seconds spin))"
+ok $? "gpupool_agent_slice_suspended_seconds{job_id=\"spin\"} moves ($(slice gpupool_agent_slice_suspended_seconds spin))"
 ABOVE=0 wait_for 15 above slice gpupool_agent_slice_compute_percent spin
 ok $? "and its compute share is above 0 again"
+
+promtool_ok; ok $? "promtool check metrics passes with slices running"
+
+# --- a job's slice series go when it ends
+gpupool_ c1 cancel mem >/dev/null; ok $? "the job holding memory is cancelled"
+no_mem_series() { scrape; ! grep -q 'job_id="mem"' "$T_TMP/metrics"; }
+wait_for 15 no_mem_series; ok $? "its slice series are gone from /metrics"
+grep -q 'gpupool_agent_slice_memory_bytes{job_id="spin"' "$T_TMP/metrics"
+ok $? "the running job's series stay"
 
 # --- leases lost: revoke the agent's lease behind its back
 lease=$(etcdctl_ get /gpupool/nodes/r1/gpu1 -w json | grep -o '"lease":[0-9]*' | cut -d: -f2)

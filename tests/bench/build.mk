@@ -8,3 +8,9 @@ TEST_PROGRAMS += $(BUILD)/tests/bench/rss_floor
 
 $(BUILD)/tests/bench/rss_floor: $(BUILD)/tests/bench/rss_floor.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
+
+# The WAN benchmark's load generator (tests/bench/wan.sh, tests/coordinator/wan.t).
+TEST_PROGRAMS += $(BUILD)/tests/bench/wan_load
+
+$(BUILD)/tests/bench/wan_load: $(BUILD)/tests/bench/wan_load.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)

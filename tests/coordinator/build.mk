@@ -21,3 +21,9 @@ TEST_PROGRAMS += $(BUILD)/tests/coordinator/wiresend
 
 $(BUILD)/tests/coordinator/wiresend: $(BUILD)/tests/coordinator/wiresend.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ZMQ)
+
+# An agent that bids for a job it was not asked about.
+TEST_PROGRAMS += $(BUILD)/tests/coordinator/bidspoof
+
+$(BUILD)/tests/coordinator/bidspoof: $(BUILD)/tests/coordinator/bidspoof.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)

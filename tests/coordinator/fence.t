@@ -26,7 +26,7 @@ ok $? "c2 fills the GPU"
 metric() { pool_metric c1 "$1"; }
 wait_for 15 bash -c "curl -s ${POOL_API[c1]}/metrics | grep -q '^gpupool_coordinator_commit_conflicts_total [1-9]'"
 ok $? "the stalled leader's commit was refused (commit conflicts: $(metric gpupool_coordinator_commit_conflicts_total))"
-is "$(metric gpupool_coordinator_placements_total)" "" "the stalled leader placed nothing"
+is "$(metric gpupool_coordinator_placements_total)" 0 "the stalled leader placed nothing"
 pool_check >"$T_TMP/check.out"; st=$?
 diag "$(cat "$T_TMP/check.out")"
 is "$st" 0 "no double-booking"

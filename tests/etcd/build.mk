@@ -8,3 +8,9 @@ $(BUILD)/tests/etcd/etcd_client_test: $(BUILD)/tests/etcd/etcd_client_test.o $(T
 
 $(BUILD)/tests/etcd/etcd_bench: $(BUILD)/tests/etcd/etcd_bench.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)
+
+# A client with local endpoints writing and watching (local_endpoints.t).
+TEST_PROGRAMS += $(BUILD)/tests/etcd/home_probe
+
+$(BUILD)/tests/etcd/home_probe: $(BUILD)/tests/etcd/home_probe.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)

@@ -95,6 +95,9 @@ int main(void)
     is_int(msg.type, GP_MSG_HELLO, "of type HELLO");
     is_str(json_string_value(json_object_get(msg.body, "agent")), "a1", "from the authorized agent");
     is_str(msg.peer_key, agent_keys.public_key, "and knows its CURVE key");
+    char agent_id[256];
+    size_t agent_idl = msg.identity_len;
+    memcpy(agent_id, msg.identity, agent_idl);
     json_t *reply = json_pack("{s:i}", "round", 1);
     is_int(gp_wire_send(server, msg.identity, msg.identity_len, GP_MSG_CFB, reply, &err), 0,
            "server answers through the routing id");
@@ -109,6 +112,11 @@ int main(void)
     is_int(rc, 1, "agent receives the answer");
     is_int(got.type, GP_MSG_CFB, "of type CFB");
     gp_wire_msg_clear(&got);
+
+    char pr[8];
+    is_str(gp_wire_printable("\0ab\"c d\\", 8, pr, sizeof pr), "?ab?c?d", "printable: "
+           "control bytes, quote, space and backslash shown as ?, truncated");
+    is_str(gp_wire_printable("", 0, pr, sizeof pr), "-", "printable: empty is -");
 
     /* Malformed messages from an authorized peer: each dropped with a reason. */
     struct { const char *frames[4]; int n; const char *why; } bad[] = {
@@ -126,6 +134,9 @@ int main(void)
         rc = s_recv(server, &msg, &err, 3000);
         ok(rc == -1 && strstr(err.msg, bad[i].why), "malformed message %zu dropped: %s", i,
            err.msg);
+        ok(rc == -1 && msg.identity_len == agent_idl && !memcmp(msg.identity, agent_id, agent_idl) &&
+               msg.body == NULL,
+           "and the dropped message still names its sender (nothing else)");
     }
     size_t big = GP_WIRE_MAX_BYTES + 10;
     char *huge = malloc(big);

@@ -1,0 +1,36 @@
+/*
+ * cli.h - what the files of the gpupool CLI share.
+ *
+ * cli_flag_value: "--name VALUE" or "--name=VALUE" at argv[*i] (advancing
+ * *i past a separate value), or NULL when argv[*i] is not that flag.
+ *
+ * cli_backup, cli_restore_check (cli_backup.c): `gpupool backup` and
+ * `gpupool restore-check`.  Both talk to etcd (backup) or read files (restore-check), never to a
+ * coordinator's API, so they work while every coordinator is down:
+ *
+ *   gpupool backup FILE [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F]
+ *                       [--etcd-key F] [--etcd-user U] [--prefix P]
+ *       FILE       the member's snapshot as etcd's maintenance API streams it
+ *                  (restorable as is: `etcdctl snapshot restore FILE`),
+ *                  checked against its SHA-256 trailer before it is kept;
+ *       FILE.meta  JSON: gpupool's version, the time, the etcd revisions
+ *                  read just before and after the snapshot, the pool's keys
+ *                  by kind and its jobs by state at the first of them.
+ *   Neither file exists until both are complete (written to temporary
+ *   names, renamed); an existing FILE is never overwritten.
+ *
+ *   gpupool restore-check FILE
+ *       checks the snapshot's SHA-256 trailer and, where FILE.meta exists,
+ *       that it describes this snapshot, and prints what it holds.
+ *
+ * Each returns a <sysexits.h> status and prints its own errors.
+ */
+#ifndef GP_CLI_H
+#define GP_CLI_H
+
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name);
+
+int cli_backup(int argc, char **argv);
+int cli_restore_check(int argc, char **argv);
+
+#endif
