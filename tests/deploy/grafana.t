@@ -87,6 +87,10 @@ for n in $names; do
     grep -qx "$n" "$T_TMP/exported"; ok $? "$n is exported by the pool"
 done
 
+# Jobs outlive their agent: those still running are stopped by their cancel.
+gpupool_ c1 cancel mem spin >/dev/null
+ended() { compgen -G "$T_TMP/state/done/mem*" >/dev/null && compgen -G "$T_TMP/state/done/spin*" >/dev/null; }
+wait_for 30 ended; ok $? "the running jobs are cancelled and their processes ended"
 stop_daemon agent; is "$?" 0 "the agent exits 0"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0"
 done_testing
