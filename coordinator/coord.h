@@ -24,6 +24,8 @@
  *               store-full alarm
  *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
  *               from one coordinator only
+ *   ui.c        the web console under /ui/: its files, its read-only data
+ *               from the cache, the pool's one-hour history (ui.h)
  *
  * One thread; every socket is polled by main.c's loop.
  */

@@ -236,7 +236,9 @@ static json_t *s_regions_json(coord_t *c)
         int seen = 0;
         size_t i;
         json_t *v;
-        json_array_foreach(clouds, i, v) seen |= cloud && !strcmp(json_string_value(v), cloud);
+        json_array_foreach(clouds, i, v) {
+            seen |= cloud && !strcmp(json_string_value(v), cloud);
+        }
         if (cloud && *cloud && !seen)
             json_array_append_new(clouds, json_string(cloud));
         json_object_set_new(r, "nodes", json_integer(json_integer_value(json_object_get(r, "nodes")) + 1));
@@ -362,8 +364,8 @@ static int s_cmp_node(const void *a, const void *b)
     return r ? r : strcmp(x->name, y->name);
 }
 
-/* A node's devices, each with its slices and live usage. */
-static json_t *s_node_json(coord_t *c, coord_node_t *n, gp_strmap_t *slices)
+/* A node's devices, their slices still empty (s_add_slices fills them). */
+static json_t *s_node_json(coord_node_t *n)
 {
     json_t *devs = json_array();
     json_t *rd = n->record ? json_object_get(n->record, "devices") : NULL;
@@ -384,42 +386,45 @@ static json_t *s_node_json(coord_t *c, coord_node_t *n, gp_strmap_t *slices)
     const char *state = !n->present ? "notready"
                         : json_is_false(json_object_get(n->record, "healthy")) ? "unhealthy"
                                                                                 : "ready";
-    json_t *o = json_pack("{s:s,s:s,s:s,s:o}", "name", n->name, "region", n->region, "state", state,
-                          "devices", devs);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:[]}", "name", n->name, "region", n->region, "state",
+                          state, "devices", devs, "jobs");
     if (n->record) {
         static const char *const copy[] = { "cloud", "cluster", "zone", "cordoned" };
         for (size_t i = 0; i < GP_ARRAY_LEN(copy); i++)
             if (json_object_get(n->record, copy[i]))
                 json_object_set(o, copy[i], json_object_get(n->record, copy[i]));
     }
-    /* Slices: from the committed allocations on this node. */
-    json_t *jobs = json_array();
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-        gp_alloc_t *al = a.value;
-        if (strcmp(al->node, n->name) != 0)
+    return o;
+}
+
+/* One committed allocation's slices on its node's devices; each slice is
+ * also filed in slices under "job/uuid" for s_add_usage. */
+static void s_add_slices(coord_t *c, json_t *node, const gp_alloc_t *al, gp_strmap_t *slices)
+{
+    coord_job_t *j = coord_cache_job(c, al->job);
+    json_t *devs = json_object_get(node, "devices");
+    json_array_append_new(json_object_get(node, "jobs"), json_string(al->job));
+    for (int d = 0; d < al->ndevices; d++) {
+        json_t *dev = json_array_get(devs, (size_t)al->devices[d].index);
+        if (dev == NULL)
             continue;
-        coord_job_t *j = coord_cache_job(c, al->job);
-        json_array_append_new(jobs, json_string(al->job));
-        for (int d = 0; d < al->ndevices; d++) {
-            json_t *dev = json_array_get(devs, (size_t)al->devices[d].index);
-            if (dev == NULL)
-                continue;
-            int64_t dm = json_integer_value(json_object_get(dev, "mem_mib"));
-            int whole = al->devices[d].whole;
-            json_t *s = json_pack("{s:s,s:s?,s:s?,s:I,s:i,s:b,s:b}", "job", al->job, "team",
-                                  j ? j->owner : NULL, "state",
-                                  j ? gp_job_state_name(j->state) : NULL, "mem_mib",
-                                  (json_int_t)(whole ? dm : al->devices[d].mem_mib),
-                                  "compute_permille", whole ? 1000 : al->devices[d].compute_permille,
-                                  "whole", whole, "suspended", al->suspended);
-            json_array_append_new(json_object_get(dev, "slices"), s);
-            char key[2 * GP_NAME_LEN + 2];
-            snprintf(key, sizeof key, "%s/%s", al->job, al->devices[d].uuid);
-            gp_strmap_put(slices, key, s);
-        }
+        int64_t dm = json_integer_value(json_object_get(dev, "mem_mib"));
+        int whole = al->devices[d].whole;
+        json_t *s = json_pack("{s:s,s:s?,s:s?,s:I,s:i,s:b,s:b}", "job", al->job, "team",
+                              j ? j->owner : NULL, "state", j ? gp_job_state_name(j->state) : NULL,
+                              "mem_mib", (json_int_t)(whole ? dm : al->devices[d].mem_mib),
+                              "compute_permille", whole ? 1000 : al->devices[d].compute_permille,
+                              "whole", whole, "suspended", al->suspended);
+        json_array_append_new(json_object_get(dev, "slices"), s);
+        char key[2 * GP_NAME_LEN + 2];
+        snprintf(key, sizeof key, "%s/%s", al->job, al->devices[d].uuid);
+        gp_strmap_put(slices, key, s);
     }
-    json_object_set_new(o, "jobs", jobs);
-    /* What each slice really uses, from the agent's usage record. */
+}
+
+/* What each slice on node n really uses, from its agent's usage record. */
+static void s_add_usage(const coord_node_t *n, gp_strmap_t *slices)
+{
     json_t *us = n->usage ? json_object_get(n->usage, "slices") : NULL;
     size_t i;
     json_t *v;
@@ -438,7 +443,6 @@ static json_t *s_node_json(coord_t *c, coord_node_t *n, gp_strmap_t *slices)
             json_object_set(s, "compute_percent", json_object_get(ud, "compute_percent"));
         }
     }
-    return o;
 }
 
 static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, int page)
@@ -446,21 +450,19 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
     (void)who;   /* slices name job, team and share: metadata every caller sees */
     size_t cap = gp_strmap_size(c->nodes), n = 0;
     coord_node_t **list = calloc(cap ? cap : 1, sizeof *list);
-    gp_strmap_t *regions = gp_strmap_new(), *slices = gp_strmap_new();
+    gp_strmap_t *regions = gp_strmap_new(), *slices = gp_strmap_new(), *held = gp_strmap_new(),
+                *shown = gp_strmap_new();
     json_t *out = NULL;
-    if (list == NULL || regions == NULL || slices == NULL)
+    if (list == NULL || regions == NULL || slices == NULL || held == NULL || shown == NULL)
         goto cleanup;
+    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a))
+        gp_strmap_put(held, ((gp_alloc_t *)a.value)->node, a.value);
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *nd = it.value;
-        int lost = 0;
-        if (!nd->present) {
-            /* A node whose record is gone while allocations remain: NotReady. */
-            for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key && !lost;
-                 a = gp_strmap_next(c->allocs, a))
-                lost = !strcmp(((gp_alloc_t *)a.value)->node, nd->name);
-            if (!lost)
-                continue;
-        }
+        /* A node whose record is gone while allocations remain: NotReady
+         * (until the leader's recovery releases them). */
+        if (!nd->present && gp_strmap_get(held, nd->name) == NULL)
+            continue;
         if (nd->region[0])
             gp_strmap_put(regions, nd->region, nd);
         if (region && strcmp(nd->region, region) != 0)
@@ -471,9 +473,21 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
     int pages = (int)((n + S_NODES_PAGE - 1) / S_NODES_PAGE);
     if (page >= pages)
         page = pages ? pages - 1 : 0;
+    /* The page's nodes, then one pass over the allocations for their slices. */
     json_t *nodes = json_array();
-    for (size_t i = (size_t)page * S_NODES_PAGE; i < n && i < (size_t)(page + 1) * S_NODES_PAGE; i++)
-        json_array_append_new(nodes, s_node_json(c, list[i], slices));
+    size_t first = (size_t)page * S_NODES_PAGE, last = first + S_NODES_PAGE < n ? first + S_NODES_PAGE : n;
+    for (size_t i = first; i < last; i++) {
+        json_t *o = s_node_json(list[i]);
+        json_array_append_new(nodes, o);
+        gp_strmap_put(shown, list[i]->name, o);
+    }
+    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
+        json_t *o = gp_strmap_get(shown, ((gp_alloc_t *)a.value)->node);
+        if (o)
+            s_add_slices(c, o, a.value, slices);
+    }
+    for (size_t i = first; i < last; i++)
+        s_add_usage(list[i], slices);
     json_t *rl = json_array();
     for (gp_strmap_iter_t it = gp_strmap_first(regions); it.key; it = gp_strmap_next(regions, it))
         json_array_append_new(rl, json_string(it.key));
@@ -483,6 +497,8 @@ cleanup:
     free(list);
     gp_strmap_destroy(&regions);
     gp_strmap_destroy(&slices);
+    gp_strmap_destroy(&held);
+    gp_strmap_destroy(&shown);
     return out;
 }
 

@@ -3,8 +3,9 @@
 # pool exports: every metric each of its queries names is on a running
 # pool's /metrics (coordinator and agent), after the work a pool does —
 # jobs submitted, placed, run under the shim (slice memory and compute),
-# suspended and resumed, cancelled, and a request without a token.  The
-# names come from the live /metrics, not from a list kept here.
+# suspended and resumed, cancelled, and a request without a token; and
+# every label a legend shows is on the series its query names.  The names
+# come from the live /metrics, not from a list kept here.
 . "$(dirname "$0")/../lib.sh"
 
 DASH=$GP_ROOT/deploy/grafana/gpupool.json
@@ -18,9 +19,9 @@ FAKELIB=$GP_BUILD/tests/fakecuda
 export FAKECUDA_STATE=$T_TMP/fakegpu FAKECUDA_DEVICES=1 FAKECUDA_MEM_MIB=24576 FAKECUDA_MODEL=A10
 now_ns() { LD_LIBRARY_PATH=$FAKELIB "$SHIMTEST" now; }
 
-# The dashboard's queries: one per line, "PANEL<TAB>EXPR".
+# The dashboard's queries: one per line, "PANEL<TAB>EXPR<TAB>LEGEND LABELS".
 queries=$(python3 - "$DASH" <<'PY'
-import json, sys
+import json, re, sys
 d = json.load(open(sys.argv[1]))
 def walk(panels):
     for p in panels:
@@ -28,7 +29,8 @@ def walk(panels):
         yield from walk(p.get("panels", []))
 for p in walk(d["panels"]):
     for t in p.get("targets", []):
-        print("%s\t%s" % (p["title"], t["expr"]))
+        labels = re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", t.get("legendFormat", ""))
+        print("%s\t%s\t%s" % (p["title"], t["expr"], " ".join(labels)))
 PY
 )
 ok $? "the dashboard is JSON with panels and queries"
@@ -58,20 +60,37 @@ curl -s -o /dev/null "${POOL_API[c1]}/v1/jobs"   # no token: counted as unauthor
 # The names a pool exports: every sample's name on the two /metrics.
 scrape() {
     { curl -s -m 5 "${POOL_API[c1]}/metrics"; curl -s -m 5 "http://127.0.0.1:$mport/metrics"; } |
-        awk '!/^#/ && NF { sub(/[{ ].*/, "", $1); print $1 }' | sort -u >"$T_TMP/exported"
+        grep -v '^#' >"$T_TMP/samples"
+    awk 'NF { sub(/[{ ].*/, "", $1); print $1 }' "$T_TMP/samples" | sort -u >"$T_TMP/exported"
 }
 slices_seen() { scrape; grep -qx gpupool_agent_slice_memory_bytes "$T_TMP/exported"; }
 wait_for 20 slices_seen; ok $? "the agent exports its slices' metrics ($(wc -l <"$T_TMP/exported") names in all)"
 
 names=$(printf '%s\n' "$queries" | cut -f2 | grep -o 'gpupool_[a-z0-9_]*' | sort -u)
-while IFS=$'\t' read -r title expr; do
+# labelled NAMES LABEL: some series of one of NAMES carries LABEL.
+labelled() {
+    local n
+    for n in $1; do
+        grep -Eq "^$n\{([^}]*,)?$2=" "$T_TMP/samples" && return 0
+    done
+    return 1
+}
+while IFS=$'\t' read -r title expr legend; do
     printf '%s' "$expr" | grep -q 'gpupool_[a-z0-9_]'
     ok $? "\"$title\": the query names a gpupool metric ($expr)"
+    qnames=$(printf '%s' "$expr" | grep -o 'gpupool_[a-z0-9_]*' | sort -u | tr '\n' ' ')
+    for l in $legend; do
+        labelled "$qnames" "$l"; ok $? "\"$title\": its legend's label $l is on the series it names"
+    done
 done <<<"$queries"
 for n in $names; do
     grep -qx "$n" "$T_TMP/exported"; ok $? "$n is exported by the pool"
 done
 
+# Jobs outlive their agent: those still running are stopped by their cancel.
+gpupool_ c1 cancel mem spin >/dev/null
+ended() { compgen -G "$T_TMP/state/done/mem*" >/dev/null && compgen -G "$T_TMP/state/done/spin*" >/dev/null; }
+wait_for 30 ended; ok $? "the running jobs are cancelled and their processes ended"
 stop_daemon agent; is "$?" 0 "the agent exits 0"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0"
 done_testing

@@ -73,6 +73,10 @@ is "${py_rc:-none}" 0 "the browser session ran to its end (console.py exit 0)"
 ls "$shots"/overview.png "$shots"/nodes.png "$shots"/queue.png "$shots"/job.png "$shots"/login.png >/dev/null 2>&1
 ok $? "screenshots of every page in $shots"
 
+# Jobs outlive their agent: the job holding memory is stopped by its cancel.
+gpupool_ c1 cancel hold >/dev/null
+ended() { compgen -G "$T_TMP/gpu1.state/done/hold*" >/dev/null; }
+wait_for 30 ended; ok $? "the job holding memory is cancelled and its process ended"
 stop_daemon gpu1; is "$?" 0 "the agents exit 0" && stop_daemon a1; is "$?" 0 "the agent exits 0"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0"
 done_testing
