@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "jobrec.h"
 #include "keys.h"
 #include "log.h"
 #include "ui.h"
@@ -776,6 +777,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
         gp_http_respond_error(req, 404, "no such endpoint GET /ui/api/%.200s", view);
         return;
     }
+    gp_jobrec_redact_json(json_object_get(o, "job"));   /* secret env values never leave */
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (text == NULL) {

@@ -96,6 +96,22 @@ is "$(api "$VIEWER" GET /v1/jobs/a1)" 403 "nor read a team's job whole"
 is "$(api "$VIEWER" GET /v1/regions)" 200 "a reader reads the pool"
 is "$(api "$ALICE" GET /v1/audit)" 403 "the audit log is for operators"
 
+# The web console's data follows the same roles, and never shows a secret.
+is "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/ui/api/jobs")" 401 \
+   "the console's data without a principal: 401"
+is "$(api "$ALICE" GET /ui/api/jobs/b1)" 200 "team-a opens team-b's job in the console"
+like "$(ans)" '"full":false' "as metadata only"
+! ans | grep -q '"command"'; ok $? "without its command"
+api "$ALICE" GET /ui/api/jobs/a1 >/dev/null
+like "$(ans)" '"full":true' "its own team's job in full"
+api "$ALICE" GET /ui/api/jobs >/dev/null
+is "$(ans | python3 -c 'import json, sys; print([j["full"] for j in json.load(sys.stdin)["jobs"] if j["id"] in ("a1", "b1")])')" \
+   "[True, False]" "the console's job list: team-a's job in full, team-b's metadata-only"
+api "$OPS" GET /ui/api/jobs/b1 >/dev/null
+like "$(ans)" '"full":true' "an operator sees b1 in full in the console"
+like "$(ans)" '"DB_PASS":\{"secret":true\}' "...its secret shown as a secret"
+! grep -q "$SECRET" "$T_TMP/ans"; ok $? "...never its value"
+
 is "$(api "$OPS" GET /v1/jobs/b1)" 200 "an operator reads team-b's job"
 ! grep -q "$SECRET" "$T_TMP/ans"; ok $? "without the secret value"
 like "$(ans)" '"command":\["sh"' "with its command"
