@@ -1,7 +1,8 @@
 /*
  * sim.h - gpupool-sim's parts: inputs (sim_input.c), replays
- * (sim_replay.c), capacity planning (sim_plan.c), output (sim_output.c),
- * the command line (sim_main.c).
+ * (sim_replay.c), capacity planning (sim_plan.c; with prices, the cheapest
+ * inventory across clouds: sim_catalog.c), output (sim_output.c), the
+ * command line (sim_main.c).
  *
  * The simulator holds an inventory and a workload in compact arrays (a
  * 100,000-node, 1,000,000-pod replay fits in a few hundred MiB), builds a
@@ -178,8 +179,16 @@ typedef struct {
     const char *mix;         /* "MODEL=weight,..." or NULL: the inventory's own */
     int candidates;
     bool json;
+    const char *prices;      /* price file: the cheapest inventory (sim_catalog.c) */
+    const char *max_nodes;   /* "cloud=N,...", or NULL */
+    int exhaustive;          /* > 0: try every inventory of 0..N nodes per type */
+    const char *plot;        /* bar chart of the cost per type, .png or .svg */
 } sim_plan_opts_t;
 int sim_plan(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
+
+/* sim_catalog.c: the cheapest inventory from the node types of d's
+ * inventory with o->prices (the search is described there). */
+int sim_plan_priced(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
 
 /* sim_output.c */
 void sim_progress(int done, int total, const char *what);

@@ -71,6 +71,14 @@ static const char s_usage[] =
     "plan:\n"
     "      --success PCT        share of pods to place (default 99)\n"
     "      --mix M=W,...        GPU model mix (default: the node list's own)\n"
+    "      --prices FILE        prices per hour: lines CLOUD type=NAME PRICE or\n"
+    "                           CLOUD gpu=MODEL PRICE (CLOUD * for any); then the plan\n"
+    "                           is the cheapest count of each node type of the\n"
+    "                           inventory (a node's type: its \"type\" label)\n"
+    "      --max-nodes C=N,...  with --prices: at most N nodes in cloud C\n"
+    "      --exhaustive N       with --prices: try every inventory of 0..N nodes per\n"
+    "                           type instead of searching (small catalogues only)\n"
+    "      --plot FILE          with --prices: bar chart of the cost per type\n"
     "      --json               JSON instead of the table\n"
     "\n"
     "  -h, --help               this text\n"
@@ -79,7 +87,7 @@ static const char s_usage[] =
 enum {
     O_CANDIDATES = 256, O_COUNT, O_SCALE, O_WHOLE, O_MODE, O_RATE, O_DURATION, O_DDIST,
     O_MAXWAIT, O_SAMPLE, O_JSON, O_CSV, O_PLOT, O_SUCCESS, O_MIX, O_VERSION, O_NFORMAT,
-    O_PFORMAT,
+    O_PFORMAT, O_PRICES, O_MAXNODES, O_EXHAUSTIVE,
 };
 
 static const struct option s_options[] = {
@@ -109,6 +117,9 @@ static const struct option s_options[] = {
     {"plot", required_argument, NULL, O_PLOT},
     {"success", required_argument, NULL, O_SUCCESS},
     {"mix", required_argument, NULL, O_MIX},
+    {"prices", required_argument, NULL, O_PRICES},
+    {"max-nodes", required_argument, NULL, O_MAXNODES},
+    {"exhaustive", required_argument, NULL, O_EXHAUSTIVE},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -321,6 +332,8 @@ int main(int argc, char **argv)
     const char *nodes = NULL, *pods = NULL, *nformat = NULL, *pformat = NULL;
     const char *policies = "fgd";
     const char *seeds_spec = "42", *csv = NULL, *plot = NULL, *mix = NULL, *mode = "inflate";
+    const char *prices = NULL, *max_nodes = NULL;
+    int exhaustive = 0;
     bool json = false, quiet = false;
     int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
     sim_run_opts_t base;
@@ -434,6 +447,13 @@ int main(int argc, char **argv)
                 return s_usage_error("--success: \"%s\" is not a percentage", optarg);
             break;
         case O_MIX: mix = optarg; break;
+        case O_PRICES: prices = optarg; break;
+        case O_MAXNODES: max_nodes = optarg; break;
+        case O_EXHAUSTIVE:
+            if (gp_parse_int64(optarg, 1, 1000, &i64) < 0)
+                return s_usage_error("--exhaustive: \"%s\" is not 1..1000", optarg);
+            exhaustive = (int)i64;
+            break;
         case ':': return s_usage_error("option %s needs a value", argv[optind - 1]);
         default: return s_usage_error("unknown option %s", argv[optind - 1]);
         }
@@ -443,6 +463,10 @@ int main(int argc, char **argv)
     if (nodes == NULL || pods == NULL)
         return s_usage_error("%s", "--nodes and --pods are required");
     base.time_mode = !strcmp(mode, "time");
+    if (prices == NULL && (max_nodes || exhaustive))
+        return s_usage_error("%s", "--max-nodes and --exhaustive need --prices");
+    if (prices && mix)
+        return s_usage_error("%s", "--mix and --prices do not go together");
     if (plot) {
         size_t l = strlen(plot);
         if (l < 5 || (strcmp(plot + l - 4, ".png") && strcmp(plot + l - 4, ".svg")))
@@ -485,10 +509,12 @@ int main(int argc, char **argv)
     }
 
     if (!strcmp(cmd, "plan")) {
-        sim_plan_opts_t po = {plist[0], seeds, nseeds, success, mix, base.candidates, json};
+        sim_plan_opts_t po = {plist[0], seeds, nseeds, success, mix, base.candidates, json,
+                              prices, max_nodes, exhaustive, plot};
         if (sim_plan(&d, &po, stdout, &err) < 0) {
             fprintf(stderr, "gpupool-sim: %s\n", err.msg);
-            ex = err.code == GP_ERR_INVALID ? EX_USAGE : EX_DATAERR;
+            /* a flag's own error names it ("--mix: ...") */
+            ex = !strncmp(err.msg, "--", 2) ? EX_USAGE : s_exit_for(&err);
         }
         goto out;
     }
