@@ -191,6 +191,8 @@ int sim_plan(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t 
 int sim_plan_priced(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
 
 /* sim_output.c */
+double sim_max_rss_mib(void);   /* the process's peak resident set so far */
+double sim_cpu_s(void);         /* the process's CPU time so far (user + system) */
 void sim_progress(int done, int total, const char *what);
 void sim_print_table(FILE *out, const sim_data_t *d, const sim_result_t *mean, int n,
                      bool time_mode);

@@ -1130,12 +1130,13 @@ int sim_plan_priced(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp
     int64_t gsaved = whole.gpus - shared.gpus;
     double csaved = whole.cost - shared.cost;
     if (o->json) {
-        json_t *j = json_pack("{s:s, s:f, s:i, s:o, s:o, s:I, s:f, s:f}", "policy", o->policy,
-                              "target_success_pct", o->success, "pods", d->npods,
+        json_t *j = json_pack("{s:s, s:f, s:i, s:o, s:o, s:I, s:f, s:f, s:f}", "policy",
+                              o->policy, "target_success_pct", o->success, "pods", d->npods,
                               "shared", s_sol_json(c, &shared), "whole", s_sol_json(c, &whole),
                               "gpus_saved_by_sharing", (json_int_t)gsaved,
                               "cost_saved_per_hour", round(csaved * 1000) / 1000,
-                              "search_s", round(secs * 1000) / 1000);
+                              "search_s", round(secs * 1000) / 1000,
+                              "cpu_s", round(sim_cpu_s() * 1000) / 1000);
         char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         if (s)
             fprintf(out, "%s\n", s);

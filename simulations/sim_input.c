@@ -24,6 +24,7 @@ static const struct { const char *name; int64_t mem; } s_known[] = {
     {"H100", 81920}, {"H800", 81920}, {"H20", 98304}, {"H200", 144384}, {"L4", 23034},
     {"L20", 46068}, {"L40", 46068}, {"L40S", 46068}, {"V100", 16384}, {"K80", 12288},
     {"RTX4090", 24576}, {"RTX3090", 24576}, {"910B", 65536}, {"P800", 98304},
+    {"A10G", 23028},
 };
 
 uint64_t sim_rand(uint64_t *state)
@@ -432,6 +433,20 @@ cleanup:
 
 /* ---------------------------------------------------------------- JSONL */
 
+/* A model a job names: one of the inventory's, a known one, or else a name
+ * alone (no node has it: the job fits nowhere, as in a pool without it). */
+static int s_model_ref(sim_data_t *d, const char *name)
+{
+    int m = sim_model_find(d, name, true);
+    if (m >= 0 || d->nmodels >= 256)
+        return m;
+    m = d->nmodels++;
+    gp_strlcpy(d->models[m].name, name, sizeof d->models[m].name);
+    gp_strlcpy(d->models[m].vendor, "nvidia", sizeof d->models[m].vendor);
+    d->models[m].mem_mib = 0;
+    return m;
+}
+
 static int s_jsonl_nodes(sim_data_t *d, const char *path, gp_err_t *err)
 {
     FILE *f;
@@ -679,9 +694,8 @@ static int s_jsonl_pods(sim_data_t *d, const char *path, gp_err_t *err)
         p.line = lineno;
         p.spec = -1;
         for (int i = 0; i < job->models.n; i++)
-            if (sim_model_find(d, job->models.v[i], true) < 0) {
-                gp_err_set(err, GP_ERR_INVALID, "%s:%d: unknown GPU model \"%s\"", path, lineno,
-                           job->models.v[i]);
+            if (s_model_ref(d, job->models.v[i]) < 0) {
+                gp_err_set(err, GP_ERR_INVALID, "%s:%d: too many GPU models", path, lineno);
                 goto cleanup;
             }
         if (job->models.n && (p.spec = s_add_spec(d, &job->models)) < 0) {

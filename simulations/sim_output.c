@@ -5,6 +5,8 @@
  */
 #include "sim.h"
 
+#include <sys/resource.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,23 @@
 #include "util.h"
 
 #include "banned.h"
+
+double sim_max_rss_mib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)ru.ru_maxrss / 1024.0;     /* KiB on Linux */
+}
+
+double sim_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
 
 void sim_progress(int done, int total, const char *what)
 {
@@ -158,6 +177,7 @@ void sim_print_json(FILE *out, const sim_data_t *d, const sim_result_t *m,
         json_object_set_new(j, "frag_gpus_100", json_real(s_r(m->frag_gpus_100, 2)));
     }
     json_object_set_new(j, "wall_s", json_real(s_r(m->wall_s, 4)));
+    json_object_set_new(j, "max_rss_mib", json_real(s_r(sim_max_rss_mib(), 1)));
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     if (s) {
         fprintf(out, "%s\n", s);
