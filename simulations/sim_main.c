@@ -5,6 +5,7 @@
  *                      [--policy P[,P...]] [--seeds 42-51] [--inflate 1.3]
  *                      [--json] [--csv FILE] [--plot FILE.png|.svg] ...
  *   gpupool-sim plan   --nodes FILE --pods FILE [--success 99] [--mix M=w,...]
+ *   gpupool-sim plan   --nodes FILE --pods FILE --prices FILE [--max-nodes C=N,...]
  *   gpupool-sim policies
  *
  * Runs (policy x seed) are independent: each builds its own placement
@@ -35,7 +36,8 @@ static const char s_usage[] =
     "\n"
     "commands:\n"
     "  replay     replay a workload on an inventory, per policy and seed\n"
-    "  plan       find the smallest inventory that places a workload; sharing vs whole GPUs\n"
+    "  plan       find the smallest inventory that places a workload (with --prices: the\n"
+    "             cheapest, by node type and cloud); sharing vs whole GPUs\n"
     "  policies   list the placement policies\n"
     "\n"
     "inputs (replay, plan):\n"
@@ -46,6 +48,9 @@ static const char s_usage[] =
     "                           by content: a JSON object on the first line, or CSV)\n"
     "      --pods-format FMT    the workload's format, likewise\n"
     "  -f, --format FMT         both formats at once\n"
+    "                           (JSON-lines workloads: a job spec per line, with\n"
+    "                           \"arrival\", \"duration\", \"team\"; or {\"shape\": {...},\n"
+    "                           \"count\": N, \"team\": T} for N jobs alike)\n"
     "  -P, --policy LIST        comma-separated policies (default fgd)\n"
     "  -s, --seeds SPEC         42, 42-51 or 1,5,9 (default 42)\n"
     "  -j, --jobs N             threads (default: the CPUs)\n"
@@ -61,7 +66,8 @@ static const char s_usage[] =
     "      --arrival-rate R     time mode: synthetic Poisson arrivals, pods per second\n"
     "      --duration S         time mode: synthetic lifetimes, mean seconds\n"
     "      --duration-dist D    exp (default) or fixed\n"
-    "      --max-wait S         time mode: drop a pod queued longer (default: never)\n"
+    "      --max-wait S         time mode: drop a pod queued longer (default: never);\n"
+    "                           time mode reports waits per priority and per team\n"
     "      --sample S           time mode: seconds between utilization samples\n"
     "      --json               one JSON object per policy per line\n"
     "      --csv FILE           series: allocation ratio per arrived %, or utilization\n"
