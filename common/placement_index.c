@@ -208,6 +208,7 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
  * being a pure function of the node's state).
  */
 #define S_LOG_SIZE 65536
+#define S_PREFETCH 8
 #define S_MAX_SHAPES 256
 #define S_MAX_ENTRIES (32L * 1024 * 1024)
 
@@ -436,6 +437,14 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             s_hdown(ix, i);
     } else {
         for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
+            /* the entries ahead touch nodes, summaries and positions at
+             * random: ask for them early (a long catch-up is memory-bound) */
+            if (c + S_PREFETCH < pl->nchanges) {
+                int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
+                __builtin_prefetch(&pl->nodes[ahead]);
+                __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
+                __builtin_prefetch(&ix->pos[ahead]);
+            }
             const struct gp_pl_change *ch = &pl->changes[c % S_LOG_SIZE];
             if (pl->nodes[ch->slot].version == ch->version)     /* its last change */
                 s_ix_update(pl, ix, r, ch->slot);
