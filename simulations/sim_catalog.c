@@ -944,6 +944,10 @@ cleanup:
 static int s_exhaustive(s_ctx_t *c, int max, s_sol_t *sol)
 {
     int x[S_MAX_KINDS] = {0};
+    double all = pow(max + 1, c->nt);
+    if (all > 1e7)
+        return gp_err_set(c->err, GP_ERR_INVALID, "--exhaustive: %d node types with 0..%d "
+                          "nodes each are %.3g inventories, too many", c->nt, max, all);
     sol->found = false;
     for (;;) {
         if (s_within_limits(c, x)) {

@@ -156,4 +156,9 @@ is "$?" 66 "a missing price file: EX_NOINPUT"
 is "$?" 64 "--max-nodes without =N: EX_USAGE"
 "$SIM" plan -n "$EX/inventory.jsonl" -p "$EX/services.jsonl" --max-nodes gcp=1 2>/dev/null
 is "$?" 64 "--max-nodes without --prices: EX_USAGE"
+e=$("$SIM" plan -n "$EX/inventory.jsonl" -p "$EX/services.jsonl" --prices "$EX/prices.txt" \
+    --exhaustive 10 2>&1); rc=$?
+is "$rc" 64 "--exhaustive on 9 types x 0..10 nodes: EX_USAGE"
+like "$e" "--exhaustive: 9 node types with 0..10 nodes each are 2.36e\+09 inventories, too many" \
+     "says why"
 done_testing
