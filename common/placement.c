@@ -586,7 +586,7 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
         return gp_err_set(err, GP_ERR_INVALID, "job %s: %d devices on a node of %d",
                           alloc->job, alloc->ndevices, n->ndev);
-    gp_pl_alloc_t *a = calloc(1, sizeof *a);
+    gp_pl_alloc_t *a = calloc(1, sizeof *a + sizeof a->dev[0] * (size_t)alloc->ndevices);
     if (a == NULL || (a->job = strdup(alloc->job)) == NULL) {
         free(a);
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");

@@ -193,10 +193,22 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
  * c nodes changed since the shape was last seen (typically a handful), not
  * a pass over every node, and the answer is the one scoring every node
  * would give.  A shape seen for the first time, or whose log position fell
- * out of the ring, is built by one pass and a heapify.  Memory: one entry
- * and one position per node per indexed shape.
+ * out of the ring, is built by one pass and a heapify.
+ *
+ * The log holds (slot, version) pairs, and a catch-up skips an entry whose
+ * slot has changed again since (its version moved on): the later entry,
+ * also in the range, re-scores it once with its final state.  A node whose
+ * new score is its old one keeps its place without touching the heap.
+ * Both matter with many shapes: every change is re-scored once per shape
+ * queried after it, and most changes neither move a node nor reach the top.
+ *
+ * Memory: per node per indexed shape, one 12-byte entry (score, slot, tie
+ * rank) and one 4-byte position.  The chosen devices are not kept: the
+ * policy picks them again for the top node only (the same pick, the score
+ * being a pure function of the node's state).
  */
 #define S_LOG_SIZE 65536
+#define S_PREFETCH 8
 #define S_MAX_SHAPES 256
 #define S_MAX_ENTRIES (32L * 1024 * 1024)
 
@@ -204,8 +216,12 @@ typedef struct {
     float score;
     uint32_t slot;
     uint32_t rank;
-    uint16_t mask;
 } s_hent_t;
+
+struct gp_pl_change {
+    int32_t slot;
+    uint32_t version;
+};
 
 struct gp_pl_shape_ix {
     uint64_t tag;
@@ -225,7 +241,8 @@ void gp_pl_changed(gp_placement_t *pl, int slot)
         pl->nchanges += S_LOG_SIZE + 1;
         return;
     }
-    pl->changes[pl->nchanges % S_LOG_SIZE] = slot;
+    pl->changes[pl->nchanges % S_LOG_SIZE].slot = slot;
+    pl->changes[pl->nchanges % S_LOG_SIZE].version = pl->clock;
     pl->nchanges++;
 }
 
@@ -284,7 +301,9 @@ static void s_hremove(struct gp_pl_shape_ix *ix, int slot)
 static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
 {
     if (ix->npos < pl->nslots) {
-        int np = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
+        /* exactly the slots at the first build (most engines get all their
+         * nodes before the first placement), room to grow after that */
+        int np = ix->npos == 0 ? pl->nslots : pl->nslots + pl->nslots / 4;
         int32_t *p = realloc(ix->pos, sizeof *p * (size_t)np);
         if (p == NULL)
             return -1;
@@ -305,8 +324,10 @@ static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
     return 0;
 }
 
-/* Score slot for the shape; false when it cannot hold it. */
-static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e)
+/* Score slot for the shape (and its devices into *mask when asked); false
+ * when it cannot hold it. */
+static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e,
+                       uint32_t *mask)
 {
     gp_pl_node_t *n = &pl->nodes[slot];
     double sc;
@@ -317,8 +338,9 @@ static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hen
         return false;
     e->score = (float)sc;
     e->slot = (uint32_t)slot;
-    e->mask = (uint16_t)gp_pl_mask(pick, r->n);
     e->rank = n->rank;
+    if (mask)
+        *mask = gp_pl_mask(pick, r->n);
     return true;
 }
 
@@ -326,11 +348,13 @@ static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
                         int slot)
 {
     s_hent_t e;
-    if (!s_ix_score(pl, r, slot, &e)) {
+    if (!s_ix_score(pl, r, slot, &e, NULL)) {
         s_hremove(ix, slot);
         return;
     }
     int i = ix->pos[slot];
+    if (i >= 0 && ix->h[i].score == e.score && ix->h[i].rank == e.rank)
+        return;             /* same key: same place */
     if (i < 0) {
         i = ix->n++;
         s_hset(ix, i, e);
@@ -406,25 +430,35 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         ix->n = 0;
         for (int s = 0; s < pl->nslots; s++) {
             s_hent_t e;
-            if (s_ix_score(pl, r, s, &e))
+            if (s_ix_score(pl, r, s, &e, NULL))
                 s_hset(ix, ix->n++, e);
         }
         for (int i = ix->n / 2 - 1; i >= 0; i--)
             s_hdown(ix, i);
     } else {
-        int prev = -1;
         for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
-            int slot = pl->changes[c % S_LOG_SIZE];
-            if (slot != prev)
-                s_ix_update(pl, ix, r, slot);
-            prev = slot;
+            /* the entries ahead touch nodes, summaries and positions at
+             * random: ask for them early (a long catch-up is memory-bound) */
+            if (c + S_PREFETCH < pl->nchanges) {
+                int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
+                __builtin_prefetch(&pl->nodes[ahead]);
+                __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
+                __builtin_prefetch(&ix->pos[ahead]);
+            }
+            const struct gp_pl_change *ch = &pl->changes[c % S_LOG_SIZE];
+            if (pl->nodes[ch->slot].version == ch->version)     /* its last change */
+                s_ix_update(pl, ix, r, ch->slot);
         }
     }
     ix->log_pos = pl->nchanges;
     if (ix->n == 0)
         return 0;
+    s_hent_t top;
+    uint32_t mask = 0;
+    if (!s_ix_score(pl, r, (int)ix->h[0].slot, &top, &mask))
+        return -1;          /* cannot happen: the heap is current */
     best->slot = (int)ix->h[0].slot;
-    best->mask = ix->h[0].mask;
+    best->mask = mask;
     best->score = ix->h[0].score;
     return 1;
 }

@@ -72,7 +72,7 @@ struct gp_pl_alloc {
     int64_t cpu, mem;
     int ndev;
     int tag;                /* gpuclustering: -1 no device, 0 a share, N whole devices */
-    struct { int idx; int64_t mem; int comp; bool whole; } dev[GP_MAX_DEVICES];
+    struct { int idx; int64_t mem; int comp; bool whole; } dev[];   /* ndev of them */
 };
 
 #define GP_PL_MAX_GROUPS 64
@@ -150,7 +150,7 @@ struct gp_placement {
     /* change log and per-shape indexes (placement.c) */
     uint32_t clock;              /* node versions: every change takes the next */
     uint64_t nchanges;
-    int *changes;                /* ring of changed slots */
+    struct gp_pl_change *changes;    /* ring of changed slots (placement_index.c) */
     struct gp_pl_shape_ix *shape_ix;
     int nshape_ix;
     int64_t shape_entries;

@@ -1,7 +1,8 @@
 /*
  * sim.h - gpupool-sim's parts: inputs (sim_input.c), replays
- * (sim_replay.c), capacity planning (sim_plan.c), output (sim_output.c),
- * the command line (sim_main.c).
+ * (sim_replay.c), capacity planning (sim_plan.c; with prices, the cheapest
+ * inventory across clouds: sim_catalog.c), output (sim_output.c), the
+ * command line (sim_main.c).
  *
  * The simulator holds an inventory and a workload in compact arrays (a
  * 100,000-node, 1,000,000-pod replay fits in a few hundred MiB), builds a
@@ -9,12 +10,17 @@
  * by one through exactly the calls the coordinator uses: place, then
  * add_alloc to commit, remove_alloc when a pod departs.
  *
- * Inputs (--format openb, or jsonl):
+ * Inputs, each file in its own format: forced (--nodes-format,
+ * --pods-format, or --format for both), else by extension (.csv openb;
+ * .jsonl, .ndjson, .json JSON lines), else by content (a first line that is
+ * a JSON object: JSON lines; else a CSV header).
  *   openb: the CSV files of simulations/data/openb (node list, pod list).
  *   jsonl inventory: one node record per line (model.h), "#" comments and
  *     blank lines ignored.
- *   jsonl workload: one job spec per line (model.h) with two optional
- *     extra fields: "arrival" (seconds) and "duration" (seconds).
+ *   jsonl workload: one job spec per line (model.h) with three optional
+ *     extra fields: "arrival" (seconds), "duration" (seconds) and "team"
+ *     (a name the queueing report groups by); or a count of one shape:
+ *     {"shape": {job spec}, "count": 40, "team": "search"}, 40 pods alike.
  * Errors name the file and line; the process exits EX_DATAERR.
  */
 #ifndef GP_SIM_H
@@ -34,6 +40,7 @@ typedef struct {
     int ngpu;
     int model;               /* index into the model table, -1 none */
     gp_node_t *full;         /* jsonl records keep the whole record, else NULL */
+    int line;                /* in the inventory file */
 } sim_node_t;
 
 typedef struct {
@@ -47,7 +54,9 @@ typedef struct {
     int priority;
     double arrival, duration;   /* seconds; < 0 unknown */
     int line;
-    gp_job_t *full;          /* jsonl jobs using filters beyond models, else NULL */
+    int team;                /* index into teams, -1 none */
+    gp_job_t *full;          /* jsonl jobs using filters beyond models, else NULL;
+                                owned by sim_data_t.fulls (copies share one) */
 } sim_pod_t;
 
 typedef struct {
@@ -66,12 +75,21 @@ typedef struct {
     gp_strlist_t *specs;
     int nspecs, specs_cap;
     int64_t gpu_total;       /* devices in the inventory */
+    gp_job_t **fulls;        /* the pods' full job records */
+    int nfulls, fulls_cap;
+    char (*teams)[GP_SHORT_LEN];
+    int nteams, teams_cap;
+    const char *nodes_path, *pods_path;   /* for messages */
 } sim_data_t;
 
 /* sim_input.c */
 int sim_model_find(sim_data_t *d, const char *name, bool create);
+/* format: "openb", "jsonl", or NULL to decide by extension, then content.
+ * path must outlive d (messages name it). */
 int sim_load_nodes(sim_data_t *d, const char *path, const char *format, gp_err_t *err);
 int sim_load_pods(sim_data_t *d, const char *path, const char *format, gp_err_t *err);
+/* The format sim_load_* would use for path ("openb" or "jsonl"). */
+int sim_detect_format(const char *path, const char **format, gp_err_t *err);
 void sim_data_free(sim_data_t *d);
 /* Fill job (kept between calls, reused) from a pod; id is set by caller. */
 void sim_pod_job(const sim_data_t *d, const sim_pod_t *p, gp_job_t *job);
@@ -80,6 +98,9 @@ void sim_node_record(const sim_data_t *d, const sim_node_t *n, int copy, gp_node
 /* The workload's typical shapes (all pods, weights = counts). */
 int sim_typical(const sim_data_t *d, gp_shape_t **shapes, double **weights, int *n);
 int sim_add_node(sim_data_t *d, const sim_node_t *n);
+/* Two inventory entries of one kind: the same but for the name (and, for
+ * node records, the devices' uuids). */
+bool sim_node_same_kind(const sim_node_t *a, const sim_node_t *b);
 
 uint64_t sim_rand(uint64_t *state);
 double sim_rand01(uint64_t *state);
@@ -108,6 +129,17 @@ typedef struct {
     double t, util_pct, running, queued;
 } sim_sample_t;
 
+/* Time mode's queueing, per priority or per team: placed jobs' waits
+ * (percentiles by nearest rank below), and the jobs never placed, by why. */
+typedef struct {
+    bool team;               /* key is a team index (-1: no team), else a priority */
+    int key;
+    double placed, wait_mean, wait_p50, wait_p95, wait_p99;
+    double never_fit;        /* no node of the inventory could hold it, even empty */
+    double dropped;          /* waited longer than --max-wait */
+    double queued_end;       /* still waiting when the replay ended */
+} sim_group_t;
+
 typedef struct {
     const char *policy;
     uint64_t seed;
@@ -121,7 +153,11 @@ typedef struct {
     double series[SIM_SERIES];   /* alloc % at arrived i% (NAN before) */
     /* time mode */
     double util_mean, util_peak, wait_mean, wait_p95, queue_peak;
+    double wait_p50, wait_p99;
     double unplaced;
+    double never_fit, dropped;     /* of the failed pods */
+    sim_group_t *groups;           /* priorities (ascending), then teams */
+    int ngroups;
     sim_sample_t *samples;
     int nsamples;
     double wall_s;
@@ -141,14 +177,25 @@ typedef struct {
     const char *mix;         /* "MODEL=weight,..." or NULL: the inventory's own */
     int candidates;
     bool json;
+    const char *prices;      /* price file: the cheapest inventory (sim_catalog.c) */
+    const char *max_nodes;   /* "cloud=N,...", or NULL */
+    int exhaustive;          /* > 0: try every inventory of 0..N nodes per type */
+    const char *plot;        /* bar chart of the cost per type, .png or .svg */
 } sim_plan_opts_t;
 int sim_plan(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
 
+/* sim_catalog.c: the cheapest inventory from the node types of d's
+ * inventory with o->prices (the search is described there). */
+int sim_plan_priced(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
+
 /* sim_output.c */
+double sim_max_rss_mib(void);   /* the process's peak resident set so far */
+double sim_cpu_s(void);         /* the process's CPU time so far (user + system) */
 void sim_progress(int done, int total, const char *what);
-void sim_print_table(FILE *out, const sim_result_t *mean, int n, bool time_mode);
-void sim_print_json(FILE *out, const sim_result_t *mean, const uint64_t *seeds, int nseeds,
-                    const sim_run_opts_t *o);
+void sim_print_table(FILE *out, const sim_data_t *d, const sim_result_t *mean, int n,
+                     bool time_mode);
+void sim_print_json(FILE *out, const sim_data_t *d, const sim_result_t *mean,
+                    const uint64_t *seeds, int nseeds, const sim_run_opts_t *o);
 int sim_write_csv(const char *path, const sim_result_t *mean, int n, bool time_mode,
                   gp_err_t *err);
 int sim_write_plot(const char *path, const sim_result_t *mean, int n, bool time_mode,

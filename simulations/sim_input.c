@@ -24,6 +24,7 @@ static const struct { const char *name; int64_t mem; } s_known[] = {
     {"H100", 81920}, {"H800", 81920}, {"H20", 98304}, {"H200", 144384}, {"L4", 23034},
     {"L20", 46068}, {"L40", 46068}, {"L40S", 46068}, {"V100", 16384}, {"K80", 12288},
     {"RTX4090", 24576}, {"RTX3090", 24576}, {"910B", 65536}, {"P800", 98304},
+    {"A10G", 23028},
 };
 
 uint64_t sim_rand(uint64_t *state)
@@ -72,6 +73,25 @@ int sim_add_node(sim_data_t *d, const sim_node_t *n)
     return 0;
 }
 
+static bool s_same_record(const gp_node_t *a, const gp_node_t *b)
+{
+    gp_node_t x = *a, y = *b;
+    memset(x.name, 0, sizeof x.name);
+    memset(y.name, 0, sizeof y.name);
+    for (int i = 0; i < x.ndevices && i < y.ndevices; i++) {
+        memset(x.devices[i].uuid, 0, sizeof x.devices[i].uuid);
+        memset(y.devices[i].uuid, 0, sizeof y.devices[i].uuid);
+    }
+    return memcmp(&x, &y, sizeof x) == 0;
+}
+
+bool sim_node_same_kind(const sim_node_t *a, const sim_node_t *b)
+{
+    return a->model == b->model && a->ngpu == b->ngpu && a->cpu == b->cpu &&
+           a->mem == b->mem && (a->full == NULL) == (b->full == NULL) &&
+           (a->full == NULL || s_same_record(a->full, b->full));
+}
+
 static int s_add_pod(sim_data_t *d, const sim_pod_t *p)
 {
     if (d->npods == d->pods_cap) {
@@ -108,8 +128,10 @@ void sim_data_free(sim_data_t *d)
 {
     for (int i = 0; i < d->nnodes; i++)
         free(d->nodes[i].full);
-    for (int i = 0; i < d->npods; i++)
-        free(d->pods[i].full);
+    for (int i = 0; i < d->nfulls; i++)
+        free(d->fulls[i]);
+    free(d->fulls);
+    free(d->teams);
     free(d->nodes);
     free(d->pods);
     free(d->specs);
@@ -196,6 +218,7 @@ static int s_open(const char *path, FILE **f, gp_err_t *err)
 
 static int s_openb_nodes(sim_data_t *d, const char *path, gp_err_t *err)
 {
+    const char *what = "nodes";
     FILE *f;
     if (s_open(path, &f, err) < 0)
         return -1;
@@ -208,6 +231,12 @@ static int s_openb_nodes(sim_data_t *d, const char *path, gp_err_t *err)
         lineno++;
         s_chomp(line);
         if (lineno == 1) {
+            if (line[0] == '{' || line[0] == '#') {
+                gp_err_set(err, GP_ERR_INVALID, "%s:1: a JSON object where the CSV header "
+                           "was expected (JSON lines? then say so with --%s-format jsonl)",
+                           path, what);
+                goto cleanup;
+            }
             hdr = strdup(line);
             if (hdr == NULL || (nh = s_split(hdr, hf, 32)) < 0) {
                 gp_err_set(err, GP_ERR_INVALID, "%s:1: bad header", path);
@@ -243,6 +272,7 @@ static int s_openb_nodes(sim_data_t *d, const char *path, gp_err_t *err)
             goto cleanup;
         }
         gp_strlcpy(n.name, fl[c_sn], sizeof n.name);
+        n.line = lineno;
         if (s_num(path, lineno, "cpu_milli", fl[c_cpu], INT64_C(1) << 40, &n.cpu, err) < 0 ||
             s_num(path, lineno, "memory_mib", fl[c_mem], INT64_C(1) << 40, &n.mem, err) < 0 ||
             s_num(path, lineno, "gpu", fl[c_gpu], GP_MAX_DEVICES, &v, err) < 0)
@@ -276,6 +306,7 @@ cleanup:
 
 static int s_openb_pods(sim_data_t *d, const char *path, gp_err_t *err)
 {
+    const char *what = "pods";
     FILE *f;
     if (s_open(path, &f, err) < 0)
         return -1;
@@ -288,6 +319,12 @@ static int s_openb_pods(sim_data_t *d, const char *path, gp_err_t *err)
         lineno++;
         s_chomp(line);
         if (lineno == 1) {
+            if (line[0] == '{' || line[0] == '#') {
+                gp_err_set(err, GP_ERR_INVALID, "%s:1: a JSON object where the CSV header "
+                           "was expected (JSON lines? then say so with --%s-format jsonl)",
+                           path, what);
+                goto cleanup;
+            }
             hdr = strdup(line);
             if (hdr == NULL || (nh = s_split(hdr, hf, 32)) < 0) {
                 gp_err_set(err, GP_ERR_INVALID, "%s:1: bad header", path);
@@ -341,6 +378,7 @@ static int s_openb_pods(sim_data_t *d, const char *path, gp_err_t *err)
         if (p.n && !p.whole)
             p.mem_pm = p.comp_pm = (int)milli;
         p.spec = -1;
+        p.team = -1;
         p.priority = 0;
         if (c_qos >= 0 && strcmp(fl[c_qos], "LS") == 0)
             p.priority = 10;
@@ -395,6 +433,20 @@ cleanup:
 
 /* ---------------------------------------------------------------- JSONL */
 
+/* A model a job names: one of the inventory's, a known one, or else a name
+ * alone (no node has it: the job fits nowhere, as in a pool without it). */
+static int s_model_ref(sim_data_t *d, const char *name)
+{
+    int m = sim_model_find(d, name, true);
+    if (m >= 0 || d->nmodels >= 256)
+        return m;
+    m = d->nmodels++;
+    gp_strlcpy(d->models[m].name, name, sizeof d->models[m].name);
+    gp_strlcpy(d->models[m].vendor, "nvidia", sizeof d->models[m].vendor);
+    d->models[m].mem_mib = 0;
+    return m;
+}
+
 static int s_jsonl_nodes(sim_data_t *d, const char *path, gp_err_t *err)
 {
     FILE *f;
@@ -417,12 +469,18 @@ static int s_jsonl_nodes(sim_data_t *d, const char *path, gp_err_t *err)
         if (*p == '\0' || *p == '#')
             continue;
         gp_err_t e;
+        if (*p != '{') {
+            gp_err_set(err, GP_ERR_INVALID, "%s:%d: not a JSON object (a CSV node list? then "
+                       "say so with --nodes-format openb)", path, lineno);
+            goto cleanup;
+        }
         if (gp_node_from_json_str(p, rec, &e) < 0) {
             gp_err_set(err, GP_ERR_INVALID, "%s:%d: %s", path, lineno, e.msg);
             goto cleanup;
         }
         sim_node_t n;
         memset(&n, 0, sizeof n);
+        n.line = lineno;
         gp_strlcpy(n.name, rec->name, sizeof n.name);
         n.cpu = rec->cpu_milli;
         n.mem = rec->mem_mib;
@@ -465,6 +523,112 @@ static bool s_job_is_simple(const gp_job_t *j)
            j->policy[0] == '\0';
 }
 
+static int s_team(sim_data_t *d, const char *name)
+{
+    for (int i = 0; i < d->nteams; i++)
+        if (strcmp(d->teams[i], name) == 0)
+            return i;
+    if (d->nteams == d->teams_cap) {
+        int ncap = d->teams_cap ? d->teams_cap * 2 : 16;
+        char (*nt)[GP_SHORT_LEN] = realloc(d->teams, sizeof *nt * (size_t)ncap);
+        if (nt == NULL)
+            return -1;
+        d->teams = nt;
+        d->teams_cap = ncap;
+    }
+    gp_strlcpy(d->teams[d->nteams], name, sizeof d->teams[0]);
+    return d->nteams++;
+}
+
+static gp_job_t *s_keep_job(sim_data_t *d, const gp_job_t *job)
+{
+    if (d->nfulls == d->fulls_cap) {
+        int ncap = d->fulls_cap ? d->fulls_cap * 2 : 64;
+        gp_job_t **nf = realloc(d->fulls, sizeof *nf * (size_t)ncap);
+        if (nf == NULL)
+            return NULL;
+        d->fulls = nf;
+        d->fulls_cap = ncap;
+    }
+    gp_job_t *j = malloc(sizeof *j);
+    if (j == NULL)
+        return NULL;
+    *j = *job;
+    d->fulls[d->nfulls++] = j;
+    return j;
+}
+
+/* The simulator's own fields of a workload line ("arrival", "duration",
+ * "team"), checked and taken out of o so that the rest is a job spec. */
+static int s_sim_fields(sim_data_t *d, json_t *o, const char *path, int lineno, sim_pod_t *p,
+                        gp_err_t *err)
+{
+    const char *times[] = {"arrival", "duration"};
+    double *dst[] = {&p->arrival, &p->duration};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(o, times[i]);
+        if (v == NULL)
+            continue;
+        if (!json_is_number(v) || json_number_value(v) < 0)
+            return gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"%s\": expected seconds >= 0",
+                              path, lineno, times[i]);
+        *dst[i] = json_number_value(v);
+        json_object_del(o, times[i]);
+    }
+    json_t *t = json_object_get(o, "team");
+    if (t != NULL) {
+        const char *name = json_string_value(t);
+        if (name == NULL || name[0] == '\0' || strlen(name) >= GP_SHORT_LEN)
+            return gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"team\": expected a name of "
+                              "1..%d characters", path, lineno, GP_SHORT_LEN - 1);
+        if ((p->team = s_team(d, name)) < 0)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        json_object_del(o, "team");
+    }
+    return 0;
+}
+
+/* A count line, {"shape": {...}, "count": N, "team": T}: its shape (a new
+ * reference, the team moved into it) and N.  Plain lines: o itself, 1. */
+static json_t *s_unwrap(json_t *o, const char *path, int lineno, long *count, gp_err_t *err)
+{
+    json_t *shape = json_object_get(o, "shape");
+    if (shape == NULL) {
+        *count = 1;
+        return json_incref(o);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        if (strcmp(key, "shape") && strcmp(key, "count") && strcmp(key, "team")) {
+            gp_err_set(err, GP_ERR_INVALID, "%s:%d: unknown field \"%s\" (a count line has "
+                       "\"shape\", \"count\" and \"team\")", path, lineno, key);
+            return NULL;
+        }
+    }
+    if (!json_is_object(shape)) {
+        gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"shape\": expected a job spec (object)",
+                   path, lineno);
+        return NULL;
+    }
+    json_t *c = json_object_get(o, "count");
+    if (c == NULL || !json_is_integer(c) || json_integer_value(c) < 1 ||
+        json_integer_value(c) > 10000000) {
+        gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"count\": expected a whole number "
+                   "1..10000000", path, lineno);
+        return NULL;
+    }
+    *count = (long)json_integer_value(c);
+    json_t *s = json_deep_copy(shape);
+    json_t *team = json_object_get(o, "team");
+    if (s == NULL || (team && json_object_set(s, "team", team) < 0)) {
+        json_decref(s);
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return s;
+}
+
 static int s_jsonl_pods(sim_data_t *d, const char *path, gp_err_t *err)
 {
     FILE *f;
@@ -473,6 +637,7 @@ static int s_jsonl_pods(sim_data_t *d, const char *path, gp_err_t *err)
     char *line = NULL;
     size_t cap = 0;
     int rc = -1, lineno = 0;
+    json_t *o = NULL, *spec = NULL;
     gp_job_t *job = malloc(sizeof *job);
     if (job == NULL) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -486,39 +651,35 @@ static int s_jsonl_pods(sim_data_t *d, const char *path, gp_err_t *err)
             s++;
         if (*s == '\0' || *s == '#')
             continue;
+        if (*s != '{') {
+            gp_err_set(err, GP_ERR_INVALID, "%s:%d: not a JSON object (a CSV pod list? then "
+                       "say so with --pods-format openb)", path, lineno);
+            goto cleanup;
+        }
         json_error_t je;
-        json_t *o = json_loads(s, JSON_REJECT_DUPLICATES, &je);
+        o = json_loads(s, JSON_REJECT_DUPLICATES, &je);
         if (o == NULL || !json_is_object(o)) {
             gp_err_set(err, GP_ERR_INVALID, "%s:%d: %s", path, lineno,
                        o ? "expected a JSON object" : je.text);
-            json_decref(o);
             goto cleanup;
         }
+        long count;
+        if ((spec = s_unwrap(o, path, lineno, &count, err)) == NULL)
+            goto cleanup;
         sim_pod_t p;
         memset(&p, 0, sizeof p);
         p.arrival = p.duration = -1;
-        const char *times[] = {"arrival", "duration"};
-        double *dst[] = {&p.arrival, &p.duration};
-        for (int i = 0; i < 2; i++) {
-            json_t *v = json_object_get(o, times[i]);
-            if (v == NULL)
-                continue;
-            if (!json_is_number(v) || json_number_value(v) < 0) {
-                gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"%s\": expected seconds >= 0",
-                           path, lineno, times[i]);
-                json_decref(o);
-                goto cleanup;
-            }
-            *dst[i] = json_number_value(v);
-            json_object_del(o, times[i]);
-        }
+        p.team = -1;
+        if (s_sim_fields(d, spec, path, lineno, &p, err) < 0)
+            goto cleanup;
         gp_err_t e;
-        int jr = gp_job_from_json(o, job, &e);
-        json_decref(o);
-        if (jr < 0) {
+        if (gp_job_from_json(spec, job, &e) < 0) {
             gp_err_set(err, GP_ERR_INVALID, "%s:%d: %s", path, lineno, e.msg);
             goto cleanup;
         }
+        json_decref(spec);
+        json_decref(o);
+        spec = o = NULL;
         p.cpu = job->cpu_milli;
         p.mem = job->host_mem_mib;
         p.n = job->devices;
@@ -533,39 +694,78 @@ static int s_jsonl_pods(sim_data_t *d, const char *path, gp_err_t *err)
         p.line = lineno;
         p.spec = -1;
         for (int i = 0; i < job->models.n; i++)
-            if (sim_model_find(d, job->models.v[i], true) < 0) {
-                gp_err_set(err, GP_ERR_INVALID, "%s:%d: unknown GPU model \"%s\"", path, lineno,
-                           job->models.v[i]);
+            if (s_model_ref(d, job->models.v[i]) < 0) {
+                gp_err_set(err, GP_ERR_INVALID, "%s:%d: too many GPU models", path, lineno);
                 goto cleanup;
             }
         if (job->models.n && (p.spec = s_add_spec(d, &job->models)) < 0) {
             gp_err_set(err, GP_ERR_NOMEM, "out of memory");
             goto cleanup;
         }
-        if (!s_job_is_simple(job)) {
-            p.full = malloc(sizeof *p.full);
-            if (p.full == NULL) {
-                gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-                goto cleanup;
-            }
-            *p.full = *job;
-        }
-        if (s_add_pod(d, &p) < 0) {
-            free(p.full);
+        if (!s_job_is_simple(job) && (p.full = s_keep_job(d, job)) == NULL) {
             gp_err_set(err, GP_ERR_NOMEM, "out of memory");
             goto cleanup;
         }
+        for (long i = 0; i < count; i++)
+            if (s_add_pod(d, &p) < 0) {
+                gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+                goto cleanup;
+            }
     }
     rc = 0;
 cleanup:
+    json_decref(spec);
+    json_decref(o);
     free(job);
     free(line);
     fclose(f);
     return rc;
 }
 
+static bool s_ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int sim_detect_format(const char *path, const char **format, gp_err_t *err)
+{
+    if (s_ends_with(path, ".csv")) {
+        *format = "openb";
+        return 0;
+    }
+    if (s_ends_with(path, ".jsonl") || s_ends_with(path, ".ndjson") ||
+        s_ends_with(path, ".json")) {
+        *format = "jsonl";
+        return 0;
+    }
+    FILE *f;
+    if (s_open(path, &f, err) < 0)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    const char *fmt = "openb";
+    while (getline(&line, &cap, f) >= 0) {
+        const char *s = line;
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+            s++;
+        if (*s == '\0')
+            continue;
+        if (*s == '{' || *s == '#')     /* CSV has no comments */
+            fmt = "jsonl";
+        break;
+    }
+    free(line);
+    fclose(f);
+    *format = fmt;
+    return 0;
+}
+
 int sim_load_nodes(sim_data_t *d, const char *path, const char *format, gp_err_t *err)
 {
+    if (format == NULL && sim_detect_format(path, &format, err) < 0)
+        return -1;
+    d->nodes_path = path;
     int rc = strcmp(format, "openb") == 0 ? s_openb_nodes(d, path, err)
                                            : s_jsonl_nodes(d, path, err);
     if (rc == 0 && d->nnodes == 0)
@@ -575,6 +775,9 @@ int sim_load_nodes(sim_data_t *d, const char *path, const char *format, gp_err_t
 
 int sim_load_pods(sim_data_t *d, const char *path, const char *format, gp_err_t *err)
 {
+    if (format == NULL && sim_detect_format(path, &format, err) < 0)
+        return -1;
+    d->pods_path = path;
     int rc = strcmp(format, "openb") == 0 ? s_openb_pods(d, path, err)
                                            : s_jsonl_pods(d, path, err);
     if (rc == 0 && d->npods == 0)

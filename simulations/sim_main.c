@@ -5,6 +5,7 @@
  *                      [--policy P[,P...]] [--seeds 42-51] [--inflate 1.3]
  *                      [--json] [--csv FILE] [--plot FILE.png|.svg] ...
  *   gpupool-sim plan   --nodes FILE --pods FILE [--success 99] [--mix M=w,...]
+ *   gpupool-sim plan   --nodes FILE --pods FILE --prices FILE [--max-nodes C=N,...]
  *   gpupool-sim policies
  *
  * Runs (policy x seed) are independent: each builds its own placement
@@ -36,13 +37,21 @@ static const char s_usage[] =
     "\n"
     "commands:\n"
     "  replay     replay a workload on an inventory, per policy and seed\n"
-    "  plan       find the smallest inventory that places a workload; sharing vs whole GPUs\n"
+    "  plan       find the smallest inventory that places a workload (with --prices: the\n"
+    "             cheapest, by node type and cloud); sharing vs whole GPUs\n"
     "  policies   list the placement policies\n"
     "\n"
     "inputs (replay, plan):\n"
     "  -n, --nodes FILE         inventory: openb node list CSV or node records (JSON lines)\n"
     "  -p, --pods FILE          workload: openb pod list CSV or job specs (JSON lines)\n"
-    "  -f, --format FMT         openb or jsonl (default: openb for .csv, else jsonl)\n"
+    "      --nodes-format FMT   the inventory's format, openb or jsonl (default: by\n"
+    "                           extension, .csv openb, .jsonl/.ndjson/.json jsonl; else\n"
+    "                           by content: a JSON object on the first line, or CSV)\n"
+    "      --pods-format FMT    the workload's format, likewise\n"
+    "  -f, --format FMT         both formats at once\n"
+    "                           (JSON-lines workloads: a job spec per line, with\n"
+    "                           \"arrival\", \"duration\", \"team\"; or {\"shape\": {...},\n"
+    "                           \"count\": N, \"team\": T} for N jobs alike)\n"
     "  -P, --policy LIST        comma-separated policies (default fgd)\n"
     "  -s, --seeds SPEC         42, 42-51 or 1,5,9 (default 42)\n"
     "  -j, --jobs N             threads (default: the CPUs)\n"
@@ -58,7 +67,8 @@ static const char s_usage[] =
     "      --arrival-rate R     time mode: synthetic Poisson arrivals, pods per second\n"
     "      --duration S         time mode: synthetic lifetimes, mean seconds\n"
     "      --duration-dist D    exp (default) or fixed\n"
-    "      --max-wait S         time mode: drop a pod queued longer (default: never)\n"
+    "      --max-wait S         time mode: drop a pod queued longer (default: never);\n"
+    "                           time mode reports waits per priority and per team\n"
     "      --sample S           time mode: seconds between utilization samples\n"
     "      --json               one JSON object per policy per line\n"
     "      --csv FILE           series: allocation ratio per arrived %, or utilization\n"
@@ -68,6 +78,14 @@ static const char s_usage[] =
     "plan:\n"
     "      --success PCT        share of pods to place (default 99)\n"
     "      --mix M=W,...        GPU model mix (default: the node list's own)\n"
+    "      --prices FILE        prices per hour: lines CLOUD type=NAME PRICE or\n"
+    "                           CLOUD gpu=MODEL PRICE (CLOUD * for any); then the plan\n"
+    "                           is the cheapest count of each node type of the\n"
+    "                           inventory (a node's type: its \"type\" label)\n"
+    "      --max-nodes C=N,...  with --prices: at most N nodes in cloud C\n"
+    "      --exhaustive N       with --prices: try every inventory of 0..N nodes per\n"
+    "                           type instead of searching (small catalogues only)\n"
+    "      --plot FILE          with --prices: bar chart of the cost per type\n"
     "      --json               JSON instead of the table\n"
     "\n"
     "  -h, --help               this text\n"
@@ -75,13 +93,16 @@ static const char s_usage[] =
 
 enum {
     O_CANDIDATES = 256, O_COUNT, O_SCALE, O_WHOLE, O_MODE, O_RATE, O_DURATION, O_DDIST,
-    O_MAXWAIT, O_SAMPLE, O_JSON, O_CSV, O_PLOT, O_SUCCESS, O_MIX, O_VERSION,
+    O_MAXWAIT, O_SAMPLE, O_JSON, O_CSV, O_PLOT, O_SUCCESS, O_MIX, O_VERSION, O_NFORMAT,
+    O_PFORMAT, O_PRICES, O_MAXNODES, O_EXHAUSTIVE,
 };
 
 static const struct option s_options[] = {
     {"nodes", required_argument, NULL, 'n'},
     {"pods", required_argument, NULL, 'p'},
     {"format", required_argument, NULL, 'f'},
+    {"nodes-format", required_argument, NULL, O_NFORMAT},
+    {"pods-format", required_argument, NULL, O_PFORMAT},
     {"policy", required_argument, NULL, 'P'},
     {"seeds", required_argument, NULL, 's'},
     {"jobs", required_argument, NULL, 'j'},
@@ -103,6 +124,9 @@ static const struct option s_options[] = {
     {"plot", required_argument, NULL, O_PLOT},
     {"success", required_argument, NULL, O_SUCCESS},
     {"mix", required_argument, NULL, O_MIX},
+    {"prices", required_argument, NULL, O_PRICES},
+    {"max-nodes", required_argument, NULL, O_MAXNODES},
+    {"exhaustive", required_argument, NULL, O_EXHAUSTIVE},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -202,21 +226,65 @@ static void *s_worker(void *arg)
     }
 }
 
+/* Mean of the queueing groups over seeds into out->groups (the caller
+ * frees it); every seed's list has the same groups in the same order. */
+static int s_mean_groups(const sim_result_t *r, int n, sim_result_t *out)
+{
+    out->groups = NULL;
+    if (r[0].ngroups == 0)
+        return 0;
+    if ((out->groups = calloc((size_t)r[0].ngroups, sizeof *out->groups)) == NULL)
+        return -1;
+    for (int g = 0; g < r[0].ngroups; g++) {
+        sim_group_t *o = &out->groups[g];
+        *o = r[0].groups[g];
+        o->placed = o->never_fit = o->dropped = o->queued_end = 0;
+        o->wait_mean = o->wait_p50 = o->wait_p95 = o->wait_p99 = 0;
+        int c = 0;
+        for (int i = 0; i < n; i++) {
+            const sim_group_t *x = &r[i].groups[g];
+            o->placed += x->placed / n;
+            o->never_fit += x->never_fit / n;
+            o->dropped += x->dropped / n;
+            o->queued_end += x->queued_end / n;
+            if (x->placed > 0) {       /* waits: over the seeds that placed some */
+                o->wait_mean += x->wait_mean;
+                o->wait_p50 += x->wait_p50;
+                o->wait_p95 += x->wait_p95;
+                o->wait_p99 += x->wait_p99;
+                c++;
+            }
+        }
+        if (c > 0) {
+            o->wait_mean /= c;
+            o->wait_p50 /= c;
+            o->wait_p95 /= c;
+            o->wait_p99 /= c;
+        }
+    }
+    return 0;
+}
+
 /* Mean over a policy's seeds into out (samples: the first seed's). */
-static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
+static int s_mean(const sim_result_t *r, int n, sim_result_t *out)
 {
     *out = r[0];
-    double a[18] = {0};
+    double a[22] = {0};
     for (int i = 0; i < n; i++) {
         const double v[] = {r[i].pods, r[i].placed, r[i].failed, r[i].failed_gpu,
                             r[i].alloc_pct_90, r[i].alloc_pct_100, r[i].alloc_pct_final,
                             r[i].final_arrived_pct, r[i].unalloc_gpus_final,
                             r[i].frag_pct_100, r[i].frag_gpus_100, r[i].util_mean,
                             r[i].util_peak, r[i].wait_mean, r[i].wait_p95, r[i].unplaced,
-                            r[i].alloc_pct_130, r[i].unalloc_gpus_130};
-        for (int k = 0; k < 18; k++)
+                            r[i].alloc_pct_130, r[i].unalloc_gpus_130, r[i].wait_p50,
+                            r[i].wait_p99, r[i].never_fit, r[i].dropped};
+        for (int k = 0; k < 22; k++)
             a[k] += v[k] / n;
     }
+    out->wait_p50 = a[18];
+    out->wait_p99 = a[19];
+    out->never_fit = a[20];
+    out->dropped = a[21];
     out->pods = a[0];
     out->placed = a[1];
     out->failed = a[2];
@@ -253,6 +321,7 @@ static void s_mean(const sim_result_t *r, int n, sim_result_t *out)
             }
         out->series[k] = c == n ? s / c : NAN;
     }
+    return s_mean_groups(r, n, out);
 }
 
 static int s_exit_for(const gp_err_t *e)
@@ -267,8 +336,11 @@ static int s_exit_for(const gp_err_t *e)
 
 int main(int argc, char **argv)
 {
-    const char *nodes = NULL, *pods = NULL, *format = NULL, *policies = "fgd";
+    const char *nodes = NULL, *pods = NULL, *nformat = NULL, *pformat = NULL;
+    const char *policies = "fgd";
     const char *seeds_spec = "42", *csv = NULL, *plot = NULL, *mix = NULL, *mode = "inflate";
+    const char *prices = NULL, *max_nodes = NULL;
+    int exhaustive = 0;
     bool json = false, quiet = false;
     int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
     sim_run_opts_t base;
@@ -306,7 +378,17 @@ int main(int argc, char **argv)
         case 'f':
             if (strcmp(optarg, "openb") && strcmp(optarg, "jsonl"))
                 return s_usage_error("--format: \"%s\" is not openb or jsonl", optarg);
-            format = optarg;
+            nformat = pformat = optarg;
+            break;
+        case O_NFORMAT:
+            if (strcmp(optarg, "openb") && strcmp(optarg, "jsonl"))
+                return s_usage_error("--nodes-format: \"%s\" is not openb or jsonl", optarg);
+            nformat = optarg;
+            break;
+        case O_PFORMAT:
+            if (strcmp(optarg, "openb") && strcmp(optarg, "jsonl"))
+                return s_usage_error("--pods-format: \"%s\" is not openb or jsonl", optarg);
+            pformat = optarg;
             break;
         case 'P': policies = optarg; break;
         case 's': seeds_spec = optarg; break;
@@ -372,6 +454,13 @@ int main(int argc, char **argv)
                 return s_usage_error("--success: \"%s\" is not a percentage", optarg);
             break;
         case O_MIX: mix = optarg; break;
+        case O_PRICES: prices = optarg; break;
+        case O_MAXNODES: max_nodes = optarg; break;
+        case O_EXHAUSTIVE:
+            if (gp_parse_int64(optarg, 1, 1000, &i64) < 0)
+                return s_usage_error("--exhaustive: \"%s\" is not 1..1000", optarg);
+            exhaustive = (int)i64;
+            break;
         case ':': return s_usage_error("option %s needs a value", argv[optind - 1]);
         default: return s_usage_error("unknown option %s", argv[optind - 1]);
         }
@@ -380,11 +469,11 @@ int main(int argc, char **argv)
         return s_usage_error("unexpected argument \"%s\"", argv[optind]);
     if (nodes == NULL || pods == NULL)
         return s_usage_error("%s", "--nodes and --pods are required");
-    if (format == NULL) {
-        size_t l = strlen(pods);
-        format = l > 4 && !strcmp(pods + l - 4, ".csv") ? "openb" : "jsonl";
-    }
     base.time_mode = !strcmp(mode, "time");
+    if (prices == NULL && (max_nodes || exhaustive))
+        return s_usage_error("%s", "--max-nodes and --exhaustive need --prices");
+    if (prices && mix)
+        return s_usage_error("%s", "--mix and --prices do not go together");
     if (plot) {
         size_t l = strlen(plot);
         if (l < 5 || (strcmp(plot + l - 4, ".png") && strcmp(plot + l - 4, ".svg")))
@@ -420,17 +509,19 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     gp_err_t err;
     int ex = 0;
-    if (sim_load_nodes(&d, nodes, format, &err) < 0 || sim_load_pods(&d, pods, format, &err) < 0) {
+    if (sim_load_nodes(&d, nodes, nformat, &err) < 0 || sim_load_pods(&d, pods, pformat, &err) < 0) {
         fprintf(stderr, "gpupool-sim: %s\n", err.msg);
         ex = s_exit_for(&err);
         goto out;
     }
 
     if (!strcmp(cmd, "plan")) {
-        sim_plan_opts_t po = {plist[0], seeds, nseeds, success, mix, base.candidates, json};
+        sim_plan_opts_t po = {plist[0], seeds, nseeds, success, mix, base.candidates, json,
+                              prices, max_nodes, exhaustive, plot};
         if (sim_plan(&d, &po, stdout, &err) < 0) {
             fprintf(stderr, "gpupool-sim: %s\n", err.msg);
-            ex = err.code == GP_ERR_INVALID ? EX_USAGE : EX_DATAERR;
+            /* a flag's own error names it ("--mix: ...") */
+            ex = !strncmp(err.msg, "--", 2) ? EX_USAGE : s_exit_for(&err);
         }
         goto out;
     }
@@ -484,10 +575,14 @@ int main(int argc, char **argv)
         goto out2;
     }
     for (int p = 0; p < np; p++)
-        s_mean(&pool.res[p * nseeds], nseeds, &mean[p]);
+        if (s_mean(&pool.res[p * nseeds], nseeds, &mean[p]) < 0) {
+            fprintf(stderr, "gpupool-sim: out of memory\n");
+            ex = EX_OSERR;
+            goto out2;
+        }
     for (int p = 0; p < np; p++) {
         if (json)
-            sim_print_json(stdout, &mean[p], seeds, nseeds, &base);
+            sim_print_json(stdout, &d, &mean[p], seeds, nseeds, &base);
         if (mean[p].capacity_error) {
             fprintf(stderr, "gpupool-sim: policy %s: allocation accounting check failed\n",
                     mean[p].policy);
@@ -495,7 +590,7 @@ int main(int argc, char **argv)
         }
     }
     if (!json)
-        sim_print_table(stdout, mean, np, base.time_mode);
+        sim_print_table(stdout, &d, mean, np, base.time_mode);
     fflush(stdout);
     if (csv && sim_write_csv(csv, mean, np, base.time_mode, &err) < 0) {
         fprintf(stderr, "gpupool-sim: %s\n", err.msg);
@@ -511,6 +606,9 @@ out2:
             sim_result_free(&pool.res[i]);
     free(pool.opts);
     free(pool.res);
+    if (mean)
+        for (int p = 0; p < np; p++)
+            free(mean[p].groups);
     free(mean);
     free(sh);
     free(w);

@@ -5,6 +5,8 @@
  */
 #include "sim.h"
 
+#include <sys/resource.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,23 @@
 #include "util.h"
 
 #include "banned.h"
+
+double sim_max_rss_mib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)ru.ru_maxrss / 1024.0;     /* KiB on Linux */
+}
+
+double sim_cpu_s(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
 
 void sim_progress(int done, int total, const char *what)
 {
@@ -31,15 +50,45 @@ void sim_progress(int done, int total, const char *what)
     fflush(stderr);
 }
 
-void sim_print_table(FILE *out, const sim_result_t *m, int n, bool time_mode)
+static void s_group_name(const sim_data_t *d, const sim_group_t *g, char *buf, size_t len)
+{
+    if (!g->team)
+        snprintf(buf, len, "priority %d", g->key);
+    else
+        snprintf(buf, len, "team %s", g->key >= 0 ? d->teams[g->key] : "-");
+}
+
+/* The queueing of one policy: per priority, per team. */
+static void s_print_groups(FILE *out, const sim_data_t *d, const sim_result_t *m)
+{
+    fprintf(out, "\nqueueing, policy %s (waits in seconds; never placed: fits no node / "
+            "dropped after --max-wait / still waiting at the end)\n", m->policy);
+    fprintf(out, "%-22s %9s %10s %10s %10s %10s %9s %8s %9s\n", "group", "placed", "wait.mean",
+            "wait.p50", "wait.p95", "wait.p99", "never.fit", "dropped", "waiting");
+    for (int g = 0; g < m->ngroups; g++) {
+        const sim_group_t *x = &m->groups[g];
+        char name[GP_SHORT_LEN + 16];
+        s_group_name(d, x, name, sizeof name);
+        fprintf(out, "%-22.22s %9.0f %10.1f %10.1f %10.1f %10.1f %9.0f %8.0f %9.0f\n", name,
+                x->placed, x->wait_mean, x->wait_p50, x->wait_p95, x->wait_p99, x->never_fit,
+                x->dropped, x->queued_end);
+    }
+}
+
+void sim_print_table(FILE *out, const sim_data_t *d, const sim_result_t *m, int n,
+                     bool time_mode)
 {
     if (time_mode) {
-        fprintf(out, "%-14s %8s %9s %9s %9s %10s %10s %8s %8s\n", "policy", "pods", "util.mean",
-                "util.peak", "queue.max", "wait.mean", "wait.p95", "failed", "unplaced");
+        fprintf(out, "%-14s %8s %9s %9s %9s %10s %10s %10s %10s %8s %8s\n", "policy", "pods",
+                "util.mean", "util.peak", "queue.max", "wait.mean", "wait.p50", "wait.p95",
+                "wait.p99", "failed", "unplaced");
         for (int i = 0; i < n; i++)
-            fprintf(out, "%-14s %8.0f %8.2f%% %8.2f%% %9.0f %9.1fs %9.1fs %8.1f %8.1f\n",
-                    m[i].policy, m[i].pods, m[i].util_mean, m[i].util_peak, m[i].queue_peak,
-                    m[i].wait_mean, m[i].wait_p95, m[i].failed, m[i].unplaced);
+            fprintf(out, "%-14s %8.0f %8.2f%% %8.2f%% %9.0f %9.1fs %9.1fs %9.1fs %9.1fs %8.1f "
+                    "%8.1f\n", m[i].policy, m[i].pods, m[i].util_mean, m[i].util_peak,
+                    m[i].queue_peak, m[i].wait_mean, m[i].wait_p50, m[i].wait_p95,
+                    m[i].wait_p99, m[i].failed, m[i].unplaced);
+        for (int i = 0; i < n; i++)
+            s_print_groups(out, d, &m[i]);
         return;
     }
     fprintf(out, "%-14s %9s %10s %10s %17s %11s %12s %11s\n", "policy", "alloc@90%",
@@ -69,8 +118,8 @@ static json_t *s_count(double v)
     return json_real(r);
 }
 
-void sim_print_json(FILE *out, const sim_result_t *m, const uint64_t *seeds, int nseeds,
-                    const sim_run_opts_t *o)
+void sim_print_json(FILE *out, const sim_data_t *d, const sim_result_t *m,
+                    const uint64_t *seeds, int nseeds, const sim_run_opts_t *o)
 {
     json_t *j = json_object();
     json_t *sa = json_array();
@@ -91,6 +140,30 @@ void sim_print_json(FILE *out, const sim_result_t *m, const uint64_t *seeds, int
         json_object_set_new(j, "wait_mean_s", json_real(s_r(m->wait_mean, 3)));
         json_object_set_new(j, "wait_p95_s", json_real(s_r(m->wait_p95, 3)));
         json_object_set_new(j, "unplaced", s_count(m->unplaced));
+        json_object_set_new(j, "wait_p50_s", json_real(s_r(m->wait_p50, 3)));
+        json_object_set_new(j, "wait_p99_s", json_real(s_r(m->wait_p99, 3)));
+        json_object_set_new(j, "never_fit", s_count(m->never_fit));
+        json_object_set_new(j, "dropped", s_count(m->dropped));
+        json_t *ga = json_array();
+        for (int g = 0; g < m->ngroups; g++) {
+            const sim_group_t *x = &m->groups[g];
+            json_t *o2 = json_object();
+            if (x->team)
+                json_object_set_new(o2, "team", x->key >= 0 ? json_string(d->teams[x->key])
+                                                            : json_null());
+            else
+                json_object_set_new(o2, "priority", json_integer(x->key));
+            json_object_set_new(o2, "placed", s_count(x->placed));
+            json_object_set_new(o2, "wait_mean_s", json_real(s_r(x->wait_mean, 3)));
+            json_object_set_new(o2, "wait_p50_s", json_real(s_r(x->wait_p50, 3)));
+            json_object_set_new(o2, "wait_p95_s", json_real(s_r(x->wait_p95, 3)));
+            json_object_set_new(o2, "wait_p99_s", json_real(s_r(x->wait_p99, 3)));
+            json_object_set_new(o2, "never_fit", s_count(x->never_fit));
+            json_object_set_new(o2, "dropped", s_count(x->dropped));
+            json_object_set_new(o2, "waiting_at_end", s_count(x->queued_end));
+            json_array_append_new(ga, o2);
+        }
+        json_object_set_new(j, "groups", ga);
     } else {
         json_object_set_new(j, "alloc_pct_90", json_real(s_r(m->alloc_pct_90, 3)));
         json_object_set_new(j, "alloc_pct_100", json_real(s_r(m->alloc_pct_100, 3)));
@@ -104,6 +177,7 @@ void sim_print_json(FILE *out, const sim_result_t *m, const uint64_t *seeds, int
         json_object_set_new(j, "frag_gpus_100", json_real(s_r(m->frag_gpus_100, 2)));
     }
     json_object_set_new(j, "wall_s", json_real(s_r(m->wall_s, 4)));
+    json_object_set_new(j, "max_rss_mib", json_real(s_r(sim_max_rss_mib(), 1)));
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     if (s) {
         fprintf(out, "%s\n", s);

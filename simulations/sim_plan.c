@@ -34,20 +34,6 @@ typedef struct {
     int count;
 } s_kind_t;
 
-/* Two JSON-lines node records of one kind: the same but for the name and
- * the devices' uuids. */
-static bool s_same_kind(const gp_node_t *a, const gp_node_t *b)
-{
-    gp_node_t x = *a, y = *b;
-    memset(x.name, 0, sizeof x.name);
-    memset(y.name, 0, sizeof y.name);
-    for (int i = 0; i < x.ndevices && i < y.ndevices; i++) {
-        memset(x.devices[i].uuid, 0, sizeof x.devices[i].uuid);
-        memset(y.devices[i].uuid, 0, sizeof y.devices[i].uuid);
-    }
-    return memcmp(&x, &y, sizeof x) == 0;
-}
-
 static int s_kinds(const sim_data_t *d, const char *mix, s_kind_t **out, int *nk,
                    gp_err_t *err)
 {
@@ -60,9 +46,7 @@ static int s_kinds(const sim_data_t *d, const char *mix, s_kind_t **out, int *nk
         int j;
         for (j = 0; j < n; j++) {
             const sim_node_t *b = &d->nodes[k[j].tmpl];
-            if (a->model == b->model && a->ngpu == b->ngpu && a->cpu == b->cpu &&
-                a->mem == b->mem && (a->full == NULL) == (b->full == NULL) &&
-                (a->full == NULL || s_same_kind(a->full, b->full)))
+            if (sim_node_same_kind(a, b))
                 break;
         }
         if (j == n)
@@ -253,6 +237,8 @@ static int s_search(const sim_data_t *d, const sim_plan_opts_t *o, s_kind_t *kin
 
 int sim_plan(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err)
 {
+    if (o->prices)
+        return sim_plan_priced(d, o, out, err);
     s_kind_t *kinds = NULL;
     int nk = 0, rc = -1;
     gp_shape_t *sh = NULL;

@@ -21,11 +21,16 @@
  * tries, so that a long queue of big pods cannot stall the replay); a pod
  * waiting longer than max_wait is dropped as failed.  Reported: utilization
  * over time (sampled), its time-weighted mean and peak, queue length,
- * waiting times, failed and never-placed pods.
+ * waiting times, failed and never-placed pods; and the queueing per priority
+ * and per team: waits (mean, p50, p95, p99) and the pods never placed, by
+ * why: no node of the inventory could hold them even empty (checked on an
+ * engine holding one empty node of each kind the run's inventory has),
+ * dropped after max_wait, or still waiting at the end.
  *
  * Accounting check: after the replay the engine's own view of used device
  * share must equal the sum of what the placed pods asked for (within
- * rounding of memory to MiB) and never exceed 100%; otherwise the result is
+ * rounding of memory to MiB; at most that sum when slices' memory and
+ * compute shares differ, see s_uneven) and never exceed 100%; otherwise the result is
  * flagged (capacity_error) and the command fails.
  */
 #include "sim.h"
@@ -63,7 +68,7 @@ static void s_job(const sim_data_t *d, const sim_pod_t *p, bool whole_only, long
 
 static gp_placement_t *s_engine(const sim_data_t *d, const sim_run_opts_t *o,
                                 const gp_shape_t *shapes, const double *weights, int nshapes,
-                                double *cap_milli, gp_err_t *err)
+                                double *cap_milli, bool *used, gp_err_t *err)
 {
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = o->policy;
@@ -91,6 +96,8 @@ static gp_placement_t *s_engine(const sim_data_t *d, const sim_run_opts_t *o,
         } else {
             n = &d->nodes[i];
         }
+        if (used)
+            used[n - d->nodes] = true;
         sim_node_record(d, n, copy, rec);
         if (gp_placement_add_node(pl, rec, err) < 0) {
             free(rec);
@@ -108,12 +115,30 @@ static gp_placement_t *s_engine(const sim_data_t *d, const sim_run_opts_t *o,
     return pl;
 }
 
-static void s_check(gp_placement_t *pl, double alloc_milli, sim_result_t *res)
+/* A slice whose memory and compute shares differ (JSON-lines jobs) is
+ * counted at the larger of the two, so two of them can share a device
+ * while their counted shares add up past it: the engine's used share of a
+ * device is then the larger of its summed memory and summed compute, at
+ * most what was counted. */
+static bool s_uneven(const sim_data_t *d)
+{
+    for (int i = 0; i < d->npods; i++) {
+        const sim_pod_t *p = &d->pods[i];
+        if (p->n > 0 && !p->whole && (p->mem_mib > 0 || p->mem_pm != p->comp_pm))
+            return true;
+    }
+    return false;
+}
+
+static void s_check(const sim_data_t *d, gp_placement_t *pl, double alloc_milli,
+                    sim_result_t *res)
 {
     gp_placement_stats_t st;
     gp_placement_stats(pl, &st);
+    double slack = st.devices + 1.0;
     if (st.gpu_milli_used > st.gpu_milli_total ||
-        fabs((double)st.gpu_milli_used - alloc_milli) > st.devices + 1.0)
+        (double)st.gpu_milli_used > alloc_milli + slack ||
+        (!s_uneven(d) && (double)st.gpu_milli_used < alloc_milli - slack))
         res->capacity_error = 1;
 }
 
@@ -251,7 +276,7 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
         res->frag_gpus_100 = fr / 1000.0;
         res->frag_pct_100 = idle > 0 ? fr * 100.0 / idle : 0;
     }
-    s_check(pl, alloc, res);
+    s_check(d, pl, alloc, res);
     free(job);
     free(plan);
     free(order);
@@ -328,6 +353,8 @@ static int s_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+enum { S_WAITING, S_PLACED, S_DROPPED };
+
 typedef struct {
     const sim_data_t *d;
     const sim_run_opts_t *o;
@@ -341,7 +368,9 @@ typedef struct {
     double alloc, cap;
     int running;
     double *waits;
+    int *wk;                /* schedule index of each wait */
     int nwaits;
+    uint8_t *state;         /* per schedule entry: S_PLACED, S_DROPPED, else waiting */
     sim_result_t *res;
     gp_err_t *err;
 } s_tm_t;
@@ -363,6 +392,8 @@ static int s_try(s_tm_t *m, int k, double t)
     m->alloc += (double)s_req_milli(p, m->o->whole_only);
     m->running++;
     m->res->placed++;
+    m->state[k] = S_PLACED;
+    m->wk[m->nwaits] = k;
     m->waits[m->nwaits++] = t - m->sch[k].at;
     if (m->sch[k].dur >= 0) {
         s_ev_t e2 = {t + m->sch[k].dur, k};
@@ -381,6 +412,7 @@ static int s_retry_queue(s_tm_t *m, double t)
         int k = m->queue[m->qhead];
         m->qhead++;
         if (m->o->max_wait >= 0 && t - m->sch[k].at > m->o->max_wait) {
+            m->state[k] = S_DROPPED;
             m->res->failed++;
             if (m->d->pods[m->sch[k].pod].n > 0)
                 m->res->failed_gpu++;
@@ -396,8 +428,148 @@ static int s_retry_queue(s_tm_t *m, double t)
     return 0;
 }
 
+/* An engine with one empty node of each kind in the run's inventory (the
+ * nodes marked used): where "could this pod ever be placed" is asked. */
+static gp_placement_t *s_kinds_engine(const sim_data_t *d, const bool *used, gp_err_t *err)
+{
+    gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
+    gp_placement_t *pl = gp_placement_new(&po, err);
+    int *kinds = malloc(sizeof *kinds * (size_t)d->nnodes);
+    gp_node_t *rec = malloc(sizeof *rec);
+    int nk = 0;
+    if (pl == NULL || kinds == NULL || rec == NULL) {
+        if (pl != NULL)
+            gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < d->nnodes; i++) {
+        if (!used[i])
+            continue;
+        int k;
+        for (k = 0; k < nk; k++)
+            if (sim_node_same_kind(&d->nodes[i], &d->nodes[kinds[k]]))
+                break;
+        if (k < nk)
+            continue;
+        kinds[nk++] = i;
+        sim_node_record(d, &d->nodes[i], nk, rec);
+        if (gp_placement_add_node(pl, rec, err) < 0)
+            goto fail;
+    }
+    free(kinds);
+    free(rec);
+    return pl;
+fail:
+    free(kinds);
+    free(rec);
+    gp_placement_destroy(&pl);
+    return NULL;
+}
+
+static int s_cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The queueing report: groups per priority present in the workload, then
+ * per team (the workload's own, in order of appearance). */
+static int s_groups(s_tm_t *m, int n, const bool *used)
+{
+    const sim_data_t *d = m->d;
+    sim_result_t *res = m->res;
+    int rc = -1, *prios = NULL, np = 0;
+    int8_t *fits = NULL;       /* per pod: -1 unknown, 0 never fits, 1 fits an empty node */
+    double *w = NULL;
+    gp_placement_t *kpl = NULL;
+    gp_job_t *job = NULL;
+    gp_alloc_t *plan = NULL;
+    if ((prios = malloc(sizeof *prios * (size_t)d->npods)) == NULL ||
+        (fits = malloc((size_t)d->npods)) == NULL ||
+        (w = malloc(sizeof *w * (size_t)(m->nwaits + 1))) == NULL ||
+        (job = calloc(1, sizeof *job)) == NULL || (plan = malloc(sizeof *plan)) == NULL) {
+        gp_err_set(m->err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    memset(fits, -1, (size_t)d->npods);
+    for (int i = 0; i < d->npods; i++)
+        prios[i] = d->pods[i].priority;
+    qsort(prios, (size_t)d->npods, sizeof *prios, s_cmp_int);
+    for (int i = 0; i < d->npods; i++)
+        if (np == 0 || prios[np - 1] != prios[i])
+            prios[np++] = prios[i];
+    res->ngroups = np + d->nteams;
+    if ((res->groups = calloc((size_t)res->ngroups, sizeof *res->groups)) == NULL) {
+        gp_err_set(m->err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (int g = 0; g < res->ngroups; g++) {
+        res->groups[g].team = g >= np;
+        res->groups[g].key = g < np ? prios[g] : g - np;
+    }
+    /* the pods never placed, by why */
+    for (int k = 0; k < n; k++) {
+        if (m->state[k] == S_PLACED)
+            continue;
+        int pi = m->sch[k].pod;
+        const sim_pod_t *p = &d->pods[pi];
+        if (fits[pi] < 0) {
+            if (kpl == NULL && (kpl = s_kinds_engine(d, used, m->err)) == NULL)
+                goto cleanup;
+            s_job(d, p, m->o->whole_only, k, job);
+            gp_err_t e;
+            fits[pi] = gp_placement_place(kpl, job, plan, &e) == 0;
+        }
+        double *why = fits[pi] == 0 ? &res->never_fit : m->state[k] == S_DROPPED ? &res->dropped
+                                                                                  : NULL;
+        if (why)
+            (*why)++;
+        for (int g = 0; g < res->ngroups; g++) {
+            sim_group_t *gr = &res->groups[g];
+            if (gr->team ? gr->key != p->team : gr->key != p->priority)
+                continue;
+            if (fits[pi] == 0)
+                gr->never_fit++;
+            else if (m->state[k] == S_DROPPED)
+                gr->dropped++;
+            else
+                gr->queued_end++;
+        }
+    }
+    /* the waits of each group */
+    for (int g = 0; g < res->ngroups; g++) {
+        sim_group_t *gr = &res->groups[g];
+        int c = 0;
+        double sum = 0;
+        for (int i = 0; i < m->nwaits; i++) {
+            const sim_pod_t *p = &d->pods[m->sch[m->wk[i]].pod];
+            if (gr->team ? gr->key == p->team : gr->key == p->priority) {
+                w[c++] = m->waits[i];
+                sum += m->waits[i];
+            }
+        }
+        gr->placed = c;
+        if (c == 0)
+            continue;
+        qsort(w, (size_t)c, sizeof *w, s_cmp_double);
+        gr->wait_mean = sum / c;
+        gr->wait_p50 = w[(int)(0.50 * (c - 1))];
+        gr->wait_p95 = w[(int)(0.95 * (c - 1))];
+        gr->wait_p99 = w[(int)(0.99 * (c - 1))];
+    }
+    rc = 0;
+cleanup:
+    gp_placement_destroy(&kpl);
+    free(prios);
+    free(fits);
+    free(w);
+    free(job);
+    free(plan);
+    return rc;
+}
+
 static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *pl,
-                  double cap, sim_result_t *res, gp_err_t *err)
+                  double cap, const bool *used, sim_result_t *res, gp_err_t *err)
 {
     uint64_t rs = o->seed;
     int n = o->arrival_rate > 0 && o->count > 0 ? o->count : d->npods;
@@ -415,8 +587,10 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     m.qcap = 2 * n + 2;
     m.queue = malloc(sizeof *m.queue * (size_t)m.qcap);
     m.waits = malloc(sizeof *m.waits * (size_t)n + 8);
+    m.wk = malloc(sizeof *m.wk * (size_t)n + 8);
+    m.state = calloc((size_t)n + 1, 1);
     int rc = -1;
-    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits) {
+    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
@@ -488,6 +662,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
                 goto cleanup;
             if (r == 0) {
                 if (o->max_wait == 0) {
+                    m.state[i] = S_DROPPED;
                     res->failed++;
                     if (d->pods[m.sch[i].pod].n > 0)
                         res->failed_gpu++;
@@ -518,18 +693,24 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     res->unplaced = m.qtail - m.qhead;
     res->failed += res->unplaced;
     res->util_mean = last_t > t0 ? util_int / (last_t - t0) : 0;
+    if (s_groups(&m, n, used) < 0)
+        goto cleanup;
     if (m.nwaits > 0) {
         double s = 0;
         for (int k = 0; k < m.nwaits; k++)
             s += m.waits[k];
         res->wait_mean = s / m.nwaits;
         qsort(m.waits, (size_t)m.nwaits, sizeof *m.waits, s_cmp_double);
+        res->wait_p50 = m.waits[(int)(0.50 * (m.nwaits - 1))];
         res->wait_p95 = m.waits[(int)(0.95 * (m.nwaits - 1))];
+        res->wait_p99 = m.waits[(int)(0.99 * (m.nwaits - 1))];
     }
     res->alloc_pct_final = cap > 0 ? m.alloc * 100.0 / cap : 0;
-    s_check(pl, m.alloc, res);
+    s_check(d, pl, m.alloc, res);
     rc = 0;
 cleanup:
+    free(m.wk);
+    free(m.state);
     free(m.sch);
     free(m.job);
     free(m.plan);
@@ -547,12 +728,19 @@ int sim_run(const sim_data_t *d, const sim_run_opts_t *o, const gp_shape_t *shap
     res->seed = o->seed;
     int64_t t0 = gp_mono_ns();
     double cap;
-    gp_placement_t *pl = s_engine(d, o, shapes, weights, nshapes, &cap, err);
-    if (pl == NULL)
+    bool *used = o->time_mode ? calloc((size_t)d->nnodes, sizeof *used) : NULL;
+    if (o->time_mode && used == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    gp_placement_t *pl = s_engine(d, o, shapes, weights, nshapes, &cap, used, err);
+    if (pl == NULL) {
+        free(used);
         return -1;
+    }
     res->cap_gpus = cap / 1000.0;
-    int rc = o->time_mode ? s_time(d, o, pl, cap, res, err) : s_inflate(d, o, pl, cap, res, err);
+    int rc = o->time_mode ? s_time(d, o, pl, cap, used, res, err)
+                          : s_inflate(d, o, pl, cap, res, err);
     gp_placement_destroy(&pl);
+    free(used);
     res->wall_s = (double)(gp_mono_ns() - t0) / 1e9;
     return rc;
 }
@@ -562,4 +750,7 @@ void sim_result_free(sim_result_t *r)
     free(r->samples);
     r->samples = NULL;
     r->nsamples = 0;
+    free(r->groups);
+    r->groups = NULL;
+    r->ngroups = 0;
 }

@@ -13,6 +13,19 @@
 #                                 100,000 nodes drawn from its node list
 #                                 (inflation, no departures; policy
 #                                 $SIM_1M_POLICY, default bestfit).  Target: < 60 s.
+#   bench: sim_time_1m_jobs_s S   time mode (arrivals and departures): 1,000,000
+#                                 jobs drawn from the openb trace arriving as a
+#                                 Poisson process over a year (0.0317/s), mean
+#                                 lifetime 2e7 s, on 100,000 nodes, fgd, wall time
+#                                 of the replay.  Target: < 10 s.
+#   bench: sim_time_1m_jobs_rss_mib M  the same run's peak resident memory.
+#                                 Target: < 500 MiB.
+#   bench: plan_2000_jobs_20_types_s S  plan --prices: the cheapest inventory
+#                                 (sharing and whole GPUs) for the first 2,000
+#                                 pods of the openb trace from 20 node types in
+#                                 three clouds (openb's 15 node kinds, 5 also in
+#                                 a second cloud, prices per GPU), wall time.
+#                                 Target: < 5 s.
 . "$(dirname "$0")/../lib.sh"
 
 SIM="$GP_BUILD/gpupool-sim"
@@ -65,3 +78,58 @@ big=$("$SIM" replay --nodes "$OPENB/openb_node_list_gpu_node.csv" \
 t1=$(now)
 echo "bench: sim_1m_pods_s $(secs "$t0" "$t1")"
 echo "# 1,000,000 pods on 100,000 nodes, policy $pol: $big"
+
+# --- time mode on a year of arrivals
+tm=$("$SIM" replay --nodes "$OPENB/openb_node_list_gpu_node.csv" \
+     --pods "$OPENB/openb_pod_list_default.csv" --policy fgd --mode time \
+     --scale-nodes 100000 --count 1000000 --arrival-rate 0.0317 --duration 2e7 \
+     --seeds 42 --json -q) || bail_out "time mode replay failed"
+w=$(printf '%s' "$tm" | grep -o '"wall_s":[0-9.]*' | cut -d: -f2)
+r=$(printf '%s' "$tm" | grep -o '"max_rss_mib":[0-9.]*' | cut -d: -f2)
+[ -n "$w" ] && [ -n "$r" ] || bail_out "time mode: no wall_s or max_rss_mib in $tm"
+echo "bench: sim_time_1m_jobs_s $w"
+echo "bench: sim_time_1m_jobs_rss_mib $r"
+echo "# 1,000,000 jobs on 100,000 nodes, fgd, time mode; targets < 10 s and < 500 MiB"
+echo "# (the engine before the shape index's compaction: 30.6 s and 717 MiB on this machine)"
+printf '%s\n' "$tm" | grep -o '"pods".*"unplaced":[0-9.]*' | sed 's/^/# /'
+
+# --- the cheapest inventory from 20 node types in three clouds
+plan_dir="$T_TMP/plan"
+mkdir -p "$plan_dir"
+awk -F, 'NR > 1 && !seen[$2 "," $3 "," $4 "," $5]++ { print $2, $3, $4, $5 }' \
+    "$OPENB/openb_node_list_gpu_node.csv" | awk -v dir="$plan_dir" '
+    BEGIN { split("aws gcp azure", cl, " ")
+            mem["G2"] = 32768; mem["G3"] = 16384; mem["V100M32"] = 32768; mem["V100M16"] = 16384
+            mem["T4"] = 15360; mem["P100"] = 16384; mem["A10"] = 24576
+            base["G2"] = 2.0; base["G3"] = 1.2; base["V100M32"] = 2.5; base["V100M16"] = 2.0
+            base["T4"] = 0.6; base["P100"] = 1.4; base["A10"] = 1.1
+            f["aws"] = 1.0; f["gcp"] = 0.93; f["azure"] = 1.05 }
+    function node(i, c, cpu, m, n, model,   s, g) {
+        s = sprintf("{\"name\":\"t%d-%s\",\"cloud\":\"%s\",\"region\":\"%s-1\",\"labels\":{\"type\":\"t%d\"},\"cpu_milli\":%d,\"mem_mib\":%d,\"devices\":[", i, c, c, c, i, cpu, m)
+        for (g = 0; g < n; g++)
+            s = s sprintf("%s{\"uuid\":\"t%d-%s-%d\",\"model\":\"%s\",\"mem_mib\":%d}", g ? "," : "", i, c, g, model, mem[model])
+        print s "]}" > (dir "/catalogue.jsonl")
+    }
+    { k[NR] = $0 }
+    END {
+        for (i = 1; i <= NR; i++) { split(k[i], a, " "); node(i, cl[i % 3 + 1], a[1], a[2], a[3], a[4]) }
+        for (i = 1; i <= 5; i++) { split(k[i], a, " "); node(i, cl[(i + 1) % 3 + 1], a[1], a[2], a[3], a[4]) }
+        for (m in base) for (c in f)
+            printf "%s gpu=%s %.3f\n", c, m, base[m] * f[c] > (dir "/prices.txt")
+    }'
+head -2001 "$OPENB/openb_pod_list_default.csv" > "$plan_dir/pods.csv"
+[ "$(wc -l < "$plan_dir/catalogue.jsonl")" -eq 20 ] || bail_out "the catalogue has not 20 types"
+t0=$(now)
+pj=$("$SIM" plan --nodes "$plan_dir/catalogue.jsonl" --pods "$plan_dir/pods.csv" \
+     --prices "$plan_dir/prices.txt" --policy fgd --success 99 --json) || bail_out "plan failed"
+t1=$(now)
+echo "bench: plan_2000_jobs_20_types_s $(secs "$t0" "$t1")"
+echo "# 2,000 openb pods, 20 node types in 3 clouds, fgd, 99% placed; target < 5 s"
+printf '%s\n' "$pj" | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read())
+for k in ("shared", "whole"):
+    s = j[k]
+    print("# %s: %d nodes, %d GPUs, %.2f per hour, %s, %d replays" % (k, s["nodes"], s["gpus"],
+          s["cost_per_hour"], "optimal" if s["optimal"] else "best found", s["evaluations"]))
+print("# CPU time of the plan: %.2f s" % j["cpu_s"])'
