@@ -7,6 +7,8 @@
 # 2. a coordinator started afterwards rebuilds the histogram from the job
 #    records it lists; once the others are gone it leads, and a job of the
 #    first shape is placed with the learned shapes: 7/10 and 3/10.
+# 3. a job whose record is removed (ended, past the retention) leaves the
+#    histogram: 6/9 and 3/9.
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
@@ -45,7 +47,7 @@ upd=$(pool_metric c1 gpupool_coordinator_typical_updates_total)
 [ "${upd:-0}" -ge 1 ] 2>/dev/null; ok $? "the leader gave them to its placement engine ($upd updates)"
 
 # --- 2. a coordinator that lists the store afterwards
-pool_coordinator c3 r1 || bail_out "c3 did not start"
+pool_coordinator c3 r1 --job-retention 1s || bail_out "c3 did not start"
 wait_for 10 shares_are c3 "0.667 0.333 9"
 is "$(shares c3)" "0.667 0.333 9" "a coordinator started later rebuilds it from the job records"
 stop_daemon c1; is "$?" 0 "c1 exits 0 on SIGTERM"
@@ -59,6 +61,13 @@ is "$(shares c3)" "0.700 0.300 10" "the new leader counts it on top of what it r
 pool_check --placed <(sort -u "$T_TMP/acked") >"$T_TMP/check.out"
 is "$?" 0 "every job placed exactly once"
 diag "$(cat "$T_TMP/check.out")"
+
+# --- 3. a record that goes takes its job out
+gpupool_ c3 cancel s-1 >/dev/null; is "$?" 0 "s-1 cancelled"
+record_gone() { [ -z "$(etcdctl_ get /gpupool/jobs/s-1 --print-value-only)" ]; }
+wait_for 30 record_gone; ok $? "its record is removed after the retention (1 s)"
+wait_for 10 shares_are c3 "0.667 0.333 9"
+is "$(shares c3)" "0.667 0.333 9" "the removed record's job is taken out of the shapes: 6/9, 3/9"
 stop_daemon a1; is "$?" 0 "the agent exits 0 on SIGTERM"
 stop_daemon c3; is "$?" 0 "c3 exits 0 on SIGTERM"
 done_testing
