@@ -33,20 +33,26 @@
  *     at once; jobs refused everywhere back off (100 ms doubling to 5 s, reset
  *     when capacity frees) and keep a pending reason in their record.
  *  5. Commit.  Awards are grouped by node and packed into transactions of
- *     at most 30 awards (etcd allows 128 operations per transaction): each
- *     compares the leader key's create revision with our fencing revision,
- *     every touched node's nodealloc/<node> mod revision with the cached one,
- *     and every job record's mod revision with the cached one; and then puts
- *     alloc/<node>/<job>, puts the job record as "placed", deletes its queue
- *     key, and bumps nodealloc/<node>.  A node is in one transaction per
- *     wave, so a wave's transactions never conflict and run in parallel (a
- *     batch, 64 in flight); a node with more than 30 awards continues in the
- *     next wave, comparing the generation the previous one produced.  One
- *     wide-area round trip per wave, not per job.  A failed compare means the cache was behind
- *     (or we are deposed): those jobs go back to the queue at once and the
- *     cache catches up from the watch.  A transport error leaves the outcome
- *     unknown: the jobs are requeued, and if the commit did happen the watch
- *     delivers it and the fence refuses any plan made without it.
+ *     at most 60 awards (etcd allows 128 operations and compares per
+ *     transaction): each compares the leader key's create revision with our
+ *     fencing revision; for every touched node, that no key under
+ *     alloc/<node>/ was created after the node's fence -- the revision the
+ *     round's plans saw, or our own last commit on the node, whichever is
+ *     later (a range compare: an allocation committed by anyone since would
+ *     make it fail); and every job record's mod revision with the cached
+ *     one.  It then puts alloc/<node>/<job> and nothing else: the record is
+ *     not rewritten (a pending record with an allocation is placed) and the
+ *     queue is derived from the records, so a placement costs one key.  A
+ *     node is in one transaction per wave, so a wave's transactions never
+ *     conflict and run in parallel (a batch, 64 in flight); a node with
+ *     more than 60 awards continues in the next wave, fenced on the revision
+ *     the previous one committed at.  One wide-area round trip per wave, not
+ *     per job.  A failed compare means the cache was behind (or we are
+ *     deposed): those jobs go back to the queue at once and the cache
+ *     catches up from the watch.  A transport error leaves the outcome
+ *     unknown: the jobs wait out of the queue until recovery.c settles it
+ *     (placed, or made sure it never will be), so a job is never placed
+ *     twice.
  *  6. Tell.  Winners get an AWARD hint; agents act on the allocation in etcd
  *     whatever happens to the hint.
  */
@@ -66,7 +72,7 @@
 #include "banned.h"
 
 #define S_MAX_CAND 8
-#define S_TXN_AWARDS 30
+#define S_TXN_AWARDS 60   /* 1 + nodes + 60 compares, 60 puts: within etcd's 128 */
 #define S_AGENT_STALE_MS 10000
 
 typedef struct {
@@ -102,6 +108,7 @@ typedef struct {
     int asked, answered;
     int64_t sent_ms;              /* when the calls for bids went out */
     int64_t answer_ms;            /* agents' recent answer time (moving average) */
+    int64_t plan_rev;             /* the cache revision when the round opened */
 } s_round_t;
 
 static s_round_t *s_r(coord_t *c) { return c->round; }
@@ -266,6 +273,24 @@ static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
     (void)c;
 }
 
+/* Fault injection (GPUPOOL_FAULT_BUSY_MS): hold the loop once in a long
+ * CPU-bound batch, as ranking a huge queue on a slow machine would; like
+ * such loops it lets the etcd client refresh its lease, so that tests can
+ * check a long batch costs no leadership. */
+static void s_fault_busy(coord_t *c)
+{
+    if (c->fault_busy_ms <= 0)
+        return;
+    gp_log_warn("fault injection: busy %lld ms in a round", (long long)c->fault_busy_ms);
+    int64_t until = gp_mono_ms() + c->fault_busy_ms;
+    c->fault_busy_ms = 0;
+    while (gp_mono_ms() < until) {
+        gp_etcd_keepalives_pump(c->etcd);
+        usleep(20000);
+    }
+    gp_log_warn("fault injection: busy batch over");
+}
+
 static int s_open(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
@@ -308,8 +333,10 @@ static int s_open(coord_t *c, int64_t now)
     r->agents = gp_strmap_new();
     r->id++;
     r->started_ms = now;
+    r->plan_rev = c->cache_rev;
     r->active = 1;
 
+    s_fault_busy(c);
     /* Rank each job and hold its best plan, in priority order.  A job is
      * placed here only on this region's nodes; one that does not fit here,
      * or prefers elsewhere, is handed off (handoff.c), or preempts
@@ -415,37 +442,27 @@ static int s_open(coord_t *c, int64_t now)
     return 1;
 }
 
-/* The job record as placed, and the ops and compares of its award. */
+/* An award: the allocation to write and its keys. */
 typedef struct {
     s_entry_t *e;
-    char *alloc_text, *job_text;
-    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
+    char *alloc_text;
+    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX];
     int ok;
 } s_award_t;
 
-static int s_prepare(coord_t *c, s_award_t *aw, int64_t now_wall)
+static int s_prepare(coord_t *c, s_award_t *aw)
 {
     s_entry_t *e = aw->e;
     coord_job_t *j = coord_cache_job(c, e->id);
     if (j == NULL || j->mod_rev != e->mod_rev || !j->queued)
         return -1;   /* cancelled or changed meanwhile */
-    gp_jobrec_t rec;
-    if (gp_jobrec_from_json_str(j->raw, j->raw_len, &rec, NULL) < 0)
-        return -1;
-    rec.attempts++;
-    char reason[64];
-    snprintf(reason, sizeof reason, "attempt %d", rec.attempts);
-    gp_jobrec_set_state(&rec, GP_JOB_PLACED, e->best.node, reason, now_wall);
-    aw->job_text = gp_jobrec_dump(&rec);
-    gp_jobrec_clear(&rec);
     json_t *al = gp_alloc_to_json(&e->best);
     aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
     json_decref(al);
-    if (aw->job_text == NULL || aw->alloc_text == NULL)
+    if (aw->alloc_text == NULL)
         return -1;
     gp_key_alloc(aw->akey, c->cfg.prefix, e->best.node, e->id);
     gp_key_job(aw->jkey, c->cfg.prefix, e->id);
-    gp_key_queue(aw->qkey, c->cfg.prefix, c->cfg.region, e->id);
     return 0;
 }
 
@@ -455,146 +472,203 @@ static int s_cmp_award_node(const void *pa, const void *pb)
     return strcmp(a->e->best.node, b->e->best.node);
 }
 
-/* Commit awards (sorted by node) in waves.  A wave takes up to 30 of each
- * node's remaining awards, packs them into transactions of at most 30
- * awards (whole node chunks: a node is in one transaction per wave, so the
- * wave's transactions never conflict and run in parallel), and runs them.
- * A committed chunk tells the node's new generation (the transaction's
- * revision), which the node's next chunk compares in the next wave; a
- * failed chunk ends the node's awards for this round. */
+/* Commit awards (sorted by node) in waves.  A wave takes up to
+ * S_TXN_AWARDS of each node's remaining awards, packs them into
+ * transactions of at most S_TXN_AWARDS awards (whole node chunks: a node is
+ * in one transaction per wave, so the wave's transactions never conflict
+ * and run in parallel), and runs them.  A committed chunk tells the node's
+ * new fence (the transaction's revision), which the node's next chunk
+ * compares in the next wave; a failed chunk ends the node's awards for
+ * this round. */
 typedef struct {
     int from, to;     /* awards [from, to) of one node */
     int next;         /* first award not committed yet */
     int failed;
 } s_chunk_t;
 
-static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t now_wall)
+typedef struct {
+    coord_t *c;
+    s_award_t *aw;
+    s_chunk_t *nodes;
+    int nn;
+    int64_t plan_rev;             /* the cache revision the round's plans saw */
+    int64_t now_wall;
+    /* the wave being built: its segments (one node's chunk each) */
+    gp_etcd_batch_t *b;
+    gp_txnb_t *t;
+    int nseg, ntxn, in_txn;
+    int *seg_node, *seg_txn, *seg_to;
+} s_commit_t;
+
+static void s_wave_flush(s_commit_t *k)
+{
+    if (k->in_txn == 0)
+        return;
+    gp_txnb_add(k->t, k->b, NULL);
+    gp_txnb_reset(k->t);
+    k->ntxn++;
+    k->in_txn = 0;
+}
+
+/* The fence of a node's commit: every allocation created on it up to the
+ * round's plan revision, or up to our own last commit on it, is known. */
+static int64_t s_node_fence(coord_t *c, const char *node, int64_t plan_rev)
+{
+    coord_node_t *cn = coord_cache_node(c, node, 0);
+    return cn && cn->fence_rev > plan_rev ? cn->fence_rev : plan_rev;
+}
+
+/* Add node g's next chunk to the wave: the leader fence once per
+ * transaction, the node's fence, and per award the record's compare and
+ * the allocation's put. */
+static void s_wave_add(s_commit_t *k, int g)
+{
+    s_chunk_t *nd = &k->nodes[g];
+    int take = nd->to - nd->next > S_TXN_AWARDS ? S_TXN_AWARDS : nd->to - nd->next;
+    if (k->in_txn > 0 && k->in_txn + take > S_TXN_AWARDS)
+        s_wave_flush(k);
+    if (k->in_txn == 0)
+        coord_txn_fence(k->t, k->c);
+    const char *node = k->aw[nd->next].e->best.node;
+    coord_txn_node_fence(k->t, k->c, node, s_node_fence(k->c, node, k->plan_rev));
+    for (int a = nd->next; a < nd->next + take; a++) {
+        gp_txnb_cmp(k->t, k->aw[a].jkey, GP_ETCD_CMP_MOD, k->aw[a].e->mod_rev);
+        gp_txnb_put(k->t, k->aw[a].akey, k->aw[a].alloc_text);
+    }
+    k->seg_node[k->nseg] = g;
+    k->seg_txn[k->nseg] = k->ntxn;
+    k->seg_to[k->nseg] = nd->next + take;
+    k->nseg++;
+    k->in_txn += take;
+}
+
+/* Errors after which etcd surely did not apply the transaction. */
+static int s_not_applied(const gp_err_t *err)
+{
+    return err->code == GP_ERR_NOSPACE || err->code == GP_ERR_AUTH || err->code == GP_ERR_INVALID;
+}
+
+static void s_seg_failed(s_commit_t *k, int sgi, int errored, const gp_err_t *err)
+{
+    coord_t *c = k->c;
+    s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
+    nd->failed = 1;
+    if (sgi == 0 || k->seg_txn[sgi - 1] != k->seg_txn[sgi]) {
+        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
+                    "Transactions refused by a compare or failed", NULL);
+        if (errored) {
+            gp_log_warn("commit failed, jobs requeued err=\"%s\"", err->msg);
+            coord_store_write_failed(c, err);
+        }
+    }
+    /* A failed write, not a lost race: its jobs back off; when etcd may
+     * have applied it, they wait out of the queue until recovery.c knows. */
+    for (int a = nd->next; errored && a < k->seg_to[sgi]; a++) {
+        s_entry_t *e = k->aw[a].e;
+        snprintf(e->reason, sizeof e->reason, "commit failed: %.100s", err->msg);
+        if (!s_not_applied(err))
+            coord_cache_doubt(c, e->id, e->best.node);
+    }
+}
+
+static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
+{
+    coord_t *c = k->c;
+    s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
+    /* Everything on the node is now known up to this revision: record it
+     * at once for the next wave and the next round. */
+    coord_node_t *cn = coord_cache_node(c, k->aw[nd->next].e->best.node, 0);
+    if (cn && cn->fence_rev < revision)
+        cn->fence_rev = revision;
+    for (int a = nd->next; a < k->seg_to[sgi]; a++) {
+        s_entry_t *e = k->aw[a].e;
+        k->aw[a].ok = 1;
+        e->awarded = 1;
+        coord_cache_placed(c, e->id, revision);
+        coord_job_t *j = coord_cache_job(c, e->id);
+        coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
+        if (j && j->submitted_ms)
+            s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
+                          "From submission to committed placement",
+                          (double)(k->now_wall - j->submitted_ms) / 1000.0);
+    }
+    nd->next = k->seg_to[sgi];
+}
+
+static void s_fault_pause(coord_t *c)
+{
+    if (c->fault_pause_ms <= 0)
+        return;
+    /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
+     * deciding and committing, as a long GC pause or a stopped VM would,
+     * so that tests can check a leader deposed meanwhile is fenced. */
+    gp_log_warn("fault injection: pausing %lld ms before a commit", (long long)c->fault_pause_ms);
+    usleep((useconds_t)(c->fault_pause_ms * 1000));
+    c->fault_pause_ms = 0;
+}
+
+/* Build and run one wave; 0 when nothing was left to commit. */
+static int s_wave(s_commit_t *k, int wave)
+{
+    k->b = gp_etcd_batch_new(k->c->etcd);
+    if (k->b == NULL)
+        return 0;
+    k->nseg = k->ntxn = k->in_txn = 0;
+    gp_txnb_reset(k->t);
+    for (int g = 0; g < k->nn; g++)
+        if (!k->nodes[g].failed && k->nodes[g].next < k->nodes[g].to)
+            s_wave_add(k, g);
+    s_wave_flush(k);
+    int nseg = k->nseg;
+    if (nseg > 0) {
+        if (wave == 0)
+            s_fault_pause(k->c);
+        gp_err_t err;
+        gp_etcd_batch_run(k->b, 64, &err);
+        for (int sgi = 0; sgi < nseg; sgi++) {
+            const gp_etcd_result_t *res;
+            int errored = gp_etcd_batch_result(k->b, (size_t)k->seg_txn[sgi], &res, &err) < 0;
+            if (errored || !res->succeeded)
+                s_seg_failed(k, sgi, errored, &err);
+            else
+                s_seg_committed(k, sgi, res->revision);
+        }
+    }
+    gp_etcd_batch_destroy(&k->b);
+    return nseg;
+}
+
+static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t plan_rev, int64_t now_wall)
 {
     if (n == 0)
         return;
     qsort(aw, (size_t)n, sizeof *aw, s_cmp_award_node);
-    s_chunk_t *nodes = calloc((size_t)n, sizeof *nodes);
-    int *seg_node = calloc((size_t)n, sizeof *seg_node), *seg_txn = calloc((size_t)n, sizeof *seg_txn);
-    int *seg_to = calloc((size_t)n, sizeof *seg_to);
-    gp_txnb_t *t = gp_txnb_new();
-    int nn = 0;
-    char round_id[32], key[GP_KEY_MAX];
-    snprintf(round_id, sizeof round_id, "%lld", (long long)s_r(c)->id);
-    if (nodes == NULL || seg_node == NULL || seg_txn == NULL || seg_to == NULL || t == NULL)
+    s_commit_t k = { .c = c, .aw = aw, .plan_rev = plan_rev, .now_wall = now_wall };
+    k.nodes = calloc((size_t)n, sizeof *k.nodes);
+    k.seg_node = calloc((size_t)n, sizeof *k.seg_node);
+    k.seg_txn = calloc((size_t)n, sizeof *k.seg_txn);
+    k.seg_to = calloc((size_t)n, sizeof *k.seg_to);
+    k.t = gp_txnb_new();
+    if (k.nodes == NULL || k.seg_node == NULL || k.seg_txn == NULL || k.seg_to == NULL || k.t == NULL)
         goto cleanup;
     for (int i = 0; i < n;) {
-        int k = i;
-        while (k < n && !strcmp(aw[k].e->best.node, aw[i].e->best.node))
-            k++;
-        nodes[nn++] = (s_chunk_t){ i, k, i, 0 };
-        i = k;
+        int e = i;
+        while (e < n && !strcmp(aw[e].e->best.node, aw[i].e->best.node))
+            e++;
+        k.nodes[k.nn++] = (s_chunk_t){ i, e, i, 0 };
+        i = e;
     }
     int64_t t0 = gp_mono_ns();
-    for (int wave = 0;; wave++) {
-        gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
-        if (b == NULL)
-            break;
-        int nseg = 0, ntxn = 0, in_txn = 0;
-        gp_txnb_reset(t);
-        for (int g = 0; g < nn; g++) {
-            s_chunk_t *nd = &nodes[g];
-            if (nd->failed || nd->next == nd->to)
-                continue;
-            int take = nd->to - nd->next > S_TXN_AWARDS ? S_TXN_AWARDS : nd->to - nd->next;
-            if (in_txn > 0 && in_txn + take > S_TXN_AWARDS) {
-                gp_txnb_add(t, b, NULL);
-                gp_txnb_reset(t);
-                ntxn++;
-                in_txn = 0;
-            }
-            if (in_txn == 0)
-                coord_txn_fence(t, c);
-            coord_node_t *cn = coord_cache_node(c, aw[nd->next].e->best.node, 0);
-            gp_key_nodealloc(key, c->cfg.prefix, aw[nd->next].e->best.node);
-            gp_txnb_cmp(t, key, GP_ETCD_CMP_MOD, cn ? cn->nodealloc_rev : 0);
-            gp_txnb_put(t, key, round_id);
-            for (int a = nd->next; a < nd->next + take; a++) {
-                gp_txnb_cmp(t, aw[a].jkey, GP_ETCD_CMP_MOD, aw[a].e->mod_rev);
-                gp_txnb_put(t, aw[a].akey, aw[a].alloc_text);
-                gp_txnb_put(t, aw[a].jkey, aw[a].job_text);
-                gp_txnb_del(t, aw[a].qkey);
-            }
-            seg_node[nseg] = g;
-            seg_txn[nseg] = ntxn;
-            seg_to[nseg] = nd->next + take;
-            nseg++;
-            in_txn += take;
-        }
-        if (in_txn > 0) {
-            gp_txnb_add(t, b, NULL);
-            ntxn++;
-        }
-        if (nseg == 0) {
-            gp_etcd_batch_destroy(&b);
-            break;
-        }
-        if (wave == 0 && c->fault_pause_ms > 0) {
-            /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
-             * deciding and committing, as a long GC pause or a stopped VM would,
-             * so that tests can check a leader deposed meanwhile is fenced. */
-            gp_log_warn("fault injection: pausing %lld ms before a commit",
-                        (long long)c->fault_pause_ms);
-            usleep((useconds_t)(c->fault_pause_ms * 1000));
-            c->fault_pause_ms = 0;
-        }
-        gp_err_t err;
-        gp_etcd_batch_run(b, 64, &err);
-        for (int sgi = 0; sgi < nseg; sgi++) {
-            s_chunk_t *nd = &nodes[seg_node[sgi]];
-            const gp_etcd_result_t *res;
-            int committed = gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) == 0 &&
-                            res->succeeded;
-            if (!committed) {
-                nd->failed = 1;
-                int errored = gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) < 0;
-                if (sgi == 0 || seg_txn[sgi - 1] != seg_txn[sgi]) {
-                    coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                                "Transactions refused by a compare or failed", NULL);
-                    if (errored) {
-                        gp_log_warn("commit failed, jobs requeued err=\"%s\"", err.msg);
-                        coord_store_write_failed(c, &err);
-                    }
-                }
-                /* A failed write, not a lost race: its jobs back off. */
-                for (int a = nd->next; errored && a < seg_to[sgi]; a++)
-                    snprintf(aw[a].e->reason, sizeof aw[a].e->reason, "commit failed: %.100s",
-                             err.msg);
-                continue;
-            }
-            /* The node's generation is now this transaction's revision:
-             * record it at once for the next wave and the next round (the
-             * watch delivers it later). */
-            coord_node_t *cn = coord_cache_node(c, aw[nd->next].e->best.node, 0);
-            if (cn && cn->nodealloc_rev < res->revision)
-                cn->nodealloc_rev = res->revision;
-            for (int a = nd->next; a < seg_to[sgi]; a++) {
-                aw[a].ok = 1;
-                aw[a].e->awarded = 1;
-                coord_cache_dequeue(c, aw[a].e->id, GP_JOB_PLACED, res->revision);
-                coord_job_t *j = coord_cache_job(c, aw[a].e->id);
-                coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
-                if (j && j->submitted_ms)
-                    s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
-                                  "From submission to committed placement",
-                                  (double)(now_wall - j->submitted_ms) / 1000.0);
-            }
-            nd->next = seg_to[sgi];
-        }
-        gp_etcd_batch_destroy(&b);
-    }
+    for (int wave = 0; s_wave(&k, wave) > 0; wave++)
+        ;
     s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
                   (double)(gp_mono_ns() - t0) / 1e9);
 cleanup:
-    free(nodes);
-    free(seg_node);
-    free(seg_txn);
-    free(seg_to);
-    gp_txnb_destroy(&t);
+    free(k.nodes);
+    free(k.seg_node);
+    free(k.seg_txn);
+    free(k.seg_to);
+    gp_txnb_destroy(&k.t);
 }
 
 /* Pending reasons, written once per change so that `gpupool get` says why,
@@ -701,17 +775,16 @@ static void s_close(coord_t *c, int64_t now)
             }
         }
         aw[naw].e = e;
-        if (s_prepare(c, &aw[naw], now_wall) < 0) {
+        if (s_prepare(c, &aw[naw]) < 0) {
             naw_prepfail++;
             coord_cache_untentative(c, e->id);
             free(aw[naw].alloc_text);
-            free(aw[naw].job_text);
             memset(&aw[naw], 0, sizeof aw[naw]);
             continue;
         }
         naw++;
     }
-    s_commit(c, aw, naw, now_wall);
+    s_commit(c, aw, naw, r->plan_rev, now_wall);
     commit_ns = gp_mono_ns() - commit_ns;
 
     /* Hints for the winners, backoff for the others. */
@@ -762,10 +835,8 @@ static void s_close(coord_t *c, int64_t now)
         }
     }
     s_write_reasons(c);
-    for (int i = 0; i < naw; i++) {
+    for (int i = 0; i < naw; i++)
         free(aw[i].alloc_text);
-        free(aw[i].job_text);
-    }
     free(aw);
     s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
                   (double)(gp_mono_ms() - r->started_ms) / 1000.0);
