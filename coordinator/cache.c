@@ -399,6 +399,7 @@ static void s_job_free(coord_job_t *j)
 {
     if (j) {
         free(j->raw);
+        json_decref(j->spec);
         free(j);
     }
 }
@@ -442,6 +443,8 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     S_STR(reason, "reason");
 #undef S_STR
     json_t *spec = json_object_get(o, "spec");
+    json_decref(j->spec);   /* rounds read the spec from here: the text is parsed once */
+    j->spec = st == GP_JOB_PENDING && json_is_object(spec) ? json_incref(spec) : NULL;
     j->priority = (int)json_integer_value(json_object_get(spec, "priority"));
     j->devices = (int)json_integer_value(json_object_get(spec, "devices"));
     j->attempts = (int)json_integer_value(json_object_get(o, "attempts"));

@@ -79,6 +79,7 @@ typedef struct {
     char doubt_node[GP_NAME_LEN];
     char *raw;                      /* the record's JSON */
     size_t raw_len;
+    json_t *spec;                   /* its spec, parsed once, while pending (rounds) */
     /* scheduling state (leader) */
     int in_round;
     int64_t not_before_ms;          /* backoff after a failed attempt */
@@ -278,6 +279,8 @@ struct coord {
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
     int64_t fault_busy_ms;           /* test hook: one long CPU-bound batch in a round */
     char *fault_queue_drop;          /* test hook: lose this job from the queue once */
+    char *fault_commit_lost;         /* test hook: a commit's answers lost once:
+                                      * "applied" (etcd applied it) or "dropped" */
     int stopping;
 };
 
