@@ -55,6 +55,13 @@
  *     twice.
  *  6. Tell.  Winners get an AWARD hint; agents act on the allocation in etcd
  *     whatever happens to the hint.
+ *
+ * Rounds overlap: once a round has decided its awards (4) and before it
+ * commits (5), the next round opens (1-3) and its calls for bids go out,
+ * so that agents compute bids while the leader waits for etcd.  The
+ * closing round's jobs are still marked in a round and its plans are held
+ * in the engine, so the next round neither picks them nor plans over
+ * them; its commit is fenced on our commits' revisions like any other.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -691,9 +698,8 @@ cleanup:
 
 /* Pending reasons, written once per change so that `gpupool get` says why,
  * and hand-offs, in one batch. */
-static void s_write_reasons(coord_t *c)
+static void s_write_reasons(coord_t *c, s_round_t *r)
 {
-    s_round_t *r = s_r(c);
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
     char (*ids)[GP_NAME_LEN] = calloc((size_t)r->n + 1, GP_NAME_LEN);
     int *idx = calloc((size_t)r->n + 1, sizeof *idx), n = 0;
@@ -737,6 +743,26 @@ cleanup:
     free(idx);
     free(hidx);
     gp_etcd_batch_destroy(&b);
+}
+
+/* Hand the live round's entries to a copy (s_close finishes it). */
+static void s_detach(s_round_t *r)
+{
+    r->e = NULL;
+    r->n = 0;
+    r->by_job = NULL;
+    r->agents = NULL;
+    r->active = 0;
+    r->asked = r->answered = 0;
+}
+
+static void s_open_next(coord_t *c, int64_t now)
+{
+    if (!coord_is_leader(c) || coord_store_full(c))
+        return;
+    c->round_kick = 0;
+    coord_gang_round(c, now);
+    s_open(c, now);
 }
 
 static void s_close(coord_t *c, int64_t now)
@@ -802,6 +828,15 @@ static void s_close(coord_t *c, int64_t now)
         }
         naw++;
     }
+    /* Pipeline: the next round opens now, so that agents bid on it while
+     * this one commits.  This one's jobs are in a round and its plans are
+     * held in the engine: the next one neither picks them nor plans over
+     * them.  The live round state goes to the next; this one finishes from
+     * a copy. */
+    s_round_t done = *r;
+    s_detach(r);
+    r = &done;
+    s_open_next(c, now);
     s_commit(c, aw, naw, r->plan_rev, now_wall);
     commit_ns = gp_mono_ns() - commit_ns;
 
@@ -852,7 +887,7 @@ static void s_close(coord_t *c, int64_t now)
             s_backoff(c, j, now);
         }
     }
-    s_write_reasons(c);
+    s_write_reasons(c, r);
     for (int i = 0; i < naw; i++)
         free(aw[i].alloc_text);
     free(aw);
@@ -864,7 +899,7 @@ static void s_close(coord_t *c, int64_t now)
                  prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
                  (long long)bids_ms, (double)commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
-    s_reset(r);
+    s_reset(&done);
 }
 
 int coord_round_start(coord_t *c, gp_err_t *err)
