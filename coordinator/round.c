@@ -298,9 +298,11 @@ static void s_fault_busy(coord_t *c)
     gp_log_warn("fault injection: busy batch over");
 }
 
-static int s_open(coord_t *c, int64_t now)
+/* Phase 1: take up to `batch` queued jobs (not in a round, not backing
+ * off, not gang members), highest priority first, then oldest; 0 when
+ * there is none. */
+static int s_batch(coord_t *c, s_round_t *r, int64_t now)
 {
-    s_round_t *r = s_r(c);
     size_t nq = gp_strmap_size(c->queue);
     if (nq == 0)
         return 0;
@@ -342,88 +344,95 @@ static int s_open(coord_t *c, int64_t now)
     r->started_ms = now;
     r->plan_rev = c->cache_rev;
     r->active = 1;
+    return r->n;
+}
 
-    s_fault_busy(c);
-    /* Rank each job and hold its best plan, in priority order.  A job is
-     * placed here only on this region's nodes; one that does not fit here,
-     * or prefers elsewhere, is handed off (handoff.c), or preempts
-     * (preempt.c), or waits. */
-    gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
-    coord_usage_t *usage = coord_quota_usage(c);
-    for (int i = 0; i < r->n; i++) {
-        if (i % 128 == 127)
-            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
-        s_entry_t *e = &r->e[i];
-        coord_job_t *j = coord_cache_job(c, e->id);
-        gp_job_t orig;
-        gp_err_t err;
-        if (j == NULL || j->spec == NULL || gp_job_from_json(j->spec, &orig, &err) < 0) {
-            snprintf(e->reason, sizeof e->reason, "bad job record");
-            continue;
-        }
-        j->in_round = 1;
-        e->job = orig;
-        e->job.regions.n = 0;
-        gp_strlist_add(&e->job.regions, c->cfg.region);
-        gp_strmap_put(r->by_job, e->id, e);
-        int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
-        gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
-        int allowed = orig.regions.n == 0 || gp_strlist_has(&orig.regions, c->cfg.region);
-        int fits = allowed && gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) == 0 &&
-                   e->ncand > 0;
-        if (!fits) {
-            e->ncand = 0;
-            snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
-        }
-        char why[160] = "";
-        if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
-            coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
-            gp_strlcpy(e->reason, why, sizeof e->reason);
-            e->ncand = 0;
-            continue;
-        }
-        if (!fits) {
-            if (coord_preempt(c, &e->job, why, sizeof why)) {
-                e->awarded = 1;
-                e->reason[0] = '\0';
-            } else if (why[0]) {
-                snprintf(e->reason, sizeof e->reason, "%s", why);
-            }
-            continue;
-        }
-        if (coord_quota_exceeded(c, usage, j->owner, &e->cand[0].plan, why, sizeof why)) {
-            gp_strlcpy(e->reason, why, sizeof e->reason);
-            e->ncand = 0;
-            continue;
-        }
-        coord_quota_charge(c, usage, j->owner, &e->cand[0].plan);
-        coord_cache_hold(c, &e->cand[0].plan);
-        json_t *spec = NULL;
-        for (int ci = 0; ci < e->ncand; ci++) {
-            coord_node_t *cn = coord_cache_node(c, e->cand[ci].plan.node, 0);
-            if (cn == NULL || cn->agent[0] == '\0' || now - cn->agent_seen_ms > S_AGENT_STALE_MS)
-                continue;
-            json_t *jobs = gp_strmap_get(calls, cn->agent);
-            if (jobs == NULL) {
-                jobs = json_array();
-                gp_strmap_put(calls, cn->agent, jobs);
-            }
-            /* One entry per (agent, job): append the node to it. */
-            json_t *last = json_array_get(jobs, json_array_size(jobs) - 1);
-            const char *lj = last ? json_string_value(json_object_get(last, "job")) : NULL;
-            if (lj == NULL || strcmp(lj, e->id) != 0) {
-                if (spec == NULL)
-                    spec = gp_job_to_json(&e->job);
-                last = json_pack("{s:s,s:O,s:[]}", "job", e->id, "spec", spec, "nodes");
-                json_array_append_new(jobs, last);
-            }
-            json_array_append_new(json_object_get(last, "nodes"), json_string(cn->name));
-            e->asked++;
-        }
-        json_decref(spec);
-        if (e->asked == 0)
-            snprintf(e->reason, sizeof e->reason, "no agent answers for the candidate nodes");
+/* Phase 2 for one job: rank its candidate nodes and hold the best plan.
+ * A job is placed here only on this region's nodes; one that does not fit
+ * here, or prefers elsewhere, is handed off (handoff.c), or preempts
+ * (preempt.c), or waits.  1 when its candidates are to be asked for bids. */
+static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage)
+{
+    coord_job_t *j = coord_cache_job(c, e->id);
+    gp_job_t orig;
+    gp_err_t err;
+    if (j == NULL || j->spec == NULL || gp_job_from_json(j->spec, &orig, &err) < 0) {
+        snprintf(e->reason, sizeof e->reason, "bad job record");
+        return 0;
     }
+    j->in_round = 1;
+    e->job = orig;
+    e->job.regions.n = 0;
+    gp_strlist_add(&e->job.regions, c->cfg.region);
+    gp_strmap_put(r->by_job, e->id, e);
+    int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
+    gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
+    int allowed = orig.regions.n == 0 || gp_strlist_has(&orig.regions, c->cfg.region);
+    int fits = allowed && gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) == 0 &&
+               e->ncand > 0;
+    if (!fits) {
+        e->ncand = 0;
+        snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
+    }
+    char why[160] = "";
+    if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
+        coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
+        gp_strlcpy(e->reason, why, sizeof e->reason);
+        e->ncand = 0;
+        return 0;
+    }
+    if (!fits) {
+        if (coord_preempt(c, &e->job, why, sizeof why)) {
+            e->awarded = 1;
+            e->reason[0] = '\0';
+        } else if (why[0]) {
+            snprintf(e->reason, sizeof e->reason, "%s", why);
+        }
+        return 0;
+    }
+    if (coord_quota_exceeded(c, usage, j->owner, &e->cand[0].plan, why, sizeof why)) {
+        gp_strlcpy(e->reason, why, sizeof e->reason);
+        e->ncand = 0;
+        return 0;
+    }
+    coord_quota_charge(c, usage, j->owner, &e->cand[0].plan);
+    coord_cache_hold(c, &e->cand[0].plan);
+    return 1;
+}
+
+/* Phase 3, gathering: add the job to the call for bids of each agent that
+ * hosts one of its candidate nodes (one entry per agent and job). */
+static void s_call_add(coord_t *c, gp_strmap_t *calls, s_entry_t *e, int64_t now)
+{
+    json_t *spec = NULL;
+    for (int ci = 0; ci < e->ncand; ci++) {
+        coord_node_t *cn = coord_cache_node(c, e->cand[ci].plan.node, 0);
+        if (cn == NULL || cn->agent[0] == '\0' || now - cn->agent_seen_ms > S_AGENT_STALE_MS)
+            continue;
+        json_t *jobs = gp_strmap_get(calls, cn->agent);
+        if (jobs == NULL) {
+            jobs = json_array();
+            gp_strmap_put(calls, cn->agent, jobs);
+        }
+        json_t *last = json_array_get(jobs, json_array_size(jobs) - 1);
+        const char *lj = last ? json_string_value(json_object_get(last, "job")) : NULL;
+        if (lj == NULL || strcmp(lj, e->id) != 0) {
+            if (spec == NULL)
+                spec = gp_job_to_json(&e->job);
+            last = json_pack("{s:s,s:O,s:[]}", "job", e->id, "spec", spec, "nodes");
+            json_array_append_new(jobs, last);
+        }
+        json_array_append_new(json_object_get(last, "nodes"), json_string(cn->name));
+        e->asked++;
+    }
+    json_decref(spec);
+    if (e->asked == 0)
+        snprintf(e->reason, sizeof e->reason, "no agent answers for the candidate nodes");
+}
+
+/* Phase 3, sending: one CFB per agent (takes the calls' arrays). */
+static void s_calls_send(coord_t *c, s_round_t *r, gp_strmap_t *calls)
+{
     for (gp_strmap_iter_t it = gp_strmap_first(calls); it.key; it = gp_strmap_next(calls, it)) {
         json_t *body = json_pack("{s:I,s:o}", "round", (json_int_t)r->id, "jobs", it.value);
         gp_err_t err;
@@ -435,15 +444,38 @@ static int s_open(coord_t *c, int64_t now)
         }
         json_decref(body);
     }
+}
+
+/* How long a round waits for bids: twice the agents' recent answer time,
+ * within [bid-timeout, 2 s]. */
+static int64_t s_bid_wait(int64_t answer_ms, int64_t bid_timeout_ms)
+{
+    int64_t wait = 2 * answer_ms;
+    if (wait < bid_timeout_ms)
+        wait = bid_timeout_ms;
+    return wait > 2000 ? 2000 : wait;
+}
+
+static int s_open(coord_t *c, int64_t now)
+{
+    s_round_t *r = s_r(c);
+    if (s_batch(c, r, now) == 0)
+        return 0;
+    s_fault_busy(c);
+    gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
+    coord_usage_t *usage = coord_quota_usage(c);
+    for (int i = 0; calls && i < r->n; i++) {
+        if (i % 128 == 127)
+            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
+        if (s_rank(c, r, &r->e[i], usage))
+            s_call_add(c, calls, &r->e[i], now);
+    }
+    if (calls)
+        s_calls_send(c, r, calls);
     gp_strmap_destroy(&calls);
     coord_quota_usage_free(&usage);
-    int64_t wait = 2 * r->answer_ms;
-    if (wait < c->cfg.bid_timeout_ms)
-        wait = c->cfg.bid_timeout_ms;
-    if (wait > 2000)
-        wait = 2000;
     r->sent_ms = gp_mono_ms();
-    r->deadline_ms = r->asked ? r->sent_ms + wait : 0;
+    r->deadline_ms = r->asked ? r->sent_ms + s_bid_wait(r->answer_ms, c->cfg.bid_timeout_ms) : 0;
     return 1;
 }
 
@@ -765,82 +797,53 @@ static void s_open_next(coord_t *c, int64_t now)
     s_open(c, now);
 }
 
-static void s_close(coord_t *c, int64_t now)
+/* Phase 4 for one job: its plan.  The leader's held plan stands when its
+ * node was bid on: the batch's plans were made together and do not
+ * collide.  When that node refused (or did not answer), the job moves to
+ * its best-scoring other bid: the agent's device plan if it still fits,
+ * else the leader's plan for that node.  0 with e->best set, or -1 (why in
+ * e->reason; e->late when no bid came in time). */
+static int s_choose(coord_t *c, s_entry_t *e)
 {
-    s_round_t *r = s_r(c);
-    int64_t bids_ms = gp_mono_ms() - r->sent_ms, commit_ns = gp_mono_ns();
-    int64_t now_wall = gp_wall_ms();
-    s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
-    int naw = 0, naw_prepfail = 0;
-    /* Award in priority order.  The leader's held plan stands when its node
-     * was bid on: the batch's plans were made together and do not collide.
-     * When that node refused (or did not answer), the job moves to its
-     * best-scoring other bid: the agent's device plan if it still fits, else
-     * the leader's plan for that node. */
-    for (int i = 0; aw && i < r->n; i++) {
-        s_entry_t *e = &r->e[i];
-        if (e->awarded || e->handoff[0])
-            continue;   /* placed by preemption, or leaving the region */
-        if (!e->has_bid) {
-            coord_cache_untentative(c, e->id);
-            if (e->reason[0] == '\0') {
-                snprintf(e->reason, sizeof e->reason, "no bids in time");
-                e->late = 1;   /* agents busy or slow: retry soon, without backing off */
-            }
-            continue;
+    if (!e->has_bid) {
+        coord_cache_untentative(c, e->id);
+        if (e->reason[0] == '\0') {
+            snprintf(e->reason, sizeof e->reason, "no bids in time");
+            e->late = 1;   /* agents busy or slow: retry soon, without backing off */
         }
-        const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
-        int keep = 0;
-        for (int b = 0; held && b < e->nbids && !keep; b++)
-            keep = !strcmp(e->bids[b].plan.node, held->node);
-        if (keep) {
-            e->best = *held;
-        } else {
-            coord_cache_untentative(c, e->id);
-            int placed = 0;
-            while (!placed && e->nbids > 0) {
-                int top = 0;
-                for (int b = 1; b < e->nbids; b++)
-                    if (e->bids[b].score > e->bids[top].score)
-                        top = b;
-                gp_alloc_t plan = e->bids[top].plan;
-                e->bids[top] = e->bids[--e->nbids];
-                double score;
-                if (coord_cache_hold(c, &plan) == 0 ||
-                    (gp_placement_score_node(c->engine, plan.node, &e->job, &score, &plan, NULL) == 0 &&
-                     coord_cache_hold(c, &plan) == 0)) {
-                    e->best = plan;
-                    placed = 1;
-                }
-            }
-            if (!placed) {
-                snprintf(e->reason, sizeof e->reason, "the nodes that bid are full now");
-                continue;
-            }
-        }
-        aw[naw].e = e;
-        if (s_prepare(c, &aw[naw]) < 0) {
-            naw_prepfail++;
-            coord_cache_untentative(c, e->id);
-            free(aw[naw].alloc_text);
-            memset(&aw[naw], 0, sizeof aw[naw]);
-            continue;
-        }
-        naw++;
+        return -1;
     }
-    /* Pipeline: the next round opens now, so that agents bid on it while
-     * this one commits.  This one's jobs are in a round and its plans are
-     * held in the engine: the next one neither picks them nor plans over
-     * them.  The live round state goes to the next; this one finishes from
-     * a copy. */
-    s_round_t done = *r;
-    s_detach(r);
-    r = &done;
-    s_open_next(c, now);
-    s_commit(c, aw, naw, r->plan_rev, now_wall);
-    commit_ns = gp_mono_ns() - commit_ns;
+    const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
+    for (int b = 0; held && b < e->nbids; b++) {
+        if (!strcmp(e->bids[b].plan.node, held->node)) {
+            e->best = *held;
+            return 0;
+        }
+    }
+    coord_cache_untentative(c, e->id);
+    while (e->nbids > 0) {
+        int top = 0;
+        for (int b = 1; b < e->nbids; b++)
+            if (e->bids[b].score > e->bids[top].score)
+                top = b;
+        gp_alloc_t plan = e->bids[top].plan;
+        e->bids[top] = e->bids[--e->nbids];
+        double score;
+        if (coord_cache_hold(c, &plan) == 0 ||
+            (gp_placement_score_node(c->engine, plan.node, &e->job, &score, &plan, NULL) == 0 &&
+             coord_cache_hold(c, &plan) == 0)) {
+            e->best = plan;
+            return 0;
+        }
+    }
+    snprintf(e->reason, sizeof e->reason, "the nodes that bid are full now");
+    return -1;
+}
 
-    /* Hints for the winners, backoff for the others. */
+/* Phase 6: one AWARD hint per agent for the committed awards; the plans of
+ * the others are dropped from the engine. */
+static void s_hints(coord_t *c, s_award_t *aw, int naw)
+{
     gp_strmap_t *hints = gp_strmap_new();
     for (int i = 0; i < naw; i++) {
         if (!aw[i].ok) {
@@ -865,11 +868,14 @@ static void s_close(coord_t *c, int64_t now)
         json_decref(body);
     }
     gp_strmap_destroy(&hints);
-    int placed = 0, nobid = 0, prep_failed = naw_prepfail, commit_failed = 0;
-    for (int i = 0; i < naw; i++)
-        commit_failed += !aw[i].ok;
-    for (int i = 0; i < r->n; i++)
-        nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
+}
+
+/* The round's jobs leave it: placed ones reset their backoff, the ones that
+ * lost a race retry at once, the late ones soon, the others back off.
+ * Returns how many were placed. */
+static int s_release(coord_t *c, s_round_t *r, int64_t now)
+{
+    int placed = 0;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
@@ -887,6 +893,48 @@ static void s_close(coord_t *c, int64_t now)
             s_backoff(c, j, now);
         }
     }
+    return placed;
+}
+
+static void s_close(coord_t *c, int64_t now)
+{
+    s_round_t *r = s_r(c);
+    int64_t bids_ms = gp_mono_ms() - r->sent_ms, commit_ns = gp_mono_ns();
+    int64_t now_wall = gp_wall_ms();
+    s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
+    int naw = 0, prep_failed = 0;
+    for (int i = 0; aw && i < r->n; i++) {
+        s_entry_t *e = &r->e[i];
+        if (e->awarded || e->handoff[0] || s_choose(c, e) < 0)
+            continue;   /* placed by preemption, leaving the region, or no plan */
+        aw[naw].e = e;
+        if (s_prepare(c, &aw[naw]) < 0) {
+            prep_failed++;
+            coord_cache_untentative(c, e->id);
+            free(aw[naw].alloc_text);
+            memset(&aw[naw], 0, sizeof aw[naw]);
+            continue;
+        }
+        naw++;
+    }
+    /* Pipeline: the next round opens now, so that agents bid on it while
+     * this one commits.  This one's jobs are in a round and its plans are
+     * held in the engine: the next one neither picks them nor plans over
+     * them.  The live round state goes to the next; this one finishes from
+     * a copy. */
+    s_round_t done = *r;
+    s_detach(r);
+    r = &done;
+    s_open_next(c, now);
+    s_commit(c, aw, naw, r->plan_rev, now_wall);
+    commit_ns = gp_mono_ns() - commit_ns;
+    s_hints(c, aw, naw);
+    int nobid = 0, commit_failed = 0;
+    for (int i = 0; i < naw; i++)
+        commit_failed += !aw[i].ok;
+    for (int i = 0; i < r->n; i++)
+        nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
+    int placed = s_release(c, r, now);
     s_write_reasons(c, r);
     for (int i = 0; i < naw; i++)
         free(aw[i].alloc_text);
