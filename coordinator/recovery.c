@@ -6,7 +6,9 @@
  * vanishes when the agent has been silent for the lease's TTL (dead agent,
  * dead node, or a node cut off from etcd).  Its allocations are still in
  * etcd.  Every half second the leader of the owning region looks for
- * allocations on nodes that are not there, and for each, in one fenced
+ * allocations on nodes that are not there (up to 512 a pass, so that a
+ * vanished node of thousands of jobs does not hold the loop), and for
+ * each, in one fenced
  * transaction (compared with the job record the cache holds): deletes the
  * allocation, marks the job lost and, by its restart policy (on-failure or
  * always, within max_restarts), makes it pending again -- so that it waits
@@ -49,6 +51,7 @@
 
 #define S_RECONCILE_EVERY_MS 10000
 #define S_SETTLE_PER_PASS 256
+#define S_RELEASE_PER_PASS 512   /* the rest next pass: the loop stays responsive */
 
 static int64_t s_reconcile_ms;   /* next queue reconciliation (monotonic) */
 
@@ -184,7 +187,8 @@ static void s_release_allocs(coord_t *c)
 {
     gp_etcd_batch_t *b = NULL;
     int n = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
+    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key && n < S_RELEASE_PER_PASS;
+         it = gp_strmap_next(c->allocs, it)) {
         gp_alloc_t *al = it.value;
         coord_job_t *j = coord_cache_job(c, al->job);
         const char *why = s_release_why(c, al, j);
