@@ -572,7 +572,42 @@ static void s_clear(coord_t *c)
     c->nodes_present = 0;
 }
 
+static int s_list_all(coord_t *c, gp_err_t *err);
+
+/* Commits in doubt outlive a re-listing: a lost commit may still apply. */
+typedef struct {
+    char id[GP_NAME_LEN], node[GP_NAME_LEN];
+} s_doubt_t;
+
+static s_doubt_t *s_doubts_save(coord_t *c, size_t *n)
+{
+    *n = 0;
+    size_t cap = c->held ? gp_strmap_size(c->held) : 0;
+    s_doubt_t *d = cap ? calloc(cap, sizeof *d) : NULL;
+    for (gp_strmap_iter_t it = d ? gp_strmap_first(c->held) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(c->held, it)) {
+        coord_job_t *j = it.value;
+        if (!j->doubt)
+            continue;
+        gp_strlcpy(d[*n].id, j->id, sizeof d[*n].id);
+        gp_strlcpy(d[*n].node, j->doubt_node, sizeof d[*n].node);
+        (*n)++;
+    }
+    return d;
+}
+
 static int s_list(coord_t *c, gp_err_t *err)
+{
+    size_t ndoubts;
+    s_doubt_t *doubts = s_doubts_save(c, &ndoubts);
+    int rc = s_list_all(c, err);
+    for (size_t i = 0; rc == 0 && i < ndoubts; i++)
+        coord_cache_doubt(c, doubts[i].id, doubts[i].node);
+    free(doubts);
+    return rc;
+}
+
+static int s_list_all(coord_t *c, gp_err_t *err)
 {
     s_clear(c);
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
