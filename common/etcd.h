@@ -241,6 +241,9 @@ typedef struct {
     int64_t number;             /* VERSION, CREATE, MOD, LEASE */
     const void *value;          /* VALUE */
     size_t value_len;
+    const char *range_end;      /* NULL, or compare every key in [key, range_end):
+                                 * holds when it holds for each (an empty range
+                                 * compares as one key that does not exist) */
 } gp_etcd_cmp_t;
 
 /* A transaction: if every compare holds, run success[], else failure[].
@@ -418,6 +421,7 @@ typedef struct {
     const char *key;
     size_t key_len;             /* 0 = strlen */
     bool prefix;                /* watch every key under key */
+    const char *range_end;      /* or: watch [key, range_end) (overrides prefix) */
     int64_t start_revision;     /* first revision to deliver; 0 = from now */
     bool prev_kv;               /* deliver each event's previous kv */
     bool progress_notify;       /* ask etcd for periodic progress responses */

@@ -315,6 +315,10 @@ int gp_etcd_json_txn(gp_ebuf_t *b, const gp_etcd_txn_t *txn, gp_err_t *err)
         rc = gp_ebuf_addf(b, "%s{\"target\":\"%s\",\"result\":\"%s\",", i ? "," : "",
                           s_cmp_target[c->target], s_cmp_result[c->result]);
         rc = rc < 0 ? -1 : s_add_bytes_field(b, "key", c->key, key_len);
+        if (rc == 0 && c->range_end) {
+            rc = gp_ebuf_add(b, ",", 1);
+            rc = rc < 0 ? -1 : s_add_bytes_field(b, "range_end", c->range_end, strlen(c->range_end));
+        }
         if (rc < 0)
             break;
         switch (c->target) {

@@ -26,6 +26,7 @@ struct gp_etcd_watch {
     char *key;
     size_t key_len;
     bool prefix;
+    char *range_end;        /* explicit end, or NULL */
     bool prev_kv;
     bool progress_notify;
     gp_etcd_watch_fn *cb;
@@ -282,7 +283,10 @@ static int s_connect(gp_etcd_watch_t *w)
     gp_ebuf_t *b = &req->body;
     int rc = gp_ebuf_adds(b, "{\"create_request\":{\"key\":\"");
     rc = rc < 0 ? -1 : gp_etcd_b64_encode(b, w->key, w->key_len);
-    if (rc == 0 && w->prefix) {
+    if (rc == 0 && w->range_end) {
+        rc = gp_ebuf_adds(b, "\",\"range_end\":\"");
+        rc = rc < 0 ? -1 : gp_etcd_b64_encode(b, w->range_end, strlen(w->range_end));
+    } else if (rc == 0 && w->prefix) {
         char *end = malloc(w->key_len + 1);
         if (!end)
             return -1;
@@ -417,6 +421,7 @@ static void s_free(void *obj)
     gp_etcd_req_release(&w->req);
     gp_ebuf_free(&w->in);
     free(w->key);
+    free(w->range_end);
     free(w);
 }
 
@@ -442,6 +447,12 @@ gp_etcd_watch_t *gp_etcd_watch_new(gp_etcd_t *etcd, const gp_etcd_watch_opts_t *
     w->key_len = key_len;
     w->etcd = etcd;
     w->prefix = opts->prefix;
+    if (opts->range_end && (w->range_end = strdup(opts->range_end)) == NULL) {
+        free(w->key);
+        free(w);
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     w->prev_kv = opts->prev_kv;
     w->progress_notify = opts->progress_notify;
     w->cb = opts->cb;

@@ -45,11 +45,6 @@ char *gp_key_usage(char *buf, const char *prefix, const char *region, const char
     return s_key(buf, prefix, "usage", region, node);
 }
 
-char *gp_key_queue(char *buf, const char *prefix, const char *region, const char *job)
-{
-    return s_key(buf, prefix, "queue", region, job);
-}
-
 char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job)
 {
     return s_key(buf, prefix, "alloc", node, job);
@@ -75,9 +70,10 @@ char *gp_key_job(char *buf, const char *prefix, const char *job)
     return s_key1(buf, prefix, "jobs", job);
 }
 
-char *gp_key_nodealloc(char *buf, const char *prefix, const char *node)
+char *gp_key_cache_end(char *buf, const char *prefix)
 {
-    return s_key1(buf, prefix, "nodealloc", node);
+    snprintf(buf, GP_KEY_MAX, "%susage/", prefix);
+    return buf;
 }
 
 char *gp_key_leader(char *buf, const char *prefix, const char *region)

@@ -9,17 +9,20 @@
  *                                  utilization per device, per-slice usage),
  *                                  agent's lease; rewritten only on change
  *   P jobs/<job>                   job record (jobrec.h): spec, run section,
- *                                  state, owner region, attempts, history
- *   P queue/<region>/<job>         the job waits for placement in <region>
- *                                  (empty value); its owner region is the
- *                                  region in this key
+ *                                  state, owner region, attempts, history.
+ *                                  A pending record without an allocation
+ *                                  waits in its owner region's queue: the
+ *                                  queue is derived from the records, no key
+ *                                  of its own
  *   P alloc/<node>/<job>           an allocation (model.h): devices, memory
- *                                  and compute of each
- *   P nodealloc/<node>             the node's allocation generation: bumped
- *                                  in every transaction that adds or removes
- *                                  an allocation on the node, so that a
- *                                  commit can check "nothing changed on this
- *                                  node since I looked" by mod revision
+ *                                  and compute of each.  It is the record of
+ *                                  the placement: the commit writes it and
+ *                                  nothing else; a pending record with an
+ *                                  allocation is "placed".  A commit on a
+ *                                  node checks that no allocation under
+ *                                  alloc/<node>/ was created after the
+ *                                  revision its plan saw (a range compare of
+ *                                  create revisions)
  *   P leader/<region>              the region's leader election key (the
  *                                  leader's id, bound to its lease)
  *   P coordinators/<region>/<id>   a coordinator's endpoints and CURVE public
@@ -48,11 +51,13 @@ bool gp_prefix_valid(const char *prefix);
 char *gp_key_node(char *buf, const char *prefix, const char *region, const char *node);
 char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node);
 char *gp_key_job(char *buf, const char *prefix, const char *job);
-char *gp_key_queue(char *buf, const char *prefix, const char *region, const char *job);
 char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job);
-char *gp_key_nodealloc(char *buf, const char *prefix, const char *node);
 char *gp_key_leader(char *buf, const char *prefix, const char *region);
 char *gp_key_coordinator(char *buf, const char *prefix, const char *region, const char *id);
+
+/* The end of the range that a coordinator's cache watches: every key of
+ * the pool but the usage reports (P usage/ sorts after every other kind). */
+char *gp_key_cache_end(char *buf, const char *prefix);
 
 /* The last path element of key (after the final '/'), or key. */
 const char *gp_key_base(const char *key, size_t key_len, size_t *base_len);

@@ -12,7 +12,7 @@ struct gp_txnb {
     gp_etcd_op_t ops[GP_TXN_MAX_OPS];
     gp_etcd_op_t fail[GP_TXN_MAX_OPS];   /* the failure branch: ranges */
     int ncmp, nops, nfail;
-    char *strings[4 * GP_TXN_MAX_OPS];
+    char *strings[5 * GP_TXN_MAX_OPS];
     int nstrings;
     int broken;
 };
@@ -71,6 +71,26 @@ void gp_txnb_cmp(gp_txnb_t *t, const char *key, gp_etcd_cmp_target_t target, int
     }
     t->cmp[t->ncmp++] = (gp_etcd_cmp_t){ .key = s_keep(t, key), .target = target,
                                          .result = GP_ETCD_CMP_EQUAL, .number = number };
+}
+
+void gp_txnb_cmp_prefix_below(gp_txnb_t *t, const char *prefix, gp_etcd_cmp_target_t target,
+                              int64_t bound)
+{
+    if (t->ncmp == GP_TXN_MAX_OPS) {
+        t->broken = 1;
+        return;
+    }
+    char end[GP_TXN_KEY_MAX];
+    size_t n = strlen(prefix);
+    if (n == 0 || n >= sizeof end) {
+        t->broken = 1;
+        return;
+    }
+    n = gp_etcd_prefix_end(prefix, n, end);
+    end[n] = '\0';
+    t->cmp[t->ncmp++] = (gp_etcd_cmp_t){ .key = s_keep(t, prefix), .target = target,
+                                         .result = GP_ETCD_CMP_LESS, .number = bound,
+                                         .range_end = s_keep(t, end) };
 }
 
 void gp_txnb_put(gp_txnb_t *t, const char *key, const char *value)

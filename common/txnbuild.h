@@ -24,6 +24,7 @@
 #include "etcd.h"
 
 #define GP_TXN_MAX_OPS 128
+#define GP_TXN_KEY_MAX 1024
 
 typedef struct gp_txnb gp_txnb_t;
 
@@ -33,6 +34,11 @@ void gp_txnb_reset(gp_txnb_t *t);
 
 /* "target(key) == number" (VERSION, CREATE, MOD or LEASE). */
 void gp_txnb_cmp(gp_txnb_t *t, const char *key, gp_etcd_cmp_target_t target, int64_t number);
+/* "target(k) < bound" for every key k under prefix (CREATE or MOD); holds
+ * for an empty range.  "No key under prefix was created after revision R"
+ * is gp_txnb_cmp_prefix_below(t, prefix, GP_ETCD_CMP_CREATE, R + 1). */
+void gp_txnb_cmp_prefix_below(gp_txnb_t *t, const char *prefix, gp_etcd_cmp_target_t target,
+                              int64_t bound);
 void gp_txnb_put(gp_txnb_t *t, const char *key, const char *value);
 void gp_txnb_del(gp_txnb_t *t, const char *key);
 void gp_txnb_range(gp_txnb_t *t, const char *key);

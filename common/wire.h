@@ -11,7 +11,7 @@
  * Messages.  A message is three frames (a ROUTER adds the peer's identity
  * frame in front, as ZeroMQ does):
  *
- *     frame 1  "gpupool/1"        protocol and version, exact bytes
+ *     frame 1  "gpupool/2"        protocol and version, exact bytes
  *     frame 2  type               "HELLO", "CFB", "BIDS" or "AWARD"
  *     frame 3  body               one JSON object, UTF-8, at most
  *                                 GP_WIRE_MAX_BYTES bytes
@@ -37,7 +37,7 @@
 
 #include "err.h"
 
-#define GP_WIRE_VERSION "gpupool/1"
+#define GP_WIRE_VERSION "gpupool/2"
 #define GP_WIRE_MAX_BYTES (8u << 20)
 
 typedef enum {

@@ -4,16 +4,17 @@
  * At start (and after a compaction) the cache lists every folder of the
  * pool at one revision R (the first range fixes R, the others read at R),
  * so the listing is one consistent snapshot; then it watches the whole
- * prefix from R + 1.  One watch, not one per folder: etcd delivers the
- * events of one prefix in revision order, so the cache is always the
- * state of the pool at some revision, never a mix (separate watches could
- * show nodealloc/<n> ahead of the alloc/<n>/ it guards, and let a plan see
- * capacity that is gone).
+ * pool from R + 1, all but the agents' usage reports (P usage/, which
+ * sorts last: the watch is the range [P, P usage/)).  One watch, not one
+ * per folder: etcd delivers the events of one range in revision order, so
+ * the cache is always the state of the pool at some revision, never a mix
+ * (separate watches could show a job's record ahead of the allocation
+ * that placed it, and let a round pick it again).
  *
  * What it keeps:
- *   nodes         node records -> the placement engine; per node, the mod
- *                 revision of nodealloc/<node> (the commit fence) and the
- *                 agent that hosts it (from HELLOs, round.c)
+ *   nodes         node records -> the placement engine; per node, the
+ *                 revision of our last commit on it (the commit fence) and
+ *                 the agent that hosts it (from HELLOs, round.c)
  *   allocs        every committed allocation; those on present nodes are in
  *                 the engine too (a node that vanishes takes its allocations
  *                 out of the engine; they come back if it returns)
@@ -22,16 +23,18 @@
  *                 the watch delivers the committed allocation, removed when
  *                 the commit fails
  *   jobs          a summary of every job record and its JSON (for rounds and
- *                 the API), whether it is queued and where
- *   usage         each node's usage record as the agent wrote it (the web
- *                 console shows what slices really use)
+ *                 the API); the queue of this region derived from them
+ *                 (coord.h: coord_job_t)
+ *   usage         each node's usage record, not watched: read by the web
+ *                 console when it needs them (ui.c), kept on the node
  *   leaders, coordinators   for the API and the election
  *   capacity      a second engine with the same nodes and no allocations:
  *                 intake asks it whether any node could ever hold a job
  *
- * The invariant the placement relies on: the engine never holds less than
- * what etcd has committed on a node whose nodealloc revision the cache
- * shows, because both arrive in the same watch response.
+ * The invariant the placement relies on: at cache revision R the engine
+ * holds every allocation etcd had at R (plus our plans), because the
+ * watch delivers whole revisions in order; so a commit may compare "no
+ * allocation under alloc/<node>/ was created after R".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,12 +48,11 @@
 #include "banned.h"
 
 typedef enum {
-    K_NONE, K_NODES, K_USAGE, K_JOBS, K_QUEUE, K_ALLOC, K_NODEALLOC, K_LEADER, K_COORD, K_QUOTA,
+    K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA,
 } s_kind_t;
 
 static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
-    { "nodes/", K_NODES, 2 },       { "usage/", K_USAGE, 2 },      { "jobs/", K_JOBS, 1 },
-    { "queue/", K_QUEUE, 2 },       { "alloc/", K_ALLOC, 2 },      { "nodealloc/", K_NODEALLOC, 1 },
+    { "nodes/", K_NODES, 2 },       { "jobs/", K_JOBS, 1 },        { "alloc/", K_ALLOC, 2 },
     { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
     { "quotas/", K_QUOTA, 1 },
 };
@@ -153,16 +155,118 @@ int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, in
     return milli;
 }
 
-void coord_cache_dequeue(coord_t *c, const char *id, gp_job_state_t state, int64_t revision)
+/* ---------------------------------------------------------------- the queue */
+
+int coord_cache_eval(coord_t *c, coord_job_t *j)
+{
+    int want = j->state == GP_JOB_PENDING && !strcmp(j->region, c->cfg.region) &&
+               j->hold_rev == 0 && !j->doubt && j->raw != NULL &&
+               gp_strmap_get(c->allocs, j->id) == NULL;
+    if (want && !j->queued && c->fault_queue_drop && !strcmp(c->fault_queue_drop, j->id)) {
+        /* Fault injection (GPUPOOL_FAULT_QUEUE_DROP): lose the job once, as
+         * a bug in this bookkeeping would, so that tests see recovery.c's
+         * reconciliation put it back. */
+        gp_log_warn("fault injection: the queue loses job=%s", j->id);
+        c->fault_queue_drop = NULL;
+        return want;
+    }
+    if (want && !j->queued) {
+        j->queued = 1;
+        j->not_before_ms = 0;
+        j->backoff_ms = 0;
+        gp_strmap_put(c->queue, j->id, j);
+        c->round_kick = 1;
+    } else if (!want && j->queued) {
+        j->queued = 0;
+        gp_strmap_del(c->queue, j->id);
+    }
+    return want;
+}
+
+static void s_eval_id(coord_t *c, const char *id)
+{
+    coord_job_t *j = coord_cache_job(c, id);
+    if (j)
+        coord_cache_eval(c, j);
+}
+
+void coord_cache_placed(coord_t *c, const char *id, int64_t revision)
 {
     coord_job_t *j = coord_cache_job(c, id);
     if (j == NULL)
         return;
-    j->state = state;
-    j->queued = 0;
-    gp_strmap_del(c->queue, id);
+    if (revision > c->cache_rev) {
+        j->hold_rev = revision;
+        gp_strmap_put(c->held, id, j);
+    }
+    coord_cache_eval(c, j);
+}
+
+void coord_cache_record_written(coord_t *c, const char *id, const char *region, int64_t revision)
+{
+    coord_job_t *j = coord_cache_job(c, id);
+    if (j == NULL)
+        return;
     if (revision > j->mod_rev)
         j->mod_rev = revision;
+    if (region)
+        gp_strlcpy(j->region, region, sizeof j->region);
+    coord_cache_eval(c, j);
+}
+
+void coord_cache_doubt(coord_t *c, const char *id, const char *node)
+{
+    coord_job_t *j = coord_cache_job(c, id);
+    if (j == NULL)
+        return;
+    j->doubt = 1;
+    gp_strlcpy(j->doubt_node, node, sizeof j->doubt_node);
+    gp_strmap_put(c->held, id, j);
+    coord_cache_eval(c, j);
+}
+
+void coord_cache_undoubt(coord_t *c, coord_job_t *j)
+{
+    j->doubt = 0;
+    if (j->hold_rev == 0)
+        gp_strmap_del(c->held, j->id);
+    coord_cache_eval(c, j);
+}
+
+/* The watch reached revision rev: our commits up to it are in the cache. */
+static void s_release_held(coord_t *c, int64_t rev)
+{
+    coord_job_t *done[64];
+    int n;
+    do {
+        n = 0;
+        for (gp_strmap_iter_t it = gp_strmap_first(c->held); it.key && n < 64;
+             it = gp_strmap_next(c->held, it)) {
+            coord_job_t *j = it.value;
+            if (j->hold_rev && j->hold_rev <= rev)
+                done[n++] = j;
+        }
+        for (int i = 0; i < n; i++) {
+            done[i]->hold_rev = 0;
+            if (!done[i]->doubt)
+                gp_strmap_del(c->held, done[i]->id);
+            coord_cache_eval(c, done[i]);
+        }
+    } while (n == 64);
+}
+
+gp_job_state_t coord_cache_state(coord_t *c, const coord_job_t *j, const char **node)
+{
+    const gp_alloc_t *al = j->state == GP_JOB_PENDING ? gp_strmap_get(c->allocs, j->id) : NULL;
+    if (node)
+        *node = al ? al->node : j->node;
+    return al ? GP_JOB_PLACED : j->state;
+}
+
+int64_t coord_cache_fence(coord_t *c, const char *node)
+{
+    coord_node_t *n = coord_cache_node(c, node, 0);
+    return n && n->fence_rev > c->cache_rev ? n->fence_rev : c->cache_rev;
 }
 
 int coord_cache_hold(coord_t *c, const gp_alloc_t *plan)
@@ -277,6 +381,7 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
         gp_log_error("committed allocation does not fit its node job=%s node=%s err=\"%s\"", job,
                      node, err.msg);
     }
+    s_eval_id(c, job);
 }
 
 static void s_alloc_del(coord_t *c, const char *node, const char *job)
@@ -289,12 +394,14 @@ static void s_alloc_del(coord_t *c, const char *node, const char *job)
     c->capacity_freed = 1;
     if (gp_strmap_get(c->tentative, job) == NULL)
         gp_placement_remove_alloc(c->engine, job, NULL);
+    s_eval_id(c, job);
 }
 
 static void s_job_free(coord_job_t *j)
 {
     if (j) {
         free(j->raw);
+        json_decref(j->spec);
         free(j);
     }
 }
@@ -338,6 +445,8 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     S_STR(reason, "reason");
 #undef S_STR
     json_t *spec = json_object_get(o, "spec");
+    json_decref(j->spec);   /* rounds read the spec from here: the text is parsed once */
+    j->spec = st == GP_JOB_PENDING && json_is_object(spec) ? json_incref(spec) : NULL;
     j->priority = (int)json_integer_value(json_object_get(spec, "priority"));
     j->devices = (int)json_integer_value(json_object_get(spec, "devices"));
     j->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
@@ -350,34 +459,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
     coord_shapes_job_seen(c, id, o);   /* counted the first time only */
     json_decref(o);
-}
-
-void coord_cache_queue_here(coord_t *c, coord_job_t *j)
-{
-    j->queued = 1;
-    gp_strlcpy(j->queue_region, c->cfg.region, sizeof j->queue_region);
-    j->not_before_ms = 0;
-    j->backoff_ms = 0;
-    gp_strmap_put(c->queue, j->id, j);
-    c->round_kick = 1;
-}
-
-static void s_queue_set(coord_t *c, const char *region, const char *id, int on)
-{
-    coord_job_t *j = coord_cache_job(c, id);
-    if (j == NULL)
-        return;   /* a queue key without a record: ignored until the record comes */
-    int here_before = j->queued && !strcmp(j->queue_region, c->cfg.region);
-    int here_after = on ? !strcmp(region, c->cfg.region) : 0;
-    if (here_after && !here_before) {
-        coord_cache_queue_here(c, j);
-        return;
-    }
-    j->queued = on;
-    if (on)
-        gp_strlcpy(j->queue_region, region, sizeof j->queue_region);
-    if (here_before && !here_after)
-        gp_strmap_del(c->queue, id);
+    coord_cache_eval(c, j);
 }
 
 static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *kv)
@@ -397,13 +479,6 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         else
             s_alloc_del(c, a, b);
         break;
-    case K_NODEALLOC: {
-        coord_node_t *n = coord_cache_node(c, a, put);
-        /* never backwards: round.c records its own commits before the watch does */
-        if (n && (!put || kv->mod_revision > n->nodealloc_rev))
-            n->nodealloc_rev = put ? kv->mod_revision : 0;
-        break;
-    }
     case K_JOBS:
         if (put) {
             s_job_put(c, a, kv);
@@ -411,11 +486,9 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             coord_job_t *j = gp_strmap_del(c->jobs, a);
             gp_strmap_del(c->queue, a);
             coord_shapes_job_gone(c, a);
+            gp_strmap_del(c->held, a);
             s_job_free(j);
         }
-        break;
-    case K_QUEUE:
-        s_queue_set(c, a, b, put);
         break;
     case K_LEADER:
         free(gp_strmap_del(c->leaders, a));
@@ -453,14 +526,6 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         json_decref(q);
         break;
     }
-    case K_USAGE: {
-        coord_node_t *n = coord_cache_node(c, b, put);
-        if (n) {
-            json_decref(n->usage);
-            n->usage = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
-        }
-        break;
-    }
     case K_NONE:
         break;
     }
@@ -480,6 +545,7 @@ static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, voi
         s_apply(c, resp->events[i].type, &resp->events[i].kv);
     if (resp->revision > c->cache_rev)
         c->cache_rev = resp->revision;
+    s_release_held(c, c->cache_rev);
 }
 
 static void s_clear(coord_t *c)
@@ -508,10 +574,46 @@ static void s_clear(coord_t *c)
     gp_placement_destroy(&c->engine);
     gp_placement_destroy(&c->capacity);
     gp_strmap_destroy(&c->queue);
+    gp_strmap_destroy(&c->held);
     c->nodes_present = 0;
 }
 
+static int s_list_all(coord_t *c, gp_err_t *err);
+
+/* Commits in doubt outlive a re-listing: a lost commit may still apply. */
+typedef struct {
+    char id[GP_NAME_LEN], node[GP_NAME_LEN];
+} s_doubt_t;
+
+static s_doubt_t *s_doubts_save(coord_t *c, size_t *n)
+{
+    *n = 0;
+    size_t cap = c->held ? gp_strmap_size(c->held) : 0;
+    s_doubt_t *d = cap ? calloc(cap, sizeof *d) : NULL;
+    for (gp_strmap_iter_t it = d ? gp_strmap_first(c->held) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(c->held, it)) {
+        coord_job_t *j = it.value;
+        if (!j->doubt)
+            continue;
+        gp_strlcpy(d[*n].id, j->id, sizeof d[*n].id);
+        gp_strlcpy(d[*n].node, j->doubt_node, sizeof d[*n].node);
+        (*n)++;
+    }
+    return d;
+}
+
 static int s_list(coord_t *c, gp_err_t *err)
+{
+    size_t ndoubts;
+    s_doubt_t *doubts = s_doubts_save(c, &ndoubts);
+    int rc = s_list_all(c, err);
+    for (size_t i = 0; rc == 0 && i < ndoubts; i++)
+        coord_cache_doubt(c, doubts[i].id, doubts[i].node);
+    free(doubts);
+    return rc;
+}
+
+static int s_list_all(coord_t *c, gp_err_t *err)
 {
     s_clear(c);
     coord_shapes_reset(c);   /* relearned from the records listed */
@@ -526,13 +628,15 @@ static int s_list(coord_t *c, gp_err_t *err)
     c->leaders = gp_strmap_new();
     c->coordinators = gp_strmap_new();
     c->queue = gp_strmap_new();
+    c->held = gp_strmap_new();
     c->quotas = gp_strmap_new();
-    if (!c->quotas || !c->queue || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
+    if (!c->quotas || !c->queue || !c->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    /* Nodes before allocations, records before queue keys. */
-    static const char *const order[] = { "nodes/", "alloc/", "nodealloc/", "jobs/", "queue/",
-                                         "leader/", "coordinators/", "quotas/", "usage/" };
+    /* Nodes before allocations, allocations before the records (whose
+     * queue rule looks at them). */
+    static const char *const order[] = { "nodes/", "alloc/", "jobs/", "leader/", "coordinators/",
+                                         "quotas/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];
@@ -549,8 +653,9 @@ static int s_list(coord_t *c, gp_err_t *err)
         gp_etcd_result_free(&res);
     }
     c->cache_rev = rev;
-    gp_etcd_watch_opts_t wo = { .key = c->cfg.prefix, .prefix = true, .start_revision = rev + 1,
-                                .cb = s_on_watch, .arg = c };
+    char end[GP_KEY_MAX];
+    gp_etcd_watch_opts_t wo = { .key = c->cfg.prefix, .range_end = gp_key_cache_end(end, c->cfg.prefix),
+                                .start_revision = rev + 1, .cb = s_on_watch, .arg = c };
     c->watch = gp_etcd_watch_new(c->etcd, &wo, err);
     if (c->watch == NULL)
         return -1;

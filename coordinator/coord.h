@@ -68,11 +68,17 @@ typedef struct {
     int64_t audit_log_size;
 } coord_cfg_t;
 
-/* What the cache keeps of every job (the full record only while it waits
- * in this coordinator's region). */
+/* What the cache keeps of every job (the record's JSON too, for the API).
+ *
+ * The queue is derived, not stored: a job waits in this region's queue
+ * (c->queue) while its record is pending, its owner region is this one, no
+ * allocation of it is known, and no commit of ours may have placed it
+ * (held: committed at hold_rev, which the cache has not reached yet; in
+ * doubt: a commit whose outcome is unknown).  coord_cache_eval() applies
+ * the rule after every change of any of these. */
 typedef struct {
     char id[GP_NAME_LEN];
-    gp_job_state_t state;
+    gp_job_state_t state;           /* as the record says (pending when placed) */
     char region[GP_SHORT_LEN];      /* owner region */
     char owner[GP_SHORT_LEN];
     char node[GP_NAME_LEN];
@@ -81,10 +87,13 @@ typedef struct {
     int64_t submitted_ms, updated_ms;
     int64_t ttl_after_finished_ms;  /* -1: the coordinator's job-retention */
     int64_t mod_rev;                /* of jobs/<id> */
-    int queued;                     /* has a queue key ... */
-    char queue_region[GP_SHORT_LEN];/* ... in this region */
-    char *raw;                      /* the record's JSON while queued here, else NULL */
+    int queued;                     /* in c->queue */
+    int64_t hold_rev;               /* placed by our commit at this revision, not seen yet */
+    int doubt;                      /* a commit of ours on doubt_node may have placed it */
+    char doubt_node[GP_NAME_LEN];
+    char *raw;                      /* the record's JSON */
     size_t raw_len;
+    json_t *spec;                   /* its spec, parsed once, while pending (rounds) */
     /* scheduling state (leader) */
     int in_round;
     int64_t not_before_ms;          /* backoff after a failed attempt */
@@ -106,7 +115,9 @@ typedef struct {
 typedef struct {
     char name[GP_NAME_LEN];
     char region[GP_SHORT_LEN];
-    int64_t nodealloc_rev;          /* mod revision of nodealloc/<node>, 0 = none */
+    int64_t fence_rev;              /* every allocation on the node created at or
+                                     * before this revision is known (our own
+                                     * commits on it); see round.c, "Commit" */
     char agent[GP_NAME_LEN];        /* routing id of the agent that hosts it */
     int64_t agent_seen_ms;
     int present;                    /* has a node record */
@@ -129,12 +140,25 @@ void coord_cache_untentative(coord_t *c, const char *job);
  * its node's record; 0 when the node is unknown. */
 int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, int64_t *compute_pct,
                           const char **model_of_first);
-/* A job left this region's queue by our own committed transaction (at
- * revision): reflect it now, before the watch delivers it, so that the next
- * round does not pick the job again. */
-void coord_cache_dequeue(coord_t *c, const char *id, gp_job_state_t state, int64_t revision);
-/* Queue a job in this region (its queue key here is in etcd). */
-void coord_cache_queue_here(coord_t *c, coord_job_t *j);
+/* Our transaction placed the job at revision (its allocation is in etcd;
+ * its record is unchanged): out of the queue until the watch delivers it. */
+void coord_cache_placed(coord_t *c, const char *id, int64_t revision);
+/* Our transaction rewrote the job's record at revision, with this owner
+ * region (a hand-off): reflect it before the watch does. */
+void coord_cache_record_written(coord_t *c, const char *id, const char *region, int64_t revision);
+/* A commit of ours that may have placed the job on node failed in
+ * transport: the job waits out of the queue until recovery.c settles it. */
+void coord_cache_doubt(coord_t *c, const char *id, const char *node);
+/* Settled: put the job back under the queue rule. */
+void coord_cache_undoubt(coord_t *c, coord_job_t *j);
+/* Apply the queue rule to the job; 1 when it should be queued here. */
+int coord_cache_eval(coord_t *c, coord_job_t *j);
+/* The job's state as the API shows it: "placed" for a pending record with
+ * an allocation (*node set to its node), else the record's. */
+gp_job_state_t coord_cache_state(coord_t *c, const coord_job_t *j, const char **node);
+/* The revision below which a plan made now may assume it knows every
+ * allocation created on the node (the commit's fence, round.c). */
+int64_t coord_cache_fence(coord_t *c, const char *node);
 /* Hold a plan in the engine until the watch confirms or it is dropped;
  * -1 when it does not fit. */
 int coord_cache_hold(coord_t *c, const gp_alloc_t *plan);
@@ -147,8 +171,9 @@ void coord_election_stop(coord_t *c);
  * lease is known valid (with a safety margin). */
 int coord_is_leader(coord_t *c);
 
-/* recovery.c: release the allocations of vanished nodes, and repair the
- * queue from etcd (leader) */
+/* recovery.c: release the allocations of vanished nodes and of ended
+ * jobs, settle commits in doubt, and check the queue against its rule
+ * (leader) */
 void coord_recovery_tick(coord_t *c);
 /* Repair the queue at the next tick (after a transaction that failed). */
 void coord_recovery_reconcile_soon(coord_t *c);
@@ -242,6 +267,7 @@ struct coord {
     int relist;
     int64_t cache_rev;               /* revision the cache reflects */
     gp_strmap_t *queue;              /* id -> coord_job_t*: jobs queued in this region */
+    gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
     int capacity_freed;              /* an allocation or node came: retry waiting jobs */
     int round_kick;                  /* a job was queued here: open a round now, not at the tick */
 
@@ -270,6 +296,10 @@ struct coord {
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
+    int64_t fault_busy_ms;           /* test hook: one long CPU-bound batch in a round */
+    char *fault_queue_drop;          /* test hook: lose this job from the queue once */
+    char *fault_commit_lost;         /* test hook: a commit's answers lost once:
+                                      * "applied" (etcd applied it) or "dropped" */
     int stopping;
 };
 

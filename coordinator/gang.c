@@ -10,8 +10,9 @@
  * hold the gang, across zones.  Multi-device members get the topology
  * policy, so each node's share is an NVLink-connected (then same-NUMA)
  * device set.  The whole gang is then committed in ONE transaction, fenced
- * like a bid round's (leader key, every node's allocation generation,
- * every member's record): either every member has its allocation in etcd
+ * like a bid round's (leader key, no allocation created on any of its
+ * nodes since the plan, every member's record unchanged), and writes the
+ * members' allocations alone: either every member has its allocation in etcd
  * or none has -- a partial gang never exists, whatever races it.
  * Gangs are placed by the leader's plan without a call for bids.  A gang is
  * at most 30 members (etcd's 128 operations per transaction), checked at
@@ -133,46 +134,33 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
     if (t == NULL)
         goto cleanup;
     coord_txn_fence(t, c);
-    int64_t now = gp_wall_ms();
     char key[GP_KEY_MAX];
     for (int i = 0; i < g->n; i++) {
-        /* each node's generation once */
+        /* each node's fence once */
         int first = 1;
         for (int k = 0; k < i && first; k++)
             first = strcmp(plans[k].node, plans[i].node) != 0;
-        if (first) {
-            coord_node_t *nd = coord_cache_node(c, plans[i].node, 0);
-            gp_txnb_cmp(t, gp_key_nodealloc(key, c->cfg.prefix, plans[i].node), GP_ETCD_CMP_MOD,
-                        nd ? nd->nodealloc_rev : 0);
-            gp_txnb_put(t, key, "gang");
-        }
-        int64_t mod;
-        if (coord_job_record(c, g->members[i]->id, &rec, &mod) < 0)
+        if (first)
+            coord_txn_node_fence(t, c, plans[i].node, coord_cache_fence(c, plans[i].node));
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, g->members[i]->id), GP_ETCD_CMP_MOD,
+                    g->members[i]->mod_rev);
+        if (coord_txn_put_alloc(t, c, &plans[i]) < 0)
             goto cleanup;
-        rec.attempts++;
-        snprintf(why, sizeof why, "attempt %d, gang %.80s of %d", rec.attempts, g->name, g->n);
-        gp_jobrec_set_state(&rec, GP_JOB_PLACED, plans[i].node, why, now);
-        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, rec.spec.id), GP_ETCD_CMP_MOD, mod);
-        coord_txn_put_job(t, c, &rec);
-        json_t *aj = gp_alloc_to_json(&plans[i]);
-        char *atext = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
-        json_decref(aj);
-        gp_txnb_put(t, gp_key_alloc(key, c->cfg.prefix, plans[i].node, rec.spec.id),
-                      atext ? atext : "");
-        free(atext);
-        gp_txnb_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, rec.spec.id));
-        gp_jobrec_clear(&rec);
     }
     for (nheld = 0; nheld < g->n; nheld++)
         if (coord_cache_hold(c, &plans[nheld]) < 0)
             break;
     int committed = 0;
+    int64_t revision = 0;
     gp_err_t err;
-    if (nheld == g->n && coord_txn_run(t, c, &committed, &err) < 0)
+    if (nheld == g->n && coord_txn_run(t, c, &committed, &revision, &err) < 0) {
         coord_count_etcd_error(c, "gang", &err);
+        for (int i = 0; i < g->n; i++)   /* it may have committed: recovery.c settles it */
+            coord_cache_doubt(c, g->members[i]->id, plans[i].node);
+    }
     if (committed) {
         for (int i = 0; i < g->n; i++)
-            coord_cache_dequeue(c, g->members[i]->id, GP_JOB_PLACED, 0);
+            coord_cache_placed(c, g->members[i]->id, revision);
         gp_log_info("gang placed gang=%s members=%d", g->name, g->n);
         gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_placements_total",
                                          "Jobs placed", NULL), g->n);

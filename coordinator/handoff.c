@@ -5,10 +5,10 @@
  * leader places it, on that region's nodes.  When a bid round finds no
  * node for it here, or the job prefers another region, the leader looks at
  * the global inventory (its cache holds every region's nodes and
- * allocations) and hands the job over: one fenced transaction moves its
- * queue key from queue/<here>/ to queue/<there>/ and records the new owner
- * in the job record, so that the job is owned by exactly one region at
- * every revision -- never two, never none.
+ * allocations) and hands the job over: one fenced transaction records the
+ * new owner in the job record (compared with the revision the cache saw),
+ * and the queues follow from the records, so that the job is owned by
+ * exactly one region at every revision -- never two, never none.
  *
  * The rules, in order:
  *   1. Pins (`regions`) limit the candidates; without pins every region
@@ -135,8 +135,6 @@ int coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char
     char key[GP_KEY_MAX];
     coord_txn_fence(t, c);
     gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, id), GP_ETCD_CMP_MOD, mod);
-    gp_txnb_del(t, gp_key_queue(key, c->cfg.prefix, c->cfg.region, id));
-    gp_txnb_put(t, gp_key_queue(key, c->cfg.prefix, target, id), "");
     gp_strlcpy(rec.region, target, sizeof rec.region);
     gp_jobrec_set_state(&rec, GP_JOB_PENDING, "", why, gp_wall_ms());
     coord_txn_put_job(t, c, &rec);
@@ -149,14 +147,15 @@ int coord_handoff_add(coord_t *c, gp_etcd_batch_t *b, const char *id, const char
 /* The job leaves this region's queue only once its hand-off committed.
  * Refused (the job changed, we were deposed) or failed in transport, it
  * stays queued here, backed off by its round: if the transaction did
- * commit after all, the watch delivers its queue key's deletion and that
- * removes it; any award made meanwhile fails its compare on the record. */
+ * commit after all, the watch delivers the record with its new owner and
+ * that removes it; any award made meanwhile fails its compare on the
+ * record. */
 void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const char *target, int idx)
 {
     const gp_etcd_result_t *res = NULL;
     gp_err_t err = { 0 };
     if (idx >= 0 && gp_etcd_batch_result(b, (size_t)idx, &res, &err) == 0 && res->succeeded) {
-        coord_cache_dequeue(c, id, GP_JOB_PENDING, res->revision);
+        coord_cache_record_written(c, id, target, res->revision);
         gp_log_info("job handed off job=%s from=%s to=%s", id, c->cfg.region, target);
         coord_count(c, "gpupool_coordinator_handoffs_total", "Jobs handed to another region", NULL);
         return;

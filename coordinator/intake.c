@@ -10,8 +10,8 @@
  * or an array of jobs; a 400 names the field that is wrong and nothing is
  * stored), queues the valid jobs and leaves the request unanswered; the
  * loop then writes every queued job of every waiting request in one batch
- * of transactions ("if jobs/<id> does not exist, put it and its queue key
- * queue/<region>/<id>"), and answers.  So a 201 means "stored in etcd",
+ * of transactions ("if jobs/<id> does not exist, put it": the pending
+ * record is the job's place in its region's queue), and answers.  So a 201 means "stored in etcd",
  * and the cost of durability is shared by every request that arrived
  * meanwhile.  Submitting an id again is idempotent: the same job gives 200
  * with the stored record, a different one gives 409.
@@ -305,8 +305,9 @@ static s_pending_req_t *s_find_req(s_intake_t *in, gp_http_req_t *req)
     return NULL;
 }
 
-/* Up to 60 submissions per transaction: each compares "jobs/<id> does not
- * exist" and puts the record and its queue key (120 operations); on
+/* Up to 60 submissions per transaction (a bound on its size, well within
+ * etcd's 128 operations): each compares "jobs/<id> does not exist" and
+ * puts the record; on
  * failure the transaction reads every key back.  A job found stored is
  * answered by comparison (200 or 409); the group's other jobs, not stored
  * because the transaction failed whole, go to the next pass, as do ids
@@ -347,12 +348,11 @@ static int s_store_pass(coord_t *c, s_intake_t *in, int last)
         if (s->status || gp_strmap_get(ids, s->id))
             continue;   /* answered, or the same id once more in this pass */
         gp_strmap_put(ids, s->id, s);
-        char jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
+        char jkey[GP_KEY_MAX];
         gp_key_job(jkey, c->cfg.prefix, s->id);
         gp_txnb_cmp(t, jkey, GP_ETCD_CMP_CREATE, 0);
         gp_txnb_fail_range(t, jkey);
         gp_txnb_put(t, jkey, s->text);
-        gp_txnb_put(t, gp_key_queue(qkey, c->cfg.prefix, s->region, s->id), "");
         group[i] = ngroups;
         if (++in_group == S_SUBS_PER_TXN) {
             gp_txnb_add(t, b, NULL);
@@ -471,6 +471,25 @@ void coord_intake_stop(coord_t *c)
 
 /* ---------------------------------------------------------------- reads */
 
+/* A pending record whose allocation the cache knows is placed: say so,
+ * with its node (the commit writes the allocation alone). */
+static void s_show_placed(coord_t *c, json_t *rec, const char *id)
+{
+    const char *st = json_string_value(json_object_get(rec, "state"));
+    gp_alloc_t *al = gp_strmap_get(c->allocs, id);
+    if (st == NULL || strcmp(st, "pending") != 0 || al == NULL)
+        return;
+    json_object_set_new(rec, "state", json_string("placed"));
+    json_object_set_new(rec, "node", json_string(al->node));
+}
+
+/* The node of a job's allocation: the cache's, else its record's. */
+static const char *s_alloc_node(coord_t *c, const gp_jobrec_t *rec)
+{
+    gp_alloc_t *al = gp_strmap_get(c->allocs, rec->spec.id);
+    return al ? al->node : rec->node;
+}
+
 static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
 {
     char key[GP_KEY_MAX];
@@ -498,6 +517,7 @@ static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
         s_respond_json(req, 200, rec);   /* ended and removed from the store */
         return;
     }
+    s_show_placed(c, rec, id);
     const char *node = json_string_value(json_object_get(rec, "node"));
     if (node && *node && gp_name_valid(node) &&
         gp_etcd_get(c->etcd, gp_key_alloc(key, c->cfg.prefix, node, id), 0, &res, &err) == 0) {
@@ -522,14 +542,15 @@ static void s_list_jobs(coord_t *c, gp_http_req_t *req)
     json_t *jobs = json_array();
     for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
         coord_job_t *j = it.value;
-        if ((state && j->state != st) || (region && strcmp(j->region, region)) ||
+        if ((state && coord_cache_state(c, j, NULL) != st) || (region && strcmp(j->region, region)) ||
             (owner && strcmp(j->owner, owner)) || j->raw == NULL)
             continue;
         json_t *rec = json_loadb(j->raw, j->raw_len, 0, NULL);
-        if (rec)
+        if (rec) {
             coord_auth_redact(c, rec);   /* other teams' jobs: no command, env */
-        if (rec)
+            s_show_placed(c, rec, j->id);
             json_array_append_new(jobs, rec);
+        }
     }
     s_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
 }
@@ -626,13 +647,13 @@ static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, 
     }
     for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
         coord_job_t *j = it.value;
-        s_tot_t *r = s_tot(by_region, j->queued ? j->queue_region : j->region);
-        if (j->state == GP_JOB_PENDING) {
+        s_tot_t *r = s_tot(by_region, j->region);
+        gp_job_state_t st = coord_cache_state(c, j, NULL);
+        if (st == GP_JOB_PENDING) {
             pool->pending++;
             if (r)
                 r->pending++;
-        } else if (j->state == GP_JOB_RUNNING || j->state == GP_JOB_PLACED ||
-                   j->state == GP_JOB_SUSPENDED) {
+        } else if (st == GP_JOB_RUNNING || st == GP_JOB_PLACED || st == GP_JOB_SUSPENDED) {
             pool->running++;
             if (r)
                 r->running++;
@@ -758,16 +779,18 @@ static int s_load_job(coord_t *c, gp_http_req_t *req, const char *jkey, const ch
     return 0;
 }
 
-/* Cancel: the record says cancelled, the queue key and the allocation go
- * (the agent stops the job when its allocation goes), in one transaction
- * fenced on the record's mod revision; retried when the record changed. */
+/* Cancel: the record says cancelled and the allocation goes (the agent
+ * stops the job when its allocation goes), in one transaction fenced on the
+ * record's mod revision; retried when the record changed.  An allocation
+ * this coordinator's cache does not show yet is released by the leader of
+ * its node's region (recovery.c: an ended job holds none). */
 static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
 {
     if (!gp_name_valid(id)) {
         gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
         return;
     }
-    char jkey[GP_KEY_MAX], qkey[GP_KEY_MAX], akey[GP_KEY_MAX];
+    char jkey[GP_KEY_MAX], akey[GP_KEY_MAX];
     gp_key_job(jkey, c->cfg.prefix, id);
     for (int attempt = 0; attempt < 5; attempt++) {
         gp_etcd_result_t res;
@@ -782,18 +805,16 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
             return;
         }
         char node[GP_NAME_LEN];
-        gp_strlcpy(node, rec.node, sizeof node);
+        gp_strlcpy(node, s_alloc_node(c, &rec), sizeof node);
         gp_jobrec_set_state(&rec, GP_JOB_CANCELLED, NULL, "cancelled by a user", gp_wall_ms());
         char *text = gp_jobrec_dump(&rec);
         gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
                               .number = mod };
-        gp_etcd_op_t ops[3] = {
+        gp_etcd_op_t ops[2] = {
             { .type = GP_ETCD_OP_PUT, .key = jkey, .value = text, .value_len = text ? strlen(text) : 0 },
-            { .type = GP_ETCD_OP_DELETE, .key = gp_key_queue(qkey, c->cfg.prefix,
-                                                             rec.region[0] ? rec.region : c->cfg.region, id) },
             { .type = GP_ETCD_OP_DELETE, .key = gp_key_alloc(akey, c->cfg.prefix, node, id) },
         };
-        gp_etcd_txn_t txn = { &cmp, 1, ops, node[0] && gp_name_valid(node) ? 3 : 2, NULL, 0 };
+        gp_etcd_txn_t txn = { &cmp, 1, ops, node[0] && gp_name_valid(node) ? 2 : 1, NULL, 0 };
         int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
         if (rc == 0 && res.succeeded) {
             gp_etcd_result_free(&res);
@@ -833,8 +854,9 @@ static void s_suspend(coord_t *c, gp_http_req_t *req, const char *id, int on)
         gp_alloc_t al;
         int have = 0;
         int64_t amod = 0;
-        if (rec.node[0] && gp_name_valid(rec.node) &&
-            gp_etcd_get(c->etcd, gp_key_alloc(akey, c->cfg.prefix, rec.node, id), 0, &ares, &err) == 0) {
+        const char *anode = s_alloc_node(c, &rec);
+        if (anode[0] && gp_name_valid(anode) &&
+            gp_etcd_get(c->etcd, gp_key_alloc(akey, c->cfg.prefix, anode, id), 0, &ares, &err) == 0) {
             if (ares.n_kvs == 1 &&
                 gp_alloc_from_json_str(ares.kvs[0].value, &al, NULL) == 0) {
                 have = 1;

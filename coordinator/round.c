@@ -33,22 +33,35 @@
  *     at once; jobs refused everywhere back off (100 ms doubling to 5 s, reset
  *     when capacity frees) and keep a pending reason in their record.
  *  5. Commit.  Awards are grouped by node and packed into transactions of
- *     at most 30 awards (etcd allows 128 operations per transaction): each
- *     compares the leader key's create revision with our fencing revision,
- *     every touched node's nodealloc/<node> mod revision with the cached one,
- *     and every job record's mod revision with the cached one; and then puts
- *     alloc/<node>/<job>, puts the job record as "placed", deletes its queue
- *     key, and bumps nodealloc/<node>.  A node is in one transaction per
- *     wave, so a wave's transactions never conflict and run in parallel (a
- *     batch, 64 in flight); a node with more than 30 awards continues in the
- *     next wave, comparing the generation the previous one produced.  One
- *     wide-area round trip per wave, not per job.  A failed compare means the cache was behind
- *     (or we are deposed): those jobs go back to the queue at once and the
- *     cache catches up from the watch.  A transport error leaves the outcome
- *     unknown: the jobs are requeued, and if the commit did happen the watch
- *     delivers it and the fence refuses any plan made without it.
+ *     at most 60 awards (etcd allows 128 operations and compares per
+ *     transaction): each compares the leader key's create revision with our
+ *     fencing revision; for every touched node, that no key under
+ *     alloc/<node>/ was created after the node's fence -- the revision the
+ *     round's plans saw, or our own last commit on the node, whichever is
+ *     later (a range compare: an allocation committed by anyone since would
+ *     make it fail); and every job record's mod revision with the cached
+ *     one.  It then puts alloc/<node>/<job> and nothing else: the record is
+ *     not rewritten (a pending record with an allocation is placed) and the
+ *     queue is derived from the records, so a placement costs one key.  A
+ *     node is in one transaction per wave, so a wave's transactions never
+ *     conflict and run in parallel (a batch, 64 in flight); a node with
+ *     more than 60 awards continues in the next wave, fenced on the revision
+ *     the previous one committed at.  One wide-area round trip per wave, not
+ *     per job.  A failed compare means the cache was behind (or we are
+ *     deposed): those jobs go back to the queue at once and the cache
+ *     catches up from the watch.  A transport error leaves the outcome
+ *     unknown: the jobs wait out of the queue until recovery.c settles it
+ *     (placed, or made sure it never will be), so a job is never placed
+ *     twice.
  *  6. Tell.  Winners get an AWARD hint; agents act on the allocation in etcd
  *     whatever happens to the hint.
+ *
+ * Rounds overlap: once a round has decided its awards (4) and before it
+ * commits (5), the next round opens (1-3) and its calls for bids go out,
+ * so that agents compute bids while the leader waits for etcd.  The
+ * closing round's jobs are still marked in a round and its plans are held
+ * in the engine, so the next round neither picks them nor plans over
+ * them; its commit is fenced on our commits' revisions like any other.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +79,7 @@
 #include "banned.h"
 
 #define S_MAX_CAND 8
-#define S_TXN_AWARDS 30
+#define S_TXN_AWARDS 60   /* 1 + nodes + 60 compares, 60 puts: within etcd's 128 */
 #define S_AGENT_STALE_MS 10000
 
 typedef struct {
@@ -102,6 +115,7 @@ typedef struct {
     int asked, answered;
     int64_t sent_ms;              /* when the calls for bids went out */
     int64_t answer_ms;            /* agents' recent answer time (moving average) */
+    int64_t plan_rev;             /* the cache revision when the round opened */
 } s_round_t;
 
 static s_round_t *s_r(coord_t *c) { return c->round; }
@@ -273,9 +287,29 @@ static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
     (void)c;
 }
 
-static int s_open(coord_t *c, int64_t now)
+/* Fault injection (GPUPOOL_FAULT_BUSY_MS): hold the loop once in a long
+ * CPU-bound batch, as ranking a huge queue on a slow machine would; like
+ * such loops it lets the etcd client refresh its lease, so that tests can
+ * check a long batch costs no leadership. */
+static void s_fault_busy(coord_t *c)
 {
-    s_round_t *r = s_r(c);
+    if (c->fault_busy_ms <= 0)
+        return;
+    gp_log_warn("fault injection: busy %lld ms in a round", (long long)c->fault_busy_ms);
+    int64_t until = gp_mono_ms() + c->fault_busy_ms;
+    c->fault_busy_ms = 0;
+    while (gp_mono_ms() < until) {
+        gp_etcd_keepalives_pump(c->etcd);
+        usleep(20000);
+    }
+    gp_log_warn("fault injection: busy batch over");
+}
+
+/* Phase 1: take up to `batch` queued jobs (not in a round, not backing
+ * off, not gang members), highest priority first, then oldest; 0 when
+ * there is none. */
+static int s_batch(coord_t *c, s_round_t *r, int64_t now)
+{
     size_t nq = gp_strmap_size(c->queue);
     if (nq == 0)
         return 0;
@@ -315,90 +349,97 @@ static int s_open(coord_t *c, int64_t now)
     r->agents = gp_strmap_new();
     r->id++;
     r->started_ms = now;
+    r->plan_rev = c->cache_rev;
     r->active = 1;
+    return r->n;
+}
 
-    /* Rank each job and hold its best plan, in priority order.  A job is
-     * placed here only on this region's nodes; one that does not fit here,
-     * or prefers elsewhere, is handed off (handoff.c), or preempts
-     * (preempt.c), or waits. */
-    gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
-    coord_usage_t *usage = coord_quota_usage(c);
-    for (int i = 0; i < r->n; i++) {
-        if (i % 128 == 127)
-            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
-        s_entry_t *e = &r->e[i];
-        coord_job_t *j = coord_cache_job(c, e->id);
-        gp_jobrec_t rec;
-        gp_err_t err;
-        if (j == NULL || gp_jobrec_from_json_str(j->raw, j->raw_len, &rec, &err) < 0) {
-            snprintf(e->reason, sizeof e->reason, "bad job record");
-            continue;
-        }
-        j->in_round = 1;
-        gp_job_t orig = rec.spec;
-        gp_jobrec_clear(&rec);
-        e->job = orig;
-        e->job.regions.n = 0;
-        gp_strlist_add(&e->job.regions, c->cfg.region);
-        gp_strmap_put(r->by_job, e->id, e);
-        int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
-        gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
-        int allowed = orig.regions.n == 0 || gp_strlist_has(&orig.regions, c->cfg.region);
-        int fits = allowed && gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) == 0 &&
-                   e->ncand > 0;
-        if (!fits) {
-            e->ncand = 0;
-            snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
-        }
-        char why[160] = "";
-        if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
-            coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
-            gp_strlcpy(e->reason, why, sizeof e->reason);
-            e->ncand = 0;
-            continue;
-        }
-        if (!fits) {
-            if (coord_preempt(c, &e->job, why, sizeof why)) {
-                e->awarded = 1;
-                e->reason[0] = '\0';
-            } else if (why[0]) {
-                snprintf(e->reason, sizeof e->reason, "%s", why);
-            }
-            continue;
-        }
-        if (coord_quota_exceeded(c, usage, j->owner, &e->cand[0].plan, why, sizeof why)) {
-            gp_strlcpy(e->reason, why, sizeof e->reason);
-            e->ncand = 0;
-            continue;
-        }
-        coord_quota_charge(c, usage, j->owner, &e->cand[0].plan);
-        coord_cache_hold(c, &e->cand[0].plan);
-        json_t *spec = NULL;
-        for (int ci = 0; ci < e->ncand; ci++) {
-            coord_node_t *cn = coord_cache_node(c, e->cand[ci].plan.node, 0);
-            if (cn == NULL || cn->agent[0] == '\0' || now - cn->agent_seen_ms > S_AGENT_STALE_MS)
-                continue;
-            json_t *jobs = gp_strmap_get(calls, cn->agent);
-            if (jobs == NULL) {
-                jobs = json_array();
-                gp_strmap_put(calls, cn->agent, jobs);
-            }
-            /* One entry per (agent, job): append the node to it. */
-            json_t *last = json_array_get(jobs, json_array_size(jobs) - 1);
-            const char *lj = last ? json_string_value(json_object_get(last, "job")) : NULL;
-            if (lj == NULL || strcmp(lj, e->id) != 0) {
-                if (spec == NULL)
-                    spec = gp_job_to_json(&e->job);
-                last = json_pack("{s:s,s:O,s:[]}", "job", e->id, "spec", spec, "nodes");
-                json_array_append_new(jobs, last);
-            }
-            json_array_append_new(json_object_get(last, "nodes"), json_string(cn->name));
-            e->asked++;
-        }
-        json_decref(spec);
-        if (e->asked == 0)
-            snprintf(e->reason, sizeof e->reason, "no agent answers for the candidate nodes");
+/* Phase 2 for one job: rank its candidate nodes and hold the best plan.
+ * A job is placed here only on this region's nodes; one that does not fit
+ * here, or prefers elsewhere, is handed off (handoff.c), or preempts
+ * (preempt.c), or waits.  1 when its candidates are to be asked for bids. */
+static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage)
+{
+    coord_job_t *j = coord_cache_job(c, e->id);
+    gp_job_t orig;
+    gp_err_t err;
+    if (j == NULL || j->spec == NULL || gp_job_from_json(j->spec, &orig, &err) < 0) {
+        snprintf(e->reason, sizeof e->reason, "bad job record");
+        return 0;
     }
+    j->in_round = 1;
+    e->job = orig;
+    e->job.regions.n = 0;
+    gp_strlist_add(&e->job.regions, c->cfg.region);
+    gp_strmap_put(r->by_job, e->id, e);
+    int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
+    gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
+    int allowed = orig.regions.n == 0 || gp_strlist_has(&orig.regions, c->cfg.region);
+    int fits = allowed && gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) == 0 &&
+               e->ncand > 0;
+    if (!fits) {
+        e->ncand = 0;
+        snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
+    }
+    char why[160] = "";
+    if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
+        coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
+        gp_strlcpy(e->reason, why, sizeof e->reason);
+        e->ncand = 0;
+        return 0;
+    }
+    if (!fits) {
+        if (coord_preempt(c, &e->job, why, sizeof why)) {
+            e->awarded = 1;
+            e->reason[0] = '\0';
+        } else if (why[0]) {
+            snprintf(e->reason, sizeof e->reason, "%s", why);
+        }
+        return 0;
+    }
+    if (coord_quota_exceeded(c, usage, j->owner, &e->cand[0].plan, why, sizeof why)) {
+        gp_strlcpy(e->reason, why, sizeof e->reason);
+        e->ncand = 0;
+        return 0;
+    }
+    coord_quota_charge(c, usage, j->owner, &e->cand[0].plan);
+    coord_cache_hold(c, &e->cand[0].plan);
+    return 1;
+}
+
+/* Phase 3, gathering: add the job to the call for bids of each agent that
+ * hosts one of its candidate nodes (one entry per agent and job). */
+static void s_call_add(coord_t *c, gp_strmap_t *calls, s_entry_t *e, int64_t now)
+{
+    json_t *spec = NULL;
+    for (int ci = 0; ci < e->ncand; ci++) {
+        coord_node_t *cn = coord_cache_node(c, e->cand[ci].plan.node, 0);
+        if (cn == NULL || cn->agent[0] == '\0' || now - cn->agent_seen_ms > S_AGENT_STALE_MS)
+            continue;
+        json_t *jobs = gp_strmap_get(calls, cn->agent);
+        if (jobs == NULL) {
+            jobs = json_array();
+            gp_strmap_put(calls, cn->agent, jobs);
+        }
+        json_t *last = json_array_get(jobs, json_array_size(jobs) - 1);
+        const char *lj = last ? json_string_value(json_object_get(last, "job")) : NULL;
+        if (lj == NULL || strcmp(lj, e->id) != 0) {
+            if (spec == NULL)
+                spec = gp_job_to_json(&e->job);
+            last = json_pack("{s:s,s:O,s:[]}", "job", e->id, "spec", spec, "nodes");
+            json_array_append_new(jobs, last);
+        }
+        json_array_append_new(json_object_get(last, "nodes"), json_string(cn->name));
+        e->asked++;
+    }
+    json_decref(spec);
+    if (e->asked == 0)
+        snprintf(e->reason, sizeof e->reason, "no agent answers for the candidate nodes");
+}
+
+/* Phase 3, sending: one CFB per agent (takes the calls' arrays). */
+static void s_calls_send(coord_t *c, s_round_t *r, gp_strmap_t *calls)
+{
     for (gp_strmap_iter_t it = gp_strmap_first(calls); it.key; it = gp_strmap_next(calls, it)) {
         json_t *body = json_pack("{s:I,s:o}", "round", (json_int_t)r->id, "jobs", it.value);
         json_t *shapes = coord_shapes_wire(c);   /* the agents score with them too */
@@ -415,49 +456,62 @@ static int s_open(coord_t *c, int64_t now)
         }
         json_decref(body);
     }
+}
+
+/* How long a round waits for bids: twice the agents' recent answer time,
+ * within [bid-timeout, 2 s]. */
+static int64_t s_bid_wait(int64_t answer_ms, int64_t bid_timeout_ms)
+{
+    int64_t wait = 2 * answer_ms;
+    if (wait < bid_timeout_ms)
+        wait = bid_timeout_ms;
+    return wait > 2000 ? 2000 : wait;
+}
+
+static int s_open(coord_t *c, int64_t now)
+{
+    s_round_t *r = s_r(c);
+    if (s_batch(c, r, now) == 0)
+        return 0;
+    s_fault_busy(c);
+    gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
+    coord_usage_t *usage = coord_quota_usage(c);
+    for (int i = 0; calls && i < r->n; i++) {
+        if (i % 128 == 127)
+            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
+        if (s_rank(c, r, &r->e[i], usage))
+            s_call_add(c, calls, &r->e[i], now);
+    }
+    if (calls)
+        s_calls_send(c, r, calls);
     gp_strmap_destroy(&calls);
     coord_quota_usage_free(&usage);
-    int64_t wait = 2 * r->answer_ms;
-    if (wait < c->cfg.bid_timeout_ms)
-        wait = c->cfg.bid_timeout_ms;
-    if (wait > 2000)
-        wait = 2000;
     r->sent_ms = gp_mono_ms();
-    r->deadline_ms = r->asked ? r->sent_ms + wait : 0;
+    r->deadline_ms = r->asked ? r->sent_ms + s_bid_wait(r->answer_ms, c->cfg.bid_timeout_ms) : 0;
     return 1;
 }
 
-/* The job record as placed, and the ops and compares of its award. */
+/* An award: the allocation to write and its keys. */
 typedef struct {
     s_entry_t *e;
-    char *alloc_text, *job_text;
-    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
+    char *alloc_text;
+    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX];
     int ok;
 } s_award_t;
 
-static int s_prepare(coord_t *c, s_award_t *aw, int64_t now_wall)
+static int s_prepare(coord_t *c, s_award_t *aw)
 {
     s_entry_t *e = aw->e;
     coord_job_t *j = coord_cache_job(c, e->id);
     if (j == NULL || j->mod_rev != e->mod_rev || !j->queued)
         return -1;   /* cancelled or changed meanwhile */
-    gp_jobrec_t rec;
-    if (gp_jobrec_from_json_str(j->raw, j->raw_len, &rec, NULL) < 0)
-        return -1;
-    rec.attempts++;
-    char reason[64];
-    snprintf(reason, sizeof reason, "attempt %d", rec.attempts);
-    gp_jobrec_set_state(&rec, GP_JOB_PLACED, e->best.node, reason, now_wall);
-    aw->job_text = gp_jobrec_dump(&rec);
-    gp_jobrec_clear(&rec);
     json_t *al = gp_alloc_to_json(&e->best);
     aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
     json_decref(al);
-    if (aw->job_text == NULL || aw->alloc_text == NULL)
+    if (aw->alloc_text == NULL)
         return -1;
     gp_key_alloc(aw->akey, c->cfg.prefix, e->best.node, e->id);
     gp_key_job(aw->jkey, c->cfg.prefix, e->id);
-    gp_key_queue(aw->qkey, c->cfg.prefix, c->cfg.region, e->id);
     return 0;
 }
 
@@ -467,153 +521,229 @@ static int s_cmp_award_node(const void *pa, const void *pb)
     return strcmp(a->e->best.node, b->e->best.node);
 }
 
-/* Commit awards (sorted by node) in waves.  A wave takes up to 30 of each
- * node's remaining awards, packs them into transactions of at most 30
- * awards (whole node chunks: a node is in one transaction per wave, so the
- * wave's transactions never conflict and run in parallel), and runs them.
- * A committed chunk tells the node's new generation (the transaction's
- * revision), which the node's next chunk compares in the next wave; a
- * failed chunk ends the node's awards for this round. */
+/* Commit awards (sorted by node) in waves.  A wave takes up to
+ * S_TXN_AWARDS of each node's remaining awards, packs them into
+ * transactions of at most S_TXN_AWARDS awards (whole node chunks: a node is
+ * in one transaction per wave, so the wave's transactions never conflict
+ * and run in parallel), and runs them.  A committed chunk tells the node's
+ * new fence (the transaction's revision), which the node's next chunk
+ * compares in the next wave; a failed chunk ends the node's awards for
+ * this round. */
 typedef struct {
     int from, to;     /* awards [from, to) of one node */
     int next;         /* first award not committed yet */
     int failed;
 } s_chunk_t;
 
-static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t now_wall)
+typedef struct {
+    coord_t *c;
+    s_award_t *aw;
+    s_chunk_t *nodes;
+    int nn;
+    int64_t plan_rev;             /* the cache revision the round's plans saw */
+    int64_t now_wall;
+    /* the wave being built: its segments (one node's chunk each) */
+    gp_etcd_batch_t *b;
+    gp_txnb_t *t;
+    int nseg, ntxn, in_txn;
+    int *seg_node, *seg_txn, *seg_to;
+} s_commit_t;
+
+static void s_wave_flush(s_commit_t *k)
+{
+    if (k->in_txn == 0)
+        return;
+    gp_txnb_add(k->t, k->b, NULL);
+    gp_txnb_reset(k->t);
+    k->ntxn++;
+    k->in_txn = 0;
+}
+
+/* The fence of a node's commit: every allocation created on it up to the
+ * round's plan revision, or up to our own last commit on it, is known. */
+static int64_t s_node_fence(coord_t *c, const char *node, int64_t plan_rev)
+{
+    coord_node_t *cn = coord_cache_node(c, node, 0);
+    return cn && cn->fence_rev > plan_rev ? cn->fence_rev : plan_rev;
+}
+
+/* Add node g's next chunk to the wave: the leader fence once per
+ * transaction, the node's fence, and per award the record's compare and
+ * the allocation's put. */
+static void s_wave_add(s_commit_t *k, int g)
+{
+    s_chunk_t *nd = &k->nodes[g];
+    int take = nd->to - nd->next > S_TXN_AWARDS ? S_TXN_AWARDS : nd->to - nd->next;
+    if (k->in_txn > 0 && k->in_txn + take > S_TXN_AWARDS)
+        s_wave_flush(k);
+    if (k->in_txn == 0)
+        coord_txn_fence(k->t, k->c);
+    const char *node = k->aw[nd->next].e->best.node;
+    coord_txn_node_fence(k->t, k->c, node, s_node_fence(k->c, node, k->plan_rev));
+    for (int a = nd->next; a < nd->next + take; a++) {
+        gp_txnb_cmp(k->t, k->aw[a].jkey, GP_ETCD_CMP_MOD, k->aw[a].e->mod_rev);
+        gp_txnb_put(k->t, k->aw[a].akey, k->aw[a].alloc_text);
+    }
+    k->seg_node[k->nseg] = g;
+    k->seg_txn[k->nseg] = k->ntxn;
+    k->seg_to[k->nseg] = nd->next + take;
+    k->nseg++;
+    k->in_txn += take;
+}
+
+/* Errors after which etcd surely did not apply the transaction. */
+static int s_not_applied(const gp_err_t *err)
+{
+    return err->code == GP_ERR_NOSPACE || err->code == GP_ERR_AUTH || err->code == GP_ERR_INVALID;
+}
+
+static void s_seg_failed(s_commit_t *k, int sgi, int errored, const gp_err_t *err)
+{
+    coord_t *c = k->c;
+    s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
+    nd->failed = 1;
+    if (sgi == 0 || k->seg_txn[sgi - 1] != k->seg_txn[sgi]) {
+        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
+                    "Transactions refused by a compare or failed", NULL);
+        if (errored) {
+            gp_log_warn("commit failed, jobs requeued err=\"%s\"", err->msg);
+            coord_store_write_failed(c, err);
+        }
+    }
+    /* A failed write, not a lost race: its jobs back off; when etcd may
+     * have applied it, they wait out of the queue until recovery.c knows. */
+    for (int a = nd->next; errored && a < k->seg_to[sgi]; a++) {
+        s_entry_t *e = k->aw[a].e;
+        snprintf(e->reason, sizeof e->reason, "commit failed: %.100s", err->msg);
+        if (!s_not_applied(err))
+            coord_cache_doubt(c, e->id, e->best.node);
+    }
+}
+
+static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
+{
+    coord_t *c = k->c;
+    s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
+    /* Everything on the node is now known up to this revision: record it
+     * at once for the next wave and the next round. */
+    coord_node_t *cn = coord_cache_node(c, k->aw[nd->next].e->best.node, 0);
+    if (cn && cn->fence_rev < revision)
+        cn->fence_rev = revision;
+    for (int a = nd->next; a < k->seg_to[sgi]; a++) {
+        s_entry_t *e = k->aw[a].e;
+        k->aw[a].ok = 1;
+        e->awarded = 1;
+        coord_cache_placed(c, e->id, revision);
+        coord_job_t *j = coord_cache_job(c, e->id);
+        coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
+        if (j && j->submitted_ms)
+            s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
+                          "From submission to committed placement",
+                          (double)(k->now_wall - j->submitted_ms) / 1000.0);
+    }
+    nd->next = k->seg_to[sgi];
+}
+
+static void s_fault_pause(coord_t *c)
+{
+    if (c->fault_pause_ms <= 0)
+        return;
+    /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
+     * deciding and committing, as a long GC pause or a stopped VM would,
+     * so that tests can check a leader deposed meanwhile is fenced. */
+    gp_log_warn("fault injection: pausing %lld ms before a commit", (long long)c->fault_pause_ms);
+    usleep((useconds_t)(c->fault_pause_ms * 1000));
+    c->fault_pause_ms = 0;
+}
+
+/* Fault injection (GPUPOOL_FAULT_COMMIT_LOST): once, the commit's answers
+ * are lost, as when a connection breaks after etcd received the request:
+ * "applied" runs the wave and then forgets what etcd said, "dropped" never
+ * sends it.  Either way the outcome looks unknown, and tests check that
+ * recovery.c settles it without placing a job twice or losing one.
+ * Returns 0 (no fault), 1 (applied) or 2 (dropped). */
+static int s_fault_lost(coord_t *c)
+{
+    const char *mode = c->fault_commit_lost;
+    if (mode == NULL)
+        return 0;
+    c->fault_commit_lost = NULL;
+    gp_log_warn("fault injection: the answers of a commit are lost (%s)", mode);
+    return strcmp(mode, "dropped") == 0 ? 2 : 1;
+}
+
+/* Build and run one wave; 0 when nothing was left to commit. */
+static int s_wave(s_commit_t *k, int wave)
+{
+    k->b = gp_etcd_batch_new(k->c->etcd);
+    if (k->b == NULL)
+        return 0;
+    k->nseg = k->ntxn = k->in_txn = 0;
+    gp_txnb_reset(k->t);
+    for (int g = 0; g < k->nn; g++)
+        if (!k->nodes[g].failed && k->nodes[g].next < k->nodes[g].to)
+            s_wave_add(k, g);
+    s_wave_flush(k);
+    int nseg = k->nseg;
+    if (nseg > 0) {
+        if (wave == 0)
+            s_fault_pause(k->c);
+        int lost = s_fault_lost(k->c);
+        gp_err_t err;
+        if (lost != 2)
+            gp_etcd_batch_run(k->b, 64, &err);
+        for (int sgi = 0; sgi < nseg; sgi++) {
+            const gp_etcd_result_t *res = NULL;
+            int errored = lost ? 1 : gp_etcd_batch_result(k->b, (size_t)k->seg_txn[sgi], &res, &err) < 0;
+            if (lost)
+                gp_err_set(&err, GP_ERR_TRANSPORT, "the answer was lost (fault injection)");
+            if (errored || !res->succeeded)
+                s_seg_failed(k, sgi, errored, &err);
+            else
+                s_seg_committed(k, sgi, res->revision);
+        }
+    }
+    gp_etcd_batch_destroy(&k->b);
+    return nseg;
+}
+
+static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t plan_rev, int64_t now_wall)
 {
     if (n == 0)
         return;
     qsort(aw, (size_t)n, sizeof *aw, s_cmp_award_node);
-    s_chunk_t *nodes = calloc((size_t)n, sizeof *nodes);
-    int *seg_node = calloc((size_t)n, sizeof *seg_node), *seg_txn = calloc((size_t)n, sizeof *seg_txn);
-    int *seg_to = calloc((size_t)n, sizeof *seg_to);
-    gp_txnb_t *t = gp_txnb_new();
-    int nn = 0;
-    char round_id[32], key[GP_KEY_MAX];
-    snprintf(round_id, sizeof round_id, "%lld", (long long)s_r(c)->id);
-    if (nodes == NULL || seg_node == NULL || seg_txn == NULL || seg_to == NULL || t == NULL)
+    s_commit_t k = { .c = c, .aw = aw, .plan_rev = plan_rev, .now_wall = now_wall };
+    k.nodes = calloc((size_t)n, sizeof *k.nodes);
+    k.seg_node = calloc((size_t)n, sizeof *k.seg_node);
+    k.seg_txn = calloc((size_t)n, sizeof *k.seg_txn);
+    k.seg_to = calloc((size_t)n, sizeof *k.seg_to);
+    k.t = gp_txnb_new();
+    if (k.nodes == NULL || k.seg_node == NULL || k.seg_txn == NULL || k.seg_to == NULL || k.t == NULL)
         goto cleanup;
     for (int i = 0; i < n;) {
-        int k = i;
-        while (k < n && !strcmp(aw[k].e->best.node, aw[i].e->best.node))
-            k++;
-        nodes[nn++] = (s_chunk_t){ i, k, i, 0 };
-        i = k;
+        int e = i;
+        while (e < n && !strcmp(aw[e].e->best.node, aw[i].e->best.node))
+            e++;
+        k.nodes[k.nn++] = (s_chunk_t){ i, e, i, 0 };
+        i = e;
     }
     int64_t t0 = gp_mono_ns();
-    for (int wave = 0;; wave++) {
-        gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
-        if (b == NULL)
-            break;
-        int nseg = 0, ntxn = 0, in_txn = 0;
-        gp_txnb_reset(t);
-        for (int g = 0; g < nn; g++) {
-            s_chunk_t *nd = &nodes[g];
-            if (nd->failed || nd->next == nd->to)
-                continue;
-            int take = nd->to - nd->next > S_TXN_AWARDS ? S_TXN_AWARDS : nd->to - nd->next;
-            if (in_txn > 0 && in_txn + take > S_TXN_AWARDS) {
-                gp_txnb_add(t, b, NULL);
-                gp_txnb_reset(t);
-                ntxn++;
-                in_txn = 0;
-            }
-            if (in_txn == 0)
-                coord_txn_fence(t, c);
-            coord_node_t *cn = coord_cache_node(c, aw[nd->next].e->best.node, 0);
-            gp_key_nodealloc(key, c->cfg.prefix, aw[nd->next].e->best.node);
-            gp_txnb_cmp(t, key, GP_ETCD_CMP_MOD, cn ? cn->nodealloc_rev : 0);
-            gp_txnb_put(t, key, round_id);
-            for (int a = nd->next; a < nd->next + take; a++) {
-                gp_txnb_cmp(t, aw[a].jkey, GP_ETCD_CMP_MOD, aw[a].e->mod_rev);
-                gp_txnb_put(t, aw[a].akey, aw[a].alloc_text);
-                gp_txnb_put(t, aw[a].jkey, aw[a].job_text);
-                gp_txnb_del(t, aw[a].qkey);
-            }
-            seg_node[nseg] = g;
-            seg_txn[nseg] = ntxn;
-            seg_to[nseg] = nd->next + take;
-            nseg++;
-            in_txn += take;
-        }
-        if (in_txn > 0) {
-            gp_txnb_add(t, b, NULL);
-            ntxn++;
-        }
-        if (nseg == 0) {
-            gp_etcd_batch_destroy(&b);
-            break;
-        }
-        if (wave == 0 && c->fault_pause_ms > 0) {
-            /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
-             * deciding and committing, as a long GC pause or a stopped VM would,
-             * so that tests can check a leader deposed meanwhile is fenced. */
-            gp_log_warn("fault injection: pausing %lld ms before a commit",
-                        (long long)c->fault_pause_ms);
-            usleep((useconds_t)(c->fault_pause_ms * 1000));
-            c->fault_pause_ms = 0;
-        }
-        gp_err_t err;
-        gp_etcd_batch_run(b, 64, &err);
-        for (int sgi = 0; sgi < nseg; sgi++) {
-            s_chunk_t *nd = &nodes[seg_node[sgi]];
-            const gp_etcd_result_t *res;
-            int committed = gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) == 0 &&
-                            res->succeeded;
-            if (!committed) {
-                nd->failed = 1;
-                int errored = gp_etcd_batch_result(b, (size_t)seg_txn[sgi], &res, &err) < 0;
-                if (sgi == 0 || seg_txn[sgi - 1] != seg_txn[sgi]) {
-                    coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                                "Transactions refused by a compare or failed", NULL);
-                    if (errored) {
-                        gp_log_warn("commit failed, jobs requeued err=\"%s\"", err.msg);
-                        coord_store_write_failed(c, &err);
-                    }
-                }
-                /* A failed write, not a lost race: its jobs back off. */
-                for (int a = nd->next; errored && a < seg_to[sgi]; a++)
-                    snprintf(aw[a].e->reason, sizeof aw[a].e->reason, "commit failed: %.100s",
-                             err.msg);
-                continue;
-            }
-            /* The node's generation is now this transaction's revision:
-             * record it at once for the next wave and the next round (the
-             * watch delivers it later). */
-            coord_node_t *cn = coord_cache_node(c, aw[nd->next].e->best.node, 0);
-            if (cn && cn->nodealloc_rev < res->revision)
-                cn->nodealloc_rev = res->revision;
-            for (int a = nd->next; a < seg_to[sgi]; a++) {
-                aw[a].ok = 1;
-                aw[a].e->awarded = 1;
-                coord_cache_dequeue(c, aw[a].e->id, GP_JOB_PLACED, res->revision);
-                coord_job_t *j = coord_cache_job(c, aw[a].e->id);
-                coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
-                if (j && j->submitted_ms)
-                    s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
-                                  "From submission to committed placement",
-                                  (double)(now_wall - j->submitted_ms) / 1000.0);
-            }
-            nd->next = seg_to[sgi];
-        }
-        gp_etcd_batch_destroy(&b);
-    }
+    for (int wave = 0; s_wave(&k, wave) > 0; wave++)
+        ;
     s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
                   (double)(gp_mono_ns() - t0) / 1e9);
 cleanup:
-    free(nodes);
-    free(seg_node);
-    free(seg_txn);
-    free(seg_to);
-    gp_txnb_destroy(&t);
+    free(k.nodes);
+    free(k.seg_node);
+    free(k.seg_txn);
+    free(k.seg_to);
+    gp_txnb_destroy(&k.t);
 }
 
 /* Pending reasons, written once per change so that `gpupool get` says why,
  * and hand-offs, in one batch. */
-static void s_write_reasons(coord_t *c)
+static void s_write_reasons(coord_t *c, s_round_t *r)
 {
-    s_round_t *r = s_r(c);
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
     char (*ids)[GP_NAME_LEN] = calloc((size_t)r->n + 1, GP_NAME_LEN);
     int *idx = calloc((size_t)r->n + 1, sizeof *idx), n = 0;
@@ -659,74 +789,73 @@ cleanup:
     gp_etcd_batch_destroy(&b);
 }
 
-static void s_close(coord_t *c, int64_t now)
+/* Hand the live round's entries to a copy (s_close finishes it). */
+static void s_detach(s_round_t *r)
 {
-    s_round_t *r = s_r(c);
-    int64_t bids_ms = gp_mono_ms() - r->sent_ms, commit_ns = gp_mono_ns();
-    int64_t now_wall = gp_wall_ms();
-    s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
-    int naw = 0, naw_prepfail = 0;
-    /* Award in priority order.  The leader's held plan stands when its node
-     * was bid on: the batch's plans were made together and do not collide.
-     * When that node refused (or did not answer), the job moves to its
-     * best-scoring other bid: the agent's device plan if it still fits, else
-     * the leader's plan for that node. */
-    for (int i = 0; aw && i < r->n; i++) {
-        s_entry_t *e = &r->e[i];
-        if (e->awarded || e->handoff[0])
-            continue;   /* placed by preemption, or leaving the region */
-        if (!e->has_bid) {
-            coord_cache_untentative(c, e->id);
-            if (e->reason[0] == '\0') {
-                snprintf(e->reason, sizeof e->reason, "no bids in time");
-                e->late = 1;   /* agents busy or slow: retry soon, without backing off */
-            }
-            continue;
-        }
-        const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
-        int keep = 0;
-        for (int b = 0; held && b < e->nbids && !keep; b++)
-            keep = !strcmp(e->bids[b].plan.node, held->node);
-        if (keep) {
-            e->best = *held;
-        } else {
-            coord_cache_untentative(c, e->id);
-            int placed = 0;
-            while (!placed && e->nbids > 0) {
-                int top = 0;
-                for (int b = 1; b < e->nbids; b++)
-                    if (e->bids[b].score > e->bids[top].score)
-                        top = b;
-                gp_alloc_t plan = e->bids[top].plan;
-                e->bids[top] = e->bids[--e->nbids];
-                double score;
-                if (coord_cache_hold(c, &plan) == 0 ||
-                    (gp_placement_score_node(c->engine, plan.node, &e->job, &score, &plan, NULL) == 0 &&
-                     coord_cache_hold(c, &plan) == 0)) {
-                    e->best = plan;
-                    placed = 1;
-                }
-            }
-            if (!placed) {
-                snprintf(e->reason, sizeof e->reason, "the nodes that bid are full now");
-                continue;
-            }
-        }
-        aw[naw].e = e;
-        if (s_prepare(c, &aw[naw], now_wall) < 0) {
-            naw_prepfail++;
-            coord_cache_untentative(c, e->id);
-            free(aw[naw].alloc_text);
-            free(aw[naw].job_text);
-            memset(&aw[naw], 0, sizeof aw[naw]);
-            continue;
-        }
-        naw++;
-    }
-    s_commit(c, aw, naw, now_wall);
-    commit_ns = gp_mono_ns() - commit_ns;
+    r->e = NULL;
+    r->n = 0;
+    r->by_job = NULL;
+    r->agents = NULL;
+    r->active = 0;
+    r->asked = r->answered = 0;
+}
 
-    /* Hints for the winners, backoff for the others. */
+static void s_open_next(coord_t *c, int64_t now)
+{
+    if (!coord_is_leader(c) || coord_store_full(c))
+        return;
+    c->round_kick = 0;
+    coord_gang_round(c, now);
+    s_open(c, now);
+}
+
+/* Phase 4 for one job: its plan.  The leader's held plan stands when its
+ * node was bid on: the batch's plans were made together and do not
+ * collide.  When that node refused (or did not answer), the job moves to
+ * its best-scoring other bid: the agent's device plan if it still fits,
+ * else the leader's plan for that node.  0 with e->best set, or -1 (why in
+ * e->reason; e->late when no bid came in time). */
+static int s_choose(coord_t *c, s_entry_t *e)
+{
+    if (!e->has_bid) {
+        coord_cache_untentative(c, e->id);
+        if (e->reason[0] == '\0') {
+            snprintf(e->reason, sizeof e->reason, "no bids in time");
+            e->late = 1;   /* agents busy or slow: retry soon, without backing off */
+        }
+        return -1;
+    }
+    const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
+    for (int b = 0; held && b < e->nbids; b++) {
+        if (!strcmp(e->bids[b].plan.node, held->node)) {
+            e->best = *held;
+            return 0;
+        }
+    }
+    coord_cache_untentative(c, e->id);
+    while (e->nbids > 0) {
+        int top = 0;
+        for (int b = 1; b < e->nbids; b++)
+            if (e->bids[b].score > e->bids[top].score)
+                top = b;
+        gp_alloc_t plan = e->bids[top].plan;
+        e->bids[top] = e->bids[--e->nbids];
+        double score;
+        if (coord_cache_hold(c, &plan) == 0 ||
+            (gp_placement_score_node(c->engine, plan.node, &e->job, &score, &plan, NULL) == 0 &&
+             coord_cache_hold(c, &plan) == 0)) {
+            e->best = plan;
+            return 0;
+        }
+    }
+    snprintf(e->reason, sizeof e->reason, "the nodes that bid are full now");
+    return -1;
+}
+
+/* Phase 6: one AWARD hint per agent for the committed awards; the plans of
+ * the others are dropped from the engine. */
+static void s_hints(coord_t *c, s_award_t *aw, int naw)
+{
     gp_strmap_t *hints = gp_strmap_new();
     for (int i = 0; i < naw; i++) {
         if (!aw[i].ok) {
@@ -751,11 +880,14 @@ static void s_close(coord_t *c, int64_t now)
         json_decref(body);
     }
     gp_strmap_destroy(&hints);
-    int placed = 0, nobid = 0, prep_failed = naw_prepfail, commit_failed = 0;
-    for (int i = 0; i < naw; i++)
-        commit_failed += !aw[i].ok;
-    for (int i = 0; i < r->n; i++)
-        nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
+}
+
+/* The round's jobs leave it: placed ones reset their backoff, the ones that
+ * lost a race retry at once, the late ones soon, the others back off.
+ * Returns how many were placed. */
+static int s_release(coord_t *c, s_round_t *r, int64_t now)
+{
+    int placed = 0;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
@@ -773,11 +905,51 @@ static void s_close(coord_t *c, int64_t now)
             s_backoff(c, j, now);
         }
     }
-    s_write_reasons(c);
-    for (int i = 0; i < naw; i++) {
-        free(aw[i].alloc_text);
-        free(aw[i].job_text);
+    return placed;
+}
+
+static void s_close(coord_t *c, int64_t now)
+{
+    s_round_t *r = s_r(c);
+    int64_t bids_ms = gp_mono_ms() - r->sent_ms, commit_ns = gp_mono_ns();
+    int64_t now_wall = gp_wall_ms();
+    s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
+    int naw = 0, prep_failed = 0;
+    for (int i = 0; aw && i < r->n; i++) {
+        s_entry_t *e = &r->e[i];
+        if (e->awarded || e->handoff[0] || s_choose(c, e) < 0)
+            continue;   /* placed by preemption, leaving the region, or no plan */
+        aw[naw].e = e;
+        if (s_prepare(c, &aw[naw]) < 0) {
+            prep_failed++;
+            coord_cache_untentative(c, e->id);
+            free(aw[naw].alloc_text);
+            memset(&aw[naw], 0, sizeof aw[naw]);
+            continue;
+        }
+        naw++;
     }
+    /* Pipeline: the next round opens now, so that agents bid on it while
+     * this one commits.  This one's jobs are in a round and its plans are
+     * held in the engine: the next one neither picks them nor plans over
+     * them.  The live round state goes to the next; this one finishes from
+     * a copy. */
+    s_round_t done = *r;
+    s_detach(r);
+    r = &done;
+    s_open_next(c, now);
+    s_commit(c, aw, naw, r->plan_rev, now_wall);
+    commit_ns = gp_mono_ns() - commit_ns;
+    s_hints(c, aw, naw);
+    int nobid = 0, commit_failed = 0;
+    for (int i = 0; i < naw; i++)
+        commit_failed += !aw[i].ok;
+    for (int i = 0; i < r->n; i++)
+        nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
+    int placed = s_release(c, r, now);
+    s_write_reasons(c, r);
+    for (int i = 0; i < naw; i++)
+        free(aw[i].alloc_text);
     free(aw);
     s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
                   (double)(gp_mono_ms() - r->started_ms) / 1000.0);
@@ -787,7 +959,7 @@ static void s_close(coord_t *c, int64_t now)
                  prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
                  (long long)bids_ms, (double)commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
-    s_reset(r);
+    s_reset(&done);
 }
 
 int coord_round_start(coord_t *c, gp_err_t *err)

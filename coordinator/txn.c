@@ -15,6 +15,26 @@ void coord_txn_fence(gp_txnb_t *t, coord_t *c)
                 c->leader_rev);
 }
 
+void coord_txn_node_fence(gp_txnb_t *t, coord_t *c, const char *node, int64_t fence)
+{
+    char key[GP_KEY_MAX];
+    gp_txnb_cmp_prefix_below(t, gp_key_alloc(key, c->cfg.prefix, node, NULL), GP_ETCD_CMP_CREATE,
+                             fence + 1);
+}
+
+int coord_txn_put_alloc(gp_txnb_t *t, coord_t *c, const gp_alloc_t *al)
+{
+    char key[GP_KEY_MAX];
+    json_t *aj = gp_alloc_to_json(al);
+    char *text = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
+    json_decref(aj);
+    if (text == NULL)
+        return -1;
+    gp_txnb_put(t, gp_key_alloc(key, c->cfg.prefix, al->node, al->job), text);
+    free(text);
+    return 0;
+}
+
 void coord_txn_put_job(gp_txnb_t *t, coord_t *c, const gp_jobrec_t *rec)
 {
     char key[GP_KEY_MAX];
@@ -23,12 +43,13 @@ void coord_txn_put_job(gp_txnb_t *t, coord_t *c, const gp_jobrec_t *rec)
     free(text);
 }
 
-int coord_txn_run(gp_txnb_t *t, coord_t *c, int *succeeded, gp_err_t *err)
+int coord_txn_run(gp_txnb_t *t, coord_t *c, int *succeeded, int64_t *revision, gp_err_t *err)
 {
     gp_etcd_result_t res;
     if (gp_txnb_run(t, c->etcd, &res, err) < 0)
         return -1;
     *succeeded = res.succeeded;
+    *revision = res.revision;
     gp_etcd_result_free(&res);
     return 0;
 }
@@ -45,6 +66,8 @@ int coord_job_record(coord_t *c, const char *id, gp_jobrec_t *rec, int64_t *mod_
 
 int coord_requeue(gp_jobrec_t *rec, gp_job_state_t why, const char *reason, int64_t now_ms)
 {
+    if (rec->state == GP_JOB_PENDING)
+        rec->attempts++;   /* placed, never reported running */
     gp_jobrec_set_state(rec, why, NULL, reason, now_ms);
     int again = why == GP_JOB_PREEMPTED ||
                 ((rec->restart == GP_RESTART_ALWAYS || rec->restart == GP_RESTART_ON_FAILURE) &&

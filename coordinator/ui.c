@@ -42,6 +42,7 @@
 #include "banned.h"
 
 #define S_SAMPLE_MS    10000
+#define S_USAGE_MS     1000    /* usage records read at most this often */
 #define S_HISTORY      360            /* one hour of samples */
 #define S_MEMO         16             /* rendered views kept */
 #define S_NODES_PAGE   100            /* nodes per page of the nodes view */
@@ -67,6 +68,8 @@ typedef struct {
     int nsamples, head;               /* head: next slot */
     uint64_t sample_seq;
     int64_t next_sample_ms;
+    int64_t usage_at_ms;              /* the usage records' last read */
+    uint64_t usage_hash, usage_gen;   /* what was read; bumped when it changed */
     s_memo_t memo[S_MEMO];
     uint64_t clock;
 } s_ui_t;
@@ -141,6 +144,60 @@ static void s_sample(coord_t *c, s_sample_t *s)
     }
 }
 
+static uint64_t s_fnv(const unsigned char *p, size_t n);
+
+/* The agents' usage records (what slices really use) are not in the watch
+ * that feeds the cache (cache.c: a coordinator does not stream every
+ * report).  The console reads them itself, in one serializable range of
+ * usage/ served by the nearest member: when a sample of the history is
+ * due, and at most once a second while consoles ask for views.  Each
+ * node's record is kept on the node; usage_gen changes when any record did,
+ * and enters the views' ETags. */
+static void s_usage_refresh(coord_t *c, s_ui_t *u)
+{
+    int64_t now = gp_mono_ms();
+    if (c->nodes == NULL || (u->usage_at_ms && now - u->usage_at_ms < S_USAGE_MS))
+        return;
+    u->usage_at_ms = now;
+    char key[GP_KEY_MAX];
+    snprintf(key, sizeof key, "%susage/", c->cfg.prefix);
+    gp_etcd_result_t res;
+    gp_err_t err;
+    if (gp_etcd_get(c->etcd, key, GP_ETCD_PREFIX | GP_ETCD_SERIALIZABLE, &res, &err) < 0) {
+        gp_log_debug("console: usage records not read err=\"%s\"", err.msg);
+        return;
+    }
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < res.n_kvs; i++) {
+        int64_t mod = res.kvs[i].mod_revision;
+        h = (h ^ s_fnv((const unsigned char *)res.kvs[i].key, res.kvs[i].key_len)) * 1099511628211ULL;
+        h = (h ^ (uint64_t)mod) * 1099511628211ULL;
+    }
+    if (h != u->usage_hash || u->usage_gen == 0) {
+        u->usage_hash = h;
+        u->usage_gen++;
+        for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+            coord_node_t *n = it.value;
+            json_decref(n->usage);
+            n->usage = NULL;
+        }
+        for (size_t i = 0; i < res.n_kvs; i++) {
+            const gp_etcd_kv_t *kv = &res.kvs[i];
+            const char *slash = memrchr(kv->key, '/', kv->key_len);
+            char name[GP_NAME_LEN];
+            size_t len = slash ? kv->key_len - (size_t)(slash + 1 - kv->key) : 0;
+            if (len == 0 || len >= sizeof name)
+                continue;
+            memcpy(name, slash + 1, len);
+            name[len] = '\0';
+            coord_node_t *n = coord_cache_node(c, name, 0);
+            if (n)
+                n->usage = json_loadb(kv->value, kv->value_len, 0, NULL);
+        }
+    }
+    gp_etcd_result_free(&res);
+}
+
 void coord_ui_tick(coord_t *c)
 {
     s_ui_t *u = s_ui(c);
@@ -148,6 +205,8 @@ void coord_ui_tick(coord_t *c)
     if (u == NULL || c->nodes == NULL || now < u->next_sample_ms)
         return;
     u->next_sample_ms = now + S_SAMPLE_MS;
+    u->usage_at_ms = 0;   /* a sample reads them afresh */
+    s_usage_refresh(c, u);
     s_sample(c, &u->ring[u->head]);
     u->head = (u->head + 1) % S_HISTORY;
     if (u->nsamples < S_HISTORY)
@@ -168,14 +227,24 @@ void coord_ui_stop(coord_t *c)
 
 /* ---------------------------------------------------------------- views */
 
-static json_t *s_job_meta(const coord_job_t *j)
+/* A job's state as the API shows it: a pending record whose allocation is
+ * committed is placed, on its allocation's node (the commit writes the
+ * allocation alone; coord.h). */
+static gp_job_state_t s_state(coord_t *c, const coord_job_t *j, const char **node)
 {
+    return coord_cache_state(c, j, node);
+}
+
+static json_t *s_job_meta(coord_t *c, const coord_job_t *j)
+{
+    const char *node;
+    gp_job_state_t st = s_state(c, j, &node);
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:I,s:I,s:s?,s:s?}", "id", j->id, "state",
-                     gp_job_state_name(j->state), "team", j->owner, "region", j->region, "node",
-                     j->node, "reason", j->reason, "priority", j->priority, "devices", j->devices,
+                     gp_job_state_name(st), "team", j->owner, "region", j->region, "node",
+                     node, "reason", j->reason, "priority", j->priority, "devices", j->devices,
                      "attempts", j->attempts, "submitted_ms", (json_int_t)j->submitted_ms,
                      "updated_ms", (json_int_t)j->updated_ms, "queued_in",
-                     j->queued ? j->queue_region : NULL, "gang", j->gang[0] ? j->gang : NULL);
+                     j->queued ? j->region : NULL, "gang", j->gang[0] ? j->gang : NULL);
 }
 
 static int s_active(gp_job_state_t st)
@@ -279,10 +348,11 @@ static json_t *s_view_overview(coord_t *c, const s_who_t *who)
     int64_t counts[GP_JOB_LOST + 1] = { 0 };
     for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
         coord_job_t *j = it.value;
-        if ((int)j->state >= 0 && j->state <= GP_JOB_LOST)
-            counts[j->state]++;
-        const char *where = j->queued ? j->queue_region : j->region;
-        const char *field = j->state == GP_JOB_PENDING ? "pending" : s_active(j->state) ? "running" : NULL;
+        gp_job_state_t st = s_state(c, j, NULL);
+        if ((int)st >= 0 && st <= GP_JOB_LOST)
+            counts[st]++;
+        const char *where = j->region;   /* a job waits in its owner region's queue */
+        const char *field = st == GP_JOB_PENDING ? "pending" : s_active(st) ? "running" : NULL;
         size_t i;
         json_t *r;
         json_array_foreach(regions, i, r) {
@@ -412,7 +482,7 @@ static void s_add_slices(coord_t *c, json_t *node, const gp_alloc_t *al, gp_strm
         int64_t dm = json_integer_value(json_object_get(dev, "mem_mib"));
         int whole = al->devices[d].whole;
         json_t *s = json_pack("{s:s,s:s?,s:s?,s:I,s:i,s:b,s:b}", "job", al->job, "team",
-                              j ? j->owner : NULL, "state", j ? gp_job_state_name(j->state) : NULL,
+                              j ? j->owner : NULL, "state", j ? gp_job_state_name(s_state(c, j, NULL)) : NULL,
                               "mem_mib", (json_int_t)(whole ? dm : al->devices[d].mem_mib),
                               "compute_permille", whole ? 1000 : al->devices[d].compute_permille,
                               "whole", whole, "suspended", al->suspended);
@@ -537,9 +607,10 @@ static json_t *s_view_jobs(coord_t *c, const s_who_t *who, const char *state, co
             gp_strmap_put(teams, j->owner, j);
         if (j->region[0])
             gp_strmap_put(regions, j->region, j);
-        if (state && !strcmp(state, "active") ? !s_active(j->state)
-            : state && !strcmp(state, "ended") ? s_active(j->state)
-            : state && strcmp(state, gp_job_state_name(j->state)) != 0)
+        gp_job_state_t st = s_state(c, j, NULL);
+        if (state && !strcmp(state, "active") ? !s_active(st)
+            : state && !strcmp(state, "ended") ? s_active(st)
+            : state && strcmp(state, gp_job_state_name(st)) != 0)
             continue;
         if ((team && strcmp(team, j->owner)) || (region && strcmp(region, j->region)))
             continue;
@@ -548,7 +619,7 @@ static json_t *s_view_jobs(coord_t *c, const s_who_t *who, const char *state, co
     qsort(list, n, sizeof *list, s_cmp_job);
     json_t *jobs = json_array();
     for (size_t i = 0; i < n && i < S_JOBS_MAX; i++) {
-        json_t *m = s_job_meta(list[i]);
+        json_t *m = s_job_meta(c, list[i]);
         json_object_set_new(m, "full", json_boolean(s_full_view(who, list[i])));
         json_array_append_new(jobs, m);
     }
@@ -578,7 +649,7 @@ static json_t *s_view_job(coord_t *c, const s_who_t *who, const char *id)
         full = rec != NULL;
     }
     if (rec == NULL && j)
-        rec = s_job_meta(j);
+        rec = s_job_meta(c, j);
     if (rec == NULL && who->authorized && (rec = coord_store_archived(c, id)) != NULL) {
         /* ended and removed from the store */
         full = coord_auth_sees(c, json_string_value(json_object_get(rec, "owner")));
@@ -730,7 +801,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
         gp_http_respond_error(req, 503, "the coordinator's cache is not ready");
         return;
     }
-    char key[320], etag[96];
+    char key[320], etag[160];
     const char *state = s_param(req, "state"), *team = s_param(req, "team"),
                *region = s_param(req, "region"), *page = s_param(req, "page");
     int overview = !strcmp(view, "overview");
@@ -742,7 +813,9 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
         gp_http_respond_error(req, 400, "query parameters too long");
         return;
     }
-    snprintf(etag, sizeof etag, "W/\"%08x-%lld-%llu-%d-%016llx\"", u->boot, (long long)c->cache_rev,
+    s_usage_refresh(c, u);
+    snprintf(etag, sizeof etag, "W/\"%08x-%lld-%llu-%llu-%d-%016llx\"", u->boot, (long long)c->cache_rev,
+             (unsigned long long)u->usage_gen,
              overview ? (unsigned long long)u->sample_seq : 0ULL,
              overview ? coord_store_full(c) * 2 + coord_is_leader(c) : 0,
              (unsigned long long)s_fnv((const unsigned char *)key, strlen(key)));

@@ -525,7 +525,7 @@ static int64_t s_retry_at(agent_job_t *j, int64_t now)
  * allocation and, for a restart, queue the job again. */
 static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
 {
-    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX], qkey[GP_KEY_MAX];
+    char akey[GP_KEY_MAX], jkey[GP_KEY_MAX];
     gp_key_alloc(akey, a->cfg.prefix, j->alloc.node, j->alloc.job);
     gp_key_job(jkey, a->cfg.prefix, j->alloc.job);
     int64_t now = gp_wall_ms();
@@ -537,6 +537,14 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
                             j->prio_suspended ? "compute preempted by a high-priority job on its GPU"
                                               : "resumed: the high-priority job is idle", now);
     } else if (!end) {
+        if (j->rec.state == GP_JOB_PENDING) {
+            /* The commit wrote the allocation alone: this report is the
+             * record's first word of the placement. */
+            char why[64];
+            j->rec.attempts++;
+            snprintf(why, sizeof why, "attempt %d", j->rec.attempts);
+            gp_jobrec_set_state(&j->rec, GP_JOB_PLACED, j->alloc.node, why, now);
+        }
         gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
     } else {
         int failed = j->lost || j->term_signal || j->exit_code != 0 || j->fail_reason[0];
@@ -560,9 +568,8 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
             snprintf(why, sizeof why, "%s; restarting (%s)", reason,
                      j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
             gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
-            gp_txnb_put(t, gp_key_queue(qkey, a->cfg.prefix,
-                                        j->rec.region[0] ? j->rec.region : a->cfg.region,
-                                        j->alloc.job), "");
+            if (j->rec.region[0] == '\0')
+                gp_strlcpy(j->rec.region, a->cfg.region, sizeof j->rec.region);
         }
         gp_txnb_del(t, akey);
     }
@@ -636,6 +643,12 @@ static void s_fetch_and_start(agent_t *a)
             continue;
         }
         s_parse_record(a, j, &res->responses[i % S_RANGES_PER_TXN]);
+        if (j->have_rec && !j->started &&
+            (gp_job_state_final(j->rec.state) || j->rec.state == GP_JOB_LOST)) {
+            /* Ended (a cancel that raced the commit): the region's leader
+             * releases the allocation; nothing starts meanwhile. */
+            j->have_rec = 0;
+        }
         if (!j->have_rec) {
             j->report_after_ms = now + 1000;
             continue;

@@ -14,6 +14,19 @@
 #   bench: cpu_ms_per_placement X      CPU of every process of the pool per job placed
 #                                      in the burst, and its split (etcd, coordinator,
 #                                      agent, load generator) in a comment
+#   bench: etcd_writes_per_placement W keys etcd wrote (its own put and delete counters)
+#                                      per job, from the burst's first submission to the
+#                                      last "running" report
+#   bench: etcd_revisions_per_placement V   the same span by etcd's revision counter
+#                                      (one revision per transaction, many jobs in each)
+#   bench: submit_to_commit_p99_ms_at_half Q   p99 at half the burst's rate, one job per
+#                                      request, from each job's scheduled time
+#   bench: leases_lost_under_overload N   leases the agent and the leader lost (both on
+#                                      3 s leases) through the burst and 60 s offered at
+#                                      twice the burst's rate (jobs of 5 s, so that the
+#                                      pool keeps room)
+#   bench: overload_uncommitted_after_60s N   jobs the API accepted under overload and
+#                                      that were not committed within 60 s after it
 #
 # The members' data lives on tmpfs, as in the etcd benchmark: the figures are
 # the software's, not the disk's fsync latency.
@@ -25,11 +38,13 @@ fi
 jobs=${BENCH_JOBS:-20000}
 rate=${BENCH_RATE:-1000}
 secs=${BENCH_RATE_SECONDS:-10}
+# How long a run waits for its last commits (longer on a machine others load).
+export LOAD_WAIT_S=${BENCH_WAIT_S:-120}
 
 etcd_start 3 || bail_out "etcd did not start"
-pool_coordinator c1 r1 --log-level warn --lease-ttl 5s || bail_out "coordinator did not start"
-# The daemons' default leases (the test helpers' short ones are for quick failover tests).
-pool_agent a1 r1 1000 8xA100:81920 --log-level warn --usage-interval 60s --lease-ttl 10s ||
+# Both on 3 s leases, shorter than their defaults: overload must not cost a lease.
+pool_coordinator c1 r1 --log-level warn --lease-ttl 3s || bail_out "coordinator did not start"
+pool_agent a1 r1 1000 8xA100:81920 --log-level warn --usage-interval 60s --lease-ttl 3s ||
     bail_out "agent did not start"
 API=${POOL_API[c1]}
 wait_for 60 bash -c "curl -s -H 'Authorization: Bearer $GPUPOOL_TOKEN' $API/v1/usage | grep -q '\"nodes\": *1000'" ||
@@ -49,7 +64,10 @@ run_load() {
     out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" "$@" 2>&1)
     local st=$?
     echo "$out" | sed "s/^/# $label: /"
-    [ "$st" -eq 0 ] || bail_out "placement_load $* failed (exit $st)"
+    # Under overload (LOAD_REJECTS_OK) exit 1 means "an accepted job was not
+    # committed in time": a figure, not a failed measurement.
+    [ "$st" -eq 0 ] || { [ "$st" -eq 1 ] && [ -n "${LOAD_REJECTS_OK:-}" ]; } ||
+        bail_out "placement_load $* failed (exit $st)"
 }
 field() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
 
@@ -67,16 +85,31 @@ bench_figure submit_to_commit_p99_ms_at_200 "$(field p99_ms)"
 # Throughput: a burst, as fast as the load generator can submit.  Every
 # process of the pool shares this machine's cores: the CPU each one spends
 # per placement says where the ceiling comes from.
+# etcd's own counters, from the first member (each member applies every write).
+etcd_metric() { curl -s "${ETCD_CLIENT_URL[0]}/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+etcd_keys_written() { awk -v p="$(etcd_metric etcd_mvcc_put_total)" -v d="$(etcd_metric etcd_mvcc_delete_total)" 'BEGIN { printf "%.0f", p + d }'; }
+etcd_revision() { etcdctl_ endpoint status -w json | grep -o '"revision":[0-9]*' | head -1 | cut -d: -f2; }
+leases_lost() { cat "$T_TMP/c1.log" "$T_TMP/a1.log" | grep -c 'warn: lease lost'; }   # the daemons' own line, one per loss
+lost0=$(leases_lost)
+w0=$(etcd_keys_written); r0=$(etcd_revision)
 cpu_ticks() { local p s=0; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo "$s"; }
 etcd_pids="$(daemon_pid etcd0) $(daemon_pid etcd1) $(daemon_pid etcd2)"
 e0=$(cpu_ticks $etcd_pids); c0=$(cpu_ticks "$(daemon_pid c1)"); a0=$(cpu_ticks "$(daemon_pid a1)")
 run_load burst burst "$jobs"
 e1=$(cpu_ticks $etcd_pids); c1=$(cpu_ticks "$(daemon_pid c1)"); a1=$(cpu_ticks "$(daemon_pid a1)")
 pps=$(field placements_per_s)
+# Until the agent has reported every job running: etcd's put counter settles.
+settled() { local a b; a=$(etcd_keys_written); sleep 2; b=$(etcd_keys_written); [ "$a" = "$b" ]; }
+wait_for 120 settled || bail_out "etcd's writes did not settle after the burst"
+w1=$(etcd_keys_written); r1=$(etcd_revision)
+[ -n "$w0" ] && [ -n "$w1" ] && [ -n "$r0" ] && [ -n "$r1" ] || bail_out "etcd's counters could not be read"
 bench_figure placements_per_s "$pps"
 bench_figure etcd_put_ceiling_per_s "$ceiling"
 bench_figure placements_to_put_ceiling "$(awk -v p="$pps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.3f", p / c }')"
 echo "# burst of ${jobs} jobs in requests of 250, 8 in flight; the ceiling: raw single-key puts, 64 in flight, same cluster"
+bench_figure etcd_writes_per_placement "$(awk -v a="$w0" -v b="$w1" -v n="$jobs" 'BEGIN { printf "%.2f", (b - a) / n }')"
+bench_figure etcd_revisions_per_placement "$(awk -v a="$r0" -v b="$r1" -v n="$jobs" 'BEGIN { printf "%.3f", (b - a) / n }')"
+echo "# etcd: $((w1 - w0)) keys written (puts and deletes) and $((r1 - r0)) revisions from the burst's start until every job was reported running; reference: 3 keys (submission, allocation, running)"
 hz=$(getconf CLK_TCK)
 lcpu=$(field cpu_s)
 [ -n "$lcpu" ] || bail_out "the load generator did not report its CPU time"
@@ -88,5 +121,20 @@ awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) -v a=$((a1 - a0)) -v l="$lcpu" \
     printf " %d cores: at most %.0f placements/s at this cost\n", cores, cores * 1000 / (e + c + a + l) }'
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$(daemon_pid c1)"/status)
 echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs + 20)) jobs: $((rss / 1024)) MiB"
+
+# Latency at half the measured burst rate.
+half=$(awk -v p="$pps" 'BEGIN { printf "%d", p / 2 < 1 ? 1 : p / 2 }')
+LOAD_PREFIX=half run_load "rate $half (half the burst's)" rate "$half" "$secs"
+bench_figure submit_to_commit_p50_ms_at_half "$(field p50_ms)"
+bench_figure submit_to_commit_p99_ms_at_half "$(field p99_ms)"
+
+# Overload: twice the burst's rate for 60 s, one job per request, jobs of
+# 5 s; every job the API accepted must be committed within 60 s after.
+over=$((2 * ${pps%.*}))
+LOAD_PREFIX=over LOAD_DURATION_S=5 LOAD_WAIT_S=60 LOAD_REJECTS_OK=1 \
+    run_load "overload, $over jobs/s offered" rate "$over" 60
+bench_figure leases_lost_under_overload "$(( $(leases_lost) - lost0 ))"
+bench_figure overload_uncommitted_after_60s "$(field uncommitted_accepted)"
+echo "# overload: $(field accepted) of $((over * 60)) jobs accepted by the API; leader and agent on 3 s leases since the burst"
 stop_daemon a1 >/dev/null
 stop_daemon c1 >/dev/null

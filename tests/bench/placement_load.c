@@ -17,7 +17,14 @@
  *   cpu_s X              (this process's own CPU time: user + system)
  * LOAD_PREFIX (env) names the jobs (default "burst" / "rate").
  * rate: one job per request, paced, up to 64 requests in flight; prints
- *   committed N / N, p50_ms X, p99_ms X, max_ms X, offered_per_s X
+ *   committed N / N, p50_ms X, p99_ms X, max_ms X, offered_per_s X,
+ *   accepted N (answered 200/201), uncommitted_accepted N (accepted, no
+ *   allocation seen by the deadline)
+ * LOAD_DURATION_S (env) gives each job that duration_s, so that an
+ * overload run keeps room in the pool; LOAD_WAIT_S (default 120) is how
+ * long to wait for commits after the last submission; LOAD_REJECTS_OK=1
+ * lets the API refuse jobs under overload (the run then fails only when an
+ * accepted job was not committed).
  * A job's latency runs from the moment it was due by the schedule, not from
  * when a connection was free to send it, so that a slow API counts against
  * the figures instead of quietly lowering the offered load.
@@ -39,6 +46,7 @@
 typedef struct {
     int64_t submit_ns;
     int64_t commit_ns;
+    int accepted;
 } s_job_t;
 
 static gp_strmap_t *s_jobs;
@@ -78,12 +86,14 @@ typedef struct {
     char *body;
     struct curl_slist *hdrs;
     int busy;
+    s_job_t *job;       /* rate mode: the job this request carries */
 } s_conn_t;
 
 static CURLM *s_multi;
 static const char *s_api;
 static char s_auth[300];
 static long s_errors;
+static char s_duration[48];
 
 static void s_post(s_conn_t *c, char *body)
 {
@@ -119,6 +129,8 @@ static void s_reap(void)
         curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
         if (m->data.result != CURLE_OK || (code != 200 && code != 201))
             s_errors++;
+        else if (c->job)
+            c->job->accepted = 1;
         curl_multi_remove_handle(s_multi, m->easy_handle);
         c->busy = 0;
     }
@@ -127,19 +139,20 @@ static void s_reap(void)
 static char *s_job_json(int64_t i)
 {
     char *s = NULL;
-    if (asprintf(&s, "{\"id\":\"%s-%lld\",\"devices\":1,\"mem_mib\":8192,\"compute_percent\":10}",
-                 s_prefix, (long long)i) < 0)
+    if (asprintf(&s, "{\"id\":\"%s-%lld\",\"devices\":1,\"mem_mib\":8192,\"compute_percent\":10%s}",
+                 s_prefix, (long long)i, s_duration) < 0)
         return NULL;
     return s;
 }
 
-static void s_track(int64_t i, int64_t now)
+static s_job_t *s_track(int64_t i, int64_t now)
 {
     char id[64];
     snprintf(id, sizeof id, "%s-%lld", s_prefix, (long long)i);
     s_job_t *j = calloc(1, sizeof *j);
     j->submit_ns = now;
     gp_strmap_put(s_jobs, id, j);
+    return j;
 }
 
 /* Wait for sockets of curl and etcd, drive both. */
@@ -199,6 +212,13 @@ int main(int argc, char **argv)
     const char *px = getenv("LOAD_PREFIX");   /* distinct ids for several runs on one pool */
     if (px && *px)
         gp_strlcpy(s_prefix, px, sizeof s_prefix);
+    int64_t duration = 0, wait_s = 120;
+    const char *dur = getenv("LOAD_DURATION_S"), *ws = getenv("LOAD_WAIT_S");
+    if (dur && gp_parse_int64(dur, 1, 86400, &duration) == 0)
+        snprintf(s_duration, sizeof s_duration, ",\"duration_s\":%lld", (long long)duration);
+    if (ws)
+        gp_parse_int64(ws, 1, 3600, &wait_s);
+    int rejects_ok = getenv("LOAD_REJECTS_OK") != NULL;
     if (etcd == NULL || n <= 0) {
         fprintf(stderr, "placement_load: bad arguments\n");
         return 64;
@@ -242,7 +262,7 @@ int main(int argc, char **argv)
                 fclose(f);
                 s_post(&conns[c], body);
             } else {
-                s_track(sent, t0 + sent * 1000000000LL / rate);
+                conns[c].job = s_track(sent, t0 + sent * 1000000000LL / rate);
                 s_post(&conns[c], s_job_json(sent));
                 sent++;
             }
@@ -250,9 +270,22 @@ int main(int argc, char **argv)
         s_step(etcd, burst ? 5 : 1);
     }
     submitted_ns = gp_mono_ns();
-    int64_t deadline = gp_mono_ns() + 120LL * 1000000000LL;
-    while (s_committed < n && gp_mono_ns() < deadline)
+    int64_t deadline = gp_mono_ns() + wait_s * 1000000000LL;
+    int pending = 1;
+    while ((s_committed < n || pending) && gp_mono_ns() < deadline) {
         s_step(etcd, 20);
+        pending = 0;
+        for (int c = 0; c < CONNS; c++)
+            pending |= conns[c].busy;
+        if (s_committed + s_errors >= n && !pending && !burst && rejects_ok)
+            break;   /* every request answered; every accepted job committed */
+    }
+    int64_t accepted = 0, lost = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(s_jobs); it.key; it = gp_strmap_next(s_jobs, it)) {
+        s_job_t *j = it.value;
+        accepted += j->accepted || burst;
+        lost += (j->accepted || burst) && j->commit_ns == 0;
+    }
     for (int c = 0; c < CONNS; c++) {
         if (conns[c].h) {
             curl_multi_remove_handle(s_multi, conns[c].h);
@@ -284,6 +317,7 @@ int main(int argc, char **argv)
             printf("p50_ms %.2f\np99_ms %.2f\nmax_ms %.2f\n", (double)lat[k / 2] / 1e6,
                    (double)lat[(k * 99) / 100] / 1e6, (double)lat[k - 1] / 1e6);
         printf("offered_per_s %.0f\n", (double)n / ((double)(submitted_ns - t0) / 1e9));
+        printf("accepted %lld\nuncommitted_accepted %lld\n", (long long)accepted, (long long)lost);
         free(lat);
     }
     for (gp_strmap_iter_t it = gp_strmap_first(s_jobs); it.key; it = gp_strmap_next(s_jobs, it))
@@ -293,5 +327,5 @@ int main(int argc, char **argv)
     gp_etcd_destroy(&etcd);
     curl_multi_cleanup(s_multi);
     curl_global_cleanup();
-    return s_committed == n ? 0 : 1;
+    return rejects_ok ? (lost == 0 ? 0 : 1) : (s_committed == n ? 0 : 1);
 }

@@ -11,8 +11,10 @@ standard library, with its own arithmetic.  Always checked (safety):
 With --settled (consistency and liveness, once a fault has healed):
   - every placed/running/suspended job has exactly one allocation, on its
     node, and that node exists;
-  - every allocation has a job record that says it is there;
-  - no acknowledged job is still pending.
+  - every allocation has a job record that says it is there, or that is
+    pending (the commit writes the allocation alone: a pending record with
+    an allocation is placed);
+  - no acknowledged job is still pending without an allocation.
 Prints "store_check: ..." with counts and one line per violation; exits 1
 on any violation, 2 when the input cannot be read.
 """
@@ -84,7 +86,11 @@ def main():
     for j in acked:
         if j not in jobs:
             bad.append(f"acknowledged job {j} is not stored")
-    pending = [j for j in acked if (jobs.get(j) or {}).get("state") == "pending"]
+    # A pending record with an allocation is placed (the commit writes the
+    # allocation alone); the record says so once the agent reports.
+    placed = {job for (node, job) in allocs}
+    pending = [j for j in acked
+               if (jobs.get(j) or {}).get("state") == "pending" and j not in placed]
     if settled:
         per_job = {}
         for (node, job) in allocs:
@@ -95,6 +101,8 @@ def main():
                 bad.append(f"job {job} has {len(where)} allocations: {' '.join(where)}")
             if rec is None:
                 bad.append(f"allocation of {job} on {where[0]} has no job record")
+            elif rec.get("state") == "pending":
+                pass
             elif rec.get("state") not in ("placed", "running", "suspended") or rec.get("node") != where[0]:
                 bad.append(f"allocation of {job} on {where[0]}: its record says {rec.get('state')} on {rec.get('node')}")
         for job, rec in sorted(jobs.items()):

@@ -37,6 +37,11 @@ out=$(store "$node" "$p" | python3 "$CHECK" /gpupool/ "$T_TMP/acked" --settled)
 like "$out" "acknowledged job j1 is still pending" "a pending job fails once settled"
 out=$(store "$node" "$p" | python3 "$CHECK" /gpupool/ "$T_TMP/acked"); st=$?
 is "$st" 0 "but not before"
+out=$(store "$node" "$p" "$a1" | python3 "$CHECK" /gpupool/ "$T_TMP/acked" --settled); st=$?
+is "$st" 0 "a pending record with its allocation is placed ($out)"
+c=$(kv /gpupool/jobs/j1 '{"state":"cancelled","node":"n1"}')
+out=$(store "$node" "$c" "$a1" | python3 "$CHECK" /gpupool/ "$T_TMP/acked" --settled)
+like "$out" "allocation of j1 on n1: its record says cancelled" "an allocation of an ended job fails, once settled"
 echo "not json" | python3 "$CHECK" /gpupool/ "$T_TMP/acked" >/dev/null 2>&1
 is "$?" 2 "unreadable input exits 2"
 done_testing

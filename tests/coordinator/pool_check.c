@@ -8,7 +8,8 @@
  *   - on every device, allocated memory <= memory x oversubscription and
  *     allocated compute <= 100%; a whole-device allocation is alone;
  *   - no job has more than one allocation;
- *   - every allocation's job record says placed, running or suspended on
+ *   - every allocation's job record says pending (placed: the commit
+ *     writes the allocation alone), or placed, running or suspended on
  *     that node;
  *   - with --placed FILE (one job id per line): each of those jobs has
  *     exactly one allocation, or has ended (succeeded/failed).
@@ -143,8 +144,10 @@ int main(int argc, char **argv)
         gp_jobrec_t *r = gp_strmap_get(job_rec, av[i].job);
         if (r == NULL)
             s_bad("allocation of %s has no job record (node %s)", av[i].job, av[i].node);
-        else if ((r->state != GP_JOB_PLACED && r->state != GP_JOB_RUNNING &&
-                  r->state != GP_JOB_SUSPENDED) || strcmp(r->node, av[i].node))
+        else if (r->state != GP_JOB_PENDING &&
+                 ((r->state != GP_JOB_PLACED && r->state != GP_JOB_RUNNING &&
+                   r->state != GP_JOB_SUSPENDED) ||
+                  strcmp(r->node, av[i].node)))
             s_bad("job %s has an allocation on %s but its record disagrees", av[i].job, av[i].node);
     }
     int expected = 0;

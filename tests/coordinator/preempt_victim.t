@@ -27,7 +27,8 @@ is "$(num victim priority)" 50 "with its priority"
 is "$(num victim attempts)" 1 "and its attempts"
 like "$(gpupool_ c1 -o json get victim | tr -d ' \n')" '"state":"running".*"state":"preempted".*"state":"pending"' \
      "and its history"
-etcdctl_ get /gpupool/queue/r1/victim --keys-only | grep -q victim; ok $? "it is back in its region's queue"
+[ -z "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep /victim)" ] && is "$(job_field c1 victim region)" r1 \
+    "without an allocation, in its region: back in its region's queue"
 
 gpupool_ c1 cancel high >/dev/null
 wait_state c1 victim running 15; ok $? "when the GPU frees, the victim runs again"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # An accepted job is never stranded: a hand-off that etcd refuses leaves the
-# job in its region's queue, and it is handed off again; a pending job with
-# a queue key that the leader's queue lost (here: its queue key written
-# before its record, which the watch-fed cache does not join) is put back
-# by the leader's periodic reconciliation with etcd.
+# job in its region's queue, and it is handed off again; a pending job that
+# the leader's queue lost (here: by the fault hook GPUPOOL_FAULT_QUEUE_DROP,
+# standing for a bug in the queue's bookkeeping) is put back by the
+# leader's periodic reconciliation of its queue with its rule.
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
-GPUPOOL_FAULT_HANDOFF_PAUSE_MS=3000 pool_coordinator c1 r1 || bail_out "c1 did not start"
+GPUPOOL_FAULT_HANDOFF_PAUSE_MS=3000 GPUPOOL_FAULT_QUEUE_DROP=late pool_coordinator c1 r1 || bail_out "c1 did not start"
 pool_coordinator c2 r2 || bail_out "c2 did not start"
 pool_agent a1 r1 1 1xA10:24576 || bail_out "a1 did not start"
 pool_agent a2 r2 1 2xA10:24576 || bail_out "a2 did not start"
@@ -27,10 +27,11 @@ wait_for 15 refused; ok $? "etcd refused the hand-off, and the leader says so"
 wait_state c1 spill running 20; ok $? "the job is not stranded: handed off again, it runs"
 is "$(job_field c1 spill region)" r2 "in r2"
 
-# A queue key that arrives before its record: the cache ignores the key,
-# and nothing but reconciliation would ever queue the job.
-etcdctl_ put /gpupool/queue/r1/late "" >/dev/null
-etcdctl_ put /gpupool/jobs/late '{"id":"late","spec":{"id":"late","devices":1,"mem_mib":1024},"region":"r1","state":"pending","attempts":0}' >/dev/null
+# A job the queue loses: nothing but reconciliation would ever queue it.
+submit c1 '{"id": "late", "devices": 1, "mem_mib": 1024}'
+lost() { grep -q 'fault injection: the queue loses job=late' "$T_TMP/c1.log"; }
+wait_for 15 lost; ok $? "the leader's queue lost the job"
+is "$(job_state c1 late)" pending "it is stored, pending"
 repaired() { grep -q 'queue repaired.* job=late' "$T_TMP/c1.log"; }
 wait_for 30 repaired; ok $? "the leader's reconciliation finds the job missing from its queue"
 wait_state c1 late running 20; ok $? "and the job runs"

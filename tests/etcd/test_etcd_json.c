@@ -177,6 +177,13 @@ static void test_encode(void)
        strstr(b.p, "\"success\":[{\"request_delete_range\":{\"key\":\"aw==\"}}]") &&
        strstr(b.p, "\"failure\":[{\"request_range\":"), "txn body has compare, success and failure");
     b.len = 0;
+    gp_etcd_cmp_t rcmp = { .key = "/a/", .range_end = "/a0", .target = GP_ETCD_CMP_CREATE,
+                           .result = GP_ETCD_CMP_LESS, .number = 5 };
+    gp_etcd_txn_t rtxn = { &rcmp, 1, &del, 1, NULL, 0 };
+    ok(gp_etcd_json_txn(&b, &rtxn, &err) == 0 &&
+       strstr(b.p, "{\"target\":\"CREATE\",\"result\":\"LESS\",\"key\":\"L2Ev\",\"range_end\":\"L2Ew\","
+                   "\"create_revision\":5}"), "a compare over a range carries its range_end");
+    b.len = 0;
     gp_etcd_op_t bad = { .type = GP_ETCD_OP_PUT, .key = "" };
     ok(gp_etcd_json_op(&b, &bad, &err) < 0 && err.code == GP_ERR_INVALID, "an empty key is refused");
     gp_ebuf_free(&b);

@@ -61,7 +61,7 @@ while [ "$sent" -lt "$jobs" ]; do
 done
 [ ${#inflight[@]} = 0 ] || wait "${inflight[@]}"
 ended() {
-    [ "$(etcdctl_ get /gpupool/queue/ --prefix --keys-only | grep -c .)" = 0 ] &&
+    [ "$(gpupool_ c1 ls -q --state pending | grep -c .)" = 0 ] &&
     [ "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c .)" = 0 ]
 }
 wait_for 120 ended; ok $? "all $jobs jobs were placed and have ended"
