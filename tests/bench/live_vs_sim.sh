@@ -13,7 +13,7 @@
 #              (gpupool), learning the typical shapes from the jobs as they
 #              come; the jobs are submitted in order, in arrays of 100, and
 #              stay (no departures); measured when the allocation has not
-#              moved for 10 s: gpupool_gpu_milli_allocated / _total
+#              moved for 10 s: gpupool_gpu_milli_allocated / _capacity
 #   sim        gpupool-sim replay --mode time of the same job specs (arrival
 #              = position, no departures) on the node records the agents
 #              registered (dumped from etcd), policy gpupool, seed 1 (the
@@ -71,8 +71,13 @@ while read -r ix count cpu mem gpus model; do
 done <"$T_TMP/kinds"
 API=${POOL_API[c1]}
 metric() { curl -s -m 5 "$API/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-total_is() { [ "$(metric 'gpupool_gpu_milli_total{region="r1"}')" = "$cap" ]; }
-wait_for 120 total_is || bail_out "the coordinator does not see $cap GPU milli (got $(metric 'gpupool_gpu_milli_total{region="r1"}'))"
+# region_sum FAMILY: the family's series of region r1 summed over their models.
+region_sum() {
+    curl -s -m 5 "$API/metrics" |
+        awk -v p="$1{region=\"r1\"," 'index($1, p) == 1 { s += $2; n++ } END { if (n) printf "%d\n", s }'
+}
+total_is() { [ "$(region_sum gpupool_gpu_milli_capacity)" = "$cap" ]; }
+wait_for 120 total_is || bail_out "the coordinator does not see $cap GPU milli (got $(region_sum gpupool_gpu_milli_capacity))"
 ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" get /gpupool/nodes/r1/ --prefix --print-value-only |
     grep '^{' >"$T_TMP/nodes.jsonl"
 [ "$(wc -l <"$T_TMP/nodes.jsonl")" = "$nnodes" ] || bail_out "$(wc -l <"$T_TMP/nodes.jsonl") node records in etcd, $nnodes expected"
@@ -90,7 +95,7 @@ done
 last="" same=0 t_last=$t0
 for ((k = 0; k < 900 && same < SETTLE; k++)); do
     sleep 1
-    now=$(metric 'gpupool_gpu_milli_allocated{region="r1"}')
+    now=$(region_sum gpupool_gpu_milli_allocated)
     if [ "$now" = "$last" ]; then
         same=$((same + 1))
     else
