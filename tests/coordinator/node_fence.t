@@ -27,7 +27,7 @@ ok $? "meanwhile another job's allocation takes the whole GPU behind its back"
 refused() { [ "$(pool_metric c1 gpupool_coordinator_commit_conflicts_total)" -ge 1 ] 2>/dev/null; }
 wait_for 20 refused; ok $? "the stalled commit on that node is refused"
 is "$(etcdctl_ get /gpupool/alloc/a1-0000/whole --keys-only)" "" "the job got no allocation there"
-is "$(pool_metric c1 gpupool_coordinator_placements_total)" "" "and nothing was placed"
+is "$(pool_metric c1 gpupool_coordinator_placements_total)" 0 "and nothing was placed (the counter exists at 0 from the start)"
 is "$(pool_leader r1)" c1 "while c1 kept its leadership (the fence was the node's, not the leader's)"
 pool_check >"$T_TMP/check.out"; is "$?" 0 "nothing is over-committed"
 gpupool_ c1 cancel intruder >/dev/null
