@@ -95,8 +95,9 @@ for j in n1-1 n2-1; do
 done
 # b1-1 was cancelled after the backup: the restored store says it runs, the
 # agent knows it ended; the store catches up.
-wait_for 30 not_running b1-1
-ok $? "b1-1, ended after the backup, is no longer running in the store ($(job_state c2 b1-1))"
+wait_for 60 not_running b1-1
+ok $? "b1-1, ended after the backup, is no longer running in the store ($(job_state c2 b1-1))" ||
+    diag "$(grep -h 'b1-1' "$T_TMP/a2.log" "$T_TMP/c2.log" | tail -20)"
 for j in b2-1 b3-1; do
     is "$(procs $j)" 1 "$j runs once, adopted across the restore"
     is "$(job_state c2 $j)" running "...and the store says it runs"
