@@ -66,6 +66,7 @@ typedef struct {
     char *api_tls_cert, *api_tls_key, *api_tls_client_ca;
     char *audit_log;
     int64_t audit_log_size;
+    char *console_prometheus;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the record's JSON too, for the API).

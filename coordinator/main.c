@@ -82,6 +82,8 @@ static const gp_opt_t s_opts[] = {
       "placement policy (jobs may name their own)" },
     { "shapes-half-life", GP_OPT_DURATION, offsetof(coord_cfg_t, shapes_half_life_ms), "1h", 1000,
       31536000000, "half-life of a job's weight in the learned typical shapes (restart)" },
+    { "console-prometheus", GP_OPT_STRING, offsetof(coord_cfg_t, console_prometheus), "", 0, 0,
+      "Prometheus URL the web console reads the pool's last hour from (empty: its own samples)" },
     { "candidates", GP_OPT_INT, offsetof(coord_cfg_t, candidates), "3", 1, 8,
       "nodes asked for a bid per job" },
     { "batch", GP_OPT_INT, offsetof(coord_cfg_t, batch), "1024", 1, 100000,
@@ -169,6 +171,10 @@ static int s_validate(coord_cfg_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "api-tls-client-ca: needs api-tls-cert and api-tls-key");
     if (c->curve_key[0] && c->agent_keys[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "agent-keys: required with curve-key");
+    if (c->console_prometheus[0] && strncmp(c->console_prometheus, "http://", 7) &&
+        strncmp(c->console_prometheus, "https://", 8))
+        return gp_err_set(err, GP_ERR_INVALID, "console-prometheus: expected an http:// or https:// URL, "
+                          "got \"%s\"", c->console_prometheus);
     gp_log_level_t lv;
     if (gp_log_parse_level(c->log_level, &lv) < 0)
         return gp_err_set(err, GP_ERR_INVALID, "log-level: unknown \"%s\"", c->log_level);

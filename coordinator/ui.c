@@ -27,6 +27,7 @@
  * enters the memo key and the ETag, so that two principals who may see
  * different things never share an answer.
  */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,8 @@ typedef struct {
     uint64_t sample_seq;
     int64_t next_sample_ms;
     int64_t usage_at_ms;              /* the usage records' last read */
+    json_t *prom;                     /* the last hour from Prometheus, or NULL */
+    int64_t prom_at_ms, prom_warned_ms;
     uint64_t usage_hash, usage_gen;   /* what was read; bumped when it changed */
     s_memo_t memo[S_MEMO];
     uint64_t clock;
@@ -221,6 +224,7 @@ void coord_ui_stop(coord_t *c)
         return;
     for (int i = 0; i < S_MEMO; i++)
         free(u->memo[i].body);
+    json_decref(u->prom);
     free(u);
     c->ui = NULL;
 }
@@ -339,6 +343,122 @@ static json_t *s_regions_json(coord_t *c)
     return out;
 }
 
+/* The last hour from Prometheus (console-prometheus), read again at most
+ * once a sample interval: three range queries of one-minute steps,
+ *   total      sum(gpupool_gpu_milli_capacity)
+ *   allocated  sum(gpupool_gpu_milli_allocated)
+ *   busy       sum(gpupool_agent_slice_compute_percent) * 10
+ * (busy: the GPU time the slices achieved, as the agents' shims measure it,
+ * where the coordinator's own samples add up the devices' utilization),
+ * merged by timestamp into [at_ms, total, allocated, busy] rows like the
+ * coordinator's own.  A blocking request with a 2 s deadline, so one
+ * console's overview may wait for it; NULL when Prometheus does not answer
+ * (logged once a minute), and the console then shows its own samples. */
+typedef struct {
+    char *p;
+    size_t len;
+} s_body_t;
+
+static size_t s_prom_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    s_body_t *b = arg;
+    size_t n = size * nmemb;
+    char *p = b->len + n <= ((size_t)8 << 20) ? realloc(b->p, b->len + n + 1) : NULL;
+    if (p == NULL)
+        return 0;   /* no answer of ours is that large */
+    memcpy(p + b->len, data, n);
+    b->p = p;
+    b->len += n;
+    p[b->len] = '\0';
+    return n;
+}
+
+static json_t *s_prom_range(CURL *curl, const char *base, const char *query, int64_t now_s)
+{
+    char *q = curl_easy_escape(curl, query, 0);
+    char url[1024];
+    s_body_t body = { NULL, 0 };
+    json_t *values = NULL;
+    if (q == NULL)
+        return NULL;
+    snprintf(url, sizeof url, "%s/api/v1/query_range?query=%s&start=%lld&end=%lld&step=60", base, q,
+             (long long)(now_s - 3600), (long long)now_s);
+    curl_free(q);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK &&
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+        json_t *doc = json_loadb(body.p ? body.p : "", body.len, 0, NULL);
+        json_t *res = json_object_get(json_object_get(doc, "data"), "result");
+        values = json_object_get(json_array_get(res, 0), "values");
+        if (json_is_array(values))
+            json_incref(values);
+        else if (json_is_array(res) && json_array_size(res) == 0)
+            values = json_array();   /* no data yet */
+        else
+            values = NULL;
+        json_decref(doc);
+    }
+    free(body.p);
+    return values;
+}
+
+static json_t *s_prom_history(coord_t *c, s_ui_t *u)
+{
+    const char *base = c->cfg.console_prometheus;
+    if (base == NULL || *base == '\0')
+        return NULL;
+    int64_t now = gp_mono_ms();
+    if (u->prom_at_ms && now - u->prom_at_ms < S_SAMPLE_MS)
+        return u->prom;
+    u->prom_at_ms = now;
+    static const char *const queries[] = { "sum(gpupool_gpu_milli_capacity)",
+                                           "sum(gpupool_gpu_milli_allocated)",
+                                           "sum(gpupool_agent_slice_compute_percent) * 10" };
+    json_t *series[3] = { NULL, NULL, NULL };
+    CURL *curl = curl_easy_init();
+    int ok = curl != NULL;
+    if (curl) {
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_prom_body);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        for (int i = 0; ok && i < 3; i++)
+            ok = (series[i] = s_prom_range(curl, base, queries[i], gp_wall_ms() / 1000)) != NULL;
+        curl_easy_cleanup(curl);
+    }
+    json_decref(u->prom);
+    u->prom = NULL;
+    if (ok) {
+        /* rows by the total's timestamps; a missing value is 0 */
+        u->prom = json_array();
+        size_t i;
+        json_t *pt;
+        json_array_foreach(series[0], i, pt) {
+            double at = json_number_value(json_array_get(pt, 0));
+            json_int_t v[3] = { 0, 0, 0 };
+            for (int k = 0; k < 3; k++) {
+                size_t j;
+                json_t *q;
+                json_array_foreach(series[k], j, q) {
+                    if (json_number_value(json_array_get(q, 0)) == at) {
+                        v[k] = (json_int_t)atof(json_string_value(json_array_get(q, 1)) ?: "0");
+                        break;
+                    }
+                }
+            }
+            json_array_append_new(u->prom, json_pack("[I,I,I,I]", (json_int_t)(at * 1000), v[0], v[1], v[2]));
+        }
+    } else if (now - u->prom_warned_ms >= 60000) {
+        u->prom_warned_ms = now;
+        gp_log_warn("console: Prometheus did not answer; the console shows the coordinator's own "
+                    "samples url=%s", base);
+    }
+    for (int k = 0; k < 3; k++)
+        json_decref(series[k]);
+    return u->prom;
+}
+
 static json_t *s_view_overview(coord_t *c, const s_who_t *who)
 {
     (void)who;
@@ -414,17 +534,19 @@ static json_t *s_view_overview(coord_t *c, const s_who_t *who)
     }
     gp_strmap_destroy(&models);
     /* The history, oldest first: [at_ms, total, allocated, busy]. */
-    json_t *hist = json_array();
-    for (int i = 0; u && i < u->nsamples; i++) {
+    json_t *prom = u ? s_prom_history(c, u) : NULL;
+    json_t *hist = prom ? json_deep_copy(prom) : json_array();
+    for (int i = 0; !prom && u && i < u->nsamples; i++) {
         const s_sample_t *s = &u->ring[(u->head - u->nsamples + i + S_HISTORY) % S_HISTORY];
         json_array_append_new(hist, json_pack("[I,I,I,I]", (json_int_t)s->at_ms,
                                               (json_int_t)s->milli_total, (json_int_t)s->milli_alloc,
                                               (json_int_t)s->milli_busy));
     }
-    return json_pack("{s:{s:s,s:s,s:b},s:I,s:o,s:o,s:o,s:{s:i,s:o},s:{s:b}}", "coordinator", "id",
+    return json_pack("{s:{s:s,s:s,s:b},s:I,s:o,s:o,s:o,s:{s:i,s:o,s:s},s:{s:b}}", "coordinator", "id",
                      c->cfg.id, "region", c->cfg.region, "leader", coord_is_leader(c), "revision",
                      (json_int_t)c->cache_rev, "regions", regions, "models", mj, "jobs", states,
-                     "history", "interval_s", S_SAMPLE_MS / 1000, "samples", hist, "store", "full",
+                     "history", "interval_s", prom ? 60 : S_SAMPLE_MS / 1000, "samples", hist,
+                     "source", prom ? "prometheus" : "coordinator", "store", "full",
                      coord_store_full(c));
 }
 

@@ -7,7 +7,10 @@
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
-pool_coordinator c1 r1 || bail_out "c1 did not start"
+alloc_port pport
+PROM=http://127.0.0.1:$pport
+# c1's web console reads its history from this Prometheus; c2's from its own samples.
+pool_coordinator c1 r1 --console-prometheus "$PROM" || bail_out "c1 did not start"
 pool_coordinator c2 r1 || bail_out "c2 did not start"
 pool_agent a1 r1 1 2xA10:24576 || bail_out "a1 did not start"
 amport=$(sed -n 's/.*gpupool-agent ready .*metrics=\([0-9]*\).*/\1/p' "$T_TMP/a1.log")
@@ -15,8 +18,6 @@ amport=$(sed -n 's/.*gpupool-agent ready .*metrics=\([0-9]*\).*/\1/p' "$T_TMP/a1
 echo '{"id": "half", "devices": 1, "mem_mib": 12288, "compute_percent": 10}' | gpupool_ c1 submit - >/dev/null
 wait_state c1 half running 15; ok $? "a half-GPU job runs"
 
-alloc_port pport
-PROM=http://127.0.0.1:$pport
 cp "$GP_ROOT/deploy/prometheus/gpupool.rules.yml" "$T_TMP/"
 cat >"$T_TMP/prometheus.yml" <<EOC
 global:
@@ -68,7 +69,23 @@ is "$rules" "9 ['ok']" "the nine alerting rules load and evaluate without error"
 firing=$(q 'ALERTS{alertstate="firing"}')
 is "$firing" "" "no alert fires on a healthy pool"
 
+# The console's one-hour history: from Prometheus where it is configured.
+overview() { curl -s -m 10 -H "Authorization: Bearer $GPUPOOL_TOKEN" "${POOL_API[$1]}/ui/api/overview"; }
+history() { # NAME -> "source total allocated" of the newest sample
+    overview "$1" | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["history"]
+s = h["samples"][-1] if h["samples"] else [0, 0, 0, 0]
+print(h["source"], s[1], s[2])'
+}
+history_is() { [ "$(history "$1")" = "$2" ]; }
+wait_for 40 history_is c1 "prometheus 2000 500"
+ok $? "c1's console history comes from Prometheus: 2,000 GPU milli, 500 allocated ($(history c1))"
+like "$(history c2)" '^coordinator ' "c2's, without console-prometheus, from its own samples"
 stop_daemon prom; is "$?" 0 "prometheus exits 0"
+wait_for 40 history_is c1 "coordinator 2000 500"
+ok $? "with Prometheus gone, c1's console falls back to its own samples ($(history c1))"
+grep -q 'console: Prometheus did not answer' "$T_TMP/c1.log"; ok $? "...and says so in its log"
 stop_daemon a1; is "$?" 0 "the agent exits 0"
 stop_daemon c2; is "$?" 0 "c2 exits 0"
 stop_daemon c1; is "$?" 0 "c1 exits 0"
