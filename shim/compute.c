@@ -73,7 +73,7 @@
 #include "banned.h"
 
 #define BURST_NS (100LL * 1000000)         /* wall time a slice may bank */
-#define SHARE_BURST_NS (20LL * 1000000)    /* ... a share slice: its neighbours
+#define SHARE_BURST_NS (50LL * 1000000)    /* ... a share slice: its neighbours
                                             * wait behind its bursts */
 #define S_BURST (gp_shim.cfg.compute_share ? SHARE_BURST_NS : BURST_NS)
 #define PROBE_INTERVAL_NS (20LL * 1000000) /* one timed launch per interval */
@@ -364,6 +364,8 @@ static CUresult s_timed_launch(const s_launch_t *l, uint64_t key, int dev, int64
     return rc;
 }
 
+static int s_share_primed;   /* under s_probe_lock */
+
 /* Read the probes whose launches have finished (caller holds s_probe_lock). */
 static void s_poll_probes(int64_t now)
 {
@@ -375,6 +377,13 @@ static void s_poll_probes(int64_t now)
             continue;
         }
         int64_t m = q == CUDA_SUCCESS ? s_gpu_time(s_elapsed_ns(p->start, p->end), p->host_span) : -1;
+        if (m >= 0 && gp_shim.cfg.compute_share && !s_share_primed) {
+            /* a share process's first kernel waited behind whatever its
+             * neighbours had queued; the next ones, queued behind it, did
+             * not: the first measurement is left out */
+            s_share_primed = 1;
+            m = -1;
+        }
         if (m >= 0) {
             s_est_put(p->key, m);
             if (gp_shim.cfg.compute_share) {
@@ -686,5 +695,6 @@ void gp_compute_fork_child(void)
     s_nprobes = 0;
     atomic_store(&s_next_probe_ns, 0);
     atomic_store(&s_next_poll_ns, 0);
+    s_share_primed = 0;
     gp_share_fork_child();
 }
