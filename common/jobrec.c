@@ -233,6 +233,13 @@ static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
         }
         json_object_del(obj, "env");
     }
+    if ((v = json_object_get(obj, "compute_mode")) != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || (strcmp(s, "cap") != 0 && strcmp(s, "share") != 0))
+            return gp_err_set(err, GP_ERR_INVALID, "compute_mode: expected \"cap\" or \"share\"");
+        gp_strlcpy(rec->compute_mode, s, sizeof rec->compute_mode);
+        json_object_del(obj, "compute_mode");
+    }
     if ((v = json_object_get(obj, "restart")) != NULL) {
         const char *s = json_string_value(v);
         size_t i;
@@ -444,6 +451,8 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         }
         json_object_set_new(o, "env", e);
     }
+    if (r->compute_mode[0] != '\0')
+        json_object_set_new(o, "compute_mode", json_string(r->compute_mode));
     json_object_set_new(o, "restart", json_string(s_restarts[r->restart]));
     json_object_set_new(o, "max_restarts", json_integer(r->max_restarts));
     if (r->duration_s > 0)

@@ -13,6 +13,9 @@
  *                   value written {"secret": "value"} is a secret: stored
  *                   and given to the job like the others, but never shown
  *                   by the API (gp_jobrec_redact_json) nor logged
+ *   "compute_mode"  "cap" or "share" (default: the pool's, see the shim's
+ *                   GP_SLICE_COMPUTE_MODE): compute_percent as a ceiling,
+ *                   or as a guarantee that lends idle time
  *   "restart"       "never" (default), "on-failure", "always"
  *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
  *   "duration_s"    number >= 0: for jobs without a command, how long they
@@ -82,6 +85,7 @@ typedef struct {
     char **argv;              /* NULL-terminated, or NULL without a command */
     char **env;               /* NULL-terminated "NAME=value", or NULL */
     unsigned char env_secret[GP_JOB_MAX_ENV];   /* 1: env[i]'s value is a secret */
+    char compute_mode[8];     /* "cap", "share", or "" = the pool's default */
     gp_restart_t restart;
     int max_restarts;
     double duration_s;

@@ -48,6 +48,7 @@ typedef struct {
     char *prefix;
     int64_t lease_ttl_ms;
     char *state_dir, *shim, *runner;
+    char *compute_mode;         /* "cap" or "share": jobs that name none */
     int64_t stop_grace_ms, log_retention_ms;
     char *metrics_listen;
     int64_t simulate;

@@ -313,6 +313,8 @@ static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, int in_con
         S_ENV("GP_SLICE_DEVICES=%d", sc.ndevices);
         S_ENV("GP_SLICE_MEM_LIMIT=%s", mem);
         S_ENV("GP_SLICE_COMPUTE=%s", cpt);
+        S_ENV("GP_SLICE_COMPUTE_MODE=%s", j->rec.compute_mode[0] ? j->rec.compute_mode
+                                          : a->cfg.compute_mode ? a->cfg.compute_mode : "cap");
         S_ENV("GP_SLICE_PRIORITY=%s", s_priority_name(j->alloc.priority));
         S_ENV("GP_SLICE_OVERSUBSCRIBE=%d", sc.oversubscribe);
         if (a->cfg.shim && *a->cfg.shim)

@@ -69,6 +69,8 @@ static const gp_opt_t s_opts[] = {
       "jobs' folders (pid, exit status, logs) and slice accounting regions" },
     { "shim", GP_OPT_STRING, offsetof(agent_cfg_t, shim), "/usr/lib/gpupool/libgpupool-shim.so", 0,
       0, "the shim preloaded into jobs (empty: none)" },
+    { "compute-mode", GP_OPT_STRING, offsetof(agent_cfg_t, compute_mode), "cap", 0, 0,
+      "compute_percent of jobs that name no compute_mode: cap (a ceiling) or share (a guarantee)" },
     { "runner", GP_OPT_STRING, offsetof(agent_cfg_t, runner), "", 0, 0,
       "run jobs through this /bin/sh command; {command}, {job} and {dir} are replaced" },
     { "stop-grace", GP_OPT_DURATION, offsetof(agent_cfg_t, stop_grace_ms), "10s", 0, 3600000,
@@ -174,6 +176,8 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
     if (strcmp(c->simulate_nvlink, "pairs") && strcmp(c->simulate_nvlink, "all") &&
         strcmp(c->simulate_nvlink, "none"))
         return gp_err_set(err, GP_ERR_INVALID, "simulate-nvlink: expected pairs, all or none");
+    if (strcmp(c->compute_mode, "cap") && strcmp(c->compute_mode, "share"))
+        return gp_err_set(err, GP_ERR_INVALID, "compute-mode: expected cap or share");
     if (c->state_dir[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "state-dir: required");
     gp_err_t perr;

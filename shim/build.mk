@@ -6,7 +6,7 @@
 # marks the exports).  -Bsymbolic keeps the shim's own references inside it.
 
 SHIM_SRCS   := shim/shim.c shim/shim_config.c shim/memory.c shim/vmm.c shim/pools.c \
-               shim/context.c shim/graph.c shim/meminfo.c shim/compute.c shim/alloc_table.c
+               shim/context.c shim/graph.c shim/meminfo.c shim/compute.c shim/share.c shim/alloc_table.c
 SHIM_COMMON := common/slice_region.c common/err.c common/util.c common/log.c
 SHIM_OBJS   := $(patsubst %.c,$(BUILD)/shim/obj/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
 SHIM_SO     := $(BUILD)/libgpupool-shim.so

@@ -60,6 +60,7 @@
  * (dev.suspended).  Waiting time is recorded in the region.
  */
 #include "shim.h"
+#include "share.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +73,9 @@
 #include "banned.h"
 
 #define BURST_NS (100LL * 1000000)         /* wall time a slice may bank */
+#define SHARE_BURST_NS (50LL * 1000000)    /* ... a share slice: its neighbours
+                                            * wait behind its bursts */
+#define S_BURST (gp_shim.cfg.compute_share ? SHARE_BURST_NS : BURST_NS)
 #define PROBE_INTERVAL_NS (20LL * 1000000) /* one timed launch per interval */
 #define POLL_INTERVAL_NS (1LL * 1000000)
 #define SUSPEND_POLL_NS (1LL * 1000000)
@@ -187,6 +191,8 @@ static int64_t s_est_get(uint64_t key)
     return -1;
 }
 
+static int64_t s_blend(int64_t old, int64_t measured, int64_t w);
+
 static void s_est_put(uint64_t key, int64_t measured)
 {
     for (int i = 0; i < 8; i++) {
@@ -199,13 +205,30 @@ static void s_est_put(uint64_t key, int64_t measured)
         }
         if (k == key) {
             int64_t old = atomic_load_explicit(&s_est[j].ns, memory_order_relaxed);
-            atomic_store_explicit(&s_est[j].ns, old < 0 ? measured : (old * 3 + measured) / 4,
-                                  memory_order_relaxed);
+            atomic_store_explicit(&s_est[j].ns, s_blend(old, measured, 4), memory_order_relaxed);
             break;
         }
     }
     int64_t d = atomic_load(&s_est_default);
-    atomic_store(&s_est_default, d < 0 ? measured : (d * 7 + measured) / 8);
+    atomic_store(&s_est_default, s_blend(d, measured, 8));
+}
+
+/* The estimate of a key after a new measurement.  A cap slice averages (a
+ * kernel slowed by other slices' work is charged the time it occupied).  A
+ * share slice runs on a GPU its neighbours keep busy by design, so nearly
+ * every measurement includes time spent behind their kernels (they
+ * interleave with its own): a measurement is the kernel's time plus that
+ * wait, so the smallest one seen is the closest to the kernel's own time,
+ * and that is what a share slice is charged.  (A kernel whose time grows
+ * with its data under one key is undercharged by the growth: the price of
+ * not charging a share slice for its neighbours' work.) */
+static int64_t s_blend(int64_t old, int64_t measured, int64_t w)
+{
+    if (old < 0)
+        return measured;
+    if (gp_shim.cfg.compute_share)
+        return measured < old ? measured : old;
+    return (old * (w - 1) + measured) / w;
 }
 
 /* ------------------------------------------------------------ the virtual clock */
@@ -217,7 +240,7 @@ static void s_charge(gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t n
     int64_t v = atomic_load_explicit(&d->vclock_ns, memory_order_relaxed);
     int64_t nv;
     do {
-        int64_t base = v > now - BURST_NS ? v : now - BURST_NS;
+        int64_t base = v > now - S_BURST ? v : now - S_BURST;
         nv = base + scaled;
     } while (!atomic_compare_exchange_weak_explicit(&d->vclock_ns, &v, nv, memory_order_relaxed,
                                                     memory_order_relaxed));
@@ -229,7 +252,7 @@ static void s_charge(gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t n
 
 /* Wait until the slice owes nothing on dev, then charge cost.  Returns the
  * time after waiting. */
-static int64_t s_meter(gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t now)
+static int64_t s_meter(int dev, gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t now)
 {
     int64_t scaled = cost * 100 / (int64_t)cap;
     int64_t waited_from = 0;
@@ -240,12 +263,19 @@ static int64_t s_meter(gp_slice_device_t *d, int64_t cost, unsigned cap, int64_t
         if (v > now) {
             if (waited_from == 0)
                 waited_from = now;
-            s_sleep_until(v);
+            if (gp_shim.cfg.compute_share) {
+                /* stay marked busy while waiting, in steps shorter than
+                 * the share table's busy window */
+                gp_share_touch(dev, now);
+                s_sleep_until(v < now + GP_SHARE_BUSY_NS / 5 ? v : now + GP_SHARE_BUSY_NS / 5);
+            } else {
+                s_sleep_until(v);
+            }
             now = s_now();
             v = atomic_load_explicit(&d->vclock_ns, memory_order_relaxed);
             continue;
         }
-        int64_t base = v > now - BURST_NS ? v : now - BURST_NS;
+        int64_t base = v > now - S_BURST ? v : now - S_BURST;
         if (scaled == 0)
             break;   /* nothing to charge: leave V (and its cache line) alone */
         if (atomic_compare_exchange_weak_explicit(&d->vclock_ns, &v, base + scaled,
@@ -334,6 +364,8 @@ static CUresult s_timed_launch(const s_launch_t *l, uint64_t key, int dev, int64
     return rc;
 }
 
+static int s_share_primed;   /* under s_probe_lock */
+
 /* Read the probes whose launches have finished (caller holds s_probe_lock). */
 static void s_poll_probes(int64_t now)
 {
@@ -345,11 +377,29 @@ static void s_poll_probes(int64_t now)
             continue;
         }
         int64_t m = q == CUDA_SUCCESS ? s_gpu_time(s_elapsed_ns(p->start, p->end), p->host_span) : -1;
+        if (m >= 0 && gp_shim.cfg.compute_share && !s_share_primed) {
+            /* a share process's first kernel waited behind whatever its
+             * neighbours had queued; the next ones, queued behind it, did
+             * not: the first measurement is left out */
+            s_share_primed = 1;
+            m = -1;
+        }
         if (m >= 0) {
             s_est_put(p->key, m);
+            if (gp_shim.cfg.compute_share) {
+                /* correct by the estimate, not the contended time; a launch
+                 * charged nothing (no estimate yet) stays uncharged */
+                int64_t e = s_est_get(p->key);
+                if (e >= 0 && e < m)
+                    m = e;
+                if (p->charged == 0)
+                    m = 0;
+            }
             gp_slice_device_t *d = gp_shim.dev[p->dev];
             unsigned cap = atomic_load_explicit(&d->compute_pct, memory_order_relaxed);
-            if (cap >= 1 && cap < 100 && m != p->charged)
+            if (gp_shim.cfg.compute_share && cap >= 1)
+                cap = gp_share_rate(p->dev, cap, now);
+            if (cap >= 1 && (cap < 100 || gp_shim.cfg.compute_share) && m != p->charged)
                 s_charge(d, m - p->charged, cap, now);
         }
         gp_real.cuEventDestroy_v2(p->start);
@@ -457,17 +507,23 @@ static CUresult s_gated(const s_launch_t *l)
         s_stamp_high(dev, now);
 
     unsigned cap = atomic_load_explicit(&d->compute_pct, memory_order_relaxed);
-    if (cap >= 100 || cap < 1)
+    if (cap < 1 || (cap >= 100 && !gp_shim.cfg.compute_share))
         return s_call(l);
+    cap = gp_share_rate(dev, cap, now);
 
     uint64_t key = s_key(l);
     int64_t est = s_est_get(key);
     int known = est >= 0;
     if (!known)
         est = atomic_load_explicit(&s_est_default, memory_order_relaxed);
-    if (est < 0) {
+    if (est < 0 && gp_shim.cfg.compute_share) {
+        /* a share slice's first kernel would be timed behind its
+         * neighbours' queue: it goes uncharged, timed like the others,
+         * until the smallest of the first measurements is known */
+        est = 0;
+    } else if (est < 0) {
         /* the process's first metered launch: time it before queuing more */
-        now = s_meter(d, 0, cap, now);
+        now = s_meter(dev, d, 0, cap, now);
         int64_t m;
         CUresult rc = s_timed_launch(l, key, dev, 0, 1, &m);
         if (m >= 0) {
@@ -476,7 +532,7 @@ static CUresult s_gated(const s_launch_t *l)
         }
         return rc;
     }
-    now = s_meter(d, est, cap, now);
+    now = s_meter(dev, d, est, cap, now);
 
     if (now >= atomic_load_explicit(&s_next_poll_ns, memory_order_relaxed) &&
         pthread_mutex_trylock(&s_probe_lock) == 0) {
@@ -624,7 +680,8 @@ GP_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream s)
 
 void gp_compute_init(void)
 {
-    int gated = gp_shim.ndev > 1 || gp_shim.priority != GP_SLICE_PRIO_NORMAL;
+    int gated = gp_shim.ndev > 1 || gp_shim.priority != GP_SLICE_PRIO_NORMAL ||
+                gp_shim.cfg.compute_share;
     for (int d = 0; d < gp_shim.ndev; d++)
         if (atomic_load(&gp_shim.dev[d]->compute_pct) < 100)
             gated = 1;
@@ -638,4 +695,6 @@ void gp_compute_fork_child(void)
     s_nprobes = 0;
     atomic_store(&s_next_probe_ns, 0);
     atomic_store(&s_next_poll_ns, 0);
+    s_share_primed = 0;
+    gp_share_fork_child();
 }

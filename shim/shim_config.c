@@ -128,6 +128,12 @@ int gp_shim_config_parse(gp_shim_config_t *cfg, gp_shim_getenv_fn *get, gp_err_t
                               "\"2s\", or ms) up to 1h", v);
         c.priority_idle_ns = ms * 1000000;
     }
+    if ((v = get("GP_SLICE_COMPUTE_MODE")) != NULL) {
+        if (strcmp(v, "share") == 0)
+            c.compute_share = 1;
+        else if (strcmp(v, "cap") != 0)
+            return gp_err_set(err, GP_ERR_INVALID, "GP_SLICE_COMPUTE_MODE=%s: want cap or share", v);
+    }
     if ((v = get("GP_SLICE_OVERSUBSCRIBE")) != NULL) {
         if (strcmp(v, "1") == 0)
             c.oversubscribe = 1;

@@ -24,6 +24,7 @@ typedef struct {
     int ndevices;
     uint64_t mem_limit[GP_SLICE_MAX_DEVICES];     /* bytes; UINT64_MAX: none */
     unsigned compute_pct[GP_SLICE_MAX_DEVICES];   /* 1..100 */
+    int compute_share;                            /* GP_SLICE_COMPUTE_MODE=share */
     gp_slice_priority_t priority;
     int64_t priority_idle_ns;
     int oversubscribe;

@@ -16,6 +16,8 @@
  *                                   MiB); print counts
  *   shimtest churn                  allocate/free forever (to be killed)
  *   shimtest compute HOW SECONDS US achieved share vs GP_SLICE_COMPUTE (TAP);
+ *   shimtest sharelog T0 FROM_MS TO_MS SECONDS US [IDLE_FROM_MS IDLE_TO_MS]
+ *                                GPU time per 20 ms bucket;
  *                                   HOW: launch, ex, coop, graph, procaddr
  *   shimtest launchlog START_NS SECONDS US   launch+sync in a loop; print
  *                                   launches per 100 ms bucket from START
@@ -616,6 +618,61 @@ static int cmd_burst(int64_t start, int64_t from_ms, int64_t to_ms, uint64_t us)
         n++;
     }
     printf("launches=%" PRIu64 "\n", n);
+    return 0;
+}
+
+/* ------------------------------------------------------------ shares */
+
+/* Launch kernels of us from start+from_ms to start+to_ms, keeping at most
+ * 32 queued (none between idle_from_ms and idle_to_ms, when given), and
+ * print the GPU time (us) of those that completed in each 20 ms bucket from
+ * start, for seconds.  On the fake driver the device
+ * runs kernels FIFO on its own clock, so a slice's buckets are its share of
+ * the GPU's time. */
+static int cmd_sharelog(int64_t start, int64_t from_ms, int64_t to_ms, double seconds, uint64_t us,
+                        int64_t idle_from_ms, int64_t idle_to_ms)
+{
+    s_setup();
+    enum { DEPTH = 32, BUCKET_NS = 20000000 };
+    uint64_t ns = us * 1000;
+    int nb = (int)(seconds * 1e9 / BUCKET_NS);
+    uint64_t *bucket = calloc((size_t)nb, sizeof *bucket);
+    CUevent ev[DEPTH];
+    for (int i = 0; i < DEPTH; i++)
+        CK(cuEventCreate(&ev[i], 0));
+    s_sleep_until(start + from_ms * 1000000);
+    int64_t end = start + to_ms * 1000000;
+    unsigned n = 0;
+    for (;;) {
+        if (n >= DEPTH) {
+            CK(cuEventSynchronize(ev[n % DEPTH]));
+            int64_t b = (s_now() - start) / BUCKET_NS;
+            if (b >= 0 && b < nb)
+                bucket[b] += us;
+        }
+        if (s_now() >= end)
+            break;
+        if (idle_to_ms > idle_from_ms && s_now() >= start + idle_from_ms * 1000000) {
+            /* the idle gap: let what is queued finish, launch nothing */
+            for (unsigned i = n >= DEPTH ? n - DEPTH + 1 : 0; i < n; i++) {
+                CK(cuEventSynchronize(ev[i % DEPTH]));
+                int64_t b = (s_now() - start) / BUCKET_NS;
+                if (b >= 0 && b < nb)
+                    bucket[b] += us;
+            }
+            n = 0;
+            s_sleep_until(start + idle_to_ms * 1000000);
+            idle_to_ms = idle_from_ms;
+        }
+        CK(s_launch("launch", &ns, NULL));
+        CK(cuEventRecord(ev[n % DEPTH], NULL));
+        n++;
+    }
+    printf("buckets=");
+    for (int i = 0; i < nb; i++)
+        printf("%s%" PRIu64, i ? "," : "", bucket[i]);
+    printf("\n");
+    free(bucket);
     return 0;
 }
 
@@ -1447,6 +1504,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "burst") == 0)
         return cmd_burst(s_arg_i(argc, argv, 2), s_arg_i(argc, argv, 3), s_arg_i(argc, argv, 4),
                          (uint64_t)s_arg_i(argc, argv, 5));
+    if (strcmp(cmd, "sharelog") == 0)
+        return cmd_sharelog(s_arg_i(argc, argv, 2), s_arg_i(argc, argv, 3), s_arg_i(argc, argv, 4),
+                            s_arg_d(argc, argv, 5), (uint64_t)s_arg_i(argc, argv, 6),
+                            argc > 8 ? s_arg_i(argc, argv, 7) : 0, argc > 8 ? s_arg_i(argc, argv, 8) : 0);
     if (strcmp(cmd, "oversub") == 0)
         return cmd_oversub((uint64_t)s_arg_i(argc, argv, 2));
     if (strcmp(cmd, "multidev") == 0)

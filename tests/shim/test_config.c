@@ -47,10 +47,12 @@ int main(void)
     is_int(c.priority_idle_ns, 500 * 1000000LL, "  default: 500 ms idle before resuming");
     is_int(c.oversubscribe, 0, "  default: no oversubscription");
     is_int(c.ctx_overhead, 0, "  default: no context overhead counted");
+    is_int(c.compute_share, 0, "  default: the compute percent is a cap");
 
     const char *full[] = { "GP_SLICE_REGION=/r", "GP_SLICE_MEM_LIMIT=512,4G", "GP_SLICE_COMPUTE=30",
                            "GP_SLICE_PRIORITY=low", "GP_SLICE_PRIORITY_IDLE_MS=2s",
-                           "GP_SLICE_OVERSUBSCRIBE=1", "GP_SLICE_CTX_OVERHEAD_MIB=300", NULL };
+                           "GP_SLICE_OVERSUBSCRIBE=1", "GP_SLICE_CTX_OVERHEAD_MIB=300",
+                           "GP_SLICE_COMPUTE_MODE=share", NULL };
     is_int(s_parse(&c, &err, full), 0, "a full configuration is valid");
     is_int(c.ndevices, 2, "  the device count comes from the longest list");
     is_int(c.mem_limit[0], 512 * MiB, "  512 is MiB");
@@ -60,6 +62,7 @@ int main(void)
     is_int(c.priority_idle_ns, 2000 * 1000000LL, "  2s idle");
     is_int(c.oversubscribe, 1, "  oversubscription on");
     is_int(c.ctx_overhead, 300 * MiB, "  300 MiB per context");
+    is_int(c.compute_share, 1, "  the compute percent is a share");
 
     static const struct { const char *var, *value; } bad[] = {
         { "GP_SLICE_MEM_LIMIT", "abc" }, { "GP_SLICE_MEM_LIMIT", "" }, { "GP_SLICE_MEM_LIMIT", "0" },
@@ -68,6 +71,7 @@ int main(void)
         { "GP_SLICE_PRIORITY", "HIGH" }, { "GP_SLICE_PRIORITY_IDLE_MS", "-1" },
         { "GP_SLICE_OVERSUBSCRIBE", "true" }, { "GP_SLICE_CTX_OVERHEAD_MIB", "x" },
         { "GP_SLICE_DEVICES", "17" }, { "GP_SHIM_LOG", "loud" }, { "GP_SLICE_REGION", "" },
+        { "GP_SLICE_COMPUTE_MODE", "shared" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char kv[128];
