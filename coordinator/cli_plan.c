@@ -1,0 +1,497 @@
+/*
+ * cli_plan.c - `gpupool plan`: what-if questions about the running pool,
+ * answered from one read of etcd (see cli.h for the flags).
+ *
+ * The pool is read with a single range request over the pool's prefix, so
+ * the nodes, allocations and job records come from one etcd revision (a
+ * consistent view; the revision is printed).  Nothing is written and no
+ * coordinator is asked anything: the answers are computed here, with the
+ * placement engine (placement.h) the coordinators use, on a copy of the
+ * pool built from that read.
+ *
+ * --drain N1,N2: an engine holds every other node and every allocation on
+ * them; the running jobs of the drained nodes are placed into it one by
+ * one, the largest first (most devices, then most memory), each placement
+ * committed before the next, as the coordinators would place them if they
+ * were resubmitted in that order.  The jobs' own specs (pins, filters,
+ * models) come from their records.
+ *
+ * --drain-candidates: consolidation, greedily.  The nodes are tried in
+ * order of the least allocated first (fewest allocations, then fewest
+ * devices in use, then name); a node joins the set when every running job
+ * of the set and of the node still places elsewhere.  The set is one that
+ * can be drained together, not necessarily the largest such set (that is
+ * a bin-packing problem); the greedy order drains empty nodes first.
+ *
+ * --add: the pending jobs are placed into the pool as it is, highest
+ * priority first.  A job that places needs nothing.  A job that does not
+ * is placed onto added nodes: the candidate node types are the pool's own
+ * nodes (each node's shape, without its allocations) and, with --catalog
+ * FILE, the node records of FILE (JSON lines, the node record of model.h);
+ * a job goes on an added node already planned when it fits there, else on
+ * a new node of the first type (catalogue first, then pool) that holds it.
+ * A job that no type holds is reported with the engine's reason.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <jansson.h>
+
+#include "etcd.h"
+#include "jobrec.h"
+#include "keys.h"
+#include "model.h"
+#include "placement.h"
+
+#include "banned.h"
+
+#define PROG "gpupool"
+
+typedef struct {
+    gp_job_t spec;
+    gp_job_state_t state;
+    bool have;
+} plan_job_t;
+
+typedef struct {
+    gp_node_t *nodes;
+    int nnodes;
+    gp_alloc_t *allocs;
+    int nallocs;
+    plan_job_t *jobs;
+    int njobs;
+    int64_t revision;
+    const char *policy;
+} pool_t;
+
+static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int s_fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": plan: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return status;
+}
+
+static const char *s_env(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+static void *s_grow(void *p, int n, size_t size)
+{
+    /* capacity doubles at powers of two */
+    if (n > 0 && (n & (n - 1)) != 0)
+        return p;
+    return realloc(p, (size_t)(n ? 2 * n : 8) * size);
+}
+
+static void s_pool_free(pool_t *p)
+{
+    free(p->nodes);
+    free(p->allocs);
+    free(p->jobs);
+    memset(p, 0, sizeof *p);
+}
+
+static bool s_has_prefix(const char *s, size_t len, const char *pre)
+{
+    size_t n = strlen(pre);
+    return len >= n && memcmp(s, pre, n) == 0;
+}
+
+/* Read the pool: one range of the prefix.  Records that do not parse are
+ * reported on stderr and left out. */
+static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
+{
+    gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = prefix, .key_len = strlen(prefix),
+                        .flags = GP_ETCD_PREFIX };
+    gp_etcd_result_t res = { 0 };
+    if (gp_etcd_do(etcd, &op, &res, err) < 0)
+        return -1;
+    p->revision = res.revision;
+    size_t plen = strlen(prefix);
+    int rc = 0;
+    for (size_t i = 0; i < res.n_kvs && rc == 0; i++) {
+        const gp_etcd_kv_t *kv = &res.kvs[i];
+        const char *rest = kv->key + plen;
+        size_t restlen = kv->key_len - plen;
+        bool is_node = s_has_prefix(rest, restlen, "nodes/");
+        bool is_alloc = s_has_prefix(rest, restlen, "alloc/");
+        bool is_job = s_has_prefix(rest, restlen, "jobs/") && !memchr(rest + 5, '/', restlen - 5);
+        if (!is_node && !is_alloc && !is_job)
+            continue;
+        gp_err_t perr;
+        if (is_job) {
+            gp_jobrec_t rec;
+            gp_jobrec_init(&rec);
+            if (gp_jobrec_from_json_str(kv->value, kv->value_len, &rec, &perr) < 0) {
+                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                        perr.msg);
+                continue;
+            }
+            if (!(p->jobs = s_grow(p->jobs, p->njobs, sizeof *p->jobs))) {
+                gp_jobrec_clear(&rec);
+                rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+                break;
+            }
+            p->jobs[p->njobs++] = (plan_job_t){ .spec = rec.spec, .state = rec.state, .have = true };
+            gp_jobrec_clear(&rec);
+            continue;
+        }
+        json_error_t jerr;
+        json_t *doc = json_loadb(kv->value, kv->value_len, 0, &jerr);
+        if (!doc) {
+            fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key, jerr.text);
+            continue;
+        }
+        if (is_node) {
+            gp_node_t node;
+            if (gp_node_from_json(doc, &node, &perr) < 0) {
+                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                        perr.msg);
+            } else if (!(p->nodes = s_grow(p->nodes, p->nnodes, sizeof *p->nodes))) {
+                rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            } else {
+                p->nodes[p->nnodes++] = node;
+            }
+        } else {
+            gp_alloc_t a;
+            if (gp_alloc_from_json(doc, &a, &perr) < 0) {
+                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                        perr.msg);
+            } else if (!(p->allocs = s_grow(p->allocs, p->nallocs, sizeof *p->allocs))) {
+                rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            } else {
+                p->allocs[p->nallocs++] = a;
+            }
+        }
+        json_decref(doc);
+    }
+    gp_etcd_result_free(&res);
+    return rc;
+}
+
+static int s_node_index(const pool_t *p, const char *name)
+{
+    for (int i = 0; i < p->nnodes; i++)
+        if (!strcmp(p->nodes[i].name, name))
+            return i;
+    return -1;
+}
+
+static const plan_job_t *s_job(const pool_t *p, const char *id)
+{
+    for (int i = 0; i < p->njobs; i++)
+        if (!strcmp(p->jobs[i].spec.id, id))
+            return &p->jobs[i];
+    return NULL;
+}
+
+/* An engine of the pool's nodes but those with drained[i], with their
+ * allocations.  Allocations the engine refuses are reported and left out. */
+static gp_placement_t *s_engine(const pool_t *p, const bool *drained, gp_err_t *err)
+{
+    gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
+    o.policy = p->policy;
+    gp_placement_t *pl = gp_placement_new(&o, err);
+    if (!pl)
+        return NULL;
+    gp_err_t e;
+    for (int i = 0; i < p->nnodes; i++)
+        if (!(drained && drained[i]) && gp_placement_add_node(pl, &p->nodes[i], &e) < 0)
+            fprintf(stderr, PROG ": plan: node %s: %s (left out)\n", p->nodes[i].name, e.msg);
+    for (int i = 0; i < p->nallocs; i++) {
+        int n = s_node_index(p, p->allocs[i].node);
+        if (n < 0 || (drained && drained[n]))
+            continue;
+        if (gp_placement_add_alloc(pl, &p->allocs[i], &e) < 0)
+            fprintf(stderr, PROG ": plan: allocation of %s on %s: %s (left out)\n",
+                    p->allocs[i].job, p->allocs[i].node, e.msg);
+    }
+    return pl;
+}
+
+static int64_t s_alloc_mem(const gp_alloc_t *a)
+{
+    int64_t m = 0;
+    for (int d = 0; d < a->ndevices; d++)
+        m += a->devices[d].mem_mib;
+    return m;
+}
+
+/* Largest first: most devices, then most memory, then id. */
+static int s_cmp_alloc(const void *x, const void *y)
+{
+    const gp_alloc_t *a = *(const gp_alloc_t *const *)x, *b = *(const gp_alloc_t *const *)y;
+    if (a->ndevices != b->ndevices)
+        return b->ndevices - a->ndevices;
+    int64_t ma = s_alloc_mem(a), mb = s_alloc_mem(b);
+    if (ma != mb)
+        return ma < mb ? 1 : -1;
+    return strcmp(a->job, b->job);
+}
+
+static void s_print_devices(const pool_t *p, const gp_alloc_t *a)
+{
+    int n = s_node_index(p, a->node);
+    for (int d = 0; d < a->ndevices; d++) {
+        const gp_alloc_dev_t *ad = &a->devices[d];
+        const char *model = n >= 0 && ad->index < p->nodes[n].ndevices
+                                ? p->nodes[n].devices[ad->index].model : "?";
+        if (ad->whole)
+            printf("%s%s[%d] whole", d ? ", " : "", model, ad->index);
+        else
+            printf("%s%s[%d] %lld MiB %d%%", d ? ", " : "", model, ad->index,
+                   (long long)ad->mem_mib, ad->compute_permille / 10);
+    }
+}
+
+/* Place the allocations of the drained nodes elsewhere.  With verbose,
+ * print each move.  Returns the number that do not place, -1 on error. */
+static int s_relocate(const pool_t *p, const bool *drained, bool verbose, int *moved, gp_err_t *err)
+{
+    gp_placement_t *pl = s_engine(p, drained, err);
+    if (!pl)
+        return -1;
+    const gp_alloc_t **todo = calloc((size_t)p->nallocs + 1, sizeof *todo);
+    int n = 0, unplaced = 0;
+    if (!todo) {
+        gp_placement_destroy(&pl);
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < p->nallocs; i++) {
+        int k = s_node_index(p, p->allocs[i].node);
+        if (k >= 0 && drained[k])
+            todo[n++] = &p->allocs[i];
+    }
+    qsort(todo, (size_t)n, sizeof *todo, s_cmp_alloc);
+    for (int i = 0; i < n; i++) {
+        const gp_alloc_t *a = todo[i];
+        const plan_job_t *j = s_job(p, a->job);
+        gp_alloc_t plan;
+        gp_err_t e;
+        int rc;
+        if (!j) {
+            rc = gp_err_set(&e, GP_ERR_NOTFOUND, "no job record");
+        } else {
+            gp_job_t spec = j->spec;
+            spec.priority = a->priority;
+            rc = gp_placement_place(pl, &spec, &plan, &e);
+            if (rc == 0)
+                rc = gp_placement_add_alloc(pl, &plan, &e);
+        }
+        if (rc < 0)
+            unplaced++;
+        if (verbose && rc == 0) {
+            printf("  %s  %s -> %s  ", a->job, a->node, plan.node);
+            s_print_devices(p, &plan);
+            putchar('\n');
+        } else if (verbose) {
+            printf("  %s  %s -> nowhere: %s\n", a->job, a->node, e.msg);
+        }
+    }
+    if (moved)
+        *moved = n;
+    free(todo);
+    gp_placement_destroy(&pl);
+    return unplaced;
+}
+
+static int s_drain(const pool_t *p, const char *list)
+{
+    bool *drained = calloc((size_t)p->nnodes + 1, sizeof *drained);
+    char *copy = strdup(list);
+    int rc = EX_OSERR;
+    if (!drained || !copy)
+        goto cleanup;
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = s_node_index(p, t);
+        if (k < 0) {
+            rc = s_fail(EX_DATAERR, "--drain: no node %s in the pool", t);
+            goto cleanup;
+        }
+        drained[k] = true;
+    }
+    printf("pool at etcd revision %lld: %d nodes, %d allocations; policy %s\n",
+           (long long)p->revision, p->nnodes, p->nallocs, p->policy);
+    printf("drain %s:\n", list);
+    gp_err_t err;
+    int moved = 0;
+    int unplaced = s_relocate(p, drained, true, &moved, &err);
+    if (unplaced < 0) {
+        rc = s_fail(EX_SOFTWARE, "%s", err.msg);
+        goto cleanup;
+    }
+    if (moved == 0)
+        printf("  no running jobs\n");
+    if (unplaced == 0) {
+        printf("can drain: all %d jobs place elsewhere now\n", moved);
+        rc = 0;
+    } else {
+        printf("cannot drain: %d of %d jobs place nowhere else\n", unplaced, moved);
+        rc = 1;
+    }
+cleanup:
+    free(copy);
+    free(drained);
+    return rc;
+}
+
+typedef struct {
+    int node;
+    int allocs;
+    int devices;
+} load_t;
+
+static int s_cmp_load(const void *x, const void *y)
+{
+    const load_t *a = x, *b = y;
+    if (a->allocs != b->allocs)
+        return a->allocs - b->allocs;
+    if (a->devices != b->devices)
+        return a->devices - b->devices;
+    return a->node - b->node;
+}
+
+static int s_drain_candidates(const pool_t *p)
+{
+    bool *drained = calloc((size_t)p->nnodes + 1, sizeof *drained);
+    load_t *order = calloc((size_t)p->nnodes + 1, sizeof *order);
+    int rc = EX_OSERR;
+    if (!drained || !order)
+        goto cleanup;
+    for (int i = 0; i < p->nnodes; i++)
+        order[i].node = i;
+    for (int i = 0; i < p->nallocs; i++) {
+        int k = s_node_index(p, p->allocs[i].node);
+        if (k >= 0) {
+            order[k].allocs++;
+            order[k].devices += p->allocs[i].ndevices;
+        }
+    }
+    qsort(order, (size_t)p->nnodes, sizeof *order, s_cmp_load);
+    printf("pool at etcd revision %lld: %d nodes, %d allocations; policy %s\n",
+           (long long)p->revision, p->nnodes, p->nallocs, p->policy);
+    int count = 0;
+    gp_err_t err;
+    for (int i = 0; i < p->nnodes; i++) {
+        int k = order[i].node;
+        drained[k] = true;
+        int unplaced = s_relocate(p, drained, false, NULL, &err);
+        if (unplaced < 0) {
+            rc = s_fail(EX_SOFTWARE, "%s", err.msg);
+            goto cleanup;
+        }
+        if (unplaced > 0) {
+            drained[k] = false;
+            continue;
+        }
+        count++;
+    }
+    printf("drainable together: %d of %d nodes\n", count, p->nnodes);
+    for (int i = 0; i < p->nnodes; i++) {
+        int k = order[i].node;
+        if (!drained[k])
+            continue;
+        const gp_node_t *n = &p->nodes[k];
+        printf("  %s  cloud %s region %s, %d devices%s%s, %d jobs running\n", n->name,
+               n->cloud[0] ? n->cloud : "-", n->region[0] ? n->region : "-", n->ndevices,
+               n->ndevices ? " of " : "", n->ndevices ? n->devices[0].model : "", order[i].allocs);
+    }
+    if (count > 0) {
+        printf("where their jobs go:\n");
+        int moved = 0;
+        if (s_relocate(p, drained, true, &moved, &err) < 0) {
+            rc = s_fail(EX_SOFTWARE, "%s", err.msg);
+            goto cleanup;
+        }
+        if (moved == 0)
+            printf("  (no running jobs)\n");
+    }
+    rc = 0;
+cleanup:
+    free(order);
+    free(drained);
+    return rc;
+}
+
+int cli_plan(int argc, char **argv)
+{
+    const char *endpoints = s_env("GPUPOOL_ETCD_ENDPOINTS", "http://127.0.0.1:2379");
+    const char *ca = s_env("GPUPOOL_ETCD_CA", ""), *cert = s_env("GPUPOOL_ETCD_CERT", "");
+    const char *key = s_env("GPUPOOL_ETCD_KEY", ""), *user = s_env("GPUPOOL_ETCD_USER", "");
+    const char *password = s_env("GPUPOOL_ETCD_PASSWORD", "");
+    const char *prefix = "/gpupool/", *drain = NULL, *policy = "gpupool";
+    bool candidates = false;
+    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates "
+                        "[--policy P] [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] "
+                        "[--etcd-key F] [--etcd-user U] [--prefix P]";
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = cli_flag_value(argc, argv, &i, "--etcd-endpoints")))
+            endpoints = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-ca")))
+            ca = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-cert")))
+            cert = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-key")))
+            key = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-user")))
+            user = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--prefix")))
+            prefix = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--policy")))
+            policy = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--drain")))
+            drain = v;
+        else if (!strcmp(argv[i], "--drain-candidates"))
+            candidates = true;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("%s\n", usage);
+            return 0;
+        } else
+            return s_fail(EX_USAGE, "unknown argument %s\n%s", argv[i], usage);
+    }
+    if (!!drain + candidates != 1)
+        return s_fail(EX_USAGE, "one of --drain, --drain-candidates\n%s", usage);
+    if (drain && !*drain)
+        return s_fail(EX_USAGE, "--drain needs a node name");
+    if (!gp_prefix_valid(prefix))
+        return s_fail(EX_USAGE, "--prefix \"%s\" must start and end with '/'", prefix);
+    bool known = false;
+    for (const char *const *n = gp_policy_names(); *n; n++)
+        known |= !strcmp(*n, policy);
+    if (!known)
+        return s_fail(EX_USAGE, "--policy: unknown policy \"%s\"", policy);
+
+    int rc;
+    gp_err_t err;
+    pool_t pool = { .policy = policy };
+    gp_etcd_config_t cfg = GP_ETCD_CONFIG_INIT;
+    gp_etcd_config_from(&cfg, endpoints, ca, cert, key, user, password);
+    gp_etcd_t *etcd = gp_etcd_new(&cfg, &err);
+    if (!etcd) {
+        rc = s_fail(EX_USAGE, "%s", err.msg);
+        goto cleanup;
+    }
+    if (s_load(etcd, prefix, &pool, &err) < 0) {
+        rc = s_fail(EX_UNAVAILABLE, "etcd: %s", err.msg);
+        goto cleanup;
+    }
+    rc = drain ? s_drain(&pool, drain) : s_drain_candidates(&pool);
+cleanup:
+    s_pool_free(&pool);
+    gp_etcd_destroy(&etcd);
+    return rc;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# gpupool plan: read-only what-if questions on the live pool, from one etcd
+# read.  A drain of a node lists where each of its jobs would go; draining
+# it for real (its agent stopped, the jobs cancelled and resubmitted) puts
+# them there; --drain-candidates finds the nodes that can go together; the
+# command writes nothing to etcd.
+. "$(dirname "$0")/../lib.sh"
+
+etcd_start 1 || bail_out "etcd did not start"
+pool_coordinator c1 r1 || bail_out "c1 did not start"
+pool_agent a1 r1 1 2xA10:24576 || bail_out "a1 did not start"
+submit() { echo "$1" | gpupool_ c1 submit - >/dev/null; }
+plan_() { "$GP_BUILD/gpupool" plan --etcd-endpoints "$ETCD_ENDPOINTS" "$@"; }
+spec='"devices": 1, "mem_mib": 16384, "compute_percent": 25, "models": ["A10"]'
+# two jobs fill half of each of a1-0000's A10s: the node is half empty
+for j in j1 j2; do
+    submit "{\"id\": \"$j\", $spec}"
+    wait_state c1 $j running 20; ok $? "$j runs"
+done
+is "$(job_field c1 j1 node) $(job_field c1 j2 node)" "a1-0000 a1-0000" "both run on a1-0000"
+# two nodes of one A10 each: each holds one of those jobs
+pool_agent a2 r1 2 1xA10:24576 || bail_out "a2 did not start"
+nodes_seen() { [ "$(gpupool_ c1 nodes | grep -c 'a[12]-000')" = 3 ]; }
+wait_for 15 nodes_seen || bail_out "the nodes are not listed"
+
+# the plan's etcd read writes nothing: the pool's writers are held still
+# (SIGSTOP) around it, and the revision is the same before and after
+rev() { etcdctl_ endpoint status -w json | grep -o '"revision":[0-9]*' | head -1; }
+for d in c1 a1 a2; do kill -STOP "$(daemon_pid $d)"; done
+before=$(rev)
+out=$(plan_ --drain a1-0000 2>&1); st=$?
+after=$(rev)
+for d in c1 a1 a2; do kill -CONT "$(daemon_pid $d)"; done
+diag "$out"
+is "$st" 0 "the drain of a1-0000 can be done (exit 0)"
+isnt "$before" "" "etcd's revision is read"
+is "$after" "$before" "plan wrote nothing to etcd ($before)"
+like "$out" "pool at etcd revision ${before#*:}: 3 nodes, 2 allocations" "it reports the revision it read"
+like "$out" 'can drain: all 2 jobs place elsewhere now' "all of a1-0000's jobs place elsewhere"
+where() { printf '%s\n' "$out" | sed -n "s/^  $1  a1-0000 -> \\(a2-000[01]\\)  A10\\[0\\] 16384 MiB 25%\$/\\1/p"; }
+p1=$(where j1); p2=$(where j2)
+like "$p1 $p2" '^a2-000[01] a2-000[01]$' "each job's line names the node and device it would go to"
+isnt "$p1" "$p2" "the two jobs go to different nodes"
+
+out=$(plan_ --drain a1-0000,a2-0000); st=$?
+is "$st" 1 "draining a1-0000 with a2-0000 cannot be done (exit 1)"
+like "$out" 'cannot drain: 1 of 2 jobs place nowhere else' "one job would have nowhere to go"
+like "$out" 'j[12]  a1-0000 -> nowhere: ' "and its line says so"
+
+out=$(plan_ --drain-candidates); st=$?
+diag "$out"
+is "$st" 0 "--drain-candidates exits 0"
+like "$out" 'drainable together: 2 of 3 nodes' "two nodes can go together"
+like "$out" $'\n  a2-0000 .*\n  a2-0001 ' "the empty ones"
+
+out=$(plan_ --drain nosuch 2>&1); st=$?
+is "$st" 65 "an unknown node is refused (65)"
+like "$out" 'no node nosuch in the pool' "with a message naming it"
+out=$(plan_ 2>&1); st=$?
+is "$st" 64 "no question is a usage error"
+
+# the real drain: a1's node goes away, the jobs are resubmitted in the
+# order the plan placed them, and land where it said
+stop_daemon a1; is "$?" 0 "a1 exits 0"
+gone() { ! gpupool_ c1 nodes | grep -q 'a1-0000'; }
+wait_for 15 gone; ok $? "a1-0000 left the pool"
+for j in j1 j2; do gpupool_ c1 cancel $j >/dev/null; done
+for j in j1 j2; do
+    submit "{\"id\": \"$j-again\", $spec}"
+    wait_state c1 $j-again running 20; ok $? "$j-again runs"
+done
+got="$(job_field c1 j1-again node) $(job_field c1 j2-again node)"
+is "$(echo $got | tr ' ' '\n' | sort | tr '\n' ' ')" "$(echo $p1 $p2 | tr ' ' '\n' | sort | tr '\n' ' ')" \
+   "the jobs run on the nodes the plan named ($got)"
+for d in a2 c1; do stop_daemon $d; is "$?" 0 "$d exits 0"; done
+done_testing
