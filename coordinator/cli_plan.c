@@ -24,17 +24,21 @@
  * a bin-packing problem); the greedy order drains empty nodes first.
  *
  * --add: the pending jobs are placed into the pool as it is, highest
- * priority first.  A job that places needs nothing.  A job that does not
- * is placed onto added nodes: the candidate node types are the pool's own
- * nodes (each node's shape, without its allocations) and, with --catalog
- * FILE, the node records of FILE (JSON lines, the node record of model.h);
- * a job goes on an added node already planned when it fits there, else on
- * a new node of the first type (catalogue first, then pool) that holds it.
- * A job that no type holds is reported with the engine's reason.
+ * priority first, each committed before the next.  Those that place need
+ * nothing.  For the others, with --prices FILE --catalog INVENTORY, the
+ * cheapest set of nodes to add is gpupool-sim's priced plan (sim_catalog.c,
+ * linked in): the catalogue is INVENTORY's node types (gpupool-sim's
+ * inventory formats), the workload the jobs left over (handed over as
+ * JSON lines in an anonymous memory file), the target 100% placed.
+ * Without a catalogue, each job that does not place is checked against an
+ * empty copy of every node of the pool: "more nodes like N" or "no node of
+ * the pool can ever hold it" with the engine's reason.
  */
 #include "cli.h"
 
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +52,7 @@
 #include "keys.h"
 #include "model.h"
 #include "placement.h"
+#include "sim.h"
 
 #include "banned.h"
 
@@ -426,6 +431,171 @@ cleanup:
     return rc;
 }
 
+static int s_cmp_prio(const void *x, const void *y)
+{
+    const plan_job_t *a = *(const plan_job_t *const *)x, *b = *(const plan_job_t *const *)y;
+    if (a->spec.priority != b->spec.priority)
+        return b->spec.priority - a->spec.priority;
+    return strcmp(a->spec.id, b->spec.id);
+}
+
+/* The first node of the pool that holds job when empty, or -1 (reason in
+ * err). */
+static int s_fits_empty(const pool_t *p, const gp_job_t *job, gp_err_t *err)
+{
+    gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
+    o.policy = p->policy;
+    gp_err_set(err, GP_ERR_NOTFOUND, "the pool has no nodes");
+    for (int i = 0; i < p->nnodes; i++) {
+        gp_placement_t *pl = gp_placement_new(&o, err);
+        if (!pl)
+            return -1;
+        gp_alloc_t plan;
+        int ok = gp_placement_add_node(pl, &p->nodes[i], err) == 0 &&
+                 gp_placement_place(pl, job, &plan, err) == 0;
+        gp_placement_destroy(&pl);
+        if (ok)
+            return i;
+    }
+    return -1;
+}
+
+/* The cheapest nodes for the jobs left[0..n) from the catalogue, through
+ * gpupool-sim's priced plan. */
+static int s_add_priced(const pool_t *p, const plan_job_t **left, int n, const char *prices,
+                        const char *catalog)
+{
+    int rc = EX_DATAERR, fd = -1;
+    char path[64];
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = NULL;
+    json_t *doc = NULL;
+    sim_data_t d = { 0 };
+    gp_err_t err;
+    fd = memfd_create("gpupool-plan-pending", MFD_CLOEXEC);
+    if (fd < 0) {
+        rc = s_fail(EX_OSERR, "memfd_create failed");
+        goto cleanup;
+    }
+    for (int i = 0; i < n; i++) {
+        json_t *j = gp_job_to_json(&left[i]->spec);
+        char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        bool ok = line && dprintf(fd, "%s\n", line) > 0;
+        free(line);
+        json_decref(j);
+        if (!ok) {
+            rc = s_fail(EX_OSERR, "cannot hand the pending jobs over");
+            goto cleanup;
+        }
+    }
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (sim_load_nodes(&d, catalog, NULL, &err) < 0 || sim_load_pods(&d, path, "jsonl", &err) < 0) {
+        rc = s_fail(EX_DATAERR, "%s", err.msg);
+        goto cleanup;
+    }
+    uint64_t seed = 1;
+    sim_plan_opts_t o = { .policy = p->policy, .seeds = &seed, .nseeds = 1, .success = 100,
+                          .json = true, .prices = prices };
+    if (!(mem = open_memstream(&buf, &len))) {
+        rc = s_fail(EX_OSERR, "open_memstream failed");
+        goto cleanup;
+    }
+    int prc = sim_plan_priced(&d, &o, mem, &err);
+    fclose(mem);
+    mem = NULL;
+    if (prc < 0) {
+        rc = s_fail(err.code == GP_ERR_NOTFOUND ? 1 : EX_DATAERR, "%s", err.msg);
+        goto cleanup;
+    }
+    doc = json_loads(buf, 0, NULL);
+    json_t *shared = json_object_get(doc, "shared");
+    json_t *types = json_object_get(shared, "by_type");
+    if (!json_is_array(types)) {
+        rc = s_fail(EX_SOFTWARE, "the priced plan's answer is not understood");
+        goto cleanup;
+    }
+    size_t k;
+    json_t *t;
+    json_array_foreach(types, k, t) {
+        json_int_t nodes = json_integer_value(json_object_get(t, "nodes"));
+        const char *model = json_string_value(json_object_get(t, "model"));
+        printf("add %lld %s node%s in cloud %s, region %s (type %s, %lld GPUs, %.2f per hour)\n",
+               (long long)nodes, model ? model : "CPU-only", nodes == 1 ? "" : "s",
+               json_string_value(json_object_get(t, "cloud")),
+               json_string_value(json_object_get(t, "region")),
+               json_string_value(json_object_get(t, "type")),
+               (long long)json_integer_value(json_object_get(t, "gpus")),
+               json_real_value(json_object_get(t, "cost_per_hour")));
+    }
+    printf("total: %lld nodes, %lld GPUs, %.2f per hour (%s)\n",
+           (long long)json_integer_value(json_object_get(shared, "nodes")),
+           (long long)json_integer_value(json_object_get(shared, "gpus")),
+           json_real_value(json_object_get(shared, "cost_per_hour")),
+           json_is_true(json_object_get(shared, "optimal")) ? "optimal" : "best found");
+    rc = 0;
+cleanup:
+    if (mem)
+        fclose(mem);
+    free(buf);
+    json_decref(doc);
+    sim_data_free(&d);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int s_add(const pool_t *p, const char *prices, const char *catalog)
+{
+    const plan_job_t **pend = calloc((size_t)p->njobs + 1, sizeof *pend);
+    const plan_job_t **left = calloc((size_t)p->njobs + 1, sizeof *left);
+    gp_placement_t *pl = NULL;
+    int rc = EX_OSERR, n = 0, nleft = 0;
+    gp_err_t err;
+    if (!pend || !left)
+        goto cleanup;
+    for (int i = 0; i < p->njobs; i++)
+        if (p->jobs[i].state == GP_JOB_PENDING)
+            pend[n++] = &p->jobs[i];
+    qsort(pend, (size_t)n, sizeof *pend, s_cmp_prio);
+    printf("pool at etcd revision %lld: %d nodes, %d allocations, %d pending jobs; policy %s\n",
+           (long long)p->revision, p->nnodes, p->nallocs, n, p->policy);
+    if (!(pl = s_engine(p, NULL, &err))) {
+        rc = s_fail(EX_SOFTWARE, "%s", err.msg);
+        goto cleanup;
+    }
+    for (int i = 0; i < n; i++) {
+        gp_alloc_t plan;
+        if (gp_placement_place(pl, &pend[i]->spec, &plan, &err) == 0 &&
+            gp_placement_add_alloc(pl, &plan, &err) == 0) {
+            printf("  %s  places now on %s\n", pend[i]->spec.id, plan.node);
+            continue;
+        }
+        left[nleft++] = pend[i];
+        int k = s_fits_empty(p, &pend[i]->spec, &err);
+        if (k >= 0)
+            printf("  %s  does not place now; it fits an empty node like %s\n", pend[i]->spec.id,
+                   p->nodes[k].name);
+        else
+            printf("  %s  no node of the pool can ever hold it: %s\n", pend[i]->spec.id, err.msg);
+    }
+    if (nleft == 0) {
+        printf("nothing to add: every pending job places now\n");
+        rc = 0;
+    } else if (prices) {
+        rc = s_add_priced(p, left, nleft, prices, catalog);
+    } else {
+        printf("%d pending jobs need more nodes (--prices FILE --catalog INVENTORY: the cheapest)\n",
+               nleft);
+        rc = 1;
+    }
+cleanup:
+    gp_placement_destroy(&pl);
+    free(pend);
+    free(left);
+    return rc;
+}
+
 int cli_plan(int argc, char **argv)
 {
     const char *endpoints = s_env("GPUPOOL_ETCD_ENDPOINTS", "http://127.0.0.1:2379");
@@ -433,8 +603,10 @@ int cli_plan(int argc, char **argv)
     const char *key = s_env("GPUPOOL_ETCD_KEY", ""), *user = s_env("GPUPOOL_ETCD_USER", "");
     const char *password = s_env("GPUPOOL_ETCD_PASSWORD", "");
     const char *prefix = "/gpupool/", *drain = NULL, *policy = "gpupool";
-    bool candidates = false;
-    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates "
+    const char *prices = NULL, *catalog = NULL;
+    bool candidates = false, add = false;
+    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates | "
+                        "--add [--prices FILE --catalog INVENTORY] "
                         "[--policy P] [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] "
                         "[--etcd-key F] [--etcd-user U] [--prefix P]";
     for (int i = 1; i < argc; i++) {
@@ -455,6 +627,12 @@ int cli_plan(int argc, char **argv)
             policy = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--drain")))
             drain = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--prices")))
+            prices = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--catalog")))
+            catalog = v;
+        else if (!strcmp(argv[i], "--add"))
+            add = true;
         else if (!strcmp(argv[i], "--drain-candidates"))
             candidates = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -463,8 +641,10 @@ int cli_plan(int argc, char **argv)
         } else
             return s_fail(EX_USAGE, "unknown argument %s\n%s", argv[i], usage);
     }
-    if (!!drain + candidates != 1)
-        return s_fail(EX_USAGE, "one of --drain, --drain-candidates\n%s", usage);
+    if (!!drain + candidates + add != 1)
+        return s_fail(EX_USAGE, "one of --drain, --drain-candidates, --add\n%s", usage);
+    if ((prices || catalog) && (!add || !prices || !catalog))
+        return s_fail(EX_USAGE, "--prices and --catalog go together, with --add");
     if (drain && !*drain)
         return s_fail(EX_USAGE, "--drain needs a node name");
     if (!gp_prefix_valid(prefix))
@@ -489,7 +669,8 @@ int cli_plan(int argc, char **argv)
         rc = s_fail(EX_UNAVAILABLE, "etcd: %s", err.msg);
         goto cleanup;
     }
-    rc = drain ? s_drain(&pool, drain) : s_drain_candidates(&pool);
+    rc = drain ? s_drain(&pool, drain) : candidates ? s_drain_candidates(&pool)
+                                                    : s_add(&pool, prices, catalog);
 cleanup:
     s_pool_free(&pool);
     gp_etcd_destroy(&etcd);

@@ -51,7 +51,8 @@ out=$(plan_ --drain-candidates); st=$?
 diag "$out"
 is "$st" 0 "--drain-candidates exits 0"
 like "$out" 'drainable together: 2 of 3 nodes' "two nodes can go together"
-like "$out" $'\n  a2-0000 .*\n  a2-0001 ' "the empty ones"
+is "$(printf '%s\n' "$out" | grep -c '^  a2-000[01]  cloud - region r1, 1 devices of A10, 0 jobs running$')" 2 \
+   "the empty ones"
 
 out=$(plan_ --drain nosuch 2>&1); st=$?
 is "$st" 65 "an unknown node is refused (65)"
@@ -72,5 +73,40 @@ done
 got="$(job_field c1 j1-again node) $(job_field c1 j2-again node)"
 is "$(echo $got | tr ' ' '\n' | sort | tr '\n' ' ')" "$(echo $p1 $p2 | tr ' ' '\n' | sort | tr '\n' ' ')" \
    "the jobs run on the nodes the plan named ($got)"
-for d in a2 c1; do stop_daemon $d; is "$?" 0 "$d exits 0"; done
+
+# --add: a T4 node runs a whole-T4 job and a second one waits; the plan
+# says it fits an empty node like the T4 one, and, from the example
+# catalogue and prices, adds the cheapest T4 node there is (gcp's, 2.92
+# per hour)
+pool_agent a3 r1 1 1xT4:15360 || bail_out "a3 did not start"
+wait_for 15 bash -c "'$GP_BUILD/gpupool' --api '${POOL_API[c1]}' nodes | grep -q a3-0000" ||
+    bail_out "a3-0000 is not listed"
+submit '{"id": "t4a", "devices": 1, "models": ["T4"]}'
+wait_state c1 t4a running 20; ok $? "a whole-T4 job runs"
+submit '{"id": "t4b", "devices": 1, "models": ["T4"]}'
+wait_state c1 t4b pending 20; ok $? "a second one is pending"
+out=$(plan_ --add); st=$?
+diag "$out"
+is "$st" 1 "--add without a catalogue: some job needs more nodes (exit 1)"
+like "$out" '^  t4b  does not place now; it fits an empty node like a3-0000$' \
+     "the T4 job would fit another node like a3-0000"
+ex=simulations/examples
+for d in c1 a2 a3; do kill -STOP "$(daemon_pid $d)"; done
+before=$(rev)
+out=$(plan_ --add --prices $ex/prices.txt --catalog $ex/inventory.jsonl 2>&1); st=$?
+after=$(rev)
+for d in c1 a2 a3; do kill -CONT "$(daemon_pid $d)"; done
+diag "$out"
+is "$st" 0 "--add with a catalogue and prices exits 0"
+is "$after" "$before" "plan --add wrote nothing to etcd"
+like "$out" '^add 1 T4 node in cloud gcp, region europe-west4 \(type n1-standard-32-t4x4, 4 GPUs, 2\.92 per hour\)$' \
+     "add 1 T4 node in cloud gcp, the cheapest T4 node of the catalogue"
+like "$out" 'total: 1 nodes, 4 GPUs, 2\.92 per hour \(optimal\)' "the total"
+out=$(plan_ --add --prices $ex/prices.txt 2>&1); st=$?
+is "$st" 64 "--prices without --catalog is a usage error"
+out=$(plan_ --add --prices /nonexistent --catalog $ex/inventory.jsonl 2>&1); st=$?
+is "$st" 65 "a missing price file is refused (65)"
+like "$out" 'nonexistent' "naming it"
+
+for d in a2 a3 c1; do stop_daemon $d; is "$?" 0 "$d exits 0"; done
 done_testing
