@@ -125,15 +125,19 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
     if (gp_etcd_do(etcd, &op, &res, err) < 0)
         return -1;
     p->revision = res.revision;
-    size_t plen = strlen(prefix);
+    /* the folders as keys.h names them */
+    char knodes[GP_KEY_MAX], kalloc[GP_KEY_MAX], kjobs[GP_KEY_MAX];
+    gp_key_node(knodes, prefix, NULL, NULL);
+    gp_key_alloc(kalloc, prefix, NULL, NULL);
+    gp_key_job(kjobs, prefix, NULL);
+    size_t jlen = strlen(kjobs);
     int rc = 0;
     for (size_t i = 0; i < res.n_kvs && rc == 0; i++) {
         const gp_etcd_kv_t *kv = &res.kvs[i];
-        const char *rest = kv->key + plen;
-        size_t restlen = kv->key_len - plen;
-        bool is_node = s_has_prefix(rest, restlen, "nodes/");
-        bool is_alloc = s_has_prefix(rest, restlen, "alloc/");
-        bool is_job = s_has_prefix(rest, restlen, "jobs/") && !memchr(rest + 5, '/', restlen - 5);
+        bool is_node = s_has_prefix(kv->key, kv->key_len, knodes);
+        bool is_alloc = s_has_prefix(kv->key, kv->key_len, kalloc);
+        bool is_job = s_has_prefix(kv->key, kv->key_len, kjobs) &&
+                      !memchr(kv->key + jlen, '/', kv->key_len - jlen);
         if (!is_node && !is_alloc && !is_job)
             continue;
         gp_err_t perr;
