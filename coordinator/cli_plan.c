@@ -21,7 +21,10 @@
  * devices in use, then name); a node joins the set when every running job
  * of the set and of the node still places elsewhere.  The set is one that
  * can be drained together, not necessarily the largest such set (that is
- * a bin-packing problem); the greedy order drains empty nodes first.
+ * a bin-packing problem); the greedy order drains empty nodes first.  With
+ * --prices FILE the dearest nodes are tried first (price per hour as
+ * gpupool-sim's price file gives it, sim_node_price), so that the set
+ * saves the most, and the saving is printed.
  *
  * --add: the pending jobs are placed into the pool as it is, highest
  * priority first, each committed before the next.  Those that place need
@@ -361,11 +364,15 @@ typedef struct {
     int node;
     int allocs;
     int devices;
+    double price;            /* per hour; 0 without --prices */
 } load_t;
 
+/* The dearest first (with prices), then the least allocated. */
 static int s_cmp_load(const void *x, const void *y)
 {
     const load_t *a = x, *b = y;
+    if (a->price != b->price)
+        return a->price < b->price ? 1 : -1;
     if (a->allocs != b->allocs)
         return a->allocs - b->allocs;
     if (a->devices != b->devices)
@@ -373,15 +380,21 @@ static int s_cmp_load(const void *x, const void *y)
     return a->node - b->node;
 }
 
-static int s_drain_candidates(const pool_t *p)
+static int s_drain_candidates(const pool_t *p, const char *prices)
 {
     bool *drained = calloc((size_t)p->nnodes + 1, sizeof *drained);
     load_t *order = calloc((size_t)p->nnodes + 1, sizeof *order);
     int rc = EX_OSERR;
     if (!drained || !order)
         goto cleanup;
-    for (int i = 0; i < p->nnodes; i++)
+    gp_err_t err;
+    for (int i = 0; i < p->nnodes; i++) {
         order[i].node = i;
+        if (prices && sim_node_price(prices, &p->nodes[i], &order[i].price, &err) < 0) {
+            rc = s_fail(EX_DATAERR, "%s", err.msg);
+            goto cleanup;
+        }
+    }
     for (int i = 0; i < p->nallocs; i++) {
         int k = s_node_index(p, p->allocs[i].node);
         if (k >= 0) {
@@ -393,7 +406,7 @@ static int s_drain_candidates(const pool_t *p)
     printf("pool at etcd revision %lld: %d nodes, %d allocations; policy %s\n",
            (long long)p->revision, p->nnodes, p->nallocs, p->policy);
     int count = 0;
-    gp_err_t err;
+    double saved = 0;
     for (int i = 0; i < p->nnodes; i++) {
         int k = order[i].node;
         drained[k] = true;
@@ -407,16 +420,23 @@ static int s_drain_candidates(const pool_t *p)
             continue;
         }
         count++;
+        saved += order[i].price;
     }
-    printf("drainable together: %d of %d nodes\n", count, p->nnodes);
+    printf("drainable together: %d of %d nodes", count, p->nnodes);
+    if (prices)
+        printf(", saving %.2f per hour", saved);
+    putchar('\n');
     for (int i = 0; i < p->nnodes; i++) {
         int k = order[i].node;
         if (!drained[k])
             continue;
         const gp_node_t *n = &p->nodes[k];
-        printf("  %s  cloud %s region %s, %d devices%s%s, %d jobs running\n", n->name,
+        printf("  %s  cloud %s region %s, %d devices%s%s, %d jobs running", n->name,
                n->cloud[0] ? n->cloud : "-", n->region[0] ? n->region : "-", n->ndevices,
                n->ndevices ? " of " : "", n->ndevices ? n->devices[0].model : "", order[i].allocs);
+        if (prices)
+            printf(", %.2f per hour", order[i].price);
+        putchar('\n');
     }
     if (count > 0) {
         printf("where their jobs go:\n");
@@ -609,7 +629,7 @@ int cli_plan(int argc, char **argv)
     const char *prefix = "/gpupool/", *drain = NULL, *policy = "gpupool";
     const char *prices = NULL, *catalog = NULL;
     bool candidates = false, add = false;
-    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates | "
+    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates [--prices FILE] | "
                         "--add [--prices FILE --catalog INVENTORY] "
                         "[--policy P] [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] "
                         "[--etcd-key F] [--etcd-user U] [--prefix P]";
@@ -647,8 +667,10 @@ int cli_plan(int argc, char **argv)
     }
     if (!!drain + candidates + add != 1)
         return s_fail(EX_USAGE, "one of --drain, --drain-candidates, --add\n%s", usage);
-    if ((prices || catalog) && (!add || !prices || !catalog))
-        return s_fail(EX_USAGE, "--prices and --catalog go together, with --add");
+    if (catalog && (!add || !prices))
+        return s_fail(EX_USAGE, "--catalog goes with --add and --prices");
+    if (prices && !candidates && !(add && catalog))
+        return s_fail(EX_USAGE, "--prices goes with --drain-candidates, or --add and --catalog");
     if (drain && !*drain)
         return s_fail(EX_USAGE, "--drain needs a node name");
     if (!gp_prefix_valid(prefix))
@@ -673,7 +695,7 @@ int cli_plan(int argc, char **argv)
         rc = s_fail(EX_UNAVAILABLE, "etcd: %s", err.msg);
         goto cleanup;
     }
-    rc = drain ? s_drain(&pool, drain) : candidates ? s_drain_candidates(&pool)
+    rc = drain ? s_drain(&pool, drain) : candidates ? s_drain_candidates(&pool, prices)
                                                     : s_add(&pool, prices, catalog);
 cleanup:
     s_pool_free(&pool);

@@ -53,6 +53,19 @@ is "$st" 0 "--drain-candidates exits 0"
 like "$out" 'drainable together: 2 of 3 nodes' "two nodes can go together"
 is "$(printf '%s\n' "$out" | grep -c '^  a2-000[01]  cloud - region r1, 1 devices of A10, 0 jobs running$')" 2 \
    "the empty ones"
+# with prices the dearest node is tried first: a1-0000 (two A10s) can go
+# when its jobs move to the two one-A10 nodes, and then neither of those can
+printf '# per GPU, any cloud\n*  gpu=A10  1.00\n*  gpu=T4  0.50\n' >"$T_TMP/prices.txt"
+out=$(plan_ --drain-candidates --prices "$T_TMP/prices.txt"); st=$?
+diag "$out"
+is "$st" 0 "--drain-candidates --prices exits 0"
+like "$out" 'drainable together: 1 of 3 nodes, saving 2\.00 per hour' "the dearest node can go, saving its price"
+like "$out" '^  a1-0000  cloud - region r1, 2 devices of A10, 2 jobs running, 2\.00 per hour$' "a1-0000 is the one"
+is "$(printf '%s\n' "$out" | grep -c '^  j[12]  a1-0000 -> a2-000[01]  A10')" 2 "and its two jobs go to the A10 nodes"
+printf '*  gpu=H100  1.00\n' >"$T_TMP/noprice.txt"
+out=$(plan_ --drain-candidates --prices "$T_TMP/noprice.txt" 2>&1); st=$?
+is "$st" 65 "a node without a price is refused (65)"
+like "$out" 'no price for node a[12]-000[01] \(type [12]xA10 in cloud -\)' "naming the node and its type"
 
 out=$(plan_ --drain nosuch 2>&1); st=$?
 is "$st" 65 "an unknown node is refused (65)"
