@@ -96,12 +96,13 @@ static const char *s_env(const char *name, const char *dflt)
     return v && *v ? v : dflt;
 }
 
-static void *s_grow(void *p, int n, size_t size)
+/* arr with room for element n (capacity doubles at powers of two), or
+ * NULL when out of memory (arr is then unchanged). */
+static void *s_grow(void *arr, int n, size_t size)
 {
-    /* capacity doubles at powers of two */
     if (n > 0 && (n & (n - 1)) != 0)
-        return p;
-    return realloc(p, (size_t)(n ? 2 * n : 8) * size);
+        return arr;
+    return realloc(arr, (size_t)(n ? 2 * n : 8) * size);
 }
 
 static void s_pool_free(pool_t *p)
@@ -152,11 +153,13 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
                         perr.msg);
                 continue;
             }
-            if (!(p->jobs = s_grow(p->jobs, p->njobs, sizeof *p->jobs))) {
+            plan_job_t *grown = s_grow(p->jobs, p->njobs, sizeof *p->jobs);
+            if (!grown) {
                 gp_jobrec_clear(&rec);
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
                 break;
             }
+            p->jobs = grown;
             p->jobs[p->njobs++] = (plan_job_t){ .spec = rec.spec, .state = rec.state, .have = true };
             gp_jobrec_clear(&rec);
             continue;
@@ -168,23 +171,25 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
             continue;
         }
         if (is_node) {
-            gp_node_t node;
+            gp_node_t node, *grown = NULL;
             if (gp_node_from_json(doc, &node, &perr) < 0) {
                 fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
-            } else if (!(p->nodes = s_grow(p->nodes, p->nnodes, sizeof *p->nodes))) {
+            } else if (!(grown = s_grow(p->nodes, p->nnodes, sizeof *p->nodes))) {
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
             } else {
+                p->nodes = grown;
                 p->nodes[p->nnodes++] = node;
             }
         } else {
-            gp_alloc_t a;
+            gp_alloc_t a, *grown = NULL;
             if (gp_alloc_from_json(doc, &a, &perr) < 0) {
                 fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
-            } else if (!(p->allocs = s_grow(p->allocs, p->nallocs, sizeof *p->allocs))) {
+            } else if (!(grown = s_grow(p->allocs, p->nallocs, sizeof *p->allocs))) {
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
             } else {
+                p->allocs = grown;
                 p->allocs[p->nallocs++] = a;
             }
         }
