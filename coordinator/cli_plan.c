@@ -24,7 +24,9 @@
  * a bin-packing problem); the greedy order drains empty nodes first.  With
  * --prices FILE the dearest nodes are tried first (price per hour as
  * gpupool-sim's price file gives it, sim_node_price), so that the set
- * saves the most, and the saving is printed.
+ * saves the most, and the saving is printed.  Each try builds an engine of
+ * the pool afresh: nodes x (nodes + allocations) work, fine for hundreds of
+ * nodes, all of it in this process.
  *
  * --add: the pending jobs are placed into the pool as it is, highest
  * priority first, each committed before the next.  Those that place need
@@ -33,20 +35,20 @@
  * linked in): the catalogue is INVENTORY's node types (gpupool-sim's
  * inventory formats), the workload the jobs left over (handed over as
  * JSON lines in an anonymous memory file), the target 100% placed.
- * Without a catalogue, each job that does not place is checked against an
- * empty copy of every node of the pool: "more nodes like N" or "no node of
- * the pool can ever hold it" with the engine's reason.
+ * Each job that does not place is also checked against an empty copy of
+ * every node of the pool: "fits an empty node like N", or "no node of the
+ * pool can ever hold it" with the engine's reason.
  */
 #include "cli.h"
 
 #include <stdarg.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
