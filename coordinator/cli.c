@@ -113,6 +113,11 @@ static void s_usage(FILE *out)
         "                                FILE.meta (env GPUPOOL_ETCD_ENDPOINTS, ..._CA, ..._CERT,\n"
         "                                ..._KEY, ..._USER, ..._PASSWORD)\n"
         "  restore-check FILE            check a backup and say what it holds\n"
+        "  plan --drain NODE[,NODE] | --drain-candidates [--prices F]\n"
+        "       | --add [--prices F --catalog INVENTORY] [--policy P] [etcd options as backup]\n"
+        "                                read-only what-if on the live pool, from one etcd read:\n"
+        "                                where drained nodes' jobs go, which nodes can go\n"
+        "                                together, the cheapest nodes for the pending jobs\n"
         "  doctor [-c DAEMON.conf] [--etcd-endpoints URLS] [--etcd-local-endpoints URLS]\n"
         "                                this host's round trips to each etcd member; warns when\n"
         "                                etcd's timing or the local endpoints do not fit them\n"
@@ -2043,9 +2048,11 @@ int main(int argc, char **argv)
     int cargc = nrest;
     char **cargv = rest;
     int rc = 0;
-    if (!strcmp(cmd, "keys") || !strcmp(cmd, "backup") || !strcmp(cmd, "restore-check")) {
+    if (!strcmp(cmd, "keys") || !strcmp(cmd, "backup") || !strcmp(cmd, "restore-check") ||
+        !strcmp(cmd, "plan")) {
         /* offline, or etcd's own: no API */
         rc = !strcmp(cmd, "keys")     ? s_cmd_keys(cargc, cargv)
+             : !strcmp(cmd, "plan")   ? cli_plan(cargc, cargv)
              : !strcmp(cmd, "backup") ? cli_backup(cargc, cargv)
                                       : cli_restore_check(cargc, cargv);
         free(rest);

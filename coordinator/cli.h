@@ -32,5 +32,11 @@ const char *cli_flag_value(int argc, char **argv, int *i, const char *name);
 
 int cli_backup(int argc, char **argv);
 int cli_restore_check(int argc, char **argv);
+/* cli_plan.c: `gpupool plan --drain NODE[,NODE] | --drain-candidates
+ * [--prices FILE] | --add [--prices FILE --catalog INVENTORY]`, read-only what-if questions
+ * on the live pool from one etcd range read (the etcd options as backup's,
+ * and --policy, default gpupool).  Exit 0: the drain can be done / the
+ * pending jobs place (on the added nodes); 1: some job places nowhere. */
+int cli_plan(int argc, char **argv);
 
 #endif

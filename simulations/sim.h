@@ -187,6 +187,10 @@ int sim_plan(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t 
 /* sim_catalog.c: the cheapest inventory from the node types of d's
  * inventory with o->prices (the search is described there). */
 int sim_plan_priced(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err);
+/* The hourly price of a node record by the price file prices (its "type"
+ * label, else <devices>x<model>, in its cloud; else per GPU of its model):
+ * what `gpupool plan --drain-candidates --prices` saves. */
+int sim_node_price(const char *prices, const gp_node_t *node, double *price, gp_err_t *err);
 
 /* sim_output.c */
 double sim_max_rss_mib(void);   /* the process's peak resident set so far */

@@ -229,6 +229,36 @@ static const s_price_t *s_price_of(const s_price_t *p, int np, bool is_type, con
     return NULL;
 }
 
+/* The hourly price of one node record (sim.h). */
+int sim_node_price(const char *prices, const gp_node_t *node, double *price, gp_err_t *err)
+{
+    s_price_t *p = NULL;
+    int np = 0;
+    if (s_load_prices(prices, &p, &np, err) < 0)
+        return -1;
+    char type[GP_SHORT_LEN + 16];
+    const char *model = node->ndevices > 0 ? node->devices[0].model : NULL;
+    const char *cloud = node->cloud[0] ? node->cloud : "-";
+    if (model)
+        snprintf(type, sizeof type, "%dx%s", node->ndevices, model);
+    else
+        snprintf(type, sizeof type, "cpu%lld", (long long)(node->cpu_milli / 1000));
+    for (int l = 0; l < node->nlabels; l++)
+        if (!strcmp(node->labels[l].key, "type"))
+            gp_strlcpy(type, node->labels[l].value, sizeof type);
+    const s_price_t *pr = s_price_of(p, np, true, type, cloud);
+    int rc = 0;
+    if (pr != NULL)
+        *price = pr->price;
+    else if (model && (pr = s_price_of(p, np, false, model, cloud)) != NULL)
+        *price = pr->price * node->ndevices;
+    else
+        rc = gp_err_set(err, GP_ERR_INVALID, "%s: no price for node %s (type %s in cloud %s)",
+                        prices, node->name, type, cloud);
+    free(p);
+    return rc;
+}
+
 /* ------------------------------------------------------------- catalogue */
 
 static int s_cloud_ix(s_ctx_t *c, const char *cloud)
