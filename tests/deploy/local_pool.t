@@ -9,7 +9,7 @@
 POOL=$GP_ROOT/deploy/local-pool.sh
 CLI=$GP_BUILD/gpupool
 for p in gpupool gpupool-coordinator gpupool-agent; do
-    [ -x "$GP_BUILD/$p" ] || { skip 18 "$p not built"; done_testing; }
+    [ -x "$GP_BUILD/$p" ] || { skip 20 "$p not built"; done_testing; }
 done
 export GPUPOOL_POOL_DIR=$T_TMP/pool
 unset GPUPOOL_API GPUPOOL_TOKEN GPUPOOL_TOKEN_FILE
