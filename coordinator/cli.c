@@ -316,7 +316,7 @@ static double s_num(const json_t *obj, const char *key)
 
 /* ------------------------------------------------------------- tables */
 
-#define TABLE_MAX_COLS 12
+#define TABLE_MAX_COLS 16
 
 typedef struct {
     int ncols;
@@ -328,6 +328,10 @@ typedef struct {
 static void s_table_init(table_t *t, int ncols, const char *const *heads)
 {
     memset(t, 0, sizeof *t);
+    if (ncols < 1 || ncols > TABLE_MAX_COLS) {
+        s_fail("internal error: a table of %d columns", ncols);
+        exit(EX_SOFTWARE);
+    }
     t->ncols = ncols;
     t->cap = 16;
     t->cells = calloc(t->cap * (size_t)ncols, sizeof *t->cells);
