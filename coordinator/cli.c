@@ -1,11 +1,14 @@
 /*
  * gpupool - the command-line client of a pool's REST API.
  *
- *     gpupool [--api URL] [--token TOKEN | --token-file FILE] [-o table|json] COMMAND ...
+ *     gpupool [--api URL[,URL...]]... [--token TOKEN | --token-file FILE]
+ *             [-o table|wide|json] COMMAND ...
  *
  * Every command is one or a few HTTP requests to a coordinator (any
  * coordinator of any region: standbys answer too), printed as an aligned
- * table or as the server's JSON.  `keys` works offline: it makes CURVE key
+ * table or as the server's JSON.  Given several endpoints, a request that
+ * may be repeated (GET, PUT, DELETE, a submission naming its ids) goes to
+ * the next when one cannot be reached or answers 5xx (s_request).  `keys` works offline: it makes CURVE key
  * pairs and API tokens for the daemons.
  *
  * Errors are one line on stderr ("gpupool: ...") and an exit status from
@@ -103,7 +106,8 @@ static void s_fail(const char *fmt, ...)
 static void s_usage(FILE *out)
 {
     fputs(
-        "usage: gpupool [--api URL] [--token TOKEN | --token-file FILE] [-o table|json] COMMAND ...\n"
+        "usage: gpupool [--api URL[,URL...]]... [--token TOKEN | --token-file FILE]\n"
+        "               [-o table|wide|json] COMMAND ...\n"
         "\n"
         "Commands:\n"
         "  submit FILE|-                 submit jobs (a JSON object or an array of them)\n"
