@@ -339,7 +339,7 @@ int gp_job_from_json(const json_t *obj, gp_job_t *out, gp_err_t *err)
         } else if (!strcmp(k, "nvidia.com/priority")) {
             if (s_int(v, k, true, 0, 1, &i64, err) < 0)
                 return -1;
-            j.priority = i64 == 0 ? 100 : 0;
+            j.priority = i64 == 0 ? 100 : -100;   /* HAMi: 0 high, 1 low */
             hami_prio = true;
         } else if (!strcmp(k, "gang")) {
             if (s_str(v, k, j.gang, sizeof j.gang, err) < 0)

@@ -286,6 +286,16 @@ gp_slice_priority_t gp_slice_region_priority(const gp_slice_region_t *self)
     return (gp_slice_priority_t)self->map->priority;
 }
 
+gp_slice_priority_t gp_slice_priority_of(int prio)
+{
+    return prio >= 100 ? GP_SLICE_PRIO_HIGH : prio < 0 ? GP_SLICE_PRIO_LOW : GP_SLICE_PRIO_NORMAL;
+}
+
+const char *gp_slice_priority_name(gp_slice_priority_t p)
+{
+    return p == GP_SLICE_PRIO_HIGH ? "high" : p == GP_SLICE_PRIO_LOW ? "low" : "normal";
+}
+
 int gp_slice_region_oversubscribe(const gp_slice_region_t *self)
 {
     return (int)self->map->oversubscribe;

@@ -25,7 +25,8 @@
  *                         all.  Default: no limit (the device's memory).
  *   GP_SLICE_COMPUTE      compute cap per device, percent of the GPU's time,
  *                         1..100, list or single value.  Default 100 (no cap).
- *   GP_SLICE_PRIORITY     "low", "normal" or "high".  Default "normal".  A
+ *   GP_SLICE_PRIORITY     "low", "normal" or "high".  Default "normal"
+ *                         (gp_slice_priority_of maps a job's priority).  A
  *                         high-priority slice that launches kernels on a GPU
  *                         suspends the launches of low-priority slices on
  *                         that GPU (their memory stays).
@@ -177,6 +178,12 @@ void gp_slice_region_close(gp_slice_region_t **self_p);
 
 int gp_slice_region_ndevices(const gp_slice_region_t *self);
 gp_slice_priority_t gp_slice_region_priority(const gp_slice_region_t *self);
+/* The slice priority a job of priority prio (-1000..1000, default 0) runs
+ * at: >= 100 high, < 0 low, anything else -- the default 0 included --
+ * normal, which is never held by a high-priority slice.  The name is
+ * GP_SLICE_PRIORITY's value: "low", "normal", "high". */
+gp_slice_priority_t gp_slice_priority_of(int prio);
+const char *gp_slice_priority_name(gp_slice_priority_t p);
 int gp_slice_region_oversubscribe(const gp_slice_region_t *self);
 /* The device's shared record, for the shim's lock-free paths; NULL when
  * dev is out of range. */

@@ -1,11 +1,14 @@
 /*
  * gpupool - the command-line client of a pool's REST API.
  *
- *     gpupool [--api URL] [--token TOKEN | --token-file FILE] [-o table|json] COMMAND ...
+ *     gpupool [--api URL[,URL...]]... [--token TOKEN | --token-file FILE]
+ *             [-o table|wide|json] COMMAND ...
  *
  * Every command is one or a few HTTP requests to a coordinator (any
  * coordinator of any region: standbys answer too), printed as an aligned
- * table or as the server's JSON.  `keys` works offline: it makes CURVE key
+ * table or as the server's JSON.  Given several endpoints, a request that
+ * may be repeated (GET, PUT, DELETE, a submission naming its ids) goes to
+ * the next when one cannot be reached or answers 5xx (s_request).  `keys` works offline: it makes CURVE key
  * pairs and API tokens for the daemons.
  *
  * Errors are one line on stderr ("gpupool: ...") and an exit status from
@@ -62,10 +65,14 @@
 #define CLI_MAX_INPUT (64u << 20)       /* largest submission file read */
 #define CLI_MAX_ANSWER (256u << 20)     /* largest answer accepted from the server */
 
-typedef enum { OUT_TABLE = 0, OUT_JSON } out_fmt_t;
+typedef enum { OUT_TABLE = 0, OUT_JSON, OUT_WIDE } out_fmt_t;   /* wide: a table with more columns */
 
 typedef struct {
-    char *api;               /* base URL without a trailing '/' (owned) */
+    char **apis;             /* the API endpoints, base URLs without a trailing '/' (owned) */
+    size_t napis;            /* how many: at least one */
+    size_t cur;              /* the one in use: the first, or the one failed over to */
+    const char *api;         /* apis[cur] */
+    bool post_idempotent;    /* the next POST may be repeated: a submission naming its ids */
     char *token;             /* bearer token or NULL (owned) */
     const char *cacert;      /* CA bundle the API's certificate is checked against, or NULL */
     const char *cert, *key;  /* client certificate and key, or NULL */
@@ -76,6 +83,12 @@ typedef struct {
 
 /* ------------------------------------------------------------- messages */
 
+/* While s_hold is set, s_fail keeps its line in s_held instead of printing
+ * it: a request that another API endpoint may still answer decides later
+ * whether its failure is the command's (s_request). */
+static bool s_hold;
+static char s_held[1024];
+
 static void s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void s_fail(const char *fmt, ...)
 {
@@ -84,20 +97,25 @@ static void s_fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, PROG ": %s\n", line);
+    if (s_hold)
+        gp_strlcpy(s_held, line, sizeof s_held);
+    else
+        fprintf(stderr, PROG ": %s\n", line);
 }
 
 static void s_usage(FILE *out)
 {
     fputs(
-        "usage: gpupool [--api URL] [--token TOKEN | --token-file FILE] [-o table|json] COMMAND ...\n"
+        "usage: gpupool [--api URL[,URL...]]... [--token TOKEN | --token-file FILE]\n"
+        "               [-o table|wide|json] COMMAND ...\n"
         "\n"
         "Commands:\n"
         "  submit FILE|-                 submit jobs (a JSON object or an array of them)\n"
         "  get ID                        one job: state, node, devices, history\n"
         "  ls [--state S] [--region R] [--owner O] [-q]\n"
         "                                list jobs (-q: their ids only)\n"
-        "  cancel ID...                  cancel jobs\n"
+        "  cancel ID... | --all | [--state S] [--owner O] [--region R]\n"
+        "                                cancel jobs: these, or every one not ended (that matches)\n"
         "  suspend ID...                 hold placed jobs' kernel launches (memory stays)\n"
         "  resume ID...                  let suspended jobs launch again\n"
         "  quota ls | set TEAM [--gpus N] [--mem-mib N] [--compute PCT] | rm TEAM\n"
@@ -127,12 +145,14 @@ static void s_usage(FILE *out)
         "                                the coordinator's audit log (operators), or a copy of it\n"
         "\n"
         "Options:\n"
-        "  --api URL          the coordinator's REST API (env GPUPOOL_API; default " DEFAULT_API ")\n"
+        "  --api URL[,URL]    the coordinators' REST API; repeatable, the next is tried when one\n"
+        "                     cannot be reached or fails (5xx) (env GPUPOOL_API, URLs separated\n"
+        "                     by commas; default " DEFAULT_API ")\n"
         "  --token TOKEN      API token (env GPUPOOL_TOKEN)\n"
         "  --token-file FILE  read the token from FILE (env GPUPOOL_TOKEN_FILE)\n"
         "  --cacert FILE      CA bundle to verify an https:// API with (env GPUPOOL_CACERT)\n"
         "  --cert FILE, --key FILE  client certificate and key (env GPUPOOL_CERT, GPUPOOL_KEY)\n"
-        "  -o, --output FMT   table (default) or json\n"
+        "  -o, --output FMT   table (default), wide (ls and nodes: more columns) or json\n"
         "  -h, --help         this help\n"
         "  --version          print the version\n"
         "\n"
@@ -258,6 +278,27 @@ static void s_fmt_time(char *out, size_t size, int64_t ms)
         gp_strlcpy(out, "-", size);
 }
 
+/* Milliseconds since the epoch in local time, "2026-11-21 16:04:05". */
+static void s_fmt_local(char *out, size_t size, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || localtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        gp_strlcpy(out, "-", size);
+}
+
+/* How long before now (ms since the epoch) a time was: "3m ago". */
+static void s_fmt_ago(char *out, size_t size, int64_t now, int64_t ms)
+{
+    if (ms <= 0) {
+        gp_strlcpy(out, "-", size);
+        return;
+    }
+    char age[24];
+    s_fmt_age(age, sizeof age, now - ms);
+    snprintf(out, size, "%s ago", age);
+}
+
 /* ------------------------------------------------------------- JSON fields */
 
 static const char *s_str(const json_t *obj, const char *key)
@@ -284,7 +325,7 @@ static double s_num(const json_t *obj, const char *key)
 
 /* ------------------------------------------------------------- tables */
 
-#define TABLE_MAX_COLS 12
+#define TABLE_MAX_COLS 16
 
 typedef struct {
     int ncols;
@@ -296,6 +337,10 @@ typedef struct {
 static void s_table_init(table_t *t, int ncols, const char *const *heads)
 {
     memset(t, 0, sizeof *t);
+    if (ncols < 1 || ncols > TABLE_MAX_COLS) {
+        s_fail("internal error: a table of %d columns", ncols);
+        exit(EX_SOFTWARE);
+    }
     t->ncols = ncols;
     t->cap = 16;
     t->cells = calloc(t->cap * (size_t)ncols, sizeof *t->cells);
@@ -386,14 +431,17 @@ static int s_status_exit(long status)
 }
 
 /*
- * One request: METHOD api+path, with body (JSON) when not NULL.  On a 2xx
- * answer with a JSON body, *out is the parsed answer (caller decrefs) and
- * 0 is returned.  Otherwise the error is printed (the server's "error"
- * message for a 4xx/5xx) and the exit status returned.
+ * One request to one endpoint: METHOD api+path, with body (JSON) when not
+ * NULL.  On a 2xx answer with a JSON body, *out is the parsed answer
+ * (caller decrefs) and 0 is returned.  Otherwise the error is printed (the
+ * server's "error" message for a 4xx/5xx) and the exit status returned;
+ * *down is set when the endpoint could not be reached or answered 5xx, so
+ * that another endpoint may do better.
  */
-static int s_request(cli_t *cli, const char *method, const char *path, const char *body,
-                     size_t body_len, json_t **out)
+static int s_request_one(cli_t *cli, const char *method, const char *path, const char *body,
+                         size_t body_len, json_t **out, bool *down)
 {
+    *down = false;
     char url[4096];
     if ((size_t)snprintf(url, sizeof url, "%s%s", cli->api, path) >= sizeof url) {
         s_fail("URL too long");
@@ -458,6 +506,9 @@ static int s_request(cli_t *cli, const char *method, const char *path, const cha
                 hint = " (the API's certificate is not trusted: check --cacert or GPUPOOL_CACERT)";
             else if (cc == CURLE_SSL_CERTPROBLEM)
                 hint = " (check --cert and --key, or GPUPOOL_CERT and GPUPOOL_KEY)";
+            /* our own TLS settings fail the same way everywhere */
+            *down = cc != CURLE_PEER_FAILED_VERIFICATION && cc != CURLE_SSL_CACERT_BADFILE &&
+                    cc != CURLE_SSL_CERTPROBLEM;
             s_fail("cannot reach %s: %s%s", cli->api, why, hint);
             rc = EX_UNAVAILABLE;
         }
@@ -496,6 +547,7 @@ static int s_request(cli_t *cli, const char *method, const char *path, const cha
             s_fail("%s (HTTP %ld)", msg && *msg ? msg : "request failed", status);
         json_decref(j);
         rc = s_status_exit(status);
+        *down = status >= 500;
         goto cleanup;
     }
     if (j == NULL) {
@@ -508,6 +560,45 @@ static int s_request(cli_t *cli, const char *method, const char *path, const cha
 cleanup:
     curl_slist_free_all(hdrs);
     s_buf_free(&answer);
+    return rc;
+}
+
+/* A request that may be sent again to another endpoint when the first did
+ * not answer: it changes nothing the second time (GET, PUT, DELETE), or it
+ * is a submission whose jobs all name their ids, which the API takes once
+ * (a repeat answers 200 with the stored record). */
+static bool s_repeatable(const cli_t *cli, const char *method)
+{
+    return !strcmp(method, "GET") || !strcmp(method, "PUT") || !strcmp(method, "DELETE") ||
+           (!strcmp(method, "POST") && cli->post_idempotent);
+}
+
+/*
+ * A request to the pool: to the endpoint in use and, when it cannot be
+ * reached or answers 5xx and the request is repeatable, to the next ones
+ * in turn (each failure is noted on stderr).  The endpoint that answered
+ * stays in use for the rest of the run.  Returns as s_request_one.
+ */
+static int s_request(cli_t *cli, const char *method, const char *path, const char *body,
+                     size_t body_len, json_t **out)
+{
+    size_t tries = s_repeatable(cli, method) ? cli->napis : 1;
+    int rc = 0;
+    for (size_t t = 0; t < tries; t++) {
+        bool down = false, last = t + 1 == tries;
+        s_hold = !last;
+        s_held[0] = '\0';
+        rc = s_request_one(cli, method, path, body, body_len, out, &down);
+        s_hold = false;
+        if (rc == 0 || last || !down) {
+            if (rc != 0 && s_held[0])
+                fprintf(stderr, PROG ": %s\n", s_held);
+            return rc;
+        }
+        cli->cur = (cli->cur + 1) % cli->napis;
+        cli->api = cli->apis[cli->cur];
+        fprintf(stderr, PROG ": %s; trying %s\n", s_held, cli->api);
+    }
     return rc;
 }
 
@@ -528,9 +619,61 @@ static int s_job_path(cli_t *cli, const char *id, char *out, size_t size)
 }
 
 /* Print a JSON value, indented, on stdout. */
+/*
+ * Beside every time field "X_ms" (milliseconds since the epoch) of the
+ * API's JSON, at any depth, add "X": the same time in RFC 3339, UTC, with
+ * milliseconds ("2026-11-21T15:04:05.123Z"), unless the record has an X
+ * already.  A "_ms" field is a time when it lies between 2000 and 3000;
+ * durations in ms (timeouts, ages) are far below.
+ */
+#define S_MS_2000 946684800000LL
+#define S_MS_3000 32503680000000LL
+
+static void s_add_rfc3339(json_t *j)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) s_add_rfc3339(v);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_t *add = json_object();
+    json_object_foreach_safe(j, tmp, k, v) {
+        size_t len = strlen(k);
+        s_add_rfc3339(v);
+        if (len < 4 || strcmp(k + len - 3, "_ms") || !json_is_integer(v) || add == NULL)
+            continue;
+        json_int_t ms = json_integer_value(v);
+        char name[128], t[40], text[48];
+        if (ms < S_MS_2000 || ms >= S_MS_3000 || len - 3 >= sizeof name)
+            continue;
+        memcpy(name, k, len - 3);
+        name[len - 3] = '\0';
+        if (json_object_get(j, name))
+            continue;
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&sec, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            continue;
+        snprintf(text, sizeof text, "%s.%03dZ", t, (int)(ms % 1000));
+        json_object_set_new(add, name, json_string(text));
+    }
+    json_object_update(j, add);
+    json_decref(add);
+}
+
 static int s_print_json(const json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    json_t *copy = json_deep_copy(j);
+    if (copy)
+        s_add_rfc3339(copy);
+    char *s = copy ? json_dumps(copy, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
+    json_decref(copy);
     if (s == NULL) {
         s_fail("out of memory");
         return EX_OSERR;
@@ -552,6 +695,16 @@ static json_t *s_array(const json_t *j, const char *key)
 }
 
 /* ------------------------------------------------------------- jobs */
+
+/* A slice's compute share: "25%", or "no cap" for a memory-only slice
+ * (compute 0: it may use whatever GPU time the others leave). */
+static void s_fmt_compute(char *out, size_t size, double pct)
+{
+    if (pct <= 0)
+        gp_strlcpy(out, "no cap", size);
+    else
+        snprintf(out, size, "%g%%", pct);
+}
 
 /* What a job asked for: "2 whole", "1x 10G 25%", "1x 40% mem". */
 static void s_fmt_request(char *out, size_t size, const json_t *spec)
@@ -576,7 +729,9 @@ static void s_fmt_request(char *out, size_t size, const json_t *spec)
             snprintf(m, sizeof m, "%g%%mem", memp);
         else
             gp_strlcpy(m, "all-mem", sizeof m);
-        snprintf(out, size, "%" PRId64 "x %s %g%%", n, m, comp);
+        char c[16];
+        s_fmt_compute(c, sizeof c, comp);
+        snprintf(out, size, "%" PRId64 "x %s %s", n, m, c);
     }
 }
 
@@ -603,7 +758,9 @@ static void s_fmt_alloc(char *out, size_t size, const json_t *alloc)
     s_fmt_mib(m, sizeof m, s_int(d0, "mem_mib"));
     double pct = json_object_get(d0, "compute_percent") ? s_num(d0, "compute_percent")
                                                          : s_num(d0, "compute_permille") / 10.0;
-    snprintf(out, size, "%s %s %g%%", idx, m, pct);
+    char c[16];
+    s_fmt_compute(c, sizeof c, pct);
+    snprintf(out, size, "%s %s %s", idx, m, c);
 }
 
 /* The elements of a JSON array sorted by one or two string fields (a view:
@@ -645,6 +802,23 @@ static int s_cmp_jobs(const void *a, const void *b)
     return strcmp(s_str(x, "id"), s_str(y, "id"));
 }
 
+/* Whether every job of a submission (an object or an array) names its id:
+ * then sending it again cannot create a second job. */
+static bool s_names_ids(const json_t *doc)
+{
+    if (json_is_object(doc)) {
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        return id && *id;
+    }
+    size_t i;
+    const json_t *job;
+    json_array_foreach(doc, i, job) {
+        if (!s_names_ids(job) || !json_is_object(job))
+            return false;
+    }
+    return json_array_size(doc) > 0;
+}
+
 static int s_cmd_submit(cli_t *cli, int argc, char **argv)
 {
     if (argc != 2) {
@@ -675,7 +849,9 @@ static int s_cmd_submit(cli_t *cli, int argc, char **argv)
         rc = EX_DATAERR;
         goto cleanup;
     }
+    cli->post_idempotent = s_names_ids(doc);
     rc = s_request(cli, "POST", "/v1/jobs", in.buf, in.len, &ans);
+    cli->post_idempotent = false;
     if (rc != 0)
         goto cleanup;
     if (cli->out == OUT_JSON) {
@@ -765,6 +941,9 @@ static void s_print_job(const json_t *job)
                                                                 : s_num(d, "compute_permille") / 10.0;
             if (json_is_true(json_object_get(d, "whole")))
                 printf("  gpu%" PRId64 "  %s  whole\n", s_int(d, "index"), s_str(d, "uuid"));
+            else if (pct <= 0)
+                printf("  gpu%" PRId64 "  %s  %s memory, no compute cap\n", s_int(d, "index"),
+                       s_str(d, "uuid"), m);
             else
                 printf("  gpu%" PRId64 "  %s  %s memory, %g%% compute\n", s_int(d, "index"),
                        s_str(d, "uuid"), m, pct);
@@ -910,14 +1089,19 @@ static int s_cmd_ls(cli_t *cli, int argc, char **argv)
             puts(s_str(sorted[i], "id"));
     } else {
         table_t t;
+        bool wide = cli->out == OUT_WIDE;
         static const char *const heads[] = { "ID",       "STATE", "REGION", "NODE",
                                              "DEVICES",  "PRIORITY", "AGE", "REASON" };
-        s_table_init(&t, 8, heads);
-        t.right[5] = t.right[6] = true;
+        static const char *const wide_heads[] = { "ID",       "STATE",    "REGION", "NODE",
+                                                  "DEVICES",  "PRIORITY", "OWNER",  "ATTEMPTS",
+                                                  "SUBMITTED", "UPDATED", "REASON" };
+        s_table_init(&t, wide ? 11 : 8, wide ? wide_heads : heads);
+        t.right[5] = true;
+        t.right[wide ? 7 : 6] = true;
         int64_t now = gp_wall_ms();
         for (size_t i = 0; i < n; i++) {
             const json_t *j = sorted[i];
-            char dev[128], prio[24], age[24];
+            char dev[128], prio[24], age[24], att[24], sub[40], upd[40];
             json_t *alloc = json_object_get(j, "alloc");
             if (json_is_object(alloc))
                 s_fmt_alloc(dev, sizeof dev, alloc);
@@ -925,6 +1109,17 @@ static int s_cmd_ls(cli_t *cli, int argc, char **argv)
                 s_fmt_request(dev, sizeof dev, json_object_get(j, "spec"));
             snprintf(prio, sizeof prio, "%" PRId64, s_int(json_object_get(j, "spec"), "priority"));
             s_fmt_age(age, sizeof age, now - s_int(j, "submitted_ms"));
+            if (wide) {
+                snprintf(att, sizeof att, "%" PRId64, s_int(j, "attempts"));
+                s_fmt_local(sub, sizeof sub, s_int(j, "submitted_ms"));
+                s_fmt_ago(upd, sizeof upd, now, s_int(j, "updated_ms"));
+                const char *row[] = { s_str(j, "id"),   s_str(j, "state"), s_str(j, "region"),
+                                      s_str(j, "node"), dev,               prio,
+                                      s_str(j, "owner"), att,              sub,
+                                      upd,              s_str(j, "reason") };
+                s_table_row(&t, row);
+                continue;
+            }
             const char *row[] = { s_str(j, "id"), s_str(j, "state"), s_str(j, "region"),
                                   s_str(j, "node"), dev, prio, age, s_str(j, "reason") };
             s_table_row(&t, row);
@@ -971,8 +1166,92 @@ static int s_job_action(cli_t *cli, int argc, char **argv, const char *method, c
     return rc;
 }
 
+/* Whether a job's state is final: nothing left to cancel. */
+static bool s_state_ended(const char *state)
+{
+    return !strcmp(state, "succeeded") || !strcmp(state, "failed") ||
+           !strcmp(state, "cancelled") || !strcmp(state, "lost");
+}
+
+/*
+ * cancel --all | [--state S] [--owner O] [--region R]: list the jobs that
+ * match (every job with --all), then cancel those not ended yet, one
+ * request each, printing "ID STATE" per job cancelled.
+ */
+static int s_cancel_matching(cli_t *cli, int argc, char **argv)
+{
+    static const char *const names[3] = { "--state", "--owner", "--region" };
+    const char *filters[3] = { NULL, NULL, NULL };
+    bool all = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int f;
+        for (f = 0; f < 3 && v == NULL; f++)
+            v = cli_flag_value(argc, argv, &i, names[f]);
+        if (v && *v) {
+            filters[f - 1] = v;
+        } else if (!strcmp(argv[i], "--all")) {
+            all = true;
+        } else {
+            s_fail("usage: gpupool cancel ID... | --all | [--state S] [--owner O] [--region R]");
+            return EX_USAGE;
+        }
+    }
+    char path[2048] = "/v1/jobs";
+    size_t k = strlen(path);
+    for (int f = 0; f < 3; f++) {
+        if (filters[f] == NULL)
+            continue;
+        char *esc = curl_easy_escape(cli->curl, filters[f], 0);
+        if (esc == NULL)
+            return EX_OSERR;
+        int n = snprintf(path + k, sizeof path - k, "%c%s=%s", k == 8 ? '?' : '&',
+                         names[f] + 2, esc);
+        curl_free(esc);
+        if (n < 0 || (size_t)n >= sizeof path - k) {
+            s_fail("filters too long");
+            return EX_USAGE;
+        }
+        k += (size_t)n;
+    }
+    (void)all;      /* --all: no filter, every job not ended */
+    json_t *ans = NULL;
+    int rc = s_get(cli, path, &ans);
+    if (rc != 0)
+        return rc;
+    json_t *jobs = s_array(ans, "jobs"), *j;
+    if (jobs == NULL) {
+        json_decref(ans);
+        return EX_PROTOCOL;
+    }
+    /* argv for s_job_action: "cancel" and the ids (borrowed from ans) */
+    char **ids = calloc(json_array_size(jobs) + 1, sizeof *ids);
+    if (ids == NULL) {
+        json_decref(ans);
+        return EX_OSERR;
+    }
+    int nids = 0;
+    size_t i;
+    ids[nids++] = argv[0];
+    json_array_foreach(jobs, i, j) {
+        const char *id = json_string_value(json_object_get(j, "id"));
+        if (id && *id && !s_state_ended(s_str(j, "state")))
+            ids[nids++] = (char *)id;
+    }
+    if (nids == 1)
+        fprintf(stderr, PROG ": no job to cancel\n");
+    else
+        rc = s_job_action(cli, nids, ids, "DELETE", "");
+    free(ids);
+    json_decref(ans);
+    return rc;
+}
+
 static int s_cmd_cancel(cli_t *cli, int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--", 2))
+            return s_cancel_matching(cli, argc, argv);
     return s_job_action(cli, argc, argv, "DELETE", "");
 }
 
@@ -1117,6 +1396,42 @@ static int s_cmd_quota(cli_t *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------- nodes, regions, top */
 
+/* The -o wide columns of a node: CPUs, host memory, the device memory
+ * oversubscription factor and its labels ("k=v,k=v", or "-"); cpus,
+ * hostmem and oversub hold at least 24 bytes, labels lsize. */
+static void s_node_wide(const json_t *node, char *cpus, char *hostmem, char *oversub,
+                        char *labels, size_t lsize)
+{
+    snprintf(cpus, 24, "%g", (double)s_int(node, "cpu_milli") / 1000.0);
+    s_fmt_mib(hostmem, 24, s_int(node, "mem_mib"));
+    snprintf(oversub, 24, "%g", json_is_number(json_object_get(node, "oversub"))
+                                    ? s_num(node, "oversub") : 1.0);
+    json_t *l = json_object_get(node, "labels"), *v;
+    const char *k;
+    size_t len = 0;
+    labels[0] = '\0';
+    if (json_is_object(l)) {
+        json_object_foreach(l, k, v) {
+            const char *sv = json_string_value(v);
+            int n = snprintf(labels + len, lsize - len, "%s%s=%s", len ? "," : "", k, sv ? sv : "");
+            if (n < 0 || (size_t)n >= lsize - len)
+                break;
+            len += (size_t)n;
+        }
+    } else if (json_is_array(l)) {
+        size_t i;
+        json_array_foreach(l, i, v) {
+            const char *sv = json_string_value(v);
+            int n = snprintf(labels + len, lsize - len, "%s%s", len ? "," : "", sv ? sv : "");
+            if (n < 0 || (size_t)n >= lsize - len)
+                break;
+            len += (size_t)n;
+        }
+    }
+    if (labels[0] == '\0')
+        gp_strlcpy(labels, "-", lsize);
+}
+
 static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
 {
     (void)argv;
@@ -1129,9 +1444,12 @@ static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
     if (s_get_list(cli, "/v1/nodes", "nodes", &ans, &nodes, &rc))
         return rc;
     table_t t;
+    bool wide = cli->out == OUT_WIDE;
     static const char *const heads[] = { "NODE", "REGION", "ZONE", "MODEL", "GPUS",
-                                         "MEM", "ALLOCATED", "JOBS", "HEALTHY" };
-    s_table_init(&t, 9, heads);
+                                         "MEM", "ALLOCATED", "JOBS", "HEALTHY",
+                                         /* -o wide */
+                                         "CLOUD", "CPUS", "HOST-MEM", "OVERSUB", "LABELS" };
+    s_table_init(&t, wide ? 14 : 9, heads);
     t.right[4] = t.right[7] = true;
     size_t nn;
     json_t **sorted = s_sorted(nodes, "region", "name", &nn);
@@ -1171,8 +1489,11 @@ static int s_cmd_nodes(cli_t *cli, int argc, char **argv)
             snprintf(healthy, sizeof healthy, "%zu/%zu gpus", ndev - unhealthy, ndev);
         else
             gp_strlcpy(healthy, "yes", sizeof healthy);
+        char cpus[24], hostmem[32], oversub[24], labels[256];
+        s_node_wide(node, cpus, hostmem, oversub, labels, sizeof labels);
         const char *row[] = { s_str(node, "name"), s_str(node, "region"), s_str(node, "zone"),
-                              models[0] ? models : "-", gpus, memtxt, alloc, jobs, healthy };
+                              models[0] ? models : "-", gpus, memtxt, alloc, jobs, healthy,
+                              s_str(node, "cloud"), cpus, hostmem, oversub, labels };
         s_table_row(&t, row);
     }
     free(sorted);
@@ -1963,6 +2284,36 @@ cleanup:
 
 typedef int (*cmd_fn)(cli_t *cli, int argc, char **argv);
 
+/* Append the API endpoints of LIST ("URL[,URL...]") to cli->apis, each
+ * without its trailing '/'.  Returns 0, or an exit status (printed). */
+static int s_api_add(cli_t *cli, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        while (len > 0 && (p[len - 1] == '/' || p[len - 1] == ' '))
+            len--;
+        while (len > 0 && *p == ' ')
+            p++, len--;
+        if (len == 0 || (strncmp(p, "http://", 7) && strncmp(p, "https://", 8))) {
+            s_fail("--api: expected http:// or https:// URLs separated by commas, got \"%s\"",
+                   list);
+            return EX_USAGE;
+        }
+        char **grown = realloc(cli->apis, (cli->napis + 1) * sizeof *grown);
+        if (grown == NULL)
+            return EX_OSERR;
+        cli->apis = grown;
+        if ((cli->apis[cli->napis] = strndup(p, len)) == NULL)
+            return EX_OSERR;
+        cli->napis++;
+        p += strcspn(p, ",");
+        if (*p == '\0')
+            return 0;
+        p++;
+    }
+}
+
 int main(int argc, char **argv)
 {
     cli_t cli = { 0 };
@@ -1973,11 +2324,17 @@ int main(int argc, char **argv)
     cli.cert = getenv("GPUPOOL_CERT");
     cli.key = getenv("GPUPOOL_KEY");
     bool flag_token = false;
+    const char **api_flags = calloc((size_t)argc + 1, sizeof *api_flags);
+    int napi_flags = 0;
+    if (api_flags == NULL)
+        return EX_OSERR;
     /* Global options may come before or after the command (`gpupool ls -o
      * json`); they are taken out and the rest keeps its order. */
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    if (rest == NULL)
+    if (rest == NULL) {
+        free(api_flags);
         return EX_OSERR;
+    }
     int nrest = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -1991,13 +2348,15 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             s_usage(stdout);
             free(rest);
+            free(api_flags);
             return 0;
         } else if (!strcmp(argv[i], "--version")) {
             printf(PROG " %s\n", GP_VERSION);
             free(rest);
+            free(api_flags);
             return 0;
         } else if ((v = cli_flag_value(argc, argv, &i, "--api"))) {
-            api = v;
+            api_flags[napi_flags++] = v;     /* repeatable; the flags replace GPUPOOL_API */
         } else if ((v = cli_flag_value(argc, argv, &i, "--token-file"))) {
             token_file = v;
             token = NULL;
@@ -2019,9 +2378,12 @@ int main(int argc, char **argv)
                 cli.out = OUT_JSON;
             else if (!strcmp(v, "table"))
                 cli.out = OUT_TABLE;
+            else if (!strcmp(v, "wide"))
+                cli.out = OUT_WIDE;
             else {
-                s_fail("-o: expected table or json, got \"%s\"", v);
+                s_fail("-o: expected table, wide or json, got \"%s\"", v);
                 free(rest);
+                free(api_flags);
                 return EX_USAGE;
             }
         } else if (!strcmp(argv[i], "--api") || !strcmp(argv[i], "--token") ||
@@ -2031,6 +2393,7 @@ int main(int argc, char **argv)
                    !strcmp(argv[i], "--output")) {
             s_fail("%s needs a value", argv[i]);
             free(rest);
+            free(api_flags);
             return EX_USAGE;
         } else {
             rest[nrest++] = argv[i];     /* a command's own option */
@@ -2042,6 +2405,7 @@ int main(int argc, char **argv)
         else
             s_usage(stderr);
         free(rest);
+        free(api_flags);
         return EX_USAGE;
     }
     const char *cmd = rest[0];
@@ -2056,11 +2420,13 @@ int main(int argc, char **argv)
              : !strcmp(cmd, "backup") ? cli_backup(cargc, cargv)
                                       : cli_restore_check(cargc, cargv);
         free(rest);
+        free(api_flags);
         return rc;
     }
     if (!strcmp(cmd, "doctor")) {
         rc = s_cmd_doctor(cargc, cargv, cli.out);
         free(rest);
+        free(api_flags);
         return rc;
     }
 
@@ -2081,24 +2447,17 @@ int main(int argc, char **argv)
     if (fn == NULL) {
         s_fail("unknown command \"%s\" (see gpupool --help)", cmd);
         free(rest);
+        free(api_flags);
         return EX_USAGE;
     }
 
-    if (api == NULL || *api == '\0')
-        api = DEFAULT_API;
-    if (strncmp(api, "http://", 7) && strncmp(api, "https://", 8)) {
-        s_fail("--api: expected an http:// or https:// URL, got \"%s\"", api);
-        free(rest);
-        return EX_USAGE;
-    }
-    cli.api = strdup(api);
-    if (cli.api == NULL) {
-        free(rest);
-        return EX_OSERR;
-    }
-    size_t n = strlen(cli.api);
-    while (n > 0 && cli.api[n - 1] == '/')
-        cli.api[--n] = '\0';
+    if (napi_flags == 0)
+        rc = s_api_add(&cli, api && *api ? api : DEFAULT_API);
+    for (int k = 0; k < napi_flags && rc == 0; k++)
+        rc = s_api_add(&cli, api_flags[k]);
+    if (rc != 0)
+        goto cleanup;
+    cli.api = cli.apis[0];
     if (token && *token) {
         cli.token = strdup(token);
     } else if (token_file && *token_file) {
@@ -2129,7 +2488,10 @@ cleanup:
         explicit_bzero(cli.token, strlen(cli.token));
         free(cli.token);
     }
-    free(cli.api);
+    for (size_t k = 0; k < cli.napis; k++)
+        free(cli.apis[k]);
+    free(cli.apis);
     free(rest);
+    free(api_flags);
     return rc;
 }

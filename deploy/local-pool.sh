@@ -34,7 +34,7 @@
 #   etcd/   the members' data                 agents/ the agents' state dirs
 #   pids    "name pid" of everything `up` started, in start order
 #   ports   the TCP ports reserved for the pool
-#   env     `. $DIR/env` sets GPUPOOL_API, GPUPOOL_CACERT and GPUPOOL_TOKEN_FILE
+#   env     `. $DIR/env` sets GPUPOOL_API (every coordinator), GPUPOOL_CACERT and GPUPOOL_TOKEN_FILE
 #           (the operator's) for the CLI
 # `down` stops exactly what `up` started (the pids file) and removes the
 # directory (GPUPOOL_KEEP=1 keeps it, logs, data and ports included).
@@ -245,7 +245,7 @@ do_restart() {
     # shellcheck disable=SC1091
     say "up: API $(. "$DIR/env"; echo "$GPUPOOL_API"), token file $DIR/keys/operator.token (. $DIR/env)"
     # shellcheck disable=SC1091
-    say "web console: $(. "$DIR/env"; echo "$GPUPOOL_API")/ui/ (sign in with the token in $DIR/keys/operator.token)"
+    say "web console: $(. "$DIR/env"; echo "${GPUPOOL_API%%,*}")/ui/ (sign in with the token in $DIR/keys/operator.token)"
 }
 
 do_up() {
@@ -314,13 +314,14 @@ do_up() {
     say "etcd: 3 members at $ETCD_ENDPOINTS"
 
     # -- coordinators: two per region; region k's local member is etcd k
-    local api_port api_url="" k
+    local api_port api_url="" api_urls="" k
     declare -A LOCAL_EP=()
     for k in "${!REGIONS[@]}"; do LOCAL_EP[${REGIONS[$k]}]=${urls[$k]}; done
     for r in "${REGIONS[@]}"; do
         for i in 0 1; do
             api_port=$(reserve_port) || fail_up "no free port"
             [ -n "$api_url" ] || api_url="https://127.0.0.1:$api_port"
+            api_urls+="${api_urls:+,}https://127.0.0.1:$api_port"
             cat >"$DIR/conf/$r-c$i.conf" <<EOF
 # coordinator $i of region $r (written by local-pool.sh)
 id = $r-c$i
@@ -371,12 +372,12 @@ EOF
     cat >"$DIR/env" <<EOF
 # . $DIR/env   -- puts the gpupool CLI on PATH and points it at this pool
 case ":\$PATH:" in *":$GP_BUILD:"*) ;; *) export PATH="$GP_BUILD:\$PATH" ;; esac
-export GPUPOOL_API=$api_url
+export GPUPOOL_API=$api_urls
 export GPUPOOL_CACERT=$DIR/certs/ca.crt
 export GPUPOOL_TOKEN_FILE=$DIR/keys/operator.token
 unset GPUPOOL_TOKEN
 EOF
-    say "up: API $api_url, token file $DIR/keys/operator.token (. $DIR/env)"
+    say "up: API $api_urls, token file $DIR/keys/operator.token (. $DIR/env)"
     say "web console: $api_url/ui/ (sign in with the token in $DIR/keys/operator.token)"
 }
 
@@ -397,7 +398,7 @@ do_status() {
     # shellcheck disable=SC1091
     . "$DIR/env"
     echo "API:   $GPUPOOL_API"
-    echo "console: $GPUPOOL_API/ui/"
+    echo "console: ${GPUPOOL_API%%,*}/ui/"
     echo "token: $GPUPOOL_TOKEN_FILE"
     echo "logs:  $DIR/logs"
     echo
@@ -605,7 +606,7 @@ do_demo() {
     check_daemons
     trap - EXIT
     if [ "${GPUPOOL_DEMO_KEEP:-0}" = 1 ]; then
-        say "demo done in $((SECONDS - t0))s; the pool stays up: web console $GPUPOOL_API/ui/ (token in $DIR/keys/operator.token), $SELF down stops it"
+        say "demo done in $((SECONDS - t0))s; the pool stays up: web console ${GPUPOOL_API%%,*}/ui/ (token in $DIR/keys/operator.token), $SELF down stops it"
         return 0
     fi
     do_down || exit 1

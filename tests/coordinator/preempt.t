@@ -2,7 +2,7 @@
 # Priorities.  Scheduling preemption: a high-priority job that fits nowhere
 # takes a lower-priority job's place; the victim is stopped, requeued with
 # its history and runs again later.  Compute preemption: on a shared GPU, a
-# low-priority slice's kernel launches stop while a high-priority slice is
+# low-priority (negative) slice's kernel launches stop while a high-priority slice is
 # busy (seen in the fake driver's launch log) and the job's record says so.
 . "$(dirname "$0")/../lib.sh"
 
@@ -44,7 +44,7 @@ gpupool_ c1 cancel low >/dev/null
 # --- compute preemption on a shared GPU
 wait_for 10 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/alloc/ --prefix --keys-only | grep -c .) = 0 ]"
 t0=$(( $(now_ns) + 3000000000 ))
-submit "{\"id\": \"batch\", \"devices\": 1, \"mem_mib\": 2048, \"compute_percent\": 40, \"priority\": 0,
+submit "{\"id\": \"batch\", \"devices\": 1, \"mem_mib\": 2048, \"compute_percent\": 40, \"priority\": -100,
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"launchlog\", \"$t0\", \"4.0\", \"1000\"]}"
 submit "{\"id\": \"online\", \"devices\": 1, \"mem_mib\": 2048, \"compute_percent\": 40, \"priority\": 100,
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"burst\", \"$t0\", \"1000\", \"2000\", \"1000\"]}"

@@ -9,7 +9,7 @@
 POOL=$GP_ROOT/deploy/local-pool.sh
 CLI=$GP_BUILD/gpupool
 for p in gpupool gpupool-coordinator gpupool-agent; do
-    [ -x "$GP_BUILD/$p" ] || { skip 17 "$p not built"; done_testing; }
+    [ -x "$GP_BUILD/$p" ] || { skip 20 "$p not built"; done_testing; }
 done
 export GPUPOOL_POOL_DIR=$T_TMP/pool
 unset GPUPOOL_API GPUPOOL_TOKEN GPUPOOL_TOKEN_FILE
@@ -27,6 +27,8 @@ pids=$(awk '{print $2}' "$GPUPOOL_POOL_DIR/pids")
 [ "$(stat -c %a "$GPUPOOL_POOL_DIR/keys/api-tokens")" = 600 ]; ok $? "the API token file is private"
 # shellcheck disable=SC1091
 . "$GPUPOOL_POOL_DIR/env"
+like "$GPUPOOL_API" '^https://127\.0\.0\.1:[0-9]+(,https://127\.0\.0\.1:[0-9]+){5}$' \
+    "the env lists the 6 coordinators' APIs"
 
 # Every region has its leader (a standby may still be registering: poll).
 leaders_ok() {

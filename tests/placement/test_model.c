@@ -37,8 +37,8 @@ int main(void)
     is_int(parse_job("{\"nvidia.com/gpu\":1,\"nvidia.com/gpumem-percentage\":50,"
                      "\"nvidia.com/nouse-gputype\":\"T4\",\"nvidia.com/use-gpuuuid\":\"GPU-1\","
                      "\"nvidia.com/priority\":1}", &j, &err), 0, "more HAMi names");
-    ok(j.mem_permille == 500 && j.exclude_models.n == 1 && j.uuids.n == 1 && j.priority == 0,
-       "percentage, deny list, low priority");
+    ok(j.mem_permille == 500 && j.exclude_models.n == 1 && j.uuids.n == 1 && j.priority == -100,
+       "percentage, deny list, HAMi priority 1 is low (-100)");
 
     ok(parse_job("{\"devices\":1,\"gpus\":2}", &j, &err) < 0 &&
        strstr(err.msg, "\"gpus\"") != NULL, "an unknown field is rejected by name: %s", err.msg);

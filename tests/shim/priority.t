@@ -2,7 +2,8 @@
 # A high-priority slice that launches kernels on a GPU suspends the launches
 # of low-priority slices on it -- with and without a compute cap -- and they
 # resume once it has been idle for GP_SLICE_PRIORITY_IDLE_MS.  Their memory
-# stays allocated meanwhile.
+# stays allocated meanwhile.  A normal slice -- what a job of the default
+# priority 0 runs as (gp_slice_priority_of) -- is never held.
 . "$(dirname "$0")/common.sh"
 
 # All slices of the node keep their regions in one directory; the GPU's
@@ -20,6 +21,10 @@ for low in nocap cap50; do
     track_pid $!
     eval "pid_$low=$!"
 done
+in_slice "$dir/normal" GP_SLICE_PRIORITY=normal GP_SLICE_PRIORITY_IDLE_MS=300ms -- \
+    "$SHIMTEST" launchlog "$t0" 3.5 1000 >"$T_TMP/normal.out" 2>&1 &
+track_pid $!
+pid_normal=$!
 in_slice "$dir/high" GP_SLICE_PRIORITY=high -- "$SHIMTEST" burst "$t0" 1000 2000 1000 \
     >"$T_TMP/high.out" 2>&1
 is "$?" 0 "the high-priority slice ran its burst"
@@ -44,4 +49,15 @@ for low in nocap cap50; do
     [ "${s:-0}" -gt 800000000 ]
     ok $? "$low: the region records the time suspended ($((s / 1000000)) ms)"
 done
+wait "$pid_normal"; is "$?" 0 "the normal slice ran to the end"
+b=$(sed -n 's/^buckets=//p' "$T_TMP/normal.out")
+diag "normal launches per 100 ms: $b"
+IFS=, read -r -a n <<<"$b"
+during=0
+for i in "${!n[@]}"; do
+    if [ "$i" -ge 12 ] && [ "$i" -le 19 ]; then during=$((during + n[i])); fi
+done
+[ "$during" -gt 0 ]; ok $? "normal: launches go on while the high-priority slice is active ($during)"
+s=$(usage_of "$dir/normal" suspended_ns)
+is "${s:-0}" 0 "normal: the region records no time suspended"
 done_testing

@@ -104,6 +104,18 @@ int main(void)
     is_int(gp_slice_region_find_uuid(r2, "GPU-abc"), 1, "  and found by it");
     is_int(gp_slice_region_find_uuid(r2, "GPU-zzz"), -1, "  an unknown UUID is no device");
 
+    /* a job's priority as the slice runs it: the default 0 is normal */
+    is_int(gp_slice_priority_of(0), GP_SLICE_PRIO_NORMAL, "job priority 0 (the default) runs normal");
+    is_int(gp_slice_priority_of(50), GP_SLICE_PRIO_NORMAL, "  50 runs normal");
+    is_int(gp_slice_priority_of(99), GP_SLICE_PRIO_NORMAL, "  99 runs normal");
+    is_int(gp_slice_priority_of(100), GP_SLICE_PRIO_HIGH, "  100 runs high");
+    is_int(gp_slice_priority_of(1000), GP_SLICE_PRIO_HIGH, "  1000 runs high");
+    is_int(gp_slice_priority_of(-1), GP_SLICE_PRIO_LOW, "  -1 runs low");
+    is_int(gp_slice_priority_of(-1000), GP_SLICE_PRIO_LOW, "  -1000 runs low");
+    is_str(gp_slice_priority_name(gp_slice_priority_of(0)), "normal", "  GP_SLICE_PRIORITY=normal for 0");
+    is_str(gp_slice_priority_name(GP_SLICE_PRIO_LOW), "low", "  low");
+    is_str(gp_slice_priority_name(GP_SLICE_PRIO_HIGH), "high", "  high");
+
     gp_gpu_state_t *g = gp_gpu_state_open(dir, "GPU-abc", &err);
     ok(g != NULL, "the GPU's priority state opens");
     gp_gpu_state_t *g2 = gp_gpu_state_open(dir, "GPU-abc", &err);
