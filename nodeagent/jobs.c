@@ -260,11 +260,6 @@ static int s_relist(agent_t *a, gp_err_t *err)
 
 /* ---------------------------------------------------------------- starting */
 
-static const char *s_priority_name(int prio)
-{
-    return prio >= 100 ? "high" : prio <= 0 ? "low" : "normal";
-}
-
 /* The slice's environment and its accounting region (a container job
  * finds the shim where its container mounts it). */
 static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, int in_container,
@@ -274,8 +269,7 @@ static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, int in_con
     gp_slice_config_t sc;
     memset(&sc, 0, sizeof sc);
     sc.ndevices = j->alloc.ndevices;
-    sc.priority = j->alloc.priority >= 100 ? GP_SLICE_PRIO_HIGH
-                  : j->alloc.priority <= 0 ? GP_SLICE_PRIO_LOW : GP_SLICE_PRIO_NORMAL;
+    sc.priority = gp_slice_priority_of(j->alloc.priority);
     sc.oversubscribe = an->node.oversub > 1.0;
     char uuids[GP_MAX_DEVICES * GP_SHORT_LEN], mem[GP_MAX_DEVICES * 24], cpt[GP_MAX_DEVICES * 8];
     size_t ul = 0, ml = 0, cl = 0;
@@ -315,7 +309,7 @@ static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, int in_con
         S_ENV("GP_SLICE_COMPUTE=%s", cpt);
         S_ENV("GP_SLICE_COMPUTE_MODE=%s", j->rec.compute_mode[0] ? j->rec.compute_mode
                                           : a->cfg.compute_mode ? a->cfg.compute_mode : "cap");
-        S_ENV("GP_SLICE_PRIORITY=%s", s_priority_name(j->alloc.priority));
+        S_ENV("GP_SLICE_PRIORITY=%s", gp_slice_priority_name(sc.priority));
         S_ENV("GP_SLICE_OVERSUBSCRIBE=%d", sc.oversubscribe);
         if (a->cfg.shim && *a->cfg.shim)
             S_ENV("LD_PRELOAD=%s", in_container ? GP_CONTAINER_SHIM : a->cfg.shim);
@@ -922,7 +916,8 @@ int agent_jobs_count(agent_t *a)
 
 static void s_watch_priority(agent_t *a, agent_job_t *j)
 {
-    if (j->region == NULL || j->alloc.priority > 0 || j->alloc.suspended || j->ended || j->stopping)
+    if (j->region == NULL || gp_slice_priority_of(j->alloc.priority) != GP_SLICE_PRIO_LOW ||
+        j->alloc.suspended || j->ended || j->stopping)
         return;
     int held = 0;
     int64_t now = gp_mono_ns();

@@ -48,6 +48,8 @@ submit "{\"id\": \"batch\", \"devices\": 1, \"mem_mib\": 2048, \"compute_percent
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"launchlog\", \"$t0\", \"4.0\", \"1000\"]}"
 submit "{\"id\": \"online\", \"devices\": 1, \"mem_mib\": 2048, \"compute_percent\": 40, \"priority\": 100,
          \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"burst\", \"$t0\", \"1000\", \"2000\", \"1000\"]}"
+submit "{\"id\": \"ordinary\", \"devices\": 1, \"mem_mib\": 2048, \"compute_percent\": 20,
+         \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"launchlog\", \"$t0\", \"4.0\", \"1000\"]}"
 wait_state c1 batch running 15 && wait_state c1 online running 15
 ok $? "a low- and a high-priority slice share the GPU"
 wait_state c1 batch suspended 15; ok $? "while the high-priority slice is busy, the low one is recorded suspended"
@@ -61,5 +63,12 @@ is "$during" 0 "no launch during the burst"
 [ "$after" -gt 0 ]; ok $? "launches resumed after it ($after)"
 like "$(gpupool_ c1 -o json get batch | tr -d ' \n')" '"state":"suspended".*"state":"running"' \
      "its history shows suspended, then running again"
+wait_for 15 bash -c "ls $T_TMP/state/done | grep -q '^ordinary\\.'"
+ok $? "the job of the default priority 0 finishes"
+read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/ordinary.r*/stdout 1-8 12-19 28-38)"
+diag "priority 0, launches per 100 ms: $(sed -n 's/^buckets=//p' "$T_TMP"/state/done/ordinary.r*/stdout)"
+[ "$during" -gt 0 ]; ok $? "priority 0 runs as a normal slice: it launches during the burst ($during)"
+unlike_susp() { ! gpupool_ c1 -o json get ordinary | tr -d ' \n' | grep -q '"state":"suspended"'; }
+unlike_susp; ok $? "...and is never recorded suspended"
 stop_daemon agent; is "$?" 0 "the agent exits 0"
 done_testing
