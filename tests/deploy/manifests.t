@@ -46,7 +46,8 @@ is "$missing" "" "every source the Containerfile copies exists ($n)"
 runtime=$(awk '/^FROM /{s=""} {s=s"\n"$0} END{print s}' "$cf")
 need=
 for b in gpupool gpupool-coordinator gpupool-agent gpupool-sim libgpupool-shim.so; do
-    for lib in $(readelf -d "$GP_BUILD/$b" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+    # (a sanitizer build links its runtime; the image is built without one)
+    for lib in $(readelf -d "$GP_BUILD/$b" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | grep -Ev '^lib(a|ub|l|t)san\.'); do
         path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|AArch64/ {print $NF; exit}')
         [ -n "$path" ] || continue
         real=$(readlink -f "$path")
