@@ -4,6 +4,14 @@
  * cli_flag_value: "--name VALUE" or "--name=VALUE" at argv[*i] (advancing
  * *i past a separate value), or NULL when argv[*i] is not that flag.
  *
+ * cli_etcd_* (cli_etcd.c): the etcd options of the commands that talk to
+ * etcd directly (backup, plan): --etcd-endpoints, --etcd-ca, --etcd-cert,
+ * --etcd-key, --etcd-user and --prefix, their defaults from
+ * GPUPOOL_ETCD_ENDPOINTS (else http://127.0.0.1:2379), GPUPOOL_ETCD_CA,
+ * _CERT, _KEY, _USER and GPUPOOL_ETCD_PASSWORD (the password only there,
+ * never on a command line).  cli_fail prints "gpupool: MESSAGE" on stderr
+ * and returns status.
+ *
  * cli_backup, cli_restore_check (cli_backup.c): `gpupool backup` and
  * `gpupool restore-check`.  Both talk to etcd (backup) or read files (restore-check), never to a
  * coordinator's API, so they work while every coordinator is down:
@@ -28,7 +36,20 @@
 #ifndef GP_CLI_H
 #define GP_CLI_H
 
+#include "etcd.h"
+
 const char *cli_flag_value(int argc, char **argv, int *i, const char *name);
+
+typedef struct {
+    const char *endpoints, *ca, *cert, *key, *user, *password, *prefix;   /* borrowed */
+} cli_etcd_opts_t;
+void cli_etcd_opts_init(cli_etcd_opts_t *o);
+/* 1 when argv[*i] is one of the etcd options (taken into o), else 0. */
+int cli_etcd_opt(cli_etcd_opts_t *o, int argc, char **argv, int *i);
+/* A client of o's endpoints (caller destroys it); NULL with err, also for a
+ * bad --prefix. */
+gp_etcd_t *cli_etcd_open(const cli_etcd_opts_t *o, gp_err_t *err);
+int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int cli_backup(int argc, char **argv);
 int cli_restore_check(int argc, char **argv);

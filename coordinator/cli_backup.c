@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,26 +32,7 @@
 
 #include "banned.h"
 
-#define PROG "gpupool"
 #define META_FORMAT "gpupool-backup/1"
-
-static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int s_fail(int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return status;
-}
-
-static const char *s_env(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
 
 /* Count the pool's keys by their first component under prefix ("jobs",
  * "nodes", "alloc", ...) and its jobs by state, at revision rev. */
@@ -124,112 +104,96 @@ static void s_rfc3339(int64_t ms, char *buf, size_t len)
 int cli_backup(int argc, char **argv)
 {
     const char *file = NULL;
-    const char *endpoints = s_env("GPUPOOL_ETCD_ENDPOINTS", "http://127.0.0.1:2379");
-    const char *ca = s_env("GPUPOOL_ETCD_CA", ""), *cert = s_env("GPUPOOL_ETCD_CERT", "");
-    const char *key = s_env("GPUPOOL_ETCD_KEY", ""), *user = s_env("GPUPOOL_ETCD_USER", "");
-    const char *password = s_env("GPUPOOL_ETCD_PASSWORD", "");
-    const char *prefix = "/gpupool/";
+    cli_etcd_opts_t eo;
+    cli_etcd_opts_init(&eo);
     for (int i = 1; i < argc; i++) {
-        const char *v;
-        if ((v = cli_flag_value(argc, argv, &i, "--etcd-endpoints")))
-            endpoints = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-ca")))
-            ca = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-cert")))
-            cert = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-key")))
-            key = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-user")))
-            user = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--prefix")))
-            prefix = v;
-        else if (argv[i][0] == '-')
-            return s_fail(EX_USAGE, "backup: unknown option %s", argv[i]);
+        if (cli_etcd_opt(&eo, argc, argv, &i))
+            continue;
+        if (argv[i][0] == '-')
+            return cli_fail(EX_USAGE, "backup: unknown option %s", argv[i]);
         else if (file)
-            return s_fail(EX_USAGE, "backup: one FILE only");
+            return cli_fail(EX_USAGE, "backup: one FILE only");
         else
             file = argv[i];
     }
     if (!file)
-        return s_fail(EX_USAGE, "usage: gpupool backup FILE [--etcd-endpoints URLS] [--etcd-ca F] "
+        return cli_fail(EX_USAGE, "usage: gpupool backup FILE [--etcd-endpoints URLS] [--etcd-ca F] "
                                 "[--etcd-cert F] [--etcd-key F] [--etcd-user U] [--prefix P]");
-    if (!gp_prefix_valid(prefix))
-        return s_fail(EX_USAGE, "backup: --prefix \"%s\" must start and end with '/'", prefix);
+    if (!gp_prefix_valid(eo.prefix))
+        return cli_fail(EX_USAGE, "backup: --prefix \"%s\" must start and end with '/'", eo.prefix);
 
     char tmp[4096], meta[4096], metatmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp ||
         snprintf(meta, sizeof meta, "%s.meta", file) >= (int)sizeof meta ||
         snprintf(metatmp, sizeof metatmp, "%s.meta.tmp", file) >= (int)sizeof metatmp)
-        return s_fail(EX_USAGE, "backup: the file name is too long");
+        return cli_fail(EX_USAGE, "backup: the file name is too long");
     struct stat st;
     if (lstat(file, &st) == 0 || lstat(meta, &st) == 0)
-        return s_fail(EX_CANTCREAT, "backup: %s or %s exists; not overwriting it", file, meta);
+        return cli_fail(EX_CANTCREAT, "backup: %s or %s exists; not overwriting it", file, meta);
 
     int rc = EX_UNAVAILABLE;
     int fd = -1;
     bool made_tmp = false;
     json_t *m = NULL, *keys = json_object(), *states = json_object();
     gp_err_t err;
-    gp_etcd_config_t cfg = GP_ETCD_CONFIG_INIT;
-    gp_etcd_config_from(&cfg, endpoints, ca, cert, key, user, password);
-    gp_etcd_t *etcd = gp_etcd_new(&cfg, &err);
+    gp_etcd_t *etcd = cli_etcd_open(&eo, &err);
     int64_t before = 0, after = 0, bytes = 0;
     if (!etcd) {
-        rc = s_fail(EX_USAGE, "backup: %s", err.msg);
+        rc = cli_fail(EX_USAGE, "backup: %s", err.msg);
         goto cleanup;
     }
-    if (s_current_revision(etcd, prefix, &before, &err) < 0) {
-        rc = s_fail(EX_UNAVAILABLE, "backup: etcd: %s", err.msg);
+    if (s_current_revision(etcd, eo.prefix, &before, &err) < 0) {
+        rc = cli_fail(EX_UNAVAILABLE, "backup: etcd: %s", err.msg);
         goto cleanup;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc = s_fail(EX_CANTCREAT, "backup: %s: %s", tmp, strerror(errno));
+        rc = cli_fail(EX_CANTCREAT, "backup: %s: %s", tmp, strerror(errno));
         goto cleanup;
     }
     made_tmp = true;
     if (gp_etcd_snapshot(etcd, fd, &bytes, &err) < 0) {
-        rc = s_fail(err.code == GP_ERR_IO ? EX_IOERR : EX_UNAVAILABLE, "backup: %s", err.msg);
+        rc = cli_fail(err.code == GP_ERR_IO ? EX_IOERR : EX_UNAVAILABLE, "backup: %s", err.msg);
         goto cleanup;
     }
     if (fsync(fd) < 0 || close(fd) < 0) {
         fd = -1;
-        rc = s_fail(EX_IOERR, "backup: %s: %s", tmp, strerror(errno));
+        rc = cli_fail(EX_IOERR, "backup: %s: %s", tmp, strerror(errno));
         goto cleanup;
     }
     fd = -1;
-    if (s_current_revision(etcd, prefix, &after, &err) < 0 ||
-        s_census(etcd, prefix, before, keys, states, &err) < 0) {
-        rc = s_fail(EX_UNAVAILABLE, "backup: etcd: %s", err.msg);
+    if (s_current_revision(etcd, eo.prefix, &after, &err) < 0 ||
+        s_census(etcd, eo.prefix, before, keys, states, &err) < 0) {
+        rc = cli_fail(EX_UNAVAILABLE, "backup: etcd: %s", err.msg);
         goto cleanup;
     }
     char hex[65], when[32];
     int64_t now = gp_wall_ms();
     s_rfc3339(now, when, sizeof when);
     if (s_trailer_hex(tmp, hex) < 0) {
-        rc = s_fail(EX_IOERR, "backup: cannot read back %s", tmp);
+        rc = cli_fail(EX_IOERR, "backup: cannot read back %s", tmp);
         goto cleanup;
     }
     m = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:O, s:O}",
-                  "format", META_FORMAT, "gpupool_version", GP_VERSION, "prefix", prefix,
-                  "time_ms", (json_int_t)now, "time", when, "endpoints", endpoints,
+                  "format", META_FORMAT, "gpupool_version", GP_VERSION, "prefix", eo.prefix,
+                  "time_ms", (json_int_t)now, "time", when, "endpoints", eo.endpoints,
                   "revision_before", (json_int_t)before, "revision_after", (json_int_t)after,
                   "bytes", (json_int_t)bytes, "db_sha256", hex, "keys", keys, "jobs_by_state", states);
     if (!m || json_dump_file(m, metatmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
         unlink(metatmp);
-        rc = s_fail(EX_IOERR, "backup: cannot write %s", metatmp);
+        rc = cli_fail(EX_IOERR, "backup: cannot write %s", metatmp);
         goto cleanup;
     }
     /* the snapshot first: a FILE.meta never describes a missing FILE */
     if (link(tmp, file) < 0) {
         unlink(metatmp);
-        rc = s_fail(EX_CANTCREAT, "backup: %s: %s", file, strerror(errno));
+        rc = cli_fail(EX_CANTCREAT, "backup: %s: %s", file, strerror(errno));
         goto cleanup;
     }
     if (rename(metatmp, meta) < 0) {
         unlink(metatmp);
         unlink(file);
-        rc = s_fail(EX_CANTCREAT, "backup: %s: %s", meta, strerror(errno));
+        rc = cli_fail(EX_CANTCREAT, "backup: %s: %s", meta, strerror(errno));
         goto cleanup;
     }
     printf("%s %" PRId64 " bytes, revision %" PRId64 "%s, %" PRId64 " jobs, %" PRId64
@@ -265,26 +229,26 @@ static void s_print_counts(const char *title, json_t *obj)
 int cli_restore_check(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-')
-        return s_fail(EX_USAGE, "usage: gpupool restore-check FILE");
+        return cli_fail(EX_USAGE, "usage: gpupool restore-check FILE");
     const char *file = argv[1];
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return s_fail(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "restore-check: %s: %s", file,
+        return cli_fail(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "restore-check: %s: %s", file,
                       strerror(errno));
     struct stat st;
     if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
         close(fd);
-        return s_fail(EX_DATAERR, "restore-check: %s is not a regular file", file);
+        return cli_fail(EX_DATAERR, "restore-check: %s is not a regular file", file);
     }
     gp_err_t err;
     int64_t bytes = 0;
     int v = gp_etcd_snapshot_verify(fd, &bytes, &err);
     close(fd);
     if (v < 0)
-        return s_fail(EX_DATAERR, "restore-check: %s: %s", file, err.msg);
+        return cli_fail(EX_DATAERR, "restore-check: %s: %s", file, err.msg);
     char hex[65];
     if (s_trailer_hex(file, hex) < 0)
-        return s_fail(EX_IOERR, "restore-check: cannot read %s", file);
+        return cli_fail(EX_IOERR, "restore-check: cannot read %s", file);
 
     char meta[4096];
     snprintf(meta, sizeof meta, "%s.meta", file);
@@ -293,7 +257,7 @@ int cli_restore_check(int argc, char **argv)
     printf("snapshot         %s: %" PRId64 " bytes, SHA-256 trailer matches (%s)\n", file, bytes, hex);
     if (!m) {
         if (access(meta, F_OK) == 0)
-            return s_fail(EX_DATAERR, "restore-check: %s: %s (line %d)", meta, jerr.text, jerr.line);
+            return cli_fail(EX_DATAERR, "restore-check: %s: %s (line %d)", meta, jerr.text, jerr.line);
         printf("metadata         none (%s missing): an etcd snapshot not made by gpupool backup\n",
                meta);
         return 0;
@@ -303,10 +267,10 @@ int cli_restore_check(int argc, char **argv)
     const char *sum = json_string_value(json_object_get(m, "db_sha256"));
     json_int_t mbytes = json_integer_value(json_object_get(m, "bytes"));
     if (!fmt || strcmp(fmt, META_FORMAT) != 0) {
-        rc = s_fail(EX_DATAERR, "restore-check: %s: format \"%s\", expected " META_FORMAT, meta,
+        rc = cli_fail(EX_DATAERR, "restore-check: %s: format \"%s\", expected " META_FORMAT, meta,
                     fmt ? fmt : "");
     } else if (!sum || strcmp(sum, hex) != 0 || mbytes != bytes) {
-        rc = s_fail(EX_DATAERR, "restore-check: %s describes another snapshot (%" JSON_INTEGER_FORMAT
+        rc = cli_fail(EX_DATAERR, "restore-check: %s describes another snapshot (%" JSON_INTEGER_FORMAT
                     " bytes, sha256 %s)", meta, mbytes, sum ? sum : "none");
     } else {
         printf("taken            %s by gpupool %s from %s\n",

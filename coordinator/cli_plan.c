@@ -41,7 +41,6 @@
  */
 #include "cli.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,23 +79,8 @@ typedef struct {
     const char *policy;
 } pool_t;
 
-static int s_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int s_fail(int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": plan: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return status;
-}
-
-static const char *s_env(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
+/* Errors are "gpupool: plan: ..." (cli.h). */
+#define s_fail(status, ...) cli_fail(status, "plan: " __VA_ARGS__)
 
 /* arr with room for element n (capacity doubles at powers of two), or
  * NULL when out of memory (arr is then unchanged). */
@@ -629,11 +613,9 @@ cleanup:
 
 int cli_plan(int argc, char **argv)
 {
-    const char *endpoints = s_env("GPUPOOL_ETCD_ENDPOINTS", "http://127.0.0.1:2379");
-    const char *ca = s_env("GPUPOOL_ETCD_CA", ""), *cert = s_env("GPUPOOL_ETCD_CERT", "");
-    const char *key = s_env("GPUPOOL_ETCD_KEY", ""), *user = s_env("GPUPOOL_ETCD_USER", "");
-    const char *password = s_env("GPUPOOL_ETCD_PASSWORD", "");
-    const char *prefix = "/gpupool/", *drain = NULL, *policy = "gpupool";
+    cli_etcd_opts_t eo;
+    cli_etcd_opts_init(&eo);
+    const char *drain = NULL, *policy = "gpupool";
     const char *prices = NULL, *catalog = NULL;
     bool candidates = false, add = false;
     const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates [--prices FILE] | "
@@ -642,19 +624,9 @@ int cli_plan(int argc, char **argv)
                         "[--etcd-key F] [--etcd-user U] [--prefix P]";
     for (int i = 1; i < argc; i++) {
         const char *v;
-        if ((v = cli_flag_value(argc, argv, &i, "--etcd-endpoints")))
-            endpoints = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-ca")))
-            ca = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-cert")))
-            cert = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-key")))
-            key = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--etcd-user")))
-            user = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--prefix")))
-            prefix = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--policy")))
+        if (cli_etcd_opt(&eo, argc, argv, &i))
+            continue;
+        if ((v = cli_flag_value(argc, argv, &i, "--policy")))
             policy = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--drain")))
             drain = v;
@@ -680,8 +652,8 @@ int cli_plan(int argc, char **argv)
         return s_fail(EX_USAGE, "--prices goes with --drain-candidates, or --add and --catalog");
     if (drain && !*drain)
         return s_fail(EX_USAGE, "--drain needs a node name");
-    if (!gp_prefix_valid(prefix))
-        return s_fail(EX_USAGE, "--prefix \"%s\" must start and end with '/'", prefix);
+    if (!gp_prefix_valid(eo.prefix))
+        return s_fail(EX_USAGE, "--prefix \"%s\" must start and end with '/'", eo.prefix);
     bool known = false;
     for (const char *const *n = gp_policy_names(); *n; n++)
         known |= !strcmp(*n, policy);
@@ -691,14 +663,12 @@ int cli_plan(int argc, char **argv)
     int rc;
     gp_err_t err;
     pool_t pool = { .policy = policy };
-    gp_etcd_config_t cfg = GP_ETCD_CONFIG_INIT;
-    gp_etcd_config_from(&cfg, endpoints, ca, cert, key, user, password);
-    gp_etcd_t *etcd = gp_etcd_new(&cfg, &err);
+    gp_etcd_t *etcd = cli_etcd_open(&eo, &err);
     if (!etcd) {
         rc = s_fail(EX_USAGE, "%s", err.msg);
         goto cleanup;
     }
-    if (s_load(etcd, prefix, &pool, &err) < 0) {
+    if (s_load(etcd, eo.prefix, &pool, &err) < 0) {
         rc = s_fail(EX_UNAVAILABLE, "etcd: %s", err.msg);
         goto cleanup;
     }

@@ -1,0 +1,76 @@
+/*
+ * cli_etcd.c - what the CLI's commands that talk to etcd directly (backup,
+ * plan) share: their etcd options and one way to say they failed (cli.h).
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+
+#include "banned.h"
+
+int cli_fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gpupool: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return status;
+}
+
+static const char *s_env(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+void cli_etcd_opts_init(cli_etcd_opts_t *o)
+{
+    o->endpoints = s_env("GPUPOOL_ETCD_ENDPOINTS", "http://127.0.0.1:2379");
+    o->ca = s_env("GPUPOOL_ETCD_CA", "");
+    o->cert = s_env("GPUPOOL_ETCD_CERT", "");
+    o->key = s_env("GPUPOOL_ETCD_KEY", "");
+    o->user = s_env("GPUPOOL_ETCD_USER", "");
+    o->password = s_env("GPUPOOL_ETCD_PASSWORD", "");
+    o->prefix = "/gpupool/";
+}
+
+int cli_etcd_opt(cli_etcd_opts_t *o, int argc, char **argv, int *i)
+{
+    static const struct {
+        const char *flag;
+        size_t offset;
+    } flags[] = {
+        { "--etcd-endpoints", offsetof(cli_etcd_opts_t, endpoints) },
+        { "--etcd-ca", offsetof(cli_etcd_opts_t, ca) },
+        { "--etcd-cert", offsetof(cli_etcd_opts_t, cert) },
+        { "--etcd-key", offsetof(cli_etcd_opts_t, key) },
+        { "--etcd-user", offsetof(cli_etcd_opts_t, user) },
+        { "--prefix", offsetof(cli_etcd_opts_t, prefix) },
+    };
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
+        const char *v = cli_flag_value(argc, argv, i, flags[k].flag);
+        if (v) {
+            *(const char **)((char *)o + flags[k].offset) = v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+gp_etcd_t *cli_etcd_open(const cli_etcd_opts_t *o, gp_err_t *err)
+{
+    if (!gp_prefix_valid(o->prefix)) {
+        gp_err_set(err, GP_ERR_INVALID, "--prefix \"%s\" must start and end with '/'", o->prefix);
+        return NULL;
+    }
+    gp_etcd_config_t cfg = GP_ETCD_CONFIG_INIT;
+    gp_etcd_config_from(&cfg, o->endpoints, o->ca, o->cert, o->key, o->user, o->password);
+    return gp_etcd_new(&cfg, err);
+}
