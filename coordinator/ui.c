@@ -44,6 +44,7 @@
 
 #define S_SAMPLE_MS    10000
 #define S_USAGE_MS     1000    /* usage records read at most this often */
+#define S_CONSOLE_IDLE_MS 60000 /* ...and only while a console asked within this */
 #define S_HISTORY      360            /* one hour of samples */
 #define S_MEMO         16             /* rendered views kept */
 #define S_NODES_PAGE   100            /* nodes per page of the nodes view */
@@ -70,6 +71,7 @@ typedef struct {
     uint64_t sample_seq;
     int64_t next_sample_ms;
     int64_t usage_at_ms;              /* the usage records' last read */
+    int64_t console_at_ms;            /* the last view a console asked for */
     json_t *prom;                     /* the last hour from Prometheus, or NULL */
     int64_t prom_at_ms, prom_warned_ms;
     uint64_t usage_hash, usage_gen;   /* what was read; bumped when it changed */
@@ -152,8 +154,12 @@ static uint64_t s_fnv(const unsigned char *p, size_t n);
 /* The agents' usage records (what slices really use) are not in the watch
  * that feeds the cache (cache.c: a coordinator does not stream every
  * report).  The console reads them itself, in one serializable range of
- * usage/ served by the nearest member: when a sample of the history is
- * due, and at most once a second while consoles ask for views.  Each
+ * usage/ served by the nearest member, at most once a second while
+ * consoles ask for views, and at each sample of the history while a
+ * console asked within the last minute.  A coordinator nobody looks at
+ * makes no such read: a synchronous read from the loop's tick to a hung
+ * member was enough, under load, to starve the leader's keep-alives
+ * (tests/coordinator/member_fault.t).  Each
  * node's record is kept on the node; usage_gen changes when any record did,
  * and enters the views' ETags. */
 static void s_usage_refresh(coord_t *c, s_ui_t *u)
@@ -208,8 +214,10 @@ void coord_ui_tick(coord_t *c)
     if (u == NULL || c->nodes == NULL || now < u->next_sample_ms)
         return;
     u->next_sample_ms = now + S_SAMPLE_MS;
-    u->usage_at_ms = 0;   /* a sample reads them afresh */
-    s_usage_refresh(c, u);
+    if (u->console_at_ms && now - u->console_at_ms < S_CONSOLE_IDLE_MS) {
+        u->usage_at_ms = 0;   /* a sample reads them afresh while consoles are open */
+        s_usage_refresh(c, u);
+    }
     s_sample(c, &u->ring[u->head]);
     u->head = (u->head + 1) % S_HISTORY;
     if (u->nsamples < S_HISTORY)
@@ -935,6 +943,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
         gp_http_respond_error(req, 400, "query parameters too long");
         return;
     }
+    u->console_at_ms = gp_mono_ms();
     s_usage_refresh(c, u);
     snprintf(etag, sizeof etag, "W/\"%08x-%lld-%llu-%llu-%d-%016llx\"", u->boot, (long long)c->cache_rev,
              (unsigned long long)u->usage_gen,
