@@ -622,17 +622,25 @@ cleanup:
     return rc;
 }
 
+/* What x supplies of each resource to the jobs of set m (the kinds of its mask). */
+static void s_supply(const s_ctx_t *c, const int *x, int m, double sup[S_NRES])
+{
+    for (int r = 0; r < S_NRES; r++)
+        sup[r] = 0;
+    for (int k = 0; k < c->nt; k++)
+        if (c->masks[m] & (1ULL << k))
+            for (int r = 0; r < S_NRES; r++)
+                sup[r] += x[k] * c->t[k].cap[r];
+}
+
 /* Can x hold the workload at all, by capacity? (necessary, not sufficient) */
 static bool s_bound(const s_ctx_t *c, const int *x)
 {
     if (!c->bound_ok)
         return true;
     for (int m = 0; m < c->nmasks; m++) {
-        double sup[S_NRES] = {0};
-        for (int k = 0; k < c->nt; k++)
-            if (c->masks[m] & (1ULL << k))
-                for (int r = 0; r < S_NRES; r++)
-                    sup[r] += x[k] * c->t[k].cap[r];
+        double sup[S_NRES];
+        s_supply(c, x, m, sup);
         for (int r = 0; r < S_NRES; r++)
             if (sup[r] + 1e-6 < c->dem[m][r])
                 return false;
@@ -650,11 +658,8 @@ static double s_lower(const s_ctx_t *c, const int *x, int from)
     if (!c->bound_ok)
         return cost;
     for (int m = 0; m < c->nmasks; m++) {
-        double sup[S_NRES] = {0};
-        for (int k = 0; k < c->nt; k++)
-            if (c->masks[m] & (1ULL << k))
-                for (int r = 0; r < S_NRES; r++)
-                    sup[r] += x[k] * c->t[k].cap[r];
+        double sup[S_NRES];
+        s_supply(c, x, m, sup);
         for (int r = 0; r < S_NRES; r++) {
             double need = c->dem[m][r] - sup[r];
             if (need <= 1e-6)
