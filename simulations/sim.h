@@ -202,6 +202,13 @@ void sim_print_json(FILE *out, const sim_data_t *d, const sim_result_t *mean,
                     const uint64_t *seeds, int nseeds, const sim_run_opts_t *o);
 int sim_write_csv(const char *path, const sim_result_t *mean, int n, bool time_mode,
                   gp_err_t *err);
+/* Run gnuplot to draw path (SVG when it ends in .svg, else PNG, 900x560):
+ * write_data writes the points into a temporary file, write_script the
+ * commands after the terminal and output lines, given that file's name.
+ * A path holding a quote character is refused. */
+typedef void (sim_plot_fn)(FILE *f, const char *data, void *arg);
+int sim_gnuplot(const char *path, sim_plot_fn *write_data, sim_plot_fn *write_script, void *arg,
+                gp_err_t *err);
 int sim_write_plot(const char *path, const sim_result_t *mean, int n, bool time_mode,
                    gp_err_t *err);
 

@@ -61,7 +61,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -1086,45 +1085,39 @@ static void s_sol_rows(FILE *out, const s_ctx_t *c, const s_sol_t *a, const s_so
             (long long)a->gpus, a->cost, b->nodes, (long long)b->gpus, b->cost);
 }
 
-static int s_plot(const char *path, const s_ctx_t *c, const s_sol_t *a, const s_sol_t *b,
-                  gp_err_t *err)
+typedef struct {
+    const s_ctx_t *c;
+    const s_sol_t *a, *b;
+} s_plot_t;
+
+/* The cost per hour of each node type used by either plan. */
+static void s_plot_data(FILE *f, const char *data, void *arg)
 {
-    size_t len = strlen(path);
-    bool svg = len > 4 && !strcmp(path + len - 4, ".svg");
-    if (strchr(path, '\'') || strchr(path, '\\'))
-        return gp_err_set(err, GP_ERR_INVALID, "%s: quote characters in the path", path);
-    char data[] = "/tmp/gpupool-sim-plan.XXXXXX";
-    int fd = mkstemp(data);
-    if (fd < 0)
-        return gp_err_errno(err, "mkstemp");
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        unlink(data);
-        return gp_err_errno(err, "fdopen");
-    }
+    (void)data;
+    const s_plot_t *p = arg;
+    const s_ctx_t *c = p->c;
     for (int k = 0; k < c->nt; k++)
-        if (a->x[k] || b->x[k])
+        if (p->a->x[k] || p->b->x[k])
             fprintf(f, "\"%s %s\" %.3f %.3f\n", c->t[k].type, c->t[k].cloud,
-                    a->x[k] * c->t[k].price, b->x[k] * c->t[k].price);
-    fclose(f);
-    FILE *g = popen("gnuplot 2>&1", "w");
-    if (g == NULL) {
-        unlink(data);
-        return gp_err_errno(err, "gnuplot");
-    }
-    fprintf(g, "set terminal %s size 900,560\nset output '%s'\n", svg ? "svg" : "png", path);
+                    p->a->x[k] * c->t[k].price, p->b->x[k] * c->t[k].price);
+}
+
+static void s_plot_script(FILE *g, const char *data, void *arg)
+{
+    const s_plot_t *p = arg;
     fprintf(g, "set title 'cost per hour by node type: sharing %.2f, whole GPUs %.2f'\n"
                "set style data histograms\nset style histogram clustered\n"
                "set style fill solid 0.8\nset ylabel 'cost per hour'\nset grid ytics\n"
-               "set xtics rotate by -30\nset key left top\n", a->cost, b->cost);
+               "set xtics rotate by -30\nset key left top\n", p->a->cost, p->b->cost);
     fprintf(g, "plot '%s' using 2:xtic(1) title 'fractional sharing', '' using 3 title "
                "'whole GPUs'\n", data);
-    int rc = pclose(g);
-    unlink(data);
-    if (rc != 0)
-        return gp_err_set(err, GP_ERR_IO, "gnuplot failed (status %d) writing %s", rc, path);
-    return 0;
+}
+
+static int s_plot(const char *path, const s_ctx_t *c, const s_sol_t *a, const s_sol_t *b,
+                  gp_err_t *err)
+{
+    s_plot_t p = { c, a, b };
+    return sim_gnuplot(path, s_plot_data, s_plot_script, &p, err);
 }
 
 int sim_plan_priced(const sim_data_t *d, const sim_plan_opts_t *o, FILE *out, gp_err_t *err)

@@ -210,15 +210,11 @@ int sim_write_csv(const char *path, const sim_result_t *m, int n, bool time_mode
     return 0;
 }
 
-/* Plot with gnuplot: one data block per policy, PNG or SVG by extension. */
-int sim_write_plot(const char *path, const sim_result_t *m, int n, bool time_mode,
-                   gp_err_t *err)
+int sim_gnuplot(const char *path, sim_plot_fn *write_data, sim_plot_fn *write_script, void *arg,
+                gp_err_t *err)
 {
     size_t len = strlen(path);
     bool svg = len > 4 && strcmp(path + len - 4, ".svg") == 0;
-    bool png = len > 4 && strcmp(path + len - 4, ".png") == 0;
-    if (!svg && !png)
-        return gp_err_set(err, GP_ERR_INVALID, "%s: the plot must be .png or .svg", path);
     if (strchr(path, '\'') || strchr(path, '\\'))
         return gp_err_set(err, GP_ERR_INVALID, "%s: quote characters in the path", path);
     char data[] = "/tmp/gpupool-sim-plot.XXXXXX";
@@ -231,27 +227,52 @@ int sim_write_plot(const char *path, const sim_result_t *m, int n, bool time_mod
         unlink(data);
         return gp_err_errno(err, "fdopen");
     }
-    for (int i = 0; i < n; i++) {
-        fprintf(f, "# %s\n", m[i].policy);
-        if (time_mode) {
-            for (int k = 0; k < m[i].nsamples; k++)
-                fprintf(f, "%.3f %.4f\n", m[i].samples[k].t / 3600.0, m[i].samples[k].util_pct);
-        } else {
-            for (int k = 0; k < SIM_SERIES; k++)
-                if (!isnan(m[i].series[k]))
-                    fprintf(f, "%d %.4f\n", k, m[i].series[k]);
-        }
-        fprintf(f, "\n\n");
-    }
+    write_data(f, data, arg);
     fclose(f);
     FILE *g = popen("gnuplot 2>&1", "w");
     if (g == NULL) {
         unlink(data);
         return gp_err_errno(err, "gnuplot");
     }
-    fprintf(g, "set terminal %s size 900,560\n", svg ? "svg" : "png");
-    fprintf(g, "set output '%s'\nset grid\nset key left top\n", path);
-    if (time_mode)
+    fprintf(g, "set terminal %s size 900,560\nset output '%s'\n", svg ? "svg" : "png", path);
+    write_script(g, data, arg);
+    int rc = pclose(g);
+    unlink(data);
+    if (rc != 0)
+        return gp_err_set(err, GP_ERR_IO, "gnuplot failed (status %d) writing %s", rc, path);
+    return 0;
+}
+
+typedef struct {
+    const sim_result_t *m;
+    int n;
+    bool time_mode;
+} s_plot_t;
+
+/* One data block per policy. */
+static void s_plot_data(FILE *f, const char *data, void *arg)
+{
+    (void)data;
+    const s_plot_t *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        fprintf(f, "# %s\n", p->m[i].policy);
+        if (p->time_mode) {
+            for (int k = 0; k < p->m[i].nsamples; k++)
+                fprintf(f, "%.3f %.4f\n", p->m[i].samples[k].t / 3600.0, p->m[i].samples[k].util_pct);
+        } else {
+            for (int k = 0; k < SIM_SERIES; k++)
+                if (!isnan(p->m[i].series[k]))
+                    fprintf(f, "%d %.4f\n", k, p->m[i].series[k]);
+        }
+        fprintf(f, "\n\n");
+    }
+}
+
+static void s_plot_script(FILE *g, const char *data, void *arg)
+{
+    const s_plot_t *p = arg;
+    fprintf(g, "set grid\nset key left top\n");
+    if (p->time_mode)
         fprintf(g, "set title 'GPU utilization over time'\nset xlabel 'time (h)'\n"
                    "set ylabel 'allocated GPU (%%)'\n");
     else
@@ -259,14 +280,22 @@ int sim_write_plot(const char *path, const sim_result_t *m, int n, bool time_mod
                    "set xlabel 'arrived GPU request (%% of capacity)'\n"
                    "set ylabel 'GPU allocation ratio (%%)'\n"
                    "plot (x < 100 ? x : 100) title 'ideal' with lines dashtype 2 lc rgb 'gray', \\\n");
-    if (time_mode)
+    if (p->time_mode)
         fprintf(g, "plot \\\n");
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < p->n; i++)
         fprintf(g, "  '%s' index %d using 1:2 with lines lw 2 title '%s'%s\n", data, i,
-                m[i].policy, i + 1 < n ? ", \\" : "");
-    int rc = pclose(g);
-    unlink(data);
-    if (rc != 0)
-        return gp_err_set(err, GP_ERR_IO, "gnuplot failed (status %d) writing %s", rc, path);
-    return 0;
+                p->m[i].policy, i + 1 < p->n ? ", \\" : "");
+}
+
+/* Plot with gnuplot: one data block per policy, PNG or SVG by extension. */
+int sim_write_plot(const char *path, const sim_result_t *m, int n, bool time_mode,
+                   gp_err_t *err)
+{
+    size_t len = strlen(path);
+    bool svg = len > 4 && strcmp(path + len - 4, ".svg") == 0;
+    bool png = len > 4 && strcmp(path + len - 4, ".png") == 0;
+    if (!svg && !png)
+        return gp_err_set(err, GP_ERR_INVALID, "%s: the plot must be .png or .svg", path);
+    s_plot_t p = { m, n, time_mode };
+    return sim_gnuplot(path, s_plot_data, s_plot_script, &p, err);
 }
