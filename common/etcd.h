@@ -472,6 +472,21 @@ size_t gp_etcd_batch_size(const gp_etcd_batch_t *b);
  * Returns 0 when every op succeeded, -1 when at least one failed (err
  * describes the first failure); per-op outcomes come from batch_result. */
 int gp_etcd_batch_run(gp_etcd_batch_t *b, int max_inflight, gp_err_t *err);
+/* Run the queued ops in the background instead: max_inflight at a time
+ * over the loop's connections, driven by gp_etcd_step (and by the pumps of
+ * synchronous calls, whose finished requests wait for the next step).
+ * done(b, arg) runs from gp_etcd_step once every op has its outcome (read
+ * them with gp_etcd_batch_result); never from inside this call.  done may
+ * reset, reuse or destroy the batch.  Until then the batch is running:
+ * nothing may be added, run or read; reset or destroy cancels what is in
+ * flight (no callback; a write already sent may still be applied).
+ * Returns 0, or -1 when nothing could be started (no callback then; the
+ * per-op outcomes say why). */
+typedef void (gp_etcd_batch_done_fn)(gp_etcd_batch_t *b, void *arg);
+int gp_etcd_batch_start(gp_etcd_batch_t *b, int max_inflight, gp_etcd_batch_done_fn *done,
+                        void *arg, gp_err_t *err);
+/* Whether a background run is in progress. */
+bool gp_etcd_batch_running(const gp_etcd_batch_t *b);
 /* The outcome of op i after a run: 0 and *res_p (borrowed, valid until the
  * batch is reset or destroyed) or -1 and err. */
 int gp_etcd_batch_result(gp_etcd_batch_t *b, size_t i, const gp_etcd_result_t **res_p,

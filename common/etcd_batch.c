@@ -8,6 +8,13 @@
  * the server's work on the others.  A batch keeps its request buffers across
  * gp_etcd_batch_reset(), so a coordinator that commits batch after batch
  * does not allocate per op in the steady state.
+ *
+ * A batch also runs in the background (gp_etcd_batch_start): its requests
+ * go to the loop's bg multi, max_inflight at a time (each completion
+ * attaches the next queued one), and the owner's callback runs from
+ * gp_etcd_step once the last one has its outcome, so that a daemon's loop
+ * keeps serving while many writes are in flight.  Destroying a running
+ * batch cancels what is still in flight (no callback).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +42,13 @@ struct gp_etcd_batch {
     size_t n, cap;
     size_t n_run;            /* ops [0, n_run) have been run */
     size_t cap_init;         /* reqs [0, cap_init) are initialised */
+    /* background run */
+    bool running;
+    size_t bg_next;          /* next op to attach */
+    size_t bg_left;          /* ops without an outcome yet */
+    int bg_inflight, bg_max;
+    gp_etcd_batch_done_fn *bg_done;
+    void *bg_arg;
 };
 
 gp_etcd_batch_t *gp_etcd_batch_new(gp_etcd_t *etcd)
@@ -68,6 +82,10 @@ static void s_done(gp_etcd_req_t *req);
 /* Start slot n (returns its request, body emptied but buffer kept). */
 static gp_etcd_req_t *s_slot_begin(gp_etcd_batch_t *b, gp_etcd_op_type_t type, gp_err_t *err)
 {
+    if (b->running) {   /* its requests are in flight: they must not move */
+        gp_err_set(err, GP_ERR_INVALID, "etcd batch is running in the background");
+        return NULL;
+    }
     if (s_grow(b, err) < 0)
         return NULL;
     gp_etcd_req_t *req = &b->reqs[b->n];
@@ -170,8 +188,79 @@ static void s_done(gp_etcd_req_t *req)
     s->state = S_OK;
 }
 
+/* Background: attach queued ops while the window has room; an op that
+ * cannot be attached fails at once.  Returns whether the batch finished. */
+static bool s_bg_fill(gp_etcd_batch_t *b)
+{
+    while (b->bg_inflight < b->bg_max && b->bg_next < b->n) {
+        size_t i = b->bg_next++;
+        gp_etcd_req_t *req = &b->reqs[i];
+        gp_err_t err;
+        if (gp_etcd_bg_start(b->etcd, req, &err) < 0) {
+            gp_etcd_req_release_easy(req);
+            b->slots[i].err = err;
+            b->slots[i].state = S_FAILED;
+            b->bg_left--;
+            continue;
+        }
+        b->bg_inflight++;
+    }
+    return b->bg_left == 0;
+}
+
+static void s_bg_req_done(gp_etcd_req_t *req)
+{
+    gp_etcd_batch_t *b = req->owner;
+    s_done(req);
+    b->bg_inflight--;
+    b->bg_left--;
+    if (!s_bg_fill(b))
+        return;
+    b->running = false;
+    b->n_run = b->n;
+    b->bg_done(b, b->bg_arg);   /* last: it may destroy the batch */
+}
+
+int gp_etcd_batch_start(gp_etcd_batch_t *b, int max_inflight, gp_etcd_batch_done_fn *done,
+                        void *arg, gp_err_t *err)
+{
+    if (b->running || done == NULL)
+        return gp_err_set(err, GP_ERR_INVALID, "etcd batch already running, or no callback");
+    if (b->n == b->n_run)
+        return gp_err_set(err, GP_ERR_INVALID, "etcd batch has nothing to run");
+    if (gp_etcd_authenticate(b->etcd, false, err) < 0)
+        return -1;
+    b->bg_next = b->n_run;
+    b->bg_left = b->n - b->n_run;
+    b->bg_inflight = 0;
+    b->bg_max = max_inflight < 1 ? 1 : max_inflight;
+    b->bg_done = done;
+    b->bg_arg = arg;
+    for (size_t i = b->n_run; i < b->n; i++)
+        b->reqs[i].done = s_bg_req_done;
+    if (s_bg_fill(b)) {
+        /* nothing could be attached: fail here, not from a callback */
+        b->n_run = b->n;
+        for (size_t i = 0; i < b->n; i++)
+            b->reqs[i].done = s_done;
+        if (err)
+            *err = b->slots[b->n - 1].err;
+        return -1;
+    }
+    b->running = true;
+    gp_etcd_loop_wake(b->etcd);
+    return 0;
+}
+
+bool gp_etcd_batch_running(const gp_etcd_batch_t *b)
+{
+    return b && b->running;
+}
+
 int gp_etcd_batch_run(gp_etcd_batch_t *b, int max_inflight, gp_err_t *err)
 {
+    if (b->running)
+        return gp_err_set(err, GP_ERR_INVALID, "etcd batch is running in the background");
     size_t n = b->n - b->n_run;
     if (n == 0)
         return 0;
@@ -209,7 +298,7 @@ int gp_etcd_batch_result(gp_etcd_batch_t *b, size_t i, const gp_etcd_result_t **
     if (i >= b->n)
         return gp_err_set(err, GP_ERR_INVALID, "etcd batch has no op %zu", i);
     s_slot_t *s = &b->slots[i];
-    if (s->state == S_QUEUED)
+    if (s->state == S_QUEUED || b->running)
         return gp_err_set(err, GP_ERR_INVALID, "etcd batch op %zu has not run", i);
     if (s->state == S_FAILED) {
         if (err)
@@ -220,8 +309,19 @@ int gp_etcd_batch_result(gp_etcd_batch_t *b, size_t i, const gp_etcd_result_t **
     return 0;
 }
 
+/* Cancel what a background run still has in flight (no callback). */
+static void s_bg_cancel(gp_etcd_batch_t *b)
+{
+    if (!b->running)
+        return;
+    for (size_t i = b->n_run; i < b->bg_next; i++)
+        gp_etcd_bg_cancel(b->etcd, &b->reqs[i]);
+    b->running = false;
+}
+
 void gp_etcd_batch_reset(gp_etcd_batch_t *b)
 {
+    s_bg_cancel(b);
     for (size_t i = 0; i < b->n; i++)
         gp_etcd_result_free(&b->slots[i].res);
     b->n = 0;

@@ -82,6 +82,14 @@ static int s_kill_member(const char *url)
 
 /* ------------------------------------------------------------ kv */
 
+static int g_bg_done;
+
+static void s_bg_done(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    (*(int *)arg)++;
+}
+
 static void suite_kv(void)
 {
     gp_etcd_t *etcd = s_client(NULL);
@@ -264,6 +272,65 @@ static void suite_kv(void)
     gp_etcd_batch_destroy(&b);
     ok(b == NULL, "batch destroy clears the pointer");
 
+    /* a batch in the background: 200 puts, 8 in flight, done from a step */
+    b = gp_etcd_batch_new(etcd);
+    for (int i = 0; i < 200; i++) {
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_PUT, .key = keys[i], .value = "bg", .value_len = 2 };
+        gp_etcd_batch_add(b, &op, &err);
+    }
+    g_bg_done = 0;
+    ok(gp_etcd_batch_start(b, 8, s_bg_done, &g_bg_done, &err) == 0, "a batch starts in the background");
+    ok(g_bg_done == 0 && gp_etcd_batch_running(b), "its callback does not run inside the start");
+    gp_etcd_op_t late = { .type = GP_ETCD_OP_PUT, .key = "/t/late", .value = "x", .value_len = 1 };
+    ok(gp_etcd_batch_add(b, &late, &err) < 0 && err.code == GP_ERR_INVALID,
+       "nothing is added to a running batch");
+    int64_t until = gp_mono_ms() + 10000;
+    while (g_bg_done == 0 && gp_mono_ms() < until)
+        gp_etcd_step(etcd, 50, &err);
+    ok(g_bg_done == 1 && !gp_etcd_batch_running(b), "the callback ran once, from a step");
+    int bg_ok = 0;
+    for (size_t i = 0; i < gp_etcd_batch_size(b); i++) {
+        const gp_etcd_result_t *bres;
+        bg_ok += gp_etcd_batch_result(b, i, &bres, &err) == 0 && bres->revision > 0;
+    }
+    ok(bg_ok == 200, "every op of the background batch has its result (%d)", bg_ok);
+    gp_etcd_result_t bgr;
+    ok(gp_etcd_get(etcd, keys[199], 0, &bgr, &err) == 0 && bgr.n_kvs == 1 &&
+           bgr.kvs[0].value_len == 2 && memcmp(bgr.kvs[0].value, "bg", 2) == 0,
+       "the background writes are stored");
+    gp_etcd_result_free(&bgr);
+    /* a synchronous call while a batch runs in the background: both finish */
+    gp_etcd_batch_reset(b);
+    for (int i = 0; i < 50; i++) {
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_DELETE, .key = keys[i] };
+        gp_etcd_batch_add(b, &op, &err);
+    }
+    g_bg_done = 0;
+    gp_etcd_batch_start(b, 4, s_bg_done, &g_bg_done, &err);
+    ok(gp_etcd_put(etcd, "/t/sync", "s", 1, 0, NULL, &err) == 0 && g_bg_done == 0,
+       "a synchronous put while the batch runs; no callback inside it");
+    until = gp_mono_ms() + 10000;
+    while (g_bg_done == 0 && gp_mono_ms() < until)
+        gp_etcd_step(etcd, 50, &err);
+    memset(&bgr, 0, sizeof bgr);
+    int got = gp_etcd_get(etcd, "/t/batch/", GP_ETCD_PREFIX | GP_ETCD_COUNT_ONLY, &bgr, &err);
+    ok(g_bg_done == 1 && got == 0 && bgr.count == 950,
+       "the background deletes finish after it (%lld keys left)", (long long)bgr.count);
+    gp_etcd_result_free(&bgr);
+    /* destroyed while running: no callback */
+    gp_etcd_batch_reset(b);
+    for (int i = 50; i < 100; i++) {
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_PUT, .key = keys[i], .value = "c", .value_len = 1 };
+        gp_etcd_batch_add(b, &op, &err);
+    }
+    g_bg_done = 0;
+    gp_etcd_batch_start(b, 4, s_bg_done, &g_bg_done, &err);
+    gp_etcd_batch_destroy(&b);
+    until = gp_mono_ms() + 500;
+    while (gp_mono_ms() < until)
+        gp_etcd_step(etcd, 50, &err);
+    ok(g_bg_done == 0, "a batch destroyed while running calls nothing back");
+
     /* compaction: a range below it is COMPACTED */
     ok(gp_etcd_compact(etcd, rev2, &err) == 0, "compact at an older revision");
     ok(gp_etcd_do(etcd, &old, &r, &err) < 0 && err.code == GP_ERR_COMPACTED,
@@ -272,6 +339,7 @@ static void suite_kv(void)
 }
 
 /* ------------------------------------------------------------ leases */
+
 
 static int g_lost;
 static gp_err_t g_lost_err;
