@@ -6,15 +6,20 @@
  * bearer token or a client certificate; 401 otherwise) whose roles allow
  * them (403 otherwise); answers never show secret env values.
  *
- * Submissions are group-committed: the handler validates the body (a job
- * or an array of jobs; a 400 names the field that is wrong and nothing is
- * stored), queues the valid jobs and leaves the request unanswered; the
- * loop then writes every queued job of every waiting request in one batch
- * of transactions ("if jobs/<id> does not exist, put it": the pending
- * record is the job's place in its region's queue), and answers.  So a 201 means "stored in etcd",
- * and the cost of durability is shared by every request that arrived
- * meanwhile.  Submitting an id again is idempotent: the same job gives 200
- * with the stored record, a different one gives 409.
+ * Submissions are group-committed and pipelined: the handler validates the
+ * body (a job or an array of jobs; a 400 names the field that is wrong and
+ * nothing is stored), queues the valid jobs and leaves the request
+ * unanswered; after each wake-up the loop puts every queued job of every
+ * waiting request into one flight: a batch of transactions ("if jobs/<id>
+ * does not exist, put it": the pending record is the job's place in its
+ * region's queue) run in the background, and answers the flight's
+ * requests from the etcd client's callback when it lands.  Up to
+ * S_FLIGHTS flights are in the air at once, so a request waits for one
+ * durable write and never for the loop, a round's commit or an earlier
+ * flight; the cost of durability is shared by every request that arrived
+ * meanwhile.  So a 201 means "stored in etcd".  Submitting an id again is
+ * idempotent: the same job gives 200 with the stored record, a different
+ * one gives 409.
  *
  * Reads of one job go to etcd (read-your-writes across coordinators);
  * listings, nodes, regions and usage come from the watch-fed cache.
@@ -55,11 +60,33 @@ typedef struct {
     json_t *single;
 } s_pending_req_t;
 
+/* Submissions and their requests: the ones waiting for the next flight
+ * (in s_intake_t), or those of one flight. */
 typedef struct {
     s_sub_t *subs;
     int nsubs, cap;
     s_pending_req_t **reqs;
     int nreqs, reqcap;
+} s_set_t;
+
+/* One flight: a set of submissions stored by background batches, one pass
+ * after the other (see s_pass_build). */
+typedef struct s_flight {
+    coord_t *c;
+    s_set_t set;
+    gp_etcd_batch_t *b;
+    int pass;
+    int *group;                /* per sub: its transaction in this pass, or -1 */
+    int64_t t0;
+    struct s_flight *next;
+} s_flight_t;
+
+#define S_FLIGHTS 8
+
+typedef struct {
+    s_set_t q;                 /* waiting for the next flight */
+    s_flight_t *flights;
+    int nflights;
 } s_intake_t;
 
 static s_intake_t *s_in(coord_t *c)
@@ -147,7 +174,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
-    s_intake_t *in = s_in(c);
+    s_set_t *in = &s_in(c)->q;
     if (in->nsubs == in->cap) {
         int cap = in->cap ? in->cap * 2 : 256;
         s_sub_t *p = realloc(in->subs, sizeof *p * (size_t)cap);
@@ -217,7 +244,8 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         return;
     }
     s_pending_req_t *pr = calloc(1, sizeof *pr);
-    s_intake_t *in = s_in(c);
+    s_intake_t *inb = s_in(c);
+    s_set_t *in = inb ? &inb->q : NULL;
     if (pr == NULL || in == NULL) {
         free(pr);
         json_decref(doc);
@@ -294,10 +322,10 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
 int coord_intake_pending(coord_t *c)
 {
     s_intake_t *in = c->intake;
-    return in ? in->nsubs : 0;
+    return in && in->nflights < S_FLIGHTS ? in->q.nsubs : 0;
 }
 
-static s_pending_req_t *s_find_req(s_intake_t *in, gp_http_req_t *req)
+static s_pending_req_t *s_find_req(s_set_t *in, gp_http_req_t *req)
 {
     for (int i = 0; i < in->nreqs; i++)
         if (in->reqs[i]->req == req)
@@ -307,11 +335,10 @@ static s_pending_req_t *s_find_req(s_intake_t *in, gp_http_req_t *req)
 
 /* Up to 60 submissions per transaction (a bound on its size, well within
  * etcd's 128 operations): each compares "jobs/<id> does not exist" and
- * puts the record; on
- * failure the transaction reads every key back.  A job found stored is
- * answered by comparison (200 or 409); the group's other jobs, not stored
- * because the transaction failed whole, go to the next pass, as do ids
- * submitted twice in one flush. */
+ * puts the record; on failure the transaction reads every key back.  A
+ * job found stored is answered by comparison (200 or 409); the group's
+ * other jobs, not stored because the transaction failed whole, go to the
+ * next pass, as do ids submitted twice in one flight. */
 #define S_SUBS_PER_TXN 60
 #define S_PASSES 4
 
@@ -333,18 +360,24 @@ static void s_answer_existing(s_sub_t *s, const gp_etcd_kv_t *kv)
     json_decref(canon);
 }
 
-/* One pass over the subs not yet answered; returns how many are left. */
-static int s_store_pass(coord_t *c, s_intake_t *in, int last)
+/* Queue the transactions of one pass over the subs not yet answered;
+ * returns how many transactions (0: nothing to store). */
+static int s_pass_build(s_flight_t *f)
 {
-    gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
+    coord_t *c = f->c;
+    s_set_t *in = &f->set;
+    gp_etcd_batch_reset(f->b);
     gp_txnb_t *t = gp_txnb_new();
     gp_strmap_t *ids = gp_strmap_new();
-    int *group = calloc((size_t)in->nsubs, sizeof *group), ngroups = 0, in_group = 0, left = 0;
-    if (b == NULL || t == NULL || ids == NULL || group == NULL)
-        goto cleanup;
+    int ngroups = 0, in_group = 0;
+    if (t == NULL || ids == NULL) {
+        gp_txnb_destroy(&t);
+        gp_strmap_destroy(&ids);
+        return 0;
+    }
     for (int i = 0; i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
-        group[i] = -1;
+        f->group[i] = -1;
         if (s->status || gp_strmap_get(ids, s->id))
             continue;   /* answered, or the same id once more in this pass */
         gp_strmap_put(ids, s->id, s);
@@ -353,33 +386,41 @@ static int s_store_pass(coord_t *c, s_intake_t *in, int last)
         gp_txnb_cmp(t, jkey, GP_ETCD_CMP_CREATE, 0);
         gp_txnb_fail_range(t, jkey);
         gp_txnb_put(t, jkey, s->text);
-        group[i] = ngroups;
+        f->group[i] = ngroups;
         if (++in_group == S_SUBS_PER_TXN) {
-            gp_txnb_add(t, b, NULL);
+            gp_txnb_add(t, f->b, NULL);
             gp_txnb_reset(t);
             ngroups++;
             in_group = 0;
         }
     }
     if (in_group > 0) {
-        gp_txnb_add(t, b, NULL);
+        gp_txnb_add(t, f->b, NULL);
         ngroups++;
     }
-    gp_err_t err;
-    int64_t t0 = gp_mono_ns();
-    if (ngroups > 0)
-        gp_etcd_batch_run(b, 64, &err);
+    gp_strmap_destroy(&ids);
+    gp_txnb_destroy(&t);
+    return ngroups;
+}
+
+/* The outcomes of a pass that ran; returns how many subs are left. */
+static int s_pass_collect(s_flight_t *f, int last)
+{
+    coord_t *c = f->c;
+    s_set_t *in = &f->set;
     gp_metric_observe(gp_metrics_histogram(c->metrics, "gpupool_coordinator_intake_seconds",
                                            "Time to store a batch of submissions", "", NULL, 0),
-                      (double)(gp_mono_ns() - t0) / 1e9);
+                      (double)(gp_mono_ns() - f->t0) / 1e9);
+    int ngroups = (int)gp_etcd_batch_size(f->b);
     int *pos = calloc((size_t)ngroups + 1, sizeof *pos);   /* index inside the group */
     for (int i = 0; pos && i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
-        if (group[i] < 0)
+        if (f->group[i] < 0)
             continue;
-        int k = pos[group[i]]++;
+        int k = pos[f->group[i]]++;
         const gp_etcd_result_t *res;
-        if (gp_etcd_batch_result(b, (size_t)group[i], &res, &err) < 0) {
+        gp_err_t err;
+        if (gp_etcd_batch_result(f->b, (size_t)f->group[i], &res, &err) < 0) {
             s->status = err.code == GP_ERR_NOSPACE ? 507 : 503;
             s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", err.msg);
             coord_count_etcd_error(c, "submit", &err);
@@ -393,7 +434,7 @@ static int s_store_pass(coord_t *c, s_intake_t *in, int last)
         }
     }
     free(pos);
-cleanup:
+    int left = 0;
     for (int i = 0; i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
         if (s->status == 0 && last) {
@@ -402,23 +443,12 @@ cleanup:
         }
         left += s->status == 0;
     }
-    free(group);
-    gp_strmap_destroy(&ids);
-    gp_txnb_destroy(&t);
-    gp_etcd_batch_destroy(&b);
     return left;
 }
 
-/* Store every waiting submission and answer their requests. */
-void coord_intake_flush(coord_t *c)
+/* Answer a set's requests and free it. */
+static void s_answer(coord_t *c, s_set_t *in)
 {
-    s_intake_t *in = c->intake;
-    if (in == NULL || in->nsubs == 0)
-        return;
-    for (int pass = 0; pass < S_PASSES; pass++)
-        if (s_store_pass(c, in, pass == S_PASSES - 1) == 0)
-            break;
-    /* Answer the requests. */
     for (int i = 0; i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
         s_pending_req_t *pr = s_find_req(in, s->req);
@@ -441,15 +471,87 @@ void coord_intake_flush(coord_t *c)
         free(s->text);
         json_decref(s->submitted);
     }
-    in->nsubs = 0;
-    int kept = 0;
     for (int i = 0; i < in->nreqs; i++) {
-        if (in->reqs[i]->waiting == 0)
+        if (in->reqs[i]->waiting == 0) {
             s_finish(c, in->reqs[i]);
-        else
-            in->reqs[kept++] = in->reqs[i];
+        } else {   /* cannot happen: a request's jobs are all in one set */
+            gp_http_respond_error(in->reqs[i]->req, 500, "internal error: submission lost");
+            json_decref(in->reqs[i]->results);
+            free(in->reqs[i]);
+        }
     }
-    in->nreqs = kept;
+    free(in->subs);
+    free(in->reqs);
+    memset(in, 0, sizeof *in);
+}
+
+static void s_flight_done(gp_etcd_batch_t *b, void *arg);
+
+/* Run the flight's passes until one is in the background; when none is
+ * left to run, answer and free the flight. */
+static void s_flight_go(s_flight_t *f)
+{
+    coord_t *c = f->c;
+    for (; f->pass < S_PASSES; f->pass++) {
+        if (s_pass_build(f) == 0)
+            break;
+        f->t0 = gp_mono_ns();
+        gp_err_t err;
+        if (gp_etcd_batch_start(f->b, 64, s_flight_done, f, &err) == 0)
+            return;   /* s_flight_done goes on */
+        if (s_pass_collect(f, f->pass == S_PASSES - 1) == 0)
+            break;
+    }
+    s_intake_t *in = c->intake;
+    for (s_flight_t **p = &in->flights; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            in->nflights--;
+            break;
+        }
+    }
+    s_answer(c, &f->set);
+    gp_etcd_batch_destroy(&f->b);
+    free(f->group);
+    free(f);
+}
+
+static void s_flight_done(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    s_flight_t *f = arg;
+    if (s_pass_collect(f, f->pass == S_PASSES - 1) == 0)
+        f->pass = S_PASSES;
+    else
+        f->pass++;
+    s_flight_go(f);
+}
+
+/* Send every waiting submission off in a new flight (when fewer than
+ * S_FLIGHTS are in the air; else they wait for the next wake-up). */
+void coord_intake_flush(coord_t *c)
+{
+    s_intake_t *in = c->intake;
+    if (in == NULL || in->q.nsubs == 0 || in->nflights >= S_FLIGHTS)
+        return;
+    s_flight_t *f = calloc(1, sizeof *f);
+    int *group = calloc((size_t)in->q.nsubs, sizeof *group);
+    gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
+    if (f == NULL || group == NULL || b == NULL) {
+        free(f);
+        free(group);
+        gp_etcd_batch_destroy(&b);
+        return;   /* out of memory: tried again at the next wake-up */
+    }
+    f->c = c;
+    f->set = in->q;
+    memset(&in->q, 0, sizeof in->q);
+    f->b = b;
+    f->group = group;
+    f->next = in->flights;
+    in->flights = f;
+    in->nflights++;
+    s_flight_go(f);
 }
 
 void coord_intake_stop(coord_t *c)
@@ -457,14 +559,39 @@ void coord_intake_stop(coord_t *c)
     s_intake_t *in = c->intake;
     if (in == NULL)
         return;
-    coord_intake_flush(c);
-    for (int i = 0; i < in->nreqs; i++) {
-        gp_http_respond_error(in->reqs[i]->req, 503, "the coordinator is stopping");
-        json_decref(in->reqs[i]->results);
-        free(in->reqs[i]);
+    /* Land what is in the air (within a request's deadline and a margin). */
+    int64_t until = gp_mono_ms() + 10000;
+    gp_err_t err;
+    while ((in->q.nsubs > 0 || in->flights) && gp_mono_ms() < until) {
+        coord_intake_flush(c);
+        if (in->flights && gp_etcd_step(c->etcd, 50, &err) < 0)
+            break;
     }
-    free(in->reqs);
-    free(in->subs);
+    while (in->flights) {
+        s_flight_t *f = in->flights;
+        in->flights = f->next;
+        gp_etcd_batch_destroy(&f->b);
+        for (int i = 0; i < f->set.nsubs; i++)
+            if (f->set.subs[i].status == 0) {
+                f->set.subs[i].status = 503;
+                f->set.subs[i].answer = json_pack("{s:s,s:s}", "id", f->set.subs[i].id, "error",
+                                                  "the coordinator is stopping");
+            }
+        s_answer(c, &f->set);
+        free(f->group);
+        free(f);
+    }
+    for (int i = 0; i < in->q.nreqs; i++) {
+        gp_http_respond_error(in->q.reqs[i]->req, 503, "the coordinator is stopping");
+        json_decref(in->q.reqs[i]->results);
+        free(in->q.reqs[i]);
+    }
+    for (int i = 0; i < in->q.nsubs; i++) {
+        free(in->q.subs[i].text);
+        json_decref(in->q.subs[i].submitted);
+    }
+    free(in->q.reqs);
+    free(in->q.subs);
     free(in);
     c->intake = NULL;
 }
