@@ -62,6 +62,12 @@
  * closing round's jobs are still marked in a round and its plans are held
  * in the engine, so the next round neither picks them nor plans over
  * them; its commit is fenced on our commits' revisions like any other.
+ * The loop never waits for etcd here: the commit's waves and then the
+ * closing round's pending reasons and hand-offs are background batches
+ * (etcd.h, gp_etcd_batch_start) whose callbacks carry the round on, while
+ * intake, the API, keep-alives and the next round's bids proceed.  One
+ * round closes at a time: the next one closes once the previous one has
+ * finished, so that its node fences include our last commits.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +122,7 @@ typedef struct {
     int64_t sent_ms;              /* when the calls for bids went out */
     int64_t answer_ms;            /* agents' recent answer time (moving average) */
     int64_t plan_rev;             /* the cache revision when the round opened */
+    struct s_closing *closing;    /* the previous round, committing (see s_close) */
 } s_round_t;
 
 static s_round_t *s_r(coord_t *c) { return c->round; }
@@ -525,10 +532,10 @@ static int s_cmp_award_node(const void *pa, const void *pb)
  * S_TXN_AWARDS of each node's remaining awards, packs them into
  * transactions of at most S_TXN_AWARDS awards (whole node chunks: a node is
  * in one transaction per wave, so the wave's transactions never conflict
- * and run in parallel), and runs them.  A committed chunk tells the node's
- * new fence (the transaction's revision), which the node's next chunk
- * compares in the next wave; a failed chunk ends the node's awards for
- * this round. */
+ * and run in parallel), and runs them in the background.  A committed
+ * chunk tells the node's new fence (the transaction's revision), which the
+ * node's next chunk compares in the next wave; a failed chunk ends the
+ * node's awards for this round. */
 typedef struct {
     int from, to;     /* awards [from, to) of one node */
     int next;         /* first award not committed yet */
@@ -541,13 +548,29 @@ typedef struct {
     s_chunk_t *nodes;
     int nn;
     int64_t plan_rev;             /* the cache revision the round's plans saw */
-    int64_t now_wall;
     /* the wave being built: its segments (one node's chunk each) */
     gp_etcd_batch_t *b;
     gp_txnb_t *t;
     int nseg, ntxn, in_txn;
     int *seg_node, *seg_txn, *seg_to;
+    int wave, lost;
+    int64_t t0;
 } s_commit_t;
+
+/* A closed round finishing in the background: its commit's waves, then its
+ * pending reasons and hand-offs (s_close). */
+typedef struct s_closing {
+    coord_t *c;
+    s_round_t r;                  /* the round's entries (detached from the live round) */
+    s_award_t *aw;
+    int naw, prep_failed;
+    int64_t bids_ms, commit_ns;
+    s_commit_t k;
+    /* reasons and hand-offs */
+    gp_etcd_batch_t *rb;
+    char (*ids)[GP_NAME_LEN];
+    int *idx, *hidx, nids;
+} s_closing_t;
 
 static void s_wave_flush(s_commit_t *k)
 {
@@ -639,7 +662,7 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
         if (j && j->submitted_ms)
             s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
                           "From submission to committed placement",
-                          (double)(k->now_wall - j->submitted_ms) / 1000.0);
+                          (double)(gp_wall_ms() - j->submitted_ms) / 1000.0);
     }
     nd->next = k->seg_to[sgi];
 }
@@ -672,121 +695,157 @@ static int s_fault_lost(coord_t *c)
     return strcmp(mode, "dropped") == 0 ? 2 : 1;
 }
 
-/* Build and run one wave; 0 when nothing was left to commit. */
-static int s_wave(s_commit_t *k, int wave)
+/* The outcomes of the wave that ran (or was never sent: each failed). */
+static void s_wave_results(s_commit_t *k)
 {
-    k->b = gp_etcd_batch_new(k->c->etcd);
-    if (k->b == NULL)
-        return 0;
-    k->nseg = k->ntxn = k->in_txn = 0;
-    gp_txnb_reset(k->t);
-    for (int g = 0; g < k->nn; g++)
-        if (!k->nodes[g].failed && k->nodes[g].next < k->nodes[g].to)
-            s_wave_add(k, g);
-    s_wave_flush(k);
-    int nseg = k->nseg;
-    if (nseg > 0) {
-        if (wave == 0)
-            s_fault_pause(k->c);
-        int lost = s_fault_lost(k->c);
+    for (int sgi = 0; sgi < k->nseg; sgi++) {
+        const gp_etcd_result_t *res = NULL;
         gp_err_t err;
-        if (lost != 2)
-            gp_etcd_batch_run(k->b, 64, &err);
-        for (int sgi = 0; sgi < nseg; sgi++) {
-            const gp_etcd_result_t *res = NULL;
-            int errored = lost ? 1 : gp_etcd_batch_result(k->b, (size_t)k->seg_txn[sgi], &res, &err) < 0;
-            if (lost)
-                gp_err_set(&err, GP_ERR_TRANSPORT, "the answer was lost (fault injection)");
-            if (errored || !res->succeeded)
-                s_seg_failed(k, sgi, errored, &err);
-            else
-                s_seg_committed(k, sgi, res->revision);
-        }
+        int errored = k->lost ? 1 : gp_etcd_batch_result(k->b, (size_t)k->seg_txn[sgi], &res, &err) < 0;
+        if (k->lost)
+            gp_err_set(&err, GP_ERR_TRANSPORT, "the answer was lost (fault injection)");
+        if (errored || !res->succeeded)
+            s_seg_failed(k, sgi, errored, &err);
+        else
+            s_seg_committed(k, sgi, res->revision);
     }
     gp_etcd_batch_destroy(&k->b);
-    return nseg;
+    k->wave++;
 }
 
-static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t plan_rev, int64_t now_wall)
+static void s_commit_done(s_closing_t *cl);
+static void s_wave_landed(gp_etcd_batch_t *b, void *arg);
+
+/* Build the next wave and send it off; when nothing is left to commit,
+ * the round goes on (s_commit_done). */
+static void s_wave_next(s_closing_t *cl)
 {
-    if (n == 0)
-        return;
-    qsort(aw, (size_t)n, sizeof *aw, s_cmp_award_node);
-    s_commit_t k = { .c = c, .aw = aw, .plan_rev = plan_rev, .now_wall = now_wall };
-    k.nodes = calloc((size_t)n, sizeof *k.nodes);
-    k.seg_node = calloc((size_t)n, sizeof *k.seg_node);
-    k.seg_txn = calloc((size_t)n, sizeof *k.seg_txn);
-    k.seg_to = calloc((size_t)n, sizeof *k.seg_to);
-    k.t = gp_txnb_new();
-    if (k.nodes == NULL || k.seg_node == NULL || k.seg_txn == NULL || k.seg_to == NULL || k.t == NULL)
-        goto cleanup;
-    for (int i = 0; i < n;) {
-        int e = i;
-        while (e < n && !strcmp(aw[e].e->best.node, aw[i].e->best.node))
-            e++;
-        k.nodes[k.nn++] = (s_chunk_t){ i, e, i, 0 };
-        i = e;
+    s_commit_t *k = &cl->k;
+    for (;;) {
+        k->b = k->t ? gp_etcd_batch_new(k->c->etcd) : NULL;
+        if (k->b == NULL)
+            break;
+        k->nseg = k->ntxn = k->in_txn = 0;
+        gp_txnb_reset(k->t);
+        for (int g = 0; g < k->nn; g++)
+            if (!k->nodes[g].failed && k->nodes[g].next < k->nodes[g].to)
+                s_wave_add(k, g);
+        s_wave_flush(k);
+        if (k->nseg == 0) {
+            gp_etcd_batch_destroy(&k->b);
+            break;
+        }
+        if (k->wave == 0)
+            s_fault_pause(k->c);
+        k->lost = s_fault_lost(k->c);
+        if (k->lost != 2 && gp_etcd_batch_start(k->b, 64, s_wave_landed, cl, NULL) == 0)
+            return;   /* s_wave_landed goes on */
+        s_wave_results(k);   /* never sent, or refused at once: per-op errors */
     }
-    int64_t t0 = gp_mono_ns();
-    for (int wave = 0; s_wave(&k, wave) > 0; wave++)
-        ;
-    s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
-                  (double)(gp_mono_ns() - t0) / 1e9);
-cleanup:
-    free(k.nodes);
-    free(k.seg_node);
-    free(k.seg_txn);
-    free(k.seg_to);
-    gp_txnb_destroy(&k.t);
+    s_commit_done(cl);
+}
+
+static void s_wave_landed(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    s_closing_t *cl = arg;
+    s_wave_results(&cl->k);
+    s_wave_next(cl);
+}
+
+/* Start committing the closing round's awards. */
+static void s_commit_start(s_closing_t *cl)
+{
+    s_award_t *aw = cl->aw;
+    int n = cl->naw;
+    s_commit_t *k = &cl->k;
+    *k = (s_commit_t){ .c = cl->c, .aw = aw, .plan_rev = cl->r.plan_rev, .t0 = gp_mono_ns() };
+    if (n > 0) {
+        qsort(aw, (size_t)n, sizeof *aw, s_cmp_award_node);
+        k->nodes = calloc((size_t)n, sizeof *k->nodes);
+        k->seg_node = calloc((size_t)n, sizeof *k->seg_node);
+        k->seg_txn = calloc((size_t)n, sizeof *k->seg_txn);
+        k->seg_to = calloc((size_t)n, sizeof *k->seg_to);
+        k->t = gp_txnb_new();
+        if (k->nodes == NULL || k->seg_node == NULL || k->seg_txn == NULL || k->seg_to == NULL)
+            gp_txnb_destroy(&k->t);   /* out of memory: nothing is committed */
+        for (int i = 0; k->t && i < n;) {
+            int e = i;
+            while (e < n && !strcmp(aw[e].e->best.node, aw[i].e->best.node))
+                e++;
+            k->nodes[k->nn++] = (s_chunk_t){ i, e, i, 0 };
+            i = e;
+        }
+    }
+    s_wave_next(cl);
+}
+
+static void s_commit_free(s_commit_t *k)
+{
+    gp_etcd_batch_destroy(&k->b);
+    free(k->nodes);
+    free(k->seg_node);
+    free(k->seg_txn);
+    free(k->seg_to);
+    gp_txnb_destroy(&k->t);
 }
 
 /* Pending reasons, written once per change so that `gpupool get` says why,
- * and hand-offs, in one batch. */
-static void s_write_reasons(coord_t *c, s_round_t *r)
+ * and hand-offs, in one batch in the background.  1 when s_reasons_landed
+ * goes on; 0 when nothing is to be written, or it could not be sent (its
+ * per-op outcomes say so and are read at once). */
+static void s_reasons_landed(gp_etcd_batch_t *b, void *arg);
+static void s_reasons_done(s_closing_t *cl);
+
+static int s_write_reasons(s_closing_t *cl)
 {
-    gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
-    char (*ids)[GP_NAME_LEN] = calloc((size_t)r->n + 1, GP_NAME_LEN);
-    int *idx = calloc((size_t)r->n + 1, sizeof *idx), n = 0;
-    int *hidx = calloc((size_t)r->n + 1, sizeof *hidx);
-    if (b == NULL || ids == NULL || idx == NULL || hidx == NULL)
-        goto cleanup;
+    coord_t *c = cl->c;
+    s_round_t *r = &cl->r;
+    cl->rb = gp_etcd_batch_new(c->etcd);
+    cl->ids = calloc((size_t)r->n + 1, GP_NAME_LEN);
+    cl->idx = calloc((size_t)r->n + 1, sizeof *cl->idx);
+    cl->hidx = calloc((size_t)r->n + 1, sizeof *cl->hidx);
+    cl->nids = 0;
+    if (cl->rb == NULL || cl->ids == NULL || cl->idx == NULL || cl->hidx == NULL) {
+        gp_etcd_batch_destroy(&cl->rb);
+        return 0;
+    }
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         coord_job_t *j = coord_cache_job(c, e->id);
-        hidx[i] = -2;   /* no hand-off tried */
+        cl->hidx[i] = -2;   /* no hand-off tried */
         if (e->awarded || e->late || j == NULL || j->mod_rev != e->mod_rev)
             continue;   /* placed, retried at once, or changed meanwhile */
         if (e->handoff[0]) {
-            hidx[i] = coord_handoff_add(c, b, e->id, e->handoff, e->reason);
+            cl->hidx[i] = coord_handoff_add(c, cl->rb, e->id, e->handoff, e->reason);
         } else {
-            gp_strlcpy(ids[n], e->id, GP_NAME_LEN);
-            idx[n] = coord_set_reason(c, b, j, e->reason);
-            n++;
+            gp_strlcpy(cl->ids[cl->nids], e->id, GP_NAME_LEN);
+            cl->idx[cl->nids] = coord_set_reason(c, cl->rb, j, e->reason);
+            cl->nids++;
         }
     }
-    if (gp_etcd_batch_size(b) > 0) {
-        for (int i = 0; i < r->n && c->fault_handoff_pause_ms > 0; i++) {
-            if (hidx[i] < 0)
-                continue;
-            /* Fault injection (GPUPOOL_FAULT_HANDOFF_PAUSE_MS): stall once
-             * before a hand-off commits, so that tests can change the job
-             * meanwhile and check that a refused hand-off strands nothing. */
-            gp_log_warn("fault injection: pausing %lld ms before a hand-off",
-                        (long long)c->fault_handoff_pause_ms);
-            usleep((useconds_t)(c->fault_handoff_pause_ms * 1000));
-            c->fault_handoff_pause_ms = 0;
-        }
-        gp_etcd_batch_run(b, 64, NULL);
-        coord_reasons_done(c, b, ids, idx, n);
+    if (gp_etcd_batch_size(cl->rb) == 0) {
+        gp_etcd_batch_destroy(&cl->rb);
+        return 0;
     }
-    for (int i = 0; i < r->n; i++)
-        if (hidx[i] != -2)
-            coord_handoff_done(c, b, r->e[i].id, r->e[i].handoff, hidx[i]);
-cleanup:
-    free(ids);
-    free(idx);
-    free(hidx);
-    gp_etcd_batch_destroy(&b);
+    for (int i = 0; i < r->n && c->fault_handoff_pause_ms > 0; i++) {
+        if (cl->hidx[i] < 0)
+            continue;
+        /* Fault injection (GPUPOOL_FAULT_HANDOFF_PAUSE_MS): stall once
+         * before a hand-off commits, so that tests can change the job
+         * meanwhile and check that a refused hand-off strands nothing. */
+        gp_log_warn("fault injection: pausing %lld ms before a hand-off",
+                    (long long)c->fault_handoff_pause_ms);
+        usleep((useconds_t)(c->fault_handoff_pause_ms * 1000));
+        c->fault_handoff_pause_ms = 0;
+    }
+    return gp_etcd_batch_start(cl->rb, 64, s_reasons_landed, cl, NULL) == 0;
+}
+
+static void s_reasons_landed(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    s_reasons_done(arg);
 }
 
 /* Hand the live round's entries to a copy (s_close finishes it). */
@@ -908,20 +967,37 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
     return placed;
 }
 
+/* Phase 4 here; 5 and 6 in the background.  The awards are decided now and
+ * the next round opens at once (its calls for bids go out while this one
+ * commits); the commit's waves, then the pending reasons and hand-offs,
+ * are written by background batches while the loop serves the API and the
+ * agents.  One round closes at a time: the next closes when this one has
+ * finished (its commits set the node fences the next one compares, and
+ * its jobs are released only then). */
 static void s_close(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
-    int64_t bids_ms = gp_mono_ms() - r->sent_ms, commit_ns = gp_mono_ns();
-    int64_t now_wall = gp_wall_ms();
+    if (r->closing)
+        return;   /* after the previous round's commit (coord_round_deadline) */
+    s_closing_t *cl = calloc(1, sizeof *cl);
     s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
-    int naw = 0, prep_failed = 0;
-    for (int i = 0; aw && i < r->n; i++) {
+    if (cl == NULL || aw == NULL) {
+        free(cl);
+        free(aw);
+        coord_round_abort(c, "out of memory");
+        return;
+    }
+    cl->c = c;
+    cl->bids_ms = gp_mono_ms() - r->sent_ms;
+    cl->commit_ns = gp_mono_ns();
+    int naw = 0;
+    for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
         if (e->awarded || e->handoff[0] || s_choose(c, e) < 0)
             continue;   /* placed by preemption, leaving the region, or no plan */
         aw[naw].e = e;
         if (s_prepare(c, &aw[naw]) < 0) {
-            prep_failed++;
+            cl->prep_failed++;
             coord_cache_untentative(c, e->id);
             free(aw[naw].alloc_text);
             memset(&aw[naw], 0, sizeof aw[naw]);
@@ -929,37 +1005,73 @@ static void s_close(coord_t *c, int64_t now)
         }
         naw++;
     }
+    cl->aw = aw;
+    cl->naw = naw;
     /* Pipeline: the next round opens now, so that agents bid on it while
      * this one commits.  This one's jobs are in a round and its plans are
      * held in the engine: the next one neither picks them nor plans over
      * them.  The live round state goes to the next; this one finishes from
      * a copy. */
-    s_round_t done = *r;
+    cl->r = *r;
+    cl->r.closing = NULL;
     s_detach(r);
-    r = &done;
+    r->closing = cl;
     s_open_next(c, now);
-    s_commit(c, aw, naw, r->plan_rev, now_wall);
-    commit_ns = gp_mono_ns() - commit_ns;
-    s_hints(c, aw, naw);
+    s_commit_start(cl);
+}
+
+/* The commit has landed (every wave): tell the winners, write the reasons. */
+static void s_commit_done(s_closing_t *cl)
+{
+    coord_t *c = cl->c;
+    s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
+                  (double)(gp_mono_ns() - cl->k.t0) / 1e9);
+    s_commit_free(&cl->k);
+    cl->commit_ns = gp_mono_ns() - cl->commit_ns;
+    s_hints(c, cl->aw, cl->naw);
+    if (s_write_reasons(cl) == 0)
+        s_reasons_done(cl);
+}
+
+/* The closing round's last step: reasons recorded, jobs released, the
+ * round logged and freed; the next round may close now. */
+static void s_reasons_done(s_closing_t *cl)
+{
+    coord_t *c = cl->c;
+    s_round_t *r = &cl->r;
+    if (cl->rb) {
+        coord_reasons_done(c, cl->rb, cl->ids, cl->idx, cl->nids);
+        for (int i = 0; i < r->n; i++)
+            if (cl->hidx[i] != -2)
+                coord_handoff_done(c, cl->rb, r->e[i].id, r->e[i].handoff, cl->hidx[i]);
+    }
     int nobid = 0, commit_failed = 0;
-    for (int i = 0; i < naw; i++)
-        commit_failed += !aw[i].ok;
+    for (int i = 0; i < cl->naw; i++)
+        commit_failed += !cl->aw[i].ok;
     for (int i = 0; i < r->n; i++)
         nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
-    int placed = s_release(c, r, now);
-    s_write_reasons(c, r);
-    for (int i = 0; i < naw; i++)
-        free(aw[i].alloc_text);
-    free(aw);
+    int placed = s_release(c, r, gp_mono_ms());
+    for (int i = 0; i < cl->naw; i++)
+        free(cl->aw[i].alloc_text);
     s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
                   (double)(gp_mono_ms() - r->started_ms) / 1000.0);
     gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d no_bid=%d "
                  "not_prepared=%d commit_failed=%d open_ms=%lld bids_ms=%lld commit_ms=%.1f "
                  "total_ms=%lld", (long long)r->id, r->n, placed, r->answered, r->asked, nobid,
-                 prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
-                 (long long)bids_ms, (double)commit_ns / 1e6,
+                 cl->prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
+                 (long long)cl->bids_ms, (double)cl->commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
-    s_reset(&done);
+    s_reset(r);
+    gp_etcd_batch_destroy(&cl->rb);
+    free(cl->ids);
+    free(cl->idx);
+    free(cl->hidx);
+    free(cl->aw);
+    s_round_t *live = s_r(c);
+    if (live && live->closing == cl)
+        live->closing = NULL;
+    free(cl);
+    c->round_kick = 1;   /* its jobs that lost a race retry at once */
 }
 
 int coord_round_start(coord_t *c, gp_err_t *err)
@@ -1002,12 +1114,36 @@ int64_t coord_round_deadline(coord_t *c)
     if (r == NULL)
         return 0;
     if (r->active)
-        return r->deadline_ms;
+        return r->closing ? 0 : r->deadline_ms;   /* closes after the previous round */
     return c->round_kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
 }
 
 void coord_round_stop(coord_t *c)
 {
+    coord_round_abort(c, "stopping");
+    /* Let the closing round land (within a request's deadline and a margin). */
+    s_round_t *r = s_r(c);
+    int64_t until = gp_mono_ms() + 10000;
+    gp_err_t err;
+    while (r && r->closing && gp_mono_ms() < until)
+        if (gp_etcd_step(c->etcd, 50, &err) < 0)
+            break;
+    if (r && r->closing) {
+        /* Given up: what is in flight is cancelled, its outcome unknown (the
+         * next leader's recovery settles it). */
+        s_closing_t *cl = r->closing;
+        s_commit_free(&cl->k);
+        gp_etcd_batch_destroy(&cl->rb);
+        for (int i = 0; i < cl->naw; i++)
+            free(cl->aw[i].alloc_text);
+        s_reset(&cl->r);
+        free(cl->ids);
+        free(cl->idx);
+        free(cl->hidx);
+        free(cl->aw);
+        free(cl);
+        r->closing = NULL;
+    }
     coord_round_abort(c, "stopping");
     free(c->round);
     c->round = NULL;
