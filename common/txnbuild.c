@@ -113,13 +113,19 @@ void gp_txnb_del(gp_txnb_t *t, const char *key)
     op->key = s_keep(t, key);
 }
 
-void gp_txnb_range(gp_txnb_t *t, const char *key)
+void gp_txnb_range_flags(gp_txnb_t *t, const char *key, unsigned flags)
 {
     gp_etcd_op_t *op = s_op(t);
     if (op == NULL)
         return;
     op->type = GP_ETCD_OP_RANGE;
     op->key = s_keep(t, key);
+    op->flags = flags;
+}
+
+void gp_txnb_range(gp_txnb_t *t, const char *key)
+{
+    gp_txnb_range_flags(t, key, 0);
 }
 
 void gp_txnb_fail_range(gp_txnb_t *t, const char *key)

@@ -42,6 +42,10 @@ void gp_txnb_cmp_prefix_below(gp_txnb_t *t, const char *prefix, gp_etcd_cmp_targ
 void gp_txnb_put(gp_txnb_t *t, const char *key, const char *value);
 void gp_txnb_del(gp_txnb_t *t, const char *key);
 void gp_txnb_range(gp_txnb_t *t, const char *key);
+/* The same with op flags (GP_ETCD_SERIALIZABLE: a transaction of
+ * serializable ranges alone is answered by the member asked, from its own
+ * copy, without a round trip to the raft leader). */
+void gp_txnb_range_flags(gp_txnb_t *t, const char *key, unsigned flags);
 /* A range in the failure branch (run when a compare fails). */
 void gp_txnb_fail_range(gp_txnb_t *t, const char *key);
 int gp_txnb_ops(const gp_txnb_t *t);

@@ -94,6 +94,8 @@ typedef struct {
     char region_path[4096];
     int suspended;
     int todo;                         /* queued for the next tick's batch work */
+    int reporting;                    /* a report of it is in flight */
+    int fetch_linear;                 /* read its record linearizably next time */
     int solo;                         /* its last report failed in a group: report alone */
     int64_t report_after_ms;          /* retry of a failed report */
     int64_t report_backoff_ms;        /* its backoff: doubles per failure, 0 after a success */
@@ -171,6 +173,9 @@ struct agent {
     gp_strmap_t *jobs;                /* job id -> agent_job_t* */
     gp_etcd_watch_t *alloc_watch;
     int alloc_relist;
+    int jobs_kick;                    /* a new allocation: run the jobs' work now */
+    void *reports;                    /* report batches in flight (jobs.c) */
+    int nreports;
     int64_t next_usage_ms, next_prune_ms;
     char slice_dir[3072];
 

@@ -28,9 +28,20 @@
  * a report about an allocation that was since deleted (a cancel racing the
  * job's exit) changes nothing.
  *
- * Batching.  Watch callbacks only record what changed; the tick fetches
- * job records and writes reports in batches (many requests in flight), so
+ * Batching.  Watch callbacks only record what changed (a new allocation
+ * runs the jobs' work at once, not at the next tick); the work fetches job
+ * records and writes reports in batches (many requests in flight), so
  * that a burst of thousands of allocations costs a few round trips.
+ *
+ * Nothing waits for a round trip across clouds.  The records are read
+ * serializably, from the member the agent talks to (its cloud's): that
+ * member delivered the allocation's watch event, so it has applied the
+ * record the commit compared; a read that finds the member behind the
+ * allocation's revision (after a failover) is repeated linearizably, as is
+ * the read after a report refused.  The job starts as soon as its record
+ * is read, and its reports are background batches (up to S_REPORT_FLIGHTS
+ * in the air, a job in one at a time) whose outcomes the etcd client's
+ * callback applies, so that the loop keeps answering calls for bids.
  *
  * Jobs without a command are reservations: they "run" (nothing is
  * started) until their duration_s passes or they are cancelled.  This is
@@ -170,6 +181,7 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     j->alloc_mod_rev = kv->mod_revision;
     gp_jobrec_init(&j->rec);
     j->todo = 1;
+    a->jobs_kick = 1;
     if (gp_placement_add_alloc(a->engine, &alloc, &err) < 0) {
         agent_count(a, "gpupool_agent_inconsistencies_total",
                     "Committed allocations the agent's view could not hold", NULL);
@@ -230,6 +242,8 @@ static int s_relist(agent_t *a, gp_err_t *err)
     char prefix[GP_KEY_MAX];
     s_alloc_prefix(a, prefix);
     gp_etcd_result_t res;
+    /* Linearizable: jobs missing from the listing are stopped, so it must
+     * not come from a member behind the allocations we saw. */
     if (gp_etcd_get(a->etcd, prefix, GP_ETCD_PREFIX, &res, err) < 0)
         return -1;
     gp_strmap_t *seen = gp_strmap_new();
@@ -616,7 +630,8 @@ static void s_fetch_and_start(agent_t *a)
         if (!j->todo || j->stopping || (j->have_rec && j->started) || now < j->report_after_ms)
             continue;
         char key[GP_KEY_MAX];
-        gp_txnb_range(t, gp_key_job(key, a->cfg.prefix, j->alloc.job));
+        gp_txnb_range_flags(t, gp_key_job(key, a->cfg.prefix, j->alloc.job),
+                            j->fetch_linear ? 0 : GP_ETCD_SERIALIZABLE);
         want[nwant++] = j;
         if (gp_txnb_ops(t) == S_RANGES_PER_TXN) {
             gp_txnb_add(t, b, NULL);
@@ -638,6 +653,11 @@ static void s_fetch_and_start(agent_t *a)
             j->report_after_ms = s_retry_at(j, now);
             continue;
         }
+        if (res->revision < j->alloc_mod_rev) {
+            j->fetch_linear = 1;   /* the member is behind the allocation: ask the leader */
+            continue;
+        }
+        j->fetch_linear = 0;
         s_parse_record(a, j, &res->responses[i % S_RANGES_PER_TXN]);
         if (j->have_rec && !j->started &&
             (gp_job_state_final(j->rec.state) || j->rec.state == GP_JOB_LOST)) {
@@ -659,65 +679,48 @@ cleanup:
 }
 
 /* Write "running", state and end reports: up to 40 jobs per transaction,
- * all the transactions in one batch.  A transaction fails whole when any
- * of its compares fails (an allocation deleted meanwhile, a record changed):
- * its jobs re-read their records and report alone next time. */
-static void s_report(agent_t *a)
+ * all the transactions in one background batch.  A transaction fails whole
+ * when any of its compares fails (an allocation deleted meanwhile, a record
+ * changed): its jobs re-read their records (linearizably) and report alone
+ * next time.  The outcomes are applied by job id and allocation: a job
+ * dropped meanwhile (its allocation gone) is skipped. */
+#define S_REPORT_FLIGHTS 4
+
+typedef struct s_reports {
+    agent_t *a;
+    gp_etcd_batch_t *b;
+    size_t n;
+    char (*ids)[GP_NAME_LEN];
+    int64_t *create_rev;
+    int *kind, *txn_of;
+    struct s_reports *next;
+} s_reports_t;
+
+static void s_reports_free(s_reports_t *f)
 {
-    agent_job_t **sent = malloc(sizeof *sent * S_WORK_PER_TICK);
-    int *kind = malloc(sizeof *kind * S_WORK_PER_TICK);
-    int *txn_of = malloc(sizeof *txn_of * S_WORK_PER_TICK);
-    gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
-    gp_txnb_t *t = gp_txnb_new();
-    size_t n = 0;
-    int ntxn = 0, in_txn = 0;
+    gp_etcd_batch_destroy(&f->b);
+    free(f->ids);
+    free(f->create_rev);
+    free(f->kind);
+    free(f->txn_of);
+    free(f);
+}
+
+static void s_reports_apply(s_reports_t *f)
+{
+    agent_t *a = f->a;
     int64_t now = gp_mono_ms();
-    if (sent == NULL || kind == NULL || txn_of == NULL || b == NULL || t == NULL)
-        goto cleanup;
-    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key && n < S_WORK_PER_TICK;
-         it = gp_strmap_next(a->jobs, it)) {
-        agent_job_t *j = it.value;
-        if (!j->have_rec || !j->started || j->stopping || now < j->report_after_ms)
-            continue;
-        if (j->pretend && j->pretend_end_ms && now >= j->pretend_end_ms && !j->ended) {
-            j->ended = 1;
-            j->exit_code = 0;
-        }
-        int end = j->ended;
-        if (!end && j->reported_running && !j->report_state)
-            continue;
-        if (in_txn > 0 && (j->solo || in_txn == S_REPORTS_PER_TXN)) {
-            gp_txnb_add(t, b, NULL);
-            gp_txnb_reset(t);
-            ntxn++;
-            in_txn = 0;
-        }
-        s_queue_report(a, t, j, end);
-        sent[n] = j;
-        kind[n] = end;
-        txn_of[n] = ntxn;
-        n++;
-        in_txn++;
-        if (j->solo) {
-            gp_txnb_add(t, b, NULL);
-            gp_txnb_reset(t);
-            ntxn++;
-            in_txn = 0;
-        }
-    }
-    if (in_txn > 0) {
-        gp_txnb_add(t, b, NULL);
-        ntxn++;
-    }
-    gp_err_t err;
-    if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0 && err.code != GP_OK)
-        gp_log_debug("some reports failed err=\"%s\"", err.msg);
-    for (size_t i = 0; i < n; i++) {
-        agent_job_t *j = sent[i];
+    for (size_t i = 0; i < f->n; i++) {
+        agent_job_t *j = gp_strmap_get(a->jobs, f->ids[i]);
+        if (j == NULL || j->alloc_create_rev != f->create_rev[i])
+            continue;   /* dropped (or replaced) while the report was in flight */
+        j->reporting = 0;
         const gp_etcd_result_t *res;
-        if (gp_etcd_batch_result(b, (size_t)txn_of[i], &res, &err) < 0) {
+        gp_err_t err;
+        if (gp_etcd_batch_result(f->b, (size_t)f->txn_of[i], &res, &err) < 0) {
             agent_count_etcd_error(a, "report", &err);
             j->have_rec = 0;   /* the record was changed in memory: read it again */
+            j->fetch_linear = 1;
             j->todo = 1;
             j->report_after_ms = s_retry_at(j, now);
             continue;
@@ -727,13 +730,14 @@ static void s_report(agent_t *a)
              * changed under us: read it again, and report alone. */
             j->solo = 1;
             j->have_rec = 0;
+            j->fetch_linear = 1;
             j->todo = 1;
             j->report_after_ms = now + 100;
             continue;
         }
         j->solo = 0;
         j->report_backoff_ms = 0;
-        if (!kind[i]) {
+        if (!f->kind[i]) {
             if (j->reported_running && j->report_state) {
                 j->report_state = 0;
                 s_count_state(a, j->prio_suspended ? "priority-suspended" : "priority-resumed");
@@ -751,12 +755,98 @@ static void s_report(agent_t *a)
         gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
         s_job_drop(a, j);
     }
-cleanup:
-    free(sent);
-    free(kind);
-    free(txn_of);
+}
+
+static void s_reports_landed(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    s_reports_t *f = arg;
+    agent_t *a = f->a;
+    for (s_reports_t **p = (s_reports_t **)&a->reports; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            a->nreports--;
+            break;
+        }
+    }
+    s_reports_apply(f);
+    s_reports_free(f);
+}
+
+static void s_report(agent_t *a)
+{
+    if (a->nreports >= S_REPORT_FLIGHTS)
+        return;   /* the next tick, or the next landing */
+    s_reports_t *f = calloc(1, sizeof *f);
+    gp_txnb_t *t = gp_txnb_new();
+    int ntxn = 0, in_txn = 0;
+    int64_t now = gp_mono_ms();
+    if (f == NULL || t == NULL)
+        goto fail;
+    f->a = a;
+    f->b = gp_etcd_batch_new(a->etcd);
+    f->ids = malloc(sizeof *f->ids * S_WORK_PER_TICK);
+    f->create_rev = malloc(sizeof *f->create_rev * S_WORK_PER_TICK);
+    f->kind = malloc(sizeof *f->kind * S_WORK_PER_TICK);
+    f->txn_of = malloc(sizeof *f->txn_of * S_WORK_PER_TICK);
+    if (f->b == NULL || f->ids == NULL || f->create_rev == NULL || f->kind == NULL ||
+        f->txn_of == NULL)
+        goto fail;
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key && f->n < S_WORK_PER_TICK;
+         it = gp_strmap_next(a->jobs, it)) {
+        agent_job_t *j = it.value;
+        if (!j->have_rec || !j->started || j->stopping || j->reporting || now < j->report_after_ms)
+            continue;
+        if (j->pretend && j->pretend_end_ms && now >= j->pretend_end_ms && !j->ended) {
+            j->ended = 1;
+            j->exit_code = 0;
+        }
+        int end = j->ended;
+        if (!end && j->reported_running && !j->report_state)
+            continue;
+        if (in_txn > 0 && (j->solo || in_txn == S_REPORTS_PER_TXN)) {
+            gp_txnb_add(t, f->b, NULL);
+            gp_txnb_reset(t);
+            ntxn++;
+            in_txn = 0;
+        }
+        s_queue_report(a, t, j, end);
+        gp_strlcpy(f->ids[f->n], j->alloc.job, GP_NAME_LEN);
+        f->create_rev[f->n] = j->alloc_create_rev;
+        f->kind[f->n] = end;
+        f->txn_of[f->n] = ntxn;
+        f->n++;
+        j->reporting = 1;
+        in_txn++;
+        if (j->solo) {
+            gp_txnb_add(t, f->b, NULL);
+            gp_txnb_reset(t);
+            ntxn++;
+            in_txn = 0;
+        }
+    }
+    if (in_txn > 0)
+        gp_txnb_add(t, f->b, NULL);
     gp_txnb_destroy(&t);
-    gp_etcd_batch_destroy(&b);
+    if (f->n == 0) {
+        s_reports_free(f);
+        return;
+    }
+    gp_err_t err;
+    if (gp_etcd_batch_start(f->b, 64, s_reports_landed, f, &err) == 0) {
+        f->next = a->reports;
+        a->reports = f;
+        a->nreports++;
+        return;
+    }
+    gp_log_debug("reports not sent err=\"%s\"", err.msg);
+    s_reports_apply(f);   /* each one failed: retried after its backoff */
+    s_reports_free(f);
+    return;
+fail:
+    gp_txnb_destroy(&t);
+    if (f)
+        s_reports_free(f);
 }
 
 /* ---------------------------------------------------------------- ends */
@@ -886,6 +976,14 @@ void agent_jobs_tick(agent_t *a)
 void agent_jobs_stop(agent_t *a)
 {
     gp_etcd_watch_destroy(&a->alloc_watch);
+    /* Reports in flight are cancelled: a restarted agent adopts its jobs
+     * and reports them again. */
+    while (a->reports) {
+        s_reports_t *f = a->reports;
+        a->reports = f->next;
+        s_reports_free(f);
+    }
+    a->nreports = 0;
     if (a->jobs) {
         for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
              it = gp_strmap_next(a->jobs, it)) {

@@ -375,6 +375,10 @@ static int s_run(agent_t *a, int argc, char **argv)
             gp_httpd_run(httpd);
         agent_bidder_handle(a);
         now = gp_mono_ms();
+        if (a->jobs_kick && now < next_tick) {
+            a->jobs_kick = 0;
+            agent_jobs_tick(a);   /* a new allocation starts now, not at the tick */
+        }
         if (now >= next_tick) {
             agent_registry_tick(a);
             agent_bidder_tick(a);
