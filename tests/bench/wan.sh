@@ -12,6 +12,8 @@
 #   - a low-rate series first, on the idle pool: WAN_RATE_JOBS (40) jobs at
 #     WAN_RATE (5) per second, one per request, submitted in a region whose
 #     member is a raft follower ("from a follower's cloud");
+#   - the same series submitted in the raft leader's region ("from the
+#     leader's cloud"), where a write costs one round trip instead of two;
 #   - then a burst: WAN_JOBS jobs (1,500) from 16 clients spread over the
 #     three regions' APIs, arrays of WAN_PER_REQ (20) jobs, one request at a
 #     time per client.
@@ -22,6 +24,8 @@
 #   bench: wan_throughput_ratio_30 / _80         against RTT 0 (goals 0.8 / 0.6)
 #   bench: wan_submit_ack_p50_rtt                (ack p50 at 80 ms - at 0) / 80 ms
 #   bench: wan_submit_to_running_p50_rtt         the same for submit -> running
+#   bench: wan_submit_ack_p50_rtt_leader         the same two from the leader's cloud
+#   bench: wan_submit_to_running_p50_rtt_leader
 #   bench: wan_leader_changes                    raft leader changes + regions'
 #                                                leadership changes, whole run
 # and, as comments, where the time goes in each low-rate series: the API's
@@ -69,7 +73,7 @@ terms() { local i; for i in 0 1 2; do pool_leader_term "r$i"; done | tr '\n' ' '
 # The distances take turns, WAN_ROUNDS (2) times, and each figure is the
 # median of its rounds (of two: their mean): the machine's load varies
 # over the run, and every distance then sees the same spread of it.
-declare -A PPS ACK RUN PLACED
+declare -A PPS ACK RUN PLACED ACKL RUNL
 changes=0
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
     if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -108,6 +112,11 @@ for rtt in $rtts; do
     echo "# RTT $rtt: r$follower's leader, means over the series: intake $(mean_ms "$h0_i" "$(hist "c$follower" gpupool_coordinator_intake_seconds)") ms," \
          "bid round $(mean_ms "$h0_r" "$(hist "c$follower" gpupool_coordinator_round_seconds)") ms," \
          "commit $(mean_ms "$h0_c" "$(hist "c$follower" gpupool_coordinator_commit_seconds)") ms"
+    run_load "low rate $rtt, from r$leader" "${ETCD_CLIENT_URL[$leader]}" "lowl$rtt" rate "$rate" "$rate_jobs" \
+        "${POOL_API[c$leader]}=r$leader"
+    ACKL[$rtt]+=" $(field ack_p50_ms)"
+    RUNL[$rtt]+=" $(field running_p50_ms)"
+    echo "# RTT $rtt, from the leader's cloud: submit -> answered $(field ack_p50_ms) ms, -> placed $(field placed_p50_ms) ms, -> running $(field running_p50_ms) ms (p50s)"
     run_load "burst $rtt" "${ETCD_CLIENT_URL[$leader]}" "burst$rtt" burst "$jobs" 16 "$per_req" "${apis[@]}"
     PPS[$rtt]+=" $(field placements_per_s)"
     raft=$(( $(wan_leader_changes) - raft_before ))
@@ -124,8 +133,10 @@ done
 
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 # the medians
-declare -A M_PPS M_ACK M_RUN M_PLACED
+declare -A M_PPS M_ACK M_RUN M_PLACED M_ACKL M_RUNL
 for rtt in $rtts; do
+    M_ACKL[$rtt]=$(echo "${ACKL[$rtt]}" | median)
+    M_RUNL[$rtt]=$(echo "${RUNL[$rtt]}" | median)
     M_PPS[$rtt]=$(echo "${PPS[$rtt]}" | median)
     M_ACK[$rtt]=$(echo "${ACK[$rtt]}" | median)
     M_RUN[$rtt]=$(echo "${RUN[$rtt]}" | median)
@@ -149,5 +160,8 @@ far=${rtts##* }
 bench_figure wan_submit_ack_p50_rtt "$(awk -v a="${M_ACK[$far]}" -v a0="${M_ACK[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
 bench_figure wan_submit_to_running_p50_rtt "$(awk -v a="${M_RUN[$far]}" -v a0="${M_RUN[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
 echo "# at RTT $far ms from a follower's cloud, beyond the loopback figures; goals: ack <= 2.2, running <= 4"
+bench_figure wan_submit_ack_p50_rtt_leader "$(awk -v a="${M_ACKL[$far]}" -v a0="${M_ACKL[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
+bench_figure wan_submit_to_running_p50_rtt_leader "$(awk -v a="${M_RUNL[$far]}" -v a0="${M_RUNL[0]}" -v r="$far" 'BEGIN { printf "%.2f", (a - a0) / r }')"
+echo "# the same from the leader's cloud (the job's agent there too); goals: ack <= 1.2, running <= 4"
 bench_figure wan_leader_changes "$changes"
 echo "# raft leader changes + regions' leadership changes over the whole run (want 0)"
