@@ -1,5 +1,5 @@
 /*
- * cli_backup.c - `gpupool backup` and `gpupool restore-check` (see
+ * backup.c - `gpupool backup` and `gpupool restore-check` (see
  * cli.h for what they write and check).
  *
  * The metadata's counts come from one read of the pool's prefix at the

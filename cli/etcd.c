@@ -1,5 +1,5 @@
 /*
- * cli_etcd.c - what the CLI's commands that talk to etcd directly (backup,
+ * etcd.c - what the CLI's commands that talk to etcd directly (backup,
  * plan) share: their etcd options and one way to say they failed (cli.h).
  */
 #include "cli.h"
@@ -12,17 +12,6 @@
 #include "keys.h"
 
 #include "banned.h"
-
-int cli_fail(int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("gpupool: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return status;
-}
 
 static const char *s_env(const char *name, const char *dflt)
 {

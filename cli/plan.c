@@ -1,5 +1,5 @@
 /*
- * cli_plan.c - `gpupool plan`: what-if questions about the running pool,
+ * plan.c - `gpupool plan`: what-if questions about the running pool,
  * answered from one read of etcd (see cli.h for the flags).
  *
  * The pool is read with a single range request over the pool's prefix, so
@@ -60,7 +60,6 @@
 
 #include "banned.h"
 
-#define PROG "gpupool"
 
 typedef struct {
     gp_job_t spec;
@@ -135,7 +134,7 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
             gp_jobrec_t rec;
             gp_jobrec_init(&rec);
             if (gp_jobrec_from_json_str(kv->value, kv->value_len, &rec, &perr) < 0) {
-                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
                 continue;
             }
@@ -153,13 +152,13 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
         json_error_t jerr;
         json_t *doc = json_loadb(kv->value, kv->value_len, 0, &jerr);
         if (!doc) {
-            fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key, jerr.text);
+            fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key, jerr.text);
             continue;
         }
         if (is_node) {
             gp_node_t node, *grown = NULL;
             if (gp_node_from_json(doc, &node, &perr) < 0) {
-                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
             } else if (!(grown = s_grow(p->nodes, p->nnodes, sizeof *p->nodes))) {
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -170,7 +169,7 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
         } else {
             gp_alloc_t a, *grown = NULL;
             if (gp_alloc_from_json(doc, &a, &perr) < 0) {
-                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
             } else if (!(grown = s_grow(p->allocs, p->nallocs, sizeof *p->allocs))) {
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -213,13 +212,13 @@ static gp_placement_t *s_engine(const pool_t *p, const bool *drained, gp_err_t *
     gp_err_t e;
     for (int i = 0; i < p->nnodes; i++)
         if (!(drained && drained[i]) && gp_placement_add_node(pl, &p->nodes[i], &e) < 0)
-            fprintf(stderr, PROG ": plan: node %s: %s (left out)\n", p->nodes[i].name, e.msg);
+            fprintf(stderr, CLI_PROG ": plan: node %s: %s (left out)\n", p->nodes[i].name, e.msg);
     for (int i = 0; i < p->nallocs; i++) {
         int n = s_node_index(p, p->allocs[i].node);
         if (n < 0 || (drained && drained[n]))
             continue;
         if (gp_placement_add_alloc(pl, &p->allocs[i], &e) < 0)
-            fprintf(stderr, PROG ": plan: allocation of %s on %s: %s (left out)\n",
+            fprintf(stderr, CLI_PROG ": plan: allocation of %s on %s: %s (left out)\n",
                     p->allocs[i].job, p->allocs[i].node, e.msg);
     }
     return pl;
