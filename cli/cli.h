@@ -61,6 +61,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "etcd.h"
 
 #define CLI_PROG "gpupool"
@@ -178,6 +179,10 @@ int cli_cmd_doctor(int argc, char **argv, out_fmt_t out);
 /* ------------------------------------------------------------- main.c, etcd.c */
 
 const char *cli_flag_value(int argc, char **argv, int *i, const char *name);
+/* A command's flags from its option table (gp_config_args: operands stay
+ * at the front of argv, *argc their count with the command's name); on a
+ * bad flag prints the error and "usage: USAGE" and returns EX_USAGE. */
+int cli_args(const gp_opt_t *opts, void *cfg, int *argc, char **argv, const char *usage);
 
 typedef struct {
     const char *endpoints, *ca, *cert, *key, *user, *password, *prefix;   /* borrowed */
