@@ -21,8 +21,9 @@
  * idempotent: the same job gives 200 with the stored record, a different
  * one gives 409.
  *
- * Reads of one job go to etcd (read-your-writes across coordinators);
- * listings, nodes, regions and usage come from the watch-fed cache.
+ * Reads of one job go to etcd (read-your-writes across coordinators), as
+ * background reads answered from the etcd client's callback; listings,
+ * nodes, regions and usage come from the watch-fed cache.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,11 +84,16 @@ typedef struct s_flight {
 
 #define S_FLIGHTS 8
 
+struct s_read;
+
 typedef struct {
     s_set_t q;                 /* waiting for the next flight */
     s_flight_t *flights;
     int nflights;
+    struct s_read *reads;      /* reads of one job in flight (s_get_job) */
 } s_intake_t;
+
+static void s_reads_stop(coord_t *c);
 
 static s_intake_t *s_in(coord_t *c)
 {
@@ -567,6 +573,7 @@ void coord_intake_stop(coord_t *c)
         if (in->flights && gp_etcd_step(c->etcd, 50, &err) < 0)
             break;
     }
+    s_reads_stop(c);
     while (in->flights) {
         s_flight_t *f = in->flights;
         in->flights = f->next;
@@ -617,43 +624,158 @@ static const char *s_alloc_node(coord_t *c, const gp_jobrec_t *rec)
     return al ? al->node : rec->node;
 }
 
+/* A read of one job in flight: the record, then its allocation, each a
+ * background read (linearizable: read-your-writes across coordinators),
+ * answered from the etcd client's callback so that the loop waits for
+ * neither. */
+typedef struct s_read {
+    coord_t *c;
+    gp_http_req_t *req;
+    char id[GP_NAME_LEN];
+    gp_etcd_batch_t *b;
+    json_t *rec;
+    coord_principal_t caller;  /* a copy: the handler's c->caller is gone by the answer */
+    int has_caller;
+    struct s_read *next;
+} s_read_t;
+
+static void s_read_free(coord_t *c, s_read_t *rd)
+{
+    s_intake_t *in = c->intake;
+    for (s_read_t **p = in ? &in->reads : NULL; p && *p; p = &(*p)->next) {
+        if (*p == rd) {
+            *p = rd->next;
+            break;
+        }
+    }
+    gp_etcd_batch_destroy(&rd->b);
+    json_decref(rd->rec);
+    for (int i = 0; i < rd->caller.nteams; i++)
+        free(rd->caller.teams[i]);
+    free(rd->caller.teams);
+    free(rd);
+}
+
+static int s_caller_copy(coord_principal_t *to, const coord_principal_t *from)
+{
+    if (from == NULL)
+        return 0;
+    *to = *from;
+    to->teams = calloc((size_t)from->nteams + 1, sizeof *to->teams);
+    to->nteams = 0;
+    if (to->teams == NULL)
+        return -1;
+    for (int i = 0; i < from->nteams; i++) {
+        if ((to->teams[i] = strdup(from->teams[i])) == NULL)
+            return -1;
+        to->nteams++;
+    }
+    return 0;
+}
+
+static void s_reads_stop(coord_t *c)
+{
+    s_intake_t *in = c->intake;
+    while (in->reads) {
+        gp_http_respond_error(in->reads->req, 503, "the coordinator is stopping");
+        s_read_free(c, in->reads);
+    }
+}
+
+/* Queue a range of key and send it; -1 when it could not be sent. */
+static int s_read_send(s_read_t *rd, const char *key, gp_etcd_batch_done_fn *done)
+{
+    gp_etcd_batch_reset(rd->b);
+    gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = key };
+    gp_err_t err;
+    if (gp_etcd_batch_add(rd->b, &op, &err) < 0 || gp_etcd_batch_start(rd->b, 1, done, rd, &err) < 0)
+        return -1;
+    return 0;
+}
+
+static void s_get_alloc_landed(gp_etcd_batch_t *b, void *arg)
+{
+    s_read_t *rd = arg;
+    const gp_etcd_result_t *res;
+    if (gp_etcd_batch_result(b, 0, &res, NULL) == 0 && res->n_kvs)
+        json_object_set_new(rd->rec, "alloc",
+                            json_loadb(res->kvs[0].value, res->kvs[0].value_len, 0, NULL));
+    s_respond_json(rd->req, 200, json_incref(rd->rec));
+    s_read_free(rd->c, rd);
+}
+
+static void s_get_landed(gp_etcd_batch_t *b, void *arg)
+{
+    s_read_t *rd = arg;
+    coord_t *c = rd->c;
+    const gp_etcd_result_t *res;
+    gp_err_t err;
+    if (gp_etcd_batch_result(b, 0, &res, &err) < 0) {
+        gp_http_respond_error(rd->req, 503, "etcd: %s", err.msg);
+        s_read_free(c, rd);
+        return;
+    }
+    json_t *rec = res->n_kvs ? json_loadb(res->kvs[0].value, res->kvs[0].value_len, 0, NULL) : NULL;
+    if (rec == NULL && (rec = coord_store_archived(c, rd->id)) == NULL) {
+        gp_http_respond_error(rd->req, 404, "no job %s", rd->id);
+        s_read_free(c, rd);
+        return;
+    }
+    const coord_principal_t *was = c->caller;
+    c->caller = rd->has_caller ? &rd->caller : NULL;   /* the request's, for this decision */
+    int denied = coord_auth_job(c, rd->req, rd->id, json_string_value(json_object_get(rec, "owner")),
+                                "read") < 0;
+    c->caller = was;
+    if (denied) {
+        json_decref(rec);
+        s_read_free(c, rd);
+        return;
+    }
+    if (json_object_get(rec, "archived")) {
+        s_respond_json(rd->req, 200, rec);   /* ended and removed from the store */
+        s_read_free(c, rd);
+        return;
+    }
+    s_show_placed(c, rec, rd->id);
+    rd->rec = rec;
+    const char *node = json_string_value(json_object_get(rec, "node"));
+    char key[GP_KEY_MAX];
+    if (node && *node && gp_name_valid(node) &&
+        s_read_send(rd, gp_key_alloc(key, c->cfg.prefix, node, rd->id), s_get_alloc_landed) == 0)
+        return;   /* s_get_alloc_landed answers */
+    s_respond_json(rd->req, 200, json_incref(rec));
+    s_read_free(c, rd);
+}
+
 static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
 {
-    char key[GP_KEY_MAX];
-    gp_etcd_result_t res;
-    gp_err_t err;
     if (!gp_name_valid(id)) {
         gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
         return;
     }
-    if (gp_etcd_get(c->etcd, gp_key_job(key, c->cfg.prefix, id), 0, &res, &err) < 0) {
-        gp_http_respond_error(req, 503, "etcd: %s", err.msg);
+    s_intake_t *in = s_in(c);
+    s_read_t *rd = calloc(1, sizeof *rd);
+    if (in == NULL || rd == NULL || (rd->b = gp_etcd_batch_new(c->etcd)) == NULL) {
+        free(rd);
+        gp_http_respond_error(req, 500, "out of memory");
         return;
     }
-    json_t *rec = res.n_kvs ? json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL) : NULL;
-    gp_etcd_result_free(&res);
-    if (rec == NULL && (rec = coord_store_archived(c, id)) == NULL) {
-        gp_http_respond_error(req, 404, "no job %s", id);
+    rd->c = c;
+    rd->req = req;
+    gp_strlcpy(rd->id, id, sizeof rd->id);
+    rd->next = in->reads;
+    in->reads = rd;
+    rd->has_caller = c->caller != NULL;
+    if (s_caller_copy(&rd->caller, c->caller) < 0) {
+        gp_http_respond_error(req, 500, "out of memory");
+        s_read_free(c, rd);
         return;
     }
-    if (coord_auth_job(c, req, id, json_string_value(json_object_get(rec, "owner")), "read") < 0) {
-        json_decref(rec);
-        return;
+    char key[GP_KEY_MAX];
+    if (s_read_send(rd, gp_key_job(key, c->cfg.prefix, id), s_get_landed) < 0) {
+        gp_http_respond_error(req, 503, "etcd: the read could not be sent");
+        s_read_free(c, rd);
     }
-    if (json_object_get(rec, "archived")) {
-        s_respond_json(req, 200, rec);   /* ended and removed from the store */
-        return;
-    }
-    s_show_placed(c, rec, id);
-    const char *node = json_string_value(json_object_get(rec, "node"));
-    if (node && *node && gp_name_valid(node) &&
-        gp_etcd_get(c->etcd, gp_key_alloc(key, c->cfg.prefix, node, id), 0, &res, &err) == 0) {
-        if (res.n_kvs)
-            json_object_set_new(rec, "alloc",
-                                json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL));
-        gp_etcd_result_free(&res);
-    }
-    s_respond_json(req, 200, rec);
 }
 
 static void s_list_jobs(coord_t *c, gp_http_req_t *req)
