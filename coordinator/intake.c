@@ -344,7 +344,10 @@ static s_pending_req_t *s_find_req(s_set_t *in, gp_http_req_t *req)
  * puts the record; on failure the transaction reads every key back.  A
  * job found stored is answered by comparison (200 or 409); the group's
  * other jobs, not stored because the transaction failed whole, go to the
- * next pass, as do ids submitted twice in one flight. */
+ * next pass, as do ids submitted twice in one flight and the jobs of a
+ * transaction whose outcome is unknown (a timeout, a broken connection:
+ * sent again, by then to the member the client failed over to, it stores
+ * the job or finds it stored). */
 #define S_SUBS_PER_TXN 60
 #define S_PASSES 4
 
@@ -427,9 +430,11 @@ static int s_pass_collect(s_flight_t *f, int last)
         const gp_etcd_result_t *res;
         gp_err_t err;
         if (gp_etcd_batch_result(f->b, (size_t)f->group[i], &res, &err) < 0) {
+            coord_count_etcd_error(c, "submit", &err);
+            if (!last && (err.code == GP_ERR_TRANSPORT || err.code == GP_ERR_TIMEOUT))
+                continue;   /* outcome unknown: the next pass asks again (idempotent) */
             s->status = err.code == GP_ERR_NOSPACE ? 507 : 503;
             s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", err.msg);
-            coord_count_etcd_error(c, "submit", &err);
             coord_store_write_failed(c, &err);
         } else if (res->succeeded) {
             s->status = 201;
