@@ -333,7 +333,7 @@ static int s_run(agent_t *a, int argc, char **argv)
         gp_log_fatal(EX_CANTCREAT, "%s", err.msg);
 
     int ready = 0;
-    int64_t next_tick = 0;
+    int64_t next_tick = 0, last_kick = 0;
     while (!a->stopping) {
         zmq_pollitem_t items[256];
         struct pollfd pfds[64];
@@ -348,6 +348,8 @@ static int s_run(agent_t *a, int argc, char **argv)
         n += agent_bidder_pollitems(a, items + n, (int)GP_ARRAY_LEN(items) - n);
         int64_t now = gp_mono_ms();
         long timeout = next_tick > now ? (long)(next_tick - now) : 0;
+        if (a->jobs_kick && timeout > 10)
+            timeout = 10;   /* a kick held back by its spacing */
         if (etcd_to >= 0 && etcd_to < timeout)
             timeout = etcd_to;
         if (httpd) {
@@ -375,13 +377,17 @@ static int s_run(agent_t *a, int argc, char **argv)
             gp_httpd_run(httpd);
         agent_bidder_handle(a);
         now = gp_mono_ms();
-        if (a->jobs_kick && now < next_tick) {
+        if (a->jobs_kick && now < next_tick && now >= last_kick + 10) {
+            /* A new allocation starts now, not at the tick (at most every
+             * 10 ms: a burst is worked in batches, not event by event). */
             a->jobs_kick = 0;
-            agent_jobs_tick(a);   /* a new allocation starts now, not at the tick */
+            last_kick = now;
+            agent_jobs_tick(a);
         }
         if (now >= next_tick) {
             agent_registry_tick(a);
             agent_bidder_tick(a);
+            a->jobs_kick = 0;
             agent_jobs_tick(a);
             agent_exporter_tick(a);
             gp_daemon_trim_memory();

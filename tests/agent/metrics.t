@@ -64,7 +64,9 @@ scrape
 gt "$(msum gpupool_agent_bids_total)" "$bids0"; ok $? "gpupool_agent_bids_total moves ($bids0 -> $(msum gpupool_agent_bids_total))"
 gt "$(m 'gpupool_agent_jobs_total{state="started"}')" "$started0"
 ok $? "gpupool_agent_jobs_total{state=\"started\"} moves"
-gt "$(m 'gpupool_agent_jobs_total{state="succeeded"}')" "$ended0"
+# the agent counts the end when etcd's answer to its report is applied,
+# which may come just after the record shows it
+ABOVE=$ended0 wait_for 5 above m 'gpupool_agent_jobs_total{state="succeeded"}'
 ok $? "gpupool_agent_jobs_total{state=\"succeeded\"} moves"
 
 # --- per-slice memory, compute share, time suspended
