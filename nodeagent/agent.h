@@ -95,6 +95,7 @@ typedef struct {
     int suspended;
     int todo;                         /* queued for the next tick's batch work */
     int reporting;                    /* a report of it is in flight */
+    int alloc_gone;                   /* its allocation went meanwhile: acted on after it */
     int fetch_linear;                 /* read its record linearizably next time */
     int solo;                         /* its last report failed in a group: report alone */
     int64_t report_after_ms;          /* retry of a failed report */

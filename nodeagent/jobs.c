@@ -115,6 +115,12 @@ static void s_count_state(agent_t *a, const char *state)
 /* The allocation went away: stop what runs. */
 static void s_alloc_gone(agent_t *a, agent_job_t *j)
 {
+    if (j->reporting) {
+        /* A report of it is in flight (its end's own delete, often):
+         * its answer is applied first, then this (s_reports_apply). */
+        j->alloc_gone = 1;
+        return;
+    }
     gp_err_t err;
     gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
     if (j->started && !j->pretend && !j->ended) {
@@ -706,6 +712,50 @@ static void s_reports_free(s_reports_t *f)
     free(f);
 }
 
+/* One job's report outcome (its report was in transaction txn_of[i]). */
+static void s_report_outcome(agent_t *a, s_reports_t *f, size_t i, agent_job_t *j, int64_t now)
+{
+    const gp_etcd_result_t *res;
+    gp_err_t err;
+    if (gp_etcd_batch_result(f->b, (size_t)f->txn_of[i], &res, &err) < 0) {
+        agent_count_etcd_error(a, "report", &err);
+        j->have_rec = 0;   /* the record was changed in memory: read it again */
+        j->fetch_linear = 1;
+        j->todo = 1;
+        j->report_after_ms = s_retry_at(j, now);
+        return;
+    }
+    if (!res->succeeded) {
+        /* The allocation is gone (the watch will say so) or the record
+         * changed under us: read it again, and report alone. */
+        j->solo = 1;
+        j->have_rec = 0;
+        j->fetch_linear = 1;
+        j->todo = 1;
+        j->report_after_ms = now + 100;
+        return;
+    }
+    j->solo = 0;
+    j->report_backoff_ms = 0;
+    if (!f->kind[i]) {
+        if (j->reported_running && j->report_state) {
+            j->report_state = 0;
+            s_count_state(a, j->prio_suspended ? "priority-suspended" : "priority-resumed");
+        } else {
+            s_count_state(a, "running");
+        }
+        j->reported_running = 1;
+        j->todo = 0;
+        j->rec_mod_rev = res->revision;
+        return;
+    }
+    s_count_state(a, gp_job_state_name(j->rec.state));
+    gp_log_info("job ended job=%s state=%s exit_code=%d", j->alloc.job,
+                gp_job_state_name(j->rec.state), j->rec.exit_code);
+    gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
+    s_job_drop(a, j);
+}
+
 static void s_reports_apply(s_reports_t *f)
 {
     agent_t *a = f->a;
@@ -715,45 +765,14 @@ static void s_reports_apply(s_reports_t *f)
         if (j == NULL || j->alloc_create_rev != f->create_rev[i])
             continue;   /* dropped (or replaced) while the report was in flight */
         j->reporting = 0;
-        const gp_etcd_result_t *res;
-        gp_err_t err;
-        if (gp_etcd_batch_result(f->b, (size_t)f->txn_of[i], &res, &err) < 0) {
-            agent_count_etcd_error(a, "report", &err);
-            j->have_rec = 0;   /* the record was changed in memory: read it again */
-            j->fetch_linear = 1;
-            j->todo = 1;
-            j->report_after_ms = s_retry_at(j, now);
-            continue;
+        s_report_outcome(a, f, i, j, now);
+        /* The allocation went while the report was in flight: act on it
+         * now (unless the report ended the job, which dropped it). */
+        j = gp_strmap_get(a->jobs, f->ids[i]);
+        if (j && j->alloc_create_rev == f->create_rev[i] && j->alloc_gone) {
+            j->alloc_gone = 0;
+            s_alloc_gone(a, j);
         }
-        if (!res->succeeded) {
-            /* The allocation is gone (the watch will say so) or the record
-             * changed under us: read it again, and report alone. */
-            j->solo = 1;
-            j->have_rec = 0;
-            j->fetch_linear = 1;
-            j->todo = 1;
-            j->report_after_ms = now + 100;
-            continue;
-        }
-        j->solo = 0;
-        j->report_backoff_ms = 0;
-        if (!f->kind[i]) {
-            if (j->reported_running && j->report_state) {
-                j->report_state = 0;
-                s_count_state(a, j->prio_suspended ? "priority-suspended" : "priority-resumed");
-            } else {
-                s_count_state(a, "running");
-            }
-            j->reported_running = 1;
-            j->todo = 0;
-            j->rec_mod_rev = res->revision;
-            continue;
-        }
-        s_count_state(a, gp_job_state_name(j->rec.state));
-        gp_log_info("job ended job=%s state=%s exit_code=%d", j->alloc.job,
-                    gp_job_state_name(j->rec.state), j->rec.exit_code);
-        gp_placement_remove_alloc(a->engine, j->alloc.job, &err);
-        s_job_drop(a, j);
     }
 }
 
