@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Conformance of README's "Protocol reference": an agent written from it
 # alone, in Python (pyagent.py: pyzmq and etcd's JSON gateway), takes part
-# in a real pool (etcd, a coordinator, no gpupool agent).  It registers two
+# in a real pool (etcd, a coordinator; gpupool's agent joins it late).  It registers two
 # nodes under one routing id, is called for bids and bids, wins, reports
 # running then succeeded (seen through the CLI), requeues a failing job by
 # its restart policy, stops a cancelled job when its allocation goes; and a
@@ -91,8 +91,17 @@ wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"; ok $? "and stopped its process
 is "$(grep -c '^reported job=py-long-1 state=\(succeeded\|failed\)' "$PYLOG")" 0 \
    "and reported nothing after the cancel"
 
+# ---- gpupool's own agent beside it: its proposals pass the coordinator's check
+pool_agent a1 r1 1 2xA10:24576 || bail_out "the gpupool agent did not start"
+submit '{"id": "c-ok-1", "devices": 1, "mem_percent": 50, "compute_percent": 30,
+         "models": ["A10"], "command": ["true"]}'
+submit '{"id": "c-two-1", "devices": 2, "models": ["A10"], "command": ["true"]}'
+wait_state c1 c-ok-1 succeeded 30; ok $? "a share placed on gpupool's agent beside it succeeds"
+wait_state c1 c-two-1 succeeded 30; ok $? "and a two-device whole job"
+is "$(rejected)" 0 "none of gpupool's agent's proposals was rejected"
+
 # ---- a proposal the node cannot hold: rejected, counted, logged
-submit '{"id": "py-bad-1", "devices": 1, "mem_mib": 2048, "command": ["true"]}'
+submit '{"id": "py-bad-1", "devices": 1, "mem_mib": 2048, "models": ["PYGPU"], "command": ["true"]}'
 wait_for 30 rejected_some
 ok $? "gpupool_coordinator_rejected_proposals_total counts the proposal of 4x the device's memory"
 like "$(grep '^bid job=py-bad-1' "$PYLOG" | head -1)" 'mem=65536' "(the agent proposed 65536 MiB on a 16384 MiB device)"
@@ -106,6 +115,7 @@ is "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c py-bad-1)" 0 \
    "no allocation was committed for it"
 gpupool_ c1 cancel py-bad-1 >/dev/null
 
+stop_daemon a1; is "$?" 0 "gpupool's agent exits 0 on SIGTERM"
 stop_daemon py; is "$?" 0 "the Python agent exits 0 on SIGTERM"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0 on SIGTERM"
 done_testing
