@@ -68,6 +68,14 @@ wait_state c1 py-two-1 succeeded 30; ok $? "a two-device whole job succeeds"
 like "$(grep '^started job=py-two-1' "$PYLOG")" 'devices=0:PY-pyag-[ab]-0:16384,1:PY-pyag-[ab]-1:16384' \
      "it got both devices of one node, whole"
 
+# ---- a share in percent of the device's memory (integer rounding as the reference says)
+submit '{"id": "py-pct-1", "devices": 1, "mem_percent": 33.3, "compute_percent": 12.5,
+         "command": ["true"]}'
+wait_state c1 py-pct-1 succeeded 30; ok $? "a job asking 33.3% of a device's memory succeeds"
+like "$(grep '^started job=py-pct-1' "$PYLOG")" 'devices=[01]:PY-pyag-[ab]-[01]:5455$' \
+     "with 5455 MiB of the 16384 MiB device"
+is "$(rejected)" 0 "none of the Python agent's proposals so far was rejected"
+
 # ---- restart on failure, within max_restarts
 submit '{"id": "py-fail-1", "devices": 1, "mem_mib": 1024, "restart": "on-failure",
          "max_restarts": 1, "command": ["sh", "-c", "exit 3"]}'
@@ -98,7 +106,7 @@ submit '{"id": "c-ok-1", "devices": 1, "mem_percent": 50, "compute_percent": 30,
 submit '{"id": "c-two-1", "devices": 2, "models": ["A10"], "command": ["true"]}'
 wait_state c1 c-ok-1 succeeded 30; ok $? "a share placed on gpupool's agent beside it succeeds"
 wait_state c1 c-two-1 succeeded 30; ok $? "and a two-device whole job"
-is "$(rejected)" 0 "none of gpupool's agent's proposals was rejected"
+is "$(rejected)" 0 "none of gpupool's agent's proposals was rejected either"
 
 # ---- a proposal the node cannot hold: rejected, counted, logged
 submit '{"id": "py-bad-1", "devices": 1, "mem_mib": 2048, "models": ["PYGPU"], "command": ["true"]}'

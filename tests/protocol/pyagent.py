@@ -261,7 +261,8 @@ class Agent:
             if "mem_mib" in spec:
                 mem = spec["mem_mib"]
             elif "mem_percent" in spec:
-                mem = max(1, int(spec["mem_percent"] * d["mem_mib"] // 100))
+                permille = int(spec["mem_percent"] * 10 + 0.5)
+                mem = max(1, permille * d["mem_mib"] // 1000)
             else:
                 mem = d["mem_mib"]
             if u[2] or u[0] + mem > cap or u[1] + comp > 100:
