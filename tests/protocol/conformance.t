@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Conformance of README's "Protocol reference": an agent written from it
 # alone, in Python (pyagent.py: pyzmq and etcd's JSON gateway), takes part
-# in a real pool (etcd, a coordinator; gpupool's agent joins it late).  It registers two
-# nodes under one routing id, is called for bids and bids, wins, reports
-# running then succeeded (seen through the CLI), requeues a failing job by
-# its restart policy, stops a cancelled job when its allocation goes; and a
-# proposal its node cannot hold is rejected, counted and logged.
+# in a real pool (etcd, a coordinator; gpupool's agent joins it late).  It
+# registers two nodes under one routing id, is called for bids and bids,
+# wins, reports running then succeeded (seen through the CLI), requeues a
+# failing job by its restart policy, holds a job while its allocation says
+# suspended, stops a cancelled job when its allocation goes; and a proposal
+# its node cannot hold is rejected, counted and logged.
 . "$(dirname "$0")/../lib.sh"
 
 PY=/usr/bin/python3   # Debian's, with python3-zmq
@@ -92,6 +93,18 @@ submit '{"id": "py-long-1", "devices": 1, "mem_mib": 2048, "command": ["sleep", 
 wait_state c1 py-long-1 running 30; ok $? "a long job runs on the Python agent"
 pid=$(sed -n 's/^started job=py-long-1 .*pid=\([0-9]*\) .*/\1/p' "$PYLOG")
 kill -0 "$pid" 2>/dev/null; ok $? "its process exists (pid $pid)"
+
+# ---- suspend and resume: the allocation's suspended flag
+proc_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null; }
+proc_is() { [ "$(proc_state "$1")" = "$2" ]; }
+gpupool_ c1 suspend py-long-1 >/dev/null; is "$?" 0 "suspend exits 0"
+is "$(job_state c1 py-long-1)" suspended "the record says suspended"
+is "$(etcdctl_ get /gpupool/alloc/ --prefix --print-value-only | grep py-long-1 | grep -c '"suspended":true')" 1 \
+   "the allocation carries the suspended flag"
+wait_for 10 proc_is "$pid" T; ok $? "the agent held the job (process stopped)"
+gpupool_ c1 resume py-long-1 >/dev/null; is "$?" 0 "resume exits 0"
+is "$(job_state c1 py-long-1)" running "the record says running again"
+wait_for 10 proc_is "$pid" S; ok $? "the agent let the job go on"
 gpupool_ c1 cancel py-long-1 >/dev/null; is "$?" 0 "cancel exits 0"
 is "$(job_state c1 py-long-1)" cancelled "the job is cancelled"
 wait_for 10 grep -q '^stopped job=py-long-1' "$PYLOG"; ok $? "the agent saw its allocation deleted"

@@ -9,7 +9,8 @@ lease and one ZeroMQ routing id (<name>).  It registers them, says HELLO to
 every coordinator of its region, bids on calls for bids with a proposal
 that follows the fit rules, runs the jobs whose allocations appear under
 alloc/<node>/ (polled), reports them running and ended in fenced
-transactions, and stops a job whose allocation is deleted.
+transactions, stops a job whose allocation is deleted, and holds a job
+(SIGSTOP) while its allocation says "suspended".
 
 With --bad-proposal PREFIX, its proposals for jobs whose id starts with
 PREFIX ask four times the device's memory: the coordinator must reject them.
@@ -325,6 +326,7 @@ class Agent:
             if k not in now or now[k]["create_rev"] != r["create_rev"]:
                 # cancelled, preempted, lost, released: stop, write nothing
                 if r["proc"] and r["proc"].poll() is None:
+                    r["proc"].send_signal(signal.SIGCONT)   # a held job takes SIGTERM
                     r["proc"].terminate()
                     try:
                         r["proc"].wait(5)
@@ -337,6 +339,19 @@ class Agent:
         for k, a in now.items():
             if k not in self.running:
                 self.start(k, a)
+            else:
+                self.apply_suspended(k, a["alloc"].get("suspended", False))
+
+    def apply_suspended(self, k, on):
+        """The allocation's suspended flag: this agent has no shim to hold a
+        job's kernel launches, so it holds the whole process (SIGSTOP), its
+        memory in place, and lets it go on resume (SIGCONT)."""
+        r = self.running[k]
+        if r["proc"] is None or r["proc"].poll() is not None or r.get("suspended", False) == on:
+            return
+        os.kill(r["proc"].pid, signal.SIGSTOP if on else signal.SIGCONT)
+        r["suspended"] = on
+        log("suspended" if on else "resumed", job=k[1], node=k[0], pid=r["proc"].pid)
 
     def start(self, k, a):
         node, job = k
