@@ -5,8 +5,9 @@
 # registers two nodes under one routing id, is called for bids and bids,
 # wins, reports running then succeeded (seen through the CLI), requeues a
 # failing job by its restart policy, holds a job while its allocation says
-# suspended, stops a cancelled job when its allocation goes; and a proposal
-# its node cannot hold is rejected, counted and logged.
+# suspended, stops a cancelled job when its allocation goes; a proposal its
+# node cannot hold is rejected, counted and logged; killed, its nodes are
+# lost and its job requeued, and run again when it comes back.
 . "$(dirname "$0")/../lib.sh"
 
 PY=/usr/bin/python3   # Debian's, with python3-zmq
@@ -136,7 +137,27 @@ is "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c py-bad-1)" 0 \
    "no allocation was committed for it"
 gpupool_ c1 cancel py-bad-1 >/dev/null
 
+# ---- a lost node: the agent dies, its lease expires, the leader requeues
+submit '{"id": "py-lost-1", "devices": 1, "mem_mib": 1024, "restart": "on-failure",
+         "models": ["PYGPU"], "command": ["sleep", "3"]}'
+wait_state c1 py-lost-1 running 30; ok $? "a job runs on the Python agent"
+stop_daemon py KILL
+pyag_nodes() { etcdctl_ get /gpupool/nodes/r1/ --prefix --keys-only | grep -c pyag; }
+no_pyag_nodes() { [ "$(pyag_nodes)" = 0 ]; }
+wait_for 20 no_pyag_nodes; ok $? "killed, its node records go with its lease"
+wait_for 20 reason_says py-lost-1 'vanished'; ok $? "the leader marked the job lost"
+rec=$(gpupool_ c1 -o json get py-lost-1 | tr -d ' \n')
+like "$rec" '"state":"lost".*"state":"pending","node":"","reason":"requeuedafteritsnodewaslost"' \
+     "and requeued it by its restart policy"
+is "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c py-lost-1)" 0 \
+   "its allocation was released"
+start_daemon py2 'ready name=pyag' 30 -- "$PY" "$GP_ROOT/tests/protocol/pyagent.py" \
+    --etcd "${ETCD_CLIENT_URL[0]}" --region r1 --name pyag ||
+    bail_out "the Python agent did not start again"
+wait_state c1 py-lost-1 succeeded 30; ok $? "back, the agent runs the requeued job to the end"
+like "$(gpupool_ c1 -o json get py-lost-1 | tr -d ' \n')" '"attempts":2' "its second attempt"
+
 stop_daemon a1; is "$?" 0 "gpupool's agent exits 0 on SIGTERM"
-stop_daemon py; is "$?" 0 "the Python agent exits 0 on SIGTERM"
+stop_daemon py2; is "$?" 0 "the Python agent exits 0 on SIGTERM"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0 on SIGTERM"
 done_testing
