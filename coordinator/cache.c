@@ -289,8 +289,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     gp_node_t node;
     gp_err_t err;
     if (gp_node_from_json_str(kv->value, &node, &err) < 0 || strcmp(node.name, name) != 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"node\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_NODE]);
         gp_log_warn("ignoring a malformed node record node=%s err=\"%s\"", name, err.msg);
         return;
     }
@@ -355,8 +354,7 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     gp_err_t err;
     if (gp_alloc_from_json_str(kv->value, &al, &err) < 0 || strcmp(al.node, node) != 0 ||
         strcmp(al.job, job) != 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"alloc\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_ALLOC]);
         gp_log_warn("ignoring a malformed allocation key=%.*s", (int)kv->key_len, kv->key);
         return;
     }
@@ -376,8 +374,7 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     gp_placement_remove_alloc(c->engine, job, NULL);
     coord_node_t *n = coord_cache_node(c, node, 0);
     if (n && n->present && gp_placement_add_alloc(c->engine, copy, &err) < 0) {
-        coord_count(c, "gpupool_coordinator_inconsistencies_total",
-                    "Committed allocations that do not fit the cached node", NULL);
+        gp_metric_inc(c->m.inconsistencies);
         gp_log_error("committed allocation does not fit its node job=%s node=%s err=\"%s\"", job,
                      node, err.msg);
     }
@@ -413,8 +410,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     const char *state = o ? json_string_value(json_object_get(o, "state")) : NULL;
     gp_job_state_t st;
     if (state == NULL || gp_job_state_parse(state, &st) < 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"job\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_JOB]);
         json_decref(o);
         return;
     }
@@ -677,7 +673,7 @@ void coord_cache_tick(coord_t *c)
     coord_round_abort(c, "the cache is rebuilt");
     gp_err_t err;
     if (s_list(c, &err) < 0) {
-        coord_count_etcd_error(c, "list", &err);
+        coord_metrics_etcd_error(&c->m, "list", &err);
         return;   /* relist stays set: retried next tick */
     }
     c->relist = 0;

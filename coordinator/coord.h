@@ -22,6 +22,7 @@
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
+ *   metrics.c   the table of the coordinator's metrics and their handles
  *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
  *               from one coordinator only
  *   ui.c        the web console under /ui/: its files, its read-only data
@@ -247,7 +248,8 @@ void coord_round_stop(coord_t *c);
 struct coord {
     coord_cfg_t cfg;
     gp_etcd_t *etcd;
-    gp_metrics_t *metrics;
+    gp_metrics_t *metrics;           /* the registry /metrics renders */
+    coord_metrics_t m;               /* its handles (metrics.h) */
     gp_httpd_t *httpd;
     coord_auth_t *auth;              /* principals (api-tokens), auth.h */
     const coord_principal_t *caller; /* while a request's handler runs */
@@ -304,15 +306,11 @@ struct coord {
     int stopping;
 };
 
-/* exporter.c: register every counter at 0 (once, at start-up); answer
- * GET /metrics. */
-void coord_exporter_init(coord_t *c);
+/* exporter.c: answer GET /metrics. */
 void coord_exporter_serve(coord_t *c, gp_http_req_t *req);
 
-void coord_count(coord_t *c, const char *name, const char *help, const char *labels);
 /* An etcd client of these endpoints with the coordinator's TLS, credentials
  * and lease-derived timeouts (main.c); caller owns it. */
 gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err);
-void coord_count_etcd_error(coord_t *c, const char *what, const gp_err_t *err);
 
 #endif

@@ -42,7 +42,7 @@ static void s_on_lost(gp_etcd_t *etcd, int64_t lease, const gp_err_t *why, void 
     gp_log_warn("lease lost lease=%lld leader=%s reason=\"%s\"", (long long)lease,
                 c->leader ? "yes" : "no", why ? why->msg : "-");
     c->lease_lost = 1;
-    coord_count(c, "gpupool_coordinator_lease_lost_total", "Leases lost (leadership given up)", NULL);
+    gp_metric_inc(c->m.lease_lost);
     c->leader = 0;
 }
 
@@ -105,14 +105,14 @@ static void s_campaign(coord_t *c)
     gp_etcd_result_t res;
     gp_err_t err;
     if (gp_etcd_txn(c->etcd, &txn, &res, &err) < 0) {
-        coord_count_etcd_error(c, "campaign", &err);
+        coord_metrics_etcd_error(&c->m, "campaign", &err);
         return;
     }
     if (res.succeeded) {
         c->leader = 1;
         c->leader_rev = res.revision;
         gp_log_info("elected leader region=%s fence=%lld", c->cfg.region, (long long)c->leader_rev);
-        coord_count(c, "gpupool_coordinator_elections_won_total", "Elections won", NULL);
+        gp_metric_inc(c->m.elections_won);
     } else if (res.n_responses == 1 && res.responses[0].n_kvs == 1) {
         const gp_etcd_kv_t *kv = &res.responses[0].kvs[0];
         if (kv->value_len == strlen(c->cfg.id) && !memcmp(kv->value, c->cfg.id, kv->value_len) &&
@@ -153,7 +153,7 @@ void coord_election_tick(coord_t *c)
         if (now < c->next_campaign_ms)
             return;
         if (s_register(c, &err) < 0) {
-            coord_count_etcd_error(c, "register", &err);
+            coord_metrics_etcd_error(&c->m, "register", &err);
             gp_log_warn("registration failed, retrying in %lld ms err=\"%s\"",
                         (long long)s_backoff_ms, err.msg);
             c->next_campaign_ms = now + s_backoff_ms;

@@ -154,7 +154,7 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
     int64_t revision = 0;
     gp_err_t err;
     if (nheld == g->n && coord_txn_run(t, c, &committed, &revision, &err) < 0) {
-        coord_count_etcd_error(c, "gang", &err);
+        coord_metrics_etcd_error(&c->m, "gang", &err);
         for (int i = 0; i < g->n; i++)   /* it may have committed: recovery.c settles it */
             coord_cache_doubt(c, g->members[i]->id, plans[i].node);
     }
@@ -162,13 +162,11 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
         for (int i = 0; i < g->n; i++)
             coord_cache_placed(c, g->members[i]->id, revision);
         gp_log_info("gang placed gang=%s members=%d", g->name, g->n);
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_placements_total",
-                                         "Jobs placed", NULL), g->n);
-        coord_count(c, "gpupool_coordinator_gangs_total", "Gangs placed", NULL);
+        gp_metric_add(c->m.placements, g->n);
+        gp_metric_inc(c->m.gangs);
         nheld = 0;   /* keep them: the watch confirms */
     } else {
-        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                    "Transactions refused by a compare or failed", NULL);
+        gp_metric_inc(c->m.commit_conflicts);
     }
 cleanup:
     for (int i = 0; i < nheld; i++)

@@ -76,9 +76,7 @@ static void s_reconcile_queue(coord_t *c)
         }
     }
     if (repaired > 0)
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_queue_repairs_total",
-                                         "Pending jobs put back in the queue by reconciliation",
-                                         NULL), repaired);
+        gp_metric_add(c->m.queue_repairs, repaired);
 }
 
 /* ---------------------------------------------------------------- doubt */
@@ -124,7 +122,7 @@ static void s_settle_doubts(coord_t *c)
     }
     gp_err_t err;
     if (b && t && gp_etcd_batch_run(b, 64, &err) < 0 && err.code != GP_OK)
-        coord_count_etcd_error(c, "settle", &err);
+        coord_metrics_etcd_error(&c->m, "settle", &err);
     for (int i = 0; b && t && i < n; i++) {
         const gp_etcd_result_t *res;
         if (idx[i] >= 0 && gp_etcd_batch_result(b, (size_t)idx[i], &res, NULL) == 0)
@@ -203,11 +201,9 @@ static void s_release_allocs(coord_t *c)
         return;
     gp_err_t err;
     if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0)
-        coord_count_etcd_error(c, "recovery", &err);
+        coord_metrics_etcd_error(&c->m, "recovery", &err);
     else if (n > 0)
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_lost_allocations_total",
-                                         "Allocations released because their node vanished",
-                                         NULL), n);
+        gp_metric_add(c->m.lost_allocations, n);
     gp_etcd_batch_destroy(&b);
 }
 

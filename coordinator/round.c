@@ -120,11 +120,6 @@ typedef struct {
 
 static s_round_t *s_r(coord_t *c) { return c->round; }
 
-static void s_metric_hist(coord_t *c, const char *name, const char *help, double v)
-{
-    gp_metric_observe(gp_metrics_histogram(c->metrics, name, help, "", NULL, 0), v);
-}
-
 /* ---------------------------------------------------------------- messages */
 
 static void s_hello(coord_t *c, gp_wire_msg_t *msg)
@@ -132,8 +127,7 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
     json_t *nodes = json_object_get(msg->body, "nodes");
     const char *region = json_string_value(json_object_get(msg->body, "region"));
     if (!json_is_array(nodes) || region == NULL) {
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"hello\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_HELLO]);
         return;
     }
     char agent[GP_NAME_LEN];
@@ -159,8 +153,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
     json_t *round = json_object_get(msg->body, "round");
     json_t *bids = json_object_get(msg->body, "bids");
     if (!json_is_integer(round) || !json_is_array(bids)) {
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"bids\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BIDS]);
         return;
     }
     /* How long agents take to answer, late answers included: the deadline
@@ -169,8 +162,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
     if (json_integer_value(round) == r->id || json_integer_value(round) == r->id - 1)
         r->answer_ms = r->answer_ms ? (r->answer_ms * 3 + took) / 4 : took;
     if (!r->active || json_integer_value(round) != r->id) {
-        coord_count(c, "gpupool_coordinator_late_bids_total", "Bids for a round already closed",
-                    NULL);
+        gp_metric_inc(c->m.late_bids);
         return;
     }
     char agent[GP_NAME_LEN];
@@ -188,8 +180,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         coord_node_t *cn = node ? coord_cache_node(c, node, 0) : NULL;
         if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
             char a[64], jb[64];
-            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                        "what=\"bid-not-asked\"");
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID_NOT_ASKED]);
             gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
                         gp_wire_printable(agent, strlen(agent), a, sizeof a),
                         gp_wire_printable(job ? job : "", job ? strlen(job) : 0, jb, sizeof jb));
@@ -198,7 +189,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         const char *refused = json_string_value(json_object_get(b, "refused"));
         if (refused) {
             snprintf(e->reason, sizeof e->reason, "%.40s refused: %.100s", node, refused);
-            coord_count(c, "gpupool_coordinator_bids_total", "Bids received", "result=\"refused\"");
+            gp_metric_inc(c->m.bids_refused);
             continue;
         }
         json_t *score = json_object_get(b, "score");
@@ -206,11 +197,10 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         if (!json_is_number(score) ||
             gp_alloc_from_json(json_object_get(b, "alloc"), &plan, NULL) < 0 ||
             strcmp(plan.node, node) != 0 || strcmp(plan.job, job) != 0) {
-            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                        "what=\"bid\"");
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
             continue;
         }
-        coord_count(c, "gpupool_coordinator_bids_total", "Bids received", "result=\"bid\"");
+        gp_metric_inc(c->m.bids);
         if (e->nbids < S_MAX_CAND) {
             e->bids[e->nbids].score = json_number_value(score);
             e->bids[e->nbids].plan = plan;
@@ -229,8 +219,7 @@ void coord_round_on_msg(coord_t *c, gp_wire_msg_t *msg)
     else if (msg->type == GP_MSG_BIDS)
         s_bids(c, msg);
     else
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"unexpected-type\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_UNEXPECTED_TYPE]);
 }
 
 /* ---------------------------------------------------------------- the round */
@@ -603,8 +592,7 @@ static void s_seg_failed(s_commit_t *k, int sgi, int errored, const gp_err_t *er
     s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
     nd->failed = 1;
     if (sgi == 0 || k->seg_txn[sgi - 1] != k->seg_txn[sgi]) {
-        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                    "Transactions refused by a compare or failed", NULL);
+        gp_metric_inc(c->m.commit_conflicts);
         if (errored) {
             gp_log_warn("commit failed, jobs requeued err=\"%s\"", err->msg);
             coord_store_write_failed(c, err);
@@ -635,11 +623,10 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
         e->awarded = 1;
         coord_cache_placed(c, e->id, revision);
         coord_job_t *j = coord_cache_job(c, e->id);
-        coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
+        gp_metric_inc(c->m.placements);
         if (j && j->submitted_ms)
-            s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
-                          "From submission to committed placement",
-                          (double)(k->now_wall - j->submitted_ms) / 1000.0);
+            gp_metric_observe(c->m.submit_to_commit_seconds,
+                              (double)(k->now_wall - j->submitted_ms) / 1000.0);
     }
     nd->next = k->seg_to[sgi];
 }
@@ -730,8 +717,7 @@ static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t plan_rev, int64_t
     int64_t t0 = gp_mono_ns();
     for (int wave = 0; s_wave(&k, wave) > 0; wave++)
         ;
-    s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
-                  (double)(gp_mono_ns() - t0) / 1e9);
+    gp_metric_observe(c->m.commit_seconds, (double)(gp_mono_ns() - t0) / 1e9);
 cleanup:
     free(k.nodes);
     free(k.seg_node);
@@ -951,8 +937,7 @@ static void s_close(coord_t *c, int64_t now)
     for (int i = 0; i < naw; i++)
         free(aw[i].alloc_text);
     free(aw);
-    s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
-                  (double)(gp_mono_ms() - r->started_ms) / 1000.0);
+    gp_metric_observe(c->m.round_seconds, (double)(gp_mono_ms() - r->started_ms) / 1000.0);
     gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d no_bid=%d "
                  "not_prepared=%d commit_failed=%d open_ms=%lld bids_ms=%lld commit_ms=%.1f "
                  "total_ms=%lld", (long long)r->id, r->n, placed, r->answered, r->asked, nobid,
@@ -974,8 +959,7 @@ void coord_round_tick(coord_t *c)
 {
     s_round_t *r = s_r(c);
     int64_t now = gp_mono_ms();
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_queue_depth",
-                                   "Jobs queued in this region", NULL),
+    gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_QUEUE_DEPTH, NULL),
                   c->queue ? (double)gp_strmap_size(c->queue) : 0);
     coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
     if (!coord_is_leader(c)) {

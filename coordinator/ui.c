@@ -1010,8 +1010,7 @@ void coord_ui_http(coord_t *c, gp_http_req_t *req, int authorized)
     if (!strncmp(rest, "api/", 4)) {
         s_who_t who = s_who(c, req, authorized);
         if (!who.authorized) {
-            coord_count(c, "gpupool_coordinator_unauthorized_total",
-                        "Requests without a valid token", NULL);
+            gp_metric_inc(c->m.unauthorized);
             gp_http_respond_error(req, 401, "missing or wrong API token (Authorization: Bearer ...)");
             return;
         }

@@ -169,7 +169,7 @@ static void s_write_changes(agent_t *a)
         free(usage);
     }
     if (gp_etcd_batch_size(b) > 0 && gp_etcd_batch_run(b, 64, &err) < 0) {
-        agent_count_etcd_error(a, "usage", &err);
+        agent_metrics_etcd_error(&a->m, "usage", &err);
         for (int i = 0; i < a->nnodes; i++)
             a->nodes[i].usage_digest = a->nodes[i].record_digest = 0;   /* write again */
     }
@@ -185,14 +185,14 @@ void agent_registry_tick(agent_t *a)
         a->registered = 0;
         a->lease = 0;
         a->next_register_ms = now;
-        agent_count(a, "gpupool_agent_lease_lost_total", "Leases lost", NULL);
+        gp_metric_inc(a->m.lease_lost);
     }
     if (!a->registered) {
         if (now < a->next_register_ms)
             return;
         gp_err_t err;
         if (s_register(a, &err) < 0) {
-            agent_count_etcd_error(a, "register", &err);
+            agent_metrics_etcd_error(&a->m, "register", &err);
             gp_log_warn("registration failed, retrying in %lld ms err=\"%s\"",
                         (long long)s_backoff_ms, err.msg);
             a->next_register_ms = now + s_backoff_ms;
