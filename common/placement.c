@@ -23,16 +23,16 @@
 
 #include "banned.h"
 
-static const gp_policy_t *const s_policies[] = {
-    &gp_policy_binpack, &gp_policy_spread, &gp_policy_topology, &gp_policy_fgd,
-    &gp_policy_random, &gp_policy_dotprod, &gp_policy_gpuclustering, &gp_policy_gpupacking,
-    &gp_policy_bestfit, &gp_policy_gpupool,
-};
+/* The policies, listed once: policy P is gp_policy_P, named "P" (the
+ * name list and the table are both made from this list). */
+#define S_POLICIES(X)                                                                    \
+    X(binpack) X(spread) X(topology) X(fgd) X(random) X(dotprod) X(gpuclustering)         \
+    X(gpupacking) X(bestfit) X(gpupool)
+#define S_POLICY_ENTRY(p) &gp_policy_##p,
+#define S_POLICY_NAME(p)  #p,
 
-static const char *const s_policy_names[] = {
-    "binpack", "spread", "topology", "fgd", "random", "dotprod", "gpuclustering",
-    "gpupacking", "bestfit", "gpupool", NULL,
-};
+static const gp_policy_t *const s_policies[] = { S_POLICIES(S_POLICY_ENTRY) };
+static const char *const s_policy_names[] = { S_POLICIES(S_POLICY_NAME) NULL };
 
 const char *const *gp_policy_names(void)
 {

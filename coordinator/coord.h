@@ -283,6 +283,7 @@ struct coord {
     int leader;
     int64_t leader_rev;              /* create revision of our leader key */
     int64_t next_campaign_ms;
+    int64_t register_backoff_ms;     /* the next retry's delay after a failed registration */
     char bid_endpoint[256];
 
     /* rounds */

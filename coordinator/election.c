@@ -33,7 +33,9 @@
 
 #include "banned.h"
 
-static int64_t s_backoff_ms = 250;
+/* A failed registration is retried after 250 ms, doubling to 5 s. */
+#define S_REGISTER_BACKOFF_MS     250
+#define S_REGISTER_BACKOFF_MAX_MS 5000
 
 static void s_on_lost(gp_etcd_t *etcd, int64_t lease, const gp_err_t *why, void *arg)
 {
@@ -129,6 +131,7 @@ int coord_election_start(coord_t *c, gp_err_t *err)
 {
     (void)err;
     c->next_campaign_ms = 0;
+    c->register_backoff_ms = S_REGISTER_BACKOFF_MS;
     return 0;
 }
 
@@ -155,12 +158,13 @@ void coord_election_tick(coord_t *c)
         if (s_register(c, &err) < 0) {
             coord_metrics_etcd_error(&c->m, "register", &err);
             gp_log_warn("registration failed, retrying in %lld ms err=\"%s\"",
-                        (long long)s_backoff_ms, err.msg);
-            c->next_campaign_ms = now + s_backoff_ms;
-            s_backoff_ms = s_backoff_ms * 2 > 5000 ? 5000 : s_backoff_ms * 2;
+                        (long long)c->register_backoff_ms, err.msg);
+            c->next_campaign_ms = now + c->register_backoff_ms;
+            c->register_backoff_ms = c->register_backoff_ms * 2 > S_REGISTER_BACKOFF_MAX_MS
+                                         ? S_REGISTER_BACKOFF_MAX_MS : c->register_backoff_ms * 2;
             return;
         }
-        s_backoff_ms = 250;
+        c->register_backoff_ms = S_REGISTER_BACKOFF_MS;
         c->registered = 1;
         c->next_campaign_ms = 0;
     }

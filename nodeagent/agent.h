@@ -154,6 +154,7 @@ struct agent {
     gp_etcd_keepalive_t *keepalive;
     int lease_lost;
     int64_t next_register_ms;
+    int64_t register_backoff_ms;      /* the next retry's delay after a failed registration */
     int registered;
 
     /* bidder */
