@@ -129,6 +129,12 @@ typedef struct {
 
 typedef struct coord coord_t;
 
+/* Each module's own state, opaque to the others. */
+typedef struct coord_round coord_round_t;     /* round.c */
+typedef struct coord_intake coord_intake_t;   /* intake.c */
+typedef struct coord_ui coord_ui_t;           /* ui.c */
+typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
+
 /* cache.c */
 int coord_cache_start(coord_t *c, gp_err_t *err);
 void coord_cache_tick(coord_t *c);
@@ -291,12 +297,12 @@ struct coord {
     gp_zap_t *zap;
     gp_curve_keys_t keys;
     int have_keys;
-    void *round;                     /* round.c's state */
+    coord_round_t *round;            /* round.c's state */
 
     /* intake */
-    void *intake;                    /* intake.c's state */
-    void *ui;                        /* ui.c's state (the web console) */
-    void *shapes;                    /* shapes.c's state */
+    coord_intake_t *intake;          /* intake.c's state */
+    coord_ui_t *ui;                  /* ui.c's state (the web console) */
+    coord_shapes_t *shapes;          /* shapes.c's state */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */

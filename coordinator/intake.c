@@ -55,12 +55,13 @@ typedef struct {
     json_t *single;
 } s_pending_req_t;
 
-typedef struct {
+struct coord_intake {
     s_sub_t *subs;
     int nsubs, cap;
     s_pending_req_t **reqs;
     int nreqs, reqcap;
-} s_intake_t;
+};
+typedef struct coord_intake s_intake_t;
 
 static s_intake_t *s_in(coord_t *c)
 {

@@ -133,14 +133,15 @@ static const char s_asked = 'q', s_answered = 'a';
 
 /* round.c's state: the live round, and scratch space for the one job a
  * phase works on (a gp_job_t is large; entries do not keep one). */
-typedef struct {
+struct coord_round {
     s_round_t live;
     gp_job_t orig;                /* the job as submitted */
     gp_job_t here;                /* the same, pinned to this region */
     gp_candidate_t cand[S_MAX_CAND];
-} s_state_t;
+};
+typedef struct coord_round s_state_t;
 
-static s_round_t *s_r(coord_t *c) { return &((s_state_t *)c->round)->live; }
+static s_round_t *s_r(coord_t *c) { return &c->round->live; }
 static s_state_t *s_st(coord_t *c) { return c->round; }
 
 /* Parse e's spec into the scratch jobs (st->here pinned to region). */

@@ -30,7 +30,7 @@ typedef struct {
     int64_t t_ms;
 } s_job_t;
 
-typedef struct {
+struct coord_shapes {
     gp_shape_hist_t *hist;
     gp_strmap_t *jobs;          /* id -> s_job_t* */
     gp_job_t *scratch;
@@ -39,7 +39,8 @@ typedef struct {
     int64_t applied_jobs;
     int64_t applied_ms;
     json_t *wire;
-} s_state_t;
+};
+typedef struct coord_shapes s_state_t;
 
 static void s_free_jobs(s_state_t *s)
 {

@@ -64,7 +64,7 @@ typedef struct {
     uint64_t used;                    /* LRU clock */
 } s_memo_t;
 
-typedef struct {
+struct coord_ui {
     unsigned boot;                    /* differs between runs: no stale ETag matches */
     s_sample_t ring[S_HISTORY];
     int nsamples, head;               /* head: next slot */
@@ -77,7 +77,8 @@ typedef struct {
     uint64_t usage_hash, usage_gen;   /* what was read; bumped when it changed */
     s_memo_t memo[S_MEMO];
     uint64_t clock;
-} s_ui_t;
+};
+typedef struct coord_ui s_ui_t;
 
 /* The caller, as far as the console is concerned (see the opening comment). */
 typedef struct {
