@@ -112,6 +112,42 @@ coord_job_t *coord_cache_job(coord_t *c, const char *id)
     return gp_strmap_get(c->jobs, id);
 }
 
+size_t coord_cache_queue_size(coord_t *c)
+{
+    return c->queue ? gp_strmap_size(c->queue) : 0;
+}
+
+size_t coord_cache_queued(coord_t *c, coord_job_t **out, size_t max)
+{
+    size_t n = 0;
+    for (gp_strmap_iter_t it = c->queue ? gp_strmap_first(c->queue) : (gp_strmap_iter_t){ 0 };
+         it.key && n < max; it = gp_strmap_next(c->queue, it))
+        out[n++] = it.value;
+    return n;
+}
+
+int coord_cache_take_capacity_freed(coord_t *c)
+{
+    int freed = c->capacity_freed;
+    c->capacity_freed = 0;
+    return freed;
+}
+
+int64_t coord_cache_revision(coord_t *c)
+{
+    return c->cache_rev;
+}
+
+gp_placement_t *coord_cache_engine(coord_t *c)
+{
+    return c->engine;
+}
+
+const gp_alloc_t *coord_cache_held(coord_t *c, const char *job)
+{
+    return c->tentative ? gp_strmap_get(c->tentative, job) : NULL;
+}
+
 void coord_cache_untentative(coord_t *c, const char *job)
 {
     gp_alloc_t *t = gp_strmap_del(c->tentative, job);
@@ -175,7 +211,7 @@ int coord_cache_eval(coord_t *c, coord_job_t *j)
         j->not_before_ms = 0;
         j->backoff_ms = 0;
         gp_strmap_put(c->queue, j->id, j);
-        c->round_kick = 1;
+        coord_round_kick(c);
     } else if (!want && j->queued) {
         j->queued = 0;
         gp_strmap_del(c->queue, j->id);

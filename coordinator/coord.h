@@ -141,6 +141,20 @@ void coord_cache_tick(coord_t *c);
 void coord_cache_stop(coord_t *c);
 coord_node_t *coord_cache_node(coord_t *c, const char *name, int create);
 coord_job_t *coord_cache_job(coord_t *c, const char *id);
+/* The jobs queued in this region: how many, and up to max of them into
+ * out (borrowed: valid until the cache next changes); in no order. */
+size_t coord_cache_queue_size(coord_t *c);
+size_t coord_cache_queued(coord_t *c, coord_job_t **out, size_t max);
+/* 1 once after an allocation or a node came (jobs waiting for capacity
+ * should retry now), else 0. */
+int coord_cache_take_capacity_freed(coord_t *c);
+/* The revision the cache reflects. */
+int64_t coord_cache_revision(coord_t *c);
+/* The placement engine that mirrors the cache (committed and held plans). */
+gp_placement_t *coord_cache_engine(coord_t *c);
+/* The plan held for job by a round (coord_cache_hold), or NULL; borrowed,
+ * valid until coord_cache_untentative or the watch confirms it. */
+const gp_alloc_t *coord_cache_held(coord_t *c, const char *job);
 /* Drop the tentative allocations (a round's plans not committed). */
 void coord_cache_untentative(coord_t *c, const char *job);
 /* The GPU share (thousandths of a device; a slice counts the larger of its
@@ -248,6 +262,9 @@ void coord_round_tick(coord_t *c);
  * tick): its bid deadline, or now when every agent has answered or a job
  * was just queued and no round is in flight. */
 int64_t coord_round_deadline(coord_t *c);
+/* A job was queued here, or the store takes writes again: open a round
+ * now rather than at the next tick. */
+void coord_round_kick(coord_t *c);
 void coord_round_abort(coord_t *c, const char *why);
 void coord_round_stop(coord_t *c);
 
@@ -278,7 +295,6 @@ struct coord {
     gp_strmap_t *queue;              /* id -> coord_job_t*: jobs queued in this region */
     gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
     int capacity_freed;              /* an allocation or node came: retry waiting jobs */
-    int round_kick;                  /* a job was queued here: open a round now, not at the tick */
 
     /* election */
     int64_t lease;

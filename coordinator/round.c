@@ -135,6 +135,7 @@ static const char s_asked = 'q', s_answered = 'a';
  * phase works on (a gp_job_t is large; entries do not keep one). */
 struct coord_round {
     s_round_t live;
+    int kick;                     /* open a round now, not at the tick (coord_round_kick) */
     gp_job_t orig;                /* the job as submitted */
     gp_job_t here;                /* the same, pinned to this region */
     gp_candidate_t cand[S_MAX_CAND];
@@ -331,20 +332,23 @@ static void s_fault_busy(coord_t *c)
  * (coord_decide_batch); 0 when there is none. */
 static int s_batch(coord_t *c, s_round_t *r, int64_t now)
 {
-    size_t nq = gp_strmap_size(c->queue);
+    size_t nq = coord_cache_queue_size(c);
     if (nq == 0)
         return 0;
-    if (c->capacity_freed) {
-        for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it))
-            ((coord_job_t *)it.value)->not_before_ms = 0;
-        c->capacity_freed = 0;
-    }
     coord_batch_key_t *keys = malloc(sizeof *keys * nq);
+    coord_job_t **queued = malloc(sizeof *queued * nq);
     size_t nk = 0;
-    if (keys == NULL)
+    if (keys == NULL || queued == NULL) {
+        free(keys);
+        free(queued);
         return 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
-        coord_job_t *j = it.value;
+    }
+    nq = coord_cache_queued(c, queued, nq);
+    int freed = coord_cache_take_capacity_freed(c);
+    for (size_t q = 0; q < nq; q++) {
+        coord_job_t *j = queued[q];
+        if (freed)
+            j->not_before_ms = 0;   /* capacity came: waiting jobs retry now */
         keys[nk++] = (coord_batch_key_t){
             .id = j->id, .priority = j->priority, .submitted_ms = j->submitted_ms,
             .not_before_ms = j->not_before_ms, .in_round = j->in_round,
@@ -352,6 +356,7 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
             .gang = j->gang[0] != '\0', .ref = j,
         };
     }
+    free(queued);
     nk = coord_decide_batch(keys, nk, now, (size_t)c->cfg.batch);
     r->e = nk ? calloc(nk, sizeof *r->e) : NULL;
     if (r->e == NULL) {
@@ -371,7 +376,7 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     r->agents = gp_strmap_new();
     r->id++;
     r->started_ms = now;
-    r->plan_rev = c->cache_rev;
+    r->plan_rev = coord_cache_revision(c);
     r->active = 1;
     return r->n;
 }
@@ -423,7 +428,7 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, 
     int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
     gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
     int allowed = st->orig.regions.n == 0 || gp_strlist_has(&st->orig.regions, c->cfg.region);
-    int fits = allowed && gp_placement_rank(c->engine, &st->here, st->cand, k, ncand, &err) == 0 &&
+    int fits = allowed && gp_placement_rank(coord_cache_engine(c), &st->here, st->cand, k, ncand, &err) == 0 &&
                *ncand > 0;
     if (!fits)
         *ncand = 0;
@@ -857,7 +862,7 @@ static void s_open_next(coord_t *c, int64_t now)
 {
     if (!coord_is_leader(c) || coord_store_full(c))
         return;
-    c->round_kick = 0;
+    c->round->kick = 0;
     coord_gang_round(c, now);
     s_open(c, now);
 }
@@ -892,7 +897,7 @@ static int s_try_bid(void *ctx, int i)
         return -1;
     t->parsed = 1;
     double score;
-    return gp_placement_score_node(c->engine, t->plan.node, &s_st(c)->here, &score, &t->plan,
+    return gp_placement_score_node(coord_cache_engine(c), t->plan.node, &s_st(c)->here, &score, &t->plan,
                                    NULL) == 0 && coord_cache_hold(c, &t->plan) == 0 ? 0 : -1;
 }
 
@@ -903,7 +908,7 @@ static int s_choose(coord_t *c, s_entry_t *e)
     for (int b = 0; b < e->nbids; b++)
         keys[b] = (coord_bid_key_t){ json_string_value(json_object_get(e->bids[b].alloc, "node")),
                                      e->bids[b].score };
-    const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
+    const gp_alloc_t *held = coord_cache_held(c, e->id);
     s_try_t t = { .c = c, .e = e };
     int late = 0;
     int got = coord_decide_award(held ? held->node : NULL, keys, e->nbids, order, s_try_bid, &t,
@@ -1047,7 +1052,7 @@ void coord_round_tick(coord_t *c)
     s_round_t *r = s_r(c);
     int64_t now = gp_mono_ms();
     gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_QUEUE_DEPTH, NULL),
-                  c->queue ? (double)gp_strmap_size(c->queue) : 0);
+                  (double)coord_cache_queue_size(c));
     coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
     if (!coord_is_leader(c)) {
         coord_round_abort(c, "not the leader");
@@ -1059,12 +1064,18 @@ void coord_round_tick(coord_t *c)
     if (!r->active && coord_store_full(c))
         return;   /* nothing can be committed: no round until the store takes writes */
     if (!r->active) {
-        c->round_kick = 0;
+        c->round->kick = 0;
         coord_gang_round(c, now);
         s_open(c, now);
     }
     if (r->active && r->asked == 0)
         s_close(c, now);   /* nobody to ask: no bids, back off */
+}
+
+void coord_round_kick(coord_t *c)
+{
+    if (c->round)
+        c->round->kick = 1;
 }
 
 int64_t coord_round_deadline(coord_t *c)
@@ -1074,7 +1085,7 @@ int64_t coord_round_deadline(coord_t *c)
         return 0;
     if (r->active)
         return r->deadline_ms;
-    return c->round_kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
+    return c->round->kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
 }
 
 void coord_round_stop(coord_t *c)

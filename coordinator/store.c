@@ -396,7 +396,7 @@ static void s_status(coord_t *c, int64_t now)
     if (s_st.full && !st.nospace) {
         s_set_full(c, 0);
         gp_log_info("store writable again: etcd's NOSPACE alarm is cleared");
-        c->round_kick = 1;
+        coord_round_kick(c);
         coord_recovery_reconcile_soon(c);
     } else if (s_st.full && now - s_st.full_logged_ms >= 60000) {
         s_st.full_logged_ms = now;
