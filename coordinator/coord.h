@@ -130,6 +130,7 @@ typedef struct {
 typedef struct coord coord_t;
 
 /* Each module's own state, opaque to the others. */
+typedef struct coord_cache coord_cache_t;     /* cache.c */
 typedef struct coord_round coord_round_t;     /* round.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
@@ -155,6 +156,14 @@ gp_placement_t *coord_cache_engine(coord_t *c);
 /* The plan held for job by a round (coord_cache_hold), or NULL; borrowed,
  * valid until coord_cache_untentative or the watch confirms it. */
 const gp_alloc_t *coord_cache_held(coord_t *c, const char *job);
+/* Call fn for each job queued in this region (the queue must not change
+ * meanwhile). */
+void coord_cache_each_queued(coord_t *c, void (*fn)(coord_job_t *j, void *arg), void *arg);
+/* Call fn for each allocation the pool has or plans: the committed ones,
+ * and the plans rounds hold (a job with both counts once, as held). */
+void coord_cache_each_plan(coord_t *c, void (*fn)(const gp_alloc_t *al, void *arg), void *arg);
+/* Up to max jobs whose commit is in doubt (recovery.c settles them). */
+size_t coord_cache_doubts(coord_t *c, coord_job_t **out, size_t max);
 /* Drop the tentative allocations (a round's plans not committed). */
 void coord_cache_untentative(coord_t *c, const char *job);
 /* The GPU share (thousandths of a device; a slice counts the larger of its
@@ -278,23 +287,20 @@ struct coord {
     const coord_principal_t *caller; /* while a request's handler runs */
     coord_audit_t *audit;            /* audit.h */
 
-    /* cache */
+    /* cache: written by cache.c alone; the other modules read these maps
+     * (the pool as the watch delivered it) and ask cache.c, through
+     * coord_cache_*, about everything else: the queue, held plans, doubts,
+     * the revision (coord_cache_t is cache.c's own). */
     gp_placement_t *engine;
     gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
     int nodes_present;               /* nodes with a record */
     gp_strmap_t *nodes;              /* name -> coord_node_t* */
     gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
-    gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */
     gp_strmap_t *jobs;               /* id -> coord_job_t* */
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
-    gp_etcd_watch_t *watch;
-    int relist;
-    int64_t cache_rev;               /* revision the cache reflects */
-    gp_strmap_t *queue;              /* id -> coord_job_t*: jobs queued in this region */
-    gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
-    int capacity_freed;              /* an allocation or node came: retry waiting jobs */
+    coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
     /* election */
     int64_t lease;

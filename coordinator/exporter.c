@@ -107,6 +107,18 @@ static void s_region_gauges(coord_t *c)
     gp_strmap_destroy(&by_model);
 }
 
+/* The age of the oldest queued job. */
+typedef struct {
+    int64_t now_ms, age_ms;
+} s_oldest_t;
+
+static void s_oldest(coord_job_t *j, void *arg)
+{
+    s_oldest_t *o = arg;
+    if (j->submitted_ms > 0 && o->now_ms - j->submitted_ms > o->age_ms)
+        o->age_ms = o->now_ms - j->submitted_ms;
+}
+
 void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
 {
     int leader = coord_is_leader(c);
@@ -122,15 +134,10 @@ void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
     coord_metrics_drop(&c->m, COORD_GAUGE_MILLI_CAPACITY);
     if (leader) {
         s_region_gauges(c);
-        int64_t oldest = 0, now = gp_wall_ms();
-        for (gp_strmap_iter_t it = c->queue ? gp_strmap_first(c->queue) : (gp_strmap_iter_t){ 0 };
-             it.key; it = gp_strmap_next(c->queue, it)) {
-            const coord_job_t *j = it.value;
-            if (j->submitted_ms > 0 && now - j->submitted_ms > oldest)
-                oldest = now - j->submitted_ms;
-        }
+        s_oldest_t o = { gp_wall_ms(), 0 };
+        coord_cache_each_queued(c, s_oldest, &o);
         gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_QUEUE_OLDEST, NULL),
-                      (double)oldest / 1000.0);
+                      (double)o.age_ms / 1000.0);
     } else {
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_DEPTH);
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_OLDEST);

@@ -176,29 +176,33 @@ cleanup:
     free(plans);
 }
 
+/* Add a queued job to its gang (gangs: name -> s_gang_t*). */
+static void s_gather(coord_job_t *j, void *arg)
+{
+    gp_strmap_t *gangs = arg;
+    if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING)
+        return;
+    s_gang_t *g = gp_strmap_get(gangs, j->gang);
+    if (g == NULL) {
+        g = calloc(1, sizeof *g);
+        if (g == NULL)
+            return;
+        gp_strlcpy(g->name, j->gang, sizeof g->name);
+        g->size = j->gang_size;
+        gp_strmap_put(gangs, j->gang, g);
+    }
+    if (g->n < GP_MAX_GANG)
+        g->members[g->n++] = j;
+    if (j->not_before_ms > g->not_before_ms)
+        g->not_before_ms = j->not_before_ms;
+}
+
 void coord_gang_round(coord_t *c, int64_t now)
 {
     gp_strmap_t *gangs = gp_strmap_new();
     if (gangs == NULL)
         return;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
-        coord_job_t *j = it.value;
-        if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING)
-            continue;
-        s_gang_t *g = gp_strmap_get(gangs, j->gang);
-        if (g == NULL) {
-            g = calloc(1, sizeof *g);
-            if (g == NULL)
-                continue;
-            gp_strlcpy(g->name, j->gang, sizeof g->name);
-            g->size = j->gang_size;
-            gp_strmap_put(gangs, j->gang, g);
-        }
-        if (g->n < GP_MAX_GANG)
-            g->members[g->n++] = j;
-        if (j->not_before_ms > g->not_before_ms)
-            g->not_before_ms = j->not_before_ms;
-    }
+    coord_cache_each_queued(c, s_gather, gangs);
     gp_etcd_batch_t *reasons = gp_etcd_batch_new(c->etcd);
     for (gp_strmap_iter_t it = gp_strmap_first(gangs); it.key; it = gp_strmap_next(gangs, it)) {
         s_gang_t *g = it.value;

@@ -97,13 +97,7 @@ static void s_settle_done(coord_t *c, coord_job_t *j, const gp_etcd_result_t *re
 static void s_settle_doubts(coord_t *c)
 {
     coord_job_t *want[S_SETTLE_PER_PASS];
-    int n = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->held); it.key && n < S_SETTLE_PER_PASS;
-         it = gp_strmap_next(c->held, it)) {
-        coord_job_t *j = it.value;
-        if (j->doubt && j->raw)
-            want[n++] = j;
-    }
+    int n = (int)coord_cache_doubts(c, want, S_SETTLE_PER_PASS);
     if (n == 0)
         return;
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);

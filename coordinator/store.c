@@ -127,8 +127,8 @@ static void s_compact(coord_t *c, int64_t now)
     for (int i = 0; i < s_st.nsamples; i++)
         if (now - s_st.samples[i].at_ms >= c->cfg.compaction_retention_ms)
             target = s_st.samples[i].revision;
-    if (target > c->cache_rev)
-        target = c->cache_rev;   /* never past what our own cache (and its re-reads) needs */
+    if (target > coord_cache_revision(c))
+        target = coord_cache_revision(c);   /* never past what our own cache (and its re-reads) needs */
     if (target <= s_st.compacted_rev)
         return;
     if (gp_etcd_compact(c->etcd, target, &err) < 0 && err.code != GP_ERR_COMPACTED) {
