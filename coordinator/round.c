@@ -71,6 +71,7 @@
 #include <zmq.h>
 
 #include "coord.h"
+#include "daemon.h"
 #include "decide.h"
 #include "keys.h"
 #include "log.h"
@@ -82,6 +83,7 @@
 #define S_MAX_CAND 8
 #define S_TXN_AWARDS 60   /* 1 + nodes + 60 compares, 60 puts: within etcd's 128 */
 #define S_AGENT_STALE_MS 10000
+#define S_BIG_ROUND 64    /* a round of this many jobs or more ends with a trim */
 
 /* A bid: the agent's score and device plan for one node, kept as the
  * agent sent it (a reference to the message's JSON, validated on receipt)
@@ -1036,7 +1038,10 @@ static void s_close(coord_t *c, int64_t now)
                  prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
                  (long long)bids_ms, (double)commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
+    int big = r->n >= S_BIG_ROUND;
     s_reset(&done);
+    if (big)
+        gp_daemon_trim_memory_now();   /* the round's calls, bids and commit were MiBs */
 }
 
 int coord_round_start(coord_t *c, gp_err_t *err)

@@ -41,6 +41,12 @@
 
 #include "banned.h"
 
+/* A call for bids of this many jobs or more is a burst of MiBs of JSON
+ * (the call, the bids): free pages go back to the system right after it
+ * (gp_daemon_trim_memory_now), so the agent's resident size does not follow
+ * the size of the last rounds. */
+#define S_BIG_CFB 64
+
 typedef struct {
     char id[GP_NAME_LEN];
     char endpoint[256];
@@ -415,13 +421,18 @@ void agent_bidder_handle(agent_t *a)
                 gp_log_warn("message dropped coordinator=%s reason=\"%s\"", p->id, err.msg);
                 continue;
             }
-            if (msg.type == GP_MSG_CFB)
+            int big = 0;
+            if (msg.type == GP_MSG_CFB) {
                 s_call_for_bids(a, p, msg.body);
-            else if (msg.type == GP_MSG_AWARD)
+                big = json_array_size(json_object_get(msg.body, "jobs")) >= S_BIG_CFB;
+            } else if (msg.type == GP_MSG_AWARD) {
                 gp_metric_inc(a->m.awards);
-            else
+            } else {
                 gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_UNEXPECTED_TYPE]);
+            }
             gp_wire_msg_clear(&msg);
+            if (big)
+                gp_daemon_trim_memory_now();   /* the call and our bids were MiBs of JSON */
         }
     }
 }
