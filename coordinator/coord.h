@@ -13,6 +13,7 @@
  *   audit.c     the audit log of mutating requests
  *   round.c     bid rounds: batch, rank, call for bids, award, commit with
  *               fenced transactions
+ *   decide.c    the round's decisions as functions of plain inputs (decide.h)
  *   recovery.c  allocations of vanished nodes released, their jobs requeued
  *   handoff.c   jobs handed to another region (cross-region placement)
  *   preempt.c   a high-priority job that fits nowhere takes lower-priority
