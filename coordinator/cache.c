@@ -578,7 +578,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             if (v)
                 gp_strmap_put(c->leaders, a, v);
         } else if (!strcmp(a, c->cfg.region)) {
-            c->next_campaign_ms = 0;   /* the leader is gone: campaign now */
+            coord_election_campaign_soon(c);   /* the leader is gone: campaign now */
         }
         break;
     case K_COORD: {

@@ -132,6 +132,7 @@ typedef struct coord coord_t;
 
 /* Each module's own state, opaque to the others. */
 typedef struct coord_cache coord_cache_t;     /* cache.c */
+typedef struct coord_election coord_election_t;  /* election.c */
 typedef struct coord_round coord_round_t;     /* round.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
@@ -202,6 +203,12 @@ void coord_election_stop(coord_t *c);
 /* True only while this coordinator holds the region's leadership and its
  * lease is known valid (with a safety margin). */
 int coord_is_leader(coord_t *c);
+/* True while the coordinator's registration (and lease) is in etcd. */
+int coord_is_registered(coord_t *c);
+/* The create revision of our leader key: every commit compares it (txn.c). */
+int64_t coord_leader_fence(coord_t *c);
+/* The region's leader key went: campaign at the next tick. */
+void coord_election_campaign_soon(coord_t *c);
 
 /* recovery.c: release the allocations of vanished nodes and of ended
  * jobs, settle commits in doubt, and check the queue against its rule
@@ -303,17 +310,8 @@ struct coord {
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
     coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
-    /* election */
-    int64_t lease;
-    gp_etcd_keepalive_t *keepalive;
-    int lease_lost;
-    int64_t lease_valid_until_ms;
-    int registered;
-    int leader;
-    int64_t leader_rev;              /* create revision of our leader key */
-    int64_t next_campaign_ms;
-    int64_t register_backoff_ms;     /* the next retry's delay after a failed registration */
-    char bid_endpoint[256];
+    coord_election_t *election;      /* election.c's own state: lease, leadership */
+    char bid_endpoint[256];          /* the bid socket's, registered by election.c */
 
     /* rounds */
     void *zctx, *router;

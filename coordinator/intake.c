@@ -697,7 +697,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
                 self |= !strcmp(it.key, c->cfg.region) && !strcmp(k.key + rl + 1, c->cfg.id);
             }
         }
-        if (!self && !strcmp(it.key, c->cfg.region) && c->registered)
+        if (!self && !strcmp(it.key, c->cfg.region) && coord_is_registered(c))
             json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
         json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,

@@ -400,7 +400,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             gp_daemon_trim_memory();
             coord_round_tick(c);
             next_tick = now + 20;
-            if (!ready && c->registered) {
+            if (!ready && coord_is_registered(c)) {
                 ready = 1;
                 gp_daemon_ready(PROG, "id=%s region=%s api=%d bid=%s", c->cfg.id, c->cfg.region,
                                 gp_httpd_port(c->httpd), c->bid_endpoint);
