@@ -86,12 +86,13 @@ typedef struct s_flight {
 
 struct s_read;
 
-typedef struct {
+struct coord_intake {
     s_set_t q;                 /* waiting for the next flight */
     s_flight_t *flights;
     int nflights;
     struct s_read *reads;      /* reads of one job in flight (s_get_job) */
-} s_intake_t;
+};
+typedef struct coord_intake s_intake_t;
 
 static void s_reads_stop(coord_t *c);
 
@@ -417,9 +418,7 @@ static int s_pass_collect(s_flight_t *f, int last)
 {
     coord_t *c = f->c;
     s_set_t *in = &f->set;
-    gp_metric_observe(gp_metrics_histogram(c->metrics, "gpupool_coordinator_intake_seconds",
-                                           "Time to store a batch of submissions", "", NULL, 0),
-                      (double)(gp_mono_ns() - f->t0) / 1e9);
+    gp_metric_observe(c->m.intake_seconds, (double)(gp_mono_ns() - f->t0) / 1e9);
     int ngroups = (int)gp_etcd_batch_size(f->b);
     int *pos = calloc((size_t)ngroups + 1, sizeof *pos);   /* index inside the group */
     for (int i = 0; pos && i < in->nsubs; i++) {
@@ -430,7 +429,7 @@ static int s_pass_collect(s_flight_t *f, int last)
         const gp_etcd_result_t *res;
         gp_err_t err;
         if (gp_etcd_batch_result(f->b, (size_t)f->group[i], &res, &err) < 0) {
-            coord_count_etcd_error(c, "submit", &err);
+            coord_metrics_etcd_error(&c->m, "submit", &err);
             if (!last && (err.code == GP_ERR_TRANSPORT || err.code == GP_ERR_TIMEOUT))
                 continue;   /* outcome unknown: the next pass asks again (idempotent) */
             s->status = err.code == GP_ERR_NOSPACE ? 507 : 503;
@@ -439,7 +438,7 @@ static int s_pass_collect(s_flight_t *f, int last)
         } else if (res->succeeded) {
             s->status = 201;
             s->answer = json_loads(s->text, 0, NULL);
-            coord_count(c, "gpupool_coordinator_submissions_total", "Jobs stored", NULL);
+            gp_metric_inc(c->m.submissions);
         } else if ((size_t)k < res->n_responses && res->responses[k].n_kvs == 1) {
             s_answer_existing(s, &res->responses[k].kvs[0]);
         }
@@ -952,7 +951,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
                 self |= !strcmp(it.key, c->cfg.region) && !strcmp(k.key + rl + 1, c->cfg.id);
             }
         }
-        if (!self && !strcmp(it.key, c->cfg.region) && c->registered)
+        if (!self && !strcmp(it.key, c->cfg.region) && coord_is_registered(c))
             json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
         json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,
@@ -1072,7 +1071,7 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
         int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
         if (rc == 0 && res.succeeded) {
             gp_etcd_result_free(&res);
-            coord_count(c, "gpupool_coordinator_cancellations_total", "Jobs cancelled", NULL);
+            gp_metric_inc(c->m.cancellations);
             gp_log_info("job cancelled job=%s", id);
             s_respond_json(req, 200, gp_jobrec_to_json(&rec));
             free(text);
