@@ -135,6 +135,9 @@ void agent_bidder_stop(agent_t *a);
 /* jobs.c */
 int agent_jobs_start(agent_t *a, gp_err_t *err);
 void agent_jobs_tick(agent_t *a);
+/* Fetch, start and report the jobs of new allocations alone (no scan of
+ * every job), so that a job starts at once, not at the next tick. */
+void agent_jobs_kick(agent_t *a);
 void agent_jobs_stop(agent_t *a);
 int agent_jobs_count(agent_t *a);
 /* The slices on a node, for its usage record: [{"job", "devices": [...]}]. */
@@ -177,7 +180,8 @@ struct agent {
     gp_strmap_t *jobs;                /* job id -> agent_job_t* */
     gp_etcd_watch_t *alloc_watch;
     int alloc_relist;
-    int jobs_kick;                    /* a new allocation: run the jobs' work now */
+    int jobs_kick;                    /* a new allocation: work it now (agent_jobs_kick) */
+    gp_strmap_t *fresh;               /* ids of allocations new since the last pass */
     void *reports;                    /* report batches in flight (jobs.c) */
     int nreports;
     int64_t next_usage_ms, next_prune_ms;

@@ -185,6 +185,8 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     gp_jobrec_init(&j->rec);
     j->todo = 1;
     a->jobs_kick = 1;
+    if (a->fresh)
+        gp_strmap_put(a->fresh, alloc.job, (void *)1);
     if (gp_placement_add_alloc(a->engine, &alloc, &err) < 0) {
         gp_metric_inc(a->m.inconsistencies);
         gp_log_error("committed allocation does not fit the agent's view job=%s node=%s err=\"%s\"",
@@ -616,7 +618,14 @@ static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *r
 #define S_REPORTS_PER_TXN 40     /* each: 2 compares, up to 3 operations */
 
 /* Fetch the records of new jobs (many ranges per transaction) and start them. */
-static void s_fetch_and_start(agent_t *a)
+/* The job of an entry of src: src is a->jobs (every job) or a->fresh (the
+ * ids of new allocations, for a kick: it looks at those alone). */
+static agent_job_t *s_job_of(agent_t *a, gp_strmap_t *src, gp_strmap_iter_t it)
+{
+    return src == a->jobs ? it.value : gp_strmap_get(a->jobs, it.key);
+}
+
+static void s_fetch_and_start(agent_t *a, gp_strmap_t *src)
 {
     agent_job_t **want = malloc(sizeof *want * S_WORK_PER_TICK);
     gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
@@ -625,10 +634,11 @@ static void s_fetch_and_start(agent_t *a)
     int64_t now = gp_mono_ms();
     if (want == NULL || b == NULL || t == NULL)
         goto cleanup;
-    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key && nwant < S_WORK_PER_TICK;
-         it = gp_strmap_next(a->jobs, it)) {
-        agent_job_t *j = it.value;
-        if (!j->todo || j->stopping || (j->have_rec && j->started) || now < j->report_after_ms)
+    for (gp_strmap_iter_t it = gp_strmap_first(src); it.key && nwant < S_WORK_PER_TICK;
+         it = gp_strmap_next(src, it)) {
+        agent_job_t *j = s_job_of(a, src, it);
+        if (j == NULL || !j->todo || j->stopping || (j->have_rec && j->started) ||
+            now < j->report_after_ms)
             continue;
         char key[GP_KEY_MAX];
         gp_txnb_range_flags(t, gp_key_job(key, a->cfg.prefix, j->alloc.job),
@@ -787,7 +797,7 @@ static void s_reports_landed(gp_etcd_batch_t *b, void *arg)
     s_reports_free(f);
 }
 
-static void s_report(agent_t *a)
+static void s_report(agent_t *a, gp_strmap_t *src)
 {
     if (a->nreports >= S_REPORT_FLIGHTS)
         return;   /* the next tick, or the next landing */
@@ -806,10 +816,10 @@ static void s_report(agent_t *a)
     if (f->b == NULL || f->ids == NULL || f->create_rev == NULL || f->kind == NULL ||
         f->txn_of == NULL)
         goto fail;
-    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key && f->n < S_WORK_PER_TICK;
-         it = gp_strmap_next(a->jobs, it)) {
-        agent_job_t *j = it.value;
-        if (!j->have_rec || !j->started || j->stopping || j->reporting || now < j->report_after_ms)
+    for (gp_strmap_iter_t it = gp_strmap_first(src); it.key && f->n < S_WORK_PER_TICK;
+         it = gp_strmap_next(src, it)) {
+        agent_job_t *j = s_job_of(a, src, it);
+        if (j == NULL || !j->have_rec || !j->started || j->stopping || j->reporting || now < j->report_after_ms)
             continue;
         if (j->pretend && j->pretend_end_ms && now >= j->pretend_end_ms && !j->ended) {
             j->ended = 1;
@@ -931,7 +941,8 @@ static void s_orphan(const char *rid, void *arg)
 int agent_jobs_start(agent_t *a, gp_err_t *err)
 {
     a->jobs = gp_strmap_new();
-    if (a->jobs == NULL)
+    a->fresh = gp_strmap_new();
+    if (a->jobs == NULL || a->fresh == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     a->runner = gp_runner_new(a->cfg.state_dir, a->cfg.runner, err);
     if (a->runner == NULL)
@@ -954,10 +965,18 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
         gp_log_warn("cannot list allocations yet, will retry err=\"%s\"", err->msg);
         a->alloc_relist = 1;
     } else {
-        s_fetch_and_start(a);
+        s_fetch_and_start(a, a->jobs);
         gp_runner_scan(a->runner, s_orphan, a, NULL);
     }
     return 0;
+}
+
+static void s_fresh_reset(agent_t *a)
+{
+    if (a->fresh && gp_strmap_size(a->fresh) == 0)
+        return;
+    gp_strmap_destroy(&a->fresh);
+    a->fresh = gp_strmap_new();
 }
 
 void agent_jobs_tick(agent_t *a)
@@ -982,14 +1001,27 @@ void agent_jobs_tick(agent_t *a)
     }
     if (gp_strmap_size(a->jobs) == 0)
         return;   /* idle: nothing to fetch or report */
-    s_fetch_and_start(a);
+    s_fresh_reset(a);   /* this pass looks at every job */
+    s_fetch_and_start(a, a->jobs);
     agent_bidder_handle(a);   /* calls for bids that came meanwhile: answer them first */
-    s_report(a);
+    s_report(a, a->jobs);
+}
+
+void agent_jobs_kick(agent_t *a)
+{
+    gp_strmap_t *fresh = a->fresh;
+    a->fresh = gp_strmap_new();
+    if (fresh == NULL)
+        return;
+    s_fetch_and_start(a, fresh);
+    s_report(a, fresh);
+    gp_strmap_destroy(&fresh);
 }
 
 void agent_jobs_stop(agent_t *a)
 {
     gp_etcd_watch_destroy(&a->alloc_watch);
+    gp_strmap_destroy(&a->fresh);
     /* Reports in flight are cancelled: a restarted agent adopts its jobs
      * and reports them again. */
     while (a->reports) {

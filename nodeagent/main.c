@@ -370,7 +370,7 @@ static int s_run(agent_t *a, int argc, char **argv)
              * 10 ms: a burst is worked in batches, not event by event). */
             a->jobs_kick = 0;
             last_kick = now;
-            agent_jobs_tick(a);
+            agent_jobs_kick(a);
         }
         if (now >= next_tick) {
             agent_registry_tick(a);
