@@ -63,7 +63,7 @@ run_load() {
     shift
     out=$("$load" "$API" "$GPUPOOL_TOKEN" "$ETCD_ENDPOINTS" "$@" 2>&1)
     local st=$?
-    echo "$out" | sed "s/^/# $label: /"
+    echo "$out" | awk -v l="$label" '{ print "# " l ": " $0 }'   # labels may hold a "/"
     # Under overload (LOAD_REJECTS_OK) exit 1 means "an accepted job was not
     # committed in time": a figure, not a failed measurement.
     [ "$st" -eq 0 ] || { [ "$st" -eq 1 ] && [ -n "${LOAD_REJECTS_OK:-}" ]; } ||
