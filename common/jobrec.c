@@ -45,6 +45,12 @@ void gp_jobrec_init(gp_jobrec_t *rec)
     gp_job_init(&rec->spec);
     rec->max_restarts = 3;
     rec->ttl_after_finished_s = -1;
+    rec->grace_s = -1;
+}
+
+int gp_jobrec_grace_s(const gp_jobrec_t *rec)
+{
+    return rec->grace_s >= 0 ? rec->grace_s : GP_JOB_GRACE_S;
 }
 
 static void s_free_strv(char **v)
@@ -264,6 +270,12 @@ static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
         rec->duration_s = json_number_value(v);
         json_object_del(obj, "duration_s");
     }
+    if ((v = json_object_get(obj, "grace_s")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 3600)
+            return gp_err_set(err, GP_ERR_INVALID, "grace_s: expected an integer 0..3600");
+        rec->grace_s = (int)json_integer_value(v);
+        json_object_del(obj, "grace_s");
+    }
     if ((v = json_object_get(obj, "ttl_after_finished_s")) != NULL) {
         if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e9)
             return gp_err_set(err, GP_ERR_INVALID, "ttl_after_finished_s: expected a number >= 0");
@@ -402,6 +414,9 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
     rec.history = v && json_is_array(v) ? json_incref(v) : json_array();
     json_object_del(obj, "history");
     json_object_del(obj, "id");
+    if (gp_schema_check(json_object_get(obj, "schema"), err) < 0)
+        goto cleanup;
+    json_object_del(obj, "schema");
     if (s_take_run(obj, &rec, err) < 0)
         goto cleanup;
     if (json_object_size(obj) > 0) {
@@ -459,6 +474,10 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         json_object_set_new(o, "duration_s", json_real(r->duration_s));
     if (r->ttl_after_finished_s >= 0)
         json_object_set_new(o, "ttl_after_finished_s", json_real(r->ttl_after_finished_s));
+    if (r->grace_s >= 0) {
+        json_object_set_new(o, "grace_s", json_integer(r->grace_s));
+        json_object_set_new(o, "schema", json_integer(2));
+    }
     if (r->owner[0])
         json_object_set_new(o, "owner", json_string(r->owner));
     if (r->region[0])

@@ -20,6 +20,9 @@
  *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
  *   "duration_s"    number >= 0: for jobs without a command, how long they
  *                   "run" (0 = until cancelled)
+ *   "grace_s"       int 0..3600 (default 30; store schema 2): how long a
+ *                   stop (cancel, preemption, drain) waits between SIGTERM
+ *                   and SIGKILL
  *   "ttl_after_finished_s"  number >= 0: how long the record of the ended
  *                   job stays in the store (default: the coordinators'
  *                   job-retention), as Kubernetes' Job field
@@ -79,6 +82,7 @@ typedef enum { GP_RESTART_NEVER = 0, GP_RESTART_ON_FAILURE, GP_RESTART_ALWAYS } 
 #define GP_JOB_MAX_ARGS 256
 #define GP_JOB_MAX_ENV  256
 #define GP_JOB_MAX_MOUNTS 16
+#define GP_JOB_GRACE_S 30     /* SIGTERM to SIGKILL when a job names no grace_s */
 
 typedef struct {
     gp_job_t spec;
@@ -90,6 +94,7 @@ typedef struct {
     int max_restarts;
     double duration_s;
     double ttl_after_finished_s;   /* < 0: the pool's job-retention */
+    int grace_s;              /* < 0: GP_JOB_GRACE_S (not stored: schema 1) */
     char owner[GP_SHORT_LEN];
     char region[GP_SHORT_LEN];
     char image[256];          /* "" = the command runs on the host */
@@ -120,9 +125,12 @@ void gp_jobrec_clear(gp_jobrec_t *rec);
  * used when the submission names none. */
 int gp_jobrec_from_submission(const char *text, size_t len, const char *default_region,
                               int64_t now_ms, gp_jobrec_t *out, gp_err_t *err);
-/* Parse a stored record. */
+/* The job's grace in seconds (its grace_s, else GP_JOB_GRACE_S). */
+int gp_jobrec_grace_s(const gp_jobrec_t *rec);
+/* Parse a stored record (schema GP_SCHEMA_MIN..GP_SCHEMA_VERSION). */
 int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_err_t *err);
-/* Encode a record (new reference, caller decrefs); NULL when out of memory. */
+/* Encode a record (new reference, caller decrefs); NULL when out of memory.
+ * A record that uses a schema-2 field (grace_s) says "schema": 2. */
 json_t *gp_jobrec_to_json(const gp_jobrec_t *rec);
 /* Encode to a compact string (caller frees). */
 char *gp_jobrec_dump(const gp_jobrec_t *rec);

@@ -55,6 +55,11 @@ char *gp_key_coordinator(char *buf, const char *prefix, const char *region, cons
     return s_key(buf, prefix, "coordinators", region, id);
 }
 
+char *gp_key_agent(char *buf, const char *prefix, const char *region, const char *agent)
+{
+    return s_key(buf, prefix, "agents", region, agent);
+}
+
 /* One-level keys (kind/<a>): with a NULL the folder. */
 static char *s_key1(char *buf, const char *prefix, const char *kind, const char *a)
 {
@@ -68,6 +73,22 @@ static char *s_key1(char *buf, const char *prefix, const char *kind, const char 
 char *gp_key_job(char *buf, const char *prefix, const char *job)
 {
     return s_key1(buf, prefix, "jobs", job);
+}
+
+char *gp_key_cordon(char *buf, const char *prefix, const char *node)
+{
+    return s_key1(buf, prefix, "cordons", node);
+}
+
+char *gp_key_drain(char *buf, const char *prefix, const char *node)
+{
+    return s_key1(buf, prefix, "drains", node);
+}
+
+char *gp_key_schema(char *buf, const char *prefix)
+{
+    snprintf(buf, GP_KEY_MAX, "%sschema", prefix);
+    return buf;
 }
 
 char *gp_key_cache_end(char *buf, const char *prefix)

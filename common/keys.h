@@ -28,6 +28,16 @@
  *   P coordinators/<region>/<id>   a coordinator's endpoints and CURVE public
  *                                  key, bound to its lease (agents find their
  *                                  coordinators here)
+ *   P agents/<region>/<agent>      an agent's release, protocol versions,
+ *                                  store schema and nodes, on its lease
+ *   P cordons/<node>               the node takes no new placements: reason,
+ *                                  who, since when (no lease: survives
+ *                                  restarts of everything)
+ *   P drains/<node>                a drain the node's region leader carries
+ *                                  out: options, progress, outcome
+ *   P schema                       the store schema the pool writes (absent:
+ *                                  1); raised by a leader once every daemon
+ *                                  reads the next one
  *
  * Names (regions, nodes, jobs) are [A-Za-z0-9._-], 1..127 characters, not
  * starting with '.', so that a key never splits differently than it was
@@ -54,6 +64,10 @@ char *gp_key_job(char *buf, const char *prefix, const char *job);
 char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job);
 char *gp_key_leader(char *buf, const char *prefix, const char *region);
 char *gp_key_coordinator(char *buf, const char *prefix, const char *region, const char *id);
+char *gp_key_agent(char *buf, const char *prefix, const char *region, const char *agent);
+char *gp_key_cordon(char *buf, const char *prefix, const char *node);
+char *gp_key_drain(char *buf, const char *prefix, const char *node);
+char *gp_key_schema(char *buf, const char *prefix);
 
 /* The end of the range that a coordinator's cache watches: every key of
  * the pool but the usage reports (P usage/ sorts after every other kind). */

@@ -18,7 +18,8 @@
  *   preempt.c   a high-priority job that fits nowhere takes lower-priority
  *               jobs' place
  *   gang.c      gangs placed all-or-nothing
- *   quota.c     per-team limits
+ *   quota.c     per-team limits and disruption budgets
+ *   drain.c     node maintenance: cordons, and drains the leader carries out
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
@@ -106,11 +107,14 @@ typedef struct {
 
 #define GP_MAX_GANG 30              /* members of a gang (one transaction) */
 
-/* A team's limits (quotas/<team>); -1: no limit. */
+/* A team's limits (quotas/<team>); -1: no limit.  Disruption budgets
+ * (drain.c): at most so many of the team's jobs / of each of its gangs'
+ * members stopped at once; 0: none. */
 typedef struct {
     double gpus;
     int64_t mem_mib;
     int64_t compute_percent;
+    int disruption_budget, gang_disruption_budget;
 } coord_quota_t;
 
 typedef struct {
@@ -124,7 +128,14 @@ typedef struct {
     int present;                    /* has a node record */
     json_t *record;                 /* the node record, for the API */
     json_t *usage;                  /* the agent's usage record (usage/<region>/<node>), or NULL */
+    json_t *cordon;                 /* cordons/<node>: {reason, by, since_ms}, or NULL */
 } coord_node_t;
+
+/* A drain record (drains/<node>, drain.c) and the revision it was read at. */
+typedef struct {
+    json_t *rec;
+    int64_t mod_rev;
+} coord_drain_t;
 
 typedef struct coord coord_t;
 
@@ -205,6 +216,12 @@ json_t *coord_store_archived(coord_t *c, const char *id);
  * lower-priority jobs on one node; 1 when committed. */
 int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize);
 
+/* drain.c: carry out the drains of this region's nodes (leader; at most
+ * twice a second); REST under /v1/nodes/<node>/ (rest: "<node>/cordon" or
+ * "<node>/drain"). */
+void coord_drain_tick(coord_t *c);
+void coord_drain_http(coord_t *c, gp_http_req_t *req, const char *rest);
+
 /* gang.c: place every complete gang queued here (leader) */
 void coord_gang_round(coord_t *c, int64_t now);
 
@@ -229,6 +246,8 @@ void coord_reasons_done(coord_t *c, gp_etcd_batch_t *b, char (*ids)[GP_NAME_LEN]
 
 /* intake.c */
 void coord_http(void *arg, gp_http_req_t *req);
+/* Answer with a JSON body (taken; secret env values redacted). */
+void coord_respond_json(gp_http_req_t *req, int status, json_t *body);
 void coord_intake_flush(coord_t *c);
 int coord_intake_pending(coord_t *c);
 void coord_intake_stop(coord_t *c);
@@ -264,6 +283,10 @@ struct coord {
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
+    gp_strmap_t *drains;             /* node -> coord_drain_t* */
+    gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
+    int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
+    int64_t schema_mod_rev;
     gp_etcd_watch_t *watch;
     int relist;
     int64_t cache_rev;               /* revision the cache reflects */

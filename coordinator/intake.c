@@ -89,6 +89,11 @@ static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
     gp_http_respond(req, status, "application/json", text, n);
 }
 
+void coord_respond_json(gp_http_req_t *req, int status, json_t *body)
+{
+    s_respond_json(req, status, body);
+}
+
 /* The fields of a record that a submission set, for "same job again?". */
 static json_t *s_canonical(const gp_jobrec_t *rec)
 {
@@ -117,6 +122,15 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     }
     int status = 400;
     char why[300];
+    if (rec.grace_s >= 0 && c->schema < 2) {
+        /* Agents of the previous release cannot read the field (README,
+         * "Versions and upgrades"): refused until the store is at schema 2. */
+        *error = json_pack("{s:s}", "error", "grace_s: the pool stores schema 1 until every agent "
+                                             "and coordinator runs this release (gpupool regions "
+                                             "shows the schema)");
+        gp_jobrec_clear(&rec);
+        return -1;
+    }
     if (coord_auth_owner(c, rec.owner, sizeof rec.owner, &status, why, sizeof why) < 0) {
         *error = json_pack("{s:s,s:i}", "error", why, "status", status);
         gp_jobrec_clear(&rec);
@@ -566,6 +580,16 @@ static int64_t s_dev_mem(const json_t *record, int index, const char **model)
 static void s_nodes(coord_t *c, gp_http_req_t *req)
 {
     json_t *out = json_array();
+    /* node -> its agent's record (agents/<region>/<agent> lists its nodes) */
+    gp_strmap_t *agents = gp_strmap_new();
+    for (gp_strmap_iter_t it = gp_strmap_first(c->agents); it.key && agents;
+         it = gp_strmap_next(c->agents, it)) {
+        size_t i;
+        json_t *nm;
+        json_array_foreach(json_object_get(it.value, "nodes"), i, nm)
+            if (json_is_string(nm))
+                gp_strmap_put(agents, json_string_value(nm), it.value);
+    }
     gp_strmap_t *alloc_milli = gp_strmap_new();
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *n = it.value;
@@ -585,9 +609,24 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
         json_object_set_new(rec, "allocated", json_pack("{s:I,s:I,s:I}", "gpu_milli", (json_int_t)milli,
                                                         "mem_mib", (json_int_t)mem, "jobs",
                                                         (json_int_t)jobs));
+        if (n->cordon)
+            json_object_set(rec, "cordoned", n->cordon);
+        coord_drain_t *d = gp_strmap_get(c->drains, n->name);
+        if (d)
+            json_object_set_new(rec, "drain", json_pack("{s:O?,s:O?}", "state",
+                                                        json_object_get(d->rec, "state"),
+                                                        "remaining",
+                                                        json_object_get(d->rec, "remaining")));
+        json_t *agent = gp_strmap_get(agents, n->name);
+        if (agent)
+            json_object_set_new(rec, "agent", json_pack("{s:O?,s:O?,s:O?}", "version",
+                                                        json_object_get(agent, "version"),
+                                                        "protocols", json_object_get(agent, "protocols"),
+                                                        "schema", json_object_get(agent, "schema")));
         json_array_append_new(out, rec);
     }
     gp_strmap_destroy(&alloc_milli);
+    gp_strmap_destroy(&agents);
     s_respond_json(req, 200, json_pack("{s:o}", "nodes", out));
 }
 
@@ -965,6 +1004,8 @@ void coord_http(void *arg, gp_http_req_t *req)
         coord_quota_http(c, req, NULL);
     } else if (!strncmp(path, "/v1/quotas/", 11)) {
         coord_quota_http(c, req, path + 11);
+    } else if (!strncmp(path, "/v1/nodes/", 10)) {
+        coord_drain_http(c, req, path + 10);
     } else if (!strcmp(path, "/v1/nodes") && !strcmp(method, "GET")) {
         s_nodes(c, req);
     } else if (!strcmp(path, "/v1/regions") && !strcmp(method, "GET")) {

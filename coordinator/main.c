@@ -409,6 +409,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_cache_tick(c);
             coord_election_tick(c);
             coord_store_tick(c);
+            coord_drain_tick(c);
             coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);
