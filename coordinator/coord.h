@@ -20,6 +20,8 @@
  *   gang.c      gangs placed all-or-nothing
  *   quota.c     per-team limits and disruption budgets
  *   drain.c     node maintenance: cordons, and drains the leader carries out
+ *   versions.c  version skew: the protocol spoken with each agent, the
+ *               store schema the pool writes and its migration
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
@@ -222,6 +224,16 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize);
 void coord_drain_tick(coord_t *c);
 void coord_drain_http(coord_t *c, gp_http_req_t *req, const char *rest);
 
+/* versions.c: negotiate at HELLO (0: go on with it; -1: refused and
+ * answered); send to an agent in the version it speaks; raise the store
+ * schema once every daemon reads the next (leader, every 5 s). */
+int coord_versions_init(coord_t *c, gp_err_t *err);
+void coord_versions_stop(coord_t *c);
+int coord_versions_hello(coord_t *c, gp_wire_msg_t *msg);
+int coord_wire_send(coord_t *c, const char *agent, gp_msg_type_t type, const json_t *body,
+                    gp_err_t *err);
+void coord_versions_tick(coord_t *c);
+
 /* gang.c: place every complete gang queued here (leader) */
 void coord_gang_round(coord_t *c, int64_t now);
 
@@ -309,6 +321,9 @@ struct coord {
     /* rounds */
     void *zctx, *router;
     gp_zap_t *zap;
+    gp_strmap_t *agent_proto;        /* routing id -> protocol version (intptr_t), versions.c */
+    gp_strmap_t *refusal_logged;     /* routing id -> int64_t* last refusal logged */
+    int protos[8], nprotos;          /* the versions this coordinator speaks, newest first */
     gp_curve_keys_t keys;
     int have_keys;
     void *round;                     /* round.c's state */

@@ -47,6 +47,7 @@ static const char *const s_counters[][3] = {
     { "gpupool_coordinator_bids_total", "Bids received", "result=\"refused\"" },
     { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped", "what=\"message\"" },
     { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped", "what=\"hello\"" },
+    { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped", "what=\"version\"" },
     { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped", "what=\"bids\"" },
     { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped", "what=\"bid\"" },
     { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",

@@ -727,7 +727,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     json_t *out = json_array();
     for (gp_strmap_iter_t it = gp_strmap_first(by_region); it.key; it = gp_strmap_next(by_region, it)) {
         s_tot_t *t = it.value;
-        json_t *coords = json_array();
+        json_t *coords = json_array(), *versions = json_object();
         size_t rl = strlen(it.key);
         int self = 0;
         for (gp_strmap_iter_t k = gp_strmap_first(c->coordinators); k.key;
@@ -735,13 +735,20 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
             if (!strncmp(k.key, it.key, rl) && k.key[rl] == '/') {
                 json_array_append_new(coords, json_string(k.key + rl + 1));
                 self |= !strcmp(it.key, c->cfg.region) && !strcmp(k.key + rl + 1, c->cfg.id);
+                /* its release as it registered it (none: the previous release) */
+                json_t *reg = json_loads(k.value, 0, NULL);
+                json_t *v = json_object_get(reg, "version");
+                json_object_set_new(versions, k.key + rl + 1, json_is_string(v) ? json_incref(v)
+                                                                                : json_null());
+                json_decref(reg);
             }
         }
         if (!self && !strcmp(it.key, c->cfg.region) && c->registered)
             json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
-        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,
-                                             "leader", leader, "coordinators", coords, "nodes",
+        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+                                             it.key, "leader", leader, "coordinators", coords,
+                                             "coordinator_versions", versions, "nodes",
                                              (json_int_t)t->nodes, "gpus", (json_int_t)t->gpus,
                                              "gpu_milli_total", (json_int_t)t->milli_total,
                                              "gpu_milli_used", (json_int_t)t->milli_used, "pending",
@@ -750,8 +757,8 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     }
     s_free_tot(&by_region);
     s_free_tot(&by_model);
-    s_respond_json(req, 200, json_pack("{s:o,s:{s:b}}", "regions", out, "store", "full",
-                                       coord_store_full(c)));
+    s_respond_json(req, 200, json_pack("{s:o,s:{s:b,s:i}}", "regions", out, "store", "full",
+                                       coord_store_full(c), "schema", c->schema));
 }
 
 static void s_usage(coord_t *c, gp_http_req_t *req)

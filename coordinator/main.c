@@ -286,7 +286,8 @@ static void s_recv_agents(coord_t *c)
                         err.msg);
             continue;
         }
-        coord_round_on_msg(c, &msg);
+        if (msg.type != GP_MSG_HELLO || coord_versions_hello(c, &msg) == 0)
+            coord_round_on_msg(c, &msg);
         gp_wire_msg_clear(&msg);
     }
 }
@@ -342,6 +343,8 @@ static int s_run(coord_t *c, int argc, char **argv)
                 c->cfg.api_tls_client_ca[0] ? "yes" : "no", coord_auth_count(c->auth),
                 c->cfg.audit_log[0] ? c->cfg.audit_log : "log");
     s_bind(c);
+    if (coord_versions_init(c, &err) < 0)
+        gp_log_fatal(EX_CONFIG, "GPUPOOL_FAULT_PROTOCOLS: %s", err.msg);
     if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
         gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
     /* The cache must be listed before anything is decided; retry until etcd answers. */
@@ -410,6 +413,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_election_tick(c);
             coord_store_tick(c);
             coord_drain_tick(c);
+            coord_versions_tick(c);
             coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);
@@ -427,6 +431,7 @@ out:
     coord_round_stop(c);
     coord_election_stop(c);
     coord_cache_stop(c);
+    coord_versions_stop(c);
     gp_etcd_destroy(&c->etcd);
     gp_httpd_destroy(&c->httpd);
     gp_zap_destroy(&c->zap);

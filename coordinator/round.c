@@ -448,7 +448,7 @@ static void s_calls_send(coord_t *c, s_round_t *r, gp_strmap_t *calls)
         else
             json_decref(shapes);
         gp_err_t err;
-        if (body && gp_wire_send(c->router, it.key, strlen(it.key), GP_MSG_CFB, body, &err) == 0) {
+        if (body && coord_wire_send(c, it.key, GP_MSG_CFB, body, &err) == 0) {
             gp_strmap_put(r->agents, it.key, (void *)1);
             r->asked++;
         } else {
@@ -876,7 +876,7 @@ static void s_hints(coord_t *c, s_award_t *aw, int naw)
     for (gp_strmap_iter_t it = hints ? gp_strmap_first(hints) : (gp_strmap_iter_t){ 0 }; it.key;
          it = gp_strmap_next(hints, it)) {
         json_t *body = json_pack("{s:o}", "jobs", it.value);
-        gp_wire_send(c->router, it.key, strlen(it.key), GP_MSG_AWARD, body, NULL);
+        coord_wire_send(c, it.key, GP_MSG_AWARD, body, NULL);
         json_decref(body);
     }
     gp_strmap_destroy(&hints);

@@ -88,6 +88,8 @@ typedef struct {
     int pretend;                      /* no command: "runs" until duration/cancel */
     int64_t pretend_end_ms;           /* 0 = until cancelled */
     int stopping;                     /* allocation gone: stop, report nothing */
+    int drained;                      /* a drain marked the allocation "stop": stop,
+                                       * then requeue the record and delete it */
     int ended;                        /* ended, end not yet reported */
     int exit_code, term_signal, lost;
     gp_slice_region_t *region;
@@ -163,6 +165,10 @@ struct agent {
     void *trusted;                    /* trusted coordinator keys (bidder's) */
     int64_t next_hello_ms;
     int coord_relist;
+    int protos[8], nprotos;           /* the versions it speaks, newest first (wire.h) */
+    gp_strmap_t *cordoned;            /* our nodes with a cordon (P cordons/): no bids */
+    gp_etcd_watch_t *cordon_watch;
+    int cordon_relist;
 
     /* jobs */
     gp_runner_t *runner;

@@ -33,6 +33,7 @@ static const char *const s_counters[][3] = {
     { "gpupool_agent_lease_lost_total", "Leases lost (the agent registered again)", "" },
     { "gpupool_agent_inconsistencies_total", "Inconsistent records seen", "" },
     { "gpupool_agent_protocol_errors_total", "Malformed messages or records", "what=\"message\"" },
+    { "gpupool_agent_protocol_errors_total", "Malformed messages or records", "what=\"version\"" },
     { "gpupool_agent_protocol_errors_total", "Malformed messages or records",
       "what=\"unexpected-type\"" },
     { "gpupool_agent_protocol_errors_total", "Malformed messages or records", "what=\"cfb\"" },

@@ -7,9 +7,13 @@
  *   allocation appears   -> fetch the job record, start the job in its
  *                           slice, report "running"
  *   allocation vanishes  -> the coordinator cancelled, preempted or lost
- *                           the job: stop it (SIGTERM, SIGKILL after
- *                           stop-grace), report nothing (the coordinator
- *                           wrote the state)
+ *                           the job: stop it (SIGTERM, SIGKILL after the
+ *                           job's grace_s, else stop-grace), report nothing
+ *                           (the coordinator wrote the state)
+ *   allocation marked    -> a drain (coordinator/drain.c): stop it the same
+ *   "stop"                  way (the mark's grace first), then requeue the
+ *                           record and delete the allocation in one fenced
+ *                           transaction, as for an end
  *   job ends by itself   -> report succeeded / failed (or requeue it by its
  *                           restart policy) and delete the allocation, in
  *                           one transaction fenced on the allocation
@@ -101,6 +105,37 @@ static void s_count_state(agent_t *a, const char *state)
     agent_count(a, "gpupool_agent_jobs_total", "Job state changes seen by the agent", labels);
 }
 
+/* How long a stop waits between SIGTERM and SIGKILL: the job's grace_s
+ * when its record names one, else the agent's stop-grace. */
+static int64_t s_grace_ms(agent_t *a, const agent_job_t *j)
+{
+    return j->have_rec && j->rec.grace_s >= 0 ? (int64_t)j->rec.grace_s * 1000
+                                              : a->cfg.stop_grace_ms;
+}
+
+/* A drain asked for the job's stop: stop it; its end is reported as a
+ * requeue (s_queue_report). */
+static void s_drain_stop(agent_t *a, agent_job_t *j)
+{
+    j->drained = 1;
+    gp_log_info("drain: stopping job=%s node=%s", j->alloc.job, j->alloc.node);
+    s_count_state(a, "drained");
+    if (!j->started || j->pretend || j->ended) {
+        j->started = 1;
+        j->ended = 1;   /* nothing runs: report at once */
+        return;
+    }
+    char rid[GP_NAME_LEN + 32];
+    s_runner_id(j, rid, sizeof rid);
+    gp_err_t err;
+    int64_t grace = j->alloc.stop_grace_s >= 0 ? (int64_t)j->alloc.stop_grace_s * 1000
+                                               : s_grace_ms(a, j);
+    if (gp_runner_stop(a->runner, rid, grace, &err) < 0) {
+        gp_log_warn("cannot stop job=%s err=\"%s\"", j->alloc.job, err.msg);
+        j->ended = 1;
+    }
+}
+
 /* The allocation went away: stop what runs. */
 static void s_alloc_gone(agent_t *a, agent_job_t *j)
 {
@@ -111,7 +146,7 @@ static void s_alloc_gone(agent_t *a, agent_job_t *j)
         s_runner_id(j, rid, sizeof rid);
         j->stopping = 1;
         gp_log_info("allocation removed, stopping job=%s node=%s", j->alloc.job, j->alloc.node);
-        if (gp_runner_stop(a->runner, rid, a->cfg.stop_grace_ms, &err) < 0) {
+        if (gp_runner_stop(a->runner, rid, s_grace_ms(a, j), &err) < 0) {
             gp_log_warn("cannot stop job=%s err=\"%s\"", j->alloc.job, err.msg);
             s_job_drop(a, j);
         }
@@ -152,11 +187,17 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
         return;   /* another node's (simulate mode watches every allocation) */
     agent_job_t *j = gp_strmap_get(a->jobs, alloc.job);
     if (j && j->alloc_create_rev == kv->create_revision) {
-        /* An update of the same allocation: a suspend or a resume. */
+        /* An update of the same allocation: a suspend or a resume, or a
+         * drain's stop. */
         j->alloc_mod_rev = kv->mod_revision;
         if (alloc.suspended != j->alloc.suspended) {
             j->alloc.suspended = alloc.suspended;
             s_apply_suspension(a, j);
+        }
+        if (alloc.stop && !j->drained && !j->stopping) {
+            j->alloc.stop = true;
+            j->alloc.stop_grace_s = alloc.stop_grace_s;
+            s_drain_stop(a, j);
         }
         return;
     }
@@ -170,6 +211,7 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     j->alloc_mod_rev = kv->mod_revision;
     gp_jobrec_init(&j->rec);
     j->todo = 1;
+    j->drained = alloc.stop;   /* marked while we were away: stopped once adopted */
     if (gp_placement_add_alloc(a->engine, &alloc, &err) < 0) {
         agent_count(a, "gpupool_agent_inconsistencies_total",
                     "Committed allocations the agent's view could not hold", NULL);
@@ -447,6 +489,13 @@ static void s_start(agent_t *a, agent_job_t *j)
             s_region_path(a, j);
             j->region = gp_slice_region_open(j->region_path, NULL, NULL);
         }
+        if (j->drained && !j->ended)
+            s_drain_stop(a, j);   /* marked while the agent was away */
+        return;
+    }
+    if (j->drained) {
+        j->started = 1;   /* a job being drained is never started */
+        j->ended = 1;
         return;
     }
     if (j->rec.argv == NULL && j->rec.image[0] == '\0') {
@@ -542,6 +591,15 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
             gp_jobrec_set_state(&j->rec, GP_JOB_PLACED, j->alloc.node, why, now);
         }
         gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
+    } else if (j->drained && j->rec.restart != GP_RESTART_NEVER) {
+        /* Stopped for a drain: not the job's failure; it runs elsewhere. */
+        char why[200];
+        snprintf(why, sizeof why, "stopped by the drain of node %s; requeued", j->alloc.node);
+        j->rec.exit_code = j->term_signal ? 128 + j->term_signal : j->exit_code;
+        gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
+        if (j->rec.region[0] == '\0')
+            gp_strlcpy(j->rec.region, a->cfg.region, sizeof j->rec.region);
+        gp_txnb_del(t, akey);
     } else {
         int failed = j->lost || j->term_signal || j->exit_code != 0 || j->fail_reason[0];
         int restart = (j->rec.restart == GP_RESTART_ALWAYS ||

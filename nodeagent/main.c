@@ -327,6 +327,12 @@ static int s_run(agent_t *a, int argc, char **argv)
         if (httpd == NULL)
             gp_log_fatal(EX_UNAVAILABLE, "metrics: %s", err.msg);
     }
+    /* The protocol versions spoken (a test hook may make it speak as
+     * another release would; wire.h). */
+    a->nprotos = gp_wire_versions_spoken(getenv("GPUPOOL_FAULT_PROTOCOLS"), a->protos,
+                                         (int)GP_ARRAY_LEN(a->protos), &err);
+    if (a->nprotos < 0)
+        gp_log_fatal(EX_CONFIG, "GPUPOOL_FAULT_PROTOCOLS: %s", err.msg);
     if (agent_registry_start(a, &err) < 0 || agent_bidder_start(a, &err) < 0)
         gp_log_fatal(EX_CONFIG, "%s", err.msg);
     if (agent_jobs_start(a, &err) < 0)
