@@ -85,7 +85,7 @@ static void s_progress(const char *node, const json_t *rec, json_t **seen)
             continue;
         json_object_set_new(*seen, key, json_true());
         if (json_object_get(e, "ended_ms"))
-            printf("drain %s: %s off the node (%s)\n", node, job, cli_str(e, "state"));
+            printf("drain %s: %s off the node (now %s)\n", node, job, cli_str(e, "state"));
         else
             printf("drain %s: %s %s\n", node, job, !strcmp(cli_str(e, "how"), "stopping")
                                                      ? "stopping" : cli_str(e, "how"));

@@ -177,7 +177,9 @@ static void s_node_wide(const json_t *node, char *cpus, char *hostmem, char *ove
 /* ready, cordoned, draining, drained, drain timed out */
 static void s_node_status(const json_t *node, char *out, size_t size)
 {
-    const char *drain = cli_str(json_object_get(node, "drain"), "state");
+    const char *drain = json_string_value(json_object_get(json_object_get(node, "drain"), "state"));
+    if (drain == NULL)
+        drain = "";
     if (json_object_get(node, "cordoned") == NULL)
         gp_strlcpy(out, "ready", size);
     else if (!strcmp(drain, "draining"))
@@ -269,9 +271,9 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
         char since[40], ago[32];
         cli_fmt_local(since, sizeof since, cli_int(c, "since_ms"));
         cli_fmt_ago(ago, sizeof ago, now, cli_int(c, "since_ms"));
+        const char *reason = json_string_value(json_object_get(c, "reason"));
         printf("%s cordoned since %s (%s) by %s%s%s\n", cli_str(sorted[i], "name"), since, ago,
-               cli_str(c, "by")[0] ? cli_str(c, "by") : "?", cli_str(c, "reason")[0] ? ": " : "",
-               cli_str(c, "reason"));
+               cli_str(c, "by"), reason && *reason ? ": " : "", reason && *reason ? reason : "");
     }
     free(sorted);
     json_decref(ans);

@@ -50,6 +50,6 @@ void gp_daemon_memory_init(void);
 void gp_daemon_trim_memory(void);
 
 /* The version of gpupool, printed by --version. */
-#define GP_VERSION "0.1.0"
+#define GP_VERSION "0.2.0"
 
 #endif
