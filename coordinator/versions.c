@@ -148,7 +148,7 @@ int coord_versions_hello(coord_t *c, gp_wire_msg_t *msg)
         gp_strmap_put(c->agent_proto, agent, (void *)(intptr_t)chosen);
         gp_log_info("agent speaks gpupool/%d agent=%s offered=\"%s\"", chosen, shown, theirs);
     }
-    if (versions) {
+    if (versions && c->protos[0] >= 3) {   /* WELCOME came with gpupool/3 */
         char version[32];
         snprintf(version, sizeof version, "gpupool/%d", chosen);
         json_t *body = json_pack("{s:s,s:s,s:s}", "version", version, "coordinator", c->cfg.id,
