@@ -145,7 +145,7 @@ static int s_mark_stop(coord_t *c, const char *node, const char *job, int64_t re
     gp_alloc_t al;
     int64_t amod = 0;
     if (gp_etcd_get(c->etcd, akey, 0, &res, &err) < 0) {
-        coord_count_etcd_error(c, "drain", &err);
+        coord_metrics_etcd_error(&c->m, "drain", &err);
         return 0;
     }
     int have = res.n_kvs == 1 && gp_alloc_from_json_str(res.kvs[0].value, &al, NULL) == 0;
@@ -194,12 +194,12 @@ static int s_release(coord_t *c, const char *node, gp_jobrec_t *rec, int64_t rec
     gp_txnb_del(t, gp_key_alloc(akey, c->cfg.prefix, node, rec->spec.id));
     coord_txn_put_job(t, c, rec);
     if (coord_txn_run(t, c, &ok, &rev, &err) < 0) {
-        coord_count_etcd_error(c, "drain", &err);
+        coord_metrics_etcd_error(&c->m, "drain", &err);
         ok = 0;
     }
     gp_txnb_destroy(&t);
     if (ok && cancel)
-        coord_count(c, "gpupool_coordinator_cancellations_total", "Jobs cancelled", NULL);
+        gp_metric_inc(c->m.cancellations);
     return ok;
 }
 
@@ -353,7 +353,7 @@ void coord_drain_tick(coord_t *c)
             gp_txnb_cmp(t, gp_key_drain(key, c->cfg.prefix, it.key), GP_ETCD_CMP_MOD, d->mod_rev);
             gp_txnb_put(t, key, text);
             if (coord_txn_run(t, c, &ok, &rev, &err) < 0)
-                coord_count_etcd_error(c, "drain", &err);
+                coord_metrics_etcd_error(&c->m, "drain", &err);
             gp_txnb_destroy(&t);
         }
         free(text);

@@ -133,8 +133,7 @@ int coord_versions_hello(coord_t *c, gp_wire_msg_t *msg)
             if (last)
                 *last = now;
         }
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"version\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_VERSION]);
         json_t *body = json_pack("{s:s,s:s,s:s}", "error", why, "coordinator", c->cfg.id,
                                  "release", GP_VERSION);
         gp_wire_send_v(c->router, msg->identity, msg->identity_len, newest, GP_MSG_WELCOME, body,
@@ -237,7 +236,7 @@ void coord_versions_tick(coord_t *c)
         gp_txnb_cmp(t, gp_key_schema(key, c->cfg.prefix), GP_ETCD_CMP_MOD, c->schema_mod_rev);
         gp_txnb_put(t, key, text);
         if (coord_txn_run(t, c, &ok, &rev, &err) < 0)
-            coord_count_etcd_error(c, "schema", &err);
+            coord_metrics_etcd_error(&c->m, "schema", &err);
         else if (ok)
             gp_log_info("store schema raised from=%d to=%d (every daemon reads it)", want - 1, want);
     }
