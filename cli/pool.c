@@ -179,10 +179,11 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
     cli_table_t t;
     bool wide = cli->out == OUT_WIDE;
     static const char *const heads[] = { "NODE", "REGION", "ZONE", "MODEL", "GPUS",
-                                         "MEM", "ALLOCATED", "JOBS", "HEALTHY",
+                                         "MEM", "ALLOCATED", "JOBS", "STATUS", "HEALTHY",
                                          /* -o wide */
                                          "CLOUD", "CPUS", "HOST-MEM", "OVERSUB", "LABELS" };
-    cli_table_init(&t, wide ? 14 : 9, heads);
+    cli_table_init(&t, wide ? 15 : 10, heads);
+    int64_t now = gp_wall_ms();
     t.right[4] = t.right[7] = true;
     size_t nn;
     json_t **sorted = cli_sorted(nodes, "region", "name", &nn);
@@ -222,10 +223,16 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
             snprintf(healthy, sizeof healthy, "%zu/%zu gpus", ndev - unhealthy, ndev);
         else
             gp_strlcpy(healthy, "yes", sizeof healthy);
+        /* Ready, or NotReady and for how long (its agent is gone) */
+        char status[48] = "Ready", age[24];
+        if (!strcmp(cli_str(node, "state"), "NotReady")) {
+            cli_fmt_age(age, sizeof age, now - cli_int(node, "not_ready_since_ms"));
+            snprintf(status, sizeof status, "NotReady %s", age);
+        }
         char cpus[24], hostmem[32], oversub[24], labels[256];
         s_node_wide(node, cpus, hostmem, oversub, labels, sizeof labels);
         const char *row[] = { cli_str(node, "name"), cli_str(node, "region"), cli_str(node, "zone"),
-                              models[0] ? models : "-", gpus, memtxt, alloc, jobs, healthy,
+                              models[0] ? models : "-", gpus, memtxt, alloc, jobs, status, healthy,
                               cli_str(node, "cloud"), cpus, hostmem, oversub, labels };
         cli_table_row(&t, row);
     }
@@ -249,14 +256,14 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         return rc;
     cli_table_t t;
     static const char *const heads[] = { "REGION", "LEADER", "COORDINATORS", "NODES",
-                                         "GPUS",   "USED",   "PENDING" };
-    cli_table_init(&t, 7, heads);
-    t.right[3] = t.right[4] = t.right[6] = true;
+                                         "NOTREADY", "GPUS", "USED", "PENDING" };
+    cli_table_init(&t, 8, heads);
+    t.right[3] = t.right[4] = t.right[5] = t.right[7] = true;
     size_t nr;
     json_t **sorted = cli_sorted(regions, "name", NULL, &nr);
     for (size_t i = 0; i < nr; i++) {
         json_t *r = sorted[i];
-        char coords[256] = "", nodes[24], gpus[24], used[48], pending[24];
+        char coords[256] = "", nodes[24], notready[24], gpus[24], used[48], pending[24];
         json_t *c;
         size_t k;
         json_array_foreach(json_object_get(r, "coordinators"), k, c) {
@@ -267,12 +274,13 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         int64_t ngpus = cli_int(r, "gpus");
         double milli = (double)cli_int(r, "gpu_milli_used");
         snprintf(nodes, sizeof nodes, "%" PRId64, cli_int(r, "nodes"));
+        snprintf(notready, sizeof notready, "%" PRId64, cli_int(r, "not_ready"));
         snprintf(gpus, sizeof gpus, "%" PRId64, ngpus);
         snprintf(used, sizeof used, "%.2f (%.0f%%)", milli / 1000.0,
                  ngpus ? milli / 10.0 / (double)ngpus : 0.0);
         snprintf(pending, sizeof pending, "%" PRId64, cli_int(r, "pending"));
         const char *row[] = { cli_str(r, "name"), cli_str(r, "leader"), coords[0] ? coords : "-",
-                              nodes, gpus, used, pending };
+                              nodes, notready, gpus, used, pending };
         cli_table_row(&t, row);
     }
     free(sorted);

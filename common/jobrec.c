@@ -1,7 +1,9 @@
 #include "jobrec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keys.h"
 #include "util.h"
@@ -539,4 +541,52 @@ void gp_jobrec_redact_json(json_t *doc)
         s_redact_env(doc);
         gp_jobrec_redact_json(json_object_get(doc, "jobs"));
     }
+}
+
+/*
+ * Beside every time field "X_ms" (milliseconds since the epoch) of the
+ * API's JSON, at any depth, add "X": the same time in RFC 3339, UTC, with
+ * milliseconds ("2026-11-21T15:04:05.123Z"), unless the record has an X
+ * already.  A "_ms" field is a time when it lies between 2000 and 3000;
+ * durations in ms (timeouts, ages) are far below.
+ */
+#define S_MS_2000 946684800000LL
+#define S_MS_3000 32503680000000LL
+
+void gp_json_add_times(json_t *j)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) gp_json_add_times(v);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_t *add = json_object();
+    json_object_foreach_safe(j, tmp, k, v) {
+        size_t len = strlen(k);
+        gp_json_add_times(v);
+        if (len < 4 || strcmp(k + len - 3, "_ms") || !json_is_integer(v) || add == NULL)
+            continue;
+        json_int_t ms = json_integer_value(v);
+        char name[128], t[40], text[48];
+        if (ms < S_MS_2000 || ms >= S_MS_3000 || len - 3 >= sizeof name)
+            continue;
+        memcpy(name, k, len - 3);
+        name[len - 3] = '\0';
+        if (json_object_get(j, name))
+            continue;
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&sec, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            continue;
+        snprintf(text, sizeof text, "%s.%03dZ", t, (int)(ms % 1000));
+        json_object_set_new(add, name, json_string(text));
+    }
+    json_object_update(j, add);
+    json_decref(add);
 }

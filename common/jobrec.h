@@ -131,6 +131,11 @@ char *gp_jobrec_dump(const gp_jobrec_t *rec);
  * each {"secret": "value"} becomes {"secret": true}.  Records inside
  * {"jobs": [...]} and arrays of records are handled too. */
 void gp_jobrec_redact_json(json_t *doc);
+/* Beside every time field "X_ms" (ms since the epoch, between the years
+ * 2000 and 3000) of doc, at any depth, add "X": the same time in RFC 3339,
+ * UTC, with milliseconds ("2026-11-21T15:04:05.123Z"), unless doc has an
+ * X already.  The API's answers and the CLI's -o json carry them. */
+void gp_json_add_times(json_t *doc);
 
 /* Change the state, record reason/node, stamp updated_ms and append to the
  * history (the history keeps its last 32 entries). */

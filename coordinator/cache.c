@@ -28,8 +28,9 @@
  *   usage         each node's usage record, not watched: read by the web
  *                 console when it needs them (ui.c), kept on the node
  *   leaders, coordinators   for the API and the election
- *   capacity      a second engine with the same nodes and no allocations:
- *                 intake asks it whether any node could ever hold a job
+ *   capacity      a second engine with the same nodes and no allocations,
+ *                 NotReady nodes too (notready.c): intake asks it whether
+ *                 any node the pool knows could ever hold a job
  *
  * The invariant the placement relies on: at cache revision R the engine
  * holds every allocation etcd had at R (plus our plans), because the
@@ -48,13 +49,13 @@
 #include "banned.h"
 
 typedef enum {
-    K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA,
+    K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA, K_NOTREADY,
 } s_kind_t;
 
 static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
     { "nodes/", K_NODES, 2 },       { "jobs/", K_JOBS, 1 },        { "alloc/", K_ALLOC, 2 },
     { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
-    { "quotas/", K_QUOTA, 1 },
+    { "quotas/", K_QUOTA, 1 },      { "notready/", K_NOTREADY, 2 },
 };
 
 /* Split a key into its kind and one or two names. */
@@ -299,6 +300,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
         return;
     int was = n->present;
     gp_strlcpy(n->region, region, sizeof n->region);
+    n->gone_ms = 0;
     if (gp_placement_add_node(c->engine, &node, &err) < 0) {
         /* A device with allocations went away: take the node out and in again. */
         gp_placement_remove_node(c->engine, name, NULL);
@@ -335,8 +337,9 @@ static void s_node_del(coord_t *c, const char *name)
         return;
     n->present = 0;
     c->nodes_present--;
-    json_decref(n->record);
-    n->record = NULL;
+    /* NotReady from now: its last record stays, and the capacity engine
+     * keeps it (notready.c forgets it after node-retention). */
+    n->gone_ms = gp_wall_ms();
     /* Tentative plans on it are void. */
     for (gp_strmap_iter_t it = gp_strmap_first(c->tentative); it.key;
          it = gp_strmap_next(c->tentative, it)) {
@@ -345,8 +348,17 @@ static void s_node_del(coord_t *c, const char *name)
             free(gp_strmap_del(c->tentative, it.key));
     }
     gp_placement_remove_node(c->engine, name, NULL);
-    gp_placement_remove_node(c->capacity, name, NULL);
-    gp_log_info("node gone node=%s", name);
+    gp_log_info("node gone, NotReady node=%s", name);
+}
+
+void coord_cache_forget_node(coord_t *c, coord_node_t *n)
+{
+    if (n->present)
+        return;
+    gp_placement_remove_node(c->capacity, n->name, NULL);
+    json_decref(n->record);
+    n->record = NULL;
+    n->gone_ms = 0;
 }
 
 static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_etcd_kv_t *kv)
@@ -526,6 +538,9 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         json_decref(q);
         break;
     }
+    case K_NOTREADY:
+        coord_notready_apply(c, a, b, put ? kv : NULL);
+        break;
     case K_NONE:
         break;
     }
@@ -635,8 +650,8 @@ static int s_list_all(coord_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Nodes before allocations, allocations before the records (whose
      * queue rule looks at them). */
-    static const char *const order[] = { "nodes/", "alloc/", "jobs/", "leader/", "coordinators/",
-                                         "quotas/" };
+    static const char *const order[] = { "nodes/", "notready/", "alloc/", "jobs/", "leader/",
+                                         "coordinators/", "quotas/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];

@@ -72,6 +72,7 @@ static s_intake_t *s_in(coord_t *c)
 static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
 {
     gp_jobrec_redact_json(body);   /* secret env values never leave */
+    gp_json_add_times(body);       /* RFC 3339 beside every _ms time */
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) {
@@ -134,15 +135,17 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
-    /* Impossible: no node of the pool could hold it even if it were empty.
-     * (Judged only once the pool has nodes.) */
-    gp_candidate_t cand;
-    int ncand = 0;
-    gp_err_set(&err, GP_ERR_NOTFOUND, "no node matches");
-    if (c->nodes_present > 0 &&
-        (gp_placement_rank(c->capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "no node in the pool could ever hold this job (%s)", err.msg);
+    /* Impossible: no node the pool knows (NotReady ones too, notready.c)
+     * could hold it even if it were empty.  Judged only once the pool
+     * knows a node.  A job that cannot run now is accepted and waits. */
+    gp_placement_stats_t known;
+    gp_placement_stats(c->capacity, &known);
+    char never[400] = "";
+    if (known.nodes > 0 &&
+        gp_placement_explain(c->capacity, &rec.spec, never, sizeof never, &err) <= 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "no node the pool knows could ever hold this job: %s",
+                 never[0] ? never : err.msg);
         *error = json_pack("{s:s}", "error", msg);
         gp_jobrec_clear(&rec);
         return -1;
@@ -569,9 +572,13 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
     gp_strmap_t *alloc_milli = gp_strmap_new();
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *n = it.value;
-        if (!n->present || n->record == NULL)
+        if (n->record == NULL || (!n->present && n->gone_ms == 0))
             continue;
         json_t *rec = json_deep_copy(n->record);
+        /* A node whose agent is gone stays listed for node-retention (notready.c). */
+        json_object_set_new(rec, "state", json_string(n->present ? "Ready" : "NotReady"));
+        if (!n->present)
+            json_object_set_new(rec, "not_ready_since_ms", json_integer(n->gone_ms));
         int64_t milli = 0, mem = 0, jobs = 0;
         for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
             gp_alloc_t *al = a.value;
@@ -593,7 +600,7 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
 
 /* Per-region and per-model totals from the cache. */
 typedef struct {
-    int64_t nodes, gpus, milli_total, milli_used, pending, running;
+    int64_t nodes, gpus, milli_total, milli_used, pending, running, not_ready;
 } s_tot_t;
 
 static s_tot_t *s_tot(gp_strmap_t *m, const char *key)
@@ -608,6 +615,11 @@ static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, 
 {
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *n = it.value;
+        if (!n->present && n->gone_ms && n->record) {
+            s_tot_t *r = s_tot(by_region, n->region);
+            if (r)
+                r->not_ready++;   /* not counted among the nodes and GPUs */
+        }
         if (!n->present || n->record == NULL)
             continue;
         s_tot_t *r = s_tot(by_region, n->region);
@@ -701,9 +713,10 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
         if (!self && !strcmp(it.key, c->cfg.region) && c->registered)
             json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
-        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,
-                                             "leader", leader, "coordinators", coords, "nodes",
-                                             (json_int_t)t->nodes, "gpus", (json_int_t)t->gpus,
+        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+                                             it.key, "leader", leader, "coordinators", coords, "nodes",
+                                             (json_int_t)t->nodes, "not_ready",
+                                             (json_int_t)t->not_ready, "gpus", (json_int_t)t->gpus,
                                              "gpu_milli_total", (json_int_t)t->milli_total,
                                              "gpu_milli_used", (json_int_t)t->milli_used, "pending",
                                              (json_int_t)t->pending, "running",

@@ -98,6 +98,9 @@ static const gp_opt_t s_opts[] = {
       31536000000, "ended jobs' records stay this long (a job's ttl_after_finished_s overrides)" },
     { "job-retention-max", GP_OPT_INT, offsetof(coord_cfg_t, job_retention_max), "10000", 0,
       100000000, "ended jobs kept per region at most (the oldest go first)" },
+    { "node-retention", GP_OPT_DURATION, offsetof(coord_cfg_t, node_retention_ms), "24h", 0,
+      31536000000, "a node whose agent is gone stays listed, NotReady, this long (and jobs that "
+      "only it could hold are still accepted)" },
     { "job-archive", GP_OPT_STRING, offsetof(coord_cfg_t, job_archive), "", 0, 0,
       "file the removed records of ended jobs are appended to (JSON lines; empty: none)" },
     { "defrag-threshold", GP_OPT_DOUBLE, offsetof(coord_cfg_t, defrag_threshold), "0", 0, 1,
@@ -409,6 +412,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_cache_tick(c);
             coord_election_tick(c);
             coord_store_tick(c);
+            coord_notready_tick(c);
             coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);

@@ -98,7 +98,7 @@ typedef struct {
         gp_alloc_t plan;          /* the agent's device plan for that node */
     } bids[S_MAX_CAND];
     gp_alloc_t best;              /* the plan awarded */
-    char reason[160];             /* why it is not placed, when it is not */
+    char reason[256];             /* why it is not placed, when it is not */
     char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
     int late;                     /* no bid before the deadline */
@@ -381,9 +381,14 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage)
         e->ncand = 0;
         snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
     }
-    char why[160] = "";
+    char why[sizeof e->reason] = "";
+    gp_alloc_t there;
     if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
-        coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
+        coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why,
+                             &there)) {
+        /* Held by its team's quota, it stays: the quota is pool-wide. */
+        if (coord_quota_exceeded(c, usage, j->owner, &there, why, sizeof why))
+            e->handoff[0] = '\0';
         gp_strlcpy(e->reason, why, sizeof e->reason);
         e->ncand = 0;
         return 0;

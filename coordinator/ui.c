@@ -662,7 +662,7 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
         coord_node_t *nd = it.value;
         /* A node whose record is gone while allocations remain: NotReady
          * (until the leader's recovery releases them). */
-        if (!nd->present && gp_strmap_get(held, nd->name) == NULL)
+        if (!nd->present && !nd->gone_ms && gp_strmap_get(held, nd->name) == NULL)
             continue;
         if (nd->region[0])
             gp_strmap_put(regions, nd->region, nd);
