@@ -384,6 +384,9 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
     static const struct { const char *name; size_t off; int is64; } nums[] = {
         { "exit_code", offsetof(gp_jobrec_t, exit_code), 0 },
         { "attempts", offsetof(gp_jobrec_t, attempts), 0 },
+        { "restarts", offsetof(gp_jobrec_t, restarts), 0 },
+        { "restart_delay_ms", offsetof(gp_jobrec_t, restart_delay_ms), 1 },
+        { "restart_at_ms", offsetof(gp_jobrec_t, restart_at_ms), 1 },
         { "submitted_ms", offsetof(gp_jobrec_t, submitted_ms), 1 },
         { "updated_ms", offsetof(gp_jobrec_t, updated_ms), 1 },
     };
@@ -487,6 +490,11 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         json_object_set_new(o, "node", json_string(r->node));
     json_object_set_new(o, "exit_code", json_integer(r->exit_code));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
+    if (r->restarts > 0) {   /* only then: records of jobs never restarted stay as they were */
+        json_object_set_new(o, "restarts", json_integer(r->restarts));
+        json_object_set_new(o, "restart_delay_ms", json_integer(r->restart_delay_ms));
+        json_object_set_new(o, "restart_at_ms", json_integer(r->restart_at_ms));
+    }
     json_object_set_new(o, "submitted_ms", json_integer(r->submitted_ms));
     json_object_set_new(o, "updated_ms", json_integer(r->updated_ms));
     json_object_set(o, "history", r->history ? r->history : json_array());
@@ -589,4 +597,11 @@ void gp_json_add_times(json_t *j)
     }
     json_object_update(j, add);
     json_decref(add);
+}
+
+int gp_jobrec_restarts_again(const gp_jobrec_t *rec, int failed)
+{
+    if (rec->restart == GP_RESTART_ALWAYS)
+        return 1;
+    return rec->restart == GP_RESTART_ON_FAILURE && failed && rec->attempts <= rec->max_restarts;
 }

@@ -466,6 +466,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
                json_string_value(json_object_get(spec, "gang")) : "", sizeof j->gang);
     j->gang_size = (int)json_integer_value(json_object_get(spec, "gang_size"));
     j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
+    j->restart_at_ms = json_integer_value(json_object_get(o, "restart_at_ms"));
     json_t *ttl = json_object_get(o, "ttl_after_finished_s");
     j->ttl_after_finished_ms = json_is_number(ttl) ? (int64_t)(json_number_value(ttl) * 1000) : -1;
     j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));

@@ -87,6 +87,7 @@ typedef struct {
     char reason[256];
     int priority, devices, attempts;
     int64_t submitted_ms, updated_ms;
+    int64_t restart_at_ms;          /* a restart's backoff: not placed before (wall) */
     int64_t ttl_after_finished_ms;  /* -1: the coordinator's job-retention */
     int64_t mod_rev;                /* of jobs/<id> */
     int queued;                     /* in c->queue */

@@ -320,13 +320,14 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     s_key_t *keys = malloc(sizeof *keys * nq);
     size_t nk = 0;
+    int64_t wall = gp_wall_ms();
     if (keys == NULL)
         return 0;
     for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
         coord_job_t *j = it.value;
         if (j->in_round || j->not_before_ms > now || j->raw == NULL ||
-            j->state != GP_JOB_PENDING || j->gang[0])
-            continue;   /* gangs are placed by gang.c */
+            j->state != GP_JOB_PENDING || j->gang[0] || j->restart_at_ms > wall)
+            continue;   /* gangs are placed by gang.c; a restart waits out its backoff */
         keys[nk++] = (s_key_t){ j->priority, j->submitted_ms, j };
     }
     qsort(keys, nk, sizeof *keys, s_cmp_key);

@@ -69,9 +69,7 @@ int coord_requeue(gp_jobrec_t *rec, gp_job_state_t why, const char *reason, int6
     if (rec->state == GP_JOB_PENDING)
         rec->attempts++;   /* placed, never reported running */
     gp_jobrec_set_state(rec, why, NULL, reason, now_ms);
-    int again = why == GP_JOB_PREEMPTED ||
-                ((rec->restart == GP_RESTART_ALWAYS || rec->restart == GP_RESTART_ON_FAILURE) &&
-                 rec->attempts <= rec->max_restarts);
+    int again = why == GP_JOB_PREEMPTED || gp_jobrec_restarts_again(rec, 1);
     if (again)
         gp_jobrec_set_state(rec, GP_JOB_PENDING, "", why == GP_JOB_PREEMPTED
                                                        ? "requeued after preemption"

@@ -50,6 +50,7 @@ typedef struct {
     char *state_dir, *shim, *runner;
     char *compute_mode;         /* "cap" or "share": jobs that name none */
     int64_t stop_grace_ms, log_retention_ms;
+    int64_t restart_backoff_ms, restart_backoff_max_ms, restart_backoff_reset_ms;
     char *metrics_listen;
     int64_t simulate;
     char *simulate_devices, *simulate_nvlink;
