@@ -187,6 +187,12 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "compute-mode: expected cap or share");
     if (c->state_dir[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "state-dir: required");
+    /* A missing shim would make the dynamic loader skip the preload and run
+     * every job unenforced: say so now.  No shim at all is written "". */
+    if (c->shim[0] && access(c->shim, R_OK) != 0)
+        return gp_err_set(err, GP_ERR_INVALID, "shim: %s: %s (jobs would run without their "
+                          "slice enforced; write shim = \"\" to run them without a shim)",
+                          c->shim, strerror(errno));
     gp_err_t perr;
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = c->policy;
