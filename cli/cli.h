@@ -166,6 +166,8 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv);
 int cli_cmd_get(cli_t *cli, int argc, char **argv);
 int cli_cmd_ls(cli_t *cli, int argc, char **argv);
 int cli_cmd_cancel(cli_t *cli, int argc, char **argv);
+int cli_cmd_delete(cli_t *cli, int argc, char **argv);
+int cli_cmd_purge(cli_t *cli, int argc, char **argv);
 int cli_cmd_suspend(cli_t *cli, int argc, char **argv);
 int cli_cmd_resume(cli_t *cli, int argc, char **argv);
 int cli_cmd_quota(cli_t *cli, int argc, char **argv);

@@ -76,6 +76,9 @@ static void s_usage(FILE *out)
         "                                cancel jobs: these, or every one not ended (that matches)\n"
         "  suspend ID...                 hold placed jobs' kernel launches (memory stays)\n"
         "  resume ID...                  let suspended jobs launch again\n"
+        "  delete ID...                  remove ended jobs' records from the pool\n"
+        "  purge [--state S] [--older-than D] [--owner O] [--region R]\n"
+        "                                delete every ended job (that matches) ended D ago or more\n"
         "  quota ls | set TEAM [--gpus N] [--mem-mib N] [--compute PCT] | rm TEAM\n"
         "                                per-team limits (a job's owner is its team)\n"
         "  nodes                         nodes, their devices and what is allocated\n"
@@ -295,6 +298,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "submit", cli_cmd_submit }, { "get", cli_cmd_get },         { "ls", cli_cmd_ls },
         { "cancel", cli_cmd_cancel }, { "suspend", cli_cmd_suspend }, { "resume", cli_cmd_resume },
+        { "delete", cli_cmd_delete }, { "purge", cli_cmd_purge },
         { "nodes", cli_cmd_nodes },     { "regions", cli_cmd_regions }, { "quota", cli_cmd_quota },
         { "top", cli_cmd_top },
         { "audit", cli_cmd_audit },

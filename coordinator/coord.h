@@ -214,6 +214,8 @@ void coord_store_tick(coord_t *c);
  * until etcd's alarm clears. */
 void coord_store_write_failed(coord_t *c, const gp_err_t *err);
 int coord_store_full(coord_t *c);
+/* Append a removed record to job-archive (when set; rotated past its size). */
+void coord_store_archive(coord_t *c, const char *text, size_t len);
 /* The archived record of a job no longer in etcd (caller decrefs), or NULL. */
 json_t *coord_store_archived(coord_t *c, const char *id);
 

@@ -851,6 +851,55 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
     gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
 }
 
+/* Delete an ended job's record (DELETE /v1/jobs/<id>/record), fenced on
+ * its mod revision; a live job is 409 (cancel it first).  With job-archive
+ * the record is appended there, as retention does (store.c). */
+static void s_delete(coord_t *c, gp_http_req_t *req, const char *id)
+{
+    char jkey[GP_KEY_MAX];
+    gp_key_job(jkey, c->cfg.prefix, id);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        gp_jobrec_t rec;
+        int64_t mod;
+        if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
+            return;
+        gp_job_state_t st = rec.state;
+        char *text = gp_jobrec_dump(&rec);
+        gp_jobrec_clear(&rec);
+        if (!gp_job_state_final(st) && st != GP_JOB_LOST) {
+            free(text);
+            gp_http_respond_error(req, 409, "job %s is %s: only an ended job can be deleted "
+                                            "(cancel it first)", id, gp_job_state_name(st));
+            return;
+        }
+        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
+                              .number = mod };
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_DELETE, .key = jkey };
+        gp_etcd_txn_t txn = { &cmp, 1, &op, 1, NULL, 0 };
+        gp_etcd_result_t res;
+        gp_err_t err;
+        int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
+        int done = rc == 0 && res.succeeded;
+        if (rc == 0)
+            gp_etcd_result_free(&res);
+        if (done) {
+            if (c->cfg.job_archive[0])
+                coord_store_archive(c, text, strlen(text));
+            gp_log_info("job record deleted job=%s state=%s", id, gp_job_state_name(st));
+            s_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
+                                               gp_job_state_name(st)));
+        }
+        free(text);
+        if (done)
+            return;
+        if (rc < 0) {
+            gp_http_respond_error(req, text ? 503 : 500, "%s", text ? err.msg : "out of memory");
+            return;
+        }
+    }
+    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+}
+
 /* Suspend or resume a placed job: its allocation says so (the agent holds
  * or releases the slice's launches) and its record records it, in one
  * transaction fenced on both. */
@@ -959,16 +1008,20 @@ void coord_http(void *arg, gp_http_req_t *req)
         const char *rest = path + 9, *slash = strchr(rest, '/');
         size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
         int on = slash && !strcmp(slash, "/suspend");
+        int record = slash && !strcmp(slash, "/record");
         char id[GP_NAME_LEN];
         snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id ? idlen : sizeof id - 1), rest);
-        if (idlen == 0 || (slash && !on && strcmp(slash, "/resume") != 0))
+        if (idlen == 0 || (slash && !on && !record && strcmp(slash, "/resume") != 0))
             gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
-        else if (slash ? strcmp(method, "POST") != 0
-                       : strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
+        else if (record ? strcmp(method, "DELETE") != 0
+                 : slash ? strcmp(method, "POST") != 0
+                         : strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
         else if (idlen >= sizeof id || !gp_name_valid(id))
             gp_http_respond_error(req, 400, "bad job id \"%.*s\"", (int)(idlen < 200 ? idlen : 200),
                                   rest);
+        else if (record)
+            s_delete(c, req, id);
         else if (slash)
             s_suspend(c, req, id, on);
         else if (!strcmp(method, "GET"))
