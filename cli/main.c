@@ -76,6 +76,7 @@ static void s_usage(FILE *out)
         "                                cancel jobs: these, or every one not ended (that matches)\n"
         "  suspend ID...                 hold placed jobs' kernel launches (memory stays)\n"
         "  resume ID...                  let suspended jobs launch again\n"
+        "  logs JOB [-f] [--tail N]      the job's stdout and stderr, from its node (-f: follow)\n"
         "  delete ID...                  remove ended jobs' records from the pool\n"
         "  purge [--state S] [--older-than D] [--owner O] [--region R]\n"
         "                                delete every ended job (that matches) ended D ago or more\n"
@@ -298,7 +299,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "submit", cli_cmd_submit }, { "get", cli_cmd_get },         { "ls", cli_cmd_ls },
         { "cancel", cli_cmd_cancel }, { "suspend", cli_cmd_suspend }, { "resume", cli_cmd_resume },
-        { "delete", cli_cmd_delete }, { "purge", cli_cmd_purge },
+        { "delete", cli_cmd_delete }, { "purge", cli_cmd_purge },       { "logs", cli_cmd_logs },
         { "nodes", cli_cmd_nodes },     { "regions", cli_cmd_regions }, { "quota", cli_cmd_quota },
         { "top", cli_cmd_top },
         { "audit", cli_cmd_audit },

@@ -24,6 +24,8 @@
  *               store-full alarm
  *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
  *               from one coordinator only
+ *   notready.c  nodes whose agent is gone, listed NotReady for node-retention
+ *   logs.c      jobs' stdout and stderr, fetched from their nodes' agents
  *   ui.c        the web console under /ui/: its files, its read-only data
  *               from the cache, the pool's one-hour history (ui.h)
  *
@@ -250,6 +252,13 @@ void coord_http(void *arg, gp_http_req_t *req);
 void coord_intake_flush(coord_t *c);
 int coord_intake_pending(coord_t *c);
 void coord_intake_stop(coord_t *c);
+
+/* logs.c: GET /v1/jobs/<id>/logs, fetched from the node's agent (LOGS,
+ * LOGDATA); see its opening comment. */
+void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id);
+void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg);
+void coord_logs_tick(coord_t *c);    /* requests the agent did not answer: 504 */
+void coord_logs_stop(coord_t *c);
 
 /* round.c */
 int coord_round_start(coord_t *c, gp_err_t *err);

@@ -1009,11 +1009,13 @@ void coord_http(void *arg, gp_http_req_t *req)
         size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
         int on = slash && !strcmp(slash, "/suspend");
         int record = slash && !strcmp(slash, "/record");
+        int logs = slash && !strcmp(slash, "/logs");
         char id[GP_NAME_LEN];
         snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id ? idlen : sizeof id - 1), rest);
-        if (idlen == 0 || (slash && !on && !record && strcmp(slash, "/resume") != 0))
+        if (idlen == 0 || (slash && !on && !record && !logs && strcmp(slash, "/resume") != 0))
             gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
         else if (record ? strcmp(method, "DELETE") != 0
+                 : logs  ? strcmp(method, "GET") != 0
                  : slash ? strcmp(method, "POST") != 0
                          : strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
@@ -1022,6 +1024,8 @@ void coord_http(void *arg, gp_http_req_t *req)
                                   rest);
         else if (record)
             s_delete(c, req, id);
+        else if (logs)
+            coord_logs_http(c, req, id);
         else if (slash)
             s_suspend(c, req, id, on);
         else if (!strcmp(method, "GET"))

@@ -289,7 +289,10 @@ static void s_recv_agents(coord_t *c)
                         err.msg);
             continue;
         }
-        coord_round_on_msg(c, &msg);
+        if (msg.type == GP_MSG_LOGDATA)
+            coord_logs_on_msg(c, &msg);
+        else
+            coord_round_on_msg(c, &msg);
         gp_wire_msg_clear(&msg);
     }
 }
@@ -413,6 +416,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_election_tick(c);
             coord_store_tick(c);
             coord_notready_tick(c);
+            coord_logs_tick(c);
             coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);
@@ -426,6 +430,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     }
 out:
     coord_intake_stop(c);
+    coord_logs_stop(c);
     coord_ui_stop(c);
     coord_round_stop(c);
     coord_election_stop(c);

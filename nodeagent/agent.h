@@ -129,6 +129,9 @@ void agent_bidder_handle(agent_t *a);
 void agent_bidder_tick(agent_t *a);
 void agent_bidder_stop(agent_t *a);
 
+/* logs.c: answer a coordinator's LOGS request on sock (LOGDATA). */
+void agent_logs_answer(agent_t *a, void *sock, const json_t *body);
+
 /* jobs.c */
 int agent_jobs_start(agent_t *a, gp_err_t *err);
 void agent_jobs_tick(agent_t *a);

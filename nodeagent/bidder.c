@@ -426,6 +426,8 @@ void agent_bidder_handle(agent_t *a)
                 s_call_for_bids(a, p, msg.body);
             else if (msg.type == GP_MSG_AWARD)
                 agent_count(a, "gpupool_agent_awards_total", "Award notices received", NULL);
+            else if (msg.type == GP_MSG_LOGS)
+                agent_logs_answer(a, p->sock, msg.body);
             else
                 agent_count(a, "gpupool_agent_protocol_errors_total",
                             "Malformed messages or records", "what=\"unexpected-type\"");
