@@ -177,8 +177,17 @@ static void s_print_job(const json_t *job)
         json_array_foreach(cmd, i, a) printf(" %s", json_string_value(a) ? json_string_value(a) : "?");
         putchar('\n');
     }
-    printf("Restart:    %s (max %" PRId64 "), attempts %" PRId64, cli_str(job, "restart"),
-           cli_int(job, "max_restarts"), cli_int(job, "attempts"));
+    if (!strcmp(cli_str(job, "restart"), "always"))
+        printf("Restart:    always, attempts %" PRId64, cli_int(job, "attempts"));
+    else
+        printf("Restart:    %s (max %" PRId64 "), attempts %" PRId64, cli_str(job, "restart"),
+               cli_int(job, "max_restarts"), cli_int(job, "attempts"));
+    if (cli_int(job, "restarts") > 0) {
+        /* the backoff: when the last restart may run (CrashLoopBackOff) */
+        cli_fmt_time(t, sizeof t, cli_int(job, "restart_at_ms"));
+        printf(", restarts %" PRId64 " (backoff %" PRId64 "s, not before %s)",
+               cli_int(job, "restarts"), (cli_int(job, "restart_delay_ms") + 999) / 1000, t);
+    }
     if (json_is_integer(json_object_get(job, "exit_code")) &&
         (!strcmp(cli_str(job, "state"), "succeeded") || !strcmp(cli_str(job, "state"), "failed")))
         printf(", exit code %" PRId64, cli_int(job, "exit_code"));

@@ -56,6 +56,8 @@ is "$(gpupool_ c1 -o json get loop | tr -d ' \n' | sed 's/.*"history"//' | grep 
    "each restart's reason counts the restarts"
 d=$(field loop restart_delay_ms)
 [ "$(field loop restarts)" -ge 3 ] && is "$d" 1600 "the backoff doubled up to restart-backoff-max (1600 ms)"
+like "$(gpupool_ c1 get loop | grep '^Restart:')" '^Restart: +always, attempts [0-9]+, restarts [0-9]+ \(backoff 2s, not before 20[0-9-]+T[0-9:]+Z' \
+     "gpupool get shows the restarts and the backoff"
 rec=$(gpupool_ c1 -o json get loop | tr -d ' \n')
 grep -q '"state":"pending"' <<<"$rec" && like "$rec" '"reason":"exitedwithcode1;restarting\(always\):restart[0-9]+in2s,at20[0-9-]+T[0-9:]+Z"' \
     "while it waits, its reason says which restart and when" || ok 1 "(it was running when read)"
