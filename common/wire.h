@@ -1,5 +1,5 @@
 /*
- * wire.h - the coordinator <-> agent protocol over ZeroMQ, gpupool/2.
+ * wire.h - the coordinator <-> agent protocol over ZeroMQ, gpupool/3.
  *
  * Sockets.  Each coordinator binds one ROUTER socket (its "bid endpoint").
  * Each agent connects one DEALER socket to every coordinator of its region
@@ -11,7 +11,7 @@
  * Messages.  A message is three frames (a ROUTER adds the peer's identity
  * frame in front, as ZeroMQ does):
  *
- *     frame 1  "gpupool/2"        protocol and version, exact bytes
+ *     frame 1  "gpupool/3"        protocol and version, exact bytes
  *     frame 2  type               "HELLO", "CFB", "BIDS", "AWARD", "LOGS" or
  *                                 "LOGDATA"
  *     frame 3  body               one JSON object, UTF-8, at most
@@ -38,7 +38,7 @@
 
 #include "err.h"
 
-#define GP_WIRE_VERSION "gpupool/2"
+#define GP_WIRE_VERSION "gpupool/3"
 #define GP_WIRE_MAX_BYTES (8u << 20)
 
 typedef enum {

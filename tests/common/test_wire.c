@@ -121,11 +121,11 @@ int main(void)
     /* Malformed messages from an authorized peer: each dropped with a reason. */
     struct { const char *frames[4]; int n; const char *why; } bad[] = {
         { { "gpupool/9", "HELLO", "{}" }, 3, "unknown protocol version" },
-        { { "gpupool/2", "SHOUT", "{}" }, 3, "unknown message type" },
-        { { "gpupool/2", "HELLO", "[1,2" }, 3, "not a JSON object" },
-        { { "gpupool/2", "HELLO", "[1]" }, 3, "not a JSON object" },
-        { { "gpupool/2", "HELLO" }, 2, "frames" },
-        { { "gpupool/2", "HELLO", "{}", "{}" }, 4, "frames" },
+        { { "gpupool/3", "SHOUT", "{}" }, 3, "unknown message type" },
+        { { "gpupool/3", "HELLO", "[1,2" }, 3, "not a JSON object" },
+        { { "gpupool/3", "HELLO", "[1]" }, 3, "not a JSON object" },
+        { { "gpupool/3", "HELLO" }, 2, "frames" },
+        { { "gpupool/3", "HELLO", "{}", "{}" }, 4, "frames" },
     };
     for (size_t i = 0; i < GP_ARRAY_LEN(bad); i++) {
         for (int j = 0; j < bad[i].n; j++)
@@ -143,7 +143,7 @@ int main(void)
     memset(huge, ' ', big);
     huge[0] = '{';
     huge[big - 1] = '}';
-    zmq_send(agent, "gpupool/2", 9, ZMQ_SNDMORE);
+    zmq_send(agent, "gpupool/3", 9, ZMQ_SNDMORE);
     zmq_send(agent, "BIDS", 4, ZMQ_SNDMORE);
     zmq_send(agent, huge, big, 0);
     free(huge);

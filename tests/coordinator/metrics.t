@@ -115,7 +115,7 @@ wait_for 15 series_is gpupool_coordinator_queue_depth 0; ok $? "and back to 0 wh
 bid=$(etcdctl_ get /gpupool/coordinators/r1/c1 --print-value-only | grep -o '"bid":"[^"]*"' | cut -d'"' -f4)
 like "$bid" '^tcp://' "the coordinator's bid endpoint ($bid)"
 "$GP_BUILD/tests/coordinator/wiresend" "$bid" gpupool/9 HELLO '{}'
-"$GP_BUILD/tests/coordinator/wiresend" "$bid" gpupool/2 HELLO 'not json'
+"$GP_BUILD/tests/coordinator/wiresend" "$bid" gpupool/3 HELLO 'not json'
 two_more() { scrape; [ "$(msum gpupool_coordinator_protocol_errors_total)" -ge $(( $(b gpupool_coordinator_protocol_errors_total) + 2 )) ]; }
 wait_for 10 two_more
 ok $? "gpupool_coordinator_protocol_errors_total counts a wrong version and a body that is not JSON ($(msum gpupool_coordinator_protocol_errors_total))"
