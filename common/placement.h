@@ -195,5 +195,7 @@ int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t
  * and the idle capacity in all. */
 void gp_placement_frag(gp_placement_t *self, double *frag_milli, double *idle_milli);
 void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out);
+/* How many nodes the engine holds (cheap, unlike gp_placement_stats). */
+int gp_placement_node_count(const gp_placement_t *self);
 
 #endif

@@ -15,11 +15,16 @@
  * message never contradicts itself: a node is counted once, for one cause.
  *
  * It walks every node (no index, no sampling): it is for the jobs that do
- * not fit, once per change of their reason, not for the placement path.
+ * not fit, not for the placement path.  Jobs that wait are asked about
+ * again and again, many of the same request: the last 64 explanations are
+ * kept by request (its shape, model and vendor lists, and no pins, labels
+ * or uuid lists) and reused while the engine's clock (every change to a
+ * node or an allocation moves it) has not moved.
  */
 #include "placement_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -213,12 +218,72 @@ static int s_say(char *out, size_t size, int cause, const s_cause_t *k, const gp
     }
 }
 
+#define S_MEMO 64
+
+typedef struct {
+    uint64_t key;
+    uint32_t clock;
+    int fits;
+    char text[256];
+} s_memo_t;
+
+struct gp_pl_explain_memo {
+    s_memo_t e[S_MEMO];
+};
+
+static uint64_t s_hash_list(uint64_t h, const gp_strlist_t *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        for (const char *p = l->v[i]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return (h ^ 0xfe) * 1099511628211ULL;
+}
+
+/* The memo key of r (0: not memoized: pins, labels or uuid lists). */
+static uint64_t s_memo_key(const gp_pl_req_t *r)
+{
+    const gp_job_t *j = r->job;
+    if (r->node_filter || r->dev_filter)
+        return 0;
+    uint64_t h = r->shape;
+    h = s_hash_list(h, &j->models);
+    h = s_hash_list(h, &j->vendors);
+    h = s_hash_list(h, &j->exclude_models);
+    h = s_hash_list(h, &j->exclude_vendors);
+    return h ? h : 1;
+}
+
+static int s_explain(gp_placement_t *self, const gp_pl_req_t *r, char *buf, size_t size);
+
 int gp_placement_explain(gp_placement_t *self, const gp_job_t *job, char *buf, size_t size,
                          gp_err_t *err)
 {
     gp_pl_req_t r;
     if (gp_pl_compile(self, job, &r, err) < 0)
         return -1;
+    uint64_t key = s_memo_key(&r);
+    if (key && self->explain_memo == NULL)
+        self->explain_memo = calloc(1, sizeof *self->explain_memo);
+    s_memo_t *m = key && self->explain_memo ? &self->explain_memo->e[key % S_MEMO] : NULL;
+    if (m && m->key == key && m->clock == self->clock) {
+        snprintf(buf, size, "%s", m->text);
+        return m->fits;
+    }
+    int fits = s_explain(self, &r, buf, size);
+    if (m) {
+        m->key = key;
+        m->clock = self->clock;
+        m->fits = fits;
+        snprintf(m->text, sizeof m->text, "%s", buf);
+    }
+    return fits;
+}
+
+static int s_explain(gp_placement_t *self, const gp_pl_req_t *rq, char *buf, size_t size)
+{
+    gp_pl_req_t r = *rq;
     s_cause_t causes[C_N + 1];
     memset(causes, 0, sizeof causes);
     int total = 0;

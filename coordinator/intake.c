@@ -138,13 +138,17 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     }
     /* Impossible: no node the pool knows (NotReady ones too, notready.c)
      * could hold it even if it were empty.  Judged only once the pool
-     * knows a node.  A job that cannot run now is accepted and waits. */
-    gp_placement_stats_t known;
-    gp_placement_stats(c->capacity, &known);
-    char never[400] = "";
-    if (known.nodes > 0 &&
-        gp_placement_explain(c->capacity, &rec.spec, never, sizeof never, &err) <= 0) {
-        char msg[512];
+     * knows a node.  A job that cannot run now is accepted and waits.  The
+     * engine's ranking answers fast; only a refusal walks every node to
+     * say why (gp_placement_explain). */
+    gp_candidate_t cand;
+    int ncand = 0;
+    if (gp_placement_node_count(c->capacity) > 0 &&
+        (gp_placement_rank(c->capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
+        char never[400] = "", msg[512];
+        if (err.code == GP_ERR_NOTFOUND &&
+            gp_placement_explain(c->capacity, &rec.spec, never, sizeof never, NULL) < 0)
+            never[0] = '\0';
         snprintf(msg, sizeof msg, "no node the pool knows could ever hold this job: %s",
                  never[0] ? never : err.msg);
         *error = json_pack("{s:s}", "error", msg);

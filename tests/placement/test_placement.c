@@ -509,6 +509,11 @@ static void test_explain(void)
     gp_strlist_add(&j.models, "B200");
     is_int(gp_placement_explain(pl, &j, why, sizeof why, &err), 0, "a model no node has: 0 fit");
     is_str(why, "0/4 nodes: 3 wrong model (want B200), 1 unhealthy", "counted by cause, most first");
+    gp_job_t h = job("h200", 1, 0, 0);
+    gp_strlist_add(&h.models, "H200");
+    gp_placement_explain(pl, &h, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 wrong model (want H200), 1 unhealthy",
+           "the same shape with another model list: its own explanation, not the last one's");
     j = job("mem", 1, 0, 0);
     j.whole = false;
     j.mem_mib = 200000;
