@@ -456,6 +456,8 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     S_STR(node, "node");
     S_STR(reason, "reason");
 #undef S_STR
+    j->reason_hash = gp_hash_str(json_string_value(json_object_get(o, "reason")) ?
+                                 json_string_value(json_object_get(o, "reason")) : "");
     json_t *spec = json_object_get(o, "spec");
     json_decref(j->spec);   /* rounds read the spec from here: the text is parsed once */
     j->spec = st == GP_JOB_PENDING && json_is_object(spec) ? json_incref(spec) : NULL;

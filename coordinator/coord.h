@@ -86,7 +86,8 @@ typedef struct {
     char region[GP_SHORT_LEN];      /* owner region */
     char owner[GP_SHORT_LEN];
     char node[GP_NAME_LEN];
-    char reason[256];
+    char reason[128];               /* the record's, shortened (the console's lists) */
+    uint64_t reason_hash;           /* of the record's whole reason */
     int priority, devices, attempts;
     int64_t submitted_ms, updated_ms;
     int64_t restart_at_ms;          /* a restart's backoff: not placed before (wall) */
@@ -103,7 +104,7 @@ typedef struct {
     int in_round;
     int64_t not_before_ms;          /* backoff after a failed attempt */
     int backoff_ms;
-    char last_reason[256];          /* the pending reason last written */
+    uint64_t last_reason_hash;      /* of the pending reason last written */
     char gang[GP_NAME_LEN];         /* gang name, "" for none */
     int gang_size;
 } coord_job_t;
