@@ -195,8 +195,7 @@ void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg)
         s_remove(i);
         return;
     }
-    coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                "what=\"unexpected-type\"");
+    gp_metric_inc(c->m.protocol_errors[COORD_PROTO_UNEXPECTED_TYPE]);
 }
 
 void coord_logs_tick(coord_t *c)

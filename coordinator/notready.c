@@ -57,8 +57,7 @@ void coord_notready_apply(coord_t *c, const char *region, const char *node, cons
     json_t *rec = json_object_get(o, "node");
     gp_node_t gn;
     if (o == NULL || gp_node_from_json(rec, &gn, NULL) < 0 || strcmp(gn.name, node) != 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"node\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_NODE]);
         json_decref(o);
         return;
     }
@@ -125,6 +124,6 @@ void coord_notready_tick(coord_t *c)
     }
     gp_err_t err;
     if (queued > 0 && gp_etcd_batch_run(b, 64, &err) < 0)
-        coord_count_etcd_error(c, "notready", &err);
+        coord_metrics_etcd_error(&c->m, "notready", &err);
     gp_etcd_batch_destroy(&b);
 }
