@@ -32,6 +32,9 @@ like "$out" '0/2 nodes: 2 wrong model \(want B200\) \(HTTP 400\)$' \
 submit '{"id": "mixed", "devices": 2, "mem_mib": 90000}'
 like "$out" '0/2 nodes: 1 too few GPUs \(want 2, most 1\), 1 insufficient GPU memory \(want 90000 MiB on 2 GPUs, most free 81920\) \(HTTP 400\)$' \
      "different nodes, different causes, counted apart"
+submit '{"id": "elsewhere", "devices": 16, "mem_mib": 200000, "models": ["B200"], "regions": ["tencent"]}'
+like "$out" '0/2 nodes: 2 other region \(want tencent\) \(HTTP 400\)$' \
+     "a region the pool never had: the first filter each node fails, nothing contradictory"
 is "$(gpupool_ c1 ls -q | grep -c .)" 0 "nothing refused was stored"
 
 # --- accepted: it cannot run now, it waits with the reason
