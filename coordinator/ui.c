@@ -932,6 +932,14 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
         gp_http_respond_error(req, 503, "the coordinator's cache is not ready");
         return;
     }
+    if (!strncmp(view, "logs/", 5)) {
+        /* a job's log tail: the API's logs.c, answered by its node's agent */
+        if (!gp_name_valid(view + 5))
+            gp_http_respond_error(req, 400, "bad job id \"%.200s\"", view + 5);
+        else
+            coord_logs_http(c, req, view + 5);
+        return;
+    }
     char key[320], etag[160];
     const char *state = s_param(req, "state"), *team = s_param(req, "team"),
                *region = s_param(req, "region"), *page = s_param(req, "page");
