@@ -179,6 +179,18 @@ static int64_t s_latest(const char *parent, const char *job, char *run, size_t s
     return best;
 }
 
+/* Is run "<job>.r<digits>", a run of this job and of no other? */
+static int s_is_run_of(const char *run, const char *job)
+{
+    size_t jl = strlen(job);
+    if (strncmp(run, job, jl) != 0 || strncmp(run + jl, ".r", 2) != 0 || run[jl + 2] == '\0')
+        return 0;
+    for (const char *p = run + jl + 2; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
 /* The answer to one LOGS body (caller decrefs). */
 static json_t *s_answer(agent_t *a, const json_t *q)
 {
@@ -187,8 +199,7 @@ static json_t *s_answer(agent_t *a, const json_t *q)
     json_t *ans = json_pack("{s:O?,s:s?}", "req", json_object_get(q, "req"), "job", job);
     if (ans == NULL)
         return NULL;
-    if (job == NULL || !gp_name_valid(job) || (want && (!gp_name_valid(want) ||
-                                                         strncmp(want, job, strlen(job)) != 0))) {
+    if (job == NULL || !gp_name_valid(job) || (want && !s_is_run_of(want, job))) {
         json_object_set_new(ans, "error", json_string("bad request"));
         return ans;
     }

@@ -41,6 +41,14 @@ wait $fpid; is "$?" 0 "...with status 0"
 is "$(tr '\n' ' ' <"$T_TMP/follow")" "tick-1 tick-2 tick-3 tick-4 tick-5 tick-6 " \
    "-f printed every line, in order, once"
 
+trun=$(gpupool_ c1 -o json logs ticker | tr -d ' \n' | grep -o '"run":"[^"]*"' | head -1 | cut -d'"' -f4)
+# "tick" is a prefix of "ticker": the run of the one is not the other's
+submit '{"id": "tick", "owner": "team-a", "devices": 1, "mem_mib": 1024, "command": ["true"]}'
+wait_state c1 tick succeeded 20
+code=$(curl -s -o "$T_TMP/other" -w '%{http_code}' -H "Authorization: Bearer $GPUPOOL_TOKEN" \
+       "${POOL_API[c1]}/v1/jobs/tick/logs?run=$trun")
+isnt "$code" 200 "a run of another job ($trun) is not served under the name of job tick"
+grep -q tick- "$T_TMP/other"; isnt "$?" 0 "...none of its lines"
 submit '{"id": "waits", "owner": "team-a", "devices": 1, "gang": "gw", "gang_size": 2}'
 listed() { gpupool_ c1 ls -q | grep -q '^waits$'; }
 wait_for 10 listed
