@@ -515,18 +515,23 @@ static int64_t s_retry_at(agent_job_t *j, int64_t now)
 /* The backoff before a restart, as Kubernetes' CrashLoopBackOff: the
  * first restart waits restart-backoff, each next one twice the last, at
  * most restart-backoff-max; a run of restart-backoff-reset or longer (from
- * the record's last "running", to now) starts again from restart-backoff.
+ * the run's first "running" in the record's history, to now) starts again
+ * from restart-backoff.
  * The record carries it (restarts, restart_delay_ms, restart_at_ms), so a
  * restarted agent, or another node's, continues it; the leader does not
  * place the job before restart_at_ms (round.c). */
 static void s_restart_backoff(agent_t *a, gp_jobrec_t *rec, int64_t now)
 {
+    /* the run: from the first "running" after the last "placed" (a resume
+     * after a suspension writes "running" again, mid-run) */
     int64_t ran_since = 0;
     size_t i;
     json_t *h;
     json_array_foreach(rec->history, i, h) {
         const char *st = json_string_value(json_object_get(h, "state"));
-        if (st && !strcmp(st, "running"))
+        if (st && !strcmp(st, "placed"))
+            ran_since = 0;
+        else if (st && !strcmp(st, "running") && ran_since == 0)
             ran_since = json_integer_value(json_object_get(h, "at_ms"));
     }
     int64_t delay = rec->restart_delay_ms * 2;

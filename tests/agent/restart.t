@@ -78,6 +78,15 @@ read -r g1 g2 g3 <<<"$gaps"
 ok "$([ -n "$g3" ] && [ "$g1" -ge 400 ] && [ "$g2" -ge 800 ] && [ "$g3" -ge 1600 ]; echo $?)" \
    "it is placed again only after each backoff: 400, 800, 1600 ms ($gaps)"
 
+# a run of restart-backoff-reset or longer starts the backoff again (a2: reset after 1 s)
+pool_agent a2 r1 1 1xT4:15360 --restart-backoff 400ms --restart-backoff-max 1600ms \
+    --restart-backoff-reset 1s || bail_out "a2 did not start"
+submit '{"id": "long", "devices": 1, "models": ["T4"], "restart": "always", "command": ["sh", "-c", "sleep 1.5; exit 1"]}'
+long3() { [ "$(field long restarts)" -ge 3 ]; }
+wait_for 60 long3; ok $? "a job that runs 1.5 s and fails keeps restarting"
+is "$(field long restart_delay_ms)" 400 "each run longer than restart-backoff-reset starts the backoff again (400 ms)"
+gpupool_ c1 cancel long >/dev/null
+
 wait_for 60 ended default failed; ok $? "restart=on-failure without max_restarts ends failed"
 is "$(attempts default)" 4 "after 1 + 3 attempts: max_restarts defaults to 3"
 
@@ -89,6 +98,7 @@ gpupool_ c1 cancel always loop >/dev/null
 wait_for 30 ended loop cancelled && wait_for 30 ended always cancelled
 ok $? "a job restarting always ends when cancelled"
 pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"; diag "$(cat "$T_TMP/check.out")"
+stop_daemon a2; is "$?" 0 "a2 exits 0"
 stop_daemon a1; is "$?" 0 "agent exits 0"
 stop_daemon c1; is "$?" 0 "coordinator exits 0"
 done_testing
