@@ -1,7 +1,9 @@
 #include "jobrec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keys.h"
 #include "util.h"
@@ -394,6 +396,9 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
     static const struct { const char *name; size_t off; int is64; } nums[] = {
         { "exit_code", offsetof(gp_jobrec_t, exit_code), 0 },
         { "attempts", offsetof(gp_jobrec_t, attempts), 0 },
+        { "restarts", offsetof(gp_jobrec_t, restarts), 0 },
+        { "restart_delay_ms", offsetof(gp_jobrec_t, restart_delay_ms), 1 },
+        { "restart_at_ms", offsetof(gp_jobrec_t, restart_at_ms), 1 },
         { "submitted_ms", offsetof(gp_jobrec_t, submitted_ms), 1 },
         { "updated_ms", offsetof(gp_jobrec_t, updated_ms), 1 },
     };
@@ -504,6 +509,11 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         json_object_set_new(o, "node", json_string(r->node));
     json_object_set_new(o, "exit_code", json_integer(r->exit_code));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
+    if (r->restarts > 0) {   /* only then: records of jobs never restarted stay as they were */
+        json_object_set_new(o, "restarts", json_integer(r->restarts));
+        json_object_set_new(o, "restart_delay_ms", json_integer(r->restart_delay_ms));
+        json_object_set_new(o, "restart_at_ms", json_integer(r->restart_at_ms));
+    }
     json_object_set_new(o, "submitted_ms", json_integer(r->submitted_ms));
     json_object_set_new(o, "updated_ms", json_integer(r->updated_ms));
     json_object_set(o, "history", r->history ? r->history : json_array());
@@ -558,4 +568,59 @@ void gp_jobrec_redact_json(json_t *doc)
         s_redact_env(doc);
         gp_jobrec_redact_json(json_object_get(doc, "jobs"));
     }
+}
+
+/*
+ * Beside every time field "X_ms" (milliseconds since the epoch) of the
+ * API's JSON, at any depth, add "X": the same time in RFC 3339, UTC, with
+ * milliseconds ("2026-11-21T15:04:05.123Z"), unless the record has an X
+ * already.  A "_ms" field is a time when it lies between 2000 and 3000;
+ * durations in ms (timeouts, ages) are far below.
+ */
+#define S_MS_2000 946684800000LL
+#define S_MS_3000 32503680000000LL
+
+void gp_json_add_times(json_t *j)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) gp_json_add_times(v);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_t *add = json_object();
+    json_object_foreach_safe(j, tmp, k, v) {
+        size_t len = strlen(k);
+        gp_json_add_times(v);
+        if (len < 4 || strcmp(k + len - 3, "_ms") || !json_is_integer(v) || add == NULL)
+            continue;
+        json_int_t ms = json_integer_value(v);
+        char name[128], t[40], text[48];
+        if (ms < S_MS_2000 || ms >= S_MS_3000 || len - 3 >= sizeof name)
+            continue;
+        memcpy(name, k, len - 3);
+        name[len - 3] = '\0';
+        if (json_object_get(j, name))
+            continue;
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&sec, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            continue;
+        snprintf(text, sizeof text, "%s.%03dZ", t, (int)(ms % 1000));
+        json_object_set_new(add, name, json_string(text));
+    }
+    json_object_update(j, add);
+    json_decref(add);
+}
+
+int gp_jobrec_restarts_again(const gp_jobrec_t *rec, int failed)
+{
+    if (rec->restart == GP_RESTART_ALWAYS)
+        return 1;
+    return rec->restart == GP_RESTART_ON_FAILURE && failed && rec->attempts <= rec->max_restarts;
 }

@@ -17,7 +17,8 @@
  *                   GP_SLICE_COMPUTE_MODE): compute_percent as a ceiling,
  *                   or as a guarantee that lends idle time
  *   "restart"       "never" (default), "on-failure", "always"
- *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
+ *   "max_restarts"  int 0..1000 (default 3): for on-failure; always
+ *                   restarts without limit (Kubernetes' restartPolicy)
  *   "duration_s"    number >= 0: for jobs without a command, how long they
  *                   "run" (0 = until cancelled)
  *   "grace_s"       int 0..3600 (default 30; store schema 2): how long a
@@ -45,7 +46,10 @@
  *
  * The stored record adds the state (below), the reason of the last change,
  * the node it runs on, its exit code, the number of placements (attempts),
- * times in ms since the epoch, and a history of state changes.
+ * times in ms since the epoch, and a history of state changes; a job
+ * restarted by its policy also "restarts" (how many times), and the
+ * backoff of the last restart: "restart_delay_ms" and "restart_at_ms" (not
+ * placed again before; both written by the agent, see nodeagent/jobs.c).
  *
  * States:  pending -> placed -> running -> succeeded | failed
  *          any live state -> cancelled (by a user) | preempted (requeued
@@ -107,6 +111,9 @@ typedef struct {
     char node[GP_NAME_LEN];
     int exit_code;
     int attempts;
+    int restarts;             /* restarts by the policy so far */
+    int64_t restart_delay_ms; /* the backoff of the last one (0: none yet) */
+    int64_t restart_at_ms;    /* not placed again before (0: at once) */
     int64_t submitted_ms;
     int64_t updated_ms;
     json_t *history;          /* array of {"state","node","reason","at_ms"}, owned */
@@ -139,6 +146,16 @@ char *gp_jobrec_dump(const gp_jobrec_t *rec);
  * each {"secret": "value"} becomes {"secret": true}.  Records inside
  * {"jobs": [...]} and arrays of records are handled too. */
 void gp_jobrec_redact_json(json_t *doc);
+/* Beside every time field "X_ms" (ms since the epoch, between the years
+ * 2000 and 3000) of doc, at any depth, add "X": the same time in RFC 3339,
+ * UTC, with milliseconds ("2026-11-21T15:04:05.123Z"), unless doc has an
+ * X already.  The API's answers and the CLI's -o json carry them. */
+void gp_json_add_times(json_t *doc);
+
+/* Does the restart policy run the job again after this end?  (failed:
+ * the attempt failed; always restarts without limit, on-failure within
+ * max_restarts.) */
+int gp_jobrec_restarts_again(const gp_jobrec_t *rec, int failed);
 
 /* Change the state, record reason/node, stamp updated_ms and append to the
  * history (the history keeps its last 32 entries). */

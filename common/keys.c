@@ -40,6 +40,11 @@ char *gp_key_node(char *buf, const char *prefix, const char *region, const char 
     return s_key(buf, prefix, "nodes", region, node);
 }
 
+char *gp_key_notready(char *buf, const char *prefix, const char *region, const char *node)
+{
+    return s_key(buf, prefix, "notready", region, node);
+}
+
 char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node)
 {
     return s_key(buf, prefix, "usage", region, node);

@@ -23,6 +23,10 @@
  *                                  alloc/<node>/ was created after the
  *                                  revision its plan saw (a range compare of
  *                                  create revisions)
+ *   P notready/<region>/<node>     a node whose agent is gone: its last
+ *                                  record and since when (NotReady), written
+ *                                  by the region's leader, removed when the
+ *                                  node returns or after node-retention
  *   P leader/<region>              the region's leader election key (the
  *                                  leader's id, bound to its lease)
  *   P coordinators/<region>/<id>   a coordinator's endpoints and CURVE public
@@ -59,6 +63,7 @@ bool gp_prefix_valid(const char *prefix);
 /* Each writes the key into buf (GP_KEY_MAX bytes) and returns buf.  A
  * NULL last part gives the folder: "P nodes/<region>/" or "P nodes/". */
 char *gp_key_node(char *buf, const char *prefix, const char *region, const char *node);
+char *gp_key_notready(char *buf, const char *prefix, const char *region, const char *node);
 char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node);
 char *gp_key_job(char *buf, const char *prefix, const char *job);
 char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job);

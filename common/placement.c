@@ -212,6 +212,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->group_model[g]);
     }
     free(pl->tree);
+    free(pl->explain_memo);
     if (pl->shape_ix) {
         gp_pl_index_free(pl);
         free(pl->shape_ix);
@@ -818,6 +819,11 @@ void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli)
 {
     *cpu = pl->max_cpu > 0 ? pl->max_cpu : 1;
     *gpu_milli = pl->max_gpu_milli > 0 ? pl->max_gpu_milli : 1;
+}
+
+int gp_placement_node_count(const gp_placement_t *self)
+{
+    return self->nnodes;
 }
 
 void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out)

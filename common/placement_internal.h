@@ -162,6 +162,8 @@ struct gp_placement {
     int64_t nobserved, next_learn;
     double cpu_per_gpu;          /* gpupool: the shapes' CPU per GPU milli */
     uint32_t cpu_per_gpu_epoch;
+    /* placement_explain.c: recent explanations, by request and clock */
+    struct gp_pl_explain_memo *explain_memo;
 };
 
 /* FGD tables: build from shapes (NULL on no memory), free. */

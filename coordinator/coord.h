@@ -29,6 +29,8 @@
  *   metrics.c   the table of the coordinator's metrics and their handles
  *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
  *               from one coordinator only
+ *   notready.c  nodes whose agent is gone, listed NotReady for node-retention
+ *   logs.c      jobs' stdout and stderr, fetched from their nodes' agents
  *   ui.c        the web console under /ui/: its files, its read-only data
  *               from the cache, the pool's one-hour history (ui.h)
  *
@@ -62,6 +64,7 @@ typedef struct {
     char *policy;
     int64_t candidates, batch, bid_timeout_ms, max_body;
     int64_t compaction_retention_ms, job_retention_ms, job_retention_max;
+    int64_t node_retention_ms;
     double defrag_threshold;
     char *job_archive;
     int64_t api_max_connections, api_connections_per_client;
@@ -88,9 +91,11 @@ typedef struct {
     char region[GP_SHORT_LEN];      /* owner region */
     char owner[GP_SHORT_LEN];
     char node[GP_NAME_LEN];
-    char reason[128];
+    char reason[128];               /* the record's, shortened (the console's lists) */
+    uint64_t reason_hash;           /* of the record's whole reason */
     int priority, devices, attempts;
     int64_t submitted_ms, updated_ms;
+    int64_t restart_at_ms;          /* a restart's backoff: not placed before (wall) */
     int64_t ttl_after_finished_ms;  /* -1: the coordinator's job-retention */
     int64_t mod_rev;                /* of jobs/<id> */
     int queued;                     /* in c->queue */
@@ -104,7 +109,7 @@ typedef struct {
     int in_round;
     int64_t not_before_ms;          /* backoff after a failed attempt */
     int backoff_ms;
-    char last_reason[128];          /* the pending reason last written */
+    uint64_t last_reason_hash;      /* of the pending reason last written */
     char gang[GP_NAME_LEN];         /* gang name, "" for none */
     int gang_size;
 } coord_job_t;
@@ -130,7 +135,10 @@ typedef struct {
     char agent[GP_NAME_LEN];        /* routing id of the agent that hosts it */
     int64_t agent_seen_ms;
     int present;                    /* has a node record */
-    json_t *record;                 /* the node record, for the API */
+    json_t *record;                 /* the node record, for the API; while
+                                     * NotReady its last one */
+    int64_t gone_ms;                /* NotReady since (wall ms), 0 while present */
+    int notready_key;               /* P notready/<region>/<node> exists */
     json_t *usage;                  /* the agent's usage record (usage/<region>/<node>), or NULL */
     json_t *cordon;                 /* cordons/<node>: {reason, by, since_ms}, or NULL */
 } coord_node_t;
@@ -230,10 +238,21 @@ void coord_recovery_tick(coord_t *c);
 /* Repair the queue at the next tick (after a transaction that failed). */
 void coord_recovery_reconcile_soon(coord_t *c);
 
+/* notready.c: nodes whose agent is gone stay known, NotReady, for
+ * node-retention (see its opening comment); every coordinator forgets
+ * them after it, the leader records and removes them in etcd. */
+void coord_notready_tick(coord_t *c);
+/* The cache: a notready/ key was put (value) or deleted (NULL). */
+void coord_notready_apply(coord_t *c, const char *region, const char *node, const gp_etcd_kv_t *kv);
+/* The node vanished (its record deleted) or is forgotten: the capacity
+ * engine ("could any node ever hold it?") keeps a NotReady node. */
+void coord_cache_forget_node(coord_t *c, coord_node_t *n);
+
 /* handoff.c: 1 when the job should leave this region for *target (why
- * says so); 0 when it stays (placed here, or waiting: why says why). */
+ * says so; *plan, if not NULL, where it would go there); 0 when it stays
+ * (placed here, or waiting: why says why, node by node). */
 int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *target, size_t size,
-                         char *why, size_t wsize);
+                         char *why, size_t wsize, gp_alloc_t *plan);
 /* Queue the hand-off transaction in a batch; its index in the batch, or -1.
  * After the batch ran, coord_handoff_done takes the job out of this
  * region's queue when the hand-off committed, and leaves it queued here
@@ -249,6 +268,8 @@ void coord_store_tick(coord_t *c);
  * until etcd's alarm clears. */
 void coord_store_write_failed(coord_t *c, const gp_err_t *err);
 int coord_store_full(coord_t *c);
+/* Append a removed record to job-archive (when set; rotated past its size). */
+void coord_store_archive(coord_t *c, const char *text, size_t len);
 /* The archived record of a job no longer in etcd (caller decrefs), or NULL. */
 json_t *coord_store_archived(coord_t *c, const char *id);
 
@@ -301,6 +322,13 @@ void coord_respond_json(gp_http_req_t *req, int status, json_t *body);
 void coord_intake_flush(coord_t *c);
 int coord_intake_pending(coord_t *c);
 void coord_intake_stop(coord_t *c);
+
+/* logs.c: GET /v1/jobs/<id>/logs, fetched from the node's agent (LOGS,
+ * LOGDATA); see its opening comment. */
+void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id);
+void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg);
+void coord_logs_tick(coord_t *c);    /* requests the agent did not answer: 504 */
+void coord_logs_stop(coord_t *c);
 
 /* round.c */
 int coord_round_start(coord_t *c, gp_err_t *err);

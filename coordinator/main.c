@@ -98,6 +98,9 @@ static const gp_opt_t s_opts[] = {
       31536000000, "ended jobs' records stay this long (a job's ttl_after_finished_s overrides)" },
     { "job-retention-max", GP_OPT_INT, offsetof(coord_cfg_t, job_retention_max), "10000", 0,
       100000000, "ended jobs kept per region at most (the oldest go first)" },
+    { "node-retention", GP_OPT_DURATION, offsetof(coord_cfg_t, node_retention_ms), "24h", 0,
+      31536000000, "a node whose agent is gone stays listed, NotReady, this long (and jobs that "
+      "only it could hold are still accepted)" },
     { "job-archive", GP_OPT_STRING, offsetof(coord_cfg_t, job_archive), "", 0, 0,
       "file the removed records of ended jobs are appended to (JSON lines; empty: none)" },
     { "defrag-threshold", GP_OPT_DOUBLE, offsetof(coord_cfg_t, defrag_threshold), "0", 0, 1,
@@ -272,7 +275,9 @@ static void s_recv_agents(coord_t *c)
                         err.msg);
             continue;
         }
-        if (msg.type != GP_MSG_HELLO || coord_versions_hello(c, &msg) == 0)
+        if (msg.type == GP_MSG_LOGDATA)
+            coord_logs_on_msg(c, &msg);
+        else if (msg.type != GP_MSG_HELLO || coord_versions_hello(c, &msg) == 0)
             coord_round_on_msg(c, &msg);
         gp_wire_msg_clear(&msg);
     }
@@ -401,6 +406,8 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_store_tick(c);
             coord_drain_tick(c);
             coord_versions_tick(c);
+            coord_notready_tick(c);
+            coord_logs_tick(c);
             coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);
@@ -414,6 +421,7 @@ static int s_run(coord_t *c, int argc, char **argv)
     }
 out:
     coord_intake_stop(c);
+    coord_logs_stop(c);
     coord_ui_stop(c);
     coord_round_stop(c);
     coord_election_stop(c);

@@ -110,7 +110,7 @@ typedef struct {
     int nbids;
     s_bid_t *bids;                /* nbids bids (owned) */
     gp_alloc_t *best;             /* the plan awarded (owned), or NULL */
-    char reason[160];             /* why it is not placed, when it is not */
+    char reason[256];             /* why it is not placed, when it is not */
     char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
     int late;                     /* no bid before the deadline */
@@ -374,13 +374,18 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     nq = coord_cache_queued(c, queued, nq);
     int freed = coord_cache_take_capacity_freed(c);
+    int64_t wall = gp_wall_ms();
     for (size_t q = 0; q < nq; q++) {
         coord_job_t *j = queued[q];
         if (freed)
             j->not_before_ms = 0;   /* capacity came: waiting jobs retry now */
+        /* a restart waits out its backoff (restart_at_ms, wall clock) */
+        int64_t not_before = j->not_before_ms;
+        if (j->restart_at_ms > wall && now + (j->restart_at_ms - wall) > not_before)
+            not_before = now + (j->restart_at_ms - wall);
         keys[nk++] = (coord_batch_key_t){
             .id = j->id, .priority = j->priority, .submitted_ms = j->submitted_ms,
-            .not_before_ms = j->not_before_ms, .in_round = j->in_round,
+            .not_before_ms = not_before, .in_round = j->in_round,
             .pending = j->state == GP_JOB_PENDING, .has_record = j->raw != NULL,
             .gang = j->gang[0] != '\0', .ref = j,
         };
@@ -415,15 +420,19 @@ typedef struct {
     coord_t *c;
     const gp_job_t *orig, *here;
     const char *team;
-    const gp_alloc_t *plan;       /* the best candidate's */
+    const gp_alloc_t *plan;       /* the best candidate's; the target's once handed off */
     coord_usage_t *usage;
+    gp_alloc_t there;             /* the plan in the hand-off's target region */
 } s_facts_t;
 
 static int s_fact_handoff(void *ctx, int fits_here, char *target, size_t tsize, char *why,
                           size_t wsize)
 {
     s_facts_t *f = ctx;
-    return coord_handoff_target(f->c, f->orig, fits_here, target, tsize, why, wsize);
+    int to = coord_handoff_target(f->c, f->orig, fits_here, target, tsize, why, wsize, &f->there);
+    if (to)
+        f->plan = &f->there;   /* the quota is checked against it */
+    return to;
 }
 
 static int s_fact_preempt(void *ctx, char *why, size_t wsize)
@@ -461,7 +470,8 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, 
                *ncand > 0;
     if (!fits)
         *ncand = 0;
-    s_facts_t f = { c, &st->orig, &st->here, j->owner, fits ? &st->cand[0].plan : NULL, usage };
+    s_facts_t f = { .c = c, .orig = &st->orig, .here = &st->here, .team = j->owner,
+                    .plan = fits ? &st->cand[0].plan : NULL, .usage = usage };
     coord_job_facts_t facts = { s_fact_handoff, s_fact_preempt, s_fact_over_quota, &f };
     coord_decision_t d = coord_decide_job(fits, err.msg,
                                           st->orig.prefer_regions.n || st->orig.prefer_clouds.n,

@@ -154,7 +154,7 @@ static int s_cmp_ended(const void *a, const void *b)
     return (x->ended_ms > y->ended_ms) - (x->ended_ms < y->ended_ms);
 }
 
-static void s_archive(coord_t *c, const char *text, size_t len)
+void coord_store_archive(coord_t *c, const char *text, size_t len)
 {
     const char *path = c->cfg.job_archive;
     struct stat sb;
@@ -245,7 +245,7 @@ static void s_retain(coord_t *c, int64_t now)
             deleted++;
             if (c->cfg.job_archive[0] &&
                 gp_etcd_batch_result(reads, (size_t)i, &rd, NULL) == 0 && rd->n_kvs == 1)
-                s_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
+                coord_store_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
         }
     }
     free(idx);

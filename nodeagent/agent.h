@@ -51,6 +51,7 @@ typedef struct {
     char *state_dir, *shim, *runner;
     char *compute_mode;         /* "cap" or "share": jobs that name none */
     int64_t stop_grace_ms, log_retention_ms;
+    int64_t restart_backoff_ms, restart_backoff_max_ms, restart_backoff_reset_ms;
     char *metrics_listen;
     int64_t simulate;
     char *simulate_devices, *simulate_nvlink;
@@ -130,6 +131,9 @@ int agent_bidder_pollitems(agent_t *a, void *items, int max);  /* zmq_pollitem_t
 void agent_bidder_handle(agent_t *a);
 void agent_bidder_tick(agent_t *a);
 void agent_bidder_stop(agent_t *a);
+
+/* logs.c: answer a coordinator's LOGS request on sock (LOGDATA). */
+void agent_logs_answer(agent_t *a, void *sock, const json_t *body);
 
 /* jobs.c */
 int agent_jobs_start(agent_t *a, gp_err_t *err);

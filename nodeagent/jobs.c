@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -560,6 +561,48 @@ static int64_t s_retry_at(agent_job_t *j, int64_t now)
     return now + half + (int64_t)(random() % (half + 1));
 }
 
+/* The backoff before a restart, as Kubernetes' CrashLoopBackOff: the
+ * first restart waits restart-backoff, each next one twice the last, at
+ * most restart-backoff-max; a run of restart-backoff-reset or longer (from
+ * the run's first "running" in the record's history, to now) starts again
+ * from restart-backoff.
+ * The record carries it (restarts, restart_delay_ms, restart_at_ms), so a
+ * restarted agent, or another node's, continues it; the leader does not
+ * place the job before restart_at_ms (round.c). */
+static void s_restart_backoff(agent_t *a, gp_jobrec_t *rec, int64_t now)
+{
+    /* the run: from the first "running" after the last "placed" (a resume
+     * after a suspension writes "running" again, mid-run) */
+    int64_t ran_since = 0;
+    size_t i;
+    json_t *h;
+    json_array_foreach(rec->history, i, h) {
+        const char *st = json_string_value(json_object_get(h, "state"));
+        if (st && !strcmp(st, "placed"))
+            ran_since = 0;
+        else if (st && !strcmp(st, "running") && ran_since == 0)
+            ran_since = json_integer_value(json_object_get(h, "at_ms"));
+    }
+    int64_t delay = rec->restart_delay_ms * 2;
+    if (rec->restart_delay_ms == 0 ||
+        (ran_since > 0 && now - ran_since >= a->cfg.restart_backoff_reset_ms))
+        delay = a->cfg.restart_backoff_ms;
+    if (delay > a->cfg.restart_backoff_max_ms)
+        delay = a->cfg.restart_backoff_max_ms;
+    rec->restarts++;
+    rec->restart_delay_ms = delay;
+    rec->restart_at_ms = now + delay;
+}
+
+/* RFC 3339, UTC, to the second. */
+static void s_fmt_utc(char *out, size_t size, int64_t ms)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&sec, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, size, "?");
+}
+
 /* The fenced report, appended to a transaction that may carry other jobs'
  * reports: compare the allocation's create revision (and the job record's
  * mod revision), then write the record; on an end also delete the
@@ -598,9 +641,7 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_txnb_del(t, akey);
     } else {
         int failed = j->lost || j->term_signal || j->exit_code != 0 || j->fail_reason[0];
-        int restart = (j->rec.restart == GP_RESTART_ALWAYS ||
-                       (j->rec.restart == GP_RESTART_ON_FAILURE && failed)) &&
-                      j->rec.attempts <= j->rec.max_restarts;
+        int restart = gp_jobrec_restarts_again(&j->rec, failed);
         char reason[300];
         if (j->fail_reason[0])
             snprintf(reason, sizeof reason, "%s", j->fail_reason);
@@ -614,9 +655,12 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
                             reason, now);
         if (restart) {
-            char why[360];
-            snprintf(why, sizeof why, "%s; restarting (%s)", reason,
-                     j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
+            char why[360], at[40];
+            s_restart_backoff(a, &j->rec, now);
+            s_fmt_utc(at, sizeof at, j->rec.restart_at_ms);
+            snprintf(why, sizeof why, "%.200s; restarting (%s): restart %d in %llds, at %s", reason,
+                     j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure", j->rec.restarts,
+                     (long long)((j->rec.restart_delay_ms + 999) / 1000), at);
             gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
             if (j->rec.region[0] == '\0')
                 gp_strlcpy(j->rec.region, a->cfg.region, sizeof j->rec.region);

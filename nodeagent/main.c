@@ -75,6 +75,13 @@ static const gp_opt_t s_opts[] = {
       "run jobs through this /bin/sh command; {command}, {job} and {dir} are replaced" },
     { "stop-grace", GP_OPT_DURATION, offsetof(agent_cfg_t, stop_grace_ms), "10s", 0, 3600000,
       "time between SIGTERM and SIGKILL when a job is stopped" },
+    { "restart-backoff", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_ms), "10s", 0,
+      3600000, "a job restarted by its policy waits this long the first time, twice as long "
+      "each next time (as Kubernetes' CrashLoopBackOff)" },
+    { "restart-backoff-max", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_max_ms), "5m",
+      0, 86400000, "the longest wait before a restart" },
+    { "restart-backoff-reset", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_reset_ms),
+      "10m", 0, 86400000, "a run this long starts the backoff again from restart-backoff" },
     { "log-retention", GP_OPT_DURATION, offsetof(agent_cfg_t, log_retention_ms), "24h", 0,
       INT64_C(365) * 24 * 3600 * 1000, "how long ended jobs' folders (logs) are kept in state-dir/done" },
     { "metrics-listen", GP_OPT_STRING, offsetof(agent_cfg_t, metrics_listen), "127.0.0.1:9464", 0, 0,
@@ -167,6 +174,12 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "compute-mode: expected cap or share");
     if (c->state_dir[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "state-dir: required");
+    /* A missing shim would make the dynamic loader skip the preload and run
+     * every job unenforced: say so now.  No shim at all is written "". */
+    if (c->shim[0] && access(c->shim, R_OK) != 0)
+        return gp_err_set(err, GP_ERR_INVALID, "shim: %s: %s (jobs would run without their "
+                          "slice enforced; write shim = \"\" to run them without a shim)",
+                          c->shim, strerror(errno));
     gp_err_t perr;
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = c->policy;

@@ -487,6 +487,67 @@ static void test_gang(void)
     gp_placement_destroy(&pl);
 }
 
+
+/* Why a job fits no node: each node counted once, under the first filter it
+ * fails, causes most frequent first, with what the job wants and the most
+ * any node offers. */
+static void test_explain(void)
+{
+    gp_placement_t *pl = engine("binpack");
+    gp_node_t n;
+    mk(&n, "a1", 32000, 64000, 4, "A100", 81920);
+    add(pl, &n);
+    mk(&n, "a2", 32000, 64000, 4, "A100", 81920);
+    add(pl, &n);
+    mk(&n, "t1", 32000, 64000, 1, "T4", 15360);
+    add(pl, &n);
+    mk(&n, "sick", 32000, 64000, 8, "A100", 81920);
+    n.healthy = false;
+    add(pl, &n);
+    char why[256];
+    gp_job_t j = job("b200", 1, 0, 0);
+    gp_strlist_add(&j.models, "B200");
+    is_int(gp_placement_explain(pl, &j, why, sizeof why, &err), 0, "a model no node has: 0 fit");
+    is_str(why, "0/4 nodes: 3 wrong model (want B200), 1 unhealthy", "counted by cause, most first");
+    gp_job_t h = job("h200", 1, 0, 0);
+    gp_strlist_add(&h.models, "H200");
+    gp_placement_explain(pl, &h, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 wrong model (want H200), 1 unhealthy",
+           "the same shape with another model list: its own explanation, not the last one's");
+    j = job("mem", 1, 0, 0);
+    j.whole = false;
+    j.mem_mib = 200000;
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 insufficient GPU memory (want 200000 MiB on 1 GPU, most free 81920), "
+                "1 unhealthy", "memory: what it wants, the most a device has");
+    j = job("eight", 8, 0, 0);
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 too few GPUs (want 8, most 4), 1 unhealthy",
+           "too few devices: the most a node has");
+    j = job("cpu", 1, 0, 64000);
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 insufficient CPU (want 64000 milli, most free 32000), 1 unhealthy",
+           "CPU before devices");
+    j = job("pinned", 1, 0, 0);
+    gp_strlist_add(&j.zones, "nowhere");
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 other zone (want nowhere), 1 unhealthy", "a pin no node matches");
+    gp_alloc_t a;
+    gp_job_t w = job("fill", 4, 0, 0);
+    ok(strcmp(put(pl, &w, &a), "-") != 0, "a whole-node job fills one A100 node");
+    w = job("fill2", 4, 0, 0);
+    ok(strcmp(put(pl, &w, &a), "-") != 0, "and another the other");
+    j = job("one", 1, 0, 0);
+    gp_strlist_add(&j.models, "A100");
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 2 too few free whole GPUs (want 1, most free 0), 1 unhealthy, "
+                "1 wrong model (want A100)", "busy nodes, then the others, ties in the engine's order");
+    j = job("t4", 1, 0, 0);
+    is_int(gp_placement_explain(pl, &j, why, sizeof why, &err), 1, "a job that fits: 1 node");
+    is_str(why, "1/4 nodes can hold it", "...and says so, without causes");
+    gp_placement_destroy(&pl);
+}
+
 static void test_preemption(void)
 {
     gp_placement_t *pl = engine("binpack");
@@ -785,6 +846,7 @@ int main(void)
     test_baselines();
     test_rank_score();
     test_gang();
+    test_explain();
     test_preemption();
     test_index_matches_scan();
     test_big();
