@@ -55,7 +55,7 @@ notready() { gpupool_ c1 nodes | grep -Eq '^a2-0000 .* NotReady [0-9]+[smh] '; }
 wait_for 15 notready; ok $? "a node whose agent is gone is listed NotReady, with how long"
 run gpupool_ c1 nodes
 like "$(grep '^a1-0000 ' <<<"$out")" ' Ready ' "...the other one Ready"
-like "$(head -1 <<<"$out")" '^NODE +REGION +ZONE +MODEL +GPUS +MEM +ALLOCATED +JOBS +STATUS +HEALTHY$' \
+like "$(head -1 <<<"$out")" '^NODE +REGION +ZONE +MODEL +GPUS +MEM +ALLOCATED +JOBS +HEALTHY +STATUS +AGENT$' \
      "nodes has a STATUS column"
 like "$(gpupool_ c1 -o json nodes | tr -d ' \n' | grep -o '"name":"a2-0000".*')" '"state":"NotReady","not_ready_since_ms":1[0-9]{12}' \
      "the API says since when"
