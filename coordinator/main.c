@@ -329,7 +329,8 @@ static int s_run(coord_t *c, int argc, char **argv)
                 c->cfg.api_tls_client_ca[0] ? "yes" : "no", coord_auth_count(c->auth),
                 c->cfg.audit_log[0] ? c->cfg.audit_log : "log");
     s_bind(c);
-    if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
+    if (coord_store_start(c, &err) < 0 || coord_round_start(c, &err) < 0 ||
+        coord_election_start(c, &err) < 0)
         gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
     /* The cache must be listed before anything is decided; retry until etcd answers. */
     for (int64_t backoff = 250; coord_cache_start(c, &err) < 0; backoff = backoff < 4000 ? backoff * 2 : 4000) {
@@ -413,6 +414,7 @@ out:
     coord_round_stop(c);
     coord_election_stop(c);
     coord_cache_stop(c);
+    coord_store_stop(c);
     gp_etcd_destroy(&c->etcd);
     gp_httpd_destroy(&c->httpd);
     gp_zap_destroy(&c->zap);
