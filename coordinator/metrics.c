@@ -46,6 +46,8 @@ static const s_row_t s_rows[] = {
       F(late_bids) },
     { S_COUNTER, S_BIDS, "result=\"bid\"", F(bids) },
     { S_COUNTER, S_BIDS, "result=\"refused\"", F(bids_refused) },
+    { S_COUNTER, "gpupool_coordinator_rejected_proposals_total",
+      "Bids dropped for a plan their node cannot hold", "", F(rejected_proposals) },
     { S_COUNTER, S_PROTO, "what=\"message\"", F(protocol_errors[COORD_PROTO_MESSAGE]) },
     { S_COUNTER, S_PROTO, "what=\"hello\"", F(protocol_errors[COORD_PROTO_HELLO]) },
     { S_COUNTER, S_PROTO, "what=\"bids\"", F(protocol_errors[COORD_PROTO_BIDS]) },

@@ -63,6 +63,7 @@ typedef struct {
     /* counters */
     gp_metric_t *submissions, *cancellations, *unauthorized, *forbidden;
     gp_metric_t *placements, *commit_conflicts, *late_bids, *bids, *bids_refused;
+    gp_metric_t *rejected_proposals;
     gp_metric_t *protocol_errors[COORD_PROTO__N];
     gp_metric_t *handoffs, *gangs, *preempted, *queue_repairs, *lost_allocations;
     gp_metric_t *elections_won, *lease_lost, *inconsistencies;

@@ -198,6 +198,31 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
     }
 }
 
+/* A bid's plan (its proposal) is advice: the commit writes the leader's
+ * own plan for the node it ranked best, and an agent's plan elsewhere only
+ * when it still fits (s_choose).  A plan the node could never hold (a bad
+ * device index, more memory than the device offers, less than the job
+ * asks) is a broken agent: the whole bid is dropped, counted and logged,
+ * and the node counts as having refused.  1 when rejected. */
+static int s_proposal_rejected(coord_t *c, s_entry_t *e, const char *agent, const gp_alloc_t *plan)
+{
+    gp_err_t err;
+    s_state_t *st = s_st(c);
+    if (s_parse_job(st, e, c->cfg.region, NULL) < 0 ||
+        gp_placement_check_plan(coord_cache_engine(c), &st->orig, plan, &err) == 0)
+        return 0;
+    for (char *p = err.msg; *p; p++)   /* the message quotes record fields */
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            *p = '?';
+    char a[64], n[64];
+    gp_metric_inc(c->m.rejected_proposals);
+    gp_log_warn("proposal rejected agent=%s job=%s node=%s reason=\"%s\"",
+                gp_wire_printable(agent, strlen(agent), a, sizeof a), e->id,
+                gp_wire_printable(plan->node, strlen(plan->node), n, sizeof n), err.msg);
+    snprintf(e->reason, sizeof e->reason, "%.40s proposal rejected: %.90s", plan->node, err.msg);
+    return 1;
+}
+
 static void s_bids(coord_t *c, gp_wire_msg_t *msg)
 {
     s_round_t *r = s_r(c);
@@ -250,6 +275,8 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
             gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
             continue;
         }
+        if (s_proposal_rejected(c, e, agent, &plan))
+            continue;
         gp_metric_inc(c->m.bids);
         s_bid_t *grown = e->nbids < S_MAX_CAND
                              ? realloc(e->bids, sizeof *grown * (size_t)(e->nbids + 1)) : NULL;
