@@ -323,6 +323,8 @@ struct coord {
     int have_keys;
     coord_round_t *round;            /* round.c's state */
     coord_store_t *store;            /* store.c's state */
+    int64_t recovery_reconcile_ms;   /* recovery.c: the next queue reconciliation */
+    int64_t recovery_next_ms;        /* recovery.c: the next settle and release pass */
 
     /* intake */
     coord_intake_t *intake;          /* intake.c's state */
