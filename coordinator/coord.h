@@ -155,6 +155,7 @@ typedef struct coord coord_t;
 typedef struct coord_cache coord_cache_t;     /* cache.c */
 typedef struct coord_election coord_election_t;  /* election.c */
 typedef struct coord_round coord_round_t;     /* round.c */
+typedef struct coord_store coord_store_t;     /* store.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
@@ -263,7 +264,9 @@ void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const ch
 
 /* store.c: compaction of etcd's history, retention of ended jobs, the
  * store-full alarm (see its opening comment). */
+int coord_store_start(coord_t *c, gp_err_t *err);
 void coord_store_tick(coord_t *c);
+void coord_store_stop(coord_t *c);
 /* A write failed: when etcd said NOSPACE, the store is full from now on
  * until etcd's alarm clears. */
 void coord_store_write_failed(coord_t *c, const gp_err_t *err);
@@ -385,6 +388,9 @@ struct coord {
     gp_curve_keys_t keys;
     int have_keys;
     coord_round_t *round;            /* round.c's state */
+    coord_store_t *store;            /* store.c's state */
+    int64_t recovery_reconcile_ms;   /* recovery.c: the next queue reconciliation */
+    int64_t recovery_next_ms;        /* recovery.c: the next settle and release pass */
 
     /* intake */
     coord_intake_t *intake;          /* intake.c's state */

@@ -337,7 +337,8 @@ static int s_run(coord_t *c, int argc, char **argv)
     s_bind(c);
     if (coord_versions_init(c, &err) < 0)
         gp_log_fatal(EX_CONFIG, "GPUPOOL_FAULT_PROTOCOLS: %s", err.msg);
-    if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
+    if (coord_store_start(c, &err) < 0 || coord_round_start(c, &err) < 0 ||
+        coord_election_start(c, &err) < 0)
         gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
     /* The cache must be listed before anything is decided; retry until etcd answers. */
     for (int64_t backoff = 250; coord_cache_start(c, &err) < 0; backoff = backoff < 4000 ? backoff * 2 : 4000) {
@@ -427,6 +428,7 @@ out:
     coord_election_stop(c);
     coord_cache_stop(c);
     coord_versions_stop(c);
+    coord_store_stop(c);
     gp_etcd_destroy(&c->etcd);
     gp_httpd_destroy(&c->httpd);
     gp_zap_destroy(&c->zap);

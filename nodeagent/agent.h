@@ -148,6 +148,7 @@ struct agent {
     gp_etcd_t *etcd;
     gp_metrics_t *metrics;            /* the registry /metrics renders */
     agent_metrics_t m;                /* its handles (metrics.h) */
+    int64_t next_sweep_ms;            /* exporter.c: the next sweep of ended jobs' series */
     gp_placement_t *engine;           /* our nodes and their committed allocations */
 
     agent_node_t *nodes;
