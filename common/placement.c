@@ -291,6 +291,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->shape_ix);
     }
     free(pl->changes);
+    free(pl->last_change);
     gp_pl_typical_free(pl->typical);
     free(pl->seen);
     free(pl->seen_w);

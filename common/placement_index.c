@@ -195,9 +195,10 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
  * would give.  A shape seen for the first time, or whose log position fell
  * out of the ring, is built by one pass and a heapify.
  *
- * The log holds (slot, version) pairs, and a catch-up skips an entry whose
- * slot has changed again since (its version moved on): the later entry,
- * also in the range, re-scores it once with its final state.  A node whose
+ * The log holds slots, and a slot's entry is blanked when the slot changes
+ * again (its new entry comes later in the log, so any catch-up that would
+ * meet the old entry meets the new one too): a catch-up re-scores each
+ * changed node once, with its final state, reading the log in order.  A node whose
  * new score is its old one keeps its place without touching the heap.
  * Both matter with many shapes: every change is re-scored once per shape
  * queried after it, and most changes neither move a node nor reach the top.
@@ -210,7 +211,7 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
 #define S_LOG_SIZE 65536
 #define S_PREFETCH 8
 #define S_MAX_SHAPES 256
-#define S_MAX_ENTRIES (32L * 1024 * 1024)
+#define S_MAX_BYTES (512L * 1024 * 1024)
 
 typedef struct {
     float score;
@@ -219,32 +220,144 @@ typedef struct {
 } s_hent_t;
 
 struct gp_pl_change {
-    int32_t slot;
-    uint32_t version;
+    int32_t slot;           /* -1: superseded */
 };
 
 struct gp_pl_shape_ix {
     uint64_t tag;
+    bool whole;             /* the tree below, not the heap */
+    /* heap */
     s_hent_t *h;
     int n, cap;
     int32_t *pos;           /* slot -> heap index, -1 absent */
     int npos;
+    /* whole scores */
+    uint8_t *sc;            /* slot -> 1 + score, 0: cannot hold the shape */
+    uint8_t *t;             /* max tree over positions: t[1] root, leaves at 2^bits */
+    int nsc;
+    int64_t bytes;
     uint64_t log_pos;
     uint64_t used;
 };
 
+static void s_pos_sync(gp_placement_t *pl, int slot);
+
 void gp_pl_changed(gp_placement_t *pl, int slot)
 {
     pl->nodes[slot].version = ++pl->clock;
+    s_pos_sync(pl, slot);
     if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
         /* without a log the indexes cannot follow: make them rebuild */
         pl->nchanges += S_LOG_SIZE + 1;
         return;
     }
+    if (slot >= pl->nlast) {
+        int nl = pl->slots_cap > slot ? pl->slots_cap : slot + 1;
+        uint64_t *l = realloc(pl->last_change, sizeof *l * (size_t)nl);
+        if (l == NULL) {
+            pl->nchanges += S_LOG_SIZE + 1;
+            return;
+        }
+        memset(l + pl->nlast, 0, sizeof *l * (size_t)(nl - pl->nlast));
+        pl->last_change = l;
+        pl->nlast = nl;
+    }
+    /* the slot's previous entry, if still in the ring, is superseded:
+     * every catch-up that would meet it meets this one too */
+    uint64_t prev = pl->last_change[slot];
+    if (prev > 0 && pl->nchanges - (prev - 1) < S_LOG_SIZE)
+        pl->changes[(prev - 1) % S_LOG_SIZE].slot = -1;
     pl->changes[pl->nchanges % S_LOG_SIZE].slot = slot;
-    pl->changes[pl->nchanges % S_LOG_SIZE].version = pl->clock;
     pl->nchanges++;
+    pl->last_change[slot] = pl->nchanges;
 }
+
+/* ------------------------------------------------ rank positions
+ *
+ * For whole-number scores (gp_policy_t.whole) the index of a shape is a
+ * max tree over the nodes in the seed's tie order: the node's position is
+ * the top ix_bits bits of its rank (2^ix_bits >= slots, so a position
+ * holds about one node; the few that share one are chained and compared
+ * by rank and slot).  Positions are kept as nodes come and go
+ * (s_pos_sync from gp_pl_changed) and rebuilt, with the trees, when the
+ * slots outgrow them or the seed changes.
+ */
+static int s_pos_of(const gp_placement_t *pl, uint32_t rank)
+{
+    return (int)(rank >> (32 - pl->ix_bits));
+}
+
+static void s_pos_link(gp_placement_t *pl, int slot)
+{
+    int at = s_pos_of(pl, pl->nodes[slot].rank);
+    pl->ix_at[slot] = at;
+    pl->ix_next[slot] = pl->ix_head[at];
+    pl->ix_head[at] = slot;
+}
+
+static void s_pos_unlink(gp_placement_t *pl, int slot)
+{
+    int32_t *p = &pl->ix_head[pl->ix_at[slot]];
+    while (*p >= 0 && *p != slot)
+        p = &pl->ix_next[*p];
+    if (*p == slot)
+        *p = pl->ix_next[slot];
+    pl->ix_next[slot] = -2;
+}
+
+static void s_pos_sync(gp_placement_t *pl, int slot)
+{
+    if (pl->ix_bits == 0 || pl->ix_stale)
+        return;
+    if (slot >= pl->ix_cap || pl->nslots > (1 << pl->ix_bits)) {
+        pl->ix_stale = true;
+        return;
+    }
+    bool linked = pl->ix_next[slot] != -2;
+    bool used = pl->nodes[slot].used;
+    if (linked && (!used || pl->ix_at[slot] != s_pos_of(pl, pl->nodes[slot].rank)))
+        s_pos_unlink(pl, slot);
+    if (used && pl->ix_next[slot] == -2)
+        s_pos_link(pl, slot);
+}
+
+static int s_pos_build(gp_placement_t *pl)
+{
+    int bits = 6;
+    while ((1 << bits) < pl->nslots)
+        bits++;
+    int cap = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
+    int32_t *head = malloc(sizeof *head << bits);
+    int32_t *next = malloc(sizeof *next * (size_t)(cap ? cap : 1));
+    int32_t *at = malloc(sizeof *at * (size_t)(cap ? cap : 1));
+    if (head == NULL || next == NULL || at == NULL) {
+        free(head);
+        free(next);
+        free(at);
+        return -1;
+    }
+    free(pl->ix_head);
+    free(pl->ix_next);
+    free(pl->ix_at);
+    pl->ix_head = head;
+    pl->ix_next = next;
+    pl->ix_at = at;
+    pl->ix_bits = bits;
+    pl->ix_cap = cap;
+    pl->ix_stale = false;
+    for (int i = 0; i < (1 << bits); i++)
+        head[i] = -1;
+    for (int i = 0; i < cap; i++) {
+        next[i] = -2;
+        at[i] = -1;
+    }
+    for (int slot = pl->nslots - 1; slot >= 0; slot--)
+        if (pl->nodes[slot].used)
+            s_pos_link(pl, slot);
+    return 0;
+}
+
+/* ------------------------------------------------ heap */
 
 static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
 {
@@ -258,12 +371,16 @@ static void s_hset(struct gp_pl_shape_ix *ix, int i, s_hent_t e)
     ix->pos[e.slot] = i;
 }
 
+/* A 4-ary heap: half the levels of a binary one, and a node's children
+ * (4 x 12 bytes) in one or two cache lines. */
+#define S_HARITY 4
+
 static void s_hup(struct gp_pl_shape_ix *ix, int i)
 {
     s_hent_t x = ix->h[i];
-    while (i > 0 && s_hbetter(&x, &ix->h[(i - 1) / 2])) {
-        s_hset(ix, i, ix->h[(i - 1) / 2]);
-        i = (i - 1) / 2;
+    while (i > 0 && s_hbetter(&x, &ix->h[(i - 1) / S_HARITY])) {
+        s_hset(ix, i, ix->h[(i - 1) / S_HARITY]);
+        i = (i - 1) / S_HARITY;
     }
     s_hset(ix, i, x);
 }
@@ -272,11 +389,13 @@ static void s_hdown(struct gp_pl_shape_ix *ix, int i)
 {
     s_hent_t x = ix->h[i];
     for (;;) {
-        int c = 2 * i + 1;
+        int c = S_HARITY * i + 1;
         if (c >= ix->n)
             break;
-        if (c + 1 < ix->n && s_hbetter(&ix->h[c + 1], &ix->h[c]))
-            c++;
+        int end = c + S_HARITY < ix->n ? c + S_HARITY : ix->n;
+        for (int k = c + 1; k < end; k++)
+            if (s_hbetter(&ix->h[k], &ix->h[c]))
+                c = k;
         if (!s_hbetter(&ix->h[c], &x))
             break;
         s_hset(ix, i, ix->h[c]);
@@ -300,6 +419,23 @@ static void s_hremove(struct gp_pl_shape_ix *ix, int slot)
 
 static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
 {
+    int64_t before = ix->bytes;
+    if (ix->whole) {
+        if (ix->nsc < pl->nslots) {
+            int ns = ix->nsc == 0 ? pl->nslots : pl->nslots + pl->nslots / 4;
+            uint8_t *sc = realloc(ix->sc, (size_t)ns);
+            if (sc == NULL)
+                return -1;
+            memset(sc + ix->nsc, 0, (size_t)(ns - ix->nsc));
+            ix->sc = sc;
+            ix->nsc = ns;
+        }
+        if (ix->t == NULL && (ix->t = calloc((size_t)2 << pl->ix_bits, 1)) == NULL)
+            return -1;
+        ix->bytes = ix->nsc + ((int64_t)2 << pl->ix_bits);
+        pl->shape_bytes += ix->bytes - before;
+        return 0;
+    }
     if (ix->npos < pl->nslots) {
         /* exactly the slots at the first build (most engines get all their
          * nodes before the first placement), room to grow after that */
@@ -317,44 +453,89 @@ static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
         s_hent_t *h = realloc(ix->h, sizeof *h * (size_t)nc);
         if (h == NULL)
             return -1;
-        pl->shape_entries += nc - ix->cap;
         ix->h = h;
         ix->cap = nc;
     }
+    ix->bytes = (int64_t)ix->cap * (int64_t)sizeof *ix->h + (int64_t)ix->npos * 4;
+    pl->shape_bytes += ix->bytes - before;
     return 0;
 }
 
 /* Score slot for the shape (and its devices into *mask when asked); false
  * when it cannot hold it. */
-static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e,
+static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, double *score,
                        uint32_t *mask)
 {
     gp_pl_node_t *n = &pl->nodes[slot];
-    double sc;
     int8_t pick[GP_MAX_DEVICES];
-    /* the heap is the cache here: score directly */
+    /* the index is the cache here: score directly */
     if (!n->used || !s_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
-        !gp_pl_node_static_ok(n, r) || !r->policy->score(pl, n, r, &sc, pick))
+        !gp_pl_node_static_ok(n, r) || !r->policy->score(pl, n, r, score, pick))
         return false;
-    e->score = (float)sc;
-    e->slot = (uint32_t)slot;
-    e->rank = n->rank;
     if (mask)
         *mask = gp_pl_mask(pick, r->n);
     return true;
 }
 
-static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
-                        int slot)
+/* Whole scores: 1 + score, 0 when the node cannot hold the shape, 255
+ * when the policy broke its promise (a fraction or out of range). */
+static uint8_t s_ix_byte(gp_placement_t *pl, const gp_pl_req_t *r, int slot)
 {
-    s_hent_t e;
-    if (!s_ix_score(pl, r, slot, &e, NULL)) {
-        s_hremove(ix, slot);
+    double sc;
+    if (!s_ix_score(pl, r, slot, &sc, NULL))
+        return 0;
+    if (!(sc >= 0 && sc <= GP_PL_WHOLE_MAX) || sc != (double)(int)sc)
+        return 255;
+    return (uint8_t)(1 + (int)sc);
+}
+
+/* Recompute the leaf at position at from its nodes, and its ancestors up
+ * to the first that does not change. */
+static void s_tree_fix(const gp_placement_t *pl, struct gp_pl_shape_ix *ix, int at)
+{
+    uint8_t v = 0;
+    for (int m = pl->ix_head[at]; m >= 0; m = pl->ix_next[m])
+        if (ix->sc[m] > v)
+            v = ix->sc[m];
+    int i = (1 << pl->ix_bits) + at;
+    if (ix->t[i] == v)
         return;
+    ix->t[i] = v;
+    for (i /= 2; i >= 1; i /= 2) {
+        uint8_t a = ix->t[2 * i], b = ix->t[2 * i + 1];
+        uint8_t m = a > b ? a : b;
+        if (ix->t[i] == m)
+            break;
+        ix->t[i] = m;
     }
+}
+
+/* Bring slot up to date in the shape's index; -1 when a whole policy gave a
+ * score that is not a whole number in range. */
+static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
+                       int slot)
+{
+    if (ix->whole) {
+        uint8_t b = s_ix_byte(pl, r, slot);
+        if (b == 255)
+            return -1;
+        ix->sc[slot] = b;
+        if (pl->ix_next[slot] != -2)
+            s_tree_fix(pl, ix, pl->ix_at[slot]);
+        return 0;
+    }
+    s_hent_t e;
+    double sc;
+    if (!s_ix_score(pl, r, slot, &sc, NULL)) {
+        s_hremove(ix, slot);
+        return 0;
+    }
+    e.score = (float)sc;
+    e.slot = (uint32_t)slot;
+    e.rank = pl->nodes[slot].rank;
     int i = ix->pos[slot];
     if (i >= 0 && ix->h[i].score == e.score && ix->h[i].rank == e.rank)
-        return;             /* same key: same place */
+        return 0;           /* same key: same place */
     if (i < 0) {
         i = ix->n++;
         s_hset(ix, i, e);
@@ -367,13 +548,75 @@ static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
         else
             s_hdown(ix, i);
     }
+    return 0;
+}
+
+static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r)
+{
+    if (ix->whole) {
+        int leaves = 1 << pl->ix_bits;
+        memset(ix->t, 0, (size_t)2 * (size_t)leaves);
+        for (int s = 0; s < pl->nslots; s++) {
+            uint8_t b = s_ix_byte(pl, r, s);
+            if (b == 255)
+                return -1;
+            ix->sc[s] = b;
+            if (b > 0 && pl->ix_next[s] != -2 && b > ix->t[leaves + pl->ix_at[s]])
+                ix->t[leaves + pl->ix_at[s]] = b;
+        }
+        for (int i = leaves - 1; i >= 1; i--)
+            ix->t[i] = ix->t[2 * i] > ix->t[2 * i + 1] ? ix->t[2 * i] : ix->t[2 * i + 1];
+        return 0;
+    }
+    for (int i = 0; i < ix->npos; i++)
+        ix->pos[i] = -1;
+    ix->n = 0;
+    for (int s = 0; s < pl->nslots; s++) {
+        double sc;
+        if (s_ix_score(pl, r, s, &sc, NULL)) {
+            s_hent_t e = {(float)sc, (uint32_t)s, pl->nodes[s].rank};
+            s_hset(ix, ix->n++, e);
+        }
+    }
+    for (int i = ix->n > 1 ? (ix->n - 2) / S_HARITY : -1; i >= 0; i--)
+        s_hdown(ix, i);
+    return 0;
+}
+
+/* The best slot of a current index, -1 when none fits. */
+static int s_ix_top(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
+{
+    if (!ix->whole)
+        return ix->n > 0 ? (int)ix->h[0].slot : -1;
+    int leaves = 1 << pl->ix_bits;
+    for (;;) {
+        uint8_t top = ix->t[1];
+        if (top == 0)
+            return -1;
+        int i = 1;
+        while (i < leaves)
+            i = ix->t[2 * i] == top ? 2 * i : 2 * i + 1;
+        int best = -1;
+        for (int m = pl->ix_head[i - leaves]; m >= 0; m = pl->ix_next[m])
+            if (ix->sc[m] == top &&
+                (best < 0 || pl->nodes[m].rank < pl->nodes[best].rank ||
+                 (pl->nodes[m].rank == pl->nodes[best].rank && m < best)))
+                best = m;
+        if (best >= 0)
+            return best;
+        /* a node left this position since the leaf was set (its slot was
+         * reused elsewhere): correct the leaf and look again */
+        s_tree_fix(pl, ix, i - leaves);
+    }
 }
 
 static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
 {
-    pl->shape_entries -= ix->cap;
+    pl->shape_bytes -= ix->bytes;
     free(ix->h);
     free(ix->pos);
+    free(ix->sc);
+    free(ix->t);
     memset(ix, 0, sizeof *ix);
 }
 
@@ -382,6 +625,12 @@ void gp_pl_index_free(gp_placement_t *pl)
     for (int i = 0; i < pl->nshape_ix; i++)
         s_ix_free_one(pl, &pl->shape_ix[i]);
     pl->nshape_ix = 0;
+    free(pl->ix_head);
+    free(pl->ix_next);
+    free(pl->ix_at);
+    pl->ix_head = pl->ix_next = pl->ix_at = NULL;
+    pl->ix_bits = 0;
+    pl->ix_cap = 0;
 }
 
 /* 1 and *best when a node fits, 0 when none, -1 out of memory. */
@@ -390,9 +639,12 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
     if (pl->shape_ix == NULL &&
         (pl->shape_ix = calloc(S_MAX_SHAPES, sizeof *pl->shape_ix)) == NULL)
         return -1;
-    if (pl->ix_epoch != pl->epoch) {
+    bool whole = r->policy->whole && !pl->ix_no_whole;
+    if (pl->ix_epoch != pl->epoch || (whole && (pl->ix_bits == 0 || pl->ix_stale))) {
         gp_pl_index_free(pl);
         pl->ix_epoch = pl->epoch;
+        if (whole && s_pos_build(pl) < 0)
+            return -1;
     }
     uint64_t tag = r->shape | 1;
     struct gp_pl_shape_ix *ix = NULL;
@@ -402,10 +654,17 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
     for (int i = 0; ix == NULL && i < pl->nshape_ix; i++)
         if (pl->shape_ix[i].tag == tag)
             ix = &pl->shape_ix[i];
+    if (ix != NULL && ix->whole != whole) {
+        s_ix_free_one(pl, ix);
+        ix->tag = tag;
+        ix->log_pos = pl->nchanges - S_LOG_SIZE - 1;       /* rebuild */
+    }
     bool rebuild = false;
     if (ix == NULL) {
+        int64_t need = whole ? pl->nslots + ((int64_t)2 << pl->ix_bits)
+                             : (int64_t)pl->nslots * 16;
         while (pl->nshape_ix > 0 && (pl->nshape_ix == S_MAX_SHAPES ||
-                                     pl->shape_entries + pl->nslots > S_MAX_ENTRIES)) {
+                                     pl->shape_bytes + need > S_MAX_BYTES)) {
             int lru = 0;
             for (int i = 1; i < pl->nshape_ix; i++)
                 if (pl->shape_ix[i].used < pl->shape_ix[lru].used)
@@ -420,46 +679,48 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
     } else if (pl->nchanges - ix->log_pos > S_LOG_SIZE) {
         rebuild = true;
     }
+    ix->whole = whole;
     ix->used = ++pl->shape_use;
     pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
     if (s_ix_reserve(pl, ix) < 0)
         return -1;
+    int rc = 0;
     if (rebuild) {
-        for (int i = 0; i < ix->npos; i++)
-            ix->pos[i] = -1;
-        ix->n = 0;
-        for (int s = 0; s < pl->nslots; s++) {
-            s_hent_t e;
-            if (s_ix_score(pl, r, s, &e, NULL))
-                s_hset(ix, ix->n++, e);
-        }
-        for (int i = ix->n / 2 - 1; i >= 0; i--)
-            s_hdown(ix, i);
+        rc = s_ix_rebuild(pl, ix, r);
     } else {
-        for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
+        for (uint64_t c = ix->log_pos; c < pl->nchanges && rc == 0; c++) {
             /* the entries ahead touch nodes, summaries and positions at
              * random: ask for them early (a long catch-up is memory-bound) */
             if (c + S_PREFETCH < pl->nchanges) {
                 int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
-                __builtin_prefetch(&pl->nodes[ahead]);
-                __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
-                __builtin_prefetch(&ix->pos[ahead]);
+                if (ahead >= 0) {
+                    __builtin_prefetch(&pl->nodes[ahead]);
+                    __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
+                    __builtin_prefetch(whole ? (void *)&ix->sc[ahead] : (void *)&ix->pos[ahead]);
+                }
             }
-            const struct gp_pl_change *ch = &pl->changes[c % S_LOG_SIZE];
-            if (pl->nodes[ch->slot].version == ch->version)     /* its last change */
-                s_ix_update(pl, ix, r, ch->slot);
+            int slot = pl->changes[c % S_LOG_SIZE].slot;
+            if (slot >= 0)      /* else superseded by a later entry */
+                rc = s_ix_update(pl, ix, r, slot);
         }
     }
+    if (rc < 0) {
+        /* a whole policy gave a fractional score: heaps from now on */
+        pl->ix_no_whole = true;
+        gp_pl_index_free(pl);
+        return gp_pl_index_best(pl, r, best);
+    }
     ix->log_pos = pl->nchanges;
-    if (ix->n == 0)
+    int slot = s_ix_top(pl, ix);
+    if (slot < 0)
         return 0;
-    s_hent_t top;
     uint32_t mask = 0;
-    if (!s_ix_score(pl, r, (int)ix->h[0].slot, &top, &mask))
-        return -1;          /* cannot happen: the heap is current */
-    best->slot = (int)ix->h[0].slot;
+    double sc;
+    if (!s_ix_score(pl, r, slot, &sc, &mask))
+        return -1;          /* cannot happen: the index is current */
+    best->slot = slot;
     best->mask = mask;
-    best->score = ix->h[0].score;
+    best->score = sc;
     return 1;
 }
 

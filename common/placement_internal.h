@@ -112,7 +112,10 @@ struct gp_policy {
     bool cacheable;         /* score is a pure function of (node state, shape) */
     bool (*score)(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
                   double *score, int8_t *pick);
+    bool whole;             /* scores are whole numbers in 0..GP_PL_WHOLE_MAX */
 };
+
+#define GP_PL_WHOLE_MAX 250
 
 /* The FGD tables compiled from the typical shapes (policy_fgd.c). */
 typedef struct gp_pl_typical gp_pl_typical_t;
@@ -151,9 +154,19 @@ struct gp_placement {
     uint32_t clock;              /* node versions: every change takes the next */
     uint64_t nchanges;
     struct gp_pl_change *changes;    /* ring of changed slots (placement_index.c) */
+    uint64_t *last_change;       /* per slot: 1 + its latest entry's place in the log */
+    int nlast;
     struct gp_pl_shape_ix *shape_ix;
     int nshape_ix;
-    int64_t shape_entries;
+    int64_t shape_bytes;
+    /* whole-score indexes: node slots in rank order (placement_index.c) */
+    int ix_bits;                 /* 2^ix_bits positions; 0: not built */
+    bool ix_stale;               /* rebuild the positions at the next query */
+    bool ix_no_whole;            /* a whole policy gave a fractional score: heaps only */
+    int ix_cap;                  /* slots ix_at and ix_next hold */
+    int32_t *ix_head;            /* position -> first slot there, -1 none */
+    int32_t *ix_next;            /* slot -> next slot at its position, -1 end, -2 unlinked */
+    int32_t *ix_at;              /* slot -> its position, -1 never linked */
     uint32_t ix_epoch;
     int shape_hint[GP_PL_SHAPE_HINTS];        /* tag -> likely index in shape_ix */
     uint64_t shape_use;

@@ -453,5 +453,5 @@ const gp_policy_t gp_policy_fgd = {
     "fgd",
     "fragmentation gradient descent: the node and devices whose expected "
     "fragmentation (over the workload's typical shapes) grows least",
-    true, s_fgd_score,
+    true, s_fgd_score, true,
 };
