@@ -767,10 +767,12 @@ int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_er
     }
     /* the shape: everything a cacheable policy's score depends on */
     uint64_t h = 1469598103934665603ULL;
-    int64_t parts[] = {r->n, r->whole, r->mem_mib, r->mem_pm, r->comp_pm, r->cpu, r->hmem,
+    int64_t parts[] = {r->n, r->whole, r->mem_mib, r->mem_pm, r->comp_pm, r->cpu,
                        (int64_t)r->group_mask, (int64_t)(uintptr_t)r->policy};
     for (size_t i = 0; i < GP_ARRAY_LEN(parts); i++)
         h = (h ^ (uint64_t)parts[i]) * 1099511628211ULL;
+    r->shape_devices = h ^ (h >> 31);
+    h = (h ^ (uint64_t)r->hmem) * 1099511628211ULL;
     r->shape = h ^ (h >> 31);
     return 0;
 }

@@ -295,6 +295,16 @@ static void s_pos_link(gp_placement_t *pl, int slot)
     pl->ix_head[at] = slot;
 }
 
+/* A node (new, or moved) arrives at its position: no index has it there
+ * yet, whatever its old byte says (see s_ix_update). */
+static void s_pos_arrive(gp_placement_t *pl, int slot)
+{
+    s_pos_link(pl, slot);
+    for (int i = 0; i < pl->nshape_ix; i++)
+        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc)
+            pl->shape_ix[i].sc[slot] = 0;
+}
+
 static void s_pos_unlink(gp_placement_t *pl, int slot)
 {
     int32_t *p = &pl->ix_head[pl->ix_at[slot]];
@@ -318,7 +328,7 @@ static void s_pos_sync(gp_placement_t *pl, int slot)
     if (linked && (!used || pl->ix_at[slot] != s_pos_of(pl, pl->nodes[slot].rank)))
         s_pos_unlink(pl, slot);
     if (used && pl->ix_next[slot] == -2)
-        s_pos_link(pl, slot);
+        s_pos_arrive(pl, slot);
 }
 
 static int s_pos_build(gp_placement_t *pl)
@@ -519,6 +529,8 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
         uint8_t b = s_ix_byte(pl, r, slot);
         if (b == 255)
             return -1;
+        if (ix->sc[slot] == b)
+            return 0;       /* its leaf holds it already (s_pos_arrive) */
         ix->sc[slot] = b;
         if (pl->ix_next[slot] != -2)
             s_tree_fix(pl, ix, pl->ix_at[slot]);
@@ -583,8 +595,42 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     return 0;
 }
 
-/* The best slot of a current index, -1 when none fits. */
-static int s_ix_top(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
+/* Is m better than best (-1: none) for the whole index: higher byte, then
+ * lower rank, then lower slot? */
+static bool s_wbetter(const gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int m, int best)
+{
+    if (best < 0 || ix->sc[m] != ix->sc[best])
+        return best < 0 || ix->sc[m] > ix->sc[best];
+    uint32_t a = pl->nodes[m].rank, b = pl->nodes[best].rank;
+    return a < b || (a == b && m < best);
+}
+
+/* The best node of subtree i with at least hmem host memory free into
+ * *best: left to right, skipping subtrees that cannot beat it (a later
+ * position loses a tie). */
+static void s_ix_search(const gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int i,
+                        int64_t hmem, int *best)
+{
+    int leaves = 1 << pl->ix_bits;
+    if (ix->t[i] == 0 || (*best >= 0 && ix->t[i] <= ix->sc[*best]))
+        return;
+    if (i < leaves) {
+        s_ix_search(pl, ix, 2 * i, hmem, best);
+        s_ix_search(pl, ix, 2 * i + 1, hmem, best);
+        return;
+    }
+    int found = -1;
+    for (int m = pl->ix_head[i - leaves]; m >= 0; m = pl->ix_next[m])
+        if (ix->sc[m] > 0 && pl->nodes[m].mem_free >= hmem && s_wbetter(pl, ix, m, found))
+            found = m;
+    if (found >= 0 && s_wbetter(pl, ix, found, *best))
+        *best = found;
+}
+
+/* The best slot of a current index, -1 when none fits: whole indexes leave
+ * host memory out of the bytes (shapes that differ only there share one)
+ * and look at it here. */
+static int s_ix_top(gp_placement_t *pl, struct gp_pl_shape_ix *ix, int64_t hmem)
 {
     if (!ix->whole)
         return ix->n > 0 ? (int)ix->h[0].slot : -1;
@@ -598,12 +644,16 @@ static int s_ix_top(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
             i = ix->t[2 * i] == top ? 2 * i : 2 * i + 1;
         int best = -1;
         for (int m = pl->ix_head[i - leaves]; m >= 0; m = pl->ix_next[m])
-            if (ix->sc[m] == top &&
-                (best < 0 || pl->nodes[m].rank < pl->nodes[best].rank ||
-                 (pl->nodes[m].rank == pl->nodes[best].rank && m < best)))
+            if (ix->sc[m] == top && s_wbetter(pl, ix, m, best))
                 best = m;
-        if (best >= 0)
+        if (best >= 0 && pl->nodes[best].mem_free >= hmem)
             return best;
+        if (best >= 0) {
+            /* the best lacks host memory: search, skipping what cannot win */
+            best = -1;
+            s_ix_search(pl, ix, 1, hmem, &best);
+            return best;
+        }
         /* a node left this position since the leaf was set (its slot was
          * reused elsewhere): correct the leaf and look again */
         s_tree_fix(pl, ix, i - leaves);
@@ -646,7 +696,14 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         if (whole && s_pos_build(pl) < 0)
             return -1;
     }
-    uint64_t tag = r->shape | 1;
+    /* whole indexes score without host memory (see s_ix_top) */
+    gp_pl_req_t rw;
+    if (whole) {
+        memcpy(&rw, r, sizeof rw);
+        rw.hmem = 0;
+    }
+    const gp_pl_req_t *r_ix = whole ? &rw : r;
+    uint64_t tag = (whole ? r->shape_devices : r->shape) | 1;
     struct gp_pl_shape_ix *ix = NULL;
     int hint = pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS];
     if (hint < pl->nshape_ix && pl->shape_ix[hint].tag == tag)
@@ -686,7 +743,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         return -1;
     int rc = 0;
     if (rebuild) {
-        rc = s_ix_rebuild(pl, ix, r);
+        rc = s_ix_rebuild(pl, ix, r_ix);
     } else {
         for (uint64_t c = ix->log_pos; c < pl->nchanges && rc == 0; c++) {
             /* the entries ahead touch nodes, summaries and positions at
@@ -696,12 +753,17 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                 if (ahead >= 0) {
                     __builtin_prefetch(&pl->nodes[ahead]);
                     __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
-                    __builtin_prefetch(whole ? (void *)&ix->sc[ahead] : (void *)&ix->pos[ahead]);
+                    if (whole) {
+                        __builtin_prefetch(&ix->sc[ahead]);
+                        __builtin_prefetch(&pl->ix_at[ahead]);
+                    } else {
+                        __builtin_prefetch(&ix->pos[ahead]);
+                    }
                 }
             }
             int slot = pl->changes[c % S_LOG_SIZE].slot;
             if (slot >= 0)      /* else superseded by a later entry */
-                rc = s_ix_update(pl, ix, r, slot);
+                rc = s_ix_update(pl, ix, r_ix, slot);
         }
     }
     if (rc < 0) {
@@ -711,7 +773,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         return gp_pl_index_best(pl, r, best);
     }
     ix->log_pos = pl->nchanges;
-    int slot = s_ix_top(pl, ix);
+    int slot = s_ix_top(pl, ix, r->hmem);
     if (slot < 0)
         return 0;
     uint32_t mask = 0;

@@ -95,6 +95,7 @@ typedef struct {
     int priority;
     int milli;              /* per-device share in permille for shape-based policies */
     uint64_t shape;         /* hash of the shape, for score caches */
+    uint64_t shape_devices; /* the same without host memory (no whole policy scores it) */
     const gp_policy_t *policy;
     int npin[3], pin[3][GP_MAX_LIST];      /* region, cloud, zone ids */
     int npref[3], pref[3][GP_MAX_LIST];
@@ -112,7 +113,8 @@ struct gp_policy {
     bool cacheable;         /* score is a pure function of (node state, shape) */
     bool (*score)(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
                   double *score, int8_t *pick);
-    bool whole;             /* scores are whole numbers in 0..GP_PL_WHOLE_MAX */
+    bool whole;             /* scores are whole numbers in 0..GP_PL_WHOLE_MAX, and host
+                               memory only filters (the score does not read r->hmem) */
 };
 
 #define GP_PL_WHOLE_MAX 250

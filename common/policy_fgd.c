@@ -281,6 +281,70 @@ double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *node, const 
     return node->frag;
 }
 
+/* A node state's fragmentation terms (free share L, and per class the
+ * devices that fit it and the free share on those that do not), so that
+ * states differing in one device cost O(classes) each: s_terms_frag gives
+ * gp_pl_fgd_node_frag's value exactly (the sums are of whole numbers, the
+ * products and their order the same). */
+#define S_TERMS_MAX 64
+
+typedef struct {
+    const s_group_t *G;
+    int64_t L;
+    int cnt[S_TERMS_MAX];
+    int64_t S[S_TERMS_MAX];
+} s_terms_t;
+
+static bool s_terms_init(gp_placement_t *pl, const gp_pl_node_t *node, const int *mf,
+                         s_terms_t *T)
+{
+    gp_pl_typical_t *t = s_tables(pl);
+    if (t == NULL || node->group < 0 || node->group >= t->ngroups ||
+        t->g[node->group].ncls > S_TERMS_MAX)
+        return false;
+    const s_group_t *G = &t->g[node->group];
+    T->G = G;
+    T->L = 0;
+    for (int i = 0; i < node->ndev; i++)
+        T->L += mf[i];
+    for (int c = 0; c < G->ncls; c++) {
+        int m = G->m[c], cnt = 0;
+        int64_t S = 0;
+        for (int i = 0; i < node->ndev; i++) {
+            if (mf[i] >= m)
+                cnt++;
+            else
+                S += mf[i];
+        }
+        T->cnt[c] = cnt;
+        T->S[c] = S;
+    }
+    return true;
+}
+
+/* The fragmentation with one device's free share changed from a to b, at
+ * CPU level lvl. */
+static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, int a, int b, int lvl)
+{
+    const s_group_t *G = T->G;
+    double L = (double)(T->L - a + b);
+    if (L == 0)
+        return 0;
+    double res = L * G->cf;
+    for (int c = 0; c < G->ncls; c++) {
+        int m = G->m[c];
+        int cnt = T->cnt[c] - (a >= m) + (b >= m);
+        if (cnt >= G->n[c]) {
+            double S = (double)(T->S[c] - (a < m ? a : 0) + (b < m ? b : 0));
+            double p = G->P[c * (t->nlevels + 1) + lvl];
+            res += p * S + (G->F[c] - p) * L;
+        } else {
+            res += G->F[c] * L;
+        }
+    }
+    return res;
+}
+
 /* The published plugin's score: the fragmentation decrease through a
  * sigmoid, scaled to 0..100 and truncated to a whole number. */
 static int s_sigmoid_score(double before, double after)
@@ -300,6 +364,11 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
         /* every fitting device in index order; the first with the best
          * (whole-number) score wins */
         int best = -1, best_sc = 0, seen_free[GP_MAX_DEVICES], nseen = 0;
+        s_terms_t T;
+        T.G = NULL;
+        T.L = 0;
+        bool terms = s_terms_init(pl, node, mf, &T);
+        int lvl = terms ? s_level(pl->typical, cpu_after) : 0;
         for (int i = 0; i < node->ndev; i++) {
             const gp_pl_dev_t *d = &node->dev[i];
             if (!gp_pl_dev_fits(pl, d, r))
@@ -311,9 +380,12 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
             if (dup)
                 continue;
             seen_free[nseen++] = mf[i];
-            int keep = mf[i];
+            int keep = mf[i], sc;
             mf[i] = gp_pl_dev_milli_after(d, r);
-            int sc = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
+            if (terms)
+                sc = s_sigmoid_score(before, s_terms_frag(pl->typical, &T, keep, mf[i], lvl));
+            else
+                sc = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
             mf[i] = keep;
             if (best < 0 || sc > best_sc) {
                 best = i;
