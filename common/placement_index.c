@@ -315,6 +315,28 @@ static void s_pos_unlink(gp_placement_t *pl, int slot)
     pl->ix_next[slot] = -2;
 }
 
+/* The host memory tree: per position the most free host memory of its
+ * nodes, and up the tree the maximum, so that a search for a node with
+ * enough of it (s_ix_search) skips the subtrees without one. */
+static void s_mem_fix(gp_placement_t *pl, int at)
+{
+    int64_t v = -1;
+    for (int m = pl->ix_head[at]; m >= 0; m = pl->ix_next[m])
+        if (pl->nodes[m].mem_free > v)
+            v = pl->nodes[m].mem_free;
+    int i = (1 << pl->ix_bits) + at;
+    if (pl->ix_mem[i] == v)
+        return;
+    pl->ix_mem[i] = v;
+    for (i /= 2; i >= 1; i /= 2) {
+        int64_t a = pl->ix_mem[2 * i], b = pl->ix_mem[2 * i + 1];
+        int64_t m = a > b ? a : b;
+        if (pl->ix_mem[i] == m)
+            break;
+        pl->ix_mem[i] = m;
+    }
+}
+
 static void s_pos_sync(gp_placement_t *pl, int slot)
 {
     if (pl->ix_bits == 0 || pl->ix_stale)
@@ -329,6 +351,8 @@ static void s_pos_sync(gp_placement_t *pl, int slot)
         s_pos_unlink(pl, slot);
     if (used && pl->ix_next[slot] == -2)
         s_pos_arrive(pl, slot);
+    if (pl->ix_at[slot] >= 0)
+        s_mem_fix(pl, pl->ix_at[slot]);
 }
 
 static int s_pos_build(gp_placement_t *pl)
@@ -340,18 +364,22 @@ static int s_pos_build(gp_placement_t *pl)
     int32_t *head = malloc(sizeof *head << bits);
     int32_t *next = malloc(sizeof *next * (size_t)(cap ? cap : 1));
     int32_t *at = malloc(sizeof *at * (size_t)(cap ? cap : 1));
-    if (head == NULL || next == NULL || at == NULL) {
+    int64_t *mem = malloc(sizeof *mem << (bits + 1));
+    if (head == NULL || next == NULL || at == NULL || mem == NULL) {
         free(head);
         free(next);
         free(at);
+        free(mem);
         return -1;
     }
     free(pl->ix_head);
     free(pl->ix_next);
     free(pl->ix_at);
+    free(pl->ix_mem);
     pl->ix_head = head;
     pl->ix_next = next;
     pl->ix_at = at;
+    pl->ix_mem = mem;
     pl->ix_bits = bits;
     pl->ix_cap = cap;
     pl->ix_stale = false;
@@ -361,9 +389,17 @@ static int s_pos_build(gp_placement_t *pl)
         next[i] = -2;
         at[i] = -1;
     }
+    for (int i = 0; i < (2 << bits); i++)
+        mem[i] = -1;
     for (int slot = pl->nslots - 1; slot >= 0; slot--)
-        if (pl->nodes[slot].used)
+        if (pl->nodes[slot].used) {
             s_pos_link(pl, slot);
+            int i = (1 << bits) + at[slot];
+            if (pl->nodes[slot].mem_free > mem[i])
+                mem[i] = pl->nodes[slot].mem_free;
+        }
+    for (int i = (1 << bits) - 1; i >= 1; i--)
+        mem[i] = mem[2 * i] > mem[2 * i + 1] ? mem[2 * i] : mem[2 * i + 1];
     return 0;
 }
 
@@ -612,7 +648,7 @@ static void s_ix_search(const gp_placement_t *pl, const struct gp_pl_shape_ix *i
                         int64_t hmem, int *best)
 {
     int leaves = 1 << pl->ix_bits;
-    if (ix->t[i] == 0 || (*best >= 0 && ix->t[i] <= ix->sc[*best]))
+    if (ix->t[i] == 0 || pl->ix_mem[i] < hmem || (*best >= 0 && ix->t[i] <= ix->sc[*best]))
         return;
     if (i < leaves) {
         s_ix_search(pl, ix, 2 * i, hmem, best);
@@ -678,7 +714,9 @@ void gp_pl_index_free(gp_placement_t *pl)
     free(pl->ix_head);
     free(pl->ix_next);
     free(pl->ix_at);
+    free(pl->ix_mem);
     pl->ix_head = pl->ix_next = pl->ix_at = NULL;
+    pl->ix_mem = NULL;
     pl->ix_bits = 0;
     pl->ix_cap = 0;
 }
