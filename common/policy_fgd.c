@@ -322,22 +322,29 @@ static bool s_terms_init(gp_placement_t *pl, const gp_pl_node_t *node, const int
     return true;
 }
 
-/* The fragmentation with one device's free share changed from a to b, at
- * CPU level lvl. */
-static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, int a, int b, int lvl)
+/* The fragmentation with nchg devices' free shares changed from a[j] to
+ * b[j], at CPU level lvl. */
+static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, const int *a,
+                           const int *b, int nchg, int lvl)
 {
     const s_group_t *G = T->G;
-    double L = (double)(T->L - a + b);
+    int64_t l = T->L;
+    for (int j = 0; j < nchg; j++)
+        l += b[j] - a[j];
+    double L = (double)l;
     if (L == 0)
         return 0;
     double res = L * G->cf;
     for (int c = 0; c < G->ncls; c++) {
-        int m = G->m[c];
-        int cnt = T->cnt[c] - (a >= m) + (b >= m);
+        int m = G->m[c], cnt = T->cnt[c];
+        int64_t S = T->S[c];
+        for (int j = 0; j < nchg; j++) {
+            cnt += (b[j] >= m) - (a[j] >= m);
+            S += (b[j] < m ? b[j] : 0) - (a[j] < m ? a[j] : 0);
+        }
         if (cnt >= G->n[c]) {
-            double S = (double)(T->S[c] - (a < m ? a : 0) + (b < m ? b : 0));
             double p = G->P[c * (t->nlevels + 1) + lvl];
-            res += p * S + (G->F[c] - p) * L;
+            res += p * (double)S + (G->F[c] - p) * L;
         } else {
             res += G->F[c] * L;
         }
@@ -383,7 +390,7 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
             int keep = mf[i], sc;
             mf[i] = gp_pl_dev_milli_after(d, r);
             if (terms)
-                sc = s_sigmoid_score(before, s_terms_frag(pl->typical, &T, keep, mf[i], lvl));
+                sc = s_sigmoid_score(before, s_terms_frag(pl->typical, &T, &keep, &mf[i], 1, lvl));
             else
                 sc = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
             mf[i] = keep;
@@ -400,6 +407,19 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
     }
     if (!gp_pl_pick(pl, node, r, GP_PICK_PACK, pick))
         return false;
+    s_terms_t T;
+    T.G = NULL;
+    T.L = 0;
+    if (r->n <= GP_MAX_DEVICES && s_terms_init(pl, node, mf, &T)) {
+        int a[GP_MAX_DEVICES], b[GP_MAX_DEVICES];
+        for (int k = 0; k < r->n; k++) {
+            a[k] = mf[pick[k]];
+            b[k] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
+        }
+        double after = s_terms_frag(pl->typical, &T, a, b, r->n, s_level(pl->typical, cpu_after));
+        *score = s_sigmoid_score(before, after);
+        return true;
+    }
     for (int k = 0; k < r->n; k++)
         mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
     *score = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
