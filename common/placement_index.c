@@ -236,6 +236,7 @@ struct gp_pl_shape_ix {
     uint8_t *t;             /* max tree over positions: t[1] root, leaves at 2^bits */
     int nsc;
     int64_t bytes;
+    int64_t hmin;           /* whole: the least host memory its shapes asked */
     uint64_t log_pos;
     uint64_t used;
 };
@@ -641,18 +642,31 @@ static bool s_wbetter(const gp_placement_t *pl, const struct gp_pl_shape_ix *ix,
     return a < b || (a == b && m < best);
 }
 
-/* The best node of subtree i with at least hmem host memory free into
- * *best: left to right, skipping subtrees that cannot beat it (a later
- * position loses a tie). */
+/* The best node of subtree i (positions lo..hi-1) with at least hmem host
+ * memory free into *best.  The child with the higher maximum first (the
+ * left one among equals), so that a good node is found early; a subtree
+ * is skipped when its maximum is below the best's byte, or equal and all
+ * its positions after the best's (a tie goes to the lower position). */
 static void s_ix_search(const gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int i,
-                        int64_t hmem, int *best)
+                        int lo, int hi, int64_t hmem, int *best)
 {
     int leaves = 1 << pl->ix_bits;
-    if (ix->t[i] == 0 || pl->ix_mem[i] < hmem || (*best >= 0 && ix->t[i] <= ix->sc[*best]))
+    if (ix->t[i] == 0 || pl->ix_mem[i] < hmem)
         return;
+    if (*best >= 0) {
+        uint8_t b = ix->sc[*best];
+        if (ix->t[i] < b || (ix->t[i] == b && lo > pl->ix_at[*best]))
+            return;
+    }
     if (i < leaves) {
-        s_ix_search(pl, ix, 2 * i, hmem, best);
-        s_ix_search(pl, ix, 2 * i + 1, hmem, best);
+        int mid = (lo + hi) / 2;
+        if (ix->t[2 * i + 1] > ix->t[2 * i]) {
+            s_ix_search(pl, ix, 2 * i + 1, mid, hi, hmem, best);
+            s_ix_search(pl, ix, 2 * i, lo, mid, hmem, best);
+        } else {
+            s_ix_search(pl, ix, 2 * i, lo, mid, hmem, best);
+            s_ix_search(pl, ix, 2 * i + 1, mid, hi, hmem, best);
+        }
         return;
     }
     int found = -1;
@@ -663,9 +677,10 @@ static void s_ix_search(const gp_placement_t *pl, const struct gp_pl_shape_ix *i
         *best = found;
 }
 
-/* The best slot of a current index, -1 when none fits: whole indexes leave
- * host memory out of the bytes (shapes that differ only there share one)
- * and look at it here. */
+/* The best slot of a current index, -1 when none fits.  Shapes that differ
+ * only in host memory share a whole index, whose bytes leave out the nodes
+ * with less free than the least any of them asked (ix->hmin); a job that
+ * asks more is checked here. */
 static int s_ix_top(gp_placement_t *pl, struct gp_pl_shape_ix *ix, int64_t hmem)
 {
     if (!ix->whole)
@@ -687,7 +702,7 @@ static int s_ix_top(gp_placement_t *pl, struct gp_pl_shape_ix *ix, int64_t hmem)
         if (best >= 0) {
             /* the best lacks host memory: search, skipping what cannot win */
             best = -1;
-            s_ix_search(pl, ix, 1, hmem, &best);
+            s_ix_search(pl, ix, 1, 0, leaves, hmem, &best);
             return best;
         }
         /* a node left this position since the leaf was set (its slot was
@@ -735,12 +750,6 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             return -1;
     }
     /* whole indexes score without host memory (see s_ix_top) */
-    gp_pl_req_t rw;
-    if (whole) {
-        memcpy(&rw, r, sizeof rw);
-        rw.hmem = 0;
-    }
-    const gp_pl_req_t *r_ix = whole ? &rw : r;
     uint64_t tag = (whole ? r->shape_devices : r->shape) | 1;
     struct gp_pl_shape_ix *ix = NULL;
     int hint = pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS];
@@ -771,9 +780,21 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         ix = &pl->shape_ix[pl->nshape_ix++];
         ix->tag = tag;
         rebuild = true;
+        ix->hmin = r->hmem;
     } else if (pl->nchanges - ix->log_pos > S_LOG_SIZE) {
         rebuild = true;
     }
+    if (whole && r->hmem < ix->hmin) {
+        ix->hmin = r->hmem;     /* nodes left out so far may serve this one */
+        rebuild = true;
+    }
+    /* a whole index scores with its shapes' least host memory (s_ix_top) */
+    gp_pl_req_t rw;
+    if (whole) {
+        memcpy(&rw, r, sizeof rw);
+        rw.hmem = ix->hmin;
+    }
+    const gp_pl_req_t *r_ix = whole ? &rw : r;
     ix->whole = whole;
     ix->used = ++pl->shape_use;
     pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
@@ -786,10 +807,16 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         for (uint64_t c = ix->log_pos; c < pl->nchanges && rc == 0; c++) {
             /* the entries ahead touch nodes, summaries and positions at
              * random: ask for them early (a long catch-up is memory-bound) */
+            if (c + 2 * S_PREFETCH < pl->nchanges) {
+                int ahead = pl->changes[(c + 2 * S_PREFETCH) % S_LOG_SIZE].slot;
+                if (ahead >= 0)
+                    __builtin_prefetch(&pl->nodes[ahead]);
+            }
             if (c + S_PREFETCH < pl->nchanges) {
                 int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
                 if (ahead >= 0) {
-                    __builtin_prefetch(&pl->nodes[ahead]);
+                    /* the node came in S_PREFETCH entries ago: its devices now */
+                    __builtin_prefetch(pl->nodes[ahead].dev);
                     __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
                     if (whole) {
                         __builtin_prefetch(&ix->sc[ahead]);
