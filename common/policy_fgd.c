@@ -291,8 +291,8 @@ double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *node, const 
 typedef struct {
     const s_group_t *G;
     int64_t L;
-    int cnt[S_TERMS_MAX];
-    int64_t S[S_TERMS_MAX];
+    int32_t cnt[S_TERMS_MAX];
+    int32_t S[S_TERMS_MAX];  /* at most GP_MAX_DEVICES x 1000 */
 } s_terms_t;
 
 static bool s_terms_init(gp_placement_t *pl, const gp_pl_node_t *node, const int *mf,
@@ -307,14 +307,14 @@ static bool s_terms_init(gp_placement_t *pl, const gp_pl_node_t *node, const int
     T->L = 0;
     for (int i = 0; i < node->ndev; i++)
         T->L += mf[i];
+    int ndev = node->ndev;
     for (int c = 0; c < G->ncls; c++) {
-        int m = G->m[c], cnt = 0;
-        int64_t S = 0;
-        for (int i = 0; i < node->ndev; i++) {
-            if (mf[i] >= m)
-                cnt++;
-            else
-                S += mf[i];
+        /* without branches: the free shares are data, not patterns */
+        int32_t m = G->m[c], cnt = 0, S = 0;
+        for (int i = 0; i < ndev; i++) {
+            int32_t ge = mf[i] >= m;
+            cnt += ge;
+            S += mf[i] & (ge - 1);
         }
         T->cnt[c] = cnt;
         T->S[c] = S;
@@ -337,7 +337,7 @@ static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, const i
     double res = L * G->cf;
     for (int c = 0; c < G->ncls; c++) {
         int m = G->m[c], cnt = T->cnt[c];
-        int64_t S = T->S[c];
+        int32_t S = T->S[c];
         for (int j = 0; j < nchg; j++) {
             cnt += (b[j] >= m) - (a[j] >= m);
             S += (b[j] < m ? b[j] : 0) - (a[j] < m ? a[j] : 0);
@@ -359,27 +359,49 @@ static int s_sigmoid_score(double before, double after)
     return (int)(100.0 / (1.0 + exp(-(before - after) / 1000.0)));
 }
 
+/* The node's fragmentation as it is, cached per node version like
+ * gp_pl_fgd_node_frag_cached, from its terms when there are (the same
+ * value). */
+static double s_frag_now(gp_placement_t *pl, gp_pl_node_t *node, const int *mf,
+                         const s_terms_t *T)
+{
+    if (T == NULL)
+        return gp_pl_fgd_node_frag_cached(pl, node, mf);
+    if (node->frag_version != node->version || node->frag_epoch != pl->epoch ||
+        node->version == 0) {
+        node->frag = s_terms_frag(pl->typical, T, NULL, NULL, 0, s_level(pl->typical, node->cpu_free));
+        node->frag_version = node->version;
+        node->frag_epoch = pl->epoch;
+    }
+    return node->frag;
+}
+
 static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
                         double *score, int8_t *pick)
 {
     int mf[GP_MAX_DEVICES];
     for (int i = 0; i < node->ndev; i++)
         mf[i] = gp_pl_dev_free_milli(&node->dev[i]);
-    double before = gp_pl_fgd_node_frag_cached(pl, node, mf);
     int64_t cpu_after = node->cpu_free - r->cpu;
+    double before = 0;
     if (r->n == 1 && !r->whole) {
         /* every fitting device in index order; the first with the best
-         * (whole-number) score wins */
-        int best = -1, best_sc = 0, seen_free[GP_MAX_DEVICES], nseen = 0;
+         * (whole-number) score wins; the node's terms and fragmentation
+         * once a device fits */
+        int best = -1, best_sc = 0, seen_free[GP_MAX_DEVICES], nseen = 0, lvl = 0;
         s_terms_t T;
         T.G = NULL;
         T.L = 0;
-        bool terms = s_terms_init(pl, node, mf, &T);
-        int lvl = terms ? s_level(pl->typical, cpu_after) : 0;
+        bool terms = false;
         for (int i = 0; i < node->ndev; i++) {
             const gp_pl_dev_t *d = &node->dev[i];
             if (!gp_pl_dev_fits(pl, d, r))
                 continue;
+            if (nseen == 0) {
+                terms = s_terms_init(pl, node, mf, &T);
+                lvl = terms ? s_level(pl->typical, cpu_after) : 0;
+                before = s_frag_now(pl, node, mf, terms ? &T : NULL);
+            }
             bool dup = false;      /* an earlier device in the same state scored the same */
             for (int k = 0; k < nseen; k++)
                 if (seen_free[k] == mf[i])
@@ -410,7 +432,9 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
     s_terms_t T;
     T.G = NULL;
     T.L = 0;
-    if (r->n <= GP_MAX_DEVICES && s_terms_init(pl, node, mf, &T)) {
+    bool terms = s_terms_init(pl, node, mf, &T);
+    before = s_frag_now(pl, node, mf, terms ? &T : NULL);
+    if (r->n <= GP_MAX_DEVICES && terms) {
         int a[GP_MAX_DEVICES], b[GP_MAX_DEVICES];
         for (int k = 0; k < r->n; k++) {
             a[k] = mf[pick[k]];
