@@ -7,10 +7,11 @@
  *   - the summary tree: a max-summary of free resources over the slots, so
  *     that a search visits only subtrees where the job can fit
  *     (gp_pl_candidates);
- *   - the shape index: per job shape an indexed heap of the nodes that can
- *     hold it, ordered by the policy's score then the seed's tie order, and
- *     updated from the change log (gp_pl_index_best): the fast path of
- *     place() for cacheable policies.
+ *   - the shape index: per job shape the nodes that can hold it, ordered by
+ *     the policy's score then the seed's tie order (a max tree of one-byte
+ *     scores over the tie order for whole-number scores, an indexed heap
+ *     otherwise), updated from the change log (gp_pl_index_best): the fast
+ *     path of place() for cacheable policies.
  * And the random policy's uniform draw over the feasible nodes
  * (gp_pl_random_best).  The comments above each explain the algorithm.
  */
@@ -183,30 +184,42 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
  * and appends its slot to a change log (a ring).
  *
  * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
- * keeps an indexed max-heap of the nodes that can hold the shape, keyed by
- * (score, the node's place in the seed's tie order), with each node's
- * position in the heap.  A query
- * for a shape first re-scores the nodes logged since its previous query:
- * a node that still fits moves up or down to its new place, one that no
- * longer fits (or is gone) leaves the heap, one that now fits enters it.
- * Then the top is the best node.  So a placement costs O(c log n) for the
- * c nodes changed since the shape was last seen (typically a handful), not
- * a pass over every node, and the answer is the one scoring every node
- * would give.  A shape seen for the first time, or whose log position fell
- * out of the ring, is built by one pass and a heapify.
+ * keeps the nodes that can hold the shape ordered by (score, the node's
+ * place in the seed's tie order).  A query for a shape first re-scores the
+ * nodes logged since its previous query, then takes the best.  So a
+ * placement costs O(c log n) for the c nodes changed since the shape was
+ * last seen (typically a handful), not a pass over every node, and the
+ * answer is the one scoring every node would give.  A shape seen for the
+ * first time, or whose log position fell out of the ring, is built by one
+ * pass.  Two orders:
+ *   - whole-number scores (gp_policy_t.whole: FGD and the published
+ *     baselines): one byte per node (1 + score, 0 when it cannot hold the
+ *     shape) and a max tree of those bytes over the nodes' positions in the
+ *     tie order (below).  An update rewrites the node's byte and climbs
+ *     from its leaf until a maximum stops changing; the best node is the
+ *     leftmost maximum, found by one descent.  Shapes that differ only in
+ *     host memory (no whole policy scores it) share one tree that leaves
+ *     out nodes with less free than the least of them asked; a job that
+ *     asks more is checked at the top, with a search that skips subtrees
+ *     that cannot beat the best found or lack the memory (a max tree of
+ *     free host memory over the same positions).
+ *   - other scores: an indexed 4-ary max-heap of (score, tie rank, slot),
+ *     with each node's place in it; a node that still fits moves up or
+ *     down, one that no longer fits leaves, one that now fits enters.
  *
  * The log holds slots, and a slot's entry is blanked when the slot changes
  * again (its new entry comes later in the log, so any catch-up that would
  * meet the old entry meets the new one too): a catch-up re-scores each
- * changed node once, with its final state, reading the log in order.  A node whose
- * new score is its old one keeps its place without touching the heap.
- * Both matter with many shapes: every change is re-scored once per shape
- * queried after it, and most changes neither move a node nor reach the top.
+ * changed node once, with its final state, reading the log in order.  A
+ * node whose score did not change touches nothing else.  Both matter with
+ * many shapes: every change is re-scored once per shape queried after it,
+ * and most changes neither move a node nor reach the top.
  *
- * Memory: per node per indexed shape, one 12-byte entry (score, slot, tie
- * rank) and one 4-byte position.  The chosen devices are not kept: the
- * policy picks them again for the top node only (the same pick, the score
- * being a pure function of the node's state).
+ * Memory per node per indexed shape: about 3.5 bytes for a tree (its byte
+ * and its share of the tree), 16 for a heap (a 12-byte entry and a 4-byte
+ * place).  The chosen devices are not kept: the policy picks them again
+ * for the top node only (the same pick, the score being a pure function of
+ * the node's state).
  */
 #define S_LOG_SIZE 65536
 #define S_PREFETCH 8
