@@ -211,7 +211,7 @@ void gp_placement_reseed(gp_placement_t *self, uint64_t seed)
             any = true;
         }
     if (any)
-        self->epoch++;             /* the per-shape heaps are ordered by rank */
+        self->epoch++;             /* the per-shape indexes are ordered by rank */
 }
 
 /* ------------------------------------------------------------ lifecycle */
