@@ -1,11 +1,5 @@
-# gpupool-coordinator (the regional coordinator) and gpupool (the CLI).
-COORD_SRCS := $(filter-out coordinator/cli%.c,$(wildcard coordinator/*.c))
-CLI_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard coordinator/cli*.c))
-COORD_OBJS := $(COORD_SRCS:%.c=$(BUILD)/%.o)
-# `gpupool plan --add --prices` uses gpupool-sim's priced plan (all of the
-# simulator but its main).
-CLI_SIM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out simulations/sim_main.c,$(wildcard simulations/*.c)))
-$(BUILD)/coordinator/cli_plan.o: CFLAGS += -Isimulations
+# gpupool-coordinator, the regional coordinator.
+COORD_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard coordinator/*.c))
 
 # The web console's files, compiled into the coordinator: embed.sh turns
 # them into a C table (ui_assets.h), so the binary needs nothing installed.
@@ -16,14 +10,8 @@ COORD_OBJS += $(BUILD)/coordinator/ui_assets.o
 ifneq ($(wildcard coordinator/main.c),)
 PROGRAMS += $(BUILD)/gpupool-coordinator
 endif
-ifneq ($(wildcard coordinator/cli.c),)
-PROGRAMS += $(BUILD)/gpupool
-endif
 
 $(BUILD)/gpupool-coordinator: $(COORD_OBJS) $(LIB)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
-
-$(BUILD)/gpupool: $(CLI_OBJS) $(CLI_SIM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_HTTP) $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
 
 $(BUILD)/coordinator/ui_assets.c: $(UI_ASSETS) coordinator/ui/embed.sh

@@ -1,5 +1,5 @@
 /*
- * cli_plan.c - `gpupool plan`: what-if questions about the running pool,
+ * plan.c - `gpupool plan`: what-if questions about the running pool,
  * answered from one read of etcd (see cli.h for the flags).
  *
  * The pool is read with a single range request over the pool's prefix, so
@@ -60,7 +60,6 @@
 
 #include "banned.h"
 
-#define PROG "gpupool"
 
 typedef struct {
     gp_job_t spec;
@@ -135,7 +134,7 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
             gp_jobrec_t rec;
             gp_jobrec_init(&rec);
             if (gp_jobrec_from_json_str(kv->value, kv->value_len, &rec, &perr) < 0) {
-                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
                 continue;
             }
@@ -153,13 +152,13 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
         json_error_t jerr;
         json_t *doc = json_loadb(kv->value, kv->value_len, 0, &jerr);
         if (!doc) {
-            fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key, jerr.text);
+            fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key, jerr.text);
             continue;
         }
         if (is_node) {
             gp_node_t node, *grown = NULL;
             if (gp_node_from_json(doc, &node, &perr) < 0) {
-                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
             } else if (!(grown = s_grow(p->nodes, p->nnodes, sizeof *p->nodes))) {
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -170,7 +169,7 @@ static int s_load(gp_etcd_t *etcd, const char *prefix, pool_t *p, gp_err_t *err)
         } else {
             gp_alloc_t a, *grown = NULL;
             if (gp_alloc_from_json(doc, &a, &perr) < 0) {
-                fprintf(stderr, PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
+                fprintf(stderr, CLI_PROG ": plan: %.*s: %s (left out)\n", (int)kv->key_len, kv->key,
                         perr.msg);
             } else if (!(grown = s_grow(p->allocs, p->nallocs, sizeof *p->allocs))) {
                 rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -213,13 +212,13 @@ static gp_placement_t *s_engine(const pool_t *p, const bool *drained, gp_err_t *
     gp_err_t e;
     for (int i = 0; i < p->nnodes; i++)
         if (!(drained && drained[i]) && gp_placement_add_node(pl, &p->nodes[i], &e) < 0)
-            fprintf(stderr, PROG ": plan: node %s: %s (left out)\n", p->nodes[i].name, e.msg);
+            fprintf(stderr, CLI_PROG ": plan: node %s: %s (left out)\n", p->nodes[i].name, e.msg);
     for (int i = 0; i < p->nallocs; i++) {
         int n = s_node_index(p, p->allocs[i].node);
         if (n < 0 || (drained && drained[n]))
             continue;
         if (gp_placement_add_alloc(pl, &p->allocs[i], &e) < 0)
-            fprintf(stderr, PROG ": plan: allocation of %s on %s: %s (left out)\n",
+            fprintf(stderr, CLI_PROG ": plan: allocation of %s on %s: %s (left out)\n",
                     p->allocs[i].job, p->allocs[i].node, e.msg);
     }
     return pl;
@@ -611,47 +610,60 @@ cleanup:
     return rc;
 }
 
+typedef struct {
+    cli_etcd_flags_t etcd;
+    char *drain, *policy, *prices, *catalog;
+    int candidates, add;
+} s_plan_args_t;
+
+static const gp_opt_t s_plan_opts[] = {
+    CLI_ETCD_OPTIONS(s_plan_args_t, etcd),
+    { "drain", GP_OPT_STRING, offsetof(s_plan_args_t, drain), NULL, 0, 0, "NODE[,NODE...]" },
+    { "drain-candidates", GP_OPT_BOOL, offsetof(s_plan_args_t, candidates), "no", 0, 0,
+      "nodes that can go together" },
+    { "add", GP_OPT_BOOL, offsetof(s_plan_args_t, add), "no", 0, 0, "nodes the pending jobs need" },
+    { "prices", GP_OPT_STRING, offsetof(s_plan_args_t, prices), NULL, 0, 0, "price list" },
+    { "catalog", GP_OPT_STRING, offsetof(s_plan_args_t, catalog), NULL, 0, 0, "node types" },
+    { "policy", GP_OPT_STRING, offsetof(s_plan_args_t, policy), "gpupool", 0, 0, "placement policy" },
+    { NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+static int s_plan(const s_plan_args_t *a, const char *usage);
+
 int cli_plan(int argc, char **argv)
 {
-    cli_etcd_opts_t eo;
-    cli_etcd_opts_init(&eo);
-    const char *drain = NULL, *policy = "gpupool";
-    const char *prices = NULL, *catalog = NULL;
-    bool candidates = false, add = false;
-    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates [--prices FILE] | "
-                        "--add [--prices FILE --catalog INVENTORY] "
-                        "[--policy P] [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] "
-                        "[--etcd-key F] [--etcd-user U] [--prefix P]";
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (cli_etcd_opt(&eo, argc, argv, &i))
-            continue;
-        if ((v = cli_flag_value(argc, argv, &i, "--policy")))
-            policy = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--drain")))
-            drain = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--prices")))
-            prices = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--catalog")))
-            catalog = v;
-        else if (!strcmp(argv[i], "--add"))
-            add = true;
-        else if (!strcmp(argv[i], "--drain-candidates"))
-            candidates = true;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("%s\n", usage);
+    static const char usage[] =
+        "gpupool plan --drain NODE[,NODE...] | --drain-candidates [--prices FILE] | "
+        "--add [--prices FILE --catalog INVENTORY] [--policy P] [--etcd-endpoints URLS] "
+        "[--etcd-ca F] [--etcd-cert F] [--etcd-key F] [--etcd-user U] [--prefix P]";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: %s\n", usage);
             return 0;
-        } else
-            return s_fail(EX_USAGE, "unknown argument %s\n%s", argv[i], usage);
-    }
+        }
+    s_plan_args_t a = { 0 };
+    int rc = cli_args(s_plan_opts, &a, &argc, argv, usage);
+    if (rc == 0 && argc > 1)
+        rc = s_fail(EX_USAGE, "unknown argument %s\nusage: %s", argv[1], usage);
+    if (rc == 0)
+        rc = s_plan(&a, usage);
+    gp_config_free(s_plan_opts, &a);
+    return rc;
+}
+
+static int s_plan(const s_plan_args_t *a, const char *usage)
+{
+    cli_etcd_opts_t eo;
+    cli_etcd_opts_from(&eo, &a->etcd);
+    const char *drain = *a->drain ? a->drain : NULL, *policy = a->policy;
+    const char *prices = *a->prices ? a->prices : NULL, *catalog = *a->catalog ? a->catalog : NULL;
+    bool candidates = a->candidates, add = a->add;
     if (!!drain + candidates + add != 1)
-        return s_fail(EX_USAGE, "one of --drain, --drain-candidates, --add\n%s", usage);
+        return s_fail(EX_USAGE, "one of --drain, --drain-candidates, --add\nusage: %s", usage);
     if (catalog && (!add || !prices))
         return s_fail(EX_USAGE, "--catalog goes with --add and --prices");
     if (prices && !candidates && !(add && catalog))
         return s_fail(EX_USAGE, "--prices goes with --drain-candidates, or --add and --catalog");
-    if (drain && !*drain)
-        return s_fail(EX_USAGE, "--drain needs a node name");
     if (!gp_prefix_valid(eo.prefix))
         return s_fail(EX_USAGE, "--prefix \"%s\" must start and end with '/'", eo.prefix);
     bool known = false;
