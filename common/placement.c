@@ -5,8 +5,9 @@
  * here, in add_alloc), a job compiled against the engine (gp_pl_req_t),
  * the device-level helpers policies use, and the statistics.
  *
- * Beside it: placement_index.c (where to look: the summary tree and the
- * per-shape heaps), placement_plan.c (where to go: scoring, search,
+ * Beside it: placement_index.c (where to look: the summary tree),
+ * placement_shape_index.c (the per-shape index and the change log),
+ * placement_plan.c (where to go: scoring, search,
  * place/rank/score, gangs), placement_preempt.c (whom to move) and the
  * policies, policy_*.c, each a score function (placement_internal.h).
  * Every change to a node goes through gp_pl_changed, which stamps it and
