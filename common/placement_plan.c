@@ -5,7 +5,7 @@
  * none, placed one by one against the state the earlier members leave).
  *
  * place() takes the index's fast path when it applies (a cacheable policy,
- * no pins, labels, preferences or uuid lists; placement_index.c), the
+ * no pins, labels, preferences or uuid lists; placement_shape_index.c), the
  * random policy's uniform draw, or else the search over candidates.  All
  * paths rank by score, then by the seed's node order (lower rank first),
  * then by slot, so they agree on the answer.

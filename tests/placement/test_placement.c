@@ -675,6 +675,95 @@ static void test_index_matches_scan(void)
     }
 }
 
+/* The index against the scan, node for node (ties included), while host
+ * memory runs out on some nodes (whole-score indexes leave it out of their
+ * bytes and check it at the top) and nodes leave and others take their
+ * slots at other places in the tie order. */
+static void test_index_churn(void)
+{
+    const char *pols[] = {"fgd", "bestfit", "dotprod", "gpupacking", "binpack"};
+    for (size_t p = 0; p < GP_ARRAY_LEN(pols); p++) {
+        gp_placement_t *pl = engine(pols[p]);
+        gp_node_t n;
+        int next_node = 0;
+        for (; next_node < 60; next_node++) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d", next_node);
+            mk(&n, name, 64000, 20000 + 4000 * (next_node % 5), 1 + next_node % 4,
+               next_node % 3 ? "A10" : "T4", 24000);
+            add(pl, &n);
+        }
+        if (strcmp(pols[p], "fgd") == 0) {
+            gp_shape_t ts[3] = {{2000, 300, 1, ""}, {0, 1000, 1, ""}, {2000, 0, 0, ""}};
+            double tw[3] = {3, 2, 1};
+            gp_placement_set_typical(pl, ts, tw, 3, &err);
+        }
+        uint64_t r = 777;
+        int same = 0, differ = 0, neither = 0, lacked = 0, moved = 0, live = 0;
+        char ids[900][32];
+        for (int step = 0; step < 900; step++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            int kind = (int)(r >> 33) % 20;
+            if (kind < 5 && live > 0) {
+                int k = (int)((r >> 20) % (uint64_t)live);
+                gp_placement_remove_alloc(pl, ids[k], NULL);
+                memcpy(ids[k], ids[--live], sizeof ids[k]);
+                continue;
+            }
+            if (kind == 5) {
+                /* a node leaves (its jobs with it), a new one takes its slot */
+                char name[32];
+                snprintf(name, sizeof name, "n%d", (int)((r >> 24) % (uint64_t)next_node));
+                if (gp_placement_remove_node(pl, name, NULL) == 0) {
+                    snprintf(name, sizeof name, "n%d", next_node++);
+                    mk(&n, name, 64000, 24000, 2, "A10", 24000);
+                    add(pl, &n);
+                    moved++;
+                }
+                for (int k = 0; k < live; k++) {
+                    gp_alloc_t a;
+                    if (gp_placement_get_alloc(pl, ids[k], &a) < 0)
+                        memcpy(ids[k--], ids[--live], sizeof ids[0]);
+                }
+                continue;
+            }
+            char id[32];
+            snprintf(id, sizeof id, "j%d", step);
+            int share = 100 * (1 + (int)((r >> 40) % 9));
+            gp_job_t j = job(id, kind == 19 ? 2 : 1, kind >= 17 ? 0 : share, 1000);
+            /* host memory: a few sizes, so that shapes share an index */
+            j.host_mem_mib = 1000 * (int64_t)(1 + (r >> 50) % 4) * ((r >> 45) % 3 ? 1 : 4);
+            gp_alloc_t a;
+            gp_candidate_t c;
+            int got = 0;
+            int rp = gp_placement_place(pl, &j, &a, &err);
+            int rr = gp_placement_rank(pl, &j, &c, 1, &got, &err);
+            if (rp < 0 && (rr < 0 || got == 0)) {
+                neither++;
+                continue;
+            }
+            if (rp < 0 || rr < 0 || got == 0 || strcmp(a.node, c.plan.node) != 0) {
+                differ++;
+                continue;
+            }
+            same++;
+            /* did host memory rule out a node the job's devices would take? */
+            gp_job_t j0 = j;
+            j0.host_mem_mib = 0;
+            gp_alloc_t a0;
+            if (gp_placement_place(pl, &j0, &a0, &err) == 0 && strcmp(a0.node, a.node) != 0)
+                lacked++;
+            if (gp_placement_add_alloc(pl, &a, &err) == 0)
+                memcpy(ids[live++], id, sizeof ids[0]);
+        }
+        ok(differ == 0 && same > 300 && neither > 0 && lacked > 20 && moved > 10,
+           "%s: place() picks the scan's node (%d same, %d differ, %d fit nowhere, %d where "
+           "host memory ruled out the best, %d nodes replaced)", pols[p], same, differ,
+           neither, lacked, moved);
+        gp_placement_destroy(&pl);
+    }
+}
+
 static void test_big(void)
 {
     /* 10,000 nodes, 80,000 devices: placements work and stay consistent. */
@@ -849,6 +938,7 @@ int main(void)
     test_explain();
     test_preemption();
     test_index_matches_scan();
+    test_index_churn();
     test_big();
     test_tie_order();
     test_gpupool();
