@@ -70,6 +70,11 @@ char *gp_key_job(char *buf, const char *prefix, const char *job)
     return s_key1(buf, prefix, "jobs", job);
 }
 
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls)
+{
+    return s_key1(buf, prefix, "rightsize", cls);
+}
+
 char *gp_key_cache_end(char *buf, const char *prefix)
 {
     snprintf(buf, GP_KEY_MAX, "%susage/", prefix);

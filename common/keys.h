@@ -28,6 +28,9 @@
  *   P coordinators/<region>/<id>   a coordinator's endpoints and CURVE public
  *                                  key, bound to its lease (agents find their
  *                                  coordinators here)
+ *   P rightsize/<class>            a job class's usage summary (rightsize.h):
+ *                                  written by agents, one compare-and-put per
+ *                                  run end (and per minute of a long run)
  *
  * Names (regions, nodes, jobs) are [A-Za-z0-9._-], 1..127 characters, not
  * starting with '.', so that a key never splits differently than it was
@@ -54,6 +57,7 @@ char *gp_key_job(char *buf, const char *prefix, const char *job);
 char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job);
 char *gp_key_leader(char *buf, const char *prefix, const char *region);
 char *gp_key_coordinator(char *buf, const char *prefix, const char *region, const char *id);
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls);
 
 /* The end of the range that a coordinator's cache watches: every key of
  * the pool but the usage reports (P usage/ sorts after every other kind). */
