@@ -36,13 +36,23 @@
  *                   ".." or ","; the node's agent allows only the host
  *                   paths under its container-mount-paths); workdir, user
  *                   and mounts need an image
+ *   "class"         name: the job class whose use is learned together
+ *                   (rightsize.h; default: the id without a trailing "-N"
+ *                   or digits); scoped to the owner
+ *   "rightsize"     "off" (default), "recommend" (learn and show), "auto"
+ *                   (learn, and place each run with the class's
+ *                   recommendation: rightsize.h, gp_rightsize_apply)
  *   "owner"         string: the team that owns the job (quotas)
  *   "region"        string: the region the job is submitted to (default:
  *                   the coordinator's); it becomes the owner region
  *
  * The stored record adds the state (below), the reason of the last change,
  * the node it runs on, its exit code, the number of placements (attempts),
- * times in ms since the epoch, and a history of state changes.
+ * times in ms since the epoch, and a history of state changes; for a
+ * right-sized job the slice its last run was given ("applied": {"mem_mib",
+ * "compute_percent"}, from its allocation, written by the agent with
+ * "running") and, after a run that died of OOM in its slice, the memory
+ * its next run gets at least ("rightsize_floor_mib").
  *
  * States:  pending -> placed -> running -> succeeded | failed
  *          any live state -> cancelled (by a user) | preempted (requeued
@@ -92,6 +102,8 @@ typedef struct {
     double ttl_after_finished_s;   /* < 0: the pool's job-retention */
     char owner[GP_SHORT_LEN];
     char region[GP_SHORT_LEN];
+    char cls[GP_NAME_LEN];    /* "class": "" = derived (rightsize.h) */
+    int rightsize;            /* gp_rightsize_mode_t */
     char image[256];          /* "" = the command runs on the host */
     char workdir[256];        /* "" = the image's */
     char user[64];            /* "" = the image's */
@@ -102,6 +114,9 @@ typedef struct {
     char node[GP_NAME_LEN];
     int exit_code;
     int attempts;
+    int64_t applied_mem_mib;  /* the slice the last run was given; 0 = not right-sized */
+    int applied_compute_pct;
+    int64_t rightsize_floor_mib;   /* after an OOM in the slice: the next run's least memory */
     int64_t submitted_ms;
     int64_t updated_ms;
     json_t *history;          /* array of {"state","node","reason","at_ms"}, owned */

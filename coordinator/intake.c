@@ -99,7 +99,8 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
      * another region's coordinator defaults it differently; the job is the
      * same. */
     static const char *const drop[] = { "state", "reason", "node", "exit_code", "attempts",
-                                        "submitted_ms", "updated_ms", "history", "region" };
+                                        "submitted_ms", "updated_ms", "history", "region",
+                                        "applied", "rightsize_floor_mib" };
     for (size_t i = 0; i < GP_ARRAY_LEN(drop); i++)
         json_object_del(o, drop[i]);
     return o;

@@ -51,6 +51,10 @@ static const char *const s_counters[][3] = {
     { "gpupool_agent_jobs_total", "Job state changes", "state=\"stopped\"" },
     { "gpupool_agent_jobs_total", "Job state changes", "state=\"suspended\"" },
     { "gpupool_agent_jobs_total", "Job state changes", "state=\"resumed\"" },
+    { "gpupool_agent_rightsize_bad_summaries_total",
+      "Stored usage summaries that were not valid (replaced)", "" },
+    { "gpupool_agent_rightsize_dropped_total",
+      "Usage samples dropped: too many waiting for one class", "" },
 };
 
 void agent_exporter_init(agent_t *a)
