@@ -19,6 +19,8 @@
  *               jobs' place
  *   gang.c      gangs placed all-or-nothing
  *   quota.c     per-team limits
+ *   rightsize.c job classes' usage summaries, the slice an auto job gets,
+ *               GET /v1/rightsize, the gpupool_rightsize_* gauges
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
@@ -42,6 +44,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "placement.h"
+#include "rightsize.h"
 #include "shapes.h"
 #include "strmap.h"
 #include "wire.h"
@@ -67,6 +70,9 @@ typedef struct {
     char *audit_log;
     int64_t audit_log_size;
     char *console_prometheus;
+    double rightsize_mem_percentile, rightsize_mem_margin;
+    double rightsize_compute_percentile, rightsize_compute_margin;
+    int64_t rightsize_granularity_mib;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the record's JSON too, for the API).
@@ -102,6 +108,9 @@ typedef struct {
     char last_reason[128];          /* the pending reason last written */
     char gang[GP_NAME_LEN];         /* gang name, "" for none */
     int gang_size;
+    char cls[GP_RIGHTSIZE_CLASS_LEN];   /* its class (rightsize.h), "" when it has none */
+    int rightsize;                  /* gp_rightsize_mode_t */
+    int64_t floor_mib;              /* rightsize_floor_mib: after an OOM */
 } coord_job_t;
 
 #define GP_MAX_GANG 30              /* members of a gang (one transaction) */
@@ -264,6 +273,7 @@ struct coord {
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
+    gp_strmap_t *rightsize;          /* class -> gp_rightsize_t* (valid summaries only) */
     gp_etcd_watch_t *watch;
     int relist;
     int64_t cache_rev;               /* revision the cache reflects */
@@ -303,6 +313,16 @@ struct coord {
                                       * "applied" (etcd applied it) or "dropped" */
     int stopping;
 };
+
+/* rightsize.c: usage summaries of job classes (cache), the slice an auto
+ * job is placed with, GET /v1/rightsize, the gpupool_rightsize_* gauges
+ * (export: this coordinator shows pool-wide gauges; else they are reset). */
+void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t len);
+void coord_rightsize_del(coord_t *c, const char *cls);
+void coord_rightsize_clear(coord_t *c);
+void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job);
+void coord_rightsize_http(coord_t *c, gp_http_req_t *req);
+void coord_rightsize_metrics(coord_t *c, int export);
 
 /* exporter.c: register every counter at 0 (once, at start-up); answer
  * GET /metrics. */

@@ -64,6 +64,7 @@ static const char *const s_counters[][3] = {
     { "gpupool_coordinator_bad_records_total", "Records that do not parse", "kind=\"node\"" },
     { "gpupool_coordinator_bad_records_total", "Records that do not parse", "kind=\"alloc\"" },
     { "gpupool_coordinator_bad_records_total", "Records that do not parse", "kind=\"job\"" },
+    { "gpupool_coordinator_bad_records_total", "Records that do not parse", "kind=\"rightsize\"" },
     { "gpupool_coordinator_compactions_total", "Compactions of etcd's history", "" },
     { "gpupool_coordinator_jobs_removed_total",
       "Ended jobs removed from the store after their retention", "" },
@@ -210,6 +211,7 @@ void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
         gp_metrics_reset_family(c->metrics, S_QUEUE);
         gp_metrics_reset_family(c->metrics, S_QUEUE_AGE);
     }
+    coord_rightsize_metrics(c, s_first_region_leader(c));
     if (!s_first_region_leader(c)) {
         gp_metrics_reset_family(c->metrics, S_DB);
         gp_metrics_reset_family(c->metrics, S_DB_IN_USE);

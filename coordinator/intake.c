@@ -972,6 +972,8 @@ void coord_http(void *arg, gp_http_req_t *req)
         s_regions(c, req);
     } else if (!strcmp(path, "/v1/usage") && !strcmp(method, "GET")) {
         s_usage(c, req);
+    } else if (!strcmp(path, "/v1/rightsize") && !strcmp(method, "GET")) {
+        coord_rightsize_http(c, req);
     } else if (!strcmp(path, "/v1/audit")) {
         coord_audit_http(c, req);
     } else {

@@ -114,6 +114,17 @@ static const gp_opt_t s_opts[] = {
       3600000, "a request's body must arrive within this after its header (restart)" },
     { "log-level", GP_OPT_STRING, offsetof(coord_cfg_t, log_level), "info", 0, 0,
       "debug, info, warn or error" },
+    { "rightsize-mem-percentile", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_mem_percentile),
+      "95", 1, 100, "a job class's memory recommendation: this percentile of its runs' peaks" },
+    { "rightsize-mem-margin", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_mem_margin), "0.05", 0,
+      10, "... plus this fraction of it" },
+    { "rightsize-mem-granularity", GP_OPT_MIB, offsetof(coord_cfg_t, rightsize_granularity_mib),
+      "128", 1, 1048576, "... rounded up to a multiple of this" },
+    { "rightsize-compute-percentile", GP_OPT_DOUBLE,
+      offsetof(coord_cfg_t, rightsize_compute_percentile), "90", 1, 100,
+      "a job class's compute recommendation: this percentile of its busy windows' shares" },
+    { "rightsize-compute-margin", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_compute_margin), "0",
+      0, 10, "... plus this fraction of it" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 

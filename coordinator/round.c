@@ -368,6 +368,7 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage)
         return 0;
     }
     j->in_round = 1;
+    coord_rightsize_apply(c, j, &orig);   /* rightsize: auto */
     e->job = orig;
     e->job.regions.n = 0;
     gp_strlist_add(&e->job.regions, c->cfg.region);
