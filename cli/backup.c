@@ -101,24 +101,31 @@ static void s_rfc3339(int64_t ms, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static int s_backup(const char *file, const cli_etcd_flags_t *flags);
+
 int cli_backup(int argc, char **argv)
 {
-    const char *file = NULL;
+    typedef struct {
+        cli_etcd_flags_t etcd;
+    } backup_args_t;
+    static const gp_opt_t opts[] = { CLI_ETCD_OPTIONS(backup_args_t, etcd),
+                                     { NULL, 0, 0, NULL, 0, 0, NULL } };
+    static const char usage[] = "gpupool backup FILE [--etcd-endpoints URLS] [--etcd-ca F] "
+                                "[--etcd-cert F] [--etcd-key F] [--etcd-user U] [--prefix P]";
+    backup_args_t ba = { 0 };
+    int rc = cli_args(opts, &ba, &argc, argv, usage);
+    if (rc == 0 && argc != 2)
+        rc = cli_fail(EX_USAGE, "usage: %s", usage);
+    if (rc == 0)
+        rc = s_backup(argv[1], &ba.etcd);
+    gp_config_free(opts, &ba);
+    return rc;
+}
+
+static int s_backup(const char *file, const cli_etcd_flags_t *flags)
+{
     cli_etcd_opts_t eo;
-    cli_etcd_opts_init(&eo);
-    for (int i = 1; i < argc; i++) {
-        if (cli_etcd_opt(&eo, argc, argv, &i))
-            continue;
-        if (argv[i][0] == '-')
-            return cli_fail(EX_USAGE, "backup: unknown option %s", argv[i]);
-        else if (file)
-            return cli_fail(EX_USAGE, "backup: one FILE only");
-        else
-            file = argv[i];
-    }
-    if (!file)
-        return cli_fail(EX_USAGE, "usage: gpupool backup FILE [--etcd-endpoints URLS] [--etcd-ca F] "
-                                "[--etcd-cert F] [--etcd-key F] [--etcd-user U] [--prefix P]");
+    cli_etcd_opts_from(&eo, flags);
     if (!gp_prefix_valid(eo.prefix))
         return cli_fail(EX_USAGE, "backup: --prefix \"%s\" must start and end with '/'", eo.prefix);
 

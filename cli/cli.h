@@ -61,6 +61,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "etcd.h"
 
 #define CLI_PROG "gpupool"
@@ -178,13 +179,30 @@ int cli_cmd_doctor(int argc, char **argv, out_fmt_t out);
 /* ------------------------------------------------------------- main.c, etcd.c */
 
 const char *cli_flag_value(int argc, char **argv, int *i, const char *name);
+/* A command's flags from its option table (gp_config_args: operands stay
+ * at the front of argv, *argc their count with the command's name); on a
+ * bad flag prints the error and "usage: USAGE" and returns EX_USAGE. */
+int cli_args(const gp_opt_t *opts, void *cfg, int *argc, char **argv, const char *usage);
 
 typedef struct {
     const char *endpoints, *ca, *cert, *key, *user, *password, *prefix;   /* borrowed */
 } cli_etcd_opts_t;
+/* The etcd options as flags: a command's option table holds them with
+ * CLI_ETCD_OPTIONS(its struct, the cli_etcd_flags_t member). */
+typedef struct {
+    char *endpoints, *ca, *cert, *key, *user, *prefix;
+} cli_etcd_flags_t;
+#define CLI_ETCD_OPTIONS(T, M)                                                                   \
+    { "etcd-endpoints", GP_OPT_STRING, offsetof(T, M.endpoints), NULL, 0, 0, "etcd client URLs" }, \
+    { "etcd-ca", GP_OPT_STRING, offsetof(T, M.ca), NULL, 0, 0, "etcd CA bundle" },                 \
+    { "etcd-cert", GP_OPT_STRING, offsetof(T, M.cert), NULL, 0, 0, "etcd client certificate" },    \
+    { "etcd-key", GP_OPT_STRING, offsetof(T, M.key), NULL, 0, 0, "etcd client key" },              \
+    { "etcd-user", GP_OPT_STRING, offsetof(T, M.user), NULL, 0, 0, "etcd user" },                  \
+    { "prefix", GP_OPT_STRING, offsetof(T, M.prefix), NULL, 0, 0, "the pool's key prefix" }
+/* The environment's values and defaults (cli_etcd_opts_init), then the
+ * flags given; o borrows from f. */
 void cli_etcd_opts_init(cli_etcd_opts_t *o);
-/* 1 when argv[*i] is one of the etcd options (taken into o), else 0. */
-int cli_etcd_opt(cli_etcd_opts_t *o, int argc, char **argv, int *i);
+void cli_etcd_opts_from(cli_etcd_opts_t *o, const cli_etcd_flags_t *f);
 /* A client of o's endpoints (caller destroys it); NULL with err, also for a
  * bad --prefix. */
 gp_etcd_t *cli_etcd_open(const cli_etcd_opts_t *o, gp_err_t *err);

@@ -98,45 +98,49 @@ static int s_doctor_read_conf(const char *path, doctor_cfg_t *dc)
 
 int cli_cmd_doctor(int argc, char **argv, out_fmt_t out)
 {
+    typedef struct {
+        char *config, *endpoints, *local, *ca, *cert, *key, *user, *password;
+        int64_t lease_ttl_ms, samples;
+    } doctor_args_t;
+    static const gp_opt_t opts[] = {
+        { "c", GP_OPT_STRING, offsetof(doctor_args_t, config), NULL, 0, 0, "a daemon's config" },
+        { "config", GP_OPT_STRING, offsetof(doctor_args_t, config), NULL, 0, 0, "the same" },
+        { "etcd-endpoints", GP_OPT_STRING, offsetof(doctor_args_t, endpoints), NULL, 0, 0, "" },
+        { "etcd-local-endpoints", GP_OPT_STRING, offsetof(doctor_args_t, local), NULL, 0, 0, "" },
+        { "etcd-ca", GP_OPT_STRING, offsetof(doctor_args_t, ca), NULL, 0, 0, "" },
+        { "etcd-cert", GP_OPT_STRING, offsetof(doctor_args_t, cert), NULL, 0, 0, "" },
+        { "etcd-key", GP_OPT_STRING, offsetof(doctor_args_t, key), NULL, 0, 0, "" },
+        { "etcd-user", GP_OPT_STRING, offsetof(doctor_args_t, user), NULL, 0, 0, "" },
+        { "etcd-password", GP_OPT_STRING, offsetof(doctor_args_t, password), NULL, 0, 0, "" },
+        { "lease-ttl", GP_OPT_DURATION, offsetof(doctor_args_t, lease_ttl_ms), "0", 0, 0,
+          "the daemons' lease (0: from -c, else unknown)" },
+        { "samples", GP_OPT_INT, offsetof(doctor_args_t, samples), "5", 1, 1000, "per member" },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
+    };
+    static const char usage[] = "gpupool doctor [-c FILE] [--etcd-endpoints URLS] "
+                                "[--etcd-local-endpoints URLS] [--lease-ttl D] [--samples N]";
     doctor_cfg_t dc = { .lease_ttl_ms = -1 };
-    int64_t samples = 5;
-    int rc = 0;
-    const char *v;
-    for (int i = 1; i < argc; i++) {
-        static const char *const flags[] = { "--etcd-endpoints", "--etcd-local-endpoints", "--etcd-ca",
-                                              "--etcd-cert", "--etcd-key", "--etcd-user",
-                                              "--etcd-password" };
-        char **slots[] = { &dc.endpoints, &dc.local, &dc.ca, &dc.cert, &dc.key, &dc.user, &dc.password };
-        bool done = false;
-        for (size_t k = 0; k < GP_ARRAY_LEN(flags) && !done; k++)
-            if ((v = cli_flag_value(argc, argv, &i, flags[k]))) {
-                s_doctor_set(slots[k], v);
-                done = true;
-            }
-        if (done)
-            continue;
-        if ((v = cli_flag_value(argc, argv, &i, "-c")) || (v = cli_flag_value(argc, argv, &i, "--config"))) {
-            if ((rc = s_doctor_read_conf(v, &dc)) != 0)
-                goto cleanup;
-        } else if ((v = cli_flag_value(argc, argv, &i, "--lease-ttl"))) {
-            if (gp_parse_duration_ms(v, &dc.lease_ttl_ms) < 0) {
-                cli_error("--lease-ttl: expected a duration (5s), got \"%s\"", v);
-                rc = EX_USAGE;
-                goto cleanup;
-            }
-        } else if ((v = cli_flag_value(argc, argv, &i, "--samples"))) {
-            if (gp_parse_int64(v, 1, 1000, &samples) < 0) {
-                cli_error("--samples: expected 1 to 1000, got \"%s\"", v);
-                rc = EX_USAGE;
-                goto cleanup;
-            }
-        } else {
-            cli_error("doctor: unknown argument %s (usage: gpupool doctor [-c FILE] [--etcd-endpoints URLS] "
-                   "[--etcd-local-endpoints URLS] [--lease-ttl D] [--samples N])", argv[i]);
-            rc = EX_USAGE;
-            goto cleanup;
-        }
+    doctor_args_t da = { 0 };
+    int rc = cli_args(opts, &da, &argc, argv, usage);
+    if (rc == 0 && argc > 1)
+        rc = cli_fail(EX_USAGE, "doctor: unknown argument %s (usage: %s)", argv[1], usage);
+    if (rc == 0 && *da.config)
+        rc = s_doctor_read_conf(da.config, &dc);
+    int64_t samples = da.samples;
+    if (rc == 0) {      /* flags override the daemon's file */
+        const char *given[] = { da.endpoints, da.local, da.ca, da.cert, da.key, da.user,
+                                da.password };
+        char **slots[] = { &dc.endpoints, &dc.local, &dc.ca, &dc.cert, &dc.key, &dc.user,
+                           &dc.password };
+        for (size_t k = 0; k < GP_ARRAY_LEN(given); k++)
+            if (*given[k])
+                s_doctor_set(slots[k], given[k]);
+        if (da.lease_ttl_ms > 0)
+            dc.lease_ttl_ms = da.lease_ttl_ms;
     }
+    gp_config_free(opts, &da);
+    if (rc != 0)
+        goto cleanup;
     if (!dc.endpoints || !*dc.endpoints) {
         cli_error("doctor: no etcd endpoints (-c a daemon's configuration, or --etcd-endpoints)");
         rc = EX_USAGE;

@@ -1,6 +1,6 @@
 /*
  * etcd.c - what the CLI's commands that talk to etcd directly (backup,
- * plan) share: their etcd options and one way to say they failed (cli.h).
+ * plan) share: their etcd options, from flags or the environment (cli.h).
  */
 #include "cli.h"
 
@@ -30,27 +30,14 @@ void cli_etcd_opts_init(cli_etcd_opts_t *o)
     o->prefix = "/gpupool/";
 }
 
-int cli_etcd_opt(cli_etcd_opts_t *o, int argc, char **argv, int *i)
+void cli_etcd_opts_from(cli_etcd_opts_t *o, const cli_etcd_flags_t *f)
 {
-    static const struct {
-        const char *flag;
-        size_t offset;
-    } flags[] = {
-        { "--etcd-endpoints", offsetof(cli_etcd_opts_t, endpoints) },
-        { "--etcd-ca", offsetof(cli_etcd_opts_t, ca) },
-        { "--etcd-cert", offsetof(cli_etcd_opts_t, cert) },
-        { "--etcd-key", offsetof(cli_etcd_opts_t, key) },
-        { "--etcd-user", offsetof(cli_etcd_opts_t, user) },
-        { "--prefix", offsetof(cli_etcd_opts_t, prefix) },
-    };
-    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
-        const char *v = cli_flag_value(argc, argv, i, flags[k].flag);
-        if (v) {
-            *(const char **)((char *)o + flags[k].offset) = v;
-            return 1;
-        }
-    }
-    return 0;
+    cli_etcd_opts_init(o);
+    const char *given[] = { f->endpoints, f->ca, f->cert, f->key, f->user, f->prefix };
+    const char **slot[] = { &o->endpoints, &o->ca, &o->cert, &o->key, &o->user, &o->prefix };
+    for (size_t k = 0; k < sizeof given / sizeof given[0]; k++)
+        if (given[k] && *given[k])
+            *slot[k] = given[k];
 }
 
 gp_etcd_t *cli_etcd_open(const cli_etcd_opts_t *o, gp_err_t *err)

@@ -237,54 +237,61 @@ int cli_cmd_get(cli_t *cli, int argc, char **argv)
     return rc;
 }
 
-int cli_cmd_ls(cli_t *cli, int argc, char **argv)
+/* The filters of ls and cancel, as flags and as the API's query. */
+typedef struct {
+    char *state, *region, *owner;
+    int quiet, all;
+} s_filter_t;
+
+static const gp_opt_t s_filter_opts[] = {
+    { "state", GP_OPT_STRING, offsetof(s_filter_t, state), NULL, 0, 0, "jobs in this state" },
+    { "region", GP_OPT_STRING, offsetof(s_filter_t, region), NULL, 0, 0, "jobs of this region" },
+    { "owner", GP_OPT_STRING, offsetof(s_filter_t, owner), NULL, 0, 0, "jobs of this team" },
+    { "q", GP_OPT_BOOL, offsetof(s_filter_t, quiet), "no", 0, 0, "ids only (ls)" },
+    { "quiet", GP_OPT_BOOL, offsetof(s_filter_t, quiet), "no", 0, 0, "ids only (ls)" },
+    { "all", GP_OPT_BOOL, offsetof(s_filter_t, all), "no", 0, 0, "every job (cancel)" },
+    { NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+/* "/v1/jobs?state=...&region=...&owner=..." with the filters given.
+ * Returns 0, or an exit status (printed). */
+static int s_jobs_path(cli_t *cli, const s_filter_t *f, char *path, size_t size)
 {
-    const char *filters[3] = { NULL, NULL, NULL };
-    static const char *const names[3] = { "state", "region", "owner" };
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        bool found = false;
-        for (int f = 0; f < 3 && !found; f++) {
-            size_t n = strlen(names[f]);
-            if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, names[f], n))
-                continue;
-            if (argv[i][2 + n] == '=') {
-                filters[f] = argv[i] + 3 + n;
-                found = true;
-            } else if (argv[i][2 + n] == '\0' && i + 1 < argc) {
-                filters[f] = argv[++i];
-                found = true;
-            }
-        }
-        if (found)
+    const char *names[3] = { "state", "region", "owner" };
+    const char *vals[3] = { f->state, f->region, f->owner };
+    size_t k = (size_t)snprintf(path, size, "/v1/jobs");
+    for (int i = 0; i < 3; i++) {
+        if (vals[i] == NULL || *vals[i] == '\0')
             continue;
-        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
-            quiet = true;
-            continue;
-        }
-        cli_error("usage: gpupool ls [--state S] [--region R] [--owner O] [-q]");
-        return EX_USAGE;
-    }
-    char path[2048] = "/v1/jobs";
-    size_t k = strlen(path);
-    char sep = '?';
-    for (int f = 0; f < 3; f++) {
-        if (filters[f] == NULL)
-            continue;
-        char *esc = curl_easy_escape(cli->curl, filters[f], 0);
+        char *esc = curl_easy_escape(cli->curl, vals[i], 0);
         if (esc == NULL)
             return EX_OSERR;
-        int n = snprintf(path + k, sizeof path - k, "%c%s=%s", sep, names[f], esc);
+        int n = snprintf(path + k, size - k, "%c%s=%s", strchr(path, '?') ? '&' : '?', names[i],
+                         esc);
         curl_free(esc);
-        if (n < 0 || (size_t)n >= sizeof path - k) {
-            cli_error("filters too long");
-            return EX_USAGE;
-        }
+        if (n < 0 || (size_t)n >= size - k)
+            return cli_fail(EX_USAGE, "filters too long");
         k += (size_t)n;
-        sep = '&';
     }
+    return 0;
+}
+
+int cli_cmd_ls(cli_t *cli, int argc, char **argv)
+{
+    s_filter_t f = { 0 };
+    char path[2048];
+    int rc = cli_args(s_filter_opts, &f, &argc, argv,
+                      "gpupool ls [--state S] [--region R] [--owner O] [-q]");
+    if (rc == 0 && (argc > 1 || f.all))
+        rc = cli_fail(EX_USAGE, "usage: gpupool ls [--state S] [--region R] [--owner O] [-q]");
+    if (rc == 0)
+        rc = s_jobs_path(cli, &f, path, sizeof path);
+    bool quiet = f.quiet;
+    gp_config_free(s_filter_opts, &f);
+    if (rc != 0)
+        return rc;
     json_t *ans = NULL;
-    int rc = cli_get(cli, path, &ans);
+    rc = cli_get(cli, path, &ans);
     if (rc != 0)
         return rc;
     json_t *jobs = cli_array(ans, "jobs");
@@ -398,43 +405,8 @@ static bool s_state_ended(const char *state)
  * match (every job with --all), then cancel those not ended yet, one
  * request each, printing "ID STATE" per job cancelled.
  */
-static int s_cancel_matching(cli_t *cli, int argc, char **argv)
+static int s_cancel_matching(cli_t *cli, char *cmd, const char *path)
 {
-    static const char *const names[3] = { "--state", "--owner", "--region" };
-    const char *filters[3] = { NULL, NULL, NULL };
-    bool all = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int f;
-        for (f = 0; f < 3 && v == NULL; f++)
-            v = cli_flag_value(argc, argv, &i, names[f]);
-        if (v && *v) {
-            filters[f - 1] = v;
-        } else if (!strcmp(argv[i], "--all")) {
-            all = true;
-        } else {
-            cli_error("usage: gpupool cancel ID... | --all | [--state S] [--owner O] [--region R]");
-            return EX_USAGE;
-        }
-    }
-    char path[2048] = "/v1/jobs";
-    size_t k = strlen(path);
-    for (int f = 0; f < 3; f++) {
-        if (filters[f] == NULL)
-            continue;
-        char *esc = curl_easy_escape(cli->curl, filters[f], 0);
-        if (esc == NULL)
-            return EX_OSERR;
-        int n = snprintf(path + k, sizeof path - k, "%c%s=%s", k == 8 ? '?' : '&',
-                         names[f] + 2, esc);
-        curl_free(esc);
-        if (n < 0 || (size_t)n >= sizeof path - k) {
-            cli_error("filters too long");
-            return EX_USAGE;
-        }
-        k += (size_t)n;
-    }
-    (void)all;      /* --all: no filter, every job not ended */
     json_t *ans = NULL;
     int rc = cli_get(cli, path, &ans);
     if (rc != 0)
@@ -452,7 +424,7 @@ static int s_cancel_matching(cli_t *cli, int argc, char **argv)
     }
     int nids = 0;
     size_t i;
-    ids[nids++] = argv[0];
+    ids[nids++] = cmd;
     json_array_foreach(jobs, i, j) {
         const char *id = json_string_value(json_object_get(j, "id"));
         if (id && *id && !s_state_ended(cli_str(j, "state")))
@@ -469,10 +441,20 @@ static int s_cancel_matching(cli_t *cli, int argc, char **argv)
 
 int cli_cmd_cancel(cli_t *cli, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], "--", 2))
-            return s_cancel_matching(cli, argc, argv);
-    return s_job_action(cli, argc, argv, "DELETE", "");
+    static const char usage[] =
+        "gpupool cancel ID... | --all | [--state S] [--owner O] [--region R]";
+    s_filter_t f = { 0 };
+    char path[2048];
+    int rc = cli_args(s_filter_opts, &f, &argc, argv, usage);
+    bool matching = rc == 0 && (f.all || *f.state || *f.owner || *f.region);
+    if (rc == 0 && (f.quiet || (matching && argc > 1) || (!matching && argc < 2)))
+        rc = cli_fail(EX_USAGE, "usage: %s", usage);
+    if (rc == 0 && matching && (rc = s_jobs_path(cli, &f, path, sizeof path)) == 0)
+        rc = s_cancel_matching(cli, argv[0], path);
+    else if (rc == 0)
+        rc = s_job_action(cli, argc, argv, "DELETE", "");
+    gp_config_free(s_filter_opts, &f);
+    return rc;
 }
 
 int cli_cmd_suspend(cli_t *cli, int argc, char **argv)

@@ -133,6 +133,14 @@ const char *cli_flag_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
+int cli_args(const gp_opt_t *opts, void *cfg, int *argc, char **argv, const char *usage)
+{
+    gp_err_t err = { 0 };
+    if (gp_config_args(opts, cfg, argc, argv, &err) == 0)
+        return 0;
+    return cli_fail(EX_USAGE, "%s\nusage: %s", err.msg, usage);
+}
+
 typedef int (*cmd_fn)(cli_t *cli, int argc, char **argv);
 
 /* Append the API endpoints of LIST ("URL[,URL...]") to cli->apis, each

@@ -610,47 +610,60 @@ cleanup:
     return rc;
 }
 
+typedef struct {
+    cli_etcd_flags_t etcd;
+    char *drain, *policy, *prices, *catalog;
+    int candidates, add;
+} s_plan_args_t;
+
+static const gp_opt_t s_plan_opts[] = {
+    CLI_ETCD_OPTIONS(s_plan_args_t, etcd),
+    { "drain", GP_OPT_STRING, offsetof(s_plan_args_t, drain), NULL, 0, 0, "NODE[,NODE...]" },
+    { "drain-candidates", GP_OPT_BOOL, offsetof(s_plan_args_t, candidates), "no", 0, 0,
+      "nodes that can go together" },
+    { "add", GP_OPT_BOOL, offsetof(s_plan_args_t, add), "no", 0, 0, "nodes the pending jobs need" },
+    { "prices", GP_OPT_STRING, offsetof(s_plan_args_t, prices), NULL, 0, 0, "price list" },
+    { "catalog", GP_OPT_STRING, offsetof(s_plan_args_t, catalog), NULL, 0, 0, "node types" },
+    { "policy", GP_OPT_STRING, offsetof(s_plan_args_t, policy), "gpupool", 0, 0, "placement policy" },
+    { NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+static int s_plan(const s_plan_args_t *a, const char *usage);
+
 int cli_plan(int argc, char **argv)
 {
-    cli_etcd_opts_t eo;
-    cli_etcd_opts_init(&eo);
-    const char *drain = NULL, *policy = "gpupool";
-    const char *prices = NULL, *catalog = NULL;
-    bool candidates = false, add = false;
-    const char *usage = "usage: gpupool plan --drain NODE[,NODE...] | --drain-candidates [--prices FILE] | "
-                        "--add [--prices FILE --catalog INVENTORY] "
-                        "[--policy P] [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] "
-                        "[--etcd-key F] [--etcd-user U] [--prefix P]";
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (cli_etcd_opt(&eo, argc, argv, &i))
-            continue;
-        if ((v = cli_flag_value(argc, argv, &i, "--policy")))
-            policy = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--drain")))
-            drain = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--prices")))
-            prices = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--catalog")))
-            catalog = v;
-        else if (!strcmp(argv[i], "--add"))
-            add = true;
-        else if (!strcmp(argv[i], "--drain-candidates"))
-            candidates = true;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("%s\n", usage);
+    static const char usage[] =
+        "gpupool plan --drain NODE[,NODE...] | --drain-candidates [--prices FILE] | "
+        "--add [--prices FILE --catalog INVENTORY] [--policy P] [--etcd-endpoints URLS] "
+        "[--etcd-ca F] [--etcd-cert F] [--etcd-key F] [--etcd-user U] [--prefix P]";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: %s\n", usage);
             return 0;
-        } else
-            return s_fail(EX_USAGE, "unknown argument %s\n%s", argv[i], usage);
-    }
+        }
+    s_plan_args_t a = { 0 };
+    int rc = cli_args(s_plan_opts, &a, &argc, argv, usage);
+    if (rc == 0 && argc > 1)
+        rc = s_fail(EX_USAGE, "unknown argument %s\nusage: %s", argv[1], usage);
+    if (rc == 0)
+        rc = s_plan(&a, usage);
+    gp_config_free(s_plan_opts, &a);
+    return rc;
+}
+
+static int s_plan(const s_plan_args_t *a, const char *usage)
+{
+    cli_etcd_opts_t eo;
+    cli_etcd_opts_from(&eo, &a->etcd);
+    const char *drain = *a->drain ? a->drain : NULL, *policy = a->policy;
+    const char *prices = *a->prices ? a->prices : NULL, *catalog = *a->catalog ? a->catalog : NULL;
+    bool candidates = a->candidates, add = a->add;
     if (!!drain + candidates + add != 1)
-        return s_fail(EX_USAGE, "one of --drain, --drain-candidates, --add\n%s", usage);
+        return s_fail(EX_USAGE, "one of --drain, --drain-candidates, --add\nusage: %s", usage);
     if (catalog && (!add || !prices))
         return s_fail(EX_USAGE, "--catalog goes with --add and --prices");
     if (prices && !candidates && !(add && catalog))
         return s_fail(EX_USAGE, "--prices goes with --drain-candidates, or --add and --catalog");
-    if (drain && !*drain)
-        return s_fail(EX_USAGE, "--drain needs a node name");
     if (!gp_prefix_valid(eo.prefix))
         return s_fail(EX_USAGE, "--prefix \"%s\" must start and end with '/'", eo.prefix);
     bool known = false;

@@ -27,10 +27,10 @@
 /* quota ls | quota set TEAM [--gpus N] [--mem-mib N] [--compute PCT] | quota rm TEAM */
 int cli_cmd_quota(cli_t *cli, int argc, char **argv)
 {
-    const char *usage = "usage: gpupool quota ls | set TEAM [--gpus N] [--mem-mib N] "
+    const char *usage = "gpupool quota ls | set TEAM [--gpus N] [--mem-mib N] "
                         "[--compute PCT] | rm TEAM";
     if (argc < 2) {
-        cli_error("%s", usage);
+        cli_error("usage: %s", usage);
         return EX_USAGE;
     }
     json_t *ans = NULL;
@@ -80,7 +80,7 @@ int cli_cmd_quota(cli_t *cli, int argc, char **argv)
         return 0;
     }
     if (argc < 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "rm"))) {
-        cli_error("%s", usage);
+        cli_error("usage: %s", usage);
         return EX_USAGE;
     }
     char path[512];
@@ -91,31 +91,29 @@ int cli_cmd_quota(cli_t *cli, int argc, char **argv)
         json_decref(ans);
         return rc;
     }
+    /* set: only the limits given (a limit not given stays -1) */
+    typedef struct {
+        double gpus, mem_mib, compute;
+    } limits_t;
+    static const gp_opt_t lopts[] = {
+        { "gpus", GP_OPT_DOUBLE, offsetof(limits_t, gpus), "-1", 0, 0, "GPUs" },
+        { "mem-mib", GP_OPT_DOUBLE, offsetof(limits_t, mem_mib), "-1", 0, 0, "memory, MiB" },
+        { "compute", GP_OPT_DOUBLE, offsetof(limits_t, compute), "-1", 0, 0, "compute, %" },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
+    };
+    limits_t lim = { 0 };
+    int nargs = argc - 2;           /* from TEAM on: TEAM is the operand */
+    if ((rc = cli_args(lopts, &lim, &nargs, argv + 2, usage)) != 0)
+        return rc;
+    if (nargs != 1 || (lim.gpus < 0 && lim.mem_mib < 0 && lim.compute < 0))
+        return cli_fail(EX_USAGE, "usage: %s", usage);
     json_t *body = json_object();
-    for (int i = 3; i < argc; i += 2) {
-        double d;
-        if (i + 1 >= argc || gp_parse_double(argv[i + 1], 0, 1e12, &d) < 0) {
-            json_decref(body);
-            cli_error("%s needs a number >= 0\n%s", argv[i], usage);
-            return EX_USAGE;
-        }
-        if (!strcmp(argv[i], "--gpus"))
-            json_object_set_new(body, "gpus", json_real(d));
-        else if (!strcmp(argv[i], "--mem-mib"))
-            json_object_set_new(body, "mem_mib", json_integer((json_int_t)d));
-        else if (!strcmp(argv[i], "--compute"))
-            json_object_set_new(body, "compute_percent", json_integer((json_int_t)d));
-        else {
-            json_decref(body);
-            cli_error("unknown option %s\n%s", argv[i], usage);
-            return EX_USAGE;
-        }
-    }
-    if (json_object_size(body) == 0) {
-        json_decref(body);
-        cli_error("%s", usage);
-        return EX_USAGE;
-    }
+    if (lim.gpus >= 0)
+        json_object_set_new(body, "gpus", json_real(lim.gpus));
+    if (lim.mem_mib >= 0)
+        json_object_set_new(body, "mem_mib", json_integer((json_int_t)lim.mem_mib));
+    if (lim.compute >= 0)
+        json_object_set_new(body, "compute_percent", json_integer((json_int_t)lim.compute));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     cli->what = argv[2];
@@ -356,25 +354,24 @@ static void s_print_usage(const cli_t *cli, const json_t *u)
 
 int cli_cmd_top(cli_t *cli, int argc, char **argv)
 {
-    int64_t interval_ms = 2000;
-    bool once = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        if (!strcmp(argv[i], "--once")) {
-            once = true;
-            continue;
-        }
-        if (!strncmp(argv[i], "--interval=", 11))
-            v = argv[i] + 11;
-        else if (!strcmp(argv[i], "--interval") && i + 1 < argc)
-            v = argv[++i];
-        if (v == NULL || gp_parse_duration_ms(v, &interval_ms) < 0 || interval_ms < 100 ||
-            interval_ms > 3600000) {
-            cli_error(v ? "--interval: expected a duration from 100ms to 1h, like 2s"
-                     : "usage: gpupool top [--interval 2s] [--once]");
-            return EX_USAGE;
-        }
-    }
+    typedef struct {
+        int64_t interval_ms;
+        int once;
+    } top_args_t;
+    static const gp_opt_t topts[] = {
+        { "interval", GP_OPT_DURATION, offsetof(top_args_t, interval_ms), "2s", 100, 3600000,
+          "time between refreshes" },
+        { "once", GP_OPT_BOOL, offsetof(top_args_t, once), "no", 0, 0, "print once and exit" },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
+    };
+    top_args_t ta = { 0 };
+    int rc = cli_args(topts, &ta, &argc, argv, "gpupool top [--interval 2s] [--once]");
+    if (rc == 0 && argc > 1)
+        rc = cli_fail(EX_USAGE, "usage: gpupool top [--interval 2s] [--once]");
+    if (rc != 0)
+        return rc;
+    int64_t interval_ms = ta.interval_ms;
+    bool once = ta.once;
     bool tty = isatty(STDOUT_FILENO);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -383,7 +380,7 @@ int cli_cmd_top(cli_t *cli, int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     for (;;) {
         json_t *u = NULL;
-        int rc = cli_get(cli, "/v1/usage", &u);
+        rc = cli_get(cli, "/v1/usage", &u);
         if (rc != 0)
             return rc;
         if (!json_is_object(json_object_get(u, "pool"))) {
@@ -425,29 +422,39 @@ static void s_audit_row(cli_table_t *t, const json_t *e)
     cli_table_row(t, cells);
 }
 
+static int s_audit(cli_t *cli, const char *principal, const char *file, int64_t lim);
+
 /* gpupool audit [--principal P] [--limit N] [--file FILE]: the audit log of
  * the coordinator (GET /v1/audit, operators), or a copy of its file. */
 int cli_cmd_audit(cli_t *cli, int argc, char **argv)
 {
-    const char *principal = NULL, *file = NULL, *limit = "100";
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if ((v = cli_flag_value(argc, argv, &i, "--principal")))
-            principal = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--limit")))
-            limit = v;
-        else if ((v = cli_flag_value(argc, argv, &i, "--file")))
-            file = v;
-        else {
-            cli_error("usage: gpupool audit [--principal P] [--limit N] [--file FILE]");
-            return EX_USAGE;
-        }
+    typedef struct {
+        char *principal, *file;
+        int64_t limit;
+    } audit_args_t;
+    static const gp_opt_t aopts[] = {
+        { "principal", GP_OPT_STRING, offsetof(audit_args_t, principal), NULL, 0, 0,
+          "entries of this principal" },
+        { "limit", GP_OPT_INT, offsetof(audit_args_t, limit), "100", 1, 100000, "newest N" },
+        { "file", GP_OPT_STRING, offsetof(audit_args_t, file), NULL, 0, 0, "a copy of the log" },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
+    };
+    static const char usage[] = "gpupool audit [--principal P] [--limit N] [--file FILE]";
+    audit_args_t aa = { 0 };
+    int rc = cli_args(aopts, &aa, &argc, argv, usage);
+    if (rc == 0 && argc > 1) {
+        gp_config_free(aopts, &aa);
+        rc = cli_fail(EX_USAGE, "usage: %s", usage);
     }
-    int64_t lim;
-    if (gp_parse_int64(limit, 1, 100000, &lim) < 0) {
-        cli_error("--limit: expected 1..100000, got \"%s\"", limit);
-        return EX_USAGE;
-    }
+    if (rc != 0)
+        return rc;
+    rc = s_audit(cli, *aa.principal ? aa.principal : NULL, *aa.file ? aa.file : NULL, aa.limit);
+    gp_config_free(aopts, &aa);
+    return rc;
+}
+
+static int s_audit(cli_t *cli, const char *principal, const char *file, int64_t lim)
+{
     json_t *entries = NULL, *ans = NULL;
     if (file) {
         FILE *f = fopen(file, "r");

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -247,6 +248,72 @@ int gp_config_load(const gp_opt_t *opts, void *cfg, int argc, char **argv,
 cleanup:
     gp_config_free(opts, scratch);
     free(scratch);
+    return rc;
+}
+
+int gp_config_args(const gp_opt_t *opts, void *cfg, int *argc, char **argv, gp_err_t *err)
+{
+    size_t size = s_struct_size(opts);
+    void *scratch = calloc(1, size ? size : 1);
+    char **operands = calloc((size_t)*argc + 1, sizeof *operands);
+    int n = 0, rc = -1;
+    if (scratch == NULL || operands == NULL) {
+        gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (const gp_opt_t *o = opts; o->name; o++) {
+        const char *def = o->defval ? o->defval : (o->type == GP_OPT_STRING ? "" : "0");
+        if (s_set(o, scratch, def, "default", err) < 0)
+            goto cleanup;
+    }
+    if (*argc > 0)
+        operands[n++] = argv[0];
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            while (++i < *argc)
+                operands[n++] = argv[i];
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            operands[n++] = argv[i];
+            continue;
+        }
+        /* "--name[=value]", or "-x" for a one-letter name */
+        bool lng = a[1] == '-';
+        const char *name = a + (lng ? 2 : 1), *eq = lng ? strchr(name, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const gp_opt_t *opt = (lng && len > 1) || (!lng && len == 1) ? s_find(opts, name, len)
+                                                                    : NULL;
+        if (opt == NULL) {
+            gp_err_set(err, GP_ERR_INVALID, "unknown option \"%s\"", a);
+            goto cleanup;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (val == NULL && opt->type == GP_OPT_BOOL)
+            val = "yes";
+        else if (val == NULL && i + 1 < *argc)
+            val = argv[++i];
+        if (val == NULL) {
+            gp_err_set(err, GP_ERR_INVALID, "%s needs a value", a);
+            goto cleanup;
+        }
+        if (s_set(opt, scratch, val, "command line", err) < 0)
+            goto cleanup;
+    }
+    gp_config_free(opts, cfg);
+    memcpy(cfg, scratch, size);
+    memset(scratch, 0, size);
+    memcpy(argv, operands, (size_t)n * sizeof *argv);
+    argv[n] = NULL;
+    *argc = n;
+    rc = 0;
+
+cleanup:
+    if (scratch)
+        gp_config_free(opts, scratch);
+    free(scratch);
+    free(operands);
     return rc;
 }
 

@@ -80,6 +80,18 @@ typedef struct {
 int gp_config_load(const gp_opt_t *opts, void *cfg, int argc, char **argv,
                    gp_config_cli_t *cli, gp_err_t *err);
 
+/* The flags of a program's command (`gpupool ls --state pending -q`): the
+ * options of opts as `--name VALUE` or `--name=VALUE`, and as `-x VALUE`
+ * for a one-letter name; a GP_OPT_BOOL flag takes no value (its presence
+ * sets it; `--name=no` clears it).  There is no file and no fixed flag.
+ * argv[0] (the command's name) and the operands stay at the front of argv
+ * in their order (argv[*argc] = NULL) and *argc becomes their count; `--` ends the flags, and
+ * "-" alone is an operand (standard input).  A repeated flag: the last one
+ * wins.  cfg is zeroed or filled before (its strings are released on
+ * success).  Defaults are applied first; on error returns -1 with err naming
+ * the flag, and cfg and argv are untouched. */
+int gp_config_args(const gp_opt_t *opts, void *cfg, int *argc, char **argv, gp_err_t *err);
+
 /* Reload: the same flags as at start-up, the file read again (for SIGHUP). */
 #define gp_config_reload gp_config_load
 

@@ -106,6 +106,55 @@ int main(void)
     ok(strstr(buf, "lease-ttl = 10s") && strstr(buf, "# lease"), "the example config lists options");
     free(buf);
 
+    /* A command's flags (gp_config_args): operands kept in order at the
+     * front, a bool flag without a value, one-letter names as -x. */
+    typedef struct {
+        char *state;
+        int quiet;
+        int64_t limit;
+    } args_t;
+    static const gp_opt_t aopts[] = {
+        { "state", GP_OPT_STRING, offsetof(args_t, state), NULL, 0, 0, "state" },
+        { "q", GP_OPT_BOOL, offsetof(args_t, quiet), "no", 0, 0, "quiet" },
+        { "quiet", GP_OPT_BOOL, offsetof(args_t, quiet), "no", 0, 0, "quiet" },
+        { "limit", GP_OPT_INT, offsetof(args_t, limit), "10", 1, 100, "limit" },
+        { NULL, 0, 0, NULL, 0, 0, NULL },
+    };
+    args_t a = { 0 };
+    char *av1[] = { "ls", "x1", "--state", "pending", "-q", "-", "--limit=7", "--", "--state",
+                    NULL };
+    int ac = 9;
+    is_int(gp_config_args(aopts, &a, &ac, av1, &err), 0, "a command's flags parse");
+    ok(a.state && !strcmp(a.state, "pending"), "--state VALUE");
+    is_int(a.quiet, 1, "-q without a value sets a bool");
+    is_int(a.limit, 7, "--limit=7");
+    is_int(ac, 4, "four words remain: the command and three operands");
+    ok(!strcmp(av1[0], "ls") && !strcmp(av1[1], "x1") && !strcmp(av1[2], "-") &&
+           !strcmp(av1[3], "--state") && av1[4] == NULL,
+       "in order, \"-\" and everything after \"--\" as operands");
+    char *av2[] = { "ls", "--quiet=no", NULL };
+    ac = 2;
+    is_int(gp_config_args(aopts, &a, &ac, av2, &err), 0, "--quiet=no parses");
+    is_int(a.quiet, 0, "and clears the bool");
+    ok(a.state && !strcmp(a.state, ""), "an option not given takes its default again");
+    char *av3[] = { "ls", "--limit", "1000", "y", NULL };
+    ac = 4;
+    is_int(gp_config_args(aopts, &a, &ac, av3, &err), -1, "a value out of range fails");
+    ok(strstr(err.msg, "limit") != NULL, "and names the flag: %s", err.msg);
+    is_int(ac, 4, "argv untouched on failure");
+    ok(!strcmp(av3[1], "--limit"), "argv's words in place");
+    char *av4[] = { "ls", "--colour", NULL };
+    ac = 2;
+    is_int(gp_config_args(aopts, &a, &ac, av4, &err), -1, "an unknown flag fails");
+    ok(strstr(err.msg, "--colour") != NULL, "and says which: %s", err.msg);
+    char *av5[] = { "ls", "--state", NULL };
+    ac = 2;
+    is_int(gp_config_args(aopts, &a, &ac, av5, &err), -1, "a flag without its value fails");
+    char *av6[] = { "ls", "--q", NULL };
+    ac = 2;
+    is_int(gp_config_args(aopts, &a, &ac, av6, &err), -1, "a one-letter name is not a --flag");
+    gp_config_free(aopts, &a);
+
     unlink(path);
     gp_config_free(opts, &c);
     ok(c.name == NULL, "gp_config_free clears strings");
