@@ -173,6 +173,7 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv);
 int cli_cmd_regions(cli_t *cli, int argc, char **argv);
 int cli_cmd_top(cli_t *cli, int argc, char **argv);
 int cli_cmd_audit(cli_t *cli, int argc, char **argv);
+int cli_cmd_rightsize(cli_t *cli, int argc, char **argv);   /* rightsize.c */
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_doctor(int argc, char **argv, out_fmt_t out);
 

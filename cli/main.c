@@ -81,6 +81,9 @@ static void s_usage(FILE *out)
         "  nodes                         nodes, their devices and what is allocated\n"
         "  regions                       regions, their leaders and load\n"
         "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
+        "  rightsize [JOB | --class C | --owner TEAM]\n"
+        "                                job classes: requested, observed use, recommended slice,\n"
+        "                                and the GPUs the pool would free at the recommendations\n"
         "  keys curve PREFIX             write a CURVE key pair: PREFIX.key (0600), PREFIX.pub\n"
         "  keys token                    print a new random API token (64 hex characters)\n"
         "  backup FILE [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] [--etcd-key F]\n"
@@ -297,7 +300,7 @@ int main(int argc, char **argv)
         { "cancel", cli_cmd_cancel }, { "suspend", cli_cmd_suspend }, { "resume", cli_cmd_resume },
         { "nodes", cli_cmd_nodes },     { "regions", cli_cmd_regions }, { "quota", cli_cmd_quota },
         { "top", cli_cmd_top },
-        { "audit", cli_cmd_audit },
+        { "audit", cli_cmd_audit },     { "rightsize", cli_cmd_rightsize },
     };
     cmd_fn fn = NULL;
     for (size_t k = 0; k < GP_ARRAY_LEN(cmds); k++)
