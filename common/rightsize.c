@@ -133,6 +133,13 @@ int64_t gp_rightsize_oom_bump(int64_t peak_mib, const gp_rightsize_opts_t *o)
     return a > b ? a : b;
 }
 
+int gp_rightsize_compute_bump(int cap_pct, const gp_rightsize_opts_t *o)
+{
+    int a = cap_pct + 5, b = (int)ceil((double)cap_pct * o->oom_factor - 1e-9);
+    int c = a > b ? a : b;
+    return c > 100 ? 100 : c;
+}
+
 static void s_decay(gp_rightsize_t *s, int64_t now_ms, int64_t half_life_ms)
 {
     if (s->updated_ms > 0 && now_ms > s->updated_ms && half_life_ms > 0) {
@@ -161,6 +168,12 @@ void gp_rightsize_add_run(gp_rightsize_t *s, const gp_rightsize_run_t *run, int6
             s->mem[s_mem_bucket(need)] += 1;
         if (need > s->mem_max)
             s->mem_max = need;
+    }
+    if (run->throttled && run->cap_pct > 0) {
+        int b = gp_rightsize_compute_bump(run->cap_pct, o);
+        s->cpu[b] += 1;
+        if (b > s->cpu_max)
+            s->cpu_max = b;
     }
     for (int i = 0; i < GP_RIGHTSIZE_CPU_BUCKETS; i++) {
         if (run->busy[i] <= 0)
@@ -226,7 +239,9 @@ void gp_rightsize_recommend(const gp_rightsize_t *s, const gp_rightsize_opts_t *
     out->mem_p50 = s_mem_pct(s, 50);
     out->mem_p95 = s_mem_pct(s, 95);
     int64_t pm = s_mem_pct(s, o->mem_percentile);
-    if (pm >= 0) {
+    if (s->runs < o->min_runs) {
+        /* Too few samples to stand for the class: shown, not applied. */
+    } else if (pm >= 0) {
         out->have = 1;
         int64_t g = o->mem_granularity_mib > 0 ? o->mem_granularity_mib : 1;
         int64_t m = (int64_t)ceil((double)pm * (1 + o->mem_margin) - 1e-9);
@@ -237,7 +252,7 @@ void gp_rightsize_recommend(const gp_rightsize_t *s, const gp_rightsize_opts_t *
     out->compute_p50 = s_cpu_pct(s, 50);
     out->compute_p95 = s_cpu_pct(s, 95);
     int pc = s_cpu_pct(s, o->compute_percentile);
-    if (pc >= 0) {
+    if (pc >= 0 && s->runs >= o->min_runs) {
         int c = (int)ceil((double)pc * (1 + o->compute_margin) - 1e-9);
         out->compute_pct = c < 1 ? 1 : c > 100 ? 100 : c;
     }

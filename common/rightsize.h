@@ -26,9 +26,13 @@
  * A run that had allocations refused in its slice (an OOM) counts as a run
  * that needed gp_rightsize_oom_bump(peak) = max(peak + oom_min_mib,
  * peak x oom_factor): that figure, not the peak, goes into the histogram
- * and the max, so the next recommendation is at least the bump.
+ * and the max, so the next recommendation is at least the bump.  Likewise a
+ * run throttled at its compute cap (it wanted more than it achieved) adds
+ * a busy window at gp_rightsize_compute_bump(cap) = min(100, max(cap + 5,
+ * cap x oom_factor)): an achieved share never shows what a cap withheld.
  *
- * Recommendation (gp_rightsize_recommend), with the defaults:
+ * Recommendation (gp_rightsize_recommend), from min_runs (3) samples on
+ * (fewer are shown but not recommended from), with the defaults:
  *   memory  = roundup(min(P95(peaks), max) x (1 + 0.05), 128 MiB)
  *   compute = ceil(min(P90(busy shares), max) x (1 + 0)), 1..100
  * where P is a weighted percentile of the histogram (a bucket's upper
@@ -71,15 +75,18 @@ typedef struct {
     int64_t half_life_ms;        /* 24 h */
     int64_t oom_min_mib;         /* 256 */
     double oom_factor;           /* 1.2 */
+    int64_t min_runs;            /* 3: fewer samples are no history yet */
 } gp_rightsize_opts_t;
 
 #define GP_RIGHTSIZE_OPTS_DEFAULT \
-    { 95.0, 0.05, 128, 90.0, 0.0, INT64_C(24) * 3600 * 1000, 256, 1.2 }
+    { 95.0, 0.05, 128, 90.0, 0.0, INT64_C(24) * 3600 * 1000, 256, 1.2, 3 }
 
 /* One run's use, as the agent (or the simulator) saw it. */
 typedef struct {
     int64_t mem_peak_mib;        /* highest per device; < 0 unknown */
     int oom;                     /* allocations were refused in the slice */
+    int throttled;               /* its launches waited for compute budget */
+    int cap_pct;                 /* its compute cap (0: none) */
     int64_t asked_mem_mib;       /* the job's request per device (0 unknown) */
     int asked_compute_pct;       /* the job's request (0 unknown) */
     double busy[GP_RIGHTSIZE_CPU_BUCKETS];   /* busy windows by achieved share */
@@ -121,6 +128,8 @@ void gp_rightsize_add_run(gp_rightsize_t *self, const gp_rightsize_run_t *run, i
 void gp_rightsize_run_busy(gp_rightsize_run_t *run, double pct);
 /* max(peak + oom_min_mib, peak x oom_factor). */
 int64_t gp_rightsize_oom_bump(int64_t peak_mib, const gp_rightsize_opts_t *o);
+/* min(100, max(cap + 5, cap x oom_factor)). */
+int gp_rightsize_compute_bump(int cap_pct, const gp_rightsize_opts_t *o);
 
 void gp_rightsize_recommend(const gp_rightsize_t *self, const gp_rightsize_opts_t *o,
                             gp_rightsize_rec_t *out);

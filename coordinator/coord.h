@@ -72,7 +72,7 @@ typedef struct {
     char *console_prometheus;
     double rightsize_mem_percentile, rightsize_mem_margin;
     double rightsize_compute_percentile, rightsize_compute_margin;
-    int64_t rightsize_granularity_mib;
+    int64_t rightsize_granularity_mib, rightsize_min_runs;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the record's JSON too, for the API).

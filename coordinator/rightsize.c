@@ -47,6 +47,7 @@ static gp_rightsize_opts_t s_opts(const coord_t *c)
     o.mem_granularity_mib = c->cfg.rightsize_granularity_mib;
     o.compute_percentile = c->cfg.rightsize_compute_percentile;
     o.compute_margin = c->cfg.rightsize_compute_margin;
+    o.min_runs = c->cfg.rightsize_min_runs;
     return o;
 }
 

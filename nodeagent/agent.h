@@ -110,6 +110,7 @@ typedef struct {
     gp_rightsize_run_t *rs_run;       /* this run's use since its last sample, or NULL */
     int64_t rs_started_ms, rs_last_sample_ms;
     uint64_t rs_oom_seen[GP_SLICE_MAX_DEVICES];
+    uint64_t rs_throttled_seen[GP_SLICE_MAX_DEVICES];
     int64_t rs_oom_bump_mib;          /* the run died of OOM in its slice: its next size */
 } agent_job_t;
 

@@ -12,8 +12,10 @@
  *                 gpupool_agent_slice_compute_percent
  *   at the end    the slice region's exact memory peak (the highest of its
  *                 devices), and whether an allocation was refused (an OOM:
- *                 the region's oom_count); the last window, from the last
- *                 usage sample to the end
+ *                 the region's oom_count); whether its launches waited for
+ *                 compute budget more than 5% of the time since its last
+ *                 sample (throttled_ns: it wanted more than its cap); the
+ *                 last window, from the last usage sample to the end
  * The run becomes one sample of its class when it ends (also when it is
  * stopped), and a long run one sample per rightsize-interval (1 min) while
  * it runs, with its peak so far and its windows since the last sample.
@@ -111,7 +113,8 @@ static void s_sample(agent_t *a, agent_job_t *j, int end)
     if (r == NULL)
         return;
     gp_rightsize_opts_t o = s_opts(a);
-    int64_t peak = -1, limit = 0;
+    int64_t peak = -1, limit = 0, now = gp_mono_ms();
+    int64_t since = j->rs_last_sample_ms ? j->rs_last_sample_ms : j->rs_started_ms;
     int oom = 0;
     gp_slice_region_reclaim(j->region);
     for (int d = 0; d < gp_slice_region_ndevices(j->region); d++) {
@@ -125,6 +128,16 @@ static void s_sample(agent_t *a, agent_job_t *j, int end)
             j->rs_oom_seen[d] = u.oom_count;
             if (u.mem_limit != UINT64_MAX && (int64_t)(u.mem_limit >> 20) > limit)
                 limit = (int64_t)(u.mem_limit >> 20);
+        }
+        if (u.throttled_ns > j->rs_throttled_seen[d]) {
+            uint64_t th = u.throttled_ns - j->rs_throttled_seen[d];
+            j->rs_throttled_seen[d] = u.throttled_ns;
+            if (since > 0 && now > since && (double)th > 0.05 * (double)(now - since) * 1e6 &&
+                d < j->alloc.ndevices && !j->alloc.devices[d].whole &&
+                j->alloc.devices[d].compute_permille > 0) {
+                r->throttled = 1;
+                r->cap_pct = (j->alloc.devices[d].compute_permille + 9) / 10;
+            }
         }
         if (end && j->prev_sample_ms && u.charged_ns > j->prev_charged_ns[d]) {
             int64_t iv = gp_mono_ms() - j->prev_sample_ms;
