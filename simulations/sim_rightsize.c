@@ -259,6 +259,11 @@ double sim_rs_end(sim_rs_t *rs, int k, const sim_pod_t *p, double t, double dur)
             rs->running[c] = r->next;
         if (r->next >= 0)
             rs->run[r->next].prev = r->prev;
+        int n = (int)((t - r->last) / S_INTERVAL);
+        if (n > 0 && t - r->last - n * S_INTERVAL < 1e-6)
+            n--;                       /* the interval that ends with the run is its end */
+        if (n > 0)
+            s_sample(rs, r, t, n, false);
         s_sample(rs, r, t, 1, true);   /* its last: the run's end */
     }
     return r->alloc_milli;
@@ -304,20 +309,27 @@ void sim_rs_print(FILE *out, const sim_result_t *m, int n)
     }
 }
 
+/* A mean over seeds: whole numbers as integers. */
+static json_t *s_num(double v)
+{
+    double x = round(v * 100) / 100;
+    return x == floor(x) && fabs(x) < 1e15 ? json_integer((json_int_t)x) : json_real(x);
+}
+
 void sim_rs_json(json_t *j, const sim_rs_result_t *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "runs", json_real(r->runs));
-    json_object_set_new(o, "gpu_hours_before", json_real(round(r->gpu_h_before * 100) / 100));
-    json_object_set_new(o, "gpu_hours_after", json_real(round(r->gpu_h_after * 100) / 100));
-    json_object_set_new(o, "gpu_hours_used", json_real(round(r->gpu_h_used * 100) / 100));
-    json_object_set_new(o, "util_before_pct", json_real(round(r->util_before_pct * 100) / 100));
-    json_object_set_new(o, "util_after_pct", json_real(round(r->util_after_pct * 100) / 100));
-    json_object_set_new(o, "gpus_before", json_real(round(r->gpus_before * 100) / 100));
-    json_object_set_new(o, "gpus_after", json_real(round(r->gpus_after * 100) / 100));
-    json_object_set_new(o, "limit_hits", json_real(r->limit_hits));
-    json_object_set_new(o, "mem_hits", json_real(r->mem_hits));
-    json_object_set_new(o, "compute_hits", json_real(r->compute_hits));
+    json_object_set_new(o, "runs", s_num(r->runs));
+    json_object_set_new(o, "gpu_hours_before", s_num(r->gpu_h_before));
+    json_object_set_new(o, "gpu_hours_after", s_num(r->gpu_h_after));
+    json_object_set_new(o, "gpu_hours_used", s_num(r->gpu_h_used));
+    json_object_set_new(o, "util_before_pct", s_num(r->util_before_pct));
+    json_object_set_new(o, "util_after_pct", s_num(r->util_after_pct));
+    json_object_set_new(o, "gpus_before", s_num(r->gpus_before));
+    json_object_set_new(o, "gpus_after", s_num(r->gpus_after));
+    json_object_set_new(o, "limit_hits", s_num(r->limit_hits));
+    json_object_set_new(o, "mem_hits", s_num(r->mem_hits));
+    json_object_set_new(o, "compute_hits", s_num(r->compute_hits));
     json_object_set_new(o, "limit_hits_pct",
                         json_real(r->runs > 0 ? round(10000.0 * r->limit_hits / r->runs) / 100 : 0));
     json_object_set_new(j, "rightsize", o);
