@@ -157,11 +157,13 @@ static void s_print_job(const json_t *job)
         if (json_object_get(job, "class"))
             printf(", class %s", cli_str(job, "class"));
         if (json_is_object(ap)) {
-            char m[32];
+            char m[32], c[32];
             cli_fmt_mib(m, sizeof m, cli_int(ap, "mem_mib"));
-            printf("; applied %s %" PRId64 "%% (requested ", m, cli_int(ap, "compute_percent"));
+            cli_fmt_compute(c, sizeof c, cli_num(ap, "compute_percent"));
+            printf("; applied %s %s (requested ", m, c);
             cli_fmt_mib(m, sizeof m, cli_int(spec, "mem_mib"));
-            printf("%s %g%%)", m, cli_num(spec, "compute_percent"));
+            cli_fmt_compute(c, sizeof c, cli_num(spec, "compute_percent"));
+            printf("%s %s)", m, c);
         }
         if (cli_int(job, "rightsize_floor_mib") > 0)
             printf("; after an OOM at least %" PRId64 " MiB", cli_int(job, "rightsize_floor_mib"));

@@ -259,7 +259,8 @@ void gp_rightsize_recommend(const gp_rightsize_t *s, const gp_rightsize_opts_t *
 }
 
 void gp_rightsize_apply(const gp_rightsize_rec_t *rec, int64_t asked_mem, int asked_cpt,
-                        int64_t floor_mib, int64_t *mem_mib, int *compute_pct)
+                        int64_t floor_mib, int64_t device_mib, int64_t *mem_mib,
+                        int *compute_pct)
 {
     int64_t m = asked_mem;
     int c = asked_cpt;
@@ -277,6 +278,8 @@ void gp_rightsize_apply(const gp_rightsize_rec_t *rec, int64_t asked_mem, int as
     }
     if (floor_mib > 0 && asked_mem > 0 && m < floor_mib)
         m = floor_mib;
+    if (m > asked_mem && device_mib > 0 && m > device_mib)
+        m = device_mib > asked_mem ? device_mib : asked_mem;
     *mem_mib = m;
     *compute_pct = c;
 }

@@ -135,9 +135,13 @@ void gp_rightsize_recommend(const gp_rightsize_t *self, const gp_rightsize_opts_
                             gp_rightsize_rec_t *out);
 /* The slice a run asking for asked_mem / asked_cpt (0: not set) is given
  * under `auto`: rec (may be NULL: no history), then at least floor_mib (an
- * OOM bump the job's record carries; 0 none). */
+ * OOM bump the job's record carries; 0 none); above the request only for
+ * an OOM bump, and then at most device_mib (the largest device memory the
+ * job could have; 0: unknown), so that a bump never makes a job fit
+ * nowhere. */
 void gp_rightsize_apply(const gp_rightsize_rec_t *rec, int64_t asked_mem, int asked_cpt,
-                        int64_t floor_mib, int64_t *mem_mib, int *compute_pct);
+                        int64_t floor_mib, int64_t device_mib, int64_t *mem_mib,
+                        int *compute_pct);
 
 /* Codec.  from_json validates everything; caller owns the result. */
 json_t *gp_rightsize_to_json(const gp_rightsize_t *self);

@@ -98,6 +98,21 @@ static int s_recommend(coord_t *c, const char *cls, gp_rightsize_rec_t *rec)
     return rec->have;
 }
 
+/* The largest device memory of the nodes in the cache, MiB. */
+static int64_t s_largest_device(coord_t *c)
+{
+    int64_t best = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        coord_node_t *n = it.value;
+        json_t *d;
+        size_t i;
+        json_array_foreach(n->present ? json_object_get(n->record, "devices") : NULL, i, d)
+            if (json_integer_value(json_object_get(d, "mem_mib")) > best)
+                best = json_integer_value(json_object_get(d, "mem_mib"));
+    }
+    return best;
+}
+
 void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job)
 {
     if (j->rightsize != GP_RIGHTSIZE_AUTO || job->whole || job->devices == 0 ||
@@ -107,7 +122,11 @@ void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job)
     s_recommend(c, j->cls, &rec);
     int64_t mem;
     int cpt;
-    gp_rightsize_apply(&rec, job->mem_mib, job->compute_permille / 10, j->floor_mib, &mem, &cpt);
+    gp_rightsize_apply(&rec, job->mem_mib, job->compute_permille / 10, j->floor_mib, 0, &mem,
+                       &cpt);
+    if (mem > job->mem_mib)   /* an OOM bump: at most the largest device in the pool */
+        gp_rightsize_apply(&rec, job->mem_mib, job->compute_permille / 10, j->floor_mib,
+                           s_largest_device(c), &mem, &cpt);
     if (mem != job->mem_mib || cpt != job->compute_permille / 10)
         gp_log_debug("right-sized job=%s class=%s mem_mib=%lld->%lld compute=%d->%d", j->id,
                      j->cls, (long long)job->mem_mib, (long long)mem, job->compute_permille / 10,
@@ -133,7 +152,7 @@ static int64_t s_freed(coord_t *c, const gp_alloc_t *al, const gp_rightsize_rec_
             continue;
         int64_t mem;
         int cpt;
-        gp_rightsize_apply(rec, ad->mem_mib, ad->compute_permille / 10, 0, &mem, &cpt);
+        gp_rightsize_apply(rec, ad->mem_mib, ad->compute_permille / 10, 0, dm, &mem, &cpt);
         int64_t now = ad->mem_mib * 1000 / dm, then = mem * 1000 / dm;
         if (ad->compute_permille > now)
             now = ad->compute_permille;

@@ -64,6 +64,7 @@ struct sim_rs {
     gp_rightsize_t **cls;
     int *running;           /* per class: its first running run, -1 none */
     s_run_t *run;           /* per schedule entry */
+    int64_t device_mib;     /* the largest device model's memory */
     gp_job_t scratch;
     double now_after, now_before;   /* GPU shares allocated now, thousandths */
     sim_rs_result_t r;
@@ -87,6 +88,9 @@ sim_rs_t *sim_rs_new(const sim_data_t *d, gp_placement_t *pl, int nsched)
     }
     for (int i = 0; i < d->nclasses; i++)
         rs->running[i] = -1;
+    for (int i = 0; i < d->nmodels; i++)
+        if (d->models[i].mem_mib > rs->device_mib)
+            rs->device_mib = d->models[i].mem_mib;
     for (int i = 0; i < d->nclasses; i++)
         if ((rs->cls[i] = gp_rightsize_new(d->classes[i], NULL)) == NULL) {
             sim_rs_destroy(&rs);
@@ -184,7 +188,8 @@ void sim_rs_apply(sim_rs_t *rs, int k, const sim_pod_t *p, gp_job_t *job, double
     gp_rightsize_recommend(rs->cls[rs->d->uses[p->use].cls], &rs->o, &rec);
     int64_t mem;
     int cpt;
-    gp_rightsize_apply(&rec, job->mem_mib, job->compute_permille / 10, 0, &mem, &cpt);
+    gp_rightsize_apply(&rec, job->mem_mib, job->compute_permille / 10, 0, rs->device_mib, &mem,
+                       &cpt);
     if (job->mem_mib > 0)
         job->mem_mib = r->mem = mem;
     if (job->compute_permille > 0)

@@ -44,7 +44,7 @@ int main(void)
     ok(!rec.have, "a class without runs has no recommendation");
     int64_t mem;
     int cpt;
-    gp_rightsize_apply(&rec, 8192, 50, 0, &mem, &cpt);
+    gp_rightsize_apply(&rec, 8192, 50, 0, 0, &mem, &cpt);
     ok(mem == 8192 && cpt == 50, "and is placed as requested (got %lld MiB %d%%)", (long long)mem, cpt);
 
     /* Convergence: runs peaking at 2.8-3 GiB of an 8 GiB request */
@@ -62,21 +62,21 @@ int main(void)
     ok(rec.mem_p50 >= 2900 && rec.mem_p50 <= 3072, "p50 among the peaks: %lld", (long long)rec.mem_p50);
     is_int(rec.compute_max, 34, "compute max of the busy windows");
     ok(rec.compute_pct >= 33 && rec.compute_pct <= 34, "compute p90 of 30..34: %d", rec.compute_pct);
-    gp_rightsize_apply(&rec, 8192, 50, 0, &mem, &cpt);
+    gp_rightsize_apply(&rec, 8192, 50, 0, 0, &mem, &cpt);
     is_int(mem, rec.mem_mib, "auto applies the recommendation below the request");
     is_int(cpt, 34, "and compute, never below its max");
 
     /* Never above the request, never below the max */
-    gp_rightsize_apply(&rec, 2048, 20, 0, &mem, &cpt);
+    gp_rightsize_apply(&rec, 2048, 20, 0, 0, &mem, &cpt);
     is_int(mem, 3072, "a request under the observed max is raised to the max");
     gp_rightsize_rec_t r2 = rec;
     r2.mem_mib = 2048;   /* a recommendation under the max (a lower percentile) */
-    gp_rightsize_apply(&r2, 8192, 50, 0, &mem, &cpt);
+    gp_rightsize_apply(&r2, 8192, 50, 0, 0, &mem, &cpt);
     is_int(mem, 3072, "auto never goes below the observed max");
     r2 = rec;
     r2.mem_mib = 9000;
     r2.mem_max = 3000;
-    gp_rightsize_apply(&r2, 8192, 50, 0, &mem, &cpt);
+    gp_rightsize_apply(&r2, 8192, 50, 0, 0, &mem, &cpt);
     is_int(mem, 8192, "never above the request without an OOM");
 
     /* OOM bump */
@@ -88,10 +88,14 @@ int main(void)
     ok(rec.mem_mib >= 3993, "after an OOM at 3328 the next recommendation is >= 3328 x 1.2: %lld",
        (long long)rec.mem_mib);
     is_int(rec.ooms, 1, "the OOM is counted");
-    gp_rightsize_apply(&rec, 3328, 50, 0, &mem, &cpt);
+    gp_rightsize_apply(&rec, 3328, 50, 0, 0, &mem, &cpt);
     ok(mem >= 3993, "the bump may go above the request: %lld", (long long)mem);
-    gp_rightsize_apply(NULL, 3328, 50, 4000, &mem, &cpt);
+    gp_rightsize_apply(NULL, 3328, 50, 4000, 0, &mem, &cpt);
     is_int(mem, 4000, "a record's bump floor applies even without history");
+    gp_rightsize_apply(&rec, 3328, 50, 0, 3600, &mem, &cpt);
+    is_int(mem, 3600, "a bump above the request is held to the largest device");
+    gp_rightsize_apply(&rec, 3328, 50, 0, 3000, &mem, &cpt);
+    is_int(mem, 3328, "and never below the request for it");
 
     /* Decay: old runs fade */
     gp_rightsize_t *d = gp_rightsize_new("c", NULL);
