@@ -40,7 +40,7 @@ DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
                 libssl-dev libzmq3-dev libmicrohttpd-dev libgnutls28-dev gnuplot-nox \
                 libtest-harness-perl openssl curl iproute2 procps gcc make python3 \
                 gcc-aarch64-linux-gnu libc6-arm64-cross qemu-user podman runc docker-registry \
-                python3-yaml chromium chromium-driver python3-selenium prometheus
+                python3-yaml python3-zmq chromium chromium-driver python3-selenium prometheus
 
 LIB      := $(BUILD)/libgpupool.a
 COMMON_SRCS := $(wildcard common/*.c)

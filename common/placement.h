@@ -142,6 +142,17 @@ int gp_placement_rank(gp_placement_t *self, const gp_job_t *job, gp_candidate_t 
 int gp_placement_score_node(gp_placement_t *self, const char *node, const gp_job_t *job,
                             double *score, gp_alloc_t *plan, gp_err_t *err);
 bool gp_placement_fits(gp_placement_t *self, const char *node, const gp_job_t *job);
+/* Is plan a possible allocation of job on its node, whatever else the node
+ * holds (an agent's proposal, checked before it is believed): as many
+ * devices as the job asks, each named by its index with that device's
+ * uuid, healthy, allowed by the job's device filters, not twice; whole as
+ * the job; memory within what the device offers (mem_mib x oversub) and,
+ * for a share, at least the job's need on that device; compute at least
+ * the job's; host CPU and memory at least the job's and within the node's.
+ * 0, or -1 with GP_ERR_NOTFOUND (no such node) or GP_ERR_INVALID, err
+ * naming the first fault. */
+int gp_placement_check_plan(gp_placement_t *self, const gp_job_t *job, const gp_alloc_t *plan,
+                            gp_err_t *err);
 
 /* Gang: place every member or none.  Plans go to out[0..n); with commit
  * they are also added (and the members must have distinct ids). */

@@ -273,6 +273,58 @@ bool gp_placement_fits(gp_placement_t *self, const char *node, const gp_job_t *j
     return gp_placement_score_node(self, node, job, &s, NULL, NULL) == 0;
 }
 
+int gp_placement_check_plan(gp_placement_t *self, const gp_job_t *job, const gp_alloc_t *plan,
+                            gp_err_t *err)
+{
+    int slot = gp_pl_map_find(&self->node_index, plan->node);
+    if (slot < 0)
+        return gp_err_set(err, GP_ERR_NOTFOUND, "no node %s", plan->node);
+    gp_pl_req_t r;
+    if (gp_pl_compile(self, job, &r, err) < 0)
+        return -1;
+    const gp_pl_node_t *n = &self->nodes[slot];
+    if (plan->ndevices != r.n)
+        return gp_err_set(err, GP_ERR_INVALID, "%d devices, the job asks for %d", plan->ndevices,
+                          r.n);
+    if (plan->cpu_milli < r.cpu || plan->cpu_milli > n->cpu_cap)
+        return gp_err_set(err, GP_ERR_INVALID, "cpu_milli %lld: the job asks %lld, the node has %lld",
+                          (long long)plan->cpu_milli, (long long)r.cpu, (long long)n->cpu_cap);
+    if (plan->host_mem_mib < r.hmem || plan->host_mem_mib > n->mem_cap)
+        return gp_err_set(err, GP_ERR_INVALID,
+                          "host_mem_mib %lld: the job asks %lld, the node has %lld",
+                          (long long)plan->host_mem_mib, (long long)r.hmem, (long long)n->mem_cap);
+    uint32_t seen = 0;
+    for (int k = 0; k < plan->ndevices; k++) {
+        const gp_alloc_dev_t *p = &plan->devices[k];
+        if (p->index < 0 || p->index >= n->ndev)
+            return gp_err_set(err, GP_ERR_INVALID, "device index %d: the node has %d devices",
+                              p->index, n->ndev);
+        const gp_pl_dev_t *d = &n->dev[p->index];
+        if (strcmp(d->uuid, p->uuid) != 0)
+            return gp_err_set(err, GP_ERR_INVALID, "device index %d is %s, the plan names another",
+                              p->index, d->uuid);
+        if (seen >> p->index & 1u)
+            return gp_err_set(err, GP_ERR_INVALID, "device %s named twice", d->uuid);
+        seen |= 1u << p->index;
+        if (!d->healthy || !r.allowed[d->group] || (r.dev_filter && !gp_pl_dev_fits_slow(d, &r)))
+            return gp_err_set(err, GP_ERR_INVALID, "device %s is unhealthy or not allowed",
+                              d->uuid);
+        if (p->whole != r.whole)
+            return gp_err_set(err, GP_ERR_INVALID, "device %s: whole %s, the job asks %s",
+                              d->uuid, p->whole ? "true" : "false", r.whole ? "true" : "false");
+        if (p->mem_mib > d->mem_cap)
+            return gp_err_set(err, GP_ERR_INVALID, "device %s: %lld MiB, the device offers %lld",
+                              d->uuid, (long long)p->mem_mib, (long long)d->mem_cap);
+        if (!r.whole && p->mem_mib < gp_pl_dev_mem_need(d, &r))
+            return gp_err_set(err, GP_ERR_INVALID, "device %s: %lld MiB, the job asks %lld",
+                              d->uuid, (long long)p->mem_mib, (long long)gp_pl_dev_mem_need(d, &r));
+        if (!r.whole && p->compute_permille < r.comp_pm)
+            return gp_err_set(err, GP_ERR_INVALID, "device %s: compute %g%%, the job asks %g%%",
+                              d->uuid, p->compute_permille / 10.0, r.comp_pm / 10.0);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ gangs */
 
 int gp_placement_place_gang(gp_placement_t *self, const gp_job_t *jobs, int n, bool commit,

@@ -1,5 +1,5 @@
 /*
- * wire.h - the coordinator <-> agent protocol over ZeroMQ, version 1.
+ * wire.h - the coordinator <-> agent protocol over ZeroMQ, gpupool/2.
  *
  * Sockets.  Each coordinator binds one ROUTER socket (its "bid endpoint").
  * Each agent connects one DEALER socket to every coordinator of its region
@@ -20,7 +20,7 @@
  * that is not a JSON object, or a body over the limit is dropped and
  * counted by the receiver (gp_wire_recv returns -1 with the reason); it
  * never ends the connection or the process.  The bodies are described in
- * README.md ("Wire protocol") and validated by their readers.
+ * README.md ("Protocol reference") and validated by their readers.
  *
  * Keys.  A key pair is stored as two files: NAME.key (mode 0600; the
  * public and the secret key) and NAME.pub (the public key), each line

@@ -53,6 +53,8 @@ static const char *const s_counters[][3] = {
       "what=\"bid-not-asked\"" },
     { "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
       "what=\"unexpected-type\"" },
+    { "gpupool_coordinator_rejected_proposals_total",
+      "Bids dropped for a plan their node cannot hold", "" },
     { "gpupool_coordinator_handoffs_total", "Jobs handed to another region", "" },
     { "gpupool_coordinator_gangs_total", "Gangs placed", "" },
     { "gpupool_coordinator_preempted_total", "Jobs preempted", "" },

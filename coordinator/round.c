@@ -153,6 +153,30 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
     }
 }
 
+/* A bid's plan (its proposal) is advice: the commit writes the leader's
+ * own plan for the node it ranked best, and an agent's plan elsewhere only
+ * when it still fits (s_choose).  A plan the node could never hold (a bad
+ * device index, more memory than the device offers, less than the job
+ * asks) is a broken agent: the whole bid is dropped, counted and logged,
+ * and the node counts as having refused.  1 when rejected. */
+static int s_proposal_rejected(coord_t *c, s_entry_t *e, const char *agent, const gp_alloc_t *plan)
+{
+    gp_err_t err;
+    if (gp_placement_check_plan(c->engine, &e->job, plan, &err) == 0)
+        return 0;
+    for (char *p = err.msg; *p; p++)   /* the message quotes record fields */
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            *p = '?';
+    char a[64], n[64];
+    coord_count(c, "gpupool_coordinator_rejected_proposals_total",
+                "Bids dropped for a plan their node cannot hold", NULL);
+    gp_log_warn("proposal rejected agent=%s job=%s node=%s reason=\"%s\"",
+                gp_wire_printable(agent, strlen(agent), a, sizeof a), e->id,
+                gp_wire_printable(plan->node, strlen(plan->node), n, sizeof n), err.msg);
+    snprintf(e->reason, sizeof e->reason, "%.40s proposal rejected: %.90s", plan->node, err.msg);
+    return 1;
+}
+
 static void s_bids(coord_t *c, gp_wire_msg_t *msg)
 {
     s_round_t *r = s_r(c);
@@ -210,6 +234,8 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
                         "what=\"bid\"");
             continue;
         }
+        if (s_proposal_rejected(c, e, agent, &plan))
+            continue;
         coord_count(c, "gpupool_coordinator_bids_total", "Bids received", "result=\"bid\"");
         if (e->nbids < S_MAX_CAND) {
             e->bids[e->nbids].score = json_number_value(score);

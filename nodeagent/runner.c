@@ -755,12 +755,23 @@ int gp_runner_adopt(gp_runner_t *self, const char *job, gp_run_status_t *st, gp_
         return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
     char dir[4096];
     gp_strlcpy(dir, gp_runner_dir(self, job), sizeof dir);
-    struct stat sb;
-    if (stat(dir, &sb) < 0)
-        return 0;
     gp_run_status_t s;
     memset(&s, 0, sizeof s);
     gp_strlcpy(s.job, job, sizeof s.job);
+    struct stat sb;
+    if (stat(dir, &sb) < 0) {
+        /* Ended and reported, its folder kept in done/ for the log
+         * retention: a store restored from a backup can hold its allocation
+         * again, and the job must not start twice for it. */
+        char done[4200];
+        snprintf(done, sizeof done, "%s/done/%s", self->state_dir, job);
+        if (stat(done, &sb) < 0)
+            return 0;
+        if (!s_read_exit(done, &s))
+            s.state = GP_RUN_LOST;
+        *st = s;
+        return 1;
+    }
     s_job_t *known = s_find(self, job);
     if (known) {
         *st = known->st;
@@ -905,6 +916,9 @@ int gp_runner_forget(gp_runner_t *self, const char *job, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "bad job id \"%s\"", job);
     if (s_find(self, job))
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is still running", job);
+    struct stat sb;
+    if (stat(gp_runner_dir(self, job), &sb) < 0)
+        return 0;       /* in done/ already (adopted from there): keep it */
     char done[4200], to[4400];
     snprintf(done, sizeof done, "%s/done", self->state_dir);
     snprintf(to, sizeof to, "%s/%s", done, job);

@@ -81,9 +81,16 @@ int main(void)
     char done[200];
     snprintf(done, sizeof done, "%s/done/job-1", dir);
     is_str(s_slurp(done, "stdout"), "out s-1\n", "its logs are kept in done/");
-    is_int(gp_runner_adopt(r, "job-1", &st, &err), 0, "and it is no longer this node's job");
+    /* A store restored from a backup can hand the same allocation back:
+     * within the log retention it is known to have ended, not started again. */
+    is_int(gp_runner_adopt(r, "job-1", &st, &err), 1, "an ended job is still found in done/");
+    is_int(st.state, GP_RUN_EXITED, "...as ended");
+    is_int(st.exit_code, 3, "...with its exit code");
+    is_int(gp_runner_forget(r, "job-1", &err), 0, "forgetting it again succeeds");
+    is_str(s_slurp(done, "stdout"), "out s-1\n", "...and keeps its logs");
     is_int(gp_runner_prune(r, 3600), 0, "prune keeps recent logs");
     is_int(gp_runner_prune(r, -1), 1, "and removes old ones");
+    is_int(gp_runner_adopt(r, "job-1", &st, &err), 0, "then it is no longer this node's job");
     is_int(gp_runner_start(r, "../x", a1, NULL, &err), -1, "a job id cannot name another folder");
 
     /* Stop: SIGTERM to the whole group, SIGKILL after the grace period. */

@@ -14,3 +14,9 @@ TEST_PROGRAMS += $(BUILD)/tests/bench/wan_load
 
 $(BUILD)/tests/bench/wan_load: $(BUILD)/tests/bench/wan_load.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)
+
+# What checking an agent's proposal costs per bid (tests/bench/proposal.sh).
+TEST_PROGRAMS += $(BUILD)/tests/bench/proposal_check
+
+$(BUILD)/tests/bench/proposal_check: $(BUILD)/tests/bench/proposal_check.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ETCD) $(LIBS_BASE)

@@ -98,6 +98,7 @@ done
 wait_for 60 not_running b1-1
 ok $? "b1-1, ended after the backup, is no longer running in the store ($(job_state c2 b1-1))" ||
     diag "$(grep -h 'b1-1' "$T_TMP/a2.log" "$T_TMP/c2.log" | tail -20)"
+is "$(procs b1-1)" 0 "...and is not started again for its restored allocation"
 for j in b2-1 b3-1; do
     is "$(procs $j)" 1 "$j runs once, adopted across the restore"
     is "$(job_state c2 $j)" running "...and the store says it runs"

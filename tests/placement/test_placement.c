@@ -713,6 +713,68 @@ static void test_gpupool(void)
        fgd_poor);
 }
 
+/* A proposal (an agent's plan) is checked against the node and the job,
+ * not against what else the node holds. */
+static void test_check_plan(void)
+{
+    gp_placement_t *pl = engine("binpack");
+    gp_node_t n;
+    mk(&n, "p0", 8000, 16000, 2, "T4", 16384);
+    n.oversub = 1.5;
+    add(pl, &n);
+    gp_job_t share = job("s", 1, 0, 1000);
+    share.whole = false;
+    share.mem_mib = 4096;
+    share.compute_permille = 250;
+    double sc;
+    gp_alloc_t good, p;
+    is_int(gp_placement_score_node(pl, "p0", &share, &sc, &good, &err), 0, "a plan of the engine's own");
+    is_int(gp_placement_check_plan(pl, &share, &good, &err), 0, "passes the check");
+    gp_alloc_t other = good;   /* the other device: still a valid proposal */
+    other.devices[0].index = 1 - good.devices[0].index;
+    gp_strlcpy(other.devices[0].uuid, n.devices[other.devices[0].index].uuid, sizeof other.devices[0].uuid);
+    is_int(gp_placement_check_plan(pl, &share, &other, &err), 0, "so does the other device");
+    p = good; p.devices[0].index = 5;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "device index 5"),
+       "refused: a device index out of range (%s)", err.msg);
+    p = good; p.devices[0].index = 1 - good.devices[0].index;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "the plan names another"),
+       "refused: an index that is not the uuid's device (%s)", err.msg);
+    p = good; p.devices[0].mem_mib = 16384 * 4;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "the device offers 24576"),
+       "refused: more memory than the device offers with oversub (%s)", err.msg);
+    p = good; p.devices[0].mem_mib = 24576;
+    is_int(gp_placement_check_plan(pl, &share, &p, &err), 0, "memory up to mem_mib x oversub is fine");
+    p = good; p.devices[0].mem_mib = 4095;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "the job asks 4096"),
+       "refused: less memory than the job asks (%s)", err.msg);
+    p = good; p.devices[0].compute_permille = 200;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "compute"),
+       "refused: less compute than the job asks (%s)", err.msg);
+    p = good; p.devices[0].whole = true;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "whole"),
+       "refused: whole for a share (%s)", err.msg);
+    p = good; p.ndevices = 2; p.devices[1] = p.devices[0];
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "2 devices"),
+       "refused: more devices than the job asks (%s)", err.msg);
+    p = good; p.cpu_milli = 9000;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "cpu_milli"),
+       "refused: more CPU than the node has (%s)", err.msg);
+    p = good; p.cpu_milli = 0;
+    ok(gp_placement_check_plan(pl, &share, &p, &err) < 0 && strstr(err.msg, "cpu_milli"),
+       "refused: less CPU than the job asks (%s)", err.msg);
+    gp_job_t two = job("w", 2, 0, 0);
+    is_int(gp_placement_score_node(pl, "p0", &two, &sc, &p, &err), 0, "a whole two-device plan");
+    is_int(gp_placement_check_plan(pl, &two, &p, &err), 0, "passes");
+    p.devices[1] = p.devices[0];
+    ok(gp_placement_check_plan(pl, &two, &p, &err) < 0 && strstr(err.msg, "twice"),
+       "refused: one device named twice (%s)", err.msg);
+    gp_strlcpy(p.node, "zz", sizeof p.node);
+    ok(gp_placement_check_plan(pl, &two, &p, &err) < 0 && err.code == GP_ERR_NOTFOUND,
+       "an unknown node");
+    gp_placement_destroy(&pl);
+}
+
 int main(void)
 {
     test_filters();
@@ -728,6 +790,7 @@ int main(void)
     test_big();
     test_tie_order();
     test_gpupool();
+    test_check_plan();
     ok(gp_policy_doc("fgd") != NULL && gp_policy_doc("nope") == NULL, "policy docs");
     gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
     o.policy = "nope";
