@@ -116,6 +116,20 @@ echo "{\"id\": \"spiky-1\", \"devices\": 1, \"mem_mib\": 8192, \"rightsize\": \"
 wait_state c1 spiky-1 succeeded 30; ok $? "its run succeeds"
 is "$(applied_mem spiky-1)" 3000 "auto placed it at the observed max, not below"
 
+# 5b. Quotas are charged what was applied: two auto jobs of 8 GiB requests
+# fit a 3000 MiB quota once right-sized to 1152 MiB each.
+etcdctl_ put /gpupool/rightsize/qa.q '{"v":1,"class":"qa.q","owner":"qa","updated_ms":1,"runs":10,"ooms":0,"mem":{"max_mib":1000,"buckets":[[71,10]]},"compute":{"max_pct":-1,"buckets":[]},"asked":{"mem_mib":8192,"compute_percent":0}}' >/dev/null
+gpupool_ c1 quota set qa --mem-mib 3000 >/dev/null; is "$?" 0 "team qa gets a quota of 3000 MiB"
+for q in q-1 q-2; do
+    echo "{\"id\": \"$q\", \"owner\": \"qa\", \"devices\": 1, \"mem_mib\": 8192, \"rightsize\": \"auto\",
+           \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"hold\", \"512\", \"3\"]}" |
+        gpupool_ c1 submit - >/dev/null
+done
+wait_state c1 q-1 running 20 && wait_state c1 q-2 running 20
+ok $? "both run together within the quota (8192 MiB each asked, over it as asked)"
+is "$(applied_mem q-1) $(applied_mem q-2)" "1152 1152" "each charged the 1152 MiB it was given"
+wait_state c1 q-2 succeeded 20; gpupool_ c1 quota rm qa >/dev/null
+
 # 6. Restarts lose no summary.
 before=$(summary train)
 stop_daemon agent; is "$?" 0 "the agent exits 0"
