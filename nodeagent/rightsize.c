@@ -20,12 +20,13 @@
  * stopped), and a long run one sample per rightsize-interval (1 min) while
  * it runs, with its peak so far and its windows since the last sample.
  *
- * Writing.  Samples wait in a per-class list; each tick, every class with
- * samples is read (P rightsize/<class>), the samples added (decaying what
- * is there: rightsize-half-life) and written back in a transaction that
- * compares the key's mod revision with the one read, so that two agents
- * never lose each other's samples; a refused compare or an error keeps the
- * samples for the next tick.  One write per class per tick, whatever the
+ * Writing.  Samples wait in a per-class list; each tick, the classes with
+ * samples (up to 32) are read (P rightsize/<class>, one batch), the samples
+ * added (decaying what is there: rightsize-half-life) and written back (one
+ * batch of transactions, each comparing its key's mod revision with the one
+ * read, so that two agents never lose each other's samples): two round
+ * trips however many classes.  A refused compare or an error keeps the
+ * samples for a later tick (a second later).  One write per class per tick, whatever the
  * number of runs that ended: placements themselves write nothing here.
  * A stored summary that is not valid is reported (log, counter
  * gpupool_agent_rightsize_bad_summaries_total) and replaced, never merged.
@@ -184,63 +185,109 @@ void agent_rightsize_run_end(agent_t *a, agent_job_t *j)
         s_sample(a, j, 1);
 }
 
-/* One class: read, add, compare-and-put.  0 written, -1 kept for later. */
-static int s_flush_class(agent_t *a, const char *cls, s_pending_t *p)
+/* The class's summary with the samples added, as text (caller frees); a
+ * stored value that is not a valid summary of this class is reported and
+ * started again. */
+static char *s_merged(agent_t *a, const char *key, const char *cls, const s_pending_t *p,
+                      const gp_etcd_result_t *res)
 {
-    char key[GP_KEY_MAX];
-    gp_key_rightsize(key, a->cfg.prefix, cls);
-    gp_etcd_result_t res;
     gp_err_t err;
-    if (gp_etcd_get(a->etcd, key, 0, &res, &err) < 0) {
-        agent_count_etcd_error(a, "rightsize-read", &err);
-        return -1;
-    }
-    int64_t mod = res.n_kvs ? res.kvs[0].mod_revision : 0;
     gp_rightsize_t *s = NULL;
-    if (res.n_kvs) {
-        s = gp_rightsize_from_json_str(res.kvs[0].value, res.kvs[0].value_len, &err);
+    if (res && res->n_kvs) {
+        s = gp_rightsize_from_json_str(res->kvs[0].value, res->kvs[0].value_len, &err);
+        if (s && strcmp(gp_rightsize_class_name(s), cls) != 0) {
+            gp_err_set(&err, GP_ERR_INVALID, "class: \"%s\"", gp_rightsize_class_name(s));
+            gp_rightsize_destroy(&s);
+        }
         if (s == NULL) {
             agent_count(a, "gpupool_agent_rightsize_bad_summaries_total",
                         "Stored usage summaries that were not valid (replaced)", NULL);
             gp_log_warn("ignoring a malformed usage summary, starting it again key=%s err=\"%s\"",
                         key, err.msg);
-        } else if (strcmp(gp_rightsize_class_name(s), cls) != 0) {
-            gp_log_warn("ignoring a usage summary of another class key=%s class=%s", key,
-                        gp_rightsize_class_name(s));
-            agent_count(a, "gpupool_agent_rightsize_bad_summaries_total",
-                        "Stored usage summaries that were not valid (replaced)", NULL);
-            gp_rightsize_destroy(&s);
         }
     }
-    gp_etcd_result_free(&res);
     if (s == NULL && (s = gp_rightsize_new(cls, p->owner)) == NULL)
-        return -1;
+        return NULL;
     gp_rightsize_opts_t o = s_opts(a);
     int64_t now = gp_wall_ms();
     for (int i = 0; i < p->n; i++)
         gp_rightsize_add_run(s, &p->runs[i], now, &o);
     char *text = gp_rightsize_dump(s);
     gp_rightsize_destroy(&s);
-    if (text == NULL)
-        return -1;
+    return text;
+}
+
+/* Up to S_CLASSES_PER_TICK classes: their summaries read in one batch, then
+ * written back in one batch of compare-and-puts (two round trips in all).
+ * Classes written leave the pending map; the others wait for a later tick. */
+static int s_flush(agent_t *a)
+{
+    char cls[S_CLASSES_PER_TICK][GP_RIGHTSIZE_CLASS_LEN];
+    s_pending_t *pend[S_CLASSES_PER_TICK];
+    int64_t mod[S_CLASSES_PER_TICK];
+    int n = 0, failed = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(a->rs_pending); it.key && n < S_CLASSES_PER_TICK;
+         it = gp_strmap_next(a->rs_pending, it)) {
+        gp_strlcpy(cls[n], it.key, sizeof cls[n]);
+        pend[n++] = it.value;
+    }
+    gp_etcd_batch_t *rb = gp_etcd_batch_new(a->etcd), *wb = gp_etcd_batch_new(a->etcd);
     gp_txnb_t *t = gp_txnb_new();
-    int rc = -1;
-    if (t == NULL)
-        goto cleanup;
-    gp_txnb_cmp(t, key, GP_ETCD_CMP_MOD, mod);
-    gp_txnb_put(t, key, text);
-    if (gp_txnb_run(t, a->etcd, &res, &err) < 0) {
-        agent_count_etcd_error(a, "rightsize-write", &err);
+    char key[GP_KEY_MAX];
+    gp_err_t err;
+    int written[S_CLASSES_PER_TICK] = { 0 };
+    if (rb == NULL || wb == NULL || t == NULL) {
+        failed = 1;
         goto cleanup;
     }
-    rc = res.succeeded ? 0 : -1;   /* another agent wrote it first: again next tick */
-    gp_etcd_result_free(&res);
-    if (rc == 0)
-        gp_log_debug("usage summary updated class=%s samples=%d", cls, p->n);
+    for (int i = 0; i < n; i++) {
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = gp_key_rightsize(key, a->cfg.prefix,
+                                                                                cls[i]) };
+        gp_etcd_batch_add(rb, &op, NULL);
+    }
+    if (gp_etcd_batch_run(rb, 64, &err) < 0 && err.code != GP_OK)
+        agent_count_etcd_error(a, "rightsize-read", &err);
+    int nw = 0, widx[S_CLASSES_PER_TICK];
+    for (int i = 0; i < n; i++) {
+        const gp_etcd_result_t *res;
+        if (gp_etcd_batch_result(rb, (size_t)i, &res, &err) < 0) {
+            failed = 1;
+            continue;
+        }
+        mod[i] = res->n_kvs ? res->kvs[0].mod_revision : 0;
+        gp_key_rightsize(key, a->cfg.prefix, cls[i]);
+        char *text = s_merged(a, key, cls[i], pend[i], res);
+        if (text == NULL) {
+            failed = 1;
+            continue;
+        }
+        gp_txnb_reset(t);
+        gp_txnb_cmp(t, key, GP_ETCD_CMP_MOD, mod[i]);
+        gp_txnb_put(t, key, text);
+        free(text);
+        if (gp_txnb_add(t, wb, &err) == 0)
+            widx[nw++] = i;
+    }
+    if (nw > 0 && gp_etcd_batch_run(wb, 64, &err) < 0 && err.code != GP_OK)
+        agent_count_etcd_error(a, "rightsize-write", &err);
+    for (int k = 0; k < nw; k++) {
+        const gp_etcd_result_t *res;
+        if (gp_etcd_batch_result(wb, (size_t)k, &res, &err) < 0 || !res->succeeded)
+            failed = 1;   /* an error, or another agent wrote it first: again later */
+        else
+            written[widx[k]] = 1;
+    }
 cleanup:
+    for (int i = 0; i < n; i++) {
+        if (!written[i])
+            continue;
+        gp_log_debug("usage summary updated class=%s samples=%d", cls[i], pend[i]->n);
+        free(gp_strmap_del(a->rs_pending, cls[i]));
+    }
     gp_txnb_destroy(&t);
-    free(text);
-    return rc;
+    gp_etcd_batch_destroy(&rb);
+    gp_etcd_batch_destroy(&wb);
+    return failed ? -1 : 0;
 }
 
 void agent_rightsize_tick(agent_t *a)
@@ -260,24 +307,8 @@ void agent_rightsize_tick(agent_t *a)
     }
     if (gp_strmap_size(a->rs_pending) == 0 || now < a->rs_next_flush_ms)
         return;
-    char *done[S_CLASSES_PER_TICK];
-    int ndone = 0, failed = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(a->rs_pending); it.key && ndone < S_CLASSES_PER_TICK;
-         it = gp_strmap_next(a->rs_pending, it)) {
-        if (s_flush_class(a, it.key, it.value) == 0)
-            done[ndone++] = strdup(it.key);
-        else
-            failed = 1;
-        if (failed)
-            break;
-    }
-    for (int i = 0; i < ndone; i++) {
-        if (done[i])
-            free(gp_strmap_del(a->rs_pending, done[i]));
-        free(done[i]);
-    }
     /* After a failure wait a second: a full or unreachable store is not hammered. */
-    a->rs_next_flush_ms = failed ? now + 1000 : 0;
+    a->rs_next_flush_ms = s_flush(a) < 0 ? now + 1000 : 0;
 }
 
 int agent_rightsize_start(agent_t *a, gp_err_t *err)
