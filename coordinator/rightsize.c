@@ -169,27 +169,33 @@ static int64_t s_freed(coord_t *c, const gp_alloc_t *al, const gp_rightsize_rec_
 
 typedef struct {
     int64_t jobs, milli, mem;
+    gp_rightsize_rec_t rec;   /* the class's, computed once */
 } s_waste_t;
 
-/* Per class with a summary: jobs allocated now and what they would free. */
+/* Per class with a recommendation: jobs allocated now and what they would
+ * free (every job of the class, whatever its rightsize: what the pool would
+ * free if every class used its recommendation). */
 static gp_strmap_t *s_waste(coord_t *c)
 {
     gp_strmap_t *w = gp_strmap_new();
-    if (w == NULL)
-        return NULL;
+    if (w == NULL || gp_strmap_size(c->rightsize) == 0)
+        return w;
     for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
         const gp_alloc_t *al = it.value;
         coord_job_t *j = coord_cache_job(c, al->job);
-        gp_rightsize_rec_t rec;
-        if (j == NULL || j->cls[0] == '\0' || !s_recommend(c, j->cls, &rec))
+        if (j == NULL || j->cls[0] == '\0' || gp_strmap_get(c->rightsize, j->cls) == NULL)
             continue;
         s_waste_t *x = gp_strmap_get(w, j->cls);
-        if (x == NULL && ((x = calloc(1, sizeof *x)) == NULL || gp_strmap_put(w, j->cls, x) < 0)) {
-            free(x);
-            continue;
+        if (x == NULL) {
+            if ((x = calloc(1, sizeof *x)) == NULL || gp_strmap_put(w, j->cls, x) < 0) {
+                free(x);
+                continue;
+            }
+            s_recommend(c, j->cls, &x->rec);
         }
         x->jobs++;
-        x->milli += s_freed(c, al, &rec, &x->mem);
+        if (x->rec.have)
+            x->milli += s_freed(c, al, &x->rec, &x->mem);
     }
     return w;
 }

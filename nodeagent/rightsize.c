@@ -72,7 +72,8 @@ static gp_rightsize_opts_t s_opts(const agent_t *a)
 
 static int s_learns(const agent_job_t *j)
 {
-    return j->have_rec && j->rec.rightsize != GP_RIGHTSIZE_OFF && j->region != NULL;
+    /* A started job had its record (kept while a failed report re-reads it). */
+    return j->started && j->rec.rightsize != GP_RIGHTSIZE_OFF && j->region != NULL;
 }
 
 static gp_rightsize_run_t *s_run(agent_job_t *j)
