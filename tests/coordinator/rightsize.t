@@ -104,7 +104,9 @@ is "$bump" "$exp" "the bump is max(limit + 256, limit x 1.2) of its $rec MiB lim
 ap=$(applied_mem train-big)
 [ -n "$ap" ] && [ "$ap" -ge "$bump" ] && [ "$ap" -le $(( bump * 110 / 100 )) ]
 ok $? "the restarted run was placed with at least the bump: $ap MiB (above its 8192 request it would be allowed too)"
-like "$(gpupool_ c1 get train-big)" "Rightsize: +auto, class train; applied [0-9.]+G .*requested 8G" "gpupool get shows applied and requested"
+like "$(gpupool_ c1 get train-big)" "Rightsize: +auto, class train; applied [0-9.]+G no cap \(requested 8G no cap\)" "gpupool get shows applied and requested"
+like "$(gpupool_ c1 rightsize train-big)" "job train-big: class train, rightsize auto, requested 8G -, applied [0-9.]+G -" "gpupool rightsize JOB shows its class and both sizes"
+gpupool_ c1 rightsize no-such-job >/dev/null 2>&1; is "$?" 66 "gpupool rightsize of an unknown job exits 66"
 
 # 5. Never below the observed max: a summary whose p95 is 1000 MiB and max 3000.
 etcdctl_ put /gpupool/rightsize/spiky '{"v":1,"class":"spiky","updated_ms":1,"runs":100,"ooms":0,"mem":{"max_mib":3000,"buckets":[[71,99],[94,1]]},"compute":{"max_pct":-1,"buckets":[]},"asked":{"mem_mib":8192,"compute_percent":0}}' >/dev/null
