@@ -89,6 +89,10 @@ m=$(pool_metric c1 'gpupool_rightsize_recommended_mem_mib{class="train"}')
 is "$m" "$rec" "gpupool_rightsize_recommended_mem_mib{class=\"train\"} on /metrics"
 w=$(pool_metric c1 'gpupool_rightsize_waste_mem_mib{class="train"}')
 is "$w" "$(( 8192 - rec ))" "gpupool_rightsize_waste_mem_mib: what the job holds beyond it"
+curl -s -m 5 "${POOL_API[c1]}/metrics" >"$T_TMP/metrics"
+pout=$(promtool check metrics <"$T_TMP/metrics" 2>&1); prc=$?
+[ "$prc" = 0 ] && [ -z "$pout" ] && grep -q '^gpupool_rightsize_waste_gpus{class="train"}' "$T_TMP/metrics"
+ok $? "promtool check metrics passes with the right-sizing series ($pout)"
 gpupool_ c1 cancel train-hold >/dev/null
 wait_runs train 6; ok $? "a stopped run is a sample too"
 
