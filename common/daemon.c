@@ -144,19 +144,29 @@ void gp_daemon_memory_init(void)
 #define S_TRIM_EVERY_MS 1000
 #define S_TRIM_FREE     (1024 * 1024)
 
-void gp_daemon_trim_memory(void)
+static int64_t s_trim_next_ms;
+
+void gp_daemon_trim_memory_now(void)
 {
-    static int64_t next_ms;
     int64_t now = gp_mono_ms();
-    if (now < next_ms)
-        return;
-    next_ms = now + S_TRIM_EVERY_MS;
+    s_trim_next_ms = now + S_TRIM_EVERY_MS;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 mi = mallinfo2();
     size_t free_inside = mi.fordblks > mi.keepcost ? mi.fordblks - mi.keepcost : 0;
     if (free_inside > S_TRIM_FREE && free_inside > mi.uordblks / 4)
         malloc_trim(0);
+#endif
+}
+
+void gp_daemon_trim_memory(void)
+{
+    int64_t now = gp_mono_ms();
+    if (now < s_trim_next_ms)
+        return;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    gp_daemon_trim_memory_now();
 #elif defined(__GLIBC__)
+    s_trim_next_ms = now + S_TRIM_EVERY_MS;
     static int64_t next_full_ms;
     if (now >= next_full_ms) {
         next_full_ms = now + 60000;

@@ -48,6 +48,11 @@ void gp_daemon_memory_init(void);
  * inside it, hand those pages back to the system (glibc's malloc_trim), so
  * that memory freed after a burst does not stay resident. */
 void gp_daemon_trim_memory(void);
+/* The same check at once, for a caller that just ended a burst it knows
+ * was large (a bid round of hundreds of jobs): its pages go back now rather
+ * than up to a second later, when the next burst may already reuse and
+ * spread them. */
+void gp_daemon_trim_memory_now(void);
 
 /* The version of gpupool, printed by --version. */
 #define GP_VERSION "0.1.0"

@@ -15,6 +15,7 @@
 #include "placement_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +24,16 @@
 
 #include "banned.h"
 
-static const gp_policy_t *const s_policies[] = {
-    &gp_policy_binpack, &gp_policy_spread, &gp_policy_topology, &gp_policy_fgd,
-    &gp_policy_random, &gp_policy_dotprod, &gp_policy_gpuclustering, &gp_policy_gpupacking,
-    &gp_policy_bestfit, &gp_policy_gpupool,
-};
+/* The policies, listed once: policy P is gp_policy_P, named "P" (the
+ * name list and the table are both made from this list). */
+#define S_POLICIES(X)                                                                    \
+    X(binpack) X(spread) X(topology) X(fgd) X(random) X(dotprod) X(gpuclustering)         \
+    X(gpupacking) X(bestfit) X(gpupool)
+#define S_POLICY_ENTRY(p) &gp_policy_##p,
+#define S_POLICY_NAME(p)  #p,
 
-static const char *const s_policy_names[] = {
-    "binpack", "spread", "topology", "fgd", "random", "dotprod", "gpuclustering",
-    "gpupacking", "bestfit", "gpupool", NULL,
-};
+static const gp_policy_t *const s_policies[] = { S_POLICIES(S_POLICY_ENTRY) };
+static const char *const s_policy_names[] = { S_POLICIES(S_POLICY_NAME) NULL };
 
 const char *const *gp_policy_names(void)
 {
@@ -53,13 +54,7 @@ const char *gp_policy_doc(const char *name)
     return p ? p->doc : NULL;
 }
 
-/* ------------------------------------------------------------ string map
- * Open addressing with linear probing; keys are owned copies; deleted
- * slots are tombstones (key == s_tomb) until the next grow. */
-
-static char s_tomb_key;
-#define S_TOMB (&s_tomb_key)
-
+/* FNV-1a, mixed (seeds the random policy's per-node draw). */
 static uint64_t s_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -68,96 +63,27 @@ static uint64_t s_hash(const char *s)
     return h ^ (h >> 29);
 }
 
-int gp_pl_map_find(const gp_pl_map_t *m, const char *key)
-{
-    if (m->cap == 0)
-        return -1;
-    for (size_t i = s_hash(key) & (size_t)(m->cap - 1);; i = (i + 1) & (size_t)(m->cap - 1)) {
-        if (m->keys[i] == NULL)
-            return -1;
-        if (m->keys[i] != S_TOMB && strcmp(m->keys[i], key) == 0)
-            return m->vals[i];
-    }
-}
+/* ------------------------------------------------------------ name indexes
+ * common/strmap maps (created on first use) whose values are ints. */
 
-static int s_map_grow(gp_pl_map_t *m)
+int gp_pl_map_find(const gp_strmap_t *m, const char *key)
 {
-    int ncap = m->cap ? m->cap * 2 : 64;
-    while ((m->n + 1) * 2 > ncap)
-        ncap *= 2;
-    char **keys = calloc((size_t)ncap, sizeof *keys);
-    int *vals = calloc((size_t)ncap, sizeof *vals);
-    if (keys == NULL || vals == NULL) {
-        free(keys);
-        free(vals);
-        return -1;
-    }
-    for (int i = 0; i < m->cap; i++) {
-        if (m->keys[i] == NULL || m->keys[i] == S_TOMB)
-            continue;
-        size_t j = s_hash(m->keys[i]) & (size_t)(ncap - 1);
-        while (keys[j])
-            j = (j + 1) & (size_t)(ncap - 1);
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = ncap;
-    m->tomb = 0;
-    return 0;
+    void *v = m ? gp_strmap_get(m, key) : NULL;
+    return v ? (int)((intptr_t)v - 1) : -1;
 }
 
 /* Insert or replace. */
-static int s_map_put(gp_pl_map_t *m, const char *key, int val)
+static int s_map_put(gp_strmap_t **m, const char *key, int val)
 {
-    if ((m->n + m->tomb + 1) * 2 > m->cap && s_map_grow(m) < 0)
+    if (*m == NULL && (*m = gp_strmap_new()) == NULL)
         return -1;
-    size_t i = s_hash(key) & (size_t)(m->cap - 1);
-    for (;; i = (i + 1) & (size_t)(m->cap - 1)) {
-        if (m->keys[i] == NULL)
-            break;
-        if (m->keys[i] != S_TOMB && strcmp(m->keys[i], key) == 0) {
-            m->vals[i] = val;
-            return 0;
-        }
-    }
-    char *k = strdup(key);
-    if (k == NULL)
-        return -1;
-    m->keys[i] = k;
-    m->vals[i] = val;
-    m->n++;
-    return 0;
+    return gp_strmap_put(*m, key, (void *)(intptr_t)(val + 1));
 }
 
-static void s_map_del(gp_pl_map_t *m, const char *key)
+static void s_map_del(gp_strmap_t *m, const char *key)
 {
-    if (m->cap == 0)
-        return;
-    for (size_t i = s_hash(key) & (size_t)(m->cap - 1);; i = (i + 1) & (size_t)(m->cap - 1)) {
-        if (m->keys[i] == NULL)
-            return;
-        if (m->keys[i] != S_TOMB && strcmp(m->keys[i], key) == 0) {
-            free(m->keys[i]);
-            m->keys[i] = S_TOMB;
-            m->n--;
-            m->tomb++;
-            return;
-        }
-    }
-}
-
-static void s_map_free(gp_pl_map_t *m)
-{
-    for (int i = 0; i < m->cap; i++)
-        if (m->keys[i] && m->keys[i] != S_TOMB)
-            free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
+    if (m)
+        gp_strmap_del(m, key);
 }
 
 /* Interned strings: ids for regions, zones, labels ("k=v"). -1 for "". */
@@ -165,7 +91,7 @@ static int s_intern(gp_placement_t *pl, const char *s)
 {
     if (*s == '\0')
         return -1;
-    int id = gp_pl_map_find(&pl->strings, s);
+    int id = gp_pl_map_find(pl->strings, s);
     if (id >= 0)
         return id;
     if (s_map_put(&pl->strings, s, pl->nstrings) < 0)
@@ -175,7 +101,7 @@ static int s_intern(gp_placement_t *pl, const char *s)
 
 static int s_lookup(const gp_placement_t *pl, const char *s)
 {
-    return gp_pl_map_find(&pl->strings, s);
+    return gp_pl_map_find(pl->strings, s);
 }
 
 /* ------------------------------------------------------------------ random */
@@ -278,9 +204,9 @@ void gp_placement_destroy(gp_placement_t **self_p)
     for (int i = 0; i < pl->nallocs; i++)
         s_alloc_free(pl->allocs[i]);
     free(pl->allocs);
-    s_map_free(&pl->node_index);
-    s_map_free(&pl->job_index);
-    s_map_free(&pl->strings);
+    gp_strmap_destroy(&pl->node_index);
+    gp_strmap_destroy(&pl->job_index);
+    gp_strmap_destroy(&pl->strings);
     for (int g = 0; g < pl->ngroups; g++) {
         free(pl->group_vendor[g]);
         free(pl->group_model[g]);
@@ -408,7 +334,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
 {
     if (gp_node_validate(node, err) < 0)
         return -1;
-    int slot = gp_pl_map_find(&self->node_index, node->name);
+    int slot = gp_pl_map_find(self->node_index, node->name);
     if (slot >= 0) {
         /* Update: rebuild the node, then re-apply its allocations. */
         gp_pl_node_t *old = &self->nodes[slot];
@@ -484,8 +410,8 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
 
 static void s_alloc_unlink(gp_placement_t *pl, gp_pl_alloc_t *a)
 {
-    int idx = gp_pl_map_find(&pl->job_index, a->job);
-    s_map_del(&pl->job_index, a->job);
+    int idx = gp_pl_map_find(pl->job_index, a->job);
+    s_map_del(pl->job_index, a->job);
     if (idx >= 0 && idx < pl->nallocs - 1) {
         pl->allocs[idx] = pl->allocs[pl->nallocs - 1];
         s_map_put(&pl->job_index, pl->allocs[idx]->job, idx);
@@ -495,7 +421,7 @@ static void s_alloc_unlink(gp_placement_t *pl, gp_pl_alloc_t *a)
 
 int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *err)
 {
-    int slot = gp_pl_map_find(&self->node_index, name);
+    int slot = gp_pl_map_find(self->node_index, name);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no node %s", name);
     gp_pl_node_t *n = &self->nodes[slot];
@@ -504,7 +430,7 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
         s_alloc_free(n->allocs[i]);
     }
     s_node_clear(n);
-    s_map_del(&self->node_index, name);
+    s_map_del(self->node_index, name);
     self->free_slots[self->nfree++] = slot;
     self->nnodes--;
     gp_pl_changed(self, slot);
@@ -575,12 +501,12 @@ static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
 
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err)
 {
-    int slot = gp_pl_map_find(&self->node_index, alloc->node);
+    int slot = gp_pl_map_find(self->node_index, alloc->node);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "allocation without a job id");
-    if (gp_pl_map_find(&self->job_index, alloc->job) >= 0)
+    if (gp_pl_map_find(self->job_index, alloc->job) >= 0)
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is already allocated", alloc->job);
     gp_pl_node_t *n = &self->nodes[slot];
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
@@ -646,7 +572,7 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
 
 int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *err)
 {
-    int idx = gp_pl_map_find(&self->job_index, job);
+    int idx = gp_pl_map_find(self->job_index, job);
     if (idx < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no allocation for job %s", job);
     gp_pl_alloc_t *a = self->allocs[idx];
@@ -678,7 +604,7 @@ static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_
 
 int gp_placement_get_alloc(const gp_placement_t *self, const char *job, gp_alloc_t *out)
 {
-    int idx = gp_pl_map_find(&self->job_index, job);
+    int idx = gp_pl_map_find(self->job_index, job);
     if (idx < 0)
         return -1;
     s_alloc_export(self, self->allocs[idx], out);

@@ -15,6 +15,7 @@
 #define GP_PLACEMENT_INTERNAL_H
 
 #include "placement.h"
+#include "strmap.h"
 
 typedef struct {
     int64_t mem_cap;        /* MiB offered to slices: physical x oversub */
@@ -117,12 +118,6 @@ struct gp_policy {
 /* The FGD tables compiled from the typical shapes (policy_fgd.c). */
 typedef struct gp_pl_typical gp_pl_typical_t;
 
-typedef struct {
-    char **keys;
-    int *vals;
-    int cap, n, tomb;
-} gp_pl_map_t;
-
 struct gp_placement {
     const gp_policy_t *policy;
     uint64_t rng;
@@ -133,11 +128,11 @@ struct gp_placement {
     int *free_slots;
     int nfree;
     int nnodes;
-    gp_pl_map_t node_index;      /* name -> slot */
-    gp_pl_map_t job_index;       /* job -> index in allocs */
+    gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */
+    gp_strmap_t *job_index;      /* job -> index in allocs */
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
-    gp_pl_map_t strings;         /* interned names */
+    gp_strmap_t *strings;        /* interned names -> id */
     int nstrings;
     int ngroups;
     int64_t group_mem[GP_PL_MAX_GROUPS * 4];
@@ -242,7 +237,9 @@ typedef struct {
 } gp_pl_cand_t;
 
 /* placement.c: the state */
-int gp_pl_map_find(const gp_pl_map_t *m, const char *key);
+/* The engine's name indexes are common/strmap maps holding an int i as
+ * (void *)(i + 1); the int under key, or -1. */
+int gp_pl_map_find(const gp_strmap_t *m, const char *key);
 void gp_pl_changed(gp_placement_t *pl, int slot);      /* stamp and log a node change */
 void gp_pl_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign);  /* +1 add, -1 take back */
 int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_err_t *err);

@@ -248,7 +248,7 @@ int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *ou
 int gp_placement_score_node(gp_placement_t *self, const char *node, const gp_job_t *job,
                             double *score, gp_alloc_t *plan, gp_err_t *err)
 {
-    int slot = gp_pl_map_find(&self->node_index, node);
+    int slot = gp_pl_map_find(self->node_index, node);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no node %s", node);
     gp_pl_req_t r;
@@ -276,7 +276,7 @@ bool gp_placement_fits(gp_placement_t *self, const char *node, const gp_job_t *j
 int gp_placement_check_plan(gp_placement_t *self, const gp_job_t *job, const gp_alloc_t *plan,
                             gp_err_t *err)
 {
-    int slot = gp_pl_map_find(&self->node_index, plan->node);
+    int slot = gp_pl_map_find(self->node_index, plan->node);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no node %s", plan->node);
     gp_pl_req_t r;

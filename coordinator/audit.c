@@ -83,7 +83,7 @@ static void s_write(coord_t *c, coord_audit_t *self, const char *line, size_t le
     if (fd >= 0)
         close(fd);
     if (w != (ssize_t)len) {
-        coord_count(c, "gpupool_coordinator_audit_errors_total", "Audit lines not written", NULL);
+        gp_metric_inc(c->m.audit_errors);
         gp_log_error("cannot write the audit log path=%s err=\"%s\"", self->path, strerror(errno));
     }
 }
@@ -128,7 +128,7 @@ void coord_audit_observe(void *arg, gp_http_req_t *req, int status, const char *
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
     json_decref(e);
     if (text == NULL) {
-        coord_count(c, "gpupool_coordinator_audit_errors_total", "Audit lines not written", NULL);
+        gp_metric_inc(c->m.audit_errors);
         return;
     }
     size_t tl = strlen(text);

@@ -275,8 +275,7 @@ int coord_principal_has_team(const coord_principal_t *p, const char *team)
 
 static int s_forbid(coord_t *c, gp_http_req_t *req, const char *msg)
 {
-    coord_count(c, "gpupool_coordinator_forbidden_total", "Requests refused for want of a role",
-                NULL);
+    gp_metric_inc(c->m.forbidden);
     gp_log_info("request forbidden principal=%s method=%s path=%s why=\"%s\"",
                 c->caller ? c->caller->name : "-", gp_http_req_method(req), gp_http_req_path(req),
                 msg);
@@ -286,8 +285,7 @@ static int s_forbid(coord_t *c, gp_http_req_t *req, const char *msg)
 
 static int s_unauthorized(coord_t *c, gp_http_req_t *req, const char *msg)
 {
-    coord_count(c, "gpupool_coordinator_unauthorized_total", "Requests without a valid token",
-                NULL);
+    gp_metric_inc(c->m.unauthorized);
     gp_http_respond_error(req, 401, "%s", msg);
     return -1;
 }

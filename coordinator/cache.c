@@ -47,6 +47,18 @@
 
 #include "banned.h"
 
+/* The cache's own state: what the other modules ask about through
+ * coord_cache_* (coord.h), never read directly. */
+struct coord_cache {
+    gp_etcd_watch_t *watch;
+    int relist;                      /* the watch broke or was compacted: list again */
+    int64_t revision;                /* the revision the cache reflects */
+    gp_strmap_t *queue;              /* id -> coord_job_t*: jobs queued in this region */
+    gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
+    gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */
+    int capacity_freed;              /* an allocation or node came: retry waiting jobs */
+};
+
 typedef enum {
     K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA, K_RIGHTSIZE,
 } s_kind_t;
@@ -112,9 +124,82 @@ coord_job_t *coord_cache_job(coord_t *c, const char *id)
     return gp_strmap_get(c->jobs, id);
 }
 
+size_t coord_cache_queue_size(coord_t *c)
+{
+    return c->cache && c->cache->queue ? gp_strmap_size(c->cache->queue) : 0;
+}
+
+size_t coord_cache_queued(coord_t *c, coord_job_t **out, size_t max)
+{
+    size_t n = 0;
+    gp_strmap_t *q = c->cache ? c->cache->queue : NULL;
+    for (gp_strmap_iter_t it = q ? gp_strmap_first(q) : (gp_strmap_iter_t){ 0 }; it.key && n < max;
+         it = gp_strmap_next(q, it))
+        out[n++] = it.value;
+    return n;
+}
+
+int coord_cache_take_capacity_freed(coord_t *c)
+{
+    int freed = c->cache && c->cache->capacity_freed;
+    if (c->cache)
+        c->cache->capacity_freed = 0;
+    return freed;
+}
+
+int64_t coord_cache_revision(coord_t *c)
+{
+    return c->cache ? c->cache->revision : 0;
+}
+
+gp_placement_t *coord_cache_engine(coord_t *c)
+{
+    return c->engine;
+}
+
+const gp_alloc_t *coord_cache_held(coord_t *c, const char *job)
+{
+    return c->cache && c->cache->tentative ? gp_strmap_get(c->cache->tentative, job) : NULL;
+}
+
+void coord_cache_each_queued(coord_t *c, void (*fn)(coord_job_t *j, void *arg), void *arg)
+{
+    gp_strmap_t *q = c->cache ? c->cache->queue : NULL;
+    for (gp_strmap_iter_t it = q ? gp_strmap_first(q) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(q, it))
+        fn(it.value, arg);
+}
+
+void coord_cache_each_plan(coord_t *c, void (*fn)(const gp_alloc_t *al, void *arg), void *arg)
+{
+    gp_strmap_t *held = c->cache ? c->cache->tentative : NULL;
+    for (gp_strmap_iter_t it = c->allocs ? gp_strmap_first(c->allocs) : (gp_strmap_iter_t){ 0 };
+         it.key; it = gp_strmap_next(c->allocs, it)) {
+        const gp_alloc_t *al = it.value;
+        if (held == NULL || gp_strmap_get(held, al->job) == NULL)
+            fn(al, arg);   /* a job with a held plan counts once, as held */
+    }
+    for (gp_strmap_iter_t it = held ? gp_strmap_first(held) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(held, it))
+        fn(it.value, arg);
+}
+
+size_t coord_cache_doubts(coord_t *c, coord_job_t **out, size_t max)
+{
+    size_t n = 0;
+    gp_strmap_t *h = c->cache ? c->cache->held : NULL;
+    for (gp_strmap_iter_t it = h ? gp_strmap_first(h) : (gp_strmap_iter_t){ 0 }; it.key && n < max;
+         it = gp_strmap_next(h, it)) {
+        coord_job_t *j = it.value;
+        if (j->doubt && j->raw)
+            out[n++] = j;
+    }
+    return n;
+}
+
 void coord_cache_untentative(coord_t *c, const char *job)
 {
-    gp_alloc_t *t = gp_strmap_del(c->tentative, job);
+    gp_alloc_t *t = gp_strmap_del(c->cache->tentative, job);
     if (t == NULL)
         return;
     gp_placement_remove_alloc(c->engine, job, NULL);
@@ -174,11 +259,11 @@ int coord_cache_eval(coord_t *c, coord_job_t *j)
         j->queued = 1;
         j->not_before_ms = 0;
         j->backoff_ms = 0;
-        gp_strmap_put(c->queue, j->id, j);
-        c->round_kick = 1;
+        gp_strmap_put(c->cache->queue, j->id, j);
+        coord_round_kick(c);
     } else if (!want && j->queued) {
         j->queued = 0;
-        gp_strmap_del(c->queue, j->id);
+        gp_strmap_del(c->cache->queue, j->id);
     }
     return want;
 }
@@ -195,9 +280,9 @@ void coord_cache_placed(coord_t *c, const char *id, int64_t revision)
     coord_job_t *j = coord_cache_job(c, id);
     if (j == NULL)
         return;
-    if (revision > c->cache_rev) {
+    if (revision > c->cache->revision) {
         j->hold_rev = revision;
-        gp_strmap_put(c->held, id, j);
+        gp_strmap_put(c->cache->held, id, j);
     }
     coord_cache_eval(c, j);
 }
@@ -221,7 +306,7 @@ void coord_cache_doubt(coord_t *c, const char *id, const char *node)
         return;
     j->doubt = 1;
     gp_strlcpy(j->doubt_node, node, sizeof j->doubt_node);
-    gp_strmap_put(c->held, id, j);
+    gp_strmap_put(c->cache->held, id, j);
     coord_cache_eval(c, j);
 }
 
@@ -229,7 +314,7 @@ void coord_cache_undoubt(coord_t *c, coord_job_t *j)
 {
     j->doubt = 0;
     if (j->hold_rev == 0)
-        gp_strmap_del(c->held, j->id);
+        gp_strmap_del(c->cache->held, j->id);
     coord_cache_eval(c, j);
 }
 
@@ -240,8 +325,8 @@ static void s_release_held(coord_t *c, int64_t rev)
     int n;
     do {
         n = 0;
-        for (gp_strmap_iter_t it = gp_strmap_first(c->held); it.key && n < 64;
-             it = gp_strmap_next(c->held, it)) {
+        for (gp_strmap_iter_t it = gp_strmap_first(c->cache->held); it.key && n < 64;
+             it = gp_strmap_next(c->cache->held, it)) {
             coord_job_t *j = it.value;
             if (j->hold_rev && j->hold_rev <= rev)
                 done[n++] = j;
@@ -249,7 +334,7 @@ static void s_release_held(coord_t *c, int64_t rev)
         for (int i = 0; i < n; i++) {
             done[i]->hold_rev = 0;
             if (!done[i]->doubt)
-                gp_strmap_del(c->held, done[i]->id);
+                gp_strmap_del(c->cache->held, done[i]->id);
             coord_cache_eval(c, done[i]);
         }
     } while (n == 64);
@@ -266,7 +351,7 @@ gp_job_state_t coord_cache_state(coord_t *c, const coord_job_t *j, const char **
 int64_t coord_cache_fence(coord_t *c, const char *node)
 {
     coord_node_t *n = coord_cache_node(c, node, 0);
-    return n && n->fence_rev > c->cache_rev ? n->fence_rev : c->cache_rev;
+    return n && n->fence_rev > c->cache->revision ? n->fence_rev : c->cache->revision;
 }
 
 int coord_cache_hold(coord_t *c, const gp_alloc_t *plan)
@@ -279,8 +364,8 @@ int coord_cache_hold(coord_t *c, const gp_alloc_t *plan)
         free(t);
         return -1;
     }
-    free(gp_strmap_get(c->tentative, plan->job));
-    gp_strmap_put(c->tentative, plan->job, t);
+    free(gp_strmap_get(c->cache->tentative, plan->job));
+    gp_strmap_put(c->cache->tentative, plan->job, t);
     return 0;
 }
 
@@ -289,8 +374,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     gp_node_t node;
     gp_err_t err;
     if (gp_node_from_json_str(kv->value, &node, &err) < 0 || strcmp(node.name, name) != 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"node\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_NODE]);
         gp_log_warn("ignoring a malformed node record node=%s err=\"%s\"", name, err.msg);
         return;
     }
@@ -311,7 +395,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     }
     c->nodes_present += !n->present;
     n->present = 1;
-    c->capacity_freed = 1;
+    c->cache->capacity_freed = 1;
     gp_placement_remove_node(c->capacity, name, NULL);
     gp_placement_add_node(c->capacity, &node, NULL);
     json_decref(n->record);
@@ -320,7 +404,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
         for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key;
              it = gp_strmap_next(c->allocs, it)) {
             gp_alloc_t *al = it.value;
-            if (strcmp(al->node, name) == 0 && gp_strmap_get(c->tentative, al->job) == NULL &&
+            if (strcmp(al->node, name) == 0 && gp_strmap_get(c->cache->tentative, al->job) == NULL &&
                 gp_placement_add_alloc(c->engine, al, &err) < 0)
                 gp_log_warn("allocation does not fit its node job=%s node=%s err=\"%s\"", al->job,
                             name, err.msg);
@@ -338,11 +422,11 @@ static void s_node_del(coord_t *c, const char *name)
     json_decref(n->record);
     n->record = NULL;
     /* Tentative plans on it are void. */
-    for (gp_strmap_iter_t it = gp_strmap_first(c->tentative); it.key;
-         it = gp_strmap_next(c->tentative, it)) {
+    for (gp_strmap_iter_t it = gp_strmap_first(c->cache->tentative); it.key;
+         it = gp_strmap_next(c->cache->tentative, it)) {
         gp_alloc_t *t = it.value;
         if (strcmp(t->node, name) == 0)
-            free(gp_strmap_del(c->tentative, it.key));
+            free(gp_strmap_del(c->cache->tentative, it.key));
     }
     gp_placement_remove_node(c->engine, name, NULL);
     gp_placement_remove_node(c->capacity, name, NULL);
@@ -355,8 +439,7 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     gp_err_t err;
     if (gp_alloc_from_json_str(kv->value, &al, &err) < 0 || strcmp(al.node, node) != 0 ||
         strcmp(al.job, job) != 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"alloc\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_ALLOC]);
         gp_log_warn("ignoring a malformed allocation key=%.*s", (int)kv->key_len, kv->key);
         return;
     }
@@ -366,9 +449,9 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     *copy = al;
     free(gp_strmap_get(c->allocs, job));
     gp_strmap_put(c->allocs, job, copy);
-    gp_alloc_t *t = gp_strmap_get(c->tentative, job);
+    gp_alloc_t *t = gp_strmap_get(c->cache->tentative, job);
     if (t && strcmp(t->node, node) == 0) {
-        free(gp_strmap_del(c->tentative, job));   /* our plan, now committed */
+        free(gp_strmap_del(c->cache->tentative, job));   /* our plan, now committed */
         gp_placement_remove_alloc(c->engine, job, NULL);
     } else if (t) {
         coord_cache_untentative(c, job);
@@ -376,8 +459,7 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     gp_placement_remove_alloc(c->engine, job, NULL);
     coord_node_t *n = coord_cache_node(c, node, 0);
     if (n && n->present && gp_placement_add_alloc(c->engine, copy, &err) < 0) {
-        coord_count(c, "gpupool_coordinator_inconsistencies_total",
-                    "Committed allocations that do not fit the cached node", NULL);
+        gp_metric_inc(c->m.inconsistencies);
         gp_log_error("committed allocation does not fit its node job=%s node=%s err=\"%s\"", job,
                      node, err.msg);
     }
@@ -391,8 +473,8 @@ static void s_alloc_del(coord_t *c, const char *node, const char *job)
         return;
     gp_strmap_del(c->allocs, job);
     free(al);
-    c->capacity_freed = 1;
-    if (gp_strmap_get(c->tentative, job) == NULL)
+    c->cache->capacity_freed = 1;
+    if (gp_strmap_get(c->cache->tentative, job) == NULL)
         gp_placement_remove_alloc(c->engine, job, NULL);
     s_eval_id(c, job);
 }
@@ -413,8 +495,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     const char *state = o ? json_string_value(json_object_get(o, "state")) : NULL;
     gp_job_state_t st;
     if (state == NULL || gp_job_state_parse(state, &st) < 0) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"job\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_JOB]);
         json_decref(o);
         return;
     }
@@ -491,9 +572,9 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             s_job_put(c, a, kv);
         } else {
             coord_job_t *j = gp_strmap_del(c->jobs, a);
-            gp_strmap_del(c->queue, a);
+            gp_strmap_del(c->cache->queue, a);
             coord_shapes_job_gone(c, a);
-            gp_strmap_del(c->held, a);
+            gp_strmap_del(c->cache->held, a);
             s_job_free(j);
         }
         break;
@@ -504,7 +585,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             if (v)
                 gp_strmap_put(c->leaders, a, v);
         } else if (!strcmp(a, c->cfg.region)) {
-            c->next_campaign_ms = 0;   /* the leader is gone: campaign now */
+            coord_election_campaign_soon(c);   /* the leader is gone: campaign now */
         }
         break;
     case K_COORD: {
@@ -551,25 +632,25 @@ static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, voi
     if (resp->kind == GP_ETCD_WATCH_COMPACTED || resp->kind == GP_ETCD_WATCH_ERROR) {
         gp_log_warn("pool watch ended (%s), listing again",
                     resp->kind == GP_ETCD_WATCH_COMPACTED ? "compacted" : "error");
-        c->relist = 1;
+        c->cache->relist = 1;
         return;
     }
     for (size_t i = 0; i < resp->n_events; i++)
         s_apply(c, resp->events[i].type, &resp->events[i].kv);
-    if (resp->revision > c->cache_rev)
-        c->cache_rev = resp->revision;
-    s_release_held(c, c->cache_rev);
+    if (resp->revision > c->cache->revision)
+        c->cache->revision = resp->revision;
+    s_release_held(c, c->cache->revision);
 }
 
 static void s_clear(coord_t *c)
 {
-    gp_etcd_watch_destroy(&c->watch);
+    gp_etcd_watch_destroy(&c->cache->watch);
     for (gp_strmap_iter_t it = c->nodes ? gp_strmap_first(c->nodes) : (gp_strmap_iter_t){ 0 };
          it.key; it = gp_strmap_next(c->nodes, it)) {
         json_decref(((coord_node_t *)it.value)->record);
         json_decref(((coord_node_t *)it.value)->usage);
     }
-    gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->tentative, &c->leaders, &c->coordinators,
+    gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->cache->tentative, &c->leaders, &c->coordinators,
                              &c->quotas };
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++) {
         if (*maps[m] == NULL)
@@ -587,8 +668,8 @@ static void s_clear(coord_t *c)
     coord_rightsize_clear(c);
     gp_placement_destroy(&c->engine);
     gp_placement_destroy(&c->capacity);
-    gp_strmap_destroy(&c->queue);
-    gp_strmap_destroy(&c->held);
+    gp_strmap_destroy(&c->cache->queue);
+    gp_strmap_destroy(&c->cache->held);
     c->nodes_present = 0;
 }
 
@@ -602,10 +683,10 @@ typedef struct {
 static s_doubt_t *s_doubts_save(coord_t *c, size_t *n)
 {
     *n = 0;
-    size_t cap = c->held ? gp_strmap_size(c->held) : 0;
+    size_t cap = c->cache->held ? gp_strmap_size(c->cache->held) : 0;
     s_doubt_t *d = cap ? calloc(cap, sizeof *d) : NULL;
-    for (gp_strmap_iter_t it = d ? gp_strmap_first(c->held) : (gp_strmap_iter_t){ 0 }; it.key;
-         it = gp_strmap_next(c->held, it)) {
+    for (gp_strmap_iter_t it = d ? gp_strmap_first(c->cache->held) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(c->cache->held, it)) {
         coord_job_t *j = it.value;
         if (!j->doubt)
             continue;
@@ -637,15 +718,15 @@ static int s_list_all(coord_t *c, gp_err_t *err)
     c->capacity = gp_placement_new(&po, err);
     c->nodes = gp_strmap_new();
     c->allocs = gp_strmap_new();
-    c->tentative = gp_strmap_new();
+    c->cache->tentative = gp_strmap_new();
     c->jobs = gp_strmap_new();
     c->leaders = gp_strmap_new();
     c->coordinators = gp_strmap_new();
-    c->queue = gp_strmap_new();
-    c->held = gp_strmap_new();
+    c->cache->queue = gp_strmap_new();
+    c->cache->held = gp_strmap_new();
     c->quotas = gp_strmap_new();
     c->rightsize = gp_strmap_new();
-    if (!c->rightsize || !c->quotas || !c->queue || !c->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->tentative || !c->jobs || !c->leaders ||
+    if (!c->rightsize || c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Nodes before allocations, allocations before the records (whose
@@ -667,39 +748,45 @@ static int s_list_all(coord_t *c, gp_err_t *err)
             s_apply(c, GP_ETCD_EVENT_PUT, &res.kvs[k]);
         gp_etcd_result_free(&res);
     }
-    c->cache_rev = rev;
+    c->cache->revision = rev;
     char end[GP_KEY_MAX];
     gp_etcd_watch_opts_t wo = { .key = c->cfg.prefix, .range_end = gp_key_cache_end(end, c->cfg.prefix),
                                 .start_revision = rev + 1, .cb = s_on_watch, .arg = c };
-    c->watch = gp_etcd_watch_new(c->etcd, &wo, err);
-    if (c->watch == NULL)
+    c->cache->watch = gp_etcd_watch_new(c->etcd, &wo, err);
+    if (c->cache->watch == NULL)
         return -1;
     gp_log_info("cache listed revision=%lld nodes=%zu allocations=%zu jobs=%zu queued_here=%zu",
                 (long long)rev, gp_strmap_size(c->nodes), gp_strmap_size(c->allocs),
-                gp_strmap_size(c->jobs), gp_strmap_size(c->queue));
+                gp_strmap_size(c->jobs), gp_strmap_size(c->cache->queue));
     return 0;
 }
 
 int coord_cache_start(coord_t *c, gp_err_t *err)
 {
+    if (c->cache == NULL && (c->cache = calloc(1, sizeof *c->cache)) == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     return s_list(c, err);
 }
 
 void coord_cache_tick(coord_t *c)
 {
-    if (!c->relist)
+    if (!c->cache->relist)
         return;
     coord_round_abort(c, "the cache is rebuilt");
     gp_err_t err;
     if (s_list(c, &err) < 0) {
-        coord_count_etcd_error(c, "list", &err);
+        coord_metrics_etcd_error(&c->m, "list", &err);
         return;   /* relist stays set: retried next tick */
     }
-    c->relist = 0;
+    c->cache->relist = 0;
 }
 
 void coord_cache_stop(coord_t *c)
 {
+    if (c->cache == NULL)
+        return;
     s_clear(c);
+    free(c->cache);
+    c->cache = NULL;
     coord_shapes_destroy(c);
 }

@@ -13,6 +13,7 @@
  *   audit.c     the audit log of mutating requests
  *   round.c     bid rounds: batch, rank, call for bids, award, commit with
  *               fenced transactions
+ *   decide.c    the round's decisions as functions of plain inputs (decide.h)
  *   recovery.c  allocations of vanished nodes released, their jobs requeued
  *   handoff.c   jobs handed to another region (cross-region placement)
  *   preempt.c   a high-priority job that fits nowhere takes lower-priority
@@ -24,6 +25,7 @@
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
+ *   metrics.c   the table of the coordinator's metrics and their handles
  *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
  *               from one coordinator only
  *   ui.c        the web console under /ui/: its files, its read-only data
@@ -137,12 +139,42 @@ typedef struct {
 
 typedef struct coord coord_t;
 
+/* Each module's own state, opaque to the others. */
+typedef struct coord_cache coord_cache_t;     /* cache.c */
+typedef struct coord_election coord_election_t;  /* election.c */
+typedef struct coord_round coord_round_t;     /* round.c */
+typedef struct coord_intake coord_intake_t;   /* intake.c */
+typedef struct coord_ui coord_ui_t;           /* ui.c */
+typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
+
 /* cache.c */
 int coord_cache_start(coord_t *c, gp_err_t *err);
 void coord_cache_tick(coord_t *c);
 void coord_cache_stop(coord_t *c);
 coord_node_t *coord_cache_node(coord_t *c, const char *name, int create);
 coord_job_t *coord_cache_job(coord_t *c, const char *id);
+/* The jobs queued in this region: how many, and up to max of them into
+ * out (borrowed: valid until the cache next changes); in no order. */
+size_t coord_cache_queue_size(coord_t *c);
+size_t coord_cache_queued(coord_t *c, coord_job_t **out, size_t max);
+/* 1 once after an allocation or a node came (jobs waiting for capacity
+ * should retry now), else 0. */
+int coord_cache_take_capacity_freed(coord_t *c);
+/* The revision the cache reflects. */
+int64_t coord_cache_revision(coord_t *c);
+/* The placement engine that mirrors the cache (committed and held plans). */
+gp_placement_t *coord_cache_engine(coord_t *c);
+/* The plan held for job by a round (coord_cache_hold), or NULL; borrowed,
+ * valid until coord_cache_untentative or the watch confirms it. */
+const gp_alloc_t *coord_cache_held(coord_t *c, const char *job);
+/* Call fn for each job queued in this region (the queue must not change
+ * meanwhile). */
+void coord_cache_each_queued(coord_t *c, void (*fn)(coord_job_t *j, void *arg), void *arg);
+/* Call fn for each allocation the pool has or plans: the committed ones,
+ * and the plans rounds hold (a job with both counts once, as held). */
+void coord_cache_each_plan(coord_t *c, void (*fn)(const gp_alloc_t *al, void *arg), void *arg);
+/* Up to max jobs whose commit is in doubt (recovery.c settles them). */
+size_t coord_cache_doubts(coord_t *c, coord_job_t **out, size_t max);
 /* Drop the tentative allocations (a round's plans not committed). */
 void coord_cache_untentative(coord_t *c, const char *job);
 /* The GPU share (thousandths of a device; a slice counts the larger of its
@@ -180,6 +212,12 @@ void coord_election_stop(coord_t *c);
 /* True only while this coordinator holds the region's leadership and its
  * lease is known valid (with a safety margin). */
 int coord_is_leader(coord_t *c);
+/* True while the coordinator's registration (and lease) is in etcd. */
+int coord_is_registered(coord_t *c);
+/* The create revision of our leader key: every commit compares it (txn.c). */
+int64_t coord_leader_fence(coord_t *c);
+/* The region's leader key went: campaign at the next tick. */
+void coord_election_campaign_soon(coord_t *c);
 
 /* recovery.c: release the allocations of vanished nodes and of ended
  * jobs, settle commits in doubt, and check the queue against its rule
@@ -250,60 +288,52 @@ void coord_round_tick(coord_t *c);
  * tick): its bid deadline, or now when every agent has answered or a job
  * was just queued and no round is in flight. */
 int64_t coord_round_deadline(coord_t *c);
+/* A job was queued here, or the store takes writes again: open a round
+ * now rather than at the next tick. */
+void coord_round_kick(coord_t *c);
 void coord_round_abort(coord_t *c, const char *why);
 void coord_round_stop(coord_t *c);
 
 struct coord {
     coord_cfg_t cfg;
     gp_etcd_t *etcd;
-    gp_metrics_t *metrics;
+    gp_metrics_t *metrics;           /* the registry /metrics renders */
+    coord_metrics_t m;               /* its handles (metrics.h) */
     gp_httpd_t *httpd;
     coord_auth_t *auth;              /* principals (api-tokens), auth.h */
     const coord_principal_t *caller; /* while a request's handler runs */
     coord_audit_t *audit;            /* audit.h */
 
-    /* cache */
+    /* cache: written by cache.c alone; the other modules read these maps
+     * (the pool as the watch delivered it) and ask cache.c, through
+     * coord_cache_*, about everything else: the queue, held plans, doubts,
+     * the revision (coord_cache_t is cache.c's own). */
     gp_placement_t *engine;
     gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
     int nodes_present;               /* nodes with a record */
     gp_strmap_t *nodes;              /* name -> coord_node_t* */
     gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
-    gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */
     gp_strmap_t *jobs;               /* id -> coord_job_t* */
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
     gp_strmap_t *rightsize;          /* class -> gp_rightsize_t* (valid summaries only) */
-    gp_etcd_watch_t *watch;
-    int relist;
-    int64_t cache_rev;               /* revision the cache reflects */
-    gp_strmap_t *queue;              /* id -> coord_job_t*: jobs queued in this region */
-    gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
-    int capacity_freed;              /* an allocation or node came: retry waiting jobs */
-    int round_kick;                  /* a job was queued here: open a round now, not at the tick */
+    coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
-    /* election */
-    int64_t lease;
-    gp_etcd_keepalive_t *keepalive;
-    int lease_lost;
-    int64_t lease_valid_until_ms;
-    int registered;
-    int leader;
-    int64_t leader_rev;              /* create revision of our leader key */
-    int64_t next_campaign_ms;
-    char bid_endpoint[256];
+    coord_election_t *election;      /* election.c's own state: lease, leadership */
+    char bid_endpoint[256];          /* the bid socket's, registered by election.c */
 
     /* rounds */
     void *zctx, *router;
     gp_zap_t *zap;
     gp_curve_keys_t keys;
     int have_keys;
-    void *round;                     /* round.c's state */
+    coord_round_t *round;            /* round.c's state */
 
     /* intake */
-    void *intake;                    /* intake.c's state */
-    void *ui;                        /* ui.c's state (the web console) */
-    void *shapes;                    /* shapes.c's state */
+    coord_intake_t *intake;          /* intake.c's state */
+    coord_ui_t *ui;                  /* ui.c's state (the web console) */
+    coord_shapes_t *shapes;          /* shapes.c's state */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
@@ -324,15 +354,11 @@ void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job);
 void coord_rightsize_http(coord_t *c, gp_http_req_t *req);
 void coord_rightsize_metrics(coord_t *c, int export);
 
-/* exporter.c: register every counter at 0 (once, at start-up); answer
- * GET /metrics. */
-void coord_exporter_init(coord_t *c);
+/* exporter.c: answer GET /metrics. */
 void coord_exporter_serve(coord_t *c, gp_http_req_t *req);
 
-void coord_count(coord_t *c, const char *name, const char *help, const char *labels);
 /* An etcd client of these endpoints with the coordinator's TLS, credentials
  * and lease-derived timeouts (main.c); caller owns it. */
 gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err);
-void coord_count_etcd_error(coord_t *c, const char *what, const gp_err_t *err);
 
 #endif

@@ -33,22 +33,53 @@
 
 #include "banned.h"
 
-static int64_t s_backoff_ms = 250;
+/* A failed registration is retried after 250 ms, doubling to 5 s. */
+#define S_REGISTER_BACKOFF_MS     250
+#define S_REGISTER_BACKOFF_MAX_MS 5000
+
+/* election.c's own state; the others ask coord_is_leader,
+ * coord_is_registered, coord_leader_fence. */
+struct coord_election {
+    int64_t lease;
+    gp_etcd_keepalive_t *keepalive;
+    int lease_lost;
+    int registered;
+    int leader;
+    int64_t leader_rev;              /* create revision of our leader key: the fence */
+    int64_t next_campaign_ms;
+    int64_t register_backoff_ms;     /* the next retry's delay after a failed registration */
+};
 
 static void s_on_lost(gp_etcd_t *etcd, int64_t lease, const gp_err_t *why, void *arg)
 {
     (void)etcd;
     coord_t *c = arg;
     gp_log_warn("lease lost lease=%lld leader=%s reason=\"%s\"", (long long)lease,
-                c->leader ? "yes" : "no", why ? why->msg : "-");
-    c->lease_lost = 1;
-    coord_count(c, "gpupool_coordinator_lease_lost_total", "Leases lost (leadership given up)", NULL);
-    c->leader = 0;
+                c->election->leader ? "yes" : "no", why ? why->msg : "-");
+    c->election->lease_lost = 1;
+    gp_metric_inc(c->m.lease_lost);
+    c->election->leader = 0;
+}
+
+int coord_is_registered(coord_t *c)
+{
+    return c->election && c->election->registered;
+}
+
+int64_t coord_leader_fence(coord_t *c)
+{
+    return c->election ? c->election->leader_rev : 0;
+}
+
+void coord_election_campaign_soon(coord_t *c)
+{
+    if (c->election)
+        c->election->next_campaign_ms = 0;
 }
 
 int coord_is_leader(coord_t *c)
 {
-    if (!c->leader || c->lease_lost)
+    if (c->election == NULL || !c->election->leader || c->election->lease_lost)
         return 0;
     const char *who = gp_strmap_get(c->leaders, c->cfg.region);
     if (who && strcmp(who, c->cfg.id) != 0)
@@ -61,7 +92,7 @@ static int s_register(coord_t *c, gp_err_t *err)
     int64_t ttl_s = c->cfg.lease_ttl_ms / 1000, granted;
     if (ttl_s < 1)
         ttl_s = 1;
-    if (gp_etcd_lease_grant(c->etcd, ttl_s, 0, &c->lease, &granted, err) < 0)
+    if (gp_etcd_lease_grant(c->etcd, ttl_s, 0, &c->election->lease, &granted, err) < 0)
         return -1;
     char api[128] = "";
     if (c->httpd) {
@@ -80,14 +111,14 @@ static int s_register(coord_t *c, gp_err_t *err)
     if (text == NULL) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     } else if (gp_etcd_put(c->etcd, gp_key_coordinator(key, c->cfg.prefix, c->cfg.region, c->cfg.id),
-                           text, strlen(text), c->lease, NULL, err) == 0) {
-        c->keepalive = gp_etcd_keepalive_start(c->etcd, c->lease, granted, s_on_lost, c, err);
-        rc = c->keepalive ? 0 : -1;
+                           text, strlen(text), c->election->lease, NULL, err) == 0) {
+        c->election->keepalive = gp_etcd_keepalive_start(c->etcd, c->election->lease, granted, s_on_lost, c, err);
+        rc = c->election->keepalive ? 0 : -1;
     }
     free(text);
     if (rc < 0) {
-        gp_etcd_lease_revoke(c->etcd, c->lease, NULL);
-        c->lease = 0;
+        gp_etcd_lease_revoke(c->etcd, c->election->lease, NULL);
+        c->election->lease = 0;
     }
     return rc;
 }
@@ -99,27 +130,27 @@ static void s_campaign(coord_t *c)
     gp_etcd_cmp_t cmp = { .key = key, .target = GP_ETCD_CMP_CREATE, .result = GP_ETCD_CMP_EQUAL,
                           .number = 0 };
     gp_etcd_op_t put = { .type = GP_ETCD_OP_PUT, .key = key, .value = c->cfg.id,
-                         .value_len = strlen(c->cfg.id), .lease = c->lease };
+                         .value_len = strlen(c->cfg.id), .lease = c->election->lease };
     gp_etcd_op_t get = { .type = GP_ETCD_OP_RANGE, .key = key };
     gp_etcd_txn_t txn = { &cmp, 1, &put, 1, &get, 1 };
     gp_etcd_result_t res;
     gp_err_t err;
     if (gp_etcd_txn(c->etcd, &txn, &res, &err) < 0) {
-        coord_count_etcd_error(c, "campaign", &err);
+        coord_metrics_etcd_error(&c->m, "campaign", &err);
         return;
     }
     if (res.succeeded) {
-        c->leader = 1;
-        c->leader_rev = res.revision;
-        gp_log_info("elected leader region=%s fence=%lld", c->cfg.region, (long long)c->leader_rev);
-        coord_count(c, "gpupool_coordinator_elections_won_total", "Elections won", NULL);
+        c->election->leader = 1;
+        c->election->leader_rev = res.revision;
+        gp_log_info("elected leader region=%s fence=%lld", c->cfg.region, (long long)c->election->leader_rev);
+        gp_metric_inc(c->m.elections_won);
     } else if (res.n_responses == 1 && res.responses[0].n_kvs == 1) {
         const gp_etcd_kv_t *kv = &res.responses[0].kvs[0];
         if (kv->value_len == strlen(c->cfg.id) && !memcmp(kv->value, c->cfg.id, kv->value_len) &&
-            kv->lease == c->lease) {
+            kv->lease == c->election->lease) {
             /* Our own key from before (a campaign whose answer was lost). */
-            c->leader = 1;
-            c->leader_rev = kv->create_revision;
+            c->election->leader = 1;
+            c->election->leader_rev = kv->create_revision;
         }
     }
     gp_etcd_result_free(&res);
@@ -127,60 +158,65 @@ static void s_campaign(coord_t *c)
 
 int coord_election_start(coord_t *c, gp_err_t *err)
 {
-    (void)err;
-    c->next_campaign_ms = 0;
+    if (c->election == NULL && (c->election = calloc(1, sizeof *c->election)) == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    c->election->next_campaign_ms = 0;
+    c->election->register_backoff_ms = S_REGISTER_BACKOFF_MS;
     return 0;
 }
 
 void coord_election_tick(coord_t *c)
 {
     int64_t now = gp_mono_ms();
-    if (c->lease_lost) {
+    if (c->election->lease_lost) {
         coord_round_abort(c, "lease lost");
-        gp_etcd_keepalive_stop(&c->keepalive);
-        c->lease_lost = 0;
-        c->registered = 0;
-        c->leader = 0;
-        c->lease = 0;
+        gp_etcd_keepalive_stop(&c->election->keepalive);
+        c->election->lease_lost = 0;
+        c->election->registered = 0;
+        c->election->leader = 0;
+        c->election->lease = 0;
     }
-    if (c->leader && !coord_is_leader(c)) {
+    if (c->election->leader && !coord_is_leader(c)) {
         gp_log_warn("deposed: another coordinator leads region=%s", c->cfg.region);
         coord_round_abort(c, "deposed");
-        c->leader = 0;
+        c->election->leader = 0;
     }
-    if (!c->registered) {
+    if (!c->election->registered) {
         gp_err_t err;
-        if (now < c->next_campaign_ms)
+        if (now < c->election->next_campaign_ms)
             return;
         if (s_register(c, &err) < 0) {
-            coord_count_etcd_error(c, "register", &err);
+            coord_metrics_etcd_error(&c->m, "register", &err);
             gp_log_warn("registration failed, retrying in %lld ms err=\"%s\"",
-                        (long long)s_backoff_ms, err.msg);
-            c->next_campaign_ms = now + s_backoff_ms;
-            s_backoff_ms = s_backoff_ms * 2 > 5000 ? 5000 : s_backoff_ms * 2;
+                        (long long)c->election->register_backoff_ms, err.msg);
+            c->election->next_campaign_ms = now + c->election->register_backoff_ms;
+            c->election->register_backoff_ms = c->election->register_backoff_ms * 2 > S_REGISTER_BACKOFF_MAX_MS
+                                         ? S_REGISTER_BACKOFF_MAX_MS : c->election->register_backoff_ms * 2;
             return;
         }
-        s_backoff_ms = 250;
-        c->registered = 1;
-        c->next_campaign_ms = 0;
+        c->election->register_backoff_ms = S_REGISTER_BACKOFF_MS;
+        c->election->registered = 1;
+        c->election->next_campaign_ms = 0;
     }
-    if (!c->leader && now >= c->next_campaign_ms) {
+    if (!c->election->leader && now >= c->election->next_campaign_ms) {
         s_campaign(c);
-        c->next_campaign_ms = now + c->cfg.lease_ttl_ms / 2;
+        c->election->next_campaign_ms = now + c->cfg.lease_ttl_ms / 2;
     }
 }
 
 void coord_election_stop(coord_t *c)
 {
-    gp_etcd_keepalive_stop(&c->keepalive);
-    if (c->lease) {
+    if (c->election == NULL)
+        return;
+    gp_etcd_keepalive_stop(&c->election->keepalive);
+    if (c->election->lease) {
         gp_err_t err;
         /* Resign: the leader key and the registration go with the lease. */
-        if (gp_etcd_lease_revoke(c->etcd, c->lease, &err) < 0)
+        if (gp_etcd_lease_revoke(c->etcd, c->election->lease, &err) < 0)
             gp_log_warn("could not revoke the lease on exit err=\"%s\"", err.msg);
-        else if (c->leader)
+        else if (c->election->leader)
             gp_log_info("resigned leadership region=%s", c->cfg.region);
     }
-    c->leader = 0;
-    c->lease = 0;
+    free(c->election);
+    c->election = NULL;
 }

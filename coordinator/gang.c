@@ -154,7 +154,7 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
     int64_t revision = 0;
     gp_err_t err;
     if (nheld == g->n && coord_txn_run(t, c, &committed, &revision, &err) < 0) {
-        coord_count_etcd_error(c, "gang", &err);
+        coord_metrics_etcd_error(&c->m, "gang", &err);
         for (int i = 0; i < g->n; i++)   /* it may have committed: recovery.c settles it */
             coord_cache_doubt(c, g->members[i]->id, plans[i].node);
     }
@@ -162,13 +162,11 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
         for (int i = 0; i < g->n; i++)
             coord_cache_placed(c, g->members[i]->id, revision);
         gp_log_info("gang placed gang=%s members=%d", g->name, g->n);
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_placements_total",
-                                         "Jobs placed", NULL), g->n);
-        coord_count(c, "gpupool_coordinator_gangs_total", "Gangs placed", NULL);
+        gp_metric_add(c->m.placements, g->n);
+        gp_metric_inc(c->m.gangs);
         nheld = 0;   /* keep them: the watch confirms */
     } else {
-        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                    "Transactions refused by a compare or failed", NULL);
+        gp_metric_inc(c->m.commit_conflicts);
     }
 cleanup:
     for (int i = 0; i < nheld; i++)
@@ -178,29 +176,33 @@ cleanup:
     free(plans);
 }
 
+/* Add a queued job to its gang (gangs: name -> s_gang_t*). */
+static void s_gather(coord_job_t *j, void *arg)
+{
+    gp_strmap_t *gangs = arg;
+    if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING)
+        return;
+    s_gang_t *g = gp_strmap_get(gangs, j->gang);
+    if (g == NULL) {
+        g = calloc(1, sizeof *g);
+        if (g == NULL)
+            return;
+        gp_strlcpy(g->name, j->gang, sizeof g->name);
+        g->size = j->gang_size;
+        gp_strmap_put(gangs, j->gang, g);
+    }
+    if (g->n < GP_MAX_GANG)
+        g->members[g->n++] = j;
+    if (j->not_before_ms > g->not_before_ms)
+        g->not_before_ms = j->not_before_ms;
+}
+
 void coord_gang_round(coord_t *c, int64_t now)
 {
     gp_strmap_t *gangs = gp_strmap_new();
     if (gangs == NULL)
         return;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
-        coord_job_t *j = it.value;
-        if (j->gang[0] == '\0' || j->state != GP_JOB_PENDING)
-            continue;
-        s_gang_t *g = gp_strmap_get(gangs, j->gang);
-        if (g == NULL) {
-            g = calloc(1, sizeof *g);
-            if (g == NULL)
-                continue;
-            gp_strlcpy(g->name, j->gang, sizeof g->name);
-            g->size = j->gang_size;
-            gp_strmap_put(gangs, j->gang, g);
-        }
-        if (g->n < GP_MAX_GANG)
-            g->members[g->n++] = j;
-        if (j->not_before_ms > g->not_before_ms)
-            g->not_before_ms = j->not_before_ms;
-    }
+    coord_cache_each_queued(c, s_gather, gangs);
     gp_etcd_batch_t *reasons = gp_etcd_batch_new(c->etcd);
     for (gp_strmap_iter_t it = gp_strmap_first(gangs); it.key; it = gp_strmap_next(gangs, it)) {
         s_gang_t *g = it.value;

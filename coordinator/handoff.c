@@ -157,12 +157,11 @@ void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const ch
     if (idx >= 0 && gp_etcd_batch_result(b, (size_t)idx, &res, &err) == 0 && res->succeeded) {
         coord_cache_record_written(c, id, target, res->revision);
         gp_log_info("job handed off job=%s from=%s to=%s", id, c->cfg.region, target);
-        coord_count(c, "gpupool_coordinator_handoffs_total", "Jobs handed to another region", NULL);
+        gp_metric_inc(c->m.handoffs);
         return;
     }
     gp_log_warn("hand-off not committed, the job stays queued here job=%s to=%s err=\"%s\"", id,
                 target, idx < 0 ? "not built" : res ? "refused by a compare" : err.msg);
-    coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                "Transactions refused by a compare or failed", NULL);
+    gp_metric_inc(c->m.commit_conflicts);
     coord_recovery_reconcile_soon(c);
 }

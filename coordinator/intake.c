@@ -55,12 +55,13 @@ typedef struct {
     json_t *single;
 } s_pending_req_t;
 
-typedef struct {
+struct coord_intake {
     s_sub_t *subs;
     int nsubs, cap;
     s_pending_req_t **reqs;
     int nreqs, reqcap;
-} s_intake_t;
+};
+typedef struct coord_intake s_intake_t;
 
 static s_intake_t *s_in(coord_t *c)
 {
@@ -370,9 +371,7 @@ static int s_store_pass(coord_t *c, s_intake_t *in, int last)
     int64_t t0 = gp_mono_ns();
     if (ngroups > 0)
         gp_etcd_batch_run(b, 64, &err);
-    gp_metric_observe(gp_metrics_histogram(c->metrics, "gpupool_coordinator_intake_seconds",
-                                           "Time to store a batch of submissions", "", NULL, 0),
-                      (double)(gp_mono_ns() - t0) / 1e9);
+    gp_metric_observe(c->m.intake_seconds, (double)(gp_mono_ns() - t0) / 1e9);
     int *pos = calloc((size_t)ngroups + 1, sizeof *pos);   /* index inside the group */
     for (int i = 0; pos && i < in->nsubs; i++) {
         s_sub_t *s = &in->subs[i];
@@ -383,12 +382,12 @@ static int s_store_pass(coord_t *c, s_intake_t *in, int last)
         if (gp_etcd_batch_result(b, (size_t)group[i], &res, &err) < 0) {
             s->status = err.code == GP_ERR_NOSPACE ? 507 : 503;
             s->answer = json_pack("{s:s,s:s}", "id", s->id, "error", err.msg);
-            coord_count_etcd_error(c, "submit", &err);
+            coord_metrics_etcd_error(&c->m, "submit", &err);
             coord_store_write_failed(c, &err);
         } else if (res->succeeded) {
             s->status = 201;
             s->answer = json_loads(s->text, 0, NULL);
-            coord_count(c, "gpupool_coordinator_submissions_total", "Jobs stored", NULL);
+            gp_metric_inc(c->m.submissions);
         } else if ((size_t)k < res->n_responses && res->responses[k].n_kvs == 1) {
             s_answer_existing(s, &res->responses[k].kvs[0]);
         }
@@ -699,7 +698,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
                 self |= !strcmp(it.key, c->cfg.region) && !strcmp(k.key + rl + 1, c->cfg.id);
             }
         }
-        if (!self && !strcmp(it.key, c->cfg.region) && c->registered)
+        if (!self && !strcmp(it.key, c->cfg.region) && coord_is_registered(c))
             json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
         json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name", it.key,
@@ -819,7 +818,7 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
         int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
         if (rc == 0 && res.succeeded) {
             gp_etcd_result_free(&res);
-            coord_count(c, "gpupool_coordinator_cancellations_total", "Jobs cancelled", NULL);
+            gp_metric_inc(c->m.cancellations);
             gp_log_info("job cancelled job=%s", id);
             s_respond_json(req, 200, gp_jobrec_to_json(&rec));
             free(text);

@@ -143,19 +143,6 @@ gp_etcd_t *coord_etcd_new(coord_t *c, const char *endpoints, gp_err_t *err)
     return gp_etcd_new(&ec, err);
 }
 
-void coord_count(coord_t *c, const char *name, const char *help, const char *labels)
-{
-    gp_metric_inc(gp_metrics_counter(c->metrics, name, help, labels));
-}
-
-void coord_count_etcd_error(coord_t *c, const char *what, const gp_err_t *err)
-{
-    char labels[96];
-    snprintf(labels, sizeof labels, "op=\"%s\",kind=\"%s\"", what, gp_err_name(err->code));
-    coord_count(c, "gpupool_coordinator_etcd_errors_total", "Failed etcd requests", labels);
-    gp_log_debug("etcd error op=%s err=\"%s\"", what, err->msg);
-}
-
 static int s_validate(coord_cfg_t *c, gp_err_t *err)
 {
     if (c->id[0] == '\0') {
@@ -291,8 +278,7 @@ static void s_recv_agents(coord_t *c)
         if (rc == 0)
             return;
         if (rc < 0) {
-            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                        "what=\"message\"");
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_MESSAGE]);
             char agent[64];
             gp_log_warn("message dropped agent=%s reason=\"%s\"",
                         gp_wire_printable(msg.identity, msg.identity_len, agent, sizeof agent),
@@ -328,7 +314,8 @@ static int s_run(coord_t *c, int argc, char **argv)
     c->audit = coord_audit_new(c->cfg.audit_log, c->cfg.audit_log_size << 20, &err);
     if (c->audit == NULL)
         gp_log_fatal(EX_CONFIG, "%s", err.msg);
-    coord_exporter_init(c);
+    if (coord_metrics_init(&c->m, c->metrics, &err) < 0)
+        gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
     c->etcd = coord_etcd_new(c, c->cfg.etcd_endpoints, &err);
     if (c->etcd == NULL)
         gp_log_fatal(EX_CONFIG, "etcd: %s", err.msg);
@@ -426,7 +413,7 @@ static int s_run(coord_t *c, int argc, char **argv)
             gp_daemon_trim_memory();
             coord_round_tick(c);
             next_tick = now + 20;
-            if (!ready && c->registered) {
+            if (!ready && coord_is_registered(c)) {
                 ready = 1;
                 gp_daemon_ready(PROG, "id=%s region=%s api=%d bid=%s", c->cfg.id, c->cfg.region,
                                 gp_httpd_port(c->httpd), c->bid_endpoint);

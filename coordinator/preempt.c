@@ -81,7 +81,7 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
     int committed = 0;
     int64_t revision = 0;
     if (ok && coord_txn_run(t, c, &committed, &revision, &err) < 0) {
-        coord_count_etcd_error(c, "preempt", &err);
+        coord_metrics_etcd_error(&c->m, "preempt", &err);
         coord_cache_doubt(c, job->id, plan.node);   /* recovery.c settles it */
     }
     gp_txnb_destroy(&t);
@@ -100,7 +100,6 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
     coord_cache_placed(c, job->id, revision);
     gp_log_info("preempted job=%s node=%s victims=%d first=%s", job->id, plan.node, nv,
                 nv ? victims[0] : "-");
-    gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_preempted_total",
-                                     "Jobs preempted for higher-priority ones", NULL), nv);
+    gp_metric_add(c->m.preempted, nv);
     return 1;
 }

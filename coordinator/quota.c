@@ -50,6 +50,20 @@ static void s_charge(coord_t *c, coord_usage_t *u, const char *team, const gp_al
     t->compute_pct += cpt;
 }
 
+typedef struct {
+    coord_t *c;
+    coord_usage_t *u;
+} s_usage_arg_t;
+
+/* Charge a committed or held allocation to its job's team. */
+static void s_charge_plan(const gp_alloc_t *al, void *arg)
+{
+    s_usage_arg_t *a = arg;
+    coord_job_t *j = coord_cache_job(a->c, al->job);
+    if (j)
+        s_charge(a->c, a->u, j->owner, al);
+}
+
 coord_usage_t *coord_quota_usage(coord_t *c)
 {
     coord_usage_t *u = calloc(1, sizeof *u);
@@ -59,17 +73,8 @@ coord_usage_t *coord_quota_usage(coord_t *c)
     }
     if (gp_strmap_size(c->quotas) == 0)
         return u;   /* nothing to check: skip the accounting */
-    gp_strmap_t *maps[] = { c->allocs, c->tentative };
-    for (int m = 0; m < 2; m++) {
-        for (gp_strmap_iter_t it = gp_strmap_first(maps[m]); it.key; it = gp_strmap_next(maps[m], it)) {
-            gp_alloc_t *al = it.value;
-            if (m == 0 && gp_strmap_get(c->tentative, al->job))
-                continue;   /* counted once, as held */
-            coord_job_t *j = coord_cache_job(c, al->job);
-            if (j)
-                s_charge(c, u, j->owner, al);
-        }
-    }
+    s_usage_arg_t arg = { c, u };
+    coord_cache_each_plan(c, s_charge_plan, &arg);
     return u;
 }
 

@@ -76,9 +76,7 @@ static void s_reconcile_queue(coord_t *c)
         }
     }
     if (repaired > 0)
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_queue_repairs_total",
-                                         "Pending jobs put back in the queue by reconciliation",
-                                         NULL), repaired);
+        gp_metric_add(c->m.queue_repairs, repaired);
 }
 
 /* ---------------------------------------------------------------- doubt */
@@ -99,13 +97,7 @@ static void s_settle_done(coord_t *c, coord_job_t *j, const gp_etcd_result_t *re
 static void s_settle_doubts(coord_t *c)
 {
     coord_job_t *want[S_SETTLE_PER_PASS];
-    int n = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->held); it.key && n < S_SETTLE_PER_PASS;
-         it = gp_strmap_next(c->held, it)) {
-        coord_job_t *j = it.value;
-        if (j->doubt && j->raw)
-            want[n++] = j;
-    }
+    int n = (int)coord_cache_doubts(c, want, S_SETTLE_PER_PASS);
     if (n == 0)
         return;
     gp_etcd_batch_t *b = gp_etcd_batch_new(c->etcd);
@@ -124,7 +116,7 @@ static void s_settle_doubts(coord_t *c)
     }
     gp_err_t err;
     if (b && t && gp_etcd_batch_run(b, 64, &err) < 0 && err.code != GP_OK)
-        coord_count_etcd_error(c, "settle", &err);
+        coord_metrics_etcd_error(&c->m, "settle", &err);
     for (int i = 0; b && t && i < n; i++) {
         const gp_etcd_result_t *res;
         if (idx[i] >= 0 && gp_etcd_batch_result(b, (size_t)idx[i], &res, NULL) == 0)
@@ -203,11 +195,9 @@ static void s_release_allocs(coord_t *c)
         return;
     gp_err_t err;
     if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0)
-        coord_count_etcd_error(c, "recovery", &err);
+        coord_metrics_etcd_error(&c->m, "recovery", &err);
     else if (n > 0)
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_lost_allocations_total",
-                                         "Allocations released because their node vanished",
-                                         NULL), n);
+        gp_metric_add(c->m.lost_allocations, n);
     gp_etcd_batch_destroy(&b);
 }
 

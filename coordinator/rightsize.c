@@ -63,8 +63,7 @@ void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t 
         gp_rightsize_destroy(&s);
     }
     if (s == NULL) {
-        coord_count(c, "gpupool_coordinator_bad_records_total", "Records that could not be parsed",
-                    "kind=\"rightsize\"");
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_RIGHTSIZE]);
         gp_log_warn("ignoring a malformed usage summary class=%s err=\"%s\"", cls, err.msg);
         return;
     }
@@ -276,16 +275,12 @@ void coord_rightsize_http(coord_t *c, gp_http_req_t *req)
     s_respond(req, 200, body);
 }
 
-#define S_REC_MEM  "gpupool_rightsize_recommended_mem_mib"
-#define S_REC_CPT  "gpupool_rightsize_recommended_compute_percent"
-#define S_WASTE_G  "gpupool_rightsize_waste_gpus"
-#define S_WASTE_M  "gpupool_rightsize_waste_mem_mib"
-
 void coord_rightsize_metrics(coord_t *c, int export)
 {
-    const char *fams[] = { S_REC_MEM, S_REC_CPT, S_WASTE_G, S_WASTE_M };
+    const coord_gauge_t fams[] = { COORD_GAUGE_RS_MEM, COORD_GAUGE_RS_COMPUTE,
+                                   COORD_GAUGE_RS_WASTE_GPUS, COORD_GAUGE_RS_WASTE_MEM };
     for (size_t i = 0; i < GP_ARRAY_LEN(fams); i++)
-        gp_metrics_reset_family(c->metrics, fams[i]);
+        coord_metrics_drop(&c->m, fams[i]);   /* rebuilt: a class gone leaves no series */
     if (!export || c->rightsize == NULL)
         return;
     gp_strmap_t *w = s_waste(c);
@@ -296,22 +291,14 @@ void coord_rightsize_metrics(coord_t *c, int export)
             continue;
         char labels[300], esc[260];
         snprintf(labels, sizeof labels, "class=\"%s\"", gp_metrics_escape(it.key, esc, sizeof esc));
-        gp_metric_set(gp_metrics_gauge(c->metrics, S_REC_MEM,
-                                       "Recommended memory per device of a job class, MiB", labels),
-                      (double)rec.mem_mib);
+        gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_RS_MEM, labels), (double)rec.mem_mib);
         if (rec.compute_pct > 0)
-            gp_metric_set(gp_metrics_gauge(c->metrics, S_REC_CPT,
-                                           "Recommended compute share of a job class, percent",
-                                           labels),
+            gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_RS_COMPUTE, labels),
                           rec.compute_pct);
         const s_waste_t *x = w ? gp_strmap_get(w, it.key) : NULL;
-        gp_metric_set(gp_metrics_gauge(c->metrics, S_WASTE_G,
-                                       "GPUs the class's allocations would free at its "
-                                       "recommendation", labels),
+        gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_RS_WASTE_GPUS, labels),
                       x ? (double)x->milli / 1000.0 : 0);
-        gp_metric_set(gp_metrics_gauge(c->metrics, S_WASTE_M,
-                                       "Device memory the class's allocations would free at its "
-                                       "recommendation, MiB", labels),
+        gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_RS_WASTE_MEM, labels),
                       x ? (double)x->mem : 0);
     }
     s_waste_free(&w);

@@ -71,6 +71,8 @@
 #include <zmq.h>
 
 #include "coord.h"
+#include "daemon.h"
+#include "decide.h"
 #include "keys.h"
 #include "log.h"
 #include "txn.h"
@@ -81,27 +83,40 @@
 #define S_MAX_CAND 8
 #define S_TXN_AWARDS 60   /* 1 + nodes + 60 compares, 60 puts: within etcd's 128 */
 #define S_AGENT_STALE_MS 10000
+#define S_BIG_ROUND 64    /* a round of this many jobs or more ends with a trim */
 
+/* A bid: the agent's score and device plan for one node, kept as the
+ * agent sent it (a reference to the message's JSON, validated on receipt)
+ * and parsed again only if the award falls back to it. */
+typedef struct {
+    double score;
+    json_t *alloc;
+} s_bid_t;
+
+/* A job of a round.  Entries stay small, since a round may hold a batch
+ * of a thousand jobs: the job itself is the cache's parsed spec, of which
+ * the entry holds a reference (the cache replaces or drops its own when
+ * the record changes, the round's stays valid until the round ends); the
+ * round's phases parse it into the round's scratch job when they need a
+ * gp_job_t; the bids take what came; the awarded plan is allocated once
+ * chosen.  s_entry_clear releases all of it. */
 typedef struct {
     char id[GP_NAME_LEN];
     int64_t mod_rev;
-    gp_job_t job;                 /* as placed: region pinned */
+    json_t *spec;                 /* a reference to the cache's parsed spec */
     int prio;
     int64_t submitted_ms;
-    gp_candidate_t cand[S_MAX_CAND];
-    int ncand;
-    int asked;
-    int has_bid;
+    int asked;                    /* candidate nodes asked for bids */
     int nbids;
-    struct {
-        double score;
-        gp_alloc_t plan;          /* the agent's device plan for that node */
-    } bids[S_MAX_CAND];
-    gp_alloc_t best;              /* the plan awarded */
+    s_bid_t *bids;                /* nbids bids (owned) */
+    gp_alloc_t *best;             /* the plan awarded (owned), or NULL */
     char reason[160];             /* why it is not placed, when it is not */
     char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
     int late;                     /* no bid before the deadline */
+    int sized;                    /* rightsize auto: mem_mib, compute as applied at ranking */
+    int64_t sized_mem_mib;
+    int sized_compute_permille;
 } s_entry_t;
 
 typedef struct {
@@ -111,18 +126,58 @@ typedef struct {
     s_entry_t *e;
     int n;
     gp_strmap_t *by_job;          /* id -> s_entry_t* */
-    gp_strmap_t *agents;          /* routing id -> (void*)1 asked, (void*)2 answered */
+    gp_strmap_t *agents;          /* routing id -> &s_asked or &s_answered */
     int asked, answered;
     int64_t sent_ms;              /* when the calls for bids went out */
     int64_t answer_ms;            /* agents' recent answer time (moving average) */
     int64_t plan_rev;             /* the cache revision when the round opened */
 } s_round_t;
 
-static s_round_t *s_r(coord_t *c) { return c->round; }
+/* An agent's part in the round (the values of r->agents). */
+static const char s_asked = 'q', s_answered = 'a';
 
-static void s_metric_hist(coord_t *c, const char *name, const char *help, double v)
+/* round.c's state: the live round, and scratch space for the one job a
+ * phase works on (a gp_job_t is large; entries do not keep one). */
+struct coord_round {
+    s_round_t live;
+    int kick;                     /* open a round now, not at the tick (coord_round_kick) */
+    gp_job_t orig;                /* the job as submitted */
+    gp_job_t here;                /* the same, pinned to this region */
+    gp_candidate_t cand[S_MAX_CAND];
+};
+typedef struct coord_round s_state_t;
+
+static s_round_t *s_r(coord_t *c) { return &c->round->live; }
+static s_state_t *s_st(coord_t *c) { return c->round; }
+
+/* Parse e's spec into the scratch jobs (st->here pinned to region), with
+ * the sizes right-sizing applied when the job was ranked (the same for the
+ * whole round, whatever the class's summary does meanwhile). */
+static int s_parse_job(s_state_t *st, const s_entry_t *e, const char *region, gp_err_t *err)
 {
-    gp_metric_observe(gp_metrics_histogram(c->metrics, name, help, "", NULL, 0), v);
+    if (e->spec == NULL || gp_job_from_json(e->spec, &st->orig, err) < 0)
+        return -1;
+    if (e->sized) {
+        st->orig.mem_mib = e->sized_mem_mib;
+        st->orig.compute_permille = e->sized_compute_permille;
+    }
+    st->here = st->orig;
+    st->here.regions.n = 0;
+    gp_strlist_add(&st->here.regions, region);
+    return 0;
+}
+
+static void s_entry_clear(s_entry_t *e)
+{
+    json_decref(e->spec);
+    e->spec = NULL;
+    for (int b = 0; b < e->nbids; b++)
+        json_decref(e->bids[b].alloc);
+    free(e->bids);
+    e->bids = NULL;
+    e->nbids = 0;
+    free(e->best);
+    e->best = NULL;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -132,8 +187,7 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
     json_t *nodes = json_object_get(msg->body, "nodes");
     const char *region = json_string_value(json_object_get(msg->body, "region"));
     if (!json_is_array(nodes) || region == NULL) {
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"hello\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_HELLO]);
         return;
     }
     char agent[GP_NAME_LEN];
@@ -162,14 +216,15 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
 static int s_proposal_rejected(coord_t *c, s_entry_t *e, const char *agent, const gp_alloc_t *plan)
 {
     gp_err_t err;
-    if (gp_placement_check_plan(c->engine, &e->job, plan, &err) == 0)
+    s_state_t *st = s_st(c);
+    if (s_parse_job(st, e, c->cfg.region, NULL) < 0 ||
+        gp_placement_check_plan(coord_cache_engine(c), &st->orig, plan, &err) == 0)
         return 0;
     for (char *p = err.msg; *p; p++)   /* the message quotes record fields */
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
             *p = '?';
     char a[64], n[64];
-    coord_count(c, "gpupool_coordinator_rejected_proposals_total",
-                "Bids dropped for a plan their node cannot hold", NULL);
+    gp_metric_inc(c->m.rejected_proposals);
     gp_log_warn("proposal rejected agent=%s job=%s node=%s reason=\"%s\"",
                 gp_wire_printable(agent, strlen(agent), a, sizeof a), e->id,
                 gp_wire_printable(plan->node, strlen(plan->node), n, sizeof n), err.msg);
@@ -183,8 +238,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
     json_t *round = json_object_get(msg->body, "round");
     json_t *bids = json_object_get(msg->body, "bids");
     if (!json_is_integer(round) || !json_is_array(bids)) {
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"bids\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BIDS]);
         return;
     }
     /* How long agents take to answer, late answers included: the deadline
@@ -193,14 +247,13 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
     if (json_integer_value(round) == r->id || json_integer_value(round) == r->id - 1)
         r->answer_ms = r->answer_ms ? (r->answer_ms * 3 + took) / 4 : took;
     if (!r->active || json_integer_value(round) != r->id) {
-        coord_count(c, "gpupool_coordinator_late_bids_total", "Bids for a round already closed",
-                    NULL);
+        gp_metric_inc(c->m.late_bids);
         return;
     }
     char agent[GP_NAME_LEN];
     snprintf(agent, sizeof agent, "%.*s", (int)msg->identity_len, msg->identity);
-    if (gp_strmap_get(r->agents, agent) == (void *)1) {
-        gp_strmap_put(r->agents, agent, (void *)2);
+    if (gp_strmap_get(r->agents, agent) == &s_asked) {
+        gp_strmap_put(r->agents, agent, (void *)&s_answered);
         r->answered++;
     }
     size_t i;
@@ -212,8 +265,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         coord_node_t *cn = node ? coord_cache_node(c, node, 0) : NULL;
         if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
             char a[64], jb[64];
-            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                        "what=\"bid-not-asked\"");
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID_NOT_ASKED]);
             gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
                         gp_wire_printable(agent, strlen(agent), a, sizeof a),
                         gp_wire_printable(job ? job : "", job ? strlen(job) : 0, jb, sizeof jb));
@@ -222,26 +274,24 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         const char *refused = json_string_value(json_object_get(b, "refused"));
         if (refused) {
             snprintf(e->reason, sizeof e->reason, "%.40s refused: %.100s", node, refused);
-            coord_count(c, "gpupool_coordinator_bids_total", "Bids received", "result=\"refused\"");
+            gp_metric_inc(c->m.bids_refused);
             continue;
         }
-        json_t *score = json_object_get(b, "score");
+        json_t *score = json_object_get(b, "score"), *alloc = json_object_get(b, "alloc");
         gp_alloc_t plan;
-        if (!json_is_number(score) ||
-            gp_alloc_from_json(json_object_get(b, "alloc"), &plan, NULL) < 0 ||
+        if (!json_is_number(score) || gp_alloc_from_json(alloc, &plan, NULL) < 0 ||
             strcmp(plan.node, node) != 0 || strcmp(plan.job, job) != 0) {
-            coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                        "what=\"bid\"");
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
             continue;
         }
         if (s_proposal_rejected(c, e, agent, &plan))
             continue;
-        coord_count(c, "gpupool_coordinator_bids_total", "Bids received", "result=\"bid\"");
-        if (e->nbids < S_MAX_CAND) {
-            e->bids[e->nbids].score = json_number_value(score);
-            e->bids[e->nbids].plan = plan;
-            e->nbids++;
-            e->has_bid = 1;
+        gp_metric_inc(c->m.bids);
+        s_bid_t *grown = e->nbids < S_MAX_CAND
+                             ? realloc(e->bids, sizeof *grown * (size_t)(e->nbids + 1)) : NULL;
+        if (grown) {
+            e->bids = grown;
+            grown[e->nbids++] = (s_bid_t){ json_number_value(score), json_incref(alloc) };
         }
     }
     if (r->answered >= r->asked)
@@ -255,14 +305,15 @@ void coord_round_on_msg(coord_t *c, gp_wire_msg_t *msg)
     else if (msg->type == GP_MSG_BIDS)
         s_bids(c, msg);
     else
-        coord_count(c, "gpupool_coordinator_protocol_errors_total", "Malformed messages dropped",
-                    "what=\"unexpected-type\"");
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_UNEXPECTED_TYPE]);
 }
 
 /* ---------------------------------------------------------------- the round */
 
 static void s_reset(s_round_t *r)
 {
+    for (int i = 0; i < r->n; i++)
+        s_entry_clear(&r->e[i]);
     free(r->e);
     r->e = NULL;
     r->n = 0;
@@ -285,23 +336,6 @@ void coord_round_abort(coord_t *c, const char *why)
             j->in_round = 0;
     }
     s_reset(r);
-}
-
-/* The batch is chosen on small keys; entries are built for it alone. */
-typedef struct {
-    int prio;
-    int64_t submitted_ms;
-    coord_job_t *j;
-} s_key_t;
-
-static int s_cmp_key(const void *pa, const void *pb)
-{
-    const s_key_t *a = pa, *b = pb;
-    if (a->prio != b->prio)
-        return a->prio > b->prio ? -1 : 1;
-    if (a->submitted_ms != b->submitted_ms)
-        return a->submitted_ms < b->submitted_ms ? -1 : 1;
-    return strcmp(a->j->id, b->j->id);
 }
 
 static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
@@ -332,115 +366,146 @@ static void s_fault_busy(coord_t *c)
 }
 
 /* Phase 1: take up to `batch` queued jobs (not in a round, not backing
- * off, not gang members), highest priority first, then oldest; 0 when
- * there is none. */
+ * off, not gang members), highest priority first, then oldest
+ * (coord_decide_batch); 0 when there is none. */
 static int s_batch(coord_t *c, s_round_t *r, int64_t now)
 {
-    size_t nq = gp_strmap_size(c->queue);
+    size_t nq = coord_cache_queue_size(c);
     if (nq == 0)
         return 0;
-    if (c->capacity_freed) {
-        for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it))
-            ((coord_job_t *)it.value)->not_before_ms = 0;
-        c->capacity_freed = 0;
-    }
-    s_key_t *keys = malloc(sizeof *keys * nq);
+    coord_batch_key_t *keys = malloc(sizeof *keys * nq);
+    coord_job_t **queued = malloc(sizeof *queued * nq);
     size_t nk = 0;
-    if (keys == NULL)
+    if (keys == NULL || queued == NULL) {
+        free(keys);
+        free(queued);
         return 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->queue); it.key; it = gp_strmap_next(c->queue, it)) {
-        coord_job_t *j = it.value;
-        if (j->in_round || j->not_before_ms > now || j->raw == NULL ||
-            j->state != GP_JOB_PENDING || j->gang[0])
-            continue;   /* gangs are placed by gang.c */
-        keys[nk++] = (s_key_t){ j->priority, j->submitted_ms, j };
     }
-    qsort(keys, nk, sizeof *keys, s_cmp_key);
-    if (nk > (size_t)c->cfg.batch)
-        nk = (size_t)c->cfg.batch;
+    nq = coord_cache_queued(c, queued, nq);
+    int freed = coord_cache_take_capacity_freed(c);
+    for (size_t q = 0; q < nq; q++) {
+        coord_job_t *j = queued[q];
+        if (freed)
+            j->not_before_ms = 0;   /* capacity came: waiting jobs retry now */
+        keys[nk++] = (coord_batch_key_t){
+            .id = j->id, .priority = j->priority, .submitted_ms = j->submitted_ms,
+            .not_before_ms = j->not_before_ms, .in_round = j->in_round,
+            .pending = j->state == GP_JOB_PENDING, .has_record = j->raw != NULL,
+            .gang = j->gang[0] != '\0', .ref = j,
+        };
+    }
+    free(queued);
+    nk = coord_decide_batch(keys, nk, now, (size_t)c->cfg.batch);
     r->e = nk ? calloc(nk, sizeof *r->e) : NULL;
     if (r->e == NULL) {
         free(keys);
         return 0;
     }
     for (size_t k = 0; k < nk; k++) {
+        const coord_job_t *j = keys[k].ref;
         s_entry_t *e = &r->e[r->n++];
-        gp_strlcpy(e->id, keys[k].j->id, sizeof e->id);
-        e->prio = keys[k].j->priority;
-        e->submitted_ms = keys[k].j->submitted_ms;
-        e->mod_rev = keys[k].j->mod_rev;
+        gp_strlcpy(e->id, j->id, sizeof e->id);
+        e->prio = j->priority;
+        e->submitted_ms = j->submitted_ms;
+        e->mod_rev = j->mod_rev;
     }
     free(keys);
     r->by_job = gp_strmap_new();
     r->agents = gp_strmap_new();
     r->id++;
     r->started_ms = now;
-    r->plan_rev = c->cache_rev;
+    r->plan_rev = coord_cache_revision(c);
     r->active = 1;
     return r->n;
 }
 
-/* Phase 2 for one job: rank its candidate nodes and hold the best plan.
- * A job is placed here only on this region's nodes; one that does not fit
- * here, or prefers elsewhere, is handed off (handoff.c), or preempts
- * (preempt.c), or waits.  1 when its candidates are to be asked for bids. */
-static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage)
+/* The facts coord_decide_job asks for, from the coordinator's modules. */
+typedef struct {
+    coord_t *c;
+    const gp_job_t *orig, *here;
+    const char *team;
+    const gp_alloc_t *plan;       /* the best candidate's */
+    coord_usage_t *usage;
+} s_facts_t;
+
+static int s_fact_handoff(void *ctx, int fits_here, char *target, size_t tsize, char *why,
+                          size_t wsize)
 {
+    s_facts_t *f = ctx;
+    return coord_handoff_target(f->c, f->orig, fits_here, target, tsize, why, wsize);
+}
+
+static int s_fact_preempt(void *ctx, char *why, size_t wsize)
+{
+    s_facts_t *f = ctx;
+    return coord_preempt(f->c, f->here, why, wsize);
+}
+
+static int s_fact_over_quota(void *ctx, char *why, size_t wsize)
+{
+    s_facts_t *f = ctx;
+    return coord_quota_exceeded(f->c, f->usage, f->team, f->plan, why, wsize);
+}
+
+/* Phase 2 for one job: rank its candidate nodes (into st->cand, *ncand of
+ * them), decide (coord_decide_job) and, when its candidates are to be
+ * asked for bids, hold the best plan and return 1. */
+static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, int *ncand)
+{
+    s_state_t *st = s_st(c);
     coord_job_t *j = coord_cache_job(c, e->id);
-    gp_job_t orig;
     gp_err_t err;
-    if (j == NULL || j->spec == NULL || gp_job_from_json(j->spec, &orig, &err) < 0) {
+    *ncand = 0;
+    e->spec = j ? json_incref(j->spec) : NULL;
+    e->sized = 0;
+    if (s_parse_job(st, e, c->cfg.region, &err) < 0) {
         snprintf(e->reason, sizeof e->reason, "bad job record");
         return 0;
     }
+    if (j->rightsize == GP_RIGHTSIZE_AUTO) {   /* rightsize.c */
+        coord_rightsize_apply(c, j, &st->orig);
+        e->sized = 1;
+        e->sized_mem_mib = st->orig.mem_mib;
+        e->sized_compute_permille = st->orig.compute_permille;
+        st->here.mem_mib = st->orig.mem_mib;
+        st->here.compute_permille = st->orig.compute_permille;
+    }
     j->in_round = 1;
-    coord_rightsize_apply(c, j, &orig);   /* rightsize: auto */
-    e->job = orig;
-    e->job.regions.n = 0;
-    gp_strlist_add(&e->job.regions, c->cfg.region);
     gp_strmap_put(r->by_job, e->id, e);
     int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
     gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
-    int allowed = orig.regions.n == 0 || gp_strlist_has(&orig.regions, c->cfg.region);
-    int fits = allowed && gp_placement_rank(c->engine, &e->job, e->cand, k, &e->ncand, &err) == 0 &&
-               e->ncand > 0;
-    if (!fits) {
-        e->ncand = 0;
-        snprintf(e->reason, sizeof e->reason, "no node fits here: %.130s", err.msg);
-    }
-    char why[160] = "";
-    if ((!fits || orig.prefer_regions.n || orig.prefer_clouds.n) &&
-        coord_handoff_target(c, &orig, fits, e->handoff, sizeof e->handoff, why, sizeof why)) {
-        gp_strlcpy(e->reason, why, sizeof e->reason);
-        e->ncand = 0;
+    int allowed = st->orig.regions.n == 0 || gp_strlist_has(&st->orig.regions, c->cfg.region);
+    int fits = allowed && gp_placement_rank(coord_cache_engine(c), &st->here, st->cand, k, ncand, &err) == 0 &&
+               *ncand > 0;
+    if (!fits)
+        *ncand = 0;
+    s_facts_t f = { c, &st->orig, &st->here, j->owner, fits ? &st->cand[0].plan : NULL, usage };
+    coord_job_facts_t facts = { s_fact_handoff, s_fact_preempt, s_fact_over_quota, &f };
+    coord_decision_t d = coord_decide_job(fits, err.msg,
+                                          st->orig.prefer_regions.n || st->orig.prefer_clouds.n,
+                                          &facts, e->handoff, sizeof e->handoff, e->reason,
+                                          sizeof e->reason);
+    if (d == COORD_DECIDE_PREEMPTED)
+        e->awarded = 1;
+    if (d != COORD_DECIDE_HANDOFF)
+        e->handoff[0] = '\0';
+    if (d != COORD_DECIDE_BID) {
+        *ncand = 0;
         return 0;
     }
-    if (!fits) {
-        if (coord_preempt(c, &e->job, why, sizeof why)) {
-            e->awarded = 1;
-            e->reason[0] = '\0';
-        } else if (why[0]) {
-            snprintf(e->reason, sizeof e->reason, "%s", why);
-        }
-        return 0;
-    }
-    if (coord_quota_exceeded(c, usage, j->owner, &e->cand[0].plan, why, sizeof why)) {
-        gp_strlcpy(e->reason, why, sizeof e->reason);
-        e->ncand = 0;
-        return 0;
-    }
-    coord_quota_charge(c, usage, j->owner, &e->cand[0].plan);
-    coord_cache_hold(c, &e->cand[0].plan);
+    coord_quota_charge(c, usage, j->owner, &st->cand[0].plan);
+    coord_cache_hold(c, &st->cand[0].plan);
     return 1;
 }
 
 /* Phase 3, gathering: add the job to the call for bids of each agent that
  * hosts one of its candidate nodes (one entry per agent and job). */
-static void s_call_add(coord_t *c, gp_strmap_t *calls, s_entry_t *e, int64_t now)
+static void s_call_add(coord_t *c, gp_strmap_t *calls, s_entry_t *e, const gp_job_t *here,
+                       const gp_candidate_t *cand, int ncand, int64_t now)
 {
     json_t *spec = NULL;
-    for (int ci = 0; ci < e->ncand; ci++) {
-        coord_node_t *cn = coord_cache_node(c, e->cand[ci].plan.node, 0);
+    for (int ci = 0; ci < ncand; ci++) {
+        coord_node_t *cn = coord_cache_node(c, cand[ci].plan.node, 0);
         if (cn == NULL || cn->agent[0] == '\0' || now - cn->agent_seen_ms > S_AGENT_STALE_MS)
             continue;
         json_t *jobs = gp_strmap_get(calls, cn->agent);
@@ -452,7 +517,7 @@ static void s_call_add(coord_t *c, gp_strmap_t *calls, s_entry_t *e, int64_t now
         const char *lj = last ? json_string_value(json_object_get(last, "job")) : NULL;
         if (lj == NULL || strcmp(lj, e->id) != 0) {
             if (spec == NULL)
-                spec = gp_job_to_json(&e->job);
+                spec = gp_job_to_json(here);
             last = json_pack("{s:s,s:O,s:[]}", "job", e->id, "spec", spec, "nodes");
             json_array_append_new(jobs, last);
         }
@@ -475,8 +540,10 @@ static void s_calls_send(coord_t *c, s_round_t *r, gp_strmap_t *calls)
         else
             json_decref(shapes);
         gp_err_t err;
+        if (body == NULL)
+            gp_err_set(&err, GP_ERR_NOMEM, "cannot build the call for bids");
         if (body && gp_wire_send(c->router, it.key, strlen(it.key), GP_MSG_CFB, body, &err) == 0) {
-            gp_strmap_put(r->agents, it.key, (void *)1);
+            gp_strmap_put(r->agents, it.key, (void *)&s_asked);
             r->asked++;
         } else {
             gp_log_warn("call for bids not sent agent=%s err=\"%s\"", it.key, err.msg);
@@ -506,8 +573,9 @@ static int s_open(coord_t *c, int64_t now)
     for (int i = 0; calls && i < r->n; i++) {
         if (i % 128 == 127)
             gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
-        if (s_rank(c, r, &r->e[i], usage))
-            s_call_add(c, calls, &r->e[i], now);
+        int ncand;
+        if (s_rank(c, r, &r->e[i], usage, &ncand))
+            s_call_add(c, calls, &r->e[i], &s_st(c)->here, s_st(c)->cand, ncand, now);
     }
     if (calls)
         s_calls_send(c, r, calls);
@@ -532,12 +600,12 @@ static int s_prepare(coord_t *c, s_award_t *aw)
     coord_job_t *j = coord_cache_job(c, e->id);
     if (j == NULL || j->mod_rev != e->mod_rev || !j->queued)
         return -1;   /* cancelled or changed meanwhile */
-    json_t *al = gp_alloc_to_json(&e->best);
+    json_t *al = gp_alloc_to_json(e->best);
     aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
     json_decref(al);
     if (aw->alloc_text == NULL)
         return -1;
-    gp_key_alloc(aw->akey, c->cfg.prefix, e->best.node, e->id);
+    gp_key_alloc(aw->akey, c->cfg.prefix, e->best->node, e->id);
     gp_key_job(aw->jkey, c->cfg.prefix, e->id);
     return 0;
 }
@@ -545,7 +613,7 @@ static int s_prepare(coord_t *c, s_award_t *aw)
 static int s_cmp_award_node(const void *pa, const void *pb)
 {
     const s_award_t *a = pa, *b = pb;
-    return strcmp(a->e->best.node, b->e->best.node);
+    return strcmp(a->e->best->node, b->e->best->node);
 }
 
 /* Commit awards (sorted by node) in waves.  A wave takes up to
@@ -574,13 +642,17 @@ typedef struct {
     gp_txnb_t *t;
     int nseg, ntxn, in_txn;
     int *seg_node, *seg_txn, *seg_to;
+    int *txn_idx;                 /* transaction -> its index in the batch, or -1 */
+    gp_err_t add_err;             /* why the last transaction not queued was not */
 } s_commit_t;
 
 static void s_wave_flush(s_commit_t *k)
 {
     if (k->in_txn == 0)
         return;
-    gp_txnb_add(k->t, k->b, NULL);
+    /* The batch numbers what it queued: a transaction it refused has no
+     * index, and the next ones' are not their count. */
+    k->txn_idx[k->ntxn] = gp_txnb_add(k->t, k->b, &k->add_err);
     gp_txnb_reset(k->t);
     k->ntxn++;
     k->in_txn = 0;
@@ -605,7 +677,7 @@ static void s_wave_add(s_commit_t *k, int g)
         s_wave_flush(k);
     if (k->in_txn == 0)
         coord_txn_fence(k->t, k->c);
-    const char *node = k->aw[nd->next].e->best.node;
+    const char *node = k->aw[nd->next].e->best->node;
     coord_txn_node_fence(k->t, k->c, node, s_node_fence(k->c, node, k->plan_rev));
     for (int a = nd->next; a < nd->next + take; a++) {
         gp_txnb_cmp(k->t, k->aw[a].jkey, GP_ETCD_CMP_MOD, k->aw[a].e->mod_rev);
@@ -624,14 +696,14 @@ static int s_not_applied(const gp_err_t *err)
     return err->code == GP_ERR_NOSPACE || err->code == GP_ERR_AUTH || err->code == GP_ERR_INVALID;
 }
 
-static void s_seg_failed(s_commit_t *k, int sgi, int errored, const gp_err_t *err)
+static void s_seg_failed(s_commit_t *k, int sgi, int errored, int maybe_applied,
+                         const gp_err_t *err)
 {
     coord_t *c = k->c;
     s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
     nd->failed = 1;
     if (sgi == 0 || k->seg_txn[sgi - 1] != k->seg_txn[sgi]) {
-        coord_count(c, "gpupool_coordinator_commit_conflicts_total",
-                    "Transactions refused by a compare or failed", NULL);
+        gp_metric_inc(c->m.commit_conflicts);
         if (errored) {
             gp_log_warn("commit failed, jobs requeued err=\"%s\"", err->msg);
             coord_store_write_failed(c, err);
@@ -642,8 +714,8 @@ static void s_seg_failed(s_commit_t *k, int sgi, int errored, const gp_err_t *er
     for (int a = nd->next; errored && a < k->seg_to[sgi]; a++) {
         s_entry_t *e = k->aw[a].e;
         snprintf(e->reason, sizeof e->reason, "commit failed: %.100s", err->msg);
-        if (!s_not_applied(err))
-            coord_cache_doubt(c, e->id, e->best.node);
+        if (maybe_applied)
+            coord_cache_doubt(c, e->id, e->best->node);
     }
 }
 
@@ -653,7 +725,7 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
     s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
     /* Everything on the node is now known up to this revision: record it
      * at once for the next wave and the next round. */
-    coord_node_t *cn = coord_cache_node(c, k->aw[nd->next].e->best.node, 0);
+    coord_node_t *cn = coord_cache_node(c, k->aw[nd->next].e->best->node, 0);
     if (cn && cn->fence_rev < revision)
         cn->fence_rev = revision;
     for (int a = nd->next; a < k->seg_to[sgi]; a++) {
@@ -662,11 +734,10 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
         e->awarded = 1;
         coord_cache_placed(c, e->id, revision);
         coord_job_t *j = coord_cache_job(c, e->id);
-        coord_count(c, "gpupool_coordinator_placements_total", "Jobs placed", NULL);
+        gp_metric_inc(c->m.placements);
         if (j && j->submitted_ms)
-            s_metric_hist(c, "gpupool_coordinator_submit_to_commit_seconds",
-                          "From submission to committed placement",
-                          (double)(k->now_wall - j->submitted_ms) / 1000.0);
+            gp_metric_observe(c->m.submit_to_commit_seconds,
+                              (double)(k->now_wall - j->submitted_ms) / 1000.0);
     }
     nd->next = k->seg_to[sgi];
 }
@@ -721,11 +792,16 @@ static int s_wave(s_commit_t *k, int wave)
             gp_etcd_batch_run(k->b, 64, &err);
         for (int sgi = 0; sgi < nseg; sgi++) {
             const gp_etcd_result_t *res = NULL;
-            int errored = lost ? 1 : gp_etcd_batch_result(k->b, (size_t)k->seg_txn[sgi], &res, &err) < 0;
+            int idx = k->txn_idx[k->seg_txn[sgi]];
+            if (idx < 0) {   /* never sent */
+                s_seg_failed(k, sgi, 1, 0, &k->add_err);
+                continue;
+            }
+            int errored = lost ? 1 : gp_etcd_batch_result(k->b, (size_t)idx, &res, &err) < 0;
             if (lost)
                 gp_err_set(&err, GP_ERR_TRANSPORT, "the answer was lost (fault injection)");
             if (errored || !res->succeeded)
-                s_seg_failed(k, sgi, errored, &err);
+                s_seg_failed(k, sgi, errored, errored && !s_not_applied(&err), &err);
             else
                 s_seg_committed(k, sgi, res->revision);
         }
@@ -744,12 +820,14 @@ static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t plan_rev, int64_t
     k.seg_node = calloc((size_t)n, sizeof *k.seg_node);
     k.seg_txn = calloc((size_t)n, sizeof *k.seg_txn);
     k.seg_to = calloc((size_t)n, sizeof *k.seg_to);
+    k.txn_idx = calloc((size_t)n, sizeof *k.txn_idx);
     k.t = gp_txnb_new();
-    if (k.nodes == NULL || k.seg_node == NULL || k.seg_txn == NULL || k.seg_to == NULL || k.t == NULL)
+    if (k.nodes == NULL || k.seg_node == NULL || k.seg_txn == NULL || k.seg_to == NULL ||
+        k.txn_idx == NULL || k.t == NULL)
         goto cleanup;
     for (int i = 0; i < n;) {
         int e = i;
-        while (e < n && !strcmp(aw[e].e->best.node, aw[i].e->best.node))
+        while (e < n && !strcmp(aw[e].e->best->node, aw[i].e->best->node))
             e++;
         k.nodes[k.nn++] = (s_chunk_t){ i, e, i, 0 };
         i = e;
@@ -757,13 +835,13 @@ static void s_commit(coord_t *c, s_award_t *aw, int n, int64_t plan_rev, int64_t
     int64_t t0 = gp_mono_ns();
     for (int wave = 0; s_wave(&k, wave) > 0; wave++)
         ;
-    s_metric_hist(c, "gpupool_coordinator_commit_seconds", "Time to commit one round's awards",
-                  (double)(gp_mono_ns() - t0) / 1e9);
+    gp_metric_observe(c->m.commit_seconds, (double)(gp_mono_ns() - t0) / 1e9);
 cleanup:
     free(k.nodes);
     free(k.seg_node);
     free(k.seg_txn);
     free(k.seg_to);
+    free(k.txn_idx);
     gp_txnb_destroy(&k.t);
 }
 
@@ -831,52 +909,72 @@ static void s_open_next(coord_t *c, int64_t now)
 {
     if (!coord_is_leader(c) || coord_store_full(c))
         return;
-    c->round_kick = 0;
+    c->round->kick = 0;
     coord_gang_round(c, now);
     s_open(c, now);
 }
 
-/* Phase 4 for one job: its plan.  The leader's held plan stands when its
- * node was bid on: the batch's plans were made together and do not
- * collide.  When that node refused (or did not answer), the job moves to
- * its best-scoring other bid: the agent's device plan if it still fits,
- * else the leader's plan for that node.  0 with e->best set, or -1 (why in
- * e->reason; e->late when no bid came in time). */
+/* Phase 4 for one job: its plan (coord_decide_award).  The leader's held
+ * plan stands when its node was bid on: the batch's plans were made
+ * together and do not collide.  When that node refused (or did not
+ * answer), the job moves to its best-scoring other bid: the agent's device
+ * plan if it still fits, else the leader's plan for that node.  0 with
+ * e->best set, or -1 (why in e->reason; e->late when no bid came in
+ * time). */
+typedef struct {
+    coord_t *c;
+    s_entry_t *e;
+    int dropped;                  /* the held plan is out of the engine */
+    int parsed;                   /* the scratch jobs hold e's job */
+    gp_alloc_t plan;              /* the plan held */
+} s_try_t;
+
+static int s_try_bid(void *ctx, int i)
+{
+    s_try_t *t = ctx;
+    coord_t *c = t->c;
+    if (!t->dropped)
+        coord_cache_untentative(c, t->e->id);   /* its node did not bid */
+    t->dropped = 1;
+    if (gp_alloc_from_json(t->e->bids[i].alloc, &t->plan, NULL) < 0)
+        return -1;
+    if (coord_cache_hold(c, &t->plan) == 0)
+        return 0;
+    if (!t->parsed && s_parse_job(s_st(c), t->e, c->cfg.region, NULL) < 0)
+        return -1;
+    t->parsed = 1;
+    double score;
+    return gp_placement_score_node(coord_cache_engine(c), t->plan.node, &s_st(c)->here, &score, &t->plan,
+                                   NULL) == 0 && coord_cache_hold(c, &t->plan) == 0 ? 0 : -1;
+}
+
 static int s_choose(coord_t *c, s_entry_t *e)
 {
-    if (!e->has_bid) {
+    coord_bid_key_t keys[S_MAX_CAND];
+    int order[S_MAX_CAND];
+    for (int b = 0; b < e->nbids; b++)
+        keys[b] = (coord_bid_key_t){ json_string_value(json_object_get(e->bids[b].alloc, "node")),
+                                     e->bids[b].score };
+    const gp_alloc_t *held = coord_cache_held(c, e->id);
+    s_try_t t = { .c = c, .e = e };
+    int late = 0;
+    int got = coord_decide_award(held ? held->node : NULL, keys, e->nbids, order, s_try_bid, &t,
+                                 &late, e->reason, sizeof e->reason);
+    if (got == COORD_AWARD_HELD)
+        t.plan = *held;
+    e->late = late;
+    if (got == -1) {
         coord_cache_untentative(c, e->id);
-        if (e->reason[0] == '\0') {
-            snprintf(e->reason, sizeof e->reason, "no bids in time");
-            e->late = 1;   /* agents busy or slow: retry soon, without backing off */
-        }
         return -1;
     }
-    const gp_alloc_t *held = gp_strmap_get(c->tentative, e->id);
-    for (int b = 0; held && b < e->nbids; b++) {
-        if (!strcmp(e->bids[b].plan.node, held->node)) {
-            e->best = *held;
-            return 0;
-        }
+    e->best = malloc(sizeof *e->best);
+    if (e->best == NULL) {
+        coord_cache_untentative(c, e->id);
+        snprintf(e->reason, sizeof e->reason, "out of memory");
+        return -1;
     }
-    coord_cache_untentative(c, e->id);
-    while (e->nbids > 0) {
-        int top = 0;
-        for (int b = 1; b < e->nbids; b++)
-            if (e->bids[b].score > e->bids[top].score)
-                top = b;
-        gp_alloc_t plan = e->bids[top].plan;
-        e->bids[top] = e->bids[--e->nbids];
-        double score;
-        if (coord_cache_hold(c, &plan) == 0 ||
-            (gp_placement_score_node(c->engine, plan.node, &e->job, &score, &plan, NULL) == 0 &&
-             coord_cache_hold(c, &plan) == 0)) {
-            e->best = plan;
-            return 0;
-        }
-    }
-    snprintf(e->reason, sizeof e->reason, "the nodes that bid are full now");
-    return -1;
+    *e->best = t.plan;
+    return 0;
 }
 
 /* Phase 6: one AWARD hint per agent for the committed awards; the plans of
@@ -889,7 +987,7 @@ static void s_hints(coord_t *c, s_award_t *aw, int naw)
             coord_cache_untentative(c, aw[i].e->id);
             continue;
         }
-        coord_node_t *cn = coord_cache_node(c, aw[i].e->best.node, 0);
+        coord_node_t *cn = coord_cache_node(c, aw[i].e->best->node, 0);
         if (hints && cn && cn->agent[0]) {
             json_t *jobs = gp_strmap_get(hints, cn->agent);
             if (jobs == NULL) {
@@ -897,7 +995,7 @@ static void s_hints(coord_t *c, s_award_t *aw, int naw)
                 gp_strmap_put(hints, cn->agent, jobs);
             }
             json_array_append_new(jobs, json_pack("{s:s,s:s}", "job", aw[i].e->id, "node",
-                                                  aw[i].e->best.node));
+                                                  aw[i].e->best->node));
         }
     }
     for (gp_strmap_iter_t it = hints ? gp_strmap_first(hints) : (gp_strmap_iter_t){ 0 }; it.key;
@@ -924,7 +1022,7 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
         if (e->awarded) {
             placed++;
             j->backoff_ms = 0;
-        } else if (e->has_bid && e->reason[0] == '\0') {
+        } else if (e->nbids > 0 && e->reason[0] == '\0') {
             j->not_before_ms = 0;   /* lost a race: retry at once */
         } else if (e->late) {
             j->not_before_ms = now + 50;
@@ -972,26 +1070,28 @@ static void s_close(coord_t *c, int64_t now)
     for (int i = 0; i < naw; i++)
         commit_failed += !aw[i].ok;
     for (int i = 0; i < r->n; i++)
-        nobid += !r->e[i].has_bid && !r->e[i].awarded && !r->e[i].handoff[0];
+        nobid += r->e[i].nbids == 0 && !r->e[i].awarded && !r->e[i].handoff[0];
     int placed = s_release(c, r, now);
     s_write_reasons(c, r);
     for (int i = 0; i < naw; i++)
         free(aw[i].alloc_text);
     free(aw);
-    s_metric_hist(c, "gpupool_coordinator_round_seconds", "Bid round, from batch to commit",
-                  (double)(gp_mono_ms() - r->started_ms) / 1000.0);
+    gp_metric_observe(c->m.round_seconds, (double)(gp_mono_ms() - r->started_ms) / 1000.0);
     gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d no_bid=%d "
                  "not_prepared=%d commit_failed=%d open_ms=%lld bids_ms=%lld commit_ms=%.1f "
                  "total_ms=%lld", (long long)r->id, r->n, placed, r->answered, r->asked, nobid,
                  prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
                  (long long)bids_ms, (double)commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
+    int big = r->n >= S_BIG_ROUND;
     s_reset(&done);
+    if (big)
+        gp_daemon_trim_memory_now();   /* the round's calls, bids and commit were MiBs */
 }
 
 int coord_round_start(coord_t *c, gp_err_t *err)
 {
-    c->round = calloc(1, sizeof(s_round_t));
+    c->round = calloc(1, sizeof(s_state_t));
     if (c->round == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     return 0;
@@ -1001,9 +1101,8 @@ void coord_round_tick(coord_t *c)
 {
     s_round_t *r = s_r(c);
     int64_t now = gp_mono_ms();
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_queue_depth",
-                                   "Jobs queued in this region", NULL),
-                  c->queue ? (double)gp_strmap_size(c->queue) : 0);
+    gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_QUEUE_DEPTH, NULL),
+                  (double)coord_cache_queue_size(c));
     coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
     if (!coord_is_leader(c)) {
         coord_round_abort(c, "not the leader");
@@ -1015,12 +1114,18 @@ void coord_round_tick(coord_t *c)
     if (!r->active && coord_store_full(c))
         return;   /* nothing can be committed: no round until the store takes writes */
     if (!r->active) {
-        c->round_kick = 0;
+        c->round->kick = 0;
         coord_gang_round(c, now);
         s_open(c, now);
     }
     if (r->active && r->asked == 0)
         s_close(c, now);   /* nobody to ask: no bids, back off */
+}
+
+void coord_round_kick(coord_t *c)
+{
+    if (c->round)
+        c->round->kick = 1;
 }
 
 int64_t coord_round_deadline(coord_t *c)
@@ -1030,7 +1135,7 @@ int64_t coord_round_deadline(coord_t *c)
         return 0;
     if (r->active)
         return r->deadline_ms;
-    return c->round_kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
+    return c->round->kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
 }
 
 void coord_round_stop(coord_t *c)

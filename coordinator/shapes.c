@@ -30,7 +30,7 @@ typedef struct {
     int64_t t_ms;
 } s_job_t;
 
-typedef struct {
+struct coord_shapes {
     gp_shape_hist_t *hist;
     gp_strmap_t *jobs;          /* id -> s_job_t* */
     gp_job_t *scratch;
@@ -39,7 +39,8 @@ typedef struct {
     int64_t applied_jobs;
     int64_t applied_ms;
     json_t *wire;
-} s_state_t;
+};
+typedef struct coord_shapes s_state_t;
 
 static void s_free_jobs(s_state_t *s)
 {
@@ -151,20 +152,16 @@ void coord_shapes_apply(coord_t *c)
     s->applied_gen = gen;
     s->applied_jobs = jobs;
     s->applied_ms = now;
-    gp_metrics_reset_family(c->metrics, "gpupool_coordinator_typical_shape");
+    coord_metrics_drop(&c->m, COORD_GAUGE_TYPICAL_SHAPE);
     for (int i = 0; i < n && i < S_WIRE_MAX; i++) {
         char labels[256];
         s_labels(&sh[i], labels, sizeof labels);
-        gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_typical_shape",
-                                       "Share of the learned job shapes' weight (heaviest 64)",
-                                       labels),
+        gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_TYPICAL_SHAPE, labels),
                       w[i]);
     }
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_typical_shape_jobs",
-                                   "Jobs counted in the learned shapes", NULL),
+    gp_metric_set(c->m.typical_shape_jobs,
                   (double)jobs);
-    coord_count(c, "gpupool_coordinator_typical_updates_total",
-                "Learned shapes given to the placement engine", NULL);
+    gp_metric_inc(c->m.typical_updates);
     gp_log_debug("typical shapes applied shapes=%d jobs=%lld", n, (long long)jobs);
 cleanup:
     free(sh);

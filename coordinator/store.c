@@ -113,7 +113,7 @@ static void s_compact(coord_t *c, int64_t now)
     gp_err_t err;
     if (gp_etcd_get(c->etcd, gp_key_leader(key, c->cfg.prefix, c->cfg.region), GP_ETCD_KEYS_ONLY,
                     &res, &err) < 0) {
-        coord_count_etcd_error(c, "compact", &err);
+        coord_metrics_etcd_error(&c->m, "compact", &err);
         return;
     }
     int64_t current = res.revision;
@@ -127,18 +127,18 @@ static void s_compact(coord_t *c, int64_t now)
     for (int i = 0; i < s_st.nsamples; i++)
         if (now - s_st.samples[i].at_ms >= c->cfg.compaction_retention_ms)
             target = s_st.samples[i].revision;
-    if (target > c->cache_rev)
-        target = c->cache_rev;   /* never past what our own cache (and its re-reads) needs */
+    if (target > coord_cache_revision(c))
+        target = coord_cache_revision(c);   /* never past what our own cache (and its re-reads) needs */
     if (target <= s_st.compacted_rev)
         return;
     if (gp_etcd_compact(c->etcd, target, &err) < 0 && err.code != GP_ERR_COMPACTED) {
-        coord_count_etcd_error(c, "compact", &err);
+        coord_metrics_etcd_error(&c->m, "compact", &err);
         gp_log_warn("compaction failed revision=%lld err=\"%s\"", (long long)target, err.msg);
         return;
     }
     s_st.compacted_rev = target;
     gp_log_info("compacted etcd's history revision=%lld", (long long)target);
-    coord_count(c, "gpupool_coordinator_compactions_total", "Compactions of etcd's history", NULL);
+    gp_metric_inc(c->m.compactions);
 }
 
 /* ---------------------------------------------------------------- retention */
@@ -167,7 +167,7 @@ static void s_archive(coord_t *c, const char *text, size_t len)
     FILE *f = fopen(path, "a");
     if (f == NULL || fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
         gp_log_warn("cannot append to the job archive %s: %s", path, strerror(errno));
-        coord_count(c, "gpupool_coordinator_archive_errors_total", "Job records not archived", NULL);
+        gp_metric_inc(c->m.archive_errors);
     }
     if (f)
         fclose(f);
@@ -215,7 +215,7 @@ static void s_retain(coord_t *c, int64_t now)
     }
     gp_err_t err;
     if (gp_etcd_batch_run(reads, 64, &err) < 0) {
-        coord_count_etcd_error(c, "retention", &err);
+        coord_metrics_etcd_error(&c->m, "retention", &err);
         goto cleanup;
     }
     int *idx = calloc(S_RETAIN_BATCH, sizeof *idx);
@@ -252,9 +252,7 @@ static void s_retain(coord_t *c, int64_t now)
     if (deleted > 0) {
         gp_log_info("ended jobs removed from the store count=%d archived=%s", deleted,
                     c->cfg.job_archive[0] ? "yes" : "no");
-        gp_metric_add(gp_metrics_counter(c->metrics, "gpupool_coordinator_jobs_removed_total",
-                                         "Ended jobs removed from the store after their retention",
-                                         NULL), deleted);
+        gp_metric_add(c->m.jobs_removed, deleted);
     }
 cleanup:
     free(ids);
@@ -340,14 +338,13 @@ static void s_defrag(coord_t *c, int64_t now)
         gp_err_t err;
         int64_t t0 = gp_mono_ms();
         if (gp_etcd_defragment(member[pick], &err) < 0) {
-            coord_count_etcd_error(c, "defragment", &err);
+            coord_metrics_etcd_error(&c->m, "defragment", &err);
             gp_log_warn("defragmentation failed member=%s err=\"%s\"", name[pick], err.msg);
         } else {
             gp_log_info("defragmented an etcd member member=%s before_bytes=%lld in_use_bytes=%lld "
                         "took_ms=%lld", name[pick], (long long)st[pick].db_bytes,
                         (long long)st[pick].db_in_use_bytes, (long long)(gp_mono_ms() - t0));
-            coord_count(c, "gpupool_coordinator_defragmentations_total",
-                        "etcd members defragmented", NULL);
+            gp_metric_inc(c->m.defragmentations);
         }
     }
     for (int i = 0; i < n; i++)
@@ -359,8 +356,7 @@ static void s_defrag(coord_t *c, int64_t now)
 static void s_set_full(coord_t *c, int full)
 {
     s_st.full = full;
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_full",
-                                   "1 while etcd's NOSPACE alarm refuses writes", NULL), full);
+    gp_metric_set(c->m.store_full, full);
 }
 
 void coord_store_write_failed(coord_t *c, const gp_err_t *err)
@@ -387,23 +383,20 @@ static void s_status(coord_t *c, int64_t now)
     gp_etcd_store_status_t st;
     gp_err_t err;
     if (gp_etcd_store_status(c->etcd, &st, &err) < 0) {
-        coord_count_etcd_error(c, "status", &err);
+        coord_metrics_etcd_error(&c->m, "status", &err);
         s_st.next_probe_ms = now + S_PROBE_MS;
         return;
     }
     s_st.next_status_ms = now + S_STATUS_MS;
     s_st.next_probe_ms = now + S_PROBE_MS;
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_db_bytes",
-                                   "etcd backend size, as the member asked sees it", NULL),
+    gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_BYTES, NULL),
                   (double)st.db_bytes);
-    gp_metric_set(gp_metrics_gauge(c->metrics, "gpupool_coordinator_store_db_in_use_bytes",
-                                   "the part of the etcd backend in use (the rest awaits "
-                                   "defragmentation)", NULL),
+    gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_IN_USE_BYTES, NULL),
                   (double)st.db_in_use_bytes);
     if (s_st.full && !st.nospace) {
         s_set_full(c, 0);
         gp_log_info("store writable again: etcd's NOSPACE alarm is cleared");
-        c->round_kick = 1;
+        coord_round_kick(c);
         coord_recovery_reconcile_soon(c);
     } else if (s_st.full && now - s_st.full_logged_ms >= 60000) {
         s_st.full_logged_ms = now;

@@ -12,7 +12,7 @@ void coord_txn_fence(gp_txnb_t *t, coord_t *c)
 {
     char key[GP_KEY_MAX];
     gp_txnb_cmp(t, gp_key_leader(key, c->cfg.prefix, c->cfg.region), GP_ETCD_CMP_CREATE,
-                c->leader_rev);
+                coord_leader_fence(c));
 }
 
 void coord_txn_node_fence(gp_txnb_t *t, coord_t *c, const char *node, int64_t fence)

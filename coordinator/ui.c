@@ -64,7 +64,7 @@ typedef struct {
     uint64_t used;                    /* LRU clock */
 } s_memo_t;
 
-typedef struct {
+struct coord_ui {
     unsigned boot;                    /* differs between runs: no stale ETag matches */
     s_sample_t ring[S_HISTORY];
     int nsamples, head;               /* head: next slot */
@@ -77,7 +77,8 @@ typedef struct {
     uint64_t usage_hash, usage_gen;   /* what was read; bumped when it changed */
     s_memo_t memo[S_MEMO];
     uint64_t clock;
-} s_ui_t;
+};
+typedef struct coord_ui s_ui_t;
 
 /* The caller, as far as the console is concerned (see the opening comment). */
 typedef struct {
@@ -552,7 +553,7 @@ static json_t *s_view_overview(coord_t *c, const s_who_t *who)
     }
     return json_pack("{s:{s:s,s:s,s:b},s:I,s:o,s:o,s:o,s:{s:i,s:o,s:s},s:{s:b}}", "coordinator", "id",
                      c->cfg.id, "region", c->cfg.region, "leader", coord_is_leader(c), "revision",
-                     (json_int_t)c->cache_rev, "regions", regions, "models", mj, "jobs", states,
+                     (json_int_t)coord_cache_revision(c), "regions", regions, "models", mj, "jobs", states,
                      "history", "interval_s", prom ? 60 : S_SAMPLE_MS / 1000, "samples", hist,
                      "source", prom ? "prometheus" : "coordinator", "store", "full",
                      coord_store_full(c));
@@ -693,7 +694,7 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
     for (gp_strmap_iter_t it = gp_strmap_first(regions); it.key; it = gp_strmap_next(regions, it))
         json_array_append_new(rl, json_string(it.key));
     out = json_pack("{s:I,s:i,s:i,s:o,s:o,s:I}", "total", (json_int_t)n, "page", page, "pages", pages,
-                    "regions", rl, "nodes", nodes, "revision", (json_int_t)c->cache_rev);
+                    "regions", rl, "nodes", nodes, "revision", (json_int_t)coord_cache_revision(c));
 cleanup:
     free(list);
     gp_strmap_destroy(&regions);
@@ -759,7 +760,7 @@ static json_t *s_view_jobs(coord_t *c, const s_who_t *who, const char *state, co
     for (gp_strmap_iter_t it = gp_strmap_first(regions); it.key; it = gp_strmap_next(regions, it))
         json_array_append_new(rl, json_string(it.key));
     out = json_pack("{s:I,s:o,s:o,s:o,s:I}", "total", (json_int_t)n, "jobs", jobs, "teams", tl,
-                    "regions", rl, "revision", (json_int_t)c->cache_rev);
+                    "regions", rl, "revision", (json_int_t)coord_cache_revision(c));
 cleanup:
     free(list);
     gp_strmap_destroy(&teams);
@@ -788,7 +789,7 @@ static json_t *s_view_job(coord_t *c, const s_who_t *who, const char *id)
     if (rec == NULL)
         return NULL;
     json_t *out = json_pack("{s:o,s:b,s:b,s:n,s:I}", "job", rec, "full", full, "archived", j == NULL,
-                            "alloc", "revision", (json_int_t)c->cache_rev);
+                            "alloc", "revision", (json_int_t)coord_cache_revision(c));
     gp_alloc_t *al = gp_strmap_get(c->allocs, id);
     if (al) {
         json_object_set_new(out, "alloc", gp_alloc_to_json(al));
@@ -945,7 +946,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
     }
     u->console_at_ms = gp_mono_ms();
     s_usage_refresh(c, u);
-    snprintf(etag, sizeof etag, "W/\"%08x-%lld-%llu-%llu-%d-%016llx\"", u->boot, (long long)c->cache_rev,
+    snprintf(etag, sizeof etag, "W/\"%08x-%lld-%llu-%llu-%d-%016llx\"", u->boot, (long long)coord_cache_revision(c),
              (unsigned long long)u->usage_gen,
              overview ? (unsigned long long)u->sample_seq : 0ULL,
              overview ? coord_store_full(c) * 2 + coord_is_leader(c) : 0,
@@ -1010,8 +1011,7 @@ void coord_ui_http(coord_t *c, gp_http_req_t *req, int authorized)
     if (!strncmp(rest, "api/", 4)) {
         s_who_t who = s_who(c, req, authorized);
         if (!who.authorized) {
-            coord_count(c, "gpupool_coordinator_unauthorized_total",
-                        "Requests without a valid token", NULL);
+            gp_metric_inc(c->m.unauthorized);
             gp_http_respond_error(req, 401, "missing or wrong API token (Authorization: Bearer ...)");
             return;
         }

@@ -13,6 +13,7 @@
  *                when their allocation goes; state reports; slice regions
  *   runner.c     processes under supervisors (runner.h)
  *   container.c  the container runtime's command lines (container.h)
+ *   metrics.c    the table of the agent's metrics and their handles
  *   exporter.c   /metrics: counters at 0 from the start, slice series of
  *                ended jobs dropped
  *
@@ -160,7 +161,8 @@ void agent_rightsize_stop(agent_t *a);
 struct agent {
     agent_cfg_t cfg;
     gp_etcd_t *etcd;
-    gp_metrics_t *metrics;
+    gp_metrics_t *metrics;            /* the registry /metrics renders */
+    agent_metrics_t m;                /* its handles (metrics.h) */
     gp_placement_t *engine;           /* our nodes and their committed allocations */
 
     agent_node_t *nodes;
@@ -173,6 +175,7 @@ struct agent {
     gp_etcd_keepalive_t *keepalive;
     int lease_lost;
     int64_t next_register_ms;
+    int64_t register_backoff_ms;      /* the next retry's delay after a failed registration */
     int registered;
 
     /* bidder */
@@ -200,16 +203,11 @@ struct agent {
     int stopping;
 };
 
-/* exporter.c: register every counter at 0 (once, at start-up); drop the
- * series of jobs that ended (each loop tick; at most once a second); answer
- * GET /metrics. */
-void agent_exporter_init(agent_t *a);
+/* exporter.c: drop the series of jobs that ended (each loop tick; at most
+ * once a second); answer GET /metrics. */
 void agent_exporter_tick(agent_t *a);
 void agent_exporter_serve(agent_t *a, gp_http_req_t *req);
 
-/* Metric helpers (main.c). */
-void agent_count(agent_t *a, const char *name, const char *help, const char *labels);
-void agent_count_etcd_error(agent_t *a, const char *what, const gp_err_t *err);
 /* FNV-1a of a string, for "did this record change" checks. */
 uint64_t agent_digest(const char *s);
 

@@ -41,6 +41,12 @@
 
 #include "banned.h"
 
+/* A call for bids of this many jobs or more is a burst of MiBs of JSON
+ * (the call, the bids): free pages go back to the system right after it
+ * (gp_daemon_trim_memory_now), so the agent's resident size does not follow
+ * the size of the last rounds. */
+#define S_BIG_CFB 64
+
 typedef struct {
     char id[GP_NAME_LEN];
     char endpoint[256];
@@ -122,8 +128,7 @@ static void s_peer_update(agent_t *a, const char *id, const char *value, size_t 
     const char *key = rec ? json_string_value(json_object_get(rec, "public_key")) : NULL;
     if (ep == NULL || strlen(ep) >= sizeof(((s_peer_t *)0)->endpoint)) {
         gp_log_warn("ignoring a coordinator record without a bid endpoint coordinator=%s", id);
-        agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
-                    "what=\"coordinator-record\"");
+        gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_COORDINATOR_RECORD]);
         json_decref(rec);
         return;
     }
@@ -143,8 +148,7 @@ static void s_peer_update(agent_t *a, const char *id, const char *value, size_t 
         refuse = "it requires CURVE and the agent has no curve-key";
     if (refuse) {
         gp_log_warn("not connecting to coordinator=%s endpoint=%s: %s", id, ep, refuse);
-        agent_count(a, "gpupool_agent_coordinators_refused_total",
-                    "Coordinators not connected to because they could not be authenticated", NULL);
+        gp_metric_inc(a->m.coordinators_refused);
         json_decref(rec);
         return;
     }
@@ -347,8 +351,7 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
     json_t *round = json_object_get(body, "round");
     json_t *jobs = json_object_get(body, "jobs");
     if (!json_is_integer(round) || !json_is_array(jobs)) {
-        agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
-                    "what=\"cfb\"");
+        gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_CFB]);
         gp_log_warn("malformed CFB dropped coordinator=%s", p->id);
         return;
     }
@@ -364,8 +367,7 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
         json_t *spec = json_object_get(entry, "spec");
         json_t *nodes = json_object_get(entry, "nodes");
         if (job_id == NULL || !json_is_object(spec) || !json_is_array(nodes)) {
-            agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
-                        "what=\"cfb-job\"");
+            gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_CFB_JOB]);
             continue;
         }
         gp_job_t job;
@@ -399,10 +401,8 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
     if (reply && gp_wire_send(p->sock, NULL, 0, GP_MSG_BIDS, reply, &err) < 0)
         gp_log_warn("BIDS not sent coordinator=%s err=\"%s\"", p->id, err.msg);
     json_decref(reply);
-    gp_metric_add(gp_metrics_counter(a->metrics, "gpupool_agent_bids_total", "Bids answered",
-                                     "result=\"bid\""), nbids);
-    gp_metric_add(gp_metrics_counter(a->metrics, "gpupool_agent_bids_total", "Bids answered",
-                                     "result=\"refused\""), nrefused);
+    gp_metric_add(a->m.bids, nbids);
+    gp_metric_add(a->m.bids_refused, nrefused);
 }
 
 void agent_bidder_handle(agent_t *a)
@@ -417,19 +417,22 @@ void agent_bidder_handle(agent_t *a)
             if (rc == 0)
                 break;
             if (rc < 0) {
-                agent_count(a, "gpupool_agent_protocol_errors_total",
-                            "Malformed messages or records", "what=\"message\"");
+                gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_MESSAGE]);
                 gp_log_warn("message dropped coordinator=%s reason=\"%s\"", p->id, err.msg);
                 continue;
             }
-            if (msg.type == GP_MSG_CFB)
+            int big = 0;
+            if (msg.type == GP_MSG_CFB) {
                 s_call_for_bids(a, p, msg.body);
-            else if (msg.type == GP_MSG_AWARD)
-                agent_count(a, "gpupool_agent_awards_total", "Award notices received", NULL);
-            else
-                agent_count(a, "gpupool_agent_protocol_errors_total",
-                            "Malformed messages or records", "what=\"unexpected-type\"");
+                big = json_array_size(json_object_get(msg.body, "jobs")) >= S_BIG_CFB;
+            } else if (msg.type == GP_MSG_AWARD) {
+                gp_metric_inc(a->m.awards);
+            } else {
+                gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_UNEXPECTED_TYPE]);
+            }
             gp_wire_msg_clear(&msg);
+            if (big)
+                gp_daemon_trim_memory_now();   /* the call and our bids were MiBs of JSON */
         }
     }
 }
@@ -441,7 +444,7 @@ void agent_bidder_tick(agent_t *a)
         gp_err_t err;
         a->coord_relist = 0;
         if (s_discover(a, &err) < 0) {
-            agent_count_etcd_error(a, "discover", &err);
+            agent_metrics_etcd_error(&a->m, "discover", &err);
             a->coord_relist = 1;
         }
     }

@@ -97,9 +97,7 @@ static void s_job_drop(agent_t *a, agent_job_t *j)
 
 static void s_count_state(agent_t *a, const char *state)
 {
-    char labels[64];
-    snprintf(labels, sizeof labels, "state=\"%s\"", state);
-    agent_count(a, "gpupool_agent_jobs_total", "Job state changes seen by the agent", labels);
+    agent_metrics_job_state(&a->m, state);
 }
 
 /* The allocation went away: stop what runs. */
@@ -143,8 +141,7 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     gp_alloc_t alloc;
     gp_err_t err;
     if (gp_alloc_from_json_str(kv->value, &alloc, &err) < 0) {
-        agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
-                    "what=\"alloc-record\"");
+        gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_ALLOC_RECORD]);
         gp_log_warn("malformed allocation ignored key=%.*s err=\"%s\"", (int)kv->key_len, kv->key,
                     err.msg);
         return;
@@ -172,8 +169,7 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     gp_jobrec_init(&j->rec);
     j->todo = 1;
     if (gp_placement_add_alloc(a->engine, &alloc, &err) < 0) {
-        agent_count(a, "gpupool_agent_inconsistencies_total",
-                    "Committed allocations the agent's view could not hold", NULL);
+        gp_metric_inc(a->m.inconsistencies);
         gp_log_error("committed allocation does not fit the agent's view job=%s node=%s err=\"%s\"",
                      alloc.job, alloc.node, err.msg);
     }
@@ -599,8 +595,7 @@ static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *r
     }
     gp_jobrec_t rec;
     if (gp_jobrec_from_json_str(res->kvs[0].value, res->kvs[0].value_len, &rec, &err) < 0) {
-        agent_count(a, "gpupool_agent_protocol_errors_total", "Malformed messages or records",
-                    "what=\"job-record\"");
+        gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_JOB_RECORD]);
         gp_log_warn("malformed job record job=%s err=\"%s\"", j->alloc.job, err.msg);
         return;
     }
@@ -645,7 +640,7 @@ static void s_fetch_and_start(agent_t *a)
         goto cleanup;
     gp_err_t err;
     if (gp_etcd_batch_run(b, 64, &err) < 0)
-        agent_count_etcd_error(a, "fetch", &err);
+        agent_metrics_etcd_error(&a->m, "fetch", &err);
     for (size_t i = 0; i < nwant; i++) {
         agent_job_t *j = want[i];
         const gp_etcd_result_t *res;
@@ -732,7 +727,7 @@ static void s_report(agent_t *a)
         agent_job_t *j = sent[i];
         const gp_etcd_result_t *res;
         if (gp_etcd_batch_result(b, (size_t)txn_of[i], &res, &err) < 0) {
-            agent_count_etcd_error(a, "report", &err);
+            agent_metrics_etcd_error(&a->m, "report", &err);
             j->have_rec = 0;   /* the record was changed in memory: read it again */
             j->todo = 1;
             j->report_after_ms = s_retry_at(j, now);
@@ -881,7 +876,7 @@ void agent_jobs_tick(agent_t *a)
         gp_err_t err;
         a->alloc_relist = 0;
         if (s_relist(a, &err) < 0) {
-            agent_count_etcd_error(a, "list-allocations", &err);
+            agent_metrics_etcd_error(&a->m, "list-allocations", &err);
             a->alloc_relist = 1;
         } else {
             gp_runner_scan(a->runner, s_orphan, a, NULL);
@@ -986,24 +981,18 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
                 char labels[256];
                 snprintf(labels, sizeof labels, "job_id=\"%s\",device=\"%s\"", j->alloc.job,
                          d < j->alloc.ndevices ? j->alloc.devices[d].uuid : "?");
-                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_memory_bytes",
-                                               "Device memory used by the slice", labels),
+                gp_metric_set(agent_metrics_slice(&a->m, AGENT_SLICE_MEMORY_BYTES, labels),
                               (double)u.mem_used);
-                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_compute_percent",
-                                               "GPU time achieved by the slice, %", labels),
+                gp_metric_set(agent_metrics_slice(&a->m, AGENT_SLICE_COMPUTE_PERCENT, labels),
                               j->compute_share[d]);
                 if (u.mem_limit != UINT64_MAX)
-                    gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_memory_limit_bytes",
-                                                   "Device memory the slice may use", labels),
+                    gp_metric_set(agent_metrics_slice(&a->m, AGENT_SLICE_MEMORY_LIMIT_BYTES, labels),
                                   (double)u.mem_limit);
-                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_compute_limit_percent",
-                                               "GPU time the slice may use, %", labels),
+                gp_metric_set(agent_metrics_slice(&a->m, AGENT_SLICE_COMPUTE_LIMIT_PERCENT, labels),
                               d < j->alloc.ndevices && !j->alloc.devices[d].whole &&
                                       j->alloc.devices[d].compute_permille > 0
                                   ? j->alloc.devices[d].compute_permille / 10.0 : 100.0);
-                gp_metric_set(gp_metrics_gauge(a->metrics, "gpupool_agent_slice_suspended_seconds",
-                                               "Time the slice's launches waited suspended",
-                                               labels),
+                gp_metric_set(agent_metrics_slice(&a->m, AGENT_SLICE_SUSPENDED_SECONDS, labels),
                               (double)u.suspended_ns / 1e9);
                 json_array_append_new(
                     devs, json_pack("{s:s,s:I,s:I,s:I,s:f,s:I,s:b}", "uuid",

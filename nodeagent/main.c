@@ -145,19 +145,6 @@ static const gp_opt_t s_opts[] = {
 
 static agent_t s_agent;
 
-void agent_count(agent_t *a, const char *name, const char *help, const char *labels)
-{
-    gp_metric_inc(gp_metrics_counter(a->metrics, name, help, labels));
-}
-
-void agent_count_etcd_error(agent_t *a, const char *what, const gp_err_t *err)
-{
-    char labels[96];
-    snprintf(labels, sizeof labels, "op=\"%s\",kind=\"%s\"", what, gp_err_name(err->code));
-    agent_count(a, "gpupool_agent_etcd_errors_total", "Failed etcd requests", labels);
-    gp_log_debug("etcd error op=%s err=\"%s\"", what, err->msg);
-}
-
 /* Checks beyond the option table's (done at start and on reload). */
 static int s_validate(agent_cfg_t *c, gp_err_t *err)
 {
@@ -303,7 +290,8 @@ static int s_run(agent_t *a, int argc, char **argv)
     a->engine = gp_placement_new(&po, &err);
     if (a->metrics == NULL || a->node_index == NULL || a->engine == NULL)
         gp_log_fatal(EX_SOFTWARE, "out of memory");
-    agent_exporter_init(a);
+    if (agent_metrics_init(&a->m, a->metrics, &err) < 0)
+        gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
     if (agent_inventory_load(a, &err) < 0)
         gp_log_fatal(EX_CONFIG, "inventory: %s", err.msg);
     for (int i = 0; i < a->nnodes; i++) {

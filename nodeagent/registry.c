@@ -30,7 +30,9 @@
 
 #include "banned.h"
 
-static int64_t s_backoff_ms = 500;
+/* A failed registration is retried after 500 ms, doubling to 10 s. */
+#define S_REGISTER_BACKOFF_MS     500
+#define S_REGISTER_BACKOFF_MAX_MS 10000
 
 uint64_t agent_digest(const char *s)
 {
@@ -106,6 +108,7 @@ int agent_registry_start(agent_t *a, gp_err_t *err)
     (void)err;
     a->registered = 0;
     a->next_register_ms = 0;
+    a->register_backoff_ms = S_REGISTER_BACKOFF_MS;
     return 0;
 }
 
@@ -169,7 +172,7 @@ static void s_write_changes(agent_t *a)
         free(usage);
     }
     if (gp_etcd_batch_size(b) > 0 && gp_etcd_batch_run(b, 64, &err) < 0) {
-        agent_count_etcd_error(a, "usage", &err);
+        agent_metrics_etcd_error(&a->m, "usage", &err);
         for (int i = 0; i < a->nnodes; i++)
             a->nodes[i].usage_digest = a->nodes[i].record_digest = 0;   /* write again */
     }
@@ -185,21 +188,22 @@ void agent_registry_tick(agent_t *a)
         a->registered = 0;
         a->lease = 0;
         a->next_register_ms = now;
-        agent_count(a, "gpupool_agent_lease_lost_total", "Leases lost", NULL);
+        gp_metric_inc(a->m.lease_lost);
     }
     if (!a->registered) {
         if (now < a->next_register_ms)
             return;
         gp_err_t err;
         if (s_register(a, &err) < 0) {
-            agent_count_etcd_error(a, "register", &err);
+            agent_metrics_etcd_error(&a->m, "register", &err);
             gp_log_warn("registration failed, retrying in %lld ms err=\"%s\"",
-                        (long long)s_backoff_ms, err.msg);
-            a->next_register_ms = now + s_backoff_ms;
-            s_backoff_ms = s_backoff_ms * 2 > 10000 ? 10000 : s_backoff_ms * 2;
+                        (long long)a->register_backoff_ms, err.msg);
+            a->next_register_ms = now + a->register_backoff_ms;
+            a->register_backoff_ms = a->register_backoff_ms * 2 > S_REGISTER_BACKOFF_MAX_MS
+                                         ? S_REGISTER_BACKOFF_MAX_MS : a->register_backoff_ms * 2;
             return;
         }
-        s_backoff_ms = 500;
+        a->register_backoff_ms = S_REGISTER_BACKOFF_MS;
         a->registered = 1;
         /* The usage records of a lost lease are gone with it: write them again. */
         for (int i = 0; i < a->nnodes; i++)

@@ -173,8 +173,7 @@ static void s_sample(agent_t *a, agent_job_t *j, int end)
     if (p->n < S_MAX_PENDING) {
         p->runs[p->n++] = *r;
     } else {
-        agent_count(a, "gpupool_agent_rightsize_dropped_total",
-                    "Usage samples dropped: too many waiting for one class", NULL);
+        gp_metric_inc(a->m.rightsize_dropped);
     }
     memset(r, 0, sizeof *r);
     j->rs_last_sample_ms = gp_mono_ms();
@@ -201,8 +200,7 @@ static char *s_merged(agent_t *a, const char *key, const char *cls, const s_pend
             gp_rightsize_destroy(&s);
         }
         if (s == NULL) {
-            agent_count(a, "gpupool_agent_rightsize_bad_summaries_total",
-                        "Stored usage summaries that were not valid (replaced)", NULL);
+            gp_metric_inc(a->m.rightsize_bad_summaries);
             gp_log_warn("ignoring a malformed usage summary, starting it again key=%s err=\"%s\"",
                         key, err.msg);
         }
@@ -247,7 +245,7 @@ static int s_flush(agent_t *a)
         gp_etcd_batch_add(rb, &op, NULL);
     }
     if (gp_etcd_batch_run(rb, 64, &err) < 0 && err.code != GP_OK)
-        agent_count_etcd_error(a, "rightsize-read", &err);
+        agent_metrics_etcd_error(&a->m, "rightsize-read", &err);
     int nw = 0, widx[S_CLASSES_PER_TICK];
     for (int i = 0; i < n; i++) {
         const gp_etcd_result_t *res;
@@ -270,7 +268,7 @@ static int s_flush(agent_t *a)
             widx[nw++] = i;
     }
     if (nw > 0 && gp_etcd_batch_run(wb, 64, &err) < 0 && err.code != GP_OK)
-        agent_count_etcd_error(a, "rightsize-write", &err);
+        agent_metrics_etcd_error(&a->m, "rightsize-write", &err);
     for (int k = 0; k < nw; k++) {
         const gp_etcd_result_t *res;
         if (gp_etcd_batch_result(wb, (size_t)k, &res, &err) < 0 || !res->succeeded)

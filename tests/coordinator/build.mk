@@ -27,3 +27,7 @@ TEST_PROGRAMS += $(BUILD)/tests/coordinator/bidspoof
 
 $(BUILD)/tests/coordinator/bidspoof: $(BUILD)/tests/coordinator/bidspoof.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LIBS_ZMQ) $(LIBS_ETCD) $(LIBS_BASE)
+
+# The bid round's decisions, tested alone (coordinator/decide.h).
+$(BUILD)/tests/coordinator/test_round.o: CFLAGS += -Icoordinator
+$(BUILD)/tests/coordinator/test_round.t: $(BUILD)/coordinator/decide.o

@@ -792,6 +792,16 @@ int main(void)
     test_gpupool();
     test_check_plan();
     ok(gp_policy_doc("fgd") != NULL && gp_policy_doc("nope") == NULL, "policy docs");
+    int named = 0, listed = 0;
+    for (const char *const *p = gp_policy_names(); *p; p++, listed++) {
+        gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
+        po.policy = *p;
+        gp_placement_t *pl = gp_placement_new(&po, &err);
+        named += pl != NULL && gp_policy_doc(*p) != NULL;
+        gp_placement_destroy(&pl);
+    }
+    ok(listed >= 10 && named == listed, "every listed policy is in the table (%d of %d)", named,
+       listed);
     gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
     o.policy = "nope";
     ok(gp_placement_new(&o, &err) == NULL && err.code == GP_ERR_INVALID, "unknown policy");
