@@ -725,8 +725,7 @@ static int s_list_all(coord_t *c, gp_err_t *err)
     c->cache->queue = gp_strmap_new();
     c->cache->held = gp_strmap_new();
     c->quotas = gp_strmap_new();
-    c->rightsize = gp_strmap_new();
-    if (!c->rightsize || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
+    if (coord_rightsize_reset(c) < 0 || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Nodes before allocations, allocations before the records (whose

@@ -143,6 +143,7 @@ typedef struct coord coord_t;
 typedef struct coord_cache coord_cache_t;     /* cache.c */
 typedef struct coord_election coord_election_t;  /* election.c */
 typedef struct coord_round coord_round_t;     /* round.c */
+typedef struct coord_rightsize coord_rightsize_t;   /* rightsize.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
@@ -317,7 +318,7 @@ struct coord {
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
-    gp_strmap_t *rightsize;          /* class -> gp_rightsize_t* (valid summaries only) */
+    coord_rightsize_t *rightsize;    /* rightsize.c's own state: the classes' summaries */
     coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
     coord_election_t *election;      /* election.c's own state: lease, leadership */
@@ -349,7 +350,9 @@ struct coord {
  * (export: this coordinator shows pool-wide gauges; else they are reset). */
 void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t len);
 void coord_rightsize_del(coord_t *c, const char *cls);
-void coord_rightsize_clear(coord_t *c);
+/* Forget every summary (a re-listing rebuilds them); -1 out of memory. */
+int coord_rightsize_reset(coord_t *c);
+void coord_rightsize_clear(coord_t *c);   /* at stop: nothing left */
 void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job);
 void coord_rightsize_http(coord_t *c, gp_http_req_t *req);
 void coord_rightsize_metrics(coord_t *c, int export);

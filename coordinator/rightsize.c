@@ -39,6 +39,17 @@
 
 #include "banned.h"
 
+/* The summaries of the job classes, valid ones only: class -> gp_rightsize_t*. */
+struct coord_rightsize {
+    gp_strmap_t *classes;
+};
+
+/* The summaries' map, or NULL while the cache is not listed. */
+static gp_strmap_t *s_classes(const coord_t *c)
+{
+    return c->rightsize ? c->rightsize->classes : NULL;
+}
+
 static gp_rightsize_opts_t s_opts(const coord_t *c)
 {
     gp_rightsize_opts_t o = GP_RIGHTSIZE_OPTS_DEFAULT;
@@ -54,7 +65,7 @@ static gp_rightsize_opts_t s_opts(const coord_t *c)
 void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t len)
 {
     gp_err_t err;
-    gp_rightsize_t *old = gp_strmap_del(c->rightsize, cls);
+    gp_rightsize_t *old = gp_strmap_del(c->rightsize->classes, cls);
     gp_rightsize_destroy(&old);
     gp_rightsize_t *s = gp_rightsize_from_json_str(value, len, &err);
     if (s && strcmp(gp_rightsize_class_name(s), cls) != 0) {
@@ -67,31 +78,47 @@ void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t 
         gp_log_warn("ignoring a malformed usage summary class=%s err=\"%s\"", cls, err.msg);
         return;
     }
-    if (gp_strmap_put(c->rightsize, cls, s) < 0)
+    if (gp_strmap_put(c->rightsize->classes, cls, s) < 0)
         gp_rightsize_destroy(&s);
 }
 
 void coord_rightsize_del(coord_t *c, const char *cls)
 {
-    gp_rightsize_t *old = gp_strmap_del(c->rightsize, cls);
+    gp_rightsize_t *old = gp_strmap_del(c->rightsize->classes, cls);
     gp_rightsize_destroy(&old);
+}
+
+static void s_forget(coord_rightsize_t *rs)
+{
+    for (gp_strmap_iter_t it = rs->classes ? gp_strmap_first(rs->classes) : (gp_strmap_iter_t){ 0 };
+         it.key; it = gp_strmap_next(rs->classes, it)) {
+        gp_rightsize_t *s = it.value;
+        gp_rightsize_destroy(&s);
+    }
+    gp_strmap_destroy(&rs->classes);
+}
+
+int coord_rightsize_reset(coord_t *c)
+{
+    if (c->rightsize == NULL && (c->rightsize = calloc(1, sizeof *c->rightsize)) == NULL)
+        return -1;
+    s_forget(c->rightsize);
+    c->rightsize->classes = gp_strmap_new();
+    return c->rightsize->classes ? 0 : -1;
 }
 
 void coord_rightsize_clear(coord_t *c)
 {
     if (c->rightsize == NULL)
         return;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->rightsize); it.key;
-         it = gp_strmap_next(c->rightsize, it)) {
-        gp_rightsize_t *s = it.value;
-        gp_rightsize_destroy(&s);
-    }
-    gp_strmap_destroy(&c->rightsize);
+    s_forget(c->rightsize);
+    free(c->rightsize);
+    c->rightsize = NULL;
 }
 
 static int s_recommend(coord_t *c, const char *cls, gp_rightsize_rec_t *rec)
 {
-    const gp_rightsize_t *s = cls[0] ? gp_strmap_get(c->rightsize, cls) : NULL;
+    const gp_rightsize_t *s = cls[0] && s_classes(c) ? gp_strmap_get(s_classes(c), cls) : NULL;
     gp_rightsize_opts_t o = s_opts(c);
     gp_rightsize_recommend(s, &o, rec);
     return rec->have;
@@ -177,12 +204,12 @@ typedef struct {
 static gp_strmap_t *s_waste(coord_t *c)
 {
     gp_strmap_t *w = gp_strmap_new();
-    if (w == NULL || gp_strmap_size(c->rightsize) == 0)
+    if (w == NULL || s_classes(c) == NULL || gp_strmap_size(s_classes(c)) == 0)
         return w;
     for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
         const gp_alloc_t *al = it.value;
         coord_job_t *j = coord_cache_job(c, al->job);
-        if (j == NULL || j->cls[0] == '\0' || gp_strmap_get(c->rightsize, j->cls) == NULL)
+        if (j == NULL || j->cls[0] == '\0' || gp_strmap_get(c->rightsize->classes, j->cls) == NULL)
             continue;
         s_waste_t *x = gp_strmap_get(w, j->cls);
         if (x == NULL) {
@@ -245,8 +272,8 @@ void coord_rightsize_http(coord_t *c, gp_http_req_t *req)
     gp_strmap_t *w = s_waste(c);
     json_t *classes = json_array();
     int64_t total = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->rightsize); classes && it.key;
-         it = gp_strmap_next(c->rightsize, it)) {
+    for (gp_strmap_iter_t it = s_classes(c) ? gp_strmap_first(s_classes(c)) : (gp_strmap_iter_t){ 0 };
+         classes && it.key; it = gp_strmap_next(s_classes(c), it)) {
         const gp_rightsize_t *s = it.value;
         if ((cls && strcmp(cls, it.key) != 0) ||
             (owner && strcmp(owner, gp_rightsize_owner(s)) != 0))
@@ -281,11 +308,11 @@ void coord_rightsize_metrics(coord_t *c, int export)
                                    COORD_GAUGE_RS_WASTE_GPUS, COORD_GAUGE_RS_WASTE_MEM };
     for (size_t i = 0; i < GP_ARRAY_LEN(fams); i++)
         coord_metrics_drop(&c->m, fams[i]);   /* rebuilt: a class gone leaves no series */
-    if (!export || c->rightsize == NULL)
+    if (!export || s_classes(c) == NULL)
         return;
     gp_strmap_t *w = s_waste(c);
-    for (gp_strmap_iter_t it = gp_strmap_first(c->rightsize); it.key;
-         it = gp_strmap_next(c->rightsize, it)) {
+    for (gp_strmap_iter_t it = gp_strmap_first(c->rightsize->classes); it.key;
+         it = gp_strmap_next(c->rightsize->classes, it)) {
         gp_rightsize_rec_t rec;
         if (!s_recommend(c, it.key, &rec))
             continue;
