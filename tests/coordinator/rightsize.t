@@ -29,7 +29,7 @@ start_agent() {
         --region r1 --nvml "$FAKELIB/libnvidia-ml.so.1" --shim "$PRELOAD" \
         --etcd-endpoints "$ETCD_ENDPOINTS" --state-dir "$T_TMP/state" \
         --metrics-listen 127.0.0.1:0 --lease-ttl 3s --heartbeat 500ms --stop-grace 2s \
-        --usage-interval 200ms
+        --usage-interval 200ms "$@"
 }
 start_agent || bail_out "agent did not start"
 
@@ -141,7 +141,7 @@ before=$(summary train)
 stop_daemon agent; is "$?" 0 "the agent exits 0"
 stop_daemon c1; is "$?" 0 "the coordinator exits 0"
 pool_coordinator c1 r1 || bail_out "coordinator did not restart"
-start_agent || bail_out "agent did not restart"
+start_agent --rightsize-interval 1s || bail_out "agent did not restart"
 is "$(summary train)" "$before" "the summary is in etcd as it was"
 like "$(rs_json --class train)" '"runs":8' "the restarted coordinator shows it (8 samples: the OOM run is one)"
 run_job train-9 3072; ok $? "a run after the restarts"
@@ -160,6 +160,17 @@ is "$(applied_mem junk-1)" 8192 "placed as requested: the garbage is not trusted
 wait_runs junk 1; ok $? "the agent replaced the summary with a valid one"
 grep -q 'ignoring a malformed usage summary, starting it again key=/gpupool/rightsize/junk' "$T_TMP/agent.log"
 ok $? "and said so"
+
+# 7b. A long run gives its class a sample per rightsize-interval (1 s here)
+# while it runs, not only at its end.
+echo "{\"id\": \"long-1\", \"devices\": 1, \"mem_mib\": 4096, \"rightsize\": \"recommend\",
+       \"env\": {\"LD_LIBRARY_PATH\": \"$FAKELIB\"}, \"command\": [\"$SHIMTEST\", \"hold\", \"1536\", \"30\"]}" |
+    gpupool_ c1 submit - >/dev/null
+long_samples() { n=$(runs_of long); [ -n "$n" ] && [ "$n" -ge 3 ]; }
+wait_for 20 long_samples; ok $? "a long run's class has $(runs_of long) samples while it runs"
+is "$(job_state c1 long-1)" running "and the run is still running"
+like "$(summary long)" '"max_mib":1536' "with its peak so far"
+gpupool_ c1 cancel long-1 >/dev/null
 
 # 8. Bad input is refused.
 out=$(echo '{"id": "x", "devices": 1, "mem_mib": 1024, "rightsize": "always"}' | gpupool_ c1 submit - 2>&1)
