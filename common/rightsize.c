@@ -23,7 +23,7 @@ struct gp_rightsize {
     char cls[GP_RIGHTSIZE_CLASS_LEN];
     char owner[GP_RIGHTSIZE_CLASS_LEN];
     int64_t updated_ms;
-    int64_t runs, ooms;
+    int64_t runs, ends, ooms;
     int64_t mem_max;               /* MiB, -1 none */
     int cpu_max;                   /* percent, -1 none */
     int64_t asked_mem;
@@ -158,6 +158,7 @@ void gp_rightsize_add_run(gp_rightsize_t *s, const gp_rightsize_run_t *run, int6
 {
     s_decay(s, now_ms, o->half_life_ms);
     s->runs++;
+    s->ends += run->end != 0;
     if (run->mem_peak_mib >= 0) {
         int64_t need = run->mem_peak_mib;
         if (run->oom) {
@@ -232,6 +233,7 @@ void gp_rightsize_recommend(const gp_rightsize_t *s, const gp_rightsize_opts_t *
     if (s == NULL)
         return;
     out->runs = s->runs;
+    out->ends = s->ends;
     out->ooms = s->ooms;
     out->asked_mem_mib = s->asked_mem;
     out->asked_compute_pct = s->asked_cpt;
@@ -297,9 +299,9 @@ static json_t *s_hist_json(const double *h, int n)
 
 json_t *gp_rightsize_to_json(const gp_rightsize_t *s)
 {
-    json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:I}", "v", S_VERSION, "class", s->cls, "updated_ms",
-                          (json_int_t)s->updated_ms, "runs", (json_int_t)s->runs, "ooms",
-                          (json_int_t)s->ooms);
+    json_t *o = json_pack("{s:i,s:s,s:I,s:I,s:I,s:I}", "v", S_VERSION, "class", s->cls,
+                          "updated_ms", (json_int_t)s->updated_ms, "runs", (json_int_t)s->runs,
+                          "ends", (json_int_t)s->ends, "ooms", (json_int_t)s->ooms);
     if (o == NULL)
         return NULL;
     if (s->owner[0])
@@ -388,6 +390,7 @@ gp_rightsize_t *gp_rightsize_from_json_str(const char *text, size_t len, gp_err_
     gp_strlcpy(s->owner, owner ? owner : "", sizeof s->owner);
     if (s_int(o, "updated_ms", 0, INT64_MAX, &s->updated_ms, err) < 0 ||
         s_int(o, "runs", 0, INT64_MAX, &s->runs, err) < 0 ||
+        s_int(o, "ends", 0, s->runs, &s->ends, err) < 0 ||
         s_int(o, "ooms", 0, s->runs, &s->ooms, err) < 0)
         goto fail;
     mem = json_object_get(o, "mem");
@@ -431,8 +434,8 @@ fail:
 
 json_t *gp_rightsize_rec_to_json(const gp_rightsize_rec_t *r)
 {
-    json_t *o = json_pack("{s:b,s:I,s:I}", "history", r->have, "runs", (json_int_t)r->runs, "ooms",
-                          (json_int_t)r->ooms);
+    json_t *o = json_pack("{s:b,s:I,s:I,s:I}", "history", r->have, "runs", (json_int_t)r->runs,
+                          "ends", (json_int_t)r->ends, "ooms", (json_int_t)r->ooms);
     if (o == NULL)
         return NULL;
     json_object_set_new(o, "requested", json_pack("{s:I,s:i}", "mem_mib", (json_int_t)r->asked_mem_mib,

@@ -14,7 +14,8 @@
  *   compute   a histogram of the GPU share achieved over busy windows (a
  *             usage interval in which the slice launched work), 101
  *             buckets of one percent; and the highest
- *   runs, OOMs, the sizes last requested, the owner
+ *   samples ("runs"), runs ended ("ends"), OOMs, the sizes last requested,
+ *   the owner
  *
  * Fixed size whatever the number of runs.  Decay: when runs are added at
  * time t, every weight already there is first multiplied by
@@ -32,9 +33,10 @@
  * cap x oom_factor)): an achieved share never shows what a cap withheld.
  *
  * Recommendation (gp_rightsize_recommend), from min_runs (3) samples on
- * (fewer are shown but not recommended from), with the defaults:
+ * (fewer are shown, not recommended from; a long run gives one a minute, so
+ * a service that never ends is right-sized too), with the defaults:
  *   memory  = roundup(min(P95(peaks), max) x (1 + 0.05), 128 MiB)
- *   compute = ceil(min(P90(busy shares), max) x (1 + 0)), 1..100
+ *   compute = ceil(min(P90(busy shares), max) x (1 + 0.15)), 1..100
  * where P is a weighted percentile of the histogram (a bucket's upper
  * bound).  Applying it (gp_rightsize_apply, `rightsize: auto`): never above
  * what the job asked for, unless an OOM bump asks for it; never below the
@@ -71,7 +73,7 @@ typedef struct {
     double mem_margin;           /* 0.05: fraction added */
     int64_t mem_granularity_mib; /* 128: rounded up to a multiple */
     double compute_percentile;   /* 90 */
-    double compute_margin;       /* 0 */
+    double compute_margin;       /* 0.15 */
     int64_t half_life_ms;        /* 24 h */
     int64_t oom_min_mib;         /* 256 */
     double oom_factor;           /* 1.2 */
@@ -79,12 +81,13 @@ typedef struct {
 } gp_rightsize_opts_t;
 
 #define GP_RIGHTSIZE_OPTS_DEFAULT \
-    { 95.0, 0.05, 128, 90.0, 0.0, INT64_C(24) * 3600 * 1000, 256, 1.2, 3 }
+    { 95.0, 0.05, 128, 90.0, 0.15, INT64_C(24) * 3600 * 1000, 256, 1.2, 3 }
 
 /* One run's use, as the agent (or the simulator) saw it. */
 typedef struct {
     int64_t mem_peak_mib;        /* highest per device; < 0 unknown */
     int oom;                     /* allocations were refused in the slice */
+    int end;                     /* the run's last sample (it ended) */
     int throttled;               /* its launches waited for compute budget */
     int cap_pct;                 /* its compute cap (0: none) */
     int64_t asked_mem_mib;       /* the job's request per device (0 unknown) */
@@ -95,7 +98,7 @@ typedef struct {
 /* The summary's figures and the recommendation drawn from them. */
 typedef struct {
     int have;                    /* 0: no history: as requested */
-    int64_t runs, ooms;
+    int64_t runs, ends, ooms;
     int64_t mem_p50, mem_p95, mem_max;       /* MiB */
     int compute_p50, compute_p95, compute_max;   /* percent; -1: no busy window */
     int64_t mem_mib;             /* recommended per device */

@@ -123,7 +123,7 @@ static const gp_opt_t s_opts[] = {
     { "rightsize-compute-percentile", GP_OPT_DOUBLE,
       offsetof(coord_cfg_t, rightsize_compute_percentile), "90", 1, 100,
       "a job class's compute recommendation: this percentile of its busy windows' shares" },
-    { "rightsize-compute-margin", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_compute_margin), "0",
+    { "rightsize-compute-margin", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_compute_margin), "0.15",
       0, 10, "... plus this fraction of it" },
     { "rightsize-min-runs", GP_OPT_INT, offsetof(coord_cfg_t, rightsize_min_runs), "3", 1, 1000000,
       "a job class is recommended for (and auto applied) from this many usage samples on" },

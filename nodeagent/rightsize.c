@@ -156,6 +156,7 @@ static void s_sample(agent_t *a, agent_job_t *j, int end)
         peak = limit;   /* it wanted more than its limit */
     r->mem_peak_mib = peak;
     r->oom = oom;
+    r->end = end;
     r->asked_mem_mib = j->rec.spec.mem_mib;
     r->asked_compute_pct = j->rec.spec.compute_permille / 10;
     if (end && oom && j->rec.rightsize == GP_RIGHTSIZE_AUTO)

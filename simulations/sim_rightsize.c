@@ -122,7 +122,7 @@ static bool s_sizable(const sim_pod_t *p, const gp_job_t *job)
 /* One sample of run r at time t, as the agent takes it: its peak (an OOM
  * at its limit when it used more), its achieved share as one busy window
  * (throttled at its cap when it wanted more).  Counts the hits when count. */
-static void s_sample(sim_rs_t *rs, s_run_t *r, double t, int n, bool count)
+static void s_sample(sim_rs_t *rs, s_run_t *r, double t, int n, bool count, bool end)
 {
     const sim_pod_t *p = &rs->d->pods[r->pod];
     const sim_use_t *u = &rs->d->uses[p->use];
@@ -155,6 +155,7 @@ static void s_sample(sim_rs_t *rs, s_run_t *r, double t, int n, bool count)
     }
     if (count)
         rs->r.limit_hits += hit;
+    run.end = end;
     for (int i = 0; i < n; i++)
         gp_rightsize_add_run(rs->cls[u->cls], &run, (int64_t)(t * 1000.0), &rs->o);
 }
@@ -167,7 +168,7 @@ static void s_catch_up(sim_rs_t *rs, int c, double t)
         s_run_t *r = &rs->run[k];
         int n = (int)((t - r->last) / S_INTERVAL);
         if (n > 0) {
-            s_sample(rs, r, t, n, false);
+            s_sample(rs, r, t, n, false, false);
             r->last += n * S_INTERVAL;
         }
     }
@@ -268,8 +269,8 @@ double sim_rs_end(sim_rs_t *rs, int k, const sim_pod_t *p, double t, double dur)
         if (n > 0 && t - r->last - n * S_INTERVAL < 1e-6)
             n--;                       /* the interval that ends with the run is its end */
         if (n > 0)
-            s_sample(rs, r, t, n, false);
-        s_sample(rs, r, t, 1, true);   /* its last: the run's end */
+            s_sample(rs, r, t, n, false, false);
+        s_sample(rs, r, t, 1, true, true);   /* its last: the run's end */
     }
     return r->alloc_milli;
 }

@@ -12,7 +12,8 @@ Stated assumptions (the example's, not measurements):
     notebooks            ask 40 GiB, 50%; use 3-10 GiB, 2-8%; 2-8 h in working
                          hours
     fine-tuning          ask 80 GiB, 100%; use 60-74 GiB, 85-95%; 6-24 h
-    CI and tests         ask 24 GiB, 30%; use 2-6 GiB, 5-15%; 10-30 min
+    CI and tests         ask 24 GiB, 30%; use 2-6 GiB, 5-15%; 10-30 min, one
+                         after the other
   Run-to-run noise: memory x lognormal(sigma 0.06), compute x lognormal(0.15),
   never above the request.
 Deterministic (seed 20).  python3 rightsize_workload.py > rightsize.jsonl
@@ -28,7 +29,7 @@ def run(cid, team, arrival, duration, req_mem, req_cpt, use_mem, use_cpt):
     use_mem = min(req_mem, int(use_mem * math.exp(rnd.gauss(0, 0.06))))
     use_cpt = min(req_cpt, round(use_cpt * math.exp(rnd.gauss(0, 0.15)), 1))
     lines.append((arrival, '{"id": "%s", "team": "%s", "devices": 1, "mem_mib": %d, '
-                  '"compute_percent": %d, "models": ["A100"], "arrival": %d, "duration": %d, '
+                  '"compute_percent": %d, "arrival": %d, "duration": %d, '
                   '"use": {"mem_mib": %d, "compute_percent": %.1f}}'
                   % (cid, team, req_mem, req_cpt, arrival, duration, use_mem, use_cpt)))
 
@@ -51,7 +52,7 @@ def serial(name, team, n_svc, replicas, dur_h, req, use_mem_gib, use_cpt, hours=
 serial("svc", "search", 14, 2, (4, 12), (81920, 100), (6, 20), (8, 25))
 serial("nb", "research", 16, 1, (2, 8), (40960, 50), (3, 10), (2, 8), hours=(8, 20))
 serial("ft", "foundation", 4, 1, (6, 24), (81920, 100), (60, 74), (85, 95))
-serial("ci", "platform", 10, 2, (10 / 60, 30 / 60), (24576, 30), (2, 6), (5, 15))
+serial("ci", "platform", 10, 1, (10 / 60, 30 / 60), (24576, 30), (2, 6), (5, 15))
 
 print(__doc__.strip().replace("\n", "\n# ").join(["# ", ""]))
 for _, l in sorted(lines):

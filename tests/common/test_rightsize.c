@@ -15,6 +15,7 @@ static gp_rightsize_run_t s_run(int64_t peak, int oom, int64_t asked, int cpt_bu
     r.oom = oom;
     r.asked_mem_mib = asked;
     r.asked_compute_pct = 50;
+    r.end = 1;
     if (cpt_busy >= 0)
         gp_rightsize_run_busy(&r, cpt_busy);
     return r;
@@ -61,10 +62,14 @@ int main(void)
     is_int(rec.mem_max, 3072, "observed max");
     ok(rec.mem_p50 >= 2900 && rec.mem_p50 <= 3072, "p50 among the peaks: %lld", (long long)rec.mem_p50);
     is_int(rec.compute_max, 34, "compute max of the busy windows");
-    ok(rec.compute_pct >= 33 && rec.compute_pct <= 34, "compute p90 of 30..34: %d", rec.compute_pct);
+    is_int(rec.compute_pct, 40, "compute: p90 of 30..34 (34) plus 15%%, rounded up");
     gp_rightsize_apply(&rec, 8192, 50, 0, 0, &mem, &cpt);
     is_int(mem, rec.mem_mib, "auto applies the recommendation below the request");
-    is_int(cpt, 34, "and compute, never below its max");
+    is_int(cpt, 40, "and its compute");
+    gp_rightsize_rec_t r3 = rec;
+    r3.compute_pct = 20;
+    gp_rightsize_apply(&r3, 8192, 50, 0, 0, &mem, &cpt);
+    is_int(cpt, 34, "compute never below its max either");
 
     /* Never above the request, never below the max */
     gp_rightsize_apply(&rec, 2048, 20, 0, 0, &mem, &cpt);
@@ -134,15 +139,15 @@ int main(void)
     static const char *const bad[] = {
         "not json",
         "[]",
-        "{\"v\":2,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"a/b\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[[900,1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[[0,-1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":40,\"buckets\":[[100,1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":2,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":101,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[[0,1],[0,1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
-        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]}}",
+        "{\"v\":2,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"a/b\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[[900,1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[[0,-1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":40,\"buckets\":[[100,1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":2,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":101,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[[0,1],[0,1]]},\"compute\":{\"max_pct\":-1,\"buckets\":[]},\"asked\":{\"mem_mib\":0,\"compute_percent\":0}}",
+        "{\"v\":1,\"class\":\"c\",\"updated_ms\":1,\"runs\":1,\"ends\":1,\"ooms\":0,\"mem\":{\"max_mib\":1,\"buckets\":[]},\"compute\":{\"max_pct\":-1,\"buckets\":[]}}",
     };
     int refused = 0;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

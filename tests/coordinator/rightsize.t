@@ -113,7 +113,7 @@ like "$(gpupool_ c1 rightsize train-big)" "job train-big: class train, rightsize
 gpupool_ c1 rightsize no-such-job >/dev/null 2>&1; is "$?" 66 "gpupool rightsize of an unknown job exits 66"
 
 # 5. Never below the observed max: a summary whose p95 is 1000 MiB and max 3000.
-etcdctl_ put /gpupool/rightsize/spiky '{"v":1,"class":"spiky","updated_ms":1,"runs":100,"ooms":0,"mem":{"max_mib":3000,"buckets":[[71,99],[94,1]]},"compute":{"max_pct":-1,"buckets":[]},"asked":{"mem_mib":8192,"compute_percent":0}}' >/dev/null
+etcdctl_ put /gpupool/rightsize/spiky '{"v":1,"class":"spiky","updated_ms":1,"runs":100,"ends":100,"ooms":0,"mem":{"max_mib":3000,"buckets":[[71,99],[94,1]]},"compute":{"max_pct":-1,"buckets":[]},"asked":{"mem_mib":8192,"compute_percent":0}}' >/dev/null
 r2=$(rs_json --class spiky | grep -o '"recommended":{[^}]*}' | grep -o '"mem_mib":[0-9]*' | cut -d: -f2)
 [ -n "$r2" ] && [ "$r2" -lt 3000 ]; ok $? "a class whose p95 is under its max is recommended $r2 MiB"
 echo "{\"id\": \"spiky-1\", \"devices\": 1, \"mem_mib\": 8192, \"rightsize\": \"auto\",
@@ -124,7 +124,7 @@ is "$(applied_mem spiky-1)" 3000 "auto placed it at the observed max, not below"
 
 # 5b. Quotas are charged what was applied: two auto jobs of 8 GiB requests
 # fit a 3000 MiB quota once right-sized to 1152 MiB each.
-etcdctl_ put /gpupool/rightsize/qa.q '{"v":1,"class":"qa.q","owner":"qa","updated_ms":1,"runs":10,"ooms":0,"mem":{"max_mib":1000,"buckets":[[71,10]]},"compute":{"max_pct":-1,"buckets":[]},"asked":{"mem_mib":8192,"compute_percent":0}}' >/dev/null
+etcdctl_ put /gpupool/rightsize/qa.q '{"v":1,"class":"qa.q","owner":"qa","updated_ms":1,"runs":10,"ends":10,"ooms":0,"mem":{"max_mib":1000,"buckets":[[71,10]]},"compute":{"max_pct":-1,"buckets":[]},"asked":{"mem_mib":8192,"compute_percent":0}}' >/dev/null
 gpupool_ c1 quota set qa --mem-mib 3000 >/dev/null; is "$?" 0 "team qa gets a quota of 3000 MiB"
 for q in q-1 q-2; do
     echo "{\"id\": \"$q\", \"owner\": \"qa\", \"devices\": 1, \"mem_mib\": 8192, \"rightsize\": \"auto\",
