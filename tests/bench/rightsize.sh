@@ -13,7 +13,7 @@
 #   bench: rightsize_gpus_before N, rightsize_gpus_after N  the most GPUs
 #                                       allocated at once, each way
 #   bench: rightsize_replay_s S         the replay's wall time
-# Goals (issue): after / before >= 2.5, limit hits <= 1%.
+# Targets: after / before >= 2.5, limit hits <= 1%.
 . "$(dirname "$0")/../lib.sh"
 
 EX="$GP_ROOT/simulations/examples"
