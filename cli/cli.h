@@ -178,6 +178,7 @@ int cli_cmd_top(cli_t *cli, int argc, char **argv);
 int cli_cmd_audit(cli_t *cli, int argc, char **argv);
 int cli_cmd_cordon(cli_t *cli, int argc, char **argv);   /* cordon and uncordon (maint.c) */
 int cli_cmd_drain(cli_t *cli, int argc, char **argv);
+int cli_cmd_rightsize(cli_t *cli, int argc, char **argv);   /* rightsize.c */
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_doctor(int argc, char **argv, out_fmt_t out);
 

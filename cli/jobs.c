@@ -150,6 +150,25 @@ static void s_print_job(const json_t *job)
         json_array_foreach(l, k, v) printf("%s%s", k ? "," : "", json_string_value(v));
     }
     putchar('\n');
+    const char *rs = json_string_value(json_object_get(job, "rightsize"));
+    if (rs) {
+        json_t *ap = json_object_get(job, "applied");
+        printf("Rightsize:  %s", rs);
+        if (json_object_get(job, "class"))
+            printf(", class %s", cli_str(job, "class"));
+        if (json_is_object(ap)) {
+            char m[32], c[32];
+            cli_fmt_mib(m, sizeof m, cli_int(ap, "mem_mib"));
+            cli_fmt_compute(c, sizeof c, cli_num(ap, "compute_percent"));
+            printf("; applied %s %s (requested ", m, c);
+            cli_fmt_mib(m, sizeof m, cli_int(spec, "mem_mib"));
+            cli_fmt_compute(c, sizeof c, cli_num(spec, "compute_percent"));
+            printf("%s %s)", m, c);
+        }
+        if (cli_int(job, "rightsize_floor_mib") > 0)
+            printf("; after an OOM at least %" PRId64 " MiB", cli_int(job, "rightsize_floor_mib"));
+        putchar('\n');
+    }
     if (json_is_object(alloc)) {
         json_t *d;
         size_t i;

@@ -96,6 +96,9 @@ static void s_usage(FILE *out)
         "                                stopped and requeued; --force cancels the others); exit\n"
         "                                0 when empty, 75 at the timeout with what remains\n"
         "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
+        "  rightsize [JOB | --class C | --owner TEAM]\n"
+        "                                job classes: requested, observed use, recommended slice,\n"
+        "                                and the GPUs the pool would free at the recommendations\n"
         "  keys curve PREFIX             write a CURVE key pair: PREFIX.key (0600), PREFIX.pub\n"
         "  keys token                    print a new random API token (64 hex characters)\n"
         "  backup FILE [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] [--etcd-key F]\n"
@@ -313,7 +316,7 @@ int main(int argc, char **argv)
         { "delete", cli_cmd_delete }, { "purge", cli_cmd_purge },       { "logs", cli_cmd_logs },
         { "nodes", cli_cmd_nodes },     { "regions", cli_cmd_regions }, { "quota", cli_cmd_quota },
         { "top", cli_cmd_top },
-        { "audit", cli_cmd_audit },
+        { "audit", cli_cmd_audit },     { "rightsize", cli_cmd_rightsize },
         { "cordon", cli_cmd_cordon },   { "uncordon", cli_cmd_cordon }, { "drain", cli_cmd_drain },
     };
     cmd_fn fn = NULL;

@@ -40,6 +40,12 @@
  *                   ".." or ","; the node's agent allows only the host
  *                   paths under its container-mount-paths); workdir, user
  *                   and mounts need an image
+ *   "class"         name: the job class whose use is learned together
+ *                   (rightsize.h; default: the id without a trailing "-N"
+ *                   or digits); scoped to the owner
+ *   "rightsize"     "off" (default), "recommend" (learn and show), "auto"
+ *                   (learn, and place each run with the class's
+ *                   recommendation: rightsize.h, gp_rightsize_apply)
  *   "owner"         string: the team that owns the job (quotas)
  *   "region"        string: the region the job is submitted to (default:
  *                   the coordinator's); it becomes the owner region
@@ -49,7 +55,11 @@
  * times in ms since the epoch, and a history of state changes; a job
  * restarted by its policy also "restarts" (how many times), and the
  * backoff of the last restart: "restart_delay_ms" and "restart_at_ms" (not
- * placed again before; both written by the agent, see nodeagent/jobs.c).
+ * placed again before; both written by the agent, see nodeagent/jobs.c);
+ * for a right-sized job the slice its last run was given ("applied":
+ * {"mem_mib", "compute_percent"}, from its allocation, written by the agent
+ * with "running") and, after a run that died of OOM in its slice, the
+ * memory its next run gets at least ("rightsize_floor_mib").
  *
  * States:  pending -> placed -> running -> succeeded | failed
  *          any live state -> cancelled (by a user) | preempted (requeued
@@ -101,6 +111,8 @@ typedef struct {
     int grace_s;              /* < 0: GP_JOB_GRACE_S (not stored: schema 1) */
     char owner[GP_SHORT_LEN];
     char region[GP_SHORT_LEN];
+    char cls[GP_NAME_LEN];    /* "class": "" = derived (rightsize.h) */
+    int rightsize;            /* gp_rightsize_mode_t */
     char image[256];          /* "" = the command runs on the host */
     char workdir[256];        /* "" = the image's */
     char user[64];            /* "" = the image's */
@@ -114,6 +126,9 @@ typedef struct {
     int restarts;             /* restarts by the policy so far */
     int64_t restart_delay_ms; /* the backoff of the last one (0: none yet) */
     int64_t restart_at_ms;    /* not placed again before (0: at once) */
+    int64_t applied_mem_mib;  /* the slice the last run was given; 0 = not right-sized */
+    int applied_compute_pct;
+    int64_t rightsize_floor_mib;   /* after an OOM in the slice: the next run's least memory */
     int64_t submitted_ms;
     int64_t updated_ms;
     json_t *history;          /* array of {"state","node","reason","at_ms"}, owned */
@@ -137,7 +152,8 @@ int gp_jobrec_grace_s(const gp_jobrec_t *rec);
 /* Parse a stored record (schema GP_SCHEMA_MIN..GP_SCHEMA_VERSION). */
 int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_err_t *err);
 /* Encode a record (new reference, caller decrefs); NULL when out of memory.
- * A record that uses a schema-2 field (grace_s) says "schema": 2. */
+ * A record that uses a schema-2 field (grace_s, class, rightsize, applied,
+ * rightsize_floor_mib, restarts and its backoff) says "schema": 2. */
 json_t *gp_jobrec_to_json(const gp_jobrec_t *rec);
 /* Encode to a compact string (caller frees). */
 char *gp_jobrec_dump(const gp_jobrec_t *rec);

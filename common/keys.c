@@ -96,6 +96,11 @@ char *gp_key_schema(char *buf, const char *prefix)
     return buf;
 }
 
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls)
+{
+    return s_key1(buf, prefix, "rightsize", cls);
+}
+
 char *gp_key_cache_end(char *buf, const char *prefix)
 {
     snprintf(buf, GP_KEY_MAX, "%susage/", prefix);

@@ -42,6 +42,9 @@
  *   P schema                       the store schema the pool writes (absent:
  *                                  1); raised by a leader once every daemon
  *                                  reads the next one
+ *   P rightsize/<class>            a job class's usage summary (rightsize.h):
+ *                                  written by agents, one compare-and-put per
+ *                                  run end (and per minute of a long run)
  *
  * Names (regions, nodes, jobs) are [A-Za-z0-9._-], 1..127 characters, not
  * starting with '.', so that a key never splits differently than it was
@@ -73,6 +76,7 @@ char *gp_key_agent(char *buf, const char *prefix, const char *region, const char
 char *gp_key_cordon(char *buf, const char *prefix, const char *node);
 char *gp_key_drain(char *buf, const char *prefix, const char *node);
 char *gp_key_schema(char *buf, const char *prefix);
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls);
 
 /* The end of the range that a coordinator's cache watches: every key of
  * the pool but the usage reports (P usage/ sorts after every other kind). */

@@ -62,14 +62,14 @@ struct coord_cache {
 
 typedef enum {
     K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA, K_AGENT, K_CORDON, K_DRAIN,
-    K_SCHEMA, K_NOTREADY,
+    K_SCHEMA, K_NOTREADY, K_RIGHTSIZE,
 } s_kind_t;
 
 static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
     { "nodes/", K_NODES, 2 },       { "jobs/", K_JOBS, 1 },        { "alloc/", K_ALLOC, 2 },
     { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
     { "quotas/", K_QUOTA, 1 },      { "agents/", K_AGENT, 2 },     { "cordons/", K_CORDON, 1 },
-    { "drains/", K_DRAIN, 1 },      { "notready/", K_NOTREADY, 2 },
+    { "drains/", K_DRAIN, 1 },      { "notready/", K_NOTREADY, 2 }, { "rightsize/", K_RIGHTSIZE, 1 },
 };
 
 /* Split a key into its kind and one or two names. */
@@ -603,6 +603,13 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     gp_strlcpy(j->gang, json_string_value(json_object_get(spec, "gang")) ?
                json_string_value(json_object_get(spec, "gang")) : "", sizeof j->gang);
     j->gang_size = (int)json_integer_value(json_object_get(spec, "gang_size"));
+    int okm;
+    j->rightsize = (int)gp_rightsize_mode_parse(json_string_value(json_object_get(o, "rightsize")), &okm);
+    j->floor_mib = json_integer_value(json_object_get(o, "rightsize_floor_mib"));
+    if (gp_rightsize_class(json_string_value(json_object_get(o, "owner")),
+                           json_string_value(json_object_get(o, "class")), id, j->cls,
+                           sizeof j->cls) < 0)
+        j->cls[0] = '\0';
     j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
     j->restart_at_ms = json_integer_value(json_object_get(o, "restart_at_ms"));
     json_t *ttl = json_object_get(o, "ttl_after_finished_s");
@@ -710,6 +717,12 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     case K_NOTREADY:
         coord_notready_apply(c, a, b, put ? kv : NULL);
         break;
+    case K_RIGHTSIZE:
+        if (put)
+            coord_rightsize_put(c, a, kv->value, kv->value_len);
+        else
+            coord_rightsize_del(c, a);
+        break;
     case K_NONE:
         break;
     }
@@ -763,6 +776,7 @@ static void s_clear(coord_t *c)
             s_job_free(it.value);
         gp_strmap_destroy(&c->jobs);
     }
+    coord_rightsize_clear(c);
     gp_placement_destroy(&c->engine);
     gp_placement_destroy(&c->capacity);
     gp_strmap_destroy(&c->cache->queue);
@@ -826,7 +840,7 @@ static int s_list_all(coord_t *c, gp_err_t *err)
     c->agents = gp_strmap_new();
     c->schema = 1;
     c->schema_mod_rev = 0;
-    if (!c->drains || !c->agents || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
+    if (coord_rightsize_reset(c) < 0 || !c->drains || !c->agents || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Cordons before nodes (a cordoned node enters the engine unhealthy),
@@ -834,7 +848,7 @@ static int s_list_all(coord_t *c, gp_err_t *err)
      * queue rule looks at them). */
     static const char *const order[] = { "cordons/", "nodes/", "notready/", "alloc/", "jobs/",
                                          "leader/", "coordinators/", "quotas/", "agents/",
-                                         "drains/", "schema" };
+                                         "drains/", "schema", "rightsize/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];

@@ -23,6 +23,8 @@
  *   drain.c     node maintenance: cordons, and drains the leader carries out
  *   versions.c  version skew: the protocol spoken with each agent, the
  *               store schema the pool writes and its migration
+ *   rightsize.c job classes' usage summaries, the slice an auto job gets,
+ *               GET /v1/rightsize, the gpupool_rightsize_* gauges
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
@@ -49,6 +51,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "placement.h"
+#include "rightsize.h"
 #include "shapes.h"
 #include "strmap.h"
 #include "wire.h"
@@ -75,6 +78,9 @@ typedef struct {
     char *audit_log;
     int64_t audit_log_size;
     char *console_prometheus;
+    double rightsize_mem_percentile, rightsize_mem_margin;
+    double rightsize_compute_percentile, rightsize_compute_margin;
+    int64_t rightsize_granularity_mib, rightsize_min_runs;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the record's JSON too, for the API).
@@ -112,6 +118,9 @@ typedef struct {
     uint64_t last_reason_hash;      /* of the pending reason last written */
     char gang[GP_NAME_LEN];         /* gang name, "" for none */
     int gang_size;
+    char cls[GP_RIGHTSIZE_CLASS_LEN];   /* its class (rightsize.h), "" when it has none */
+    int rightsize;                  /* gp_rightsize_mode_t */
+    int64_t floor_mib;              /* rightsize_floor_mib: after an OOM */
 } coord_job_t;
 
 #define GP_MAX_GANG 30              /* members of a gang (one transaction) */
@@ -156,6 +165,7 @@ typedef struct coord_cache coord_cache_t;     /* cache.c */
 typedef struct coord_election coord_election_t;  /* election.c */
 typedef struct coord_round coord_round_t;     /* round.c */
 typedef struct coord_store coord_store_t;     /* store.c */
+typedef struct coord_rightsize coord_rightsize_t;   /* rightsize.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
@@ -374,6 +384,7 @@ struct coord {
     gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
     int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
     int64_t schema_mod_rev;
+    coord_rightsize_t *rightsize;    /* rightsize.c's own state: the classes' summaries */
     coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
     coord_election_t *election;      /* election.c's own state: lease, leadership */
@@ -405,6 +416,18 @@ struct coord {
                                       * "applied" (etcd applied it) or "dropped" */
     int stopping;
 };
+
+/* rightsize.c: usage summaries of job classes (cache), the slice an auto
+ * job is placed with, GET /v1/rightsize, the gpupool_rightsize_* gauges
+ * (export: this coordinator shows pool-wide gauges; else they are reset). */
+void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t len);
+void coord_rightsize_del(coord_t *c, const char *cls);
+/* Forget every summary (a re-listing rebuilds them); -1 out of memory. */
+int coord_rightsize_reset(coord_t *c);
+void coord_rightsize_clear(coord_t *c);   /* at stop: nothing left */
+void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job);
+void coord_rightsize_http(coord_t *c, gp_http_req_t *req);
+void coord_rightsize_metrics(coord_t *c, int export);
 
 /* exporter.c: answer GET /metrics. */
 void coord_exporter_serve(coord_t *c, gp_http_req_t *req);

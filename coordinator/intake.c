@@ -107,7 +107,8 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
      * same. */
     static const char *const drop[] = { "state", "reason", "node", "exit_code", "attempts",
                                         "submitted_ms", "updated_ms", "history", "region",
-                                        "restarts", "restart_delay_ms", "restart_at_ms" };
+                                        "restarts", "restart_delay_ms", "restart_at_ms", "applied",
+                                        "rightsize_floor_mib", "schema" };
     for (size_t i = 0; i < GP_ARRAY_LEN(drop); i++)
         json_object_del(o, drop[i]);
     return o;
@@ -125,12 +126,14 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     }
     int status = 400;
     char why[300];
-    if (rec.grace_s >= 0 && c->schema < 2) {
+    const char *v2 = rec.grace_s >= 0 ? "grace_s" : rec.cls[0] ? "class"
+                     : rec.rightsize != GP_RIGHTSIZE_OFF ? "rightsize" : NULL;
+    if (v2 && c->schema < 2) {
         /* Agents of the previous release cannot read the field (README,
          * "Versions and upgrades"): refused until the store is at schema 2. */
-        *error = json_pack("{s:s}", "error", "grace_s: the pool stores schema 1 until every agent "
-                                             "and coordinator runs this release (gpupool regions "
-                                             "shows the schema)");
+        *error = json_pack("{s:s+}", "error", v2,
+                           ": the pool stores schema 1 until every agent and coordinator runs "
+                           "this release (gpupool regions shows the schema)");
         gp_jobrec_clear(&rec);
         return -1;
     }
@@ -1093,6 +1096,8 @@ void coord_http(void *arg, gp_http_req_t *req)
         s_regions(c, req);
     } else if (!strcmp(path, "/v1/usage") && !strcmp(method, "GET")) {
         s_usage(c, req);
+    } else if (!strcmp(path, "/v1/rightsize") && !strcmp(method, "GET")) {
+        coord_rightsize_http(c, req);
     } else if (!strcmp(path, "/v1/audit")) {
         coord_audit_http(c, req);
     } else {

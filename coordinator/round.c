@@ -114,6 +114,9 @@ typedef struct {
     char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
     int late;                     /* no bid before the deadline */
+    int sized;                    /* rightsize auto: mem_mib, compute as applied at ranking */
+    int64_t sized_mem_mib;
+    int sized_compute_permille;
 } s_entry_t;
 
 typedef struct {
@@ -147,11 +150,17 @@ typedef struct coord_round s_state_t;
 static s_round_t *s_r(coord_t *c) { return &c->round->live; }
 static s_state_t *s_st(coord_t *c) { return c->round; }
 
-/* Parse e's spec into the scratch jobs (st->here pinned to region). */
+/* Parse e's spec into the scratch jobs (st->here pinned to region), with
+ * the sizes right-sizing applied when the job was ranked (the same for the
+ * whole round, whatever the class's summary does meanwhile). */
 static int s_parse_job(s_state_t *st, const s_entry_t *e, const char *region, gp_err_t *err)
 {
     if (e->spec == NULL || gp_job_from_json(e->spec, &st->orig, err) < 0)
         return -1;
+    if (e->sized) {
+        st->orig.mem_mib = e->sized_mem_mib;
+        st->orig.compute_permille = e->sized_compute_permille;
+    }
     st->here = st->orig;
     st->here.regions.n = 0;
     gp_strlist_add(&st->here.regions, region);
@@ -457,9 +466,18 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, 
     gp_err_t err;
     *ncand = 0;
     e->spec = j ? json_incref(j->spec) : NULL;
+    e->sized = 0;
     if (s_parse_job(st, e, c->cfg.region, &err) < 0) {
         snprintf(e->reason, sizeof e->reason, "bad job record");
         return 0;
+    }
+    if (j->rightsize == GP_RIGHTSIZE_AUTO) {   /* rightsize.c */
+        coord_rightsize_apply(c, j, &st->orig);
+        e->sized = 1;
+        e->sized_mem_mib = st->orig.mem_mib;
+        e->sized_compute_permille = st->orig.compute_permille;
+        st->here.mem_mib = st->orig.mem_mib;
+        st->here.compute_permille = st->orig.compute_permille;
     }
     j->in_round = 1;
     gp_strmap_put(r->by_job, e->id, e);

@@ -137,6 +137,16 @@ static const gp_opt_t s_opts[] = {
     { "job-rlimits", GP_OPT_STRING, offsetof(agent_cfg_t, job_rlimits), "core=0", 0, 0,
       "resource limits of every job, NAME=VALUE comma-separated (as, core, cpu, data, fsize, "
       "memlock, nofile, nproc, stack; a number or unlimited)" },
+    { "rightsize-half-life", GP_OPT_DURATION, offsetof(agent_cfg_t, rightsize_half_life_ms), "24h",
+      60000, INT64_C(365) * 24 * 3600 * 1000,
+      "usage summaries of job classes: a sample's weight halves in this time" },
+    { "rightsize-interval", GP_OPT_DURATION, offsetof(agent_cfg_t, rightsize_interval_ms), "1m",
+      1000, INT64_C(24) * 3600 * 1000,
+      "a long right-sized run gives its class one usage sample per interval while it runs" },
+    { "rightsize-oom-min", GP_OPT_MIB, offsetof(agent_cfg_t, rightsize_oom_min_mib), "256", 0,
+      1048576, "after an OOM in a slice, its next size is at least its limit plus this" },
+    { "rightsize-oom-factor", GP_OPT_DOUBLE, offsetof(agent_cfg_t, rightsize_oom_factor), "1.2", 1,
+      10, "after an OOM in a slice, its next size is at least its limit times this" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
