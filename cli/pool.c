@@ -28,7 +28,8 @@
 int cli_cmd_quota(cli_t *cli, int argc, char **argv)
 {
     const char *usage = "gpupool quota ls | set TEAM [--gpus N] [--mem-mib N] "
-                        "[--compute PCT] | rm TEAM";
+                        "[--compute PCT] [--disruption-budget N] [--gang-disruption-budget N] "
+                        "| rm TEAM";
     if (argc < 2) {
         cli_error("usage: %s", usage);
         return EX_USAGE;
@@ -93,19 +94,24 @@ int cli_cmd_quota(cli_t *cli, int argc, char **argv)
     }
     /* set: only the limits given (a limit not given stays -1) */
     typedef struct {
-        double gpus, mem_mib, compute;
+        double gpus, mem_mib, compute, budget, gang_budget;
     } limits_t;
     static const gp_opt_t lopts[] = {
         { "gpus", GP_OPT_DOUBLE, offsetof(limits_t, gpus), "-1", 0, 0, "GPUs" },
         { "mem-mib", GP_OPT_DOUBLE, offsetof(limits_t, mem_mib), "-1", 0, 0, "memory, MiB" },
         { "compute", GP_OPT_DOUBLE, offsetof(limits_t, compute), "-1", 0, 0, "compute, %" },
+        { "disruption-budget", GP_OPT_DOUBLE, offsetof(limits_t, budget), "-1", 0, 0,
+          "jobs a drain may stop at once" },
+        { "gang-disruption-budget", GP_OPT_DOUBLE, offsetof(limits_t, gang_budget), "-1", 0, 0,
+          "members of each gang a drain may stop at once" },
         { NULL, 0, 0, NULL, 0, 0, NULL },
     };
     limits_t lim = { 0 };
     int nargs = argc - 2;           /* from TEAM on: TEAM is the operand */
     if ((rc = cli_args(lopts, &lim, &nargs, argv + 2, usage)) != 0)
         return rc;
-    if (nargs != 1 || (lim.gpus < 0 && lim.mem_mib < 0 && lim.compute < 0))
+    if (nargs != 1 || (lim.gpus < 0 && lim.mem_mib < 0 && lim.compute < 0 && lim.budget < 0 &&
+                       lim.gang_budget < 0))
         return cli_fail(EX_USAGE, "usage: %s", usage);
     json_t *body = json_object();
     if (lim.gpus >= 0)
@@ -114,6 +120,11 @@ int cli_cmd_quota(cli_t *cli, int argc, char **argv)
         json_object_set_new(body, "mem_mib", json_integer((json_int_t)lim.mem_mib));
     if (lim.compute >= 0)
         json_object_set_new(body, "compute_percent", json_integer((json_int_t)lim.compute));
+    if (lim.budget >= 0)
+        json_object_set_new(body, "disruption_budget", json_integer((json_int_t)lim.budget));
+    if (lim.gang_budget >= 0)
+        json_object_set_new(body, "gang_disruption_budget",
+                            json_integer((json_int_t)lim.gang_budget));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     cli->what = argv[2];
@@ -163,6 +174,29 @@ static void s_node_wide(const json_t *node, char *cpus, char *hostmem, char *ove
         gp_strlcpy(labels, "-", lsize);
 }
 
+/* ready, cordoned, draining, drained, drain timed out */
+static void s_node_status(const json_t *node, int64_t now, char *out, size_t size)
+{
+    const char *drain = json_string_value(json_object_get(json_object_get(node, "drain"), "state"));
+    if (drain == NULL)
+        drain = "";
+    if (!strcmp(cli_str(node, "state"), "NotReady")) {      /* its agent is gone */
+        char age[24];
+        cli_fmt_age(age, sizeof age, now - cli_int(node, "not_ready_since_ms"));
+        snprintf(out, size, "NotReady %s%s", age,
+                 json_object_get(node, "cordoned") ? ",cordoned" : "");
+    } else if (json_object_get(node, "cordoned") == NULL)
+        gp_strlcpy(out, "Ready", size);
+    else if (!strcmp(drain, "draining"))
+        gp_strlcpy(out, "draining", size);
+    else if (!strcmp(drain, "done"))
+        gp_strlcpy(out, "drained", size);
+    else if (drain[0])
+        snprintf(out, size, "drain %s", drain);
+    else
+        gp_strlcpy(out, "cordoned", size);
+}
+
 int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
 {
     (void)argv;
@@ -177,11 +211,12 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
     cli_table_t t;
     bool wide = cli->out == OUT_WIDE;
     static const char *const heads[] = { "NODE", "REGION", "ZONE", "MODEL", "GPUS",
-                                         "MEM", "ALLOCATED", "JOBS", "HEALTHY",
+                                         "MEM", "ALLOCATED", "JOBS", "HEALTHY", "STATUS", "AGENT",
                                          /* -o wide */
                                          "CLOUD", "CPUS", "HOST-MEM", "OVERSUB", "LABELS" };
-    cli_table_init(&t, wide ? 14 : 9, heads);
+    cli_table_init(&t, wide ? 16 : 11, heads);
     t.right[4] = t.right[7] = true;
+    int64_t now = gp_wall_ms();
     size_t nn;
     json_t **sorted = cli_sorted(nodes, "region", "name", &nn);
     for (size_t i = 0; i < nn; i++) {
@@ -220,16 +255,32 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
             snprintf(healthy, sizeof healthy, "%zu/%zu gpus", ndev - unhealthy, ndev);
         else
             gp_strlcpy(healthy, "yes", sizeof healthy);
-        char cpus[24], hostmem[32], oversub[24], labels[256];
+        char cpus[24], hostmem[32], oversub[24], labels[256], status[48];
         s_node_wide(node, cpus, hostmem, oversub, labels, sizeof labels);
+        s_node_status(node, now, status, sizeof status);
+        /* the agent's release; "-" for one of the previous release (no record) */
+        const char *agent = cli_str(json_object_get(node, "agent"), "version");
         const char *row[] = { cli_str(node, "name"), cli_str(node, "region"), cli_str(node, "zone"),
                               models[0] ? models : "-", gpus, memtxt, alloc, jobs, healthy,
+                              status, agent[0] ? agent : "-",
                               cli_str(node, "cloud"), cpus, hostmem, oversub, labels };
         cli_table_row(&t, row);
     }
-    free(sorted);
     cli_table_print(&t, stdout);
     cli_table_free(&t);
+    /* cordons: the reason, who and since when */
+    for (size_t i = 0; i < nn; i++) {
+        json_t *c = json_object_get(sorted[i], "cordoned");
+        if (c == NULL)
+            continue;
+        char since[40], ago[32];
+        cli_fmt_local(since, sizeof since, cli_int(c, "since_ms"));
+        cli_fmt_ago(ago, sizeof ago, now, cli_int(c, "since_ms"));
+        const char *reason = json_string_value(json_object_get(c, "reason"));
+        printf("%s cordoned since %s (%s) by %s%s%s\n", cli_str(sorted[i], "name"), since, ago,
+               cli_str(c, "by"), reason && *reason ? ": " : "", reason && *reason ? reason : "");
+    }
+    free(sorted);
     json_decref(ans);
     return 0;
 }
@@ -247,14 +298,14 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         return rc;
     cli_table_t t;
     static const char *const heads[] = { "REGION", "LEADER", "COORDINATORS", "NODES",
-                                         "GPUS",   "USED",   "PENDING" };
-    cli_table_init(&t, 7, heads);
-    t.right[3] = t.right[4] = t.right[6] = true;
+                                         "NOTREADY", "GPUS", "USED", "PENDING", "VERSIONS" };
+    cli_table_init(&t, 9, heads);
+    t.right[3] = t.right[4] = t.right[5] = t.right[7] = true;
     size_t nr;
     json_t **sorted = cli_sorted(regions, "name", NULL, &nr);
     for (size_t i = 0; i < nr; i++) {
         json_t *r = sorted[i];
-        char coords[256] = "", nodes[24], gpus[24], used[48], pending[24];
+        char coords[256] = "", nodes[24], notready[24], gpus[24], used[48], pending[24];
         json_t *c;
         size_t k;
         json_array_foreach(json_object_get(r, "coordinators"), k, c) {
@@ -265,12 +316,29 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         int64_t ngpus = cli_int(r, "gpus");
         double milli = (double)cli_int(r, "gpu_milli_used");
         snprintf(nodes, sizeof nodes, "%" PRId64, cli_int(r, "nodes"));
+        snprintf(notready, sizeof notready, "%" PRId64, cli_int(r, "not_ready"));
         snprintf(gpus, sizeof gpus, "%" PRId64, ngpus);
         snprintf(used, sizeof used, "%.2f (%.0f%%)", milli / 1000.0,
                  ngpus ? milli / 10.0 / (double)ngpus : 0.0);
         snprintf(pending, sizeof pending, "%" PRId64, cli_int(r, "pending"));
+        /* each coordinator's release ("-": the previous release's, which
+         * does not say); one figure when they agree */
+        char versions[256] = "";
+        json_t *vs = json_object_get(r, "coordinator_versions"), *v;
+        const char *id, *first = NULL;
+        int same = 1;
+        json_object_foreach(vs, id, v) {
+            const char *s = json_is_string(v) ? json_string_value(v) : "-";
+            same &= first == NULL || !strcmp(first, s);
+            if (first == NULL)
+                first = s;
+            size_t len = strlen(versions);
+            snprintf(versions + len, sizeof versions - len, "%s%s=%s", len ? "," : "", id, s);
+        }
+        if (first && same)
+            gp_strlcpy(versions, first, sizeof versions);
         const char *row[] = { cli_str(r, "name"), cli_str(r, "leader"), coords[0] ? coords : "-",
-                              nodes, gpus, used, pending };
+                              nodes, notready, gpus, used, pending, versions[0] ? versions : "-" };
         cli_table_row(&t, row);
     }
     free(sorted);
@@ -279,6 +347,9 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
     if (json_is_true(json_object_get(json_object_get(ans, "store"), "full")))
         printf("store full: etcd's NOSPACE alarm refuses writes; submissions wait until an "
                "operator frees space (README: \"The store's lifecycle\")\n");
+    json_t *schema = json_object_get(json_object_get(ans, "store"), "schema");
+    if (json_is_integer(schema))
+        printf("store schema %lld\n", (long long)json_integer_value(schema));
     json_decref(ans);
     return 0;
 }

@@ -55,6 +55,6 @@ void gp_daemon_trim_memory(void);
 void gp_daemon_trim_memory_now(void);
 
 /* The version of gpupool, printed by --version. */
-#define GP_VERSION "0.1.0"
+#define GP_VERSION "0.2.0"
 
 #endif

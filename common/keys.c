@@ -40,6 +40,11 @@ char *gp_key_node(char *buf, const char *prefix, const char *region, const char 
     return s_key(buf, prefix, "nodes", region, node);
 }
 
+char *gp_key_notready(char *buf, const char *prefix, const char *region, const char *node)
+{
+    return s_key(buf, prefix, "notready", region, node);
+}
+
 char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node)
 {
     return s_key(buf, prefix, "usage", region, node);
@@ -55,6 +60,11 @@ char *gp_key_coordinator(char *buf, const char *prefix, const char *region, cons
     return s_key(buf, prefix, "coordinators", region, id);
 }
 
+char *gp_key_agent(char *buf, const char *prefix, const char *region, const char *agent)
+{
+    return s_key(buf, prefix, "agents", region, agent);
+}
+
 /* One-level keys (kind/<a>): with a NULL the folder. */
 static char *s_key1(char *buf, const char *prefix, const char *kind, const char *a)
 {
@@ -68,6 +78,27 @@ static char *s_key1(char *buf, const char *prefix, const char *kind, const char 
 char *gp_key_job(char *buf, const char *prefix, const char *job)
 {
     return s_key1(buf, prefix, "jobs", job);
+}
+
+char *gp_key_cordon(char *buf, const char *prefix, const char *node)
+{
+    return s_key1(buf, prefix, "cordons", node);
+}
+
+char *gp_key_drain(char *buf, const char *prefix, const char *node)
+{
+    return s_key1(buf, prefix, "drains", node);
+}
+
+char *gp_key_schema(char *buf, const char *prefix)
+{
+    snprintf(buf, GP_KEY_MAX, "%sschema", prefix);
+    return buf;
+}
+
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls)
+{
+    return s_key1(buf, prefix, "rightsize", cls);
 }
 
 char *gp_key_cache_end(char *buf, const char *prefix)

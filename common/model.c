@@ -32,6 +32,21 @@ void gp_job_init(gp_job_t *job)
 void gp_alloc_init(gp_alloc_t *alloc)
 {
     memset(alloc, 0, sizeof *alloc);
+    alloc->stop_grace_s = -1;
+}
+
+int gp_schema_check(const json_t *v, gp_err_t *err)
+{
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < GP_SCHEMA_MIN)
+        return gp_err_set(err, GP_ERR_INVALID, "field \"schema\": expected an integer >= %d",
+                          GP_SCHEMA_MIN);
+    if (json_integer_value(v) > GP_SCHEMA_VERSION)
+        return gp_err_set(err, GP_ERR_INVALID,
+                          "schema %lld: written by a newer release (this one reads %d to %d)",
+                          (long long)json_integer_value(v), GP_SCHEMA_MIN, GP_SCHEMA_VERSION);
+    return 0;
 }
 
 int gp_strlist_add(gp_strlist_t *list, const char *s)
@@ -641,6 +656,13 @@ int gp_alloc_from_json(const json_t *obj, gp_alloc_t *out, gp_err_t *err)
             if (s_int(v, k, false, 0, INT64_C(1) << 40, &a.host_mem_mib, err) < 0) return -1;
         } else if (!strcmp(k, "suspended")) {
             if (s_bool(v, k, &a.suspended, err) < 0) return -1;
+        } else if (!strcmp(k, "schema")) {
+            if (gp_schema_check(v, err) < 0) return -1;
+        } else if (!strcmp(k, "stop")) {
+            if (s_bool(v, k, &a.stop, err) < 0) return -1;
+        } else if (!strcmp(k, "stop_grace_s")) {
+            if (s_int(v, k, false, 0, 3600, &i64, err) < 0) return -1;
+            a.stop_grace_s = (int)i64;
         } else if (!strcmp(k, "devices")) {
             if (!json_is_array(v) || json_array_size(v) > GP_MAX_DEVICES)
                 return gp_err_set(err, GP_ERR_INVALID,
@@ -713,5 +735,11 @@ json_t *gp_alloc_to_json(const gp_alloc_t *a)
                           "host_mem_mib", (json_int_t)a->host_mem_mib, "devices", devs);
     if (o && a->suspended)
         json_object_set_new(o, "suspended", json_true());
+    if (o && a->stop) {
+        json_object_set_new(o, "schema", json_integer(2));
+        json_object_set_new(o, "stop", json_true());
+        if (a->stop_grace_s >= 0)
+            json_object_set_new(o, "stop_grace_s", json_integer(a->stop_grace_s));
+    }
     return o;
 }

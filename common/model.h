@@ -146,6 +146,10 @@ typedef struct {
     int64_t cpu_milli;
     int64_t host_mem_mib;
     bool suspended;          /* the job's kernel launches are held (its memory stays) */
+    bool stop;               /* schema 2: a drain asks the agent to stop the job and
+                              * requeue it ("stop": true) */
+    int stop_grace_s;        /* SIGTERM, then SIGKILL after this many seconds; -1:
+                              * the job's own grace */
     int ndevices;
     gp_alloc_dev_t devices[GP_MAX_DEVICES];
 } gp_alloc_t;
@@ -177,6 +181,16 @@ void gp_node_init(gp_node_t *node);
 void gp_device_init(gp_device_t *dev);
 void gp_job_init(gp_job_t *job);
 void gp_alloc_init(gp_alloc_t *alloc);
+
+/* The store schema (see README "Versions and upgrades").  Records carry
+ * "schema": N when they use a field of schema N > 1; a record without it
+ * is schema 1.  Readers accept every schema from GP_SCHEMA_MIN to
+ * GP_SCHEMA_VERSION and refuse a newer one by name; writers write schema-2
+ * fields only once the pool's P schema key says 2 (every daemon reads it). */
+#define GP_SCHEMA_MIN 1
+#define GP_SCHEMA_VERSION 2
+/* Check a record's "schema" field (absent: 1). */
+int gp_schema_check(const json_t *v, gp_err_t *err);
 
 /* Check the invariants of a record built in code (the decoders check them
  * too): ranges, exclusive fields, unique uuids, links within range. */

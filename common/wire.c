@@ -16,8 +16,9 @@
 #include "banned.h"
 
 static const char *const s_type_names[] = {
-    [GP_MSG_NONE] = "NONE", [GP_MSG_HELLO] = "HELLO", [GP_MSG_CFB] = "CFB",
-    [GP_MSG_BIDS] = "BIDS", [GP_MSG_AWARD] = "AWARD",
+    [GP_MSG_NONE] = "NONE", [GP_MSG_HELLO] = "HELLO", [GP_MSG_WELCOME] = "WELCOME", [GP_MSG_CFB] = "CFB",
+    [GP_MSG_BIDS] = "BIDS", [GP_MSG_AWARD] = "AWARD", [GP_MSG_LOGS] = "LOGS",
+    [GP_MSG_LOGDATA] = "LOGDATA",
 };
 
 const char *gp_msg_type_name(gp_msg_type_t type)
@@ -33,11 +34,62 @@ void gp_wire_msg_clear(gp_wire_msg_t *msg)
     memset(msg, 0, sizeof *msg);
 }
 
+int gp_wire_version_parse(const char *s)
+{
+    if (s == NULL || strncmp(s, "gpupool/", 8) != 0)
+        return -1;
+    int64_t v;
+    if (gp_parse_int64(s + 8, 1, 999, &v) < 0 || s[8] == '0' || s[8] == '+' || s[8] == '-')
+        return -1;
+    return (int)v;
+}
+
+int gp_wire_versions_spoken(const char *list, int *out, int max, gp_err_t *err)
+{
+    int n = 0;
+    if (list == NULL || *list == '\0') {
+        for (int v = GP_WIRE_PROTO; v >= GP_WIRE_PROTO_MIN && n < max; v--)
+            out[n++] = v;
+        return n;
+    }
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char one[32];
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : 0), p);
+        int v = gp_wire_version_parse(one);
+        if (v < 0 || n == max)
+            return gp_err_set(err, GP_ERR_INVALID, "protocol versions \"%s\": expected "
+                                                   "gpupool/N[,gpupool/M...]", list);
+        /* newest first */
+        int k = n++;
+        while (k > 0 && out[k - 1] < v) {
+            out[k] = out[k - 1];
+            k--;
+        }
+        out[k] = v;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n > 0 ? n : gp_err_set(err, GP_ERR_INVALID, "no protocol version");
+}
+
 int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_type_t type,
                  const json_t *body, gp_err_t *err)
 {
-    if (type <= GP_MSG_NONE || type > GP_MSG_AWARD)
+    return gp_wire_send_v(sock, identity, identity_len, GP_WIRE_PROTO, type, body, err);
+}
+
+int gp_wire_send_v(void *sock, const void *identity, size_t identity_len, int version,
+                   gp_msg_type_t type, const json_t *body, gp_err_t *err)
+{
+    if (type <= GP_MSG_NONE || type > GP_MSG_LAST)
         return gp_err_set(err, GP_ERR_INVALID, "bad message type %d", (int)type);
+    if (version < 1 || version > 999)
+        return gp_err_set(err, GP_ERR_INVALID, "bad protocol version %d", version);
+    char envelope[16];
+    snprintf(envelope, sizeof envelope, "gpupool/%d", version);
     char *text = json_dumps(body, JSON_COMPACT);
     if (text == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "cannot encode message body");
@@ -50,7 +102,7 @@ int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_t
     }
     const char *tname = s_type_names[type];
     if ((identity && zmq_send(sock, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
-        zmq_send(sock, GP_WIRE_VERSION, strlen(GP_WIRE_VERSION), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(sock, envelope, strlen(envelope), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(sock, tname, strlen(tname), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(sock, text, len, ZMQ_DONTWAIT) < 0) {
         gp_err_set(err, GP_ERR_TRANSPORT, "send %s: %s", tname, zmq_strerror(zmq_errno()));
@@ -119,15 +171,27 @@ int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err)
     const char *uid = zmq_msg_gets(&f[0], "User-Id");
     if (uid)
         gp_strlcpy(msg->peer_key, uid, sizeof msg->peer_key);
-    if (zmq_msg_size(&f[0]) != strlen(GP_WIRE_VERSION) ||
-        memcmp(zmq_msg_data(&f[0]), GP_WIRE_VERSION, strlen(GP_WIRE_VERSION)) != 0) {
-        gp_err_set(err, GP_ERR_PROTOCOL, "unknown protocol version");
+    char envelope[16];
+    size_t vl = zmq_msg_size(&f[0]);
+    snprintf(envelope, sizeof envelope, "%.*s", (int)(vl < sizeof envelope ? vl : 0),
+             (const char *)zmq_msg_data(&f[0]));
+    msg->version = vl < sizeof envelope && !memchr(zmq_msg_data(&f[0]), '\0', vl)
+                       ? gp_wire_version_parse(envelope) : -1;
+    if (msg->version < 0) {
+        gp_err_set(err, GP_ERR_PROTOCOL, "unknown protocol");
         goto cleanup;
     }
     size_t tl = zmq_msg_size(&f[1]);
-    for (int t = GP_MSG_HELLO; t <= GP_MSG_AWARD; t++) {
+    for (int t = GP_MSG_HELLO; t <= GP_MSG_LAST; t++) {
         if (tl == strlen(s_type_names[t]) && memcmp(zmq_msg_data(&f[1]), s_type_names[t], tl) == 0)
             msg->type = (gp_msg_type_t)t;
+    }
+    /* HELLO and WELCOME negotiate: read in any version, so that a peer
+     * outside the policy hears why (wire.h). */
+    int negotiation = msg->type == GP_MSG_HELLO || msg->type == GP_MSG_WELCOME;
+    if (!negotiation && (msg->version < GP_WIRE_PROTO_MIN || msg->version > GP_WIRE_PROTO)) {
+        gp_err_set(err, GP_ERR_PROTOCOL, "unknown protocol version gpupool/%d", msg->version);
+        goto cleanup;
     }
     if (msg->type == GP_MSG_NONE) {
         gp_err_set(err, GP_ERR_PROTOCOL, "unknown message type");

@@ -1,5 +1,5 @@
 /*
- * wire.h - the coordinator <-> agent protocol over ZeroMQ, gpupool/2.
+ * wire.h - the coordinator <-> agent protocol over ZeroMQ, versions 2 and 3.
  *
  * Sockets.  Each coordinator binds one ROUTER socket (its "bid endpoint").
  * Each agent connects one DEALER socket to every coordinator of its region
@@ -11,10 +11,24 @@
  * Messages.  A message is three frames (a ROUTER adds the peer's identity
  * frame in front, as ZeroMQ does):
  *
- *     frame 1  "gpupool/2"        protocol and version, exact bytes
- *     frame 2  type               "HELLO", "CFB", "BIDS" or "AWARD"
+ *     frame 1  "gpupool/N"        protocol and version, exact bytes
+ *     frame 2  type               "HELLO", "WELCOME", "CFB", "BIDS", "AWARD", "LOGS"
+ *                                 or "LOGDATA"
  *     frame 3  body               one JSON object, UTF-8, at most
  *                                 GP_WIRE_MAX_BYTES bytes
+ *
+ * Versions.  This release speaks gpupool/3 and gpupool/2 (the previous
+ * release's); the messages are the same in both but for WELCOME, which
+ * only gpupool/3 has.  An agent says in its HELLO which versions it speaks
+ * ("versions"; a gpupool/2 agent says nothing: it speaks its envelope's)
+ * and sends it in the oldest of them, so that a coordinator of the
+ * previous release reads it too; a coordinator of this release answers
+ * WELCOME with the newest version both speak, or with an error when they
+ * share none, and both then speak that version (README "Versions and
+ * upgrades").  HELLO and WELCOME are therefore read in any "gpupool/N"
+ * envelope (msg->version says which), so that a peer outside the policy
+ * is refused with words rather than silence; every other message must
+ * come in a version this release speaks.
  *
  * A message with another frame count, an unknown version or type, a body
  * that is not a JSON object, or a body over the limit is dropped and
@@ -37,7 +51,9 @@
 
 #include "err.h"
 
-#define GP_WIRE_VERSION "gpupool/2"
+#define GP_WIRE_VERSION "gpupool/3"   /* the newest version spoken */
+#define GP_WIRE_PROTO 3                /* its number */
+#define GP_WIRE_PROTO_MIN 2            /* the oldest version spoken (the previous release's) */
 #define GP_WIRE_MAX_BYTES (8u << 20)
 
 typedef enum {
@@ -46,7 +62,12 @@ typedef enum {
     GP_MSG_CFB,     /* coordinator -> agent: a batch call for bids          */
     GP_MSG_BIDS,    /* agent -> coordinator: bids and refusals for a call   */
     GP_MSG_AWARD,   /* coordinator -> agent: committed awards (a hint; etcd is the truth) */
+    GP_MSG_WELCOME, /* coordinator -> agent (gpupool/3): the version chosen, or why none */
+    GP_MSG_LOGS,    /* coordinator -> agent: a request for a job's stdout/stderr */
+    GP_MSG_LOGDATA, /* agent -> coordinator: the answer                     */
 } gp_msg_type_t;
+
+#define GP_MSG_LAST GP_MSG_LOGDATA
 
 const char *gp_msg_type_name(gp_msg_type_t type);
 
@@ -56,6 +77,7 @@ typedef struct {
     size_t identity_len;
     char peer_key[41];       /* the peer's CURVE public key (Z85) when known, else "" */
     gp_msg_type_t type;
+    int version;             /* N of the "gpupool/N" envelope */
     json_t *body;
 } gp_wire_msg_t;
 
@@ -66,6 +88,18 @@ void gp_wire_msg_clear(gp_wire_msg_t *msg);
  * (GP_ERR_TRANSPORT), never a stall of the caller's loop. */
 int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_type_t type,
                  const json_t *body, gp_err_t *err);
+/* The same in the envelope of protocol version (1..999). */
+int gp_wire_send_v(void *sock, const void *identity, size_t identity_len, int version,
+                   gp_msg_type_t type, const json_t *body, gp_err_t *err);
+
+/* "gpupool/N" -> N, or -1. */
+int gp_wire_version_parse(const char *s);
+/* The versions a daemon speaks, newest first: those of list (a test hook:
+ * "gpupool/2" or "gpupool/1,gpupool/2", as GPUPOOL_FAULT_PROTOCOLS gives
+ * it, so that a test runs a daemon as one of another release would
+ * speak), or when list is NULL this release's (GP_WIRE_PROTO down to
+ * GP_WIRE_PROTO_MIN).  Returns how many, or -1 (err) for a bad list. */
+int gp_wire_versions_spoken(const char *list, int *out, int max, gp_err_t *err);
 
 /* Receive one message without blocking.  Returns 1 and fills msg, 0 when
  * nothing is waiting, -1 when a malformed message was read and dropped

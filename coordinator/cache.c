@@ -28,8 +28,9 @@
  *   usage         each node's usage record, not watched: read by the web
  *                 console when it needs them (ui.c), kept on the node
  *   leaders, coordinators   for the API and the election
- *   capacity      a second engine with the same nodes and no allocations:
- *                 intake asks it whether any node could ever hold a job
+ *   capacity      a second engine with the same nodes and no allocations,
+ *                 NotReady nodes too (notready.c): intake asks it whether
+ *                 any node the pool knows could ever hold a job
  *
  * The invariant the placement relies on: at cache revision R the engine
  * holds every allocation etcd had at R (plus our plans), because the
@@ -60,13 +61,15 @@ struct coord_cache {
 };
 
 typedef enum {
-    K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA,
+    K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA, K_AGENT, K_CORDON, K_DRAIN,
+    K_SCHEMA, K_NOTREADY, K_RIGHTSIZE,
 } s_kind_t;
 
 static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
     { "nodes/", K_NODES, 2 },       { "jobs/", K_JOBS, 1 },        { "alloc/", K_ALLOC, 2 },
     { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
-    { "quotas/", K_QUOTA, 1 },
+    { "quotas/", K_QUOTA, 1 },      { "agents/", K_AGENT, 2 },     { "cordons/", K_CORDON, 1 },
+    { "drains/", K_DRAIN, 1 },      { "notready/", K_NOTREADY, 2 }, { "rightsize/", K_RIGHTSIZE, 1 },
 };
 
 /* Split a key into its kind and one or two names. */
@@ -77,6 +80,8 @@ static s_kind_t s_parse_key(coord_t *c, const char *key, size_t len, char *a, ch
         return K_NONE;
     key += pl;
     len -= pl;
+    if (len == 6 && !memcmp(key, "schema", 6))
+        return K_SCHEMA;
     for (size_t i = 0; i < GP_ARRAY_LEN(s_kinds); i++) {
         size_t kl = strlen(s_kinds[i].name);
         if (len <= kl || memcmp(key, s_kinds[i].name, kl) != 0)
@@ -383,6 +388,10 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
         return;
     int was = n->present;
     gp_strlcpy(n->region, region, sizeof n->region);
+    n->gone_ms = 0;
+    gp_node_t open = node;   /* the capacity engine sees a cordoned node as it is */
+    if (n->cordon)
+        node.healthy = false;
     if (gp_placement_add_node(c->engine, &node, &err) < 0) {
         /* A device with allocations went away: take the node out and in again. */
         gp_placement_remove_node(c->engine, name, NULL);
@@ -397,7 +406,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     n->present = 1;
     c->cache->capacity_freed = 1;
     gp_placement_remove_node(c->capacity, name, NULL);
-    gp_placement_add_node(c->capacity, &node, NULL);
+    gp_placement_add_node(c->capacity, &open, NULL);
     json_decref(n->record);
     n->record = json_loadb(kv->value, kv->value_len, 0, NULL);
     if (!was) {
@@ -419,8 +428,9 @@ static void s_node_del(coord_t *c, const char *name)
         return;
     n->present = 0;
     c->nodes_present--;
-    json_decref(n->record);
-    n->record = NULL;
+    /* NotReady from now: its last record stays, and the capacity engine
+     * keeps it (notready.c forgets it after node-retention). */
+    n->gone_ms = gp_wall_ms();
     /* Tentative plans on it are void. */
     for (gp_strmap_iter_t it = gp_strmap_first(c->cache->tentative); it.key;
          it = gp_strmap_next(c->cache->tentative, it)) {
@@ -429,8 +439,65 @@ static void s_node_del(coord_t *c, const char *name)
             free(gp_strmap_del(c->cache->tentative, it.key));
     }
     gp_placement_remove_node(c->engine, name, NULL);
-    gp_placement_remove_node(c->capacity, name, NULL);
-    gp_log_info("node gone node=%s", name);
+    gp_log_info("node gone, NotReady node=%s", name);
+}
+
+void coord_cache_forget_node(coord_t *c, coord_node_t *n)
+{
+    if (n->present)
+        return;
+    gp_placement_remove_node(c->capacity, n->name, NULL);
+    json_decref(n->record);
+    n->record = NULL;
+    n->gone_ms = 0;
+}
+
+/* A cordon came or went: the engine sees the node unhealthy while it is
+ * cordoned (no round, gang or preemption plans anything on it). */
+static void s_cordon(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int put)
+{
+    coord_node_t *n = coord_cache_node(c, name, put);
+    if (n == NULL)
+        return;
+    json_decref(n->cordon);
+    n->cordon = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+    if (put && !json_is_object(n->cordon)) {
+        json_decref(n->cordon);
+        n->cordon = json_object();   /* unreadable: still cordoned */
+    }
+    if (!put)
+        c->cache->capacity_freed = 1;
+    gp_node_t node;
+    if (!n->present || n->record == NULL || gp_node_from_json(n->record, &node, NULL) < 0)
+        return;
+    if (n->cordon)
+        node.healthy = false;
+    gp_err_t err;
+    if (gp_placement_add_node(c->engine, &node, &err) < 0)
+        gp_log_warn("node update refused node=%s err=\"%s\"", name, err.msg);
+    gp_log_info("node %s node=%s", put ? "cordoned" : "uncordoned", name);
+}
+
+static void s_drain(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int put)
+{
+    coord_drain_t *d = gp_strmap_del(c->drains, name);
+    if (d) {
+        json_decref(d->rec);
+        free(d);
+    }
+    json_t *rec = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        return;
+    }
+    d = calloc(1, sizeof *d);
+    if (d == NULL || gp_strmap_put(c->drains, name, d) < 0) {
+        free(d);
+        json_decref(rec);
+        return;
+    }
+    d->rec = rec;
+    d->mod_rev = kv->mod_revision;
 }
 
 static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_etcd_kv_t *kv)
@@ -525,6 +592,8 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     S_STR(node, "node");
     S_STR(reason, "reason");
 #undef S_STR
+    j->reason_hash = gp_hash_str(json_string_value(json_object_get(o, "reason")) ?
+                                 json_string_value(json_object_get(o, "reason")) : "");
     json_t *spec = json_object_get(o, "spec");
     json_decref(j->spec);   /* rounds read the spec from here: the text is parsed once */
     j->spec = st == GP_JOB_PENDING && json_is_object(spec) ? json_incref(spec) : NULL;
@@ -534,7 +603,15 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     gp_strlcpy(j->gang, json_string_value(json_object_get(spec, "gang")) ?
                json_string_value(json_object_get(spec, "gang")) : "", sizeof j->gang);
     j->gang_size = (int)json_integer_value(json_object_get(spec, "gang_size"));
+    int okm;
+    j->rightsize = (int)gp_rightsize_mode_parse(json_string_value(json_object_get(o, "rightsize")), &okm);
+    j->floor_mib = json_integer_value(json_object_get(o, "rightsize_floor_mib"));
+    if (gp_rightsize_class(json_string_value(json_object_get(o, "owner")),
+                           json_string_value(json_object_get(o, "class")), id, j->cls,
+                           sizeof j->cls) < 0)
+        j->cls[0] = '\0';
     j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
+    j->restart_at_ms = json_integer_value(json_object_get(o, "restart_at_ms"));
     json_t *ttl = json_object_get(o, "ttl_after_finished_s");
     j->ttl_after_finished_ms = json_is_number(ttl) ? (int64_t)(json_number_value(ttl) * 1000) : -1;
     j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
@@ -602,11 +679,50 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             qt->mem_mib = json_is_integer(v = json_object_get(q, "mem_mib")) ? json_integer_value(v) : -1;
             qt->compute_percent = json_is_integer(v = json_object_get(q, "compute_percent"))
                                       ? json_integer_value(v) : -1;
+            qt->disruption_budget = json_is_integer(v = json_object_get(q, "disruption_budget"))
+                                        ? (int)json_integer_value(v) : 0;
+            qt->gang_disruption_budget =
+                json_is_integer(v = json_object_get(q, "gang_disruption_budget"))
+                    ? (int)json_integer_value(v) : 0;
             gp_strmap_put(c->quotas, a, qt);
         }
         json_decref(q);
         break;
     }
+    case K_AGENT: {
+        char key[2 * GP_NAME_LEN + 2];
+        snprintf(key, sizeof key, "%s/%s", a, b);
+        json_decref(gp_strmap_del(c->agents, key));
+        json_t *v = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+        if (json_is_object(v))
+            gp_strmap_put(c->agents, key, v);
+        else
+            json_decref(v);
+        break;
+    }
+    case K_CORDON:
+        s_cordon(c, a, kv, put);
+        break;
+    case K_DRAIN:
+        s_drain(c, a, kv, put);
+        break;
+    case K_SCHEMA: {
+        json_t *v = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+        json_t *n = json_object_get(v, "schema");
+        c->schema = json_is_integer(n) ? (int)json_integer_value(n) : 1;
+        c->schema_mod_rev = put ? kv->mod_revision : 0;
+        json_decref(v);
+        break;
+    }
+    case K_NOTREADY:
+        coord_notready_apply(c, a, b, put ? kv : NULL);
+        break;
+    case K_RIGHTSIZE:
+        if (put)
+            coord_rightsize_put(c, a, kv->value, kv->value_len);
+        else
+            coord_rightsize_del(c, a);
+        break;
     case K_NONE:
         break;
     }
@@ -636,9 +752,17 @@ static void s_clear(coord_t *c)
          it.key; it = gp_strmap_next(c->nodes, it)) {
         json_decref(((coord_node_t *)it.value)->record);
         json_decref(((coord_node_t *)it.value)->usage);
+        json_decref(((coord_node_t *)it.value)->cordon);
     }
+    for (gp_strmap_iter_t it = c->drains ? gp_strmap_first(c->drains) : (gp_strmap_iter_t){ 0 };
+         it.key; it = gp_strmap_next(c->drains, it))
+        json_decref(((coord_drain_t *)it.value)->rec);
+    for (gp_strmap_iter_t it = c->agents ? gp_strmap_first(c->agents) : (gp_strmap_iter_t){ 0 };
+         it.key; it = gp_strmap_next(c->agents, it))
+        json_decref(it.value);
+    gp_strmap_destroy(&c->agents);
     gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->cache->tentative, &c->leaders, &c->coordinators,
-                             &c->quotas };
+                             &c->quotas, &c->drains };
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++) {
         if (*maps[m] == NULL)
             continue;
@@ -652,6 +776,7 @@ static void s_clear(coord_t *c)
             s_job_free(it.value);
         gp_strmap_destroy(&c->jobs);
     }
+    coord_rightsize_clear(c);
     gp_placement_destroy(&c->engine);
     gp_placement_destroy(&c->capacity);
     gp_strmap_destroy(&c->cache->queue);
@@ -711,19 +836,25 @@ static int s_list_all(coord_t *c, gp_err_t *err)
     c->cache->queue = gp_strmap_new();
     c->cache->held = gp_strmap_new();
     c->quotas = gp_strmap_new();
-    if (!c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
+    c->drains = gp_strmap_new();
+    c->agents = gp_strmap_new();
+    c->schema = 1;
+    c->schema_mod_rev = 0;
+    if (coord_rightsize_reset(c) < 0 || !c->drains || !c->agents || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    /* Nodes before allocations, allocations before the records (whose
+    /* Cordons before nodes (a cordoned node enters the engine unhealthy),
+     * nodes before allocations, allocations before the records (whose
      * queue rule looks at them). */
-    static const char *const order[] = { "nodes/", "alloc/", "jobs/", "leader/", "coordinators/",
-                                         "quotas/" };
+    static const char *const order[] = { "cordons/", "nodes/", "notready/", "alloc/", "jobs/",
+                                         "leader/", "coordinators/", "quotas/", "agents/",
+                                         "drains/", "schema", "rightsize/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];
         snprintf(key, sizeof key, "%s%s", c->cfg.prefix, order[i]);
-        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = key, .flags = GP_ETCD_PREFIX,
-                            .revision = rev };
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = key,
+                            .flags = strchr(order[i], '/') ? GP_ETCD_PREFIX : 0, .revision = rev };
         gp_etcd_result_t res;
         if (gp_etcd_do(c->etcd, &op, &res, err) < 0)
             return -1;

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "coord.h"
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 #include "util.h"
@@ -104,6 +105,21 @@ static int s_register(coord_t *c, gp_err_t *err)
     json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", c->cfg.id, "region", c->cfg.region,
                             "bid", c->bid_endpoint, "api", api, "public_key",
                             c->have_keys ? c->keys.public_key : "");
+    /* What it runs (README "Versions and upgrades"): its release, the
+     * protocol versions it speaks and the newest store schema it reads.
+     * Spoken as the previous release (a test hook), it says nothing, as
+     * that release did. */
+    if (rec && c->protos[0] >= 3) {
+        json_t *protos = json_array();
+        for (int i = 0; i < c->nprotos; i++) {
+            char v[32];
+            snprintf(v, sizeof v, "gpupool/%d", c->protos[i]);
+            json_array_append_new(protos, json_string(v));
+        }
+        json_object_set_new(rec, "version", json_string(GP_VERSION));
+        json_object_set_new(rec, "protocols", protos);
+        json_object_set_new(rec, "schema", json_integer(GP_SCHEMA_VERSION));
+    }
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
     char key[GP_KEY_MAX];

@@ -11,6 +11,11 @@
  * Before a job is offered for bids, the leader adds its plan to its team's
  * usage; a job that would pass any limit is not placed and waits with a
  * reason naming the limit, and is retried as the team's jobs end.
+ *
+ * The same record holds the team's disruption budgets, which drains respect
+ * (drain.c): "disruption_budget": N (at most N of the team's jobs being
+ * stopped at once) and "gang_disruption_budget": N (at most N members of
+ * each of its gangs).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +166,11 @@ void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
                 json_object_set_new(o, "mem_mib", json_integer(q->mem_mib));
             if (q->compute_percent >= 0)
                 json_object_set_new(o, "compute_percent", json_integer(q->compute_percent));
+            if (q->disruption_budget > 0)
+                json_object_set_new(o, "disruption_budget", json_integer(q->disruption_budget));
+            if (q->gang_disruption_budget > 0)
+                json_object_set_new(o, "gang_disruption_budget",
+                                    json_integer(q->gang_disruption_budget));
             json_array_append_new(out, o);
         }
         coord_quota_usage_free(&u);
@@ -199,15 +209,19 @@ void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
     const char *k;
     json_t *v;
     json_object_foreach(q, k, v) {
+        int budget = !strcmp(k, "disruption_budget") || !strcmp(k, "gang_disruption_budget");
         int good = (!strcmp(k, "gpus") && json_is_number(v) && json_number_value(v) >= 0) ||
                    ((!strcmp(k, "mem_mib") || !strcmp(k, "compute_percent")) &&
-                    json_is_integer(v) && json_integer_value(v) >= 0);
+                    json_is_integer(v) && json_integer_value(v) >= 0) ||
+                   (budget && json_is_integer(v) && json_integer_value(v) >= 1);
         if (!good) {
             gp_http_respond_error(req, 400, "%s: %s", k,
-                                  !strcmp(k, "gpus") || !strcmp(k, "mem_mib") ||
+                                  budget ? "expected an integer >= 1"
+                                  : !strcmp(k, "gpus") || !strcmp(k, "mem_mib") ||
                                           !strcmp(k, "compute_percent")
                                       ? "expected a number >= 0 (mem_mib and compute_percent: integers)"
-                                      : "unknown field (gpus, mem_mib, compute_percent)");
+                                      : "unknown field (gpus, mem_mib, compute_percent, "
+                                        "disruption_budget, gang_disruption_budget)");
             json_decref(q);
             return;
         }

@@ -12,7 +12,16 @@
  * the coordinator in turn.
  *
  * Each peer gets a HELLO when connected and every heartbeat, naming the
- * nodes this agent hosts, so that the coordinator can route calls for bids.
+ * nodes this agent hosts, so that the coordinator can route calls for bids,
+ * and the protocol versions the agent speaks.  The HELLO goes in the
+ * oldest of them (a coordinator of the previous release reads it); a
+ * coordinator of this release answers WELCOME with the version it chose,
+ * which the agent then speaks to it, or with why it refuses the agent
+ * (logged as an error, once a minute).  No WELCOME: the previous release's
+ * coordinator, spoken to in the oldest version.
+ *
+ * A cordoned node (P cordons/<node>, watched) gets no bid: its calls are
+ * refused with "node cordoned" (a coordinator skips it anyway).
  *
  * A call for bids (CFB) carries many jobs, each with the candidate nodes
  * the coordinator chose.  For each (job, node) the agent answers, in one
@@ -52,7 +61,15 @@ typedef struct {
     char endpoint[256];
     char public_key[41];
     void *sock;
+    int proto;                   /* the version its WELCOME chose; 0: none yet */
+    int64_t refusal_logged_ms;   /* its last refusal logged */
 } s_peer_t;
+
+/* The version spoken to a peer: the one it chose, else our oldest. */
+static int s_proto(const agent_t *a, const s_peer_t *p)
+{
+    return p->proto ? p->proto : a->protos[a->nprotos - 1];
+}
 
 typedef struct {
     int n;
@@ -113,8 +130,17 @@ static void s_hello(agent_t *a, s_peer_t *p)
         json_array_append_new(nodes, json_string(a->nodes[i].node.name));
     json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "agent", a->cfg.name, "region", a->cfg.region,
                              "version", GP_VERSION, "nodes", nodes);
+    if (body && a->protos[0] >= 3) {   /* "versions" came with gpupool/3 */
+        json_t *vs = json_array();
+        for (int i = 0; i < a->nprotos; i++) {
+            char v[32];
+            snprintf(v, sizeof v, "gpupool/%d", a->protos[i]);
+            json_array_append_new(vs, json_string(v));
+        }
+        json_object_set_new(body, "versions", vs);
+    }
     gp_err_t err;
-    if (body && gp_wire_send(p->sock, NULL, 0, GP_MSG_HELLO, body, &err) < 0)
+    if (body && gp_wire_send_v(p->sock, NULL, 0, s_proto(a, p), GP_MSG_HELLO, body, &err) < 0)
         gp_log_debug("HELLO not sent coordinator=%s err=\"%s\"", p->id, err.msg);
     json_decref(body);
 }
@@ -240,8 +266,64 @@ static int s_discover(agent_t *a, gp_err_t *err)
     return a->coord_watch ? 0 : -1;
 }
 
+/* A cordon of one of our nodes came or went. */
+static void s_cordon_event(agent_t *a, const char *key, size_t key_len, int put)
+{
+    size_t bl;
+    const char *base = gp_key_base(key, key_len, &bl);
+    char node[GP_NAME_LEN];
+    snprintf(node, sizeof node, "%.*s", (int)(bl < sizeof node ? bl : 0), base);
+    if (gp_strmap_get(a->node_index, node) == NULL)
+        return;
+    int was = gp_strmap_get(a->cordoned, node) != NULL;
+    if (put)
+        gp_strmap_put(a->cordoned, node, (void *)1);
+    else
+        gp_strmap_del(a->cordoned, node);
+    if (was != put)
+        gp_log_info("node %s node=%s", put ? "cordoned: no bids" : "uncordoned", node);
+}
+
+static void s_on_cordon_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
+{
+    (void)w;
+    agent_t *a = arg;
+    if (resp->kind == GP_ETCD_WATCH_COMPACTED || resp->kind == GP_ETCD_WATCH_ERROR) {
+        a->cordon_relist = 1;
+        return;
+    }
+    for (size_t i = 0; i < resp->n_events; i++)
+        s_cordon_event(a, resp->events[i].kv.key, resp->events[i].kv.key_len,
+                       resp->events[i].type == GP_ETCD_EVENT_PUT);
+}
+
+/* List the cordons (every node's: they are few) and watch them. */
+static int s_cordons(agent_t *a, gp_err_t *err)
+{
+    gp_etcd_watch_destroy(&a->cordon_watch);
+    char prefix[GP_KEY_MAX];
+    gp_key_cordon(prefix, a->cfg.prefix, NULL);
+    gp_etcd_result_t res;
+    if (gp_etcd_get(a->etcd, prefix, GP_ETCD_PREFIX, &res, err) < 0)
+        return -1;
+    gp_strmap_destroy(&a->cordoned);
+    a->cordoned = gp_strmap_new();
+    for (size_t i = 0; a->cordoned && i < res.n_kvs; i++)
+        s_cordon_event(a, res.kvs[i].key, res.kvs[i].key_len, 1);
+    gp_etcd_watch_opts_t wo = { .key = prefix, .prefix = true,
+                                .start_revision = res.revision + 1, .cb = s_on_cordon_watch,
+                                .arg = a };
+    gp_etcd_result_free(&res);
+    a->cordon_watch = gp_etcd_watch_new(a->etcd, &wo, err);
+    return a->cordon_watch ? 0 : -1;
+}
+
 int agent_bidder_start(agent_t *a, gp_err_t *err)
 {
+    if (s_cordons(a, err) < 0) {
+        gp_log_warn("cannot list cordons yet, will retry err=\"%s\"", err->msg);
+        a->cordon_relist = 1;
+    }
     a->zctx = zmq_ctx_new();
     a->coordinators = gp_strmap_new();
     if (a->zctx == NULL || a->coordinators == NULL)
@@ -302,6 +384,8 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
         why = "node not registered";
     else if (!an->node.healthy)
         why = "node unhealthy";
+    else if (a->cordoned && gp_strmap_get(a->cordoned, node))
+        why = "node cordoned";
     if (why)
         return json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", why);
 
@@ -398,11 +482,43 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
     }
     json_t *reply = json_pack("{s:O,s:s,s:o}", "round", round, "agent", a->cfg.name, "bids", bids);
     gp_err_t err;
-    if (reply && gp_wire_send(p->sock, NULL, 0, GP_MSG_BIDS, reply, &err) < 0)
+    if (reply && gp_wire_send_v(p->sock, NULL, 0, s_proto(a, p), GP_MSG_BIDS, reply, &err) < 0)
         gp_log_warn("BIDS not sent coordinator=%s err=\"%s\"", p->id, err.msg);
     json_decref(reply);
     gp_metric_add(a->m.bids, nbids);
     gp_metric_add(a->m.bids_refused, nrefused);
+}
+
+/* The coordinator's answer to our HELLO: the version to speak, or why it
+ * refuses us. */
+static void s_welcome(agent_t *a, s_peer_t *p, const gp_wire_msg_t *msg)
+{
+    const char *error = json_string_value(json_object_get(msg->body, "error"));
+    int v = gp_wire_version_parse(json_string_value(json_object_get(msg->body, "version")));
+    int spoken = 0;
+    for (int i = 0; i < a->nprotos; i++)
+        spoken |= a->protos[i] == v;
+    char buf[200];
+    if (error == NULL && !spoken) {
+        snprintf(buf, sizeof buf, "it chose %s, which this agent does not speak",
+                 json_string_value(json_object_get(msg->body, "version"))
+                     ? json_string_value(json_object_get(msg->body, "version")) : "nothing");
+        error = buf;
+    }
+    if (error) {
+        int64_t now = gp_mono_ms();
+        if (p->refusal_logged_ms == 0 || now - p->refusal_logged_ms >= 60000) {
+            gp_log_error("refused by coordinator=%s: %s (README: Versions and upgrades)", p->id,
+                         error);
+            p->refusal_logged_ms = now;
+        }
+        gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_VERSION]);
+        p->proto = 0;
+        return;
+    }
+    if (p->proto != v)
+        gp_log_info("coordinator=%s speaks gpupool/%d", p->id, v);
+    p->proto = v;
 }
 
 void agent_bidder_handle(agent_t *a)
@@ -422,11 +538,15 @@ void agent_bidder_handle(agent_t *a)
                 continue;
             }
             int big = 0;
-            if (msg.type == GP_MSG_CFB) {
+            if (msg.type == GP_MSG_WELCOME) {
+                s_welcome(a, p, &msg);
+            } else if (msg.type == GP_MSG_CFB) {
                 s_call_for_bids(a, p, msg.body);
                 big = json_array_size(json_object_get(msg.body, "jobs")) >= S_BIG_CFB;
             } else if (msg.type == GP_MSG_AWARD) {
                 gp_metric_inc(a->m.awards);
+            } else if (msg.type == GP_MSG_LOGS) {
+                agent_logs_answer(a, p->sock, msg.body);
             } else {
                 gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_UNEXPECTED_TYPE]);
             }
@@ -440,6 +560,14 @@ void agent_bidder_handle(agent_t *a)
 void agent_bidder_tick(agent_t *a)
 {
     int64_t now = gp_mono_ms();
+    if (a->cordon_relist) {
+        gp_err_t err;
+        a->cordon_relist = 0;
+        if (s_cordons(a, &err) < 0) {
+            agent_metrics_etcd_error(&a->m, "cordons", &err);
+            a->cordon_relist = 1;
+        }
+    }
     if (a->coord_relist) {
         gp_err_t err;
         a->coord_relist = 0;
@@ -459,6 +587,8 @@ void agent_bidder_tick(agent_t *a)
 void agent_bidder_stop(agent_t *a)
 {
     gp_etcd_watch_destroy(&a->coord_watch);
+    gp_etcd_watch_destroy(&a->cordon_watch);
+    gp_strmap_destroy(&a->cordoned);
     if (a->coordinators) {
         for (gp_strmap_iter_t it = gp_strmap_first(a->coordinators); it.key;
              it = gp_strmap_next(a->coordinators, it))

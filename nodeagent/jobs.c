@@ -7,9 +7,13 @@
  *   allocation appears   -> fetch the job record, start the job in its
  *                           slice, report "running"
  *   allocation vanishes  -> the coordinator cancelled, preempted or lost
- *                           the job: stop it (SIGTERM, SIGKILL after
- *                           stop-grace), report nothing (the coordinator
- *                           wrote the state)
+ *                           the job: stop it (SIGTERM, SIGKILL after the
+ *                           job's grace_s, else stop-grace), report nothing
+ *                           (the coordinator wrote the state)
+ *   allocation marked    -> a drain (coordinator/drain.c): stop it the same
+ *   "stop"                  way (the mark's grace first), then requeue the
+ *                           record and delete the allocation in one fenced
+ *                           transaction, as for an end
  *   job ends by itself   -> report succeeded / failed (or requeue it by its
  *                           restart policy) and delete the allocation, in
  *                           one transaction fenced on the allocation
@@ -52,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +95,7 @@ static void s_job_free(agent_t *a, agent_job_t *j)
         unlink(j->region_path);
     }
     gp_jobrec_clear(&j->rec);
+    free(j->rs_run);
     free(j);
 }
 
@@ -110,6 +116,37 @@ static void s_count_state(agent_t *a, const char *state)
     agent_metrics_job_state(&a->m, state);
 }
 
+/* How long a stop waits between SIGTERM and SIGKILL: the job's grace_s
+ * when its record names one, else the agent's stop-grace. */
+static int64_t s_grace_ms(agent_t *a, const agent_job_t *j)
+{
+    return j->have_rec && j->rec.grace_s >= 0 ? (int64_t)j->rec.grace_s * 1000
+                                              : a->cfg.stop_grace_ms;
+}
+
+/* A drain asked for the job's stop: stop it; its end is reported as a
+ * requeue (s_queue_report). */
+static void s_drain_stop(agent_t *a, agent_job_t *j)
+{
+    j->drained = 1;
+    gp_log_info("drain: stopping job=%s node=%s", j->alloc.job, j->alloc.node);
+    s_count_state(a, "drained");
+    if (!j->started || j->pretend || j->ended) {
+        j->started = 1;
+        j->ended = 1;   /* nothing runs: report at once */
+        return;
+    }
+    char rid[GP_NAME_LEN + 32];
+    s_runner_id(j, rid, sizeof rid);
+    gp_err_t err;
+    int64_t grace = j->alloc.stop_grace_s >= 0 ? (int64_t)j->alloc.stop_grace_s * 1000
+                                               : s_grace_ms(a, j);
+    if (gp_runner_stop(a->runner, rid, grace, &err) < 0) {
+        gp_log_warn("cannot stop job=%s err=\"%s\"", j->alloc.job, err.msg);
+        j->ended = 1;
+    }
+}
+
 /* The allocation went away: stop what runs. */
 static void s_alloc_gone(agent_t *a, agent_job_t *j)
 {
@@ -126,7 +163,7 @@ static void s_alloc_gone(agent_t *a, agent_job_t *j)
         s_runner_id(j, rid, sizeof rid);
         j->stopping = 1;
         gp_log_info("allocation removed, stopping job=%s node=%s", j->alloc.job, j->alloc.node);
-        if (gp_runner_stop(a->runner, rid, a->cfg.stop_grace_ms, &err) < 0) {
+        if (gp_runner_stop(a->runner, rid, s_grace_ms(a, j), &err) < 0) {
             gp_log_warn("cannot stop job=%s err=\"%s\"", j->alloc.job, err.msg);
             s_job_drop(a, j);
         }
@@ -166,11 +203,17 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
         return;   /* another node's (simulate mode watches every allocation) */
     agent_job_t *j = gp_strmap_get(a->jobs, alloc.job);
     if (j && j->alloc_create_rev == kv->create_revision) {
-        /* An update of the same allocation: a suspend or a resume. */
+        /* An update of the same allocation: a suspend or a resume, or a
+         * drain's stop. */
         j->alloc_mod_rev = kv->mod_revision;
         if (alloc.suspended != j->alloc.suspended) {
             j->alloc.suspended = alloc.suspended;
             s_apply_suspension(a, j);
+        }
+        if (alloc.stop && !j->drained && !j->stopping) {
+            j->alloc.stop = true;
+            j->alloc.stop_grace_s = alloc.stop_grace_s;
+            s_drain_stop(a, j);
         }
         return;
     }
@@ -184,6 +227,7 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     j->alloc_mod_rev = kv->mod_revision;
     gp_jobrec_init(&j->rec);
     j->todo = 1;
+    j->drained = alloc.stop;   /* marked while we were away: stopped once adopted */
     a->jobs_kick = 1;
     if (a->fresh)
         gp_strmap_put(a->fresh, alloc.job, (void *)1);
@@ -465,6 +509,13 @@ static void s_start(agent_t *a, agent_job_t *j)
             s_region_path(a, j);
             j->region = gp_slice_region_open(j->region_path, NULL, NULL);
         }
+        if (j->drained && !j->ended)
+            s_drain_stop(a, j);   /* marked while the agent was away */
+        return;
+    }
+    if (j->drained) {
+        j->started = 1;   /* a job being drained is never started */
+        j->ended = 1;
         return;
     }
     if (j->rec.argv == NULL && j->rec.image[0] == '\0') {
@@ -533,6 +584,48 @@ static int64_t s_retry_at(agent_job_t *j, int64_t now)
     return now + half + (int64_t)(random() % (half + 1));
 }
 
+/* The backoff before a restart, as Kubernetes' CrashLoopBackOff: the
+ * first restart waits restart-backoff, each next one twice the last, at
+ * most restart-backoff-max; a run of restart-backoff-reset or longer (from
+ * the run's first "running" in the record's history, to now) starts again
+ * from restart-backoff.
+ * The record carries it (restarts, restart_delay_ms, restart_at_ms), so a
+ * restarted agent, or another node's, continues it; the leader does not
+ * place the job before restart_at_ms (round.c). */
+static void s_restart_backoff(agent_t *a, gp_jobrec_t *rec, int64_t now)
+{
+    /* the run: from the first "running" after the last "placed" (a resume
+     * after a suspension writes "running" again, mid-run) */
+    int64_t ran_since = 0;
+    size_t i;
+    json_t *h;
+    json_array_foreach(rec->history, i, h) {
+        const char *st = json_string_value(json_object_get(h, "state"));
+        if (st && !strcmp(st, "placed"))
+            ran_since = 0;
+        else if (st && !strcmp(st, "running") && ran_since == 0)
+            ran_since = json_integer_value(json_object_get(h, "at_ms"));
+    }
+    int64_t delay = rec->restart_delay_ms * 2;
+    if (rec->restart_delay_ms == 0 ||
+        (ran_since > 0 && now - ran_since >= a->cfg.restart_backoff_reset_ms))
+        delay = a->cfg.restart_backoff_ms;
+    if (delay > a->cfg.restart_backoff_max_ms)
+        delay = a->cfg.restart_backoff_max_ms;
+    rec->restarts++;
+    rec->restart_delay_ms = delay;
+    rec->restart_at_ms = now + delay;
+}
+
+/* RFC 3339, UTC, to the second. */
+static void s_fmt_utc(char *out, size_t size, int64_t ms)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&sec, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, size, "?");
+}
+
 /* The fenced report, appended to a transaction that may carry other jobs'
  * reports: compare the allocation's create revision (and the job record's
  * mod revision), then write the record; on an end also delete the
@@ -560,12 +653,32 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
             gp_jobrec_set_state(&j->rec, GP_JOB_PLACED, j->alloc.node, why, now);
         }
         gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
+        if (j->rec.rightsize == GP_RIGHTSIZE_AUTO && j->alloc.ndevices > 0 &&
+            !j->alloc.devices[0].whole) {
+            /* The slice this run was given (the request stays in the spec). */
+            j->rec.applied_mem_mib = j->alloc.devices[0].mem_mib;
+            j->rec.applied_compute_pct = (j->alloc.devices[0].compute_permille + 9) / 10;
+        }
+    } else if (j->drained && j->rec.restart != GP_RESTART_NEVER) {
+        /* Stopped for a drain: not the job's failure; it runs elsewhere. */
+        char why[200];
+        snprintf(why, sizeof why, "stopped by the drain of node %s; requeued", j->alloc.node);
+        j->rec.exit_code = j->term_signal ? 128 + j->term_signal : j->exit_code;
+        gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
+        if (j->rec.region[0] == '\0')
+            gp_strlcpy(j->rec.region, a->cfg.region, sizeof j->rec.region);
+        gp_txnb_del(t, akey);
     } else {
         int failed = j->lost || j->term_signal || j->exit_code != 0 || j->fail_reason[0];
-        int restart = (j->rec.restart == GP_RESTART_ALWAYS ||
-                       (j->rec.restart == GP_RESTART_ON_FAILURE && failed)) &&
-                      j->rec.attempts <= j->rec.max_restarts;
+        /* A right-sized run that died of OOM in its slice goes again, bigger,
+         * within max_restarts whatever its policy, and at once: the bump is
+         * the remedy, not a crash loop (rightsize.c). */
+        int oom = failed && j->rs_oom_bump_mib > 0;
+        int restart = gp_jobrec_restarts_again(&j->rec, failed) ||
+                      (oom && j->rec.attempts <= j->rec.max_restarts);
         char reason[300];
+        if (oom)
+            j->rec.rightsize_floor_mib = j->rs_oom_bump_mib;
         if (j->fail_reason[0])
             snprintf(reason, sizeof reason, "%s", j->fail_reason);
         else if (j->lost)
@@ -578,9 +691,17 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
                             reason, now);
         if (restart) {
-            char why[360];
-            snprintf(why, sizeof why, "%s; restarting (%s)", reason,
-                     j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
+            char why[420], at[40];
+            if (oom) {
+                snprintf(why, sizeof why, "%.200s after memory was refused in its slice; "
+                         "restarting with %lld MiB", reason, (long long)j->rs_oom_bump_mib);
+            } else {
+                s_restart_backoff(a, &j->rec, now);
+                s_fmt_utc(at, sizeof at, j->rec.restart_at_ms);
+                snprintf(why, sizeof why, "%.200s; restarting (%s): restart %d in %llds, at %s",
+                         reason, j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure",
+                         j->rec.restarts, (long long)((j->rec.restart_delay_ms + 999) / 1000), at);
+            }
             gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
             if (j->rec.region[0] == '\0')
                 gp_strlcpy(j->rec.region, a->cfg.region, sizeof j->rec.region);
@@ -894,6 +1015,7 @@ static void s_on_end(const gp_run_status_t *st, void *arg)
         gp_runner_forget(a->runner, st->job, NULL);
         return;
     }
+    agent_rightsize_run_end(a, j);
     if (j->stopping) {
         gp_log_info("stopped job=%s", j->alloc.job);
         s_job_drop(a, j);
@@ -961,6 +1083,8 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
     /* Jobs open their own region by name (0711: they list nothing). */
     if ((mkdir(a->slice_dir, 0711) < 0 && errno != EEXIST) || chmod(a->slice_dir, 0711) < 0)
         return gp_err_errno(err, "cannot create %s", a->slice_dir);
+    if (agent_rightsize_start(a, err) < 0)
+        return -1;
     if (s_relist(a, err) < 0) {
         gp_log_warn("cannot list allocations yet, will retry err=\"%s\"", err->msg);
         a->alloc_relist = 1;
@@ -999,6 +1123,7 @@ void agent_jobs_tick(agent_t *a)
             gp_log_info("pruned old job folders count=%d", n);
         a->next_prune_ms = gp_mono_ms() + 3600 * 1000;
     }
+    agent_rightsize_tick(a);
     if (gp_strmap_size(a->jobs) == 0)
         return;   /* idle: nothing to fetch or report */
     s_fresh_reset(a);   /* this pass looks at every job */
@@ -1030,6 +1155,7 @@ void agent_jobs_stop(agent_t *a)
         s_reports_free(f);
     }
     a->nreports = 0;
+    agent_rightsize_stop(a);
     if (a->jobs) {
         for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
              it = gp_strmap_next(a->jobs, it)) {
@@ -1037,6 +1163,7 @@ void agent_jobs_stop(agent_t *a)
             if (j->region)
                 gp_slice_region_close(&j->region);   /* keep the file: the job runs on */
             gp_jobrec_clear(&j->rec);
+            free(j->rs_run);
             free(j);
         }
         gp_strmap_destroy(&a->jobs);
@@ -1089,12 +1216,18 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
         if (strcmp(j->alloc.node, node) != 0)
             continue;
         json_t *devs = json_array();
+        uint64_t delta[GP_MAX_DEVICES] = { 0 };
+        int ndelta = 0;
+        int64_t interval = j->prev_sample_ms ? now - j->prev_sample_ms : 0;
         if (j->region) {
             gp_slice_region_reclaim(j->region);
             for (int d = 0; d < gp_slice_region_ndevices(j->region) && d < GP_MAX_DEVICES; d++) {
                 gp_slice_usage_t u;
                 if (gp_slice_region_usage(j->region, d, &u) < 0)
                     continue;
+                if (j->prev_sample_ms && u.charged_ns > j->prev_charged_ns[d])
+                    delta[d] = u.charged_ns - j->prev_charged_ns[d];
+                ndelta = d + 1;
                 if (j->prev_sample_ms && now > j->prev_sample_ms)
                     j->compute_share[d] = 100.0 * (double)(u.charged_ns - j->prev_charged_ns[d]) /
                                           ((double)(now - j->prev_sample_ms) * 1e6);
@@ -1126,6 +1259,7 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
                                     u.suspended != 0));
             }
             j->prev_sample_ms = now;
+            agent_rightsize_window(a, j, ndelta, delta, interval);
         }
         s_watch_priority(a, j);
         json_array_append_new(out, json_pack("{s:s,s:o}", "job", j->alloc.job, "devices", devs));

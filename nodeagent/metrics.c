@@ -33,7 +33,7 @@ typedef struct {
  * job_states[]. */
 static const char *const s_states[AGENT_JOB_STATES] = {
     "started", "running", "succeeded", "failed", "cancelled", "stopped", "suspended", "resumed",
-    "adopted", "priority-suspended", "priority-resumed",
+    "adopted", "priority-suspended", "priority-resumed", "drained",
 };
 
 static const s_row_t s_rows[] = {
@@ -47,6 +47,10 @@ static const s_row_t s_rows[] = {
       F(lease_lost) },
     { S_COUNTER, "gpupool_agent_inconsistencies_total", "Inconsistent records seen", "",
       F(inconsistencies) },
+    { S_COUNTER, "gpupool_agent_rightsize_bad_summaries_total",
+      "Stored usage summaries that were not valid (replaced)", "", F(rightsize_bad_summaries) },
+    { S_COUNTER, "gpupool_agent_rightsize_dropped_total",
+      "Usage samples dropped: too many waiting for one class", "", F(rightsize_dropped) },
     { S_COUNTER, S_PROTO, "what=\"message\"", F(protocol_errors[AGENT_PROTO_MESSAGE]) },
     { S_COUNTER, S_PROTO, "what=\"unexpected-type\"", F(protocol_errors[AGENT_PROTO_UNEXPECTED_TYPE]) },
     { S_COUNTER, S_PROTO, "what=\"cfb\"", F(protocol_errors[AGENT_PROTO_CFB]) },
@@ -55,6 +59,7 @@ static const s_row_t s_rows[] = {
       F(protocol_errors[AGENT_PROTO_COORDINATOR_RECORD]) },
     { S_COUNTER, S_PROTO, "what=\"alloc-record\"", F(protocol_errors[AGENT_PROTO_ALLOC_RECORD]) },
     { S_COUNTER, S_PROTO, "what=\"job-record\"", F(protocol_errors[AGENT_PROTO_JOB_RECORD]) },
+    { S_COUNTER, S_PROTO, "what=\"version\"", F(protocol_errors[AGENT_PROTO_VERSION]) },
     { S_COUNTER, S_JOBS, "state=\"started\"", F(job_states[0]) },
     { S_COUNTER, S_JOBS, "state=\"running\"", F(job_states[1]) },
     { S_COUNTER, S_JOBS, "state=\"succeeded\"", F(job_states[2]) },
@@ -66,6 +71,7 @@ static const s_row_t s_rows[] = {
     { S_COUNTER, S_JOBS, "state=\"adopted\"", F(job_states[8]) },
     { S_COUNTER, S_JOBS, "state=\"priority-suspended\"", F(job_states[9]) },
     { S_COUNTER, S_JOBS, "state=\"priority-resumed\"", F(job_states[10]) },
+    { S_COUNTER, S_JOBS, "state=\"drained\"", F(job_states[11]) },
     { S_GAUGE, "gpupool_agent_nodes", "Nodes served", "", F(nodes) },
     { S_GAUGE, "gpupool_agent_jobs", "Jobs on the agent's nodes", "", F(jobs) },
     { S_GAUGE, "gpupool_agent_registered", "1 when the node records are in etcd", "",

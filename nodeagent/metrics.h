@@ -45,17 +45,19 @@ typedef enum {
     AGENT_PROTO_COORDINATOR_RECORD,
     AGENT_PROTO_ALLOC_RECORD,
     AGENT_PROTO_JOB_RECORD,
+    AGENT_PROTO_VERSION,            /* refused by a coordinator at HELLO (versions) */
     AGENT_PROTO__N
 } agent_proto_what_t;
 
 /* gpupool_agent_jobs_total{state=...}: the states counted from the start */
-#define AGENT_JOB_STATES 11
+#define AGENT_JOB_STATES 12
 
 typedef struct {
     gp_metrics_t *registry;         /* the daemon's (not owned) */
     /* counters */
     gp_metric_t *bids, *bids_refused, *awards, *coordinators_refused, *lease_lost;
     gp_metric_t *inconsistencies;
+    gp_metric_t *rightsize_bad_summaries, *rightsize_dropped;   /* rightsize.c */
     gp_metric_t *protocol_errors[AGENT_PROTO__N];
     gp_metric_t *job_states[AGENT_JOB_STATES];
     /* gauges */

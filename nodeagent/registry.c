@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "daemon.h"
 #include "keys.h"
 #include "log.h"
 #include "util.h"
@@ -72,6 +73,38 @@ static int s_queue_record(agent_t *a, gp_etcd_batch_t *b, agent_node_t *an, gp_e
     return rc;
 }
 
+/* Queue a put of the agent's own record (agents/<region>/<name>): its
+ * release, the protocol versions it speaks, the newest store schema it
+ * reads and its nodes (README "Versions and upgrades").  Spoken as the
+ * previous release (a test hook), it writes none, as that release did. */
+static int s_queue_agent(agent_t *a, gp_etcd_batch_t *b, gp_err_t *err)
+{
+    if (a->protos[0] < 3)
+        return 0;
+    json_t *nodes = json_array(), *protos = json_array();
+    for (int i = 0; i < a->nnodes; i++)
+        json_array_append_new(nodes, json_string(a->nodes[i].node.name));
+    for (int i = 0; i < a->nprotos; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "gpupool/%d", a->protos[i]);
+        json_array_append_new(protos, json_string(v));
+    }
+    json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:i,s:o}", "agent", a->cfg.name, "region",
+                          a->cfg.region, "version", GP_VERSION, "protocols", protos, "schema",
+                          GP_SCHEMA_VERSION, "nodes", nodes);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    char key[GP_KEY_MAX];
+    gp_etcd_op_t op = { .type = GP_ETCD_OP_PUT,
+                        .key = gp_key_agent(key, a->cfg.prefix, a->cfg.region, a->cfg.name),
+                        .value = text, .value_len = strlen(text), .lease = a->lease };
+    int rc = gp_etcd_batch_add(b, &op, err) < 0 ? -1 : 0;
+    free(text);
+    return rc;
+}
+
 static int s_register(agent_t *a, gp_err_t *err)
 {
     int64_t ttl_s = a->cfg.lease_ttl_ms / 1000, granted = 0;
@@ -88,6 +121,8 @@ static int s_register(agent_t *a, gp_err_t *err)
     for (int i = 0; i < a->nnodes; i++)
         if (s_queue_record(a, b, &a->nodes[i], err) < 0)
             goto cleanup;
+    if (s_queue_agent(a, b, err) < 0)
+        goto cleanup;
     if (gp_etcd_batch_run(b, 64, err) < 0)
         goto cleanup;
     a->keepalive = gp_etcd_keepalive_start(a->etcd, a->lease, granted, s_on_lost, a, err);

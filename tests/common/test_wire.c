@@ -120,7 +120,10 @@ int main(void)
 
     /* Malformed messages from an authorized peer: each dropped with a reason. */
     struct { const char *frames[4]; int n; const char *why; } bad[] = {
-        { { "gpupool/9", "HELLO", "{}" }, 3, "unknown protocol version" },
+        { { "gpupool/9", "BIDS", "{}" }, 3, "unknown protocol version gpupool/9" },
+        { { "gpupool/1", "CFB", "{}" }, 3, "unknown protocol version gpupool/1" },
+        { { "gpupool/02", "HELLO", "{}" }, 3, "unknown protocol" },
+        { { "pool/2", "HELLO", "{}" }, 3, "unknown protocol" },
         { { "gpupool/2", "SHOUT", "{}" }, 3, "unknown message type" },
         { { "gpupool/2", "HELLO", "[1,2" }, 3, "not a JSON object" },
         { { "gpupool/2", "HELLO", "[1]" }, 3, "not a JSON object" },
@@ -143,7 +146,7 @@ int main(void)
     memset(huge, ' ', big);
     huge[0] = '{';
     huge[big - 1] = '}';
-    zmq_send(agent, "gpupool/2", 9, ZMQ_SNDMORE);
+    zmq_send(agent, "gpupool/3", 9, ZMQ_SNDMORE);
     zmq_send(agent, "BIDS", 4, ZMQ_SNDMORE);
     zmq_send(agent, huge, big, 0);
     free(huge);
@@ -152,7 +155,27 @@ int main(void)
        err.msg);
     gp_wire_send(agent, NULL, 0, GP_MSG_HELLO, hello, &err);
     is_int(s_recv(server, &msg, &err, 3000), 1, "a good message after bad ones still arrives");
+    is_int(msg.version, GP_WIRE_PROTO, "in this release's newest version");
     gp_wire_msg_clear(&msg);
+
+    /* Negotiation: HELLO (and WELCOME) are read in any version, so that a
+     * peer outside the policy can be told why; the envelope says which. */
+    gp_wire_send_v(agent, NULL, 0, 9, GP_MSG_HELLO, hello, &err);
+    is_int(s_recv(server, &msg, &err, 3000), 1, "a HELLO in gpupool/9 is read");
+    is_int(msg.version, 9, "...and says it came in gpupool/9");
+    gp_wire_msg_clear(&msg);
+    gp_wire_send_v(agent, NULL, 0, GP_WIRE_PROTO_MIN, GP_MSG_BIDS, reply, &err);
+    is_int(s_recv(server, &msg, &err, 3000), 1, "a BIDS in the previous version is read");
+    is_int(msg.version, GP_WIRE_PROTO_MIN, "...as that version");
+    gp_wire_msg_clear(&msg);
+    int vs[8];
+    is_int(gp_wire_versions_spoken(NULL, vs, 8, &err), 2, "this release speaks two versions");
+    ok(vs[0] == GP_WIRE_PROTO && vs[1] == GP_WIRE_PROTO_MIN, "...newest first");
+    is_int(gp_wire_versions_spoken("gpupool/1,gpupool/2", vs, 8, &err), 2, "a test list of two");
+    ok(vs[0] == 2 && vs[1] == 1, "...sorted newest first");
+    is_int(gp_wire_versions_spoken("gpupool/2,2", vs, 8, &err), -1, "a bad list is refused");
+    is_int(gp_wire_version_parse("gpupool/3"), 3, "gpupool/3 is version 3");
+    is_int(gp_wire_version_parse("gpupool/3x"), -1, "gpupool/3x is none");
 
     json_decref(hello);
     json_decref(reply);

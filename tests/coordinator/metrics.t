@@ -114,12 +114,12 @@ wait_for 15 series_is gpupool_coordinator_queue_depth 0; ok $? "and back to 0 wh
 # --- protocol errors: messages no agent would send, on the bid socket
 bid=$(etcdctl_ get /gpupool/coordinators/r1/c1 --print-value-only | grep -o '"bid":"[^"]*"' | cut -d'"' -f4)
 like "$bid" '^tcp://' "the coordinator's bid endpoint ($bid)"
-"$GP_BUILD/tests/coordinator/wiresend" "$bid" gpupool/9 HELLO '{}'
+"$GP_BUILD/tests/coordinator/wiresend" "$bid" gpupool/9 BIDS '{}'
 "$GP_BUILD/tests/coordinator/wiresend" "$bid" gpupool/2 HELLO 'not json'
 two_more() { scrape; [ "$(msum gpupool_coordinator_protocol_errors_total)" -ge $(( $(b gpupool_coordinator_protocol_errors_total) + 2 )) ]; }
 wait_for 10 two_more
 ok $? "gpupool_coordinator_protocol_errors_total counts a wrong version and a body that is not JSON ($(msum gpupool_coordinator_protocol_errors_total))"
-grep -q 'message dropped agent=wiresend reason="unknown protocol version"' "$T_TMP/c1.log"
+grep -q 'message dropped agent=wiresend reason="unknown protocol version gpupool/9"' "$T_TMP/c1.log"
 ok $? "the log line of a dropped message names its sender"
 
 # --- a bid for a job the round did not ask about: bidspoof plays the agent
