@@ -673,8 +673,15 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             if (c + S_PREFETCH < pl->nchanges) {
                 int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
                 if (ahead >= 0) {
-                    /* the node came in S_PREFETCH entries ago: its devices now */
-                    __builtin_prefetch(pl->nodes[ahead].dev);
+                    /* the node came in S_PREFETCH entries ago: its devices
+                     * (every line of them) now, and what the policy keeps */
+                    const gp_pl_node_t *an = &pl->nodes[ahead];
+                    const char *dv = (const char *)an->dev;
+                    size_t dlen = sizeof *an->dev * (size_t)an->ndev;
+                    for (size_t o = 0; o < dlen; o += 64)
+                        __builtin_prefetch(dv + o);
+                    if (r->policy->prefetch)
+                        r->policy->prefetch(pl, ahead);
                     __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
                     if (whole) {
                         __builtin_prefetch(&ix->sc[ahead]);

@@ -386,6 +386,17 @@ static bool s_terms_get(gp_placement_t *pl, const gp_pl_node_t *node, const int 
     return true;
 }
 
+/* gp_policy_t.prefetch: the node's kept terms. */
+static void s_fgd_prefetch(const gp_placement_t *pl, int slot)
+{
+    const gp_pl_typical_t *t = pl->typical;
+    if (t != NULL && slot < t->tc_slots) {
+        const unsigned char *e = t->tc + t->tc_stride * (size_t)slot;
+        __builtin_prefetch(e);
+        __builtin_prefetch(e + t->tc_stride - 1);
+    }
+}
+
 /* The fragmentation with nchg devices' free shares changed from a[j] to
  * b[j], at CPU level lvl. */
 static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, const int *a,
@@ -633,5 +644,5 @@ const gp_policy_t gp_policy_fgd = {
     "fgd",
     "fragmentation gradient descent: the node and devices whose expected "
     "fragmentation (over the workload's typical shapes) grows least",
-    true, s_fgd_score, true,
+    true, s_fgd_score, true, s_fgd_prefetch,
 };
