@@ -58,7 +58,10 @@
  * changed node once, with its final state, reading the log in order.  A
  * node whose score did not change touches nothing else.  Both matter with
  * many shapes: every change is re-scored once per shape queried after it,
- * and most changes neither move a node nor reach the top.
+ * and most changes neither move a node nor reach the top.  A catch-up is
+ * memory-bound: a few entries ahead it asks for the node, its summary,
+ * every line of its devices, its byte or heap place, and what the policy
+ * keeps of it (gp_policy_t.prefetch).
  *
  * Memory per node per indexed shape: about 3.5 bytes for a tree (its byte
  * and its share of the tree), 16 for a heap (a 12-byte entry and a 4-byte

@@ -50,7 +50,11 @@
  * less than m free.  That is O(classes x devices) per node state, with no
  * allocation; F(before) is cached per node, and the engine's per-node
  * score cache (keyed by job shape and node version) means a node is
- * re-scored only after it changed.
+ * re-scored only after it changed.  The per-class terms of a node's state
+ * (devices that fit the class, free share on those that do not) are kept
+ * by slot beside the tables, once per node version, so that the many shapes
+ * re-scoring a changed node each add only the change of the devices they
+ * would take (s_terms_get, s_terms_frag).
  */
 #include "placement_internal.h"
 
