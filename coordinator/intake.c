@@ -103,7 +103,7 @@ static s_intake_t *s_in(coord_t *c)
     return c->intake;
 }
 
-static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
+void coord_respond_json(gp_http_req_t *req, int status, json_t *body)
 {
     gp_jobrec_redact_json(body);   /* secret env values never leave */
     gp_json_add_times(body);       /* RFC 3339 beside every _ms time */
@@ -122,11 +122,6 @@ static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
         n++;
     }
     gp_http_respond(req, status, "application/json", text, n);
-}
-
-void coord_respond_json(gp_http_req_t *req, int status, json_t *body)
-{
-    s_respond_json(req, status, body);
 }
 
 /* The fields of a record that a submission set, for "same job again?". */
@@ -242,9 +237,9 @@ static void s_finish(coord_t *c, s_pending_req_t *pr)
 {
     (void)c;
     if (pr->is_array) {
-        s_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
+        coord_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
     } else {
-        s_respond_json(pr->req, pr->status, pr->single);
+        coord_respond_json(pr->req, pr->status, pr->single);
     }
     free(pr);
 }
@@ -292,7 +287,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             json_decref(doc);
             int st = (int)json_integer_value(json_object_get(error, "status"));
             json_object_del(error, "status");
-            s_respond_json(req, st ? st : 400, error);
+            coord_respond_json(req, st ? st : 400, error);
             return;
         }
     } else {
@@ -729,7 +724,7 @@ static void s_get_alloc_landed(gp_etcd_batch_t *b, void *arg)
     if (gp_etcd_batch_result(b, 0, &res, NULL) == 0 && res->n_kvs)
         json_object_set_new(rd->rec, "alloc",
                             json_loadb(res->kvs[0].value, res->kvs[0].value_len, 0, NULL));
-    s_respond_json(rd->req, 200, json_incref(rd->rec));
+    coord_respond_json(rd->req, 200, json_incref(rd->rec));
     s_read_free(rd->c, rd);
 }
 
@@ -761,7 +756,7 @@ static void s_get_landed(gp_etcd_batch_t *b, void *arg)
         return;
     }
     if (json_object_get(rec, "archived")) {
-        s_respond_json(rd->req, 200, rec);   /* ended and removed from the store */
+        coord_respond_json(rd->req, 200, rec);   /* ended and removed from the store */
         s_read_free(c, rd);
         return;
     }
@@ -772,7 +767,7 @@ static void s_get_landed(gp_etcd_batch_t *b, void *arg)
     if (node && *node && gp_name_valid(node) &&
         s_read_send(rd, gp_key_alloc(key, c->cfg.prefix, node, rd->id), s_get_alloc_landed) == 0)
         return;   /* s_get_alloc_landed answers */
-    s_respond_json(rd->req, 200, json_incref(rec));
+    coord_respond_json(rd->req, 200, json_incref(rec));
     s_read_free(c, rd);
 }
 
@@ -830,7 +825,7 @@ static void s_list_jobs(coord_t *c, gp_http_req_t *req)
             json_array_append_new(jobs, rec);
         }
     }
-    s_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
+    coord_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
 static int64_t s_dev_mem(const json_t *record, int index, const char **model)
@@ -895,7 +890,7 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
     }
     gp_strmap_destroy(&alloc_milli);
     gp_strmap_destroy(&agents);
-    s_respond_json(req, 200, json_pack("{s:o}", "nodes", out));
+    coord_respond_json(req, 200, json_pack("{s:o}", "nodes", out));
 }
 
 /* Per-region and per-model totals from the cache. */
@@ -1031,7 +1026,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     }
     s_free_tot(&by_region);
     s_free_tot(&by_model);
-    s_respond_json(req, 200, json_pack("{s:o,s:{s:b,s:i}}", "regions", out, "store", "full",
+    coord_respond_json(req, 200, json_pack("{s:o,s:{s:b,s:i}}", "regions", out, "store", "full",
                                        coord_store_full(c), "schema", c->schema));
 }
 
@@ -1064,7 +1059,7 @@ static void s_usage(coord_t *c, gp_http_req_t *req)
                           (json_int_t)pool.running, "jobs_pending", (json_int_t)pool.pending);
     s_free_tot(&by_region);
     s_free_tot(&by_model);
-    s_respond_json(req, 200, json_pack("{s:o,s:o,s:o}", "pool", p, "by_region", regions, "by_model",
+    coord_respond_json(req, 200, json_pack("{s:o,s:o,s:o}", "pool", p, "by_region", regions, "by_model",
                                        models));
 }
 
@@ -1120,7 +1115,7 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
         if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
             return;
         if (gp_job_state_final(rec.state)) {
-            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
             gp_jobrec_clear(&rec);
             return;
         }
@@ -1140,7 +1135,7 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
             gp_etcd_result_free(&res);
             gp_metric_inc(c->m.cancellations);
             gp_log_info("job cancelled job=%s", id);
-            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
             free(text);
             gp_jobrec_clear(&rec);
             return;
@@ -1192,7 +1187,7 @@ static void s_delete(coord_t *c, gp_http_req_t *req, const char *id)
             if (c->cfg.job_archive[0])
                 coord_store_archive(c, text, strlen(text));
             gp_log_info("job record deleted job=%s state=%s", id, gp_job_state_name(st));
-            s_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
+            coord_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
                                                gp_job_state_name(st)));
         }
         free(text);
@@ -1261,7 +1256,7 @@ static void s_suspend(coord_t *c, gp_http_req_t *req, const char *id, int on)
         if (rc == 0 && res.succeeded) {
             gp_etcd_result_free(&res);
             gp_log_info("job %s job=%s", on ? "suspended" : "resumed", id);
-            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
             gp_jobrec_clear(&rec);
             return;
         }
