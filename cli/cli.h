@@ -3,7 +3,7 @@
  *
  * The CLI is one program, `gpupool`, in small files: main.c (global
  * options and the command table), http.c (the REST transport with failover
- * across endpoints), output.c (errors, tables, formatting), jobs.c and pool.c
+ * across endpoints), output.c (errors, tables, formatting), jobs.c, logs.c and pool.c
  * (the commands that talk to a coordinator), keys.c (offline), and the
  * commands that talk to etcd itself: backup.c, plan.c and doctor.c (etcd.c
  * holds their shared etcd options).
@@ -166,6 +166,9 @@ int cli_cmd_submit(cli_t *cli, int argc, char **argv);
 int cli_cmd_get(cli_t *cli, int argc, char **argv);
 int cli_cmd_ls(cli_t *cli, int argc, char **argv);
 int cli_cmd_cancel(cli_t *cli, int argc, char **argv);
+int cli_cmd_delete(cli_t *cli, int argc, char **argv);
+int cli_cmd_purge(cli_t *cli, int argc, char **argv);
+int cli_cmd_logs(cli_t *cli, int argc, char **argv);     /* logs.c */
 int cli_cmd_suspend(cli_t *cli, int argc, char **argv);
 int cli_cmd_resume(cli_t *cli, int argc, char **argv);
 int cli_cmd_quota(cli_t *cli, int argc, char **argv);
@@ -175,6 +178,7 @@ int cli_cmd_top(cli_t *cli, int argc, char **argv);
 int cli_cmd_audit(cli_t *cli, int argc, char **argv);
 int cli_cmd_cordon(cli_t *cli, int argc, char **argv);   /* cordon and uncordon (maint.c) */
 int cli_cmd_drain(cli_t *cli, int argc, char **argv);
+int cli_cmd_rightsize(cli_t *cli, int argc, char **argv);   /* rightsize.c */
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_doctor(int argc, char **argv, out_fmt_t out);
 

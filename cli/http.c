@@ -168,7 +168,8 @@ static int s_request_one(cli_t *cli, const char *method, const char *path, const
             cli_error("%s (HTTP %ld)", msg && *msg ? msg : "request failed", status);
         json_decref(j);
         rc = cli_status_exit(status);
-        *down = status >= 500;
+        /* 421: the job's node is another region's; another endpoint may be one of its */
+        *down = status >= 500 || status == 421;
         goto cleanup;
     }
     if (j == NULL) {

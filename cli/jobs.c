@@ -150,6 +150,25 @@ static void s_print_job(const json_t *job)
         json_array_foreach(l, k, v) printf("%s%s", k ? "," : "", json_string_value(v));
     }
     putchar('\n');
+    const char *rs = json_string_value(json_object_get(job, "rightsize"));
+    if (rs) {
+        json_t *ap = json_object_get(job, "applied");
+        printf("Rightsize:  %s", rs);
+        if (json_object_get(job, "class"))
+            printf(", class %s", cli_str(job, "class"));
+        if (json_is_object(ap)) {
+            char m[32], c[32];
+            cli_fmt_mib(m, sizeof m, cli_int(ap, "mem_mib"));
+            cli_fmt_compute(c, sizeof c, cli_num(ap, "compute_percent"));
+            printf("; applied %s %s (requested ", m, c);
+            cli_fmt_mib(m, sizeof m, cli_int(spec, "mem_mib"));
+            cli_fmt_compute(c, sizeof c, cli_num(spec, "compute_percent"));
+            printf("%s %s)", m, c);
+        }
+        if (cli_int(job, "rightsize_floor_mib") > 0)
+            printf("; after an OOM at least %" PRId64 " MiB", cli_int(job, "rightsize_floor_mib"));
+        putchar('\n');
+    }
     if (json_is_object(alloc)) {
         json_t *d;
         size_t i;
@@ -177,8 +196,17 @@ static void s_print_job(const json_t *job)
         json_array_foreach(cmd, i, a) printf(" %s", json_string_value(a) ? json_string_value(a) : "?");
         putchar('\n');
     }
-    printf("Restart:    %s (max %" PRId64 "), attempts %" PRId64, cli_str(job, "restart"),
-           cli_int(job, "max_restarts"), cli_int(job, "attempts"));
+    if (!strcmp(cli_str(job, "restart"), "always"))
+        printf("Restart:    always, attempts %" PRId64, cli_int(job, "attempts"));
+    else
+        printf("Restart:    %s (max %" PRId64 "), attempts %" PRId64, cli_str(job, "restart"),
+               cli_int(job, "max_restarts"), cli_int(job, "attempts"));
+    if (cli_int(job, "restarts") > 0) {
+        /* the backoff: when the last restart may run (CrashLoopBackOff) */
+        cli_fmt_time(t, sizeof t, cli_int(job, "restart_at_ms"));
+        printf(", restarts %" PRId64 " (backoff %" PRId64 "s, not before %s)",
+               cli_int(job, "restarts"), (cli_int(job, "restart_delay_ms") + 999) / 1000, t);
+    }
     if (json_is_integer(json_object_get(job, "exit_code")) &&
         (!strcmp(cli_str(job, "state"), "succeeded") || !strcmp(cli_str(job, "state"), "failed")))
         printf(", exit code %" PRId64, cli_int(job, "exit_code"));
@@ -387,7 +415,8 @@ static int s_job_action(cli_t *cli, int argc, char **argv, const char *method, c
         if (cli->out == OUT_JSON)
             cli_print_json(job);
         else
-            printf("%s %s\n", cli_str(job, "id"), cli_str(job, "state"));
+            printf("%s %s\n", cli_str(job, "id"),
+                   json_is_true(json_object_get(job, "deleted")) ? "deleted" : cli_str(job, "state"));
         json_decref(job);
     }
     return rc;
@@ -465,4 +494,76 @@ int cli_cmd_suspend(cli_t *cli, int argc, char **argv)
 int cli_cmd_resume(cli_t *cli, int argc, char **argv)
 {
     return s_job_action(cli, argc, argv, "POST", "/resume");
+}
+
+/* delete ID...: the records of ended jobs, gone from the pool (and from ls). */
+int cli_cmd_delete(cli_t *cli, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_fail(EX_USAGE, "usage: gpupool delete ID...");
+    return s_job_action(cli, argc, argv, "DELETE", "/record");
+}
+
+/* The flags of purge. */
+typedef struct {
+    char *state, *region, *owner;
+    int64_t older_than_ms;
+} s_purge_t;
+
+static const gp_opt_t s_purge_opts[] = {
+    { "state", GP_OPT_STRING, offsetof(s_purge_t, state), NULL, 0, 0,
+      "ended jobs in this state (succeeded, failed, cancelled, lost; default: all of them)" },
+    { "region", GP_OPT_STRING, offsetof(s_purge_t, region), NULL, 0, 0, "jobs of this region" },
+    { "owner", GP_OPT_STRING, offsetof(s_purge_t, owner), NULL, 0, 0, "jobs of this team" },
+    { "older-than", GP_OPT_DURATION, offsetof(s_purge_t, older_than_ms), "0", 0,
+      INT64_C(100) * 365 * 24 * 3600 * 1000, "ended at least this long ago (e.g. 1h)" },
+    { NULL, 0, 0, NULL, 0, 0, NULL },
+};
+
+/*
+ * purge [--state S] [--older-than D] [--owner O] [--region R]: list the
+ * jobs that match, then delete the records of those ended at least D ago
+ * (their updated_ms), one request each, printing "ID deleted" per job.
+ */
+int cli_cmd_purge(cli_t *cli, int argc, char **argv)
+{
+    static const char usage[] =
+        "gpupool purge [--state succeeded|failed|cancelled|lost] [--older-than D] [--owner O] "
+        "[--region R]";
+    s_purge_t p = { 0 };
+    char path[2048];
+    json_t *ans = NULL;
+    char **ids = NULL;
+    int rc = cli_args(s_purge_opts, &p, &argc, argv, usage);
+    if (rc == 0 && (argc > 1 || (p.state && *p.state && !s_state_ended(p.state))))
+        rc = cli_fail(EX_USAGE, "usage: %s (only ended jobs are purged)", usage);
+    s_filter_t f = { .state = p.state, .region = p.region, .owner = p.owner };
+    if (rc == 0)
+        rc = s_jobs_path(cli, &f, path, sizeof path);
+    if (rc == 0)
+        rc = cli_get(cli, path, &ans);
+    json_t *jobs = rc == 0 ? cli_array(ans, "jobs") : NULL, *j;
+    if (rc == 0 && jobs == NULL)
+        rc = EX_PROTOCOL;
+    if (rc == 0 && (ids = calloc(json_array_size(jobs) + 1, sizeof *ids)) == NULL)
+        rc = EX_OSERR;
+    if (rc == 0) {
+        int nids = 0;
+        size_t i;
+        int64_t before = gp_wall_ms() - p.older_than_ms;
+        ids[nids++] = argv[0];
+        json_array_foreach(jobs, i, j) {
+            const char *id = json_string_value(json_object_get(j, "id"));
+            if (id && *id && s_state_ended(cli_str(j, "state")) && cli_int(j, "updated_ms") <= before)
+                ids[nids++] = (char *)id;
+        }
+        if (nids == 1)
+            fprintf(stderr, CLI_PROG ": no job to purge\n");
+        else
+            rc = s_job_action(cli, nids, ids, "DELETE", "/record");
+    }
+    free(ids);
+    json_decref(ans);
+    gp_config_free(s_purge_opts, &p);
+    return rc;
 }

@@ -76,14 +76,19 @@ static void s_usage(FILE *out)
         "                                cancel jobs: these, or every one not ended (that matches)\n"
         "  suspend ID...                 hold placed jobs' kernel launches (memory stays)\n"
         "  resume ID...                  let suspended jobs launch again\n"
+        "  logs JOB [-f] [--tail N]      the job's stdout and stderr, from its node (-f: follow)\n"
+        "  delete ID...                  remove ended jobs' records from the pool\n"
+        "  purge [--state S] [--older-than D] [--owner O] [--region R]\n"
+        "                                delete every ended job (that matches) ended D ago or more\n"
         "  quota ls | set TEAM [--gpus N] [--mem-mib N] [--compute PCT]\n"
         "            [--disruption-budget N] [--gang-disruption-budget N] | rm TEAM\n"
         "                                per-team limits (a job's owner is its team), and how\n"
         "                                many of its jobs / of each gang's members a drain may\n"
         "                                stop at once\n"
-        "  nodes                         nodes, their devices, what is allocated, cordons and\n"
-        "                                their agents' releases\n"
-        "  regions                       regions, their leaders, load and coordinators' releases\n"
+        "  nodes                         nodes, their devices, what is allocated, NotReady nodes,\n"
+        "                                cordons and their agents' releases\n"
+        "  regions                       regions, their leaders, load, NotReady nodes and\n"
+        "                                coordinators' releases\n"
         "  cordon NODE [--reason R]      no new placements on NODE (survives restarts)\n"
         "  uncordon NODE                 placements again (ends a drain)\n"
         "  drain NODE [--grace 30s] [--timeout 10m] [--force] [--reason R]\n"
@@ -91,6 +96,9 @@ static void s_usage(FILE *out)
         "                                stopped and requeued; --force cancels the others); exit\n"
         "                                0 when empty, 75 at the timeout with what remains\n"
         "  top [--interval 2s] [--once]  live usage of the pool, per region and per model\n"
+        "  rightsize [JOB | --class C | --owner TEAM]\n"
+        "                                job classes: requested, observed use, recommended slice,\n"
+        "                                and the GPUs the pool would free at the recommendations\n"
         "  keys curve PREFIX             write a CURVE key pair: PREFIX.key (0600), PREFIX.pub\n"
         "  keys token                    print a new random API token (64 hex characters)\n"
         "  backup FILE [--etcd-endpoints URLS] [--etcd-ca F] [--etcd-cert F] [--etcd-key F]\n"
@@ -305,9 +313,10 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "submit", cli_cmd_submit }, { "get", cli_cmd_get },         { "ls", cli_cmd_ls },
         { "cancel", cli_cmd_cancel }, { "suspend", cli_cmd_suspend }, { "resume", cli_cmd_resume },
+        { "delete", cli_cmd_delete }, { "purge", cli_cmd_purge },       { "logs", cli_cmd_logs },
         { "nodes", cli_cmd_nodes },     { "regions", cli_cmd_regions }, { "quota", cli_cmd_quota },
         { "top", cli_cmd_top },
-        { "audit", cli_cmd_audit },
+        { "audit", cli_cmd_audit },     { "rightsize", cli_cmd_rightsize },
         { "cordon", cli_cmd_cordon },   { "uncordon", cli_cmd_cordon }, { "drain", cli_cmd_drain },
     };
     cmd_fn fn = NULL;

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "jobrec.h"
 #include "util.h"
 
 #include "banned.h"
@@ -303,60 +304,13 @@ void cli_table_free(cli_table_t *t)
 }
 
 
-/* Print a JSON value, indented, on stdout. */
-/*
- * Beside every time field "X_ms" (milliseconds since the epoch) of the
- * API's JSON, at any depth, add "X": the same time in RFC 3339, UTC, with
- * milliseconds ("2026-11-21T15:04:05.123Z"), unless the record has an X
- * already.  A "_ms" field is a time when it lies between 2000 and 3000;
- * durations in ms (timeouts, ages) are far below.
- */
-#define S_MS_2000 946684800000LL
-#define S_MS_3000 32503680000000LL
-
-static void s_add_rfc3339(json_t *j)
-{
-    if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v) s_add_rfc3339(v);
-        return;
-    }
-    if (!json_is_object(j))
-        return;
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_t *add = json_object();
-    json_object_foreach_safe(j, tmp, k, v) {
-        size_t len = strlen(k);
-        s_add_rfc3339(v);
-        if (len < 4 || strcmp(k + len - 3, "_ms") || !json_is_integer(v) || add == NULL)
-            continue;
-        json_int_t ms = json_integer_value(v);
-        char name[128], t[40], text[48];
-        if (ms < S_MS_2000 || ms >= S_MS_3000 || len - 3 >= sizeof name)
-            continue;
-        memcpy(name, k, len - 3);
-        name[len - 3] = '\0';
-        if (json_object_get(j, name))
-            continue;
-        time_t sec = (time_t)(ms / 1000);
-        struct tm tm;
-        if (gmtime_r(&sec, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-            continue;
-        snprintf(text, sizeof text, "%s.%03dZ", t, (int)(ms % 1000));
-        json_object_set_new(add, name, json_string(text));
-    }
-    json_object_update(j, add);
-    json_decref(add);
-}
-
+/* Print a JSON value, indented, on stdout, times in RFC 3339 beside
+ * the "_ms" ones (gp_json_add_times). */
 int cli_print_json(const json_t *j)
 {
     json_t *copy = json_deep_copy(j);
     if (copy)
-        s_add_rfc3339(copy);
+        gp_json_add_times(copy);
     char *s = copy ? json_dumps(copy, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
     json_decref(copy);
     if (s == NULL) {

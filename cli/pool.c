@@ -175,13 +175,18 @@ static void s_node_wide(const json_t *node, char *cpus, char *hostmem, char *ove
 }
 
 /* ready, cordoned, draining, drained, drain timed out */
-static void s_node_status(const json_t *node, char *out, size_t size)
+static void s_node_status(const json_t *node, int64_t now, char *out, size_t size)
 {
     const char *drain = json_string_value(json_object_get(json_object_get(node, "drain"), "state"));
     if (drain == NULL)
         drain = "";
-    if (json_object_get(node, "cordoned") == NULL)
-        gp_strlcpy(out, "ready", size);
+    if (!strcmp(cli_str(node, "state"), "NotReady")) {      /* its agent is gone */
+        char age[24];
+        cli_fmt_age(age, sizeof age, now - cli_int(node, "not_ready_since_ms"));
+        snprintf(out, size, "NotReady %s%s", age,
+                 json_object_get(node, "cordoned") ? ",cordoned" : "");
+    } else if (json_object_get(node, "cordoned") == NULL)
+        gp_strlcpy(out, "Ready", size);
     else if (!strcmp(drain, "draining"))
         gp_strlcpy(out, "draining", size);
     else if (!strcmp(drain, "done"))
@@ -211,6 +216,7 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
                                          "CLOUD", "CPUS", "HOST-MEM", "OVERSUB", "LABELS" };
     cli_table_init(&t, wide ? 16 : 11, heads);
     t.right[4] = t.right[7] = true;
+    int64_t now = gp_wall_ms();
     size_t nn;
     json_t **sorted = cli_sorted(nodes, "region", "name", &nn);
     for (size_t i = 0; i < nn; i++) {
@@ -249,9 +255,9 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
             snprintf(healthy, sizeof healthy, "%zu/%zu gpus", ndev - unhealthy, ndev);
         else
             gp_strlcpy(healthy, "yes", sizeof healthy);
-        char cpus[24], hostmem[32], oversub[24], labels[256], status[32];
+        char cpus[24], hostmem[32], oversub[24], labels[256], status[48];
         s_node_wide(node, cpus, hostmem, oversub, labels, sizeof labels);
-        s_node_status(node, status, sizeof status);
+        s_node_status(node, now, status, sizeof status);
         /* the agent's release; "-" for one of the previous release (no record) */
         const char *agent = cli_str(json_object_get(node, "agent"), "version");
         const char *row[] = { cli_str(node, "name"), cli_str(node, "region"), cli_str(node, "zone"),
@@ -263,7 +269,6 @@ int cli_cmd_nodes(cli_t *cli, int argc, char **argv)
     cli_table_print(&t, stdout);
     cli_table_free(&t);
     /* cordons: the reason, who and since when */
-    int64_t now = gp_wall_ms();
     for (size_t i = 0; i < nn; i++) {
         json_t *c = json_object_get(sorted[i], "cordoned");
         if (c == NULL)
@@ -293,14 +298,14 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         return rc;
     cli_table_t t;
     static const char *const heads[] = { "REGION", "LEADER", "COORDINATORS", "NODES",
-                                         "GPUS",   "USED",   "PENDING",      "VERSIONS" };
-    cli_table_init(&t, 8, heads);
-    t.right[3] = t.right[4] = t.right[6] = true;
+                                         "NOTREADY", "GPUS", "USED", "PENDING", "VERSIONS" };
+    cli_table_init(&t, 9, heads);
+    t.right[3] = t.right[4] = t.right[5] = t.right[7] = true;
     size_t nr;
     json_t **sorted = cli_sorted(regions, "name", NULL, &nr);
     for (size_t i = 0; i < nr; i++) {
         json_t *r = sorted[i];
-        char coords[256] = "", nodes[24], gpus[24], used[48], pending[24];
+        char coords[256] = "", nodes[24], notready[24], gpus[24], used[48], pending[24];
         json_t *c;
         size_t k;
         json_array_foreach(json_object_get(r, "coordinators"), k, c) {
@@ -311,6 +316,7 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         int64_t ngpus = cli_int(r, "gpus");
         double milli = (double)cli_int(r, "gpu_milli_used");
         snprintf(nodes, sizeof nodes, "%" PRId64, cli_int(r, "nodes"));
+        snprintf(notready, sizeof notready, "%" PRId64, cli_int(r, "not_ready"));
         snprintf(gpus, sizeof gpus, "%" PRId64, ngpus);
         snprintf(used, sizeof used, "%.2f (%.0f%%)", milli / 1000.0,
                  ngpus ? milli / 10.0 / (double)ngpus : 0.0);
@@ -332,7 +338,7 @@ int cli_cmd_regions(cli_t *cli, int argc, char **argv)
         if (first && same)
             gp_strlcpy(versions, first, sizeof versions);
         const char *row[] = { cli_str(r, "name"), cli_str(r, "leader"), coords[0] ? coords : "-",
-                              nodes, gpus, used, pending, versions[0] ? versions : "-" };
+                              nodes, notready, gpus, used, pending, versions[0] ? versions : "-" };
         cli_table_row(&t, row);
     }
     free(sorted);

@@ -1,9 +1,12 @@
 #include "jobrec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "keys.h"
+#include "rightsize.h"
 #include "util.h"
 
 #include "banned.h"
@@ -282,6 +285,23 @@ static int s_take_run(json_t *obj, gp_jobrec_t *rec, gp_err_t *err)
         rec->ttl_after_finished_s = json_number_value(v);
         json_object_del(obj, "ttl_after_finished_s");
     }
+    if ((v = json_object_get(obj, "class")) != NULL) {
+        const char *cs = json_string_value(v);
+        if (cs == NULL || !gp_name_valid(cs))
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "class: expected 1..127 of [A-Za-z0-9._-], not starting with '.'");
+        gp_strlcpy(rec->cls, cs, sizeof rec->cls);
+        json_object_del(obj, "class");
+    }
+    if ((v = json_object_get(obj, "rightsize")) != NULL) {
+        int okm = 0;
+        gp_rightsize_mode_t m = gp_rightsize_mode_parse(json_string_value(v), &okm);
+        if (!okm)
+            return gp_err_set(err, GP_ERR_INVALID,
+                              "rightsize: expected \"off\", \"recommend\" or \"auto\"");
+        rec->rightsize = (int)m;
+        json_object_del(obj, "rightsize");
+    }
     static const struct { const char *name; size_t off; } strs[] = {
         { "owner", offsetof(gp_jobrec_t, owner) },
         { "region", offsetof(gp_jobrec_t, region) },
@@ -394,6 +414,9 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
     static const struct { const char *name; size_t off; int is64; } nums[] = {
         { "exit_code", offsetof(gp_jobrec_t, exit_code), 0 },
         { "attempts", offsetof(gp_jobrec_t, attempts), 0 },
+        { "restarts", offsetof(gp_jobrec_t, restarts), 0 },
+        { "restart_delay_ms", offsetof(gp_jobrec_t, restart_delay_ms), 1 },
+        { "restart_at_ms", offsetof(gp_jobrec_t, restart_at_ms), 1 },
         { "submitted_ms", offsetof(gp_jobrec_t, submitted_ms), 1 },
         { "updated_ms", offsetof(gp_jobrec_t, updated_ms), 1 },
     };
@@ -409,6 +432,25 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
         else
             *(int *)((char *)&rec + nums[i].off) = (int)json_integer_value(v);
         json_object_del(obj, nums[i].name);
+    }
+    if ((v = json_object_get(obj, "applied")) != NULL) {
+        json_t *am = json_object_get(v, "mem_mib"), *ac = json_object_get(v, "compute_percent");
+        if (!json_is_object(v) || !json_is_integer(am) || json_integer_value(am) < 0 ||
+            !json_is_integer(ac) || json_integer_value(ac) < 0 || json_integer_value(ac) > 100) {
+            gp_err_set(err, GP_ERR_INVALID, "applied: expected {\"mem_mib\", \"compute_percent\"}");
+            goto cleanup;
+        }
+        rec.applied_mem_mib = json_integer_value(am);
+        rec.applied_compute_pct = (int)json_integer_value(ac);
+        json_object_del(obj, "applied");
+    }
+    if ((v = json_object_get(obj, "rightsize_floor_mib")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            gp_err_set(err, GP_ERR_INVALID, "rightsize_floor_mib: expected an integer >= 0");
+            goto cleanup;
+        }
+        rec.rightsize_floor_mib = json_integer_value(v);
+        json_object_del(obj, "rightsize_floor_mib");
     }
     v = json_object_get(obj, "history");
     rec.history = v && json_is_array(v) ? json_incref(v) : json_array();
@@ -474,10 +516,12 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         json_object_set_new(o, "duration_s", json_real(r->duration_s));
     if (r->ttl_after_finished_s >= 0)
         json_object_set_new(o, "ttl_after_finished_s", json_real(r->ttl_after_finished_s));
-    if (r->grace_s >= 0) {
+    if (r->grace_s >= 0)
         json_object_set_new(o, "grace_s", json_integer(r->grace_s));
-        json_object_set_new(o, "schema", json_integer(2));
-    }
+    if (r->cls[0])
+        json_object_set_new(o, "class", json_string(r->cls));
+    if (r->rightsize != GP_RIGHTSIZE_OFF)
+        json_object_set_new(o, "rightsize", json_string(gp_rightsize_mode_name(r->rightsize)));
     if (r->owner[0])
         json_object_set_new(o, "owner", json_string(r->owner));
     if (r->region[0])
@@ -504,9 +548,25 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
         json_object_set_new(o, "node", json_string(r->node));
     json_object_set_new(o, "exit_code", json_integer(r->exit_code));
     json_object_set_new(o, "attempts", json_integer(r->attempts));
+    if (r->restarts > 0) {   /* only then: records of jobs never restarted stay as they were */
+        json_object_set_new(o, "restarts", json_integer(r->restarts));
+        json_object_set_new(o, "restart_delay_ms", json_integer(r->restart_delay_ms));
+        json_object_set_new(o, "restart_at_ms", json_integer(r->restart_at_ms));
+    }
+    if (r->applied_mem_mib > 0 || r->applied_compute_pct > 0)
+        json_object_set_new(o, "applied", json_pack("{s:I,s:i}", "mem_mib",
+                                                    (json_int_t)r->applied_mem_mib,
+                                                    "compute_percent", r->applied_compute_pct));
+    if (r->rightsize_floor_mib > 0)
+        json_object_set_new(o, "rightsize_floor_mib", json_integer(r->rightsize_floor_mib));
     json_object_set_new(o, "submitted_ms", json_integer(r->submitted_ms));
     json_object_set_new(o, "updated_ms", json_integer(r->updated_ms));
     json_object_set(o, "history", r->history ? r->history : json_array());
+    /* Schema 2's fields: a reader of schema 1 refuses them (README
+     * "Versions and upgrades"). */
+    if (r->grace_s >= 0 || r->cls[0] || r->rightsize != GP_RIGHTSIZE_OFF || r->restarts > 0 ||
+        r->applied_mem_mib > 0 || r->applied_compute_pct > 0 || r->rightsize_floor_mib > 0)
+        json_object_set_new(o, "schema", json_integer(2));
     return o;
 }
 
@@ -558,4 +618,59 @@ void gp_jobrec_redact_json(json_t *doc)
         s_redact_env(doc);
         gp_jobrec_redact_json(json_object_get(doc, "jobs"));
     }
+}
+
+/*
+ * Beside every time field "X_ms" (milliseconds since the epoch) of the
+ * API's JSON, at any depth, add "X": the same time in RFC 3339, UTC, with
+ * milliseconds ("2026-11-21T15:04:05.123Z"), unless the record has an X
+ * already.  A "_ms" field is a time when it lies between 2000 and 3000;
+ * durations in ms (timeouts, ages) are far below.
+ */
+#define S_MS_2000 946684800000LL
+#define S_MS_3000 32503680000000LL
+
+void gp_json_add_times(json_t *j)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) gp_json_add_times(v);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_t *add = json_object();
+    json_object_foreach_safe(j, tmp, k, v) {
+        size_t len = strlen(k);
+        gp_json_add_times(v);
+        if (len < 4 || strcmp(k + len - 3, "_ms") || !json_is_integer(v) || add == NULL)
+            continue;
+        json_int_t ms = json_integer_value(v);
+        char name[128], t[40], text[48];
+        if (ms < S_MS_2000 || ms >= S_MS_3000 || len - 3 >= sizeof name)
+            continue;
+        memcpy(name, k, len - 3);
+        name[len - 3] = '\0';
+        if (json_object_get(j, name))
+            continue;
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&sec, &tm) == NULL || strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            continue;
+        snprintf(text, sizeof text, "%s.%03dZ", t, (int)(ms % 1000));
+        json_object_set_new(add, name, json_string(text));
+    }
+    json_object_update(j, add);
+    json_decref(add);
+}
+
+int gp_jobrec_restarts_again(const gp_jobrec_t *rec, int failed)
+{
+    if (rec->restart == GP_RESTART_ALWAYS)
+        return 1;
+    return rec->restart == GP_RESTART_ON_FAILURE && failed && rec->attempts <= rec->max_restarts;
 }

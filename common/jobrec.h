@@ -17,7 +17,8 @@
  *                   GP_SLICE_COMPUTE_MODE): compute_percent as a ceiling,
  *                   or as a guarantee that lends idle time
  *   "restart"       "never" (default), "on-failure", "always"
- *   "max_restarts"  int 0..1000 (default 3): for on-failure and always
+ *   "max_restarts"  int 0..1000 (default 3): for on-failure; always
+ *                   restarts without limit (Kubernetes' restartPolicy)
  *   "duration_s"    number >= 0: for jobs without a command, how long they
  *                   "run" (0 = until cancelled)
  *   "grace_s"       int 0..3600 (default 30; store schema 2): how long a
@@ -39,13 +40,26 @@
  *                   ".." or ","; the node's agent allows only the host
  *                   paths under its container-mount-paths); workdir, user
  *                   and mounts need an image
+ *   "class"         name: the job class whose use is learned together
+ *                   (rightsize.h; default: the id without a trailing "-N"
+ *                   or digits); scoped to the owner
+ *   "rightsize"     "off" (default), "recommend" (learn and show), "auto"
+ *                   (learn, and place each run with the class's
+ *                   recommendation: rightsize.h, gp_rightsize_apply)
  *   "owner"         string: the team that owns the job (quotas)
  *   "region"        string: the region the job is submitted to (default:
  *                   the coordinator's); it becomes the owner region
  *
  * The stored record adds the state (below), the reason of the last change,
  * the node it runs on, its exit code, the number of placements (attempts),
- * times in ms since the epoch, and a history of state changes.
+ * times in ms since the epoch, and a history of state changes; a job
+ * restarted by its policy also "restarts" (how many times), and the
+ * backoff of the last restart: "restart_delay_ms" and "restart_at_ms" (not
+ * placed again before; both written by the agent, see nodeagent/jobs.c);
+ * for a right-sized job the slice its last run was given ("applied":
+ * {"mem_mib", "compute_percent"}, from its allocation, written by the agent
+ * with "running") and, after a run that died of OOM in its slice, the
+ * memory its next run gets at least ("rightsize_floor_mib").
  *
  * States:  pending -> placed -> running -> succeeded | failed
  *          any live state -> cancelled (by a user) | preempted (requeued
@@ -97,6 +111,8 @@ typedef struct {
     int grace_s;              /* < 0: GP_JOB_GRACE_S (not stored: schema 1) */
     char owner[GP_SHORT_LEN];
     char region[GP_SHORT_LEN];
+    char cls[GP_NAME_LEN];    /* "class": "" = derived (rightsize.h) */
+    int rightsize;            /* gp_rightsize_mode_t */
     char image[256];          /* "" = the command runs on the host */
     char workdir[256];        /* "" = the image's */
     char user[64];            /* "" = the image's */
@@ -107,6 +123,12 @@ typedef struct {
     char node[GP_NAME_LEN];
     int exit_code;
     int attempts;
+    int restarts;             /* restarts by the policy so far */
+    int64_t restart_delay_ms; /* the backoff of the last one (0: none yet) */
+    int64_t restart_at_ms;    /* not placed again before (0: at once) */
+    int64_t applied_mem_mib;  /* the slice the last run was given; 0 = not right-sized */
+    int applied_compute_pct;
+    int64_t rightsize_floor_mib;   /* after an OOM in the slice: the next run's least memory */
     int64_t submitted_ms;
     int64_t updated_ms;
     json_t *history;          /* array of {"state","node","reason","at_ms"}, owned */
@@ -130,7 +152,8 @@ int gp_jobrec_grace_s(const gp_jobrec_t *rec);
 /* Parse a stored record (schema GP_SCHEMA_MIN..GP_SCHEMA_VERSION). */
 int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_err_t *err);
 /* Encode a record (new reference, caller decrefs); NULL when out of memory.
- * A record that uses a schema-2 field (grace_s) says "schema": 2. */
+ * A record that uses a schema-2 field (grace_s, class, rightsize, applied,
+ * rightsize_floor_mib, restarts and its backoff) says "schema": 2. */
 json_t *gp_jobrec_to_json(const gp_jobrec_t *rec);
 /* Encode to a compact string (caller frees). */
 char *gp_jobrec_dump(const gp_jobrec_t *rec);
@@ -139,6 +162,16 @@ char *gp_jobrec_dump(const gp_jobrec_t *rec);
  * each {"secret": "value"} becomes {"secret": true}.  Records inside
  * {"jobs": [...]} and arrays of records are handled too. */
 void gp_jobrec_redact_json(json_t *doc);
+/* Beside every time field "X_ms" (ms since the epoch, between the years
+ * 2000 and 3000) of doc, at any depth, add "X": the same time in RFC 3339,
+ * UTC, with milliseconds ("2026-11-21T15:04:05.123Z"), unless doc has an
+ * X already.  The API's answers and the CLI's -o json carry them. */
+void gp_json_add_times(json_t *doc);
+
+/* Does the restart policy run the job again after this end?  (failed:
+ * the attempt failed; always restarts without limit, on-failure within
+ * max_restarts.) */
+int gp_jobrec_restarts_again(const gp_jobrec_t *rec, int failed);
 
 /* Change the state, record reason/node, stamp updated_ms and append to the
  * history (the history keeps its last 32 entries). */

@@ -40,6 +40,11 @@ char *gp_key_node(char *buf, const char *prefix, const char *region, const char 
     return s_key(buf, prefix, "nodes", region, node);
 }
 
+char *gp_key_notready(char *buf, const char *prefix, const char *region, const char *node)
+{
+    return s_key(buf, prefix, "notready", region, node);
+}
+
 char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node)
 {
     return s_key(buf, prefix, "usage", region, node);
@@ -89,6 +94,11 @@ char *gp_key_schema(char *buf, const char *prefix)
 {
     snprintf(buf, GP_KEY_MAX, "%sschema", prefix);
     return buf;
+}
+
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls)
+{
+    return s_key1(buf, prefix, "rightsize", cls);
 }
 
 char *gp_key_cache_end(char *buf, const char *prefix)

@@ -23,6 +23,10 @@
  *                                  alloc/<node>/ was created after the
  *                                  revision its plan saw (a range compare of
  *                                  create revisions)
+ *   P notready/<region>/<node>     a node whose agent is gone: its last
+ *                                  record and since when (NotReady), written
+ *                                  by the region's leader, removed when the
+ *                                  node returns or after node-retention
  *   P leader/<region>              the region's leader election key (the
  *                                  leader's id, bound to its lease)
  *   P coordinators/<region>/<id>   a coordinator's endpoints and CURVE public
@@ -38,6 +42,9 @@
  *   P schema                       the store schema the pool writes (absent:
  *                                  1); raised by a leader once every daemon
  *                                  reads the next one
+ *   P rightsize/<class>            a job class's usage summary (rightsize.h):
+ *                                  written by agents, one compare-and-put per
+ *                                  run end (and per minute of a long run)
  *
  * Names (regions, nodes, jobs) are [A-Za-z0-9._-], 1..127 characters, not
  * starting with '.', so that a key never splits differently than it was
@@ -59,6 +66,7 @@ bool gp_prefix_valid(const char *prefix);
 /* Each writes the key into buf (GP_KEY_MAX bytes) and returns buf.  A
  * NULL last part gives the folder: "P nodes/<region>/" or "P nodes/". */
 char *gp_key_node(char *buf, const char *prefix, const char *region, const char *node);
+char *gp_key_notready(char *buf, const char *prefix, const char *region, const char *node);
 char *gp_key_usage(char *buf, const char *prefix, const char *region, const char *node);
 char *gp_key_job(char *buf, const char *prefix, const char *job);
 char *gp_key_alloc(char *buf, const char *prefix, const char *node, const char *job);
@@ -68,6 +76,7 @@ char *gp_key_agent(char *buf, const char *prefix, const char *region, const char
 char *gp_key_cordon(char *buf, const char *prefix, const char *node);
 char *gp_key_drain(char *buf, const char *prefix, const char *node);
 char *gp_key_schema(char *buf, const char *prefix);
+char *gp_key_rightsize(char *buf, const char *prefix, const char *cls);
 
 /* The end of the range that a coordinator's cache watches: every key of
  * the pool but the usage reports (P usage/ sorts after every other kind). */

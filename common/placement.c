@@ -5,8 +5,9 @@
  * here, in add_alloc), a job compiled against the engine (gp_pl_req_t),
  * the device-level helpers policies use, and the statistics.
  *
- * Beside it: placement_index.c (where to look: the summary tree and the
- * per-shape heaps), placement_plan.c (where to go: scoring, search,
+ * Beside it: placement_index.c (where to look: the summary tree),
+ * placement_shape_index.c (the per-shape index and the change log),
+ * placement_plan.c (where to go: scoring, search,
  * place/rank/score, gangs), placement_preempt.c (whom to move) and the
  * policies, policy_*.c, each a score function (placement_internal.h).
  * Every change to a node goes through gp_pl_changed, which stamps it and
@@ -137,7 +138,7 @@ void gp_placement_reseed(gp_placement_t *self, uint64_t seed)
             any = true;
         }
     if (any)
-        self->epoch++;             /* the per-shape heaps are ordered by rank */
+        self->epoch++;             /* the per-shape indexes are ordered by rank */
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -212,11 +213,13 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->group_model[g]);
     }
     free(pl->tree);
+    free(pl->explain_memo);
     if (pl->shape_ix) {
         gp_pl_index_free(pl);
         free(pl->shape_ix);
     }
     free(pl->changes);
+    free(pl->last_change);
     gp_pl_typical_free(pl->typical);
     free(pl->seen);
     free(pl->seen_w);
@@ -692,10 +695,12 @@ int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_er
     }
     /* the shape: everything a cacheable policy's score depends on */
     uint64_t h = 1469598103934665603ULL;
-    int64_t parts[] = {r->n, r->whole, r->mem_mib, r->mem_pm, r->comp_pm, r->cpu, r->hmem,
+    int64_t parts[] = {r->n, r->whole, r->mem_mib, r->mem_pm, r->comp_pm, r->cpu,
                        (int64_t)r->group_mask, (int64_t)(uintptr_t)r->policy};
     for (size_t i = 0; i < GP_ARRAY_LEN(parts); i++)
         h = (h ^ (uint64_t)parts[i]) * 1099511628211ULL;
+    r->shape_devices = h ^ (h >> 31);
+    h = (h ^ (uint64_t)r->hmem) * 1099511628211ULL;
     r->shape = h ^ (h >> 31);
     return 0;
 }
@@ -818,6 +823,11 @@ void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli)
 {
     *cpu = pl->max_cpu > 0 ? pl->max_cpu : 1;
     *gpu_milli = pl->max_gpu_milli > 0 ? pl->max_gpu_milli : 1;
+}
+
+int gp_placement_node_count(const gp_placement_t *self)
+{
+    return self->nnodes;
 }
 
 void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out)

@@ -137,6 +137,15 @@ int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *ou
 /* The k best candidates, best first, into out[0..k); *n gets how many. */
 int gp_placement_rank(gp_placement_t *self, const gp_job_t *job, gp_candidate_t *out, int k,
                       int *n, gp_err_t *err);
+/* Why job fits no node now, counted over the nodes as kube-scheduler does
+ * ("0/6 nodes: 4 wrong model (want B200), 2 insufficient GPU memory (want
+ * 200000 MiB on 1 GPU, most free 81920)"): each node under the first
+ * filter it fails, causes most frequent first; when some nodes can hold
+ * it, "N/M nodes can hold it".  Writes buf (truncated to size); returns
+ * how many nodes can hold the job, -1 with err for a malformed job.  It
+ * walks every node: for jobs that do not fit, not for the placement path. */
+int gp_placement_explain(gp_placement_t *self, const gp_job_t *job, char *buf, size_t size,
+                         gp_err_t *err);
 /* The policy's score of one node for job (the agent's bid) and its plan.
  * GP_ERR_NOTFOUND: no such node; GP_ERR_CONFLICT: the job does not fit it. */
 int gp_placement_score_node(gp_placement_t *self, const char *node, const gp_job_t *job,
@@ -186,5 +195,7 @@ int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t
  * and the idle capacity in all. */
 void gp_placement_frag(gp_placement_t *self, double *frag_milli, double *idle_milli);
 void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out);
+/* How many nodes the engine holds (cheap, unlike gp_placement_stats). */
+int gp_placement_node_count(const gp_placement_t *self);
 
 #endif

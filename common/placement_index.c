@@ -1,18 +1,13 @@
 /*
  * placement_index.c - where to look for a node that can hold a job.
  *
- * Two structures over the engine's node slots, both kept current by the
- * engine (gp_pl_tree_update after every change of a node, gp_pl_changed
- * logging it):
- *   - the summary tree: a max-summary of free resources over the slots, so
- *     that a search visits only subtrees where the job can fit
- *     (gp_pl_candidates);
- *   - the shape index: per job shape an indexed heap of the nodes that can
- *     hold it, ordered by the policy's score then the seed's tie order, and
- *     updated from the change log (gp_pl_index_best): the fast path of
- *     place() for cacheable policies.
- * And the random policy's uniform draw over the feasible nodes
- * (gp_pl_random_best).  The comments above each explain the algorithm.
+ * The summary tree: a max-summary of free resources over the engine's node
+ * slots, kept current by the engine (gp_pl_tree_update after every change
+ * of a node), so that a search visits only subtrees where the job can fit
+ * (gp_pl_candidates).  And the random policy's uniform draw over the
+ * feasible nodes (gp_pl_random_best).  The per-shape index, the fast path
+ * of place() for cacheable policies, is placement_shape_index.c.  The
+ * comments above each explain the algorithm.
  */
 #include "placement_internal.h"
 
@@ -39,12 +34,6 @@
  * (an allocation added or removed) recompute one leaf and its log2(n)
  * ancestors.  Free slots have cpu -1 and match nothing.
  */
-struct gp_pl_sum {
-    int64_t cpu, mem, dmem;
-    int comp, dpm, whole;
-    uint64_t groups;
-};
-
 static void s_sum_leaf(const gp_pl_node_t *n, struct gp_pl_sum *s)
 {
     memset(s, 0, sizeof *s);
@@ -81,21 +70,6 @@ static void s_sum_merge(struct gp_pl_sum *o, const struct gp_pl_sum *a, const st
     o->dpm = a->dpm > b->dpm ? a->dpm : b->dpm;
     o->whole = a->whole > b->whole ? a->whole : b->whole;
     o->groups = a->groups | b->groups;
-}
-
-static bool s_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
-{
-    if (s->cpu < r->cpu || s->mem < r->hmem)
-        return false;
-    if (r->n == 0)
-        return true;
-    if ((s->groups & r->group_mask) == 0)
-        return false;
-    if (r->whole)
-        return s->whole >= r->n;
-    if (s->comp < r->comp_pm)
-        return false;
-    return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
 }
 
 void gp_pl_tree_update(gp_placement_t *pl, int slot)
@@ -136,7 +110,7 @@ typedef struct {
 static void s_tree_visit(const gp_placement_t *pl, int i, int lo, int hi, int from, int to,
                          const gp_pl_req_t *r, s_visit_t *v)
 {
-    if (v->n >= v->max || hi <= from || lo >= to || !s_sum_ok(&pl->tree[i], r))
+    if (v->n >= v->max || hi <= from || lo >= to || !gp_pl_sum_ok(&pl->tree[i], r))
         return;
     if (i >= pl->tree_leaves) {
         v->out[v->n++] = i - pl->tree_leaves;
@@ -160,10 +134,10 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
         int n = 0;
         const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
         for (int s = start; s < pl->nslots; s++)
-            if (s_sum_ok(&leaf[s], r))
+            if (gp_pl_sum_ok(&leaf[s], r))
                 out[n++] = s;
         for (int s = 0; s < start; s++)
-            if (s_sum_ok(&leaf[s], r))
+            if (gp_pl_sum_ok(&leaf[s], r))
                 out[n++] = s;
         return n;
     }
@@ -171,296 +145,6 @@ int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max
     s_tree_visit(pl, 1, 0, pl->tree_leaves, start, pl->nslots, r, &v);
     s_tree_visit(pl, 1, 0, pl->tree_leaves, 0, start, r, &v);
     return v.n;
-}
-
-/* ------------------------------------------------------------ shape index
- *
- * The fast path of place() for the common job: no pins, labels,
- * preferences or uuid lists, and a policy whose score is a pure function
- * of the node's state and the job's shape (gp_policy_t.cacheable).  Then a
- * node's score for a shape changes only when the node changes, and every
- * change goes through gp_pl_changed, which stamps the node with a new version
- * and appends its slot to a change log (a ring).
- *
- * Per shape (up to S_MAX_SHAPES, least recently used evicted) the engine
- * keeps an indexed max-heap of the nodes that can hold the shape, keyed by
- * (score, the node's place in the seed's tie order), with each node's
- * position in the heap.  A query
- * for a shape first re-scores the nodes logged since its previous query:
- * a node that still fits moves up or down to its new place, one that no
- * longer fits (or is gone) leaves the heap, one that now fits enters it.
- * Then the top is the best node.  So a placement costs O(c log n) for the
- * c nodes changed since the shape was last seen (typically a handful), not
- * a pass over every node, and the answer is the one scoring every node
- * would give.  A shape seen for the first time, or whose log position fell
- * out of the ring, is built by one pass and a heapify.
- *
- * The log holds (slot, version) pairs, and a catch-up skips an entry whose
- * slot has changed again since (its version moved on): the later entry,
- * also in the range, re-scores it once with its final state.  A node whose
- * new score is its old one keeps its place without touching the heap.
- * Both matter with many shapes: every change is re-scored once per shape
- * queried after it, and most changes neither move a node nor reach the top.
- *
- * Memory: per node per indexed shape, one 12-byte entry (score, slot, tie
- * rank) and one 4-byte position.  The chosen devices are not kept: the
- * policy picks them again for the top node only (the same pick, the score
- * being a pure function of the node's state).
- */
-#define S_LOG_SIZE 65536
-#define S_PREFETCH 8
-#define S_MAX_SHAPES 256
-#define S_MAX_ENTRIES (32L * 1024 * 1024)
-
-typedef struct {
-    float score;
-    uint32_t slot;
-    uint32_t rank;
-} s_hent_t;
-
-struct gp_pl_change {
-    int32_t slot;
-    uint32_t version;
-};
-
-struct gp_pl_shape_ix {
-    uint64_t tag;
-    s_hent_t *h;
-    int n, cap;
-    int32_t *pos;           /* slot -> heap index, -1 absent */
-    int npos;
-    uint64_t log_pos;
-    uint64_t used;
-};
-
-void gp_pl_changed(gp_placement_t *pl, int slot)
-{
-    pl->nodes[slot].version = ++pl->clock;
-    if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
-        /* without a log the indexes cannot follow: make them rebuild */
-        pl->nchanges += S_LOG_SIZE + 1;
-        return;
-    }
-    pl->changes[pl->nchanges % S_LOG_SIZE].slot = slot;
-    pl->changes[pl->nchanges % S_LOG_SIZE].version = pl->clock;
-    pl->nchanges++;
-}
-
-static bool s_hbetter(const s_hent_t *a, const s_hent_t *b)
-{
-    return a->score > b->score ||
-           (a->score == b->score && (a->rank < b->rank || (a->rank == b->rank && a->slot < b->slot)));
-}
-
-static void s_hset(struct gp_pl_shape_ix *ix, int i, s_hent_t e)
-{
-    ix->h[i] = e;
-    ix->pos[e.slot] = i;
-}
-
-static void s_hup(struct gp_pl_shape_ix *ix, int i)
-{
-    s_hent_t x = ix->h[i];
-    while (i > 0 && s_hbetter(&x, &ix->h[(i - 1) / 2])) {
-        s_hset(ix, i, ix->h[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    s_hset(ix, i, x);
-}
-
-static void s_hdown(struct gp_pl_shape_ix *ix, int i)
-{
-    s_hent_t x = ix->h[i];
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= ix->n)
-            break;
-        if (c + 1 < ix->n && s_hbetter(&ix->h[c + 1], &ix->h[c]))
-            c++;
-        if (!s_hbetter(&ix->h[c], &x))
-            break;
-        s_hset(ix, i, ix->h[c]);
-        i = c;
-    }
-    s_hset(ix, i, x);
-}
-
-static void s_hremove(struct gp_pl_shape_ix *ix, int slot)
-{
-    int i = ix->pos[slot];
-    if (i < 0)
-        return;
-    ix->pos[slot] = -1;
-    if (i == --ix->n)
-        return;
-    s_hset(ix, i, ix->h[ix->n]);
-    s_hup(ix, i);
-    s_hdown(ix, ix->pos[ix->h[i].slot] == i ? i : ix->pos[ix->h[i].slot]);
-}
-
-static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
-{
-    if (ix->npos < pl->nslots) {
-        /* exactly the slots at the first build (most engines get all their
-         * nodes before the first placement), room to grow after that */
-        int np = ix->npos == 0 ? pl->nslots : pl->nslots + pl->nslots / 4;
-        int32_t *p = realloc(ix->pos, sizeof *p * (size_t)np);
-        if (p == NULL)
-            return -1;
-        for (int i = ix->npos; i < np; i++)
-            p[i] = -1;
-        ix->pos = p;
-        ix->npos = np;
-    }
-    if (ix->cap < pl->nslots) {
-        int nc = ix->npos;
-        s_hent_t *h = realloc(ix->h, sizeof *h * (size_t)nc);
-        if (h == NULL)
-            return -1;
-        pl->shape_entries += nc - ix->cap;
-        ix->h = h;
-        ix->cap = nc;
-    }
-    return 0;
-}
-
-/* Score slot for the shape (and its devices into *mask when asked); false
- * when it cannot hold it. */
-static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, s_hent_t *e,
-                       uint32_t *mask)
-{
-    gp_pl_node_t *n = &pl->nodes[slot];
-    double sc;
-    int8_t pick[GP_MAX_DEVICES];
-    /* the heap is the cache here: score directly */
-    if (!n->used || !s_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
-        !gp_pl_node_static_ok(n, r) || !r->policy->score(pl, n, r, &sc, pick))
-        return false;
-    e->score = (float)sc;
-    e->slot = (uint32_t)slot;
-    e->rank = n->rank;
-    if (mask)
-        *mask = gp_pl_mask(pick, r->n);
-    return true;
-}
-
-static void s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
-                        int slot)
-{
-    s_hent_t e;
-    if (!s_ix_score(pl, r, slot, &e, NULL)) {
-        s_hremove(ix, slot);
-        return;
-    }
-    int i = ix->pos[slot];
-    if (i >= 0 && ix->h[i].score == e.score && ix->h[i].rank == e.rank)
-        return;             /* same key: same place */
-    if (i < 0) {
-        i = ix->n++;
-        s_hset(ix, i, e);
-        s_hup(ix, i);
-    } else {
-        bool up = s_hbetter(&e, &ix->h[i]);
-        s_hset(ix, i, e);
-        if (up)
-            s_hup(ix, i);
-        else
-            s_hdown(ix, i);
-    }
-}
-
-static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
-{
-    pl->shape_entries -= ix->cap;
-    free(ix->h);
-    free(ix->pos);
-    memset(ix, 0, sizeof *ix);
-}
-
-void gp_pl_index_free(gp_placement_t *pl)
-{
-    for (int i = 0; i < pl->nshape_ix; i++)
-        s_ix_free_one(pl, &pl->shape_ix[i]);
-    pl->nshape_ix = 0;
-}
-
-/* 1 and *best when a node fits, 0 when none, -1 out of memory. */
-int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best)
-{
-    if (pl->shape_ix == NULL &&
-        (pl->shape_ix = calloc(S_MAX_SHAPES, sizeof *pl->shape_ix)) == NULL)
-        return -1;
-    if (pl->ix_epoch != pl->epoch) {
-        gp_pl_index_free(pl);
-        pl->ix_epoch = pl->epoch;
-    }
-    uint64_t tag = r->shape | 1;
-    struct gp_pl_shape_ix *ix = NULL;
-    int hint = pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS];
-    if (hint < pl->nshape_ix && pl->shape_ix[hint].tag == tag)
-        ix = &pl->shape_ix[hint];
-    for (int i = 0; ix == NULL && i < pl->nshape_ix; i++)
-        if (pl->shape_ix[i].tag == tag)
-            ix = &pl->shape_ix[i];
-    bool rebuild = false;
-    if (ix == NULL) {
-        while (pl->nshape_ix > 0 && (pl->nshape_ix == S_MAX_SHAPES ||
-                                     pl->shape_entries + pl->nslots > S_MAX_ENTRIES)) {
-            int lru = 0;
-            for (int i = 1; i < pl->nshape_ix; i++)
-                if (pl->shape_ix[i].used < pl->shape_ix[lru].used)
-                    lru = i;
-            s_ix_free_one(pl, &pl->shape_ix[lru]);
-            pl->shape_ix[lru] = pl->shape_ix[--pl->nshape_ix];
-            memset(&pl->shape_ix[pl->nshape_ix], 0, sizeof *ix);
-        }
-        ix = &pl->shape_ix[pl->nshape_ix++];
-        ix->tag = tag;
-        rebuild = true;
-    } else if (pl->nchanges - ix->log_pos > S_LOG_SIZE) {
-        rebuild = true;
-    }
-    ix->used = ++pl->shape_use;
-    pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
-    if (s_ix_reserve(pl, ix) < 0)
-        return -1;
-    if (rebuild) {
-        for (int i = 0; i < ix->npos; i++)
-            ix->pos[i] = -1;
-        ix->n = 0;
-        for (int s = 0; s < pl->nslots; s++) {
-            s_hent_t e;
-            if (s_ix_score(pl, r, s, &e, NULL))
-                s_hset(ix, ix->n++, e);
-        }
-        for (int i = ix->n / 2 - 1; i >= 0; i--)
-            s_hdown(ix, i);
-    } else {
-        for (uint64_t c = ix->log_pos; c < pl->nchanges; c++) {
-            /* the entries ahead touch nodes, summaries and positions at
-             * random: ask for them early (a long catch-up is memory-bound) */
-            if (c + S_PREFETCH < pl->nchanges) {
-                int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
-                __builtin_prefetch(&pl->nodes[ahead]);
-                __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
-                __builtin_prefetch(&ix->pos[ahead]);
-            }
-            const struct gp_pl_change *ch = &pl->changes[c % S_LOG_SIZE];
-            if (pl->nodes[ch->slot].version == ch->version)     /* its last change */
-                s_ix_update(pl, ix, r, ch->slot);
-        }
-    }
-    ix->log_pos = pl->nchanges;
-    if (ix->n == 0)
-        return 0;
-    s_hent_t top;
-    uint32_t mask = 0;
-    if (!s_ix_score(pl, r, (int)ix->h[0].slot, &top, &mask))
-        return -1;          /* cannot happen: the heap is current */
-    best->slot = (int)ix->h[0].slot;
-    best->mask = mask;
-    best->score = ix->h[0].score;
-    return 1;
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
  * placement_internal.h - what the engine's files (placement.c,
- * placement_index.c, placement_plan.c, placement_preempt.c) share with each
+ * placement_index.c, placement_shape_index.c, placement_plan.c,
+ * placement_preempt.c) share with each
  * other and with the policies (policy_*.c).  Not for other modules: use
  * placement.h.
  *
@@ -96,6 +97,7 @@ typedef struct {
     int priority;
     int milli;              /* per-device share in permille for shape-based policies */
     uint64_t shape;         /* hash of the shape, for score caches */
+    uint64_t shape_devices; /* the same without host memory (no whole policy scores it) */
     const gp_policy_t *policy;
     int npin[3], pin[3][GP_MAX_LIST];      /* region, cloud, zone ids */
     int npref[3], pref[3][GP_MAX_LIST];
@@ -113,7 +115,11 @@ struct gp_policy {
     bool cacheable;         /* score is a pure function of (node state, shape) */
     bool (*score)(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
                   double *score, int8_t *pick);
+    bool whole;             /* scores are whole numbers in 0..GP_PL_WHOLE_MAX, and host
+                               memory only filters (the score does not read r->hmem) */
 };
+
+#define GP_PL_WHOLE_MAX 250
 
 /* The FGD tables compiled from the typical shapes (policy_fgd.c). */
 typedef struct gp_pl_typical gp_pl_typical_t;
@@ -145,10 +151,21 @@ struct gp_placement {
     /* change log and per-shape indexes (placement.c) */
     uint32_t clock;              /* node versions: every change takes the next */
     uint64_t nchanges;
-    struct gp_pl_change *changes;    /* ring of changed slots (placement_index.c) */
+    struct gp_pl_change *changes;    /* ring of changed slots (placement_shape_index.c) */
+    uint64_t *last_change;       /* per slot: 1 + its latest entry's place in the log */
+    int nlast;
     struct gp_pl_shape_ix *shape_ix;
     int nshape_ix;
-    int64_t shape_entries;
+    int64_t shape_bytes;
+    /* whole-score indexes: node slots in rank order (placement_shape_index.c) */
+    int ix_bits;                 /* 2^ix_bits positions; 0: not built */
+    bool ix_stale;               /* rebuild the positions at the next query */
+    bool ix_no_whole;            /* a whole policy gave a fractional score: heaps only */
+    int ix_cap;                  /* slots ix_at and ix_next hold */
+    int32_t *ix_head;            /* position -> first slot there, -1 none */
+    int32_t *ix_next;            /* slot -> next slot at its position, -1 end, -2 unlinked */
+    int32_t *ix_at;              /* slot -> its position, -1 never linked */
+    int64_t *ix_mem;             /* max tree of free host memory over positions */
     uint32_t ix_epoch;
     int shape_hint[GP_PL_SHAPE_HINTS];        /* tag -> likely index in shape_ix */
     uint64_t shape_use;
@@ -162,6 +179,8 @@ struct gp_placement {
     int64_t nobserved, next_learn;
     double cpu_per_gpu;          /* gpupool: the shapes' CPU per GPU milli */
     uint32_t cpu_per_gpu_epoch;
+    /* placement_explain.c: recent explanations, by request and clock */
+    struct gp_pl_explain_memo *explain_memo;
 };
 
 /* FGD tables: build from shapes (NULL on no memory), free. */
@@ -240,19 +259,47 @@ typedef struct {
 /* The engine's name indexes are common/strmap maps holding an int i as
  * (void *)(i + 1); the int under key, or -1. */
 int gp_pl_map_find(const gp_strmap_t *m, const char *key);
-void gp_pl_changed(gp_placement_t *pl, int slot);      /* stamp and log a node change */
 void gp_pl_apply(gp_placement_t *pl, gp_pl_alloc_t *a, int sign);  /* +1 add, -1 take back */
 int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_err_t *err);
+
+/* placement_index.c: the summary tree.  A leaf holds a node's free
+ * resources (free CPU, host memory, over its devices the best free compute,
+ * free memory in MiB and as a permille bound, entirely free devices, the
+ * models present); an inner entry the component-wise maximum. */
+struct gp_pl_sum {
+    int64_t cpu, mem, dmem;
+    int comp, dpm, whole;
+    uint64_t groups;
+};
+
+/* Does summary s cover r's demand (a node under it may hold r)? */
+static inline bool gp_pl_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
+{
+    if (s->cpu < r->cpu || s->mem < r->hmem)
+        return false;
+    if (r->n == 0)
+        return true;
+    if ((s->groups & r->group_mask) == 0)
+        return false;
+    if (r->whole)
+        return s->whole >= r->n;
+    if (s->comp < r->comp_pm)
+        return false;
+    return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
+}
 
 /* placement_index.c: where to look */
 void gp_pl_tree_update(gp_placement_t *pl, int slot);
 int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves);
 /* Slots whose summary covers r, into out[0..max), from a seeded start. */
 int gp_pl_candidates(gp_placement_t *pl, const gp_pl_req_t *r, int *out, int max);
+int gp_pl_random_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best);
+
+/* placement_shape_index.c: the per-shape index */
+void gp_pl_changed(gp_placement_t *pl, int slot);      /* stamp and log a node change */
 void gp_pl_index_free(gp_placement_t *pl);
 /* 1 and *best when a node fits, 0 when none, -1 out of memory. */
 int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best);
-int gp_pl_random_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best);
 
 /* placement_plan.c: where to go */
 bool gp_pl_node_static_ok(const gp_pl_node_t *n, const gp_pl_req_t *r);

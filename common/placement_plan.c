@@ -5,7 +5,7 @@
  * none, placed one by one against the state the earlier members leave).
  *
  * place() takes the index's fast path when it applies (a cacheable policy,
- * no pins, labels, preferences or uuid lists; placement_index.c), the
+ * no pins, labels, preferences or uuid lists; placement_shape_index.c), the
  * random policy's uniform draw, or else the search over candidates.  All
  * paths rank by score, then by the seed's node order (lower rank first),
  * then by slot, so they agree on the answer.
@@ -339,9 +339,14 @@ int gp_placement_place_gang(gp_placement_t *self, const gp_job_t *jobs, int n, b
         if (m.id[0] == '\0' || !commit)
             snprintf(m.id, sizeof m.id, "\x01gang-%d", i);  /* not a valid job id */
         if (gp_placement_place(self, &m, &out[i], err) < 0) {
-            if (err && err->code == GP_ERR_NOTFOUND)
-                gp_err_set(err, GP_ERR_NOTFOUND, "gang member %d (%s) does not fit", i,
-                           jobs[i].id);
+            if (err && err->code == GP_ERR_NOTFOUND) {
+                /* why, with the members before it placed */
+                char why[200];
+                if (gp_placement_explain(self, &m, why, sizeof why, NULL) < 0)
+                    why[0] = '\0';
+                gp_err_set(err, GP_ERR_NOTFOUND, "member %s (%d of %d) does not fit: %s",
+                           jobs[i].id[0] ? jobs[i].id : "?", i + 1, n, why);
+            }
             goto cleanup;
         }
         if (gp_placement_add_alloc(self, &out[i], err) < 0)

@@ -281,11 +281,99 @@ double gp_pl_fgd_node_frag_cached(gp_placement_t *pl, gp_pl_node_t *node, const 
     return node->frag;
 }
 
+/* A node state's fragmentation terms (free share L, and per class the
+ * devices that fit it and the free share on those that do not), so that
+ * states differing in one device cost O(classes) each: s_terms_frag gives
+ * gp_pl_fgd_node_frag's value exactly (the sums are of whole numbers, the
+ * products and their order the same). */
+#define S_TERMS_MAX 64
+
+typedef struct {
+    const s_group_t *G;
+    int64_t L;
+    int32_t cnt[S_TERMS_MAX];
+    int32_t S[S_TERMS_MAX];  /* at most GP_MAX_DEVICES x 1000 */
+} s_terms_t;
+
+static bool s_terms_init(gp_placement_t *pl, const gp_pl_node_t *node, const int *mf,
+                         s_terms_t *T)
+{
+    gp_pl_typical_t *t = s_tables(pl);
+    if (t == NULL || node->group < 0 || node->group >= t->ngroups ||
+        t->g[node->group].ncls > S_TERMS_MAX)
+        return false;
+    const s_group_t *G = &t->g[node->group];
+    T->G = G;
+    T->L = 0;
+    for (int i = 0; i < node->ndev; i++)
+        T->L += mf[i];
+    int ndev = node->ndev;
+    for (int c = 0; c < G->ncls; c++) {
+        /* without branches: the free shares are data, not patterns */
+        int32_t m = G->m[c], cnt = 0, S = 0;
+        for (int i = 0; i < ndev; i++) {
+            int32_t ge = mf[i] >= m;
+            cnt += ge;
+            S += mf[i] & (ge - 1);
+        }
+        T->cnt[c] = cnt;
+        T->S[c] = S;
+    }
+    return true;
+}
+
+/* The fragmentation with nchg devices' free shares changed from a[j] to
+ * b[j], at CPU level lvl. */
+static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, const int *a,
+                           const int *b, int nchg, int lvl)
+{
+    const s_group_t *G = T->G;
+    int64_t l = T->L;
+    for (int j = 0; j < nchg; j++)
+        l += b[j] - a[j];
+    double L = (double)l;
+    if (L == 0)
+        return 0;
+    double res = L * G->cf;
+    for (int c = 0; c < G->ncls; c++) {
+        int m = G->m[c], cnt = T->cnt[c];
+        int32_t S = T->S[c];
+        for (int j = 0; j < nchg; j++) {
+            cnt += (b[j] >= m) - (a[j] >= m);
+            S += (b[j] < m ? b[j] : 0) - (a[j] < m ? a[j] : 0);
+        }
+        if (cnt >= G->n[c]) {
+            double p = G->P[c * (t->nlevels + 1) + lvl];
+            res += p * (double)S + (G->F[c] - p) * L;
+        } else {
+            res += G->F[c] * L;
+        }
+    }
+    return res;
+}
+
 /* The published plugin's score: the fragmentation decrease through a
  * sigmoid, scaled to 0..100 and truncated to a whole number. */
 static int s_sigmoid_score(double before, double after)
 {
     return (int)(100.0 / (1.0 + exp(-(before - after) / 1000.0)));
+}
+
+/* The node's fragmentation as it is, cached per node version like
+ * gp_pl_fgd_node_frag_cached, from its terms when there are (the same
+ * value). */
+static double s_frag_now(gp_placement_t *pl, gp_pl_node_t *node, const int *mf,
+                         const s_terms_t *T)
+{
+    if (T == NULL)
+        return gp_pl_fgd_node_frag_cached(pl, node, mf);
+    if (node->frag_version != node->version || node->frag_epoch != pl->epoch ||
+        node->version == 0) {
+        node->frag = s_terms_frag(pl->typical, T, NULL, NULL, 0, s_level(pl->typical, node->cpu_free));
+        node->frag_version = node->version;
+        node->frag_epoch = pl->epoch;
+    }
+    return node->frag;
 }
 
 static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t *r,
@@ -294,16 +382,26 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
     int mf[GP_MAX_DEVICES];
     for (int i = 0; i < node->ndev; i++)
         mf[i] = gp_pl_dev_free_milli(&node->dev[i]);
-    double before = gp_pl_fgd_node_frag_cached(pl, node, mf);
     int64_t cpu_after = node->cpu_free - r->cpu;
+    double before = 0;
     if (r->n == 1 && !r->whole) {
         /* every fitting device in index order; the first with the best
-         * (whole-number) score wins */
-        int best = -1, best_sc = 0, seen_free[GP_MAX_DEVICES], nseen = 0;
+         * (whole-number) score wins; the node's terms and fragmentation
+         * once a device fits */
+        int best = -1, best_sc = 0, seen_free[GP_MAX_DEVICES], nseen = 0, lvl = 0;
+        s_terms_t T;
+        T.G = NULL;
+        T.L = 0;
+        bool terms = false;
         for (int i = 0; i < node->ndev; i++) {
             const gp_pl_dev_t *d = &node->dev[i];
             if (!gp_pl_dev_fits(pl, d, r))
                 continue;
+            if (nseen == 0) {
+                terms = s_terms_init(pl, node, mf, &T);
+                lvl = terms ? s_level(pl->typical, cpu_after) : 0;
+                before = s_frag_now(pl, node, mf, terms ? &T : NULL);
+            }
             bool dup = false;      /* an earlier device in the same state scored the same */
             for (int k = 0; k < nseen; k++)
                 if (seen_free[k] == mf[i])
@@ -311,9 +409,12 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
             if (dup)
                 continue;
             seen_free[nseen++] = mf[i];
-            int keep = mf[i];
+            int keep = mf[i], sc;
             mf[i] = gp_pl_dev_milli_after(d, r);
-            int sc = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
+            if (terms)
+                sc = s_sigmoid_score(before, s_terms_frag(pl->typical, &T, &keep, &mf[i], 1, lvl));
+            else
+                sc = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
             mf[i] = keep;
             if (best < 0 || sc > best_sc) {
                 best = i;
@@ -328,6 +429,21 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
     }
     if (!gp_pl_pick(pl, node, r, GP_PICK_PACK, pick))
         return false;
+    s_terms_t T;
+    T.G = NULL;
+    T.L = 0;
+    bool terms = s_terms_init(pl, node, mf, &T);
+    before = s_frag_now(pl, node, mf, terms ? &T : NULL);
+    if (r->n <= GP_MAX_DEVICES && terms) {
+        int a[GP_MAX_DEVICES], b[GP_MAX_DEVICES];
+        for (int k = 0; k < r->n; k++) {
+            a[k] = mf[pick[k]];
+            b[k] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
+        }
+        double after = s_terms_frag(pl->typical, &T, a, b, r->n, s_level(pl->typical, cpu_after));
+        *score = s_sigmoid_score(before, after);
+        return true;
+    }
     for (int k = 0; k < r->n; k++)
         mf[pick[k]] = gp_pl_dev_milli_after(&node->dev[pick[k]], r);
     *score = s_sigmoid_score(before, gp_pl_fgd_node_frag(pl, node, cpu_after, mf));
@@ -453,5 +569,5 @@ const gp_policy_t gp_policy_fgd = {
     "fgd",
     "fragmentation gradient descent: the node and devices whose expected "
     "fragmentation (over the workload's typical shapes) grows least",
-    true, s_fgd_score,
+    true, s_fgd_score, true,
 };

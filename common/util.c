@@ -175,3 +175,13 @@ static int64_t s_clock_ns(clockid_t id)
 int64_t gp_mono_ns(void) { return s_clock_ns(CLOCK_MONOTONIC); }
 int64_t gp_mono_ms(void) { return s_clock_ns(CLOCK_MONOTONIC) / 1000000LL; }
 int64_t gp_wall_ms(void) { return s_clock_ns(CLOCK_REALTIME) / 1000000LL; }
+
+uint64_t gp_hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}

@@ -17,7 +17,8 @@
 
 static const char *const s_type_names[] = {
     [GP_MSG_NONE] = "NONE", [GP_MSG_HELLO] = "HELLO", [GP_MSG_WELCOME] = "WELCOME", [GP_MSG_CFB] = "CFB",
-    [GP_MSG_BIDS] = "BIDS", [GP_MSG_AWARD] = "AWARD",
+    [GP_MSG_BIDS] = "BIDS", [GP_MSG_AWARD] = "AWARD", [GP_MSG_LOGS] = "LOGS",
+    [GP_MSG_LOGDATA] = "LOGDATA",
 };
 
 const char *gp_msg_type_name(gp_msg_type_t type)
@@ -83,7 +84,7 @@ int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_t
 int gp_wire_send_v(void *sock, const void *identity, size_t identity_len, int version,
                    gp_msg_type_t type, const json_t *body, gp_err_t *err)
 {
-    if (type <= GP_MSG_NONE || type > GP_MSG_WELCOME)
+    if (type <= GP_MSG_NONE || type > GP_MSG_LAST)
         return gp_err_set(err, GP_ERR_INVALID, "bad message type %d", (int)type);
     if (version < 1 || version > 999)
         return gp_err_set(err, GP_ERR_INVALID, "bad protocol version %d", version);
@@ -181,7 +182,7 @@ int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err)
         goto cleanup;
     }
     size_t tl = zmq_msg_size(&f[1]);
-    for (int t = GP_MSG_HELLO; t <= GP_MSG_WELCOME; t++) {
+    for (int t = GP_MSG_HELLO; t <= GP_MSG_LAST; t++) {
         if (tl == strlen(s_type_names[t]) && memcmp(zmq_msg_data(&f[1]), s_type_names[t], tl) == 0)
             msg->type = (gp_msg_type_t)t;
     }

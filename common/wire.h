@@ -12,7 +12,8 @@
  * frame in front, as ZeroMQ does):
  *
  *     frame 1  "gpupool/N"        protocol and version, exact bytes
- *     frame 2  type               "HELLO", "WELCOME", "CFB", "BIDS" or "AWARD"
+ *     frame 2  type               "HELLO", "WELCOME", "CFB", "BIDS", "AWARD", "LOGS"
+ *                                 or "LOGDATA"
  *     frame 3  body               one JSON object, UTF-8, at most
  *                                 GP_WIRE_MAX_BYTES bytes
  *
@@ -62,7 +63,11 @@ typedef enum {
     GP_MSG_BIDS,    /* agent -> coordinator: bids and refusals for a call   */
     GP_MSG_AWARD,   /* coordinator -> agent: committed awards (a hint; etcd is the truth) */
     GP_MSG_WELCOME, /* coordinator -> agent (gpupool/3): the version chosen, or why none */
+    GP_MSG_LOGS,    /* coordinator -> agent: a request for a job's stdout/stderr */
+    GP_MSG_LOGDATA, /* agent -> coordinator: the answer                     */
 } gp_msg_type_t;
+
+#define GP_MSG_LAST GP_MSG_LOGDATA
 
 const char *gp_msg_type_name(gp_msg_type_t type);
 

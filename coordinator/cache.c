@@ -28,8 +28,9 @@
  *   usage         each node's usage record, not watched: read by the web
  *                 console when it needs them (ui.c), kept on the node
  *   leaders, coordinators   for the API and the election
- *   capacity      a second engine with the same nodes and no allocations:
- *                 intake asks it whether any node could ever hold a job
+ *   capacity      a second engine with the same nodes and no allocations,
+ *                 NotReady nodes too (notready.c): intake asks it whether
+ *                 any node the pool knows could ever hold a job
  *
  * The invariant the placement relies on: at cache revision R the engine
  * holds every allocation etcd had at R (plus our plans), because the
@@ -61,14 +62,14 @@ struct coord_cache {
 
 typedef enum {
     K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA, K_AGENT, K_CORDON, K_DRAIN,
-    K_SCHEMA,
+    K_SCHEMA, K_NOTREADY, K_RIGHTSIZE,
 } s_kind_t;
 
 static const struct { const char *name; s_kind_t kind; int parts; } s_kinds[] = {
     { "nodes/", K_NODES, 2 },       { "jobs/", K_JOBS, 1 },        { "alloc/", K_ALLOC, 2 },
     { "leader/", K_LEADER, 1 },     { "coordinators/", K_COORD, 2 },
     { "quotas/", K_QUOTA, 1 },      { "agents/", K_AGENT, 2 },     { "cordons/", K_CORDON, 1 },
-    { "drains/", K_DRAIN, 1 },
+    { "drains/", K_DRAIN, 1 },      { "notready/", K_NOTREADY, 2 }, { "rightsize/", K_RIGHTSIZE, 1 },
 };
 
 /* Split a key into its kind and one or two names. */
@@ -387,6 +388,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
         return;
     int was = n->present;
     gp_strlcpy(n->region, region, sizeof n->region);
+    n->gone_ms = 0;
     gp_node_t open = node;   /* the capacity engine sees a cordoned node as it is */
     if (n->cordon)
         node.healthy = false;
@@ -426,8 +428,9 @@ static void s_node_del(coord_t *c, const char *name)
         return;
     n->present = 0;
     c->nodes_present--;
-    json_decref(n->record);
-    n->record = NULL;
+    /* NotReady from now: its last record stays, and the capacity engine
+     * keeps it (notready.c forgets it after node-retention). */
+    n->gone_ms = gp_wall_ms();
     /* Tentative plans on it are void. */
     for (gp_strmap_iter_t it = gp_strmap_first(c->cache->tentative); it.key;
          it = gp_strmap_next(c->cache->tentative, it)) {
@@ -436,8 +439,17 @@ static void s_node_del(coord_t *c, const char *name)
             free(gp_strmap_del(c->cache->tentative, it.key));
     }
     gp_placement_remove_node(c->engine, name, NULL);
-    gp_placement_remove_node(c->capacity, name, NULL);
-    gp_log_info("node gone node=%s", name);
+    gp_log_info("node gone, NotReady node=%s", name);
+}
+
+void coord_cache_forget_node(coord_t *c, coord_node_t *n)
+{
+    if (n->present)
+        return;
+    gp_placement_remove_node(c->capacity, n->name, NULL);
+    json_decref(n->record);
+    n->record = NULL;
+    n->gone_ms = 0;
 }
 
 /* A cordon came or went: the engine sees the node unhealthy while it is
@@ -580,6 +592,8 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     S_STR(node, "node");
     S_STR(reason, "reason");
 #undef S_STR
+    j->reason_hash = gp_hash_str(json_string_value(json_object_get(o, "reason")) ?
+                                 json_string_value(json_object_get(o, "reason")) : "");
     json_t *spec = json_object_get(o, "spec");
     json_decref(j->spec);   /* rounds read the spec from here: the text is parsed once */
     j->spec = st == GP_JOB_PENDING && json_is_object(spec) ? json_incref(spec) : NULL;
@@ -589,7 +603,15 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     gp_strlcpy(j->gang, json_string_value(json_object_get(spec, "gang")) ?
                json_string_value(json_object_get(spec, "gang")) : "", sizeof j->gang);
     j->gang_size = (int)json_integer_value(json_object_get(spec, "gang_size"));
+    int okm;
+    j->rightsize = (int)gp_rightsize_mode_parse(json_string_value(json_object_get(o, "rightsize")), &okm);
+    j->floor_mib = json_integer_value(json_object_get(o, "rightsize_floor_mib"));
+    if (gp_rightsize_class(json_string_value(json_object_get(o, "owner")),
+                           json_string_value(json_object_get(o, "class")), id, j->cls,
+                           sizeof j->cls) < 0)
+        j->cls[0] = '\0';
     j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
+    j->restart_at_ms = json_integer_value(json_object_get(o, "restart_at_ms"));
     json_t *ttl = json_object_get(o, "ttl_after_finished_s");
     j->ttl_after_finished_ms = json_is_number(ttl) ? (int64_t)(json_number_value(ttl) * 1000) : -1;
     j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
@@ -692,6 +714,15 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         json_decref(v);
         break;
     }
+    case K_NOTREADY:
+        coord_notready_apply(c, a, b, put ? kv : NULL);
+        break;
+    case K_RIGHTSIZE:
+        if (put)
+            coord_rightsize_put(c, a, kv->value, kv->value_len);
+        else
+            coord_rightsize_del(c, a);
+        break;
     case K_NONE:
         break;
     }
@@ -745,6 +776,7 @@ static void s_clear(coord_t *c)
             s_job_free(it.value);
         gp_strmap_destroy(&c->jobs);
     }
+    coord_rightsize_clear(c);
     gp_placement_destroy(&c->engine);
     gp_placement_destroy(&c->capacity);
     gp_strmap_destroy(&c->cache->queue);
@@ -808,15 +840,15 @@ static int s_list_all(coord_t *c, gp_err_t *err)
     c->agents = gp_strmap_new();
     c->schema = 1;
     c->schema_mod_rev = 0;
-    if (!c->drains || !c->agents || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
+    if (coord_rightsize_reset(c) < 0 || !c->drains || !c->agents || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
         !c->coordinators)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     /* Cordons before nodes (a cordoned node enters the engine unhealthy),
      * nodes before allocations, allocations before the records (whose
      * queue rule looks at them). */
-    static const char *const order[] = { "cordons/", "nodes/", "alloc/", "jobs/", "leader/",
-                                         "coordinators/", "quotas/", "agents/", "drains/",
-                                         "schema" };
+    static const char *const order[] = { "cordons/", "nodes/", "notready/", "alloc/", "jobs/",
+                                         "leader/", "coordinators/", "quotas/", "agents/",
+                                         "drains/", "schema", "rightsize/" };
     int64_t rev = 0;
     for (size_t i = 0; i < GP_ARRAY_LEN(order); i++) {
         char key[GP_KEY_MAX];

@@ -23,12 +23,16 @@
  *   drain.c     node maintenance: cordons, and drains the leader carries out
  *   versions.c  version skew: the protocol spoken with each agent, the
  *               store schema the pool writes and its migration
+ *   rightsize.c job classes' usage summaries, the slice an auto job gets,
+ *               GET /v1/rightsize, the gpupool_rightsize_* gauges
  *   txn.c       building fenced transactions
  *   store.c     etcd kept bounded: compaction, ended jobs' retention, the
  *               store-full alarm
  *   metrics.c   the table of the coordinator's metrics and their handles
  *   exporter.c  /metrics: counters at 0 from the start, pool-wide gauges
  *               from one coordinator only
+ *   notready.c  nodes whose agent is gone, listed NotReady for node-retention
+ *   logs.c      jobs' stdout and stderr, fetched from their nodes' agents
  *   ui.c        the web console under /ui/: its files, its read-only data
  *               from the cache, the pool's one-hour history (ui.h)
  *
@@ -47,6 +51,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "placement.h"
+#include "rightsize.h"
 #include "shapes.h"
 #include "strmap.h"
 #include "wire.h"
@@ -62,6 +67,7 @@ typedef struct {
     char *policy;
     int64_t candidates, batch, bid_timeout_ms, max_body;
     int64_t compaction_retention_ms, job_retention_ms, job_retention_max;
+    int64_t node_retention_ms;
     double defrag_threshold;
     char *job_archive;
     int64_t api_max_connections, api_connections_per_client;
@@ -72,6 +78,9 @@ typedef struct {
     char *audit_log;
     int64_t audit_log_size;
     char *console_prometheus;
+    double rightsize_mem_percentile, rightsize_mem_margin;
+    double rightsize_compute_percentile, rightsize_compute_margin;
+    int64_t rightsize_granularity_mib, rightsize_min_runs;
 } coord_cfg_t;
 
 /* What the cache keeps of every job (the record's JSON too, for the API).
@@ -88,9 +97,11 @@ typedef struct {
     char region[GP_SHORT_LEN];      /* owner region */
     char owner[GP_SHORT_LEN];
     char node[GP_NAME_LEN];
-    char reason[128];
+    char reason[128];               /* the record's, shortened (the console's lists) */
+    uint64_t reason_hash;           /* of the record's whole reason */
     int priority, devices, attempts;
     int64_t submitted_ms, updated_ms;
+    int64_t restart_at_ms;          /* a restart's backoff: not placed before (wall) */
     int64_t ttl_after_finished_ms;  /* -1: the coordinator's job-retention */
     int64_t mod_rev;                /* of jobs/<id> */
     int queued;                     /* in c->queue */
@@ -104,9 +115,12 @@ typedef struct {
     int in_round;
     int64_t not_before_ms;          /* backoff after a failed attempt */
     int backoff_ms;
-    char last_reason[128];          /* the pending reason last written */
+    uint64_t last_reason_hash;      /* of the pending reason last written */
     char gang[GP_NAME_LEN];         /* gang name, "" for none */
     int gang_size;
+    char cls[GP_RIGHTSIZE_CLASS_LEN];   /* its class (rightsize.h), "" when it has none */
+    int rightsize;                  /* gp_rightsize_mode_t */
+    int64_t floor_mib;              /* rightsize_floor_mib: after an OOM */
 } coord_job_t;
 
 #define GP_MAX_GANG 30              /* members of a gang (one transaction) */
@@ -130,7 +144,10 @@ typedef struct {
     char agent[GP_NAME_LEN];        /* routing id of the agent that hosts it */
     int64_t agent_seen_ms;
     int present;                    /* has a node record */
-    json_t *record;                 /* the node record, for the API */
+    json_t *record;                 /* the node record, for the API; while
+                                     * NotReady its last one */
+    int64_t gone_ms;                /* NotReady since (wall ms), 0 while present */
+    int notready_key;               /* P notready/<region>/<node> exists */
     json_t *usage;                  /* the agent's usage record (usage/<region>/<node>), or NULL */
     json_t *cordon;                 /* cordons/<node>: {reason, by, since_ms}, or NULL */
 } coord_node_t;
@@ -147,6 +164,8 @@ typedef struct coord coord_t;
 typedef struct coord_cache coord_cache_t;     /* cache.c */
 typedef struct coord_election coord_election_t;  /* election.c */
 typedef struct coord_round coord_round_t;     /* round.c */
+typedef struct coord_store coord_store_t;     /* store.c */
+typedef struct coord_rightsize coord_rightsize_t;   /* rightsize.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
@@ -230,10 +249,21 @@ void coord_recovery_tick(coord_t *c);
 /* Repair the queue at the next tick (after a transaction that failed). */
 void coord_recovery_reconcile_soon(coord_t *c);
 
+/* notready.c: nodes whose agent is gone stay known, NotReady, for
+ * node-retention (see its opening comment); every coordinator forgets
+ * them after it, the leader records and removes them in etcd. */
+void coord_notready_tick(coord_t *c);
+/* The cache: a notready/ key was put (value) or deleted (NULL). */
+void coord_notready_apply(coord_t *c, const char *region, const char *node, const gp_etcd_kv_t *kv);
+/* The node vanished (its record deleted) or is forgotten: the capacity
+ * engine ("could any node ever hold it?") keeps a NotReady node. */
+void coord_cache_forget_node(coord_t *c, coord_node_t *n);
+
 /* handoff.c: 1 when the job should leave this region for *target (why
- * says so); 0 when it stays (placed here, or waiting: why says why). */
+ * says so; *plan, if not NULL, where it would go there); 0 when it stays
+ * (placed here, or waiting: why says why, node by node). */
 int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *target, size_t size,
-                         char *why, size_t wsize);
+                         char *why, size_t wsize, gp_alloc_t *plan);
 /* Queue the hand-off transaction in a batch; its index in the batch, or -1.
  * After the batch ran, coord_handoff_done takes the job out of this
  * region's queue when the hand-off committed, and leaves it queued here
@@ -244,11 +274,15 @@ void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const ch
 
 /* store.c: compaction of etcd's history, retention of ended jobs, the
  * store-full alarm (see its opening comment). */
+int coord_store_start(coord_t *c, gp_err_t *err);
 void coord_store_tick(coord_t *c);
+void coord_store_stop(coord_t *c);
 /* A write failed: when etcd said NOSPACE, the store is full from now on
  * until etcd's alarm clears. */
 void coord_store_write_failed(coord_t *c, const gp_err_t *err);
 int coord_store_full(coord_t *c);
+/* Append a removed record to job-archive (when set; rotated past its size). */
+void coord_store_archive(coord_t *c, const char *text, size_t len);
 /* The archived record of a job no longer in etcd (caller decrefs), or NULL. */
 json_t *coord_store_archived(coord_t *c, const char *id);
 
@@ -302,6 +336,13 @@ void coord_intake_flush(coord_t *c);
 int coord_intake_pending(coord_t *c);
 void coord_intake_stop(coord_t *c);
 
+/* logs.c: GET /v1/jobs/<id>/logs, fetched from the node's agent (LOGS,
+ * LOGDATA); see its opening comment. */
+void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id);
+void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg);
+void coord_logs_tick(coord_t *c);    /* requests the agent did not answer: 504 */
+void coord_logs_stop(coord_t *c);
+
 /* round.c */
 int coord_round_start(coord_t *c, gp_err_t *err);
 void coord_round_on_msg(coord_t *c, gp_wire_msg_t *msg);
@@ -343,6 +384,7 @@ struct coord {
     gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
     int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
     int64_t schema_mod_rev;
+    coord_rightsize_t *rightsize;    /* rightsize.c's own state: the classes' summaries */
     coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
     coord_election_t *election;      /* election.c's own state: lease, leadership */
@@ -357,6 +399,9 @@ struct coord {
     gp_curve_keys_t keys;
     int have_keys;
     coord_round_t *round;            /* round.c's state */
+    coord_store_t *store;            /* store.c's state */
+    int64_t recovery_reconcile_ms;   /* recovery.c: the next queue reconciliation */
+    int64_t recovery_next_ms;        /* recovery.c: the next settle and release pass */
 
     /* intake */
     coord_intake_t *intake;          /* intake.c's state */
@@ -371,6 +416,18 @@ struct coord {
                                       * "applied" (etcd applied it) or "dropped" */
     int stopping;
 };
+
+/* rightsize.c: usage summaries of job classes (cache), the slice an auto
+ * job is placed with, GET /v1/rightsize, the gpupool_rightsize_* gauges
+ * (export: this coordinator shows pool-wide gauges; else they are reset). */
+void coord_rightsize_put(coord_t *c, const char *cls, const char *value, size_t len);
+void coord_rightsize_del(coord_t *c, const char *cls);
+/* Forget every summary (a re-listing rebuilds them); -1 out of memory. */
+int coord_rightsize_reset(coord_t *c);
+void coord_rightsize_clear(coord_t *c);   /* at stop: nothing left */
+void coord_rightsize_apply(coord_t *c, const coord_job_t *j, gp_job_t *job);
+void coord_rightsize_http(coord_t *c, gp_http_req_t *req);
+void coord_rightsize_metrics(coord_t *c, int export);
 
 /* exporter.c: answer GET /metrics. */
 void coord_exporter_serve(coord_t *c, gp_http_req_t *req);

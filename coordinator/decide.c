@@ -42,12 +42,20 @@ coord_decision_t coord_decide_job(int fits_here, const char *nofit_why, int has_
                                   const coord_job_facts_t *facts, char *target, size_t tsize,
                                   char *reason, size_t rsize)
 {
-    char why[160] = "";
+    char why[256] = "";
     s_set(reason, rsize, "");
     if (!fits_here)
-        snprintf(reason, rsize, "no node fits here: %.130s", nofit_why ? nofit_why : "");
+        snprintf(reason, rsize, "no node fits here: %.200s", nofit_why ? nofit_why : "");
     if ((!fits_here || has_preferences) &&
         facts->handoff(facts->ctx, fits_here, target, tsize, why, sizeof why)) {
+        /* Held by its team's quota it stays: quotas count the team's
+         * allocations in every region, it would be held there too. */
+        char qwhy[256] = "";
+        if (facts->over_quota(facts->ctx, qwhy, sizeof qwhy)) {
+            s_set(reason, rsize, qwhy);
+            s_set(target, tsize, "");
+            return COORD_DECIDE_WAIT;
+        }
         s_set(reason, rsize, why);
         return COORD_DECIDE_HANDOFF;
     }

@@ -65,7 +65,8 @@ typedef struct {
                    size_t wsize);
     /* Place it by preempting lower-priority jobs (commits when it can). */
     int (*preempt)(void *ctx, char *why, size_t wsize);
-    /* Would its best plan take its team over its quota? */
+    /* Would its plan take its team over its quota?  (Its best plan here;
+     * once handoff() named a target, the plan it would take there.) */
     int (*over_quota)(void *ctx, char *why, size_t wsize);
     void *ctx;
 } coord_job_facts_t;
@@ -76,7 +77,8 @@ typedef struct {
  * clouds.  The rule, in order:
  *
  *   - a job that does not fit here, or has preferences, and for which
- *     handoff() names a target: HANDOFF;
+ *     handoff() names a target: HANDOFF, unless over_quota() holds it
+ *     (quotas count every region: it would be held there too): WAIT;
  *   - a job that does not fit here: PREEMPTED when preempt() placed it,
  *     else WAIT, with the last why said (preempt()'s, else handoff()'s
  *     "waiting" one), else "no node fits here: <nofit_why>";

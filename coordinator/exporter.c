@@ -142,6 +142,7 @@ void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_DEPTH);
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_OLDEST);
     }
+    coord_rightsize_metrics(c, s_first_region_leader(c));
     if (!s_first_region_leader(c)) {
         coord_metrics_drop(&c->m, COORD_GAUGE_DB_BYTES);
         coord_metrics_drop(&c->m, COORD_GAUGE_DB_IN_USE_BYTES);

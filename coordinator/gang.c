@@ -101,7 +101,7 @@ static int s_plan(coord_t *c, gp_job_t *jobs, int n, gp_alloc_t *plans, char *wh
     gp_err_t err;
     if (gp_placement_place_gang(c->engine, jobs, n, false, plans, &err) == 0)
         return 0;
-    snprintf(why, wsize, "gang does not fit: %.160s", err.msg);
+    snprintf(why, wsize, "gang does not fit: %.230s", err.msg);
     return -1;
 }
 
@@ -110,7 +110,7 @@ static void s_commit_gang(coord_t *c, s_gang_t *g, gp_etcd_batch_t *reasons)
     gp_job_t *jobs = calloc((size_t)g->n, sizeof *jobs);
     gp_alloc_t *plans = calloc((size_t)g->n, sizeof *plans);
     gp_jobrec_t rec;
-    char why[200] = "";
+    char why[256] = "";   /* a record's reason holds 255 */
     gp_txnb_t *t = NULL;
     int nheld = 0;
     if (jobs == NULL || plans == NULL)

@@ -22,9 +22,14 @@
  *      is handed to it -- but only to a region that has a leader: a region
  *      whose coordinators are all down is skipped (the job goes elsewhere,
  *      or waits here).
- *   4. If no candidate can hold it now, the job waits here, with a reason;
+ *   4. If no candidate can hold it now, the job waits here, with a reason
+ *      that counts the nodes by why they cannot hold it (kube-scheduler's
+ *      "0/6 nodes: 4 wrong model (want B200), ..."; gp_placement_explain);
  *      it is retried as capacity frees.  A job pinned to a full region
  *      therefore waits instead of moving.
+ *   5. A job that its team's quota holds (quota.c) is not handed over: the
+ *      quota counts the team's allocations in every region, so it would be
+ *      as held there; round.c checks the plan the target would take.
  * A gang is handed over as a whole only by its members' own rounds; gangs
  * are placed in their owner region (gang.c).
  */
@@ -54,19 +59,48 @@ static int s_has(char (*list)[GP_SHORT_LEN], int n, const char *r)
     return 0;
 }
 
-/* Can the job be placed in region r now? */
-static int s_fits_in(coord_t *c, const gp_job_t *job, const char *r)
+/* Can the job be placed in region r now? (*plan: where) */
+static int s_fits_in(coord_t *c, const gp_job_t *job, const char *r, gp_alloc_t *plan)
 {
     gp_job_t copy = *job;
     copy.regions.n = 0;
     gp_strlist_add(&copy.regions, r);
     gp_candidate_t cand;
     int n = 0;
-    return gp_placement_rank(c->engine, &copy, &cand, 1, &n, NULL) == 0 && n > 0;
+    if (gp_placement_rank(c->engine, &copy, &cand, 1, &n, NULL) < 0 || n == 0)
+        return 0;
+    if (plan)
+        *plan = cand.plan;
+    return 1;
+}
+
+/* Why no node holds the job now, over the pool's nodes (the engine's)
+ * and the NotReady ones (notready.c), which count as a cause of their own:
+ * "0/3 nodes: 1 NotReady, 2 wrong model (want T4)". */
+static int s_explain(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
+{
+    char text[256];
+    int fits = gp_placement_explain(c->engine, job, text, sizeof text, NULL);
+    if (fits < 0)
+        return -1;
+    int notready = 0, total = 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        const coord_node_t *n = it.value;
+        notready += !n->present && n->gone_ms && n->record;
+    }
+    const char *rest = strstr(text, " nodes");
+    if (notready == 0 || fits > 0 || rest == NULL || sscanf(text, "0/%d", &total) != 1) {
+        snprintf(why, wsize, "%s", text);
+        return 0;
+    }
+    rest += strlen(" nodes");
+    snprintf(why, wsize, "0/%d nodes: %d NotReady%s%s", total + notready, notready,
+             *rest == ':' ? "," : "", *rest == ':' ? rest + 1 : rest);
+    return 0;
 }
 
 int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *target, size_t size,
-                         char *why, size_t wsize)
+                         char *why, size_t wsize, gp_alloc_t *plan)
 {
     char known[S_MAX_REGIONS][GP_SHORT_LEN], order[S_MAX_REGIONS][GP_SHORT_LEN];
     int nk = 0, no = 0;
@@ -102,7 +136,7 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
                 return 0;
             continue;
         }
-        if (!s_fits_in(c, job, order[i]))
+        if (!s_fits_in(c, job, order[i], plan))
             continue;
         if (gp_strmap_get(c->leaders, order[i]) == NULL) {
             leaderless++;
@@ -112,11 +146,11 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
         snprintf(why, wsize, "handed off from %.60s to %.60s", c->cfg.region, order[i]);
         return 1;
     }
-    if (!fits_here)
-        snprintf(why, wsize, "%s",
-                 leaderless ? "no region with a leader can hold it now; waiting"
-                 : job->regions.n ? "no region it is pinned to can hold it now; waiting"
-                                  : "no region can hold it now; waiting");
+    if (!fits_here && leaderless)
+        snprintf(why, wsize, "no region with a leader can hold it now; waiting");
+    else if (!fits_here && s_explain(c, job, why, wsize) < 0)
+        snprintf(why, wsize, "%s", job->regions.n ? "no region it is pinned to can hold it now; waiting"
+                                                  : "no region can hold it now; waiting");
     return 0;
 }
 

@@ -73,6 +73,7 @@ static s_intake_t *s_in(coord_t *c)
 static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
 {
     gp_jobrec_redact_json(body);   /* secret env values never leave */
+    gp_json_add_times(body);       /* RFC 3339 beside every _ms time */
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) {
@@ -105,7 +106,9 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
      * another region's coordinator defaults it differently; the job is the
      * same. */
     static const char *const drop[] = { "state", "reason", "node", "exit_code", "attempts",
-                                        "submitted_ms", "updated_ms", "history", "region" };
+                                        "submitted_ms", "updated_ms", "history", "region",
+                                        "restarts", "restart_delay_ms", "restart_at_ms", "applied",
+                                        "rightsize_floor_mib", "schema" };
     for (size_t i = 0; i < GP_ARRAY_LEN(drop); i++)
         json_object_del(o, drop[i]);
     return o;
@@ -123,12 +126,14 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     }
     int status = 400;
     char why[300];
-    if (rec.grace_s >= 0 && c->schema < 2) {
+    const char *v2 = rec.grace_s >= 0 ? "grace_s" : rec.cls[0] ? "class"
+                     : rec.rightsize != GP_RIGHTSIZE_OFF ? "rightsize" : NULL;
+    if (v2 && c->schema < 2) {
         /* Agents of the previous release cannot read the field (README,
          * "Versions and upgrades"): refused until the store is at schema 2. */
-        *error = json_pack("{s:s}", "error", "grace_s: the pool stores schema 1 until every agent "
-                                             "and coordinator runs this release (gpupool regions "
-                                             "shows the schema)");
+        *error = json_pack("{s:s+}", "error", v2,
+                           ": the pool stores schema 1 until every agent and coordinator runs "
+                           "this release (gpupool regions shows the schema)");
         gp_jobrec_clear(&rec);
         return -1;
     }
@@ -149,15 +154,21 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
-    /* Impossible: no node of the pool could hold it even if it were empty.
-     * (Judged only once the pool has nodes.) */
+    /* Impossible: no node the pool knows (NotReady ones too, notready.c)
+     * could hold it even if it were empty.  Judged only once the pool
+     * knows a node.  A job that cannot run now is accepted and waits.  The
+     * engine's ranking answers fast; only a refusal walks every node to
+     * say why (gp_placement_explain). */
     gp_candidate_t cand;
     int ncand = 0;
-    gp_err_set(&err, GP_ERR_NOTFOUND, "no node matches");
-    if (c->nodes_present > 0 &&
+    if (gp_placement_node_count(c->capacity) > 0 &&
         (gp_placement_rank(c->capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "no node in the pool could ever hold this job (%s)", err.msg);
+        char never[400] = "", msg[512];
+        if (err.code == GP_ERR_NOTFOUND &&
+            gp_placement_explain(c->capacity, &rec.spec, never, sizeof never, NULL) < 0)
+            never[0] = '\0';
+        snprintf(msg, sizeof msg, "no node the pool knows could ever hold this job: %s",
+                 never[0] ? never : err.msg);
         *error = json_pack("{s:s}", "error", msg);
         gp_jobrec_clear(&rec);
         return -1;
@@ -592,9 +603,13 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
     gp_strmap_t *alloc_milli = gp_strmap_new();
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *n = it.value;
-        if (!n->present || n->record == NULL)
+        if (n->record == NULL || (!n->present && n->gone_ms == 0))
             continue;
         json_t *rec = json_deep_copy(n->record);
+        /* A node whose agent is gone stays listed for node-retention (notready.c). */
+        json_object_set_new(rec, "state", json_string(n->present ? "Ready" : "NotReady"));
+        if (!n->present)
+            json_object_set_new(rec, "not_ready_since_ms", json_integer(n->gone_ms));
         int64_t milli = 0, mem = 0, jobs = 0;
         for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
             gp_alloc_t *al = a.value;
@@ -631,7 +646,7 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
 
 /* Per-region and per-model totals from the cache. */
 typedef struct {
-    int64_t nodes, gpus, milli_total, milli_used, pending, running;
+    int64_t nodes, gpus, milli_total, milli_used, pending, running, not_ready;
 } s_tot_t;
 
 static s_tot_t *s_tot(gp_strmap_t *m, const char *key)
@@ -646,6 +661,11 @@ static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, 
 {
     for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
         coord_node_t *n = it.value;
+        if (!n->present && n->gone_ms && n->record) {
+            s_tot_t *r = s_tot(by_region, n->region);
+            if (r)
+                r->not_ready++;   /* not counted among the nodes and GPUs */
+        }
         if (!n->present || n->record == NULL)
             continue;
         s_tot_t *r = s_tot(by_region, n->region);
@@ -745,10 +765,11 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
         if (!self && !strcmp(it.key, c->cfg.region) && coord_is_registered(c))
             json_array_append_new(coords, json_string(c->cfg.id));
         const char *leader = gp_strmap_get(c->leaders, it.key);
-        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
+        json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
                                              it.key, "leader", leader, "coordinators", coords,
                                              "coordinator_versions", versions, "nodes",
-                                             (json_int_t)t->nodes, "gpus", (json_int_t)t->gpus,
+                                             (json_int_t)t->nodes, "not_ready",
+                                             (json_int_t)t->not_ready, "gpus", (json_int_t)t->gpus,
                                              "gpu_milli_total", (json_int_t)t->milli_total,
                                              "gpu_milli_used", (json_int_t)t->milli_used, "pending",
                                              (json_int_t)t->pending, "running",
@@ -882,6 +903,55 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
     gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
 }
 
+/* Delete an ended job's record (DELETE /v1/jobs/<id>/record), fenced on
+ * its mod revision; a live job is 409 (cancel it first).  With job-archive
+ * the record is appended there, as retention does (store.c). */
+static void s_delete(coord_t *c, gp_http_req_t *req, const char *id)
+{
+    char jkey[GP_KEY_MAX];
+    gp_key_job(jkey, c->cfg.prefix, id);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        gp_jobrec_t rec;
+        int64_t mod;
+        if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
+            return;
+        gp_job_state_t st = rec.state;
+        char *text = gp_jobrec_dump(&rec);
+        gp_jobrec_clear(&rec);
+        if (!gp_job_state_final(st) && st != GP_JOB_LOST) {
+            free(text);
+            gp_http_respond_error(req, 409, "job %s is %s: only an ended job can be deleted "
+                                            "(cancel it first)", id, gp_job_state_name(st));
+            return;
+        }
+        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
+                              .number = mod };
+        gp_etcd_op_t op = { .type = GP_ETCD_OP_DELETE, .key = jkey };
+        gp_etcd_txn_t txn = { &cmp, 1, &op, 1, NULL, 0 };
+        gp_etcd_result_t res;
+        gp_err_t err;
+        int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
+        int done = rc == 0 && res.succeeded;
+        if (rc == 0)
+            gp_etcd_result_free(&res);
+        if (done) {
+            if (c->cfg.job_archive[0])
+                coord_store_archive(c, text, strlen(text));
+            gp_log_info("job record deleted job=%s state=%s", id, gp_job_state_name(st));
+            s_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
+                                               gp_job_state_name(st)));
+        }
+        free(text);
+        if (done)
+            return;
+        if (rc < 0) {
+            gp_http_respond_error(req, text ? 503 : 500, "%s", text ? err.msg : "out of memory");
+            return;
+        }
+    }
+    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+}
+
 /* Suspend or resume a placed job: its allocation says so (the agent holds
  * or releases the slice's launches) and its record records it, in one
  * transaction fenced on both. */
@@ -990,16 +1060,24 @@ void coord_http(void *arg, gp_http_req_t *req)
         const char *rest = path + 9, *slash = strchr(rest, '/');
         size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
         int on = slash && !strcmp(slash, "/suspend");
+        int record = slash && !strcmp(slash, "/record");
+        int logs = slash && !strcmp(slash, "/logs");
         char id[GP_NAME_LEN];
         snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id ? idlen : sizeof id - 1), rest);
-        if (idlen == 0 || (slash && !on && strcmp(slash, "/resume") != 0))
+        if (idlen == 0 || (slash && !on && !record && !logs && strcmp(slash, "/resume") != 0))
             gp_http_respond_error(req, 404, "no such endpoint %s %s", method, path);
-        else if (slash ? strcmp(method, "POST") != 0
-                       : strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
+        else if (record ? strcmp(method, "DELETE") != 0
+                 : logs  ? strcmp(method, "GET") != 0
+                 : slash ? strcmp(method, "POST") != 0
+                         : strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
             gp_http_respond_error(req, 405, "%s not allowed on %s", method, path);
         else if (idlen >= sizeof id || !gp_name_valid(id))
             gp_http_respond_error(req, 400, "bad job id \"%.*s\"", (int)(idlen < 200 ? idlen : 200),
                                   rest);
+        else if (record)
+            s_delete(c, req, id);
+        else if (logs)
+            coord_logs_http(c, req, id);
         else if (slash)
             s_suspend(c, req, id, on);
         else if (!strcmp(method, "GET"))
@@ -1018,6 +1096,8 @@ void coord_http(void *arg, gp_http_req_t *req)
         s_regions(c, req);
     } else if (!strcmp(path, "/v1/usage") && !strcmp(method, "GET")) {
         s_usage(c, req);
+    } else if (!strcmp(path, "/v1/rightsize") && !strcmp(method, "GET")) {
+        coord_rightsize_http(c, req);
     } else if (!strcmp(path, "/v1/audit")) {
         coord_audit_http(c, req);
     } else {

@@ -98,6 +98,9 @@ static const gp_opt_t s_opts[] = {
       31536000000, "ended jobs' records stay this long (a job's ttl_after_finished_s overrides)" },
     { "job-retention-max", GP_OPT_INT, offsetof(coord_cfg_t, job_retention_max), "10000", 0,
       100000000, "ended jobs kept per region at most (the oldest go first)" },
+    { "node-retention", GP_OPT_DURATION, offsetof(coord_cfg_t, node_retention_ms), "24h", 0,
+      31536000000, "a node whose agent is gone stays listed, NotReady, this long (and jobs that "
+      "only it could hold are still accepted)" },
     { "job-archive", GP_OPT_STRING, offsetof(coord_cfg_t, job_archive), "", 0, 0,
       "file the removed records of ended jobs are appended to (JSON lines; empty: none)" },
     { "defrag-threshold", GP_OPT_DOUBLE, offsetof(coord_cfg_t, defrag_threshold), "0", 0, 1,
@@ -114,6 +117,19 @@ static const gp_opt_t s_opts[] = {
       3600000, "a request's body must arrive within this after its header (restart)" },
     { "log-level", GP_OPT_STRING, offsetof(coord_cfg_t, log_level), "info", 0, 0,
       "debug, info, warn or error" },
+    { "rightsize-mem-percentile", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_mem_percentile),
+      "95", 1, 100, "a job class's memory recommendation: this percentile of its runs' peaks" },
+    { "rightsize-mem-margin", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_mem_margin), "0.05", 0,
+      10, "... plus this fraction of it" },
+    { "rightsize-mem-granularity", GP_OPT_MIB, offsetof(coord_cfg_t, rightsize_granularity_mib),
+      "128", 1, 1048576, "... rounded up to a multiple of this" },
+    { "rightsize-compute-percentile", GP_OPT_DOUBLE,
+      offsetof(coord_cfg_t, rightsize_compute_percentile), "90", 1, 100,
+      "a job class's compute recommendation: this percentile of its busy windows' shares" },
+    { "rightsize-compute-margin", GP_OPT_DOUBLE, offsetof(coord_cfg_t, rightsize_compute_margin), "0.15",
+      0, 10, "... plus this fraction of it" },
+    { "rightsize-min-runs", GP_OPT_INT, offsetof(coord_cfg_t, rightsize_min_runs), "3", 1, 1000000,
+      "a job class is recommended for (and auto applied) from this many usage samples on" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -272,7 +288,9 @@ static void s_recv_agents(coord_t *c)
                         err.msg);
             continue;
         }
-        if (msg.type != GP_MSG_HELLO || coord_versions_hello(c, &msg) == 0)
+        if (msg.type == GP_MSG_LOGDATA)
+            coord_logs_on_msg(c, &msg);
+        else if (msg.type != GP_MSG_HELLO || coord_versions_hello(c, &msg) == 0)
             coord_round_on_msg(c, &msg);
         gp_wire_msg_clear(&msg);
     }
@@ -332,7 +350,8 @@ static int s_run(coord_t *c, int argc, char **argv)
     s_bind(c);
     if (coord_versions_init(c, &err) < 0)
         gp_log_fatal(EX_CONFIG, "GPUPOOL_FAULT_PROTOCOLS: %s", err.msg);
-    if (coord_round_start(c, &err) < 0 || coord_election_start(c, &err) < 0)
+    if (coord_store_start(c, &err) < 0 || coord_round_start(c, &err) < 0 ||
+        coord_election_start(c, &err) < 0)
         gp_log_fatal(EX_SOFTWARE, "%s", err.msg);
     /* The cache must be listed before anything is decided; retry until etcd answers. */
     for (int64_t backoff = 250; coord_cache_start(c, &err) < 0; backoff = backoff < 4000 ? backoff * 2 : 4000) {
@@ -401,6 +420,8 @@ static int s_run(coord_t *c, int argc, char **argv)
             coord_store_tick(c);
             coord_drain_tick(c);
             coord_versions_tick(c);
+            coord_notready_tick(c);
+            coord_logs_tick(c);
             coord_ui_tick(c);
             gp_daemon_trim_memory();
             coord_round_tick(c);
@@ -414,11 +435,13 @@ static int s_run(coord_t *c, int argc, char **argv)
     }
 out:
     coord_intake_stop(c);
+    coord_logs_stop(c);
     coord_ui_stop(c);
     coord_round_stop(c);
     coord_election_stop(c);
     coord_cache_stop(c);
     coord_versions_stop(c);
+    coord_store_stop(c);
     gp_etcd_destroy(&c->etcd);
     gp_httpd_destroy(&c->httpd);
     gp_zap_destroy(&c->zap);

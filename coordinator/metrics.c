@@ -73,6 +73,7 @@ static const s_row_t s_rows[] = {
     { S_COUNTER, S_BAD, "kind=\"node\"", F(bad_records[COORD_RECORD_NODE]) },
     { S_COUNTER, S_BAD, "kind=\"alloc\"", F(bad_records[COORD_RECORD_ALLOC]) },
     { S_COUNTER, S_BAD, "kind=\"job\"", F(bad_records[COORD_RECORD_JOB]) },
+    { S_COUNTER, S_BAD, "kind=\"rightsize\"", F(bad_records[COORD_RECORD_RIGHTSIZE]) },
     { S_COUNTER, "gpupool_coordinator_compactions_total", "Compactions of etcd's history", "",
       F(compactions) },
     { S_COUNTER, "gpupool_coordinator_jobs_removed_total",
@@ -121,6 +122,16 @@ static const char *const s_gauges[COORD_GAUGE__N][2] = {
                                       "defragmentation)" },
     [COORD_GAUGE_TYPICAL_SHAPE] = { "gpupool_coordinator_typical_shape",
                                     "Share of the learned job shapes' weight (heaviest 64)" },
+    [COORD_GAUGE_RS_MEM] = { "gpupool_rightsize_recommended_mem_mib",
+                             "Recommended memory per device of a job class, MiB" },
+    [COORD_GAUGE_RS_COMPUTE] = { "gpupool_rightsize_recommended_compute_percent",
+                                 "Recommended compute share of a job class, percent" },
+    [COORD_GAUGE_RS_WASTE_GPUS] = { "gpupool_rightsize_waste_gpus",
+                                    "GPUs the class's allocations would free at its "
+                                    "recommendation" },
+    [COORD_GAUGE_RS_WASTE_MEM] = { "gpupool_rightsize_waste_mem_mib",
+                                   "Device memory the class's allocations would free at its "
+                                   "recommendation, MiB" },
 };
 
 int coord_metrics_init(coord_metrics_t *m, gp_metrics_t *registry, gp_err_t *err)

@@ -56,6 +56,7 @@ typedef enum {
     COORD_RECORD_NODE,
     COORD_RECORD_ALLOC,
     COORD_RECORD_JOB,
+    COORD_RECORD_RIGHTSIZE,         /* a job class's usage summary (rightsize.c) */
     COORD_RECORD__N
 } coord_record_kind_t;
 
@@ -88,6 +89,10 @@ typedef enum {
     COORD_GAUGE_DB_BYTES,
     COORD_GAUGE_DB_IN_USE_BYTES,
     COORD_GAUGE_TYPICAL_SHAPE,      /* {model, memory_mib, ...} */
+    COORD_GAUGE_RS_MEM,             /* {class}: right-sizing, rightsize.c */
+    COORD_GAUGE_RS_COMPUTE,         /* {class} */
+    COORD_GAUGE_RS_WASTE_GPUS,      /* {class} */
+    COORD_GAUGE_RS_WASTE_MEM,       /* {class} */
     COORD_GAUGE__N
 } coord_gauge_t;
 

@@ -53,14 +53,11 @@
 #define S_SETTLE_PER_PASS 256
 #define S_RELEASE_PER_PASS 512   /* the rest next pass: the loop stays responsive */
 
-static int64_t s_reconcile_ms;   /* next queue reconciliation (monotonic) */
-
 void coord_recovery_reconcile_soon(coord_t *c)
 {
-    (void)c;
     int64_t soon = gp_mono_ms() + 1000;
-    if (s_reconcile_ms > soon)
-        s_reconcile_ms = soon;
+    if (c->recovery_reconcile_ms > soon)
+        c->recovery_reconcile_ms = soon;
 }
 
 static void s_reconcile_queue(coord_t *c)
@@ -203,19 +200,18 @@ static void s_release_allocs(coord_t *c)
 
 void coord_recovery_tick(coord_t *c)
 {
-    static int64_t next_ms;
     int64_t now = gp_mono_ms();
     if (!coord_is_leader(c)) {
-        s_reconcile_ms = now + 1000;   /* a new leader's cache was just listed */
+        c->recovery_reconcile_ms = now + 1000;   /* a new leader's cache was just listed */
         return;
     }
-    if (now >= s_reconcile_ms) {
-        s_reconcile_ms = now + S_RECONCILE_EVERY_MS;
+    if (now >= c->recovery_reconcile_ms) {
+        c->recovery_reconcile_ms = now + S_RECONCILE_EVERY_MS;
         s_reconcile_queue(c);
     }
-    if (now < next_ms)
+    if (now < c->recovery_next_ms)
         return;
-    next_ms = now + 500;
+    c->recovery_next_ms = now + 500;
     s_settle_doubts(c);
     s_release_allocs(c);
 }

@@ -110,10 +110,13 @@ typedef struct {
     int nbids;
     s_bid_t *bids;                /* nbids bids (owned) */
     gp_alloc_t *best;             /* the plan awarded (owned), or NULL */
-    char reason[160];             /* why it is not placed, when it is not */
+    char reason[256];             /* why it is not placed, when it is not */
     char handoff[GP_SHORT_LEN];   /* region it is handed to, or "" */
     int awarded;
     int late;                     /* no bid before the deadline */
+    int sized;                    /* rightsize auto: mem_mib, compute as applied at ranking */
+    int64_t sized_mem_mib;
+    int sized_compute_permille;
 } s_entry_t;
 
 typedef struct {
@@ -147,11 +150,17 @@ typedef struct coord_round s_state_t;
 static s_round_t *s_r(coord_t *c) { return &c->round->live; }
 static s_state_t *s_st(coord_t *c) { return c->round; }
 
-/* Parse e's spec into the scratch jobs (st->here pinned to region). */
+/* Parse e's spec into the scratch jobs (st->here pinned to region), with
+ * the sizes right-sizing applied when the job was ranked (the same for the
+ * whole round, whatever the class's summary does meanwhile). */
 static int s_parse_job(s_state_t *st, const s_entry_t *e, const char *region, gp_err_t *err)
 {
     if (e->spec == NULL || gp_job_from_json(e->spec, &st->orig, err) < 0)
         return -1;
+    if (e->sized) {
+        st->orig.mem_mib = e->sized_mem_mib;
+        st->orig.compute_permille = e->sized_compute_permille;
+    }
     st->here = st->orig;
     st->here.regions.n = 0;
     gp_strlist_add(&st->here.regions, region);
@@ -374,13 +383,18 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     nq = coord_cache_queued(c, queued, nq);
     int freed = coord_cache_take_capacity_freed(c);
+    int64_t wall = gp_wall_ms();
     for (size_t q = 0; q < nq; q++) {
         coord_job_t *j = queued[q];
         if (freed)
             j->not_before_ms = 0;   /* capacity came: waiting jobs retry now */
+        /* a restart waits out its backoff (restart_at_ms, wall clock) */
+        int64_t not_before = j->not_before_ms;
+        if (j->restart_at_ms > wall && now + (j->restart_at_ms - wall) > not_before)
+            not_before = now + (j->restart_at_ms - wall);
         keys[nk++] = (coord_batch_key_t){
             .id = j->id, .priority = j->priority, .submitted_ms = j->submitted_ms,
-            .not_before_ms = j->not_before_ms, .in_round = j->in_round,
+            .not_before_ms = not_before, .in_round = j->in_round,
             .pending = j->state == GP_JOB_PENDING, .has_record = j->raw != NULL,
             .gang = j->gang[0] != '\0', .ref = j,
         };
@@ -415,15 +429,19 @@ typedef struct {
     coord_t *c;
     const gp_job_t *orig, *here;
     const char *team;
-    const gp_alloc_t *plan;       /* the best candidate's */
+    const gp_alloc_t *plan;       /* the best candidate's; the target's once handed off */
     coord_usage_t *usage;
+    gp_alloc_t there;             /* the plan in the hand-off's target region */
 } s_facts_t;
 
 static int s_fact_handoff(void *ctx, int fits_here, char *target, size_t tsize, char *why,
                           size_t wsize)
 {
     s_facts_t *f = ctx;
-    return coord_handoff_target(f->c, f->orig, fits_here, target, tsize, why, wsize);
+    int to = coord_handoff_target(f->c, f->orig, fits_here, target, tsize, why, wsize, &f->there);
+    if (to)
+        f->plan = &f->there;   /* the quota is checked against it */
+    return to;
 }
 
 static int s_fact_preempt(void *ctx, char *why, size_t wsize)
@@ -448,9 +466,18 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, 
     gp_err_t err;
     *ncand = 0;
     e->spec = j ? json_incref(j->spec) : NULL;
+    e->sized = 0;
     if (s_parse_job(st, e, c->cfg.region, &err) < 0) {
         snprintf(e->reason, sizeof e->reason, "bad job record");
         return 0;
+    }
+    if (j->rightsize == GP_RIGHTSIZE_AUTO) {   /* rightsize.c */
+        coord_rightsize_apply(c, j, &st->orig);
+        e->sized = 1;
+        e->sized_mem_mib = st->orig.mem_mib;
+        e->sized_compute_permille = st->orig.compute_permille;
+        st->here.mem_mib = st->orig.mem_mib;
+        st->here.compute_permille = st->orig.compute_permille;
     }
     j->in_round = 1;
     gp_strmap_put(r->by_job, e->id, e);
@@ -461,7 +488,8 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, 
                *ncand > 0;
     if (!fits)
         *ncand = 0;
-    s_facts_t f = { c, &st->orig, &st->here, j->owner, fits ? &st->cand[0].plan : NULL, usage };
+    s_facts_t f = { .c = c, .orig = &st->orig, .here = &st->here, .team = j->owner,
+                    .plan = fits ? &st->cand[0].plan : NULL, .usage = usage };
     coord_job_facts_t facts = { s_fact_handoff, s_fact_preempt, s_fact_over_quota, &f };
     coord_decision_t d = coord_decide_job(fits, err.msg,
                                           st->orig.prefer_regions.n || st->orig.prefer_clouds.n,

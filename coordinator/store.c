@@ -74,14 +74,16 @@ typedef struct {
     int64_t at_ms, revision;
 } s_sample_t;
 
-static struct {
+/* store.c's own state (coord_store_start .. coord_store_stop). */
+struct coord_store {
     s_sample_t samples[S_SAMPLES];
     int nsamples;
     int64_t next_sample_ms, compacted_rev;
     int64_t next_retain_ms;
     int full;
     int64_t full_logged_ms, next_probe_ms, next_status_ms;
-} s_st;
+    int64_t next_defrag_ms;
+};
 
 /* ---------------------------------------------------------------- compaction */
 
@@ -97,14 +99,15 @@ static int s_first_region_leader(coord_t *c)
 
 static void s_compact(coord_t *c, int64_t now)
 {
-    if (now < s_st.next_sample_ms || c->cfg.compaction_retention_ms <= 0)
+    coord_store_t *self = c->store;
+    if (now < self->next_sample_ms || c->cfg.compaction_retention_ms <= 0)
         return;
     /* Short retentions sample faster; long ones slower, so that the samples
      * always reach twice the retention back. */
     int64_t r = c->cfg.compaction_retention_ms, period = r / 4 < S_SAMPLE_MS ? r / 4 : S_SAMPLE_MS;
     if (period < r / (S_SAMPLES / 2))
         period = r / (S_SAMPLES / 2);
-    s_st.next_sample_ms = now + (period > 0 ? period : 1);
+    self->next_sample_ms = now + (period > 0 ? period : 1);
     if (!s_first_region_leader(c))
         return;
     /* etcd's current revision: what the cluster wrote, in the pool's keys or not. */
@@ -118,25 +121,25 @@ static void s_compact(coord_t *c, int64_t now)
     }
     int64_t current = res.revision;
     gp_etcd_result_free(&res);
-    if (s_st.nsamples == S_SAMPLES) {
-        memmove(&s_st.samples[0], &s_st.samples[1], sizeof s_st.samples[0] * (S_SAMPLES - 1));
-        s_st.nsamples--;
+    if (self->nsamples == S_SAMPLES) {
+        memmove(&self->samples[0], &self->samples[1], sizeof self->samples[0] * (S_SAMPLES - 1));
+        self->nsamples--;
     }
-    s_st.samples[s_st.nsamples++] = (s_sample_t){ now, current };
+    self->samples[self->nsamples++] = (s_sample_t){ now, current };
     int64_t target = 0;
-    for (int i = 0; i < s_st.nsamples; i++)
-        if (now - s_st.samples[i].at_ms >= c->cfg.compaction_retention_ms)
-            target = s_st.samples[i].revision;
+    for (int i = 0; i < self->nsamples; i++)
+        if (now - self->samples[i].at_ms >= c->cfg.compaction_retention_ms)
+            target = self->samples[i].revision;
     if (target > coord_cache_revision(c))
         target = coord_cache_revision(c);   /* never past what our own cache (and its re-reads) needs */
-    if (target <= s_st.compacted_rev)
+    if (target <= self->compacted_rev)
         return;
     if (gp_etcd_compact(c->etcd, target, &err) < 0 && err.code != GP_ERR_COMPACTED) {
         coord_metrics_etcd_error(&c->m, "compact", &err);
         gp_log_warn("compaction failed revision=%lld err=\"%s\"", (long long)target, err.msg);
         return;
     }
-    s_st.compacted_rev = target;
+    self->compacted_rev = target;
     gp_log_info("compacted etcd's history revision=%lld", (long long)target);
     gp_metric_inc(c->m.compactions);
 }
@@ -154,7 +157,7 @@ static int s_cmp_ended(const void *a, const void *b)
     return (x->ended_ms > y->ended_ms) - (x->ended_ms < y->ended_ms);
 }
 
-static void s_archive(coord_t *c, const char *text, size_t len)
+void coord_store_archive(coord_t *c, const char *text, size_t len)
 {
     const char *path = c->cfg.job_archive;
     struct stat sb;
@@ -175,9 +178,10 @@ static void s_archive(coord_t *c, const char *text, size_t len)
 
 static void s_retain(coord_t *c, int64_t now)
 {
-    if (now < s_st.next_retain_ms || !coord_is_leader(c) || s_st.full)
+    coord_store_t *self = c->store;
+    if (now < self->next_retain_ms || !coord_is_leader(c) || self->full)
         return;
-    s_st.next_retain_ms = now + S_RETAIN_EVERY;
+    self->next_retain_ms = now + S_RETAIN_EVERY;
     size_t cap = gp_strmap_size(c->jobs) + 1, n = 0;
     s_ended_t *ended = malloc(cap * sizeof *ended);
     if (ended == NULL)
@@ -245,7 +249,7 @@ static void s_retain(coord_t *c, int64_t now)
             deleted++;
             if (c->cfg.job_archive[0] &&
                 gp_etcd_batch_result(reads, (size_t)i, &rd, NULL) == 0 && rd->n_kvs == 1)
-                s_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
+                coord_store_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
         }
     }
     free(idx);
@@ -303,10 +307,10 @@ json_t *coord_store_archived(coord_t *c, const char *id)
 
 static void s_defrag(coord_t *c, int64_t now)
 {
-    static int64_t next_ms;
-    if (c->cfg.defrag_threshold <= 0 || now < next_ms || !s_first_region_leader(c))
+    coord_store_t *self = c->store;
+    if (c->cfg.defrag_threshold <= 0 || now < self->next_defrag_ms || !s_first_region_leader(c))
         return;
-    next_ms = now + S_DEFRAG_EVERY_MS;
+    self->next_defrag_ms = now + S_DEFRAG_EVERY_MS;
     char *list = strdup(c->cfg.etcd_endpoints), *save = NULL;
     gp_etcd_t *member[S_MAX_MEMBERS] = { 0 };
     gp_etcd_store_status_t st[S_MAX_MEMBERS];
@@ -355,51 +359,66 @@ static void s_defrag(coord_t *c, int64_t now)
 
 static void s_set_full(coord_t *c, int full)
 {
-    s_st.full = full;
+    coord_store_t *self = c->store;
+    self->full = full;
     gp_metric_set(c->m.store_full, full);
 }
 
 void coord_store_write_failed(coord_t *c, const gp_err_t *err)
 {
-    if (err == NULL || err->code != GP_ERR_NOSPACE || s_st.full)
+    coord_store_t *self = c->store;
+    if (self == NULL || err == NULL || err->code != GP_ERR_NOSPACE || self->full)
         return;
     s_set_full(c, 1);
-    s_st.full_logged_ms = gp_mono_ms();
-    s_st.next_probe_ms = s_st.full_logged_ms + S_PROBE_MS;
+    self->full_logged_ms = gp_mono_ms();
+    self->next_probe_ms = self->full_logged_ms + S_PROBE_MS;
     gp_log_warn("store full: etcd refuses writes (NOSPACE alarm); submissions are refused and "
                 "no round opens until it clears err=\"%s\"", err->msg);
 }
 
 int coord_store_full(coord_t *c)
 {
-    (void)c;
-    return s_st.full;
+    return c->store && c->store->full;
+}
+
+int coord_store_start(coord_t *c, gp_err_t *err)
+{
+    if (c->store == NULL && (c->store = calloc(1, sizeof *c->store)) == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+void coord_store_stop(coord_t *c)
+{
+    free(c->store);
+    c->store = NULL;
 }
 
 static void s_status(coord_t *c, int64_t now)
 {
-    if (now < s_st.next_status_ms && !(s_st.full && now >= s_st.next_probe_ms))
+    coord_store_t *self = c->store;
+    if (now < self->next_status_ms && !(self->full && now >= self->next_probe_ms))
         return;
     gp_etcd_store_status_t st;
     gp_err_t err;
     if (gp_etcd_store_status(c->etcd, &st, &err) < 0) {
         coord_metrics_etcd_error(&c->m, "status", &err);
-        s_st.next_probe_ms = now + S_PROBE_MS;
+        self->next_probe_ms = now + S_PROBE_MS;
         return;
     }
-    s_st.next_status_ms = now + S_STATUS_MS;
-    s_st.next_probe_ms = now + S_PROBE_MS;
+    self->next_status_ms = now + S_STATUS_MS;
+    self->next_probe_ms = now + S_PROBE_MS;
     gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_BYTES, NULL),
                   (double)st.db_bytes);
     gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_IN_USE_BYTES, NULL),
                   (double)st.db_in_use_bytes);
-    if (s_st.full && !st.nospace) {
+    if (self->full && !st.nospace) {
         s_set_full(c, 0);
         gp_log_info("store writable again: etcd's NOSPACE alarm is cleared");
         coord_round_kick(c);
         coord_recovery_reconcile_soon(c);
-    } else if (s_st.full && now - s_st.full_logged_ms >= 60000) {
-        s_st.full_logged_ms = now;
+    } else if (self->full && now - self->full_logged_ms >= 60000) {
+        self->full_logged_ms = now;
         gp_log_warn("store still full: etcd's NOSPACE alarm is raised (compact, defragment, "
                     "then `etcdctl alarm disarm`)");
     }
@@ -407,6 +426,8 @@ static void s_status(coord_t *c, int64_t now)
 
 void coord_store_tick(coord_t *c)
 {
+    if (c->store == NULL)
+        return;
     int64_t now = gp_mono_ms();
     s_status(c, now);
     s_compact(c, now);

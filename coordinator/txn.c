@@ -69,9 +69,7 @@ int coord_requeue(gp_jobrec_t *rec, gp_job_state_t why, const char *reason, int6
     if (rec->state == GP_JOB_PENDING)
         rec->attempts++;   /* placed, never reported running */
     gp_jobrec_set_state(rec, why, NULL, reason, now_ms);
-    int again = why == GP_JOB_PREEMPTED ||
-                ((rec->restart == GP_RESTART_ALWAYS || rec->restart == GP_RESTART_ON_FAILURE) &&
-                 rec->attempts <= rec->max_restarts);
+    int again = why == GP_JOB_PREEMPTED || gp_jobrec_restarts_again(rec, 1);
     if (again)
         gp_jobrec_set_state(rec, GP_JOB_PENDING, "", why == GP_JOB_PREEMPTED
                                                        ? "requeued after preemption"
@@ -83,8 +81,9 @@ int coord_requeue(gp_jobrec_t *rec, gp_job_state_t why, const char *reason, int6
 int coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char *reason)
 {
     int idx = -1;
-    if (b == NULL || j == NULL || reason[0] == '\0' || !strcmp(j->last_reason, reason) ||
-        !strcmp(j->reason, reason))
+    uint64_t h = gp_hash_str(reason);
+    if (b == NULL || j == NULL || reason[0] == '\0' || j->last_reason_hash == h ||
+        j->reason_hash == h)
         return -1;
     gp_jobrec_t rec;
     int64_t mod;
@@ -98,7 +97,7 @@ int coord_set_reason(coord_t *c, gp_etcd_batch_t *b, coord_job_t *j, const char 
         gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, j->id), GP_ETCD_CMP_MOD, mod);
         coord_txn_put_job(t, c, &rec);
         if ((idx = gp_txnb_add(t, b, NULL)) >= 0)
-            gp_strlcpy(j->last_reason, reason, sizeof j->last_reason);
+            j->last_reason_hash = h;
         gp_txnb_destroy(&t);
     }
     gp_jobrec_clear(&rec);

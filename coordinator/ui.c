@@ -663,7 +663,7 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
         coord_node_t *nd = it.value;
         /* A node whose record is gone while allocations remain: NotReady
          * (until the leader's recovery releases them). */
-        if (!nd->present && gp_strmap_get(held, nd->name) == NULL)
+        if (!nd->present && !nd->gone_ms && gp_strmap_get(held, nd->name) == NULL)
             continue;
         if (nd->region[0])
             gp_strmap_put(regions, nd->region, nd);
@@ -930,6 +930,14 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
     s_ui_t *u = s_ui(c);
     if (u == NULL || c->jobs == NULL) {
         gp_http_respond_error(req, 503, "the coordinator's cache is not ready");
+        return;
+    }
+    if (!strncmp(view, "logs/", 5)) {
+        /* a job's log tail: the API's logs.c, answered by its node's agent */
+        if (!gp_name_valid(view + 5))
+            gp_http_respond_error(req, 400, "bad job id \"%.200s\"", view + 5);
+        else
+            coord_logs_http(c, req, view + 5);
         return;
     }
     char key[320], etag[160];

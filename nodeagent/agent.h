@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "placement.h"
+#include "rightsize.h"
 #include "runner.h"
 #include "slice_region.h"
 #include "strmap.h"
@@ -51,6 +52,7 @@ typedef struct {
     char *state_dir, *shim, *runner;
     char *compute_mode;         /* "cap" or "share": jobs that name none */
     int64_t stop_grace_ms, log_retention_ms;
+    int64_t restart_backoff_ms, restart_backoff_max_ms, restart_backoff_reset_ms;
     char *metrics_listen;
     int64_t simulate;
     char *simulate_devices, *simulate_nvlink;
@@ -63,6 +65,8 @@ typedef struct {
     char *container_ulimits, *container_network, *container_registries;
     char *container_mount_paths, *container_devices;
     char *job_user, *job_users, *job_root_teams, *job_rlimits;
+    int64_t rightsize_half_life_ms, rightsize_interval_ms, rightsize_oom_min_mib;
+    double rightsize_oom_factor;
 } agent_cfg_t;
 
 /* One node this agent speaks for (one, or N with --simulate). */
@@ -106,6 +110,12 @@ typedef struct {
     int64_t prev_sample_ms;
     double compute_share[GP_MAX_DEVICES];
     char fail_reason[256];            /* why it could not run ("" = its exit status says) */
+    /* right-sizing (rightsize.c) */
+    gp_rightsize_run_t *rs_run;       /* this run's use since its last sample, or NULL */
+    int64_t rs_started_ms, rs_last_sample_ms;
+    uint64_t rs_oom_seen[GP_SLICE_MAX_DEVICES];
+    uint64_t rs_throttled_seen[GP_SLICE_MAX_DEVICES];
+    int64_t rs_oom_bump_mib;          /* the run died of OOM in its slice: its next size */
 } agent_job_t;
 
 typedef struct agent agent_t;
@@ -131,6 +141,9 @@ void agent_bidder_handle(agent_t *a);
 void agent_bidder_tick(agent_t *a);
 void agent_bidder_stop(agent_t *a);
 
+/* logs.c: answer a coordinator's LOGS request on sock (LOGDATA). */
+void agent_logs_answer(agent_t *a, void *sock, const json_t *body);
+
 /* jobs.c */
 int agent_jobs_start(agent_t *a, gp_err_t *err);
 void agent_jobs_tick(agent_t *a);
@@ -139,11 +152,24 @@ int agent_jobs_count(agent_t *a);
 /* The slices on a node, for its usage record: [{"job", "devices": [...]}]. */
 json_t *agent_jobs_usage(agent_t *a, const char *node);
 
+/* rightsize.c: usage samples of right-sized runs, per-class summaries */
+int agent_rightsize_start(agent_t *a, gp_err_t *err);
+/* A usage interval of interval_ms in which the job's devices were charged
+ * charged_delta[d] ns of GPU time. */
+void agent_rightsize_window(agent_t *a, agent_job_t *j, int ndev, const uint64_t *charged_delta,
+                            int64_t interval_ms);
+/* The job's run ended or was stopped (its region still open): its sample;
+ * sets j->rs_oom_bump_mib when an auto run died of OOM. */
+void agent_rightsize_run_end(agent_t *a, agent_job_t *j);
+void agent_rightsize_tick(agent_t *a);       /* long runs' samples; writes */
+void agent_rightsize_stop(agent_t *a);
+
 struct agent {
     agent_cfg_t cfg;
     gp_etcd_t *etcd;
     gp_metrics_t *metrics;            /* the registry /metrics renders */
     agent_metrics_t m;                /* its handles (metrics.h) */
+    int64_t next_sweep_ms;            /* exporter.c: the next sweep of ended jobs' series */
     gp_placement_t *engine;           /* our nodes and their committed allocations */
 
     agent_node_t *nodes;
@@ -182,6 +208,8 @@ struct agent {
     int alloc_relist;
     int64_t next_usage_ms, next_prune_ms;
     char slice_dir[3072];
+    gp_strmap_t *rs_pending;          /* class -> samples waiting to be written */
+    int64_t rs_next_flush_ms;
 
     int stopping;
 };

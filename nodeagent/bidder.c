@@ -545,6 +545,8 @@ void agent_bidder_handle(agent_t *a)
                 big = json_array_size(json_object_get(msg.body, "jobs")) >= S_BIG_CFB;
             } else if (msg.type == GP_MSG_AWARD) {
                 gp_metric_inc(a->m.awards);
+            } else if (msg.type == GP_MSG_LOGS) {
+                agent_logs_answer(a, p->sock, msg.body);
             } else {
                 gp_metric_inc(a->m.protocol_errors[AGENT_PROTO_UNEXPECTED_TYPE]);
             }

@@ -40,11 +40,10 @@ static void s_sweep(agent_t *a)
 
 void agent_exporter_tick(agent_t *a)
 {
-    static int64_t next_ms;
     int64_t now = gp_mono_ms();
-    if (now < next_ms)
+    if (now < a->next_sweep_ms)
         return;
-    next_ms = now + S_SWEEP_MS;
+    a->next_sweep_ms = now + S_SWEEP_MS;
     s_sweep(a);
 }
 

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,7 @@ static void s_job_free(agent_t *a, agent_job_t *j)
         unlink(j->region_path);
     }
     gp_jobrec_clear(&j->rec);
+    free(j->rs_run);
     free(j);
 }
 
@@ -560,6 +562,48 @@ static int64_t s_retry_at(agent_job_t *j, int64_t now)
     return now + half + (int64_t)(random() % (half + 1));
 }
 
+/* The backoff before a restart, as Kubernetes' CrashLoopBackOff: the
+ * first restart waits restart-backoff, each next one twice the last, at
+ * most restart-backoff-max; a run of restart-backoff-reset or longer (from
+ * the run's first "running" in the record's history, to now) starts again
+ * from restart-backoff.
+ * The record carries it (restarts, restart_delay_ms, restart_at_ms), so a
+ * restarted agent, or another node's, continues it; the leader does not
+ * place the job before restart_at_ms (round.c). */
+static void s_restart_backoff(agent_t *a, gp_jobrec_t *rec, int64_t now)
+{
+    /* the run: from the first "running" after the last "placed" (a resume
+     * after a suspension writes "running" again, mid-run) */
+    int64_t ran_since = 0;
+    size_t i;
+    json_t *h;
+    json_array_foreach(rec->history, i, h) {
+        const char *st = json_string_value(json_object_get(h, "state"));
+        if (st && !strcmp(st, "placed"))
+            ran_since = 0;
+        else if (st && !strcmp(st, "running") && ran_since == 0)
+            ran_since = json_integer_value(json_object_get(h, "at_ms"));
+    }
+    int64_t delay = rec->restart_delay_ms * 2;
+    if (rec->restart_delay_ms == 0 ||
+        (ran_since > 0 && now - ran_since >= a->cfg.restart_backoff_reset_ms))
+        delay = a->cfg.restart_backoff_ms;
+    if (delay > a->cfg.restart_backoff_max_ms)
+        delay = a->cfg.restart_backoff_max_ms;
+    rec->restarts++;
+    rec->restart_delay_ms = delay;
+    rec->restart_at_ms = now + delay;
+}
+
+/* RFC 3339, UTC, to the second. */
+static void s_fmt_utc(char *out, size_t size, int64_t ms)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&sec, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, size, "?");
+}
+
 /* The fenced report, appended to a transaction that may carry other jobs'
  * reports: compare the allocation's create revision (and the job record's
  * mod revision), then write the record; on an end also delete the
@@ -587,6 +631,12 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
             gp_jobrec_set_state(&j->rec, GP_JOB_PLACED, j->alloc.node, why, now);
         }
         gp_jobrec_set_state(&j->rec, GP_JOB_RUNNING, j->alloc.node, "started", now);
+        if (j->rec.rightsize == GP_RIGHTSIZE_AUTO && j->alloc.ndevices > 0 &&
+            !j->alloc.devices[0].whole) {
+            /* The slice this run was given (the request stays in the spec). */
+            j->rec.applied_mem_mib = j->alloc.devices[0].mem_mib;
+            j->rec.applied_compute_pct = (j->alloc.devices[0].compute_permille + 9) / 10;
+        }
     } else if (j->drained && j->rec.restart != GP_RESTART_NEVER) {
         /* Stopped for a drain: not the job's failure; it runs elsewhere. */
         char why[200];
@@ -598,10 +648,15 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_txnb_del(t, akey);
     } else {
         int failed = j->lost || j->term_signal || j->exit_code != 0 || j->fail_reason[0];
-        int restart = (j->rec.restart == GP_RESTART_ALWAYS ||
-                       (j->rec.restart == GP_RESTART_ON_FAILURE && failed)) &&
-                      j->rec.attempts <= j->rec.max_restarts;
+        /* A right-sized run that died of OOM in its slice goes again, bigger,
+         * within max_restarts whatever its policy, and at once: the bump is
+         * the remedy, not a crash loop (rightsize.c). */
+        int oom = failed && j->rs_oom_bump_mib > 0;
+        int restart = gp_jobrec_restarts_again(&j->rec, failed) ||
+                      (oom && j->rec.attempts <= j->rec.max_restarts);
         char reason[300];
+        if (oom)
+            j->rec.rightsize_floor_mib = j->rs_oom_bump_mib;
         if (j->fail_reason[0])
             snprintf(reason, sizeof reason, "%s", j->fail_reason);
         else if (j->lost)
@@ -614,9 +669,17 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_jobrec_set_state(&j->rec, failed ? GP_JOB_FAILED : GP_JOB_SUCCEEDED, j->alloc.node,
                             reason, now);
         if (restart) {
-            char why[360];
-            snprintf(why, sizeof why, "%s; restarting (%s)", reason,
-                     j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure");
+            char why[420], at[40];
+            if (oom) {
+                snprintf(why, sizeof why, "%.200s after memory was refused in its slice; "
+                         "restarting with %lld MiB", reason, (long long)j->rs_oom_bump_mib);
+            } else {
+                s_restart_backoff(a, &j->rec, now);
+                s_fmt_utc(at, sizeof at, j->rec.restart_at_ms);
+                snprintf(why, sizeof why, "%.200s; restarting (%s): restart %d in %llds, at %s",
+                         reason, j->rec.restart == GP_RESTART_ALWAYS ? "always" : "on-failure",
+                         j->rec.restarts, (long long)((j->rec.restart_delay_ms + 999) / 1000), at);
+            }
             gp_jobrec_set_state(&j->rec, GP_JOB_PENDING, "", why, now);
             if (j->rec.region[0] == '\0')
                 gp_strlcpy(j->rec.region, a->cfg.region, sizeof j->rec.region);
@@ -833,6 +896,7 @@ static void s_on_end(const gp_run_status_t *st, void *arg)
         gp_runner_forget(a->runner, st->job, NULL);
         return;
     }
+    agent_rightsize_run_end(a, j);
     if (j->stopping) {
         gp_log_info("stopped job=%s", j->alloc.job);
         s_job_drop(a, j);
@@ -899,6 +963,8 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
     /* Jobs open their own region by name (0711: they list nothing). */
     if ((mkdir(a->slice_dir, 0711) < 0 && errno != EEXIST) || chmod(a->slice_dir, 0711) < 0)
         return gp_err_errno(err, "cannot create %s", a->slice_dir);
+    if (agent_rightsize_start(a, err) < 0)
+        return -1;
     if (s_relist(a, err) < 0) {
         gp_log_warn("cannot list allocations yet, will retry err=\"%s\"", err->msg);
         a->alloc_relist = 1;
@@ -929,6 +995,7 @@ void agent_jobs_tick(agent_t *a)
             gp_log_info("pruned old job folders count=%d", n);
         a->next_prune_ms = gp_mono_ms() + 3600 * 1000;
     }
+    agent_rightsize_tick(a);
     if (gp_strmap_size(a->jobs) == 0)
         return;   /* idle: nothing to fetch or report */
     s_fetch_and_start(a);
@@ -939,6 +1006,7 @@ void agent_jobs_tick(agent_t *a)
 void agent_jobs_stop(agent_t *a)
 {
     gp_etcd_watch_destroy(&a->alloc_watch);
+    agent_rightsize_stop(a);
     if (a->jobs) {
         for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
              it = gp_strmap_next(a->jobs, it)) {
@@ -946,6 +1014,7 @@ void agent_jobs_stop(agent_t *a)
             if (j->region)
                 gp_slice_region_close(&j->region);   /* keep the file: the job runs on */
             gp_jobrec_clear(&j->rec);
+            free(j->rs_run);
             free(j);
         }
         gp_strmap_destroy(&a->jobs);
@@ -998,12 +1067,18 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
         if (strcmp(j->alloc.node, node) != 0)
             continue;
         json_t *devs = json_array();
+        uint64_t delta[GP_MAX_DEVICES] = { 0 };
+        int ndelta = 0;
+        int64_t interval = j->prev_sample_ms ? now - j->prev_sample_ms : 0;
         if (j->region) {
             gp_slice_region_reclaim(j->region);
             for (int d = 0; d < gp_slice_region_ndevices(j->region) && d < GP_MAX_DEVICES; d++) {
                 gp_slice_usage_t u;
                 if (gp_slice_region_usage(j->region, d, &u) < 0)
                     continue;
+                if (j->prev_sample_ms && u.charged_ns > j->prev_charged_ns[d])
+                    delta[d] = u.charged_ns - j->prev_charged_ns[d];
+                ndelta = d + 1;
                 if (j->prev_sample_ms && now > j->prev_sample_ms)
                     j->compute_share[d] = 100.0 * (double)(u.charged_ns - j->prev_charged_ns[d]) /
                                           ((double)(now - j->prev_sample_ms) * 1e6);
@@ -1035,6 +1110,7 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
                                     u.suspended != 0));
             }
             j->prev_sample_ms = now;
+            agent_rightsize_window(a, j, ndelta, delta, interval);
         }
         s_watch_priority(a, j);
         json_array_append_new(out, json_pack("{s:s,s:o}", "job", j->alloc.job, "devices", devs));

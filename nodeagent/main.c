@@ -75,6 +75,13 @@ static const gp_opt_t s_opts[] = {
       "run jobs through this /bin/sh command; {command}, {job} and {dir} are replaced" },
     { "stop-grace", GP_OPT_DURATION, offsetof(agent_cfg_t, stop_grace_ms), "10s", 0, 3600000,
       "time between SIGTERM and SIGKILL when a job is stopped" },
+    { "restart-backoff", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_ms), "10s", 0,
+      3600000, "a job restarted by its policy waits this long the first time, twice as long "
+      "each next time (as Kubernetes' CrashLoopBackOff)" },
+    { "restart-backoff-max", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_max_ms), "5m",
+      0, 86400000, "the longest wait before a restart" },
+    { "restart-backoff-reset", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_reset_ms),
+      "10m", 0, 86400000, "a run this long starts the backoff again from restart-backoff" },
     { "log-retention", GP_OPT_DURATION, offsetof(agent_cfg_t, log_retention_ms), "24h", 0,
       INT64_C(365) * 24 * 3600 * 1000, "how long ended jobs' folders (logs) are kept in state-dir/done" },
     { "metrics-listen", GP_OPT_STRING, offsetof(agent_cfg_t, metrics_listen), "127.0.0.1:9464", 0, 0,
@@ -130,6 +137,16 @@ static const gp_opt_t s_opts[] = {
     { "job-rlimits", GP_OPT_STRING, offsetof(agent_cfg_t, job_rlimits), "core=0", 0, 0,
       "resource limits of every job, NAME=VALUE comma-separated (as, core, cpu, data, fsize, "
       "memlock, nofile, nproc, stack; a number or unlimited)" },
+    { "rightsize-half-life", GP_OPT_DURATION, offsetof(agent_cfg_t, rightsize_half_life_ms), "24h",
+      60000, INT64_C(365) * 24 * 3600 * 1000,
+      "usage summaries of job classes: a sample's weight halves in this time" },
+    { "rightsize-interval", GP_OPT_DURATION, offsetof(agent_cfg_t, rightsize_interval_ms), "1m",
+      1000, INT64_C(24) * 3600 * 1000,
+      "a long right-sized run gives its class one usage sample per interval while it runs" },
+    { "rightsize-oom-min", GP_OPT_MIB, offsetof(agent_cfg_t, rightsize_oom_min_mib), "256", 0,
+      1048576, "after an OOM in a slice, its next size is at least its limit plus this" },
+    { "rightsize-oom-factor", GP_OPT_DOUBLE, offsetof(agent_cfg_t, rightsize_oom_factor), "1.2", 1,
+      10, "after an OOM in a slice, its next size is at least its limit times this" },
     { NULL, 0, 0, NULL, 0, 0, NULL },
 };
 
@@ -167,6 +184,12 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "compute-mode: expected cap or share");
     if (c->state_dir[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "state-dir: required");
+    /* A missing shim would make the dynamic loader skip the preload and run
+     * every job unenforced: say so now.  No shim at all is written "". */
+    if (c->shim[0] && access(c->shim, R_OK) != 0)
+        return gp_err_set(err, GP_ERR_INVALID, "shim: %s: %s (jobs would run without their "
+                          "slice enforced; write shim = \"\" to run them without a shim)",
+                          c->shim, strerror(errno));
     gp_err_t perr;
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = c->policy;

@@ -57,6 +57,7 @@ typedef struct {
     /* counters */
     gp_metric_t *bids, *bids_refused, *awards, *coordinators_refused, *lease_lost;
     gp_metric_t *inconsistencies;
+    gp_metric_t *rightsize_bad_summaries, *rightsize_dropped;   /* rightsize.c */
     gp_metric_t *protocol_errors[AGENT_PROTO__N];
     gp_metric_t *job_states[AGENT_JOB_STATES];
     /* gauges */

@@ -17,10 +17,14 @@
  *   openb: the CSV files of simulations/data/openb (node list, pod list).
  *   jsonl inventory: one node record per line (model.h), "#" comments and
  *     blank lines ignored.
- *   jsonl workload: one job spec per line (model.h) with three optional
- *     extra fields: "arrival" (seconds), "duration" (seconds) and "team"
- *     (a name the queueing report groups by); or a count of one shape:
- *     {"shape": {job spec}, "count": 40, "team": "search"}, 40 pods alike.
+ *   jsonl workload: one job spec per line (model.h) with optional extra
+ *     fields: "arrival" (seconds), "duration" (seconds), "team" (a name the
+ *     queueing report groups by), "use" ({"mem_mib", "compute_percent"}:
+ *     what the run really used, for --rightsize) and "class" (the job class
+ *     it is learned with; default: its id without a numeric suffix, scoped
+ *     to its team, as in the pool; without an id, its line); or a count of
+ *     one shape: {"shape": {job spec}, "count": 40, "team": "search"}, 40
+ *     pods alike.
  * Errors name the file and line; the process exits EX_DATAERR.
  */
 #ifndef GP_SIM_H
@@ -30,9 +34,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "model.h"
 #include "placement.h"
+#include "rightsize.h"
 
 typedef struct {
     char name[GP_NAME_LEN];
@@ -55,6 +62,7 @@ typedef struct {
     double arrival, duration;   /* seconds; < 0 unknown */
     int line;
     int team;                /* index into teams, -1 none */
+    int use;                 /* index into uses (what the run used), -1 none */
     gp_job_t *full;          /* jsonl jobs using filters beyond models, else NULL;
                                 owned by sim_data_t.fulls (copies share one) */
 } sim_pod_t;
@@ -64,6 +72,13 @@ typedef struct {
     char vendor[GP_SHORT_LEN];
     int64_t mem_mib;
 } sim_model_t;
+
+/* What a run used ("use" in the workload) and its class. */
+typedef struct {
+    int64_t mem_mib;         /* per device; < 0 not given (as much as it asked) */
+    double compute_pct;      /* < 0 not given */
+    int cls;                 /* index into classes */
+} sim_use_t;
 
 typedef struct {
     sim_node_t *nodes;
@@ -79,6 +94,10 @@ typedef struct {
     int nfulls, fulls_cap;
     char (*teams)[GP_SHORT_LEN];
     int nteams, teams_cap;
+    sim_use_t *uses;
+    int nuses, uses_cap;
+    char (*classes)[GP_RIGHTSIZE_CLASS_LEN];
+    int nclasses, classes_cap;
     const char *nodes_path, *pods_path;   /* for messages */
 } sim_data_t;
 
@@ -121,6 +140,7 @@ typedef struct {
     bool duration_fixed;
     double max_wait;         /* < 0: forever */
     double sample;           /* seconds between samples, 0 auto */
+    bool rightsize;          /* --rightsize auto: learn per class, place with it */
 } sim_run_opts_t;
 
 #define SIM_SERIES 201       /* inflation: arrived 0..200% in 1% steps */
@@ -139,6 +159,17 @@ typedef struct {
     double dropped;          /* waited longer than --max-wait */
     double queued_end;       /* still waiting when the replay ended */
 } sim_group_t;
+
+/* Time mode with --rightsize (sim_rightsize.c): the runs that ended, the
+ * GPU time they were allocated as requested ("before") and as right-sized
+ * ("after"), the GPU time they used, the most GPUs allocated at once each
+ * way, and the runs that would have hit their slice's limit. */
+typedef struct {
+    double runs, limit_hits, mem_hits, compute_hits;
+    double gpu_h_before, gpu_h_after, gpu_h_used;
+    double gpus_before, gpus_after;
+    double util_before_pct, util_after_pct;
+} sim_rs_result_t;
 
 typedef struct {
     const char *policy;
@@ -162,11 +193,32 @@ typedef struct {
     int nsamples;
     double wall_s;
     int capacity_error;      /* an accounting check failed */
+    sim_rs_result_t rs;
 } sim_result_t;
 
 int sim_run(const sim_data_t *d, const sim_run_opts_t *o, const gp_shape_t *shapes,
             const double *weights, int nshapes, sim_result_t *res, gp_err_t *err);
 void sim_result_free(sim_result_t *r);
+
+/* sim_rightsize.c: --rightsize auto in time mode, with the pool's own code
+ * (common/rightsize.h).  A run of a workload line with "use" is right-sized
+ * when it asks for a fractional slice: at its start, placed with its
+ * class's recommendation (gp_rightsize_apply); at its end, learned as the
+ * agent learns a run (its memory peak, its achieved compute share as one
+ * busy window, an OOM when it used more memory than it was given). */
+typedef struct sim_rs sim_rs_t;
+sim_rs_t *sim_rs_new(const sim_data_t *d, gp_placement_t *pl, int nsched);
+void sim_rs_destroy(sim_rs_t **self_p);
+/* Before placing schedule entry k (pod p) at time t: size job. */
+void sim_rs_apply(sim_rs_t *rs, int k, const sim_pod_t *p, gp_job_t *job, double t);
+/* Placed: its GPU share (thousandths, all devices) as allocated. */
+double sim_rs_start(sim_rs_t *rs, int k, const sim_pod_t *p, const gp_job_t *job, double t);
+/* Ended at t after dur seconds: learn, count; its share as allocated. */
+double sim_rs_end(sim_rs_t *rs, int k, const sim_pod_t *p, double t, double dur);
+void sim_rs_result(const sim_rs_t *rs, sim_rs_result_t *out);
+void sim_rs_mean(const sim_result_t *r, int n, sim_rs_result_t *out);
+void sim_rs_print(FILE *out, const sim_result_t *m, int n);
+void sim_rs_json(json_t *j, const sim_rs_result_t *rs);
 
 /* sim_plan.c */
 typedef struct {

@@ -103,6 +103,7 @@ typedef struct {
     int nt;
     char clouds[S_MAX_KINDS][GP_SHORT_LEN];
     int limit[S_MAX_KINDS];  /* per cloud, -1 none */
+    bool limited;            /* some cloud has a limit */
     int nclouds;
     const gp_shape_t *sh;
     const double *w;
@@ -357,6 +358,7 @@ static int s_limits(s_ctx_t *c, const char *spec, gp_err_t *err)
             break;
         }
         c->limit[i] = (int)v;
+        c->limited = true;
     }
     free(buf);
     return rc;
@@ -364,6 +366,8 @@ static int s_limits(s_ctx_t *c, const char *spec, gp_err_t *err)
 
 static bool s_within_limits(const s_ctx_t *c, const int *x)
 {
+    if (!c->limited)
+        return true;
     int used[S_MAX_KINDS] = {0};
     for (int k = 0; k < c->nt; k++)
         used[c->t[k].cloud_ix] += x[k];
@@ -621,46 +625,60 @@ cleanup:
     return rc;
 }
 
-/* What x supplies of each resource to the jobs of set m (the kinds of its mask). */
-static void s_supply(const s_ctx_t *c, const int *x, int m, double sup[S_NRES])
+/* What x supplies of each resource to the jobs of each set m (the kinds of
+ * its mask). */
+static void s_supply(const s_ctx_t *c, const int *x, double sup[][S_NRES])
 {
-    for (int r = 0; r < S_NRES; r++)
-        sup[r] = 0;
-    for (int k = 0; k < c->nt; k++)
-        if (c->masks[m] & (1ULL << k))
-            for (int r = 0; r < S_NRES; r++)
-                sup[r] += x[k] * c->t[k].cap[r];
+    for (int m = 0; m < c->nmasks; m++) {
+        for (int r = 0; r < S_NRES; r++)
+            sup[m][r] = 0;
+        for (int k = 0; k < c->nt; k++)
+            if (c->masks[m] & (1ULL << k))
+                for (int r = 0; r < S_NRES; r++)
+                    sup[m][r] += x[k] * c->t[k].cap[r];
+    }
 }
 
-/* Can x hold the workload at all, by capacity? (necessary, not sufficient) */
-static bool s_bound(const s_ctx_t *c, const int *x)
+/* Does supply sup meet the capacity bound? (necessary, not sufficient) */
+static bool s_bound_sup(const s_ctx_t *c, double sup[][S_NRES])
 {
     if (!c->bound_ok)
         return true;
-    for (int m = 0; m < c->nmasks; m++) {
-        double sup[S_NRES];
-        s_supply(c, x, m, sup);
+    for (int m = 0; m < c->nmasks; m++)
         for (int r = 0; r < S_NRES; r++)
-            if (sup[r] + 1e-6 < c->dem[m][r])
+            if (sup[m][r] + 1e-6 < c->dem[m][r])
                 return false;
-    }
     return true;
+}
+
+/* Can x hold the workload at all, by capacity? */
+static bool s_bound(const s_ctx_t *c, const int *x)
+{
+    double sup[256][S_NRES];
+    if (!c->bound_ok)
+        return true;
+    s_supply(c, x, sup);
+    return s_bound_sup(c, sup);
 }
 
 /* A lower bound of the cost of any inventory that keeps x's counts of the
  * kinds before `from` and meets the capacity bound: each (set, resource)
  * shortfall bought at its cheapest unit price among the kinds from `from`
- * on.  INFINITY when some shortfall cannot be bought. */
-static double s_lower(const s_ctx_t *c, const int *x, int from)
+ * on.  INFINITY when some shortfall cannot be bought.  x is a vector whose
+ * supply is psup plus one node of kind `from` (the successor of a vector
+ * in the proof's walk: its supply is the parent's and one node's, with no
+ * pass over the kinds; capacities are whole numbers or halves, so the sums
+ * are the same in any order). */
+static double s_lower(const s_ctx_t *c, const int *x, int from, double psup[][S_NRES])
 {
     double cost = s_cost(c, x), worst = 0;
     if (!c->bound_ok)
         return cost;
+    const double *add = c->t[from].cap;
     for (int m = 0; m < c->nmasks; m++) {
-        double sup[S_NRES];
-        s_supply(c, x, m, sup);
+        bool has = (c->masks[m] >> from) & 1;
         for (int r = 0; r < S_NRES; r++) {
-            double need = c->dem[m][r] - sup[r];
+            double need = c->dem[m][r] - (has ? psup[m][r] + add[r] : psup[m][r]);
             if (need <= 1e-6)
                 continue;
             double q = c->ratio[m][r][from];
@@ -904,8 +922,9 @@ static int s_prove(s_ctx_t *c, s_sol_t *sol)
     int rc = -1, pops = 0, evals = 0, budget = s_budget(c, S_PROOF_PODS);
     size_t sz = sizeof(s_node_t) + sizeof(uint16_t) * (size_t)c->nt;
     double bound = sol->found ? sol->cost - 1e-9 : INFINITY;
+    double (*sup)[S_NRES] = malloc(sizeof *sup * 256);
     s_node_t *e = calloc(1, sz);
-    if (e == NULL || s_pq_push(&q, e) < 0) {
+    if (sup == NULL || e == NULL || s_pq_push(&q, e) < 0) {
         free(e);
         gp_err_set(c->err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
@@ -919,7 +938,9 @@ static int s_prove(s_ctx_t *c, s_sol_t *sol)
         int x[S_MAX_KINDS] = {0};
         for (int k = 0; k < c->nt; k++)
             x[k] = e->x[k];
-        if (s_within_limits(c, x) && s_bound(c, x)) {
+        if (c->bound_ok)
+            s_supply(c, x, sup);
+        if (s_within_limits(c, x) && s_bound_sup(c, sup)) {
             bool ok;
             evals++;
             if (s_meets(c, x, &ok) < 0) {
@@ -941,7 +962,7 @@ static int s_prove(s_ctx_t *c, s_sol_t *sol)
                 continue;
             x[k]++;
             bool lim = s_within_limits(c, x);
-            double lb = lim ? s_lower(c, x, k) : INFINITY;
+            double lb = lim ? s_lower(c, x, k, sup) : INFINITY;
             x[k]--;
             if (!lim || !(lb < bound))
                 continue;    /* nothing below it can be cheaper, or fit the limits */
@@ -968,6 +989,7 @@ static int s_prove(s_ctx_t *c, s_sol_t *sol)
 done:
     rc = 0;
 cleanup:
+    free(sup);
     for (int i = 0; i < q.n; i++)
         free(q.a[i]);
     free(q.a);

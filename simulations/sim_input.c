@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "keys.h"
 #include "util.h"
 
 #include "banned.h"
@@ -132,6 +133,8 @@ void sim_data_free(sim_data_t *d)
         free(d->fulls[i]);
     free(d->fulls);
     free(d->teams);
+    free(d->uses);
+    free(d->classes);
     free(d->nodes);
     free(d->pods);
     free(d->specs);
@@ -379,6 +382,7 @@ static int s_openb_pods(sim_data_t *d, const char *path, gp_err_t *err)
             p.mem_pm = p.comp_pm = (int)milli;
         p.spec = -1;
         p.team = -1;
+        p.use = -1;
         p.priority = 0;
         if (c_qos >= 0 && strcmp(fl[c_qos], "LS") == 0)
             p.priority = 10;
@@ -558,8 +562,12 @@ static gp_job_t *s_keep_job(sim_data_t *d, const gp_job_t *job)
     return j;
 }
 
+static int s_sim_team(sim_data_t *d, json_t *o, const char *path, int lineno, sim_pod_t *p,
+                      gp_err_t *err);
+
 /* The simulator's own fields of a workload line ("arrival", "duration",
- * "team"), checked and taken out of o so that the rest is a job spec. */
+ * "team", "use", "class"), checked; the caller takes them out of o (s_take)
+ * so that the rest is a job spec. */
 static int s_sim_fields(sim_data_t *d, json_t *o, const char *path, int lineno, sim_pod_t *p,
                         gp_err_t *err)
 {
@@ -575,6 +583,76 @@ static int s_sim_fields(sim_data_t *d, json_t *o, const char *path, int lineno, 
         *dst[i] = json_number_value(v);
         json_object_del(o, times[i]);
     }
+    json_t *u = json_object_get(o, "use"), *um = json_object_get(u, "mem_mib"),
+           *uc = json_object_get(u, "compute_percent");
+    if (u != NULL) {
+        if (!json_is_object(u) || json_object_size(u) != (size_t)(!!um + !!uc) ||
+            json_object_size(u) == 0 ||
+            (um && (!json_is_integer(um) || json_integer_value(um) < 0)) ||
+            (uc && (!json_is_number(uc) || json_number_value(uc) < 0 ||
+                    json_number_value(uc) > 100)))
+            return gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"use\": expected "
+                              "{\"mem_mib\": MiB >= 0, \"compute_percent\": 0..100} (one or "
+                              "both)", path, lineno);
+    }
+    return s_sim_team(d, o, path, lineno, p, err);
+}
+
+/* The line's "use" and "class" into d->uses (after "use" was checked). */
+static int s_use_add(sim_data_t *d, json_t *o, const gp_job_t *job, const sim_pod_t *p,
+                     const char *path, int lineno, int *out, gp_err_t *err)
+{
+    json_t *u = json_object_get(o, "use"), *c = json_object_get(o, "class");
+    *out = -1;
+    if (json_is_null(u))
+        u = NULL;
+    if (json_is_null(c))
+        c = NULL;
+    if (c && (!json_is_string(c) || !gp_name_valid(json_string_value(c))))
+        return gp_err_set(err, GP_ERR_INVALID, "%s:%d: field \"class\": expected 1..127 of "
+                          "[A-Za-z0-9._-]", path, lineno);
+    if (u == NULL)
+        return 0;
+    char cls[GP_RIGHTSIZE_CLASS_LEN], line[32];
+    snprintf(line, sizeof line, "line-%d", lineno);
+    if (gp_rightsize_class(p->team >= 0 ? d->teams[p->team] : "", json_string_value(c),
+                           job->id[0] ? job->id : line, cls, sizeof cls) < 0)
+        snprintf(cls, sizeof cls, "%s", line);
+    int ci;
+    for (ci = 0; ci < d->nclasses; ci++)
+        if (!strcmp(d->classes[ci], cls))
+            break;
+    if (ci == d->nclasses) {
+        if (d->nclasses == d->classes_cap) {
+            int ncap = d->classes_cap ? 2 * d->classes_cap : 64;
+            void *nc = realloc(d->classes, sizeof *d->classes * (size_t)ncap);
+            if (nc == NULL)
+                return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            d->classes = nc;
+            d->classes_cap = ncap;
+        }
+        gp_strlcpy(d->classes[d->nclasses++], cls, GP_RIGHTSIZE_CLASS_LEN);
+    }
+    if (d->nuses == d->uses_cap) {
+        int ncap = d->uses_cap ? 2 * d->uses_cap : 1024;
+        sim_use_t *nu = realloc(d->uses, sizeof *nu * (size_t)ncap);
+        if (nu == NULL)
+            return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        d->uses = nu;
+        d->uses_cap = ncap;
+    }
+    json_t *um = json_object_get(u, "mem_mib"), *uc = json_object_get(u, "compute_percent");
+    sim_use_t *e = &d->uses[d->nuses];
+    e->mem_mib = um ? json_integer_value(um) : -1;
+    e->compute_pct = uc ? json_number_value(uc) : -1;
+    e->cls = ci;
+    *out = d->nuses++;
+    return 0;
+}
+
+static int s_sim_team(sim_data_t *d, json_t *o, const char *path, int lineno, sim_pod_t *p,
+                      gp_err_t *err)
+{
     json_t *t = json_object_get(o, "team");
     if (t != NULL) {
         const char *name = json_string_value(t);
@@ -600,9 +678,11 @@ static json_t *s_unwrap(json_t *o, const char *path, int lineno, long *count, gp
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v) {
-        if (strcmp(key, "shape") && strcmp(key, "count") && strcmp(key, "team")) {
+        if (strcmp(key, "shape") && strcmp(key, "count") && strcmp(key, "team") &&
+            strcmp(key, "use") && strcmp(key, "class")) {
             gp_err_set(err, GP_ERR_INVALID, "%s:%d: unknown field \"%s\" (a count line has "
-                       "\"shape\", \"count\" and \"team\")", path, lineno, key);
+                       "\"shape\", \"count\", \"team\", \"use\" and \"class\")", path,
+                       lineno, key);
             return NULL;
         }
     }
@@ -620,8 +700,10 @@ static json_t *s_unwrap(json_t *o, const char *path, int lineno, long *count, gp
     }
     *count = (long)json_integer_value(c);
     json_t *s = json_deep_copy(shape);
-    json_t *team = json_object_get(o, "team");
-    if (s == NULL || (team && json_object_set(s, "team", team) < 0)) {
+    json_t *team = json_object_get(o, "team"), *use = json_object_get(o, "use"),
+           *cls = json_object_get(o, "class");
+    if (s == NULL || (team && json_object_set(s, "team", team) < 0) ||
+        (use && json_object_set(s, "use", use) < 0) || (cls && json_object_set(s, "class", cls) < 0)) {
         json_decref(s);
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         return NULL;
@@ -670,13 +752,28 @@ static int s_jsonl_pods(sim_data_t *d, const char *path, gp_err_t *err)
         memset(&p, 0, sizeof p);
         p.arrival = p.duration = -1;
         p.team = -1;
+        p.use = -1;
         if (s_sim_fields(d, spec, path, lineno, &p, err) < 0)
             goto cleanup;
+        json_t *use = json_incref(json_object_get(spec, "use"));
+        json_t *cls = json_incref(json_object_get(spec, "class"));
+        json_object_del(spec, "use");
+        json_object_del(spec, "class");
         gp_err_t e;
         if (gp_job_from_json(spec, job, &e) < 0) {
+            json_decref(use);
+            json_decref(cls);
             gp_err_set(err, GP_ERR_INVALID, "%s:%d: %s", path, lineno, e.msg);
             goto cleanup;
         }
+        json_t *uc = json_pack("{s:O?,s:O?}", "use", use, "class", cls);
+        json_decref(use);
+        json_decref(cls);
+        int urc = uc ? s_use_add(d, uc, job, &p, path, lineno, &p.use, err)
+                     : gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        json_decref(uc);
+        if (urc < 0)
+            goto cleanup;
         json_decref(spec);
         json_decref(o);
         spec = o = NULL;

@@ -70,6 +70,10 @@ static const char s_usage[] =
     "      --max-wait S         time mode: drop a pod queued longer (default: never);\n"
     "                           time mode reports waits per priority and per team\n"
     "      --sample S           time mode: seconds between utilization samples\n"
+    "      --rightsize MODE     time mode: off (default) or auto: learn each class's use\n"
+    "                           (the workload's \"use\") as the pool does and place runs\n"
+    "                           with its recommendation; reports GPU time allocated and\n"
+    "                           used, GPUs needed, and runs that would hit their limit\n"
     "      --json               one JSON object per policy per line\n"
     "      --csv FILE           series: allocation ratio per arrived %, or utilization\n"
     "      --plot FILE          gnuplot chart, .png or .svg\n"
@@ -93,7 +97,7 @@ static const char s_usage[] =
 
 enum {
     O_CANDIDATES = 256, O_COUNT, O_SCALE, O_WHOLE, O_MODE, O_RATE, O_DURATION, O_DDIST,
-    O_MAXWAIT, O_SAMPLE, O_JSON, O_CSV, O_PLOT, O_SUCCESS, O_MIX, O_VERSION, O_NFORMAT,
+    O_MAXWAIT, O_SAMPLE, O_RIGHTSIZE, O_JSON, O_CSV, O_PLOT, O_SUCCESS, O_MIX, O_VERSION, O_NFORMAT,
     O_PFORMAT, O_PRICES, O_MAXNODES, O_EXHAUSTIVE,
 };
 
@@ -119,6 +123,7 @@ static const struct option s_options[] = {
     {"duration-dist", required_argument, NULL, O_DDIST},
     {"max-wait", required_argument, NULL, O_MAXWAIT},
     {"sample", required_argument, NULL, O_SAMPLE},
+    {"rightsize", required_argument, NULL, O_RIGHTSIZE},
     {"json", no_argument, NULL, O_JSON},
     {"csv", required_argument, NULL, O_CSV},
     {"plot", required_argument, NULL, O_PLOT},
@@ -303,6 +308,7 @@ static int s_mean(const sim_result_t *r, int n, sim_result_t *out)
     out->unplaced = a[15];
     out->alloc_pct_130 = a[16];
     out->unalloc_gpus_130 = a[17];
+    sim_rs_mean(r, n, &out->rs);
     out->wall_s = 0;
     out->queue_peak = 0;
     for (int i = 0; i < n; i++) {
@@ -446,6 +452,11 @@ int main(int argc, char **argv)
             if (gp_parse_double(optarg, 1e-6, 1e12, &base.sample) < 0)
                 return s_usage_error("--sample: \"%s\" is not positive seconds", optarg);
             break;
+        case O_RIGHTSIZE:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "off"))
+                return s_usage_error("--rightsize: \"%s\" is not off or auto", optarg);
+            base.rightsize = !strcmp(optarg, "auto");
+            break;
         case O_JSON: json = true; break;
         case O_CSV: csv = optarg; break;
         case O_PLOT: plot = optarg; break;
@@ -470,6 +481,8 @@ int main(int argc, char **argv)
     if (nodes == NULL || pods == NULL)
         return s_usage_error("%s", "--nodes and --pods are required");
     base.time_mode = !strcmp(mode, "time");
+    if (base.rightsize && !base.time_mode)
+        return s_usage_error("%s", "--rightsize needs --mode time");
     if (prices == NULL && (max_nodes || exhaustive))
         return s_usage_error("%s", "--max-nodes and --exhaustive need --prices");
     if (prices && mix)

@@ -89,6 +89,8 @@ void sim_print_table(FILE *out, const sim_data_t *d, const sim_result_t *m, int 
                     m[i].wait_p99, m[i].failed, m[i].unplaced);
         for (int i = 0; i < n; i++)
             s_print_groups(out, d, &m[i]);
+        if (n > 0 && m[0].rs.runs > 0)
+            sim_rs_print(out, m, n);
         return;
     }
     fprintf(out, "%-14s %9s %10s %10s %17s %11s %12s %11s\n", "policy", "alloc@90%",
@@ -136,6 +138,8 @@ void sim_print_json(FILE *out, const sim_data_t *d, const sim_result_t *m,
     if (o->time_mode) {
         json_object_set_new(j, "util_mean_pct", json_real(s_r(m->util_mean, 3)));
         json_object_set_new(j, "util_peak_pct", json_real(s_r(m->util_peak, 3)));
+        if (o->rightsize)
+            sim_rs_json(j, &m->rs);
         json_object_set_new(j, "queue_peak", s_count(m->queue_peak));
         json_object_set_new(j, "wait_mean_s", json_real(s_r(m->wait_mean, 3)));
         json_object_set_new(j, "wait_p95_s", json_real(s_r(m->wait_p95, 3)));

@@ -371,6 +371,7 @@ typedef struct {
     int *wk;                /* schedule index of each wait */
     int nwaits;
     uint8_t *state;         /* per schedule entry: S_PLACED, S_DROPPED, else waiting */
+    sim_rs_t *rs;           /* --rightsize (sim_rightsize.c), or NULL */
     sim_result_t *res;
     gp_err_t *err;
 } s_tm_t;
@@ -380,6 +381,8 @@ static int s_try(s_tm_t *m, int k, double t)
 {
     const sim_pod_t *p = &m->d->pods[m->sch[k].pod];
     s_job(m->d, p, m->o->whole_only, k, m->job);
+    if (m->rs)
+        sim_rs_apply(m->rs, k, p, m->job, t);
     gp_err_t e;
     if (gp_placement_place(m->pl, m->job, m->plan, &e) < 0) {
         if (e.code == GP_ERR_NOTFOUND)
@@ -389,7 +392,8 @@ static int s_try(s_tm_t *m, int k, double t)
     }
     if (gp_placement_add_alloc(m->pl, m->plan, m->err) < 0)
         return -1;
-    m->alloc += (double)s_req_milli(p, m->o->whole_only);
+    m->alloc += m->rs ? sim_rs_start(m->rs, k, p, m->job, t)
+                      : (double)s_req_milli(p, m->o->whole_only);
     m->running++;
     m->res->placed++;
     m->state[k] = S_PLACED;
@@ -589,8 +593,10 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     m.waits = malloc(sizeof *m.waits * (size_t)n + 8);
     m.wk = malloc(sizeof *m.wk * (size_t)n + 8);
     m.state = calloc((size_t)n + 1, 1);
+    m.rs = o->rightsize ? sim_rs_new(d, pl, n) : NULL;
     int rc = -1;
-    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state) {
+    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state ||
+        (o->rightsize && !m.rs)) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
@@ -652,7 +658,8 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
             snprintf(id, sizeof id, "p%d", e.k);
             if (gp_placement_remove_alloc(pl, id, err) < 0)
                 goto cleanup;
-            m.alloc -= (double)s_req_milli(p, o->whole_only);
+            m.alloc -= m.rs ? sim_rs_end(m.rs, e.k, p, now, m.sch[e.k].dur)
+                            : (double)s_req_milli(p, o->whole_only);
             m.running--;
             if (s_retry_queue(&m, now) < 0)
                 goto cleanup;
@@ -706,9 +713,12 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
         res->wait_p99 = m.waits[(int)(0.99 * (m.nwaits - 1))];
     }
     res->alloc_pct_final = cap > 0 ? m.alloc * 100.0 / cap : 0;
+    if (m.rs)
+        sim_rs_result(m.rs, &res->rs);
     s_check(d, pl, m.alloc, res);
     rc = 0;
 cleanup:
+    sim_rs_destroy(&m.rs);
     free(m.wk);
     free(m.state);
     free(m.sch);

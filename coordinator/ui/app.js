@@ -457,10 +457,38 @@
       } else {
         html += '<p class="muted">This job belongs to another team: its metadata only.</p>';
       }
-      html += '<h2>Log</h2><p class="muted">A job\'s output stays on its node (the agent\'s state-dir, ' +
-        '<code>' + esc(id) + '/stdout</code>); the console does not show it.</p>';
+      const hasLog = d.full && j.node && (j.command || j.image);   /* a reservation runs no process */
+      html += '<h2>Log</h2><div id="log"><p class="muted">' +
+        (hasLog ? 'Reading the last lines from its node…'
+          : 'None to show: the job has not run, runs no process, or belongs to another team.') +
+        '</p></div>';
       $('content').innerHTML = html;
+      if (hasLog)
+        logTail(id);
     });
+  }
+  /* The last 200 lines of the job's stdout and stderr, from its node
+   * (GET api/logs/<id>: the API's logs, which its node's agent serves). */
+  async function logTail(id) {
+    const gen = generation;
+    try {
+      const r = await fetch('api/logs/' + encodeURIComponent(id) + '?tail=200',
+        { headers: { Authorization: 'Bearer ' + token() }, cache: 'no-store' });
+      const d = await r.json();
+      if (gen !== generation || !$('log')) return;
+      if (r.status !== 200) {
+        $('log').innerHTML = '<p class="muted">' + esc(d.error || 'HTTP ' + r.status) + '</p>';
+        return;
+      }
+      const out = (d.stdout && d.stdout.data) || '', err = (d.stderr && d.stderr.data) || '';
+      $('log').innerHTML = '<p class="muted">run <span class="mono">' + esc(d.run) + '</span> on <span class="mono">' +
+        esc(d.node) + '</span>' + (d.running ? ', running' : ', ended') + '; the last 200 lines (gpupool logs ' + esc(id) + ')</p>' +
+        '<h3>stdout</h3><pre class="log" id="log-stdout">' + esc(out) + '</pre>' +
+        (err ? '<h3>stderr</h3><pre class="log" id="log-stderr">' + esc(err) + '</pre>' : '');
+    } catch (e) {
+      if (gen === generation && $('log'))
+        $('log').innerHTML = '<p class="muted">the log could not be read</p>';
+    }
   }
   function kv(k, v) {
     return v === undefined || v === null || v === '' ? '' : '<dt>' + esc(k) + '</dt><dd>' + esc(v) + '</dd>';

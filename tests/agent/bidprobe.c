@@ -217,9 +217,9 @@ int main(int argc, char **argv)
     /* Malformed messages are dropped and counted; the agent keeps working. */
     double before = s_metric(metrics, "gpupool_agent_protocol_errors_total");
     const char *bad[][3] = { { "gpupool/7", "CFB", "{}" },
-                             { "gpupool/2", "CFB", "{not json" },
-                             { "gpupool/2", "EXPLODE", "{}" },
-                             { "gpupool/2", "CFB", "{\"round\":\"x\"}" } };
+                             { "gpupool/3", "CFB", "{not json" },
+                             { "gpupool/3", "EXPLODE", "{}" },
+                             { "gpupool/3", "CFB", "{\"round\":\"x\"}" } };
     for (size_t i = 0; i < GP_ARRAY_LEN(bad); i++) {
         zmq_send(s_router, s_agent, s_agent_len, ZMQ_SNDMORE);
         zmq_send(s_router, bad[i][0], strlen(bad[i][0]), ZMQ_SNDMORE);

@@ -24,16 +24,16 @@ export GPUPOOL_TOKEN=$OPS
 STATE=$T_TMP/a1.state
 
 # An account of uid 0 is a configuration error, unless its team is named.
-"$GP_BUILD/gpupool-agent" -n --state-dir "$STATE" --job-users team-r=root >"$T_TMP/check.out" 2>&1
+"$GP_BUILD/gpupool-agent" -n --shim "" --state-dir "$STATE" --job-users team-r=root >"$T_TMP/check.out" 2>&1
 is "$?" 78 "job-users mapping a team to root: refused (exit 78)"
 like "$(cat "$T_TMP/check.out")" 'team team-r maps to root \(root\), which only teams in job-root-teams may' \
      "saying why"
-"$GP_BUILD/gpupool-agent" -n --state-dir "$STATE" --job-user 0 >"$T_TMP/check.out" 2>&1
+"$GP_BUILD/gpupool-agent" -n --shim "" --state-dir "$STATE" --job-user 0 >"$T_TMP/check.out" 2>&1
 is "$?" 78 "job-user root: refused"
-"$GP_BUILD/gpupool-agent" -n --state-dir "$STATE" --job-users team-r=root --job-root-teams team-r \
+"$GP_BUILD/gpupool-agent" -n --shim "" --state-dir "$STATE" --job-users team-r=root --job-root-teams team-r \
     >/dev/null 2>&1
 is "$?" 0 "allowed by name in job-root-teams"
-"$GP_BUILD/gpupool-agent" -n --state-dir "$STATE" --job-users team-x=no-such-account-here \
+"$GP_BUILD/gpupool-agent" -n --shim "" --state-dir "$STATE" --job-users team-x=no-such-account-here \
     >"$T_TMP/check.out" 2>&1
 is "$?" 78 "an account that does not exist: refused"
 

@@ -52,7 +52,7 @@ like "$(head -1 <<<"$out")" '^ID +STATE +REGION +NODE +DEVICES +PRIORITY +AGE +R
 run gpupool_ c1 nodes -o wide
 like "$(head -1 <<<"$out")" '^NODE +REGION +ZONE +MODEL +GPUS +MEM +ALLOCATED +JOBS +HEALTHY +STATUS +AGENT +CLOUD +CPUS +HOST-MEM +OVERSUB +LABELS' \
     "nodes -o wide: cloud, CPUs, host memory, oversubscription, labels"
-like "$(grep '^a1-0000 ' <<<"$out")" ' yes +ready +[0-9.]+ +[^ ]+ +[0-9.]+ +[0-9.]+[MGT]? +[0-9.]+ +[^ ]+$' "...filled in for the node"
+like "$(grep '^a1-0000 ' <<<"$out")" ' yes +Ready +[0-9.]+ +[^ ]+ +[0-9.]+ +[0-9.]+[MGT]? +[0-9.]+ +[^ ]+$' "...filled in for the node"
 run gpupool_ c1 -o yaml ls
 is "$rc" 64 "-o yaml: 64"
 like "$err" 'expected table, wide or json' "...naming wide"

@@ -76,7 +76,7 @@ is "$st" 64 "no question is a usage error"
 # the real drain: a1's node goes away, the jobs are resubmitted in the
 # order the plan placed them, and land where it said
 stop_daemon a1; is "$?" 0 "a1 exits 0"
-gone() { ! gpupool_ c1 nodes | grep -q 'a1-0000'; }
+gone() { gpupool_ c1 nodes | grep -q '^a1-0000 .* NotReady '; }
 wait_for 15 gone; ok $? "a1-0000 left the pool"
 for j in j1 j2; do gpupool_ c1 cancel $j >/dev/null; done
 for j in j1 j2; do

@@ -146,7 +146,7 @@ int main(void)
     memset(huge, ' ', big);
     huge[0] = '{';
     huge[big - 1] = '}';
-    zmq_send(agent, "gpupool/2", 9, ZMQ_SNDMORE);
+    zmq_send(agent, "gpupool/3", 9, ZMQ_SNDMORE);
     zmq_send(agent, "BIDS", 4, ZMQ_SNDMORE);
     zmq_send(agent, huge, big, 0);
     free(huge);

@@ -43,6 +43,8 @@ is "$(allocs_of g3)" 3 "all three members hold their GPU"
 { echo "["; member g4 2 1 1; echo ","; member g4 2 2 1; echo "]"; } | gpupool_ c1 submit - >/dev/null
 wait_for 10 reason_is g4-1 "gang does not fit"
 ok $? "a round tried the gang that does not fit, and it says why"
+like "$(job_field c1 g4-1 reason)" '^gang does not fit: member g4-[12] \(2 of 2\) does not fit: 0/4 nodes: 4 too few free whole GPUs \(want 1, most free 0\)$' \
+     "...naming the member that does not fit, and why, node by node"
 is "$(allocs_of g4)" 0 "a gang that does not fit holds nothing, though one member would"
 
 # Contention: free g2's 4 GPUs, then gangs and single jobs race for them.

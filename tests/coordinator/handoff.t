@@ -35,8 +35,10 @@ is "$(resubmit c1 '{"id": "spill", "devices": 1, "mem_mib": 1024}')" 409 "a diff
 
 submit c1 '{"id": "pinned", "devices": 1, "regions": ["r1"]}'
 reason_is() { job_field c1 "$1" reason | grep -q "$2"; }
-wait_for 10 reason_is pinned "pinned to can hold it now"
+wait_for 10 reason_is pinned "^0/2 nodes: "
 ok $? "a round tried the job pinned to the full region, and it says why it waits"
+is "$(job_field c1 pinned reason)" "0/2 nodes: 1 other region (want r1), 1 too few free whole GPUs (want 1, most free 0)" \
+   "...node by node"
 is "$(job_state c1 pinned)" pending "a job pinned to the full region waits"
 is "$(job_field c1 pinned region)" r1 "it stays r1's"
 

@@ -34,4 +34,27 @@ wait_state c1 "$waiting" running 15; ok $? "it runs once a team-a job ends"
 like "$(gpupool_ c1 -o json quota ls | tr -d ' \n')" '"team":"team-a","used":\{"gpus":1.0' \
      "the team uses its whole quota"
 gpupool_ c1 quota rm team-a >/dev/null; is "$?" 0 "quota rm exits 0"
+
+# A job its team's quota holds is not handed to another region: the quota
+# counts the team's allocations everywhere, it would be as held there.
+gpupool_ c1 cancel --all >/dev/null
+pool_coordinator c2 r2 || bail_out "c2 did not start"
+pool_agent b1 r2 1 2xA10:24576 || bail_out "b1 did not start"
+gpupool_ c1 quota set team-q --gpus 1 >/dev/null
+sub() { echo "{\"id\": \"$1\", \"owner\": \"$2\", \"devices\": 1}" | gpupool_ c1 submit - >/dev/null; }
+sub q1 team-q
+wait_state c1 q1 running 15; ok $? "team-q's first whole GPU runs (its quota: 1)"
+is "$(job_field c1 q1 region)" r1 "in r1"
+for f in f1 f2 f3; do sub $f team-b; done
+for f in f1 f2 f3; do wait_state c1 $f running 15 || break; done
+is "$(for f in f1 f2 f3; do job_field c1 $f region; done | sort -u)" r1 "three team-b jobs fill r1's other GPUs"
+sub q2 team-q
+held() { job_field c1 q2 reason | grep -q 'over the quota of team team-q'; }
+wait_for 10 held; ok $? "team-q's second job does not fit r1 and is held by the quota"
+sub f4 team-b
+wait_state c1 f4 running 15; ok $? "a team-b job that does not fit r1 runs..."
+is "$(job_field c1 f4 region)" r2 "...handed off to r2"
+is "$(job_field c1 q2 region)" r1 "the quota-held job stays in r1's queue, not handed off"
+is "$(job_state c1 q2)" pending "...and waits"
+like "$(job_field c1 q2 reason)" 'over the quota of team team-q: GPUs 1.00 in use \+ 1.00 > 1.00' "...saying which limit"
 done_testing

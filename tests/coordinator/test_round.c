@@ -133,7 +133,7 @@ static void test_job(void)
     d = decide(&f, 1, 1, target, reason);
     is_int(d, COORD_DECIDE_HANDOFF, "a job that fits here but prefers another region is handed off");
     is_str(target, "r2", "... to the region named");
-    is_str(f.calls, "h", "... without checking its quota");
+    is_str(f.calls, "hq", "... once its quota (of the plan there) let it");
     is_int(f.fits_seen, 1, "... the hand-off is told the job fits here");
 
     f = (facts_t){ 0 };
@@ -141,10 +141,18 @@ static void test_job(void)
     is_int(d, COORD_DECIDE_BID, "a job with preferences that no other region takes stays");
     is_str(f.calls, "hq", "... hand-off asked, then quota");
 
+    f = (facts_t){ .handoff = 1, .handoff_why = "handed off from r1 to r2", .over_quota = 1,
+                   .quota_why = "over the quota of team a: GPUs 1.00 in use + 1.00 > 1.00" };
+    d = decide(&f, 0, 0, target, reason);
+    is_int(d, COORD_DECIDE_WAIT, "a job its team's quota holds is not handed off: it waits");
+    is_str(reason, "over the quota of team a: GPUs 1.00 in use + 1.00 > 1.00", "... saying why");
+    is_str(target, "", "... with no target");
+    is_str(f.calls, "hq", "... the quota asked after the hand-off named a region");
+
     f = (facts_t){ .handoff = 1, .handoff_why = "handed off from r1 to r2", .preempt = 1 };
     d = decide(&f, 0, 0, target, reason);
     is_int(d, COORD_DECIDE_HANDOFF, "a job that fits nowhere here goes where it fits");
-    is_str(f.calls, "h", "... and never preempts here");
+    is_str(f.calls, "hq", "... and never preempts here");
     is_str(reason, "handed off from r1 to r2", "... its reason says where it went");
 
     f = (facts_t){ .preempt = 1 };

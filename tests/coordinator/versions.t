@@ -73,8 +73,8 @@ is "$(pid_of o1 old) $(pid_of n1 new)" "$opid $npid" "...the same processes"
 wait_for 10 logs_have new 'speaks gpupool/3'; ok $? "the new agent now speaks gpupool/3 (WELCOME)"
 like "$(cli regions | grep '^r1 ')" ' 0\.2\.0$' "regions shows the coordinators' release"
 run cli nodes
-like "$(grep '^old-0000 ' <<<"$out")" ' ready +- *$' "nodes: the old agent's release is unknown (-)"
-like "$(grep '^new-0000 ' <<<"$out")" ' ready +0\.2\.0 *$' "nodes: the new agent's release"
+like "$(grep '^old-0000 ' <<<"$out")" ' Ready +- *$' "nodes: the old agent's release is unknown (-)"
+like "$(grep '^new-0000 ' <<<"$out")" ' Ready +0\.2\.0 *$' "nodes: the new agent's release"
 
 # --- schema 1 while an agent of the previous release runs
 schema_is 1; ok $? "the store schema stays 1 while an agent cannot read 2"

@@ -487,6 +487,67 @@ static void test_gang(void)
     gp_placement_destroy(&pl);
 }
 
+
+/* Why a job fits no node: each node counted once, under the first filter it
+ * fails, causes most frequent first, with what the job wants and the most
+ * any node offers. */
+static void test_explain(void)
+{
+    gp_placement_t *pl = engine("binpack");
+    gp_node_t n;
+    mk(&n, "a1", 32000, 64000, 4, "A100", 81920);
+    add(pl, &n);
+    mk(&n, "a2", 32000, 64000, 4, "A100", 81920);
+    add(pl, &n);
+    mk(&n, "t1", 32000, 64000, 1, "T4", 15360);
+    add(pl, &n);
+    mk(&n, "sick", 32000, 64000, 8, "A100", 81920);
+    n.healthy = false;
+    add(pl, &n);
+    char why[256];
+    gp_job_t j = job("b200", 1, 0, 0);
+    gp_strlist_add(&j.models, "B200");
+    is_int(gp_placement_explain(pl, &j, why, sizeof why, &err), 0, "a model no node has: 0 fit");
+    is_str(why, "0/4 nodes: 3 wrong model (want B200), 1 unhealthy", "counted by cause, most first");
+    gp_job_t h = job("h200", 1, 0, 0);
+    gp_strlist_add(&h.models, "H200");
+    gp_placement_explain(pl, &h, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 wrong model (want H200), 1 unhealthy",
+           "the same shape with another model list: its own explanation, not the last one's");
+    j = job("mem", 1, 0, 0);
+    j.whole = false;
+    j.mem_mib = 200000;
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 insufficient GPU memory (want 200000 MiB on 1 GPU, most free 81920), "
+                "1 unhealthy", "memory: what it wants, the most a device has");
+    j = job("eight", 8, 0, 0);
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 too few GPUs (want 8, most 4), 1 unhealthy",
+           "too few devices: the most a node has");
+    j = job("cpu", 1, 0, 64000);
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 insufficient CPU (want 64000 milli, most free 32000), 1 unhealthy",
+           "CPU before devices");
+    j = job("pinned", 1, 0, 0);
+    gp_strlist_add(&j.zones, "nowhere");
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 3 other zone (want nowhere), 1 unhealthy", "a pin no node matches");
+    gp_alloc_t a;
+    gp_job_t w = job("fill", 4, 0, 0);
+    ok(strcmp(put(pl, &w, &a), "-") != 0, "a whole-node job fills one A100 node");
+    w = job("fill2", 4, 0, 0);
+    ok(strcmp(put(pl, &w, &a), "-") != 0, "and another the other");
+    j = job("one", 1, 0, 0);
+    gp_strlist_add(&j.models, "A100");
+    gp_placement_explain(pl, &j, why, sizeof why, &err);
+    is_str(why, "0/4 nodes: 2 too few free whole GPUs (want 1, most free 0), 1 unhealthy, "
+                "1 wrong model (want A100)", "busy nodes, then the others, ties in the engine's order");
+    j = job("t4", 1, 0, 0);
+    is_int(gp_placement_explain(pl, &j, why, sizeof why, &err), 1, "a job that fits: 1 node");
+    is_str(why, "1/4 nodes can hold it", "...and says so, without causes");
+    gp_placement_destroy(&pl);
+}
+
 static void test_preemption(void)
 {
     gp_placement_t *pl = engine("binpack");
@@ -610,6 +671,95 @@ static void test_index_matches_scan(void)
            "(%lld = %lld)", pols[p], (long long)st.gpu_milli_used, (long long)sum);
         ok(mismatches == 0 && placed > 50, "%s: the index finds the best node (%d placed, "
            "%d mismatches)", pols[p], placed, mismatches);
+        gp_placement_destroy(&pl);
+    }
+}
+
+/* The index against the scan, node for node (ties included), while host
+ * memory runs out on some nodes (whole-score indexes leave it out of their
+ * bytes and check it at the top) and nodes leave and others take their
+ * slots at other places in the tie order. */
+static void test_index_churn(void)
+{
+    const char *pols[] = {"fgd", "bestfit", "dotprod", "gpupacking", "binpack"};
+    for (size_t p = 0; p < GP_ARRAY_LEN(pols); p++) {
+        gp_placement_t *pl = engine(pols[p]);
+        gp_node_t n;
+        int next_node = 0;
+        for (; next_node < 60; next_node++) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d", next_node);
+            mk(&n, name, 64000, 20000 + 4000 * (next_node % 5), 1 + next_node % 4,
+               next_node % 3 ? "A10" : "T4", 24000);
+            add(pl, &n);
+        }
+        if (strcmp(pols[p], "fgd") == 0) {
+            gp_shape_t ts[3] = {{2000, 300, 1, ""}, {0, 1000, 1, ""}, {2000, 0, 0, ""}};
+            double tw[3] = {3, 2, 1};
+            gp_placement_set_typical(pl, ts, tw, 3, &err);
+        }
+        uint64_t r = 777;
+        int same = 0, differ = 0, neither = 0, lacked = 0, moved = 0, live = 0;
+        char ids[900][32];
+        for (int step = 0; step < 900; step++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            int kind = (int)(r >> 33) % 20;
+            if (kind < 5 && live > 0) {
+                int k = (int)((r >> 20) % (uint64_t)live);
+                gp_placement_remove_alloc(pl, ids[k], NULL);
+                memcpy(ids[k], ids[--live], sizeof ids[k]);
+                continue;
+            }
+            if (kind == 5) {
+                /* a node leaves (its jobs with it), a new one takes its slot */
+                char name[32];
+                snprintf(name, sizeof name, "n%d", (int)((r >> 24) % (uint64_t)next_node));
+                if (gp_placement_remove_node(pl, name, NULL) == 0) {
+                    snprintf(name, sizeof name, "n%d", next_node++);
+                    mk(&n, name, 64000, 24000, 2, "A10", 24000);
+                    add(pl, &n);
+                    moved++;
+                }
+                for (int k = 0; k < live; k++) {
+                    gp_alloc_t a;
+                    if (gp_placement_get_alloc(pl, ids[k], &a) < 0)
+                        memcpy(ids[k--], ids[--live], sizeof ids[0]);
+                }
+                continue;
+            }
+            char id[32];
+            snprintf(id, sizeof id, "j%d", step);
+            int share = 100 * (1 + (int)((r >> 40) % 9));
+            gp_job_t j = job(id, kind == 19 ? 2 : 1, kind >= 17 ? 0 : share, 1000);
+            /* host memory: a few sizes, so that shapes share an index */
+            j.host_mem_mib = 1000 * (int64_t)(1 + (r >> 50) % 4) * ((r >> 45) % 3 ? 1 : 4);
+            gp_alloc_t a;
+            gp_candidate_t c;
+            int got = 0;
+            int rp = gp_placement_place(pl, &j, &a, &err);
+            int rr = gp_placement_rank(pl, &j, &c, 1, &got, &err);
+            if (rp < 0 && (rr < 0 || got == 0)) {
+                neither++;
+                continue;
+            }
+            if (rp < 0 || rr < 0 || got == 0 || strcmp(a.node, c.plan.node) != 0) {
+                differ++;
+                continue;
+            }
+            same++;
+            /* did host memory rule out a node the job's devices would take? */
+            gp_job_t j0 = j;
+            j0.host_mem_mib = 0;
+            gp_alloc_t a0;
+            if (gp_placement_place(pl, &j0, &a0, &err) == 0 && strcmp(a0.node, a.node) != 0)
+                lacked++;
+            if (gp_placement_add_alloc(pl, &a, &err) == 0)
+                memcpy(ids[live++], id, sizeof ids[0]);
+        }
+        ok(differ == 0 && same > 300 && neither > 0 && lacked > 20 && moved > 10,
+           "%s: place() picks the scan's node (%d same, %d differ, %d fit nowhere, %d where "
+           "host memory ruled out the best, %d nodes replaced)", pols[p], same, differ,
+           neither, lacked, moved);
         gp_placement_destroy(&pl);
     }
 }
@@ -785,8 +935,10 @@ int main(void)
     test_baselines();
     test_rank_score();
     test_gang();
+    test_explain();
     test_preemption();
     test_index_matches_scan();
+    test_index_churn();
     test_big();
     test_tie_order();
     test_gpupool();

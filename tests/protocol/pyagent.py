@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""pyagent - a gpupool/2 node agent written from README.md's "Protocol
+"""pyagent - a gpupool/3 node agent written from README.md's "Protocol
 reference" alone: Python 3, pyzmq (Debian's python3-zmq), and etcd's JSON
 gateway through urllib.  It is the conformance check of that reference:
 tests/protocol/conformance.t runs it against a real coordinator.
@@ -30,7 +30,7 @@ import urllib.request
 
 import zmq
 
-VERSION = b"gpupool/2"
+VERSION = b"gpupool/3"
 DEVICE_MIB = 16384
 FINAL = ("succeeded", "failed", "cancelled", "lost")
 

@@ -187,6 +187,12 @@ try:
           "and its GPU what is used on it", driver.find_element(By.CSS_SELECTOR, '[data-node="gpu1"]').text)
     shot("nodes")
 
+    # ------------------------------------------------------------ a job's log tail, from its node
+    go("#/job/hold")
+    log = wait_until(lambda: [p.text for p in found("#log-stdout") if "holding" in p.text])
+    check(log, "the job page shows the job's stdout, read from its node (GET /ui/api/logs/hold)",
+          [p.text for p in found("#log")])
+
     # ------------------------------------------------------------ a pending job's reason
     cli("submit", "-", stdin='{"id": "big", "devices": 2, "whole": true, "owner": "team-b"}')
     go("#/queue?state=pending")
