@@ -17,11 +17,7 @@ if ! "$PY" -c 'import zmq' 2>/dev/null; then
 fi
 
 etcd_start 1 || bail_out "etcd did not start"
-# The reference describes gpupool/2 and store schema 1: the coordinator
-# speaks them as the previous release did (README "Versions and upgrades";
-# a coordinator of this release raises an empty pool to schema 2 and then
-# refuses gpupool/2 agents).
-GPUPOOL_FAULT_PROTOCOLS=gpupool/2 pool_coordinator c1 r1 || bail_out "coordinator did not start"
+pool_coordinator c1 r1 || bail_out "coordinator did not start"
 
 is "$(pool_metric c1 gpupool_coordinator_rejected_proposals_total)" 0 \
    "gpupool_coordinator_rejected_proposals_total is there at 0 from the start"
