@@ -430,11 +430,15 @@ static bool s_state_ended(const char *state)
 }
 
 /*
- * cancel --all | [--state S] [--owner O] [--region R]: list the jobs that
- * match (every job with --all), then cancel those not ended yet, one
- * request each, printing "ID STATE" per job cancelled.
+ * List the jobs at path (a filtered /v1/jobs), then act on each that has
+ * ended (ended) or not (!ended), and was last updated at or before
+ * `before`: one request each (s_job_action: METHOD /v1/jobs/ID + suffix),
+ * printing "ID STATE" per job.  cancel --all | [--state S] [--owner O]
+ * [--region R] cancels what has not ended; purge deletes the records of
+ * what ended long enough ago.
  */
-static int s_cancel_matching(cli_t *cli, char *cmd, const char *path)
+static int s_act_on_listed(cli_t *cli, char *cmd, const char *path, bool ended, int64_t before,
+                           const char *method, const char *suffix)
 {
     json_t *ans = NULL;
     int rc = cli_get(cli, path, &ans);
@@ -445,7 +449,7 @@ static int s_cancel_matching(cli_t *cli, char *cmd, const char *path)
         json_decref(ans);
         return EX_PROTOCOL;
     }
-    /* argv for s_job_action: "cancel" and the ids (borrowed from ans) */
+    /* argv for s_job_action: the command and the ids (borrowed from ans) */
     char **ids = calloc(json_array_size(jobs) + 1, sizeof *ids);
     if (ids == NULL) {
         json_decref(ans);
@@ -456,13 +460,14 @@ static int s_cancel_matching(cli_t *cli, char *cmd, const char *path)
     ids[nids++] = cmd;
     json_array_foreach(jobs, i, j) {
         const char *id = json_string_value(json_object_get(j, "id"));
-        if (id && *id && !s_state_ended(cli_str(j, "state")))
+        if (id && *id && s_state_ended(cli_str(j, "state")) == ended &&
+            cli_int(j, "updated_ms") <= before)
             ids[nids++] = (char *)id;
     }
     if (nids == 1)
-        fprintf(stderr, CLI_PROG ": no job to cancel\n");
+        fprintf(stderr, CLI_PROG ": no job to %s\n", cmd);
     else
-        rc = s_job_action(cli, nids, ids, "DELETE", "");
+        rc = s_job_action(cli, nids, ids, method, suffix);
     free(ids);
     json_decref(ans);
     return rc;
@@ -479,7 +484,7 @@ int cli_cmd_cancel(cli_t *cli, int argc, char **argv)
     if (rc == 0 && (f.quiet || (matching && argc > 1) || (!matching && argc < 2)))
         rc = cli_fail(EX_USAGE, "usage: %s", usage);
     if (rc == 0 && matching && (rc = s_jobs_path(cli, &f, path, sizeof path)) == 0)
-        rc = s_cancel_matching(cli, argv[0], path);
+        rc = s_act_on_listed(cli, argv[0], path, false, INT64_MAX, "DELETE", "");
     else if (rc == 0)
         rc = s_job_action(cli, argc, argv, "DELETE", "");
     gp_config_free(s_filter_opts, &f);
@@ -532,8 +537,6 @@ int cli_cmd_purge(cli_t *cli, int argc, char **argv)
         "[--region R]";
     s_purge_t p = { 0 };
     char path[2048];
-    json_t *ans = NULL;
-    char **ids = NULL;
     int rc = cli_args(s_purge_opts, &p, &argc, argv, usage);
     if (rc == 0 && (argc > 1 || (p.state && *p.state && !s_state_ended(p.state))))
         rc = cli_fail(EX_USAGE, "usage: %s (only ended jobs are purged)", usage);
@@ -541,29 +544,8 @@ int cli_cmd_purge(cli_t *cli, int argc, char **argv)
     if (rc == 0)
         rc = s_jobs_path(cli, &f, path, sizeof path);
     if (rc == 0)
-        rc = cli_get(cli, path, &ans);
-    json_t *jobs = rc == 0 ? cli_array(ans, "jobs") : NULL, *j;
-    if (rc == 0 && jobs == NULL)
-        rc = EX_PROTOCOL;
-    if (rc == 0 && (ids = calloc(json_array_size(jobs) + 1, sizeof *ids)) == NULL)
-        rc = EX_OSERR;
-    if (rc == 0) {
-        int nids = 0;
-        size_t i;
-        int64_t before = gp_wall_ms() - p.older_than_ms;
-        ids[nids++] = argv[0];
-        json_array_foreach(jobs, i, j) {
-            const char *id = json_string_value(json_object_get(j, "id"));
-            if (id && *id && s_state_ended(cli_str(j, "state")) && cli_int(j, "updated_ms") <= before)
-                ids[nids++] = (char *)id;
-        }
-        if (nids == 1)
-            fprintf(stderr, CLI_PROG ": no job to purge\n");
-        else
-            rc = s_job_action(cli, nids, ids, "DELETE", "/record");
-    }
-    free(ids);
-    json_decref(ans);
+        rc = s_act_on_listed(cli, argv[0], path, true, gp_wall_ms() - p.older_than_ms, "DELETE",
+                             "/record");
     gp_config_free(s_purge_opts, &p);
     return rc;
 }

@@ -117,6 +117,10 @@ struct gp_policy {
                   double *score, int8_t *pick);
     bool whole;             /* scores are whole numbers in 0..GP_PL_WHOLE_MAX, and host
                                memory only filters (the score does not read r->hmem) */
+    /* optional: ask the memory for what score will read of the node at
+     * slot beyond the engine's own state (a catch-up calls it a few
+     * entries ahead) */
+    void (*prefetch)(const gp_placement_t *pl, int slot);
 };
 
 #define GP_PL_WHOLE_MAX 250

@@ -58,7 +58,10 @@
  * changed node once, with its final state, reading the log in order.  A
  * node whose score did not change touches nothing else.  Both matter with
  * many shapes: every change is re-scored once per shape queried after it,
- * and most changes neither move a node nor reach the top.
+ * and most changes neither move a node nor reach the top.  A catch-up is
+ * memory-bound: a few entries ahead it asks for the node, its summary,
+ * every line of its devices, its byte or heap place, and what the policy
+ * keeps of it (gp_policy_t.prefetch).
  *
  * Memory per node per indexed shape: about 3.5 bytes for a tree (its byte
  * and its share of the tree), 16 for a heap (a 12-byte entry and a 4-byte
@@ -673,8 +676,15 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             if (c + S_PREFETCH < pl->nchanges) {
                 int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
                 if (ahead >= 0) {
-                    /* the node came in S_PREFETCH entries ago: its devices now */
-                    __builtin_prefetch(pl->nodes[ahead].dev);
+                    /* the node came in S_PREFETCH entries ago: its devices
+                     * (every line of them) now, and what the policy keeps */
+                    const gp_pl_node_t *an = &pl->nodes[ahead];
+                    const char *dv = (const char *)an->dev;
+                    size_t dlen = sizeof *an->dev * (size_t)an->ndev;
+                    for (size_t o = 0; o < dlen; o += 64)
+                        __builtin_prefetch(dv + o);
+                    if (r->policy->prefetch)
+                        r->policy->prefetch(pl, ahead);
                     __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
                     if (whole) {
                         __builtin_prefetch(&ix->sc[ahead]);

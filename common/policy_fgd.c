@@ -50,11 +50,16 @@
  * less than m free.  That is O(classes x devices) per node state, with no
  * allocation; F(before) is cached per node, and the engine's per-node
  * score cache (keyed by job shape and node version) means a node is
- * re-scored only after it changed.
+ * re-scored only after it changed.  The per-class terms of a node's state
+ * (devices that fit the class, free share on those that do not) are kept
+ * by slot beside the tables, once per node version, so that the many shapes
+ * re-scoring a changed node each add only the change of the devices they
+ * would take (s_terms_get, s_terms_frag).
  */
 #include "placement_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +80,11 @@ struct gp_pl_typical {
     int64_t *thr;
     int ngroups;
     s_group_t *g;
+    /* the terms of each node's current state (s_terms_get), by slot */
+    int maxcls;
+    size_t tc_stride;
+    unsigned char *tc;
+    int tc_slots;
 };
 
 void gp_pl_typical_free(gp_pl_typical_t *t)
@@ -89,6 +99,7 @@ void gp_pl_typical_free(gp_pl_typical_t *t)
     }
     free(t->g);
     free(t->thr);
+    free(t->tc);
     free(t);
 }
 
@@ -213,6 +224,8 @@ gp_pl_typical_t *gp_pl_typical_build(const gp_placement_t *pl, const gp_shape_t 
                 G->m[c] = s->milli;
                 G->n[c] = s->devices;
                 G->ncls++;
+                if (G->ncls > t->maxcls)
+                    t->maxcls = G->ncls;
             }
             G->F[c] += fk;
             int lv = s_level(t, s->cpu_milli);   /* thr index + 1 */
@@ -322,6 +335,72 @@ static bool s_terms_init(gp_placement_t *pl, const gp_pl_node_t *node, const int
     return true;
 }
 
+/* The terms of a node's current state, computed once per node version and
+ * kept by slot beside the tables (a node's state, hence its terms, changes
+ * only with its version; the tables' own rebuild drops them): every shape
+ * that re-scores the node after a change reads them instead of going over
+ * its devices per class again.  An entry is the version, L, then per class
+ * the count (one byte: at most GP_MAX_DEVICES) and S (int32). */
+static bool s_terms_get(gp_placement_t *pl, const gp_pl_node_t *node, const int *mf,
+                        s_terms_t *T)
+{
+    gp_pl_typical_t *t = s_tables(pl);
+    ptrdiff_t slot = node - pl->nodes;
+    if (t == NULL || node->version == 0 || slot < 0 || slot >= pl->nslots ||
+        node->group < 0 || node->group >= t->ngroups || t->maxcls > S_TERMS_MAX)
+        return s_terms_init(pl, node, mf, T);
+    if (slot >= t->tc_slots) {
+        int ns = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
+        size_t stride = (8 + (size_t)t->maxcls * 5 + 7) & ~(size_t)7;
+        unsigned char *tc = realloc(t->tc, stride * (size_t)ns);
+        if (tc == NULL)
+            return s_terms_init(pl, node, mf, T);
+        memset(tc + stride * (size_t)t->tc_slots, 0, stride * (size_t)(ns - t->tc_slots));
+        t->tc = tc;
+        t->tc_stride = stride;
+        t->tc_slots = ns;
+    }
+    unsigned char *e = t->tc + t->tc_stride * (size_t)slot;
+    const s_group_t *G = &t->g[node->group];
+    uint32_t ver;
+    int32_t L;
+    memcpy(&ver, e, 4);
+    int32_t *S = (int32_t *)(void *)(e + 8);
+    uint8_t *cnt = e + 8 + 4 * (size_t)t->maxcls;
+    if (ver == node->version) {
+        memcpy(&L, e + 4, 4);
+        T->G = G;
+        T->L = L;
+        for (int c = 0; c < G->ncls; c++) {
+            T->cnt[c] = cnt[c];
+            T->S[c] = S[c];
+        }
+        return true;
+    }
+    if (!s_terms_init(pl, node, mf, T))
+        return false;
+    ver = node->version;
+    L = (int32_t)T->L;
+    memcpy(e, &ver, 4);
+    memcpy(e + 4, &L, 4);
+    for (int c = 0; c < G->ncls; c++) {
+        cnt[c] = (uint8_t)T->cnt[c];
+        S[c] = T->S[c];
+    }
+    return true;
+}
+
+/* gp_policy_t.prefetch: the node's kept terms. */
+static void s_fgd_prefetch(const gp_placement_t *pl, int slot)
+{
+    const gp_pl_typical_t *t = pl->typical;
+    if (t != NULL && slot < t->tc_slots) {
+        const unsigned char *e = t->tc + t->tc_stride * (size_t)slot;
+        __builtin_prefetch(e);
+        __builtin_prefetch(e + t->tc_stride - 1);
+    }
+}
+
 /* The fragmentation with nchg devices' free shares changed from a[j] to
  * b[j], at CPU level lvl. */
 static double s_terms_frag(const gp_pl_typical_t *t, const s_terms_t *T, const int *a,
@@ -398,7 +477,7 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
             if (!gp_pl_dev_fits(pl, d, r))
                 continue;
             if (nseen == 0) {
-                terms = s_terms_init(pl, node, mf, &T);
+                terms = s_terms_get(pl, node, mf, &T);
                 lvl = terms ? s_level(pl->typical, cpu_after) : 0;
                 before = s_frag_now(pl, node, mf, terms ? &T : NULL);
             }
@@ -432,7 +511,7 @@ static bool s_fgd_score(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_
     s_terms_t T;
     T.G = NULL;
     T.L = 0;
-    bool terms = s_terms_init(pl, node, mf, &T);
+    bool terms = s_terms_get(pl, node, mf, &T);
     before = s_frag_now(pl, node, mf, terms ? &T : NULL);
     if (r->n <= GP_MAX_DEVICES && terms) {
         int a[GP_MAX_DEVICES], b[GP_MAX_DEVICES];
@@ -569,5 +648,5 @@ const gp_policy_t gp_policy_fgd = {
     "fgd",
     "fragmentation gradient descent: the node and devices whose expected "
     "fragmentation (over the workload's typical shapes) grows least",
-    true, s_fgd_score, true,
+    true, s_fgd_score, true, s_fgd_prefetch,
 };

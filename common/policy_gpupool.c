@@ -124,5 +124,5 @@ static bool s_gpupool(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t 
 const gp_policy_t gp_policy_gpupool = {
     "gpupool",
     "FGD plus the GPUs a node's CPU cannot feed; among equals the fullest device",
-    true, s_gpupool, false,
+    true, s_gpupool, false, NULL,
 };

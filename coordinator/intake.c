@@ -70,7 +70,7 @@ static s_intake_t *s_in(coord_t *c)
     return c->intake;
 }
 
-static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
+void coord_respond_json(gp_http_req_t *req, int status, json_t *body)
 {
     gp_jobrec_redact_json(body);   /* secret env values never leave */
     gp_json_add_times(body);       /* RFC 3339 beside every _ms time */
@@ -89,11 +89,6 @@ static void s_respond_json(gp_http_req_t *req, int status, json_t *body)
         n++;
     }
     gp_http_respond(req, status, "application/json", text, n);
-}
-
-void coord_respond_json(gp_http_req_t *req, int status, json_t *body)
-{
-    s_respond_json(req, status, body);
 }
 
 /* The fields of a record that a submission set, for "same job again?". */
@@ -209,9 +204,9 @@ static void s_finish(coord_t *c, s_pending_req_t *pr)
 {
     (void)c;
     if (pr->is_array) {
-        s_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
+        coord_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
     } else {
-        s_respond_json(pr->req, pr->status, pr->single);
+        coord_respond_json(pr->req, pr->status, pr->single);
     }
     free(pr);
 }
@@ -258,7 +253,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             json_decref(doc);
             int st = (int)json_integer_value(json_object_get(error, "status"));
             json_object_del(error, "status");
-            s_respond_json(req, st ? st : 400, error);
+            coord_respond_json(req, st ? st : 400, error);
             return;
         }
     } else {
@@ -538,7 +533,7 @@ static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
         return;
     }
     if (json_object_get(rec, "archived")) {
-        s_respond_json(req, 200, rec);   /* ended and removed from the store */
+        coord_respond_json(req, 200, rec);   /* ended and removed from the store */
         return;
     }
     s_show_placed(c, rec, id);
@@ -550,7 +545,7 @@ static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
                                 json_loadb(res.kvs[0].value, res.kvs[0].value_len, 0, NULL));
         gp_etcd_result_free(&res);
     }
-    s_respond_json(req, 200, rec);
+    coord_respond_json(req, 200, rec);
 }
 
 static void s_list_jobs(coord_t *c, gp_http_req_t *req)
@@ -576,7 +571,7 @@ static void s_list_jobs(coord_t *c, gp_http_req_t *req)
             json_array_append_new(jobs, rec);
         }
     }
-    s_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
+    coord_respond_json(req, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
 static int64_t s_dev_mem(const json_t *record, int index, const char **model)
@@ -641,7 +636,7 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
     }
     gp_strmap_destroy(&alloc_milli);
     gp_strmap_destroy(&agents);
-    s_respond_json(req, 200, json_pack("{s:o}", "nodes", out));
+    coord_respond_json(req, 200, json_pack("{s:o}", "nodes", out));
 }
 
 /* Per-region and per-model totals from the cache. */
@@ -777,7 +772,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     }
     s_free_tot(&by_region);
     s_free_tot(&by_model);
-    s_respond_json(req, 200, json_pack("{s:o,s:{s:b,s:i}}", "regions", out, "store", "full",
+    coord_respond_json(req, 200, json_pack("{s:o,s:{s:b,s:i}}", "regions", out, "store", "full",
                                        coord_store_full(c), "schema", c->schema));
 }
 
@@ -810,7 +805,7 @@ static void s_usage(coord_t *c, gp_http_req_t *req)
                           (json_int_t)pool.running, "jobs_pending", (json_int_t)pool.pending);
     s_free_tot(&by_region);
     s_free_tot(&by_model);
-    s_respond_json(req, 200, json_pack("{s:o,s:o,s:o}", "pool", p, "by_region", regions, "by_model",
+    coord_respond_json(req, 200, json_pack("{s:o,s:o,s:o}", "pool", p, "by_region", regions, "by_model",
                                        models));
 }
 
@@ -866,7 +861,7 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
         if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
             return;
         if (gp_job_state_final(rec.state)) {
-            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
             gp_jobrec_clear(&rec);
             return;
         }
@@ -886,7 +881,7 @@ static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
             gp_etcd_result_free(&res);
             gp_metric_inc(c->m.cancellations);
             gp_log_info("job cancelled job=%s", id);
-            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
             free(text);
             gp_jobrec_clear(&rec);
             return;
@@ -938,7 +933,7 @@ static void s_delete(coord_t *c, gp_http_req_t *req, const char *id)
             if (c->cfg.job_archive[0])
                 coord_store_archive(c, text, strlen(text));
             gp_log_info("job record deleted job=%s state=%s", id, gp_job_state_name(st));
-            s_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
+            coord_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
                                                gp_job_state_name(st)));
         }
         free(text);
@@ -1007,7 +1002,7 @@ static void s_suspend(coord_t *c, gp_http_req_t *req, const char *id, int on)
         if (rc == 0 && res.succeeded) {
             gp_etcd_result_free(&res);
             gp_log_info("job %s job=%s", on ? "suspended" : "resumed", id);
-            s_respond_json(req, 200, gp_jobrec_to_json(&rec));
+            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
             gp_jobrec_clear(&rec);
             return;
         }

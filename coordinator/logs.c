@@ -52,17 +52,6 @@ static s_pending_t s_pending[S_MAX_PENDING];
 static int s_npending;
 static int64_t s_next_id = 1;
 
-static void s_respond(gp_http_req_t *req, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        gp_http_respond_error(req, 500, "out of memory");
-        return;
-    }
-    gp_http_respond(req, status, "application/json", text, strlen(text));
-}
-
 /* 421 for a node of another region: where to ask instead. */
 static void s_misdirected(coord_t *c, gp_http_req_t *req, const char *node, const char *region)
 {
@@ -81,7 +70,7 @@ static void s_misdirected(coord_t *c, gp_http_req_t *req, const char *node, cons
     char msg[300];
     snprintf(msg, sizeof msg, "node %s is in region %s: its logs are served by that region's "
                               "coordinators (api)", node, region);
-    s_respond(req, 421, json_pack("{s:s,s:o}", "error", msg, "api", apis));
+    coord_respond_json(req, 421, json_pack("{s:s,s:o}", "error", msg, "api", apis));
 }
 
 void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id)
@@ -190,7 +179,7 @@ void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg)
             json_t *ans = json_deep_copy(msg->body);
             json_object_del(ans, "req");
             json_object_set_new(ans, "node", json_string(p->node));
-            s_respond(p->req, 200, ans);
+            coord_respond_json(p->req, 200, ans);
         }
         s_remove(i);
         return;

@@ -130,17 +130,6 @@ void coord_quota_charge(coord_t *c, coord_usage_t *u, const char *team, const gp
         s_charge(c, u, team, plan);
 }
 
-static void s_respond(gp_http_req_t *req, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        gp_http_respond_error(req, 500, "out of memory");
-        return;
-    }
-    gp_http_respond(req, status, "application/json", text, strlen(text));
-}
-
 void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
 {
     const char *method = gp_http_req_method(req);
@@ -174,7 +163,7 @@ void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
             json_array_append_new(out, o);
         }
         coord_quota_usage_free(&u);
-        s_respond(req, 200, json_pack("{s:o}", "quotas", out));
+        coord_respond_json(req, 200, json_pack("{s:o}", "quotas", out));
         return;
     }
     if (!gp_name_valid(team)) {
@@ -190,7 +179,7 @@ void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
         else if (deleted == 0)
             gp_http_respond_error(req, 404, "no quota for team %s", team);
         else
-            s_respond(req, 200, json_pack("{s:s,s:b}", "team", team, "deleted", 1));
+            coord_respond_json(req, 200, json_pack("{s:s,s:b}", "team", team, "deleted", 1));
         return;
     }
     if (strcmp(method, "PUT") != 0) {
@@ -232,7 +221,7 @@ void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
     } else {
         json_object_set_new(q, "team", json_string(team));
         gp_log_info("quota set team=%s quota=%s", team, text);
-        s_respond(req, 200, json_incref(q));
+        coord_respond_json(req, 200, json_incref(q));
     }
     free(text);
     json_decref(q);

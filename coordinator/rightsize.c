@@ -235,17 +235,6 @@ static void s_waste_free(gp_strmap_t **w)
     gp_strmap_destroy(w);
 }
 
-static void s_respond(gp_http_req_t *req, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        gp_http_respond_error(req, 500, "out of memory");
-        return;
-    }
-    gp_http_respond(req, status, "application/json", text, strlen(text));
-}
-
 void coord_rightsize_http(coord_t *c, gp_http_req_t *req)
 {
     const char *cls = gp_http_req_query(req, "class"), *owner = gp_http_req_query(req, "owner");
@@ -299,7 +288,7 @@ void coord_rightsize_http(coord_t *c, gp_http_req_t *req)
         json_object_set_new(body, "job", jobj);
     else
         json_decref(jobj);
-    s_respond(req, 200, body);
+    coord_respond_json(req, 200, body);
 }
 
 void coord_rightsize_metrics(coord_t *c, int export)
