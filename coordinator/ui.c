@@ -596,6 +596,8 @@ static json_t *s_node_json(coord_node_t *n)
             if (json_object_get(n->record, copy[i]))
                 json_object_set(o, copy[i], json_object_get(n->record, copy[i]));
     }
+    if (n->cordon)   /* P cordons/<node> (drain.c): {reason, by, since_ms} */
+        json_object_set(o, "cordoned", n->cordon);
     return o;
 }
 

@@ -73,8 +73,8 @@ static const gp_opt_t s_opts[] = {
       "compute_percent of jobs that name no compute_mode: cap (a ceiling) or share (a guarantee)" },
     { "runner", GP_OPT_STRING, offsetof(agent_cfg_t, runner), "", 0, 0,
       "run jobs through this /bin/sh command; {command}, {job} and {dir} are replaced" },
-    { "stop-grace", GP_OPT_DURATION, offsetof(agent_cfg_t, stop_grace_ms), "10s", 0, 3600000,
-      "time between SIGTERM and SIGKILL when a job is stopped" },
+    { "stop-grace", GP_OPT_DURATION, offsetof(agent_cfg_t, stop_grace_ms), "30s", 0, 3600000,
+      "time between SIGTERM and SIGKILL when a job that names no grace_s is stopped" },
     { "restart-backoff", GP_OPT_DURATION, offsetof(agent_cfg_t, restart_backoff_ms), "10s", 0,
       3600000, "a job restarted by its policy waits this long the first time, twice as long "
       "each next time (as Kubernetes' CrashLoopBackOff)" },
