@@ -85,7 +85,11 @@ int coord_is_leader(coord_t *c)
     const char *who = gp_strmap_get(c->leaders, c->cfg.region);
     if (who && strcmp(who, c->cfg.id) != 0)
         return 0;   /* the cache shows another leader: we were deposed */
-    return 1;
+    /* Not before the cache holds our own election: every commit of the
+     * leaders before us (fenced on their keys, which were gone before ours
+     * was made) is then in it, so that a lagging cache never places a job
+     * a previous leader placed on another node. */
+    return coord_cache_revision(c) >= c->election->leader_rev;
 }
 
 static int s_register(coord_t *c, gp_err_t *err)
