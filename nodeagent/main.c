@@ -68,7 +68,7 @@ static const gp_opt_t s_opts[] = {
     { "state-dir", GP_OPT_STRING, offsetof(agent_cfg_t, state_dir), "/var/lib/gpupool/agent", 0, 0,
       "jobs' folders (pid, exit status, logs) and slice accounting regions" },
     { "shim", GP_OPT_STRING, offsetof(agent_cfg_t, shim), "/usr/lib/gpupool/libgpupool-shim.so", 0,
-      0, "the shim preloaded into jobs (empty: none)" },
+      0, "the shim preloaded into jobs, as LD_PRELOAD takes it (empty: none)" },
     { "compute-mode", GP_OPT_STRING, offsetof(agent_cfg_t, compute_mode), "cap", 0, 0,
       "compute_percent of jobs that name no compute_mode: cap (a ceiling) or share (a guarantee)" },
     { "runner", GP_OPT_STRING, offsetof(agent_cfg_t, runner), "", 0, 0,
@@ -186,10 +186,20 @@ static int s_validate(agent_cfg_t *c, gp_err_t *err)
         return gp_err_set(err, GP_ERR_INVALID, "state-dir: required");
     /* A missing shim would make the dynamic loader skip the preload and run
      * every job unenforced: say so now.  No shim at all is written "". */
-    if (c->shim[0] && access(c->shim, R_OK) != 0)
-        return gp_err_set(err, GP_ERR_INVALID, "shim: %s: %s (jobs would run without their "
-                          "slice enforced; write shim = \"\" to run them without a shim)",
-                          c->shim, strerror(errno));
+    /* The value is LD_PRELOAD's: paths separated by spaces or colons. */
+    for (const char *p = c->shim; *p;) {
+        size_t n = strcspn(p, " :");
+        char path[4096];
+        if (n > 0 && n < sizeof path) {
+            memcpy(path, p, n);
+            path[n] = '\0';
+            if (access(path, R_OK) != 0)
+                return gp_err_set(err, GP_ERR_INVALID, "shim: %s: %s (jobs would run without "
+                                  "their slice enforced; write shim = \"\" to run them without "
+                                  "a shim)", path, strerror(errno));
+        }
+        p += n + (p[n] != '\0');
+    }
     gp_err_t perr;
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = c->policy;

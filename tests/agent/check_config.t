@@ -14,6 +14,13 @@ agent --shim ""
 is "$rc" 0 "no shim, said explicitly: accepted"
 agent --shim "$GP_BUILD/libgpupool-shim.so"
 is "$rc" 0 "the built shim: accepted"
+# as LD_PRELOAD takes it: several, separated by spaces or colons
+touch "$T_TMP/first.so"
+agent --shim "$T_TMP/first.so $GP_BUILD/libgpupool-shim.so"
+is "$rc" 0 "a preload list of files that exist: accepted"
+agent --shim "$GP_BUILD/libgpupool-shim.so:$T_TMP/second.so"
+is "$rc" 78 "a preload list with one missing: refused"
+like "$out" "shim: $T_TMP/second.so: No such file" "...naming the missing one"
 printf 'region = r1\nstate-dir = %s\nshim = %s\n' "$T_TMP/state" "$T_TMP/gone.so" >"$T_TMP/agent.conf"
 out=$("$GP_BUILD/gpupool-agent" -n -c "$T_TMP/agent.conf" 2>&1); rc=$?
 is "$rc" 78 "the same from a configuration file"

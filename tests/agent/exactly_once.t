@@ -6,9 +6,14 @@
 # etcd alone, as a coordinator would.
 . "$(dirname "$0")/../lib.sh"
 
+PRELOAD=$GP_BUILD/libgpupool-shim.so
+if [ "${GP_SAN:-0}" = 1 ]; then     # the ASan-built shim needs its runtime first
+    PRELOAD="$(gcc -print-file-name=libasan.so) $PRELOAD"
+    export ASAN_OPTIONS=detect_leaks=0
+fi
 etcd_start 1 || bail_out "etcd did not start"
 AGENT=("$GP_BUILD/gpupool-agent" --name n --region r1 --simulate 1 --simulate-devices 1xA10:24576
-       --etcd-endpoints "$ETCD_ENDPOINTS" --state-dir "$T_TMP/state" --shim "$GP_BUILD/libgpupool-shim.so"
+       --etcd-endpoints "$ETCD_ENDPOINTS" --state-dir "$T_TMP/state" --shim "$PRELOAD"
        --metrics-listen 127.0.0.1:0 --lease-ttl 3s --stop-grace 2s)
 start_daemon agent 'gpupool-agent ready' 20 -- "${AGENT[@]}" || bail_out "agent did not start"
 
@@ -27,7 +32,7 @@ like "$env" "GP_SLICE_MEM_LIMIT=4096" "the job gets its memory limit"
 like "$env" "GP_SLICE_COMPUTE=30" "its compute cap"
 like "$env" "CUDA_VISIBLE_DEVICES=GPU-n-0000-0" "its device"
 like "$env" "GPUPOOL_JOB=j1" "its id"
-like "$env" "LD_PRELOAD=$GP_BUILD/libgpupool-shim.so" "the shim preloaded"
+like "$env" "LD_PRELOAD=$PRELOAD" "the shim preloaded"
 region=$(sed -n 's/^GP_SLICE_REGION=//p' "$T_TMP/env")
 [ -f "$region" ]; ok $? "its accounting region exists ($region)"
 wait_for 10 bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/jobs/j1 --print-value-only | grep -o '\"state\":\"[a-z]*\"' | head -1)\" = '\"state\":\"running\"' ]"
