@@ -276,6 +276,9 @@ void coord_handoff_done(coord_t *c, gp_etcd_batch_t *b, const char *id, const ch
  * store-full alarm (see its opening comment). */
 int coord_store_start(coord_t *c, gp_err_t *err);
 void coord_store_tick(coord_t *c);
+/* At a scrape: the etcd member's sizes, from the first region's leader
+ * only (each coordinator reads them every 30 s; the gauges say the last). */
+void coord_store_metrics(coord_t *c);
 void coord_store_stop(coord_t *c);
 /* A write failed: when etcd said NOSPACE, the store is full from now on
  * until etcd's alarm clears. */

@@ -143,10 +143,7 @@ void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_OLDEST);
     }
     coord_rightsize_metrics(c, s_first_region_leader(c));
-    if (!s_first_region_leader(c)) {
-        coord_metrics_drop(&c->m, COORD_GAUGE_DB_BYTES);
-        coord_metrics_drop(&c->m, COORD_GAUGE_DB_IN_USE_BYTES);
-    }
+    coord_store_metrics(c);
     char *text;
     size_t len;
     if (gp_metrics_render(c->metrics, &text, &len) < 0) {

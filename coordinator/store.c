@@ -83,6 +83,8 @@ struct coord_store {
     int full;
     int64_t full_logged_ms, next_probe_ms, next_status_ms;
     int64_t next_defrag_ms;
+    int have_status;              /* the member's sizes below were read */
+    int64_t db_bytes, db_in_use_bytes;
 };
 
 /* ---------------------------------------------------------------- compaction */
@@ -408,10 +410,9 @@ static void s_status(coord_t *c, int64_t now)
     }
     self->next_status_ms = now + S_STATUS_MS;
     self->next_probe_ms = now + S_PROBE_MS;
-    gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_BYTES, NULL),
-                  (double)st.db_bytes);
-    gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_IN_USE_BYTES, NULL),
-                  (double)st.db_in_use_bytes);
+    self->have_status = 1;
+    self->db_bytes = st.db_bytes;
+    self->db_in_use_bytes = st.db_in_use_bytes;
     if (self->full && !st.nospace) {
         s_set_full(c, 0);
         gp_log_info("store writable again: etcd's NOSPACE alarm is cleared");
@@ -421,6 +422,20 @@ static void s_status(coord_t *c, int64_t now)
         self->full_logged_ms = now;
         gp_log_warn("store still full: etcd's NOSPACE alarm is raised (compact, defragment, "
                     "then `etcdctl alarm disarm`)");
+    }
+}
+
+void coord_store_metrics(coord_t *c)
+{
+    coord_store_t *self = c->store;
+    if (self && self->have_status && s_first_region_leader(c)) {
+        gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_BYTES, NULL),
+                      (double)self->db_bytes);
+        gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_IN_USE_BYTES, NULL),
+                      (double)self->db_in_use_bytes);
+    } else {
+        coord_metrics_drop(&c->m, COORD_GAUGE_DB_BYTES);
+        coord_metrics_drop(&c->m, COORD_GAUGE_DB_IN_USE_BYTES);
     }
 }
 
