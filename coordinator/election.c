@@ -78,18 +78,22 @@ void coord_election_campaign_soon(coord_t *c)
         c->election->next_campaign_ms = 0;
 }
 
-int coord_is_leader(coord_t *c)
+/* Elected, the lease held, and not deposed as far as the cache shows. */
+static int s_elected(coord_t *c)
 {
     if (c->election == NULL || !c->election->leader || c->election->lease_lost)
         return 0;
     const char *who = gp_strmap_get(c->leaders, c->cfg.region);
-    if (who && strcmp(who, c->cfg.id) != 0)
-        return 0;   /* the cache shows another leader: we were deposed */
+    return who == NULL || strcmp(who, c->cfg.id) == 0;   /* else another leads: deposed */
+}
+
+int coord_is_leader(coord_t *c)
+{
     /* Not before the cache holds our own election: every commit of the
      * leaders before us (fenced on their keys, which were gone before ours
      * was made) is then in it, so that a lagging cache never places a job
      * a previous leader placed on another node. */
-    return coord_cache_revision(c) >= c->election->leader_rev;
+    return s_elected(c) && coord_cache_revision(c) >= c->election->leader_rev;
 }
 
 static int s_register(coord_t *c, gp_err_t *err)
@@ -196,7 +200,7 @@ void coord_election_tick(coord_t *c)
         c->election->leader = 0;
         c->election->lease = 0;
     }
-    if (c->election->leader && !coord_is_leader(c)) {
+    if (c->election->leader && !s_elected(c)) {
         gp_log_warn("deposed: another coordinator leads region=%s", c->cfg.region);
         coord_round_abort(c, "deposed");
         c->election->leader = 0;
