@@ -61,6 +61,7 @@ t_cleanup() {
     local rc=$?
     local pid
     for pid in "${T_PIDS[@]}"; do
+        pkill -TERM -P "$pid" 2>/dev/null   # a tracked subshell's command too
         kill -TERM "$pid" 2>/dev/null
     done
     for pid in "${T_PIDS[@]}"; do
@@ -72,6 +73,9 @@ t_cleanup() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
+    # What the daemons started and left (jobs' supervisors outlive an agent
+    # by design): everything still naming this test's folder.
+    pkill -KILL -f -- "$T_TMP/" 2>/dev/null
     local p
     for p in "${T_PORTS[@]}"; do
         rmdir "$T_PORT_LOCKS/$p" 2>/dev/null
