@@ -235,6 +235,11 @@ void coord_election_stop(coord_t *c);
 /* True only while this coordinator holds the region's leadership and its
  * lease is known valid (with a safety margin). */
 int coord_is_leader(coord_t *c);
+/* The leader of the region whose name sorts first among regions with a
+ * leader: the one coordinator of the pool that compacts etcd, reads and
+ * exports its backend size, exports pool-wide right-sizing gauges and
+ * raises the store schema. */
+int coord_is_first_leader(coord_t *c);
 /* True while the coordinator's registration (and lease) is in etcd. */
 int coord_is_registered(coord_t *c);
 /* The create revision of our leader key: every commit compares it (txn.c). */

@@ -96,6 +96,16 @@ int coord_is_leader(coord_t *c)
     return s_elected(c) && coord_cache_revision(c) >= c->election->leader_rev;
 }
 
+int coord_is_first_leader(coord_t *c)
+{
+    if (!coord_is_leader(c))
+        return 0;
+    for (gp_strmap_iter_t it = gp_strmap_first(c->leaders); it.key; it = gp_strmap_next(c->leaders, it))
+        if (strcmp(it.key, c->cfg.region) < 0)
+            return 0;
+    return 1;
+}
+
 static int s_register(coord_t *c, gp_err_t *err)
 {
     int64_t ttl_s = c->cfg.lease_ttl_ms / 1000, granted;

@@ -35,18 +35,6 @@
 
 #include "banned.h"
 
-/* The leader of the region that sorts first among regions with a leader:
- * the one that compacts and reads etcd's backend size (store.c). */
-static int s_first_region_leader(coord_t *c)
-{
-    if (!coord_is_leader(c))
-        return 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->leaders); it.key; it = gp_strmap_next(c->leaders, it))
-        if (strcmp(it.key, c->cfg.region) < 0)
-            return 0;
-    return 1;
-}
-
 typedef struct {
     int64_t allocated, capacity;
 } s_pair_t;
@@ -142,7 +130,7 @@ void coord_exporter_serve(coord_t *c, gp_http_req_t *req)
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_DEPTH);
         coord_metrics_drop(&c->m, COORD_GAUGE_QUEUE_OLDEST);
     }
-    coord_rightsize_metrics(c, s_first_region_leader(c));
+    coord_rightsize_metrics(c, coord_is_first_leader(c));
     coord_store_metrics(c);
     char *text;
     size_t len;

@@ -89,16 +89,6 @@ struct coord_store {
 
 /* ---------------------------------------------------------------- compaction */
 
-static int s_first_region_leader(coord_t *c)
-{
-    if (!coord_is_leader(c))
-        return 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->leaders); it.key; it = gp_strmap_next(c->leaders, it))
-        if (strcmp(it.key, c->cfg.region) < 0)
-            return 0;
-    return 1;
-}
-
 static void s_compact(coord_t *c, int64_t now)
 {
     coord_store_t *self = c->store;
@@ -110,7 +100,7 @@ static void s_compact(coord_t *c, int64_t now)
     if (period < r / (S_SAMPLES / 2))
         period = r / (S_SAMPLES / 2);
     self->next_sample_ms = now + (period > 0 ? period : 1);
-    if (!s_first_region_leader(c))
+    if (!coord_is_first_leader(c))
         return;
     /* etcd's current revision: what the cluster wrote, in the pool's keys or not. */
     char key[GP_KEY_MAX];
@@ -310,7 +300,7 @@ json_t *coord_store_archived(coord_t *c, const char *id)
 static void s_defrag(coord_t *c, int64_t now)
 {
     coord_store_t *self = c->store;
-    if (c->cfg.defrag_threshold <= 0 || now < self->next_defrag_ms || !s_first_region_leader(c))
+    if (c->cfg.defrag_threshold <= 0 || now < self->next_defrag_ms || !coord_is_first_leader(c))
         return;
     self->next_defrag_ms = now + S_DEFRAG_EVERY_MS;
     char *list = strdup(c->cfg.etcd_endpoints), *save = NULL;
@@ -428,7 +418,7 @@ static void s_status(coord_t *c, int64_t now)
 void coord_store_metrics(coord_t *c)
 {
     coord_store_t *self = c->store;
-    if (self && self->have_status && s_first_region_leader(c)) {
+    if (self && self->have_status && coord_is_first_leader(c)) {
         gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_BYTES, NULL),
                       (double)self->db_bytes);
         gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_DB_IN_USE_BYTES, NULL),

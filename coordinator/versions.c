@@ -209,13 +209,11 @@ static int s_all_read(coord_t *c, int want, char *why, size_t size)
 void coord_versions_tick(coord_t *c)
 {
     int64_t now = gp_mono_ms();
-    if (now < s_next_schema_ms || c->schema >= GP_SCHEMA_VERSION || !coord_is_leader(c) ||
+    /* the leader of the region sorting first migrates */
+    if (now < s_next_schema_ms || c->schema >= GP_SCHEMA_VERSION || !coord_is_first_leader(c) ||
         !s_speaks(c, GP_WIRE_PROTO))
         return;
     s_next_schema_ms = now + S_SCHEMA_PASS_MS;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->leaders); it.key; it = gp_strmap_next(c->leaders, it))
-        if (strcmp(it.key, c->cfg.region) < 0)
-            return;   /* the leader of the region sorting first migrates */
     char why[200];
     int want = c->schema + 1;
     if (!s_all_read(c, want, why, sizeof why)) {
