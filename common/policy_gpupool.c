@@ -1,6 +1,7 @@
 /*
  * policy_gpupool.c - gpupool's own policy: FGD that also sees the GPUs a
- * node's CPU cannot feed, and packs devices among equals.
+ * node's CPU cannot feed and the leftovers no common share can fill, and
+ * packs devices among equals.
  *
  * FGD (policy_fgd.c) measures a node's fragmentation F against the
  * workload's typical shapes, and the CPU enters only through them: a
@@ -179,6 +180,7 @@ static bool s_gpupool(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t 
 
 const gp_policy_t gp_policy_gpupool = {
     "gpupool",
-    "FGD plus the GPUs a node's CPU cannot feed; among equals the fullest device",
+    "FGD plus the GPUs a node's CPU cannot feed and the leftovers common shares cannot "
+    "fill; among equals the fullest device",
     true, s_gpupool, false, NULL,
 };
