@@ -16,7 +16,8 @@
  *   submitted_per_s N
  *   cpu_s X              (this process's own CPU time: user + system)
  * LOAD_PREFIX (env) names the jobs (default "burst" / "rate").
- * rate: one job per request, paced, up to 64 requests in flight; prints
+ * rate: one job per request, paced, up to 64 requests in flight, for
+ *   SECONDS at most (jobs not sent by then are not offered); prints
  *   committed N / N, p50_ms X, p99_ms X, max_ms X, offered_per_s X,
  *   accepted N (answered 200/201), uncommitted_accepted N (accepted, no
  *   allocation seen by the deadline)
@@ -241,6 +242,11 @@ int main(int argc, char **argv)
     int64_t sent = 0, t0 = gp_mono_ns(), submitted_ns = 0;
     while (sent < n) {
         int64_t now = gp_mono_ns();
+        /* rate: offering stops when its time is up, whatever was sent (a
+         * slow API must not stretch the run: what it did not take in time
+         * was not offered) */
+        if (!burst && now - t0 >= seconds * 1000000000LL)
+            break;
         int64_t due = burst ? n : (now - t0) * rate / 1000000000LL + 1;
         if (due > n)
             due = n;
@@ -270,6 +276,7 @@ int main(int argc, char **argv)
         s_step(etcd, burst ? 5 : 1);
     }
     submitted_ns = gp_mono_ns();
+    n = sent;
     int64_t deadline = gp_mono_ns() + wait_s * 1000000000LL;
     int pending = 1;
     while ((s_committed < n || pending) && gp_mono_ns() < deadline) {
