@@ -152,7 +152,6 @@ static void s_sample(coord_t *c, s_sample_t *s)
     }
 }
 
-static uint64_t s_fnv(const unsigned char *p, size_t n);
 
 /* The agents' usage records (what slices really use) are not in the watch
  * that feeds the cache (cache.c: a coordinator does not stream every
@@ -182,7 +181,7 @@ static void s_usage_refresh(coord_t *c, s_ui_t *u)
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < res.n_kvs; i++) {
         int64_t mod = res.kvs[i].mod_revision;
-        h = (h ^ s_fnv((const unsigned char *)res.kvs[i].key, res.kvs[i].key_len)) * 1099511628211ULL;
+        h = (h ^ gp_hash_mem(res.kvs[i].key, res.kvs[i].key_len)) * 1099511628211ULL;
         h = (h ^ (uint64_t)mod) * 1099511628211ULL;
     }
     if (h != u->usage_hash || u->usage_gen == 0) {
@@ -846,16 +845,6 @@ static const char *s_mime(const char *name)
     return "application/octet-stream";
 }
 
-static uint64_t s_fnv(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static int s_etag_matches(gp_http_req_t *req, const char *etag)
 {
     const char *inm = gp_http_req_header(req, "If-None-Match");
@@ -893,7 +882,7 @@ static void s_asset(gp_http_req_t *req, const char *name)
         if (strcmp(a->name, name) != 0)
             continue;
         char etag[40];
-        snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)s_fnv(a->data, a->len));
+        snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)gp_hash_mem(a->data, a->len));
         s_security_headers(req);
         s_send(req, s_mime(a->name), "no-cache", etag, a->data, a->len);
         return;
@@ -970,7 +959,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
              (unsigned long long)u->usage_gen,
              overview ? (unsigned long long)u->sample_seq : 0ULL,
              overview ? coord_store_full(c) * 2 + coord_is_leader(c) : 0,
-             (unsigned long long)s_fnv((const unsigned char *)key, strlen(key)));
+             (unsigned long long)gp_hash_str(key));
     gp_http_set_header(req, "X-Content-Type-Options", "nosniff");
     if (s_etag_matches(req, etag)) {
         s_send(req, NULL, S_DATA_CACHE, etag, NULL, 0);   /* 304 */
