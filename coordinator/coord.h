@@ -448,6 +448,7 @@ struct coord {
     gp_strmap_t *agent_proto;        /* routing id -> protocol version (intptr_t), versions.c */
     gp_strmap_t *refusal_logged;     /* routing id -> int64_t* last refusal logged */
     int protos[8], nprotos;          /* the versions this coordinator speaks, newest first */
+    int64_t versions_next_schema_ms; /* versions.c: the next schema pass (monotonic) */
     gp_curve_keys_t keys;
     int have_keys;
     coord_round_t *round;            /* round.c's state */

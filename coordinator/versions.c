@@ -43,8 +43,6 @@
 #define S_REFUSAL_LOG_MS 60000
 #define S_SCHEMA_PASS_MS 5000
 
-static int64_t s_next_schema_ms;
-
 int coord_versions_init(coord_t *c, gp_err_t *err)
 {
     c->agent_proto = gp_strmap_new();
@@ -212,10 +210,10 @@ void coord_versions_tick(coord_t *c)
     int64_t now = gp_mono_ms(), schema_rev;
     int schema = coord_cache_schema(c, &schema_rev);
     /* the leader of the region sorting first migrates */
-    if (now < s_next_schema_ms || schema >= GP_SCHEMA_VERSION || !coord_is_first_leader(c) ||
+    if (now < c->versions_next_schema_ms || schema >= GP_SCHEMA_VERSION || !coord_is_first_leader(c) ||
         !s_speaks(c, GP_WIRE_PROTO))
         return;
-    s_next_schema_ms = now + S_SCHEMA_PASS_MS;
+    c->versions_next_schema_ms = now + S_SCHEMA_PASS_MS;
     char why[200];
     int want = schema + 1;
     if (!s_all_read(c, want, why, sizeof why)) {
