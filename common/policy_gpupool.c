@@ -75,7 +75,8 @@ static double s_cpu_per_gpu(gp_placement_t *pl)
  * W_COMMON of the GPU jobs (by weight); W[f] = f when none fits, else the
  * least W[f - m] over the common shares m <= f.  Built per epoch, with the
  * switch that turns the term off when the workload asks more CPU per GPU
- * than the inventory has. */
+ * than the inventory has (the inventory as it is when the shapes change:
+ * nodes added later count from the next change). */
 static const int16_t *s_waste(gp_placement_t *pl)
 {
     if (pl->waste_epoch == pl->epoch + 1)
