@@ -121,6 +121,9 @@ struct gp_policy {
      * slot beyond the engine's own state (a catch-up calls it a few
      * entries ahead) */
     void (*prefetch)(const gp_placement_t *pl, int slot);
+    /* optional: the key a batch of jobs placed together is ordered by,
+     * descending (ties keep their arrival order); NULL: arrival order */
+    double (*batch_key)(const gp_pl_req_t *r);
 };
 
 #define GP_PL_WHOLE_MAX 250

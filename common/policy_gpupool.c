@@ -179,9 +179,18 @@ static bool s_gpupool(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t 
     return true;
 }
 
+/* A batch placed together goes largest GPU demand first: whole multi-GPU
+ * jobs, then whole single GPUs, then shares by size, CPU-only jobs last.
+ * When a batch asks more than the free devices hold, the devices go to the
+ * jobs that fill them (a whole job rather than an 810 that leaves 190). */
+static double s_batch_key(const gp_pl_req_t *r)
+{
+    return r->n > 0 ? (double)r->n * r->milli : 0;
+}
+
 const gp_policy_t gp_policy_gpupool = {
     "gpupool",
     "FGD plus the GPUs a node's CPU cannot feed and the leftovers common shares cannot "
     "fill; among equals the fullest device",
-    true, s_gpupool, false, NULL,
+    true, s_gpupool, false, NULL, s_batch_key,
 };
