@@ -8,9 +8,10 @@
  * A policy is one gp_policy_t: a name, one line of documentation, and a
  * score function that, for one node that passed the engine's node filters,
  * picks the devices (device level) and returns a score (node level, higher
- * is better), or false when the job does not fit the node's devices.  The
- * engine does the filtering, the candidate search, preferences, ties and
- * top-K; policies only judge.
+ * is better), or false when the job does not fit the node's devices; and
+ * optionally the key by which jobs placed together as a batch are ordered
+ * (gp_placement_batch_key).  The engine does the filtering, the candidate
+ * search, preferences, ties and top-K; policies only judge.
  */
 #ifndef GP_PLACEMENT_INTERNAL_H
 #define GP_PLACEMENT_INTERNAL_H
