@@ -18,7 +18,11 @@ ok $? "c1 leads r1"
 pool_agent a1 r1 1 1xA10:24576 || bail_out "agent did not start"
 wait_for 10 bash -c '[ -n "$(ETCDCTL_API=3 etcdctl --endpoints '"$ETCD_ENDPOINTS"' get /gpupool/nodes/r1/a1-0000 --print-value-only)" ]'
 
-Q='"devices": 1, "mem_mib": 6144, "compute_percent": 25'
+# Quarter-GPU jobs, each kept in its region (no hand-offs between the
+# test's regions).
+Q='"devices": 1, "mem_mib": 6144, "compute_percent": 25, "regions": ["r1"]'
+Q2=${Q/r1/r2}
+Q3=${Q/r1/r3}
 # post NAME BODY: the HTTP status, the body in $T_TMP/answer.
 post() {
     curl -s -m 30 -o "$T_TMP/answer" -w '%{http_code}' -H "Authorization: Bearer $GPUPOOL_TOKEN" \
@@ -58,8 +62,8 @@ ok $? "it waits in the queue (depth 1): the four placed at intake are not queued
 #    nothing is stored or placed twice.
 is "$(post c1 "{\"id\": \"p-1\", $Q}")" 200 "the same job again: 200"
 like "$(cat "$T_TMP/answer")" '"id":"p-1"' "with its stored record"
-is "$(post c1 "{\"id\": \"p-1\", \"devices\": 1, \"mem_mib\": 1024}")" 409 "another job with its id: 409"
-is "$(post c1 "[{\"id\": \"p-2\", $Q}, {\"id\": \"p-2b\", \"devices\": 1, \"mem_mib\": 20000}]")" 200 \
+is "$(post c1 "{\"id\": \"p-1\", \"devices\": 1, \"mem_mib\": 1024, \"regions\": [\"r1\"]}")" 409 "another job with its id: 409"
+is "$(post c1 "[{\"id\": \"p-2\", $Q}, {\"id\": \"p-2b\", \"devices\": 1, \"mem_mib\": 20000, \"regions\": [\"r1\"]}]")" 200 \
     "an array with a placed id again and a new job"
 like "$(cat "$T_TMP/answer")" '"id":"p-2","status":200' "the placed one: 200"
 like "$(cat "$T_TMP/answer")" '"id":"p-2b","status":201' "the new one: 201"
@@ -84,7 +88,7 @@ ok $? "c2 leads r2"
 pool_coordinator c3 r2 || bail_out "c3 did not start"
 pool_agent a2 r2 1 1xA10:24576 || bail_out "agent a2 did not start"
 wait_for 10 bash -c '[ -n "$(ETCDCTL_API=3 etcdctl --endpoints '"$ETCD_ENDPOINTS"' get /gpupool/nodes/r2/a2-0000 --print-value-only)" ]'
-is "$(post c2 "{\"id\": \"d-1\", $Q}")" 201 "a job submitted to a leader that stalls while it commits: 201"
+is "$(post c2 "{\"id\": \"d-1\", $Q2}")" 201 "a job submitted to a leader that stalls while it commits: 201"
 grep -q 'fault injection: pausing' "$T_TMP/c2.log"; ok $? "c2 stalled before its commit"
 is "$(pool_leader r2)" c3 "c3 took over meanwhile"
 wait_for 15 bash -c "curl -s ${POOL_API[c2]}/metrics | grep -q '^gpupool_coordinator_commit_conflicts_total [1-9]'"
@@ -104,7 +108,7 @@ GPUPOOL_FAULT_COMMIT_LOST=applied pool_coordinator c4 r3 || bail_out "c4 did not
 wait_for 10 bash -c '[ "$(ETCDCTL_API=3 etcdctl --endpoints '"$ETCD_ENDPOINTS"' get /gpupool/leader/r3 --print-value-only)" = c4 ]'
 pool_agent a3 r3 1 1xA10:24576 || bail_out "agent a3 did not start"
 wait_for 10 bash -c '[ -n "$(ETCDCTL_API=3 etcdctl --endpoints '"$ETCD_ENDPOINTS"' get /gpupool/nodes/r3/a3-0000 --print-value-only)" ]'
-is "$(post c4 "{\"id\": \"l-1\", $Q}")" 200 "a combined commit whose answer was lost: the job is found stored (200)"
+is "$(post c4 "{\"id\": \"l-1\", $Q3}")" 200 "a combined commit whose answer was lost: the job is found stored (200)"
 grep -q 'the answers of a commit are lost (applied)' "$T_TMP/c4.log"; ok $? "the commit's answers were lost"
 same_rev l-1; ok $? "its record and allocation are one revision"
 wait_state c4 l-1 running 20; ok $? "it runs"
