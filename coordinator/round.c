@@ -529,6 +529,8 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     int64_t wall = gp_wall_ms();
     for (size_t q = 0; q < nq; q++) {
         coord_job_t *j = queued[q];
+        if (st->offered && gp_strmap_get(st->offered, j->id))
+            continue;   /* stored meanwhile by another request while offered: after the offer */
         if (freed)
             j->not_before_ms = 0;   /* capacity came: waiting jobs retry now */
         /* a restart waits out its backoff (restart_at_ms, wall clock) */
