@@ -246,7 +246,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
      * right-sizing and quotas take the queued job's path. */
     s->offerable = !strcmp(rec.region, c->cfg.region) && rec.spec.gang[0] == '\0' &&
                    rec.spec.prefer_regions.n == 0 && rec.spec.prefer_clouds.n == 0 &&
-                   rec.rightsize == GP_RIGHTSIZE_OFF && gp_strmap_get(c->quotas, rec.owner) == NULL;
+                   rec.rightsize == GP_RIGHTSIZE_OFF && coord_cache_quota(c, rec.owner) == NULL;
     s->text = gp_jobrec_dump(&rec);
     s->submitted = s_canonical(&rec);
     gp_jobrec_clear(&rec);
