@@ -611,6 +611,7 @@ void coord_intake_flush(coord_t *c)
     in->flights = f;
     in->nflights++;
     f->token = ++in->tokens;
+    f->t0 = gp_mono_ns();
     s_offer(c, f);
     if (f->at_round == 0)
         s_flight_go(f);   /* else when the round has said (coord_intake_offer_done) */
@@ -653,8 +654,11 @@ void coord_intake_offer_done(coord_t *c, uint64_t token, const char *id, int64_t
             s->answer = json_loads(s->text, 0, NULL);
             gp_metric_inc(c->m.submissions);
         }
-        if (--f->at_round == 0)
+        if (--f->at_round == 0) {
+            /* stored with their allocations, or found not placed */
+            gp_metric_observe(c->m.intake_seconds, (double)(gp_mono_ns() - f->t0) / 1e9);
             s_flight_go(f);
+        }
         return;
     }
 }
