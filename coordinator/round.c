@@ -145,6 +145,7 @@ typedef struct {
     int64_t sized_mem_mib;
     int sized_compute_permille;
     struct s_offer *offer;        /* a job offered at intake, not stored yet (owned), or NULL */
+    int offered;                  /* an offer (its job is no queued job of this round) */
 } s_entry_t;
 
 /* A job offered at intake (coord_round_offer): its record, not stored yet. */
@@ -474,7 +475,7 @@ void coord_round_abort(coord_t *c, const char *why)
     s_offers_end(c, r);
     for (int i = 0; i < r->n; i++) {
         coord_cache_untentative(c, r->e[i].id);
-        coord_job_t *j = coord_cache_job(c, r->e[i].id);
+        coord_job_t *j = r->e[i].offered ? NULL : coord_cache_job(c, r->e[i].id);
         if (j)
             j->in_round = 0;
     }
@@ -591,6 +592,7 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
             e->prio = ref->o->priority;
             e->submitted_ms = ref->o->submitted_ms;
             e->offer = ref->o;
+            e->offered = 1;
             ref->o->taken = 1;
             continue;
         }
@@ -1326,7 +1328,9 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
     int placed = 0;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
-        coord_job_t *j = coord_cache_job(c, e->id);
+        /* An offer's job, when stored since, is queued apart from this
+         * round (perhaps in the next one): not released here. */
+        coord_job_t *j = e->offered ? NULL : coord_cache_job(c, e->id);
         if (j == NULL)
             continue;
         j->in_round = 0;
