@@ -13,6 +13,16 @@
  * request reaches 100%.  With `count`, `count` pods are drawn at random
  * from the trace instead (the synthetic workloads of the benchmark).
  *
+ * Batches (--batch N > 1, as the coordinator's round takes up to N queued
+ * jobs): arrivals are placed N at a time, each batch in the order its
+ * policy asks (gp_placement_batch_key; arrival order for all but gpupool).
+ * Inflation: a batch is closed early by the arrival that crosses 90, 100
+ * or 130%, so that those figures, read after the batch is placed, count
+ * the arrivals in their order; the series counts a batch's placed pods in
+ * arrival order.  Time mode: up to N arrivals with no departure between
+ * them, placed when the last arrives; those that do not fit join the queue
+ * in arrival order.
+ *
  * Time (arrivals and departures): pods arrive at the trace's creation times
  * and leave after their lifetimes, or, with arrival_rate, arrive as a
  * Poisson process (shapes drawn from the trace) and live for `duration`
