@@ -470,7 +470,7 @@ gp_etcd_watch_t *gp_etcd_watch_new(gp_etcd_t *etcd, const gp_etcd_watch_opts_t *
     /* connect now so that a watch "from now" starts from this moment */
     if (s_connect(w) < 0)
         w->connect_at = gp_mono_ms() + 50;
-    if (gp_etcd_loop_add(etcd, w, s_tick, s_free, false) < 0) {
+    if (gp_etcd_loop_add(etcd, w, s_tick, s_free) < 0) {
         s_free(w);
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         return NULL;
