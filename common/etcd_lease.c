@@ -35,6 +35,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -76,6 +77,7 @@ struct gp_etcd_kathread {
     bool quit;
     gp_etcd_keepalive_t *list;
     int efd;                /* eventfd: a lease was lost */
+    atomic_bool pending;    /* the same, for the reporter's cheap check */
 };
 
 /* ------------------------------------------------------------ the thread */
@@ -96,6 +98,7 @@ static void s_mark_lost(gp_etcd_kathread_t *t, gp_etcd_keepalive_t *ka, const ch
 {
     ka->lost = true;
     gp_strlcpy(ka->why, why, sizeof(ka->why));
+    atomic_store(&t->pending, true);
     uint64_t one = 1;
     ssize_t w = write(t->efd, &one, sizeof(one));
     (void)w;   /* a full counter still wakes the loop */
@@ -191,6 +194,8 @@ static int64_t s_report(void *obj, int64_t now)
 {
     (void)now;
     gp_etcd_kathread_t *t = obj;
+    if (!atomic_exchange(&t->pending, false))
+        return -1;
     uint64_t v;
     while (read(t->efd, &v, sizeof(v)) > 0)
         ;
