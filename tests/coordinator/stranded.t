@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
-GPUPOOL_FAULT_HANDOFF_PAUSE_MS=3000 GPUPOOL_FAULT_QUEUE_DROP=late pool_coordinator c1 r1 || bail_out "c1 did not start"
+GPUPOOL_FAULT_HANDOFF_PAUSE_MS=6000 GPUPOOL_FAULT_QUEUE_DROP=late pool_coordinator c1 r1 || bail_out "c1 did not start"
 pool_coordinator c2 r2 || bail_out "c2 did not start"
 pool_agent a1 r1 1 1xA10:24576 || bail_out "a1 did not start"
 pool_agent a2 r2 1 2xA10:24576 || bail_out "a2 did not start"
