@@ -77,6 +77,21 @@ int gp_etcd_parse_header_rev(const json_t *obj, int64_t *rev, gp_err_t *err);
 int gp_etcd_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err);
 void gp_etcd_kv_free(gp_etcd_kv_t *kv);
 
+/* One line of a watch stream, scanned without a JSON tree. */
+typedef struct {
+    int64_t revision;           /* header.revision */
+    int64_t compact_revision;
+    bool created;
+    gp_etcd_event_t *events;    /* owned: gp_etcd_watch_line_free */
+    size_t n_events;
+} gp_etcd_watch_line_t;
+/* 1: the line is the usual result (created, progress or events) and *wl
+ * holds it; 0: anything else (an error, a cancellation, an escaped string,
+ * an unknown event type, a malformed line, out of memory), for the general
+ * parser to check and report; *wl is then empty. */
+int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t *wl);
+void gp_etcd_watch_line_free(gp_etcd_watch_line_t *wl);
+
 /* ------------------------------------------------------------ requests (etcd.c) */
 
 /* A txn's responses must match the branch that ran, op for op. */
