@@ -197,12 +197,15 @@ int gp_stop_self_ms(int64_t ms)
     return 0;
 }
 
-uint64_t gp_hash_str(const char *s)
+uint64_t gp_hash_mem(const void *p, size_t n)
 {
+    const unsigned char *b = p;
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
         h *= 1099511628211ULL;
     }
     return h;
 }
+
+uint64_t gp_hash_str(const char *s) { return gp_hash_mem(s, strlen(s)); }

@@ -104,12 +104,15 @@ typedef struct {
  * the entry holds a reference (the cache replaces or drops its own when
  * the record changes, the round's stays valid until the round ends); the
  * round's phases parse it into the round's scratch job when they need a
- * gp_job_t; the bids take what came; the awarded plan is allocated once
- * chosen.  s_entry_clear releases all of it. */
+ * gp_job_t; a job that receives bids keeps its own parsed copy from its
+ * first bid on (every proposal is checked against it: one parse per job,
+ * not one per bid); the bids take what came; the awarded plan is allocated
+ * once chosen.  s_entry_clear releases all of it. */
 typedef struct {
     char id[GP_NAME_LEN];
     int64_t mod_rev;
     json_t *spec;                 /* a reference to the cache's parsed spec */
+    gp_job_t *job;                /* spec parsed at the first bid (owned), or NULL */
     int prio;
     int64_t submitted_ms;
     int asked;                    /* candidate nodes asked for bids */
@@ -178,6 +181,8 @@ static void s_entry_clear(s_entry_t *e)
 {
     json_decref(e->spec);
     e->spec = NULL;
+    free(e->job);
+    e->job = NULL;
     for (int b = 0; b < e->nbids; b++)
         json_decref(e->bids[b].alloc);
     free(e->bids);
@@ -214,6 +219,22 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
     }
 }
 
+/* e's job as submitted, for the checks of its proposals: parsed at its
+ * first bid and kept until the round ends; NULL when unreadable. */
+static const gp_job_t *s_bid_job(coord_t *c, s_entry_t *e)
+{
+    s_state_t *st = s_st(c);
+    if (e->job)
+        return e->job;
+    if (s_parse_job(st, e, c->cfg.region, NULL) < 0)
+        return NULL;
+    e->job = malloc(sizeof *e->job);
+    if (e->job == NULL)
+        return &st->orig;   /* checked from the scratch job, parsed again next time */
+    *e->job = st->orig;
+    return e->job;
+}
+
 /* A bid's plan (its proposal) is advice: the commit writes the leader's
  * own plan for the node it ranked best, and an agent's plan elsewhere only
  * when it still fits (s_choose).  A plan the node could never hold (a bad
@@ -223,9 +244,8 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
 static int s_proposal_rejected(coord_t *c, s_entry_t *e, const char *agent, const gp_alloc_t *plan)
 {
     gp_err_t err;
-    s_state_t *st = s_st(c);
-    if (s_parse_job(st, e, c->cfg.region, NULL) < 0 ||
-        gp_placement_check_plan(coord_cache_engine(c), &st->orig, plan, &err) == 0)
+    const gp_job_t *job = s_bid_job(c, e);
+    if (job == NULL || gp_placement_check_plan(coord_cache_engine(c), job, plan, &err) == 0)
         return 0;
     for (char *p = err.msg; *p; p++)   /* the message quotes record fields */
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
