@@ -64,6 +64,11 @@ const char *gp_etcd_op_path(gp_etcd_op_type_t type);
 /* Parse a whole response body (HTTP 200) of an op into res. */
 int gp_etcd_parse_result(const char *body, size_t len, gp_etcd_op_type_t type,
                          gp_etcd_result_t *res, gp_err_t *err);
+/* The same, scanned without a JSON tree: 1 and *res for the usual answer,
+ * 0 (nothing filled) for anything else, which gp_etcd_parse_result then
+ * parses and checks with jansson. */
+int gp_etcd_parse_result_fast(const char *body, size_t len, gp_etcd_op_type_t type,
+                              gp_etcd_result_t *res);
 /* Parse an error body {"error","code","message"} into err (GP_ERR_SERVER,
  * GP_ERR_AUTH, GP_ERR_COMPACTED...).  Always returns -1.  A body that is
  * not a gateway error gives GP_ERR_SERVER with the HTTP status. */

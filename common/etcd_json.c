@@ -4,6 +4,11 @@
  * Request bodies are written directly into a buffer (no JSON tree): keys and
  * values base64-encoded, int64 as JSON numbers, enums as their names.
  *
+ * The usual answers and watch lines are scanned in place, without a JSON
+ * tree (the fast paths at the end: they were the largest part of a
+ * daemon's CPU under load); whatever they do not recognize is parsed again
+ * with jansson, which checks it as described here.
+ *
  * Responses are parsed with jansson and checked strictly: every field the
  * client uses must have the type the gateway gives it (int64 fields arrive
  * as strings, and numbers are accepted too; absent means 0/false/empty as in
@@ -577,6 +582,8 @@ static int s_parse_obj(const json_t *obj, gp_etcd_op_type_t type, gp_etcd_result
 int gp_etcd_parse_result(const char *body, size_t len, gp_etcd_op_type_t type,
                          gp_etcd_result_t *res, gp_err_t *err)
 {
+    if (gp_etcd_parse_result_fast(body, len, type, res) == 1)
+        return 0;   /* the usual answer; anything else is checked below */
     json_t *j = gp_etcd_json_load(body, len, err);
     if (!j)
         return -1;
@@ -941,5 +948,137 @@ int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t 
     if (ok && has_result && s.p == s.end)
         return 1;
     gp_etcd_watch_line_free(wl);
+    return 0;
+}
+
+/* ------------------------------------------------------------ results, fast path */
+
+/* kvs: an array of kvs appended to r->kvs. */
+static bool s_kvs_fast(s_scan_t *s, gp_etcd_result_t *r)
+{
+    if (!s_lit(s, '['))
+        return false;
+    if (s_lit(s, ']'))
+        return true;
+    size_t cap = r->n_kvs;
+    do {
+        if (r->n_kvs == cap) {
+            size_t grown = cap ? cap * 2 : 4;
+            gp_etcd_kv_t *p = realloc(r->kvs, grown * sizeof(*p));
+            if (!p)
+                return false;
+            r->kvs = p;
+            cap = grown;
+        }
+        gp_etcd_kv_t *kv = &r->kvs[r->n_kvs++];
+        memset(kv, 0, sizeof(*kv));
+        if (!s_kv_fast(s, kv))
+            return false;
+    } while (s_lit(s, ','));
+    return s_lit(s, ']');
+}
+
+static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r);
+
+static bool s_responses_fast(s_scan_t *s, gp_etcd_result_t *r)
+{
+    if (!s_lit(s, '['))
+        return false;
+    if (s_lit(s, ']'))
+        return true;
+    size_t cap = 0;
+    do {
+        if (r->n_responses == cap) {
+            size_t grown = cap ? cap * 2 : 8;
+            gp_etcd_result_t *p = realloc(r->responses, grown * sizeof(*p));
+            if (!p)
+                return false;
+            r->responses = p;
+            cap = grown;
+        }
+        gp_etcd_result_t *sub = &r->responses[r->n_responses++];
+        memset(sub, 0, sizeof(*sub));
+        const char *k;
+        size_t kn;
+        if (!s_lit(s, '{') || !s_str(s, &k, &kn) || !s_lit(s, ':'))
+            return false;
+        gp_etcd_op_type_t t;
+        if (s_key_is(k, kn, "response_range"))
+            t = GP_ETCD_OP_RANGE;
+        else if (s_key_is(k, kn, "response_put"))
+            t = GP_ETCD_OP_PUT;
+        else if (s_key_is(k, kn, "response_delete_range"))
+            t = GP_ETCD_OP_DELETE;
+        else
+            return false;
+        if (!s_obj_fast(s, t, sub) || !s_lit(s, '}'))   /* exactly one member */
+            return false;
+    } while (s_lit(s, ','));
+    return s_lit(s, ']');
+}
+
+/* One response object of an op of the given type (the general parser's
+ * s_parse_obj, for the usual answers). */
+static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r)
+{
+    r->type = type;
+    if (!s_lit(s, '{'))
+        return false;
+    bool first = true, ok = true, has_header = false, has_prev = false;
+    const char *k;
+    size_t kn;
+    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
+        if (s_key_is(k, kn, "header") && !has_header) {
+            bool hfirst = true;
+            const char *hk;
+            size_t hkn;
+            ok = has_header = s_lit(s, '{');
+            while (ok && s_obj_next(s, &hk, &hkn, &hfirst, &ok))
+                ok = s_key_is(hk, hkn, "revision") ? s_i64(s, &r->revision) : s_skip(s);
+        } else if (type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "count")) {
+            ok = s_i64(s, &r->count);
+        } else if (type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "more")) {
+            ok = s_bool_lit(s, &r->more);
+        } else if ((type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "kvs")) ||
+                   (type == GP_ETCD_OP_DELETE && s_key_is(k, kn, "prev_kvs")) ||
+                   (type == GP_ETCD_OP_PUT && s_key_is(k, kn, "prev_kv"))) {
+            if (has_prev)
+                return false;
+            has_prev = true;
+            if (type != GP_ETCD_OP_PUT) {
+                ok = s_kvs_fast(s, r);
+            } else {
+                ok = (r->kvs = calloc(1, sizeof(*r->kvs))) != NULL;
+                r->n_kvs = ok;
+                ok = ok && s_kv_fast(s, &r->kvs[0]);
+            }
+        } else if (type == GP_ETCD_OP_DELETE && s_key_is(k, kn, "deleted")) {
+            ok = s_i64(s, &r->deleted);
+        } else if (type == GP_ETCD_OP_TXN && s_key_is(k, kn, "succeeded")) {
+            ok = s_bool_lit(s, &r->succeeded);
+        } else if (type == GP_ETCD_OP_TXN && s_key_is(k, kn, "responses")) {
+            if (has_prev)
+                return false;
+            has_prev = true;
+            ok = s_responses_fast(s, r);
+        } else {
+            ok = s_skip(s);
+        }
+    }
+    return ok && has_header;
+}
+
+int gp_etcd_parse_result_fast(const char *body, size_t len, gp_etcd_op_type_t type, gp_etcd_result_t *res)
+{
+    gp_etcd_result_t r;
+    memset(&r, 0, sizeof(r));
+    s_scan_t s = { body, body + len, 0 };
+    bool ok = s_obj_fast(&s, type, &r);
+    s_ws(&s);
+    if (ok && s.p == s.end) {
+        *res = r;
+        return 1;
+    }
+    gp_etcd_result_free(&r);
     return 0;
 }
