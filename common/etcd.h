@@ -14,7 +14,7 @@
  * header except gp_etcd_step() and gp_etcd_destroy(); it may stop its own
  * watch or keep-alive.
  *
- * Keep-alives are the one exception to "no thread": the first
+ * Keep-alives are the one part of the client on a thread of its own: the first
  * gp_etcd_keepalive_start of a client starts a thread with a client of its
  * own (the same endpoints, TLS and credentials; its own connections), which
  * refreshes that client's leases on its own timer.  It touches nothing else:
