@@ -173,6 +173,7 @@ typedef struct coord_rightsize coord_rightsize_t;   /* rightsize.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
+typedef struct coord_logs coord_logs_t;       /* logs.c */
 
 /* cache.c: the pool as the watch delivered it.  The cache alone fills its
  * maps (nodes, allocations, jobs, leaders, coordinators, quotas, drains,
@@ -455,6 +456,9 @@ struct coord {
     coord_store_t *store;            /* store.c's state */
     int64_t recovery_reconcile_ms;   /* recovery.c: the next queue reconciliation */
     int64_t recovery_next_ms;        /* recovery.c: the next settle and release pass */
+    int64_t drain_next_ms;           /* drain.c: the next pass over the drains */
+    int64_t notready_next_ms;        /* notready.c: the next pass */
+    coord_logs_t *logs;              /* logs.c's requests in flight (NULL until one) */
 
     /* intake */
     coord_intake_t *intake;          /* intake.c's state */

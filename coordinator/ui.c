@@ -178,11 +178,11 @@ static void s_usage_refresh(coord_t *c, s_ui_t *u)
         gp_log_debug("console: usage records not read err=\"%s\"", err.msg);
         return;
     }
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < res.n_kvs; i++) {
-        int64_t mod = res.kvs[i].mod_revision;
-        h = (h ^ gp_hash_mem(res.kvs[i].key, res.kvs[i].key_len)) * 1099511628211ULL;
-        h = (h ^ (uint64_t)mod) * 1099511628211ULL;
+    uint64_t h = 0;
+    for (size_t i = 0; i < res.n_kvs; i++) {   /* each record's key and revision */
+        uint64_t step[3] = { h, gp_hash_mem(res.kvs[i].key, res.kvs[i].key_len),
+                             (uint64_t)res.kvs[i].mod_revision };
+        h = gp_hash_mem(step, sizeof step);
     }
     if (h != u->usage_hash || u->usage_gen == 0) {
         u->usage_hash = h;
