@@ -327,8 +327,6 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         size_t i;
         json_t *v;
         json_array_foreach(doc, i, v) {
-            if (i % 256 == 255)
-                gp_etcd_keepalives_pump(c->etcd);   /* a large array takes a while */
             char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             json_t *error = NULL;
             json_t *slot = json_null();

@@ -502,9 +502,9 @@ static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
 }
 
 /* Fault injection (GPUPOOL_FAULT_BUSY_MS): hold the loop once in a long
- * CPU-bound batch, as ranking a huge queue on a slow machine would; like
- * such loops it lets the etcd client refresh its lease, so that tests can
- * check a long batch costs no leadership. */
+ * CPU-bound batch, as ranking a huge queue on a slow machine would, so that
+ * tests can check a long batch costs no leadership (the etcd client's
+ * keep-alive thread refreshes the lease meanwhile). */
 static void s_fault_busy(coord_t *c)
 {
     if (c->fault_busy_ms <= 0)
@@ -512,10 +512,8 @@ static void s_fault_busy(coord_t *c)
     gp_log_warn("fault injection: busy %lld ms in a round", (long long)c->fault_busy_ms);
     int64_t until = gp_mono_ms() + c->fault_busy_ms;
     c->fault_busy_ms = 0;
-    while (gp_mono_ms() < until) {
-        gp_etcd_keepalives_pump(c->etcd);
-        usleep(20000);
-    }
+    while (gp_mono_ms() < until)
+        ;
     gp_log_warn("fault injection: busy batch over");
 }
 
@@ -816,8 +814,6 @@ static int s_open(coord_t *c, int64_t now)
     gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
     coord_usage_t *usage = coord_quota_usage(c);
     for (int i = 0; calls && i < r->n; i++) {
-        if (i % 128 == 127)
-            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
         int ncand;
         if (s_rank(c, r, &r->e[i], usage, &ncand))
             s_call_add(c, calls, &r->e[i], &s_st(c)->here, s_st(c)->cand, ncand, now);
@@ -1019,10 +1015,11 @@ static void s_fault_pause(coord_t *c)
     if (c->fault_pause_ms <= 0)
         return;
     /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
-     * deciding and committing, as a long GC pause or a stopped VM would,
-     * so that tests can check a leader deposed meanwhile is fenced. */
+     * deciding and committing, the whole process (keep-alives included),
+     * as a stopped VM would, so that tests can check a leader deposed
+     * meanwhile is fenced. */
     gp_log_warn("fault injection: pausing %lld ms before a commit", (long long)c->fault_pause_ms);
-    usleep((useconds_t)(c->fault_pause_ms * 1000));
+    gp_stop_self_ms(c->fault_pause_ms);
     c->fault_pause_ms = 0;
 }
 
