@@ -376,8 +376,10 @@ static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, doubl
 {
     gp_pl_node_t *n = &pl->nodes[slot];
     int8_t pick[GP_MAX_DEVICES];
-    /* the index is the cache here: score directly */
-    if (!n->used || !gp_pl_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
+    /* the index is the cache here: score directly; the summary first (an
+     * unused slot's never holds anything), so that a node that cannot
+     * hold the shape is not read at all */
+    if (!gp_pl_sum_ok(&pl->tree[pl->tree_leaves + slot], r) || !n->used ||
         !gp_pl_node_static_ok(n, r) || !r->policy->score(pl, n, r, score, pick))
         return false;
     if (mask)
@@ -665,17 +667,30 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
     if (rebuild) {
         rc = s_ix_rebuild(pl, ix, r_ix);
     } else {
+        const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
         for (uint64_t c = ix->log_pos; c < pl->nchanges && rc == 0; c++) {
             /* the entries ahead touch nodes, summaries and positions at
-             * random: ask for them early (a long catch-up is memory-bound) */
+             * random: ask for them early (a long catch-up is memory-bound),
+             * in three steps, so that the node and its devices are asked
+             * for only when its summary lets it hold the shape (most
+             * changed nodes cannot hold most shapes: their byte stays 0) */
+            if (c + 3 * S_PREFETCH < pl->nchanges) {
+                int ahead = pl->changes[(c + 3 * S_PREFETCH) % S_LOG_SIZE].slot;
+                if (ahead >= 0) {
+                    __builtin_prefetch(&leaf[ahead]);
+                    __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
+                    __builtin_prefetch(whole ? (const void *)&ix->sc[ahead]
+                                             : (const void *)&ix->pos[ahead]);
+                }
+            }
             if (c + 2 * S_PREFETCH < pl->nchanges) {
                 int ahead = pl->changes[(c + 2 * S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0)
+                if (ahead >= 0 && gp_pl_sum_ok(&leaf[ahead], r_ix))
                     __builtin_prefetch(&pl->nodes[ahead]);
             }
             if (c + S_PREFETCH < pl->nchanges) {
                 int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0) {
+                if (ahead >= 0 && gp_pl_sum_ok(&leaf[ahead], r_ix)) {
                     /* the node came in S_PREFETCH entries ago: its devices
                      * (every line of them) now, and what the policy keeps */
                     const gp_pl_node_t *an = &pl->nodes[ahead];
@@ -685,13 +700,8 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                         __builtin_prefetch(dv + o);
                     if (r->policy->prefetch)
                         r->policy->prefetch(pl, ahead);
-                    __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
-                    if (whole) {
-                        __builtin_prefetch(&ix->sc[ahead]);
+                    if (whole)
                         __builtin_prefetch(&pl->ix_at[ahead]);
-                    } else {
-                        __builtin_prefetch(&ix->pos[ahead]);
-                    }
                 }
             }
             int slot = pl->changes[c % S_LOG_SIZE].slot;
