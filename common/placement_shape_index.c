@@ -70,7 +70,7 @@
  * the node's state).
  */
 #define S_LOG_SIZE 65536
-#define S_PREFETCH 8
+#define S_PREFETCH 16
 #define S_MAX_SHAPES 256
 #define S_MAX_BYTES (512L * 1024 * 1024)
 
