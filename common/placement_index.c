@@ -72,12 +72,25 @@ static void s_sum_merge(struct gp_pl_sum *o, const struct gp_pl_sum *a, const st
     o->groups = a->groups | b->groups;
 }
 
+static bool s_sum_same(const struct gp_pl_sum *a, const struct gp_pl_sum *b)
+{
+    return a->cpu == b->cpu && a->mem == b->mem && a->dmem == b->dmem && a->comp == b->comp &&
+           a->dpm == b->dpm && a->whole == b->whole && a->groups == b->groups;
+}
+
+/* The climb stops at the first entry that does not change: the entries
+ * above it are maxima of what did not change. */
 void gp_pl_tree_update(gp_placement_t *pl, int slot)
 {
     int i = pl->tree_leaves + slot;
     s_sum_leaf(&pl->nodes[slot], &pl->tree[i]);
-    for (i /= 2; i >= 1; i /= 2)
-        s_sum_merge(&pl->tree[i], &pl->tree[2 * i], &pl->tree[2 * i + 1]);
+    for (i /= 2; i >= 1; i /= 2) {
+        struct gp_pl_sum m;
+        s_sum_merge(&m, &pl->tree[2 * i], &pl->tree[2 * i + 1]);
+        if (s_sum_same(&m, &pl->tree[i]))
+            break;
+        pl->tree[i] = m;
+    }
 }
 
 int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves)

@@ -429,11 +429,22 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
         uint8_t b = s_ix_byte(pl, r, slot);
         if (b == 255)
             return -1;
-        if (ix->sc[slot] == b)
+        uint8_t old = ix->sc[slot];
+        if (old == b)
             return 0;       /* its leaf holds it already (s_pos_arrive) */
         ix->sc[slot] = b;
-        if (pl->ix_next[slot] != -2)
+        if (pl->ix_next[slot] == -2)
+            return 0;
+        /* a leaf is at least the byte of every node at its position (it
+         * may be more: s_ix_top corrects it); only a node that held its
+         * leaf's value and lost it makes the leaf look at the others */
+        int i = (1 << pl->ix_bits) + pl->ix_at[slot];
+        if (b > ix->t[i]) {
+            for (; i >= 1 && ix->t[i] < b; i /= 2)
+                ix->t[i] = b;
+        } else if (old >= ix->t[i]) {
             s_tree_fix(pl, ix, pl->ix_at[slot]);
+        }
         return 0;
     }
     s_hent_t e;
