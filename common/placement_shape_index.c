@@ -474,12 +474,33 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
     return 0;
 }
 
+/* A rebuild walks the slots in order: the summaries come by themselves,
+ * the nodes' devices (allocated apart) and what the policy keeps are asked
+ * for a few slots ahead, for the nodes whose summary lets them hold the
+ * shape. */
+static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
+{
+    if (s + S_PREFETCH < pl->nslots) {
+        int a = s + S_PREFETCH;
+        if (gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
+            const gp_pl_node_t *an = &pl->nodes[a];
+            const char *dv = (const char *)an->dev;
+            size_t dlen = sizeof *an->dev * (size_t)an->ndev;
+            for (size_t o = 0; o < dlen; o += 64)
+                __builtin_prefetch(dv + o);
+            if (r->policy->prefetch)
+                r->policy->prefetch(pl, a);
+        }
+    }
+}
+
 static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r)
 {
     if (ix->whole) {
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
         for (int s = 0; s < pl->nslots; s++) {
+            s_rebuild_prefetch(pl, r, s);
             uint8_t b = s_ix_byte(pl, r, s);
             if (b == 255)
                 return -1;
@@ -496,6 +517,7 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     ix->n = 0;
     for (int s = 0; s < pl->nslots; s++) {
         double sc;
+        s_rebuild_prefetch(pl, r, s);
         if (s_ix_score(pl, r, s, &sc, NULL)) {
             s_hent_t e = {(float)sc, (uint32_t)s, pl->nodes[s].rank};
             s_hset(ix, ix->n++, e);
