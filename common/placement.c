@@ -219,6 +219,8 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->shape_ix);
     }
     free(pl->changes);
+    free(pl->change_live);
+    free(pl->change_scratch);
     free(pl->last_change);
     gp_pl_typical_free(pl->typical);
     free(pl->seen);

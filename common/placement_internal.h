@@ -156,6 +156,8 @@ struct gp_placement {
     uint32_t clock;              /* node versions: every change takes the next */
     uint64_t nchanges;
     struct gp_pl_change *changes;    /* ring of changed slots (placement_shape_index.c) */
+    uint64_t *change_live;       /* a bit per ring entry: not superseded */
+    int32_t *change_scratch;     /* a catch-up's live entries, in order */
     uint64_t *last_change;       /* per slot: 1 + its latest entry's place in the log */
     int nlast;
     struct gp_pl_shape_ix *shape_ix;

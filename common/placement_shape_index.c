@@ -108,10 +108,21 @@ void gp_pl_changed(gp_placement_t *pl, int slot)
 {
     pl->nodes[slot].version = ++pl->clock;
     s_pos_sync(pl, slot);
-    if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
-        /* without a log the indexes cannot follow: make them rebuild */
-        pl->nchanges += S_LOG_SIZE + 1;
-        return;
+    if (pl->changes == NULL) {
+        pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE);
+        pl->change_live = calloc(S_LOG_SIZE / 64, sizeof *pl->change_live);
+        pl->change_scratch = malloc(sizeof *pl->change_scratch * S_LOG_SIZE);
+        if (pl->changes == NULL || pl->change_live == NULL || pl->change_scratch == NULL) {
+            free(pl->changes);
+            free(pl->change_live);
+            free(pl->change_scratch);
+            pl->changes = NULL;
+            pl->change_live = NULL;
+            pl->change_scratch = NULL;
+            /* without a log the indexes cannot follow: make them rebuild */
+            pl->nchanges += S_LOG_SIZE + 1;
+            return;
+        }
     }
     if (slot >= pl->nlast) {
         int nl = pl->slots_cap > slot ? pl->slots_cap : slot + 1;
@@ -127,9 +138,14 @@ void gp_pl_changed(gp_placement_t *pl, int slot)
     /* the slot's previous entry, if still in the ring, is superseded:
      * every catch-up that would meet it meets this one too */
     uint64_t prev = pl->last_change[slot];
-    if (prev > 0 && pl->nchanges - (prev - 1) < S_LOG_SIZE)
-        pl->changes[(prev - 1) % S_LOG_SIZE].slot = -1;
-    pl->changes[pl->nchanges % S_LOG_SIZE].slot = slot;
+    if (prev > 0 && pl->nchanges - (prev - 1) < S_LOG_SIZE) {
+        uint64_t at = (prev - 1) % S_LOG_SIZE;
+        pl->changes[at].slot = -1;
+        pl->change_live[at / 64] &= ~(1ULL << (at % 64));
+    }
+    uint64_t at = pl->nchanges % S_LOG_SIZE;
+    pl->changes[at].slot = slot;
+    pl->change_live[at / 64] |= 1ULL << (at % 64);
     pl->nchanges++;
     pl->last_change[slot] = pl->nchanges;
 }
@@ -700,30 +716,47 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
     if (rebuild) {
         rc = s_ix_rebuild(pl, ix, r_ix);
     } else {
+        /* the live entries since the shape's last query, in order: a
+         * word of the live bits covers 64 entries, superseded ones cost
+         * nothing */
+        int32_t *live = pl->change_scratch;
+        int n = 0;
+        for (uint64_t c = ix->log_pos; c < pl->nchanges;) {
+            uint64_t at = c % S_LOG_SIZE;
+            uint64_t span = 64 - at % 64;
+            if (span > pl->nchanges - c)
+                span = pl->nchanges - c;
+            uint64_t bits = pl->change_live[at / 64] >> (at % 64);
+            if (span < 64)
+                bits &= (1ULL << span) - 1;
+            while (bits) {
+                live[n++] = pl->changes[at + (uint64_t)__builtin_ctzll(bits)].slot;
+                bits &= bits - 1;
+            }
+            c += span;
+        }
         const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
-        for (uint64_t c = ix->log_pos; c < pl->nchanges && rc == 0; c++) {
+        for (int k = 0; k < n && rc == 0; k++) {
             /* the entries ahead touch nodes, summaries and positions at
              * random: ask for them early (a long catch-up is memory-bound),
              * in three steps, so that the node and its devices are asked
              * for only when its summary lets it hold the shape (most
              * changed nodes cannot hold most shapes: their byte stays 0) */
-            if (c + 3 * S_PREFETCH < pl->nchanges) {
-                int ahead = pl->changes[(c + 3 * S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0) {
-                    __builtin_prefetch(&leaf[ahead]);
-                    __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
-                    __builtin_prefetch(whole ? (const void *)&ix->sc[ahead]
-                                             : (const void *)&ix->pos[ahead]);
-                }
+            if (k + 3 * S_PREFETCH < n) {
+                int ahead = live[k + 3 * S_PREFETCH];
+                __builtin_prefetch(&leaf[ahead]);
+                __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
+                __builtin_prefetch(whole ? (const void *)&ix->sc[ahead]
+                                         : (const void *)&ix->pos[ahead]);
             }
-            if (c + 2 * S_PREFETCH < pl->nchanges) {
-                int ahead = pl->changes[(c + 2 * S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0 && gp_pl_sum_ok(&leaf[ahead], r_ix))
+            if (k + 2 * S_PREFETCH < n) {
+                int ahead = live[k + 2 * S_PREFETCH];
+                if (gp_pl_sum_ok(&leaf[ahead], r_ix))
                     __builtin_prefetch(&pl->nodes[ahead]);
             }
-            if (c + S_PREFETCH < pl->nchanges) {
-                int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0 && gp_pl_sum_ok(&leaf[ahead], r_ix)) {
+            if (k + S_PREFETCH < n) {
+                int ahead = live[k + S_PREFETCH];
+                if (gp_pl_sum_ok(&leaf[ahead], r_ix)) {
                     /* the node came in S_PREFETCH entries ago: its devices
                      * (every line of them) now, and what the policy keeps */
                     const gp_pl_node_t *an = &pl->nodes[ahead];
@@ -737,9 +770,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                         __builtin_prefetch(&pl->ix_at[ahead]);
                 }
             }
-            int slot = pl->changes[c % S_LOG_SIZE].slot;
-            if (slot >= 0)      /* else superseded by a later entry */
-                rc = s_ix_update(pl, ix, r_ix, slot);
+            rc = s_ix_update(pl, ix, r_ix, live[k]);
         }
     }
     if (rc < 0) {
