@@ -213,6 +213,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->group_model[g]);
     }
     free(pl->tree);
+    free(pl->brief);
     free(pl->explain_memo);
     if (pl->shape_ix) {
         gp_pl_index_free(pl);

@@ -94,6 +94,7 @@ struct gp_pl_shape_ix {
     int npos;
     /* whole scores */
     uint8_t *sc;            /* slot -> 1 + score, 0: cannot hold the shape */
+    uint64_t *nz;           /* a bit per slot: sc is not 0 */
     uint8_t *t;             /* max tree over positions: t[1] root, leaves at 2^bits */
     int nsc;
     int64_t bytes;
@@ -179,8 +180,10 @@ static void s_pos_arrive(gp_placement_t *pl, int slot)
 {
     s_pos_link(pl, slot);
     for (int i = 0; i < pl->nshape_ix; i++)
-        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc)
+        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc) {
             pl->shape_ix[i].sc[slot] = 0;
+            pl->shape_ix[i].nz[slot / 64] &= ~(1ULL << (slot % 64));
+        }
 }
 
 static void s_pos_unlink(gp_placement_t *pl, int slot)
@@ -352,11 +355,17 @@ static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
                 return -1;
             memset(sc + ix->nsc, 0, (size_t)(ns - ix->nsc));
             ix->sc = sc;
+            size_t w0 = ((size_t)ix->nsc + 63) / 64, w1 = ((size_t)ns + 63) / 64;
+            uint64_t *nz = realloc(ix->nz, sizeof *nz * w1);
+            if (nz == NULL)
+                return -1;
+            memset(nz + w0, 0, sizeof *nz * (w1 - w0));
+            ix->nz = nz;
             ix->nsc = ns;
         }
         if (ix->t == NULL && (ix->t = calloc((size_t)2 << pl->ix_bits, 1)) == NULL)
             return -1;
-        ix->bytes = ix->nsc + ((int64_t)2 << pl->ix_bits);
+        ix->bytes = ix->nsc + ix->nsc / 8 + ((int64_t)2 << pl->ix_bits);
         pl->shape_bytes += ix->bytes - before;
         return 0;
     }
@@ -449,6 +458,10 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
         if (old == b)
             return 0;       /* its leaf holds it already (s_pos_arrive) */
         ix->sc[slot] = b;
+        if (b)
+            ix->nz[slot / 64] |= 1ULL << (slot % 64);
+        else
+            ix->nz[slot / 64] &= ~(1ULL << (slot % 64));
         if (pl->ix_next[slot] == -2)
             return 0;
         /* a leaf is at least the byte of every node at its position (it
@@ -510,17 +523,25 @@ static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
     }
 }
 
-static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r)
+static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
+                        const gp_pl_brief_req_t *q)
 {
     if (ix->whole) {
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
+        memset(ix->nz, 0, sizeof *ix->nz * (((size_t)ix->nsc + 63) / 64));
         for (int s = 0; s < pl->nslots; s++) {
+            if (!gp_pl_brief_ok(&pl->brief[s], q)) {
+                ix->sc[s] = 0;
+                continue;
+            }
             s_rebuild_prefetch(pl, r, s);
             uint8_t b = s_ix_byte(pl, r, s);
             if (b == 255)
                 return -1;
             ix->sc[s] = b;
+            if (b)
+                ix->nz[s / 64] |= 1ULL << (s % 64);
             if (b > 0 && pl->ix_next[s] != -2 && b > ix->t[leaves + pl->ix_at[s]])
                 ix->t[leaves + pl->ix_at[s]] = b;
         }
@@ -629,6 +650,7 @@ static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
     free(ix->h);
     free(ix->pos);
     free(ix->sc);
+    free(ix->nz);
     free(ix->t);
     memset(ix, 0, sizeof *ix);
 }
@@ -707,6 +729,8 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         rw.hmem = ix->hmin;
     }
     const gp_pl_req_t *r_ix = whole ? &rw : r;
+    gp_pl_brief_req_t bq;
+    gp_pl_brief_req(r_ix, &bq);
     ix->whole = whole;
     ix->used = ++pl->shape_use;
     pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
@@ -714,7 +738,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         return -1;
     int rc = 0;
     if (rebuild) {
-        rc = s_ix_rebuild(pl, ix, r_ix);
+        rc = s_ix_rebuild(pl, ix, r_ix, &bq);
     } else {
         /* the live entries since the shape's last query, in order: a
          * word of the live bits covers 64 entries, superseded ones cost
@@ -730,8 +754,14 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             if (span < 64)
                 bits &= (1ULL << span) - 1;
             while (bits) {
-                live[n++] = pl->changes[at + (uint64_t)__builtin_ctzll(bits)].slot;
+                int slot = pl->changes[at + (uint64_t)__builtin_ctzll(bits)].slot;
                 bits &= bits - 1;
+                /* a node that could not hold the shape (its byte is 0) and
+                 * still cannot (its brief says so): nothing to do */
+                if (whole && !(ix->nz[slot / 64] >> (slot % 64) & 1) &&
+                    !gp_pl_brief_ok(&pl->brief[slot], &bq))
+                    continue;
+                live[n++] = slot;
             }
             c += span;
         }
