@@ -69,6 +69,7 @@ typedef struct {
 
 struct gp_pl_alloc {
     char *job;
+    int ix;                 /* in the engine's allocs */
     int node;
     int priority;
     int64_t cpu, mem;
@@ -139,7 +140,7 @@ struct gp_placement {
     int nfree;
     int nnodes;
     gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */
-    gp_strmap_t *job_index;      /* job -> index in allocs */
+    gp_strmap_t *job_index;      /* job -> its gp_pl_alloc_t (s_alloc_find) */
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
     gp_strmap_t *strings;        /* interned names -> id */
