@@ -523,6 +523,33 @@ static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
     }
 }
 
+/* Two empty nodes in the same state, compared field by field (all but
+ * names, uuids and the engine's bookkeeping): a cacheable policy gives
+ * them the same score. */
+static bool s_same_empty(const gp_pl_node_t *a, const gp_pl_node_t *b)
+{
+    if (a->nallocs != 0 || b->nallocs != 0 || a->used != b->used || a->healthy != b->healthy ||
+        a->cpu_cap != b->cpu_cap || a->cpu_free != b->cpu_free || a->mem_cap != b->mem_cap ||
+        a->mem_free != b->mem_free || a->ndev != b->ndev || a->group != b->group ||
+        a->gpu_free != b->gpu_free || a->region != b->region || a->cloud != b->cloud ||
+        a->zone != b->zone || a->nlabels != b->nlabels)
+        return false;
+    if (a->nlabels > 0 && memcmp(a->labels, b->labels, sizeof *a->labels * (size_t)a->nlabels))
+        return false;
+    for (int i = 0; i < a->ndev; i++) {
+        const gp_pl_dev_t *x = &a->dev[i], *y = &b->dev[i];
+        if (x->mem_cap != y->mem_cap || x->mem_phys != y->mem_phys ||
+            x->mem_free != y->mem_free || x->comp_free != y->comp_free ||
+            x->nalloc != y->nalloc || x->whole_taken != y->whole_taken ||
+            x->healthy != y->healthy || x->numa != y->numa || x->links != y->links ||
+            x->group != y->group || x->milli != y->milli)
+            return false;
+    }
+    return true;
+}
+
+#define S_EMPTY_KINDS 64
+
 static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
                         const gp_pl_brief_req_t *q)
 {
@@ -530,13 +557,37 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
         memset(ix->nz, 0, sizeof *ix->nz * (((size_t)ix->nsc + 63) / 64));
+        /* an empty node's byte, by kind: most nodes are empty when most
+         * shapes are first seen, and a kind's empty nodes score alike */
+        struct {
+            int slot;
+            uint8_t b;
+        } empty[S_EMPTY_KINDS];
+        for (int k = 0; k < S_EMPTY_KINDS; k++)
+            empty[k].slot = -1;
         for (int s = 0; s < pl->nslots; s++) {
             if (!gp_pl_brief_ok(&pl->brief[s], q)) {
                 ix->sc[s] = 0;
                 continue;
             }
             s_rebuild_prefetch(pl, r, s);
-            uint8_t b = s_ix_byte(pl, r, s);
+            const gp_pl_node_t *n = &pl->nodes[s];
+            int kind = -1;
+            uint8_t b;
+            if (n->nallocs == 0)
+                kind = (int)(((uint64_t)n->cpu_cap * 31 + (uint64_t)n->mem_cap * 7 +
+                              (uint64_t)n->ndev * 131 + (uint64_t)(n->group + 1) * 1031) %
+                             S_EMPTY_KINDS);
+            if (kind >= 0 && empty[kind].slot >= 0 &&
+                s_same_empty(&pl->nodes[empty[kind].slot], n)) {
+                b = empty[kind].b;
+            } else {
+                b = s_ix_byte(pl, r, s);
+                if (kind >= 0) {
+                    empty[kind].slot = s;
+                    empty[kind].b = b;
+                }
+            }
             if (b == 255)
                 return -1;
             ix->sc[s] = b;
