@@ -58,14 +58,26 @@
  * changed node once, with its final state, reading the log in order.  A
  * node whose score did not change touches nothing else.  Both matter with
  * many shapes: every change is re-scored once per shape queried after it,
- * and most changes neither move a node nor reach the top.  A catch-up is
- * memory-bound: a few entries ahead it asks for the node, its summary,
- * every line of its devices, its byte or heap place, and what the policy
- * keeps of it (gp_policy_t.prefetch).
+ * and most changes neither move a node nor reach the top.  A bit per log
+ * entry says it is live, so that a catch-up first gathers the live
+ * entries, 64 to a word, in order, without walking the superseded ones.
+ * Most changed nodes cannot hold most shapes: for a whole index, a node
+ * whose byte is 0 (a bit per slot says so) and whose summary in brief
+ * (16 bytes a slot, placement_internal.h) still turns the shape away is
+ * dropped from the gathered list without reading anything else.  The
+ * rest is memory-bound: a few entries ahead a catch-up asks for the
+ * node's summary and byte or heap place, then, if the summary lets the
+ * node hold the shape, the node, every line of its devices and what the
+ * policy keeps of it (gp_policy_t.prefetch).  A whole index's leaf is at
+ * least the byte of every node at its position (a node that leaves a
+ * position does not lower it; s_ix_top corrects it when it reaches it),
+ * so that a byte that rises, or falls below what another node there
+ * holds, only climbs; a rebuild scores one empty node per kind (the empty
+ * nodes of a kind, compared field by field, share its byte).
  *
- * Memory per node per indexed shape: about 3.5 bytes for a tree (its byte
- * and its share of the tree), 16 for a heap (a 12-byte entry and a 4-byte
- * place).  The chosen devices are not kept: the policy picks them again
+ * Memory per node per indexed shape: about 3.6 bytes for a tree (its byte,
+ * its bit and its share of the tree), 16 for a heap (a 12-byte entry and a
+ * 4-byte place).  The chosen devices are not kept: the policy picks them again
  * for the top node only (the same pick, the score being a pure function of
  * the node's state).
  */
@@ -805,16 +817,27 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             if (span < 64)
                 bits &= (1ULL << span) - 1;
             while (bits) {
-                int slot = pl->changes[at + (uint64_t)__builtin_ctzll(bits)].slot;
+                live[n++] = pl->changes[at + (uint64_t)__builtin_ctzll(bits)].slot;
                 bits &= bits - 1;
-                /* a node that could not hold the shape (its byte is 0) and
-                 * still cannot (its brief says so): nothing to do */
-                if (whole && !(ix->nz[slot / 64] >> (slot % 64) & 1) &&
-                    !gp_pl_brief_ok(&pl->brief[slot], &bq))
-                    continue;
-                live[n++] = slot;
             }
             c += span;
+        }
+        if (whole) {
+            /* a node that could not hold the shape (its byte is 0) and
+             * still cannot (its brief says so): nothing to do */
+            int m = 0;
+            for (int k = 0; k < n; k++) {
+                if (k + 2 * S_PREFETCH < n) {
+                    int ahead = live[k + 2 * S_PREFETCH];
+                    __builtin_prefetch(&pl->brief[ahead]);
+                    __builtin_prefetch(&ix->nz[ahead / 64]);
+                }
+                int slot = live[k];
+                if ((ix->nz[slot / 64] >> (slot % 64) & 1) ||
+                    gp_pl_brief_ok(&pl->brief[slot], &bq))
+                    live[m++] = slot;
+            }
+            n = m;
         }
         const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
         for (int k = 0; k < n && rc == 0; k++) {
