@@ -58,9 +58,7 @@ const char *gp_policy_doc(const char *name)
 /* FNV-1a, mixed (seeds the random policy's per-node draw). */
 static uint64_t s_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    uint64_t h = gp_hash_str(s);
     return h ^ (h >> 29);
 }
 

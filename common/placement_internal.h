@@ -187,6 +187,9 @@ struct gp_placement {
     int64_t nobserved, next_learn;
     double cpu_per_gpu;          /* gpupool: the shapes' CPU per GPU milli */
     uint32_t cpu_per_gpu_epoch;
+    int16_t waste[1001];         /* gpupool: a device's leftover by free share (permille) */
+    uint32_t waste_epoch;        /* the epoch waste was built at, + 1 (0: never) */
+    bool waste_off;              /* gpupool: CPU binds, leftovers do not count */
     /* placement_explain.c: recent explanations, by request and clock */
     struct gp_pl_explain_memo *explain_memo;
 };

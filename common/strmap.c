@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #include "banned.h"
 
 static char s_tomb;   /* marks a deleted slot */
@@ -17,11 +19,7 @@ struct gp_strmap {
 
 static uint64_t s_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = gp_hash_str(s);
     return h ^ (h >> 29);
 }
 

@@ -176,12 +176,15 @@ int64_t gp_mono_ns(void) { return s_clock_ns(CLOCK_MONOTONIC); }
 int64_t gp_mono_ms(void) { return s_clock_ns(CLOCK_MONOTONIC) / 1000000LL; }
 int64_t gp_wall_ms(void) { return s_clock_ns(CLOCK_REALTIME) / 1000000LL; }
 
-uint64_t gp_hash_str(const char *s)
+uint64_t gp_hash_mem(const void *p, size_t n)
 {
+    const unsigned char *b = p;
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
         h *= 1099511628211ULL;
     }
     return h;
 }
+
+uint64_t gp_hash_str(const char *s) { return gp_hash_mem(s, strlen(s)); }

@@ -33,8 +33,10 @@ int gp_proc_stat(int pid, uint64_t *start_time, char *state);
 /* "ADDRESS:PORT" (port 0..65535) into addr (size bytes) and *port. */
 int gp_parse_hostport(const char *s, char *addr, size_t size, int *port);
 
-/* FNV-1a of a string: "did this text change" checks without keeping it. */
+/* FNV-1a of a string, of n bytes: "did this text change" checks without
+ * keeping it, and the seed of hash tables (mix the high bits in). */
 uint64_t gp_hash_str(const char *s);
+uint64_t gp_hash_mem(const void *p, size_t n);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds / milliseconds. */
 int64_t gp_mono_ns(void);

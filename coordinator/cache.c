@@ -58,6 +58,18 @@ struct coord_cache {
     gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
     gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */
     int capacity_freed;              /* an allocation or node came: retry waiting jobs */
+    gp_placement_t *engine;          /* the nodes, committed allocations and held plans */
+    gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
+    gp_strmap_t *nodes;              /* name -> coord_node_t* */
+    gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
+    gp_strmap_t *jobs;               /* id -> coord_job_t* */
+    gp_strmap_t *leaders;            /* region -> strdup(leader id) */
+    gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
+    gp_strmap_t *quotas;             /* team -> coord_quota_t* */
+    gp_strmap_t *drains;             /* node -> coord_drain_t* */
+    gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
+    int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
+    int64_t schema_mod_rev;
 };
 
 typedef enum {
@@ -108,16 +120,93 @@ static s_kind_t s_parse_key(coord_t *c, const char *key, size_t len, char *a, ch
     return K_NONE;
 }
 
+/* ------------------------------------------------------- the maps, read */
+
+static gp_strmap_t *s_map(coord_t *c, coord_cache_map_t map)
+{
+    if (c->cache == NULL)
+        return NULL;
+    switch (map) {
+    case COORD_NODES: return c->cache->nodes;
+    case COORD_ALLOCS: return c->cache->allocs;
+    case COORD_JOBS: return c->cache->jobs;
+    case COORD_LEADERS: return c->cache->leaders;
+    case COORD_COORDINATORS: return c->cache->coordinators;
+    case COORD_QUOTAS: return c->cache->quotas;
+    case COORD_DRAINS: return c->cache->drains;
+    case COORD_AGENTS: return c->cache->agents;
+    }
+    return NULL;
+}
+
+coord_cache_iter_t coord_cache_first(coord_t *c, coord_cache_map_t map)
+{
+    gp_strmap_t *m = s_map(c, map);
+    gp_strmap_iter_t at = m ? gp_strmap_first(m) : (gp_strmap_iter_t){ 0 };
+    return (coord_cache_iter_t){ at.key, at.value, map, at.pos };
+}
+
+coord_cache_iter_t coord_cache_next(coord_t *c, coord_cache_iter_t it)
+{
+    gp_strmap_t *m = s_map(c, it.map);
+    gp_strmap_iter_t at = { it.key, it.value, it.pos };
+    at = m && it.key ? gp_strmap_next(m, at) : (gp_strmap_iter_t){ 0 };
+    return (coord_cache_iter_t){ at.key, at.value, it.map, at.pos };
+}
+
+size_t coord_cache_count(coord_t *c, coord_cache_map_t map)
+{
+    gp_strmap_t *m = s_map(c, map);
+    return m ? gp_strmap_size(m) : 0;
+}
+
+int coord_cache_listed(coord_t *c)
+{
+    return c->cache && c->cache->nodes;
+}
+
+const gp_alloc_t *coord_cache_alloc(coord_t *c, const char *job)
+{
+    gp_strmap_t *m = s_map(c, COORD_ALLOCS);
+    return m ? gp_strmap_get(m, job) : NULL;
+}
+
+const char *coord_cache_leader(coord_t *c, const char *region)
+{
+    gp_strmap_t *m = s_map(c, COORD_LEADERS);
+    return m ? gp_strmap_get(m, region) : NULL;
+}
+
+const coord_quota_t *coord_cache_quota(coord_t *c, const char *team)
+{
+    gp_strmap_t *m = s_map(c, COORD_QUOTAS);
+    return m ? gp_strmap_get(m, team) : NULL;
+}
+
+const coord_drain_t *coord_cache_drain(coord_t *c, const char *node)
+{
+    gp_strmap_t *m = s_map(c, COORD_DRAINS);
+    return m ? gp_strmap_get(m, node) : NULL;
+}
+
+int coord_cache_schema(coord_t *c, int64_t *mod_rev)
+{
+    if (mod_rev)
+        *mod_rev = c->cache ? c->cache->schema_mod_rev : 0;
+    return c->cache ? c->cache->schema : 1;
+}
+
 coord_node_t *coord_cache_node(coord_t *c, const char *name, int create)
 {
-    coord_node_t *n = gp_strmap_get(c->nodes, name);
-    if (n || !create)
+    gp_strmap_t *m = s_map(c, COORD_NODES);
+    coord_node_t *n = m ? gp_strmap_get(m, name) : NULL;
+    if (n || !create || m == NULL)
         return n;
     n = calloc(1, sizeof *n);
     if (n == NULL)
         return NULL;
     gp_strlcpy(n->name, name, sizeof n->name);
-    if (gp_strmap_put(c->nodes, name, n) < 0) {
+    if (gp_strmap_put(c->cache->nodes, name, n) < 0) {
         free(n);
         return NULL;
     }
@@ -126,7 +215,8 @@ coord_node_t *coord_cache_node(coord_t *c, const char *name, int create)
 
 coord_job_t *coord_cache_job(coord_t *c, const char *id)
 {
-    return gp_strmap_get(c->jobs, id);
+    gp_strmap_t *m = s_map(c, COORD_JOBS);
+    return m ? gp_strmap_get(m, id) : NULL;
 }
 
 size_t coord_cache_queue_size(coord_t *c)
@@ -159,7 +249,18 @@ int64_t coord_cache_revision(coord_t *c)
 
 gp_placement_t *coord_cache_engine(coord_t *c)
 {
-    return c->engine;
+    return c->cache ? c->cache->engine : NULL;
+}
+
+gp_placement_t *coord_cache_capacity(coord_t *c)
+{
+    return c->cache ? c->cache->capacity : NULL;
+}
+
+void coord_cache_capacity_keep(coord_t *c, const gp_node_t *node)
+{
+    gp_placement_remove_node(c->cache->capacity, node->name, NULL);
+    gp_placement_add_node(c->cache->capacity, node, NULL);
 }
 
 const gp_alloc_t *coord_cache_held(coord_t *c, const char *job)
@@ -178,8 +279,8 @@ void coord_cache_each_queued(coord_t *c, void (*fn)(coord_job_t *j, void *arg), 
 void coord_cache_each_plan(coord_t *c, void (*fn)(const gp_alloc_t *al, void *arg), void *arg)
 {
     gp_strmap_t *held = c->cache ? c->cache->tentative : NULL;
-    for (gp_strmap_iter_t it = c->allocs ? gp_strmap_first(c->allocs) : (gp_strmap_iter_t){ 0 };
-         it.key; it = gp_strmap_next(c->allocs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS); it.key;
+         it = coord_cache_next(c, it)) {
         const gp_alloc_t *al = it.value;
         if (held == NULL || gp_strmap_get(held, al->job) == NULL)
             fn(al, arg);   /* a job with a held plan counts once, as held */
@@ -207,12 +308,12 @@ void coord_cache_untentative(coord_t *c, const char *job)
     gp_alloc_t *t = gp_strmap_del(c->cache->tentative, job);
     if (t == NULL)
         return;
-    gp_placement_remove_alloc(c->engine, job, NULL);
+    gp_placement_remove_alloc(c->cache->engine, job, NULL);
     /* A committed allocation of the job (an older one) goes back in. */
-    gp_alloc_t *old = gp_strmap_get(c->allocs, job);
+    gp_alloc_t *old = gp_strmap_get(c->cache->allocs, job);
     coord_node_t *n = old ? coord_cache_node(c, old->node, 0) : NULL;
     if (old && n && n->present)
-        gp_placement_add_alloc(c->engine, old, NULL);
+        gp_placement_add_alloc(c->cache->engine, old, NULL);
     free(t);
 }
 
@@ -251,7 +352,7 @@ int coord_cache_eval(coord_t *c, coord_job_t *j)
 {
     int want = j->state == GP_JOB_PENDING && !strcmp(j->region, c->cfg.region) &&
                j->hold_rev == 0 && !j->doubt && j->raw != NULL &&
-               gp_strmap_get(c->allocs, j->id) == NULL;
+               gp_strmap_get(c->cache->allocs, j->id) == NULL;
     if (want && !j->queued && c->fault_queue_drop && !strcmp(c->fault_queue_drop, j->id)) {
         /* Fault injection (GPUPOOL_FAULT_QUEUE_DROP): lose the job once, as
          * a bug in this bookkeeping would, so that tests see recovery.c's
@@ -347,7 +448,7 @@ static void s_release_held(coord_t *c, int64_t rev)
 
 gp_job_state_t coord_cache_state(coord_t *c, const coord_job_t *j, const char **node)
 {
-    const gp_alloc_t *al = j->state == GP_JOB_PENDING ? gp_strmap_get(c->allocs, j->id) : NULL;
+    const gp_alloc_t *al = j->state == GP_JOB_PENDING ? coord_cache_alloc(c, j->id) : NULL;
     if (node)
         *node = al ? al->node : j->node;
     return al ? GP_JOB_PLACED : j->state;
@@ -365,7 +466,7 @@ int coord_cache_hold(coord_t *c, const gp_alloc_t *plan)
     if (t == NULL)
         return -1;
     *t = *plan;
-    if (gp_placement_add_alloc(c->engine, t, NULL) < 0) {
+    if (gp_placement_add_alloc(c->cache->engine, t, NULL) < 0) {
         free(t);
         return -1;
     }
@@ -392,29 +493,28 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     gp_node_t open = node;   /* the capacity engine sees a cordoned node as it is */
     if (n->cordon)
         node.healthy = false;
-    if (gp_placement_add_node(c->engine, &node, &err) < 0) {
+    if (gp_placement_add_node(c->cache->engine, &node, &err) < 0) {
         /* A device with allocations went away: take the node out and in again. */
-        gp_placement_remove_node(c->engine, name, NULL);
-        if (gp_placement_add_node(c->engine, &node, &err) < 0) {
+        gp_placement_remove_node(c->cache->engine, name, NULL);
+        if (gp_placement_add_node(c->cache->engine, &node, &err) < 0) {
             gp_log_warn("node record refused node=%s err=\"%s\"", name, err.msg);
             n->present = 0;
             return;
         }
         was = 0;
     }
-    c->nodes_present += !n->present;
     n->present = 1;
     c->cache->capacity_freed = 1;
-    gp_placement_remove_node(c->capacity, name, NULL);
-    gp_placement_add_node(c->capacity, &open, NULL);
+    gp_placement_remove_node(c->cache->capacity, name, NULL);
+    gp_placement_add_node(c->cache->capacity, &open, NULL);
     json_decref(n->record);
     n->record = json_loadb(kv->value, kv->value_len, 0, NULL);
     if (!was) {
-        for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key;
-             it = gp_strmap_next(c->allocs, it)) {
+        for (gp_strmap_iter_t it = gp_strmap_first(c->cache->allocs); it.key;
+             it = gp_strmap_next(c->cache->allocs, it)) {
             gp_alloc_t *al = it.value;
             if (strcmp(al->node, name) == 0 && gp_strmap_get(c->cache->tentative, al->job) == NULL &&
-                gp_placement_add_alloc(c->engine, al, &err) < 0)
+                gp_placement_add_alloc(c->cache->engine, al, &err) < 0)
                 gp_log_warn("allocation does not fit its node job=%s node=%s err=\"%s\"", al->job,
                             name, err.msg);
         }
@@ -427,7 +527,6 @@ static void s_node_del(coord_t *c, const char *name)
     if (n == NULL || !n->present)
         return;
     n->present = 0;
-    c->nodes_present--;
     /* NotReady from now: its last record stays, and the capacity engine
      * keeps it (notready.c forgets it after node-retention). */
     n->gone_ms = gp_wall_ms();
@@ -438,7 +537,7 @@ static void s_node_del(coord_t *c, const char *name)
         if (strcmp(t->node, name) == 0)
             free(gp_strmap_del(c->cache->tentative, it.key));
     }
-    gp_placement_remove_node(c->engine, name, NULL);
+    gp_placement_remove_node(c->cache->engine, name, NULL);
     gp_log_info("node gone, NotReady node=%s", name);
 }
 
@@ -446,7 +545,7 @@ void coord_cache_forget_node(coord_t *c, coord_node_t *n)
 {
     if (n->present)
         return;
-    gp_placement_remove_node(c->capacity, n->name, NULL);
+    gp_placement_remove_node(c->cache->capacity, n->name, NULL);
     json_decref(n->record);
     n->record = NULL;
     n->gone_ms = 0;
@@ -473,14 +572,14 @@ static void s_cordon(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int p
     if (n->cordon)
         node.healthy = false;
     gp_err_t err;
-    if (gp_placement_add_node(c->engine, &node, &err) < 0)
+    if (gp_placement_add_node(c->cache->engine, &node, &err) < 0)
         gp_log_warn("node update refused node=%s err=\"%s\"", name, err.msg);
     gp_log_info("node %s node=%s", put ? "cordoned" : "uncordoned", name);
 }
 
 static void s_drain(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int put)
 {
-    coord_drain_t *d = gp_strmap_del(c->drains, name);
+    coord_drain_t *d = gp_strmap_del(c->cache->drains, name);
     if (d) {
         json_decref(d->rec);
         free(d);
@@ -491,7 +590,7 @@ static void s_drain(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int pu
         return;
     }
     d = calloc(1, sizeof *d);
-    if (d == NULL || gp_strmap_put(c->drains, name, d) < 0) {
+    if (d == NULL || gp_strmap_put(c->cache->drains, name, d) < 0) {
         free(d);
         json_decref(rec);
         return;
@@ -514,18 +613,18 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     if (copy == NULL)
         return;
     *copy = al;
-    free(gp_strmap_get(c->allocs, job));
-    gp_strmap_put(c->allocs, job, copy);
+    free(gp_strmap_get(c->cache->allocs, job));
+    gp_strmap_put(c->cache->allocs, job, copy);
     gp_alloc_t *t = gp_strmap_get(c->cache->tentative, job);
     if (t && strcmp(t->node, node) == 0) {
         free(gp_strmap_del(c->cache->tentative, job));   /* our plan, now committed */
-        gp_placement_remove_alloc(c->engine, job, NULL);
+        gp_placement_remove_alloc(c->cache->engine, job, NULL);
     } else if (t) {
         coord_cache_untentative(c, job);
     }
-    gp_placement_remove_alloc(c->engine, job, NULL);
+    gp_placement_remove_alloc(c->cache->engine, job, NULL);
     coord_node_t *n = coord_cache_node(c, node, 0);
-    if (n && n->present && gp_placement_add_alloc(c->engine, copy, &err) < 0) {
+    if (n && n->present && gp_placement_add_alloc(c->cache->engine, copy, &err) < 0) {
         gp_metric_inc(c->m.inconsistencies);
         gp_log_error("committed allocation does not fit its node job=%s node=%s err=\"%s\"", job,
                      node, err.msg);
@@ -535,19 +634,20 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
 
 static void s_alloc_del(coord_t *c, const char *node, const char *job)
 {
-    gp_alloc_t *al = gp_strmap_get(c->allocs, job);
+    gp_alloc_t *al = gp_strmap_get(c->cache->allocs, job);
     if (al == NULL || strcmp(al->node, node) != 0)
         return;
-    gp_strmap_del(c->allocs, job);
+    gp_strmap_del(c->cache->allocs, job);
     free(al);
     c->cache->capacity_freed = 1;
     if (gp_strmap_get(c->cache->tentative, job) == NULL)
-        gp_placement_remove_alloc(c->engine, job, NULL);
+        gp_placement_remove_alloc(c->cache->engine, job, NULL);
     s_eval_id(c, job);
 }
 
-static void s_job_free(coord_job_t *j)
+static void s_job_free(void *value)
 {
+    coord_job_t *j = value;
     if (j) {
         free(j->raw);
         json_decref(j->spec);
@@ -569,7 +669,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     coord_job_t *j = coord_cache_job(c, id);
     if (j == NULL) {
         j = calloc(1, sizeof *j);
-        if (j == NULL || gp_strmap_put(c->jobs, id, j) < 0) {
+        if (j == NULL || gp_strmap_put(c->cache->jobs, id, j) < 0) {
             free(j);
             json_decref(o);
             return;
@@ -641,7 +741,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         if (put) {
             s_job_put(c, a, kv);
         } else {
-            coord_job_t *j = gp_strmap_del(c->jobs, a);
+            coord_job_t *j = gp_strmap_del(c->cache->jobs, a);
             gp_strmap_del(c->cache->queue, a);
             coord_shapes_job_gone(c, a);
             gp_strmap_del(c->cache->held, a);
@@ -649,11 +749,11 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         }
         break;
     case K_LEADER:
-        free(gp_strmap_del(c->leaders, a));
+        free(gp_strmap_del(c->cache->leaders, a));
         if (put) {
             char *v = strndup(kv->value, kv->value_len);
             if (v)
-                gp_strmap_put(c->leaders, a, v);
+                gp_strmap_put(c->cache->leaders, a, v);
         } else if (!strcmp(a, c->cfg.region)) {
             coord_election_campaign_soon(c);   /* the leader is gone: campaign now */
         }
@@ -661,16 +761,16 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     case K_COORD: {
         char key[2 * GP_NAME_LEN + 2];
         snprintf(key, sizeof key, "%s/%s", a, b);
-        free(gp_strmap_del(c->coordinators, key));
+        free(gp_strmap_del(c->cache->coordinators, key));
         if (put) {
             char *v = strndup(kv->value, kv->value_len);
             if (v)
-                gp_strmap_put(c->coordinators, key, v);
+                gp_strmap_put(c->cache->coordinators, key, v);
         }
         break;
     }
     case K_QUOTA: {
-        free(gp_strmap_del(c->quotas, a));
+        free(gp_strmap_del(c->cache->quotas, a));
         json_t *q = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
         coord_quota_t *qt = q ? calloc(1, sizeof *qt) : NULL;
         if (qt) {
@@ -684,7 +784,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             qt->gang_disruption_budget =
                 json_is_integer(v = json_object_get(q, "gang_disruption_budget"))
                     ? (int)json_integer_value(v) : 0;
-            gp_strmap_put(c->quotas, a, qt);
+            gp_strmap_put(c->cache->quotas, a, qt);
         }
         json_decref(q);
         break;
@@ -692,10 +792,10 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     case K_AGENT: {
         char key[2 * GP_NAME_LEN + 2];
         snprintf(key, sizeof key, "%s/%s", a, b);
-        json_decref(gp_strmap_del(c->agents, key));
+        json_decref(gp_strmap_del(c->cache->agents, key));
         json_t *v = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
         if (json_is_object(v))
-            gp_strmap_put(c->agents, key, v);
+            gp_strmap_put(c->cache->agents, key, v);
         else
             json_decref(v);
         break;
@@ -709,8 +809,8 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     case K_SCHEMA: {
         json_t *v = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
         json_t *n = json_object_get(v, "schema");
-        c->schema = json_is_integer(n) ? (int)json_integer_value(n) : 1;
-        c->schema_mod_rev = put ? kv->mod_revision : 0;
+        c->cache->schema = json_is_integer(n) ? (int)json_integer_value(n) : 1;
+        c->cache->schema_mod_rev = put ? kv->mod_revision : 0;
         json_decref(v);
         break;
     }
@@ -745,43 +845,69 @@ static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, voi
     s_release_held(c, c->cache->revision);
 }
 
+/* Free map's values with fn (free when NULL), then the map. */
+static void s_map_destroy(gp_strmap_t **map, void (*fn)(void *value))
+{
+    for (gp_strmap_iter_t it = *map ? gp_strmap_first(*map) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(*map, it))
+        (fn ? fn : free)(it.value);
+    gp_strmap_destroy(map);
+}
+
+static void s_node_free(void *value)
+{
+    coord_node_t *n = value;
+    json_decref(n->record);
+    json_decref(n->usage);
+    json_decref(n->cordon);
+    free(n);
+}
+
+static void s_drain_free(void *value)
+{
+    json_decref(((coord_drain_t *)value)->rec);
+    free(value);
+}
+
+static void s_json_free(void *value) { json_decref(value); }
+
 static void s_clear(coord_t *c)
 {
-    gp_etcd_watch_destroy(&c->cache->watch);
-    for (gp_strmap_iter_t it = c->nodes ? gp_strmap_first(c->nodes) : (gp_strmap_iter_t){ 0 };
-         it.key; it = gp_strmap_next(c->nodes, it)) {
-        json_decref(((coord_node_t *)it.value)->record);
-        json_decref(((coord_node_t *)it.value)->usage);
-        json_decref(((coord_node_t *)it.value)->cordon);
-    }
-    for (gp_strmap_iter_t it = c->drains ? gp_strmap_first(c->drains) : (gp_strmap_iter_t){ 0 };
-         it.key; it = gp_strmap_next(c->drains, it))
-        json_decref(((coord_drain_t *)it.value)->rec);
-    for (gp_strmap_iter_t it = c->agents ? gp_strmap_first(c->agents) : (gp_strmap_iter_t){ 0 };
-         it.key; it = gp_strmap_next(c->agents, it))
-        json_decref(it.value);
-    gp_strmap_destroy(&c->agents);
-    gp_strmap_t **maps[] = { &c->nodes, &c->allocs, &c->cache->tentative, &c->leaders, &c->coordinators,
-                             &c->quotas, &c->drains };
-    for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++) {
-        if (*maps[m] == NULL)
-            continue;
-        for (gp_strmap_iter_t it = gp_strmap_first(*maps[m]); it.key;
-             it = gp_strmap_next(*maps[m], it))
-            free(it.value);
-        gp_strmap_destroy(maps[m]);
-    }
-    if (c->jobs) {
-        for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it))
-            s_job_free(it.value);
-        gp_strmap_destroy(&c->jobs);
-    }
+    coord_cache_t *k = c->cache;
+    gp_etcd_watch_destroy(&k->watch);
+    s_map_destroy(&k->nodes, s_node_free);
+    s_map_destroy(&k->drains, s_drain_free);
+    s_map_destroy(&k->agents, s_json_free);
+    s_map_destroy(&k->jobs, s_job_free);
+    gp_strmap_t **maps[] = { &k->allocs, &k->tentative, &k->leaders, &k->coordinators, &k->quotas };
+    for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++)
+        s_map_destroy(maps[m], NULL);
     coord_rightsize_clear(c);
-    gp_placement_destroy(&c->engine);
-    gp_placement_destroy(&c->capacity);
-    gp_strmap_destroy(&c->cache->queue);
-    gp_strmap_destroy(&c->cache->held);
-    c->nodes_present = 0;
+    gp_placement_destroy(&k->engine);
+    gp_placement_destroy(&k->capacity);
+    gp_strmap_destroy(&k->queue);
+    gp_strmap_destroy(&k->held);
+}
+
+/* Empty maps and engines for a listing; -1 out of memory. */
+static int s_maps_new(coord_t *c, gp_err_t *err)
+{
+    coord_cache_t *k = c->cache;
+    gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
+    po.policy = c->cfg.policy;
+    k->engine = gp_placement_new(&po, err);
+    k->capacity = gp_placement_new(&po, err);
+    gp_strmap_t **maps[] = { &k->nodes, &k->allocs, &k->tentative, &k->jobs, &k->leaders,
+                             &k->coordinators, &k->queue, &k->held, &k->quotas, &k->drains,
+                             &k->agents };
+    int ok = k->engine && k->capacity;
+    for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++)
+        ok &= (*maps[m] = gp_strmap_new()) != NULL;
+    k->schema = 1;
+    k->schema_mod_rev = 0;
+    if (coord_rightsize_reset(c) < 0 || !ok)
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    return 0;
 }
 
 static int s_list_all(coord_t *c, gp_err_t *err);
@@ -823,26 +949,8 @@ static int s_list_all(coord_t *c, gp_err_t *err)
 {
     s_clear(c);
     coord_shapes_reset(c);   /* relearned from the records listed */
-    gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
-    po.policy = c->cfg.policy;
-    c->engine = gp_placement_new(&po, err);
-    c->capacity = gp_placement_new(&po, err);
-    c->nodes = gp_strmap_new();
-    c->allocs = gp_strmap_new();
-    c->cache->tentative = gp_strmap_new();
-    c->jobs = gp_strmap_new();
-    c->leaders = gp_strmap_new();
-    c->coordinators = gp_strmap_new();
-    c->cache->queue = gp_strmap_new();
-    c->cache->held = gp_strmap_new();
-    c->quotas = gp_strmap_new();
-    c->drains = gp_strmap_new();
-    c->agents = gp_strmap_new();
-    c->schema = 1;
-    c->schema_mod_rev = 0;
-    if (coord_rightsize_reset(c) < 0 || !c->drains || !c->agents || !c->quotas || !c->cache->queue || !c->cache->held || !c->capacity || !c->engine || !c->nodes || !c->allocs || !c->cache->tentative || !c->jobs || !c->leaders ||
-        !c->coordinators)
-        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    if (s_maps_new(c, err) < 0)
+        return -1;
     /* Cordons before nodes (a cordoned node enters the engine unhealthy),
      * nodes before allocations, allocations before the records (whose
      * queue rule looks at them). */
@@ -872,8 +980,8 @@ static int s_list_all(coord_t *c, gp_err_t *err)
     if (c->cache->watch == NULL)
         return -1;
     gp_log_info("cache listed revision=%lld nodes=%zu allocations=%zu jobs=%zu queued_here=%zu",
-                (long long)rev, gp_strmap_size(c->nodes), gp_strmap_size(c->allocs),
-                gp_strmap_size(c->jobs), gp_strmap_size(c->cache->queue));
+                (long long)rev, gp_strmap_size(c->cache->nodes), gp_strmap_size(c->cache->allocs),
+                gp_strmap_size(c->cache->jobs), gp_strmap_size(c->cache->queue));
     return 0;
 }
 

@@ -111,7 +111,8 @@ typedef struct {
     char *raw;                      /* the record's JSON */
     size_t raw_len;
     json_t *spec;                   /* its spec, parsed once, while pending (rounds) */
-    /* scheduling state (leader) */
+    /* scheduling state (leader): round.c's (and txn.c's last_reason_hash,
+     * mod_rev after its own write); the cache writes every field above */
     int in_round;
     int64_t not_before_ms;          /* backoff after a failed attempt */
     int backoff_ms;
@@ -135,6 +136,9 @@ typedef struct {
     int disruption_budget, gang_disruption_budget;
 } coord_quota_t;
 
+/* A node the cache knows.  The cache writes it from the watch (notready.c's
+ * apply, which the watch calls, included); other modules keep their own
+ * fields on it: round.c fence_rev, agent and agent_seen_ms; ui.c usage. */
 typedef struct {
     char name[GP_NAME_LEN];
     char region[GP_SHORT_LEN];
@@ -170,10 +174,61 @@ typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
 
-/* cache.c */
+/* cache.c: the pool as the watch delivered it.  The cache alone fills its
+ * maps (nodes, allocations, jobs, leaders, coordinators, quotas, drains,
+ * agents' records, the store schema) and the two placement engines, and
+ * owns what they hold.  Modules that change one of them (quota.c's quotas,
+ * drain.c's drains and cordons, versions.c's schema) write etcd and see
+ * the change when the watch delivers it, as every coordinator does.  The
+ * other modules look entries up, or walk a map with a cursor (like
+ * strmap's; it must not outlive a change of the cache):
+ *
+ *     for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+ *          it = coord_cache_next(c, it))
+ *         ... it.key, (coord_node_t *)it.value ...
+ *
+ * Nodes and jobs are writable for the fields that other modules keep on
+ * them (coord_node_t, coord_job_t say which); every other value is
+ * read-only. */
+typedef enum {
+    COORD_NODES,         /* name -> coord_node_t */
+    COORD_ALLOCS,        /* job -> const gp_alloc_t (committed, from etcd) */
+    COORD_JOBS,          /* id -> coord_job_t */
+    COORD_LEADERS,       /* region -> const char (the leader's id) */
+    COORD_COORDINATORS,  /* "region/id" -> const char (the registration's JSON) */
+    COORD_QUOTAS,        /* team -> const coord_quota_t */
+    COORD_DRAINS,        /* node -> const coord_drain_t */
+    COORD_AGENTS,        /* "region/agent" -> const json_t (the agents/ record) */
+} coord_cache_map_t;
+
+typedef struct {
+    const char *key;             /* the entry's key; NULL at the end */
+    void *value;                 /* its value, as the map says */
+    coord_cache_map_t map;       /* cache.c's */
+    size_t pos;                  /* cache.c's */
+} coord_cache_iter_t;
+
 int coord_cache_start(coord_t *c, gp_err_t *err);
 void coord_cache_tick(coord_t *c);
 void coord_cache_stop(coord_t *c);
+/* The first entry of map (key NULL when empty), then the one after it. */
+coord_cache_iter_t coord_cache_first(coord_t *c, coord_cache_map_t map);
+coord_cache_iter_t coord_cache_next(coord_t *c, coord_cache_iter_t it);
+/* How many entries map holds (0 before the first listing). */
+size_t coord_cache_count(coord_t *c, coord_cache_map_t map);
+/* True once the cache has listed the pool (its maps exist). */
+int coord_cache_listed(coord_t *c);
+/* The job's committed allocation, or NULL; borrowed, valid until the
+ * cache next changes. */
+const gp_alloc_t *coord_cache_alloc(coord_t *c, const char *job);
+/* The id of the region's leader, a team's quota, a node's drain; NULL when
+ * there is none; borrowed like the above. */
+const char *coord_cache_leader(coord_t *c, const char *region);
+const coord_quota_t *coord_cache_quota(coord_t *c, const char *team);
+const coord_drain_t *coord_cache_drain(coord_t *c, const char *node);
+/* The store schema the pool writes (1 while P schema is absent), and the
+ * revision P schema was written at (0: absent) when mod_rev is not NULL. */
+int coord_cache_schema(coord_t *c, int64_t *mod_rev);
 coord_node_t *coord_cache_node(coord_t *c, const char *name, int create);
 coord_job_t *coord_cache_job(coord_t *c, const char *id);
 /* The jobs queued in this region: how many, and up to max of them into
@@ -187,6 +242,11 @@ int coord_cache_take_capacity_freed(coord_t *c);
 int64_t coord_cache_revision(coord_t *c);
 /* The placement engine that mirrors the cache (committed and held plans). */
 gp_placement_t *coord_cache_engine(coord_t *c);
+/* The capacity engine: the same nodes, NotReady ones too, and no
+ * allocations ("could any node the pool knows ever hold it?", intake.c). */
+gp_placement_t *coord_cache_capacity(coord_t *c);
+/* A NotReady node (notready.c) stays in the capacity engine as node says. */
+void coord_cache_capacity_keep(coord_t *c, const gp_node_t *node);
 /* The plan held for job by a round (coord_cache_hold), or NULL; borrowed,
  * valid until coord_cache_untentative or the watch confirms it. */
 const gp_alloc_t *coord_cache_held(coord_t *c, const char *job);
@@ -375,25 +435,9 @@ struct coord {
     const coord_principal_t *caller; /* while a request's handler runs */
     coord_audit_t *audit;            /* audit.h */
 
-    /* cache: written by cache.c alone; the other modules read these maps
-     * (the pool as the watch delivered it) and ask cache.c, through
-     * coord_cache_*, about everything else: the queue, held plans, doubts,
-     * the revision (coord_cache_t is cache.c's own). */
-    gp_placement_t *engine;
-    gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
-    int nodes_present;               /* nodes with a record */
-    gp_strmap_t *nodes;              /* name -> coord_node_t* */
-    gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
-    gp_strmap_t *jobs;               /* id -> coord_job_t* */
-    gp_strmap_t *leaders;            /* region -> strdup(leader id) */
-    gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
-    gp_strmap_t *quotas;             /* team -> coord_quota_t* */
-    gp_strmap_t *drains;             /* node -> coord_drain_t* */
-    gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
-    int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
-    int64_t schema_mod_rev;
+    coord_cache_t *cache;            /* cache.c's own state: the pool's maps, the engines,
+                                      * the queue, held plans, the watch */
     coord_rightsize_t *rightsize;    /* rightsize.c's own state: the classes' summaries */
-    coord_cache_t *cache;            /* cache.c's own state: queue, held plans, watch */
 
     coord_election_t *election;      /* election.c's own state: lease, leadership */
     char bid_endpoint[256];          /* the bid socket's, registered by election.c */
@@ -404,6 +448,7 @@ struct coord {
     gp_strmap_t *agent_proto;        /* routing id -> protocol version (intptr_t), versions.c */
     gp_strmap_t *refusal_logged;     /* routing id -> int64_t* last refusal logged */
     int protos[8], nprotos;          /* the versions this coordinator speaks, newest first */
+    int64_t versions_next_schema_ms; /* versions.c: the next schema pass (monotonic) */
     gp_curve_keys_t keys;
     int have_keys;
     coord_round_t *round;            /* round.c's state */

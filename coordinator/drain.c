@@ -97,9 +97,9 @@ static void s_counts(coord_t *c, s_counts_t *n)
 {
     n->team = gp_strmap_new();
     n->gang = gp_strmap_new();
-    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key && n->team && n->gang;
-         it = gp_strmap_next(c->allocs, it)) {
-        gp_alloc_t *al = it.value;
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS); it.key && n->team && n->gang;
+         it = coord_cache_next(c, it)) {
+        const gp_alloc_t *al = it.value;
         coord_job_t *j = al->stop ? coord_cache_job(c, al->job) : NULL;
         if (j == NULL)
             continue;
@@ -115,7 +115,7 @@ static void s_counts(coord_t *c, s_counts_t *n)
 /* Why the job may not be stopped now (a budget is spent), or NULL. */
 static const char *s_budget(coord_t *c, s_counts_t *n, const coord_job_t *j, char *why, size_t size)
 {
-    coord_quota_t *q = gp_strmap_get(c->quotas, j->owner);
+    const coord_quota_t *q = coord_cache_quota(c, j->owner);
     if (q == NULL)
         return NULL;
     if (q->disruption_budget > 0 && s_count(n->team, j->owner) >= q->disruption_budget) {
@@ -231,7 +231,7 @@ static void s_note_stopped(json_t *rec, const char *job, const char *how, int64_
 
 /* One pass over one drain; returns the record to write (new reference) or
  * NULL when nothing changed. */
-static json_t *s_pass(coord_t *c, const char *node, coord_drain_t *d, s_counts_t *counts)
+static json_t *s_pass(coord_t *c, const char *node, const coord_drain_t *d, s_counts_t *counts)
 {
     json_t *rec = json_deep_copy(d->rec);
     if (rec == NULL)
@@ -241,8 +241,9 @@ static json_t *s_pass(coord_t *c, const char *node, coord_drain_t *d, s_counts_t
     int grace = (int)s_int(rec, "grace_s", -1);
     json_t *remaining = json_array();
     int on_node = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
-        gp_alloc_t *al = it.value;
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS); it.key;
+         it = coord_cache_next(c, it)) {
+        const gp_alloc_t *al = it.value;
         if (strcmp(al->node, node) != 0)
             continue;
         on_node++;
@@ -268,7 +269,7 @@ static json_t *s_pass(coord_t *c, const char *node, coord_drain_t *d, s_counts_t
                 }
             } else if ((spent = s_budget(c, counts, j, why, sizeof why)) != NULL) {
                 /* why says which budget */
-            } else if (c->schema < 2) {
+            } else if (coord_cache_schema(c, NULL) < 2) {
                 if (s_release(c, node, &jr, mod, 0)) {
                     s_note_stopped(rec, al->job, "released", now);
                     gp_log_info("drain released job=%s node=%s (schema 1)", al->job, node);
@@ -297,7 +298,7 @@ static json_t *s_pass(coord_t *c, const char *node, coord_drain_t *d, s_counts_t
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(rec, "stopped"), i, e) {
-        gp_alloc_t *al = gp_strmap_get(c->allocs, s_str(e, "job"));
+        const gp_alloc_t *al = coord_cache_alloc(c, s_str(e, "job"));
         if (json_object_get(e, "ended_ms") || (al && !strcmp(al->node, node)))
             continue;
         coord_job_t *j = coord_cache_job(c, s_str(e, "job"));
@@ -326,15 +327,16 @@ static json_t *s_pass(coord_t *c, const char *node, coord_drain_t *d, s_counts_t
 void coord_drain_tick(coord_t *c)
 {
     int64_t mono = gp_mono_ms();
-    if (mono < s_next_pass_ms || c->drains == NULL || gp_strmap_size(c->drains) == 0 ||
+    if (mono < s_next_pass_ms || coord_cache_count(c, COORD_DRAINS) == 0 ||
         !coord_is_leader(c) || coord_store_full(c))
         return;
     s_next_pass_ms = mono + S_PASS_MS;
     s_counts_t counts;
     s_counts(c, &counts);
-    for (gp_strmap_iter_t it = gp_strmap_first(c->drains); it.key && counts.team && counts.gang;
-         it = gp_strmap_next(c->drains, it)) {
-        coord_drain_t *d = it.value;
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_DRAINS);
+         it.key && counts.team && counts.gang;
+         it = coord_cache_next(c, it)) {
+        const coord_drain_t *d = it.value;
         if (strcmp(s_str(d->rec, "state"), "draining") != 0 ||
             strcmp(s_str(d->rec, "region"), c->cfg.region) != 0)
             continue;
@@ -446,7 +448,7 @@ static void s_drain_http(coord_t *c, gp_http_req_t *req, const char *node)
     char ckey[GP_KEY_MAX], dkey[GP_KEY_MAX];
     gp_key_cordon(ckey, c->cfg.prefix, node);
     gp_key_drain(dkey, c->cfg.prefix, node);
-    coord_drain_t *d = gp_strmap_get(c->drains, node);
+    const coord_drain_t *d = coord_cache_drain(c, node);
     if (!strcmp(method, "GET")) {
         if (d == NULL)
             gp_http_respond_error(req, 404, "no drain of node %s", node);

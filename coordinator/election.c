@@ -83,7 +83,7 @@ static int s_elected(coord_t *c)
 {
     if (c->election == NULL || !c->election->leader || c->election->lease_lost)
         return 0;
-    const char *who = gp_strmap_get(c->leaders, c->cfg.region);
+    const char *who = coord_cache_leader(c, c->cfg.region);
     return who == NULL || strcmp(who, c->cfg.id) == 0;   /* else another leads: deposed */
 }
 
@@ -100,7 +100,8 @@ int coord_is_first_leader(coord_t *c)
 {
     if (!coord_is_leader(c))
         return 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->leaders); it.key; it = gp_strmap_next(c->leaders, it))
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_LEADERS); it.key;
+         it = coord_cache_next(c, it))
         if (strcmp(it.key, c->cfg.region) < 0)
             return 0;
     return 1;

@@ -55,7 +55,8 @@ static void s_region_gauges(coord_t *c)
     gp_strmap_t *by_model = gp_strmap_new();
     if (by_model == NULL)
         return;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (!n->present || n->record == NULL || strcmp(n->region, c->cfg.region) != 0)
             continue;
@@ -68,8 +69,9 @@ static void s_region_gauges(coord_t *c)
                 p->capacity += 1000;
         }
     }
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-        gp_alloc_t *al = a.value;
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+         a = coord_cache_next(c, a)) {
+        const gp_alloc_t *al = a.value;
         coord_node_t *n = coord_cache_node(c, al->node, 0);
         if (n == NULL || !n->present || n->record == NULL || strcmp(n->region, c->cfg.region) != 0)
             continue;

@@ -40,14 +40,16 @@ typedef struct {
 static int64_t s_zone_free(coord_t *c, const char *zone)
 {
     int64_t total = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         const char *z = n->record ? json_string_value(json_object_get(n->record, "zone")) : NULL;
         if (n->present && !strcmp(n->region, c->cfg.region) && z && !strcmp(z, zone))
             total += (int64_t)json_array_size(json_object_get(n->record, "devices")) * 1000;
     }
-    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
-        gp_alloc_t *al = it.value;
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS); it.key;
+         it = coord_cache_next(c, it)) {
+        const gp_alloc_t *al = it.value;
         coord_node_t *n = coord_cache_node(c, al->node, 0);
         const char *z = n && n->record ? json_string_value(json_object_get(n->record, "zone")) : NULL;
         if (n && n->present && z && !strcmp(z, zone))
@@ -63,7 +65,8 @@ static int s_plan(coord_t *c, gp_job_t *jobs, int n, gp_alloc_t *plans, char *wh
     char zones[32][GP_SHORT_LEN];
     int64_t free_milli[32];
     int nz = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key && nz < 32; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key && nz < 32;
+         it = coord_cache_next(c, it)) {
         coord_node_t *nd = it.value;
         const char *z = nd->record ? json_string_value(json_object_get(nd->record, "zone")) : NULL;
         if (!nd->present || strcmp(nd->region, c->cfg.region) || z == NULL || *z == '\0')
@@ -92,14 +95,14 @@ static int s_plan(coord_t *c, gp_job_t *jobs, int n, gp_alloc_t *plans, char *wh
             if (copy[m].zones.n == 0)
                 gp_strlist_add(&copy[m].zones, zones[best]);
         }
-        int rc = gp_placement_place_gang(c->engine, copy, n, false, plans, NULL);
+        int rc = gp_placement_place_gang(coord_cache_engine(c), copy, n, false, plans, NULL);
         free(copy);
         if (rc == 0)
             return 0;
         free_milli[best] = -1;
     }
     gp_err_t err;
-    if (gp_placement_place_gang(c->engine, jobs, n, false, plans, &err) == 0)
+    if (gp_placement_place_gang(coord_cache_engine(c), jobs, n, false, plans, &err) == 0)
         return 0;
     snprintf(why, wsize, "gang does not fit: %.230s", err.msg);
     return -1;

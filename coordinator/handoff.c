@@ -67,7 +67,7 @@ static int s_fits_in(coord_t *c, const gp_job_t *job, const char *r, gp_alloc_t 
     gp_strlist_add(&copy.regions, r);
     gp_candidate_t cand;
     int n = 0;
-    if (gp_placement_rank(c->engine, &copy, &cand, 1, &n, NULL) < 0 || n == 0)
+    if (gp_placement_rank(coord_cache_engine(c), &copy, &cand, 1, &n, NULL) < 0 || n == 0)
         return 0;
     if (plan)
         *plan = cand.plan;
@@ -80,11 +80,12 @@ static int s_fits_in(coord_t *c, const gp_job_t *job, const char *r, gp_alloc_t 
 static int s_explain(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
 {
     char text[256];
-    int fits = gp_placement_explain(c->engine, job, text, sizeof text, NULL);
+    int fits = gp_placement_explain(coord_cache_engine(c), job, text, sizeof text, NULL);
     if (fits < 0)
         return -1;
     int notready = 0, total = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         const coord_node_t *n = it.value;
         notready += !n->present && n->gone_ms && n->record;
     }
@@ -104,7 +105,8 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
 {
     char known[S_MAX_REGIONS][GP_SHORT_LEN], order[S_MAX_REGIONS][GP_SHORT_LEN];
     int nk = 0, no = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (n->present && n->region[0] && nk < S_MAX_REGIONS && !s_has(known, nk, n->region) &&
             (job->regions.n == 0 || gp_strlist_has(&job->regions, n->region)))
@@ -114,8 +116,8 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
     for (int i = 0; i < job->prefer_regions.n; i++)
         if (s_has(known, nk, job->prefer_regions.v[i]) && !s_has(order, no, job->prefer_regions.v[i]))
             gp_strlcpy(order[no++], job->prefer_regions.v[i], GP_SHORT_LEN);
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); job->prefer_clouds.n && it.key;
-         it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); job->prefer_clouds.n && it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         const char *cloud = n->record ? json_string_value(json_object_get(n->record, "cloud")) : NULL;
         if (n->present && cloud && gp_strlist_has(&job->prefer_clouds, cloud) &&
@@ -138,7 +140,7 @@ int coord_handoff_target(coord_t *c, const gp_job_t *job, int fits_here, char *t
         }
         if (!s_fits_in(c, job, order[i], plan))
             continue;
-        if (gp_strmap_get(c->leaders, order[i]) == NULL) {
+        if (coord_cache_leader(c, order[i]) == NULL) {
             leaderless++;
             continue;
         }

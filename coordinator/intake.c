@@ -156,7 +156,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     char why[300];
     const char *v2 = rec.grace_s >= 0 ? "grace_s" : rec.cls[0] ? "class"
                      : rec.rightsize != GP_RIGHTSIZE_OFF ? "rightsize" : NULL;
-    if (v2 && c->schema < 2) {
+    if (v2 && coord_cache_schema(c, NULL) < 2) {
         /* Agents of the previous release cannot read the field (README,
          * "Versions and upgrades"): refused until the store is at schema 2. */
         *error = json_pack("{s:s+}", "error", v2,
@@ -189,11 +189,12 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
      * say why (gp_placement_explain). */
     gp_candidate_t cand;
     int ncand = 0;
-    if (gp_placement_node_count(c->capacity) > 0 &&
-        (gp_placement_rank(c->capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
+    gp_placement_t *capacity = coord_cache_capacity(c);
+    if (gp_placement_node_count(capacity) > 0 &&
+        (gp_placement_rank(capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
         char never[400] = "", msg[512];
         if (err.code == GP_ERR_NOTFOUND &&
-            gp_placement_explain(c->capacity, &rec.spec, never, sizeof never, NULL) < 0)
+            gp_placement_explain(capacity, &rec.spec, never, sizeof never, NULL) < 0)
             never[0] = '\0';
         snprintf(msg, sizeof msg, "no node the pool knows could ever hold this job: %s",
                  never[0] ? never : err.msg);
@@ -634,7 +635,7 @@ void coord_intake_stop(coord_t *c)
 static void s_show_placed(coord_t *c, json_t *rec, const char *id)
 {
     const char *st = json_string_value(json_object_get(rec, "state"));
-    gp_alloc_t *al = gp_strmap_get(c->allocs, id);
+    const gp_alloc_t *al = coord_cache_alloc(c, id);
     if (st == NULL || strcmp(st, "pending") != 0 || al == NULL)
         return;
     json_object_set_new(rec, "state", json_string("placed"));
@@ -644,7 +645,7 @@ static void s_show_placed(coord_t *c, json_t *rec, const char *id)
 /* The node of a job's allocation: the cache's, else its record's. */
 static const char *s_alloc_node(coord_t *c, const gp_jobrec_t *rec)
 {
-    gp_alloc_t *al = gp_strmap_get(c->allocs, rec->spec.id);
+    const gp_alloc_t *al = coord_cache_alloc(c, rec->spec.id);
     return al ? al->node : rec->node;
 }
 
@@ -813,7 +814,8 @@ static void s_list_jobs(coord_t *c, gp_http_req_t *req)
         return;
     }
     json_t *jobs = json_array();
-    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+         it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
         if ((state && coord_cache_state(c, j, NULL) != st) || (region && strcmp(j->region, region)) ||
             (owner && strcmp(j->owner, owner)) || j->raw == NULL)
@@ -841,8 +843,8 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
     json_t *out = json_array();
     /* node -> its agent's record (agents/<region>/<agent> lists its nodes) */
     gp_strmap_t *agents = gp_strmap_new();
-    for (gp_strmap_iter_t it = gp_strmap_first(c->agents); it.key && agents;
-         it = gp_strmap_next(c->agents, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_AGENTS); it.key && agents;
+         it = coord_cache_next(c, it)) {
         size_t i;
         json_t *nm;
         json_array_foreach(json_object_get(it.value, "nodes"), i, nm)
@@ -850,7 +852,8 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
                 gp_strmap_put(agents, json_string_value(nm), it.value);
     }
     gp_strmap_t *alloc_milli = gp_strmap_new();
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (n->record == NULL || (!n->present && n->gone_ms == 0))
             continue;
@@ -860,8 +863,9 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
         if (!n->present)
             json_object_set_new(rec, "not_ready_since_ms", json_integer(n->gone_ms));
         int64_t milli = 0, mem = 0, jobs = 0;
-        for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-            gp_alloc_t *al = a.value;
+        for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+             a = coord_cache_next(c, a)) {
+            const gp_alloc_t *al = a.value;
             if (strcmp(al->node, n->name) != 0)
                 continue;
             jobs++;
@@ -874,7 +878,7 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
                                                         (json_int_t)jobs));
         if (n->cordon)
             json_object_set(rec, "cordoned", n->cordon);
-        coord_drain_t *d = gp_strmap_get(c->drains, n->name);
+        const coord_drain_t *d = coord_cache_drain(c, n->name);
         if (d)
             json_object_set_new(rec, "drain", json_pack("{s:O?,s:O?}", "state",
                                                         json_object_get(d->rec, "state"),
@@ -908,7 +912,8 @@ static s_tot_t *s_tot(gp_strmap_t *m, const char *key)
 
 static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, s_tot_t *pool)
 {
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (!n->present && n->gone_ms && n->record) {
             s_tot_t *r = s_tot(by_region, n->region);
@@ -937,8 +942,9 @@ static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, 
             }
         }
     }
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-        gp_alloc_t *al = a.value;
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+         a = coord_cache_next(c, a)) {
+        const gp_alloc_t *al = a.value;
         coord_node_t *n = coord_cache_node(c, al->node, 0);
         if (n == NULL || !n->present || n->record == NULL)
             continue;
@@ -952,7 +958,8 @@ static void s_totals(coord_t *c, gp_strmap_t *by_region, gp_strmap_t *by_model, 
         if (m)
             m->milli_used += milli;
     }
-    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+         it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
         s_tot_t *r = s_tot(by_region, j->region);
         gp_job_state_t st = coord_cache_state(c, j, NULL);
@@ -983,8 +990,8 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     /* Our own region is known before the watch brings our registration back. */
     s_tot(by_region, c->cfg.region);
     /* Regions with coordinators but no nodes are regions too. */
-    for (gp_strmap_iter_t it = gp_strmap_first(c->coordinators); it.key;
-         it = gp_strmap_next(c->coordinators, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_COORDINATORS); it.key;
+         it = coord_cache_next(c, it)) {
         char region[GP_NAME_LEN];
         gp_strlcpy(region, it.key, sizeof region);
         char *slash = strchr(region, '/');
@@ -998,8 +1005,8 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
         json_t *coords = json_array(), *versions = json_object();
         size_t rl = strlen(it.key);
         int self = 0;
-        for (gp_strmap_iter_t k = gp_strmap_first(c->coordinators); k.key;
-             k = gp_strmap_next(c->coordinators, k)) {
+        for (coord_cache_iter_t k = coord_cache_first(c, COORD_COORDINATORS); k.key;
+             k = coord_cache_next(c, k)) {
             if (!strncmp(k.key, it.key, rl) && k.key[rl] == '/') {
                 json_array_append_new(coords, json_string(k.key + rl + 1));
                 self |= !strcmp(it.key, c->cfg.region) && !strcmp(k.key + rl + 1, c->cfg.id);
@@ -1013,7 +1020,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
         }
         if (!self && !strcmp(it.key, c->cfg.region) && coord_is_registered(c))
             json_array_append_new(coords, json_string(c->cfg.id));
-        const char *leader = gp_strmap_get(c->leaders, it.key);
+        const char *leader = coord_cache_leader(c, it.key);
         json_array_append_new(out, json_pack("{s:s,s:s?,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "name",
                                              it.key, "leader", leader, "coordinators", coords,
                                              "coordinator_versions", versions, "nodes",
@@ -1027,7 +1034,7 @@ static void s_regions(coord_t *c, gp_http_req_t *req)
     s_free_tot(&by_region);
     s_free_tot(&by_model);
     coord_respond_json(req, 200, json_pack("{s:o,s:{s:b,s:i}}", "regions", out, "store", "full",
-                                       coord_store_full(c), "schema", c->schema));
+                                       coord_store_full(c), "schema", coord_cache_schema(c, NULL)));
 }
 
 static void s_usage(coord_t *c, gp_http_req_t *req)

@@ -57,8 +57,8 @@ static void s_misdirected(coord_t *c, gp_http_req_t *req, const char *node, cons
 {
     json_t *apis = json_array();
     size_t rl = strlen(region);
-    for (gp_strmap_iter_t it = gp_strmap_first(c->coordinators); it.key;
-         it = gp_strmap_next(c->coordinators, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_COORDINATORS); it.key;
+         it = coord_cache_next(c, it)) {
         if (strncmp(it.key, region, rl) != 0 || it.key[rl] != '/')
             continue;
         json_t *v = json_loads(it.value, 0, NULL);

@@ -65,8 +65,7 @@ void coord_notready_apply(coord_t *c, const char *region, const char *node, cons
     n->gone_ms = json_integer_value(json_object_get(o, "since_ms"));
     json_decref(n->record);
     n->record = json_incref(rec);
-    gp_placement_remove_node(c->capacity, node, NULL);
-    gp_placement_add_node(c->capacity, &gn, NULL);
+    coord_cache_capacity_keep(c, &gn);
     json_decref(o);
 }
 
@@ -106,13 +105,14 @@ void coord_notready_tick(coord_t *c)
 {
     static int64_t next_ms;
     int64_t mono = gp_mono_ms();
-    if (mono < next_ms || c->nodes == NULL)
+    if (mono < next_ms || !coord_cache_listed(c))
         return;
     next_ms = mono + S_TICK_MS;
     int64_t now = gp_wall_ms();
     int leader = coord_is_leader(c), queued = 0;
     gp_etcd_batch_t *b = leader ? gp_etcd_batch_new(c->etcd) : NULL;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (b && queued < S_WRITES_PER_TICK && !strcmp(n->region, c->cfg.region) &&
             s_leader_write(c, b, n, now) > 0)

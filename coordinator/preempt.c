@@ -37,7 +37,8 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
     int nv = 0;
     gp_alloc_t plan;
     gp_err_t err;
-    if (gp_placement_plan_preemption(c->engine, job, victims, S_MAX_VICTIMS, &nv, &plan, &err) < 0)
+    if (gp_placement_plan_preemption(coord_cache_engine(c), job, victims, S_MAX_VICTIMS, &nv, &plan,
+                                     &err) < 0)
         return 0;
     gp_txnb_t *t = gp_txnb_new();
     if (t == NULL)
@@ -93,7 +94,7 @@ int coord_preempt(coord_t *c, const gp_job_t *job, char *why, size_t wsize)
      * the watch confirms). */
     for (int i = 0; i < nv; i++) {
         coord_cache_untentative(c, victims[i]);
-        gp_placement_remove_alloc(c->engine, victims[i], NULL);
+        gp_placement_remove_alloc(coord_cache_engine(c), victims[i], NULL);
     }
     coord_cache_hold(c, &plan);
     coord_cache_record_written(c, job->id, NULL, revision);

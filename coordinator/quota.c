@@ -76,7 +76,7 @@ coord_usage_t *coord_quota_usage(coord_t *c)
         free(u);
         return NULL;
     }
-    if (gp_strmap_size(c->quotas) == 0)
+    if (coord_cache_count(c, COORD_QUOTAS) == 0)
         return u;   /* nothing to check: skip the accounting */
     s_usage_arg_t arg = { c, u };
     coord_cache_each_plan(c, s_charge_plan, &arg);
@@ -98,7 +98,7 @@ void coord_quota_usage_free(coord_usage_t **u_p)
 int coord_quota_exceeded(coord_t *c, coord_usage_t *u, const char *team, const gp_alloc_t *plan,
                          char *why, size_t wsize)
 {
-    coord_quota_t *q = team && *team ? gp_strmap_get(c->quotas, team) : NULL;
+    const coord_quota_t *q = team && *team ? coord_cache_quota(c, team) : NULL;
     if (q == NULL || u == NULL)
         return 0;
     s_use_t *t = s_team(u, team);
@@ -126,7 +126,7 @@ int coord_quota_exceeded(coord_t *c, coord_usage_t *u, const char *team, const g
 
 void coord_quota_charge(coord_t *c, coord_usage_t *u, const char *team, const gp_alloc_t *plan)
 {
-    if (u && team && *team && gp_strmap_get(c->quotas, team))
+    if (u && team && *team && coord_cache_quota(c, team))
         s_charge(c, u, team, plan);
 }
 
@@ -141,9 +141,9 @@ void coord_quota_http(coord_t *c, gp_http_req_t *req, const char *team)
         }
         coord_usage_t *u = coord_quota_usage(c);
         json_t *out = json_array();
-        for (gp_strmap_iter_t it = gp_strmap_first(c->quotas); it.key;
-             it = gp_strmap_next(c->quotas, it)) {
-            coord_quota_t *q = it.value;
+        for (coord_cache_iter_t it = coord_cache_first(c, COORD_QUOTAS); it.key;
+             it = coord_cache_next(c, it)) {
+            const coord_quota_t *q = it.value;
             s_use_t *t = u ? s_team(u, it.key) : NULL;
             json_t *o = json_pack("{s:s,s:{s:f,s:I,s:I}}", "team", it.key, "used", "gpus",
                                   t ? (double)t->milli / 1000.0 : 0.0, "mem_mib",

@@ -63,7 +63,8 @@ void coord_recovery_reconcile_soon(coord_t *c)
 static void s_reconcile_queue(coord_t *c)
 {
     int repaired = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+         it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
         int was = j->queued;
         if (coord_cache_eval(c, j) && !was && j->queued) {
@@ -176,9 +177,10 @@ static void s_release_allocs(coord_t *c)
 {
     gp_etcd_batch_t *b = NULL;
     int n = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key && n < S_RELEASE_PER_PASS;
-         it = gp_strmap_next(c->allocs, it)) {
-        gp_alloc_t *al = it.value;
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS);
+         it.key && n < S_RELEASE_PER_PASS;
+         it = coord_cache_next(c, it)) {
+        const gp_alloc_t *al = it.value;
         coord_job_t *j = coord_cache_job(c, al->job);
         const char *why = s_release_why(c, al, j);
         if (why == NULL)

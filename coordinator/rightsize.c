@@ -128,7 +128,8 @@ static int s_recommend(coord_t *c, const char *cls, gp_rightsize_rec_t *rec)
 static int64_t s_largest_device(coord_t *c)
 {
     int64_t best = 0;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         json_t *d;
         size_t i;
@@ -206,7 +207,8 @@ static gp_strmap_t *s_waste(coord_t *c)
     gp_strmap_t *w = gp_strmap_new();
     if (w == NULL || s_classes(c) == NULL || gp_strmap_size(s_classes(c)) == 0)
         return w;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->allocs); it.key; it = gp_strmap_next(c->allocs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS); it.key;
+         it = coord_cache_next(c, it)) {
         const gp_alloc_t *al = it.value;
         coord_job_t *j = coord_cache_job(c, al->job);
         if (j == NULL || j->cls[0] == '\0' || gp_strmap_get(c->rightsize->classes, j->cls) == NULL)

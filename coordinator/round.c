@@ -90,6 +90,7 @@
 #define S_TXN_AWARDS 60   /* 1 + nodes + 60 compares, 60 puts: within etcd's 128 */
 #define S_AGENT_STALE_MS 10000
 #define S_BIG_ROUND 64    /* a round of this many jobs or more ends with a trim */
+#define S_MAX_PARSED 64   /* jobs a round keeps parsed for its proposal checks */
 
 /* A bid: the agent's score and device plan for one node, kept as the
  * agent sent it (a reference to the message's JSON, validated on receipt)
@@ -104,12 +105,15 @@ typedef struct {
  * the entry holds a reference (the cache replaces or drops its own when
  * the record changes, the round's stays valid until the round ends); the
  * round's phases parse it into the round's scratch job when they need a
- * gp_job_t; the bids take what came; the awarded plan is allocated once
- * chosen.  s_entry_clear releases all of it. */
+ * gp_job_t; the proposal checks of the first S_MAX_PARSED jobs to receive
+ * bids use a copy the round keeps (s_bid_job: one parse per job, not one
+ * per bid, within a bounded memory); the bids take what came; the awarded
+ * plan is allocated once chosen.  s_entry_clear releases all of it. */
 typedef struct {
     char id[GP_NAME_LEN];
     int64_t mod_rev;
     json_t *spec;                 /* a reference to the cache's parsed spec */
+    int job_slot;                 /* 1 + its parsed job's index in the round's jobs, or 0 */
     int prio;
     int64_t submitted_ms;
     int asked;                    /* candidate nodes asked for bids */
@@ -137,6 +141,8 @@ typedef struct {
     int64_t sent_ms;              /* when the calls for bids went out */
     int64_t answer_ms;            /* agents' recent answer time (moving average) */
     int64_t plan_rev;             /* the cache revision when the round opened */
+    gp_job_t *jobs;               /* njobs entries' jobs, parsed at their first bid */
+    int njobs;
 } s_round_t;
 
 /* An agent's part in the round (the values of r->agents). */
@@ -214,18 +220,39 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
     }
 }
 
+/* e's job as submitted, for the checks of its proposals; NULL when
+ * unreadable.  The round keeps the jobs of the first S_MAX_PARSED entries
+ * to receive bids (a gp_job_t is large); the others are parsed into the
+ * scratch job at each of their bids. */
+static const gp_job_t *s_bid_job(coord_t *c, s_round_t *r, s_entry_t *e)
+{
+    s_state_t *st = s_st(c);
+    if (e->job_slot)
+        return &r->jobs[e->job_slot - 1];
+    if (s_parse_job(st, e, c->cfg.region, NULL) < 0)
+        return NULL;
+    int cap = r->n < S_MAX_PARSED ? r->n : S_MAX_PARSED;
+    if (r->jobs == NULL)
+        r->jobs = malloc((size_t)cap * sizeof *r->jobs);
+    if (r->jobs == NULL || r->njobs >= cap)
+        return &st->orig;
+    r->jobs[r->njobs] = st->orig;
+    e->job_slot = ++r->njobs;
+    return &r->jobs[r->njobs - 1];
+}
+
 /* A bid's plan (its proposal) is advice: the commit writes the leader's
  * own plan for the node it ranked best, and an agent's plan elsewhere only
  * when it still fits (s_choose).  A plan the node could never hold (a bad
  * device index, more memory than the device offers, less than the job
  * asks) is a broken agent: the whole bid is dropped, counted and logged,
  * and the node counts as having refused.  1 when rejected. */
-static int s_proposal_rejected(coord_t *c, s_entry_t *e, const char *agent, const gp_alloc_t *plan)
+static int s_proposal_rejected(coord_t *c, s_round_t *r, s_entry_t *e, const char *agent,
+                               const gp_alloc_t *plan)
 {
     gp_err_t err;
-    s_state_t *st = s_st(c);
-    if (s_parse_job(st, e, c->cfg.region, NULL) < 0 ||
-        gp_placement_check_plan(coord_cache_engine(c), &st->orig, plan, &err) == 0)
+    const gp_job_t *job = s_bid_job(c, r, e);
+    if (job == NULL || gp_placement_check_plan(coord_cache_engine(c), job, plan, &err) == 0)
         return 0;
     for (char *p = err.msg; *p; p++)   /* the message quotes record fields */
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
@@ -291,7 +318,7 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
             gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
             continue;
         }
-        if (s_proposal_rejected(c, e, agent, &plan))
+        if (s_proposal_rejected(c, r, e, agent, &plan))
             continue;
         gp_metric_inc(c->m.bids);
         s_bid_t *grown = e->nbids < S_MAX_CAND
@@ -324,6 +351,9 @@ static void s_reset(s_round_t *r)
     free(r->e);
     r->e = NULL;
     r->n = 0;
+    free(r->jobs);
+    r->jobs = NULL;
+    r->njobs = 0;
     gp_strmap_destroy(&r->by_job);
     gp_strmap_destroy(&r->agents);
     r->active = 0;
@@ -984,6 +1014,8 @@ static void s_detach(s_round_t *r)
 {
     r->e = NULL;
     r->n = 0;
+    r->jobs = NULL;
+    r->njobs = 0;
     r->by_job = NULL;
     r->agents = NULL;
     r->active = 0;

@@ -79,14 +79,14 @@ void coord_shapes_reset(coord_t *c)
 void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *record)
 {
     s_state_t *s = c->shapes;
-    if (s == NULL || s->jobs == NULL || c->engine == NULL || gp_strmap_get(s->jobs, id))
+    if (s == NULL || s->jobs == NULL || coord_cache_engine(c) == NULL || gp_strmap_get(s->jobs, id))
         return;
     const json_t *spec = json_object_get(record, "spec");
     gp_shape_t shape;
     gp_err_t err;
     gp_job_init(s->scratch);
     if (spec == NULL || gp_job_from_json(spec, s->scratch, &err) < 0 ||
-        gp_placement_job_shape(c->engine, s->scratch, &shape, &err) < 0)
+        gp_placement_job_shape(coord_cache_engine(c), s->scratch, &shape, &err) < 0)
         return;   /* a record the cache counts as bad already */
     int64_t t = json_integer_value(json_object_get(record, "submitted_ms"));
     s_job_t *j = malloc(sizeof *j);
@@ -123,7 +123,7 @@ static void s_labels(const gp_shape_t *sh, char *buf, size_t size)
 void coord_shapes_apply(coord_t *c)
 {
     s_state_t *s = c->shapes;
-    if (s == NULL || c->engine == NULL)
+    if (s == NULL || coord_cache_engine(c) == NULL)
         return;
     uint64_t gen = gp_shape_hist_generation(s->hist);
     int64_t jobs = gp_shape_hist_jobs(s->hist), now = gp_mono_ms();
@@ -139,7 +139,7 @@ void coord_shapes_apply(coord_t *c)
         goto cleanup;
     int n = gp_shape_hist_top(s->hist, sh, w, S_APPLY_MAX);
     gp_err_t err;
-    if (n > 0 && gp_placement_set_typical(c->engine, sh, w, n, &err) < 0) {
+    if (n > 0 && gp_placement_set_typical(coord_cache_engine(c), sh, w, n, &err) < 0) {
         gp_log_warn("typical shapes not applied err=\"%s\"", err.msg);
         goto cleanup;
     }

@@ -174,11 +174,12 @@ static void s_retain(coord_t *c, int64_t now)
     if (now < self->next_retain_ms || !coord_is_leader(c) || self->full)
         return;
     self->next_retain_ms = now + S_RETAIN_EVERY;
-    size_t cap = gp_strmap_size(c->jobs) + 1, n = 0;
+    size_t cap = coord_cache_count(c, COORD_JOBS) + 1, n = 0;
     s_ended_t *ended = malloc(cap * sizeof *ended);
     if (ended == NULL)
         return;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+         it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
         if (gp_job_state_final(j->state) && !strcmp(j->region, c->cfg.region))
             ended[n++] = (s_ended_t){ j, j->updated_ms };

@@ -131,7 +131,8 @@ static void s_sample(coord_t *c, s_sample_t *s)
 {
     memset(s, 0, sizeof *s);
     s->at_ms = gp_wall_ms();
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (!n->present || n->record == NULL)
             continue;
@@ -142,15 +143,15 @@ static void s_sample(coord_t *c, s_sample_t *s)
             s->milli_busy += util > 0 ? util * 10 : 0;
         }
     }
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-        gp_alloc_t *al = a.value;
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+         a = coord_cache_next(c, a)) {
+        const gp_alloc_t *al = a.value;
         coord_node_t *n = coord_cache_node(c, al->node, 0);
         if (n && n->present)
             s->milli_alloc += coord_alloc_milli(c, al, NULL, NULL, NULL);
     }
 }
 
-static uint64_t s_fnv(const unsigned char *p, size_t n);
 
 /* The agents' usage records (what slices really use) are not in the watch
  * that feeds the cache (cache.c: a coordinator does not stream every
@@ -166,7 +167,7 @@ static uint64_t s_fnv(const unsigned char *p, size_t n);
 static void s_usage_refresh(coord_t *c, s_ui_t *u)
 {
     int64_t now = gp_mono_ms();
-    if (c->nodes == NULL || (u->usage_at_ms && now - u->usage_at_ms < S_USAGE_MS))
+    if (!coord_cache_listed(c) || (u->usage_at_ms && now - u->usage_at_ms < S_USAGE_MS))
         return;
     u->usage_at_ms = now;
     char key[GP_KEY_MAX];
@@ -177,16 +178,17 @@ static void s_usage_refresh(coord_t *c, s_ui_t *u)
         gp_log_debug("console: usage records not read err=\"%s\"", err.msg);
         return;
     }
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < res.n_kvs; i++) {
-        int64_t mod = res.kvs[i].mod_revision;
-        h = (h ^ s_fnv((const unsigned char *)res.kvs[i].key, res.kvs[i].key_len)) * 1099511628211ULL;
-        h = (h ^ (uint64_t)mod) * 1099511628211ULL;
+    uint64_t h = 0;
+    for (size_t i = 0; i < res.n_kvs; i++) {   /* each record's key and revision */
+        uint64_t step[3] = { h, gp_hash_mem(res.kvs[i].key, res.kvs[i].key_len),
+                             (uint64_t)res.kvs[i].mod_revision };
+        h = gp_hash_mem(step, sizeof step);
     }
     if (h != u->usage_hash || u->usage_gen == 0) {
         u->usage_hash = h;
         u->usage_gen++;
-        for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+        for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+             it = coord_cache_next(c, it)) {
             coord_node_t *n = it.value;
             json_decref(n->usage);
             n->usage = NULL;
@@ -212,7 +214,7 @@ void coord_ui_tick(coord_t *c)
 {
     s_ui_t *u = s_ui(c);
     int64_t now = gp_mono_ms();
-    if (u == NULL || c->nodes == NULL || now < u->next_sample_ms)
+    if (u == NULL || !coord_cache_listed(c) || now < u->next_sample_ms)
         return;
     u->next_sample_ms = now + S_SAMPLE_MS;
     if (u->console_at_ms && now - u->console_at_ms < S_CONSOLE_IDLE_MS) {
@@ -288,8 +290,8 @@ static json_t *s_regions_json(coord_t *c)
     json_object_set_new(byname, c->cfg.region, json_pack("{s:s,s:[],s:[],s:i,s:i,s:i}", "name",
                                                          c->cfg.region, "clouds", "coordinators",
                                                          "nodes", 0, "gpus", 0, "milli_alloc", 0));
-    for (gp_strmap_iter_t it = gp_strmap_first(c->coordinators); it.key;
-         it = gp_strmap_next(c->coordinators, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_COORDINATORS); it.key;
+         it = coord_cache_next(c, it)) {
         char region[GP_NAME_LEN];
         gp_strlcpy(region, it.key, sizeof region);
         char *slash = strchr(region, '/');
@@ -304,7 +306,8 @@ static json_t *s_regions_json(coord_t *c)
         }
         json_array_append_new(json_object_get(r, "coordinators"), json_string(slash + 1));
     }
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (!n->present || n->record == NULL)
             continue;
@@ -329,8 +332,9 @@ static json_t *s_regions_json(coord_t *c)
                                                     (json_int_t)json_array_size(json_object_get(
                                                         n->record, "devices"))));
     }
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-        gp_alloc_t *al = a.value;
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+         a = coord_cache_next(c, a)) {
+        const gp_alloc_t *al = a.value;
         coord_node_t *n = coord_cache_node(c, al->node, 0);
         json_t *r = n && n->present ? json_object_get(byname, n->region) : NULL;
         if (r)
@@ -342,7 +346,7 @@ static json_t *s_regions_json(coord_t *c)
     const char *name;
     json_t *r;
     json_object_foreach(byname, name, r) {
-        const char *leader = gp_strmap_get(c->leaders, name);
+        const char *leader = coord_cache_leader(c, name);
         json_object_set_new(r, "leader", leader ? json_string(leader) : json_null());
         json_object_set_new(r, "pending", json_integer(0));
         json_object_set_new(r, "running", json_integer(0));
@@ -475,7 +479,8 @@ static json_t *s_view_overview(coord_t *c, const s_who_t *who)
     json_t *regions = s_regions_json(c);
     /* Jobs by state, and pending / running per region. */
     int64_t counts[GP_JOB_LOST + 1] = { 0 };
-    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+         it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
         gp_job_state_t st = s_state(c, j, NULL);
         if ((int)st >= 0 && st <= GP_JOB_LOST)
@@ -495,8 +500,8 @@ static json_t *s_view_overview(coord_t *c, const s_who_t *who)
         json_object_set_new(states, gp_job_state_name((gp_job_state_t)s), json_integer(counts[s]));
     /* GPUs by model: total, allocated, busy (usage records), memory. */
     gp_strmap_t *models = gp_strmap_new();
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); models && it.key;
-         it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); models && it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (!n->present || n->record == NULL)
             continue;
@@ -516,8 +521,8 @@ static json_t *s_view_overview(coord_t *c, const s_who_t *who)
             m->mem_used += free_mib >= 0 && free_mib <= mem ? mem - free_mib : 0;
         }
     }
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); models && a.key;
-         a = gp_strmap_next(c->allocs, a)) {
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); models && a.key;
+         a = coord_cache_next(c, a)) {
         gp_alloc_t *al = a.value;
         coord_node_t *n = coord_cache_node(c, al->node, 0);
         if (n == NULL || !n->present)
@@ -652,16 +657,18 @@ static void s_add_usage(const coord_node_t *n, gp_strmap_t *slices)
 static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, int page)
 {
     (void)who;   /* slices name job, team and share: metadata every caller sees */
-    size_t cap = gp_strmap_size(c->nodes), n = 0;
+    size_t cap = coord_cache_count(c, COORD_NODES), n = 0;
     coord_node_t **list = calloc(cap ? cap : 1, sizeof *list);
     gp_strmap_t *regions = gp_strmap_new(), *slices = gp_strmap_new(), *held = gp_strmap_new(),
                 *shown = gp_strmap_new();
     json_t *out = NULL;
     if (list == NULL || regions == NULL || slices == NULL || held == NULL || shown == NULL)
         goto cleanup;
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a))
-        gp_strmap_put(held, ((gp_alloc_t *)a.value)->node, a.value);
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); it.key; it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+         a = coord_cache_next(c, a))
+        gp_strmap_put(held, ((const gp_alloc_t *)a.value)->node, a.value);
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *nd = it.value;
         /* A node whose record is gone while allocations remain: NotReady
          * (until the leader's recovery releases them). */
@@ -685,8 +692,9 @@ static json_t *s_view_nodes(coord_t *c, const s_who_t *who, const char *region, 
         json_array_append_new(nodes, o);
         gp_strmap_put(shown, list[i]->name, o);
     }
-    for (gp_strmap_iter_t a = gp_strmap_first(c->allocs); a.key; a = gp_strmap_next(c->allocs, a)) {
-        json_t *o = gp_strmap_get(shown, ((gp_alloc_t *)a.value)->node);
+    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
+         a = coord_cache_next(c, a)) {
+        json_t *o = gp_strmap_get(shown, ((const gp_alloc_t *)a.value)->node);
         if (o)
             s_add_slices(c, o, a.value, slices);
     }
@@ -728,13 +736,14 @@ static int s_cmp_job(const void *a, const void *b)
 static json_t *s_view_jobs(coord_t *c, const s_who_t *who, const char *state, const char *team,
                            const char *region)
 {
-    size_t cap = gp_strmap_size(c->jobs), n = 0;
+    size_t cap = coord_cache_count(c, COORD_JOBS), n = 0;
     coord_job_t **list = calloc(cap ? cap : 1, sizeof *list);
     gp_strmap_t *teams = gp_strmap_new(), *regions = gp_strmap_new();
     json_t *out = NULL;
     if (list == NULL || teams == NULL || regions == NULL)
         goto cleanup;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->jobs); it.key; it = gp_strmap_next(c->jobs, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+         it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
         if (j->owner[0])
             gp_strmap_put(teams, j->owner, j);
@@ -792,7 +801,7 @@ static json_t *s_view_job(coord_t *c, const s_who_t *who, const char *id)
         return NULL;
     json_t *out = json_pack("{s:o,s:b,s:b,s:n,s:I}", "job", rec, "full", full, "archived", j == NULL,
                             "alloc", "revision", (json_int_t)coord_cache_revision(c));
-    gp_alloc_t *al = gp_strmap_get(c->allocs, id);
+    const gp_alloc_t *al = coord_cache_alloc(c, id);
     if (al) {
         json_object_set_new(out, "alloc", gp_alloc_to_json(al));
         coord_node_t *n = coord_cache_node(c, al->node, 0);
@@ -836,16 +845,6 @@ static const char *s_mime(const char *name)
     return "application/octet-stream";
 }
 
-static uint64_t s_fnv(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static int s_etag_matches(gp_http_req_t *req, const char *etag)
 {
     const char *inm = gp_http_req_header(req, "If-None-Match");
@@ -883,7 +882,7 @@ static void s_asset(gp_http_req_t *req, const char *name)
         if (strcmp(a->name, name) != 0)
             continue;
         char etag[40];
-        snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)s_fnv(a->data, a->len));
+        snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)gp_hash_mem(a->data, a->len));
         s_security_headers(req);
         s_send(req, s_mime(a->name), "no-cache", etag, a->data, a->len);
         return;
@@ -930,7 +929,7 @@ static const char *s_param(gp_http_req_t *req, const char *name)
 static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const char *view)
 {
     s_ui_t *u = s_ui(c);
-    if (u == NULL || c->jobs == NULL) {
+    if (u == NULL || !coord_cache_listed(c)) {
         gp_http_respond_error(req, 503, "the coordinator's cache is not ready");
         return;
     }
@@ -960,7 +959,7 @@ static void s_data(coord_t *c, gp_http_req_t *req, const s_who_t *who, const cha
              (unsigned long long)u->usage_gen,
              overview ? (unsigned long long)u->sample_seq : 0ULL,
              overview ? coord_store_full(c) * 2 + coord_is_leader(c) : 0,
-             (unsigned long long)s_fnv((const unsigned char *)key, strlen(key)));
+             (unsigned long long)gp_hash_str(key));
     gp_http_set_header(req, "X-Content-Type-Options", "nosniff");
     if (s_etag_matches(req, etag)) {
         s_send(req, NULL, S_DATA_CACHE, etag, NULL, 0);   /* 304 */

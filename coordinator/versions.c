@@ -43,8 +43,6 @@
 #define S_REFUSAL_LOG_MS 60000
 #define S_SCHEMA_PASS_MS 5000
 
-static int64_t s_next_schema_ms;
-
 int coord_versions_init(coord_t *c, gp_err_t *err)
 {
     c->agent_proto = gp_strmap_new();
@@ -112,14 +110,15 @@ int coord_versions_hello(coord_t *c, gp_wire_msg_t *msg)
     }
     char why[400] = "";
     char ours[96], theirs[96];
+    int schema = coord_cache_schema(c, NULL);
     s_list(c->protos, c->nprotos, ours, sizeof ours);
     s_list(offered, n, theirs, sizeof theirs);
     if (chosen < 0)
         snprintf(why, sizeof why, "agent %s speaks %s; coordinator %s (gpupool %s) speaks %s", shown,
                  theirs, c->cfg.id, GP_VERSION, ours);
-    else if (chosen < 3 && c->schema >= 2)
+    else if (chosen < 3 && schema >= 2)
         snprintf(why, sizeof why, "agent %s speaks only %s, of a release that cannot read the "
-                                  "store's schema %d; upgrade it", shown, theirs, c->schema);
+                                  "store's schema %d; upgrade it", shown, theirs, schema);
     if (why[0]) {
         int64_t now = gp_mono_ms();
         int64_t *last = gp_strmap_get(c->refusal_logged, agent);
@@ -170,8 +169,8 @@ int coord_wire_send(coord_t *c, const char *agent, gp_msg_type_t type, const jso
 /* Does every daemon of the pool read schema `want`? (why says who not) */
 static int s_all_read(coord_t *c, int want, char *why, size_t size)
 {
-    for (gp_strmap_iter_t it = gp_strmap_first(c->coordinators); it.key;
-         it = gp_strmap_next(c->coordinators, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_COORDINATORS); it.key;
+         it = coord_cache_next(c, it)) {
         json_t *rec = json_loads(it.value, 0, NULL);
         json_t *s = json_object_get(rec, "schema");
         int ok = json_is_integer(s) && json_integer_value(s) >= want;
@@ -182,8 +181,8 @@ static int s_all_read(coord_t *c, int want, char *why, size_t size)
         }
     }
     gp_strmap_t *reads = gp_strmap_new();   /* node -> its agent reads want */
-    for (gp_strmap_iter_t it = gp_strmap_first(c->agents); it.key && reads;
-         it = gp_strmap_next(c->agents, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_AGENTS); it.key && reads;
+         it = coord_cache_next(c, it)) {
         json_t *s = json_object_get(it.value, "schema");
         if (!json_is_integer(s) || json_integer_value(s) < want)
             continue;
@@ -194,8 +193,8 @@ static int s_all_read(coord_t *c, int want, char *why, size_t size)
                 gp_strmap_put(reads, json_string_value(n), (void *)1);
     }
     int ok = reads != NULL;
-    for (gp_strmap_iter_t it = gp_strmap_first(c->nodes); ok && it.key;
-         it = gp_strmap_next(c->nodes, it)) {
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); ok && it.key;
+         it = coord_cache_next(c, it)) {
         coord_node_t *n = it.value;
         if (n->present && gp_strmap_get(reads, n->name) == NULL) {
             snprintf(why, size, "the agent of node %s", n->name);
@@ -208,21 +207,22 @@ static int s_all_read(coord_t *c, int want, char *why, size_t size)
 
 void coord_versions_tick(coord_t *c)
 {
-    int64_t now = gp_mono_ms();
+    int64_t now = gp_mono_ms(), schema_rev;
+    int schema = coord_cache_schema(c, &schema_rev);
     /* the leader of the region sorting first migrates */
-    if (now < s_next_schema_ms || c->schema >= GP_SCHEMA_VERSION || !coord_is_first_leader(c) ||
+    if (now < c->versions_next_schema_ms || schema >= GP_SCHEMA_VERSION || !coord_is_first_leader(c) ||
         !s_speaks(c, GP_WIRE_PROTO))
         return;
-    s_next_schema_ms = now + S_SCHEMA_PASS_MS;
+    c->versions_next_schema_ms = now + S_SCHEMA_PASS_MS;
     char why[200];
-    int want = c->schema + 1;
+    int want = schema + 1;
     if (!s_all_read(c, want, why, sizeof why)) {
-        gp_log_debug("store schema stays %d: %s does not read %d yet", c->schema, why, want);
+        gp_log_debug("store schema stays %d: %s does not read %d yet", schema, why, want);
         return;
     }
     char key[GP_KEY_MAX];
     json_t *rec = json_pack("{s:i,s:s,s:I,s:i}", "schema", want, "by", c->cfg.id, "at_ms",
-                            (json_int_t)gp_wall_ms(), "from", c->schema);
+                            (json_int_t)gp_wall_ms(), "from", schema);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
     gp_txnb_t *t = text ? gp_txnb_new() : NULL;
@@ -231,7 +231,7 @@ void coord_versions_tick(coord_t *c)
     gp_err_t err;
     if (t) {
         coord_txn_fence(t, c);
-        gp_txnb_cmp(t, gp_key_schema(key, c->cfg.prefix), GP_ETCD_CMP_MOD, c->schema_mod_rev);
+        gp_txnb_cmp(t, gp_key_schema(key, c->cfg.prefix), GP_ETCD_CMP_MOD, schema_rev);
         gp_txnb_put(t, key, text);
         if (coord_txn_run(t, c, &ok, &rev, &err) < 0)
             coord_metrics_etcd_error(&c->m, "schema", &err);

@@ -229,7 +229,4 @@ struct agent {
 void agent_exporter_tick(agent_t *a);
 void agent_exporter_serve(agent_t *a, gp_http_req_t *req);
 
-/* FNV-1a of a string, for "did this record change" checks. */
-uint64_t agent_digest(const char *s);
-
 #endif

@@ -35,16 +35,6 @@
 #define S_REGISTER_BACKOFF_MS     500
 #define S_REGISTER_BACKOFF_MAX_MS 10000
 
-uint64_t agent_digest(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; s && *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void s_on_lost(gp_etcd_t *etcd, int64_t lease, const gp_err_t *why, void *arg)
 {
     (void)etcd;
@@ -68,7 +58,7 @@ static int s_queue_record(agent_t *a, gp_etcd_batch_t *b, agent_node_t *an, gp_e
                         .value = text, .value_len = strlen(text), .lease = a->lease };
     int rc = gp_etcd_batch_add(b, &op, err) < 0 ? -1 : 0;
     if (rc == 0)
-        an->record_digest = agent_digest(text);
+        an->record_digest = gp_hash_str(text);
     free(text);
     return rc;
 }
@@ -165,7 +155,7 @@ static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest, size_t
                           "at_ms", (json_int_t)gp_wall_ms());
     json_t *d = json_pack("{s:o,s:O}", "d", coarse, "s", json_object_get(o, "slices"));
     char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    *digest = agent_digest(dt);
+    *digest = gp_hash_str(dt ? dt : "");
     free(dt);
     json_decref(d);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -184,7 +174,7 @@ static void s_write_changes(agent_t *a)
         json_t *j = gp_node_to_json(&an->node);
         char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(j);
-        if (text && agent_digest(text) != an->record_digest)
+        if (text && gp_hash_str(text) != an->record_digest)
             s_queue_record(a, b, an, &err);
         free(text);
         if (a->nvml == NULL && agent_jobs_count(a) == 0 && an->usage_digest &&

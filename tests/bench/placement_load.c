@@ -16,7 +16,8 @@
  *   submitted_per_s N
  *   cpu_s X              (this process's own CPU time: user + system)
  * LOAD_PREFIX (env) names the jobs (default "burst" / "rate").
- * rate: one job per request, paced, up to 64 requests in flight; prints
+ * rate: one job per request, paced, up to 64 requests in flight, for
+ *   SECONDS at most (jobs not sent by then are not offered); prints
  *   committed N / N, p50_ms X, p99_ms X, max_ms X, offered_per_s X,
  *   accepted N (answered 200/201), uncommitted_accepted N (accepted, no
  *   allocation seen by the deadline)
@@ -30,7 +31,6 @@
  * the figures instead of quietly lowering the offered load.
  */
 #include <curl/curl.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +40,7 @@
 #include "keys.h"
 #include "strmap.h"
 #include "util.h"
+#include "bench/load.h"
 
 #include "banned.h"
 
@@ -155,34 +156,6 @@ static s_job_t *s_track(int64_t i, int64_t now)
     return j;
 }
 
-/* Wait for sockets of curl and etcd, drive both. */
-static void s_step(gp_etcd_t *etcd, int ms)
-{
-    struct pollfd pf[64];
-    int to = -1;
-    int n = gp_etcd_pollfds(etcd, pf, 64, &to);
-    struct curl_waitfd wf[64];
-    for (int i = 0; i < n && i < 64; i++) {
-        wf[i].fd = pf[i].fd;
-        wf[i].events = (short)((pf[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
-                               (pf[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
-        wf[i].revents = 0;
-    }
-    if (to >= 0 && to < ms)
-        ms = to;
-    curl_multi_poll(s_multi, wf, (unsigned)(n < 64 ? n : 64), ms, NULL);
-    int running;
-    curl_multi_perform(s_multi, &running);
-    s_reap();
-    gp_etcd_step(etcd, 0, NULL);
-}
-
-static int s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 6) {
@@ -241,6 +214,11 @@ int main(int argc, char **argv)
     int64_t sent = 0, t0 = gp_mono_ns(), submitted_ns = 0;
     while (sent < n) {
         int64_t now = gp_mono_ns();
+        /* rate: offering stops when its time is up, whatever was sent (a
+         * slow API must not stretch the run: what it did not take in time
+         * was not offered) */
+        if (!burst && now - t0 >= seconds * 1000000000LL)
+            break;
         int64_t due = burst ? n : (now - t0) * rate / 1000000000LL + 1;
         if (due > n)
             due = n;
@@ -267,13 +245,14 @@ int main(int argc, char **argv)
                 sent++;
             }
         }
-        s_step(etcd, burst ? 5 : 1);
+        bench_step(etcd, s_multi, burst ? 5 : 1, s_reap);
     }
     submitted_ns = gp_mono_ns();
+    n = sent;
     int64_t deadline = gp_mono_ns() + wait_s * 1000000000LL;
     int pending = 1;
     while ((s_committed < n || pending) && gp_mono_ns() < deadline) {
-        s_step(etcd, 20);
+        bench_step(etcd, s_multi, 20, s_reap);
         pending = 0;
         for (int c = 0; c < CONNS; c++)
             pending |= conns[c].busy;
@@ -311,11 +290,11 @@ int main(int argc, char **argv)
             if (j->commit_ns)
                 lat[k++] = j->commit_ns - j->submit_ns;
         }
-        qsort(lat, k, sizeof *lat, s_cmp_i64);
+        bench_sort(lat, k);
         printf("committed %zu / %lld, errors %ld\n", k, (long long)n, s_errors);
         if (k > 0)
-            printf("p50_ms %.2f\np99_ms %.2f\nmax_ms %.2f\n", (double)lat[k / 2] / 1e6,
-                   (double)lat[(k * 99) / 100] / 1e6, (double)lat[k - 1] / 1e6);
+            printf("p50_ms %.2f\np99_ms %.2f\nmax_ms %.2f\n", bench_pct(lat, k, 50) / 1e6,
+                   bench_pct(lat, k, 99) / 1e6, bench_pct(lat, k, 100) / 1e6);
         printf("offered_per_s %.0f\n", (double)n / ((double)(submitted_ns - t0) / 1e9));
         printf("accepted %lld\nuncommitted_accepted %lld\n", (long long)accepted, (long long)lost);
         free(lat);

@@ -28,7 +28,6 @@
 #include <curl/curl.h>
 #include <stddef.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 #include "keys.h"
 #include "strmap.h"
 #include "util.h"
+#include "bench/load.h"
 
 #include "banned.h"
 
@@ -170,33 +170,6 @@ static void s_job_json(FILE *f, int64_t i, const char *region)
     fprintf(f, "{\"id\":\"%s-%lld\",\"region\":\"%s\",%s}", s_name, (long long)i, region, s_spec);
 }
 
-static void s_step(gp_etcd_t *etcd, int ms)
-{
-    struct pollfd pf[64];
-    int to = -1;
-    int n = gp_etcd_pollfds(etcd, pf, 64, &to);
-    struct curl_waitfd wf[64];
-    for (int i = 0; i < n && i < 64; i++) {
-        wf[i].fd = pf[i].fd;
-        wf[i].events = (short)((pf[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
-                               (pf[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
-        wf[i].revents = 0;
-    }
-    if (to >= 0 && to < ms)
-        ms = to;
-    curl_multi_poll(s_multi, wf, (unsigned)(n < 64 ? n : 64), ms, NULL);
-    int running;
-    curl_multi_perform(s_multi, &running);
-    s_reap();
-    gp_etcd_step(etcd, 0, NULL);
-}
-
-static int s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Print the p50 and p90 of field (offset of an int64 minus submit_ns). */
 static void s_pct(const char *name, size_t off)
 {
@@ -208,9 +181,9 @@ static void s_pct(const char *name, size_t off)
             v[k++] = t - s_all[i].submit_ns;
     }
     if (k > 0) {
-        qsort(v, k, sizeof *v, s_cmp_i64);
-        printf("%s_p50_ms %.2f\n%s_p90_ms %.2f\n", name, (double)v[k / 2] / 1e6, name,
-               (double)v[(k * 9) / 10] / 1e6);
+        bench_sort(v, k);
+        printf("%s_p50_ms %.2f\n%s_p90_ms %.2f\n", name, bench_pct(v, k, 50) / 1e6, name,
+               bench_pct(v, k, 90) / 1e6);
     }
     free(v);
 }
@@ -309,7 +282,7 @@ int main(int argc, char **argv)
             fclose(f);
             s_post(&cl[c], body, first, k);
         }
-        s_step(etcd, 2);
+        bench_step(etcd, s_multi, 2, s_reap);
     }
     int64_t deadline = gp_mono_ns() + 120LL * 1000000000LL;
     for (;;) {
@@ -320,13 +293,13 @@ int main(int argc, char **argv)
             break;
         if (gp_mono_ns() >= deadline)
             break;
-        s_step(etcd, 20);
+        bench_step(etcd, s_multi, 20, s_reap);
     }
     printf("placed %lld / %lld\nrunning %lld / %lld\nerrors %lld\n", (long long)s_placed,
            (long long)n, (long long)s_running, (long long)n, (long long)s_errors);
     if (s_nacks > 0) {
-        qsort(s_acks, s_nacks, sizeof *s_acks, s_cmp_i64);
-        printf("request_ack_p50_ms %.2f\n", (double)s_acks[s_nacks / 2] / 1e6);
+        bench_sort(s_acks, s_nacks);
+        printf("request_ack_p50_ms %.2f\n", bench_pct(s_acks, s_nacks, 50) / 1e6);
     }
     if (burst) {
         double secs = (double)(s_last_placed_ns - t0) / 1e9;

@@ -863,6 +863,35 @@ static void test_gpupool(void)
        fgd_poor);
 }
 
+/* gpupool: a share goes where its device's leftover can still be filled by
+ * the common shares; FGD puts a 320 next to a 470 (leaving 210, which no
+ * common share fills) rather than open an empty device. */
+static void test_gpupool_leftover(void)
+{
+    gp_node_t n;
+    mk(&n, "n", 64000, 256000, 2, "A10", 24000);
+    gp_shape_t ts[5] = {{4000, 1000, 1, ""}, {3000, 810, 1, ""}, {4000, 470, 1, ""},
+                        {4000, 320, 1, ""}, {4000, 650, 1, ""}};
+    double tw[5] = {56, 15, 11, 5, 4};
+    int same[2] = {0, 0};
+    const char *pols[2] = {"fgd", "gpupool"};
+    for (int p = 0; p < 2; p++) {
+        gp_placement_t *pl = engine(pols[p]);
+        add(pl, &n);
+        is_int(gp_placement_set_typical(pl, ts, tw, 5, &err), 0, "%s: typical shapes set",
+               pols[p]);
+        gp_alloc_t a, b;
+        gp_job_t j = job("a470", 1, 470, 4000);
+        is_str(put(pl, &j, &a), "n", "%s: the 470 is placed", pols[p]);
+        j = job("b320", 1, 320, 4000);
+        is_str(where(pl, &j, &b), "n", "%s: the 320 fits", pols[p]);
+        same[p] = a.devices[0].index == b.devices[0].index;
+        gp_placement_destroy(&pl);
+    }
+    ok(same[0], "fgd puts the 320 next to the 470 (210 left, which nothing common fills)");
+    ok(!same[1], "gpupool opens the other device for it (680 left: a 650 fills it to 30)");
+}
+
 /* A proposal (an agent's plan) is checked against the node and the job,
  * not against what else the node holds. */
 static void test_check_plan(void)
@@ -942,6 +971,7 @@ int main(void)
     test_big();
     test_tie_order();
     test_gpupool();
+    test_gpupool_leftover();
     test_check_plan();
     ok(gp_policy_doc("fgd") != NULL && gp_policy_doc("nope") == NULL, "policy docs");
     int named = 0, listed = 0;
