@@ -850,13 +850,20 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                 int ahead = live[k + 3 * S_PREFETCH];
                 __builtin_prefetch(&leaf[ahead]);
                 __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
-                __builtin_prefetch(whole ? (const void *)&ix->sc[ahead]
-                                         : (const void *)&ix->pos[ahead]);
+                if (whole) {
+                    __builtin_prefetch(&ix->sc[ahead]);
+                    __builtin_prefetch(&pl->ix_at[ahead]);
+                } else {
+                    __builtin_prefetch(&ix->pos[ahead]);
+                }
             }
             if (k + 2 * S_PREFETCH < n) {
                 int ahead = live[k + 2 * S_PREFETCH];
                 if (gp_pl_sum_ok(&leaf[ahead], r_ix))
                     __builtin_prefetch(&pl->nodes[ahead]);
+                /* most bytes that a catch-up re-scores change: their leaf */
+                if (whole && pl->ix_at[ahead] >= 0)
+                    __builtin_prefetch(&ix->t[(1 << pl->ix_bits) + pl->ix_at[ahead]]);
             }
             if (k + S_PREFETCH < n) {
                 int ahead = live[k + S_PREFETCH];
@@ -870,8 +877,6 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                         __builtin_prefetch(dv + o);
                     if (r->policy->prefetch)
                         r->policy->prefetch(pl, ahead);
-                    if (whole)
-                        __builtin_prefetch(&pl->ix_at[ahead]);
                 }
             }
             rc = s_ix_update(pl, ix, r_ix, live[k]);
