@@ -211,12 +211,15 @@ void gp_placement_destroy(gp_placement_t **self_p)
         free(pl->group_model[g]);
     }
     free(pl->tree);
+    free(pl->brief);
     free(pl->explain_memo);
     if (pl->shape_ix) {
         gp_pl_index_free(pl);
         free(pl->shape_ix);
     }
     free(pl->changes);
+    free(pl->change_live);
+    free(pl->change_scratch);
     free(pl->last_change);
     gp_pl_typical_free(pl->typical);
     free(pl->seen);
@@ -409,13 +412,20 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
     return 0;
 }
 
+/* The job index maps a job to its allocation itself, and an allocation
+ * knows its place in allocs: a removal is one lookup and one deletion. */
+static gp_pl_alloc_t *s_alloc_find(const gp_placement_t *pl, const char *job)
+{
+    return pl->job_index ? gp_strmap_get(pl->job_index, job) : NULL;
+}
+
 static void s_alloc_unlink(gp_placement_t *pl, gp_pl_alloc_t *a)
 {
-    int idx = gp_pl_map_find(pl->job_index, a->job);
     s_map_del(pl->job_index, a->job);
-    if (idx >= 0 && idx < pl->nallocs - 1) {
+    int idx = a->ix;
+    if (idx < pl->nallocs - 1) {
         pl->allocs[idx] = pl->allocs[pl->nallocs - 1];
-        s_map_put(&pl->job_index, pl->allocs[idx]->job, idx);
+        pl->allocs[idx]->ix = idx;
     }
     pl->nallocs--;
 }
@@ -507,7 +517,7 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "allocation without a job id");
-    if (gp_pl_map_find(self->job_index, alloc->job) >= 0)
+    if (s_alloc_find(self, alloc->job) != NULL)
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is already allocated", alloc->job);
     gp_pl_node_t *n = &self->nodes[slot];
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
@@ -562,10 +572,12 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         self->allocs = na;
         self->allocs_cap = ncap;
     }
-    if (s_map_put(&self->job_index, a->job, self->nallocs) < 0) {
+    if ((self->job_index == NULL && (self->job_index = gp_strmap_new()) == NULL) ||
+        gp_strmap_put(self->job_index, a->job, a) < 0) {
         s_alloc_free(a);
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }
+    a->ix = self->nallocs;
     self->allocs[self->nallocs++] = a;
     gp_pl_apply(self, a, +1);
     return 0;
@@ -573,10 +585,9 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
 
 int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *err)
 {
-    int idx = gp_pl_map_find(self->job_index, job);
-    if (idx < 0)
+    gp_pl_alloc_t *a = s_alloc_find(self, job);
+    if (a == NULL)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no allocation for job %s", job);
-    gp_pl_alloc_t *a = self->allocs[idx];
     gp_pl_apply(self, a, -1);
     s_alloc_unlink(self, a);
     s_alloc_free(a);
@@ -605,10 +616,10 @@ static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_
 
 int gp_placement_get_alloc(const gp_placement_t *self, const char *job, gp_alloc_t *out)
 {
-    int idx = gp_pl_map_find(self->job_index, job);
-    if (idx < 0)
+    const gp_pl_alloc_t *a = s_alloc_find(self, job);
+    if (a == NULL)
         return -1;
-    s_alloc_export(self, self->allocs[idx], out);
+    s_alloc_export(self, a, out);
     return 0;
 }
 

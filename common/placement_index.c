@@ -72,12 +72,53 @@ static void s_sum_merge(struct gp_pl_sum *o, const struct gp_pl_sum *a, const st
     o->groups = a->groups | b->groups;
 }
 
+static bool s_sum_same(const struct gp_pl_sum *a, const struct gp_pl_sum *b)
+{
+    return a->cpu == b->cpu && a->mem == b->mem && a->dmem == b->dmem && a->comp == b->comp &&
+           a->dpm == b->dpm && a->whole == b->whole && a->groups == b->groups;
+}
+
+static void s_brief(const struct gp_pl_sum *s, struct gp_pl_brief *b)
+{
+    memset(b, 0, sizeof *b);
+    b->cpu = gp_pl_brief_u16(s->cpu, 6);
+    b->mem = gp_pl_brief_u16(s->mem, 8);
+    b->dmem = gp_pl_brief_u16(s->dmem, 6);
+    b->comp = gp_pl_brief_u16(s->comp, 0);
+    b->dpm = gp_pl_brief_u16(s->dpm, 0);
+    b->whole = (uint8_t)(s->whole < 0 ? 0 : s->whole > 255 ? 255 : s->whole);
+    b->groups = gp_pl_brief_groups(s->groups);
+}
+
+void gp_pl_brief_req(const gp_pl_req_t *r, gp_pl_brief_req_t *q)
+{
+    memset(q, 0, sizeof *q);
+    q->cpu = gp_pl_brief_u16(r->cpu, 6);
+    q->mem = gp_pl_brief_u16(r->hmem, 8);
+    q->dmem = gp_pl_brief_u16(r->mem_mib, 6);
+    q->comp = gp_pl_brief_u16(r->comp_pm, 0);
+    q->dpm = gp_pl_brief_u16(r->mem_pm, 0);
+    q->whole = (uint8_t)(r->n < 0 ? 0 : r->n > 255 ? 255 : r->n);
+    q->groups = gp_pl_brief_groups(r->group_mask);
+    q->n = r->n;
+    q->whole_job = r->whole;
+    q->by_pm = r->mem_pm != 0;
+}
+
+/* The climb stops at the first entry that does not change: the entries
+ * above it are maxima of what did not change. */
 void gp_pl_tree_update(gp_placement_t *pl, int slot)
 {
     int i = pl->tree_leaves + slot;
     s_sum_leaf(&pl->nodes[slot], &pl->tree[i]);
-    for (i /= 2; i >= 1; i /= 2)
-        s_sum_merge(&pl->tree[i], &pl->tree[2 * i], &pl->tree[2 * i + 1]);
+    s_brief(&pl->tree[i], &pl->brief[slot]);
+    for (i /= 2; i >= 1; i /= 2) {
+        struct gp_pl_sum m;
+        s_sum_merge(&m, &pl->tree[2 * i], &pl->tree[2 * i + 1]);
+        if (s_sum_same(&m, &pl->tree[i]))
+            break;
+        pl->tree[i] = m;
+    }
 }
 
 int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves)
@@ -86,17 +127,26 @@ int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves)
     while (leaves < min_leaves)
         leaves *= 2;
     struct gp_pl_sum *t = malloc(sizeof *t * 2 * (size_t)leaves);
-    if (t == NULL)
+    struct gp_pl_brief *b = malloc(sizeof *b * (size_t)leaves);
+    if (t == NULL || b == NULL) {
+        free(t);
+        free(b);
         return -1;
+    }
     for (int i = 0; i < 2 * leaves; i++) {
         memset(&t[i], 0, sizeof t[i]);
         t[i].cpu = -1;
     }
     free(pl->tree);
+    free(pl->brief);
     pl->tree = t;
+    pl->brief = b;
     pl->tree_leaves = leaves;
-    for (int s = 0; s < pl->nslots; s++)
-        s_sum_leaf(&pl->nodes[s], &t[leaves + s]);
+    for (int s = 0; s < leaves; s++) {
+        if (s < pl->nslots)
+            s_sum_leaf(&pl->nodes[s], &t[leaves + s]);
+        s_brief(&t[leaves + s], &b[s]);
+    }
     for (int i = leaves - 1; i >= 1; i--)
         s_sum_merge(&t[i], &t[2 * i], &t[2 * i + 1]);
     return 0;

@@ -70,6 +70,7 @@ typedef struct {
 
 struct gp_pl_alloc {
     char *job;
+    int ix;                 /* in the engine's allocs */
     int node;
     int priority;
     int64_t cpu, mem;
@@ -143,7 +144,7 @@ struct gp_placement {
     int nfree;
     int nnodes;
     gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */
-    gp_strmap_t *job_index;      /* job -> index in allocs */
+    gp_strmap_t *job_index;      /* job -> its gp_pl_alloc_t (s_alloc_find) */
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
     gp_strmap_t *strings;        /* interned names -> id */
@@ -152,14 +153,17 @@ struct gp_placement {
     int64_t group_mem[GP_PL_MAX_GROUPS * 4];
     char *group_vendor[GP_PL_MAX_GROUPS * 4];
     char *group_model[GP_PL_MAX_GROUPS * 4];
-    /* max-summary tree over node slots */
+    /* max-summary tree over node slots, and its leaves in brief */
     struct gp_pl_sum *tree;
+    struct gp_pl_brief *brief;
     int tree_leaves;
     double max_cpu, max_gpu_milli;
     /* change log and per-shape indexes (placement.c) */
     uint32_t clock;              /* node versions: every change takes the next */
     uint64_t nchanges;
     struct gp_pl_change *changes;    /* ring of changed slots (placement_shape_index.c) */
+    uint64_t *change_live;       /* a bit per ring entry: not superseded */
+    int32_t *change_scratch;     /* a catch-up's live entries, in order */
     uint64_t *last_change;       /* per slot: 1 + its latest entry's place in the log */
     int nlast;
     struct gp_pl_shape_ix *shape_ix;
@@ -297,6 +301,61 @@ static inline bool gp_pl_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
     if (s->comp < r->comp_pm)
         return false;
     return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
+}
+
+/* placement_index.c: a leaf's summary in brief, 16 bytes per slot beside
+ * the tree (so that a long catch-up of a shape index turns most changed
+ * nodes away from a small array): each field the leaf's, scaled down and
+ * saturated by gp_pl_brief_u16 (CPU >> 6, host memory >> 8, device memory
+ * >> 6, compute and permille as they are), entirely free devices at most
+ * 255, the models' bits folded into 8.  A request is brought to the same
+ * form (gp_pl_brief_req); the scaling keeps order, so a node whose brief
+ * turns a request away has a summary that turns it away too. */
+struct gp_pl_brief {
+    uint16_t cpu, mem, dmem, comp, dpm;
+    uint8_t whole, groups;
+    uint8_t pad[4];
+};
+
+typedef struct {
+    uint16_t cpu, mem, dmem, comp, dpm;
+    uint8_t whole, groups;
+    int n;
+    bool whole_job, by_pm;
+} gp_pl_brief_req_t;
+
+static inline uint16_t gp_pl_brief_u16(int64_t v, int shift)
+{
+    if (v < 0)
+        return 0;
+    v >>= shift;
+    return v > 65535 ? 65535 : (uint16_t)v;
+}
+
+static inline uint8_t gp_pl_brief_groups(uint64_t g)
+{
+    g |= g >> 32;
+    g |= g >> 16;
+    g |= g >> 8;
+    return (uint8_t)g;
+}
+
+void gp_pl_brief_req(const gp_pl_req_t *r, gp_pl_brief_req_t *q);
+
+/* false only when gp_pl_sum_ok(the slot's leaf, r) is false */
+static inline bool gp_pl_brief_ok(const struct gp_pl_brief *b, const gp_pl_brief_req_t *q)
+{
+    if (b->cpu < q->cpu || b->mem < q->mem)
+        return false;
+    if (q->n == 0)
+        return true;
+    if ((b->groups & q->groups) == 0)
+        return false;
+    if (q->whole_job)
+        return b->whole >= q->whole;
+    if (b->comp < q->comp)
+        return false;
+    return q->by_pm ? b->dpm >= q->dpm : b->dmem >= q->dmem;
 }
 
 /* placement_index.c: where to look */

@@ -58,19 +58,31 @@
  * changed node once, with its final state, reading the log in order.  A
  * node whose score did not change touches nothing else.  Both matter with
  * many shapes: every change is re-scored once per shape queried after it,
- * and most changes neither move a node nor reach the top.  A catch-up is
- * memory-bound: a few entries ahead it asks for the node, its summary,
- * every line of its devices, its byte or heap place, and what the policy
- * keeps of it (gp_policy_t.prefetch).
+ * and most changes neither move a node nor reach the top.  A bit per log
+ * entry says it is live, so that a catch-up first gathers the live
+ * entries, 64 to a word, in order, without walking the superseded ones.
+ * Most changed nodes cannot hold most shapes: for a whole index, a node
+ * whose byte is 0 (a bit per slot says so) and whose summary in brief
+ * (16 bytes a slot, placement_internal.h) still turns the shape away is
+ * dropped from the gathered list without reading anything else.  The
+ * rest is memory-bound: a few entries ahead a catch-up asks for the
+ * node's summary and byte or heap place, then, if the summary lets the
+ * node hold the shape, the node, every line of its devices and what the
+ * policy keeps of it (gp_policy_t.prefetch).  A whole index's leaf is at
+ * least the byte of every node at its position (a node that leaves a
+ * position does not lower it; s_ix_top corrects it when it reaches it),
+ * so that a byte that rises, or falls below what another node there
+ * holds, only climbs; a rebuild scores one empty node per kind (the empty
+ * nodes of a kind, compared field by field, share its byte).
  *
- * Memory per node per indexed shape: about 3.5 bytes for a tree (its byte
- * and its share of the tree), 16 for a heap (a 12-byte entry and a 4-byte
- * place).  The chosen devices are not kept: the policy picks them again
+ * Memory per node per indexed shape: about 3.6 bytes for a tree (its byte,
+ * its bit and its share of the tree), 16 for a heap (a 12-byte entry and a
+ * 4-byte place).  The chosen devices are not kept: the policy picks them again
  * for the top node only (the same pick, the score being a pure function of
  * the node's state).
  */
 #define S_LOG_SIZE 65536
-#define S_PREFETCH 8
+#define S_PREFETCH 16
 #define S_MAX_SHAPES 256
 #define S_MAX_BYTES (512L * 1024 * 1024)
 
@@ -94,6 +106,7 @@ struct gp_pl_shape_ix {
     int npos;
     /* whole scores */
     uint8_t *sc;            /* slot -> 1 + score, 0: cannot hold the shape */
+    uint64_t *nz;           /* a bit per slot: sc is not 0 */
     uint8_t *t;             /* max tree over positions: t[1] root, leaves at 2^bits */
     int nsc;
     int64_t bytes;
@@ -108,10 +121,21 @@ void gp_pl_changed(gp_placement_t *pl, int slot)
 {
     pl->nodes[slot].version = ++pl->clock;
     s_pos_sync(pl, slot);
-    if (pl->changes == NULL && (pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE)) == NULL) {
-        /* without a log the indexes cannot follow: make them rebuild */
-        pl->nchanges += S_LOG_SIZE + 1;
-        return;
+    if (pl->changes == NULL) {
+        pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE);
+        pl->change_live = calloc(S_LOG_SIZE / 64, sizeof *pl->change_live);
+        pl->change_scratch = malloc(sizeof *pl->change_scratch * S_LOG_SIZE);
+        if (pl->changes == NULL || pl->change_live == NULL || pl->change_scratch == NULL) {
+            free(pl->changes);
+            free(pl->change_live);
+            free(pl->change_scratch);
+            pl->changes = NULL;
+            pl->change_live = NULL;
+            pl->change_scratch = NULL;
+            /* without a log the indexes cannot follow: make them rebuild */
+            pl->nchanges += S_LOG_SIZE + 1;
+            return;
+        }
     }
     if (slot >= pl->nlast) {
         int nl = pl->slots_cap > slot ? pl->slots_cap : slot + 1;
@@ -127,9 +151,14 @@ void gp_pl_changed(gp_placement_t *pl, int slot)
     /* the slot's previous entry, if still in the ring, is superseded:
      * every catch-up that would meet it meets this one too */
     uint64_t prev = pl->last_change[slot];
-    if (prev > 0 && pl->nchanges - (prev - 1) < S_LOG_SIZE)
-        pl->changes[(prev - 1) % S_LOG_SIZE].slot = -1;
-    pl->changes[pl->nchanges % S_LOG_SIZE].slot = slot;
+    if (prev > 0 && pl->nchanges - (prev - 1) < S_LOG_SIZE) {
+        uint64_t at = (prev - 1) % S_LOG_SIZE;
+        pl->changes[at].slot = -1;
+        pl->change_live[at / 64] &= ~(1ULL << (at % 64));
+    }
+    uint64_t at = pl->nchanges % S_LOG_SIZE;
+    pl->changes[at].slot = slot;
+    pl->change_live[at / 64] |= 1ULL << (at % 64);
     pl->nchanges++;
     pl->last_change[slot] = pl->nchanges;
 }
@@ -163,8 +192,10 @@ static void s_pos_arrive(gp_placement_t *pl, int slot)
 {
     s_pos_link(pl, slot);
     for (int i = 0; i < pl->nshape_ix; i++)
-        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc)
+        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc) {
             pl->shape_ix[i].sc[slot] = 0;
+            pl->shape_ix[i].nz[slot / 64] &= ~(1ULL << (slot % 64));
+        }
 }
 
 static void s_pos_unlink(gp_placement_t *pl, int slot)
@@ -336,11 +367,17 @@ static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
                 return -1;
             memset(sc + ix->nsc, 0, (size_t)(ns - ix->nsc));
             ix->sc = sc;
+            size_t w0 = ((size_t)ix->nsc + 63) / 64, w1 = ((size_t)ns + 63) / 64;
+            uint64_t *nz = realloc(ix->nz, sizeof *nz * w1);
+            if (nz == NULL)
+                return -1;
+            memset(nz + w0, 0, sizeof *nz * (w1 - w0));
+            ix->nz = nz;
             ix->nsc = ns;
         }
         if (ix->t == NULL && (ix->t = calloc((size_t)2 << pl->ix_bits, 1)) == NULL)
             return -1;
-        ix->bytes = ix->nsc + ((int64_t)2 << pl->ix_bits);
+        ix->bytes = ix->nsc + ix->nsc / 8 + ((int64_t)2 << pl->ix_bits);
         pl->shape_bytes += ix->bytes - before;
         return 0;
     }
@@ -376,8 +413,10 @@ static bool s_ix_score(gp_placement_t *pl, const gp_pl_req_t *r, int slot, doubl
 {
     gp_pl_node_t *n = &pl->nodes[slot];
     int8_t pick[GP_MAX_DEVICES];
-    /* the index is the cache here: score directly */
-    if (!n->used || !gp_pl_sum_ok(&pl->tree[pl->tree_leaves + slot], r) ||
+    /* the index is the cache here: score directly; the summary first (an
+     * unused slot's never holds anything), so that a node that cannot
+     * hold the shape is not read at all */
+    if (!gp_pl_sum_ok(&pl->tree[pl->tree_leaves + slot], r) || !n->used ||
         !gp_pl_node_static_ok(n, r) || !r->policy->score(pl, n, r, score, pick))
         return false;
     if (mask)
@@ -427,11 +466,26 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
         uint8_t b = s_ix_byte(pl, r, slot);
         if (b == 255)
             return -1;
-        if (ix->sc[slot] == b)
+        uint8_t old = ix->sc[slot];
+        if (old == b)
             return 0;       /* its leaf holds it already (s_pos_arrive) */
         ix->sc[slot] = b;
-        if (pl->ix_next[slot] != -2)
+        if (b)
+            ix->nz[slot / 64] |= 1ULL << (slot % 64);
+        else
+            ix->nz[slot / 64] &= ~(1ULL << (slot % 64));
+        if (pl->ix_next[slot] == -2)
+            return 0;
+        /* a leaf is at least the byte of every node at its position (it
+         * may be more: s_ix_top corrects it); only a node that held its
+         * leaf's value and lost it makes the leaf look at the others */
+        int i = (1 << pl->ix_bits) + pl->ix_at[slot];
+        if (b > ix->t[i]) {
+            for (; i >= 1 && ix->t[i] < b; i /= 2)
+                ix->t[i] = b;
+        } else if (old >= ix->t[i]) {
             s_tree_fix(pl, ix, pl->ix_at[slot]);
+        }
         return 0;
     }
     s_hent_t e;
@@ -461,16 +515,96 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
     return 0;
 }
 
-static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r)
+/* A rebuild walks the slots in order: the summaries come by themselves,
+ * the nodes' devices (allocated apart) and what the policy keeps are asked
+ * for a few slots ahead, for the nodes whose summary lets them hold the
+ * shape. */
+static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
+{
+    if (s + S_PREFETCH < pl->nslots) {
+        int a = s + S_PREFETCH;
+        if (gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
+            const gp_pl_node_t *an = &pl->nodes[a];
+            const char *dv = (const char *)an->dev;
+            size_t dlen = sizeof *an->dev * (size_t)an->ndev;
+            for (size_t o = 0; o < dlen; o += 64)
+                __builtin_prefetch(dv + o);
+            if (r->policy->prefetch)
+                r->policy->prefetch(pl, a);
+        }
+    }
+}
+
+/* Two empty nodes in the same state, compared field by field (all but
+ * names, uuids and the engine's bookkeeping): a cacheable policy gives
+ * them the same score. */
+static bool s_same_empty(const gp_pl_node_t *a, const gp_pl_node_t *b)
+{
+    if (a->nallocs != 0 || b->nallocs != 0 || a->used != b->used || a->healthy != b->healthy ||
+        a->cpu_cap != b->cpu_cap || a->cpu_free != b->cpu_free || a->mem_cap != b->mem_cap ||
+        a->mem_free != b->mem_free || a->ndev != b->ndev || a->group != b->group ||
+        a->gpu_free != b->gpu_free || a->region != b->region || a->cloud != b->cloud ||
+        a->zone != b->zone || a->nlabels != b->nlabels)
+        return false;
+    if (a->nlabels > 0 && memcmp(a->labels, b->labels, sizeof *a->labels * (size_t)a->nlabels))
+        return false;
+    for (int i = 0; i < a->ndev; i++) {
+        const gp_pl_dev_t *x = &a->dev[i], *y = &b->dev[i];
+        if (x->mem_cap != y->mem_cap || x->mem_phys != y->mem_phys ||
+            x->mem_free != y->mem_free || x->comp_free != y->comp_free ||
+            x->nalloc != y->nalloc || x->whole_taken != y->whole_taken ||
+            x->healthy != y->healthy || x->numa != y->numa || x->links != y->links ||
+            x->group != y->group || x->milli != y->milli)
+            return false;
+    }
+    return true;
+}
+
+#define S_EMPTY_KINDS 64
+
+static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
+                        const gp_pl_brief_req_t *q)
 {
     if (ix->whole) {
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
+        memset(ix->nz, 0, sizeof *ix->nz * (((size_t)ix->nsc + 63) / 64));
+        /* an empty node's byte, by kind: most nodes are empty when most
+         * shapes are first seen, and a kind's empty nodes score alike */
+        struct {
+            int slot;
+            uint8_t b;
+        } empty[S_EMPTY_KINDS];
+        for (int k = 0; k < S_EMPTY_KINDS; k++)
+            empty[k].slot = -1;
         for (int s = 0; s < pl->nslots; s++) {
-            uint8_t b = s_ix_byte(pl, r, s);
+            if (!gp_pl_brief_ok(&pl->brief[s], q)) {
+                ix->sc[s] = 0;
+                continue;
+            }
+            s_rebuild_prefetch(pl, r, s);
+            const gp_pl_node_t *n = &pl->nodes[s];
+            int kind = -1;
+            uint8_t b;
+            if (n->nallocs == 0)
+                kind = (int)(((uint64_t)n->cpu_cap * 31 + (uint64_t)n->mem_cap * 7 +
+                              (uint64_t)n->ndev * 131 + (uint64_t)(n->group + 1) * 1031) %
+                             S_EMPTY_KINDS);
+            if (kind >= 0 && empty[kind].slot >= 0 &&
+                s_same_empty(&pl->nodes[empty[kind].slot], n)) {
+                b = empty[kind].b;
+            } else {
+                b = s_ix_byte(pl, r, s);
+                if (kind >= 0) {
+                    empty[kind].slot = s;
+                    empty[kind].b = b;
+                }
+            }
             if (b == 255)
                 return -1;
             ix->sc[s] = b;
+            if (b)
+                ix->nz[s / 64] |= 1ULL << (s % 64);
             if (b > 0 && pl->ix_next[s] != -2 && b > ix->t[leaves + pl->ix_at[s]])
                 ix->t[leaves + pl->ix_at[s]] = b;
         }
@@ -483,6 +617,7 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     ix->n = 0;
     for (int s = 0; s < pl->nslots; s++) {
         double sc;
+        s_rebuild_prefetch(pl, r, s);
         if (s_ix_score(pl, r, s, &sc, NULL)) {
             s_hent_t e = {(float)sc, (uint32_t)s, pl->nodes[s].rank};
             s_hset(ix, ix->n++, e);
@@ -578,6 +713,7 @@ static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
     free(ix->h);
     free(ix->pos);
     free(ix->sc);
+    free(ix->nz);
     free(ix->t);
     memset(ix, 0, sizeof *ix);
 }
@@ -656,6 +792,8 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         rw.hmem = ix->hmin;
     }
     const gp_pl_req_t *r_ix = whole ? &rw : r;
+    gp_pl_brief_req_t bq;
+    gp_pl_brief_req(r_ix, &bq);
     ix->whole = whole;
     ix->used = ++pl->shape_use;
     pl->shape_hint[(tag >> 8) % GP_PL_SHAPE_HINTS] = (int)(ix - pl->shape_ix);
@@ -663,19 +801,73 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         return -1;
     int rc = 0;
     if (rebuild) {
-        rc = s_ix_rebuild(pl, ix, r_ix);
+        rc = s_ix_rebuild(pl, ix, r_ix, &bq);
     } else {
-        for (uint64_t c = ix->log_pos; c < pl->nchanges && rc == 0; c++) {
-            /* the entries ahead touch nodes, summaries and positions at
-             * random: ask for them early (a long catch-up is memory-bound) */
-            if (c + 2 * S_PREFETCH < pl->nchanges) {
-                int ahead = pl->changes[(c + 2 * S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0)
-                    __builtin_prefetch(&pl->nodes[ahead]);
+        /* the live entries since the shape's last query, in order: a
+         * word of the live bits covers 64 entries, superseded ones cost
+         * nothing */
+        int32_t *live = pl->change_scratch;
+        int n = 0;
+        for (uint64_t c = ix->log_pos; c < pl->nchanges;) {
+            uint64_t at = c % S_LOG_SIZE;
+            uint64_t span = 64 - at % 64;
+            if (span > pl->nchanges - c)
+                span = pl->nchanges - c;
+            uint64_t bits = pl->change_live[at / 64] >> (at % 64);
+            if (span < 64)
+                bits &= (1ULL << span) - 1;
+            while (bits) {
+                live[n++] = pl->changes[at + (uint64_t)__builtin_ctzll(bits)].slot;
+                bits &= bits - 1;
             }
-            if (c + S_PREFETCH < pl->nchanges) {
-                int ahead = pl->changes[(c + S_PREFETCH) % S_LOG_SIZE].slot;
-                if (ahead >= 0) {
+            c += span;
+        }
+        if (whole) {
+            /* a node that could not hold the shape (its byte is 0) and
+             * still cannot (its brief says so): nothing to do */
+            int m = 0;
+            for (int k = 0; k < n; k++) {
+                if (k + 2 * S_PREFETCH < n) {
+                    int ahead = live[k + 2 * S_PREFETCH];
+                    __builtin_prefetch(&pl->brief[ahead]);
+                    __builtin_prefetch(&ix->nz[ahead / 64]);
+                }
+                int slot = live[k];
+                if ((ix->nz[slot / 64] >> (slot % 64) & 1) ||
+                    gp_pl_brief_ok(&pl->brief[slot], &bq))
+                    live[m++] = slot;
+            }
+            n = m;
+        }
+        const struct gp_pl_sum *leaf = &pl->tree[pl->tree_leaves];
+        for (int k = 0; k < n && rc == 0; k++) {
+            /* the entries ahead touch nodes, summaries and positions at
+             * random: ask for them early (a long catch-up is memory-bound),
+             * in three steps, so that the node and its devices are asked
+             * for only when its summary lets it hold the shape (most
+             * changed nodes cannot hold most shapes: their byte stays 0) */
+            if (k + 3 * S_PREFETCH < n) {
+                int ahead = live[k + 3 * S_PREFETCH];
+                __builtin_prefetch(&leaf[ahead]);
+                __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
+                if (whole) {
+                    __builtin_prefetch(&ix->sc[ahead]);
+                    __builtin_prefetch(&pl->ix_at[ahead]);
+                } else {
+                    __builtin_prefetch(&ix->pos[ahead]);
+                }
+            }
+            if (k + 2 * S_PREFETCH < n) {
+                int ahead = live[k + 2 * S_PREFETCH];
+                if (gp_pl_sum_ok(&leaf[ahead], r_ix))
+                    __builtin_prefetch(&pl->nodes[ahead]);
+                /* most bytes that a catch-up re-scores change: their leaf */
+                if (whole && pl->ix_at[ahead] >= 0)
+                    __builtin_prefetch(&ix->t[(1 << pl->ix_bits) + pl->ix_at[ahead]]);
+            }
+            if (k + S_PREFETCH < n) {
+                int ahead = live[k + S_PREFETCH];
+                if (gp_pl_sum_ok(&leaf[ahead], r_ix)) {
                     /* the node came in S_PREFETCH entries ago: its devices
                      * (every line of them) now, and what the policy keeps */
                     const gp_pl_node_t *an = &pl->nodes[ahead];
@@ -685,18 +877,9 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                         __builtin_prefetch(dv + o);
                     if (r->policy->prefetch)
                         r->policy->prefetch(pl, ahead);
-                    __builtin_prefetch(&pl->tree[pl->tree_leaves + ahead]);
-                    if (whole) {
-                        __builtin_prefetch(&ix->sc[ahead]);
-                        __builtin_prefetch(&pl->ix_at[ahead]);
-                    } else {
-                        __builtin_prefetch(&ix->pos[ahead]);
-                    }
                 }
             }
-            int slot = pl->changes[c % S_LOG_SIZE].slot;
-            if (slot >= 0)      /* else superseded by a later entry */
-                rc = s_ix_update(pl, ix, r_ix, slot);
+            rc = s_ix_update(pl, ix, r_ix, live[k]);
         }
     }
     if (rc < 0) {
