@@ -102,6 +102,7 @@ typedef struct {
     int suspended;
     int todo;                         /* queued for the next tick's batch work */
     int reporting;                    /* a report of it is in flight */
+    int fetching;                     /* a read of its record is in flight */
     int alloc_gone;                   /* its allocation went meanwhile: acted on after it */
     int fetch_linear;                 /* read its record linearizably next time */
     int solo;                         /* its last report failed in a group: report alone */
@@ -217,6 +218,9 @@ struct agent {
     gp_strmap_t *fresh;               /* ids of allocations new since the last pass */
     void *reports;                    /* report batches in flight (jobs.c) */
     int nreports;
+    void *fetches;                    /* record reads in flight (jobs.c) */
+    int nfetches;
+    int fetch_again;                  /* jobs wait for a read: fetch when one lands */
     int64_t next_usage_ms, next_prune_ms;
     char slice_dir[3072];
     gp_strmap_t *rs_pending;          /* class -> samples waiting to be written */

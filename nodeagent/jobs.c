@@ -42,10 +42,12 @@
  * member delivered the allocation's watch event, so it has applied the
  * record the commit compared; a read that finds the member behind the
  * allocation's revision (after a failover) is repeated linearizably, as is
- * the read after a report refused.  The job starts as soon as its record
- * is read, and its reports are background batches (up to S_REPORT_FLIGHTS
- * in the air, a job in one at a time) whose outcomes the etcd client's
- * callback applies, so that the loop keeps answering calls for bids.
+ * the read after a report refused.  Both the reads and the reports are
+ * background batches (up to S_FETCH_FLIGHTS and S_REPORT_FLIGHTS in the
+ * air, a job in one of each at a time) whose outcomes the etcd client's
+ * callback applies, so that the loop keeps answering calls for bids: the
+ * job starts when its record lands (never before), and its "running" is
+ * sent from there at once.
  *
  * Jobs without a command are reservations: they "run" (nothing is
  * started) until their duration_s passes or they are cancelled.  This is
@@ -738,7 +740,6 @@ static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *r
 #define S_RANGES_PER_TXN 120     /* etcd: at most 128 operations per txn */
 #define S_REPORTS_PER_TXN 40     /* each: 2 compares, up to 3 operations */
 
-/* Fetch the records of new jobs (many ranges per transaction) and start them. */
 /* The job of an entry of src: src is a->jobs (every job) or a->fresh (the
  * ids of new allocations, for a kick: it looks at those alone). */
 static agent_job_t *s_job_of(agent_t *a, gp_strmap_t *src, gp_strmap_iter_t it)
@@ -746,47 +747,56 @@ static agent_job_t *s_job_of(agent_t *a, gp_strmap_t *src, gp_strmap_iter_t it)
     return src == a->jobs ? it.value : gp_strmap_get(a->jobs, it.key);
 }
 
-static void s_fetch_and_start(agent_t *a, gp_strmap_t *src)
+static void s_report(agent_t *a, gp_strmap_t *src);
+
+/* Fetch the records of new jobs (many ranges per transaction) in a
+ * background batch (up to S_FETCH_FLIGHTS in the air, a job in one at a
+ * time) and start each job when its record lands: the loop keeps answering
+ * calls for bids meanwhile.  The outcomes are applied by job id and
+ * allocation: a job dropped meanwhile (its allocation gone) or replaced is
+ * skipped, and nothing starts before its record is read and confirmed. */
+#define S_FETCH_FLIGHTS 4
+
+typedef struct s_fetches {
+    agent_t *a;
+    gp_etcd_batch_t *b;
+    size_t n;
+    char (*ids)[GP_NAME_LEN];
+    int64_t *create_rev;
+    int64_t sent_ns;
+    struct s_fetches *next;
+} s_fetches_t;
+
+static void s_fetches_free(s_fetches_t *f)
 {
-    agent_job_t **want = malloc(sizeof *want * S_WORK_PER_TICK);
-    gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
-    gp_txnb_t *t = gp_txnb_new();
-    size_t nwant = 0;
+    gp_etcd_batch_destroy(&f->b);
+    free(f->ids);
+    free(f->create_rev);
+    free(f);
+}
+
+static void s_fetches_apply(s_fetches_t *f)
+{
+    agent_t *a = f->a;
     int64_t now = gp_mono_ms();
-    if (want == NULL || b == NULL || t == NULL)
-        goto cleanup;
-    for (gp_strmap_iter_t it = gp_strmap_first(src); it.key && nwant < S_WORK_PER_TICK;
-         it = gp_strmap_next(src, it)) {
-        agent_job_t *j = s_job_of(a, src, it);
-        if (j == NULL || !j->todo || j->stopping || (j->have_rec && j->started) ||
-            now < j->report_after_ms)
-            continue;
-        char key[GP_KEY_MAX];
-        gp_txnb_range_flags(t, gp_key_job(key, a->cfg.prefix, j->alloc.job),
-                            j->fetch_linear ? 0 : GP_ETCD_SERIALIZABLE);
-        want[nwant++] = j;
-        if (gp_txnb_ops(t) == S_RANGES_PER_TXN) {
-            gp_txnb_add(t, b, NULL);
-            gp_txnb_reset(t);
-        }
-    }
-    if (gp_txnb_ops(t) > 0)
-        gp_txnb_add(t, b, NULL);
-    if (nwant == 0)
-        goto cleanup;
-    gp_err_t err;
-    if (gp_etcd_batch_run(b, 64, &err) < 0)
-        agent_metrics_etcd_error(&a->m, "fetch", &err);
-    for (size_t i = 0; i < nwant; i++) {
-        agent_job_t *j = want[i];
+    gp_strmap_t *started = gp_strmap_new();
+    for (size_t i = 0; i < f->n; i++) {
+        agent_job_t *j = gp_strmap_get(a->jobs, f->ids[i]);
+        if (j == NULL || j->alloc_create_rev != f->create_rev[i])
+            continue;   /* dropped (or replaced) while the read was in flight */
+        j->fetching = 0;
         const gp_etcd_result_t *res;
-        if (gp_etcd_batch_result(b, i / S_RANGES_PER_TXN, &res, &err) < 0 ||
+        gp_err_t err;
+        if (gp_etcd_batch_result(f->b, i / S_RANGES_PER_TXN, &res, &err) < 0 ||
             i % S_RANGES_PER_TXN >= res->n_responses) {
             j->report_after_ms = s_retry_at(j, now);
             continue;
         }
+        if (j->stopping || (j->have_rec && j->started))
+            continue;
         if (res->revision < j->alloc_mod_rev) {
             j->fetch_linear = 1;   /* the member is behind the allocation: ask the leader */
+            a->fetch_again = 1;
             continue;
         }
         j->fetch_linear = 0;
@@ -801,13 +811,104 @@ static void s_fetch_and_start(agent_t *a, gp_strmap_t *src)
             j->report_after_ms = now + 1000;
             continue;
         }
-        if (!j->started)
+        if (!j->started) {
             s_start(a, j);
+            if (started)
+                gp_strmap_put(started, j->alloc.job, (void *)1);
+        }
     }
-cleanup:
-    free(want);
+    /* Report the jobs just started at once, not at the next tick. */
+    if (started && gp_strmap_size(started) > 0)
+        s_report(a, started);
+    gp_strmap_destroy(&started);
+}
+
+static void s_fetch_and_start(agent_t *a, gp_strmap_t *src);
+
+static void s_fetches_landed(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    s_fetches_t *f = arg;
+    agent_t *a = f->a;
+    for (s_fetches_t **p = (s_fetches_t **)&a->fetches; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            a->nfetches--;
+            break;
+        }
+    }
+    gp_metric_observe(a->m.record_fetch, (double)(gp_mono_ns() - f->sent_ns) / 1e9);
+    s_fetches_apply(f);
+    s_fetches_free(f);
+    if (a->fetch_again) {
+        /* Jobs waited for a free flight, or must be read again from the
+         * leader: fetch them now rather than at the next tick. */
+        a->fetch_again = 0;
+        s_fetch_and_start(a, a->jobs);
+    }
+}
+
+static void s_fetch_and_start(agent_t *a, gp_strmap_t *src)
+{
+    if (a->nfetches >= S_FETCH_FLIGHTS) {
+        a->fetch_again = 1;   /* at the next landing */
+        return;
+    }
+    s_fetches_t *f = calloc(1, sizeof *f);
+    gp_txnb_t *t = gp_txnb_new();
+    int64_t now = gp_mono_ms();
+    if (f == NULL || t == NULL)
+        goto fail;
+    f->a = a;
+    f->b = gp_etcd_batch_new(a->etcd);
+    f->ids = malloc(sizeof *f->ids * S_WORK_PER_TICK);
+    f->create_rev = malloc(sizeof *f->create_rev * S_WORK_PER_TICK);
+    if (f->b == NULL || f->ids == NULL || f->create_rev == NULL)
+        goto fail;
+    for (gp_strmap_iter_t it = gp_strmap_first(src); it.key; it = gp_strmap_next(src, it)) {
+        agent_job_t *j = s_job_of(a, src, it);
+        if (j == NULL || !j->todo || j->stopping || j->fetching || (j->have_rec && j->started) ||
+            now < j->report_after_ms)
+            continue;
+        if (f->n == S_WORK_PER_TICK) {
+            a->fetch_again = 1;   /* more than one flight's worth */
+            break;
+        }
+        char key[GP_KEY_MAX];
+        gp_txnb_range_flags(t, gp_key_job(key, a->cfg.prefix, j->alloc.job),
+                            j->fetch_linear ? 0 : GP_ETCD_SERIALIZABLE);
+        gp_strlcpy(f->ids[f->n], j->alloc.job, GP_NAME_LEN);
+        f->create_rev[f->n] = j->alloc_create_rev;
+        f->n++;
+        j->fetching = 1;
+        if (gp_txnb_ops(t) == S_RANGES_PER_TXN) {
+            gp_txnb_add(t, f->b, NULL);
+            gp_txnb_reset(t);
+        }
+    }
+    if (gp_txnb_ops(t) > 0)
+        gp_txnb_add(t, f->b, NULL);
     gp_txnb_destroy(&t);
-    gp_etcd_batch_destroy(&b);
+    if (f->n == 0) {
+        s_fetches_free(f);
+        return;
+    }
+    gp_err_t err;
+    f->sent_ns = gp_mono_ns();
+    if (gp_etcd_batch_start(f->b, 64, s_fetches_landed, f, &err) == 0) {
+        f->next = a->fetches;
+        a->fetches = f;
+        a->nfetches++;
+        return;
+    }
+    agent_metrics_etcd_error(&a->m, "fetch", &err);
+    s_fetches_apply(f);   /* each one failed: retried after its backoff */
+    s_fetches_free(f);
+    return;
+fail:
+    gp_txnb_destroy(&t);
+    if (f)
+        s_fetches_free(f);
 }
 
 /* Write "running", state and end reports: up to 40 jobs per transaction,
@@ -1155,6 +1256,12 @@ void agent_jobs_stop(agent_t *a)
         s_reports_free(f);
     }
     a->nreports = 0;
+    while (a->fetches) {
+        s_fetches_t *f = a->fetches;
+        a->fetches = f->next;
+        s_fetches_free(f);
+    }
+    a->nfetches = 0;
     agent_rightsize_stop(a);
     if (a->jobs) {
         for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;

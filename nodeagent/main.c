@@ -360,7 +360,7 @@ static int s_run(agent_t *a, int argc, char **argv)
         gp_log_fatal(EX_CANTCREAT, "%s", err.msg);
 
     int ready = 0;
-    int64_t next_tick = 0, last_kick = 0;
+    int64_t next_tick = 0, last_kick = 0, busy_from_ns = 0;
     while (!a->stopping) {
         zmq_pollitem_t items[256];
         struct pollfd pfds[64];
@@ -384,8 +384,11 @@ static int s_run(agent_t *a, int argc, char **argv)
             if (ht >= 0 && ht < timeout)
                 timeout = ht;
         }
+        if (busy_from_ns)
+            gp_metric_observe(a->m.loop_busy, (double)(gp_mono_ns() - busy_from_ns) / 1e9);
         if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR)
             gp_log_warn("zmq_poll: %s", zmq_strerror(zmq_errno()));
+        busy_from_ns = gp_mono_ns();
 
         unsigned sig = gp_daemon_take_signals();
         if (sig & GP_SIG_STOP) {

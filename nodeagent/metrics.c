@@ -105,6 +105,12 @@ int agent_metrics_init(agent_metrics_t *m, gp_metrics_t *registry, gp_err_t *err
                               r->labels);
         *(gp_metric_t **)((char *)m + r->field) = h;
     }
+    m->record_fetch = gp_metrics_histogram(registry, "gpupool_agent_record_fetch_seconds",
+                                           "Reads of new jobs' records, sent to landed", "", NULL, 0);
+    m->loop_busy = gp_metrics_histogram(registry, "gpupool_agent_loop_busy_seconds",
+                                        "Work of one pass of the agent's loop", "", NULL, 0);
+    if (m->record_fetch == NULL || m->loop_busy == NULL)
+        return gp_err_set(err, GP_ERR_INVALID, "histograms refused by the registry");
     return 0;
 }
 

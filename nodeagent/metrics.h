@@ -62,6 +62,9 @@ typedef struct {
     gp_metric_t *job_states[AGENT_JOB_STATES];
     /* gauges */
     gp_metric_t *nodes, *jobs, *registered, *coordinators;
+    /* histograms: a read of new jobs' records, from sent to landed; the
+     * work of one pass of the loop (what a call for bids may wait behind) */
+    gp_metric_t *record_fetch, *loop_busy;
 } agent_metrics_t;
 
 /* A job slice's gauges, {job_id, device}. */
