@@ -221,10 +221,13 @@ struct agent {
     void *fetches;                    /* record reads in flight (jobs.c) */
     int nfetches;
     int fetch_again;                  /* jobs wait for a read: fetch when one lands */
+    gp_strmap_t *busy;                /* ids of the jobs with work for the tick (jobs.c) */
+    int busy_lost;                    /* an insert failed: rebuild it from every job */
     int64_t next_usage_ms, next_prune_ms;
     char slice_dir[3072];
     gp_strmap_t *rs_pending;          /* class -> samples waiting to be written */
     int64_t rs_next_flush_ms;
+    int64_t rs_next_scan_ms;          /* the next look at every job's usage */
 
     int stopping;
 };

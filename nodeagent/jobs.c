@@ -77,6 +77,21 @@ static agent_node_t *s_node(agent_t *a, const char *name)
     return gp_strmap_get(a->node_index, name);
 }
 
+/* The job has fetching or reporting to do: the tick's passes look at the
+ * jobs of a->busy alone, not at every job the agent runs. */
+static void s_busy(agent_t *a, agent_job_t *j)
+{
+    if (a->busy && gp_strmap_put(a->busy, j->alloc.job, (void *)1) < 0)
+        a->busy_lost = 1;   /* out of memory: the next tick looks at every job */
+}
+
+/* Whether a job still has work for the tick (else it leaves a->busy). */
+static int s_has_work(const agent_job_t *j)
+{
+    return j->todo || j->ended || j->report_state || j->reporting ||
+           (j->pretend && j->pretend_end_ms);
+}
+
 static void s_runner_id(const agent_job_t *j, char *buf, size_t size)
 {
     snprintf(buf, size, "%s.r%lld", j->alloc.job, (long long)j->alloc_create_rev);
@@ -110,6 +125,8 @@ static void s_job_drop(agent_t *a, agent_job_t *j)
     if (j->started && !j->pretend && gp_runner_forget(a->runner, rid, &err) < 0)
         gp_log_warn("cannot remove job folder job=%s err=\"%s\"", j->alloc.job, err.msg);
     gp_strmap_del(a->jobs, j->alloc.job);
+    if (a->busy)
+        gp_strmap_del(a->busy, j->alloc.job);
     s_job_free(a, j);
 }
 
@@ -136,6 +153,7 @@ static void s_drain_stop(agent_t *a, agent_job_t *j)
     if (!j->started || j->pretend || j->ended) {
         j->started = 1;
         j->ended = 1;   /* nothing runs: report at once */
+        s_busy(a, j);
         return;
     }
     char rid[GP_NAME_LEN + 32];
@@ -146,6 +164,7 @@ static void s_drain_stop(agent_t *a, agent_job_t *j)
     if (gp_runner_stop(a->runner, rid, grace, &err) < 0) {
         gp_log_warn("cannot stop job=%s err=\"%s\"", j->alloc.job, err.msg);
         j->ended = 1;
+        s_busy(a, j);
     }
 }
 
@@ -240,6 +259,8 @@ static void s_alloc_put(agent_t *a, const gp_etcd_kv_t *kv)
     }
     if (gp_strmap_put(a->jobs, alloc.job, j) < 0)
         s_job_free(a, j);
+    else
+        s_busy(a, j);
 }
 
 static void s_alloc_deleted(agent_t *a, const char *key, size_t key_len)
@@ -500,6 +521,7 @@ static void s_start(agent_t *a, agent_job_t *j)
             s_count_state(a, "adopted");
         } else {
             j->ended = 1;
+            s_busy(a, j);
             j->exit_code = st.exit_code;
             j->term_signal = st.term_signal;
             j->lost = st.state == GP_RUN_LOST;
@@ -518,6 +540,7 @@ static void s_start(agent_t *a, agent_job_t *j)
     if (j->drained) {
         j->started = 1;   /* a job being drained is never started */
         j->ended = 1;
+        s_busy(a, j);
         return;
     }
     if (j->rec.argv == NULL && j->rec.image[0] == '\0') {
@@ -562,6 +585,7 @@ static void s_start(agent_t *a, agent_job_t *j)
         gp_log_error("cannot start job=%s err=\"%s\"", j->alloc.job, err.msg);
         j->started = 1;
         j->ended = 1;
+        s_busy(a, j);
         j->exit_code = in_container ? 125 : 127;
         snprintf(j->fail_reason, sizeof j->fail_reason, "not started: %.240s", err.msg);
         return;
@@ -844,7 +868,7 @@ static void s_fetches_landed(gp_etcd_batch_t *b, void *arg)
         /* Jobs waited for a free flight, or must be read again from the
          * leader: fetch them now rather than at the next tick. */
         a->fetch_again = 0;
-        s_fetch_and_start(a, a->jobs);
+        s_fetch_and_start(a, a->busy);
     }
 }
 
@@ -949,6 +973,7 @@ static void s_report_outcome(agent_t *a, s_reports_t *f, size_t i, agent_job_t *
         j->have_rec = 0;   /* the record was changed in memory: read it again */
         j->fetch_linear = 1;
         j->todo = 1;
+        s_busy(a, j);
         j->report_after_ms = s_retry_at(j, now);
         return;
     }
@@ -959,6 +984,7 @@ static void s_report_outcome(agent_t *a, s_reports_t *f, size_t i, agent_job_t *
         j->have_rec = 0;
         j->fetch_linear = 1;
         j->todo = 1;
+        s_busy(a, j);
         j->report_after_ms = now + 100;
         return;
     }
@@ -1123,6 +1149,7 @@ static void s_on_end(const gp_run_status_t *st, void *arg)
         return;
     }
     j->ended = 1;
+    s_busy(a, j);
     /* A container that could not be started says why (container.h). */
     char path[4200];
     snprintf(path, sizeof path, "%s/reason", gp_runner_dir(a->runner, st->job));
@@ -1165,7 +1192,8 @@ int agent_jobs_start(agent_t *a, gp_err_t *err)
 {
     a->jobs = gp_strmap_new();
     a->fresh = gp_strmap_new();
-    if (a->jobs == NULL || a->fresh == NULL)
+    a->busy = gp_strmap_new();
+    if (a->jobs == NULL || a->fresh == NULL || a->busy == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     a->runner = gp_runner_new(a->cfg.state_dir, a->cfg.runner, err);
     if (a->runner == NULL)
@@ -1204,6 +1232,25 @@ static void s_fresh_reset(agent_t *a)
     a->fresh = gp_strmap_new();
 }
 
+/* Drop the jobs that have no work left from a->busy; after a failed insert,
+ * rebuild it from every job. */
+static void s_busy_prune(agent_t *a)
+{
+    if (a->busy_lost) {
+        a->busy_lost = 0;
+        for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
+             it = gp_strmap_next(a->jobs, it))
+            if (s_has_work(it.value))
+                s_busy(a, it.value);
+    }
+    for (gp_strmap_iter_t it = gp_strmap_first(a->busy); it.key;
+         it = gp_strmap_next(a->busy, it)) {
+        agent_job_t *j = gp_strmap_get(a->jobs, it.key);
+        if (j == NULL || !s_has_work(j))
+            gp_strmap_del(a->busy, it.key);
+    }
+}
+
 void agent_jobs_tick(agent_t *a)
 {
     if (a->alloc_relist) {
@@ -1225,12 +1272,13 @@ void agent_jobs_tick(agent_t *a)
         a->next_prune_ms = gp_mono_ms() + 3600 * 1000;
     }
     agent_rightsize_tick(a);
-    if (gp_strmap_size(a->jobs) == 0)
-        return;   /* idle: nothing to fetch or report */
-    s_fresh_reset(a);   /* this pass looks at every job */
-    s_fetch_and_start(a, a->jobs);
+    s_busy_prune(a);
+    if (gp_strmap_size(a->busy) == 0)
+        return;   /* nothing to fetch or report */
+    s_fresh_reset(a);   /* this pass looks at every job with work */
+    s_fetch_and_start(a, a->busy);
     agent_bidder_handle(a);   /* calls for bids that came meanwhile: answer them first */
-    s_report(a, a->jobs);
+    s_report(a, a->busy);
 }
 
 void agent_jobs_kick(agent_t *a)
@@ -1248,6 +1296,7 @@ void agent_jobs_stop(agent_t *a)
 {
     gp_etcd_watch_destroy(&a->alloc_watch);
     gp_strmap_destroy(&a->fresh);
+    gp_strmap_destroy(&a->busy);
     /* Reports in flight are cancelled: a restarted agent adopts its jobs
      * and reports them again. */
     while (a->reports) {
@@ -1310,6 +1359,7 @@ static void s_watch_priority(agent_t *a, agent_job_t *j)
     if (held != j->prio_suspended) {
         j->prio_suspended = held;
         j->report_state = 1;
+        s_busy(a, j);
     }
 }
 

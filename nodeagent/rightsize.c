@@ -293,7 +293,12 @@ cleanup:
 void agent_rightsize_tick(agent_t *a)
 {
     int64_t now = gp_mono_ms();
-    if (a->jobs) {
+    /* The samples are an interval apart (a minute by default): looking at
+     * every job once a second, or four times an interval when it is shorter
+     * (not at every tick), keeps thousands of jobs from stalling the loop. */
+    if (a->jobs && now >= a->rs_next_scan_ms) {
+        int64_t step = a->cfg.rightsize_interval_ms / 4;
+        a->rs_next_scan_ms = now + (step < 1000 ? step : 1000);
         for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
              it = gp_strmap_next(a->jobs, it)) {
             agent_job_t *j = it.value;
