@@ -55,6 +55,8 @@ started0=$(m 'gpupool_agent_jobs_total{state="started"}')
 ended0=$(m 'gpupool_agent_jobs_total{state="succeeded"}')
 etcd0=$(msum gpupool_agent_etcd_errors_total)
 lost0=$(msum gpupool_agent_lease_lost_total)
+fetch0=$(m gpupool_agent_record_fetch_seconds_count)
+busy0=$(m gpupool_agent_loop_busy_seconds_count)
 
 # --- bids and job state changes
 submit "{\"id\": \"short\", \"devices\": 1, \"mem_mib\": 1024, \"compute_percent\": 10,
@@ -64,6 +66,10 @@ scrape
 gt "$(msum gpupool_agent_bids_total)" "$bids0"; ok $? "gpupool_agent_bids_total moves ($bids0 -> $(msum gpupool_agent_bids_total))"
 gt "$(m 'gpupool_agent_jobs_total{state="started"}')" "$started0"
 ok $? "gpupool_agent_jobs_total{state=\"started\"} moves"
+gt "$(m gpupool_agent_record_fetch_seconds_count)" "$fetch0"
+ok $? "gpupool_agent_record_fetch_seconds counts the read of the job's record ($fetch0 -> $(m gpupool_agent_record_fetch_seconds_count))"
+gt "$(m gpupool_agent_loop_busy_seconds_count)" "$busy0"
+ok $? "gpupool_agent_loop_busy_seconds counts the loop's passes ($busy0 -> $(m gpupool_agent_loop_busy_seconds_count))"
 # the agent counts the end when etcd's answer to its report is applied,
 # which may come just after the record shows it
 ABOVE=$ended0 wait_for 5 above m 'gpupool_agent_jobs_total{state="succeeded"}'
