@@ -272,8 +272,9 @@ int coord_round_offer(coord_t *c, const char *id, const char *owner, const char 
 {
     s_state_t *st = c->round;
     if (st == NULL || !coord_is_leader(c) || coord_store_full(c) ||
-        st->noffers >= c->cfg.batch || coord_cache_job(c, id) != NULL)
-        return -1;
+        st->noffers >= c->cfg.batch || coord_cache_job(c, id) != NULL ||
+        coord_cache_held(c, id) != NULL)
+        return -1;   /* known: stored, or placed and not yet seen by the watch */
     if (st->offered == NULL && (st->offered = gp_strmap_new()) == NULL)
         return -1;
     if (gp_strmap_get(st->offered, id))
@@ -528,11 +529,12 @@ typedef struct {
 static int s_batch(coord_t *c, s_round_t *r, int64_t now)
 {
     s_state_t *st = s_st(c);
-    /* An offer whose job was stored meanwhile (by another coordinator)
+    /* An offer whose job was stored meanwhile (by another coordinator),
+     * or whose id holds a plan already (placed, the watch not there yet),
      * goes back to intake: it answers by comparison. */
     for (s_offer_t **p = &st->offers; *p;) {
         s_offer_t *o = *p;
-        if (coord_cache_job(c, o->id) == NULL) {
+        if (coord_cache_job(c, o->id) == NULL && coord_cache_held(c, o->id) == NULL) {
             p = &o->next;
             continue;
         }
@@ -682,8 +684,12 @@ static int s_rank_offer(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *u
         snprintf(e->reason, sizeof e->reason, "no node fits here: %.200s", err.msg);
         return 0;
     }
+    if (coord_cache_held(c, e->id) != NULL || coord_cache_hold(c, &st->cand[0].plan) < 0) {
+        *ncand = 0;   /* no plan of its own: it must not release another's */
+        snprintf(e->reason, sizeof e->reason, "its plan could not be held");
+        return 0;
+    }
     coord_quota_charge(c, usage, e->offer->owner, &st->cand[0].plan);
-    coord_cache_hold(c, &st->cand[0].plan);
     return 1;
 }
 
