@@ -72,7 +72,12 @@
  * intake, which stores it alone as any submission (finding it stored when
  * an unknown outcome was in fact applied: record and allocation are one
  * write, so there is nothing to settle).  Offers wait for the next round,
- * taken in the batch's order with the queued jobs.
+ * taken in the batch's order with the queued jobs; that round is their one
+ * chance: one it does not take goes back to intake, so that no request
+ * waits behind the queue.  A placed offer is known from its commit on by
+ * its held plan (coord_cache_held), before the watch shows its record:
+ * the same id offered again meanwhile is not offered but stored alone
+ * (and so answered as the same job).
  *
  * Rounds overlap: once a round has decided its awards (4) and before it
  * commits (5), the next round opens (1-3) and its calls for bids go out,
@@ -589,6 +594,21 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     nk = coord_decide_batch(keys, nk, now, (size_t)c->cfg.batch);
     r->e = nk ? calloc(nk, sizeof *r->e) : NULL;
+    if (r->e == NULL)
+        nk = 0;
+    /* An offer has one chance, this round: one it does not take goes back
+     * to intake, to be stored alone and queued (its request is answered
+     * now, not after every job ahead of it). */
+    for (size_t k = 0; k < nk; k++)
+        if (((const s_ref_t *)keys[k].ref)->o)
+            ((const s_ref_t *)keys[k].ref)->o->taken = 1;
+    for (s_offer_t **p = &st->offers; *p;) {
+        s_offer_t *o = *p;
+        *p = o->next;   /* the round's own now, or intake's */
+        st->noffers--;
+        if (!o->taken)
+            s_offer_end(c, o, 0);
+    }
     if (r->e == NULL) {
         free(keys);
         free(refs);
@@ -603,7 +623,6 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
             e->submitted_ms = ref->o->submitted_ms;
             e->offer = ref->o;
             e->offered = 1;
-            ref->o->taken = 1;
             continue;
         }
         gp_strlcpy(e->id, ref->j->id, sizeof e->id);
@@ -613,14 +632,6 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     free(keys);
     free(refs);
-    for (s_offer_t **p = &st->offers; *p;) {   /* the round's own now */
-        if ((*p)->taken) {
-            *p = (*p)->next;
-            st->noffers--;
-        } else {
-            p = &(*p)->next;
-        }
-    }
     r->by_job = gp_strmap_new();
     r->agents = gp_strmap_new();
     r->id++;
