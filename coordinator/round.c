@@ -686,6 +686,11 @@ static int s_rank_offer(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *u
         return 0;
     }
     gp_strmap_put(r->by_job, e->id, e);
+    if (coord_cache_quota(c, e->offer->owner) != NULL) {
+        /* its team got a quota since intake took it: the queued job's path */
+        snprintf(e->reason, sizeof e->reason, "its team %.64s has a quota", e->offer->owner);
+        return 0;
+    }
     int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
     gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
     int allowed = st->orig.regions.n == 0 || gp_strlist_has(&st->orig.regions, c->cfg.region);
