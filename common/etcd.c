@@ -609,7 +609,6 @@ int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_infl
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
 
     while (done < n) {
-        gp_etcd_loop_pump(etcd);   /* keep-alives go on during this call */
         int64_t now = gp_mono_ms();
         int64_t next_wake = -1;
         for (size_t i = 0; i < n_wait && inflight < max_inflight;) {
@@ -664,9 +663,7 @@ int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_infl
         }
         if (done >= n || progressed)
             continue;
-        int wait_ms = gp_etcd_loop_pump_wait_ms(etcd);
-        if (wait_ms < 0)
-            wait_ms = 1000;
+        int wait_ms = 1000;
         if (n_wait > 0) {
             int64_t d = next_wake >= 0 ? next_wake - gp_mono_ms() : 0;
             if (d < wait_ms)

@@ -14,6 +14,18 @@
  * header except gp_etcd_step() and gp_etcd_destroy(); it may stop its own
  * watch or keep-alive.
  *
+ * Keep-alives are the one part of the client on a thread of its own: the first
+ * gp_etcd_keepalive_start of a client starts a thread with a client of its
+ * own (the same endpoints, TLS and credentials; its own connections), which
+ * refreshes that client's leases on its own timer.  It touches nothing else:
+ * not the caller's client, its connections or its watches, and it calls no
+ * user code.  So no synchronous call, batch, CPU-bound stretch of the
+ * caller or slow member on the caller's connections delays a refresh.  When
+ * it finds a lease lost it wakes the caller's loop through a descriptor
+ * among gp_etcd_pollfds() (an eventfd), and the next gp_etcd_step() calls
+ * that lease's on_lost, on the caller's thread.  gp_etcd_destroy() stops and
+ * joins the thread.  The thread takes no signals.
+ *
  * Ownership: strings and arrays passed in are copied; the caller keeps them.
  * Results (gp_etcd_result_t) are filled by the library and owned by the
  * caller, who releases them with gp_etcd_result_free().  Data handed to a
@@ -370,22 +382,19 @@ int gp_etcd_lease_keepalive_once(gp_etcd_t *etcd, int64_t lease_id, int64_t *ttl
 typedef void (gp_etcd_lease_lost_fn)(gp_etcd_t *etcd, int64_t lease_id, const gp_err_t *why,
                                      void *arg);
 
-/* Keep a lease alive from gp_etcd_step(): a refresh every ttl_s/3 seconds
- * (retrying on other endpoints every 500 ms when one fails) until stopped,
- * or until the lease is lost: etcd says it no longer exists, or no refresh
- * succeeded for ttl_s seconds since the last good one.  ttl_s is the
- * lease's granted TTL.  No thread: it runs only while the caller steps. */
+/* Keep a lease alive from the client's keep-alive thread (see Threading
+ * above): a refresh every ttl_s/3 seconds, each within a deadline of ttl_s/5
+ * (at least 250 ms) over which the thread's client fails over to other
+ * members, until stopped, or until the lease is lost: etcd says it no
+ * longer exists, or no refresh succeeded for ttl_s seconds since the
+ * sending of the last good one.  ttl_s is the lease's granted TTL.  The
+ * refreshes go on whatever the caller does; only the report of a loss
+ * (on_lost) waits for the caller's next gp_etcd_step(). */
 gp_etcd_keepalive_t *gp_etcd_keepalive_start(gp_etcd_t *etcd, int64_t lease_id, int64_t ttl_s,
                                              gp_etcd_lease_lost_fn *on_lost, void *arg,
                                              gp_err_t *err);
 /* Stop (without revoking), free and set *ka_p to NULL.  NULL is a no-op. */
 void gp_etcd_keepalive_stop(gp_etcd_keepalive_t **ka_p);
-/* Let due keep-alives run now (at most every 20 ms; a no-op inside a step
- * or without keep-alives).  Synchronous calls do this by themselves; a
- * caller's long CPU-bound loop (thousands of jobs parsed or ranked) calls
- * it now and then, so that no work of its own outlasts a lease.  A loss is
- * reported at the next step. */
-void gp_etcd_keepalives_pump(gp_etcd_t *etcd);
 
 /* ------------------------------------------------------------ watches */
 
@@ -446,7 +455,7 @@ void gp_etcd_watch_destroy(gp_etcd_watch_t **w_p);
 /* ------------------------------------------------------------ event loop */
 
 /* Fill up to max pollfds with the sockets the background work (watches,
- * keep-alives) waits on, and *timeout_ms with how long the caller may sleep
+ * background batches) waits on, and the keep-alive thread's descriptor, and *timeout_ms with how long the caller may sleep
  * (-1 = no deadline).  Returns the number of fds it needs; when that is
  * more than max, only max were filled.  The caller polls them (with its
  * own) and then calls gp_etcd_step(etcd, 0). */
@@ -473,8 +482,7 @@ size_t gp_etcd_batch_size(const gp_etcd_batch_t *b);
  * describes the first failure); per-op outcomes come from batch_result. */
 int gp_etcd_batch_run(gp_etcd_batch_t *b, int max_inflight, gp_err_t *err);
 /* Run the queued ops in the background instead: max_inflight at a time
- * over the loop's connections, driven by gp_etcd_step (and by the pumps of
- * synchronous calls, whose finished requests wait for the next step).
+ * over the loop's connections, driven by gp_etcd_step.
  * done(b, arg) runs from gp_etcd_step once every op has its outcome (read
  * them with gp_etcd_batch_result); never from inside this call.  done may
  * reset, reuse or destroy the batch.  Until then the batch is running:

@@ -10,7 +10,7 @@
  * client would stay there, a wide-area round trip away, until that member
  * failed in turn.  This task brings it back.
  *
- * The duty, run at every step and pump while the client is on a non-local
+ * The duty, run at every step while the client is on a non-local
  * endpoint:
  *   1. Wait one interval (GP_ETCD_HOME_PROBE_MS) after leaving the local
  *      endpoint, then probe a local endpoint: a linearizable range of one
@@ -143,13 +143,12 @@ int gp_etcd_home_start(gp_etcd_t *etcd, gp_err_t *err)
     h->interval_ms = GP_ETCD_HOME_PROBE_MS;
     gp_etcd_req_init(&h->req, etcd, "/v3/kv/range");
     h->req.idempotent = true;
-    h->req.in_sync = true;
     h->req.probe = true;
     h->req.done = s_on_done;
     h->req.owner = h;
     /* key "\0": a key gpupool never writes; count only, linearizable */
     if (gp_ebuf_adds(&h->req.body, "{\"key\":\"AA==\",\"count_only\":true}") < 0 ||
-        gp_etcd_loop_add(etcd, h, s_tick, s_free, true) < 0) {
+        gp_etcd_loop_add(etcd, h, s_tick, s_free) < 0) {
         s_free(h);
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }

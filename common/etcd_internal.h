@@ -18,8 +18,9 @@
  * success (HTTP 200, body kept), final error, or retry on another endpoint.
  * Two multi handles carry requests: "fg" for synchronous calls and batches
  * (driven to completion inside the call) and "bg" for watches and
- * keep-alives (driven by gp_etcd_step), so that callbacks never run inside a
- * synchronous call.
+ * background batches (driven by gp_etcd_step), so that callbacks never run
+ * inside a synchronous call.  Keep-alives run on a thread with a client of
+ * its own (etcd_lease.c).
  */
 #ifndef GP_ETCD_INTERNAL_H
 #define GP_ETCD_INTERNAL_H
@@ -63,6 +64,11 @@ const char *gp_etcd_op_path(gp_etcd_op_type_t type);
 /* Parse a whole response body (HTTP 200) of an op into res. */
 int gp_etcd_parse_result(const char *body, size_t len, gp_etcd_op_type_t type,
                          gp_etcd_result_t *res, gp_err_t *err);
+/* The same, scanned without a JSON tree: 1 and *res for the usual answer,
+ * 0 (nothing filled) for anything else, which gp_etcd_parse_result then
+ * parses and checks with jansson. */
+int gp_etcd_parse_result_fast(const char *body, size_t len, gp_etcd_op_type_t type,
+                              gp_etcd_result_t *res);
 /* Parse an error body {"error","code","message"} into err (GP_ERR_SERVER,
  * GP_ERR_AUTH, GP_ERR_COMPACTED...).  Always returns -1.  A body that is
  * not a gateway error gives GP_ERR_SERVER with the HTTP status. */
@@ -75,6 +81,21 @@ int gp_etcd_json_bool(const json_t *obj, const char *field, bool *out, gp_err_t 
 int gp_etcd_parse_header_rev(const json_t *obj, int64_t *rev, gp_err_t *err);
 int gp_etcd_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err);
 void gp_etcd_kv_free(gp_etcd_kv_t *kv);
+
+/* One line of a watch stream, scanned without a JSON tree. */
+typedef struct {
+    int64_t revision;           /* header.revision */
+    int64_t compact_revision;
+    bool created;
+    gp_etcd_event_t *events;    /* owned: gp_etcd_watch_line_free */
+    size_t n_events;
+} gp_etcd_watch_line_t;
+/* 1: the line is the usual result (created, progress or events) and *wl
+ * holds it; 0: anything else (an error, a cancellation, an escaped string,
+ * an unknown event type, a malformed line, out of memory), for the general
+ * parser to check and report; *wl is then empty. */
+int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t *wl);
+void gp_etcd_watch_line_free(gp_etcd_watch_line_t *wl);
 
 /* ------------------------------------------------------------ requests (etcd.c) */
 
@@ -97,7 +118,6 @@ struct gp_etcd_req {
     bool idempotent;            /* safe to resend after a broken connection */
     bool streaming;             /* no overall timeout; data goes to on_data */
     bool has_leader;            /* ask etcd to end the stream when the member loses its leader */
-    bool in_sync;               /* bg: may finish (done() called) during a pump */
     bool probe;                 /* a health probe of req->ep: outcome only, no
                                    failover, no retry, no re-authentication */
     gp_etcd_req_data_fn *on_data;
@@ -152,6 +172,7 @@ int gp_etcd_request_timeout_ms(const gp_etcd_t *etcd);
 typedef struct gp_etcd_loop gp_etcd_loop_t;
 
 typedef struct gp_etcd_home gp_etcd_home_t;
+typedef struct gp_etcd_kathread gp_etcd_kathread_t;
 
 struct gp_etcd {
     char **endpoints;                  /* local ones first */
@@ -179,7 +200,8 @@ struct gp_etcd {
     int n_easy_pool;
     int cap_easy_pool;
 
-    gp_etcd_loop_t *loop;              /* bg multi, watches, keep-alives */
+    gp_etcd_loop_t *loop;              /* bg multi, watches */
+    gp_etcd_kathread_t *kat;           /* the keep-alive thread, once started */
 };
 
 /* Get the token (authenticate when there is none yet, or when force). */
@@ -188,7 +210,7 @@ int gp_etcd_authenticate(gp_etcd_t *etcd, bool force, gp_err_t *err);
 /* ------------------------------------------------------------ local endpoints (etcd_home.c) */
 
 /* Start the probe task of a client with local and other endpoints (a loop
- * task, in_sync: it runs in pumps too; it calls no user code). */
+ * task; it calls no user code). */
 int gp_etcd_home_start(gp_etcd_t *etcd, gp_err_t *err);
 
 /* ------------------------------------------------------------ the loop (etcd_loop.c) */
@@ -206,23 +228,18 @@ bool gp_etcd_loop_in_step(const gp_etcd_t *etcd);
  * and for every task at client destroy. */
 typedef int64_t (gp_etcd_tick_fn)(void *obj, int64_t now_ms);
 typedef void (gp_etcd_free_fn)(void *obj);
-/* in_sync: the task is also ticked by gp_etcd_loop_pump, inside the
- * caller's synchronous calls; its tick must then call no user code
- * (gp_etcd_loop_pumping tells it). */
-int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn,
-                     bool in_sync);
+int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn);
 /* Remove a task: cancels nothing itself (the task cancels its requests
  * first); frees it now, or at the end of the step when inside one. */
 void gp_etcd_loop_remove(gp_etcd_t *etcd, void *obj);
 /* Ask for a tick at the next step (e.g. after data arrived). */
 void gp_etcd_loop_wake(gp_etcd_t *etcd);
-/* Run the in_sync tasks and requests now, without waiting, at most every
- * 20 ms; a no-op inside a step.  Called by the synchronous engine while it
- * waits, so that keep-alives go on during long synchronous calls. */
-void gp_etcd_loop_pump(gp_etcd_t *etcd);
-bool gp_etcd_loop_pumping(const gp_etcd_t *etcd);
-/* How long the synchronous engine may wait between pumps (ms), or -1 when
- * there is nothing to pump. */
-int gp_etcd_loop_pump_wait_ms(const gp_etcd_t *etcd);
+
+/* ------------------------------------------------------------ keep-alives (etcd_lease.c) */
+
+/* The eventfd by which the keep-alive thread wakes the caller's loop when a
+ * lease is lost (readable until the next step), or -1 before the first
+ * keep-alive. */
+int gp_etcd_kathread_fd(const gp_etcd_t *etcd);
 
 #endif

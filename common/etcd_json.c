@@ -4,6 +4,11 @@
  * Request bodies are written directly into a buffer (no JSON tree): keys and
  * values base64-encoded, int64 as JSON numbers, enums as their names.
  *
+ * The usual answers and watch lines are scanned in place, without a JSON
+ * tree (the fast paths at the end: they were the largest part of a
+ * daemon's CPU under load); whatever they do not recognize is parsed again
+ * with jansson, which checks it as described here.
+ *
  * Responses are parsed with jansson and checked strictly: every field the
  * client uses must have the type the gateway gives it (int64 fields arrive
  * as strings, and numbers are accepted too; absent means 0/false/empty as in
@@ -577,6 +582,8 @@ static int s_parse_obj(const json_t *obj, gp_etcd_op_type_t type, gp_etcd_result
 int gp_etcd_parse_result(const char *body, size_t len, gp_etcd_op_type_t type,
                          gp_etcd_result_t *res, gp_err_t *err)
 {
+    if (gp_etcd_parse_result_fast(body, len, type, res) == 1)
+        return 0;   /* the usual answer; anything else is checked below */
     json_t *j = gp_etcd_json_load(body, len, err);
     if (!j)
         return -1;
@@ -630,4 +637,448 @@ int gp_etcd_parse_error(const char *body, size_t len, long http_status, gp_err_t
         err->status = c;
     json_decref(j);
     return -1;
+}
+
+/* ------------------------------------------------------------ watch lines, fast path */
+
+/*
+ * A watch stream carries every event of the keys a daemon follows: at a few
+ * thousand placements per second, building a jansson tree of each line was
+ * the largest part of a daemon's CPU.  The usual line (a result: header,
+ * events of kvs with base64 keys and values, revisions) is scanned here in
+ * place; anything else - an error, a cancellation, an escape inside a
+ * string, a type we do not know, a malformed line - is left to the general
+ * parser (return 0), which checks and reports it as before.
+ */
+typedef struct {
+    const char *p, *end;
+    int depth;
+} s_scan_t;
+
+static void s_ws(s_scan_t *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool s_lit(s_scan_t *s, char c)
+{
+    s_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A string without escapes: [*start, *start + *n). */
+static bool s_str(s_scan_t *s, const char **start, size_t *n)
+{
+    if (!s_lit(s, '"'))
+        return false;
+    const char *q = s->p;
+    while (q < s->end && *q != '"' && *q != '\\')
+        q++;
+    if (q >= s->end || *q != '"')
+        return false;
+    *start = s->p;
+    *n = (size_t)(q - s->p);
+    s->p = q + 1;
+    return true;
+}
+
+/* An int64 as the gateway writes it: a string of digits, or a number. */
+static bool s_i64(s_scan_t *s, int64_t *v)
+{
+    s_ws(s);
+    bool quoted = s->p < s->end && *s->p == '"';
+    if (quoted)
+        s->p++;
+    bool neg = s->p < s->end && *s->p == '-';
+    if (neg)
+        s->p++;
+    const char *d = s->p;
+    uint64_t x = 0;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && s->p - d < 19)
+        x = x * 10 + (uint64_t)(*s->p++ - '0');
+    if (s->p == d || (s->p < s->end && *s->p >= '0' && *s->p <= '9'))
+        return false;   /* no digit, or more than 19 */
+    if (quoted && !(s->p < s->end && *s->p++ == '"'))
+        return false;
+    if (x > (uint64_t)INT64_MAX)
+        return false;
+    *v = neg ? -(int64_t)x : (int64_t)x;
+    return true;
+}
+
+static bool s_bool_lit(s_scan_t *s, bool *v)
+{
+    s_ws(s);
+    if (s->end - s->p >= 4 && !memcmp(s->p, "true", 4)) {
+        s->p += 4;
+        *v = true;
+        return true;
+    }
+    if (s->end - s->p >= 5 && !memcmp(s->p, "false", 5)) {
+        s->p += 5;
+        *v = false;
+        return true;
+    }
+    return false;
+}
+
+static bool s_skip(s_scan_t *s);
+
+/* Skip the members of an object or the elements of an array after its
+ * opening bracket, up to and including close. */
+static bool s_skip_seq(s_scan_t *s, char close, bool members)
+{
+    if (++s->depth > 32)
+        return false;
+    if (s_lit(s, close)) {
+        s->depth--;
+        return true;
+    }
+    do {
+        const char *k;
+        size_t kn;
+        if (members && (!s_str(s, &k, &kn) || !s_lit(s, ':')))
+            return false;
+        if (!s_skip(s))
+            return false;
+    } while (s_lit(s, ','));
+    s->depth--;
+    return s_lit(s, close);
+}
+
+static bool s_skip(s_scan_t *s)
+{
+    s_ws(s);
+    if (s->p >= s->end)
+        return false;
+    const char *k;
+    size_t kn;
+    bool b;
+    int64_t v;
+    switch (*s->p) {
+    case '"': return s_str(s, &k, &kn);
+    case '{': s->p++; return s_skip_seq(s, '}', true);
+    case '[': s->p++; return s_skip_seq(s, ']', false);
+    case 't': case 'f': return s_bool_lit(s, &b);
+    case 'n':
+        if (s->end - s->p >= 4 && !memcmp(s->p, "null", 4)) {
+            s->p += 4;
+            return true;
+        }
+        return false;
+    default:
+        /* numbers: only the integers the gateway writes */
+        return s_i64(s, &v);
+    }
+}
+
+static bool s_key_is(const char *k, size_t kn, const char *want)
+{
+    return kn == strlen(want) && !memcmp(k, want, kn);
+}
+
+/* Iterate over an object's members: for (ok = s_obj_open(s); ok && s_obj_next(s, &k, &kn, &first);) */
+static bool s_obj_next(s_scan_t *s, const char **k, size_t *kn, bool *first, bool *ok)
+{
+    if (*first) {
+        *first = false;
+        if (s_lit(s, '}'))
+            return false;
+    } else if (!s_lit(s, ',')) {
+        *ok = s_lit(s, '}');
+        return false;
+    }
+    if (!s_str(s, k, kn) || !s_lit(s, ':')) {
+        *ok = false;
+        return false;
+    }
+    return true;
+}
+
+static bool s_b64_field(s_scan_t *s, char **out, size_t *out_len)
+{
+    const char *v;
+    size_t n;
+    if (!s_str(s, &v, &n))
+        return false;
+    free(*out);
+    *out = NULL;
+    return gp_etcd_b64_decode(v, n, out, out_len) == 0;
+}
+
+static bool s_kv_fast(s_scan_t *s, gp_etcd_kv_t *kv)
+{
+    if (!s_lit(s, '{'))
+        return false;
+    bool first = true, ok = true, has_key = false;
+    const char *k;
+    size_t kn;
+    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
+        if (s_key_is(k, kn, "key"))
+            ok = has_key = s_b64_field(s, &kv->key, &kv->key_len);
+        else if (s_key_is(k, kn, "value"))
+            ok = s_b64_field(s, &kv->value, &kv->value_len);
+        else if (s_key_is(k, kn, "create_revision"))
+            ok = s_i64(s, &kv->create_revision);
+        else if (s_key_is(k, kn, "mod_revision"))
+            ok = s_i64(s, &kv->mod_revision);
+        else if (s_key_is(k, kn, "version"))
+            ok = s_i64(s, &kv->version);
+        else if (s_key_is(k, kn, "lease"))
+            ok = s_i64(s, &kv->lease);
+        else
+            ok = s_skip(s);
+    }
+    if (ok && !kv->value) {   /* absent: empty, as the general parser gives it */
+        ok = (kv->value = malloc(1)) != NULL;
+        if (ok)
+            kv->value[0] = '\0';
+    }
+    return ok && has_key;
+}
+
+static bool s_event_fast(s_scan_t *s, gp_etcd_event_t *e)
+{
+    if (!s_lit(s, '{'))
+        return false;
+    bool first = true, ok = true, has_kv = false;
+    const char *k, *v;
+    size_t kn, vn;
+    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
+        if (s_key_is(k, kn, "type")) {
+            ok = s_str(s, &v, &vn) && (s_key_is(v, vn, "PUT") || s_key_is(v, vn, "DELETE"));
+            if (ok)
+                e->type = s_key_is(v, vn, "DELETE") ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
+        } else if (s_key_is(k, kn, "kv") && !has_kv) {
+            ok = has_kv = s_kv_fast(s, &e->kv);
+        } else if (s_key_is(k, kn, "prev_kv") && !e->has_prev_kv) {
+            e->has_prev_kv = true;
+            ok = s_kv_fast(s, &e->prev_kv);
+        } else {
+            ok = s_skip(s);
+        }
+    }
+    return ok && has_kv;
+}
+
+void gp_etcd_watch_line_free(gp_etcd_watch_line_t *wl)
+{
+    for (size_t i = 0; i < wl->n_events; i++) {
+        gp_etcd_kv_free(&wl->events[i].kv);
+        gp_etcd_kv_free(&wl->events[i].prev_kv);
+    }
+    free(wl->events);
+    memset(wl, 0, sizeof(*wl));
+}
+
+static bool s_events_fast(s_scan_t *s, gp_etcd_watch_line_t *wl, size_t *cap)
+{
+    if (!s_lit(s, '['))
+        return false;
+    if (s_lit(s, ']'))
+        return true;
+    do {
+        if (wl->n_events == *cap) {
+            size_t grown = *cap ? *cap * 2 : 16;
+            gp_etcd_event_t *p = realloc(wl->events, grown * sizeof(*p));
+            if (!p)
+                return false;
+            wl->events = p;
+            *cap = grown;
+        }
+        gp_etcd_event_t *e = &wl->events[wl->n_events++];
+        memset(e, 0, sizeof(*e));
+        if (!s_event_fast(s, e))
+            return false;
+    } while (s_lit(s, ','));
+    return s_lit(s, ']');
+}
+
+static bool s_result_fast(s_scan_t *s, gp_etcd_watch_line_t *wl)
+{
+    if (!s_lit(s, '{'))
+        return false;
+    bool first = true, ok = true, canceled = false;
+    size_t cap = 0;
+    const char *k;
+    size_t kn;
+    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
+        if (s_key_is(k, kn, "header")) {
+            bool hfirst = true;
+            const char *hk;
+            size_t hkn;
+            ok = s_lit(s, '{');
+            while (ok && s_obj_next(s, &hk, &hkn, &hfirst, &ok))
+                ok = s_key_is(hk, hkn, "revision") ? s_i64(s, &wl->revision) : s_skip(s);
+        } else if (s_key_is(k, kn, "created")) {
+            ok = s_bool_lit(s, &wl->created);
+        } else if (s_key_is(k, kn, "canceled")) {
+            ok = s_bool_lit(s, &canceled) && !canceled;   /* a cancellation: the general path */
+        } else if (s_key_is(k, kn, "compact_revision")) {
+            ok = s_i64(s, &wl->compact_revision);
+        } else if (s_key_is(k, kn, "events")) {
+            ok = s_events_fast(s, wl, &cap);
+        } else {
+            ok = s_skip(s);
+        }
+    }
+    return ok;
+}
+
+int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t *wl)
+{
+    memset(wl, 0, sizeof(*wl));
+    s_scan_t s = { line, line + len, 0 };
+    bool first = true, ok = true, has_result = false;
+    const char *k;
+    size_t kn;
+    ok = s_lit(&s, '{');
+    while (ok && s_obj_next(&s, &k, &kn, &first, &ok)) {
+        if (s_key_is(k, kn, "result") && !has_result)
+            ok = has_result = s_result_fast(&s, wl);
+        else
+            ok = false;   /* "error", or anything else: the general path */
+    }
+    s_ws(&s);
+    if (ok && has_result && s.p == s.end)
+        return 1;
+    gp_etcd_watch_line_free(wl);
+    return 0;
+}
+
+/* ------------------------------------------------------------ results, fast path */
+
+/* kvs: an array of kvs appended to r->kvs. */
+static bool s_kvs_fast(s_scan_t *s, gp_etcd_result_t *r)
+{
+    if (!s_lit(s, '['))
+        return false;
+    if (s_lit(s, ']'))
+        return true;
+    size_t cap = r->n_kvs;
+    do {
+        if (r->n_kvs == cap) {
+            size_t grown = cap ? cap * 2 : 4;
+            gp_etcd_kv_t *p = realloc(r->kvs, grown * sizeof(*p));
+            if (!p)
+                return false;
+            r->kvs = p;
+            cap = grown;
+        }
+        gp_etcd_kv_t *kv = &r->kvs[r->n_kvs++];
+        memset(kv, 0, sizeof(*kv));
+        if (!s_kv_fast(s, kv))
+            return false;
+    } while (s_lit(s, ','));
+    return s_lit(s, ']');
+}
+
+static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r);
+
+static bool s_responses_fast(s_scan_t *s, gp_etcd_result_t *r)
+{
+    if (!s_lit(s, '['))
+        return false;
+    if (s_lit(s, ']'))
+        return true;
+    size_t cap = 0;
+    do {
+        if (r->n_responses == cap) {
+            size_t grown = cap ? cap * 2 : 8;
+            gp_etcd_result_t *p = realloc(r->responses, grown * sizeof(*p));
+            if (!p)
+                return false;
+            r->responses = p;
+            cap = grown;
+        }
+        gp_etcd_result_t *sub = &r->responses[r->n_responses++];
+        memset(sub, 0, sizeof(*sub));
+        const char *k;
+        size_t kn;
+        if (!s_lit(s, '{') || !s_str(s, &k, &kn) || !s_lit(s, ':'))
+            return false;
+        gp_etcd_op_type_t t;
+        if (s_key_is(k, kn, "response_range"))
+            t = GP_ETCD_OP_RANGE;
+        else if (s_key_is(k, kn, "response_put"))
+            t = GP_ETCD_OP_PUT;
+        else if (s_key_is(k, kn, "response_delete_range"))
+            t = GP_ETCD_OP_DELETE;
+        else
+            return false;
+        if (!s_obj_fast(s, t, sub) || !s_lit(s, '}'))   /* exactly one member */
+            return false;
+    } while (s_lit(s, ','));
+    return s_lit(s, ']');
+}
+
+/* One response object of an op of the given type (the general parser's
+ * s_parse_obj, for the usual answers). */
+static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r)
+{
+    r->type = type;
+    if (!s_lit(s, '{'))
+        return false;
+    bool first = true, ok = true, has_header = false, has_prev = false;
+    const char *k;
+    size_t kn;
+    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
+        if (s_key_is(k, kn, "header") && !has_header) {
+            bool hfirst = true;
+            const char *hk;
+            size_t hkn;
+            ok = has_header = s_lit(s, '{');
+            while (ok && s_obj_next(s, &hk, &hkn, &hfirst, &ok))
+                ok = s_key_is(hk, hkn, "revision") ? s_i64(s, &r->revision) : s_skip(s);
+        } else if (type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "count")) {
+            ok = s_i64(s, &r->count);
+        } else if (type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "more")) {
+            ok = s_bool_lit(s, &r->more);
+        } else if ((type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "kvs")) ||
+                   (type == GP_ETCD_OP_DELETE && s_key_is(k, kn, "prev_kvs")) ||
+                   (type == GP_ETCD_OP_PUT && s_key_is(k, kn, "prev_kv"))) {
+            if (has_prev)
+                return false;
+            has_prev = true;
+            if (type != GP_ETCD_OP_PUT) {
+                ok = s_kvs_fast(s, r);
+            } else {
+                ok = (r->kvs = calloc(1, sizeof(*r->kvs))) != NULL;
+                r->n_kvs = ok;
+                ok = ok && s_kv_fast(s, &r->kvs[0]);
+            }
+        } else if (type == GP_ETCD_OP_DELETE && s_key_is(k, kn, "deleted")) {
+            ok = s_i64(s, &r->deleted);
+        } else if (type == GP_ETCD_OP_TXN && s_key_is(k, kn, "succeeded")) {
+            ok = s_bool_lit(s, &r->succeeded);
+        } else if (type == GP_ETCD_OP_TXN && s_key_is(k, kn, "responses")) {
+            if (has_prev)
+                return false;
+            has_prev = true;
+            ok = s_responses_fast(s, r);
+        } else {
+            ok = s_skip(s);
+        }
+    }
+    return ok && has_header;
+}
+
+int gp_etcd_parse_result_fast(const char *body, size_t len, gp_etcd_op_type_t type, gp_etcd_result_t *res)
+{
+    gp_etcd_result_t r;
+    memset(&r, 0, sizeof(r));
+    s_scan_t s = { body, body + len, 0 };
+    bool ok = s_obj_fast(&s, type, &r);
+    s_ws(&s);
+    if (ok && s.p == s.end) {
+        *res = r;
+        return 1;
+    }
+    gp_etcd_result_free(&r);
+    return 0;
 }

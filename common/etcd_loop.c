@@ -1,14 +1,13 @@
 /*
  * etcd_loop.c - the background half of the client: the bg multi handle that
- * carries watch streams and keep-alives, and its integration into the
+ * carries watch streams and background batches, and its integration into the
  * caller's event loop.
  *
  * libcurl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
  * and when it wants to be called back (CURLMOPT_TIMERFUNCTION); the loop
  * keeps both, so gp_etcd_pollfds() can hand them to the caller's poll or
  * zmq_poll, and gp_etcd_step() can hand readiness back with
- * curl_multi_socket_action().  Nothing runs between steps: no thread, no
- * signal.
+ * curl_multi_socket_action().  Nothing of the loop runs between steps.
  *
  * One step:
  *   1. poll the tracked sockets (up to the caller's timeout, shortened by
@@ -17,20 +16,13 @@
  *      buffered by the tasks here: no user callback runs inside curl);
  *   3. finished requests: retried on the next endpoint when the engine says
  *      so (after their backoff), else handed to their done();
- *   4. tick every task: watches parse what arrived and call back, keep-alives
- *      send refreshes when due and report loss;
+ *   4. tick every task: watches parse what arrived and call back, the keep-alive
+ *      reporter calls on_lost for leases the keep-alive thread found lost;
  *   5. free the tasks removed during the step.
  *
- * Keep-alives must not wait for the caller's next step: a daemon inside a
- * long synchronous call (a batch of commits against an overloaded or hung
- * member) would otherwise lose its lease although etcd is fine.  So the
- * synchronous engine pumps the loop (gp_etcd_loop_pump) every 20 ms while
- * it waits: the same steps 1-4, without waiting, for the tasks and
- * requests marked safe to run inside a synchronous call (keep-alives,
- * whose done() and tick() call no user code there: a lease found lost is
- * reported at the next real step).  Other requests that finish meanwhile
- * are held, with their result, for the next real step; other tasks are
- * not ticked.  Streams' data is buffered by curl callbacks as usual.
+ * Keep-alives run on a thread of their own (etcd_lease.c): its eventfd
+ * is polled with the sockets, and its reporter, the task that calls
+ * on_lost for a lease the thread found lost, is ticked like the others.
  */
 #include <errno.h>
 #include <poll.h>
@@ -52,16 +44,7 @@ typedef struct {
     gp_etcd_tick_fn *tick;
     gp_etcd_free_fn *free_fn;
     bool removed;
-    bool in_sync;               /* ticked by the pump too */
 } s_task_t;
-
-/* A request that finished during a pump, kept for the next step. */
-typedef struct {
-    gp_etcd_req_t *req;
-    CURLcode rc;
-} s_held_t;
-
-#define S_PUMP_EVERY_MS 20
 
 struct gp_etcd_loop {
     gp_etcd_t *etcd;
@@ -76,11 +59,6 @@ struct gp_etcd_loop {
     int64_t next_tick;          /* absolute ms, -1 = none */
     bool wake;
     bool in_step;
-    bool pumping;               /* inside gp_etcd_loop_pump */
-    int64_t next_pump;          /* absolute ms */
-    int n_sync_tasks;
-    s_held_t *held;
-    int n_held, cap_held;
 };
 
 /* Make room for one more element in a growing array (*arr of n, *cap). */
@@ -166,7 +144,6 @@ void gp_etcd_loop_destroy(gp_etcd_loop_t **loop_p)
             loop->tasks[i].free_fn(loop->tasks[i].obj);
     free(loop->tasks);
     free(loop->retry);
-    free(loop->held);
     curl_multi_cleanup(loop->bg);
     free(loop->socks);
     free(loop);
@@ -178,14 +155,12 @@ bool gp_etcd_loop_in_step(const gp_etcd_t *etcd)
     return etcd->loop && etcd->loop->in_step;
 }
 
-int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn,
-                     bool in_sync)
+int gp_etcd_loop_add(gp_etcd_t *etcd, void *obj, gp_etcd_tick_fn *tick, gp_etcd_free_fn *free_fn)
 {
     gp_etcd_loop_t *loop = etcd->loop;
     if (s_reserve(&loop->tasks, loop->n_tasks, &loop->cap_tasks, sizeof(*loop->tasks)) < 0)
         return -1;
-    loop->tasks[loop->n_tasks++] = (s_task_t){ obj, tick, free_fn, false, in_sync };
-    loop->n_sync_tasks += in_sync;
+    loop->tasks[loop->n_tasks++] = (s_task_t){ obj, tick, free_fn, false };
     loop->wake = true;
     return 0;
 }
@@ -196,7 +171,6 @@ void gp_etcd_loop_remove(gp_etcd_t *etcd, void *obj)
     for (int i = 0; i < loop->n_tasks; i++) {
         if (loop->tasks[i].obj != obj || loop->tasks[i].removed)
             continue;
-        loop->n_sync_tasks -= loop->tasks[i].in_sync;
         if (loop->in_step) {
             loop->tasks[i].removed = true;   /* freed at the end of the step */
         } else {
@@ -230,12 +204,6 @@ void gp_etcd_bg_cancel(gp_etcd_t *etcd, gp_etcd_req_t *req)
             break;
         }
     }
-    for (int i = 0; i < loop->n_held; i++) {
-        if (loop->held[i].req == req) {
-            loop->held[i] = loop->held[--loop->n_held];
-            break;
-        }
-    }
     if (req->easy) {
         /* removing a handle mid-transfer closes its connection */
         curl_multi_remove_handle(loop->bg, req->easy);
@@ -255,7 +223,7 @@ static int64_t s_min_deadline(int64_t a, int64_t b)
 /* The earliest absolute time the loop needs to run, or -1. */
 static int64_t s_deadline(const gp_etcd_loop_t *loop, int64_t now)
 {
-    int64_t d = loop->wake || loop->n_held > 0 ? now : -1;
+    int64_t d = loop->wake ? now : -1;
     d = s_min_deadline(d, loop->curl_deadline);
     d = s_min_deadline(d, loop->next_tick);
     for (int i = 0; i < loop->n_retry; i++)
@@ -271,12 +239,18 @@ int gp_etcd_pollfds(gp_etcd_t *etcd, struct pollfd *fds, int max, int *timeout_m
         fds[i].events = loop->socks[i].events;
         fds[i].revents = 0;
     }
+    int kfd = gp_etcd_kathread_fd(etcd);
+    if (kfd >= 0 && loop->n_socks < max) {
+        fds[loop->n_socks].fd = kfd;
+        fds[loop->n_socks].events = POLLIN;
+        fds[loop->n_socks].revents = 0;
+    }
     if (timeout_ms) {
         int64_t now = gp_mono_ms();
         int64_t d = s_deadline(loop, now);
         *timeout_ms = d < 0 ? -1 : d <= now ? 0 : (int)(d - now > 3600000 ? 3600000 : d - now);
     }
-    return loop->n_socks;
+    return loop->n_socks + (kfd >= 0);
 }
 
 /* Hand a finished request to its owner, or to the retry list when the
@@ -296,25 +270,17 @@ static void s_finish(gp_etcd_loop_t *loop, gp_etcd_req_t *r, CURLcode res)
         r->done(r);
 }
 
-/* Keep a request that finished during a pump for the next step. */
-static int s_hold(gp_etcd_loop_t *loop, gp_etcd_req_t *r, CURLcode res)
-{
-    if (s_reserve(&loop->held, loop->n_held, &loop->cap_held, sizeof(*loop->held)) < 0)
-        return -1;
-    loop->held[loop->n_held++] = (s_held_t){ r, res };
-    return 0;
-}
-
 /* Steps 2 to 4 after the poll (fds[0..n) with their revents). */
 static void s_run(gp_etcd_t *etcd, struct pollfd *fds, int n, int pr)
 {
     gp_etcd_loop_t *loop = etcd->loop;
-    bool pump = loop->pumping;
+    int kfd = gp_etcd_kathread_fd(etcd);
 
-    /* 2. readiness and timers to curl */
+    /* 2. readiness and timers to curl (the keep-alive thread's eventfd is
+     * the reporter's, drained by its tick) */
     int running;
     for (int i = 0; pr > 0 && i < n; i++) {
-        if (!fds[i].revents)
+        if (!fds[i].revents || fds[i].fd == kfd)
             continue;
         int mask = 0;
         if (fds[i].revents & (POLLIN | POLLHUP))
@@ -331,11 +297,7 @@ static void s_run(gp_etcd_t *etcd, struct pollfd *fds, int n, int pr)
         curl_multi_socket_action(loop->bg, CURL_SOCKET_TIMEOUT, 0, &running);
     }
 
-    /* 3. finished requests: those held by a pump first */
-    while (!pump && loop->n_held > 0) {
-        s_held_t h = loop->held[--loop->n_held];   /* off the list before its done() */
-        s_finish(loop, h.req, h.rc);
-    }
+    /* 3. finished requests */
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(loop->bg, &left))) {
@@ -346,14 +308,12 @@ static void s_run(gp_etcd_t *etcd, struct pollfd *fds, int n, int pr)
         CURLcode res = msg->data.result;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
         curl_multi_remove_handle(loop->bg, e);
-        if (pump && !r->in_sync && s_hold(loop, r, res) == 0)
-            continue;
         s_finish(loop, r, res);
     }
     now = gp_mono_ms();
     for (int i = 0; i < loop->n_retry;) {
         gp_etcd_req_t *r = loop->retry[i];
-        if (r->not_before_ms > now || (pump && !r->in_sync)) {
+        if (r->not_before_ms > now) {
             i++;
             continue;
         }
@@ -367,10 +327,9 @@ static void s_run(gp_etcd_t *etcd, struct pollfd *fds, int n, int pr)
     }
 
     /* 4. tasks (the array may grow while we iterate: index, not pointer) */
-    if (!pump)
-        loop->next_tick = -1;
+    loop->next_tick = -1;
     for (int i = 0; i < loop->n_tasks; i++) {
-        if (loop->tasks[i].removed || (pump && !loop->tasks[i].in_sync))
+        if (loop->tasks[i].removed)
             continue;
         int64_t t = loop->tasks[i].tick(loop->tasks[i].obj, gp_mono_ms());
         loop->next_tick = s_min_deadline(loop->next_tick, t);
@@ -394,7 +353,7 @@ int gp_etcd_step(gp_etcd_t *etcd, int timeout_ms, gp_err_t *err)
     /* 1. poll */
     struct pollfd stackfds[32];
     struct pollfd *fds = stackfds;
-    int n = loop->n_socks;
+    int n = loop->n_socks + (gp_etcd_kathread_fd(etcd) >= 0);
     if (n > (int)GP_ARRAY_LEN(stackfds) && !(fds = malloc(sizeof(*fds) * (size_t)n)))
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     gp_etcd_pollfds(etcd, fds, n, NULL);
@@ -423,39 +382,4 @@ int gp_etcd_step(gp_etcd_t *etcd, int timeout_ms, gp_err_t *err)
         t.free_fn(t.obj);
     }
     return 0;
-}
-
-void gp_etcd_loop_pump(gp_etcd_t *etcd)
-{
-    gp_etcd_loop_t *loop = etcd->loop;
-    if (loop == NULL || loop->in_step || loop->n_sync_tasks == 0)
-        return;   /* called from a callback, or nothing to keep alive */
-    int64_t now = gp_mono_ms();
-    if (now < loop->next_pump)
-        return;
-    loop->next_pump = now + S_PUMP_EVERY_MS;
-    struct pollfd stackfds[32];
-    struct pollfd *fds = stackfds;
-    int n = loop->n_socks;
-    if (n > (int)GP_ARRAY_LEN(stackfds) && !(fds = malloc(sizeof(*fds) * (size_t)n)))
-        return;
-    gp_etcd_pollfds(etcd, fds, n, NULL);
-    int pr = poll(fds, (nfds_t)n, 0);
-    loop->in_step = true;
-    loop->pumping = true;
-    s_run(etcd, fds, n, pr < 0 ? 0 : pr);
-    loop->pumping = false;
-    loop->in_step = false;
-    if (fds != stackfds)
-        free(fds);
-}
-
-bool gp_etcd_loop_pumping(const gp_etcd_t *etcd)
-{
-    return etcd->loop && etcd->loop->pumping;
-}
-
-int gp_etcd_loop_pump_wait_ms(const gp_etcd_t *etcd)
-{
-    return etcd->loop && etcd->loop->n_sync_tasks > 0 ? S_PUMP_EVERY_MS : -1;
 }

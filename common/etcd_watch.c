@@ -128,9 +128,55 @@ static void s_free_events(gp_etcd_event_t *ev, size_t n)
     free(ev);
 }
 
-/* One line of the stream.  Returns -1 when the stream must be restarted. */
+/* Deliver the events ev[0..n) of a response at revision rev, but those
+ * already delivered (or out of order): never deliver twice.  The events
+ * stay the caller's. */
+static void s_deliver_events(gp_etcd_watch_t *w, int64_t rev, gp_etcd_event_t *ev, size_t n)
+{
+    size_t keep = 0;
+    int64_t last = w->next_rev - 1;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].kv.mod_revision < last || (w->next_rev > 0 && ev[i].kv.mod_revision < w->next_rev))
+            continue;
+        last = ev[i].kv.mod_revision;
+        if (keep != i) {   /* swap, so that the caller still frees every event */
+            gp_etcd_event_t t = ev[keep];
+            ev[keep] = ev[i];
+            ev[i] = t;
+        }
+        keep++;
+    }
+    if (keep > 0) {
+        w->next_rev = last + 1;
+        w->got_data = true;
+        w->backoff_ms = 0;
+        gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_EVENTS, .revision = rev,
+                                   .events = ev, .n_events = keep };
+        s_deliver(w, &r);
+    }
+}
+
+/* One line of the stream.  Returns -1 when the stream must be restarted.
+ * The usual lines take the fast path (gp_etcd_parse_watch_fast); the rest
+ * (errors, cancellations, anything unusual) is parsed and checked with
+ * jansson. */
 static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
 {
+    gp_etcd_watch_line_t wl;
+    if (gp_etcd_parse_watch_fast(line, len, &wl) == 1) {
+        if (wl.created) {
+            w->auth_retried = false;
+            if (w->next_rev == 0)
+                w->next_rev = wl.revision + 1;   /* "from now": later events are > rev */
+        } else if (wl.n_events == 0) {
+            gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_PROGRESS, .revision = wl.revision };
+            s_deliver(w, &r);
+        } else {
+            s_deliver_events(w, wl.revision, wl.events, wl.n_events);
+        }
+        gp_etcd_watch_line_free(&wl);
+        return 0;
+    }
     gp_err_t err;
     json_t *j = gp_etcd_json_load(line, len, &err);
     if (!j) {
@@ -210,7 +256,6 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
         goto out;
     }
     size_t keep = 0;
-    int64_t last = w->next_rev - 1;
     for (size_t i = 0; i < n_ev; i++) {
         json_t *je = json_array_get(events, i), *jt, *jkv, *jprev;
         gp_etcd_event_t *e = &ev[keep];
@@ -248,24 +293,10 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
             }
             e->has_prev_kv = true;
         }
-        if (e->kv.mod_revision < last || (w->next_rev > 0 && e->kv.mod_revision < w->next_rev)) {
-            /* already delivered (or out of order): never deliver twice */
-            gp_etcd_kv_free(&e->kv);
-            gp_etcd_kv_free(&e->prev_kv);
-            continue;
-        }
-        last = e->kv.mod_revision;
         keep++;
     }
     n_ev = keep;
-    if (keep > 0) {
-        w->next_rev = last + 1;
-        w->got_data = true;
-        w->backoff_ms = 0;
-        gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_EVENTS, .revision = rev,
-                                   .events = ev, .n_events = keep };
-        s_deliver(w, &r);
-    }
+    s_deliver_events(w, rev, ev, n_ev);
 out:
     s_free_events(ev, n_ev);
     json_decref(j);
@@ -470,7 +501,7 @@ gp_etcd_watch_t *gp_etcd_watch_new(gp_etcd_t *etcd, const gp_etcd_watch_opts_t *
     /* connect now so that a watch "from now" starts from this moment */
     if (s_connect(w) < 0)
         w->connect_at = gp_mono_ms() + 50;
-    if (gp_etcd_loop_add(etcd, w, s_tick, s_free, false) < 0) {
+    if (gp_etcd_loop_add(etcd, w, s_tick, s_free) < 0) {
         s_free(w);
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         return NULL;

@@ -190,6 +190,13 @@ int gp_placement_set_typical(gp_placement_t *self, const gp_shape_t *shapes,
  * "A|B" ("" for any).  -1 with GP_ERR_INVALID for a malformed job. */
 int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t *out,
                            gp_err_t *err);
+/* The key by which the engine's policy (the job's own when it names one)
+ * orders jobs placed together as one batch: place them by key descending,
+ * ties in arrival order.  gpupool's puts whole-GPU jobs first (most GPUs
+ * first), then shares, then CPU-only jobs; the other policies give every
+ * job 0 (arrival order).  -1 with GP_ERR_INVALID for a malformed job. */
+int gp_placement_batch_key(gp_placement_t *self, const gp_job_t *job, double *key,
+                           gp_err_t *err);
 /* Fragmentation of the cluster now, in thousandths of a device: the idle
  * device capacity that the typical shapes cannot use (their expectation),
  * and the idle capacity in all. */

@@ -8,9 +8,10 @@
  * A policy is one gp_policy_t: a name, one line of documentation, and a
  * score function that, for one node that passed the engine's node filters,
  * picks the devices (device level) and returns a score (node level, higher
- * is better), or false when the job does not fit the node's devices.  The
- * engine does the filtering, the candidate search, preferences, ties and
- * top-K; policies only judge.
+ * is better), or false when the job does not fit the node's devices; and
+ * optionally the key by which jobs placed together as a batch are ordered
+ * (gp_placement_batch_key).  The engine does the filtering, the candidate
+ * search, preferences, ties and top-K; policies only judge.
  */
 #ifndef GP_PLACEMENT_INTERNAL_H
 #define GP_PLACEMENT_INTERNAL_H
@@ -122,6 +123,9 @@ struct gp_policy {
      * slot beyond the engine's own state (a catch-up calls it a few
      * entries ahead) */
     void (*prefetch)(const gp_placement_t *pl, int slot);
+    /* optional: the key a batch of jobs placed together is ordered by,
+     * descending (ties keep their arrival order); NULL: arrival order */
+    double (*batch_key)(const gp_pl_req_t *r);
 };
 
 #define GP_PL_WHOLE_MAX 250

@@ -160,20 +160,21 @@ static bool s_bestfit(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
 }
 
 const gp_policy_t gp_policy_random = {
-    "random", "a uniformly random node that fits (baseline)", false, s_random, false, NULL,
+    "random", "a uniformly random node that fits (baseline)", false, s_random, false, NULL, NULL,
 };
 const gp_policy_t gp_policy_dotprod = {
     "dotprod", "smallest dot product of demand and free resources (Tetris baseline)", true,
-    s_dotprod, true, NULL,
+    s_dotprod, true, NULL, NULL,
 };
 const gp_policy_t gp_policy_gpuclustering = {
     "gpuclustering", "jobs of the same kind (shared, N whole devices) together (baseline)",
-    true, s_gpuclustering, true, NULL,
+    true, s_gpuclustering, true, NULL, NULL,
 };
 const gp_policy_t gp_policy_gpupacking = {
     "gpupacking", "shared devices, then used nodes, then empty nodes (baseline)", true,
-    s_gpupacking, true, NULL,
+    s_gpupacking, true, NULL, NULL,
 };
 const gp_policy_t gp_policy_bestfit = {
     "bestfit", "the node left with the least CPU and GPU (baseline)", true, s_bestfit, true, NULL,
+    NULL,
 };

@@ -49,8 +49,9 @@ static bool s_spread(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r,
 
 const gp_policy_t gp_policy_binpack = {
     "binpack", "fullest node first, fullest fitting devices first", true, s_binpack, false, NULL,
+    NULL,
 };
 
 const gp_policy_t gp_policy_spread = {
-    "spread", "emptiest node first, emptiest devices first", true, s_spread, false, NULL,
+    "spread", "emptiest node first, emptiest devices first", true, s_spread, false, NULL, NULL,
 };

@@ -581,6 +581,18 @@ int gp_placement_job_shape(gp_placement_t *self, const gp_job_t *job, gp_shape_t
     return 0;
 }
 
+int gp_placement_batch_key(gp_placement_t *self, const gp_job_t *job, double *key,
+                           gp_err_t *err)
+{
+    gp_pl_req_t r;
+    *key = 0;
+    if (gp_pl_compile(self, job, &r, err) < 0)
+        return -1;
+    if (r.policy->batch_key != NULL)
+        *key = r.policy->batch_key(&r);
+    return 0;
+}
+
 /* Learn the workload's shapes from the jobs placed, for FGD without a set
  * distribution.  The tables are rebuilt at 16, 32, 64, ... observations
  * and then every 4096, so that score caches stay warm between rebuilds. */
@@ -648,5 +660,5 @@ const gp_policy_t gp_policy_fgd = {
     "fgd",
     "fragmentation gradient descent: the node and devices whose expected "
     "fragmentation (over the workload's typical shapes) grows least",
-    true, s_fgd_score, true, s_fgd_prefetch,
+    true, s_fgd_score, true, s_fgd_prefetch, NULL,
 };

@@ -38,5 +38,6 @@ static bool s_topology(gp_placement_t *pl, gp_pl_node_t *n, const gp_pl_req_t *r
 }
 
 const gp_policy_t gp_policy_topology = {
-    "topology", "NVLink-joined, same-NUMA device sets first, then binpack", true, s_topology, false, NULL,
+    "topology", "NVLink-joined, same-NUMA device sets first, then binpack", true, s_topology,
+    false, NULL, NULL,
 };

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "banned.h"
@@ -175,6 +177,25 @@ static int64_t s_clock_ns(clockid_t id)
 int64_t gp_mono_ns(void) { return s_clock_ns(CLOCK_MONOTONIC); }
 int64_t gp_mono_ms(void) { return s_clock_ns(CLOCK_MONOTONIC) / 1000000LL; }
 int64_t gp_wall_ms(void) { return s_clock_ns(CLOCK_REALTIME) / 1000000LL; }
+
+int gp_stop_self_ms(int64_t ms)
+{
+    pid_t self = getpid();
+    pid_t child = fork();
+    if (child < 0)
+        return -1;
+    if (child == 0) {   /* async-signal-safe calls only: the parent may have threads */
+        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        kill(self, SIGCONT);
+        _exit(0);
+    }
+    kill(self, SIGSTOP);
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
 
 uint64_t gp_hash_mem(const void *p, size_t n)
 {

@@ -41,6 +41,10 @@ uint64_t gp_hash_mem(const void *p, size_t n);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds / milliseconds. */
 int64_t gp_mono_ns(void);
 int64_t gp_mono_ms(void);
+/* Stop the whole process, every thread, for ms milliseconds, as a stopped
+ * VM would (SIGSTOP; a child sends SIGCONT).  For fault injection only.
+ * 0, or -1 with errno when the child could not be started. */
+int gp_stop_self_ms(int64_t ms);
 int64_t gp_wall_ms(void);
 
 #endif

@@ -173,6 +173,7 @@ typedef struct coord_rightsize coord_rightsize_t;   /* rightsize.c */
 typedef struct coord_intake coord_intake_t;   /* intake.c */
 typedef struct coord_ui coord_ui_t;           /* ui.c */
 typedef struct coord_shapes coord_shapes_t;   /* shapes.c */
+typedef struct coord_logs coord_logs_t;       /* logs.c */
 
 /* cache.c: the pool as the watch delivered it.  The cache alone fills its
  * maps (nodes, allocations, jobs, leaders, coordinators, quotas, drains,
@@ -401,6 +402,9 @@ void coord_http(void *arg, gp_http_req_t *req);
 /* Answer with a JSON body (taken; secret env values redacted). */
 void coord_respond_json(gp_http_req_t *req, int status, json_t *body);
 void coord_intake_flush(coord_t *c);
+/* An offered job's outcome (round.c): revision > 0, its record and
+ * allocation were stored at it; 0, not placed: intake stores it alone. */
+void coord_intake_offer_done(coord_t *c, uint64_t token, const char *id, int64_t revision);
 int coord_intake_pending(coord_t *c);
 void coord_intake_stop(coord_t *c);
 
@@ -424,6 +428,17 @@ int64_t coord_round_deadline(coord_t *c);
 void coord_round_kick(coord_t *c);
 void coord_round_abort(coord_t *c, const char *why);
 void coord_round_stop(coord_t *c);
+/* Placement at intake (the region's leader): offer a submitted job whose
+ * record (text, copied) is not stored yet to the next round, which stores
+ * it together with its allocation in one fenced transaction.  0: taken,
+ * and coord_intake_offer_done(token, id) is called exactly once later
+ * (never from within this call); -1: not taken (not the leader, the store
+ * full, too many offers waiting, the id known or offered already): the
+ * caller stores it alone. */
+int coord_round_offer(coord_t *c, const char *id, const char *owner, const char *text,
+                      int priority, int64_t submitted_ms, uint64_t token);
+/* Every offer not in a commit goes back to intake now (stopping). */
+void coord_round_withdraw(coord_t *c);
 
 struct coord {
     coord_cfg_t cfg;
@@ -455,6 +470,9 @@ struct coord {
     coord_store_t *store;            /* store.c's state */
     int64_t recovery_reconcile_ms;   /* recovery.c: the next queue reconciliation */
     int64_t recovery_next_ms;        /* recovery.c: the next settle and release pass */
+    int64_t drain_next_ms;           /* drain.c: the next pass over the drains */
+    int64_t notready_next_ms;        /* notready.c: the next pass */
+    coord_logs_t *logs;              /* logs.c's requests in flight (NULL until one) */
 
     /* intake */
     coord_intake_t *intake;          /* intake.c's state */

@@ -62,8 +62,6 @@
 
 #define S_PASS_MS 500
 
-static int64_t s_next_pass_ms;
-
 static int64_t s_int(json_t *o, const char *k, int64_t def)
 {
     json_t *v = json_object_get(o, k);
@@ -327,10 +325,10 @@ static json_t *s_pass(coord_t *c, const char *node, const coord_drain_t *d, s_co
 void coord_drain_tick(coord_t *c)
 {
     int64_t mono = gp_mono_ms();
-    if (mono < s_next_pass_ms || coord_cache_count(c, COORD_DRAINS) == 0 ||
+    if (mono < c->drain_next_ms || coord_cache_count(c, COORD_DRAINS) == 0 ||
         !coord_is_leader(c) || coord_store_full(c))
         return;
-    s_next_pass_ms = mono + S_PASS_MS;
+    c->drain_next_ms = mono + S_PASS_MS;
     s_counts_t counts;
     s_counts(c, &counts);
     for (coord_cache_iter_t it = coord_cache_first(c, COORD_DRAINS);

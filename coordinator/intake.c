@@ -21,6 +21,15 @@
  * idempotent: the same job gives 200 with the stored record, a different
  * one gives 409.
  *
+ * On the leader of the job's region a flight goes first to the round
+ * (round.c, "Placement at intake"): its jobs that may be placed at once
+ * (no gang, no region preferences, no right-sizing, no quota of their
+ * team) are offered to the next round, which stores each record together
+ * with its allocation in one fenced transaction; only the jobs it did not
+ * place are then stored alone, by the flight's passes.  Either way a
+ * request is answered once each of its jobs is durably stored, and a job
+ * is stored once (both writes compare "jobs/<id> does not exist").
+ *
  * Reads of one job go to etcd (read-your-writes across coordinators), as
  * background reads answered from the etcd client's callback; listings,
  * nodes, regions and usage come from the watch-fed cache.
@@ -50,6 +59,11 @@ typedef struct {
     json_t *submitted;         /* canonical submission, for idempotency */
     int status;
     json_t *answer;            /* record or error */
+    int offerable;             /* may be placed at intake (round.c) */
+    int offered;               /* at the round, outcome not known yet */
+    char owner[GP_SHORT_LEN];
+    int priority;
+    int64_t submitted_ms;
 } s_sub_t;
 
 typedef struct {
@@ -79,6 +93,8 @@ typedef struct s_flight {
     int pass;
     int *group;                /* per sub: its transaction in this pass, or -1 */
     int64_t t0;
+    uint64_t token;            /* names the flight to the round */
+    int at_round;              /* its subs offered, outcome not known yet */
     struct s_flight *next;
 } s_flight_t;
 
@@ -91,6 +107,8 @@ struct coord_intake {
     s_flight_t *flights;
     int nflights;
     struct s_read *reads;      /* reads of one job in flight (s_get_job) */
+    uint64_t tokens;           /* the last flight's token */
+    int stopping;              /* no more offers */
 };
 typedef struct coord_intake s_intake_t;
 
@@ -220,6 +238,15 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     s->index = index;
     gp_strlcpy(s->id, rec.spec.id, sizeof s->id);
     gp_strlcpy(s->region, rec.region, sizeof s->region);
+    gp_strlcpy(s->owner, rec.owner, sizeof s->owner);
+    s->priority = rec.spec.priority;
+    s->submitted_ms = rec.submitted_ms;
+    /* Placed at intake (round.c) when its region's leader is us and the
+     * round's plain path applies: gangs, preferences (hand-offs),
+     * right-sizing and quotas take the queued job's path. */
+    s->offerable = !strcmp(rec.region, c->cfg.region) && rec.spec.gang[0] == '\0' &&
+                   rec.spec.prefer_regions.n == 0 && rec.spec.prefer_clouds.n == 0 &&
+                   rec.rightsize == GP_RIGHTSIZE_OFF && coord_cache_quota(c, rec.owner) == NULL;
     s->text = gp_jobrec_dump(&rec);
     s->submitted = s_canonical(&rec);
     gp_jobrec_clear(&rec);
@@ -300,8 +327,6 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         size_t i;
         json_t *v;
         json_array_foreach(doc, i, v) {
-            if (i % 256 == 255)
-                gp_etcd_keepalives_pump(c->etcd);   /* a large array takes a while */
             char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             json_t *error = NULL;
             json_t *slot = json_null();
@@ -517,6 +542,7 @@ static void s_answer(coord_t *c, s_set_t *in)
 }
 
 static void s_flight_done(gp_etcd_batch_t *b, void *arg);
+static void s_offer(coord_t *c, s_flight_t *f);
 
 /* Run the flight's passes until one is in the background; when none is
  * left to run, answer and free the flight. */
@@ -582,7 +608,57 @@ void coord_intake_flush(coord_t *c)
     f->next = in->flights;
     in->flights = f;
     in->nflights++;
-    s_flight_go(f);
+    f->token = ++in->tokens;
+    f->t0 = gp_mono_ns();
+    s_offer(c, f);
+    if (f->at_round == 0)
+        s_flight_go(f);   /* else when the round has said (coord_intake_offer_done) */
+}
+
+/* Offer the flight's jobs that may be placed at intake to the round (the
+ * region's leader only; an id once per flight). */
+static void s_offer(coord_t *c, s_flight_t *f)
+{
+    if (c->intake->stopping || !coord_is_leader(c) || coord_store_full(c))
+        return;
+    gp_strmap_t *ids = gp_strmap_new();
+    for (int i = 0; ids && i < f->set.nsubs; i++) {
+        s_sub_t *s = &f->set.subs[i];
+        if (!s->offerable || gp_strmap_get(ids, s->id))
+            continue;
+        gp_strmap_put(ids, s->id, s);
+        if (coord_round_offer(c, s->id, s->owner, s->text, s->priority, s->submitted_ms,
+                              f->token) == 0) {
+            s->offered = 1;
+            f->at_round++;
+        }
+    }
+    gp_strmap_destroy(&ids);
+}
+
+void coord_intake_offer_done(coord_t *c, uint64_t token, const char *id, int64_t revision)
+{
+    s_intake_t *in = c->intake;
+    s_flight_t *f = in ? in->flights : NULL;
+    while (f && f->token != token)
+        f = f->next;
+    for (int i = 0; f && i < f->set.nsubs; i++) {
+        s_sub_t *s = &f->set.subs[i];
+        if (!s->offered || strcmp(s->id, id) != 0)
+            continue;
+        s->offered = 0;
+        if (revision > 0) {   /* stored, with its allocation */
+            s->status = 201;
+            s->answer = json_loads(s->text, 0, NULL);
+            gp_metric_inc(c->m.submissions);
+        }
+        if (--f->at_round == 0) {
+            /* stored with their allocations, or found not placed */
+            gp_metric_observe(c->m.intake_seconds, (double)(gp_mono_ns() - f->t0) / 1e9);
+            s_flight_go(f);
+        }
+        return;
+    }
 }
 
 void coord_intake_stop(coord_t *c)
@@ -590,7 +666,10 @@ void coord_intake_stop(coord_t *c)
     s_intake_t *in = c->intake;
     if (in == NULL)
         return;
-    /* Land what is in the air (within a request's deadline and a margin). */
+    /* Land what is in the air (within a request's deadline and a margin):
+     * offers go back from the round, to be stored alone. */
+    in->stopping = 1;
+    coord_round_withdraw(c);
     int64_t until = gp_mono_ms() + 10000;
     gp_err_t err;
     while ((in->q.nsubs > 0 || in->flights) && gp_mono_ms() < until) {

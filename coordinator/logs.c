@@ -48,9 +48,13 @@ typedef struct {
     int64_t deadline_ms;
 } s_pending_t;
 
-static s_pending_t s_pending[S_MAX_PENDING];
-static int s_npending;
-static int64_t s_next_id = 1;
+/* The requests waiting for their agent's answer (c->logs, made at the
+ * first request, freed at stop). */
+struct coord_logs {
+    s_pending_t pending[S_MAX_PENDING];
+    int n;
+    int64_t next_id;
+};
 
 /* 421 for a node of another region: where to ask instead. */
 static void s_misdirected(coord_t *c, gp_http_req_t *req, const char *node, const char *region)
@@ -103,11 +107,13 @@ void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id)
                               node);
         return;
     }
-    if (s_npending == S_MAX_PENDING) {
+    if (c->logs == NULL && (c->logs = calloc(1, sizeof *c->logs)) != NULL)
+        c->logs->next_id = 1;
+    if (c->logs == NULL || c->logs->n == S_MAX_PENDING) {
         gp_http_respond_error(req, 503, "too many log requests in flight; try again");
         return;
     }
-    json_t *q = json_pack("{s:I,s:s,s:s}", "req", (json_int_t)s_next_id, "job", id, "node", node);
+    json_t *q = json_pack("{s:I,s:s,s:s}", "req", (json_int_t)c->logs->next_id, "job", id, "node", node);
     static const char *const streams[] = { "stdout", "stderr" };
     int asked = 0;
     for (int i = 0; i < 2; i++) {
@@ -148,8 +154,8 @@ void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id)
         gp_http_respond_error(req, 503, "cannot ask the agent of node %s: %s", node, err.msg);
         return;
     }
-    s_pending_t *p = &s_pending[s_npending++];
-    p->id = s_next_id++;
+    s_pending_t *p = &c->logs->pending[c->logs->n++];
+    p->id = c->logs->next_id++;
     p->req = req;
     gp_strlcpy(p->agent, n->agent, sizeof p->agent);
     gp_strlcpy(p->job, id, sizeof p->job);
@@ -157,16 +163,17 @@ void coord_logs_http(coord_t *c, gp_http_req_t *req, const char *id)
     p->deadline_ms = gp_mono_ms() + S_TIMEOUT_MS;
 }
 
-static void s_remove(int i)
+static void s_remove(coord_logs_t *l, int i)
 {
-    s_pending[i] = s_pending[--s_npending];
+    l->pending[i] = l->pending[--l->n];
 }
 
 void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg)
 {
     int64_t id = json_integer_value(json_object_get(msg->body, "req"));
-    for (int i = 0; i < s_npending; i++) {
-        s_pending_t *p = &s_pending[i];
+    coord_logs_t *l = c->logs;
+    for (int i = 0; l && i < l->n; i++) {
+        s_pending_t *p = &l->pending[i];
         if (p->id != id)
             continue;
         if (strlen(p->agent) != msg->identity_len ||
@@ -181,7 +188,7 @@ void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg)
             json_object_set_new(ans, "node", json_string(p->node));
             coord_respond_json(p->req, 200, ans);
         }
-        s_remove(i);
+        s_remove(l, i);
         return;
     }
     gp_metric_inc(c->m.protocol_errors[COORD_PROTO_UNEXPECTED_TYPE]);
@@ -189,21 +196,22 @@ void coord_logs_on_msg(coord_t *c, gp_wire_msg_t *msg)
 
 void coord_logs_tick(coord_t *c)
 {
-    (void)c;
+    coord_logs_t *l = c->logs;
     int64_t now = gp_mono_ms();
-    for (int i = s_npending - 1; i >= 0; i--) {
-        if (now < s_pending[i].deadline_ms)
+    for (int i = l ? l->n - 1 : -1; i >= 0; i--) {
+        if (now < l->pending[i].deadline_ms)
             continue;
-        gp_http_respond_error(s_pending[i].req, 504, "the agent of node %s did not answer",
-                              s_pending[i].node);
-        s_remove(i);
+        gp_http_respond_error(l->pending[i].req, 504, "the agent of node %s did not answer",
+                              l->pending[i].node);
+        s_remove(l, i);
     }
 }
 
 void coord_logs_stop(coord_t *c)
 {
-    (void)c;
-    for (int i = 0; i < s_npending; i++)
-        gp_http_respond_error(s_pending[i].req, 503, "the coordinator is stopping");
-    s_npending = 0;
+    coord_logs_t *l = c->logs;
+    for (int i = 0; l && i < l->n; i++)
+        gp_http_respond_error(l->pending[i].req, 503, "the coordinator is stopping");
+    free(l);
+    c->logs = NULL;
 }

@@ -103,11 +103,10 @@ static int s_leader_write(coord_t *c, gp_etcd_batch_t *b, coord_node_t *n, int64
 
 void coord_notready_tick(coord_t *c)
 {
-    static int64_t next_ms;
     int64_t mono = gp_mono_ms();
-    if (mono < next_ms || !coord_cache_listed(c))
+    if (mono < c->notready_next_ms || !coord_cache_listed(c))
         return;
-    next_ms = mono + S_TICK_MS;
+    c->notready_next_ms = mono + S_TICK_MS;
     int64_t now = gp_wall_ms();
     int leader = coord_is_leader(c), queued = 0;
     gp_etcd_batch_t *b = leader ? gp_etcd_batch_new(c->etcd) : NULL;

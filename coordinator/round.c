@@ -56,6 +56,24 @@
  *  6. Tell.  Winners get an AWARD hint; agents act on the allocation in etcd
  *     whatever happens to the hint.
  *
+ * Placement at intake.  A job submitted to this region's leader (intake.c
+ * decides which: no gang, no preferences, no right-sizing, no quota of its
+ * team) is not stored alone first: it is offered to the next round
+ * (coord_round_offer), which ranks it and calls for bids like a queued job
+ * and commits its record together with its allocation, in the same fenced
+ * transaction as the round's other awards on its node: "jobs/<id> does not
+ * exist" (intake's idempotency compare), the leader key's create revision,
+ * the node fence; then it puts alloc/<node>/<job> and the record, in that
+ * order (the cache never sees the record without its allocation, so the
+ * job is never queued).  One durable write instead of two, and agents see
+ * a record and an allocation as if the round had run after intake.  An
+ * offered job the round does not place (no fit, no bid, a failed compare,
+ * an unknown outcome, a round aborted, leadership lost) goes back to
+ * intake, which stores it alone as any submission (finding it stored when
+ * an unknown outcome was in fact applied: record and allocation are one
+ * write, so there is nothing to settle).  Offers wait for the next round,
+ * taken in the batch's order with the queued jobs.
+ *
  * Rounds overlap: once a round has decided its awards (4) and before it
  * commits (5), the next round opens (1-3) and its calls for bids go out,
  * so that agents compute bids while the leader waits for etcd.  The
@@ -127,7 +145,23 @@ typedef struct {
     int sized;                    /* rightsize auto: mem_mib, compute as applied at ranking */
     int64_t sized_mem_mib;
     int sized_compute_permille;
+    struct s_offer *offer;        /* a job offered at intake, not stored yet (owned), or NULL */
+    int offered;                  /* an offer (its job is no queued job of this round) */
 } s_entry_t;
+
+/* A job offered at intake (coord_round_offer): its record, not stored yet. */
+typedef struct s_offer {
+    char id[GP_NAME_LEN];
+    char owner[GP_SHORT_LEN];
+    char *text;                   /* the record to store */
+    json_t *spec;                 /* its spec */
+    int priority;
+    int64_t submitted_ms;
+    uint64_t token;               /* intake's, given back with the outcome */
+    int64_t revision;             /* committed at (with its allocation), else 0 */
+    int taken;                    /* in a round */
+    struct s_offer *next;
+} s_offer_t;
 
 typedef struct {
     int active;
@@ -153,6 +187,9 @@ static const char s_asked = 'q', s_answered = 'a';
 struct coord_round {
     s_round_t live;
     struct s_closing *closing;    /* the previous round, finishing (s_close) */
+    s_offer_t *offers;            /* offered at intake, waiting for a round */
+    int noffers;
+    gp_strmap_t *offered;         /* id -> s_offer_t*: every offer not answered yet */
     int kick;                     /* open a round now, not at the tick (coord_round_kick) */
     gp_job_t orig;                /* the job as submitted */
     gp_job_t here;                /* the same, pinned to this region */
@@ -191,6 +228,85 @@ static void s_entry_clear(s_entry_t *e)
     e->nbids = 0;
     free(e->best);
     e->best = NULL;
+}
+
+/* An offer's outcome goes to intake (revision 0: not placed, store it
+ * alone), and the offer is freed. */
+static void s_offer_end(coord_t *c, s_offer_t *o, int64_t revision)
+{
+    if (c->round && c->round->offered && gp_strmap_get(c->round->offered, o->id) == o)
+        gp_strmap_del(c->round->offered, o->id);
+    coord_intake_offer_done(c, o->token, o->id, revision);
+    free(o->text);
+    json_decref(o->spec);
+    free(o);
+}
+
+/* The round's offers not answered yet: not placed (after a commit, the
+ * placed ones were answered). */
+static void s_offers_end(coord_t *c, s_round_t *r)
+{
+    for (int i = 0; i < r->n; i++) {
+        if (r->e[i].offer) {
+            s_offer_end(c, r->e[i].offer, 0);
+            r->e[i].offer = NULL;
+        }
+    }
+}
+
+/* The offers waiting for a round go back to intake (not the leader, the
+ * store full, stopping). */
+static void s_offers_drop(coord_t *c)
+{
+    s_state_t *st = c->round;
+    while (st && st->offers) {
+        s_offer_t *o = st->offers;
+        st->offers = o->next;
+        st->noffers--;
+        s_offer_end(c, o, 0);
+    }
+}
+
+int coord_round_offer(coord_t *c, const char *id, const char *owner, const char *text,
+                      int priority, int64_t submitted_ms, uint64_t token)
+{
+    s_state_t *st = c->round;
+    if (st == NULL || !coord_is_leader(c) || coord_store_full(c) ||
+        st->noffers >= c->cfg.batch || coord_cache_job(c, id) != NULL)
+        return -1;
+    if (st->offered == NULL && (st->offered = gp_strmap_new()) == NULL)
+        return -1;
+    if (gp_strmap_get(st->offered, id))
+        return -1;   /* offered already (by another request): stored alone */
+    s_offer_t *o = calloc(1, sizeof *o);
+    json_t *rec = o ? json_loads(text, 0, NULL) : NULL;
+    json_t *spec = json_object_get(rec, "spec");
+    if (o == NULL || !json_is_object(spec) || (o->text = strdup(text)) == NULL ||
+        gp_strmap_put(st->offered, id, o) < 0) {
+        json_decref(rec);
+        if (o)
+            free(o->text);
+        free(o);
+        return -1;
+    }
+    o->spec = json_incref(spec);
+    json_decref(rec);
+    gp_strlcpy(o->id, id, sizeof o->id);
+    gp_strlcpy(o->owner, owner, sizeof o->owner);
+    o->priority = priority;
+    o->submitted_ms = submitted_ms;
+    o->token = token;
+    o->next = st->offers;
+    st->offers = o;
+    st->noffers++;
+    st->kick = 1;
+    return 0;
+}
+
+void coord_round_withdraw(coord_t *c)
+{
+    coord_round_abort(c, "stopping");
+    s_offers_drop(c);
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -366,9 +482,10 @@ void coord_round_abort(coord_t *c, const char *why)
     if (r == NULL || !r->active)
         return;
     gp_log_info("round aborted round=%lld jobs=%d reason=\"%s\"", (long long)r->id, r->n, why);
+    s_offers_end(c, r);
     for (int i = 0; i < r->n; i++) {
         coord_cache_untentative(c, r->e[i].id);
-        coord_job_t *j = coord_cache_job(c, r->e[i].id);
+        coord_job_t *j = r->e[i].offered ? NULL : coord_cache_job(c, r->e[i].id);
         if (j)
             j->in_round = 0;
     }
@@ -385,9 +502,9 @@ static void s_backoff(coord_t *c, coord_job_t *j, int64_t now)
 }
 
 /* Fault injection (GPUPOOL_FAULT_BUSY_MS): hold the loop once in a long
- * CPU-bound batch, as ranking a huge queue on a slow machine would; like
- * such loops it lets the etcd client refresh its lease, so that tests can
- * check a long batch costs no leadership. */
+ * CPU-bound batch, as ranking a huge queue on a slow machine would, so that
+ * tests can check a long batch costs no leadership (the etcd client's
+ * keep-alive thread refreshes the lease meanwhile). */
 static void s_fault_busy(coord_t *c)
 {
     if (c->fault_busy_ms <= 0)
@@ -395,27 +512,45 @@ static void s_fault_busy(coord_t *c)
     gp_log_warn("fault injection: busy %lld ms in a round", (long long)c->fault_busy_ms);
     int64_t until = gp_mono_ms() + c->fault_busy_ms;
     c->fault_busy_ms = 0;
-    while (gp_mono_ms() < until) {
-        gp_etcd_keepalives_pump(c->etcd);
-        usleep(20000);
-    }
+    while (gp_mono_ms() < until)
+        ;
     gp_log_warn("fault injection: busy batch over");
 }
 
 /* Phase 1: take up to `batch` queued jobs (not in a round, not backing
  * off, not gang members), highest priority first, then oldest
  * (coord_decide_batch); 0 when there is none. */
+typedef struct {
+    coord_job_t *j;
+    s_offer_t *o;
+} s_ref_t;
+
 static int s_batch(coord_t *c, s_round_t *r, int64_t now)
 {
-    size_t nq = coord_cache_queue_size(c);
-    if (nq == 0)
+    s_state_t *st = s_st(c);
+    /* An offer whose job was stored meanwhile (by another coordinator)
+     * goes back to intake: it answers by comparison. */
+    for (s_offer_t **p = &st->offers; *p;) {
+        s_offer_t *o = *p;
+        if (coord_cache_job(c, o->id) == NULL) {
+            p = &o->next;
+            continue;
+        }
+        *p = o->next;
+        st->noffers--;
+        s_offer_end(c, o, 0);
+    }
+    size_t nq = coord_cache_queue_size(c), no = (size_t)st->noffers;
+    if (nq + no == 0)
         return 0;
-    coord_batch_key_t *keys = malloc(sizeof *keys * nq);
-    coord_job_t **queued = malloc(sizeof *queued * nq);
+    coord_batch_key_t *keys = malloc(sizeof *keys * (nq + no));
+    coord_job_t **queued = malloc(sizeof *queued * (nq + 1));
+    s_ref_t *refs = malloc(sizeof *refs * (nq + no));
     size_t nk = 0;
-    if (keys == NULL || queued == NULL) {
+    if (keys == NULL || queued == NULL || refs == NULL) {
         free(keys);
         free(queued);
+        free(refs);
         return 0;
     }
     nq = coord_cache_queued(c, queued, nq);
@@ -423,35 +558,67 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     int64_t wall = gp_wall_ms();
     for (size_t q = 0; q < nq; q++) {
         coord_job_t *j = queued[q];
+        if (st->offered && gp_strmap_get(st->offered, j->id))
+            continue;   /* stored meanwhile by another request while offered: after the offer */
         if (freed)
             j->not_before_ms = 0;   /* capacity came: waiting jobs retry now */
         /* a restart waits out its backoff (restart_at_ms, wall clock) */
         int64_t not_before = j->not_before_ms;
         if (j->restart_at_ms > wall && now + (j->restart_at_ms - wall) > not_before)
             not_before = now + (j->restart_at_ms - wall);
-        keys[nk++] = (coord_batch_key_t){
+        refs[nk] = (s_ref_t){ j, NULL };
+        keys[nk] = (coord_batch_key_t){
             .id = j->id, .priority = j->priority, .submitted_ms = j->submitted_ms,
             .not_before_ms = not_before, .in_round = j->in_round,
             .pending = j->state == GP_JOB_PENDING, .has_record = j->raw != NULL,
-            .gang = j->gang[0] != '\0', .ref = j,
+            .gang = j->gang[0] != '\0', .ref = &refs[nk],
         };
+        nk++;
     }
     free(queued);
+    /* The offers compete with the queued jobs by the same rule. */
+    for (s_offer_t *o = st->offers; o; o = o->next) {
+        refs[nk] = (s_ref_t){ NULL, o };
+        keys[nk] = (coord_batch_key_t){
+            .id = o->id, .priority = o->priority, .submitted_ms = o->submitted_ms,
+            .pending = 1, .has_record = 1, .ref = &refs[nk],
+        };
+        nk++;
+    }
     nk = coord_decide_batch(keys, nk, now, (size_t)c->cfg.batch);
     r->e = nk ? calloc(nk, sizeof *r->e) : NULL;
     if (r->e == NULL) {
         free(keys);
+        free(refs);
         return 0;
     }
     for (size_t k = 0; k < nk; k++) {
-        const coord_job_t *j = keys[k].ref;
+        const s_ref_t *ref = keys[k].ref;
         s_entry_t *e = &r->e[r->n++];
-        gp_strlcpy(e->id, j->id, sizeof e->id);
-        e->prio = j->priority;
-        e->submitted_ms = j->submitted_ms;
-        e->mod_rev = j->mod_rev;
+        if (ref->o) {
+            gp_strlcpy(e->id, ref->o->id, sizeof e->id);
+            e->prio = ref->o->priority;
+            e->submitted_ms = ref->o->submitted_ms;
+            e->offer = ref->o;
+            e->offered = 1;
+            ref->o->taken = 1;
+            continue;
+        }
+        gp_strlcpy(e->id, ref->j->id, sizeof e->id);
+        e->prio = ref->j->priority;
+        e->submitted_ms = ref->j->submitted_ms;
+        e->mod_rev = ref->j->mod_rev;
     }
     free(keys);
+    free(refs);
+    for (s_offer_t **p = &st->offers; *p;) {   /* the round's own now */
+        if ((*p)->taken) {
+            *p = (*p)->next;
+            st->noffers--;
+        } else {
+            p = &(*p)->next;
+        }
+    }
     r->by_job = gp_strmap_new();
     r->agents = gp_strmap_new();
     r->id++;
@@ -493,6 +660,33 @@ static int s_fact_over_quota(void *ctx, char *why, size_t wsize)
     return coord_quota_exceeded(f->c, f->usage, f->team, f->plan, why, wsize);
 }
 
+/* Phase 2 for an offer (coord_round_offer): bid when it fits here now;
+ * else it is not placed, and intake stores it (hand-offs, preemption and
+ * waiting are the queued job's path). */
+static int s_rank_offer(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, int *ncand)
+{
+    s_state_t *st = s_st(c);
+    gp_err_t err;
+    e->spec = json_incref(e->offer->spec);
+    if (s_parse_job(st, e, c->cfg.region, &err) < 0) {
+        snprintf(e->reason, sizeof e->reason, "bad job record");
+        return 0;
+    }
+    gp_strmap_put(r->by_job, e->id, e);
+    int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
+    gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
+    int allowed = st->orig.regions.n == 0 || gp_strlist_has(&st->orig.regions, c->cfg.region);
+    if (!allowed || gp_placement_rank(coord_cache_engine(c), &st->here, st->cand, k, ncand, &err) < 0 ||
+        *ncand == 0) {
+        *ncand = 0;
+        snprintf(e->reason, sizeof e->reason, "no node fits here: %.200s", err.msg);
+        return 0;
+    }
+    coord_quota_charge(c, usage, e->offer->owner, &st->cand[0].plan);
+    coord_cache_hold(c, &st->cand[0].plan);
+    return 1;
+}
+
 /* Phase 2 for one job: rank its candidate nodes (into st->cand, *ncand of
  * them), decide (coord_decide_job) and, when its candidates are to be
  * asked for bids, hold the best plan and return 1. */
@@ -502,6 +696,8 @@ static int s_rank(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *usage, 
     coord_job_t *j = coord_cache_job(c, e->id);
     gp_err_t err;
     *ncand = 0;
+    if (e->offer)
+        return s_rank_offer(c, r, e, usage, ncand);
     e->spec = j ? json_incref(j->spec) : NULL;
     e->sized = 0;
     if (s_parse_job(st, e, c->cfg.region, &err) < 0) {
@@ -618,8 +814,6 @@ static int s_open(coord_t *c, int64_t now)
     gp_strmap_t *calls = gp_strmap_new();   /* agent -> json CFB jobs array */
     coord_usage_t *usage = coord_quota_usage(c);
     for (int i = 0; calls && i < r->n; i++) {
-        if (i % 128 == 127)
-            gp_etcd_keepalives_pump(c->etcd);   /* ranking a large batch takes a while */
         int ncand;
         if (s_rank(c, r, &r->e[i], usage, &ncand))
             s_call_add(c, calls, &r->e[i], &s_st(c)->here, s_st(c)->cand, ncand, now);
@@ -645,8 +839,8 @@ static int s_prepare(coord_t *c, s_award_t *aw)
 {
     s_entry_t *e = aw->e;
     coord_job_t *j = coord_cache_job(c, e->id);
-    if (j == NULL || j->mod_rev != e->mod_rev || !j->queued)
-        return -1;   /* cancelled or changed meanwhile */
+    if (e->offer ? j != NULL : j == NULL || j->mod_rev != e->mod_rev || !j->queued)
+        return -1;   /* cancelled or changed meanwhile; an offer stored meanwhile */
     json_t *al = gp_alloc_to_json(e->best);
     aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
     json_decref(al);
@@ -743,8 +937,15 @@ static void s_wave_add(s_commit_t *k, int g)
     const char *node = k->aw[nd->next].e->best->node;
     coord_txn_node_fence(k->t, k->c, node, s_node_fence(k->c, node, k->plan_rev));
     for (int a = nd->next; a < nd->next + take; a++) {
-        gp_txnb_cmp(k->t, k->aw[a].jkey, GP_ETCD_CMP_MOD, k->aw[a].e->mod_rev);
+        s_entry_t *e = k->aw[a].e;
+        /* An offer: the record must not exist (intake's compare), and it is
+         * put after the allocation (one revision; the cache applies the
+         * allocation first and never queues the job). */
+        gp_txnb_cmp(k->t, k->aw[a].jkey, e->offer ? GP_ETCD_CMP_CREATE : GP_ETCD_CMP_MOD,
+                    e->offer ? 0 : e->mod_rev);
         gp_txnb_put(k->t, k->aw[a].akey, k->aw[a].alloc_text);
+        if (e->offer)
+            gp_txnb_put(k->t, k->aw[a].jkey, e->offer->text);
     }
     k->seg_node[k->nseg] = g;
     k->seg_txn[k->nseg] = k->ntxn;
@@ -798,10 +999,13 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
         e->awarded = 1;
         coord_cache_placed(c, e->id, revision);
         coord_job_t *j = coord_cache_job(c, e->id);
+        int64_t submitted = e->offer ? e->offer->submitted_ms : j ? j->submitted_ms : 0;
+        if (e->offer)
+            e->offer->revision = revision;
         gp_metric_inc(c->m.placements);
-        if (j && j->submitted_ms)
+        if (submitted)
             gp_metric_observe(c->m.submit_to_commit_seconds,
-                              (double)(now_wall - j->submitted_ms) / 1000.0);
+                              (double)(now_wall - submitted) / 1000.0);
     }
     nd->next = k->seg_to[sgi];
 }
@@ -811,10 +1015,11 @@ static void s_fault_pause(coord_t *c)
     if (c->fault_pause_ms <= 0)
         return;
     /* Fault injection (GPUPOOL_FAULT_COMMIT_PAUSE_MS): stall once between
-     * deciding and committing, as a long GC pause or a stopped VM would,
-     * so that tests can check a leader deposed meanwhile is fenced. */
+     * deciding and committing, the whole process (keep-alives included),
+     * as a stopped VM would, so that tests can check a leader deposed
+     * meanwhile is fenced. */
     gp_log_warn("fault injection: pausing %lld ms before a commit", (long long)c->fault_pause_ms);
-    usleep((useconds_t)(c->fault_pause_ms * 1000));
+    gp_stop_self_ms(c->fault_pause_ms);
     c->fault_pause_ms = 0;
 }
 
@@ -1132,7 +1337,9 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
     int placed = 0;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
-        coord_job_t *j = coord_cache_job(c, e->id);
+        /* An offer's job, when stored since, is queued apart from this
+         * round (perhaps in the next one): not released here. */
+        coord_job_t *j = e->offered ? NULL : coord_cache_job(c, e->id);
         if (j == NULL)
             continue;
         j->in_round = 0;
@@ -1210,12 +1417,22 @@ static void s_commit_done(s_closing_t *cl)
     s_commit_free(&cl->k);
     cl->commit_ns = gp_mono_ns() - cl->commit_ns;
     s_hints(c, cl->aw, cl->naw);
+    /* Offers: the placed ones are stored (answered now), the others go
+     * back to intake to be stored alone. */
+    for (int i = 0; i < cl->r.n; i++) {
+        s_entry_t *e = &cl->r.e[i];
+        if (e->offer) {
+            s_offer_end(c, e->offer, e->awarded ? e->offer->revision : 0);
+            e->offer = NULL;
+        }
+    }
     if (s_write_reasons(cl) == 0)
         s_reasons_done(cl);
 }
 
 static void s_closing_free(s_closing_t *cl)
 {
+    s_offers_end(cl->c, &cl->r);
     s_commit_free(&cl->k);
     gp_etcd_batch_destroy(&cl->rb);
     for (int i = 0; i < cl->naw; i++)
@@ -1280,8 +1497,11 @@ void coord_round_tick(coord_t *c)
     coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
     if (!coord_is_leader(c)) {
         coord_round_abort(c, "not the leader");
+        s_offers_drop(c);
         return;
     }
+    if (coord_store_full(c))
+        s_offers_drop(c);
     coord_recovery_tick(c);
     if (r->active && now >= r->deadline_ms)
         s_close(c, now);
@@ -1329,6 +1549,9 @@ void coord_round_stop(coord_t *c)
         st->closing = NULL;
     }
     coord_round_abort(c, "stopping");
+    s_offers_drop(c);
+    if (st)
+        gp_strmap_destroy(&st->offered);
     free(c->round);
     c->round = NULL;
 }

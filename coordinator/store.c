@@ -24,7 +24,8 @@
  * (default 1 h); and when more than `job-retention-max` ended jobs of the
  * region remain, the oldest beyond it.  Each deletion is a fenced
  * transaction (the leader key, the record's mod revision), at most 256 a
- * pass.  With `job-archive FILE`, each deleted record is first read and,
+ * pass.  A pass runs in the background (the records read, then deleted:
+ * the loop waits for neither); the next pass waits for it to end.  With `job-archive FILE`, each deleted record is first read and,
  * once deleted, appended to FILE as one JSON line (rotated to FILE.1 past
  * 64 MiB); `GET /v1/jobs/<id>` of a job no longer in etcd answers from the
  * archive with "archived": true.  A resubmission of a deleted job's id is
@@ -80,6 +81,12 @@ struct coord_store {
     int nsamples;
     int64_t next_sample_ms, compacted_rev;
     int64_t next_retain_ms;
+    /* a retention pass in flight: the records read, then the fenced deletions */
+    gp_etcd_batch_t *reads, *dels;
+    char (*ids)[GP_NAME_LEN];
+    int nids;
+    int *idx;                     /* ids[i] -> its deletion in dels, or -1 */
+    coord_t *c;
     int full;
     int64_t full_logged_ms, next_probe_ms, next_status_ms;
     int64_t next_defrag_ms;
@@ -168,11 +175,90 @@ void coord_store_archive(coord_t *c, const char *text, size_t len)
         fclose(f);
 }
 
+/* The end of a retention pass (or its cancellation at stop): what it
+ * holds is released; a write in flight may still land. */
+static void s_retain_end(coord_store_t *self)
+{
+    gp_etcd_batch_destroy(&self->reads);
+    gp_etcd_batch_destroy(&self->dels);
+    free(self->ids);
+    free(self->idx);
+    self->ids = NULL;
+    self->idx = NULL;
+    self->nids = 0;
+}
+
+/* The deletions landed: count them, archive what they removed. */
+static void s_retain_deleted(gp_etcd_batch_t *b, void *arg)
+{
+    (void)b;
+    coord_store_t *self = arg;
+    coord_t *c = self->c;
+    int deleted = 0;
+    for (int i = 0; i < self->nids; i++) {
+        const gp_etcd_result_t *res, *rd;
+        gp_err_t err;
+        if (self->idx[i] < 0 || gp_etcd_batch_result(self->dels, (size_t)self->idx[i], &res, &err) < 0 ||
+            !res->succeeded)
+            continue;
+        deleted++;
+        if (c->cfg.job_archive[0] &&
+            gp_etcd_batch_result(self->reads, (size_t)i, &rd, NULL) == 0 && rd->n_kvs == 1)
+            coord_store_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
+    }
+    if (deleted > 0) {
+        gp_log_info("ended jobs removed from the store count=%d archived=%s", deleted,
+                    c->cfg.job_archive[0] ? "yes" : "no");
+        gp_metric_add(c->m.jobs_removed, deleted);
+    }
+    s_retain_end(self);
+}
+
+/* The records were read: delete each, fenced on the leader key and on the
+ * record's revision as read (a record rewritten meanwhile stays). */
+static void s_retain_read(gp_etcd_batch_t *b, void *arg)
+{
+    coord_store_t *self = arg;
+    coord_t *c = self->c;
+    char key[GP_KEY_MAX];
+    gp_err_t err;
+    if (!coord_is_leader(c) || (self->idx = calloc(S_RETAIN_BATCH, sizeof *self->idx)) == NULL ||
+        (self->dels = gp_etcd_batch_new(c->etcd)) == NULL) {
+        s_retain_end(self);
+        return;
+    }
+    bool failed = false;
+    for (int i = 0; i < self->nids; i++) {
+        const gp_etcd_result_t *res;
+        self->idx[i] = -1;
+        if (gp_etcd_batch_result(b, (size_t)i, &res, &err) < 0) {
+            failed = true;
+            continue;
+        }
+        if (res->n_kvs != 1)
+            continue;
+        gp_txnb_t *t = gp_txnb_new();
+        if (t == NULL)
+            break;
+        coord_txn_fence(t, c);
+        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, self->ids[i]), GP_ETCD_CMP_MOD,
+                    res->kvs[0].mod_revision);
+        gp_txnb_del(t, key);
+        self->idx[i] = gp_txnb_add(t, self->dels, NULL);
+        gp_txnb_destroy(&t);
+    }
+    if (failed)
+        coord_metrics_etcd_error(&c->m, "retention", &err);
+    if (gp_etcd_batch_size(self->dels) == 0 ||
+        gp_etcd_batch_start(self->dels, 64, s_retain_deleted, self, &err) < 0)
+        s_retain_end(self);
+}
+
 static void s_retain(coord_t *c, int64_t now)
 {
     coord_store_t *self = c->store;
-    if (now < self->next_retain_ms || !coord_is_leader(c) || self->full)
-        return;
+    if (now < self->next_retain_ms || !coord_is_leader(c) || self->full || self->ids)
+        return;   /* (a pass still in flight: the next one waits for it) */
     self->next_retain_ms = now + S_RETAIN_EVERY;
     size_t cap = coord_cache_count(c, COORD_JOBS) + 1, n = 0;
     s_ended_t *ended = malloc(cap * sizeof *ended);
@@ -187,7 +273,6 @@ static void s_retain(coord_t *c, int64_t now)
     qsort(ended, n, sizeof *ended, s_cmp_ended);
     int64_t wall = gp_wall_ms();
     size_t over = n > (size_t)c->cfg.job_retention_max ? n - (size_t)c->cfg.job_retention_max : 0;
-    gp_etcd_batch_t *reads = NULL, *dels = NULL;
     char (*ids)[GP_NAME_LEN] = calloc(S_RETAIN_BATCH, GP_NAME_LEN);
     int nids = 0;
     for (size_t i = 0; ids && i < n && nids < S_RETAIN_BATCH; i++) {
@@ -199,62 +284,27 @@ static void s_retain(coord_t *c, int64_t now)
         gp_strlcpy(ids[nids++], j->id, GP_NAME_LEN);
     }
     free(ended);
-    if (nids == 0)
-        goto cleanup;
-    reads = gp_etcd_batch_new(c->etcd);
-    dels = gp_etcd_batch_new(c->etcd);
-    if (reads == NULL || dels == NULL)
-        goto cleanup;
+    if (nids == 0) {
+        free(ids);
+        return;
+    }
+    self->ids = ids;
+    self->nids = nids;
+    self->c = c;
+    if ((self->reads = gp_etcd_batch_new(c->etcd)) == NULL) {
+        s_retain_end(self);
+        return;
+    }
     char key[GP_KEY_MAX];
     for (int i = 0; i < nids; i++) {
         gp_etcd_op_t op = { .type = GP_ETCD_OP_RANGE, .key = gp_key_job(key, c->cfg.prefix, ids[i]) };
-        gp_etcd_batch_add(reads, &op, NULL);
+        gp_etcd_batch_add(self->reads, &op, NULL);
     }
     gp_err_t err;
-    if (gp_etcd_batch_run(reads, 64, &err) < 0) {
+    if (gp_etcd_batch_start(self->reads, 64, s_retain_read, self, &err) < 0) {
         coord_metrics_etcd_error(&c->m, "retention", &err);
-        goto cleanup;
+        s_retain_end(self);
     }
-    int *idx = calloc(S_RETAIN_BATCH, sizeof *idx);
-    for (int i = 0; idx && i < nids; i++) {
-        const gp_etcd_result_t *res;
-        idx[i] = -1;
-        if (gp_etcd_batch_result(reads, (size_t)i, &res, NULL) < 0 || res->n_kvs != 1)
-            continue;
-        gp_txnb_t *t = gp_txnb_new();
-        if (t == NULL)
-            break;
-        coord_txn_fence(t, c);
-        gp_txnb_cmp(t, gp_key_job(key, c->cfg.prefix, ids[i]), GP_ETCD_CMP_MOD,
-                    res->kvs[0].mod_revision);
-        gp_txnb_del(t, key);
-        idx[i] = gp_txnb_add(t, dels, NULL);
-        gp_txnb_destroy(&t);
-    }
-    int deleted = 0;
-    if (idx && gp_etcd_batch_size(dels) > 0) {
-        gp_etcd_batch_run(dels, 64, &err);
-        for (int i = 0; i < nids; i++) {
-            const gp_etcd_result_t *res, *rd;
-            if (idx[i] < 0 || gp_etcd_batch_result(dels, (size_t)idx[i], &res, &err) < 0 ||
-                !res->succeeded)
-                continue;
-            deleted++;
-            if (c->cfg.job_archive[0] &&
-                gp_etcd_batch_result(reads, (size_t)i, &rd, NULL) == 0 && rd->n_kvs == 1)
-                coord_store_archive(c, rd->kvs[0].value, rd->kvs[0].value_len);
-        }
-    }
-    free(idx);
-    if (deleted > 0) {
-        gp_log_info("ended jobs removed from the store count=%d archived=%s", deleted,
-                    c->cfg.job_archive[0] ? "yes" : "no");
-        gp_metric_add(c->m.jobs_removed, deleted);
-    }
-cleanup:
-    free(ids);
-    gp_etcd_batch_destroy(&reads);
-    gp_etcd_batch_destroy(&dels);
 }
 
 json_t *coord_store_archived(coord_t *c, const char *id)
@@ -383,6 +433,8 @@ int coord_store_start(coord_t *c, gp_err_t *err)
 
 void coord_store_stop(coord_t *c)
 {
+    if (c->store)
+        s_retain_end(c->store);
     free(c->store);
     c->store = NULL;
 }

@@ -190,6 +190,7 @@ struct agent {
     int64_t next_register_ms;
     int64_t register_backoff_ms;      /* the next retry's delay after a failed registration */
     int registered;
+    gp_etcd_batch_t *changes;         /* the record and usage writes in flight, or NULL */
 
     /* bidder */
     void *zctx;

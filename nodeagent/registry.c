@@ -2,7 +2,8 @@
  * registry.c - the agent's presence in etcd.
  *
  * Every node the agent speaks for has a record at P nodes/<region>/<node>,
- * attached to one lease that the agent keeps alive from its loop.  A dead
+ * attached to one lease that the etcd client keeps alive (its keep-alive
+ * thread).  A dead
  * agent stops refreshing, the lease expires and every record of it
  * vanishes: that is how the pool learns a node is gone.
  *
@@ -13,7 +14,9 @@
  *   - registered: rewrite a node record only when it changed (device
  *     health), and the usage record P usage/<region>/<node> only when live
  *     usage changed materially (free memory in 256 MiB steps, utilization
- *     in 10-point steps, slice usage in MiB), at most every usage-interval.
+ *     in 10-point steps, slice usage in MiB), at most every usage-interval;
+ *     those writes run in the background (the loop waits for none of them:
+ *     after a burst they are a thousand puts), one batch at a time.
  * SIGTERM does not revoke the lease: the records stay until it expires, so
  * an agent restarted within the TTL takes its node back without the pool
  * ever seeing it gone (the new lease's puts detach the keys from the old
@@ -163,6 +166,26 @@ static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest, size_t
     return text;
 }
 
+/* The background writes of s_write_changes landed: a failed one is
+ * written again at the next pass. */
+static void s_changes_landed(gp_etcd_batch_t *b, void *arg)
+{
+    agent_t *a = arg;
+    for (size_t i = 0; i < gp_etcd_batch_size(b); i++) {
+        const gp_etcd_result_t *res;
+        gp_err_t err;
+        if (gp_etcd_batch_result(b, i, &res, &err) < 0) {
+            agent_metrics_etcd_error(&a->m, "usage", &err);
+            for (int k = 0; k < a->nnodes; k++)
+                a->nodes[k].usage_digest = a->nodes[k].record_digest = 0;   /* write again */
+            break;
+        }
+    }
+    gp_etcd_batch_destroy(&a->changes);
+}
+
+/* Queue the node records and usage records that changed, and write them
+ * in the background (the previous writes have landed: a->changes is NULL). */
 static void s_write_changes(agent_t *a)
 {
     gp_etcd_batch_t *b = gp_etcd_batch_new(a->etcd);
@@ -196,12 +219,17 @@ static void s_write_changes(agent_t *a)
         }
         free(usage);
     }
-    if (gp_etcd_batch_size(b) > 0 && gp_etcd_batch_run(b, 64, &err) < 0) {
+    if (gp_etcd_batch_size(b) == 0) {
+        gp_etcd_batch_destroy(&b);
+        return;
+    }
+    a->changes = b;
+    if (gp_etcd_batch_start(b, 64, s_changes_landed, a, &err) < 0) {
         agent_metrics_etcd_error(&a->m, "usage", &err);
         for (int i = 0; i < a->nnodes; i++)
             a->nodes[i].usage_digest = a->nodes[i].record_digest = 0;   /* write again */
+        gp_etcd_batch_destroy(&a->changes);
     }
-    gp_etcd_batch_destroy(&b);
 }
 
 void agent_registry_tick(agent_t *a)
@@ -237,6 +265,10 @@ void agent_registry_tick(agent_t *a)
         a->next_usage_ms = 0;
     }
     if (now >= a->next_usage_ms) {
+        if (a->changes) {
+            a->next_usage_ms = now + 100;   /* the previous writes are still in flight */
+            return;
+        }
         agent_inventory_refresh(a);
         s_write_changes(a);
         a->next_usage_ms = now + a->cfg.usage_interval_ms;
@@ -245,5 +277,6 @@ void agent_registry_tick(agent_t *a)
 
 void agent_registry_stop(agent_t *a)
 {
+    gp_etcd_batch_destroy(&a->changes);   /* writes in flight may still land */
     gp_etcd_keepalive_stop(&a->keepalive);
 }

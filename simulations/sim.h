@@ -141,6 +141,7 @@ typedef struct {
     double max_wait;         /* < 0: forever */
     double sample;           /* seconds between samples, 0 auto */
     bool rightsize;          /* --rightsize auto: learn per class, place with it */
+    int batch;               /* arrivals placed together (> 1: in the policy's order) */
 } sim_run_opts_t;
 
 #define SIM_SERIES 201       /* inflation: arrived 0..200% in 1% steps */

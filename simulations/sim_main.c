@@ -61,6 +61,8 @@ static const char s_usage[] =
     "  -i, --inflate X          inflation method: copy pods until the GPU request is X\n"
     "                           times the capacity (default 1.3)\n"
     "      --count N            instead, draw N pods at random from the workload\n"
+    "      --batch N            place arrivals N at a time, each batch in the order\n"
+    "                           the policy asks (default 1: arrival order)\n"
     "      --scale-nodes N      inventory of N nodes drawn at random from the node list\n"
     "      --whole              round fractional requests up to whole GPUs\n"
     "      --mode MODE          inflate (default) or time (arrivals and departures)\n"
@@ -98,7 +100,7 @@ static const char s_usage[] =
 enum {
     O_CANDIDATES = 256, O_COUNT, O_SCALE, O_WHOLE, O_MODE, O_RATE, O_DURATION, O_DDIST,
     O_MAXWAIT, O_SAMPLE, O_RIGHTSIZE, O_JSON, O_CSV, O_PLOT, O_SUCCESS, O_MIX, O_VERSION, O_NFORMAT,
-    O_PFORMAT, O_PRICES, O_MAXNODES, O_EXHAUSTIVE,
+    O_PFORMAT, O_PRICES, O_MAXNODES, O_EXHAUSTIVE, O_BATCH,
 };
 
 static const struct option s_options[] = {
@@ -115,6 +117,7 @@ static const struct option s_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"candidates", required_argument, NULL, O_CANDIDATES},
     {"count", required_argument, NULL, O_COUNT},
+    {"batch", required_argument, NULL, O_BATCH},
     {"scale-nodes", required_argument, NULL, O_SCALE},
     {"whole", no_argument, NULL, O_WHOLE},
     {"mode", required_argument, NULL, O_MODE},
@@ -414,6 +417,11 @@ int main(int argc, char **argv)
             if (gp_parse_int64(optarg, 1, 1000000, &i64) < 0)
                 return s_usage_error("--candidates: \"%s\" is not 1..1000000", optarg);
             base.candidates = (int)i64;
+            break;
+        case O_BATCH:
+            if (gp_parse_int64(optarg, 1, 1000000, &i64) < 0)
+                return s_usage_error("--batch: \"%s\" is not 1..1000000", optarg);
+            base.batch = (int)i64;
             break;
         case O_COUNT:
             if (gp_parse_int64(optarg, 1, 100000000, &i64) < 0)

@@ -13,6 +13,16 @@
  * request reaches 100%.  With `count`, `count` pods are drawn at random
  * from the trace instead (the synthetic workloads of the benchmark).
  *
+ * Batches (--batch N > 1, as the coordinator's round takes up to N queued
+ * jobs): arrivals are placed N at a time, each batch in the order its
+ * policy asks (gp_placement_batch_key; arrival order for all but gpupool).
+ * Inflation: a batch is closed early by the arrival that crosses 90, 100
+ * or 130%, so that those figures, read after the batch is placed, count
+ * the arrivals in their order; the series counts a batch's placed pods in
+ * arrival order.  Time mode: up to N arrivals with no departure between
+ * them, placed when the last arrives; those that do not fit join the queue
+ * in arrival order.
+ *
  * Time (arrivals and departures): pods arrive at the trace's creation times
  * and leave after their lifetimes, or, with arrival_rate, arrive as a
  * Poisson process (shapes drawn from the trace) and live for `duration`
@@ -142,6 +152,22 @@ static void s_check(const sim_data_t *d, gp_placement_t *pl, double alloc_milli,
         res->capacity_error = 1;
 }
 
+/* One arrival of a batch: its place in the arrival order and the policy's
+ * key (gp_placement_batch_key): a batch is placed by key descending, ties
+ * in arrival order. */
+typedef struct {
+    double key;
+    long i;
+} s_bat_t;
+
+static int s_cmp_bat(const void *a, const void *b)
+{
+    const s_bat_t *x = a, *y = b;
+    if (x->key != y->key)
+        return (x->key < y->key) - (x->key > y->key);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
 static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *pl,
                      double cap, sim_result_t *res, gp_err_t *err)
 {
@@ -215,49 +241,107 @@ static int s_inflate(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_
     bool got90 = false, got100 = false, got130 = false;
     for (int i = 0; i < SIM_SERIES; i++)
         res->series[i] = NAN;
-    for (long i = 0; i < n; i++) {
-        const sim_pod_t *p = &d->pods[order[i]];
-        s_job(d, p, o->whole_only, i, job);
-        double req = (double)s_req_milli(p, o->whole_only);
-        gp_err_t e;
-        if (gp_placement_place(pl, job, plan, &e) == 0 &&
-            gp_placement_add_alloc(pl, plan, &e) == 0) {
-            alloc += req;
-            res->placed++;
-        } else {
-            if (e.code != GP_ERR_NOTFOUND) {
-                gp_err_set(err, e.code, "pod %ld (line %d): %s", i, p->line, e.msg);
-                free(job);
-                free(plan);
-                free(order);
-                return -1;
+    int bmax = o->batch > 1 ? o->batch : 1;
+    s_bat_t *bat = malloc(sizeof *bat * (size_t)bmax);
+    bool *bok = malloc(sizeof *bok * (size_t)bmax);
+    if (bat == NULL || bok == NULL) {
+        free(bat);
+        free(bok);
+        free(job);
+        free(plan);
+        free(order);
+        return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    }
+    double ahead = 0;
+    int rc = 0;
+    for (long b = 0; b < n && rc == 0;) {
+        /* the batch: the next bmax arrivals, closed early by the one whose
+         * arrival crosses 90, 100 or 130% (those figures are taken after
+         * a whole batch, as the live pool would see them) */
+        long e = b;
+        while (e < n && e - b < bmax) {
+            double before = cap > 0 ? ahead * 100.0 / cap : 0;
+            ahead += (double)s_req_milli(&d->pods[order[e]], o->whole_only);
+            double after = cap > 0 ? ahead * 100.0 / cap : 0;
+            e++;
+            if ((before < 90 && after >= 90) || (before < 100 && after >= 100) ||
+                (before < 130 && after >= 130))
+                break;
+        }
+        int bn = (int)(e - b);
+        for (int k = 0; k < bn; k++) {
+            bat[k].i = b + k;
+            bat[k].key = 0;
+            if (bn > 1) {
+                const sim_pod_t *p = &d->pods[order[b + k]];
+                s_job(d, p, o->whole_only, b + k, job);
+                gp_err_t e2;
+                if (gp_placement_batch_key(pl, job, &bat[k].key, &e2) < 0) {
+                    rc = gp_err_set(err, e2.code, "pod %ld (line %d): %s", b + k, p->line,
+                                    e2.msg);
+                    break;
+                }
             }
-            res->failed++;
-            if (p->n > 0)
-                res->failed_gpu++;
         }
-        arrived += req;
-        double pct = cap > 0 ? arrived * 100.0 / cap : 0;
-        double apct = cap > 0 ? alloc * 100.0 / cap : 0;
-        while (next_pct < SIM_SERIES && next_pct <= pct)
-            res->series[next_pct++] = apct;
-        if (!got90 && pct >= 90) {
-            got90 = true;
-            res->alloc_pct_90 = apct;
+        if (rc < 0)
+            break;
+        qsort(bat, (size_t)bn, sizeof *bat, s_cmp_bat);
+        for (int k = 0; k < bn && rc == 0; k++) {
+            long i = bat[k].i;
+            const sim_pod_t *p = &d->pods[order[i]];
+            s_job(d, p, o->whole_only, i, job);
+            gp_err_t e2;
+            bool ok = gp_placement_place(pl, job, plan, &e2) == 0 &&
+                      gp_placement_add_alloc(pl, plan, &e2) == 0;
+            if (!ok && e2.code != GP_ERR_NOTFOUND)
+                rc = gp_err_set(err, e2.code, "pod %ld (line %d): %s", i, p->line, e2.msg);
+            bok[i - b] = ok;
         }
-        if (!got130 && pct >= 130) {
-            got130 = true;
-            res->alloc_pct_130 = apct;
-            res->unalloc_gpus_130 = (cap - alloc) / 1000.0;
+        if (rc < 0)
+            break;
+        for (long i = b; i < e; i++) {
+            const sim_pod_t *p = &d->pods[order[i]];
+            double req = (double)s_req_milli(p, o->whole_only);
+            if (bok[i - b]) {
+                alloc += req;
+                res->placed++;
+            } else {
+                res->failed++;
+                if (p->n > 0)
+                    res->failed_gpu++;
+            }
+            arrived += req;
+            double pct = cap > 0 ? arrived * 100.0 / cap : 0;
+            double apct = cap > 0 ? alloc * 100.0 / cap : 0;
+            while (next_pct < SIM_SERIES && next_pct <= pct)
+                res->series[next_pct++] = apct;
+            if (!got90 && pct >= 90) {
+                got90 = true;
+                res->alloc_pct_90 = apct;
+            }
+            if (!got130 && pct >= 130) {
+                got130 = true;
+                res->alloc_pct_130 = apct;
+                res->unalloc_gpus_130 = (cap - alloc) / 1000.0;
+            }
+            if (!got100 && pct >= 100) {
+                got100 = true;
+                res->alloc_pct_100 = apct;
+                double fr, idle;
+                gp_placement_frag(pl, &fr, &idle);
+                res->frag_gpus_100 = fr / 1000.0;
+                res->frag_pct_100 = idle > 0 ? fr * 100.0 / idle : 0;
+            }
         }
-        if (!got100 && pct >= 100) {
-            got100 = true;
-            res->alloc_pct_100 = apct;
-            double fr, idle;
-            gp_placement_frag(pl, &fr, &idle);
-            res->frag_gpus_100 = fr / 1000.0;
-            res->frag_pct_100 = idle > 0 ? fr * 100.0 / idle : 0;
-        }
+        b = e;
+    }
+    free(bat);
+    free(bok);
+    if (rc < 0) {
+        free(job);
+        free(plan);
+        free(order);
+        return -1;
     }
     res->pods = (int)n;
     res->alloc_pct_final = cap > 0 ? alloc * 100.0 / cap : 0;
@@ -594,8 +678,10 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     m.wk = malloc(sizeof *m.wk * (size_t)n + 8);
     m.state = calloc((size_t)n + 1, 1);
     m.rs = o->rightsize ? sim_rs_new(d, pl, n) : NULL;
+    int bmax = o->batch > 1 ? o->batch : 1;
+    s_bat_t *bat = malloc(sizeof *bat * (size_t)bmax);
     int rc = -1;
-    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state ||
+    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state || !bat ||
         (o->rightsize && !m.rs)) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
@@ -639,7 +725,13 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
         bool dep = m.dep.n > 0 && (i >= n || m.dep.a[0].t <= m.sch[i].at);
         if (!dep && i >= n)
             break;
-        double now = dep ? m.dep.a[0].t : m.sch[i].at;
+        /* a batch: the next arrivals up to --batch with no departure
+         * between them, placed together when the last of them arrives */
+        int last = i + 1;
+        while (!dep && last < n && last - i < bmax &&
+               !(m.dep.n > 0 && m.dep.a[0].t <= m.sch[last].at))
+            last++;
+        double now = dep ? m.dep.a[0].t : m.sch[last - 1].at;
         while (next_sample <= now && res->nsamples < scap) {
             sim_sample_t *s = &res->samples[res->nsamples++];
             s->t = next_sample - t0;
@@ -664,10 +756,28 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
             if (s_retry_queue(&m, now) < 0)
                 goto cleanup;
         } else {
-            int r = s_try(&m, i, now);
-            if (r < 0)
-                goto cleanup;
-            if (r == 0) {
+            int bn = last - i;
+            for (int k = 0; k < bn; k++) {
+                bat[k].i = i + k;
+                bat[k].key = 0;
+                if (bn > 1) {
+                    const sim_pod_t *p = &d->pods[m.sch[i + k].pod];
+                    s_job(d, p, o->whole_only, i + k, m.job);
+                    gp_err_t e2;
+                    if (gp_placement_batch_key(pl, m.job, &bat[k].key, &e2) < 0) {
+                        gp_err_set(err, e2.code, "pod line %d: %s", p->line, e2.msg);
+                        goto cleanup;
+                    }
+                }
+            }
+            if (bn > 1)
+                qsort(bat, (size_t)bn, sizeof *bat, s_cmp_bat);
+            for (int k = 0; k < bn; k++)
+                if (s_try(&m, (int)bat[k].i, now) < 0)
+                    goto cleanup;
+            for (; i < last; i++) {         /* the rest wait, in arrival order */
+                if (m.state[i] == S_PLACED)
+                    continue;
                 if (o->max_wait == 0) {
                     m.state[i] = S_DROPPED;
                     res->failed++;
@@ -683,7 +793,6 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
                     m.queue[m.qtail++] = i;
                 }
             }
-            i++;
         }
         if (u > res->util_peak)
             res->util_peak = u;
@@ -718,6 +827,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     s_check(d, pl, m.alloc, res);
     rc = 0;
 cleanup:
+    free(bat);
     sim_rs_destroy(&m.rs);
     free(m.wk);
     free(m.state);

@@ -26,6 +26,9 @@
  * long to wait for commits after the last submission; LOAD_REJECTS_OK=1
  * lets the API refuse jobs under overload (the run then fails only when an
  * accepted job was not committed).
+ * LOAD_SLOW_FILE (env, rate mode) names a file that gets the slowest 1% of
+ * the jobs and the uncommitted ones, a line each: id, scheduled ms and
+ * commit ms (-1: none) from the run's start (to find them in the logs).
  * A job's latency runs from the moment it was due by the schedule, not from
  * when a connection was free to send it, so that a slow API counts against
  * the figures instead of quietly lowering the offered load.
@@ -291,6 +294,17 @@ int main(int argc, char **argv)
                 lat[k++] = j->commit_ns - j->submit_ns;
         }
         bench_sort(lat, k);
+        const char *slow = getenv("LOAD_SLOW_FILE");
+        FILE *sf = slow && k > 0 ? fopen(slow, "w") : NULL;
+        double p99 = k > 0 ? bench_pct(lat, k, 99) : 0;
+        for (gp_strmap_iter_t it = gp_strmap_first(s_jobs); sf && it.key; it = gp_strmap_next(s_jobs, it)) {
+            s_job_t *j = it.value;
+            if (j->commit_ns == 0 || (double)(j->commit_ns - j->submit_ns) >= p99)
+                fprintf(sf, "%s %.2f %.2f\n", it.key, (double)(j->submit_ns - t0) / 1e6,
+                        j->commit_ns ? (double)(j->commit_ns - t0) / 1e6 : -1.0);
+        }
+        if (sf)
+            fclose(sf);
         printf("committed %zu / %lld, errors %ld\n", k, (long long)n, s_errors);
         if (k > 0)
             printf("p50_ms %.2f\np99_ms %.2f\nmax_ms %.2f\n", bench_pct(lat, k, 50) / 1e6,

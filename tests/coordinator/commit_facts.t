@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The commit, as etcd's revisions record it: a placement writes three keys
 # from submission to running -- the job record when it is stored, its
-# allocation when it is committed (the record is not rewritten), the
+# allocation when it is committed (the record is not rewritten: on the
+# region's leader both in one transaction, else the allocation later), the
 # record again when the agent reports it running -- and nothing else (no
 # queue key, no per-node counter); each transaction commits at most 60
 # awards.  And a round closes at its deadline when an agent does not
@@ -33,8 +34,9 @@ wait_for 30 running; ok $? "and all 100 run"
 ac=$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep '/q-7$' | head -1)
 ar=$(kv_rev "$ac" create_revision)
 jm=$(kv_rev /gpupool/jobs/q-7 mod_revision "$ar")
-[ -n "$ar" ] && [ -n "$jm" ] && [ "$jm" -lt "$ar" ]
-ok $? "the commit wrote q-7's allocation (revision $ar) and not its record (still at $jm)"
+jc=$(kv_rev /gpupool/jobs/q-7 create_revision "$ar")
+[ -n "$ar" ] && [ -n "$jm" ] && [ "$jm" = "$jc" ] && [ "$jc" -le "$ar" ]
+ok $? "the commit wrote q-7's allocation (revision $ar) and did not rewrite its record (stored at $jc, still at $jm)"
 versions() {   # KEY-PREFIX: "key version" of every key under it
     etcdctl_ get "$1" --prefix -w json | python3 -c '
 import base64, json, sys

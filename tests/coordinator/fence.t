@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fencing: a leader that stalls between deciding and committing (fault
-# injection: GPUPOOL_FAULT_COMMIT_PAUSE_MS) loses its lease meanwhile; a
-# standby takes over and places the same jobs; when the stalled leader
-# wakes up and commits, etcd refuses the commit.  Nothing is double-booked.
+# Fencing: a leader that stops between deciding and committing (fault
+# injection: GPUPOOL_FAULT_COMMIT_PAUSE_MS, the whole process as a stopped
+# VM would) loses its lease meanwhile; a standby takes over and places the
+# same jobs; when the stalled leader wakes up and commits, etcd refuses the
+# commit.  Nothing is double-booked.
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 3 || bail_out "etcd did not start"

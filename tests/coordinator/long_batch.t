@@ -2,10 +2,10 @@
 # A long batch costs no leadership: a leader held in one batch for three
 # times its lease's TTL (fault injection: GPUPOOL_FAULT_BUSY_MS, in a bid
 # round, as ranking a huge queue on a slow machine would) keeps its lease,
-# because the etcd client refreshes it inside such loops.  The standby
+# because the etcd client refreshes it from a thread of its own.  The standby
 # never takes over, the leader's term does not change, and the job the
 # round was opened for is placed once the batch is over.  (fence.t shows
-# the opposite: a stall that does not refresh the lease loses it.)
+# the opposite: a stopped process, keep-alives included, loses it.)
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 3 || bail_out "etcd did not start"

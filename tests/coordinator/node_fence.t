@@ -16,7 +16,7 @@ pool_agent a1 r1 1 1xA10:24576 || bail_out "agent did not start"
 uuid=$(etcdctl_ get /gpupool/nodes/r1/a1-0000 --print-value-only | grep -o '"uuid": *"[^"]*"' | head -1 | cut -d'"' -f4)
 like "$uuid" '.' "the node's GPU ($uuid)"
 
-echo '{"id": "whole", "devices": 1}' | gpupool_ c1 submit - >/dev/null
+echo '{"id": "whole", "devices": 1}' | gpupool_ c1 submit - >/dev/null &   # answered after the commit
 wait_for 20 grep -q 'fault injection: pausing' "$T_TMP/c1.log"
 ok $? "the leader decided a round and stalls before committing it"
 etcdctl_ put /gpupool/jobs/intruder \

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
-GPUPOOL_FAULT_HANDOFF_PAUSE_MS=3000 GPUPOOL_FAULT_QUEUE_DROP=late pool_coordinator c1 r1 || bail_out "c1 did not start"
+GPUPOOL_FAULT_HANDOFF_PAUSE_MS=6000 GPUPOOL_FAULT_QUEUE_DROP=late pool_coordinator c1 r1 || bail_out "c1 did not start"
 pool_coordinator c2 r2 || bail_out "c2 did not start"
 pool_agent a1 r1 1 1xA10:24576 || bail_out "a1 did not start"
 pool_agent a2 r2 1 2xA10:24576 || bail_out "a2 did not start"
@@ -18,12 +18,15 @@ wait_state c1 fill running 15; ok $? "a whole-GPU job fills region r1"
 
 # The hand-off of "spill" to r2 stalls before its transaction; meanwhile its
 # record changes (rewritten as it is), so etcd refuses the hand-off.
-submit c1 '{"id": "spill", "devices": 1}'
+# (In the background: the leader's loop may stall before it answers.)
+submit c1 '{"id": "spill", "devices": 1}' &
+spill_pid=$!
 pausing() { grep -q 'pausing .* before a hand-off' "$T_TMP/c1.log"; }
 wait_for 15 pausing; ok $? "r1's leader decided a hand-off and stalls before committing it"
 etcdctl_ get /gpupool/jobs/spill --print-value-only | etcdctl_ put /gpupool/jobs/spill >/dev/null
 refused() { grep -q 'hand-off not committed.* job=spill' "$T_TMP/c1.log"; }
 wait_for 15 refused; ok $? "etcd refused the hand-off, and the leader says so"
+wait "$spill_pid"
 wait_state c1 spill running 20; ok $? "the job is not stranded: handed off again, it runs"
 is "$(job_field c1 spill region)" r2 "in r2"
 

@@ -894,6 +894,40 @@ static void test_gpupool_leftover(void)
 
 /* A proposal (an agent's plan) is checked against the node and the job,
  * not against what else the node holds. */
+/* The order of a batch placed together: gpupool's key puts whole jobs first
+ * (most GPUs first), then shares (all alike: they keep arrival order), then
+ * CPU-only jobs; fgd (as every published policy) gives every job the same
+ * key, and a job naming its own policy gets that policy's. */
+static void test_batch_key(void)
+{
+    gp_job_t js[5] = {job("w8", 8, 0, 8000), job("w1", 1, 0, 4000), job("s810", 1, 810, 4000),
+                      job("s160", 1, 160, 4000), job("cpu", 0, 0, 4000)};
+    double k[2][5];
+    const char *pols[2] = {"gpupool", "fgd"};
+    for (int p = 0; p < 2; p++) {
+        gp_placement_t *pl = engine(pols[p]);
+        for (int i = 0; i < 5; i++)
+            is_int(gp_placement_batch_key(pl, &js[i], &k[p][i], &err), 0, "%s: key of %s",
+                   pols[p], js[i].id);
+        gp_placement_destroy(&pl);
+    }
+    ok(k[0][0] > k[0][1] && k[0][1] > k[0][2], "gpupool: 8 whole GPUs, then 1, then a share");
+    ok(k[0][2] == k[0][3], "gpupool: an 810 and a 160 alike (shares keep arrival order)");
+    ok(k[0][3] > k[0][4], "gpupool: CPU-only jobs last");
+    ok(k[1][0] == k[1][2] && k[1][1] == k[1][4] && k[1][0] == k[1][4],
+       "fgd: every job alike (arrival order)");
+    gp_placement_t *pl = engine("fgd");
+    gp_job_t j = job("own", 1, 0, 4000);
+    gp_strlcpy(j.policy, "gpupool", sizeof j.policy);
+    double kj;
+    is_int(gp_placement_batch_key(pl, &j, &kj, &err), 0, "a job naming gpupool on an fgd engine");
+    ok(kj == k[0][1], "gets gpupool's key");
+    gp_strlcpy(j.policy, "nope", sizeof j.policy);
+    ok(gp_placement_batch_key(pl, &j, &kj, &err) < 0 && err.code == GP_ERR_INVALID,
+       "a job naming an unknown policy is refused");
+    gp_placement_destroy(&pl);
+}
+
 static void test_check_plan(void)
 {
     gp_placement_t *pl = engine("binpack");
@@ -972,6 +1006,7 @@ int main(void)
     test_tie_order();
     test_gpupool();
     test_gpupool_leftover();
+    test_batch_key();
     test_check_plan();
     ok(gp_policy_doc("fgd") != NULL && gp_policy_doc("nope") == NULL, "policy docs");
     int named = 0, listed = 0;
