@@ -23,7 +23,7 @@ kill -STOP "$(daemon_pid a1)"
 # (team-q has no quota yet) and waits for the next round.
 post c1 "{\"id\": \"j1\", \"owner\": \"team-p\", $J}" "$T_TMP/j1" &
 p1=$!
-sleep 0.5
+sleep 1   # j1's round opens (nothing to wait on: it waits for a1)
 post c1 "{\"id\": \"x\", \"owner\": \"team-q\", $J}" "$T_TMP/x" &
 px=$!
 sleep 0.5
