@@ -1405,6 +1405,13 @@ static void s_close(coord_t *c, int64_t now)
     int naw = 0;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
+        if (e->offer && coord_cache_job(c, e->id) != NULL) {
+            /* stored meanwhile by another coordinator: its compare would
+             * fail the whole transaction, others' awards with it */
+            coord_cache_untentative(c, e->id);
+            snprintf(e->reason, sizeof e->reason, "stored meanwhile");
+            continue;
+        }
         if (e->awarded || e->handoff[0] || s_choose(c, e) < 0)
             continue;   /* placed by preemption, leaving the region, or no plan */
         aw[naw].e = e;
