@@ -49,6 +49,7 @@
 
 #define RETRY_MS 500
 #define MIN_DEADLINE_MS 250
+#define STEP_AWAY_MS 50      /* steps of the thread's client while away from its local members */
 
 struct gp_etcd_keepalive {
     gp_etcd_keepalive_t *next;
@@ -117,7 +118,6 @@ static void s_refresh(gp_etcd_kathread_t *t, gp_etcd_keepalive_t *ka, int64_t no
     ka->in_call = true;
     pthread_mutex_unlock(&t->mu);
 
-    gp_etcd_step(t->own, 0, NULL);   /* its probes of local members, if any */
     t->own->request_timeout_ms = (int)limit;
     gp_err_t err;
     int64_t ttl = 0;
@@ -143,13 +143,25 @@ static void s_refresh(gp_etcd_kathread_t *t, gp_etcd_keepalive_t *ka, int64_t no
     }
 }
 
+/* Whether the thread's client works on a member other than its local
+ * ones: then its probes of them (etcd_home.c) need steps, between refreshes
+ * too, to bring it back. */
+static bool s_away(const gp_etcd_kathread_t *t)
+{
+    return t->own->n_local > 0 && t->own->cur_ep >= t->own->n_local;
+}
+
 static void *s_thread(void *arg)
 {
     gp_etcd_kathread_t *t = arg;
     pthread_mutex_lock(&t->mu);
     while (!t->quit) {
+        /* the client's own background work: its probes of local members */
+        pthread_mutex_unlock(&t->mu);
+        gp_etcd_step(t->own, 0, NULL);
+        pthread_mutex_lock(&t->mu);
         int64_t now = gp_mono_ms();
-        int64_t wake = -1;
+        int64_t wake = s_away(t) ? now + STEP_AWAY_MS : -1;
         gp_etcd_keepalive_t **pp = &t->list;
         while (*pp) {
             gp_etcd_keepalive_t *ka = *pp;

@@ -568,7 +568,8 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     if (ix->whole) {
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
-        memset(ix->nz, 0, sizeof *ix->nz * (((size_t)ix->nsc + 63) / 64));
+        if (ix->nz)   /* NULL while the index has no slot */
+            memset(ix->nz, 0, sizeof *ix->nz * (((size_t)ix->nsc + 63) / 64));
         /* an empty node's byte, by kind: most nodes are empty when most
          * shapes are first seen, and a kind's empty nodes score alike */
         struct {

@@ -70,7 +70,19 @@ struct coord_cache {
     gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
     int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
     int64_t schema_mod_rev;
+    struct s_lagged *lagged;         /* test hook: watch responses held back (owned) */
+    struct s_lagged **lagged_tail;
 };
+
+/* A watch response held back by GPUPOOL_FAULT_WATCH_LAG_MS: its events,
+ * copied, applied when due. */
+typedef struct s_lagged {
+    int64_t due_ms, revision;
+    size_t n;
+    gp_etcd_event_type_t *types;
+    gp_etcd_kv_t *kvs;              /* key and value owned */
+    struct s_lagged *next;
+} s_lagged_t;
 
 typedef enum {
     K_NONE, K_NODES, K_JOBS, K_ALLOC, K_LEADER, K_COORD, K_QUOTA, K_AGENT, K_CORDON, K_DRAIN,
@@ -828,6 +840,77 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     }
 }
 
+static void s_lagged_free(s_lagged_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->kvs[i].key);
+        free(l->kvs[i].value);
+    }
+    free(l->types);
+    free(l->kvs);
+    free(l);
+}
+
+/* Fault injection (GPUPOOL_FAULT_WATCH_LAG_MS): hold a watch response
+ * back for that long, as a slow etcd watch would, so that tests can show
+ * what the leader does between its commit and the watch's echo of it. */
+static void s_lag(coord_t *c, const gp_etcd_watch_resp_t *resp)
+{
+    coord_cache_t *k = c->cache;
+    s_lagged_t *l = calloc(1, sizeof *l);
+    if (l == NULL || (l->types = calloc(resp->n_events + 1, sizeof *l->types)) == NULL ||
+        (l->kvs = calloc(resp->n_events + 1, sizeof *l->kvs)) == NULL) {
+        if (l)
+            free(l->types);
+        free(l);
+        c->cache->relist = 1;
+        return;
+    }
+    l->due_ms = gp_mono_ms() + c->fault_watch_lag_ms;
+    l->revision = resp->revision;
+    for (size_t i = 0; i < resp->n_events; i++, l->n++) {
+        const gp_etcd_kv_t *kv = &resp->events[i].kv;
+        l->types[i] = resp->events[i].type;
+        l->kvs[i] = *kv;
+        l->kvs[i].key = malloc(kv->key_len + 1);
+        l->kvs[i].value = malloc(kv->value_len + 1);
+        if (l->kvs[i].key == NULL || l->kvs[i].value == NULL) {
+            l->n++;
+            s_lagged_free(l);
+            c->cache->relist = 1;
+            return;
+        }
+        memcpy(l->kvs[i].key, kv->key, kv->key_len);
+        l->kvs[i].key[kv->key_len] = '\0';
+        if (kv->value_len)
+            memcpy(l->kvs[i].value, kv->value, kv->value_len);
+        l->kvs[i].value[kv->value_len] = '\0';
+    }
+    if (k->lagged_tail == NULL)
+        k->lagged_tail = &k->lagged;
+    *k->lagged_tail = l;
+    k->lagged_tail = &l->next;
+}
+
+/* The held-back responses that are due (all: the cache is listed again). */
+static void s_lag_apply(coord_t *c, int drop)
+{
+    coord_cache_t *k = c->cache;
+    while (k->lagged && (drop || gp_mono_ms() >= k->lagged->due_ms)) {
+        s_lagged_t *l = k->lagged;
+        k->lagged = l->next;
+        if (k->lagged == NULL)
+            k->lagged_tail = &k->lagged;
+        for (size_t i = 0; !drop && i < l->n; i++)
+            s_apply(c, l->types[i], &l->kvs[i]);
+        if (!drop && l->revision > k->revision)
+            k->revision = l->revision;
+        if (!drop)
+            s_release_held(c, k->revision);
+        s_lagged_free(l);
+    }
+}
+
 static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, void *arg)
 {
     (void)w;
@@ -836,6 +919,10 @@ static void s_on_watch(gp_etcd_watch_t *w, const gp_etcd_watch_resp_t *resp, voi
         gp_log_warn("pool watch ended (%s), listing again",
                     resp->kind == GP_ETCD_WATCH_COMPACTED ? "compacted" : "error");
         c->cache->relist = 1;
+        return;
+    }
+    if (c->fault_watch_lag_ms > 0) {
+        s_lag(c, resp);
         return;
     }
     for (size_t i = 0; i < resp->n_events; i++)
@@ -875,6 +962,7 @@ static void s_clear(coord_t *c)
 {
     coord_cache_t *k = c->cache;
     gp_etcd_watch_destroy(&k->watch);
+    s_lag_apply(c, 1);
     s_map_destroy(&k->nodes, s_node_free);
     s_map_destroy(&k->drains, s_drain_free);
     s_map_destroy(&k->agents, s_json_free);
@@ -994,6 +1082,7 @@ int coord_cache_start(coord_t *c, gp_err_t *err)
 
 void coord_cache_tick(coord_t *c)
 {
+    s_lag_apply(c, c->cache->relist);
     if (!c->cache->relist)
         return;
     coord_round_abort(c, "the cache is rebuilt");

@@ -482,6 +482,7 @@ struct coord {
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
     int64_t fault_busy_ms;           /* test hook: one long CPU-bound batch in a round */
+    int64_t fault_watch_lag_ms;      /* test hook: watch responses applied this late */
     char *fault_queue_drop;          /* test hook: lose this job from the queue once */
     char *fault_commit_lost;         /* test hook: a commit's answers lost once:
                                       * "applied" (etcd applied it) or "dropped" */

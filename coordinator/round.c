@@ -72,7 +72,12 @@
  * intake, which stores it alone as any submission (finding it stored when
  * an unknown outcome was in fact applied: record and allocation are one
  * write, so there is nothing to settle).  Offers wait for the next round,
- * taken in the batch's order with the queued jobs.
+ * taken in the batch's order with the queued jobs; that round is their one
+ * chance: one it does not take goes back to intake, so that no request
+ * waits behind the queue.  A placed offer is known from its commit on by
+ * its held plan (coord_cache_held), before the watch shows its record:
+ * the same id offered again meanwhile is not offered but stored alone
+ * (and so answered as the same job).
  *
  * Rounds overlap: once a round has decided its awards (4) and before it
  * commits (5), the next round opens (1-3) and its calls for bids go out,
@@ -272,8 +277,9 @@ int coord_round_offer(coord_t *c, const char *id, const char *owner, const char 
 {
     s_state_t *st = c->round;
     if (st == NULL || !coord_is_leader(c) || coord_store_full(c) ||
-        st->noffers >= c->cfg.batch || coord_cache_job(c, id) != NULL)
-        return -1;
+        st->noffers >= c->cfg.batch || coord_cache_job(c, id) != NULL ||
+        coord_cache_held(c, id) != NULL)
+        return -1;   /* known: stored, or placed and not yet seen by the watch */
     if (st->offered == NULL && (st->offered = gp_strmap_new()) == NULL)
         return -1;
     if (gp_strmap_get(st->offered, id))
@@ -528,11 +534,12 @@ typedef struct {
 static int s_batch(coord_t *c, s_round_t *r, int64_t now)
 {
     s_state_t *st = s_st(c);
-    /* An offer whose job was stored meanwhile (by another coordinator)
+    /* An offer whose job was stored meanwhile (by another coordinator),
+     * or whose id holds a plan already (placed, the watch not there yet),
      * goes back to intake: it answers by comparison. */
     for (s_offer_t **p = &st->offers; *p;) {
         s_offer_t *o = *p;
-        if (coord_cache_job(c, o->id) == NULL) {
+        if (coord_cache_job(c, o->id) == NULL && coord_cache_held(c, o->id) == NULL) {
             p = &o->next;
             continue;
         }
@@ -587,6 +594,21 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     nk = coord_decide_batch(keys, nk, now, (size_t)c->cfg.batch);
     r->e = nk ? calloc(nk, sizeof *r->e) : NULL;
+    if (r->e == NULL)
+        nk = 0;
+    /* An offer has one chance, this round: one it does not take goes back
+     * to intake, to be stored alone and queued (its request is answered
+     * now, not after every job ahead of it). */
+    for (size_t k = 0; k < nk; k++)
+        if (((const s_ref_t *)keys[k].ref)->o)
+            ((const s_ref_t *)keys[k].ref)->o->taken = 1;
+    for (s_offer_t **p = &st->offers; *p;) {
+        s_offer_t *o = *p;
+        *p = o->next;   /* the round's own now, or intake's */
+        st->noffers--;
+        if (!o->taken)
+            s_offer_end(c, o, 0);
+    }
     if (r->e == NULL) {
         free(keys);
         free(refs);
@@ -601,7 +623,6 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
             e->submitted_ms = ref->o->submitted_ms;
             e->offer = ref->o;
             e->offered = 1;
-            ref->o->taken = 1;
             continue;
         }
         gp_strlcpy(e->id, ref->j->id, sizeof e->id);
@@ -611,14 +632,6 @@ static int s_batch(coord_t *c, s_round_t *r, int64_t now)
     }
     free(keys);
     free(refs);
-    for (s_offer_t **p = &st->offers; *p;) {   /* the round's own now */
-        if ((*p)->taken) {
-            *p = (*p)->next;
-            st->noffers--;
-        } else {
-            p = &(*p)->next;
-        }
-    }
     r->by_job = gp_strmap_new();
     r->agents = gp_strmap_new();
     r->id++;
@@ -673,6 +686,11 @@ static int s_rank_offer(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *u
         return 0;
     }
     gp_strmap_put(r->by_job, e->id, e);
+    if (coord_cache_quota(c, e->offer->owner) != NULL) {
+        /* its team got a quota since intake took it: the queued job's path */
+        snprintf(e->reason, sizeof e->reason, "its team %.64s has a quota", e->offer->owner);
+        return 0;
+    }
     int k = (int)(c->cfg.candidates < S_MAX_CAND ? c->cfg.candidates : S_MAX_CAND);
     gp_err_set(&err, GP_ERR_NOTFOUND, "no capacity for it in region %s", c->cfg.region);
     int allowed = st->orig.regions.n == 0 || gp_strlist_has(&st->orig.regions, c->cfg.region);
@@ -682,8 +700,12 @@ static int s_rank_offer(coord_t *c, s_round_t *r, s_entry_t *e, coord_usage_t *u
         snprintf(e->reason, sizeof e->reason, "no node fits here: %.200s", err.msg);
         return 0;
     }
+    if (coord_cache_held(c, e->id) != NULL || coord_cache_hold(c, &st->cand[0].plan) < 0) {
+        *ncand = 0;   /* no plan of its own: it must not release another's */
+        snprintf(e->reason, sizeof e->reason, "its plan could not be held");
+        return 0;
+    }
     coord_quota_charge(c, usage, e->offer->owner, &st->cand[0].plan);
-    coord_cache_hold(c, &st->cand[0].plan);
     return 1;
 }
 
@@ -1383,6 +1405,13 @@ static void s_close(coord_t *c, int64_t now)
     int naw = 0;
     for (int i = 0; i < r->n; i++) {
         s_entry_t *e = &r->e[i];
+        if (e->offer && coord_cache_job(c, e->id) != NULL) {
+            /* stored meanwhile by another coordinator: its compare would
+             * fail the whole transaction, others' awards with it */
+            coord_cache_untentative(c, e->id);
+            snprintf(e->reason, sizeof e->reason, "stored meanwhile");
+            continue;
+        }
         if (e->awarded || e->handoff[0] || s_choose(c, e) < 0)
             continue;   /* placed by preemption, leaving the region, or no plan */
         aw[naw].e = e;
