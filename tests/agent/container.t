@@ -183,8 +183,10 @@ wait_for 10 bash -c "! kill -0 $sup && ! kill -0 $pid"; ok $? "share2's supervis
 has_container share2; ok $? "its container runs on"
 start_daemon agent2 'gpupool-agent ready' 30 -- "$GP_BUILD/gpupool-agent" "${AGENT_ARGS[@]}" ||
     bail_out "agent did not restart"
-grep -q "adopted running job=$TAG-share1" "$T_TMP/agent2.log"; ok $? "the restarted agent adopts share1"
-grep -q "container found by name, adopted job=$TAG-share2" "$T_TMP/agent2.log"
+# (adoption ends once the jobs' records are read back, after "ready")
+wait_for 30 grep -q "adopted running job=$TAG-share1" "$T_TMP/agent2.log"
+ok $? "the restarted agent adopts share1"
+wait_for 30 grep -q "container found by name, adopted job=$TAG-share2" "$T_TMP/agent2.log"
 ok $? "and finds share2's container by name"
 is "$(state share1)/$(state share2)" running/running "both still run"
 is "$(podman ps -a --filter "name=^gpupool-$TAG-share" -q | wc -l)" 2 "no container was started twice"
