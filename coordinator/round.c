@@ -88,9 +88,16 @@
  * The loop never waits for etcd here: the commit's waves and then the
  * closing round's pending reasons and hand-offs are background batches
  * (etcd.h, gp_etcd_batch_start) whose callbacks carry the round on, while
- * intake, the API, keep-alives and the next round's bids proceed.  One
- * round closes at a time: the next one closes once the previous one has
- * finished, so that its node fences include our last commits.
+ * intake, the API, keep-alives and the next round's bids proceed.  A
+ * round closes (decides its awards) as soon as its bids are in, even while
+ * earlier rounds still commit: the plans of every round decided are held
+ * in the engine until its commit has landed, so rounds never plan over
+ * each other.  Their commits run one at a time, in the order the rounds
+ * closed: a round's commit starts once the previous round has finished, so
+ * that its node fences include our last commits.  So a new offer waits for
+ * the agents' answers and etcd's write, not for earlier rounds' commits
+ * too.  At most S_CLOSING_MAX rounds wait to commit; then the live round
+ * waits to close.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +198,9 @@ static const char s_asked = 'q', s_answered = 'a';
  * phase works on (a gp_job_t is large; entries do not keep one). */
 struct coord_round {
     s_round_t live;
-    struct s_closing *closing;    /* the previous round, finishing (s_close) */
+    struct s_closing *closing;    /* rounds decided, committing in turn (s_close): the head's
+                                   * commit is in flight, the others wait for it */
+    int nclosing;
     s_offer_t *offers;            /* offered at intake, waiting for a round */
     int noffers;
     gp_strmap_t *offered;         /* id -> s_offer_t*: every offer not answered yet */
@@ -923,7 +932,13 @@ typedef struct s_closing {
     gp_etcd_batch_t *rb;
     char (*ids)[GP_NAME_LEN];
     int *idx, *hidx, nids;
+    struct s_closing *next;       /* the round decided after it */
 } s_closing_t;
+
+/* Rounds decided and not finished: one commits, the others wait their
+ * turn (each one's node fences include the commits before it).  When this
+ * many are queued, the live round waits to close. */
+#define S_CLOSING_MAX 4
 
 static void s_wave_flush(s_commit_t *k)
 {
@@ -1383,14 +1398,14 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
  * the next round opens at once (its calls for bids go out while this one
  * commits); the commit's waves, then the pending reasons and hand-offs,
  * are written by background batches while the loop serves the API and the
- * agents.  One round closes at a time: the next closes when this one has
- * finished (its commits set the node fences the next one compares, and
- * its jobs are released only then). */
+ * agents.  Commits run one round at a time, in order: this one's starts
+ * when the rounds closed before it have finished (their commits set the
+ * node fences this one compares). */
 static void s_close(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
-    if (s_st(c)->closing)
-        return;   /* after the previous round's commit (coord_round_deadline) */
+    if (s_st(c)->nclosing >= S_CLOSING_MAX)
+        return;   /* once the oldest has finished (coord_round_deadline) */
     s_closing_t *cl = calloc(1, sizeof *cl);
     s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
     if (cl == NULL || aw == NULL) {
@@ -1433,9 +1448,15 @@ static void s_close(coord_t *c, int64_t now)
      * a copy. */
     cl->r = *r;
     s_detach(r);
-    s_st(c)->closing = cl;
+    s_closing_t **tail = &s_st(c)->closing;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = cl;
+    s_st(c)->nclosing++;
+    int first = s_st(c)->closing == cl;
     s_open_next(c, now);
-    s_commit_start(cl);
+    if (first)
+        s_commit_start(cl);   /* else when the rounds before it have finished (s_reasons_done) */
 }
 
 /* The commit has landed (every wave): tell the winners, write the reasons. */
@@ -1500,13 +1521,18 @@ static void s_reasons_done(s_closing_t *cl)
                  (long long)cl->bids_ms, (double)cl->commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
     int big = r->n >= S_BIG_ROUND;
-    if (c->round && c->round->closing == cl)
-        c->round->closing = NULL;
+    s_closing_t *next = NULL;
+    if (c->round && c->round->closing == cl) {
+        c->round->closing = next = cl->next;
+        c->round->nclosing--;
+    }
     s_closing_free(cl);
     if (big)
         gp_daemon_trim_memory_now();   /* the round's calls, bids and commit were MiBs */
     if (c->round)
         c->round->kick = 1;   /* its jobs that lost a race retry at once */
+    if (next)
+        s_commit_start(next);   /* its node fences now include this round's commits */
 }
 
 int coord_round_start(coord_t *c, gp_err_t *err)
@@ -1557,7 +1583,7 @@ int64_t coord_round_deadline(coord_t *c)
     if (r == NULL)
         return 0;
     if (r->active)
-        return c->round->closing ? 0 : r->deadline_ms;   /* closes after the previous round */
+        return c->round->nclosing >= S_CLOSING_MAX ? 0 : r->deadline_ms;   /* s_close */
     return c->round->kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
 }
 
@@ -1571,11 +1597,13 @@ void coord_round_stop(coord_t *c)
     while (st && st->closing && gp_mono_ms() < until)
         if (gp_etcd_step(c->etcd, 50, &err) < 0)
             break;
-    if (st && st->closing) {
+    while (st && st->closing) {
         /* Given up: what is in flight is cancelled, its outcome unknown (the
-         * next leader's recovery settles it). */
-        s_closing_free(st->closing);
-        st->closing = NULL;
+         * next leader's recovery settles it); what waits is not sent. */
+        s_closing_t *cl = st->closing;
+        st->closing = cl->next;
+        st->nclosing--;
+        s_closing_free(cl);
     }
     coord_round_abort(c, "stopping");
     s_offers_drop(c);
