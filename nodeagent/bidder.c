@@ -51,9 +51,9 @@
 #include "banned.h"
 
 /* A call for bids of this many jobs or more is a burst of MiBs of JSON
- * (the call, the bids): free pages go back to the system right after it
- * (gp_daemon_trim_memory_now), so the agent's resident size does not follow
- * the size of the last rounds. */
+ * (the call, the bids): free pages go back to the system once such calls
+ * pause (gp_daemon_trim_memory_after_burst), so the agent's resident size
+ * does not follow the size of the last rounds. */
 #define S_BIG_CFB 64
 
 typedef struct {
@@ -552,7 +552,7 @@ void agent_bidder_handle(agent_t *a)
             }
             gp_wire_msg_clear(&msg);
             if (big)
-                gp_daemon_trim_memory_now();   /* the call and our bids were MiBs of JSON */
+                gp_daemon_trim_memory_after_burst();   /* the call and our bids were MiBs of JSON */
         }
     }
 }
