@@ -27,61 +27,6 @@
 #include "util.h"
 #include "banned.h"
 
-/* ------------------------------------------------------------ buffers */
-
-int gp_ebuf_reserve(gp_ebuf_t *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-int gp_ebuf_add(gp_ebuf_t *b, const void *data, size_t len)
-{
-    if (gp_ebuf_reserve(b, len) < 0)
-        return -1;
-    if (len)
-        memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-int gp_ebuf_adds(gp_ebuf_t *b, const char *s)
-{
-    return gp_ebuf_add(b, s, strlen(s));
-}
-
-int gp_ebuf_addf(gp_ebuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || gp_ebuf_reserve(b, (size_t)n) < 0)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
-}
-
-void gp_ebuf_free(gp_ebuf_t *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
 /* ------------------------------------------------------------ base64 */
 
 static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
