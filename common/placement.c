@@ -159,6 +159,7 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
         return NULL;
     }
     pl->policy = pol;
+    pl->plan_slot = -1;
     gp_placement_reseed(pl, opts->seed);
     pl->full_scan_nodes = opts->full_scan_nodes > 0 ? opts->full_scan_nodes : 4096;
     pl->max_candidates = opts->max_candidates > 0 ? opts->max_candidates : 512;
@@ -171,12 +172,10 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     return pl;
 }
 
+/* An allocation and its job id are one block (the id after the devices). */
 static void s_alloc_free(gp_pl_alloc_t *a)
 {
-    if (a) {
-        free(a->job);
-        free(a);
-    }
+    free(a);
 }
 
 static void s_node_clear(gp_pl_node_t *n)
@@ -512,7 +511,11 @@ static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
 
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err)
 {
-    int slot = gp_pl_map_find(self->node_index, alloc->node);
+    /* most commits are of the plan place() just made: its node first */
+    int slot = self->plan_slot;
+    if (slot < 0 || slot >= self->nslots || !self->nodes[slot].used ||
+        strcmp(self->nodes[slot].name, alloc->node) != 0)
+        slot = gp_pl_map_find(self->node_index, alloc->node);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
@@ -523,11 +526,14 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
         return gp_err_set(err, GP_ERR_INVALID, "job %s: %d devices on a node of %d",
                           alloc->job, alloc->ndevices, n->ndev);
-    gp_pl_alloc_t *a = calloc(1, sizeof *a + sizeof a->dev[0] * (size_t)alloc->ndevices);
-    if (a == NULL || (a->job = strdup(alloc->job)) == NULL) {
-        free(a);
+    gp_pl_alloc_t *a;
+    size_t devs = sizeof *a + sizeof a->dev[0] * (size_t)alloc->ndevices;
+    size_t idlen = strnlen(alloc->job, sizeof alloc->job - 1) + 1;
+    a = calloc(1, devs + idlen);
+    if (a == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    }
+    a->job = (char *)a + devs;
+    memcpy(a->job, alloc->job, idlen - 1);
     a->node = slot;
     a->priority = alloc->priority;
     a->cpu = alloc->cpu_milli;

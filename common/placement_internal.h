@@ -143,6 +143,8 @@ struct gp_placement {
     int *free_slots;
     int nfree;
     int nnodes;
+    int plan_slot;               /* the node of place()'s last plan (-1 none): add_alloc's
+                                    likely node, checked by name */
     gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */
     gp_strmap_t *job_index;      /* job -> its gp_pl_alloc_t (s_alloc_find) */
     gp_pl_alloc_t **allocs;
