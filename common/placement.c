@@ -16,6 +16,7 @@
 #include "placement_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 #include "util.h"
 
 #include "banned.h"
+
+_Static_assert(offsetof(gp_pl_node_t, nallocs) + sizeof(int) <= GP_PL_NODE_HOT,
+               "a node's scored fields span GP_PL_NODE_HOT bytes");
 
 /* The policies, listed once: policy P is gp_policy_P, named "P" (the
  * name list and the table are both made from this list). */

@@ -46,26 +46,33 @@ typedef struct {
 
 #define GP_PL_CACHE_WAYS 32
 
+/* The bytes of a node that scoring reads (gp_pl_node_t's first fields). */
+#define GP_PL_NODE_HOT 64
+
 typedef struct {
-    char *name;
+    /* what scoring a node reads, first (a catch-up asks for these lines) */
     bool used;
     bool healthy;
-    int64_t cpu_cap, cpu_free, mem_cap, mem_free;
     int ndev;
     gp_pl_dev_t *dev;
+    int64_t cpu_free, mem_free;
     int group;              /* of device 0 (-1 without devices) */
-    int64_t gpu_free;       /* sum of the devices' free share, kept current */
-    int region, cloud, zone;
-    int nlabels;
-    int *labels;            /* interned "key=value" */
     uint32_t version;
-    gp_pl_alloc_t **allocs;
-    int nallocs, allocs_cap;
-    gp_pl_cache_t *cache;
     double frag;            /* FGD: cached fragmentation */
     uint32_t frag_version;
     uint32_t frag_epoch;
     uint32_t rank;          /* tie order, fixed per seed: lower wins among equal scores */
+    int nallocs;
+    /* the rest */
+    char *name;
+    int64_t cpu_cap, mem_cap;
+    int64_t gpu_free;       /* sum of the devices' free share, kept current */
+    int region, cloud, zone;
+    int nlabels;
+    int *labels;            /* interned "key=value" */
+    gp_pl_alloc_t **allocs;
+    int allocs_cap;
+    gp_pl_cache_t *cache;
 } gp_pl_node_t;
 
 struct gp_pl_alloc {

@@ -860,8 +860,11 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             }
             if (k + 2 * S_PREFETCH < n) {
                 int ahead = live[k + 2 * S_PREFETCH];
-                if (gp_pl_sum_ok(&leaf[ahead], r_ix))
-                    __builtin_prefetch(&pl->nodes[ahead]);
+                if (gp_pl_sum_ok(&leaf[ahead], r_ix)) {
+                    const char *hot = (const char *)&pl->nodes[ahead];
+                    __builtin_prefetch(hot);
+                    __builtin_prefetch(hot + GP_PL_NODE_HOT - 1);
+                }
                 /* most bytes that a catch-up re-scores change: their leaf */
                 if (whole && pl->ix_at[ahead] >= 0)
                     __builtin_prefetch(&ix->t[(1 << pl->ix_bits) + pl->ix_at[ahead]]);
