@@ -312,18 +312,25 @@ static inline bool gp_pl_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
     return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
 }
 
-/* placement_index.c: a leaf's summary in brief, 16 bytes per slot beside
- * the tree (so that a long catch-up of a shape index turns most changed
- * nodes away from a small array): each field the leaf's, scaled down and
- * saturated by gp_pl_brief_u16 (CPU >> 6, host memory >> 8, device memory
- * >> 6, compute and permille as they are), entirely free devices at most
- * 255, the models' bits folded into 8.  A request is brought to the same
- * form (gp_pl_brief_req); the scaling keeps order, so a node whose brief
- * turns a request away has a summary that turns it away too. */
+/* placement_index.c: a leaf's summary in brief, beside the tree (so that
+ * a long catch-up of a shape index turns most changed nodes away from a
+ * small record): each field the leaf's, scaled down and saturated by
+ * gp_pl_brief_u16 (CPU >> 6, host memory >> 8, device memory >> 6,
+ * compute and permille as they are), entirely free devices at most 255,
+ * the models' bits folded into 8.  A request is brought to the same form
+ * (gp_pl_brief_req); the scaling keeps order, so a node whose brief turns
+ * a request away has a summary that turns it away too.  The record, one
+ * cache line per slot, also holds for placement_shape_index.c a bit per
+ * whole-score index (by its place in shape_ix): the slot's byte there is
+ * not 0.  A catch-up reads both from the one line, and the many indexes
+ * catching up on one changed node read the same line. */
+#define GP_PL_MAX_SHAPES 256
 struct gp_pl_brief {
     uint16_t cpu, mem, dmem, comp, dpm;
     uint8_t whole, groups;
     uint8_t pad[4];
+    uint64_t held[GP_PL_MAX_SHAPES / 64];
+    uint8_t pad2[16];
 };
 
 typedef struct {
