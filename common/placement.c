@@ -209,6 +209,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
     gp_strmap_destroy(&pl->node_index);
     gp_strmap_destroy(&pl->job_index);
     gp_strmap_destroy(&pl->strings);
+    gp_strmap_destroy(&pl->kinds);
     for (int g = 0; g < pl->ngroups; g++) {
         free(pl->group_vendor[g]);
         free(pl->group_model[g]);
@@ -271,6 +272,33 @@ static int s_group(gp_placement_t *pl, const char *vendor, const char *model, in
     return g;
 }
 
+/* A node's kind: everything of its state without allocations but the
+ * names (its own, the devices' uuids), written out as a key and numbered
+ * from 1 in order of appearance; 0 when out of memory (no kind). */
+static int s_kind(gp_placement_t *pl, const gp_pl_node_t *n)
+{
+    char key[64 + GP_MAX_LABELS * 12 + GP_MAX_DEVICES * 80];
+    size_t len = (size_t)snprintf(key, sizeof key, "%d %lld %lld %d %d %d %d %d", n->healthy,
+                                  (long long)n->cpu_cap, (long long)n->mem_cap, n->ndev,
+                                  n->region, n->cloud, n->zone, n->nlabels);
+    for (int i = 0; i < n->nlabels && len < sizeof key; i++)
+        len += (size_t)snprintf(key + len, sizeof key - len, " l%d", n->labels[i]);
+    for (int i = 0; i < n->ndev && len < sizeof key; i++) {
+        const gp_pl_dev_t *d = &n->dev[i];
+        len += (size_t)snprintf(key + len, sizeof key - len, " d%lld,%lld,%d,%d,%u,%d",
+                                (long long)d->mem_cap, (long long)d->mem_phys, d->healthy,
+                                d->numa, d->links, d->group);
+    }
+    if (len >= sizeof key)
+        return 0;
+    int id = gp_pl_map_find(pl->kinds, key);
+    if (id > 0)
+        return id;
+    if (s_map_put(&pl->kinds, key, pl->nkinds + 1) < 0)
+        return 0;
+    return ++pl->nkinds;
+}
+
 static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src, gp_err_t *err)
 {
     memset(n, 0, sizeof *n);
@@ -320,6 +348,7 @@ static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src
             n->group = d->group;
     }
     s_node_refresh(n);
+    n->kind = s_kind(pl, n);
     if (src->cpu_milli > pl->max_cpu) {
         pl->max_cpu = (double)src->cpu_milli;
         pl->epoch++;           /* scores normalised by the largest node */

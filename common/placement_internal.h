@@ -73,6 +73,9 @@ typedef struct {
     gp_pl_alloc_t **allocs;
     int allocs_cap;
     gp_pl_cache_t *cache;
+    int kind;               /* > 0: the id of its record less the names (placement.c):
+                               two nodes of one kind without allocations are in
+                               the same state */
 } gp_pl_node_t;
 
 struct gp_pl_alloc {
@@ -157,6 +160,8 @@ struct gp_placement {
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
     gp_strmap_t *strings;        /* interned names -> id */
+    gp_strmap_t *kinds;          /* node kinds (gp_pl_node_t.kind) by their key */
+    int nkinds;
     int nstrings;
     int ngroups;
     int64_t group_mem[GP_PL_MAX_GROUPS * 4];

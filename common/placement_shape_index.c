@@ -75,7 +75,8 @@
  * position does not lower it; s_ix_top corrects it when it reaches it),
  * so that a byte that rises, or falls below what another node there
  * holds, only climbs; a rebuild scores one empty node per kind (the empty
- * nodes of a kind, compared field by field, share its byte).
+ * nodes of a kind, numbered by their records less the names when they
+ * are added, share its byte, and their devices are not read).
  *
  * Memory per node per indexed shape: about 3.5 bytes for a tree (its
  * byte and its share of the tree; its bit is in the brief record), 16 for
@@ -522,12 +523,14 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
  * the nodes' devices (allocated apart) and what the policy keeps are asked
  * for a few slots ahead, for the nodes whose summary lets them hold the
  * shape. */
-static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
+static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s, bool by_kind)
 {
     if (s + S_PREFETCH < pl->nslots) {
         int a = s + S_PREFETCH;
-        if (gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
-            const gp_pl_node_t *an = &pl->nodes[a];
+        const gp_pl_node_t *an = &pl->nodes[a];
+        /* by_kind: an empty node (but the first of its kind) takes its
+         * kind's byte without being read */
+        if ((!by_kind || an->nallocs > 0) && gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
             const char *dv = (const char *)an->dev;
             size_t dlen = sizeof *an->dev * (size_t)an->ndev;
             for (size_t o = 0; o < dlen; o += 64)
@@ -536,31 +539,6 @@ static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
                 r->policy->prefetch(pl, a);
         }
     }
-}
-
-/* Two empty nodes in the same state, compared field by field (all but
- * names, uuids and the engine's bookkeeping): a cacheable policy gives
- * them the same score. */
-static bool s_same_empty(const gp_pl_node_t *a, const gp_pl_node_t *b)
-{
-    if (a->nallocs != 0 || b->nallocs != 0 || a->used != b->used || a->healthy != b->healthy ||
-        a->cpu_cap != b->cpu_cap || a->cpu_free != b->cpu_free || a->mem_cap != b->mem_cap ||
-        a->mem_free != b->mem_free || a->ndev != b->ndev || a->group != b->group ||
-        a->gpu_free != b->gpu_free || a->region != b->region || a->cloud != b->cloud ||
-        a->zone != b->zone || a->nlabels != b->nlabels)
-        return false;
-    if (a->nlabels > 0 && memcmp(a->labels, b->labels, sizeof *a->labels * (size_t)a->nlabels))
-        return false;
-    for (int i = 0; i < a->ndev; i++) {
-        const gp_pl_dev_t *x = &a->dev[i], *y = &b->dev[i];
-        if (x->mem_cap != y->mem_cap || x->mem_phys != y->mem_phys ||
-            x->mem_free != y->mem_free || x->comp_free != y->comp_free ||
-            x->nalloc != y->nalloc || x->whole_taken != y->whole_taken ||
-            x->healthy != y->healthy || x->numa != y->numa || x->links != y->links ||
-            x->group != y->group || x->milli != y->milli)
-            return false;
-    }
-    return true;
 }
 
 #define S_EMPTY_KINDS 64
@@ -572,35 +550,32 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
         /* an empty node's byte, by kind: most nodes are empty when most
-         * shapes are first seen, and a kind's empty nodes score alike */
+         * shapes are first seen, and a kind's empty nodes are in the same
+         * state (gp_pl_node_t.kind), so they score alike */
         struct {
-            int slot;
+            int kind;
             uint8_t b;
         } empty[S_EMPTY_KINDS];
         for (int k = 0; k < S_EMPTY_KINDS; k++)
-            empty[k].slot = -1;
+            empty[k].kind = 0;
         for (int s = 0; s < pl->nslots; s++) {
             if (!gp_pl_brief_ok(&pl->brief[s], q)) {
                 ix->sc[s] = 0;
                 s_held_set(pl, ix, s, false);
                 continue;
             }
-            s_rebuild_prefetch(pl, r, s);
+            s_rebuild_prefetch(pl, r, s, true);
             const gp_pl_node_t *n = &pl->nodes[s];
-            int kind = -1;
+            int kind = n->used && n->nallocs == 0 ? n->kind : 0;
+            int at = kind % S_EMPTY_KINDS;
             uint8_t b;
-            if (n->nallocs == 0)
-                kind = (int)(((uint64_t)n->cpu_cap * 31 + (uint64_t)n->mem_cap * 7 +
-                              (uint64_t)n->ndev * 131 + (uint64_t)(n->group + 1) * 1031) %
-                             S_EMPTY_KINDS);
-            if (kind >= 0 && empty[kind].slot >= 0 &&
-                s_same_empty(&pl->nodes[empty[kind].slot], n)) {
-                b = empty[kind].b;
+            if (kind > 0 && empty[at].kind == kind) {
+                b = empty[at].b;
             } else {
                 b = s_ix_byte(pl, r, s);
-                if (kind >= 0) {
-                    empty[kind].slot = s;
-                    empty[kind].b = b;
+                if (kind > 0) {
+                    empty[at].kind = kind;
+                    empty[at].b = b;
                 }
             }
             if (b == 255)
@@ -624,7 +599,7 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     ix->n = 0;
     for (int s = 0; s < pl->nslots; s++) {
         double sc;
-        s_rebuild_prefetch(pl, r, s);
+        s_rebuild_prefetch(pl, r, s, false);
         if (s_ix_score(pl, r, s, &sc, NULL)) {
             s_hent_t e = {(float)sc, (uint32_t)s, pl->nodes[s].rank};
             s_hset(ix, ix->n++, e);
