@@ -1625,7 +1625,7 @@ static void s_reasons_done(s_closing_t *cl)
     }
     s_closing_free(cl);
     if (big)
-        gp_daemon_trim_memory_now();   /* the round's calls, bids and commit were MiBs */
+        gp_daemon_trim_memory_after_burst();   /* the round's calls, bids and commit were MiBs */
     if (c->round)
         c->round->kick = 1;   /* its jobs that lost a race retry at once */
 }
