@@ -16,6 +16,7 @@
 #include "placement_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 #include "util.h"
 
 #include "banned.h"
+
+_Static_assert(offsetof(gp_pl_node_t, nallocs) + sizeof(int) <= GP_PL_NODE_HOT,
+               "a node's scored fields span GP_PL_NODE_HOT bytes");
 
 /* The policies, listed once: policy P is gp_policy_P, named "P" (the
  * name list and the table are both made from this list). */
@@ -159,6 +163,7 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
         return NULL;
     }
     pl->policy = pol;
+    pl->plan_slot = -1;
     gp_placement_reseed(pl, opts->seed);
     pl->full_scan_nodes = opts->full_scan_nodes > 0 ? opts->full_scan_nodes : 4096;
     pl->max_candidates = opts->max_candidates > 0 ? opts->max_candidates : 512;
@@ -171,12 +176,10 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     return pl;
 }
 
+/* An allocation and its job id are one block (the id after the devices). */
 static void s_alloc_free(gp_pl_alloc_t *a)
 {
-    if (a) {
-        free(a->job);
-        free(a);
-    }
+    free(a);
 }
 
 static void s_node_clear(gp_pl_node_t *n)
@@ -206,6 +209,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
     gp_strmap_destroy(&pl->node_index);
     gp_strmap_destroy(&pl->job_index);
     gp_strmap_destroy(&pl->strings);
+    gp_strmap_destroy(&pl->kinds);
     for (int g = 0; g < pl->ngroups; g++) {
         free(pl->group_vendor[g]);
         free(pl->group_model[g]);
@@ -268,6 +272,33 @@ static int s_group(gp_placement_t *pl, const char *vendor, const char *model, in
     return g;
 }
 
+/* A node's kind: everything of its state without allocations but the
+ * names (its own, the devices' uuids), written out as a key and numbered
+ * from 1 in order of appearance; 0 when out of memory (no kind). */
+static int s_kind(gp_placement_t *pl, const gp_pl_node_t *n)
+{
+    char key[64 + GP_MAX_LABELS * 12 + GP_MAX_DEVICES * 80];
+    size_t len = (size_t)snprintf(key, sizeof key, "%d %lld %lld %d %d %d %d %d", n->healthy,
+                                  (long long)n->cpu_cap, (long long)n->mem_cap, n->ndev,
+                                  n->region, n->cloud, n->zone, n->nlabels);
+    for (int i = 0; i < n->nlabels && len < sizeof key; i++)
+        len += (size_t)snprintf(key + len, sizeof key - len, " l%d", n->labels[i]);
+    for (int i = 0; i < n->ndev && len < sizeof key; i++) {
+        const gp_pl_dev_t *d = &n->dev[i];
+        len += (size_t)snprintf(key + len, sizeof key - len, " d%lld,%lld,%d,%d,%u,%d",
+                                (long long)d->mem_cap, (long long)d->mem_phys, d->healthy,
+                                d->numa, d->links, d->group);
+    }
+    if (len >= sizeof key)
+        return 0;
+    int id = gp_pl_map_find(pl->kinds, key);
+    if (id > 0)
+        return id;
+    if (s_map_put(&pl->kinds, key, pl->nkinds + 1) < 0)
+        return 0;
+    return ++pl->nkinds;
+}
+
 static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src, gp_err_t *err)
 {
     memset(n, 0, sizeof *n);
@@ -317,6 +348,7 @@ static int s_node_fill(gp_placement_t *pl, gp_pl_node_t *n, const gp_node_t *src
             n->group = d->group;
     }
     s_node_refresh(n);
+    n->kind = s_kind(pl, n);
     if (src->cpu_milli > pl->max_cpu) {
         pl->max_cpu = (double)src->cpu_milli;
         pl->epoch++;           /* scores normalised by the largest node */
@@ -512,7 +544,11 @@ static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
 
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err)
 {
-    int slot = gp_pl_map_find(self->node_index, alloc->node);
+    /* most commits are of the plan place() just made: its node first */
+    int slot = self->plan_slot;
+    if (slot < 0 || slot >= self->nslots || !self->nodes[slot].used ||
+        strcmp(self->nodes[slot].name, alloc->node) != 0)
+        slot = gp_pl_map_find(self->node_index, alloc->node);
     if (slot < 0)
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
@@ -523,11 +559,14 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
         return gp_err_set(err, GP_ERR_INVALID, "job %s: %d devices on a node of %d",
                           alloc->job, alloc->ndevices, n->ndev);
-    gp_pl_alloc_t *a = calloc(1, sizeof *a + sizeof a->dev[0] * (size_t)alloc->ndevices);
-    if (a == NULL || (a->job = strdup(alloc->job)) == NULL) {
-        free(a);
+    gp_pl_alloc_t *a;
+    size_t devs = sizeof *a + sizeof a->dev[0] * (size_t)alloc->ndevices;
+    size_t idlen = strnlen(alloc->job, sizeof alloc->job - 1) + 1;
+    a = calloc(1, devs + idlen);
+    if (a == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
-    }
+    a->job = (char *)a + devs;
+    memcpy(a->job, alloc->job, idlen - 1);
     a->node = slot;
     a->priority = alloc->priority;
     a->cpu = alloc->cpu_milli;

@@ -11,6 +11,7 @@
  */
 #include "placement_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +79,10 @@ static bool s_sum_same(const struct gp_pl_sum *a, const struct gp_pl_sum *b)
            a->dpm == b->dpm && a->whole == b->whole && a->groups == b->groups;
 }
 
+/* The brief's fields (not the shape indexes' bits). */
 static void s_brief(const struct gp_pl_sum *s, struct gp_pl_brief *b)
 {
-    memset(b, 0, sizeof *b);
+    memset(b, 0, offsetof(struct gp_pl_brief, held));
     b->cpu = gp_pl_brief_u16(s->cpu, 6);
     b->mem = gp_pl_brief_u16(s->mem, 8);
     b->dmem = gp_pl_brief_u16(s->dmem, 6);
@@ -127,12 +129,16 @@ int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves)
     while (leaves < min_leaves)
         leaves *= 2;
     struct gp_pl_sum *t = malloc(sizeof *t * 2 * (size_t)leaves);
-    struct gp_pl_brief *b = malloc(sizeof *b * (size_t)leaves);
+    struct gp_pl_brief *b = aligned_alloc(64, sizeof *b * (size_t)leaves);
     if (t == NULL || b == NULL) {
         free(t);
         free(b);
         return -1;
     }
+    /* the shape indexes' bits stay with their slots */
+    memset(b, 0, sizeof *b * (size_t)leaves);
+    for (int s = 0; s < pl->tree_leaves; s++)
+        memcpy(b[s].held, pl->brief[s].held, sizeof b[s].held);
     for (int i = 0; i < 2 * leaves; i++) {
         memset(&t[i], 0, sizeof t[i]);
         t[i].cpu = -1;

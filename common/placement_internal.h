@@ -46,26 +46,36 @@ typedef struct {
 
 #define GP_PL_CACHE_WAYS 32
 
+/* The bytes of a node that scoring reads (gp_pl_node_t's first fields). */
+#define GP_PL_NODE_HOT 64
+
 typedef struct {
-    char *name;
+    /* what scoring a node reads, first (a catch-up asks for these lines) */
     bool used;
     bool healthy;
-    int64_t cpu_cap, cpu_free, mem_cap, mem_free;
     int ndev;
     gp_pl_dev_t *dev;
+    int64_t cpu_free, mem_free;
     int group;              /* of device 0 (-1 without devices) */
-    int64_t gpu_free;       /* sum of the devices' free share, kept current */
-    int region, cloud, zone;
-    int nlabels;
-    int *labels;            /* interned "key=value" */
     uint32_t version;
-    gp_pl_alloc_t **allocs;
-    int nallocs, allocs_cap;
-    gp_pl_cache_t *cache;
     double frag;            /* FGD: cached fragmentation */
     uint32_t frag_version;
     uint32_t frag_epoch;
     uint32_t rank;          /* tie order, fixed per seed: lower wins among equal scores */
+    int nallocs;
+    /* the rest */
+    char *name;
+    int64_t cpu_cap, mem_cap;
+    int64_t gpu_free;       /* sum of the devices' free share, kept current */
+    int region, cloud, zone;
+    int nlabels;
+    int *labels;            /* interned "key=value" */
+    gp_pl_alloc_t **allocs;
+    int allocs_cap;
+    gp_pl_cache_t *cache;
+    int kind;               /* > 0: the id of its record less the names (placement.c):
+                               two nodes of one kind without allocations are in
+                               the same state */
 } gp_pl_node_t;
 
 struct gp_pl_alloc {
@@ -143,11 +153,15 @@ struct gp_placement {
     int *free_slots;
     int nfree;
     int nnodes;
+    int plan_slot;               /* the node of place()'s last plan (-1 none): add_alloc's
+                                    likely node, checked by name */
     gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */
     gp_strmap_t *job_index;      /* job -> its gp_pl_alloc_t (s_alloc_find) */
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
     gp_strmap_t *strings;        /* interned names -> id */
+    gp_strmap_t *kinds;          /* node kinds (gp_pl_node_t.kind) by their key */
+    int nkinds;
     int nstrings;
     int ngroups;
     int64_t group_mem[GP_PL_MAX_GROUPS * 4];
@@ -303,18 +317,25 @@ static inline bool gp_pl_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
     return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
 }
 
-/* placement_index.c: a leaf's summary in brief, 16 bytes per slot beside
- * the tree (so that a long catch-up of a shape index turns most changed
- * nodes away from a small array): each field the leaf's, scaled down and
- * saturated by gp_pl_brief_u16 (CPU >> 6, host memory >> 8, device memory
- * >> 6, compute and permille as they are), entirely free devices at most
- * 255, the models' bits folded into 8.  A request is brought to the same
- * form (gp_pl_brief_req); the scaling keeps order, so a node whose brief
- * turns a request away has a summary that turns it away too. */
+/* placement_index.c: a leaf's summary in brief, beside the tree (so that
+ * a long catch-up of a shape index turns most changed nodes away from a
+ * small record): each field the leaf's, scaled down and saturated by
+ * gp_pl_brief_u16 (CPU >> 6, host memory >> 8, device memory >> 6,
+ * compute and permille as they are), entirely free devices at most 255,
+ * the models' bits folded into 8.  A request is brought to the same form
+ * (gp_pl_brief_req); the scaling keeps order, so a node whose brief turns
+ * a request away has a summary that turns it away too.  The record, one
+ * cache line per slot, also holds for placement_shape_index.c a bit per
+ * whole-score index (by its place in shape_ix): the slot's byte there is
+ * not 0.  A catch-up reads both from the one line, and the many indexes
+ * catching up on one changed node read the same line. */
+#define GP_PL_MAX_SHAPES 256
 struct gp_pl_brief {
     uint16_t cpu, mem, dmem, comp, dpm;
     uint8_t whole, groups;
     uint8_t pad[4];
+    uint64_t held[GP_PL_MAX_SHAPES / 64];
+    uint8_t pad2[16];
 };
 
 typedef struct {

@@ -242,6 +242,7 @@ int gp_placement_place(gp_placement_t *self, const gp_job_t *job, gp_alloc_t *ou
     int8_t pick[GP_MAX_DEVICES];
     gp_pl_unmask(best.mask, pick);
     gp_pl_make_plan(self, &self->nodes[best.slot], &r, pick, out);
+    self->plan_slot = best.slot;
     return 0;
 }
 

@@ -62,9 +62,11 @@
  * entry says it is live, so that a catch-up first gathers the live
  * entries, 64 to a word, in order, without walking the superseded ones.
  * Most changed nodes cannot hold most shapes: for a whole index, a node
- * whose byte is 0 (a bit per slot says so) and whose summary in brief
- * (16 bytes a slot, placement_internal.h) still turns the shape away is
- * dropped from the gathered list without reading anything else.  The
+ * whose byte is 0 and whose summary in brief still turns the shape away
+ * is dropped from the gathered list without reading anything else: both
+ * are in the slot's brief record (a line a slot, placement_internal.h;
+ * the index's bit there says its byte is not 0), which every index
+ * catching up on that node reads.  The
  * rest is memory-bound: a few entries ahead a catch-up asks for the
  * node's summary and byte or heap place, then, if the summary lets the
  * node hold the shape, the node, every line of its devices and what the
@@ -73,17 +75,18 @@
  * position does not lower it; s_ix_top corrects it when it reaches it),
  * so that a byte that rises, or falls below what another node there
  * holds, only climbs; a rebuild scores one empty node per kind (the empty
- * nodes of a kind, compared field by field, share its byte).
+ * nodes of a kind, numbered by their records less the names when they
+ * are added, share its byte, and their devices are not read).
  *
- * Memory per node per indexed shape: about 3.6 bytes for a tree (its byte,
- * its bit and its share of the tree), 16 for a heap (a 12-byte entry and a
- * 4-byte place).  The chosen devices are not kept: the policy picks them again
- * for the top node only (the same pick, the score being a pure function of
- * the node's state).
+ * Memory per node per indexed shape: about 3.5 bytes for a tree (its
+ * byte and its share of the tree; its bit is in the brief record), 16 for
+ * a heap (a 12-byte entry and a 4-byte place).  The chosen devices are
+ * not kept: the policy picks them again for the top node only (the same
+ * pick, the score being a pure function of the node's state).
  */
 #define S_LOG_SIZE 65536
 #define S_PREFETCH 16
-#define S_MAX_SHAPES 256
+#define S_MAX_SHAPES GP_PL_MAX_SHAPES
 #define S_MAX_BYTES (512L * 1024 * 1024)
 
 typedef struct {
@@ -106,7 +109,6 @@ struct gp_pl_shape_ix {
     int npos;
     /* whole scores */
     uint8_t *sc;            /* slot -> 1 + score, 0: cannot hold the shape */
-    uint64_t *nz;           /* a bit per slot: sc is not 0 */
     uint8_t *t;             /* max tree over positions: t[1] root, leaves at 2^bits */
     int nsc;
     int64_t bytes;
@@ -116,6 +118,17 @@ struct gp_pl_shape_ix {
 };
 
 static void s_pos_sync(gp_placement_t *pl, int slot);
+
+/* The whole index's bit in the slot's brief record: its byte is not 0. */
+static void s_held_set(gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int slot, bool on)
+{
+    int i = (int)(ix - pl->shape_ix);
+    uint64_t *w = &pl->brief[slot].held[i / 64];
+    if (on)
+        *w |= 1ULL << (i % 64);
+    else
+        *w &= ~(1ULL << (i % 64));
+}
 
 void gp_pl_changed(gp_placement_t *pl, int slot)
 {
@@ -192,10 +205,10 @@ static void s_pos_arrive(gp_placement_t *pl, int slot)
 {
     s_pos_link(pl, slot);
     for (int i = 0; i < pl->nshape_ix; i++)
-        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc) {
+        if (pl->shape_ix[i].whole && slot < pl->shape_ix[i].nsc)
             pl->shape_ix[i].sc[slot] = 0;
-            pl->shape_ix[i].nz[slot / 64] &= ~(1ULL << (slot % 64));
-        }
+    if (slot < pl->tree_leaves)   /* else a new slot: its record comes zeroed */
+        memset(pl->brief[slot].held, 0, sizeof pl->brief[slot].held);
 }
 
 static void s_pos_unlink(gp_placement_t *pl, int slot)
@@ -367,17 +380,11 @@ static int s_ix_reserve(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
                 return -1;
             memset(sc + ix->nsc, 0, (size_t)(ns - ix->nsc));
             ix->sc = sc;
-            size_t w0 = ((size_t)ix->nsc + 63) / 64, w1 = ((size_t)ns + 63) / 64;
-            uint64_t *nz = realloc(ix->nz, sizeof *nz * w1);
-            if (nz == NULL)
-                return -1;
-            memset(nz + w0, 0, sizeof *nz * (w1 - w0));
-            ix->nz = nz;
             ix->nsc = ns;
         }
         if (ix->t == NULL && (ix->t = calloc((size_t)2 << pl->ix_bits, 1)) == NULL)
             return -1;
-        ix->bytes = ix->nsc + ix->nsc / 8 + ((int64_t)2 << pl->ix_bits);
+        ix->bytes = ix->nsc + ((int64_t)2 << pl->ix_bits);
         pl->shape_bytes += ix->bytes - before;
         return 0;
     }
@@ -470,10 +477,7 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
         if (old == b)
             return 0;       /* its leaf holds it already (s_pos_arrive) */
         ix->sc[slot] = b;
-        if (b)
-            ix->nz[slot / 64] |= 1ULL << (slot % 64);
-        else
-            ix->nz[slot / 64] &= ~(1ULL << (slot % 64));
+        s_held_set(pl, ix, slot, b != 0);
         if (pl->ix_next[slot] == -2)
             return 0;
         /* a leaf is at least the byte of every node at its position (it
@@ -519,12 +523,14 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
  * the nodes' devices (allocated apart) and what the policy keeps are asked
  * for a few slots ahead, for the nodes whose summary lets them hold the
  * shape. */
-static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
+static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s, bool by_kind)
 {
     if (s + S_PREFETCH < pl->nslots) {
         int a = s + S_PREFETCH;
-        if (gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
-            const gp_pl_node_t *an = &pl->nodes[a];
+        const gp_pl_node_t *an = &pl->nodes[a];
+        /* by_kind: an empty node (but the first of its kind) takes its
+         * kind's byte without being read */
+        if ((!by_kind || an->nallocs > 0) && gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
             const char *dv = (const char *)an->dev;
             size_t dlen = sizeof *an->dev * (size_t)an->ndev;
             for (size_t o = 0; o < dlen; o += 64)
@@ -535,31 +541,6 @@ static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s)
     }
 }
 
-/* Two empty nodes in the same state, compared field by field (all but
- * names, uuids and the engine's bookkeeping): a cacheable policy gives
- * them the same score. */
-static bool s_same_empty(const gp_pl_node_t *a, const gp_pl_node_t *b)
-{
-    if (a->nallocs != 0 || b->nallocs != 0 || a->used != b->used || a->healthy != b->healthy ||
-        a->cpu_cap != b->cpu_cap || a->cpu_free != b->cpu_free || a->mem_cap != b->mem_cap ||
-        a->mem_free != b->mem_free || a->ndev != b->ndev || a->group != b->group ||
-        a->gpu_free != b->gpu_free || a->region != b->region || a->cloud != b->cloud ||
-        a->zone != b->zone || a->nlabels != b->nlabels)
-        return false;
-    if (a->nlabels > 0 && memcmp(a->labels, b->labels, sizeof *a->labels * (size_t)a->nlabels))
-        return false;
-    for (int i = 0; i < a->ndev; i++) {
-        const gp_pl_dev_t *x = &a->dev[i], *y = &b->dev[i];
-        if (x->mem_cap != y->mem_cap || x->mem_phys != y->mem_phys ||
-            x->mem_free != y->mem_free || x->comp_free != y->comp_free ||
-            x->nalloc != y->nalloc || x->whole_taken != y->whole_taken ||
-            x->healthy != y->healthy || x->numa != y->numa || x->links != y->links ||
-            x->group != y->group || x->milli != y->milli)
-            return false;
-    }
-    return true;
-}
-
 #define S_EMPTY_KINDS 64
 
 static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
@@ -568,44 +549,44 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     if (ix->whole) {
         int leaves = 1 << pl->ix_bits;
         memset(ix->t, 0, (size_t)2 * (size_t)leaves);
-        if (ix->nz)   /* NULL while the index has no slot */
-            memset(ix->nz, 0, sizeof *ix->nz * (((size_t)ix->nsc + 63) / 64));
         /* an empty node's byte, by kind: most nodes are empty when most
-         * shapes are first seen, and a kind's empty nodes score alike */
+         * shapes are first seen, and a kind's empty nodes are in the same
+         * state (gp_pl_node_t.kind), so they score alike */
         struct {
-            int slot;
+            int kind;
             uint8_t b;
         } empty[S_EMPTY_KINDS];
         for (int k = 0; k < S_EMPTY_KINDS; k++)
-            empty[k].slot = -1;
+            empty[k].kind = 0;
         for (int s = 0; s < pl->nslots; s++) {
             if (!gp_pl_brief_ok(&pl->brief[s], q)) {
                 ix->sc[s] = 0;
+                s_held_set(pl, ix, s, false);
                 continue;
             }
-            s_rebuild_prefetch(pl, r, s);
+            s_rebuild_prefetch(pl, r, s, true);
             const gp_pl_node_t *n = &pl->nodes[s];
-            int kind = -1;
+            int kind = n->used && n->nallocs == 0 ? n->kind : 0;
+            int at = kind % S_EMPTY_KINDS;
             uint8_t b;
-            if (n->nallocs == 0)
-                kind = (int)(((uint64_t)n->cpu_cap * 31 + (uint64_t)n->mem_cap * 7 +
-                              (uint64_t)n->ndev * 131 + (uint64_t)(n->group + 1) * 1031) %
-                             S_EMPTY_KINDS);
-            if (kind >= 0 && empty[kind].slot >= 0 &&
-                s_same_empty(&pl->nodes[empty[kind].slot], n)) {
-                b = empty[kind].b;
+            if (kind > 0 && empty[at].kind == kind) {
+                b = empty[at].b;
             } else {
                 b = s_ix_byte(pl, r, s);
-                if (kind >= 0) {
-                    empty[kind].slot = s;
-                    empty[kind].b = b;
+                if (kind > 0) {
+                    empty[at].kind = kind;
+                    empty[at].b = b;
                 }
             }
             if (b == 255)
                 return -1;
             ix->sc[s] = b;
-            if (b)
-                ix->nz[s / 64] |= 1ULL << (s % 64);
+            s_held_set(pl, ix, s, b != 0);
+        }
+        /* the leaves, in a pass of their own (the pass above streams
+         * nodes and devices) */
+        for (int s = 0; s < pl->nslots; s++) {
+            uint8_t b = ix->sc[s];
             if (b > 0 && pl->ix_next[s] != -2 && b > ix->t[leaves + pl->ix_at[s]])
                 ix->t[leaves + pl->ix_at[s]] = b;
         }
@@ -618,7 +599,7 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
     ix->n = 0;
     for (int s = 0; s < pl->nslots; s++) {
         double sc;
-        s_rebuild_prefetch(pl, r, s);
+        s_rebuild_prefetch(pl, r, s, false);
         if (s_ix_score(pl, r, s, &sc, NULL)) {
             s_hent_t e = {(float)sc, (uint32_t)s, pl->nodes[s].rank};
             s_hset(ix, ix->n++, e);
@@ -714,7 +695,6 @@ static void s_ix_free_one(gp_placement_t *pl, struct gp_pl_shape_ix *ix)
     free(ix->h);
     free(ix->pos);
     free(ix->sc);
-    free(ix->nz);
     free(ix->t);
     memset(ix, 0, sizeof *ix);
 }
@@ -774,6 +754,9 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             s_ix_free_one(pl, &pl->shape_ix[lru]);
             pl->shape_ix[lru] = pl->shape_ix[--pl->nshape_ix];
             memset(&pl->shape_ix[pl->nshape_ix], 0, sizeof *ix);
+            /* the moved index's bits in the briefs are at its old place */
+            if (lru < pl->nshape_ix)
+                pl->shape_ix[lru].log_pos = pl->nchanges - S_LOG_SIZE - 1;
         }
         ix = &pl->shape_ix[pl->nshape_ix++];
         ix->tag = tag;
@@ -826,16 +809,13 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         if (whole) {
             /* a node that could not hold the shape (its byte is 0) and
              * still cannot (its brief says so): nothing to do */
-            int m = 0;
+            int m = 0, xi = (int)(ix - pl->shape_ix);
             for (int k = 0; k < n; k++) {
-                if (k + 2 * S_PREFETCH < n) {
-                    int ahead = live[k + 2 * S_PREFETCH];
-                    __builtin_prefetch(&pl->brief[ahead]);
-                    __builtin_prefetch(&ix->nz[ahead / 64]);
-                }
+                if (k + 2 * S_PREFETCH < n)
+                    __builtin_prefetch(&pl->brief[live[k + 2 * S_PREFETCH]]);
                 int slot = live[k];
-                if ((ix->nz[slot / 64] >> (slot % 64) & 1) ||
-                    gp_pl_brief_ok(&pl->brief[slot], &bq))
+                const struct gp_pl_brief *br = &pl->brief[slot];
+                if ((br->held[xi / 64] >> (xi % 64) & 1) || gp_pl_brief_ok(br, &bq))
                     live[m++] = slot;
             }
             n = m;
@@ -860,8 +840,11 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
             }
             if (k + 2 * S_PREFETCH < n) {
                 int ahead = live[k + 2 * S_PREFETCH];
-                if (gp_pl_sum_ok(&leaf[ahead], r_ix))
-                    __builtin_prefetch(&pl->nodes[ahead]);
+                if (gp_pl_sum_ok(&leaf[ahead], r_ix)) {
+                    const char *hot = (const char *)&pl->nodes[ahead];
+                    __builtin_prefetch(hot);
+                    __builtin_prefetch(hot + GP_PL_NODE_HOT - 1);
+                }
                 /* most bytes that a catch-up re-scores change: their leaf */
                 if (whole && pl->ix_at[ahead] >= 0)
                     __builtin_prefetch(&ix->t[(1 << pl->ix_bits) + pl->ix_at[ahead]]);

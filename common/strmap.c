@@ -11,9 +11,17 @@
 static char s_tomb;   /* marks a deleted slot */
 #define S_TOMB (&s_tomb)
 
+/* A slot: its key (NULL free, S_TOMB deleted), value and the key's hash,
+ * side by side, so that a probe compares hashes within one line and reads
+ * a key (another allocation) only when its hash matches. */
+typedef struct {
+    char *key;
+    void *val;
+    uint64_t hash;
+} s_slot_t;
+
 struct gp_strmap {
-    char **keys;
-    void **vals;
+    s_slot_t *slots;
     size_t cap, n, used;   /* used = live + tombstones */
 };
 
@@ -29,9 +37,8 @@ gp_strmap_t *gp_strmap_new(void)
     if (self == NULL)
         return NULL;
     self->cap = 16;
-    self->keys = calloc(self->cap, sizeof *self->keys);
-    self->vals = calloc(self->cap, sizeof *self->vals);
-    if (self->keys == NULL || self->vals == NULL) {
+    self->slots = calloc(self->cap, sizeof *self->slots);
+    if (self->slots == NULL) {
         gp_strmap_destroy(&self);
         return NULL;
     }
@@ -43,30 +50,29 @@ void gp_strmap_destroy(gp_strmap_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     gp_strmap_t *self = *self_p;
-    for (size_t i = 0; self->keys && i < self->cap; i++)
-        if (self->keys[i] && self->keys[i] != S_TOMB)
-            free(self->keys[i]);
-    free(self->keys);
-    free(self->vals);
+    for (size_t i = 0; self->slots && i < self->cap; i++)
+        if (self->slots[i].key && self->slots[i].key != S_TOMB)
+            free(self->slots[i].key);
+    free(self->slots);
     free(self);
     *self_p = NULL;
 }
 
-/* The slot holding key, or (for insertion) the first free or tombstone
- * slot on its probe path. */
-static size_t s_find(const gp_strmap_t *self, const char *key, int *found)
+/* The slot holding key (hash h), or (for insertion) the first free or
+ * tombstone slot on its probe path. */
+static size_t s_find(const gp_strmap_t *self, const char *key, uint64_t h, int *found)
 {
-    size_t mask = self->cap - 1, i = s_hash(key) & mask, insert = SIZE_MAX;
+    size_t mask = self->cap - 1, i = h & mask, insert = SIZE_MAX;
     for (;;) {
-        char *k = self->keys[i];
-        if (k == NULL) {
+        const s_slot_t *e = &self->slots[i];
+        if (e->key == NULL) {
             *found = 0;
             return insert != SIZE_MAX ? insert : i;
         }
-        if (k == S_TOMB) {
+        if (e->key == S_TOMB) {
             if (insert == SIZE_MAX)
                 insert = i;
-        } else if (strcmp(k, key) == 0) {
+        } else if (e->hash == h && strcmp(e->key, key) == 0) {
             *found = 1;
             return i;
         }
@@ -77,27 +83,20 @@ static size_t s_find(const gp_strmap_t *self, const char *key, int *found)
 static int s_grow(gp_strmap_t *self)
 {
     size_t cap = self->n * 4 > self->cap ? self->cap * 2 : self->cap;   /* else just rehash */
-    char **keys = calloc(cap, sizeof *keys);
-    void **vals = calloc(cap, sizeof *vals);
-    if (keys == NULL || vals == NULL) {
-        free(keys);
-        free(vals);
+    s_slot_t *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
         return -1;
-    }
     for (size_t i = 0; i < self->cap; i++) {
-        char *k = self->keys[i];
-        if (k == NULL || k == S_TOMB)
+        const s_slot_t *e = &self->slots[i];
+        if (e->key == NULL || e->key == S_TOMB)
             continue;
-        size_t j = s_hash(k) & (cap - 1);
-        while (keys[j])
+        size_t j = e->hash & (cap - 1);
+        while (slots[j].key)
             j = (j + 1) & (cap - 1);
-        keys[j] = k;
-        vals[j] = self->vals[i];
+        slots[j] = *e;
     }
-    free(self->keys);
-    free(self->vals);
-    self->keys = keys;
-    self->vals = vals;
+    free(self->slots);
+    self->slots = slots;
     self->cap = cap;
     self->used = self->n;
     return 0;
@@ -106,23 +105,25 @@ static int s_grow(gp_strmap_t *self)
 int gp_strmap_put(gp_strmap_t *self, const char *key, void *value)
 {
     int found;
-    size_t i = s_find(self, key, &found);
+    uint64_t h = s_hash(key);
+    size_t i = s_find(self, key, h, &found);
     if (found) {
-        self->vals[i] = value;
+        self->slots[i].val = value;
         return 0;
     }
     if ((self->used + 1) * 2 > self->cap) {
         if (s_grow(self) < 0)
             return -1;
-        i = s_find(self, key, &found);
+        i = s_find(self, key, h, &found);
     }
     char *copy = strdup(key);
     if (copy == NULL)
         return -1;
-    if (self->keys[i] == NULL)
+    if (self->slots[i].key == NULL)
         self->used++;
-    self->keys[i] = copy;
-    self->vals[i] = value;
+    self->slots[i].key = copy;
+    self->slots[i].val = value;
+    self->slots[i].hash = h;
     self->n++;
     return 0;
 }
@@ -130,20 +131,20 @@ int gp_strmap_put(gp_strmap_t *self, const char *key, void *value)
 void *gp_strmap_get(const gp_strmap_t *self, const char *key)
 {
     int found;
-    size_t i = s_find(self, key, &found);
-    return found ? self->vals[i] : NULL;
+    size_t i = s_find(self, key, s_hash(key), &found);
+    return found ? self->slots[i].val : NULL;
 }
 
 void *gp_strmap_del(gp_strmap_t *self, const char *key)
 {
     int found;
-    size_t i = s_find(self, key, &found);
+    size_t i = s_find(self, key, s_hash(key), &found);
     if (!found)
         return NULL;
-    void *v = self->vals[i];
-    free(self->keys[i]);
-    self->keys[i] = S_TOMB;
-    self->vals[i] = NULL;
+    void *v = self->slots[i].val;
+    free(self->slots[i].key);
+    self->slots[i].key = S_TOMB;
+    self->slots[i].val = NULL;
     self->n--;
     return v;
 }
@@ -154,9 +155,9 @@ static gp_strmap_iter_t s_scan(const gp_strmap_t *self, size_t from)
 {
     gp_strmap_iter_t it = { NULL, NULL, 0 };
     for (size_t i = from; i < self->cap; i++) {
-        if (self->keys[i] && self->keys[i] != S_TOMB) {
-            it.key = self->keys[i];
-            it.value = self->vals[i];
+        if (self->slots[i].key && self->slots[i].key != S_TOMB) {
+            it.key = self->slots[i].key;
+            it.value = self->slots[i].val;
             it.pos = i;
             return it;
         }

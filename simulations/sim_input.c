@@ -899,10 +899,13 @@ void sim_pod_job(const sim_data_t *d, const sim_pod_t *p, gp_job_t *job)
     job->cpu_milli = p->cpu;
     job->host_mem_mib = p->mem;
     job->priority = p->priority;
-    if (p->spec >= 0)
-        job->models = d->specs[p->spec];
-    else
+    if (p->spec >= 0) {         /* the names in use, not the whole list */
+        const gp_strlist_t *m = &d->specs[p->spec];
+        job->models.n = m->n;
+        memcpy(job->models.v, m->v, sizeof m->v[0] * (size_t)m->n);
+    } else {
         job->models.n = 0;
+    }
 }
 
 void sim_node_record(const sim_data_t *d, const sim_node_t *n, int copy, gp_node_t *out)

@@ -63,11 +63,27 @@ static int64_t s_req_milli(const sim_pod_t *p, bool whole_only)
     return (int64_t)p->milli * p->n;
 }
 
+/* A pod's job id, "p<id>" (id >= 0), written without printf: the hot
+ * path of a replay writes one per placement and per departure. */
+static void s_pod_id(char *buf, long id)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id > 0);
+    *buf++ = 'p';
+    while (n > 0)
+        *buf++ = tmp[--n];
+    *buf = '\0';
+}
+
 static void s_job(const sim_data_t *d, const sim_pod_t *p, bool whole_only, long id,
                   gp_job_t *job)
 {
     sim_pod_job(d, p, job);
-    snprintf(job->id, sizeof job->id, "p%ld", id);
+    s_pod_id(job->id, id);
     if (whole_only && job->devices > 0 && !job->whole) {
         job->whole = true;
         job->mem_mib = 0;
@@ -747,7 +763,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
             s_ev_t e = s_heap_pop(&m.dep);
             const sim_pod_t *p = &d->pods[m.sch[e.k].pod];
             char id[32];
-            snprintf(id, sizeof id, "p%d", e.k);
+            s_pod_id(id, e.k);
             if (gp_placement_remove_alloc(pl, id, err) < 0)
                 goto cleanup;
             m.alloc -= m.rs ? sim_rs_end(m.rs, e.k, p, now, m.sch[e.k].dur)

@@ -764,6 +764,63 @@ static void test_index_churn(void)
     }
 }
 
+/* More shapes than the engine keeps indexes for (256): the least recently
+ * used are dropped and rebuilt when asked again, and an index moved into
+ * a dropped one's place keeps answering as the scan does. */
+static void test_index_many_shapes(void)
+{
+    const char *pols[] = {"fgd", "bestfit"};
+    for (size_t p = 0; p < GP_ARRAY_LEN(pols); p++) {
+        gp_placement_t *pl = engine(pols[p]);
+        gp_node_t n;
+        for (int i = 0; i < 60; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d", i);
+            mk(&n, name, 400000, 256000, 1 + i % 4, i % 3 ? "A10" : "T4", 24000);
+            add(pl, &n);
+        }
+        if (strcmp(pols[p], "fgd") == 0) {
+            gp_shape_t ts[3] = {{2000, 300, 1, ""}, {0, 1000, 1, ""}, {2000, 0, 0, ""}};
+            double tw[3] = {3, 2, 1};
+            gp_placement_set_typical(pl, ts, tw, 3, &err);
+        }
+        uint64_t r = 4242;
+        int same = 0, differ = 0, live = 0;
+        char ids[64][32];
+        for (int step = 0; step < 4000; step++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            if (live == 64 || (live > 0 && (r >> 33) % 3 == 0)) {
+                int k = (int)((r >> 20) % (uint64_t)live);
+                gp_placement_remove_alloc(pl, ids[k], NULL);
+                memcpy(ids[k], ids[--live], sizeof ids[k]);
+                continue;
+            }
+            char id[32];
+            snprintf(id, sizeof id, "j%d", step);
+            /* 300 CPU demands x 3 shares: up to 900 shapes, asked in turn */
+            int64_t cpu = 100 * (int64_t)(1 + (r >> 40) % 300);
+            gp_job_t j = job(id, 1, 100 * (1 + (int)((r >> 50) % 3)), cpu);
+            gp_alloc_t a;
+            gp_candidate_t c;
+            int got = 0;
+            int rp = gp_placement_place(pl, &j, &a, &err);
+            int rr = gp_placement_rank(pl, &j, &c, 1, &got, &err);
+            if ((rp == 0) != (rr == 0 && got > 0) || (rp == 0 && strcmp(a.node, c.plan.node))) {
+                differ++;
+                continue;
+            }
+            if (rp < 0)
+                continue;
+            same++;
+            if (gp_placement_add_alloc(pl, &a, &err) == 0)
+                memcpy(ids[live++], id, sizeof ids[0]);
+        }
+        ok(differ == 0 && same > 2000, "%s, over 256 shapes: place() picks the scan's node "
+           "(%d same, %d differ)", pols[p], same, differ);
+        gp_placement_destroy(&pl);
+    }
+}
+
 static void test_big(void)
 {
     /* 10,000 nodes, 80,000 devices: placements work and stay consistent. */
@@ -1002,6 +1059,7 @@ int main(void)
     test_preemption();
     test_index_matches_scan();
     test_index_churn();
+    test_index_many_shapes();
     test_big();
     test_tie_order();
     test_gpupool();
