@@ -167,6 +167,7 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     gp_placement_reseed(pl, opts->seed);
     pl->full_scan_nodes = opts->full_scan_nodes > 0 ? opts->full_scan_nodes : 4096;
     pl->max_candidates = opts->max_candidates > 0 ? opts->max_candidates : 512;
+    pl->no_job_index = opts->no_job_index;
     pl->next_learn = 16;
     if (gp_pl_tree_resize(pl, 64) < 0) {
         free(pl);
@@ -544,6 +545,13 @@ static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
 
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err)
 {
+    gp_placement_ref_t *ref;
+    return gp_placement_add_alloc_ref(self, alloc, &ref, err);
+}
+
+int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
+                               gp_placement_ref_t **ref, gp_err_t *err)
+{
     /* most commits are of the plan place() just made: its node first */
     int slot = self->plan_slot;
     if (slot < 0 || slot >= self->nslots || !self->nodes[slot].used ||
@@ -553,7 +561,7 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "allocation without a job id");
-    if (s_alloc_find(self, alloc->job) != NULL)
+    if (!self->no_job_index && s_alloc_find(self, alloc->job) != NULL)
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is already allocated", alloc->job);
     gp_pl_node_t *n = &self->nodes[slot];
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
@@ -611,14 +619,16 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         self->allocs = na;
         self->allocs_cap = ncap;
     }
-    if ((self->job_index == NULL && (self->job_index = gp_strmap_new()) == NULL) ||
-        gp_strmap_put(self->job_index, a->job, a) < 0) {
+    if (!self->no_job_index &&
+        ((self->job_index == NULL && (self->job_index = gp_strmap_new()) == NULL) ||
+         gp_strmap_put(self->job_index, a->job, a) < 0)) {
         s_alloc_free(a);
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }
     a->ix = self->nallocs;
     self->allocs[self->nallocs++] = a;
     gp_pl_apply(self, a, +1);
+    *ref = a;
     return 0;
 }
 
@@ -627,10 +637,15 @@ int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *e
     gp_pl_alloc_t *a = s_alloc_find(self, job);
     if (a == NULL)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no allocation for job %s", job);
-    gp_pl_apply(self, a, -1);
-    s_alloc_unlink(self, a);
-    s_alloc_free(a);
+    gp_placement_remove_ref(self, a);
     return 0;
+}
+
+void gp_placement_remove_ref(gp_placement_t *self, gp_placement_ref_t *ref)
+{
+    gp_pl_apply(self, ref, -1);
+    s_alloc_unlink(self, ref);
+    s_alloc_free(ref);
 }
 
 static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_alloc_t *out)
