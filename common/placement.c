@@ -273,6 +273,12 @@ static int s_group(gp_placement_t *pl, const char *vendor, const char *model, in
     return g;
 }
 
+static bool s_dev_alike(const gp_pl_dev_t *a, const gp_pl_dev_t *b)
+{
+    return a->mem_cap == b->mem_cap && a->mem_phys == b->mem_phys && a->healthy == b->healthy &&
+           a->numa == b->numa && a->links == b->links && a->group == b->group;
+}
+
 /* A node's kind: everything of its state without allocations but the
  * names (its own, the devices' uuids), written out as a key and numbered
  * from 1 in order of appearance; 0 when out of memory (no kind). */
@@ -284,11 +290,17 @@ static int s_kind(gp_placement_t *pl, const gp_pl_node_t *n)
                                   n->region, n->cloud, n->zone, n->nlabels);
     for (int i = 0; i < n->nlabels && len < sizeof key; i++)
         len += (size_t)snprintf(key + len, sizeof key - len, " l%d", n->labels[i]);
-    for (int i = 0; i < n->ndev && len < sizeof key; i++) {
+    /* devices alike (the usual node) are written once */
+    int same = 1;
+    while (same < n->ndev && s_dev_alike(&n->dev[same], &n->dev[0]))
+        same++;
+    for (int i = 0; i < n->ndev && len < sizeof key; i += i == 0 ? same : 1) {
         const gp_pl_dev_t *d = &n->dev[i];
         len += (size_t)snprintf(key + len, sizeof key - len, " d%lld,%lld,%d,%d,%u,%d",
                                 (long long)d->mem_cap, (long long)d->mem_phys, d->healthy,
                                 d->numa, d->links, d->group);
+        if (i == 0 && len < sizeof key)
+            len += (size_t)snprintf(key + len, sizeof key - len, "x%d", same);
     }
     if (len >= sizeof key)
         return 0;
