@@ -140,37 +140,63 @@ void gp_daemon_memory_init(void)
  * the bins) and trim when the free part passes S_TRIM_FREE and a quarter of
  * what is in use.  A burst's pages are then resident for about a second
  * after it, not until the next burst that happens to reuse them.
+ *
+ * While large bursts follow each other (bid rounds of hundreds of jobs,
+ * back to back), neither check nor trim: mallinfo2 walks the fast bins,
+ * malloc_trim consolidates and walks the whole heap, and the pages it
+ * hands back are faulted in again by the next burst a few ms later (a
+ * burst of placements spent ~10% of the agent's CPU so).  The caller says
+ * when it ended a large one (gp_daemon_trim_memory_after_burst); the trim
+ * comes once S_TRIM_QUIET_MS pass without another, and at least every
+ * S_TRIM_BUSY_EVERY_MS while they never stop.
  */
-#define S_TRIM_EVERY_MS 1000
-#define S_TRIM_FREE     (1024 * 1024)
+#define S_TRIM_EVERY_MS      1000
+#define S_TRIM_FREE          (1024 * 1024)
+#define S_TRIM_QUIET_MS      200
+#define S_TRIM_BUSY_EVERY_MS 10000
 
 static int64_t s_trim_next_ms;
+static int64_t s_burst_ms;        /* the last large burst's end; 0: none since the last check */
+static int64_t s_busy_since_ms;   /* bursts back to back since then (0: none) */
 
-void gp_daemon_trim_memory_now(void)
+static void s_trim_check(int64_t now)
 {
-    int64_t now = gp_mono_ms();
     s_trim_next_ms = now + S_TRIM_EVERY_MS;
+    s_burst_ms = 0;
+    s_busy_since_ms = 0;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 mi = mallinfo2();
     size_t free_inside = mi.fordblks > mi.keepcost ? mi.fordblks - mi.keepcost : 0;
     if (free_inside > S_TRIM_FREE && free_inside > mi.uordblks / 4)
         malloc_trim(0);
-#endif
-}
-
-void gp_daemon_trim_memory(void)
-{
-    int64_t now = gp_mono_ms();
-    if (now < s_trim_next_ms)
-        return;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    gp_daemon_trim_memory_now();
 #elif defined(__GLIBC__)
-    s_trim_next_ms = now + S_TRIM_EVERY_MS;
     static int64_t next_full_ms;
     if (now >= next_full_ms) {
         next_full_ms = now + 60000;
         malloc_trim(0);
     }
 #endif
+}
+
+void gp_daemon_trim_memory_after_burst(void)
+{
+    int64_t now = gp_mono_ms();
+    if (s_busy_since_ms == 0)
+        s_busy_since_ms = now;
+    s_burst_ms = now;
+}
+
+void gp_daemon_trim_memory(void)
+{
+    int64_t now = gp_mono_ms();
+    if (s_burst_ms) {
+        /* Right after the bursts stop (not a second later: the next
+         * ones would spread over the pages), or now and then during
+         * them. */
+        if (now - s_burst_ms >= S_TRIM_QUIET_MS || now - s_busy_since_ms >= S_TRIM_BUSY_EVERY_MS)
+            s_trim_check(now);
+        return;
+    }
+    if (now >= s_trim_next_ms)
+        s_trim_check(now);
 }

@@ -48,11 +48,12 @@ void gp_daemon_memory_init(void);
  * inside it, hand those pages back to the system (glibc's malloc_trim), so
  * that memory freed after a burst does not stay resident. */
 void gp_daemon_trim_memory(void);
-/* The same check at once, for a caller that just ended a burst it knows
- * was large (a bid round of hundreds of jobs): its pages go back now rather
- * than up to a second later, when the next burst may already reuse and
- * spread them. */
-void gp_daemon_trim_memory_now(void);
+/* For a caller that just ended a burst it knows was large (a bid round of
+ * hundreds of jobs): the check comes as soon as such bursts stop for a
+ * moment (gp_daemon_trim_memory, called from the loop, does it), not while
+ * they follow each other, when the next one would only fault the pages
+ * handed back in again. */
+void gp_daemon_trim_memory_after_burst(void);
 
 /* The version of gpupool, printed by --version. */
 #define GP_VERSION "0.2.0"

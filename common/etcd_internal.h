@@ -33,20 +33,7 @@
 
 #include "err.h"
 #include "etcd.h"
-
-/* ------------------------------------------------------------ buffers */
-
-typedef struct {
-    char *p;
-    size_t len;
-    size_t cap;
-} gp_ebuf_t;
-
-int gp_ebuf_reserve(gp_ebuf_t *b, size_t extra);
-int gp_ebuf_add(gp_ebuf_t *b, const void *data, size_t len);
-int gp_ebuf_adds(gp_ebuf_t *b, const char *s);
-int gp_ebuf_addf(gp_ebuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gp_ebuf_free(gp_ebuf_t *b);
+#include "util.h"
 
 /* ------------------------------------------------------------ JSON (etcd_json.c) */
 

@@ -23,63 +23,9 @@
 #include <string.h>
 
 #include "etcd_internal.h"
+#include "jscan.h"
 #include "util.h"
 #include "banned.h"
-
-/* ------------------------------------------------------------ buffers */
-
-int gp_ebuf_reserve(gp_ebuf_t *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-int gp_ebuf_add(gp_ebuf_t *b, const void *data, size_t len)
-{
-    if (gp_ebuf_reserve(b, len) < 0)
-        return -1;
-    if (len)
-        memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-int gp_ebuf_adds(gp_ebuf_t *b, const char *s)
-{
-    return gp_ebuf_add(b, s, strlen(s));
-}
-
-int gp_ebuf_addf(gp_ebuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || gp_ebuf_reserve(b, (size_t)n) < 0)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
-}
-
-void gp_ebuf_free(gp_ebuf_t *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
 
 /* ------------------------------------------------------------ base64 */
 
@@ -650,189 +596,39 @@ int gp_etcd_parse_error(const char *body, size_t len, long http_status, gp_err_t
  * string, a type we do not know, a malformed line - is left to the general
  * parser (return 0), which checks and reports it as before.
  */
-typedef struct {
-    const char *p, *end;
-    int depth;
-} s_scan_t;
-
-static void s_ws(s_scan_t *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
-
-static bool s_lit(s_scan_t *s, char c)
-{
-    s_ws(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return true;
-    }
-    return false;
-}
-
-/* A string without escapes: [*start, *start + *n). */
-static bool s_str(s_scan_t *s, const char **start, size_t *n)
-{
-    if (!s_lit(s, '"'))
-        return false;
-    const char *q = s->p;
-    while (q < s->end && *q != '"' && *q != '\\')
-        q++;
-    if (q >= s->end || *q != '"')
-        return false;
-    *start = s->p;
-    *n = (size_t)(q - s->p);
-    s->p = q + 1;
-    return true;
-}
-
-/* An int64 as the gateway writes it: a string of digits, or a number. */
-static bool s_i64(s_scan_t *s, int64_t *v)
-{
-    s_ws(s);
-    bool quoted = s->p < s->end && *s->p == '"';
-    if (quoted)
-        s->p++;
-    bool neg = s->p < s->end && *s->p == '-';
-    if (neg)
-        s->p++;
-    const char *d = s->p;
-    uint64_t x = 0;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && s->p - d < 19)
-        x = x * 10 + (uint64_t)(*s->p++ - '0');
-    if (s->p == d || (s->p < s->end && *s->p >= '0' && *s->p <= '9'))
-        return false;   /* no digit, or more than 19 */
-    if (quoted && !(s->p < s->end && *s->p++ == '"'))
-        return false;
-    if (x > (uint64_t)INT64_MAX)
-        return false;
-    *v = neg ? -(int64_t)x : (int64_t)x;
-    return true;
-}
-
-static bool s_bool_lit(s_scan_t *s, bool *v)
-{
-    s_ws(s);
-    if (s->end - s->p >= 4 && !memcmp(s->p, "true", 4)) {
-        s->p += 4;
-        *v = true;
-        return true;
-    }
-    if (s->end - s->p >= 5 && !memcmp(s->p, "false", 5)) {
-        s->p += 5;
-        *v = false;
-        return true;
-    }
-    return false;
-}
-
-static bool s_skip(s_scan_t *s);
-
-/* Skip the members of an object or the elements of an array after its
- * opening bracket, up to and including close. */
-static bool s_skip_seq(s_scan_t *s, char close, bool members)
-{
-    if (++s->depth > 32)
-        return false;
-    if (s_lit(s, close)) {
-        s->depth--;
-        return true;
-    }
-    do {
-        const char *k;
-        size_t kn;
-        if (members && (!s_str(s, &k, &kn) || !s_lit(s, ':')))
-            return false;
-        if (!s_skip(s))
-            return false;
-    } while (s_lit(s, ','));
-    s->depth--;
-    return s_lit(s, close);
-}
-
-static bool s_skip(s_scan_t *s)
-{
-    s_ws(s);
-    if (s->p >= s->end)
-        return false;
-    const char *k;
-    size_t kn;
-    bool b;
-    int64_t v;
-    switch (*s->p) {
-    case '"': return s_str(s, &k, &kn);
-    case '{': s->p++; return s_skip_seq(s, '}', true);
-    case '[': s->p++; return s_skip_seq(s, ']', false);
-    case 't': case 'f': return s_bool_lit(s, &b);
-    case 'n':
-        if (s->end - s->p >= 4 && !memcmp(s->p, "null", 4)) {
-            s->p += 4;
-            return true;
-        }
-        return false;
-    default:
-        /* numbers: only the integers the gateway writes */
-        return s_i64(s, &v);
-    }
-}
-
-static bool s_key_is(const char *k, size_t kn, const char *want)
-{
-    return kn == strlen(want) && !memcmp(k, want, kn);
-}
-
-/* Iterate over an object's members: for (ok = s_obj_open(s); ok && s_obj_next(s, &k, &kn, &first);) */
-static bool s_obj_next(s_scan_t *s, const char **k, size_t *kn, bool *first, bool *ok)
-{
-    if (*first) {
-        *first = false;
-        if (s_lit(s, '}'))
-            return false;
-    } else if (!s_lit(s, ',')) {
-        *ok = s_lit(s, '}');
-        return false;
-    }
-    if (!s_str(s, k, kn) || !s_lit(s, ':')) {
-        *ok = false;
-        return false;
-    }
-    return true;
-}
-
-static bool s_b64_field(s_scan_t *s, char **out, size_t *out_len)
+static bool s_b64_field(gp_jscan_t *s, char **out, size_t *out_len)
 {
     const char *v;
     size_t n;
-    if (!s_str(s, &v, &n))
+    if (!gp_jscan_str(s, &v, &n))
         return false;
     free(*out);
     *out = NULL;
     return gp_etcd_b64_decode(v, n, out, out_len) == 0;
 }
 
-static bool s_kv_fast(s_scan_t *s, gp_etcd_kv_t *kv)
+static bool s_kv_fast(gp_jscan_t *s, gp_etcd_kv_t *kv)
 {
-    if (!s_lit(s, '{'))
+    if (!gp_jscan_lit(s, '{'))
         return false;
     bool first = true, ok = true, has_key = false;
     const char *k;
     size_t kn;
-    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
-        if (s_key_is(k, kn, "key"))
+    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
+        if (gp_jscan_key_is(k, kn, "key"))
             ok = has_key = s_b64_field(s, &kv->key, &kv->key_len);
-        else if (s_key_is(k, kn, "value"))
+        else if (gp_jscan_key_is(k, kn, "value"))
             ok = s_b64_field(s, &kv->value, &kv->value_len);
-        else if (s_key_is(k, kn, "create_revision"))
-            ok = s_i64(s, &kv->create_revision);
-        else if (s_key_is(k, kn, "mod_revision"))
-            ok = s_i64(s, &kv->mod_revision);
-        else if (s_key_is(k, kn, "version"))
-            ok = s_i64(s, &kv->version);
-        else if (s_key_is(k, kn, "lease"))
-            ok = s_i64(s, &kv->lease);
+        else if (gp_jscan_key_is(k, kn, "create_revision"))
+            ok = gp_jscan_i64(s, &kv->create_revision);
+        else if (gp_jscan_key_is(k, kn, "mod_revision"))
+            ok = gp_jscan_i64(s, &kv->mod_revision);
+        else if (gp_jscan_key_is(k, kn, "version"))
+            ok = gp_jscan_i64(s, &kv->version);
+        else if (gp_jscan_key_is(k, kn, "lease"))
+            ok = gp_jscan_i64(s, &kv->lease);
         else
-            ok = s_skip(s);
+            ok = gp_jscan_skip(s);
     }
     if (ok && !kv->value) {   /* absent: empty, as the general parser gives it */
         ok = (kv->value = malloc(1)) != NULL;
@@ -842,25 +638,25 @@ static bool s_kv_fast(s_scan_t *s, gp_etcd_kv_t *kv)
     return ok && has_key;
 }
 
-static bool s_event_fast(s_scan_t *s, gp_etcd_event_t *e)
+static bool s_event_fast(gp_jscan_t *s, gp_etcd_event_t *e)
 {
-    if (!s_lit(s, '{'))
+    if (!gp_jscan_lit(s, '{'))
         return false;
     bool first = true, ok = true, has_kv = false;
     const char *k, *v;
     size_t kn, vn;
-    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
-        if (s_key_is(k, kn, "type")) {
-            ok = s_str(s, &v, &vn) && (s_key_is(v, vn, "PUT") || s_key_is(v, vn, "DELETE"));
+    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
+        if (gp_jscan_key_is(k, kn, "type")) {
+            ok = gp_jscan_str(s, &v, &vn) && (gp_jscan_key_is(v, vn, "PUT") || gp_jscan_key_is(v, vn, "DELETE"));
             if (ok)
-                e->type = s_key_is(v, vn, "DELETE") ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
-        } else if (s_key_is(k, kn, "kv") && !has_kv) {
+                e->type = gp_jscan_key_is(v, vn, "DELETE") ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
+        } else if (gp_jscan_key_is(k, kn, "kv") && !has_kv) {
             ok = has_kv = s_kv_fast(s, &e->kv);
-        } else if (s_key_is(k, kn, "prev_kv") && !e->has_prev_kv) {
+        } else if (gp_jscan_key_is(k, kn, "prev_kv") && !e->has_prev_kv) {
             e->has_prev_kv = true;
             ok = s_kv_fast(s, &e->prev_kv);
         } else {
-            ok = s_skip(s);
+            ok = gp_jscan_skip(s);
         }
     }
     return ok && has_kv;
@@ -876,11 +672,11 @@ void gp_etcd_watch_line_free(gp_etcd_watch_line_t *wl)
     memset(wl, 0, sizeof(*wl));
 }
 
-static bool s_events_fast(s_scan_t *s, gp_etcd_watch_line_t *wl, size_t *cap)
+static bool s_events_fast(gp_jscan_t *s, gp_etcd_watch_line_t *wl, size_t *cap)
 {
-    if (!s_lit(s, '['))
+    if (!gp_jscan_lit(s, '['))
         return false;
-    if (s_lit(s, ']'))
+    if (gp_jscan_lit(s, ']'))
         return true;
     do {
         if (wl->n_events == *cap) {
@@ -895,36 +691,36 @@ static bool s_events_fast(s_scan_t *s, gp_etcd_watch_line_t *wl, size_t *cap)
         memset(e, 0, sizeof(*e));
         if (!s_event_fast(s, e))
             return false;
-    } while (s_lit(s, ','));
-    return s_lit(s, ']');
+    } while (gp_jscan_lit(s, ','));
+    return gp_jscan_lit(s, ']');
 }
 
-static bool s_result_fast(s_scan_t *s, gp_etcd_watch_line_t *wl)
+static bool s_result_fast(gp_jscan_t *s, gp_etcd_watch_line_t *wl)
 {
-    if (!s_lit(s, '{'))
+    if (!gp_jscan_lit(s, '{'))
         return false;
     bool first = true, ok = true, canceled = false;
     size_t cap = 0;
     const char *k;
     size_t kn;
-    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
-        if (s_key_is(k, kn, "header")) {
+    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
+        if (gp_jscan_key_is(k, kn, "header")) {
             bool hfirst = true;
             const char *hk;
             size_t hkn;
-            ok = s_lit(s, '{');
-            while (ok && s_obj_next(s, &hk, &hkn, &hfirst, &ok))
-                ok = s_key_is(hk, hkn, "revision") ? s_i64(s, &wl->revision) : s_skip(s);
-        } else if (s_key_is(k, kn, "created")) {
-            ok = s_bool_lit(s, &wl->created);
-        } else if (s_key_is(k, kn, "canceled")) {
-            ok = s_bool_lit(s, &canceled) && !canceled;   /* a cancellation: the general path */
-        } else if (s_key_is(k, kn, "compact_revision")) {
-            ok = s_i64(s, &wl->compact_revision);
-        } else if (s_key_is(k, kn, "events")) {
+            ok = gp_jscan_lit(s, '{');
+            while (ok && gp_jscan_obj_next(s, &hk, &hkn, &hfirst, &ok))
+                ok = gp_jscan_key_is(hk, hkn, "revision") ? gp_jscan_i64(s, &wl->revision) : gp_jscan_skip(s);
+        } else if (gp_jscan_key_is(k, kn, "created")) {
+            ok = gp_jscan_bool(s, &wl->created);
+        } else if (gp_jscan_key_is(k, kn, "canceled")) {
+            ok = gp_jscan_bool(s, &canceled) && !canceled;   /* a cancellation: the general path */
+        } else if (gp_jscan_key_is(k, kn, "compact_revision")) {
+            ok = gp_jscan_i64(s, &wl->compact_revision);
+        } else if (gp_jscan_key_is(k, kn, "events")) {
             ok = s_events_fast(s, wl, &cap);
         } else {
-            ok = s_skip(s);
+            ok = gp_jscan_skip(s);
         }
     }
     return ok;
@@ -933,18 +729,18 @@ static bool s_result_fast(s_scan_t *s, gp_etcd_watch_line_t *wl)
 int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t *wl)
 {
     memset(wl, 0, sizeof(*wl));
-    s_scan_t s = { line, line + len, 0 };
+    gp_jscan_t s = GP_JSCAN_INIT(line, len);
     bool first = true, ok = true, has_result = false;
     const char *k;
     size_t kn;
-    ok = s_lit(&s, '{');
-    while (ok && s_obj_next(&s, &k, &kn, &first, &ok)) {
-        if (s_key_is(k, kn, "result") && !has_result)
+    ok = gp_jscan_lit(&s, '{');
+    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
+        if (gp_jscan_key_is(k, kn, "result") && !has_result)
             ok = has_result = s_result_fast(&s, wl);
         else
             ok = false;   /* "error", or anything else: the general path */
     }
-    s_ws(&s);
+    gp_jscan_ws(&s);
     if (ok && has_result && s.p == s.end)
         return 1;
     gp_etcd_watch_line_free(wl);
@@ -954,11 +750,11 @@ int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t 
 /* ------------------------------------------------------------ results, fast path */
 
 /* kvs: an array of kvs appended to r->kvs. */
-static bool s_kvs_fast(s_scan_t *s, gp_etcd_result_t *r)
+static bool s_kvs_fast(gp_jscan_t *s, gp_etcd_result_t *r)
 {
-    if (!s_lit(s, '['))
+    if (!gp_jscan_lit(s, '['))
         return false;
-    if (s_lit(s, ']'))
+    if (gp_jscan_lit(s, ']'))
         return true;
     size_t cap = r->n_kvs;
     do {
@@ -974,17 +770,17 @@ static bool s_kvs_fast(s_scan_t *s, gp_etcd_result_t *r)
         memset(kv, 0, sizeof(*kv));
         if (!s_kv_fast(s, kv))
             return false;
-    } while (s_lit(s, ','));
-    return s_lit(s, ']');
+    } while (gp_jscan_lit(s, ','));
+    return gp_jscan_lit(s, ']');
 }
 
-static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r);
+static bool s_obj_fast(gp_jscan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r);
 
-static bool s_responses_fast(s_scan_t *s, gp_etcd_result_t *r)
+static bool s_responses_fast(gp_jscan_t *s, gp_etcd_result_t *r)
 {
-    if (!s_lit(s, '['))
+    if (!gp_jscan_lit(s, '['))
         return false;
-    if (s_lit(s, ']'))
+    if (gp_jscan_lit(s, ']'))
         return true;
     size_t cap = 0;
     do {
@@ -1000,48 +796,48 @@ static bool s_responses_fast(s_scan_t *s, gp_etcd_result_t *r)
         memset(sub, 0, sizeof(*sub));
         const char *k;
         size_t kn;
-        if (!s_lit(s, '{') || !s_str(s, &k, &kn) || !s_lit(s, ':'))
+        if (!gp_jscan_lit(s, '{') || !gp_jscan_str(s, &k, &kn) || !gp_jscan_lit(s, ':'))
             return false;
         gp_etcd_op_type_t t;
-        if (s_key_is(k, kn, "response_range"))
+        if (gp_jscan_key_is(k, kn, "response_range"))
             t = GP_ETCD_OP_RANGE;
-        else if (s_key_is(k, kn, "response_put"))
+        else if (gp_jscan_key_is(k, kn, "response_put"))
             t = GP_ETCD_OP_PUT;
-        else if (s_key_is(k, kn, "response_delete_range"))
+        else if (gp_jscan_key_is(k, kn, "response_delete_range"))
             t = GP_ETCD_OP_DELETE;
         else
             return false;
-        if (!s_obj_fast(s, t, sub) || !s_lit(s, '}'))   /* exactly one member */
+        if (!s_obj_fast(s, t, sub) || !gp_jscan_lit(s, '}'))   /* exactly one member */
             return false;
-    } while (s_lit(s, ','));
-    return s_lit(s, ']');
+    } while (gp_jscan_lit(s, ','));
+    return gp_jscan_lit(s, ']');
 }
 
 /* One response object of an op of the given type (the general parser's
  * s_parse_obj, for the usual answers). */
-static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r)
+static bool s_obj_fast(gp_jscan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r)
 {
     r->type = type;
-    if (!s_lit(s, '{'))
+    if (!gp_jscan_lit(s, '{'))
         return false;
     bool first = true, ok = true, has_header = false, has_prev = false;
     const char *k;
     size_t kn;
-    while (ok && s_obj_next(s, &k, &kn, &first, &ok)) {
-        if (s_key_is(k, kn, "header") && !has_header) {
+    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
+        if (gp_jscan_key_is(k, kn, "header") && !has_header) {
             bool hfirst = true;
             const char *hk;
             size_t hkn;
-            ok = has_header = s_lit(s, '{');
-            while (ok && s_obj_next(s, &hk, &hkn, &hfirst, &ok))
-                ok = s_key_is(hk, hkn, "revision") ? s_i64(s, &r->revision) : s_skip(s);
-        } else if (type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "count")) {
-            ok = s_i64(s, &r->count);
-        } else if (type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "more")) {
-            ok = s_bool_lit(s, &r->more);
-        } else if ((type == GP_ETCD_OP_RANGE && s_key_is(k, kn, "kvs")) ||
-                   (type == GP_ETCD_OP_DELETE && s_key_is(k, kn, "prev_kvs")) ||
-                   (type == GP_ETCD_OP_PUT && s_key_is(k, kn, "prev_kv"))) {
+            ok = has_header = gp_jscan_lit(s, '{');
+            while (ok && gp_jscan_obj_next(s, &hk, &hkn, &hfirst, &ok))
+                ok = gp_jscan_key_is(hk, hkn, "revision") ? gp_jscan_i64(s, &r->revision) : gp_jscan_skip(s);
+        } else if (type == GP_ETCD_OP_RANGE && gp_jscan_key_is(k, kn, "count")) {
+            ok = gp_jscan_i64(s, &r->count);
+        } else if (type == GP_ETCD_OP_RANGE && gp_jscan_key_is(k, kn, "more")) {
+            ok = gp_jscan_bool(s, &r->more);
+        } else if ((type == GP_ETCD_OP_RANGE && gp_jscan_key_is(k, kn, "kvs")) ||
+                   (type == GP_ETCD_OP_DELETE && gp_jscan_key_is(k, kn, "prev_kvs")) ||
+                   (type == GP_ETCD_OP_PUT && gp_jscan_key_is(k, kn, "prev_kv"))) {
             if (has_prev)
                 return false;
             has_prev = true;
@@ -1052,17 +848,17 @@ static bool s_obj_fast(s_scan_t *s, gp_etcd_op_type_t type, gp_etcd_result_t *r)
                 r->n_kvs = ok;
                 ok = ok && s_kv_fast(s, &r->kvs[0]);
             }
-        } else if (type == GP_ETCD_OP_DELETE && s_key_is(k, kn, "deleted")) {
-            ok = s_i64(s, &r->deleted);
-        } else if (type == GP_ETCD_OP_TXN && s_key_is(k, kn, "succeeded")) {
-            ok = s_bool_lit(s, &r->succeeded);
-        } else if (type == GP_ETCD_OP_TXN && s_key_is(k, kn, "responses")) {
+        } else if (type == GP_ETCD_OP_DELETE && gp_jscan_key_is(k, kn, "deleted")) {
+            ok = gp_jscan_i64(s, &r->deleted);
+        } else if (type == GP_ETCD_OP_TXN && gp_jscan_key_is(k, kn, "succeeded")) {
+            ok = gp_jscan_bool(s, &r->succeeded);
+        } else if (type == GP_ETCD_OP_TXN && gp_jscan_key_is(k, kn, "responses")) {
             if (has_prev)
                 return false;
             has_prev = true;
             ok = s_responses_fast(s, r);
         } else {
-            ok = s_skip(s);
+            ok = gp_jscan_skip(s);
         }
     }
     return ok && has_header;
@@ -1072,9 +868,9 @@ int gp_etcd_parse_result_fast(const char *body, size_t len, gp_etcd_op_type_t ty
 {
     gp_etcd_result_t r;
     memset(&r, 0, sizeof(r));
-    s_scan_t s = { body, body + len, 0 };
+    gp_jscan_t s = GP_JSCAN_INIT(body, len);
     bool ok = s_obj_fast(&s, type, &r);
-    s_ws(&s);
+    gp_jscan_ws(&s);
     if (ok && s.p == s.end) {
         *res = r;
         return 1;

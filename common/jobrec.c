@@ -598,6 +598,131 @@ void gp_jobrec_set_state(gp_jobrec_t *rec, gp_job_state_t state, const char *nod
         json_array_remove(rec->history, 0);
 }
 
+static gp_jscan_span_t s_span_json(const json_t *o, const char *name)
+{
+    const char *v = json_string_value(json_object_get(o, name));
+    return (gp_jscan_span_t){ v, v ? strlen(v) : 0 };
+}
+
+void gp_jobrec_sum_json(const json_t *o, gp_jobrec_sum_t *m)
+{
+    json_t *spec = json_object_get(o, "spec");
+    m->state = s_span_json(o, "state");
+    m->region = s_span_json(o, "region");
+    m->owner = s_span_json(o, "owner");
+    m->node = s_span_json(o, "node");
+    m->reason = s_span_json(o, "reason");
+    m->rightsize = s_span_json(o, "rightsize");
+    m->cls = s_span_json(o, "class");
+    m->gang = s_span_json(spec, "gang");
+    m->attempts = json_integer_value(json_object_get(o, "attempts"));
+    m->floor_mib = json_integer_value(json_object_get(o, "rightsize_floor_mib"));
+    m->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
+    m->restart_at_ms = json_integer_value(json_object_get(o, "restart_at_ms"));
+    m->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
+    m->priority = json_integer_value(json_object_get(spec, "priority"));
+    m->devices = json_integer_value(json_object_get(spec, "devices"));
+    m->gang_size = json_integer_value(json_object_get(spec, "gang_size"));
+    json_t *ttl = json_object_get(o, "ttl_after_finished_s");
+    m->ttl_ms = json_is_number(ttl) ? (int64_t)(json_number_value(ttl) * 1000) : -1;
+}
+
+/* A bare integer (json_integer_value's: a quoted one is not). */
+static bool s_scan_int(gp_jscan_t *s, int64_t *v)
+{
+    gp_jscan_ws(s);
+    return s->p < s->end && *s->p != '"' && gp_jscan_i64(s, v);
+}
+
+/* Any number, as a double (ttl_after_finished_s is written 30.0). */
+static bool s_scan_number(gp_jscan_t *s, double *v)
+{
+    gp_jscan_ws(s);
+    const char *start = s->p;
+    if (start >= s->end || *start == '"' || *start == '{' || *start == '[' || *start == 't' ||
+        *start == 'f' || *start == 'n' || !gp_jscan_skip(s) || s->p - start >= 64)
+        return false;
+    char buf[64];
+    memcpy(buf, start, (size_t)(s->p - start));
+    buf[s->p - start] = '\0';
+    *v = strtod(buf, NULL);
+    return true;
+}
+
+static bool s_scan_span(gp_jscan_t *s, gp_jscan_span_t *v)
+{
+    return gp_jscan_str(s, &v->p, &v->n);
+}
+
+bool gp_jobrec_sum_scan(const char *text, size_t len, gp_jobrec_sum_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->ttl_ms = -1;
+    gp_jscan_t s = GP_JSCAN_INIT(text, len);
+    bool first = true, ok = gp_jscan_lit(&s, '{');
+    const char *k;
+    size_t kn;
+    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
+        double ttl = -0.001;
+        switch (kn ? k[0] : 0) {   /* most members are none of these: one compare */
+        case 's': case 'r': case 'o': case 'n': case 'c': case 'a': case 'u': case 't':
+            break;
+        default:
+            ok = gp_jscan_skip(&s);
+            continue;
+        }
+        if (gp_jscan_key_is(k, kn, "state")) {
+            ok = s_scan_span(&s, &m->state);
+        } else if (gp_jscan_key_is(k, kn, "region")) {
+            ok = s_scan_span(&s, &m->region);
+        } else if (gp_jscan_key_is(k, kn, "owner")) {
+            ok = s_scan_span(&s, &m->owner);
+        } else if (gp_jscan_key_is(k, kn, "node")) {
+            ok = s_scan_span(&s, &m->node);
+        } else if (gp_jscan_key_is(k, kn, "reason")) {
+            ok = s_scan_span(&s, &m->reason);
+        } else if (gp_jscan_key_is(k, kn, "rightsize")) {
+            ok = s_scan_span(&s, &m->rightsize);
+        } else if (gp_jscan_key_is(k, kn, "class")) {
+            ok = s_scan_span(&s, &m->cls);
+        } else if (gp_jscan_key_is(k, kn, "attempts")) {
+            ok = s_scan_int(&s, &m->attempts);
+        } else if (gp_jscan_key_is(k, kn, "rightsize_floor_mib")) {
+            ok = s_scan_int(&s, &m->floor_mib);
+        } else if (gp_jscan_key_is(k, kn, "submitted_ms")) {
+            ok = s_scan_int(&s, &m->submitted_ms);
+        } else if (gp_jscan_key_is(k, kn, "restart_at_ms")) {
+            ok = s_scan_int(&s, &m->restart_at_ms);
+        } else if (gp_jscan_key_is(k, kn, "updated_ms")) {
+            ok = s_scan_int(&s, &m->updated_ms);
+        } else if (gp_jscan_key_is(k, kn, "ttl_after_finished_s")) {
+            ok = s_scan_number(&s, &ttl);
+            m->ttl_ms = (int64_t)(ttl * 1000);
+        } else if (gp_jscan_key_is(k, kn, "spec")) {
+            bool sfirst = true;
+            const char *sk;
+            size_t skn;
+            ok = gp_jscan_lit(&s, '{');
+            while (ok && gp_jscan_obj_next(&s, &sk, &skn, &sfirst, &ok)) {
+                if (gp_jscan_key_is(sk, skn, "priority"))
+                    ok = s_scan_int(&s, &m->priority);
+                else if (gp_jscan_key_is(sk, skn, "devices"))
+                    ok = s_scan_int(&s, &m->devices);
+                else if (gp_jscan_key_is(sk, skn, "gang_size"))
+                    ok = s_scan_int(&s, &m->gang_size);
+                else if (gp_jscan_key_is(sk, skn, "gang"))
+                    ok = s_scan_span(&s, &m->gang);
+                else
+                    ok = gp_jscan_skip(&s);
+            }
+        } else {
+            ok = gp_jscan_skip(&s);
+        }
+    }
+    gp_jscan_ws(&s);
+    return ok && s.p == s.end;
+}
+
 static void s_redact_env(json_t *record)
 {
     json_t *env = json_object_get(record, "env"), *v;

@@ -77,6 +77,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "jscan.h"
 #include "model.h"
 
 typedef enum {
@@ -157,6 +158,27 @@ int gp_jobrec_from_json_str(const char *text, size_t len, gp_jobrec_t *out, gp_e
 json_t *gp_jobrec_to_json(const gp_jobrec_t *rec);
 /* Encode to a compact string (caller frees). */
 char *gp_jobrec_dump(const gp_jobrec_t *rec);
+
+/* The fields of a stored record that an index of jobs keeps (the
+ * coordinators' cache), read without building the record: strings as
+ * spans (absent: p NULL; the text's, or the tree's), numbers as
+ * json_integer_value gives them (absent or not an integer: 0), the
+ * spec's priority, devices, gang and gang_size. */
+typedef struct {
+    gp_jscan_span_t state, region, owner, node, reason, rightsize, cls, gang;
+    int64_t attempts, floor_mib, submitted_ms, restart_at_ms, updated_ms;
+    int64_t priority, devices, gang_size;
+    int64_t ttl_ms;                  /* ttl_after_finished_s in ms; -1: none */
+} gp_jobrec_sum_t;
+
+/* From a parsed record (spans into its strings, valid while it lives). */
+void gp_jobrec_sum_json(const json_t *record, gp_jobrec_sum_t *out);
+/* From the record's text, in place (spans into text): false when the text
+ * is not the plain shape gpupool writes (a string with an escape or
+ * beyond ASCII, a field of another type than written, a malformed text):
+ * the caller parses it whole then, and that parse judges it.  When true,
+ * out equals what gp_jobrec_sum_json gives for the parsed text. */
+bool gp_jobrec_sum_scan(const char *text, size_t len, gp_jobrec_sum_t *out);
 
 /* Hide the values of secret env variables in an encoded record (in place):
  * each {"secret": "value"} becomes {"secret": true}.  Records inside

@@ -743,3 +743,29 @@ json_t *gp_alloc_to_json(const gp_alloc_t *a)
     }
     return o;
 }
+
+int gp_alloc_dump_buf(const gp_alloc_t *a, gp_ebuf_t *b)
+{
+    int bad = gp_ebuf_adds(b, "{\"job\":") | gp_ebuf_json_str(b, a->job) |
+              gp_ebuf_adds(b, ",\"node\":") | gp_ebuf_json_str(b, a->node) |
+              gp_ebuf_addf(b, ",\"priority\":%d,\"cpu_milli\":%lld,\"host_mem_mib\":%lld,\"devices\":[",
+                           a->priority, (long long)a->cpu_milli, (long long)a->host_mem_mib);
+    for (int i = 0; i < a->ndevices; i++) {
+        const gp_alloc_dev_t *d = &a->devices[i];
+        bad |= gp_ebuf_adds(b, i ? ",{\"uuid\":" : "{\"uuid\":") | gp_ebuf_json_str(b, d->uuid) |
+               gp_ebuf_addf(b, ",\"index\":%d,\"mem_mib\":%lld,\"compute_percent\":", d->index,
+                            (long long)d->mem_mib) |
+               gp_ebuf_json_real(b, d->compute_permille / 10.0) |
+               gp_ebuf_adds(b, d->whole ? ",\"whole\":true}" : ",\"whole\":false}");
+    }
+    bad |= gp_ebuf_adds(b, "]");
+    if (a->suspended)
+        bad |= gp_ebuf_adds(b, ",\"suspended\":true");
+    if (a->stop) {
+        bad |= gp_ebuf_adds(b, ",\"schema\":2,\"stop\":true");
+        if (a->stop_grace_s >= 0)
+            bad |= gp_ebuf_addf(b, ",\"stop_grace_s\":%d", a->stop_grace_s);
+    }
+    bad |= gp_ebuf_adds(b, "}");
+    return bad ? -1 : 0;
+}

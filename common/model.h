@@ -84,6 +84,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 #include "err.h"
 
 #define GP_MAX_DEVICES    16     /* devices per node */
@@ -210,6 +212,11 @@ int gp_alloc_from_json_str(const char *text, gp_alloc_t *out, gp_err_t *err);
 json_t *gp_job_to_json(const gp_job_t *job);
 json_t *gp_node_to_json(const gp_node_t *node);
 json_t *gp_alloc_to_json(const gp_alloc_t *alloc);
+/* The same object as text, appended to b (util.h): what json_dumps of
+ * gp_alloc_to_json writes, member for member, without the tree (a commit
+ * of a burst writes hundreds, an agent bids with one per node asked);
+ * -1 when out of memory. */
+int gp_alloc_dump_buf(const gp_alloc_t *alloc, gp_ebuf_t *b);
 
 /* Helpers for records built in code.  -1 when the list is full or the
  * string too long. */

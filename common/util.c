@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -209,3 +210,100 @@ uint64_t gp_hash_mem(const void *p, size_t n)
 }
 
 uint64_t gp_hash_str(const char *s) { return gp_hash_mem(s, strlen(s)); }
+
+/* ------------------------------------------------------------ text buffers */
+
+
+int gp_ebuf_reserve(gp_ebuf_t *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int gp_ebuf_add(gp_ebuf_t *b, const void *data, size_t len)
+{
+    if (gp_ebuf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->p + b->len, data, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int gp_ebuf_adds(gp_ebuf_t *b, const char *s)
+{
+    return gp_ebuf_add(b, s, strlen(s));
+}
+
+int gp_ebuf_addf(gp_ebuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || gp_ebuf_reserve(b, (size_t)n) < 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void gp_ebuf_free(gp_ebuf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int gp_ebuf_json_str(gp_ebuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (gp_ebuf_reserve(b, strlen(s) + 2) < 0 || gp_ebuf_add(b, "\"", 1) < 0)
+        return -1;
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        if (gp_ebuf_add(b, run, (size_t)(p - run)) < 0)
+            return -1;
+        if (c == '\0')
+            break;
+        char esc[7] = { '\\', (char)c, 0 };
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c < 0x20)
+            memcpy(esc, (char[]){ '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] }, 6);
+        if (gp_ebuf_add(b, esc, strlen(esc)) < 0)
+            return -1;
+        run = p + 1;
+    }
+    return gp_ebuf_add(b, "\"", 1);
+}
+
+int gp_ebuf_json_real(gp_ebuf_t *b, double v)
+{
+    if (!isfinite(v))
+        return -1;
+    char num[40];
+    int n = snprintf(num, sizeof num, "%.17g", v);
+    if (n > 0 && (size_t)n + 2 < sizeof num && strpbrk(num, ".eE") == NULL)
+        memcpy(num + n, ".0", 3);   /* a real stays a real, as jansson writes it */
+    return gp_ebuf_adds(b, num);
+}

@@ -38,6 +38,27 @@ int gp_parse_hostport(const char *s, char *addr, size_t size, int *port);
 uint64_t gp_hash_str(const char *s);
 uint64_t gp_hash_mem(const void *p, size_t n);
 
+/* A growing text buffer, always NUL-terminated once anything was added
+ * (p NULL before); -1 when out of memory (the buffer is left as it was).
+ * Requests, messages and records written as text directly, where building
+ * a jansson tree to dump it would cost more than the text. */
+typedef struct {
+    char *p;
+    size_t len;
+    size_t cap;
+} gp_ebuf_t;
+
+int gp_ebuf_reserve(gp_ebuf_t *b, size_t extra);
+int gp_ebuf_add(gp_ebuf_t *b, const void *data, size_t len);
+int gp_ebuf_adds(gp_ebuf_t *b, const char *s);
+int gp_ebuf_addf(gp_ebuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gp_ebuf_free(gp_ebuf_t *b);
+/* JSON values: a string, quoted and escaped (UTF-8 passes as it is); a
+ * real as jansson writes one (17 digits: it reads back exactly; ".0" on
+ * whole numbers), -1 for infinities and NaN, which JSON has not. */
+int gp_ebuf_json_str(gp_ebuf_t *b, const char *s);
+int gp_ebuf_json_real(gp_ebuf_t *b, double v);
+
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds / milliseconds. */
 int64_t gp_mono_ns(void);
 int64_t gp_mono_ms(void);

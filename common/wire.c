@@ -81,35 +81,37 @@ int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_t
     return gp_wire_send_v(sock, identity, identity_len, GP_WIRE_PROTO, type, body, err);
 }
 
-int gp_wire_send_v(void *sock, const void *identity, size_t identity_len, int version,
-                   gp_msg_type_t type, const json_t *body, gp_err_t *err)
+int gp_wire_send_text_v(void *sock, const void *identity, size_t identity_len, int version,
+                        gp_msg_type_t type, const char *text, size_t len, gp_err_t *err)
 {
     if (type <= GP_MSG_NONE || type > GP_MSG_LAST)
         return gp_err_set(err, GP_ERR_INVALID, "bad message type %d", (int)type);
     if (version < 1 || version > 999)
         return gp_err_set(err, GP_ERR_INVALID, "bad protocol version %d", version);
+    if (len > GP_WIRE_MAX_BYTES)
+        return gp_err_set(err, GP_ERR_INVALID, "%s message of %zu bytes exceeds the limit",
+                          gp_msg_type_name(type), len);
     char envelope[16];
     snprintf(envelope, sizeof envelope, "gpupool/%d", version);
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (text == NULL)
-        return gp_err_set(err, GP_ERR_NOMEM, "cannot encode message body");
-    size_t len = strlen(text);
-    int rc = -1;
-    if (len > GP_WIRE_MAX_BYTES) {
-        gp_err_set(err, GP_ERR_INVALID, "%s message of %zu bytes exceeds the limit",
-                   gp_msg_type_name(type), len);
-        goto cleanup;
-    }
     const char *tname = s_type_names[type];
     if ((identity && zmq_send(sock, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
         zmq_send(sock, envelope, strlen(envelope), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(sock, tname, strlen(tname), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(sock, text, len, ZMQ_DONTWAIT) < 0) {
-        gp_err_set(err, GP_ERR_TRANSPORT, "send %s: %s", tname, zmq_strerror(zmq_errno()));
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
+        zmq_send(sock, text, len, ZMQ_DONTWAIT) < 0)
+        return gp_err_set(err, GP_ERR_TRANSPORT, "send %s: %s", tname, zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+int gp_wire_send_v(void *sock, const void *identity, size_t identity_len, int version,
+                   gp_msg_type_t type, const json_t *body, gp_err_t *err)
+{
+    if (type <= GP_MSG_NONE || type > GP_MSG_LAST)
+        return gp_err_set(err, GP_ERR_INVALID, "bad message type %d", (int)type);
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (text == NULL)
+        return gp_err_set(err, GP_ERR_NOMEM, "cannot encode message body");
+    int rc = gp_wire_send_text_v(sock, identity, identity_len, version, type, text, strlen(text),
+                                 err);
     free(text);
     return rc;
 }

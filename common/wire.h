@@ -91,6 +91,10 @@ int gp_wire_send(void *sock, const void *identity, size_t identity_len, gp_msg_t
 /* The same in the envelope of protocol version (1..999). */
 int gp_wire_send_v(void *sock, const void *identity, size_t identity_len, int version,
                    gp_msg_type_t type, const json_t *body, gp_err_t *err);
+/* The same with the body as JSON text already (len bytes; the caller
+ * wrote one JSON object), for messages built as text (util.h's gp_ebuf). */
+int gp_wire_send_text_v(void *sock, const void *identity, size_t identity_len, int version,
+                        gp_msg_type_t type, const char *text, size_t len, gp_err_t *err);
 
 /* "gpupool/N" -> N, or -1. */
 int gp_wire_version_parse(const char *s);

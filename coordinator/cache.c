@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "coord.h"
+#include "jscan.h"
 #include "keys.h"
 #include "log.h"
 #include "util.h"
@@ -657,6 +658,21 @@ static void s_alloc_del(coord_t *c, const char *node, const char *job)
     s_eval_id(c, job);
 }
 
+/* A span as a C string in buf; NULL when absent; false when it does not
+ * fit (then the caller takes the general path). */
+static bool s_span_str(gp_jscan_span_t v, char *buf, size_t size, const char **out)
+{
+    *out = NULL;
+    if (v.p == NULL)
+        return true;
+    if (v.n >= size)
+        return false;
+    memcpy(buf, v.p, v.n);
+    buf[v.n] = '\0';
+    *out = buf;
+    return true;
+}
+
 static void s_job_free(void *value)
 {
     coord_job_t *j = value;
@@ -667,24 +683,23 @@ static void s_job_free(void *value)
     }
 }
 
-static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
+/* Copy a record's summary into the job's entry (created if new), with the
+ * record's text.  spec: the record's spec, kept while the job is pending
+ * (rounds read it from here: the text is parsed once). */
+static coord_job_t *s_job_fill(coord_t *c, const char *id, const gp_etcd_kv_t *kv,
+                               const gp_jobrec_sum_t *m, gp_job_state_t st, json_t *spec)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb(kv->value, kv->value_len, 0, &jerr);
-    const char *state = o ? json_string_value(json_object_get(o, "state")) : NULL;
-    gp_job_state_t st;
-    if (state == NULL || gp_job_state_parse(state, &st) < 0) {
-        gp_metric_inc(c->m.bad_records[COORD_RECORD_JOB]);
-        json_decref(o);
-        return;
-    }
+    char owner[256], cls[256];
+    const char *owner_s = NULL, *cls_s = NULL;
+    /* Names longer than any valid one make no class. */
+    int names_fit = s_span_str(m->owner, owner, sizeof owner, &owner_s) &&
+                    s_span_str(m->cls, cls, sizeof cls, &cls_s);
     coord_job_t *j = coord_cache_job(c, id);
     if (j == NULL) {
         j = calloc(1, sizeof *j);
         if (j == NULL || gp_strmap_put(c->cache->jobs, id, j) < 0) {
             free(j);
-            json_decref(o);
-            return;
+            return NULL;
         }
         gp_strlcpy(j->id, id, sizeof j->id);
     }
@@ -698,35 +713,73 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     }
     j->state = st;
     j->mod_rev = kv->mod_revision;
-#define S_STR(field, name) gp_strlcpy(j->field, json_string_value(json_object_get(o, name)) ? json_string_value(json_object_get(o, name)) : "", sizeof j->field)
-    S_STR(region, "region");
-    S_STR(owner, "owner");
-    S_STR(node, "node");
-    S_STR(reason, "reason");
+#define S_STR(field, span) do { size_t n_ = (span).n < sizeof j->field ? (span).n : sizeof j->field - 1; \
+        memcpy(j->field, (span).p ? (span).p : "", (span).p ? n_ : 0); j->field[(span).p ? n_ : 0] = '\0'; } while (0)
+    S_STR(region, m->region);
+    S_STR(owner, m->owner);
+    S_STR(node, m->node);
+    S_STR(reason, m->reason);
+    S_STR(gang, m->gang);
 #undef S_STR
-    j->reason_hash = gp_hash_str(json_string_value(json_object_get(o, "reason")) ?
-                                 json_string_value(json_object_get(o, "reason")) : "");
-    json_t *spec = json_object_get(o, "spec");
-    json_decref(j->spec);   /* rounds read the spec from here: the text is parsed once */
+    j->reason_hash = gp_hash_mem(m->reason.p ? m->reason.p : "", m->reason.p ? m->reason.n : 0);
+    json_decref(j->spec);
     j->spec = st == GP_JOB_PENDING && json_is_object(spec) ? json_incref(spec) : NULL;
-    j->priority = (int)json_integer_value(json_object_get(spec, "priority"));
-    j->devices = (int)json_integer_value(json_object_get(spec, "devices"));
-    j->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
-    gp_strlcpy(j->gang, json_string_value(json_object_get(spec, "gang")) ?
-               json_string_value(json_object_get(spec, "gang")) : "", sizeof j->gang);
-    j->gang_size = (int)json_integer_value(json_object_get(spec, "gang_size"));
+    j->priority = (int)m->priority;
+    j->devices = (int)m->devices;
+    j->attempts = (int)m->attempts;
+    j->gang_size = (int)m->gang_size;
+    char mode[32];
+    const char *mode_s;
     int okm;
-    j->rightsize = (int)gp_rightsize_mode_parse(json_string_value(json_object_get(o, "rightsize")), &okm);
-    j->floor_mib = json_integer_value(json_object_get(o, "rightsize_floor_mib"));
-    if (gp_rightsize_class(json_string_value(json_object_get(o, "owner")),
-                           json_string_value(json_object_get(o, "class")), id, j->cls,
-                           sizeof j->cls) < 0)
+    if (!s_span_str(m->rightsize, mode, sizeof mode, &mode_s))
+        gp_strlcpy(mode, "?", sizeof mode), mode_s = mode;   /* not a mode: as parse says */
+    j->rightsize = (int)gp_rightsize_mode_parse(mode_s, &okm);
+    j->floor_mib = m->floor_mib;
+    if (!names_fit || gp_rightsize_class(owner_s, cls_s, id, j->cls, sizeof j->cls) < 0)
         j->cls[0] = '\0';
-    j->submitted_ms = json_integer_value(json_object_get(o, "submitted_ms"));
-    j->restart_at_ms = json_integer_value(json_object_get(o, "restart_at_ms"));
-    json_t *ttl = json_object_get(o, "ttl_after_finished_s");
-    j->ttl_after_finished_ms = json_is_number(ttl) ? (int64_t)(json_number_value(ttl) * 1000) : -1;
-    j->updated_ms = json_integer_value(json_object_get(o, "updated_ms"));
+    j->submitted_ms = m->submitted_ms;
+    j->restart_at_ms = m->restart_at_ms;
+    j->ttl_after_finished_ms = m->ttl_ms;
+    j->updated_ms = m->updated_ms;
+    return j;
+}
+
+/*
+ * A job record came.  The tree is built only when something needs it: a
+ * pending job's spec (rounds place from it) and a job the learned shapes
+ * have not counted.  The records of a burst are mostly the agents'
+ * reports ("running", 500+ bytes with their history), read in place; any
+ * record the scan does not take is parsed whole.
+ */
+static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
+{
+    gp_jobrec_sum_t m;
+    char state[32];
+    const char *state_s;
+    gp_job_state_t st;
+    if (coord_cache_job(c, id) != NULL && coord_shapes_job_known(c, id) &&
+        gp_jobrec_sum_scan(kv->value, kv->value_len, &m) &&
+        s_span_str(m.state, state, sizeof state, &state_s) && state_s &&
+        gp_job_state_parse(state_s, &st) == 0 && st != GP_JOB_PENDING) {
+        coord_job_t *j = s_job_fill(c, id, kv, &m, st, NULL);
+        if (j)
+            coord_cache_eval(c, j);
+        return;
+    }
+    json_error_t jerr;
+    json_t *o = json_loadb(kv->value, kv->value_len, 0, &jerr);
+    state_s = o ? json_string_value(json_object_get(o, "state")) : NULL;
+    if (state_s == NULL || gp_job_state_parse(state_s, &st) < 0) {
+        gp_metric_inc(c->m.bad_records[COORD_RECORD_JOB]);
+        json_decref(o);
+        return;
+    }
+    gp_jobrec_sum_json(o, &m);
+    coord_job_t *j = s_job_fill(c, id, kv, &m, st, json_object_get(o, "spec"));
+    if (j == NULL) {
+        json_decref(o);
+        return;
+    }
     coord_shapes_job_seen(c, id, o);   /* counted the first time only */
     json_decref(o);
     coord_cache_eval(c, j);

@@ -14,7 +14,8 @@
  * does not exist, put it": the pending record is the job's place in its
  * region's queue) run in the background, and answers the flight's
  * requests from the etcd client's callback when it lands.  Up to
- * S_FLIGHTS flights are in the air at once, so a request waits for one
+ * S_FLIGHTS flights write to etcd at once (flights whose jobs wait at the
+ * round do not count: they hold no write), so a request waits for one
  * durable write and never for the loop, a round's commit or an earlier
  * flight; the cost of durability is shared by every request that arrived
  * meanwhile.  So a 201 means "stored in etcd".  Submitting an id again is
@@ -95,6 +96,7 @@ typedef struct s_flight {
     int64_t t0;
     uint64_t token;            /* names the flight to the round */
     int at_round;              /* its subs offered, outcome not known yet */
+    int writing;               /* its passes have started (counted in nflights) */
     struct s_flight *next;
 } s_flight_t;
 
@@ -105,7 +107,7 @@ struct s_read;
 struct coord_intake {
     s_set_t q;                 /* waiting for the next flight */
     s_flight_t *flights;
-    int nflights;
+    int nflights;              /* of them writing to etcd (not at the round) */
     struct s_read *reads;      /* reads of one job in flight (s_get_job) */
     uint64_t tokens;           /* the last flight's token */
     int stopping;              /* no more offers */
@@ -549,21 +551,26 @@ static void s_offer(coord_t *c, s_flight_t *f);
 static void s_flight_go(s_flight_t *f)
 {
     coord_t *c = f->c;
+    s_intake_t *in = c->intake;
     for (; f->pass < S_PASSES; f->pass++) {
         if (s_pass_build(f) == 0)
             break;
         f->t0 = gp_mono_ns();
         gp_err_t err;
-        if (gp_etcd_batch_start(f->b, 64, s_flight_done, f, &err) == 0)
+        if (gp_etcd_batch_start(f->b, 64, s_flight_done, f, &err) == 0) {
+            if (!f->writing) {
+                f->writing = 1;
+                in->nflights++;
+            }
             return;   /* s_flight_done goes on */
+        }
         if (s_pass_collect(f, f->pass == S_PASSES - 1) == 0)
             break;
     }
-    s_intake_t *in = c->intake;
     for (s_flight_t **p = &in->flights; *p; p = &(*p)->next) {
         if (*p == f) {
             *p = f->next;
-            in->nflights--;
+            in->nflights -= f->writing;
             break;
         }
     }
@@ -607,7 +614,6 @@ void coord_intake_flush(coord_t *c)
     f->group = group;
     f->next = in->flights;
     in->flights = f;
-    in->nflights++;
     f->token = ++in->tokens;
     f->t0 = gp_mono_ns();
     s_offer(c, f);

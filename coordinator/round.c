@@ -88,9 +88,20 @@
  * The loop never waits for etcd here: the commit's waves and then the
  * closing round's pending reasons and hand-offs are background batches
  * (etcd.h, gp_etcd_batch_start) whose callbacks carry the round on, while
- * intake, the API, keep-alives and the next round's bids proceed.  One
- * round closes at a time: the next one closes once the previous one has
- * finished, so that its node fences include our last commits.
+ * intake, the API, keep-alives and the next round's bids proceed.  A
+ * round closes (decides its awards) as soon as every agent asked has
+ * answered, even while earlier rounds still commit: the plans of every
+ * round decided are held in the engine until its commit has landed, so
+ * rounds never plan over each other.  (A round past its deadline with
+ * answers missing closes once no commit is in flight: a slow agent gets
+ * that time too.)  One commit is in flight at a time: the rounds that
+ * closed while it was in the air commit together when it has landed, in
+ * one set of waves fenced as the oldest of them (the lowest plan
+ * revision), so that their node fences include our last commits and a
+ * commit's cost is shared by every round waiting for it.  So a new offer
+ * waits for the agents' answers and at most two of etcd's writes, not for
+ * each earlier round's commit in turn.  When S_CLOSING_MAX rounds wait to
+ * commit, the live round waits to close.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +202,9 @@ static const char s_asked = 'q', s_answered = 'a';
  * phase works on (a gp_job_t is large; entries do not keep one). */
 struct coord_round {
     s_round_t live;
-    struct s_closing *closing;    /* the previous round, finishing (s_close) */
+    struct s_closing *closing;    /* rounds decided and not finished, in order (s_close) */
+    int nwaiting;                 /* of them waiting for their commit */
+    struct s_group *committing;   /* the commit in flight, or NULL */
     s_offer_t *offers;            /* offered at intake, waiting for a round */
     int noffers;
     gp_strmap_t *offered;         /* id -> s_offer_t*: every offer not answered yet */
@@ -849,12 +862,14 @@ static int s_open(coord_t *c, int64_t now)
     return 1;
 }
 
-/* An award: the allocation to write and its keys. */
-typedef struct {
+/* An award: the allocation to write and its keys.  A commit works on
+ * copies (s_group_t), each pointing back to its round's award. */
+typedef struct s_award {
     s_entry_t *e;
-    char *alloc_text;
+    char *alloc_text;             /* owned by the round's award, not by a copy */
     char akey[GP_KEY_MAX], jkey[GP_KEY_MAX];
     int ok;
+    struct s_award *orig;         /* a copy's award */
 } s_award_t;
 
 static int s_prepare(coord_t *c, s_award_t *aw)
@@ -910,20 +925,37 @@ typedef struct {
     int64_t t0;
 } s_commit_t;
 
-/* A closed round finishing in the background: its commit's waves, then its
- * pending reasons and hand-offs (s_close). */
+/* A closed round finishing in the background: its commit's waves (in a
+ * group, s_group_t), then its pending reasons and hand-offs (s_close). */
 typedef struct s_closing {
     coord_t *c;
     s_round_t r;                  /* the round's entries (detached from the live round) */
     s_award_t *aw;
     int naw, prep_failed;
     int64_t bids_ms, commit_ns;
-    s_commit_t k;
+    int waiting;                  /* its commit has not started */
     /* reasons and hand-offs */
     gp_etcd_batch_t *rb;
     char (*ids)[GP_NAME_LEN];
     int *idx, *hidx, nids;
+    struct s_closing *next;       /* the round closed after it */
 } s_closing_t;
+
+/* One commit in flight: the awards of every round that closed while the
+ * previous commit was in the air, together (s_commit_kick), fenced as the
+ * oldest of them (its plan revision is the lowest). */
+typedef struct s_group {
+    coord_t *c;
+    s_commit_t k;
+    s_award_t *aw;                /* copies of the rounds' awards, sorted by node */
+    int naw;
+    s_closing_t **rounds;
+    int nrounds;
+} s_group_t;
+
+/* Rounds decided and waiting for their commit: when this many wait, the
+ * live round waits to close. */
+#define S_CLOSING_MAX 4
 
 static void s_wave_flush(s_commit_t *k)
 {
@@ -1087,23 +1119,23 @@ static void s_wave_results(s_commit_t *k, int sent)
     k->wave++;
 }
 
-static void s_commit_done(s_closing_t *cl);
+static void s_commit_done(s_group_t *g);
 static void s_wave_landed(gp_etcd_batch_t *b, void *arg);
 
 /* Build the next wave and send it off; when nothing is left to commit,
- * the round goes on (s_commit_done). */
-static void s_wave_next(s_closing_t *cl)
+ * the rounds go on (s_commit_done). */
+static void s_wave_next(s_group_t *g)
 {
-    s_commit_t *k = &cl->k;
+    s_commit_t *k = &g->k;
     for (;;) {
         k->b = k->t ? gp_etcd_batch_new(k->c->etcd) : NULL;
         if (k->b == NULL)
             break;
         k->nseg = k->ntxn = k->in_txn = 0;
         gp_txnb_reset(k->t);
-        for (int g = 0; g < k->nn; g++)
-            if (!k->nodes[g].failed && k->nodes[g].next < k->nodes[g].to)
-                s_wave_add(k, g);
+        for (int nd = 0; nd < k->nn; nd++)
+            if (!k->nodes[nd].failed && k->nodes[nd].next < k->nodes[nd].to)
+                s_wave_add(k, nd);
         s_wave_flush(k);
         if (k->nseg == 0) {
             gp_etcd_batch_destroy(&k->b);
@@ -1113,7 +1145,7 @@ static void s_wave_next(s_closing_t *cl)
             s_fault_pause(k->c);
         k->lost = s_fault_lost(k->c);
         if (k->lost != 2 && gp_etcd_batch_size(k->b) > 0 &&
-            gp_etcd_batch_start(k->b, 64, s_wave_landed, cl, NULL) == 0)
+            gp_etcd_batch_start(k->b, 64, s_wave_landed, g, NULL) == 0)
             return;   /* s_wave_landed goes on */
         /* Never sent (dropped by the fault, nothing queued, or refused at
          * once): every segment fails.  A "dropped" wave was not applied,
@@ -1125,24 +1157,30 @@ static void s_wave_next(s_closing_t *cl)
             s_wave_results(k, 0);
         }
     }
-    s_commit_done(cl);
+    s_commit_done(g);
 }
 
 static void s_wave_landed(gp_etcd_batch_t *b, void *arg)
 {
     (void)b;
-    s_closing_t *cl = arg;
-    s_wave_results(&cl->k, 1);
-    s_wave_next(cl);
+    s_group_t *g = arg;
+    s_wave_results(&g->k, 1);
+    s_wave_next(g);
 }
 
-/* Start committing the closing round's awards. */
-static void s_commit_start(s_closing_t *cl)
+/* Start committing the awards of the group's rounds. */
+static void s_commit_start(s_group_t *g, int64_t plan_rev)
 {
-    s_award_t *aw = cl->aw;
-    int n = cl->naw;
-    s_commit_t *k = &cl->k;
-    *k = (s_commit_t){ .c = cl->c, .aw = aw, .plan_rev = cl->r.plan_rev, .t0 = gp_mono_ns() };
+    s_award_t *aw = g->aw;
+    int n = 0;
+    for (int i = 0; i < g->nrounds; i++)
+        for (int a = 0; aw && a < g->rounds[i]->naw; a++) {
+            aw[n] = g->rounds[i]->aw[a];
+            aw[n++].orig = &g->rounds[i]->aw[a];
+        }
+    g->naw = n;
+    s_commit_t *k = &g->k;
+    *k = (s_commit_t){ .c = g->c, .aw = aw, .plan_rev = plan_rev, .t0 = gp_mono_ns() };
     if (n > 0) {
         qsort(aw, (size_t)n, sizeof *aw, s_cmp_award_node);
         k->nodes = calloc((size_t)n, sizeof *k->nodes);
@@ -1162,7 +1200,7 @@ static void s_commit_start(s_closing_t *cl)
             i = e;
         }
     }
-    s_wave_next(cl);
+    s_wave_next(g);
 }
 
 static void s_commit_free(s_commit_t *k)
@@ -1248,6 +1286,8 @@ static void s_detach(s_round_t *r)
     r->active = 0;
     r->asked = r->answered = 0;
 }
+
+static void s_commit_kick(coord_t *c);
 
 static void s_open_next(coord_t *c, int64_t now)
 {
@@ -1383,14 +1423,26 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
  * the next round opens at once (its calls for bids go out while this one
  * commits); the commit's waves, then the pending reasons and hand-offs,
  * are written by background batches while the loop serves the API and the
- * agents.  One round closes at a time: the next closes when this one has
- * finished (its commits set the node fences the next one compares, and
- * its jobs are released only then). */
+ * agents.  Commits run one round at a time, in order: this one's starts
+ * when the rounds closed before it have finished (their commits set the
+ * node fences this one compares). */
+static int s_may_close(coord_t *c)
+{
+    s_state_t *st = s_st(c);
+    s_round_t *r = s_r(c);
+    if (st->nwaiting >= S_CLOSING_MAX)
+        return 0;   /* once the commit in flight has landed */
+    /* Every agent answered: now.  Past the deadline with answers missing:
+     * not before the commits in flight have landed (the slow agent's bids
+     * may come meanwhile, as they could when rounds closed in turn). */
+    return r->answered >= r->asked || (st->committing == NULL && st->nwaiting == 0);
+}
+
 static void s_close(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
-    if (s_st(c)->closing)
-        return;   /* after the previous round's commit (coord_round_deadline) */
+    if (!s_may_close(c))
+        return;   /* coord_round_deadline says when */
     s_closing_t *cl = calloc(1, sizeof *cl);
     s_award_t *aw = calloc((size_t)r->n + 1, sizeof *aw);
     if (cl == NULL || aw == NULL) {
@@ -1433,17 +1485,83 @@ static void s_close(coord_t *c, int64_t now)
      * a copy. */
     cl->r = *r;
     s_detach(r);
-    s_st(c)->closing = cl;
+    s_closing_t **tail = &s_st(c)->closing;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = cl;
+    cl->waiting = 1;
+    s_st(c)->nwaiting++;
     s_open_next(c, now);
-    s_commit_start(cl);
+    s_commit_kick(c);   /* now, or when the commit in flight has landed */
 }
 
-/* The commit has landed (every wave): tell the winners, write the reasons. */
-static void s_commit_done(s_closing_t *cl)
+/* Commit the awards of every round waiting, together, unless a commit is
+ * in flight (then when it has landed: the node fences compare its
+ * revisions). */
+static void s_commit_kick(coord_t *c)
+{
+    s_state_t *st = s_st(c);
+    if (st == NULL || st->committing || st->nwaiting == 0)
+        return;
+    s_group_t *g = calloc(1, sizeof *g);
+    int naw = 0, nr = 0;
+    for (s_closing_t *cl = st->closing; cl; cl = cl->next)
+        if (cl->waiting) {
+            naw += cl->naw;
+            nr++;
+        }
+    if (g) {
+        g->c = c;
+        g->rounds = calloc((size_t)nr, sizeof *g->rounds);
+        g->aw = calloc((size_t)naw + 1, sizeof *g->aw);
+    }
+    if (g == NULL || g->rounds == NULL || g->aw == NULL) {
+        if (g) {
+            free(g->rounds);
+            free(g->aw);
+        }
+        free(g);
+        return;   /* out of memory: tried again when the next round closes */
+    }
+    int64_t plan_rev = 0;
+    for (s_closing_t *cl = st->closing; cl; cl = cl->next) {
+        if (!cl->waiting)
+            continue;
+        cl->waiting = 0;
+        st->nwaiting--;
+        g->rounds[g->nrounds++] = cl;
+        if (plan_rev == 0 || cl->r.plan_rev < plan_rev)
+            plan_rev = cl->r.plan_rev;
+    }
+    st->committing = g;
+    s_commit_start(g, plan_rev);
+}
+
+static void s_round_committed(s_closing_t *cl);
+
+/* The group's commit has landed (every wave): each round goes on, then the
+ * rounds that closed meanwhile commit. */
+static void s_commit_done(s_group_t *g)
+{
+    coord_t *c = g->c;
+    gp_metric_observe(c->m.commit_seconds, (double)(gp_mono_ns() - g->k.t0) / 1e9);
+    for (int a = 0; a < g->naw; a++)
+        g->aw[a].orig->ok = g->aw[a].ok;
+    s_commit_free(&g->k);
+    if (c->round && c->round->committing == g)
+        c->round->committing = NULL;
+    for (int i = 0; i < g->nrounds; i++)
+        s_round_committed(g->rounds[i]);
+    free(g->rounds);
+    free(g->aw);
+    free(g);
+    s_commit_kick(c);
+}
+
+/* A round's commit has landed: tell the winners, write the reasons. */
+static void s_round_committed(s_closing_t *cl)
 {
     coord_t *c = cl->c;
-    gp_metric_observe(c->m.commit_seconds, (double)(gp_mono_ns() - cl->k.t0) / 1e9);
-    s_commit_free(&cl->k);
     cl->commit_ns = gp_mono_ns() - cl->commit_ns;
     s_hints(c, cl->aw, cl->naw);
     /* Offers: the placed ones are stored (answered now), the others go
@@ -1462,7 +1580,6 @@ static void s_commit_done(s_closing_t *cl)
 static void s_closing_free(s_closing_t *cl)
 {
     s_offers_end(cl->c, &cl->r);
-    s_commit_free(&cl->k);
     gp_etcd_batch_destroy(&cl->rb);
     for (int i = 0; i < cl->naw; i++)
         free(cl->aw[i].alloc_text);
@@ -1475,7 +1592,7 @@ static void s_closing_free(s_closing_t *cl)
 }
 
 /* The closing round's last step: reasons recorded, jobs released, the
- * round logged and freed; the next round may close now. */
+ * round logged and freed. */
 static void s_reasons_done(s_closing_t *cl)
 {
     coord_t *c = cl->c;
@@ -1500,11 +1617,15 @@ static void s_reasons_done(s_closing_t *cl)
                  (long long)cl->bids_ms, (double)cl->commit_ns / 1e6,
                  (long long)(gp_mono_ms() - r->started_ms));
     int big = r->n >= S_BIG_ROUND;
-    if (c->round && c->round->closing == cl)
-        c->round->closing = NULL;
+    for (s_closing_t **p = c->round ? &c->round->closing : NULL; p && *p; p = &(*p)->next) {
+        if (*p == cl) {
+            *p = cl->next;
+            break;
+        }
+    }
     s_closing_free(cl);
     if (big)
-        gp_daemon_trim_memory_now();   /* the round's calls, bids and commit were MiBs */
+        gp_daemon_trim_memory_after_burst();   /* the round's calls, bids and commit were MiBs */
     if (c->round)
         c->round->kick = 1;   /* its jobs that lost a race retry at once */
 }
@@ -1557,7 +1678,7 @@ int64_t coord_round_deadline(coord_t *c)
     if (r == NULL)
         return 0;
     if (r->active)
-        return c->round->closing ? 0 : r->deadline_ms;   /* closes after the previous round */
+        return s_may_close(c) ? r->deadline_ms : 0;   /* else when a commit lands */
     return c->round->kick && coord_is_leader(c) && !coord_store_full(c) ? gp_mono_ms() : 0;
 }
 
@@ -1571,12 +1692,22 @@ void coord_round_stop(coord_t *c)
     while (st && st->closing && gp_mono_ms() < until)
         if (gp_etcd_step(c->etcd, 50, &err) < 0)
             break;
-    if (st && st->closing) {
+    if (st && st->committing) {
         /* Given up: what is in flight is cancelled, its outcome unknown (the
-         * next leader's recovery settles it). */
-        s_closing_free(st->closing);
-        st->closing = NULL;
+         * next leader's recovery settles it); what waits is not sent. */
+        s_commit_free(&st->committing->k);
+        free(st->committing->rounds);
+        free(st->committing->aw);
+        free(st->committing);
+        st->committing = NULL;
     }
+    while (st && st->closing) {
+        s_closing_t *cl = st->closing;
+        st->closing = cl->next;
+        s_closing_free(cl);
+    }
+    if (st)
+        st->nwaiting = 0;
     coord_round_abort(c, "stopping");
     s_offers_drop(c);
     if (st)

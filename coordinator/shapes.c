@@ -101,6 +101,12 @@ void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *record)
     }
 }
 
+int coord_shapes_job_known(coord_t *c, const char *id)
+{
+    s_state_t *s = c->shapes;
+    return s && s->jobs && gp_strmap_get(s->jobs, id) != NULL;
+}
+
 void coord_shapes_job_gone(coord_t *c, const char *id)
 {
     s_state_t *s = c->shapes;

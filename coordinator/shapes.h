@@ -40,6 +40,9 @@ typedef struct coord coord_t;
 void coord_shapes_reset(coord_t *c);
 /* A job record seen for the first time; record is the parsed jobs/<id>. */
 void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *record);
+/* Whether coord_shapes_job_seen counted id already (a later record of it
+ * has nothing to teach). */
+int coord_shapes_job_known(coord_t *c, const char *id);
 /* The job's record was deleted. */
 void coord_shapes_job_gone(coord_t *c, const char *id);
 /* Give the engine the learned shapes when due (see above). */

@@ -25,13 +25,13 @@ void coord_txn_node_fence(gp_txnb_t *t, coord_t *c, const char *node, int64_t fe
 int coord_txn_put_alloc(gp_txnb_t *t, coord_t *c, const gp_alloc_t *al)
 {
     char key[GP_KEY_MAX];
-    json_t *aj = gp_alloc_to_json(al);
-    char *text = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
-    json_decref(aj);
-    if (text == NULL)
+    gp_ebuf_t text = { 0 };
+    if (gp_alloc_dump_buf(al, &text) < 0) {
+        gp_ebuf_free(&text);
         return -1;
-    gp_txnb_put(t, gp_key_alloc(key, c->cfg.prefix, al->node, al->job), text);
-    free(text);
+    }
+    gp_txnb_put(t, gp_key_alloc(key, c->cfg.prefix, al->node, al->job), text.p);
+    gp_ebuf_free(&text);
     return 0;
 }
 

@@ -35,6 +35,7 @@
  * is already committed.  Bids are advice: the coordinator commits with its
  * own checks, and the agent acts only on what etcd holds.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +52,9 @@
 #include "banned.h"
 
 /* A call for bids of this many jobs or more is a burst of MiBs of JSON
- * (the call, the bids): free pages go back to the system right after it
- * (gp_daemon_trim_memory_now), so the agent's resident size does not follow
- * the size of the last rounds. */
+ * (the call, the bids): free pages go back to the system once such calls
+ * pause (gp_daemon_trim_memory_after_burst), so the agent's resident size
+ * does not follow the size of the last rounds. */
 #define S_BIG_CFB 64
 
 typedef struct {
@@ -373,11 +374,23 @@ static agent_node_t *s_node(agent_t *a, const char *name)
 }
 
 /* One (job, node) answer: a bid object or a refusal. */
-static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const char *node)
+/* One refusal, appended to the BIDS text. */
+static int s_refuse(gp_ebuf_t *b, const char *job_id, const char *node, const char *why)
+{
+    return gp_ebuf_adds(b, "{\"job\":") | gp_ebuf_json_str(b, job_id) |
+           gp_ebuf_adds(b, ",\"node\":") | gp_ebuf_json_str(b, node) |
+           gp_ebuf_adds(b, ",\"refused\":") | gp_ebuf_json_str(b, why) | gp_ebuf_adds(b, "}");
+}
+
+/* The bid (or the refusal) for job on node, appended to the BIDS text;
+ * *refused says which.  -1 when out of memory. */
+static int s_bid(agent_t *a, gp_ebuf_t *b, const char *job_id, const gp_job_t *job,
+                 const char *node, int *refused)
 {
     agent_node_t *an = s_node(a, node);
     const char *why = NULL;
     char reason[300];
+    *refused = 1;
     if (an == NULL)
         why = "unknown node";
     else if (!a->registered)
@@ -387,7 +400,7 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
     else if (a->cordoned && gp_strmap_get(a->cordoned, node))
         why = "node cordoned";
     if (why)
-        return json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", why);
+        return s_refuse(b, job_id, node, why);
 
     double score;
     gp_alloc_t plan;
@@ -403,7 +416,7 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
     if (gp_placement_score_node(a->engine, node, job, &score, &plan, &err) < 0) {
         snprintf(reason, sizeof reason, "does not fit: %s", err.msg);
         gp_log_debug("refusing job=%s node=%s reason=\"%s\"", job_id, node, reason);
-        return json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", reason);
+        return s_refuse(b, job_id, node, reason);
     }
     double util = 0;
     int nutil = 0;
@@ -416,7 +429,7 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
                      "device %s has %lld MiB free, %lld asked (memory in use outside the pool)",
                      an->node.devices[d].uuid, (long long)an->free_mib[d],
                      (long long)plan.devices[i].mem_mib);
-            return json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", reason);
+            return s_refuse(b, job_id, node, reason);
         }
         if (an->util[d] >= 0) {
             util += an->util[d];
@@ -425,11 +438,19 @@ static json_t *s_bid(agent_t *a, const char *job_id, const gp_job_t *job, const 
     }
     if (nutil)
         score -= 0.1 * (util / nutil) / 100.0;
-    json_t *alloc = gp_alloc_to_json(&plan);
-    return json_pack("{s:s,s:s,s:f,s:o}", "job", job_id, "node", node, "score", score, "alloc",
-                     alloc ? alloc : json_null());
+    if (!isfinite(score))
+        return s_refuse(b, job_id, node, "no finite score");
+    *refused = 0;
+    return gp_ebuf_adds(b, "{\"job\":") | gp_ebuf_json_str(b, job_id) |
+           gp_ebuf_adds(b, ",\"node\":") | gp_ebuf_json_str(b, node) |
+           gp_ebuf_adds(b, ",\"score\":") | gp_ebuf_json_real(b, score) |
+           gp_ebuf_adds(b, ",\"alloc\":") | gp_alloc_dump_buf(&plan, b) | gp_ebuf_adds(b, "}");
 }
 
+/* Answer a CFB with one BIDS: every (job, node) asked, a bid or a
+ * refusal.  The answer is written as text directly: a burst's calls ask
+ * for thousands of bids, and a jansson tree of them, dumped, was the
+ * largest part of the agent's CPU. */
 static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
 {
     json_t *round = json_object_get(body, "round");
@@ -442,7 +463,10 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
     gp_err_t serr;   /* the shapes the coordinator learned: bids score with them too */
     if (gp_placement_set_typical_json(a->engine, json_object_get(body, "shapes"), &serr) < 0)
         gp_log_warn("CFB shapes ignored coordinator=%s err=\"%s\"", p->id, serr.msg);
-    json_t *bids = json_array();
+    gp_ebuf_t b = { 0 };
+    int bad = gp_ebuf_addf(&b, "{\"round\":%" JSON_INTEGER_FORMAT ",\"agent\":",
+                           json_integer_value(round)) |
+              gp_ebuf_json_str(&b, a->cfg.name) | gp_ebuf_adds(&b, ",\"bids\":[");
     size_t i;
     json_t *entry;
     int nbids = 0, nrefused = 0;
@@ -463,28 +487,29 @@ static void s_call_for_bids(agent_t *a, s_peer_t *p, json_t *body)
             const char *node = json_string_value(n);
             if (node == NULL)
                 continue;
-            json_t *b;
+            if (nbids + nrefused > 0)
+                bad |= gp_ebuf_adds(&b, ",");
+            int refused = 1;
             if (!spec_ok) {
                 char reason[300];
                 snprintf(reason, sizeof reason, "bad spec: %s", err.msg);
-                b = json_pack("{s:s,s:s,s:s}", "job", job_id, "node", node, "refused", reason);
+                bad |= s_refuse(&b, job_id, node, reason);
             } else {
-                b = s_bid(a, job_id, &job, node);
+                bad |= s_bid(a, &b, job_id, &job, node, &refused);
             }
-            if (b == NULL)
-                continue;
-            if (json_object_get(b, "refused"))
+            if (refused)
                 nrefused++;
             else
                 nbids++;
-            json_array_append_new(bids, b);
         }
     }
-    json_t *reply = json_pack("{s:O,s:s,s:o}", "round", round, "agent", a->cfg.name, "bids", bids);
+    bad |= gp_ebuf_adds(&b, "]}");
     gp_err_t err;
-    if (reply && gp_wire_send_v(p->sock, NULL, 0, s_proto(a, p), GP_MSG_BIDS, reply, &err) < 0)
+    if (bad)
+        gp_log_warn("BIDS not sent coordinator=%s err=\"out of memory\"", p->id);
+    else if (gp_wire_send_text_v(p->sock, NULL, 0, s_proto(a, p), GP_MSG_BIDS, b.p, b.len, &err) < 0)
         gp_log_warn("BIDS not sent coordinator=%s err=\"%s\"", p->id, err.msg);
-    json_decref(reply);
+    gp_ebuf_free(&b);
     gp_metric_add(a->m.bids, nbids);
     gp_metric_add(a->m.bids_refused, nrefused);
 }
@@ -552,7 +577,7 @@ void agent_bidder_handle(agent_t *a)
             }
             gp_wire_msg_clear(&msg);
             if (big)
-                gp_daemon_trim_memory_now();   /* the call and our bids were MiBs of JSON */
+                gp_daemon_trim_memory_after_burst();   /* the call and our bids were MiBs of JSON */
         }
     }
 }

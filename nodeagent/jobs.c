@@ -762,7 +762,8 @@ static void s_parse_record(agent_t *a, agent_job_t *j, const gp_etcd_result_t *r
  * for bids while thousands of jobs start; the rest waits for the next tick. */
 #define S_WORK_PER_TICK 1024
 #define S_RANGES_PER_TXN 120     /* etcd: at most 128 operations per txn */
-#define S_REPORTS_PER_TXN 40     /* each: 2 compares, up to 3 operations */
+#define S_REPORT_CMPS 2          /* a report's compares: the allocation, the record */
+#define S_REPORT_OPS 3           /* its operations, at most */
 
 /* The job of an entry of src: src is a->jobs (every job) or a->fresh (the
  * ids of new allocations, for a kick: it looks at those alone). */
@@ -935,8 +936,10 @@ fail:
         s_fetches_free(f);
 }
 
-/* Write "running", state and end reports: up to 40 jobs per transaction,
- * all the transactions in one background batch.  A transaction fails whole
+/* Write "running", state and end reports: as many jobs per transaction as
+ * etcd takes (128 compares, 128 operations: 64 "running" reports, fewer
+ * ends), all the transactions in one background batch: etcd's cost is
+ * also per transaction (a raft entry, an apply on every member).  A transaction fails whole
  * when any of its compares fails (an allocation deleted meanwhile, a record
  * changed): its jobs re-read their records (linearizably) and report alone
  * next time.  The outcomes are applied by job id and allocation: a job
@@ -1076,7 +1079,8 @@ static void s_report(agent_t *a, gp_strmap_t *src)
         int end = j->ended;
         if (!end && j->reported_running && !j->report_state)
             continue;
-        if (in_txn > 0 && (j->solo || in_txn == S_REPORTS_PER_TXN)) {
+        if (in_txn > 0 && (j->solo || gp_txnb_cmps(t) + S_REPORT_CMPS > GP_TXN_MAX_OPS ||
+                           gp_txnb_ops(t) + S_REPORT_OPS > GP_TXN_MAX_OPS)) {
             gp_txnb_add(t, f->b, NULL);
             gp_txnb_reset(t);
             ntxn++;
