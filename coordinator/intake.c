@@ -13,9 +13,11 @@
  * waiting request into one flight: a batch of transactions ("if jobs/<id>
  * does not exist, put it": the pending record is the job's place in its
  * region's queue) run in the background, and answers the flight's
- * requests from the etcd client's callback when it lands.  Up to
- * S_FLIGHTS flights write to etcd at once (flights whose jobs wait at the
- * round do not count: they hold no write), so a request waits for one
+ * requests from the etcd client's callback when it lands.  A new flight
+ * leaves when fewer than S_FLIGHTS write to etcd (flights whose jobs wait
+ * at the round do not count: they hold no write; one back from the round
+ * writes whatever the count, for the jobs the round did not place, so the
+ * bound is soft), so a request waits for one
  * durable write and never for the loop, a round's commit or an earlier
  * flight; the cost of durability is shared by every request that arrived
  * meanwhile.  So a 201 means "stored in etcd".  Submitting an id again is

@@ -495,9 +495,13 @@ static void s_reset(s_round_t *r)
     r->asked = r->answered = 0;
 }
 
+static void s_fail_waiting(coord_t *c, const char *why);
+
 void coord_round_abort(coord_t *c, const char *why)
 {
     s_round_t *r = s_r(c);
+    if (c->round)
+        s_fail_waiting(c, why);   /* and the commit in flight is stale */
     if (r == NULL || !r->active)
         return;
     gp_log_info("round aborted round=%lld jobs=%d reason=\"%s\"", (long long)r->id, r->n, why);
@@ -870,12 +874,21 @@ typedef struct {
     int ok;
 } s_award_t;
 
-static int s_prepare(coord_t *c, s_award_t *aw)
+/* 0 when the award may still be written: its job unchanged (an offer:
+ * still not stored) and its node still known. */
+static int s_award_valid(coord_t *c, const s_entry_t *e)
 {
-    s_entry_t *e = aw->e;
     coord_job_t *j = coord_cache_job(c, e->id);
     if (e->offer ? j != NULL : j == NULL || j->mod_rev != e->mod_rev || !j->queued)
         return -1;   /* cancelled or changed meanwhile; an offer stored meanwhile */
+    return e->best && coord_cache_node(c, e->best->node, 0) == NULL ? -1 : 0;
+}
+
+static int s_prepare(coord_t *c, s_award_t *aw)
+{
+    s_entry_t *e = aw->e;
+    if (s_award_valid(c, e) < 0)
+        return -1;
     json_t *al = gp_alloc_to_json(e->best);
     aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
     json_decref(al);
@@ -920,6 +933,7 @@ typedef struct {
     int *txn_idx;                 /* transaction -> its index in the batch, or -1 */
     gp_err_t add_err;             /* why the last transaction not queued was not */
     int wave, lost;
+    int stale;                    /* the round state was aborted meanwhile (coord_round_abort) */
     int64_t t0;
 } s_commit_t;
 
@@ -932,6 +946,7 @@ typedef struct s_closing {
     int naw, prep_failed;
     int64_t bids_ms, commit_ns;
     int waiting;                  /* its commit has not started */
+    int64_t term;                 /* the leader fence it was decided under */
     /* reasons and hand-offs */
     gp_etcd_batch_t *rb;
     char (*ids)[GP_NAME_LEN];
@@ -1041,8 +1056,8 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
     /* Everything on the node is now known up to this revision: record it
      * at once for the next wave and the next round. */
     coord_node_t *cn = coord_cache_node(c, k->aw[nd->next]->e->best->node, 0);
-    if (cn && cn->fence_rev < revision)
-        cn->fence_rev = revision;
+    if (cn && cn->fence_rev < revision && !k->stale)
+        cn->fence_rev = revision;   /* (after an abort, the cache may not hold our plans: no) */
     int64_t now_wall = gp_wall_ms();
     for (int a = nd->next; a < k->seg_to[sgi]; a++) {
         s_entry_t *e = k->aw[a]->e;
@@ -1172,7 +1187,8 @@ static void s_commit_start(s_group_t *g, int64_t plan_rev)
     int n = 0;
     for (int i = 0; i < g->nrounds; i++)
         for (int a = 0; aw && a < g->rounds[i]->naw; a++)
-            aw[n++] = &g->rounds[i]->aw[a];
+            if (s_award_valid(g->c, g->rounds[i]->aw[a].e) == 0)   /* again: it waited */
+                aw[n++] = &g->rounds[i]->aw[a];
     s_commit_t *k = &g->k;
     *k = (s_commit_t){ .c = g->c, .aw = aw, .plan_rev = plan_rev, .t0 = gp_mono_ns() };
     if (n > 0) {
@@ -1413,13 +1429,7 @@ static int s_release(coord_t *c, s_round_t *r, int64_t now)
     return placed;
 }
 
-/* Phase 4 here; 5 and 6 in the background.  The awards are decided now and
- * the next round opens at once (its calls for bids go out while this one
- * commits); the commit's waves, then the pending reasons and hand-offs,
- * are written by background batches while the loop serves the API and the
- * agents.  Commits run one round at a time, in order: this one's starts
- * when the rounds closed before it have finished (their commits set the
- * node fences this one compares). */
+/* Whether the live round may close now (s_close; coord_round_deadline). */
 static int s_may_close(coord_t *c)
 {
     s_state_t *st = s_st(c);
@@ -1429,9 +1439,18 @@ static int s_may_close(coord_t *c)
     /* Every agent answered: now.  Past the deadline with answers missing:
      * not before the commits in flight have landed (the slow agent's bids
      * may come meanwhile, as they could when rounds closed in turn). */
+    if (st->committing && st->committing->k.stale)
+        return 0;   /* after an abort: once the stale commit has landed (s_fail_waiting) */
     return r->answered >= r->asked || (st->committing == NULL && st->nwaiting == 0);
 }
 
+/* Phase 4 here; 5 and 6 in the background.  The awards are decided now and
+ * the next round opens at once (its calls for bids go out while this one
+ * waits and commits); the commit's waves, then the pending reasons and
+ * hand-offs, are written by background batches while the loop serves the
+ * API and the agents.  One commit is in flight at a time: this round's
+ * goes with every round waiting when the one in flight has landed
+ * (s_commit_kick: their commits set the node fences this one compares). */
 static void s_close(coord_t *c, int64_t now)
 {
     s_round_t *r = s_r(c);
@@ -1484,6 +1503,7 @@ static void s_close(coord_t *c, int64_t now)
         tail = &(*tail)->next;
     *tail = cl;
     cl->waiting = 1;
+    cl->term = coord_leader_fence(c);
     s_st(c)->nwaiting++;
     s_open_next(c, now);
     s_commit_kick(c);   /* now, or when the commit in flight has landed */
@@ -1497,6 +1517,11 @@ static void s_commit_kick(coord_t *c)
     s_state_t *st = s_st(c);
     if (st == NULL || st->committing || st->nwaiting == 0)
         return;
+    for (s_closing_t *cl = st->closing; cl; cl = cl->next)
+        if (cl->waiting && cl->term != coord_leader_fence(c)) {
+            s_fail_waiting(c, "decided under another term");   /* never sent under this one */
+            return;
+        }
     s_group_t *g = calloc(1, sizeof *g);
     int naw = 0, nr = 0;
     for (s_closing_t *cl = st->closing; cl; cl = cl->next)
@@ -1515,17 +1540,19 @@ static void s_commit_kick(coord_t *c)
             free(g->aw);
         }
         free(g);
-        return;   /* out of memory: tried again when the next round closes */
+        return;   /* out of memory: tried again at the next tick */
     }
     int64_t plan_rev = 0;
+    int have_rev = 0;
     for (s_closing_t *cl = st->closing; cl; cl = cl->next) {
         if (!cl->waiting)
             continue;
         cl->waiting = 0;
         st->nwaiting--;
         g->rounds[g->nrounds++] = cl;
-        if (plan_rev == 0 || cl->r.plan_rev < plan_rev)
+        if (!have_rev || cl->r.plan_rev < plan_rev)
             plan_rev = cl->r.plan_rev;
+        have_rev = 1;
     }
     st->committing = g;
     s_commit_start(g, plan_rev);
@@ -1569,6 +1596,35 @@ static void s_round_committed(s_closing_t *cl)
         s_reasons_done(cl);
 }
 
+/* The round state is aborted (leadership lost, the cache rebuilt,
+ * stopping): the rounds waiting for a commit are never sent (nothing
+ * placed: their jobs retry, their offers go back to intake), and the
+ * commit in flight is stale: it raises no node fence (the rebuilt cache
+ * does not hold its plans, so later rounds must compare from their own
+ * plan revision) and no round closes before it lands (its jobs may be
+ * queued again meanwhile; once it lands they are known placed). */
+static void s_fail_waiting(coord_t *c, const char *why)
+{
+    s_state_t *st = s_st(c);
+    if (st->committing)
+        st->committing->k.stale = 1;
+    for (;;) {
+        s_closing_t *cl = st->closing;
+        while (cl && !cl->waiting)
+            cl = cl->next;
+        if (cl == NULL)
+            break;
+        cl->waiting = 0;
+        st->nwaiting--;
+        gp_log_info("round not committed round=%lld jobs=%d reason=\"%s\"", (long long)cl->r.id,
+                    cl->r.n, why);
+        for (int i = 0; i < cl->r.n; i++)
+            if (!cl->r.e[i].awarded)
+                cl->r.e[i].late = 1;   /* retried at once, no pending reason written */
+        s_round_committed(cl);   /* nothing ok: plans released, offers back (may free cl) */
+    }
+}
+
 static void s_closing_free(s_closing_t *cl)
 {
     s_offers_end(cl->c, &cl->r);
@@ -1603,7 +1659,7 @@ static void s_reasons_done(s_closing_t *cl)
     int placed = s_release(c, r, gp_mono_ms());
     gp_metric_observe(c->m.round_seconds, (double)(gp_mono_ms() - r->started_ms) / 1000.0);
     gp_log_debug("round closed round=%lld jobs=%d placed=%d agents=%d/%d no_bid=%d "
-                 "not_prepared=%d commit_failed=%d open_ms=%lld bids_ms=%lld commit_ms=%.1f "
+                 "not_prepared=%d commit_failed=%d open_ms=%lld bids_ms=%lld wait_commit_ms=%.1f "
                  "total_ms=%lld", (long long)r->id, r->n, placed, r->answered, r->asked, nobid,
                  cl->prep_failed, commit_failed, (long long)(r->sent_ms - r->started_ms),
                  (long long)cl->bids_ms, (double)cl->commit_ns / 1e6,
@@ -1645,6 +1701,7 @@ void coord_round_tick(coord_t *c)
     if (coord_store_full(c))
         s_offers_drop(c);
     coord_recovery_tick(c);
+    s_commit_kick(c);   /* rounds left waiting by a failed start (out of memory) */
     if (r->active && now >= r->deadline_ms)
         s_close(c, now);
     if (!r->active && coord_store_full(c))
@@ -1686,7 +1743,8 @@ void coord_round_stop(coord_t *c)
             break;
     if (st && st->committing) {
         /* Given up: what is in flight is cancelled, its outcome unknown (the
-         * next leader's recovery settles it); what waits is not sent. */
+         * next leader's recovery settles it).  Nothing waits: the abort
+         * above failed the waiting rounds. */
         s_commit_free(&st->committing->k);
         free(st->committing->rounds);
         free(st->committing->aw);
