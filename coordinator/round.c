@@ -101,7 +101,12 @@
  * commit's cost is shared by every round waiting for it.  So a new offer
  * waits for the agents' answers and at most two of etcd's writes, not for
  * each earlier round's commit in turn.  When S_CLOSING_MAX rounds wait to
- * commit, the live round waits to close.
+ * commit, the live round waits to close.  A waiting award is checked again
+ * when its commit starts (job unchanged, node known), and rounds decided
+ * under another leader term are never sent.  An abort (leadership lost,
+ * the cache rebuilt, stopping) fails the waiting rounds and makes the
+ * commit in flight stale: it raises no node fence, and no round closes
+ * until it has landed (s_fail_waiting).
  */
 #include <stdio.h>
 #include <stdlib.h>
