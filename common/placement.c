@@ -167,6 +167,7 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     gp_placement_reseed(pl, opts->seed);
     pl->full_scan_nodes = opts->full_scan_nodes > 0 ? opts->full_scan_nodes : 4096;
     pl->max_candidates = opts->max_candidates > 0 ? opts->max_candidates : 512;
+    pl->no_job_index = opts->no_job_index;
     pl->next_learn = 16;
     if (gp_pl_tree_resize(pl, 64) < 0) {
         free(pl);
@@ -272,6 +273,12 @@ static int s_group(gp_placement_t *pl, const char *vendor, const char *model, in
     return g;
 }
 
+static bool s_dev_alike(const gp_pl_dev_t *a, const gp_pl_dev_t *b)
+{
+    return a->mem_cap == b->mem_cap && a->mem_phys == b->mem_phys && a->healthy == b->healthy &&
+           a->numa == b->numa && a->links == b->links && a->group == b->group;
+}
+
 /* A node's kind: everything of its state without allocations but the
  * names (its own, the devices' uuids), written out as a key and numbered
  * from 1 in order of appearance; 0 when out of memory (no kind). */
@@ -283,11 +290,17 @@ static int s_kind(gp_placement_t *pl, const gp_pl_node_t *n)
                                   n->region, n->cloud, n->zone, n->nlabels);
     for (int i = 0; i < n->nlabels && len < sizeof key; i++)
         len += (size_t)snprintf(key + len, sizeof key - len, " l%d", n->labels[i]);
-    for (int i = 0; i < n->ndev && len < sizeof key; i++) {
+    /* devices alike (the usual node) are written once */
+    int same = 1;
+    while (same < n->ndev && s_dev_alike(&n->dev[same], &n->dev[0]))
+        same++;
+    for (int i = 0; i < n->ndev && len < sizeof key; i += i == 0 ? same : 1) {
         const gp_pl_dev_t *d = &n->dev[i];
         len += (size_t)snprintf(key + len, sizeof key - len, " d%lld,%lld,%d,%d,%u,%d",
                                 (long long)d->mem_cap, (long long)d->mem_phys, d->healthy,
                                 d->numa, d->links, d->group);
+        if (i == 0 && len < sizeof key)
+            len += (size_t)snprintf(key + len, sizeof key - len, "x%d", same);
     }
     if (len >= sizeof key)
         return 0;
@@ -544,6 +557,13 @@ static int s_alloc_check(const gp_placement_t *pl, const gp_pl_node_t *n,
 
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err)
 {
+    gp_placement_ref_t *ref;
+    return gp_placement_add_alloc_ref(self, alloc, &ref, err);
+}
+
+int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
+                               gp_placement_ref_t **ref, gp_err_t *err)
+{
     /* most commits are of the plan place() just made: its node first */
     int slot = self->plan_slot;
     if (slot < 0 || slot >= self->nslots || !self->nodes[slot].used ||
@@ -553,7 +573,7 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         return gp_err_set(err, GP_ERR_NOTFOUND, "job %s: no node %s", alloc->job, alloc->node);
     if (alloc->job[0] == '\0')
         return gp_err_set(err, GP_ERR_INVALID, "allocation without a job id");
-    if (s_alloc_find(self, alloc->job) != NULL)
+    if (!self->no_job_index && s_alloc_find(self, alloc->job) != NULL)
         return gp_err_set(err, GP_ERR_CONFLICT, "job %s is already allocated", alloc->job);
     gp_pl_node_t *n = &self->nodes[slot];
     if (alloc->ndevices < 0 || alloc->ndevices > n->ndev)
@@ -611,14 +631,16 @@ int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err
         self->allocs = na;
         self->allocs_cap = ncap;
     }
-    if ((self->job_index == NULL && (self->job_index = gp_strmap_new()) == NULL) ||
-        gp_strmap_put(self->job_index, a->job, a) < 0) {
+    if (!self->no_job_index &&
+        ((self->job_index == NULL && (self->job_index = gp_strmap_new()) == NULL) ||
+         gp_strmap_put(self->job_index, a->job, a) < 0)) {
         s_alloc_free(a);
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }
     a->ix = self->nallocs;
     self->allocs[self->nallocs++] = a;
     gp_pl_apply(self, a, +1);
+    *ref = a;
     return 0;
 }
 
@@ -627,10 +649,15 @@ int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *e
     gp_pl_alloc_t *a = s_alloc_find(self, job);
     if (a == NULL)
         return gp_err_set(err, GP_ERR_NOTFOUND, "no allocation for job %s", job);
-    gp_pl_apply(self, a, -1);
-    s_alloc_unlink(self, a);
-    s_alloc_free(a);
+    gp_placement_remove_ref(self, a);
     return 0;
+}
+
+void gp_placement_remove_ref(gp_placement_t *self, gp_placement_ref_t *ref)
+{
+    gp_pl_apply(self, ref, -1);
+    s_alloc_unlink(self, ref);
+    s_alloc_free(ref);
 }
 
 static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_alloc_t *out)

@@ -79,9 +79,13 @@ typedef struct {
     uint64_t seed;             /* the tie order, random policy, sampling */
     int full_scan_nodes;       /* score every feasible node up to this many nodes (4096) */
     int max_candidates;        /* above it, score this many feasible nodes (512) */
+    bool no_job_index;         /* jobs are not looked up by name: add_alloc does not
+                                  refuse an id already allocated, get_alloc and
+                                  remove_alloc find nothing; an allocation leaves by
+                                  its reference (gpupool-sim's replays) */
 } gp_placement_opts_t;
 
-#define GP_PLACEMENT_OPTS_DEFAULT { "binpack", 1, 4096, 512 }
+#define GP_PLACEMENT_OPTS_DEFAULT { "binpack", 1, 4096, 512, false }
 
 /* A shape of job for the FGD policy's workload distribution: per device
  * demand in thousandths of a device (1000 = whole), devices, CPU. */
@@ -128,6 +132,14 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
 int gp_placement_add_alloc(gp_placement_t *self, const gp_alloc_t *alloc, gp_err_t *err);
 int gp_placement_remove_alloc(gp_placement_t *self, const char *job, gp_err_t *err);
 int gp_placement_get_alloc(const gp_placement_t *self, const char *job, gp_alloc_t *out);
+/* A committed allocation as the engine holds it (opaque): valid until it
+ * is removed, by job or by reference, or its node is. */
+typedef struct gp_pl_alloc gp_placement_ref_t;
+/* gp_placement_add_alloc that also gives the allocation's reference. */
+int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
+                               gp_placement_ref_t **ref, gp_err_t *err);
+/* gp_placement_remove_alloc by reference, without a lookup by name. */
+void gp_placement_remove_ref(gp_placement_t *self, gp_placement_ref_t *ref);
 
 /* The best node and devices for job, as a plan (not committed).  -1 with
  * GP_ERR_NOTFOUND when nothing fits now, GP_ERR_INVALID when the job is

@@ -157,6 +157,7 @@ struct gp_placement {
                                     likely node, checked by name */
     gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */
     gp_strmap_t *job_index;      /* job -> its gp_pl_alloc_t (s_alloc_find) */
+    bool no_job_index;           /* opts.no_job_index: job_index stays NULL */
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
     gp_strmap_t *strings;        /* interned names -> id */

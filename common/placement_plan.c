@@ -332,8 +332,8 @@ int gp_placement_place_gang(gp_placement_t *self, const gp_job_t *jobs, int n, b
                             gp_alloc_t *out, gp_err_t *err)
 {
     int placed = 0, rc = -1;
-    char (*ids)[GP_NAME_LEN] = calloc((size_t)(n > 0 ? n : 1), GP_NAME_LEN);
-    if (ids == NULL)
+    gp_placement_ref_t **refs = calloc((size_t)(n > 0 ? n : 1), sizeof *refs);
+    if (refs == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         gp_job_t m = jobs[i];
@@ -350,19 +350,19 @@ int gp_placement_place_gang(gp_placement_t *self, const gp_job_t *jobs, int n, b
             }
             goto cleanup;
         }
-        if (gp_placement_add_alloc(self, &out[i], err) < 0)
+        if (gp_placement_add_alloc_ref(self, &out[i], &refs[placed], err) < 0)
             goto cleanup;
-        gp_strlcpy(ids[placed++], out[i].job, GP_NAME_LEN);
+        placed++;
     }
     rc = 0;
 cleanup:
     if (rc < 0 || !commit) {
         for (int i = placed - 1; i >= 0; i--)
-            gp_placement_remove_alloc(self, ids[i], NULL);
+            gp_placement_remove_ref(self, refs[i]);
     }
     if (rc == 0 && !commit)
         for (int i = 0; i < n; i++)
             gp_strlcpy(out[i].job, jobs[i].id, sizeof out[i].job);
-    free(ids);
+    free(refs);
     return rc;
 }

@@ -99,6 +99,7 @@ static gp_placement_t *s_engine(const sim_data_t *d, const sim_run_opts_t *o,
     gp_placement_opts_t po = GP_PLACEMENT_OPTS_DEFAULT;
     po.policy = o->policy;
     po.seed = o->seed;
+    po.no_job_index = true;     /* departures leave by reference */
     if (o->candidates > 0)
         po.max_candidates = o->candidates;
     gp_placement_t *pl = gp_placement_new(&po, err);
@@ -471,6 +472,7 @@ typedef struct {
     int *wk;                /* schedule index of each wait */
     int nwaits;
     uint8_t *state;         /* per schedule entry: S_PLACED, S_DROPPED, else waiting */
+    gp_placement_ref_t **refs;   /* per schedule entry: its allocation while placed */
     sim_rs_t *rs;           /* --rightsize (sim_rightsize.c), or NULL */
     sim_result_t *res;
     gp_err_t *err;
@@ -490,7 +492,7 @@ static int s_try(s_tm_t *m, int k, double t)
         gp_err_set(m->err, e.code, "pod line %d: %s", p->line, e.msg);
         return -1;
     }
-    if (gp_placement_add_alloc(m->pl, m->plan, m->err) < 0)
+    if (gp_placement_add_alloc_ref(m->pl, m->plan, &m->refs[k], m->err) < 0)
         return -1;
     m->alloc += m->rs ? sim_rs_start(m->rs, k, p, m->job, t)
                       : (double)s_req_milli(p, m->o->whole_only);
@@ -693,11 +695,12 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     m.waits = malloc(sizeof *m.waits * (size_t)n + 8);
     m.wk = malloc(sizeof *m.wk * (size_t)n + 8);
     m.state = calloc((size_t)n + 1, 1);
+    m.refs = calloc((size_t)n + 1, sizeof *m.refs);
     m.rs = o->rightsize ? sim_rs_new(d, pl, n) : NULL;
     int bmax = o->batch > 1 ? o->batch : 1;
     s_bat_t *bat = malloc(sizeof *bat * (size_t)bmax);
     int rc = -1;
-    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state || !bat ||
+    if (!m.sch || !m.job || !m.plan || !m.queue || !m.waits || !m.wk || !m.state || !m.refs || !bat ||
         (o->rightsize && !m.rs)) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         goto cleanup;
@@ -762,10 +765,8 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
         if (dep) {
             s_ev_t e = s_heap_pop(&m.dep);
             const sim_pod_t *p = &d->pods[m.sch[e.k].pod];
-            char id[32];
-            s_pod_id(id, e.k);
-            if (gp_placement_remove_alloc(pl, id, err) < 0)
-                goto cleanup;
+            gp_placement_remove_ref(pl, m.refs[e.k]);
+            m.refs[e.k] = NULL;
             m.alloc -= m.rs ? sim_rs_end(m.rs, e.k, p, now, m.sch[e.k].dur)
                             : (double)s_req_milli(p, o->whole_only);
             m.running--;
@@ -847,6 +848,7 @@ cleanup:
     sim_rs_destroy(&m.rs);
     free(m.wk);
     free(m.state);
+    free(m.refs);
     free(m.sch);
     free(m.job);
     free(m.plan);

@@ -821,6 +821,48 @@ static void test_index_many_shapes(void)
     }
 }
 
+/* Allocations by reference, with and without the index by job id. */
+static void test_refs(void)
+{
+    for (int noix = 0; noix <= 1; noix++) {
+        gp_placement_opts_t o = GP_PLACEMENT_OPTS_DEFAULT;
+        o.policy = "binpack";
+        o.no_job_index = noix;
+        gp_placement_t *pl = gp_placement_new(&o, &err);
+        gp_node_t n;
+        mk(&n, "a", 64000, 256000, 2, "A10", 24000);
+        add(pl, &n);
+        gp_job_t j = job("j1", 1, 500, 1000);
+        gp_alloc_t a, got;
+        gp_placement_ref_t *r1 = NULL, *r2 = NULL;
+        int rc1 = gp_placement_place(pl, &j, &a, &err) == 0 &&
+                  gp_placement_add_alloc_ref(pl, &a, &r1, &err) == 0;
+        int rc2 = gp_placement_place(pl, &j, &a, &err) == 0 &&
+                  gp_placement_add_alloc_ref(pl, &a, &r2, &err) == 0;
+        gp_placement_stats_t st;
+        gp_placement_stats(pl, &st);
+        ok(rc1 && r1 != NULL && st.allocs == 1 + (noix ? rc2 : 0) && rc2 == noix,
+           "%s: a second allocation of one id is %s", noix ? "no job index" : "job index",
+           noix ? "taken (nothing looks ids up)" : "refused");
+        int found = gp_placement_get_alloc(pl, "j1", &got) == 0;
+        is_int(found, !noix, "%s: get_alloc %s the job", noix ? "no job index" : "job index",
+               noix ? "does not find" : "finds");
+        gp_placement_remove_ref(pl, r1);
+        if (noix)
+            gp_placement_remove_ref(pl, r2);
+        gp_placement_stats(pl, &st);
+        ok(st.allocs == 0 && st.gpu_milli_used == 0 && st.cpu_used == 0,
+           "%s: removed by reference, the node is free again", noix ? "no job index" : "job index");
+        ok(gp_placement_get_alloc(pl, "j1", &got) < 0 &&
+           gp_placement_remove_alloc(pl, "j1", &err) < 0 && err.code == GP_ERR_NOTFOUND,
+           "%s: the id is gone", noix ? "no job index" : "job index");
+        if (!noix)
+            ok(gp_placement_place(pl, &j, &a, &err) == 0 && gp_placement_add_alloc(pl, &a, &err) == 0,
+               "job index: the id can be allocated again");
+        gp_placement_destroy(&pl);
+    }
+}
+
 static void test_big(void)
 {
     /* 10,000 nodes, 80,000 devices: placements work and stay consistent. */
@@ -1060,6 +1102,7 @@ int main(void)
     test_index_matches_scan();
     test_index_churn();
     test_index_many_shapes();
+    test_refs();
     test_big();
     test_tie_order();
     test_gpupool();
