@@ -63,14 +63,15 @@
  * entries, 64 to a word, in order, without walking the superseded ones.
  * Most changed nodes cannot hold most shapes: for a whole index, a node
  * whose byte is 0 and whose summary in brief still turns the shape away
- * is dropped from the gathered list without reading anything else: both
- * are in the slot's brief record (a line a slot, placement_internal.h;
- * the index's bit there says its byte is not 0), which every index
- * catching up on that node reads.  The
- * rest is memory-bound: a few entries ahead a catch-up asks for the
- * node's summary and byte or heap place, then, if the summary lets the
- * node hold the shape, the node, every line of its devices and what the
- * policy keeps of it (gp_policy_t.prefetch).  A whole index's leaf is at
+ * is dropped from the gathered list without reading anything else, and
+ * one whose byte is not 0 but whose brief now turns the shape away (a
+ * node that was filled) gets the byte 0 without being scored: both tests
+ * read the slot's brief record (a line a slot, placement_internal.h; the
+ * index's bit there says its byte is not 0), which every index catching
+ * up on that node reads.  The rest is memory-bound: a few entries ahead
+ * a catch-up asks for the node's summary and byte or heap place, then, if
+ * the summary lets the node hold the shape, the node, every line of its
+ * devices and what the policy keeps of it (gp_policy_t.prefetch).  A whole index's leaf is at
  * least the byte of every node at its position (a node that leaves a
  * position does not lower it; s_ix_top corrects it when it reaches it),
  * so that a byte that rises, or falls below what another node there
@@ -488,8 +489,6 @@ static void s_ix_set(gp_placement_t *pl, struct gp_pl_shape_ix *ix, int slot, ui
 
 /* Bring slot up to date in the shape's index; -1 when a whole policy gave a
  * score that is not a whole number in range. */
-static void s_ix_set(gp_placement_t *pl, struct gp_pl_shape_ix *ix, int slot, uint8_t b);
-
 static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
                        int slot)
 {
