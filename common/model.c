@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jscan.h"
 #include "util.h"
 
 #include "banned.h"
@@ -711,8 +712,151 @@ int gp_alloc_from_json(const json_t *obj, gp_alloc_t *out, gp_err_t *err)
     return 0;
 }
 
+/* A bare integer in [min, max]. */
+static bool s_scan_int(gp_jscan_t *s, int64_t min, int64_t max, int64_t *out)
+{
+    gp_jscan_ws(s);
+    int64_t v;
+    if (s->p >= s->end || *s->p == '"' || !gp_jscan_i64(s, &v) || v < min || v > max ||
+        (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E')))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool s_scan_str(gp_jscan_t *s, char *dst, size_t size)
+{
+    const char *v;
+    size_t n;
+    if (!gp_jscan_str(s, &v, &n) || n >= size)
+        return false;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+    return true;
+}
+
+/* A device of an allocation, in place. */
+static bool s_scan_alloc_dev(gp_jscan_t *s, gp_alloc_dev_t *d)
+{
+    bool first = true, ok = gp_jscan_lit(s, '{');
+    unsigned seen = 0;
+    const char *k;
+    size_t kn;
+    int64_t v;
+    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
+        unsigned bit;
+        if (gp_jscan_key_is(k, kn, "uuid")) {
+            bit = 1;
+            ok = s_scan_str(s, d->uuid, sizeof d->uuid);
+        } else if (gp_jscan_key_is(k, kn, "index")) {
+            bit = 2;
+            ok = s_scan_int(s, 0, GP_MAX_DEVICES - 1, &v);
+            d->index = (int)v;
+        } else if (gp_jscan_key_is(k, kn, "mem_mib")) {
+            bit = 4;
+            ok = s_scan_int(s, 0, INT64_C(1) << 40, &d->mem_mib);
+        } else if (gp_jscan_key_is(k, kn, "compute_percent")) {
+            bit = 8;
+            gp_jscan_ws(s);
+            const char *num = s->p;
+            ok = num < s->end && *num != '"' && *num != '{' && *num != '[' && *num != 't' &&
+                 *num != 'f' && *num != 'n' && gp_jscan_skip(s) && s->p - num < 40;
+            if (ok) {
+                char buf[40];
+                memcpy(buf, num, (size_t)(s->p - num));
+                buf[s->p - num] = '\0';
+                double pct = strtod(buf, NULL);   /* as jansson reads numbers */
+                ok = pct >= 0 && pct <= 100;
+                d->compute_permille = (int)lround(pct * 10);
+            }
+        } else if (gp_jscan_key_is(k, kn, "whole")) {
+            bit = 16;
+            ok = gp_jscan_bool(s, &d->whole);
+        } else {
+            return false;
+        }
+        ok = ok && !(seen & bit);
+        seen |= bit;
+    }
+    return ok && d->uuid[0] != '\0';
+}
+
+/*
+ * The allocation as gpupool writes it (gp_alloc_dump_buf), read in place:
+ * a burst brings every process that follows alloc/ thousands of them.
+ * Anything else -- a field it does not expect (schema), an escape, a
+ * number of another form, a value out of range, a repeated key -- is not
+ * taken (false), and gp_alloc_from_json judges the text, with its errors.
+ * What it takes, gp_alloc_from_json takes the same.
+ */
+bool gp_alloc_scan(const char *text, size_t len, gp_alloc_t *out)
+{
+    gp_alloc_t a;
+    gp_alloc_init(&a);
+    gp_jscan_t s = GP_JSCAN_INIT(text, len);
+    bool first = true, ok = gp_jscan_lit(&s, '{');
+    unsigned seen = 0;
+    const char *k;
+    size_t kn;
+    int64_t v;
+    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
+        unsigned bit;
+        if (gp_jscan_key_is(k, kn, "job")) {
+            bit = 1;
+            ok = s_scan_str(&s, a.job, sizeof a.job);
+        } else if (gp_jscan_key_is(k, kn, "node")) {
+            bit = 2;
+            ok = s_scan_str(&s, a.node, sizeof a.node);
+        } else if (gp_jscan_key_is(k, kn, "priority")) {
+            bit = 4;
+            ok = s_scan_int(&s, GP_PRIORITY_MIN, GP_PRIORITY_MAX, &v);
+            a.priority = (int)v;
+        } else if (gp_jscan_key_is(k, kn, "cpu_milli")) {
+            bit = 8;
+            ok = s_scan_int(&s, 0, INT64_C(1) << 40, &a.cpu_milli);
+        } else if (gp_jscan_key_is(k, kn, "host_mem_mib")) {
+            bit = 16;
+            ok = s_scan_int(&s, 0, INT64_C(1) << 40, &a.host_mem_mib);
+        } else if (gp_jscan_key_is(k, kn, "suspended")) {
+            bit = 32;
+            ok = gp_jscan_bool(&s, &a.suspended);
+        } else if (gp_jscan_key_is(k, kn, "stop")) {
+            bit = 64;
+            ok = gp_jscan_bool(&s, &a.stop);
+        } else if (gp_jscan_key_is(k, kn, "stop_grace_s")) {
+            bit = 128;
+            ok = s_scan_int(&s, 0, 3600, &v);
+            a.stop_grace_s = (int)v;
+        } else if (gp_jscan_key_is(k, kn, "devices")) {
+            bit = 256;
+            ok = gp_jscan_lit(&s, '[');
+            a.ndevices = 0;
+            if (ok && !gp_jscan_lit(&s, ']')) {
+                do {
+                    if (a.ndevices == GP_MAX_DEVICES)
+                        return false;
+                    memset(&a.devices[a.ndevices], 0, sizeof a.devices[0]);
+                    ok = s_scan_alloc_dev(&s, &a.devices[a.ndevices++]);
+                } while (ok && gp_jscan_lit(&s, ','));
+                ok = ok && gp_jscan_lit(&s, ']');
+            }
+        } else {
+            return false;   /* "schema", or a field the tree path refuses by name */
+        }
+        ok = ok && !(seen & bit);
+        seen |= bit;
+    }
+    gp_jscan_ws(&s);
+    if (!ok || s.p != s.end || a.job[0] == '\0' || a.node[0] == '\0')
+        return false;
+    *out = a;
+    return true;
+}
+
 int gp_alloc_from_json_str(const char *text, gp_alloc_t *out, gp_err_t *err)
 {
+    if (gp_alloc_scan(text, strlen(text), out))
+        return 0;
     json_t *j;
     if (s_parse_text(text, &j, err) < 0)
         return -1;

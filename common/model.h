@@ -205,7 +205,13 @@ int gp_job_from_json_str(const char *text, gp_job_t *out, gp_err_t *err);
 int gp_node_from_json(const json_t *obj, gp_node_t *out, gp_err_t *err);
 int gp_node_from_json_str(const char *text, gp_node_t *out, gp_err_t *err);
 int gp_alloc_from_json(const json_t *obj, gp_alloc_t *out, gp_err_t *err);
+/* Allocations are read in place first (gp_alloc_scan, no tree), the tree
+ * judging whatever that does not take: the result is the same. */
 int gp_alloc_from_json_str(const char *text, gp_alloc_t *out, gp_err_t *err);
+/* The in-place reader alone: true when it took the text (the plain shape
+ * gp_alloc_dump_buf writes, every value in range), false otherwise (then
+ * *out is untouched and gp_alloc_from_json decides). */
+bool gp_alloc_scan(const char *text, size_t len, gp_alloc_t *out);
 
 /* Encoders: new references, the caller owns them (json_decref).  NULL only
  * when out of memory.  Fields at their defaults are left out of job specs. */

@@ -795,17 +795,30 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             s_node_put(c, a, b, kv);
         else
             s_node_del(c, b);
+        c->recovery_dirty = 1;
         break;
     case K_ALLOC:
-        if (put)
+        if (put) {
             s_alloc_put(c, a, b, kv);
-        else
+            coord_job_t *j = coord_cache_job(c, b);
+            if (j == NULL || gp_job_state_final(j->state) || j->state == GP_JOB_LOST)
+                c->recovery_dirty = 1;
+        } else {
             s_alloc_del(c, a, b);
+        }
         break;
     case K_JOBS:
         if (put) {
+            coord_job_t *j = coord_cache_job(c, a);
+            char region[sizeof j->region];
+            gp_strlcpy(region, j ? j->region : "", sizeof region);
             s_job_put(c, a, kv);
+            j = coord_cache_job(c, a);
+            if (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST ||
+                      strcmp(j->region, region) != 0))
+                c->recovery_dirty = 1;
         } else {
+            c->recovery_dirty = 1;
             coord_job_t *j = gp_strmap_del(c->cache->jobs, a);
             gp_strmap_del(c->cache->queue, a);
             coord_shapes_job_gone(c, a);
@@ -881,6 +894,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     }
     case K_NOTREADY:
         coord_notready_apply(c, a, b, put ? kv : NULL);
+        c->recovery_dirty = 1;
         break;
     case K_RIGHTSIZE:
         if (put)
@@ -1145,6 +1159,7 @@ void coord_cache_tick(coord_t *c)
         return;   /* relist stays set: retried next tick */
     }
     c->cache->relist = 0;
+    c->recovery_dirty = 1;
 }
 
 void coord_cache_stop(coord_t *c)

@@ -470,6 +470,10 @@ struct coord {
     coord_store_t *store;            /* store.c's state */
     int64_t recovery_reconcile_ms;   /* recovery.c: the next queue reconciliation */
     int64_t recovery_next_ms;        /* recovery.c: the next settle and release pass */
+    int recovery_dirty;              /* cache.c: a change that can make an allocation
+                                      * releasable (a node, a job that ended or moved, an
+                                      * allocation of an unknown job, a listing) */
+    int64_t recovery_full_ms;        /* recovery.c: the next release pass regardless */
     int64_t drain_next_ms;           /* drain.c: the next pass over the drains */
     int64_t notready_next_ms;        /* notready.c: the next pass */
     coord_logs_t *logs;              /* logs.c's requests in flight (NULL until one) */

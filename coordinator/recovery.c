@@ -52,6 +52,11 @@
 #define S_RECONCILE_EVERY_MS 10000
 #define S_SETTLE_PER_PASS 256
 #define S_RELEASE_PER_PASS 512   /* the rest next pass: the loop stays responsive */
+/* A release pass looks at every allocation (tens of thousands: 4.5% of a
+ * leader's CPU in a burst of placements, at two passes a second): it runs
+ * when the cache saw a change that can make one releasable
+ * (c->recovery_dirty), and at least this often whatever it saw. */
+#define S_RELEASE_FULL_EVERY_MS 10000
 
 void coord_recovery_reconcile_soon(coord_t *c)
 {
@@ -175,6 +180,11 @@ static int s_release(coord_t *c, gp_etcd_batch_t *b, const gp_alloc_t *al, coord
 
 static void s_release_allocs(coord_t *c)
 {
+    int64_t now = gp_mono_ms();
+    if (!c->recovery_dirty && now < c->recovery_full_ms)
+        return;
+    c->recovery_dirty = 0;
+    c->recovery_full_ms = now + S_RELEASE_FULL_EVERY_MS;
     gp_etcd_batch_t *b = NULL;
     int n = 0;
     for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS);
@@ -192,6 +202,7 @@ static void s_release_allocs(coord_t *c)
     }
     if (b == NULL)
         return;
+    c->recovery_dirty = 1;   /* the next pass sees what came of these (or the rest) */
     gp_err_t err;
     if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0)
         coord_metrics_etcd_error(&c->m, "recovery", &err);
@@ -205,6 +216,7 @@ void coord_recovery_tick(coord_t *c)
     int64_t now = gp_mono_ms();
     if (!coord_is_leader(c)) {
         c->recovery_reconcile_ms = now + 1000;   /* a new leader's cache was just listed */
+        c->recovery_dirty = 1;                   /* and releases everything due at once */
         return;
     }
     if (now >= c->recovery_reconcile_ms) {

@@ -955,7 +955,7 @@ typedef struct s_group {
 
 /* Rounds decided and waiting for their commit: when this many wait, the
  * live round waits to close. */
-#define S_CLOSING_MAX 4
+#define S_CLOSING_MAX 16
 
 static void s_wave_flush(s_commit_t *k)
 {

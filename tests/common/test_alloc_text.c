@@ -2,7 +2,9 @@
  * writes for gp_alloc_to_json, byte for byte, over every compute share and
  * every optional member; names that need escapes read back equal; the
  * JSON value writers of util.h escape what JSON requires and keep reals
- * reals. */
+ * reals.  Read back, the in-place reader (gp_alloc_scan) takes what
+ * gpupool writes and gives what the tree gives; what it does not take,
+ * gp_alloc_from_json_str still reads (or refuses) as the tree does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,33 @@
 #include "model.h"
 #include "tap.h"
 #include "util.h"
+
+/* The tree's reading of text: 0 read (into *out), -1 refused. */
+static int s_tree(const char *text, gp_alloc_t *out)
+{
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    gp_alloc_init(out);
+    int r = j && gp_alloc_from_json(j, out, NULL) == 0 ? 0 : -1;
+    json_decref(j);
+    return r;
+}
+
+/* 1: the scan took text and read what the tree reads; 0: it left text to
+ * the tree, and gp_alloc_from_json_str agrees with the tree; -1: a
+ * difference. */
+static int s_read_back(const char *text)
+{
+    gp_alloc_t tree, scanned, any;
+    int tr = s_tree(text, &tree);
+    gp_alloc_init(&scanned);
+    bool took = gp_alloc_scan(text, strlen(text), &scanned);
+    gp_alloc_init(&any);
+    int ar = gp_alloc_from_json_str(text, &any, NULL);
+    if (took)
+        return tr == 0 && ar == 0 && !memcmp(&scanned, &tree, sizeof tree) &&
+               !memcmp(&any, &tree, sizeof tree) ? 1 : -1;
+    return ar == tr && (tr < 0 || !memcmp(&any, &tree, sizeof tree)) ? 0 : -1;
+}
 
 /* 1: same bytes as jansson's; 2: different bytes, equal JSON; 0: differs. */
 static int s_compare(const gp_alloc_t *a, char **mine_out)
@@ -54,17 +83,53 @@ int main(void)
 {
     gp_alloc_t a;
     char *mine;
-    int same = 0, n = 0, r;
+    int same = 0, n = 0, r, back = 0;
     for (int p = 0; p <= 1000; p++) {   /* every compute share, one device each */
-        s_fill(&a, 1, p);
+        s_fill(&a, 1 + p % GP_MAX_DEVICES, p);
+        a.suspended = p % 7 == 0;
+        a.stop = p % 11 == 0;
+        a.stop_grace_s = p % 13 == 0 ? p % 3600 : -1;
         n++;
         if (s_compare(&a, &mine) == 1)
             same++;
         else if (same + 1 == n)
             diag("differs at permille %d: %s", p, mine ? mine : "(none)");
+        if (mine && s_read_back(mine) == (a.stop ? 0 : 1))   /* "schema": the tree's */
+            back++;
+        else if (back + 1 == n)
+            diag("not read back in place at permille %d: %s", p, mine ? mine : "(none)");
         free(mine);
     }
-    is_int(same, n, "every compute share: the same bytes as jansson's (%d)", n);
+    is_int(same, n, "every compute share and member: the same bytes as jansson's (%d)", n);
+    is_int(back, n, "and each is read back as the tree reads it, in place but for a drain's stop");
+
+    /* Read by the tree alone (the scan leaves them), or refused by both. */
+    static const char *const other[] = {
+        "{\"job\":\"j\",\"node\":\"n\",\"schema\":2,\"stop\":true,\"devices\":[]}",
+        "{\"job\":\"j\",\"node\":\"n\",\"priority\":5.0,\"devices\":[]}",
+        "{\"job\":\"j\\u0041\",\"node\":\"n\"}",
+        "{\"job\":\"j\",\"node\":\"n\",\"job\":\"k\"}",
+        "{\"job\":\"j\",\"node\":\"n\",\"devices\":[{\"uuid\":\"u\",\"uuid\":\"v\"}]}",
+        "{\"job\":\"j\",\"node\":\"n\",\"priority\":1001}",
+        "{\"job\":\"j\",\"node\":\"n\",\"devices\":[{\"uuid\":\"u\",\"compute_percent\":100.04}]}",
+        "{\"job\":\"j\",\"node\":\"n\",\"devices\":[{\"uuid\":\"u\",\"compute_percent\":100.06}]}",
+        "{\"job\":\"j\",\"node\":\"n\",\"devices\":[{\"uuid\":\"\"}]}",
+        "{\"job\":\"j\",\"node\":\"n\",\"devices\":[{\"index\":16,\"uuid\":\"u\"}]}",
+        "{\"job\":\"j\",\"node\":\"n\",\"extra\":1}",
+        "{\"job\":\"j\",\"node\":\"n\",\"stop_grace_s\":3601}",
+        "{\"job\":\"j\",\"node\":\"\"}",
+        "{\"job\":\"j\",\"node\":\"n\",\"cpu_milli\":01}",
+        "{\"job\":\"j\",\"node\":\"n\"} {}",
+        "{\"job\":\"j\",\"node\":\"n\",\"devices\":[]",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        r = s_read_back(other[i]);
+        ok(r == 0, "left to the tree, read alike: %s", other[i]);
+    }
+    r = s_read_back("{\"node\":\"n\",\"devices\":[{\"whole\":true,\"compute_percent\":0,"
+                    "\"uuid\":\"u\",\"index\":15,\"mem_mib\":0}],\"job\":\"j\"}");
+    ok(r == 1, "members in another order are read in place");
 
     s_fill(&a, 0, 7);
     r = s_compare(&a, &mine);
