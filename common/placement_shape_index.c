@@ -63,14 +63,15 @@
  * entries, 64 to a word, in order, without walking the superseded ones.
  * Most changed nodes cannot hold most shapes: for a whole index, a node
  * whose byte is 0 and whose summary in brief still turns the shape away
- * is dropped from the gathered list without reading anything else: both
- * are in the slot's brief record (a line a slot, placement_internal.h;
- * the index's bit there says its byte is not 0), which every index
- * catching up on that node reads.  The
- * rest is memory-bound: a few entries ahead a catch-up asks for the
- * node's summary and byte or heap place, then, if the summary lets the
- * node hold the shape, the node, every line of its devices and what the
- * policy keeps of it (gp_policy_t.prefetch).  A whole index's leaf is at
+ * is dropped from the gathered list without reading anything else, and
+ * one whose byte is not 0 but whose brief now turns the shape away (a
+ * node that was filled) gets the byte 0 without being scored: both tests
+ * read the slot's brief record (a line a slot, placement_internal.h; the
+ * index's bit there says its byte is not 0), which every index catching
+ * up on that node reads.  The rest is memory-bound: a few entries ahead
+ * a catch-up asks for the node's summary and byte or heap place, then, if
+ * the summary lets the node hold the shape, the node, every line of its
+ * devices and what the policy keeps of it (gp_policy_t.prefetch).  A whole index's leaf is at
  * least the byte of every node at its position (a node that leaves a
  * position does not lower it; s_ix_top corrects it when it reaches it),
  * so that a byte that rises, or falls below what another node there
@@ -464,6 +465,28 @@ static void s_tree_fix(const gp_placement_t *pl, struct gp_pl_shape_ix *ix, int 
     }
 }
 
+/* A whole index's byte for slot becomes b. */
+static void s_ix_set(gp_placement_t *pl, struct gp_pl_shape_ix *ix, int slot, uint8_t b)
+{
+    uint8_t old = ix->sc[slot];
+    if (old == b)
+        return;             /* its leaf holds it already (s_pos_arrive) */
+    ix->sc[slot] = b;
+    s_held_set(pl, ix, slot, b != 0);
+    if (pl->ix_next[slot] == -2)
+        return;
+    /* a leaf is at least the byte of every node at its position (it may
+     * be more: s_ix_top corrects it); only a node that held its leaf's
+     * value and lost it makes the leaf look at the others */
+    int i = (1 << pl->ix_bits) + pl->ix_at[slot];
+    if (b > ix->t[i]) {
+        for (; i >= 1 && ix->t[i] < b; i /= 2)
+            ix->t[i] = b;
+    } else if (old >= ix->t[i]) {
+        s_tree_fix(pl, ix, pl->ix_at[slot]);
+    }
+}
+
 /* Bring slot up to date in the shape's index; -1 when a whole policy gave a
  * score that is not a whole number in range. */
 static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_pl_req_t *r,
@@ -473,23 +496,7 @@ static int s_ix_update(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_p
         uint8_t b = s_ix_byte(pl, r, slot);
         if (b == 255)
             return -1;
-        uint8_t old = ix->sc[slot];
-        if (old == b)
-            return 0;       /* its leaf holds it already (s_pos_arrive) */
-        ix->sc[slot] = b;
-        s_held_set(pl, ix, slot, b != 0);
-        if (pl->ix_next[slot] == -2)
-            return 0;
-        /* a leaf is at least the byte of every node at its position (it
-         * may be more: s_ix_top corrects it); only a node that held its
-         * leaf's value and lost it makes the leaf look at the others */
-        int i = (1 << pl->ix_bits) + pl->ix_at[slot];
-        if (b > ix->t[i]) {
-            for (; i >= 1 && ix->t[i] < b; i /= 2)
-                ix->t[i] = b;
-        } else if (old >= ix->t[i]) {
-            s_tree_fix(pl, ix, pl->ix_at[slot]);
-        }
+        s_ix_set(pl, ix, slot, b);
         return 0;
     }
     s_hent_t e;
@@ -815,8 +822,10 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                     __builtin_prefetch(&pl->brief[live[k + 2 * S_PREFETCH]]);
                 int slot = live[k];
                 const struct gp_pl_brief *br = &pl->brief[slot];
-                if ((br->held[xi / 64] >> (xi % 64) & 1) || gp_pl_brief_ok(br, &bq))
+                if (gp_pl_brief_ok(br, &bq))
                     live[m++] = slot;
+                else if (br->held[xi / 64] >> (xi % 64) & 1)
+                    live[m++] = ~slot;      /* its byte goes to 0, unscored */
             }
             n = m;
         }
@@ -827,7 +836,11 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
              * in three steps, so that the node and its devices are asked
              * for only when its summary lets it hold the shape (most
              * changed nodes cannot hold most shapes: their byte stays 0) */
-            if (k + 3 * S_PREFETCH < n) {
+            if (k + 3 * S_PREFETCH < n && live[k + 3 * S_PREFETCH] < 0) {
+                int ahead = ~live[k + 3 * S_PREFETCH];
+                __builtin_prefetch(&ix->sc[ahead]);
+                __builtin_prefetch(&pl->ix_at[ahead]);
+            } else if (k + 3 * S_PREFETCH < n) {
                 int ahead = live[k + 3 * S_PREFETCH];
                 __builtin_prefetch(&leaf[ahead]);
                 __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
@@ -838,7 +851,11 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                     __builtin_prefetch(&ix->pos[ahead]);
                 }
             }
-            if (k + 2 * S_PREFETCH < n) {
+            if (k + 2 * S_PREFETCH < n && live[k + 2 * S_PREFETCH] < 0) {
+                int ahead = ~live[k + 2 * S_PREFETCH];
+                if (pl->ix_at[ahead] >= 0)
+                    __builtin_prefetch(&ix->t[(1 << pl->ix_bits) + pl->ix_at[ahead]]);
+            } else if (k + 2 * S_PREFETCH < n) {
                 int ahead = live[k + 2 * S_PREFETCH];
                 if (gp_pl_sum_ok(&leaf[ahead], r_ix)) {
                     const char *hot = (const char *)&pl->nodes[ahead];
@@ -849,7 +866,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                 if (whole && pl->ix_at[ahead] >= 0)
                     __builtin_prefetch(&ix->t[(1 << pl->ix_bits) + pl->ix_at[ahead]]);
             }
-            if (k + S_PREFETCH < n) {
+            if (k + S_PREFETCH < n && live[k + S_PREFETCH] >= 0) {
                 int ahead = live[k + S_PREFETCH];
                 if (gp_pl_sum_ok(&leaf[ahead], r_ix)) {
                     /* the node came in S_PREFETCH entries ago: its devices
@@ -863,7 +880,10 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                         r->policy->prefetch(pl, ahead);
                 }
             }
-            rc = s_ix_update(pl, ix, r_ix, live[k]);
+            if (live[k] >= 0)
+                rc = s_ix_update(pl, ix, r_ix, live[k]);
+            else
+                s_ix_set(pl, ix, ~live[k], 0);
         }
     }
     if (rc < 0) {
