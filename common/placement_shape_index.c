@@ -79,8 +79,8 @@
  * nodes of a kind, numbered by their records less the names when they
  * are added, share its byte, and their devices are not read).
  *
- * Memory per node per indexed shape: about 3.5 bytes for a tree (its
- * byte and its share of the tree; its bit is in the brief record), 16 for
+ * Memory per node per indexed shape: 2 to 3 bytes for a tree (its byte
+ * and its share of the tree; its bit is in the brief record), 16 for
  * a heap (a 12-byte entry and a 4-byte place).  The chosen devices are
  * not kept: the policy picks them again for the top node only (the same
  * pick, the score being a pure function of the node's state).
@@ -181,9 +181,11 @@ void gp_pl_changed(gp_placement_t *pl, int slot)
  *
  * For whole-number scores (gp_policy_t.whole) the index of a shape is a
  * max tree over the nodes in the seed's tie order: the node's position is
- * the top ix_bits bits of its rank (2^ix_bits >= slots, so a position
- * holds about one node; the few that share one are chained and compared
- * by rank and slot).  Positions are kept as nodes come and go
+ * the top ix_bits bits of its rank (2^(ix_bits + 1) >= slots, so a
+ * position holds one or two nodes, chained and compared by rank and slot:
+ * half the positions of one per node make every shape's tree half as
+ * large, which the memory traffic of a catch-up feels more than the
+ * longer chains).  Positions are kept as nodes come and go
  * (s_pos_sync from gp_pl_changed) and rebuilt, with the trees, when the
  * slots outgrow them or the seed changes.
  */
@@ -248,7 +250,7 @@ static void s_pos_sync(gp_placement_t *pl, int slot)
 {
     if (pl->ix_bits == 0 || pl->ix_stale)
         return;
-    if (slot >= pl->ix_cap || pl->nslots > (1 << pl->ix_bits)) {
+    if (slot >= pl->ix_cap || pl->nslots > (2 << pl->ix_bits)) {
         pl->ix_stale = true;
         return;
     }
@@ -265,7 +267,7 @@ static void s_pos_sync(gp_placement_t *pl, int slot)
 static int s_pos_build(gp_placement_t *pl)
 {
     int bits = 6;
-    while ((1 << bits) < pl->nslots)
+    while ((2 << bits) < pl->nslots)
         bits++;
     int cap = pl->slots_cap > pl->nslots ? pl->slots_cap : pl->nslots;
     int32_t *head = malloc(sizeof *head << bits);

@@ -454,6 +454,45 @@ static int s_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Sort waits ascending.  A wait is never negative (a pod is placed at or
+ * after its arrival), and the bits of non-negative doubles order as the
+ * doubles do: a radix sort on them, a byte a pass (a pass where every
+ * wait has the same byte is skipped: all zero when nothing waited).
+ * qsort for anything else, or without memory for the second buffer. */
+static void s_sort_waits(double *w, int n)
+{
+    bool radix = n > 1024;
+    for (int i = 0; radix && i < n; i++)
+        if (!(w[i] >= 0) || signbit(w[i]))
+            radix = false;
+    uint64_t *a = radix ? malloc(sizeof *a * (size_t)n) : NULL;
+    uint64_t *b = radix ? malloc(sizeof *b * (size_t)n) : NULL;
+    if (a == NULL || b == NULL) {
+        free(a);
+        free(b);
+        qsort(w, (size_t)n, sizeof *w, s_cmp_double);
+        return;
+    }
+    memcpy(a, w, sizeof *a * (size_t)n);
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t cnt[257] = {0};
+        for (int i = 0; i < n; i++)
+            cnt[(a[i] >> shift & 0xff) + 1]++;
+        if (cnt[(a[0] >> shift & 0xff) + 1] == (size_t)n)
+            continue;
+        for (int d = 0; d < 256; d++)
+            cnt[d + 1] += cnt[d];
+        for (int i = 0; i < n; i++)
+            b[cnt[a[i] >> shift & 0xff]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    memcpy(w, a, sizeof *w * (size_t)n);
+    free(a);
+    free(b);
+}
+
 enum { S_WAITING, S_PLACED, S_DROPPED };
 
 typedef struct {
@@ -657,7 +696,7 @@ static int s_groups(s_tm_t *m, int n, const bool *used)
         gr->placed = c;
         if (c == 0)
             continue;
-        qsort(w, (size_t)c, sizeof *w, s_cmp_double);
+        s_sort_waits(w, c);
         gr->wait_mean = sum / c;
         gr->wait_p50 = w[(int)(0.50 * (c - 1))];
         gr->wait_p95 = w[(int)(0.95 * (c - 1))];
@@ -833,7 +872,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
         for (int k = 0; k < m.nwaits; k++)
             s += m.waits[k];
         res->wait_mean = s / m.nwaits;
-        qsort(m.waits, (size_t)m.nwaits, sizeof *m.waits, s_cmp_double);
+        s_sort_waits(m.waits, m.nwaits);
         res->wait_p50 = m.waits[(int)(0.50 * (m.nwaits - 1))];
         res->wait_p95 = m.waits[(int)(0.95 * (m.nwaits - 1))];
         res->wait_p99 = m.waits[(int)(0.99 * (m.nwaits - 1))];
