@@ -1149,6 +1149,14 @@ int coord_cache_start(coord_t *c, gp_err_t *err)
 
 void coord_cache_tick(coord_t *c)
 {
+    if (c->fault_relist_waiting > 0 && coord_round_waiting(c) >= c->fault_relist_waiting) {
+        /* Fault injection (GPUPOOL_FAULT_RELIST_WAITING): list again once
+         * while rounds wait for a commit, as after a compacted watch. */
+        gp_log_warn("fault injection: the cache is listed again while %d rounds wait for a commit",
+                    coord_round_waiting(c));
+        c->fault_relist_waiting = 0;
+        c->cache->relist = 1;
+    }
     s_lag_apply(c, c->cache->relist);
     if (!c->cache->relist)
         return;

@@ -426,6 +426,9 @@ int64_t coord_round_deadline(coord_t *c);
 /* A job was queued here, or the store takes writes again: open a round
  * now rather than at the next tick. */
 void coord_round_kick(coord_t *c);
+/* How many rounds have decided their awards and wait for the commit in
+ * flight (0 when none is in flight). */
+int coord_round_waiting(coord_t *c);
 void coord_round_abort(coord_t *c, const char *why);
 void coord_round_stop(coord_t *c);
 /* Placement at intake (the region's leader): offer a submitted job whose
@@ -489,7 +492,11 @@ struct coord {
     int64_t fault_watch_lag_ms;      /* test hook: watch responses applied this late */
     char *fault_queue_drop;          /* test hook: lose this job from the queue once */
     char *fault_commit_lost;         /* test hook: a commit's answers lost once:
-                                      * "applied" (etcd applied it) or "dropped" */
+                                      * "applied" (etcd applied it) or "dropped";
+                                      * with ",grouped": the first commit of
+                                      * several rounds' awards */
+    int64_t fault_relist_waiting;    /* test hook: the cache listed again once, when
+                                      * this many rounds wait for a commit */
     int stopping;
 };
 

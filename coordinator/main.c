@@ -305,15 +305,17 @@ static int s_run(coord_t *c, int argc, char **argv)
     static const char *const faults[] = { "GPUPOOL_FAULT_COMMIT_PAUSE_MS",
                                           "GPUPOOL_FAULT_HANDOFF_PAUSE_MS",
                                           "GPUPOOL_FAULT_BUSY_MS",
-                                          "GPUPOOL_FAULT_WATCH_LAG_MS" };
+                                          "GPUPOOL_FAULT_WATCH_LAG_MS",
+                                          "GPUPOOL_FAULT_RELIST_WAITING" };
     int64_t *pauses[] = { &c->fault_pause_ms, &c->fault_handoff_pause_ms, &c->fault_busy_ms,
-                          &c->fault_watch_lag_ms };
+                          &c->fault_watch_lag_ms, &c->fault_relist_waiting };
     c->fault_queue_drop = getenv("GPUPOOL_FAULT_QUEUE_DROP");
     c->fault_commit_lost = getenv("GPUPOOL_FAULT_COMMIT_LOST");
     for (size_t i = 0; i < GP_ARRAY_LEN(faults); i++) {
         const char *fault = getenv(faults[i]);
         if (fault && gp_parse_int64(fault, 0, 600000, pauses[i]) < 0)
-            gp_log_fatal(EX_CONFIG, "%s: expected milliseconds, got \"%s\"", faults[i], fault);
+            gp_log_fatal(EX_CONFIG, "%s: expected %s, got \"%s\"", faults[i],
+                         pauses[i] == &c->fault_relist_waiting ? "a count" : "milliseconds", fault);
     }
     c->metrics = gp_metrics_new();
     c->auth = coord_auth_load(c->cfg.api_tokens, &err);

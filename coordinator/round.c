@@ -1098,16 +1098,22 @@ static void s_fault_pause(coord_t *c)
  * are lost, as when a connection breaks after etcd received the request:
  * "applied" runs the wave and then forgets what etcd said, "dropped" never
  * sends it.  Either way the outcome looks unknown, and tests check that
- * recovery.c settles it without placing a job twice or losing one.
- * Returns 0 (no fault), 1 (applied) or 2 (dropped). */
-static int s_fault_lost(coord_t *c)
+ * recovery.c settles it without placing a job twice or losing one.  With
+ * ",grouped" after the mode, the fault waits for a commit of several
+ * rounds' awards together (nrounds: the commit's).  Returns 0 (no fault),
+ * 1 (applied) or 2 (dropped). */
+static int s_fault_lost(coord_t *c, int nrounds)
 {
     const char *mode = c->fault_commit_lost;
     if (mode == NULL)
         return 0;
+    size_t len = strcspn(mode, ",");
+    if (mode[len] && nrounds < 2)
+        return 0;   /* ",grouped": not this commit */
     c->fault_commit_lost = NULL;
-    gp_log_warn("fault injection: the answers of a commit are lost (%s)", mode);
-    return strcmp(mode, "dropped") == 0 ? 2 : 1;
+    gp_log_warn("fault injection: the answers of a commit are lost (%.*s) rounds=%d", (int)len,
+                mode, nrounds);
+    return len == 7 && strncmp(mode, "dropped", len) == 0 ? 2 : 1;
 }
 
 /* The outcomes of the wave that ran (or was never sent: each failed). */
@@ -1160,7 +1166,7 @@ static void s_wave_next(s_group_t *g)
         }
         if (k->wave == 0)
             s_fault_pause(k->c);
-        k->lost = s_fault_lost(k->c);
+        k->lost = s_fault_lost(k->c, g->nrounds);
         if (k->lost != 2 && gp_etcd_batch_size(k->b) > 0 &&
             gp_etcd_batch_start(k->b, 64, s_wave_landed, g, NULL) == 0)
             return;   /* s_wave_landed goes on */
@@ -1718,6 +1724,11 @@ void coord_round_tick(coord_t *c)
     }
     if (r->active && r->asked == 0)
         s_close(c, now);   /* nobody to ask: no bids, back off */
+}
+
+int coord_round_waiting(coord_t *c)
+{
+    return c->round && c->round->committing ? c->round->nwaiting : 0;
 }
 
 void coord_round_kick(coord_t *c)
