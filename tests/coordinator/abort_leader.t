@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Leadership lost while rounds wait for a commit places no job twice.  The
+# leader c1 reaches etcd through a relay that holds every byte back
+# (tcpproxy -f), so that a commit is long in the air while its agent
+# (direct) bids at once, and rounds (--batch 2) wait behind it; c2, a
+# standby, reaches etcd directly.  Once c1's first commit is in etcd, the
+# relay is stopped (a partition: c1's commit answers, keep-alives and
+# next commit are held): c1's lease runs out, c2 is elected and places
+# the rest; then the relay resumes and c1's held writes arrive.  Every job
+# ends placed exactly once, nothing booked twice.
+. "$(dirname "$0")/../lib.sh"
+
+etcd_start 1 || bail_out "etcd did not start"
+DELAY=$T_TMP/delay-ms
+echo 0 >"$DELAY"
+alloc_port RELAY
+start_daemon relay 'tcpproxy ready' 10 -- "$GP_BUILD/tests/coordinator/tcpproxy" -f "$DELAY" \
+    "$RELAY" "${ETCD_CLIENT_URL[0]##*:}" || bail_out "the relay did not start"
+DIRECT=$ETCD_ENDPOINTS
+ETCD_ENDPOINTS=http://127.0.0.1:$RELAY
+pool_coordinator c1 r1 --batch 2 || bail_out "c1 did not start"
+ETCD_ENDPOINTS=$DIRECT
+leads() { [ "$(pool_leader r1)" = "$1" ]; }
+wait_for 30 leads c1 || bail_out "c1 does not lead r1"
+pool_coordinator c2 r1 --batch 2 || bail_out "c2 did not start"
+pool_coordinator cx r0 || bail_out "cx did not start"
+pool_agent a1 r1 2 4xA10:24576 || bail_out "the agent did not start"
+AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
+nodes() { [ "$(curl -s -m 10 -H "$AUTH" "${POOL_API[c1]}/v1/nodes" | grep -o '"a1-000[0-9]"' | sort -u | wc -l)" = 2 ]; }
+wait_for 30 nodes || bail_out "c1 does not see the two nodes"
+echo 300 >"$DELAY"
+kill -HUP "$(daemon_pid relay)"
+
+body="["
+for i in $(seq 1 16); do body+="{\"id\": \"l-$i\", \"devices\": 1, \"mem_mib\": 2048, \"region\": \"r1\"},"; done
+curl -s -m 30 -H "$AUTH" --data-binary "${body%,}]" "${POOL_API[cx]}/v1/jobs" >/dev/null
+for i in $(seq 1 16); do echo "l-$i"; done >"$T_TMP/ids"
+some() { [ "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c .)" -ge 1 ]; }
+wait_for 60 some; ok $? "c1's first commit is in etcd"
+kill -STOP "$(daemon_pid relay)"
+wait_for 60 leads c2; ok $? "c1 cut off: c2 is elected"
+kill -CONT "$(daemon_pid relay)"
+notsent() { grep -Eq 'round not committed .*reason="(lease lost|not the leader|decided under another term)"' "$T_TMP/c1.log"; }
+wait_for 60 notsent; ok $? "c1 sent none of the rounds waiting for its commit"
+diag "$(grep -E 'round not committed|lease lost' "$T_TMP/c1.log" | head -4)"
+all_run() { [ "$(gpupool_ c2 ls -q --state running | grep -c '^l-')" = 16 ]; }
+wait_for 60 all_run; ok $? "all sixteen run"
+is "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c .)" 16 "sixteen allocations"
+pool_check --placed "$T_TMP/ids" >"$T_TMP/check.out" 2>&1
+ok $? "each placed exactly once, nothing booked twice (pool_check)" || diag_file "$T_TMP/check.out"
+for d in a1 c1 c2 cx; do stop_daemon $d; is "$?" 0 "$d exits 0"; done
+done_testing
