@@ -570,8 +570,153 @@ json_t *gp_jobrec_to_json(const gp_jobrec_t *r)
     return o;
 }
 
+/* Any JSON value as json_dumps(JSON_COMPACT) writes it (objects in their
+ * order); -1 when out of memory or a string is not UTF-8. */
+static int s_json_text(const json_t *v, gp_ebuf_t *b)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        int bad = gp_ebuf_adds(b, "{"), first = 1;
+        json_object_foreach((json_t *)v, k, m) {
+            bad |= gp_ebuf_adds(b, first ? "" : ",") | gp_ebuf_json_str(b, k) |
+                   gp_ebuf_adds(b, ":") | s_json_text(m, b);
+            first = 0;
+        }
+        return bad | gp_ebuf_adds(b, "}") ? -1 : 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        int bad = gp_ebuf_adds(b, "[");
+        json_array_foreach(v, i, m)
+            bad |= gp_ebuf_adds(b, i ? "," : "") | s_json_text(m, b);
+        return bad | gp_ebuf_adds(b, "]") ? -1 : 0;
+    }
+    case JSON_STRING:
+        /* jansson's strings may hold NULs (json_stringn): those, the tree */
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return -1;
+        return gp_ebuf_json_str(b, json_string_value(v));
+    case JSON_INTEGER:
+        return gp_ebuf_addf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_REAL:
+        return gp_ebuf_json_real(b, json_real_value(v));
+    case JSON_TRUE:
+        return gp_ebuf_adds(b, "true");
+    case JSON_FALSE:
+        return gp_ebuf_adds(b, "false");
+    default:
+        return gp_ebuf_adds(b, "null");
+    }
+}
+
+#define S_STRF(b, name, value) (gp_ebuf_adds(b, ",\"" name "\":") | gp_ebuf_json_str(b, value))
+
+/* gp_jobrec_to_json's object as text, member for member; -1 where the
+ * tree would write something else (a string that is not UTF-8, a repeated
+ * env name) or out of memory. */
+static int s_jobrec_text(const gp_jobrec_t *r, gp_ebuf_t *b)
+{
+    int bad = gp_ebuf_adds(b, "{\"id\":") | gp_ebuf_json_str(b, r->spec.id) |
+              gp_ebuf_adds(b, ",\"spec\":") | gp_job_dump_buf(&r->spec, b);
+    if (r->argv) {
+        bad |= gp_ebuf_adds(b, ",\"command\":[");
+        for (char **p = r->argv; *p; p++)
+            bad |= gp_ebuf_adds(b, p == r->argv ? "" : ",") | gp_ebuf_json_str(b, *p);
+        bad |= gp_ebuf_adds(b, "]");
+    }
+    if (r->env) {
+        bad |= gp_ebuf_adds(b, ",\"env\":{");
+        for (char **p = r->env; *p; p++) {
+            const char *eq = strchr(*p, '=');
+            char name[256];
+            size_t nl = eq ? (size_t)(eq - *p) : strlen(*p);
+            if (nl >= sizeof name - 1)
+                return -1;   /* cut as the tree cuts it, it may repeat another */
+            memcpy(name, *p, nl);
+            name[nl] = '\0';
+            for (char **q = r->env; q < p; q++)   /* a repeated name: the tree keeps one */
+                if (!strncmp(*q, name, nl) && ((*q)[nl] == '=' || (*q)[nl] == '\0'))
+                    return -1;
+            bad |= gp_ebuf_adds(b, p == r->env ? "" : ",") | gp_ebuf_json_str(b, name) |
+                   gp_ebuf_adds(b, r->env_secret[p - r->env] ? ":{\"secret\":" : ":") |
+                   gp_ebuf_json_str(b, eq ? eq + 1 : "") |
+                   gp_ebuf_adds(b, r->env_secret[p - r->env] ? "}" : "");
+        }
+        bad |= gp_ebuf_adds(b, "}");
+    }
+    if (r->compute_mode[0] != '\0')
+        bad |= S_STRF(b, "compute_mode", r->compute_mode);
+    bad |= S_STRF(b, "restart", s_restarts[r->restart]) |
+           gp_ebuf_addf(b, ",\"max_restarts\":%d", r->max_restarts);
+    if (r->duration_s > 0)
+        bad |= gp_ebuf_adds(b, ",\"duration_s\":") | gp_ebuf_json_real(b, r->duration_s);
+    if (r->ttl_after_finished_s >= 0)
+        bad |= gp_ebuf_adds(b, ",\"ttl_after_finished_s\":") |
+               gp_ebuf_json_real(b, r->ttl_after_finished_s);
+    if (r->grace_s >= 0)
+        bad |= gp_ebuf_addf(b, ",\"grace_s\":%d", r->grace_s);
+    if (r->cls[0])
+        bad |= S_STRF(b, "class", r->cls);
+    if (r->rightsize != GP_RIGHTSIZE_OFF)
+        bad |= S_STRF(b, "rightsize", gp_rightsize_mode_name(r->rightsize));
+    if (r->owner[0])
+        bad |= S_STRF(b, "owner", r->owner);
+    if (r->region[0])
+        bad |= S_STRF(b, "region", r->region);
+    if (r->image[0])
+        bad |= S_STRF(b, "image", r->image);
+    if (r->workdir[0])
+        bad |= S_STRF(b, "workdir", r->workdir);
+    if (r->user[0])
+        bad |= S_STRF(b, "user", r->user);
+    if (r->mounts) {
+        bad |= gp_ebuf_adds(b, ",\"mounts\":[");
+        for (char **p = r->mounts; *p; p++) {
+            size_t l = strlen(*p);
+            char m[4096];
+            if (l >= sizeof m)
+                return -1;
+            memcpy(m, *p, l + 1);
+            if (l > 3 && !strcmp(m + l - 3, ":rw"))
+                m[l - 3] = '\0';   /* "rw" is the default: stored as submitted */
+            bad |= gp_ebuf_adds(b, p == r->mounts ? "" : ",") | gp_ebuf_json_str(b, m);
+        }
+        bad |= gp_ebuf_adds(b, "]");
+    }
+    bad |= S_STRF(b, "state", gp_job_state_name(r->state)) | S_STRF(b, "reason", r->reason);
+    if (r->node[0])
+        bad |= S_STRF(b, "node", r->node);
+    bad |= gp_ebuf_addf(b, ",\"exit_code\":%d,\"attempts\":%d", r->exit_code, r->attempts);
+    if (r->restarts > 0)
+        bad |= gp_ebuf_addf(b, ",\"restarts\":%d,\"restart_delay_ms\":%lld,\"restart_at_ms\":%lld",
+                            r->restarts, (long long)r->restart_delay_ms,
+                            (long long)r->restart_at_ms);
+    if (r->applied_mem_mib > 0 || r->applied_compute_pct > 0)
+        bad |= gp_ebuf_addf(b, ",\"applied\":{\"mem_mib\":%lld,\"compute_percent\":%d}",
+                            (long long)r->applied_mem_mib, r->applied_compute_pct);
+    if (r->rightsize_floor_mib > 0)
+        bad |= gp_ebuf_addf(b, ",\"rightsize_floor_mib\":%lld", (long long)r->rightsize_floor_mib);
+    bad |= gp_ebuf_addf(b, ",\"submitted_ms\":%lld,\"updated_ms\":%lld,\"history\":",
+                        (long long)r->submitted_ms, (long long)r->updated_ms);
+    bad |= r->history ? s_json_text(r->history, b) : gp_ebuf_adds(b, "[]");
+    if (r->grace_s >= 0 || r->cls[0] || r->rightsize != GP_RIGHTSIZE_OFF || r->restarts > 0 ||
+        r->applied_mem_mib > 0 || r->applied_compute_pct > 0 || r->rightsize_floor_mib > 0)
+        bad |= gp_ebuf_adds(b, ",\"schema\":2");
+    return bad | gp_ebuf_adds(b, "}") ? -1 : 0;
+}
+
+/* Written as text directly (a burst writes thousands of records: the
+ * coordinator at intake, the agents' reports), the tree only for what the
+ * text writer leaves to it; the bytes are json_dumps's either way. */
 char *gp_jobrec_dump(const gp_jobrec_t *rec)
 {
+    gp_ebuf_t b = { 0 };
+    if (s_jobrec_text(rec, &b) == 0 && b.p)
+        return b.p;
+    gp_ebuf_free(&b);
     json_t *o = gp_jobrec_to_json(rec);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);

@@ -438,6 +438,63 @@ json_t *gp_job_to_json(const gp_job_t *j)
     return o;
 }
 
+/* A list of strings as a JSON array, appended to b. */
+static int s_list_text(const gp_strlist_t *l, gp_ebuf_t *b)
+{
+    int bad = gp_ebuf_adds(b, "[");
+    for (int i = 0; i < l->n; i++)
+        bad |= gp_ebuf_adds(b, i ? "," : "") | gp_ebuf_json_str(b, l->v[i]);
+    return bad | gp_ebuf_adds(b, "]");
+}
+
+int gp_job_dump_buf(const gp_job_t *j, gp_ebuf_t *b)
+{
+    for (int i = 0; i < j->nlabels; i++)   /* a repeated key: the tree keeps one */
+        for (int k = 0; k < i; k++)
+            if (!strcmp(j->labels[i].key, j->labels[k].key))
+                return -1;
+    int bad = gp_ebuf_adds(b, "{");
+    if (j->id[0])
+        bad |= gp_ebuf_adds(b, "\"id\":") | gp_ebuf_json_str(b, j->id) | gp_ebuf_adds(b, ",");
+    bad |= gp_ebuf_addf(b, "\"devices\":%d", j->devices);
+    if (j->devices > 0)
+        bad |= gp_ebuf_adds(b, j->whole ? ",\"whole\":true" : ",\"whole\":false");
+    if (j->mem_mib)
+        bad |= gp_ebuf_addf(b, ",\"mem_mib\":%lld", (long long)j->mem_mib);
+    if (j->mem_permille)
+        bad |= gp_ebuf_adds(b, ",\"mem_percent\":") | gp_ebuf_json_real(b, j->mem_permille / 10.0);
+    if (j->compute_permille)
+        bad |= gp_ebuf_adds(b, ",\"compute_percent\":") |
+               gp_ebuf_json_real(b, j->compute_permille / 10.0);
+    bad |= gp_ebuf_addf(b, ",\"cpu_milli\":%lld,\"host_mem_mib\":%lld", (long long)j->cpu_milli,
+                        (long long)j->host_mem_mib);
+    struct { const char *name; const gp_strlist_t *l; } lists[] = {
+        {"vendors", &j->vendors}, {"exclude_vendors", &j->exclude_vendors},
+        {"models", &j->models}, {"exclude_models", &j->exclude_models},
+        {"uuids", &j->uuids}, {"exclude_uuids", &j->exclude_uuids},
+        {"regions", &j->regions}, {"clouds", &j->clouds}, {"zones", &j->zones},
+        {"prefer_regions", &j->prefer_regions}, {"prefer_clouds", &j->prefer_clouds},
+        {"prefer_zones", &j->prefer_zones},
+    };
+    for (size_t i = 0; i < GP_ARRAY_LEN(lists); i++)
+        if (lists[i].l->n)
+            bad |= gp_ebuf_addf(b, ",\"%s\":", lists[i].name) | s_list_text(lists[i].l, b);
+    if (j->nlabels) {
+        bad |= gp_ebuf_adds(b, ",\"labels\":{");
+        for (int i = 0; i < j->nlabels; i++)
+            bad |= gp_ebuf_adds(b, i ? "," : "") | gp_ebuf_json_str(b, j->labels[i].key) |
+                   gp_ebuf_adds(b, ":") | gp_ebuf_json_str(b, j->labels[i].value);
+        bad |= gp_ebuf_adds(b, "}");
+    }
+    bad |= gp_ebuf_addf(b, ",\"priority\":%d", j->priority);
+    if (j->gang[0])
+        bad |= gp_ebuf_adds(b, ",\"gang\":") | gp_ebuf_json_str(b, j->gang) |
+               gp_ebuf_addf(b, ",\"gang_size\":%d", j->gang_size);
+    if (j->policy[0])
+        bad |= gp_ebuf_adds(b, ",\"policy\":") | gp_ebuf_json_str(b, j->policy);
+    return bad | gp_ebuf_adds(b, "}") ? -1 : 0;
+}
+
 /* ------------------------------------------------------------------ nodes */
 
 int gp_node_validate(const gp_node_t *n, gp_err_t *err)

@@ -216,6 +216,11 @@ bool gp_alloc_scan(const char *text, size_t len, gp_alloc_t *out);
 /* Encoders: new references, the caller owns them (json_decref).  NULL only
  * when out of memory.  Fields at their defaults are left out of job specs. */
 json_t *gp_job_to_json(const gp_job_t *job);
+/* The same object as text, appended to b: the bytes json_dumps writes for
+ * gp_job_to_json (JSON_COMPACT); -1 when out of memory, for a string that
+ * is not UTF-8 or a repeated label (the tree writes those its own way):
+ * then b may hold part of it. */
+int gp_job_dump_buf(const gp_job_t *job, gp_ebuf_t *b);
 json_t *gp_node_to_json(const gp_node_t *node);
 json_t *gp_alloc_to_json(const gp_alloc_t *alloc);
 /* The same object as text, appended to b (util.h): what json_dumps of

@@ -267,27 +267,64 @@ void gp_ebuf_free(gp_ebuf_t *b)
     b->len = b->cap = 0;
 }
 
+/* The length of the UTF-8 sequence at p (as jansson accepts it: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t s_utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n <= 1)
+        return n;
+    unsigned v = c & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) || (n == 4 && (v < 0x10000 || v > 0x10ffff)))
+        return 0;
+    return n;
+}
+
 int gp_ebuf_json_str(gp_ebuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t len0 = b->len;
     if (gp_ebuf_reserve(b, strlen(s) + 2) < 0 || gp_ebuf_add(b, "\"", 1) < 0)
         return -1;
     const char *run = s;
     for (const char *p = s;; p++) {
         unsigned char c = (unsigned char)*p;
+        if (c >= 0x80) {
+            size_t n = s_utf8_len((const unsigned char *)p);
+            if (n == 0) {
+                b->len = len0;   /* not UTF-8: nothing written */
+                if (b->p)
+                    b->p[len0] = '\0';
+                return -1;
+            }
+            p += n - 1;
+            continue;
+        }
         if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
             continue;
         if (gp_ebuf_add(b, run, (size_t)(p - run)) < 0)
             return -1;
         if (c == '\0')
             break;
+        /* jansson's escapes, so that the text is the one it writes */
         char esc[7] = { '\\', (char)c, 0 };
-        if (c == '\n')
+        if (c == '\b')
+            esc[1] = 'b';
+        else if (c == '\f')
+            esc[1] = 'f';
+        else if (c == '\n')
             esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
         else if (c == '\r')
             esc[1] = 'r';
+        else if (c == '\t')
+            esc[1] = 't';
         else if (c < 0x20)
             memcpy(esc, (char[]){ '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] }, 6);
         if (gp_ebuf_add(b, esc, strlen(esc)) < 0)
@@ -303,7 +340,19 @@ int gp_ebuf_json_real(gp_ebuf_t *b, double v)
         return -1;
     char num[40];
     int n = snprintf(num, sizeof num, "%.17g", v);
-    if (n > 0 && (size_t)n + 2 < sizeof num && strpbrk(num, ".eE") == NULL)
-        memcpy(num + n, ".0", 3);   /* a real stays a real, as jansson writes it */
+    if (n <= 0 || (size_t)n + 2 >= sizeof num)
+        return -1;
+    if (strpbrk(num, ".e") == NULL)
+        memcpy(num + n, ".0", 3);   /* a real stays a real */
+    char *e = strchr(num, 'e');
+    if (e) {   /* as jansson: no '+' and no leading zeros in the exponent */
+        char *start = e + 1, *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (*start == '+' || *start == '0')
+            memmove(start, end, strlen(end) + 1);
+    }
     return gp_ebuf_adds(b, num);
 }

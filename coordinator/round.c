@@ -862,14 +862,12 @@ static int s_open(coord_t *c, int64_t now)
     return 1;
 }
 
-/* An award: the allocation to write and its keys.  A commit works on
- * copies (s_group_t), each pointing back to its round's award. */
-typedef struct s_award {
+/* An award: the allocation to write and its keys. */
+typedef struct {
     s_entry_t *e;
-    char *alloc_text;             /* owned by the round's award, not by a copy */
+    char *alloc_text;
     char akey[GP_KEY_MAX], jkey[GP_KEY_MAX];
     int ok;
-    struct s_award *orig;         /* a copy's award */
 } s_award_t;
 
 static int s_prepare(coord_t *c, s_award_t *aw)
@@ -890,7 +888,7 @@ static int s_prepare(coord_t *c, s_award_t *aw)
 
 static int s_cmp_award_node(const void *pa, const void *pb)
 {
-    const s_award_t *a = pa, *b = pb;
+    const s_award_t *a = *(s_award_t *const *)pa, *b = *(s_award_t *const *)pb;
     return strcmp(a->e->best->node, b->e->best->node);
 }
 
@@ -910,7 +908,7 @@ typedef struct {
 
 typedef struct {
     coord_t *c;
-    s_award_t *aw;
+    s_award_t **aw;               /* sorted by node */
     s_chunk_t *nodes;
     int nn;
     int64_t plan_rev;             /* the cache revision the round's plans saw */
@@ -947,8 +945,7 @@ typedef struct s_closing {
 typedef struct s_group {
     coord_t *c;
     s_commit_t k;
-    s_award_t *aw;                /* copies of the rounds' awards, sorted by node */
-    int naw;
+    s_award_t **aw;               /* the rounds' awards, sorted by node */
     s_closing_t **rounds;
     int nrounds;
 } s_group_t;
@@ -988,18 +985,18 @@ static void s_wave_add(s_commit_t *k, int g)
         s_wave_flush(k);
     if (k->in_txn == 0)
         coord_txn_fence(k->t, k->c);
-    const char *node = k->aw[nd->next].e->best->node;
+    const char *node = k->aw[nd->next]->e->best->node;
     coord_txn_node_fence(k->t, k->c, node, s_node_fence(k->c, node, k->plan_rev));
     for (int a = nd->next; a < nd->next + take; a++) {
-        s_entry_t *e = k->aw[a].e;
+        s_entry_t *e = k->aw[a]->e;
         /* An offer: the record must not exist (intake's compare), and it is
          * put after the allocation (one revision; the cache applies the
          * allocation first and never queues the job). */
-        gp_txnb_cmp(k->t, k->aw[a].jkey, e->offer ? GP_ETCD_CMP_CREATE : GP_ETCD_CMP_MOD,
+        gp_txnb_cmp(k->t, k->aw[a]->jkey, e->offer ? GP_ETCD_CMP_CREATE : GP_ETCD_CMP_MOD,
                     e->offer ? 0 : e->mod_rev);
-        gp_txnb_put(k->t, k->aw[a].akey, k->aw[a].alloc_text);
+        gp_txnb_put(k->t, k->aw[a]->akey, k->aw[a]->alloc_text);
         if (e->offer)
-            gp_txnb_put(k->t, k->aw[a].jkey, e->offer->text);
+            gp_txnb_put(k->t, k->aw[a]->jkey, e->offer->text);
     }
     k->seg_node[k->nseg] = g;
     k->seg_txn[k->nseg] = k->ntxn;
@@ -1030,7 +1027,7 @@ static void s_seg_failed(s_commit_t *k, int sgi, int errored, int maybe_applied,
     /* A failed write, not a lost race: its jobs back off; when etcd may
      * have applied it, they wait out of the queue until recovery.c knows. */
     for (int a = nd->next; errored && a < k->seg_to[sgi]; a++) {
-        s_entry_t *e = k->aw[a].e;
+        s_entry_t *e = k->aw[a]->e;
         snprintf(e->reason, sizeof e->reason, "commit failed: %.100s", err->msg);
         if (maybe_applied)
             coord_cache_doubt(c, e->id, e->best->node);
@@ -1043,13 +1040,13 @@ static void s_seg_committed(s_commit_t *k, int sgi, int64_t revision)
     s_chunk_t *nd = &k->nodes[k->seg_node[sgi]];
     /* Everything on the node is now known up to this revision: record it
      * at once for the next wave and the next round. */
-    coord_node_t *cn = coord_cache_node(c, k->aw[nd->next].e->best->node, 0);
+    coord_node_t *cn = coord_cache_node(c, k->aw[nd->next]->e->best->node, 0);
     if (cn && cn->fence_rev < revision)
         cn->fence_rev = revision;
     int64_t now_wall = gp_wall_ms();
     for (int a = nd->next; a < k->seg_to[sgi]; a++) {
-        s_entry_t *e = k->aw[a].e;
-        k->aw[a].ok = 1;
+        s_entry_t *e = k->aw[a]->e;
+        k->aw[a]->ok = 1;
         e->awarded = 1;
         coord_cache_placed(c, e->id, revision);
         coord_job_t *j = coord_cache_job(c, e->id);
@@ -1171,14 +1168,11 @@ static void s_wave_landed(gp_etcd_batch_t *b, void *arg)
 /* Start committing the awards of the group's rounds. */
 static void s_commit_start(s_group_t *g, int64_t plan_rev)
 {
-    s_award_t *aw = g->aw;
+    s_award_t **aw = g->aw;
     int n = 0;
     for (int i = 0; i < g->nrounds; i++)
-        for (int a = 0; aw && a < g->rounds[i]->naw; a++) {
-            aw[n] = g->rounds[i]->aw[a];
-            aw[n++].orig = &g->rounds[i]->aw[a];
-        }
-    g->naw = n;
+        for (int a = 0; aw && a < g->rounds[i]->naw; a++)
+            aw[n++] = &g->rounds[i]->aw[a];
     s_commit_t *k = &g->k;
     *k = (s_commit_t){ .c = g->c, .aw = aw, .plan_rev = plan_rev, .t0 = gp_mono_ns() };
     if (n > 0) {
@@ -1194,7 +1188,7 @@ static void s_commit_start(s_group_t *g, int64_t plan_rev)
             gp_txnb_destroy(&k->t);   /* out of memory: nothing is committed */
         for (int i = 0; k->t && i < n;) {
             int e = i;
-            while (e < n && !strcmp(aw[e].e->best->node, aw[i].e->best->node))
+            while (e < n && !strcmp(aw[e]->e->best->node, aw[i]->e->best->node))
                 e++;
             k->nodes[k->nn++] = (s_chunk_t){ i, e, i, 0 };
             i = e;
@@ -1545,8 +1539,6 @@ static void s_commit_done(s_group_t *g)
 {
     coord_t *c = g->c;
     gp_metric_observe(c->m.commit_seconds, (double)(gp_mono_ns() - g->k.t0) / 1e9);
-    for (int a = 0; a < g->naw; a++)
-        g->aw[a].orig->ok = g->aw[a].ok;
     s_commit_free(&g->k);
     if (c->round && c->round->committing == g)
         c->round->committing = NULL;
