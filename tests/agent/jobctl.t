@@ -31,25 +31,45 @@ like "$rec" '"mem_mib":16384,"model":"A10"' "with their model and memory"
 like "$rec" '"links":\[1\].*"links":\[0\]' "and the NVLink between them"
 like "$rec" '"numa":1' "and their NUMA nodes"
 
-# Suspend and resume a job that launches 1 ms kernels for 4 s from t0.
+# Suspend and resume a job that launches 1 ms kernels for 6 s from t0.
+# The suspension takes hold when the agent sees the allocation change (its
+# log says "suspended job=spin"), not when the command returns: the launch
+# counts are compared over the times observed, whatever the load.
 t0=$(( $(now_ns) + 3000000000 ))
 cat > "$T_TMP/spin.json" <<EOJ
 {"id": "spin", "devices": 1, "mem_mib": 2048, "env": {"LD_LIBRARY_PATH": "$FAKELIB"},
- "command": ["$SHIMTEST", "launchlog", "$t0", "4.0", "1000"]}
+ "command": ["$SHIMTEST", "launchlog", "$t0", "6.0", "1000"]}
 EOJ
 gpupool_ c1 submit "$T_TMP/spin.json" >/dev/null
 state() { gpupool_ c1 -o json get "$1" | grep -o '"state": *"[a-z]*"' | head -1 | sed 's/.*"\([a-z]*\)"$/\1/'; }
 wait_for 15 bash -c "[ \"\$($GP_BUILD/gpupool --api ${POOL_API[c1]} -o json get spin | grep -o '\"state\": *\"[a-z]*\"' | head -1)\" != '' ] && $GP_BUILD/gpupool --api ${POOL_API[c1]} -o json get spin | grep -q '\"state\": *\"running\"'"
 ok $? "the job runs"
+# bucket_at NS: the index of the 100 ms bucket (from t0) that holds NS.
+bucket_at() { echo $(( ($1 - t0) / 100000000 )); }
 sleep_until $(( t0 + 1000000000 ))
+t_suspend=$(now_ns)
 gpupool_ c1 suspend spin >/dev/null; is "$?" 0 "suspend exits 0"
 is "$(state spin)" suspended "the job is suspended"
-sleep_until $(( t0 + 2500000000 ))
+wait_for 15 grep -q 'suspended job=spin' "$T_TMP/agent.log"; t_held=$(now_ns)
+# Resumed 2.5 s from t0, or 1.2 s after the suspension took hold when that
+# is later (a loaded machine).
+t_resume=$(( t0 + 2500000000 )); [ "$t_resume" -ge $(( t_held + 1200000000 )) ] || t_resume=$(( t_held + 1200000000 ))
+sleep_until "$t_resume"
+t_resume=$(now_ns)
 gpupool_ c1 resume spin >/dev/null; is "$?" 0 "resume exits 0"
 is "$(state spin)" running "the job runs again"
-wait_for 15 bash -c "ls $T_TMP/state/done | grep -q '^spin\\.'"
+wait_for 15 grep -q 'resumed job=spin' "$T_TMP/agent.log"; t_free=$(now_ns)
+wait_for 20 bash -c "ls $T_TMP/state/done | grep -q '^spin\\.'"
 ok $? "the job ends"
-read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout 1-8 13-22 29-38)"
+# before: the whole buckets before the suspend command; during: those after
+# the one in which the suspension was seen to hold (the launch in flight when
+# it took hold completes) and before the resume command; after: those after
+# the resume was seen, up to the end (59).
+b_before=$(( $(bucket_at "$t_suspend") - 1 ))
+b_held=$(( $(bucket_at "$t_held") + 2 )); b_resume=$(( $(bucket_at "$t_resume") - 1 ))
+b_free=$(( $(bucket_at "$t_free") + 1 ))
+diag "buckets: before 1-$b_before, during $b_held-$b_resume, after $b_free-59"
+read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout 1-$b_before $b_held-$b_resume $b_free-59)"
 diag "launches per 100 ms: $(sed -n 's/^buckets=//p' "$T_TMP"/state/done/spin.r*/stdout)"
 [ "$before" -gt 0 ]; ok $? "launches before the suspension ($before)"
 is "$during" 0 "no launch while suspended"
