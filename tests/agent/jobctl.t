@@ -44,8 +44,6 @@ gpupool_ c1 submit "$T_TMP/spin.json" >/dev/null
 state() { gpupool_ c1 -o json get "$1" | grep -o '"state": *"[a-z]*"' | head -1 | sed 's/.*"\([a-z]*\)"$/\1/'; }
 wait_for 15 bash -c "[ \"\$($GP_BUILD/gpupool --api ${POOL_API[c1]} -o json get spin | grep -o '\"state\": *\"[a-z]*\"' | head -1)\" != '' ] && $GP_BUILD/gpupool --api ${POOL_API[c1]} -o json get spin | grep -q '\"state\": *\"running\"'"
 ok $? "the job runs"
-# bucket_at NS: the index of the 100 ms bucket (from t0) that holds NS.
-bucket_at() { echo $(( ($1 - t0) / 100000000 )); }
 sleep_until $(( t0 + 1000000000 ))
 t_suspend=$(now_ns)
 gpupool_ c1 suspend spin >/dev/null; is "$?" 0 "suspend exits 0"
@@ -61,15 +59,9 @@ is "$(state spin)" running "the job runs again"
 wait_for 15 grep -q 'resumed job=spin' "$T_TMP/agent.log"; t_free=$(now_ns)
 wait_for 20 bash -c "ls $T_TMP/state/done | grep -q '^spin\\.'"
 ok $? "the job ends"
-# before: the whole buckets before the suspend command; during: those after
-# the one in which the suspension was seen to hold (the launch in flight when
-# it took hold completes) and before the resume command; after: those after
-# the resume was seen, up to the end (59).
-b_before=$(( $(bucket_at "$t_suspend") - 1 ))
-b_held=$(( $(bucket_at "$t_held") + 2 )); b_resume=$(( $(bucket_at "$t_resume") - 1 ))
-b_free=$(( $(bucket_at "$t_free") + 1 ))
-diag "buckets: before 1-$b_before, during $b_held-$b_resume, after $b_free-59"
-read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout 1-$b_before $b_held-$b_resume $b_free-59)"
+ranges=$(suspend_ranges "$t0" "$t_suspend" "$t_held" "$t_resume" "$t_free" 59)
+diag "buckets before, during, after: $ranges"
+read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout $ranges)"
 diag "launches per 100 ms: $(sed -n 's/^buckets=//p' "$T_TMP"/state/done/spin.r*/stdout)"
 [ "$before" -gt 0 ]; ok $? "launches before the suspension ($before)"
 is "$during" 0 "no launch while suspended"
