@@ -38,19 +38,22 @@ submit_for() {
 }
 
 etcdctl_ endpoint status -w table 2>/dev/null | sed 's/^/# /'
+# member_ I ARGS: etcdctl on member I alone (etcdctl_'s --endpoints names all
+# three, and a second --endpoints adds to the list instead of replacing it).
+member_() { local i=$1; shift; ETCD_ENDPOINTS=${ETCD_CLIENT_URL[$i]} etcdctl_ "$@"; }
 kill -STOP "$(daemon_pid etcd0)"
 diag "member 0 (every daemon's first endpoint) hangs"
 submit_for 60 hang   # 6 s: longer than the coordinators' lease
 kill -CONT "$(daemon_pid etcd0)"
 diag "member 0 resumes"
-wait_for 20 etcdctl_ --endpoints "${ETCD_CLIENT_URL[0]}" endpoint health
+wait_for 20 member_ 0 endpoint health
 is "$(term r1) $(term r2)" "$t1 $t2" "a hung member cost no region its leader"
 
 # leader_member: the index of etcd's raft leader.
 leader_member() {
     local i
     for i in 0 1 2; do
-        etcdctl_ --endpoints "${ETCD_CLIENT_URL[$i]}" endpoint status -w simple 2>/dev/null |
+        member_ "$i" endpoint status -w simple 2>/dev/null |
             awk -F', ' '$5 == "true" { found = 1 } END { exit !found }' && { echo "$i"; return; }
     done
 }
@@ -64,7 +67,7 @@ etcd_member_kill "$lm"
 diag "raft leader (member $lm) killed"
 submit_for 40 kill
 etcd_member_start "$lm"
-wait_for 20 etcdctl_ --endpoints "${ETCD_CLIENT_URL[$lm]}" endpoint health
+wait_for 20 member_ "$lm" endpoint health
 ok $? "member $lm restarted"
 is "$(term r1) $(term r2)" "$t1 $t2" "killing the raft leader cost no region its leader"
 
