@@ -41,14 +41,10 @@ etcdctl_ endpoint status -w table 2>/dev/null | sed 's/^/# /'
 # member_ I ARGS: etcdctl on member I alone (etcdctl_'s --endpoints names all
 # three, and a second --endpoints adds to the list instead of replacing it).
 member_() { local i=$1; shift; ETCD_ENDPOINTS=${ETCD_CLIENT_URL[$i]} etcdctl_ "$@"; }
-kill -STOP "$(daemon_pid etcd0)"
-diag "member 0 (every daemon's first endpoint) hangs"
-submit_for 60 hang   # 6 s: longer than the coordinators' lease
-kill -CONT "$(daemon_pid etcd0)"
-diag "member 0 resumes"
-wait_for 20 member_ 0 endpoint health
-is "$(term r1) $(term r2)" "$t1 $t2" "a hung member cost no region its leader"
-
+# The hung member is a follower: etcd 3.4.23 (Debian's) lets a raft leader
+# that resumes from a stop revoke, through its successor, the leases that
+# expired in its stale view (etcd-io/etcd#15247), however the clients kept
+# them alive.  The raft leader's own fault is the kill below.
 # leader_member: the index of etcd's raft leader.
 leader_member() {
     local i
@@ -57,10 +53,24 @@ leader_member() {
             awk -F', ' '$5 == "true" { found = 1 } END { exit !found }' && { echo "$i"; return; }
     done
 }
+lm=""
+find_leader() { lm=$(leader_member); [ -n "$lm" ]; }
+not_leader_0() { find_leader && [ "$lm" != 0 ]; }
+if find_leader && [ "$lm" = 0 ]; then
+    member_ 0 move-leader "$(member_ 1 endpoint status -w simple | awk -F', ' '{ print $2 }')" >/dev/null
+fi
+wait_for 20 not_leader_0; ok $? "member 0 hangs as a follower (raft leader: member $lm)"
+kill -STOP "$(daemon_pid etcd0)"
+diag "member 0 (every daemon's first endpoint) hangs"
+submit_for 60 hang   # 6 s: longer than the coordinators' lease
+kill -CONT "$(daemon_pid etcd0)"
+diag "member 0 resumes"
+wait_for 20 member_ 0 endpoint health
+is "$(term r1) $(term r2)" "$t1 $t2" "a hung member cost no region its leader"
+
 # The resumed member may start an election (and a loaded machine may see
 # more): wait until a member says it leads.
 lm=""
-find_leader() { lm=$(leader_member); [ -n "$lm" ]; }
 wait_for 20 find_leader
 like "$lm" '^[012]$' "etcd has a raft leader (member $lm)"
 etcd_member_kill "$lm"
