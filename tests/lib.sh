@@ -498,3 +498,16 @@ launch_sums() {
     done
     echo "${out% }"
 }
+
+# suspend_ranges T0 T_SUSPEND T_HELD T_RESUME T_FREE LAST: launch_sums's three
+# ranges for a job suspended and resumed while `shimtest launchlog` ran from
+# T0 (ns, the shim's clock): the buckets before the suspend command was sent
+# (T_SUSPEND); those after the one in which the agent was seen to hold the
+# launches (T_HELD: the launch in flight then completes) and before the
+# resume command (T_RESUME); those after the resume was seen (T_FREE), up to
+# bucket LAST.  A suspension takes hold when the agent's watch delivers it,
+# not when the command returns: on a loaded machine, later.
+suspend_ranges() {
+    local t0=$1 b=100000000
+    echo "1-$(( ($2 - t0) / b - 1 )) $(( ($3 - t0) / b + 2 ))-$(( ($4 - t0) / b - 1 )) $(( ($5 - t0) / b + 1 ))-$6"
+}

@@ -207,15 +207,23 @@ wait_for 20 gone; ok $? "ended containers are removed"
 
 # ---------------------------------------------------------------- suspend, resume
 t0=$(( $(now_ns) + 8000000000 ))   # a container may take seconds to start on a busy host
-submit spin 2048 "[\"shimtest\", \"launchlog\", \"$t0\", \"4.0\", \"1000\"]"
+submit spin 2048 "[\"shimtest\", \"launchlog\", \"$t0\", \"6.0\", \"1000\"]"
 wait_state c1 "$TAG-spin" running 30; ok $? "a container that launches kernels runs"
 sleep_until $(( t0 + 1000000000 ))
+t_suspend=$(now_ns)
 gpupool_ c1 suspend "$TAG-spin" >/dev/null; is "$?" 0 "suspend exits 0"
-sleep_until $(( t0 + 2500000000 ))
+wait_for 15 grep -q "suspended job=$TAG-spin" "$T_TMP/agent2.log"; t_held=$(now_ns)
+# resumed 2.5 s from t0, or 1.2 s after the suspension took hold when later
+t_resume=$(( t0 + 2500000000 )); [ "$t_resume" -ge $(( t_held + 1200000000 )) ] || t_resume=$(( t_held + 1200000000 ))
+sleep_until "$t_resume"
+t_resume=$(now_ns)
 gpupool_ c1 resume "$TAG-spin" >/dev/null; is "$?" 0 "resume exits 0"
+wait_for 15 grep -q "resumed job=$TAG-spin" "$T_TMP/agent2.log"; t_free=$(now_ns)
 wait_state c1 "$TAG-spin" succeeded 30; ok $? "the container ends"
 f=$(done_folder spin)
-read -r before during after <<<"$(launch_sums "$f/stdout" 1-8 13-22 29-38)"
+ranges=$(suspend_ranges "$t0" "$t_suspend" "$t_held" "$t_resume" "$t_free" 59)
+diag "buckets before, during, after: $ranges"
+read -r before during after <<<"$(launch_sums "$f/stdout" $ranges)"
 diag "launches per 100 ms: $(sed -n 's/^buckets=//p' "$f/stdout")"
 [ "$before" -gt 0 ]; ok $? "launches before the suspension ($before)"
 is "$during" 0 "no launch while suspended"

@@ -31,25 +31,37 @@ like "$rec" '"mem_mib":16384,"model":"A10"' "with their model and memory"
 like "$rec" '"links":\[1\].*"links":\[0\]' "and the NVLink between them"
 like "$rec" '"numa":1' "and their NUMA nodes"
 
-# Suspend and resume a job that launches 1 ms kernels for 4 s from t0.
+# Suspend and resume a job that launches 1 ms kernels for 6 s from t0.
+# The suspension takes hold when the agent sees the allocation change (its
+# log says "suspended job=spin"), not when the command returns: the launch
+# counts are compared over the times observed, whatever the load.
 t0=$(( $(now_ns) + 3000000000 ))
 cat > "$T_TMP/spin.json" <<EOJ
 {"id": "spin", "devices": 1, "mem_mib": 2048, "env": {"LD_LIBRARY_PATH": "$FAKELIB"},
- "command": ["$SHIMTEST", "launchlog", "$t0", "4.0", "1000"]}
+ "command": ["$SHIMTEST", "launchlog", "$t0", "6.0", "1000"]}
 EOJ
 gpupool_ c1 submit "$T_TMP/spin.json" >/dev/null
 state() { gpupool_ c1 -o json get "$1" | grep -o '"state": *"[a-z]*"' | head -1 | sed 's/.*"\([a-z]*\)"$/\1/'; }
 wait_for 15 bash -c "[ \"\$($GP_BUILD/gpupool --api ${POOL_API[c1]} -o json get spin | grep -o '\"state\": *\"[a-z]*\"' | head -1)\" != '' ] && $GP_BUILD/gpupool --api ${POOL_API[c1]} -o json get spin | grep -q '\"state\": *\"running\"'"
 ok $? "the job runs"
 sleep_until $(( t0 + 1000000000 ))
+t_suspend=$(now_ns)
 gpupool_ c1 suspend spin >/dev/null; is "$?" 0 "suspend exits 0"
 is "$(state spin)" suspended "the job is suspended"
-sleep_until $(( t0 + 2500000000 ))
+wait_for 15 grep -q 'suspended job=spin' "$T_TMP/agent.log"; t_held=$(now_ns)
+# Resumed 2.5 s from t0, or 1.2 s after the suspension took hold when that
+# is later (a loaded machine).
+t_resume=$(( t0 + 2500000000 )); [ "$t_resume" -ge $(( t_held + 1200000000 )) ] || t_resume=$(( t_held + 1200000000 ))
+sleep_until "$t_resume"
+t_resume=$(now_ns)
 gpupool_ c1 resume spin >/dev/null; is "$?" 0 "resume exits 0"
 is "$(state spin)" running "the job runs again"
-wait_for 15 bash -c "ls $T_TMP/state/done | grep -q '^spin\\.'"
+wait_for 15 grep -q 'resumed job=spin' "$T_TMP/agent.log"; t_free=$(now_ns)
+wait_for 20 bash -c "ls $T_TMP/state/done | grep -q '^spin\\.'"
 ok $? "the job ends"
-read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout 1-8 13-22 29-38)"
+ranges=$(suspend_ranges "$t0" "$t_suspend" "$t_held" "$t_resume" "$t_free" 59)
+diag "buckets before, during, after: $ranges"
+read -r before during after <<<"$(launch_sums "$T_TMP"/state/done/spin.r*/stdout $ranges)"
 diag "launches per 100 ms: $(sed -n 's/^buckets=//p' "$T_TMP"/state/done/spin.r*/stdout)"
 [ "$before" -gt 0 ]; ok $? "launches before the suspension ($before)"
 is "$during" 0 "no launch while suspended"

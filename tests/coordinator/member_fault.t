@@ -38,37 +38,53 @@ submit_for() {
 }
 
 etcdctl_ endpoint status -w table 2>/dev/null | sed 's/^/# /'
+# member_ I ARGS: etcdctl on member I alone (etcdctl_'s --endpoints names all
+# three, and a second --endpoints adds to the list instead of replacing it).
+member_() { local i=$1; shift; ETCD_ENDPOINTS=${ETCD_CLIENT_URL[$i]} etcdctl_ "$@"; }
+# The hung member is a follower: etcd 3.4.23 (Debian's) lets a raft leader
+# that resumes from a stop revoke, through its successor, the leases that
+# expired in its stale view (etcd-io/etcd#15247), however the clients kept
+# them alive.  The raft leader's own fault is the kill below.
+# leader_member: the index of etcd's raft leader.
+leader_member() {
+    local i
+    for i in 0 1 2; do
+        member_ "$i" endpoint status -w simple 2>/dev/null |
+            awk -F', ' '$5 == "true" { found = 1 } END { exit !found }' && { echo "$i"; return; }
+    done
+}
+lm=""
+find_leader() { lm=$(leader_member); [ -n "$lm" ]; }
+not_leader_0() { find_leader && [ "$lm" != 0 ]; }
+if find_leader && [ "$lm" = 0 ]; then
+    member_ 0 move-leader "$(member_ 1 endpoint status -w simple | awk -F', ' '{ print $2 }')" >/dev/null
+fi
+wait_for 20 not_leader_0; ok $? "member 0 hangs as a follower (raft leader: member $lm)"
 kill -STOP "$(daemon_pid etcd0)"
 diag "member 0 (every daemon's first endpoint) hangs"
 submit_for 60 hang   # 6 s: longer than the coordinators' lease
 kill -CONT "$(daemon_pid etcd0)"
 diag "member 0 resumes"
-wait_for 20 etcdctl_ --endpoints "${ETCD_CLIENT_URL[0]}" endpoint health
+wait_for 20 member_ 0 endpoint health
 is "$(term r1) $(term r2)" "$t1 $t2" "a hung member cost no region its leader"
 
-# leader_member: the index of etcd's raft leader.
-leader_member() {
-    local i
-    for i in 0 1 2; do
-        etcdctl_ --endpoints "${ETCD_CLIENT_URL[$i]}" endpoint status -w simple 2>/dev/null |
-            awk -F', ' '$5 == "true" { found = 1 } END { exit !found }' && { echo "$i"; return; }
-    done
-}
-lm=$(leader_member)
+# The resumed member may start an election (and a loaded machine may see
+# more): wait until a member says it leads.
+lm=""
+wait_for 20 find_leader
 like "$lm" '^[012]$' "etcd has a raft leader (member $lm)"
 etcd_member_kill "$lm"
 diag "raft leader (member $lm) killed"
 submit_for 40 kill
 etcd_member_start "$lm"
-wait_for 20 etcdctl_ --endpoints "${ETCD_CLIENT_URL[$lm]}" endpoint health
+wait_for 20 member_ "$lm" endpoint health
 ok $? "member $lm restarted"
 is "$(term r1) $(term r2)" "$t1 $t2" "killing the raft leader cost no region its leader"
 
-for d in c1 c2 c3; do
-    grep -q 'lease lost' "$T_TMP/$d.log"; isnt $? 0 "$d kept its lease"
-done
-for d in a1 a2; do
-    grep -q 'lease lost' "$T_TMP/$d.log"; isnt $? 0 "$d kept its lease"
+for d in c1 c2 c3 a1 a2; do
+    grep -q 'lease lost' "$T_TMP/$d.log"; r=$?
+    isnt "$r" 0 "$d kept its lease"
+    [ "$r" != 0 ] || diag "$(grep -E 'keep-alive|lease|leader|etcd endpoint' "$T_TMP/$d.log")"
 done
 n_acked=$(gpupool_ c1 ls -q 2>/dev/null | grep -c .)
 n=0

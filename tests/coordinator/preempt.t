@@ -38,7 +38,9 @@ like "$hist" '"state":"running".*"state":"preempted".*"reason":"preemptedbyhigh\
 like "$(gpupool_ c1 -o json get high | tr -d '\n')" '"reason": *"attempt 1, preempting 1 job"' \
      "the high-priority job's history says it preempted"
 gpupool_ c1 cancel high >/dev/null
-wait_state c1 low running 15; ok $? "the victim runs again when the GPU frees"
+wait_state c1 low running 15; r=$?
+ok "$r" "the victim runs again when the GPU frees"
+[ "$r" = 0 ] || diag "$(gpupool_ c1 get low; grep -E 'job=(low|high)' "$T_TMP/c1.log" "$T_TMP/agent.log")"
 gpupool_ c1 cancel low >/dev/null
 
 # --- compute preemption on a shared GPU
