@@ -415,6 +415,22 @@ pool_coordinator() {
         --api-tokens "$T_TMP/tokens" --lease-ttl 2s "$@"
 }
 
+# relay_start: a relay ("relay", tests/coordinator/tcpproxy -f) to etcd's
+# first member that holds every byte back by a delay, 0 ms at first; a
+# daemon started with ETCD_ENDPOINTS=$RELAY_ENDPOINTS reaches etcd through
+# it.  relay_delay MS sets the delay (the relay reads it again on SIGHUP).
+relay_start() {
+    local port
+    echo 0 >"$T_TMP/relay-delay-ms"
+    alloc_port port
+    start_daemon relay 'tcpproxy ready' 10 -- "$GP_BUILD/tests/coordinator/tcpproxy" \
+        -f "$T_TMP/relay-delay-ms" "$port" "${ETCD_CLIENT_URL[0]##*:}" || return 1
+    RELAY_ENDPOINTS=http://127.0.0.1:$port
+}
+relay_delay() {
+    echo "$1" >"$T_TMP/relay-delay-ms" && kill -HUP "$(daemon_pid relay)"
+}
+
 # pool_agent NAME REGION N DEVICES [ARGS...]: a simulated agent of N nodes
 # named NAME-0000..., devices as --simulate-devices (e.g. 2xA10:24576).
 pool_agent() {

@@ -17,13 +17,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
-DELAY=$T_TMP/delay-ms
-echo 0 >"$DELAY"
-alloc_port RELAY
-start_daemon relay 'tcpproxy ready' 10 -- "$GP_BUILD/tests/coordinator/tcpproxy" -f "$DELAY" \
-    "$RELAY" "${ETCD_CLIENT_URL[0]##*:}" || bail_out "the relay did not start"
+relay_start || bail_out "the relay did not start"
 DIRECT=$ETCD_ENDPOINTS
-ETCD_ENDPOINTS=http://127.0.0.1:$RELAY
+ETCD_ENDPOINTS=$RELAY_ENDPOINTS
 GPUPOOL_FAULT_RELIST_WAITING=2 pool_coordinator c1 r1 --batch 1 --lease-ttl 10s ||
     bail_out "c1 did not start"
 ETCD_ENDPOINTS=$DIRECT
@@ -34,8 +30,7 @@ wait_for 30 leads || bail_out "c1 does not lead r1"
 AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
 nodes() { [ "$(curl -s -m 10 -H "$AUTH" "${POOL_API[c1]}/v1/nodes" | grep -o '"a1-000[0-9]"' | sort -u | wc -l)" = 3 ]; }
 wait_for 30 nodes || bail_out "c1 does not see the three nodes"
-echo 500 >"$DELAY"
-kill -HUP "$(daemon_pid relay)"
+relay_delay 500
 
 job() { echo "{\"id\": \"$1\", \"devices\": 1, \"mem_mib\": 24576, \"region\": \"r1\", \"priority\": $2}"; }
 post() { curl -s -o /dev/null -w '%{http_code}' -m 30 -H "$AUTH" --data-binary "$1" "${POOL_API[cx]}/v1/jobs"; }

@@ -11,13 +11,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
-DELAY=$T_TMP/delay-ms
-echo 0 >"$DELAY"
-alloc_port RELAY
-start_daemon relay 'tcpproxy ready' 10 -- "$GP_BUILD/tests/coordinator/tcpproxy" -f "$DELAY" \
-    "$RELAY" "${ETCD_CLIENT_URL[0]##*:}" || bail_out "the relay did not start"
+relay_start || bail_out "the relay did not start"
 DIRECT=$ETCD_ENDPOINTS
-ETCD_ENDPOINTS=http://127.0.0.1:$RELAY
+ETCD_ENDPOINTS=$RELAY_ENDPOINTS
 GPUPOOL_FAULT_COMMIT_LOST=applied,grouped pool_coordinator c1 r1 --batch 2 --lease-ttl 10s ||
     bail_out "c1 did not start"
 ETCD_ENDPOINTS=$DIRECT
@@ -28,8 +24,7 @@ wait_for 30 leads || bail_out "c1 does not lead r1"
 AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
 nodes() { [ "$(curl -s -m 10 -H "$AUTH" "${POOL_API[c1]}/v1/nodes" | grep -o '"a1-000[0-9]"' | sort -u | wc -l)" = 2 ]; }
 wait_for 30 nodes || bail_out "c1 does not see the two nodes"
-echo 300 >"$DELAY"
-kill -HUP "$(daemon_pid relay)"
+relay_delay 300
 
 body="["
 for i in $(seq 1 12); do body+="{\"id\": \"g-$i\", \"devices\": 1, \"mem_mib\": 2048, \"region\": \"r1\"},"; done
