@@ -397,6 +397,26 @@ int gp_job_from_json_str(const char *text, gp_job_t *out, gp_err_t *err)
     return rc;
 }
 
+/* A job's string lists, by their names in a record, in the order written. */
+typedef struct {
+    const char *name;
+    const gp_strlist_t *l;
+} s_named_list_t;
+#define S_JOB_LISTS 12
+
+static void s_job_lists(const gp_job_t *j, s_named_list_t out[S_JOB_LISTS])
+{
+    const s_named_list_t lists[S_JOB_LISTS] = {
+        {"vendors", &j->vendors}, {"exclude_vendors", &j->exclude_vendors},
+        {"models", &j->models}, {"exclude_models", &j->exclude_models},
+        {"uuids", &j->uuids}, {"exclude_uuids", &j->exclude_uuids},
+        {"regions", &j->regions}, {"clouds", &j->clouds}, {"zones", &j->zones},
+        {"prefer_regions", &j->prefer_regions}, {"prefer_clouds", &j->prefer_clouds},
+        {"prefer_zones", &j->prefer_zones},
+    };
+    memcpy(out, lists, sizeof lists);
+}
+
 json_t *gp_job_to_json(const gp_job_t *j)
 {
     json_t *o = json_object();
@@ -415,14 +435,8 @@ json_t *gp_job_to_json(const gp_job_t *j)
         json_object_set_new(o, "compute_percent", json_real(j->compute_permille / 10.0));
     json_object_set_new(o, "cpu_milli", json_integer(j->cpu_milli));
     json_object_set_new(o, "host_mem_mib", json_integer(j->host_mem_mib));
-    struct { const char *name; const gp_strlist_t *l; } lists[] = {
-        {"vendors", &j->vendors}, {"exclude_vendors", &j->exclude_vendors},
-        {"models", &j->models}, {"exclude_models", &j->exclude_models},
-        {"uuids", &j->uuids}, {"exclude_uuids", &j->exclude_uuids},
-        {"regions", &j->regions}, {"clouds", &j->clouds}, {"zones", &j->zones},
-        {"prefer_regions", &j->prefer_regions}, {"prefer_clouds", &j->prefer_clouds},
-        {"prefer_zones", &j->prefer_zones},
-    };
+    s_named_list_t lists[S_JOB_LISTS];
+    s_job_lists(j, lists);
     for (size_t i = 0; i < GP_ARRAY_LEN(lists); i++)
         if (lists[i].l->n)
             json_object_set_new(o, lists[i].name, s_list_json(lists[i].l));
@@ -468,14 +482,8 @@ int gp_job_dump_buf(const gp_job_t *j, gp_ebuf_t *b)
                gp_ebuf_json_real(b, j->compute_permille / 10.0);
     bad |= gp_ebuf_addf(b, ",\"cpu_milli\":%lld,\"host_mem_mib\":%lld", (long long)j->cpu_milli,
                         (long long)j->host_mem_mib);
-    struct { const char *name; const gp_strlist_t *l; } lists[] = {
-        {"vendors", &j->vendors}, {"exclude_vendors", &j->exclude_vendors},
-        {"models", &j->models}, {"exclude_models", &j->exclude_models},
-        {"uuids", &j->uuids}, {"exclude_uuids", &j->exclude_uuids},
-        {"regions", &j->regions}, {"clouds", &j->clouds}, {"zones", &j->zones},
-        {"prefer_regions", &j->prefer_regions}, {"prefer_clouds", &j->prefer_clouds},
-        {"prefer_zones", &j->prefer_zones},
-    };
+    s_named_list_t lists[S_JOB_LISTS];
+    s_job_lists(j, lists);
     for (size_t i = 0; i < GP_ARRAY_LEN(lists); i++)
         if (lists[i].l->n)
             bad |= gp_ebuf_addf(b, ",\"%s\":", lists[i].name) | s_list_text(lists[i].l, b);
