@@ -185,7 +185,14 @@ start_daemon agent2 'gpupool-agent ready' 30 -- "$GP_BUILD/gpupool-agent" "${AGE
     bail_out "agent did not restart"
 # (adoption ends once the jobs' records are read back, after "ready")
 wait_for 30 grep -q "adopted running job=$TAG-share1" "$T_TMP/agent2.log"
-ok $? "the restarted agent adopts share1"
+st=$?
+ok $st "the restarted agent adopts share1"
+# (on stderr, which prove shows: the lines that say why)
+[ "$st" = 0 ] || {
+    diag "agents' lines on share1: $(grep -h "$TAG-share1" "$T_TMP/agent.log" "$T_TMP/agent2.log" | tail -8)" >&2
+    diag "share1's folder: $(ls "$T_TMP/state/jobs" "$T_TMP/state/done" 2>&1 | grep share1 | tr '\n' ' ')" >&2
+    diag "containers: $(podman ps -a --filter "name=^gpupool-$TAG-share" --format '{{.Names}} {{.Status}}' | tr '\n' ';')" >&2
+}
 wait_for 30 grep -q "container found by name, adopted job=$TAG-share2" "$T_TMP/agent2.log"
 ok $? "and finds share2's container by name"
 is "$(state share1)/$(state share2)" running/running "both still run"

@@ -40,7 +40,7 @@ like "$(gpupool_ c1 -o json get high | tr -d '\n')" '"reason": *"attempt 1, pree
 gpupool_ c1 cancel high >/dev/null
 wait_state c1 low running 15; r=$?
 ok "$r" "the victim runs again when the GPU frees"
-[ "$r" = 0 ] || diag "$(gpupool_ c1 get low; grep -E 'job=(low|high)' "$T_TMP/c1.log" "$T_TMP/agent.log")"
+[ "$r" = 0 ] || diag "$(gpupool_ c1 get low; grep -E 'job=(low|high)' "$T_TMP/c1.log" "$T_TMP/agent.log")" >&2   # (stderr: prove shows it)
 gpupool_ c1 cancel low >/dev/null
 
 # --- compute preemption on a shared GPU
