@@ -872,10 +872,12 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         snprintf(key, sizeof key, "%s/%s", a, b);
         json_decref(gp_strmap_del(c->cache->agents, key));
         json_t *v = put ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
-        if (json_is_object(v))
+        if (json_is_object(v)) {
             gp_strmap_put(c->cache->agents, key, v);
-        else
+            coord_versions_agent_seen(c);   /* the schema may be raised now */
+        } else {
             json_decref(v);
+        }
         break;
     }
     case K_CORDON:

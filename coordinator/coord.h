@@ -367,13 +367,15 @@ void coord_drain_http(coord_t *c, gp_http_req_t *req, const char *rest);
 
 /* versions.c: negotiate at HELLO (0: go on with it; -1: refused and
  * answered); send to an agent in the version it speaks; raise the store
- * schema once every daemon reads the next (leader, every 5 s). */
+ * schema once every daemon reads the next (leader, every 5 s, and soon
+ * after an agent's record comes in: coord_versions_agent_seen). */
 int coord_versions_init(coord_t *c, gp_err_t *err);
 void coord_versions_stop(coord_t *c);
 int coord_versions_hello(coord_t *c, gp_wire_msg_t *msg);
 int coord_wire_send(coord_t *c, const char *agent, gp_msg_type_t type, const json_t *body,
                     gp_err_t *err);
 void coord_versions_tick(coord_t *c);
+void coord_versions_agent_seen(coord_t *c);
 
 /* gang.c: place every complete gang queued here (leader) */
 void coord_gang_round(coord_t *c, int64_t now);
@@ -467,6 +469,7 @@ struct coord {
     gp_strmap_t *refusal_logged;     /* routing id -> int64_t* last refusal logged */
     int protos[8], nprotos;          /* the versions this coordinator speaks, newest first */
     int64_t versions_next_schema_ms; /* versions.c: the next schema pass (monotonic) */
+    int64_t versions_last_schema_ms; /* versions.c: the last one */
     gp_curve_keys_t keys;
     int have_keys;
     coord_round_t *round;            /* round.c's state */
@@ -487,6 +490,7 @@ struct coord {
     coord_shapes_t *shapes;          /* shapes.c's state */
 
     int64_t fault_pause_ms;          /* test hook: pause once before a commit */
+    int64_t fault_hold_ms;           /* test hook: hold a commit once before sending it */
     int64_t fault_handoff_pause_ms;  /* test hook: pause once before a hand-off */
     int64_t fault_busy_ms;           /* test hook: one long CPU-bound batch in a round */
     int64_t fault_watch_lag_ms;      /* test hook: watch responses applied this late */

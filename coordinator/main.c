@@ -306,9 +306,10 @@ static int s_run(coord_t *c, int argc, char **argv)
                                           "GPUPOOL_FAULT_HANDOFF_PAUSE_MS",
                                           "GPUPOOL_FAULT_BUSY_MS",
                                           "GPUPOOL_FAULT_WATCH_LAG_MS",
-                                          "GPUPOOL_FAULT_RELIST_WAITING" };
+                                          "GPUPOOL_FAULT_RELIST_WAITING",
+                                          "GPUPOOL_FAULT_COMMIT_HOLD_MS" };
     int64_t *pauses[] = { &c->fault_pause_ms, &c->fault_handoff_pause_ms, &c->fault_busy_ms,
-                          &c->fault_watch_lag_ms, &c->fault_relist_waiting };
+                          &c->fault_watch_lag_ms, &c->fault_relist_waiting, &c->fault_hold_ms };
     c->fault_queue_drop = getenv("GPUPOOL_FAULT_QUEUE_DROP");
     c->fault_commit_lost = getenv("GPUPOOL_FAULT_COMMIT_LOST");
     for (size_t i = 0; i < GP_ARRAY_LEN(faults); i++) {

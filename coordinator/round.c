@@ -939,6 +939,7 @@ typedef struct {
     gp_err_t add_err;             /* why the last transaction not queued was not */
     int wave, lost;
     int stale;                    /* the round state was aborted meanwhile (coord_round_abort) */
+    int64_t hold_until_ms;        /* the wave built is held until then (s_fault_hold) */
     int64_t t0;
 } s_commit_t;
 
@@ -1144,6 +1145,47 @@ static void s_wave_results(s_commit_t *k, int sent)
 
 static void s_commit_done(s_group_t *g);
 static void s_wave_landed(gp_etcd_batch_t *b, void *arg);
+static void s_wave_next(s_group_t *g);
+
+/* Fault injection (GPUPOOL_FAULT_COMMIT_HOLD_MS): once, a commit's first
+ * wave is held that long before it is sent, the loop running meanwhile
+ * (keep-alives, watches, rounds deciding and waiting behind it), as a
+ * stalled link would hold it, so that tests can take leadership away while
+ * rounds wait for a commit whatever the machine's speed.  Returns whether
+ * the wave is held. */
+static int s_fault_hold(s_commit_t *k)
+{
+    if (k->c->fault_hold_ms <= 0)
+        return 0;
+    gp_log_warn("fault injection: holding a commit %lld ms before sending it",
+                (long long)k->c->fault_hold_ms);
+    k->hold_until_ms = gp_mono_ms() + k->c->fault_hold_ms;
+    k->c->fault_hold_ms = 0;
+    return 1;
+}
+
+/* Send the wave built; 0 if it is on its way (s_wave_landed goes on). */
+static int s_wave_send(s_group_t *g)
+{
+    s_commit_t *k = &g->k;
+    k->hold_until_ms = 0;
+    return k->lost != 2 && gp_etcd_batch_size(k->b) > 0 &&
+                   gp_etcd_batch_start(k->b, 64, s_wave_landed, g, NULL) == 0
+               ? 0
+               : -1;
+}
+
+/* A held wave (s_fault_hold) goes when due, or now if now_ms is 0; one
+ * that cannot be sent fails, as in s_wave_next. */
+static void s_hold_end(s_group_t *g, int64_t now_ms)
+{
+    if (g == NULL || g->k.hold_until_ms == 0 || (now_ms && now_ms < g->k.hold_until_ms))
+        return;
+    if (s_wave_send(g) == 0)
+        return;
+    s_wave_results(&g->k, 0);
+    s_wave_next(g);
+}
 
 /* Build the next wave and send it off; when nothing is left to commit,
  * the rounds go on (s_commit_done). */
@@ -1167,8 +1209,9 @@ static void s_wave_next(s_group_t *g)
         if (k->wave == 0)
             s_fault_pause(k->c);
         k->lost = s_fault_lost(k->c, g->nrounds);
-        if (k->lost != 2 && gp_etcd_batch_size(k->b) > 0 &&
-            gp_etcd_batch_start(k->b, 64, s_wave_landed, g, NULL) == 0)
+        if (k->wave == 0 && k->lost != 2 && s_fault_hold(k))
+            return;   /* coord_round_tick sends it (s_wave_send) */
+        if (s_wave_send(g) == 0)
             return;   /* s_wave_landed goes on */
         /* Never sent (dropped by the fault, nothing queued, or refused at
          * once): every segment fails.  A "dropped" wave was not applied,
@@ -1704,6 +1747,7 @@ void coord_round_tick(coord_t *c)
     gp_metric_set(coord_metrics_gauge(&c->m, COORD_GAUGE_QUEUE_DEPTH, NULL),
                   (double)coord_cache_queue_size(c));
     coord_shapes_apply(c);   /* the learned shapes, when due (standbys too) */
+    s_hold_end(c->round ? c->round->committing : NULL, now);
     if (!coord_is_leader(c)) {
         coord_round_abort(c, "not the leader");
         s_offers_drop(c);
@@ -1752,6 +1796,7 @@ void coord_round_stop(coord_t *c)
     coord_round_abort(c, "stopping");
     /* Let the closing round land (within a request's deadline and a margin). */
     s_state_t *st = c->round;
+    s_hold_end(st ? st->committing : NULL, 0);
     int64_t until = gp_mono_ms() + 10000;
     gp_err_t err;
     while (st && st->closing && gp_mono_ms() < until)

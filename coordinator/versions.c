@@ -42,6 +42,7 @@
 
 #define S_REFUSAL_LOG_MS 60000
 #define S_SCHEMA_PASS_MS 5000
+#define S_SCHEMA_SEEN_MS 200
 
 int coord_versions_init(coord_t *c, gp_err_t *err)
 {
@@ -205,6 +206,17 @@ static int s_all_read(coord_t *c, int want, char *why, size_t size)
     return ok;
 }
 
+/* An agent's record came in: the pass that waited for it (a pool's first
+ * agent, or the last one upgraded) runs at the next tick, at most every
+ * S_SCHEMA_SEEN_MS, instead of up to S_SCHEMA_PASS_MS later, so that a new
+ * pool takes schema-2 fields as soon as its agents are registered. */
+void coord_versions_agent_seen(coord_t *c)
+{
+    int64_t soon = c->versions_last_schema_ms + S_SCHEMA_SEEN_MS;
+    if (c->versions_next_schema_ms > soon)
+        c->versions_next_schema_ms = soon;
+}
+
 void coord_versions_tick(coord_t *c)
 {
     int64_t now = gp_mono_ms(), schema_rev;
@@ -214,6 +226,7 @@ void coord_versions_tick(coord_t *c)
         !s_speaks(c, GP_WIRE_PROTO))
         return;
     c->versions_next_schema_ms = now + S_SCHEMA_PASS_MS;
+    c->versions_last_schema_ms = now;
     char why[200];
     int want = schema + 1;
     if (!s_all_read(c, want, why, sizeof why)) {

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Leadership lost while rounds wait for a commit places no job twice.  The
-# leader c1 reaches etcd through a relay that holds every byte back
-# (tcpproxy -f), so that a commit is long in the air while its agent
-# (direct) bids at once, and rounds (--batch 2) wait behind it; c2, a
-# standby, reaches etcd directly.  Once c1's first commit is in etcd, the
-# relay is stopped (a partition: c1's commit answers, keep-alives and
-# next commit are held): c1's lease runs out, c2 is elected and places
-# the rest; then the relay resumes and c1's held writes arrive.  Every job
-# ends placed exactly once, nothing booked twice.
+# leader c1 reaches etcd through a relay (tcpproxy) and holds its first
+# commit 10 s before sending it (GPUPOOL_FAULT_COMMIT_HOLD_MS), its loop
+# running meanwhile: its agent (direct) bids at once, so rounds (--batch 2)
+# decide and wait behind that commit; c2, a standby, reaches etcd
+# directly.  Once c1 holds its commit, the relay is stopped (a partition:
+# keep-alives and the held commit cannot get through): c1's lease runs out
+# while its rounds wait, c2 is elected and places every job; then the
+# relay resumes and c1's held writes arrive, refused by the fences.  Every
+# job ends placed exactly once, nothing booked twice.
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
 relay_start || bail_out "the relay did not start"
 DIRECT=$ETCD_ENDPOINTS
 ETCD_ENDPOINTS=$RELAY_ENDPOINTS
-pool_coordinator c1 r1 --batch 2 || bail_out "c1 did not start"
+GPUPOOL_FAULT_COMMIT_HOLD_MS=10000 pool_coordinator c1 r1 --batch 2 --lease-ttl 4s || bail_out "c1 did not start"
 ETCD_ENDPOINTS=$DIRECT
 leads() { [ "$(pool_leader r1)" = "$1" ]; }
 wait_for 30 leads c1 || bail_out "c1 does not lead r1"
@@ -24,14 +25,13 @@ pool_agent a1 r1 2 4xA10:24576 || bail_out "the agent did not start"
 AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
 nodes() { [ "$(curl -s -m 10 -H "$AUTH" "${POOL_API[c1]}/v1/nodes" | grep -o '"a1-000[0-9]"' | sort -u | wc -l)" = 2 ]; }
 wait_for 30 nodes || bail_out "c1 does not see the two nodes"
-relay_delay 300
 
 body="["
 for i in $(seq 1 16); do body+="{\"id\": \"l-$i\", \"devices\": 1, \"mem_mib\": 2048, \"region\": \"r1\"},"; done
 curl -s -m 30 -H "$AUTH" --data-binary "${body%,}]" "${POOL_API[cx]}/v1/jobs" >/dev/null
 for i in $(seq 1 16); do echo "l-$i"; done >"$T_TMP/ids"
-some() { [ "$(etcdctl_ get /gpupool/alloc/ --prefix --keys-only | grep -c .)" -ge 1 ]; }
-wait_for 60 some; ok $? "c1's first commit is in etcd"
+held() { grep -q 'fault injection: holding a commit' "$T_TMP/c1.log"; }
+wait_for 60 held; ok $? "c1 holds its first commit"
 kill -STOP "$(daemon_pid relay)"
 wait_for 60 leads c2; ok $? "c1 cut off: c2 is elected"
 kill -CONT "$(daemon_pid relay)"

@@ -32,6 +32,10 @@ start_agent() {
         --usage-interval 200ms "$@"
 }
 start_agent || bail_out "agent did not start"
+# class and rightsize are schema-2 fields: taken once the leader has seen
+# every daemon of the new pool read schema 2
+schema2() { gpupool_ c1 regions | grep -q '^store schema 2$'; }
+wait_for 30 schema2 || bail_out "the store schema was not raised to 2"
 
 summary() { etcdctl_ get "/gpupool/rightsize/$1" --print-value-only; }
 runs_of() { summary "$1" | grep -o '"runs":[0-9]*' | cut -d: -f2; }

@@ -33,7 +33,7 @@ start_daemon s ready 5 -- bash -c 'echo ready; exec sleep 600' || exit 3
 kill -0 "\$(daemon_pid s)" && [ -d "\$T_TMP" ] || exit 4
 echo "pid \$(daemon_pid s) tmp \$T_TMP"
 EOS
-out=$(bash "$child"); crc=$?
+out=$(GP_KEEP_TMP=0 bash "$child"); crc=$?
 is "$crc" 0 "the child script started its daemon and exited 0"
 cpid=$(echo "$out" | awk '/^pid/{print $2}'); ctmp=$(echo "$out" | awk '/^pid/{print $4}')
 like "$cpid $ctmp" '^[0-9]+ /.+' "the child reported its daemon's pid and its directory"
