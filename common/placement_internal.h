@@ -192,7 +192,7 @@ struct gp_placement {
     int32_t *ix_head;            /* position -> first slot there, -1 none */
     int32_t *ix_next;            /* slot -> next slot at its position, -1 end, -2 unlinked */
     int32_t *ix_at;              /* slot -> its position, -1 never linked */
-    int64_t *ix_mem;             /* max tree of free host memory over positions */
+    int64_t *ix_mem;             /* max tree (upper bounds) of free host memory over positions */
     uint32_t ix_epoch;
     int shape_hint[GP_PL_SHAPE_HINTS];        /* tag -> likely index in shape_ix */
     uint64_t shape_use;

@@ -224,9 +224,18 @@ static void s_pos_unlink(gp_placement_t *pl, int slot)
     pl->ix_next[slot] = -2;
 }
 
-/* The host memory tree: per position the most free host memory of its
- * nodes, and up the tree the maximum, so that a search for a node with
- * enough of it (s_ix_search) skips the subtrees without one. */
+/* The host memory tree: per position at least the most free host memory
+ * of its nodes, and up the tree at least the maximum below, so that a
+ * search for a node with enough of it (s_ix_search) skips the subtrees
+ * without one.  A change only raises it (s_mem_raise: no other node is
+ * read); a search that finds a position's bound too high corrects it
+ * (s_mem_fix: the exact value, and the maxima above it). */
+static void s_mem_raise(gp_placement_t *pl, int at, int64_t v)
+{
+    for (int i = (1 << pl->ix_bits) + at; i >= 1 && pl->ix_mem[i] < v; i /= 2)
+        pl->ix_mem[i] = v;
+}
+
 static void s_mem_fix(gp_placement_t *pl, int at)
 {
     int64_t v = -1;
@@ -260,8 +269,8 @@ static void s_pos_sync(gp_placement_t *pl, int slot)
         s_pos_unlink(pl, slot);
     if (used && pl->ix_next[slot] == -2)
         s_pos_arrive(pl, slot);
-    if (pl->ix_at[slot] >= 0)
-        s_mem_fix(pl, pl->ix_at[slot]);
+    if (pl->ix_at[slot] >= 0 && used)
+        s_mem_raise(pl, pl->ix_at[slot], pl->nodes[slot].mem_free);
 }
 
 static int s_pos_build(gp_placement_t *pl)
@@ -634,7 +643,7 @@ static bool s_wbetter(const gp_placement_t *pl, const struct gp_pl_shape_ix *ix,
  * left one among equals), so that a good node is found early; a subtree
  * is skipped when its maximum is below the best's byte, or equal and all
  * its positions after the best's (a tie goes to the lower position). */
-static void s_ix_search(const gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int i,
+static void s_ix_search(gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int i,
                         int lo, int hi, int64_t hmem, int *best)
 {
     int leaves = 1 << pl->ix_bits;
@@ -657,9 +666,16 @@ static void s_ix_search(const gp_placement_t *pl, const struct gp_pl_shape_ix *i
         return;
     }
     int found = -1;
-    for (int m = pl->ix_head[i - leaves]; m >= 0; m = pl->ix_next[m])
-        if (ix->sc[m] > 0 && pl->nodes[m].mem_free >= hmem && s_wbetter(pl, ix, m, found))
+    bool room = false;
+    for (int m = pl->ix_head[i - leaves]; m >= 0; m = pl->ix_next[m]) {
+        if (pl->nodes[m].mem_free < hmem)
+            continue;
+        room = true;
+        if (ix->sc[m] > 0 && s_wbetter(pl, ix, m, found))
             found = m;
+    }
+    if (!room)
+        s_mem_fix(pl, i - leaves);      /* its bound was too high */
     if (found >= 0 && s_wbetter(pl, ix, found, *best))
         *best = found;
 }
