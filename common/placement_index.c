@@ -41,8 +41,8 @@ static void s_sum_leaf(const gp_pl_node_t *n, struct gp_pl_sum *s)
     s->cpu = -1;
     if (!n->used || !n->healthy)
         return;
-    s->cpu = n->cpu_free;
-    s->mem = n->mem_free;
+    s->cpu = gp_pl_sum_sat(n->cpu_free);
+    s->mem = gp_pl_sum_sat(n->mem_free);
     for (int i = 0; i < n->ndev; i++) {
         const gp_pl_dev_t *d = &n->dev[i];
         s->groups |= 1ULL << (d->group < 63 ? d->group : 63);
@@ -50,8 +50,8 @@ static void s_sum_leaf(const gp_pl_node_t *n, struct gp_pl_sum *s)
             continue;
         if (d->comp_free > s->comp)
             s->comp = d->comp_free;
-        if (d->mem_free > s->dmem)
-            s->dmem = d->mem_free;
+        if (gp_pl_sum_sat(d->mem_free) > s->dmem)
+            s->dmem = gp_pl_sum_sat(d->mem_free);
         /* an upper bound of the permille a device can still take (see
          * gp_pl_dev_mem_need: a request of pm takes floor(pm * phys / 1000)) */
         int pm = (int)((d->mem_free + 1) * 1000 / d->mem_phys);
@@ -128,7 +128,8 @@ int gp_pl_tree_resize(gp_placement_t *pl, int min_leaves)
     int leaves = pl->tree_leaves ? pl->tree_leaves : 64;
     while (leaves < min_leaves)
         leaves *= 2;
-    struct gp_pl_sum *t = malloc(sizeof *t * 2 * (size_t)leaves);
+    _Static_assert(sizeof(struct gp_pl_sum) == 32, "a summary is half a cache line");
+    struct gp_pl_sum *t = aligned_alloc(64, sizeof *t * 2 * (size_t)leaves);
     struct gp_pl_brief *b = aligned_alloc(64, sizeof *b * (size_t)leaves);
     if (t == NULL || b == NULL) {
         free(t);

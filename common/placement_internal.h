@@ -297,15 +297,22 @@ int gp_pl_compile(gp_placement_t *pl, const gp_job_t *job, gp_pl_req_t *r, gp_er
  * free memory in MiB and as a permille bound, entirely free devices, the
  * models present); an inner entry the component-wise maximum. */
 struct gp_pl_sum {
-    int64_t cpu, mem, dmem;
-    int comp, dpm, whole;
+    int32_t cpu, mem, dmem;  /* saturated to 32 bits (gp_pl_sum_sat) */
+    int32_t comp, dpm, whole;
     uint64_t groups;
-};
+};                          /* 32 bytes: a leaf, or two siblings, in one cache line */
 
-/* Does summary s cover r's demand (a node under it may hold r)? */
+static inline int32_t gp_pl_sum_sat(int64_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+}
+
+/* Does summary s cover r's demand (a node under it may hold r)?  The
+ * demand is saturated like the summary, so that saturation never turns a
+ * node away (the exact checks come later). */
 static inline bool gp_pl_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
 {
-    if (s->cpu < r->cpu || s->mem < r->hmem)
+    if (s->cpu < gp_pl_sum_sat(r->cpu) || s->mem < gp_pl_sum_sat(r->hmem))
         return false;
     if (r->n == 0)
         return true;
@@ -315,7 +322,7 @@ static inline bool gp_pl_sum_ok(const struct gp_pl_sum *s, const gp_pl_req_t *r)
         return s->whole >= r->n;
     if (s->comp < r->comp_pm)
         return false;
-    return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= r->mem_mib;
+    return r->mem_pm ? s->dpm >= r->mem_pm : s->dmem >= gp_pl_sum_sat(r->mem_mib);
 }
 
 /* placement_index.c: a leaf's summary in brief, beside the tree (so that

@@ -860,8 +860,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
                 __builtin_prefetch(&pl->ix_at[ahead]);
             } else if (k + 3 * S_PREFETCH < n) {
                 int ahead = live[k + 3 * S_PREFETCH];
-                __builtin_prefetch(&leaf[ahead]);
-                __builtin_prefetch((const char *)&leaf[ahead + 1] - 1);
+                __builtin_prefetch(&leaf[ahead]);     /* one line (32 bytes, aligned) */
                 if (whole) {
                     __builtin_prefetch(&ix->sc[ahead]);
                     __builtin_prefetch(&pl->ix_at[ahead]);
