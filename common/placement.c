@@ -177,10 +177,73 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     return pl;
 }
 
-/* An allocation and its job id are one block (the id after the devices). */
-static void s_alloc_free(gp_pl_alloc_t *a)
+/* ------------------------------------------------------------ allocation memory
+ *
+ * An allocation and its job id are one block (the id after the devices).
+ * Blocks come from the engine's own pool: per size class (32-byte grains
+ * up to 1 KiB) a list of freed blocks, and slabs of 64 KiB that new
+ * blocks are carved from; the slabs are freed with the engine.  A
+ * placement and a removal are then a push and a pop, and the many small
+ * blocks a long run frees (one per departure, in a simulator) are never
+ * coalesced by the allocator, which with its fast bins does it all at
+ * once, in one pass over every freed block, at the next large request.
+ * The memory of allocations removed stays with the engine for the next
+ * ones.  Under AddressSanitizer every block is malloc'd, so that a use
+ * after removal is still caught. */
+#define S_SLAB (64 * 1024)
+
+static gp_pl_alloc_t *s_alloc_new(gp_placement_t *pl, size_t size)
 {
-    free(a);
+    int cls = (int)((size + GP_PL_POOL_GRAIN - 1) / GP_PL_POOL_GRAIN) - 1;
+#ifdef __SANITIZE_ADDRESS__
+    cls = GP_PL_POOL_CLASSES;
+#endif
+    if (cls >= GP_PL_POOL_CLASSES) {
+        gp_pl_alloc_t *a = calloc(1, size);
+        if (a)
+            a->cls = -1;
+        return a;
+    }
+    size_t bsize = (size_t)(cls + 1) * GP_PL_POOL_GRAIN;
+    void *b = pl->pool_free[cls];
+    if (b != NULL) {
+        memcpy(&pl->pool_free[cls], b, sizeof(void *));
+    } else {
+        if (pl->slab_left < bsize) {
+            if (pl->nslabs == pl->slabs_cap) {
+                int ncap = pl->slabs_cap ? pl->slabs_cap * 2 : 16;
+                void **ns = realloc(pl->slabs, sizeof *ns * (size_t)ncap);
+                if (ns == NULL)
+                    return NULL;
+                pl->slabs = ns;
+                pl->slabs_cap = ncap;
+            }
+            char *slab = aligned_alloc(64, S_SLAB);
+            if (slab == NULL)
+                return NULL;
+            pl->slabs[pl->nslabs++] = slab;
+            pl->slab_at = slab;
+            pl->slab_left = S_SLAB;
+        }
+        b = pl->slab_at;
+        pl->slab_at += bsize;
+        pl->slab_left -= bsize;
+    }
+    memset(b, 0, bsize);
+    gp_pl_alloc_t *a = b;
+    a->cls = cls;
+    return a;
+}
+
+static void s_alloc_free(gp_placement_t *pl, gp_pl_alloc_t *a)
+{
+    if (a->cls < 0) {
+        free(a);
+        return;
+    }
+    void *b = a;
+    memcpy(b, &pl->pool_free[a->cls], sizeof(void *));
+    pl->pool_free[a->cls] = b;
 }
 
 static void s_node_clear(gp_pl_node_t *n)
@@ -205,8 +268,12 @@ void gp_placement_destroy(gp_placement_t **self_p)
     free(pl->nodes);
     free(pl->free_slots);
     for (int i = 0; i < pl->nallocs; i++)
-        s_alloc_free(pl->allocs[i]);
+        if (pl->allocs[i]->cls < 0)
+            free(pl->allocs[i]);
     free(pl->allocs);
+    for (int i = 0; i < pl->nslabs; i++)
+        free(pl->slabs[i]);
+    free(pl->slabs);
     gp_strmap_destroy(&pl->node_index);
     gp_strmap_destroy(&pl->job_index);
     gp_strmap_destroy(&pl->strings);
@@ -483,7 +550,7 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
     gp_pl_node_t *n = &self->nodes[slot];
     for (int i = 0; i < n->nallocs; i++) {
         s_alloc_unlink(self, n->allocs[i]);
-        s_alloc_free(n->allocs[i]);
+        s_alloc_free(self, n->allocs[i]);
     }
     s_node_clear(n);
     s_map_del(self->node_index, name);
@@ -582,7 +649,7 @@ int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
     gp_pl_alloc_t *a;
     size_t devs = sizeof *a + sizeof a->dev[0] * (size_t)alloc->ndevices;
     size_t idlen = strnlen(alloc->job, sizeof alloc->job - 1) + 1;
-    a = calloc(1, devs + idlen);
+    a = s_alloc_new(self, devs + idlen);
     if (a == NULL)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     a->job = (char *)a + devs;
@@ -602,7 +669,7 @@ int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
                     idx = i;
         }
         if (idx < 0 || idx >= n->ndev) {
-            s_alloc_free(a);
+            s_alloc_free(self, a);
             return gp_err_set(err, GP_ERR_INVALID, "job %s: no device %s (index %d) on node %s",
                               alloc->job, s->uuid, s->index, alloc->node);
         }
@@ -611,21 +678,21 @@ int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
         a->dev[k].mem = s->whole ? n->dev[idx].mem_cap : s->mem_mib;
         a->dev[k].comp = s->whole ? 1000 : s->compute_permille;
         if (a->dev[k].mem < 0 || a->dev[k].comp < 0 || a->dev[k].comp > 1000) {
-            s_alloc_free(a);
+            s_alloc_free(self, a);
             return gp_err_set(err, GP_ERR_INVALID, "job %s: bad device share", alloc->job);
         }
     }
     /* gpuclustering's tag: a fractional job is "share", a whole one "N whole" */
     a->tag = a->ndev == 0 ? -1 : a->dev[0].whole ? a->ndev : 0;
     if (s_alloc_check(self, n, a, err) < 0) {
-        s_alloc_free(a);
+        s_alloc_free(self, a);
         return -1;
     }
     if (self->nallocs == self->allocs_cap) {
         int ncap = self->allocs_cap ? self->allocs_cap * 2 : 256;
         gp_pl_alloc_t **na = realloc(self->allocs, sizeof *na * (size_t)ncap);
         if (na == NULL) {
-            s_alloc_free(a);
+            s_alloc_free(self, a);
             return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
         }
         self->allocs = na;
@@ -634,7 +701,7 @@ int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
     if (!self->no_job_index &&
         ((self->job_index == NULL && (self->job_index = gp_strmap_new()) == NULL) ||
          gp_strmap_put(self->job_index, a->job, a) < 0)) {
-        s_alloc_free(a);
+        s_alloc_free(self, a);
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     }
     a->ix = self->nallocs;
@@ -657,7 +724,7 @@ void gp_placement_remove_ref(gp_placement_t *self, gp_placement_ref_t *ref)
 {
     gp_pl_apply(self, ref, -1);
     s_alloc_unlink(self, ref);
-    s_alloc_free(ref);
+    s_alloc_free(self, ref);
 }
 
 static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_alloc_t *out)

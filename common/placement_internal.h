@@ -83,6 +83,7 @@ struct gp_pl_alloc {
     int ix;                 /* in the engine's allocs */
     int node;
     int priority;
+    int cls;                /* its size class in the engine's pool, -1 malloc'd (placement.c) */
     int64_t cpu, mem;
     int ndev;
     int tag;                /* gpuclustering: -1 no device, 0 a share, N whole devices */
@@ -143,6 +144,9 @@ struct gp_policy {
 /* The FGD tables compiled from the typical shapes (policy_fgd.c). */
 typedef struct gp_pl_typical gp_pl_typical_t;
 
+#define GP_PL_POOL_GRAIN 32
+#define GP_PL_POOL_CLASSES 32      /* blocks up to 1 KiB; larger ones are malloc'd */
+
 struct gp_placement {
     const gp_policy_t *policy;
     uint64_t rng;
@@ -160,6 +164,13 @@ struct gp_placement {
     bool no_job_index;           /* opts.no_job_index: job_index stays NULL */
     gp_pl_alloc_t **allocs;
     int nallocs, allocs_cap;
+    /* the allocations' memory (placement.c): per size class a list of
+     * freed blocks, carved from slabs freed with the engine */
+    void *pool_free[GP_PL_POOL_CLASSES];
+    void **slabs;
+    int nslabs, slabs_cap;
+    char *slab_at;
+    size_t slab_left;
     gp_strmap_t *strings;        /* interned names -> id */
     gp_strmap_t *kinds;          /* node kinds (gp_pl_node_t.kind) by their key */
     int nkinds;
