@@ -293,6 +293,7 @@ void gp_placement_destroy(gp_placement_t **self_p)
     free(pl->change_live);
     free(pl->change_scratch);
     free(pl->last_change);
+    free(pl->empty_kind);
     gp_pl_typical_free(pl->typical);
     free(pl->seen);
     free(pl->seen_w);

@@ -192,6 +192,10 @@ struct gp_placement {
     int32_t *change_scratch;     /* a catch-up's live entries, in order */
     uint64_t *last_change;       /* per slot: 1 + its latest entry's place in the log */
     int nlast;
+    int32_t *empty_kind;         /* per slot: its kind while used and without allocations,
+                                    else 0 (kept by gp_pl_changed; a rebuild reads it
+                                    instead of the node) */
+    int nempty;
     struct gp_pl_shape_ix *shape_ix;
     int nshape_ix;
     int64_t shape_bytes;

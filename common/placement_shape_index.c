@@ -131,9 +131,28 @@ static void s_held_set(gp_placement_t *pl, const struct gp_pl_shape_ix *ix, int 
         *w &= ~(1ULL << (i % 64));
 }
 
+/* A slot's kind while it is used and holds nothing (gp_pl_node_t.kind), else 0. */
+static int32_t s_empty_kind(const gp_pl_node_t *n)
+{
+    return n->used && n->nallocs == 0 ? n->kind : 0;
+}
+
 void gp_pl_changed(gp_placement_t *pl, int slot)
 {
     pl->nodes[slot].version = ++pl->clock;
+    if (slot >= pl->nempty) {
+        /* grown with the slots; a slot it cannot hold is read from its node */
+        int ne = pl->slots_cap > slot ? pl->slots_cap : slot + 1;
+        int32_t *e = realloc(pl->empty_kind, sizeof *e * (size_t)ne);
+        if (e != NULL) {
+            for (int i = pl->nempty; i < ne; i++)
+                e[i] = i < pl->nslots ? s_empty_kind(&pl->nodes[i]) : 0;
+            pl->empty_kind = e;
+            pl->nempty = ne;
+        }
+    }
+    if (slot < pl->nempty)
+        pl->empty_kind[slot] = s_empty_kind(&pl->nodes[slot]);
     s_pos_sync(pl, slot);
     if (pl->changes == NULL) {
         pl->changes = malloc(sizeof *pl->changes * S_LOG_SIZE);
@@ -548,7 +567,8 @@ static void s_rebuild_prefetch(gp_placement_t *pl, const gp_pl_req_t *r, int s, 
         const gp_pl_node_t *an = &pl->nodes[a];
         /* by_kind: an empty node (but the first of its kind) takes its
          * kind's byte without being read */
-        if ((!by_kind || an->nallocs > 0) && gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
+        bool empty = a < pl->nempty ? pl->empty_kind[a] > 0 : an->nallocs == 0;
+        if ((!by_kind || !empty) && gp_pl_sum_ok(&pl->tree[pl->tree_leaves + a], r)) {
             const char *dv = (const char *)an->dev;
             size_t dlen = sizeof *an->dev * (size_t)an->ndev;
             for (size_t o = 0; o < dlen; o += 64)
@@ -583,8 +603,7 @@ static int s_ix_rebuild(gp_placement_t *pl, struct gp_pl_shape_ix *ix, const gp_
                 continue;
             }
             s_rebuild_prefetch(pl, r, s, true);
-            const gp_pl_node_t *n = &pl->nodes[s];
-            int kind = n->used && n->nallocs == 0 ? n->kind : 0;
+            int kind = s < pl->nempty ? pl->empty_kind[s] : s_empty_kind(&pl->nodes[s]);
             int at = kind % S_EMPTY_KINDS;
             uint8_t b;
             if (kind > 0 && empty[at].kind == kind) {
