@@ -728,6 +728,44 @@ void gp_placement_remove_ref(gp_placement_t *self, gp_placement_ref_t *ref)
     s_alloc_free(self, ref);
 }
 
+void gp_placement_prefetch_ref(const gp_placement_t *self, const gp_placement_ref_t *ref,
+                               int stage)
+{
+    const char *a = (const char *)ref;
+    if (stage == 0) {
+        __builtin_prefetch(a);
+        __builtin_prefetch(a + 64);
+        return;
+    }
+    int slot = ref->node;
+    const gp_pl_node_t *n = &self->nodes[slot];
+    if (stage == 1) {
+        /* the node, its summary (and the summaries above it) and brief,
+         * its place in the change log and among the positions, and the
+         * allocation's place in the list */
+        for (size_t o = 0; o < sizeof *n; o += 64)
+            __builtin_prefetch((const char *)n + o);
+        __builtin_prefetch((const char *)(n + 1) - 1);
+        for (int i = self->tree_leaves + slot, up = 0; i >= 1 && up < 4; i /= 2, up++)
+            __builtin_prefetch(&self->tree[i]);
+        __builtin_prefetch(&self->brief[slot]);
+        if (slot < self->nlast)
+            __builtin_prefetch(&self->last_change[slot]);
+        if (slot < self->ix_cap) {
+            __builtin_prefetch(&self->ix_next[slot]);
+            __builtin_prefetch(&self->ix_at[slot]);
+        }
+        __builtin_prefetch(&self->allocs[ref->ix]);
+        return;
+    }
+    /* the devices it holds and the node's list of allocations */
+    for (int k = 0; k < ref->ndev; k++)
+        __builtin_prefetch(&n->dev[ref->dev[k].idx]);
+    __builtin_prefetch(n->allocs);
+    if (slot < self->ix_cap && self->ix_at[slot] >= 0)
+        __builtin_prefetch(&self->ix_mem[(1 << self->ix_bits) + self->ix_at[slot]]);
+}
+
 static void s_alloc_export(const gp_placement_t *pl, const gp_pl_alloc_t *a, gp_alloc_t *out)
 {
     const gp_pl_node_t *n = &pl->nodes[a->node];

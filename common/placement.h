@@ -140,6 +140,13 @@ int gp_placement_add_alloc_ref(gp_placement_t *self, const gp_alloc_t *alloc,
                                gp_placement_ref_t **ref, gp_err_t *err);
 /* gp_placement_remove_alloc by reference, without a lookup by name. */
 void gp_placement_remove_ref(gp_placement_t *self, gp_placement_ref_t *ref);
+/* Ask the memory, ahead of gp_placement_remove_ref, for what the removal
+ * of ref will touch: in stages 0, 1, 2, each reading what the one before
+ * asked for, so that a caller that knows its next removal calls them with
+ * some work between (a simulator, from its departure queue).  Changes
+ * nothing. */
+void gp_placement_prefetch_ref(const gp_placement_t *self, const gp_placement_ref_t *ref,
+                               int stage);
 
 /* The best node and devices for job, as a plan (not committed).  -1 with
  * GP_ERR_NOTFOUND when nothing fits now, GP_ERR_INVALID when the job is

@@ -515,11 +515,32 @@ typedef struct {
     sim_rs_t *rs;           /* --rightsize (sim_rightsize.c), or NULL */
     sim_result_t *res;
     gp_err_t *err;
+    int pf_k, pf_stage;     /* s_dep_ahead: the next departure, the stage reached */
 } s_tm_t;
+
+/* The next departure's removal, asked of the memory a stage at a time as
+ * the loop works towards it (its reference, then the engine's stages,
+ * gp_placement_prefetch_ref): each stage reads what the one before asked
+ * for, some work later.  Changes nothing. */
+static void s_dep_ahead(s_tm_t *m)
+{
+    if (m->dep.n == 0)
+        return;
+    int k = m->dep.a[0].k;
+    if (k != m->pf_k) {
+        m->pf_k = k;
+        m->pf_stage = 0;
+        __builtin_prefetch(&m->refs[k]);
+        return;
+    }
+    if (m->pf_stage < 3 && m->refs[k] != NULL)
+        gp_placement_prefetch_ref(m->pl, m->refs[k], m->pf_stage++);
+}
 
 /* Try to place schedule entry k at time t: 1 placed, 0 no room, -1 error. */
 static int s_try(s_tm_t *m, int k, double t)
 {
+    s_dep_ahead(m);
     const sim_pod_t *p = &m->d->pods[m->sch[k].pod];
     s_job(m->d, p, m->o->whole_only, k, m->job);
     if (m->rs)
@@ -726,6 +747,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
     m.cap = cap;
     m.res = res;
     m.err = err;
+    m.pf_k = -1;
     m.sch = malloc(sizeof *m.sch * (size_t)n);
     m.job = calloc(1, sizeof *m.job);
     m.plan = malloc(sizeof *m.plan);
@@ -850,6 +872,7 @@ static int s_time(const sim_data_t *d, const sim_run_opts_t *o, gp_placement_t *
                 }
             }
         }
+        s_dep_ahead(&m);
         if (u > res->util_peak)
             res->util_peak = u;
         double ql = m.qtail - m.qhead;
