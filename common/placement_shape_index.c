@@ -932,6 +932,18 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
     int slot = s_ix_top(pl, ix, r->hmem);
     if (slot < 0)
         return 0;
+    /* the node is likely to take the job: what its commit will touch
+     * beside the node, asked for while the policy picks its devices */
+    for (int i = pl->tree_leaves + slot, up = 0; i >= 1 && up < 4; i /= 2, up++)
+        __builtin_prefetch(&pl->tree[i]);
+    __builtin_prefetch(&pl->brief[slot]);
+    if (slot < pl->nlast)
+        __builtin_prefetch(&pl->last_change[slot]);
+    if (slot < pl->ix_cap) {
+        __builtin_prefetch(&pl->ix_next[slot]);
+        __builtin_prefetch(&pl->ix_at[slot]);
+    }
+    __builtin_prefetch(pl->nodes[slot].allocs);
     uint32_t mask = 0;
     double sc;
     if (!s_ix_score(pl, r, slot, &sc, &mask))
