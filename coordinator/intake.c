@@ -62,6 +62,10 @@ typedef struct {
     json_t *submitted;         /* canonical submission, for idempotency */
     int status;
     json_t *answer;            /* record or error */
+    int stored;                /* the answer is the record, s->text: read
+                                * only for a single job's answer (an array
+                                * answers its state alone) */
+    gp_job_state_t state;      /* the record's */
     int offerable;             /* may be placed at intake (round.c) */
     int offered;               /* at the round, outcome not known yet */
     char owner[GP_SHORT_LEN];
@@ -245,6 +249,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_strlcpy(s->owner, rec.owner, sizeof s->owner);
     s->priority = rec.spec.priority;
     s->submitted_ms = rec.submitted_ms;
+    s->state = rec.state;
     /* Placed at intake (round.c) when its region's leader is us and the
      * round's plain path applies: gangs, preferences (hand-offs),
      * right-sizing and quotas take the queued job's path. */
@@ -265,11 +270,62 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     return 0;
 }
 
+/* An array's answer as text: the bytes coord_respond_json writes for
+ * {"results": [...]}, without the tree's walks and dump (a burst answers
+ * thousands of slots a second).  A slot's members are "id", "status",
+ * "error" and "state" (strings, integers, nulls: nothing the walks for
+ * times and secrets touch); -1 (nothing sent) for anything else. */
+static int s_respond_results(gp_http_req_t *req, const json_t *results)
+{
+    gp_ebuf_t b = { 0 };
+    int rc = gp_ebuf_adds(&b, "{\"results\":[");
+    size_t i;
+    json_t *slot;
+    json_array_foreach(results, i, slot) {
+        const char *k;
+        json_t *v;
+        int first = 1;
+        if (rc < 0 || !json_is_object(slot) || gp_ebuf_adds(&b, i ? ",{" : "{") < 0) {
+            rc = -1;
+            break;
+        }
+        json_object_foreach((json_t *)slot, k, v) {
+            if (rc < 0 || (!first && gp_ebuf_adds(&b, ",") < 0) || gp_ebuf_json_str(&b, k) < 0 ||
+                gp_ebuf_adds(&b, ":") < 0) {
+                rc = -1;
+                break;
+            }
+            first = 0;
+            if (json_is_string(v))
+                rc = gp_ebuf_json_str(&b, json_string_value(v));
+            else if (json_is_integer(v))
+                rc = gp_ebuf_addf(&b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            else if (json_is_null(v))
+                rc = gp_ebuf_adds(&b, "null");
+            else
+                rc = -1;
+            if (strcmp(k, "id") && strcmp(k, "status") && strcmp(k, "error") && strcmp(k, "state"))
+                rc = -1;   /* not a slot's: coord_respond_json judges it */
+        }
+        if (rc < 0 || gp_ebuf_adds(&b, "}") < 0)
+            rc = -1;
+    }
+    if (rc < 0 || gp_ebuf_adds(&b, "]}\n") < 0) {
+        gp_ebuf_free(&b);
+        return -1;
+    }
+    gp_http_respond(req, 200, "application/json", b.p, b.len);   /* takes b.p */
+    return 0;
+}
+
 static void s_finish(coord_t *c, s_pending_req_t *pr)
 {
     (void)c;
     if (pr->is_array) {
-        coord_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
+        if (s_respond_results(pr->req, pr->results) == 0)
+            json_decref(pr->results);
+        else
+            coord_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
     } else {
         coord_respond_json(pr->req, pr->status, pr->single);
     }
@@ -487,7 +543,7 @@ static int s_pass_collect(s_flight_t *f, int last)
             coord_store_write_failed(c, &err);
         } else if (res->succeeded) {
             s->status = 201;
-            s->answer = json_loads(s->text, 0, NULL);
+            s->stored = 1;
             gp_metric_inc(c->m.submissions);
         } else if ((size_t)k < res->n_responses && res->responses[k].n_kvs == 1) {
             s_answer_existing(s, &res->responses[k].kvs[0]);
@@ -518,13 +574,15 @@ static void s_answer(coord_t *c, s_set_t *in)
             json_t *slot = json_pack("{s:s,s:i}", "id", s->id, "status", s->status);
             if (s->status >= 400 && s->answer)
                 json_object_set(slot, "error", json_object_get(s->answer, "error"));
+            else if (s->stored)
+                json_object_set_new(slot, "state", json_string(gp_job_state_name(s->state)));
             else if (s->answer)
                 json_object_set(slot, "state", json_object_get(s->answer, "state"));
             json_array_set_new(pr->results, (size_t)s->index, slot);
             json_decref(s->answer);
         } else {
             pr->status = s->status;
-            pr->single = s->answer;
+            pr->single = s->stored ? json_loads(s->text, 0, NULL) : s->answer;
         }
         if (pr)
             pr->waiting--;
@@ -657,7 +715,7 @@ void coord_intake_offer_done(coord_t *c, uint64_t token, const char *id, int64_t
         s->offered = 0;
         if (revision > 0) {   /* stored, with its allocation */
             s->status = 201;
-            s->answer = json_loads(s->text, 0, NULL);
+            s->stored = 1;
             gp_metric_inc(c->m.submissions);
         }
         if (--f->at_round == 0) {
