@@ -118,6 +118,7 @@
 #include "coord.h"
 #include "daemon.h"
 #include "decide.h"
+#include "jscan.h"
 #include "keys.h"
 #include "log.h"
 #include "txn.h"
@@ -131,13 +132,15 @@
 #define S_BIG_ROUND 64    /* a round of this many jobs or more ends with a trim */
 #define S_MAX_PARSED 64   /* jobs a round keeps parsed for its proposal checks */
 
-/* A bid: the agent's score and device plan for one node, kept as the
- * agent sent it (a reference to the message's JSON, validated on receipt)
- * and parsed again only if the award falls back to it. */
+/* A bid: the agent's score and device plan for one node, the plan kept
+ * as the agent sent it (its text, validated on receipt) and parsed again
+ * only if the award falls back to it. */
 typedef struct {
     double score;
-    json_t *alloc;
+    char *node;                   /* the node, then after its NUL the plan's text (one block, owned) */
 } s_bid_t;
+
+#define S_BID_ALLOC(b) ((b)->node + strlen((b)->node) + 1)
 
 /* A job of a round.  Entries stay small, since a round may hold a batch
  * of a thousand jobs: the job itself is the cache's parsed spec, of which
@@ -245,7 +248,7 @@ static void s_entry_clear(s_entry_t *e)
     json_decref(e->spec);
     e->spec = NULL;
     for (int b = 0; b < e->nbids; b++)
-        json_decref(e->bids[b].alloc);
+        free(e->bids[b].node);
     free(e->bids);
     e->bids = NULL;
     e->nbids = 0;
@@ -406,21 +409,223 @@ static int s_proposal_rejected(coord_t *c, s_round_t *r, s_entry_t *e, const cha
     return 1;
 }
 
+/* One answer of a BIDS, read in place or from the tree: a bid or a
+ * refusal for (job, node). */
+typedef struct {
+    const char *job, *node;       /* NULL when absent or not a string */
+    const char *refused;          /* NULL: a bid */
+    size_t refused_len;
+    int has_score;
+    double score;
+    const char *alloc;            /* the plan's text (alloc_len bytes), or NULL */
+    size_t alloc_len;
+    int alloc_ok;                 /* alloc read into plan already (else alloc is
+                                   * NUL-terminated, for gp_alloc_from_json_str) */
+    gp_alloc_t plan;
+} s_answer_t;
+
+/* One answer of a BIDS: e's bid kept, or the refusal's reason, or the
+ * protocol error counted. */
+static void s_bid_one(coord_t *c, s_round_t *r, const char *agent, s_answer_t *a)
+{
+    s_entry_t *e = a->job ? gp_strmap_get(r->by_job, a->job) : NULL;
+    coord_node_t *cn = a->node ? coord_cache_node(c, a->node, 0) : NULL;
+    if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
+        char ag[64], jb[64];
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID_NOT_ASKED]);
+        gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
+                    gp_wire_printable(agent, strlen(agent), ag, sizeof ag),
+                    gp_wire_printable(a->job ? a->job : "", a->job ? strlen(a->job) : 0, jb, sizeof jb));
+        return;
+    }
+    if (a->refused) {
+        snprintf(e->reason, sizeof e->reason, "%.40s refused: %.*s", a->node,
+                 (int)(a->refused_len < 100 ? a->refused_len : 100), a->refused);
+        gp_metric_inc(c->m.bids_refused);
+        return;
+    }
+    if (!a->has_score || a->alloc == NULL ||
+        (!a->alloc_ok && gp_alloc_from_json_str(a->alloc, &a->plan, NULL) < 0) ||
+        strcmp(a->plan.node, a->node) != 0 || strcmp(a->plan.job, a->job) != 0) {
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
+        return;
+    }
+    if (s_proposal_rejected(c, r, e, agent, &a->plan))
+        return;
+    gp_metric_inc(c->m.bids);
+    size_t nl = strlen(a->node);
+    s_bid_t *grown = e->nbids < S_MAX_CAND
+                         ? realloc(e->bids, sizeof *grown * (size_t)(e->nbids + 1)) : NULL;
+    char *text = grown ? malloc(nl + 1 + a->alloc_len + 1) : NULL;
+    if (grown)
+        e->bids = grown;
+    if (text) {
+        memcpy(text, a->node, nl + 1);
+        memcpy(text + nl + 1, a->alloc, a->alloc_len);
+        text[nl + 1 + a->alloc_len] = '\0';
+        grown[e->nbids++] = (s_bid_t){ a->score, text };
+    }
+}
+
+/* A string of the BIDS read in place into buf (a name: shorter than it). */
+static bool s_scan_name(gp_jscan_t *s, char *buf, size_t size)
+{
+    const char *v;
+    size_t n;
+    if (!gp_jscan_str(s, &v, &n) || n >= size)
+        return false;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/*
+ * A BIDS read in place (jscan.h), the shape gpupool's agents write: an
+ * object of "round" (an integer), "agent" (a string) and "bids", whose
+ * answers hold "job" and "node" and either "refused" or "score" and
+ * "alloc" (gp_alloc_scan's shape).  A round's bids are most of what the
+ * leader reads in a burst (one per candidate node of every job): a tree
+ * per message was a tenth of its CPU.  Two passes: the first only judges,
+ * so that a message is taken whole or not at all; anything it does not
+ * take (another key, a key twice, an escape, another type or shape) is
+ * read from the tree (gp_wire_msg_body), which judges it exactly as
+ * before.  With c NULL it judges and sets *round; else s_bid_one takes
+ * every answer.
+ */
+static bool s_bids_scan(const char *text, size_t len, int64_t *round, coord_t *c, s_round_t *r,
+                        const char *agent)
+{
+    gp_jscan_t s = GP_JSCAN_INIT(text, len);
+    bool first = true, ok = gp_jscan_lit(&s, '{');
+    unsigned seen = 0;
+    const char *k;
+    size_t kn;
+    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
+        unsigned bit;
+        if (gp_jscan_key_is(k, kn, "round")) {
+            bit = 1;
+            gp_jscan_ws(&s);
+            ok = s.p < s.end && *s.p != '"' && gp_jscan_i64(&s, round) &&
+                 !(s.p < s.end && (*s.p == '.' || *s.p == 'e' || *s.p == 'E'));
+        } else if (gp_jscan_key_is(k, kn, "agent")) {
+            bit = 2;
+            const char *v;
+            size_t n;
+            ok = gp_jscan_str(&s, &v, &n);
+        } else if (gp_jscan_key_is(k, kn, "bids")) {
+            bit = 4;
+            ok = gp_jscan_lit(&s, '[');
+            if (ok && !gp_jscan_lit(&s, ']')) {
+                do {
+                    char job[GP_NAME_LEN], node[GP_NAME_LEN];
+                    s_answer_t a = { 0 };
+                    bool bfirst = true;
+                    unsigned bseen = 0;
+                    ok = gp_jscan_lit(&s, '{');
+                    while (ok && gp_jscan_obj_next(&s, &k, &kn, &bfirst, &ok)) {
+                        unsigned bb;
+                        if (gp_jscan_key_is(k, kn, "job")) {
+                            bb = 1;
+                            ok = s_scan_name(&s, job, sizeof job);
+                            a.job = job;
+                        } else if (gp_jscan_key_is(k, kn, "node")) {
+                            bb = 2;
+                            ok = s_scan_name(&s, node, sizeof node);
+                            a.node = node;
+                        } else if (gp_jscan_key_is(k, kn, "refused")) {
+                            bb = 4;
+                            ok = gp_jscan_str(&s, &a.refused, &a.refused_len);
+                        } else if (gp_jscan_key_is(k, kn, "score")) {
+                            bb = 8;
+                            ok = gp_jscan_num(&s, &a.score);
+                            a.has_score = 1;
+                        } else if (gp_jscan_key_is(k, kn, "alloc")) {
+                            bb = 16;
+                            gp_jscan_ws(&s);
+                            a.alloc = s.p;
+                            ok = gp_jscan_skip(&s) &&
+                                 gp_alloc_scan(a.alloc, (size_t)(s.p - a.alloc), &a.plan);
+                            a.alloc_len = (size_t)(s.p - a.alloc);
+                            a.alloc_ok = 1;
+                        } else {
+                            ok = false;
+                            break;
+                        }
+                        ok = ok && !(bseen & bb);
+                        bseen |= bb;
+                    }
+                    /* job and node, then a refusal or a bid, nothing else */
+                    ok = ok && (bseen & 3) == 3 && (bseen == (1 | 2 | 4) || bseen == (1 | 2 | 8 | 16));
+                    if (ok && c)
+                        s_bid_one(c, r, agent, &a);
+                } while (ok && gp_jscan_lit(&s, ','));
+                ok = ok && gp_jscan_lit(&s, ']');
+            }
+        } else {
+            return false;
+        }
+        ok = ok && !(seen & bit);
+        seen |= bit;
+    }
+    gp_jscan_ws(&s);
+    return ok && s.p == s.end && (seen & 5) == 5;
+}
+
+/* The same answers from the tree: whatever a message holds, as before. */
+static void s_bids_tree(coord_t *c, s_round_t *r, const char *agent, json_t *bids)
+{
+    size_t i;
+    json_t *b;
+    json_array_foreach(bids, i, b) {
+        s_answer_t a = { 0 };
+        json_t *score = json_object_get(b, "score"), *alloc = json_object_get(b, "alloc");
+        a.job = json_string_value(json_object_get(b, "job"));
+        a.node = json_string_value(json_object_get(b, "node"));
+        a.refused = json_string_value(json_object_get(b, "refused"));
+        a.refused_len = a.refused ? strlen(a.refused) : 0;
+        a.has_score = json_is_number(score);
+        a.score = json_number_value(score);
+        char *text = NULL;
+        if (a.job && a.node && !a.refused && gp_alloc_from_json(alloc, &a.plan, NULL) == 0) {
+            a.alloc_ok = 1;
+            a.alloc = text = json_dumps(alloc, JSON_COMPACT);
+            a.alloc_len = text ? strlen(text) : 0;
+        }
+        s_bid_one(c, r, agent, &a);
+        free(text);
+    }
+}
+
 static void s_bids(coord_t *c, gp_wire_msg_t *msg)
 {
     s_round_t *r = s_r(c);
-    json_t *round = json_object_get(msg->body, "round");
-    json_t *bids = json_object_get(msg->body, "bids");
-    if (!json_is_integer(round) || !json_is_array(bids)) {
-        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BIDS]);
-        return;
+    int64_t round = 0;
+    json_t *bids = NULL;
+    int scanned = msg->text && s_bids_scan(msg->text, msg->text_len, &round, NULL, NULL, NULL);
+    if (!scanned) {
+        gp_err_t err;
+        json_t *body = gp_wire_msg_body(msg, &err);
+        if (body == NULL) {   /* as gp_wire_recv drops it */
+            char a[64];
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_MESSAGE]);
+            gp_log_warn("message dropped agent=%s reason=\"%s\"",
+                        gp_wire_printable(msg->identity, msg->identity_len, a, sizeof a), err.msg);
+            return;
+        }
+        json_t *jr = json_object_get(body, "round");
+        bids = json_object_get(body, "bids");
+        if (!json_is_integer(jr) || !json_is_array(bids)) {
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BIDS]);
+            return;
+        }
+        round = json_integer_value(jr);
     }
     /* How long agents take to answer, late answers included: the deadline
      * follows it (twice the recent answer time, within [bid-timeout, 2 s]). */
     int64_t took = gp_mono_ms() - r->sent_ms;
-    if (json_integer_value(round) == r->id || json_integer_value(round) == r->id - 1)
+    if (round == r->id || round == r->id - 1)
         r->answer_ms = r->answer_ms ? (r->answer_ms * 3 + took) / 4 : took;
-    if (!r->active || json_integer_value(round) != r->id) {
+    if (!r->active || round != r->id) {
         gp_metric_inc(c->m.late_bids);
         return;
     }
@@ -430,44 +635,10 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         gp_strmap_put(r->agents, agent, (void *)&s_answered);
         r->answered++;
     }
-    size_t i;
-    json_t *b;
-    json_array_foreach(bids, i, b) {
-        const char *job = json_string_value(json_object_get(b, "job"));
-        const char *node = json_string_value(json_object_get(b, "node"));
-        s_entry_t *e = job ? gp_strmap_get(r->by_job, job) : NULL;
-        coord_node_t *cn = node ? coord_cache_node(c, node, 0) : NULL;
-        if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
-            char a[64], jb[64];
-            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID_NOT_ASKED]);
-            gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
-                        gp_wire_printable(agent, strlen(agent), a, sizeof a),
-                        gp_wire_printable(job ? job : "", job ? strlen(job) : 0, jb, sizeof jb));
-            continue;
-        }
-        const char *refused = json_string_value(json_object_get(b, "refused"));
-        if (refused) {
-            snprintf(e->reason, sizeof e->reason, "%.40s refused: %.100s", node, refused);
-            gp_metric_inc(c->m.bids_refused);
-            continue;
-        }
-        json_t *score = json_object_get(b, "score"), *alloc = json_object_get(b, "alloc");
-        gp_alloc_t plan;
-        if (!json_is_number(score) || gp_alloc_from_json(alloc, &plan, NULL) < 0 ||
-            strcmp(plan.node, node) != 0 || strcmp(plan.job, job) != 0) {
-            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
-            continue;
-        }
-        if (s_proposal_rejected(c, r, e, agent, &plan))
-            continue;
-        gp_metric_inc(c->m.bids);
-        s_bid_t *grown = e->nbids < S_MAX_CAND
-                             ? realloc(e->bids, sizeof *grown * (size_t)(e->nbids + 1)) : NULL;
-        if (grown) {
-            e->bids = grown;
-            grown[e->nbids++] = (s_bid_t){ json_number_value(score), json_incref(alloc) };
-        }
-    }
+    if (scanned)
+        s_bids_scan(msg->text, msg->text_len, &round, c, r, agent);
+    else
+        s_bids_tree(c, r, agent, bids);
     if (r->answered >= r->asked)
         r->deadline_ms = gp_mono_ms();   /* every agent answered: award now */
 }
@@ -1384,7 +1555,7 @@ static int s_try_bid(void *ctx, int i)
     if (!t->dropped)
         coord_cache_untentative(c, t->e->id);   /* its node did not bid */
     t->dropped = 1;
-    if (gp_alloc_from_json(t->e->bids[i].alloc, &t->plan, NULL) < 0)
+    if (gp_alloc_from_json_str(S_BID_ALLOC(&t->e->bids[i]), &t->plan, NULL) < 0)
         return -1;
     if (coord_cache_hold(c, &t->plan) == 0)
         return 0;
@@ -1401,8 +1572,7 @@ static int s_choose(coord_t *c, s_entry_t *e)
     coord_bid_key_t keys[S_MAX_CAND];
     int order[S_MAX_CAND];
     for (int b = 0; b < e->nbids; b++)
-        keys[b] = (coord_bid_key_t){ json_string_value(json_object_get(e->bids[b].alloc, "node")),
-                                     e->bids[b].score };
+        keys[b] = (coord_bid_key_t){ e->bids[b].node, e->bids[b].score };
     const gp_alloc_t *held = coord_cache_held(c, e->id);
     s_try_t t = { .c = c, .e = e };
     int late = 0;
