@@ -218,6 +218,9 @@ struct coord_round {
     gp_strmap_t *offered;         /* id -> s_offer_t*: every offer not answered yet */
     int kick;                     /* open a round now, not at the tick (coord_round_kick) */
     gp_job_t orig;                /* the job as submitted */
+    const void *orig_of;          /* the entry whose job s_bid_job left in orig (within
+                                   * one BIDS: an agent answers a job's nodes in a row),
+                                   * NULL once anything else parses into it */
     gp_job_t here;                /* the same, pinned to this region */
     gp_candidate_t cand[S_MAX_CAND];
 };
@@ -231,6 +234,7 @@ static s_state_t *s_st(coord_t *c) { return c->round; }
  * whole round, whatever the class's summary does meanwhile). */
 static int s_parse_job(s_state_t *st, const s_entry_t *e, const char *region, gp_err_t *err)
 {
+    st->orig_of = NULL;
     if (e->spec == NULL || gp_job_from_json(e->spec, &st->orig, err) < 0)
         return -1;
     if (e->sized) {
@@ -366,19 +370,24 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
 /* e's job as submitted, for the checks of its proposals; NULL when
  * unreadable.  The round keeps the jobs of the first S_MAX_PARSED entries
  * to receive bids (a gp_job_t is large); the others are parsed into the
- * scratch job at each of their bids. */
+ * scratch job at their bids, once for the bids of one job in a row (an
+ * agent answers a job's nodes together). */
 static const gp_job_t *s_bid_job(coord_t *c, s_round_t *r, s_entry_t *e)
 {
     s_state_t *st = s_st(c);
     if (e->job_slot)
         return &r->jobs[e->job_slot - 1];
+    if (st->orig_of == e)
+        return &st->orig;
     if (s_parse_job(st, e, c->cfg.region, NULL) < 0)
         return NULL;
     int cap = r->n < S_MAX_PARSED ? r->n : S_MAX_PARSED;
     if (r->jobs == NULL)
         r->jobs = malloc((size_t)cap * sizeof *r->jobs);
-    if (r->jobs == NULL || r->njobs >= cap)
+    if (r->jobs == NULL || r->njobs >= cap) {
+        st->orig_of = e;
         return &st->orig;
+    }
     r->jobs[r->njobs] = st->orig;
     e->job_slot = ++r->njobs;
     return &r->jobs[r->njobs - 1];
@@ -599,6 +608,7 @@ static void s_bids_tree(coord_t *c, s_round_t *r, const char *agent, json_t *bid
 static void s_bids(coord_t *c, gp_wire_msg_t *msg)
 {
     s_round_t *r = s_r(c);
+    s_st(c)->orig_of = NULL;
     int64_t round = 0;
     json_t *bids = NULL;
     int scanned = msg->text && s_bids_scan(msg->text, msg->text_len, &round, NULL, NULL, NULL);
