@@ -693,8 +693,10 @@ static void s_offer(coord_t *c, s_flight_t *f)
         if (!s->offerable || gp_strmap_get(ids, s->id))
             continue;
         gp_strmap_put(ids, s->id, s);
-        if (coord_round_offer(c, s->id, s->owner, s->text, s->priority, s->submitted_ms,
-                              f->token) == 0) {
+        /* the canonical submission holds the record's spec as built, the
+         * same tree as its text's (gp_jobrec_dump writes json_dumps's bytes) */
+        if (coord_round_offer(c, s->id, s->owner, s->text, json_object_get(s->submitted, "spec"),
+                              s->priority, s->submitted_ms, f->token) == 0) {
             s->offered = 1;
             f->at_round++;
         }

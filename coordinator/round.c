@@ -267,6 +267,8 @@ static void s_offer_end(coord_t *c, s_offer_t *o, int64_t revision)
     if (c->round && c->round->offered && gp_strmap_get(c->round->offered, o->id) == o)
         gp_strmap_del(c->round->offered, o->id);
     coord_intake_offer_done(c, o->token, o->id, revision);
+    if (revision == 0)   /* not put by the round (s_wave_add expected it) */
+        coord_cache_unexpect(c, o->id);
     free(o->text);
     json_decref(o->spec);
     free(o);
@@ -298,7 +300,7 @@ static void s_offers_drop(coord_t *c)
 }
 
 int coord_round_offer(coord_t *c, const char *id, const char *owner, const char *text,
-                      int priority, int64_t submitted_ms, uint64_t token)
+                      json_t *spec, int priority, int64_t submitted_ms, uint64_t token)
 {
     s_state_t *st = c->round;
     if (st == NULL || !coord_is_leader(c) || coord_store_full(c) ||
@@ -310,18 +312,14 @@ int coord_round_offer(coord_t *c, const char *id, const char *owner, const char 
     if (gp_strmap_get(st->offered, id))
         return -1;   /* offered already (by another request): stored alone */
     s_offer_t *o = calloc(1, sizeof *o);
-    json_t *rec = o ? json_loads(text, 0, NULL) : NULL;
-    json_t *spec = json_object_get(rec, "spec");
     if (o == NULL || !json_is_object(spec) || (o->text = strdup(text)) == NULL ||
         gp_strmap_put(st->offered, id, o) < 0) {
-        json_decref(rec);
         if (o)
             free(o->text);
         free(o);
         return -1;
     }
     o->spec = json_incref(spec);
-    json_decref(rec);
     gp_strlcpy(o->id, id, sizeof o->id);
     gp_strlcpy(o->owner, owner, sizeof o->owner);
     o->priority = priority;
@@ -1197,8 +1195,11 @@ static void s_wave_add(s_commit_t *k, int g)
         gp_txnb_cmp(k->t, k->aw[a]->jkey, e->offer ? GP_ETCD_CMP_CREATE : GP_ETCD_CMP_MOD,
                     e->offer ? 0 : e->mod_rev);
         gp_txnb_put(k->t, k->aw[a]->akey, k->aw[a]->alloc_text);
-        if (e->offer)
+        if (e->offer) {
             gp_txnb_put(k->t, k->aw[a]->jkey, e->offer->text);
+            /* the watch may bring it before the commit's answer: not parsed again */
+            coord_cache_expect_record(k->c, e->id, e->offer->text, e->offer->spec);
+        }
     }
     k->seg_node[k->nseg] = g;
     k->seg_txn[k->nseg] = k->ntxn;
