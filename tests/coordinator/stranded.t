@@ -34,7 +34,10 @@ is "$(job_field c1 spill region)" r2 "in r2"
 submit c1 '{"id": "late", "devices": 1, "mem_mib": 1024}'
 lost() { grep -q 'fault injection: the queue loses job=late' "$T_TMP/c1.log"; }
 wait_for 15 lost; ok $? "the leader's queue lost the job"
-is "$(job_state c1 late)" pending "it is stored, pending"
+# stored (pending until the repair, which may come at once: a refused
+# hand-off asks for a reconciliation within a second)
+st=$(job_state c1 late)
+case "$st" in pending|placed|running) ok 0 "it is stored ($st)" ;; *) ok 1 "it is stored ($st)" ;; esac
 repaired() { grep -q 'queue repaired.* job=late' "$T_TMP/c1.log"; }
 wait_for 30 repaired; ok $? "the leader's reconciliation finds the job missing from its queue"
 wait_state c1 late running 20; ok $? "and the job runs"
