@@ -1073,11 +1073,12 @@ static int s_prepare(coord_t *c, s_award_t *aw)
     s_entry_t *e = aw->e;
     if (s_award_valid(c, e) < 0)
         return -1;
-    json_t *al = gp_alloc_to_json(e->best);
-    aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
-    json_decref(al);
-    if (aw->alloc_text == NULL)
+    gp_ebuf_t text = { 0 };   /* json_dumps's bytes of gp_alloc_to_json, without the tree */
+    if (gp_alloc_dump_buf(e->best, &text) < 0 || text.p == NULL) {
+        gp_ebuf_free(&text);
         return -1;
+    }
+    aw->alloc_text = text.p;   /* owned: free() */
     gp_key_alloc(aw->akey, c->cfg.prefix, e->best->node, e->id);
     gp_key_job(aw->jkey, c->cfg.prefix, e->id);
     return 0;
