@@ -168,9 +168,37 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
     return o;
 }
 
-/* Validate one submission and queue it. -1: answered with an error. */
+/* The last job of a request that some node the pool knows could hold,
+ * its id blanked: the next one equal to it but for its id can be held
+ * too (the capacity engine does not change within a request), without
+ * ranking it again (a burst's arrays hold 250 alike jobs). */
+typedef struct {
+    int valid;
+    gp_job_t job;
+} s_fits_t;
+
+/* Whether job is fits's job but for its id (byte for byte: parsed the
+ * same way from the same fields); else, when remember, fits takes it. */
+static int s_fits_same(s_fits_t *fits, gp_job_t *job, int remember)
+{
+    if (fits == NULL)
+        return 0;
+    char id[sizeof job->id];
+    memcpy(id, job->id, sizeof id);
+    memset(job->id, 0, sizeof job->id);   /* blanked for the comparison, then restored */
+    int same = fits->valid && memcmp(&fits->job, job, sizeof *job) == 0;
+    if (!same && remember) {
+        fits->job = *job;
+        fits->valid = 1;
+    }
+    memcpy(job->id, id, sizeof id);
+    return same;
+}
+
+/* Validate one submission and queue it. -1: answered with an error.
+ * fits (may be NULL) remembers the request's last job that could fit. */
 static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text, size_t len,
-                    json_t **error)
+                    s_fits_t *fits, json_t **error)
 {
     gp_jobrec_t rec;
     gp_err_t err;
@@ -216,7 +244,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_candidate_t cand;
     int ncand = 0;
     gp_placement_t *capacity = coord_cache_capacity(c);
-    if (gp_placement_node_count(capacity) > 0 &&
+    if (gp_placement_node_count(capacity) > 0 && !s_fits_same(fits, &rec.spec, 0) &&
         (gp_placement_rank(capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
         char never[400] = "", msg[512];
         if (err.code == GP_ERR_NOTFOUND &&
@@ -228,6 +256,8 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
+    if (gp_placement_node_count(capacity) > 0)
+        s_fits_same(fits, &rec.spec, 1);
     s_set_t *in = &s_in(c)->q;
     if (in->nsubs == in->cap) {
         int cap = in->cap ? in->cap * 2 : 256;
@@ -370,7 +400,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
     pr->req = req;
     if (json_is_object(doc)) {
         json_t *error = NULL;
-        if (s_accept(c, pr, -1, body, len, &error) < 0) {
+        if (s_accept(c, pr, -1, body, len, NULL, &error) < 0) {
             free(pr);
             json_decref(doc);
             int st = (int)json_integer_value(json_object_get(error, "status"));
@@ -384,6 +414,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         /* An id twice in one array is a 400 for every copy after the first
          * accepted one: one request, one job per id. */
         gp_strmap_t *seen = gp_strmap_new();
+        s_fits_t *fits = calloc(1, sizeof *fits);   /* NULL: each job ranked */
         size_t i;
         json_t *v;
         json_array_foreach(doc, i, v) {
@@ -395,7 +426,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
                 error = json_pack("{s:s}", "error", "this id appears earlier in the same request");
                 slot = NULL;
             } else if (seen == NULL || text == NULL ||
-                       s_accept(c, pr, (int)i, text, strlen(text), &error) < 0) {
+                       s_accept(c, pr, (int)i, text, strlen(text), fits, &error) < 0) {
                 slot = NULL;
             } else if (vid) {
                 gp_strmap_put(seen, vid, pr);
@@ -413,6 +444,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             free(text);
         }
         gp_strmap_destroy(&seen);
+        free(fits);
     }
     json_decref(doc);
     if (pr->waiting == 0) {
