@@ -863,7 +863,11 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         if (put) {
             s_alloc_put(c, a, b, kv);
             coord_job_t *j = coord_cache_job(c, b);
-            if (j == NULL || gp_job_state_final(j->state) || j->state == GP_JOB_LOST)
+            /* A job not known yet whose record we are committing comes in
+             * the same revision, right after its allocation: no orphan.
+             * (Should it not come, the periodic full pass sees one.) */
+            int coming = j == NULL && c->cache->expected && gp_strmap_get(c->cache->expected, b);
+            if ((j == NULL && !coming) || (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST)))
                 c->recovery_dirty = 1;
         } else {
             s_alloc_del(c, a, b);
@@ -872,12 +876,19 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     case K_JOBS:
         if (put) {
             coord_job_t *j = coord_cache_job(c, a);
+            int known = j != NULL;
             char region[sizeof j->region];
             gp_strlcpy(region, j ? j->region : "", sizeof region);
             s_job_put(c, a, kv);
             j = coord_cache_job(c, a);
+            /* What can make an allocation releasable (recovery.c): the job
+             * ended or lost, moved to another region, or new while its
+             * allocation's node is gone (a new job on a present node, as a
+             * burst brings thousands, makes none). */
+            const gp_alloc_t *al = j && !known ? coord_cache_alloc(c, a) : NULL;
+            coord_node_t *an = al ? coord_cache_node(c, al->node, 0) : NULL;
             if (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST ||
-                      strcmp(j->region, region) != 0))
+                      (known && strcmp(j->region, region) != 0) || (al && (an == NULL || !an->present))))
                 c->recovery_dirty = 1;
         } else {
             c->recovery_dirty = 1;
