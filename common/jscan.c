@@ -5,10 +5,14 @@
  * a jansson tree per line was the largest part of a daemon's CPU) and the
  * job records inside them.  Only what those need: strings of printable
  * ASCII without escapes (the caller's full parser takes the others, and
- * checks their UTF-8), integers exactly, other numbers only skipped.
+ * checks their UTF-8), integers exactly, other numbers as jansson reads
+ * them (the scores of bids).
  */
 #include "jscan.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "banned.h"
@@ -167,6 +171,30 @@ bool gp_jscan_skip(gp_jscan_t *s)
     default:
         return s_number(s);
     }
+}
+
+bool gp_jscan_num(gp_jscan_t *s, double *v)
+{
+    gp_jscan_ws(s);
+    const char *num = s->p;
+    if (!s_number(s) || s->p - num >= 64)
+        return false;
+    char buf[64];
+    memcpy(buf, num, (size_t)(s->p - num));
+    buf[s->p - num] = '\0';
+    errno = 0;
+    if (strpbrk(buf, ".eE") == NULL) {   /* jansson: an integer, within int64 */
+        long long x = strtoll(buf, NULL, 10);
+        if (errno == ERANGE)
+            return false;
+        *v = (double)x;
+        return true;
+    }
+    double d = strtod(buf, NULL);        /* jansson: a real, finite */
+    if (isinf(d) || isnan(d))
+        return false;
+    *v = d;
+    return true;
 }
 
 bool gp_jscan_key_is(const char *k, size_t kn, const char *want)

@@ -4,7 +4,8 @@
  * For the few hot paths where a daemon reads many small JSON documents of
  * a known shape and needs a handful of their fields (etcd's watch lines,
  * the job records they carry): a cursor over the text, with readers of a
- * literal, a string, an integer, a boolean, and a skip of any value.
+ * literal, a string, an integer, a number, a boolean, and a skip of any
+ * value.
  * Strings are returned as they stand in the text, so a string holding an
  * escape, a control character or a byte outside ASCII is refused (false):
  * callers then fall back to a full parser (jansson), which also judges
@@ -47,6 +48,9 @@ bool gp_jscan_str(gp_jscan_t *s, const char **start, size_t *n);
 /* An integer, bare or quoted (etcd's gateway writes int64s as strings). */
 bool gp_jscan_i64(gp_jscan_t *s, int64_t *v);
 bool gp_jscan_bool(gp_jscan_t *s, bool *v);
+/* A bare number as jansson reads one (json_number_value): an integer
+ * (within int64, as jansson requires) or a real (strtod, finite). */
+bool gp_jscan_num(gp_jscan_t *s, double *v);
 /* Any value: objects and arrays (32 levels at most), strings without
  * escapes, numbers (fractions and exponents too), true, false, null. */
 bool gp_jscan_skip(gp_jscan_t *s);

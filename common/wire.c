@@ -31,7 +31,31 @@ const char *gp_msg_type_name(gp_msg_type_t type)
 void gp_wire_msg_clear(gp_wire_msg_t *msg)
 {
     json_decref(msg->body);
+    free(msg->text);
     memset(msg, 0, sizeof *msg);
+}
+
+/* A body's text judged: a JSON object without a repeated key. */
+static json_t *s_body(gp_msg_type_t type, const char *text, size_t len, gp_err_t *err)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL || !json_is_object(body)) {
+        gp_err_set(err, GP_ERR_PROTOCOL, "%s body is not a JSON object%s%s",
+                   s_type_names[type], body ? "" : ": ", body ? "" : jerr.text);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+json_t *gp_wire_msg_body(gp_wire_msg_t *msg, gp_err_t *err)
+{
+    if (msg->body == NULL && msg->text)
+        msg->body = s_body(msg->type, msg->text, msg->text_len, err);
+    else if (msg->body == NULL)
+        gp_err_set(err, GP_ERR_PROTOCOL, "no body");
+    return msg->body;
 }
 
 int gp_wire_version_parse(const char *s)
@@ -129,6 +153,11 @@ static void s_drain(void *sock, zmq_msg_t *part)
 
 int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err)
 {
+    return gp_wire_recv_text(sock, msg, GP_MSG_NONE, err);
+}
+
+int gp_wire_recv_text(void *sock, gp_wire_msg_t *msg, gp_msg_type_t text_type, gp_err_t *err)
+{
     int type = 0;
     size_t tsz = sizeof type;
     zmq_getsockopt(sock, ZMQ_TYPE, &type, &tsz);
@@ -205,11 +234,15 @@ int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err)
                    s_type_names[msg->type], bl);
         goto cleanup;
     }
-    json_error_t jerr;
-    msg->body = json_loadb(zmq_msg_data(&f[2]), bl, JSON_REJECT_DUPLICATES, &jerr);
-    if (msg->body == NULL || !json_is_object(msg->body)) {
-        gp_err_set(err, GP_ERR_PROTOCOL, "%s body is not a JSON object%s%s",
-                   s_type_names[msg->type], msg->body ? "" : ": ", msg->body ? "" : jerr.text);
+    if (text_type != GP_MSG_NONE && msg->type == text_type) {
+        if ((msg->text = malloc(bl + 1)) == NULL) {
+            gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            goto cleanup;
+        }
+        memcpy(msg->text, zmq_msg_data(&f[2]), bl);
+        msg->text[bl] = '\0';
+        msg->text_len = bl;
+    } else if ((msg->body = s_body(msg->type, zmq_msg_data(&f[2]), bl, err)) == NULL) {
         goto cleanup;
     }
     rc = 1;

@@ -71,7 +71,10 @@ typedef enum {
 
 const char *gp_msg_type_name(gp_msg_type_t type);
 
-/* A received message.  Owns body (json_decref'd by gp_wire_msg_clear). */
+/* A received message.  Owns body (json_decref'd by gp_wire_msg_clear)
+ * and text (freed by it).  A message received by gp_wire_recv_text in the
+ * type asked for has its body as text alone (body NULL until
+ * gp_wire_msg_body builds it); every other one has body and no text. */
 typedef struct {
     char identity[256];      /* ROUTER only: the peer's routing id */
     size_t identity_len;
@@ -79,6 +82,8 @@ typedef struct {
     gp_msg_type_t type;
     int version;             /* N of the "gpupool/N" envelope */
     json_t *body;
+    char *text;              /* gp_wire_recv_text: the body as received, NUL-terminated */
+    size_t text_len;
 } gp_wire_msg_t;
 
 void gp_wire_msg_clear(gp_wire_msg_t *msg);
@@ -110,6 +115,16 @@ int gp_wire_versions_spoken(const char *list, int *out, int max, gp_err_t *err);
  * (err says why; the caller counts it; on a ROUTER, msg->identity still
  * names the sender, and msg holds nothing else). */
 int gp_wire_recv(void *sock, gp_wire_msg_t *msg, gp_err_t *err);
+/* The same, but a message of type text_type keeps its body as text, not
+ * yet judged: for a hot reader that reads it in place (jscan.h).  Such a
+ * reader falls back to gp_wire_msg_body for what it does not take, which
+ * judges the text as gp_wire_recv would have: NULL (err says why; the
+ * caller drops and counts the message) when it is not a JSON object, or
+ * repeats a key. */
+int gp_wire_recv_text(void *sock, gp_wire_msg_t *msg, gp_msg_type_t text_type, gp_err_t *err);
+/* msg's body, parsed from its text when it was received as text (and
+ * kept); borrowed, NULL when the text is not a valid body. */
+json_t *gp_wire_msg_body(gp_wire_msg_t *msg, gp_err_t *err);
 
 /* data (a routing id, a name from a peer) made safe for a log line's
  * key=value field: printable ASCII but space, quote and backslash, others

@@ -69,6 +69,7 @@ struct coord_cache {
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
     gp_strmap_t *drains;             /* node -> coord_drain_t* */
     gp_strmap_t *agents;             /* "region/agent" -> json_t* (agents/ records) */
+    gp_strmap_t *expected;           /* id -> s_expected_t*: records we commit, not seen yet */
     int schema;                      /* the store schema the pool writes (P schema; 1 absent) */
     int64_t schema_mod_rev;
     struct s_lagged *lagged;         /* test hook: watch responses held back (owned) */
@@ -686,6 +687,50 @@ static void s_job_free(void *value)
 /* Copy a record's summary into the job's entry (created if new), with the
  * record's text.  spec: the record's spec, kept while the job is pending
  * (rounds read it from here: the text is parsed once). */
+/* A record this coordinator committed (coord_cache_expect_record). */
+typedef struct {
+    char *text;
+    size_t len;
+    json_t *spec;
+} s_expected_t;
+
+#define S_EXPECTED_MAX 20000   /* records being committed, not yet seen: a bound above a burst's */
+
+static void s_expected_free(void *value)
+{
+    s_expected_t *x = value;
+    if (x == NULL)
+        return;
+    free(x->text);
+    json_decref(x->spec);
+    free(x);
+}
+
+void coord_cache_expect_record(coord_t *c, const char *id, const char *text, json_t *spec)
+{
+    coord_cache_t *k = c->cache;
+    if (k == NULL || k->jobs == NULL || coord_cache_job(c, id) || !json_is_object(spec) ||
+        (k->expected == NULL && (k->expected = gp_strmap_new()) == NULL) ||
+        gp_strmap_size(k->expected) >= S_EXPECTED_MAX)
+        return;
+    s_expected_t *x = malloc(sizeof *x);
+    if (x == NULL || (x->text = strdup(text)) == NULL) {
+        free(x);
+        return;
+    }
+    x->len = strlen(x->text);
+    x->spec = json_incref(spec);
+    s_expected_free(gp_strmap_del(k->expected, id));
+    if (gp_strmap_put(k->expected, id, x) < 0)
+        s_expected_free(x);
+}
+
+void coord_cache_unexpect(coord_t *c, const char *id)
+{
+    if (c->cache && c->cache->expected)
+        s_expected_free(gp_strmap_del(c->cache->expected, id));
+}
+
 static coord_job_t *s_job_fill(coord_t *c, const char *id, const gp_etcd_kv_t *kv,
                                const gp_jobrec_sum_t *m, gp_job_state_t st, json_t *spec)
 {
@@ -757,6 +802,22 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     char state[32];
     const char *state_s;
     gp_job_state_t st;
+    /* A record we committed, byte for byte: the spec parsed for its
+     * round serves, and the rest is read in place. */
+    s_expected_t *x = c->cache->expected ? gp_strmap_del(c->cache->expected, id) : NULL;
+    if (x && x->len == kv->value_len && !memcmp(x->text, kv->value, x->len) &&
+        gp_jobrec_sum_scan(kv->value, kv->value_len, &m) &&
+        s_span_str(m.state, state, sizeof state, &state_s) && state_s &&
+        gp_job_state_parse(state_s, &st) == 0) {
+        coord_job_t *j = s_job_fill(c, id, kv, &m, st, x->spec);
+        if (j) {
+            coord_shapes_job_seen(c, id, x->spec, m.submitted_ms);   /* the first time only */
+            coord_cache_eval(c, j);
+        }
+        s_expected_free(x);
+        return;
+    }
+    s_expected_free(x);
     if (coord_cache_job(c, id) != NULL && coord_shapes_job_known(c, id) &&
         gp_jobrec_sum_scan(kv->value, kv->value_len, &m) &&
         s_span_str(m.state, state, sizeof state, &state_s) && state_s &&
@@ -780,7 +841,8 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
         json_decref(o);
         return;
     }
-    coord_shapes_job_seen(c, id, o);   /* counted the first time only */
+    coord_shapes_job_seen(c, id, json_object_get(o, "spec"),
+                          json_integer_value(json_object_get(o, "submitted_ms")));   /* the first time only */
     json_decref(o);
     coord_cache_eval(c, j);
 }
@@ -801,7 +863,11 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
         if (put) {
             s_alloc_put(c, a, b, kv);
             coord_job_t *j = coord_cache_job(c, b);
-            if (j == NULL || gp_job_state_final(j->state) || j->state == GP_JOB_LOST)
+            /* A job not known yet whose record we are committing comes in
+             * the same revision, right after its allocation: no orphan.
+             * (Should it not come, the periodic full pass sees one.) */
+            int coming = j == NULL && c->cache->expected && gp_strmap_get(c->cache->expected, b);
+            if ((j == NULL && !coming) || (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST)))
                 c->recovery_dirty = 1;
         } else {
             s_alloc_del(c, a, b);
@@ -810,12 +876,19 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
     case K_JOBS:
         if (put) {
             coord_job_t *j = coord_cache_job(c, a);
+            int known = j != NULL;
             char region[sizeof j->region];
             gp_strlcpy(region, j ? j->region : "", sizeof region);
             s_job_put(c, a, kv);
             j = coord_cache_job(c, a);
+            /* What can make an allocation releasable (recovery.c): the job
+             * ended or lost, moved to another region, or new while its
+             * allocation's node is gone (a new job on a present node, as a
+             * burst brings thousands, makes none). */
+            const gp_alloc_t *al = j && !known ? coord_cache_alloc(c, a) : NULL;
+            coord_node_t *an = al ? coord_cache_node(c, al->node, 0) : NULL;
             if (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST ||
-                      strcmp(j->region, region) != 0))
+                      (known && strcmp(j->region, region) != 0) || (al && (an == NULL || !an->present))))
                 c->recovery_dirty = 1;
         } else {
             c->recovery_dirty = 1;
@@ -1036,6 +1109,7 @@ static void s_clear(coord_t *c)
     s_map_destroy(&k->drains, s_drain_free);
     s_map_destroy(&k->agents, s_json_free);
     s_map_destroy(&k->jobs, s_job_free);
+    s_map_destroy(&k->expected, s_expected_free);
     gp_strmap_t **maps[] = { &k->allocs, &k->tentative, &k->leaders, &k->coordinators, &k->quotas };
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++)
         s_map_destroy(maps[m], NULL);

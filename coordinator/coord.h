@@ -248,6 +248,13 @@ gp_placement_t *coord_cache_engine(coord_t *c);
 gp_placement_t *coord_cache_capacity(coord_t *c);
 /* A NotReady node (notready.c) stays in the capacity engine as node says. */
 void coord_cache_capacity_keep(coord_t *c, const gp_node_t *node);
+/* A job record this coordinator is committing itself (an offer placed at
+ * intake), before the watch brings it: its text (copied) and its parsed
+ * spec (a reference taken).  When the watch brings exactly these bytes,
+ * the record is not parsed again.  Ignored when the job is known.
+ * coord_cache_unexpect forgets it (the commit did not put it). */
+void coord_cache_expect_record(coord_t *c, const char *id, const char *text, json_t *spec);
+void coord_cache_unexpect(coord_t *c, const char *id);
 /* The plan held for job by a round (coord_cache_hold), or NULL; borrowed,
  * valid until coord_cache_untentative or the watch confirms it. */
 const gp_alloc_t *coord_cache_held(coord_t *c, const char *job);
@@ -434,14 +441,15 @@ int coord_round_waiting(coord_t *c);
 void coord_round_abort(coord_t *c, const char *why);
 void coord_round_stop(coord_t *c);
 /* Placement at intake (the region's leader): offer a submitted job whose
- * record (text, copied) is not stored yet to the next round, which stores
+ * record (text, copied; spec, its parsed "spec", a reference taken: the
+ * tree of that text's spec) is not stored yet to the next round, which stores
  * it together with its allocation in one fenced transaction.  0: taken,
  * and coord_intake_offer_done(token, id) is called exactly once later
  * (never from within this call); -1: not taken (not the leader, the store
  * full, too many offers waiting, the id known or offered already): the
  * caller stores it alone. */
 int coord_round_offer(coord_t *c, const char *id, const char *owner, const char *text,
-                      int priority, int64_t submitted_ms, uint64_t token);
+                      json_t *spec, int priority, int64_t submitted_ms, uint64_t token);
 /* Every offer not in a commit goes back to intake now (stopping). */
 void coord_round_withdraw(coord_t *c);
 

@@ -62,6 +62,10 @@ typedef struct {
     json_t *submitted;         /* canonical submission, for idempotency */
     int status;
     json_t *answer;            /* record or error */
+    int stored;                /* the answer is the record, s->text: read
+                                * only for a single job's answer (an array
+                                * answers its state alone) */
+    gp_job_state_t state;      /* the record's */
     int offerable;             /* may be placed at intake (round.c) */
     int offered;               /* at the round, outcome not known yet */
     char owner[GP_SHORT_LEN];
@@ -164,9 +168,37 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
     return o;
 }
 
-/* Validate one submission and queue it. -1: answered with an error. */
+/* The last job of a request that some node the pool knows could hold,
+ * its id blanked: the next one equal to it but for its id can be held
+ * too (the capacity engine does not change within a request), without
+ * ranking it again (a burst's arrays hold 250 alike jobs). */
+typedef struct {
+    int valid;
+    gp_job_t job;
+} s_fits_t;
+
+/* Whether job is fits's job but for its id (byte for byte: parsed the
+ * same way from the same fields); else, when remember, fits takes it. */
+static int s_fits_same(s_fits_t *fits, gp_job_t *job, int remember)
+{
+    if (fits == NULL)
+        return 0;
+    char id[sizeof job->id];
+    memcpy(id, job->id, sizeof id);
+    memset(job->id, 0, sizeof job->id);   /* blanked for the comparison, then restored */
+    int same = fits->valid && memcmp(&fits->job, job, sizeof *job) == 0;
+    if (!same && remember) {
+        fits->job = *job;
+        fits->valid = 1;
+    }
+    memcpy(job->id, id, sizeof id);
+    return same;
+}
+
+/* Validate one submission and queue it. -1: answered with an error.
+ * fits (may be NULL) remembers the request's last job that could fit. */
 static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text, size_t len,
-                    json_t **error)
+                    s_fits_t *fits, json_t **error)
 {
     gp_jobrec_t rec;
     gp_err_t err;
@@ -212,7 +244,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_candidate_t cand;
     int ncand = 0;
     gp_placement_t *capacity = coord_cache_capacity(c);
-    if (gp_placement_node_count(capacity) > 0 &&
+    if (gp_placement_node_count(capacity) > 0 && !s_fits_same(fits, &rec.spec, 0) &&
         (gp_placement_rank(capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
         char never[400] = "", msg[512];
         if (err.code == GP_ERR_NOTFOUND &&
@@ -224,6 +256,8 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
+    if (gp_placement_node_count(capacity) > 0)
+        s_fits_same(fits, &rec.spec, 1);
     s_set_t *in = &s_in(c)->q;
     if (in->nsubs == in->cap) {
         int cap = in->cap ? in->cap * 2 : 256;
@@ -245,6 +279,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_strlcpy(s->owner, rec.owner, sizeof s->owner);
     s->priority = rec.spec.priority;
     s->submitted_ms = rec.submitted_ms;
+    s->state = rec.state;
     /* Placed at intake (round.c) when its region's leader is us and the
      * round's plain path applies: gangs, preferences (hand-offs),
      * right-sizing and quotas take the queued job's path. */
@@ -265,11 +300,62 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     return 0;
 }
 
+/* An array's answer as text: the bytes coord_respond_json writes for
+ * {"results": [...]}, without the tree's walks and dump (a burst answers
+ * thousands of slots a second).  A slot's members are "id", "status",
+ * "error" and "state" (strings, integers, nulls: nothing the walks for
+ * times and secrets touch); -1 (nothing sent) for anything else. */
+static int s_respond_results(gp_http_req_t *req, const json_t *results)
+{
+    gp_ebuf_t b = { 0 };
+    int rc = gp_ebuf_adds(&b, "{\"results\":[");
+    size_t i;
+    json_t *slot;
+    json_array_foreach(results, i, slot) {
+        const char *k;
+        json_t *v;
+        int first = 1;
+        if (rc < 0 || !json_is_object(slot) || gp_ebuf_adds(&b, i ? ",{" : "{") < 0) {
+            rc = -1;
+            break;
+        }
+        json_object_foreach((json_t *)slot, k, v) {
+            if (rc < 0 || (!first && gp_ebuf_adds(&b, ",") < 0) || gp_ebuf_json_str(&b, k) < 0 ||
+                gp_ebuf_adds(&b, ":") < 0) {
+                rc = -1;
+                break;
+            }
+            first = 0;
+            if (json_is_string(v))
+                rc = gp_ebuf_json_str(&b, json_string_value(v));
+            else if (json_is_integer(v))
+                rc = gp_ebuf_addf(&b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            else if (json_is_null(v))
+                rc = gp_ebuf_adds(&b, "null");
+            else
+                rc = -1;
+            if (strcmp(k, "id") && strcmp(k, "status") && strcmp(k, "error") && strcmp(k, "state"))
+                rc = -1;   /* not a slot's: coord_respond_json judges it */
+        }
+        if (rc < 0 || gp_ebuf_adds(&b, "}") < 0)
+            rc = -1;
+    }
+    if (rc < 0 || gp_ebuf_adds(&b, "]}\n") < 0) {
+        gp_ebuf_free(&b);
+        return -1;
+    }
+    gp_http_respond(req, 200, "application/json", b.p, b.len);   /* takes b.p */
+    return 0;
+}
+
 static void s_finish(coord_t *c, s_pending_req_t *pr)
 {
     (void)c;
     if (pr->is_array) {
-        coord_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
+        if (s_respond_results(pr->req, pr->results) == 0)
+            json_decref(pr->results);
+        else
+            coord_respond_json(pr->req, 200, json_pack("{s:o}", "results", pr->results));
     } else {
         coord_respond_json(pr->req, pr->status, pr->single);
     }
@@ -314,7 +400,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
     pr->req = req;
     if (json_is_object(doc)) {
         json_t *error = NULL;
-        if (s_accept(c, pr, -1, body, len, &error) < 0) {
+        if (s_accept(c, pr, -1, body, len, NULL, &error) < 0) {
             free(pr);
             json_decref(doc);
             int st = (int)json_integer_value(json_object_get(error, "status"));
@@ -328,6 +414,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         /* An id twice in one array is a 400 for every copy after the first
          * accepted one: one request, one job per id. */
         gp_strmap_t *seen = gp_strmap_new();
+        s_fits_t *fits = calloc(1, sizeof *fits);   /* NULL: each job ranked */
         size_t i;
         json_t *v;
         json_array_foreach(doc, i, v) {
@@ -339,7 +426,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
                 error = json_pack("{s:s}", "error", "this id appears earlier in the same request");
                 slot = NULL;
             } else if (seen == NULL || text == NULL ||
-                       s_accept(c, pr, (int)i, text, strlen(text), &error) < 0) {
+                       s_accept(c, pr, (int)i, text, strlen(text), fits, &error) < 0) {
                 slot = NULL;
             } else if (vid) {
                 gp_strmap_put(seen, vid, pr);
@@ -357,6 +444,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             free(text);
         }
         gp_strmap_destroy(&seen);
+        free(fits);
     }
     json_decref(doc);
     if (pr->waiting == 0) {
@@ -487,7 +575,7 @@ static int s_pass_collect(s_flight_t *f, int last)
             coord_store_write_failed(c, &err);
         } else if (res->succeeded) {
             s->status = 201;
-            s->answer = json_loads(s->text, 0, NULL);
+            s->stored = 1;
             gp_metric_inc(c->m.submissions);
         } else if ((size_t)k < res->n_responses && res->responses[k].n_kvs == 1) {
             s_answer_existing(s, &res->responses[k].kvs[0]);
@@ -518,13 +606,15 @@ static void s_answer(coord_t *c, s_set_t *in)
             json_t *slot = json_pack("{s:s,s:i}", "id", s->id, "status", s->status);
             if (s->status >= 400 && s->answer)
                 json_object_set(slot, "error", json_object_get(s->answer, "error"));
+            else if (s->stored)
+                json_object_set_new(slot, "state", json_string(gp_job_state_name(s->state)));
             else if (s->answer)
                 json_object_set(slot, "state", json_object_get(s->answer, "state"));
             json_array_set_new(pr->results, (size_t)s->index, slot);
             json_decref(s->answer);
         } else {
             pr->status = s->status;
-            pr->single = s->answer;
+            pr->single = s->stored ? json_loads(s->text, 0, NULL) : s->answer;
         }
         if (pr)
             pr->waiting--;
@@ -635,8 +725,10 @@ static void s_offer(coord_t *c, s_flight_t *f)
         if (!s->offerable || gp_strmap_get(ids, s->id))
             continue;
         gp_strmap_put(ids, s->id, s);
-        if (coord_round_offer(c, s->id, s->owner, s->text, s->priority, s->submitted_ms,
-                              f->token) == 0) {
+        /* the canonical submission holds the record's spec as built, the
+         * same tree as its text's (gp_jobrec_dump writes json_dumps's bytes) */
+        if (coord_round_offer(c, s->id, s->owner, s->text, json_object_get(s->submitted, "spec"),
+                              s->priority, s->submitted_ms, f->token) == 0) {
             s->offered = 1;
             f->at_round++;
         }
@@ -657,7 +749,7 @@ void coord_intake_offer_done(coord_t *c, uint64_t token, const char *id, int64_t
         s->offered = 0;
         if (revision > 0) {   /* stored, with its allocation */
             s->status = 201;
-            s->answer = json_loads(s->text, 0, NULL);
+            s->stored = 1;
             gp_metric_inc(c->m.submissions);
         }
         if (--f->at_round == 0) {

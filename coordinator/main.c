@@ -277,7 +277,7 @@ static void s_recv_agents(coord_t *c)
     for (int budget = 0; budget < 10000; budget++) {
         gp_wire_msg_t msg;
         gp_err_t err;
-        int rc = gp_wire_recv(c->router, &msg, &err);
+        int rc = gp_wire_recv_text(c->router, &msg, GP_MSG_BIDS, &err);   /* read in place: round.c */
         if (rc == 0)
             return;
         if (rc < 0) {

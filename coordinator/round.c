@@ -118,6 +118,7 @@
 #include "coord.h"
 #include "daemon.h"
 #include "decide.h"
+#include "jscan.h"
 #include "keys.h"
 #include "log.h"
 #include "txn.h"
@@ -131,13 +132,15 @@
 #define S_BIG_ROUND 64    /* a round of this many jobs or more ends with a trim */
 #define S_MAX_PARSED 64   /* jobs a round keeps parsed for its proposal checks */
 
-/* A bid: the agent's score and device plan for one node, kept as the
- * agent sent it (a reference to the message's JSON, validated on receipt)
- * and parsed again only if the award falls back to it. */
+/* A bid: the agent's score and device plan for one node, the plan kept
+ * as the agent sent it (its text, validated on receipt) and parsed again
+ * only if the award falls back to it. */
 typedef struct {
     double score;
-    json_t *alloc;
+    char *node;                   /* the node, then after its NUL the plan's text (one block, owned) */
 } s_bid_t;
+
+#define S_BID_ALLOC(b) ((b)->node + strlen((b)->node) + 1)
 
 /* A job of a round.  Entries stay small, since a round may hold a batch
  * of a thousand jobs: the job itself is the cache's parsed spec, of which
@@ -215,6 +218,9 @@ struct coord_round {
     gp_strmap_t *offered;         /* id -> s_offer_t*: every offer not answered yet */
     int kick;                     /* open a round now, not at the tick (coord_round_kick) */
     gp_job_t orig;                /* the job as submitted */
+    const void *orig_of;          /* the entry whose job s_bid_job left in orig (within
+                                   * one BIDS: an agent answers a job's nodes in a row),
+                                   * NULL once anything else parses into it */
     gp_job_t here;                /* the same, pinned to this region */
     gp_candidate_t cand[S_MAX_CAND];
 };
@@ -228,6 +234,7 @@ static s_state_t *s_st(coord_t *c) { return c->round; }
  * whole round, whatever the class's summary does meanwhile). */
 static int s_parse_job(s_state_t *st, const s_entry_t *e, const char *region, gp_err_t *err)
 {
+    st->orig_of = NULL;
     if (e->spec == NULL || gp_job_from_json(e->spec, &st->orig, err) < 0)
         return -1;
     if (e->sized) {
@@ -245,7 +252,7 @@ static void s_entry_clear(s_entry_t *e)
     json_decref(e->spec);
     e->spec = NULL;
     for (int b = 0; b < e->nbids; b++)
-        json_decref(e->bids[b].alloc);
+        free(e->bids[b].node);
     free(e->bids);
     e->bids = NULL;
     e->nbids = 0;
@@ -260,6 +267,8 @@ static void s_offer_end(coord_t *c, s_offer_t *o, int64_t revision)
     if (c->round && c->round->offered && gp_strmap_get(c->round->offered, o->id) == o)
         gp_strmap_del(c->round->offered, o->id);
     coord_intake_offer_done(c, o->token, o->id, revision);
+    if (revision == 0)   /* not put by the round (s_wave_add expected it) */
+        coord_cache_unexpect(c, o->id);
     free(o->text);
     json_decref(o->spec);
     free(o);
@@ -291,7 +300,7 @@ static void s_offers_drop(coord_t *c)
 }
 
 int coord_round_offer(coord_t *c, const char *id, const char *owner, const char *text,
-                      int priority, int64_t submitted_ms, uint64_t token)
+                      json_t *spec, int priority, int64_t submitted_ms, uint64_t token)
 {
     s_state_t *st = c->round;
     if (st == NULL || !coord_is_leader(c) || coord_store_full(c) ||
@@ -303,18 +312,14 @@ int coord_round_offer(coord_t *c, const char *id, const char *owner, const char 
     if (gp_strmap_get(st->offered, id))
         return -1;   /* offered already (by another request): stored alone */
     s_offer_t *o = calloc(1, sizeof *o);
-    json_t *rec = o ? json_loads(text, 0, NULL) : NULL;
-    json_t *spec = json_object_get(rec, "spec");
     if (o == NULL || !json_is_object(spec) || (o->text = strdup(text)) == NULL ||
         gp_strmap_put(st->offered, id, o) < 0) {
-        json_decref(rec);
         if (o)
             free(o->text);
         free(o);
         return -1;
     }
     o->spec = json_incref(spec);
-    json_decref(rec);
     gp_strlcpy(o->id, id, sizeof o->id);
     gp_strlcpy(o->owner, owner, sizeof o->owner);
     o->priority = priority;
@@ -363,19 +368,24 @@ static void s_hello(coord_t *c, gp_wire_msg_t *msg)
 /* e's job as submitted, for the checks of its proposals; NULL when
  * unreadable.  The round keeps the jobs of the first S_MAX_PARSED entries
  * to receive bids (a gp_job_t is large); the others are parsed into the
- * scratch job at each of their bids. */
+ * scratch job at their bids, once for the bids of one job in a row (an
+ * agent answers a job's nodes together). */
 static const gp_job_t *s_bid_job(coord_t *c, s_round_t *r, s_entry_t *e)
 {
     s_state_t *st = s_st(c);
     if (e->job_slot)
         return &r->jobs[e->job_slot - 1];
+    if (st->orig_of == e)
+        return &st->orig;
     if (s_parse_job(st, e, c->cfg.region, NULL) < 0)
         return NULL;
     int cap = r->n < S_MAX_PARSED ? r->n : S_MAX_PARSED;
     if (r->jobs == NULL)
         r->jobs = malloc((size_t)cap * sizeof *r->jobs);
-    if (r->jobs == NULL || r->njobs >= cap)
+    if (r->jobs == NULL || r->njobs >= cap) {
+        st->orig_of = e;
         return &st->orig;
+    }
     r->jobs[r->njobs] = st->orig;
     e->job_slot = ++r->njobs;
     return &r->jobs[r->njobs - 1];
@@ -406,21 +416,224 @@ static int s_proposal_rejected(coord_t *c, s_round_t *r, s_entry_t *e, const cha
     return 1;
 }
 
+/* One answer of a BIDS, read in place or from the tree: a bid or a
+ * refusal for (job, node). */
+typedef struct {
+    const char *job, *node;       /* NULL when absent or not a string */
+    const char *refused;          /* NULL: a bid */
+    size_t refused_len;
+    int has_score;
+    double score;
+    const char *alloc;            /* the plan's text (alloc_len bytes), or NULL */
+    size_t alloc_len;
+    int alloc_ok;                 /* alloc read into plan already (else alloc is
+                                   * NUL-terminated, for gp_alloc_from_json_str) */
+    gp_alloc_t plan;
+} s_answer_t;
+
+/* One answer of a BIDS: e's bid kept, or the refusal's reason, or the
+ * protocol error counted. */
+static void s_bid_one(coord_t *c, s_round_t *r, const char *agent, s_answer_t *a)
+{
+    s_entry_t *e = a->job ? gp_strmap_get(r->by_job, a->job) : NULL;
+    coord_node_t *cn = a->node ? coord_cache_node(c, a->node, 0) : NULL;
+    if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
+        char ag[64], jb[64];
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID_NOT_ASKED]);
+        gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
+                    gp_wire_printable(agent, strlen(agent), ag, sizeof ag),
+                    gp_wire_printable(a->job ? a->job : "", a->job ? strlen(a->job) : 0, jb, sizeof jb));
+        return;
+    }
+    if (a->refused) {
+        snprintf(e->reason, sizeof e->reason, "%.40s refused: %.*s", a->node,
+                 (int)(a->refused_len < 100 ? a->refused_len : 100), a->refused);
+        gp_metric_inc(c->m.bids_refused);
+        return;
+    }
+    if (!a->has_score || a->alloc == NULL ||
+        (!a->alloc_ok && gp_alloc_from_json_str(a->alloc, &a->plan, NULL) < 0) ||
+        strcmp(a->plan.node, a->node) != 0 || strcmp(a->plan.job, a->job) != 0) {
+        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
+        return;
+    }
+    if (s_proposal_rejected(c, r, e, agent, &a->plan))
+        return;
+    gp_metric_inc(c->m.bids);
+    size_t nl = strlen(a->node);
+    s_bid_t *grown = e->nbids < S_MAX_CAND
+                         ? realloc(e->bids, sizeof *grown * (size_t)(e->nbids + 1)) : NULL;
+    char *text = grown ? malloc(nl + 1 + a->alloc_len + 1) : NULL;
+    if (grown)
+        e->bids = grown;
+    if (text) {
+        memcpy(text, a->node, nl + 1);
+        memcpy(text + nl + 1, a->alloc, a->alloc_len);
+        text[nl + 1 + a->alloc_len] = '\0';
+        grown[e->nbids++] = (s_bid_t){ a->score, text };
+    }
+}
+
+/* A string of the BIDS read in place into buf (a name: shorter than it). */
+static bool s_scan_name(gp_jscan_t *s, char *buf, size_t size)
+{
+    const char *v;
+    size_t n;
+    if (!gp_jscan_str(s, &v, &n) || n >= size)
+        return false;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return true;
+}
+
+/*
+ * A BIDS read in place (jscan.h), the shape gpupool's agents write: an
+ * object of "round" (an integer), "agent" (a string) and "bids", whose
+ * answers hold "job" and "node" and either "refused" or "score" and
+ * "alloc" (gp_alloc_scan's shape).  A round's bids are most of what the
+ * leader reads in a burst (one per candidate node of every job): a tree
+ * per message was a tenth of its CPU.  Two passes: the first only judges,
+ * so that a message is taken whole or not at all; anything it does not
+ * take (another key, a key twice, an escape, another type or shape) is
+ * read from the tree (gp_wire_msg_body), which judges it exactly as
+ * before.  With c NULL it judges and sets *round; else s_bid_one takes
+ * every answer.
+ */
+static bool s_bids_scan(const char *text, size_t len, int64_t *round, coord_t *c, s_round_t *r,
+                        const char *agent)
+{
+    gp_jscan_t s = GP_JSCAN_INIT(text, len);
+    bool first = true, ok = gp_jscan_lit(&s, '{');
+    unsigned seen = 0;
+    const char *k;
+    size_t kn;
+    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
+        unsigned bit;
+        if (gp_jscan_key_is(k, kn, "round")) {
+            bit = 1;
+            gp_jscan_ws(&s);
+            ok = s.p < s.end && *s.p != '"' && gp_jscan_i64(&s, round) &&
+                 !(s.p < s.end && (*s.p == '.' || *s.p == 'e' || *s.p == 'E'));
+        } else if (gp_jscan_key_is(k, kn, "agent")) {
+            bit = 2;
+            const char *v;
+            size_t n;
+            ok = gp_jscan_str(&s, &v, &n);
+        } else if (gp_jscan_key_is(k, kn, "bids")) {
+            bit = 4;
+            ok = gp_jscan_lit(&s, '[');
+            if (ok && !gp_jscan_lit(&s, ']')) {
+                do {
+                    char job[GP_NAME_LEN], node[GP_NAME_LEN];
+                    s_answer_t a = { 0 };
+                    bool bfirst = true;
+                    unsigned bseen = 0;
+                    ok = gp_jscan_lit(&s, '{');
+                    while (ok && gp_jscan_obj_next(&s, &k, &kn, &bfirst, &ok)) {
+                        unsigned bb;
+                        if (gp_jscan_key_is(k, kn, "job")) {
+                            bb = 1;
+                            ok = s_scan_name(&s, job, sizeof job);
+                            a.job = job;
+                        } else if (gp_jscan_key_is(k, kn, "node")) {
+                            bb = 2;
+                            ok = s_scan_name(&s, node, sizeof node);
+                            a.node = node;
+                        } else if (gp_jscan_key_is(k, kn, "refused")) {
+                            bb = 4;
+                            ok = gp_jscan_str(&s, &a.refused, &a.refused_len);
+                        } else if (gp_jscan_key_is(k, kn, "score")) {
+                            bb = 8;
+                            ok = gp_jscan_num(&s, &a.score);
+                            a.has_score = 1;
+                        } else if (gp_jscan_key_is(k, kn, "alloc")) {
+                            bb = 16;
+                            gp_jscan_ws(&s);
+                            a.alloc = s.p;
+                            ok = gp_jscan_skip(&s) &&
+                                 gp_alloc_scan(a.alloc, (size_t)(s.p - a.alloc), &a.plan);
+                            a.alloc_len = (size_t)(s.p - a.alloc);
+                            a.alloc_ok = 1;
+                        } else {
+                            ok = false;
+                            break;
+                        }
+                        ok = ok && !(bseen & bb);
+                        bseen |= bb;
+                    }
+                    /* job and node, then a refusal or a bid, nothing else */
+                    ok = ok && (bseen & 3) == 3 && (bseen == (1 | 2 | 4) || bseen == (1 | 2 | 8 | 16));
+                    if (ok && c)
+                        s_bid_one(c, r, agent, &a);
+                } while (ok && gp_jscan_lit(&s, ','));
+                ok = ok && gp_jscan_lit(&s, ']');
+            }
+        } else {
+            return false;
+        }
+        ok = ok && !(seen & bit);
+        seen |= bit;
+    }
+    gp_jscan_ws(&s);
+    return ok && s.p == s.end && (seen & 5) == 5;
+}
+
+/* The same answers from the tree: whatever a message holds, as before. */
+static void s_bids_tree(coord_t *c, s_round_t *r, const char *agent, json_t *bids)
+{
+    size_t i;
+    json_t *b;
+    json_array_foreach(bids, i, b) {
+        s_answer_t a = { 0 };
+        json_t *score = json_object_get(b, "score"), *alloc = json_object_get(b, "alloc");
+        a.job = json_string_value(json_object_get(b, "job"));
+        a.node = json_string_value(json_object_get(b, "node"));
+        a.refused = json_string_value(json_object_get(b, "refused"));
+        a.refused_len = a.refused ? strlen(a.refused) : 0;
+        a.has_score = json_is_number(score);
+        a.score = json_number_value(score);
+        char *text = NULL;
+        if (a.job && a.node && !a.refused && gp_alloc_from_json(alloc, &a.plan, NULL) == 0) {
+            a.alloc_ok = 1;
+            a.alloc = text = json_dumps(alloc, JSON_COMPACT);
+            a.alloc_len = text ? strlen(text) : 0;
+        }
+        s_bid_one(c, r, agent, &a);
+        free(text);
+    }
+}
+
 static void s_bids(coord_t *c, gp_wire_msg_t *msg)
 {
     s_round_t *r = s_r(c);
-    json_t *round = json_object_get(msg->body, "round");
-    json_t *bids = json_object_get(msg->body, "bids");
-    if (!json_is_integer(round) || !json_is_array(bids)) {
-        gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BIDS]);
-        return;
+    s_st(c)->orig_of = NULL;
+    int64_t round = 0;
+    json_t *bids = NULL;
+    int scanned = msg->text && s_bids_scan(msg->text, msg->text_len, &round, NULL, NULL, NULL);
+    if (!scanned) {
+        gp_err_t err;
+        json_t *body = gp_wire_msg_body(msg, &err);
+        if (body == NULL) {   /* as gp_wire_recv drops it */
+            char a[64];
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_MESSAGE]);
+            gp_log_warn("message dropped agent=%s reason=\"%s\"",
+                        gp_wire_printable(msg->identity, msg->identity_len, a, sizeof a), err.msg);
+            return;
+        }
+        json_t *jr = json_object_get(body, "round");
+        bids = json_object_get(body, "bids");
+        if (!json_is_integer(jr) || !json_is_array(bids)) {
+            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BIDS]);
+            return;
+        }
+        round = json_integer_value(jr);
     }
     /* How long agents take to answer, late answers included: the deadline
      * follows it (twice the recent answer time, within [bid-timeout, 2 s]). */
     int64_t took = gp_mono_ms() - r->sent_ms;
-    if (json_integer_value(round) == r->id || json_integer_value(round) == r->id - 1)
+    if (round == r->id || round == r->id - 1)
         r->answer_ms = r->answer_ms ? (r->answer_ms * 3 + took) / 4 : took;
-    if (!r->active || json_integer_value(round) != r->id) {
+    if (!r->active || round != r->id) {
         gp_metric_inc(c->m.late_bids);
         return;
     }
@@ -430,44 +643,10 @@ static void s_bids(coord_t *c, gp_wire_msg_t *msg)
         gp_strmap_put(r->agents, agent, (void *)&s_answered);
         r->answered++;
     }
-    size_t i;
-    json_t *b;
-    json_array_foreach(bids, i, b) {
-        const char *job = json_string_value(json_object_get(b, "job"));
-        const char *node = json_string_value(json_object_get(b, "node"));
-        s_entry_t *e = job ? gp_strmap_get(r->by_job, job) : NULL;
-        coord_node_t *cn = node ? coord_cache_node(c, node, 0) : NULL;
-        if (e == NULL || cn == NULL || strcmp(cn->agent, agent) != 0) {
-            char a[64], jb[64];
-            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID_NOT_ASKED]);
-            gp_log_warn("bid dropped agent=%s job=%s reason=\"not asked of this agent\"",
-                        gp_wire_printable(agent, strlen(agent), a, sizeof a),
-                        gp_wire_printable(job ? job : "", job ? strlen(job) : 0, jb, sizeof jb));
-            continue;
-        }
-        const char *refused = json_string_value(json_object_get(b, "refused"));
-        if (refused) {
-            snprintf(e->reason, sizeof e->reason, "%.40s refused: %.100s", node, refused);
-            gp_metric_inc(c->m.bids_refused);
-            continue;
-        }
-        json_t *score = json_object_get(b, "score"), *alloc = json_object_get(b, "alloc");
-        gp_alloc_t plan;
-        if (!json_is_number(score) || gp_alloc_from_json(alloc, &plan, NULL) < 0 ||
-            strcmp(plan.node, node) != 0 || strcmp(plan.job, job) != 0) {
-            gp_metric_inc(c->m.protocol_errors[COORD_PROTO_BID]);
-            continue;
-        }
-        if (s_proposal_rejected(c, r, e, agent, &plan))
-            continue;
-        gp_metric_inc(c->m.bids);
-        s_bid_t *grown = e->nbids < S_MAX_CAND
-                             ? realloc(e->bids, sizeof *grown * (size_t)(e->nbids + 1)) : NULL;
-        if (grown) {
-            e->bids = grown;
-            grown[e->nbids++] = (s_bid_t){ json_number_value(score), json_incref(alloc) };
-        }
-    }
+    if (scanned)
+        s_bids_scan(msg->text, msg->text_len, &round, c, r, agent);
+    else
+        s_bids_tree(c, r, agent, bids);
     if (r->answered >= r->asked)
         r->deadline_ms = gp_mono_ms();   /* every agent answered: award now */
 }
@@ -894,11 +1073,12 @@ static int s_prepare(coord_t *c, s_award_t *aw)
     s_entry_t *e = aw->e;
     if (s_award_valid(c, e) < 0)
         return -1;
-    json_t *al = gp_alloc_to_json(e->best);
-    aw->alloc_text = al ? json_dumps(al, JSON_COMPACT) : NULL;
-    json_decref(al);
-    if (aw->alloc_text == NULL)
+    gp_ebuf_t text = { 0 };   /* json_dumps's bytes of gp_alloc_to_json, without the tree */
+    if (gp_alloc_dump_buf(e->best, &text) < 0 || text.p == NULL) {
+        gp_ebuf_free(&text);
         return -1;
+    }
+    aw->alloc_text = text.p;   /* owned: free() */
     gp_key_alloc(aw->akey, c->cfg.prefix, e->best->node, e->id);
     gp_key_job(aw->jkey, c->cfg.prefix, e->id);
     return 0;
@@ -1016,8 +1196,11 @@ static void s_wave_add(s_commit_t *k, int g)
         gp_txnb_cmp(k->t, k->aw[a]->jkey, e->offer ? GP_ETCD_CMP_CREATE : GP_ETCD_CMP_MOD,
                     e->offer ? 0 : e->mod_rev);
         gp_txnb_put(k->t, k->aw[a]->akey, k->aw[a]->alloc_text);
-        if (e->offer)
+        if (e->offer) {
             gp_txnb_put(k->t, k->aw[a]->jkey, e->offer->text);
+            /* the watch may bring it before the commit's answer: not parsed again */
+            coord_cache_expect_record(k->c, e->id, e->offer->text, e->offer->spec);
+        }
     }
     k->seg_node[k->nseg] = g;
     k->seg_txn[k->nseg] = k->ntxn;
@@ -1384,7 +1567,7 @@ static int s_try_bid(void *ctx, int i)
     if (!t->dropped)
         coord_cache_untentative(c, t->e->id);   /* its node did not bid */
     t->dropped = 1;
-    if (gp_alloc_from_json(t->e->bids[i].alloc, &t->plan, NULL) < 0)
+    if (gp_alloc_from_json_str(S_BID_ALLOC(&t->e->bids[i]), &t->plan, NULL) < 0)
         return -1;
     if (coord_cache_hold(c, &t->plan) == 0)
         return 0;
@@ -1401,8 +1584,7 @@ static int s_choose(coord_t *c, s_entry_t *e)
     coord_bid_key_t keys[S_MAX_CAND];
     int order[S_MAX_CAND];
     for (int b = 0; b < e->nbids; b++)
-        keys[b] = (coord_bid_key_t){ json_string_value(json_object_get(e->bids[b].alloc, "node")),
-                                     e->bids[b].score };
+        keys[b] = (coord_bid_key_t){ e->bids[b].node, e->bids[b].score };
     const gp_alloc_t *held = coord_cache_held(c, e->id);
     s_try_t t = { .c = c, .e = e };
     int late = 0;

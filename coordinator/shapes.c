@@ -76,19 +76,18 @@ void coord_shapes_reset(coord_t *c)
     s->wire = NULL;
 }
 
-void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *record)
+void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *spec, int64_t submitted_ms)
 {
     s_state_t *s = c->shapes;
     if (s == NULL || s->jobs == NULL || coord_cache_engine(c) == NULL || gp_strmap_get(s->jobs, id))
         return;
-    const json_t *spec = json_object_get(record, "spec");
     gp_shape_t shape;
     gp_err_t err;
     gp_job_init(s->scratch);
     if (spec == NULL || gp_job_from_json(spec, s->scratch, &err) < 0 ||
         gp_placement_job_shape(coord_cache_engine(c), s->scratch, &shape, &err) < 0)
         return;   /* a record the cache counts as bad already */
-    int64_t t = json_integer_value(json_object_get(record, "submitted_ms"));
+    int64_t t = submitted_ms;
     s_job_t *j = malloc(sizeof *j);
     if (j == NULL)
         return;

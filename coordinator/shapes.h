@@ -38,8 +38,9 @@ typedef struct coord coord_t;
 
 /* Forget every job (the cache lists the store again); creates the state. */
 void coord_shapes_reset(coord_t *c);
-/* A job record seen for the first time; record is the parsed jobs/<id>. */
-void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *record);
+/* A job record seen for the first time: its parsed "spec" and its
+ * "submitted_ms" (borrowed). */
+void coord_shapes_job_seen(coord_t *c, const char *id, const json_t *spec, int64_t submitted_ms);
 /* Whether coord_shapes_job_seen counted id already (a later record of it
  * has nothing to teach). */
 int coord_shapes_job_known(coord_t *c, const char *id);

@@ -160,5 +160,27 @@ int main(void)
     gp_jobrec_sum_t m;
     const char *deep = "{\"z\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}";
     ok(!gp_jobrec_sum_scan(deep, strlen(deep), &m), "nesting beyond 32 levels is refused");
+    /* Numbers as jansson reads them (json_number_value), or not taken. */
+    static const char *const nums[] = { "0", "-0", "7", "-12", "0.5", "1e3", "-2.5E-3",
+                                        "0.30000000000000004", "9223372036854775807",
+                                        "123456789.123456789e-5" };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        gp_jscan_t sc = GP_JSCAN_INIT(nums[i], strlen(nums[i]));
+        double v = -1;
+        json_t *t = json_loads(nums[i], JSON_DECODE_ANY, NULL);
+        ok(gp_jscan_num(&sc, &v) && sc.p == sc.end && t && v == json_number_value(t),
+           "number %s read as jansson reads it", nums[i]);
+        json_decref(t);
+    }
+    static const char *const notnums[] = { "9223372036854775808", "1e999", "01", "1.", "-",
+                                           "\"3\"", "true", ".5" };
+    for (size_t i = 0; i < sizeof notnums / sizeof notnums[0]; i++) {
+        gp_jscan_t sc = GP_JSCAN_INIT(notnums[i], strlen(notnums[i]));
+        double v;
+        json_t *t = json_loads(notnums[i], JSON_DECODE_ANY, NULL);
+        ok(!(gp_jscan_num(&sc, &v) && sc.p == sc.end) && !json_is_number(t),
+           "%s: no number for jansson, none taken", notnums[i]);
+        json_decref(t);
+    }
     return done_testing();
 }

@@ -15,7 +15,8 @@ static void *s_ctx;
 static gp_zap_t *s_zap;
 
 /* Poll the server and the ZAP handler until a message arrives or ms pass. */
-static int s_recv(void *server, gp_wire_msg_t *msg, gp_err_t *err, int ms)
+static int s_recv_as(void *server, gp_wire_msg_t *msg, gp_err_t *err, int ms,
+                     gp_msg_type_t text_type)
 {
     int64_t end = gp_mono_ms() + ms;
     while (gp_mono_ms() < end) {
@@ -23,11 +24,16 @@ static int s_recv(void *server, gp_wire_msg_t *msg, gp_err_t *err, int ms)
                                    { gp_zap_socket(s_zap), 0, ZMQ_POLLIN, 0 } };
         zmq_poll(items, 2, 20);
         gp_zap_handle(s_zap);
-        int rc = gp_wire_recv(server, msg, err);
+        int rc = gp_wire_recv_text(server, msg, text_type, err);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+static int s_recv(void *server, gp_wire_msg_t *msg, gp_err_t *err, int ms)
+{
+    return s_recv_as(server, msg, err, ms, GP_MSG_NONE);
 }
 
 static void *s_client(const gp_curve_keys_t *keys, const char *server_pub, const char *ep)
@@ -156,6 +162,31 @@ int main(void)
     gp_wire_send(agent, NULL, 0, GP_MSG_HELLO, hello, &err);
     is_int(s_recv(server, &msg, &err, 3000), 1, "a good message after bad ones still arrives");
     is_int(msg.version, GP_WIRE_PROTO, "in this release's newest version");
+    gp_wire_msg_clear(&msg);
+
+    /* A type received as text: its body is not parsed until asked, and
+     * then judged as gp_wire_recv judges it. */
+    const char *bids = "{\"round\":7,\"bids\":[]}";
+    zmq_send(agent, "gpupool/3", 9, ZMQ_SNDMORE);
+    zmq_send(agent, "BIDS", 4, ZMQ_SNDMORE);
+    zmq_send(agent, bids, strlen(bids), 0);
+    is_int(s_recv_as(server, &msg, &err, 3000, GP_MSG_BIDS), 1, "a BIDS received as text");
+    ok(msg.body == NULL && msg.text && msg.text_len == strlen(bids) && !strcmp(msg.text, bids),
+       "...holds its body's text, not parsed");
+    json_t *tree = gp_wire_msg_body(&msg, &err);
+    is_int(json_integer_value(json_object_get(tree, "round")), 7, "...and the tree when asked");
+    gp_wire_msg_clear(&msg);
+    const char *twice = "{\"round\":7,\"round\":8,\"bids\":[]}";
+    zmq_send(agent, "gpupool/3", 9, ZMQ_SNDMORE);
+    zmq_send(agent, "BIDS", 4, ZMQ_SNDMORE);
+    zmq_send(agent, twice, strlen(twice), 0);
+    is_int(s_recv_as(server, &msg, &err, 3000, GP_MSG_BIDS), 1, "a BIDS repeating a key, as text");
+    ok(gp_wire_msg_body(&msg, &err) == NULL && strstr(err.msg, "not a JSON object"),
+       "...is judged as gp_wire_recv judges it when its tree is asked: %s", err.msg);
+    gp_wire_msg_clear(&msg);
+    gp_wire_send(agent, NULL, 0, GP_MSG_HELLO, hello, &err);
+    is_int(s_recv_as(server, &msg, &err, 3000, GP_MSG_BIDS), 1, "another type is parsed as before");
+    ok(msg.body && msg.text == NULL, "...with its tree and no text");
     gp_wire_msg_clear(&msg);
 
     /* Negotiation: HELLO (and WELCOME) are read in any version, so that a
