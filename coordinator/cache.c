@@ -867,7 +867,10 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
              * the same revision, right after its allocation: no orphan.
              * (Should it not come, the periodic full pass sees one.) */
             int coming = j == NULL && c->cache->expected && gp_strmap_get(c->cache->expected, b);
-            if ((j == NULL && !coming) || (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST)))
+            coord_node_t *an = j ? coord_cache_node(c, a, 0) : NULL;
+            if ((j == NULL && !coming) ||
+                (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST || an == NULL ||
+                       !an->present)))
                 c->recovery_dirty = 1;
         } else {
             s_alloc_del(c, a, b);
@@ -884,11 +887,14 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             /* What can make an allocation releasable (recovery.c): the job
              * ended or lost, moved to another region, or new while its
              * allocation's node is gone (a new job on a present node, as a
-             * burst brings thousands, makes none). */
+             * burst brings thousands, makes none); an allocation put does
+             * the same for a job already known (its record came first). */
             const gp_alloc_t *al = j && !known ? coord_cache_alloc(c, a) : NULL;
             coord_node_t *an = al ? coord_cache_node(c, al->node, 0) : NULL;
-            if (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST ||
-                      (known && strcmp(j->region, region) != 0) || (al && (an == NULL || !an->present))))
+            if ((j == NULL && !known) ||   /* a record that made no job: its allocation? */
+                (j && (gp_job_state_final(j->state) || j->state == GP_JOB_LOST ||
+                       (known && strcmp(j->region, region) != 0) ||
+                       (al && (an == NULL || !an->present)))))
                 c->recovery_dirty = 1;
         } else {
             c->recovery_dirty = 1;
