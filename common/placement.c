@@ -746,15 +746,7 @@ void gp_placement_prefetch_ref(const gp_placement_t *self, const gp_placement_re
         for (size_t o = 0; o < sizeof *n; o += 64)
             __builtin_prefetch((const char *)n + o);
         __builtin_prefetch((const char *)(n + 1) - 1);
-        for (int i = self->tree_leaves + slot, up = 0; i >= 1 && up < 4; i /= 2, up++)
-            __builtin_prefetch(&self->tree[i]);
-        __builtin_prefetch(&self->brief[slot]);
-        if (slot < self->nlast)
-            __builtin_prefetch(&self->last_change[slot]);
-        if (slot < self->ix_cap) {
-            __builtin_prefetch(&self->ix_next[slot]);
-            __builtin_prefetch(&self->ix_at[slot]);
-        }
+        gp_pl_prefetch_change(self, slot);
         __builtin_prefetch(&self->allocs[ref->ix]);
         return;
     }

@@ -411,6 +411,10 @@ int gp_pl_random_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *be
 
 /* placement_shape_index.c: the per-shape index */
 void gp_pl_changed(gp_placement_t *pl, int slot);      /* stamp and log a node change */
+/* Ask for what a change of slot's node will touch beside the node itself
+ * (its summaries up the tree, brief, change-log stamp, position entries),
+ * ahead of the change. */
+void gp_pl_prefetch_change(const gp_placement_t *pl, int slot);
 void gp_pl_index_free(gp_placement_t *pl);
 /* 1 and *best when a node fits, 0 when none, -1 out of memory. */
 int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *best);

@@ -137,6 +137,19 @@ static int32_t s_empty_kind(const gp_pl_node_t *n)
     return n->used && n->nallocs == 0 ? n->kind : 0;
 }
 
+void gp_pl_prefetch_change(const gp_placement_t *pl, int slot)
+{
+    for (int i = pl->tree_leaves + slot, up = 0; i >= 1 && up < 4; i /= 2, up++)
+        __builtin_prefetch(&pl->tree[i]);
+    __builtin_prefetch(&pl->brief[slot]);
+    if (slot < pl->nlast)
+        __builtin_prefetch(&pl->last_change[slot]);
+    if (slot < pl->ix_cap) {
+        __builtin_prefetch(&pl->ix_next[slot]);
+        __builtin_prefetch(&pl->ix_at[slot]);
+    }
+}
+
 void gp_pl_changed(gp_placement_t *pl, int slot)
 {
     pl->nodes[slot].version = ++pl->clock;
@@ -934,15 +947,7 @@ int gp_pl_index_best(gp_placement_t *pl, const gp_pl_req_t *r, gp_pl_cand_t *bes
         return 0;
     /* the node is likely to take the job: what its commit will touch
      * beside the node, asked for while the policy picks its devices */
-    for (int i = pl->tree_leaves + slot, up = 0; i >= 1 && up < 4; i /= 2, up++)
-        __builtin_prefetch(&pl->tree[i]);
-    __builtin_prefetch(&pl->brief[slot]);
-    if (slot < pl->nlast)
-        __builtin_prefetch(&pl->last_change[slot]);
-    if (slot < pl->ix_cap) {
-        __builtin_prefetch(&pl->ix_next[slot]);
-        __builtin_prefetch(&pl->ix_at[slot]);
-    }
+    gp_pl_prefetch_change(pl, slot);
     __builtin_prefetch(pl->nodes[slot].allocs);
     uint32_t mask = 0;
     double sc;
