@@ -430,6 +430,16 @@ relay_start() {
 relay_delay() {
     echo "$1" >"$T_TMP/relay-delay-ms" && kill -HUP "$(daemon_pid relay)"
 }
+# relay_coordinator NAME REGION [ARGS...]: pool_coordinator, reaching etcd
+# through the relay instead of directly.
+relay_coordinator() { ETCD_ENDPOINTS=$RELAY_ENDPOINTS pool_coordinator "$@"; }
+
+# pool_sees_nodes COORD AGENT N: COORD's GET /v1/nodes lists N nodes of the
+# simulated agent AGENT (named AGENT-0000...).
+pool_sees_nodes() {
+    [ "$(curl -s -m 10 -H "Authorization: Bearer $GPUPOOL_TOKEN" "${POOL_API[$1]}/v1/nodes" |
+        grep -o "\"$2-[0-9]*\"" | sort -u | wc -l)" = "$3" ]
+}
 
 # pool_agent NAME REGION N DEVICES [ARGS...]: a simulated agent of N nodes
 # named NAME-0000..., devices as --simulate-devices (e.g. 2xA10:24576).

@@ -13,18 +13,14 @@
 
 etcd_start 1 || bail_out "etcd did not start"
 relay_start || bail_out "the relay did not start"
-DIRECT=$ETCD_ENDPOINTS
-ETCD_ENDPOINTS=$RELAY_ENDPOINTS
-GPUPOOL_FAULT_COMMIT_HOLD_MS=10000 pool_coordinator c1 r1 --batch 2 --lease-ttl 4s || bail_out "c1 did not start"
-ETCD_ENDPOINTS=$DIRECT
+GPUPOOL_FAULT_COMMIT_HOLD_MS=10000 relay_coordinator c1 r1 --batch 2 --lease-ttl 4s || bail_out "c1 did not start"
 leads() { [ "$(pool_leader r1)" = "$1" ]; }
 wait_for 30 leads c1 || bail_out "c1 does not lead r1"
 pool_coordinator c2 r1 --batch 2 || bail_out "c2 did not start"
 pool_coordinator cx r0 || bail_out "cx did not start"
 pool_agent a1 r1 2 4xA10:24576 || bail_out "the agent did not start"
 AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
-nodes() { [ "$(curl -s -m 10 -H "$AUTH" "${POOL_API[c1]}/v1/nodes" | grep -o '"a1-000[0-9]"' | sort -u | wc -l)" = 2 ]; }
-wait_for 30 nodes || bail_out "c1 does not see the two nodes"
+wait_for 30 pool_sees_nodes c1 a1 2 || bail_out "c1 does not see the two nodes"
 
 body="["
 for i in $(seq 1 16); do body+="{\"id\": \"l-$i\", \"devices\": 1, \"mem_mib\": 2048, \"region\": \"r1\"},"; done

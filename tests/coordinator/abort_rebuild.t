@@ -18,18 +18,14 @@
 
 etcd_start 1 || bail_out "etcd did not start"
 relay_start || bail_out "the relay did not start"
-DIRECT=$ETCD_ENDPOINTS
-ETCD_ENDPOINTS=$RELAY_ENDPOINTS
-GPUPOOL_FAULT_RELIST_WAITING=2 pool_coordinator c1 r1 --batch 1 --lease-ttl 10s ||
+GPUPOOL_FAULT_RELIST_WAITING=2 relay_coordinator c1 r1 --batch 1 --lease-ttl 10s ||
     bail_out "c1 did not start"
-ETCD_ENDPOINTS=$DIRECT
 pool_coordinator cx r0 || bail_out "cx did not start"
 pool_agent a1 r1 3 1xA10:24576 || bail_out "the agent did not start"
 leads() { [ "$(pool_leader r1)" = c1 ]; }
 wait_for 30 leads || bail_out "c1 does not lead r1"
 AUTH="Authorization: Bearer $GPUPOOL_TOKEN"
-nodes() { [ "$(curl -s -m 10 -H "$AUTH" "${POOL_API[c1]}/v1/nodes" | grep -o '"a1-000[0-9]"' | sort -u | wc -l)" = 3 ]; }
-wait_for 30 nodes || bail_out "c1 does not see the three nodes"
+wait_for 30 pool_sees_nodes c1 a1 3 || bail_out "c1 does not see the three nodes"
 relay_delay 500
 
 job() { echo "{\"id\": \"$1\", \"devices\": 1, \"mem_mib\": 24576, \"region\": \"r1\", \"priority\": $2}"; }
