@@ -684,9 +684,6 @@ static void s_job_free(void *value)
     }
 }
 
-/* Copy a record's summary into the job's entry (created if new), with the
- * record's text.  spec: the record's spec, kept while the job is pending
- * (rounds read it from here: the text is parsed once). */
 /* A record this coordinator committed (coord_cache_expect_record). */
 typedef struct {
     char *text;
@@ -731,6 +728,9 @@ void coord_cache_unexpect(coord_t *c, const char *id)
         s_expected_free(gp_strmap_del(c->cache->expected, id));
 }
 
+/* Copy a record's summary into the job's entry (created if new), with the
+ * record's text.  spec: the record's spec, kept while the job is pending
+ * (rounds read it from here: the text is parsed once). */
 static coord_job_t *s_job_fill(coord_t *c, const char *id, const gp_etcd_kv_t *kv,
                                const gp_jobrec_sum_t *m, gp_job_state_t st, json_t *spec)
 {
@@ -796,19 +796,27 @@ static coord_job_t *s_job_fill(coord_t *c, const char *id, const gp_etcd_kv_t *k
  * reports ("running", 500+ bytes with their history), read in place; any
  * record the scan does not take is parsed whole.
  */
+/* The record's summary and state read in place; false if the scan does
+ * not take it. */
+static bool s_sum_scan(const gp_etcd_kv_t *kv, gp_jobrec_sum_t *m, gp_job_state_t *st)
+{
+    char state[32];
+    const char *state_s;
+    return gp_jobrec_sum_scan(kv->value, kv->value_len, m) &&
+           s_span_str(m->state, state, sizeof state, &state_s) && state_s &&
+           gp_job_state_parse(state_s, st) == 0;
+}
+
 static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
 {
     gp_jobrec_sum_t m;
-    char state[32];
     const char *state_s;
     gp_job_state_t st;
     /* A record we committed, byte for byte: the spec parsed for its
      * round serves, and the rest is read in place. */
     s_expected_t *x = c->cache->expected ? gp_strmap_del(c->cache->expected, id) : NULL;
     if (x && x->len == kv->value_len && !memcmp(x->text, kv->value, x->len) &&
-        gp_jobrec_sum_scan(kv->value, kv->value_len, &m) &&
-        s_span_str(m.state, state, sizeof state, &state_s) && state_s &&
-        gp_job_state_parse(state_s, &st) == 0) {
+        s_sum_scan(kv, &m, &st)) {
         coord_job_t *j = s_job_fill(c, id, kv, &m, st, x->spec);
         if (j) {
             coord_shapes_job_seen(c, id, x->spec, m.submitted_ms);   /* the first time only */
@@ -819,9 +827,7 @@ static void s_job_put(coord_t *c, const char *id, const gp_etcd_kv_t *kv)
     }
     s_expected_free(x);
     if (coord_cache_job(c, id) != NULL && coord_shapes_job_known(c, id) &&
-        gp_jobrec_sum_scan(kv->value, kv->value_len, &m) &&
-        s_span_str(m.state, state, sizeof state, &state_s) && state_s &&
-        gp_job_state_parse(state_s, &st) == 0 && st != GP_JOB_PENDING) {
+        s_sum_scan(kv, &m, &st) && st != GP_JOB_PENDING) {
         coord_job_t *j = s_job_fill(c, id, kv, &m, st, NULL);
         if (j)
             coord_cache_eval(c, j);
