@@ -178,21 +178,27 @@ typedef struct {
 } s_fits_t;
 
 /* Whether job is fits's job but for its id (byte for byte: parsed the
- * same way from the same fields); else, when remember, fits takes it. */
-static int s_fits_same(s_fits_t *fits, gp_job_t *job, int remember)
+ * same way from the same fields). */
+static int s_fits_same(const s_fits_t *fits, gp_job_t *job)
 {
-    if (fits == NULL)
+    if (fits == NULL || !fits->valid)
         return 0;
     char id[sizeof job->id];
     memcpy(id, job->id, sizeof id);
     memset(job->id, 0, sizeof job->id);   /* blanked for the comparison, then restored */
-    int same = fits->valid && memcmp(&fits->job, job, sizeof *job) == 0;
-    if (!same && remember) {
-        fits->job = *job;
-        fits->valid = 1;
-    }
+    int same = memcmp(&fits->job, job, sizeof *job) == 0;
     memcpy(job->id, id, sizeof id);
     return same;
+}
+
+/* fits remembers job, which some node could hold, its id blanked. */
+static void s_fits_keep(s_fits_t *fits, const gp_job_t *job)
+{
+    if (fits == NULL)
+        return;
+    memcpy(&fits->job, job, sizeof *job);   /* padding too: compared by memcmp */
+    memset(fits->job.id, 0, sizeof fits->job.id);
+    fits->valid = 1;
 }
 
 /* Validate one submission and queue it. -1: answered with an error.
@@ -244,7 +250,8 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_candidate_t cand;
     int ncand = 0;
     gp_placement_t *capacity = coord_cache_capacity(c);
-    if (gp_placement_node_count(capacity) > 0 && !s_fits_same(fits, &rec.spec, 0) &&
+    int ranked = gp_placement_node_count(capacity) > 0 && !s_fits_same(fits, &rec.spec);
+    if (ranked &&
         (gp_placement_rank(capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
         char never[400] = "", msg[512];
         if (err.code == GP_ERR_NOTFOUND &&
@@ -256,8 +263,8 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         gp_jobrec_clear(&rec);
         return -1;
     }
-    if (gp_placement_node_count(capacity) > 0)
-        s_fits_same(fits, &rec.spec, 1);
+    if (ranked)
+        s_fits_keep(fits, &rec.spec);
     s_set_t *in = &s_in(c)->q;
     if (in->nsubs == in->cap) {
         int cap = in->cap ? in->cap * 2 : 256;
