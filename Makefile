@@ -22,7 +22,7 @@ SAN      ?=
 CC       ?= cc
 CFLAGS   := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -fPIC \
             -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
-            -Icommon -Itests -MMD -MP
+            -Icommon -I$(BUILD)/gen -Itests -MMD -MP
 LDFLAGS  :=
 ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -31,12 +31,13 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 # Libraries, by what a program needs of them.
-LIBS_ETCD := -lcurl -ljansson -lssl -lcrypto
+LIBS_ETCD := -lcurl -ljansson -lssl -lcrypto -lprotobuf-c
 LIBS_ZMQ  := -lzmq
 LIBS_HTTP := -lmicrohttpd -lgnutls
 LIBS_BASE := -lpthread -lm -ldl
 
 DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
+                libprotobuf-c-dev protobuf-c-compiler \
                 libssl-dev libzmq3-dev libmicrohttpd-dev libgnutls28-dev gnuplot-nox \
                 libtest-harness-perl openssl curl iproute2 procps gcc make python3 \
                 gcc-aarch64-linux-gnu libc6-arm64-cross qemu-user podman runc docker-registry \
@@ -45,6 +46,9 @@ DEB_PACKAGES := etcd-server etcd-client libcurl4-openssl-dev libjansson-dev \
 LIB      := $(BUILD)/libgpupool.a
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+# etcd's watch messages, in C by protoc-c from common/etcd_watch.proto.
+PB_GEN   := $(BUILD)/gen/etcd_watch.pb-c
+COMMON_OBJS += $(PB_GEN).o
 TAP_OBJ  := $(BUILD)/tests/tap.o
 
 # Filled in by the parts' build.mk files.
@@ -66,6 +70,14 @@ all: $(LIB) $(PROGRAMS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(PB_GEN).c: common/etcd_watch.proto
+	@mkdir -p $(@D)
+	protoc-c --c_out=$(@D) --proto_path=common $<
+$(PB_GEN).h: $(PB_GEN).c ;
+$(PB_GEN).o: $(PB_GEN).c
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/common/etcd_watch.o: $(PB_GEN).h
 
 $(LIB): $(COMMON_OBJS)
 	@mkdir -p $(@D)

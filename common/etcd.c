@@ -80,32 +80,33 @@ void gp_etcd_config_for_lease(gp_etcd_config_t *cfg, int64_t lease_ttl_ms)
 
 static int s_build_headers(gp_etcd_t *etcd)
 {
-    struct curl_slist *h = NULL, *hs = NULL, *t;
+    struct curl_slist *h = NULL, *hg = NULL, *t;
     char auth[1024];
     const char *base[] = { "Content-Type: application/json", "Expect:" };
+    /* gRPC calls (watches): etcd reads the token from the "token" metadata;
+     * "hasleader" makes etcd end a watch stream when its member loses the
+     * leader (a partitioned member would otherwise stay silent). */
+    const char *grpc[] = { "Content-Type: application/grpc", "TE: trailers", "hasleader: true" };
     for (size_t i = 0; i < GP_ARRAY_LEN(base); i++) {
         if (!(t = curl_slist_append(h, base[i])))
             goto fail;
         h = t;
-        if (!(t = curl_slist_append(hs, base[i])))
+    }
+    for (size_t i = 0; i < GP_ARRAY_LEN(grpc); i++) {
+        if (!(t = curl_slist_append(hg, grpc[i])))
             goto fail;
-        hs = t;
+        hg = t;
     }
     if (etcd->token) {
         snprintf(auth, sizeof(auth), "Authorization: %s", etcd->token);
         if (!(t = curl_slist_append(h, auth)))
             goto fail;
         h = t;
-        if (!(t = curl_slist_append(hs, auth)))
+        snprintf(auth, sizeof(auth), "token: %s", etcd->token);
+        if (!(t = curl_slist_append(hg, auth)))
             goto fail;
-        hs = t;
+        hg = t;
     }
-    /* grpc-gateway passes Grpc-Metadata-* headers on as gRPC metadata;
-     * "hasleader" makes etcd end a watch stream when its member loses the
-     * leader (a partitioned member would otherwise stay silent). */
-    if (!(t = curl_slist_append(hs, "Grpc-Metadata-hasleader: true")))
-        goto fail;
-    hs = t;
     /* Lists still referenced by handles in flight stay alive until destroy. */
     if (etcd->headers) {
         if (etcd->n_old_headers + 2 > (int)GP_ARRAY_LEN(etcd->old_headers)) {
@@ -118,14 +119,14 @@ static int s_build_headers(gp_etcd_t *etcd)
             etcd->n_old_headers -= 2;
         }
         etcd->old_headers[etcd->n_old_headers++] = etcd->headers;
-        etcd->old_headers[etcd->n_old_headers++] = etcd->stream_headers;
+        etcd->old_headers[etcd->n_old_headers++] = etcd->grpc_headers;
     }
     etcd->headers = h;
-    etcd->stream_headers = hs;
+    etcd->grpc_headers = hg;
     return 0;
 fail:
     curl_slist_free_all(h);
-    curl_slist_free_all(hs);
+    curl_slist_free_all(hg);
     return -1;
 }
 
@@ -185,6 +186,10 @@ gp_etcd_t *gp_etcd_new(const gp_etcd_config_t *cfg, gp_err_t *err)
         return NULL;
     }
     pthread_once(&s_curl_once, s_curl_init);
+    if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2)) {
+        gp_err_set(err, GP_ERR_INVALID, "etcd: this libcurl has no HTTP/2, which watches need (gRPC)");
+        return NULL;
+    }
     gp_etcd_t *etcd = calloc(1, sizeof(*etcd));
     if (!etcd) {
         gp_err_set(err, GP_ERR_NOMEM, "out of memory");
@@ -257,7 +262,7 @@ void gp_etcd_destroy(gp_etcd_t **etcd_p)
     if (etcd->fg)
         curl_multi_cleanup(etcd->fg);
     curl_slist_free_all(etcd->headers);
-    curl_slist_free_all(etcd->stream_headers);
+    curl_slist_free_all(etcd->grpc_headers);
     for (int i = 0; i < etcd->n_old_headers; i++)
         curl_slist_free_all(etcd->old_headers[i]);
     for (int i = 0; i < etcd->n_endpoints; i++)
@@ -325,7 +330,7 @@ static size_t s_write_cb(char *data, size_t size, size_t nmemb, void *arg)
     if (req->streaming) {
         long status = 0;
         curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status == 200) {
+        if (status == 200 && (!req->grpc || req->grpc_ctype)) {
             req->streamed_ok = true;
             return req->on_data(req, data, n) ? n : 0;
         }
@@ -335,6 +340,51 @@ static size_t s_write_cb(char *data, size_t size, size_t nmemb, void *arg)
     if (req->resp.len + n > (size_t)256 << 20)   /* refuse absurd bodies */
         return 0;
     return gp_ebuf_add(&req->resp, data, n) < 0 ? 0 : n;
+}
+
+/* Header "name: value" (name case-insensitive): the value, trimmed. */
+static bool s_header_is(const char *line, size_t n, const char *name, const char **v, size_t *vn)
+{
+    size_t k = strlen(name);
+    if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+        return false;
+    const char *p = line + k + 1, *end = line + n;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    *v = p;
+    *vn = (size_t)(end - p);
+    return true;
+}
+
+/* A gRPC answer's headers and trailers (curl gives both here): its content
+ * type, and the call's status and message. */
+static size_t s_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+    gp_etcd_req_t *req = arg;
+    size_t n = size * nmemb;
+    const char *v;
+    size_t vn;
+    if (s_header_is(data, n, "content-type", &v, &vn)) {
+        req->grpc_ctype = vn >= 16 && strncasecmp(v, "application/grpc", 16) == 0;
+    } else if (s_header_is(data, n, "grpc-status", &v, &vn)) {
+        char num[16];
+        int64_t code;
+        if (vn == 0 || vn >= sizeof(num))
+            return 0;
+        memcpy(num, v, vn);
+        num[vn] = '\0';
+        if (gp_parse_int64(num, 0, 255, &code) < 0)
+            return 0;   /* not gRPC: the transfer fails */
+        req->grpc_status = (int)code;
+    } else if (s_header_is(data, n, "grpc-message", &v, &vn)) {
+        int dn = 0;
+        char *d = curl_easy_unescape(req->easy, v, (int)vn, &dn);   /* percent-encoded */
+        gp_strlcpy(req->grpc_msg, d ? d : "", sizeof(req->grpc_msg));
+        curl_free(d);
+    }
+    return n;
 }
 
 /* Keep-alive probes give up after 3 unanswered ones, so that a stream to a
@@ -405,20 +455,20 @@ void gp_etcd_req_init(gp_etcd_req_t *req, gp_etcd_t *etcd, const char *path)
 
 void gp_etcd_req_release(gp_etcd_req_t *req)
 {
-    if (req->easy) {
-        s_easy_put(req->etcd, req->easy);
-        req->easy = NULL;
-    }
+    gp_etcd_req_release_easy(req);
     gp_ebuf_free(&req->body);
     gp_ebuf_free(&req->resp);
 }
 
 void gp_etcd_req_release_easy(gp_etcd_req_t *req)
 {
-    if (req->easy) {
+    if (!req->easy)
+        return;
+    if (req->grpc)
+        curl_easy_cleanup(req->easy);   /* HTTP/2 and a header callback: not for the pool */
+    else
         s_easy_put(req->etcd, req->easy);
-        req->easy = NULL;
-    }
+    req->easy = NULL;
 }
 
 void gp_etcd_req_rearm(gp_etcd_req_t *req)
@@ -453,7 +503,25 @@ int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err
         curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.p ? req->body.p : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body.len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->has_leader ? etcd->stream_headers : etcd->headers);
+    if (req->grpc) {
+        /* HTTP/2 from the first byte (etcd serves gRPC and the gateway on
+         * one port; over TLS, ALPN chooses h2) */
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* A stream lives long, and a connection kept idle meanwhile may be
+         * dead by its next use (its member restarted): the stream would
+         * fail at once and count a healthy member as failed.  A stream's
+         * own connection, opened for it and closed with it, is never stale. */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, etcd->grpc_headers);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_header_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+        req->grpc_ctype = false;
+        req->grpc_status = -1;
+        req->grpc_msg[0] = '\0';
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, etcd->headers);
+    }
     req->token_gen = etcd->token_gen;
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
     curl_easy_setopt(e, CURLOPT_PRIVATE, req);
@@ -513,17 +581,32 @@ bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc)
     if (req->streaming && req->streamed_ok) {
         /* a stream that had started and then ended: the owner resumes it */
         req->failed = 1;
-        gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd stream from %s ended: %s", ep,
-                   rc == CURLE_OK ? "closed by the server" : curl_easy_strerror(rc));
-        if (rc != CURLE_OK)
+        bool grpc_err = rc == CURLE_OK && req->grpc_status > 0;   /* e.g. "no leader" */
+        if (grpc_err)
+            gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd stream from %s ended: %s (code %d)", ep,
+                       req->grpc_msg, req->grpc_status);
+        else
+            gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd stream from %s ended: %s", ep,
+                       rc == CURLE_OK ? "closed by the server" : curl_easy_strerror(rc));
+        if (rc != CURLE_OK || grpc_err)
             gp_etcd_endpoint_failed(etcd, req->ep);
         return false;
     }
-    if (rc == CURLE_OK && req->http_status == 200)
+    if (rc == CURLE_OK && req->http_status == 200 && !req->grpc)
         return false;
     req->failed = 1;
     if (rc == CURLE_OK) {
-        gp_etcd_parse_error(req->resp.p ? req->resp.p : "", req->resp.len, req->http_status, &req->err);
+        if (!req->grpc) {
+            gp_etcd_parse_error(req->resp.p ? req->resp.p : "", req->resp.len, req->http_status, &req->err);
+        } else if (req->http_status != 200 || !req->grpc_ctype) {
+            gp_err_set(&req->err, GP_ERR_SERVER, "etcd at %s answered %s %ld, not gRPC", ep,
+                       req->path, req->http_status);
+            req->err.status = (int)req->http_status;
+        } else if (req->grpc_status > 0) {
+            gp_etcd_grpc_error(req->grpc_status, req->grpc_msg, &req->err);   /* a refusal */
+        } else {
+            gp_err_set(&req->err, GP_ERR_TRANSPORT, "etcd stream from %s closed before its first message", ep);
+        }
         if (req->err.code == GP_ERR_AUTH && req->err.status == 16 && etcd->username &&
             !req->auth_retried) {
             /* token expired or unknown to this member: get a new one */

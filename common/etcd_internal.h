@@ -13,7 +13,8 @@
  *   etcd_member.c one member's distance, role and raft timing (doctor)
  *
  * A request (gp_etcd_req_t) is one POST to one gateway path with a JSON body
- * built up front.  The engine attaches a pooled easy handle, sends it to the
+ * built up front, or (a watch) one gRPC call over HTTP/2 with a protobuf
+ * body.  The engine attaches a pooled easy handle, sends it to the
  * client's current endpoint, and on completion classifies the outcome:
  * success (HTTP 200, body kept), final error, or retry on another endpoint.
  * Two multi handles carry requests: "fg" for synchronous calls and batches
@@ -69,20 +70,28 @@ int gp_etcd_parse_header_rev(const json_t *obj, int64_t *rev, gp_err_t *err);
 int gp_etcd_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err);
 void gp_etcd_kv_free(gp_etcd_kv_t *kv);
 
-/* One line of a watch stream, scanned without a JSON tree. */
+/* Map a gRPC status and message from etcd (the gateway's error body, or a
+ * gRPC stream's trailers) to err: GP_ERR_AUTH, GP_ERR_COMPACTED, ...,
+ * GP_ERR_SERVER, with err->status = code.  Always returns -1. */
+int gp_etcd_grpc_error(int code, const char *msg, gp_err_t *err);
+
+/* ------------------------------------------------------------ watch messages (etcd_watch.c) */
+
+/* One WatchResponse of a watch stream (etcd's protobuf, etcd_watch.proto). */
 typedef struct {
     int64_t revision;           /* header.revision */
     int64_t compact_revision;
     bool created;
-    gp_etcd_event_t *events;    /* owned: gp_etcd_watch_line_free */
+    bool canceled;
+    char cancel_reason[256];
+    gp_etcd_event_t *events;    /* owned: gp_etcd_watch_msg_free */
     size_t n_events;
-} gp_etcd_watch_line_t;
-/* 1: the line is the usual result (created, progress or events) and *wl
- * holds it; 0: anything else (an error, a cancellation, an escaped string,
- * an unknown event type, a malformed line, out of memory), for the general
- * parser to check and report; *wl is then empty. */
-int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t *wl);
-void gp_etcd_watch_line_free(gp_etcd_watch_line_t *wl);
+} gp_etcd_watch_msg_t;
+/* Decode one message's bytes (without the 5-byte gRPC prefix) into *m.
+ * -1 (err; *m empty) for bytes that are not a WatchResponse, or an event
+ * without a kv or of a type other than PUT and DELETE. */
+int gp_etcd_watch_msg_parse(const void *data, size_t len, gp_etcd_watch_msg_t *m, gp_err_t *err);
+void gp_etcd_watch_msg_free(gp_etcd_watch_msg_t *m);
 
 /* ------------------------------------------------------------ requests (etcd.c) */
 
@@ -104,9 +113,10 @@ struct gp_etcd_req {
     gp_ebuf_t resp;             /* response body (non-streaming, or an error) */
     bool idempotent;            /* safe to resend after a broken connection */
     bool streaming;             /* no overall timeout; data goes to on_data */
-    bool has_leader;            /* ask etcd to end the stream when the member loses its leader */
     bool probe;                 /* a health probe of req->ep: outcome only, no
                                    failover, no retry, no re-authentication */
+    bool grpc;                  /* a gRPC call (path "/etcdserverpb.Watch/Watch"):
+                                   HTTP/2, binary body, status in the trailers */
     gp_etcd_req_data_fn *on_data;
     gp_etcd_req_done_fn *done;  /* called once when the request is final */
     void *owner;
@@ -121,7 +131,10 @@ struct gp_etcd_req {
     int64_t deadline_ms;        /* 0 = none */
     int64_t not_before_ms;      /* retry backoff */
     long http_status;
-    bool streamed_ok;           /* streaming: got HTTP 200 */
+    bool streamed_ok;           /* streaming: got HTTP 200 (gRPC: and a message's bytes) */
+    bool grpc_ctype;            /* gRPC: the answer is application/grpc */
+    int grpc_status;            /* gRPC: grpc-status of the answer, -1 before it */
+    char grpc_msg[256];         /* gRPC: its grpc-message, as sent (percent-encoded) */
 
     /* outcome, valid in done() */
     int failed;
@@ -178,7 +191,7 @@ struct gp_etcd {
     char *token;
     unsigned token_gen;                /* bumped at every new token */
     struct curl_slist *headers;        /* Content-Type, Expect, Authorization */
-    struct curl_slist *stream_headers; /* the same plus the has-leader metadata */
+    struct curl_slist *grpc_headers;   /* gRPC calls': content type, token, has-leader */
     struct curl_slist *old_headers[8]; /* replaced lists, freed at destroy */
     int n_old_headers;
 

@@ -4,10 +4,10 @@
  * Request bodies are written directly into a buffer (no JSON tree): keys and
  * values base64-encoded, int64 as JSON numbers, enums as their names.
  *
- * The usual answers and watch lines are scanned in place, without a JSON
- * tree (the fast paths at the end: they were the largest part of a
- * daemon's CPU under load); whatever they do not recognize is parsed again
- * with jansson, which checks it as described here.
+ * The usual answers are scanned in place, without a JSON tree (the fast
+ * path at the end: it was a large part of a daemon's CPU under load);
+ * whatever it does not recognize is parsed again with jansson, which checks
+ * it as described here.  (Watches do not use the gateway: etcd_watch.c.)
  *
  * Responses are parsed with jansson and checked strictly: every field the
  * client uses must have the type the gateway gives it (int64 fields arrive
@@ -565,37 +565,32 @@ int gp_etcd_parse_error(const char *body, size_t len, long http_status, gp_err_t
             err->status = (int)http_status;
         return -1;
     }
-    int c = (int)json_integer_value(code);
-    const char *m = json_string_value(msg);
+    gp_etcd_grpc_error((int)json_integer_value(code), json_string_value(msg), err);
+    json_decref(j);
+    return -1;
+}
+
+int gp_etcd_grpc_error(int code, const char *m, gp_err_t *err)
+{
     gp_errcode_t ec = GP_ERR_SERVER;
-    if (c == GRPC_UNAUTHENTICATED || c == GRPC_PERMISSION_DENIED ||
+    if (code == GRPC_UNAUTHENTICATED || code == GRPC_PERMISSION_DENIED ||
         strstr(m, "authentication failed") || strstr(m, "user name is empty") ||
         strstr(m, "invalid auth token"))
         ec = GP_ERR_AUTH;
     else if (strstr(m, "required revision has been compacted"))
         ec = GP_ERR_COMPACTED;
-    else if (c == GRPC_NOT_FOUND && strstr(m, "lease not found"))
+    else if (code == GRPC_NOT_FOUND && strstr(m, "lease not found"))
         ec = GP_ERR_NOTFOUND;
     else if (strstr(m, "database space exceeded"))
         ec = GP_ERR_NOSPACE;   /* the NOSPACE alarm is raised: only reads and deletes pass */
-    gp_err_set(err, ec, "etcd: %s (code %d)", m, c);
+    gp_err_set(err, ec, "etcd: %s (code %d)", m, code);
     if (err)
-        err->status = c;
-    json_decref(j);
+        err->status = code;
     return -1;
 }
 
-/* ------------------------------------------------------------ watch lines, fast path */
+/* ------------------------------------------------------------ results, fast path */
 
-/*
- * A watch stream carries every event of the keys a daemon follows: at a few
- * thousand placements per second, building a jansson tree of each line was
- * the largest part of a daemon's CPU.  The usual line (a result: header,
- * events of kvs with base64 keys and values, revisions) is scanned here in
- * place; anything else - an error, a cancellation, an escape inside a
- * string, a type we do not know, a malformed line - is left to the general
- * parser (return 0), which checks and reports it as before.
- */
 static bool s_b64_field(gp_jscan_t *s, char **out, size_t *out_len)
 {
     const char *v;
@@ -637,117 +632,6 @@ static bool s_kv_fast(gp_jscan_t *s, gp_etcd_kv_t *kv)
     }
     return ok && has_key;
 }
-
-static bool s_event_fast(gp_jscan_t *s, gp_etcd_event_t *e)
-{
-    if (!gp_jscan_lit(s, '{'))
-        return false;
-    bool first = true, ok = true, has_kv = false;
-    const char *k, *v;
-    size_t kn, vn;
-    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
-        if (gp_jscan_key_is(k, kn, "type")) {
-            ok = gp_jscan_str(s, &v, &vn) && (gp_jscan_key_is(v, vn, "PUT") || gp_jscan_key_is(v, vn, "DELETE"));
-            if (ok)
-                e->type = gp_jscan_key_is(v, vn, "DELETE") ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
-        } else if (gp_jscan_key_is(k, kn, "kv") && !has_kv) {
-            ok = has_kv = s_kv_fast(s, &e->kv);
-        } else if (gp_jscan_key_is(k, kn, "prev_kv") && !e->has_prev_kv) {
-            e->has_prev_kv = true;
-            ok = s_kv_fast(s, &e->prev_kv);
-        } else {
-            ok = gp_jscan_skip(s);
-        }
-    }
-    return ok && has_kv;
-}
-
-void gp_etcd_watch_line_free(gp_etcd_watch_line_t *wl)
-{
-    for (size_t i = 0; i < wl->n_events; i++) {
-        gp_etcd_kv_free(&wl->events[i].kv);
-        gp_etcd_kv_free(&wl->events[i].prev_kv);
-    }
-    free(wl->events);
-    memset(wl, 0, sizeof(*wl));
-}
-
-static bool s_events_fast(gp_jscan_t *s, gp_etcd_watch_line_t *wl, size_t *cap)
-{
-    if (!gp_jscan_lit(s, '['))
-        return false;
-    if (gp_jscan_lit(s, ']'))
-        return true;
-    do {
-        if (wl->n_events == *cap) {
-            size_t grown = *cap ? *cap * 2 : 16;
-            gp_etcd_event_t *p = realloc(wl->events, grown * sizeof(*p));
-            if (!p)
-                return false;
-            wl->events = p;
-            *cap = grown;
-        }
-        gp_etcd_event_t *e = &wl->events[wl->n_events++];
-        memset(e, 0, sizeof(*e));
-        if (!s_event_fast(s, e))
-            return false;
-    } while (gp_jscan_lit(s, ','));
-    return gp_jscan_lit(s, ']');
-}
-
-static bool s_result_fast(gp_jscan_t *s, gp_etcd_watch_line_t *wl)
-{
-    if (!gp_jscan_lit(s, '{'))
-        return false;
-    bool first = true, ok = true, canceled = false;
-    size_t cap = 0;
-    const char *k;
-    size_t kn;
-    while (ok && gp_jscan_obj_next(s, &k, &kn, &first, &ok)) {
-        if (gp_jscan_key_is(k, kn, "header")) {
-            bool hfirst = true;
-            const char *hk;
-            size_t hkn;
-            ok = gp_jscan_lit(s, '{');
-            while (ok && gp_jscan_obj_next(s, &hk, &hkn, &hfirst, &ok))
-                ok = gp_jscan_key_is(hk, hkn, "revision") ? gp_jscan_i64(s, &wl->revision) : gp_jscan_skip(s);
-        } else if (gp_jscan_key_is(k, kn, "created")) {
-            ok = gp_jscan_bool(s, &wl->created);
-        } else if (gp_jscan_key_is(k, kn, "canceled")) {
-            ok = gp_jscan_bool(s, &canceled) && !canceled;   /* a cancellation: the general path */
-        } else if (gp_jscan_key_is(k, kn, "compact_revision")) {
-            ok = gp_jscan_i64(s, &wl->compact_revision);
-        } else if (gp_jscan_key_is(k, kn, "events")) {
-            ok = s_events_fast(s, wl, &cap);
-        } else {
-            ok = gp_jscan_skip(s);
-        }
-    }
-    return ok;
-}
-
-int gp_etcd_parse_watch_fast(const char *line, size_t len, gp_etcd_watch_line_t *wl)
-{
-    memset(wl, 0, sizeof(*wl));
-    gp_jscan_t s = GP_JSCAN_INIT(line, len);
-    bool first = true, ok = true, has_result = false;
-    const char *k;
-    size_t kn;
-    ok = gp_jscan_lit(&s, '{');
-    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
-        if (gp_jscan_key_is(k, kn, "result") && !has_result)
-            ok = has_result = s_result_fast(&s, wl);
-        else
-            ok = false;   /* "error", or anything else: the general path */
-    }
-    gp_jscan_ws(&s);
-    if (ok && has_result && s.p == s.end)
-        return 1;
-    gp_etcd_watch_line_free(wl);
-    return 0;
-}
-
-/* ------------------------------------------------------------ results, fast path */
 
 /* kvs: an array of kvs appended to r->kvs. */
 static bool s_kvs_fast(gp_jscan_t *s, gp_etcd_result_t *r)

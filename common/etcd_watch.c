@@ -1,11 +1,23 @@
 /*
- * etcd_watch.c - watch streams over the gateway's /v3/watch.
+ * etcd_watch.c - watch streams over etcd's gRPC Watch service.
  *
- * A watch is one long-lived POST whose body is a single create_request; the
- * gateway answers with a stream of JSON objects, one per line, each
- * {"result": WatchResponse} (or {"error": ...} before it closes).  The
- * stream's bytes are buffered by the write callback inside curl; the
- * watch's tick (from gp_etcd_step) cuts complete lines, parses them and
+ * A watch is one long-lived gRPC call, POST /etcdserverpb.Watch/Watch over
+ * HTTP/2 (libcurl, with nghttp2), whose request is a single WatchRequest
+ * holding the create_request; the request side then ends, which etcd takes
+ * as "no more requests" and keeps streaming.  The answer is a stream of
+ * WatchResponse messages, each framed as gRPC frames every message: one
+ * byte (compressed: always 0 here, none was offered), four bytes of length
+ * (big-endian), the protobuf bytes (etcd_watch.proto, decoded by
+ * protobuf-c).  The call's end carries grpc-status and grpc-message in the
+ * trailers (etcd.c reads them).
+ *
+ * Why gRPC and not the JSON gateway as every other request: etcd's gateway
+ * turns each watch response into JSON inside etcd, at about six times the
+ * CPU per event of the gRPC stream itself, and every placement is watched
+ * by several daemons (see README, "The etcd client").
+ *
+ * The stream's bytes are buffered by the write callback inside curl; the
+ * watch's tick (from gp_etcd_step) cuts complete messages, decodes them and
  * calls the user back, so callbacks never run inside libcurl.
  */
 #include <inttypes.h>
@@ -13,11 +25,13 @@
 #include <string.h>
 
 #include "etcd_internal.h"
+#include "etcd_watch.pb-c.h"
 #include "log.h"
 #include "util.h"
 #include "banned.h"
 
 #define S_IN_KEEP (256 * 1024)   /* stream buffer kept between bursts */
+#define S_MSG_MAX ((size_t)64 << 20)   /* the longest WatchResponse taken */
 
 typedef enum { W_CONNECT, W_STREAMING, W_DEAD } s_state_t;
 
@@ -51,8 +65,8 @@ struct gp_etcd_watch {
 static bool s_on_data(gp_etcd_req_t *req, const char *data, size_t len)
 {
     gp_etcd_watch_t *w = req->owner;
-    if (w->in.len - w->in_off + len > ((size_t)64 << 20))
-        return false;   /* a line this long is not a watch response */
+    if (w->in.len - w->in_off + len > S_MSG_MAX + 5)
+        return false;   /* a message this long is not a watch response */
     if (gp_ebuf_add(&w->in, data, len) < 0)
         return false;
     gp_etcd_loop_wake(w->etcd);
@@ -128,6 +142,79 @@ static void s_free_events(gp_etcd_event_t *ev, size_t n)
     free(ev);
 }
 
+void gp_etcd_watch_msg_free(gp_etcd_watch_msg_t *m)
+{
+    s_free_events(m->events, m->n_events);
+    memset(m, 0, sizeof(*m));
+}
+
+/* A NUL-terminated copy of a bytes field (absent: empty). */
+static char *s_bytes(const ProtobufCBinaryData *b, size_t *len)
+{
+    char *p = malloc(b->len + 1);
+    if (!p)
+        return NULL;
+    if (b->len)
+        memcpy(p, b->data, b->len);
+    p[b->len] = '\0';
+    *len = b->len;
+    return p;
+}
+
+static int s_kv(const Etcdserverpb__KeyValue *src, gp_etcd_kv_t *kv)
+{
+    kv->create_revision = src->create_revision;
+    kv->mod_revision = src->mod_revision;
+    kv->version = src->version;
+    kv->lease = src->lease;
+    return (kv->key = s_bytes(&src->key, &kv->key_len)) &&
+           (kv->value = s_bytes(&src->value, &kv->value_len)) ? 0 : -1;
+}
+
+int gp_etcd_watch_msg_parse(const void *data, size_t len, gp_etcd_watch_msg_t *m, gp_err_t *err)
+{
+    memset(m, 0, sizeof(*m));
+    Etcdserverpb__WatchResponse *r = etcdserverpb__watch_response__unpack(NULL, len, data);
+    if (!r)
+        return gp_err_set(err, GP_ERR_PROTOCOL, "etcd sent a watch message that is not a WatchResponse "
+                          "(%zu bytes)", len);
+    int rc = 0;
+    m->revision = r->header ? r->header->revision : 0;
+    m->compact_revision = r->compact_revision;
+    m->created = r->created;
+    m->canceled = r->canceled;
+    if (r->cancel_reason)
+        gp_strlcpy(m->cancel_reason, r->cancel_reason, sizeof(m->cancel_reason));
+    if (r->n_events > 0 && !(m->events = calloc(r->n_events, sizeof(*m->events)))) {
+        rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Etcdserverpb__Event *e = r->events[i];
+        gp_etcd_event_t *ev = &m->events[i];
+        m->n_events = i + 1;   /* what to free */
+        if (!e->kv) {
+            rc = gp_err_set(err, GP_ERR_PROTOCOL, "etcd sent a watch event without a kv");
+            goto out;
+        }
+        if (e->type != ETCDSERVERPB__EVENT__EVENT_TYPE__PUT && e->type != ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE) {
+            rc = gp_err_set(err, GP_ERR_PROTOCOL, "etcd sent a watch event of an unknown type (%d)", (int)e->type);
+            goto out;
+        }
+        ev->type = e->type == ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
+        ev->has_prev_kv = e->prev_kv != NULL;
+        if (s_kv(e->kv, &ev->kv) < 0 || (e->prev_kv && s_kv(e->prev_kv, &ev->prev_kv) < 0)) {
+            rc = gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    etcdserverpb__watch_response__free_unpacked(r, NULL);
+    if (rc < 0)
+        gp_etcd_watch_msg_free(m);
+    return rc;
+}
+
 /* Deliver the events ev[0..n) of a response at revision rev, but those
  * already delivered (or out of order): never deliver twice.  The events
  * stay the caller's. */
@@ -156,65 +243,23 @@ static void s_deliver_events(gp_etcd_watch_t *w, int64_t rev, gp_etcd_event_t *e
     }
 }
 
-/* One line of the stream.  Returns -1 when the stream must be restarted.
- * The usual lines take the fast path (gp_etcd_parse_watch_fast); the rest
- * (errors, cancellations, anything unusual) is parsed and checked with
- * jansson. */
-static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
+/* One message of the stream.  Returns -1 when the stream must be restarted
+ * (or the watch has ended). */
+static int s_handle_msg(gp_etcd_watch_t *w, const uint8_t *data, size_t len)
 {
-    gp_etcd_watch_line_t wl;
-    if (gp_etcd_parse_watch_fast(line, len, &wl) == 1) {
-        if (wl.created) {
-            w->auth_retried = false;
-            if (w->next_rev == 0)
-                w->next_rev = wl.revision + 1;   /* "from now": later events are > rev */
-        } else if (wl.n_events == 0) {
-            gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_PROGRESS, .revision = wl.revision };
-            s_deliver(w, &r);
-        } else {
-            s_deliver_events(w, wl.revision, wl.events, wl.n_events);
-        }
-        gp_etcd_watch_line_free(&wl);
-        return 0;
-    }
+    gp_etcd_watch_msg_t m;
     gp_err_t err;
-    json_t *j = gp_etcd_json_load(line, len, &err);
-    if (!j) {
+    if (gp_etcd_watch_msg_parse(data, len, &m, &err) < 0) {
         s_restart(w, err.msg, true);
         return -1;
     }
-    json_t *res = json_object_get(j, "result");
-    json_t *jerr = json_object_get(j, "error");
     int rc = 0;
-    gp_etcd_event_t *ev = NULL;
-    size_t n_ev = 0;
-    if (jerr || !json_is_object(res)) {
-        json_t *m = json_is_object(jerr) ? json_object_get(jerr, "message") : jerr;
-        char why[200];
-        snprintf(why, sizeof(why), "stream error: %s",
-                 json_is_string(m) ? json_string_value(m) : "a line without a result");
-        s_restart(w, why, true);
-        rc = -1;
-        goto out;
-    }
-    int64_t rev, compact_rev;
-    bool created, canceled;
-    json_t *events = json_object_get(res, "events");
-    if (gp_etcd_parse_header_rev(res, &rev, &err) < 0 ||
-        gp_etcd_json_int64(res, "compact_revision", &compact_rev, &err) < 0 ||
-        gp_etcd_json_bool(res, "created", &created, &err) < 0 ||
-        gp_etcd_json_bool(res, "canceled", &canceled, &err) < 0 ||
-        (events && !json_is_null(events) && !json_is_array(events))) {
-        s_restart(w, events && !json_is_array(events) ? "events is not an array" : err.msg, true);
-        rc = -1;
-        goto out;
-    }
-    if (canceled) {
-        gp_etcd_watch_resp_t r = { .revision = rev, .compact_revision = compact_rev };
-        if (compact_rev > 0) {
+    if (m.canceled) {
+        gp_etcd_watch_resp_t r = { .revision = m.revision, .compact_revision = m.compact_revision };
+        if (m.compact_revision > 0) {
             r.kind = GP_ETCD_WATCH_COMPACTED;
             gp_log_info("etcd watch compacted key=%.*s next_rev=%" PRId64 " compact_rev=%" PRId64,
-                        (int)(w->key_len > 128 ? 128 : w->key_len), w->key, w->next_rev, compact_rev);
+                        (int)(w->key_len > 128 ? 128 : w->key_len), w->key, w->next_rev, m.compact_revision);
             s_die(w, &r);
         } else if (w->etcd->username && !w->auth_retried) {
             /* etcd answers "permission denied" to an expired token too: get
@@ -227,79 +272,25 @@ static int s_handle_line(gp_etcd_watch_t *w, const char *line, size_t len)
             w->backoff_ms = 0;
             w->connect_at = gp_mono_ms();
         } else {
-            json_t *reason = json_object_get(res, "cancel_reason");
             gp_err_t cerr;
             gp_err_set(&cerr, GP_ERR_SERVER, "etcd cancelled the watch: %s",
-                       json_is_string(reason) ? json_string_value(reason) : "no reason given");
+                       m.cancel_reason[0] ? m.cancel_reason : "no reason given");
             r.kind = GP_ETCD_WATCH_ERROR;
             r.err = &cerr;
             s_die(w, &r);
         }
         rc = -1;
-        goto out;
-    }
-    if (created) {
+    } else if (m.created) {
         w->auth_retried = false;
         if (w->next_rev == 0)
-            w->next_rev = rev + 1;   /* "from now": later events are > rev */
-        goto out;
-    }
-    n_ev = events ? json_array_size(events) : 0;
-    if (n_ev == 0) {
-        gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_PROGRESS, .revision = rev };
+            w->next_rev = m.revision + 1;   /* "from now": later events are > rev */
+    } else if (m.n_events == 0) {
+        gp_etcd_watch_resp_t r = { .kind = GP_ETCD_WATCH_PROGRESS, .revision = m.revision };
         s_deliver(w, &r);
-        goto out;
+    } else {
+        s_deliver_events(w, m.revision, m.events, m.n_events);
     }
-    if (!(ev = calloc(n_ev, sizeof(*ev)))) {
-        s_restart(w, "out of memory", true);
-        rc = -1;
-        goto out;
-    }
-    size_t keep = 0;
-    for (size_t i = 0; i < n_ev; i++) {
-        json_t *je = json_array_get(events, i), *jt, *jkv, *jprev;
-        gp_etcd_event_t *e = &ev[keep];
-        memset(e, 0, sizeof(*e));
-        if (!json_is_object(je) || !json_is_object(jkv = json_object_get(je, "kv"))) {
-            s_restart(w, "watch event without a kv", true);
-            n_ev = keep;
-            rc = -1;
-            goto out;
-        }
-        jt = json_object_get(je, "type");
-        if (jt && !json_is_null(jt) && (!json_is_string(jt) ||
-            (strcmp(json_string_value(jt), "PUT") != 0 && strcmp(json_string_value(jt), "DELETE") != 0))) {
-            s_restart(w, "watch event of an unknown type", true);
-            n_ev = keep;
-            rc = -1;
-            goto out;
-        }
-        e->type = jt && json_is_string(jt) && strcmp(json_string_value(jt), "DELETE") == 0
-                      ? GP_ETCD_EVENT_DELETE : GP_ETCD_EVENT_PUT;
-        if (gp_etcd_parse_kv(jkv, &e->kv, &err) < 0) {
-            s_restart(w, err.msg, true);
-            n_ev = keep;
-            rc = -1;
-            goto out;
-        }
-        jprev = json_object_get(je, "prev_kv");
-        if (jprev && !json_is_null(jprev)) {
-            if (gp_etcd_parse_kv(jprev, &e->prev_kv, &err) < 0) {
-                gp_etcd_kv_free(&e->kv);
-                s_restart(w, err.msg, true);
-                n_ev = keep;
-                rc = -1;
-                goto out;
-            }
-            e->has_prev_kv = true;
-        }
-        keep++;
-    }
-    n_ev = keep;
-    s_deliver_events(w, rev, ev, n_ev);
-out:
-    s_free_events(ev, n_ev);
-    json_decref(j);
+    gp_etcd_watch_msg_free(&m);
     return rc;
 }
 
@@ -311,29 +302,35 @@ static int s_connect(gp_etcd_watch_t *w)
     w->in.len = 0;
     w->in_off = 0;
     w->got_data = false;
-    gp_ebuf_t *b = &req->body;
-    int rc = gp_ebuf_adds(b, "{\"create_request\":{\"key\":\"");
-    rc = rc < 0 ? -1 : gp_etcd_b64_encode(b, w->key, w->key_len);
-    if (rc == 0 && w->range_end) {
-        rc = gp_ebuf_adds(b, "\",\"range_end\":\"");
-        rc = rc < 0 ? -1 : gp_etcd_b64_encode(b, w->range_end, strlen(w->range_end));
-    } else if (rc == 0 && w->prefix) {
-        char *end = malloc(w->key_len + 1);
-        if (!end)
+    /* WatchRequest{create_request}, in one gRPC frame */
+    Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
+    Etcdserverpb__WatchRequest wr = ETCDSERVERPB__WATCH_REQUEST__INIT;
+    char *end = NULL;
+    cr.key = (ProtobufCBinaryData){ w->key_len, (uint8_t *)w->key };
+    if (w->range_end) {
+        cr.range_end = (ProtobufCBinaryData){ strlen(w->range_end), (uint8_t *)w->range_end };
+    } else if (w->prefix) {
+        if (!(end = malloc(w->key_len + 1)))
             return -1;
-        size_t n = gp_etcd_prefix_end(w->key, w->key_len, end);
-        rc = gp_ebuf_adds(b, "\",\"range_end\":\"");
-        rc = rc < 0 ? -1 : gp_etcd_b64_encode(b, end, n);
-        free(end);
+        cr.range_end = (ProtobufCBinaryData){ gp_etcd_prefix_end(w->key, w->key_len, end), (uint8_t *)end };
     }
-    rc = rc < 0 ? -1 : gp_ebuf_adds(b, "\"");
-    if (rc == 0 && w->next_rev > 0)
-        rc = gp_ebuf_addf(b, ",\"start_revision\":%" PRId64, w->next_rev);
-    if (rc == 0 && w->prev_kv)
-        rc = gp_ebuf_adds(b, ",\"prev_kv\":true");
-    if (rc == 0 && w->progress_notify)
-        rc = gp_ebuf_adds(b, ",\"progress_notify\":true");
-    rc = rc < 0 ? -1 : gp_ebuf_adds(b, "}}");
+    cr.start_revision = w->next_rev;
+    cr.prev_kv = w->prev_kv;
+    cr.progress_notify = w->progress_notify;
+    wr.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
+    wr.create_request = &cr;
+    size_t n = etcdserverpb__watch_request__get_packed_size(&wr);
+    int rc = gp_ebuf_reserve(&req->body, n + 5);
+    if (rc == 0) {
+        uint8_t *p = (uint8_t *)req->body.p;
+        p[0] = 0;   /* not compressed */
+        p[1] = (uint8_t)(n >> 24);
+        p[2] = (uint8_t)(n >> 16);
+        p[3] = (uint8_t)(n >> 8);
+        p[4] = (uint8_t)n;
+        req->body.len = 5 + etcdserverpb__watch_request__pack(&wr, p + 5);
+    }
+    free(end);
     if (rc < 0)
         return -1;
     gp_err_t err;
@@ -354,16 +351,16 @@ static int s_connect(gp_etcd_watch_t *w)
  * Resumption.  The watch remembers next_rev: one past the mod revision of the
  * last event it delivered (or, for a watch "from now", one past the header
  * revision of the "created" response, since every later event has a higher
- * revision).  Events are delivered only from complete lines (a whole
+ * revision).  Events are delivered only from complete messages (a whole
  * WatchResponse), and etcd never splits one revision across responses, so
  * after any disconnect - the member killed, the stream reset, a garbled
- * line, a "no leader" error from the has-leader check - the watch opens a
+ * message, a "no leader" error from the has-leader check - the watch opens a
  * new stream on the client's current endpoint (the failed one is marked,
  * so that is the next member) with start_revision = next_rev.  etcd then
  * replays everything from next_rev on: nothing is lost, and nothing already
  * delivered comes again (events below next_rev are dropped as a second
  * guard).  Progress notifications do not move next_rev: resuming from the
- * last delivered event is always safe.  A partial line left in the buffer
+ * last delivered event is always safe.  A partial message left in the buffer
  * at a disconnect is discarded; its events come again on the new stream.
  *
  * When next_rev has been compacted away meanwhile, etcd cancels the new
@@ -383,22 +380,22 @@ static int64_t s_tick(void *obj, int64_t now)
         s_die(w, &r);
         return -1;
     }
-    /* complete lines */
+    /* complete messages */
     while (w->state != W_DEAD && !w->destroyed) {
-        char *start = w->in.p + w->in_off;
+        const uint8_t *p = (const uint8_t *)w->in.p + w->in_off;
         size_t avail = w->in.len - w->in_off;
-        char *nl = avail ? memchr(start, '\n', avail) : NULL;
-        if (!nl)
+        if (avail < 5)
             break;
-        size_t len = (size_t)(nl - start);
-        w->in_off += len + 1;
-        /* skip blank lines (keep-alive padding) */
-        size_t k = 0;
-        while (k < len && (start[k] == ' ' || start[k] == '\r' || start[k] == '\t'))
-            k++;
-        if (k == len)
-            continue;
-        if (s_handle_line(w, start, len) < 0)
+        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        if (p[0] != 0 || n > S_MSG_MAX) {
+            s_restart(w, p[0] != 0 ? "a compressed watch message (none was offered)"
+                                   : "a watch message too long", true);
+            break;
+        }
+        if (avail < 5 + n)
+            break;
+        w->in_off += 5 + n;
+        if (s_handle_msg(w, p + 5, n) < 0)
             break;   /* restarted or dead: the buffer is reset on connect */
     }
     if (w->destroyed || w->state == W_DEAD)
@@ -491,9 +488,9 @@ gp_etcd_watch_t *gp_etcd_watch_new(gp_etcd_t *etcd, const gp_etcd_watch_opts_t *
     w->next_rev = opts->start_revision;
     w->state = W_CONNECT;
     w->connect_at = 0;
-    gp_etcd_req_init(&w->req, etcd, "/v3/watch");
+    gp_etcd_req_init(&w->req, etcd, "/etcdserverpb.Watch/Watch");
+    w->req.grpc = true;
     w->req.streaming = true;
-    w->req.has_leader = true;
     w->req.idempotent = true;
     w->req.on_data = s_on_data;
     w->req.done = s_on_done;

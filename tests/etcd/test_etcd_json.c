@@ -396,64 +396,6 @@ static void test_config(void)
     gp_etcd_destroy(&etcd);
 }
 
-/* The watch stream's fast path: the usual lines give what the general
- * parser gives, field by field; anything unusual is left to it. */
-static void test_watch_fast(void)
-{
-    gp_etcd_watch_line_t wl;
-    const char *ev = "{\"result\":{\"header\":{\"cluster_id\":\"1\",\"revision\":\"41\",\"raft_term\":\"2\"},"
-                     "\"watch_id\":\"0\",\"events\":[{\"kv\":{\"key\":\"AGI=\",\"create_revision\":\"2\","
-                     "\"mod_revision\":\"40\",\"version\":3,\"value\":\"AAEC\",\"lease\":\"99\"},"
-                     "\"prev_kv\":{\"key\":\"AGI=\",\"mod_revision\":\"39\",\"value\":\"eA==\"}},"
-                     " {\"type\":\"DELETE\",\"kv\":{\"key\":\"eQ==\",\"mod_revision\":\"41\"}}],"
-                     "\"fragment\":false,\"extra\":[1,{\"a\":[null,true]},\"s\"]}}\n";
-    is_int(gp_etcd_parse_watch_fast(ev, strlen(ev), &wl), 1, "a line of events takes the fast path");
-    ok(wl.revision == 41 && !wl.created && wl.n_events == 2, "its revision and two events");
-    gp_etcd_event_t *e = wl.events;
-    ok(wl.n_events == 2 && e[0].type == GP_ETCD_EVENT_PUT && e[0].kv.key_len == 2 &&
-       memcmp(e[0].kv.key, "\0b", 2) == 0 && e[0].kv.value_len == 3 && e[0].kv.value[2] == 2 &&
-       e[0].kv.create_revision == 2 && e[0].kv.mod_revision == 40 && e[0].kv.version == 3 &&
-       e[0].kv.lease == 99, "a PUT (no type: proto3's default), binary key and value, int64 as strings and numbers");
-    ok(wl.n_events == 2 && e[0].has_prev_kv && e[0].prev_kv.mod_revision == 39 && e[0].prev_kv.value_len == 1 &&
-       e[0].prev_kv.value[0] == 'x', "its previous kv");
-    ok(wl.n_events == 2 && e[1].type == GP_ETCD_EVENT_DELETE && e[1].kv.key_len == 1 && e[1].kv.key[0] == 'y' &&
-       e[1].kv.value && e[1].kv.value_len == 0 && !e[1].has_prev_kv, "a DELETE: key, empty value, no previous kv");
-    gp_etcd_watch_line_free(&wl);
-
-    const char *created = "{\"result\":{\"header\":{\"revision\":\"7\"},\"created\":true}}";
-    ok(gp_etcd_parse_watch_fast(created, strlen(created), &wl) == 1 && wl.created && wl.revision == 7 &&
-       wl.n_events == 0, "the creation line");
-    gp_etcd_watch_line_free(&wl);
-    const char *progress = "{\"result\":{\"header\":{\"revision\":\"8\"}}}";
-    ok(gp_etcd_parse_watch_fast(progress, strlen(progress), &wl) == 1 && !wl.created && wl.revision == 8 &&
-       wl.n_events == 0, "a progress line");
-    gp_etcd_watch_line_free(&wl);
-
-    static const struct { const char *line; const char *what; } general[] = {
-        { "{\"error\":{\"grpc_code\":14,\"message\":\"unavailable\"}}", "an error" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"},\"canceled\":true,\"compact_revision\":\"5\"}}",
-          "a cancellation" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"},\"cancel_reason\":\"a \\\"quoted\\\" reason\"}}",
-          "an escaped string" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"type\":\"MERGE\",\"kv\":{\"key\":\"eQ==\"}}]}}",
-          "an unknown event type" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"kv\":{\"key\":\"!!!!\"}}]}}",
-          "a key that is not base64" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"type\":\"PUT\"}]}}", "an event without a kv" },
-        { "{\"result\":{\"header\":{\"revision\":\"x9\"}}}", "a revision that is not a number" },
-        { "{\"result\":{\"header\":{\"revision\":1.5}}}", "a fractional revision" },
-        { "{\"result\":{\"header\":{\"revision\":\"99999999999999999999\"}}}", "a revision past int64" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"kv\":{\"key\":\"eQ==\"}}", "a truncated line" },
-        { "{\"result\":{\"header\":{\"revision\":\"9\"}}} x", "trailing data" },
-        { "[1]", "an array" },
-        { "", "an empty line" },
-    };
-    for (size_t i = 0; i < GP_ARRAY_LEN(general); i++) {
-        int rc = gp_etcd_parse_watch_fast(general[i].line, strlen(general[i].line), &wl);
-        ok(rc == 0 && wl.events == NULL && wl.n_events == 0, "%s is left to the general parser", general[i].what);
-    }
-}
-
 /* Answers' fast path: the usual answers give what the general parser
  * gives; the bad ones are left to it (test_parse checks it refuses them). */
 static void test_result_fast(void)
@@ -512,7 +454,6 @@ int main(void)
     test_prefix_end();
     test_encode();
     test_parse();
-    test_watch_fast();
     test_result_fast();
     test_config();
     test_fake_gateway();

@@ -1,7 +1,7 @@
 # tests/fuzz/ - libFuzzer targets for the parsers that read bytes from outside:
 # the job spec, the wire message, the configuration file, the shim's
 # environment, the HTTP request target, the simulator's openb and JSON-lines
-# readers.  Each fuzz_<t>.c defines LLVMFuzzerTestOneInput; corpus/<t>/ holds
+# readers, an etcd watch stream's message.  Each fuzz_<t>.c defines LLVMFuzzerTestOneInput; corpus/<t>/ holds
 # its seeds and every input a fuzzer once failed on.
 #
 #   make fuzz         build them with clang -fsanitize=fuzzer,address,undefined
@@ -14,14 +14,14 @@
 # $(BUILD)/tests/fuzz/replay_<t>; tests/fuzz/replay.t runs them over the
 # corpus in `make test` (and under ASan/UBSan in `make asan`).
 
-FUZZ_TARGETS := uri jobspec wire config shimenv siminput
+FUZZ_TARGETS := uri jobspec wire config shimenv siminput watchmsg
 FUZZ_CC      ?= clang
 FUZZ_S       ?= 60
 FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=c11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer $(FUZZ_SAN) \
-                -fsanitize=fuzzer-no-link -Icommon -Ishim -Isimulations -Itests/fuzz
-FUZZ_LIB_SRCS := $(COMMON_SRCS) shim/shim_config.c simulations/sim_input.c tests/fuzz/memfile.c
+                -fsanitize=fuzzer-no-link -Icommon -I$(BUILD)/gen -Ishim -Isimulations -Itests/fuzz
+FUZZ_LIB_SRCS := $(COMMON_SRCS) $(PB_GEN).c shim/shim_config.c simulations/sim_input.c tests/fuzz/memfile.c
 FUZZ_LIB     := $(FUZZ_BUILD)/libfuzzgp.a
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -29,6 +29,7 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
+$(FUZZ_BUILD)/obj/common/etcd_watch.o: $(PB_GEN).h
 $(FUZZ_LIB): $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 	rm -f $@
 	ar rcs $@ $^

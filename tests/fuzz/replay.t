@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
-for t in uri jobspec wire config shimenv siminput; do
+for t in uri jobspec wire config shimenv siminput watchmsg; do
     bin=$GP_BUILD/tests/fuzz/replay_$t
     [ -x "$bin" ] || bail_out "$bin not built (make check-tests)"
     n=$(find "$here/corpus/$t" -type f | wc -l)
