@@ -338,7 +338,9 @@ static void test_fake_gateway(void)
        "a keep-alive with a bad answer is an error");
     ok(gp_etcd_lease_grant(etcd, 5, 0, NULL, NULL, &err) < 0, "a grant with a bad answer is an error");
 
-    /* a watch stream that sends garbage lines: no events, no crash, it reconnects */
+    /* a watch against a server that answers HTTP/1.1 and JSON lines, not
+     * gRPC (the fake gateway): no events, no crash, it reconnects (the
+     * messages of a real gRPC stream: test_etcd_watch_msg and fuzz_watchmsg) */
     char *stream = s_http(200, "{\"result\":{\"header\":{\"revision\":\"1\"},\"created\":true}}\n"
                                "{\"result\":{\"header\":{\"revision\":\"2\"},\"events\":[{\"kv\":7}]}}\n"
                                "not json at all\n{\"result\":{\"events\":");
@@ -349,9 +351,9 @@ static void test_fake_gateway(void)
     int64_t until = gp_mono_ms() + 1500;
     while (gp_mono_ms() < until)
         gp_etcd_step(etcd, 50, &err);
-    ok(w && gp_etcd_watch_connects(w) >= 2, "a watch fed garbage reconnects (connects=%d)",
+    ok(w && gp_etcd_watch_connects(w) >= 2, "a watch answered by a server that is not gRPC reconnects (connects=%d)",
        w ? gp_etcd_watch_connects(w) : 0);
-    is_int(g_events, 0, "and delivers no event from a malformed response");
+    is_int(g_events, 0, "and delivers no event from that answer");
     gp_etcd_watch_destroy(&w);
 
     /* a keep-alive whose answers are garbage: the lease is lost after its TTL */
