@@ -5,10 +5,9 @@
  * HTTP/2 (libcurl, with nghttp2), whose request is a single WatchRequest
  * holding the create_request; the request side then ends, which etcd takes
  * as "no more requests" and keeps streaming.  The answer is a stream of
- * WatchResponse messages, each framed as gRPC frames every message: one
- * byte (compressed: always 0 here, none was offered), four bytes of length
- * (big-endian), the protobuf bytes (etcd_watch.proto, decoded by
- * protobuf-c).  The call's end carries grpc-status and grpc-message in the
+ * WatchResponse messages, each in gRPC's framing: one byte (compressed:
+ * always 0 here, none was offered), four bytes of length (big-endian), the
+ * protobuf bytes (etcd_watch.proto, decoded by protobuf-c).  The call's end carries grpc-status and grpc-message in the
  * trailers (etcd.c reads them).
  *
  * Why gRPC and not the JSON gateway as every other request: etcd's gateway
