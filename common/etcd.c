@@ -599,8 +599,8 @@ bool gp_etcd_req_finish(gp_etcd_req_t *req, CURLcode rc)
         if (!req->grpc) {
             gp_etcd_parse_error(req->resp.p ? req->resp.p : "", req->resp.len, req->http_status, &req->err);
         } else if (req->http_status != 200 || !req->grpc_ctype) {
-            gp_err_set(&req->err, GP_ERR_SERVER, "etcd at %s answered %s %ld, not gRPC", ep,
-                       req->path, req->http_status);
+            gp_err_set(&req->err, GP_ERR_SERVER, "etcd at %s answered HTTP %ld to %s, not gRPC", ep,
+                       req->http_status, req->path);
             req->err.status = (int)req->http_status;
         } else if (req->grpc_status > 0) {
             gp_etcd_grpc_error(req->grpc_status, req->grpc_msg, &req->err);   /* a refusal */
