@@ -31,7 +31,9 @@ wait_for 60 held; ok $? "c1 holds its first commit"
 kill -STOP "$(daemon_pid relay)"
 wait_for 60 leads c2; ok $? "c1 cut off: c2 is elected"
 kill -CONT "$(daemon_pid relay)"
-notsent() { grep -Eq 'round not committed .*reason="(lease lost|not the leader|decided under another term)"' "$T_TMP/c1.log"; }
+# Whichever c1 learns first ends the waiting rounds: its lease lost (the
+# keep-alive), or c2's leadership (its watch, once the relay resumes).
+notsent() { grep -Eq 'round not committed .*reason="(lease lost|deposed|not the leader|decided under another term)"' "$T_TMP/c1.log"; }
 wait_for 60 notsent; ok $? "c1 sent none of the rounds waiting for its commit"
 diag "$(grep -E 'round not committed|lease lost' "$T_TMP/c1.log" | head -4)"
 all_run() { [ "$(gpupool_ c2 ls -q --state running | grep -c '^l-')" = 16 ]; }
