@@ -14,8 +14,8 @@
  *
  * A request (gp_etcd_req_t) is one POST to one gateway path with a JSON body
  * built up front, or (a watch) one gRPC call over HTTP/2 with a protobuf
- * body.  The engine attaches a pooled easy handle, sends it to the
- * client's current endpoint, and on completion classifies the outcome:
+ * body.  The engine attaches a pooled easy handle (a gRPC call: a handle
+ * and a connection of its own), sends it to the client's current endpoint, and on completion classifies the outcome:
  * success (HTTP 200, body kept), final error, or retry on another endpoint.
  * Two multi handles carry requests: "fg" for synchronous calls and batches
  * (driven to completion inside the call) and "bg" for watches and
@@ -65,9 +65,7 @@ int gp_etcd_parse_error(const char *body, size_t len, long http_status, gp_err_t
 json_t *gp_etcd_json_load(const char *body, size_t len, gp_err_t *err);
 /* An int64 field encoded as a string or a number; absent = 0. */
 int gp_etcd_json_int64(const json_t *obj, const char *field, int64_t *out, gp_err_t *err);
-int gp_etcd_json_bool(const json_t *obj, const char *field, bool *out, gp_err_t *err);
 int gp_etcd_parse_header_rev(const json_t *obj, int64_t *rev, gp_err_t *err);
-int gp_etcd_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err);
 void gp_etcd_kv_free(gp_etcd_kv_t *kv);
 
 /* Map a gRPC status and message from etcd (the gateway's error body, or a
@@ -134,7 +132,7 @@ struct gp_etcd_req {
     bool streamed_ok;           /* streaming: got HTTP 200 (gRPC: and a message's bytes) */
     bool grpc_ctype;            /* gRPC: the answer is application/grpc */
     int grpc_status;            /* gRPC: grpc-status of the answer, -1 before it */
-    char grpc_msg[256];         /* gRPC: its grpc-message, as sent (percent-encoded) */
+    char grpc_msg[256];         /* gRPC: its grpc-message (percent-decoded) */
 
     /* outcome, valid in done() */
     int failed;

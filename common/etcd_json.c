@@ -336,7 +336,7 @@ int gp_etcd_json_int64(const json_t *obj, const char *field, int64_t *out, gp_er
     return gp_err_set(err, GP_ERR_PROTOCOL, "etcd response field %s is not an int64", field);
 }
 
-int gp_etcd_json_bool(const json_t *obj, const char *field, bool *out, gp_err_t *err)
+static int s_json_bool(const json_t *obj, const char *field, bool *out, gp_err_t *err)
 {
     json_t *v = json_object_get(obj, field);
     if (!v || json_is_null(v)) {
@@ -405,7 +405,7 @@ void gp_etcd_kv_free(gp_etcd_kv_t *kv)
     memset(kv, 0, sizeof(*kv));
 }
 
-int gp_etcd_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err)
+static int s_parse_kv(const json_t *jkv, gp_etcd_kv_t *kv, gp_err_t *err)
 {
     gp_etcd_kv_t k;
     memset(&k, 0, sizeof(k));
@@ -440,7 +440,7 @@ static int s_parse_kvs(const json_t *obj, const char *field, gp_etcd_result_t *r
     if (!r->kvs)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory parsing an etcd response");
     for (size_t i = 0; i < n; i++) {
-        if (gp_etcd_parse_kv(json_array_get(arr, i), &r->kvs[i], err) < 0)
+        if (s_parse_kv(json_array_get(arr, i), &r->kvs[i], err) < 0)
             return -1;
         r->n_kvs = i + 1;
     }
@@ -470,7 +470,7 @@ static int s_parse_obj(const json_t *obj, gp_etcd_op_type_t type, gp_etcd_result
     switch (type) {
     case GP_ETCD_OP_RANGE:
         if (gp_etcd_json_int64(obj, "count", &r->count, err) < 0 ||
-            gp_etcd_json_bool(obj, "more", &r->more, err) < 0)
+            s_json_bool(obj, "more", &r->more, err) < 0)
             return -1;
         return s_parse_kvs(obj, "kvs", r, err);
     case GP_ETCD_OP_PUT: {
@@ -482,7 +482,7 @@ static int s_parse_obj(const json_t *obj, gp_etcd_op_type_t type, gp_etcd_result
         r->kvs = calloc(1, sizeof(*r->kvs));
         if (!r->kvs)
             return gp_err_set(err, GP_ERR_NOMEM, "out of memory parsing an etcd response");
-        if (gp_etcd_parse_kv(prev, &r->kvs[0], err) < 0)
+        if (s_parse_kv(prev, &r->kvs[0], err) < 0)
             return -1;
         r->n_kvs = 1;
         return 0;
@@ -493,7 +493,7 @@ static int s_parse_obj(const json_t *obj, gp_etcd_op_type_t type, gp_etcd_result
         return s_parse_kvs(obj, "prev_kvs", r, err);
     case GP_ETCD_OP_TXN: {
         json_t *arr = NULL;
-        if (gp_etcd_json_bool(obj, "succeeded", &r->succeeded, err) < 0 ||
+        if (s_json_bool(obj, "succeeded", &r->succeeded, err) < 0 ||
             s_json_array(obj, "responses", &arr, err) < 0)
             return -1;
         size_t n = arr ? json_array_size(arr) : 0;

@@ -7,8 +7,9 @@
  * as "no more requests" and keeps streaming.  The answer is a stream of
  * WatchResponse messages, each in gRPC's framing: one byte (compressed:
  * always 0 here, none was offered), four bytes of length (big-endian), the
- * protobuf bytes (etcd_watch.proto, decoded by protobuf-c).  The call's end carries grpc-status and grpc-message in the
- * trailers (etcd.c reads them).
+ * protobuf bytes (etcd_watch.proto, decoded by protobuf-c).  The call's
+ * end carries grpc-status and grpc-message in the trailers (etcd.c reads
+ * them).
  *
  * Why gRPC and not the JSON gateway as every other request: etcd's gateway
  * turns each watch response into JSON inside etcd, at about six times the
@@ -132,18 +133,13 @@ static void s_restart(gp_etcd_watch_t *w, const char *why, bool endpoint_bad)
     w->connect_at = gp_mono_ms() + w->backoff_ms;
 }
 
-static void s_free_events(gp_etcd_event_t *ev, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        gp_etcd_kv_free(&ev[i].kv);
-        gp_etcd_kv_free(&ev[i].prev_kv);
-    }
-    free(ev);
-}
-
 void gp_etcd_watch_msg_free(gp_etcd_watch_msg_t *m)
 {
-    s_free_events(m->events, m->n_events);
+    for (size_t i = 0; i < m->n_events; i++) {
+        gp_etcd_kv_free(&m->events[i].kv);
+        gp_etcd_kv_free(&m->events[i].prev_kv);
+    }
+    free(m->events);
     memset(m, 0, sizeof(*m));
 }
 
