@@ -21,6 +21,12 @@
 #                                      (one revision per transaction, many jobs in each)
 #   bench: submit_to_commit_p99_ms_at_half Q   p99 at half the burst's rate, one job per
 #                                      request, from each job's scheduled time
+#   bench: cpu_ms_per_one_job_request X   CPU of every process of the pool per job
+#                                      in that phase, and in a comment its split, its
+#                                      ratio to the burst's cpu_ms_per_placement and the
+#                                      cores that phase needs (a ratio above 2 means
+#                                      half the burst's rate as one-job requests asks
+#                                      for more CPU than the burst used)
 #   bench: leases_lost_under_overload N   leases the agent and the leader lost (both on
 #                                      3 s leases) through the burst and 60 s offered at
 #                                      twice the burst's rate (jobs of 5 s, so that the
@@ -110,23 +116,39 @@ echo "# burst of ${jobs} jobs in requests of 250, 8 in flight; the ceiling: raw 
 bench_figure etcd_writes_per_placement "$(awk -v a="$w0" -v b="$w1" -v n="$jobs" 'BEGIN { printf "%.2f", (b - a) / n }')"
 bench_figure etcd_revisions_per_placement "$(awk -v a="$r0" -v b="$r1" -v n="$jobs" 'BEGIN { printf "%.3f", (b - a) / n }')"
 echo "# etcd: $((w1 - w0)) keys written (puts and deletes) and $((r1 - r0)) revisions from the burst's start until every job was reported running; reference: 3 keys (submission, allocation, running)"
-hz=$(getconf CLK_TCK)
-lcpu=$(field cpu_s)
-[ -n "$lcpu" ] || bail_out "the load generator did not report its CPU time"
-awk -v e=$((e1 - e0)) -v c=$((c1 - c0)) -v a=$((a1 - a0)) -v l="$lcpu" \
-    -v hz="$hz" -v n="$jobs" -v cores="$(nproc)" 'BEGIN {
-    e = e / hz * 1000 / n; c = c / hz * 1000 / n; a = a / hz * 1000 / n; l = l * 1000 / n
-    printf "bench: cpu_ms_per_placement %.2f\n", e + c + a + l
+# cpu_split N ETCD COORD AGENT LOAD: CPU per job in ms of the etcd members,
+# the coordinator, the agent (ticks spent on N jobs), the load generator
+# (its cpu_s), then their sum.
+cpu_split() {
+    [ -n "$5" ] && [ "$1" -gt 0 ] || bail_out "no CPU figures for the phase (load generator's: '$5')"
+    awk -v n="$1" -v e="$2" -v c="$3" -v a="$4" -v l="$5" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        e = e / hz * 1000 / n; c = c / hz * 1000 / n; a = a / hz * 1000 / n; l = l * 1000 / n
+        printf "%.3f %.3f %.3f %.3f %.3f\n", e, c, a, l, e + c + a + l }'
+}
+read -r be bc ba bl burst_ms <<<"$(cpu_split "$jobs" $((e1 - e0)) $((c1 - c0)) $((a1 - a0)) "$(field cpu_s)")"
+bench_figure cpu_ms_per_placement "$(printf '%.2f' "$burst_ms")"
+awk -v e="$be" -v c="$bc" -v a="$ba" -v l="$bl" -v t="$burst_ms" -v cores="$(nproc)" 'BEGIN {
     printf "# CPU per placement (ms): etcd members %.2f, coordinator %.2f, agent %.2f, load generator %.2f;", e, c, a, l
-    printf " %d cores: at most %.0f placements/s at this cost\n", cores, cores * 1000 / (e + c + a + l) }'
+    printf " %d cores: at most %.0f placements/s at this cost\n", cores, cores * 1000 / t }'
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$(daemon_pid c1)"/status)
 echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs + 20)) jobs: $((rss / 1024)) MiB"
 
 # Latency at half the measured burst rate.
 half=$(awk -v p="$pps" 'BEGIN { printf "%d", p / 2 < 1 ? 1 : p / 2 }')
+e0=$(cpu_ticks $etcd_pids); c0=$(cpu_ticks "$(daemon_pid c1)"); a0=$(cpu_ticks "$(daemon_pid a1)")
 LOAD_PREFIX=half run_load "rate $half (half the burst's)" rate "$half" "$secs"
+e1=$(cpu_ticks $etcd_pids); c1=$(cpu_ticks "$(daemon_pid c1)"); a1=$(cpu_ticks "$(daemon_pid a1)")
 bench_figure submit_to_commit_p50_ms_at_half "$(field p50_ms)"
 bench_figure submit_to_commit_p99_ms_at_half "$(field p99_ms)"
+# What one job costs when each comes alone, beside the burst's: the half
+# rate asks the machine for half the burst's rate times this.
+read -r he hc ha hl half_ms <<<"$(cpu_split "$(field committed)" $((e1 - e0)) $((c1 - c0)) $((a1 - a0)) "$(field cpu_s)")"
+bench_figure cpu_ms_per_one_job_request "$(printf '%.2f' "$half_ms")"
+awk -v e="$he" -v c="$hc" -v a="$ha" -v l="$hl" -v t="$half_ms" -v b="$burst_ms" -v r="$half" \
+    -v p="$pps" -v cores="$(nproc)" 'BEGIN {
+    printf "# CPU per job at %d jobs/s, one per request (ms): etcd members %.2f, coordinator %.2f, agent %.2f,", r, e, c, a
+    printf " load generator %.2f; %.2f times the burst'"'"'s per placement: this phase asks for %.2f cores of %d", l, t / b, r * t / 1000, cores
+    printf " (the burst used %.2f)\n", p * b / 1000 }'
 
 # Overload: twice the burst's rate for 60 s, one job per request, jobs of
 # 5 s; every job the API accepted must be committed within 60 s after.

@@ -14,7 +14,8 @@
  *   placements_per_s N   (jobs committed / time from the first submission to the
  *                         last commit seen, within 2 minutes of the last submission)
  *   submitted_per_s N
- *   cpu_s X              (this process's own CPU time: user + system)
+ *   cpu_s X              (this process's own CPU time: user + system; rate
+ *                         prints it too)
  * LOAD_PREFIX (env) names the jobs (default "burst" / "rate").
  * rate: one job per request, paced, up to 64 requests in flight, for
  *   SECONDS at most (jobs not sent by then are not offered); prints
@@ -281,10 +282,6 @@ int main(int argc, char **argv)
         printf("committed %lld / %lld, errors %ld\n", (long long)s_committed, (long long)n, s_errors);
         printf("submitted_per_s %.0f\n", (double)n / ((double)(submitted_ns - t0) / 1e9));
         printf("placements_per_s %.0f\n", secs > 0 ? (double)s_committed / secs : 0.0);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        printf("cpu_s %.2f\n", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
     } else {
         int64_t *lat = calloc((size_t)n, sizeof *lat);
         size_t k = 0;
@@ -313,6 +310,10 @@ int main(int argc, char **argv)
         printf("accepted %lld\nuncommitted_accepted %lld\n", (long long)accepted, (long long)lost);
         free(lat);
     }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("cpu_s %.2f\n", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
     for (gp_strmap_iter_t it = gp_strmap_first(s_jobs); it.key; it = gp_strmap_next(s_jobs, it))
         free(it.value);
     gp_strmap_destroy(&s_jobs);
