@@ -165,7 +165,13 @@ static gp_strmap_iter_t s_scan(const gp_strmap_t *self, size_t from)
     return it;
 }
 
-gp_strmap_iter_t gp_strmap_first(const gp_strmap_t *self) { return s_scan(self, 0); }
+/* A map never shrinks: one that held a burst and is empty again would be
+ * scanned slot by slot for nothing (the coordinator's queue, at every
+ * round). */
+gp_strmap_iter_t gp_strmap_first(const gp_strmap_t *self)
+{
+    return self->n ? s_scan(self, 0) : (gp_strmap_iter_t){ NULL, NULL, 0 };
+}
 
 gp_strmap_iter_t gp_strmap_next(const gp_strmap_t *self, gp_strmap_iter_t it)
 {
