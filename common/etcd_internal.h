@@ -15,8 +15,9 @@
  * A request (gp_etcd_req_t) is one POST to one gateway path with a JSON body
  * built up front, or (a watch) one gRPC call over HTTP/2 with a protobuf
  * body.  The engine attaches a pooled easy handle (a gRPC call: a handle
- * and a connection of its own), sends it to the client's current endpoint, and on completion classifies the outcome:
- * success (HTTP 200, body kept), final error, or retry on another endpoint.
+ * and a connection of its own), sends it to the client's current endpoint,
+ * and on completion classifies the outcome: success (HTTP 200, body kept),
+ * final error, or retry on another endpoint.
  * Two multi handles carry requests: "fg" for synchronous calls and batches
  * (driven to completion inside the call) and "bg" for watches and
  * background batches (driven by gp_etcd_step), so that callbacks never run

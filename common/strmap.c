@@ -151,9 +151,14 @@ void *gp_strmap_del(gp_strmap_t *self, const char *key)
 
 size_t gp_strmap_size(const gp_strmap_t *self) { return self->n; }
 
+/* A map never shrinks: one that held a burst and is empty again is not
+ * scanned slot by slot for nothing (the coordinator's queue, at every
+ * round). */
 static gp_strmap_iter_t s_scan(const gp_strmap_t *self, size_t from)
 {
     gp_strmap_iter_t it = { NULL, NULL, 0 };
+    if (self->n == 0)
+        return it;
     for (size_t i = from; i < self->cap; i++) {
         if (self->slots[i].key && self->slots[i].key != S_TOMB) {
             it.key = self->slots[i].key;
@@ -165,13 +170,7 @@ static gp_strmap_iter_t s_scan(const gp_strmap_t *self, size_t from)
     return it;
 }
 
-/* A map never shrinks: one that held a burst and is empty again would be
- * scanned slot by slot for nothing (the coordinator's queue, at every
- * round). */
-gp_strmap_iter_t gp_strmap_first(const gp_strmap_t *self)
-{
-    return self->n ? s_scan(self, 0) : (gp_strmap_iter_t){ NULL, NULL, 0 };
-}
+gp_strmap_iter_t gp_strmap_first(const gp_strmap_t *self) { return s_scan(self, 0); }
 
 gp_strmap_iter_t gp_strmap_next(const gp_strmap_t *self, gp_strmap_iter_t it)
 {
