@@ -307,6 +307,7 @@ int gp_placement_set_policy(gp_placement_t *self, const char *policy, gp_err_t *
     if (p == NULL)
         return gp_err_set(err, GP_ERR_INVALID, "unknown policy \"%s\"", policy);
     self->policy = p;
+    self->gen++;
     return 0;
 }
 
@@ -479,6 +480,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
         for (int i = 0; i < nlist; i++)
             gp_pl_apply(self, list[i], +1);
         free(list);
+        self->gen++;
         gp_pl_changed(self, slot);
         gp_pl_tree_update(self, slot);
         return 0;
@@ -515,6 +517,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
     if (slot == self->nslots)
         self->nslots++;
     self->nnodes++;
+    self->gen++;
     gp_pl_changed(self, slot);
     if (self->nslots > self->tree_leaves) {
         if (gp_pl_tree_resize(self, self->nslots) < 0)
@@ -557,6 +560,7 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
     s_map_del(self->node_index, name);
     self->free_slots[self->nfree++] = slot;
     self->nnodes--;
+    self->gen++;
     gp_pl_changed(self, slot);
     gp_pl_tree_update(self, slot);
     return 0;
@@ -1001,6 +1005,11 @@ void gp_pl_max_spec(const gp_placement_t *pl, double *cpu, double *gpu_milli)
 int gp_placement_node_count(const gp_placement_t *self)
 {
     return self->nnodes;
+}
+
+uint64_t gp_placement_generation(const gp_placement_t *self)
+{
+    return self->gen;
 }
 
 void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "jscan.h"
 #include "log.h"
 #include "util.h"
 
@@ -88,12 +89,85 @@ static void s_write(coord_t *c, coord_audit_t *self, const char *line, size_t le
     }
 }
 
+/* What an answer says of the outcome, read in place: a submission's
+ * answer is its whole record, parsed only for these. */
+typedef struct {
+    gp_jscan_span_t error, id;   /* strings (p NULL: absent or not a string) */
+    int has_results;             /* "results" is an array */
+    json_int_t jobs, accepted;   /* its slots, those with "status" < 300 */
+} s_outcome_t;
+
+/* false: the scanner refused the text (an escape in a string, say); the
+ * caller parses it instead. */
+static bool s_outcome_scan(const char *body, size_t len, s_outcome_t *o)
+{
+    gp_jscan_t s = GP_JSCAN_INIT(body, len);
+    bool first = true, ok = gp_jscan_lit(&s, '{');
+    const char *k;
+    size_t kn;
+    while (ok && gp_jscan_obj_next(&s, &k, &kn, &first, &ok)) {
+        gp_jscan_span_t *str = gp_jscan_key_is(k, kn, "error") ? &o->error
+                               : gp_jscan_key_is(k, kn, "id") ? &o->id : NULL;
+        gp_jscan_ws(&s);
+        if (str && s.p < s.end && *s.p == '"') {
+            ok = gp_jscan_str(&s, &str->p, &str->n);
+        } else if (gp_jscan_key_is(k, kn, "results") && gp_jscan_lit(&s, '[')) {
+            o->has_results = 1;
+            if (gp_jscan_lit(&s, ']'))
+                continue;
+            do {   /* a slot's "status", an integer (anything else: as 0) */
+                int64_t status = 0;
+                bool sfirst = true;
+                o->jobs++;
+                gp_jscan_ws(&s);
+                if (s.p < s.end && *s.p != '{') {
+                    ok = gp_jscan_skip(&s);
+                } else if ((ok = gp_jscan_lit(&s, '{'))) {
+                    while (ok && gp_jscan_obj_next(&s, &k, &kn, &sfirst, &ok))
+                        ok = gp_jscan_key_is(k, kn, "status") && s.p < s.end && *s.p >= '0' &&
+                                     *s.p <= '9'
+                                 ? gp_jscan_i64(&s, &status)
+                                 : gp_jscan_skip(&s);
+                }
+                o->accepted += status < 300;
+            } while (ok && gp_jscan_lit(&s, ','));
+            ok = ok && gp_jscan_lit(&s, ']');
+        } else {
+            ok = gp_jscan_skip(&s);
+        }
+    }
+    gp_jscan_ws(&s);
+    return ok && s.p == s.end;
+}
+
+/* The same, from jansson's tree. */
+static void s_outcome_parse(const char *body, size_t len, s_outcome_t *o, json_t **keep)
+{
+    json_t *ans = json_loadb(body, len, 0, NULL), *v;
+    if ((v = json_object_get(ans, "error")) && json_is_string(v))
+        o->error = (gp_jscan_span_t){ json_string_value(v), json_string_length(v) };
+    if ((v = json_object_get(ans, "id")) && json_is_string(v))
+        o->id = (gp_jscan_span_t){ json_string_value(v), json_string_length(v) };
+    if ((v = json_object_get(ans, "results")) && json_is_array(v)) {
+        size_t i;
+        json_t *r;
+        o->has_results = 1;
+        json_array_foreach(v, i, r) {
+            o->jobs++;
+            o->accepted += json_integer_value(json_object_get(r, "status")) < 300;
+        }
+    }
+    *keep = ans;   /* the spans point into it */
+}
+
 void coord_audit_observe(void *arg, gp_http_req_t *req, int status, const char *body, size_t len)
 {
     coord_t *c = arg;
     const char *method = gp_http_req_method(req);
     if (c->audit == NULL || method == NULL || !strcmp(method, "GET") || !strcmp(method, "HEAD"))
         return;
+    if (c->audit->path[0] == '\0' && gp_log_get_level() > GP_LOG_INFO)
+        return;   /* the line would go to the log at info level: nowhere */
     char when[40];
     int64_t now = gp_wall_ms();
     time_t secs = (time_t)(now / 1000);
@@ -107,22 +181,19 @@ void coord_audit_observe(void *arg, gp_http_req_t *req, int status, const char *
                           gp_http_req_principal(req), "peer", gp_http_req_peer(req), "method",
                           method, "path", path, "status", status);
     /* What the answer says of the outcome: its error, or which jobs. */
-    json_t *ans = body && len ? json_loadb(body, len, 0, NULL) : NULL;
-    if (e && ans) {
-        json_t *v;
-        if ((v = json_object_get(ans, "error")) && json_is_string(v))
-            json_object_set(e, "error", v);
-        if (path && !strcmp(path, "/v1/jobs") && (v = json_object_get(ans, "id")) &&
-            json_is_string(v))
-            json_object_set(e, "id", v);
-        if ((v = json_object_get(ans, "results")) && json_is_array(v)) {
-            size_t i, ok = 0;
-            json_t *r;
-            json_array_foreach(v, i, r)
-                ok += json_integer_value(json_object_get(r, "status")) < 300;
-            json_object_set_new(e, "jobs", json_integer((json_int_t)json_array_size(v)));
-            json_object_set_new(e, "jobs_accepted", json_integer((json_int_t)ok));
-        }
+    s_outcome_t o = { 0 };
+    json_t *ans = NULL;
+    if (e && body && len && !s_outcome_scan(body, len, &o)) {
+        memset(&o, 0, sizeof o);
+        s_outcome_parse(body, len, &o, &ans);
+    }
+    if (e && o.error.p)
+        json_object_set_new(e, "error", json_stringn(o.error.p, o.error.n));
+    if (e && o.id.p && path && !strcmp(path, "/v1/jobs"))
+        json_object_set_new(e, "id", json_stringn(o.id.p, o.id.n));
+    if (e && o.has_results) {
+        json_object_set_new(e, "jobs", json_integer(o.jobs));
+        json_object_set_new(e, "jobs_accepted", json_integer(o.accepted));
     }
     json_decref(ans);
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;

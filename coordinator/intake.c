@@ -110,6 +110,17 @@ typedef struct s_flight {
 
 struct s_read;
 
+/* The last job that some node the pool knows could hold, its id blanked:
+ * the next one equal to it but for its id can be held too, without ranking
+ * it again, while the capacity engine's nodes stay the same (a burst's
+ * arrays hold 250 alike jobs, and one-job requests of alike jobs come
+ * back to back). */
+typedef struct {
+    int valid;
+    uint64_t gen;              /* gp_placement_generation when it was kept */
+    gp_job_t job;
+} s_fits_t;
+
 struct coord_intake {
     s_set_t q;                 /* waiting for the next flight */
     s_flight_t *flights;
@@ -117,6 +128,7 @@ struct coord_intake {
     struct s_read *reads;      /* reads of one job in flight (s_get_job) */
     uint64_t tokens;           /* the last flight's token */
     int stopping;              /* no more offers */
+    s_fits_t fits;             /* the last job that could fit (s_accept) */
 };
 typedef struct coord_intake s_intake_t;
 
@@ -168,20 +180,12 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
     return o;
 }
 
-/* The last job of a request that some node the pool knows could hold,
- * its id blanked: the next one equal to it but for its id can be held
- * too (the capacity engine does not change within a request), without
- * ranking it again (a burst's arrays hold 250 alike jobs). */
-typedef struct {
-    int valid;
-    gp_job_t job;
-} s_fits_t;
 
 /* Whether job is fits's job but for its id (byte for byte: parsed the
- * same way from the same fields). */
-static int s_fits_same(const s_fits_t *fits, gp_job_t *job)
+ * same way from the same fields) and the engine has not changed since. */
+static int s_fits_same(const s_fits_t *fits, gp_placement_t *capacity, gp_job_t *job)
 {
-    if (fits == NULL || !fits->valid)
+    if (!fits->valid || fits->gen != gp_placement_generation(capacity))
         return 0;
     char id[sizeof job->id];
     memcpy(id, job->id, sizeof id);
@@ -191,20 +195,19 @@ static int s_fits_same(const s_fits_t *fits, gp_job_t *job)
     return same;
 }
 
-/* fits remembers job, which some node could hold, its id blanked. */
-static void s_fits_keep(s_fits_t *fits, const gp_job_t *job)
+/* fits remembers job, which some node of capacity could hold, its id
+ * blanked. */
+static void s_fits_keep(s_fits_t *fits, gp_placement_t *capacity, const gp_job_t *job)
 {
-    if (fits == NULL)
-        return;
     memcpy(&fits->job, job, sizeof *job);   /* padding too: compared by memcmp */
     memset(fits->job.id, 0, sizeof fits->job.id);
+    fits->gen = gp_placement_generation(capacity);
     fits->valid = 1;
 }
 
-/* Validate one submission and queue it. -1: answered with an error.
- * fits (may be NULL) remembers the request's last job that could fit. */
+/* Validate one submission and queue it. -1: answered with an error. */
 static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text, size_t len,
-                    s_fits_t *fits, json_t **error)
+                    json_t **error)
 {
     gp_jobrec_t rec;
     gp_err_t err;
@@ -250,7 +253,8 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
     gp_candidate_t cand;
     int ncand = 0;
     gp_placement_t *capacity = coord_cache_capacity(c);
-    int ranked = gp_placement_node_count(capacity) > 0 && !s_fits_same(fits, &rec.spec);
+    s_fits_t *fits = &s_in(c)->fits;
+    int ranked = gp_placement_node_count(capacity) > 0 && !s_fits_same(fits, capacity, &rec.spec);
     if (ranked &&
         (gp_placement_rank(capacity, &rec.spec, &cand, 1, &ncand, &err) < 0 || ncand == 0)) {
         char never[400] = "", msg[512];
@@ -264,7 +268,7 @@ static int s_accept(coord_t *c, s_pending_req_t *pr, int index, const char *text
         return -1;
     }
     if (ranked)
-        s_fits_keep(fits, &rec.spec);
+        s_fits_keep(fits, capacity, &rec.spec);
     s_set_t *in = &s_in(c)->q;
     if (in->nsubs == in->cap) {
         int cap = in->cap ? in->cap * 2 : 256;
@@ -407,7 +411,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
     pr->req = req;
     if (json_is_object(doc)) {
         json_t *error = NULL;
-        if (s_accept(c, pr, -1, body, len, NULL, &error) < 0) {
+        if (s_accept(c, pr, -1, body, len, &error) < 0) {
             free(pr);
             json_decref(doc);
             int st = (int)json_integer_value(json_object_get(error, "status"));
@@ -421,7 +425,6 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
         /* An id twice in one array is a 400 for every copy after the first
          * accepted one: one request, one job per id. */
         gp_strmap_t *seen = gp_strmap_new();
-        s_fits_t *fits = calloc(1, sizeof *fits);   /* NULL: each job ranked */
         size_t i;
         json_t *v;
         json_array_foreach(doc, i, v) {
@@ -433,7 +436,7 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
                 error = json_pack("{s:s}", "error", "this id appears earlier in the same request");
                 slot = NULL;
             } else if (seen == NULL || text == NULL ||
-                       s_accept(c, pr, (int)i, text, strlen(text), fits, &error) < 0) {
+                       s_accept(c, pr, (int)i, text, strlen(text), &error) < 0) {
                 slot = NULL;
             } else if (vid) {
                 gp_strmap_put(seen, vid, pr);
@@ -451,7 +454,6 @@ static void s_submit(coord_t *c, gp_http_req_t *req)
             free(text);
         }
         gp_strmap_destroy(&seen);
-        free(fits);
     }
     json_decref(doc);
     if (pr->waiting == 0) {

@@ -73,6 +73,8 @@ like "$(ans)" '"PLAIN":"visible"' "and the plain value"
 is "$(api "$BOB" POST /v1/jobs '[{"id": "b2", "cpu_milli": 100}, {"id": "b3", "owner": "team-a", "cpu_milli": 100}]' | head -c 3)" 200 \
    "an array from team-b"
 like "$(ans)" '"id":"b3","status":403' "its job owned by team-a is 403, alone"
+is "$(api "$BOB" POST /v1/jobs '{"id": "b 9", "cpu_milli": 100}')" 400 "a bad id: 400"
+like "$(ans)" 'id: \\"b 9\\" must be' "its error quotes the id"
 
 # Nothing is placed yet (no agent): the jobs wait in the queue, listed.
 is "$(api "$ALICE" GET '/v1/jobs?owner=team-b')" 200 "team-a lists team-b's jobs"
@@ -159,6 +161,10 @@ like "$(grep '"path":"/v1/jobs","status":401' "$T_TMP/audit.log")" '"principal":
      "a refused token is recorded without a principal"
 like "$(grep '"id":"a1"' "$T_TMP/audit.log")" '"principal":"alice","peer":"127.0.0.1"' \
      "a submission names its job, who and from where"
+is "$(grep -c '"principal":"bob".*"path":"/v1/jobs","status":200,"jobs":2,"jobs_accepted":1' "$T_TMP/audit.log")" 1 \
+   "an array's line counts its jobs and those accepted"
+is "$(grep -c '"path":"/v1/jobs","status":400,"error":"id: \\"b 9\\" must be' "$T_TMP/audit.log")" 1 \
+   "a refusal's line carries its error, escapes and all"
 out=$("$GP_BUILD/gpupool" --api "$API" --token "$OPS" audit --principal bob)
 is "$?" 0 "gpupool audit (an operator)"
 is "$(echo "$out" | grep -c ' bob ')" "$(grep -c '"principal":"bob"' "$T_TMP/audit.log")" \
