@@ -181,6 +181,7 @@ int main(int argc, char **argv)
     gp_etcd_t *etcd = gp_etcd_new(&ec, &err);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s_multi = curl_multi_init();
+    bench_loop_t *loop = s_multi ? bench_loop_new(s_multi) : NULL;
     s_jobs = gp_strmap_new();
     int burst = !strcmp(argv[4], "burst");
     int64_t n = 0, rate = 0, seconds = 0;
@@ -216,7 +217,7 @@ int main(int argc, char **argv)
                                 .start_revision = res.revision + 1, .cb = s_on_watch };
     gp_etcd_result_free(&res);
     gp_etcd_watch_t *w = gp_etcd_watch_new(etcd, &wo, &err);
-    if (w == NULL)
+    if (w == NULL || loop == NULL)
         return 69;
 
     enum { CONNS = 64, PER_REQ = 250, INFLIGHT = 8 };
@@ -256,14 +257,14 @@ int main(int argc, char **argv)
                 sent++;
             }
         }
-        bench_step(etcd, s_multi, burst ? 5 : 1, s_reap);
+        bench_step(loop, etcd, burst ? 5 : 1, s_reap);
     }
     submitted_ns = gp_mono_ns();
     n = sent;
     int64_t deadline = gp_mono_ns() + wait_s * 1000000000LL;
     int pending = 1;
     while ((s_committed < n || pending) && gp_mono_ns() < deadline) {
-        bench_step(etcd, s_multi, 20, s_reap);
+        bench_step(loop, etcd, 20, s_reap);
         pending = 0;
         for (int c = 0; c < CONNS; c++)
             pending |= conns[c].busy;
@@ -326,6 +327,7 @@ int main(int argc, char **argv)
     gp_strmap_destroy(&s_jobs);
     gp_etcd_watch_destroy(&w);
     gp_etcd_destroy(&etcd);
+    bench_loop_destroy(&loop);
     curl_multi_cleanup(s_multi);
     curl_global_cleanup();
     return rejects_ok ? (lost == 0 ? 0 : 1) : (s_committed == n ? 0 : 1);

@@ -254,7 +254,8 @@ int main(int argc, char **argv)
     gp_etcd_watch_t *w = gp_etcd_watch_new(etcd, &wo, &err);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s_multi = curl_multi_init();
-    if (!w || !s_multi)
+    bench_loop_t *loop = s_multi ? bench_loop_new(s_multi) : NULL;
+    if (!w || !s_multi || !loop)
         return 69;
 
     int64_t sent = 0, t0 = gp_mono_ns();
@@ -282,7 +283,7 @@ int main(int argc, char **argv)
             fclose(f);
             s_post(&cl[c], body, first, k);
         }
-        bench_step(etcd, s_multi, 2, s_reap);
+        bench_step(loop, etcd, 2, s_reap);
     }
     int64_t deadline = gp_mono_ns() + 120LL * 1000000000LL;
     for (;;) {
@@ -293,7 +294,7 @@ int main(int argc, char **argv)
             break;
         if (gp_mono_ns() >= deadline)
             break;
-        bench_step(etcd, s_multi, 20, s_reap);
+        bench_step(loop, etcd, 20, s_reap);
     }
     printf("placed %lld / %lld\nrunning %lld / %lld\nerrors %lld\n", (long long)s_placed,
            (long long)n, (long long)s_running, (long long)n, (long long)s_errors);
@@ -323,6 +324,7 @@ int main(int argc, char **argv)
     free(s_acks);
     gp_etcd_watch_destroy(&w);
     gp_etcd_destroy(&etcd);
+    bench_loop_destroy(&loop);
     curl_multi_cleanup(s_multi);
     curl_global_cleanup();
     return s_placed == n && s_errors == 0 && (burst || s_running == n) ? 0 : 1;
