@@ -182,7 +182,10 @@ static void test_accounting(void)
     gp_placement_t *pl = engine("binpack");
     gp_node_t n;
     mk(&n, "n", 8000, 16000, 1, "A10", 24576);
+    uint64_t gen = gp_placement_generation(pl);
     add(pl, &n);
+    ok(gp_placement_generation(pl) != gen, "a node added: the engine's generation changes");
+    gen = gp_placement_generation(pl);
     gp_alloc_t a;
     gp_alloc_init(&a);
     gp_strlcpy(a.job, "x", sizeof a.job);
@@ -192,6 +195,7 @@ static void test_accounting(void)
     a.devices[0].mem_mib = 20000;
     a.devices[0].compute_permille = 500;
     is_int(gp_placement_add_alloc(pl, &a, &err), 0, "an allocation commits");
+    ok(gp_placement_generation(pl) == gen, "...and the generation does not (nodes only)");
     ok(gp_placement_add_alloc(pl, &a, &err) < 0 && err.code == GP_ERR_CONFLICT,
        "the same job twice is refused");
     gp_strlcpy(a.job, "y", sizeof a.job);
@@ -226,14 +230,22 @@ static void test_accounting(void)
 
     /* node update keeps allocations, node removal drops them */
     mk(&n, "n", 16000, 32000, 1, "A10", 24576);
+    gen = gp_placement_generation(pl);
     is_int(gp_placement_add_node(pl, &n, &err), 0, "a node update with the same devices");
+    ok(gp_placement_generation(pl) != gen, "...changes the generation");
+    gen = gp_placement_generation(pl);
     gp_alloc_t got;
     is_int(gp_placement_get_alloc(pl, "x", &got), 0, "keeps its allocation");
     mk(&n, "n", 16000, 32000, 1, "A10", 24576);
     gp_strlcpy(n.devices[0].uuid, "other", sizeof n.devices[0].uuid);
     ok(gp_placement_add_node(pl, &n, &err) < 0 && err.code == GP_ERR_CONFLICT,
        "an update dropping a used device is refused");
+    ok(gp_placement_generation(pl) == gen, "...and leaves the generation as it was");
     is_int(gp_placement_remove_node(pl, "n", &err), 0, "a node is removed");
+    ok(gp_placement_generation(pl) != gen, "...changing the generation");
+    gen = gp_placement_generation(pl);
+    is_int(gp_placement_set_policy(pl, "spread", &err), 0, "the policy is set");
+    ok(gp_placement_generation(pl) != gen, "...changing it too");
     ok(gp_placement_get_alloc(pl, "x", &got) < 0, "with its allocations");
     ok(gp_placement_remove_alloc(pl, "x", &err) < 0 && err.code == GP_ERR_NOTFOUND,
        "removing it again: not found");
