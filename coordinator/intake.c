@@ -112,9 +112,9 @@ struct s_read;
 
 /* The last job that some node the pool knows could hold, its id blanked:
  * the next one equal to it but for its id can be held too, without ranking
- * it again, while the capacity engine's nodes stay the same (a burst's
- * arrays hold 250 alike jobs, and one-job requests of alike jobs come
- * back to back). */
+ * it again, while the capacity engine's nodes and policy stay the same (a
+ * burst's arrays hold 250 alike jobs, and one-job requests of alike jobs
+ * come back to back). */
 typedef struct {
     int valid;
     uint64_t gen;              /* gp_placement_generation when it was kept */
@@ -179,7 +179,6 @@ static json_t *s_canonical(const gp_jobrec_t *rec)
         json_object_del(o, drop[i]);
     return o;
 }
-
 
 /* Whether job is fits's job but for its id (byte for byte: parsed the
  * same way from the same fields) and the engine has not changed since. */
