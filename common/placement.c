@@ -16,6 +16,7 @@
 #include "placement_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -147,6 +148,17 @@ void gp_placement_reseed(gp_placement_t *self, uint64_t seed)
 
 static void s_node_refresh(gp_pl_node_t *n);
 
+/* Generations are drawn from one counter for every engine of the
+ * process: an engine rebuilt from scratch never repeats a value that an
+ * earlier one had, so a memo of (generation, verdict) cannot outlive its
+ * engine by coincidence. */
+static atomic_uint_fast64_t s_generations;
+
+static void s_new_generation(gp_placement_t *pl)
+{
+    pl->gen = atomic_fetch_add_explicit(&s_generations, 1, memory_order_relaxed) + 1;
+}
+
 gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
 {
     gp_placement_opts_t def = GP_PLACEMENT_OPTS_DEFAULT;
@@ -164,6 +176,7 @@ gp_placement_t *gp_placement_new(const gp_placement_opts_t *opts, gp_err_t *err)
     }
     pl->policy = pol;
     pl->plan_slot = -1;
+    s_new_generation(pl);
     gp_placement_reseed(pl, opts->seed);
     pl->full_scan_nodes = opts->full_scan_nodes > 0 ? opts->full_scan_nodes : 4096;
     pl->max_candidates = opts->max_candidates > 0 ? opts->max_candidates : 512;
@@ -307,7 +320,7 @@ int gp_placement_set_policy(gp_placement_t *self, const char *policy, gp_err_t *
     if (p == NULL)
         return gp_err_set(err, GP_ERR_INVALID, "unknown policy \"%s\"", policy);
     self->policy = p;
-    self->gen++;
+    s_new_generation(self);
     return 0;
 }
 
@@ -480,7 +493,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
         for (int i = 0; i < nlist; i++)
             gp_pl_apply(self, list[i], +1);
         free(list);
-        self->gen++;
+        s_new_generation(self);
         gp_pl_changed(self, slot);
         gp_pl_tree_update(self, slot);
         return 0;
@@ -517,7 +530,7 @@ int gp_placement_add_node(gp_placement_t *self, const gp_node_t *node, gp_err_t 
     if (slot == self->nslots)
         self->nslots++;
     self->nnodes++;
-    self->gen++;
+    s_new_generation(self);
     gp_pl_changed(self, slot);
     if (self->nslots > self->tree_leaves) {
         if (gp_pl_tree_resize(self, self->nslots) < 0)
@@ -560,7 +573,7 @@ int gp_placement_remove_node(gp_placement_t *self, const char *name, gp_err_t *e
     s_map_del(self->node_index, name);
     self->free_slots[self->nfree++] = slot;
     self->nnodes--;
-    self->gen++;
+    s_new_generation(self);
     gp_pl_changed(self, slot);
     gp_pl_tree_update(self, slot);
     return 0;

@@ -224,8 +224,9 @@ void gp_placement_stats(const gp_placement_t *self, gp_placement_stats_t *out);
 /* How many nodes the engine holds (cheap, unlike gp_placement_stats). */
 int gp_placement_node_count(const gp_placement_t *self);
 /* Changes whenever a node is added, updated or removed or the policy is
- * set, never with allocations: what a ranking on an engine without
- * allocations found holds while it stays the same. */
+ * set, never with allocations, to a value no engine of the process has
+ * had before: what a ranking on an engine without allocations found holds
+ * while it stays the same. */
 uint64_t gp_placement_generation(const gp_placement_t *self);
 
 #endif

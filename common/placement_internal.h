@@ -157,7 +157,7 @@ struct gp_placement {
     int *free_slots;
     int nfree;
     int nnodes;
-    uint64_t gen;                /* counts changes of nodes and policy (gp_placement_generation) */
+    uint64_t gen;                /* new at each change of nodes or policy (gp_placement_generation) */
     int plan_slot;               /* the node of place()'s last plan (-1 none): add_alloc's
                                     likely node, checked by name */
     gp_strmap_t *node_index;     /* name -> slot (gp_pl_map_find) */

@@ -242,13 +242,23 @@ static void test_accounting(void)
        "an update dropping a used device is refused");
     ok(gp_placement_generation(pl) == gen, "...and leaves the generation as it was");
     is_int(gp_placement_remove_node(pl, "n", &err), 0, "a node is removed");
-    ok(gp_placement_generation(pl) != gen, "...changing the generation");
-    gen = gp_placement_generation(pl);
-    is_int(gp_placement_set_policy(pl, "spread", &err), 0, "the policy is set");
-    ok(gp_placement_generation(pl) != gen, "...changing it too");
     ok(gp_placement_get_alloc(pl, "x", &got) < 0, "with its allocations");
     ok(gp_placement_remove_alloc(pl, "x", &err) < 0 && err.code == GP_ERR_NOTFOUND,
        "removing it again: not found");
+    ok(gp_placement_generation(pl) != gen, "the removal changed the generation");
+    gen = gp_placement_generation(pl);
+    is_int(gp_placement_set_policy(pl, "spread", &err), 0, "the policy is set");
+    ok(gp_placement_generation(pl) != gen, "...changing it too");
+    /* Two engines given the same changes: never the same generation, so
+     * an engine rebuilt from scratch does not pass for the one before. */
+    gp_placement_t *e1 = engine("binpack"), *e2 = engine("binpack");
+    ok(gp_placement_generation(e1) != gp_placement_generation(e2),
+       "two new engines: two generations");
+    add(e1, &n);
+    add(e2, &n);
+    ok(gp_placement_generation(e1) != gp_placement_generation(e2), "...and after the same node");
+    gp_placement_destroy(&e1);
+    gp_placement_destroy(&e2);
     gp_placement_destroy(&pl);
 }
 
