@@ -136,10 +136,18 @@ void gp_daemon_memory_init(void)
  * 2.8 MiB in use and 8.7 MiB free in 537 chunks, most of it resident.
  * glibc's malloc_trim() hands the free pages inside the heap back
  * (madvise), but walks every free chunk; so, like jemalloc's decay-based
- * purging, check once a second what is free (mallinfo2, which only sums
- * the bins) and trim when the free part passes S_TRIM_FREE and a quarter of
- * what is in use.  A burst's pages are then resident for about a second
- * after it, not until the next burst that happens to reuse them.
+ * purging, check now and then what is free (mallinfo2) and trim when the
+ * free part passes S_TRIM_FREE and a quarter of what is in use.  mallinfo2
+ * walks every free chunk too: 5-15 ms of a coordinator holding 20,000 jobs,
+ * a stall of its loop that every submission then waiting saw once a
+ * second.  So the check runs once a second only when the resident size
+ * (/proc/self/statm, one read) grew since the last check by S_TRIM_FREE
+ * and an eighth (a process growing with what it holds, as a coordinator's
+ * cache of jobs, is checked now and then, not every second), and
+ * otherwise once every S_TRIM_ANYWAY_MS (what was freed without the
+ * process growing, such as ended jobs removed from a cache).  A burst's
+ * pages are then resident for about a second after it, not until the next
+ * burst that happens to reuse them.
  *
  * While large bursts follow each other (bid rounds of hundreds of jobs,
  * back to back), neither check nor trim: mallinfo2 walks the fast bins,
@@ -151,17 +159,39 @@ void gp_daemon_memory_init(void)
  * S_TRIM_BUSY_EVERY_MS while they never stop.
  */
 #define S_TRIM_EVERY_MS      1000
+#define S_TRIM_ANYWAY_MS     60000
 #define S_TRIM_FREE          (1024 * 1024)
 #define S_TRIM_QUIET_MS      200
 #define S_TRIM_BUSY_EVERY_MS 10000
 
 static int64_t s_trim_next_ms;
+static int64_t s_trim_anyway_ms;  /* the next check whatever the resident size */
+static size_t s_trim_rss;         /* the resident size after the last check */
 static int64_t s_burst_ms;        /* the last large burst's end; 0: none since the last check */
 static int64_t s_busy_since_ms;   /* bursts back to back since then (0: none) */
+
+/* The process's resident bytes, or 0 when /proc cannot tell. */
+static size_t s_resident(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *sp = strchr(buf, ' ');   /* "size resident shared ..." in pages */
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long long pages = sp ? strtoull(sp + 1, NULL, 10) : 0;
+    return page > 0 ? (size_t)pages * (size_t)page : 0;
+}
 
 static void s_trim_check(int64_t now)
 {
     s_trim_next_ms = now + S_TRIM_EVERY_MS;
+    s_trim_anyway_ms = now + S_TRIM_ANYWAY_MS;
     s_burst_ms = 0;
     s_busy_since_ms = 0;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
@@ -176,6 +206,7 @@ static void s_trim_check(int64_t now)
         malloc_trim(0);
     }
 #endif
+    s_trim_rss = s_resident();
 }
 
 void gp_daemon_trim_memory_after_burst(void)
@@ -197,6 +228,10 @@ void gp_daemon_trim_memory(void)
             s_trim_check(now);
         return;
     }
-    if (now >= s_trim_next_ms)
+    if (now < s_trim_next_ms)
+        return;
+    s_trim_next_ms = now + S_TRIM_EVERY_MS;
+    size_t rss = s_resident();
+    if (rss == 0 || rss > s_trim_rss + S_TRIM_FREE + s_trim_rss / 8 || now >= s_trim_anyway_ms)
         s_trim_check(now);
 }

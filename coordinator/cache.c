@@ -59,11 +59,16 @@ struct coord_cache {
     gp_strmap_t *held;               /* id -> coord_job_t*: hold_rev or doubt set */
     gp_strmap_t *tentative;          /* job -> gp_alloc_t* (planned in a round) */
     int capacity_freed;              /* an allocation or node came: retry waiting jobs */
+    int64_t milli_alloc;             /* GPU milli of the committed allocations on present
+                                      * nodes (coord_cache_milli_allocated) */
+    int milli_stale;                 /* a node changed: count milli_alloc again when asked */
     gp_placement_t *engine;          /* the nodes, committed allocations and held plans */
     gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
     gp_strmap_t *nodes;              /* name -> coord_node_t* */
     gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
     gp_strmap_t *jobs;               /* id -> coord_job_t* */
+    gp_strmap_t *ended;              /* id -> coord_job_t*: this region's, in a final state
+                                      * (store.c's retention looks at these alone) */
     gp_strmap_t *leaders;            /* region -> strdup(leader id) */
     gp_strmap_t *coordinators;       /* "region/id" -> strdup(record JSON) */
     gp_strmap_t *quotas;             /* team -> coord_quota_t* */
@@ -144,6 +149,7 @@ static gp_strmap_t *s_map(coord_t *c, coord_cache_map_t map)
     case COORD_NODES: return c->cache->nodes;
     case COORD_ALLOCS: return c->cache->allocs;
     case COORD_JOBS: return c->cache->jobs;
+    case COORD_ENDED: return c->cache->ended;
     case COORD_LEADERS: return c->cache->leaders;
     case COORD_COORDINATORS: return c->cache->coordinators;
     case COORD_QUOTAS: return c->cache->quotas;
@@ -501,6 +507,7 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     coord_node_t *n = coord_cache_node(c, name, 1);
     if (n == NULL)
         return;
+    c->cache->milli_stale = 1;
     int was = n->present;
     gp_strlcpy(n->region, region, sizeof n->region);
     n->gone_ms = 0;
@@ -541,6 +548,7 @@ static void s_node_del(coord_t *c, const char *name)
     if (n == NULL || !n->present)
         return;
     n->present = 0;
+    c->cache->milli_stale = 1;
     /* NotReady from now: its last record stays, and the capacity engine
      * keeps it (notready.c forgets it after node-retention). */
     n->gone_ms = gp_wall_ms();
@@ -613,6 +621,31 @@ static void s_drain(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int pu
     d->mod_rev = kv->mod_revision;
 }
 
+/* An allocation enters (sign +1) or leaves (-1) the running total of
+ * milli allocated, while its node is present; a node that changes makes
+ * the total stale instead (its devices, or whether it counts at all). */
+static void s_milli(coord_t *c, const gp_alloc_t *al, int sign)
+{
+    coord_node_t *n = c->cache->milli_stale ? NULL : coord_cache_node(c, al->node, 0);
+    if (n && n->present)
+        c->cache->milli_alloc += sign * coord_alloc_milli(c, al, NULL, NULL, NULL);
+}
+
+int64_t coord_cache_milli_allocated(coord_t *c)
+{
+    coord_cache_t *k = c->cache;
+    if (k == NULL || k->allocs == NULL)
+        return 0;
+    if (k->milli_stale) {
+        k->milli_stale = 0;
+        k->milli_alloc = 0;
+        for (gp_strmap_iter_t it = gp_strmap_first(k->allocs); it.key;
+             it = gp_strmap_next(k->allocs, it))
+            s_milli(c, it.value, +1);
+    }
+    return k->milli_alloc;
+}
+
 static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_etcd_kv_t *kv)
 {
     gp_alloc_t al;
@@ -627,8 +660,12 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
     if (copy == NULL)
         return;
     *copy = al;
-    free(gp_strmap_get(c->cache->allocs, job));
-    gp_strmap_put(c->cache->allocs, job, copy);
+    gp_alloc_t *old = gp_strmap_get(c->cache->allocs, job);
+    if (old)
+        s_milli(c, old, -1);
+    free(old);
+    if (gp_strmap_put(c->cache->allocs, job, copy) == 0)
+        s_milli(c, copy, +1);
     gp_alloc_t *t = gp_strmap_get(c->cache->tentative, job);
     if (t && strcmp(t->node, node) == 0) {
         free(gp_strmap_del(c->cache->tentative, job));   /* our plan, now committed */
@@ -652,6 +689,7 @@ static void s_alloc_del(coord_t *c, const char *node, const char *job)
     if (al == NULL || strcmp(al->node, node) != 0)
         return;
     gp_strmap_del(c->cache->allocs, job);
+    s_milli(c, al, -1);
     free(al);
     c->cache->capacity_freed = 1;
     if (gp_strmap_get(c->cache->tentative, job) == NULL)
@@ -786,6 +824,10 @@ static coord_job_t *s_job_fill(coord_t *c, const char *id, const gp_etcd_kv_t *k
     j->restart_at_ms = m->restart_at_ms;
     j->ttl_after_finished_ms = m->ttl_ms;
     j->updated_ms = m->updated_ms;
+    if (gp_job_state_final(st) && !strcmp(j->region, c->cfg.region))
+        gp_strmap_put(c->cache->ended, id, j);   /* (as the queue's: out of memory, the next listing) */
+    else
+        gp_strmap_del(c->cache->ended, id);
     return j;
 }
 
@@ -906,6 +948,7 @@ static void s_apply(coord_t *c, gp_etcd_event_type_t type, const gp_etcd_kv_t *k
             c->recovery_dirty = 1;
             coord_job_t *j = gp_strmap_del(c->cache->jobs, a);
             gp_strmap_del(c->cache->queue, a);
+            gp_strmap_del(c->cache->ended, a);
             coord_shapes_job_gone(c, a);
             gp_strmap_del(c->cache->held, a);
             s_job_free(j);
@@ -1130,6 +1173,7 @@ static void s_clear(coord_t *c)
     gp_placement_destroy(&k->capacity);
     gp_strmap_destroy(&k->queue);
     gp_strmap_destroy(&k->held);
+    gp_strmap_destroy(&k->ended);
 }
 
 /* Empty maps and engines for a listing; -1 out of memory. */
@@ -1141,13 +1185,14 @@ static int s_maps_new(coord_t *c, gp_err_t *err)
     k->engine = gp_placement_new(&po, err);
     k->capacity = gp_placement_new(&po, err);
     gp_strmap_t **maps[] = { &k->nodes, &k->allocs, &k->tentative, &k->jobs, &k->leaders,
-                             &k->coordinators, &k->queue, &k->held, &k->quotas, &k->drains,
-                             &k->agents };
+                             &k->coordinators, &k->queue, &k->held, &k->ended, &k->quotas,
+                             &k->drains, &k->agents };
     int ok = k->engine && k->capacity;
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++)
         ok &= (*maps[m] = gp_strmap_new()) != NULL;
     k->schema = 1;
     k->schema_mod_rev = 0;
+    k->milli_stale = 1;
     if (coord_rightsize_reset(c) < 0 || !ok)
         return gp_err_set(err, GP_ERR_NOMEM, "out of memory");
     return 0;

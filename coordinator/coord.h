@@ -195,6 +195,7 @@ typedef enum {
     COORD_NODES,         /* name -> coord_node_t */
     COORD_ALLOCS,        /* job -> const gp_alloc_t (committed, from etcd) */
     COORD_JOBS,          /* id -> coord_job_t */
+    COORD_ENDED,         /* id -> coord_job_t: this region's jobs in a final state */
     COORD_LEADERS,       /* region -> const char (the leader's id) */
     COORD_COORDINATORS,  /* "region/id" -> const char (the registration's JSON) */
     COORD_QUOTAS,        /* team -> const coord_quota_t */
@@ -273,6 +274,10 @@ void coord_cache_untentative(coord_t *c, const char *job);
  * its node's record; 0 when the node is unknown. */
 int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, int64_t *compute_pct,
                           const char **model_of_first);
+/* The sum of coord_alloc_milli over the committed allocations on present
+ * nodes: kept as allocations come and go, counted again after a node
+ * changed. */
+int64_t coord_cache_milli_allocated(coord_t *c);
 /* Our transaction placed the job at revision (its allocation is in etcd;
  * its record is unchanged): out of the queue until the watch delivers it. */
 void coord_cache_placed(coord_t *c, const char *id, int64_t revision);

@@ -260,15 +260,14 @@ static void s_retain(coord_t *c, int64_t now)
     if (now < self->next_retain_ms || !coord_is_leader(c) || self->full || self->ids)
         return;   /* (a pass still in flight: the next one waits for it) */
     self->next_retain_ms = now + S_RETAIN_EVERY;
-    size_t cap = coord_cache_count(c, COORD_JOBS) + 1, n = 0;
+    size_t cap = coord_cache_count(c, COORD_ENDED) + 1, n = 0;
     s_ended_t *ended = malloc(cap * sizeof *ended);
     if (ended == NULL)
         return;
-    for (coord_cache_iter_t it = coord_cache_first(c, COORD_JOBS); it.key;
+    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ENDED); it.key;
          it = coord_cache_next(c, it)) {
         coord_job_t *j = it.value;
-        if (gp_job_state_final(j->state) && !strcmp(j->region, c->cfg.region))
-            ended[n++] = (s_ended_t){ j, j->updated_ms };
+        ended[n++] = (s_ended_t){ j, j->updated_ms };
     }
     qsort(ended, n, sizeof *ended, s_cmp_ended);
     int64_t wall = gp_wall_ms();

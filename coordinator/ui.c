@@ -143,13 +143,7 @@ static void s_sample(coord_t *c, s_sample_t *s)
             s->milli_busy += util > 0 ? util * 10 : 0;
         }
     }
-    for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
-         a = coord_cache_next(c, a)) {
-        const gp_alloc_t *al = a.value;
-        coord_node_t *n = coord_cache_node(c, al->node, 0);
-        if (n && n->present)
-            s->milli_alloc += coord_alloc_milli(c, al, NULL, NULL, NULL);
-    }
+    s->milli_alloc = coord_cache_milli_allocated(c);
 }
 
 

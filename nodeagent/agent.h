@@ -156,8 +156,11 @@ void agent_jobs_tick(agent_t *a);
 void agent_jobs_kick(agent_t *a);
 void agent_jobs_stop(agent_t *a);
 int agent_jobs_count(agent_t *a);
-/* The slices on a node, for its usage record: [{"job", "devices": [...]}]. */
-json_t *agent_jobs_usage(agent_t *a, const char *node);
+/* The slices on every node, for their usage records, in one pass over the
+ * jobs: element i is a->nodes[i]'s [{"job", "devices": [...]}], owned by
+ * the caller with the vector (agent_jobs_usage_free); NULL out of memory. */
+json_t **agent_jobs_usage(agent_t *a);
+void agent_jobs_usage_free(agent_t *a, json_t **usage);
 
 /* rightsize.c: usage samples of right-sized runs, per-class summaries */
 int agent_rightsize_start(agent_t *a, gp_err_t *err);
@@ -169,6 +172,10 @@ void agent_rightsize_window(agent_t *a, agent_job_t *j, int ndev, const uint64_t
  * sets j->rs_oom_bump_mib when an auto run died of OOM. */
 void agent_rightsize_run_end(agent_t *a, agent_job_t *j);
 void agent_rightsize_tick(agent_t *a);       /* long runs' samples; writes */
+/* The job's slice region was opened, or the job is freed: the tick looks
+ * at the jobs with a region only, not at every job of the node(s). */
+void agent_rightsize_track(agent_t *a, agent_job_t *j);
+void agent_rightsize_forget(agent_t *a, agent_job_t *j);
 void agent_rightsize_stop(agent_t *a);
 
 struct agent {
@@ -227,7 +234,8 @@ struct agent {
     char slice_dir[3072];
     gp_strmap_t *rs_pending;          /* class -> samples waiting to be written */
     int64_t rs_next_flush_ms;
-    int64_t rs_next_scan_ms;          /* the next look at every job's usage */
+    int64_t rs_next_scan_ms;          /* the next look at the regions' usage */
+    gp_strmap_t *rs_regions;          /* job -> agent_job_t*: the jobs with a slice region */
 
     int stopping;
 };

@@ -106,7 +106,7 @@ static void s_region_path(agent_t *a, agent_job_t *j)
 
 static void s_job_free(agent_t *a, agent_job_t *j)
 {
-    (void)a;
+    agent_rightsize_forget(a, j);
     if (j->region) {
         gp_slice_region_close(&j->region);
         unlink(j->region_path);
@@ -378,6 +378,7 @@ static int s_slice(agent_t *a, agent_job_t *j, char **env, int *nenv, int in_con
         j->region = gp_slice_region_open(j->region_path, &sc, err);
         if (j->region == NULL)
             return -1;
+        agent_rightsize_track(a, j);
         if (j->alloc.suspended)
             s_apply_suspension(a, j);
     }
@@ -532,6 +533,8 @@ static void s_start(agent_t *a, agent_job_t *j)
         if (j->region == NULL && j->alloc.ndevices > 0) {
             s_region_path(a, j);
             j->region = gp_slice_region_open(j->region_path, NULL, NULL);
+            if (j->region)
+                agent_rightsize_track(a, j);
         }
         if (j->drained && !j->ended)
             s_drain_stop(a, j);   /* marked while the agent was away */
@@ -1367,14 +1370,21 @@ static void s_watch_priority(agent_t *a, agent_job_t *j)
     }
 }
 
-json_t *agent_jobs_usage(agent_t *a, const char *node)
+json_t **agent_jobs_usage(agent_t *a)
 {
-    json_t *out = json_array();
+    json_t **out = calloc((size_t)a->nnodes + 1, sizeof *out);
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < a->nnodes; i++)
+        if ((out[i] = json_array()) == NULL) {
+            agent_jobs_usage_free(a, out);
+            return NULL;
+        }
     int64_t now = gp_mono_ms();
-    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); out && it.key;
-         it = gp_strmap_next(a->jobs, it)) {
+    for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key; it = gp_strmap_next(a->jobs, it)) {
         agent_job_t *j = it.value;
-        if (strcmp(j->alloc.node, node) != 0)
+        agent_node_t *an = s_node(a, j->alloc.node);
+        if (an == NULL)
             continue;
         json_t *devs = json_array();
         uint64_t delta[GP_MAX_DEVICES] = { 0 };
@@ -1423,7 +1433,15 @@ json_t *agent_jobs_usage(agent_t *a, const char *node)
             agent_rightsize_window(a, j, ndelta, delta, interval);
         }
         s_watch_priority(a, j);
-        json_array_append_new(out, json_pack("{s:s,s:o}", "job", j->alloc.job, "devices", devs));
+        json_array_append_new(out[an - a->nodes],
+                              json_pack("{s:s,s:o}", "job", j->alloc.job, "devices", devs));
     }
     return out;
+}
+
+void agent_jobs_usage_free(agent_t *a, json_t **usage)
+{
+    for (int i = 0; usage && i < a->nnodes; i++)
+        json_decref(usage[i]);
+    free(usage);
 }

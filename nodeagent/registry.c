@@ -141,7 +141,7 @@ int agent_registry_start(agent_t *a, gp_err_t *err)
 }
 
 /* The node's usage record: live device state and the slices on it. */
-static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest, size_t *nslices)
+static char *s_usage_text(agent_node_t *an, json_t *slices, uint64_t *digest, size_t *nslices)
 {
     json_t *devs = json_array(), *coarse = json_array();
     for (int i = 0; i < an->node.ndevices; i++) {
@@ -152,9 +152,8 @@ static char *s_usage_text(agent_t *a, agent_node_t *an, uint64_t *digest, size_t
         json_array_append_new(coarse, json_pack("[I,i,b]", (json_int_t)(an->free_mib[i] / 256),
                                                 an->util[i] / 10, an->node.devices[i].healthy));
     }
-    json_t *slices = agent_jobs_usage(a, an->node.name);
-    *nslices = slices ? json_array_size(slices) : 0;
-    json_t *o = json_pack("{s:o,s:o,s:I}", "devices", devs, "slices", slices ? slices : json_array(),
+    *nslices = json_array_size(slices);
+    json_t *o = json_pack("{s:o,s:O,s:I}", "devices", devs, "slices", slices,
                           "at_ms", (json_int_t)gp_wall_ms());
     json_t *d = json_pack("{s:o,s:O}", "d", coarse, "s", json_object_get(o, "slices"));
     char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -192,6 +191,11 @@ static void s_write_changes(agent_t *a)
     if (b == NULL)
         return;
     gp_err_t err;
+    json_t **slices = agent_jobs_usage(a);
+    if (slices == NULL) {
+        gp_etcd_batch_destroy(&b);
+        return;
+    }
     for (int i = 0; i < a->nnodes; i++) {
         agent_node_t *an = &a->nodes[i];
         json_t *j = gp_node_to_json(&an->node);
@@ -205,7 +209,7 @@ static void s_write_changes(agent_t *a)
             continue;   /* nothing live to report on virtual or declared devices */
         uint64_t digest;
         size_t nslices;
-        char *usage = s_usage_text(a, an, &digest, &nslices);
+        char *usage = s_usage_text(an, slices[i], &digest, &nslices);
         if (usage && digest != an->usage_digest) {
             char key[GP_KEY_MAX];
             gp_etcd_op_t op = { .type = GP_ETCD_OP_PUT,
@@ -219,6 +223,7 @@ static void s_write_changes(agent_t *a)
         }
         free(usage);
     }
+    agent_jobs_usage_free(a, slices);
     if (gp_etcd_batch_size(b) == 0) {
         gp_etcd_batch_destroy(&b);
         return;

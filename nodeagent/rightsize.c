@@ -294,13 +294,15 @@ void agent_rightsize_tick(agent_t *a)
 {
     int64_t now = gp_mono_ms();
     /* The samples are an interval apart (a minute by default): looking at
-     * every job once a second, or four times an interval when it is shorter
-     * (not at every tick), keeps thousands of jobs from stalling the loop. */
-    if (a->jobs && now >= a->rs_next_scan_ms) {
+     * the jobs once a second, or four times an interval when it is shorter
+     * (not at every tick), and only at those with a slice region (a
+     * simulated pool's thousands of reservations have none), keeps the
+     * scan from stalling the loop. */
+    if (a->rs_regions && now >= a->rs_next_scan_ms) {
         int64_t step = a->cfg.rightsize_interval_ms / 4;
         a->rs_next_scan_ms = now + (step < 1000 ? step : 1000);
-        for (gp_strmap_iter_t it = gp_strmap_first(a->jobs); it.key;
-             it = gp_strmap_next(a->jobs, it)) {
+        for (gp_strmap_iter_t it = gp_strmap_first(a->rs_regions); it.key;
+             it = gp_strmap_next(a->rs_regions, it)) {
             agent_job_t *j = it.value;
             if (!s_learns(j) || !j->started || j->ended || j->stopping)
                 continue;
@@ -319,11 +321,26 @@ void agent_rightsize_tick(agent_t *a)
 int agent_rightsize_start(agent_t *a, gp_err_t *err)
 {
     a->rs_pending = gp_strmap_new();
-    return a->rs_pending ? 0 : gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+    a->rs_regions = gp_strmap_new();
+    return a->rs_pending && a->rs_regions ? 0 : gp_err_set(err, GP_ERR_NOMEM, "out of memory");
+}
+
+void agent_rightsize_track(agent_t *a, agent_job_t *j)
+{
+    if (a->rs_regions && gp_strmap_put(a->rs_regions, j->alloc.job, j) < 0)
+        gp_log_warn("out of memory: job=%s is not right-sized", j->alloc.job);
+}
+
+void agent_rightsize_forget(agent_t *a, agent_job_t *j)
+{
+    /* (an older entry of the same job id may have been replaced by now) */
+    if (a->rs_regions && gp_strmap_get(a->rs_regions, j->alloc.job) == j)
+        gp_strmap_del(a->rs_regions, j->alloc.job);
 }
 
 void agent_rightsize_stop(agent_t *a)
 {
+    gp_strmap_destroy(&a->rs_regions);   /* (the jobs' entries: owned by a->jobs) */
     if (a->rs_pending == NULL)
         return;
     if (gp_strmap_size(a->rs_pending) > 0)

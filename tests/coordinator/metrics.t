@@ -107,6 +107,16 @@ wait_for 15 series_is 'gpupool_gpu_milli_allocated{region="r1",model="A10"}' 150
 ok $? "allocated GPU milli follows when one of them is placed (1500)"
 wait_for 15 series_is gpupool_coordinator_queue_depth 1
 ok $? "gpupool_coordinator_queue_depth is 1 while the other waits"
+# The console's history samples the same figure every 10 s, from a total
+# kept as allocations come and go (not a pass over them): a new sample
+# shows 1500 too.
+# last_sample_alloc: the allocated milli of the overview's newest sample.
+last_sample_alloc() {
+    curl -s -m 5 -H "Authorization: Bearer $GPUPOOL_TOKEN" "$API/ui/api/overview" |
+        python3 -c 'import json, sys; s = json.load(sys.stdin)["history"]["samples"]; print(s[-1][2] if s else -1)'
+}
+sample_is() { [ "$(last_sample_alloc)" = "$1" ]; }
+wait_for 25 sample_is 1500; ok $? "the console's history samples 1500 allocated too ($(last_sample_alloc))"
 waiting=$(for j in w1 w2; do [ "$(job_state c1 $j)" = pending ] && echo $j; done)
 gpupool_ c1 cancel "$waiting" >/dev/null
 wait_for 15 series_is gpupool_coordinator_queue_depth 0; ok $? "and back to 0 when the waiting job ($waiting) is cancelled"
@@ -150,6 +160,9 @@ ok $? "and the coordinator logs it, naming the agent and the job"
 kill -0 "$(daemon_pid c1)"; ok $? "the coordinator is still up"
 
 stop_daemon a1; is "$?" 0 "agent exits 0"
+# Its nodes are gone: what they hold no longer counts (the total is counted
+# again once a node changed).
+wait_for 25 sample_is 0; ok $? "the history's next samples count nothing allocated ($(last_sample_alloc))"
 stop_daemon c2; is "$?" 0 "the standby exits 0"
 stop_daemon c1; is "$?" 0 "coordinator exits 0"
 done_testing
