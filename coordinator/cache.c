@@ -66,6 +66,8 @@ struct coord_cache {
     gp_placement_t *capacity;        /* the same nodes, empty: "could it ever fit?" */
     gp_strmap_t *nodes;              /* name -> coord_node_t* */
     gp_strmap_t *allocs;             /* job -> gp_alloc_t* (committed, from etcd) */
+    gp_strmap_t *on_node;            /* node -> gp_strmap_t* (job -> the same gp_alloc_t*):
+                                      * a node's allocations without a pass over all */
     gp_strmap_t *jobs;               /* id -> coord_job_t* */
     gp_strmap_t *ended;              /* id -> coord_job_t*: this region's, in a final state
                                       * (store.c's retention looks at these alone) */
@@ -530,11 +532,11 @@ static void s_node_put(coord_t *c, const char *region, const char *name, const g
     gp_placement_add_node(c->cache->capacity, &open, NULL);
     json_decref(n->record);
     n->record = json_loadb(kv->value, kv->value_len, 0, NULL);
-    if (!was) {
-        for (gp_strmap_iter_t it = gp_strmap_first(c->cache->allocs); it.key;
-             it = gp_strmap_next(c->cache->allocs, it)) {
+    gp_strmap_t *on = was ? NULL : gp_strmap_get(c->cache->on_node, name);
+    if (on) {
+        for (gp_strmap_iter_t it = gp_strmap_first(on); it.key; it = gp_strmap_next(on, it)) {
             gp_alloc_t *al = it.value;
-            if (strcmp(al->node, name) == 0 && gp_strmap_get(c->cache->tentative, al->job) == NULL &&
+            if (gp_strmap_get(c->cache->tentative, al->job) == NULL &&
                 gp_placement_add_alloc(c->cache->engine, al, &err) < 0)
                 gp_log_warn("allocation does not fit its node job=%s node=%s err=\"%s\"", al->job,
                             name, err.msg);
@@ -621,6 +623,38 @@ static void s_drain(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int pu
     d->mod_rev = kv->mod_revision;
 }
 
+/* The per-node index of the committed allocations (on_node). */
+static void s_on_node_add(coord_t *c, gp_alloc_t *al)
+{
+    gp_strmap_t *m = gp_strmap_get(c->cache->on_node, al->node);
+    if (m == NULL && ((m = gp_strmap_new()) == NULL || gp_strmap_put(c->cache->on_node, al->node, m) < 0)) {
+        gp_strmap_destroy(&m);
+        return;
+    }
+    gp_strmap_put(m, al->job, al);   /* (as the queue's: out of memory, the next listing) */
+}
+
+static void s_on_node_del(coord_t *c, const gp_alloc_t *al)
+{
+    gp_strmap_t *m = gp_strmap_get(c->cache->on_node, al->node);
+    if (m && gp_strmap_get(m, al->job) == al) {
+        gp_strmap_del(m, al->job);
+        if (gp_strmap_size(m) == 0) {
+            gp_strmap_del(c->cache->on_node, al->node);
+            gp_strmap_destroy(&m);
+        }
+    }
+}
+
+void coord_cache_each_alloc_on(coord_t *c, const char *node,
+                               void (*fn)(const gp_alloc_t *al, void *arg), void *arg)
+{
+    gp_strmap_t *m = c->cache && c->cache->on_node ? gp_strmap_get(c->cache->on_node, node) : NULL;
+    for (gp_strmap_iter_t it = m ? gp_strmap_first(m) : (gp_strmap_iter_t){ 0 }; it.key;
+         it = gp_strmap_next(m, it))
+        fn(it.value, arg);
+}
+
 /* An allocation enters (sign +1) or leaves (-1) the running total of
  * milli allocated, while its node is present; a node that changes makes
  * the total stale instead (its devices, or whether it counts at all). */
@@ -661,11 +695,15 @@ static void s_alloc_put(coord_t *c, const char *node, const char *job, const gp_
         return;
     *copy = al;
     gp_alloc_t *old = gp_strmap_get(c->cache->allocs, job);
-    if (old)
+    if (old) {
         s_milli(c, old, -1);
+        s_on_node_del(c, old);
+    }
     free(old);
-    if (gp_strmap_put(c->cache->allocs, job, copy) == 0)
+    if (gp_strmap_put(c->cache->allocs, job, copy) == 0) {
         s_milli(c, copy, +1);
+        s_on_node_add(c, copy);
+    }
     gp_alloc_t *t = gp_strmap_get(c->cache->tentative, job);
     if (t && strcmp(t->node, node) == 0) {
         free(gp_strmap_del(c->cache->tentative, job));   /* our plan, now committed */
@@ -690,6 +728,7 @@ static void s_alloc_del(coord_t *c, const char *node, const char *job)
         return;
     gp_strmap_del(c->cache->allocs, job);
     s_milli(c, al, -1);
+    s_on_node_del(c, al);
     free(al);
     c->cache->capacity_freed = 1;
     if (gp_strmap_get(c->cache->tentative, job) == NULL)
@@ -1155,6 +1194,8 @@ static void s_drain_free(void *value)
 
 static void s_json_free(void *value) { json_decref(value); }
 
+static void s_strmap_free(void *value) { gp_strmap_destroy((gp_strmap_t **)&value); }
+
 static void s_clear(coord_t *c)
 {
     coord_cache_t *k = c->cache;
@@ -1165,6 +1206,7 @@ static void s_clear(coord_t *c)
     s_map_destroy(&k->agents, s_json_free);
     s_map_destroy(&k->jobs, s_job_free);
     s_map_destroy(&k->expected, s_expected_free);
+    s_map_destroy(&k->on_node, s_strmap_free);
     gp_strmap_t **maps[] = { &k->allocs, &k->tentative, &k->leaders, &k->coordinators, &k->quotas };
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++)
         s_map_destroy(maps[m], NULL);
@@ -1184,9 +1226,9 @@ static int s_maps_new(coord_t *c, gp_err_t *err)
     po.policy = c->cfg.policy;
     k->engine = gp_placement_new(&po, err);
     k->capacity = gp_placement_new(&po, err);
-    gp_strmap_t **maps[] = { &k->nodes, &k->allocs, &k->tentative, &k->jobs, &k->leaders,
-                             &k->coordinators, &k->queue, &k->held, &k->ended, &k->quotas,
-                             &k->drains, &k->agents };
+    gp_strmap_t **maps[] = { &k->nodes, &k->allocs, &k->on_node, &k->tentative, &k->jobs,
+                             &k->leaders, &k->coordinators, &k->queue, &k->held, &k->ended,
+                             &k->quotas, &k->drains, &k->agents };
     int ok = k->engine && k->capacity;
     for (size_t m = 0; m < GP_ARRAY_LEN(maps); m++)
         ok &= (*maps[m] = gp_strmap_new()) != NULL;

@@ -274,6 +274,10 @@ void coord_cache_untentative(coord_t *c, const char *job);
  * its node's record; 0 when the node is unknown. */
 int64_t coord_alloc_milli(coord_t *c, const gp_alloc_t *al, int64_t *mem_mib, int64_t *compute_pct,
                           const char **model_of_first);
+/* fn for each committed allocation on node (from an index by node: no pass
+ * over every allocation); fn must not change the cache. */
+void coord_cache_each_alloc_on(coord_t *c, const char *node,
+                               void (*fn)(const gp_alloc_t *al, void *arg), void *arg);
 /* The sum of coord_alloc_milli over the committed allocations on present
  * nodes: kept as allocations come and go, counted again after a node
  * changed. */
@@ -326,11 +330,15 @@ void coord_election_campaign_soon(coord_t *c);
 void coord_recovery_tick(coord_t *c);
 /* Repair the queue at the next tick (after a transaction that failed). */
 void coord_recovery_reconcile_soon(coord_t *c);
+/* Cancel a release pass in flight (what was sent may still apply). */
+void coord_recovery_stop(coord_t *c);
 
 /* notready.c: nodes whose agent is gone stay known, NotReady, for
  * node-retention (see its opening comment); every coordinator forgets
  * them after it, the leader records and removes them in etcd. */
 void coord_notready_tick(coord_t *c);
+/* Cancel the leader's writes in flight (what was sent may still apply). */
+void coord_notready_stop(coord_t *c);
 /* The cache: a notready/ key was put (value) or deleted (NULL). */
 void coord_notready_apply(coord_t *c, const char *region, const char *node, const gp_etcd_kv_t *kv);
 /* The node vanished (its record deleted) or is forgotten: the capacity
@@ -493,8 +501,10 @@ struct coord {
                                       * releasable (a node, a job that ended or moved, an
                                       * allocation of an unknown job, a listing) */
     int64_t recovery_full_ms;        /* recovery.c: the next release pass regardless */
+    gp_etcd_batch_t *recovery_releases;   /* recovery.c: a release pass in flight, or NULL */
     int64_t drain_next_ms;           /* drain.c: the next pass over the drains */
     int64_t notready_next_ms;        /* notready.c: the next pass */
+    gp_etcd_batch_t *notready_writes;   /* notready.c: the leader's writes in flight, or NULL */
     coord_logs_t *logs;              /* logs.c's requests in flight (NULL until one) */
 
     /* intake */

@@ -1025,6 +1025,21 @@ static int64_t s_dev_mem(const json_t *record, int index, const char **model)
     return json_integer_value(json_object_get(d, "mem_mib"));
 }
 
+/* What a node's allocations hold (coord_cache_each_alloc_on). */
+typedef struct {
+    coord_t *c;
+    int64_t milli, mem, jobs;
+} s_held_t;
+
+static void s_held_add(const gp_alloc_t *al, void *arg)
+{
+    s_held_t *h = arg;
+    int64_t m = 0;
+    h->jobs++;
+    h->milli += coord_alloc_milli(h->c, al, &m, NULL, NULL);
+    h->mem += m;
+}
+
 static void s_nodes(coord_t *c, gp_http_req_t *req)
 {
     json_t *out = json_array();
@@ -1049,20 +1064,11 @@ static void s_nodes(coord_t *c, gp_http_req_t *req)
         json_object_set_new(rec, "state", json_string(n->present ? "Ready" : "NotReady"));
         if (!n->present)
             json_object_set_new(rec, "not_ready_since_ms", json_integer(n->gone_ms));
-        int64_t milli = 0, mem = 0, jobs = 0;
-        for (coord_cache_iter_t a = coord_cache_first(c, COORD_ALLOCS); a.key;
-             a = coord_cache_next(c, a)) {
-            const gp_alloc_t *al = a.value;
-            if (strcmp(al->node, n->name) != 0)
-                continue;
-            jobs++;
-            int64_t m = 0;
-            milli += coord_alloc_milli(c, al, &m, NULL, NULL);
-            mem += m;
-        }
-        json_object_set_new(rec, "allocated", json_pack("{s:I,s:I,s:I}", "gpu_milli", (json_int_t)milli,
-                                                        "mem_mib", (json_int_t)mem, "jobs",
-                                                        (json_int_t)jobs));
+        s_held_t h = { c, 0, 0, 0 };
+        coord_cache_each_alloc_on(c, n->name, s_held_add, &h);
+        json_object_set_new(rec, "allocated", json_pack("{s:I,s:I,s:I}", "gpu_milli", (json_int_t)h.milli,
+                                                        "mem_mib", (json_int_t)h.mem, "jobs",
+                                                        (json_int_t)h.jobs));
         if (n->cordon)
             json_object_set(rec, "cordoned", n->cordon);
         const coord_drain_t *d = coord_cache_drain(c, n->name);

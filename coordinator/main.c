@@ -366,7 +366,7 @@ static int s_run(coord_t *c, int argc, char **argv)
         usleep((useconds_t)backoff * 1000);
     }
     int ready = 0;
-    int64_t next_tick = 0;
+    int64_t next_tick = 0, busy_from_ns = 0;
     for (;;) {
         zmq_pollitem_t items[80];
         struct pollfd pfds[64];
@@ -394,8 +394,11 @@ static int s_run(coord_t *c, int argc, char **argv)
             timeout = ht;
         if (coord_intake_pending(c))
             timeout = 0;
+        if (busy_from_ns)
+            gp_metric_observe(c->m.loop_busy, (double)(gp_mono_ns() - busy_from_ns) / 1e9);
         if (zmq_poll(items, n, timeout) < 0 && zmq_errno() != EINTR)
             gp_log_warn("zmq_poll: %s", zmq_strerror(zmq_errno()));
+        busy_from_ns = gp_mono_ns();
 
         unsigned sig = gp_daemon_take_signals();
         if (sig & GP_SIG_STOP) {
@@ -443,6 +446,8 @@ out:
     coord_logs_stop(c);
     coord_ui_stop(c);
     coord_round_stop(c);
+    coord_recovery_stop(c);
+    coord_notready_stop(c);
     coord_election_stop(c);
     coord_cache_stop(c);
     coord_versions_stop(c);

@@ -96,6 +96,8 @@ static const s_row_t s_rows[] = {
       "Time from a job's submission to its commit", "", F(submit_to_commit_seconds) },
     { S_HISTOGRAM, "gpupool_coordinator_intake_seconds", "Time to store a batch of submissions", "",
       F(intake_seconds) },
+    { S_HISTOGRAM, "gpupool_coordinator_loop_busy_seconds", "Work of one pass of the coordinator's loop",
+      "", F(loop_busy) },
     { S_GAUGE, "gpupool_coordinator_store_full",
       "1 while etcd refuses writes for lack of space (NOSPACE)", "", F(store_full) },
     { S_GAUGE, "gpupool_coordinator_typical_shape_jobs", "Jobs counted in the learned shapes", "",

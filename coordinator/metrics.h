@@ -74,6 +74,7 @@ typedef struct {
     gp_metric_t *curve_refusals, *audit_errors, *typical_updates;
     /* histograms */
     gp_metric_t *round_seconds, *commit_seconds, *submit_to_commit_seconds, *intake_seconds;
+    gp_metric_t *loop_busy;
     /* gauges set in place */
     gp_metric_t *store_full, *typical_shape_jobs;
 } coord_metrics_t;

@@ -22,7 +22,9 @@
  * The key is what every coordinator goes by once it exists: its put makes
  * the node NotReady since T (with the record it holds), its delete makes a
  * node without a record forgotten (cache.c: coord_cache_forget_node).
- * Once a second is enough: nothing here is urgent.
+ * Once a second is enough: nothing here is urgent.  The leader's writes
+ * go in the background (after an agent's lease expired, a thousand nodes
+ * may want theirs at once); the next pass waits until they landed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +103,21 @@ static int s_leader_write(coord_t *c, gp_etcd_batch_t *b, coord_node_t *n, int64
     return rc;
 }
 
+/* The leader's writes landed: the watch brings what they changed. */
+static void s_written(gp_etcd_batch_t *b, void *arg)
+{
+    coord_t *c = arg;
+    for (size_t i = 0; i < gp_etcd_batch_size(b); i++) {
+        const gp_etcd_result_t *res;
+        gp_err_t err;
+        if (gp_etcd_batch_result(b, i, &res, &err) < 0) {
+            coord_metrics_etcd_error(&c->m, "notready", &err);
+            break;
+        }
+    }
+    gp_etcd_batch_destroy(&c->notready_writes);
+}
+
 void coord_notready_tick(coord_t *c)
 {
     int64_t mono = gp_mono_ms();
@@ -108,7 +125,7 @@ void coord_notready_tick(coord_t *c)
         return;
     c->notready_next_ms = mono + S_TICK_MS;
     int64_t now = gp_wall_ms();
-    int leader = coord_is_leader(c), queued = 0;
+    int leader = coord_is_leader(c) && c->notready_writes == NULL, queued = 0;
     gp_etcd_batch_t *b = leader ? gp_etcd_batch_new(c->etcd) : NULL;
     for (coord_cache_iter_t it = coord_cache_first(c, COORD_NODES); it.key;
          it = coord_cache_next(c, it)) {
@@ -122,7 +139,15 @@ void coord_notready_tick(coord_t *c)
             coord_cache_forget_node(c, n);
     }
     gp_err_t err;
-    if (queued > 0 && gp_etcd_batch_run(b, 64, &err) < 0)
-        coord_metrics_etcd_error(&c->m, "notready", &err);
-    gp_etcd_batch_destroy(&b);
+    c->notready_writes = b;
+    if (queued == 0 || gp_etcd_batch_start(b, 64, s_written, c, &err) < 0) {
+        if (queued > 0)
+            coord_metrics_etcd_error(&c->m, "notready", &err);
+        gp_etcd_batch_destroy(&c->notready_writes);
+    }
+}
+
+void coord_notready_stop(coord_t *c)
+{
+    gp_etcd_batch_destroy(&c->notready_writes);
 }

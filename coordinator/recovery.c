@@ -6,9 +6,9 @@
  * vanishes when the agent has been silent for the lease's TTL (dead agent,
  * dead node, or a node cut off from etcd).  Its allocations are still in
  * etcd.  Every half second the leader of the owning region looks for
- * allocations on nodes that are not there (up to 512 a pass, so that a
- * vanished node of thousands of jobs does not hold the loop), and for
- * each, in one fenced
+ * allocations on nodes that are not there (up to 512 a pass, written in
+ * the background: the loop never waits for them, and the next pass waits
+ * until they landed), and for each, in one fenced
  * transaction (compared with the job record the cache holds): deletes the
  * allocation, marks the job lost and, by its restart policy (on-failure or
  * always, within max_restarts), makes it pending again -- so that it waits
@@ -178,11 +178,30 @@ static int s_release(coord_t *c, gp_etcd_batch_t *b, const gp_alloc_t *al, coord
     return idx;
 }
 
+/* A pass's releases landed: count those that committed; the next pass
+ * sees what came of them (and of the ones that did not). */
+static void s_released(gp_etcd_batch_t *b, void *arg)
+{
+    coord_t *c = arg;
+    int released = 0;
+    for (size_t i = 0; i < gp_etcd_batch_size(b); i++) {
+        const gp_etcd_result_t *res;
+        gp_err_t err;
+        if (gp_etcd_batch_result(b, i, &res, &err) < 0)
+            coord_metrics_etcd_error(&c->m, "recovery", &err);
+        else if (res->succeeded)
+            released++;
+    }
+    gp_metric_add(c->m.lost_allocations, released);
+    c->recovery_dirty = 1;
+    gp_etcd_batch_destroy(&c->recovery_releases);
+}
+
 static void s_release_allocs(coord_t *c)
 {
     int64_t now = gp_mono_ms();
-    if (!c->recovery_dirty && now < c->recovery_full_ms)
-        return;
+    if (c->recovery_releases || (!c->recovery_dirty && now < c->recovery_full_ms))
+        return;   /* (a pass in flight: the next one waits for it) */
     c->recovery_dirty = 0;
     c->recovery_full_ms = now + S_RELEASE_FULL_EVERY_MS;
     gp_etcd_batch_t *b = NULL;
@@ -204,11 +223,17 @@ static void s_release_allocs(coord_t *c)
         return;
     c->recovery_dirty = 1;   /* the next pass sees what came of these (or the rest) */
     gp_err_t err;
-    if (n > 0 && gp_etcd_batch_run(b, 64, &err) < 0)
-        coord_metrics_etcd_error(&c->m, "recovery", &err);
-    else if (n > 0)
-        gp_metric_add(c->m.lost_allocations, n);
-    gp_etcd_batch_destroy(&b);
+    c->recovery_releases = b;
+    if (n == 0 || gp_etcd_batch_start(b, 64, s_released, c, &err) < 0) {
+        if (n > 0)
+            coord_metrics_etcd_error(&c->m, "recovery", &err);
+        gp_etcd_batch_destroy(&c->recovery_releases);
+    }
+}
+
+void coord_recovery_stop(coord_t *c)
+{
+    gp_etcd_batch_destroy(&c->recovery_releases);   /* what was sent may still apply */
 }
 
 void coord_recovery_tick(coord_t *c)

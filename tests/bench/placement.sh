@@ -27,6 +27,10 @@
 #                                      cores that phase needs (a ratio above 2 means
 #                                      half the burst's rate as one-job requests asks
 #                                      for more CPU than the burst used)
+#   bench: coordinator_longest_loop_pass_ms_at_half X, agent_longest_loop_pass_ms_at_half X
+#                                      in that phase, the longest pass of each daemon's
+#                                      loop, as the bound of its loop_busy histogram's
+#                                      bucket (10001: past the last one, 10 s)
 #   bench: leases_lost_under_overload N   leases the agent and the leader lost (both on
 #                                      3 s leases) through the burst and 60 s offered at
 #                                      twice the burst's rate (jobs of 5 s, so that the
@@ -76,6 +80,19 @@ run_load() {
         bail_out "placement_load $* failed (exit $st)"
 }
 field() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
+# busy_buckets URL FAMILY: "le count" of each bucket of the histogram FAMILY
+# on URL/metrics; longest_pass BEFORE AFTER: the bound (ms) of the smallest
+# bucket that holds every pass counted between the two (10001 past 10 s).
+busy_buckets() {
+    curl -s -m 10 "$1/metrics" | awk -v f="$2_bucket{le=\"" 'index($1, f) == 1 {
+        le = substr($1, length(f) + 1); sub(/".*/, "", le); print le, $2 }'
+}
+longest_pass() {
+    awk 'NR == FNR { b[$1] = $2; next }
+         { n++; le[n] = $1; d[n] = $2 - b[$1]; if ($1 == "+Inf") total = d[n] }
+         END { for (i = 1; i <= n; i++) if (d[i] == total) { print le[i] == "+Inf" ? 10001 : le[i] * 1000; exit } }' "$1" "$2"
+}
+AGENT_METRICS=http://127.0.0.1:$(grep -o 'metrics=[0-9]*' "$T_TMP/a1.log" | head -1 | cut -d= -f2)
 
 # Latency first, on the fresh pool: a fixed offered load, one job per request.
 LOAD_PREFIX=light run_load "rate 5" rate 5 4
@@ -135,11 +152,19 @@ echo "# coordinator RSS after $((jobs + rate * secs + 200 * secs + 20)) jobs: $(
 
 # Latency at half the measured burst rate.
 half=$(awk -v p="$pps" 'BEGIN { printf "%d", p / 2 < 1 ? 1 : p / 2 }')
+busy_buckets "$API" gpupool_coordinator_loop_busy_seconds >"$T_TMP/cbusy0"
+busy_buckets "$AGENT_METRICS" gpupool_agent_loop_busy_seconds >"$T_TMP/abusy0"
 e0=$(cpu_ticks $etcd_pids); c0=$(cpu_ticks "$(daemon_pid c1)"); a0=$(cpu_ticks "$(daemon_pid a1)")
 LOAD_PREFIX=half run_load "rate $half (half the burst's)" rate "$half" "$secs"
 e1=$(cpu_ticks $etcd_pids); c1=$(cpu_ticks "$(daemon_pid c1)"); a1=$(cpu_ticks "$(daemon_pid a1)")
+busy_buckets "$API" gpupool_coordinator_loop_busy_seconds >"$T_TMP/cbusy1"
+busy_buckets "$AGENT_METRICS" gpupool_agent_loop_busy_seconds >"$T_TMP/abusy1"
 bench_figure submit_to_commit_p50_ms_at_half "$(field p50_ms)"
 bench_figure submit_to_commit_p99_ms_at_half "$(field p99_ms)"
+# A loop's longest pass is what a request, a bid or a watch event could wait
+# behind, besides the CPU the other processes take.
+bench_figure coordinator_longest_loop_pass_ms_at_half "$(longest_pass "$T_TMP/cbusy0" "$T_TMP/cbusy1")"
+bench_figure agent_longest_loop_pass_ms_at_half "$(longest_pass "$T_TMP/abusy0" "$T_TMP/abusy1")"
 # What one job costs when each comes alone, beside the burst's: the half
 # rate asks the machine for half the burst's rate times this.
 read -r he hc ha hl half_ms <<<"$(cpu_split "$(field committed)" $((e1 - e0)) $((c1 - c0)) $((a1 - a0)) "$(field cpu_s)")"

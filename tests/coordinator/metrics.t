@@ -46,7 +46,7 @@ scrape
 for s in gpupool_coordinator_placements_total gpupool_coordinator_round_seconds_count \
          gpupool_coordinator_commit_seconds_count gpupool_coordinator_submit_to_commit_seconds_count \
          gpupool_coordinator_bids_total gpupool_coordinator_protocol_errors_total \
-         gpupool_coordinator_unauthorized_total; do
+         gpupool_coordinator_unauthorized_total gpupool_coordinator_loop_busy_seconds_count; do
     printf -v "before_${s}" '%s' "$(msum "$s")"
 done
 b() { local v="before_$1"; echo "${!v}"; }
@@ -74,10 +74,10 @@ wait_state c1 half running 15; ok $? "a half-GPU job is placed and runs"
 scrape
 for s in gpupool_coordinator_placements_total gpupool_coordinator_round_seconds_count \
          gpupool_coordinator_commit_seconds_count gpupool_coordinator_submit_to_commit_seconds_count \
-         gpupool_coordinator_bids_total; do
+         gpupool_coordinator_bids_total gpupool_coordinator_loop_busy_seconds_count; do
     gt "$(msum "$s")" "$(b "$s")"; ok $? "$s moves ($(b "$s") -> $(msum "$s"))"
 done
-for h in round commit submit_to_commit; do
+for h in round commit submit_to_commit loop_busy; do
     grep -q "^gpupool_coordinator_${h}_seconds_bucket{le=\"" "$T_TMP/metrics"
     ok $? "gpupool_coordinator_${h}_seconds is a histogram with buckets"
 done
