@@ -57,9 +57,23 @@ declare -A T_DAEMON_PID=()
 
 # ---------------------------------------------------------------- cleanup
 
+# t_descendants PID...: the pids and every process below them.
+t_descendants() {
+    local p
+    for p in "$@"; do
+        echo "$p"
+        t_descendants $(pgrep -P "$p")
+    done
+}
+
 t_cleanup() {
     local rc=$?
-    local pid
+    local pid left
+    # Everything the test's daemons started, found before any of them is
+    # killed: an agent's job supervisors are its children, and the TERM
+    # below ends them, but not their jobs (their own process groups, with
+    # commands that need not name the folder).
+    left=$(t_descendants $(pgrep -f -- "$T_TMP/"))
     for pid in "${T_PIDS[@]}"; do
         pkill -TERM -P "$pid" 2>/dev/null   # a tracked subshell's command too
         kill -TERM "$pid" 2>/dev/null
@@ -74,8 +88,10 @@ t_cleanup() {
         wait "$pid" 2>/dev/null
     done
     # What the daemons started and left (jobs' supervisors outlive an agent
-    # by design): everything still naming this test's folder.
+    # by design): everything still naming this test's folder, and all that
+    # was below it at the start.
     pkill -KILL -f -- "$T_TMP/" 2>/dev/null
+    [ -n "$left" ] && kill -KILL $left 2>/dev/null
     local p
     for p in "${T_PORTS[@]}"; do
         rmdir "$T_PORT_LOCKS/$p" 2>/dev/null
