@@ -17,14 +17,15 @@
  *                 the agent that hosts it (from HELLOs, round.c)
  *   allocs        every committed allocation; those on present nodes are in
  *                 the engine too (a node that vanishes takes its allocations
- *                 out of the engine; they come back if it returns)
+ *                 out of the engine; they come back if it returns); also by
+ *                 node, and the GPU share they hold (for the API, the console)
  *   tentative     allocations planned by a bid round, already in the engine
  *                 so that the next jobs of the batch see them; confirmed when
  *                 the watch delivers the committed allocation, removed when
  *                 the commit fails
  *   jobs          a summary of every job record and its JSON (for rounds and
  *                 the API); the queue of this region derived from them
- *                 (coord.h: coord_job_t)
+ *                 (coord.h: coord_job_t), and its ended jobs (retention)
  *   usage         each node's usage record, not watched: read by the web
  *                 console when it needs them (ui.c), kept on the node
  *   leaders, coordinators   for the API and the election
@@ -627,7 +628,8 @@ static void s_drain(coord_t *c, const char *name, const gp_etcd_kv_t *kv, int pu
 static void s_on_node_add(coord_t *c, gp_alloc_t *al)
 {
     gp_strmap_t *m = gp_strmap_get(c->cache->on_node, al->node);
-    if (m == NULL && ((m = gp_strmap_new()) == NULL || gp_strmap_put(c->cache->on_node, al->node, m) < 0)) {
+    if (m == NULL && ((m = gp_strmap_new()) == NULL ||
+                      gp_strmap_put(c->cache->on_node, al->node, m) < 0)) {
         gp_strmap_destroy(&m);
         return;
     }
@@ -1194,7 +1196,11 @@ static void s_drain_free(void *value)
 
 static void s_json_free(void *value) { json_decref(value); }
 
-static void s_strmap_free(void *value) { gp_strmap_destroy((gp_strmap_t **)&value); }
+static void s_strmap_free(void *value)
+{
+    gp_strmap_t *m = value;
+    gp_strmap_destroy(&m);
+}
 
 static void s_clear(coord_t *c)
 {
