@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lost nodes: kill an agent; once its lease expires, its allocations are
 # released and its jobs are marked lost and requeued by their restart
-# policy -- and run elsewhere; a job that may not restart stays lost.
+# policy -- and run elsewhere; a job that may not restart stays lost.  A
+# node of 600 jobs takes more than one release pass (512 a pass, each in
+# the background): every one is released, and counted once.
 . "$(dirname "$0")/../lib.sh"
 
 etcd_start 1 || bail_out "etcd did not start"
@@ -32,6 +34,23 @@ wait_state c1 again running 20; ok $? "the requeued job runs on another node"
 is "$(job_field c1 again node)" a3-0000 "a3's"
 wait_state c1 onfail running 20; ok $? "so does the on-failure one"
 is "$(job_state c1 never)" lost "the restart=never job stays lost"
+
+pool_agent a4 r1 1 8xA100:81920 || bail_out "a4 did not start"
+pool_submit c1 "$T_TMP/many" many 1 600 '"devices": 1, "mem_mib": 64, "compute_percent": 1, "restart": "never"'
+is "$(wc -l <"$T_TMP/many")" 600 "600 small jobs submitted"
+on_a4() { etcdctl_ get /gpupool/alloc/a4-0000/ --prefix --keys-only | grep -c .; }
+wait_for 60 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/alloc/a4-0000/ --prefix --keys-only | grep -c .) = 600 ]"
+ok $? "all 600 placed on a4-0000 ($(on_a4))"
+lost0=$(pool_metric c1 gpupool_coordinator_lost_allocations_total)
+stop_daemon a4 KILL
+wait_for 40 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/alloc/a4-0000/ --prefix --keys-only | grep -c .) = 0 ]"
+ok $? "when a4's lease expires all 600 allocations are released ($(on_a4) left)"
+counted() { [ "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) - lost0 ))" -ge 600 ]; }
+wait_for 10 counted
+is "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) - lost0 ))" 600 \
+   "gpupool_coordinator_lost_allocations_total counts each release once"
+all_lost() { [ "$(gpupool_ c1 ls --state lost -q | grep -c '^many-')" = 600 ]; }
+wait_for 10 all_lost; ok $? "and each of the 600 jobs is lost ($(gpupool_ c1 ls --state lost -q | grep -c '^many-'))"
 pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"
 diag "$(cat "$T_TMP/check.out")"
 done_testing
