@@ -49,8 +49,6 @@ counted() { [ "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) 
 wait_for 10 counted
 is "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) - lost0 ))" 600 \
    "gpupool_coordinator_lost_allocations_total counts each release once"
-all_lost() { [ "$(gpupool_ c1 ls --state lost -q | grep -c '^many-')" = 600 ]; }
-wait_for 10 all_lost; ok $? "and each of the 600 jobs is lost ($(gpupool_ c1 ls --state lost -q | grep -c '^many-'))"
 pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"
 diag "$(cat "$T_TMP/check.out")"
 done_testing
