@@ -227,6 +227,72 @@ static void s_note_stopped(json_t *rec, const char *job, const char *how, int64_
         json_object_set_new(e, "how", json_string(how));
 }
 
+/* One drain's pass over the allocations of its node. */
+typedef struct {
+    coord_t *c;
+    const char *node;
+    json_t *rec, *remaining;
+    s_counts_t *counts;
+    int64_t now;
+    int force, grace, on_node;
+} s_pass_t;
+
+/* What the drain does about one allocation on its node, and why it stays
+ * (its writes are synchronous and leave the cache as it is: the watch
+ * brings them after the pass). */
+static void s_pass_alloc(const gp_alloc_t *al, void *arg)
+{
+    s_pass_t *p = arg;
+    coord_t *c = p->c;
+    p->on_node++;
+    char why[200];
+    coord_job_t *j = coord_cache_job(c, al->job);
+    gp_jobrec_t jr;
+    int64_t mod;
+    if (al->stop) {
+        snprintf(why, sizeof why, "being stopped");
+    } else if (j == NULL || coord_job_record(c, al->job, &jr, &mod) < 0) {
+        snprintf(why, sizeof why, "no readable job record (released by recovery)");
+    } else {
+        const char *spent = NULL;
+        if (jr.restart == GP_RESTART_NEVER && !p->force) {
+            snprintf(why, sizeof why, "restart: never (--force cancels it)");
+        } else if (jr.restart == GP_RESTART_NEVER) {
+            if (s_release(c, p->node, &jr, mod, 1)) {
+                s_note_stopped(p->rec, al->job, "cancelled", p->now);
+                gp_log_info("drain cancelled job=%s node=%s", al->job, p->node);
+                snprintf(why, sizeof why, "cancelled");
+            } else {
+                snprintf(why, sizeof why, "cancel did not commit; retrying");
+            }
+        } else if ((spent = s_budget(c, p->counts, j, why, sizeof why)) != NULL) {
+            /* why says which budget */
+        } else if (coord_cache_schema(c, NULL) < 2) {
+            if (s_release(c, p->node, &jr, mod, 0)) {
+                s_note_stopped(p->rec, al->job, "released", p->now);
+                gp_log_info("drain released job=%s node=%s (schema 1)", al->job, p->node);
+                snprintf(why, sizeof why, "released");
+            } else {
+                snprintf(why, sizeof why, "release did not commit; retrying");
+            }
+        } else if (s_mark_stop(c, p->node, al->job, mod, p->grace)) {
+            s_bump(p->counts->team, j->owner);
+            if (j->gang[0]) {
+                char k[2 * GP_NAME_LEN];
+                snprintf(k, sizeof k, "%s/%s", j->owner, j->gang);
+                s_bump(p->counts->gang, k);
+            }
+            s_note_stopped(p->rec, al->job, "stopping", p->now);
+            gp_log_info("drain stopping job=%s node=%s", al->job, p->node);
+            snprintf(why, sizeof why, "being stopped");
+        } else {
+            snprintf(why, sizeof why, "stop did not commit; retrying");
+        }
+        gp_jobrec_clear(&jr);
+    }
+    json_array_append_new(p->remaining, json_pack("{s:s,s:s}", "job", al->job, "why", why));
+}
+
 /* One pass over one drain; returns the record to write (new reference) or
  * NULL when nothing changed. */
 static json_t *s_pass(coord_t *c, const char *node, const coord_drain_t *d, s_counts_t *counts)
@@ -235,63 +301,11 @@ static json_t *s_pass(coord_t *c, const char *node, const coord_drain_t *d, s_co
     if (rec == NULL)
         return NULL;
     int64_t now = gp_wall_ms();
-    int force = json_is_true(json_object_get(rec, "force"));
-    int grace = (int)s_int(rec, "grace_s", -1);
     json_t *remaining = json_array();
-    int on_node = 0;
-    for (coord_cache_iter_t it = coord_cache_first(c, COORD_ALLOCS); it.key;
-         it = coord_cache_next(c, it)) {
-        const gp_alloc_t *al = it.value;
-        if (strcmp(al->node, node) != 0)
-            continue;
-        on_node++;
-        char why[200];
-        coord_job_t *j = coord_cache_job(c, al->job);
-        gp_jobrec_t jr;
-        int64_t mod;
-        if (al->stop) {
-            snprintf(why, sizeof why, "being stopped");
-        } else if (j == NULL || coord_job_record(c, al->job, &jr, &mod) < 0) {
-            snprintf(why, sizeof why, "no readable job record (released by recovery)");
-        } else {
-            const char *spent = NULL;
-            if (jr.restart == GP_RESTART_NEVER && !force) {
-                snprintf(why, sizeof why, "restart: never (--force cancels it)");
-            } else if (jr.restart == GP_RESTART_NEVER) {
-                if (s_release(c, node, &jr, mod, 1)) {
-                    s_note_stopped(rec, al->job, "cancelled", now);
-                    gp_log_info("drain cancelled job=%s node=%s", al->job, node);
-                    snprintf(why, sizeof why, "cancelled");
-                } else {
-                    snprintf(why, sizeof why, "cancel did not commit; retrying");
-                }
-            } else if ((spent = s_budget(c, counts, j, why, sizeof why)) != NULL) {
-                /* why says which budget */
-            } else if (coord_cache_schema(c, NULL) < 2) {
-                if (s_release(c, node, &jr, mod, 0)) {
-                    s_note_stopped(rec, al->job, "released", now);
-                    gp_log_info("drain released job=%s node=%s (schema 1)", al->job, node);
-                    snprintf(why, sizeof why, "released");
-                } else {
-                    snprintf(why, sizeof why, "release did not commit; retrying");
-                }
-            } else if (s_mark_stop(c, node, al->job, mod, grace)) {
-                s_bump(counts->team, j->owner);
-                if (j->gang[0]) {
-                    char k[2 * GP_NAME_LEN];
-                    snprintf(k, sizeof k, "%s/%s", j->owner, j->gang);
-                    s_bump(counts->gang, k);
-                }
-                s_note_stopped(rec, al->job, "stopping", now);
-                gp_log_info("drain stopping job=%s node=%s", al->job, node);
-                snprintf(why, sizeof why, "being stopped");
-            } else {
-                snprintf(why, sizeof why, "stop did not commit; retrying");
-            }
-            gp_jobrec_clear(&jr);
-        }
-        json_array_append_new(remaining, json_pack("{s:s,s:s}", "job", al->job, "why", why));
-    }
+    s_pass_t p = { c, node, rec, remaining, counts, now, json_is_true(json_object_get(rec, "force")),
+                   (int)s_int(rec, "grace_s", -1), 0 };
+    coord_cache_each_alloc_on(c, node, s_pass_alloc, &p);
+    int on_node = p.on_node;
     /* Stops that ended: the job left the node. */
     size_t i;
     json_t *e;
