@@ -7,6 +7,14 @@
  * slice (key: the device and inode of its region file, so that every
  * process of the slice finds the same slot whatever path it was given).
  *
+ * The key is st_dev << 40 ^ st_ino: distinct for distinct files while the
+ * device number fits in 24 bits and the inode number in 40 (the regions
+ * sharing a table live in one directory, so on one filesystem; its inode
+ * numbers are what tell them apart).  No key is 0, which marks a free
+ * slot: device 0 holds no filesystem; a slice whose key would be 0 gets no
+ * table, so a cap slice's pacing.  (Forcing a bit of the key to keep it
+ * from 0 would give two files one key: two slices counted as one.)
+ *
  * Claiming a slot: look for the slice's key; when absent, compare-and-swap
  * a free key (0) to it, or a key whose slot has been stale for
  * GP_SHARE_STALE_NS.  Two processes of one slice may claim two slots at
@@ -106,7 +114,7 @@ static s_table_t *s_table(int dev, int64_t now)
         if (s_key == 0) {
             struct stat st;
             if (stat(gp_shim.cfg.region_path, &st) == 0)
-                s_key = (((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino) | 1;
+                s_key = ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino;
         }
         gp_shim_learn_uuid(dev);
         const char *uuid = gp_shim.dev[dev]->uuid;
