@@ -156,6 +156,10 @@ int gp_etcd_run_fg(gp_etcd_t *etcd, gp_etcd_req_t **reqs, size_t n, int max_infl
  * cancel one in flight (done() is not called). */
 int gp_etcd_bg_start(gp_etcd_t *etcd, gp_etcd_req_t *req, gp_err_t *err);
 void gp_etcd_bg_cancel(gp_etcd_t *etcd, gp_etcd_req_t *req);
+/* Have curl deliver what it holds of a streaming request's answer: its
+ * socket handed to curl as readable, whatever the kernel has (see
+ * etcd_loop.c).  Only from a task's tick. */
+void gp_etcd_bg_drain(gp_etcd_t *etcd, gp_etcd_req_t *req);
 
 /* Engine internals shared with etcd_loop.c. */
 int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err_t *err);

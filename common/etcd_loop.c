@@ -211,6 +211,29 @@ void gp_etcd_bg_cancel(gp_etcd_t *etcd, gp_etcd_req_t *req)
     }
 }
 
+/*
+ * Draining a stream.  libcurl 7.88 (Debian 12's) over HTTP/2 can keep part
+ * of what one read of the socket brought: when a read holds more of a
+ * stream's DATA than the transfer's buffer (16 KiB), curl hands over the
+ * buffer and the frame that overflowed it, and leaves the frames after it
+ * in its connection buffer until the socket is readable again.  For a
+ * watch that is the next write to the watched range, however long that
+ * takes: the last events of a burst (seen: the release of the last 1-12
+ * of a vanished node's 600 allocations) waited for it, indefinitely.  A
+ * stream's task therefore hands its socket back to curl as readable after
+ * every delivery, until one brings nothing: curl then processes what it
+ * holds, and finding the kernel's buffer empty costs one recv.
+ */
+void gp_etcd_bg_drain(gp_etcd_t *etcd, gp_etcd_req_t *req)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (req->easy == NULL || curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD)
+        return;
+    int running;
+    curl_multi_socket_action(etcd->loop->bg, fd, CURL_CSELECT_IN, &running);
+}
+
 static int64_t s_min_deadline(int64_t a, int64_t b)
 {
     if (a < 0)

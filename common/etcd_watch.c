@@ -32,6 +32,7 @@
 
 #define S_IN_KEEP (256 * 1024)   /* stream buffer kept between bursts */
 #define S_MSG_MAX ((size_t)64 << 20)   /* the longest WatchResponse taken */
+#define S_DRAINS 16                    /* drains in one tick, at most */
 
 typedef enum { W_CONNECT, W_STREAMING, W_DEAD } s_state_t;
 
@@ -55,6 +56,7 @@ struct gp_etcd_watch {
     int backoff_ms;
     int connects;
     bool got_data;          /* this connection delivered something */
+    bool fresh;             /* bytes came since the last drain */
     bool auth_retried;      /* a refusal already led to a new token */
     bool fatal;             /* etcd refused the watch itself: report, end */
     gp_err_t fatal_err;
@@ -69,6 +71,7 @@ static bool s_on_data(gp_etcd_req_t *req, const char *data, size_t len)
         return false;   /* a message this long is not a watch response */
     if (gp_ebuf_add(&w->in, data, len) < 0)
         return false;
+    w->fresh = true;
     gp_etcd_loop_wake(w->etcd);
     return true;
 }
@@ -375,20 +378,24 @@ static int64_t s_tick(void *obj, int64_t now)
         s_die(w, &r);
         return -1;
     }
-    /* complete messages */
-    while (w->state != W_DEAD && !w->destroyed) {
+    /* complete messages; after those a delivery brought, the stream is
+     * drained (gp_etcd_bg_drain) and what that brings parsed too */
+    for (int drains = 0; w->state != W_DEAD && !w->destroyed;) {
         const uint8_t *p = (const uint8_t *)w->in.p + w->in_off;
         size_t avail = w->in.len - w->in_off;
-        if (avail < 5)
-            break;
-        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        size_t n = avail >= 5 ? (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4] : 0;
+        if (avail < 5 || (p[0] == 0 && n <= S_MSG_MAX && avail < 5 + n)) {
+            if (!w->fresh || w->state != W_STREAMING || drains++ == S_DRAINS)
+                break;
+            w->fresh = false;
+            gp_etcd_bg_drain(w->etcd, &w->req);
+            continue;
+        }
         if (p[0] != 0 || n > S_MSG_MAX) {
             s_restart(w, p[0] != 0 ? "a compressed watch message (none was offered)"
                                    : "a watch message too long", true);
             break;
         }
-        if (avail < 5 + n)
-            break;
         w->in_off += 5 + n;
         if (s_handle_msg(w, p + 5, n) < 0)
             break;   /* restarted or dead: the buffer is reset on connect */

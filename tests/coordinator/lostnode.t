@@ -49,6 +49,11 @@ counted() { [ "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) 
 wait_for 10 counted
 is "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) - lost0 ))" 600 \
    "gpupool_coordinator_lost_allocations_total counts each release once"
+# (the coordinator's own view, from its watch: the last releases of the
+# burst are the last writes, with nothing after them to push them through)
+all_lost() { [ "$(gpupool_ c1 ls --state lost -q | grep -c '^many-')" = 600 ]; }
+wait_for 10 all_lost
+ok $? "and the coordinator shows each of the 600 jobs lost ($(gpupool_ c1 ls --state lost -q | grep -c '^many-'))"
 pool_check >"$T_TMP/check.out"; is "$?" 0 "pool invariants hold"
 diag "$(cat "$T_TMP/check.out")"
 done_testing

@@ -559,6 +559,34 @@ static void suite_watch(void)
     gp_etcd_watch_destroy(&w);
     ok(w == NULL, "destroy clears the pointer");
 
+    /* Responses that reach the client together, more of them than
+     * libcurl's receive buffer (16 KiB) holds, the last things on their
+     * stream (no progress notifications): every one is delivered with
+     * nothing behind them to push them through.  (The puts are
+     * synchronous calls, which do not read the stream: its responses wait
+     * in the socket and are read at once by the next step.) */
+    static s_seen_t seen_burst;
+    gp_etcd_watch_opts_t wob = { .key = "/t/w/burst/", .prefix = true, .cb = s_watch_cb,
+                                 .arg = &seen_burst };
+    w = gp_etcd_watch_new(etcd, &wob, &err);
+    s_step_for(etcd, 300);
+    static char value[800];
+    memset(value, 'v', sizeof value);
+    int64_t last_rev = 0;
+    int puts = 0;
+    for (int i = 0; i < 25; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "/t/w/burst/%02d", i);
+        puts += gp_etcd_put(etcd, key, value, sizeof value, 0, &last_rev, &err) == 0;
+    }
+    is_int(puts, 25, "25 puts of %zu bytes, the watch's stream not read meanwhile", sizeof value);
+    t0 = gp_mono_ms();
+    while (seen_burst.n < 25 && gp_mono_ms() - t0 < 3000)
+        gp_etcd_step(etcd, 100, &err);
+    ok(seen_burst.n == 25 && seen_burst.revs[24] == last_rev,
+       "every event is delivered with nothing written after them (%d of 25)", seen_burst.n);
+    gp_etcd_watch_destroy(&w);
+
     /* from a start revision: history replayed */
     seen2.ordered = seen2.prev_ok = true;
     gp_etcd_watch_opts_t wo2 = { .key = "/t/w/a", .start_revision = revs[0], .cb = s_watch_cb, .arg = &seen2 };
