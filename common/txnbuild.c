@@ -100,6 +100,8 @@ void gp_txnb_put(gp_txnb_t *t, const char *key, const char *value)
         return;
     op->type = GP_ETCD_OP_PUT;
     op->key = s_keep(t, key);
+    if (value == NULL)
+        t->broken = 1;   /* a value that could not be made: no empty record */
     op->value = s_keep(t, value);
     op->value_len = op->value ? strlen(op->value) : 0;
 }

@@ -14,9 +14,10 @@
  *
  * etcd accepts at most 128 operations and 128 compares per transaction
  * (--max-txn-ops); gp_txnb_ops() and gp_txnb_cmps() let the caller stay
- * under that.  Overflowing it, or running out of memory, makes the
- * transaction unusable (add and run fail), never half-built.  The builder
- * owns its copies; reset empties it for reuse.
+ * under that.  Overflowing it, running out of memory, or a put of a NULL
+ * value (one that could not be made) makes the transaction unusable (add
+ * and run fail), never half-built.  The builder owns its copies; reset
+ * empties it for reuse.
  */
 #ifndef GP_TXNBUILD_H
 #define GP_TXNBUILD_H

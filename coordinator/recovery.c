@@ -159,11 +159,20 @@ static int s_release(coord_t *c, gp_etcd_batch_t *b, const gp_alloc_t *al, coord
     gp_key_job(jkey, c->cfg.prefix, al->job);
     gp_jobrec_t rec;
     int64_t mod;
-    if (!strcmp(why, "orphan")) {
+    if (!strcmp(why, "orphan") || j == NULL) {
+        /* (a vanished node's allocation whose job has no record: the
+         * record must still be absent) */
         gp_txnb_cmp(t, jkey, GP_ETCD_CMP_MOD, j ? j->mod_rev : 0);
-        gp_log_info("releasing an allocation whose job has ended job=%s node=%s", al->job,
-                    al->node);
-    } else if (coord_job_record(c, al->job, &rec, &mod) == 0) {
+        gp_log_info("releasing an allocation whose job has %s job=%s node=%s",
+                    j ? "ended" : "no record", al->job, al->node);
+    } else if (coord_job_record(c, al->job, &rec, &mod) < 0) {
+        /* Releasing without rewriting the record would leave the job
+         * "running" on a node that is gone, never to be requeued. */
+        gp_log_error("cannot release the allocation of a vanished node: the job's record "
+                     "does not parse job=%s node=%s", al->job, al->node);
+        gp_txnb_destroy(&t);
+        return -1;
+    } else {
         snprintf(reason, sizeof reason, "node %.100s vanished (its agent's lease expired)",
                  al->node);
         gp_txnb_cmp(t, jkey, GP_ETCD_CMP_MOD, mod);

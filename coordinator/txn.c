@@ -39,7 +39,7 @@ void coord_txn_put_job(gp_txnb_t *t, coord_t *c, const gp_jobrec_t *rec)
 {
     char key[GP_KEY_MAX];
     char *text = gp_jobrec_dump(rec);
-    gp_txnb_put(t, gp_key_job(key, c->cfg.prefix, rec->spec.id), text ? text : "");
+    gp_txnb_put(t, gp_key_job(key, c->cfg.prefix, rec->spec.id), text);
     free(text);
 }
 

@@ -22,7 +22,8 @@ void coord_txn_fence(gp_txnb_t *t, coord_t *c);
 void coord_txn_node_fence(gp_txnb_t *t, coord_t *c, const char *node, int64_t fence);
 /* Put the allocation at P alloc/<node>/<job>; -1 when out of memory. */
 int coord_txn_put_alloc(gp_txnb_t *t, coord_t *c, const gp_alloc_t *al);
-/* Put the job record at P jobs/<id>. */
+/* Put the job record at P jobs/<id> (a record that cannot be written out
+ * makes t unusable: txnbuild.h). */
 void coord_txn_put_job(gp_txnb_t *t, coord_t *c, const gp_jobrec_t *rec);
 /* Run it now: 0 and *succeeded (at *revision), or -1 (transport,
  * timeout...: the outcome is unknown). */

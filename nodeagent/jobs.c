@@ -738,7 +738,7 @@ static void s_queue_report(agent_t *a, gp_txnb_t *t, agent_job_t *j, int end)
         gp_txnb_del(t, akey);
     }
     char *text = gp_jobrec_dump(&j->rec);
-    gp_txnb_put(t, jkey, text ? text : "");
+    gp_txnb_put(t, jkey, text);
     free(text);
 }
 

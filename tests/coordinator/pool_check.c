@@ -11,6 +11,10 @@
  *   - every allocation's job record says pending (placed: the commit
  *     writes the allocation alone), or placed, running or suspended on
  *     that node;
+ *   - and the other way: a job record that says placed, running or
+ *     suspended has its allocation (every write that ends a placement --
+ *     the agent's last report, a release, a drain, a preemption -- deletes
+ *     the allocation and rewrites the record in one transaction);
  *   - with --placed FILE (one job id per line): each of those jobs has
  *     exactly one allocation, or has ended (succeeded/failed).
  * Prints one line "pool_check: allocations=N jobs=N violations=N" (and one
@@ -149,6 +153,13 @@ int main(int argc, char **argv)
                    r->state != GP_JOB_SUSPENDED) ||
                   strcmp(r->node, av[i].node)))
             s_bad("job %s has an allocation on %s but its record disagrees", av[i].job, av[i].node);
+    }
+    for (size_t i = 0; i < jobs.n_kvs; i++) {
+        const gp_jobrec_t *r = &jr[i];
+        if ((r->state == GP_JOB_PLACED || r->state == GP_JOB_RUNNING ||
+             r->state == GP_JOB_SUSPENDED) && gp_strmap_get(job_alloc, r->spec.id) == NULL)
+            s_bad("job %s is %s on %s but has no allocation", r->spec.id,
+                  gp_job_state_name(r->state), r->node);
     }
     int expected = 0;
     if (placed) {
