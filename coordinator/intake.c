@@ -44,6 +44,7 @@
 #include "coord.h"
 #include "keys.h"
 #include "log.h"
+#include "txn.h"
 #include "txnbuild.h"
 #include "ui.h"
 #include "util.h"
@@ -848,6 +849,13 @@ typedef struct s_read {
     json_t *rec;
     coord_principal_t caller;  /* a copy: the handler's c->caller is gone by the answer */
     int has_caller;
+    /* a change (below): what, its attempt, the record read (then as written) */
+    int change;                /* S_CANCEL... ; 0: a read */
+    int attempt;
+    gp_jobrec_t jrec;
+    int have_jrec;
+    int64_t jmod;
+    char *text;                /* a deletion: the record, for the archive */
     struct s_read *next;
 } s_read_t;
 
@@ -862,6 +870,9 @@ static void s_read_free(coord_t *c, s_read_t *rd)
     }
     gp_etcd_batch_destroy(&rd->b);
     json_decref(rd->rec);
+    if (rd->have_jrec)
+        gp_jobrec_clear(&rd->jrec);
+    free(rd->text);
     for (int i = 0; i < rd->caller.nteams; i++)
         free(rd->caller.teams[i]);
     free(rd->caller.teams);
@@ -959,18 +970,16 @@ static void s_get_landed(gp_etcd_batch_t *b, void *arg)
     s_read_free(c, rd);
 }
 
-static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
+/* A read (or change) of job id for req, linked into the intake's; NULL
+ * when req was answered (500). */
+static s_read_t *s_read_new(coord_t *c, gp_http_req_t *req, const char *id)
 {
-    if (!gp_name_valid(id)) {
-        gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
-        return;
-    }
     s_intake_t *in = s_in(c);
     s_read_t *rd = calloc(1, sizeof *rd);
     if (in == NULL || rd == NULL || (rd->b = gp_etcd_batch_new(c->etcd)) == NULL) {
         free(rd);
         gp_http_respond_error(req, 500, "out of memory");
-        return;
+        return NULL;
     }
     rd->c = c;
     rd->req = req;
@@ -981,8 +990,20 @@ static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
     if (s_caller_copy(&rd->caller, c->caller) < 0) {
         gp_http_respond_error(req, 500, "out of memory");
         s_read_free(c, rd);
+        return NULL;
+    }
+    return rd;
+}
+
+static void s_get_job(coord_t *c, gp_http_req_t *req, const char *id)
+{
+    if (!gp_name_valid(id)) {
+        gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
         return;
     }
+    s_read_t *rd = s_read_new(c, req, id);
+    if (rd == NULL)
+        return;
     char key[GP_KEY_MAX];
     if (s_read_send(rd, gp_key_job(key, c->cfg.prefix, id), s_get_landed) < 0) {
         gp_http_respond_error(req, 503, "etcd: the read could not be sent");
@@ -1263,212 +1284,229 @@ static void s_usage(coord_t *c, gp_http_req_t *req)
                                        models));
 }
 
-/* Read a job's stored record for a change: 0 with *rec (the caller clears
- * it) and its mod revision, or -1 when the request was answered (404, 503,
- * 500). */
-static int s_load_job(coord_t *c, gp_http_req_t *req, const char *jkey, const char *id,
-                      gp_jobrec_t *rec, int64_t *mod)
+/*
+ * Changes to a job from the API -- cancel it, delete its ended record,
+ * suspend or resume it -- run in the background like a read, so that the
+ * loop waits for none of their round trips: the stored record is read
+ * (and, to suspend or resume, the job's allocation), the change decided on
+ * what was read, and written in one transaction fenced on it; when the
+ * record changed meanwhile the change is read and decided again, five
+ * times at most.
+ *
+ *   cancel   the record says cancelled and the allocation goes (the agent
+ *            stops the job when its allocation goes).  An allocation this
+ *            coordinator's cache does not show yet is released by the
+ *            leader of its node's region (recovery.c: an ended job holds
+ *            none).  An ended job is answered as it is.
+ *   delete   (DELETE /v1/jobs/<id>/record) an ended job's record goes; a
+ *            live job is 409 (cancel it first).  With job-archive the
+ *            record is appended there, as retention does (store.c).
+ *   suspend, resume
+ *            a placed job's allocation says so (the agent holds or
+ *            releases the slice's launches) and its record records it,
+ *            fenced on both.
+ */
+enum { S_CANCEL = 1, S_DELETE, S_SUSPEND, S_RESUME };
+
+static void s_change_loaded(gp_etcd_batch_t *b, void *arg);
+
+/* Answer the change's request and forget it. */
+static void s_change_end(s_read_t *rd, int status, const char *why)
 {
-    gp_etcd_result_t res;
-    gp_err_t err;
-    if (gp_etcd_get(c->etcd, jkey, 0, &res, &err) < 0) {
-        gp_http_respond_error(req, 503, "etcd: %s", err.msg);
-        return -1;
-    }
-    if (res.n_kvs == 0) {
-        gp_etcd_result_free(&res);
-        gp_http_respond_error(req, 404, "no job %s", id);
-        return -1;
-    }
-    *mod = res.kvs[0].mod_revision;
-    int bad = gp_jobrec_from_json_str(res.kvs[0].value, res.kvs[0].value_len, rec, &err);
-    gp_etcd_result_free(&res);
-    if (bad < 0) {
-        gp_http_respond_error(req, 500, "stored record unreadable: %s", err.msg);
-        return -1;
-    }
-    if (coord_auth_job(c, req, id, rec->owner, "change") < 0) {
-        gp_jobrec_clear(rec);
-        return -1;
-    }
-    return 0;
+    gp_http_respond_error(rd->req, status, "%s", why);
+    s_read_free(rd->c, rd);
 }
 
-/* Cancel: the record says cancelled and the allocation goes (the agent
- * stops the job when its allocation goes), in one transaction fenced on the
- * record's mod revision; retried when the record changed.  An allocation
- * this coordinator's cache does not show yet is released by the leader of
- * its node's region (recovery.c: an ended job holds none). */
-static void s_cancel(coord_t *c, gp_http_req_t *req, const char *id)
+/* The answer of the change's batch; NULL when etcd could not be asked,
+ * and then the request was answered (503) and the change forgotten. */
+static const gp_etcd_result_t *s_change_result(s_read_t *rd, gp_etcd_batch_t *b)
 {
-    if (!gp_name_valid(id)) {
-        gp_http_respond_error(req, 400, "bad job id \"%s\"", id);
+    const gp_etcd_result_t *res;
+    gp_err_t err;
+    if (gp_etcd_batch_result(b, 0, &res, &err) == 0)
+        return res;
+    char why[sizeof err.msg + 8];
+    snprintf(why, sizeof why, "etcd: %s", err.msg);
+    s_change_end(rd, 503, why);   /* (a transaction's outcome is unknown) */
+    return NULL;
+}
+
+/* Read the record (again). */
+static void s_change_read(s_read_t *rd)
+{
+    char key[GP_KEY_MAX];
+    if (s_read_send(rd, gp_key_job(key, rd->c->cfg.prefix, rd->id), s_change_loaded) < 0)
+        s_change_end(rd, 503, "etcd: the read could not be sent");
+}
+
+static void s_change_landed(gp_etcd_batch_t *b, void *arg)
+{
+    s_read_t *rd = arg;
+    coord_t *c = rd->c;
+    const gp_etcd_result_t *res = s_change_result(rd, b);
+    if (res == NULL)
+        return;
+    if (!res->succeeded) {
+        if (++rd->attempt < 5) {
+            s_change_read(rd);
+            return;
+        }
+        char why[GP_NAME_LEN + 64];
+        snprintf(why, sizeof why, "job %s keeps changing; try again", rd->id);
+        s_change_end(rd, 503, why);
         return;
     }
-    char jkey[GP_KEY_MAX], akey[GP_KEY_MAX];
-    gp_key_job(jkey, c->cfg.prefix, id);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        gp_etcd_result_t res;
-        gp_err_t err;
-        gp_jobrec_t rec;
-        int64_t mod;
-        if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
-            return;
-        if (gp_job_state_final(rec.state)) {
-            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
-            gp_jobrec_clear(&rec);
-            return;
-        }
-        char node[GP_NAME_LEN];
-        gp_strlcpy(node, s_alloc_node(c, &rec), sizeof node);
-        gp_jobrec_set_state(&rec, GP_JOB_CANCELLED, NULL, "cancelled by a user", gp_wall_ms());
-        char *text = gp_jobrec_dump(&rec);
-        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
-                              .number = mod };
-        gp_etcd_op_t ops[2] = {
-            { .type = GP_ETCD_OP_PUT, .key = jkey, .value = text, .value_len = text ? strlen(text) : 0 },
-            { .type = GP_ETCD_OP_DELETE, .key = gp_key_alloc(akey, c->cfg.prefix, node, id) },
-        };
-        gp_etcd_txn_t txn = { &cmp, 1, ops, node[0] && gp_name_valid(node) ? 2 : 1, NULL, 0 };
-        int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
-        if (rc == 0 && res.succeeded) {
-            gp_etcd_result_free(&res);
+    gp_job_state_t st = rd->jrec.state;
+    if (rd->change == S_DELETE) {
+        if (c->cfg.job_archive[0])
+            coord_store_archive(c, rd->text, strlen(rd->text));
+        gp_log_info("job record deleted job=%s state=%s", rd->id, gp_job_state_name(st));
+        coord_respond_json(rd->req, 200, json_pack("{s:s,s:b,s:s}", "id", rd->id, "deleted", 1,
+                                                   "state", gp_job_state_name(st)));
+    } else {
+        if (rd->change == S_CANCEL)
             gp_metric_inc(c->m.cancellations);
-            gp_log_info("job cancelled job=%s", id);
-            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
-            free(text);
-            gp_jobrec_clear(&rec);
-            return;
-        }
-        if (rc == 0)
-            gp_etcd_result_free(&res);
-        free(text);
-        gp_jobrec_clear(&rec);
-        if (rc < 0) {
-            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
-            return;
-        }
+        gp_log_info("job %s job=%s",
+                    rd->change == S_CANCEL ? "cancelled"
+                    : rd->change == S_SUSPEND ? "suspended" : "resumed", rd->id);
+        coord_respond_json(rd->req, 200, gp_jobrec_to_json(&rd->jrec));
     }
-    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+    s_read_free(c, rd);
 }
 
-/* Delete an ended job's record (DELETE /v1/jobs/<id>/record), fenced on
- * its mod revision; a live job is 409 (cancel it first).  With job-archive
- * the record is appended there, as retention does (store.c). */
-static void s_delete(coord_t *c, gp_http_req_t *req, const char *id)
+/* Send the change's transaction (t is consumed). */
+static void s_change_send(s_read_t *rd, gp_txnb_t *t)
 {
-    char jkey[GP_KEY_MAX];
-    gp_key_job(jkey, c->cfg.prefix, id);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        gp_jobrec_t rec;
-        int64_t mod;
-        if (s_load_job(c, req, jkey, id, &rec, &mod) < 0)
-            return;
-        gp_job_state_t st = rec.state;
-        char *text = gp_jobrec_dump(&rec);
-        gp_jobrec_clear(&rec);
-        if (!gp_job_state_final(st) && st != GP_JOB_LOST) {
-            free(text);
-            gp_http_respond_error(req, 409, "job %s is %s: only an ended job can be deleted "
-                                            "(cancel it first)", id, gp_job_state_name(st));
-            return;
-        }
-        gp_etcd_cmp_t cmp = { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL,
-                              .number = mod };
-        gp_etcd_op_t op = { .type = GP_ETCD_OP_DELETE, .key = jkey };
-        gp_etcd_txn_t txn = { &cmp, 1, &op, 1, NULL, 0 };
-        gp_etcd_result_t res;
-        gp_err_t err;
-        int rc = text ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
-        int done = rc == 0 && res.succeeded;
-        if (rc == 0)
-            gp_etcd_result_free(&res);
-        if (done) {
-            if (c->cfg.job_archive[0])
-                coord_store_archive(c, text, strlen(text));
-            gp_log_info("job record deleted job=%s state=%s", id, gp_job_state_name(st));
-            coord_respond_json(req, 200, json_pack("{s:s,s:b,s:s}", "id", id, "deleted", 1, "state",
-                                               gp_job_state_name(st)));
-        }
-        free(text);
-        if (done)
-            return;
-        if (rc < 0) {
-            gp_http_respond_error(req, text ? 503 : 500, "%s", text ? err.msg : "out of memory");
-            return;
-        }
-    }
-    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+    gp_err_t err;
+    gp_etcd_batch_reset(rd->b);
+    int sent = t != NULL && gp_txnb_add(t, rd->b, &err) >= 0 &&
+               gp_etcd_batch_start(rd->b, 1, s_change_landed, rd, &err) == 0;
+    gp_txnb_destroy(&t);
+    if (!sent)
+        s_change_end(rd, 500, "the change could not be sent (out of memory)");
 }
 
-/* Suspend or resume a placed job: its allocation says so (the agent holds
- * or releases the slice's launches) and its record records it, in one
- * transaction fenced on both. */
-static void s_suspend(coord_t *c, gp_http_req_t *req, const char *id, int on)
+static void s_change_alloc_loaded(gp_etcd_batch_t *b, void *arg)
 {
+    s_read_t *rd = arg;
+    coord_t *c = rd->c;
+    const gp_etcd_result_t *res = s_change_result(rd, b);
+    if (res == NULL)
+        return;
+    int on = rd->change == S_SUSPEND;
+    gp_alloc_t al;
+    if (res->n_kvs != 1 || gp_alloc_from_json_str(res->kvs[0].value, &al, NULL) < 0) {
+        char why[GP_NAME_LEN + 96];
+        snprintf(why, sizeof why, "job %s is %s: only a placed job can be %s", rd->id,
+                 gp_job_state_name(rd->jrec.state), on ? "suspended" : "resumed");
+        s_change_end(rd, 409, why);
+        return;
+    }
+    int64_t amod = res->kvs[0].mod_revision;
     char jkey[GP_KEY_MAX], akey[GP_KEY_MAX];
-    gp_key_job(jkey, c->cfg.prefix, id);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        gp_etcd_result_t res, ares;
-        gp_err_t err;
-        gp_jobrec_t rec;
-        int64_t jmod;
-        if (s_load_job(c, req, jkey, id, &rec, &jmod) < 0)
-            return;
-        gp_alloc_t al;
-        int have = 0;
-        int64_t amod = 0;
-        const char *anode = s_alloc_node(c, &rec);
-        if (anode[0] && gp_name_valid(anode) &&
-            gp_etcd_get(c->etcd, gp_key_alloc(akey, c->cfg.prefix, anode, id), 0, &ares, &err) == 0) {
-            if (ares.n_kvs == 1 &&
-                gp_alloc_from_json_str(ares.kvs[0].value, &al, NULL) == 0) {
-                have = 1;
-                amod = ares.kvs[0].mod_revision;
-            }
-            gp_etcd_result_free(&ares);
-        }
-        if (!have) {
-            gp_http_respond_error(req, 409, "job %s is %s: only a placed job can be %s", id,
-                                  gp_job_state_name(rec.state), on ? "suspended" : "resumed");
-            gp_jobrec_clear(&rec);
-            return;
-        }
-        al.suspended = on;
-        gp_jobrec_set_state(&rec, on ? GP_JOB_SUSPENDED : GP_JOB_RUNNING, NULL,
-                            on ? "suspended by a user" : "resumed by a user", gp_wall_ms());
-        char *text = gp_jobrec_dump(&rec);
-        json_t *aj = gp_alloc_to_json(&al);
-        char *atext = aj ? json_dumps(aj, JSON_COMPACT) : NULL;
-        json_decref(aj);
-        gp_etcd_cmp_t cmp[2] = {
-            { .key = jkey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL, .number = jmod },
-            { .key = akey, .target = GP_ETCD_CMP_MOD, .result = GP_ETCD_CMP_EQUAL, .number = amod },
-        };
-        gp_etcd_op_t ops[2] = {
-            { .type = GP_ETCD_OP_PUT, .key = jkey, .value = text, .value_len = text ? strlen(text) : 0 },
-            { .type = GP_ETCD_OP_PUT, .key = akey, .value = atext, .value_len = atext ? strlen(atext) : 0 },
-        };
-        gp_etcd_txn_t txn = { cmp, 2, ops, 2, NULL, 0 };
-        int rc = text && atext ? gp_etcd_txn(c->etcd, &txn, &res, &err) : -1;
-        free(text);
-        free(atext);
-        if (rc == 0 && res.succeeded) {
-            gp_etcd_result_free(&res);
-            gp_log_info("job %s job=%s", on ? "suspended" : "resumed", id);
-            coord_respond_json(req, 200, gp_jobrec_to_json(&rec));
-            gp_jobrec_clear(&rec);
-            return;
-        }
-        if (rc == 0)
-            gp_etcd_result_free(&res);
-        gp_jobrec_clear(&rec);
-        if (rc < 0) {
-            gp_http_respond_error(req, 503, "etcd: %s", err.msg);
-            return;
-        }
+    al.suspended = on;
+    gp_jobrec_set_state(&rd->jrec, on ? GP_JOB_SUSPENDED : GP_JOB_RUNNING, NULL,
+                        on ? "suspended by a user" : "resumed by a user", gp_wall_ms());
+    gp_txnb_t *t = gp_txnb_new();
+    if (t) {
+        gp_txnb_cmp(t, gp_key_job(jkey, c->cfg.prefix, rd->id), GP_ETCD_CMP_MOD, rd->jmod);
+        gp_txnb_cmp(t, gp_key_alloc(akey, c->cfg.prefix, al.node, rd->id), GP_ETCD_CMP_MOD, amod);
+        coord_txn_put_job(t, c, &rd->jrec);
+        if (coord_txn_put_alloc(t, c, &al) < 0)
+            gp_txnb_destroy(&t);
     }
-    gp_http_respond_error(req, 503, "job %s keeps changing; try again", id);
+    s_change_send(rd, t);
+}
+
+static void s_change_loaded(gp_etcd_batch_t *b, void *arg)
+{
+    s_read_t *rd = arg;
+    coord_t *c = rd->c;
+    const gp_etcd_result_t *res = s_change_result(rd, b);
+    if (res == NULL)
+        return;
+    gp_err_t err;
+    char why[GP_NAME_LEN + sizeof err.msg + 96];
+    if (res->n_kvs == 0) {
+        snprintf(why, sizeof why, "no job %s", rd->id);
+        s_change_end(rd, 404, why);
+        return;
+    }
+    if (rd->have_jrec)
+        gp_jobrec_clear(&rd->jrec);
+    rd->have_jrec = gp_jobrec_from_json_str(res->kvs[0].value, res->kvs[0].value_len, &rd->jrec,
+                                            &err) == 0;
+    if (!rd->have_jrec) {
+        snprintf(why, sizeof why, "stored record unreadable: %s", err.msg);
+        s_change_end(rd, 500, why);
+        return;
+    }
+    rd->jmod = res->kvs[0].mod_revision;
+    const coord_principal_t *was = c->caller;
+    c->caller = rd->has_caller ? &rd->caller : NULL;   /* the request's, for this decision */
+    int denied = coord_auth_job(c, rd->req, rd->id, rd->jrec.owner, "change") < 0;
+    c->caller = was;
+    if (denied) {
+        s_read_free(c, rd);   /* (answered) */
+        return;
+    }
+    gp_jobrec_t *rec = &rd->jrec;
+    char jkey[GP_KEY_MAX], akey[GP_KEY_MAX];
+    gp_key_job(jkey, c->cfg.prefix, rd->id);
+    const char *node = s_alloc_node(c, rec);
+    int placed = node[0] && gp_name_valid(node);
+    gp_txnb_t *t = NULL;
+    switch (rd->change) {
+    case S_CANCEL:
+        if (gp_job_state_final(rec->state)) {
+            coord_respond_json(rd->req, 200, gp_jobrec_to_json(rec));
+            s_read_free(c, rd);
+            return;
+        }
+        if (placed)
+            gp_key_alloc(akey, c->cfg.prefix, node, rd->id);
+        gp_jobrec_set_state(rec, GP_JOB_CANCELLED, NULL, "cancelled by a user", gp_wall_ms());
+        if ((t = gp_txnb_new()) != NULL) {
+            gp_txnb_cmp(t, jkey, GP_ETCD_CMP_MOD, rd->jmod);
+            coord_txn_put_job(t, c, rec);
+            if (placed)
+                gp_txnb_del(t, akey);
+        }
+        break;
+    case S_DELETE:
+        if (!gp_job_state_final(rec->state) && rec->state != GP_JOB_LOST) {
+            snprintf(why, sizeof why, "job %s is %s: only an ended job can be deleted "
+                     "(cancel it first)", rd->id, gp_job_state_name(rec->state));
+            s_change_end(rd, 409, why);
+            return;
+        }
+        free(rd->text);
+        if ((rd->text = gp_jobrec_dump(rec)) != NULL && (t = gp_txnb_new()) != NULL) {
+            gp_txnb_cmp(t, jkey, GP_ETCD_CMP_MOD, rd->jmod);
+            gp_txnb_del(t, jkey);
+        }
+        break;
+    default:   /* suspend, resume: the allocation first */
+        if (!placed) {
+            snprintf(why, sizeof why, "job %s is %s: only a placed job can be %s", rd->id,
+                     gp_job_state_name(rec->state), rd->change == S_SUSPEND ? "suspended" : "resumed");
+            s_change_end(rd, 409, why);
+        } else if (s_read_send(rd, gp_key_alloc(akey, c->cfg.prefix, node, rd->id),
+                               s_change_alloc_loaded) < 0) {
+            s_change_end(rd, 503, "etcd: the read could not be sent");
+        }
+        return;
+    }
+    s_change_send(rd, t);
+}
+
+static void s_change(coord_t *c, gp_http_req_t *req, const char *id, int change)
+{
+    s_read_t *rd = s_read_new(c, req, id);
+    if (rd == NULL)
+        return;
+    rd->change = change;
+    s_change_read(rd);
 }
 
 void coord_http(void *arg, gp_http_req_t *req)
@@ -1524,15 +1562,15 @@ void coord_http(void *arg, gp_http_req_t *req)
             gp_http_respond_error(req, 400, "bad job id \"%.*s\"", (int)(idlen < 200 ? idlen : 200),
                                   rest);
         else if (record)
-            s_delete(c, req, id);
+            s_change(c, req, id, S_DELETE);
         else if (logs)
             coord_logs_http(c, req, id);
         else if (slash)
-            s_suspend(c, req, id, on);
+            s_change(c, req, id, on ? S_SUSPEND : S_RESUME);
         else if (!strcmp(method, "GET"))
             s_get_job(c, req, id);
         else
-            s_cancel(c, req, id);
+            s_change(c, req, id, S_CANCEL);
     } else if (!strcmp(path, "/v1/quotas")) {
         coord_quota_http(c, req, NULL);
     } else if (!strncmp(path, "/v1/quotas/", 11)) {
