@@ -50,6 +50,8 @@
 #include "util.h"
 #include "banned.h"
 
+#define S_STREAM_BUFFER (256L * 1024)   /* a gRPC stream's receive buffer */
+
 static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
 static void s_curl_init(void)
 {
@@ -507,6 +509,10 @@ int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err
         /* HTTP/2 from the first byte (etcd serves gRPC and the gateway on
          * one port; over TLS, ALPN chooses h2) */
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* A receive buffer larger than what libcurl reads from an HTTP/2
+         * socket at once (32 KiB): what one read brings never overflows it
+         * (see gp_etcd_bg_drain). */
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, S_STREAM_BUFFER);
         /* A stream lives long, and a connection kept idle meanwhile may be
          * dead by its next use (its member restarted): the stream would
          * fail at once and count a healthy member as failed.  A stream's
@@ -521,6 +527,7 @@ int gp_etcd_req_attach(gp_etcd_t *etcd, gp_etcd_req_t *req, CURLM *multi, gp_err
         req->grpc_msg[0] = '\0';
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, etcd->headers);
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE);   /* (a pooled handle) */
     }
     req->token_gen = etcd->token_gen;
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);

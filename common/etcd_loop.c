@@ -222,7 +222,10 @@ void gp_etcd_bg_cancel(gp_etcd_t *etcd, gp_etcd_req_t *req)
  * of a vanished node's 600 allocations) waited for it, indefinitely.  A
  * stream's task therefore hands its socket back to curl as readable after
  * every delivery, until one brings nothing: curl then processes what it
- * holds, and finding the kernel's buffer empty costs one recv.
+ * holds, and finding the kernel's buffer empty costs one recv.  (And a
+ * stream's buffer is larger than what curl reads at once, etcd.c: the
+ * overflow should not happen at all.  The drain stays for the libcurl
+ * that reads more.)
  */
 void gp_etcd_bg_drain(gp_etcd_t *etcd, gp_etcd_req_t *req)
 {
