@@ -37,6 +37,7 @@
  * background reads answered from the etcd client's callback; listings,
  * nodes, regions and usage come from the watch-fed cache.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1310,11 +1311,27 @@ enum { S_CANCEL = 1, S_DELETE, S_SUSPEND, S_RESUME };
 
 static void s_change_loaded(gp_etcd_batch_t *b, void *arg);
 
-/* Answer the change's request and forget it. */
-static void s_change_end(s_read_t *rd, int status, const char *why)
+/* Answer the change's request (an error: status and message) and forget
+ * it. */
+static void s_change_end(s_read_t *rd, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void s_change_end(s_read_t *rd, int status, const char *fmt, ...)
 {
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
     gp_http_respond_error(rd->req, status, "%s", why);
     s_read_free(rd->c, rd);
+}
+
+/* Suspend or resume a job that is not placed: 409. */
+static void s_change_not_placed(s_read_t *rd)
+{
+    s_change_end(rd, 409, "job %s is %s: only a placed job can be %s", rd->id,
+                 gp_job_state_name(rd->jrec.state),
+                 rd->change == S_SUSPEND ? "suspended" : "resumed");
 }
 
 /* The answer of the change's batch; NULL when etcd could not be asked,
@@ -1325,9 +1342,7 @@ static const gp_etcd_result_t *s_change_result(s_read_t *rd, gp_etcd_batch_t *b)
     gp_err_t err;
     if (gp_etcd_batch_result(b, 0, &res, &err) == 0)
         return res;
-    char why[sizeof err.msg + 8];
-    snprintf(why, sizeof why, "etcd: %s", err.msg);
-    s_change_end(rd, 503, why);   /* (a transaction's outcome is unknown) */
+    s_change_end(rd, 503, "etcd: %s", err.msg);   /* (a transaction's outcome is unknown) */
     return NULL;
 }
 
@@ -1351,9 +1366,7 @@ static void s_change_landed(gp_etcd_batch_t *b, void *arg)
             s_change_read(rd);
             return;
         }
-        char why[GP_NAME_LEN + 64];
-        snprintf(why, sizeof why, "job %s keeps changing; try again", rd->id);
-        s_change_end(rd, 503, why);
+        s_change_end(rd, 503, "job %s keeps changing; try again", rd->id);
         return;
     }
     gp_job_state_t st = rd->jrec.state;
@@ -1396,10 +1409,7 @@ static void s_change_alloc_loaded(gp_etcd_batch_t *b, void *arg)
     int on = rd->change == S_SUSPEND;
     gp_alloc_t al;
     if (res->n_kvs != 1 || gp_alloc_from_json_str(res->kvs[0].value, &al, NULL) < 0) {
-        char why[GP_NAME_LEN + 96];
-        snprintf(why, sizeof why, "job %s is %s: only a placed job can be %s", rd->id,
-                 gp_job_state_name(rd->jrec.state), on ? "suspended" : "resumed");
-        s_change_end(rd, 409, why);
+        s_change_not_placed(rd);
         return;
     }
     int64_t amod = res->kvs[0].mod_revision;
@@ -1426,10 +1436,8 @@ static void s_change_loaded(gp_etcd_batch_t *b, void *arg)
     if (res == NULL)
         return;
     gp_err_t err;
-    char why[GP_NAME_LEN + sizeof err.msg + 96];
     if (res->n_kvs == 0) {
-        snprintf(why, sizeof why, "no job %s", rd->id);
-        s_change_end(rd, 404, why);
+        s_change_end(rd, 404, "no job %s", rd->id);
         return;
     }
     if (rd->have_jrec)
@@ -1437,8 +1445,7 @@ static void s_change_loaded(gp_etcd_batch_t *b, void *arg)
     rd->have_jrec = gp_jobrec_from_json_str(res->kvs[0].value, res->kvs[0].value_len, &rd->jrec,
                                             &err) == 0;
     if (!rd->have_jrec) {
-        snprintf(why, sizeof why, "stored record unreadable: %s", err.msg);
-        s_change_end(rd, 500, why);
+        s_change_end(rd, 500, "stored record unreadable: %s", err.msg);
         return;
     }
     rd->jmod = res->kvs[0].mod_revision;
@@ -1475,9 +1482,8 @@ static void s_change_loaded(gp_etcd_batch_t *b, void *arg)
         break;
     case S_DELETE:
         if (!gp_job_state_final(rec->state) && rec->state != GP_JOB_LOST) {
-            snprintf(why, sizeof why, "job %s is %s: only an ended job can be deleted "
-                     "(cancel it first)", rd->id, gp_job_state_name(rec->state));
-            s_change_end(rd, 409, why);
+            s_change_end(rd, 409, "job %s is %s: only an ended job can be deleted (cancel it first)",
+                         rd->id, gp_job_state_name(rec->state));
             return;
         }
         free(rd->text);
@@ -1488,9 +1494,7 @@ static void s_change_loaded(gp_etcd_batch_t *b, void *arg)
         break;
     default:   /* suspend, resume: the allocation first */
         if (!placed) {
-            snprintf(why, sizeof why, "job %s is %s: only a placed job can be %s", rd->id,
-                     gp_job_state_name(rec->state), rd->change == S_SUSPEND ? "suspended" : "resumed");
-            s_change_end(rd, 409, why);
+            s_change_not_placed(rd);
         } else if (s_read_send(rd, gp_key_alloc(akey, c->cfg.prefix, node, rd->id),
                                s_change_alloc_loaded) < 0) {
             s_change_end(rd, 503, "etcd: the read could not be sent");
