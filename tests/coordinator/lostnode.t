@@ -39,11 +39,12 @@ pool_agent a4 r1 1 8xA100:81920 || bail_out "a4 did not start"
 pool_submit c1 "$T_TMP/many" many 1 600 '"devices": 1, "mem_mib": 64, "compute_percent": 1, "restart": "never"'
 is "$(wc -l <"$T_TMP/many")" 600 "600 small jobs submitted"
 on_a4() { etcdctl_ get /gpupool/alloc/a4-0000/ --prefix --keys-only | grep -c .; }
-wait_for 60 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/alloc/a4-0000/ --prefix --keys-only | grep -c .) = 600 ]"
+a4_holds() { [ "$(on_a4)" = "$1" ]; }
+wait_for 60 a4_holds 600
 ok $? "all 600 placed on a4-0000 ($(on_a4))"
 lost0=$(pool_metric c1 gpupool_coordinator_lost_allocations_total)
 stop_daemon a4 KILL
-wait_for 40 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints $ETCD_ENDPOINTS get /gpupool/alloc/a4-0000/ --prefix --keys-only | grep -c .) = 0 ]"
+wait_for 40 a4_holds 0
 ok $? "when a4's lease expires all 600 allocations are released ($(on_a4) left)"
 counted() { [ "$(( $(pool_metric c1 gpupool_coordinator_lost_allocations_total) - lost0 ))" -ge 600 ]; }
 wait_for 10 counted
